@@ -1,0 +1,72 @@
+//! The one error type of the log.
+
+use std::io;
+
+/// What can go wrong when appending to, reading from or opening a [`Log`](crate::Log).
+///
+/// Each variant maps onto one Kafka error code, so the broker can answer a
+/// client without guessing: see the variant docs.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The bytes are not a well-formed RecordBatch v2: wrong magic, sizes that
+    /// do not add up, a CRC that does not match. Kafka: `CORRUPT_MESSAGE` (2).
+    #[error("corrupt record batch: {reason}")]
+    CorruptBatch {
+        /// What exactly was wrong, for the log line and the error message.
+        reason: String,
+    },
+    /// The batch is well formed but breaks a rule of the log (record count
+    /// against offset delta, a non-zero base offset from a producer, offsets
+    /// going backwards in a replicated append). Kafka: `INVALID_RECORD` (87).
+    #[error("invalid record batch: {reason}")]
+    InvalidRecord {
+        /// Which rule the batch broke.
+        reason: String,
+    },
+    /// One batch is larger than `max.message.bytes`. Kafka:
+    /// `MESSAGE_TOO_LARGE` (10).
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    MessageTooLarge {
+        /// Size of the offending batch, header included.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A read or truncation asked for an offset outside
+    /// `[log_start, log_end]`. Kafka: `OFFSET_OUT_OF_RANGE` (1).
+    #[error("offset {offset} is outside the log [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: i64,
+        /// The first offset the log still holds.
+        log_start: i64,
+        /// The offset the next append will get.
+        log_end: i64,
+    },
+    /// A file of the log could not be read or written. Kafka:
+    /// `KAFKA_STORAGE_ERROR` (56).
+    #[error("log I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// A checkpoint file exists but cannot be parsed.
+    #[error("checkpoint file {path} is malformed: {reason}")]
+    BadCheckpoint {
+        /// The file.
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+impl LogError {
+    pub(crate) fn corrupt(reason: impl Into<String>) -> Self {
+        LogError::CorruptBatch {
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        LogError::InvalidRecord {
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Sparse indexes of a segment: offset → file position (`.index`) and
+//! timestamp → offset (`.timeindex`), in Kafka's on-disk layout.
+//!
+//! An index is an append-only file of fixed-size big-endian entries plus the
+//! same entries in memory, where lookups happen. The file carries no
+//! checksum: it is derived data, checked for plausibility on open and
+//! rebuilt from the segment when it fails the check or is missing.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+/// One fixed-size entry of an index file.
+pub trait IndexEntry: Copy + std::fmt::Debug {
+    /// Bytes the entry takes on disk.
+    const SIZE: usize;
+    /// Writes the entry into `out` (exactly `SIZE` bytes).
+    fn encode(&self, out: &mut [u8]);
+    /// Reads an entry from `buf` (exactly `SIZE` bytes).
+    fn decode(buf: &[u8]) -> Self;
+    /// The value lookups search on; entries are strictly increasing in it.
+    fn key(&self) -> i64;
+}
+
+/// `.index` entry: offset relative to the segment's base, and the position
+/// of the batch starting at that offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetEntry {
+    /// `batch base offset - segment base offset`.
+    pub relative_offset: u32,
+    /// Byte position of the batch in the `.log` file.
+    pub position: u32,
+}
+
+impl IndexEntry for OffsetEntry {
+    const SIZE: usize = 8;
+    fn encode(&self, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&self.relative_offset.to_be_bytes());
+        out[4..8].copy_from_slice(&self.position.to_be_bytes());
+    }
+    fn decode(buf: &[u8]) -> Self {
+        OffsetEntry {
+            relative_offset: u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]),
+            position: u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
+        }
+    }
+    fn key(&self) -> i64 {
+        self.relative_offset as i64
+    }
+}
+
+/// `.timeindex` entry: the largest timestamp seen in the segment up to and
+/// including the batch at `relative_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeEntry {
+    /// Largest timestamp so far; never decreasing from entry to entry.
+    pub timestamp: i64,
+    /// Base offset of the batch that was last when the entry was written,
+    /// relative to the segment's base.
+    pub relative_offset: u32,
+}
+
+impl IndexEntry for TimeEntry {
+    const SIZE: usize = 12;
+    fn encode(&self, out: &mut [u8]) {
+        out[0..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        out[8..12].copy_from_slice(&self.relative_offset.to_be_bytes());
+    }
+    fn decode(buf: &[u8]) -> Self {
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&buf[0..8]);
+        TimeEntry {
+            timestamp: i64::from_be_bytes(ts),
+            relative_offset: u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]),
+        }
+    }
+    fn key(&self) -> i64 {
+        self.timestamp
+    }
+}
+
+/// An index file and its entries.
+#[derive(Debug)]
+pub struct Index<E: IndexEntry> {
+    file: File,
+    entries: Vec<E>,
+}
+
+impl<E: IndexEntry> Index<E> {
+    /// Opens (or creates) the index at `path` and loads its entries. A torn
+    /// trailing entry is dropped. Entries whose keys do not strictly increase
+    /// make the whole file suspect: the caller learns it through
+    /// [`Index::is_plausible`] and rebuilds.
+    pub fn open(path: &Path) -> io::Result<Index<E>> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        let mut raw = Vec::new();
+        file.read_to_end(&mut raw)?;
+        let whole = raw.len() / E::SIZE * E::SIZE;
+        if whole != raw.len() {
+            file.set_len(whole as u64)?;
+        }
+        let entries = raw[..whole].chunks_exact(E::SIZE).map(E::decode).collect();
+        Ok(Index { file, entries })
+    }
+
+    /// Whether the keys strictly increase, as every index written by the log does.
+    pub fn is_plausible(&self) -> bool {
+        self.entries.windows(2).all(|w| w[0].key() < w[1].key())
+    }
+
+    /// Adds an entry at the end, in memory and on disk.
+    pub fn push(&mut self, entry: E) -> io::Result<()> {
+        let mut buf = [0u8; 16];
+        entry.encode(&mut buf[..E::SIZE]);
+        self.file.write_all(&buf[..E::SIZE])?;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// The entry with the largest key `<= key`, if any.
+    pub fn floor(&self, key: i64) -> Option<E> {
+        let idx = self.entries.partition_point(|e| e.key() <= key);
+        idx.checked_sub(1).map(|i| self.entries[i])
+    }
+
+    /// The entry with the largest key `< key`, if any.
+    pub fn below(&self, key: i64) -> Option<E> {
+        let idx = self.entries.partition_point(|e| e.key() < key);
+        idx.checked_sub(1).map(|i| self.entries[i])
+    }
+
+    /// Keeps only the entries for which `keep` holds on a prefix: drops the
+    /// first entry where it fails and everything after.
+    pub fn truncate_where(&mut self, keep: impl Fn(&E) -> bool) -> io::Result<()> {
+        let len = self.entries.partition_point(keep);
+        if len < self.entries.len() {
+            self.entries.truncate(len);
+            self.file.set_len((len * E::SIZE) as u64)?;
+        }
+        Ok(())
+    }
+
+    /// Drops every entry.
+    pub fn clear(&mut self) -> io::Result<()> {
+        self.truncate_where(|_| false)
+    }
+
+    /// The last entry, if any.
+    pub fn last(&self) -> Option<E> {
+        self.entries.last().copied()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// All entries, oldest first.
+    pub fn entries(&self) -> &[E] {
+        &self.entries
+    }
+
+    /// Forces the file to disk.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}

@@ -1,0 +1,36 @@
+//! `fjord-log` is the partition log of Fjord: one directory per partition,
+//! holding Kafka RecordBatch v2 bytes exactly as producers sent them.
+//!
+//! It is for storing and serving batches: validating them (magic, sizes,
+//! CRC-32C), assigning offsets, rolling segments, keeping the sparse
+//! offset and time indexes, recovering after a crash, deleting old data
+//! (retention, DeleteRecords), truncating for replication, and remembering
+//! the small facts a partition needs across restarts (recovery point, log
+//! start offset, high watermark, leader epochs).
+//!
+//! It is not for networking, for decoding records on the hot path, or for
+//! deciding *when* things happen: the broker owns the clock (it calls
+//! [`Log::enforce_retention`], [`Log::maybe_flush`] and [`Log::checkpoint`])
+//! and the notion of a high watermark it passes to [`Log::read`].
+//!
+//! The on-disk format is Kafka's and is described in `docs/storage.md`.
+
+mod batch;
+mod checkpoint;
+mod config;
+mod error;
+mod index;
+mod log;
+mod segment;
+
+pub use batch::{
+    BatchHeader, HEADER_LEN, LOG_OVERHEAD, validate as validate_batch, validated_batches,
+};
+pub use checkpoint::{LEADER_EPOCH_CHECKPOINT, LeaderEpochCache};
+pub use config::{Durability, LogConfig};
+pub use error::LogError;
+pub use log::{
+    AppendInfo, EARLIEST_TIMESTAMP, HIGH_WATERMARK_CHECKPOINT, LATEST_TIMESTAMP,
+    LOG_START_OFFSET_CHECKPOINT, Log, LogRead, LogSlice, MAX_TIMESTAMP, RECOVERY_POINT_CHECKPOINT,
+    TimestampOffset,
+};

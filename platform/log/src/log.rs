@@ -1,0 +1,911 @@
+//! [`Log`]: the segments of one partition, in order, behind one writer.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader};
+use crate::checkpoint::{LeaderEpochCache, OffsetCheckpoint};
+use crate::segment::{Segment, read_lock, write_lock};
+use crate::{Durability, LogConfig, LogError};
+
+/// File names of the per-partition checkpoints.
+pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+/// See [`RECOVERY_POINT_CHECKPOINT`].
+pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// See [`RECOVERY_POINT_CHECKPOINT`].
+pub const HIGH_WATERMARK_CHECKPOINT: &str = "high-watermark-checkpoint";
+
+/// ListOffsets' special timestamp for the log start offset.
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+/// ListOffsets' special timestamp for the log end offset.
+pub const LATEST_TIMESTAMP: i64 = -1;
+/// ListOffsets' special timestamp for the record with the largest timestamp.
+pub const MAX_TIMESTAMP: i64 = -3;
+
+/// The log of one partition: a directory of segments holding RecordBatch v2
+/// bytes exactly as producers sent them, with offsets assigned.
+///
+/// A `Log` is shared between tasks (`Arc<Log>`): appends are serialized by an
+/// internal lock, reads run alongside them and never wait for disk writes.
+///
+/// ```
+/// # fn batch() -> Vec<u8> {
+/// #     use kafka_protocol::records::*;
+/// #     let record = Record { transactional: false, control: false, delete_horizon: false,
+/// #         partition_leader_epoch: 0, producer_id: -1, producer_epoch: -1,
+/// #         timestamp_type: TimestampType::Creation, offset: 0, sequence: -1, timestamp: 1,
+/// #         key: None, value: Some(bytes::Bytes::from_static(b"hello")), headers: Default::default() };
+/// #     let mut buf = bytes::BytesMut::new();
+/// #     RecordBatchEncoder::encode(&mut buf, [&record],
+/// #         &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+/// #     buf.to_vec()
+/// # }
+/// use fjord_log::{Log, LogConfig};
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = Log::open(dir.path().join("events-0"), LogConfig::default()).unwrap();
+/// let mut produced = batch();
+/// let info = log.append(&mut produced, 0).unwrap();
+/// assert_eq!((info.first_offset, info.last_offset), (0, 0));
+/// let read = log.read(0, 1 << 20, log.log_end_offset()).unwrap();
+/// assert_eq!(read.slice.unwrap().bytes().unwrap(), produced);
+/// ```
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    config: RwLock<LogConfig>,
+    segments: RwLock<Vec<Arc<Segment>>>,
+    writer: Mutex<WriterState>,
+    log_end: AtomicI64,
+    log_start: AtomicI64,
+    flush: Mutex<FlushState>,
+    flushed: Condvar,
+    epochs: Mutex<LeaderEpochCache>,
+    recovery_point_file: OffsetCheckpoint,
+    log_start_file: OffsetCheckpoint,
+    high_watermark_file: OffsetCheckpoint,
+}
+
+#[derive(Debug)]
+struct WriterState {
+    unflushed_records: u64,
+}
+
+#[derive(Debug)]
+struct FlushState {
+    /// Every offset below this is fsynced: the recovery point.
+    flushed_offset: i64,
+    in_progress: bool,
+    last_flush_ms: i64,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended.
+    pub first_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// Largest timestamp among the appended batches.
+    pub max_timestamp: i64,
+    /// Records appended.
+    pub record_count: u64,
+    /// Bytes appended.
+    pub bytes: usize,
+}
+
+/// The answer to [`Log::read`].
+#[derive(Debug, Clone)]
+pub struct LogRead {
+    /// First offset the log holds.
+    pub log_start_offset: i64,
+    /// Offset the next append gets.
+    pub log_end_offset: i64,
+    /// The batches read, or `None` when there was nothing below the limit.
+    pub slice: Option<LogSlice>,
+}
+
+/// Whole stored batches, as one contiguous range of a segment file.
+#[derive(Debug, Clone)]
+pub struct LogSlice {
+    file: Arc<fs::File>,
+    position: u64,
+    bytes: Bytes,
+}
+
+impl LogSlice {
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the slice holds no batch.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The stored bytes (already read with one positioned read; cloning is free).
+    pub fn bytes(&self) -> std::io::Result<Bytes> {
+        Ok(self.bytes.clone())
+    }
+
+    /// The segment file and byte range the slice came from, for senders that
+    /// copy file to socket in the kernel (`sendfile`).
+    pub fn file_range(&self) -> (&Arc<fs::File>, u64, usize) {
+        (&self.file, self.position, self.bytes.len())
+    }
+}
+
+/// A ListOffsets answer: an offset and the timestamp found there (-1 for the
+/// special earliest/latest queries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// The offset.
+    pub offset: i64,
+    /// The record's timestamp.
+    pub timestamp: i64,
+}
+
+/// Whose offsets an append carries.
+#[derive(Clone, Copy)]
+enum Origin {
+    /// A producer's batches: the log assigns offsets and stamps the epoch.
+    Leader { epoch: i32 },
+    /// A leader's batches copied by a follower: offsets are kept.
+    Follower,
+}
+
+impl Log {
+    /// Opens the log in `dir`, creating it when missing, and recovers it:
+    /// segments past the recovery checkpoint are checked batch by batch, a
+    /// torn or corrupt tail is cut off, and missing or implausible indexes
+    /// are rebuilt.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log, LogError> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let recovery_point_file = OffsetCheckpoint::new(dir.join(RECOVERY_POINT_CHECKPOINT));
+        let log_start_file = OffsetCheckpoint::new(dir.join(LOG_START_OFFSET_CHECKPOINT));
+        let high_watermark_file = OffsetCheckpoint::new(dir.join(HIGH_WATERMARK_CHECKPOINT));
+        let recovery_point = recovery_point_file.read()?.unwrap_or(-1);
+
+        clean_leftovers(&dir)?;
+        let mut bases = segment_bases(&dir)?;
+        bases.sort_unstable();
+        let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len().max(1));
+        let mut recovered_batches = 0;
+        let mut corrupt_from: Option<usize> = None;
+        for (i, &base) in bases.iter().enumerate() {
+            let segment = Segment::open_files(&dir, base)?;
+            let next_base = bases.get(i + 1).copied();
+            // Without a recovery point (never checkpointed) every batch is
+            // checked. With one, segments below it get the light check, and
+            // a segment reaching past it was not wholly fsynced: check it all.
+            let full = recovery_point < 0;
+            let mut stats = segment.recover(full, config.index_interval_bytes)?;
+            if !full && segment.next_offset() > recovery_point {
+                stats = segment.recover(true, config.index_interval_bytes)?;
+            }
+            recovered_batches += stats.batches;
+            if stats.truncated_bytes > 0 {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    segment = base,
+                    valid_batches = stats.batches,
+                    truncated_bytes = stats.truncated_bytes,
+                    "truncated a torn or corrupt segment tail"
+                );
+            }
+            let truncated = stats.truncated_bytes > 0;
+            segments.push(Arc::new(segment));
+            if truncated && next_base.is_some() {
+                corrupt_from = Some(i + 1);
+                break;
+            }
+        }
+        if let Some(first_dropped) = corrupt_from {
+            for &base in &bases[first_dropped..] {
+                let segment = Segment::open_files(&dir, base)?;
+                segment.delete_files()?;
+            }
+            tracing::warn!(
+                dir = %dir.display(),
+                deleted_segments = bases.len() - first_dropped,
+                "deleted segments after a corrupt one"
+            );
+        }
+        let log_start_checkpoint = log_start_file.read()?;
+        if segments.is_empty() {
+            let base = log_start_checkpoint.unwrap_or(0).max(0);
+            segments.push(Arc::new(Segment::create(&dir, base)?));
+        }
+        let log_end = segments.last().map_or(0, |s| s.next_offset());
+        let first_base = segments.first().map_or(0, |s| s.base_offset);
+        let log_start = log_start_checkpoint
+            .unwrap_or(first_base)
+            .max(first_base)
+            .min(log_end);
+        let mut epochs = LeaderEpochCache::open(&dir)?;
+        epochs.truncate_from_end(log_end)?;
+        tracing::debug!(dir = %dir.display(), log_start, log_end, recovered_batches, "log opened");
+        let flushed_offset = if recovery_point > log_end || recovery_point < 0 {
+            log_end
+        } else {
+            recovery_point
+        };
+        Ok(Log {
+            dir,
+            config: RwLock::new(config),
+            segments: RwLock::new(segments),
+            writer: Mutex::new(WriterState {
+                unflushed_records: 0,
+            }),
+            log_end: AtomicI64::new(log_end),
+            log_start: AtomicI64::new(log_start),
+            flush: Mutex::new(FlushState {
+                flushed_offset,
+                in_progress: false,
+                last_flush_ms: now_ms(),
+            }),
+            flushed: Condvar::new(),
+            epochs: Mutex::new(epochs),
+            recovery_point_file,
+            log_start_file,
+            high_watermark_file,
+        })
+    }
+
+    /// The directory the log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current settings.
+    pub fn config(&self) -> LogConfig {
+        read_lock(&self.config).clone()
+    }
+
+    /// Replaces the settings; they apply from the next append or retention run.
+    pub fn set_config(&self, config: LogConfig) {
+        *write_lock(&self.config) = config;
+    }
+
+    /// First offset the log holds.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    /// Offset the next appended record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+
+    /// Bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        read_lock(&self.segments).iter().map(|s| s.size()).sum()
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        read_lock(&self.segments).len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        read_lock(&self.segments)
+            .iter()
+            .map(|s| s.base_offset)
+            .collect()
+    }
+
+    /// Appends one or more concatenated RecordBatch v2 sent by a producer.
+    ///
+    /// Every batch is validated first (magic, sizes, CRC-32C, record count,
+    /// `max.message.bytes`, base offset 0); if any fails, nothing is written.
+    /// Then base offsets and `leader_epoch` are written into the batches in
+    /// place, which the CRC does not cover, and the bytes are stored as they
+    /// are. With [`Durability::Fsync`] the call returns after the bytes are
+    /// fsynced; concurrent callers share one fsync.
+    pub fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
+        self.append_from(
+            batches,
+            Origin::Leader {
+                epoch: leader_epoch,
+            },
+        )
+    }
+
+    /// Appends batches copied from a leader, keeping their offsets and
+    /// epochs. Base offsets must not go below the log end offset and must
+    /// increase.
+    pub fn append_as_follower(&self, batches: &mut [u8]) -> Result<AppendInfo, LogError> {
+        self.append_from(batches, Origin::Follower)
+    }
+
+    fn append_from(&self, buf: &mut [u8], origin: Origin) -> Result<AppendInfo, LogError> {
+        let config = self.config();
+        let mut headers = Vec::new();
+        for item in batch::validated_batches(buf) {
+            let (header, _) = item?;
+            check_batch(&header, &config, origin)?;
+            headers.push(header);
+        }
+        if headers.is_empty() {
+            return Err(LogError::invalid("no record batch in the append"));
+        }
+        let mut writer = lock(&self.writer);
+        let log_end = self.log_end_offset();
+        match origin {
+            Origin::Leader { epoch } => {
+                let mut next = log_end;
+                let mut pos = 0;
+                for header in &mut headers {
+                    let bytes = &mut buf[pos..pos + header.size()];
+                    batch::set_base_offset(bytes, next);
+                    batch::set_partition_leader_epoch(bytes, epoch);
+                    header.base_offset = next;
+                    header.partition_leader_epoch = epoch;
+                    next = header.next_offset();
+                    pos += header.size();
+                }
+            }
+            Origin::Follower => {
+                let mut expected = log_end;
+                for header in &headers {
+                    if header.base_offset < expected {
+                        return Err(LogError::invalid(format!(
+                            "replicated batch at offset {} is below the next offset {expected}",
+                            header.base_offset
+                        )));
+                    }
+                    expected = header.next_offset();
+                }
+            }
+        }
+        let info = self.write(&mut writer, buf, &headers, &config)?;
+        let flush_now = config
+            .flush_messages
+            .is_some_and(|n| writer.unflushed_records >= n);
+        drop(writer);
+        if config.durability == Durability::Fsync || flush_now {
+            self.sync_to(info.last_offset + 1)?;
+        }
+        Ok(info)
+    }
+
+    /// Writes validated batches with assigned offsets, rolling segments as
+    /// needed, then publishes the new log end offset.
+    fn write(
+        &self,
+        writer: &mut WriterState,
+        buf: &[u8],
+        headers: &[BatchHeader],
+        config: &LogConfig,
+    ) -> Result<AppendInfo, LogError> {
+        let mut active = self.active_segment();
+        let mut run_start = 0; // first header of the run going to `active`
+        let mut byte_start = 0;
+        let mut pos = 0;
+        let max_index_entries = (config.segment_index_bytes / 12).max(1);
+        for (i, header) in headers.iter().enumerate() {
+            let pending = (pos - byte_start) as u64;
+            if needs_roll(&active, pending, header, config, max_index_entries) {
+                active.append(
+                    &buf[byte_start..pos],
+                    &headers[run_start..i],
+                    config.index_interval_bytes,
+                )?;
+                active = self.roll(header.base_offset)?;
+                run_start = i;
+                byte_start = pos;
+            }
+            pos += header.size();
+        }
+        active.append(
+            &buf[byte_start..pos],
+            &headers[run_start..],
+            config.index_interval_bytes,
+        )?;
+        let first = &headers[0];
+        let last = &headers[headers.len() - 1];
+        {
+            let mut epochs = lock(&self.epochs);
+            for header in headers {
+                if epochs
+                    .latest_epoch()
+                    .is_none_or(|latest| header.partition_leader_epoch > latest)
+                {
+                    epochs.assign(header.partition_leader_epoch, header.base_offset)?;
+                }
+            }
+        }
+        let record_count: u64 = headers.iter().map(|h| h.records_count as u64).sum();
+        writer.unflushed_records += record_count;
+        self.log_end.store(last.next_offset(), Ordering::Release);
+        Ok(AppendInfo {
+            first_offset: first.base_offset,
+            last_offset: last.last_offset(),
+            max_timestamp: headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1),
+            record_count,
+            bytes: pos,
+        })
+    }
+
+    fn active_segment(&self) -> Arc<Segment> {
+        let segments = read_lock(&self.segments);
+        Arc::clone(&segments[segments.len() - 1])
+    }
+
+    /// Closes the active segment and starts a new one at `base_offset`.
+    fn roll(&self, base_offset: i64) -> Result<Arc<Segment>, LogError> {
+        let old = self.active_segment();
+        old.seal_time_index()?;
+        let segment = if old.is_empty() {
+            // Nothing to keep: an empty segment is replaced, not closed.
+            old.delete_files()?;
+            let segment = Arc::new(Segment::create(&self.dir, base_offset)?);
+            let mut segments = write_lock(&self.segments);
+            let last = segments.len() - 1;
+            segments[last] = Arc::clone(&segment);
+            segment
+        } else {
+            let segment = Arc::new(Segment::create(&self.dir, base_offset)?);
+            write_lock(&self.segments).push(Arc::clone(&segment));
+            segment
+        };
+        tracing::debug!(dir = %self.dir.display(), base_offset, "rolled a new segment");
+        Ok(segment)
+    }
+
+    /// Reads whole batches from the one holding `offset`: at most `max_bytes`
+    /// but always the first batch (as Kafka does), and none whose base offset
+    /// is at or past `max_offset` (the high watermark the caller serves up
+    /// to). Reading at the log end returns no slice.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<LogRead, LogError> {
+        let log_start = self.log_start_offset();
+        let log_end = self.log_end_offset();
+        if offset < log_start || offset > log_end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
+        }
+        let limit = max_offset.min(log_end);
+        let mut answer = LogRead {
+            log_start_offset: log_start,
+            log_end_offset: log_end,
+            slice: None,
+        };
+        if offset >= limit {
+            return Ok(answer);
+        }
+        let candidates: Vec<Arc<Segment>> = {
+            let segments = read_lock(&self.segments);
+            let idx = segments
+                .partition_point(|s| s.base_offset <= offset)
+                .saturating_sub(1);
+            segments[idx..].iter().take(2).cloned().collect()
+        };
+        for segment in candidates {
+            if let Some((position, bytes)) = segment.read(offset, max_bytes, limit)? {
+                if !bytes.is_empty() {
+                    answer.slice = Some(LogSlice {
+                        file: Arc::clone(segment.file()),
+                        position,
+                        bytes,
+                    });
+                }
+                return Ok(answer);
+            }
+        }
+        Ok(answer)
+    }
+
+    /// ListOffsets: the first offset whose record timestamp is
+    /// `>= timestamp`, or for the special values [`EARLIEST_TIMESTAMP`],
+    /// [`LATEST_TIMESTAMP`] and [`MAX_TIMESTAMP`] the log start, the log end
+    /// and the record with the largest timestamp. `None` when no record is
+    /// that recent.
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, LogError> {
+        match timestamp {
+            EARLIEST_TIMESTAMP => {
+                return Ok(Some(TimestampOffset {
+                    offset: self.log_start_offset(),
+                    timestamp: -1,
+                }));
+            }
+            LATEST_TIMESTAMP => {
+                return Ok(Some(TimestampOffset {
+                    offset: self.log_end_offset(),
+                    timestamp: -1,
+                }));
+            }
+            _ => {}
+        }
+        let segments: Vec<Arc<Segment>> = read_lock(&self.segments).clone();
+        let log_start = self.log_start_offset();
+        let target = if timestamp == MAX_TIMESTAMP {
+            let max = segments
+                .iter()
+                .map(|s| s.max_timestamp())
+                .max()
+                .unwrap_or(-1);
+            if max < 0 {
+                return Ok(None);
+            }
+            max
+        } else if timestamp < 0 {
+            return Ok(None);
+        } else {
+            timestamp
+        };
+        for segment in segments.iter().filter(|s| s.max_timestamp() >= target) {
+            let mut found = None;
+            segment.walk(segment.time_scan_start(target), |pos, h| {
+                if h.max_timestamp >= target && h.next_offset() > log_start {
+                    found = Some((pos, *h));
+                    return false;
+                }
+                true
+            })?;
+            let Some((pos, header)) = found else { continue };
+            let mut bytes = segment.batch_at(pos, &header)?;
+            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
+                .map_err(|e| LogError::corrupt(format!("stored batch does not decode: {e}")))?;
+            let record = set
+                .records
+                .iter()
+                .filter(|r| r.offset >= log_start)
+                .find(|r| r.timestamp >= target);
+            if let Some(record) = record {
+                return Ok(Some(TimestampOffset {
+                    offset: record.offset,
+                    timestamp: record.timestamp,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fsyncs everything appended so far.
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.sync_to(self.log_end_offset())
+    }
+
+    /// Fsyncs when `flush.ms` has passed since the last fsync. The broker
+    /// calls this periodically.
+    pub fn maybe_flush(&self, now_ms: i64) -> Result<(), LogError> {
+        let Some(interval) = read_lock(&self.config).flush_ms else {
+            return Ok(());
+        };
+        let due = {
+            let state = lock(&self.flush);
+            now_ms - state.last_flush_ms >= interval && state.flushed_offset < self.log_end_offset()
+        };
+        if due { self.flush() } else { Ok(()) }
+    }
+
+    /// Waits until every offset below `target` is fsynced. The first caller
+    /// to find no fsync running starts one covering everything written so
+    /// far; the others wait for it (group commit).
+    fn sync_to(&self, target: i64) -> Result<(), LogError> {
+        let mut state = lock(&self.flush);
+        loop {
+            if state.flushed_offset >= target {
+                return Ok(());
+            }
+            if state.in_progress {
+                state = self
+                    .flushed
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            state.in_progress = true;
+            let from = state.flushed_offset;
+            drop(state);
+            let end = self.log_end_offset();
+            let result = self.sync_segments_from(from);
+            state = lock(&self.flush);
+            state.in_progress = false;
+            if result.is_ok() {
+                state.flushed_offset = state.flushed_offset.max(end);
+                state.last_flush_ms = now_ms();
+            }
+            self.flushed.notify_all();
+            result?;
+        }
+    }
+
+    fn sync_segments_from(&self, from: i64) -> Result<(), LogError> {
+        let dirty: Vec<Arc<Segment>> = read_lock(&self.segments)
+            .iter()
+            .filter(|s| s.next_offset() > from || s.is_empty())
+            .cloned()
+            .collect();
+        for segment in &dirty {
+            segment.sync()?;
+        }
+        lock(&self.writer).unflushed_records = 0;
+        Ok(())
+    }
+
+    /// Fsyncs data and indexes and writes the recovery point and log start
+    /// checkpoints, so the next open checks nothing below them. The broker
+    /// calls this periodically and [`Log::close`] calls it last.
+    pub fn checkpoint(&self) -> Result<(), LogError> {
+        let _writer = lock(&self.writer);
+        let end = self.log_end_offset();
+        let segments: Vec<Arc<Segment>> = read_lock(&self.segments).clone();
+        if let Some(active) = segments.last() {
+            active.seal_time_index()?;
+        }
+        for segment in &segments {
+            segment.sync()?;
+            segment.sync_indexes()?;
+        }
+        {
+            let mut state = lock(&self.flush);
+            state.flushed_offset = state.flushed_offset.max(end);
+        }
+        self.recovery_point_file.write(end)?;
+        self.log_start_file.write(self.log_start_offset())?;
+        Ok(())
+    }
+
+    /// Flushes and checkpoints; after a clean close the next open reads only
+    /// the tail of the active segment.
+    pub fn close(&self) -> Result<(), LogError> {
+        self.checkpoint()
+    }
+
+    /// Removes every batch from the one holding `offset` on (replication,
+    /// when a follower's log diverges from its leader's). The log end becomes
+    /// that batch's base offset; epochs starting at or after it are forgotten.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let _writer = lock(&self.writer);
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let log_start = self.log_start_offset();
+        let new_end = if offset <= log_start {
+            self.truncate_fully(offset.max(0))?;
+            offset.max(0)
+        } else {
+            let mut segments = write_lock(&self.segments);
+            let idx = segments
+                .partition_point(|s| s.base_offset <= offset)
+                .saturating_sub(1);
+            for removed in segments.drain(idx + 1..) {
+                removed.delete_files()?;
+            }
+            segments[idx].truncate_to(offset)?
+        };
+        self.log_end.store(new_end, Ordering::Release);
+        lock(&self.epochs).truncate_from_end(new_end)?;
+        let recovery_point = {
+            let mut state = lock(&self.flush);
+            state.flushed_offset = state.flushed_offset.min(new_end);
+            state.flushed_offset
+        };
+        self.recovery_point_file.write(recovery_point)?;
+        Ok(())
+    }
+
+    /// Replaces all segments with one empty segment at `offset`.
+    fn truncate_fully(&self, offset: i64) -> Result<(), LogError> {
+        let fresh = Arc::new(Segment::create(&self.dir, offset)?);
+        let old = std::mem::replace(&mut *write_lock(&self.segments), vec![fresh]);
+        for segment in old.iter().filter(|s| s.base_offset != offset) {
+            segment.delete_files()?;
+        }
+        self.log_start.store(offset, Ordering::Release);
+        self.log_start_file.write(offset)?;
+        lock(&self.epochs).truncate_from_start(offset)?;
+        Ok(())
+    }
+
+    /// DeleteRecords: makes `offset` the log start offset (when it is above
+    /// the current one) and deletes the segments wholly below it. Returns
+    /// the new log start offset.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let _writer = lock(&self.writer);
+        let log_end = self.log_end_offset();
+        let log_start = self.log_start_offset();
+        if offset > log_end || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
+        }
+        if offset <= log_start {
+            return Ok(log_start);
+        }
+        self.log_start.store(offset, Ordering::Release);
+        self.log_start_file.write(offset)?;
+        self.delete_segments_while(|segment, _| segment.next_offset() <= offset)?;
+        lock(&self.epochs).truncate_from_start(offset)?;
+        Ok(offset)
+    }
+
+    /// Deletes closed segments past `retention.ms` (by their newest
+    /// timestamp) or beyond `retention.bytes`, oldest first. Returns how many
+    /// were deleted.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        let config = self.config();
+        let _writer = lock(&self.writer);
+        let mut total = self.size_bytes();
+        let deleted = self.delete_segments_while(|segment, _| {
+            let expired = config
+                .retention_ms
+                .is_some_and(|ms| ms >= 0 && now_ms - segment.max_timestamp() > ms);
+            let oversize = config
+                .retention_bytes
+                .is_some_and(|max| total.saturating_sub(segment.size()) >= max);
+            if expired || oversize {
+                total -= segment.size();
+                true
+            } else {
+                false
+            }
+        })?;
+        if deleted > 0 {
+            let first_base = read_lock(&self.segments)[0].base_offset;
+            if first_base > self.log_start_offset() {
+                self.log_start.store(first_base, Ordering::Release);
+                self.log_start_file.write(first_base)?;
+                lock(&self.epochs).truncate_from_start(first_base)?;
+            }
+            tracing::info!(dir = %self.dir.display(), deleted, log_start = first_base, "retention deleted segments");
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes closed segments from the oldest while `delete` says so.
+    fn delete_segments_while(
+        &self,
+        mut delete: impl FnMut(&Segment, usize) -> bool,
+    ) -> Result<usize, LogError> {
+        let mut segments = write_lock(&self.segments);
+        let closed = segments.len() - 1;
+        let count = (0..closed).take_while(|&i| delete(&segments[i], i)).count();
+        for segment in segments.drain(..count) {
+            segment.delete_files()?;
+        }
+        Ok(count)
+    }
+
+    /// The latest leader epoch the log has seen.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        lock(&self.epochs).latest_epoch()
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch `<= epoch` the log knows and
+    /// the offset where it ended.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        lock(&self.epochs).end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// The leader-epoch history: `(epoch, start offset)` pairs, oldest first.
+    pub fn epoch_entries(&self) -> Vec<(i32, i64)> {
+        lock(&self.epochs).entries().to_vec()
+    }
+
+    /// Stores the high watermark (replication keeps it across restarts).
+    pub fn write_high_watermark(&self, high_watermark: i64) -> Result<(), LogError> {
+        self.high_watermark_file.write(high_watermark)
+    }
+
+    /// The high watermark stored last, if any.
+    pub fn read_high_watermark(&self) -> Result<Option<i64>, LogError> {
+        self.high_watermark_file.read()
+    }
+
+    /// Deletes the log's directory (DeleteTopics).
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        fs::remove_dir_all(dir)?;
+        Ok(())
+    }
+}
+
+fn check_batch(header: &BatchHeader, config: &LogConfig, origin: Origin) -> Result<(), LogError> {
+    if header.size() > config.max_message_bytes {
+        return Err(LogError::MessageTooLarge {
+            size: header.size(),
+            max: config.max_message_bytes,
+        });
+    }
+    if let Origin::Leader { .. } = origin {
+        if header.records_count as i64 != header.last_offset_delta as i64 + 1 {
+            return Err(LogError::invalid(format!(
+                "record count {} does not match last offset delta {}",
+                header.records_count, header.last_offset_delta
+            )));
+        }
+        if header.base_offset != 0 {
+            return Err(LogError::invalid(format!(
+                "a produced batch must have base offset 0, not {}",
+                header.base_offset
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn needs_roll(
+    active: &Segment,
+    pending: u64,
+    header: &BatchHeader,
+    config: &LogConfig,
+    max_index_entries: usize,
+) -> bool {
+    let size = active.size() + pending;
+    if size == 0 {
+        return false;
+    }
+    let segment_bytes = config.segment_bytes.min(i32::MAX as u64);
+    size + header.size() as u64 > segment_bytes
+        || config.segment_ms.is_some_and(|ms| {
+            active.rolling_timestamp() >= 0
+                && header.max_timestamp - active.rolling_timestamp() > ms
+        })
+        || active.index_entries() >= max_index_entries
+        || header.last_offset() - active.base_offset > i32::MAX as i64
+}
+
+/// Base offsets of the segments in `dir`, from the `.log` file names.
+fn segment_bases(dir: &Path) -> Result<Vec<i64>, LogError> {
+    let mut bases = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".log") {
+            if stem.len() == 20 {
+                if let Ok(base) = stem.parse::<i64>() {
+                    bases.push(base);
+                }
+            }
+        }
+    }
+    Ok(bases)
+}
+
+/// Removes index files without a log file and temporary checkpoint files.
+fn clean_leftovers(dir: &Path) -> Result<(), LogError> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let orphan_index =
+            (ext == "index" || ext == "timeindex") && !path.with_extension("log").exists();
+        if orphan_index || ext == "tmp" {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

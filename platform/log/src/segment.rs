@@ -1,0 +1,580 @@
+//! One segment: a `.log` file of whole batches starting at `base_offset`,
+//! with its `.index` and `.timeindex`.
+//!
+//! Only the log's single writer appends to a segment. Readers use positioned
+//! reads on a shared file handle and see only the bytes the writer has
+//! published (`size`), so they never wait for the writer and never see half
+//! a batch.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::LogError;
+use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::index::{Index, OffsetEntry, TimeEntry};
+
+/// `{base_offset:020}` — the file stem of every file of a segment.
+pub(crate) fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+/// How much of a segment to read per positioned read when scanning it.
+const SCAN_CHUNK: usize = 1 << 20;
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) base_offset: i64,
+    log_path: PathBuf,
+    file: Arc<File>,
+    /// Bytes of whole batches published to readers.
+    size: AtomicU64,
+    /// Offset after the last batch (`base_offset` when empty).
+    next_offset: AtomicI64,
+    /// Largest batch max-timestamp in the segment, -1 when empty.
+    max_timestamp: AtomicI64,
+    /// Max timestamp of the first batch: `segment.ms` is measured from it.
+    rolling_timestamp: AtomicI64,
+    /// Bytes appended since the last offset-index entry (writer only).
+    bytes_since_index: AtomicUsize,
+    index: RwLock<Index<OffsetEntry>>,
+    time_index: RwLock<Index<TimeEntry>>,
+}
+
+/// What the open-time check of a segment found.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Recovered {
+    pub(crate) batches: u64,
+    pub(crate) truncated_bytes: u64,
+}
+
+impl Segment {
+    /// Creates an empty segment (truncating leftovers with the same name).
+    pub(crate) fn create(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+        let stem = file_stem(base_offset);
+        for ext in ["log", "index", "timeindex"] {
+            let path = dir.join(format!("{stem}.{ext}"));
+            if path.exists() {
+                fs::remove_file(&path)?;
+            }
+        }
+        Self::open_files(dir, base_offset)
+    }
+
+    /// Opens the files of an existing segment without checking their content.
+    pub(crate) fn open_files(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+        let stem = file_stem(base_offset);
+        let log_path = dir.join(format!("{stem}.log"));
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(&log_path)?;
+        let size = file.metadata()?.len();
+        let index = Index::open(&dir.join(format!("{stem}.index")))?;
+        let time_index = Index::open(&dir.join(format!("{stem}.timeindex")))?;
+        Ok(Segment {
+            base_offset,
+            log_path,
+            file: Arc::new(file),
+            size: AtomicU64::new(size),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: AtomicI64::new(-1),
+            rolling_timestamp: AtomicI64::new(-1),
+            bytes_since_index: AtomicUsize::new(0),
+            index: RwLock::new(index),
+            time_index: RwLock::new(time_index),
+        })
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.max_timestamp.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn rolling_timestamp(&self) -> i64 {
+        self.rolling_timestamp.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.size() == 0
+    }
+
+    pub(crate) fn index_entries(&self) -> usize {
+        let offsets = read_lock(&self.index).len();
+        let times = read_lock(&self.time_index).len();
+        offsets.max(times)
+    }
+
+    /// Open-time check. When the indexes are plausible, only the batches after
+    /// the last offset-index entry are read and CRC-checked (a cleanly closed
+    /// segment costs a few reads); otherwise, or when `full` is set (the
+    /// segment lies past the recovery point), every batch is checked and the
+    /// indexes are rebuilt. A torn or corrupt tail is truncated away.
+    pub(crate) fn recover(&self, full: bool, index_interval: usize) -> Result<Recovered, LogError> {
+        let file_len = self.file.metadata()?.len();
+        let start = if full {
+            None
+        } else {
+            self.plausible_index_start(file_len)?
+        };
+        let (position, mut max_ts) = match start {
+            Some(found) => found,
+            None => {
+                write_lock(&self.index).clear()?;
+                write_lock(&self.time_index).clear()?;
+                (0, -1)
+            }
+        };
+        // Re-add the entry at `position` as the scan passes it.
+        write_lock(&self.index).truncate_where(|e| (e.position as u64) < position)?;
+        self.bytes_since_index
+            .store(usize::MAX / 2, Ordering::Relaxed);
+        let mut recovered = Recovered::default();
+        let mut next_offset = self.base_offset;
+        if let Some(last) = read_lock(&self.index).last() {
+            next_offset = self.base_offset + last.relative_offset as i64;
+        }
+        let mut pos = position;
+        let mut scanner = Scanner::new(&self.file, pos, file_len);
+        while let Some(chunk) = scanner.next_batch()? {
+            let header = match batch::validate(chunk) {
+                Ok(h) if h.base_offset >= next_offset => h,
+                Ok(h) => {
+                    tracing::warn!(
+                        segment = %self.log_path.display(),
+                        position = pos,
+                        base_offset = h.base_offset,
+                        "batch offsets go backwards; truncating here"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(segment = %self.log_path.display(), position = pos, error = %e, "invalid batch; truncating here");
+                    break;
+                }
+            };
+            if self.rolling_timestamp() < 0 {
+                self.rolling_timestamp
+                    .store(header.max_timestamp, Ordering::Release);
+            }
+            max_ts = max_ts.max(header.max_timestamp);
+            self.index_batch(&header, pos as u32, max_ts, index_interval)?;
+            recovered.batches += 1;
+            next_offset = header.next_offset();
+            pos += header.size() as u64;
+        }
+        if pos < file_len {
+            recovered.truncated_bytes = file_len - pos;
+            self.file.set_len(pos)?;
+        }
+        let last_time = read_lock(&self.time_index)
+            .last()
+            .map_or(-1, |e| e.timestamp);
+        self.size.store(pos, Ordering::Release);
+        self.next_offset.store(next_offset, Ordering::Release);
+        self.max_timestamp
+            .store(max_ts.max(last_time), Ordering::Release);
+        if self.rolling_timestamp() < 0 && pos > 0 {
+            // The first batch was before the scan start: read its header.
+            let first = self.header_at(0)?;
+            self.rolling_timestamp
+                .store(first.max_timestamp, Ordering::Release);
+        }
+        Ok(recovered)
+    }
+
+    /// Where a light open-time scan can start: the last offset-index entry,
+    /// when the index looks right and its entry points at the batch it names.
+    /// Also returns the max timestamp up to that batch, from the time index.
+    fn plausible_index_start(&self, file_len: u64) -> Result<Option<(u64, i64)>, LogError> {
+        let index = read_lock(&self.index);
+        let time_index = read_lock(&self.time_index);
+        if !index.is_plausible() || !time_index.is_plausible() {
+            return Ok(None);
+        }
+        let Some(last) = index.last() else {
+            return Ok(None);
+        };
+        if last.position as u64 + HEADER_LEN as u64 > file_len {
+            return Ok(None);
+        }
+        let header = match self.header_at(last.position as u64) {
+            Ok(h) => h,
+            Err(_) => return Ok(None),
+        };
+        if header.base_offset != self.base_offset + last.relative_offset as i64 {
+            return Ok(None);
+        }
+        let positions_increase = index
+            .entries()
+            .windows(2)
+            .all(|w| w[0].position < w[1].position);
+        if !positions_increase {
+            return Ok(None);
+        }
+        // Time entries past the restart point are re-derived by the scan.
+        let time_ok = time_index
+            .entries()
+            .iter()
+            .all(|e| e.relative_offset <= last.relative_offset);
+        if !time_ok {
+            return Ok(None);
+        }
+        let max_ts = time_index.last().map_or(-1, |e| e.timestamp);
+        Ok(Some((last.position as u64, max_ts)))
+    }
+
+    /// Adds index entries for a batch written at `position`; `max_ts` is the
+    /// segment's max timestamp including this batch.
+    fn index_batch(
+        &self,
+        header: &BatchHeader,
+        position: u32,
+        max_ts: i64,
+        index_interval: usize,
+    ) -> Result<(), LogError> {
+        let since = self.bytes_since_index.load(Ordering::Relaxed);
+        let relative_offset = (header.base_offset - self.base_offset) as u32;
+        if since >= index_interval {
+            write_lock(&self.index).push(OffsetEntry {
+                relative_offset,
+                position,
+            })?;
+            self.push_time_entry(max_ts, relative_offset)?;
+            self.bytes_since_index
+                .store(header.size(), Ordering::Relaxed);
+        } else {
+            self.bytes_since_index
+                .store(since + header.size(), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn push_time_entry(&self, timestamp: i64, relative_offset: u32) -> Result<(), LogError> {
+        let mut time_index = write_lock(&self.time_index);
+        if time_index.last().is_none_or(|e| timestamp > e.timestamp) {
+            time_index.push(TimeEntry {
+                timestamp,
+                relative_offset,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Appends validated batches (`bytes` holds exactly them, `headers` their
+    /// headers in order, offsets already assigned) and publishes them.
+    pub(crate) fn append(
+        &self,
+        bytes: &[u8],
+        headers: &[BatchHeader],
+        index_interval: usize,
+    ) -> Result<(), LogError> {
+        let start = self.size();
+        self.file.write_all_at(bytes, start)?;
+        let mut pos = start;
+        let mut max_ts = self.max_timestamp();
+        for header in headers {
+            if self.rolling_timestamp() < 0 {
+                self.rolling_timestamp
+                    .store(header.max_timestamp, Ordering::Release);
+            }
+            max_ts = max_ts.max(header.max_timestamp);
+            self.index_batch(header, pos as u32, max_ts, index_interval)?;
+            pos += header.size() as u64;
+        }
+        self.max_timestamp.store(max_ts, Ordering::Release);
+        if let Some(last) = headers.last() {
+            self.next_offset
+                .store(last.next_offset(), Ordering::Release);
+        }
+        self.size.store(pos, Ordering::Release);
+        Ok(())
+    }
+
+    /// Records the segment's exact max timestamp in the time index, so a
+    /// reopen learns it without a scan (done when the segment stops being
+    /// active and at checkpoints).
+    pub(crate) fn seal_time_index(&self) -> Result<(), LogError> {
+        let max_ts = self.max_timestamp();
+        if max_ts < 0 || self.is_empty() {
+            return Ok(());
+        }
+        let last_base = self.last_batch_position()?.map(|(_, h)| h.base_offset);
+        if let Some(base) = last_base {
+            self.push_time_entry(max_ts, (base - self.base_offset) as u32)?;
+        }
+        Ok(())
+    }
+
+    /// Forces data and indexes to disk.
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        self.file.sync_data()?;
+        Ok(())
+    }
+
+    pub(crate) fn sync_indexes(&self) -> Result<(), LogError> {
+        read_lock(&self.index).sync()?;
+        read_lock(&self.time_index).sync()?;
+        Ok(())
+    }
+
+    /// Reads the batch header at `position`.
+    pub(crate) fn header_at(&self, position: u64) -> Result<BatchHeader, LogError> {
+        let mut buf = [0u8; HEADER_LEN];
+        self.file.read_exact_at(&mut buf, position)?;
+        BatchHeader::parse(&buf)
+    }
+
+    /// Position and header of the first batch whose last offset is
+    /// `>= offset`, if the segment holds one.
+    pub(crate) fn find(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let size = self.size();
+        let relative = offset - self.base_offset;
+        let mut pos = read_lock(&self.index)
+            .floor(relative)
+            .map_or(0, |e| e.position as u64);
+        while pos < size {
+            let header = self.header_at(pos)?;
+            if header.last_offset() >= offset {
+                return Ok(Some((pos, header)));
+            }
+            pos += header.size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Position and header of the last batch.
+    fn last_batch_position(&self) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let next = self.next_offset();
+        if next == self.base_offset {
+            return Ok(None);
+        }
+        self.find(next - 1)
+    }
+
+    /// Reads whole batches starting with the one that holds `offset`: at most
+    /// `max_bytes` (but always the first batch), none whose base offset is
+    /// `>= limit`. `None` when the segment holds nothing at or after `offset`.
+    pub(crate) fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        limit: i64,
+    ) -> Result<Option<(u64, Bytes)>, LogError> {
+        let size = self.size();
+        let Some((pos, first)) = self.find(offset)? else {
+            return Ok(None);
+        };
+        if first.base_offset >= limit {
+            return Ok(Some((pos, Bytes::new())));
+        }
+        let available = (size - pos) as usize;
+        let want = max_bytes.max(first.size()).min(available);
+        let mut buf = BytesMut::zeroed(want);
+        self.file.read_exact_at(&mut buf, pos)?;
+        let mut end = 0;
+        while end + HEADER_LEN <= buf.len() {
+            let header = BatchHeader::parse(&buf[end..])?;
+            let batch_end = end + header.size();
+            if batch_end > buf.len() || header.base_offset >= limit {
+                break;
+            }
+            if end > 0 && batch_end > max_bytes {
+                break;
+            }
+            end = batch_end;
+        }
+        buf.truncate(end);
+        Ok(Some((pos, buf.freeze())))
+    }
+
+    /// Calls `visit` for each batch header from `position` up to the
+    /// published end; stops early when it returns false.
+    pub(crate) fn walk(
+        &self,
+        position: u64,
+        mut visit: impl FnMut(u64, &BatchHeader) -> bool,
+    ) -> Result<(), LogError> {
+        let size = self.size();
+        let mut scanner = Scanner::new(&self.file, position, size);
+        let mut pos = position;
+        while let Some(chunk) = scanner.next_batch()? {
+            let header = BatchHeader::parse(chunk)?;
+            if !visit(pos, &header) {
+                break;
+            }
+            pos += header.size() as u64;
+        }
+        Ok(())
+    }
+
+    /// The whole batch starting at `position`.
+    pub(crate) fn batch_at(&self, position: u64, header: &BatchHeader) -> Result<Bytes, LogError> {
+        let mut buf = BytesMut::zeroed(header.size());
+        self.file.read_exact_at(&mut buf, position)?;
+        Ok(buf.freeze())
+    }
+
+    /// Position from which to scan for the first record with a timestamp
+    /// `>= timestamp`: every batch before it is older.
+    pub(crate) fn time_scan_start(&self, timestamp: i64) -> u64 {
+        let Some(entry) = read_lock(&self.time_index).below(timestamp) else {
+            return 0;
+        };
+        read_lock(&self.index)
+            .floor(entry.relative_offset as i64)
+            .map_or(0, |e| e.position as u64)
+    }
+
+    /// Removes every batch from the one holding `offset` on. Returns the new
+    /// next offset (the removed batch's base offset, which may be below
+    /// `offset` when it falls inside a batch).
+    pub(crate) fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        let Some((pos, header)) = self.find(offset)? else {
+            return Ok(self.next_offset());
+        };
+        let relative = (header.base_offset - self.base_offset) as u32;
+        write_lock(&self.index).truncate_where(|e| (e.position as u64) < pos)?;
+        write_lock(&self.time_index).truncate_where(|e| e.relative_offset < relative)?;
+        self.file.set_len(pos)?;
+        self.size.store(pos, Ordering::Release);
+        self.next_offset
+            .store(header.base_offset, Ordering::Release);
+        // Recompute the max timestamp from what is left: the time index up to
+        // the last kept offset-index point, then the batches after it.
+        let restart = read_lock(&self.index)
+            .last()
+            .map_or(0, |e| e.position as u64);
+        let mut max_ts = read_lock(&self.time_index)
+            .last()
+            .map_or(-1, |e| e.timestamp);
+        self.walk(restart, |_, h| {
+            max_ts = max_ts.max(h.max_timestamp);
+            true
+        })?;
+        self.bytes_since_index
+            .store((pos - restart) as usize, Ordering::Relaxed);
+        self.max_timestamp.store(max_ts, Ordering::Release);
+        if pos == 0 {
+            self.rolling_timestamp.store(-1, Ordering::Release);
+        }
+        Ok(header.base_offset)
+    }
+
+    /// Deletes the segment's files. Readers holding it keep their handle.
+    pub(crate) fn delete_files(&self) -> Result<(), LogError> {
+        let dir = self.log_path.parent().unwrap_or(Path::new("."));
+        let stem = file_stem(self.base_offset);
+        for ext in ["log", "index", "timeindex"] {
+            match fs::remove_file(dir.join(format!("{stem}.{ext}"))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The file handle and path, for zero-copy senders.
+    pub(crate) fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+}
+
+/// Reads a segment file batch by batch through a large buffer, so a scan
+/// costs one read per megabyte rather than two per batch.
+struct Scanner<'a> {
+    file: &'a File,
+    buf: Vec<u8>,
+    /// File position of `buf[0]`.
+    buf_pos: u64,
+    /// Position of the next batch.
+    pos: u64,
+    end: u64,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(file: &'a File, pos: u64, end: u64) -> Self {
+        Scanner {
+            file,
+            buf: Vec::new(),
+            buf_pos: pos,
+            pos,
+            end,
+        }
+    }
+
+    /// The bytes of the next batch (header-checked for length, not CRC), or
+    /// `None` at the end or when the rest cannot hold the batch it starts.
+    fn next_batch(&mut self) -> Result<Option<&[u8]>, LogError> {
+        if self.pos + HEADER_LEN as u64 > self.end {
+            return Ok(None);
+        }
+        self.fill(HEADER_LEN)?;
+        let header = match BatchHeader::parse(self.window()) {
+            Ok(h) => h,
+            Err(_) => return Ok(Some(self.window_of(HEADER_LEN))),
+        };
+        let size = header.size();
+        if self.pos + size as u64 > self.end {
+            return Ok(None);
+        }
+        self.fill(size)?;
+        let start = (self.pos - self.buf_pos) as usize;
+        self.pos += size as u64;
+        Ok(Some(&self.buf[start..start + size]))
+    }
+
+    fn window(&self) -> &[u8] {
+        &self.buf[(self.pos - self.buf_pos) as usize..]
+    }
+
+    fn window_of(&mut self, len: usize) -> &[u8] {
+        let start = (self.pos - self.buf_pos) as usize;
+        // A batch whose header does not parse ends the scan.
+        self.pos = self.end;
+        &self.buf[start..start + len]
+    }
+
+    /// Makes sure `len` bytes from `pos` are in the buffer.
+    fn fill(&mut self, len: usize) -> Result<(), LogError> {
+        let have_from = (self.pos - self.buf_pos) as usize;
+        if have_from + len <= self.buf.len() {
+            return Ok(());
+        }
+        let want = len
+            .max(SCAN_CHUNK)
+            .min((self.end - self.pos) as usize)
+            .max(len);
+        self.buf.clear();
+        self.buf.resize(want, 0);
+        self.file.read_exact_at(&mut self.buf, self.pos)?;
+        self.buf_pos = self.pos;
+        Ok(())
+    }
+}
+
+pub(crate) fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // A panic while holding the lock cannot leave an index half-updated in
+    // memory in a way later readers could not cope with: keep going.
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
