@@ -1,0 +1,274 @@
+//! `fjord bench produce|consume`: load generators in the spirit of
+//! kafka-producer-perf-test and kafka-consumer-perf-test, built on
+//! librdkafka so the figures are what a real client sees.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::client::ClientArgs;
+
+/// `fjord bench …`
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Produce records as fast as possible (or at --throughput) and report
+    /// records/s, MB/s and delivery latency percentiles.
+    Produce(ProduceBench),
+    /// Read a topic from the beginning and report records/s and MB/s.
+    Consume(ConsumeBench),
+}
+
+/// `fjord bench produce` flags.
+#[derive(clap::Args, Debug)]
+pub struct ProduceBench {
+    /// Topic to write to (auto-created when the broker allows it).
+    #[arg(short, long, default_value = "fjord-bench")]
+    pub topic: String,
+    /// Records to send.
+    #[arg(short = 'n', long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Value size in bytes.
+    #[arg(short = 's', long, default_value_t = 100)]
+    pub record_size: usize,
+    /// Acknowledgements: 0, 1 or all.
+    #[arg(long, default_value = "1", value_parser = ["0", "1", "all", "-1"])]
+    pub acks: String,
+    /// librdkafka `batch.size` in bytes.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub batch_size: usize,
+    /// librdkafka `linger.ms`.
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
+    /// Compression codec: none, gzip, snappy, lz4 or zstd.
+    #[arg(long, default_value = "none", value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+    pub compression: String,
+    /// Cap on records per second (0: as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    pub throughput: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `fjord bench consume` flags.
+#[derive(clap::Args, Debug)]
+pub struct ConsumeBench {
+    /// Topic to read.
+    #[arg(short, long, default_value = "fjord-bench")]
+    pub topic: String,
+    /// Stop after this many records (default: at the end of every partition).
+    #[arg(short = 'n', long)]
+    pub records: Option<u64>,
+    /// librdkafka `fetch.max.bytes`.
+    #[arg(long, default_value_t = 52_428_800)]
+    pub fetch_max_bytes: usize,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+pub fn run(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Produce(args) => produce(args),
+        BenchCommand::Consume(args) => consume(args),
+    }
+}
+
+/// Delivery latencies in microseconds, and failures.
+struct Deliveries {
+    latency_us: Mutex<Histogram<u64>>,
+    failed: Mutex<(u64, Option<String>)>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<Instant>;
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_at: Box<Instant>) {
+        match result {
+            Ok(_) => {
+                let us = sent_at.elapsed().as_micros() as u64;
+                let mut hist = self
+                    .latency_us
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let _ = hist.record(us.max(1));
+            }
+            Err((err, _)) => {
+                let mut failed = self
+                    .failed
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                failed.0 += 1;
+                failed.1.get_or_insert_with(|| err.to_string());
+            }
+        }
+    }
+}
+
+fn produce(args: ProduceBench) -> Result<()> {
+    let context = Deliveries {
+        latency_us: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+        failed: Mutex::new((0, None)),
+    };
+    let producer: BaseProducer<Deliveries> = args
+        .client
+        .config()
+        .set("acks", &args.acks)
+        .set("compression.codec", &args.compression)
+        .set("batch.size", args.batch_size.to_string())
+        .set("linger.ms", args.linger_ms.to_string())
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .create_with_context(context)
+        .context("could not create the producer")?;
+    let value: Vec<u8> = (0..args.record_size)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let progress = progress_bar(args.records);
+    let start = Instant::now();
+    for i in 0..args.records {
+        if args.throughput > 0 {
+            let due = start + Duration::from_secs_f64(i as f64 / args.throughput as f64);
+            let now = Instant::now();
+            if due > now {
+                producer.poll(due - now);
+            }
+        }
+        let mut record = BaseRecord::with_opaque_to(&args.topic, Box::new(Instant::now()))
+            .payload(value.as_slice())
+            .key("");
+        loop {
+            match producer.send::<str, [u8]>(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    producer.poll(Duration::from_millis(1));
+                    record = back;
+                }
+                Err((e, _)) => bail!("send failed: {e}"),
+            }
+        }
+        if i % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+            progress.set_position(i);
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .context("timed out waiting for acknowledgements")?;
+    let elapsed = start.elapsed();
+    progress.finish_and_clear();
+    let context = producer.context();
+    let failed = context
+        .failed
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    if failed.0 > 0 {
+        bail!(
+            "{} records failed; first error: {}",
+            failed.0,
+            failed.1.unwrap_or_default()
+        );
+    }
+    let hist = context
+        .latency_us
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    report(args.records, args.record_size, elapsed);
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "latency ms: p50 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
+        ms(0.5),
+        ms(0.99),
+        ms(0.999),
+        hist.max() as f64 / 1000.0
+    );
+    Ok(())
+}
+
+fn consume(args: ConsumeBench) -> Result<()> {
+    let consumer: BaseConsumer = args
+        .client
+        .config()
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("fetch.max.bytes", args.fetch_max_bytes.to_string())
+        .set(
+            "max.partition.fetch.bytes",
+            args.fetch_max_bytes.to_string(),
+        )
+        .set("queued.max.messages.kbytes", "1048576")
+        .create()
+        .context("could not create the consumer")?;
+    let metadata = consumer
+        .fetch_metadata(Some(&args.topic), Duration::from_secs(10))
+        .context("Metadata request failed")?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == args.topic)
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        bail!("topic {} has no partitions", args.topic);
+    }
+    let mut assignment = TopicPartitionList::new();
+    for &p in &partitions {
+        assignment.add_partition_offset(&args.topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let progress = progress_bar(args.records.unwrap_or(0));
+    let start = Instant::now();
+    let (mut count, mut bytes) = (0u64, 0u64);
+    let mut at_end = HashSet::new();
+    while args.records.is_none_or(|n| count < n) {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => {
+                count += 1;
+                bytes += message.payload_len() as u64;
+                if count % 4096 == 0 {
+                    progress.set_position(count);
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+                if args.records.is_none() && at_end.len() == partitions.len() {
+                    break;
+                }
+            }
+            Some(Err(e)) => bail!("consume failed: {e}"),
+            None => {}
+        }
+    }
+    let elapsed = start.elapsed();
+    progress.finish_and_clear();
+    let size = bytes.checked_div(count).unwrap_or(0) as usize;
+    report(count, size, elapsed);
+    Ok(())
+}
+
+fn report(records: u64, record_size: usize, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    println!("records: {records} of {record_size} B in {secs:.2} s");
+    println!(
+        "throughput: {:.0} records/s, {:.1} MB/s",
+        records as f64 / secs,
+        (records as f64 * record_size as f64) / secs / 1e6
+    );
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec}") {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,36 @@
+//! What every client subcommand shares: the bootstrap address and the
+//! librdkafka configuration built from it.
+
+use rdkafka::ClientConfig;
+
+/// Connection flags of every client subcommand.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Broker to bootstrap from (host:port, comma-separated for several).
+    #[arg(
+        short = 'b',
+        long = "bootstrap-server",
+        env = "FJORD_BOOTSTRAP_SERVER",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap_server: String,
+}
+
+impl ClientArgs {
+    /// A librdkafka configuration pointing at the bootstrap server.
+    pub fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_server)
+            .set("socket.timeout.ms", "10000")
+            .set("log_level", "3");
+        config
+    }
+}
+
+/// Parses `key=value`.
+pub fn key_value(arg: &str) -> Result<(String, String), String> {
+    arg.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected key=value, got {arg:?}"))
+}

@@ -1,0 +1,154 @@
+//! `fjord consume TOPIC`: print records, from an offset or the end, until
+//! the end of every partition or forever with `--follow`.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::client::ClientArgs;
+
+/// `fjord consume` flags.
+#[derive(clap::Args, Debug)]
+pub struct ConsumeArgs {
+    /// Topic to read.
+    pub topic: String,
+    /// Start at the first offset of each partition (default: the end).
+    #[arg(long, conflicts_with = "offset")]
+    pub from_beginning: bool,
+    /// Start at this offset (needs --partition when the topic has several).
+    #[arg(short, long)]
+    pub offset: Option<i64>,
+    /// Read only this partition.
+    #[arg(short, long)]
+    pub partition: Option<i32>,
+    /// Stop after this many records.
+    #[arg(short = 'n', long)]
+    pub max_messages: Option<u64>,
+    /// Keep waiting for new records instead of stopping at the end.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Output template; placeholders {topic} {partition} {offset}
+    /// {timestamp} {key} {value} {headers}; \n and \t are understood.
+    #[arg(long, default_value = "{value}")]
+    pub format: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+pub fn run(args: ConsumeArgs) -> Result<()> {
+    let consumer: BaseConsumer = args
+        .client
+        .config()
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .context("could not create the consumer")?;
+    let partitions = match args.partition {
+        Some(p) => vec![p],
+        None => {
+            let metadata = consumer
+                .fetch_metadata(Some(&args.topic), Duration::from_secs(10))
+                .context("Metadata request failed")?;
+            let topic = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == args.topic)
+                .context("topic missing from metadata")?;
+            if let Some(err) = topic.error() {
+                bail!("topic {}: {:?}", args.topic, err);
+            }
+            topic.partitions().iter().map(|p| p.id()).collect()
+        }
+    };
+    if args.offset.is_some() && partitions.len() > 1 {
+        bail!("--offset needs --partition: the topic has several partitions");
+    }
+    let start = match (args.from_beginning, args.offset) {
+        (true, _) => Offset::Beginning,
+        (_, Some(offset)) => Offset::Offset(offset),
+        _ => Offset::End,
+    };
+    let mut assignment = TopicPartitionList::new();
+    for &p in &partitions {
+        assignment
+            .add_partition_offset(&args.topic, p, start)
+            .context("building the assignment")?;
+    }
+    consumer.assign(&assignment).context("assign")?;
+
+    let template = args.format.replace("\\n", "\n").replace("\\t", "\t");
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut at_end: HashSet<i32> = HashSet::new();
+    let mut printed = 0u64;
+    while args.max_messages.is_none_or(|max| printed < max) {
+        let Some(result) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        match result {
+            Ok(message) => {
+                at_end.remove(&message.partition());
+                writeln!(out, "{}", render(&template, &message))?;
+                printed += 1;
+            }
+            Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                at_end.insert(p);
+                if !args.follow && at_end.len() == partitions.len() {
+                    break;
+                }
+                out.flush()?;
+            }
+            Err(e) => bail!("consume failed: {e}"),
+        }
+    }
+    out.flush()?;
+    eprintln!("consumed {printed} records from {}", args.topic);
+    Ok(())
+}
+
+fn render(template: &str, message: &BorrowedMessage<'_>) -> String {
+    fn text(bytes: Option<&[u8]>) -> String {
+        bytes
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    }
+    let headers = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| format!("{}={}", h.key, text(h.value)))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    // One pass, so a placeholder inside a key or value is printed as is.
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        match &after[..close] {
+            "topic" => out.push_str(message.topic()),
+            "partition" => out.push_str(&message.partition().to_string()),
+            "offset" => out.push_str(&message.offset().to_string()),
+            "timestamp" => out.push_str(&message.timestamp().to_millis().unwrap_or(-1).to_string()),
+            "headers" => out.push_str(&headers),
+            "key" => out.push_str(&text(message.key())),
+            "value" => out.push_str(&text(message.payload())),
+            _ => out.push_str(&rest[open..open + close + 2]),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}

@@ -1,0 +1,74 @@
+//! `fjord`: the one binary of the platform. `fjord server` runs a broker;
+//! every other subcommand is a Kafka client of one (through librdkafka, the
+//! `rdkafka` crate), so what it shows is what any Kafka tool would see.
+//!
+//! It is not where broker logic lives: that is `fjord-broker`; this crate
+//! only parses flags, loads configuration and prints.
+
+mod bench;
+mod client;
+mod cluster;
+mod consume;
+mod produce;
+mod topic;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Fjord: a Kafka-compatible streaming platform.
+#[derive(Parser, Debug)]
+#[command(name = "fjord", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create, list, describe, alter and delete topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Write standard input to a topic, one record per line.
+    Produce(produce::ProduceArgs),
+    /// Print records of a topic.
+    Consume(consume::ConsumeArgs),
+    /// Cluster-wide information.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Load generators.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    {
+        {
+            let command = cli.command;
+            init_client_logging();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                match command {
+                    Command::Topic(c) => topic::run(c).await,
+                    Command::Produce(a) => tokio::task::block_in_place(|| produce::run(a)),
+                    Command::Consume(a) => tokio::task::block_in_place(|| consume::run(a)),
+                    Command::Cluster(c) => tokio::task::block_in_place(|| cluster::run(c)),
+                    Command::Bench(c) => tokio::task::block_in_place(|| bench::run(c)),
+                }
+            })
+        }
+    }
+}
+
+/// Client subcommands log warnings only, to stderr, so their output stays clean.
+fn init_client_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

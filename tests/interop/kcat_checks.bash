@@ -1,0 +1,60 @@
+# kcat checks, sourced by run.sh (which defines `check` and $BOOTSTRAP).
+
+kcat_metadata_lists_broker() {
+  kcat -b "$BOOTSTRAP" -L -m 5 | grep -q "broker 0 at 127.0.0.1"
+}
+
+kcat_produce_then_consume_from_beginning() {
+  local topic="kcat-roundtrip"
+  printf 'k1:v1\nk2:v2\nk3:v3\n' | kcat -b "$BOOTSTRAP" -P -t "$topic" -K: -p 0 || return 1
+  local got
+  got="$(kcat -b "$BOOTSTRAP" -C -t "$topic" -o beginning -e -q -f '%k=%s@%o\n')" || return 1
+  [ "$got" = "$(printf 'k1=v1@0\nk2=v2@1\nk3=v3@2')" ] || { echo "got: $got"; return 1; }
+}
+
+kcat_consume_by_offset() {
+  local got
+  got="$(kcat -b "$BOOTSTRAP" -C -t kcat-roundtrip -p 0 -o 1 -e -q -f '%s\n')" || return 1
+  [ "$got" = "$(printf 'v2\nv3')" ] || { echo "got: $got"; return 1; }
+}
+
+kcat_compressed_produce() {
+  local topic="kcat-compressed" codec
+  for codec in gzip snappy lz4 zstd; do
+    seq 1 1000 | kcat -b "$BOOTSTRAP" -P -t "$topic" -p 0 -z "$codec" || return 1
+  done
+  local count
+  count="$(kcat -b "$BOOTSTRAP" -C -t "$topic" -o beginning -e -q | wc -l)"
+  [ "$count" -eq 4000 ] || { echo "consumed $count records"; return 1; }
+}
+
+kcat_headers_roundtrip() {
+  local topic="kcat-headers"
+  echo "payload" | kcat -b "$BOOTSTRAP" -P -t "$topic" -H "trace=abc" -H "env=ci" || return 1
+  local got
+  got="$(kcat -b "$BOOTSTRAP" -C -t "$topic" -o beginning -e -q -f '%h %s\n')" || return 1
+  [ "$got" = "trace=abc,env=ci payload" ] || { echo "got: $got"; return 1; }
+}
+
+fjord_cli_roundtrip() {
+  local topic="cli-roundtrip"
+  "$fjord" topic create "$topic" --partitions 3 -b "$BOOTSTRAP" >/dev/null || return 1
+  "$fjord" topic list -b "$BOOTSTRAP" | grep -qx "$topic" || return 1
+  printf 'a:1\nb:2\n' | "$fjord" produce "$topic" --key-separator : --partition 1 -b "$BOOTSTRAP" 2>/dev/null || return 1
+  local got
+  got="$("$fjord" consume "$topic" --from-beginning --format '{partition}/{offset} {key}={value}' -b "$BOOTSTRAP" 2>/dev/null)" || return 1
+  [ "$got" = "$(printf '1/0 a=1\n1/1 b=2')" ] || { echo "got: $got"; return 1; }
+  "$fjord" topic describe "$topic" -b "$BOOTSTRAP" | grep -q "partitions: 3" || return 1
+  "$fjord" topic delete "$topic" -b "$BOOTSTRAP" >/dev/null || return 1
+}
+
+run_kcat_checks() {
+  echo "--- kcat"
+  check "kcat metadata lists the broker" kcat_metadata_lists_broker
+  check "kcat produce, consume from beginning" kcat_produce_then_consume_from_beginning
+  check "kcat consume by offset" kcat_consume_by_offset
+  check "kcat compressed produce (gzip, snappy, lz4, zstd)" kcat_compressed_produce
+  check "kcat headers round trip" kcat_headers_roundtrip
+  echo "--- fjord CLI"
+  check "fjord topic create/list/describe/delete, produce, consume" fjord_cli_roundtrip
+}

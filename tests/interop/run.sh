@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Interop tests: a real `fjord server` process driven by unmodified clients,
+# kcat (librdkafka's CLI) and kafka-python. Prints "N passed, N failed".
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+cargo build --quiet --locked -p fjord-cli || exit 1
+fjord="$root/target/debug/fjord"
+data="$(mktemp -d)"
+port="${FJORD_INTEROP_PORT:-19092}"
+export BOOTSTRAP="127.0.0.1:$port"
+
+"$fjord" server --data-dir "$data" --listen "$BOOTSTRAP" >"$data/server.log" 2>&1 &
+server=$!
+cleanup() {
+  kill "$server" 2>/dev/null
+  wait "$server" 2>/dev/null
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+  sleep 0.1
+done
+
+passed=0
+failed=0
+check() {
+  local name="$1"; shift
+  if "$@"; then
+    echo "ok     $name"; passed=$((passed + 1))
+  else
+    echo "FAILED $name"; failed=$((failed + 1))
+  fi
+}
+
+# shellcheck source=kcat_checks.bash
+source "$here/kcat_checks.bash"
+run_kcat_checks
+
+echo "--- kafka-python"
+if python3 -m pytest -q "$here/test_kafka_python.py"; then
+  passed=$((passed + 1)); echo "ok     kafka-python suite"
+else
+  failed=$((failed + 1)); echo "FAILED kafka-python suite"
+fi
+
+if [ "$failed" -gt 0 ]; then
+  echo "--- server log (tail)"; tail -50 "$data/server.log"
+fi
+echo "interop: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
