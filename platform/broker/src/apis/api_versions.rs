@@ -1,0 +1,23 @@
+//! ApiVersions: the advertised ranges.
+
+use kafka_protocol::messages::ApiVersionsResponse;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+
+use crate::versions::SUPPORTED_APIS;
+
+/// The ApiVersions answer with `error_code` (0, or 35 for an unknown
+/// request version) and every supported range.
+pub(crate) fn response(error_code: i16) -> ApiVersionsResponse {
+    let api_keys = SUPPORTED_APIS
+        .iter()
+        .map(|&(api, min, max)| {
+            ApiVersion::default()
+                .with_api_key(api as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
+        .collect();
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .with_api_keys(api_keys)
+}

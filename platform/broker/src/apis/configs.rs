@@ -1,0 +1,261 @@
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics
+//! (broker configs are static: described, not alterable).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, alter_configs_response,
+    incremental_alter_configs_response,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::server::BrokerState;
+use crate::topic_config::{
+    RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_STATIC_BROKER, TYPE_BOOLEAN, TYPE_INT, TYPE_LONG,
+    TYPE_STRING, TopicConfigs,
+};
+use crate::topic_registry::ApiError;
+
+fn sb(text: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(text.into())
+}
+
+/// `(name, value, source, type, read_only)` of what the broker reports.
+type Entry = (String, String, i8, i8, bool);
+
+fn broker_entries(state: &BrokerState) -> Vec<Entry> {
+    let c = &state.config;
+    let d = state.registry.defaults();
+    let fixed = |name: &str, value: String, kind: i8| {
+        (name.to_string(), value, SOURCE_STATIC_BROKER, kind, true)
+    };
+    vec![
+        fixed(
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+            TYPE_BOOLEAN,
+        ),
+        fixed("log.dir", c.data_dir.display().to_string(), TYPE_STRING),
+        fixed(
+            "log.retention.ms",
+            d.retention_ms.unwrap_or(-1).to_string(),
+            TYPE_LONG,
+        ),
+        fixed("log.segment.bytes", d.segment_bytes.to_string(), TYPE_INT),
+        fixed(
+            "message.max.bytes",
+            d.max_message_bytes.to_string(),
+            TYPE_INT,
+        ),
+        fixed("node.id", c.node_id.to_string(), TYPE_INT),
+        fixed("num.partitions", c.num_partitions.to_string(), TYPE_INT),
+        fixed(
+            "socket.request.max.bytes",
+            c.socket_request_max_bytes.to_string(),
+            TYPE_INT,
+        ),
+    ]
+}
+
+pub(crate) fn describe(
+    state: &BrokerState,
+    version: i16,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let entries: Result<Vec<Entry>, ApiError> = match resource.resource_type {
+                RESOURCE_TOPIC => match state.registry.get(&resource.resource_name) {
+                    Some(topic) => Ok(topic
+                        .configs()
+                        .describe(state.registry.defaults())
+                        .into_iter()
+                        .map(|(n, v, s, t)| (n, v, s, t, false))
+                        .collect()),
+                    None => Err(ApiError::new(
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("topic {:?} does not exist", resource.resource_name.as_str()),
+                    )),
+                },
+                RESOURCE_BROKER => {
+                    let name = resource.resource_name.as_str();
+                    if name.is_empty() || name == state.config.node_id.to_string() {
+                        Ok(broker_entries(state))
+                    } else {
+                        Err(ApiError::new(
+                            ResponseError::InvalidRequest,
+                            format!("this is broker {}, not {name:?}", state.config.node_id),
+                        ))
+                    }
+                }
+                other => Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("resource type {other} is not supported"),
+                )),
+            };
+            match entries {
+                Ok(entries) => {
+                    let keys = resource.configuration_keys;
+                    let configs = entries
+                        .into_iter()
+                        .filter(|(name, ..)| {
+                            keys.as_ref()
+                                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                        })
+                        .map(|(name, value, source, kind, read_only)| {
+                            let entry = DescribeConfigsResourceResult::default()
+                                .with_name(sb(name))
+                                .with_value(Some(sb(value)))
+                                .with_read_only(read_only)
+                                .with_config_source(source);
+                            if version >= 3 {
+                                entry.with_config_type(kind)
+                            } else {
+                                entry
+                            }
+                        })
+                        .collect();
+                    result.with_configs(configs)
+                }
+                Err(e) => result
+                    .with_error_code(e.code)
+                    .with_error_message(Some(sb(e.message))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+/// Checks the resource is a known topic; returns its current overrides.
+fn topic_resource(state: &BrokerState, kind: i8, name: &str) -> Result<TopicConfigs, ApiError> {
+    match kind {
+        RESOURCE_TOPIC => state
+            .registry
+            .get(name)
+            .map(|t| t.configs())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {name:?} does not exist"),
+                )
+            }),
+        RESOURCE_BROKER => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "broker configs are static in Fjord; change the config file and restart",
+        )),
+        other => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("resource type {other} is not supported"),
+        )),
+    }
+}
+
+fn invalid_config(e: String) -> ApiError {
+    ApiError::new(ResponseError::InvalidConfig, e)
+}
+
+/// AlterConfigs: the given set replaces all of a topic's overrides.
+pub(crate) fn alter(state: &BrokerState, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let outcome =
+                topic_resource(state, resource.resource_type, &resource.resource_name)
+                    .and_then(|_| {
+                        TopicConfigs::from_pairs(resource.configs.iter().filter_map(|c| {
+                            c.value.as_ref().map(|v| (c.name.as_str(), v.as_str()))
+                        }))
+                        .map_err(invalid_config)
+                    })
+                    .and_then(|configs| {
+                        if request.validate_only {
+                            Ok(())
+                        } else {
+                            state.registry.set_configs(&resource.resource_name, configs)
+                        }
+                    });
+            let answer = alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name);
+            match outcome {
+                Ok(()) => answer,
+                Err(e) => answer
+                    .with_error_code(e.code)
+                    .with_error_message(Some(sb(e.message))),
+            }
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+/// IncrementalAlterConfigs: SET, DELETE, and APPEND/SUBTRACT on the list
+/// config `cleanup.policy`.
+pub(crate) fn incremental_alter(
+    state: &BrokerState,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let outcome = topic_resource(state, resource.resource_type, &resource.resource_name)
+                .and_then(|mut configs| {
+                    for change in &resource.configs {
+                        let name = change.name.as_str();
+                        let value = change.value.as_ref().map(|v| v.as_str()).unwrap_or("");
+                        match change.config_operation {
+                            OP_SET => configs.set(name, value),
+                            OP_DELETE => configs.remove(name),
+                            OP_APPEND | OP_SUBTRACT if name == "cleanup.policy" => {
+                                let current = configs.get(name).unwrap_or("delete").to_string();
+                                let mut items: Vec<&str> =
+                                    current.split(',').filter(|s| !s.is_empty()).collect();
+                                for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                                    if change.config_operation == OP_APPEND {
+                                        if !items.contains(&v) {
+                                            items.push(v);
+                                        }
+                                    } else {
+                                        items.retain(|i| *i != v);
+                                    }
+                                }
+                                configs.set(name, &items.join(","))
+                            }
+                            op => Err(format!("operation {op} is not valid for {name}")),
+                        }
+                        .map_err(invalid_config)?;
+                    }
+                    if request.validate_only {
+                        Ok(())
+                    } else {
+                        state.registry.set_configs(&resource.resource_name, configs)
+                    }
+                });
+            let answer =
+                incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name);
+            match outcome {
+                Ok(()) => answer,
+                Err(e) => answer
+                    .with_error_code(e.code)
+                    .with_error_message(Some(sb(e.message))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}

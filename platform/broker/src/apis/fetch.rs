@@ -1,0 +1,175 @@
+//! Fetch: serve stored batches up to the high watermark, and park the
+//! request until `min_bytes` are there or `max_wait_ms` passes. Parked
+//! requests wake on the partitions' append notifiers, not on a timer loop.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fjord_log::LogError;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::error::log_error_code;
+use crate::partition::Partition;
+use crate::server::BrokerState;
+
+/// One partition of the request, resolved.
+struct Target {
+    index: i32,
+    partition: Result<Arc<Partition>, i16>,
+    offset: i64,
+    max_bytes: usize,
+}
+
+pub(crate) async fn handle(
+    state: &BrokerState,
+    _version: i16,
+    request: FetchRequest,
+) -> FetchResponse {
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let max_bytes = request.max_bytes.max(0) as usize;
+    let topics: Vec<(TopicName, Vec<Target>)> = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = state.registry.get(&t.topic);
+            let targets = t
+                .partitions
+                .into_iter()
+                .map(|p| Target {
+                    index: p.partition,
+                    partition: topic
+                        .as_ref()
+                        .and_then(|topic| topic.partition(p.partition))
+                        .ok_or(ResponseError::UnknownTopicOrPartition.code()),
+                    offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                })
+                .collect();
+            (t.topic, targets)
+        })
+        .collect();
+    // Subscribe before the first read so an append in between still wakes us.
+    let mut receivers: Vec<watch::Receiver<i64>> = topics
+        .iter()
+        .flat_map(|(_, targets)| targets.iter())
+        .filter_map(|t| t.partition.as_ref().ok().map(|p| p.subscribe()))
+        .collect();
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        let (responses, bytes, errors) = read_all(&topics, max_bytes);
+        let expired = Instant::now() >= deadline;
+        if bytes >= min_bytes || errors || expired || receivers.is_empty() || *shutdown.borrow() {
+            return FetchResponse::default().with_responses(responses);
+        }
+        let any_append = wait_any(&mut receivers);
+        tokio::select! {
+            _ = any_append => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = crate::server::stopped(&mut shutdown) => {}
+        }
+    }
+}
+
+/// Completes when any receiver sees a change (or its partition is gone).
+fn wait_any(receivers: &mut [watch::Receiver<i64>]) -> impl Future<Output = ()> + '_ {
+    let mut waits: Vec<Pin<Box<dyn Future<Output = bool> + Send + '_>>> = receivers
+        .iter_mut()
+        .map(|rx| -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+            Box::pin(async move { rx.changed().await.is_ok() })
+        })
+        .collect();
+    std::future::poll_fn(move |cx| {
+        for wait in waits.iter_mut() {
+            if wait.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+}
+
+/// One pass over every partition: `(answer, bytes served, any error)`.
+fn read_all(
+    topics: &[(TopicName, Vec<Target>)],
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut remaining = max_bytes;
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut responses = Vec::with_capacity(topics.len());
+    for (name, targets) in topics {
+        let mut partitions = Vec::with_capacity(targets.len());
+        for target in targets {
+            let data = read_one(target, &mut remaining, &mut total);
+            errors |= data.error_code != 0;
+            partitions.push(data);
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(name.clone())
+                .with_partitions(partitions),
+        );
+    }
+    (responses, total, errors)
+}
+
+fn read_one(target: &Target, remaining: &mut usize, total: &mut usize) -> PartitionData {
+    let answer = PartitionData::default().with_partition_index(target.index);
+    let partition = match &target.partition {
+        Ok(p) => p,
+        Err(code) => return answer.with_error_code(*code).with_high_watermark(-1),
+    };
+    let hw = partition.high_watermark();
+    let answer = answer
+        .with_high_watermark(hw)
+        .with_last_stable_offset(hw)
+        .with_log_start_offset(partition.log_start_offset());
+    // The first batch of the response is served even if larger than the
+    // limits (so a big batch cannot block a consumer); later partitions get
+    // only what still fits.
+    let first = *total == 0;
+    let limit = target.max_bytes.min(*remaining);
+    if limit == 0 && !first {
+        return answer;
+    }
+    match partition.read(target.offset, limit) {
+        Ok(read) => {
+            let Some(slice) = read.slice else {
+                return answer;
+            };
+            if !first && slice.len() > limit {
+                return answer;
+            }
+            match slice.bytes() {
+                Ok(bytes) => {
+                    *total += bytes.len();
+                    *remaining = remaining.saturating_sub(bytes.len());
+                    answer.with_records(Some(bytes))
+                }
+                Err(e) => {
+                    tracing::error!(topic = partition.topic(), partition = target.index, error = %e, "read failed");
+                    answer
+                        .with_error_code(ResponseError::KafkaStorageError.code())
+                        .with_records(Some(Bytes::new()))
+                }
+            }
+        }
+        Err(e @ LogError::OffsetOutOfRange { .. }) => {
+            tracing::debug!(topic = partition.topic(), partition = target.index, error = %e, "fetch out of range");
+            answer.with_error_code(log_error_code(&e))
+        }
+        Err(e) => {
+            tracing::error!(topic = partition.topic(), partition = target.index, error = %e, "read failed");
+            answer.with_error_code(log_error_code(&e))
+        }
+    }
+}

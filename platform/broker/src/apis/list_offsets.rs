@@ -1,0 +1,67 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), or the
+//! first offset at or after a timestamp.
+
+use fjord_log::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::error::log_error_code;
+use crate::server::BrokerState;
+
+pub(crate) fn handle(
+    state: &BrokerState,
+    version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = state.registry.get(&t.name);
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let answer = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1);
+                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    else {
+                        return answer.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let epoch = if version >= 4 { partition.leader_epoch() } else { -1 };
+                    if p.timestamp < 0
+                        && ![EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP].contains(&p.timestamp)
+                    {
+                        return answer.with_error_code(ResponseError::UnsupportedVersion.code());
+                    }
+                    // Latest is the high watermark, which consumers may read up to.
+                    if p.timestamp == LATEST_TIMESTAMP {
+                        return answer
+                            .with_offset(partition.high_watermark())
+                            .with_leader_epoch(epoch);
+                    }
+                    match partition.log().offset_for_timestamp(p.timestamp) {
+                        Ok(Some(found)) => answer
+                            .with_offset(found.offset)
+                            .with_timestamp(found.timestamp)
+                            .with_leader_epoch(epoch),
+                        Ok(None) => answer,
+                        Err(e) => {
+                            tracing::error!(topic = partition.topic(), partition = p.partition_index, error = %e, "offset lookup failed");
+                            answer.with_error_code(log_error_code(&e))
+                        }
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,91 @@
+//! Request handlers, one module per API group. Each turns a decoded request
+//! into a response; client mistakes become Kafka error codes in it.
+
+pub(crate) mod api_versions;
+mod cluster;
+mod configs;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+mod topics;
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+
+use crate::request::DecodedRequest;
+use crate::server::BrokerState;
+use crate::topic_config::TopicConfigs;
+use crate::topic_registry::Topic;
+
+/// Handles one request; `None` means no answer (Produce with acks 0).
+pub(crate) async fn handle(state: &BrokerState, request: DecodedRequest) -> Option<ResponseKind> {
+    let v = request.version;
+    Some(match request.body {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, v, r)),
+        RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(state, v, r).await?),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(state, v, r).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(state, v, r)),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(state, v, r)),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(state, v, r)),
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(topics::create_partitions(state, r))
+        }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(configs::describe(state, v, r))
+        }
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(state, r)),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(state, r))
+        }
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(cluster::describe(state, v, r))
+        }
+        other => {
+            // Unreachable: decode_request refuses APIs not in SUPPORTED_APIS.
+            tracing::error!(api = ?request.api_key, "no handler for an advertised API");
+            drop(other);
+            return None;
+        }
+    })
+}
+
+/// The topic called `name`, created with the default partition count when
+/// it is unknown and `auto_create` allows. Errors are Kafka codes.
+pub(crate) fn topic_or_create(
+    state: &BrokerState,
+    name: &str,
+    auto_create: bool,
+) -> Result<Arc<Topic>, i16> {
+    if let Some(topic) = state.registry.get(name) {
+        return Ok(topic);
+    }
+    if let Err(e) = crate::topic_registry::validate_topic_name(name) {
+        tracing::debug!(topic = name, error = %e, "invalid topic name");
+        return Err(ResponseError::InvalidTopicException.code());
+    }
+    if !(auto_create && state.config.auto_create_topics) {
+        return Err(ResponseError::UnknownTopicOrPartition.code());
+    }
+    match state.registry.create(
+        name,
+        state.config.num_partitions,
+        TopicConfigs::default(),
+        false,
+    ) {
+        Ok(Some(topic)) => Ok(topic),
+        Ok(None) => Err(ResponseError::UnknownServerError.code()),
+        // Created concurrently by another connection.
+        Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => state
+            .registry
+            .get(name)
+            .ok_or(ResponseError::UnknownTopicOrPartition.code()),
+        Err(e) => {
+            tracing::warn!(topic = name, error = %e.message, "auto-creation failed");
+            Err(e.code)
+        }
+    }
+}

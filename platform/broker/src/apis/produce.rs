@@ -1,0 +1,84 @@
+//! Produce: append each partition's batches as sent, answer per partition
+//! (or not at all with acks 0).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::log_error_code;
+use crate::server::BrokerState;
+
+/// Handles a Produce; `None` for acks 0 (Kafka sends nothing back).
+pub(crate) async fn handle(
+    state: &BrokerState,
+    version: i16,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for topic_data in request.topic_data {
+        let name = topic_data.name.clone();
+        let topic = super::topic_or_create(state, &name, true);
+        let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
+        for data in topic_data.partition_data {
+            let index = data.index;
+            let answer = |code: i16, message: Option<String>| {
+                PartitionProduceResponse::default()
+                    .with_index(index)
+                    .with_error_code(code)
+                    .with_base_offset(-1)
+                    .with_error_message(message.filter(|_| version >= 8).map(StrBytes::from_string))
+            };
+            if !matches!(acks, -1..=1) {
+                partitions.push(answer(ResponseError::InvalidRequiredAcks.code(), None));
+                continue;
+            }
+            let topic = match &topic {
+                Ok(topic) => topic,
+                Err(code) => {
+                    partitions.push(answer(*code, None));
+                    continue;
+                }
+            };
+            let Some(partition) = topic.partition(index) else {
+                partitions.push(answer(ResponseError::UnknownTopicOrPartition.code(), None));
+                continue;
+            };
+            if acks == -1 && topic.configs().min_insync_replicas() > 1 {
+                // One node is the whole in-sync replica set.
+                partitions.push(answer(
+                    ResponseError::NotEnoughReplicas.code(),
+                    Some("min.insync.replicas is above 1 on a single-node broker".to_string()),
+                ));
+                continue;
+            }
+            let Some(records) = data.records.filter(|r| !r.is_empty()) else {
+                partitions.push(answer(
+                    ResponseError::CorruptMessage.code(),
+                    Some("no record batch in the request".to_string()),
+                ));
+                continue;
+            };
+            match partition.append(records.to_vec()).await {
+                Ok(info) => partitions.push(
+                    PartitionProduceResponse::default()
+                        .with_index(index)
+                        .with_base_offset(info.first_offset)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(partition.log_start_offset()),
+                ),
+                Err(e) => {
+                    tracing::debug!(topic = %name.as_str(), partition = index, error = %e, "append refused");
+                    partitions.push(answer(log_error_code(&e), Some(e.to_string())));
+                }
+            }
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_partition_responses(partitions),
+        );
+    }
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}

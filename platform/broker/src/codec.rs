@@ -1,0 +1,115 @@
+//! Kafka framing: a 4-byte big-endian length, then that many bytes.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Why a connection's byte stream cannot be framed; the connection closes.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix is negative or above `socket.request.max.bytes`.
+    #[error("frame length {length} is outside [0, {max}]")]
+    BadLength {
+        /// The announced length.
+        length: i32,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The peer closed the connection in the middle of a frame.
+    #[error("connection closed inside a frame ({read} of {expected} bytes)")]
+    Truncated {
+        /// Bytes received.
+        read: usize,
+        /// Bytes announced.
+        expected: usize,
+    },
+    /// Reading or writing the socket failed.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Checks a frame's length prefix against the limit.
+pub fn frame_length(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
+    let length = i32::from_be_bytes(prefix);
+    match usize::try_from(length) {
+        Ok(len) if len <= max => Ok(len),
+        _ => Err(FrameError::BadLength { length, max }),
+    }
+}
+
+/// Reads one frame. `Ok(None)` is a clean close between frames. Memory
+/// grows with the bytes actually received, not with the announced length.
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> Result<Option<Bytes>, FrameError> {
+    let mut prefix = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = reader.read(&mut prefix[got..]).await?;
+        if n == 0 {
+            if got == 0 {
+                return Ok(None);
+            }
+            return Err(FrameError::Truncated {
+                read: got,
+                expected: 4,
+            });
+        }
+        got += n;
+    }
+    let length = frame_length(prefix, max)?;
+    let mut frame = BytesMut::with_capacity(length.min(64 * 1024));
+    while frame.len() < length {
+        if frame.capacity() == frame.len() {
+            frame.reserve((length - frame.len()).min(1 << 20));
+        }
+        let want = length - frame.len();
+        let n = (&mut *reader)
+            .take(want as u64)
+            .read_buf(&mut frame)
+            .await?;
+        if n == 0 {
+            return Err(FrameError::Truncated {
+                read: frame.len(),
+                expected: length,
+            });
+        }
+    }
+    Ok(Some(frame.freeze()))
+}
+
+/// Writes one complete frame (length prefix included, see
+/// `request::encode_response`).
+pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    frame: &[u8],
+) -> Result<(), FrameError> {
+    writer.write_all(frame).await?;
+    writer.flush().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_are_checked() {
+        assert!(frame_length(10i32.to_be_bytes(), 100).is_ok());
+        assert!(frame_length((-1i32).to_be_bytes(), 100).is_err());
+        assert!(frame_length(101i32.to_be_bytes(), 100).is_err());
+    }
+
+    #[tokio::test]
+    async fn truncated_frames_are_errors() {
+        let mut input: &[u8] = &[0, 0, 0, 10, 1, 2, 3];
+        assert!(matches!(
+            read_frame(&mut input, 100).await,
+            Err(FrameError::Truncated { .. })
+        ));
+        let mut input: &[u8] = &[];
+        assert!(matches!(read_frame(&mut input, 100).await, Ok(None)));
+        let mut input: &[u8] = &[0, 0, 0, 2, 7, 8];
+        assert!(matches!(read_frame(&mut input, 100).await, Ok(Some(b)) if b[..] == [7, 8]));
+    }
+}

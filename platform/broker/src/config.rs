@@ -1,0 +1,215 @@
+//! The broker's own configuration ([`BrokerConfig`]), read from YAML by the
+//! `fjord` binary. Keys are Kafka's where Kafka has the concept
+//! (`node.id`, `num.partitions`, `log.retention.ms`, …); each also accepts
+//! a snake_case alias (`node_id`, `num_partitions`, …).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fjord_log::{Durability, LogConfig};
+use serde::Deserialize;
+
+use crate::error::BrokerError;
+
+/// How a produce with `acks` 1 or all reaches the disk before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityConfig {
+    /// Answer once the batch is in the page cache (Kafka's default); the
+    /// `flush.messages`/`flush.ms` policy decides when it is fsynced.
+    #[default]
+    PageCache,
+    /// Answer only after the batch is fsynced (concurrent appends share one
+    /// fsync).
+    Fsync,
+}
+
+impl From<DurabilityConfig> for Durability {
+    fn from(value: DurabilityConfig) -> Self {
+        match value {
+            DurabilityConfig::PageCache => Durability::PageCache,
+            DurabilityConfig::Fsync => Durability::Fsync,
+        }
+    }
+}
+
+/// Settings of one broker. `BrokerConfig::default()` is a working single
+/// node on `127.0.0.1:9092` with its data in `./fjord-data`.
+///
+/// ```
+/// let config: fjord_broker::BrokerConfig =
+///     serde_yaml::from_str("node.id: 3\nlistener: 0.0.0.0:9092\nnum.partitions: 6\n").unwrap();
+/// assert_eq!((config.node_id, config.num_partitions), (3, 6));
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `log.dir`: where partition logs and topic metadata live.
+    #[serde(rename = "log.dir", alias = "data_dir")]
+    pub data_dir: PathBuf,
+    /// `listener`: `host:port` to bind; port 0 picks a free port.
+    pub listener: String,
+    /// `advertised.host`: the host clients are told to connect to. Default:
+    /// the bound IP, or `localhost` when bound to a wildcard address.
+    #[serde(rename = "advertised.host", alias = "advertised_host")]
+    pub advertised_host: Option<String>,
+    /// `advertised.port`: the port clients are told. Default: the bound port.
+    #[serde(rename = "advertised.port", alias = "advertised_port")]
+    pub advertised_port: Option<u16>,
+    /// `node.id`: this broker's id in Metadata answers.
+    #[serde(rename = "node.id", alias = "node_id")]
+    pub node_id: i32,
+    /// `cluster.id`: reported in Metadata; default: generated once and kept
+    /// in the data directory.
+    #[serde(rename = "cluster.id", alias = "cluster_id")]
+    pub cluster_id: Option<String>,
+    /// `auto.create.topics.enable`: Metadata and Produce create unknown
+    /// topics.
+    #[serde(rename = "auto.create.topics.enable", alias = "auto_create_topics")]
+    pub auto_create_topics: bool,
+    /// `num.partitions`: partitions of auto-created topics and of
+    /// CreateTopics with `num_partitions = -1`.
+    #[serde(rename = "num.partitions", alias = "num_partitions")]
+    pub num_partitions: i32,
+    /// `socket.request.max.bytes`: larger request frames close the
+    /// connection.
+    #[serde(
+        rename = "socket.request.max.bytes",
+        alias = "socket_request_max_bytes"
+    )]
+    pub socket_request_max_bytes: usize,
+    /// `durability`: page cache (Kafka's default) or fsync before acking.
+    pub durability: DurabilityConfig,
+    /// `log.segment.bytes`: default `segment.bytes` of topics.
+    #[serde(rename = "log.segment.bytes", alias = "segment_bytes")]
+    pub segment_bytes: u64,
+    /// `log.roll.ms`: default `segment.ms` of topics.
+    #[serde(rename = "log.roll.ms", alias = "segment_ms")]
+    pub segment_ms: Option<i64>,
+    /// `log.retention.ms`: default `retention.ms` (-1 or absent: forever).
+    #[serde(rename = "log.retention.ms", alias = "retention_ms")]
+    pub retention_ms: Option<i64>,
+    /// `log.retention.bytes`: default `retention.bytes` (-1 or absent: no
+    /// limit).
+    #[serde(rename = "log.retention.bytes", alias = "retention_bytes")]
+    pub retention_bytes: Option<i64>,
+    /// `log.flush.interval.messages`: default `flush.messages`.
+    #[serde(rename = "log.flush.interval.messages", alias = "flush_messages")]
+    pub flush_messages: Option<u64>,
+    /// `log.flush.interval.ms`: default `flush.ms`.
+    #[serde(rename = "log.flush.interval.ms", alias = "flush_ms")]
+    pub flush_ms: Option<i64>,
+    /// `message.max.bytes`: default `max.message.bytes` of topics.
+    #[serde(rename = "message.max.bytes", alias = "max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// `log.retention.check.interval.ms`: how often retention runs.
+    #[serde(
+        rename = "log.retention.check.interval.ms",
+        alias = "retention_check_interval_ms"
+    )]
+    pub retention_check_interval_ms: u64,
+    /// `log.flush.scheduler.interval.ms`: how often the `flush.ms` policy is
+    /// checked.
+    #[serde(
+        rename = "log.flush.scheduler.interval.ms",
+        alias = "flush_check_interval_ms"
+    )]
+    pub flush_check_interval_ms: u64,
+    /// `log.flush.offset.checkpoint.interval.ms`: how often recovery-point
+    /// checkpoints are written.
+    #[serde(
+        rename = "log.flush.offset.checkpoint.interval.ms",
+        alias = "checkpoint_interval_ms"
+    )]
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        let log = LogConfig::default();
+        BrokerConfig {
+            data_dir: PathBuf::from("./fjord-data"),
+            listener: "127.0.0.1:9092".to_string(),
+            advertised_host: None,
+            advertised_port: None,
+            node_id: 0,
+            cluster_id: None,
+            auto_create_topics: true,
+            num_partitions: 1,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            durability: DurabilityConfig::PageCache,
+            segment_bytes: log.segment_bytes,
+            segment_ms: log.segment_ms,
+            retention_ms: log.retention_ms,
+            retention_bytes: None,
+            flush_messages: log.flush_messages,
+            flush_ms: log.flush_ms,
+            max_message_bytes: log.max_message_bytes,
+            retention_check_interval_ms: 30_000,
+            flush_check_interval_ms: 1_000,
+            checkpoint_interval_ms: 60_000,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// A config for tests and embedding: port 0 on loopback, data in `dir`.
+    pub fn ephemeral(dir: impl Into<PathBuf>) -> Self {
+        BrokerConfig {
+            data_dir: dir.into(),
+            listener: "127.0.0.1:0".to_string(),
+            ..BrokerConfig::default()
+        }
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), BrokerError> {
+        if self.num_partitions < 1 {
+            return Err(BrokerError::Config(format!(
+                "num.partitions must be at least 1, not {}",
+                self.num_partitions
+            )));
+        }
+        if self.socket_request_max_bytes < 1024 {
+            return Err(BrokerError::Config(
+                "socket.request.max.bytes must be at least 1024".to_string(),
+            ));
+        }
+        if self.segment_bytes < 1024 {
+            return Err(BrokerError::Config(
+                "log.segment.bytes must be at least 1024".to_string(),
+            ));
+        }
+        if self.node_id < 0 {
+            return Err(BrokerError::Config("node.id must be >= 0".to_string()));
+        }
+        Ok(())
+    }
+
+    /// The log settings topics start from before their own overrides.
+    pub fn default_log_config(&self) -> LogConfig {
+        LogConfig {
+            segment_bytes: self.segment_bytes,
+            segment_ms: self.segment_ms.filter(|ms| *ms > 0),
+            retention_ms: self.retention_ms.filter(|ms| *ms >= 0),
+            retention_bytes: self.retention_bytes.filter(|b| *b >= 0).map(|b| b as u64),
+            flush_messages: self.flush_messages,
+            flush_ms: self.flush_ms,
+            durability: self.durability.into(),
+            max_message_bytes: self.max_message_bytes,
+            ..LogConfig::default()
+        }
+    }
+
+    pub(crate) fn retention_check_interval(&self) -> Duration {
+        Duration::from_millis(self.retention_check_interval_ms.max(10))
+    }
+
+    pub(crate) fn flush_check_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_check_interval_ms.max(10))
+    }
+
+    pub(crate) fn checkpoint_interval(&self) -> Duration {
+        Duration::from_millis(self.checkpoint_interval_ms.max(100))
+    }
+}

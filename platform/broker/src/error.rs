@@ -1,0 +1,65 @@
+//! The broker's error type, and the mapping of log errors onto Kafka codes.
+
+use std::path::PathBuf;
+
+use fjord_log::LogError;
+use kafka_protocol::ResponseError;
+
+/// What can stop the broker from starting, persisting metadata or shutting
+/// down cleanly. Errors a client causes never become a `BrokerError`: they
+/// are answered with a Kafka error code or end that one connection.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The configuration is unusable (bad listener address, bad values).
+    #[error("invalid broker configuration: {0}")]
+    Config(String),
+    /// Binding or accepting on the listener failed.
+    #[error("listener {addr}: {source}")]
+    Listen {
+        /// The address we tried to bind.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A metadata file (topic definitions, cluster id) could not be read or
+    /// written.
+    #[error("metadata file {path}: {reason}")]
+    Metadata {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A partition log failed to open, flush or close.
+    #[error("log {path}: {source}")]
+    Log {
+        /// The partition directory.
+        path: PathBuf,
+        /// The log's error.
+        source: LogError,
+    },
+    /// A background task panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl BrokerError {
+    pub(crate) fn metadata(path: impl Into<PathBuf>, reason: impl ToString) -> Self {
+        BrokerError::Metadata {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The Kafka error code a client gets for a log error.
+pub(crate) fn log_error_code(error: &LogError) -> i16 {
+    match error {
+        LogError::CorruptBatch { .. } => ResponseError::CorruptMessage.code(),
+        LogError::InvalidRecord { .. } => ResponseError::InvalidRecord.code(),
+        LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge.code(),
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
+        LogError::Io(_) => ResponseError::KafkaStorageError.code(),
+        _ => ResponseError::UnknownServerError.code(),
+    }
+}

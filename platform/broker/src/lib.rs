@@ -1,0 +1,40 @@
+//! `fjord-broker` is Fjord's Kafka protocol server for a single node.
+//!
+//! It is for: accepting TCP connections, framing and decoding Kafka requests
+//! (through the `kafka-protocol` crate), answering them in order, and owning
+//! the broker-side state behind them — the [`TopicRegistry`] of topics and
+//! their configs (persisted in the data directory), and each
+//! [`Partition`] with its [`fjord_log::Log`], leader epoch, high watermark
+//! and the notifier that wakes long-polling fetches.
+//!
+//! It is not for: storing bytes (that is `fjord-log`), command-line parsing
+//! or process setup (the `fjord` binary), consumer groups, idempotent or
+//! transactional producers, or replication (later work; their APIs are not
+//! advertised).
+//!
+//! Start a broker with [`Broker::start`] (returns once the listener is
+//! bound; [`Broker::local_addr`] tells the port when binding port 0) and stop
+//! it with [`Broker::shutdown`], or run one until a future completes with
+//! [`run`].
+
+mod apis;
+mod codec;
+mod config;
+mod connection;
+mod error;
+mod partition;
+mod request;
+mod server;
+mod topic_config;
+mod topic_registry;
+mod versions;
+
+pub use codec::{FrameError, frame_length};
+pub use config::{BrokerConfig, DurabilityConfig};
+pub use error::BrokerError;
+pub use partition::Partition;
+pub use request::{DecodeError, DecodedRequest, Frame, decode_request};
+pub use server::{Broker, run};
+pub use topic_config::TopicConfigs;
+pub use topic_registry::{Topic, TopicRegistry, validate_topic_name};
+pub use versions::{SUPPORTED_APIS, supported_range};

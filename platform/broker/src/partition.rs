@@ -1,0 +1,113 @@
+//! One partition as the broker sees it: its log, leader epoch, high
+//! watermark, and the notifier that wakes fetches parked on it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+
+use fjord_log::{AppendInfo, Durability, Log, LogConfig, LogError, LogRead};
+use tokio::sync::watch;
+
+/// A partition led by this broker. On a single node the high watermark is
+/// the log end offset once an append has returned (after its fsync in
+/// `durability: fsync`).
+#[derive(Debug)]
+pub struct Partition {
+    topic: String,
+    index: i32,
+    log: Arc<Log>,
+    leader_epoch: AtomicI32,
+    high_watermark: AtomicI64,
+    /// Carries the high watermark; every change wakes parked fetches.
+    appended: watch::Sender<i64>,
+}
+
+impl Partition {
+    /// Wraps an opened log.
+    pub fn new(topic: &str, index: i32, log: Log, leader_epoch: i32) -> Self {
+        let end = log.log_end_offset();
+        let (appended, _) = watch::channel(end);
+        Partition {
+            topic: topic.to_string(),
+            index,
+            log: Arc::new(log),
+            leader_epoch: AtomicI32::new(leader_epoch),
+            high_watermark: AtomicI64::new(end),
+            appended,
+        }
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition index.
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    /// The log.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// The current leader epoch.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// The offset up to which consumers may read.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// The first offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    /// A receiver that sees every high watermark change from now on.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.appended.subscribe()
+    }
+
+    /// Applies a topic config change to the log.
+    pub fn set_config(&self, config: LogConfig) {
+        self.log.set_config(config);
+    }
+
+    /// Appends produced batches as leader: validates, assigns offsets, and
+    /// (in fsync mode, on a blocking thread) waits for the fsync. Advances
+    /// the high watermark and wakes fetches.
+    pub async fn append(&self, mut batches: Vec<u8>) -> Result<AppendInfo, LogError> {
+        let epoch = self.leader_epoch();
+        let info = if self.log.config().durability == Durability::Fsync {
+            let log = Arc::clone(&self.log);
+            tokio::task::spawn_blocking(move || log.append(&mut batches, epoch))
+                .await
+                .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))??
+        } else {
+            self.log.append(&mut batches, epoch)?
+        };
+        self.advance_high_watermark(info.last_offset + 1);
+        Ok(info)
+    }
+
+    fn advance_high_watermark(&self, offset: i64) {
+        let previous = self.high_watermark.fetch_max(offset, Ordering::AcqRel);
+        if offset > previous {
+            self.appended.send_replace(offset);
+        }
+    }
+
+    /// Reads whole batches from `offset` up to the high watermark.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<LogRead, LogError> {
+        self.log.read(offset, max_bytes, self.high_watermark())
+    }
+
+    /// Wakes fetches parked on this partition without new data (deletion,
+    /// shutdown).
+    pub fn wake(&self) {
+        self.appended.send_modify(|_| {});
+    }
+}

@@ -1,0 +1,208 @@
+//! Starting and stopping the broker: the listener, the accept loop, the
+//! background log maintenance, and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::config::BrokerConfig;
+use crate::connection;
+use crate::error::BrokerError;
+use crate::topic_registry::TopicRegistry;
+
+/// How long shutdown waits for open connections to finish their request.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What every connection shares.
+#[derive(Debug)]
+pub(crate) struct BrokerState {
+    pub config: BrokerConfig,
+    pub registry: TopicRegistry,
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// A running broker. Dropping it stops the server too, but only
+/// [`Broker::shutdown`] waits for the logs to be flushed and closed.
+#[derive(Debug)]
+pub struct Broker {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<(), BrokerError>>,
+}
+
+impl Broker {
+    /// Opens the data directory (reopening and recovering every topic's
+    /// logs), binds the listener and starts serving. Returns once clients
+    /// can connect.
+    pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        config.validate()?;
+        let defaults = config.default_log_config();
+        let (data_dir, cluster_id) = (config.data_dir.clone(), config.cluster_id.clone());
+        let registry = tokio::task::spawn_blocking(move || {
+            TopicRegistry::open(data_dir, defaults, cluster_id)
+        })
+        .await
+        .map_err(|e| BrokerError::Task(e.to_string()))??;
+        let listener = TcpListener::bind(&config.listener)
+            .await
+            .map_err(|source| BrokerError::Listen {
+                addr: config.listener.clone(),
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| BrokerError::Listen {
+                addr: config.listener.clone(),
+                source,
+            })?;
+        let advertised_host = config.advertised_host.clone().unwrap_or_else(|| {
+            if local_addr.ip().is_unspecified() {
+                tracing::warn!(
+                    "listening on a wildcard address; advertising localhost (set advertised.host)"
+                );
+                "localhost".to_string()
+            } else {
+                local_addr.ip().to_string()
+            }
+        });
+        let advertised_port = i32::from(config.advertised_port.unwrap_or(local_addr.port()));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(BrokerState {
+            config,
+            registry,
+            advertised_host,
+            advertised_port,
+            shutdown: shutdown_rx,
+        });
+        tracing::info!(
+            %local_addr,
+            advertised = %format!("{}:{}", state.advertised_host, state.advertised_port),
+            node_id = state.config.node_id,
+            data_dir = %state.config.data_dir.display(),
+            "broker listening"
+        );
+        let task = tokio::spawn(serve(listener, state));
+        Ok(Broker {
+            local_addr,
+            shutdown: shutdown_tx,
+            task,
+        })
+    }
+
+    /// The address the listener is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets connections finish the request they are on
+    /// (up to a few seconds), then flushes and checkpoints every log.
+    pub async fn shutdown(self) -> Result<(), BrokerError> {
+        self.shutdown.send_replace(true);
+        self.task
+            .await
+            .map_err(|e| BrokerError::Task(e.to_string()))?
+    }
+}
+
+/// Runs a broker until `shutdown` completes, then stops it gracefully.
+pub async fn run(
+    config: BrokerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BrokerError> {
+    let broker = Broker::start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    broker.shutdown().await
+}
+
+async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), BrokerError> {
+    let maintenance = tokio::spawn(maintain(Arc::clone(&state)));
+    let mut connections = JoinSet::new();
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+                    }
+                    connections.spawn(connection::serve(stream, peer, Arc::clone(&state)));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = crate::server::stopped(&mut shutdown) => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "closing connections that did not finish in time"
+        );
+        connections.shutdown().await;
+    }
+    maintenance.abort();
+    let state_for_close = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || state_for_close.registry.close_all())
+        .await
+        .map_err(|e| BrokerError::Task(e.to_string()))??;
+    tracing::info!("broker stopped; logs flushed and checkpointed");
+    Ok(())
+}
+
+/// Periodic log work: the `flush.ms` policy, retention, checkpoints.
+async fn maintain(state: Arc<BrokerState>) {
+    let flush_every = state.config.flush_check_interval();
+    let retention_every = state.config.retention_check_interval();
+    let checkpoint_every = state.config.checkpoint_interval();
+    let mut ticker = tokio::time::interval(flush_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = tokio::time::Instant::now();
+    let (mut last_retention, mut last_checkpoint) = (started, started);
+    loop {
+        ticker.tick().await;
+        let now = tokio::time::Instant::now();
+        let retention = now.duration_since(last_retention) >= retention_every;
+        let checkpoint = now.duration_since(last_checkpoint) >= checkpoint_every;
+        if retention {
+            last_retention = now;
+        }
+        if checkpoint {
+            last_checkpoint = now;
+        }
+        let state = Arc::clone(&state);
+        let work = tokio::task::spawn_blocking(move || {
+            state.registry.maintain(now_ms(), retention, checkpoint);
+        });
+        if let Err(e) = work.await {
+            tracing::error!(error = %e, "log maintenance task failed");
+        }
+    }
+}
+
+/// Completes once the broker is stopping (or its handle is gone).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,559 @@
+//! The topics this broker hosts: creation, deletion, partition growth,
+//! config changes, and their persistence in the data directory.
+//!
+//! Layout: `<data>/topics/<name>.yaml` holds a topic's id, partition count,
+//! leader epoch and config overrides (written to a temporary file, fsynced
+//! and renamed); `<data>/<name>-<partition>/` is each partition's log;
+//! `<data>/cluster.yaml` keeps the cluster id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use fjord_log::{Log, LogConfig};
+use kafka_protocol::ResponseError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::BrokerError;
+use crate::partition::Partition;
+use crate::topic_config::TopicConfigs;
+
+/// The most partitions one topic may have (a guard against a request that
+/// would open millions of logs).
+pub(crate) const MAX_PARTITIONS: i32 = 10_000;
+
+/// Kafka's topic name rule: 1–249 characters of `[a-zA-Z0-9._-]`, and not
+/// `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name is empty".to_string());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name cannot be {name:?}"));
+    }
+    if name.len() > 249 {
+        return Err(format!(
+            "topic name is {} characters long, the limit is 249",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name {name:?} contains {c:?}; only ASCII letters, digits, '.', '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// A Kafka error code with a message, for admin answers.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub code: i16,
+    pub message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(error: ResponseError, message: impl Into<String>) -> Self {
+        ApiError {
+            code: error.code(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One topic: its id, partitions and config overrides.
+#[derive(Debug)]
+pub struct Topic {
+    name: String,
+    id: Uuid,
+    partitions: RwLock<Vec<Arc<Partition>>>,
+    configs: RwLock<TopicConfigs>,
+}
+
+impl Topic {
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The topic id (Metadata v10+, DeleteTopics v6).
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The partition with this index, if it exists.
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        let index = usize::try_from(index).ok()?;
+        read(&self.partitions).get(index).cloned()
+    }
+
+    /// All partitions, by index.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        read(&self.partitions).clone()
+    }
+
+    /// Number of partitions.
+    pub fn partition_count(&self) -> i32 {
+        read(&self.partitions).len() as i32
+    }
+
+    /// The config overrides.
+    pub fn configs(&self) -> TopicConfigs {
+        read(&self.configs).clone()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TopicFile {
+    name: String,
+    topic_id: String,
+    partitions: i32,
+    #[serde(default)]
+    leader_epoch: i32,
+    #[serde(default)]
+    configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ClusterFile {
+    cluster_id: String,
+}
+
+/// Every topic of the broker, shared by all connections.
+#[derive(Debug)]
+pub struct TopicRegistry {
+    data_dir: PathBuf,
+    defaults: LogConfig,
+    cluster_id: String,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Serialises creation, deletion and alteration.
+    admin: Mutex<()>,
+}
+
+impl TopicRegistry {
+    /// Opens the data directory: loads the cluster id and every topic, and
+    /// reopens their logs (recovering them if the broker crashed).
+    pub fn open(
+        data_dir: impl Into<PathBuf>,
+        defaults: LogConfig,
+        cluster_id: Option<String>,
+    ) -> Result<Self, BrokerError> {
+        let data_dir = data_dir.into();
+        let topics_dir = data_dir.join("topics");
+        fs::create_dir_all(&topics_dir).map_err(|e| BrokerError::metadata(&topics_dir, e))?;
+        let cluster_id = load_cluster_id(&data_dir, cluster_id)?;
+        let registry = TopicRegistry {
+            data_dir,
+            defaults,
+            cluster_id,
+            topics: RwLock::new(HashMap::new()),
+            admin: Mutex::new(()),
+        };
+        let entries =
+            fs::read_dir(&topics_dir).map_err(|e| BrokerError::metadata(&topics_dir, e))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| BrokerError::metadata(&topics_dir, e))?
+                .path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+                continue;
+            }
+            let text = fs::read_to_string(&path).map_err(|e| BrokerError::metadata(&path, e))?;
+            let file: TopicFile =
+                serde_yaml::from_str(&text).map_err(|e| BrokerError::metadata(&path, e))?;
+            let topic = registry.load_topic(file, &path)?;
+            tracing::info!(
+                topic = topic.name(),
+                partitions = topic.partition_count(),
+                "loaded topic"
+            );
+            write(&registry.topics).insert(topic.name.clone(), topic);
+        }
+        Ok(registry)
+    }
+
+    fn load_topic(&self, file: TopicFile, path: &Path) -> Result<Arc<Topic>, BrokerError> {
+        validate_topic_name(&file.name).map_err(|e| BrokerError::metadata(path, e))?;
+        let id = Uuid::parse_str(&file.topic_id).map_err(|e| BrokerError::metadata(path, e))?;
+        let configs =
+            TopicConfigs::from_pairs(file.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(|e| BrokerError::metadata(path, e))?;
+        let log_config = configs.log_config(&self.defaults);
+        let mut partitions = Vec::new();
+        for index in 0..file.partitions.clamp(0, MAX_PARTITIONS) {
+            partitions.push(Arc::new(self.open_partition(
+                &file.name,
+                index,
+                &log_config,
+                file.leader_epoch,
+            )?));
+        }
+        Ok(Arc::new(Topic {
+            name: file.name,
+            id,
+            partitions: RwLock::new(partitions),
+            configs: RwLock::new(configs),
+        }))
+    }
+
+    fn open_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        config: &LogConfig,
+        leader_epoch: i32,
+    ) -> Result<Partition, BrokerError> {
+        let dir = self.data_dir.join(format!("{topic}-{index}"));
+        let log = Log::open(&dir, config.clone()).map_err(|source| BrokerError::Log {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Partition::new(topic, index, log, leader_epoch))
+    }
+
+    /// The cluster id reported in Metadata.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// The broker-wide default log settings.
+    pub fn defaults(&self) -> &LogConfig {
+        &self.defaults
+    }
+
+    /// The topic called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        read(&self.topics).get(name).cloned()
+    }
+
+    /// The topic with this id.
+    pub fn by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        read(&self.topics).values().find(|t| t.id == id).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Topic>> {
+        let mut topics: Vec<Arc<Topic>> = read(&self.topics).values().cloned().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics
+    }
+
+    /// Creates a topic (or only checks that it could be, with
+    /// `validate_only`).
+    pub(crate) fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: TopicConfigs,
+        validate_only: bool,
+    ) -> Result<Option<Arc<Topic>>, ApiError> {
+        validate_topic_name(name)
+            .map_err(|e| ApiError::new(ResponseError::InvalidTopicException, e))?;
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("number of partitions must be in [1, {MAX_PARTITIONS}], not {partitions}"),
+            ));
+        }
+        let _admin = lock(&self.admin);
+        if self.get(name).is_some() {
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("topic {name:?} already exists"),
+            ));
+        }
+        if validate_only {
+            return Ok(None);
+        }
+        let log_config = configs.log_config(&self.defaults);
+        let mut opened = Vec::new();
+        for index in 0..partitions {
+            match self.open_partition(name, index, &log_config, 0) {
+                Ok(p) => opened.push(Arc::new(p)),
+                Err(e) => {
+                    tracing::error!(topic = name, error = %e, "cannot create partition log");
+                    return Err(ApiError::new(
+                        ResponseError::KafkaStorageError,
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: random_uuid(),
+            partitions: RwLock::new(opened),
+            configs: RwLock::new(configs),
+        });
+        if let Err(e) = self.persist(&topic) {
+            tracing::error!(topic = name, error = %e, "cannot write topic metadata");
+            return Err(ApiError::new(
+                ResponseError::KafkaStorageError,
+                e.to_string(),
+            ));
+        }
+        write(&self.topics).insert(name.to_string(), Arc::clone(&topic));
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(Some(topic))
+    }
+
+    /// Deletes a topic: forgets it, then removes its metadata file and logs.
+    pub(crate) fn delete(&self, name: &str) -> Result<(), ApiError> {
+        let _admin = lock(&self.admin);
+        let Some(topic) = write(&self.topics).remove(name) else {
+            return Err(ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            ));
+        };
+        let path = self.topic_file(name);
+        if let Err(e) = fs::remove_file(&path) {
+            tracing::error!(path = %path.display(), error = %e, "cannot remove topic metadata");
+        }
+        for partition in topic.partitions() {
+            partition.wake();
+            let dir = partition.log().dir().to_path_buf();
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot remove partition directory");
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(())
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub(crate) fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let _admin = lock(&self.admin);
+        let topic = self.get(name).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        })?;
+        let current = topic.partition_count();
+        if count <= current || count > MAX_PARTITIONS {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!(
+                    "topic {name:?} has {current} partitions; the new count must be in ({current}, {MAX_PARTITIONS}], not {count}"
+                ),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let log_config = topic.configs().log_config(&self.defaults);
+        for index in current..count {
+            let partition = self
+                .open_partition(name, index, &log_config, 0)
+                .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+            write(&topic.partitions).push(Arc::new(partition));
+        }
+        self.persist(&topic)
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        tracing::info!(topic = name, from = current, to = count, "added partitions");
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides and applies them to its logs.
+    pub(crate) fn set_configs(&self, name: &str, configs: TopicConfigs) -> Result<(), ApiError> {
+        let _admin = lock(&self.admin);
+        let topic = self.get(name).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        })?;
+        let log_config = configs.log_config(&self.defaults);
+        *write(&topic.configs) = configs;
+        for partition in topic.partitions() {
+            partition.set_config(log_config.clone());
+        }
+        self.persist(&topic)
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        tracing::info!(topic = name, "altered topic configs");
+        Ok(())
+    }
+
+    fn topic_file(&self, name: &str) -> PathBuf {
+        self.data_dir.join("topics").join(format!("{name}.yaml"))
+    }
+
+    fn persist(&self, topic: &Topic) -> Result<(), BrokerError> {
+        let file = TopicFile {
+            name: topic.name.clone(),
+            topic_id: topic.id.to_string(),
+            partitions: topic.partition_count(),
+            leader_epoch: topic.partitions().first().map_or(0, |p| p.leader_epoch()),
+            configs: topic.configs().overrides().clone(),
+        };
+        let text = serde_yaml::to_string(&file)
+            .map_err(|e| BrokerError::metadata(self.topic_file(&topic.name), e))?;
+        write_atomically(&self.topic_file(&topic.name), text.as_bytes())
+    }
+
+    /// Flushes and checkpoints every log (graceful shutdown).
+    pub fn close_all(&self) -> Result<(), BrokerError> {
+        let mut first_error = None;
+        for topic in self.list() {
+            for partition in topic.partitions() {
+                partition.wake();
+                if let Err(source) = partition.log().close() {
+                    let path = partition.log().dir().to_path_buf();
+                    tracing::error!(path = %path.display(), error = %source, "cannot close log");
+                    first_error.get_or_insert(BrokerError::Log { path, source });
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// One round of periodic log work; errors are logged, not returned.
+    pub(crate) fn maintain(&self, now_ms: i64, retention: bool, checkpoint: bool) {
+        for topic in self.list() {
+            for partition in topic.partitions() {
+                let log = partition.log();
+                if let Err(e) = log.maybe_flush(now_ms) {
+                    tracing::error!(dir = %log.dir().display(), error = %e, "flush failed");
+                }
+                if retention {
+                    match log.enforce_retention(now_ms) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(dir = %log.dir().display(), segments = n, "retention deleted segments")
+                        }
+                        Err(e) => {
+                            tracing::error!(dir = %log.dir().display(), error = %e, "retention failed")
+                        }
+                    }
+                }
+                if checkpoint {
+                    if let Err(e) = log.checkpoint() {
+                        tracing::error!(dir = %log.dir().display(), error = %e, "checkpoint failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn load_cluster_id(data_dir: &Path, configured: Option<String>) -> Result<String, BrokerError> {
+    let path = data_dir.join("cluster.yaml");
+    if let Some(id) = configured {
+        return Ok(id);
+    }
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let file: ClusterFile =
+                serde_yaml::from_str(&text).map_err(|e| BrokerError::metadata(&path, e))?;
+            Ok(file.cluster_id)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let file = ClusterFile {
+                cluster_id: format!("fjord-{}", random_uuid().simple()),
+            };
+            let text = serde_yaml::to_string(&file).map_err(|e| BrokerError::metadata(&path, e))?;
+            write_atomically(&path, text.as_bytes())?;
+            Ok(file.cluster_id)
+        }
+        Err(e) => Err(BrokerError::metadata(&path, e)),
+    }
+}
+
+/// Writes `path` so that a crash leaves either the old or the new content.
+fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), BrokerError> {
+    let tmp = path.with_extension("yaml.tmp");
+    let result = (|| -> std::io::Result<()> {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(parent) = path.parent() {
+            fs::File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    result.map_err(|e| BrokerError::metadata(path, e))
+}
+
+/// A random (version 4) UUID from the standard library's hasher seeds.
+fn random_uuid() -> Uuid {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let word = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        if let Ok(elapsed) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            hasher.write_u128(elapsed.as_nanos());
+        }
+        hasher.finish()
+    };
+    let (high, low) = (word(), word());
+    uuid::Builder::from_random_bytes(((u128::from(high) << 64) | u128::from(low)).to_be_bytes())
+        .into_uuid()
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name(".").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a/b").is_err());
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn topics_survive_reopen() -> Result<(), BrokerError> {
+        let dir = tempfile::tempdir().map_err(|e| BrokerError::metadata("tmp", e))?;
+        let id = {
+            let registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
+            let configs = TopicConfigs::from_pairs([("retention.ms", "1000")])
+                .map_err(BrokerError::Config)?;
+            let topic = registry
+                .create("t", 3, configs, false)
+                .map_err(|e| BrokerError::Config(e.message))?
+                .ok_or_else(|| BrokerError::Config("not created".into()))?;
+            registry.close_all()?;
+            topic.id()
+        };
+        let registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
+        let topic = registry
+            .get("t")
+            .ok_or_else(|| BrokerError::Config("lost".into()))?;
+        assert_eq!(topic.id(), id);
+        assert_eq!(topic.partition_count(), 3);
+        assert_eq!(topic.configs().get("retention.ms"), Some("1000"));
+        Ok(())
+    }
+}
