@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
-use crate::apis;
+use crate::apis::{self, Reply};
 use crate::codec::{read_frame, write_frame};
 use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
 use crate::server::BrokerState;
@@ -41,8 +41,14 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<Broker
                 let correlation_id = request.header.correlation_id;
                 tracing::trace!(%peer, ?api_key, version, correlation_id, "request");
                 match apis::handle(&state, *request).await {
-                    None => continue,
-                    Some(response) => encode_response(api_key, version, correlation_id, &response),
+                    Reply::Nothing => continue,
+                    Reply::Send(response) => {
+                        encode_response(api_key, version, correlation_id, &response)
+                    }
+                    Reply::Close(why) => {
+                        tracing::info!(%peer, reason = why, "closing connection");
+                        break;
+                    }
                 }
             }
             Ok(Frame::UnsupportedApiVersions { correlation_id }) => {

@@ -276,6 +276,18 @@ impl TopicRegistry {
         let log_config = configs.log_config(&self.defaults);
         let mut opened = Vec::new();
         for index in 0..partitions {
+            // Left over by a crash during an earlier delete or create: the
+            // new topic must not inherit its records.
+            let stale = self.data_dir.join(format!("{name}-{index}"));
+            if stale.exists() {
+                tracing::warn!(dir = %stale.display(), "removing a stale partition directory");
+                if let Err(e) = fs::remove_dir_all(&stale) {
+                    return Err(ApiError::new(
+                        ResponseError::KafkaStorageError,
+                        e.to_string(),
+                    ));
+                }
+            }
             match self.open_partition(name, index, &log_config, 0) {
                 Ok(p) => opened.push(Arc::new(p)),
                 Err(e) => {

@@ -160,8 +160,8 @@ fn codec_round_trip(codec: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = TestBroker::start(dir.path());
     let bootstrap = broker.bootstrap();
-    // acks=1 carries the full 100 000 records; acks 0 and all a share.
-    for (acks, n) in [("1", 100_000), ("0", 20_000), ("all", 20_000)] {
+    for acks in ["0", "1", "all"] {
+        let n = 100_000;
         let topic = format!("{codec}-acks-{acks}");
         produce(&bootstrap, &topic, codec, acks, n, 1);
         // librdkafka gates lz4 on the broker advertising FindCoordinator
@@ -254,6 +254,7 @@ fn restart_keeps_everything() {
     let mut config = fjord_broker::BrokerConfig::ephemeral(dir.path());
     config.num_partitions = 3;
     config.segment_bytes = 64 * 1024; // several segments per partition
+    config.durability = fjord_broker::DurabilityConfig::Fsync;
     let broker = TestBroker::start_with(config.clone());
     produce(&broker.bootstrap(), "durable", "lz4", "all", 30_000, 3);
     broker.stop();

@@ -20,13 +20,41 @@ use crate::server::BrokerState;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::Topic;
 
-/// Handles one request; `None` means no answer (Produce with acks 0).
-pub(crate) async fn handle(state: &BrokerState, request: DecodedRequest) -> Option<ResponseKind> {
+/// What the connection does after a request.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// Send this answer.
+    Send(ResponseKind),
+    /// Send nothing (Produce with acks 0 that succeeded).
+    Nothing,
+    /// Close the connection: a Produce with acks 0 failed, and closing is
+    /// the only way to tell the producer (as Kafka does).
+    Close(&'static str),
+}
+
+/// Handles one request.
+pub(crate) async fn handle(state: &BrokerState, request: DecodedRequest) -> Reply {
     let v = request.version;
-    Some(match request.body {
+    Reply::Send(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, v, r)),
-        RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(state, v, r).await?),
+        RequestKind::Produce(r) => {
+            let acks = r.acks;
+            let response = produce::handle(state, v, r).await;
+            if acks == 0 {
+                let failed = response
+                    .responses
+                    .iter()
+                    .flat_map(|t| &t.partition_responses)
+                    .any(|p| p.error_code != 0);
+                return if failed {
+                    Reply::Close("a produce with acks=0 failed")
+                } else {
+                    Reply::Nothing
+                };
+            }
+            ResponseKind::Produce(response)
+        }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(state, v, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(state, v, r)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(state, v, r)),
@@ -48,7 +76,7 @@ pub(crate) async fn handle(state: &BrokerState, request: DecodedRequest) -> Opti
             // Unreachable: decode_request refuses APIs not in SUPPORTED_APIS.
             tracing::error!(api = ?request.api_key, "no handler for an advertised API");
             drop(other);
-            return None;
+            return Reply::Close("no handler");
         }
     })
 }

@@ -9,12 +9,12 @@ use kafka_protocol::protocol::StrBytes;
 use crate::error::log_error_code;
 use crate::server::BrokerState;
 
-/// Handles a Produce; `None` for acks 0 (Kafka sends nothing back).
+/// Handles a Produce (the caller drops the answer for acks 0).
 pub(crate) async fn handle(
     state: &BrokerState,
     version: i16,
     request: ProduceRequest,
-) -> Option<ProduceResponse> {
+) -> ProduceResponse {
     let acks = request.acks;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic_data in request.topic_data {
@@ -80,5 +80,5 @@ pub(crate) async fn handle(
                 .with_partition_responses(partitions),
         );
     }
-    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    ProduceResponse::default().with_responses(responses)
 }
