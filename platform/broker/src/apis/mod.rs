@@ -24,7 +24,7 @@ use crate::topic_registry::Topic;
 #[derive(Debug)]
 pub(crate) enum Reply {
     /// Send this answer.
-    Send(ResponseKind),
+    Send(Box<ResponseKind>),
     /// Send nothing (Produce with acks 0 that succeeded).
     Nothing,
     /// Close the connection: a Produce with acks 0 failed, and closing is
@@ -35,7 +35,7 @@ pub(crate) enum Reply {
 /// Handles one request.
 pub(crate) async fn handle(state: &BrokerState, request: DecodedRequest) -> Reply {
     let v = request.version;
-    Reply::Send(match request.body {
+    Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, v, r)),
         RequestKind::Produce(r) => {
@@ -78,7 +78,7 @@ pub(crate) async fn handle(state: &BrokerState, request: DecodedRequest) -> Repl
             drop(other);
             return Reply::Close("no handler");
         }
-    })
+    }))
 }
 
 /// The topic called `name`, created with the default partition count when
