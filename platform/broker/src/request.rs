@@ -160,6 +160,8 @@ pub fn encode_unsupported_api_versions(
 mod tests {
     use super::*;
     use crate::versions::SUPPORTED_APIS;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::StrBytes;
 
     /// xorshift64*: a fixed-seed generator so failures reproduce.
     struct Rng(u64);
@@ -198,6 +200,132 @@ mod tests {
                 }
             }
             let _ = decode_request(Bytes::from(frame));
+        }
+    }
+
+    /// A request of each supported API with some nested content, so
+    /// mutations land inside arrays, strings and tagged fields.
+    fn sample(api: ApiKey) -> RequestKind {
+        use kafka_protocol::messages::*;
+        let name = || TopicName(StrBytes::from_static_str("topic"));
+        let text = |s: &'static str| StrBytes::from_static_str(s);
+        match api {
+            ApiKey::Produce => {
+                RequestKind::Produce(ProduceRequest::default().with_acks(1).with_topic_data(vec![
+                    produce_request::TopicProduceData::default()
+                        .with_name(name())
+                        .with_partition_data(vec![
+                            produce_request::PartitionProduceData::default()
+                                .with_records(Some(Bytes::from_static(&[0u8; 70]))),
+                        ]),
+                ]))
+            }
+            ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default().with_topics(vec![
+                fetch_request::FetchTopic::default()
+                    .with_topic(name())
+                    .with_partitions(vec![fetch_request::FetchPartition::default()]),
+            ])),
+            ApiKey::ListOffsets => {
+                RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
+                    list_offsets_request::ListOffsetsTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![Default::default()]),
+                ]))
+            }
+            ApiKey::Metadata => {
+                RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
+                    metadata_request::MetadataRequestTopic::default().with_name(Some(name())),
+                ])))
+            }
+            ApiKey::ApiVersions => RequestKind::ApiVersions(
+                ApiVersionsRequest::default()
+                    .with_client_software_name(text("fuzz"))
+                    .with_client_software_version(text("1")),
+            ),
+            ApiKey::CreateTopics => {
+                RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
+                    create_topics_request::CreatableTopic::default()
+                        .with_name(name())
+                        .with_configs(vec![
+                            create_topics_request::CreatableTopicConfig::default()
+                                .with_name(text("retention.ms"))
+                                .with_value(Some(text("1"))),
+                        ]),
+                ]))
+            }
+            ApiKey::DeleteTopics => RequestKind::DeleteTopics(
+                DeleteTopicsRequest::default().with_topic_names(vec![name()]),
+            ),
+            ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
+                DescribeConfigsRequest::default().with_resources(vec![
+                    describe_configs_request::DescribeConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(text("topic")),
+                ]),
+            ),
+            ApiKey::AlterConfigs => {
+                RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+                    alter_configs_request::AlterConfigsResource::default()
+                        .with_resource_name(text("topic"))
+                        .with_configs(vec![Default::default()]),
+                ]))
+            }
+            ApiKey::CreatePartitions => {
+                RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
+                    create_partitions_request::CreatePartitionsTopic::default()
+                        .with_name(name())
+                        .with_count(3),
+                ]))
+            }
+            ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+                IncrementalAlterConfigsRequest::default().with_resources(vec![
+                    incremental_alter_configs_request::AlterConfigsResource::default()
+                        .with_resource_name(text("topic"))
+                        .with_configs(vec![Default::default()]),
+                ]),
+            ),
+            _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        }
+    }
+
+    #[test]
+    fn mutated_valid_requests_never_panic() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        for &(api, min, max) in SUPPORTED_APIS {
+            for version in min..=max {
+                let header = RequestHeader::default()
+                    .with_request_api_key(api as i16)
+                    .with_request_api_version(version)
+                    .with_correlation_id(9)
+                    .with_client_id(Some(StrBytes::from_static_str("fuzz")));
+                let mut frame = BytesMut::new();
+                header
+                    .encode(&mut frame, api.request_header_version(version))
+                    .expect("header encodes");
+                sample(api)
+                    .encode(&mut frame, version)
+                    .expect("sample encodes");
+                let frame = frame.freeze();
+                match decode_request(frame.clone()) {
+                    Ok(Frame::Request(r)) => assert_eq!((r.api_key, r.version), (api, version)),
+                    other => panic!("{api:?} v{version}: {other:?}"),
+                }
+                for _ in 0..300 {
+                    let mut mutated = frame.to_vec();
+                    match rng.next() % 3 {
+                        0 => {
+                            let at = 8 + (rng.next() as usize) % (mutated.len() - 8);
+                            mutated[at] ^= 1 << (rng.next() % 8);
+                        }
+                        1 => {
+                            let at = 8 + (rng.next() as usize) % (mutated.len() - 8);
+                            mutated[at] = 0xff;
+                        }
+                        _ => mutated.truncate(8 + (rng.next() as usize) % (mutated.len() - 8)),
+                    }
+                    let _ = decode_request(Bytes::from(mutated));
+                }
+            }
         }
     }
 
