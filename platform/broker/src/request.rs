@@ -160,7 +160,6 @@ pub fn encode_unsupported_api_versions(
 mod tests {
     use super::*;
     use crate::versions::SUPPORTED_APIS;
-    use kafka_protocol::messages::TopicName;
     use kafka_protocol::protocol::StrBytes;
 
     /// xorshift64*: a fixed-seed generator so failures reproduce.
