@@ -258,6 +258,14 @@ fn restart_keeps_everything() {
     let broker = TestBroker::start_with(config.clone());
     produce(&broker.bootstrap(), "durable", "lz4", "all", 30_000, 3);
     broker.stop();
+    // A graceful stop leaves recovery checkpoints behind.
+    for p in 0..3 {
+        let checkpoint = dir
+            .path()
+            .join(format!("durable-{p}"))
+            .join(fjord_log::RECOVERY_POINT_CHECKPOINT);
+        assert!(checkpoint.exists(), "{}", checkpoint.display());
+    }
 
     let broker = TestBroker::start_with(config);
     consume_and_check(&broker.bootstrap(), "durable", "lz4", 30_000, 3);
@@ -358,5 +366,29 @@ fn topic_admin() {
     assert!(!dir.path().join("admin-t-0").exists());
     assert!(!dir.path().join("topics").join("admin-t.yaml").exists());
     drop(admin);
+    broker.stop();
+}
+
+#[test]
+fn concurrent_producers_with_fsync_durability() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = fjord_broker::BrokerConfig::ephemeral(dir.path());
+    config.durability = fjord_broker::DurabilityConfig::Fsync;
+    let broker = TestBroker::start_with(config);
+    let bootstrap = broker.bootstrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let bootstrap = bootstrap.clone();
+            std::thread::spawn(move || produce(&bootstrap, "shared", "snappy", "all", 5_000, 1))
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("producer thread");
+    }
+    let consumer = consumer(&bootstrap);
+    let (low, high) = consumer
+        .fetch_watermarks("shared", 0, Duration::from_secs(10))
+        .expect("watermarks");
+    assert_eq!((low, high), (0, 20_000));
     broker.stop();
 }
