@@ -1,7 +1,7 @@
 # kcat checks, sourced by run.sh (which defines `check` and $BOOTSTRAP).
 
 kcat_metadata_lists_broker() {
-  kcat -b "$BOOTSTRAP" -L -m 5 | grep -q "broker 0 at 127.0.0.1"
+  kcat -b "$BOOTSTRAP" -L -m 5 | grep "broker 0 at 127.0.0.1" >/dev/null
 }
 
 kcat_produce_then_consume_from_beginning() {
@@ -39,12 +39,12 @@ kcat_headers_roundtrip() {
 fjord_cli_roundtrip() {
   local topic="cli-roundtrip"
   "$fjord" topic create "$topic" --partitions 3 -b "$BOOTSTRAP" >/dev/null || return 1
-  "$fjord" topic list -b "$BOOTSTRAP" | grep -qx "$topic" || return 1
+  "$fjord" topic list -b "$BOOTSTRAP" | grep -x "$topic" >/dev/null || return 1
   printf 'a:1\nb:2\n' | "$fjord" produce "$topic" --key-separator : --partition 1 -b "$BOOTSTRAP" 2>/dev/null || return 1
   local got
   got="$("$fjord" consume "$topic" --from-beginning --format '{partition}/{offset} {key}={value}' -b "$BOOTSTRAP" 2>/dev/null)" || return 1
   [ "$got" = "$(printf '1/0 a=1\n1/1 b=2')" ] || { echo "got: $got"; return 1; }
-  "$fjord" topic describe "$topic" -b "$BOOTSTRAP" | grep -q "partitions: 3" || return 1
+  "$fjord" topic describe "$topic" -b "$BOOTSTRAP" | grep "partitions: 3" >/dev/null || return 1
   "$fjord" topic delete "$topic" -b "$BOOTSTRAP" >/dev/null || return 1
 }
 

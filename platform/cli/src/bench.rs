@@ -197,9 +197,7 @@ fn produce(args: ProduceBench) -> Result<()> {
 fn consume(args: ConsumeBench) -> Result<()> {
     let consumer: BaseConsumer = args
         .client
-        .config()
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
+        .assigning_consumer_config()
         .set("fetch.max.bytes", args.fetch_max_bytes.to_string())
         .set(
             "max.partition.fetch.bytes",

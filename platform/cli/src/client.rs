@@ -17,6 +17,19 @@ pub struct ClientArgs {
 }
 
 impl ClientArgs {
+    /// A librdkafka configuration for a consumer that reads partitions it
+    /// assigns itself. librdkafka's assign() wants a group id even though no
+    /// group API is used and no offset is committed.
+    pub fn assigning_consumer_config(&self) -> ClientConfig {
+        let mut config = self.config();
+        config
+            .set("group.id", "fjord-cli")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true");
+        config
+    }
+
     /// A librdkafka configuration pointing at the bootstrap server.
     pub fn config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();

@@ -43,9 +43,7 @@ pub struct ConsumeArgs {
 pub fn run(args: ConsumeArgs) -> Result<()> {
     let consumer: BaseConsumer = args
         .client
-        .config()
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
+        .assigning_consumer_config()
         .set("auto.offset.reset", "earliest")
         .create()
         .context("could not create the consumer")?;

@@ -10,6 +10,7 @@ mod client;
 mod cluster;
 mod consume;
 mod produce;
+mod server;
 mod topic;
 
 use anyhow::Result;
@@ -25,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a broker (embedded single node by default, data in ./fjord-data).
+    Server(server::ServerArgs),
     /// Create, list, describe, alter and delete topics.
     #[command(subcommand)]
     Topic(topic::TopicCommand),
@@ -41,10 +44,11 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    restore_default_sigpipe();
     let cli = Cli::parse();
-    {
-        {
-            let command = cli.command;
+    match cli.command {
+        Command::Server(args) => server::run(args),
+        command => {
             init_client_logging();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -57,6 +61,7 @@ fn main() -> Result<()> {
                     Command::Consume(a) => tokio::task::block_in_place(|| consume::run(a)),
                     Command::Cluster(c) => tokio::task::block_in_place(|| cluster::run(c)),
                     Command::Bench(c) => tokio::task::block_in_place(|| bench::run(c)),
+                    Command::Server(_) => unreachable!("handled above"),
                 }
             })
         }
@@ -66,9 +71,20 @@ fn main() -> Result<()> {
 /// Client subcommands log warnings only, to stderr, so their output stays clean.
 fn init_client_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rdkafka::client=off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Rust ignores SIGPIPE, so `fjord topic list | head -1` would panic on the
+/// closed pipe. A command-line tool should just stop, as `cat` does.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL
+    // is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

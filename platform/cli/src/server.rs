@@ -1,0 +1,144 @@
+//! `fjord server`: run a broker.
+//!
+//! Settings come from, highest precedence first: command-line flags, then
+//! `FJORD_*` environment variables, then the YAML config file (`--config`,
+//! or `./fjord.yaml` when it exists), then the built-in defaults — an
+//! embedded single node on 127.0.0.1:9092 with its data in `./fjord-data`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use fjord_broker::{BrokerConfig, DurabilityConfig};
+
+/// `fjord server` flags; each also reads the `FJORD_*` variable it names.
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// YAML config file (default: ./fjord.yaml when present).
+    #[arg(short, long, env = "FJORD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (`log.dir`).
+    #[arg(long, env = "FJORD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Kafka listener, host:port (`listener`).
+    #[arg(long, env = "FJORD_LISTEN")]
+    pub listen: Option<String>,
+    /// Host clients are told to connect to (`advertised.host`).
+    #[arg(long, env = "FJORD_ADVERTISED_HOST")]
+    pub advertised_host: Option<String>,
+    /// Broker id (`node.id`).
+    #[arg(long, env = "FJORD_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// Partitions of auto-created topics (`num.partitions`).
+    #[arg(long, env = "FJORD_NUM_PARTITIONS")]
+    pub num_partitions: Option<i32>,
+    /// `page-cache` (ack once written, Kafka's default) or `fsync` (ack once
+    /// on disk; concurrent produces share one fsync).
+    #[arg(long, env = "FJORD_DURABILITY", value_parser = ["page-cache", "fsync"])]
+    pub durability: Option<String>,
+    /// Log format: `human` or `json`.
+    #[arg(long, env = "FJORD_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    pub log_format: String,
+    /// Log filter, e.g. `info` or `fjord_broker=debug`.
+    #[arg(long, env = "FJORD_LOG", default_value = "info")]
+    pub log: String,
+}
+
+pub fn run(args: ServerArgs) -> Result<()> {
+    init_logging(&args.log_format, &args.log)?;
+    let config = load_config(&args)?;
+    tracing::info!(
+        listener = %config.listener,
+        data_dir = %config.data_dir.display(),
+        "starting fjord server"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fjord-broker")
+        .build()
+        .context("could not start the async runtime")?;
+    runtime
+        .block_on(fjord_broker::run(config, shutdown_signal()))
+        .context("broker failed")?;
+    tracing::info!("fjord server stopped");
+    Ok(())
+}
+
+fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
+    let default_file = Path::new("fjord.yaml");
+    let file = match &args.config {
+        Some(path) => Some(path.as_path()),
+        None => default_file.exists().then_some(default_file),
+    };
+    let mut config = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            // serde_yaml's error names the line, column and field.
+            serde_yaml::from_str(&text)
+                .with_context(|| format!("invalid config file {}", path.display()))?
+        }
+        None => BrokerConfig::default(),
+    };
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(listen) = &args.listen {
+        config.listener = listen.clone();
+    }
+    if let Some(host) = &args.advertised_host {
+        config.advertised_host = Some(host.clone());
+    }
+    if let Some(id) = args.node_id {
+        config.node_id = id;
+    }
+    if let Some(n) = args.num_partitions {
+        config.num_partitions = n;
+    }
+    if let Some(mode) = &args.durability {
+        config.durability = match mode.as_str() {
+            "fsync" => DurabilityConfig::Fsync,
+            _ => DurabilityConfig::PageCache,
+        };
+    }
+    Ok(config)
+}
+
+fn init_logging(format: &str, filter: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("invalid log filter {filter:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM, so the broker can flush and checkpoint.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown requested; flushing logs");
+}
