@@ -18,6 +18,7 @@ pub enum DurabilityConfig {
     /// Answer once the batch is in the page cache (Kafka's default); the
     /// `flush.messages`/`flush.ms` policy decides when it is fsynced.
     #[default]
+    #[serde(alias = "page-cache")]
     PageCache,
     /// Answer only after the batch is fsynced (concurrent appends share one
     /// fsync).
@@ -211,5 +212,43 @@ impl BrokerConfig {
 
     pub(crate) fn checkpoint_interval(&self) -> Duration {
         Duration::from_millis(self.checkpoint_interval_ms.max(100))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_names_and_aliases_parse() {
+        let yaml = "log.dir: /data\nlistener: 0.0.0.0:9093\nauto.create.topics.enable: false\n\
+                    durability: fsync\nlog.retention.ms: -1\nmessage.max.bytes: 2000\n";
+        let config: BrokerConfig = serde_yaml::from_str(yaml).unwrap_or_default();
+        assert_eq!(config.data_dir, PathBuf::from("/data"));
+        assert!(!config.auto_create_topics);
+        assert_eq!(config.durability, DurabilityConfig::Fsync);
+        let log = config.default_log_config();
+        assert_eq!(log.retention_ms, None);
+        assert_eq!(log.max_message_bytes, 2000);
+        assert_eq!(log.durability, Durability::Fsync);
+
+        let config: BrokerConfig =
+            serde_yaml::from_str("data_dir: x\nnode_id: 2\ndurability: page-cache\n")
+                .unwrap_or_default();
+        assert_eq!(
+            (config.node_id, config.durability),
+            (2, DurabilityConfig::PageCache)
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(serde_yaml::from_str::<BrokerConfig>("no.such.key: 1\n").is_err());
+        let config = BrokerConfig {
+            num_partitions: 0,
+            ..BrokerConfig::default()
+        };
+        assert!(config.validate().is_err());
+        assert!(BrokerConfig::default().validate().is_ok());
     }
 }
