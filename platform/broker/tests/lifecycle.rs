@@ -247,3 +247,92 @@ fn failed_acks_zero_produce_closes_the_connection() {
     assert_eq!(earliest(&mut again, "zero"), 0);
     broker.stop();
 }
+
+#[test]
+fn validate_only_changes_nothing_and_delete_by_id_works() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::{
+        CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    let create = |raw: &mut Raw, topic: &str, partitions: i32, validate_only: bool| {
+        let request = CreateTopicsRequest::default()
+            .with_validate_only(validate_only)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(name(topic))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(-1),
+            ]);
+        match raw.call(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request)) {
+            ResponseKind::CreateTopics(r) => (
+                r.topics[0].error_code,
+                r.topics[0].num_partitions,
+                r.topics[0].topic_id,
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(create(&mut raw, "v", 3, true).0, 0);
+    assert_eq!(
+        metadata(&mut raw, "v", false),
+        (3, 0),
+        "validate_only created nothing"
+    );
+    let (code, partitions, id) = create(&mut raw, "v", -1, false);
+    assert_eq!((code, partitions), (0, 1), "-1 means num.partitions");
+    assert_eq!(
+        create(&mut raw, "v", 1, false).0,
+        36,
+        "TOPIC_ALREADY_EXISTS"
+    );
+    assert_eq!(create(&mut raw, "w", 0, false).0, 37, "INVALID_PARTITIONS");
+
+    let grow = |raw: &mut Raw, count: i32, validate_only: bool| -> i16 {
+        let request = CreatePartitionsRequest::default()
+            .with_validate_only(validate_only)
+            .with_topics(vec![
+                CreatePartitionsTopic::default()
+                    .with_name(name("v"))
+                    .with_count(count),
+            ]);
+        match raw.call(
+            ApiKey::CreatePartitions,
+            3,
+            RequestKind::CreatePartitions(request),
+        ) {
+            ResponseKind::CreatePartitions(r) => r.results[0].error_code,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(grow(&mut raw, 5, true), 0);
+    assert_eq!(
+        metadata(&mut raw, "v", false),
+        (0, 1),
+        "validate_only grew nothing"
+    );
+    assert_eq!(grow(&mut raw, 5, false), 0);
+    assert_eq!(metadata(&mut raw, "v", false), (0, 5));
+    assert_eq!(grow(&mut raw, 2, false), 37, "cannot shrink");
+
+    let request = DeleteTopicsRequest::default()
+        .with_topics(vec![DeleteTopicState::default().with_topic_id(id)]);
+    match raw.call(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(request)) {
+        ResponseKind::DeleteTopics(r) => {
+            assert_eq!(r.responses[0].error_code, 0);
+            assert_eq!(r.responses[0].name.as_ref().map(|n| n.as_str()), Some("v"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(metadata(&mut raw, "v", false), (3, 0));
+    let request = DeleteTopicsRequest::default().with_topic_names(vec![name("v")]);
+    match raw.call(ApiKey::DeleteTopics, 4, RequestKind::DeleteTopics(request)) {
+        ResponseKind::DeleteTopics(r) => assert_eq!(r.responses[0].error_code, 3),
+        other => panic!("unexpected {other:?}"),
+    }
+    broker.stop();
+}
