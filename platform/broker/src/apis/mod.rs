@@ -32,8 +32,23 @@ pub(crate) enum Reply {
     Close(&'static str),
 }
 
+/// Runs an admin handler (which creates, deletes or rewrites files) on a
+/// blocking thread instead of an async worker.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<BrokerState>,
+    work: impl FnOnce(&BrokerState) -> T + Send + 'static,
+) -> Result<T, Reply> {
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || work(&state))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "admin handler failed");
+            Reply::Close("admin handler failed")
+        })
+}
+
 /// Handles one request.
-pub(crate) async fn handle(state: &BrokerState, request: DecodedRequest) -> Reply {
+pub(crate) async fn handle(state: &Arc<BrokerState>, request: DecodedRequest) -> Reply {
     let v = request.version;
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
@@ -57,17 +72,38 @@ pub(crate) async fn handle(state: &BrokerState, request: DecodedRequest) -> Repl
         }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(state, v, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(state, v, r)),
-        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(state, v, r)),
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(state, v, r)),
+        RequestKind::CreateTopics(r) => {
+            match blocking(state, move |s| topics::create(s, v, r)).await {
+                Ok(response) => ResponseKind::CreateTopics(response),
+                Err(reply) => return reply,
+            }
+        }
+        RequestKind::DeleteTopics(r) => {
+            match blocking(state, move |s| topics::delete(s, v, r)).await {
+                Ok(response) => ResponseKind::DeleteTopics(response),
+                Err(reply) => return reply,
+            }
+        }
         RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(topics::create_partitions(state, r))
+            match blocking(state, move |s| topics::create_partitions(s, r)).await {
+                Ok(response) => ResponseKind::CreatePartitions(response),
+                Err(reply) => return reply,
+            }
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(configs::describe(state, v, r))
         }
-        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(state, r)),
+        RequestKind::AlterConfigs(r) => {
+            match blocking(state, move |s| configs::alter(s, r)).await {
+                Ok(response) => ResponseKind::AlterConfigs(response),
+                Err(reply) => return reply,
+            }
+        }
         RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(state, r))
+            match blocking(state, move |s| configs::incremental_alter(s, r)).await {
+                Ok(response) => ResponseKind::IncrementalAlterConfigs(response),
+                Err(reply) => return reply,
+            }
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(cluster::describe(state, v, r))
