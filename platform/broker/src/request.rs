@@ -156,55 +156,16 @@ pub fn encode_unsupported_api_versions(
     )
 }
 
+/// Requests of every supported API for tests (fuzzing, encoding checks).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::versions::SUPPORTED_APIS;
+pub(crate) mod samples {
+    use bytes::Bytes;
+    use kafka_protocol::messages::{ApiKey, RequestKind};
     use kafka_protocol::protocol::StrBytes;
-
-    /// xorshift64*: a fixed-seed generator so failures reproduce.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn bytes(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| self.next() as u8).collect()
-        }
-    }
-
-    #[test]
-    fn random_frames_never_panic() {
-        let mut rng = Rng(0x5eed_f00d_cafe_beef);
-        for i in 0..20_000 {
-            let len = (rng.next() % 300) as usize;
-            let mut frame = rng.bytes(len);
-            // Most random keys and versions are refused before decoding;
-            // steer half of the frames into a supported (api, version) so
-            // the body decoders see random bytes too.
-            if i % 2 == 0 && frame.len() >= 4 {
-                let (api, min, max) = SUPPORTED_APIS[(rng.next() as usize) % SUPPORTED_APIS.len()];
-                let version = min + (rng.next() % ((max - min + 1) as u64)) as i16;
-                frame[..2].copy_from_slice(&(api as i16).to_be_bytes());
-                frame[2..4].copy_from_slice(&version.to_be_bytes());
-                // A plausible header: empty client id, no tagged fields.
-                if frame.len() >= 12 && i % 4 == 0 {
-                    frame[8..10].copy_from_slice(&(-1i16).to_be_bytes());
-                    if api.request_header_version(version) >= 2 {
-                        frame[10] = 0;
-                    }
-                }
-            }
-            let _ = decode_request(Bytes::from(frame));
-        }
-    }
 
     /// A request of each supported API with some nested content, so
     /// mutations land inside arrays, strings and tagged fields.
-    fn sample(api: ApiKey) -> RequestKind {
+    pub(crate) fn sample(api: ApiKey) -> RequestKind {
         use kafka_protocol::messages::*;
         let name = || TopicName(StrBytes::from_static_str("topic"));
         let text = |s: &'static str| StrBytes::from_static_str(s);
@@ -219,11 +180,15 @@ mod tests {
                         ]),
                 ]))
             }
-            ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default().with_topics(vec![
-                fetch_request::FetchTopic::default()
-                    .with_topic(name())
-                    .with_partitions(vec![fetch_request::FetchPartition::default()]),
-            ])),
+            ApiKey::Fetch => RequestKind::Fetch(
+                FetchRequest::default()
+                    .with_max_wait_ms(0)
+                    .with_topics(vec![
+                        fetch_request::FetchTopic::default()
+                            .with_topic(name())
+                            .with_partitions(vec![fetch_request::FetchPartition::default()]),
+                    ]),
+            ),
             ApiKey::ListOffsets => {
                 RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
                     list_offsets_request::ListOffsetsTopic::default()
@@ -284,6 +249,54 @@ mod tests {
                 ]),
             ),
             _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::samples::sample;
+    use super::*;
+    use crate::versions::SUPPORTED_APIS;
+    use kafka_protocol::protocol::StrBytes;
+
+    /// xorshift64*: a fixed-seed generator so failures reproduce.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    #[test]
+    fn random_frames_never_panic() {
+        let mut rng = Rng(0x5eed_f00d_cafe_beef);
+        for i in 0..20_000 {
+            let len = (rng.next() % 300) as usize;
+            let mut frame = rng.bytes(len);
+            // Most random keys and versions are refused before decoding;
+            // steer half of the frames into a supported (api, version) so
+            // the body decoders see random bytes too.
+            if i % 2 == 0 && frame.len() >= 4 {
+                let (api, min, max) = SUPPORTED_APIS[(rng.next() as usize) % SUPPORTED_APIS.len()];
+                let version = min + (rng.next() % ((max - min + 1) as u64)) as i16;
+                frame[..2].copy_from_slice(&(api as i16).to_be_bytes());
+                frame[2..4].copy_from_slice(&version.to_be_bytes());
+                // A plausible header: empty client id, no tagged fields.
+                if frame.len() >= 12 && i % 4 == 0 {
+                    frame[8..10].copy_from_slice(&(-1i16).to_be_bytes());
+                    if api.request_header_version(version) >= 2 {
+                        frame[10] = 0;
+                    }
+                }
+            }
+            let _ = decode_request(Bytes::from(frame));
         }
     }
 

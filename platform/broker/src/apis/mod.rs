@@ -153,3 +153,50 @@ pub(crate) fn topic_or_create(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::request::{encode_response, samples::sample};
+    use crate::topic_registry::TopicRegistry;
+    use crate::versions::SUPPORTED_APIS;
+    use kafka_protocol::messages::RequestHeader;
+
+    /// Every advertised version of every API gets an answer that encodes:
+    /// a field set outside its versions would make the encoder fail and
+    /// the connection close.
+    #[tokio::test]
+    async fn every_advertised_version_answers() -> Result<(), crate::BrokerError> {
+        let dir = tempfile::tempdir().map_err(|e| crate::BrokerError::Config(e.to_string()))?;
+        let config = BrokerConfig::ephemeral(dir.path());
+        let registry = TopicRegistry::open(dir.path(), config.default_log_config(), None)?;
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let state = Arc::new(BrokerState {
+            config,
+            registry,
+            advertised_host: "localhost".to_string(),
+            advertised_port: 9092,
+            shutdown,
+        });
+        for &(api, min, max) in SUPPORTED_APIS {
+            for version in min..=max {
+                let request = DecodedRequest {
+                    header: RequestHeader::default(),
+                    api_key: api,
+                    version,
+                    body: sample(api),
+                };
+                match handle(&state, request).await {
+                    Reply::Send(response) => {
+                        if let Err(e) = encode_response(api, version, 1, &response) {
+                            panic!("{api:?} v{version}: {e}");
+                        }
+                    }
+                    other => panic!("{api:?} v{version}: {other:?}"),
+                }
+            }
+        }
+        Ok(())
+    }
+}
