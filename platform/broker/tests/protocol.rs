@@ -219,6 +219,13 @@ fn produce_errors_are_kafka_codes() {
         17,
         "INVALID_TOPIC_EXCEPTION"
     );
+    let mut control = batch(1, 1, 1_000);
+    control[22] |= 0x20; // attributes, low byte: control bit
+    assert_eq!(
+        produce(&mut raw, "small", 0, control).0,
+        87,
+        "INVALID_RECORD"
+    );
     // The connection survived all of that, and offsets went on from 3.
     assert_eq!(produce(&mut raw, "small", 0, batch(2, 10, 1_000)), (0, 3));
     match raw.call(ApiKey::Fetch, 12, fetch_request("small", 99, 0)) {

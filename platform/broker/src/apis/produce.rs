@@ -6,6 +6,8 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use fjord_log::BatchHeader;
+
 use crate::error::log_error_code;
 use crate::server::BrokerState;
 
@@ -60,6 +62,10 @@ pub(crate) async fn handle(
                 ));
                 continue;
             };
+            if let Err(reason) = check_client_batches(&records) {
+                partitions.push(answer(ResponseError::InvalidRecord.code(), Some(reason)));
+                continue;
+            }
             match partition.append(records.to_vec()).await {
                 Ok(info) => partitions.push(
                     PartitionProduceResponse::default()
@@ -81,4 +87,25 @@ pub(crate) async fn handle(
         );
     }
     ProduceResponse::default().with_responses(responses)
+}
+
+/// Refuses what a client may not produce yet: control batches (only a
+/// transaction coordinator writes those) and transactional batches (no
+/// transactions before InitProducerId and the transaction APIs exist).
+/// Malformed headers are left to the log, which reports CORRUPT_MESSAGE.
+fn check_client_batches(records: &[u8]) -> Result<(), String> {
+    let mut at = 0;
+    while at < records.len() {
+        let Ok(header) = BatchHeader::parse(&records[at..]) else {
+            return Ok(());
+        };
+        if header.attributes & 0x20 != 0 {
+            return Err("clients may not produce control batches".to_string());
+        }
+        if header.attributes & 0x10 != 0 {
+            return Err("transactional produce is not supported yet".to_string());
+        }
+        at += header.size().max(fjord_log::HEADER_LEN);
+    }
+    Ok(())
 }
