@@ -81,7 +81,11 @@ impl Partition {
     /// the high watermark and wakes fetches.
     pub async fn append(&self, mut batches: Vec<u8>) -> Result<AppendInfo, LogError> {
         let epoch = self.leader_epoch();
-        let info = if self.log.config().durability == Durability::Fsync {
+        let config = self.log.config();
+        // Fsync mode, and `flush.messages`, can fsync inside the append:
+        // keep that off the async workers.
+        let may_fsync = config.durability == Durability::Fsync || config.flush_messages.is_some();
+        let info = if may_fsync {
             let log = Arc::clone(&self.log);
             tokio::task::spawn_blocking(move || log.append(&mut batches, epoch))
                 .await
