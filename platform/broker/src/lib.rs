@@ -16,6 +16,17 @@
 //! bound; [`Broker::local_addr`] tells the port when binding port 0) and stop
 //! it with [`Broker::shutdown`], or run one until a future completes with
 //! [`run`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), fjord_broker::BrokerError> {
+//! use fjord_broker::{Broker, BrokerConfig};
+//! // Port 0 on loopback, data in the given directory.
+//! let broker = Broker::start(BrokerConfig::ephemeral("/tmp/fjord-example")).await?;
+//! let bootstrap = broker.local_addr().to_string();
+//! # let _ = bootstrap;
+//! broker.shutdown().await // flushes and checkpoints every log
+//! # }
+//! ```
 
 mod apis;
 mod codec;
