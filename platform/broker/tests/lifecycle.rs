@@ -336,3 +336,29 @@ fn validate_only_changes_nothing_and_delete_by_id_works() {
     }
     broker.stop();
 }
+
+#[test]
+fn run_serves_until_its_shutdown_future_completes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(fjord_broker::run(
+        BrokerConfig::ephemeral(dir.path()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // The cluster id file appears once the broker has opened its data dir.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.path().join("cluster.yaml").exists() {
+        assert!(Instant::now() < deadline, "broker never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = stop.send(());
+    let result = runtime.block_on(server).expect("server task");
+    assert!(result.is_ok(), "{result:?}");
+}
