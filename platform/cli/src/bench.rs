@@ -203,7 +203,11 @@ fn consume(args: ConsumeBench) -> Result<()> {
             "max.partition.fetch.bytes",
             args.fetch_max_bytes.to_string(),
         )
+        // librdkafka pauses fetching for fetch.queue.backoff.ms (1 s) once
+        // its prefetch queue is full; a load generator must keep it fed.
         .set("queued.max.messages.kbytes", "1048576")
+        .set("queued.min.messages", "1000000")
+        .set("fetch.queue.backoff.ms", "1")
         .create()
         .context("could not create the consumer")?;
     let metadata = consumer
