@@ -148,6 +148,31 @@ fn append_page_cache(c: &mut Criterion, root: &Path, batch: &[u8]) {
         drop(log);
         fs::remove_dir_all(&dir).expect("remove log");
     });
+    // For information: the same append without offset/time index entries
+    // (one 8-byte index write and at most one 12-byte time-index write per
+    // `index.interval.bytes`, i.e. every 4th append here).
+    g.bench_function("fjord_log_no_index_entries", |b| {
+        let dir = root.join("append-page-cache-no-index");
+        let config = LogConfig {
+            index_interval_bytes: usize::MAX / 4,
+            ..LogConfig::default()
+        };
+        let mut log = fresh_log(&dir, config.clone());
+        let mut buf = batch.to_vec();
+        b.iter_custom(|iters| {
+            if log.size_bytes() > RESET_BYTES {
+                log = fresh_log(&dir, config.clone());
+            }
+            let start = Instant::now();
+            for _ in 0..iters {
+                buf.copy_from_slice(batch);
+                black_box(log.append(&mut buf, 0).expect("append"));
+            }
+            start.elapsed()
+        });
+        drop(log);
+        fs::remove_dir_all(&dir).expect("remove log");
+    });
     g.bench_function("raw_write", |b| {
         let path = root.join("append-page-cache.raw");
         let mut file = fresh_file(&path);
@@ -253,6 +278,18 @@ fn append_fsync(c: &mut Criterion, root: &Path, batch: &[u8]) {
 struct BigLog {
     dir: PathBuf,
     bytes: u64,
+    /// The index files as `Log::close` left them, before any reopen.
+    indexes: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl BigLog {
+    /// Puts the index files back as they were right after the close that
+    /// followed the writes (an open may rewrite them).
+    fn restore_indexes(&self) {
+        for (path, bytes) in &self.indexes {
+            fs::write(path, bytes).expect("restore index");
+        }
+    }
 }
 
 fn big_log<'a>(cell: &'a OnceCell<BigLog>, root: &Path, batch: &[u8]) -> &'a BigLog {
@@ -284,7 +321,23 @@ fn big_log<'a>(cell: &'a OnceCell<BigLog>, root: &Path, batch: &[u8]) -> &'a Big
             log.segment_count(),
             start.elapsed()
         );
-        BigLog { dir, bytes }
+        let indexes = fs::read_dir(&dir)
+            .expect("read log dir")
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "index" || e == "timeindex")
+            })
+            .map(|p| {
+                let bytes = fs::read(&p).expect("read index");
+                (p, bytes)
+            })
+            .collect();
+        BigLog {
+            dir,
+            bytes,
+            indexes,
+        }
     })
 }
 
@@ -374,11 +427,28 @@ fn open(c: &mut Criterion, root: &Path, batch: &[u8], big: &OnceCell<BigLog>) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
+                // The first open after the close that followed the writes.
+                big.restore_indexes();
                 let start = Instant::now();
                 let log = Log::open(&big.dir, LogConfig::default()).expect("open");
                 total += start.elapsed();
                 assert_eq!(log.size_bytes(), big.bytes);
-                // Closing leaves the log as it was: cleanly closed.
+                log.close().expect("close");
+            }
+            total
+        });
+    });
+    g.bench_function("fjord_log_clean_reopen", |b| {
+        let big = big_log(big, root, batch);
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                // A log that was already reopened (and closed) once since
+                // its segments were written.
+                let start = Instant::now();
+                let log = Log::open(&big.dir, LogConfig::default()).expect("open");
+                total += start.elapsed();
+                assert_eq!(log.size_bytes(), big.bytes);
                 log.close().expect("close");
             }
             total
@@ -400,10 +470,11 @@ fn open(c: &mut Criterion, root: &Path, batch: &[u8], big: &OnceCell<BigLog>) {
             }
             total
         });
-        // Leave it cleanly closed again.
+        // Leave it cleanly closed again, as it was after the writes.
         Log::open(&big.dir, LogConfig::default())
             .and_then(|log| log.close())
             .expect("reopen and close");
+        big.restore_indexes();
     });
     g.bench_function("raw_pread_crc32c", |b| {
         let big = big_log(big, root, batch);
