@@ -148,17 +148,28 @@ impl Segment {
         if let Some(last) = read_lock(&self.index).last() {
             next_offset = self.base_offset + last.relative_offset as i64;
         }
+        // Only the first batch of the segment sets the rolling timestamp; a
+        // light scan starts further on and leaves it to the read below.
+        self.rolling_timestamp.store(-1, Ordering::Release);
         let mut pos = position;
         let mut scanner = Scanner::new(&self.file, pos, file_len);
         while let Some(chunk) = scanner.next_batch()? {
             let header = match batch::validate(chunk) {
-                Ok(h) if h.base_offset >= next_offset => h,
+                // The CRC does not cover the base offset: a damaged one is
+                // caught only when it goes backwards or out of the segment's
+                // 32-bit relative range (which the writer never leaves).
+                Ok(h)
+                    if h.base_offset >= next_offset
+                        && h.last_offset() - self.base_offset <= i32::MAX as i64 =>
+                {
+                    h
+                }
                 Ok(h) => {
                     tracing::warn!(
                         segment = %self.log_path.display(),
                         position = pos,
                         base_offset = h.base_offset,
-                        "batch offsets go backwards; truncating here"
+                        "batch offsets go backwards or out of the segment; truncating here"
                     );
                     break;
                 }
@@ -167,7 +178,7 @@ impl Segment {
                     break;
                 }
             };
-            if self.rolling_timestamp() < 0 {
+            if pos == 0 {
                 self.rolling_timestamp
                     .store(header.max_timestamp, Ordering::Release);
             }
@@ -176,6 +187,14 @@ impl Segment {
             recovered.batches += 1;
             next_offset = header.next_offset();
             pos += header.size() as u64;
+        }
+        if pos < file_len && start.is_some() {
+            // A light check that meets a torn or corrupt tail cannot trust
+            // what it took from the indexes: the next offset comes from the
+            // entry before its restart point (wrong when the restart batch
+            // itself is cut) and the time index may name the cut batches.
+            // Check the whole segment instead; this happens only after a crash.
+            return self.recover(true, index_interval);
         }
         if pos < file_len {
             recovered.truncated_bytes = file_len - pos;

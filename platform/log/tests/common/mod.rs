@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -68,4 +69,184 @@ pub fn decode_all(bytes: &[u8]) -> Vec<Record> {
         .into_iter()
         .flat_map(|set| set.records)
         .collect()
+}
+
+/// The five codecs a producer may use.
+pub const CODECS: [Compression; 5] = [
+    Compression::None,
+    Compression::Gzip,
+    Compression::Snappy,
+    Compression::Lz4,
+    Compression::Zstd,
+];
+
+/// A tiny seeded xorshift64* generator: reproducible randomness without a
+/// new dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// A batch whose records vary: null and present keys, headers (one with a
+/// null value), values of different sizes, timestamps from `ts`. `seed`
+/// makes the content differ between batches.
+pub fn rich_batch(
+    count: usize,
+    value_size: usize,
+    ts: i64,
+    compression: Compression,
+    seed: u64,
+) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let records: Vec<Record> = (0..count)
+        .map(|i| {
+            let key = (i % 3 != 0).then(|| format!("k{seed}-{i}").into_bytes());
+            let len = value_size / 2 + rng.below(value_size as u64 / 2 + 1) as usize;
+            let value: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            let mut r = record(key.as_deref(), &value, ts + i as i64);
+            if i % 2 == 0 {
+                r.headers.insert(
+                    StrBytes::from_string(format!("h{i}")),
+                    Some(Bytes::from(format!("v{seed}"))),
+                );
+                r.headers.insert(StrBytes::from_string("null".into()), None);
+            }
+            r
+        })
+        .collect();
+    encode(&records, compression)
+}
+
+/// A batch of one record per timestamp in `timestamps`.
+pub fn batch_with_timestamps(timestamps: &[i64], compression: Compression) -> Vec<u8> {
+    let records: Vec<Record> = timestamps
+        .iter()
+        .enumerate()
+        .map(|(i, &ts)| record(Some(format!("t{i}").as_bytes()), b"v", ts))
+        .collect();
+    encode(&records, compression)
+}
+
+/// What a record must keep through the log: offset, timestamp, key, value
+/// and headers (the batch fields the log writes are left out).
+pub type RecordView = (
+    i64,
+    i64,
+    Option<Bytes>,
+    Option<Bytes>,
+    Vec<(String, Option<Bytes>)>,
+);
+
+pub fn view(r: &Record) -> RecordView {
+    (
+        r.offset,
+        r.timestamp,
+        r.key.clone(),
+        r.value.clone(),
+        r.headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
+}
+
+/// Decodes `produced` (one batch, base offset 0) as the records the log must
+/// serve once it assigned `base_offset`.
+pub fn expected_views(produced: &[u8], base_offset: i64) -> Vec<RecordView> {
+    decode_all(produced)
+        .iter()
+        .map(|r| {
+            let mut v = view(r);
+            v.0 += base_offset;
+            v
+        })
+        .collect()
+}
+
+/// Checks each stored batch of `bytes` against its CRC-32C and returns the
+/// (base offset, last offset) of each.
+pub fn check_batches(bytes: &[u8]) -> Vec<(i64, i64)> {
+    fjord_log::validated_batches(bytes)
+        .map(|b| {
+            let (h, _) = b.expect("served batch must be valid");
+            (h.base_offset, h.last_offset())
+        })
+        .collect()
+}
+
+/// Reads the whole log from its start by walking offsets with `max_bytes`,
+/// checking every served batch's CRC, and returns the records.
+pub fn read_all(log: &fjord_log::Log, max_bytes: usize) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    while offset < end {
+        let read = log.read(offset, max_bytes, i64::MAX).expect("read");
+        let bytes = read.slice.expect("data below the log end").bytes().unwrap();
+        let ranges = check_batches(&bytes);
+        assert!(
+            ranges[0].0 <= offset && offset <= ranges[0].1,
+            "first batch {:?} does not hold offset {offset}",
+            ranges[0]
+        );
+        out.extend(
+            decode_all(&bytes)
+                .into_iter()
+                .filter(|r| r.offset >= offset),
+        );
+        offset = ranges.last().unwrap().1 + 1;
+    }
+    out
+}
+
+/// Copies the files of a (flat) log directory into a new temporary directory.
+pub fn copy_dir(from: &std::path::Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.path().join(entry.file_name())).unwrap();
+    }
+    to
+}
+
+/// Every file of a log directory with its content, sorted by name.
+pub fn dir_snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The `.log` files of a directory, oldest segment first.
+pub fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
 }
