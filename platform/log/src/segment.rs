@@ -228,6 +228,13 @@ impl Segment {
         let Some(last) = index.last() else {
             return Ok(None);
         };
+        // Each offset-index entry is written with a time-index entry (the
+        // first one always), so an empty time index next to a non-empty
+        // offset index was lost: trusting it would hide the timestamps of
+        // every batch before the restart point (max timestamp, ListOffsets).
+        if time_index.last().is_none() {
+            return Ok(None);
+        }
         if last.position as u64 + HEADER_LEN as u64 > file_len {
             return Ok(None);
         }
