@@ -551,28 +551,34 @@ impl Log {
             timestamp
         };
         for segment in segments.iter().filter(|s| s.max_timestamp() >= target) {
-            let mut found = None;
-            segment.walk(segment.time_scan_start(target), |pos, h| {
-                if h.max_timestamp >= target && h.next_offset() > log_start {
-                    found = Some((pos, *h));
-                    return false;
+            let mut from = segment.time_scan_start(target);
+            loop {
+                let mut found = None;
+                segment.walk(from, |pos, h| {
+                    if h.max_timestamp >= target && h.next_offset() > log_start {
+                        found = Some((pos, *h));
+                        return false;
+                    }
+                    true
+                })?;
+                let Some((pos, header)) = found else { break };
+                let mut bytes = segment.batch_at(pos, &header)?;
+                let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
+                    .map_err(|e| LogError::corrupt(format!("stored batch does not decode: {e}")))?;
+                let record = set
+                    .records
+                    .iter()
+                    .filter(|r| r.offset >= log_start)
+                    .find(|r| r.timestamp >= target);
+                if let Some(record) = record {
+                    return Ok(Some(TimestampOffset {
+                        offset: record.offset,
+                        timestamp: record.timestamp,
+                    }));
                 }
-                true
-            })?;
-            let Some((pos, header)) = found else { continue };
-            let mut bytes = segment.batch_at(pos, &header)?;
-            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
-                .map_err(|e| LogError::corrupt(format!("stored batch does not decode: {e}")))?;
-            let record = set
-                .records
-                .iter()
-                .filter(|r| r.offset >= log_start)
-                .find(|r| r.timestamp >= target);
-            if let Some(record) = record {
-                return Ok(Some(TimestampOffset {
-                    offset: record.offset,
-                    timestamp: record.timestamp,
-                }));
+                // Only records below the log start were that recent (the
+                // start falls inside this batch): go on with the next batch.
+                from = pos + header.size() as u64;
             }
         }
         Ok(None)

@@ -250,3 +250,68 @@ pub fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// A batch of one record of `value_size` bytes per timestamp in `timestamps`.
+pub fn sized_batch_with_timestamps(
+    timestamps: &[i64],
+    value_size: usize,
+    compression: Compression,
+) -> Vec<u8> {
+    let value = vec![b'x'; value_size];
+    let records: Vec<Record> = timestamps
+        .iter()
+        .enumerate()
+        .map(|(i, &ts)| record(Some(format!("t{i}").as_bytes()), &value, ts))
+        .collect();
+    encode(&records, compression)
+}
+
+/// The log as a model: every batch as (base offset, record timestamps).
+pub type TsModel = Vec<(i64, Vec<i64>)>;
+
+/// (offset, timestamp) of every record of the model from `start`.
+pub fn model_records(model: &TsModel, start: i64) -> Vec<(i64, i64)> {
+    model
+        .iter()
+        .flat_map(|(base, ts)| {
+            ts.iter()
+                .enumerate()
+                .map(move |(i, &t)| (base + i as i64, t))
+        })
+        .filter(|&(o, _)| o >= start)
+        .collect()
+}
+
+/// (offset, timestamp) of every record the log serves.
+pub fn log_records(log: &fjord_log::Log) -> Vec<(i64, i64)> {
+    read_all(log, 1_000)
+        .iter()
+        .map(|r| (r.offset, r.timestamp))
+        .collect()
+}
+
+/// Checks ListOffsets by time against a linear scan of the model from the
+/// log start: every timestamp present, one past each, and MAX_TIMESTAMP.
+pub fn check_time_lookups(log: &fjord_log::Log, model: &TsModel, ctx: &str) {
+    let records = model_records(model, log.log_start_offset());
+    let mut targets: Vec<i64> = records.iter().flat_map(|&(_, t)| [t, t + 1]).collect();
+    targets.push(0);
+    for t in targets {
+        let got = log
+            .offset_for_timestamp(t)
+            .unwrap()
+            .map(|f| (f.offset, f.timestamp));
+        let want = records.iter().copied().find(|&(_, ts)| ts >= t);
+        assert_eq!(got, want, "{ctx}: timestamp {t}");
+    }
+    let got = log
+        .offset_for_timestamp(fjord_log::MAX_TIMESTAMP)
+        .unwrap()
+        .map(|f| (f.offset, f.timestamp));
+    let want = records
+        .iter()
+        .map(|&(_, t)| t)
+        .max()
+        .and_then(|max| records.iter().copied().find(|&(_, t)| t == max));
+    assert_eq!(got, want, "{ctx}: MAX_TIMESTAMP");
+}
