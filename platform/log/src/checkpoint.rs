@@ -118,6 +118,8 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
 /// assert_eq!(cache.end_offset_for(3, 500), Some((3, 500)));
 /// // An epoch this log never saw answers with the latest one before it.
 /// assert_eq!(cache.end_offset_for(2, 500), Some((0, 120)));
+/// // One past the latest is unknown.
+/// assert_eq!(cache.end_offset_for(4, 500), None);
 /// ```
 #[derive(Debug)]
 pub struct LeaderEpochCache {
@@ -166,17 +168,29 @@ impl LeaderEpochCache {
         self.entries.last().map(|&(epoch, _)| epoch)
     }
 
-    /// OffsetForLeaderEpoch: for the requested epoch, the largest epoch
-    /// `<= requested` this log knows and the offset where it ended (the start
-    /// of the next epoch, or `log_end` for the latest). `None` when every
-    /// known epoch is larger than the requested one.
+    /// OffsetForLeaderEpoch, as Kafka's `LeaderEpochFileCache.endOffsetFor`
+    /// answers it: for the latest epoch, `log_end`; otherwise the largest
+    /// epoch `<= requested` this log knows and the offset where it ended
+    /// (the start of the next epoch). An epoch older than every known one
+    /// answers `(requested, start of the first known epoch)`: the data
+    /// before it is gone and a follower must start there. `None` (Kafka's
+    /// undefined epoch and offset) for a negative epoch, an empty cache, or
+    /// an epoch past the latest.
     pub fn end_offset_for(&self, requested: i32, log_end: i64) -> Option<(i32, i64)> {
+        if requested < 0 {
+            return None;
+        }
+        if self.latest_epoch() == Some(requested) {
+            return Some((requested, log_end));
+        }
         let idx = self
             .entries
             .partition_point(|&(epoch, _)| epoch <= requested);
-        let (epoch, _) = *self.entries.get(idx.checked_sub(1)?)?;
-        let end = self.entries.get(idx).map_or(log_end, |&(_, start)| start);
-        Some((epoch, end))
+        let &(_, next_start) = self.entries.get(idx)?;
+        match idx.checked_sub(1) {
+            Some(floor) => Some((self.entries[floor].0, next_start)),
+            None => Some((requested, next_start)),
+        }
     }
 
     /// Forgets epochs that start at or after `end_offset` (after a truncation).
