@@ -282,6 +282,13 @@ impl Log {
         self.log_end.load(Ordering::Acquire)
     }
 
+    /// Every offset below this is fsynced: the recovery point the next
+    /// checkpoint writes (for metrics, and for tests of the flush policy,
+    /// which has no other visible effect).
+    pub fn flushed_offset(&self) -> i64 {
+        lock(&self.flush).flushed_offset
+    }
+
     /// Bytes of all segments.
     pub fn size_bytes(&self) -> u64 {
         read_lock(&self.segments).iter().map(|s| s.size()).sum()
