@@ -70,7 +70,7 @@ fn epochs_0_0_2_5() {
     assert_eq!(log.end_offset_for_epoch(5), Some((5, 12)));
     assert_eq!(log.end_offset_for_epoch(6), None);
     // The stored batches carry their epoch.
-    for (offset, epoch) in [(0, 0), (3, 0), (6, 2), (9, 5)] {
+    for (offset, epoch) in [(0, 0i32), (3, 0), (6, 2), (9, 5)] {
         let bytes = log
             .read(offset, 1, i64::MAX)
             .unwrap()
@@ -78,7 +78,7 @@ fn epochs_0_0_2_5() {
             .unwrap()
             .bytes()
             .unwrap();
-        assert_eq!(bytes[12..16], (epoch as i32).to_be_bytes());
+        assert_eq!(bytes[12..16], epoch.to_be_bytes());
     }
 
     // Clean and unclean reopen.
