@@ -705,6 +705,14 @@ impl Log {
             }
             segments[idx].truncate_to(offset)?
         };
+        if new_end < log_start {
+            // The removed batch held the log start (DeleteRecords inside a
+            // batch): bring the start down to the new end, as Kafka does, so
+            // that start <= end and a follower can fetch that batch again.
+            // Nothing below it is readable: the log is empty from there.
+            self.log_start.store(new_end, Ordering::Release);
+            self.log_start_file.write(new_end)?;
+        }
         self.log_end.store(new_end, Ordering::Release);
         lock(&self.epochs).truncate_from_end(new_end)?;
         let recovery_point = {

@@ -335,3 +335,34 @@ fn truncate_below_the_log_start_empties_the_log() {
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
     assert!(model.len() > 1);
 }
+
+#[test]
+fn truncate_into_the_batch_holding_the_log_start() {
+    // The log start sits inside a batch (DeleteRecords), and a truncation
+    // removes that batch: the log must stay a log (start <= end) and take
+    // the batch back from a leader.
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    let model = fill(&log, &[vec![1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]]);
+    log.delete_records_before(4).unwrap();
+    log.truncate_to(5).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+    assert!(log.log_start_offset() <= log.log_end_offset());
+    assert!(
+        log.read(log.log_end_offset(), 1 << 20, i64::MAX)
+            .unwrap()
+            .slice
+            .is_none()
+    );
+    // A follower fetching at its end gets the batch back whole.
+    let mut again = common::sized_batch_with_timestamps(&[4, 5, 6], 100, CODECS[1]);
+    again[0..8].copy_from_slice(&3i64.to_be_bytes());
+    log.append_as_follower(&mut again).unwrap();
+    assert_eq!(log.log_end_offset(), 6);
+    let start = log.log_start_offset();
+    check(&log, &model[..2].to_vec(), start, "re-fetched");
+    drop(log);
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.log_start_offset(), start);
+    assert_eq!(log.log_end_offset(), 6);
+}
