@@ -184,9 +184,9 @@ impl Log {
             // checked. With one, segments below it get the light check, and
             // a segment reaching past it was not wholly fsynced: check it all.
             let full = recovery_point < 0;
-            let mut stats = segment.recover(full, config.index_interval_bytes)?;
+            let mut stats = segment.recover(full, config.index_interval_bytes, next_base)?;
             if !full && segment.next_offset() > recovery_point {
-                stats = segment.recover(true, config.index_interval_bytes)?;
+                stats = segment.recover(true, config.index_interval_bytes, next_base)?;
             }
             recovered_batches += stats.batches;
             if stats.truncated_bytes > 0 {

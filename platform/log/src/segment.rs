@@ -124,7 +124,15 @@ impl Segment {
     /// segment costs a few reads); otherwise, or when `full` is set (the
     /// segment lies past the recovery point), every batch is checked and the
     /// indexes are rebuilt. A torn or corrupt tail is truncated away.
-    pub(crate) fn recover(&self, full: bool, index_interval: usize) -> Result<Recovered, LogError> {
+    ///
+    /// `next_base` is the base offset of the following segment, if any: no
+    /// batch of this one may reach it.
+    pub(crate) fn recover(
+        &self,
+        full: bool,
+        index_interval: usize,
+        next_base: Option<i64>,
+    ) -> Result<Recovered, LogError> {
         let file_len = self.file.metadata()?.len();
         let start = if full {
             None
@@ -156,11 +164,13 @@ impl Segment {
         while let Some(chunk) = scanner.next_batch()? {
             let header = match batch::validate(chunk) {
                 // The CRC does not cover the base offset: a damaged one is
-                // caught only when it goes backwards or out of the segment's
-                // 32-bit relative range (which the writer never leaves).
+                // caught only when it goes backwards, out of the segment's
+                // 32-bit relative range (which the writer never leaves) or
+                // into the next segment.
                 Ok(h)
                     if h.base_offset >= next_offset
-                        && h.last_offset() - self.base_offset <= i32::MAX as i64 =>
+                        && h.last_offset() - self.base_offset <= i32::MAX as i64
+                        && next_base.is_none_or(|next| h.last_offset() < next) =>
                 {
                     h
                 }
@@ -194,7 +204,7 @@ impl Segment {
             // entry before its restart point (wrong when the restart batch
             // itself is cut) and the time index may name the cut batches.
             // Check the whole segment instead; this happens only after a crash.
-            return self.recover(true, index_interval);
+            return self.recover(true, index_interval, next_base);
         }
         if pos < file_len {
             recovered.truncated_bytes = file_len - pos;
