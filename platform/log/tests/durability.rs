@@ -210,3 +210,51 @@ fn segment_rolls_when_its_index_is_full() {
     assert_eq!(log.log_end_offset(), 30);
     assert_eq!(common::read_all(&log, 1 << 20).len(), 30);
 }
+
+#[test]
+fn readers_never_see_half_a_batch_while_appends_roll_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 3_000,
+        index_interval_bytes: 200,
+        ..LogConfig::default()
+    };
+    let log = Arc::new(Log::open(dir.path(), config).unwrap());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2u64)
+        .map(|seed| {
+            let log = Arc::clone(&log);
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let mut rng = common::Rng::new(seed + 1);
+                let mut reads = 0;
+                while !done.load(std::sync::atomic::Ordering::Acquire) || reads < 100 {
+                    let end = log.log_end_offset();
+                    if end == 0 {
+                        continue;
+                    }
+                    let o = rng.below(end as u64) as i64;
+                    let read = log.read(o, rng.below(5_000) as usize, i64::MAX).unwrap();
+                    let bytes = read.slice.expect("data below the log end").bytes().unwrap();
+                    let ranges = common::check_batches(&bytes);
+                    assert!(ranges[0].0 <= o && o <= ranges[0].1);
+                    for w in ranges.windows(2) {
+                        assert_eq!(w[0].1 + 1, w[1].0);
+                    }
+                    let records = common::decode_all(&bytes);
+                    assert_eq!(records.last().unwrap().offset, ranges.last().unwrap().1);
+                    reads += 1;
+                }
+            })
+        })
+        .collect();
+    for i in 0..1_000 {
+        let mut b = common::rich_batch(1 + i % 4, 60, i as i64, common::CODECS[i % 5], i as u64);
+        log.append(&mut b, 0).unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert!(log.segment_count() > 10);
+}
