@@ -79,11 +79,21 @@ impl IndexEntry for TimeEntry {
     }
 }
 
+/// Entries kept in memory before they are written out together: one
+/// `write` per few KiB of index instead of one per entry.
+const WRITE_BATCH: usize = 256;
+
 /// An index file and its entries.
+///
+/// The newest entries may exist only in memory until [`Index::write_out`]
+/// or [`Index::sync`]; an index that lags its segment after a crash is
+/// fine, since recovery scans the segment from the last entry on disk.
 #[derive(Debug)]
 pub struct Index<E: IndexEntry> {
     file: File,
     entries: Vec<E>,
+    /// How many of `entries` are in the file.
+    written: usize,
 }
 
 impl<E: IndexEntry> Index<E> {
@@ -104,7 +114,12 @@ impl<E: IndexEntry> Index<E> {
             file.set_len(whole as u64)?;
         }
         let entries = raw[..whole].chunks_exact(E::SIZE).map(E::decode).collect();
-        Ok(Index { file, entries })
+        let written = whole / E::SIZE;
+        Ok(Index {
+            file,
+            entries,
+            written,
+        })
     }
 
     /// Whether the keys strictly increase, as every index written by the log does.
@@ -112,12 +127,28 @@ impl<E: IndexEntry> Index<E> {
         self.entries.windows(2).all(|w| w[0].key() < w[1].key())
     }
 
-    /// Adds an entry at the end, in memory and on disk.
+    /// Adds an entry at the end; it reaches the file with the next batch of
+    /// entries, [`Index::write_out`] or [`Index::sync`].
     pub fn push(&mut self, entry: E) -> io::Result<()> {
-        let mut buf = [0u8; 16];
-        entry.encode(&mut buf[..E::SIZE]);
-        self.file.write_all(&buf[..E::SIZE])?;
         self.entries.push(entry);
+        if self.entries.len() - self.written >= WRITE_BATCH {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the entries only held in memory to the file (no fsync).
+    pub fn write_out(&mut self) -> io::Result<()> {
+        if self.written == self.entries.len() {
+            return Ok(());
+        }
+        let pending = &self.entries[self.written..];
+        let mut buf = vec![0u8; pending.len() * E::SIZE];
+        for (entry, out) in pending.iter().zip(buf.chunks_exact_mut(E::SIZE)) {
+            entry.encode(out);
+        }
+        self.file.write_all(&buf)?;
+        self.written = self.entries.len();
         Ok(())
     }
 
@@ -139,7 +170,10 @@ impl<E: IndexEntry> Index<E> {
         let len = self.entries.partition_point(keep);
         if len < self.entries.len() {
             self.entries.truncate(len);
-            self.file.set_len((len * E::SIZE) as u64)?;
+            if len < self.written {
+                self.file.set_len((len * E::SIZE) as u64)?;
+                self.written = len;
+            }
         }
         Ok(())
     }
@@ -165,7 +199,8 @@ impl<E: IndexEntry> Index<E> {
     }
 
     /// Forces the file to disk.
-    pub fn sync(&self) -> io::Result<()> {
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.write_out()?;
         self.file.sync_data()
     }
 }

@@ -449,6 +449,7 @@ impl Log {
     fn roll(&self, base_offset: i64) -> Result<Arc<Segment>, LogError> {
         let old = self.active_segment();
         old.seal_time_index()?;
+        old.write_out_indexes()?;
         let segment = if old.is_empty() {
             // Nothing to keep: an empty segment is replaced, not closed.
             old.delete_files()?;
@@ -462,6 +463,10 @@ impl Log {
             write_lock(&self.segments).push(Arc::clone(&segment));
             segment
         };
+        // Make the new file's directory entry durable, or an fsynced append
+        // into it could vanish with the entry after a power loss. Rolls are
+        // rare (one per segment.bytes), so this costs nothing measurable.
+        crate::checkpoint::sync_dir(&self.dir)?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled a new segment");
         Ok(segment)
     }

@@ -206,6 +206,14 @@ impl Segment {
             // Check the whole segment instead; this happens only after a crash.
             return self.recover(true, index_interval, next_base);
         }
+        let time_index_beyond_data = read_lock(&self.time_index)
+            .last()
+            .is_some_and(|e| self.base_offset + e.relative_offset as i64 >= next_offset);
+        if start.is_some() && time_index_beyond_data {
+            // The time index names a batch the segment does not hold: it
+            // belongs to another incarnation of the file. Rebuild it.
+            return self.recover(true, index_interval, next_base);
+        }
         if pos < file_len {
             recovered.truncated_bytes = file_len - pos;
             self.file.set_len(pos)?;
@@ -262,14 +270,9 @@ impl Segment {
         if !positions_increase {
             return Ok(None);
         }
-        // Time entries past the restart point are re-derived by the scan.
-        let time_ok = time_index
-            .entries()
-            .iter()
-            .all(|e| e.relative_offset <= last.relative_offset);
-        if !time_ok {
-            return Ok(None);
-        }
+        // Time entries may name batches past the restart point (the entry a
+        // segment gets when it is sealed at roll or checkpoint names its last
+        // batch); `recover` checks after the scan that those batches exist.
         let max_ts = time_index.last().map_or(-1, |e| e.timestamp);
         Ok(Some((last.position as u64, max_ts)))
     }
@@ -363,8 +366,16 @@ impl Segment {
     }
 
     pub(crate) fn sync_indexes(&self) -> Result<(), LogError> {
-        read_lock(&self.index).sync()?;
-        read_lock(&self.time_index).sync()?;
+        write_lock(&self.index).sync()?;
+        write_lock(&self.time_index).sync()?;
+        Ok(())
+    }
+
+    /// Writes index entries held only in memory to their files (no fsync),
+    /// so a closed segment's indexes are complete on disk.
+    pub(crate) fn write_out_indexes(&self) -> Result<(), LogError> {
+        write_lock(&self.index).write_out()?;
+        write_lock(&self.time_index).write_out()?;
         Ok(())
     }
 
