@@ -123,6 +123,37 @@ pub struct BrokerConfig {
         alias = "checkpoint_interval_ms"
     )]
     pub checkpoint_interval_ms: u64,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of
+    /// an empty group waits for more members before completing. Kafka's
+    /// default is 3000; ours is 100 so tests and a lone `fjord consume`
+    /// start quickly, while members started together still land in one
+    /// generation.
+    #[serde(
+        rename = "group.initial.rebalance.delay.ms",
+        alias = "group_initial_rebalance_delay_ms"
+    )]
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms`: smaller `session.timeout.ms` in a
+    /// JoinGroup is refused (INVALID_SESSION_TIMEOUT). Kafka's default.
+    #[serde(
+        rename = "group.min.session.timeout.ms",
+        alias = "group_min_session_timeout_ms"
+    )]
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`: larger `session.timeout.ms` is
+    /// refused. Kafka's default.
+    #[serde(
+        rename = "group.max.session.timeout.ms",
+        alias = "group_max_session_timeout_ms"
+    )]
+    pub group_max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`: committed offsets of an empty group
+    /// are dropped this long after their commit. Kafka's default (7 days).
+    #[serde(
+        rename = "offsets.retention.minutes",
+        alias = "offsets_retention_minutes"
+    )]
+    pub offsets_retention_minutes: u64,
 }
 
 impl Default for BrokerConfig {
@@ -149,6 +180,10 @@ impl Default for BrokerConfig {
             retention_check_interval_ms: 30_000,
             flush_check_interval_ms: 1_000,
             checkpoint_interval_ms: 60_000,
+            group_initial_rebalance_delay_ms: 100,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 7 * 24 * 60,
         }
     }
 }
@@ -181,6 +216,11 @@ impl BrokerConfig {
                 "log.segment.bytes must be at least 1024".to_string(),
             ));
         }
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
+            return Err(BrokerError::Config(
+                "group.min.session.timeout.ms is above group.max.session.timeout.ms".to_string(),
+            ));
+        }
         if self.node_id < 0 {
             return Err(BrokerError::Config("node.id must be >= 0".to_string()));
         }
@@ -199,6 +239,18 @@ impl BrokerConfig {
             durability: self.durability.into(),
             max_message_bytes: self.max_message_bytes,
             ..LogConfig::default()
+        }
+    }
+
+    pub(crate) fn group_settings(&self) -> crate::group::GroupSettings {
+        crate::group::GroupSettings {
+            initial_rebalance_delay: Duration::from_millis(self.group_initial_rebalance_delay_ms),
+            min_session_timeout_ms: self.group_min_session_timeout_ms,
+            max_session_timeout_ms: self.group_max_session_timeout_ms,
+            offsets_retention_ms: i64::try_from(
+                self.offsets_retention_minutes.saturating_mul(60_000),
+            )
+            .unwrap_or(i64::MAX),
         }
     }
 

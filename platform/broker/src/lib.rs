@@ -8,9 +8,9 @@
 //! and the notifier that wakes long-polling fetches.
 //!
 //! It is not for: storing bytes (that is `fjord-log`), command-line parsing
-//! or process setup (the `fjord` binary), consumer groups, idempotent or
-//! transactional producers, or replication (later work; their APIs are not
-//! advertised).
+//! or process setup (the `fjord` binary), transactional producers, or
+//! replication (later work; their APIs are not advertised). Consumer groups
+//! (classic protocol) are coordinated here, in `group`.
 //!
 //! Start a broker with [`Broker::start`] (returns once the listener is
 //! bound; [`Broker::local_addr`] tells the port when binding port 0) and stop
@@ -33,6 +33,7 @@ mod codec;
 mod config;
 mod connection;
 mod error;
+mod group;
 mod partition;
 mod request;
 mod server;

@@ -165,7 +165,7 @@ pub(crate) mod samples {
 
     /// A request of each supported API with some nested content, so
     /// mutations land inside arrays, strings and tagged fields.
-    pub(crate) fn sample(api: ApiKey) -> RequestKind {
+    pub(crate) fn sample(api: ApiKey, version: i16) -> RequestKind {
         use kafka_protocol::messages::*;
         let name = || TopicName(StrBytes::from_static_str("topic"));
         let text = |s: &'static str| StrBytes::from_static_str(s);
@@ -248,6 +248,103 @@ pub(crate) mod samples {
                         .with_configs(vec![Default::default()]),
                 ]),
             ),
+            ApiKey::FindCoordinator => RequestKind::FindCoordinator(if version >= 4 {
+                FindCoordinatorRequest::default()
+                    .with_coordinator_keys(vec![text("group"), text("other")])
+            } else {
+                FindCoordinatorRequest::default().with_key(text("group"))
+            }),
+            // A session timeout under the broker's minimum: answered at once
+            // (INVALID_SESSION_TIMEOUT) instead of parking for a rebalance.
+            ApiKey::JoinGroup => RequestKind::JoinGroup(
+                JoinGroupRequest::default()
+                    .with_group_id(GroupId(text("group")))
+                    .with_session_timeout_ms(1)
+                    .with_protocol_type(text("consumer"))
+                    .with_protocols(vec![
+                        join_group_request::JoinGroupRequestProtocol::default()
+                            .with_name(text("range"))
+                            .with_metadata(Bytes::from_static(&[0, 1, 0, 0, 0, 0])),
+                    ]),
+            ),
+            ApiKey::SyncGroup => RequestKind::SyncGroup(
+                SyncGroupRequest::default()
+                    .with_group_id(GroupId(text("group")))
+                    .with_member_id(text("member"))
+                    .with_assignments(vec![
+                        sync_group_request::SyncGroupRequestAssignment::default()
+                            .with_member_id(text("member"))
+                            .with_assignment(Bytes::from_static(&[0, 1])),
+                    ]),
+            ),
+            ApiKey::Heartbeat => RequestKind::Heartbeat(
+                HeartbeatRequest::default()
+                    .with_group_id(GroupId(text("group")))
+                    .with_member_id(text("member")),
+            ),
+            ApiKey::LeaveGroup => RequestKind::LeaveGroup(if version >= 3 {
+                LeaveGroupRequest::default()
+                    .with_group_id(GroupId(text("group")))
+                    .with_members(vec![
+                        leave_group_request::MemberIdentity::default()
+                            .with_member_id(text("member")),
+                    ])
+            } else {
+                LeaveGroupRequest::default()
+                    .with_group_id(GroupId(text("group")))
+                    .with_member_id(text("member"))
+            }),
+            ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::DescribeGroups => RequestKind::DescribeGroups(
+                DescribeGroupsRequest::default()
+                    .with_groups(vec![GroupId(text("group")), GroupId(text("none"))]),
+            ),
+            ApiKey::DeleteGroups => RequestKind::DeleteGroups(
+                DeleteGroupsRequest::default().with_groups_names(vec![GroupId(text("none"))]),
+            ),
+            ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+                OffsetCommitRequest::default()
+                    .with_group_id(GroupId(text("group")))
+                    .with_generation_id_or_member_epoch(-1)
+                    .with_topics(vec![
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(name())
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_committed_offset(5)
+                                    .with_committed_metadata(Some(text("m"))),
+                            ]),
+                    ]),
+            ),
+            ApiKey::OffsetFetch if version < 8 => RequestKind::OffsetFetch(
+                OffsetFetchRequest::default()
+                    .with_group_id(GroupId(text("group")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopic::default()
+                            .with_name(name())
+                            .with_partition_indexes(vec![0, 1]),
+                    ])),
+            ),
+            ApiKey::OffsetFetch => {
+                RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
+                        offset_fetch_request::OffsetFetchRequestGroup::default()
+                            .with_group_id(GroupId(text("group")))
+                            .with_topics(Some(vec![
+                                offset_fetch_request::OffsetFetchRequestTopics::default()
+                                    .with_name(name())
+                                    .with_partition_indexes(vec![0]),
+                            ])),
+                    ]))
+            }
+            ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+                OffsetDeleteRequest::default()
+                    .with_group_id(GroupId(text("group")))
+                    .with_topics(vec![
+                        offset_delete_request::OffsetDeleteRequestTopic::default()
+                            .with_name(name())
+                            .with_partitions(vec![Default::default()]),
+                    ]),
+            ),
             _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         }
     }
@@ -314,7 +411,7 @@ mod tests {
                 header
                     .encode(&mut frame, api.request_header_version(version))
                     .expect("header encodes");
-                sample(api)
+                sample(api, version)
                     .encode(&mut frame, version)
                     .expect("sample encodes");
                 let frame = frame.freeze();

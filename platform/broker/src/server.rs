@@ -13,6 +13,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::error::BrokerError;
+use crate::group::GroupCoordinator;
 use crate::topic_registry::TopicRegistry;
 
 /// How long shutdown waits for open connections to finish their request.
@@ -23,6 +24,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct BrokerState {
     pub config: BrokerConfig,
     pub registry: TopicRegistry,
+    pub groups: GroupCoordinator,
     pub advertised_host: String,
     pub advertised_port: i32,
     pub shutdown: watch::Receiver<bool>,
@@ -74,9 +76,11 @@ impl Broker {
         });
         let advertised_port = i32::from(config.advertised_port.unwrap_or(local_addr.port()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let groups = GroupCoordinator::new(config.group_settings());
         let state = Arc::new(BrokerState {
             config,
             registry,
+            groups,
             advertised_host,
             advertised_port,
             shutdown: shutdown_rx,
@@ -124,6 +128,7 @@ pub async fn run(
 
 async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), BrokerError> {
     let maintenance = tokio::spawn(maintain(Arc::clone(&state)));
+    let group_timers = tokio::spawn(tick_groups(Arc::clone(&state)));
     let mut connections = JoinSet::new();
     let mut shutdown = state.shutdown.clone();
     loop {
@@ -158,6 +163,7 @@ async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), Bro
         connections.shutdown().await;
     }
     maintenance.abort();
+    group_timers.abort();
     let state_for_close = Arc::clone(&state);
     tokio::task::spawn_blocking(move || state_for_close.registry.close_all())
         .await
@@ -193,6 +199,17 @@ async fn maintain(state: Arc<BrokerState>) {
         if let Err(e) = work.await {
             tracing::error!(error = %e, "log maintenance task failed");
         }
+    }
+}
+
+/// Drives the group coordinator's timers: session expiry, rebalance
+/// timeouts and delays, offset retention.
+async fn tick_groups(state: Arc<BrokerState>) {
+    let mut ticker = tokio::time::interval(crate::group::coordinator::TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        state.groups.tick(std::time::Instant::now(), now_ms());
     }
 }
 

@@ -1,0 +1,357 @@
+//! Group membership APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup, ListGroups, DescribeGroups, DeleteGroups. They translate
+//! between the wire versions and the coordinator in `crate::group`; fields
+//! a version lacks are left at their defaults, because the encoder refuses
+//! a set field its version does not have.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::group::{GroupState, JoinRequest, Pending};
+use crate::server::BrokerState;
+
+fn s(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_string())
+}
+
+/// FindCoordinator: this node coordinates every group. Transactional ids
+/// get COORDINATOR_NOT_AVAILABLE: there is no transaction coordinator yet.
+pub(crate) fn find_coordinator(
+    state: &BrokerState,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let (code, message) = if request.key_type == 0 {
+        (0, None)
+    } else {
+        (
+            ResponseError::CoordinatorNotAvailable.code(),
+            Some(s("transactions are not supported")),
+        )
+    };
+    let node = if code == 0 { state.config.node_id } else { -1 };
+    let host = if code == 0 {
+        s(&state.advertised_host)
+    } else {
+        s("")
+    };
+    let port = if code == 0 { state.advertised_port } else { -1 };
+    if version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                find_coordinator_response::Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(node))
+                    .with_host(host.clone())
+                    .with_port(port)
+                    .with_error_code(code)
+                    .with_error_message(message.clone())
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let response = FindCoordinatorResponse::default()
+        .with_error_code(code)
+        .with_node_id(BrokerId(node))
+        .with_host(host)
+        .with_port(port);
+    if version >= 1 {
+        response.with_error_message(message)
+    } else {
+        response
+    }
+}
+
+/// JoinGroup: may wait until the rebalance completes.
+pub(crate) async fn join(
+    state: &BrokerState,
+    version: i16,
+    client_id: &str,
+    request: JoinGroupRequest,
+) -> JoinGroupResponse {
+    // v0 has no rebalance timeout: Kafka uses the session timeout.
+    let rebalance_timeout_ms = if version >= 1 {
+        request.rebalance_timeout_ms
+    } else {
+        request.session_timeout_ms
+    };
+    let join = JoinRequest {
+        group_id: request.group_id.to_string(),
+        member_id: request.member_id.to_string(),
+        instance_id: request.group_instance_id.as_ref().map(|i| i.to_string()),
+        client_id: client_id.to_string(),
+        client_host: String::new(),
+        session_timeout_ms: request.session_timeout_ms,
+        rebalance_timeout_ms,
+        protocol_type: request.protocol_type.to_string(),
+        protocols: request
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
+        require_member_id: version >= 4,
+    };
+    let member_id = join.member_id.clone();
+    let result = match state.groups.join(join) {
+        Pending::Ready(result) => result,
+        Pending::Wait(rx) => rx.await.unwrap_or_else(|_| {
+            crate::group::state::JoinResult::error(
+                ResponseError::RebalanceInProgress.code(),
+                &member_id,
+            )
+        }),
+    };
+    let members = result
+        .members
+        .into_iter()
+        .map(|(id, instance, metadata)| {
+            let member = join_group_response::JoinGroupResponseMember::default()
+                .with_member_id(s(&id))
+                .with_metadata(metadata);
+            if version >= 5 {
+                member.with_group_instance_id(instance.map(|i| s(&i)))
+            } else {
+                member
+            }
+        })
+        .collect();
+    let response = JoinGroupResponse::default()
+        .with_error_code(result.error)
+        .with_generation_id(result.generation)
+        .with_leader(s(&result.leader))
+        .with_member_id(s(&result.member_id))
+        .with_members(members);
+    if version >= 7 {
+        response
+            .with_protocol_type(result.protocol_type.map(|t| s(&t)))
+            .with_protocol_name(result.protocol_name.map(|n| s(&n)))
+    } else {
+        // Not nullable before v7.
+        response.with_protocol_name(Some(s(&result.protocol_name.unwrap_or_default())))
+    }
+}
+
+/// SyncGroup: followers wait for the leader's assignment.
+pub(crate) async fn sync(
+    state: &BrokerState,
+    version: i16,
+    request: SyncGroupRequest,
+) -> SyncGroupResponse {
+    let assignments = request
+        .assignments
+        .iter()
+        .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+        .collect();
+    let pending = state.groups.sync(
+        &request.group_id,
+        &request.member_id,
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+        request.protocol_type.as_deref(),
+        request.protocol_name.as_deref(),
+        assignments,
+    );
+    let result = match pending {
+        Pending::Ready(result) => result,
+        Pending::Wait(rx) => rx
+            .await
+            .unwrap_or_else(|_| crate::group::state::SyncResult {
+                error: ResponseError::RebalanceInProgress.code(),
+                ..Default::default()
+            }),
+    };
+    let response = SyncGroupResponse::default()
+        .with_error_code(result.error)
+        .with_assignment(result.assignment);
+    if version >= 5 {
+        response
+            .with_protocol_type(result.protocol_type.map(|t| s(&t)))
+            .with_protocol_name(result.protocol_name.map(|n| s(&n)))
+    } else {
+        response
+    }
+}
+
+/// Heartbeat.
+pub(crate) fn heartbeat(state: &BrokerState, request: HeartbeatRequest) -> HeartbeatResponse {
+    let code = state.groups.heartbeat(
+        &request.group_id,
+        &request.member_id,
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+    );
+    HeartbeatResponse::default().with_error_code(code)
+}
+
+/// LeaveGroup: one member before v3, a batch from v3 on.
+pub(crate) fn leave(
+    state: &BrokerState,
+    version: i16,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
+    if version < 3 {
+        let code = match state
+            .groups
+            .leave(&request.group_id, &[(request.member_id.to_string(), None)])
+        {
+            Ok(codes) => codes.first().copied().unwrap_or(0),
+            Err(code) => code,
+        };
+        return LeaveGroupResponse::default().with_error_code(code);
+    }
+    let leaving: Vec<(String, Option<String>)> = request
+        .members
+        .iter()
+        .map(|m| {
+            (
+                m.member_id.to_string(),
+                m.group_instance_id.as_ref().map(|i| i.to_string()),
+            )
+        })
+        .collect();
+    match state.groups.leave(&request.group_id, &leaving) {
+        Ok(codes) => LeaveGroupResponse::default().with_members(
+            request
+                .members
+                .into_iter()
+                .zip(codes)
+                .map(|(m, code)| {
+                    leave_group_response::MemberResponse::default()
+                        .with_member_id(m.member_id)
+                        .with_group_instance_id(m.group_instance_id)
+                        .with_error_code(code)
+                })
+                .collect(),
+        ),
+        Err(code) => LeaveGroupResponse::default().with_error_code(code),
+    }
+}
+
+/// ListGroups, with the v4 state filter and v5 type filter ("classic"
+/// is the only type here).
+pub(crate) fn list(
+    state: &BrokerState,
+    version: i16,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let groups = state.groups.lock();
+    let mut listed: Vec<_> = groups
+        .values()
+        .filter(|g| g.state != GroupState::Dead)
+        .filter(|g| {
+            request.states_filter.is_empty()
+                || request
+                    .states_filter
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(g.state.name()))
+        })
+        .filter(|_| {
+            request.types_filter.is_empty()
+                || request
+                    .types_filter
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case("classic"))
+        })
+        .map(|g| {
+            let mut entry = list_groups_response::ListedGroup::default()
+                .with_group_id(GroupId(s(&g.id)))
+                .with_protocol_type(s(g.protocol_type.as_deref().unwrap_or("consumer")));
+            if version >= 4 {
+                entry = entry.with_group_state(s(g.state.name()));
+            }
+            if version >= 5 {
+                entry = entry.with_group_type(s("classic"));
+            }
+            entry
+        })
+        .collect();
+    listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    ListGroupsResponse::default().with_groups(listed)
+}
+
+/// DescribeGroups. Unknown groups are reported Dead (v6: with
+/// GROUP_ID_NOT_FOUND), as Kafka does.
+pub(crate) fn describe(
+    state: &BrokerState,
+    version: i16,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let groups = state.groups.lock();
+    let described = request
+        .groups
+        .into_iter()
+        .map(|id| {
+            let mut out =
+                describe_groups_response::DescribedGroup::default().with_group_id(id.clone());
+            if version >= 3 {
+                out = out.with_authorized_operations(i32::MIN);
+            }
+            let Some(group) = groups.get(id.as_str()) else {
+                out = out.with_group_state(s(GroupState::Dead.name()));
+                if version >= 6 {
+                    out = out
+                        .with_error_code(ResponseError::GroupIdNotFound.code())
+                        .with_error_message(Some(s("no such group")));
+                }
+                return out;
+            };
+            let protocol = group.protocol_name.clone().unwrap_or_default();
+            let show_assignment = group.state == GroupState::Stable;
+            let members = group
+                .members
+                .values()
+                .map(|m| {
+                    let member = describe_groups_response::DescribedGroupMember::default()
+                        .with_member_id(s(&m.id))
+                        .with_client_id(s(&m.client_id))
+                        .with_client_host(s(&m.client_host))
+                        .with_member_metadata(m.metadata(&protocol))
+                        .with_member_assignment(if show_assignment {
+                            m.assignment.clone()
+                        } else {
+                            Default::default()
+                        });
+                    if version >= 4 {
+                        member.with_group_instance_id(m.instance_id.as_ref().map(|i| s(i)))
+                    } else {
+                        member
+                    }
+                })
+                .collect();
+            out.with_group_state(s(group.state.name()))
+                .with_protocol_type(s(group.protocol_type.as_deref().unwrap_or("")))
+                .with_protocol_data(s(&protocol))
+                .with_members(members)
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(described)
+}
+
+/// DeleteGroups: only empty groups go (with their offsets).
+pub(crate) fn delete(state: &BrokerState, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let mut groups = state.groups.lock();
+    let results = request
+        .groups_names
+        .into_iter()
+        .map(|id| {
+            let code = match groups.get(id.as_str()) {
+                None => ResponseError::GroupIdNotFound.code(),
+                Some(g) if !g.members.is_empty() || g.state != GroupState::Empty => {
+                    ResponseError::NonEmptyGroup.code()
+                }
+                Some(_) => {
+                    groups.remove(id.as_str());
+                    tracing::info!(group = %id.as_str(), "group deleted");
+                    0
+                }
+            };
+            delete_groups_response::DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code)
+        })
+        .collect();
+    DeleteGroupsResponse::default().with_results(results)
+}

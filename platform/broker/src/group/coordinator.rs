@@ -1,0 +1,676 @@
+//! The classic group coordinator: the rules of JoinGroup, SyncGroup,
+//! Heartbeat and LeaveGroup, and the timers (session expiry, rebalance
+//! timeout, initial rebalance delay) that a periodic [`tick`] drives.
+//!
+//! One mutex guards every group; no await happens under it. A JoinGroup or
+//! SyncGroup that must wait leaves a oneshot sender in its member and the
+//! handler awaits the receiver outside the lock.
+//!
+//! [`tick`]: GroupCoordinator::tick
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use tokio::sync::oneshot;
+
+use super::state::{CommittedOffset, Group, GroupState, JoinResult, Member, SyncResult};
+
+/// How often [`GroupCoordinator::tick`] should run.
+pub(crate) const TICK: Duration = Duration::from_millis(50);
+
+fn code(e: ResponseError) -> i16 {
+    e.code()
+}
+
+/// Settings the coordinator takes from the broker config.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupSettings {
+    pub initial_rebalance_delay: Duration,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub offsets_retention_ms: i64,
+}
+
+/// A JoinGroup as the coordinator sees it.
+#[derive(Debug)]
+pub(crate) struct JoinRequest {
+    pub group_id: String,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// v4+: a first join without a member id is answered MEMBER_ID_REQUIRED.
+    pub require_member_id: bool,
+}
+
+/// An answer now, or one to wait for.
+#[derive(Debug)]
+pub(crate) enum Pending<T> {
+    Ready(T),
+    Wait(oneshot::Receiver<T>),
+}
+
+/// All groups of this broker.
+#[derive(Debug)]
+pub(crate) struct GroupCoordinator {
+    settings: GroupSettings,
+    groups: Mutex<HashMap<String, Group>>,
+    next_member: AtomicU64,
+    /// Wall-clock ns at creation, to make member ids unique across restarts.
+    epoch_ns: u128,
+}
+
+impl GroupCoordinator {
+    pub(crate) fn new(settings: GroupSettings) -> Self {
+        GroupCoordinator {
+            settings,
+            groups: Mutex::new(HashMap::new()),
+            next_member: AtomicU64::new(1),
+            epoch_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        }
+    }
+
+    /// The groups, whatever a panicking holder left behind (every update
+    /// leaves a group consistent before anything can panic).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_member_id(&self, client_id: &str) -> String {
+        // Unique across restarts too: the start time is part of the id.
+        let n = self.next_member.fetch_add(1, Ordering::Relaxed);
+        format!("{client_id}-{:x}-{n}", self.epoch_ns)
+    }
+
+    /// JoinGroup.
+    pub(crate) fn join(&self, request: JoinRequest) -> Pending<JoinResult> {
+        let now = Instant::now();
+        let error =
+            |e: ResponseError| Pending::Ready(JoinResult::error(code(e), &request.member_id));
+        if request.group_id.is_empty() {
+            return error(ResponseError::InvalidGroupId);
+        }
+        if request.session_timeout_ms < self.settings.min_session_timeout_ms
+            || request.session_timeout_ms > self.settings.max_session_timeout_ms
+        {
+            return error(ResponseError::InvalidSessionTimeout);
+        }
+        let mut groups = self.lock();
+        let group = groups
+            .entry(request.group_id.clone())
+            .or_insert_with(|| Group::new(&request.group_id));
+        if group.state == GroupState::Dead {
+            return error(ResponseError::CoordinatorNotAvailable);
+        }
+        if !group.accepts(&request.protocol_type, &request.protocols) {
+            return error(ResponseError::InconsistentGroupProtocol);
+        }
+        let (tx, rx) = oneshot::channel();
+        if request.member_id.is_empty() {
+            // A restarted static member takes its old place; if the group
+            // is stable and the member is not the leader nothing else has
+            // to change, so it gets the current generation back at once.
+            if let Some(instance) = &request.instance_id
+                && let Some(old_id) = group.static_member(instance)
+            {
+                let new_id = self.new_member_id(&request.client_id);
+                let Some(mut member) = group.members.remove(&old_id) else {
+                    return error(ResponseError::UnknownServerError);
+                };
+                tracing::info!(group = %group.id, %instance, old = %old_id, new = %new_id, "static member rejoined");
+                if let Some(waiter) = member.sync_waiter.take() {
+                    let _ = waiter.send(SyncResult {
+                        error: code(ResponseError::FencedInstanceId),
+                        ..SyncResult::default()
+                    });
+                }
+                if let Some(waiter) = member.join_waiter.take() {
+                    let _ = waiter.send(JoinResult::error(
+                        code(ResponseError::FencedInstanceId),
+                        &old_id,
+                    ));
+                }
+                let unchanged = member.protocols == request.protocols;
+                member.id = new_id.clone();
+                member.last_seen = now;
+                member.client_id = request.client_id.clone();
+                member.client_host = request.client_host.clone();
+                member.session_timeout_ms = request.session_timeout_ms;
+                member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+                member.protocols = request.protocols.clone();
+                let was_leader = group.leader.as_deref() == Some(old_id.as_str());
+                if was_leader {
+                    group.leader = Some(new_id.clone());
+                }
+                if group.state == GroupState::Stable && unchanged && !was_leader {
+                    group.members.insert(new_id.clone(), member);
+                    return Pending::Ready(current_generation(group, &new_id));
+                }
+                member.join_waiter = Some(tx);
+                group.members.insert(new_id.clone(), member);
+                self.prepare_rebalance(group, now);
+                self.try_complete_join(group, now);
+                return Pending::Wait(rx);
+            }
+            let new_id = self.new_member_id(&request.client_id);
+            if request.require_member_id && request.instance_id.is_none() {
+                // KIP-394: the client retries with this id, so a client that
+                // dies between the two calls leaves no member behind.
+                let lapse = now + Duration::from_millis(request.session_timeout_ms as u64);
+                group.pending.insert(new_id.clone(), lapse);
+                return Pending::Ready(JoinResult::error(
+                    code(ResponseError::MemberIdRequired),
+                    &new_id,
+                ));
+            }
+            self.add_member(group, new_id, &request, tx, now);
+            return Pending::Wait(rx);
+        }
+        if group.pending.remove(&request.member_id).is_some() {
+            self.add_member(group, request.member_id.clone(), &request, tx, now);
+            return Pending::Wait(rx);
+        }
+        let Some(member) = group.members.get_mut(&request.member_id) else {
+            return error(ResponseError::UnknownMemberId);
+        };
+        if member.instance_id.is_some() && member.instance_id != request.instance_id {
+            return error(ResponseError::FencedInstanceId);
+        }
+        member.last_seen = now;
+        member.session_timeout_ms = request.session_timeout_ms;
+        member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+        let changed = member.protocols != request.protocols;
+        member.protocols = request.protocols.clone();
+        let is_leader = group.leader.as_deref() == Some(request.member_id.as_str());
+        match group.state {
+            GroupState::PreparingRebalance => {
+                if let Some(old) = member.join_waiter.replace(tx) {
+                    // A duplicate join: the earlier one is superseded.
+                    let _ = old.send(JoinResult::error(
+                        code(ResponseError::RebalanceInProgress),
+                        &request.member_id,
+                    ));
+                }
+                self.try_complete_join(group, now);
+                Pending::Wait(rx)
+            }
+            GroupState::CompletingRebalance | GroupState::Stable if !changed && !is_leader => {
+                Pending::Ready(current_generation(group, &request.member_id))
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                member.join_waiter = Some(tx);
+                self.prepare_rebalance(group, now);
+                self.try_complete_join(group, now);
+                Pending::Wait(rx)
+            }
+            GroupState::Empty | GroupState::Dead => error(ResponseError::UnknownMemberId),
+        }
+    }
+
+    fn add_member(
+        &self,
+        group: &mut Group,
+        id: String,
+        request: &JoinRequest,
+        waiter: oneshot::Sender<JoinResult>,
+        now: Instant,
+    ) {
+        tracing::debug!(group = %group.id, member = %id, "member joins");
+        if group.members.is_empty() {
+            group.protocol_type = Some(request.protocol_type.clone());
+        }
+        group.members.insert(
+            id.clone(),
+            Member {
+                id,
+                instance_id: request.instance_id.clone(),
+                client_id: request.client_id.clone(),
+                client_host: request.client_host.clone(),
+                session_timeout_ms: request.session_timeout_ms,
+                rebalance_timeout_ms: request.rebalance_timeout_ms,
+                protocols: request.protocols.clone(),
+                assignment: Bytes::new(),
+                join_waiter: Some(waiter),
+                sync_waiter: None,
+                last_seen: now,
+            },
+        );
+        self.prepare_rebalance(group, now);
+        self.try_complete_join(group, now);
+    }
+
+    /// Moves the group to PreparingRebalance (once per rebalance): parked
+    /// SyncGroups learn a rebalance started; the deadline is the largest
+    /// rebalance timeout of the members.
+    fn prepare_rebalance(&self, group: &mut Group, now: Instant) {
+        if group.state == GroupState::PreparingRebalance {
+            return;
+        }
+        for member in group.members.values_mut() {
+            if let Some(waiter) = member.sync_waiter.take() {
+                let _ = waiter.send(SyncResult {
+                    error: code(ResponseError::RebalanceInProgress),
+                    ..SyncResult::default()
+                });
+            }
+        }
+        let timeout = group
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout_ms.max(0) as u64)
+            .max()
+            .unwrap_or(0);
+        group.initial_delay_until =
+            (group.state == GroupState::Empty).then(|| now + self.settings.initial_rebalance_delay);
+        group.rebalance_deadline = Some(now + Duration::from_millis(timeout));
+        tracing::debug!(group = %group.id, from = group.state.name(), "rebalance starts");
+        group.state = GroupState::PreparingRebalance;
+    }
+
+    /// Completes the join phase once every member has rejoined (and the
+    /// initial delay is over), or the rebalance timeout passed (members that
+    /// did not rejoin are dropped).
+    fn try_complete_join(&self, group: &mut Group, now: Instant) {
+        if group.state != GroupState::PreparingRebalance {
+            return;
+        }
+        if group.initial_delay_until.is_some_and(|t| now < t) {
+            return;
+        }
+        let all_joined = group.members.values().all(|m| m.join_waiter.is_some());
+        let timed_out = group.rebalance_deadline.is_some_and(|t| now >= t);
+        if !all_joined && !timed_out {
+            return;
+        }
+        let missing: Vec<String> = group
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.id.clone())
+            .collect();
+        for id in missing {
+            tracing::info!(group = %group.id, member = %id, "member did not rejoin in time; removed");
+            group.members.remove(&id);
+        }
+        group.generation += 1;
+        group.rebalance_deadline = None;
+        group.initial_delay_until = None;
+        if group.members.is_empty() {
+            group.state = GroupState::Empty;
+            group.leader = None;
+            group.protocol_name = None;
+            group.protocol_type = None;
+            return;
+        }
+        group.protocol_name = group.select_protocol();
+        if !group
+            .leader
+            .as_ref()
+            .is_some_and(|l| group.members.contains_key(l))
+        {
+            group.leader = group.members.keys().next().cloned();
+        }
+        group.state = GroupState::CompletingRebalance;
+        let leader = group.leader.clone().unwrap_or_default();
+        let protocol = group.protocol_name.clone().unwrap_or_default();
+        let all: Vec<(String, Option<String>, Bytes)> = group
+            .members
+            .values()
+            .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata(&protocol)))
+            .collect();
+        tracing::info!(group = %group.id, generation = group.generation, members = all.len(), %leader, "generation formed");
+        for member in group.members.values_mut() {
+            member.assignment = Bytes::new();
+            member.last_seen = now;
+            if let Some(waiter) = member.join_waiter.take() {
+                let _ = waiter.send(JoinResult {
+                    error: 0,
+                    generation: group.generation,
+                    protocol_type: group.protocol_type.clone(),
+                    protocol_name: group.protocol_name.clone(),
+                    leader: leader.clone(),
+                    member_id: member.id.clone(),
+                    members: if member.id == leader {
+                        all.clone()
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+        }
+    }
+
+    /// Checks a member and generation of a group: the Kafka error, if any.
+    fn check_member(
+        group: &Group,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        let Some(member) = group.members.get(member_id) else {
+            if let Some(instance) = instance_id
+                && group.static_member(instance).is_some()
+            {
+                return Err(ResponseError::FencedInstanceId);
+            }
+            return Err(ResponseError::UnknownMemberId);
+        };
+        if member.instance_id.is_some() && member.instance_id.as_deref() != instance_id {
+            return Err(ResponseError::FencedInstanceId);
+        }
+        if generation != group.generation {
+            return Err(ResponseError::IllegalGeneration);
+        }
+        Ok(())
+    }
+
+    /// SyncGroup.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sync(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        protocol_type: Option<&str>,
+        protocol_name: Option<&str>,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Pending<SyncResult> {
+        let now = Instant::now();
+        let error = |e: ResponseError| {
+            Pending::Ready(SyncResult {
+                error: code(e),
+                ..SyncResult::default()
+            })
+        };
+        let mut groups = self.lock();
+        let Some(group) = groups.get_mut(group_id) else {
+            return error(ResponseError::UnknownMemberId);
+        };
+        if let Err(e) = Self::check_member(group, member_id, instance_id, generation) {
+            return error(e);
+        }
+        if protocol_type.is_some_and(|t| group.protocol_type.as_deref() != Some(t))
+            || protocol_name.is_some_and(|n| group.protocol_name.as_deref() != Some(n))
+        {
+            return error(ResponseError::InconsistentGroupProtocol);
+        }
+        let answer = |group: &Group, assignment: Bytes| SyncResult {
+            error: 0,
+            protocol_type: group.protocol_type.clone(),
+            protocol_name: group.protocol_name.clone(),
+            assignment,
+        };
+        match group.state {
+            GroupState::PreparingRebalance => error(ResponseError::RebalanceInProgress),
+            GroupState::Stable => {
+                let Some(member) = group.members.get_mut(member_id) else {
+                    return error(ResponseError::UnknownMemberId);
+                };
+                member.last_seen = now;
+                let assignment = member.assignment.clone();
+                Pending::Ready(answer(group, assignment))
+            }
+            GroupState::CompletingRebalance => {
+                let is_leader = group.leader.as_deref() == Some(member_id);
+                if !is_leader {
+                    let (tx, rx) = oneshot::channel();
+                    if let Some(member) = group.members.get_mut(member_id) {
+                        member.last_seen = now;
+                        member.sync_waiter = Some(tx);
+                    }
+                    return Pending::Wait(rx);
+                }
+                let mut by_member: HashMap<String, Bytes> = assignments.into_iter().collect();
+                let (protocol_type, protocol_name) =
+                    (group.protocol_type.clone(), group.protocol_name.clone());
+                let mut mine = Bytes::new();
+                for member in group.members.values_mut() {
+                    member.assignment = by_member.remove(&member.id).unwrap_or_default();
+                    member.last_seen = now;
+                    if member.id == member_id {
+                        mine = member.assignment.clone();
+                    }
+                    if let Some(waiter) = member.sync_waiter.take() {
+                        let _ = waiter.send(SyncResult {
+                            error: 0,
+                            protocol_type: protocol_type.clone(),
+                            protocol_name: protocol_name.clone(),
+                            assignment: member.assignment.clone(),
+                        });
+                    }
+                }
+                group.state = GroupState::Stable;
+                tracing::debug!(group = %group.id, generation = group.generation, "group stable");
+                Pending::Ready(answer(group, mine))
+            }
+            GroupState::Empty | GroupState::Dead => error(ResponseError::UnknownMemberId),
+        }
+    }
+
+    /// Heartbeat: the error code.
+    pub(crate) fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
+        let mut groups = self.lock();
+        let Some(group) = groups.get_mut(group_id) else {
+            // Kafka's classic coordinator: no such group, so no such member.
+            return code(ResponseError::UnknownMemberId);
+        };
+        if let Err(e) = Self::check_member(group, member_id, instance_id, generation) {
+            return code(e);
+        }
+        if let Some(member) = group.members.get_mut(member_id) {
+            member.last_seen = Instant::now();
+        }
+        match group.state {
+            GroupState::PreparingRebalance => code(ResponseError::RebalanceInProgress),
+            GroupState::Empty | GroupState::Dead => code(ResponseError::UnknownMemberId),
+            _ => 0,
+        }
+    }
+
+    /// LeaveGroup: one error code per `(member id, instance id)`, or the
+    /// group-level error.
+    pub(crate) fn leave(
+        &self,
+        group_id: &str,
+        leaving: &[(String, Option<String>)],
+    ) -> Result<Vec<i16>, i16> {
+        let now = Instant::now();
+        let mut groups = self.lock();
+        let Some(group) = groups.get_mut(group_id) else {
+            return Err(code(ResponseError::UnknownMemberId));
+        };
+        let mut codes = Vec::with_capacity(leaving.len());
+        let mut removed = false;
+        for (member_id, instance_id) in leaving {
+            let id = match (member_id.is_empty(), instance_id) {
+                (true, Some(instance)) => group.static_member(instance),
+                _ => Some(member_id.clone()),
+            };
+            let Some(id) = id.filter(|id| group.members.contains_key(id)) else {
+                codes.push(code(ResponseError::UnknownMemberId));
+                continue;
+            };
+            if let (Some(instance), Some(member)) = (instance_id, group.members.get(&id))
+                && member.instance_id.as_deref() != Some(instance.as_str())
+            {
+                codes.push(code(ResponseError::FencedInstanceId));
+                continue;
+            }
+            tracing::info!(group = %group.id, member = %id, "member left");
+            self.remove_member(group, &id, now);
+            removed = true;
+            codes.push(0);
+        }
+        if removed {
+            self.member_gone(group, now);
+        }
+        Ok(codes)
+    }
+
+    fn remove_member(&self, group: &mut Group, id: &str, _now: Instant) {
+        if let Some(mut member) = group.members.remove(id) {
+            if let Some(waiter) = member.join_waiter.take() {
+                let _ = waiter.send(JoinResult::error(code(ResponseError::UnknownMemberId), id));
+            }
+            if let Some(waiter) = member.sync_waiter.take() {
+                let _ = waiter.send(SyncResult {
+                    error: code(ResponseError::UnknownMemberId),
+                    ..SyncResult::default()
+                });
+            }
+        }
+    }
+
+    /// After members left or expired: rebalance the rest, or become Empty.
+    fn member_gone(&self, group: &mut Group, now: Instant) {
+        match group.state {
+            GroupState::Empty | GroupState::Dead => {}
+            _ if group.members.is_empty() && group.state != GroupState::PreparingRebalance => {
+                group.generation += 1;
+                group.state = GroupState::Empty;
+                group.leader = None;
+                group.protocol_name = None;
+                group.protocol_type = None;
+            }
+            _ => {
+                self.prepare_rebalance(group, now);
+                // The remaining members may all be parked already.
+                group.initial_delay_until = None;
+                self.try_complete_join(group, now);
+            }
+        }
+    }
+
+    /// Timers: expired sessions and lapsed pending ids are removed,
+    /// rebalances past their delay or deadline complete, and offsets of
+    /// empty groups past retention are dropped.
+    pub(crate) fn tick(&self, now: Instant, now_ms: i64) {
+        let mut groups = self.lock();
+        let retention = self.settings.offsets_retention_ms;
+        for group in groups.values_mut() {
+            group.pending.retain(|_, lapse| *lapse > now);
+            let expired: Vec<String> = group
+                .members
+                .values()
+                .filter(|m| m.expired(now))
+                .map(|m| m.id.clone())
+                .collect();
+            for id in &expired {
+                tracing::info!(group = %group.id, member = %id, "session timed out; member removed");
+                self.remove_member(group, id, now);
+            }
+            if !expired.is_empty() {
+                self.member_gone(group, now);
+            }
+            self.try_complete_join(group, now);
+            if group.state == GroupState::Empty && retention >= 0 {
+                group
+                    .offsets
+                    .retain(|_, o| now_ms.saturating_sub(o.commit_timestamp_ms) < retention);
+            }
+        }
+        groups.retain(|_, g| {
+            !(g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty())
+        });
+    }
+
+    /// Checks that `member_id` of `generation` may commit offsets for
+    /// `group_id` (creating the group for a simple commit), and stores
+    /// `offsets`. Returns the group-level error, if any.
+    pub(crate) fn commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        offsets: Vec<((String, i32), CommittedOffset)>,
+    ) -> Result<(), i16> {
+        if group_id.is_empty() {
+            return Err(code(ResponseError::InvalidGroupId));
+        }
+        let mut groups = self.lock();
+        let group = groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id));
+        // A commit without generation (admin tools, manual assignment) is
+        // allowed only while nobody is a member.
+        let simple = generation < 0 && member_id.is_empty();
+        if simple {
+            if !group.members.is_empty() {
+                return Err(code(ResponseError::UnknownMemberId));
+            }
+        } else {
+            Self::check_member(group, member_id, instance_id, generation).map_err(code)?;
+            if group.state == GroupState::CompletingRebalance {
+                return Err(code(ResponseError::RebalanceInProgress));
+            }
+            if let Some(member) = group.members.get_mut(member_id) {
+                member.last_seen = Instant::now();
+            }
+        }
+        group.offsets.extend(offsets);
+        Ok(())
+    }
+
+    /// Loads a committed offset (from `__consumer_offsets` at startup).
+    #[allow(dead_code)]
+    pub(crate) fn load_offset(
+        &self,
+        group_id: &str,
+        key: (String, i32),
+        value: Option<CommittedOffset>,
+    ) {
+        let mut groups = self.lock();
+        let group = groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id));
+        match value {
+            Some(v) => {
+                group.offsets.insert(key, v);
+            }
+            None => {
+                group.offsets.remove(&key);
+            }
+        }
+    }
+}
+
+/// The answer to a join that needs no rebalance: the current generation.
+fn current_generation(group: &Group, member_id: &str) -> JoinResult {
+    let leader = group.leader.clone().unwrap_or_default();
+    let protocol = group.protocol_name.clone().unwrap_or_default();
+    JoinResult {
+        error: 0,
+        generation: group.generation,
+        protocol_type: group.protocol_type.clone(),
+        protocol_name: group.protocol_name.clone(),
+        members: if leader == member_id {
+            group
+                .members
+                .values()
+                .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata(&protocol)))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        leader,
+        member_id: member_id.to_string(),
+    }
+}

@@ -1,0 +1,9 @@
+//! Consumer groups (the classic protocol): the coordinator's state machine
+//! and the committed offsets it keeps. On a single node this broker is the
+//! coordinator of every group.
+
+pub(crate) mod coordinator;
+pub(crate) mod state;
+
+pub(crate) use coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
+pub(crate) use state::{CommittedOffset, GroupState};

@@ -1,0 +1,444 @@
+//! Consumer groups with real clients: librdkafka consumers sharing a topic
+//! and rebalancing when members join, leave cleanly or go silent; committed
+//! offsets; and the coordinator's error codes for bad input, via the raw
+//! protocol client.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use common::{Raw, TestBroker};
+use fjord_broker::BrokerConfig;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const PARTITIONS: i32 = 6;
+
+fn config(dir: &std::path::Path) -> BrokerConfig {
+    BrokerConfig {
+        num_partitions: PARTITIONS,
+        group_min_session_timeout_ms: 100,
+        group_initial_rebalance_delay_ms: 100,
+        ..BrokerConfig::ephemeral(dir)
+    }
+}
+
+/// Produces records `from..to` (record `i` to partition `i % 6`).
+fn produce(bootstrap: &str, topic: &str, from: usize, to: usize) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for i in from..to {
+        let value = format!("v{i}");
+        let key = format!("k{i}");
+        let record = BaseRecord::to(topic)
+            .partition(i as i32 % PARTITIONS)
+            .key(&key)
+            .payload(&value);
+        producer.send(record).expect("enqueue");
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+}
+
+fn group_consumer(bootstrap: &str, group: &str, name: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("client.id", name)
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "1500")
+        .set("heartbeat.interval.ms", "100")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "100")
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .expect("consumer")
+}
+
+/// Everything the consumers saw: record value -> times seen.
+type Seen = HashMap<String, usize>;
+
+fn poll_into(consumer: &BaseConsumer, seen: &mut Seen) {
+    for _ in 0..20 {
+        match consumer.poll(Duration::from_millis(10)) {
+            Some(Ok(message)) => {
+                let value = String::from_utf8_lossy(message.payload().unwrap_or_default());
+                *seen.entry(value.into_owned()).or_default() += 1;
+            }
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            None => break,
+        }
+    }
+}
+
+fn assigned(consumer: &BaseConsumer) -> HashSet<i32> {
+    consumer
+        .assignment()
+        .map(|a| a.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default()
+}
+
+/// Polls `consumers` until `done` holds, or panics after `limit`.
+fn poll_until(
+    consumers: &[&BaseConsumer],
+    seen: &mut Seen,
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut(&[&BaseConsumer], &Seen) -> bool,
+) {
+    let start = Instant::now();
+    while !done(consumers, seen) {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        for c in consumers {
+            poll_into(c, seen);
+        }
+    }
+}
+
+fn all_seen(seen: &Seen, n: usize) -> bool {
+    (0..n).all(|i| seen.contains_key(&format!("v{i}")))
+}
+
+/// Splits the six partitions as `sizes`, disjointly.
+fn split(consumers: &[&BaseConsumer], sizes: &[usize]) -> bool {
+    let sets: Vec<HashSet<i32>> = consumers.iter().map(|c| assigned(c)).collect();
+    let union: HashSet<i32> = sets.iter().flatten().copied().collect();
+    let total: usize = sets.iter().map(|s| s.len()).sum();
+    total == union.len() && sets.iter().map(|s| s.len()).collect::<Vec<_>>() == sizes
+}
+
+/// A consumer-protocol subscription to `topic` (version 0).
+fn subscription(topic: &str) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(0);
+    ConsumerProtocolSubscription::default()
+        .with_topics(vec![StrBytes::from_string(topic.to_string())])
+        .encode(&mut buf, 0)
+        .expect("subscription encodes");
+    buf.freeze()
+}
+
+fn join_request(group: &str, member: &str, protocol_type: &str, topic: &str) -> JoinGroupRequest {
+    JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_member_id(StrBytes::from_string(member.to_string()))
+        .with_session_timeout_ms(1000)
+        .with_rebalance_timeout_ms(5000)
+        .with_protocol_type(StrBytes::from_string(protocol_type.to_string()))
+        .with_protocols(vec![
+            join_group_request::JoinGroupRequestProtocol::default()
+                .with_name(StrBytes::from_static_str("range"))
+                .with_metadata(subscription(topic)),
+        ])
+}
+
+fn join(raw: &mut Raw, version: i16, request: JoinGroupRequest) -> JoinGroupResponse {
+    match raw.call(ApiKey::JoinGroup, version, RequestKind::JoinGroup(request)) {
+        ResponseKind::JoinGroup(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn sync(raw: &mut Raw, group: &str, member: &str, generation: i32) -> SyncGroupResponse {
+    let request = SyncGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_member_id(StrBytes::from_string(member.to_string()))
+        .with_generation_id(generation);
+    match raw.call(ApiKey::SyncGroup, 3, RequestKind::SyncGroup(request)) {
+        ResponseKind::SyncGroup(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn heartbeat(raw: &mut Raw, group: &str, member: &str, generation: i32) -> i16 {
+    let request = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_member_id(StrBytes::from_string(member.to_string()))
+        .with_generation_id(generation);
+    match raw.call(ApiKey::Heartbeat, 3, RequestKind::Heartbeat(request)) {
+        ResponseKind::Heartbeat(r) => r.error_code,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Three consumers share six partitions two each; one closes and the other
+/// two take its partitions; a member that goes silent (no LeaveGroup, no
+/// heartbeats) is removed after its session timeout and the rest take its
+/// partitions. Every record is consumed; until the silent member, exactly
+/// once.
+#[test]
+fn consumers_share_partitions_and_rebalance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    let bootstrap = broker.bootstrap();
+    let topic = "shared";
+    produce(&bootstrap, topic, 0, 600);
+
+    let c1 = group_consumer(&bootstrap, "g", "c1");
+    let c2 = group_consumer(&bootstrap, "g", "c2");
+    let c3 = group_consumer(&bootstrap, "g", "c3");
+    for c in [&c1, &c2, &c3] {
+        c.subscribe(&[topic]).expect("subscribe");
+    }
+    let mut seen = Seen::new();
+    poll_until(
+        &[&c1, &c2, &c3],
+        &mut seen,
+        Duration::from_secs(30),
+        "three consumers with two partitions each, all records",
+        |cs, seen| split(cs, &[2, 2, 2]) && all_seen(seen, 600),
+    );
+
+    // A clean leave: c3 commits and sends LeaveGroup on close.
+    let started = Instant::now();
+    drop(c3);
+    produce(&bootstrap, topic, 600, 1200);
+    poll_until(
+        &[&c1, &c2],
+        &mut seen,
+        Duration::from_secs(30),
+        "two consumers with three partitions each",
+        |cs, seen| split(cs, &[3, 3]) && all_seen(seen, 1200),
+    );
+    eprintln!("rebalance after a clean leave took {:?}", started.elapsed());
+    let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "records seen twice: {duplicates:?}");
+
+    // A member that joins, gets partitions, then goes silent.
+    let addr = broker.addr;
+    let joined = Arc::new(AtomicBool::new(false));
+    let raw_partitions = Arc::new(Mutex::new(0usize));
+    let silent = {
+        let joined = Arc::clone(&joined);
+        let raw_partitions = Arc::clone(&raw_partitions);
+        std::thread::spawn(move || {
+            let mut raw = Raw::connect(addr);
+            let first = join(&mut raw, 5, join_request("g", "", "consumer", topic));
+            assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
+            let member = first.member_id.to_string();
+            let second = join(&mut raw, 5, join_request("g", &member, "consumer", topic));
+            assert_eq!(second.error_code, 0);
+            let synced = sync(&mut raw, "g", &member, second.generation_id);
+            assert_eq!(synced.error_code, 0);
+            *raw_partitions.lock().unwrap_or_else(|e| e.into_inner()) = synced.assignment.len();
+            joined.store(true, Ordering::SeqCst);
+            // Then nothing: the connection stays open, no heartbeats.
+            std::thread::sleep(Duration::from_secs(6));
+            drop(raw);
+        })
+    };
+    poll_until(
+        &[&c1, &c2],
+        &mut seen,
+        Duration::from_secs(30),
+        "the silent member to join",
+        |cs, _| joined.load(Ordering::SeqCst) && split(cs, &[2, 2]),
+    );
+    let went_silent = Instant::now();
+    produce(&bootstrap, topic, 1200, 1800);
+    poll_until(
+        &[&c1, &c2],
+        &mut seen,
+        Duration::from_secs(30),
+        "the silent member's partitions to be taken over",
+        |cs, seen| split(cs, &[3, 3]) && all_seen(seen, 1800),
+    );
+    let took = went_silent.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "rebalanced before the session timeout: {took:?}"
+    );
+    assert!(
+        *raw_partitions.lock().unwrap_or_else(|e| e.into_inner()) > 0,
+        "the silent member got an assignment"
+    );
+    silent.join().expect("silent member thread");
+}
+
+/// Offsets committed by one consumer are where the next member of the
+/// group starts; a group with nothing committed starts by auto.offset.reset.
+#[test]
+fn a_new_member_resumes_from_committed_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    let bootstrap = broker.bootstrap();
+    let topic = "resume";
+    produce(&bootstrap, topic, 0, 60);
+
+    let first = group_consumer(&bootstrap, "r", "first");
+    first.subscribe(&[topic]).expect("subscribe");
+    let mut seen = Seen::new();
+    poll_until(
+        &[&first],
+        &mut seen,
+        Duration::from_secs(20),
+        "60 records",
+        |_, s| all_seen(s, 60),
+    );
+    first
+        .commit_consumer_state(CommitMode::Sync)
+        .expect("commit");
+    // Closing commits again and sends LeaveGroup. (Calling
+    // `first.committed()` before the drop makes librdkafka's close hang;
+    // another client reads the offsets instead.)
+    drop(first);
+    let reader = group_consumer(&bootstrap, "r", "reader");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition(topic, p);
+    }
+    let committed = reader
+        .committed_offsets(tpl, Duration::from_secs(5))
+        .expect("committed offsets");
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            other => panic!("partition {} committed {other:?}", e.partition()),
+        })
+        .sum();
+    assert_eq!(total, 60);
+
+    produce(&bootstrap, topic, 60, 90);
+    let second = group_consumer(&bootstrap, "r", "second");
+    second.subscribe(&[topic]).expect("subscribe");
+    let mut seen = Seen::new();
+    poll_until(
+        &[&second],
+        &mut seen,
+        Duration::from_secs(20),
+        "30 new records",
+        |_, s| (60..90).all(|i| s.contains_key(&format!("v{i}"))),
+    );
+    assert!(
+        (0..60).all(|i| !seen.contains_key(&format!("v{i}"))),
+        "the second member re-read committed records"
+    );
+
+    // Nothing committed for this group and auto.offset.reset=latest: only
+    // records produced after the assignment are read.
+    let latest: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "fresh")
+        .set("auto.offset.reset", "latest")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, 0);
+    let offsets = latest
+        .committed_offsets(tpl, Duration::from_secs(5))
+        .expect("offset fetch");
+    assert_eq!(offsets.elements()[0].offset(), Offset::Invalid);
+}
+
+/// JoinGroup with an unknown member id, a stale generation, a foreign
+/// protocol type, a heartbeat for an unknown group: each gets its code and
+/// the group goes on.
+#[test]
+fn bad_group_requests_get_their_error_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    let mut raw = Raw::connect(broker.addr);
+    let topic = "bad-input";
+
+    let unknown = join(
+        &mut raw,
+        5,
+        join_request("b", "no-such-member", "consumer", topic),
+    );
+    assert_eq!(unknown.error_code, 25, "UNKNOWN_MEMBER_ID");
+
+    // v3: no MEMBER_ID_REQUIRED round; the member joins at once.
+    let joined = join(&mut raw, 3, join_request("b", "", "consumer", topic));
+    assert_eq!(joined.error_code, 0);
+    let member = joined.member_id.to_string();
+    let generation = joined.generation_id;
+    assert_eq!(joined.leader.as_str(), member, "a lone member leads");
+    assert_eq!(joined.members.len(), 1, "the leader gets the subscriptions");
+    assert_eq!(sync(&mut raw, "b", &member, generation).error_code, 0);
+    assert_eq!(heartbeat(&mut raw, "b", &member, generation), 0);
+
+    assert_eq!(
+        heartbeat(&mut raw, "b", &member, generation - 1),
+        22,
+        "ILLEGAL_GENERATION"
+    );
+    assert_eq!(sync(&mut raw, "b", &member, generation + 5).error_code, 22);
+    assert_eq!(
+        heartbeat(&mut raw, "nope", &member, generation),
+        25,
+        "unknown group"
+    );
+    assert_eq!(heartbeat(&mut raw, "b", "stranger", generation), 25);
+
+    let foreign = join(&mut raw, 5, join_request("b", "", "connect", topic));
+    assert_eq!(foreign.error_code, 23, "INCONSISTENT_GROUP_PROTOCOL");
+
+    let mut short = join_request("b", "", "consumer", topic);
+    short.session_timeout_ms = 10;
+    assert_eq!(
+        join(&mut raw, 5, short).error_code,
+        26,
+        "INVALID_SESSION_TIMEOUT"
+    );
+
+    // None of that disturbed the member.
+    assert_eq!(heartbeat(&mut raw, "b", &member, generation), 0);
+
+    // DescribeGroups and ListGroups see it; DeleteGroups refuses a live group.
+    let described = match raw.call(
+        ApiKey::DescribeGroups,
+        5,
+        RequestKind::DescribeGroups(
+            DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(StrBytes::from_static_str("b"))]),
+        ),
+    ) {
+        ResponseKind::DescribeGroups(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(described.groups[0].group_state.as_str(), "Stable");
+    assert_eq!(described.groups[0].members.len(), 1);
+    let deleted = match raw.call(
+        ApiKey::DeleteGroups,
+        2,
+        RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(StrBytes::from_static_str("b"))]),
+        ),
+    ) {
+        ResponseKind::DeleteGroups(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(deleted.results[0].error_code, 68, "NON_EMPTY_GROUP");
+
+    // A batched LeaveGroup: one known member, one unknown.
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("b")))
+        .with_members(vec![
+            leave_group_request::MemberIdentity::default()
+                .with_member_id(StrBytes::from_string(member.clone())),
+            leave_group_request::MemberIdentity::default()
+                .with_member_id(StrBytes::from_static_str("ghost")),
+        ]);
+    let left = match raw.call(ApiKey::LeaveGroup, 4, RequestKind::LeaveGroup(leave)) {
+        ResponseKind::LeaveGroup(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let codes: Vec<i16> = left.members.iter().map(|m| m.error_code).collect();
+    assert_eq!(codes, [0, 25]);
+    assert_eq!(heartbeat(&mut raw, "b", &member, generation), 25);
+}
