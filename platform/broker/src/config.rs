@@ -154,6 +154,13 @@ pub struct BrokerConfig {
         alias = "offsets_retention_minutes"
     )]
     pub offsets_retention_minutes: u64,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`
+    /// when it is created (on the first offset commit). Kafka's default.
+    #[serde(
+        rename = "offsets.topic.num.partitions",
+        alias = "offsets_topic_num_partitions"
+    )]
+    pub offsets_topic_num_partitions: i32,
 }
 
 impl Default for BrokerConfig {
@@ -184,6 +191,7 @@ impl Default for BrokerConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 7 * 24 * 60,
+            offsets_topic_num_partitions: 50,
         }
     }
 }
@@ -214,6 +222,11 @@ impl BrokerConfig {
         if self.segment_bytes < 1024 {
             return Err(BrokerError::Config(
                 "log.segment.bytes must be at least 1024".to_string(),
+            ));
+        }
+        if self.offsets_topic_num_partitions < 1 {
+            return Err(BrokerError::Config(
+                "offsets.topic.num.partitions must be at least 1".to_string(),
             ));
         }
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {

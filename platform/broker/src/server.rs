@@ -77,6 +77,17 @@ impl Broker {
         let advertised_port = i32::from(config.advertised_port.unwrap_or(local_addr.port()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let groups = GroupCoordinator::new(config.group_settings());
+        // Committed offsets come back from `__consumer_offsets` before the
+        // first client can ask for them.
+        let (registry, groups) = tokio::task::spawn_blocking(move || {
+            let loaded = crate::group::offsets_topic::load(&registry, &groups);
+            if loaded > 0 {
+                tracing::info!(records = loaded, "committed offsets loaded");
+            }
+            (registry, groups)
+        })
+        .await
+        .map_err(|e| BrokerError::Task(e.to_string()))?;
         let state = Arc::new(BrokerState {
             config,
             registry,

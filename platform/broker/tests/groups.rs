@@ -442,3 +442,92 @@ fn bad_group_requests_get_their_error_codes() {
     assert_eq!(codes, [0, 25]);
     assert_eq!(heartbeat(&mut raw, "b", &member, generation), 25);
 }
+
+fn offset_fetch(raw: &mut Raw, group: &str, topic: &str) -> Vec<i64> {
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_topics(Some(vec![
+            offset_fetch_request::OffsetFetchRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_indexes((0..PARTITIONS).collect()),
+        ]));
+    match raw.call(ApiKey::OffsetFetch, 7, RequestKind::OffsetFetch(request)) {
+        ResponseKind::OffsetFetch(r) => r.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.committed_offset)
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Committed offsets are records in `__consumer_offsets`: they survive a
+/// restart (a new member resumes from them), and so does their deletion.
+#[test]
+fn committed_offsets_survive_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let topic = "durable";
+    let broker = TestBroker::start_with(config(dir.path()));
+    let bootstrap = broker.bootstrap();
+    produce(&bootstrap, topic, 0, 60);
+    let first = group_consumer(&bootstrap, "d", "first");
+    first.subscribe(&[topic]).expect("subscribe");
+    let mut seen = Seen::new();
+    poll_until(
+        &[&first],
+        &mut seen,
+        Duration::from_secs(20),
+        "60 records",
+        |_, s| all_seen(s, 60),
+    );
+    first
+        .commit_consumer_state(CommitMode::Sync)
+        .expect("commit");
+    drop(first);
+    let before = offset_fetch(&mut Raw::connect(broker.addr), "d", topic);
+    assert_eq!(before.iter().sum::<i64>(), 60, "{before:?}");
+    broker.stop();
+
+    let broker = TestBroker::start_with(config(dir.path()));
+    let bootstrap = broker.bootstrap();
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(offset_fetch(&mut raw, "d", topic), before);
+    produce(&bootstrap, topic, 60, 90);
+    let second = group_consumer(&bootstrap, "d", "second");
+    second.subscribe(&[topic]).expect("subscribe");
+    let mut seen = Seen::new();
+    poll_until(
+        &[&second],
+        &mut seen,
+        Duration::from_secs(20),
+        "30 new records",
+        |_, s| (60..90).all(|i| s.contains_key(&format!("v{i}"))),
+    );
+    assert!(
+        (0..60).all(|i| !seen.contains_key(&format!("v{i}"))),
+        "re-read records committed before the restart"
+    );
+    drop(second);
+
+    let deleted = match raw.call(
+        ApiKey::DeleteGroups,
+        2,
+        RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(StrBytes::from_static_str("d"))]),
+        ),
+    ) {
+        ResponseKind::DeleteGroups(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(deleted.results[0].error_code, 0);
+    broker.stop();
+
+    let broker = TestBroker::start_with(config(dir.path()));
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(
+        offset_fetch(&mut raw, "d", topic),
+        vec![-1; PARTITIONS as usize]
+    );
+    broker.stop();
+}

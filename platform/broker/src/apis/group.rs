@@ -330,8 +330,32 @@ pub(crate) fn describe(
     DescribeGroupsResponse::default().with_groups(described)
 }
 
-/// DeleteGroups: only empty groups go (with their offsets).
-pub(crate) fn delete(state: &BrokerState, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+/// DeleteGroups: only empty groups go, with their offsets (tombstones in
+/// `__consumer_offsets`).
+pub(crate) async fn delete(
+    state: &std::sync::Arc<BrokerState>,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let (mut response, tombstones) = delete_in_memory(state, request);
+    for (group, records) in tombstones {
+        if let Err(code) = crate::group::offsets_topic::append(state, &group, &records).await {
+            for result in &mut response.results {
+                if result.group_id.as_str() == group {
+                    result.error_code = code;
+                }
+            }
+        }
+    }
+    response
+}
+
+type GroupTombstones = Vec<(String, Vec<(bytes::Bytes, Option<bytes::Bytes>)>)>;
+
+fn delete_in_memory(
+    state: &BrokerState,
+    request: DeleteGroupsRequest,
+) -> (DeleteGroupsResponse, GroupTombstones) {
+    let mut tombstones = Vec::new();
     let mut groups = state.groups.lock();
     let results = request
         .groups_names
@@ -343,7 +367,19 @@ pub(crate) fn delete(state: &BrokerState, request: DeleteGroupsRequest) -> Delet
                     ResponseError::NonEmptyGroup.code()
                 }
                 Some(_) => {
-                    groups.remove(id.as_str());
+                    if let Some(group) = groups.remove(id.as_str()) {
+                        let records = group
+                            .offsets
+                            .keys()
+                            .map(|(topic, p)| {
+                                (
+                                    crate::group::offsets_topic::offset_key(&group.id, topic, *p),
+                                    None,
+                                )
+                            })
+                            .collect();
+                        tombstones.push((group.id, records));
+                    }
                     tracing::info!(group = %id.as_str(), "group deleted");
                     0
                 }
@@ -353,5 +389,8 @@ pub(crate) fn delete(state: &BrokerState, request: DeleteGroupsRequest) -> Delet
                 .with_error_code(code)
         })
         .collect();
-    DeleteGroupsResponse::default().with_results(results)
+    (
+        DeleteGroupsResponse::default().with_results(results),
+        tombstones,
+    )
 }

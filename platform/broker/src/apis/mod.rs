@@ -129,10 +129,12 @@ pub(crate) async fn handle(state: &Arc<BrokerState>, request: DecodedRequest) ->
         RequestKind::DescribeGroups(r) => {
             ResponseKind::DescribeGroups(group::describe(state, v, r))
         }
-        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(group::delete(state, r)),
-        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offsets::commit(state, v, r)),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(group::delete(state, r).await),
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(offsets::commit(state, v, r).await)
+        }
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offsets::fetch(state, v, r)),
-        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offsets::delete(state, r)),
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offsets::delete(state, r).await),
         other => {
             // Unreachable: decode_request refuses APIs not in SUPPORTED_APIS.
             tracing::error!(api = ?request.api_key, "no handler for an advertised API");

@@ -2,11 +2,13 @@
 //! form) and OffsetDelete.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::group::offsets_topic::{self, offset_key, offset_value};
 use crate::group::{CommittedOffset, GroupState};
 use crate::server::{BrokerState, now_ms};
 
@@ -15,8 +17,10 @@ const MAX_METADATA_BYTES: usize = 4096;
 
 /// OffsetCommit. Per-partition problems (unknown partition, oversized
 /// metadata) fail that partition only; a membership problem fails all.
-pub(crate) fn commit(
-    state: &BrokerState,
+/// The commit is authorised, then written to `__consumer_offsets`, and
+/// only then visible to OffsetFetch.
+pub(crate) async fn commit(
+    state: &Arc<BrokerState>,
     version: i16,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
@@ -55,16 +59,37 @@ pub(crate) fn commit(
         }
         codes.push(topic_codes);
     }
-    let group_error = state
+    let mut group_error = state
         .groups
         .commit(
             &request.group_id,
             &request.member_id,
             request.group_instance_id.as_deref(),
             request.generation_id_or_member_epoch,
-            offsets,
+            Vec::new(),
         )
         .err();
+    if group_error.is_none() {
+        let records: Vec<_> = offsets
+            .iter()
+            .map(|((topic, p), o)| {
+                (
+                    offset_key(&request.group_id, topic, *p),
+                    Some(offset_value(o)),
+                )
+            })
+            .collect();
+        match offsets_topic::append(state, &request.group_id, &records).await {
+            Ok(()) => {
+                for (key, offset) in offsets {
+                    state
+                        .groups
+                        .set_offset(&request.group_id, key, Some(offset));
+                }
+            }
+            Err(code) => group_error = Some(code),
+        }
+    }
     let topics = request
         .topics
         .into_iter()
@@ -214,12 +239,31 @@ pub(crate) fn fetch(
 }
 
 /// OffsetDelete: refused per partition for topics the group's live members
-/// are subscribed to.
-pub(crate) fn delete(state: &BrokerState, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+/// are subscribed to; deleted offsets get tombstones in `__consumer_offsets`.
+pub(crate) async fn delete(
+    state: &Arc<BrokerState>,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    let group_id = request.group_id.to_string();
+    let (response, tombstones) = delete_in_memory(state, request);
+    if let Err(code) = offsets_topic::append(state, &group_id, &tombstones).await {
+        return OffsetDeleteResponse::default().with_error_code(code);
+    }
+    response
+}
+
+type Tombstones = Vec<(bytes::Bytes, Option<bytes::Bytes>)>;
+
+fn delete_in_memory(
+    state: &BrokerState,
+    request: OffsetDeleteRequest,
+) -> (OffsetDeleteResponse, Tombstones) {
+    let mut tombstones = Vec::new();
     let mut groups = state.groups.lock();
     let Some(group) = groups.get_mut(request.group_id.as_str()) else {
-        return OffsetDeleteResponse::default()
-            .with_error_code(ResponseError::GroupIdNotFound.code());
+        let response =
+            OffsetDeleteResponse::default().with_error_code(ResponseError::GroupIdNotFound.code());
+        return (response, tombstones);
     };
     let subscribed = |topic: &str| -> bool {
         if group.state == GroupState::Empty {
@@ -248,9 +292,10 @@ pub(crate) fn delete(state: &BrokerState, request: OffsetDeleteRequest) -> Offse
                     let code = if subscribed {
                         ResponseError::GroupSubscribedToTopic.code()
                     } else {
-                        group
-                            .offsets
-                            .remove(&(topic.name.to_string(), p.partition_index));
+                        let key = (topic.name.to_string(), p.partition_index);
+                        if group.offsets.remove(&key).is_some() {
+                            tombstones.push((offset_key(&group.id, &key.0, key.1), None));
+                        }
                         0
                     };
                     offset_delete_response::OffsetDeleteResponsePartition::default()
@@ -263,7 +308,10 @@ pub(crate) fn delete(state: &BrokerState, request: OffsetDeleteRequest) -> Offse
                 .with_partitions(partitions)
         })
         .collect();
-    OffsetDeleteResponse::default().with_topics(topics)
+    (
+        OffsetDeleteResponse::default().with_topics(topics),
+        tombstones,
+    )
 }
 
 /// The topics of a consumer-protocol subscription (`None` when it does not

@@ -629,9 +629,10 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// Loads a committed offset (from `__consumer_offsets` at startup).
-    #[allow(dead_code)]
-    pub(crate) fn load_offset(
+    /// Sets (or with `None` removes) a committed offset without membership
+    /// checks: loading `__consumer_offsets`, or applying a commit that
+    /// [`commit`](Self::commit) authorised and the log stored.
+    pub(crate) fn set_offset(
         &self,
         group_id: &str,
         key: (String, i32),

@@ -3,6 +3,7 @@
 //! coordinator of every group.
 
 pub(crate) mod coordinator;
+pub(crate) mod offsets_topic;
 pub(crate) mod state;
 
 pub(crate) use coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};

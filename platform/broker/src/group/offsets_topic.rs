@@ -1,0 +1,361 @@
+//! Committed offsets as records of the internal topic `__consumer_offsets`,
+//! written through the same partition log as any data and read back when
+//! the broker starts.
+//!
+//! Records use Kafka's own schemas, so Kafka tools that decode this topic
+//! understand them:
+//!
+//! - key, version 1 (offset commit): `i16 version = 1`, `string group`,
+//!   `string topic`, `i32 partition` (strings: `i16` length + UTF-8);
+//! - value, version 3: `i16 version = 3`, `i64 offset`, `i32 leader epoch`,
+//!   `string metadata`, `i64 commit timestamp (ms)`;
+//! - a null value is a tombstone: the offset was deleted (OffsetDelete,
+//!   DeleteGroups).
+//!
+//! Keys of other versions (2 = group metadata, written by Kafka) are
+//! skipped on load. The topic is created on the first commit with
+//! `offsets.topic.num.partitions` partitions and `cleanup.policy=compact`;
+//! a group's records go to partition `abs(java hashCode(group)) % N` as in
+//! Kafka.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::coordinator::GroupCoordinator;
+use super::state::CommittedOffset;
+use crate::server::{BrokerState, now_ms};
+use crate::topic_config::TopicConfigs;
+use crate::topic_registry::{Topic, TopicRegistry};
+
+/// The internal topic's name (Kafka's).
+pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Why a stored record could not be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OffsetsRecordError {
+    /// The bytes end before the schema does.
+    #[error("record truncated")]
+    Truncated,
+    /// A string is not UTF-8.
+    #[error("string is not UTF-8")]
+    NotUtf8,
+    /// A value version this broker does not know.
+    #[error("unknown value version {0}")]
+    UnknownValueVersion(i16),
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units), which Kafka uses to
+/// place a group.
+fn java_hash(text: &str) -> i32 {
+    text.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The partition of `__consumer_offsets` that holds `group`'s records.
+pub(crate) fn partition_for(group: &str, partitions: i32) -> i32 {
+    // Kafka's Utils.abs: masks the sign bit, so i32::MIN maps to 0.
+    (java_hash(group) & 0x7fff_ffff) % partitions.max(1)
+}
+
+fn put_string(buf: &mut BytesMut, text: &str) {
+    // Group, topic and metadata lengths are checked (≤ 4096 metadata,
+    // ≤ 249 topic); group ids are clamped rather than wrapped.
+    let len = text.len().min(i16::MAX as usize);
+    buf.put_i16(len as i16);
+    buf.put_slice(&text.as_bytes()[..len]);
+}
+
+fn get_string(buf: &mut Bytes) -> Result<String, OffsetsRecordError> {
+    if buf.remaining() < 2 {
+        return Err(OffsetsRecordError::Truncated);
+    }
+    let len = buf.get_i16();
+    let len = usize::try_from(len).map_err(|_| OffsetsRecordError::Truncated)?;
+    if buf.remaining() < len {
+        return Err(OffsetsRecordError::Truncated);
+    }
+    String::from_utf8(buf.split_to(len).to_vec()).map_err(|_| OffsetsRecordError::NotUtf8)
+}
+
+/// The key of an offset commit record.
+pub(crate) fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
+    let mut buf = BytesMut::with_capacity(8 + group.len() + topic.len());
+    buf.put_i16(1);
+    put_string(&mut buf, group);
+    put_string(&mut buf, topic);
+    buf.put_i32(partition);
+    buf.freeze()
+}
+
+/// The value of an offset commit record.
+pub(crate) fn offset_value(offset: &CommittedOffset) -> Bytes {
+    let mut buf = BytesMut::with_capacity(24 + offset.metadata.len());
+    buf.put_i16(3);
+    buf.put_i64(offset.offset);
+    buf.put_i32(offset.leader_epoch);
+    put_string(&mut buf, &offset.metadata);
+    buf.put_i64(offset.commit_timestamp_ms);
+    buf.freeze()
+}
+
+/// `(group, topic, partition)` of an offset commit key; `None` for other
+/// key versions.
+fn decode_key(mut key: Bytes) -> Result<Option<(String, String, i32)>, OffsetsRecordError> {
+    if key.remaining() < 2 {
+        return Err(OffsetsRecordError::Truncated);
+    }
+    let version = key.get_i16();
+    if !matches!(version, 0 | 1) {
+        return Ok(None);
+    }
+    let group = get_string(&mut key)?;
+    let topic = get_string(&mut key)?;
+    if key.remaining() < 4 {
+        return Err(OffsetsRecordError::Truncated);
+    }
+    Ok(Some((group, topic, key.get_i32())))
+}
+
+/// An offset commit value of any of Kafka's versions (0–3).
+fn decode_value(mut value: Bytes) -> Result<CommittedOffset, OffsetsRecordError> {
+    let need = |buf: &Bytes, n: usize| {
+        if buf.remaining() < n {
+            Err(OffsetsRecordError::Truncated)
+        } else {
+            Ok(())
+        }
+    };
+    need(&value, 2)?;
+    let version = value.get_i16();
+    if !(0..=3).contains(&version) {
+        return Err(OffsetsRecordError::UnknownValueVersion(version));
+    }
+    need(&value, 8)?;
+    let offset = value.get_i64();
+    let leader_epoch = if version >= 3 {
+        need(&value, 4)?;
+        value.get_i32()
+    } else {
+        -1
+    };
+    let metadata = get_string(&mut value)?;
+    need(&value, 8)?;
+    let commit_timestamp_ms = value.get_i64();
+    Ok(CommittedOffset {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp_ms,
+    })
+}
+
+/// One record batch of `(key, value)` records (value `None`: tombstone).
+fn encode_batch(records: &[(Bytes, Option<Bytes>)]) -> Result<Vec<u8>, String> {
+    let now = now_ms();
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder starts a new batch wherever offset - sequence
+            // changes; one batch is wanted (no producer id, so unchecked).
+            sequence: i as i32,
+            timestamp: now,
+            key: Some(key.clone()),
+            value: value.clone(),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(buf.to_vec())
+}
+
+/// The offsets topic, created with the configured partition count on first
+/// use (on a blocking thread: it creates directories and files).
+async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
+    if let Some(topic) = state.registry.get(OFFSETS_TOPIC) {
+        return Ok(topic);
+    }
+    let creator = Arc::clone(state);
+    let created = tokio::task::spawn_blocking(move || {
+        let mut configs = TopicConfigs::default();
+        // Compaction keeps the last commit per key once the cleaner exists;
+        // until then nothing is deleted by time (retention is per offset,
+        // by `offsets.retention.minutes`, in the coordinator).
+        if let Err(e) = configs.set("cleanup.policy", "compact") {
+            tracing::warn!(error = %e, "cannot make __consumer_offsets compacted");
+        }
+        let partitions = creator.config.offsets_topic_num_partitions;
+        match creator
+            .registry
+            .create(OFFSETS_TOPIC, partitions, configs, false)
+        {
+            Ok(Some(topic)) => Ok(topic),
+            Ok(None) => Err(ResponseError::CoordinatorNotAvailable.code()),
+            Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => creator
+                .registry
+                .get(OFFSETS_TOPIC)
+                .ok_or(ResponseError::CoordinatorNotAvailable.code()),
+            Err(e) => {
+                tracing::error!(error = %e.message, "cannot create __consumer_offsets");
+                Err(ResponseError::CoordinatorNotAvailable.code())
+            }
+        }
+    })
+    .await;
+    created.unwrap_or(Err(ResponseError::CoordinatorNotAvailable.code()))
+}
+
+/// Appends `records` of `group` to its partition of the offsets topic.
+/// Errors are the Kafka codes the committing client gets.
+pub(crate) async fn append(
+    state: &Arc<BrokerState>,
+    group: &str,
+    records: &[(Bytes, Option<Bytes>)],
+) -> Result<(), i16> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let topic = topic(state).await?;
+    let index = partition_for(group, topic.partitions().len() as i32);
+    let partition = topic
+        .partition(index)
+        .ok_or(ResponseError::CoordinatorNotAvailable.code())?;
+    let batch = encode_batch(records).map_err(|e| {
+        tracing::error!(error = %e, "cannot encode an offsets batch");
+        ResponseError::UnknownServerError.code()
+    })?;
+    partition.append(batch).await.map(|_| ()).map_err(|e| {
+        tracing::warn!(%group, error = %e, "offsets not persisted");
+        ResponseError::KafkaStorageError.code()
+    })
+}
+
+/// Replays `__consumer_offsets` (if it exists) into `coordinator`; later
+/// records win, tombstones delete. Returns the number of records applied.
+/// A record that does not decode is skipped with a warning: one bad record
+/// must not cost every group its offsets.
+pub(crate) fn load(registry: &TopicRegistry, coordinator: &GroupCoordinator) -> usize {
+    let Some(topic) = registry.get(OFFSETS_TOPIC) else {
+        return 0;
+    };
+    let mut applied = 0;
+    for partition in topic.partitions() {
+        let mut next = partition.log_start_offset();
+        let end = partition.high_watermark();
+        while next < end {
+            let read = match partition.read(next, 1 << 20) {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(partition = partition.index(), error = %e, "cannot read __consumer_offsets");
+                    break;
+                }
+            };
+            let Some(bytes) = read.slice.and_then(|s| s.bytes().ok()) else {
+                break;
+            };
+            let mut buf = bytes;
+            let before = next;
+            while buf.remaining() >= fjord_log::HEADER_LEN {
+                let Ok(set) = RecordBatchDecoder::decode(&mut buf) else {
+                    tracing::warn!(
+                        partition = partition.index(),
+                        offset = next,
+                        "undecodable batch in __consumer_offsets; skipping the rest of the read"
+                    );
+                    buf.clear();
+                    break;
+                };
+                for record in set.records {
+                    next = next.max(record.offset + 1);
+                    if record.offset < before {
+                        continue;
+                    }
+                    let Some(key) = record.key else { continue };
+                    match decode_key(key) {
+                        Ok(Some((group, topic, p))) => {
+                            let value = match record.value.map(decode_value).transpose() {
+                                Ok(value) => value,
+                                Err(e) => {
+                                    tracing::warn!(%group, error = %e, "bad offset record skipped");
+                                    continue;
+                                }
+                            };
+                            coordinator.set_offset(&group, (topic, p), value);
+                            applied += 1;
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "bad offsets key skipped"),
+                    }
+                }
+            }
+            if next == before {
+                // Nothing decodable advanced us: stop rather than spin.
+                break;
+            }
+        }
+    }
+    applied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_placement_matches_kafka() {
+        // Java: "".hashCode() == 0, "a" == 97, "ab" == 97 * 31 + 98.
+        assert_eq!(java_hash(""), 0);
+        assert_eq!(java_hash("a"), 97);
+        assert_eq!(java_hash("ab"), 97 * 31 + 98);
+        for g in ["g", "my-group", "fjord", "ääkkönen"] {
+            let p = partition_for(g, 50);
+            assert!((0..50).contains(&p));
+            assert_eq!(p, partition_for(g, 50));
+        }
+    }
+
+    #[test]
+    fn offset_records_round_trip() {
+        let offset = CommittedOffset {
+            offset: 42,
+            leader_epoch: 3,
+            metadata: "meta".to_string(),
+            commit_timestamp_ms: 1_700_000_000_000,
+        };
+        let key = offset_key("g", "t", 7);
+        assert_eq!(
+            decode_key(key).ok().flatten(),
+            Some(("g".to_string(), "t".to_string(), 7))
+        );
+        assert_eq!(decode_value(offset_value(&offset)).ok(), Some(offset));
+        assert!(decode_value(Bytes::from_static(&[0, 3, 0])).is_err());
+        assert!(decode_key(Bytes::from_static(&[0, 1, 0, 9])).is_err());
+        assert!(matches!(
+            decode_key(Bytes::from_static(&[0, 2, 0, 0])),
+            Ok(None)
+        ));
+    }
+}
