@@ -10,7 +10,8 @@
 //! It is not for: storing bytes (that is `fjord-log`), command-line parsing
 //! or process setup (the `fjord` binary), transactional producers, or
 //! replication (later work; their APIs are not advertised). Consumer groups
-//! (classic protocol) are coordinated here, in `group`.
+//! (classic protocol) are coordinated here, in `group`; idempotent
+//! producers get ids and per-partition sequence checks (`producer_state`).
 //!
 //! Start a broker with [`Broker::start`] (returns once the listener is
 //! bound; [`Broker::local_addr`] tells the port when binding port 0) and stop
@@ -35,6 +36,7 @@ mod connection;
 mod error;
 mod group;
 mod partition;
+mod producer_state;
 mod request;
 mod server;
 mod topic_config;

@@ -4,9 +4,21 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 
-use fjord_log::{AppendInfo, Durability, Log, LogConfig, LogError, LogRead};
+use fjord_log::{AppendInfo, BatchHeader, Durability, Log, LogConfig, LogError, LogRead};
 use tokio::sync::watch;
 
+use crate::producer_state::{ProducerStates, SequenceError, Verdict};
+
+/// Why an idempotent append was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IdempotentAppendError {
+    /// The producer's sequence or epoch does not fit.
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
+    /// The log refused the batch.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
 /// A partition led by this broker. On a single node the high watermark is
 /// the log end offset once an append has returned (after its fsync in
 /// `durability: fsync`).
@@ -19,6 +31,10 @@ pub struct Partition {
     high_watermark: AtomicI64,
     /// Carries the high watermark; every change wakes parked fetches.
     appended: watch::Sender<i64>,
+    /// Idempotent producers' sequences; `None` until the first idempotent
+    /// batch rebuilds them from the log. An async lock: it is held across
+    /// the append so a producer's batches are checked and stored in order.
+    producers: tokio::sync::Mutex<Option<ProducerStates>>,
 }
 
 impl Partition {
@@ -33,6 +49,7 @@ impl Partition {
             leader_epoch: AtomicI32::new(leader_epoch),
             high_watermark: AtomicI64::new(end),
             appended,
+            producers: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -95,6 +112,46 @@ impl Partition {
         };
         self.advance_high_watermark(info.last_offset + 1);
         Ok(info)
+    }
+
+    /// Appends one batch of an idempotent producer (`header.producer_id`
+    /// ≥ 0): checks its sequence and epoch, answers a retry of a stored
+    /// batch with the stored batch's base offset, and remembers the batch.
+    /// Returns the base offset.
+    pub(crate) async fn append_idempotent(
+        &self,
+        batch: Vec<u8>,
+        header: &BatchHeader,
+    ) -> Result<i64, IdempotentAppendError> {
+        let mut guard = self.producers.lock().await;
+        if guard.is_none() {
+            let log = Arc::clone(&self.log);
+            let rebuilt = tokio::task::spawn_blocking(move || ProducerStates::rebuild(&log))
+                .await
+                .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;
+            *guard = Some(rebuilt);
+        }
+        let Some(states) = guard.as_mut() else {
+            return Err(LogError::Io(std::io::Error::other("producer state missing")).into());
+        };
+        match states.check(header)? {
+            Verdict::Duplicate(offset) => {
+                tracing::debug!(
+                    topic = %self.topic,
+                    partition = self.index,
+                    producer_id = header.producer_id,
+                    sequence = header.base_sequence,
+                    offset,
+                    "duplicate batch answered with its original offset"
+                );
+                Ok(offset)
+            }
+            Verdict::Append => {
+                let info = self.append(batch).await?;
+                states.record(header, info.first_offset);
+                Ok(info.first_offset)
+            }
+        }
     }
 
     fn advance_high_watermark(&self, offset: i64) {

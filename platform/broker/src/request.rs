@@ -248,6 +248,11 @@ pub(crate) mod samples {
                         .with_configs(vec![Default::default()]),
                 ]),
             ),
+            ApiKey::InitProducerId => RequestKind::InitProducerId(
+                InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(60_000),
+            ),
             ApiKey::FindCoordinator => RequestKind::FindCoordinator(if version >= 4 {
                 FindCoordinatorRequest::default()
                     .with_coordinator_keys(vec![text("group"), text("other")])

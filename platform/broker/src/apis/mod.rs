@@ -10,6 +10,7 @@ mod list_offsets;
 mod metadata;
 mod offsets;
 mod produce;
+mod producer_id;
 mod topics;
 
 use std::sync::Arc;
@@ -109,6 +110,9 @@ pub(crate) async fn handle(state: &Arc<BrokerState>, request: DecodedRequest) ->
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(cluster::describe(state, v, r))
+        }
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(producer_id::init(state, v, r))
         }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(group::find_coordinator(state, v, r))
@@ -263,6 +267,7 @@ mod tests {
             config,
             registry,
             groups,
+            producer_ids: crate::producer_state::ProducerIds::new(crate::server::now_ms()),
             advertised_host: "localhost".to_string(),
             advertised_port: 9092,
             shutdown,

@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use fjord_log::BatchHeader;
 
 use crate::error::log_error_code;
+use crate::partition::IdempotentAppendError;
 use crate::server::BrokerState;
 
 /// Handles a Produce (the caller drops the answer for acks 0).
@@ -66,17 +67,43 @@ pub(crate) async fn handle(
                 partitions.push(answer(ResponseError::InvalidRecord.code(), Some(reason)));
                 continue;
             }
-            match partition.append(records.to_vec()).await {
-                Ok(info) => partitions.push(
+            let idempotent = BatchHeader::parse(&records)
+                .ok()
+                .filter(|h| h.producer_id >= 0);
+            let appended = match idempotent {
+                // Sequence checks are per batch: a producer sends one
+                // batch per partition and request.
+                Some(header) if header.size() != records.len() => Err((
+                    ResponseError::InvalidRecord.code(),
+                    "one batch per partition from an idempotent producer".to_string(),
+                )),
+                Some(header) => partition
+                    .append_idempotent(records.to_vec(), &header)
+                    .await
+                    .map_err(|e| {
+                        let code = match &e {
+                            IdempotentAppendError::Sequence(s) => s.code(),
+                            IdempotentAppendError::Log(l) => log_error_code(l),
+                        };
+                        (code, e.to_string())
+                    }),
+                None => partition
+                    .append(records.to_vec())
+                    .await
+                    .map(|info| info.first_offset)
+                    .map_err(|e| (log_error_code(&e), e.to_string())),
+            };
+            match appended {
+                Ok(base_offset) => partitions.push(
                     PartitionProduceResponse::default()
                         .with_index(index)
-                        .with_base_offset(info.first_offset)
+                        .with_base_offset(base_offset)
                         .with_log_append_time_ms(-1)
                         .with_log_start_offset(partition.log_start_offset()),
                 ),
-                Err(e) => {
-                    tracing::debug!(topic = %name.as_str(), partition = index, error = %e, "append refused");
-                    partitions.push(answer(log_error_code(&e), Some(e.to_string())));
+                Err((code, message)) => {
+                    tracing::debug!(topic = %name.as_str(), partition = index, error = %message, "append refused");
+                    partitions.push(answer(code, Some(message)));
                 }
             }
         }

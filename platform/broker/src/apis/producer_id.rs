@@ -1,0 +1,35 @@
+//! InitProducerId for idempotent producers (no transactional id).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use crate::server::BrokerState;
+
+/// A fresh producer id with epoch 0; or, when the client names its current
+/// id and epoch (v3+, after an OUT_OF_ORDER or UNKNOWN_PRODUCER_ID), the
+/// same id with the epoch bumped, so its sequences restart at 0 (a new id
+/// once the epoch would overflow). A transactional id is refused: there is
+/// no transaction coordinator yet (an empty one is INVALID_REQUEST in
+/// Kafka too).
+pub(crate) fn init(
+    state: &BrokerState,
+    version: i16,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    if request.transactional_id.is_some() {
+        return InitProducerIdResponse::default()
+            .with_error_code(ResponseError::InvalidRequest.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
+    let (current, epoch) = (request.producer_id.0, request.producer_epoch);
+    let (id, epoch) = if version >= 3 && current >= 0 && (0..i16::MAX - 1).contains(&epoch) {
+        (current, epoch + 1)
+    } else {
+        (state.producer_ids.allocate(), 0)
+    };
+    tracing::debug!(producer_id = id, epoch, "producer id issued");
+    InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(id))
+        .with_producer_epoch(epoch)
+}
