@@ -12,6 +12,30 @@ pub enum Durability {
     Fsync,
 }
 
+/// `cleanup.policy`: what happens to old data of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// `delete`: retention deletes old segments (Kafka's default).
+    #[default]
+    Delete,
+    /// `compact`: the cleaner keeps the latest record of each key.
+    Compact,
+    /// `compact,delete`: both.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether the policy contains `compact`.
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+
+    /// Whether the policy contains `delete` (retention applies).
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
+}
+
 /// Settings of one log. Field names follow Kafka's topic configs
 /// (`segment.bytes` → `segment_bytes`, …); defaults are Kafka's.
 ///
@@ -20,7 +44,7 @@ pub enum Durability {
 /// let config = LogConfig { segment_bytes: 64 << 20, ..LogConfig::default() };
 /// assert_eq!(config.index_interval_bytes, 4096);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll to a new segment before one grows past this.
     pub segment_bytes: u64,
@@ -43,6 +67,18 @@ pub struct LogConfig {
     pub durability: Durability,
     /// `max.message.bytes`: the largest batch accepted, header included.
     pub max_message_bytes: usize,
+    /// `cleanup.policy`: retention applies with `delete`, the cleaner with `compact`.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: clean once dirty bytes / cleanable bytes reach this.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment older than this is cleaned
+    /// whatever the dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone stays after the cleaner
+    /// first passed it.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -58,6 +94,11 @@ impl Default for LogConfig {
             flush_ms: None,
             durability: Durability::PageCache,
             max_message_bytes: 1_048_588,
+            cleanup_policy: CleanupPolicy::Delete,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 3600 * 1000,
         }
     }
 }

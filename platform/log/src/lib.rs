@@ -17,6 +17,7 @@
 
 mod batch;
 mod checkpoint;
+mod cleaner;
 mod config;
 mod error;
 mod index;
@@ -27,7 +28,11 @@ pub use batch::{
     BatchHeader, HEADER_LEN, LOG_OVERHEAD, validate as validate_batch, validated_batches,
 };
 pub use checkpoint::{LEADER_EPOCH_CHECKPOINT, LeaderEpochCache};
-pub use config::{Durability, LogConfig};
+pub use cleaner::{
+    CLEANED_SUFFIX, CLEANER_OFFSET_CHECKPOINT, CleanStats, Cleanability, CleanerConfig,
+    SWAP_SUFFIX, SwapStep,
+};
+pub use config::{CleanupPolicy, Durability, LogConfig};
 pub use error::LogError;
 pub use log::{
     AppendInfo, EARLIEST_TIMESTAMP, HIGH_WATERMARK_CHECKPOINT, LATEST_TIMESTAMP,

@@ -67,6 +67,7 @@ pub struct Log {
     recovery_point_file: OffsetCheckpoint,
     log_start_file: OffsetCheckpoint,
     high_watermark_file: OffsetCheckpoint,
+    cleaner: Mutex<crate::cleaner::CleanerState>,
 }
 
 #[derive(Debug)]
@@ -171,6 +172,7 @@ impl Log {
         let high_watermark_file = OffsetCheckpoint::new(dir.join(HIGH_WATERMARK_CHECKPOINT));
         let recovery_point = recovery_point_file.read()?.unwrap_or(-1);
 
+        crate::cleaner::recover_swaps(&dir)?;
         clean_leftovers(&dir)?;
         let mut bases = segment_bases(&dir)?;
         bases.sort_unstable();
@@ -254,6 +256,7 @@ impl Log {
             recovery_point_file,
             log_start_file,
             high_watermark_file,
+            cleaner: crate::cleaner::new_state(),
         })
     }
 
@@ -305,6 +308,59 @@ impl Log {
             .iter()
             .map(|s| s.base_offset)
             .collect()
+    }
+
+    /// Cleaner hook: the closed segments (all but the active one), oldest first.
+    pub(crate) fn closed_segments(&self) -> Vec<Arc<Segment>> {
+        let segments = read_lock(&self.segments);
+        segments[..segments.len() - 1].to_vec()
+    }
+
+    /// Cleaner hook: base offset of the active segment.
+    pub(crate) fn active_base_offset(&self) -> i64 {
+        self.active_segment().base_offset
+    }
+
+    /// Cleaner hook: its per-log state.
+    pub(crate) fn cleaner_state(&self) -> &Mutex<crate::cleaner::CleanerState> {
+        &self.cleaner
+    }
+
+    /// Cleaner hook: under the writer lock, when `old` is still a run of
+    /// closed segments of the log with the `(size, next offset)` it had
+    /// (`expected`), runs `swap_files` (which replaces the files on disk and
+    /// opens the new segment) and puts its segment in place of `old`.
+    /// Returns false, without calling it, when the log changed meanwhile.
+    pub(crate) fn replace_segments(
+        &self,
+        old: &[Arc<Segment>],
+        expected: &[(u64, i64)],
+        swap_files: impl FnOnce() -> Result<Segment, LogError>,
+    ) -> Result<bool, LogError> {
+        let _writer = lock(&self.writer);
+        let start = {
+            let segments = read_lock(&self.segments);
+            let Some(start) = segments.iter().position(|s| Arc::ptr_eq(s, &old[0])) else {
+                return Ok(false);
+            };
+            let unchanged = start + old.len() < segments.len()
+                && old
+                    .iter()
+                    .zip(expected)
+                    .enumerate()
+                    .all(|(i, (s, &(size, next)))| {
+                        Arc::ptr_eq(&segments[start + i], s)
+                            && s.size() == size
+                            && s.next_offset() == next
+                    });
+            if !unchanged {
+                return Ok(false);
+            }
+            start
+        };
+        let new = Arc::new(swap_files()?);
+        write_lock(&self.segments).splice(start..start + old.len(), [new]);
+        Ok(true)
     }
 
     /// Appends one or more concatenated RecordBatch v2 sent by a producer.
@@ -771,6 +827,9 @@ impl Log {
     /// were deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         let config = self.config();
+        if !config.cleanup_policy.deletes() {
+            return Ok(0);
+        }
         let _writer = lock(&self.writer);
         let mut total = self.size_bytes();
         let deleted = self.delete_segments_while(|segment, _| {

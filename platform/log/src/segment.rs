@@ -469,6 +469,26 @@ impl Segment {
         Ok(())
     }
 
+    /// Calls `visit` with the bytes of each whole batch from `position` up
+    /// to the published end (not CRC-checked); stops early when it returns
+    /// false. The cleaner reads segments through this.
+    pub(crate) fn scan_batches(
+        &self,
+        position: u64,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<bool, LogError>,
+    ) -> Result<(), LogError> {
+        let mut scanner = Scanner::new(&self.file, position, self.size());
+        let mut pos = position;
+        while let Some(chunk) = scanner.next_batch()? {
+            let len = chunk.len() as u64;
+            if !visit(pos, chunk)? {
+                break;
+            }
+            pos += len;
+        }
+        Ok(())
+    }
+
     /// The whole batch starting at `position`.
     pub(crate) fn batch_at(&self, position: u64, header: &BatchHeader) -> Result<Bytes, LogError> {
         let mut buf = BytesMut::zeroed(header.size());
