@@ -1,6 +1,7 @@
 """kafka-python against a running `fjord server` (address in $BOOTSTRAP)."""
 
 import os
+import threading
 import time
 import uuid
 
@@ -23,9 +24,8 @@ def admin():
 
 
 def produce(topic, records, **kwargs):
-    # Idempotence (kafka-python's default) needs InitProducerId, which comes
-    # with the consumer-groups work; these tests cover the plain producer.
-    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, enable_idempotence=False, **kwargs)
+    # kafka-python's defaults: idempotence on, acks=all.
+    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, **kwargs)
     metadata = [producer.send(topic, **r).get(timeout=10) for r in records]
     producer.close()
     return metadata
@@ -114,3 +114,70 @@ def test_topic_admin(admin):
     while topic in admin.list_topics() and time.time() < deadline:
         time.sleep(0.1)
     assert topic not in admin.list_topics()
+
+
+def test_idempotent_producer_is_the_default():
+    topic = unique("py-idem")
+    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, enable_idempotence=True, acks="all")
+    sent = [producer.send(topic, value=str(i).encode(), partition=0) for i in range(200)]
+    producer.flush()
+    offsets = [f.get(timeout=10).offset for f in sent]
+    producer.close()
+    assert offsets == list(range(200))
+    got = consume_all(topic, expected=200)
+    assert [m.value for m in got] == [str(i).encode() for i in range(200)]
+
+
+def group_consumer(topic, group):
+    return KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, group_id=group,
+                         auto_offset_reset="earliest", enable_auto_commit=False,
+                         session_timeout_ms=6000, heartbeat_interval_ms=200,
+                         max_poll_interval_ms=10000)
+
+
+def poll_values(consumers, seen, until, timeout=30):
+    # One thread per consumer: kafka-python 3.0.12 drops a JoinGroup that
+    # completed while its consumer was not inside poll() and joins again
+    # (base.py join_group_async: `_join_task.is_done` schedules a new one),
+    # so consumers polled in turn from one thread rebalance over and over.
+    deadline = time.time() + timeout
+    lock = threading.Lock()
+
+    def run(consumer):
+        while not until() and time.time() < deadline:
+            for records in consumer.poll(timeout_ms=100).values():
+                with lock:
+                    seen.extend(r.value for r in records)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in consumers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert until(), f"timed out; seen {len(seen)}"
+
+
+def test_group_consumers_share_partitions_and_resume_from_commits(admin):
+    topic = unique("py-group")
+    group = unique("py-g")
+    admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
+    produce(topic, [dict(value=f"a{i}".encode(), partition=i % 4) for i in range(40)])
+    a, b = group_consumer(topic, group), group_consumer(topic, group)
+    seen = []
+    poll_values([a, b], seen, lambda: len(a.assignment()) == 2 and len(b.assignment()) == 2
+                and len(set(seen)) == 40)
+    assert not (a.assignment() & b.assignment())
+    a.commit()
+    b.commit()
+    a.close()
+    b.close()
+    produce(topic, [dict(value=f"b{i}".encode(), partition=i % 4) for i in range(10)])
+    c = group_consumer(topic, group)
+    later = []
+    poll_values([c], later, lambda: len(later) >= 10)
+    c.close()
+    assert sorted(later) == sorted(f"b{i}".encode() for i in range(10))
+    listed = admin.list_groups()
+    assert group in str(listed)
+    admin.delete_groups([group])
+    assert group not in str(admin.list_groups())

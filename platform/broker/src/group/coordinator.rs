@@ -192,6 +192,7 @@ impl GroupCoordinator {
         let changed = member.protocols != request.protocols;
         member.protocols = request.protocols.clone();
         let is_leader = group.leader.as_deref() == Some(request.member_id.as_str());
+        tracing::debug!(group = %group.id, member = %request.member_id, state = group.state.name(), changed, is_leader, "known member rejoins");
         match group.state {
             GroupState::PreparingRebalance => {
                 if let Some(old) = member.join_waiter.replace(tx) {
