@@ -48,6 +48,32 @@ fjord_cli_roundtrip() {
   "$fjord" topic delete "$topic" -b "$BOOTSTRAP" >/dev/null || return 1
 }
 
+fjord_cli_groups() {
+  local topic="cli-groups" group="cli-g" got
+  "$fjord" topic create "$topic" --partitions 2 -b "$BOOTSTRAP" >/dev/null || return 1
+  seq 1 20 | "$fjord" produce "$topic" --partition 0 -b "$BOOTSTRAP" 2>/dev/null || return 1
+  seq 21 30 | "$fjord" produce "$topic" --partition 1 -b "$BOOTSTRAP" 2>/dev/null || return 1
+  # A group member reads 12 records and commits; the next one reads the rest.
+  got="$("$fjord" consume "$topic" --group "$group" -n 12 -b "$BOOTSTRAP" 2>/dev/null | wc -l)"
+  [ "$got" -eq 12 ] || { echo "first member read $got"; return 1; }
+  got="$("$fjord" consume "$topic" --group "$group" -b "$BOOTSTRAP" 2>/dev/null | wc -l)"
+  [ "$got" -eq 18 ] || { echo "second member read $got"; return 1; }
+  "$fjord" group list -b "$BOOTSTRAP" | grep -E "^$group +Empty" >/dev/null || return 1
+  got="$("$fjord" group describe "$group" -b "$BOOTSTRAP")" || return 1
+  echo "$got" | grep -E "^$topic +0 +20 +20 +0 " >/dev/null || { echo "$got"; return 1; }
+  "$fjord" group reset-offsets "$group" --topic "$topic" --to-offset 15 -b "$BOOTSTRAP" >/dev/null || return 1
+  got="$("$fjord" group describe "$group" -b "$BOOTSTRAP")"
+  echo "$got" | grep -E "^$topic +0 +15 +20 +5 " >/dev/null || { echo "$got"; return 1; }
+  "$fjord" group reset-offsets "$group" --topic "$topic" --to-earliest -b "$BOOTSTRAP" >/dev/null || return 1
+  got="$("$fjord" consume "$topic" --group "$group" -b "$BOOTSTRAP" 2>/dev/null | wc -l)"
+  [ "$got" -eq 30 ] || { echo "after reset read $got"; return 1; }
+  "$fjord" group reset-offsets "$group" --topic "$topic" --to-latest -b "$BOOTSTRAP" >/dev/null || return 1
+  "$fjord" group reset-offsets "$group" --topic "$topic" --to-datetime 2000-01-01T00:00:00Z -b "$BOOTSTRAP" >/dev/null || return 1
+  "$fjord" group describe "$group" -b "$BOOTSTRAP" | grep -E "^$topic +1 +0 +10 +10 " >/dev/null || return 1
+  "$fjord" group delete "$group" -b "$BOOTSTRAP" >/dev/null || return 1
+  ! "$fjord" group list -b "$BOOTSTRAP" | grep -E "^$group " >/dev/null
+}
+
 run_kcat_checks() {
   echo "--- kcat"
   check "kcat metadata lists the broker" kcat_metadata_lists_broker
@@ -57,4 +83,5 @@ run_kcat_checks() {
   check "kcat headers round trip" kcat_headers_roundtrip
   echo "--- fjord CLI"
   check "fjord topic create/list/describe/delete, produce, consume" fjord_cli_roundtrip
+  check "fjord consume --group, group list/describe/reset-offsets/delete" fjord_cli_groups
 }

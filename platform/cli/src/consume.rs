@@ -1,12 +1,16 @@
 //! `fjord consume TOPIC`: print records, from an offset or the end, until
-//! the end of every partition or forever with `--follow`.
+//! the end of every partition or forever with `--follow`. With `--group`
+//! it subscribes as a member of that consumer group instead: partitions
+//! come from the group's assignment, reading starts at the group's
+//! committed offsets (the beginning where none), and offsets are committed
+//! as records are printed.
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -24,8 +28,11 @@ pub struct ConsumeArgs {
     #[arg(short, long)]
     pub offset: Option<i64>,
     /// Read only this partition.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "group")]
     pub partition: Option<i32>,
+    /// Consume as a member of this consumer group (subscribe, commit).
+    #[arg(short, long, conflicts_with_all = ["offset", "from_beginning"])]
+    pub group: Option<String>,
     /// Stop after this many records.
     #[arg(short = 'n', long)]
     pub max_messages: Option<u64>,
@@ -41,6 +48,9 @@ pub struct ConsumeArgs {
 }
 
 pub fn run(args: ConsumeArgs) -> Result<()> {
+    if let Some(group) = &args.group {
+        return run_in_group(&args, group);
+    }
     let consumer: BaseConsumer = args
         .client
         .assigning_consumer_config()
@@ -107,6 +117,65 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
     }
     out.flush()?;
     eprintln!("consumed {printed} records from {}", args.topic);
+    Ok(())
+}
+
+/// `--group`: subscribe, print, commit. Without `--follow` it stops once
+/// every assigned partition is at its end.
+fn run_in_group(args: &ConsumeArgs, group: &str) -> Result<()> {
+    let consumer: BaseConsumer = args
+        .client
+        .config()
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        // Only printed records count as consumed.
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .context("could not create the consumer")?;
+    consumer.subscribe(&[&args.topic]).context("subscribe")?;
+    let template = args.format.replace("\\n", "\n").replace("\\t", "\t");
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut at_end: HashSet<i32> = HashSet::new();
+    let mut printed = 0u64;
+    while args.max_messages.is_none_or(|max| printed < max) {
+        let Some(result) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        match result {
+            Ok(message) => {
+                at_end.remove(&message.partition());
+                writeln!(out, "{}", render(&template, &message))?;
+                consumer
+                    .store_offset_from_message(&message)
+                    .context("storing the offset")?;
+                printed += 1;
+            }
+            Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                at_end.insert(p);
+                let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+                if !args.follow && assigned > 0 && at_end.len() >= assigned {
+                    break;
+                }
+                out.flush()?;
+            }
+            Err(e) => bail!("consume failed: {e}"),
+        }
+    }
+    out.flush()?;
+    // Commit what was printed before leaving the group.
+    if printed > 0
+        && let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+    {
+        eprintln!("warning: final commit failed: {e}");
+    }
+    eprintln!(
+        "consumed {printed} records from {} in group {group}",
+        args.topic
+    );
     Ok(())
 }
 

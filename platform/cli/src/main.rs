@@ -9,6 +9,7 @@ mod bench;
 mod client;
 mod cluster;
 mod consume;
+mod group;
 mod produce;
 mod server;
 mod topic;
@@ -35,6 +36,9 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print records of a topic.
     Consume(consume::ConsumeArgs),
+    /// List, describe, reset the offsets of and delete consumer groups.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Cluster-wide information.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -59,6 +63,7 @@ fn main() -> Result<()> {
                     Command::Topic(c) => topic::run(c).await,
                     Command::Produce(a) => tokio::task::block_in_place(|| produce::run(a)),
                     Command::Consume(a) => tokio::task::block_in_place(|| consume::run(a)),
+                    Command::Group(c) => group::run(c).await,
                     Command::Cluster(c) => tokio::task::block_in_place(|| cluster::run(c)),
                     Command::Bench(c) => tokio::task::block_in_place(|| bench::run(c)),
                     Command::Server(_) => unreachable!("handled above"),
