@@ -212,7 +212,13 @@ fn consumers_share_partitions_and_rebalance() {
         "two consumers with three partitions each",
         |cs, seen| split(cs, &[3, 3]) && all_seen(seen, 1200),
     );
-    eprintln!("rebalance after a clean leave took {:?}", started.elapsed());
+    let took = started.elapsed();
+    eprintln!("rebalance after a clean leave took {took:?}");
+    // Goal: < 1 s; the bound leaves room for a loaded CI machine.
+    assert!(
+        took < Duration::from_secs(3),
+        "clean-leave rebalance took {took:?}"
+    );
     let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(duplicates.is_empty(), "records seen twice: {duplicates:?}");
 
@@ -530,4 +536,126 @@ fn committed_offsets_survive_restart() {
         vec![-1; PARTITIONS as usize]
     );
     broker.stop();
+}
+
+fn sync_with(
+    raw: &mut Raw,
+    group: &str,
+    member: &str,
+    instance: Option<&str>,
+    generation: i32,
+    assignments: &[(&str, &'static [u8])],
+) -> SyncGroupResponse {
+    let request = SyncGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_member_id(StrBytes::from_string(member.to_string()))
+        .with_group_instance_id(instance.map(|i| StrBytes::from_string(i.to_string())))
+        .with_generation_id(generation)
+        .with_assignments(
+            assignments
+                .iter()
+                .map(|(m, a)| {
+                    sync_group_request::SyncGroupRequestAssignment::default()
+                        .with_member_id(StrBytes::from_string(m.to_string()))
+                        .with_assignment(Bytes::from_static(a))
+                })
+                .collect(),
+        );
+    match raw.call(ApiKey::SyncGroup, 3, RequestKind::SyncGroup(request)) {
+        ResponseKind::SyncGroup(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A static member (group.instance.id) that restarts and rejoins without
+/// its member id takes its old place: same generation, same assignment, no
+/// rebalance for the others; its old member id is fenced.
+#[test]
+fn a_static_member_rejoins_without_a_rebalance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    let addr = broker.addr;
+    let topic = "static";
+
+    // B, dynamic, forms generation 1 alone and leads.
+    let mut b = Raw::connect(addr);
+    let first = join(&mut b, 5, join_request("s", "", "consumer", topic));
+    assert_eq!(first.error_code, 79);
+    let b_id = first.member_id.to_string();
+    let gen1 = join(&mut b, 5, join_request("s", &b_id, "consumer", topic));
+    assert_eq!((gen1.error_code, gen1.leader.as_str()), (0, b_id.as_str()));
+    assert_eq!(sync(&mut b, "s", &b_id, gen1.generation_id).error_code, 0);
+
+    // A, static, joins: no MEMBER_ID_REQUIRED round for static members; it
+    // waits until B rejoins.
+    let a_thread = std::thread::spawn(move || {
+        let mut a = Raw::connect(addr);
+        let request = join_request("s", "", "consumer", topic)
+            .with_group_instance_id(Some(StrBytes::from_static_str("a-1")));
+        let joined = join(&mut a, 5, request);
+        assert_eq!(joined.error_code, 0);
+        let id = joined.member_id.to_string();
+        let synced = sync_with(&mut a, "s", &id, Some("a-1"), joined.generation_id, &[]);
+        assert_eq!(synced.error_code, 0);
+        assert_eq!(&synced.assignment[..], b"for-a");
+        (id, joined.generation_id)
+    });
+    let start = Instant::now();
+    while heartbeat(&mut b, "s", &b_id, gen1.generation_id) != 27 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no rebalance");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let gen2 = join(&mut b, 5, join_request("s", &b_id, "consumer", topic));
+    assert_eq!(gen2.error_code, 0);
+    assert_eq!(gen2.members.len(), 2, "the leader sees both");
+    let a_old = gen2
+        .members
+        .iter()
+        .find(|m| m.member_id.as_str() != b_id)
+        .map(|m| m.member_id.to_string())
+        .expect("A is a member");
+    let b_sync = sync_with(
+        &mut b,
+        "s",
+        &b_id,
+        None,
+        gen2.generation_id,
+        &[(&b_id, b"for-b"), (&a_old, b"for-a")],
+    );
+    assert_eq!(&b_sync.assignment[..], b"for-b");
+    let (a_id, a_generation) = a_thread.join().expect("member A");
+    assert_eq!(
+        (a_id.as_str(), a_generation),
+        (a_old.as_str(), gen2.generation_id)
+    );
+
+    // A restarts: a new connection, no member id, the same instance id.
+    let mut a = Raw::connect(addr);
+    let request = join_request("s", "", "consumer", topic)
+        .with_group_instance_id(Some(StrBytes::from_static_str("a-1")));
+    let rejoined = join(&mut a, 5, request);
+    assert_eq!(rejoined.error_code, 0);
+    assert_eq!(
+        rejoined.generation_id, gen2.generation_id,
+        "no new generation"
+    );
+    assert_ne!(rejoined.member_id.as_str(), a_old);
+    let a_new = rejoined.member_id.to_string();
+    let synced = sync_with(&mut a, "s", &a_new, Some("a-1"), gen2.generation_id, &[]);
+    assert_eq!(&synced.assignment[..], b"for-a", "its old assignment");
+    assert_eq!(
+        heartbeat(&mut b, "s", &b_id, gen2.generation_id),
+        0,
+        "B undisturbed"
+    );
+    // The old incarnation is fenced.
+    let request = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("s")))
+        .with_member_id(StrBytes::from_string(a_old))
+        .with_group_instance_id(Some(StrBytes::from_static_str("a-1")))
+        .with_generation_id(gen2.generation_id);
+    match a.call(ApiKey::Heartbeat, 3, RequestKind::Heartbeat(request)) {
+        ResponseKind::Heartbeat(r) => assert_eq!(r.error_code, 82, "FENCED_INSTANCE_ID"),
+        other => panic!("{other:?}"),
+    }
 }
