@@ -161,6 +161,24 @@ pub struct BrokerConfig {
         alias = "offsets_topic_num_partitions"
     )]
     pub offsets_topic_num_partitions: i32,
+    /// `log.cleaner.threads`: logs compacted at once (each on a blocking thread).
+    #[serde(rename = "log.cleaner.threads", alias = "log_cleaner_threads")]
+    pub log_cleaner_threads: usize,
+    /// `log.cleaner.dedupe.buffer.size`: memory of one cleaning pass's key map.
+    #[serde(
+        rename = "log.cleaner.dedupe.buffer.size",
+        alias = "log_cleaner_dedupe_buffer_size"
+    )]
+    pub log_cleaner_dedupe_buffer_size: usize,
+    /// `log.cleaner.io.max.bytes.per.second`: cleaner I/O limit (absent: none).
+    #[serde(
+        rename = "log.cleaner.io.max.bytes.per.second",
+        alias = "log_cleaner_io_max_bytes_per_second"
+    )]
+    pub log_cleaner_io_max_bytes_per_second: Option<f64>,
+    /// `log.cleaner.backoff.ms`: how often logs are checked for cleaning.
+    #[serde(rename = "log.cleaner.backoff.ms", alias = "log_cleaner_backoff_ms")]
+    pub log_cleaner_backoff_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -192,6 +210,10 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 7 * 24 * 60,
             offsets_topic_num_partitions: 50,
+            log_cleaner_threads: 1,
+            log_cleaner_dedupe_buffer_size: 128 << 20,
+            log_cleaner_io_max_bytes_per_second: None,
+            log_cleaner_backoff_ms: 15_000,
         }
     }
 }
@@ -252,6 +274,15 @@ impl BrokerConfig {
             durability: self.durability.into(),
             max_message_bytes: self.max_message_bytes,
             ..LogConfig::default()
+        }
+    }
+
+    /// The cleaner's settings.
+    pub fn cleaner_config(&self) -> fjord_log::CleanerConfig {
+        fjord_log::CleanerConfig {
+            dedupe_buffer_size: self.log_cleaner_dedupe_buffer_size,
+            io_max_bytes_per_second: self.log_cleaner_io_max_bytes_per_second,
+            threads: self.log_cleaner_threads.max(1),
         }
     }
 

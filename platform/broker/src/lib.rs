@@ -30,6 +30,7 @@
 //! ```
 
 mod apis;
+mod cleaner;
 mod codec;
 mod config;
 mod connection;

@@ -220,6 +220,16 @@ pub(crate) mod samples {
             ApiKey::DeleteTopics => RequestKind::DeleteTopics(
                 DeleteTopicsRequest::default().with_topic_names(vec![name()]),
             ),
+            ApiKey::DeleteRecords => {
+                RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
+                    delete_records_request::DeleteRecordsTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![
+                            delete_records_request::DeleteRecordsPartition::default()
+                                .with_offset(0),
+                        ]),
+                ]))
+            }
             ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
                 DescribeConfigsRequest::default().with_resources(vec![
                     describe_configs_request::DescribeConfigsResource::default()

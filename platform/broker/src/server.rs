@@ -142,6 +142,7 @@ pub async fn run(
 async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), BrokerError> {
     let maintenance = tokio::spawn(maintain(Arc::clone(&state)));
     let group_timers = tokio::spawn(tick_groups(Arc::clone(&state)));
+    let log_cleaner = tokio::spawn(crate::cleaner::run(Arc::clone(&state)));
     let mut connections = JoinSet::new();
     let mut shutdown = state.shutdown.clone();
     loop {
@@ -177,6 +178,7 @@ async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), Bro
     }
     maintenance.abort();
     group_timers.abort();
+    log_cleaner.abort();
     let state_for_close = Arc::clone(&state);
     tokio::task::spawn_blocking(move || state_for_close.registry.close_all())
         .await

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use fjord_log::LogConfig;
+use fjord_log::{CleanupPolicy, LogConfig};
 
 /// Kafka's `ConfigResource.Type` for a topic.
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
@@ -39,9 +39,12 @@ const KEYS: &[(&str, Kind)] = &[
         "compression.type",
         Kind::Choice(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
     ),
+    ("delete.retention.ms", Kind::Long { min: 0 }),
     ("flush.messages", Kind::Long { min: 1 }),
     ("flush.ms", Kind::Long { min: 0 }),
+    ("max.compaction.lag.ms", Kind::Long { min: 1 }),
     ("max.message.bytes", Kind::Int { min: 0 }),
+    ("min.compaction.lag.ms", Kind::Long { min: 0 }),
     ("min.insync.replicas", Kind::Int { min: 1 }),
     ("retention.bytes", Kind::Long { min: -1 }),
     ("retention.ms", Kind::Long { min: -1 }),
@@ -127,6 +130,23 @@ impl TopicConfigs {
         if let Some(v) = self.long("max.message.bytes") {
             config.max_message_bytes = v as usize;
         }
+        if let Some(policy) = self.get("cleanup.policy") {
+            let has = |p: &str| policy.split(',').any(|i| i.trim() == p);
+            config.cleanup_policy = match (has("compact"), has("delete")) {
+                (true, true) => CleanupPolicy::CompactDelete,
+                (true, false) => CleanupPolicy::Compact,
+                _ => CleanupPolicy::Delete,
+            };
+        }
+        if let Some(v) = self.long("delete.retention.ms") {
+            config.delete_retention_ms = v;
+        }
+        if let Some(v) = self.long("min.compaction.lag.ms") {
+            config.min_compaction_lag_ms = v;
+        }
+        if let Some(v) = self.long("max.compaction.lag.ms") {
+            config.max_compaction_lag_ms = v;
+        }
         config
     }
 
@@ -160,6 +180,9 @@ fn default_value(name: &str, d: &LogConfig) -> String {
     match name {
         "cleanup.policy" => "delete".to_string(),
         "compression.type" => "producer".to_string(),
+        "delete.retention.ms" => d.delete_retention_ms.to_string(),
+        "min.compaction.lag.ms" => d.min_compaction_lag_ms.to_string(),
+        "max.compaction.lag.ms" => d.max_compaction_lag_ms.to_string(),
         "flush.messages" => d.flush_messages.unwrap_or(i64::MAX as u64).to_string(),
         "flush.ms" => d.flush_ms.unwrap_or(i64::MAX).to_string(),
         "max.message.bytes" => d.max_message_bytes.to_string(),

@@ -4,6 +4,7 @@
 pub(crate) mod api_versions;
 mod cluster;
 mod configs;
+mod delete_records;
 mod fetch;
 mod group;
 mod list_offsets;
@@ -90,6 +91,12 @@ pub(crate) async fn handle(state: &Arc<BrokerState>, request: DecodedRequest) ->
         RequestKind::CreatePartitions(r) => {
             match blocking(state, move |s| topics::create_partitions(s, r)).await {
                 Ok(response) => ResponseKind::CreatePartitions(response),
+                Err(reply) => return reply,
+            }
+        }
+        RequestKind::DeleteRecords(r) => {
+            match blocking(state, move |s| delete_records::handle(s, r)).await {
+                Ok(response) => ResponseKind::DeleteRecords(response),
                 Err(reply) => return reply,
             }
         }

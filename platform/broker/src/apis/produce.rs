@@ -67,6 +67,12 @@ pub(crate) async fn handle(
                 partitions.push(answer(ResponseError::InvalidRecord.code(), Some(reason)));
                 continue;
             }
+            if partition.log().config().cleanup_policy.compacts() {
+                if let Err(reason) = check_keys(&records) {
+                    partitions.push(answer(ResponseError::InvalidRecord.code(), Some(reason)));
+                    continue;
+                }
+            }
             let idempotent = BatchHeader::parse(&records)
                 .ok()
                 .filter(|h| h.producer_id >= 0);
@@ -135,4 +141,25 @@ fn check_client_batches(records: &[u8]) -> Result<(), String> {
         at += header.size().max(fjord_log::HEADER_LEN);
     }
     Ok(())
+}
+
+/// A compacted topic keeps the latest record per key: records without a
+/// key are refused (INVALID_RECORD), as Kafka does. Batches that do not
+/// decode are left to the log, which reports CORRUPT_MESSAGE.
+fn check_keys(records: &bytes::Bytes) -> Result<(), String> {
+    let mut buf = records.clone();
+    let Ok(sets) = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf) else {
+        return Ok(());
+    };
+    let keyless = sets
+        .iter()
+        .flat_map(|set| set.records.iter())
+        .find(|r| r.key.is_none());
+    match keyless {
+        Some(r) => Err(format!(
+            "compacted topic received a record without a key (offset delta {})",
+            r.offset
+        )),
+        None => Ok(()),
+    }
 }

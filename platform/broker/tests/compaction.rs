@@ -1,0 +1,233 @@
+//! Compacted topics and DeleteRecords with real clients (librdkafka): the
+//! broker's cleaner compacts a `cleanup.policy=compact` topic and a
+//! consumer reads it from offset 0 without errors; keyless records are
+//! refused with INVALID_RECORD; DeleteRecords moves the low watermark.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::TestBroker;
+use fjord_broker::BrokerConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+fn admin(broker: &TestBroker) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("admin")
+}
+
+fn create(broker: &TestBroker, topic: &NewTopic<'_>) {
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = broker
+        .runtime
+        .block_on(admin(broker).create_topics([topic], &options))
+        .expect("create");
+    assert!(results[0].is_ok(), "{results:?}");
+}
+
+/// Every record of partition 0 from the beginning up to the high watermark.
+fn consume_all(bootstrap: &str, topic: &str) -> Vec<(i64, String, Option<String>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "compaction-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .expect("watermarks");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while out
+        .last()
+        .is_none_or(|r: &(i64, String, Option<String>)| r.0 + 1 < high)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "consumed {} records, high watermark {high}",
+            out.len()
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((
+                m.offset(),
+                String::from_utf8(m.key().unwrap_or_default().to_vec()).unwrap(),
+                m.payload().map(|p| String::from_utf8(p.to_vec()).unwrap()),
+            )),
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn compacted_topic_is_cleaned_and_consumed_without_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(BrokerConfig {
+        log_cleaner_backoff_ms: 50,
+        ..BrokerConfig::ephemeral(dir.path())
+    });
+    let topic = NewTopic::new("table", 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact")
+        .set("segment.bytes", "4096");
+    create(&broker, &topic);
+
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("linger.ms", "2")
+        .set("batch.num.messages", "50")
+        .create()
+        .expect("producer");
+    let mut latest = HashMap::new();
+    for i in 0..3_000 {
+        let key = format!("k{}", i % 30);
+        let value = format!("v{i}");
+        latest.insert(key.clone(), value.clone());
+        producer
+            .send(
+                BaseRecord::to("table")
+                    .partition(0)
+                    .key(&key)
+                    .payload(&value),
+            )
+            .expect("enqueue");
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+
+    // The cleaner runs in the background: wait until it has shrunk the log.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let records = loop {
+        let records = consume_all(&broker.bootstrap(), "table");
+        if records.len() < 1_500 {
+            break records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never cleaned: {} records",
+            records.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut seen = HashMap::new();
+    let mut previous = -1;
+    for (offset, key, value) in records {
+        assert!(offset > previous);
+        previous = offset;
+        seen.insert(key, value.expect("no tombstones produced"));
+    }
+    assert_eq!(seen, latest);
+    broker.stop();
+}
+
+#[test]
+fn keyless_records_to_a_compacted_topic_are_invalid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    create(
+        &broker,
+        &NewTopic::new("keyed", 1, TopicReplication::Fixed(1))
+            .set("cleanup.policy", "compact,delete"),
+    );
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("message.timeout.ms", "5000")
+        .create()
+        .expect("producer");
+    let keyless = broker.runtime.block_on(
+        producer.send(
+            FutureRecord::<(), str>::to("keyed")
+                .partition(0)
+                .payload("x"),
+            Duration::from_secs(5),
+        ),
+    );
+    match keyless {
+        Err((KafkaError::MessageProduction(code), _)) => {
+            assert_eq!(code, RDKafkaErrorCode::InvalidRecord)
+        }
+        other => panic!("keyless produce to a compacted topic: {other:?}"),
+    }
+    let keyed = broker.runtime.block_on(producer.send(
+        FutureRecord::to("keyed").partition(0).key("k").payload("x"),
+        Duration::from_secs(5),
+    ));
+    assert!(keyed.is_ok(), "{keyed:?}");
+    broker.stop();
+}
+
+#[test]
+fn delete_records_moves_the_low_watermark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    create(
+        &broker,
+        &NewTopic::new("trim", 1, TopicReplication::Fixed(1)),
+    );
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("producer");
+    for i in 0..100 {
+        let value = format!("v{i}");
+        producer
+            .send(
+                BaseRecord::<(), str>::to("trim")
+                    .partition(0)
+                    .payload(&value),
+            )
+            .expect("enqueue");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("trim", 0, Offset::Offset(40))
+        .unwrap();
+    let result = broker
+        .runtime
+        .block_on(admin(&broker).delete_records(&tpl, &options))
+        .expect("delete records");
+    let element = result
+        .find_partition("trim", 0)
+        .expect("partition in result");
+    assert!(element.error().is_ok(), "{:?}", element.error());
+    assert_eq!(element.offset(), Offset::Offset(40));
+
+    // Past the high watermark: OFFSET_OUT_OF_RANGE.
+    let mut beyond = TopicPartitionList::new();
+    beyond
+        .add_partition_offset("trim", 0, Offset::Offset(1_000))
+        .unwrap();
+    let result = broker
+        .runtime
+        .block_on(admin(&broker).delete_records(&beyond, &options))
+        .expect("delete records");
+    assert!(result.find_partition("trim", 0).unwrap().error().is_err());
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("consumer");
+    let (low, high) = consumer
+        .fetch_watermarks("trim", 0, Duration::from_secs(10))
+        .expect("watermarks");
+    assert_eq!((low, high), (40, 100));
+    let records = consume_all(&broker.bootstrap(), "trim");
+    assert_eq!(records.first().map(|r| r.0), Some(40));
+    broker.stop();
+}
