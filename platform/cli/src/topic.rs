@@ -66,6 +66,20 @@ pub enum TopicCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Delete a partition's records before an offset (DeleteRecords): the
+    /// partition's log start offset moves to OFFSET.
+    Trim {
+        /// Topic name.
+        name: String,
+        /// Partition index.
+        #[arg(short, long)]
+        partition: i32,
+        /// First offset to keep (-1: the high watermark, i.e. everything).
+        #[arg(long, allow_hyphen_values = true)]
+        before: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 pub async fn run(command: TopicCommand) -> Result<()> {
@@ -166,6 +180,38 @@ pub async fn run(command: TopicCommand) -> Result<()> {
                     Ok(name) => println!("deleted topic {name}"),
                     Err((name, code)) => bail!("could not delete topic {name}: {code}"),
                 }
+            }
+        }
+        TopicCommand::Trim {
+            name,
+            partition,
+            before,
+            client,
+        } => {
+            let admin = admin(&client)?;
+            let offset = if before == -1 {
+                rdkafka::Offset::End
+            } else {
+                rdkafka::Offset::Offset(before)
+            };
+            let mut list = rdkafka::TopicPartitionList::new();
+            list.add_partition_offset(&name, partition, offset)
+                .context("bad partition or offset")?;
+            let result = admin
+                .delete_records(&list, &options())
+                .await
+                .context("DeleteRecords request failed")?;
+            let Some(element) = result.find_partition(&name, partition) else {
+                bail!("no answer for {name}-{partition}");
+            };
+            if let Err(e) = element.error() {
+                bail!("could not trim {name}-{partition}: {e}");
+            }
+            match element.offset() {
+                rdkafka::Offset::Offset(start) => {
+                    println!("trimmed {name}-{partition}: log start offset is now {start}")
+                }
+                other => println!("trimmed {name}-{partition}: {other:?}"),
             }
         }
     }
