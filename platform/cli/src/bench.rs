@@ -25,6 +25,8 @@ pub enum BenchCommand {
     Produce(ProduceBench),
     /// Read a topic from the beginning and report records/s and MB/s.
     Consume(ConsumeBench),
+    /// Synchronous offset commits from parallel clients; reports commits/s.
+    Commits(crate::bench_commits::CommitBench),
 }
 
 /// `fjord bench produce` flags.
@@ -78,6 +80,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Produce(args) => produce(args),
         BenchCommand::Consume(args) => consume(args),
+        BenchCommand::Commits(args) => crate::bench_commits::run(args),
     }
 }
 

@@ -6,6 +6,7 @@
 //! only parses flags, loads configuration and prints.
 
 mod bench;
+mod bench_commits;
 mod client;
 mod cluster;
 mod consume;
