@@ -8,3 +8,6 @@ pub(crate) mod state;
 
 pub(crate) use coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
 pub(crate) use state::{CommittedOffset, GroupState};
+
+#[cfg(test)]
+mod timer_tests;

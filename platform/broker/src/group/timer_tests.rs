@@ -1,0 +1,113 @@
+//! The coordinator's timers, driven by explicit `tick` instants instead of
+//! waiting: rebalance timeout, initial rebalance delay, session expiry and
+//! offset retention.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
+use super::state::{CommittedOffset, GroupState, JoinResult};
+
+fn coordinator(delay_ms: u64) -> GroupCoordinator {
+    GroupCoordinator::new(GroupSettings {
+        initial_rebalance_delay: Duration::from_millis(delay_ms),
+        min_session_timeout_ms: 10,
+        max_session_timeout_ms: 60_000,
+        offsets_retention_ms: 60_000,
+    })
+}
+
+fn request(member: &str, session_ms: i32, rebalance_ms: i32) -> JoinRequest {
+    JoinRequest {
+        group_id: "g".to_string(),
+        member_id: member.to_string(),
+        instance_id: None,
+        client_id: "c".to_string(),
+        client_host: String::new(),
+        session_timeout_ms: session_ms,
+        rebalance_timeout_ms: rebalance_ms,
+        protocol_type: "consumer".to_string(),
+        protocols: vec![("range".to_string(), Bytes::from_static(b"m"))],
+        require_member_id: false,
+    }
+}
+
+fn waiting(pending: Pending<JoinResult>) -> oneshot::Receiver<JoinResult> {
+    match pending {
+        Pending::Wait(rx) => rx,
+        Pending::Ready(r) => panic!("answered at once: {r:?}"),
+    }
+}
+
+fn state(c: &GroupCoordinator) -> GroupState {
+    c.lock().get("g").map_or(GroupState::Dead, |g| g.state)
+}
+
+#[test]
+fn the_initial_delay_holds_the_first_generation_back() {
+    let c = coordinator(200);
+    let mut rx = waiting(c.join(request("", 10_000, 10_000)));
+    c.tick(Instant::now(), 0);
+    assert!(rx.try_recv().is_err(), "completed before the delay");
+    c.tick(Instant::now() + Duration::from_millis(250), 0);
+    let joined = rx.try_recv().expect("completed after the delay");
+    assert_eq!((joined.error, joined.generation), (0, 1));
+    assert_eq!(state(&c), GroupState::CompletingRebalance);
+}
+
+#[test]
+fn a_member_that_does_not_rejoin_in_the_rebalance_timeout_is_removed() {
+    let c = coordinator(0);
+    let mut first = waiting(c.join(request("", 30_000, 500)));
+    c.tick(Instant::now(), 0);
+    let a = first.try_recv().expect("generation 1");
+    let sync = c.sync("g", &a.member_id, None, 1, None, None, Vec::new());
+    assert!(matches!(sync, Pending::Ready(ref r) if r.error == 0));
+    // A second member starts a rebalance; A never rejoins.
+    let mut second = waiting(c.join(request("", 30_000, 500)));
+    c.tick(Instant::now(), 0);
+    assert!(second.try_recv().is_err(), "waits for A");
+    c.tick(Instant::now() + Duration::from_millis(600), 0);
+    let b = second
+        .try_recv()
+        .expect("completed at the rebalance timeout");
+    assert_eq!((b.error, b.generation), (0, 2));
+    assert_eq!(b.leader, b.member_id, "B leads alone");
+    assert_eq!(b.members.len(), 1);
+    assert_eq!(c.heartbeat("g", &a.member_id, None, 2), 25, "A is gone");
+}
+
+#[test]
+fn an_expired_session_removes_the_member_and_empties_the_group() {
+    let c = coordinator(0);
+    let mut rx = waiting(c.join(request("", 100, 1000)));
+    c.tick(Instant::now(), 0);
+    let a = rx.try_recv().expect("generation 1");
+    assert!(matches!(
+        c.sync("g", &a.member_id, None, 1, None, None, Vec::new()),
+        Pending::Ready(_)
+    ));
+    c.tick(Instant::now() + Duration::from_millis(50), 0);
+    assert_eq!(c.heartbeat("g", &a.member_id, None, 1), 0);
+    c.tick(Instant::now() + Duration::from_millis(300), 0);
+    assert_eq!(c.heartbeat("g", &a.member_id, None, 1), 25);
+}
+
+#[test]
+fn offsets_of_an_empty_group_expire_after_retention() {
+    let c = coordinator(0);
+    let offset = |ts| CommittedOffset {
+        offset: 5,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp_ms: ts,
+    };
+    c.set_offset("g", ("t".to_string(), 0), Some(offset(1_000)));
+    c.set_offset("g", ("t".to_string(), 1), Some(offset(50_000)));
+    c.tick(Instant::now(), 70_000);
+    let groups = c.lock();
+    let kept: Vec<_> = groups["g"].offsets.keys().cloned().collect();
+    assert_eq!(kept, vec![("t".to_string(), 1)]);
+}
