@@ -73,6 +73,10 @@ pub struct Log {
 #[derive(Debug)]
 struct WriterState {
     unflushed_records: u64,
+    /// The latest epoch in the epoch cache as of the last append, so an
+    /// append of the current epoch skips the cache's lock. Truncation, the
+    /// only thing that can drop the latest epoch, clears it.
+    latest_epoch: Option<i32>,
 }
 
 #[derive(Debug)]
@@ -243,6 +247,7 @@ impl Log {
             segments: RwLock::new(segments),
             writer: Mutex::new(WriterState {
                 unflushed_records: 0,
+                latest_epoch: None,
             }),
             log_end: AtomicI64::new(log_end),
             log_start: AtomicI64::new(log_start),
@@ -473,7 +478,8 @@ impl Log {
         )?;
         let first = &headers[0];
         let last = &headers[headers.len() - 1];
-        {
+        let newest_epoch = headers.iter().map(|h| h.partition_leader_epoch).max();
+        if newest_epoch > writer.latest_epoch {
             let mut epochs = lock(&self.epochs);
             for header in headers {
                 if epochs
@@ -483,6 +489,7 @@ impl Log {
                     epochs.assign(header.partition_leader_epoch, header.base_offset)?;
                 }
             }
+            writer.latest_epoch = epochs.latest_epoch();
         }
         let record_count: u64 = headers.iter().map(|h| h.records_count as u64).sum();
         writer.unflushed_records += record_count;
@@ -748,7 +755,7 @@ impl Log {
     /// when a follower's log diverges from its leader's). The log end becomes
     /// that batch's base offset; epochs starting at or after it are forgotten.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        let _writer = lock(&self.writer);
+        let mut writer = lock(&self.writer);
         if offset >= self.log_end_offset() {
             return Ok(());
         }
@@ -776,6 +783,7 @@ impl Log {
         }
         self.log_end.store(new_end, Ordering::Release);
         lock(&self.epochs).truncate_from_end(new_end)?;
+        writer.latest_epoch = None;
         let recovery_point = {
             let mut state = lock(&self.flush);
             state.flushed_offset = state.flushed_offset.min(new_end);
