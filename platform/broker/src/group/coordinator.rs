@@ -17,7 +17,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
-use super::state::{CommittedOffset, Group, GroupState, JoinResult, Member, SyncResult};
+use super::state::{Group, GroupState, JoinResult, Member, SyncResult};
 
 /// How often [`GroupCoordinator::tick`] should run.
 pub(crate) const TICK: Duration = Duration::from_millis(50);
@@ -352,7 +352,7 @@ impl GroupCoordinator {
     }
 
     /// Checks a member and generation of a group: the Kafka error, if any.
-    fn check_member(
+    pub(super) fn check_member(
         group: &Group,
         member_id: &str,
         instance_id: Option<&str>,
@@ -590,67 +590,6 @@ impl GroupCoordinator {
         groups.retain(|_, g| {
             !(g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty())
         });
-    }
-
-    /// Checks that `member_id` of `generation` may commit offsets for
-    /// `group_id` (creating the group for a simple commit), and stores
-    /// `offsets`. Returns the group-level error, if any.
-    pub(crate) fn commit(
-        &self,
-        group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        offsets: Vec<((String, i32), CommittedOffset)>,
-    ) -> Result<(), i16> {
-        if group_id.is_empty() {
-            return Err(code(ResponseError::InvalidGroupId));
-        }
-        let mut groups = self.lock();
-        let group = groups
-            .entry(group_id.to_string())
-            .or_insert_with(|| Group::new(group_id));
-        // A commit without generation (admin tools, manual assignment) is
-        // allowed only while nobody is a member.
-        let simple = generation < 0 && member_id.is_empty();
-        if simple {
-            if !group.members.is_empty() {
-                return Err(code(ResponseError::UnknownMemberId));
-            }
-        } else {
-            Self::check_member(group, member_id, instance_id, generation).map_err(code)?;
-            if group.state == GroupState::CompletingRebalance {
-                return Err(code(ResponseError::RebalanceInProgress));
-            }
-            if let Some(member) = group.members.get_mut(member_id) {
-                member.last_seen = Instant::now();
-            }
-        }
-        group.offsets.extend(offsets);
-        Ok(())
-    }
-
-    /// Sets (or with `None` removes) a committed offset without membership
-    /// checks: loading `__consumer_offsets`, or applying a commit that
-    /// [`commit`](Self::commit) authorised and the log stored.
-    pub(crate) fn set_offset(
-        &self,
-        group_id: &str,
-        key: (String, i32),
-        value: Option<CommittedOffset>,
-    ) {
-        let mut groups = self.lock();
-        let group = groups
-            .entry(group_id.to_string())
-            .or_insert_with(|| Group::new(group_id));
-        match value {
-            Some(v) => {
-                group.offsets.insert(key, v);
-            }
-            None => {
-                group.offsets.remove(&key);
-            }
-        }
     }
 }
 

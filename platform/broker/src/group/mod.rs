@@ -2,6 +2,7 @@
 //! and the committed offsets it keeps. On a single node this broker is the
 //! coordinator of every group.
 
+mod commits;
 pub(crate) mod coordinator;
 pub(crate) mod offsets_topic;
 pub(crate) mod state;
