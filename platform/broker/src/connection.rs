@@ -22,6 +22,8 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<Broker
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let mut shutdown = state.shutdown.clone();
     let max = state.config.socket_request_max_bytes;
+    // Kafka's form, as DescribeGroups reports member hosts.
+    let client_host = format!("/{}", peer.ip());
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, max) => frame,
@@ -40,7 +42,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<Broker
                 let (api_key, version) = (request.api_key, request.version);
                 let correlation_id = request.header.correlation_id;
                 tracing::trace!(%peer, ?api_key, version, correlation_id, "request");
-                match apis::handle(&state, *request).await {
+                match apis::handle(&state, *request, &client_host).await {
                     Reply::Nothing => continue,
                     Reply::Send(response) => {
                         encode_response(api_key, version, correlation_id, &response)

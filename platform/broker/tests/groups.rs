@@ -418,6 +418,8 @@ fn bad_group_requests_get_their_error_codes() {
     };
     assert_eq!(described.groups[0].group_state.as_str(), "Stable");
     assert_eq!(described.groups[0].members.len(), 1);
+    assert_eq!(described.groups[0].members[0].client_host.as_str(), "/127.0.0.1");
+    assert_eq!(described.groups[0].members[0].client_id.as_str(), "raw-test");
     let deleted = match raw.call(
         ApiKey::DeleteGroups,
         2,

@@ -70,6 +70,7 @@ pub(crate) async fn join(
     state: &BrokerState,
     version: i16,
     client_id: &str,
+    client_host: &str,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
     // v0 has no rebalance timeout: Kafka uses the session timeout.
@@ -83,7 +84,7 @@ pub(crate) async fn join(
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|i| i.to_string()),
         client_id: client_id.to_string(),
-        client_host: String::new(),
+        client_host: client_host.to_string(),
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms,
         protocol_type: request.protocol_type.to_string(),

@@ -51,8 +51,13 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
-/// Handles one request.
-pub(crate) async fn handle(state: &Arc<BrokerState>, request: DecodedRequest) -> Reply {
+/// Handles one request from `client_host` (the peer's address, reported
+/// for group members).
+pub(crate) async fn handle(
+    state: &Arc<BrokerState>,
+    request: DecodedRequest,
+    client_host: &str,
+) -> Reply {
     let v = request.version;
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
@@ -131,7 +136,7 @@ pub(crate) async fn handle(state: &Arc<BrokerState>, request: DecodedRequest) ->
                 .as_deref()
                 .unwrap_or("")
                 .to_string();
-            ResponseKind::JoinGroup(group::join(state, v, &client_id, r).await)
+            ResponseKind::JoinGroup(group::join(state, v, &client_id, client_host, r).await)
         }
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync(state, v, r).await),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(state, r)),
@@ -252,7 +257,7 @@ mod tests {
                         version,
                         body,
                     };
-                    if let Reply::Send(response) = handle(&state, request).await {
+                    if let Reply::Send(response) = handle(&state, request, "/127.0.0.1").await {
                         // Encoding may refuse values the client sent back
                         // to us; it must not panic.
                         let _ = encode_response(api, version, 1, &response);
@@ -296,7 +301,7 @@ mod tests {
                     version,
                     body: sample(api, version),
                 };
-                match handle(&state, request).await {
+                match handle(&state, request, "/127.0.0.1").await {
                     Reply::Send(response) => {
                         if let Err(e) = encode_response(api, version, 1, &response) {
                             panic!("{api:?} v{version}: {e}");
