@@ -418,8 +418,14 @@ fn bad_group_requests_get_their_error_codes() {
     };
     assert_eq!(described.groups[0].group_state.as_str(), "Stable");
     assert_eq!(described.groups[0].members.len(), 1);
-    assert_eq!(described.groups[0].members[0].client_host.as_str(), "/127.0.0.1");
-    assert_eq!(described.groups[0].members[0].client_id.as_str(), "raw-test");
+    assert_eq!(
+        described.groups[0].members[0].client_host.as_str(),
+        "/127.0.0.1"
+    );
+    assert_eq!(
+        described.groups[0].members[0].client_id.as_str(),
+        "raw-test"
+    );
     let deleted = match raw.call(
         ApiKey::DeleteGroups,
         2,
@@ -660,4 +666,89 @@ fn a_static_member_rejoins_without_a_rebalance() {
         ResponseKind::Heartbeat(r) => assert_eq!(r.error_code, 82, "FENCED_INSTANCE_ID"),
         other => panic!("{other:?}"),
     }
+}
+
+/// FindCoordinator v4 with batched keys, simple commits (no generation)
+/// for two groups, and one OffsetFetch v8 for both plus an unknown group.
+#[test]
+fn batched_coordinator_lookup_and_multi_group_offset_fetch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    produce(&broker.bootstrap(), "multi", 0, 6);
+    let mut raw = Raw::connect(broker.addr);
+
+    let keys = vec![
+        StrBytes::from_static_str("g1"),
+        StrBytes::from_static_str("g2"),
+    ];
+    let found = match raw.call(
+        ApiKey::FindCoordinator,
+        4,
+        RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_coordinator_keys(keys)),
+    ) {
+        ResponseKind::FindCoordinator(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(found.coordinators.len(), 2);
+    for c in &found.coordinators {
+        assert_eq!((c.error_code, c.port), (0, i32::from(broker.addr.port())));
+    }
+
+    for (group, offset) in [("g1", 3), ("g2", 5)] {
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str(group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("multi")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(1)
+                            .with_committed_offset(offset)
+                            .with_committed_metadata(Some(StrBytes::from_static_str("m"))),
+                    ]),
+            ]);
+        match raw.call(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request)) {
+            ResponseKind::OffsetCommit(r) => assert_eq!(r.topics[0].partitions[0].error_code, 0),
+            other => panic!("{other:?}"),
+        }
+    }
+    let groups = ["g1", "g2", "nobody"]
+        .into_iter()
+        .map(|g| {
+            offset_fetch_request::OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(StrBytes::from_static_str(g)))
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopics::default()
+                        .with_name(TopicName(StrBytes::from_static_str("multi")))
+                        .with_partition_indexes(vec![1]),
+                ]))
+        })
+        .collect();
+    let fetched = match raw.call(
+        ApiKey::OffsetFetch,
+        8,
+        RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(groups)),
+    ) {
+        ResponseKind::OffsetFetch(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let offsets: Vec<(String, i64)> = fetched
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.group_id.to_string(),
+                g.topics[0].partitions[0].committed_offset,
+            )
+        })
+        .collect();
+    assert_eq!(
+        offsets,
+        [
+            ("g1".to_string(), 3),
+            ("g2".to_string(), 5),
+            ("nobody".to_string(), -1)
+        ]
+    );
 }
