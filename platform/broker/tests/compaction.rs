@@ -231,3 +231,73 @@ fn delete_records_moves_the_low_watermark() {
     assert_eq!(records.first().map(|r| r.0), Some(40));
     broker.stop();
 }
+
+#[test]
+fn consumer_offsets_stay_small_under_a_commit_storm() {
+    use rdkafka::consumer::CommitMode;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || BrokerConfig {
+        log_cleaner_backoff_ms: 50,
+        segment_bytes: 8 << 10,
+        offsets_topic_num_partitions: 1,
+        ..BrokerConfig::ephemeral(dir.path())
+    };
+    let broker = TestBroker::start_with(config());
+    create(
+        &broker,
+        &NewTopic::new("storm", 1, TopicReplication::Fixed(1)),
+    );
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "stormy")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    const COMMITS: i64 = 2_000;
+    for i in 1..=COMMITS {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("storm", 0, Offset::Offset(i))
+            .unwrap();
+        consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+    }
+    let offsets_dir = dir.path().join("__consumer_offsets-0");
+    let size = |dir: &std::path::Path| -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = size(&offsets_dir);
+    // Uncompacted, 2 000 commits take well over 100 KiB.
+    while last > 40 << 10 {
+        assert!(
+            Instant::now() < deadline,
+            "__consumer_offsets still {last} bytes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        last = size(&offsets_dir);
+    }
+    drop(consumer);
+    broker.stop();
+
+    // The compacted offsets topic still yields the last commit after a restart.
+    let broker = TestBroker::start_with(config());
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "stormy")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition("storm", 0);
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed");
+    assert_eq!(
+        committed.find_partition("storm", 0).unwrap().offset(),
+        Offset::Offset(COMMITS)
+    );
+    broker.stop();
+}

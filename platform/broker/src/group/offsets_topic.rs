@@ -279,6 +279,12 @@ pub(crate) fn load(registry: &TopicRegistry, coordinator: &GroupCoordinator) -> 
             let mut buf = bytes;
             let before = next;
             while buf.remaining() >= fjord_log::HEADER_LEN {
+                // A compacted batch may have lost records, or all of them
+                // (an empty batch): go on after its last offset, not its
+                // last record's.
+                if let Ok(header) = fjord_log::BatchHeader::parse(&buf) {
+                    next = next.max(header.next_offset());
+                }
                 let Ok(set) = RecordBatchDecoder::decode(&mut buf) else {
                     tracing::warn!(
                         partition = partition.index(),
