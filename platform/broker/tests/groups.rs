@@ -752,3 +752,69 @@ fn batched_coordinator_lookup_and_multi_group_offset_fetch() {
         ]
     );
 }
+
+/// Not a test on its own: the group member that
+/// `a_killed_consumer_is_replaced_after_its_session_timeout` runs in a child
+/// process and kills.
+#[test]
+#[ignore = "run as a child process by a_killed_consumer_is_replaced_after_its_session_timeout"]
+fn child_consumer() {
+    let Ok(bootstrap) = std::env::var("FJORD_CHILD_BOOTSTRAP") else {
+        return;
+    };
+    let consumer = group_consumer(&bootstrap, "killed", "child");
+    consumer.subscribe(&["killed"]).expect("subscribe");
+    loop {
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+}
+
+/// A librdkafka consumer in another process is killed (SIGKILL: no
+/// LeaveGroup); the remaining members take its partitions once its session
+/// times out, and every record is consumed.
+#[test]
+fn a_killed_consumer_is_replaced_after_its_session_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    let bootstrap = broker.bootstrap();
+    produce(&bootstrap, "killed", 0, 300);
+    let c1 = group_consumer(&bootstrap, "killed", "c1");
+    let c2 = group_consumer(&bootstrap, "killed", "c2");
+    for c in [&c1, &c2] {
+        c.subscribe(&["killed"]).expect("subscribe");
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "child_consumer", "--ignored", "--nocapture"])
+        .env("FJORD_CHILD_BOOTSTRAP", &bootstrap)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child consumer");
+    let mut seen = Seen::new();
+    poll_until(
+        &[&c1, &c2],
+        &mut seen,
+        Duration::from_secs(30),
+        "the child to own two partitions",
+        |cs, _| split(cs, &[2, 2]),
+    );
+    child.kill().expect("kill the child");
+    let _ = child.wait();
+    let killed = Instant::now();
+    produce(&bootstrap, "killed", 300, 600);
+    poll_until(
+        &[&c1, &c2],
+        &mut seen,
+        Duration::from_secs(30),
+        "the killed member's partitions to be taken over",
+        |cs, seen| split(cs, &[3, 3]) && (300..600).all(|i| seen.contains_key(&format!("v{i}"))),
+    );
+    let took = killed.elapsed();
+    assert!(
+        took >= Duration::from_millis(1000),
+        "before the session timeout: {took:?}"
+    );
+    // Records 0..300 of the child's partitions may have been read and
+    // committed by the child before it died, so only the records produced
+    // after the kill are checked above (all of them, on every partition).
+}
