@@ -23,13 +23,20 @@ pub(crate) const TYPE_STRING: i8 = 2;
 pub(crate) const TYPE_INT: i8 = 3;
 pub(crate) const TYPE_LONG: i8 = 5;
 pub(crate) const TYPE_LIST: i8 = 7;
+pub(crate) const TYPE_DOUBLE: i8 = 6;
 
 #[derive(Clone, Copy)]
 enum Kind {
-    Long { min: i64 },
-    Int { min: i64 },
+    Long {
+        min: i64,
+    },
+    Int {
+        min: i64,
+    },
     Choice(&'static [&'static str]),
     List(&'static [&'static str]),
+    /// A number in [0, 1].
+    Ratio,
 }
 
 /// Every topic config Fjord knows, with its kind.
@@ -45,6 +52,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("max.compaction.lag.ms", Kind::Long { min: 1 }),
     ("max.message.bytes", Kind::Int { min: 0 }),
     ("min.compaction.lag.ms", Kind::Long { min: 0 }),
+    ("min.cleanable.dirty.ratio", Kind::Ratio),
     ("min.insync.replicas", Kind::Int { min: 1 }),
     ("retention.bytes", Kind::Long { min: -1 }),
     ("retention.ms", Kind::Long { min: -1 }),
@@ -138,6 +146,12 @@ impl TopicConfigs {
                 _ => CleanupPolicy::Delete,
             };
         }
+        if let Some(v) = self
+            .get("min.cleanable.dirty.ratio")
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            config.min_cleanable_dirty_ratio = v;
+        }
         if let Some(v) = self.long("delete.retention.ms") {
             config.delete_retention_ms = v;
         }
@@ -160,6 +174,7 @@ impl TopicConfigs {
                     Kind::Int { .. } => TYPE_INT,
                     Kind::Choice(_) => TYPE_STRING,
                     Kind::List(_) => TYPE_LIST,
+                    Kind::Ratio => TYPE_DOUBLE,
                 };
                 match self.get(name) {
                     Some(v) => (name.to_string(), v.to_string(), SOURCE_TOPIC, config_type),
@@ -182,6 +197,7 @@ fn default_value(name: &str, d: &LogConfig) -> String {
         "compression.type" => "producer".to_string(),
         "delete.retention.ms" => d.delete_retention_ms.to_string(),
         "min.compaction.lag.ms" => d.min_compaction_lag_ms.to_string(),
+        "min.cleanable.dirty.ratio" => d.min_cleanable_dirty_ratio.to_string(),
         "max.compaction.lag.ms" => d.max_compaction_lag_ms.to_string(),
         "flush.messages" => d.flush_messages.unwrap_or(i64::MAX as u64).to_string(),
         "flush.ms" => d.flush_ms.unwrap_or(i64::MAX).to_string(),
@@ -225,6 +241,10 @@ pub(crate) fn validate(name: &str, value: &str) -> Result<String, String> {
             }
             Ok(v.to_string())
         }
+        Kind::Ratio => match value.parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => Ok(v.to_string()),
+            _ => Err(format!("{name} must be a number in [0, 1], not {value:?}")),
+        },
         Kind::Choice(choices) => {
             let v = value.to_ascii_lowercase();
             if choices.contains(&v.as_str()) {
@@ -274,6 +294,17 @@ mod tests {
         assert!(TopicConfigs::from_pairs([("segment.bytes", "abc")]).is_err());
         assert!(TopicConfigs::from_pairs([("segment.bytes", "99999999999")]).is_err());
         assert!(TopicConfigs::from_pairs([("cleanup.policy", "shred")]).is_err());
+        assert!(TopicConfigs::from_pairs([("min.cleanable.dirty.ratio", "1.5")]).is_err());
+        let compacted = TopicConfigs::from_pairs([
+            ("cleanup.policy", "compact,delete"),
+            ("min.cleanable.dirty.ratio", "0.1"),
+            ("delete.retention.ms", "5"),
+        ])
+        .unwrap()
+        .log_config(&LogConfig::default());
+        assert_eq!(compacted.cleanup_policy, CleanupPolicy::CompactDelete);
+        assert_eq!(compacted.min_cleanable_dirty_ratio, 0.1);
+        assert_eq!(compacted.delete_retention_ms, 5);
         assert!(TopicConfigs::from_pairs([("cleanup.policy", "compact, delete")]).is_ok());
     }
 }

@@ -178,7 +178,11 @@ impl Log {
     /// but not below the log start).
     pub fn first_dirty_offset(&self) -> Result<i64, LogError> {
         let stored = self.cleaner_checkpoint().read()?.unwrap_or(-1);
-        Ok(stored.max(self.log_start_offset()))
+        // Not past the log end: a truncation (replication) may have cut the
+        // log below a checkpoint written before it.
+        Ok(stored
+            .max(self.log_start_offset())
+            .min(self.log_end_offset()))
     }
 
     /// How dirty the log is and whether [`Log::clean`] would run at `now_ms`.
