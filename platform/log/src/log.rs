@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{LeaderEpochCache, OffsetCheckpoint};
@@ -394,7 +395,8 @@ impl Log {
 
     fn append_from(&self, buf: &mut [u8], origin: Origin) -> Result<AppendInfo, LogError> {
         let config = self.config();
-        let mut headers = Vec::new();
+        // A produce carries one batch per partition: keep that case off the heap.
+        let mut headers: SmallVec<[BatchHeader; 2]> = SmallVec::new();
         for item in batch::validated_batches(buf) {
             let (header, _) = item?;
             check_batch(&header, &config, origin)?;
