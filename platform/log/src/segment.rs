@@ -141,14 +141,20 @@ impl Segment {
         } else {
             self.plausible_index_start(file_len)?
         };
-        let (position, mut max_ts) = match start {
+        let (position, mut max_ts, seal) = match start {
             Some(found) => found,
             None => {
                 write_lock(&self.index).clear()?;
                 write_lock(&self.time_index).clear()?;
-                (0, -1)
+                (0, -1, None)
             }
         };
+        if let Some(seal) = seal {
+            // Set aside until the scan has shown it names the last batch and
+            // the segment's max timestamp.
+            write_lock(&self.time_index)
+                .truncate_where(|e| e.relative_offset < seal.relative_offset)?;
+        }
         // Re-add the entry at `position` as the scan passes it.
         write_lock(&self.index).truncate_where(|e| (e.position as u64) < position)?;
         self.bytes_since_index
@@ -161,6 +167,7 @@ impl Segment {
         // Only the first batch of the segment sets the rolling timestamp; a
         // light scan starts further on and leaves it to the read below.
         self.rolling_timestamp.store(-1, Ordering::Release);
+        let mut last_base = None;
         let mut pos = position;
         let mut scanner = Scanner::new(&self.file, pos, file_len);
         while let Some(chunk) = scanner.next_batch()? {
@@ -197,6 +204,7 @@ impl Segment {
             max_ts = max_ts.max(header.max_timestamp);
             self.index_batch(&header, pos as u32, max_ts, index_interval)?;
             recovered.batches += 1;
+            last_base = Some(header.base_offset);
             next_offset = header.next_offset();
             pos += header.size() as u64;
         }
@@ -208,13 +216,15 @@ impl Segment {
             // Check the whole segment instead; this happens only after a crash.
             return self.recover(true, index_interval, next_base);
         }
-        let time_index_beyond_data = read_lock(&self.time_index)
-            .last()
-            .is_some_and(|e| self.base_offset + e.relative_offset as i64 >= next_offset);
-        if start.is_some() && time_index_beyond_data {
-            // The time index names a batch the segment does not hold: it
-            // belongs to another incarnation of the file. Rebuild it.
-            return self.recover(true, index_interval, next_base);
+        if let Some(seal) = seal {
+            let names_last_batch =
+                last_base == Some(self.base_offset + seal.relative_offset as i64);
+            if !names_last_batch || seal.timestamp != max_ts {
+                // Not the entry sealing wrote for this data: the time index
+                // is from another incarnation of the segment. Rebuild it.
+                return self.recover(true, index_interval, next_base);
+            }
+            self.push_time_entry(seal.timestamp, seal.relative_offset)?;
         }
         if pos < file_len {
             recovered.truncated_bytes = file_len - pos;
@@ -239,7 +249,10 @@ impl Segment {
     /// Where a light open-time scan can start: the last offset-index entry,
     /// when the index looks right and its entry points at the batch it names.
     /// Also returns the max timestamp up to that batch, from the time index.
-    fn plausible_index_start(&self, file_len: u64) -> Result<Option<(u64, i64)>, LogError> {
+    fn plausible_index_start(
+        &self,
+        file_len: u64,
+    ) -> Result<Option<(u64, i64, Option<TimeEntry>)>, LogError> {
         let index = read_lock(&self.index);
         let time_index = read_lock(&self.time_index);
         if !index.is_plausible() || !time_index.is_plausible() {
@@ -272,11 +285,23 @@ impl Segment {
         if !positions_increase {
             return Ok(None);
         }
-        // Time entries may name batches past the restart point (the entry a
-        // segment gets when it is sealed at roll or checkpoint names its last
-        // batch); `recover` checks after the scan that those batches exist.
-        let max_ts = time_index.last().map_or(-1, |e| e.timestamp);
-        Ok(Some((last.position as u64, max_ts)))
+        // Time entries are written with offset entries, so none names a batch
+        // past the restart point, except the one that sealing the segment
+        // (at roll, checkpoint, close) adds for its last batch. `recover`
+        // checks that one against the scan.
+        let (within, beyond): (Vec<TimeEntry>, Vec<TimeEntry>) = time_index
+            .entries()
+            .iter()
+            .partition(|e| e.relative_offset <= last.relative_offset);
+        if beyond.len() > 1 {
+            return Ok(None);
+        }
+        let max_ts = within.last().map_or(-1, |e| e.timestamp);
+        Ok(Some((
+            last.position as u64,
+            max_ts,
+            beyond.first().copied(),
+        )))
     }
 
     /// Adds index entries for a batch written at `position`; `max_ts` is the
