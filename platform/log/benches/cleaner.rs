@@ -8,6 +8,11 @@
 //! (map over the whole dirty section, rewrite of every closed segment,
 //! swap and checkpoint); the copy is made outside the timing.
 //!
+//! Then `produce_p99_while_cleaning` (printed, not a criterion group):
+//! p99 latency of 1 KiB `Log::append`s to another log (page cache), paced
+//! at one per 100 µs for 2 s, without and then with a thread cleaning
+//! copies of the uncompressed input back to back, in the same run.
+//!
 //! Run with `cargo bench -p fjord-log --bench cleaner`.
 
 #[path = "../tests/common/mod.rs"]
@@ -112,4 +117,57 @@ fn main() {
         g.finish();
     }
     c.final_summary();
+    produce_p99_while_cleaning(root.path());
+}
+
+fn p99_of_appends(log: &Log) -> Duration {
+    let batch = common::batch(10, 90, 0, Compression::None);
+    let mut latencies = Vec::new();
+    let start = std::time::Instant::now();
+    let mut next = start;
+    while start.elapsed() < Duration::from_secs(2) {
+        let mut bytes = batch.clone();
+        let t = std::time::Instant::now();
+        log.append(&mut bytes, 0).expect("append");
+        latencies.push(t.elapsed());
+        next += Duration::from_micros(100);
+        if let Some(wait) = next.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    latencies.sort();
+    latencies[latencies.len() * 99 / 100]
+}
+
+fn produce_p99_while_cleaning(root: &Path) {
+    let input = root.join("input-none");
+    let other = Log::open(root.join("other"), LogConfig::default()).expect("open");
+    let quiet = p99_of_appends(&other);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cleaner = {
+        let stop = std::sync::Arc::clone(&stop);
+        let input = input.clone();
+        let work = root.join("work-p99");
+        std::thread::spawn(move || {
+            let mut cleaned = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                copy(&input, &work);
+                let log = Log::open(&work, config()).expect("open copy");
+                let stats = log
+                    .clean_until(0, &CleanerConfig::default(), None)
+                    .expect("clean");
+                cleaned += stats.bytes_read;
+            }
+            cleaned
+        })
+    };
+    let busy = p99_of_appends(&other);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let cleaned = cleaner.join().expect("cleaner thread");
+    println!(
+        "produce_p99_while_cleaning: p99 append {quiet:?} without the cleaner, {busy:?} with it \
+         ({:.2}x; the cleaner read {} MiB meanwhile)",
+        busy.as_secs_f64() / quiet.as_secs_f64(),
+        cleaned >> 20
+    );
 }
