@@ -225,6 +225,12 @@ async fn tick_groups(state: Arc<BrokerState>) {
     loop {
         ticker.tick().await;
         state.groups.tick(std::time::Instant::now(), now_ms());
+        for (group, key, value) in state.groups.take_metadata_writes(now_ms()) {
+            let record = [(key, value)];
+            if let Err(code) = crate::group::offsets_topic::append(&state, &group, &record).await {
+                tracing::warn!(%group, code, "group metadata not persisted");
+            }
+        }
     }
 }
 

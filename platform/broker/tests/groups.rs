@@ -818,3 +818,46 @@ fn a_killed_consumer_is_replaced_after_its_session_timeout() {
     // committed by the child before it died, so only the records produced
     // after the kill are checked above (all of them, on every partition).
 }
+
+/// Group metadata records: a group's generation survives a restart, so
+/// generation ids keep growing (members themselves rejoin).
+#[test]
+fn generations_continue_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    produce(&broker.bootstrap(), "gens", 0, 6);
+    let mut raw = Raw::connect(broker.addr);
+    let joined = join(&mut raw, 3, join_request("gens", "", "consumer", "gens"));
+    assert_eq!((joined.error_code, joined.generation_id), (0, 1));
+    let member = joined.member_id.to_string();
+    assert_eq!(sync(&mut raw, "gens", &member, 1).error_code, 0);
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("gens")))
+        .with_generation_id_or_member_epoch(1)
+        .with_member_id(StrBytes::from_string(member.clone()))
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("gens")))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_committed_offset(1),
+                ]),
+        ]);
+    match raw.call(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request)) {
+        ResponseKind::OffsetCommit(r) => assert_eq!(r.topics[0].partitions[0].error_code, 0),
+        other => panic!("{other:?}"),
+    }
+    // Leaving empties the group: generation 2. Give the tick time to write it.
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("gens")))
+        .with_member_id(StrBytes::from_string(member));
+    raw.call(ApiKey::LeaveGroup, 1, RequestKind::LeaveGroup(leave));
+    std::thread::sleep(Duration::from_millis(300));
+    broker.stop();
+
+    let broker = TestBroker::start_with(config(dir.path()));
+    let mut raw = Raw::connect(broker.addr);
+    let joined = join(&mut raw, 3, join_request("gens", "", "consumer", "gens"));
+    assert_eq!((joined.error_code, joined.generation_id), (0, 3));
+    broker.stop();
+}

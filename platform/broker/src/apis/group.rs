@@ -369,7 +369,7 @@ fn delete_in_memory(
                 }
                 Some(_) => {
                     if let Some(group) = groups.remove(id.as_str()) {
-                        let records = group
+                        let mut records: Vec<_> = group
                             .offsets
                             .keys()
                             .map(|(topic, p)| {
@@ -379,6 +379,7 @@ fn delete_in_memory(
                                 )
                             })
                             .collect();
+                        records.push((crate::group::metadata_record::group_key(&group.id), None));
                         tombstones.push((group.id, records));
                     }
                     tracing::info!(group = %id.as_str(), "group deleted");

@@ -66,6 +66,8 @@ pub(crate) struct GroupCoordinator {
     next_member: AtomicU64,
     /// Wall-clock ns at creation, to make member ids unique across restarts.
     epoch_ns: u128,
+    /// Groups dropped from memory whose metadata record needs a tombstone.
+    pub(super) forgotten: Mutex<Vec<String>>,
 }
 
 impl GroupCoordinator {
@@ -77,6 +79,7 @@ impl GroupCoordinator {
             epoch_ns: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos()),
+            forgotten: Mutex::new(Vec::new()),
         }
     }
 
@@ -304,6 +307,7 @@ impl GroupCoordinator {
             group.members.remove(&id);
         }
         group.generation += 1;
+        group.metadata_dirty = true;
         group.rebalance_deadline = None;
         group.initial_delay_until = None;
         if group.members.is_empty() {
@@ -545,6 +549,7 @@ impl GroupCoordinator {
             GroupState::Empty | GroupState::Dead => {}
             _ if group.members.is_empty() && group.state != GroupState::PreparingRebalance => {
                 group.generation += 1;
+                group.metadata_dirty = true;
                 group.state = GroupState::Empty;
                 group.leader = None;
                 group.protocol_name = None;
@@ -587,9 +592,22 @@ impl GroupCoordinator {
                     .retain(|_, o| now_ms.saturating_sub(o.commit_timestamp_ms) < retention);
             }
         }
-        groups.retain(|_, g| {
-            !(g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty())
+        let mut forgotten = Vec::new();
+        groups.retain(|id, g| {
+            let keep = !(g.state == GroupState::Empty
+                && g.offsets.is_empty()
+                && g.pending.is_empty()
+                && !g.metadata_dirty);
+            if !keep {
+                forgotten.push(id.clone());
+            }
+            keep
         });
+        drop(groups);
+        self.forgotten
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(forgotten);
     }
 }
 

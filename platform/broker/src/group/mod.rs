@@ -4,6 +4,7 @@
 
 mod commits;
 pub(crate) mod coordinator;
+pub(crate) mod metadata_record;
 pub(crate) mod offsets_topic;
 pub(crate) mod state;
 

@@ -63,7 +63,7 @@ pub(crate) fn partition_for(group: &str, partitions: i32) -> i32 {
     (java_hash(group) & 0x7fff_ffff) % partitions.max(1)
 }
 
-fn put_string(buf: &mut BytesMut, text: &str) {
+pub(super) fn put_string(buf: &mut BytesMut, text: &str) {
     // Group, topic and metadata lengths are checked (≤ 4096 metadata,
     // ≤ 249 topic); group ids are clamped rather than wrapped.
     let len = text.len().min(i16::MAX as usize);
@@ -71,7 +71,7 @@ fn put_string(buf: &mut BytesMut, text: &str) {
     buf.put_slice(&text.as_bytes()[..len]);
 }
 
-fn get_string(buf: &mut Bytes) -> Result<String, OffsetsRecordError> {
+pub(super) fn get_string(buf: &mut Bytes) -> Result<String, OffsetsRecordError> {
     if buf.remaining() < 2 {
         return Err(OffsetsRecordError::Truncated);
     }
@@ -300,6 +300,24 @@ pub(crate) fn load(registry: &TopicRegistry, coordinator: &GroupCoordinator) -> 
                         continue;
                     }
                     let Some(key) = record.key else { continue };
+                    if let Some(group) = super::metadata_record::decode_group_key(&key) {
+                        let restored = group.and_then(|g| {
+                            record
+                                .value
+                                .map(super::metadata_record::decode_generation)
+                                .transpose()
+                                .map(|v| (g, v))
+                        });
+                        match restored {
+                            Ok((group, Some((protocol_type, generation)))) => {
+                                coordinator.restore_generation(&group, &protocol_type, generation);
+                                applied += 1;
+                            }
+                            Ok((group, None)) => coordinator.forget_empty(&group),
+                            Err(e) => tracing::warn!(error = %e, "bad group record skipped"),
+                        }
+                        continue;
+                    }
                     match decode_key(key) {
                         Ok(Some((group, topic, p))) => {
                             let value = match record.value.map(decode_value).transpose() {

@@ -142,6 +142,8 @@ pub(crate) struct Group {
     /// The first rebalance of an empty group does not complete before this.
     pub initial_delay_until: Option<Instant>,
     pub offsets: HashMap<(String, i32), CommittedOffset>,
+    /// A new generation not yet written to `__consumer_offsets`.
+    pub metadata_dirty: bool,
 }
 
 impl Group {
@@ -158,6 +160,7 @@ impl Group {
             rebalance_deadline: None,
             initial_delay_until: None,
             offsets: HashMap::new(),
+            metadata_dirty: false,
         }
     }
 
