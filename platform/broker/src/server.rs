@@ -226,6 +226,7 @@ async fn tick_groups(state: Arc<BrokerState>) {
         ticker.tick().await;
         state.groups.tick(std::time::Instant::now(), now_ms());
         for (group, key, value) in state.groups.take_metadata_writes(now_ms()) {
+            tracing::debug!(%group, tombstone = value.is_none(), "writing group metadata");
             let record = [(key, value)];
             if let Err(code) = crate::group::offsets_topic::append(&state, &group, &record).await {
                 tracing::warn!(%group, code, "group metadata not persisted");
