@@ -564,25 +564,47 @@ impl Log {
         if offset >= limit {
             return Ok(answer);
         }
-        let candidates: Vec<Arc<Segment>> = {
-            let segments = read_lock(&self.segments);
-            let idx = segments
-                .partition_point(|s| s.base_offset <= offset)
-                .saturating_sub(1);
-            segments[idx..].iter().take(2).cloned().collect()
-        };
-        for segment in candidates {
-            if let Some((position, bytes)) = segment.read(offset, max_bytes, limit)? {
-                if !bytes.is_empty() {
-                    answer.slice = Some(LogSlice {
+        // Compaction can leave closed segments holding only empty batches.
+        // librdkafka answers a fetch whose batches carry no record with
+        // MSG_SIZE_TOO_LARGE, so such a run is skipped when records follow
+        // below the limit; when none do, the run that reaches the limit is
+        // served, so the reader moves on to it.
+        let mut offset = offset;
+        let mut only_empty: Option<LogSlice> = None;
+        loop {
+            let candidates: Vec<Arc<Segment>> = {
+                let segments = read_lock(&self.segments);
+                let idx = segments
+                    .partition_point(|s| s.base_offset <= offset)
+                    .saturating_sub(1);
+                segments[idx..].iter().take(2).cloned().collect()
+            };
+            let mut found = None;
+            for segment in candidates {
+                if let Some((position, bytes)) = segment.read(offset, max_bytes, limit)? {
+                    found = Some(LogSlice {
                         file: Arc::clone(segment.file()),
                         position,
                         bytes,
                     });
+                    break;
                 }
-                return Ok(answer);
+            }
+            let Some(slice) = found.filter(|s| !s.bytes.is_empty()) else {
+                break;
+            };
+            match next_after_empty_batches(&slice.bytes) {
+                Some(next) if next < limit => {
+                    only_empty.get_or_insert(slice);
+                    offset = next;
+                }
+                _ => {
+                    answer.slice = Some(slice);
+                    return Ok(answer);
+                }
             }
         }
+        answer.slice = only_empty;
         Ok(answer)
     }
 
@@ -915,6 +937,22 @@ impl Log {
         fs::remove_dir_all(dir)?;
         Ok(())
     }
+}
+
+/// When every batch in `bytes` is empty (no record), the offset after the
+/// last one.
+fn next_after_empty_batches(bytes: &[u8]) -> Option<i64> {
+    let mut pos = 0;
+    let mut next = None;
+    while pos < bytes.len() {
+        let header = BatchHeader::parse(&bytes[pos..]).ok()?;
+        if header.records_count != 0 {
+            return None;
+        }
+        next = Some(header.next_offset());
+        pos += header.size();
+    }
+    next
 }
 
 fn check_batch(header: &BatchHeader, config: &LogConfig, origin: Origin) -> Result<(), LogError> {
