@@ -90,32 +90,12 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
     }
     consumer.assign(&assignment).context("assign")?;
 
-    let template = args.format.replace("\\n", "\n").replace("\\t", "\t");
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut at_end: HashSet<i32> = HashSet::new();
-    let mut printed = 0u64;
-    while args.max_messages.is_none_or(|max| printed < max) {
-        let Some(result) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        match result {
-            Ok(message) => {
-                at_end.remove(&message.partition());
-                writeln!(out, "{}", render(&template, &message))?;
-                printed += 1;
-            }
-            Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
-                at_end.insert(p);
-                if !args.follow && at_end.len() == partitions.len() {
-                    break;
-                }
-                out.flush()?;
-            }
-            Err(e) => bail!("consume failed: {e}"),
-        }
-    }
-    out.flush()?;
+    let printed = print_records(
+        &consumer,
+        &args,
+        |at_end| at_end == partitions.len(),
+        |_| Ok(()),
+    )?;
     eprintln!("consumed {printed} records from {}", args.topic);
     Ok(())
 }
@@ -136,36 +116,19 @@ fn run_in_group(args: &ConsumeArgs, group: &str) -> Result<()> {
         .create()
         .context("could not create the consumer")?;
     consumer.subscribe(&[&args.topic]).context("subscribe")?;
-    let template = args.format.replace("\\n", "\n").replace("\\t", "\t");
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut at_end: HashSet<i32> = HashSet::new();
-    let mut printed = 0u64;
-    while args.max_messages.is_none_or(|max| printed < max) {
-        let Some(result) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        match result {
-            Ok(message) => {
-                at_end.remove(&message.partition());
-                writeln!(out, "{}", render(&template, &message))?;
-                consumer
-                    .store_offset_from_message(&message)
-                    .context("storing the offset")?;
-                printed += 1;
-            }
-            Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
-                at_end.insert(p);
-                let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
-                if !args.follow && assigned > 0 && at_end.len() >= assigned {
-                    break;
-                }
-                out.flush()?;
-            }
-            Err(e) => bail!("consume failed: {e}"),
-        }
-    }
-    out.flush()?;
+    let printed = print_records(
+        &consumer,
+        args,
+        |at_end| {
+            let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+            assigned > 0 && at_end >= assigned
+        },
+        |message| {
+            consumer
+                .store_offset_from_message(message)
+                .context("storing the offset")
+        },
+    )?;
     // Commit what was printed before leaving the group.
     if printed > 0
         && let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
@@ -177,6 +140,45 @@ fn run_in_group(args: &ConsumeArgs, group: &str) -> Result<()> {
         args.topic
     );
     Ok(())
+}
+
+/// Polls and prints records until `--max-messages`, or, without
+/// `--follow`, until `all_at_end(partitions at their end)` says so. Calls
+/// `printed` after each record is written. Returns how many were printed.
+fn print_records(
+    consumer: &BaseConsumer,
+    args: &ConsumeArgs,
+    all_at_end: impl Fn(usize) -> bool,
+    printed: impl Fn(&BorrowedMessage<'_>) -> Result<()>,
+) -> Result<u64> {
+    let template = args.format.replace("\\n", "\n").replace("\\t", "\t");
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut at_end: HashSet<i32> = HashSet::new();
+    let mut count = 0u64;
+    while args.max_messages.is_none_or(|max| count < max) {
+        let Some(result) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        match result {
+            Ok(message) => {
+                at_end.remove(&message.partition());
+                writeln!(out, "{}", render(&template, &message))?;
+                printed(&message)?;
+                count += 1;
+            }
+            Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                at_end.insert(p);
+                if !args.follow && all_at_end(at_end.len()) {
+                    break;
+                }
+                out.flush()?;
+            }
+            Err(e) => bail!("consume failed: {e}"),
+        }
+    }
+    out.flush()?;
+    Ok(count)
 }
 
 fn render(template: &str, message: &BorrowedMessage<'_>) -> String {
