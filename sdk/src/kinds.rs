@@ -1,0 +1,161 @@
+//! The traits a plugin implements, one per kind.
+//!
+//! Implement [`Plugin`] and one kind trait, then put the kind's attribute
+//! (`#[fjord_sdk::processor]`, `#[fjord_sdk::source]`, …) on the kind
+//! trait's `impl` block. The attribute exports the type as a WebAssembly
+//! component when built for `wasm32-wasip2`, and through Fjord's C ABI when
+//! built as a `cdylib`.
+
+use crate::{BatchReader, BatchWriter, Config, Context, Error, PluginInfo, RecordRef};
+
+/// What every plugin has: a description and a constructor.
+pub trait Plugin: Sized + Send + 'static {
+    /// Name, version, description and config keys (`fjord plugin inspect`).
+    /// The kind is filled in by the export.
+    fn info() -> PluginInfo;
+
+    /// Builds the plugin from its configuration. An error here fails the
+    /// deploy with the message.
+    fn init(config: &Config) -> Result<Self, Error>;
+}
+
+/// A stream processor: each input record becomes zero, one or several
+/// output records.
+///
+/// ```
+/// use fjord_sdk::{BatchWriter, Config, Context, Error, Plugin, PluginInfo, Processor, RecordRef};
+///
+/// /// Keeps records whose value contains a word.
+/// struct Grep { word: String }
+///
+/// impl Plugin for Grep {
+///     fn info() -> PluginInfo { PluginInfo::new("grep", "0.1.0") }
+///     fn init(config: &Config) -> Result<Self, Error> {
+///         Ok(Grep { word: config.require("word")?.to_owned() })
+///     }
+/// }
+///
+/// #[fjord_sdk::processor]
+/// impl Processor for Grep {
+///     fn process(&mut self, r: RecordRef<'_>, out: &mut BatchWriter, _: &mut Context) -> Result<(), Error> {
+///         if r.value_str().is_some_and(|v| v.contains(&self.word)) {
+///             out.forward(&r);
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let out = fjord_sdk::testing::process::<Grep>(
+///     &[("word", "error")],
+///     vec![fjord_sdk::Record::new("an error"), fjord_sdk::Record::new("fine")],
+/// )?;
+/// assert_eq!(out.len(), 1);
+/// # Ok::<(), Error>(())
+/// ```
+pub trait Processor: Plugin {
+    /// Handles one record. Returning an error fails the whole batch; the
+    /// pipeline then retries it or sends its records to the dead-letter topic.
+    fn process(
+        &mut self,
+        record: RecordRef<'_>,
+        out: &mut BatchWriter,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), Error>;
+
+    /// Called periodically per partition with the wall-clock time, for
+    /// windowed work (emit a window when it closes). Does nothing by default.
+    fn on_timer(
+        &mut self,
+        _now_ms: i64,
+        _out: &mut BatchWriter,
+        _ctx: &mut Context<'_>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// A source connector: brings records into Fjord.
+///
+/// The host stores [`Source::position`] after each poll whose records it has
+/// written, and passes it to [`Source::seek`] after a restart.
+pub trait Source: Plugin {
+    /// Continues from a position that [`Source::position`] returned earlier.
+    fn seek(&mut self, position: &[u8]) -> Result<(), Error>;
+
+    /// Writes up to `max` records to `out`; none when nothing is new.
+    fn poll(&mut self, max: u32, out: &mut BatchWriter, ctx: &mut Context<'_>)
+    -> Result<(), Error>;
+
+    /// Where the next poll starts.
+    fn position(&self) -> Vec<u8>;
+}
+
+/// A sink connector: takes records out of Fjord.
+pub trait Sink: Plugin {
+    fn write(&mut self, record: RecordRef<'_>, ctx: &mut Context<'_>) -> Result<(), Error>;
+
+    /// Makes everything written so far durable; the pipeline commits its
+    /// progress only after this returns `Ok`.
+    fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), Error>;
+}
+
+/// Chooses the partition of a record.
+pub trait Partitioner: Plugin {
+    /// Returns a partition below `partition_count` (the host takes the
+    /// remainder of anything larger).
+    fn partition(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, partition_count: u32) -> u32;
+}
+
+/// Converts between a user-facing format and the bytes stored in a topic.
+pub trait Serializer: Plugin {
+    /// User-facing format to stored bytes (`fjord produce --serializer`).
+    fn serialize(&mut self, input: &[u8]) -> Result<Vec<u8>, Error>;
+    /// Stored bytes to the user-facing format (`fjord consume --serializer`).
+    fn deserialize(&mut self, bytes: &[u8]) -> Result<Vec<u8>, Error>;
+}
+
+/// Runs a processor over an encoded batch. Every export (WebAssembly, C ABI,
+/// built-in, testing) goes through here, so they behave the same.
+pub fn run_process<P: Processor>(
+    p: &mut P,
+    batch: &[u8],
+    ctx: &mut Context<'_>,
+) -> Result<Vec<u8>, Error> {
+    let reader = BatchReader::new(batch).map_err(|e| Error::msg(e.to_string()))?;
+    let mut out = BatchWriter::with_capacity(batch.len());
+    for r in reader {
+        let r = r.map_err(|e| Error::msg(e.to_string()))?;
+        p.process(r, &mut out, ctx)?;
+    }
+    Ok(out.finish())
+}
+
+/// Runs a processor's timer.
+pub fn run_timer<P: Processor>(
+    p: &mut P,
+    now_ms: i64,
+    ctx: &mut Context<'_>,
+) -> Result<Vec<u8>, Error> {
+    let mut out = BatchWriter::new();
+    p.on_timer(now_ms, &mut out, ctx)?;
+    Ok(out.finish())
+}
+
+/// Polls a source: its records and its position after them.
+pub fn run_poll<S: Source>(
+    s: &mut S,
+    max: u32,
+    ctx: &mut Context<'_>,
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    let mut out = BatchWriter::new();
+    s.poll(max, &mut out, ctx)?;
+    Ok((out.finish(), s.position()))
+}
+
+/// Writes an encoded batch to a sink.
+pub fn run_write<S: Sink>(s: &mut S, batch: &[u8], ctx: &mut Context<'_>) -> Result<(), Error> {
+    for r in BatchReader::new(batch).map_err(|e| Error::msg(e.to_string()))? {
+        s.write(r.map_err(|e| Error::msg(e.to_string()))?, ctx)?;
+    }
+    Ok(())
+}
