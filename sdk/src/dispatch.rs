@@ -82,7 +82,7 @@ pub trait Exported: DynPlugin + Sized + 'static {
 fn guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, CallError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(CallError::Plugin),
-        Err(payload) => Err(CallError::Panic(panic_message(&payload))),
+        Err(payload) => Err(CallError::Panic(panic_message(&*payload))),
     }
 }
 

@@ -1,0 +1,349 @@
+//! Loaded plugins and their instances: the one interface over built-in,
+//! native and WebAssembly plugins.
+
+use crate::backend::{Backend, BuiltinInstance, CallFailure};
+use crate::error::{ErrorKind, PluginError};
+use crate::native::NativeLibrary;
+use crate::wasm::{WasmInstance, WasmPlugin};
+use crate::{Capabilities, Services};
+use fjord_sdk::dispatch::{Builtin, CallError, Op, decode_polled};
+use fjord_sdk::{Config, PluginInfo, PluginKind};
+use std::sync::Arc;
+
+/// Where a plugin's code comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Builtin,
+    Native,
+    Wasm,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Origin::Builtin => "built-in",
+            Origin::Native => "native",
+            Origin::Wasm => "wasm",
+        })
+    }
+}
+
+enum Code {
+    Builtin(Builtin),
+    Native(Arc<NativeLibrary>),
+    Wasm(Arc<WasmPlugin>),
+}
+
+/// A plugin ready to instantiate, with its description.
+pub struct LoadedPlugin {
+    info: PluginInfo,
+    code: Code,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("info", &self.info)
+            .field("origin", &self.origin())
+            .finish()
+    }
+}
+
+impl LoadedPlugin {
+    pub(crate) fn builtin(b: Builtin) -> Self {
+        LoadedPlugin {
+            info: (b.describe)(),
+            code: Code::Builtin(b),
+        }
+    }
+
+    pub(crate) fn native(lib: Arc<NativeLibrary>) -> Self {
+        LoadedPlugin {
+            info: lib.info.clone(),
+            code: Code::Native(lib),
+        }
+    }
+
+    pub(crate) fn wasm(p: Arc<WasmPlugin>) -> Self {
+        LoadedPlugin {
+            info: p.info.clone(),
+            code: Code::Wasm(p),
+        }
+    }
+
+    /// Name, version, kind, description, config keys.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    pub fn origin(&self) -> Origin {
+        match self.code {
+            Code::Builtin(_) => Origin::Builtin,
+            Code::Native(_) => Origin::Native,
+            Code::Wasm(_) => Origin::Wasm,
+        }
+    }
+
+    /// An error unless the plugin is of `kind`.
+    pub fn expect_kind(&self, kind: PluginKind) -> Result<(), PluginError> {
+        if self.info.kind == kind {
+            Ok(())
+        } else {
+            Err(PluginError::new(
+                &self.info.name,
+                ErrorKind::WrongKind {
+                    expected: kind,
+                    found: self.info.kind,
+                },
+            ))
+        }
+    }
+}
+
+/// How to build an instance.
+#[derive(Debug, Clone)]
+pub struct InstanceOptions {
+    pub config: Config,
+    /// For sources: where to resume.
+    pub position: Option<Vec<u8>>,
+    /// For WebAssembly plugins: what they may reach.
+    pub capabilities: Capabilities,
+    /// State store and metrics; `None` gives in-memory ones.
+    pub services: Option<Services>,
+}
+
+impl InstanceOptions {
+    pub fn new(config: Config) -> Self {
+        InstanceOptions {
+            config,
+            position: None,
+            capabilities: Capabilities::default(),
+            services: None,
+        }
+    }
+}
+
+/// A running plugin. Calls go to one instance at a time (`&mut self`); a
+/// pipeline with parallelism holds several.
+pub struct PluginInstance {
+    plugin: Arc<LoadedPlugin>,
+    options: InstanceOptions,
+    services: Services,
+    backend: Option<Box<dyn Backend>>,
+}
+
+impl std::fmt::Debug for PluginInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginInstance")
+            .field("plugin", &self.plugin.info.name)
+            .finish()
+    }
+}
+
+fn start(
+    plugin: &LoadedPlugin,
+    options: &InstanceOptions,
+    services: &Services,
+) -> Result<Box<dyn Backend>, PluginError> {
+    let name = &plugin.info.name;
+    let position = options.position.as_deref();
+    Ok(match &plugin.code {
+        Code::Builtin(b) => {
+            let instance = (b.new)(&options.config, position).map_err(|e| {
+                PluginError::new(
+                    name,
+                    ErrorKind::Init(match e {
+                        CallError::Plugin(e) => e.message().to_owned(),
+                        CallError::Panic(m) => format!("panicked: {m}"),
+                        CallError::WrongOp(op) => format!("{op:?}"),
+                    }),
+                )
+            })?;
+            Box::new(BuiltinInstance {
+                plugin: instance,
+                services: services.clone(),
+            })
+        }
+        Code::Native(lib) => {
+            Box::new(lib.instantiate(&options.config, position, services.clone())?)
+        }
+        Code::Wasm(p) => Box::new(WasmInstance::new(
+            p,
+            &options.config,
+            position,
+            services.clone(),
+            &options.capabilities,
+        )?),
+    })
+}
+
+impl PluginInstance {
+    pub(crate) fn new(
+        plugin: Arc<LoadedPlugin>,
+        options: InstanceOptions,
+    ) -> Result<Self, PluginError> {
+        let services = options
+            .services
+            .clone()
+            .unwrap_or_else(|| Services::in_memory(&plugin.info.name));
+        let backend = start(&plugin, &options, &services)?;
+        Ok(PluginInstance {
+            plugin,
+            options,
+            services,
+            backend: Some(backend),
+        })
+    }
+
+    pub fn info(&self) -> &PluginInfo {
+        &self.plugin.info
+    }
+
+    pub fn origin(&self) -> Origin {
+        self.plugin.origin()
+    }
+
+    /// The services (state, metrics) this instance reports to.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    fn err(&self, kind: ErrorKind) -> PluginError {
+        PluginError::new(&self.plugin.info.name, kind)
+    }
+
+    fn call(
+        &mut self,
+        kind: PluginKind,
+        op: Op,
+        a: Option<&[u8]>,
+        b: Option<&[u8]>,
+        arg: i64,
+        partition: i32,
+    ) -> Result<Vec<u8>, PluginError> {
+        self.plugin.expect_kind(kind)?;
+        let backend = match &mut self.backend {
+            Some(b) => b,
+            // The last instance failed and so did its replacement: try again.
+            None => self
+                .backend
+                .insert(start(&self.plugin, &self.options, &self.services)?),
+        };
+        match backend.call(op, a, b, arg, partition) {
+            Ok(out) => Ok(out),
+            Err(CallFailure::Failed(msg)) => Err(self.err(ErrorKind::Failed(msg))),
+            Err(CallFailure::Fatal(kind)) => {
+                // Never call into a trapped or panicked instance again.
+                self.backend = None;
+                match start(&self.plugin, &self.options, &self.services) {
+                    Ok(b) => self.backend = Some(b),
+                    Err(e) => tracing::warn!("cannot replace a failed instance: {e}"),
+                }
+                Err(self.err(kind))
+            }
+        }
+    }
+
+    fn checked_batch(&self, out: Vec<u8>) -> Result<Vec<u8>, PluginError> {
+        fjord_sdk::validate(&out)
+            .map_err(|e| self.err(ErrorKind::MalformedOutput(e.to_string())))?;
+        Ok(out)
+    }
+
+    /// Processor: one batch of `partition` in, the output batch out.
+    pub fn process(&mut self, partition: i32, batch: &[u8]) -> Result<Vec<u8>, PluginError> {
+        let out = self.call(
+            PluginKind::Processor,
+            Op::Process,
+            Some(batch),
+            None,
+            i64::from(partition),
+            partition,
+        )?;
+        self.checked_batch(out)
+    }
+
+    /// Processor: the periodic timer for `partition`.
+    pub fn on_timer(&mut self, partition: i32, now_ms: i64) -> Result<Vec<u8>, PluginError> {
+        let out = self.call(
+            PluginKind::Processor,
+            Op::OnTimer,
+            None,
+            None,
+            now_ms,
+            partition,
+        )?;
+        self.checked_batch(out)
+    }
+
+    /// Source: up to `max` records, and the position after them. The
+    /// position is also kept, so a replaced instance resumes from it.
+    pub fn poll(&mut self, max: u32) -> Result<(Vec<u8>, Vec<u8>), PluginError> {
+        let out = self.call(PluginKind::Source, Op::Poll, None, None, i64::from(max), 0)?;
+        let (batch, position) = decode_polled(&out)
+            .ok_or_else(|| self.err(ErrorKind::MalformedOutput("poll result".into())))?;
+        let batch = self.checked_batch(batch.to_vec())?;
+        self.options.position = Some(position.to_vec());
+        Ok((batch, position.to_vec()))
+    }
+
+    /// Sink: write a batch.
+    pub fn write(&mut self, batch: &[u8]) -> Result<(), PluginError> {
+        self.call(PluginKind::Sink, Op::Write, Some(batch), None, 0, 0)
+            .map(drop)
+    }
+
+    /// Sink: make what was written durable.
+    pub fn flush(&mut self) -> Result<(), PluginError> {
+        self.call(PluginKind::Sink, Op::Flush, None, None, 0, 0)
+            .map(drop)
+    }
+
+    /// Partitioner: the partition for a record, below `partition_count`.
+    pub fn partition(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        partition_count: u32,
+    ) -> Result<u32, PluginError> {
+        let out = self.call(
+            PluginKind::Partitioner,
+            Op::Partition,
+            key,
+            value,
+            i64::from(partition_count),
+            0,
+        )?;
+        let bytes: [u8; 4] = out.as_slice().try_into().map_err(|_| {
+            self.err(ErrorKind::MalformedOutput(format!(
+                "partition result of {} bytes",
+                out.len()
+            )))
+        })?;
+        Ok(u32::from_le_bytes(bytes) % partition_count.max(1))
+    }
+
+    /// Serializer: user-facing format to stored bytes.
+    pub fn serialize(&mut self, input: &[u8]) -> Result<Vec<u8>, PluginError> {
+        self.call(
+            PluginKind::Serializer,
+            Op::Serialize,
+            Some(input),
+            None,
+            0,
+            0,
+        )
+    }
+
+    /// Serializer: stored bytes to the user-facing format.
+    pub fn deserialize(&mut self, bytes: &[u8]) -> Result<Vec<u8>, PluginError> {
+        self.call(
+            PluginKind::Serializer,
+            Op::Deserialize,
+            Some(bytes),
+            None,
+            0,
+            0,
+        )
+    }
+}

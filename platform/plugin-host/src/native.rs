@@ -1,0 +1,325 @@
+//! Native plugins: a `cdylib` speaking Fjord's C ABI (`fjord_sdk::native`),
+//! loaded with libloading.
+//!
+//! Native plugins are trusted. They run in the broker's address space with
+//! no sandbox, no memory limit and no deadline; a panic is caught at the ABI
+//! boundary, but a segfault or an abort takes the process down. Use the
+//! WebAssembly build of a plugin you do not trust.
+
+use crate::backend::{Backend, CallFailure};
+use crate::error::{ErrorKind, PluginError};
+use crate::services::Services;
+use fjord_sdk::dispatch::Op;
+use fjord_sdk::native::{
+    ABI_VERSION, FjBuf, FjHost, STATUS_OK, STATUS_PANIC, STATUS_WRONG_OP, encode_pairs,
+};
+use fjord_sdk::{Config, Host, Level, PluginInfo};
+use libloading::{Library, Symbol};
+use std::ffi::c_void;
+use std::path::Path;
+use std::sync::Arc;
+
+type AbiVersionFn = unsafe extern "C" fn() -> u32;
+type DescribeFn = unsafe extern "C" fn(*mut FjBuf);
+type InitFn = unsafe extern "C" fn(
+    *const FjHost,
+    *const u8,
+    usize,
+    *const u8,
+    usize,
+    *mut FjBuf,
+) -> *mut c_void;
+type CallFn = unsafe extern "C" fn(
+    *mut c_void,
+    u32,
+    *const u8,
+    usize,
+    *const u8,
+    usize,
+    i64,
+    *mut FjBuf,
+) -> u32;
+type FreeFn = unsafe extern "C" fn(FjBuf);
+type DropFn = unsafe extern "C" fn(*mut c_void);
+
+/// A loaded native plugin library, with its entry points resolved.
+pub struct NativeLibrary {
+    init: InitFn,
+    call: CallFn,
+    free: FreeFn,
+    drop: DropFn,
+    pub info: PluginInfo,
+    // Keeps the code above mapped; dropped last.
+    _lib: Library,
+}
+
+impl std::fmt::Debug for NativeLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeLibrary")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+fn not_a_plugin(path: &Path, why: impl std::fmt::Display) -> PluginError {
+    PluginError::new(
+        path.display().to_string(),
+        ErrorKind::NotAPlugin(why.to_string()),
+    )
+}
+
+impl NativeLibrary {
+    /// Loads a library, checks its ABI version before calling anything
+    /// else, and reads its description.
+    pub fn load(path: &Path) -> Result<Arc<NativeLibrary>, PluginError> {
+        // SAFETY: loading runs the library's initialisers; native plugins are
+        // trusted code by definition (module docs).
+        let lib = unsafe { Library::new(path) }.map_err(|e| not_a_plugin(path, e))?;
+        // SAFETY: symbol types are those of fjord_sdk::native.
+        unsafe {
+            let version: Symbol<AbiVersionFn> = lib
+                .get(b"fjord_plugin_abi_version\0")
+                .map_err(|_| not_a_plugin(path, "no `fjord_plugin_abi_version` symbol"))?;
+            let found = version();
+            if found != ABI_VERSION {
+                return Err(PluginError::new(
+                    path.display().to_string(),
+                    ErrorKind::AbiMismatch {
+                        found,
+                        expected: ABI_VERSION,
+                    },
+                ));
+            }
+            let sym = |name: &[u8]| -> Result<*const (), PluginError> {
+                let s: Symbol<*const ()> = lib.get(name).map_err(|_| {
+                    not_a_plugin(
+                        path,
+                        format!(
+                            "no `{}` symbol",
+                            String::from_utf8_lossy(&name[..name.len() - 1])
+                        ),
+                    )
+                })?;
+                Ok(*s)
+            };
+            let describe: DescribeFn = std::mem::transmute(sym(b"fjord_plugin_describe\0")?);
+            let init: InitFn = std::mem::transmute(sym(b"fjord_plugin_init\0")?);
+            let call: CallFn = std::mem::transmute(sym(b"fjord_plugin_call\0")?);
+            let free: FreeFn = std::mem::transmute(sym(b"fjord_plugin_free\0")?);
+            let drop: DropFn = std::mem::transmute(sym(b"fjord_plugin_drop\0")?);
+            let mut out = FjBuf::EMPTY;
+            describe(&mut out);
+            let info = serde_json::from_slice::<PluginInfo>(out.as_slice());
+            free(out);
+            let info =
+                info.map_err(|e| not_a_plugin(path, format!("unreadable description: {e}")))?;
+            Ok(Arc::new(NativeLibrary {
+                init,
+                call,
+                free,
+                drop,
+                info,
+                _lib: lib,
+            }))
+        }
+    }
+
+    fn take(&self, buf: FjBuf) -> Vec<u8> {
+        // SAFETY: the library filled `buf`; it goes back to its own `free`.
+        let v = unsafe { buf.as_slice().to_vec() };
+        unsafe { (self.free)(buf) };
+        v
+    }
+
+    /// A new instance; `services` is boxed so the pointer the library keeps
+    /// stays valid.
+    pub fn instantiate(
+        self: &Arc<Self>,
+        config: &Config,
+        position: Option<&[u8]>,
+        services: Services,
+    ) -> Result<NativeInstance, PluginError> {
+        let mut services = Box::new(services);
+        let host = FjHost {
+            ctx: (&mut *services as *mut Services).cast(),
+            state_get,
+            state_put,
+            state_delete,
+            state_scan_prefix,
+            metric,
+            log,
+            free: free_host_buf,
+        };
+        let config = serde_json::to_vec(config)
+            .map_err(|e| PluginError::new(&self.info.name, ErrorKind::Host(e.to_string())))?;
+        let (pos_ptr, pos_len) = position.map_or((std::ptr::null(), 0), |p| (p.as_ptr(), p.len()));
+        let mut err = FjBuf::EMPTY;
+        // SAFETY: per the ABI; `host` is copied by the library.
+        let instance = unsafe {
+            (self.init)(
+                &host,
+                config.as_ptr(),
+                config.len(),
+                pos_ptr,
+                pos_len,
+                &mut err,
+            )
+        };
+        if instance.is_null() {
+            let msg = String::from_utf8_lossy(&self.take(err)).into_owned();
+            return Err(PluginError::new(&self.info.name, ErrorKind::Init(msg)));
+        }
+        Ok(NativeInstance {
+            lib: Arc::clone(self),
+            instance,
+            services,
+        })
+    }
+}
+
+/// One instance of a native plugin.
+pub struct NativeInstance {
+    lib: Arc<NativeLibrary>,
+    instance: *mut c_void,
+    services: Box<Services>,
+}
+
+// SAFETY: the ABI requires instances to be callable from any thread (one at a
+// time), like `Send` Rust plugins, which is what the SDK builds.
+unsafe impl Send for NativeInstance {}
+
+impl std::fmt::Debug for NativeInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeInstance")
+            .field("plugin", &self.lib.info.name)
+            .finish()
+    }
+}
+
+impl Drop for NativeInstance {
+    fn drop(&mut self) {
+        // SAFETY: created by this library's init, dropped once.
+        unsafe { (self.lib.drop)(self.instance) }
+    }
+}
+
+fn ptr_len(b: Option<&[u8]>) -> (*const u8, usize) {
+    b.map_or((std::ptr::null(), 0), |b| (b.as_ptr(), b.len()))
+}
+
+impl Backend for NativeInstance {
+    fn call(
+        &mut self,
+        op: Op,
+        a: Option<&[u8]>,
+        b: Option<&[u8]>,
+        arg: i64,
+        partition: i32,
+    ) -> Result<Vec<u8>, CallFailure> {
+        self.services.partition = partition;
+        let (a, a_len) = ptr_len(a);
+        let (b, b_len) = ptr_len(b);
+        let mut out = FjBuf::EMPTY;
+        // SAFETY: per the ABI.
+        let status =
+            unsafe { (self.lib.call)(self.instance, op as u32, a, a_len, b, b_len, arg, &mut out) };
+        let bytes = self.lib.take(out);
+        match status {
+            STATUS_OK => Ok(bytes),
+            STATUS_PANIC => Err(CallFailure::Fatal(ErrorKind::Panic(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))),
+            STATUS_WRONG_OP => Err(CallFailure::Fatal(ErrorKind::Host(format!(
+                "operation {op:?} not supported"
+            )))),
+            _ => Err(CallFailure::Failed(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )),
+        }
+    }
+}
+
+// The host side of FjHost. `ctx` is the `Services` boxed in NativeInstance.
+
+unsafe fn services<'a>(ctx: *mut c_void) -> &'a mut Services {
+    unsafe { &mut *ctx.cast::<Services>() }
+}
+
+unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if ptr.is_null() {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+unsafe extern "C" fn state_get(
+    ctx: *mut c_void,
+    key: *const u8,
+    key_len: usize,
+    out: *mut FjBuf,
+) -> u32 {
+    let s = unsafe { services(ctx) };
+    match s.state_get(unsafe { bytes(key, key_len) }) {
+        Some(v) => {
+            unsafe { out.write(FjBuf::from_vec(v)) };
+            1
+        }
+        None => 0,
+    }
+}
+
+unsafe extern "C" fn state_put(
+    ctx: *mut c_void,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+) {
+    let s = unsafe { services(ctx) };
+    s.state_put(unsafe { bytes(key, key_len) }, unsafe {
+        bytes(value, value_len)
+    })
+}
+
+unsafe extern "C" fn state_delete(ctx: *mut c_void, key: *const u8, key_len: usize) {
+    unsafe { services(ctx) }.state_delete(unsafe { bytes(key, key_len) })
+}
+
+unsafe extern "C" fn state_scan_prefix(
+    ctx: *mut c_void,
+    prefix: *const u8,
+    prefix_len: usize,
+    out: *mut FjBuf,
+) {
+    let pairs = unsafe { services(ctx) }.state_scan_prefix(unsafe { bytes(prefix, prefix_len) });
+    unsafe { out.write(FjBuf::from_vec(encode_pairs(&pairs))) }
+}
+
+unsafe extern "C" fn metric(
+    ctx: *mut c_void,
+    kind: u32,
+    name: *const u8,
+    name_len: usize,
+    value: f64,
+) {
+    let s = unsafe { services(ctx) };
+    let name = String::from_utf8_lossy(unsafe { bytes(name, name_len) });
+    match kind {
+        0 => s.counter(&name, value as u64),
+        1 => s.gauge(&name, value),
+        _ => s.histogram(&name, value),
+    }
+}
+
+unsafe extern "C" fn log(ctx: *mut c_void, level: u32, message: *const u8, message_len: usize) {
+    let s = unsafe { services(ctx) };
+    s.log(
+        Level::from_u32(level),
+        &String::from_utf8_lossy(unsafe { bytes(message, message_len) }),
+    )
+}
+
+unsafe extern "C" fn free_host_buf(buf: FjBuf) {
+    drop(unsafe { buf.into_vec() })
+}

@@ -1,0 +1,81 @@
+//! Builds plugin crates of this workspace into real `.wasm` components and
+//! native libraries for the host's tests, with the same cargo that runs the
+//! tests, into `target/plugin-fixtures` (a separate target directory, so the
+//! outer `cargo test` does not hold its lock).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// How to build a fixture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Build {
+    Wasm,
+    Native,
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// Artifacts built so far in this process, by (package, build, features).
+type Built = HashMap<(String, Build, String), PathBuf>;
+
+static BUILT: Mutex<Option<Built>> = Mutex::new(None);
+
+/// Builds `package` (release) and returns the artifact's path.
+pub fn build(package: &str, how: Build) -> PathBuf {
+    build_with(package, how, &[])
+}
+
+/// Like [`build`], with cargo features (built into their own directory).
+pub fn build_with(package: &str, how: Build, features: &[&str]) -> PathBuf {
+    let key = (package.to_owned(), how, features.join(","));
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get_or_insert_with(HashMap::new).get(&key) {
+        return p.clone();
+    }
+    let root = workspace_root();
+    let mut target_dir = root.join("target/plugin-fixtures");
+    if !features.is_empty() {
+        target_dir = target_dir.join(features.join("-"));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--release", "-p", package, "--target-dir"])
+        .arg(&target_dir);
+    if how == Build::Wasm {
+        cmd.args(["--target", "wasm32-wasip2"]);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    let status = cmd.status().expect("run cargo");
+    assert!(status.success(), "building {package} ({how:?}) failed");
+    let file = package.replace('-', "_");
+    let path = match how {
+        Build::Wasm => target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{file}.wasm")),
+        Build::Native => target_dir
+            .join("release")
+            .join(format!("lib{file}.{}", std::env::consts::DLL_EXTENSION)),
+    };
+    assert!(path.is_file(), "{} was not built", path.display());
+    built
+        .get_or_insert_with(HashMap::new)
+        .insert(key, path.clone());
+    path
+}
+
+/// A path as the host's `load` takes it.
+pub fn reference(path: &Path) -> String {
+    path.to_str().expect("UTF-8 path").to_owned()
+}
