@@ -84,6 +84,12 @@ impl LoadedPlugin {
         }
     }
 
+    /// For WebAssembly: whether its compiled code came from the on-disk
+    /// cache rather than a compilation.
+    pub fn compiled_from_cache(&self) -> bool {
+        matches!(&self.code, Code::Wasm(p) if p.from_cache)
+    }
+
     /// An error unless the plugin is of `kind`.
     pub fn expect_kind(&self, kind: PluginKind) -> Result<(), PluginError> {
         if self.info.kind == kind {

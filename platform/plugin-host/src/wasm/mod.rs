@@ -205,15 +205,21 @@ impl WasmRuntime {
         Some(dir.join(format!("{hex}-{:016x}.cwasm", engine_hash.finish())))
     }
 
-    /// Compiles `bytes`, or loads the cached compilation.
-    fn component(&self, name: &str, bytes: &[u8]) -> Result<Component, PluginError> {
+    /// Compiles `bytes`, or loads the cached compilation; `true` when it
+    /// came from the cache.
+    fn component(&self, name: &str, bytes: &[u8]) -> Result<(Component, bool), PluginError> {
         let cached = self.cache_path(bytes);
         if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
+            // Read into memory rather than mapped: a cache file truncated
+            // under a mapping would kill the process with SIGBUS.
             // SAFETY: the file was written by `Component::serialize` of an
             // engine with the same compatibility hash (it is in the name), in
-            // a directory only this host writes.
-            match unsafe { Component::deserialize_file(&self.engine, path) } {
-                Ok(c) => return Ok(c),
+            // a directory only this host writes; wasmtime checks its header.
+            let loaded = std::fs::read(path)
+                .map_err(wasmtime::Error::from)
+                .and_then(|b| unsafe { Component::deserialize(&self.engine, b) });
+            match loaded {
+                Ok(c) => return Ok((c, true)),
                 Err(e) => tracing::warn!(
                     plugin = name,
                     "ignoring unreadable cache entry {}: {e:#}",
@@ -242,7 +248,7 @@ impl WasmRuntime {
                 );
             }
         }
-        Ok(component)
+        Ok((component, false))
     }
 
     /// Loads a component file: compile (or load from cache), check it is a
@@ -251,7 +257,7 @@ impl WasmRuntime {
         let name = path.display().to_string();
         let bytes = std::fs::read(path)
             .map_err(|e| PluginError::new(&name, ErrorKind::NotFound(e.to_string())))?;
-        let component = self.component(&name, &bytes)?;
+        let (component, from_cache) = self.component(&name, &bytes)?;
         let kind = kind_of(&self.engine, &component).ok_or_else(|| {
             PluginError::new(
                 &name,
@@ -276,6 +282,7 @@ impl WasmRuntime {
             info: PluginInfo::new(&name, "").with_kind(kind),
             pre,
             runtime: Arc::clone(self),
+            from_cache,
         };
         // Describing needs an instance; it is dropped straight away.
         let info = instance::describe(&plugin)?;
@@ -324,8 +331,13 @@ impl WasmRuntime {
                 .allow_udp(false)
                 .allow_ip_name_lookup(true)
                 .socket_addr_check(move |addr, use_| {
-                    let ok = matches!(use_, wasmtime_wasi::sockets::SocketAddrUse::TcpConnect)
-                        && allowed.contains(&addr);
+                    use wasmtime_wasi::sockets::SocketAddrUse;
+                    let ok = match use_ {
+                        // Connecting binds an ephemeral local port first.
+                        SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                        SocketAddrUse::TcpConnect => allowed.contains(&addr),
+                        _ => false,
+                    };
                     Box::pin(async move { ok })
                 });
         } else {
@@ -389,6 +401,8 @@ fn kind_of(engine: &Engine, component: &Component) -> Option<PluginKind> {
 /// A compiled, checked WebAssembly plugin, ready to instantiate.
 pub struct WasmPlugin {
     pub info: PluginInfo,
+    /// Whether the compiled code was read from the cache.
+    pub from_cache: bool,
     pre: instance::TypedPre,
     runtime: Arc<WasmRuntime>,
 }
