@@ -78,6 +78,40 @@ pub trait Processor: Plugin {
 ///
 /// The host stores [`Source::position`] after each poll whose records it has
 /// written, and passes it to [`Source::seek`] after a restart.
+///
+/// ```
+/// use fjord_sdk::{BatchWriter, Config, Context, Error, Plugin, PluginInfo, Record, Source};
+///
+/// /// Counts upward; the position is the next number.
+/// struct Counter { next: u64 }
+///
+/// impl Plugin for Counter {
+///     fn info() -> PluginInfo { PluginInfo::new("counter", "0.1.0") }
+///     fn init(_: &Config) -> Result<Self, Error> { Ok(Counter { next: 0 }) }
+/// }
+///
+/// #[fjord_sdk::source]
+/// impl Source for Counter {
+///     fn seek(&mut self, position: &[u8]) -> Result<(), Error> {
+///         self.next = std::str::from_utf8(position)?.parse()?;
+///         Ok(())
+///     }
+///     fn poll(&mut self, max: u32, out: &mut BatchWriter, _: &mut Context) -> Result<(), Error> {
+///         for _ in 0..max.min(3) {
+///             out.emit(&Record::new(self.next.to_string()));
+///             self.next += 1;
+///         }
+///         Ok(())
+///     }
+///     fn position(&self) -> Vec<u8> { self.next.to_string().into_bytes() }
+/// }
+///
+/// let mut h = fjord_sdk::testing::Harness::<Counter>::new(&[])?;
+/// let (records, position) = h.poll(10)?;
+/// assert_eq!(records.len(), 3);
+/// assert_eq!(position, b"3");
+/// # Ok::<(), Error>(())
+/// ```
 pub trait Source: Plugin {
     /// Continues from a position that [`Source::position`] returned earlier.
     fn seek(&mut self, position: &[u8]) -> Result<(), Error>;
@@ -91,6 +125,35 @@ pub trait Source: Plugin {
 }
 
 /// A sink connector: takes records out of Fjord.
+///
+/// ```
+/// use fjord_sdk::{Config, Context, Error, Plugin, PluginInfo, Record, RecordRef, Sink};
+///
+/// /// Counts bytes; a real sink would send them somewhere.
+/// struct ByteCounter { pending: u64 }
+///
+/// impl Plugin for ByteCounter {
+///     fn info() -> PluginInfo { PluginInfo::new("byte-counter", "0.1.0") }
+///     fn init(_: &Config) -> Result<Self, Error> { Ok(ByteCounter { pending: 0 }) }
+/// }
+///
+/// #[fjord_sdk::sink]
+/// impl Sink for ByteCounter {
+///     fn write(&mut self, r: RecordRef<'_>, _: &mut Context) -> Result<(), Error> {
+///         self.pending += r.value.map_or(0, |v| v.len() as u64);
+///         Ok(())
+///     }
+///     fn flush(&mut self, ctx: &mut Context) -> Result<(), Error> {
+///         ctx.counter("bytes", std::mem::take(&mut self.pending));
+///         Ok(())
+///     }
+/// }
+///
+/// let mut h = fjord_sdk::testing::Harness::<ByteCounter>::new(&[])?;
+/// h.write(vec![Record::new("abc"), Record::new("de")])?;
+/// assert_eq!(h.host.counter("bytes"), 5);
+/// # Ok::<(), Error>(())
+/// ```
 pub trait Sink: Plugin {
     fn write(&mut self, record: RecordRef<'_>, ctx: &mut Context<'_>) -> Result<(), Error>;
 
@@ -100,6 +163,29 @@ pub trait Sink: Plugin {
 }
 
 /// Chooses the partition of a record.
+///
+/// ```
+/// use fjord_sdk::{Config, Error, Partitioner, Plugin, PluginInfo};
+///
+/// /// Partitions by key length.
+/// struct ByLength;
+///
+/// impl Plugin for ByLength {
+///     fn info() -> PluginInfo { PluginInfo::new("by-length", "0.1.0") }
+///     fn init(_: &Config) -> Result<Self, Error> { Ok(ByLength) }
+/// }
+///
+/// #[fjord_sdk::partitioner]
+/// impl Partitioner for ByLength {
+///     fn partition(&mut self, key: Option<&[u8]>, _: Option<&[u8]>, count: u32) -> u32 {
+///         key.map_or(0, |k| k.len() as u32 % count)
+///     }
+/// }
+///
+/// let mut h = fjord_sdk::testing::Harness::<ByLength>::new(&[])?;
+/// assert_eq!(h.partition(Some(b"abcd"), None, 3), 1);
+/// # Ok::<(), Error>(())
+/// ```
 pub trait Partitioner: Plugin {
     /// Returns a partition below `partition_count` (the host takes the
     /// remainder of anything larger).
@@ -107,6 +193,33 @@ pub trait Partitioner: Plugin {
 }
 
 /// Converts between a user-facing format and the bytes stored in a topic.
+///
+/// ```
+/// use fjord_sdk::{Config, Error, Plugin, PluginInfo, Serializer};
+///
+/// /// Stores text reversed, shows it the right way round.
+/// struct Reverse;
+///
+/// impl Plugin for Reverse {
+///     fn info() -> PluginInfo { PluginInfo::new("reverse", "0.1.0") }
+///     fn init(_: &Config) -> Result<Self, Error> { Ok(Reverse) }
+/// }
+///
+/// #[fjord_sdk::serializer]
+/// impl Serializer for Reverse {
+///     fn serialize(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {
+///         Ok(input.iter().rev().copied().collect())
+///     }
+///     fn deserialize(&mut self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+///         Ok(bytes.iter().rev().copied().collect())
+///     }
+/// }
+///
+/// let mut h = fjord_sdk::testing::Harness::<Reverse>::new(&[])?;
+/// assert_eq!(h.serialize(b"abc")?, b"cba");
+/// assert_eq!(h.deserialize(b"cba")?, b"abc");
+/// # Ok::<(), Error>(())
+/// ```
 pub trait Serializer: Plugin {
     /// User-facing format to stored bytes (`fjord produce --serializer`).
     fn serialize(&mut self, input: &[u8]) -> Result<Vec<u8>, Error>;
