@@ -4,12 +4,17 @@
 //! come from the group's assignment, reading starts at the group's
 //! committed offsets (the beginning where none), and offsets are committed
 //! as records are printed.
+//!
+//! With `--serializer` each value is passed through a serializer plugin's
+//! `deserialize` before it is printed.
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use fjord_plugin_host::PluginInstance;
+use fjord_sdk::PluginKind;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -43,13 +48,27 @@ pub struct ConsumeArgs {
     /// {timestamp} {key} {value} {headers}; \n and \t are understood.
     #[arg(long, default_value = "{value}")]
     pub format: String,
+    /// Serializer plugin (built-in name, .wasm or native library): each
+    /// value is printed as what its `deserialize` returns. A value it
+    /// refuses stops the command with an error naming its partition and
+    /// offset.
+    #[arg(long, value_name = "PLUGIN")]
+    pub serializer: Option<String>,
+    /// Configuration of the --serializer plugin, `key=value` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = crate::client::key_value, requires = "serializer")]
+    pub serializer_config: Vec<(String, String)>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
 
 pub fn run(args: ConsumeArgs) -> Result<()> {
+    let deserializer = args
+        .serializer
+        .as_deref()
+        .map(|s| crate::plugin::instance(s, PluginKind::Serializer, &args.serializer_config))
+        .transpose()?;
     if let Some(group) = &args.group {
-        return run_in_group(&args, group);
+        return run_in_group(&args, group, deserializer);
     }
     let consumer: BaseConsumer = args
         .client
@@ -93,6 +112,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
     let printed = print_records(
         &consumer,
         &args,
+        deserializer,
         |at_end| at_end == partitions.len(),
         |_| Ok(()),
     )?;
@@ -102,7 +122,11 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
 
 /// `--group`: subscribe, print, commit. Without `--follow` it stops once
 /// every assigned partition is at its end.
-fn run_in_group(args: &ConsumeArgs, group: &str) -> Result<()> {
+fn run_in_group(
+    args: &ConsumeArgs,
+    group: &str,
+    deserializer: Option<PluginInstance>,
+) -> Result<()> {
     let consumer: BaseConsumer = args
         .client
         .config()
@@ -119,6 +143,7 @@ fn run_in_group(args: &ConsumeArgs, group: &str) -> Result<()> {
     let printed = print_records(
         &consumer,
         args,
+        deserializer,
         |at_end| {
             let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
             assigned > 0 && at_end >= assigned
@@ -145,9 +170,11 @@ fn run_in_group(args: &ConsumeArgs, group: &str) -> Result<()> {
 /// Polls and prints records until `--max-messages`, or, without
 /// `--follow`, until `all_at_end(partitions at their end)` says so. Calls
 /// `printed` after each record is written. Returns how many were printed.
+/// Values go through `deserializer` first, when there is one.
 fn print_records(
     consumer: &BaseConsumer,
     args: &ConsumeArgs,
+    mut deserializer: Option<PluginInstance>,
     all_at_end: impl Fn(usize) -> bool,
     printed: impl Fn(&BorrowedMessage<'_>) -> Result<()>,
 ) -> Result<u64> {
@@ -163,7 +190,20 @@ fn print_records(
         match result {
             Ok(message) => {
                 at_end.remove(&message.partition());
-                writeln!(out, "{}", render(&template, &message))?;
+                let value = match (&mut deserializer, message.payload()) {
+                    (Some(d), Some(payload)) => {
+                        Some(d.deserialize(payload).with_context(|| {
+                            format!(
+                                "partition {} offset {}",
+                                message.partition(),
+                                message.offset()
+                            )
+                        })?)
+                    }
+                    _ => None,
+                };
+                let value = value.as_deref().or(message.payload());
+                writeln!(out, "{}", render(&template, &message, value))?;
                 printed(&message)?;
                 count += 1;
             }
@@ -181,7 +221,8 @@ fn print_records(
     Ok(count)
 }
 
-fn render(template: &str, message: &BorrowedMessage<'_>) -> String {
+/// `value` is the message's payload, or what the serializer made of it.
+fn render(template: &str, message: &BorrowedMessage<'_>, value: Option<&[u8]>) -> String {
     fn text(bytes: Option<&[u8]>) -> String {
         bytes
             .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -213,7 +254,7 @@ fn render(template: &str, message: &BorrowedMessage<'_>) -> String {
             "timestamp" => out.push_str(&message.timestamp().to_millis().unwrap_or(-1).to_string()),
             "headers" => out.push_str(&headers),
             "key" => out.push_str(&text(message.key())),
-            "value" => out.push_str(&text(message.payload())),
+            "value" => out.push_str(&text(value)),
             _ => out.push_str(&rest[open..open + close + 2]),
         }
         rest = &after[close + 1..];

@@ -11,6 +11,7 @@ mod client;
 mod cluster;
 mod consume;
 mod group;
+mod plugin;
 mod produce;
 mod server;
 mod topic;
@@ -46,6 +47,9 @@ enum Command {
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Scaffold, build, try out and inspect plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 fn main() -> Result<()> {
@@ -53,6 +57,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Plugin(c) => plugin::run(c),
         command => {
             init_client_logging();
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -67,7 +72,7 @@ fn main() -> Result<()> {
                     Command::Group(c) => group::run(c).await,
                     Command::Cluster(c) => tokio::task::block_in_place(|| cluster::run(c)),
                     Command::Bench(c) => tokio::task::block_in_place(|| bench::run(c)),
-                    Command::Server(_) => unreachable!("handled above"),
+                    Command::Server(_) | Command::Plugin(_) => unreachable!("handled above"),
                 }
             })
         }

@@ -1,11 +1,17 @@
 //! `fjord produce TOPIC`: one record per line of standard input.
+//!
+//! With `--serializer` each value goes through a serializer plugin first;
+//! with `--partitioner` a partitioner plugin picks each record's partition
+//! and the record is sent to it explicitly.
 
 use std::io::BufRead;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use fjord_plugin_host::PluginInstance;
+use fjord_sdk::PluginKind;
 use rdkafka::ClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -26,6 +32,23 @@ pub struct ProduceArgs {
     /// Write every record to this partition (default: the key's hash, or spread).
     #[arg(short, long)]
     pub partition: Option<i32>,
+    /// Serializer plugin (built-in name, .wasm or native library): each
+    /// value is produced as what its `serialize` returns. A line it refuses
+    /// stops the command with an error naming the line; the lines before it
+    /// are produced.
+    #[arg(long, value_name = "PLUGIN")]
+    pub serializer: Option<String>,
+    /// Configuration of the --serializer plugin, `key=value` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value, requires = "serializer")]
+    pub serializer_config: Vec<(String, String)>,
+    /// Partitioner plugin (built-in name, .wasm or native library): picks
+    /// each record's partition from its key, its (serialized) value and the
+    /// topic's partition count.
+    #[arg(long, value_name = "PLUGIN", conflicts_with = "partition")]
+    pub partitioner: Option<String>,
+    /// Configuration of the --partitioner plugin, `key=value` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value, requires = "partitioner")]
+    pub partitioner_config: Vec<(String, String)>,
     /// Acknowledgements to wait for: 0, 1 or all.
     #[arg(long, default_value = "all", value_parser = ["0", "1", "all", "-1"])]
     pub acks: String,
@@ -60,6 +83,17 @@ impl ProducerContext for DeliveryReport {
 }
 
 pub fn run(args: ProduceArgs) -> Result<()> {
+    // Plugins first: a wrong name or config should fail before connecting.
+    let mut serializer = args
+        .serializer
+        .as_deref()
+        .map(|s| crate::plugin::instance(s, PluginKind::Serializer, &args.serializer_config))
+        .transpose()?;
+    let mut partitioner = args
+        .partitioner
+        .as_deref()
+        .map(|p| crate::plugin::instance(p, PluginKind::Partitioner, &args.partitioner_config))
+        .transpose()?;
     let producer: ThreadedProducer<DeliveryReport> = args
         .client
         .config()
@@ -75,23 +109,43 @@ pub fn run(args: ProduceArgs) -> Result<()> {
             value: Some(v.as_bytes()),
         });
     }
+    let partition_count = match &partitioner {
+        Some(_) => Some(partition_count(&producer, &args.topic)?),
+        None => None,
+    };
     let mut sent = 0u64;
-    for line in std::io::stdin().lock().lines() {
+    // A plugin's refusal of one line: reported once what was sent is flushed.
+    let mut refused = None;
+    for (index, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line.context("reading standard input")?;
         let (key, value) = match &args.key_separator {
             Some(sep) => match line.split_once(sep.as_str()) {
-                Some((k, v)) => (Some(k.to_string()), v.to_string()),
-                None => (None, line.clone()),
+                Some((k, v)) => (Some(k), v),
+                None => (None, line.as_str()),
             },
-            None => (None, line.clone()),
+            None => (None, line.as_str()),
         };
-        let mut record = BaseRecord::<String, String>::to(&args.topic)
-            .payload(&value)
+        let value = match &mut serializer {
+            Some(s) => match s.serialize(value.as_bytes()) {
+                Ok(v) => v,
+                Err(e) => {
+                    refused = Some(anyhow!("line {}: {e}", index + 1));
+                    break;
+                }
+            },
+            None => value.as_bytes().to_vec(),
+        };
+        let partition = match (&mut partitioner, partition_count) {
+            (Some(p), Some(count)) => Some(partitioned(p, key, &value, count)?),
+            _ => args.partition,
+        };
+        let mut record = BaseRecord::<str, [u8]>::to(&args.topic)
+            .payload(&value[..])
             .headers(headers.clone());
-        if let Some(key) = &key {
+        if let Some(key) = key {
             record = record.key(key);
         }
-        if let Some(partition) = args.partition {
+        if let Some(partition) = partition {
             record = record.partition(partition);
         }
         let mut record = record;
@@ -124,6 +178,47 @@ pub fn run(args: ProduceArgs) -> Result<()> {
             .unwrap_or_default();
         bail!("{failed} of {sent} records were not delivered; first error: {first}");
     }
+    if let Some(refused) = refused {
+        return Err(refused.context(format!(
+            "the serializer refused a line; {sent} records before it were produced to {}",
+            args.topic
+        )));
+    }
     eprintln!("produced {sent} records to {}", args.topic);
     Ok(())
+}
+
+/// The topic's partition count, for a partitioner. A topic just
+/// auto-created by the metadata request may show no partitions for a moment.
+fn partition_count(producer: &ThreadedProducer<DeliveryReport>, topic: &str) -> Result<u32> {
+    let mut last_error = String::new();
+    for _ in 0..20 {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .context("Metadata request failed")?;
+        if let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) {
+            match t.error() {
+                None if !t.partitions().is_empty() => {
+                    return u32::try_from(t.partitions().len())
+                        .context("partition count out of range");
+                }
+                None => last_error = "no partitions".into(),
+                Some(e) => last_error = format!("{e:?}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!("cannot find the partitions of topic {topic} for the partitioner: {last_error}")
+}
+
+/// The partitioner's choice for one record.
+fn partitioned(
+    partitioner: &mut PluginInstance,
+    key: Option<&str>,
+    value: &[u8],
+    count: u32,
+) -> Result<i32> {
+    let p = partitioner.partition(key.map(str::as_bytes), Some(value), count)?;
+    i32::try_from(p).context("partition number out of range")
 }
