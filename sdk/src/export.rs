@@ -17,7 +17,7 @@ macro_rules! __export {
                 static __FJORD_INSTANCE: ::std::cell::RefCell<::std::option::Option<$t>> =
                     const { ::std::cell::RefCell::new(::std::option::Option::None) };
             }
-            impl $crate::wasm::processor::Guest for __FjordGuest {
+            impl $crate::wasm::processor::exports::fjord::plugin::processor_plugin::Guest for __FjordGuest {
                 fn describe() -> $crate::wasm::imports::types::PluginInfo {
                     $crate::wasm::describe::<$t>($crate::PluginKind::Processor)
                 }
@@ -61,7 +61,7 @@ macro_rules! __export {
                 static __FJORD_INSTANCE: ::std::cell::RefCell<::std::option::Option<$t>> =
                     const { ::std::cell::RefCell::new(::std::option::Option::None) };
             }
-            impl $crate::wasm::source::Guest for __FjordGuest {
+            impl $crate::wasm::source::exports::fjord::plugin::source_plugin::Guest for __FjordGuest {
                 fn describe() -> $crate::wasm::imports::types::PluginInfo {
                     $crate::wasm::describe::<$t>($crate::PluginKind::Source)
                 }
@@ -107,7 +107,7 @@ macro_rules! __export {
                 static __FJORD_INSTANCE: ::std::cell::RefCell<::std::option::Option<$t>> =
                     const { ::std::cell::RefCell::new(::std::option::Option::None) };
             }
-            impl $crate::wasm::sink::Guest for __FjordGuest {
+            impl $crate::wasm::sink::exports::fjord::plugin::sink_plugin::Guest for __FjordGuest {
                 fn describe() -> $crate::wasm::imports::types::PluginInfo {
                     $crate::wasm::describe::<$t>($crate::PluginKind::Sink)
                 }
@@ -147,7 +147,7 @@ macro_rules! __export {
                 static __FJORD_INSTANCE: ::std::cell::RefCell<::std::option::Option<$t>> =
                     const { ::std::cell::RefCell::new(::std::option::Option::None) };
             }
-            impl $crate::wasm::partitioner::Guest for __FjordGuest {
+            impl $crate::wasm::partitioner::exports::fjord::plugin::partitioner_plugin::Guest for __FjordGuest {
                 fn describe() -> $crate::wasm::imports::types::PluginInfo {
                     $crate::wasm::describe::<$t>($crate::PluginKind::Partitioner)
                 }
@@ -189,7 +189,7 @@ macro_rules! __export {
                 static __FJORD_INSTANCE: ::std::cell::RefCell<::std::option::Option<$t>> =
                     const { ::std::cell::RefCell::new(::std::option::Option::None) };
             }
-            impl $crate::wasm::serializer::Guest for __FjordGuest {
+            impl $crate::wasm::serializer::exports::fjord::plugin::serializer_plugin::Guest for __FjordGuest {
                 fn describe() -> $crate::wasm::imports::types::PluginInfo {
                     $crate::wasm::describe::<$t>($crate::PluginKind::Serializer)
                 }

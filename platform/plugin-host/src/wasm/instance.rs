@@ -106,11 +106,13 @@ pub fn describe(plugin: &WasmPlugin) -> Result<PluginInfo, PluginError> {
         Err(e) => return Err(fail(e, &store)),
     };
     let info = match &typed {
-        Typed::Processor(p) => p.call_describe(&mut store),
-        Typed::Source(p) => p.call_describe(&mut store),
-        Typed::Sink(p) => p.call_describe(&mut store),
-        Typed::Partitioner(p) => p.call_describe(&mut store),
-        Typed::Serializer(p) => p.call_describe(&mut store),
+        Typed::Processor(p) => p.fjord_plugin_processor_plugin().call_describe(&mut store),
+        Typed::Source(p) => p.fjord_plugin_source_plugin().call_describe(&mut store),
+        Typed::Sink(p) => p.fjord_plugin_sink_plugin().call_describe(&mut store),
+        Typed::Partitioner(p) => p
+            .fjord_plugin_partitioner_plugin()
+            .call_describe(&mut store),
+        Typed::Serializer(p) => p.fjord_plugin_serializer_plugin().call_describe(&mut store),
     };
     info.map(bindings::plugin_info).map_err(|e| fail(e, &store))
 }
@@ -133,11 +135,19 @@ impl WasmInstance {
         };
         let pairs = config.pairs();
         let result = match &typed {
-            Typed::Processor(p) => p.call_init(&mut store, pairs),
-            Typed::Source(p) => p.call_init(&mut store, pairs, position),
-            Typed::Sink(p) => p.call_init(&mut store, pairs),
-            Typed::Partitioner(p) => p.call_init(&mut store, pairs),
-            Typed::Serializer(p) => p.call_init(&mut store, pairs),
+            Typed::Processor(p) => p
+                .fjord_plugin_processor_plugin()
+                .call_init(&mut store, pairs),
+            Typed::Source(p) => p
+                .fjord_plugin_source_plugin()
+                .call_init(&mut store, pairs, position),
+            Typed::Sink(p) => p.fjord_plugin_sink_plugin().call_init(&mut store, pairs),
+            Typed::Partitioner(p) => p
+                .fjord_plugin_partitioner_plugin()
+                .call_init(&mut store, pairs),
+            Typed::Serializer(p) => p
+                .fjord_plugin_serializer_plugin()
+                .call_init(&mut store, pairs),
         };
         match result {
             Ok(Ok(())) => Ok(WasmInstance {
@@ -166,24 +176,40 @@ impl WasmInstance {
             )))
         };
         match (&self.typed, op) {
-            (Typed::Processor(p), Op::Process) => p.call_process(store, partition, a_bytes),
-            (Typed::Processor(p), Op::OnTimer) => p.call_on_timer(store, partition, arg),
+            (Typed::Processor(p), Op::Process) => p
+                .fjord_plugin_processor_plugin()
+                .call_process(store, partition, a_bytes),
+            (Typed::Processor(p), Op::OnTimer) => p
+                .fjord_plugin_processor_plugin()
+                .call_on_timer(store, partition, arg),
             (Typed::Source(p), Op::Poll) => {
                 let max = u32::try_from(arg).unwrap_or(u32::MAX);
-                Ok(p.call_poll(store, max)?
+                Ok(p.fjord_plugin_source_plugin()
+                    .call_poll(store, max)?
                     .map(|polled| encode_polled(&polled.batch, &polled.position)))
             }
-            (Typed::Sink(p), Op::Write) => Ok(p.call_write(store, a_bytes)?.map(|()| Vec::new())),
-            (Typed::Sink(p), Op::Flush) => Ok(p.call_flush(store)?.map(|()| Vec::new())),
+            (Typed::Sink(p), Op::Write) => Ok(p
+                .fjord_plugin_sink_plugin()
+                .call_write(store, a_bytes)?
+                .map(|()| Vec::new())),
+            (Typed::Sink(p), Op::Flush) => Ok(p
+                .fjord_plugin_sink_plugin()
+                .call_flush(store)?
+                .map(|()| Vec::new())),
             (Typed::Partitioner(p), Op::Partition) => {
                 let count = u32::try_from(arg).unwrap_or(u32::MAX);
                 Ok(Ok(p
+                    .fjord_plugin_partitioner_plugin()
                     .call_partition(store, a, b, count)?
                     .to_le_bytes()
                     .to_vec()))
             }
-            (Typed::Serializer(p), Op::Serialize) => p.call_serialize(store, a_bytes),
-            (Typed::Serializer(p), Op::Deserialize) => p.call_deserialize(store, a_bytes),
+            (Typed::Serializer(p), Op::Serialize) => p
+                .fjord_plugin_serializer_plugin()
+                .call_serialize(store, a_bytes),
+            (Typed::Serializer(p), Op::Deserialize) => p
+                .fjord_plugin_serializer_plugin()
+                .call_deserialize(store, a_bytes),
             _ => wrong(),
         }
     }

@@ -382,19 +382,18 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn kind_of(engine: &Engine, component: &Component) -> Option<PluginKind> {
     let ty = component.component_type();
     let names: Vec<&str> = ty.exports(engine).map(|(n, _)| n).collect();
-    let has = |n: &str| names.contains(&n);
-    if !(has("describe") && has("init")) {
-        return None;
-    }
     [
-        ("process", PluginKind::Processor),
-        ("poll", PluginKind::Source),
-        ("write", PluginKind::Sink),
-        ("partition", PluginKind::Partitioner),
-        ("serialize", PluginKind::Serializer),
+        ("processor-plugin", PluginKind::Processor),
+        ("source-plugin", PluginKind::Source),
+        ("sink-plugin", PluginKind::Sink),
+        ("partitioner-plugin", PluginKind::Partitioner),
+        ("serializer-plugin", PluginKind::Serializer),
     ]
     .into_iter()
-    .find(|(n, _)| has(n))
+    .find(|(interface, _)| {
+        let prefix = format!("fjord:plugin/{interface}@");
+        names.iter().any(|n| n.starts_with(&prefix))
+    })
     .map(|(_, k)| k)
 }
 
