@@ -46,6 +46,7 @@ pub use instance::{InstanceOptions, LoadedPlugin, Origin, PluginInstance};
 pub use services::{MemoryStateStore, PluginMetrics, Services, StateStore, Summary};
 pub use wasm::WasmLimits;
 
+use fjord_sdk::PluginKind;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -105,18 +106,49 @@ impl PluginHost {
     /// Resolves a reference: a built-in name, a `.wasm` component or a
     /// native library.
     pub fn load(&self, reference: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.load_reference(reference, None)
+    }
+
+    /// Like [`PluginHost::load`], for a caller that needs a plugin of
+    /// `kind`: a built-in name shared by two kinds resolves to this one,
+    /// and a plugin of another kind is refused.
+    pub fn load_kind(
+        &self,
+        reference: &str,
+        kind: PluginKind,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let plugin = self.load_reference(reference, Some(kind))?;
+        plugin.expect_kind(kind)?;
+        Ok(plugin)
+    }
+
+    fn load_reference(
+        &self,
+        reference: &str,
+        kind: Option<PluginKind>,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
         if !is_path(reference) {
-            let builtin = builtin::find(reference).ok_or_else(|| {
-                let names: Vec<String> = builtins().iter().map(|b| (b.describe)().name).collect();
-                PluginError::new(
+            return match builtin::find(reference, kind) {
+                builtin::Lookup::Found(b) => Ok(Arc::new(LoadedPlugin::builtin(b))),
+                builtin::Lookup::Ambiguous(names) => Err(PluginError::new(
                     reference,
                     ErrorKind::NotFound(format!(
-                        "no built-in plugin of that name (built-ins: {})",
+                        "several built-ins have that name; say which: {}",
                         names.join(", ")
                     )),
-                )
-            })?;
-            return Ok(Arc::new(LoadedPlugin::builtin(builtin)));
+                )),
+                builtin::Lookup::None => {
+                    let names: Vec<String> =
+                        builtins().iter().map(|b| (b.describe)().name).collect();
+                    Err(PluginError::new(
+                        reference,
+                        ErrorKind::NotFound(format!(
+                            "no built-in plugin of that name (built-ins: {})",
+                            names.join(", ")
+                        )),
+                    ))
+                }
+            };
         }
         let path = Path::new(reference);
         if !path.is_file() {
