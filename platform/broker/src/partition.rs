@@ -53,6 +53,23 @@ impl Partition {
         }
     }
 
+    /// Writes the producer-state snapshot (clean shutdown). A partition
+    /// whose state was never loaded this run leaves its previous snapshot,
+    /// which is still right: nothing idempotent was appended since.
+    pub(crate) fn snapshot_producers(&self) -> std::io::Result<()> {
+        let Ok(guard) = self.producers.try_lock() else {
+            return Err(std::io::Error::other("producer state busy at shutdown"));
+        };
+        match guard.as_ref() {
+            Some(states) => crate::producer_state::snapshot::write(
+                self.log.dir(),
+                states,
+                self.log.log_end_offset(),
+            ),
+            None => Ok(()),
+        }
+    }
+
     /// The topic's name.
     pub fn topic(&self) -> &str {
         &self.topic

@@ -5,13 +5,16 @@
 //! of each producer kept (librdkafka and the Java client keep at most five
 //! requests in flight with idempotence).
 //!
-//! The state is not snapshotted: a partition rebuilds it from its stored
-//! batch headers the first time an idempotent batch arrives after the
-//! broker started (see [`ProducerStates::rebuild`]), so it survives
-//! restarts at the cost of one scan of that partition's log.
+//! The state survives restarts: a clean shutdown writes a snapshot of it
+//! per partition (`snapshot`), and the first idempotent batch after a start
+//! loads that snapshot and scans only the batches after it — or, without a
+//! usable snapshot (after a crash), rebuilds the state from every stored
+//! batch header (see [`ProducerStates::rebuild`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
+
+pub(crate) mod snapshot;
 
 use fjord_log::{BatchHeader, Log};
 use kafka_protocol::ResponseError;
@@ -187,14 +190,19 @@ impl ProducerStates {
         }
     }
 
-    /// Rebuilds the state from the headers of every stored batch that has
-    /// a producer id. Reading stops at the first unreadable spot (logged):
-    /// a partial state only risks a spurious OUT_OF_ORDER for a retry, not
-    /// a duplicate, because the newest batches come last.
+    /// Rebuilds the state: from the partition's snapshot, if a usable one
+    /// was left by a clean shutdown, plus the batches after it; otherwise
+    /// from the headers of every stored batch that has a producer id.
+    /// Reading stops at the first unreadable spot (logged): a partial state
+    /// only risks a spurious OUT_OF_ORDER for a retry, not a duplicate,
+    /// because the newest batches come last.
     pub(crate) fn rebuild(log: &Log) -> Self {
-        let mut states = ProducerStates::default();
         let end = log.log_end_offset();
-        let mut next = log.log_start_offset();
+        let (mut states, mut next) = match snapshot::take(log.dir()) {
+            // A snapshot from beyond today's end belongs to another history.
+            Some((states, at)) if at <= end => (states, at.max(log.log_start_offset())),
+            _ => (ProducerStates::default(), log.log_start_offset()),
+        };
         while next < end {
             let bytes = match log.read(next, 1 << 20, end) {
                 Ok(read) => match read.slice.map(|s| s.bytes()) {

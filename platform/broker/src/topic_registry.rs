@@ -423,6 +423,10 @@ impl TopicRegistry {
         for topic in self.list() {
             for partition in topic.partitions() {
                 partition.wake();
+                if let Err(e) = partition.snapshot_producers() {
+                    // Not fatal: the next start scans the log instead.
+                    tracing::warn!(dir = %partition.log().dir().display(), error = %e, "producer snapshot not written");
+                }
                 if let Err(source) = partition.log().close() {
                     let path = partition.log().dir().to_path_buf();
                     tracing::error!(path = %path.display(), error = %source, "cannot close log");

@@ -98,7 +98,8 @@ fn init_producer_id(raw: &mut Raw, current: Option<(i64, i16)>) -> (i16, i64, i1
 
 /// A retried batch is answered with its original offset and not stored
 /// again; gaps, old epochs and unknown producers get Kafka's codes; all of
-/// it holds after a restart (the state is rebuilt from the log).
+/// it holds after a restart (the state comes back from the snapshot the
+/// clean shutdown wrote, which the next start reads once and removes).
 #[test]
 fn sequences_are_checked_and_duplicates_answered_with_the_original_offset() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -125,11 +126,20 @@ fn sequences_are_checked_and_duplicates_answered_with_the_original_offset() {
     );
     assert_eq!(produce(&mut raw, topic, batch(id, 0, 5, 1)), (0, 5));
     broker.stop();
+    let snapshot = dir.path().join("idem-0").join("producer.snapshot");
+    assert!(
+        snapshot.is_file(),
+        "a clean shutdown snapshots producer state"
+    );
 
-    // After a restart the state comes back from the stored batches.
+    // After a restart the state comes back from the snapshot.
     let broker = TestBroker::start(dir.path());
     let mut raw = Raw::connect(broker.addr);
     assert_eq!(produce(&mut raw, topic, batch(id, 0, 5, 1)), (0, 5), "dup");
+    assert!(
+        !snapshot.exists(),
+        "the snapshot is read once, then the state is in memory"
+    );
     assert_eq!(produce(&mut raw, topic, batch(id, 0, 7, 1)).0, 45);
     assert_eq!(produce(&mut raw, topic, batch(id, 0, 6, 1)), (0, 6));
 
@@ -147,6 +157,18 @@ fn sequences_are_checked_and_duplicates_answered_with_the_original_offset() {
         45,
         "new epoch from 4"
     );
+    broker.stop();
+
+    // A damaged snapshot is ignored: the state is rebuilt from the log.
+    std::fs::write(&snapshot, b"FJPS garbage").expect("damage the snapshot");
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(
+        produce(&mut raw, topic, batch(id, 1, 0, 1)),
+        (0, 7),
+        "dup after a scan"
+    );
+    assert_eq!(produce(&mut raw, topic, batch(id, 1, 1, 1)), (0, 8));
     broker.stop();
 }
 

@@ -1,0 +1,169 @@
+//! The producer-state snapshot: the idempotence state of one partition,
+//! written at clean shutdown so the next start reads it instead of scanning
+//! the whole log.
+//!
+//! File `producer.snapshot` in the partition directory, little-endian:
+//! `"FJPS" version:u8 end_offset:i64 producers:u32
+//! (producer_id:i64 epoch:i16 batches:u8 (first_seq:i32 last_seq:i32 first_offset:i64)*)*
+//! crc32c:u32` — the CRC covers everything before it.
+//!
+//! A snapshot is read once and removed: the state then lives in memory, and
+//! a crash before the next clean shutdown falls back to the full scan,
+//! which is always right. A damaged or unreadable file is ignored the same
+//! way.
+
+use super::{Producer, ProducerStates, StoredBatch};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 4] = b"FJPS";
+const VERSION: u8 = 1;
+pub(crate) const FILE_NAME: &str = "producer.snapshot";
+
+/// Where a partition's snapshot lives.
+pub(crate) fn path(partition_dir: &Path) -> PathBuf {
+    partition_dir.join(FILE_NAME)
+}
+
+/// Encodes the state as of `end_offset` (the log end when written).
+pub(crate) fn encode(states: &ProducerStates, end_offset: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + states.producers.len() * 80);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&end_offset.to_le_bytes());
+    out.extend_from_slice(&(states.producers.len() as u32).to_le_bytes());
+    for (id, p) in &states.producers {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&p.epoch.to_le_bytes());
+        out.push(p.batches.len() as u8);
+        for b in &p.batches {
+            out.extend_from_slice(&b.first_seq.to_le_bytes());
+            out.extend_from_slice(&b.last_seq.to_le_bytes());
+            out.extend_from_slice(&b.first_offset.to_le_bytes());
+        }
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+}
+
+/// Decodes a snapshot: the state and the offset it is valid up to. `None`
+/// for anything damaged.
+pub(crate) fn decode(bytes: &[u8]) -> Option<(ProducerStates, i64)> {
+    let (body, crc) = bytes.split_last_chunk::<4>()?;
+    if crc32c::crc32c(body) != u32::from_le_bytes(*crc) {
+        return None;
+    }
+    let mut r = Reader(body);
+    if &r.take::<4>()? != MAGIC || r.take::<1>()? != [VERSION] {
+        return None;
+    }
+    let end_offset = i64::from_le_bytes(r.take()?);
+    let count = u32::from_le_bytes(r.take()?);
+    let mut states = ProducerStates::default();
+    for _ in 0..count {
+        let id = i64::from_le_bytes(r.take()?);
+        let epoch = i16::from_le_bytes(r.take()?);
+        let n = r.take::<1>()?[0];
+        let mut producer = Producer {
+            epoch,
+            batches: Default::default(),
+        };
+        for _ in 0..n {
+            producer.batches.push_back(StoredBatch {
+                first_seq: i32::from_le_bytes(r.take()?),
+                last_seq: i32::from_le_bytes(r.take()?),
+                first_offset: i64::from_le_bytes(r.take()?),
+            });
+        }
+        states.producers.insert(id, producer);
+    }
+    r.0.is_empty().then_some((states, end_offset))
+}
+
+/// Reads and removes the snapshot of a partition, if there is a usable one.
+pub(crate) fn take(partition_dir: &Path) -> Option<(ProducerStates, i64)> {
+    let path = path(partition_dir);
+    let bytes = std::fs::read(&path).ok()?;
+    if let Err(e) = std::fs::remove_file(&path) {
+        // Keeping it could apply a stale state after a crash: refuse to use it.
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove the producer snapshot; scanning the log instead");
+        return None;
+    }
+    let decoded = decode(&bytes);
+    if decoded.is_none() {
+        tracing::warn!(path = %path.display(), "damaged producer snapshot ignored; scanning the log instead");
+    }
+    decoded
+}
+
+/// Writes the snapshot (write to a temporary file, then rename).
+pub(crate) fn write(
+    partition_dir: &Path,
+    states: &ProducerStates,
+    end_offset: i64,
+) -> std::io::Result<()> {
+    let path = path(partition_dir);
+    let tmp = path.with_extension("snapshot.tmp");
+    std::fs::write(&tmp, encode(states, end_offset))?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::producer_state::Verdict;
+
+    fn header(producer_id: i64, epoch: i16, first: i32, count: i32) -> fjord_log::BatchHeader {
+        fjord_log::BatchHeader {
+            base_offset: 0,
+            batch_length: 0,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: count - 1,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id,
+            producer_epoch: epoch,
+            base_sequence: first,
+            records_count: count,
+        }
+    }
+
+    #[test]
+    fn roundtrip_and_every_damage_is_refused() {
+        let mut s = ProducerStates::default();
+        s.record(&header(7, 2, 0, 3), 100);
+        s.record(&header(7, 2, 3, 1), 103);
+        s.record(&header(9, 0, 0, 1), 104);
+        let bytes = encode(&s, 105);
+        let (back, end) = decode(&bytes).expect("decodes");
+        assert_eq!(end, 105);
+        assert_eq!(back.check(&header(7, 2, 3, 1)), Ok(Verdict::Duplicate(103)));
+        assert_eq!(back.check(&header(9, 0, 0, 1)), Ok(Verdict::Duplicate(104)));
+        assert_eq!(back.check(&header(7, 2, 4, 1)), Ok(Verdict::Append));
+        for len in 0..bytes.len() {
+            assert!(
+                decode(&bytes[..len]).is_none(),
+                "a prefix of {len} bytes decoded"
+            );
+        }
+        for i in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 0x40;
+            assert!(decode(&flipped).is_none(), "a flip at byte {i} decoded");
+        }
+    }
+}
