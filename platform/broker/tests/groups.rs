@@ -273,6 +273,57 @@ fn consumers_share_partitions_and_rebalance() {
     silent.join().expect("silent member thread");
 }
 
+/// The assignors are client-side; the coordinator only relays them. Each of
+/// librdkafka's — range, roundrobin and the incremental cooperative-sticky —
+/// splits the partitions, hands a leaver's partitions to the others and
+/// loses nothing.
+#[test]
+fn every_client_side_assignor_works() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    let bootstrap = broker.bootstrap();
+    for strategy in ["range", "roundrobin", "cooperative-sticky"] {
+        let topic = format!("assign-{strategy}");
+        let group = format!("g-{strategy}");
+        produce(&bootstrap, &topic, 0, 300);
+        let consumer = |name: &str| {
+            let mut config = ClientConfig::new();
+            config
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", &group)
+                .set("client.id", name)
+                .set("partition.assignment.strategy", strategy)
+                .set("auto.offset.reset", "earliest")
+                .set("session.timeout.ms", "1500")
+                .set("heartbeat.interval.ms", "100")
+                .set("enable.auto.commit", "true")
+                .set("auto.commit.interval.ms", "100")
+                .set("fetch.wait.max.ms", "50");
+            let c: BaseConsumer = config.create().expect("consumer");
+            c.subscribe(&[topic.as_str()]).expect("subscribe");
+            c
+        };
+        let (c1, c2) = (consumer("c1"), consumer("c2"));
+        let mut seen = Seen::new();
+        poll_until(
+            &[&c1, &c2],
+            &mut seen,
+            Duration::from_secs(30),
+            &format!("{strategy}: three partitions each, all records"),
+            |cs, seen| split(cs, &[3, 3]) && all_seen(seen, 300),
+        );
+        drop(c2);
+        produce(&bootstrap, &topic, 300, 600);
+        poll_until(
+            &[&c1],
+            &mut seen,
+            Duration::from_secs(30),
+            &format!("{strategy}: the leaver's partitions taken over"),
+            |cs, seen| split(cs, &[6]) && all_seen(seen, 600),
+        );
+    }
+}
+
 /// Offsets committed by one consumer are where the next member of the
 /// group starts; a group with nothing committed starts by auto.offset.reset.
 #[test]
