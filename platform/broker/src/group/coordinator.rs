@@ -586,10 +586,15 @@ impl GroupCoordinator {
                 self.member_gone(group, now);
             }
             self.try_complete_join(group, now);
-            if group.state == GroupState::Empty && retention >= 0 {
-                group
-                    .offsets
-                    .retain(|_, o| now_ms.saturating_sub(o.commit_timestamp_ms) < retention);
+            if group.state != GroupState::Empty {
+                group.empty_since_ms = None;
+            } else {
+                let empty_since = *group.empty_since_ms.get_or_insert(now_ms);
+                if retention >= 0 {
+                    group.offsets.retain(|_, o| {
+                        now_ms.saturating_sub(o.commit_timestamp_ms.max(empty_since)) < retention
+                    });
+                }
             }
         }
         let mut forgotten = Vec::new();

@@ -142,6 +142,11 @@ pub(crate) struct Group {
     /// The first rebalance of an empty group does not complete before this.
     pub initial_delay_until: Option<Instant>,
     pub offsets: HashMap<(String, i32), CommittedOffset>,
+    /// Wall-clock ms since which the group has been empty (seen by the
+    /// timer tick): offset retention counts from the later of this and the
+    /// commit, as Kafka's does, so a live group's rarely-updated offsets do
+    /// not expire the moment it empties.
+    pub empty_since_ms: Option<i64>,
     /// A new generation not yet written to `__consumer_offsets`.
     pub metadata_dirty: bool,
 }
@@ -160,6 +165,7 @@ impl Group {
             rebalance_deadline: None,
             initial_delay_until: None,
             offsets: HashMap::new(),
+            empty_since_ms: None,
             metadata_dirty: false,
         }
     }

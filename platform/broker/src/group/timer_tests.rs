@@ -106,6 +106,11 @@ fn offsets_of_an_empty_group_expire_after_retention() {
     };
     c.set_offset("g", ("t".to_string(), 0), Some(offset(1_000)));
     c.set_offset("g", ("t".to_string(), 1), Some(offset(50_000)));
+    // The group is seen empty from 5 000: retention (60 s) counts from the
+    // later of that and each commit.
+    c.tick(Instant::now(), 5_000);
+    c.tick(Instant::now(), 64_000);
+    assert_eq!(c.lock()["g"].offsets.len(), 2, "nothing is 60 s past both");
     c.tick(Instant::now(), 70_000);
     let groups = c.lock();
     let kept: Vec<_> = groups["g"].offsets.keys().cloned().collect();
