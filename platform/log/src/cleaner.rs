@@ -174,6 +174,16 @@ impl Log {
         OffsetCheckpoint::new(self.dir().join(CLEANER_OFFSET_CHECKPOINT))
     }
 
+    /// Brings the cleaner checkpoint down to `end` after a truncation, so
+    /// that records appended again above `end` count as dirty.
+    pub(crate) fn lower_cleaner_checkpoint(&self, end: i64) -> Result<(), LogError> {
+        let checkpoint = self.cleaner_checkpoint();
+        match checkpoint.read()? {
+            Some(stored) if stored > end => checkpoint.write(end),
+            _ => Ok(()),
+        }
+    }
+
     /// First offset the cleaner has not passed yet (the cleaner checkpoint,
     /// but not below the log start).
     pub fn first_dirty_offset(&self) -> Result<i64, LogError> {

@@ -807,6 +807,7 @@ impl Log {
         }
         self.log_end.store(new_end, Ordering::Release);
         lock(&self.epochs).truncate_from_end(new_end)?;
+        self.lower_cleaner_checkpoint(new_end)?;
         writer.latest_epoch = None;
         let recovery_point = {
             let mut state = lock(&self.flush);

@@ -180,6 +180,39 @@ fn hundred_thousand_updates_over_a_thousand_keys() {
     assert!(cleaned.len() <= 1_000);
 }
 
+/// A truncation below the cleaned part lowers the cleaner checkpoint:
+/// records appended again there are dirty and get cleaned, and a restart
+/// does not bring the old checkpoint back.
+#[test]
+fn truncation_lowers_the_cleaner_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config(4 << 10)).unwrap();
+    fill(&log, 2_000, 10, 20, Compression::None);
+    log.clean_until(NOW, &cleaner(), None).unwrap();
+    let cleaned_to = log.first_dirty_offset().unwrap();
+    assert!(cleaned_to > 1_000, "cleaned up to {cleaned_to}");
+    log.truncate_to(500).unwrap();
+    // Cleaning left gaps: the end is the base of the first batch at or
+    // after 500, still well below what was cleaned.
+    let end = log.log_end_offset();
+    assert!(end < cleaned_to, "end {end}, cleaned to {cleaned_to}");
+    // Append past the old checkpoint again.
+    fill(&log, 2_000, 10, 20, Compression::None);
+    assert!(log.log_end_offset() > cleaned_to);
+    assert_eq!(
+        log.first_dirty_offset().unwrap(),
+        end,
+        "the re-appended records are dirty"
+    );
+    drop(log);
+    let log = Log::open(dir.path(), config(4 << 10)).unwrap();
+    assert_eq!(
+        log.first_dirty_offset().unwrap(),
+        end,
+        "and stay dirty after a restart"
+    );
+}
+
 #[test]
 fn batches_keep_offsets_and_producer_fields() {
     let dir = tempfile::tempdir().unwrap();
