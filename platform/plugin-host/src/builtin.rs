@@ -9,12 +9,15 @@
 
 use fjord_sdk::PluginKind;
 use fjord_sdk::dispatch::{
-    Builtin, PartitionerAdapter, SerializerAdapter, SinkAdapter, SourceAdapter,
+    Builtin, PartitionerAdapter, ProcessorAdapter, SerializerAdapter, SinkAdapter, SourceAdapter,
 };
 
 /// Every built-in plugin.
 pub fn builtins() -> Vec<Builtin> {
     vec![
+        Builtin::of::<ProcessorAdapter<fjord_plugin_filter::Filter>>(),
+        Builtin::of::<ProcessorAdapter<fjord_plugin_regex_parse::RegexParse>>(),
+        Builtin::of::<ProcessorAdapter<fjord_plugin_redact::Redact>>(),
         Builtin::of::<SerializerAdapter<fjord_plugin_json::Json>>(),
         Builtin::of::<SerializerAdapter<fjord_plugin_csv::Csv>>(),
         Builtin::of::<PartitionerAdapter<fjord_plugin_murmur2::Murmur2>>(),

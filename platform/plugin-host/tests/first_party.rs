@@ -218,6 +218,65 @@ fn file_sink_and_source_through_granted_directories() {
     assert_eq!(positions[0], positions[1]);
 }
 
+fn values(out: &[u8]) -> Vec<String> {
+    fjord_sdk::decode(out)
+        .unwrap()
+        .iter()
+        .map(|r| r.value_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn processors() {
+    let host = host();
+    let batch = fjord_sdk::encode(&[
+        Record::new(r#"{"level":"error","status":503,"msg":"card 4111 1111 1111 1111"}"#),
+        Record::new(r#"{"level":"info","status":200,"msg":"ok"}"#),
+        Record::new("not json"),
+    ]);
+    let filter = config(&[("expr", r#"level == "error" && status >= 500"#)]);
+    for mut p in three_ways(
+        &host,
+        "filter",
+        "fjord-plugin-filter",
+        PluginKind::Processor,
+        filter,
+    ) {
+        assert_eq!(values(&p.process(0, &batch).unwrap()).len(), 1);
+    }
+    let parse = config(&[
+        ("pattern", r"card (?P<card>[\d ]+)"),
+        ("field", "msg"),
+        ("on_mismatch", "drop"),
+    ]);
+    for mut p in three_ways(
+        &host,
+        "regex-parse",
+        "fjord-plugin-regex-parse",
+        PluginKind::Processor,
+        parse,
+    ) {
+        let out = values(&p.process(0, &batch).unwrap());
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].contains(r#""card":"4111 1111 1111 1111""#),
+            "{out:?}"
+        );
+    }
+    let redact = config(&[("pattern", r"\d{4}( \d{4}){3}")]);
+    for mut p in three_ways(
+        &host,
+        "redact",
+        "fjord-plugin-redact",
+        PluginKind::Processor,
+        redact,
+    ) {
+        let out = values(&p.process(0, &batch).unwrap());
+        assert_eq!(out[0], r#"{"level":"error","status":503,"msg":"card ***"}"#);
+        assert_eq!(out[2], "not json");
+    }
+}
+
 #[test]
 fn stdout_sink_runs_everywhere() {
     let host = host();
