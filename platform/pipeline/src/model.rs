@@ -1,0 +1,379 @@
+//! The manifest as typed data. Field names are camelCase in YAML; unknown
+//! fields are refused so a typo is an error rather than a silent default.
+
+use crate::positions::Positions;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A pipeline manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pipeline {
+    /// Must be `fjord.dev/v1`.
+    pub api_version: String,
+    /// Must be `Pipeline`.
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: Spec,
+    /// Where the manifest came from, so that checks made after parsing
+    /// (plugins, cycles across manifests) can still point at a line.
+    #[serde(skip)]
+    pub(crate) origin: Origin,
+}
+
+/// The file a manifest was read from and where each of its fields is.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    pub file: String,
+    pub positions: Positions,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// `[a-z0-9][a-z0-9.-]*`, at most 200 characters; also names the
+    /// consumer group `pipeline.<name>`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub labels: OrderedMap<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Spec {
+    pub source: Source,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    pub sinks: Vec<Sink>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<DeadLetter>,
+    #[serde(default)]
+    pub delivery: Delivery,
+    #[serde(default = "one")]
+    pub parallelism: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Where records come from: exactly one of `topic` and `connector`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Only for a topic; `None` means [`StartFrom::Committed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_from: Option<StartFrom>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<PluginRef>,
+}
+
+impl Source {
+    pub fn start_from(&self) -> StartFrom {
+        self.start_from.unwrap_or_default()
+    }
+}
+
+/// Where a topic source starts when the pipeline's group has no committed
+/// offset yet, or always for `earliest`/`latest`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartFrom {
+    Earliest,
+    Latest,
+    /// The offset committed by the group `pipeline.<name>`; the earliest
+    /// when there is none.
+    #[default]
+    Committed,
+}
+
+/// A plugin with its configuration: a source or sink connector, a
+/// partitioner, a serializer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginRef {
+    /// A built-in name, or a path to a `.wasm` component or native library.
+    pub plugin: String,
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub config: OrderedMap<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+}
+
+/// One processor in the chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Step {
+    /// Unique within the pipeline.
+    pub name: String,
+    pub plugin: String,
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub config: OrderedMap<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+}
+
+/// What a WebAssembly plugin may reach; nothing unless listed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Capabilities {
+    #[serde(default)]
+    pub dirs: Vec<DirGrant>,
+    /// `host:port` destinations for outbound TCP.
+    #[serde(default)]
+    pub network: Vec<String>,
+    #[serde(default)]
+    pub env: OrderedMap<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DirGrant {
+    pub host: String,
+    pub guest: String,
+    /// Read-only unless said otherwise: writing is the rarer need.
+    #[serde(default = "yes")]
+    pub read_only: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where records go: exactly one of `topic` and `connector`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sink {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Create the topic when it does not exist (topic sinks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<CreateTopic>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioner: Option<PluginRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serializer: Option<PluginRef>,
+    /// A condition in the `filter` plugin's expression language; only
+    /// records matching it go to this sink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<PluginRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTopic {
+    /// `None`: the broker's default partition count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeadLetter {
+    pub topic: String,
+}
+
+/// Delivery guarantee. Only at-least-once exists: offsets are committed
+/// after the sinks acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    #[default]
+    #[serde(rename = "at-least-once")]
+    AtLeastOnce,
+}
+
+/// A YAML mapping with string keys, kept in manifest order (plugin config is
+/// ordered, and a repeated key is more likely a mistake than an override).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        OrderedMap(Vec::new())
+    }
+}
+
+impl<V> OrderedMap<V> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+impl<V: Serialize> Serialize for OrderedMap<V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = OrderedMap<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries: Vec<(String, V)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if entries.iter().any(|(k, _)| *k == key) {
+                        return Err(de::Error::custom(format!("duplicate key `{key}`")));
+                    }
+                    let value = map.next_value()?;
+                    entries.push((key, value));
+                }
+                Ok(OrderedMap(entries))
+            }
+        }
+
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+/// A config value as the plugin sees it: plugins get strings, so numbers and
+/// bools become their text and nested values compact JSON.
+pub(crate) fn config_text(value: &serde_yaml::Value) -> String {
+    use serde_yaml::Value;
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Tagged(t) => config_text(&t.value),
+        Value::Sequence(_) | Value::Mapping(_) => to_json(value).to_string(),
+    }
+}
+
+fn to_json(value: &serde_yaml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    use serde_yaml::Value as Y;
+    match value {
+        Y::Null => J::Null,
+        Y::Bool(b) => J::Bool(*b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                J::from(i)
+            } else if let Some(u) = n.as_u64() {
+                J::from(u)
+            } else {
+                // NaN and infinities have no JSON number; their text keeps
+                // the information.
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or_else(|| J::String(n.to_string()), J::Number)
+            }
+        }
+        Y::String(s) => J::String(s.clone()),
+        Y::Sequence(items) => J::Array(items.iter().map(to_json).collect()),
+        Y::Mapping(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s.clone(),
+                        other => config_text(other),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(t) => to_json(&t.value),
+    }
+}
+
+fn plugin_config(config: &OrderedMap<serde_yaml::Value>) -> fjord_sdk::Config {
+    fjord_sdk::Config::from_pairs(config.iter().map(|(k, v)| (k, config_text(v))))
+}
+
+impl Step {
+    /// The step's `config` as the plugin receives it.
+    pub fn plugin_config(&self) -> fjord_sdk::Config {
+        plugin_config(&self.config)
+    }
+
+    /// The capabilities granted to the step's plugin (none when absent).
+    pub fn plugin_capabilities(&self) -> fjord_plugin_host::Capabilities {
+        self.capabilities
+            .as_ref()
+            .map(Capabilities::to_host)
+            .unwrap_or_default()
+    }
+}
+
+impl PluginRef {
+    /// The `config` as the plugin receives it.
+    pub fn plugin_config(&self) -> fjord_sdk::Config {
+        plugin_config(&self.config)
+    }
+
+    pub fn plugin_capabilities(&self) -> fjord_plugin_host::Capabilities {
+        self.capabilities
+            .as_ref()
+            .map(Capabilities::to_host)
+            .unwrap_or_default()
+    }
+}
+
+impl Capabilities {
+    pub fn to_host(&self) -> fjord_plugin_host::Capabilities {
+        fjord_plugin_host::Capabilities {
+            dirs: self
+                .dirs
+                .iter()
+                .map(|d| fjord_plugin_host::DirGrant {
+                    host: d.host.clone().into(),
+                    guest: d.guest.clone(),
+                    read_only: d.read_only,
+                })
+                .collect(),
+            network: self.network.clone(),
+            env: self.env.0.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(yaml: &str) -> serde_yaml::Value {
+        serde_yaml::from_str(yaml).unwrap_or(serde_yaml::Value::Null)
+    }
+
+    #[test]
+    fn config_values_become_text_and_nested_ones_compact_json() {
+        assert_eq!(config_text(&value("plain")), "plain");
+        assert_eq!(config_text(&value("42")), "42");
+        assert_eq!(config_text(&value("-1.5")), "-1.5");
+        assert_eq!(config_text(&value("true")), "true");
+        assert_eq!(config_text(&value("'007'")), "007");
+        assert_eq!(
+            config_text(&value("{a: 1, b: [x, true]}")),
+            r#"{"a":1,"b":["x",true]}"#
+        );
+        assert_eq!(config_text(&value("{3: null}")), r#"{"3":null}"#);
+    }
+
+    #[test]
+    fn repeated_keys_are_refused() {
+        let r: Result<OrderedMap<String>, _> = serde_yaml::from_str("a: 1\nb: 2\na: 3\n");
+        let e = r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("duplicate key `a`"), "{e}");
+    }
+}
