@@ -83,6 +83,10 @@ pub(crate) fn from_serde(
     if path == "." {
         path.clear();
     }
+    // `?` stands for a key serde never saw, as in a syntax error.
+    while path == "?" || path.ends_with(".?") {
+        path.truncate(path.len().saturating_sub(2));
+    }
     // serde_yaml's own path is the failing field or its mapping: a prefix
     // of serde_path_to_error's.
     if let Some((prefix, rest)) = message.split_once(": ") {
