@@ -429,3 +429,15 @@ fn the_plugin_host_resolves_built_ins() {
          m.yaml:11:27: spec.sinks[1].connector.plugin: no built-in plugin called \"nope\" (built-in sinks: file, stdout)"
     );
 }
+
+#[test]
+fn the_example_in_the_reference_is_valid() {
+    let doc = include_str!("../../../docs/pipelines.md");
+    let yaml = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_default();
+    let p = Pipeline::from_yaml("docs/pipelines.md", yaml).map_err(|e| e.to_string());
+    assert_eq!(p.map(|p| p.spec.sinks.len()), Ok(3));
+}
