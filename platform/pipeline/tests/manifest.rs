@@ -441,3 +441,22 @@ fn the_example_in_the_reference_is_valid() {
     let p = Pipeline::from_yaml("docs/pipelines.md", yaml).map_err(|e| e.to_string());
     assert_eq!(p.map(|p| p.spec.sinks.len()), Ok(3));
 }
+
+#[test]
+fn config_values_and_capabilities_are_checked() {
+    assert_eq!(
+        errors(&edit(20, &["      config: {expr: ~}"])),
+        r#"web.yaml:20:22: spec.steps[1].config.expr: no value; write "" for an empty string, or leave the key out"#
+    );
+    assert_eq!(
+        errors(&edit(
+            15,
+            &["        dirs: [{host: /var/log, guest: logs}]"]
+        )),
+        r#"web.yaml:15:40: spec.steps[0].capabilities.dirs[0].guest: "logs" is not absolute: the plugin sees directories at absolute paths such as /data"#
+    );
+    assert_eq!(
+        errors(&edit(16, &["        network: [api.example.com]"])),
+        r#"web.yaml:16:19: spec.steps[0].capabilities.network[0]: "api.example.com" is not `host:port`"#
+    );
+}
