@@ -79,8 +79,8 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match self.tree.children.iter().find(|(s, _, _)| *s == key) {
+        while let Some(found) = map.next_key_seed(KeySeed(self.tree))? {
+            match found.map(|i| &self.tree.children[i]) {
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -96,6 +96,30 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_, 'de> {
             }
         }
         Ok(())
+    }
+}
+
+/// A key, as the index of the wanted segment it names (if any). Compared
+/// in place: serde's `Cow<str>` would allocate a `String` per key.
+struct KeySeed<'t>(&'t PathTree);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.children.iter().position(|(s, _, _)| s == key))
     }
 }
 
