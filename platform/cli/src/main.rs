@@ -11,6 +11,7 @@ mod client;
 mod cluster;
 mod consume;
 mod group;
+mod pipeline;
 mod plugin;
 mod produce;
 mod server;
@@ -50,6 +51,9 @@ enum Command {
     /// Scaffold, build, try out and inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Pipeline manifests: validate.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
 }
 
 fn main() -> Result<()> {
@@ -58,6 +62,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args),
         Command::Plugin(c) => plugin::run(c),
+        Command::Pipeline(c) => pipeline::run(c),
         command => {
             init_client_logging();
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -72,7 +77,9 @@ fn main() -> Result<()> {
                     Command::Group(c) => group::run(c).await,
                     Command::Cluster(c) => tokio::task::block_in_place(|| cluster::run(c)),
                     Command::Bench(c) => tokio::task::block_in_place(|| bench::run(c)),
-                    Command::Server(_) | Command::Plugin(_) => unreachable!("handled above"),
+                    Command::Server(_) | Command::Plugin(_) | Command::Pipeline(_) => {
+                        unreachable!("handled above")
+                    }
                 }
             })
         }
