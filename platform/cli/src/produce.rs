@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use fjord_plugin_host::PluginInstance;
 use fjord_sdk::PluginKind;
 use rdkafka::ClientContext;
@@ -125,19 +125,19 @@ pub fn run(args: ProduceArgs) -> Result<()> {
             },
             None => (None, line.as_str()),
         };
-        let value = match &mut serializer {
-            Some(s) => match s.serialize(value.as_bytes()) {
-                Ok(v) => v,
-                Err(e) => {
-                    refused = Some(anyhow!("line {}: {e}", index + 1));
-                    break;
-                }
-            },
-            None => value.as_bytes().to_vec(),
-        };
-        let partition = match (&mut partitioner, partition_count) {
-            (Some(p), Some(count)) => Some(partitioned(p, key, &value, count)?),
-            _ => args.partition,
+        let prepared = through_plugins(
+            serializer.as_mut(),
+            partitioner.as_mut().zip(partition_count),
+            key,
+            value,
+        )
+        .with_context(|| format!("line {}", index + 1));
+        let (value, partition) = match prepared {
+            Ok((value, partition)) => (value, partition.or(args.partition)),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
         };
         let mut record = BaseRecord::<str, [u8]>::to(&args.topic)
             .payload(&value[..])
@@ -180,7 +180,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
     }
     if let Some(refused) = refused {
         return Err(refused.context(format!(
-            "the serializer refused a line; {sent} records before it were produced to {}",
+            "stopped at a line a plugin refused; {sent} records before it were produced to {}",
             args.topic
         )));
     }
@@ -212,13 +212,24 @@ fn partition_count(producer: &ThreadedProducer<DeliveryReport>, topic: &str) -> 
     bail!("cannot find the partitions of topic {topic} for the partitioner: {last_error}")
 }
 
-/// The partitioner's choice for one record.
-fn partitioned(
-    partitioner: &mut PluginInstance,
+/// The value to store — the serializer's output, when there is one — and
+/// the partitioner's choice of partition for it, when there is one.
+fn through_plugins(
+    serializer: Option<&mut PluginInstance>,
+    partitioner: Option<(&mut PluginInstance, u32)>,
     key: Option<&str>,
-    value: &[u8],
-    count: u32,
-) -> Result<i32> {
-    let p = partitioner.partition(key.map(str::as_bytes), Some(value), count)?;
-    i32::try_from(p).context("partition number out of range")
+    value: &str,
+) -> Result<(Vec<u8>, Option<i32>)> {
+    let value = match serializer {
+        Some(s) => s.serialize(value.as_bytes())?,
+        None => value.as_bytes().to_vec(),
+    };
+    let partition = match partitioner {
+        Some((p, count)) => {
+            let chosen = p.partition(key.map(str::as_bytes), Some(&value), count)?;
+            Some(i32::try_from(chosen).context("partition number out of range")?)
+        }
+        None => None,
+    };
+    Ok((value, partition))
 }
