@@ -46,6 +46,12 @@ pub fn run(args: NewArgs) -> Result<()> {
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
+    // Line breaks in the templates depend on the name's length; best
+    // effort, as a crate without rustfmt is still a working crate.
+    let _ = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024"])
+        .arg(dir.join("src/lib.rs"))
+        .status();
     eprintln!(
         "created {} plugin `{}` in {}",
         args.kind,
