@@ -79,3 +79,47 @@ pub fn build_with(package: &str, how: Build, features: &[&str]) -> PathBuf {
 pub fn reference(path: &Path) -> String {
     path.to_str().expect("UTF-8 path").to_owned()
 }
+
+/// Python examples built so far in this process, by example name.
+static PYTHON_BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+
+/// Builds the Python example `examples/plugins/python/<name>` with its
+/// `build.sh` (componentize-py) into `target/python-plugins/<name>.wasm`.
+///
+/// Panics, rather than skipping, when componentize-py is missing: CI must
+/// run these examples, and a silently skipped test would hide that it no
+/// longer does.
+pub fn build_python(name: &str) -> PathBuf {
+    let mut built = PYTHON_BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get_or_insert_with(HashMap::new).get(name) {
+        return p.clone();
+    }
+    let found = Command::new("componentize-py")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "componentize-py is not on PATH; it builds the Python example plugins: \
+         pip install 'componentize-py==0.25.*'"
+    );
+    let root = workspace_root();
+    let script = root
+        .join("examples/plugins/python")
+        .join(name)
+        .join("build.sh");
+    let out = root
+        .join("target/python-plugins")
+        .join(format!("{name}.wasm"));
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .status()
+        .expect("run bash");
+    assert!(status.success(), "{} failed", script.display());
+    assert!(out.is_file(), "{} was not built", out.display());
+    built
+        .get_or_insert_with(HashMap::new)
+        .insert(name.to_owned(), out.clone());
+    out
+}
