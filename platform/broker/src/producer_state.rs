@@ -242,10 +242,10 @@ impl ProducerStates {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn header(producer_id: i64, epoch: i16, first: i32, count: i32) -> BatchHeader {
+    pub(crate) fn header(producer_id: i64, epoch: i16, first: i32, count: i32) -> BatchHeader {
         BatchHeader {
             base_offset: 0,
             batch_length: 0,

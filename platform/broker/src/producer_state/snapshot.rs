@@ -123,24 +123,7 @@ pub(crate) fn write(
 mod tests {
     use super::*;
     use crate::producer_state::Verdict;
-
-    fn header(producer_id: i64, epoch: i16, first: i32, count: i32) -> fjord_log::BatchHeader {
-        fjord_log::BatchHeader {
-            base_offset: 0,
-            batch_length: 0,
-            partition_leader_epoch: 0,
-            magic: 2,
-            crc: 0,
-            attributes: 0,
-            last_offset_delta: count - 1,
-            base_timestamp: 0,
-            max_timestamp: 0,
-            producer_id,
-            producer_epoch: epoch,
-            base_sequence: first,
-            records_count: count,
-        }
-    }
+    use crate::producer_state::tests::header;
 
     #[test]
     fn roundtrip_and_every_damage_is_refused() {
