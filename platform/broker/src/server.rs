@@ -38,6 +38,7 @@ pub struct Broker {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), BrokerError>>,
+    state: Arc<BrokerState>,
 }
 
 impl Broker {
@@ -105,17 +106,26 @@ impl Broker {
             data_dir = %state.config.data_dir.display(),
             "broker listening"
         );
-        let task = tokio::spawn(serve(listener, state));
+        let task = tokio::spawn(serve(listener, Arc::clone(&state)));
         Ok(Broker {
             local_addr,
             shutdown: shutdown_tx,
             task,
+            state,
         })
     }
 
     /// The address the listener is bound to (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// In-process access to this broker's topics and group offsets, for
+    /// work that runs next to the data (pipeline tasks).
+    pub fn local(&self) -> crate::local::LocalBroker {
+        crate::local::LocalBroker {
+            state: Arc::clone(&self.state),
+        }
     }
 
     /// Stops accepting, lets connections finish the request they are on

@@ -47,12 +47,13 @@
 mod error;
 mod model;
 mod positions;
+pub mod runtime;
 mod validate;
 
 pub use error::{ManifestError, ManifestErrors};
 pub use model::{
     Capabilities, CreateTopic, DeadLetter, Delivery, DirGrant, Metadata, OrderedMap, Pipeline,
-    PluginRef, Sink, Source, Spec, StartFrom, Step,
+    PluginRef, Retry, Sink, Source, Spec, StartFrom, Step,
 };
 pub use positions::{Location, Positions};
 pub use validate::{

@@ -53,6 +53,38 @@ pub struct Spec {
     pub delivery: Delivery,
     #[serde(default = "one")]
     pub parallelism: u32,
+    #[serde(default)]
+    pub retry: Retry,
+}
+
+/// How often a record a step fails is tried again before it goes to the
+/// dead-letter topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retry {
+    /// Tries in all, the first included (at least 1).
+    #[serde(default = "three")]
+    pub attempts: u32,
+    /// The wait before the second try; it doubles for each next one.
+    #[serde(default = "hundred")]
+    pub backoff_ms: u64,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: three(),
+            backoff_ms: hundred(),
+        }
+    }
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn hundred() -> u64 {
+    100
 }
 
 fn one() -> u32 {

@@ -9,7 +9,7 @@ mod fetch;
 mod group;
 mod list_offsets;
 mod metadata;
-mod offsets;
+pub(crate) mod offsets;
 mod produce;
 mod producer_id;
 mod topics;

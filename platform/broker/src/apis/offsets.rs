@@ -70,25 +70,7 @@ pub(crate) async fn commit(
         )
         .err();
     if group_error.is_none() {
-        let records: Vec<_> = offsets
-            .iter()
-            .map(|((topic, p), o)| {
-                (
-                    offset_key(&request.group_id, topic, *p),
-                    Some(offset_value(o)),
-                )
-            })
-            .collect();
-        match offsets_topic::append(state, &request.group_id, &records).await {
-            Ok(()) => {
-                for (key, offset) in offsets {
-                    state
-                        .groups
-                        .set_offset(&request.group_id, key, Some(offset));
-                }
-            }
-            Err(code) => group_error = Some(code),
-        }
+        group_error = store(state, &request.group_id, offsets).await.err();
     }
     let topics = request
         .topics
@@ -116,6 +98,24 @@ pub(crate) async fn commit(
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Writes authorised `offsets` of `group_id` to `__consumer_offsets` and,
+/// once stored, makes them visible to OffsetFetch.
+pub(crate) async fn store(
+    state: &Arc<BrokerState>,
+    group_id: &str,
+    offsets: Vec<((String, i32), CommittedOffset)>,
+) -> Result<(), i16> {
+    let records: Vec<_> = offsets
+        .iter()
+        .map(|((topic, p), o)| (offset_key(group_id, topic, *p), Some(offset_value(o))))
+        .collect();
+    offsets_topic::append(state, group_id, &records).await?;
+    for (key, offset) in offsets {
+        state.groups.set_offset(group_id, key, Some(offset));
+    }
+    Ok(())
 }
 
 /// One group's committed offsets for the asked topics (`None`: all),

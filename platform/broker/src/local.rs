@@ -1,0 +1,173 @@
+//! In-process access to a running broker, for work that runs next to the
+//! data — pipeline tasks read the local log and commit their progress
+//! without a network hop.
+//!
+//! What a [`LocalBroker`] does goes through the same paths as the matching
+//! Kafka requests: topics are created by the registry that CreateTopics
+//! uses, records are appended with [`Partition::append`] (the Produce path,
+//! which wakes long-polling fetches), and offsets are committed as a simple
+//! (member-less) commit of the group, stored in `__consumer_offsets`, so
+//! every Kafka tool sees them.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+
+use crate::group::CommittedOffset;
+use crate::server::{BrokerState, now_ms};
+use crate::topic_config::TopicConfigs;
+use crate::topic_registry::Topic;
+
+/// A failed local operation: the Kafka error code a client would have got,
+/// and what went wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message} ({code_name})")]
+pub struct LocalError {
+    /// The Kafka error code.
+    pub code: i16,
+    code_name: String,
+    /// What went wrong, for a log line or a status page.
+    pub message: String,
+}
+
+impl LocalError {
+    /// An error that is not a Kafka error (a thread that could not start).
+    pub fn from_message(message: impl Into<String>) -> Self {
+        LocalError::new(ResponseError::UnknownServerError.code(), message)
+    }
+
+    fn new(code: i16, message: impl Into<String>) -> Self {
+        let code_name = match ResponseError::try_from_code(code) {
+            Some(e) => format!("{e:?}"),
+            None => format!("error code {code}"),
+        };
+        LocalError {
+            code,
+            code_name,
+            message: message.into(),
+        }
+    }
+}
+
+/// A handle on a running broker's topics and group offsets. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalBroker {
+    pub(crate) state: Arc<BrokerState>,
+}
+
+impl std::fmt::Debug for LocalBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBroker")
+            .field("node_id", &self.state.config.node_id)
+            .finish()
+    }
+}
+
+impl LocalBroker {
+    /// This broker's node id.
+    pub fn node_id(&self) -> i32 {
+        self.state.config.node_id
+    }
+
+    /// The topic called `name`, if it exists.
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.state.registry.get(name)
+    }
+
+    /// The topic called `name`, created first when missing with
+    /// `partitions` (the broker's `num.partitions` when `None`) and the
+    /// topic `configs` (`cleanup.policy=compact`, …). An existing topic is
+    /// returned as it is.
+    pub async fn ensure_topic(
+        &self,
+        name: &str,
+        partitions: Option<i32>,
+        configs: &[(&str, &str)],
+    ) -> Result<Arc<Topic>, LocalError> {
+        if let Some(topic) = self.topic(name) {
+            return Ok(topic);
+        }
+        let mut topic_configs = TopicConfigs::default();
+        for (key, value) in configs {
+            topic_configs
+                .set(key, value)
+                .map_err(|e| LocalError::new(ResponseError::InvalidConfig.code(), e))?;
+        }
+        let state = Arc::clone(&self.state);
+        let name = name.to_owned();
+        let partitions = partitions.unwrap_or(state.config.num_partitions);
+        // Creating a topic makes directories and files.
+        tokio::task::spawn_blocking(move || {
+            match state
+                .registry
+                .create(&name, partitions, topic_configs, false)
+            {
+                Ok(Some(topic)) => Ok(topic),
+                Ok(None) => Err(LocalError::new(
+                    ResponseError::UnknownServerError.code(),
+                    format!("topic {name} was not created"),
+                )),
+                // Created concurrently.
+                Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => {
+                    state.registry.get(&name).ok_or_else(|| {
+                        LocalError::new(e.code, format!("topic {name} vanished after creation"))
+                    })
+                }
+                Err(e) => Err(LocalError::new(
+                    e.code,
+                    format!("topic {name}: {}", e.message),
+                )),
+            }
+        })
+        .await
+        .map_err(|e| LocalError::new(ResponseError::UnknownServerError.code(), e.to_string()))?
+    }
+
+    /// Commits `offsets` (topic, partition, next offset to read) for
+    /// `group` as a member-less commit. Refused while the group has members
+    /// (a consumer using the same group id), as Kafka refuses it.
+    pub async fn commit(
+        &self,
+        group: &str,
+        offsets: &[(&str, i32, i64)],
+    ) -> Result<(), LocalError> {
+        let now = now_ms();
+        self.state
+            .groups
+            .commit(group, "", None, -1, Vec::new())
+            .map_err(|code| LocalError::new(code, format!("group {group} refused the commit")))?;
+        let offsets = offsets
+            .iter()
+            .map(|(topic, partition, offset)| {
+                (
+                    ((*topic).to_owned(), *partition),
+                    CommittedOffset {
+                        offset: *offset,
+                        leader_epoch: -1,
+                        metadata: String::new(),
+                        commit_timestamp_ms: now,
+                    },
+                )
+            })
+            .collect();
+        crate::apis::offsets::store(&self.state, group, offsets)
+            .await
+            .map_err(|code| LocalError::new(code, format!("offsets of group {group} not stored")))
+    }
+
+    /// The offset `group` committed for `topic`/`partition`, if any.
+    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        let groups = self.state.groups.lock();
+        groups
+            .get(group)?
+            .offsets
+            .get(&(topic.to_owned(), partition))
+            .map(|o| o.offset)
+    }
+
+    /// Becomes `true` when the broker starts shutting down.
+    pub fn shutting_down(&self) -> watch::Receiver<bool> {
+        self.state.shutdown.clone()
+    }
+}

@@ -1,0 +1,191 @@
+//! Plugin state backed by a compacted changelog topic,
+//! `pipeline.<name>.<step>.changelog`, one partition per source partition.
+//!
+//! Reads are served from memory. Writes are kept in memory and collected as
+//! dirty keys; after each batch the task appends them, with the source
+//! position the state now reflects, to the changelog partition in one
+//! batch — before it commits the source offset. A task that starts
+//! restores the partition's entries from the changelog and resumes from
+//! that position when it is past the committed offset, so a restart never
+//! applies a batch to the state twice.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+
+use fjord_broker::LocalBroker;
+use fjord_plugin_host::StateStore;
+use fjord_sdk::Record;
+
+use super::records;
+
+/// The changelog key under which the source position is stored; a state
+/// key cannot start with a NUL byte and "fjord." by accident.
+const POSITION_KEY: &[u8] = b"\0fjord.position";
+
+type Entries = BTreeMap<(i32, Vec<u8>), Vec<u8>>;
+/// Key -> new value (`None`: deleted).
+type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// One step's state, all partitions.
+#[derive(Debug)]
+pub(crate) struct ChangelogStore {
+    topic: String,
+    entries: Mutex<Entries>,
+    /// Partition -> key -> new value (`None`: deleted) since the last flush.
+    dirty: Mutex<HashMap<i32, Changes>>,
+}
+
+impl ChangelogStore {
+    pub fn new(pipeline: &str, step: &str) -> Self {
+        ChangelogStore {
+            topic: format!("pipeline.{pipeline}.{step}.changelog"),
+            entries: Mutex::default(),
+            dirty: Mutex::default(),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn mark(&self, partition: i32, key: &[u8], value: Option<&[u8]>) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(partition)
+            .or_default()
+            .insert(key.to_vec(), value.map(<[u8]>::to_vec));
+    }
+
+    /// Loads `partition`'s state from the changelog (if the topic exists)
+    /// and returns the source position it reflects.
+    pub fn restore(&self, local: &LocalBroker, partition: i32) -> Result<Option<i64>, String> {
+        let Some(topic) = local.topic(&self.topic) else {
+            return Ok(None);
+        };
+        let Some(log) = topic.partition(partition) else {
+            return Ok(None);
+        };
+        let mut position = None;
+        let mut restored = BTreeMap::new();
+        let mut offset = log.log_start_offset();
+        while offset < log.high_watermark() {
+            let read = records::read(&log, offset, 1 << 20)?;
+            if read.next <= offset {
+                break;
+            }
+            offset = read.next;
+            for r in read.records {
+                let Some(key) = r.key else { continue };
+                if key == POSITION_KEY {
+                    position = r
+                        .value
+                        .as_deref()
+                        .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                        .map(i64::from_be_bytes);
+                    continue;
+                }
+                match r.value {
+                    Some(v) => restored.insert(key, v),
+                    None => restored.remove(&key),
+                };
+            }
+        }
+        let mut entries = self.entries();
+        let stale: Vec<_> = entries
+            .range((partition, Vec::new())..)
+            .take_while(|((p, _), _)| *p == partition)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            entries.remove(&k);
+        }
+        let count = restored.len();
+        entries.extend(restored.into_iter().map(|(k, v)| ((partition, k), v)));
+        if count > 0 {
+            tracing::info!(changelog = %self.topic, partition, entries = count, ?position, "state restored");
+        }
+        Ok(position)
+    }
+
+    /// Appends `partition`'s changes and `position` to the changelog.
+    /// Nothing is written when nothing changed and the changelog does not
+    /// exist yet (a step that keeps no state never gets one).
+    pub async fn flush(
+        &self,
+        local: &LocalBroker,
+        partition: i32,
+        partitions: i32,
+        position: i64,
+    ) -> Result<(), String> {
+        let changes = self
+            .dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&partition)
+            .unwrap_or_default();
+        if changes.is_empty() && local.topic(&self.topic).is_none() {
+            return Ok(());
+        }
+        let topic = local
+            .ensure_topic(
+                &self.topic,
+                Some(partitions),
+                &[("cleanup.policy", "compact")],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let log = topic
+            .partition(partition)
+            .ok_or_else(|| format!("{} has no partition {partition}", self.topic))?;
+        let now = super::now_ms();
+        let mut batch: Vec<Record> = changes
+            .iter()
+            .map(|(k, v)| Record {
+                key: Some(k.clone()),
+                value: v.clone(),
+                timestamp: now,
+                ..Record::default()
+            })
+            .collect();
+        batch.push(Record {
+            key: Some(POSITION_KEY.to_vec()),
+            value: Some(position.to_be_bytes().to_vec()),
+            timestamp: now,
+            ..Record::default()
+        });
+        let encoded = records::encode(&batch)?;
+        if let Err(e) = log.append(encoded).await {
+            // Keep the changes for the next flush.
+            let mut dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
+            let pending = dirty.entry(partition).or_default();
+            for (k, v) in changes {
+                pending.entry(k).or_insert(v);
+            }
+            return Err(format!("{}: {e}", self.topic));
+        }
+        Ok(())
+    }
+}
+
+impl StateStore for ChangelogStore {
+    fn get(&self, partition: i32, key: &[u8]) -> Option<Vec<u8>> {
+        self.entries().get(&(partition, key.to_vec())).cloned()
+    }
+    fn put(&self, partition: i32, key: &[u8], value: &[u8]) {
+        self.entries()
+            .insert((partition, key.to_vec()), value.to_vec());
+        self.mark(partition, key, Some(value));
+    }
+    fn delete(&self, partition: i32, key: &[u8]) {
+        self.entries().remove(&(partition, key.to_vec()));
+        self.mark(partition, key, None);
+    }
+    fn scan_prefix(&self, partition: i32, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.entries()
+            .range((partition, prefix.to_vec())..)
+            .take_while(|((p, k), _)| *p == partition && k.starts_with(prefix))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}

@@ -1,0 +1,531 @@
+//! The pipeline runtime: runs deployed pipelines inside the broker.
+//!
+//! [`PipelineRuntime::start`] watches the deployments topic
+//! ([`DEPLOYMENTS_TOPIC`]). For each pipeline that is deployed and not
+//! paused it validates the manifest, loads the plugins and starts
+//! `parallelism` task threads that share the source topic's partitions
+//! (or one that runs the source connector). Progress is committed as the
+//! consumer group `pipeline.<name>`. A changed deployment replaces the
+//! running one: the old tasks commit what they delivered and stop, the new
+//! ones resume from that commit (at-least-once across the switch). Every
+//! second the runtime publishes each pipeline's [`PipelineStatus`] to
+//! [`STATUS_TOPIC`] and its log lines to [`LOGS_TOPIC`].
+
+mod chain;
+mod changelog;
+mod deployments;
+mod outputs;
+mod plan;
+mod records;
+mod stats;
+mod task;
+
+pub use deployments::{
+    DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, POSITIONS_TOPIC, PartitionStatus,
+    PipelineStatus, RunState, STATUS_TOPIC, StepStatus,
+};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fjord_broker::{LocalBroker, LocalError};
+use fjord_plugin_host::{MemoryStateStore, PluginHost, StateStore};
+use fjord_sdk::Record;
+
+use crate::{HostResolver, Pipeline, StartFrom};
+use plan::Plan;
+use stats::PipelineStats;
+use task::{ConnectorTask, Io, LogBuffer, PartitionWork, TopicTask};
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// How often deployments are checked and status published.
+const TICK: Duration = Duration::from_millis(250);
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// The running pipeline runtime of one broker.
+#[derive(Debug)]
+pub struct PipelineRuntime {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PipelineRuntime {
+    /// Creates the internal topics if missing and starts watching
+    /// deployments. Must be called inside the broker's tokio runtime.
+    pub async fn start(
+        local: LocalBroker,
+        host: Arc<PluginHost>,
+    ) -> Result<PipelineRuntime, LocalError> {
+        local
+            .ensure_topic(DEPLOYMENTS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
+            .await?;
+        local
+            .ensure_topic(STATUS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
+            .await?;
+        local
+            .ensure_topic(POSITIONS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
+            .await?;
+        local
+            .ensure_topic(LOGS_TOPIC, Some(1), &[("retention.ms", "604800000")])
+            .await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let supervisor = Supervisor {
+            local,
+            host,
+            handle: tokio::runtime::Handle::current(),
+            stop: Arc::clone(&stop),
+            logs: Arc::new(LogBuffer::default()),
+            read_from: 0,
+            desired: BTreeMap::new(),
+            running: BTreeMap::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("fjord-pipelines".into())
+            .spawn(move || supervisor.run())
+            .map_err(|e| LocalError::from_message(e.to_string()))?;
+        Ok(PipelineRuntime {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops every pipeline; their tasks commit what they delivered.
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+impl Drop for PipelineRuntime {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A pipeline as this broker runs it.
+struct Running {
+    /// Offset of the deployment record it runs.
+    revision: i64,
+    state: RunState,
+    errors: Vec<String>,
+    source: String,
+    stats: Arc<PipelineStats>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+    source_partitions: i32,
+    last_status: Instant,
+}
+
+impl Running {
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The tasks of a started pipeline, their stats and the source's
+/// partition count.
+type Started = (Vec<JoinHandle<()>>, Arc<PipelineStats>, i32);
+
+struct Supervisor {
+    local: LocalBroker,
+    host: Arc<PluginHost>,
+    handle: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+    logs: Arc<LogBuffer>,
+    read_from: i64,
+    /// Deployment offset and record by name.
+    desired: BTreeMap<String, (i64, Deployment)>,
+    running: BTreeMap<String, Running>,
+}
+
+impl Supervisor {
+    fn run(mut self) {
+        let mut last_status = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            self.read_deployments();
+            self.reconcile();
+            if last_status.elapsed() >= STATUS_EVERY {
+                let seconds = last_status.elapsed().as_secs_f64();
+                last_status = Instant::now();
+                self.publish(seconds);
+            }
+            std::thread::sleep(TICK);
+        }
+        for (_, mut r) in std::mem::take(&mut self.running) {
+            r.halt();
+        }
+        self.publish(1.0);
+    }
+
+    fn read_deployments(&mut self) {
+        let Some(log) = self
+            .local
+            .topic(DEPLOYMENTS_TOPIC)
+            .and_then(|t| t.partition(0))
+        else {
+            return;
+        };
+        while self.read_from < log.high_watermark() {
+            let read = match records::read(&log, self.read_from, 1 << 20) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the deployments topic");
+                    return;
+                }
+            };
+            if read.next <= self.read_from {
+                return;
+            }
+            self.read_from = read.next;
+            for r in read.records {
+                let Some(name) = r.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()) else {
+                    continue;
+                };
+                match r.value.as_deref().map(Deployment::from_json) {
+                    None => {
+                        self.desired.remove(name);
+                    }
+                    Some(Ok(d)) => {
+                        self.desired.insert(name.to_owned(), (r.offset, d));
+                    }
+                    Some(Err(e)) => {
+                        self.logs
+                            .push(name, "error", format!("deployment record ignored: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn reconcile(&mut self) {
+        // Deleted pipelines.
+        let gone: Vec<String> = self
+            .running
+            .keys()
+            .filter(|n| !self.desired.contains_key(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(mut r) = self.running.remove(&name) {
+                r.halt();
+                self.logs
+                    .push(&name, "info", "deleted; tasks stopped".into());
+                self.write_status_tombstone(&name);
+            }
+        }
+        let desired: Vec<(String, i64, Deployment)> = self
+            .desired
+            .iter()
+            .map(|(n, (o, d))| (n.clone(), *o, d.clone()))
+            .collect();
+        for (name, revision, deployment) in desired {
+            let current = self.running.get_mut(&name);
+            let restart = match current {
+                None => true,
+                Some(r) if r.revision != revision => true,
+                Some(r) => {
+                    // A task ended on its own: an error it cannot get past.
+                    if r.state == RunState::Running && r.tasks.iter().any(|t| t.is_finished()) {
+                        r.state = RunState::Failed;
+                        r.errors = r.stats.fatal_errors();
+                        r.halt();
+                    }
+                    // New source partitions need tasks.
+                    r.state == RunState::Running
+                        && self
+                            .local
+                            .topic(&r.source)
+                            .is_some_and(|t| t.partition_count() != r.source_partitions)
+                }
+            };
+            if restart {
+                if let Some(mut old) = self.running.remove(&name) {
+                    old.halt();
+                    self.logs.push(
+                        &name,
+                        "info",
+                        format!("replacing revision {}", old.revision),
+                    );
+                }
+                let running = self.launch(&name, revision, &deployment);
+                self.running.insert(name, running);
+            }
+        }
+    }
+
+    fn launch(&self, name: &str, revision: i64, deployment: &Deployment) -> Running {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut running = Running {
+            revision,
+            state: RunState::Paused,
+            errors: Vec::new(),
+            source: String::new(),
+            stats: Arc::new(PipelineStats::default()),
+            stop: Arc::clone(&stop),
+            tasks: Vec::new(),
+            source_partitions: 0,
+            last_status: Instant::now(),
+        };
+        let pipeline = match Pipeline::load(
+            &deployment.file,
+            &deployment.manifest,
+            &HostResolver::new(&self.host),
+        ) {
+            Ok(p) => p,
+            Err(errors) => {
+                running.state = RunState::Invalid;
+                running.errors = errors.errors().iter().map(|e| e.to_string()).collect();
+                self.logs
+                    .push(name, "error", format!("invalid manifest:\n{errors}"));
+                return running;
+            }
+        };
+        running.source = pipeline.spec.source.topic.clone().unwrap_or_default();
+        if pipeline.metadata.name != name {
+            running.state = RunState::Invalid;
+            running.errors = vec![format!(
+                "deployed as {name:?} but metadata.name is {:?}",
+                pipeline.metadata.name
+            )];
+            return running;
+        }
+        let steps: Vec<String> = pipeline.spec.steps.iter().map(|s| s.name.clone()).collect();
+        if deployment.paused {
+            running.stats = Arc::new(PipelineStats::new(&steps, &[]));
+            self.logs.push(name, "info", "paused".into());
+            return running;
+        }
+        match self.start_tasks(name, pipeline, &stop) {
+            Ok((tasks, stats, partitions)) => {
+                running.state = RunState::Running;
+                running.tasks = tasks;
+                running.stats = stats;
+                running.source_partitions = partitions;
+                self.logs
+                    .push(name, "info", format!("running revision {revision}"));
+            }
+            Err(e) => {
+                running.state = RunState::Failed;
+                self.logs.push(name, "error", format!("cannot start: {e}"));
+                running.errors = vec![e];
+            }
+        }
+        running
+    }
+
+    fn start_tasks(
+        &self,
+        name: &str,
+        pipeline: Pipeline,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Started, String> {
+        let host = &self.host;
+        let plan = Plan::new(&self.local, host, &self.handle, pipeline)?;
+        let steps: Vec<String> = plan
+            .pipeline
+            .spec
+            .steps
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let stats = Arc::new(PipelineStats::new(&steps, &plan.sink_labels()));
+        let io = Io {
+            local: self.local.clone(),
+            handle: self.handle.clone(),
+            stop: Arc::clone(stop),
+            logs: Arc::clone(&self.logs),
+            pipeline: name.to_owned(),
+        };
+        let spawn = |label: String, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(label)
+                .spawn(f)
+                .map_err(|e| format!("cannot start a task thread: {e}"))
+        };
+        let mut tasks = Vec::new();
+        if let Some(connector) = &plan.source_connector {
+            let position = self.connector_position(name);
+            let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
+            let source = connector.instance(host, 0, state, &plan.metrics, position)?;
+            for store in &plan.stores {
+                store.restore(&self.local, 0)?;
+            }
+            let task = ConnectorTask {
+                chain: plan.chain(host, 0, &stats, stop)?,
+                router: plan.router(host, &stats)?,
+                stores: plan.stores.clone(),
+                stats: Arc::clone(&stats),
+                io,
+                source,
+                polled: 0,
+            };
+            tasks.push(spawn(
+                format!("pipeline-{name}"),
+                Box::new(move || task.run()),
+            )?);
+            return Ok((tasks, stats, 0));
+        }
+        let topic = plan
+            .source_topic
+            .clone()
+            .ok_or("the source has neither topic nor connector")?;
+        let group = plan.pipeline.group_id();
+        let partitions = topic.partitions();
+        let slots = (plan.pipeline.spec.parallelism.max(1) as usize).min(partitions.len().max(1));
+        let mut works: Vec<Vec<PartitionWork>> = (0..slots).map(|_| Vec::new()).collect();
+        for log in partitions.iter() {
+            let index = log.index();
+            let committed = self.local.committed(&group, topic.name(), index);
+            let mut position = match (committed, plan.pipeline.spec.source.start_from()) {
+                (Some(c), StartFrom::Committed) => c,
+                (_, StartFrom::Latest) => log.high_watermark(),
+                (_, StartFrom::Earliest) | (None, StartFrom::Committed) => log.log_start_offset(),
+            };
+            // State already holding later records: resume after them.
+            let mut restored: Option<i64> = None;
+            for store in &plan.stores {
+                if let Some(p) = store.restore(&self.local, index)? {
+                    restored = Some(restored.map_or(p, |r| r.min(p)));
+                }
+            }
+            if let Some(r) = restored {
+                position = position.max(r);
+            }
+            works[index as usize % slots].push(PartitionWork {
+                log: Arc::clone(log),
+                chain: plan.chain(host, index, &stats, stop)?,
+                position,
+                committed: committed.unwrap_or(-1),
+            });
+        }
+        for (slot, works) in works.into_iter().enumerate() {
+            let task = TopicTask {
+                io: io.clone(),
+                group: group.clone(),
+                topic: topic.name().to_owned(),
+                partitions: partitions.len() as i32,
+                works,
+                stores: plan.stores.clone(),
+                router: plan.router(host, &stats)?,
+                stats: Arc::clone(&stats),
+            };
+            tasks.push(spawn(
+                format!("pipeline-{name}-{slot}"),
+                Box::new(move || task.run()),
+            )?);
+        }
+        Ok((tasks, stats, partitions.len() as i32))
+    }
+
+    /// The last position the pipeline's source connector saved.
+    fn connector_position(&self, name: &str) -> Option<Vec<u8>> {
+        let log = self.local.topic(POSITIONS_TOPIC)?.partition(0)?;
+        let mut offset = log.log_start_offset();
+        let mut found = None;
+        while offset < log.high_watermark() {
+            let read = records::read(&log, offset, 1 << 20).ok()?;
+            if read.next <= offset {
+                break;
+            }
+            offset = read.next;
+            for r in read.records {
+                if r.key.as_deref() == Some(name.as_bytes()) {
+                    found = r.value;
+                }
+            }
+        }
+        found
+    }
+
+    fn publish(&mut self, seconds: f64) {
+        let mut batch = Vec::new();
+        let node_id = self.local.node_id();
+        for (name, r) in &mut self.running {
+            let source = if r.source.is_empty() {
+                "connector".to_owned()
+            } else {
+                format!("topic {}", r.source)
+            };
+            let partitions = r.stats.partitions();
+            let mut errors = r.errors.clone();
+            if r.state == RunState::Running {
+                errors.extend(r.stats.fatal_errors());
+            }
+            let status = PipelineStatus {
+                name: name.clone(),
+                state: r.state,
+                node_id,
+                updated_ms: now_ms(),
+                errors,
+                source,
+                steps: r.stats.steps.iter().map(|c| c.status(seconds)).collect(),
+                sinks: r.stats.sinks.iter().map(|c| c.status(seconds)).collect(),
+                lag: partitions.iter().map(|p| p.lag).sum(),
+                partitions,
+                dead_lettered: r.stats.dead_lettered.load(Ordering::Relaxed),
+            };
+            r.last_status = Instant::now();
+            batch.push(Record {
+                key: Some(name.as_bytes().to_vec()),
+                value: Some(serde_json::to_vec(&status).unwrap_or_default()),
+                timestamp: now_ms(),
+                ..Record::default()
+            });
+        }
+        self.append(STATUS_TOPIC, &batch);
+        let lines: Vec<Record> = self
+            .logs
+            .take()
+            .into_iter()
+            .map(|l| Record {
+                key: Some(l.pipeline.as_bytes().to_vec()),
+                value: Some(serde_json::to_vec(&l).unwrap_or_default()),
+                timestamp: l.time_ms,
+                ..Record::default()
+            })
+            .collect();
+        self.append(LOGS_TOPIC, &lines);
+    }
+
+    fn write_status_tombstone(&self, name: &str) {
+        self.append(
+            STATUS_TOPIC,
+            &[Record {
+                key: Some(name.as_bytes().to_vec()),
+                timestamp: now_ms(),
+                ..Record::default()
+            }],
+        );
+    }
+
+    fn append(&self, topic: &str, batch: &[Record]) {
+        if batch.is_empty() {
+            return;
+        }
+        let Some(log) = self.local.topic(topic).and_then(|t| t.partition(0)) else {
+            return;
+        };
+        let result = records::encode(batch).and_then(|bytes| {
+            self.handle
+                .block_on(log.append(bytes))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = result {
+            tracing::warn!(topic, error = %e, "cannot write pipeline status");
+        }
+    }
+}

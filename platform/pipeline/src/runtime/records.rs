@@ -1,0 +1,123 @@
+//! Records between the log and the plugins: stored Kafka batches decoded
+//! into the SDK's [`Record`], and records encoded into one batch to append.
+
+use bytes::{Buf, Bytes, BytesMut};
+use fjord_broker::Partition;
+use fjord_sdk::{Header, Record};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+/// What one read of a partition gave.
+#[derive(Debug, Default)]
+pub(crate) struct Read {
+    /// Records at or after the asked offset, in offset order.
+    pub records: Vec<Record>,
+    /// Where the next read starts: after the last batch read, which may be
+    /// past the last record (compacted batches lose records).
+    pub next: i64,
+}
+
+/// Reads up to about `max_bytes` of `partition` from `offset`.
+pub(crate) fn read(partition: &Partition, offset: i64, max_bytes: usize) -> Result<Read, String> {
+    let read = partition
+        .read(offset, max_bytes)
+        .map_err(|e| format!("{}-{}: {e}", partition.topic(), partition.index()))?;
+    let mut out = Read {
+        records: Vec::new(),
+        next: offset,
+    };
+    // Compaction or retention moved the start past us: go on from there.
+    if offset < read.log_start_offset {
+        out.next = read.log_start_offset;
+        return Ok(out);
+    }
+    let Some(slice) = read.slice else {
+        return Ok(out);
+    };
+    let mut buf = slice.bytes().map_err(|e| e.to_string())?;
+    while buf.remaining() >= fjord_log::HEADER_LEN {
+        if let Ok(header) = fjord_log::BatchHeader::parse(&buf) {
+            out.next = out.next.max(header.next_offset());
+        }
+        let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| {
+            format!(
+                "{}-{}: undecodable batch near offset {}: {e}",
+                partition.topic(),
+                partition.index(),
+                out.next
+            )
+        })?;
+        for r in set.records {
+            out.next = out.next.max(r.offset + 1);
+            if r.offset < offset || r.control {
+                continue;
+            }
+            out.records.push(Record {
+                key: r.key.map(|k| k.to_vec()),
+                value: r.value.map(|v| v.to_vec()),
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(name, value)| Header {
+                        name: name.to_string(),
+                        value: value.map(|v| v.to_vec()),
+                    })
+                    .collect(),
+                timestamp: r.timestamp,
+                offset: r.offset,
+                partition: partition.index(),
+                topic: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One uncompressed v2 batch holding `records` (offsets are assigned by the
+/// append).
+pub(crate) fn encode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Result<Vec<u8>, String> {
+    let records: Vec<kafka_protocol::records::Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| kafka_protocol::records::Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder starts a new batch wherever offset - sequence
+            // changes; one batch is wanted.
+            sequence: i as i32,
+            timestamp: r.timestamp,
+            key: r.key.as_deref().map(Bytes::copy_from_slice),
+            value: r.value.as_deref().map(Bytes::copy_from_slice),
+            headers: r
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        StrBytes::from_string(h.name.clone()),
+                        h.value.as_deref().map(Bytes::copy_from_slice),
+                    )
+                })
+                .collect::<IndexMap<_, _>>(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(buf.to_vec())
+}

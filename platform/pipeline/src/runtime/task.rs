@@ -1,0 +1,374 @@
+//! The threads that move records: one per `parallelism` slot, each
+//! owning some of the source topic's partitions (or the source connector),
+//! reading, running the chain, delivering, saving state and committing.
+//!
+//! Plugin calls are synchronous and may be slow, so tasks are OS threads
+//! that enter the broker's runtime only for appends and commits.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use fjord_broker::{LocalBroker, Partition};
+use fjord_plugin_host::PluginInstance;
+use fjord_sdk::Record;
+
+use super::chain::Chain;
+use super::changelog::ChangelogStore;
+use super::deployments::{LogLine, POSITIONS_TOPIC};
+use super::outputs::{MAX_BACKOFF, RouteError, Router};
+use super::records;
+use super::stats::PipelineStats;
+
+/// How much of a partition one read takes.
+const READ_BYTES: usize = 1 << 20;
+/// How often progress is committed while records flow.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+/// How often processors' timers run.
+const TIMER_EVERY: Duration = Duration::from_secs(1);
+
+/// The task was asked to stop.
+#[derive(Debug)]
+pub(crate) struct Stopped;
+
+/// Log lines waiting to be written to the pipeline log topic.
+#[derive(Debug, Default)]
+pub(crate) struct LogBuffer(Mutex<Vec<LogLine>>);
+
+impl LogBuffer {
+    pub fn push(&self, pipeline: &str, level: &str, message: String) {
+        match level {
+            "error" => tracing::error!(pipeline, "{message}"),
+            "warn" => tracing::warn!(pipeline, "{message}"),
+            _ => tracing::info!(pipeline, "{message}"),
+        }
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(LogLine {
+                time_ms: super::now_ms(),
+                level: level.to_owned(),
+                pipeline: pipeline.to_owned(),
+                message,
+            });
+    }
+
+    pub fn take(&self) -> Vec<LogLine> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// What a task needs of the world.
+#[derive(Clone)]
+pub(crate) struct Io {
+    pub local: LocalBroker,
+    pub handle: tokio::runtime::Handle,
+    pub stop: Arc<AtomicBool>,
+    pub logs: Arc<LogBuffer>,
+    pub pipeline: String,
+}
+
+impl Io {
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps up to `d`, waking early when stopped.
+    pub fn sleep(&self, d: Duration) {
+        let until = Instant::now() + d;
+        while !self.stopped() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, backing off; only stopping the task
+    /// ends the retries.
+    pub fn retry(
+        &self,
+        what: &str,
+        mut attempt: impl FnMut() -> Result<(), String>,
+    ) -> Result<(), Stopped> {
+        let mut wait = Duration::from_millis(50);
+        let mut failures = 0u32;
+        loop {
+            match attempt() {
+                Ok(()) => {
+                    if failures > 0 {
+                        self.logs
+                            .push(&self.pipeline, "info", format!("{what}: recovered"));
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    if failures % 10 == 0 {
+                        self.logs.push(
+                            &self.pipeline,
+                            "warn",
+                            format!("{what} failed (attempt {}), retrying: {e}", failures + 1),
+                        );
+                    }
+                    failures += 1;
+                    if self.stopped() {
+                        return Err(Stopped);
+                    }
+                    self.sleep(wait);
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+/// One source partition a task owns.
+pub(crate) struct PartitionWork {
+    pub log: Arc<Partition>,
+    pub chain: Chain,
+    pub position: i64,
+    pub committed: i64,
+}
+
+/// A task reading a topic.
+pub(crate) struct TopicTask {
+    pub io: Io,
+    pub group: String,
+    pub topic: String,
+    pub partitions: i32,
+    pub works: Vec<PartitionWork>,
+    pub stores: Vec<Arc<ChangelogStore>>,
+    pub router: Router,
+    pub stats: Arc<PipelineStats>,
+}
+
+impl TopicTask {
+    pub fn run(mut self) {
+        let mut last_commit = Instant::now();
+        let mut last_timer = Instant::now();
+        while !self.io.stopped() {
+            let timers = last_timer.elapsed() >= TIMER_EVERY;
+            if timers {
+                last_timer = Instant::now();
+            }
+            let mut moved = false;
+            for i in 0..self.works.len() {
+                match self.step(i, timers) {
+                    Ok(m) => moved |= m,
+                    Err(Some(e)) => {
+                        self.stats.fatal(e.clone());
+                        self.io.logs.push(&self.io.pipeline, "error", e);
+                        return;
+                    }
+                    Err(None) => return,
+                }
+            }
+            if last_commit.elapsed() >= COMMIT_EVERY || !moved {
+                self.commit();
+                last_commit = Instant::now();
+            }
+            if !moved {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        self.commit();
+    }
+
+    /// Reads and handles one batch of partition `i`. `Ok(true)` when records
+    /// moved; `Err(Some)` on an error that stops the task, `Err(None)` when
+    /// stopped mid-delivery.
+    fn step(&mut self, i: usize, timers: bool) -> Result<bool, Option<String>> {
+        let work = &mut self.works[i];
+        let partition = work.log.index();
+        let mut output = if timers {
+            work.chain.timers(super::now_ms())
+        } else {
+            Default::default()
+        };
+        let read = records::read(&work.log, work.position, READ_BYTES).map_err(Some)?;
+        let moved = !read.records.is_empty();
+        if moved {
+            let processed = work.chain.process(read.records);
+            output.records.extend(processed.records);
+            output.failures.extend(processed.failures);
+        }
+        if !output.records.is_empty() || !output.failures.is_empty() {
+            match self
+                .router
+                .deliver(&self.io, output.records, output.failures)
+            {
+                Ok(()) => {}
+                Err(RouteError::Stopped) => return Err(None),
+                Err(RouteError::Failed(e)) => return Err(Some(e)),
+            }
+        }
+        let work = &mut self.works[i];
+        work.position = work.position.max(read.next);
+        for store in &self.stores {
+            let (io, position, partitions) = (&self.io, work.position, self.partitions);
+            io.retry("state changelog append", || {
+                io.handle
+                    .block_on(store.flush(&io.local, partition, partitions, position))
+            })
+            .map_err(|_| None)?;
+        }
+        self.stats
+            .position(partition, work.position, work.log.high_watermark());
+        Ok(moved)
+    }
+
+    fn commit(&mut self) {
+        let pending: Vec<(&str, i32, i64)> = self
+            .works
+            .iter()
+            .filter(|w| w.position != w.committed)
+            .map(|w| (self.topic.as_str(), w.log.index(), w.position))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        match self
+            .io
+            .handle
+            .block_on(self.io.local.commit(&self.group, &pending))
+        {
+            Ok(()) => {
+                for w in &mut self.works {
+                    w.committed = w.position;
+                }
+            }
+            Err(e) => self.io.logs.push(
+                &self.io.pipeline,
+                "warn",
+                format!("cannot commit progress of {}: {e}", self.group),
+            ),
+        }
+    }
+}
+
+/// A task running a source connector.
+pub(crate) struct ConnectorTask {
+    pub io: Io,
+    pub source: PluginInstance,
+    pub chain: Chain,
+    pub stores: Vec<Arc<ChangelogStore>>,
+    pub router: Router,
+    pub stats: Arc<PipelineStats>,
+    /// Records polled so far: the state changelog's position.
+    pub polled: i64,
+}
+
+impl ConnectorTask {
+    pub fn run(mut self) {
+        let mut last_timer = Instant::now();
+        let mut last_position: Option<(Vec<u8>, Instant)> = None;
+        let mut saved: Vec<u8> = Vec::new();
+        while !self.io.stopped() {
+            let mut output = if last_timer.elapsed() >= TIMER_EVERY {
+                last_timer = Instant::now();
+                self.chain.timers(super::now_ms())
+            } else {
+                Default::default()
+            };
+            let (batch, position) = match self.source.poll(1024) {
+                Ok(polled) => polled,
+                Err(e) => {
+                    self.io.logs.push(
+                        &self.io.pipeline,
+                        "warn",
+                        format!("source connector failed, retrying in 1 s: {e}"),
+                    );
+                    self.io.sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let now = super::now_ms();
+            let mut records: Vec<Record> = fjord_sdk::decode(&batch).unwrap_or_default();
+            let moved = !records.is_empty();
+            for r in &mut records {
+                if r.timestamp <= 0 {
+                    r.timestamp = now;
+                }
+            }
+            self.polled += records.len() as i64;
+            self.stats.position(0, self.polled, self.polled);
+            let processed = self.chain.process(records);
+            output.records.extend(processed.records);
+            output.failures.extend(processed.failures);
+            if !output.records.is_empty() || !output.failures.is_empty() {
+                match self
+                    .router
+                    .deliver(&self.io, output.records, output.failures)
+                {
+                    Ok(()) => {}
+                    Err(RouteError::Stopped) => return,
+                    Err(RouteError::Failed(e)) => {
+                        self.stats.fatal(e.clone());
+                        self.io.logs.push(&self.io.pipeline, "error", e);
+                        return;
+                    }
+                }
+            }
+            for store in &self.stores {
+                let (io, polled) = (&self.io, self.polled);
+                if io
+                    .retry("state changelog append", || {
+                        io.handle.block_on(store.flush(&io.local, 0, 1, polled))
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if !position.is_empty() {
+                last_position = Some((position, last_position.map_or(Instant::now(), |p| p.1)));
+            }
+            if let Some((position, since)) = &last_position {
+                if since.elapsed() >= COMMIT_EVERY && *position != saved {
+                    self.save_position(position);
+                    saved = position.clone();
+                    last_position = Some((position.clone(), Instant::now()));
+                }
+            }
+            if !moved {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if let Some((position, _)) = last_position {
+            if position != saved {
+                self.save_position(&position);
+            }
+        }
+    }
+
+    /// Stores the connector's position so a restart resumes from it.
+    fn save_position(&self, position: &[u8]) {
+        let record = Record {
+            key: Some(self.io.pipeline.as_bytes().to_vec()),
+            value: Some(position.to_vec()),
+            timestamp: super::now_ms(),
+            ..Record::default()
+        };
+        let saved = records::encode([&record]).and_then(|batch| {
+            let topic = self
+                .io
+                .local
+                .topic(POSITIONS_TOPIC)
+                .ok_or("no positions topic")?;
+            let log = topic.partition(0).ok_or("no positions partition")?;
+            self.io
+                .handle
+                .block_on(log.append(batch))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = saved {
+            self.io.logs.push(
+                &self.io.pipeline,
+                "warn",
+                format!("cannot save the source position: {e}"),
+            );
+        }
+    }
+}
