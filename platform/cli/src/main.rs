@@ -51,7 +51,7 @@ enum Command {
     /// Scaffold, build, try out and inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
-    /// Pipeline manifests: validate.
+    /// Pipelines: validate, deploy, list, status, pause, resume, delete, logs, run.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
 }

@@ -1,12 +1,30 @@
-//! `fjord pipeline`: pipeline manifests. Today: `validate`, which checks
-//! manifests before anything runs — the YAML, every field, the plugins
-//! (against the built-ins and plugin files this binary can load) and cycles
-//! of topics across all the files given.
+//! `fjord pipeline`: manifests and the pipelines running in a broker.
+//!
+//! `validate` checks manifests locally. The other commands talk to a broker
+//! with an ordinary Kafka client: a deployment is a record in the
+//! compacted topic `__fjord_pipelines` (key: the pipeline's name), pausing
+//! and resuming rewrite it, deleting writes a tombstone; `list` and
+//! `status` read the status the brokers publish to
+//! `__fjord_pipeline_status`, `logs` reads `__fjord_pipeline_logs`. `run`
+//! deploys a manifest, follows its log and status in the foreground and
+//! deletes it on Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use fjord_pipeline::runtime::{
+    DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, PipelineStatus, STATUS_TOPIC,
+};
 use fjord_pipeline::{HostResolver, Pipeline, validate_set};
-use std::path::PathBuf;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::client::ClientArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum PipelineCommand {
@@ -16,15 +34,132 @@ pub enum PipelineCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Validate manifests and deploy them to the broker (replacing a
+    /// running pipeline of the same name, keeping its progress).
+    Deploy {
+        /// Manifest files, or directories of `.yaml` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Deploy without starting it.
+        #[arg(long)]
+        paused: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Every deployed pipeline with its state, lag and rate.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// One pipeline's state, errors and per-step counters.
+    Status {
+        name: String,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Stop a pipeline's tasks, keeping its manifest and progress.
+    Pause {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Start a paused (or failed) pipeline again.
+    Resume {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a pipeline (its committed offsets stay with its group).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A pipeline's log lines.
+    Logs {
+        name: String,
+        /// Keep printing new lines.
+        #[arg(short, long)]
+        follow: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Deploy a manifest and follow it in the foreground; Ctrl-C deletes it.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 pub fn run(command: PipelineCommand) -> Result<()> {
     match command {
-        PipelineCommand::Validate { files } => validate(&files),
+        PipelineCommand::Validate { files } => validate(&files).map(|_| ()),
+        PipelineCommand::Deploy {
+            files,
+            paused,
+            client,
+        } => deploy(&client, &files, paused),
+        PipelineCommand::List { client } => list(&client),
+        PipelineCommand::Status { name, json, client } => status(&client, &name, json),
+        PipelineCommand::Pause { name, client } => set_paused(&client, &name, true),
+        PipelineCommand::Resume { name, client } => set_paused(&client, &name, false),
+        PipelineCommand::Delete { name, client } => {
+            current(&client, &name)?;
+            write(&client, DEPLOYMENTS_TOPIC, &name, None)?;
+            println!("pipeline {name} deleted");
+            Ok(())
+        }
+        PipelineCommand::Logs {
+            name,
+            follow,
+            client,
+        } => logs(&client, &name, follow),
+        PipelineCommand::Run { file, client } => run_foreground(&client, &file),
     }
 }
 
-fn validate(files: &[PathBuf]) -> Result<()> {
+/// The manifests `paths` name: files as given, directories' `.yaml` and
+/// `.yml` files in name order.
+pub fn manifest_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Reads and checks (structure only: plugins are resolved by the broker
+/// that runs it) one manifest, as (name, deployment).
+pub fn read_deployment(file: &Path) -> Result<(String, Deployment)> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let shown = file.display().to_string();
+    let pipeline = Pipeline::from_yaml(&shown, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((
+        pipeline.metadata.name.clone(),
+        Deployment {
+            manifest: text,
+            file: shown,
+            paused: false,
+        },
+    ))
+}
+
+fn validate(files: &[PathBuf]) -> Result<Vec<Pipeline>> {
     let host = crate::plugin::host()?;
     let resolver = HostResolver::new(&host);
     let mut pipelines = Vec::new();
@@ -50,5 +185,321 @@ fn validate(files: &[PathBuf]) -> Result<()> {
     for p in &pipelines {
         println!("{}: pipeline {} is valid", p.file_name(), p.metadata.name);
     }
+    Ok(pipelines)
+}
+
+fn deploy(client: &ClientArgs, paths: &[PathBuf], paused: bool) -> Result<()> {
+    let files = manifest_files(paths)?;
+    validate(&files)?;
+    let started = now_ms();
+    let mut names = Vec::new();
+    for file in &files {
+        let (name, mut deployment) = read_deployment(file)?;
+        deployment.paused = paused;
+        write(
+            client,
+            DEPLOYMENTS_TOPIC,
+            &name,
+            Some(&deployment.to_json()),
+        )?;
+        names.push(name);
+    }
+    // Wait (a little) for the broker to take the new revision up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for name in names {
+        loop {
+            let status = read_latest(client, STATUS_TOPIC)?
+                .remove(&name)
+                .and_then(|v| serde_json::from_slice::<PipelineStatus>(&v).ok());
+            match status {
+                Some(s) if s.updated_ms >= started + 1000 => {
+                    println!("pipeline {name} deployed: {}", state_text(&s));
+                    for e in &s.errors {
+                        println!("  {e}");
+                    }
+                    break;
+                }
+                _ if Instant::now() >= deadline => {
+                    println!("pipeline {name} deployed; no status from the broker yet");
+                    break;
+                }
+                _ => std::thread::sleep(Duration::from_millis(250)),
+            }
+        }
+    }
     Ok(())
+}
+
+fn state_text(s: &PipelineStatus) -> String {
+    serde_json::to_value(s.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn current(client: &ClientArgs, name: &str) -> Result<Deployment> {
+    let value = read_latest(client, DEPLOYMENTS_TOPIC)?
+        .remove(name)
+        .with_context(|| format!("no pipeline called {name:?} is deployed"))?;
+    Deployment::from_json(&value).map_err(anyhow::Error::msg)
+}
+
+fn set_paused(client: &ClientArgs, name: &str, paused: bool) -> Result<()> {
+    let mut deployment = current(client, name)?;
+    deployment.paused = paused;
+    // Rewritten even when unchanged: resuming a failed pipeline restarts it.
+    write(client, DEPLOYMENTS_TOPIC, name, Some(&deployment.to_json()))?;
+    println!(
+        "pipeline {name} {}",
+        if paused { "paused" } else { "resumed" }
+    );
+    Ok(())
+}
+
+fn statuses(client: &ClientArgs) -> Result<BTreeMap<String, PipelineStatus>> {
+    Ok(read_latest(client, STATUS_TOPIC)?
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, serde_json::from_slice(&v).ok()?)))
+        .collect())
+}
+
+fn list(client: &ClientArgs) -> Result<()> {
+    let deployed = read_latest(client, DEPLOYMENTS_TOPIC)?;
+    let statuses = statuses(client)?;
+    println!(
+        "{:<24} {:<8} {:<28} {:>10} {:>12}",
+        "NAME", "STATE", "SOURCE", "LAG", "IN/S"
+    );
+    for name in deployed.keys() {
+        match statuses.get(name) {
+            Some(s) => println!(
+                "{:<24} {:<8} {:<28} {:>10} {:>12.0}",
+                name,
+                state_text(s),
+                s.source,
+                s.lag,
+                s.steps.first().or(s.sinks.first()).map_or(0.0, |c| c.rate)
+            ),
+            None => println!("{name:<24} {:<8}", "pending"),
+        }
+    }
+    Ok(())
+}
+
+fn status(client: &ClientArgs, name: &str, json: bool) -> Result<()> {
+    current(client, name)?;
+    let status = statuses(client)?
+        .remove(name)
+        .with_context(|| format!("pipeline {name} has no status yet"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    println!(
+        "pipeline {}: {} (broker {})",
+        status.name,
+        state_text(&status),
+        status.node_id
+    );
+    println!(
+        "source: {}   lag: {}   dead-lettered: {}",
+        status.source, status.lag, status.dead_lettered
+    );
+    for e in &status.errors {
+        println!("error: {e}");
+    }
+    println!(
+        "{:<28} {:>12} {:>12} {:>10} {:>8} {:>10}  LAST ERROR",
+        "STEP/SINK", "IN", "OUT", "DROPPED", "FAILED", "IN/S"
+    );
+    for (kind, c) in status
+        .steps
+        .iter()
+        .map(|c| ("step", c))
+        .chain(status.sinks.iter().map(|c| ("sink", c)))
+    {
+        println!(
+            "{:<28} {:>12} {:>12} {:>10} {:>8} {:>10.0}  {}",
+            format!("{kind} {}", c.name),
+            c.records_in,
+            c.records_out,
+            c.dropped,
+            c.failed,
+            c.rate,
+            c.last_error.as_deref().unwrap_or("")
+        );
+    }
+    if !status.partitions.is_empty() {
+        println!(
+            "{:<10} {:>12} {:>12} {:>10}",
+            "PARTITION", "POSITION", "END", "LAG"
+        );
+        for p in &status.partitions {
+            println!(
+                "{:<10} {:>12} {:>12} {:>10}",
+                p.partition, p.position, p.end, p.lag
+            );
+        }
+    }
+    Ok(())
+}
+
+fn logs(client: &ClientArgs, name: &str, follow: bool) -> Result<()> {
+    let consumer = reader(client, LOGS_TOPIC)?;
+    let mut idle_since = Instant::now();
+    loop {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                idle_since = Instant::now();
+                if m.key() != Some(name.as_bytes()) {
+                    continue;
+                }
+                if let Some(line) = m
+                    .payload()
+                    .and_then(|v| serde_json::from_slice::<LogLine>(v).ok())
+                {
+                    println!("{} {:<5} {}", line.time_ms, line.level, line.message);
+                }
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) if !follow => return Ok(()),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => {}
+            Some(Err(e)) => return Err(e).context("reading the pipeline log"),
+            None if !follow && idle_since.elapsed() > Duration::from_secs(5) => return Ok(()),
+            None => {}
+        }
+    }
+}
+
+fn run_foreground(client: &ClientArgs, file: &Path) -> Result<()> {
+    let pipelines = validate(&[file.to_path_buf()])?;
+    let name = pipelines[0].metadata.name.clone();
+    let (_, deployment) = read_deployment(file)?;
+    write(
+        client,
+        DEPLOYMENTS_TOPIC,
+        &name,
+        Some(&deployment.to_json()),
+    )?;
+    println!("running pipeline {name}; Ctrl-C stops and deletes it");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    ctrlc_flag(flag)?;
+    let consumer = reader(client, LOGS_TOPIC)?;
+    let mut last_status = Instant::now();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            if m.key() == Some(name.as_bytes()) {
+                if let Some(line) = m
+                    .payload()
+                    .and_then(|v| serde_json::from_slice::<LogLine>(v).ok())
+                {
+                    println!("[log] {:<5} {}", line.level, line.message);
+                }
+            }
+        }
+        if last_status.elapsed() >= Duration::from_secs(5) {
+            last_status = Instant::now();
+            if let Some(s) = statuses(client)?.remove(&name) {
+                let counts: Vec<String> = s
+                    .steps
+                    .iter()
+                    .chain(&s.sinks)
+                    .map(|c| {
+                        format!(
+                            "{} {}→{} ({:.0}/s)",
+                            c.name, c.records_in, c.records_out, c.rate
+                        )
+                    })
+                    .collect();
+                println!(
+                    "[status] {} lag {} | {}",
+                    state_text(&s),
+                    s.lag,
+                    counts.join(" | ")
+                );
+            }
+        }
+    }
+    write(client, DEPLOYMENTS_TOPIC, &name, None)?;
+    println!("pipeline {name} deleted");
+    Ok(())
+}
+
+/// Sets `flag` on Ctrl-C (SIGINT) instead of ending the process.
+fn ctrlc_flag(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    Ok(())
+}
+
+/// Produces one record (`None`: a tombstone) and waits for its ack.
+fn write(client: &ClientArgs, topic: &str, key: &str, value: Option<&[u8]>) -> Result<()> {
+    let producer: BaseProducer = client
+        .config()
+        .set("acks", "all")
+        .create()
+        .context("creating a producer")?;
+    let mut record = BaseRecord::<str, [u8]>::to(topic).key(key);
+    if let Some(v) = value {
+        record = record.payload(v);
+    }
+    producer
+        .send(record)
+        .map_err(|(e, _)| e)
+        .with_context(|| format!("writing to {topic}"))?;
+    producer
+        .flush(Duration::from_secs(10))
+        .with_context(|| format!("writing to {topic} at {}", client.bootstrap_server))?;
+    Ok(())
+}
+
+/// A consumer of partition 0 of `topic` from its beginning.
+fn reader(client: &ClientArgs, topic: &str) -> Result<BaseConsumer> {
+    let consumer: BaseConsumer = client
+        .assigning_consumer_config()
+        .create()
+        .context("creating a consumer")?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    Ok(consumer)
+}
+
+/// The latest value per key of a compacted topic (tombstones remove).
+fn read_latest(client: &ClientArgs, topic: &str) -> Result<BTreeMap<String, Vec<u8>>> {
+    let consumer = reader(client, topic)?;
+    let mut latest = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                    continue;
+                };
+                match m.payload() {
+                    Some(v) => latest.insert(key.to_owned(), v.to_vec()),
+                    None => latest.remove(key),
+                };
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return Ok(latest),
+            Some(Err(e)) => return Err(e).with_context(|| format!("reading {topic}")),
+            None if Instant::now() >= deadline => {
+                bail!("no answer from {} reading {topic}", client.bootstrap_server)
+            }
+            None => {}
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

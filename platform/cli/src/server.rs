@@ -35,6 +35,11 @@ pub struct ServerArgs {
     /// on disk; concurrent produces share one fsync).
     #[arg(long, env = "FJORD_DURABILITY", value_parser = ["page-cache", "fsync"])]
     pub durability: Option<String>,
+    /// Pipeline manifests (files, or directories of `.yaml` files) to
+    /// deploy when the server starts; a manifest already deployed unchanged
+    /// is left running as it is.
+    #[arg(long = "pipelines", env = "FJORD_PIPELINES", value_delimiter = ',')]
+    pub pipelines: Vec<PathBuf>,
     /// Log format: `human` or `json`.
     #[arg(long, env = "FJORD_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
@@ -56,9 +61,37 @@ pub fn run(args: ServerArgs) -> Result<()> {
         .thread_name("fjord-broker")
         .build()
         .context("could not start the async runtime")?;
-    runtime
-        .block_on(fjord_broker::run(config, shutdown_signal()))
-        .context("broker failed")?;
+    let manifests = crate::pipeline::manifest_files(&args.pipelines)?;
+    let cache_dir = config.data_dir.join("plugin-cache");
+    runtime.block_on(async move {
+        let broker = fjord_broker::Broker::start(config)
+            .await
+            .context("broker failed to start")?;
+        let host = std::sync::Arc::new(
+            fjord_plugin_host::PluginHost::new(fjord_plugin_host::HostConfig {
+                cache_dir: Some(cache_dir),
+                ..Default::default()
+            })
+            .context("cannot start the plugin host")?,
+        );
+        let local = broker.local();
+        for file in &manifests {
+            let deployment = crate::pipeline::read_deployment(file)?;
+            fjord_pipeline::runtime::deploy_local(&local, &deployment.0, &deployment.1)
+                .await
+                .with_context(|| format!("deploying {}", file.display()))?;
+            tracing::info!(pipeline = %deployment.0, file = %file.display(), "pipeline deployed");
+        }
+        let pipelines = fjord_pipeline::runtime::PipelineRuntime::start(local, host)
+            .await
+            .context("cannot start the pipeline runtime")?;
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        // Pipelines first: their tasks commit what they delivered while the
+        // logs are still open.
+        pipelines.stop().await;
+        broker.shutdown().await.context("broker failed")
+    })?;
     tracing::info!("fjord server stopped");
     Ok(())
 }

@@ -106,6 +106,50 @@ impl PipelineRuntime {
     }
 }
 
+/// Deploys `deployment` as pipeline `name` on the broker `local` (what
+/// `fjord pipeline deploy` does with a produce), unless that exact
+/// deployment is already the current one.
+pub async fn deploy_local(
+    local: &LocalBroker,
+    name: &str,
+    deployment: &Deployment,
+) -> Result<(), LocalError> {
+    let topic = local
+        .ensure_topic(DEPLOYMENTS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
+        .await?;
+    let log = topic
+        .partition(0)
+        .ok_or_else(|| LocalError::from_message("the deployments topic has no partition 0"))?;
+    let mut current = None;
+    let mut offset = log.log_start_offset();
+    while offset < log.high_watermark() {
+        let read = records::read(&log, offset, 1 << 20).map_err(LocalError::from_message)?;
+        if read.next <= offset {
+            break;
+        }
+        offset = read.next;
+        for r in read.records {
+            if r.key.as_deref() == Some(name.as_bytes()) {
+                current = r.value;
+            }
+        }
+    }
+    if current.as_deref() == Some(deployment.to_json().as_slice()) {
+        return Ok(());
+    }
+    let record = Record {
+        key: Some(name.as_bytes().to_vec()),
+        value: Some(deployment.to_json()),
+        timestamp: now_ms(),
+        ..Record::default()
+    };
+    let batch = records::encode([&record]).map_err(LocalError::from_message)?;
+    log.append(batch)
+        .await
+        .map(|_| ())
+        .map_err(|e| LocalError::from_message(e.to_string()))
+}
+
 impl Drop for PipelineRuntime {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
