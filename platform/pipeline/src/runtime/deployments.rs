@@ -86,6 +86,8 @@ pub struct PartitionStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PipelineStatus {
     pub name: String,
+    /// The offset of the deployment record being run.
+    pub revision: i64,
     pub state: RunState,
     pub node_id: i32,
     /// When this status was taken, ms since the epoch.

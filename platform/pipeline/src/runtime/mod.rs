@@ -108,12 +108,14 @@ impl PipelineRuntime {
 
 /// Deploys `deployment` as pipeline `name` on the broker `local` (what
 /// `fjord pipeline deploy` does with a produce), unless that exact
-/// deployment is already the current one.
+/// deployment is already the current one. Returns the deployment's
+/// revision (the offset of its record), which its status reports once the
+/// runtime has taken it up.
 pub async fn deploy_local(
     local: &LocalBroker,
     name: &str,
     deployment: &Deployment,
-) -> Result<(), LocalError> {
+) -> Result<i64, LocalError> {
     let topic = local
         .ensure_topic(DEPLOYMENTS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
         .await?;
@@ -130,12 +132,14 @@ pub async fn deploy_local(
         offset = read.next;
         for r in read.records {
             if r.key.as_deref() == Some(name.as_bytes()) {
-                current = r.value;
+                current = r.value.map(|v| (r.offset, v));
             }
         }
     }
-    if current.as_deref() == Some(deployment.to_json().as_slice()) {
-        return Ok(());
+    if let Some((revision, value)) = current {
+        if value == deployment.to_json() {
+            return Ok(revision);
+        }
     }
     let record = Record {
         key: Some(name.as_bytes().to_vec()),
@@ -146,7 +150,7 @@ pub async fn deploy_local(
     let batch = records::encode([&record]).map_err(LocalError::from_message)?;
     log.append(batch)
         .await
-        .map(|_| ())
+        .map(|info| info.first_offset)
         .map_err(|e| LocalError::from_message(e.to_string()))
 }
 
@@ -510,6 +514,7 @@ impl Supervisor {
             }
             let status = PipelineStatus {
                 name: name.clone(),
+                revision: r.revision,
                 state: r.state,
                 node_id,
                 updated_ms: now_ms(),
