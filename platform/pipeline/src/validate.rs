@@ -252,6 +252,12 @@ pub(crate) fn check_structure(p: &Pipeline, r: &mut Report<'_>) {
     if let Some(dl) = &spec.dead_letter {
         check_topic(r, "spec.deadLetter.topic", &dl.topic);
     }
+    if spec.retry.attempts == 0 {
+        r.at(
+            "spec.retry.attempts",
+            "must be at least 1 (the first try counts)",
+        );
+    }
     if spec.parallelism == 0 {
         r.at("spec.parallelism", "must be at least 1");
     }

@@ -460,3 +460,21 @@ fn config_values_and_capabilities_are_checked() {
         r#"web.yaml:16:19: spec.steps[0].capabilities.network[0]: "api.example.com" is not `host:port`"#
     );
 }
+
+#[test]
+fn retry_needs_at_least_one_attempt_and_knows_its_fields() {
+    let text = WEB.replace(
+        "parallelism: 2",
+        "parallelism: 2\n  retry: {attempts: 0, backoffMs: 5}",
+    );
+    assert_eq!(
+        errors(&text),
+        "web.yaml:31:21: spec.retry.attempts: must be at least 1 (the first try counts)"
+    );
+    let text = WEB.replace("parallelism: 2", "parallelism: 2\n  retry: {tries: 2}");
+    assert!(
+        errors(&text).contains("spec.retry.tries: unknown field `tries`"),
+        "{}",
+        errors(&text)
+    );
+}
