@@ -1,4 +1,5 @@
-//! `fjord-pipeline`: pipeline manifests — the YAML model and its validation.
+//! `fjord-pipeline`: pipeline manifests — the YAML model, its validation,
+//! and the runtime that runs them.
 //!
 //! A pipeline manifest says where records come from (a topic or a source
 //! connector), which processors they pass through and where they go (topics
@@ -39,10 +40,12 @@
 //! ```
 //!
 //! The model ([`Pipeline`] and the types under it) is also what the
-//! pipeline runtime will run from; it will join this crate.
+//! [`runtime`] runs: inside the broker, next to the data, with deployments,
+//! status and logs kept in internal topics (see docs/pipelines.md).
 //!
-//! Not for: loading or running plugins (`fjord-plugin-host` does), storing
-//! manifests in the cluster, or reading and writing topics.
+//! Not for: loading or calling plugins (`fjord-plugin-host` does), or the
+//! Kafka protocol (`fjord-broker`); the runtime reaches the broker's logs
+//! and group offsets through [`fjord_broker::LocalBroker`].
 
 mod error;
 mod model;
