@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use fjord_plugin_host::PluginInstance;
+use fjord_plugin_host::{PluginError, PluginInstance};
 use fjord_sdk::Record;
 
+use super::changelog::ChangelogStore;
 use super::stats::PipelineStats;
 use crate::Retry;
 
@@ -38,10 +39,27 @@ impl Output {
     }
 }
 
-/// One named step's instance.
+/// One named step's instance and its state.
 pub(crate) struct Step {
     pub name: String,
     pub instance: PluginInstance,
+    pub store: Arc<ChangelogStore>,
+}
+
+impl Step {
+    /// Runs one plugin call; its state writes count only if it succeeds.
+    fn call(
+        &mut self,
+        partition: i32,
+        f: impl FnOnce(&mut PluginInstance) -> Result<Vec<u8>, PluginError>,
+    ) -> Result<Vec<u8>, PluginError> {
+        let result = f(&mut self.instance);
+        match &result {
+            Ok(_) => self.store.apply(partition),
+            Err(_) => self.store.discard(partition),
+        }
+        result
+    }
 }
 
 /// The steps of one source partition.
@@ -81,7 +99,8 @@ impl Chain {
         let mut out = Output::default();
         for i in 0..self.steps.len() {
             let step = &mut self.steps[i];
-            match step.instance.on_timer(self.partition, now_ms) {
+            let partition = self.partition;
+            match step.call(partition, |i| i.on_timer(partition, now_ms)) {
                 Ok(bytes) => {
                     let records = fjord_sdk::decode(&bytes).unwrap_or_default();
                     if !records.is_empty() {
@@ -121,7 +140,7 @@ impl Chain {
         let partition = self.partition;
         let step = &mut self.steps[i];
         let batch = fjord_sdk::encode(&records);
-        match step.instance.process(partition, &batch) {
+        match step.call(partition, |i| i.process(partition, &batch)) {
             Ok(out) => return (fjord_sdk::decode(&out).unwrap_or_default(), Vec::new()),
             Err(e) if records.len() > 1 => {
                 tracing::debug!(step = %step.name, error = %e, "batch failed; retrying record by record");
@@ -134,7 +153,7 @@ impl Chain {
             let single = fjord_sdk::encode(std::slice::from_ref(&record));
             let mut attempt = 1;
             loop {
-                match step.instance.process(partition, &single) {
+                match step.call(partition, |i| i.process(partition, &single)) {
                     Ok(out) => {
                         passed.extend(fjord_sdk::decode(&out).unwrap_or_default());
                         break;

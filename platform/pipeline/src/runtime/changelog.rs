@@ -33,6 +33,10 @@ pub(crate) struct ChangelogStore {
     entries: Mutex<Entries>,
     /// Partition -> key -> new value (`None`: deleted) since the last flush.
     dirty: Mutex<HashMap<i32, Changes>>,
+    /// Writes of the plugin call in progress, by partition: applied when
+    /// the call succeeds, dropped when it fails, so a batch that fails and
+    /// is run again record by record does not count twice.
+    pending: Mutex<HashMap<i32, Changes>>,
 }
 
 impl ChangelogStore {
@@ -41,6 +45,7 @@ impl ChangelogStore {
             topic: format!("pipeline.{pipeline}.{step}.changelog"),
             entries: Mutex::default(),
             dirty: Mutex::default(),
+            pending: Mutex::default(),
         }
     }
 
@@ -48,13 +53,56 @@ impl ChangelogStore {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn mark(&self, partition: i32, key: &[u8], value: Option<&[u8]>) {
-        self.dirty
+    fn stage(&self, partition: i32, key: &[u8], value: Option<&[u8]>) {
+        self.pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(partition)
             .or_default()
             .insert(key.to_vec(), value.map(<[u8]>::to_vec));
+    }
+
+    /// The call on `partition` succeeded: its writes become state.
+    pub fn apply(&self, partition: i32) {
+        let Some(changes) = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&partition)
+        else {
+            return;
+        };
+        let mut entries = self.entries();
+        for (k, v) in &changes {
+            match v {
+                Some(v) => entries.insert((partition, k.clone()), v.clone()),
+                None => entries.remove(&(partition, k.clone())),
+            };
+        }
+        drop(entries);
+        self.dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(partition)
+            .or_default()
+            .extend(changes);
+    }
+
+    /// The call on `partition` failed: its writes are forgotten.
+    pub fn discard(&self, partition: i32) {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&partition);
+    }
+
+    fn staged(&self, partition: i32, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&partition)?
+            .get(key)
+            .cloned()
     }
 
     /// Loads `partition`'s state from the changelog (if the topic exists)
@@ -170,22 +218,36 @@ impl ChangelogStore {
 
 impl StateStore for ChangelogStore {
     fn get(&self, partition: i32, key: &[u8]) -> Option<Vec<u8>> {
-        self.entries().get(&(partition, key.to_vec())).cloned()
+        match self.staged(partition, key) {
+            Some(staged) => staged,
+            None => self.entries().get(&(partition, key.to_vec())).cloned(),
+        }
     }
     fn put(&self, partition: i32, key: &[u8], value: &[u8]) {
-        self.entries()
-            .insert((partition, key.to_vec()), value.to_vec());
-        self.mark(partition, key, Some(value));
+        self.stage(partition, key, Some(value));
     }
     fn delete(&self, partition: i32, key: &[u8]) {
-        self.entries().remove(&(partition, key.to_vec()));
-        self.mark(partition, key, None);
+        self.stage(partition, key, None);
     }
     fn scan_prefix(&self, partition: i32, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.entries()
+        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = self
+            .entries()
             .range((partition, prefix.to_vec())..)
             .take_while(|((p, k), _)| *p == partition && k.starts_with(prefix))
             .map(|((_, k), v)| (k.clone(), v.clone()))
-            .collect()
+            .collect();
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(staged) = pending.get(&partition) {
+            for (k, v) in staged.range(prefix.to_vec()..) {
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                match v {
+                    Some(v) => found.insert(k.clone(), v.clone()),
+                    None => found.remove(k),
+                };
+            }
+        }
+        found.into_iter().collect()
     }
 }

@@ -177,6 +177,7 @@ impl Plan {
                 Ok(Step {
                     name: loaded.name.clone(),
                     instance: loaded.instance(host, partition, state, &self.metrics, None)?,
+                    store: Arc::clone(store),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
