@@ -470,6 +470,12 @@ impl BatchWriter {
         );
     }
 
+    /// Writes a new record from its parts, without building a [`Record`]
+    /// (for sources emitting many small records).
+    pub fn emit_parts(&mut self, timestamp: i64, key: Option<&[u8]>, value: &[u8]) {
+        self.write(timestamp, 0, 0, None, key, Some(value), &[][..]);
+    }
+
     /// Writes an input record unchanged (one copy, no re-encoding).
     pub fn forward(&mut self, r: &RecordRef<'_>) {
         self.buf.extend_from_slice(r.raw);

@@ -24,6 +24,7 @@ pub fn builtins() -> Vec<Builtin> {
         Builtin::of::<PartitionerAdapter<fjord_plugin_round_robin::RoundRobin>>(),
         Builtin::of::<PartitionerAdapter<fjord_plugin_json_field::JsonField>>(),
         Builtin::of::<SourceAdapter<fjord_plugin_file_source::FileSource>>(),
+        Builtin::of::<SourceAdapter<fjord_plugin_generator::Generator>>(),
         Builtin::of::<SinkAdapter<fjord_plugin_file_sink::FileSink>>(),
         Builtin::of::<SinkAdapter<fjord_plugin_stdout::Stdout>>(),
     ]
