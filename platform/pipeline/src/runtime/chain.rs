@@ -90,7 +90,17 @@ impl Chain {
 
     /// Runs `records` through every step.
     pub fn process(&mut self, records: Vec<Record>) -> Output {
-        self.run_from(0, records)
+        if records.is_empty() {
+            return Output::default();
+        }
+        let batch = fjord_sdk::encode(&records);
+        self.run_from(0, batch)
+    }
+
+    /// Runs records already in the batch encoding (a source's poll)
+    /// through every step.
+    pub fn process_encoded(&mut self, batch: Vec<u8>) -> Output {
+        self.run_from(0, batch)
     }
 
     /// Calls every step's timer; what a step emits goes through the steps
@@ -102,10 +112,10 @@ impl Chain {
             let partition = self.partition;
             match step.call(partition, |i| i.on_timer(partition, now_ms)) {
                 Ok(bytes) => {
-                    let records = fjord_sdk::decode(&bytes).unwrap_or_default();
-                    if !records.is_empty() {
-                        self.stats.steps[i].add(0, records.len());
-                        let rest = self.run_from(i + 1, records);
+                    let count = batch_len(&bytes);
+                    if count > 0 {
+                        self.stats.steps[i].add(0, count);
+                        let rest = self.run_from(i + 1, bytes);
                         out.extend(rest);
                     }
                 }
@@ -118,38 +128,42 @@ impl Chain {
         out
     }
 
-    fn run_from(&mut self, start: usize, mut records: Vec<Record>) -> Output {
+    /// Runs an encoded batch from step `start` on. Batches stay encoded
+    /// between steps; records are decoded once, at the end.
+    fn run_from(&mut self, start: usize, mut batch: Vec<u8>) -> Output {
         let mut failures = Vec::new();
         for i in start..self.steps.len() {
-            if records.is_empty() {
+            let count = batch_len(&batch);
+            if count == 0 {
                 break;
             }
-            let count = records.len();
-            let (passed, failed) = self.run_step(i, records);
-            self.stats.steps[i].add(count, passed.len());
+            let (passed, failed) = self.run_step(i, batch);
+            self.stats.steps[i].add(count, batch_len(&passed));
             for f in &failed {
                 self.stats.steps[i].fail(&f.error);
             }
             failures.extend(failed);
-            records = passed;
+            batch = passed;
         }
-        Output { records, failures }
+        Output {
+            records: fjord_sdk::decode(&batch).unwrap_or_default(),
+            failures,
+        }
     }
 
-    fn run_step(&mut self, i: usize, records: Vec<Record>) -> (Vec<Record>, Vec<Failure>) {
+    fn run_step(&mut self, i: usize, batch: Vec<u8>) -> (Vec<u8>, Vec<Failure>) {
         let partition = self.partition;
         let step = &mut self.steps[i];
-        let batch = fjord_sdk::encode(&records);
         match step.call(partition, |i| i.process(partition, &batch)) {
-            Ok(out) => return (fjord_sdk::decode(&out).unwrap_or_default(), Vec::new()),
-            Err(e) if records.len() > 1 => {
+            Ok(out) => return (out, Vec::new()),
+            Err(e) if batch_len(&batch) > 1 => {
                 tracing::debug!(step = %step.name, error = %e, "batch failed; retrying record by record");
             }
             Err(_) => {}
         }
         let mut passed = Vec::new();
         let mut failed = Vec::new();
-        for record in records {
+        for record in fjord_sdk::decode(&batch).unwrap_or_default() {
             let single = fjord_sdk::encode(std::slice::from_ref(&record));
             let mut attempt = 1;
             loop {
@@ -176,8 +190,16 @@ impl Chain {
                 }
             }
         }
-        (passed, failed)
+        (fjord_sdk::encode(&passed), failed)
     }
+}
+
+/// The record count of a batch in the batch encoding (its first four
+/// bytes, little-endian); the host checked the encoding already.
+fn batch_len(batch: &[u8]) -> usize {
+    batch
+        .get(..4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
 }
 
 impl Retry {

@@ -79,35 +79,88 @@ impl TopicOutput {
         by_partition
     }
 
-    /// Appends `records`, retrying until the log takes them.
+    /// Appends `records`, retrying until the log takes them, in batches of
+    /// at most [`APPEND_BYTES`]. A record too large for the topic on its
+    /// own is a failure (retrying cannot help); it comes back in `failures`.
     fn deliver(
         &mut self,
         io: &Io,
+        label: &str,
         by_partition: BTreeMap<i32, Vec<Record>>,
+        failures: &mut Vec<Failure>,
     ) -> Result<(), Stopped> {
-        for (index, mut batch) in by_partition {
+        for (index, records) in by_partition {
             let Some(partition) = self.topic.partition(index) else {
                 continue;
             };
-            for r in &mut batch {
-                r.topic = None;
-            }
-            let encoded = match records::encode(&batch) {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::error!(topic = self.topic.name(), error = %e, "cannot encode a batch");
-                    continue;
+            for mut batch in chunks(records) {
+                let now = super::now_ms();
+                for r in &mut batch {
+                    r.topic = None;
+                    // Sources may leave the time to the host.
+                    if r.timestamp <= 0 {
+                        r.timestamp = now;
+                    }
                 }
-            };
-            io.retry(&format!("append to {}", self.topic.name()), || {
-                io.handle
-                    .block_on(partition.append(encoded.clone()))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            })?;
+                let encoded = match records::encode(&batch) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::error!(topic = self.topic.name(), error = %e, "cannot encode a batch");
+                        continue;
+                    }
+                };
+                let mut too_large = None;
+                io.retry(&format!("append to {}", self.topic.name()), || {
+                    match io.handle.block_on(partition.append(encoded.clone())) {
+                        Ok(_) => Ok(()),
+                        Err(e @ fjord_log::LogError::MessageTooLarge { .. })
+                            if batch.len() == 1 =>
+                        {
+                            too_large = Some(e.to_string());
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                })?;
+                if let Some(error) = too_large {
+                    failures.push(Failure {
+                        record: batch.remove(0),
+                        step: label.to_owned(),
+                        error,
+                    });
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// The most record bytes one append carries: well below the default
+/// `max.message.bytes` (1 MiB), as a producer's `batch.size` keeps its
+/// batches below it.
+const APPEND_BYTES: usize = 256 * 1024;
+
+/// `records` in runs of at most [`APPEND_BYTES`] (a larger record alone).
+fn chunks(records: Vec<Record>) -> Vec<Vec<Record>> {
+    let mut out = vec![Vec::new()];
+    let mut bytes = 0;
+    for r in records {
+        let size = 32
+            + r.key.as_ref().map_or(0, Vec::len)
+            + r.value.as_ref().map_or(0, Vec::len)
+            + r.headers
+                .iter()
+                .map(|h| h.name.len() + h.value.as_ref().map_or(0, Vec::len) + 8)
+                .sum::<usize>();
+        if bytes + size > APPEND_BYTES && !out.last().is_some_and(Vec::is_empty) {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        out.last_mut().expect("never empty").push(r);
+    }
+    out.retain(|c| !c.is_empty());
+    out
 }
 
 /// What a sink writes to.
@@ -122,8 +175,9 @@ pub(crate) struct Output {
     pub label: String,
     /// The topic, for records a processor sent to it by name.
     pub topic_name: Option<String>,
-    /// The `when` condition, run by the `filter` plugin.
-    pub when: Option<PluginInstance>,
+    /// The `when` condition: the `filter` plugin's expression, evaluated
+    /// here directly rather than through a plugin call per sink.
+    pub when: Option<fjord_plugin_filter::Filter>,
     pub target: Target,
 }
 
@@ -165,32 +219,28 @@ impl Router {
                 }),
             }
         }
-        let last = self.outputs.len().saturating_sub(1);
-        let mut unnamed = Some(unnamed);
-        for (i, output) in self.outputs.iter_mut().enumerate() {
-            // Only the last sink may take the records without a copy.
-            let mine = if i == last {
-                unnamed.take().unwrap_or_default()
-            } else {
-                unnamed.clone().unwrap_or_default()
-            };
-            let selected = match &mut output.when {
-                None => mine,
-                Some(_) if mine.is_empty() => mine,
-                Some(filter) => match filter.process(0, &fjord_sdk::encode(&mine)) {
-                    Ok(out) => fjord_sdk::decode(&out).unwrap_or_default(),
-                    Err(e) => {
-                        let error = format!("`when` condition failed: {e}");
-                        failures.extend(mine.into_iter().map(|record| Failure {
-                            record,
-                            step: output.label.clone(),
-                            error: error.clone(),
-                        }));
-                        Vec::new()
-                    }
-                },
-            };
-            per_output[i].extend(selected);
+        // Each record goes to every sink whose condition holds: copies for
+        // all but the last of them, which takes the record itself.
+        let mut targets: Vec<usize> = Vec::with_capacity(self.outputs.len());
+        for record in unnamed {
+            targets.clear();
+            let value = record.value.as_deref().unwrap_or_default();
+            for (i, output) in self.outputs.iter().enumerate() {
+                // A value that is not a JSON object matches no condition.
+                let wanted = match &output.when {
+                    None => true,
+                    Some(filter) => filter.matches(value).unwrap_or(false),
+                };
+                if wanted {
+                    targets.push(i);
+                }
+            }
+            if let Some((&last, rest)) = targets.split_last() {
+                for &i in rest {
+                    per_output[i].push(record.clone());
+                }
+                per_output[last].push(record);
+            }
         }
         for (i, batch) in per_output.into_iter().enumerate() {
             if batch.is_empty() {
@@ -203,7 +253,8 @@ impl Router {
             match &mut output.target {
                 Target::Topic(t) => {
                     let prepared = t.prepare(&output.label, batch, &mut failures);
-                    t.deliver(io, prepared).map_err(|_| RouteError::Stopped)?;
+                    t.deliver(io, &output.label, prepared, &mut failures)
+                        .map_err(|_| RouteError::Stopped)?;
                 }
                 Target::Connector(sink) => {
                     let encoded = fjord_sdk::encode(&batch);
@@ -251,11 +302,20 @@ impl Router {
                 record
             })
             .collect();
-        let mut ignored = Vec::new();
-        let prepared = dead_letter.prepare("deadLetter", letters, &mut ignored);
+        // What the dead-letter topic itself cannot take (a record too
+        // large for it) is logged: there is nowhere further to send it.
+        let mut lost = Vec::new();
+        let prepared = dead_letter.prepare("deadLetter", letters, &mut lost);
         dead_letter
-            .deliver(io, prepared)
+            .deliver(io, "deadLetter", prepared, &mut lost)
             .map_err(|_| RouteError::Stopped)?;
+        for f in lost {
+            io.logs.push(
+                &self.pipeline,
+                "error",
+                format!("a record could not be dead-lettered either: {}", f.error),
+            );
+        }
         self.stats
             .dead_lettered
             .fetch_add(count as u64, Ordering::Relaxed);

@@ -248,11 +248,10 @@ impl Plan {
                 .when
                 .as_ref()
                 .map(|expr| {
-                    builtin(
-                        "filter",
-                        PluginKind::Processor,
-                        Config::from_pairs([("expr", expr.as_str())]),
-                    )
+                    <fjord_plugin_filter::Filter as fjord_sdk::Plugin>::init(&Config::from_pairs([
+                        ("expr", expr.as_str()),
+                    ]))
+                    .map_err(|e| format!("{label}: when: {}", e.message()))
                 })
                 .transpose()?;
             outputs.push(Output {

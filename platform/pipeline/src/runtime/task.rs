@@ -283,17 +283,11 @@ impl ConnectorTask {
                     continue;
                 }
             };
-            let now = super::now_ms();
-            let mut records: Vec<Record> = fjord_sdk::decode(&batch).unwrap_or_default();
-            let moved = !records.is_empty();
-            for r in &mut records {
-                if r.timestamp <= 0 {
-                    r.timestamp = now;
-                }
-            }
-            self.polled += records.len() as i64;
+            let count = fjord_sdk::validate(&batch).unwrap_or(0) as i64;
+            let moved = count > 0;
+            self.polled += count;
             self.stats.position(0, self.polled, self.polled);
-            let processed = self.chain.process(records);
+            let processed = self.chain.process_encoded(batch);
             output.records.extend(processed.records);
             output.failures.extend(processed.failures);
             if !output.records.is_empty() || !output.failures.is_empty() {
