@@ -18,7 +18,6 @@ pub fn builtins() -> Vec<Builtin> {
         Builtin::of::<ProcessorAdapter<fjord_plugin_filter::Filter>>(),
         Builtin::of::<ProcessorAdapter<fjord_plugin_regex_parse::RegexParse>>(),
         Builtin::of::<ProcessorAdapter<fjord_plugin_redact::Redact>>(),
-        Builtin::of::<ProcessorAdapter<fjord_plugin_parse::Parse>>(),
         Builtin::of::<SerializerAdapter<fjord_plugin_json::Json>>(),
         Builtin::of::<SerializerAdapter<fjord_plugin_csv::Csv>>(),
         Builtin::of::<PartitionerAdapter<fjord_plugin_murmur2::Murmur2>>(),
