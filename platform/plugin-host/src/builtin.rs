@@ -18,6 +18,7 @@ pub fn builtins() -> Vec<Builtin> {
         Builtin::of::<ProcessorAdapter<fjord_plugin_filter::Filter>>(),
         Builtin::of::<ProcessorAdapter<fjord_plugin_regex_parse::RegexParse>>(),
         Builtin::of::<ProcessorAdapter<fjord_plugin_redact::Redact>>(),
+        Builtin::of::<ProcessorAdapter<fjord_plugin_parse::Parse>>(),
         Builtin::of::<SerializerAdapter<fjord_plugin_json::Json>>(),
         Builtin::of::<SerializerAdapter<fjord_plugin_csv::Csv>>(),
         Builtin::of::<PartitionerAdapter<fjord_plugin_murmur2::Murmur2>>(),
@@ -27,6 +28,8 @@ pub fn builtins() -> Vec<Builtin> {
         Builtin::of::<SourceAdapter<fjord_plugin_generator::Generator>>(),
         Builtin::of::<SinkAdapter<fjord_plugin_file_sink::FileSink>>(),
         Builtin::of::<SinkAdapter<fjord_plugin_stdout::Stdout>>(),
+        Builtin::of::<SinkAdapter<fjord_plugin_http_sink::HttpSink>>(),
+        Builtin::of::<SinkAdapter<fjord_plugin_prometheus::Prometheus>>(),
     ]
 }
 
@@ -85,5 +88,12 @@ mod tests {
         ));
         assert!(matches!(find("file-source", None), Lookup::Found(_)));
         assert!(matches!(find("json", Some(PluginKind::Sink)), Lookup::None));
+        // `http` is the sink here; `http-sink` names it whatever else
+        // takes the name.
+        assert!(matches!(
+            find("http", Some(PluginKind::Sink)),
+            Lookup::Found(b) if (b.describe)().kind == PluginKind::Sink
+        ));
+        assert!(matches!(find("http-sink", None), Lookup::Found(_)));
     }
 }

@@ -278,6 +278,57 @@ fn processors() {
 }
 
 #[test]
+fn parse_processor_same_output_everywhere() {
+    let host = host();
+    let logs = fjord_sdk::encode(&[
+        Record::new(
+            r#"203.0.113.9 - - [22/Nov/2026:10:00:00 +0000] "GET /api/users?id=7 HTTP/1.1" 503 512 "-" "curl/8.4.0" 0.042"#,
+        ),
+        Record::new(
+            "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 - An application event",
+        ),
+        Record::new("not a log line"),
+    ]);
+    let mut outputs = Vec::new();
+    for mut p in three_ways(
+        &host,
+        "parse",
+        "fjord-plugin-parse",
+        PluginKind::Processor,
+        config(&[("on_error", "drop")]),
+    ) {
+        let out = values(&p.process(0, &logs).unwrap());
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out[0].contains(r#""status":503"#), "{out:?}");
+        assert!(out[0].contains(r#""service":"api""#), "{out:?}");
+        assert!(out[1].contains(r#""level":"notice""#), "{out:?}");
+        outputs.push(out);
+    }
+    assert!(outputs.iter().all(|o| *o == outputs[0]), "{outputs:?}");
+}
+
+/// The network sinks are built-in (and native) only: WebAssembly
+/// components get no sockets.
+#[test]
+fn network_sinks_are_built_in() {
+    let host = host();
+    for (name, config) in [
+        ("http-sink", vec![("url", "http://127.0.0.1:9/")]),
+        ("prometheus", vec![("listen", "127.0.0.1:0")]),
+    ] {
+        let plugin = host
+            .load_kind(name, PluginKind::Sink)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut sink = host
+            .instantiate(&plugin, InstanceOptions::new(Config::from_pairs(config)))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(sink.info().kind, PluginKind::Sink);
+        // Nothing buffered: flushing touches no network.
+        sink.flush().unwrap();
+    }
+}
+
+#[test]
 fn stdout_sink_runs_everywhere() {
     let host = host();
     for mut p in three_ways(
