@@ -8,7 +8,7 @@
 //! the file, the line and column and the field:
 //!
 //! ```text
-//! web.yaml:14:15: spec.steps[1].plugin: no built-in plugin called "regx-parse" (built-in processors: filter, regex-parse, redact)
+//! web.yaml:14:15: spec.steps[1].plugin: no built-in plugin called "regx-parse" (built-in processors: filter, regex-parse, redact, parse)
 //! ```
 //!
 //! ```

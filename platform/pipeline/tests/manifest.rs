@@ -426,7 +426,7 @@ fn the_plugin_host_resolves_built_ins() {
         e.err().unwrap_or_default(),
         "m.yaml:6:16: spec.source.connector.config: plugin \"file\" needs config key `path` (the file to tail)\n\
          m.yaml:9:29: spec.sinks[0].partitioner.plugin: \"json\" is a serializer, not a partitioner\n\
-         m.yaml:11:27: spec.sinks[1].connector.plugin: no built-in plugin called \"nope\" (built-in sinks: file, stdout)"
+         m.yaml:11:27: spec.sinks[1].connector.plugin: no built-in plugin called \"nope\" (built-in sinks: file, stdout, http, prometheus)"
     );
 }
 
