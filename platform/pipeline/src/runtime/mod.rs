@@ -507,7 +507,16 @@ impl Supervisor {
             } else {
                 format!("topic {}", r.source)
             };
-            let partitions = r.stats.partitions();
+            let mut partitions = r.stats.partitions();
+            // The end moves while a task waits on a sink: read it live.
+            if let Some(topic) = self.local.topic(&r.source) {
+                for p in &mut partitions {
+                    if let Some(log) = topic.partition(p.partition) {
+                        p.end = log.high_watermark();
+                        p.lag = (p.end - p.position).max(0);
+                    }
+                }
+            }
             let mut errors = r.errors.clone();
             if r.state == RunState::Running {
                 errors.extend(r.stats.fatal_errors());

@@ -258,13 +258,21 @@ impl Router {
                 }
                 Target::Connector(sink) => {
                     let encoded = fjord_sdk::encode(&batch);
+                    // Once the sink took the batch, only its flush is
+                    // retried: writing again would buffer it twice.
+                    let mut written = false;
                     io.retry(&format!("sink {}", output.label), || {
-                        sink.write(&encoded)
-                            .and_then(|()| sink.flush())
-                            .map_err(|e| {
+                        if !written {
+                            sink.write(&encoded).map_err(|e| {
                                 counters.error(&e.to_string());
                                 e.to_string()
-                            })
+                            })?;
+                            written = true;
+                        }
+                        sink.flush().map_err(|e| {
+                            counters.error(&e.to_string());
+                            e.to_string()
+                        })
                     })
                     .map_err(|_| RouteError::Stopped)?;
                 }

@@ -145,6 +145,10 @@ pub(crate) struct TopicTask {
 
 impl TopicTask {
     pub fn run(mut self) {
+        for w in &self.works {
+            self.stats
+                .position(w.log.index(), w.position, w.log.high_watermark());
+        }
         let mut last_commit = Instant::now();
         let mut last_timer = Instant::now();
         while !self.io.stopped() {
