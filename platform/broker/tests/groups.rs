@@ -271,6 +271,21 @@ fn consumers_share_partitions_and_rebalance() {
         "the silent member got an assignment"
     );
     silent.join().expect("silent member thread");
+    // Leave before dropping: a consumer dropped while a rebalance is still
+    // queued for it can hang in librdkafka's assign during close.
+    for c in [&c1, &c2] {
+        c.unsubscribe();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && [&c1, &c2]
+            .iter()
+            .any(|c| c.assignment().map_or(0, |a| a.count()) > 0)
+    {
+        for c in [&c1, &c2] {
+            let _ = c.poll(Duration::from_millis(50));
+        }
+    }
 }
 
 /// The assignors are client-side; the coordinator only relays them. Each of
