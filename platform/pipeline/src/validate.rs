@@ -319,6 +319,8 @@ fn check_sink(r: &mut Report<'_>, path: &str, sink: &Sink) {
                 &child(path, "when"),
                 "an empty condition; leave `when` out to send every record",
             );
+        } else if let Err(e) = fjord_expr::Condition::parse(when) {
+            r.at(&child(path, "when"), format!("not a condition: {e}"));
         }
     }
     for (field, plugin) in [

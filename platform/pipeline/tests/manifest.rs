@@ -299,6 +299,10 @@ fn a_sink_is_a_topic_or_a_connector() {
         errors(&edit(26, &["      when: ' '"])),
         "web.yaml:26:13: spec.sinks[0].when: an empty condition; leave `when` out to send every record"
     );
+    assert_eq!(
+        errors(&edit(26, &["      when: 'status >= '"])),
+        "web.yaml:26:13: spec.sinks[0].when: not a condition: column 11: expected a string, number, true, false or null, found the end"
+    );
 }
 
 #[test]

@@ -1,22 +1,18 @@
 //! `filter`: a processor that keeps the records whose JSON value matches an
 //! expression, such as `level == "error" && status >= 500`.
 //!
-//! Config: `expr` (required; the grammar is in [`expr`]), `on_invalid` =
+//! Config: `expr` (required; the grammar is in [`fjord_expr::expr`]), `on_invalid` =
 //! `drop` (default: a value that is not a JSON object is dropped) or `fail`
 //! (it fails the batch, so the pipeline sends it to its dead-letter topic).
 //!
-//! The expression is parsed once, at `init`. Per record only the fields the
-//! expression names are read, in one pass over the bytes ([`extract`]); kept
-//! records are forwarded unchanged.
+//! The expression is parsed once, at `init`, into a [`Condition`]; per
+//! record only the fields it names are read. Kept records are forwarded
+//! unchanged.
 //!
 //! Not for: transforming records (see `regex-parse`, `redact`) or routing
 //! (pipeline sinks have `when`).
 
-pub mod expr;
-pub mod extract;
-
-use expr::{Expr, Value};
-use extract::PathTree;
+use fjord_expr::Condition;
 use fjord_sdk::{
     BatchWriter, Config, ConfigKey, Context, Error, Plugin, PluginInfo, Processor, RecordRef,
 };
@@ -24,9 +20,7 @@ use fjord_sdk::{
 /// The filter processor.
 #[derive(Debug)]
 pub struct Filter {
-    expr: Expr,
-    tree: PathTree,
-    paths: usize,
+    condition: Condition,
     fail_on_invalid: bool,
 }
 
@@ -47,8 +41,8 @@ impl Plugin for Filter {
 
     fn init(config: &Config) -> Result<Self, Error> {
         let text = config.require("expr")?;
-        let parsed =
-            expr::parse(text).map_err(|e| Error::msg(format!("config key `expr`: {e}: {text}")))?;
+        let condition = Condition::parse(text)
+            .map_err(|e| Error::msg(format!("config key `expr`: {e}: {text}")))?;
         let fail_on_invalid = match config.get("on_invalid").unwrap_or("drop") {
             "drop" => false,
             "fail" => true,
@@ -59,22 +53,9 @@ impl Plugin for Filter {
             }
         };
         Ok(Filter {
-            tree: PathTree::new(&parsed.paths),
-            paths: parsed.paths.len(),
-            expr: parsed.expr,
+            condition,
             fail_on_invalid,
         })
-    }
-}
-
-impl Filter {
-    /// Whether a value matches; `Err` for one that is not a JSON object.
-    pub fn matches(&self, value: &[u8]) -> Result<bool, extract::NotAnObject> {
-        // Small expressions: the values live on the stack.
-        let mut values: smallvec::SmallVec<[Option<Value<'_>>; 8]> =
-            smallvec::smallvec![None; self.paths];
-        extract::extract(value, &self.tree, &mut values)?;
-        Ok(self.expr.eval(&values))
     }
 }
 
@@ -86,7 +67,7 @@ impl Processor for Filter {
         out: &mut BatchWriter,
         _: &mut Context<'_>,
     ) -> Result<(), Error> {
-        match self.matches(r.value.unwrap_or_default()) {
+        match self.condition.matches(r.value.unwrap_or_default()) {
             Ok(true) => out.forward(&r),
             Ok(false) => {}
             Err(e) if self.fail_on_invalid => {
@@ -177,71 +158,5 @@ mod tests {
         );
         let err = Harness::<Filter>::new(&[("expr", "a"), ("on_invalid", "maybe")]).unwrap_err();
         assert!(err.message().contains("on_invalid"));
-    }
-}
-
-#[cfg(test)]
-mod props {
-    //! The streaming extraction against a reference evaluation over a whole
-    //! `serde_json::Value`.
-
-    use super::*;
-    use proptest::prelude::*;
-    use serde_json::{Value as Json, json};
-
-    fn reference(e: &Expr, paths: &[Vec<String>], doc: &Json) -> bool {
-        let lookup = |p: &Vec<String>| -> Option<Value<'static>> {
-            let mut v = doc;
-            for s in p {
-                v = v.as_object()?.get(s)?;
-            }
-            Some(match v {
-                Json::Null => Value::Null,
-                Json::Bool(b) => Value::Bool(*b),
-                Json::Number(n) => Value::Number(n.as_f64()?),
-                Json::String(s) => Value::Str(s.clone().into()),
-                _ => Value::Composite,
-            })
-        };
-        let values: Vec<Option<Value<'static>>> = paths.iter().map(lookup).collect();
-        e.eval(&values)
-    }
-
-    fn leaf() -> impl Strategy<Value = Json> {
-        prop_oneof![
-            Just(Json::Null),
-            any::<bool>().prop_map(Json::Bool),
-            (-5i64..600).prop_map(|n| json!(n)),
-            prop_oneof![Just("error"), Just("info"), Just(""), Just("e\"rr")]
-                .prop_map(|s| json!(s)),
-        ]
-    }
-
-    fn doc() -> impl Strategy<Value = Json> {
-        let names = prop_oneof![Just("level"), Just("status"), Just("http"), Just("x")];
-        let inner = prop::collection::btree_map(names.clone(), leaf(), 0..4)
-            .prop_map(|m| Json::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));
-        let field = prop_oneof![leaf(), inner];
-        prop::collection::btree_map(names, field, 0..5)
-            .prop_map(|m| Json::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
-    }
-
-    const EXPRS: [&str; 6] = [
-        r#"level == "error" && status >= 500"#,
-        r#"http.status > 100 || !level"#,
-        r#"http.level != "info" && x"#,
-        r#"status < 0 || status == null || level == "e\"rr""#,
-        r#"!(x.status >= 7) && http"#,
-        r#"level"#,
-    ];
-
-    proptest! {
-        #[test]
-        fn streaming_matches_the_reference(doc in doc(), which in 0..EXPRS.len()) {
-            let filter = Filter::init(&Config::from_pairs([("expr", EXPRS[which])])).unwrap();
-            let parsed = expr::parse(EXPRS[which]).unwrap();
-            let bytes = serde_json::to_vec(&doc).unwrap();
-            prop_assert_eq!(filter.matches(&bytes).unwrap(), reference(&parsed.expr, &parsed.paths, &doc));
-        }
     }
 }

@@ -175,9 +175,9 @@ pub(crate) struct Output {
     pub label: String,
     /// The topic, for records a processor sent to it by name.
     pub topic_name: Option<String>,
-    /// The `when` condition: the `filter` plugin's expression, evaluated
-    /// here directly rather than through a plugin call per sink.
-    pub when: Option<fjord_plugin_filter::Filter>,
+    /// The `when` condition, evaluated here directly rather than through a
+    /// plugin call per sink.
+    pub when: Option<fjord_expr::Condition>,
     pub target: Target,
 }
 
@@ -229,7 +229,7 @@ impl Router {
                 // A value that is not a JSON object matches no condition.
                 let wanted = match &output.when {
                     None => true,
-                    Some(filter) => filter.matches(value).unwrap_or(false),
+                    Some(condition) => condition.matches(value).unwrap_or(false),
                 };
                 if wanted {
                     targets.push(i);

@@ -248,10 +248,7 @@ impl Plan {
                 .when
                 .as_ref()
                 .map(|expr| {
-                    <fjord_plugin_filter::Filter as fjord_sdk::Plugin>::init(&Config::from_pairs([
-                        ("expr", expr.as_str()),
-                    ]))
-                    .map_err(|e| format!("{label}: when: {}", e.message()))
+                    fjord_expr::Condition::parse(expr).map_err(|e| format!("{label}: when: {e}"))
                 })
                 .transpose()?;
             outputs.push(Output {
