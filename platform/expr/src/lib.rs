@@ -21,9 +21,11 @@
 
 pub mod expr;
 pub mod extract;
+mod path;
 
 pub use expr::ParseError;
 pub use extract::NotAnObject;
+pub use path::Path;
 
 use expr::{Expr, Value};
 use extract::PathTree;

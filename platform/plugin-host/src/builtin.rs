@@ -19,6 +19,8 @@ pub fn builtins() -> Vec<Builtin> {
         Builtin::of::<ProcessorAdapter<fjord_plugin_regex_parse::RegexParse>>(),
         Builtin::of::<ProcessorAdapter<fjord_plugin_redact::Redact>>(),
         Builtin::of::<ProcessorAdapter<fjord_plugin_parse::Parse>>(),
+        Builtin::of::<ProcessorAdapter<fjord_plugin_aggregate::Aggregate>>(),
+        Builtin::of::<ProcessorAdapter<fjord_plugin_validate::Validate>>(),
         Builtin::of::<SerializerAdapter<fjord_plugin_json::Json>>(),
         Builtin::of::<SerializerAdapter<fjord_plugin_csv::Csv>>(),
         Builtin::of::<PartitionerAdapter<fjord_plugin_murmur2::Murmur2>>(),
