@@ -203,6 +203,10 @@ pub struct CreateTopic {
     /// `None`: the broker's default partition count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<u32>,
+    /// Topic configs for a topic created here, such as
+    /// `cleanup.policy: compact`.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub configs: OrderedMap<serde_yaml::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

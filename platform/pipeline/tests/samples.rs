@@ -71,7 +71,7 @@ async fn log_aggregation_parses_routes_and_alerts() {
     );
     for a in &alerts {
         let v = a.json();
-        assert!(v["level"] == "error" || v["level"] == "critical", "{v}");
+        assert!(v["level"] == "error" || v["level"] == "crit", "{v}");
     }
     assert!(
         alerts.iter().any(|a| a.json()["message"] == "disk full"),

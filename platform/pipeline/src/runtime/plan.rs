@@ -81,11 +81,12 @@ impl Plan {
     ) -> Result<Plan, String> {
         let name = pipeline.metadata.name.clone();
         let spec = &pipeline.spec;
-        let ensure = |topic: &str, partitions: Option<i32>| {
+        let ensure_with = |topic: &str, partitions: Option<i32>, configs: &[(&str, &str)]| {
             handle
-                .block_on(local.ensure_topic(topic, partitions, &[]))
+                .block_on(local.ensure_topic(topic, partitions, configs))
                 .map_err(|e| format!("topic {topic}: {e}"))
         };
+        let ensure = |topic: &str, partitions: Option<i32>| ensure_with(topic, partitions, &[]);
         let source_topic = match &spec.source.topic {
             Some(t) => Some(ensure(t, None)?),
             None => None,
@@ -119,14 +120,20 @@ impl Plan {
             .sinks
             .iter()
             .map(|s| match &s.topic {
-                Some(t) => ensure(
-                    t,
-                    s.create
-                        .as_ref()
-                        .and_then(|c| c.partitions)
-                        .map(|p| p as i32),
-                )
-                .map(Some),
+                Some(t) => {
+                    let partitions = s.create.as_ref().and_then(|c| c.partitions);
+                    let configs: Vec<(String, String)> = s
+                        .create
+                        .iter()
+                        .flat_map(|c| c.configs.iter())
+                        .map(|(k, v)| (k.to_owned(), crate::model::config_text(v)))
+                        .collect();
+                    let configs: Vec<(&str, &str)> = configs
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    ensure_with(t, partitions.map(|p| p as i32), &configs).map(Some)
+                }
                 None => Ok(None),
             })
             .collect::<Result<Vec<_>, _>>()?;
