@@ -390,6 +390,17 @@ fn compare(v: &Value<'_>, op: Op, lit: &Literal) -> bool {
 }
 
 impl Expr {
+    /// The same expression with path `i` renumbered to `map[i]`.
+    pub fn remapped(&self, map: &[usize]) -> Expr {
+        match self {
+            Expr::Or(parts) => Expr::Or(parts.iter().map(|e| e.remapped(map)).collect()),
+            Expr::And(parts) => Expr::And(parts.iter().map(|e| e.remapped(map)).collect()),
+            Expr::Not(e) => Expr::Not(Box::new(e.remapped(map))),
+            Expr::Compare(p, op, lit) => Expr::Compare(map[*p], *op, lit.clone()),
+            Expr::Truthy(p) => Expr::Truthy(map[*p]),
+        }
+    }
+
     /// Evaluates against the values found for each path (`None`: absent).
     /// An absent field is like `null`, except that `!=` any value holds.
     pub fn eval(&self, values: &[Option<Value<'_>>]) -> bool {

@@ -35,7 +35,7 @@ use extract::PathTree;
 pub struct Condition {
     expr: Expr,
     tree: PathTree,
-    paths: usize,
+    paths: Vec<Vec<String>>,
     text: String,
 }
 
@@ -45,7 +45,7 @@ impl Condition {
         let parsed = expr::parse(text)?;
         Ok(Condition {
             tree: PathTree::new(&parsed.paths),
-            paths: parsed.paths.len(),
+            paths: parsed.paths,
             expr: parsed.expr,
             text: text.to_owned(),
         })
@@ -55,7 +55,7 @@ impl Condition {
     pub fn matches(&self, value: &[u8]) -> Result<bool, NotAnObject> {
         // Small expressions: the values live on the stack.
         let mut values: smallvec::SmallVec<[Option<Value<'_>>; 8]> =
-            smallvec::smallvec![None; self.paths];
+            smallvec::smallvec![None; self.paths.len()];
         extract::extract(value, &self.tree, &mut values)?;
         Ok(self.expr.eval(&values))
     }
@@ -63,6 +63,76 @@ impl Condition {
     /// The text it was parsed from.
     pub fn text(&self) -> &str {
         &self.text
+    }
+}
+
+/// Several conditions tested against a record in one pass over its bytes:
+/// how a pipeline evaluates the `when` of all its sinks, at the cost of one
+/// condition rather than one per sink.
+///
+/// ```
+/// use fjord_expr::{Condition, ConditionSet};
+/// let api = Condition::parse(r#"service == "api""#)?;
+/// let errors = Condition::parse("status >= 500")?;
+/// let set = ConditionSet::new([&api, &errors]);
+/// let mut verdicts = Vec::new();
+/// set.matches(br#"{"service":"api","status":503}"#, &mut verdicts);
+/// assert_eq!(verdicts, [true, true]);
+/// set.matches(b"[]", &mut verdicts);
+/// assert_eq!(verdicts, [false, false]);
+/// # Ok::<(), fjord_expr::ParseError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConditionSet {
+    exprs: Vec<Expr>,
+    tree: PathTree,
+    paths: usize,
+}
+
+impl ConditionSet {
+    pub fn new<'a>(conditions: impl IntoIterator<Item = &'a Condition>) -> Self {
+        let mut paths: Vec<Vec<String>> = Vec::new();
+        let exprs = conditions
+            .into_iter()
+            .map(|c| {
+                let map: Vec<usize> = c
+                    .paths
+                    .iter()
+                    .map(|p| match paths.iter().position(|q| q == p) {
+                        Some(i) => i,
+                        None => {
+                            paths.push(p.clone());
+                            paths.len() - 1
+                        }
+                    })
+                    .collect();
+                c.expr.remapped(&map)
+            })
+            .collect();
+        ConditionSet {
+            exprs,
+            tree: PathTree::new(&paths),
+            paths: paths.len(),
+        }
+    }
+
+    /// How many conditions there are.
+    pub fn len(&self) -> usize {
+        self.exprs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exprs.is_empty()
+    }
+
+    /// Sets `verdicts` to each condition's verdict on `value`, in order; a
+    /// value that is not a JSON object matches none.
+    pub fn matches(&self, value: &[u8], verdicts: &mut Vec<bool>) {
+        verdicts.clear();
+        let mut values: smallvec::SmallVec<[Option<Value<'_>>; 16]> =
+            smallvec::smallvec![None; self.paths];
+        let found = extract::extract(value, &self.tree, &mut values).is_ok();
+        verdicts.extend(self.exprs.iter().map(|e| found && e.eval(&values)));
     }
 }
 
@@ -128,6 +198,17 @@ mod props {
             let parsed = expr::parse(EXPRS[which]).unwrap();
             let bytes = serde_json::to_vec(&doc).unwrap();
             prop_assert_eq!(condition.matches(&bytes).unwrap(), reference(&parsed.expr, &parsed.paths, &doc));
+        }
+
+        #[test]
+        fn a_set_agrees_with_its_conditions_one_by_one(doc in doc()) {
+            let conditions: Vec<Condition> = EXPRS.iter().map(|e| Condition::parse(e).unwrap()).collect();
+            let set = ConditionSet::new(&conditions);
+            let bytes = serde_json::to_vec(&doc).unwrap();
+            let mut verdicts = Vec::new();
+            set.matches(&bytes, &mut verdicts);
+            let one_by_one: Vec<bool> = conditions.iter().map(|c| c.matches(&bytes).unwrap()).collect();
+            prop_assert_eq!(verdicts, one_by_one);
         }
     }
 }

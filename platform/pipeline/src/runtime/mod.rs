@@ -47,7 +47,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// How often deployments are checked and status published.
-const TICK: Duration = Duration::from_millis(250);
+const TICK: Duration = Duration::from_millis(50);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 /// The running pipeline runtime of one broker.

@@ -184,6 +184,9 @@ pub(crate) struct Output {
 /// All sinks of one task, and the dead-letter topic.
 pub(crate) struct Router {
     pub outputs: Vec<Output>,
+    /// The outputs' `when` conditions, in output order, evaluated in one
+    /// pass per record.
+    pub conditions: fjord_expr::ConditionSet,
     pub dead_letter: Option<TopicOutput>,
     pub pipeline: String,
     pub source: String,
@@ -222,14 +225,19 @@ impl Router {
         // Each record goes to every sink whose condition holds: copies for
         // all but the last of them, which takes the record itself.
         let mut targets: Vec<usize> = Vec::with_capacity(self.outputs.len());
+        let mut verdicts = Vec::with_capacity(self.conditions.len());
         for record in unnamed {
             targets.clear();
-            let value = record.value.as_deref().unwrap_or_default();
-            for (i, output) in self.outputs.iter().enumerate() {
+            if !self.conditions.is_empty() {
                 // A value that is not a JSON object matches no condition.
+                let value = record.value.as_deref().unwrap_or_default();
+                self.conditions.matches(value, &mut verdicts);
+            }
+            let mut verdict = verdicts.iter();
+            for (i, output) in self.outputs.iter().enumerate() {
                 let wanted = match &output.when {
                     None => true,
-                    Some(condition) => condition.matches(value).unwrap_or(false),
+                    Some(_) => verdict.next().copied().unwrap_or(false),
                 };
                 if wanted {
                     targets.push(i);

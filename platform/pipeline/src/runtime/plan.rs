@@ -271,6 +271,9 @@ impl Plan {
             .map(|t| topic_output(t, None, None))
             .transpose()?;
         Ok(Router {
+            conditions: fjord_expr::ConditionSet::new(
+                outputs.iter().filter_map(|o| o.when.as_ref()),
+            ),
             outputs,
             dead_letter,
             pipeline: self.pipeline.metadata.name.clone(),
