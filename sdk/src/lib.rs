@@ -45,6 +45,7 @@
 mod batch;
 mod context;
 mod export;
+pub mod inbox;
 pub mod jsonl;
 #[doc(hidden)]
 pub mod kinds;
