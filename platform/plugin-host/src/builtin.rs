@@ -29,6 +29,7 @@ pub fn builtins() -> Vec<Builtin> {
         Builtin::of::<SourceAdapter<fjord_plugin_file_source::FileSource>>(),
         Builtin::of::<SourceAdapter<fjord_plugin_generator::Generator>>(),
         Builtin::of::<SourceAdapter<fjord_plugin_syslog::Syslog>>(),
+        Builtin::of::<SourceAdapter<fjord_plugin_http_source::HttpSource>>(),
         Builtin::of::<SinkAdapter<fjord_plugin_file_sink::FileSink>>(),
         Builtin::of::<SinkAdapter<fjord_plugin_stdout::Stdout>>(),
         Builtin::of::<SinkAdapter<fjord_plugin_http_sink::HttpSink>>(),
