@@ -295,3 +295,73 @@ async fn event_sourcing_validates_commands_and_replays_balances() {
     assert_eq!(replayed, wanted);
     platform.stop().await;
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_and_http_sources_feed_log_aggregation() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Platform::start(dir.path()).await;
+    platform.deploy(&sample("log-aggregation.yaml")).await;
+    let (syslog, http) = (free_port(), free_port());
+    platform
+        .deploy(&sample("logs-from-syslog.yaml").replace("5514", &syslog.to_string()))
+        .await;
+    platform
+        .deploy(&sample("logs-from-http.yaml").replace("8088", &http.to_string()))
+        .await;
+
+    // RFC 5424 over UDP, RFC 3164 over TCP (newline framing), nginx lines
+    // over HTTP.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(
+        b"<11>1 2026-11-23T04:00:00Z db1 postgres 77 - - disk full",
+        ("127.0.0.1", syslog),
+    )
+    .unwrap();
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", syslog)).unwrap();
+    tcp.write_all(b"<14>Nov 23 04:00:01 web1 cron[12]: job done\n")
+        .unwrap();
+    let lines = "10.0.0.1 - - [23/Nov/2026:04:00:02 +0000] \"GET /api/users HTTP/1.1\" 503 12 \"-\" \"curl/8.5.0\" 0.250\n\
+                 10.0.0.2 - - [23/Nov/2026:04:00:03 +0000] \"GET /web/ HTTP/1.1\" 200 512 \"-\" \"curl/8.5.0\" 0.010\n";
+    let mut post = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+    write!(
+        post,
+        "POST /logs HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{lines}",
+        lines.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    post.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    let all = platform.consume("logs.all", 4, WAIT).await;
+    let mut messages: Vec<String> = all
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            v["message"]
+                .as_str()
+                .or(v["route"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    messages.sort();
+    assert_eq!(messages, ["/api/users", "/web/", "disk full", "job done"]);
+    let alerts = platform.consume("alerts", 2, Duration::from_secs(5)).await;
+    let mut alerted: Vec<String> = alerts
+        .iter()
+        .map(|r| r.json()["level"].as_str().unwrap().to_owned())
+        .collect();
+    alerted.sort();
+    assert_eq!(alerted, ["error", "error"], "the 503 and the syslog err");
+    platform.stop().await;
+}
