@@ -41,6 +41,16 @@ pub enum BrokerError {
     /// A background task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),
+    /// Another broker process has the data directory open.
+    #[error(
+        "data directory {path} is in use by another fjord server{holder}; stop it, or give this one another data directory"
+    )]
+    DataDirInUse {
+        /// The data directory.
+        path: PathBuf,
+        /// ` (pid N)` when the lock file says.
+        holder: String,
+    },
 }
 
 impl BrokerError {

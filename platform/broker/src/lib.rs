@@ -34,6 +34,7 @@ mod cleaner;
 mod codec;
 mod config;
 mod connection;
+mod data_dir_lock;
 mod error;
 mod group;
 mod local;

@@ -453,6 +453,43 @@ mod tests {
         }
     }
 
+    /// The fuzz target `request` starts from one valid frame per API and
+    /// version (fuzz/seeds/request). They must stay valid requests;
+    /// `FJORD_WRITE_FUZZ_SEEDS=1 cargo test -p fjord-broker fuzz_seeds`
+    /// writes them again after the supported versions change.
+    #[test]
+    fn fuzz_seeds_are_valid_requests() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/request");
+        if std::env::var_os("FJORD_WRITE_FUZZ_SEEDS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            for &(api, min, max) in SUPPORTED_APIS {
+                for version in min..=max {
+                    let header = RequestHeader::default()
+                        .with_request_api_key(api as i16)
+                        .with_request_api_version(version)
+                        .with_correlation_id(9)
+                        .with_client_id(Some(StrBytes::from_static_str("fuzz")));
+                    let mut frame = BytesMut::new();
+                    header
+                        .encode(&mut frame, api.request_header_version(version))
+                        .unwrap();
+                    sample(api, version).encode(&mut frame, version).unwrap();
+                    std::fs::write(dir.join(format!("{api:?}-v{version}")), &frame).unwrap();
+                }
+            }
+        }
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(matches!(
+                decode_request(Bytes::from(bytes)),
+                Ok(Frame::Request(_))
+            ));
+            seeds += 1;
+        }
+        assert!(seeds >= SUPPORTED_APIS.len(), "{seeds} seeds");
+    }
+
     #[test]
     fn huge_array_counts_are_refused_not_allocated() {
         // Metadata v0: header (key 3, v0, corr 1, client id null), then a

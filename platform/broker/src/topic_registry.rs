@@ -136,6 +136,8 @@ pub struct TopicRegistry {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises creation, deletion and alteration.
     admin: Mutex<()>,
+    /// One broker per data directory.
+    _lock: crate::data_dir_lock::DataDirLock,
 }
 
 impl TopicRegistry {
@@ -149,6 +151,7 @@ impl TopicRegistry {
         let data_dir = data_dir.into();
         let topics_dir = data_dir.join("topics");
         fs::create_dir_all(&topics_dir).map_err(|e| BrokerError::metadata(&topics_dir, e))?;
+        let lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir)?;
         let cluster_id = load_cluster_id(&data_dir, cluster_id)?;
         let registry = TopicRegistry {
             data_dir,
@@ -156,6 +159,7 @@ impl TopicRegistry {
             cluster_id,
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
+            _lock: lock,
         };
         let entries =
             fs::read_dir(&topics_dir).map_err(|e| BrokerError::metadata(&topics_dir, e))?;

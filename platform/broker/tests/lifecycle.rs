@@ -146,6 +146,9 @@ fn configs_change_at_runtime_and_retention_runs_in_background() {
         "INVALID_CONFIG"
     );
     // Records with ancient timestamps, in ~1 KiB batches: several segments.
+    // Kept forever until the test says otherwise: the default 7 days would
+    // already let the background check delete them.
+    assert_eq!(alter(&mut raw, "retention.ms", "-1"), 0);
     for i in 0..10 {
         match raw.call(
             ApiKey::Produce,

@@ -69,9 +69,14 @@ pub struct ConsumeBench {
     /// Stop after this many records (default: at the end of every partition).
     #[arg(short = 'n', long)]
     pub records: Option<u64>,
-    /// librdkafka `fetch.max.bytes`.
+    /// `fetch.max.bytes` (and per partition).
     #[arg(long, default_value_t = 52_428_800)]
     pub fetch_max_bytes: usize,
+    /// The consumer: `librdkafka` (what applications use), or `fjord`, a
+    /// wire-protocol fetch loop that decodes every record and nothing more,
+    /// to see what the broker delivers beyond librdkafka's own limit.
+    #[arg(long, default_value = "librdkafka", value_parser = ["librdkafka", "fjord"])]
+    pub consumer: String,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -198,6 +203,20 @@ fn produce(args: ProduceBench) -> Result<()> {
 }
 
 fn consume(args: ConsumeBench) -> Result<()> {
+    if args.consumer == "fjord" {
+        let (count, bytes, elapsed) = crate::bench_fetch::consume(
+            &args.client.bootstrap_server,
+            &args.topic,
+            args.records,
+            i32::try_from(args.fetch_max_bytes).unwrap_or(i32::MAX),
+        )?;
+        report(
+            count,
+            bytes.checked_div(count).unwrap_or(0) as usize,
+            elapsed,
+        );
+        return Ok(());
+    }
     let consumer: BaseConsumer = args
         .client
         .assigning_consumer_config()

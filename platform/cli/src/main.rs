@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_commits;
+mod bench_fetch;
 mod client;
 mod cluster;
 mod consume;

@@ -1,5 +1,6 @@
-//! `fjord pipeline` commands against a real `fjord server` process, and a
-//! server killed with SIGKILL mid-stream: committed progress holds.
+//! `fjord pipeline` commands against a real `fjord server` process, a
+//! server killed with SIGKILL mid-stream (committed progress holds), and a
+//! second server refused on a data directory in use.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -303,4 +304,35 @@ fn a_server_killed_mid_stream_resumes_its_windows_without_counting_twice() {
     for (start, n) in &counts {
         assert!(n.iter().all(|&n| n == 100), "window {start}: {n:?}");
     }
+}
+
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = Server::start(&data, free_port(), None);
+    let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["server", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("is in use by another fjord server (pid "),
+        "{stderr}"
+    );
+    // The first one is unharmed; once it is gone, the directory is free.
+    first.produce("still-here", ["x".to_owned()]);
+    assert_eq!(
+        first.consume("still-here", 1, Duration::from_secs(10)),
+        ["x"]
+    );
+    first.kill();
+    let again = Server::start(&data, free_port(), None);
+    assert_eq!(
+        again.consume("still-here", 1, Duration::from_secs(10)),
+        ["x"]
+    );
 }

@@ -205,3 +205,82 @@ fn i64_at(buf: &[u8], at: usize) -> i64 {
 fn i32_at(buf: &[u8], at: usize) -> i32 {
     i32::from_be_bytes(array_at(buf, at))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+        TimestampType,
+    };
+
+    fn batch(compression: Compression) -> Vec<u8> {
+        let records: Vec<Record> = (0..3)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: -1,
+                timestamp: 1_700_000_000_000 + i,
+                key: Some(bytes::Bytes::from(format!("key-{i}"))),
+                value: Some(bytes::Bytes::from(format!("value {i} value {i} value {i}"))),
+                headers: [(
+                    kafka_protocol::protocol::StrBytes::from_static_str("h"),
+                    Some(bytes::Bytes::from_static(b"v")),
+                )]
+                .into_iter()
+                .collect(),
+            })
+            .collect();
+        let mut buf = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .unwrap();
+        buf.to_vec()
+    }
+
+    /// The fuzz target `record_batches` starts from one valid batch per
+    /// codec (fuzz/seeds/record_batches); they must stay valid.
+    /// `FJORD_WRITE_FUZZ_SEEDS=1 cargo test -p fjord-log fuzz_seeds` writes
+    /// them again.
+    #[test]
+    fn fuzz_seeds_are_valid_batches() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/seeds/record_batches");
+        let codecs = [
+            ("none", Compression::None),
+            ("gzip", Compression::Gzip),
+            ("snappy", Compression::Snappy),
+            ("lz4", Compression::Lz4),
+            ("zstd", Compression::Zstd),
+        ];
+        if std::env::var_os("FJORD_WRITE_FUZZ_SEEDS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, codec) in codecs {
+                std::fs::write(dir.join(name), batch(codec)).unwrap();
+            }
+        }
+        for (name, _) in codecs {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let counted: i32 = validated_batches(&bytes)
+                .map(|b| b.unwrap().0.records_count)
+                .sum();
+            assert_eq!(counted, 3, "{name}");
+            let sets =
+                RecordBatchDecoder::decode_all(&mut bytes::Bytes::from(bytes.clone())).unwrap();
+            let decoded: usize = sets.iter().map(|s| s.records.len()).sum();
+            assert_eq!(decoded, 3, "{name}");
+        }
+    }
+}
