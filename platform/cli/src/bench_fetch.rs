@@ -74,7 +74,7 @@ impl Connection {
         if header.correlation_id != self.correlation_id {
             bail!("response out of order");
         }
-        Ok(Resp::decode(&mut body, version)?)
+        Resp::decode(&mut body, version)
     }
 }
 
