@@ -47,6 +47,7 @@ use tiny_http::{Header, Method, Response, Server};
 pub struct HttpSource {
     inbox: Inbox<Record>,
     stop: Arc<AtomicBool>,
+    server: Option<std::thread::JoinHandle<()>>,
     /// Where it listens, with the port the OS picked for port 0.
     pub addr: SocketAddr,
 }
@@ -117,7 +118,7 @@ impl Plugin for HttpSource {
         };
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
-        std::thread::Builder::new()
+        let server = std::thread::Builder::new()
             .name("http-source".into())
             .spawn(move || {
                 while !stopped.load(Ordering::Relaxed) {
@@ -127,13 +128,23 @@ impl Plugin for HttpSource {
                 }
             })
             .map_err(|e| Error::msg(format!("cannot start the server thread: {e}")))?;
-        Ok(HttpSource { inbox, stop, addr })
+        Ok(HttpSource {
+            inbox,
+            stop,
+            server: Some(server),
+            addr,
+        })
     }
 }
 
 impl Drop for HttpSource {
     fn drop(&mut self) {
+        // Waiting for the server thread frees the port for a redeployed
+        // pipeline that binds it again.
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
     }
 }
 

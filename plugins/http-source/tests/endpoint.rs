@@ -138,3 +138,11 @@ fn the_bound_address_is_written_for_port_zero() {
     );
     let _ = std::fs::remove_file(file);
 }
+
+#[test]
+fn the_port_is_free_again_once_the_source_is_dropped() {
+    let h = Harness::<HttpSource>::new(&[("listen", "127.0.0.1:0")]).unwrap();
+    let addr = h.plugin.addr.to_string();
+    drop(h);
+    Harness::<HttpSource>::new(&[("listen", &addr)]).unwrap();
+}

@@ -47,6 +47,7 @@ pub struct Syslog {
     stop: Arc<AtomicBool>,
     udp_dropped: Arc<AtomicU64>,
     reported_drops: u64,
+    listeners: Vec<std::thread::JoinHandle<()>>,
     /// Where it listens, with the port the OS picked for port 0.
     pub udp_addr: Option<SocketAddr>,
     pub tcp_addr: Option<SocketAddr>,
@@ -108,18 +109,22 @@ impl Plugin for Syslog {
             stop.store(true, Ordering::Relaxed);
             Error::msg(format!("cannot listen on {proto} {addr}: {e}"))
         };
+        let mut listeners = Vec::new();
         let tcp_addr = if tcp {
-            Some(listen::tcp(addr, settings.clone()).map_err(|e| bind_error("tcp", e))?)
+            let (bound, thread) =
+                listen::tcp(addr, settings.clone()).map_err(|e| bind_error("tcp", e))?;
+            listeners.push(thread);
+            Some(bound)
         } else {
             None
         };
         // UDP on the port TCP got, so `:0` gives one port for both.
         let udp_addr = if udp {
             let at = tcp_addr.unwrap_or(addr);
-            Some(
-                listen::udp(at, settings, Arc::clone(&udp_dropped))
-                    .map_err(|e| bind_error("udp", e))?,
-            )
+            let (bound, thread) = listen::udp(at, settings, Arc::clone(&udp_dropped))
+                .map_err(|e| bind_error("udp", e))?;
+            listeners.push(thread);
+            Some(bound)
         } else {
             None
         };
@@ -128,6 +133,7 @@ impl Plugin for Syslog {
             stop,
             udp_dropped,
             reported_drops: 0,
+            listeners,
             udp_addr,
             tcp_addr,
         })
@@ -136,8 +142,12 @@ impl Plugin for Syslog {
 
 impl Drop for Syslog {
     fn drop(&mut self) {
-        // The listener threads see it within their poll interval and exit.
+        // The listeners see the flag within their poll interval; waiting for
+        // them frees the port for a redeployed pipeline that binds it again.
         self.stop.store(true, Ordering::Relaxed);
+        for thread in self.listeners.drain(..) {
+            let _ = thread.join();
+        }
     }
 }
 

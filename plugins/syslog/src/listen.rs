@@ -6,6 +6,7 @@ use std::io::{self, BufRead, BufReader, ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How often blocked threads look at the stop flag.
@@ -28,12 +29,16 @@ fn record(message: &[u8], peer: SocketAddr, transport: &str) -> Record {
         .with_header("transport", transport)
 }
 
-/// Binds UDP and starts its thread; the bound address.
-pub fn udp(addr: SocketAddr, s: Settings, dropped: Arc<AtomicU64>) -> io::Result<SocketAddr> {
+/// A listener's bound address and its thread, which gives the socket up
+/// when it ends.
+pub type Listening = (SocketAddr, JoinHandle<()>);
+
+/// Binds UDP and starts its thread.
+pub fn udp(addr: SocketAddr, s: Settings, dropped: Arc<AtomicU64>) -> io::Result<Listening> {
     let socket = UdpSocket::bind(addr)?;
     socket.set_read_timeout(Some(STOP_CHECK))?;
     let bound = socket.local_addr()?;
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("syslog-udp".into())
         .spawn(move || {
             let mut buf = vec![0u8; 65536];
@@ -57,15 +62,15 @@ pub fn udp(addr: SocketAddr, s: Settings, dropped: Arc<AtomicU64>) -> io::Result
                 }
             }
         })?;
-    Ok(bound)
+    Ok((bound, thread))
 }
 
-/// Binds TCP and starts its accept thread; the bound address.
-pub fn tcp(addr: SocketAddr, s: Settings) -> io::Result<SocketAddr> {
+/// Binds TCP and starts its accept thread.
+pub fn tcp(addr: SocketAddr, s: Settings) -> io::Result<Listening> {
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("syslog-tcp".into())
         .spawn(move || {
             while !s.stop.load(Ordering::Relaxed) {
@@ -80,7 +85,7 @@ pub fn tcp(addr: SocketAddr, s: Settings) -> io::Result<SocketAddr> {
                 }
             }
         })?;
-    Ok(bound)
+    Ok((bound, thread))
 }
 
 fn connection(stream: TcpStream, peer: SocketAddr, s: &Settings) {

@@ -93,3 +93,12 @@ fn a_port_in_use_is_a_clear_error() {
     let err = Harness::<Syslog>::new(&[("listen", "nowhere")]).unwrap_err();
     assert!(err.message().contains("config key `listen`"), "{err}");
 }
+
+#[test]
+fn the_port_is_free_again_once_the_source_is_dropped() {
+    let h = Harness::<Syslog>::new(&[("listen", "127.0.0.1:0")]).unwrap();
+    let addr = h.plugin.tcp_addr.unwrap().to_string();
+    drop(h);
+    // A redeployed pipeline binds the same address at once.
+    Harness::<Syslog>::new(&[("listen", &addr)]).unwrap();
+}
