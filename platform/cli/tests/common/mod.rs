@@ -1,0 +1,133 @@
+//! A real `fjord server` process on a free port, and librdkafka clients
+//! to feed and read it: what the CLI's process-level tests share.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+pub struct Server {
+    pub child: Child,
+    pub bootstrap: String,
+}
+
+impl Server {
+    pub fn start(data: &Path, port: u16, pipelines: Option<&Path>) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fjord"));
+        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--num-partitions", "1", "--log", "warn"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(p) = pipelines {
+            cmd.arg("--pipelines").arg(p);
+        }
+        let child = cmd.spawn().expect("start fjord server");
+        let bootstrap = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&bootstrap).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, bootstrap }
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn fjord(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(args)
+            .args(["-b", &self.bootstrap])
+            .output()
+            .expect("run fjord");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// Runs `fjord` until its output contains `wanted`.
+    pub fn fjord_until(&self, args: &[&str], wanted: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, out) = self.fjord(args);
+            if out.contains(wanted) {
+                return out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`fjord {}` never showed {wanted:?}; last:\n{out}",
+                args.join(" ")
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    pub fn produce(&self, topic: &str, values: impl IntoIterator<Item = String>) {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        for v in values {
+            loop {
+                match producer.send(BaseRecord::<(), str>::to(topic).payload(&v)) {
+                    Ok(()) => break,
+                    Err((_, _)) => {
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    pub fn consume(&self, topic: &str, count: usize, timeout: Duration) -> Vec<String> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("group.id", "pipeline-server-tests")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < count && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

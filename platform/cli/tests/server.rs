@@ -1,0 +1,80 @@
+//! `fjord server` as a process: one per data directory, and the
+//! `fjord bench` load tools against it.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, free_port};
+
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = Server::start(&data, free_port(), None);
+    let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["server", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("is in use by another fjord server (pid "),
+        "{stderr}"
+    );
+    // The first one is unharmed; once it is gone, the directory is free.
+    first.produce("still-here", ["x".to_owned()]);
+    assert_eq!(
+        first.consume("still-here", 1, Duration::from_secs(10)),
+        ["x"]
+    );
+    first.kill();
+    let again = Server::start(&data, free_port(), None);
+    assert_eq!(
+        again.consume("still-here", 1, Duration::from_secs(10)),
+        ["x"]
+    );
+}
+
+#[test]
+fn bench_produce_then_consume_with_both_consumers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), free_port(), None);
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(args)
+            .args(["-b", &server.bootstrap])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let produced = run(&[
+        "bench",
+        "produce",
+        "--records",
+        "30000",
+        "--record-size",
+        "64",
+    ]);
+    assert!(produced.contains("records: 30000 of 64 B"), "{produced}");
+    for consumer in ["librdkafka", "fjord"] {
+        let consumed = run(&["bench", "consume", "--consumer", consumer]);
+        assert!(
+            consumed.contains("records: 30000 of 64 B"),
+            "{consumer}: {consumed}"
+        );
+        assert!(consumed.contains("records/s"), "{consumed}");
+    }
+    // With a limit, the fjord consumer stops there.
+    let some = run(&["bench", "consume", "--consumer", "fjord", "-n", "100"]);
+    assert!(some.contains("records: "), "{some}");
+}
