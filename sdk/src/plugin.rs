@@ -179,6 +179,34 @@ impl Config {
             .ok_or_else(|| Error::msg(format!("missing required config key `{key}`")))
     }
 
+    /// `key` as a list of names: a YAML list in the manifest (which reaches
+    /// the plugin as a JSON array) or a comma-separated string. Empty when
+    /// absent.
+    ///
+    /// ```
+    /// let c = fjord_sdk::Config::from_pairs([("a", r#"["x","y"]"#), ("b", "x, y")]);
+    /// assert_eq!(c.list("a")?, ["x", "y"]);
+    /// assert_eq!(c.list("b")?, ["x", "y"]);
+    /// assert!(c.list("none")?.is_empty());
+    /// # Ok::<(), fjord_sdk::Error>(())
+    /// ```
+    pub fn list(&self, key: &str) -> Result<Vec<String>, Error> {
+        let Some(text) = self.get(key) else {
+            return Ok(Vec::new());
+        };
+        if text.trim_start().starts_with('[') {
+            serde_json::from_str(text)
+                .map_err(|e| Error::msg(format!("config key `{key}`: not a list of names: {e}")))
+        } else {
+            Ok(text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect())
+        }
+    }
+
     /// `key` parsed as `T`, or `default` when absent; an error names the key
     /// when the value does not parse.
     pub fn parse_or<T>(&self, key: &str, default: T) -> Result<T, Error>

@@ -412,24 +412,29 @@ mod tests {
         }
     }
 
+    /// A well-formed request frame of `api` at `version`.
+    fn valid_frame(api: ApiKey, version: i16) -> Bytes {
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(9)
+            .with_client_id(Some(StrBytes::from_static_str("fuzz")));
+        let mut frame = BytesMut::new();
+        header
+            .encode(&mut frame, api.request_header_version(version))
+            .expect("header encodes");
+        sample(api, version)
+            .encode(&mut frame, version)
+            .expect("sample encodes");
+        frame.freeze()
+    }
+
     #[test]
     fn mutated_valid_requests_never_panic() {
         let mut rng = Rng(0x0123_4567_89ab_cdef);
         for &(api, min, max) in SUPPORTED_APIS {
             for version in min..=max {
-                let header = RequestHeader::default()
-                    .with_request_api_key(api as i16)
-                    .with_request_api_version(version)
-                    .with_correlation_id(9)
-                    .with_client_id(Some(StrBytes::from_static_str("fuzz")));
-                let mut frame = BytesMut::new();
-                header
-                    .encode(&mut frame, api.request_header_version(version))
-                    .expect("header encodes");
-                sample(api, version)
-                    .encode(&mut frame, version)
-                    .expect("sample encodes");
-                let frame = frame.freeze();
+                let frame = valid_frame(api, version);
                 match decode_request(frame.clone()) {
                     Ok(Frame::Request(r)) => assert_eq!((r.api_key, r.version), (api, version)),
                     other => panic!("{api:?} v{version}: {other:?}"),
@@ -464,17 +469,11 @@ mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             for &(api, min, max) in SUPPORTED_APIS {
                 for version in min..=max {
-                    let header = RequestHeader::default()
-                        .with_request_api_key(api as i16)
-                        .with_request_api_version(version)
-                        .with_correlation_id(9)
-                        .with_client_id(Some(StrBytes::from_static_str("fuzz")));
-                    let mut frame = BytesMut::new();
-                    header
-                        .encode(&mut frame, api.request_header_version(version))
-                        .unwrap();
-                    sample(api, version).encode(&mut frame, version).unwrap();
-                    std::fs::write(dir.join(format!("{api:?}-v{version}")), &frame).unwrap();
+                    std::fs::write(
+                        dir.join(format!("{api:?}-v{version}")),
+                        valid_frame(api, version),
+                    )
+                    .unwrap();
                 }
             }
         }

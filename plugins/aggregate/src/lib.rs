@@ -177,8 +177,11 @@ impl Plugin for Aggregate {
             Some("never") => None,
             _ => Some(duration("idle")?.unwrap_or(10_000)),
         };
-        let group_by = spec::list(config.get("group_by").unwrap_or(""))
-            .and_then(|names| names.iter().map(|n| Field::parse(n)).collect())
+        let group_by = config
+            .list("group_by")?
+            .iter()
+            .map(|n| Field::parse(n))
+            .collect::<Result<_, _>>()
             .map_err(|e| bad("group_by", e))?;
         let aggregations = spec::aggregations(config.require("aggregations")?)
             .map_err(|e| bad("aggregations", e))?;

@@ -179,20 +179,6 @@ pub fn aggregations(text: &str) -> Result<Vec<Aggregation>, String> {
         .collect()
 }
 
-/// Parses a list config: a JSON array of strings or a comma list.
-pub fn list(text: &str) -> Result<Vec<String>, String> {
-    if text.trim_start().starts_with('[') {
-        serde_json::from_str(text).map_err(|e| format!("not a list of names: {e}"))
-    } else {
-        Ok(text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect())
-    }
-}
-
 /// Parses a duration such as `60s`, `1m`, `500ms` or `1h 30m` into ms.
 pub fn duration_ms(text: &str) -> Result<i64, String> {
     let d: Duration = humantime::parse_duration(text.trim())

@@ -87,19 +87,6 @@ pub struct Validate {
     drop_invalid: bool,
 }
 
-fn list(text: &str) -> Result<Vec<String>, String> {
-    if text.trim_start().starts_with('[') {
-        serde_json::from_str(text).map_err(|e| format!("not a list of names: {e}"))
-    } else {
-        Ok(text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect())
-    }
-}
-
 /// `(name, text)` pairs of a JSON object of strings.
 fn mapping(text: &str) -> Result<Vec<(String, String)>, String> {
     let object: serde_json::Map<String, Value> =
@@ -125,8 +112,11 @@ impl Plugin for Validate {
 
     fn init(config: &Config) -> Result<Self, Error> {
         let bad = |key: &str, e: String| Error::msg(format!("config key `{key}`: {e}"));
-        let required: Vec<Path> = list(config.get("required").unwrap_or(""))
-            .and_then(|names| names.iter().map(|n| Path::parse(n)).collect())
+        let required: Vec<Path> = config
+            .list("required")?
+            .iter()
+            .map(|n| Path::parse(n))
+            .collect::<Result<_, _>>()
             .map_err(|e| bad("required", e))?;
         let types = match config.get("types") {
             None => Vec::new(),
@@ -150,7 +140,8 @@ impl Plugin for Validate {
                 let pairs = if text.trim_start().starts_with('{') {
                     mapping(text)
                 } else {
-                    list(text).map(|l| l.into_iter().map(|c| (c.clone(), c)).collect())
+                    let conditions = config.list("rules")?;
+                    Ok(conditions.into_iter().map(|c| (c.clone(), c)).collect())
                 };
                 pairs
                     .and_then(|pairs| {
