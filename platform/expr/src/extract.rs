@@ -1,7 +1,9 @@
 //! Reads only the fields an expression names out of a JSON object, in one
 //! pass and without building a tree: wanted fields are captured (strings
 //! borrowed when unescaped), nested objects are entered only on a wanted
-//! path, and everything else is skipped with `IgnoredAny`.
+//! path, and everything else is skipped — by the byte scanner in
+//! [`scan`](crate::scan) when it is sure of the answer, else by serde_json
+//! with `IgnoredAny`.
 
 use crate::expr::Value;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -38,11 +40,35 @@ impl PathTree {
         }
         root
     }
+
+    /// The wanted segment `key`: the index of the path ending there, and
+    /// the paths below it.
+    pub(crate) fn child(&self, key: &str) -> Option<(Option<usize>, &PathTree)> {
+        self.children
+            .iter()
+            .find(|(s, _, _)| s == key)
+            .map(|(_, end, sub)| (*end, sub))
+    }
 }
 
 /// Why a value could not be read as a JSON object.
 #[derive(Debug)]
 pub struct NotAnObject(pub String);
+
+/// serde_json alone: the reference the scanner is tested against.
+#[cfg(test)]
+pub(crate) fn extract_with_serde<'de>(
+    json: &'de [u8],
+    tree: &PathTree,
+    values: &mut [Option<Value<'de>>],
+) -> Result<(), NotAnObject> {
+    values.iter_mut().for_each(|v| *v = None);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    ObjectSeed { tree, values }
+        .deserialize(&mut de)
+        .map_err(|e| NotAnObject(e.to_string()))?;
+    de.end().map_err(|e| NotAnObject(e.to_string()))
+}
 
 /// Fills `values[i]` for each path `i` found in `json` (a JSON object).
 pub fn extract<'de>(
@@ -50,6 +76,11 @@ pub fn extract<'de>(
     tree: &PathTree,
     values: &mut [Option<Value<'de>>],
 ) -> Result<(), NotAnObject> {
+    values.iter_mut().for_each(|v| *v = None);
+    if crate::scan::extract(json, tree, values).is_some() {
+        return Ok(());
+    }
+    // The scanner was not sure: serde_json decides, from scratch.
     values.iter_mut().for_each(|v| *v = None);
     let mut de = serde_json::Deserializer::from_slice(json);
     ObjectSeed { tree, values }

@@ -22,6 +22,7 @@
 pub mod expr;
 pub mod extract;
 mod path;
+mod scan;
 
 pub use expr::ParseError;
 pub use extract::NotAnObject;
