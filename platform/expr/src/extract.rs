@@ -43,10 +43,10 @@ impl PathTree {
 
     /// The wanted segment `key`: the index of the path ending there, and
     /// the paths below it.
-    pub(crate) fn child(&self, key: &str) -> Option<(Option<usize>, &PathTree)> {
+    pub(crate) fn child_bytes(&self, key: &[u8]) -> Option<(Option<usize>, &PathTree)> {
         self.children
             .iter()
-            .find(|(s, _, _)| s == key)
+            .find(|(s, _, _)| s.as_bytes() == key)
             .map(|(_, end, sub)| (*end, sub))
     }
 }

@@ -81,10 +81,10 @@ impl<'de> Scanner<'de> {
             if self.peek()? != b'"' {
                 return None;
             }
-            let key = self.plain_string()?;
+            let key = self.plain_bytes()?;
             self.eat(b':')?;
             self.ws();
-            let wanted = tree.and_then(|t| t.child(key));
+            let wanted = tree.and_then(|t| t.child_bytes(key));
             match wanted {
                 None => self.skip(depth)?,
                 Some((end, sub)) => {
@@ -147,6 +147,12 @@ impl<'de> Scanner<'de> {
     /// A string without escapes, as `str`; `None` for one with escapes
     /// (left to serde_json to decode), a control character or bad UTF-8.
     fn plain_string(&mut self) -> Option<&'de str> {
+        std::str::from_utf8(self.plain_bytes()?).ok()
+    }
+
+    /// The bytes of a string without escapes, checked to be UTF-8 (most
+    /// are ASCII, which is cheaper to check).
+    fn plain_bytes(&mut self) -> Option<&'de [u8]> {
         let start = self.at + 1;
         let len = self
             .b
@@ -158,7 +164,8 @@ impl<'de> Scanner<'de> {
             return None;
         }
         self.at = end + 1;
-        std::str::from_utf8(&self.b[start..end]).ok()
+        let bytes = &self.b[start..end];
+        (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()).then_some(bytes)
     }
 
     /// Skips any value, checking it as strictly as serde_json would.
@@ -218,7 +225,10 @@ impl<'de> Scanner<'de> {
                 _ => return None,
             }
         }
-        std::str::from_utf8(&self.b[start..at]).ok()?;
+        let bytes = &self.b[start..at];
+        if !bytes.is_ascii() {
+            std::str::from_utf8(bytes).ok()?;
+        }
         self.at = at + 1;
         Some(())
     }
