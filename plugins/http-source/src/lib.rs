@@ -99,8 +99,7 @@ impl Plugin for HttpSource {
                 "config key `listen`: {listen:?} is not host:port: {e}"
             ))
         })?;
-        let server =
-            Server::http(addr).map_err(|e| Error::msg(format!("cannot listen on {addr}: {e}")))?;
+        let server = bind(addr).map_err(|e| Error::msg(format!("cannot listen on {addr}: {e}")))?;
         let addr = server
             .server_addr()
             .to_ip()
@@ -137,10 +136,30 @@ impl Plugin for HttpSource {
     }
 }
 
+/// Binds, waiting up to 2 s while the address is in use: tiny_http's
+/// accept thread lets go of the socket shortly after its `Server` is
+/// dropped, so the instance a redeployed pipeline replaces may still hold
+/// it for a moment.
+fn bind(addr: SocketAddr) -> Result<Server, Box<dyn std::error::Error + Send + Sync>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match Server::http(addr) {
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse) =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Drop for HttpSource {
     fn drop(&mut self) {
-        // Waiting for the server thread frees the port for a redeployed
-        // pipeline that binds it again.
+        // Waiting for the server thread makes it drop the server, which
+        // starts releasing the port (see `bind`).
         self.stop.store(true, Ordering::Relaxed);
         if let Some(server) = self.server.take() {
             let _ = server.join();

@@ -140,9 +140,21 @@ fn the_bound_address_is_written_for_port_zero() {
 }
 
 #[test]
-fn the_port_is_free_again_once_the_source_is_dropped() {
+fn a_new_source_binds_the_port_of_a_dropped_one() {
     let h = Harness::<HttpSource>::new(&[("listen", "127.0.0.1:0")]).unwrap();
     let addr = h.plugin.addr.to_string();
     drop(h);
+    // As a redeployed pipeline does, at once.
     Harness::<HttpSource>::new(&[("listen", &addr)]).unwrap();
+}
+
+#[test]
+fn a_port_taken_for_good_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = Harness::<HttpSource>::new(&[("listen", &addr)]).unwrap_err();
+    assert!(
+        err.message().contains(&format!("cannot listen on {addr}")),
+        "{err}"
+    );
 }
