@@ -69,3 +69,11 @@ pub use context::{Context, Host, Level};
 pub use fjord_sdk_macros::{partitioner, processor, serializer, sink, source};
 pub use kinds::{Partitioner, Plugin, Processor, Serializer, Sink, Source};
 pub use plugin::{Config, ConfigKey, Error, PluginInfo, PluginKind};
+
+/// The wall clock in milliseconds since the Unix epoch, as record
+/// timestamps count it (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

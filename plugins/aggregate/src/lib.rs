@@ -56,7 +56,7 @@ use fjord_sdk::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use spec::{Aggregation, Field, Function, Window};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, UNIX_EPOCH};
 
 /// State key of the partition's event-time bookkeeping.
 const META_KEY: &[u8] = b"m";
@@ -216,12 +216,6 @@ fn sortable(x: i64) -> [u8; 8] {
 
 fn unsortable(b: &[u8]) -> Option<i64> {
     Some((u64::from_be_bytes(b.try_into().ok()?) ^ (1 << 63)) as i64)
-}
-
-fn wall_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn load_meta(ctx: &mut Context<'_>) -> Result<Meta, Error> {
@@ -405,7 +399,7 @@ impl Processor for Aggregate {
         let group = self.group(&value);
         let mut meta = load_meta(ctx)?;
         meta.max_event = meta.max_event.max(t);
-        meta.last_record_wall = wall_now();
+        meta.last_record_wall = fjord_sdk::now_ms();
 
         let Some(size) = self.window.size() else {
             let key = [GLOBAL_PREFIX, &group].concat();

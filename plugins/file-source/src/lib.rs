@@ -217,12 +217,6 @@ impl FileSource {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl Plugin for FileSource {
     fn info() -> PluginInfo {
         PluginInfo::new("file", env!("CARGO_PKG_VERSION"))
@@ -284,7 +278,7 @@ impl Source for FileSource {
 
     fn poll(&mut self, max: u32, out: &mut BatchWriter, _: &mut Context<'_>) -> Result<(), Error> {
         let max = max as usize;
-        let now = now_ms();
+        let now = fjord_sdk::now_ms();
         if self.tail.is_none() {
             match self.open_path()? {
                 AtPath::Missing => return Ok(()),

@@ -71,7 +71,7 @@ fn records_carry_the_path_and_a_timestamp() {
     let fx = Fixture::new();
     fx.append("x\n");
     let mut h = fx.source(&[]);
-    let before = now_ms();
+    let before = fjord_sdk::now_ms();
     let (records, _) = h.poll(10).unwrap();
     assert_eq!(records.len(), 1);
     let file = records[0]
@@ -80,7 +80,7 @@ fn records_carry_the_path_and_a_timestamp() {
         .find(|h| h.name == "file")
         .unwrap();
     assert_eq!(file.value.as_deref(), Some(fx.path().as_bytes()));
-    assert!(records[0].timestamp >= before && records[0].timestamp <= now_ms());
+    assert!(records[0].timestamp >= before && records[0].timestamp <= fjord_sdk::now_ms());
     assert!(records[0].key.is_none());
 }
 

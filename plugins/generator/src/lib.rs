@@ -251,12 +251,6 @@ fn civil(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 #[fjord_sdk::source]
 impl Source for Generator {
     fn seek(&mut self, position: &[u8]) -> Result<(), Error> {
@@ -276,7 +270,7 @@ impl Source for Generator {
             let allowed = (self.started.elapsed().as_secs_f64() * self.rate as f64) as u64;
             n = n.min(allowed.saturating_sub(self.since_start));
         }
-        let now = now_ms();
+        let now = fjord_sdk::now_ms();
         for _ in 0..n {
             self.write_line(now);
             out.emit_parts(now, None, &self.line);

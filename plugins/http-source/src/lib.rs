@@ -39,7 +39,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tiny_http::{Header, Method, Response, Server};
 
 /// The source: the server thread fills the inbox, `poll` empties it.
@@ -229,9 +229,7 @@ impl Endpoint {
     }
 
     fn records(&self, body: &[u8], content_type: &str) -> Result<Vec<Record>, String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = fjord_sdk::now_ms();
         let record = |value: Vec<u8>, key: Option<String>| {
             let mut r = Record::new(value)
                 .with_timestamp(now)

@@ -232,12 +232,6 @@ fn write_str(buf: &mut Vec<u8>, v: &str) {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Is `s` a JSON object?
 fn json_object(s: &str) -> bool {
     s.trim_start().starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok()
@@ -246,7 +240,7 @@ fn json_object(s: &str) -> bool {
 impl Parse {
     fn parse_line<'a>(&self, line: &'a str) -> Result<Parsed<'a>, &'static str> {
         let access = |d| access::parse(line, d).map(Parsed::Access);
-        let syslog = || syslog::parse(line, now_ms).map(Parsed::Syslog);
+        let syslog = || syslog::parse(line, fjord_sdk::now_ms).map(Parsed::Syslog);
         let json = || {
             if json_object(line) {
                 Ok(Parsed::Json(line))

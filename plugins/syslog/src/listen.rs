@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How often blocked threads look at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(200);
@@ -20,11 +20,8 @@ pub struct Settings {
 }
 
 fn record(message: &[u8], peer: SocketAddr, transport: &str) -> Record {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     Record::new(message)
-        .with_timestamp(now)
+        .with_timestamp(fjord_sdk::now_ms())
         .with_header("peer", peer.to_string())
         .with_header("transport", transport)
 }
