@@ -55,21 +55,6 @@ impl PathTree {
 #[derive(Debug)]
 pub struct NotAnObject(pub String);
 
-/// serde_json alone: the reference the scanner is tested against.
-#[cfg(test)]
-pub(crate) fn extract_with_serde<'de>(
-    json: &'de [u8],
-    tree: &PathTree,
-    values: &mut [Option<Value<'de>>],
-) -> Result<(), NotAnObject> {
-    values.iter_mut().for_each(|v| *v = None);
-    let mut de = serde_json::Deserializer::from_slice(json);
-    ObjectSeed { tree, values }
-        .deserialize(&mut de)
-        .map_err(|e| NotAnObject(e.to_string()))?;
-    de.end().map_err(|e| NotAnObject(e.to_string()))
-}
-
 /// Fills `values[i]` for each path `i` found in `json` (a JSON object).
 pub fn extract<'de>(
     json: &'de [u8],
@@ -81,6 +66,16 @@ pub fn extract<'de>(
         return Ok(());
     }
     // The scanner was not sure: serde_json decides, from scratch.
+    extract_with_serde(json, tree, values)
+}
+
+/// serde_json alone: the slow path, and the reference the scanner is
+/// tested against.
+pub(crate) fn extract_with_serde<'de>(
+    json: &'de [u8],
+    tree: &PathTree,
+    values: &mut [Option<Value<'de>>],
+) -> Result<(), NotAnObject> {
     values.iter_mut().for_each(|v| *v = None);
     let mut de = serde_json::Deserializer::from_slice(json);
     ObjectSeed { tree, values }

@@ -37,7 +37,6 @@ pub struct Condition {
     expr: Expr,
     tree: PathTree,
     paths: Vec<Vec<String>>,
-    text: String,
 }
 
 impl Condition {
@@ -48,7 +47,6 @@ impl Condition {
             tree: PathTree::new(&parsed.paths),
             paths: parsed.paths,
             expr: parsed.expr,
-            text: text.to_owned(),
         })
     }
 
@@ -59,11 +57,6 @@ impl Condition {
             smallvec::smallvec![None; self.paths.len()];
         extract::extract(value, &self.tree, &mut values)?;
         Ok(self.expr.eval(&values))
-    }
-
-    /// The text it was parsed from.
-    pub fn text(&self) -> &str {
-        &self.text
     }
 }
 
