@@ -30,13 +30,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use bytes::BufMut;
 
 use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::checkpoint::{OffsetCheckpoint, sync_dir};
+use crate::codec::{self, Decompressor};
 use crate::index::{Index, OffsetEntry, TimeEntry};
 use crate::log::Log;
+use crate::records::{RawRecord, decode_records};
 use crate::segment::{Segment, file_stem};
 use crate::{LogConfig, LogError};
 use offset_map::OffsetMap;
@@ -119,9 +120,14 @@ pub enum SwapStep {
 /// Per-log cleaner state, kept in the [`Log`].
 #[derive(Debug, Default)]
 pub(crate) struct CleanerState {
-    /// Earliest delete horizon stamped on a kept tombstone, when known: the
-    /// log is due for cleaning then even if it is not dirty.
-    pub(crate) tombstone_horizon: Option<i64>,
+    /// Earliest delete horizon stamped on a kept tombstone: the log is due
+    /// for cleaning then even if it is not dirty.
+    tombstone_horizon: Option<i64>,
+    /// Whether `tombstone_horizon` has been worked out since the log was
+    /// opened. The horizons live in the batches themselves (KIP-534), so
+    /// the first look after an open reads them from the clean section's
+    /// batch headers: a restart does not keep tombstones past their time.
+    horizon_known: bool,
 }
 
 pub(crate) fn new_state() -> Mutex<CleanerState> {
@@ -197,8 +203,35 @@ impl Log {
 
     /// How dirty the log is and whether [`Log::clean`] would run at `now_ms`.
     pub fn cleanability(&self, now_ms: i64) -> Result<Cleanability, LogError> {
-        let horizon = lock(self.cleaner_state()).tombstone_horizon;
+        let horizon = self.tombstone_horizon(&mut lock(self.cleaner_state()))?;
         self.cleanability_with(now_ms, horizon)
+    }
+
+    /// The earliest delete horizon of a tombstone kept by an earlier pass,
+    /// read from the batch headers of the clean section the first time.
+    fn tombstone_horizon(&self, state: &mut CleanerState) -> Result<Option<i64>, LogError> {
+        if !state.horizon_known {
+            let first_dirty = self.first_dirty_offset()?;
+            let mut horizon: Option<i64> = None;
+            for segment in self.closed_segments() {
+                if segment.base_offset >= first_dirty {
+                    break;
+                }
+                segment.walk(0, |_, header| {
+                    if header.base_offset >= first_dirty {
+                        return false;
+                    }
+                    if header.attributes & DELETE_HORIZON_BIT != 0 {
+                        let h = header.base_timestamp;
+                        horizon = Some(horizon.map_or(h, |old| old.min(h)));
+                    }
+                    true
+                })?;
+            }
+            state.tombstone_horizon = horizon;
+            state.horizon_known = true;
+        }
+        Ok(state.tombstone_horizon)
     }
 
     fn cleanability_with(
@@ -280,11 +313,13 @@ impl Log {
         let state = self.cleaner_state();
         let mut guard = lock(state);
         let config = self.config();
-        let cleanability = self.cleanability_with(now_ms, guard.tombstone_horizon)?;
+        let known_horizon = self.tombstone_horizon(&mut guard)?;
+        let cleanability = self.cleanability_with(now_ms, known_horizon)?;
         let mut first_dirty = cleanability.first_dirty_offset;
         let end = cleanability.cleanable_end;
         let mut stats = CleanStats::default();
         let mut throttle = Throttle::new(cleaner.io_max_bytes_per_second);
+        let mut decompressor = Decompressor::default();
         let mut horizon: Option<i64> = None;
         loop {
             let before = first_dirty;
@@ -299,6 +334,7 @@ impl Log {
                 end,
                 cleaner.dedupe_buffer_size,
                 &mut throttle,
+                &mut decompressor,
             )?;
             let to_clean: Vec<Arc<Segment>> = closed
                 .into_iter()
@@ -313,7 +349,8 @@ impl Log {
                     delete_retention_ms: config.delete_retention_ms,
                     index_interval: config.index_interval_bytes,
                 };
-                let outcome = self.clean_group(group, &ctx, &mut throttle, stop_before)?;
+                let outcome =
+                    self.clean_group(group, &ctx, &mut throttle, &mut decompressor, stop_before)?;
                 stats.bytes_read += outcome.bytes_read;
                 stats.bytes_written += outcome.bytes_written;
                 stats.records_removed += outcome.removed;
@@ -332,6 +369,7 @@ impl Log {
             }
         }
         guard.tombstone_horizon = horizon;
+        guard.horizon_known = true;
         stats.first_dirty_offset = first_dirty;
         tracing::info!(
             dir = %self.dir().display(),
@@ -350,13 +388,14 @@ impl Log {
         group: &[Arc<Segment>],
         ctx: &RewriteCtx<'_>,
         throttle: &mut Throttle,
+        decompressor: &mut Decompressor,
         stop_before: Option<SwapStep>,
     ) -> Result<GroupOutcome, LogError> {
         let dir = self.dir().to_path_buf();
         let base = group[0].base_offset;
         let expected: Vec<(u64, i64)> = group.iter().map(|s| (s.size(), s.next_offset())).collect();
         let paths = SwapPaths::new(&dir, base);
-        let outcome = match write_cleaned(group, &paths, ctx, throttle, stop_before) {
+        let outcome = match write_cleaned(group, &paths, ctx, throttle, decompressor, stop_before) {
             Ok(outcome) => outcome,
             Err(e) => {
                 if !matches!(stop_before, Some(SwapStep::WriteCleaned)) {
@@ -515,6 +554,7 @@ fn build_map(
     end: i64,
     buffer: usize,
     throttle: &mut Throttle,
+    decompressor: &mut Decompressor,
 ) -> Result<(OffsetMap, i64), LogError> {
     let mut map = OffsetMap::new(buffer);
     let mut map_end = first_dirty;
@@ -531,11 +571,11 @@ fn build_map(
                 return Ok(false);
             }
             if !header.is_control() {
-                let records = decode_records(&header, bytes)?;
+                let records = decode_records(&header, bytes, decompressor)?;
                 let keys: Vec<(&[u8], i64)> = records
                     .iter()
                     .filter(|r| r.offset(&header) >= first_dirty)
-                    .filter_map(|r| r.key(&records.payload).map(|k| (k, r.offset(&header))))
+                    .filter_map(|r| r.key(records.payload).map(|k| (k, r.offset(&header))))
                     .collect();
                 if !map.fits(keys.iter().map(|(k, _)| *k)) && map_end > first_dirty {
                     full = true;
@@ -558,6 +598,7 @@ fn write_cleaned(
     paths: &SwapPaths,
     ctx: &RewriteCtx<'_>,
     throttle: &mut Throttle,
+    decompressor: &mut Decompressor,
     stop_before: Option<SwapStep>,
 ) -> Result<GroupOutcome, LogError> {
     paths.remove(CLEANED_SUFFIX);
@@ -593,12 +634,19 @@ fn write_cleaned(
                 || (header.producer_id >= 0
                     && last_of_producer.get(&header.producer_id) == Some(&header.base_offset));
             scratch.clear();
-            let written: &[u8] =
-                match filter_batch(&header, bytes, ctx, keep_empty, &mut scratch, &mut outcome)? {
-                    Filtered::Unchanged => bytes,
-                    Filtered::Rewritten => &scratch,
-                    Filtered::Dropped => return Ok(true),
-                };
+            let written: &[u8] = match filter_batch(
+                &header,
+                bytes,
+                ctx,
+                decompressor,
+                keep_empty,
+                &mut scratch,
+                &mut outcome,
+            )? {
+                Filtered::Unchanged => bytes,
+                Filtered::Rewritten => &scratch,
+                Filtered::Dropped => return Ok(true),
+            };
             let h = BatchHeader::parse(written)?;
             max_ts = max_ts.max(h.max_timestamp);
             let relative = (h.base_offset - base) as u32;
@@ -649,6 +697,7 @@ fn filter_batch(
     header: &BatchHeader,
     bytes: &[u8],
     ctx: &RewriteCtx<'_>,
+    decompressor: &mut Decompressor,
     keep_empty: bool,
     out: &mut Vec<u8>,
     outcome: &mut GroupOutcome,
@@ -656,14 +705,14 @@ fn filter_batch(
     if header.is_control() {
         return Ok(Filtered::Unchanged);
     }
-    let records = decode_records(header, bytes)?;
+    let records = decode_records(header, bytes, decompressor)?;
     let has_horizon = header.attributes & DELETE_HORIZON_BIT != 0;
     let horizon_passed = has_horizon && ctx.now_ms >= header.base_timestamp;
     let mut kept: Vec<&RawRecord> = Vec::with_capacity(records.len());
     let mut needs_horizon = false;
     for record in records.iter() {
         let offset = record.offset(header);
-        let key = record.key(&records.payload);
+        let key = record.key(records.payload);
         let superseded = key.is_some_and(|k| ctx.map.get(k).is_some_and(|latest| latest > offset));
         let tombstone = record.value_null && key.is_some();
         let keep = if superseded {
@@ -714,10 +763,14 @@ fn filter_batch(
         if base_ts == header.base_timestamp {
             raw.extend_from_slice(&records.payload[record.range.clone()]);
         } else {
-            record.write_rebased(&records.payload, header.base_timestamp - base_ts, &mut raw);
+            record.write_rebased(
+                records.payload,
+                header.base_timestamp.wrapping_sub(base_ts),
+                &mut raw,
+            );
         }
     }
-    let payload = compress(header.codec(), raw)?;
+    let payload = codec::compress(header.codec(), raw)?;
     write_batch(
         out,
         header,
@@ -756,169 +809,6 @@ fn write_batch(
     out.extend_from_slice(payload);
     let crc = crc32c::crc32c(&out[start + 21..]);
     out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
-}
-
-/// One record inside a batch's (decompressed) records payload.
-pub(crate) struct RawRecord {
-    range: std::ops::Range<usize>,
-    /// Where the timestamp delta starts and ends.
-    ts_range: std::ops::Range<usize>,
-    ts_delta: i64,
-    offset_delta: i64,
-    key: Option<std::ops::Range<usize>>,
-    value_null: bool,
-}
-
-impl RawRecord {
-    fn offset(&self, header: &BatchHeader) -> i64 {
-        header.base_offset + self.offset_delta
-    }
-
-    fn key<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
-        self.key.clone().map(|r| &payload[r])
-    }
-
-    /// Writes the record with its timestamp delta increased by `shift`.
-    fn write_rebased(&self, payload: &[u8], shift: i64, out: &mut Vec<u8>) {
-        let mut body = Vec::with_capacity(self.range.len() + 8);
-        body.push(payload[self.ts_range.start - 1]); // attributes
-        put_varlong(&mut body, self.ts_delta + shift);
-        body.extend_from_slice(&payload[self.ts_range.end..self.range.end]);
-        put_varlong(out, body.len() as i64);
-        out.extend_from_slice(&body);
-    }
-}
-
-pub(crate) struct Records {
-    payload: Bytes,
-    records: Vec<RawRecord>,
-}
-
-impl Records {
-    fn iter(&self) -> std::slice::Iter<'_, RawRecord> {
-        self.records.iter()
-    }
-
-    fn len(&self) -> usize {
-        self.records.len()
-    }
-}
-
-/// Decompresses a batch's records and finds each record's fields.
-pub(crate) fn decode_records(header: &BatchHeader, bytes: &[u8]) -> Result<Records, LogError> {
-    let body = Bytes::copy_from_slice(&bytes[HEADER_LEN..header.size()]);
-    let payload = decompress(header.codec(), body)?;
-    let mut records = Vec::with_capacity(header.records_count.max(0) as usize);
-    let mut pos = 0usize;
-    let bad = || {
-        LogError::corrupt(format!(
-            "a record of the batch at {} does not parse",
-            header.base_offset
-        ))
-    };
-    for _ in 0..header.records_count {
-        let len_start = pos;
-        let len = get_varlong(&payload, &mut pos).ok_or_else(bad)?;
-        let start = pos;
-        let end = start
-            .checked_add(usize::try_from(len).map_err(|_| bad())?)
-            .ok_or_else(bad)?;
-        if end > payload.len() || start >= end {
-            return Err(bad());
-        }
-        let mut p = start + 1; // attributes
-        let ts_start = p;
-        let ts_delta = get_varlong(&payload[..end], &mut p).ok_or_else(bad)?;
-        let ts_end = p;
-        let offset_delta = get_varlong(&payload[..end], &mut p).ok_or_else(bad)?;
-        let key_len = get_varlong(&payload[..end], &mut p).ok_or_else(bad)?;
-        let key = if key_len < 0 {
-            None
-        } else {
-            let k = p..p + key_len as usize;
-            if k.end > end {
-                return Err(bad());
-            }
-            p = k.end;
-            Some(k)
-        };
-        let value_len = get_varlong(&payload[..end], &mut p).ok_or_else(bad)?;
-        records.push(RawRecord {
-            range: len_start..end,
-            ts_range: ts_start..ts_end,
-            ts_delta,
-            offset_delta,
-            key,
-            value_null: value_len < 0,
-        });
-        pos = end;
-    }
-    Ok(Records { payload, records })
-}
-
-fn get_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut value: u64 = 0;
-    let mut shift = 0;
-    loop {
-        let byte = *buf.get(*pos)?;
-        *pos += 1;
-        value |= ((byte & 0x7f) as u64) << shift;
-        if byte & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-        if shift > 63 {
-            return None;
-        }
-    }
-    Some(((value >> 1) as i64) ^ -((value & 1) as i64))
-}
-
-fn put_varlong(out: &mut Vec<u8>, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn protocol_error(e: impl std::fmt::Display) -> LogError {
-    LogError::corrupt(format!("records do not (de)compress: {e}"))
-}
-
-fn decompress(codec: i16, body: Bytes) -> Result<Bytes, LogError> {
-    fn run<D: Decompressor<Bytes, Buf = Bytes>>(mut body: Bytes) -> Result<Bytes, LogError> {
-        D::decompress(&mut body, |buf| Ok(std::mem::take(buf))).map_err(protocol_error)
-    }
-    match codec {
-        0 => Ok(body),
-        1 => run::<Gzip>(body),
-        2 => run::<Snappy>(body),
-        3 => run::<Lz4>(body),
-        4 => run::<Zstd>(body),
-        c => Err(LogError::corrupt(format!("unknown compression codec {c}"))),
-    }
-}
-
-fn compress(codec: i16, raw: Vec<u8>) -> Result<Vec<u8>, LogError> {
-    fn run<C: Compressor<Vec<u8>, BufMut = BytesMut>>(raw: &[u8]) -> Result<Vec<u8>, LogError> {
-        let mut out = Vec::with_capacity(raw.len() / 2 + 64);
-        C::compress(&mut out, |buf| {
-            buf.put_slice(raw);
-            Ok(())
-        })
-        .map_err(protocol_error)?;
-        Ok(out)
-    }
-    match codec {
-        0 => Ok(raw),
-        1 => run::<Gzip>(&raw),
-        2 => run::<Snappy>(&raw),
-        3 => run::<Lz4>(&raw),
-        4 => run::<Zstd>(&raw),
-        c => Err(LogError::corrupt(format!("unknown compression codec {c}"))),
-    }
 }
 
 /// Finishes or rolls back a segment swap interrupted by a crash (called by
@@ -1002,32 +892,4 @@ fn swap_end(path: &Path, base: i64) -> Result<i64, LogError> {
         end = header.next_offset();
     }
     Ok(end)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn varlong_round_trip() {
-        for v in [
-            0i64,
-            1,
-            -1,
-            63,
-            -64,
-            64,
-            300,
-            -300,
-            i64::MAX,
-            i64::MIN,
-            1 << 40,
-        ] {
-            let mut buf = Vec::new();
-            put_varlong(&mut buf, v);
-            let mut pos = 0;
-            assert_eq!(get_varlong(&buf, &mut pos), Some(v));
-            assert_eq!(pos, buf.len());
-        }
-    }
 }

@@ -18,10 +18,12 @@
 mod batch;
 mod checkpoint;
 mod cleaner;
+mod codec;
 mod config;
 mod error;
 mod index;
 mod log;
+mod records;
 mod segment;
 
 pub use batch::{
@@ -39,3 +41,4 @@ pub use log::{
     LOG_START_OFFSET_CHECKPOINT, Log, LogRead, LogSlice, MAX_TIMESTAMP, RECOVERY_POINT_CHECKPOINT,
     TimestampOffset,
 };
+pub use records::visit_keys;

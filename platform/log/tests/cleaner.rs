@@ -280,6 +280,48 @@ fn tombstones_go_after_delete_retention() {
     }
 }
 
+/// The delete horizon lives in the batches (KIP-534): a log reopened after
+/// its tombstones were stamped is due for cleaning at their horizon, not
+/// only when it next gets dirty.
+#[test]
+fn tombstone_horizon_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config(2 << 10)).unwrap();
+    let mut latest = fill(&log, 300, 30, 10, Compression::Lz4);
+    let items: Vec<(String, Option<String>)> =
+        (10..15).map(|k| (format!("key-{k}"), None)).collect();
+    let info = log
+        .append(&mut updates(&items, NOW, Compression::Lz4), 0)
+        .unwrap();
+    for (i, (k, v)) in items.into_iter().enumerate() {
+        latest.insert(k, (info.first_offset + i as i64, v));
+    }
+    // Close the tombstones' segment (keys 0..5 only: the tombstones stay).
+    latest.extend(fill(&log, 200, 5, 10, Compression::Lz4));
+    log.clean_until(NOW, &cleaner(), None).unwrap();
+    let tombstones = |log: &Log| records(log).into_iter().filter(|r| r.2.is_none()).count();
+    assert_eq!(tombstones(&log), 5);
+    log.close().unwrap();
+    drop(log);
+
+    let log = Log::open(dir.path(), config(2 << 10)).unwrap();
+    assert!(
+        !log.cleanability(NOW + 999).unwrap().due,
+        "not dirty, horizon ahead"
+    );
+    assert!(
+        log.cleanability(NOW + 1_000).unwrap().due,
+        "due at the horizon"
+    );
+    log.clean(NOW + 1_000, &cleaner()).unwrap().expect("due");
+    assert_eq!(tombstones(&log), 0);
+    assert_compacted(&log, &latest);
+    assert!(
+        !log.cleanability(NOW + 1_000).unwrap().due,
+        "nothing left to expire"
+    );
+}
+
 #[test]
 fn readers_see_no_gap_while_cleaning() {
     let dir = tempfile::tempdir().unwrap();

@@ -144,22 +144,26 @@ fn check_client_batches(records: &[u8]) -> Result<(), String> {
 }
 
 /// A compacted topic keeps the latest record per key: records without a
-/// key are refused (INVALID_RECORD), as Kafka does. Batches that do not
-/// decode are left to the log, which reports CORRUPT_MESSAGE.
+/// key are refused (INVALID_RECORD), as Kafka does, and so are records that
+/// do not parse (the cleaner could never clean past them). Batches whose
+/// CRC does not match are left to the log, which reports CORRUPT_MESSAGE.
 fn check_keys(records: &bytes::Bytes) -> Result<(), String> {
-    let mut buf = records.clone();
-    let Ok(sets) = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf) else {
-        return Ok(());
-    };
-    let keyless = sets
-        .iter()
-        .flat_map(|set| set.records.iter())
-        .find(|r| r.key.is_none());
-    match keyless {
-        Some(r) => Err(format!(
-            "compacted topic received a record without a key (offset delta {})",
-            r.offset
-        )),
-        None => Ok(()),
+    for batch in fjord_log::validated_batches(records) {
+        let Ok((header, range)) = batch else {
+            return Ok(());
+        };
+        let mut keyless = None;
+        fjord_log::visit_keys(&records[range], |offset, key| {
+            if key.is_none() && keyless.is_none() {
+                keyless = Some(offset - header.base_offset);
+            }
+        })
+        .map_err(|e| format!("the records of a batch do not parse: {e}"))?;
+        if let Some(delta) = keyless {
+            return Err(format!(
+                "compacted topic received a record without a key (offset delta {delta})"
+            ));
+        }
     }
+    Ok(())
 }

@@ -3,16 +3,21 @@
 //!
 //! Keys are stored whole (no hash collisions can make the cleaner drop a
 //! record it should keep). Each entry is charged its key length plus a
-//! fixed overhead for the table slot, the offset and the allocation.
+//! fixed overhead for the table slot, the offset and the allocation. The
+//! table hashes with foldhash, seeded per map: keys come from producers, so
+//! the hash must be fast (it runs twice per record cleaned) and not
+//! predictable from outside.
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 
 /// Bytes charged per entry on top of the key bytes.
 pub(crate) const ENTRY_OVERHEAD: usize = 48;
 
 #[derive(Debug)]
 pub(crate) struct OffsetMap {
-    entries: HashMap<Box<[u8]>, i64>,
+    entries: HashMap<Box<[u8]>, i64, RandomState>,
     used: usize,
     capacity: usize,
 }
@@ -20,7 +25,7 @@ pub(crate) struct OffsetMap {
 impl OffsetMap {
     pub(crate) fn new(capacity: usize) -> Self {
         OffsetMap {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             used: 0,
             capacity,
         }
