@@ -11,7 +11,9 @@
 //! Then `produce_p99_while_cleaning` (printed, not a criterion group):
 //! p99 latency of 1 KiB `Log::append`s to another log (page cache), paced
 //! at one per 100 µs for 2 s, without and then with a thread cleaning
-//! copies of the uncompressed input back to back, in the same run.
+//! copies of the uncompressed input back to back, in the same run: once
+//! with no I/O limit and once with `log.cleaner.io.max.bytes.per.second`
+//! at 100 MiB/s (read plus written).
 //!
 //! Run with `cargo bench -p fjord-log --bench cleaner`.
 
@@ -117,7 +119,8 @@ fn main() {
         g.finish();
     }
     c.final_summary();
-    produce_p99_while_cleaning(root.path());
+    produce_p99_while_cleaning(root.path(), None);
+    produce_p99_while_cleaning(root.path(), Some(100.0 * 1024.0 * 1024.0));
 }
 
 fn p99_of_appends(log: &Log) -> Duration {
@@ -139,8 +142,13 @@ fn p99_of_appends(log: &Log) -> Duration {
     latencies[latencies.len() * 99 / 100]
 }
 
-fn produce_p99_while_cleaning(root: &Path) {
+fn produce_p99_while_cleaning(root: &Path, io_max_bytes_per_second: Option<f64>) {
+    let cleaner_config = CleanerConfig {
+        io_max_bytes_per_second,
+        ..CleanerConfig::default()
+    };
     let input = root.join("input-none");
+    let _ = fs::remove_dir_all(root.join("other"));
     let other = Log::open(root.join("other"), LogConfig::default()).expect("open");
     let quiet = p99_of_appends(&other);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -154,7 +162,7 @@ fn produce_p99_while_cleaning(root: &Path) {
                 copy(&input, &work);
                 let log = Log::open(&work, config()).expect("open copy");
                 let stats = log
-                    .clean_until(0, &CleanerConfig::default(), None)
+                    .clean_until(0, &cleaner_config, None)
                     .expect("clean");
                 cleaned += stats.bytes_read;
             }
@@ -165,8 +173,9 @@ fn produce_p99_while_cleaning(root: &Path) {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let cleaned = cleaner.join().expect("cleaner thread");
     println!(
-        "produce_p99_while_cleaning: p99 append {quiet:?} without the cleaner, {busy:?} with it \
-         ({:.2}x; the cleaner read {} MiB meanwhile)",
+        "produce_p99_while_cleaning (cleaner I/O limit {}): p99 append {quiet:?} without the \
+         cleaner, {busy:?} with it ({:.2}x; the cleaner read {} MiB meanwhile)",
+        io_max_bytes_per_second.map_or("none".to_string(), |r| format!("{:.0} MiB/s", r / 1048576.0)),
         busy.as_secs_f64() / quiet.as_secs_f64(),
         cleaned >> 20
     );
