@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+mod admin;
 mod apis;
 mod cleaner;
 mod codec;
@@ -46,6 +47,10 @@ mod topic_config;
 mod topic_registry;
 mod versions;
 
+pub use admin::{
+    BrokerInfo, ClusterInfo, ConfigEntry, GroupDescription, GroupMember, GroupOffset,
+    TopicPartitions,
+};
 pub use codec::{FrameError, frame_length};
 pub use config::{BrokerConfig, DurabilityConfig};
 pub use error::BrokerError;

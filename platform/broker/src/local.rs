@@ -37,7 +37,7 @@ impl LocalError {
         LocalError::new(ResponseError::UnknownServerError.code(), message)
     }
 
-    fn new(code: i16, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: i16, message: impl Into<String>) -> Self {
         let code_name = match ResponseError::try_from_code(code) {
             Some(e) => format!("{e:?}"),
             None => format!("error code {code}"),

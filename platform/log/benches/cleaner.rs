@@ -161,9 +161,7 @@ fn produce_p99_while_cleaning(root: &Path, io_max_bytes_per_second: Option<f64>)
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 copy(&input, &work);
                 let log = Log::open(&work, config()).expect("open copy");
-                let stats = log
-                    .clean_until(0, &cleaner_config, None)
-                    .expect("clean");
+                let stats = log.clean_until(0, &cleaner_config, None).expect("clean");
                 cleaned += stats.bytes_read;
             }
             cleaned
@@ -175,7 +173,10 @@ fn produce_p99_while_cleaning(root: &Path, io_max_bytes_per_second: Option<f64>)
     println!(
         "produce_p99_while_cleaning (cleaner I/O limit {}): p99 append {quiet:?} without the \
          cleaner, {busy:?} with it ({:.2}x; the cleaner read {} MiB meanwhile)",
-        io_max_bytes_per_second.map_or("none".to_string(), |r| format!("{:.0} MiB/s", r / 1048576.0)),
+        io_max_bytes_per_second.map_or("none".to_string(), |r| format!(
+            "{:.0} MiB/s",
+            r / 1048576.0
+        )),
         busy.as_secs_f64() / quiet.as_secs_f64(),
         cleaned >> 20
     );

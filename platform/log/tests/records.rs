@@ -81,7 +81,10 @@ proptest! {
 /// and an offset delta past the batch's last offset delta.
 #[test]
 fn offset_delta_outside_the_batch_is_refused() {
-    let mut bytes = batch(&vec![(Some(b"k".to_vec()), b"v".to_vec())], Compression::None);
+    let mut bytes = batch(
+        &vec![(Some(b"k".to_vec()), b"v".to_vec())],
+        Compression::None,
+    );
     bytes[..8].copy_from_slice(&i64::MIN.to_be_bytes());
     // The record's offset delta (zigzag varint) after length, attributes and
     // timestamp delta: make it -1.

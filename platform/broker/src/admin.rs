@@ -1,0 +1,311 @@
+//! What operators' tools read and change in-process, through
+//! [`LocalBroker`]: the admin HTTP API is built on these. They follow the
+//! same rules as the Kafka APIs that do the same things (CreateTopics,
+//! DeleteTopics, IncrementalAlterConfigs, DescribeGroups, OffsetFetch), so a
+//! change made over HTTP is checked exactly as one made by a Kafka client.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ConsumerProtocolAssignment;
+use kafka_protocol::protocol::Decodable;
+use serde::Serialize;
+
+use crate::local::{LocalBroker, LocalError};
+use crate::topic_config::TopicConfigs;
+use crate::topic_registry::Topic;
+
+/// The cluster as this broker sees it (one node until replication exists).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterInfo {
+    pub cluster_id: String,
+    pub controller_id: i32,
+    pub brokers: Vec<BrokerInfo>,
+}
+
+/// One broker, as Metadata answers name it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokerInfo {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+/// One topic config with where its value comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: String,
+    /// `topic` (set on the topic) or `default` (the broker's default).
+    pub source: &'static str,
+}
+
+/// A consumer group: its state, members with their assignments, and its
+/// committed offsets with the lag behind each partition's high watermark.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupDescription {
+    pub group_id: String,
+    /// Kafka's state name: `Empty`, `PreparingRebalance`,
+    /// `CompletingRebalance`, `Stable` or `Dead`.
+    pub state: &'static str,
+    pub protocol_type: Option<String>,
+    /// The assignor (`range`, `cooperative-sticky`, …).
+    pub protocol: Option<String>,
+    pub generation: i32,
+    pub leader: Option<String>,
+    pub members: Vec<GroupMember>,
+    pub offsets: Vec<GroupOffset>,
+    /// Sum of the partitions' lag.
+    pub lag: i64,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    /// The partitions the leader gave it, by topic (consumer groups only).
+    pub assignment: Vec<TopicPartitions>,
+}
+
+/// Partitions of one topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicPartitions {
+    pub topic: String,
+    pub partitions: Vec<i32>,
+}
+
+/// A group's committed offset on one partition.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub committed: i64,
+    /// The partition's high watermark (`-1` when the topic is gone).
+    pub high_watermark: i64,
+    /// `high_watermark - committed`, never below 0.
+    pub lag: i64,
+}
+
+fn error(code: ResponseError, message: impl Into<String>) -> LocalError {
+    LocalError::new(code.code(), message)
+}
+
+impl LocalBroker {
+    /// The cluster id and this broker's advertised address.
+    pub fn cluster(&self) -> ClusterInfo {
+        let node_id = self.state.config.node_id;
+        ClusterInfo {
+            cluster_id: self.state.registry.cluster_id().to_owned(),
+            controller_id: node_id,
+            brokers: vec![BrokerInfo {
+                node_id,
+                host: self.state.advertised_host.clone(),
+                port: self.state.advertised_port,
+            }],
+        }
+    }
+
+    /// Every topic, internal ones included, by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        let mut topics = self.state.registry.list();
+        topics.sort_by(|a, b| a.name().cmp(b.name()));
+        topics
+    }
+
+    /// Every config of `topic`: its own values and the broker defaults.
+    pub fn topic_configs(&self, topic: &Topic) -> Vec<ConfigEntry> {
+        topic
+            .configs()
+            .describe(self.state.registry.defaults())
+            .into_iter()
+            .map(|(name, value, source, _)| ConfigEntry {
+                name,
+                value,
+                source: if source == crate::topic_config::SOURCE_TOPIC {
+                    "topic"
+                } else {
+                    "default"
+                },
+            })
+            .collect()
+    }
+
+    /// Creates a topic as CreateTopics does; an existing name is
+    /// TOPIC_ALREADY_EXISTS.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: Option<i32>,
+        configs: &[(String, String)],
+    ) -> Result<Arc<Topic>, LocalError> {
+        let configs =
+            TopicConfigs::from_pairs(configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(|e| error(ResponseError::InvalidConfig, e))?;
+        let partitions = partitions.unwrap_or(self.state.config.num_partitions);
+        let state = Arc::clone(&self.state);
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || {
+            match state.registry.create(&name, partitions, configs, false) {
+                Ok(Some(topic)) => Ok(topic),
+                Ok(None) => Err(error(
+                    ResponseError::UnknownServerError,
+                    format!("topic {name} was not created"),
+                )),
+                Err(e) => Err(LocalError::new(e.code, e.message)),
+            }
+        })
+        .await
+        .map_err(|e| error(ResponseError::UnknownServerError, e.to_string()))?
+    }
+
+    /// Deletes a topic and its data, as DeleteTopics does.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), LocalError> {
+        let state = Arc::clone(&self.state);
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || {
+            state
+                .registry
+                .delete(&name)
+                .map_err(|e| LocalError::new(e.code, e.message))
+        })
+        .await
+        .map_err(|e| error(ResponseError::UnknownServerError, e.to_string()))?
+    }
+
+    /// Changes configs of `topic` as IncrementalAlterConfigs does: a value
+    /// sets the config, `None` returns it to the broker default. Nothing
+    /// changes when any of them is refused.
+    pub fn alter_topic_configs(
+        &self,
+        topic: &str,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), LocalError> {
+        let current = self
+            .topic(topic)
+            .ok_or_else(|| {
+                error(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {topic:?} does not exist"),
+                )
+            })?
+            .configs();
+        let mut configs = current;
+        for (name, value) in changes {
+            match value {
+                Some(value) => configs.set(name, value),
+                None => configs.remove(name),
+            }
+            .map_err(|e| error(ResponseError::InvalidConfig, e))?;
+        }
+        self.state
+            .registry
+            .set_configs(topic, configs)
+            .map_err(|e| LocalError::new(e.code, e.message))
+    }
+
+    /// Every consumer group this broker coordinates, by id.
+    pub fn groups(&self) -> Vec<GroupDescription> {
+        let ids: Vec<String> = {
+            let groups = self.state.groups.lock();
+            groups.keys().cloned().collect()
+        };
+        let mut described: Vec<GroupDescription> =
+            ids.iter().filter_map(|id| self.group(id)).collect();
+        described.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        described
+    }
+
+    /// One group, if this broker knows it.
+    pub fn group(&self, id: &str) -> Option<GroupDescription> {
+        let (mut description, committed) = {
+            let groups = self.state.groups.lock();
+            let group = groups.get(id)?;
+            let consumer = group.protocol_type.as_deref() == Some("consumer");
+            let members = group
+                .members
+                .values()
+                .map(|m| GroupMember {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    assignment: if consumer {
+                        decode_assignment(&m.assignment)
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect();
+            let committed: Vec<(String, i32, i64)> = group
+                .offsets
+                .iter()
+                .map(|((topic, partition), o)| (topic.clone(), *partition, o.offset))
+                .collect();
+            (
+                GroupDescription {
+                    group_id: group.id.clone(),
+                    state: group.state.name(),
+                    protocol_type: group.protocol_type.clone(),
+                    protocol: group.protocol_name.clone(),
+                    generation: group.generation,
+                    leader: group.leader.clone(),
+                    members,
+                    offsets: Vec::new(),
+                    lag: 0,
+                },
+                committed,
+            )
+        };
+        // High watermarks are read outside the group lock.
+        let mut offsets: Vec<GroupOffset> = committed
+            .into_iter()
+            .map(|(topic, partition, committed)| {
+                let high_watermark = self
+                    .topic(&topic)
+                    .and_then(|t| t.partition(partition))
+                    .map_or(-1, |p| p.high_watermark());
+                GroupOffset {
+                    lag: if high_watermark < 0 {
+                        0
+                    } else {
+                        (high_watermark - committed).max(0)
+                    },
+                    topic,
+                    partition,
+                    committed,
+                    high_watermark,
+                }
+            })
+            .collect();
+        offsets.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        description.lag = offsets.iter().map(|o| o.lag).sum();
+        description.offsets = offsets;
+        Some(description)
+    }
+}
+
+/// The consumer protocol's assignment (version, then topics with their
+/// partitions); an assignment that does not decode shows as none.
+fn decode_assignment(bytes: &Bytes) -> Vec<TopicPartitions> {
+    if bytes.len() < 2 {
+        return Vec::new();
+    }
+    let mut buf = bytes.clone();
+    let version = i16::from_be_bytes([buf[0], buf[1]]);
+    let _ = bytes::Buf::get_i16(&mut buf);
+    let Ok(assignment) = ConsumerProtocolAssignment::decode(&mut buf, version.clamp(0, 3)) else {
+        return Vec::new();
+    };
+    assignment
+        .assigned_partitions
+        .into_iter()
+        .map(|tp| TopicPartitions {
+            topic: tp.topic.to_string(),
+            partitions: tp.partitions,
+        })
+        .collect()
+}
