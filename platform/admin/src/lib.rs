@@ -1,0 +1,3 @@
+//! `fjord-admin` is Fjord's admin surface; [`metrics`] is what `/metrics` serves.
+
+pub mod metrics;
