@@ -153,6 +153,16 @@ const RECORDED: &[(&str, Kind, Unit, &str)] = &[
     ),
 ];
 
+/// The recorded counters without labels (every recorded gauge has none).
+const UNLABELLED_COUNTERS: &[&str] = &[
+    "fjord_isr_shrinks_total",
+    "fjord_isr_expands_total",
+    "fjord_cleaner_runs_total",
+    "fjord_cleaner_bytes_read_total",
+    "fjord_cleaner_bytes_written_total",
+    "fjord_cleaner_records_removed_total",
+];
+
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Counter,
@@ -279,13 +289,12 @@ fn install_recorder() -> Result<PrometheusHandle, MetricsError> {
     // Series without labels show from the first scrape, at 0, so a
     // dashboard or alert finds them before anything happened (and the ISR
     // ones, which stay 0 until replication exists).
+    for name in UNLABELLED_COUNTERS {
+        metrics::counter!(*name).increment(0);
+    }
     for &(name, kind, _, _) in RECORDED {
-        match kind {
-            Kind::Counter if !name.starts_with("fjord_request") && !name.contains("pipeline") => {
-                metrics::counter!(name).increment(0);
-            }
-            Kind::Gauge => metrics::gauge!(name).increment(0.0),
-            _ => {}
+        if let Kind::Gauge = kind {
+            metrics::gauge!(name).increment(0.0);
         }
     }
     Ok(handle)
@@ -385,6 +394,18 @@ fn escape(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unlabelled_counters_are_described_counters() {
+        for name in UNLABELLED_COUNTERS {
+            assert!(
+                RECORDED
+                    .iter()
+                    .any(|(n, kind, _, _)| n == name && matches!(kind, Kind::Counter)),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn label_values_are_escaped() {
