@@ -1,6 +1,7 @@
 //! `fjord-admin` is the broker's admin HTTP listener (default
 //! `127.0.0.1:9644`): the JSON admin API under `/api/v1` (documented in
-//! `docs/admin-api.md` and `docs/admin-api.openapi.yaml`), the health
+//! `docs/admin-api.md` and `docs/admin-api.openapi.yaml`), Prometheus
+//! metrics on `/metrics` ([`metrics`], `docs/metrics.md`), and the health
 //! checks `/health/live` and `/health/ready`.
 //!
 //! It is for: operators and their scripts — reading topics, partitions,
@@ -22,6 +23,7 @@
 
 mod api;
 mod error;
+pub mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub struct AdminState {
     /// manifest is refused before it is stored.
     pub(crate) host: Arc<PluginHost>,
     pub(crate) ready: Arc<AtomicBool>,
+    /// What `/metrics` renders; `None` answers 404 there.
+    pub(crate) metrics: Option<metrics::Metrics>,
 }
 
 impl AdminState {
@@ -60,7 +64,15 @@ impl AdminState {
             broker,
             host,
             ready: Arc::new(AtomicBool::new(false)),
+            metrics: None,
         }
+    }
+
+    /// Serves `/metrics` from `metrics` (installed before the broker
+    /// started, see [`metrics::Metrics::install`]).
+    pub fn with_metrics(mut self, metrics: metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }
 

@@ -41,12 +41,15 @@ pub(crate) async fn run(state: Arc<BrokerState>) {
                 for partition in mine {
                     let log = partition.log();
                     match log.clean(now_ms(), &cleaner) {
-                        Ok(Some(stats)) => tracing::debug!(
-                            topic = partition.topic(),
-                            partition = partition.index(),
-                            ?stats,
-                            "compacted"
-                        ),
+                        Ok(Some(stats)) => {
+                            crate::instruments::cleaned(&stats, now_ms());
+                            tracing::debug!(
+                                topic = partition.topic(),
+                                partition = partition.index(),
+                                ?stats,
+                                "compacted"
+                            )
+                        }
                         Ok(None) => {}
                         Err(e) => tracing::error!(
                             dir = %log.dir().display(),

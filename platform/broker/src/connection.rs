@@ -5,12 +5,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
 use crate::apis::{self, Reply};
 use crate::codec::{read_frame, write_frame};
+use crate::instruments;
 use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
 use crate::server::BrokerState;
 
@@ -42,7 +44,15 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<Broker
                 let (api_key, version) = (request.api_key, request.version);
                 let correlation_id = request.header.correlation_id;
                 tracing::trace!(%peer, ?api_key, version, correlation_id, "request");
-                match apis::handle(&state, *request, &client_host).await {
+                let started = Instant::now();
+                let reply = apis::handle(&state, *request, &client_host).await;
+                let failed = match &reply {
+                    Reply::Nothing => false,
+                    Reply::Send(response) => instruments::response_failed(response),
+                    Reply::Close(_) => true,
+                };
+                instruments::request(api_key, started.elapsed(), failed);
+                match reply {
                     Reply::Nothing => continue,
                     Reply::Send(response) => {
                         encode_response(api_key, version, correlation_id, &response)

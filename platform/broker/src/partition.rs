@@ -2,7 +2,7 @@
 //! watermark, and the notifier that wakes fetches parked on it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 
 use fjord_log::{AppendInfo, BatchHeader, Durability, Log, LogConfig, LogError, LogRead};
 use tokio::sync::watch;
@@ -35,6 +35,49 @@ pub struct Partition {
     /// batch rebuilds them from the log. An async lock: it is held across
     /// the append so a producer's batches are checked and stored in order.
     producers: tokio::sync::Mutex<Option<ProducerStates>>,
+    /// Bytes and records in and out, for the metrics. Kept here rather than
+    /// in the global metrics registry so a deleted partition's series go
+    /// with it, and so the hot paths pay one atomic add, not a label lookup.
+    traffic: TrafficCounters,
+}
+
+#[derive(Debug, Default)]
+struct TrafficCounters {
+    bytes_in: AtomicU64,
+    records_in: AtomicU64,
+    bytes_out: AtomicU64,
+    records_out: AtomicU64,
+}
+
+/// What a partition took in (appends) and served (fetches) since it was
+/// opened in this process: counters, for `fjord_topic_*_total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionTraffic {
+    /// Bytes of record batches appended (Produce and in-process appends).
+    pub bytes_in: u64,
+    /// Records appended.
+    pub records_in: u64,
+    /// Bytes of record batches served to fetches.
+    pub bytes_out: u64,
+    /// Records in the batches served (from the batch headers' record counts).
+    pub records_out: u64,
+}
+
+/// Counts an append waiting for its fsync in `fjord_produce_purgatory_size`
+/// while it lives, so a cancelled request still leaves the gauge.
+struct ProducePurgatory;
+
+impl ProducePurgatory {
+    fn enter() -> Self {
+        metrics::gauge!("fjord_produce_purgatory_size").increment(1.0);
+        ProducePurgatory
+    }
+}
+
+impl Drop for ProducePurgatory {
+    fn drop(&mut self) {
+        metrics::gauge!("fjord_produce_purgatory_size").decrement(1.0);
+    }
 }
 
 impl Partition {
@@ -50,6 +93,7 @@ impl Partition {
             high_watermark: AtomicI64::new(end),
             appended,
             producers: tokio::sync::Mutex::new(None),
+            traffic: TrafficCounters::default(),
         }
     }
 
@@ -121,12 +165,19 @@ impl Partition {
         let may_fsync = config.durability == Durability::Fsync || config.flush_messages.is_some();
         let info = if may_fsync {
             let log = Arc::clone(&self.log);
+            let _waiting = ProducePurgatory::enter();
             tokio::task::spawn_blocking(move || log.append(&mut batches, epoch))
                 .await
                 .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))??
         } else {
             self.log.append(&mut batches, epoch)?
         };
+        self.traffic
+            .bytes_in
+            .fetch_add(info.bytes as u64, Ordering::Relaxed);
+        self.traffic
+            .records_in
+            .fetch_add(info.record_count, Ordering::Relaxed);
         self.advance_high_watermark(info.last_offset + 1);
         Ok(info)
     }
@@ -181,6 +232,25 @@ impl Partition {
     /// Reads whole batches from `offset` up to the high watermark.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<LogRead, LogError> {
         self.log.read(offset, max_bytes, self.high_watermark())
+    }
+
+    /// Counts bytes and records served to a fetch.
+    pub(crate) fn served(&self, bytes: u64, records: u64) {
+        self.traffic.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+        self.traffic
+            .records_out
+            .fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// Bytes and records appended and served since the partition was
+    /// opened in this process.
+    pub fn traffic(&self) -> PartitionTraffic {
+        PartitionTraffic {
+            bytes_in: self.traffic.bytes_in.load(Ordering::Relaxed),
+            records_in: self.traffic.records_in.load(Ordering::Relaxed),
+            bytes_out: self.traffic.bytes_out.load(Ordering::Relaxed),
+            records_out: self.traffic.records_out.load(Ordering::Relaxed),
+        }
     }
 
     /// Wakes fetches parked on this partition without new data (deletion,

@@ -71,6 +71,9 @@ pub fn run(args: ServerArgs) -> Result<()> {
         "" | "off" => None,
         address => Some(address.to_owned()),
     };
+    // Before the broker starts: what is recorded without a recorder is lost.
+    let metrics = fjord_admin::metrics::Metrics::install()
+        .context("cannot install the Prometheus recorder")?;
     runtime.block_on(async move {
         let broker = fjord_broker::Broker::start(config)
             .await
@@ -89,7 +92,8 @@ pub fn run(args: ServerArgs) -> Result<()> {
             Some(address) => Some(
                 fjord_admin::AdminServer::start(
                     address,
-                    fjord_admin::AdminState::new(local.clone(), std::sync::Arc::clone(&host)),
+                    fjord_admin::AdminState::new(local.clone(), std::sync::Arc::clone(&host))
+                        .with_metrics(metrics.clone()),
                 )
                 .await
                 .context("cannot start the admin API (--admin-listen off disables it)")?,

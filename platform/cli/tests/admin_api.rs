@@ -31,8 +31,14 @@ impl Api {
     fn answer(mut response: ureq::http::Response<ureq::Body>) -> (u16, Value) {
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap();
+        let json = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
         let body = if text.is_empty() {
             Value::Null
+        } else if !json {
+            Value::String(text)
         } else {
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
         };
@@ -455,4 +461,55 @@ fn a_topic_with_1000_partitions_is_described_quickly() {
     times.sort();
     let median = times[times.len() / 2];
     assert!(median < Duration::from_millis(100), "median {median:?}");
+}
+
+/// `/metrics` of a real server: Prometheus text whose figures match what
+/// the API and the clients saw.
+#[test]
+fn metrics_match_the_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), free_port(), None);
+    let api = Api::new(&server);
+    api.post("/api/v1/topics", r#"{"name": "m", "partitions": 1}"#);
+    server.produce("m", (0..25).map(|i| format!("value-{i}")));
+    assert_eq!(server.consume("m", 25, Duration::from_secs(20)).len(), 25);
+    let mut response = api
+        .agent
+        .get(format!("{}/metrics", api.base))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = response.body_mut().read_to_string().unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value(r#"fjord_topic_records_in_total{topic="m",partition="0"}"#),
+        25.0
+    );
+    assert!(value(r#"fjord_topic_records_out_total{topic="m",partition="0"}"#) >= 25.0);
+    assert_eq!(
+        value(r#"fjord_high_watermark{topic="m",partition="0"}"#),
+        25.0
+    );
+    assert!(value(r#"fjord_requests_total{api="Produce"}"#) >= 1.0);
+    assert_eq!(value("fjord_under_replicated_partitions"), 0.0);
+    let (_, topic) = api.get("/api/v1/topics/m");
+    assert_eq!(
+        value(r#"fjord_log_size_bytes{topic="m",partition="0"}"#),
+        topic["size_bytes"].as_f64().unwrap()
+    );
+    assert!(text.contains("# TYPE fjord_request_duration_seconds histogram"));
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use fjord_broker::{BrokerInfo, ClusterInfo};
 use serde_json::{Value, json};
 
-use crate::AdminState;
+use crate::{AdminState, ApiError};
 
 pub(crate) async fn cluster(State(state): State<AdminState>) -> Json<ClusterInfo> {
     Json(state.broker.cluster())
@@ -32,4 +32,23 @@ pub(crate) async fn ready(State(state): State<AdminState>) -> (StatusCode, Json<
             Json(json!({"status": "not ready"})),
         )
     }
+}
+
+/// Prometheus text exposition format, version 0.0.4.
+pub(crate) async fn metrics(
+    State(state): State<AdminState>,
+) -> Result<([(axum::http::header::HeaderName, &'static str); 1], String), ApiError> {
+    let metrics = state
+        .metrics
+        .clone()
+        .ok_or_else(|| ApiError::not_found("metrics are not recorded by this server"))?;
+    let broker = state.broker.clone();
+    let text = super::blocking(move || Ok(metrics.render(&broker))).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
 }

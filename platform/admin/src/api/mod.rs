@@ -15,6 +15,7 @@ pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
         .route("/health/live", get(cluster::live))
         .route("/health/ready", get(cluster::ready))
+        .route("/metrics", get(cluster::metrics))
         .route("/api/v1/cluster", get(cluster::cluster))
         .route("/api/v1/brokers", get(cluster::brokers))
         .route("/api/v1/topics", get(topics::list).post(topics::create))

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::log_error_code;
+use crate::instruments::{FetchPurgatory, records_in_batches};
 use crate::partition::Partition;
 use crate::server::BrokerState;
 
@@ -64,17 +65,36 @@ pub(crate) async fn handle(
         .filter_map(|t| t.partition.as_ref().ok().map(|p| p.subscribe()))
         .collect();
     let mut shutdown = state.shutdown.clone();
+    // Set on the first wait: the fetch is then in the purgatory until it
+    // answers or is dropped with its connection.
+    let mut parked = None;
     loop {
         let (responses, bytes, errors) = read_all(&topics, max_bytes);
         let expired = Instant::now() >= deadline;
         if bytes >= min_bytes || errors || expired || receivers.is_empty() || *shutdown.borrow() {
+            count_served(&topics, &responses);
             return FetchResponse::default().with_responses(responses);
         }
+        parked.get_or_insert_with(FetchPurgatory::enter);
         let any_append = wait_any(&mut receivers);
         tokio::select! {
             _ = any_append => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = crate::server::stopped(&mut shutdown) => {}
+        }
+    }
+}
+
+/// Adds what the answer serves to each partition's bytes and records out
+/// (only the answer: a parked fetch's earlier passes were not sent).
+fn count_served(topics: &[(TopicName, Vec<Target>)], responses: &[FetchableTopicResponse]) {
+    for ((_, targets), response) in topics.iter().zip(responses) {
+        for (target, data) in targets.iter().zip(&response.partitions) {
+            if let (Ok(partition), Some(records)) = (&target.partition, &data.records) {
+                if !records.is_empty() {
+                    partition.served(records.len() as u64, records_in_batches(records));
+                }
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fjord_plugin_host::{PluginError, PluginInstance};
 use fjord_sdk::Record;
@@ -53,7 +53,14 @@ impl Step {
         partition: i32,
         f: impl FnOnce(&mut PluginInstance) -> Result<Vec<u8>, PluginError>,
     ) -> Result<Vec<u8>, PluginError> {
+        let started = Instant::now();
         let result = f(&mut self.instance);
+        // One call is one batch (or a timer), so this is per batch.
+        metrics::histogram!(
+            "fjord_plugin_call_duration_seconds",
+            "plugin" => self.instance.info().name.clone()
+        )
+        .record(started.elapsed());
         match &result {
             Ok(_) => self.store.apply(partition),
             Err(_) => self.store.discard(partition),
@@ -139,8 +146,8 @@ impl Chain {
             }
             let (passed, failed) = self.run_step(i, batch);
             self.stats.steps[i].add(count, batch_len(&passed));
-            for f in &failed {
-                self.stats.steps[i].fail(&f.error);
+            if let Some(last) = failed.last() {
+                self.stats.steps[i].fail(failed.len(), &last.error);
             }
             failures.extend(failed);
             batch = passed;

@@ -324,7 +324,7 @@ impl Supervisor {
         }
         let steps: Vec<String> = pipeline.spec.steps.iter().map(|s| s.name.clone()).collect();
         if deployment.paused {
-            running.stats = Arc::new(PipelineStats::new(&steps, &[]));
+            running.stats = Arc::new(PipelineStats::new(name, &steps, &[]));
             self.logs.push(name, "info", "paused".into());
             return running;
         }
@@ -361,7 +361,7 @@ impl Supervisor {
             .iter()
             .map(|s| s.name.clone())
             .collect();
-        let stats = Arc::new(PipelineStats::new(&steps, &plan.sink_labels()));
+        let stats = Arc::new(PipelineStats::new(name, &steps, &plan.sink_labels()));
         let io = Io {
             local: self.local.clone(),
             handle: self.handle.clone(),

@@ -335,6 +335,8 @@ impl Router {
         self.stats
             .dead_lettered
             .fetch_add(count as u64, Ordering::Relaxed);
+        metrics::counter!("fjord_pipeline_dead_lettered_total", "pipeline" => self.pipeline.clone())
+            .increment(count as u64);
         Ok(())
     }
 }

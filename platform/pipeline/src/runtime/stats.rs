@@ -11,6 +11,9 @@ use super::deployments::{PartitionStatus, StepStatus};
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub name: String,
+    /// The pipeline, for the `pipeline` label; `None` for sinks, which the
+    /// step metrics leave out.
+    pipeline: Option<String>,
     records_in: AtomicU64,
     records_out: AtomicU64,
     failed: AtomicU64,
@@ -27,16 +30,43 @@ impl Counters {
         }
     }
 
+    /// The counters of step `name` of `pipeline`, also recorded as the
+    /// `fjord_pipeline_step_*` metrics.
+    pub fn step(pipeline: &str, name: &str) -> Self {
+        Counters {
+            pipeline: Some(pipeline.to_owned()),
+            ..Counters::new(name)
+        }
+    }
+
+    /// Called once per batch, never per record: the metric updates look
+    /// their series up by label.
     pub fn add(&self, records_in: usize, records_out: usize) {
         self.records_in
             .fetch_add(records_in as u64, Ordering::Relaxed);
         self.records_out
             .fetch_add(records_out as u64, Ordering::Relaxed);
+        if let Some(pipeline) = &self.pipeline {
+            let labels = [("pipeline", pipeline.clone()), ("step", self.name.clone())];
+            metrics::counter!("fjord_pipeline_step_records_in_total", &labels)
+                .increment(records_in as u64);
+            metrics::counter!("fjord_pipeline_step_records_out_total", &labels)
+                .increment(records_out as u64);
+        }
     }
 
-    pub fn fail(&self, error: &str) {
-        self.failed.fetch_add(1, Ordering::Relaxed);
+    /// `count` records failed; `error` is the last one's error.
+    pub fn fail(&self, count: usize, error: &str) {
+        self.failed.fetch_add(count as u64, Ordering::Relaxed);
         self.error(error);
+        if let Some(pipeline) = &self.pipeline {
+            metrics::counter!(
+                "fjord_pipeline_step_records_failed_total",
+                "pipeline" => pipeline.clone(),
+                "step" => self.name.clone()
+            )
+            .increment(count as u64);
+        }
     }
 
     pub fn error(&self, error: &str) {
@@ -85,9 +115,9 @@ pub(crate) struct PipelineStats {
 }
 
 impl PipelineStats {
-    pub fn new(steps: &[String], sinks: &[String]) -> Self {
+    pub fn new(pipeline: &str, steps: &[String], sinks: &[String]) -> Self {
         PipelineStats {
-            steps: steps.iter().map(|s| Counters::new(s)).collect(),
+            steps: steps.iter().map(|s| Counters::step(pipeline, s)).collect(),
             sinks: sinks.iter().map(|s| Counters::new(s)).collect(),
             ..PipelineStats::default()
         }
