@@ -188,8 +188,11 @@ const throughput = { samples: [], last: null, max: 60 };
 function sampleThroughput(topics) {
   // Sum of `records` (high watermark − log start) over user topics; its
   // change per second is the produce rate. Retention moving a log start
-  // makes it drop, so negative deltas count as 0.
-  const total = topics.filter((t) => !t.internal).reduce((s, t) => s + (t.records || 0), 0);
+  // makes it drop, so negative deltas count as 0. `__` topics are left out
+  // even when not flagged internal: the pipeline runtime writes a status
+  // record every second, which would make an idle cluster look busy.
+  const total = topics.filter((t) => !t.internal && !t.name.startsWith("__"))
+    .reduce((s, t) => s + (t.records || 0), 0);
   const now = performance.now();
   if (throughput.last) {
     const dt = (now - throughput.last.t) / 1000;
