@@ -265,8 +265,11 @@ def test_overview(page, data, pipeline):
     expect(page.get_by_test_id("count-under-replicated")).to_have_attribute("data-value", "0")
 
     # The sparkline's rate comes from the change of the record counts between
-    # polls: it must turn positive while records flow.
-    with Producing(data["topic"]):
+    # polls: it must turn positive while records flow. (Its own topic: the
+    # other tests count the records of `data`.)
+    flow = unique("console-flow")
+    api("POST", "/topics", {"name": flow, "partitions": 1}, expect_status=201)
+    with Producing(flow):
         page.wait_for_function(
             "() => Number(document.querySelector('[data-testid=throughput-rate]').dataset.value) > 0",
             timeout=20000)
