@@ -57,6 +57,11 @@ pub struct BrokerConfig {
     /// `advertised.port`: the port clients are told. Default: the bound port.
     #[serde(rename = "advertised.port", alias = "advertised_port")]
     pub advertised_port: Option<u16>,
+    /// `admin.listener`: `host:port` of the admin HTTP API, metrics and
+    /// console (`off` for none). The `fjord` binary serves it (crate
+    /// `fjord-admin`); this crate only carries the setting with the others.
+    #[serde(rename = "admin.listener", alias = "admin_listener")]
+    pub admin_listener: String,
     /// `node.id`: this broker's id in Metadata answers.
     #[serde(rename = "node.id", alias = "node_id")]
     pub node_id: i32,
@@ -189,6 +194,7 @@ impl Default for BrokerConfig {
             listener: "127.0.0.1:9092".to_string(),
             advertised_host: None,
             advertised_port: None,
+            admin_listener: "127.0.0.1:9644".to_string(),
             node_id: 0,
             cluster_id: None,
             auto_create_topics: true,

@@ -32,6 +32,11 @@ pub struct LocalError {
 }
 
 impl LocalError {
+    /// The name of the Kafka error (`UnknownTopicOrPartition`, …).
+    pub fn code_name(&self) -> &str {
+        &self.code_name
+    }
+
     /// An error that is not a Kafka error (a thread that could not start).
     pub fn from_message(message: impl Into<String>) -> Self {
         LocalError::new(ResponseError::UnknownServerError.code(), message)

@@ -25,6 +25,10 @@ pub struct ServerArgs {
     /// Host clients are told to connect to (`advertised.host`).
     #[arg(long, env = "FJORD_ADVERTISED_HOST")]
     pub advertised_host: Option<String>,
+    /// Admin HTTP API, metrics and web console, host:port, or `off`
+    /// (`admin.listener`; default 127.0.0.1:9644).
+    #[arg(long, env = "FJORD_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
     /// Broker id (`node.id`).
     #[arg(long, env = "FJORD_NODE_ID")]
     pub node_id: Option<i32>,
@@ -63,6 +67,10 @@ pub fn run(args: ServerArgs) -> Result<()> {
         .context("could not start the async runtime")?;
     let manifests = crate::pipeline::manifest_files(&args.pipelines)?;
     let cache_dir = config.data_dir.join("plugin-cache");
+    let admin_listener = match config.admin_listener.as_str() {
+        "" | "off" => None,
+        address => Some(address.to_owned()),
+    };
     runtime.block_on(async move {
         let broker = fjord_broker::Broker::start(config)
             .await
@@ -75,6 +83,19 @@ pub fn run(args: ServerArgs) -> Result<()> {
             .context("cannot start the plugin host")?,
         );
         let local = broker.local();
+        // Bound before the pipelines start so a taken port fails fast;
+        // ready once everything runs.
+        let admin = match &admin_listener {
+            Some(address) => Some(
+                fjord_admin::AdminServer::start(
+                    address,
+                    fjord_admin::AdminState::new(local.clone(), std::sync::Arc::clone(&host)),
+                )
+                .await
+                .context("cannot start the admin API (--admin-listen off disables it)")?,
+            ),
+            None => None,
+        };
         for file in &manifests {
             let deployment = crate::pipeline::read_deployment(file)?;
             fjord_pipeline::runtime::deploy_local(&local, &deployment.0, &deployment.1)
@@ -85,8 +106,15 @@ pub fn run(args: ServerArgs) -> Result<()> {
         let pipelines = fjord_pipeline::runtime::PipelineRuntime::start(local, host)
             .await
             .context("cannot start the pipeline runtime")?;
+        if let Some(admin) = &admin {
+            admin.set_ready(true);
+        }
         shutdown_signal().await;
         tracing::info!("shutting down");
+        if let Some(admin) = admin {
+            admin.set_ready(false);
+            admin.shutdown().await;
+        }
         // Pipelines first: their tasks commit what they delivered while the
         // logs are still open.
         pipelines.stop().await;
@@ -120,6 +148,9 @@ fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
     }
     if let Some(host) = &args.advertised_host {
         config.advertised_host = Some(host.clone());
+    }
+    if let Some(admin) = &args.admin_listen {
+        config.admin_listener = admin.clone();
     }
     if let Some(id) = args.node_id {
         config.node_id = id;

@@ -17,12 +17,16 @@ use rdkafka::{Offset, TopicPartitionList};
 pub struct Server {
     pub child: Child,
     pub bootstrap: String,
+    /// `host:port` of its admin HTTP API.
+    pub admin: String,
 }
 
 impl Server {
     pub fn start(data: &Path, port: u16, pipelines: Option<&Path>) -> Server {
+        let admin = format!("127.0.0.1:{}", free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fjord"));
         cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--admin-listen", &admin])
             .arg("--data-dir")
             .arg(data)
             .args(["--num-partitions", "1", "--log", "warn"])
@@ -38,7 +42,11 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Server { child, bootstrap }
+        Server {
+            child,
+            bootstrap,
+            admin,
+        }
     }
 
     pub fn kill(mut self) {

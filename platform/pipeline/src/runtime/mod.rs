@@ -11,6 +11,7 @@
 //! second the runtime publishes each pipeline's [`PipelineStatus`] to
 //! [`STATUS_TOPIC`] and its log lines to [`LOGS_TOPIC`].
 
+pub mod catalog;
 mod chain;
 mod changelog;
 mod deployments;
@@ -116,42 +117,13 @@ pub async fn deploy_local(
     name: &str,
     deployment: &Deployment,
 ) -> Result<i64, LocalError> {
-    let topic = local
-        .ensure_topic(DEPLOYMENTS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
-        .await?;
-    let log = topic
-        .partition(0)
-        .ok_or_else(|| LocalError::from_message("the deployments topic has no partition 0"))?;
-    let mut current = None;
-    let mut offset = log.log_start_offset();
-    while offset < log.high_watermark() {
-        let read = records::read(&log, offset, 1 << 20).map_err(LocalError::from_message)?;
-        if read.next <= offset {
-            break;
-        }
-        offset = read.next;
-        for r in read.records {
-            if r.key.as_deref() == Some(name.as_bytes()) {
-                current = r.value.map(|v| (r.offset, v));
-            }
-        }
-    }
+    let current = catalog::latest_by_key(local, DEPLOYMENTS_TOPIC)?.remove(name);
     if let Some((revision, value)) = current {
         if value == deployment.to_json() {
             return Ok(revision);
         }
     }
-    let record = Record {
-        key: Some(name.as_bytes().to_vec()),
-        value: Some(deployment.to_json()),
-        timestamp: now_ms(),
-        ..Record::default()
-    };
-    let batch = records::encode([&record]).map_err(LocalError::from_message)?;
-    log.append(batch)
-        .await
-        .map(|info| info.first_offset)
-        .map_err(|e| LocalError::from_message(e.to_string()))
+    catalog::write(local, name, Some(deployment.to_json())).await
 }
 
 impl Drop for PipelineRuntime {

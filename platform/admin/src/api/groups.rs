@@ -1,0 +1,132 @@
+//! Consumer groups: list, describe, and offset resets.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use fjord_broker::GroupDescription;
+use serde::{Deserialize, Serialize};
+
+use super::json_body;
+use crate::{AdminState, ApiError};
+
+#[derive(Serialize)]
+pub(crate) struct GroupSummary {
+    group_id: String,
+    state: &'static str,
+    protocol_type: Option<String>,
+    protocol: Option<String>,
+    generation: i32,
+    members: usize,
+    lag: i64,
+}
+
+pub(crate) async fn list(State(state): State<AdminState>) -> Json<Vec<GroupSummary>> {
+    Json(
+        state
+            .broker
+            .groups()
+            .into_iter()
+            .map(|g| GroupSummary {
+                members: g.members.len(),
+                group_id: g.group_id,
+                state: g.state,
+                protocol_type: g.protocol_type,
+                protocol: g.protocol,
+                generation: g.generation,
+                lag: g.lag,
+            })
+            .collect(),
+    )
+}
+
+fn find(state: &AdminState, id: &str) -> Result<GroupDescription, ApiError> {
+    state
+        .broker
+        .group(id)
+        .ok_or_else(|| ApiError::not_found(format!("group {id:?} does not exist")))
+}
+
+pub(crate) async fn describe(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<GroupDescription>, ApiError> {
+    find(&state, &id).map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    topic: String,
+    partitions: Option<Vec<i32>>,
+    to: ResetTo,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ResetTo {
+    Named(Named),
+    Offset { offset: i64 },
+    Timestamp { timestamp: i64 },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Named {
+    Earliest,
+    Latest,
+}
+
+/// Commits new offsets for a group that has no members, as
+/// `kafka-consumer-groups --reset-offsets` does: offsets are kept within
+/// each partition's log start and high watermark.
+pub(crate) async fn reset_offsets(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<GroupDescription>, ApiError> {
+    let request: ResetRequest = json_body(&body)?;
+    if let Some(group) = state.broker.group(&id) {
+        if !group.members.is_empty() {
+            return Err(ApiError::conflict(format!(
+                "group {id:?} has {} members: stop its consumers before resetting its offsets",
+                group.members.len()
+            )));
+        }
+    }
+    let topic = state
+        .broker
+        .topic(&request.topic)
+        .ok_or_else(|| ApiError::not_found(format!("topic {:?} does not exist", request.topic)))?;
+    let partitions = match &request.partitions {
+        Some(list) => list
+            .iter()
+            .map(|p| {
+                topic.partition(*p).ok_or_else(|| {
+                    ApiError::not_found(format!("topic {:?} has no partition {p}", request.topic))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => topic.partitions(),
+    };
+    let mut offsets = Vec::new();
+    for p in &partitions {
+        let (start, end) = (p.log_start_offset(), p.high_watermark());
+        let offset = match request.to {
+            ResetTo::Named(Named::Earliest) => start,
+            ResetTo::Named(Named::Latest) => end,
+            ResetTo::Offset { offset } => offset,
+            ResetTo::Timestamp { timestamp } => p
+                .log()
+                .offset_for_timestamp(timestamp)
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map_or(end, |found| found.offset),
+        };
+        offsets.push((p.index(), offset.clamp(start, end)));
+    }
+    let commits: Vec<(&str, i32, i64)> = offsets
+        .iter()
+        .map(|(p, o)| (request.topic.as_str(), *p, *o))
+        .collect();
+    state.broker.commit(&id, &commits).await?;
+    find(&state, &id).map(Json)
+}

@@ -1,0 +1,212 @@
+//! Pipelines: list, describe, deploy, pause, resume, delete, logs.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use fjord_pipeline::runtime::{Deployment, PipelineStatus, RunState, catalog, deploy_local};
+use fjord_pipeline::{HostResolver, Pipeline, validate_set};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::blocking;
+use crate::{AdminState, ApiError};
+
+#[derive(Serialize)]
+pub(crate) struct PipelineSummary {
+    name: String,
+    /// The runtime's state, `pending` before its first status.
+    state: String,
+    paused: bool,
+    revision: i64,
+    source: String,
+    lag: i64,
+    dead_lettered: u64,
+    /// Records into the first step (or the sinks when there is no step).
+    records_in: u64,
+    /// Records the sinks wrote.
+    records_out: u64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct PipelineDetail {
+    name: String,
+    manifest: String,
+    paused: bool,
+    revision: i64,
+    dead_letter_topic: Option<String>,
+    status: Option<PipelineStatus>,
+}
+
+fn state_name(status: Option<&PipelineStatus>, paused: bool) -> String {
+    match status.map(|s| s.state) {
+        Some(RunState::Running) => "running",
+        Some(RunState::Paused) => "paused",
+        Some(RunState::Failed) => "failed",
+        Some(RunState::Invalid) => "invalid",
+        None if paused => "paused",
+        None => "pending",
+    }
+    .to_owned()
+}
+
+pub(crate) async fn list(
+    State(state): State<AdminState>,
+) -> Result<Json<Vec<PipelineSummary>>, ApiError> {
+    let broker = state.broker.clone();
+    let (deployments, mut statuses) =
+        blocking(move || Ok((catalog::deployments(&broker)?, catalog::statuses(&broker)?))).await?;
+    Ok(Json(
+        deployments
+            .into_iter()
+            .map(|(name, (revision, d))| {
+                let status = statuses.remove(&name);
+                let s = status.as_ref();
+                PipelineSummary {
+                    state: state_name(s, d.paused),
+                    paused: d.paused,
+                    revision,
+                    source: s.map(|s| s.source.clone()).unwrap_or_default(),
+                    lag: s.map_or(0, |s| s.lag),
+                    dead_lettered: s.map_or(0, |s| s.dead_lettered),
+                    records_in: s.map_or(0, |s| {
+                        s.steps.first().map_or_else(
+                            || s.sinks.iter().map(|k| k.records_in).sum(),
+                            |f| f.records_in,
+                        )
+                    }),
+                    records_out: s.map_or(0, |s| s.sinks.iter().map(|k| k.records_out).sum()),
+                    name,
+                }
+            })
+            .collect(),
+    ))
+}
+
+fn not_deployed(name: &str) -> ApiError {
+    ApiError::not_found(format!("no pipeline called {name:?} is deployed"))
+}
+
+pub(crate) async fn describe(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Json<PipelineDetail>, ApiError> {
+    let broker = state.broker.clone();
+    let wanted = name.clone();
+    let (deployment, status) = blocking(move || {
+        let deployment = catalog::deployments(&broker)?.remove(&wanted);
+        let status = catalog::statuses(&broker)?.remove(&wanted);
+        Ok((deployment, status))
+    })
+    .await?;
+    let (revision, deployment) = deployment.ok_or_else(|| not_deployed(&name))?;
+    let dead_letter_topic = Pipeline::from_yaml(&deployment.file, &deployment.manifest)
+        .ok()
+        .and_then(|p| p.spec.dead_letter.map(|d| d.topic));
+    Ok(Json(PipelineDetail {
+        name,
+        manifest: deployment.manifest,
+        paused: deployment.paused,
+        revision,
+        dead_letter_topic,
+        status,
+    }))
+}
+
+/// Deploys the manifest in the body after checking it as `fjord pipeline
+/// validate` does: its structure, its plugins on this broker, and that it
+/// fits with the pipelines already deployed.
+pub(crate) async fn deploy(
+    State(state): State<AdminState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::bad_request("the manifest is not UTF-8 text"))?;
+    let broker = state.broker.clone();
+    let host = state.host.clone();
+    let manifest = text.clone();
+    let name = blocking(move || {
+        let file = "request body";
+        let pipeline = Pipeline::load(file, &manifest, &HostResolver::new(&host))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut set: Vec<Pipeline> = catalog::deployments(&broker)?
+            .into_iter()
+            .filter(|(name, _)| *name != pipeline.metadata.name)
+            .filter_map(|(_, (_, d))| Pipeline::from_yaml(&d.file, &d.manifest).ok())
+            .collect();
+        let name = pipeline.metadata.name.clone();
+        set.push(pipeline);
+        validate_set(&set).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(name)
+    })
+    .await?;
+    let deployment = Deployment {
+        manifest: text,
+        file: format!("{name} (admin API)"),
+        paused: false,
+    };
+    let revision = deploy_local(&state.broker, &name, &deployment).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": name, "revision": revision})),
+    ))
+}
+
+async fn set_paused(state: &AdminState, name: &str, paused: bool) -> Result<Json<Value>, ApiError> {
+    let broker = state.broker.clone();
+    let wanted = name.to_owned();
+    let deployed =
+        blocking(move || Ok(catalog::deployments(&broker)?.contains_key(&wanted))).await?;
+    if !deployed {
+        return Err(not_deployed(name));
+    }
+    let revision = catalog::set_paused(&state.broker, name, paused).await?;
+    Ok(Json(
+        json!({"name": name, "paused": paused, "revision": revision}),
+    ))
+}
+
+pub(crate) async fn pause(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_paused(&state, &name, true).await
+}
+
+pub(crate) async fn resume(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_paused(&state, &name, false).await
+}
+
+pub(crate) async fn delete(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let broker = state.broker.clone();
+    let wanted = name.clone();
+    let deployed =
+        blocking(move || Ok(catalog::deployments(&broker)?.contains_key(&wanted))).await?;
+    if !deployed {
+        return Err(not_deployed(&name));
+    }
+    catalog::delete(&state.broker, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogsQuery {
+    limit: Option<usize>,
+}
+
+pub(crate) async fn logs(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    Query(query): Query<LogsQuery>,
+) -> Result<Json<Vec<fjord_pipeline::runtime::LogLine>>, ApiError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let broker = state.broker.clone();
+    let lines = blocking(move || Ok(catalog::logs(&broker, &name, limit)?)).await?;
+    Ok(Json(lines))
+}

@@ -1,0 +1,303 @@
+//! Topics: list, describe, create, delete, configs, and the latest records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use fjord_broker::{ConfigEntry, Partition, Topic};
+use fjord_pipeline::runtime::catalog;
+use serde::{Deserialize, Serialize};
+
+use super::{blocking, json_body};
+use crate::{AdminState, ApiError};
+
+#[derive(Serialize)]
+pub(crate) struct TopicSummary {
+    name: String,
+    internal: bool,
+    partitions: i32,
+    replication_factor: i32,
+    size_bytes: u64,
+    /// Records held: high watermark − log start, summed over partitions.
+    records: i64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct TopicDetail {
+    name: String,
+    id: String,
+    internal: bool,
+    replication_factor: i32,
+    size_bytes: u64,
+    records: i64,
+    configs: Vec<ConfigEntry>,
+    partitions: Vec<PartitionDetail>,
+}
+
+#[derive(Serialize)]
+struct PartitionDetail {
+    partition: i32,
+    leader: i32,
+    leader_epoch: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    log_start_offset: i64,
+    high_watermark: i64,
+    log_end_offset: i64,
+    size_bytes: u64,
+    segments: usize,
+}
+
+fn internal(name: &str) -> bool {
+    name.starts_with("__")
+}
+
+fn records_held(p: &Partition) -> i64 {
+    (p.high_watermark() - p.log_start_offset()).max(0)
+}
+
+fn summary(topic: &Topic) -> TopicSummary {
+    let partitions = topic.partitions();
+    TopicSummary {
+        name: topic.name().to_owned(),
+        internal: internal(topic.name()),
+        partitions: topic.partition_count(),
+        replication_factor: 1,
+        size_bytes: partitions.iter().map(|p| p.log().size_bytes()).sum(),
+        records: partitions.iter().map(|p| records_held(p)).sum(),
+    }
+}
+
+fn detail(state: &AdminState, topic: &Topic) -> TopicDetail {
+    let node = state.broker.node_id();
+    let partitions: Vec<PartitionDetail> = topic
+        .partitions()
+        .iter()
+        .map(|p| PartitionDetail {
+            partition: p.index(),
+            leader: node,
+            leader_epoch: p.leader_epoch(),
+            replicas: vec![node],
+            isr: vec![node],
+            log_start_offset: p.log_start_offset(),
+            high_watermark: p.high_watermark(),
+            log_end_offset: p.log().log_end_offset(),
+            size_bytes: p.log().size_bytes(),
+            segments: p.log().segment_base_offsets().len(),
+        })
+        .collect();
+    TopicDetail {
+        name: topic.name().to_owned(),
+        id: topic.id().to_string(),
+        internal: internal(topic.name()),
+        replication_factor: 1,
+        size_bytes: partitions.iter().map(|p| p.size_bytes).sum(),
+        records: partitions
+            .iter()
+            .map(|p| (p.high_watermark - p.log_start_offset).max(0))
+            .sum(),
+        configs: state.broker.topic_configs(topic),
+        partitions,
+    }
+}
+
+fn find(state: &AdminState, name: &str) -> Result<Arc<Topic>, ApiError> {
+    state
+        .broker
+        .topic(name)
+        .ok_or_else(|| ApiError::not_found(format!("topic {name:?} does not exist")))
+}
+
+pub(crate) async fn list(State(state): State<AdminState>) -> Json<Vec<TopicSummary>> {
+    Json(state.broker.topics().iter().map(|t| summary(t)).collect())
+}
+
+pub(crate) async fn describe(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Json<TopicDetail>, ApiError> {
+    let topic = find(&state, &name)?;
+    Ok(Json(detail(&state, &topic)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTopic {
+    name: String,
+    partitions: Option<i32>,
+    replication_factor: Option<i32>,
+    #[serde(default)]
+    configs: BTreeMap<String, ConfigValue>,
+}
+
+/// A config value as JSON gives it: text, or a number or boolean written
+/// without quotes.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ConfigValue {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+impl ConfigValue {
+    fn into_text(self) -> String {
+        match self {
+            ConfigValue::Text(t) => t,
+            ConfigValue::Number(n) => n.to_string(),
+            ConfigValue::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+pub(crate) async fn create(
+    State(state): State<AdminState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<TopicDetail>), ApiError> {
+    let request: NewTopic = json_body(&body)?;
+    if let Some(rf) = request
+        .replication_factor
+        .filter(|rf| *rf != 1 && *rf != -1)
+    {
+        return Err(ApiError::bad_request(format!(
+            "replication factor {rf} is larger than the 1 available broker"
+        )));
+    }
+    if request.partitions.is_some_and(|p| p < 1) {
+        return Err(ApiError::bad_request("partitions must be at least 1"));
+    }
+    let configs: Vec<(String, String)> = request
+        .configs
+        .into_iter()
+        .map(|(k, v)| (k, v.into_text()))
+        .collect();
+    let topic = state
+        .broker
+        .create_topic(&request.name, request.partitions, &configs)
+        .await?;
+    Ok((StatusCode::CREATED, Json(detail(&state, &topic))))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    find(&state, &name)?;
+    if internal(&name) {
+        return Err(ApiError::bad_request(format!(
+            "{name} is an internal topic of the broker and cannot be deleted"
+        )));
+    }
+    state.broker.delete_topic(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn configs(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<ConfigEntry>>, ApiError> {
+    let topic = find(&state, &name)?;
+    Ok(Json(state.broker.topic_configs(&topic)))
+}
+
+pub(crate) async fn alter_configs(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Vec<ConfigEntry>>, ApiError> {
+    let changes: BTreeMap<String, Option<ConfigValue>> = json_body(&body)?;
+    if changes.is_empty() {
+        return Err(ApiError::bad_request("no config to change"));
+    }
+    let changes: Vec<(String, Option<String>)> = changes
+        .into_iter()
+        .map(|(k, v)| (k, v.map(ConfigValue::into_text)))
+        .collect();
+    state.broker.alter_topic_configs(&name, &changes)?;
+    let topic = find(&state, &name)?;
+    Ok(Json(state.broker.topic_configs(&topic)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RecordsQuery {
+    partition: Option<i32>,
+    limit: Option<usize>,
+}
+
+/// Most records one request returns.
+const MAX_RECORDS: usize = 500;
+
+#[derive(Serialize)]
+pub(crate) struct RecordView {
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    key: Option<String>,
+    value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_json: Option<serde_json::Value>,
+    headers: Vec<HeaderView>,
+}
+
+#[derive(Serialize)]
+struct HeaderView {
+    key: String,
+    value: Option<String>,
+}
+
+fn text(bytes: Option<&[u8]>) -> Option<String> {
+    bytes.map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+pub(crate) async fn records(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    Query(query): Query<RecordsQuery>,
+) -> Result<Json<Vec<RecordView>>, ApiError> {
+    let topic = find(&state, &name)?;
+    let limit = query.limit.unwrap_or(20).clamp(1, MAX_RECORDS);
+    let partitions: Vec<Arc<Partition>> =
+        match query.partition {
+            Some(p) => vec![topic.partition(p).ok_or_else(|| {
+                ApiError::not_found(format!("topic {name:?} has no partition {p}"))
+            })?],
+            None => topic.partitions(),
+        };
+    let records = blocking(move || {
+        let mut all = Vec::new();
+        for partition in &partitions {
+            all.extend(catalog::tail(partition, limit)?);
+        }
+        Ok(all)
+    })
+    .await?;
+    let mut views: Vec<RecordView> = records
+        .into_iter()
+        .map(|r| RecordView {
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: text(r.key.as_deref()),
+            value_json: r
+                .value
+                .as_deref()
+                .and_then(|v| serde_json::from_slice(v).ok()),
+            value: text(r.value.as_deref()),
+            headers: r
+                .headers
+                .into_iter()
+                .map(|h| HeaderView {
+                    key: h.name,
+                    value: text(h.value.as_deref()),
+                })
+                .collect(),
+        })
+        .collect();
+    // Newest first across partitions.
+    views.sort_by_key(|v| std::cmp::Reverse((v.timestamp, v.offset)));
+    views.truncate(limit);
+    Ok(Json(views))
+}

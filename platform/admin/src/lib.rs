@@ -1,0 +1,129 @@
+//! `fjord-admin` is the broker's admin HTTP listener (default
+//! `127.0.0.1:9644`): the JSON admin API under `/api/v1` (documented in
+//! `docs/admin-api.md` and `docs/admin-api.openapi.yaml`), the health
+//! checks `/health/live` and `/health/ready`.
+//!
+//! It is for: operators and their scripts — reading topics, partitions,
+//! groups and pipelines, and making the changes the Kafka admin APIs make,
+//! through the same checks ([`fjord_broker::LocalBroker`] and
+//! [`fjord_pipeline::runtime::catalog`] do the work).
+//!
+//! It is not for: clients' data (produce and fetch are the Kafka
+//! listener's), authentication (not built yet: keep it on loopback), or
+//! cluster membership.
+//!
+//! ```no_run
+//! # async fn example(broker: fjord_broker::LocalBroker, host: std::sync::Arc<fjord_plugin_host::PluginHost>) -> Result<(), fjord_admin::AdminError> {
+//! let admin = fjord_admin::AdminServer::start("127.0.0.1:9644", fjord_admin::AdminState::new(broker, host)).await?;
+//! admin.set_ready(true); // once the broker and the pipelines run
+//! # admin.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod error;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use fjord_broker::LocalBroker;
+use fjord_plugin_host::PluginHost;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::ApiError;
+
+/// Why the admin listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("cannot listen on {address} for the admin API: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// What the handlers work on. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    pub(crate) broker: LocalBroker,
+    /// Resolves plugins when a pipeline is deployed over HTTP, so a bad
+    /// manifest is refused before it is stored.
+    pub(crate) host: Arc<PluginHost>,
+    pub(crate) ready: Arc<AtomicBool>,
+}
+
+impl AdminState {
+    pub fn new(broker: LocalBroker, host: Arc<PluginHost>) -> Self {
+        AdminState {
+            broker,
+            host,
+            ready: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// A running admin listener.
+#[derive(Debug)]
+pub struct AdminServer {
+    local_addr: SocketAddr,
+    ready: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl AdminServer {
+    /// Binds `address` (`host:port`; port 0 picks one) and serves until
+    /// [`AdminServer::shutdown`].
+    pub async fn start(address: &str, state: AdminState) -> Result<AdminServer, AdminError> {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|source| AdminError::Bind {
+                address: address.to_owned(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| AdminError::Bind {
+            address: address.to_owned(),
+            source,
+        })?;
+        let ready = Arc::clone(&state.ready);
+        let (stop, mut stopped) = watch::channel(false);
+        let app = api::router(state);
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "admin listener failed");
+            }
+        });
+        tracing::info!(address = %local_addr, "admin API listening");
+        Ok(AdminServer {
+            local_addr,
+            ready,
+            stop,
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// What `/health/ready` answers: true once the broker accepts Kafka
+    /// connections and the pipeline runtime runs, false again while the
+    /// server shuts down.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Stops accepting, finishes the requests in flight, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
