@@ -122,9 +122,28 @@ def browser():
         b.close()
 
 
+# With CONSOLE_DIR set, the browser takes index.html, app.js and style.css
+# from that directory instead of the binary (the API calls still go to the
+# server): for working on the console without rebuilding `fjord`.
+CONSOLE_DIR = os.environ.get("CONSOLE_DIR")
+CONSOLE_FILES = {"/": ("index.html", "text/html"),
+                 "/console/app.js": ("app.js", "text/javascript"),
+                 "/console/style.css": ("style.css", "text/css")}
+
+
+def serve_console_from_disk(route):
+    path = "/" + route.request.url.split("/", 3)[3].split("#")[0].split("?")[0]
+    name, content_type = CONSOLE_FILES[path]
+    with open(os.path.join(CONSOLE_DIR, name), "rb") as f:
+        route.fulfill(status=200, body=f.read(), content_type=content_type)
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
+    if CONSOLE_DIR:
+        for path in CONSOLE_FILES:
+            context.route(BASE + path, serve_console_from_disk)
     pg = context.new_page()
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
