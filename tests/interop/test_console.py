@@ -441,10 +441,15 @@ def test_pipelines_list_and_pipeline_page(page, pipeline):
     expect(page.get_by_test_id("pipeline-graph")).to_have_count(1, timeout=15000)
     expect(page.get_by_test_id("node-step-keep")).to_have_count(1)
     expect(page.get_by_test_id("node-sink-0")).to_have_count(1)
+    expect(page.get_by_test_id("node-dlq")).to_contain_text(pipeline["dlq"][:20])
 
-    # While records flow, every edge shows a positive rate.
-    with Producing(pipeline["src"], value=lambda i: json.dumps({"n": i, "keep": True}).encode()):
-        for edge in ("rate-into-step-keep", "rate-into-sink-0"):
+    # While records flow (one in ten not JSON, so dead letters too), every
+    # edge shows a positive rate.
+    def produced(i):
+        return f"not json {i}".encode() if i % 10 == 0 else json.dumps({"n": i, "keep": True}).encode()
+
+    with Producing(pipeline["src"], value=produced):
+        for edge in ("rate-into-step-keep", "rate-into-sink-0", "rate-into-dlq"):
             page.wait_for_function(
                 f"() => Number(document.querySelector('[data-testid=\"{edge}\"]')?.dataset.value) > 0",
                 timeout=20000)

@@ -534,6 +534,7 @@ function rateTracker() {
     const counters = new Map();
     for (const s of status.steps || []) counters.set("step:" + s.name, s.records_in || 0);
     (status.sinks || []).forEach((s, i) => counters.set("sink:" + i, s.records_in || 0));
+    counters.set("dlq", status.dead_lettered || 0);
     const t = status.updated_ms;
     if (prev && typeof t === "number" && t > prev.t) {
       const dt = (t - prev.t) / 1000;
@@ -552,27 +553,29 @@ function rateTracker() {
 
 // The pipeline as an SVG graph: source → steps → sinks, left to right, each
 // edge labelled with the rate of records entering the node it points to.
-function pipelineGraph(status, rateOf) {
+// The dead-letter topic, when there is one, is a last sink on a dashed edge.
+function pipelineGraph(status, rateOf, dlqTopic) {
   const steps = status.steps || [];
   const sinks = status.sinks || [];
-  const nodeW = 150;
+  const outs = sinks.length + (dlqTopic ? 1 : 0);
+  const nodeW = 200;
   const nodeH = 44;
   const gapX = 70;
   const gapY = 16;
   const cols = 2 + steps.length;
   const w = cols * nodeW + (cols - 1) * gapX + 20;
-  const h = Math.max(1, sinks.length) * (nodeH + gapY) - gapY + 40;
+  const h = Math.max(1, outs) * (nodeH + gapY) - gapY + 40;
   const midY = h / 2 - nodeH / 2;
   const colX = (c) => 10 + c * (nodeW + gapX);
   const node = (x, y, kind, title, sub, testid) => `<g class="node ${kind}" data-testid="${esc(testid)}">
       <rect x="${x}" y="${y}" width="${nodeW}" height="${nodeH}" rx="6"/>
-      <text x="${x + nodeW / 2}" y="${y + 18}" class="node-title">${esc(clip(title, 20))}</text>
-      <text x="${x + nodeW / 2}" y="${y + 34}" class="node-sub">${esc(clip(sub, 24))}</text>
+      <text x="${x + nodeW / 2}" y="${y + 18}" class="node-title">${esc(clip(title, 28))}</text>
+      <text x="${x + nodeW / 2}" y="${y + 34}" class="node-sub">${esc(clip(sub, 32))}</text>
       <title>${esc(title)}</title></g>`;
-  const edge = (x1, y1, x2, y2, rate, testid) => {
+  const edge = (x1, y1, x2, y2, rate, testid, kind = "") => {
     const lx = (x1 + x2) / 2;
     const ly = (y1 + y2) / 2 - 5;
-    return `<g class="edge"><path d="M${x1},${y1} C${lx},${y1} ${lx},${y2} ${x2 - 6},${y2}" marker-end="url(#arrow)"/>
+    return `<g class="edge ${kind}"><path d="M${x1},${y1} C${lx},${y1} ${lx},${y2} ${x2 - 6},${y2}" marker-end="url(#arrow)"/>
       <text x="${lx}" y="${ly}" class="edge-label" data-testid="${esc(testid)}" data-value="${rate === null ? "" : rate.toFixed(3)}">${esc(fmtRate(rate))}</text></g>`;
   };
   let parts = [];
@@ -590,6 +593,11 @@ function pipelineGraph(status, rateOf) {
     parts.push(edge(prevX, midY + nodeH / 2, sinkX, y + nodeH / 2, rateOf("sink:" + i, s.rate), `rate-into-sink-${i}`));
     parts.push(node(sinkX, y, "sink", s.name ?? `sink ${i}`, `in ${fmtInt(s.records_in)}`, `node-sink-${i}`));
   });
+  if (dlqTopic) {
+    const y = 20 + sinks.length * (nodeH + gapY);
+    parts.push(edge(prevX, midY + nodeH / 2, sinkX, y + nodeH / 2, rateOf("dlq", null), "rate-into-dlq", "dead"));
+    parts.push(node(sinkX, y, "dlq", dlqTopic, `dead letters ${fmtInt(status.dead_lettered)}`, "node-dlq"));
+  }
   return `<svg class="graph" data-testid="pipeline-graph" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}">
     <defs><marker id="arrow" viewBox="0 0 10 10" refX="8" refY="5" markerWidth="8" markerHeight="8" orient="auto">
       <path d="M0,0 L10,5 L0,10 z"/></marker></defs>${parts.join("")}</svg>`;
@@ -644,7 +652,7 @@ async function renderPipeline(name, gen) {
         <div class="card"><div class="label">Status time</div>${txt("pipeline-updated", isoTime(st.updated_ms))}</div>
       </div>
       ${errors.length ? `<div class="error" data-testid="pipeline-errors">${errors.map((e) => esc(typeof e === "string" ? e : JSON.stringify(e))).join("<br>")}</div>` : ""}
-      <div class="scroll">${pipelineGraph(st, rateOf)}</div>
+      <div class="scroll">${pipelineGraph(st, rateOf, p.dead_letter_topic)}</div>
       <h2>Steps and sinks</h2>
       <table data-testid="pipeline-counters"><thead><tr><th></th><th>Name</th><th class="n">In</th><th class="n">Out</th>
         <th class="n">Dropped</th><th class="n">Failed</th><th class="n">Rate in</th><th>Last error</th></tr></thead>
