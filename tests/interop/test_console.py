@@ -116,6 +116,15 @@ class Producing:
 @pytest.fixture(scope="module")
 def browser():
     os.makedirs(SCREENSHOTS, exist_ok=True)
+    if not CONSOLE_DIR:
+        # Say plainly when the binary does not serve the console, rather than
+        # let every page time out.
+        try:
+            with urllib.request.urlopen(BASE + "/console/app.js", timeout=10) as res:
+                assert res.status == 200
+        except (urllib.error.URLError, AssertionError) as e:
+            pytest.fail(f"{BASE}/console/app.js is not served ({e}); the server must embed "
+                        "platform/admin/console, or set CONSOLE_DIR to test the files from disk")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
