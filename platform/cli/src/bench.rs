@@ -56,6 +56,10 @@ pub struct ProduceBench {
     /// Cap on records per second (0: as fast as possible).
     #[arg(long, default_value_t = 0)]
     pub throughput: u64,
+    /// Distinct keys, `key-0` … `key-(N-1)` in turn (0: every record has
+    /// the empty key) — a keyed load for compacted topics.
+    #[arg(long, default_value_t = 0)]
+    pub keys: u64,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -150,9 +154,14 @@ fn produce(args: ProduceBench) -> Result<()> {
                 producer.poll(due - now);
             }
         }
+        let key = if args.keys > 0 {
+            format!("key-{}", i % args.keys)
+        } else {
+            String::new()
+        };
         let mut record = BaseRecord::with_opaque_to(&args.topic, Box::new(Instant::now()))
             .payload(value.as_slice())
-            .key("");
+            .key(key.as_str());
         loop {
             match producer.send::<str, [u8]>(record) {
                 Ok(()) => break,
