@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Interop tests: a real `fjord server` process driven by unmodified clients,
-# kcat (librdkafka's CLI) and kafka-python. Prints "N passed, N failed".
+# kcat (librdkafka's CLI), kafka-python, and the web console in headless
+# Chromium (over the admin listener). Prints "N passed, N failed".
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 cargo build --quiet --locked -p fjord-cli || exit 1
-fjord="$root/target/debug/fjord"
+fjord="${CARGO_TARGET_DIR:-$root/target}/debug/fjord"
 data="$(mktemp -d)"
 port="${FJORD_INTEROP_PORT:-19092}"
+admin_port="${FJORD_INTEROP_ADMIN_PORT:-19644}"
 export BOOTSTRAP="127.0.0.1:$port"
+export ADMIN="127.0.0.1:$admin_port"
 
-"$fjord" server --data-dir "$data" --listen "$BOOTSTRAP" >"$data/server.log" 2>&1 &
+"$fjord" server --data-dir "$data" --listen "$BOOTSTRAP" --admin-listen "$ADMIN" \
+  >"$data/server.log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null
@@ -21,9 +25,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-  sleep 0.1
+for p in "$port" "$admin_port"; do
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then break; fi
+    sleep 0.1
+  done
 done
 
 passed=0
@@ -46,6 +52,15 @@ if python3 -m pytest -q "$here/test_kafka_python.py"; then
   passed=$((passed + 1)); echo "ok     kafka-python suite"
 else
   failed=$((failed + 1)); echo "FAILED kafka-python suite"
+fi
+
+# The web console in headless Chromium (needs `apt-get install chromium` and
+# `pip install 'playwright==1.*'`); screenshots go to $SCREENSHOTS.
+echo "--- console (playwright)"
+if python3 -m pytest -q "$here/test_console.py"; then
+  passed=$((passed + 1)); echo "ok     console suite"
+else
+  failed=$((failed + 1)); echo "FAILED console suite"
 fi
 
 if [ "$failed" -gt 0 ]; then
