@@ -2,7 +2,8 @@
 //! `127.0.0.1:9644`): the JSON admin API under `/api/v1` (documented in
 //! `docs/admin-api.md` and `docs/admin-api.openapi.yaml`), Prometheus
 //! metrics on `/metrics` ([`metrics`], `docs/metrics.md`), and the health
-//! checks `/health/live` and `/health/ready`.
+//! checks `/health/live` and `/health/ready`, and the web console on `/`
+//! (`docs/console.md`).
 //!
 //! It is for: operators and their scripts — reading topics, partitions,
 //! groups and pipelines, and making the changes the Kafka admin APIs make,
@@ -22,6 +23,7 @@
 //! ```
 
 mod api;
+mod console;
 mod error;
 pub mod metrics;
 

@@ -13,6 +13,9 @@ use crate::{AdminState, ApiError};
 
 pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
+        .route("/", get(crate::console::index))
+        .route("/console/app.js", get(crate::console::app))
+        .route("/console/style.css", get(crate::console::style))
         .route("/health/live", get(cluster::live))
         .route("/health/ready", get(cluster::ready))
         .route("/metrics", get(cluster::metrics))

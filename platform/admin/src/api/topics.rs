@@ -23,6 +23,9 @@ pub(crate) struct TopicSummary {
     size_bytes: u64,
     /// Records held: high watermark − log start, summed over partitions.
     records: i64,
+    /// Partitions whose ISR is smaller than their replica set: always 0 on
+    /// a single node (the one replica is the leader).
+    under_replicated_partitions: i32,
 }
 
 #[derive(Serialize)]
@@ -68,6 +71,7 @@ fn summary(topic: &Topic) -> TopicSummary {
         replication_factor: 1,
         size_bytes: partitions.iter().map(|p| p.log().size_bytes()).sum(),
         records: partitions.iter().map(|p| records_held(p)).sum(),
+        under_replicated_partitions: 0,
     }
 }
 
