@@ -43,7 +43,7 @@ pub use builtin::builtins;
 pub use capabilities::{Capabilities, DirGrant};
 pub use error::{ErrorKind, PluginError};
 pub use instance::{InstanceOptions, LoadedPlugin, Origin, PluginInstance};
-pub use services::{MemoryStateStore, PluginMetrics, Services, StateStore, Summary};
+pub use services::{MemoryStateStore, PluginLog, PluginMetrics, Services, StateStore, Summary};
 pub use wasm::WasmLimits;
 
 use fjord_sdk::PluginKind;

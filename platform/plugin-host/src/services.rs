@@ -93,14 +93,24 @@ impl PluginMetrics {
     }
 }
 
+/// Where a plugin's log lines go besides the process log (`tracing`): a
+/// pipeline keeps them with its own log lines, so its status and the
+/// console show them next to the records they concern.
+pub trait PluginLog: Send + Sync {
+    /// One line at `Info` or above (debug and trace stay in the process log).
+    fn log(&self, plugin: &str, level: Level, message: &str);
+}
+
 /// One instance's services: the plugin's name (for logs and metrics), the
-/// partition the current call is for, and the shared stores.
+/// partition the current call is for, the shared stores, and where its log
+/// lines go besides the process log.
 #[derive(Clone)]
 pub struct Services {
     pub plugin: String,
     pub partition: i32,
     pub state: Arc<dyn StateStore>,
     pub metrics: Arc<PluginMetrics>,
+    pub log: Option<Arc<dyn PluginLog>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -120,6 +130,7 @@ impl Services {
             partition: 0,
             state: Arc::new(MemoryStateStore::default()),
             metrics: Arc::new(PluginMetrics::default()),
+            log: None,
         }
     }
 }
@@ -171,6 +182,11 @@ impl Host for Services {
             Level::Info => tracing::info!(plugin, partition = self.partition, "{message}"),
             Level::Warn => tracing::warn!(plugin, partition = self.partition, "{message}"),
             Level::Error => tracing::error!(plugin, partition = self.partition, "{message}"),
+        }
+        if let Some(sink) = &self.log {
+            if matches!(level, Level::Info | Level::Warn | Level::Error) {
+                sink.log(plugin, level, message);
+            }
         }
     }
 }

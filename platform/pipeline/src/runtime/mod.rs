@@ -353,7 +353,11 @@ impl Supervisor {
         stop: &Arc<AtomicBool>,
     ) -> Result<Started, String> {
         let host = &self.host;
-        let plan = Plan::new(&self.local, host, &self.handle, pipeline)?;
+        let plugin_log: Arc<dyn fjord_plugin_host::PluginLog> = Arc::new(task::PipelineLog {
+            pipeline: name.to_owned(),
+            buffer: Arc::clone(&self.logs),
+        });
+        let plan = Plan::new(&self.local, host, &self.handle, pipeline, plugin_log)?;
         let steps: Vec<String> = plan
             .pipeline
             .spec
@@ -379,7 +383,8 @@ impl Supervisor {
         if let Some(connector) = &plan.source_connector {
             let position = self.connector_position(name);
             let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
-            let source = connector.instance(host, 0, state, &plan.metrics, position)?;
+            let source =
+                connector.instance(host, 0, state, &plan.metrics, &plan.plugin_log, position)?;
             for store in &plan.stores {
                 store.restore(&self.local, 0)?;
             }

@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 
 use fjord_broker::{LocalBroker, Topic};
 use fjord_plugin_host::{
-    InstanceOptions, LoadedPlugin, PluginHost, PluginInstance, PluginMetrics, Services, StateStore,
+    InstanceOptions, LoadedPlugin, PluginHost, PluginInstance, PluginLog, PluginMetrics, Services,
+    StateStore,
 };
 use fjord_sdk::{Config, PluginKind};
 
@@ -43,6 +44,7 @@ impl Loaded {
         partition: i32,
         state: Arc<dyn StateStore>,
         metrics: &Arc<PluginMetrics>,
+        log: &Arc<dyn PluginLog>,
         position: Option<Vec<u8>>,
     ) -> Result<PluginInstance, String> {
         let mut options = InstanceOptions::new(self.config.clone());
@@ -53,6 +55,7 @@ impl Loaded {
             partition,
             state,
             metrics: Arc::clone(metrics),
+            log: Some(Arc::clone(log)),
         });
         host.instantiate(&self.plugin, options)
             .map_err(|e| format!("{}: {e}", self.name))
@@ -69,6 +72,8 @@ pub(crate) struct Plan {
     pub sink_topics: Vec<Option<Arc<Topic>>>,
     pub dead_letter: Option<Arc<Topic>>,
     pub metrics: Arc<PluginMetrics>,
+    /// The pipeline's log, where its plugins' log lines go.
+    pub plugin_log: Arc<dyn PluginLog>,
 }
 
 impl Plan {
@@ -78,6 +83,7 @@ impl Plan {
         host: &PluginHost,
         handle: &tokio::runtime::Handle,
         pipeline: Pipeline,
+        plugin_log: Arc<dyn PluginLog>,
     ) -> Result<Plan, String> {
         let name = pipeline.metadata.name.clone();
         let spec = &pipeline.spec;
@@ -149,6 +155,7 @@ impl Plan {
             sink_topics,
             dead_letter,
             metrics: Arc::new(PluginMetrics::default()),
+            plugin_log,
             pipeline,
         })
     }
@@ -183,7 +190,14 @@ impl Plan {
                 let state: Arc<dyn StateStore> = store.clone();
                 Ok(Step {
                     name: loaded.name.clone(),
-                    instance: loaded.instance(host, partition, state, &self.metrics, None)?,
+                    instance: loaded.instance(
+                        host,
+                        partition,
+                        state,
+                        &self.metrics,
+                        &self.plugin_log,
+                        None,
+                    )?,
                     store: Arc::clone(store),
                 })
             })
@@ -202,7 +216,14 @@ impl Plan {
         let memory =
             || -> Arc<dyn StateStore> { Arc::new(fjord_plugin_host::MemoryStateStore::default()) };
         let plugin = |name: &str, r: &PluginRef, kind| -> Result<PluginInstance, String> {
-            Loaded::new(host, name, r, kind)?.instance(host, 0, memory(), &self.metrics, None)
+            Loaded::new(host, name, r, kind)?.instance(
+                host,
+                0,
+                memory(),
+                &self.metrics,
+                &self.plugin_log,
+                None,
+            )
         };
         let builtin = |reference: &str, kind, config: Config| -> Result<PluginInstance, String> {
             let r = PluginRef {
@@ -212,7 +233,7 @@ impl Plan {
             };
             let mut loaded = Loaded::new(host, reference, &r, kind)?;
             loaded.config = config;
-            loaded.instance(host, 0, memory(), &self.metrics, None)
+            loaded.instance(host, 0, memory(), &self.metrics, &self.plugin_log, None)
         };
         let topic_output = |topic: &Arc<Topic>,
                             partitioner: Option<&PluginRef>,

@@ -5,13 +5,14 @@
 //! Plugin calls are synchronous and may be slow, so tasks are OS threads
 //! that enter the broker's runtime only for appends and commits.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fjord_broker::{LocalBroker, Partition};
-use fjord_plugin_host::PluginInstance;
-use fjord_sdk::Record;
+use fjord_plugin_host::{PluginInstance, PluginLog};
+use fjord_sdk::{Level, Record};
 
 use super::chain::Chain;
 use super::changelog::ChangelogStore;
@@ -31,30 +32,72 @@ const TIMER_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Stopped;
 
-/// Log lines waiting to be written to the pipeline log topic.
+/// Log lines waiting to be written to the pipeline log topic (every
+/// second). A plugin that logs per record must not grow it without bound:
+/// past [`LogBuffer::MAX_PENDING`] lines are counted, not kept, and one
+/// line says how many were dropped.
 #[derive(Debug, Default)]
-pub(crate) struct LogBuffer(Mutex<Vec<LogLine>>);
+pub(crate) struct LogBuffer(Mutex<PendingLines>);
+
+#[derive(Debug, Default)]
+pub(crate) struct PendingLines {
+    lines: Vec<LogLine>,
+    dropped: BTreeMap<String, u64>,
+}
 
 impl LogBuffer {
+    pub const MAX_PENDING: usize = 1_000;
+
     pub fn push(&self, pipeline: &str, level: &str, message: String) {
         match level {
             "error" => tracing::error!(pipeline, "{message}"),
             "warn" => tracing::warn!(pipeline, "{message}"),
             _ => tracing::info!(pipeline, "{message}"),
         }
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(LogLine {
-                time_ms: super::now_ms(),
-                level: level.to_owned(),
-                pipeline: pipeline.to_owned(),
-                message,
-            });
+        let mut pending = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.lines.len() >= Self::MAX_PENDING {
+            *pending.dropped.entry(pipeline.to_owned()).or_default() += 1;
+            return;
+        }
+        pending.lines.push(LogLine {
+            time_ms: super::now_ms(),
+            level: level.to_owned(),
+            pipeline: pipeline.to_owned(),
+            message,
+        });
     }
 
     pub fn take(&self) -> Vec<LogLine> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        let mut pending = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lines = std::mem::take(&mut pending.lines);
+        for (pipeline, dropped) in std::mem::take(&mut pending.dropped) {
+            lines.push(LogLine {
+                time_ms: super::now_ms(),
+                level: "warn".to_owned(),
+                pipeline,
+                message: format!("{dropped} more log lines in the last second were dropped"),
+            });
+        }
+        lines
+    }
+}
+
+/// A pipeline's plugins log into its log, each line prefixed with the
+/// plugin's step name.
+pub(crate) struct PipelineLog {
+    pub pipeline: String,
+    pub buffer: Arc<LogBuffer>,
+}
+
+impl PluginLog for PipelineLog {
+    fn log(&self, plugin: &str, level: Level, message: &str) {
+        let level = match level {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            _ => "info",
+        };
+        self.buffer
+            .push(&self.pipeline, level, format!("{plugin}: {message}"));
     }
 }
 
@@ -368,5 +411,45 @@ impl ConnectorTask {
                 format!("cannot save the source position: {e}"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+    use fjord_plugin_host::Services;
+    use fjord_sdk::Host;
+
+    #[test]
+    fn plugin_log_lines_join_the_pipeline_log() {
+        let buffer = Arc::new(LogBuffer::default());
+        let mut services = Services::in_memory("parse");
+        services.log = Some(Arc::new(PipelineLog {
+            pipeline: "p".to_owned(),
+            buffer: Arc::clone(&buffer),
+        }));
+        services.log(Level::Warn, "odd line");
+        services.log(Level::Debug, "only in the process log");
+        let lines = buffer.take();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            (lines[0].pipeline.as_str(), lines[0].level.as_str(), lines[0].message.as_str()),
+            ("p", "warn", "parse: odd line")
+        );
+    }
+
+    #[test]
+    fn a_flood_of_lines_is_capped_and_counted() {
+        let buffer = LogBuffer::default();
+        for i in 0..LogBuffer::MAX_PENDING + 250 {
+            buffer.push("p", "info", format!("line {i}"));
+        }
+        let lines = buffer.take();
+        assert_eq!(lines.len(), LogBuffer::MAX_PENDING + 1);
+        assert_eq!(
+            lines.last().unwrap().message,
+            "250 more log lines in the last second were dropped"
+        );
+        assert!(buffer.take().is_empty());
     }
 }
