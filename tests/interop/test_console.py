@@ -290,6 +290,7 @@ def test_overview(page, data, pipeline):
     expect(page.get_by_test_id("count-groups")).to_have_attribute("data-value", str(len(get("/groups"))))
     expect(page.get_by_test_id("count-pipelines")).to_have_attribute("data-value", str(len(get("/pipelines"))))
     # A single node: every ISR is the whole replica set.
+    assert sum(t["under_replicated_partitions"] for t in topics) == 0
     expect(page.get_by_test_id("count-under-replicated")).to_have_attribute("data-value", "0")
 
     # The sparkline's rate comes from the change of the record counts between

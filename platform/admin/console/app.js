@@ -224,30 +224,11 @@ function sparkline(samples) {
     <title>records/s over the last ${samples.length} s, max ${fmtRate(max)}</title></svg>`;
 }
 
-// Under-replicated = partitions whose ISR is shorter than their replica set.
-// The topic list does not carry ISR, so a list entry's
-// `under_replicated_partitions` is used when the API provides it; otherwise
-// topic details are read (one call per topic, not per partition), and only
-// every 10 s since they can be large.
-const underReplicated = { value: null, at: 0 };
-
-async function countUnderReplicated(topics) {
-  if (topics.every((t) => typeof t.under_replicated_partitions === "number")) {
-    return topics.reduce((s, t) => s + t.under_replicated_partitions, 0);
-  }
-  if (underReplicated.value !== null && performance.now() - underReplicated.at < 10000) {
-    return underReplicated.value;
-  }
-  const details = await Promise.all(topics.map((t) => api("/topics/" + seg(t.name)).catch(() => null)));
-  let n = 0;
-  for (const d of details) {
-    for (const p of (d && d.partitions) || []) {
-      if ((p.isr || []).length < (p.replicas || []).length) n++;
-    }
-  }
-  underReplicated.value = n;
-  underReplicated.at = performance.now();
-  return n;
+// Under-replicated = partitions whose ISR is shorter than their replica set;
+// the topic list counts them per topic, so the overview needs no topic
+// details.
+function countUnderReplicated(topics) {
+  return topics.reduce((s, t) => s + (t.under_replicated_partitions || 0), 0);
 }
 
 async function renderOverview(_, gen) {
@@ -256,7 +237,7 @@ async function renderOverview(_, gen) {
       api("/cluster"), api("/topics"), api("/groups"), api("/pipelines"),
     ]);
     sampleThroughput(topics);
-    const urp = await countUnderReplicated(topics);
+    const urp = countUnderReplicated(topics);
     return { cluster, topics, groups, pipelines, urp };
   };
   const draw = ({ cluster, topics, groups, pipelines, urp }) => {
