@@ -352,6 +352,25 @@ fn render_broker(out: &mut String, broker: &LocalBroker) {
     }
     family(
         out,
+        "fjord_consumer_group_committed_offset",
+        "gauge",
+        "The group's committed offset (the next offset it reads), per partition it committed on whose topic still exists; a pipeline's position is its group `pipeline.NAME`'s.",
+    );
+    for group in &groups {
+        for offset in group.offsets.iter().filter(|o| o.high_watermark >= 0) {
+            out.push_str("fjord_consumer_group_committed_offset{group=\"");
+            escape(out, &group.group_id);
+            out.push_str("\",topic=\"");
+            escape(out, &offset.topic);
+            let _ = writeln!(
+                out,
+                "\",partition=\"{}\"}} {}",
+                offset.partition, offset.committed
+            );
+        }
+    }
+    family(
+        out,
         "fjord_consumer_group_lag_sum",
         "gauge",
         "The group's lag summed over its partitions.",

@@ -158,6 +158,10 @@ fn produce_consume_and_delete_show_in_metrics() {
     let lag =
         format!("fjord_consumer_group_lag{{group=\"{group}\",topic=\"{topic}\",partition=\"0\"}}");
     assert_eq!(get(&series, &lag, &text), 0.0);
+    let committed = format!(
+        "fjord_consumer_group_committed_offset{{group=\"{group}\",topic=\"{topic}\",partition=\"0\"}}"
+    );
+    assert_eq!(get(&series, &committed, &text), N as f64);
     assert_eq!(
         get(
             &series,

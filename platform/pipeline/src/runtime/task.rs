@@ -433,7 +433,11 @@ mod log_tests {
         let lines = buffer.take();
         assert_eq!(lines.len(), 1);
         assert_eq!(
-            (lines[0].pipeline.as_str(), lines[0].level.as_str(), lines[0].message.as_str()),
+            (
+                lines[0].pipeline.as_str(),
+                lines[0].level.as_str(),
+                lines[0].message.as_str()
+            ),
             ("p", "warn", "parse: odd line")
         );
     }
