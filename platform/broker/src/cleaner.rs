@@ -1,69 +1,154 @@
-//! Schedules the log cleaner (fjord-log's compaction) for partitions whose
-//! `cleanup.policy` contains `compact`: every `log.cleaner.backoff.ms`, the
-//! logs due for cleaning are cleaned on up to `log.cleaner.threads` blocking
-//! threads, so the async runtime never waits for it.
+//! Runs the log cleaner (fjord-log's compaction) for partitions whose
+//! `cleanup.policy` contains `compact`: `log.cleaner.threads` dedicated
+//! threads, each owning a share of the partitions, look every
+//! `log.cleaner.backoff.ms` for logs due for cleaning and clean them.
+//!
+//! The threads run at a lower CPU priority (nice +10 on Linux): compaction
+//! is background work, and on a busy machine it should yield the CPU to the
+//! threads answering produce and fetch requests rather than share it
+//! evenly with them (measured: scripts/bench-cleaner-latency,
+//! docs/benchmarks.md). Dedicated threads, not the runtime's blocking pool,
+//! so the lowered priority stays with the cleaner, and so shutdown can wait
+//! for a clean in progress before the logs are closed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use crate::partition::Partition;
 use crate::server::{BrokerState, now_ms};
 
-/// Runs until the broker's task set is dropped.
-pub(crate) async fn run(state: Arc<BrokerState>) {
+/// The cleaner threads of a broker.
+pub(crate) struct LogCleaner {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Starts `log.cleaner.threads` cleaner threads.
+pub(crate) fn start(state: Arc<BrokerState>) -> LogCleaner {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = state.config.cleaner_config().threads.max(1);
+    let threads = (0..count)
+        .filter_map(|index| {
+            let state = Arc::clone(&state);
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name(format!("fjord-cleaner-{index}"))
+                .spawn(move || work(&state, index, count, &stop))
+                .map_err(|e| tracing::error!(error = %e, "cannot start a log cleaner thread"))
+                .ok()
+        })
+        .collect();
+    LogCleaner { stop, threads }
+}
+
+impl LogCleaner {
+    /// Stops the threads, waiting for a clean in progress to finish (a
+    /// clean is not interrupted half-way; its swap is crash-safe anyway).
+    pub(crate) fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        for thread in std::mem::take(&mut self.threads) {
+            if thread.join().is_err() {
+                tracing::error!("a log cleaner thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for LogCleaner {
+    /// A broker task that ends without [`LogCleaner::stop`] still stops
+    /// its cleaner threads (they finish the clean in progress on their own).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+fn work(state: &BrokerState, index: usize, count: usize, stop: &AtomicBool) {
+    lower_priority();
     let every = Duration::from_millis(state.config.log_cleaner_backoff_ms.max(10));
     let cleaner = state.config.cleaner_config();
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let now = now_ms();
-        let due: Vec<Arc<Partition>> = state
+    while !stop.load(Ordering::Acquire) {
+        let wake = Instant::now() + every;
+        while Instant::now() < wake {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep((wake - Instant::now()).min(Duration::from_millis(50)));
+        }
+        let mine = state
             .registry
             .list()
             .iter()
             .flat_map(|topic| topic.partitions())
             .filter(|p| p.log().config().cleanup_policy.compacts())
-            .filter(|p| p.log().cleanability(now).is_ok_and(|c| c.due))
-            .collect();
-        if due.is_empty() {
-            continue;
-        }
-        let threads = cleaner.threads.max(1);
-        let mut workers = Vec::with_capacity(threads);
-        for t in 0..threads {
-            let mine: Vec<Arc<Partition>> = due.iter().skip(t).step_by(threads).cloned().collect();
-            if mine.is_empty() {
-                continue;
+            .enumerate()
+            .filter(|(i, _)| i % count == index)
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>();
+        for partition in mine {
+            if stop.load(Ordering::Acquire) {
+                return;
             }
-            let cleaner = cleaner.clone();
-            workers.push(tokio::task::spawn_blocking(move || {
-                for partition in mine {
-                    let log = partition.log();
-                    match log.clean(now_ms(), &cleaner) {
-                        Ok(Some(stats)) => {
-                            crate::instruments::cleaned(&stats, now_ms());
-                            tracing::debug!(
-                                topic = partition.topic(),
-                                partition = partition.index(),
-                                ?stats,
-                                "compacted"
-                            )
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::error!(
-                            dir = %log.dir().display(),
-                            error = %e,
-                            "log cleaning failed"
-                        ),
-                    }
+            let log = partition.log();
+            match log.clean(now_ms(), &cleaner) {
+                Ok(Some(stats)) => {
+                    crate::instruments::cleaned(&stats, now_ms());
+                    tracing::debug!(
+                        topic = partition.topic(),
+                        partition = partition.index(),
+                        ?stats,
+                        "compacted"
+                    )
                 }
-            }));
-        }
-        for worker in workers {
-            if let Err(e) = worker.await {
-                tracing::error!(error = %e, "log cleaner task failed");
+                Ok(None) => {}
+                Err(e) => tracing::error!(
+                    dir = %log.dir().display(),
+                    error = %e,
+                    "log cleaning failed"
+                ),
             }
         }
+    }
+}
+
+/// Nice +10 (at most 19) for the calling thread, relative to the process's
+/// (Linux keeps a nice value per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id.
+        let done = unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+            libc::setpriority(libc::PRIO_PROCESS, tid, (current + 10).min(19))
+        };
+        if done != 0 {
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "cannot lower the log cleaner's priority"
+            );
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// The nice value lands on the cleaner thread only, not the process.
+    #[test]
+    fn lowering_priority_is_per_thread() {
+        // SAFETY: reads of scheduling priorities by thread id.
+        let nice_of = |tid: libc::pid_t| unsafe {
+            libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t)
+        };
+        let main = unsafe { libc::gettid() };
+        let before = nice_of(main);
+        let cleaner = std::thread::spawn(move || {
+            super::lower_priority();
+            nice_of(unsafe { libc::gettid() })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(cleaner, (before + 10).min(19));
+        assert_eq!(nice_of(main), before);
     }
 }

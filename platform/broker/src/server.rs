@@ -152,7 +152,7 @@ pub async fn run(
 async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), BrokerError> {
     let maintenance = tokio::spawn(maintain(Arc::clone(&state)));
     let group_timers = tokio::spawn(tick_groups(Arc::clone(&state)));
-    let log_cleaner = tokio::spawn(crate::cleaner::run(Arc::clone(&state)));
+    let log_cleaner = crate::cleaner::start(Arc::clone(&state));
     let mut connections = JoinSet::new();
     let mut shutdown = state.shutdown.clone();
     loop {
@@ -188,7 +188,10 @@ async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), Bro
     }
     maintenance.abort();
     group_timers.abort();
-    log_cleaner.abort();
+    // Before the logs close: a clean in progress finishes first.
+    tokio::task::spawn_blocking(move || log_cleaner.stop())
+        .await
+        .map_err(|e| BrokerError::Task(e.to_string()))?;
     let state_for_close = Arc::clone(&state);
     tokio::task::spawn_blocking(move || state_for_close.registry.close_all())
         .await
