@@ -6,10 +6,12 @@
 //! The threads run at a lower CPU priority (nice +10 on Linux): compaction
 //! is background work, and on a busy machine it should yield the CPU to the
 //! threads answering produce and fetch requests rather than share it
-//! evenly with them (measured: scripts/bench-cleaner-latency,
-//! docs/benchmarks.md). Dedicated threads, not the runtime's blocking pool,
-//! so the lowered priority stays with the cleaner, and so shutdown can wait
-//! for a clean in progress before the logs are closed.
+//! evenly with them. (On this 2-core machine `scripts/bench-cleaner-latency`
+//! showed no difference within its noise; see docs/benchmarks.md.)
+//! Dedicated threads, not the runtime's blocking pool, so the lowered
+//! priority stays with the cleaner, the due check (which may read batch
+//! headers) never runs on the async runtime, and shutdown can wait for a
+//! clean in progress before the logs are closed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
