@@ -139,9 +139,8 @@ mod tests {
     #[test]
     fn lowering_priority_is_per_thread() {
         // SAFETY: reads of scheduling priorities by thread id.
-        let nice_of = |tid: libc::pid_t| unsafe {
-            libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t)
-        };
+        let nice_of =
+            |tid: libc::pid_t| unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) };
         let main = unsafe { libc::gettid() };
         let before = nice_of(main);
         let cleaner = std::thread::spawn(move || {
