@@ -18,7 +18,7 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use fjord_broker::LocalBroker;
+use fjord_broker::{GroupDescription, GroupOffset, LocalBroker};
 use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -331,67 +331,65 @@ fn render_broker(out: &mut String, broker: &LocalBroker) {
     let _ = writeln!(out, "fjord_under_replicated_partitions 0");
 
     let groups = broker.groups();
-    family(
-        out,
-        "fjord_consumer_group_lag",
-        "gauge",
-        "High watermark minus the group's committed offset, per partition it committed on.",
-    );
-    for group in &groups {
-        for offset in group.offsets.iter().filter(|o| o.high_watermark >= 0) {
-            out.push_str("fjord_consumer_group_lag{group=\"");
-            escape(out, &group.group_id);
-            out.push_str("\",topic=\"");
-            escape(out, &offset.topic);
-            let _ = writeln!(
-                out,
-                "\",partition=\"{}\"}} {}",
-                offset.partition, offset.lag
-            );
+    for &(name, help, value) in GROUP_PARTITION_FAMILIES {
+        family(out, name, "gauge", help);
+        for group in &groups {
+            // Offsets on topics deleted since are left out.
+            for offset in group.offsets.iter().filter(|o| o.high_watermark >= 0) {
+                let _ = write!(out, "{name}{{group=\"");
+                escape(out, &group.group_id);
+                out.push_str("\",topic=\"");
+                escape(out, &offset.topic);
+                let _ = writeln!(
+                    out,
+                    "\",partition=\"{}\"}} {}",
+                    offset.partition,
+                    value(offset)
+                );
+            }
         }
     }
-    family(
-        out,
-        "fjord_consumer_group_committed_offset",
-        "gauge",
-        "The group's committed offset (the next offset it reads), per partition it committed on whose topic still exists; a pipeline's position is its group `pipeline.NAME`'s.",
-    );
-    for group in &groups {
-        for offset in group.offsets.iter().filter(|o| o.high_watermark >= 0) {
-            out.push_str("fjord_consumer_group_committed_offset{group=\"");
+    for &(name, help, value) in GROUP_FAMILIES {
+        family(out, name, "gauge", help);
+        for group in &groups {
+            let _ = write!(out, "{name}{{group=\"");
             escape(out, &group.group_id);
-            out.push_str("\",topic=\"");
-            escape(out, &offset.topic);
-            let _ = writeln!(
-                out,
-                "\",partition=\"{}\"}} {}",
-                offset.partition, offset.committed
-            );
+            let _ = writeln!(out, "\"}} {}", value(group));
         }
-    }
-    family(
-        out,
-        "fjord_consumer_group_lag_sum",
-        "gauge",
-        "The group's lag summed over its partitions.",
-    );
-    for group in &groups {
-        out.push_str("fjord_consumer_group_lag_sum{group=\"");
-        escape(out, &group.group_id);
-        let _ = writeln!(out, "\"}} {}", group.lag);
-    }
-    family(
-        out,
-        "fjord_consumer_group_members",
-        "gauge",
-        "Members of the group now.",
-    );
-    for group in &groups {
-        out.push_str("fjord_consumer_group_members{group=\"");
-        escape(out, &group.group_id);
-        let _ = writeln!(out, "\"}} {}", group.members.len());
     }
 }
+
+/// Per group and partition: name, help, value.
+type GroupPartitionFamily = (&'static str, &'static str, fn(&GroupOffset) -> i64);
+
+const GROUP_PARTITION_FAMILIES: &[GroupPartitionFamily] = &[
+    (
+        "fjord_consumer_group_lag",
+        "High watermark minus the group's committed offset, per partition it committed on.",
+        |o| o.lag,
+    ),
+    (
+        "fjord_consumer_group_committed_offset",
+        "The group's committed offset (the next offset it reads), per partition it committed on whose topic still exists; a pipeline's position is its group `pipeline.NAME`'s.",
+        |o| o.committed,
+    ),
+];
+
+/// Per group: name, help, value.
+type GroupFamily = (&'static str, &'static str, fn(&GroupDescription) -> i64);
+
+const GROUP_FAMILIES: &[GroupFamily] = &[
+    (
+        "fjord_consumer_group_lag_sum",
+        "The group's lag summed over its partitions.",
+        |g| g.lag,
+    ),
+    (
+        "fjord_consumer_group_members",
+        "Members of the group now.",
+        |g| g.members.len() as i64,
+    ),
+];
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
