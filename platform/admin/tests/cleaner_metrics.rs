@@ -3,34 +3,26 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod common;
+
 use fjord_admin::metrics::Metrics;
-use fjord_broker::{Broker, BrokerConfig};
+use fjord_broker::BrokerConfig;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 /// The value of the unlabelled series `name` in `text`.
 fn value(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    common::value(text, name).unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }
 
 #[test]
 fn cleaner_runs_show_in_metrics() {
     let metrics = Metrics::install().expect("recorder");
     let dir = tempfile::tempdir().expect("tempdir");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let broker = runtime
-        .block_on(Broker::start(BrokerConfig {
-            log_cleaner_backoff_ms: 50,
-            ..BrokerConfig::ephemeral(dir.path())
-        }))
-        .expect("broker starts");
+    let (runtime, broker) = common::start_broker(BrokerConfig {
+        log_cleaner_backoff_ms: 50,
+        ..BrokerConfig::ephemeral(dir.path())
+    });
     let local = broker.local();
     let configs = [
         ("cleanup.policy".to_owned(), "compact".to_owned()),

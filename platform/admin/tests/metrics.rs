@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use fjord_admin::metrics::Metrics;
-use fjord_broker::{Broker, BrokerConfig};
+use fjord_broker::BrokerConfig;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -86,14 +88,7 @@ fn produce_consume_and_delete_show_in_metrics() {
     // Installed before the broker starts: nothing recorded is lost.
     let metrics = Metrics::install().expect("recorder");
     let dir = tempfile::tempdir().expect("tempdir");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let broker = runtime
-        .block_on(Broker::start(BrokerConfig::ephemeral(dir.path())))
-        .expect("broker starts");
+    let (runtime, broker) = common::start_broker(BrokerConfig::ephemeral(dir.path()));
     let local = broker.local();
     let bootstrap = broker.local_addr().to_string();
     let topic = "metered";

@@ -4,6 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::value;
 use fjord_admin::metrics::Metrics;
 use fjord_broker::{Broker, BrokerConfig};
 use fjord_pipeline::runtime::{Deployment, PipelineRuntime, deploy_local};
@@ -26,13 +29,6 @@ spec:
   deadLetter: {topic: parse-dlq}
   retry: {attempts: 2, backoffMs: 1}
 "#;
-
-/// The value of the first line of `text` that starts with `series `.
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn step_counts_dead_letters_and_plugin_calls_show_in_metrics() {
