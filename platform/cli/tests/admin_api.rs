@@ -221,6 +221,9 @@ fn topics_are_created_described_changed_browsed_and_deleted() {
     assert_eq!(config(&configs, "cleanup.policy")["value"], "compact");
 
     assert_eq!(api.delete("/api/v1/topics/__fjord_pipelines").0, 400);
+    // The status topic is kept short by compaction (read on every poll).
+    let (_, status_configs) = api.get("/api/v1/topics/__fjord_pipeline_status/configs");
+    assert_eq!(config(&status_configs, "segment.bytes")["value"], "1048576");
     assert_eq!(api.delete("/api/v1/topics/orders").0, 204);
     assert_eq!(api.get("/api/v1/topics/orders").0, 404);
     assert_eq!(api.delete("/api/v1/topics/orders").0, 404);

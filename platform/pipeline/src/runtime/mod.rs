@@ -68,8 +68,16 @@ impl PipelineRuntime {
         local
             .ensure_topic(DEPLOYMENTS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
             .await?;
+        // A status per pipeline every second: small segments let the
+        // cleaner keep it to about one record per pipeline, so reading the
+        // latest statuses (the CLI, the admin API, the console's polls)
+        // stays a short scan instead of a day's worth of records.
         local
-            .ensure_topic(STATUS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
+            .ensure_topic(
+                STATUS_TOPIC,
+                Some(1),
+                &[("cleanup.policy", "compact"), ("segment.bytes", "1048576")],
+            )
             .await?;
         local
             .ensure_topic(POSITIONS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
