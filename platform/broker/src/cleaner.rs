@@ -6,8 +6,8 @@
 //! The threads run at a lower CPU priority (nice +10 on Linux): compaction
 //! is background work, and on a busy machine it should yield the CPU to the
 //! threads answering produce and fetch requests rather than share it
-//! evenly with them. (On this 2-core machine `scripts/bench-cleaner-latency`
-//! showed no difference within its noise; see docs/benchmarks.md.)
+//! evenly with them. (Not measured on its own: `scripts/bench-cleaner-latency`
+//! shows produce latency ~1.07× with the cleaner running, docs/benchmarks.md.)
 //! Dedicated threads, not the runtime's blocking pool, so the lowered
 //! priority stays with the cleaner, the due check (which may read batch
 //! headers) never runs on the async runtime, and shutdown can wait for a
