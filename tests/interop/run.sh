@@ -7,8 +7,15 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-cargo build --quiet --locked -p fjord-cli || exit 1
-fjord="${CARGO_TARGET_DIR:-$root/target}/debug/fjord"
+# scripts/test passes the binary `cargo test --workspace` just built: a
+# `cargo build -p fjord-cli` resolves other features, so it would compile
+# the binary and much of its dependency graph a second time.
+fjord="${FJORD_BIN:-}"
+if [ -z "$fjord" ]; then
+  cargo build --quiet --locked -p fjord-cli || exit 1
+  fjord="${CARGO_TARGET_DIR:-$root/target}/debug/fjord"
+fi
+[ -x "$fjord" ] || { echo "no fjord binary at $fjord"; exit 1; }
 data="$(mktemp -d)"
 port="${FJORD_INTEROP_PORT:-19092}"
 admin_port="${FJORD_INTEROP_ADMIN_PORT:-19644}"
