@@ -129,9 +129,7 @@ impl<'de> Scanner<'de> {
             _ => {
                 let start = self.at;
                 self.number()?;
-                let text = std::str::from_utf8(&self.b[start..self.at]).ok()?;
-                // serde_json refuses numbers out of f64's range.
-                Value::Number(text.parse::<f64>().ok().filter(|x| x.is_finite())?)
+                Value::Number(number_value(&self.b[start..self.at])?)
             }
         })
     }
@@ -272,6 +270,26 @@ impl<'de> Scanner<'de> {
     }
 }
 
+/// The value of a number `Scanner::number` accepted. Integers of up to 15
+/// digits are exact in an f64 and are summed directly: `str::parse::<f64>`
+/// costs as much as scanning the rest of a typical record.
+fn number_value(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    if digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        let n = digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64;
+        return Some(if negative { -n } else { n });
+    }
+    // Only ASCII reaches here (`number` accepts nothing else).
+    let text = std::str::from_utf8(text).ok()?;
+    // serde_json refuses numbers out of f64's range.
+    text.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,6 +369,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn integers_are_summed_exactly_and_the_rest_parsed() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "503",
+            "-42",
+            "999999999999999",
+            "1234567890123456",
+            "-98765432109876543",
+            "1.5",
+            "-2.5e3",
+            "1e400",
+        ] {
+            let expected = text.parse::<f64>().ok().filter(|x| x.is_finite());
+            assert_eq!(number_value(text.as_bytes()), expected, "{text}");
+        }
+    }
+
     fn json_text() -> impl Strategy<Value = String> {
         let leaf = prop_oneof![
             Just("null".to_owned()),
@@ -384,6 +422,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn integer_values_match_the_float_parse(n in any::<i64>()) {
+            let text = n.to_string();
+            prop_assert_eq!(number_value(text.as_bytes()), text.parse::<f64>().ok());
+        }
+
         #[test]
         fn agrees_with_serde_on_json(doc in json_text()) {
             agrees(doc.as_bytes())?;
