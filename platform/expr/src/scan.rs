@@ -49,12 +49,19 @@ impl<'de> Scanner<'de> {
         self.b.get(self.at).copied()
     }
 
+    /// Skips whitespace. Most records have none between tokens, so that
+    /// case is one comparison.
+    #[inline]
     fn ws(&mut self) {
+        if self.peek().is_some_and(|c| c > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.at += 1;
         }
     }
 
+    #[inline]
     fn eat(&mut self, c: u8) -> Option<()> {
         self.ws();
         (self.peek()? == c).then(|| self.at += 1)
@@ -107,6 +114,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// A wanted value; objects are entered for the fields below.
+    #[inline(always)]
     fn value(
         &mut self,
         sub: &PathTree,
@@ -128,8 +136,8 @@ impl<'de> Scanner<'de> {
             b'n' => self.literal(b"null", Value::Null)?,
             _ => {
                 let start = self.at;
-                self.number()?;
-                Value::Number(number_value(&self.b[start..self.at])?)
+                let integer = self.number()?;
+                Value::Number(number_value(&self.b[start..self.at], integer)?)
             }
         })
     }
@@ -144,32 +152,50 @@ impl<'de> Scanner<'de> {
 
     /// A string without escapes, as `str`; `None` for one with escapes
     /// (left to serde_json to decode), a control character or bad UTF-8.
+    #[inline(always)]
     fn plain_string(&mut self) -> Option<&'de str> {
-        std::str::from_utf8(self.plain_bytes()?).ok()
-    }
-
-    /// The bytes of a string without escapes, checked to be UTF-8 (most
-    /// are ASCII, which is cheaper to check).
-    fn plain_bytes(&mut self) -> Option<&'de [u8]> {
         let start = self.at + 1;
-        let len = self
-            .b
-            .get(start..)?
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        let end = start + len;
+        let mut end = string_stop(self.b, start)?;
+        let mut ascii = true;
+        while self.b[end] >= 0x80 {
+            ascii = false;
+            end = string_stop(self.b, end + 1)?;
+        }
         if self.b[end] != b'"' {
             return None;
         }
         self.at = end + 1;
         let bytes = &self.b[start..end];
-        (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()).then_some(bytes)
+        if ascii {
+            // SAFETY: every byte is below 0x80 (`string_stop` stops at any
+            // other), so the bytes are UTF-8.
+            Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+        } else {
+            std::str::from_utf8(bytes).ok()
+        }
+    }
+
+    /// The bytes of a string without escapes, checked to be UTF-8.
+    fn plain_bytes(&mut self) -> Option<&'de [u8]> {
+        self.plain_string().map(str::as_bytes)
     }
 
     /// Skips any value, checking it as strictly as serde_json would.
+    ///
+    /// Strings and numbers, most of what is skipped, are handled inline:
+    /// inside WebAssembly every call costs a deadline check on entry.
+    #[inline(always)]
     fn skip(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.skip_string(),
+            b'0'..=b'9' | b'-' => self.number().map(drop),
+            _ => self.skip_other(depth),
+        }
+    }
+
+    /// Skips an object, array or literal.
+    fn skip_other(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
             b'{' => self.object(None, &mut [], depth + 1),
             b'[' => {
                 if depth + 1 > MAX_DEPTH {
@@ -198,46 +224,45 @@ impl<'de> Scanner<'de> {
             b't' => self.literal(b"true", Value::Null).map(drop),
             b'f' => self.literal(b"false", Value::Null).map(drop),
             b'n' => self.literal(b"null", Value::Null).map(drop),
-            _ => self.number(),
+            _ => self.number().map(drop),
         }
     }
 
     /// Skips a string with the simple escapes (`\"` `\\` `\/` `\b` `\f`
     /// `\n` `\r` `\t`); `\u` is left to serde_json.
+    #[inline(always)]
     fn skip_string(&mut self) -> Option<()> {
         let start = self.at + 1;
         let mut at = start;
+        let mut ascii = true;
         loop {
-            let len = self
-                .b
-                .get(at..)?
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-            at += len;
+            at = string_stop(self.b, at)?;
             match self.b[at] {
                 b'"' => break,
                 b'\\' => match self.b.get(at + 1)? {
                     b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 2,
                     _ => return None,
                 },
+                c if c >= 0x80 => {
+                    ascii = false;
+                    at += 1;
+                }
                 _ => return None,
             }
         }
-        let bytes = &self.b[start..at];
-        if !bytes.is_ascii() {
-            std::str::from_utf8(bytes).ok()?;
+        if !ascii {
+            std::str::from_utf8(&self.b[start..at]).ok()?;
         }
         self.at = at + 1;
         Some(())
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    fn number(&mut self) -> Option<()> {
+    #[inline(always)]
+    /// `Some(true)` for an integer (no fraction, no exponent).
+    fn number(&mut self) -> Option<bool> {
         let digits = |s: &mut Self| {
-            let n = s.b[s.at..]
-                .iter()
-                .take_while(|c| c.is_ascii_digit())
-                .count();
+            let n = digit_run(&s.b[s.at..]);
             s.at += n;
             n
         };
@@ -251,14 +276,17 @@ impl<'de> Scanner<'de> {
             }
             _ => return None,
         }
+        let mut integer = true;
         if self.peek() == Some(b'.') {
             self.at += 1;
+            integer = false;
             if digits(self) == 0 {
                 return None;
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
             self.at += 1;
+            integer = false;
             if let Some(b'+' | b'-') = self.peek() {
                 self.at += 1;
             }
@@ -266,19 +294,81 @@ impl<'de> Scanner<'de> {
                 return None;
             }
         }
-        Some(())
+        Some(integer)
     }
 }
 
-/// The value of a number `Scanner::number` accepted. Integers of up to 15
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` that is `"`, `\\`, a control character
+/// or not ASCII. Only the lowest set bit is exact (a borrow can mark a byte
+/// above a real one), which is all `string_stop` uses.
+#[inline]
+fn stops(x: u64) -> u64 {
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH_BITS;
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH_BITS;
+    zero_byte(x ^ (ONES * u64::from(b'"')))
+        | zero_byte(x ^ (ONES * u64::from(b'\\')))
+        | below_space
+        | (x & HIGH_BITS)
+}
+
+/// From `at`, the index of the first byte that ends a plain run of a
+/// string: `"`, `\\`, a control character, or a byte of a non-ASCII
+/// character (rare; the callers then check UTF-8 the slow way). `None`
+/// when the input ends first.
+///
+/// Eight bytes at a time: this is the scanner's hottest loop, and inside
+/// WebAssembly (no vector unit, a deadline check per loop turn) a byte at a
+/// time cost a third of a `filter` call.
+#[inline(always)]
+fn string_stop(b: &[u8], mut at: usize) -> Option<usize> {
+    while let Some(chunk) = b.get(at..at + 8) {
+        let m = stops(u64::from_le_bytes(chunk.try_into().ok()?));
+        if m != 0 {
+            return Some(at + (m.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = b.get(at..)?;
+    let n = tail
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c))?;
+    Some(at + n)
+}
+
+/// How many ASCII digits `b` starts with, eight bytes at a time
+/// (timestamps have 13).
+#[inline(always)]
+fn digit_run(b: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(chunk) = b.get(n..n + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // A byte is a digit when its high nibble is 3 and its low nibble
+        // plus 6 stays below 16; no step carries into the next byte.
+        let high_nibble = (x & (ONES * 0xF0)) ^ (ONES * 0x30);
+        let nonzero = (high_nibble | ((high_nibble & (ONES * 0x7F)) + ONES * 0x7F)) & HIGH_BITS;
+        let low_over_nine = (((x & (ONES * 0x0F)) + ONES * 0x06) & (ONES * 0x10)) << 3;
+        let not_digit = nonzero | low_over_nine;
+        if not_digit != 0 {
+            return n + (not_digit.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + b[n..].iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
+/// The value of a number `Scanner::number` accepted (`integer`: what it
+/// returned). Integers of up to 15
 /// digits are exact in an f64 and are summed directly: `str::parse::<f64>`
 /// costs as much as scanning the rest of a typical record.
-fn number_value(text: &[u8]) -> Option<f64> {
+fn number_value(text: &[u8], integer: bool) -> Option<f64> {
     let (negative, digits) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
     };
-    if digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+    if integer && digits.len() <= 15 {
         let n = digits
             .iter()
             .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64;
@@ -385,7 +475,8 @@ mod tests {
             "1e400",
         ] {
             let expected = text.parse::<f64>().ok().filter(|x| x.is_finite());
-            assert_eq!(number_value(text.as_bytes()), expected, "{text}");
+            let integer = !text.contains(['.', 'e']);
+            assert_eq!(number_value(text.as_bytes(), integer), expected, "{text}");
         }
     }
 
@@ -423,9 +514,30 @@ mod tests {
 
     proptest! {
         #[test]
+        fn string_stop_matches_a_byte_at_a_time_search(
+            bytes in prop::collection::vec(prop_oneof![any::<u8>(), Just(b'a'), Just(b'"')], 0..40),
+            from in 0usize..40,
+        ) {
+            let from = from.min(bytes.len());
+            let expected = bytes[from..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c))
+                .map(|i| from + i);
+            prop_assert_eq!(string_stop(&bytes, from), expected);
+        }
+
+        #[test]
+        fn digit_run_matches_a_byte_at_a_time_count(
+            bytes in prop::collection::vec(prop_oneof![any::<u8>(), b'0'..=b'9', b'0'..=b'9'], 0..40),
+        ) {
+            let expected = bytes.iter().take_while(|c| c.is_ascii_digit()).count();
+            prop_assert_eq!(digit_run(&bytes), expected);
+        }
+
+        #[test]
         fn integer_values_match_the_float_parse(n in any::<i64>()) {
             let text = n.to_string();
-            prop_assert_eq!(number_value(text.as_bytes()), text.parse::<f64>().ok());
+            prop_assert_eq!(number_value(text.as_bytes(), true), text.parse::<f64>().ok());
         }
 
         #[test]
