@@ -1,7 +1,11 @@
 //! placeholder doc
 pub mod commands;
+mod durable_file;
+pub mod log_store;
+pub mod metadata_store;
 pub mod model;
 mod placement;
+pub mod raft_types;
 mod state_machine;
 pub mod voters;
 
