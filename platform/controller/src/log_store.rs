@@ -1,6 +1,6 @@
 //! The Raft log on disk, in a controller's data directory:
 //!
-//! - `raft-log`: append-only records (see [`crate::durable_file`]), one per
+//! - `raft-log`: append-only records (`len | crc32c | payload`), one per
 //!   entry, each a postcard-encoded openraft `Entry`. Appends are fsynced
 //!   before openraft is told they are durable. Truncation cuts the file;
 //!   a torn record at the tail (a crash during an append that was never
