@@ -1,0 +1,54 @@
+//! Fjord's cluster metadata quorum.
+//!
+//! A Fjord cluster keeps its own metadata, with no ZooKeeper: a small Raft
+//! group of controller nodes (built on the `openraft` crate) replicates a
+//! metadata log, and every committed entry, a [`Command`], is applied in log
+//! order to a deterministic state machine, [`ClusterMetadata`]: registered
+//! brokers, topics with their partitions (replicas, leader, leader epoch, ISR,
+//! partition epoch), and pipeline manifests.
+//!
+//! **What it is for**
+//! - [`Controller::start`] runs one controller node: an on-disk Raft log and
+//!   snapshots in a data directory, TCP to the other voters listed in
+//!   [`Voters`] (`1@host:port,2@host:port,3@host:port`).
+//! - [`Controller::propose`] writes a command through whichever node it is
+//!   called on (followers forward to the leader) and returns the applied
+//!   result, or the typed [`CommandError`] with which the state machine
+//!   rejected it.
+//! - [`Controller::metadata`] is a watch channel of the applied state: a
+//!   broker follows it to learn what it leads and follows.
+//! - [`Controller::heartbeat`] keeps a broker's session alive on the active
+//!   controller, which fences brokers whose session expired (moving partition
+//!   leadership within the ISR) and unfences them on their next heartbeat.
+//!
+//! **What it is not for**
+//! - It does not serve Kafka clients, store records or replicate partition
+//!   data: that is the broker's job (`fjord-broker`, `fjord-log`); the
+//!   controller only decides who leads and who is in sync.
+//! - It does not change its own voter set at run time: the voters are a
+//!   static list, and the lowest id initializes a new cluster once.
+//! - It is not a general key-value store: the state is small, kept in memory
+//!   whole, and snapshotted whole.
+//!
+//! See `docs/cluster.md` for the design, the storage format and the
+//! fencing rules.
+
+pub mod commands;
+mod controller;
+mod durable_file;
+mod liveness;
+pub mod log_store;
+pub mod metadata_store;
+pub mod model;
+mod network;
+mod placement;
+pub mod raft_types;
+mod state_machine;
+pub mod voters;
+
+pub use commands::{AppliedResult, Command, CommandError, CommandOutcome, ElectionType};
+pub use controller::{Controller, ControllerConfig, ControllerError};
+pub use model::{
+    BrokerId, BrokerRegistration, ClusterMetadata, NO_LEADER, PartitionState, Pipeline, Topic,
+};
+pub use voters::{NodeId, Voters, VotersParseError};

@@ -1,0 +1,238 @@
+//! The Raft state machine (openraft `RaftStateMachine`): applies committed
+//! entries to [`ClusterMetadata`], publishes every applied state on a watch
+//! channel, and keeps snapshots in `raft-snapshot` in the data directory
+//! (replaced atomically). The state itself is not persisted between
+//! snapshots: on start it is the last snapshot, and openraft applies the
+//! committed entries after it again.
+
+use std::io::{self, Cursor};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    AnyError, BasicNode, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::commands::{AppliedResult, CommandOutcome};
+use crate::durable_file;
+use crate::model::ClusterMetadata;
+use crate::raft_types::{Entry, TypeConfig};
+use crate::voters::NodeId;
+
+const SNAPSHOT_FILE: &str = "raft-snapshot";
+
+/// A snapshot as stored on disk and sent to lagging followers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    /// postcard-encoded [`ClusterMetadata`].
+    data: Vec<u8>,
+}
+
+/// The state machine. Cloning gives another handle on the same state
+/// (openraft's snapshot builder is such a clone).
+#[derive(Debug, Clone)]
+pub struct MetadataStore {
+    inner: Arc<Mutex<StateMachine>>,
+}
+
+#[derive(Debug)]
+struct StateMachine {
+    dir: PathBuf,
+    metadata: ClusterMetadata,
+    last_applied: Option<LogId<NodeId>>,
+    last_membership: StoredMembership<NodeId, BasicNode>,
+    snapshot: Option<StoredSnapshot>,
+    snapshots_built: u64,
+    publisher: watch::Sender<Arc<ClusterMetadata>>,
+}
+
+impl MetadataStore {
+    /// Open the state machine in `dir`, starting from the last snapshot if
+    /// there is one.
+    pub fn open(dir: &Path) -> io::Result<MetadataStore> {
+        std::fs::create_dir_all(dir)?;
+        let snapshot = match durable_file::read_atomic(&dir.join(SNAPSHOT_FILE))? {
+            Some(bytes) => Some(
+                postcard::from_bytes::<StoredSnapshot>(&bytes)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+            ),
+            None => None,
+        };
+        let (metadata, last_applied, last_membership) = match &snapshot {
+            Some(s) => (
+                postcard::from_bytes::<ClusterMetadata>(&s.data)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+                s.meta.last_log_id,
+                s.meta.last_membership.clone(),
+            ),
+            None => Default::default(),
+        };
+        if let Some(s) = &snapshot {
+            info!(snapshot = %s.meta, "restored metadata from snapshot");
+        }
+        let (publisher, _) = watch::channel(Arc::new(metadata.clone()));
+        Ok(MetadataStore {
+            inner: Arc::new(Mutex::new(StateMachine {
+                dir: dir.to_path_buf(),
+                metadata,
+                last_applied,
+                last_membership,
+                snapshot,
+                snapshots_built: 0,
+                publisher,
+            })),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StateMachine> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A receiver of every applied metadata state.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterMetadata>> {
+        self.lock().publisher.subscribe()
+    }
+
+    /// The current metadata.
+    pub fn current(&self) -> Arc<ClusterMetadata> {
+        self.lock().publisher.borrow().clone()
+    }
+}
+
+impl StateMachine {
+    fn save_snapshot(&mut self, snapshot: StoredSnapshot) -> io::Result<()> {
+        let bytes = postcard::to_stdvec(&snapshot).map_err(io::Error::other)?;
+        durable_file::write_atomic(&self.dir, SNAPSHOT_FILE, &bytes)?;
+        self.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    fn publish(&self) {
+        self.publisher.send_replace(Arc::new(self.metadata.clone()));
+    }
+}
+
+fn to_snapshot(s: &StoredSnapshot) -> Snapshot<TypeConfig> {
+    Snapshot {
+        meta: s.meta.clone(),
+        snapshot: Box::new(Cursor::new(s.data.clone())),
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for MetadataStore {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let mut sm = self.lock();
+        let data = postcard::to_stdvec(&sm.metadata)
+            .map_err(|e| StorageIOError::read_state_machine(AnyError::new(&e)))?;
+        sm.snapshots_built += 1;
+        let snapshot_id = match sm.last_applied {
+            Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, sm.snapshots_built),
+            None => format!("0-0-{}", sm.snapshots_built),
+        };
+        let stored = StoredSnapshot {
+            meta: SnapshotMeta {
+                last_log_id: sm.last_applied,
+                last_membership: sm.last_membership.clone(),
+                snapshot_id,
+            },
+            data,
+        };
+        let snapshot = to_snapshot(&stored);
+        sm.save_snapshot(stored)
+            .map_err(|e| StorageIOError::write_snapshot(Some(snapshot.meta.signature()), &e))?;
+        info!(snapshot = %snapshot.meta, "built metadata snapshot");
+        Ok(snapshot)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for MetadataStore {
+    type SnapshotBuilder = MetadataStore;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
+        let sm = self.lock();
+        Ok((sm.last_applied, sm.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<AppliedResult>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut sm = self.lock();
+        let mut results = Vec::new();
+        for entry in entries {
+            let offset = entry.log_id.index;
+            sm.last_applied = Some(entry.log_id);
+            let result = match entry.payload {
+                EntryPayload::Normal(command) => sm.metadata.apply(offset, &command),
+                EntryPayload::Blank => {
+                    sm.metadata.offset = sm.metadata.offset.max(offset);
+                    AppliedResult {
+                        offset,
+                        result: Ok(CommandOutcome::Done),
+                    }
+                }
+                EntryPayload::Membership(m) => {
+                    sm.last_membership = StoredMembership::new(Some(entry.log_id), m);
+                    sm.metadata.offset = sm.metadata.offset.max(offset);
+                    AppliedResult {
+                        offset,
+                        result: Ok(CommandOutcome::Done),
+                    }
+                }
+            };
+            results.push(result);
+        }
+        if !results.is_empty() {
+            sm.publish();
+        }
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let data = snapshot.into_inner();
+        let metadata: ClusterMetadata = postcard::from_bytes(&data)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let mut sm = self.lock();
+        sm.save_snapshot(StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        })
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        sm.metadata = metadata;
+        sm.last_applied = meta.last_log_id;
+        sm.last_membership = meta.last_membership.clone();
+        sm.publish();
+        info!(snapshot = %meta, "installed metadata snapshot from the leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        Ok(self.lock().snapshot.as_ref().map(to_snapshot))
+    }
+}

@@ -1,0 +1,149 @@
+//! The replicated cluster metadata: what every controller holds after applying
+//! the committed metadata log, and what brokers follow.
+//!
+//! Everything here is deterministic: a `BTreeMap` everywhere a map is needed,
+//! no clocks, no randomness. Broker liveness timing (the last heartbeat) is
+//! deliberately absent: it is the active controller's in-memory business, and
+//! only its consequence, the `fenced` flag, is replicated.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A broker id, as in Kafka (`broker.id`, non-negative).
+pub type BrokerId = i32;
+
+/// The leader value of a partition that has no leader.
+pub const NO_LEADER: BrokerId = -1;
+
+/// Topic config key that allows electing a leader from outside the ISR.
+pub const UNCLEAN_LEADER_ELECTION: &str = "unclean.leader.election.enable";
+
+/// The whole replicated metadata state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMetadata {
+    /// Raft log index of the last entry applied to this state (0 before any).
+    /// It advances for every applied entry, including rejected commands and
+    /// Raft membership entries, so it only ever grows.
+    pub offset: u64,
+    /// Registered brokers by id.
+    pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, Topic>,
+    /// Pipelines by name.
+    pub pipelines: BTreeMap<String, Pipeline>,
+    /// Rotating start for replica placement; advances with every topic or
+    /// partition creation so that leaders spread over the brokers.
+    pub placement_cursor: u64,
+}
+
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    /// Broker id.
+    pub id: BrokerId,
+    /// Host that clients and other brokers connect to.
+    pub host: String,
+    /// Port that clients and other brokers connect to.
+    pub port: u16,
+    /// Rack, if the broker was given one.
+    pub rack: Option<String>,
+    /// Broker epoch: the metadata offset of the registration. A broker that
+    /// registers again gets a new, higher epoch; requests carrying an older
+    /// epoch are stale.
+    pub epoch: i64,
+    /// A fenced broker leads nothing, is in no ISR (unless it was the last
+    /// member) and gets no new replicas.
+    pub fenced: bool,
+}
+
+/// A topic and its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    /// Topic name.
+    pub name: String,
+    /// Topic id, unique within the cluster and never reused, also after the
+    /// topic is deleted and created again.
+    pub id: Uuid,
+    /// Topic configs (Kafka names, e.g. `retention.ms`), only those set.
+    pub configs: BTreeMap<String, String>,
+    /// Partitions, indexed by partition number.
+    pub partitions: Vec<PartitionState>,
+}
+
+impl Topic {
+    /// Whether the topic allows electing a leader from outside the ISR.
+    pub fn unclean_election_enabled(&self) -> bool {
+        self.configs
+            .get(UNCLEAN_LEADER_ELECTION)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+/// Replication state of one partition (Kafka's PartitionRecord).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// Assigned replicas; the first is the preferred leader.
+    pub replicas: Vec<BrokerId>,
+    /// Current leader, or [`NO_LEADER`].
+    pub leader: BrokerId,
+    /// Incremented on every leader change.
+    pub leader_epoch: i32,
+    /// In-sync replicas: always a non-empty subset of `replicas` that
+    /// contains the leader when there is one.
+    pub isr: Vec<BrokerId>,
+    /// Incremented on every change of this partition's state.
+    pub partition_epoch: i32,
+}
+
+impl PartitionState {
+    /// A new partition led by its first replica with every replica in sync.
+    pub fn new(replicas: Vec<BrokerId>) -> Self {
+        PartitionState {
+            leader: replicas.first().copied().unwrap_or(NO_LEADER),
+            isr: replicas.clone(),
+            replicas,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
+}
+
+/// A deployed pipeline: its manifest is opaque to the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// Pipeline name.
+    pub name: String,
+    /// The manifest as deployed (YAML text).
+    pub manifest: String,
+    /// A paused pipeline keeps its manifest but runs no tasks.
+    pub paused: bool,
+}
+
+impl ClusterMetadata {
+    /// The broker registration, if registered.
+    pub fn broker(&self, id: BrokerId) -> Option<&BrokerRegistration> {
+        self.brokers.get(&id)
+    }
+
+    /// Ids of registered, unfenced brokers, ascending.
+    pub fn unfenced_brokers(&self) -> Vec<BrokerId> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| b.id)
+            .collect()
+    }
+
+    /// Whether `id` is registered and not fenced.
+    pub fn is_unfenced(&self, id: BrokerId) -> bool {
+        self.brokers.get(&id).is_some_and(|b| !b.fenced)
+    }
+
+    /// The state of one partition, if it exists.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
+        let index = usize::try_from(partition).ok()?;
+        self.topics.get(topic)?.partitions.get(index)
+    }
+}

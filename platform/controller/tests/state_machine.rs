@@ -1,0 +1,591 @@
+//! The metadata state machine on its own: validation, fencing, elections, and
+//! a proptest over random command sequences.
+
+use std::collections::BTreeMap;
+
+use fjord_controller::{
+    ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType, NO_LEADER,
+};
+use proptest::prelude::*;
+
+struct Log {
+    md: ClusterMetadata,
+    next: u64,
+}
+
+impl Log {
+    fn new() -> Self {
+        Log {
+            md: ClusterMetadata::default(),
+            next: 1,
+        }
+    }
+
+    fn apply(&mut self, cmd: Command) -> Result<CommandOutcome, CommandError> {
+        let offset = self.next;
+        self.next += 1;
+        let r = self.md.apply(offset, &cmd);
+        assert_eq!(r.offset, offset);
+        r.result
+    }
+
+    fn register(&mut self, id: i32) -> i64 {
+        match self.apply(Command::RegisterBroker {
+            broker_id: id,
+            host: "localhost".into(),
+            port: 9000 + id as u16,
+            rack: None,
+        }) {
+            Ok(CommandOutcome::BrokerRegistered { broker_epoch }) => broker_epoch,
+            other => panic!("register {id}: {other:?}"),
+        }
+    }
+
+    fn create(&mut self, name: &str, partitions: i32, rf: i16, unclean: bool) {
+        let mut configs = BTreeMap::new();
+        if unclean {
+            configs.insert(
+                "unclean.leader.election.enable".to_string(),
+                "true".to_string(),
+            );
+        }
+        self.apply(Command::CreateTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: rf,
+            configs,
+        })
+        .unwrap();
+    }
+
+    fn fence(&mut self, id: i32) -> Result<CommandOutcome, CommandError> {
+        let epoch = self.md.brokers[&id].epoch;
+        self.apply(Command::FenceBroker {
+            broker_id: id,
+            broker_epoch: epoch,
+        })
+    }
+}
+
+#[test]
+fn create_topic_assigns_round_robin_and_rejects_rf_above_live_brokers() {
+    let mut log = Log::new();
+    for id in 1..=3 {
+        log.register(id);
+    }
+    log.create("a", 6, 2, false);
+    let topic = &log.md.topics["a"];
+    let leaders: Vec<i32> = topic.partitions.iter().map(|p| p.leader).collect();
+    assert_eq!(leaders, vec![1, 2, 3, 1, 2, 3]);
+    for p in &topic.partitions {
+        assert_eq!(p.isr, p.replicas);
+        assert_eq!(p.replicas.len(), 2);
+        assert_ne!(p.replicas[0], p.replicas[1]);
+    }
+    // The start rotates for the next topic.
+    log.create("b", 1, 1, false);
+    assert_eq!(log.md.topics["b"].partitions[0].leader, 2);
+
+    log.fence(3).unwrap();
+    let before = log.md.clone();
+    let err = log
+        .apply(Command::CreateTopic {
+            name: "c".into(),
+            partitions: 1,
+            replication_factor: 3,
+            configs: BTreeMap::new(),
+        })
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CommandError::InvalidReplicationFactor {
+            requested: 3,
+            available: 2
+        }
+    );
+    // Rejected: nothing but the offset changed.
+    assert_eq!(
+        ClusterMetadata {
+            offset: before.offset,
+            ..log.md.clone()
+        },
+        before
+    );
+    for bad in ["", ".", "..", "a/b", &"x".repeat(250)] {
+        assert!(matches!(
+            log.apply(Command::CreateTopic {
+                name: bad.into(),
+                partitions: 1,
+                replication_factor: 1,
+                configs: BTreeMap::new()
+            }),
+            Err(CommandError::InvalidTopicName { .. })
+        ));
+    }
+    assert_eq!(
+        log.apply(Command::CreateTopic {
+            name: "a".into(),
+            partitions: 1,
+            replication_factor: 1,
+            configs: BTreeMap::new()
+        }),
+        Err(CommandError::TopicAlreadyExists("a".into()))
+    );
+}
+
+#[test]
+fn topic_ids_differ_after_recreate() {
+    let mut log = Log::new();
+    log.register(1);
+    log.create("t", 1, 1, false);
+    let first = log.md.topics["t"].id;
+    log.apply(Command::DeleteTopic { name: "t".into() })
+        .unwrap();
+    log.create("t", 1, 1, false);
+    assert_ne!(first, log.md.topics["t"].id);
+    assert!(!first.is_nil());
+}
+
+#[test]
+fn fencing_moves_leadership_within_the_isr() {
+    let mut log = Log::new();
+    for id in 1..=3 {
+        log.register(id);
+    }
+    log.create("t", 3, 3, false);
+    let p0 = log.md.topics["t"].partitions[0].clone();
+    assert_eq!(p0.leader, 1);
+    log.fence(1).unwrap();
+    let t = &log.md.topics["t"];
+    for p in &t.partitions {
+        assert_ne!(p.leader, 1);
+        assert!(!p.isr.contains(&1));
+        assert!(p.isr.contains(&p.leader));
+    }
+    let p0b = &t.partitions[0];
+    assert_eq!(p0b.leader, p0.replicas[1]);
+    assert_eq!(p0b.leader_epoch, p0.leader_epoch + 1);
+    assert_eq!(p0b.partition_epoch, p0.partition_epoch + 1);
+    // A follower-only partition keeps its leader epoch.
+    let p1 = &t.partitions[1];
+    assert_eq!(p1.leader_epoch, 0);
+    assert_eq!(p1.partition_epoch, 1);
+
+    // Fencing twice is rejected; a stale epoch is rejected.
+    assert!(matches!(
+        log.fence(1),
+        Err(CommandError::BrokerAlreadyInState { .. })
+    ));
+    assert!(matches!(
+        log.apply(Command::UnfenceBroker {
+            broker_id: 2,
+            broker_epoch: 999
+        }),
+        Err(CommandError::StaleBrokerEpoch { .. })
+    ));
+}
+
+#[test]
+fn last_isr_member_fenced_leaves_partition_offline_until_it_returns() {
+    let mut log = Log::new();
+    log.register(1);
+    let e2 = log.register(2);
+    log.create("t", 1, 2, false);
+    // Leader 1 shrinks the ISR to itself.
+    log.apply(Command::AlterPartition {
+        topic: "t".into(),
+        partition: 0,
+        leader: 1,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        isr: vec![1],
+    })
+    .unwrap();
+    log.fence(1).unwrap();
+    let p = &log.md.topics["t"].partitions[0];
+    assert_eq!(p.leader, NO_LEADER);
+    assert_eq!(p.isr, vec![1]);
+    assert_eq!(p.leader_epoch, 1);
+
+    // Broker 2 is out of sync: a clean election fails, unclean is disabled.
+    assert_eq!(
+        log.apply(Command::ElectLeader {
+            topic: "t".into(),
+            partition: 0,
+            election: ElectionType::Clean
+        }),
+        Err(CommandError::EligibleLeadersNotAvailable)
+    );
+    assert_eq!(
+        log.apply(Command::ElectLeader {
+            topic: "t".into(),
+            partition: 0,
+            election: ElectionType::Unclean
+        }),
+        Err(CommandError::UncleanElectionDisabled("t".into()))
+    );
+    let _ = e2;
+    // Broker 1 comes back: it leads again.
+    let e1 = log.md.brokers[&1].epoch;
+    log.apply(Command::UnfenceBroker {
+        broker_id: 1,
+        broker_epoch: e1,
+    })
+    .unwrap();
+    let p = &log.md.topics["t"].partitions[0];
+    assert_eq!(p.leader, 1);
+    assert_eq!(p.leader_epoch, 2);
+}
+
+#[test]
+fn unclean_election_only_when_configured() {
+    for unclean in [false, true] {
+        let mut log = Log::new();
+        log.register(1);
+        log.register(2);
+        log.create("t", 1, 2, unclean);
+        log.apply(Command::AlterPartition {
+            topic: "t".into(),
+            partition: 0,
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            isr: vec![1],
+        })
+        .unwrap();
+        log.fence(1).unwrap();
+        let p = &log.md.topics["t"].partitions[0];
+        if unclean {
+            // Fencing elects the out-of-sync replica right away.
+            assert_eq!(p.leader, 2);
+            assert_eq!(p.isr, vec![2]);
+        } else {
+            assert_eq!(p.leader, NO_LEADER);
+            assert_eq!(p.isr, vec![1]);
+        }
+    }
+}
+
+#[test]
+fn alter_partition_checks_epochs_and_isr() {
+    let mut log = Log::new();
+    for id in 1..=3 {
+        log.register(id);
+    }
+    log.create("t", 1, 3, false);
+    let alter = |leader, leader_epoch, partition_epoch, isr: Vec<i32>| Command::AlterPartition {
+        topic: "t".into(),
+        partition: 0,
+        leader,
+        leader_epoch,
+        partition_epoch,
+        isr,
+    };
+    assert_eq!(
+        log.apply(alter(1, 5, 0, vec![1])),
+        Err(CommandError::FencedLeaderEpoch { current: 0, got: 5 })
+    );
+    assert_eq!(
+        log.apply(alter(1, 0, 3, vec![1])),
+        Err(CommandError::InvalidUpdateVersion { current: 0, got: 3 })
+    );
+    assert!(matches!(
+        log.apply(alter(2, 0, 0, vec![2])),
+        Err(CommandError::NotLeaderForPartition { leader: 1, got: 2 })
+    ));
+    assert!(matches!(
+        log.apply(alter(1, 0, 0, vec![2, 3])),
+        Err(CommandError::InvalidIsr(_))
+    ));
+    assert!(matches!(
+        log.apply(alter(1, 0, 0, vec![1, 4])),
+        Err(CommandError::InvalidIsr(_))
+    ));
+    assert!(matches!(
+        log.apply(alter(1, 0, 0, vec![1, 1])),
+        Err(CommandError::InvalidIsr(_))
+    ));
+    let out = log.apply(alter(1, 0, 0, vec![1, 3])).unwrap();
+    let CommandOutcome::Partition(p) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(p.isr, vec![1, 3]);
+    assert_eq!(p.partition_epoch, 1);
+    assert_eq!(p.leader_epoch, 0);
+    // The old partition epoch is now stale.
+    assert!(matches!(
+        log.apply(alter(1, 0, 0, vec![1, 2, 3])),
+        Err(CommandError::InvalidUpdateVersion { .. })
+    ));
+}
+
+#[test]
+fn preferred_election_and_reassignment() {
+    let mut log = Log::new();
+    for id in 1..=3 {
+        log.register(id);
+    }
+    log.create("t", 1, 2, false);
+    let replicas = log.md.topics["t"].partitions[0].replicas.clone();
+    assert_eq!(
+        log.apply(Command::ElectLeader {
+            topic: "t".into(),
+            partition: 0,
+            election: ElectionType::Preferred
+        }),
+        Err(CommandError::ElectionNotNeeded(replicas[0]))
+    );
+    log.fence(replicas[0]).unwrap();
+    assert_eq!(log.md.topics["t"].partitions[0].leader, replicas[1]);
+    let e = log.md.brokers[&replicas[0]].epoch;
+    log.apply(Command::UnfenceBroker {
+        broker_id: replicas[0],
+        broker_epoch: e,
+    })
+    .unwrap();
+    // Back, but out of the ISR: not yet electable.
+    assert_eq!(
+        log.apply(Command::ElectLeader {
+            topic: "t".into(),
+            partition: 0,
+            election: ElectionType::Preferred
+        }),
+        Err(CommandError::PreferredLeaderNotAvailable(replicas[0]))
+    );
+    // Reassign to the third broker plus the current leader.
+    let third = (1..=3).find(|b| !replicas.contains(b)).unwrap();
+    let out = log
+        .apply(Command::ReassignPartition {
+            topic: "t".into(),
+            partition: 0,
+            replicas: vec![third, replicas[1]],
+        })
+        .unwrap();
+    let CommandOutcome::Partition(p) = out else {
+        panic!()
+    };
+    assert_eq!(p.replicas, vec![third, replicas[1]]);
+    assert_eq!(p.isr, vec![replicas[1]]);
+    assert_eq!(p.leader, replicas[1]);
+    assert!(matches!(
+        log.apply(Command::ReassignPartition {
+            topic: "t".into(),
+            partition: 0,
+            replicas: vec![third],
+        }),
+        Err(CommandError::InvalidReplicaAssignment(_))
+    ));
+}
+
+#[test]
+fn pipelines_and_configs() {
+    let mut log = Log::new();
+    log.apply(Command::UpsertPipeline {
+        name: "p".into(),
+        manifest: "kind: Pipeline".into(),
+    })
+    .unwrap();
+    log.apply(Command::SetPipelinePaused {
+        name: "p".into(),
+        paused: true,
+    })
+    .unwrap();
+    log.apply(Command::UpsertPipeline {
+        name: "p".into(),
+        manifest: "kind: Pipeline # v2".into(),
+    })
+    .unwrap();
+    assert!(log.md.pipelines["p"].paused);
+    assert_eq!(log.md.pipelines["p"].manifest, "kind: Pipeline # v2");
+    assert_eq!(
+        log.apply(Command::DeletePipeline { name: "q".into() }),
+        Err(CommandError::UnknownPipeline("q".into()))
+    );
+    assert!(matches!(
+        log.apply(Command::UpsertPipeline {
+            name: "a b".into(),
+            manifest: String::new()
+        }),
+        Err(CommandError::InvalidPipelineName(_))
+    ));
+
+    log.register(1);
+    log.create("t", 1, 1, false);
+    let changes = BTreeMap::from([
+        ("retention.ms".to_string(), Some("1000".to_string())),
+        (
+            "unclean.leader.election.enable".to_string(),
+            Some("maybe".to_string()),
+        ),
+    ]);
+    assert!(matches!(
+        log.apply(Command::AlterTopicConfigs {
+            name: "t".into(),
+            changes
+        }),
+        Err(CommandError::InvalidConfig { .. })
+    ));
+    assert!(log.md.topics["t"].configs.is_empty(), "no partial effects");
+    log.apply(Command::AlterTopicConfigs {
+        name: "t".into(),
+        changes: BTreeMap::from([("retention.ms".to_string(), Some("1000".to_string()))]),
+    })
+    .unwrap();
+    assert_eq!(log.md.topics["t"].configs["retention.ms"], "1000");
+    log.apply(Command::CreatePartitions {
+        name: "t".into(),
+        total: 3,
+    })
+    .unwrap();
+    assert_eq!(log.md.topics["t"].partitions.len(), 3);
+    assert_eq!(
+        log.apply(Command::CreatePartitions {
+            name: "t".into(),
+            total: 2
+        }),
+        Err(CommandError::InvalidPartitions(2))
+    );
+}
+
+#[test]
+fn unregister_moves_leadership_and_removes_the_broker() {
+    let mut log = Log::new();
+    for id in 1..=2 {
+        log.register(id);
+    }
+    log.create("t", 2, 2, false);
+    log.apply(Command::UnregisterBroker { broker_id: 1 })
+        .unwrap();
+    assert!(!log.md.brokers.contains_key(&1));
+    for p in &log.md.topics["t"].partitions {
+        assert_eq!(p.leader, 2);
+        assert_eq!(p.isr, vec![2]);
+    }
+}
+
+// ---- proptest ----
+
+fn arb_command() -> impl Strategy<Value = Command> {
+    let broker = 0..5i32;
+    let topic = prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from);
+    prop_oneof![
+        3 => broker.clone().prop_map(|b| Command::RegisterBroker {
+            broker_id: b,
+            host: "h".into(),
+            port: 9092,
+            rack: None
+        }),
+        1 => broker.clone().prop_map(|b| Command::UnregisterBroker { broker_id: b }),
+        // Epochs are small offsets: random ones are sometimes current.
+        3 => (broker.clone(), 0..40i64).prop_map(|(b, e)| Command::FenceBroker {
+            broker_id: b,
+            broker_epoch: e
+        }),
+        3 => (broker.clone(), 0..40i64).prop_map(|(b, e)| Command::UnfenceBroker {
+            broker_id: b,
+            broker_epoch: e
+        }),
+        2 => (topic.clone(), 1..4i32, 1..4i16, any::<bool>()).prop_map(|(t, p, rf, u)| {
+            let mut configs = BTreeMap::new();
+            if u {
+                configs.insert("unclean.leader.election.enable".into(), "true".into());
+            }
+            Command::CreateTopic {
+                name: t,
+                partitions: p,
+                replication_factor: rf,
+                configs,
+            }
+        }),
+        1 => topic.clone().prop_map(|t| Command::DeleteTopic { name: t }),
+        1 => (topic.clone(), 1..6i32).prop_map(|(t, n)| Command::CreatePartitions { name: t, total: n }),
+        3 => (
+            topic.clone(),
+            0..3i32,
+            broker.clone(),
+            0..3i32,
+            0..4i32,
+            prop::collection::vec(0..5i32, 0..4)
+        )
+            .prop_map(|(t, p, l, le, pe, isr)| Command::AlterPartition {
+                topic: t,
+                partition: p,
+                leader: l,
+                leader_epoch: le,
+                partition_epoch: pe,
+                isr
+            }),
+        2 => (
+            topic.clone(),
+            0..3i32,
+            prop::sample::select(vec![
+                ElectionType::Preferred,
+                ElectionType::Clean,
+                ElectionType::Unclean
+            ])
+        )
+            .prop_map(|(t, p, e)| Command::ElectLeader {
+                topic: t,
+                partition: p,
+                election: e
+            }),
+        1 => (topic, 0..3i32, prop::collection::vec(0..5i32, 0..4)).prop_map(|(t, p, r)| {
+            Command::ReassignPartition {
+                topic: t,
+                partition: p,
+                replicas: r,
+            }
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_sequences_are_deterministic_and_keep_invariants(
+        commands in prop::collection::vec(arb_command(), 1..80)
+    ) {
+        let mut a = ClusterMetadata::default();
+        let mut b = ClusterMetadata::default();
+        // Keyed by topic id: a recreated topic starts again at epoch 0.
+        let mut epochs: BTreeMap<(uuid::Uuid, usize), i32> = BTreeMap::new();
+        for (i, cmd) in commands.iter().enumerate() {
+            let offset = i as u64 + 1;
+            let before = a.clone();
+            let ra = a.apply(offset, cmd);
+            let rb = b.apply(offset, cmd);
+            prop_assert_eq!(&ra, &rb);
+            prop_assert_eq!(&a, &b);
+            if ra.result.is_err() {
+                // No partial effects.
+                prop_assert_eq!(&ClusterMetadata { offset: before.offset, ..a.clone() }, &before);
+            }
+            for topic in a.topics.values() {
+                for (n, p) in topic.partitions.iter().enumerate() {
+                    prop_assert!(!p.isr.is_empty(), "empty ISR {:?}", p);
+                    prop_assert!(p.isr.iter().all(|r| p.replicas.contains(r)), "ISR ⊄ replicas {:?}", p);
+                    prop_assert!(p.leader == NO_LEADER || p.isr.contains(&p.leader), "leader ∉ ISR {:?}", p);
+                    prop_assert!(p.leader == NO_LEADER || a.is_unfenced(p.leader), "fenced leader {:?}", p);
+                    let key = (topic.id, n);
+                    let prev = epochs.get(&key).copied().unwrap_or(0);
+                    prop_assert!(p.leader_epoch >= prev, "leader epoch went back {:?}", p);
+                    epochs.insert(key, p.leader_epoch);
+                }
+            }
+            // Leadership only moves to ISR members, unless unclean election is on.
+            for (name, topic) in &a.topics {
+                let Some(old) = before.topics.get(name).filter(|t| t.id == topic.id) else { continue };
+                for (p_old, p_new) in old.partitions.iter().zip(&topic.partitions) {
+                    if p_new.leader != p_old.leader && p_new.leader != NO_LEADER
+                        && !topic.unclean_election_enabled()
+                        && !matches!(cmd, Command::ReassignPartition { .. })
+                    {
+                        prop_assert!(p_old.isr.contains(&p_new.leader),
+                            "leader {} was not in the old ISR {:?} ({:?})", p_new.leader, p_old, cmd);
+                    }
+                }
+            }
+        }
+    }
+}
