@@ -383,7 +383,9 @@ def test_thousand_partitions_render_fast(page):
     # from a warm page, as a user clicking through sees it.
     open_route(page, "/topics")
     render_ms = []
-    for _ in range(3):
+    # Five, not three: the first render after the topic is created is often
+    # the slowest, and one slow sample should not decide the median.
+    for _ in range(5):
         page.evaluate("() => { location.hash = '#/topics' }")
         expect(page.locator('main[data-rendered="/topics"]')).to_have_count(1)
         page.evaluate(f"() => {{ location.hash = '#/topics/{topic}' }}")
@@ -391,7 +393,7 @@ def test_thousand_partitions_render_fast(page):
         expect(page.locator(f'main[data-rendered="/topics/{topic}"]')).to_have_count(1)
         render_ms.append(page.evaluate("() => window.__lastRenderMs"))
     print(f"\n1000 partitions: HTTP {statistics.median(http_ms):.1f} ms (median of 5), "
-          f"page {statistics.median(render_ms):.1f} ms (median of 3): {render_ms}")
+          f"page {statistics.median(render_ms):.1f} ms (median of 5): {render_ms}")
     assert value(page, "topic-partitions") == "1000"
     assert statistics.median(http_ms) < RENDER_BUDGET_MS, http_ms
     assert statistics.median(render_ms) < RENDER_BUDGET_MS, render_ms
