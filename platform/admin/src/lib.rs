@@ -58,6 +58,16 @@ pub struct AdminState {
     pub(crate) ready: Arc<AtomicBool>,
     /// What `/metrics` renders; `None` answers 404 there.
     pub(crate) metrics: Option<metrics::Metrics>,
+    /// The controller quorum this node is a voter of; `None` (a single
+    /// node) answers 404 at `/api/v1/cluster/quorum`.
+    pub(crate) quorum: Option<Arc<dyn QuorumView>>,
+}
+
+/// What the admin API shows of the controller quorum. Implemented by the
+/// server over its controller, so this crate needs no Raft types.
+pub trait QuorumView: Send + Sync + std::fmt::Debug {
+    /// The quorum's state as the `/api/v1/cluster/quorum` JSON body.
+    fn status(&self) -> serde_json::Value;
 }
 
 impl AdminState {
@@ -67,7 +77,14 @@ impl AdminState {
             host,
             ready: Arc::new(AtomicBool::new(false)),
             metrics: None,
+            quorum: None,
         }
+    }
+
+    /// Shows `quorum` at `/api/v1/cluster/quorum`.
+    pub fn with_quorum(mut self, quorum: Arc<dyn QuorumView>) -> Self {
+        self.quorum = Some(quorum);
+        self
     }
 
     /// Serves `/metrics` from `metrics` (installed before the broker

@@ -69,6 +69,23 @@ pub struct BrokerConfig {
     /// in the data directory.
     #[serde(rename = "cluster.id", alias = "cluster_id")]
     pub cluster_id: Option<String>,
+    /// `controller.quorum.voters` (KRaft's name): `1@host:port,2@host:port,3@host:port`.
+    /// When set, `fjord server` also runs this node's controller of the
+    /// metadata quorum (combined mode: `node.id` must be a voter) and
+    /// registers the broker with it. Unset: a single node, no quorum.
+    #[serde(rename = "controller.quorum.voters", alias = "controller_voters")]
+    pub controller_voters: Option<String>,
+    /// `controller.listener`: where this node's controller listens for the
+    /// other voters; default: its own address in `controller.quorum.voters`.
+    #[serde(rename = "controller.listener", alias = "controller_listener")]
+    pub controller_listener: Option<String>,
+    /// `broker.session.timeout.ms`: a broker that has not heartbeated the
+    /// active controller for this long is fenced. Kafka's default.
+    #[serde(
+        rename = "broker.session.timeout.ms",
+        alias = "broker_session_timeout_ms"
+    )]
+    pub broker_session_timeout_ms: u64,
     /// `auto.create.topics.enable`: Metadata and Produce create unknown
     /// topics.
     #[serde(rename = "auto.create.topics.enable", alias = "auto_create_topics")]
@@ -197,6 +214,9 @@ impl Default for BrokerConfig {
             admin_listener: "127.0.0.1:9644".to_string(),
             node_id: 0,
             cluster_id: None,
+            controller_voters: None,
+            controller_listener: None,
+            broker_session_timeout_ms: 9000,
             auto_create_topics: true,
             num_partitions: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,

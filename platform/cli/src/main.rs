@@ -15,6 +15,7 @@ mod group;
 mod pipeline;
 mod plugin;
 mod produce;
+mod quorum;
 mod server;
 mod topic;
 

@@ -32,6 +32,15 @@ pub struct ServerArgs {
     /// Broker id (`node.id`).
     #[arg(long, env = "FJORD_NODE_ID")]
     pub node_id: Option<i32>,
+    /// Controller quorum voters, `1@host:port,2@host:port,3@host:port`
+    /// (`controller.quorum.voters`): this node also runs its controller
+    /// and registers with the quorum. Unset: a single node.
+    #[arg(long, env = "FJORD_CONTROLLER_VOTERS")]
+    pub controller_voters: Option<String>,
+    /// Where this node's controller listens (`controller.listener`;
+    /// default: its address in the voters).
+    #[arg(long, env = "FJORD_CONTROLLER_LISTEN")]
+    pub controller_listen: Option<String>,
     /// Partitions of auto-created topics (`num.partitions`).
     #[arg(long, env = "FJORD_NUM_PARTITIONS")]
     pub num_partitions: Option<i32>,
@@ -75,9 +84,20 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let metrics = fjord_admin::metrics::Metrics::install()
         .context("cannot install the Prometheus recorder")?;
     runtime.block_on(async move {
+        let quorum_config = config.clone();
         let broker = fjord_broker::Broker::start(config)
             .await
             .context("broker failed to start")?;
+        let advertised = broker.local().cluster().brokers.remove(0);
+        let quorum = crate::quorum::QuorumMember::start(
+            &quorum_config,
+            crate::quorum::Advertised {
+                broker_id: advertised.node_id,
+                host: advertised.host,
+                port: u16::try_from(advertised.port).unwrap_or_default(),
+            },
+        )
+        .await?;
         let host = std::sync::Arc::new(
             fjord_plugin_host::PluginHost::new(fjord_plugin_host::HostConfig {
                 cache_dir: Some(cache_dir),
@@ -90,11 +110,15 @@ pub fn run(args: ServerArgs) -> Result<()> {
         // ready once everything runs.
         let admin = match &admin_listener {
             Some(address) => Some(
-                fjord_admin::AdminServer::start(
-                    address,
-                    fjord_admin::AdminState::new(local.clone(), std::sync::Arc::clone(&host))
-                        .with_metrics(metrics.clone()),
-                )
+                fjord_admin::AdminServer::start(address, {
+                    let state =
+                        fjord_admin::AdminState::new(local.clone(), std::sync::Arc::clone(&host))
+                            .with_metrics(metrics.clone());
+                    match &quorum {
+                        Some(q) => state.with_quorum(q.view()),
+                        None => state,
+                    }
+                })
                 .await
                 .context("cannot start the admin API (--admin-listen off disables it)")?,
             ),
@@ -122,6 +146,9 @@ pub fn run(args: ServerArgs) -> Result<()> {
         // Pipelines first: their tasks commit what they delivered while the
         // logs are still open.
         pipelines.stop().await;
+        if let Some(quorum) = quorum {
+            quorum.shutdown().await;
+        }
         broker.shutdown().await.context("broker failed")
     })?;
     tracing::info!("fjord server stopped");
@@ -159,6 +186,12 @@ fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
     if let Some(id) = args.node_id {
         config.node_id = id;
     }
+    if let Some(voters) = &args.controller_voters {
+        config.controller_voters = Some(voters.clone());
+    }
+    if let Some(listen) = &args.controller_listen {
+        config.controller_listener = Some(listen.clone());
+    }
     if let Some(n) = args.num_partitions {
         config.num_partitions = n;
     }
@@ -172,7 +205,15 @@ fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
 }
 
 fn init_logging(format: &str, filter: &str) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+    // openraft logs every failed RPC, several times a second while a voter
+    // is down; the controller reports what matters itself. Named in the
+    // filter (`--log info,openraft=warn`), it is shown.
+    let filter = if filter.contains("openraft") {
+        filter.to_owned()
+    } else {
+        format!("{filter},openraft=off")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .with_context(|| format!("invalid log filter {filter:?}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

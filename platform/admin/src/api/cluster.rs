@@ -18,6 +18,14 @@ pub(crate) async fn brokers(State(state): State<AdminState>) -> Json<Vec<BrokerI
     Json(state.broker.cluster().brokers)
 }
 
+pub(crate) async fn quorum(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
+    let quorum = state
+        .quorum
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("this server is a single node, not a quorum voter"))?;
+    Ok(Json(quorum.status()))
+}
+
 pub(crate) async fn live() -> Json<Value> {
     Json(json!({"status": "live"}))
 }

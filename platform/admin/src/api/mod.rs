@@ -20,6 +20,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/health/ready", get(cluster::ready))
         .route("/metrics", get(cluster::metrics))
         .route("/api/v1/cluster", get(cluster::cluster))
+        .route("/api/v1/cluster/quorum", get(cluster::quorum))
         .route("/api/v1/brokers", get(cluster::brokers))
         .route("/api/v1/topics", get(topics::list).post(topics::create))
         .route(

@@ -23,6 +23,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, port: u16, pipelines: Option<&Path>) -> Server {
+        let mut extra = Vec::new();
+        if let Some(p) = pipelines {
+            extra.push("--pipelines".to_owned());
+            extra.push(p.display().to_string());
+        }
+        Server::start_with(data, port, &extra)
+    }
+
+    /// A server with more `fjord server` flags.
+    pub fn start_with(data: &Path, port: u16, extra: &[String]) -> Server {
         let admin = format!("127.0.0.1:{}", free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fjord"));
         cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
@@ -32,9 +42,7 @@ impl Server {
             .args(["--num-partitions", "1", "--log", "warn"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        if let Some(p) = pipelines {
-            cmd.arg("--pipelines").arg(p);
-        }
+        cmd.args(extra);
         let child = cmd.spawn().expect("start fjord server");
         let bootstrap = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,0 +1,231 @@
+//! Combined mode: a `fjord server` that is also a voter of the controller
+//! quorum (`controller.quorum.voters`), as each of the first three brokers
+//! of a small cluster is.
+//!
+//! This node runs its [`Controller`], registers its broker with the quorum
+//! and keeps the broker's session alive with heartbeats, registering again
+//! when the quorum no longer knows it. What the quorum decides is not yet
+//! acted on: the broker still serves its partitions on its own (see
+//! docs/cluster.md).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fjord_broker::BrokerConfig;
+use fjord_controller::{
+    Command, CommandOutcome, Controller, ControllerConfig, ControllerError, Voters,
+};
+use serde_json::json;
+
+/// The thread that keeps the broker's session alive.
+struct BrokerSession {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// This node's controller and its broker's session with the quorum.
+pub struct QuorumMember {
+    controller: Arc<Controller>,
+    session: BrokerSession,
+    node_id: u64,
+    voters: Voters,
+}
+
+/// The broker as the quorum should know it.
+pub struct Advertised {
+    pub broker_id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+impl QuorumMember {
+    /// Starts the controller when `config` names voters; `None` otherwise.
+    pub async fn start(config: &BrokerConfig, broker: Advertised) -> Result<Option<QuorumMember>> {
+        let Some(text) = config
+            .controller_voters
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        else {
+            return Ok(None);
+        };
+        let voters =
+            Voters::parse(text).with_context(|| format!("controller.quorum.voters `{text}`"))?;
+        let node_id = u64::try_from(config.node_id)
+            .ok()
+            .filter(|id| voters.contains(*id));
+        let Some(node_id) = node_id else {
+            bail!(
+                "node.id {} is not among controller.quorum.voters `{text}`: only voters \
+                 (combined mode) can join a quorum so far",
+                config.node_id
+            );
+        };
+        let listen_text = match &config.controller_listener {
+            Some(address) => address.clone(),
+            None => voters.address(node_id).unwrap_or_default().to_owned(),
+        };
+        let listen: SocketAddr = listen_text
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .with_context(|| format!("controller.listener `{listen_text}` is not an address"))?;
+        let mut controller_config = ControllerConfig::new(
+            node_id,
+            voters.clone(),
+            listen,
+            config.data_dir.join("controller"),
+        );
+        controller_config.session_timeout = Duration::from_millis(config.broker_session_timeout_ms);
+        let controller = Arc::new(
+            Controller::start(controller_config)
+                .await
+                .context("cannot start the controller")?,
+        );
+        // On a thread of its own: rustc cannot prove the controller's
+        // futures `Send` for every lifetime (the higher-ranked lifetime
+        // limitation of async fns), so they cannot go to `tokio::spawn`.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let session_controller = Arc::clone(&controller);
+        let session_timeout = Duration::from_millis(config.broker_session_timeout_ms);
+        let session = std::thread::Builder::new()
+            .name("fjord-broker-session".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(async move {
+                        tokio::select! {
+                            _ = stopped => {}
+                            () = keep_session(session_controller, broker, session_timeout) => {}
+                        }
+                    }),
+                    Err(e) => tracing::error!("cannot start the broker session: {e}"),
+                }
+            })
+            .context("cannot start the broker session thread")?;
+        let session = BrokerSession {
+            stop,
+            thread: session,
+        };
+        Ok(Some(QuorumMember {
+            controller,
+            session,
+            node_id,
+            voters,
+        }))
+    }
+
+    /// What the admin API shows at `/api/v1/cluster/quorum`.
+    pub fn view(&self) -> Arc<dyn fjord_admin::QuorumView> {
+        Arc::new(QuorumStatus {
+            controller: Arc::clone(&self.controller),
+            node_id: self.node_id,
+            voters: self.voters.clone(),
+        })
+    }
+
+    /// Stops heartbeating, then the controller.
+    pub async fn shutdown(self) {
+        let _ = self.session.stop.send(());
+        let thread = self.session.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        match Arc::try_unwrap(self.controller) {
+            Ok(controller) => {
+                if let Err(e) = controller.shutdown().await {
+                    tracing::warn!("controller shutdown: {e}");
+                }
+            }
+            // Still shared (the admin API outlived its shutdown): dropping
+            // the last handle stops its tasks.
+            Err(_) => tracing::warn!("controller still in use at shutdown"),
+        }
+    }
+}
+
+/// Registers the broker, then heartbeats every third of the session
+/// timeout, as Kafka brokers do; registers again when the quorum answers
+/// that the registration is gone or stale.
+async fn keep_session(controller: Arc<Controller>, broker: Advertised, session: Duration) {
+    let retry = Duration::from_millis(500);
+    loop {
+        let register = Command::RegisterBroker {
+            broker_id: broker.broker_id,
+            host: broker.host.clone(),
+            port: broker.port,
+            rack: None,
+        };
+        let epoch = match controller.propose(register).await {
+            Ok(applied) => match applied.result {
+                Ok(CommandOutcome::BrokerRegistered { broker_epoch }) => broker_epoch,
+                other => {
+                    tracing::warn!("broker registration refused: {other:?}");
+                    tokio::time::sleep(retry).await;
+                    continue;
+                }
+            },
+            Err(e) => {
+                // No leader yet (the quorum is still forming), or it moved.
+                tracing::debug!("broker registration: {e}");
+                tokio::time::sleep(retry).await;
+                continue;
+            }
+        };
+        tracing::info!(
+            broker_id = broker.broker_id,
+            epoch,
+            "broker registered with the controller quorum"
+        );
+        loop {
+            tokio::time::sleep(session / 3).await;
+            match controller.heartbeat(broker.broker_id, epoch).await {
+                Ok(()) => {}
+                Err(ControllerError::Rejected(e)) => {
+                    tracing::warn!("heartbeat refused ({e}); registering again");
+                    break;
+                }
+                Err(e) => tracing::debug!("heartbeat: {e}"),
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct QuorumStatus {
+    controller: Arc<Controller>,
+    node_id: u64,
+    voters: Voters,
+}
+
+impl std::fmt::Debug for QuorumMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuorumMember").finish_non_exhaustive()
+    }
+}
+
+impl fjord_admin::QuorumView for QuorumStatus {
+    fn status(&self) -> serde_json::Value {
+        let metadata = self.controller.metadata().borrow().clone();
+        let brokers: Vec<_> = metadata
+            .brokers
+            .values()
+            .map(|b| {
+                json!({"id": b.id, "host": b.host, "port": b.port, "epoch": b.epoch, "fenced": b.fenced})
+            })
+            .collect();
+        let voters: Vec<_> = self
+            .voters
+            .iter()
+            .map(|(id, address)| json!({"id": id, "address": address}))
+            .collect();
+        json!({
+            "node_id": self.node_id,
+            "leader": self.controller.leader(),
+            "voters": voters,
+            "metadata_offset": metadata.offset,
+            "brokers": brokers,
+        })
+    }
+}
