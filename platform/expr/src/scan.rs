@@ -224,7 +224,8 @@ impl<'de> Scanner<'de> {
             b't' => self.literal(b"true", Value::Null).map(drop),
             b'f' => self.literal(b"false", Value::Null).map(drop),
             b'n' => self.literal(b"null", Value::Null).map(drop),
-            _ => self.number().map(drop),
+            // Strings and numbers were taken by `skip`.
+            _ => None,
         }
     }
 
@@ -257,9 +258,9 @@ impl<'de> Scanner<'de> {
         Some(())
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; `Some(true)` for
+    /// an integer (no fraction, no exponent).
     #[inline(always)]
-    /// `Some(true)` for an integer (no fraction, no exponent).
     fn number(&mut self) -> Option<bool> {
         let digits = |s: &mut Self| {
             let n = digit_run(&s.b[s.at..]);
