@@ -29,8 +29,7 @@ struct BrokerSession {
 pub struct QuorumMember {
     controller: Arc<Controller>,
     session: BrokerSession,
-    node_id: u64,
-    voters: Voters,
+    config: ControllerConfig,
 }
 
 /// The broker as the quorum should know it.
@@ -40,9 +39,15 @@ pub struct Advertised {
     pub port: u16,
 }
 
-impl QuorumMember {
-    /// Starts the controller when `config` names voters; `None` otherwise.
-    pub async fn start(config: &BrokerConfig, broker: Advertised) -> Result<Option<QuorumMember>> {
+/// This node's part in the quorum, read from the broker config before
+/// anything starts, so a bad voter list fails before the logs are opened.
+pub struct QuorumPlan {
+    config: ControllerConfig,
+}
+
+impl QuorumPlan {
+    /// `None` when `config` names no voters (a single node).
+    pub fn from_config(config: &BrokerConfig) -> Result<Option<QuorumPlan>> {
         let Some(text) = config
             .controller_voters
             .as_deref()
@@ -71,15 +76,19 @@ impl QuorumMember {
             .ok()
             .and_then(|mut a| a.next())
             .with_context(|| format!("controller.listener `{listen_text}` is not an address"))?;
-        let mut controller_config = ControllerConfig::new(
-            node_id,
-            voters.clone(),
-            listen,
-            config.data_dir.join("controller"),
-        );
+        let mut controller_config =
+            ControllerConfig::new(node_id, voters, listen, config.data_dir.join("controller"));
         controller_config.session_timeout = Duration::from_millis(config.broker_session_timeout_ms);
+        Ok(Some(QuorumPlan {
+            config: controller_config,
+        }))
+    }
+
+    /// Starts the controller and the broker's session with the quorum.
+    pub async fn start(self, broker: Advertised) -> Result<QuorumMember> {
+        let config = self.config;
         let controller = Arc::new(
-            Controller::start(controller_config)
+            Controller::start(config.clone())
                 .await
                 .context("cannot start the controller")?,
         );
@@ -88,7 +97,7 @@ impl QuorumMember {
         // limitation of async fns), so they cannot go to `tokio::spawn`.
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let session_controller = Arc::clone(&controller);
-        let session_timeout = Duration::from_millis(config.broker_session_timeout_ms);
+        let session_timeout = config.session_timeout;
         let session = std::thread::Builder::new()
             .name("fjord-broker-session".into())
             .spawn(move || {
@@ -110,20 +119,21 @@ impl QuorumMember {
             stop,
             thread: session,
         };
-        Ok(Some(QuorumMember {
+        Ok(QuorumMember {
             controller,
             session,
-            node_id,
-            voters,
-        }))
+            config,
+        })
     }
+}
 
+impl QuorumMember {
     /// What the admin API shows at `/api/v1/cluster/quorum`.
     pub fn view(&self) -> Arc<dyn fjord_admin::QuorumView> {
         Arc::new(QuorumStatus {
             controller: Arc::clone(&self.controller),
-            node_id: self.node_id,
-            voters: self.voters.clone(),
+            node_id: self.config.node_id,
+            voters: self.config.voters.clone(),
         })
     }
 

@@ -75,6 +75,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         .build()
         .context("could not start the async runtime")?;
     let manifests = crate::pipeline::manifest_files(&args.pipelines)?;
+    let quorum_plan = crate::quorum::QuorumPlan::from_config(&config)?;
     let cache_dir = config.data_dir.join("plugin-cache");
     let admin_listener = match config.admin_listener.as_str() {
         "" | "off" => None,
@@ -84,20 +85,23 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let metrics = fjord_admin::metrics::Metrics::install()
         .context("cannot install the Prometheus recorder")?;
     runtime.block_on(async move {
-        let quorum_config = config.clone();
         let broker = fjord_broker::Broker::start(config)
             .await
             .context("broker failed to start")?;
-        let advertised = broker.local().cluster().brokers.remove(0);
-        let quorum = crate::quorum::QuorumMember::start(
-            &quorum_config,
-            crate::quorum::Advertised {
-                broker_id: advertised.node_id,
-                host: advertised.host,
-                port: u16::try_from(advertised.port).unwrap_or_default(),
-            },
-        )
-        .await?;
+        let quorum = match quorum_plan {
+            Some(plan) => {
+                let advertised = broker.local().cluster().brokers.remove(0);
+                Some(
+                    plan.start(crate::quorum::Advertised {
+                        broker_id: advertised.node_id,
+                        host: advertised.host,
+                        port: u16::try_from(advertised.port).unwrap_or_default(),
+                    })
+                    .await?,
+                )
+            }
+            None => None,
+        };
         let host = std::sync::Arc::new(
             fjord_plugin_host::PluginHost::new(fjord_plugin_host::HostConfig {
                 cache_dir: Some(cache_dir),
