@@ -19,16 +19,11 @@ use fjord_controller::{
 };
 use serde_json::json;
 
-/// The thread that keeps the broker's session alive.
-struct BrokerSession {
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
 /// This node's controller and its broker's session with the quorum.
 pub struct QuorumMember {
     controller: Arc<Controller>,
-    session: BrokerSession,
+    /// The task that keeps the broker's session alive.
+    session: tokio::task::JoinHandle<()>,
     config: ControllerConfig,
 }
 
@@ -92,33 +87,11 @@ impl QuorumPlan {
                 .await
                 .context("cannot start the controller")?,
         );
-        // On a thread of its own: rustc cannot prove the controller's
-        // futures `Send` for every lifetime (the higher-ranked lifetime
-        // limitation of async fns), so they cannot go to `tokio::spawn`.
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let session_controller = Arc::clone(&controller);
-        let session_timeout = config.session_timeout;
-        let session = std::thread::Builder::new()
-            .name("fjord-broker-session".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(runtime) => runtime.block_on(async move {
-                        tokio::select! {
-                            _ = stopped => {}
-                            () = keep_session(session_controller, broker, session_timeout) => {}
-                        }
-                    }),
-                    Err(e) => tracing::error!("cannot start the broker session: {e}"),
-                }
-            })
-            .context("cannot start the broker session thread")?;
-        let session = BrokerSession {
-            stop,
-            thread: session,
-        };
+        let session = tokio::spawn(keep_session(
+            Arc::clone(&controller),
+            broker,
+            config.session_timeout,
+        ));
         Ok(QuorumMember {
             controller,
             session,
@@ -139,9 +112,8 @@ impl QuorumMember {
 
     /// Stops heartbeating, then the controller.
     pub async fn shutdown(self) {
-        let _ = self.session.stop.send(());
-        let thread = self.session.thread;
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        self.session.abort();
+        let _ = self.session.await;
         match Arc::try_unwrap(self.controller) {
             Ok(controller) => {
                 if let Err(e) = controller.shutdown().await {

@@ -301,6 +301,10 @@ impl Drop for Controller {
     }
 }
 
+/// What [`ControllerCore::route`] runs when this node leads.
+type LocalCall<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ForwardError>> + Send + 'a>>;
+
 fn into_result(applied: AppliedResult) -> Result<AppliedResult, ControllerError> {
     match applied.result {
         Err(e) => Err(ControllerError::Rejected(e)),
@@ -397,10 +401,15 @@ impl ControllerCore {
 
     /// Run `local` here if leading, else forward `request` to the leader;
     /// retry while the leader is unknown or moves, until the propose timeout.
-    async fn route<T>(
-        &self,
+    ///
+    /// `local` returns a boxed `Send` future rather than being an async
+    /// closure: rustc cannot prove an async closure's future `Send` for every
+    /// lifetime, which would keep `propose` and `heartbeat` out of
+    /// `tokio::spawn`.
+    async fn route<'a, T>(
+        &'a self,
         request: impl Fn() -> RpcRequest,
-        local: impl AsyncFn() -> Result<T, ForwardError>,
+        local: impl Fn() -> LocalCall<'a, T>,
         unwrap: impl Fn(RpcResponse) -> Option<Result<T, ForwardError>>,
     ) -> Result<T, ControllerError> {
         let deadline = tokio::time::Instant::now() + self.config.propose_timeout;
@@ -465,7 +474,7 @@ impl ControllerCore {
         let applied = self
             .route(
                 || RpcRequest::Propose(command.clone()),
-                async || self.propose_here(command.clone()).await,
+                || Box::pin(self.propose_here(command.clone())),
                 |r| match r {
                     RpcResponse::Propose(r) => Some(r),
                     _ => None,
@@ -485,7 +494,7 @@ impl ControllerCore {
                 broker_id,
                 broker_epoch,
             },
-            async || self.heartbeat_here(broker_id, broker_epoch).await,
+            || Box::pin(self.heartbeat_here(broker_id, broker_epoch)),
             |r| match r {
                 RpcResponse::Heartbeat(r) => Some(r),
                 _ => None,
@@ -493,5 +502,20 @@ impl ControllerCore {
         )
         .await
         .inspect_err(|e| warn!(broker_id, error = %e, "heartbeat failed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compiles only if a broker can hand the controller's calls to
+    /// `tokio::spawn`.
+    #[allow(dead_code)]
+    fn calls_are_send(controller: Arc<Controller>, command: Command) {
+        fn send<T: Send + 'static>(_: T) {}
+        let c = Arc::clone(&controller);
+        send(async move { c.propose(command).await });
+        send(async move { controller.heartbeat(1, 1).await });
     }
 }
