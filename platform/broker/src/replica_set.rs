@@ -249,8 +249,9 @@ mod tests {
         // Reached 10 (the leader's end at the previous fetch) while the
         // leader moved on to 12: caught up as of t1.
         s.record_fetch(3, 10, 12, 0, t2);
+        s.record_fetch(2, 12, 12, 0, t2);
         assert_eq!(s.shrink(t2, lag), None);
         let t3 = t1 + Duration::from_millis(150);
-        assert!(s.shrink(t3, lag).is_some());
+        assert_eq!(s.shrink(t3, lag), Some(IsrChange { isr: vec![1, 2] }));
     }
 }
