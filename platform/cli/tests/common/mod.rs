@@ -1,7 +1,17 @@
 //! A real `fjord server` process on a free port, and librdkafka clients
 //! to feed and read it: what the CLI's process-level tests share.
+//!
+//! Submodules: [`proxy`] (a TCP link that can be cut), [`cluster`]
+//! (several `fjord server` processes forming a controller quorum, every link
+//! between them behind such a proxy) and [`kafka`] (client helpers for
+//! tests against a cluster).
 
+// Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
+
+pub mod cluster;
+pub mod kafka;
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -34,32 +44,90 @@ impl Server {
     /// A server with more `fjord server` flags.
     pub fn start_with(data: &Path, port: u16, extra: &[String]) -> Server {
         let admin = format!("127.0.0.1:{}", free_port());
+        Server::spawn(data, port, &admin, extra, None)
+    }
+
+    /// A server on a given admin address, its stderr appended to `log`
+    /// (inherited when `None`). `FJORD_TEST_LOG` sets its `--log` filter
+    /// (default `warn`). Returns once its Kafka port accepts connections;
+    /// panics with the exit status if the process ends first.
+    pub fn spawn(
+        data: &Path,
+        port: u16,
+        admin: &str,
+        extra: &[String],
+        log: Option<&Path>,
+    ) -> Server {
+        let level = std::env::var("FJORD_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("open the server log"),
+            ),
+            None => Stdio::inherit(),
+        };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fjord"));
         cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--admin-listen", &admin])
+            .args(["--admin-listen", admin])
             .arg("--data-dir")
             .arg(data)
-            .args(["--num-partitions", "1", "--log", "warn"])
+            .args(["--num-partitions", "1", "--log", &level])
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         cmd.args(extra);
-        let child = cmd.spawn().expect("start fjord server");
+        let mut child = cmd.spawn().expect("start fjord server");
         let bootstrap = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(&bootstrap).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("fjord server on {bootstrap} exited before listening: {status}");
+            }
             assert!(Instant::now() < deadline, "server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
         Server {
             child,
             bootstrap,
-            admin,
+            admin: admin.to_owned(),
         }
     }
 
     pub fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// Sends `signal` (a `libc::SIG*`) to the process.
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).expect("a pid fits i32");
+        // SAFETY: kill(2) on our own child's pid; it is not reaped yet (we
+        // hold `child` and only wait in kill/terminate/drop), so the pid
+        // cannot have been reused.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// SIGTERM, then waits up to `grace` for a clean exit; SIGKILL after
+    /// that. True when it exited on its own with status 0.
+    pub fn terminate(mut self, grace: Duration) -> bool {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return false;
+                }
+            }
+        }
     }
 
     pub fn fjord(&self, args: &[&str]) -> (bool, String) {

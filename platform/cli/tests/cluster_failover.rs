@@ -1,0 +1,287 @@
+//! Replication under failure, end to end: three `fjord server` processes
+//! (combined mode), topics with replication factor 3 and
+//! `min.insync.replicas=2`, real librdkafka clients through the harness's
+//! proxies, and leaders killed, restarted and cut off.
+//!
+//! What these tests hold the broker to (Kafka's ISR model):
+//! - CreateTopics through any broker places RF replicas on the registered
+//!   brokers (broker id = node id); Metadata from any broker reports each
+//!   partition's leader, replicas and ISR.
+//! - A record acknowledged with `acks=all` is in the log at the offset its
+//!   acknowledgement named, after any number of leader failovers; offsets
+//!   have no gaps and an idempotent producer's retries leave no duplicates.
+//! - A leader cut off from the others acknowledges nothing with `acks=all`:
+//!   it answers with an error, and what it appended alone is gone once it
+//!   rejoins as a follower (truncated to the new leader's log).
+//! - Metadata changes (a new topic) keep working after the active
+//!   controller's node dies.
+//! - Once caught up, the replicas' log files are byte-for-byte equal.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use common::cluster::Cluster;
+use common::kafka::{
+    AckedProducer, ProduceReport, RawAnswer, consume_all, create_topic, log_bytes,
+};
+
+const REPLICATED: [(&str, &str); 1] = [("min.insync.replicas", "2")];
+
+/// Starts three nodes, waits for the quorum and three unfenced brokers,
+/// creates `topic` (1 partition, RF 3, min.insync 2) and waits for its ISR
+/// to be full.
+fn cluster_with_topic(topic: &str) -> Cluster {
+    let cluster = Cluster::start(3);
+    cluster.wait_for_brokers(&[1, 2, 3]);
+    cluster.wait_for_detail(&format!("CreateTopics {topic} with RF 3"), |c| {
+        match create_topic(&c.bootstrap(), topic, 1, 3, &REPLICATED) {
+            // An earlier attempt created it but its answer was lost.
+            Err(e) if e.contains("TopicAlreadyExists") => Ok(()),
+            other => other,
+        }
+    });
+    let info = cluster.wait_for_isr(topic, 0, 3);
+    let mut replicas = info.replicas.clone();
+    replicas.sort_unstable();
+    assert_eq!(replicas, [1, 2, 3], "replicas of {topic}-0: {info:?}");
+    assert!(
+        (1..=3).contains(&info.leader),
+        "the leader of {topic}-0 is one of the three brokers: {info:?}"
+    );
+    cluster
+}
+
+/// Checks the log read back against what the producer was told.
+fn check_log(log: &[(i64, String)], report: &ProduceReport) {
+    // Offsets are contiguous from 0.
+    for (i, (offset, _)) in log.iter().enumerate() {
+        assert_eq!(
+            *offset, i as i64,
+            "offsets are contiguous from 0: offset {offset} at position {i}"
+        );
+    }
+    // No value twice: retries of an idempotent producer are deduplicated.
+    let mut seen = HashSet::new();
+    for (offset, value) in log {
+        assert!(
+            seen.insert(value.as_str()),
+            "value {value:?} appears twice (again at offset {offset})"
+        );
+    }
+    // Every acknowledged record is where its acknowledgement said.
+    for (offset, value) in &report.acked {
+        let found = usize::try_from(*offset).ok().and_then(|i| log.get(i));
+        assert_eq!(
+            found.map(|(_, v)| v.as_str()),
+            Some(value.as_str()),
+            "acknowledged record {value:?} at offset {offset} is in the log \
+             ({} records read, {} acknowledged)",
+            log.len(),
+            report.acked.len()
+        );
+    }
+    // Acknowledged values are in the log in the order they were produced.
+    let mut acked: Vec<(i64, u64)> = report
+        .acked
+        .iter()
+        .map(|(o, v)| (*o, v.parse().expect("numeric value")))
+        .collect();
+    acked.sort_unstable();
+    for pair in acked.windows(2) {
+        assert!(
+            pair[0].1 < pair[1].1,
+            "acknowledged values out of produce order: {:?} before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+#[test]
+fn acked_records_survive_leader_kills() {
+    const TOPIC: &str = "events";
+    let failovers: usize = std::env::var("FJORD_FAILOVERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let started = Instant::now();
+    let mut cluster = cluster_with_topic(TOPIC);
+    let producer = AckedProducer::start(&cluster.bootstrap(), TOPIC, &[]);
+    producer.wait_acked(&cluster, 0, 20, "the first 20 records acknowledged");
+
+    for round in 1..=failovers {
+        let leader = cluster.wait_for_leader(TOPIC, 0);
+        let before = producer.acked();
+        cluster.kill(leader);
+        producer.wait_acked(
+            &cluster,
+            before,
+            20,
+            &format!(
+                "failover {round}/{failovers}: 20 more records acknowledged after killing \
+                 leader {leader} (a new leader took over)"
+            ),
+        );
+        let info = cluster.partition(TOPIC, 0);
+        assert!(
+            info.as_ref().is_ok_and(|i| i.leader != leader as i32),
+            "failover {round}: the killed node {leader} is not the leader: {info:?}"
+        );
+        cluster.restart(leader);
+        cluster.wait_for_isr(TOPIC, 0, 3);
+        eprintln!(
+            "failover {round}: leader {leader} killed, {} acknowledged, ISR full again at {:?}",
+            producer.acked(),
+            started.elapsed()
+        );
+    }
+
+    let report = producer.stop();
+    assert!(
+        report.fatal.is_none(),
+        "the idempotent producer hit a fatal error: {:?}",
+        report.fatal
+    );
+    let log = consume_all(&cluster.bootstrap(), TOPIC, 0);
+    eprintln!(
+        "{} sent, {} acknowledged, {} failed, {} in the log",
+        report.sent,
+        report.acked.len(),
+        report.failed.len(),
+        log.len()
+    );
+    check_log(&log, &report);
+
+    // Replicas equal: wait for the followers to catch up (their files only
+    // grow towards the leader's), then stop every node cleanly and compare
+    // the files once more, flushed and closed.
+    let ids = cluster.ids();
+    cluster.wait_for_detail("the three replicas' logs equal", |c| {
+        let logs: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|&id| log_bytes(&c.data_dir(id), TOPIC, 0))
+            .collect();
+        if logs.windows(2).all(|w| w[0] == w[1]) {
+            Ok(())
+        } else {
+            Err(format!(
+                "log sizes {:?}",
+                logs.iter().map(Vec::len).collect::<Vec<_>>()
+            ))
+        }
+    });
+    for &id in &ids {
+        cluster.terminate(id);
+    }
+    let logs: Vec<(u64, Vec<u8>)> = ids
+        .iter()
+        .map(|&id| (id, log_bytes(&cluster.data_dir(id), TOPIC, 0)))
+        .collect();
+    for pair in logs.windows(2) {
+        assert!(
+            pair[0].1 == pair[1].1,
+            "after a clean shutdown, node {}'s log ({} bytes) equals node {}'s ({} bytes)",
+            pair[0].0,
+            pair[0].1.len(),
+            pair[1].0,
+            pair[1].1.len()
+        );
+    }
+    eprintln!("done in {:?}", started.elapsed());
+}
+
+#[test]
+fn leader_cut_off_acknowledges_nothing() {
+    const TOPIC: &str = "isolated";
+    const LOST: &str = "sent-to-the-cut-leader";
+    let mut cluster = cluster_with_topic(TOPIC);
+    let producer = AckedProducer::start(&cluster.bootstrap(), TOPIC, &[]);
+    producer.wait_acked(&cluster, 0, 20, "20 records acknowledged before the cut");
+
+    let leader = cluster.wait_for_leader(TOPIC, 0);
+    cluster.cut(leader);
+    // Straight to the cut leader's real port: it cannot reach a follower,
+    // so with acks=all and min.insync.replicas=2 it must not say yes.
+    let answer = common::kafka::raw_produce(cluster.node(leader).kafka, TOPIC, 0, LOST, -1, 5000);
+    const REFUSALS: [(i16, &str); 4] = [
+        (6, "NOT_LEADER_OR_FOLLOWER"),
+        (7, "REQUEST_TIMED_OUT"),
+        (19, "NOT_ENOUGH_REPLICAS"),
+        (20, "NOT_ENOUGH_REPLICAS_AFTER_APPEND"),
+    ];
+    match &answer {
+        RawAnswer::ErrorCode(code) if REFUSALS.iter().any(|(c, _)| c == code) => {
+            eprintln!("the cut leader {leader} answered error {code}");
+        }
+        RawAnswer::ErrorCode(0) => {
+            panic!("the cut leader {leader} acknowledged an acks=all record it could not replicate")
+        }
+        other => panic!(
+            "the cut leader {leader} should refuse with one of {REFUSALS:?}; it answered {other:?}"
+        ),
+    }
+
+    // Meanwhile the others elect a new leader and keep acknowledging.
+    let before = producer.acked();
+    producer.wait_acked(
+        &cluster,
+        before,
+        20,
+        &format!("20 records acknowledged by a new leader while {leader} is cut off"),
+    );
+    let info = cluster.partition(TOPIC, 0);
+    assert!(
+        info.as_ref().is_ok_and(|i| i.leader != leader as i32),
+        "the reachable brokers name a leader other than the cut node {leader}: {info:?}"
+    );
+
+    cluster.heal(leader);
+    cluster.wait_for_isr(TOPIC, 0, 3);
+    let report = producer.stop();
+    assert!(
+        report.fatal.is_none(),
+        "fatal producer error: {:?}",
+        report.fatal
+    );
+    let log = consume_all(&cluster.bootstrap(), TOPIC, 0);
+    check_log(&log, &report);
+    assert!(
+        log.iter().all(|(_, v)| v != LOST),
+        "the record only the cut leader had is not in the log after it rejoined"
+    );
+}
+
+#[test]
+fn metadata_changes_continue_after_controller_kill() {
+    const TOPIC: &str = "after-kill";
+    let mut cluster = Cluster::start(3);
+    let controller = cluster.wait_for_brokers(&[1, 2, 3]);
+    cluster.kill(controller);
+    let live: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|&i| i != controller)
+        .collect();
+    cluster.wait_for_brokers(&live);
+
+    // RF 2: only two brokers are alive to hold replicas.
+    cluster.wait_for_detail(
+        &format!("CreateTopics {TOPIC} after the controller's node {controller} died"),
+        |c| create_topic(&c.bootstrap(), TOPIC, 1, 2, &[]),
+    );
+    let info = cluster.wait_for_partition(
+        &format!("{TOPIC}-0 with a leader and two replicas on the live brokers {live:?}"),
+        TOPIC,
+        0,
+        |i| i.leader >= 0 && i.replicas.len() == 2,
+    );
+    let mut replicas: Vec<u64> = info.replicas.iter().map(|&r| r as u64).collect();
+    replicas.sort_unstable();
+    assert_eq!(replicas, live, "replicas on the live brokers: {info:?}");
+    assert!(
+        live.contains(&(info.leader as u64)),
+        "the leader is a live broker: {info:?}"
+    );
+}
