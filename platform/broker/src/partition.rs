@@ -408,7 +408,17 @@ impl Partition {
     pub(crate) fn become_follower(&self, leader_epoch: i32) {
         *write(&self.role) = Role::Follower;
         self.leader_epoch.store(leader_epoch, Ordering::Release);
+        self.forget_producers();
         self.wake();
+    }
+
+    /// Drops the idempotent producers' state: a follower's log changes
+    /// under it (appends from the leader, truncation), so a later leader
+    /// term rebuilds it from the log instead of trusting a stale copy.
+    fn forget_producers(&self) {
+        if let Ok(mut states) = self.producers.try_lock() {
+            *states = None;
+        }
     }
 
     /// A follower fetched from this leader at `fetch_offset`: its progress
@@ -488,6 +498,7 @@ impl Partition {
         }
         let hw = leader_high_watermark.min(self.log.log_end_offset());
         self.advance_high_watermark(hw);
+        self.forget_producers();
         Ok(())
     }
 
@@ -495,6 +506,10 @@ impl Partition {
     /// watermark comes down with it if it was above.
     pub(crate) fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
         self.log.truncate_to(offset)?;
+        self.forget_producers();
+        // A snapshot taken before the cut may describe records that are
+        // gone and will be replaced by the leader's.
+        let _ = crate::producer_state::snapshot::take(self.log.dir());
         let end = self.log.log_end_offset();
         if self.high_watermark.fetch_min(end, Ordering::AcqRel) > end {
             self.appended.send_replace(end);

@@ -68,11 +68,14 @@ pub(crate) async fn handle(
         topics
     };
     let (brokers, controller) = match (&cluster, &state.cluster) {
-        (Some(metadata), Some(link)) if metadata.is_unfenced(node) => {
-            let brokers = metadata
+        (Some(metadata), Some(link)) => {
+            // The live brokers, and this one even while it is fenced or not
+            // registered yet: a client must be able to reach every leader
+            // the answer names and the broker it asked.
+            let mut brokers: Vec<MetadataResponseBroker> = metadata
                 .brokers
                 .values()
-                .filter(|b| !b.fenced)
+                .filter(|b| !b.fenced && b.id != node)
                 .map(|b| {
                     MetadataResponseBroker::default()
                         .with_node_id(b.id.into())
@@ -81,14 +84,14 @@ pub(crate) async fn handle(
                         .with_rack(b.rack.clone().map(StrBytes::from_string))
                 })
                 .collect();
+            brokers.push(broker);
+            brokers.sort_by_key(|b| b.node_id.0);
             let controller = link
                 .active_controller()
                 .and_then(|id| i32::try_from(id).ok())
                 .unwrap_or(-1);
             (brokers, controller)
         }
-        // Not registered yet (or fenced): this broker alone, so clients
-        // retry until the cluster view is there.
         _ => (vec![broker], node),
     };
     let mut response = MetadataResponse::default()
