@@ -195,6 +195,20 @@ pub struct BrokerConfig {
         alias = "offsets_topic_num_partitions"
     )]
     pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`: replicas of `__consumer_offsets`
+    /// in a cluster (fewer while fewer brokers are up). Kafka's default.
+    #[serde(
+        rename = "offsets.topic.replication.factor",
+        alias = "offsets_topic_replication_factor"
+    )]
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.commit.timeout.ms`: how long a commit waits for the offsets
+    /// partition's in-sync replicas. Kafka's default.
+    #[serde(
+        rename = "offsets.commit.timeout.ms",
+        alias = "offsets_commit_timeout_ms"
+    )]
+    pub offsets_commit_timeout_ms: u64,
     /// `log.cleaner.threads`: logs compacted at once (each on a blocking thread).
     #[serde(rename = "log.cleaner.threads", alias = "log_cleaner_threads")]
     pub log_cleaner_threads: usize,
@@ -250,6 +264,8 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 7 * 24 * 60,
             offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
+            offsets_commit_timeout_ms: 5000,
             log_cleaner_threads: 1,
             log_cleaner_dedupe_buffer_size: 128 << 20,
             log_cleaner_io_max_bytes_per_second: None,

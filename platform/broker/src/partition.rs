@@ -377,6 +377,7 @@ impl Partition {
 
     /// Leads the partition from `leader_epoch` on. A broker that led it
     /// already in this epoch only takes the new replica list and ISR.
+    /// Returns whether this is a new term (it did not lead in this epoch).
     pub(crate) fn become_leader(
         &self,
         local: i32,
@@ -384,23 +385,26 @@ impl Partition {
         replicas: Vec<i32>,
         isr: Vec<i32>,
         partition_epoch: i32,
-    ) {
+    ) -> bool {
         let now = Instant::now();
-        {
+        let new_term = {
             let mut role = write(&self.role);
             match &mut *role {
                 Role::Leader(set) if self.leader_epoch() == leader_epoch => {
                     set.update(replicas, isr, partition_epoch, now);
+                    false
                 }
                 _ => {
                     *role =
                         Role::Leader(ReplicaSet::new(local, replicas, isr, partition_epoch, now));
                     self.leader_epoch.store(leader_epoch, Ordering::Release);
+                    true
                 }
             }
-        }
+        };
         self.recompute_high_watermark();
         self.wake();
+        new_term
     }
 
     /// Follows from `leader_epoch` on: stops serving clients; the replica

@@ -8,51 +8,58 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::group::{GroupState, JoinRequest, Pending};
+use std::sync::Arc;
+
+use crate::group::{GroupState, JoinRequest, Pending, ownership};
 use crate::server::BrokerState;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
 }
 
-/// FindCoordinator: this node coordinates every group. Transactional ids
-/// get COORDINATOR_NOT_AVAILABLE: there is no transaction coordinator yet.
-pub(crate) fn find_coordinator(
-    state: &BrokerState,
+/// Where a FindCoordinator key is coordinated, or why it cannot be:
+/// `(error, message, node, host, port)`.
+type CoordinatorAnswer = (i16, Option<StrBytes>, i32, StrBytes, i32);
+
+/// FindCoordinator. On a single node this node coordinates every group; in
+/// a cluster, the leader of the group's partition of `__consumer_offsets`
+/// (created through the quorum on first use, as Kafka does). Transactional
+/// ids get COORDINATOR_NOT_AVAILABLE: there is no transaction coordinator
+/// yet.
+pub(crate) async fn find_coordinator(
+    state: &Arc<BrokerState>,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (code, message) = if request.key_type == 0 {
-        (0, None)
+    let keys: Vec<StrBytes> = if version >= 4 {
+        request.coordinator_keys.clone()
     } else {
-        (
-            ResponseError::CoordinatorNotAvailable.code(),
-            Some(s("transactions are not supported")),
-        )
+        vec![request.key.clone()]
     };
-    let node = if code == 0 { state.config.node_id } else { -1 };
-    let host = if code == 0 {
-        s(&state.advertised_host)
-    } else {
-        s("")
-    };
-    let port = if code == 0 { state.advertised_port } else { -1 };
+    let mut answers = Vec::with_capacity(keys.len());
+    for key in &keys {
+        answers.push(coordinator_for(state, request.key_type, key).await);
+    }
     if version >= 4 {
-        let coordinators = request
-            .coordinator_keys
+        let coordinators = keys
             .into_iter()
-            .map(|key| {
+            .zip(answers)
+            .map(|(key, (code, message, node, host, port))| {
                 find_coordinator_response::Coordinator::default()
                     .with_key(key)
                     .with_node_id(BrokerId(node))
-                    .with_host(host.clone())
+                    .with_host(host)
                     .with_port(port)
                     .with_error_code(code)
-                    .with_error_message(message.clone())
+                    .with_error_message(message)
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
+    let (code, message, node, host, port) =
+        answers
+            .pop()
+            .unwrap_or((ResponseError::InvalidRequest.code(), None, -1, s(""), -1));
     let response = FindCoordinatorResponse::default()
         .with_error_code(code)
         .with_node_id(BrokerId(node))
@@ -65,6 +72,44 @@ pub(crate) fn find_coordinator(
     }
 }
 
+async fn coordinator_for(state: &Arc<BrokerState>, key_type: i8, key: &str) -> CoordinatorAnswer {
+    let unavailable = |message: &str| {
+        (
+            ResponseError::CoordinatorNotAvailable.code(),
+            Some(s(message)),
+            -1,
+            s(""),
+            -1,
+        )
+    };
+    if key_type != 0 {
+        return unavailable("transactions are not supported");
+    }
+    let Some(link) = &state.cluster else {
+        return (
+            0,
+            None,
+            state.config.node_id,
+            s(&state.advertised_host),
+            state.advertised_port,
+        );
+    };
+    let topic = match crate::group::offsets_topic::topic(state).await {
+        Ok(topic) => topic,
+        Err(_) => return unavailable("__consumer_offsets is not available yet"),
+    };
+    let index = crate::group::offsets_topic::partition_for(key, topic.partition_count());
+    let metadata = link.metadata();
+    let leader = metadata
+        .partition(crate::group::offsets_topic::OFFSETS_TOPIC, index)
+        .map(|p| p.leader)
+        .and_then(|leader| metadata.broker(leader));
+    match leader {
+        Some(broker) => (0, None, broker.id, s(&broker.host), i32::from(broker.port)),
+        None => unavailable("the group's offsets partition has no leader right now"),
+    }
+}
+
 /// JoinGroup: may wait until the rebalance completes.
 pub(crate) async fn join(
     state: &BrokerState,
@@ -73,6 +118,12 @@ pub(crate) async fn join(
     client_host: &str,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
+    if let Err(code) = ownership::check(state, &request.group_id) {
+        return JoinGroupResponse::default()
+            .with_error_code(code)
+            .with_generation_id(-1)
+            .with_member_id(request.member_id);
+    }
     // v0 has no rebalance timeout: Kafka uses the session timeout.
     let rebalance_timeout_ms = if version >= 1 {
         request.rebalance_timeout_ms
@@ -141,6 +192,9 @@ pub(crate) async fn sync(
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    if let Err(code) = ownership::check(state, &request.group_id) {
+        return SyncGroupResponse::default().with_error_code(code);
+    }
     let assignments = request
         .assignments
         .iter()
@@ -178,6 +232,9 @@ pub(crate) async fn sync(
 
 /// Heartbeat.
 pub(crate) fn heartbeat(state: &BrokerState, request: HeartbeatRequest) -> HeartbeatResponse {
+    if let Err(code) = ownership::check(state, &request.group_id) {
+        return HeartbeatResponse::default().with_error_code(code);
+    }
     let code = state.groups.heartbeat(
         &request.group_id,
         &request.member_id,
@@ -193,6 +250,9 @@ pub(crate) fn leave(
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
+    if let Err(code) = ownership::check(state, &request.group_id) {
+        return LeaveGroupResponse::default().with_error_code(code);
+    }
     if version < 3 {
         let code = match state
             .groups
@@ -290,6 +350,9 @@ pub(crate) fn describe(
             if version >= 3 {
                 out = out.with_authorized_operations(i32::MIN);
             }
+            if let Err(code) = ownership::check(state, &id) {
+                return out.with_error_code(code);
+            }
             let Some(group) = groups.get(id.as_str()) else {
                 out = out.with_group_state(s(GroupState::Dead.name()));
                 if version >= 6 {
@@ -362,7 +425,9 @@ fn delete_in_memory(
         .groups_names
         .into_iter()
         .map(|id| {
+            let owned = ownership::check(state, &id);
             let code = match groups.get(id.as_str()) {
+                _ if owned.is_err() => owned.err().unwrap_or_default(),
                 None => ResponseError::GroupIdNotFound.code(),
                 Some(g) if !g.members.is_empty() || g.state != GroupState::Empty => {
                     ResponseError::NonEmptyGroup.code()

@@ -131,7 +131,7 @@ pub(crate) async fn handle(
             ResponseKind::InitProducerId(producer_id::init(state, v, r))
         }
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(group::find_coordinator(state, v, r))
+            ResponseKind::FindCoordinator(group::find_coordinator(state, v, r).await)
         }
         RequestKind::JoinGroup(r) => {
             let client_id = request

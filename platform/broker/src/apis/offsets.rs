@@ -27,14 +27,19 @@ pub(crate) async fn commit(
     let now = now_ms();
     let mut offsets = Vec::new();
     let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
+    let owned = crate::group::ownership::check(state, &request.group_id);
     for topic in &request.topics {
         let known = state.registry.get(&topic.name);
         let mut topic_codes = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let metadata = p.committed_metadata.as_deref().unwrap_or("");
-            let code = if known
+            // In a cluster the coordinator need not host the partition:
+            // it only has to exist.
+            let code = if let Err(code) = owned {
+                code
+            } else if known
                 .as_ref()
-                .is_none_or(|t| t.partition(p.partition_index).is_none())
+                .is_none_or(|t| !(0..t.partition_count()).contains(&p.partition_index))
             {
                 ResponseError::UnknownTopicOrPartition.code()
             } else if metadata.len() > MAX_METADATA_BYTES {
@@ -59,16 +64,18 @@ pub(crate) async fn commit(
         }
         codes.push(topic_codes);
     }
-    let mut group_error = state
-        .groups
-        .commit(
-            &request.group_id,
-            &request.member_id,
-            request.group_instance_id.as_deref(),
-            request.generation_id_or_member_epoch,
-            Vec::new(),
-        )
-        .err();
+    let mut group_error = owned.err().or_else(|| {
+        state
+            .groups
+            .commit(
+                &request.group_id,
+                &request.member_id,
+                request.group_instance_id.as_deref(),
+                request.generation_id_or_member_epoch,
+                Vec::new(),
+            )
+            .err()
+    });
     if group_error.is_none() {
         group_error = store(state, &request.group_id, offsets).await.err();
     }
@@ -176,6 +183,11 @@ pub(crate) fn fetch(
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
+                if let Err(code) = crate::group::ownership::check(state, &g.group_id) {
+                    return offset_fetch_response::OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id)
+                        .with_error_code(code);
+                }
                 let fetched = fetch_group(state, &g.group_id, topics);
                 offset_fetch_response::OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
@@ -205,6 +217,29 @@ pub(crate) fn fetch(
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
+    }
+    if let Err(code) = crate::group::ownership::check(state, &request.group_id) {
+        // The top-level error code exists from v2; v1 clients see it per
+        // partition.
+        if version >= 2 {
+            return OffsetFetchResponse::default().with_error_code(code);
+        }
+        let topics = request.topics.unwrap_or_default().into_iter().map(|t| {
+            offset_fetch_response::OffsetFetchResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(
+                    t.partition_indexes
+                        .into_iter()
+                        .map(|p| {
+                            offset_fetch_response::OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(-1)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+        });
+        return OffsetFetchResponse::default().with_topics(topics.collect());
     }
     // v1 has no "all topics" form: a null list is only valid from v2.
     let topics = request.topics.map(|ts| {
@@ -245,6 +280,9 @@ pub(crate) async fn delete(
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let group_id = request.group_id.to_string();
+    if let Err(code) = crate::group::ownership::check(state, &group_id) {
+        return OffsetDeleteResponse::default().with_error_code(code);
+    }
     let (response, tombstones) = delete_in_memory(state, request);
     if let Err(code) = offsets_topic::append(state, &group_id, &tombstones).await {
         return OffsetDeleteResponse::default().with_error_code(code);

@@ -11,6 +11,8 @@ use fjord_controller::ClusterMetadata;
 use tokio::task::JoinHandle;
 
 use super::ClusterLink;
+use crate::group::offsets_topic::OFFSETS_TOPIC;
+use crate::group::ownership;
 use crate::partition::Partition;
 use crate::server::BrokerState;
 use crate::topic_config::TopicConfigs;
@@ -81,8 +83,20 @@ async fn apply(
             if let Some(old) = fetchers.remove(&key) {
                 stop(old).await;
             }
-            h.partition
-                .become_leader(local, h.leader_epoch, h.replicas, h.isr, h.partition_epoch);
+            let new_term = h.partition.become_leader(
+                local,
+                h.leader_epoch,
+                h.replicas,
+                h.isr,
+                h.partition_epoch,
+            );
+            if new_term && h.partition.topic() == OFFSETS_TOPIC {
+                let (state, partition) = (Arc::clone(state), Arc::clone(&h.partition));
+                let _ = tokio::task::spawn_blocking(move || {
+                    ownership::took_over(&state.registry, &state.groups, &partition)
+                })
+                .await;
+            }
             continue;
         }
         let same = fetchers
@@ -96,6 +110,9 @@ async fn apply(
             stop(old).await;
         }
         h.partition.become_follower(h.leader_epoch);
+        if h.partition.topic() == OFFSETS_TOPIC {
+            ownership::gave_up(&state.registry, &state.groups, h.partition.index());
+        }
         if h.leader >= 0 {
             let task = tokio::spawn(super::fetcher::run(
                 Arc::clone(state),

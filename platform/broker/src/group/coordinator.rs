@@ -68,6 +68,8 @@ pub(crate) struct GroupCoordinator {
     epoch_ns: u128,
     /// Groups dropped from memory whose metadata record needs a tombstone.
     pub(super) forgotten: Mutex<Vec<String>>,
+    /// In a cluster: the offsets partitions whose groups are loaded here.
+    pub(super) loaded: super::ownership::LoadedPartitions,
 }
 
 impl GroupCoordinator {
@@ -80,6 +82,7 @@ impl GroupCoordinator {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos()),
             forgotten: Mutex::new(Vec::new()),
+            loaded: Default::default(),
         }
     }
 

@@ -29,6 +29,7 @@ use kafka_protocol::records::{
 
 use super::coordinator::GroupCoordinator;
 use super::state::CommittedOffset;
+use crate::partition::Partition;
 use crate::server::{BrokerState, now_ms};
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{Topic, TopicRegistry};
@@ -194,7 +195,7 @@ fn encode_batch(records: &[(Bytes, Option<Bytes>)]) -> Result<Vec<u8>, String> {
 
 /// The offsets topic, created with the configured partition count on first
 /// use (on a blocking thread: it creates directories and files).
-async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
+pub(crate) async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
     if let Some(topic) = state.registry.get(OFFSETS_TOPIC) {
         return Ok(topic);
     }
@@ -208,10 +209,31 @@ async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
             tracing::warn!(error = %e, "cannot make __consumer_offsets compacted");
         }
         let partitions = creator.config.offsets_topic_num_partitions;
-        match creator
-            .registry
-            .create(OFFSETS_TOPIC, partitions, configs, false)
-        {
+        let created = match &creator.cluster {
+            // Replicated like any topic, so coordination survives the loss
+            // of a broker (Kafka's offsets.topic.replication.factor, 3, or
+            // fewer while fewer brokers are up).
+            Some(link) => {
+                let available = link.metadata().unfenced_brokers().len().max(1);
+                let replicas = creator
+                    .config
+                    .offsets_topic_replication_factor
+                    .min(i16::try_from(available).unwrap_or(i16::MAX));
+                crate::cluster::admin::create_topic(
+                    link,
+                    OFFSETS_TOPIC,
+                    partitions,
+                    replicas,
+                    &configs,
+                    false,
+                )
+                .map(|_| creator.registry.get(OFFSETS_TOPIC))
+            }
+            None => creator
+                .registry
+                .create(OFFSETS_TOPIC, partitions, configs, false),
+        };
+        match created {
             Ok(Some(topic)) => Ok(topic),
             Ok(None) => Err(ResponseError::CoordinatorNotAvailable.code()),
             Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => creator
@@ -239,18 +261,35 @@ pub(crate) async fn append(
         return Ok(());
     }
     let topic = topic(state).await?;
-    let index = partition_for(group, topic.partitions().len() as i32);
+    let index = partition_for(group, topic.partition_count());
     let partition = topic
         .partition(index)
-        .ok_or(ResponseError::CoordinatorNotAvailable.code())?;
+        .filter(|p| p.is_leader())
+        .ok_or(ResponseError::NotCoordinator.code())?;
     let batch = encode_batch(records).map_err(|e| {
         tracing::error!(error = %e, "cannot encode an offsets batch");
         ResponseError::UnknownServerError.code()
     })?;
-    partition.append(batch).await.map(|_| ()).map_err(|e| {
+    let info = partition.append(batch).await.map_err(|e| {
         tracing::warn!(%group, error = %e, "offsets not persisted");
         ResponseError::KafkaStorageError.code()
-    })
+    })?;
+    // Replicated: a commit counts once the in-sync replicas have it (Kafka
+    // writes offsets with acks=all), so a new coordinator has it too.
+    if partition.is_replicated() {
+        let timeout = std::time::Duration::from_millis(state.config.offsets_commit_timeout_ms);
+        partition
+            .wait_committed(info.last_offset + 1, timeout)
+            .await
+            .map_err(|code| {
+                if code == ResponseError::NotLeaderOrFollower.code() {
+                    ResponseError::NotCoordinator.code()
+                } else {
+                    code
+                }
+            })?;
+    }
+    Ok(())
 }
 
 /// Replays `__consumer_offsets` (if it exists) into `coordinator`; later
@@ -261,84 +300,95 @@ pub(crate) fn load(registry: &TopicRegistry, coordinator: &GroupCoordinator) -> 
     let Some(topic) = registry.get(OFFSETS_TOPIC) else {
         return 0;
     };
+    topic
+        .partitions()
+        .iter()
+        .map(|partition| load_partition(coordinator, partition, partition.high_watermark()))
+        .sum()
+}
+
+/// Replays one partition of `__consumer_offsets` up to `end` into
+/// `coordinator`. Returns the number of records applied.
+pub(crate) fn load_partition(
+    coordinator: &GroupCoordinator,
+    partition: &Partition,
+    end: i64,
+) -> usize {
     let mut applied = 0;
-    for partition in topic.partitions() {
-        let mut next = partition.log_start_offset();
-        let end = partition.high_watermark();
-        while next < end {
-            let read = match partition.read(next, 1 << 20) {
-                Ok(read) => read,
-                Err(e) => {
-                    tracing::warn!(partition = partition.index(), error = %e, "cannot read __consumer_offsets");
-                    break;
-                }
-            };
-            let Some(bytes) = read.slice.and_then(|s| s.bytes().ok()) else {
+    let mut next = partition.log_start_offset();
+    while next < end {
+        let read = match partition.log().read(next, 1 << 20, end) {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(partition = partition.index(), error = %e, "cannot read __consumer_offsets");
+                break;
+            }
+        };
+        let Some(bytes) = read.slice.and_then(|s| s.bytes().ok()) else {
+            break;
+        };
+        let mut buf = bytes;
+        let before = next;
+        while buf.remaining() >= fjord_log::HEADER_LEN {
+            // A compacted batch may have lost records, or all of them
+            // (an empty batch): go on after its last offset, not its
+            // last record's.
+            if let Ok(header) = fjord_log::BatchHeader::parse(&buf) {
+                next = next.max(header.next_offset());
+            }
+            let Ok(set) = RecordBatchDecoder::decode(&mut buf) else {
+                tracing::warn!(
+                    partition = partition.index(),
+                    offset = next,
+                    "undecodable batch in __consumer_offsets; skipping the rest of the read"
+                );
+                buf.clear();
                 break;
             };
-            let mut buf = bytes;
-            let before = next;
-            while buf.remaining() >= fjord_log::HEADER_LEN {
-                // A compacted batch may have lost records, or all of them
-                // (an empty batch): go on after its last offset, not its
-                // last record's.
-                if let Ok(header) = fjord_log::BatchHeader::parse(&buf) {
-                    next = next.max(header.next_offset());
+            for record in set.records {
+                next = next.max(record.offset + 1);
+                if record.offset < before {
+                    continue;
                 }
-                let Ok(set) = RecordBatchDecoder::decode(&mut buf) else {
-                    tracing::warn!(
-                        partition = partition.index(),
-                        offset = next,
-                        "undecodable batch in __consumer_offsets; skipping the rest of the read"
-                    );
-                    buf.clear();
-                    break;
-                };
-                for record in set.records {
-                    next = next.max(record.offset + 1);
-                    if record.offset < before {
-                        continue;
-                    }
-                    let Some(key) = record.key else { continue };
-                    if let Some(group) = super::metadata_record::decode_group_key(&key) {
-                        let restored = group.and_then(|g| {
-                            record
-                                .value
-                                .map(super::metadata_record::decode_generation)
-                                .transpose()
-                                .map(|v| (g, v))
-                        });
-                        match restored {
-                            Ok((group, Some((protocol_type, generation)))) => {
-                                coordinator.restore_generation(&group, &protocol_type, generation);
-                                applied += 1;
-                            }
-                            Ok((group, None)) => coordinator.forget_empty(&group),
-                            Err(e) => tracing::warn!(error = %e, "bad group record skipped"),
-                        }
-                        continue;
-                    }
-                    match decode_key(key) {
-                        Ok(Some((group, topic, p))) => {
-                            let value = match record.value.map(decode_value).transpose() {
-                                Ok(value) => value,
-                                Err(e) => {
-                                    tracing::warn!(%group, error = %e, "bad offset record skipped");
-                                    continue;
-                                }
-                            };
-                            coordinator.set_offset(&group, (topic, p), value);
+                let Some(key) = record.key else { continue };
+                if let Some(group) = super::metadata_record::decode_group_key(&key) {
+                    let restored = group.and_then(|g| {
+                        record
+                            .value
+                            .map(super::metadata_record::decode_generation)
+                            .transpose()
+                            .map(|v| (g, v))
+                    });
+                    match restored {
+                        Ok((group, Some((protocol_type, generation)))) => {
+                            coordinator.restore_generation(&group, &protocol_type, generation);
                             applied += 1;
                         }
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(error = %e, "bad offsets key skipped"),
+                        Ok((group, None)) => coordinator.forget_empty(&group),
+                        Err(e) => tracing::warn!(error = %e, "bad group record skipped"),
                     }
+                    continue;
+                }
+                match decode_key(key) {
+                    Ok(Some((group, topic, p))) => {
+                        let value = match record.value.map(decode_value).transpose() {
+                            Ok(value) => value,
+                            Err(e) => {
+                                tracing::warn!(%group, error = %e, "bad offset record skipped");
+                                continue;
+                            }
+                        };
+                        coordinator.set_offset(&group, (topic, p), value);
+                        applied += 1;
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "bad offsets key skipped"),
                 }
             }
-            if next == before {
-                // Nothing decodable advanced us: stop rather than spin.
-                break;
-            }
+        }
+        if next == before {
+            // Nothing decodable advanced us: stop rather than spin.
+            break;
         }
     }
     applied

@@ -83,7 +83,15 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(&bootstrap).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("fjord server on {bootstrap} exited before listening: {status}");
+                // Its own words on why, when they went to a file.
+                let tail = log
+                    .and_then(|path| std::fs::read_to_string(path).ok())
+                    .map(|text| {
+                        let lines: Vec<&str> = text.lines().collect();
+                        lines[lines.len().saturating_sub(15)..].join("\n")
+                    })
+                    .unwrap_or_default();
+                panic!("fjord server on {bootstrap} exited before listening: {status}\n{tail}");
             }
             assert!(Instant::now() < deadline, "server did not start");
             std::thread::sleep(Duration::from_millis(50));
