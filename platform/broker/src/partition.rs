@@ -224,6 +224,15 @@ impl Partition {
     /// (in fsync mode, on a blocking thread) waits for the fsync. Advances
     /// the high watermark and wakes fetches.
     pub async fn append(&self, mut batches: Vec<u8>) -> Result<AppendInfo, LogError> {
+        // Request handlers check leadership first; this guards in-process
+        // writers (pipelines, the group coordinator) from writing into a
+        // follower's copy, which would make it diverge from its leader.
+        if self.replicated && !self.is_leader() {
+            return Err(LogError::Io(std::io::Error::other(format!(
+                "{}-{} is led by another broker",
+                self.topic, self.index
+            ))));
+        }
         let epoch = self.leader_epoch();
         let config = self.log.config();
         // Fsync mode, and `flush.messages`, can fsync inside the append:
