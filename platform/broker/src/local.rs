@@ -75,6 +75,12 @@ impl LocalBroker {
         self.state.config.node_id
     }
 
+    /// Whether this broker is one of a cluster (its topics and partition
+    /// roles come from the controller quorum).
+    pub fn in_cluster(&self) -> bool {
+        self.state.cluster.is_some()
+    }
+
     /// The topic called `name`, if it exists.
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
         self.state.registry.get(name)

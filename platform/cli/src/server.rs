@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use fjord_broker::{BrokerConfig, DurabilityConfig};
 
 /// `fjord server` flags; each also reads the `FJORD_*` variable it names.
@@ -76,6 +76,11 @@ pub fn run(args: ServerArgs) -> Result<()> {
         .context("could not start the async runtime")?;
     let manifests = crate::pipeline::manifest_files(&args.pipelines)?;
     let quorum_plan = crate::quorum::QuorumPlan::from_config(&config)?;
+    if quorum_plan.is_some() && !manifests.is_empty() {
+        bail!(
+            "--pipelines: pipelines do not run in a cluster yet (controller.quorum.voters is set); see docs/replication.md"
+        );
+    }
     let cache_dir = config.data_dir.join("plugin-cache");
     let admin_listener = match config.admin_listener.as_str() {
         "" | "off" => None,
