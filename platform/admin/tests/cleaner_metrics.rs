@@ -29,7 +29,7 @@ fn cleaner_runs_show_in_metrics() {
         ("segment.bytes".to_owned(), "4096".to_owned()),
     ];
     runtime
-        .block_on(local.create_topic("table", Some(1), &configs))
+        .block_on(local.create_topic("table", Some(1), None, &configs))
         .expect("create topic");
     assert_eq!(
         value(&metrics.render(&local), "fjord_cleaner_runs_total"),

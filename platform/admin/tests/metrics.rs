@@ -94,7 +94,7 @@ fn produce_consume_and_delete_show_in_metrics() {
     let topic = "metered";
     let group = "metered-readers";
     runtime
-        .block_on(local.create_topic(topic, Some(1), &[]))
+        .block_on(local.create_topic(topic, Some(1), None, &[]))
         .expect("create topic");
 
     produce(&bootstrap, topic);

@@ -134,12 +134,14 @@ impl LocalBroker {
             .collect()
     }
 
-    /// Creates a topic as CreateTopics does; an existing name is
-    /// TOPIC_ALREADY_EXISTS.
+    /// Creates a topic as CreateTopics does (through the controller quorum
+    /// in a cluster, with `replication_factor` or the broker's default); an
+    /// existing name is TOPIC_ALREADY_EXISTS.
     pub async fn create_topic(
         &self,
         name: &str,
         partitions: Option<i32>,
+        replication_factor: Option<i16>,
         configs: &[(String, String)],
     ) -> Result<Arc<Topic>, LocalError> {
         let configs =
@@ -149,7 +151,27 @@ impl LocalBroker {
         let state = Arc::clone(&self.state);
         let name = name.to_owned();
         tokio::task::spawn_blocking(move || {
-            match state.registry.create(&name, partitions, configs, false) {
+            let created = match &state.cluster {
+                Some(link) => crate::cluster::admin::create_topic(
+                    link,
+                    &name,
+                    partitions,
+                    replication_factor
+                        .filter(|rf| *rf != -1)
+                        .unwrap_or(state.config.default_replication_factor),
+                    &configs,
+                    false,
+                )
+                .map(|_| state.registry.get(&name)),
+                None => match replication_factor {
+                    Some(rf) if rf != 1 && rf != -1 => Err(crate::topic_registry::ApiError::new(
+                        ResponseError::InvalidReplicationFactor,
+                        format!("replication factor {rf} is larger than the 1 available broker"),
+                    )),
+                    _ => state.registry.create(&name, partitions, configs, false),
+                },
+            };
+            match created {
                 Ok(Some(topic)) => Ok(topic),
                 Ok(None) => Err(error(
                     ResponseError::UnknownServerError,
@@ -162,15 +184,17 @@ impl LocalBroker {
         .map_err(|e| error(ResponseError::UnknownServerError, e.to_string()))?
     }
 
-    /// Deletes a topic and its data, as DeleteTopics does.
+    /// Deletes a topic and its data, as DeleteTopics does (through the
+    /// controller quorum in a cluster).
     pub async fn delete_topic(&self, name: &str) -> Result<(), LocalError> {
         let state = Arc::clone(&self.state);
         let name = name.to_owned();
         tokio::task::spawn_blocking(move || {
-            state
-                .registry
-                .delete(&name)
-                .map_err(|e| LocalError::new(e.code, e.message))
+            match &state.cluster {
+                Some(link) => crate::cluster::admin::delete_topic(link, &name),
+                None => state.registry.delete(&name),
+            }
+            .map_err(|e| LocalError::new(e.code, e.message))
         })
         .await
         .map_err(|e| error(ResponseError::UnknownServerError, e.to_string()))?
@@ -179,7 +203,7 @@ impl LocalBroker {
     /// Changes configs of `topic` as IncrementalAlterConfigs does: a value
     /// sets the config, `None` returns it to the broker default. Nothing
     /// changes when any of them is refused.
-    pub fn alter_topic_configs(
+    pub async fn alter_topic_configs(
         &self,
         topic: &str,
         changes: &[(String, Option<String>)],
@@ -201,10 +225,17 @@ impl LocalBroker {
             }
             .map_err(|e| error(ResponseError::InvalidConfig, e))?;
         }
-        self.state
-            .registry
-            .set_configs(topic, configs)
+        let state = Arc::clone(&self.state);
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            match &state.cluster {
+                Some(link) => crate::cluster::admin::set_configs(link, &topic, &configs),
+                None => state.registry.set_configs(&topic, configs),
+            }
             .map_err(|e| LocalError::new(e.code, e.message))
+        })
+        .await
+        .map_err(|e| error(ResponseError::UnknownServerError, e.to_string()))?
     }
 
     /// Every consumer group this broker coordinates, by id.

@@ -162,14 +162,14 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<TopicDetail>), ApiError> {
     let request: NewTopic = json_body(&body)?;
-    if let Some(rf) = request
+    let replication_factor = request
         .replication_factor
-        .filter(|rf| *rf != 1 && *rf != -1)
-    {
-        return Err(ApiError::bad_request(format!(
-            "replication factor {rf} is larger than the 1 available broker"
-        )));
-    }
+        .map(|rf| {
+            i16::try_from(rf).map_err(|_| {
+                ApiError::bad_request(format!("replication factor {rf} is out of range"))
+            })
+        })
+        .transpose()?;
     if request.partitions.is_some_and(|p| p < 1) {
         return Err(ApiError::bad_request("partitions must be at least 1"));
     }
@@ -180,7 +180,12 @@ pub(crate) async fn create(
         .collect();
     let topic = state
         .broker
-        .create_topic(&request.name, request.partitions, &configs)
+        .create_topic(
+            &request.name,
+            request.partitions,
+            replication_factor,
+            &configs,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(detail(&state, &topic))))
 }
@@ -220,7 +225,7 @@ pub(crate) async fn alter_configs(
         .into_iter()
         .map(|(k, v)| (k, v.map(ConfigValue::into_text)))
         .collect();
-    state.broker.alter_topic_configs(&name, &changes)?;
+    state.broker.alter_topic_configs(&name, &changes).await?;
     let topic = find(&state, &name)?;
     Ok(Json(state.broker.topic_configs(&topic)))
 }
