@@ -3,6 +3,7 @@
 //! stream while recording every acknowledgement, read a partition back,
 //! send a raw Produce to one broker, and read a replica's log files.
 
+use std::collections::HashSet;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -408,6 +409,55 @@ pub fn consume_all(bootstrap: &str, topic: &str, partition: i32) -> Vec<(i64, St
         }
     }
     out
+}
+
+/// Checks a partition read back (`consume_all`) against what an
+/// [`AckedProducer`] was told: offsets contiguous from 0, no value twice,
+/// every acknowledged record at its acknowledged offset, acknowledged
+/// values in produce order. Panics saying which held not.
+pub fn check_acked_log(log: &[(i64, String)], report: &ProduceReport) {
+    // Offsets are contiguous from 0.
+    for (i, (offset, _)) in log.iter().enumerate() {
+        assert_eq!(
+            *offset, i as i64,
+            "offsets are contiguous from 0: offset {offset} at position {i}"
+        );
+    }
+    // No value twice: retries of an idempotent producer are deduplicated.
+    let mut seen = HashSet::new();
+    for (offset, value) in log {
+        assert!(
+            seen.insert(value.as_str()),
+            "value {value:?} appears twice (again at offset {offset})"
+        );
+    }
+    // Every acknowledged record is where its acknowledgement said.
+    for (offset, value) in &report.acked {
+        let found = usize::try_from(*offset).ok().and_then(|i| log.get(i));
+        assert_eq!(
+            found.map(|(_, v)| v.as_str()),
+            Some(value.as_str()),
+            "acknowledged record {value:?} at offset {offset} is in the log \
+             ({} records read, {} acknowledged)",
+            log.len(),
+            report.acked.len()
+        );
+    }
+    // Acknowledged values are in the log in the order they were produced.
+    let mut acked: Vec<(i64, u64)> = report
+        .acked
+        .iter()
+        .map(|(o, v)| (*o, v.parse().expect("numeric value")))
+        .collect();
+    acked.sort_unstable();
+    for pair in acked.windows(2) {
+        assert!(
+            pair[0].1 < pair[1].1,
+            "acknowledged values out of produce order: {:?} before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
 }
 
 /// How a raw request was answered.
