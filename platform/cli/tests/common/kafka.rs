@@ -176,6 +176,8 @@ pub struct ProduceReport {
 struct Reports {
     acked: Mutex<Vec<(i64, String)>>,
     failed: Mutex<Vec<(String, String)>>,
+    /// The last error `send` returned (the record was not queued).
+    send_error: Mutex<Option<String>>,
 }
 
 struct Recorder(Arc<Reports>);
@@ -243,9 +245,10 @@ impl AckedProducer {
         let thread = {
             let stop = Arc::clone(&stop);
             let topic = topic.to_owned();
+            let reports = Arc::clone(&reports);
             std::thread::Builder::new()
                 .name("acked-producer".into())
-                .spawn(move || produce_loop(&producer, &topic, &stop))
+                .spawn(move || produce_loop(&producer, &topic, &stop, &reports))
                 .expect("spawn the producer thread")
         };
         AckedProducer {
@@ -283,8 +286,15 @@ impl AckedProducer {
                 return Ok(acked);
             }
             let (failed, last) = self.failures();
+            let send_error = self
+                .reports
+                .send_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
             Err(format!(
-                "{acked} acknowledged (wanted {}), {failed} failed, last failure {last:?}",
+                "{acked} acknowledged (wanted {}), {failed} failed, last failure {last:?}, \
+                 last send error {send_error:?}",
                 from + more
             ))
         })
@@ -322,6 +332,7 @@ fn produce_loop(
     producer: &BaseProducer<Recorder>,
     topic: &str,
     stop: &AtomicBool,
+    reports: &Reports,
 ) -> (u64, Option<String>) {
     let mut next: u64 = 0;
     let fatal = || {
@@ -347,8 +358,12 @@ fn produce_loop(
             Ok(()) => next += 1,
             Err((e, _)) => {
                 // Queue full or similar: serve callbacks, then try again
-                // with the same value, so values stay consecutive.
-                let _ = e;
+                // with the same value, so values stay consecutive. Kept
+                // for `wait_acked`'s message in case it never clears.
+                *reports
+                    .send_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
                 producer.poll(Duration::from_millis(10));
                 continue;
             }
