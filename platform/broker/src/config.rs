@@ -86,6 +86,18 @@ pub struct BrokerConfig {
         alias = "broker_session_timeout_ms"
     )]
     pub broker_session_timeout_ms: u64,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up with
+    /// its leader for this long leaves the in-sync replicas. Kafka's
+    /// default.
+    #[serde(rename = "replica.lag.time.max.ms", alias = "replica_lag_time_max_ms")]
+    pub replica_lag_time_max_ms: u64,
+    /// `default.replication.factor`: replicas of topics created without one
+    /// (auto-created topics, CreateTopics with -1). Kafka's default.
+    #[serde(
+        rename = "default.replication.factor",
+        alias = "default_replication_factor"
+    )]
+    pub default_replication_factor: i16,
     /// `auto.create.topics.enable`: Metadata and Produce create unknown
     /// topics.
     #[serde(rename = "auto.create.topics.enable", alias = "auto_create_topics")]
@@ -217,6 +229,8 @@ impl Default for BrokerConfig {
             controller_voters: None,
             controller_listener: None,
             broker_session_timeout_ms: 9000,
+            replica_lag_time_max_ms: 30_000,
+            default_replication_factor: 1,
             auto_create_topics: true,
             num_partitions: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
@@ -256,6 +270,18 @@ impl BrokerConfig {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), BrokerError> {
+        if self.default_replication_factor < 1 {
+            return Err(BrokerError::Config(format!(
+                "default.replication.factor must be at least 1, not {}",
+                self.default_replication_factor
+            )));
+        }
+        if self.replica_lag_time_max_ms < 100 {
+            return Err(BrokerError::Config(format!(
+                "replica.lag.time.max.ms must be at least 100, not {}",
+                self.replica_lag_time_max_ms
+            )));
+        }
         if self.num_partitions < 1 {
             return Err(BrokerError::Config(format!(
                 "num.partitions must be at least 1, not {}",

@@ -32,6 +32,7 @@
 mod admin;
 mod apis;
 mod cleaner;
+mod cluster;
 mod codec;
 mod config;
 mod connection;
@@ -42,6 +43,7 @@ mod instruments;
 mod local;
 mod partition;
 mod producer_state;
+mod replica_set;
 mod request;
 mod server;
 mod topic_config;
@@ -52,6 +54,7 @@ pub use admin::{
     BrokerInfo, ClusterInfo, ConfigEntry, GroupDescription, GroupMember, GroupOffset,
     TopicPartitions,
 };
+pub use cluster::ClusterLink;
 pub use codec::{FrameError, frame_length};
 pub use config::{BrokerConfig, DurabilityConfig};
 pub use error::BrokerError;

@@ -1,13 +1,34 @@
-//! One partition as the broker sees it: its log, leader epoch, high
-//! watermark, and the notifier that wakes fetches parked on it.
+//! One partition as the broker sees it: its log, its role (leader, with
+//! the replica set it tracks, or follower), leader epoch, high watermark,
+//! and the notifiers that wake fetches parked on it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use fjord_log::{AppendInfo, BatchHeader, Durability, Log, LogConfig, LogError, LogRead};
+use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
 use crate::producer_state::{ProducerStates, SequenceError, Verdict};
+use crate::replica_set::{IsrChange, ReplicaSet};
+
+/// What this broker does for a partition.
+#[derive(Debug, Clone)]
+pub(crate) enum Role {
+    /// It takes produce requests and serves followers and consumers.
+    Leader(ReplicaSet),
+    /// It copies the leader's log (when one is known) and serves nobody.
+    Follower,
+}
+
+/// An ISR change for the controller, with the epochs that make it valid.
+#[derive(Debug, Clone)]
+pub(crate) struct IsrProposal {
+    pub isr: Vec<i32>,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
 
 /// Why an idempotent append was refused.
 #[derive(Debug, thiserror::Error)]
@@ -19,9 +40,11 @@ pub(crate) enum IdempotentAppendError {
     #[error(transparent)]
     Log(#[from] LogError),
 }
-/// A partition led by this broker. On a single node the high watermark is
-/// the log end offset once an append has returned (after its fsync in
-/// `durability: fsync`).
+/// A partition hosted by this broker. On a single node it is always the
+/// leader and the high watermark is the log end offset once an append has
+/// returned (after its fsync in `durability: fsync`). In a cluster
+/// (`replicated`) the controller decides its role, and a leader's high
+/// watermark is the smallest log end of its in-sync replicas.
 #[derive(Debug)]
 pub struct Partition {
     topic: String,
@@ -31,6 +54,12 @@ pub struct Partition {
     high_watermark: AtomicI64,
     /// Carries the high watermark; every change wakes parked fetches.
     appended: watch::Sender<i64>,
+    /// Carries the log end offset; wakes followers' fetches parked on the
+    /// leader (they read past the high watermark).
+    log_end: watch::Sender<i64>,
+    /// Whether other brokers replicate this partition (cluster mode).
+    replicated: bool,
+    role: RwLock<Role>,
     /// Idempotent producers' sequences; `None` until the first idempotent
     /// batch rebuilds them from the log. An async lock: it is held across
     /// the append so a producer's batches are checked and stored in order.
@@ -81,17 +110,54 @@ impl Drop for ProducePurgatory {
 }
 
 impl Partition {
-    /// Wraps an opened log.
+    /// Wraps an opened log, as the leader of a single node.
     pub fn new(topic: &str, index: i32, log: Log, leader_epoch: i32) -> Self {
         let end = log.log_end_offset();
-        let (appended, _) = watch::channel(end);
+        Self::with_role(
+            topic,
+            index,
+            log,
+            leader_epoch,
+            end,
+            false,
+            Role::Leader(ReplicaSet::solo(-1)),
+        )
+    }
+
+    /// Wraps an opened log of a replicated partition: it serves nothing
+    /// until the controller's metadata makes it leader or follower, and its
+    /// high watermark starts at the one checkpointed (records above it may
+    /// not be committed).
+    pub(crate) fn replicated(topic: &str, index: i32, log: Log, leader_epoch: i32) -> Self {
+        let end = log.log_end_offset();
+        let hw = match log.read_high_watermark() {
+            Ok(Some(hw)) => hw.clamp(log.log_start_offset(), end),
+            _ => log.log_start_offset(),
+        };
+        Self::with_role(topic, index, log, leader_epoch, hw, true, Role::Follower)
+    }
+
+    fn with_role(
+        topic: &str,
+        index: i32,
+        log: Log,
+        leader_epoch: i32,
+        high_watermark: i64,
+        replicated: bool,
+        role: Role,
+    ) -> Self {
+        let (appended, _) = watch::channel(high_watermark);
+        let (log_end, _) = watch::channel(log.log_end_offset());
         Partition {
             topic: topic.to_string(),
             index,
             log: Arc::new(log),
             leader_epoch: AtomicI32::new(leader_epoch),
-            high_watermark: AtomicI64::new(end),
+            high_watermark: AtomicI64::new(high_watermark),
             appended,
+            log_end,
+            replicated,
+            role: RwLock::new(role),
             producers: tokio::sync::Mutex::new(None),
             traffic: TrafficCounters::default(),
         }
@@ -178,8 +244,30 @@ impl Partition {
         self.traffic
             .records_in
             .fetch_add(info.record_count, Ordering::Relaxed);
-        self.advance_high_watermark(info.last_offset + 1);
+        self.appended_to(info.last_offset + 1);
         Ok(info)
+    }
+
+    /// After the log grew to `log_end`: wakes followers and, on a single
+    /// node or with no other replica in sync, advances the high watermark.
+    fn appended_to(&self, log_end: i64) {
+        if !self.replicated {
+            self.advance_high_watermark(log_end);
+            return;
+        }
+        self.log_end.send_replace(log_end);
+        self.recompute_high_watermark();
+    }
+
+    /// A leader's high watermark from its replica set.
+    fn recompute_high_watermark(&self) {
+        let hw = match &*read(&self.role) {
+            Role::Leader(set) => set.high_watermark(self.log.log_end_offset()),
+            Role::Follower => None,
+        };
+        if let Some(hw) = hw {
+            self.advance_high_watermark(hw);
+        }
     }
 
     /// Appends one batch of an idempotent producer (`header.producer_id`
@@ -229,6 +317,201 @@ impl Partition {
         }
     }
 
+    /// Whether this broker leads the partition.
+    pub fn is_leader(&self) -> bool {
+        matches!(&*read(&self.role), Role::Leader(_))
+    }
+
+    /// Whether other brokers replicate this partition.
+    pub(crate) fn is_replicated(&self) -> bool {
+        self.replicated
+    }
+
+    /// Checks that this broker leads the partition in the epoch a client
+    /// names (`-1`: any), as Kafka's Produce and Fetch do: a Kafka error
+    /// code otherwise.
+    pub(crate) fn check_leader(&self, client_epoch: i32) -> Result<(), i16> {
+        if !self.is_leader() {
+            return Err(ResponseError::NotLeaderOrFollower.code());
+        }
+        let epoch = self.leader_epoch();
+        if client_epoch < 0 || client_epoch == epoch {
+            Ok(())
+        } else if client_epoch < epoch {
+            Err(ResponseError::FencedLeaderEpoch.code())
+        } else {
+            Err(ResponseError::UnknownLeaderEpoch.code())
+        }
+    }
+
+    /// The committed in-sync replicas if this broker leads (an acks=all
+    /// produce needs `min.insync.replicas` of them).
+    pub(crate) fn isr_len(&self) -> Option<usize> {
+        match &*read(&self.role) {
+            Role::Leader(set) => Some(set.isr().len()),
+            Role::Follower => None,
+        }
+    }
+
+    /// Waits until the high watermark reaches `offset` (acks=all). Fails
+    /// with NOT_LEADER_OR_FOLLOWER when leadership moves on meanwhile and
+    /// REQUEST_TIMED_OUT after `timeout`.
+    pub(crate) async fn wait_committed(&self, offset: i64, timeout: Duration) -> Result<(), i16> {
+        let epoch = self.leader_epoch();
+        let mut changes = self.appended.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.high_watermark() >= offset {
+                return Ok(());
+            }
+            if !self.is_leader() || self.leader_epoch() != epoch {
+                return Err(ResponseError::NotLeaderOrFollower.code());
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(ResponseError::NotLeaderOrFollower.code()),
+                Err(_) => return Err(ResponseError::RequestTimedOut.code()),
+            }
+        }
+    }
+
+    /// Leads the partition from `leader_epoch` on. A broker that led it
+    /// already in this epoch only takes the new replica list and ISR.
+    pub(crate) fn become_leader(
+        &self,
+        local: i32,
+        leader_epoch: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        partition_epoch: i32,
+    ) {
+        let now = Instant::now();
+        {
+            let mut role = write(&self.role);
+            match &mut *role {
+                Role::Leader(set) if self.leader_epoch() == leader_epoch => {
+                    set.update(replicas, isr, partition_epoch, now);
+                }
+                _ => {
+                    *role =
+                        Role::Leader(ReplicaSet::new(local, replicas, isr, partition_epoch, now));
+                    self.leader_epoch.store(leader_epoch, Ordering::Release);
+                }
+            }
+        }
+        self.recompute_high_watermark();
+        self.wake();
+    }
+
+    /// Follows from `leader_epoch` on: stops serving clients; the replica
+    /// fetcher copies the leader's log.
+    pub(crate) fn become_follower(&self, leader_epoch: i32) {
+        *write(&self.role) = Role::Follower;
+        self.leader_epoch.store(leader_epoch, Ordering::Release);
+        self.wake();
+    }
+
+    /// A follower fetched from this leader at `fetch_offset`: its progress
+    /// moves the high watermark, and an ISR expansion may follow.
+    pub(crate) fn follower_fetched(&self, replica: i32, fetch_offset: i64) -> Option<IsrProposal> {
+        let log_end = self.log.log_end_offset();
+        let hw = self.high_watermark();
+        let change = {
+            let mut role = write(&self.role);
+            let Role::Leader(set) = &mut *role else {
+                return None;
+            };
+            set.record_fetch(replica, fetch_offset, log_end, hw, Instant::now())
+                .map(|IsrChange { isr }| IsrProposal {
+                    isr,
+                    leader_epoch: self.leader_epoch(),
+                    partition_epoch: set.partition_epoch(),
+                })
+        };
+        self.recompute_high_watermark();
+        change
+    }
+
+    /// The ISR without followers lagging for more than `max_lag`, when one
+    /// has to go.
+    pub(crate) fn isr_shrink(&self, max_lag: Duration) -> Option<IsrProposal> {
+        let role = read(&self.role);
+        let Role::Leader(set) = &*role else {
+            return None;
+        };
+        set.shrink(Instant::now(), max_lag)
+            .map(|IsrChange { isr }| IsrProposal {
+                isr,
+                leader_epoch: self.leader_epoch(),
+                partition_epoch: set.partition_epoch(),
+            })
+    }
+
+    /// Whether `replica` may fetch as a follower from this leader.
+    pub(crate) fn has_replica(&self, replica: i32) -> bool {
+        match &*read(&self.role) {
+            Role::Leader(set) => set.is_replica(replica),
+            Role::Follower => false,
+        }
+    }
+
+    /// A receiver of the log end offset (followers' fetches park on it).
+    pub(crate) fn subscribe_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
+    }
+
+    /// Reads whole batches from `offset` up to the log end, for a follower.
+    pub(crate) fn read_for_follower(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<LogRead, LogError> {
+        self.log.read(offset, max_bytes, self.log.log_end_offset())
+    }
+
+    /// Appends batches fetched from the leader, keeping their offsets, and
+    /// takes the leader's high watermark (capped at the local log end).
+    pub(crate) fn append_from_leader(
+        &self,
+        batches: &mut [u8],
+        leader_high_watermark: i64,
+    ) -> Result<(), LogError> {
+        if !batches.is_empty() {
+            let info = self.log.append_as_follower(batches)?;
+            self.traffic
+                .bytes_in
+                .fetch_add(info.bytes as u64, Ordering::Relaxed);
+            self.traffic
+                .records_in
+                .fetch_add(info.record_count, Ordering::Relaxed);
+            self.log_end.send_replace(info.last_offset + 1);
+        }
+        let hw = leader_high_watermark.min(self.log.log_end_offset());
+        self.advance_high_watermark(hw);
+        Ok(())
+    }
+
+    /// Cuts the log back to `offset` (a follower's divergent tail); the high
+    /// watermark comes down with it if it was above.
+    pub(crate) fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        self.log.truncate_to(offset)?;
+        let end = self.log.log_end_offset();
+        if self.high_watermark.fetch_min(end, Ordering::AcqRel) > end {
+            self.appended.send_replace(end);
+        }
+        self.log_end.send_replace(end);
+        Ok(())
+    }
+
+    /// Checkpoints the high watermark of a replicated partition, so that a
+    /// restart does not expose records above it.
+    pub(crate) fn checkpoint_high_watermark(&self) -> Result<(), LogError> {
+        if self.replicated {
+            self.log.write_high_watermark(self.high_watermark())?;
+        }
+        Ok(())
+    }
+
     /// Reads whole batches from `offset` up to the high watermark.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<LogRead, LogError> {
         self.log.read(offset, max_bytes, self.high_watermark())
@@ -254,8 +537,18 @@ impl Partition {
     }
 
     /// Wakes fetches parked on this partition without new data (deletion,
-    /// shutdown).
+    /// shutdown, a change of role).
     pub fn wake(&self) {
         self.appended.send_modify(|_| {});
+        self.log_end.send_modify(|_| {});
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

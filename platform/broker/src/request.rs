@@ -360,6 +360,13 @@ pub(crate) mod samples {
                             .with_partitions(vec![Default::default()]),
                     ]),
             ),
+            ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+                kafka_protocol::messages::OffsetForLeaderEpochRequest::default().with_topics(vec![
+                    kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                        .with_topic(name())
+                        .with_partitions(vec![Default::default()]),
+                ]),
+            ),
             _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         }
     }

@@ -29,6 +29,8 @@ pub(crate) struct BrokerState {
     pub advertised_host: String,
     pub advertised_port: i32,
     pub shutdown: watch::Receiver<bool>,
+    /// The controller quorum, in a cluster; `None` on a single node.
+    pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
 }
 
 /// A running broker. Dropping it stops the server too, but only
@@ -46,6 +48,24 @@ impl Broker {
     /// logs), binds the listener and starts serving. Returns once clients
     /// can connect.
     pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        Self::start_with(config, None).await
+    }
+
+    /// Starts a broker of a cluster: it registers with the controller
+    /// quorum behind `link`, takes its topics and partition roles from the
+    /// quorum's metadata, and replicates its partitions with the other
+    /// brokers.
+    pub async fn start_in_cluster(
+        config: BrokerConfig,
+        link: crate::cluster::ClusterLink,
+    ) -> Result<Broker, BrokerError> {
+        Self::start_with(config, Some(Arc::new(link))).await
+    }
+
+    async fn start_with(
+        config: BrokerConfig,
+        cluster: Option<Arc<crate::cluster::ClusterLink>>,
+    ) -> Result<Broker, BrokerError> {
         config.validate()?;
         let defaults = config.default_log_config();
         let (data_dir, cluster_id) = (config.data_dir.clone(), config.cluster_id.clone());
@@ -98,6 +118,7 @@ impl Broker {
             advertised_host,
             advertised_port,
             shutdown: shutdown_rx,
+            cluster,
         });
         tracing::info!(
             %local_addr,
@@ -106,6 +127,9 @@ impl Broker {
             data_dir = %state.config.data_dir.display(),
             "broker listening"
         );
+        if let Some(link) = &state.cluster {
+            crate::cluster::start(&state, link);
+        }
         let task = tokio::spawn(serve(listener, Arc::clone(&state)));
         Ok(Broker {
             local_addr,

@@ -11,7 +11,7 @@ use std::fs;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use fjord_log::{Log, LogConfig};
@@ -69,12 +69,19 @@ impl ApiError {
     }
 }
 
-/// One topic: its id, partitions and config overrides.
+/// One topic: its id, the partitions this broker hosts, and config
+/// overrides. A single node hosts every partition; in a cluster a broker
+/// hosts the partitions it is a replica of.
 #[derive(Debug)]
 pub struct Topic {
     name: String,
     id: Uuid,
-    partitions: RwLock<Vec<Arc<Partition>>>,
+    /// The topic's partition count, hosted here or not.
+    partition_count: AtomicI32,
+    /// Created through the controller quorum and replicated by other
+    /// brokers; a single node's topics (and internal topics) are not.
+    replicated: bool,
+    partitions: RwLock<BTreeMap<i32, Arc<Partition>>>,
     configs: RwLock<TopicConfigs>,
 }
 
@@ -89,20 +96,25 @@ impl Topic {
         self.id
     }
 
-    /// The partition with this index, if it exists.
+    /// The partition with this index, if this broker hosts it.
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        let index = usize::try_from(index).ok()?;
-        read(&self.partitions).get(index).cloned()
+        read(&self.partitions).get(&index).cloned()
     }
 
-    /// All partitions, by index.
+    /// The partitions this broker hosts, by index.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        read(&self.partitions).clone()
+        read(&self.partitions).values().cloned().collect()
     }
 
-    /// Number of partitions.
+    /// Number of partitions of the topic (including those hosted by other
+    /// brokers).
     pub fn partition_count(&self) -> i32 {
-        read(&self.partitions).len() as i32
+        self.partition_count.load(Ordering::Acquire)
+    }
+
+    /// Whether the topic came from the controller quorum (cluster mode).
+    pub(crate) fn is_replicated(&self) -> bool {
+        self.replicated
     }
 
     /// The config overrides.
@@ -120,6 +132,9 @@ struct TopicFile {
     leader_epoch: i32,
     #[serde(default)]
     configs: BTreeMap<String, String>,
+    /// The partitions hosted here, when not all of them (a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hosted: Option<Vec<i32>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -191,18 +206,25 @@ impl TopicRegistry {
             TopicConfigs::from_pairs(file.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .map_err(|e| BrokerError::metadata(path, e))?;
         let log_config = configs.log_config(&self.defaults);
-        let mut partitions = Vec::new();
-        for index in 0..file.partitions.clamp(0, MAX_PARTITIONS) {
-            partitions.push(Arc::new(self.open_partition(
+        let count = file.partitions.clamp(0, MAX_PARTITIONS);
+        let replicated = file.hosted.is_some();
+        let hosted = file.hosted.unwrap_or_else(|| (0..count).collect());
+        let mut partitions = BTreeMap::new();
+        for index in hosted.into_iter().filter(|i| (0..count).contains(i)) {
+            let partition = self.open_partition(
                 &file.name,
                 index,
                 &log_config,
                 file.leader_epoch,
-            )?));
+                replicated,
+            )?;
+            partitions.insert(index, Arc::new(partition));
         }
         Ok(Arc::new(Topic {
             name: file.name,
             id,
+            partition_count: AtomicI32::new(count),
+            replicated,
             partitions: RwLock::new(partitions),
             configs: RwLock::new(configs),
         }))
@@ -214,13 +236,18 @@ impl TopicRegistry {
         index: i32,
         config: &LogConfig,
         leader_epoch: i32,
+        replicated: bool,
     ) -> Result<Partition, BrokerError> {
         let dir = self.data_dir.join(format!("{topic}-{index}"));
         let log = Log::open(&dir, config.clone()).map_err(|source| BrokerError::Log {
             path: dir.clone(),
             source,
         })?;
-        Ok(Partition::new(topic, index, log, leader_epoch))
+        Ok(if replicated {
+            Partition::replicated(topic, index, log, leader_epoch)
+        } else {
+            Partition::new(topic, index, log, leader_epoch)
+        })
     }
 
     /// The cluster id reported in Metadata.
@@ -278,7 +305,7 @@ impl TopicRegistry {
             return Ok(None);
         }
         let log_config = configs.log_config(&self.defaults);
-        let mut opened = Vec::new();
+        let mut opened = BTreeMap::new();
         for index in 0..partitions {
             // Left over by a crash during an earlier delete or create: the
             // new topic must not inherit its records.
@@ -292,8 +319,10 @@ impl TopicRegistry {
                     ));
                 }
             }
-            match self.open_partition(name, index, &log_config, 0) {
-                Ok(p) => opened.push(Arc::new(p)),
+            match self.open_partition(name, index, &log_config, 0, false) {
+                Ok(p) => {
+                    opened.insert(index, Arc::new(p));
+                }
                 Err(e) => {
                     tracing::error!(topic = name, error = %e, "cannot create partition log");
                     return Err(ApiError::new(
@@ -306,6 +335,8 @@ impl TopicRegistry {
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id: random_uuid(),
+            partition_count: AtomicI32::new(partitions),
+            replicated: false,
             partitions: RwLock::new(opened),
             configs: RwLock::new(configs),
         });
@@ -374,10 +405,11 @@ impl TopicRegistry {
         let log_config = topic.configs().log_config(&self.defaults);
         for index in current..count {
             let partition = self
-                .open_partition(name, index, &log_config, 0)
+                .open_partition(name, index, &log_config, 0, topic.replicated)
                 .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-            write(&topic.partitions).push(Arc::new(partition));
+            write(&topic.partitions).insert(index, Arc::new(partition));
         }
+        topic.partition_count.store(count, Ordering::Release);
         self.persist(&topic)
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         tracing::info!(topic = name, from = current, to = count, "added partitions");
@@ -404,6 +436,104 @@ impl TopicRegistry {
         Ok(())
     }
 
+    /// Makes the local copy of a topic the controller's metadata holds:
+    /// `id`, `partition_count` and `configs`, hosting no partition yet. A
+    /// local topic of the same name with another id was deleted and created
+    /// again meanwhile: its logs go first.
+    pub(crate) fn ensure_topic(
+        &self,
+        name: &str,
+        id: Uuid,
+        partition_count: i32,
+        configs: TopicConfigs,
+    ) -> Result<Arc<Topic>, ApiError> {
+        validate_topic_name(name)
+            .map_err(|e| ApiError::new(ResponseError::InvalidTopicException, e))?;
+        if let Some(existing) = self.get(name) {
+            if existing.id == id {
+                let count = partition_count.clamp(0, MAX_PARTITIONS);
+                let changed = existing.partition_count() != count || existing.configs() != configs;
+                if changed {
+                    let _admin = lock(&self.admin);
+                    existing.partition_count.store(count, Ordering::Release);
+                    let log_config = configs.log_config(&self.defaults);
+                    *write(&existing.configs) = configs;
+                    for partition in existing.partitions() {
+                        partition.set_config(log_config.clone());
+                    }
+                    self.persist(&existing).map_err(|e| {
+                        ApiError::new(ResponseError::KafkaStorageError, e.to_string())
+                    })?;
+                }
+                return Ok(existing);
+            }
+            tracing::info!(
+                topic = name,
+                "topic was recreated with a new id: removing the old logs"
+            );
+            self.delete(name)?;
+        }
+        let _admin = lock(&self.admin);
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id,
+            partition_count: AtomicI32::new(partition_count.clamp(0, MAX_PARTITIONS)),
+            replicated: true,
+            partitions: RwLock::new(BTreeMap::new()),
+            configs: RwLock::new(configs),
+        });
+        self.persist(&topic)
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        write(&self.topics).insert(name.to_string(), Arc::clone(&topic));
+        tracing::info!(
+            topic = name,
+            partitions = partition_count,
+            "topic from the controller"
+        );
+        Ok(topic)
+    }
+
+    /// Opens (creating if needed) this broker's replica of a partition. A
+    /// directory already there is kept: its records are this replica's,
+    /// and the follower truncates what diverges from the leader.
+    pub(crate) fn host_partition(
+        &self,
+        topic: &Topic,
+        index: i32,
+        leader_epoch: i32,
+    ) -> Result<Arc<Partition>, ApiError> {
+        let _admin = lock(&self.admin);
+        if let Some(partition) = topic.partition(index) {
+            return Ok(partition);
+        }
+        let log_config = topic.configs().log_config(&self.defaults);
+        let partition = self
+            .open_partition(&topic.name, index, &log_config, leader_epoch, true)
+            .map(Arc::new)
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        write(&topic.partitions).insert(index, Arc::clone(&partition));
+        self.persist(topic)
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        Ok(partition)
+    }
+
+    /// Removes this broker's replica of a partition (it was reassigned
+    /// away): forgets it and deletes its log.
+    pub(crate) fn unhost_partition(&self, topic: &Topic, index: i32) -> Result<(), ApiError> {
+        let _admin = lock(&self.admin);
+        let Some(partition) = write(&topic.partitions).remove(&index) else {
+            return Ok(());
+        };
+        self.persist(topic)
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        partition.wake();
+        let dir = partition.log().dir().to_path_buf();
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot remove partition directory");
+        }
+        Ok(())
+    }
+
     fn topic_file(&self, name: &str) -> PathBuf {
         self.data_dir.join("topics").join(format!("{name}.yaml"))
     }
@@ -415,6 +545,9 @@ impl TopicRegistry {
             partitions: topic.partition_count(),
             leader_epoch: topic.partitions().first().map_or(0, |p| p.leader_epoch()),
             configs: topic.configs().overrides().clone(),
+            hosted: topic
+                .replicated
+                .then(|| read(&topic.partitions).keys().copied().collect()),
         };
         let text = serde_yaml::to_string(&file)
             .map_err(|e| BrokerError::metadata(self.topic_file(&topic.name), e))?;
@@ -427,6 +560,9 @@ impl TopicRegistry {
         for topic in self.list() {
             for partition in topic.partitions() {
                 partition.wake();
+                if let Err(e) = partition.checkpoint_high_watermark() {
+                    tracing::warn!(dir = %partition.log().dir().display(), error = %e, "high watermark not checkpointed");
+                }
                 if let Err(e) = partition.snapshot_producers() {
                     // Not fatal: the next start scans the log instead.
                     tracing::warn!(dir = %partition.log().dir().display(), error = %e, "producer snapshot not written");
@@ -461,6 +597,9 @@ impl TopicRegistry {
                     }
                 }
                 if checkpoint {
+                    if let Err(e) = partition.checkpoint_high_watermark() {
+                        tracing::error!(dir = %log.dir().display(), error = %e, "high watermark checkpoint failed");
+                    }
                     if let Err(e) = log.checkpoint() {
                         tracing::error!(dir = %log.dir().display(), error = %e, "checkpoint failed");
                     }

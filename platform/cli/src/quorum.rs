@@ -2,11 +2,9 @@
 //! quorum (`controller.quorum.voters`), as each of the first three brokers
 //! of a small cluster is.
 //!
-//! This node runs its [`Controller`], registers its broker with the quorum
-//! and keeps the broker's session alive with heartbeats, registering again
-//! when the quorum no longer knows it. What the quorum decides is not yet
-//! acted on: the broker still serves its partitions on its own (see
-//! docs/cluster.md).
+//! This node runs its [`Controller`]; the broker (`fjord_broker::ClusterLink`)
+//! registers with it, heartbeats, and takes its topics and partition roles
+//! from its metadata (see docs/cluster.md).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -14,24 +12,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use fjord_broker::BrokerConfig;
-use fjord_controller::{
-    Command, CommandOutcome, Controller, ControllerConfig, ControllerError, Voters,
-};
+use fjord_controller::{Controller, ControllerConfig, Voters};
 use serde_json::json;
 
-/// This node's controller and its broker's session with the quorum.
+/// This node's controller.
 pub struct QuorumMember {
     controller: Arc<Controller>,
-    /// The task that keeps the broker's session alive.
-    session: tokio::task::JoinHandle<()>,
     config: ControllerConfig,
-}
-
-/// The broker as the quorum should know it.
-pub struct Advertised {
-    pub broker_id: i32,
-    pub host: String,
-    pub port: u16,
 }
 
 /// This node's part in the quorum, read from the broker config before
@@ -79,28 +66,25 @@ impl QuorumPlan {
         }))
     }
 
-    /// Starts the controller and the broker's session with the quorum.
-    pub async fn start(self, broker: Advertised) -> Result<QuorumMember> {
+    /// Starts the controller.
+    pub async fn start(self) -> Result<QuorumMember> {
         let config = self.config;
         let controller = Arc::new(
             Controller::start(config.clone())
                 .await
                 .context("cannot start the controller")?,
         );
-        let session = tokio::spawn(keep_session(
-            Arc::clone(&controller),
-            broker,
-            config.session_timeout,
-        ));
-        Ok(QuorumMember {
-            controller,
-            session,
-            config,
-        })
+        Ok(QuorumMember { controller, config })
     }
 }
 
 impl QuorumMember {
+    /// The broker's tie to this controller.
+    pub fn link(&self) -> fjord_broker::ClusterLink {
+        let broker_id = i32::try_from(self.config.node_id).unwrap_or(i32::MAX);
+        fjord_broker::ClusterLink::new(Arc::clone(&self.controller), broker_id)
+    }
+
     /// What the admin API shows at `/api/v1/cluster/quorum`.
     pub fn view(&self) -> Arc<dyn fjord_admin::QuorumView> {
         Arc::new(QuorumStatus {
@@ -110,10 +94,8 @@ impl QuorumMember {
         })
     }
 
-    /// Stops heartbeating, then the controller.
+    /// Stops the controller (after the broker stopped).
     pub async fn shutdown(self) {
-        self.session.abort();
-        let _ = self.session.await;
         match Arc::try_unwrap(self.controller) {
             Ok(controller) => {
                 if let Err(e) = controller.shutdown().await {
@@ -123,53 +105,6 @@ impl QuorumMember {
             // Still shared (the admin API outlived its shutdown): dropping
             // the last handle stops its tasks.
             Err(_) => tracing::warn!("controller still in use at shutdown"),
-        }
-    }
-}
-
-/// Registers the broker, then heartbeats every third of the session
-/// timeout, as Kafka brokers do; registers again when the quorum answers
-/// that the registration is gone or stale.
-async fn keep_session(controller: Arc<Controller>, broker: Advertised, session: Duration) {
-    let retry = Duration::from_millis(500);
-    loop {
-        let register = Command::RegisterBroker {
-            broker_id: broker.broker_id,
-            host: broker.host.clone(),
-            port: broker.port,
-            rack: None,
-        };
-        let epoch = match controller.propose(register).await {
-            Ok(applied) => match applied.result {
-                Ok(CommandOutcome::BrokerRegistered { broker_epoch }) => broker_epoch,
-                other => {
-                    tracing::warn!("broker registration refused: {other:?}");
-                    tokio::time::sleep(retry).await;
-                    continue;
-                }
-            },
-            Err(e) => {
-                // No leader yet (the quorum is still forming), or it moved.
-                tracing::debug!("broker registration: {e}");
-                tokio::time::sleep(retry).await;
-                continue;
-            }
-        };
-        tracing::info!(
-            broker_id = broker.broker_id,
-            epoch,
-            "broker registered with the controller quorum"
-        );
-        loop {
-            tokio::time::sleep(session / 3).await;
-            match controller.heartbeat(broker.broker_id, epoch).await {
-                Ok(()) => {}
-                Err(ControllerError::Rejected(e)) => {
-                    tracing::warn!("heartbeat refused ({e}); registering again");
-                    break;
-                }
-                Err(e) => tracing::debug!("heartbeat: {e}"),
-            }
         }
     }
 }

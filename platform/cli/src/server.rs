@@ -85,23 +85,17 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let metrics = fjord_admin::metrics::Metrics::install()
         .context("cannot install the Prometheus recorder")?;
     runtime.block_on(async move {
-        let broker = fjord_broker::Broker::start(config)
-            .await
-            .context("broker failed to start")?;
+        // In a cluster the controller comes first: the broker registers
+        // with it and takes its topics from it.
         let quorum = match quorum_plan {
-            Some(plan) => {
-                let advertised = broker.local().cluster().brokers.remove(0);
-                Some(
-                    plan.start(crate::quorum::Advertised {
-                        broker_id: advertised.node_id,
-                        host: advertised.host,
-                        port: u16::try_from(advertised.port).unwrap_or_default(),
-                    })
-                    .await?,
-                )
-            }
+            Some(plan) => Some(plan.start().await?),
             None => None,
         };
+        let broker = match &quorum {
+            Some(q) => fjord_broker::Broker::start_in_cluster(config, q.link()).await,
+            None => fjord_broker::Broker::start(config).await,
+        }
+        .context("broker failed to start")?;
         let host = std::sync::Arc::new(
             fjord_plugin_host::PluginHost::new(fjord_plugin_host::HostConfig {
                 cache_dir: Some(cache_dir),
@@ -150,10 +144,11 @@ pub fn run(args: ServerArgs) -> Result<()> {
         // Pipelines first: their tasks commit what they delivered while the
         // logs are still open.
         pipelines.stop().await;
+        let stopped = broker.shutdown().await.context("broker failed");
         if let Some(quorum) = quorum {
             quorum.shutdown().await;
         }
-        broker.shutdown().await.context("broker failed")
+        stopped
     })?;
     tracing::info!("fjord server stopped");
     Ok(())

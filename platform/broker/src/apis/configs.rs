@@ -180,7 +180,7 @@ pub(crate) fn alter(state: &BrokerState, request: AlterConfigsRequest) -> AlterC
                         if request.validate_only {
                             Ok(())
                         } else {
-                            state.registry.set_configs(&resource.resource_name, configs)
+                            set_configs(state, &resource.resource_name, configs)
                         }
                     });
             let answer = alter_configs_response::AlterConfigsResourceResponse::default()
@@ -242,7 +242,7 @@ pub(crate) fn incremental_alter(
                     if request.validate_only {
                         Ok(())
                     } else {
-                        state.registry.set_configs(&resource.resource_name, configs)
+                        set_configs(state, &resource.resource_name, configs)
                     }
                 });
             let answer =
@@ -258,4 +258,13 @@ pub(crate) fn incremental_alter(
         })
         .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Stores a topic's new config overrides: through the controller quorum
+/// in a cluster, in the registry on a single node.
+fn set_configs(state: &BrokerState, name: &str, configs: TopicConfigs) -> Result<(), ApiError> {
+    match &state.cluster {
+        Some(link) => crate::cluster::admin::set_configs(link, name, &configs),
+        None => state.registry.set_configs(name, configs),
+    }
 }

@@ -1,6 +1,11 @@
 //! Fetch: serve stored batches up to the high watermark, and park the
 //! request until `min_bytes` are there or `max_wait_ms` passes. Parked
 //! requests wake on the partitions' append notifiers, not on a timer loop.
+//!
+//! Only a partition's leader serves it. A fetch with a replica id is a
+//! follower's: it reads up to the log end instead of the high watermark,
+//! and its fetch offset tells the leader how far the follower got (which
+//! moves the high watermark and may bring the follower into the ISR).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +26,14 @@ use crate::instruments::{FetchPurgatory, records_in_batches};
 use crate::partition::Partition;
 use crate::server::BrokerState;
 
+/// Who is fetching.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fetcher {
+    Consumer,
+    /// A follower with this broker id.
+    Replica(i32),
+}
+
 /// One partition of the request, resolved.
 struct Target {
     index: i32,
@@ -37,6 +50,10 @@ pub(crate) async fn handle(
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
     let max_bytes = request.max_bytes.max(0) as usize;
+    let fetcher = match request.replica_id.0 {
+        id if id >= 0 => Fetcher::Replica(id),
+        _ => Fetcher::Consumer,
+    };
     let topics: Vec<(TopicName, Vec<Target>)> = request
         .topics
         .into_iter()
@@ -50,7 +67,16 @@ pub(crate) async fn handle(
                     partition: topic
                         .as_ref()
                         .and_then(|topic| topic.partition(p.partition))
-                        .ok_or(ResponseError::UnknownTopicOrPartition.code()),
+                        .ok_or(ResponseError::UnknownTopicOrPartition.code())
+                        .and_then(|partition| {
+                            partition.check_leader(p.current_leader_epoch)?;
+                            if let Fetcher::Replica(id) = fetcher {
+                                if !partition.has_replica(id) {
+                                    return Err(ResponseError::NotLeaderOrFollower.code());
+                                }
+                            }
+                            Ok(partition)
+                        }),
                     offset: p.fetch_offset,
                     max_bytes: p.partition_max_bytes.max(0) as usize,
                 })
@@ -58,18 +84,26 @@ pub(crate) async fn handle(
             (t.topic, targets)
         })
         .collect();
-    // Subscribe before the first read so an append in between still wakes us.
+    if let Fetcher::Replica(id) = fetcher {
+        followers_fetched(state, id, &topics);
+    }
+    // Subscribe before the first read so an append in between still wakes
+    // us: consumers wait for the high watermark, followers for the log end.
     let mut receivers: Vec<watch::Receiver<i64>> = topics
         .iter()
         .flat_map(|(_, targets)| targets.iter())
-        .filter_map(|t| t.partition.as_ref().ok().map(|p| p.subscribe()))
+        .filter_map(|t| t.partition.as_ref().ok())
+        .map(|p| match fetcher {
+            Fetcher::Consumer => p.subscribe(),
+            Fetcher::Replica(_) => p.subscribe_log_end(),
+        })
         .collect();
     let mut shutdown = state.shutdown.clone();
     // Set on the first wait: the fetch is then in the purgatory until it
     // answers or is dropped with its connection.
     let mut parked = None;
     loop {
-        let (responses, bytes, errors) = read_all(&topics, max_bytes);
+        let (responses, bytes, errors) = read_all(&topics, max_bytes, fetcher);
         let expired = Instant::now() >= deadline;
         if bytes >= min_bytes || errors || expired || receivers.is_empty() || *shutdown.borrow() {
             count_served(&topics, &responses);
@@ -81,6 +115,26 @@ pub(crate) async fn handle(
             _ = any_append => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = crate::server::stopped(&mut shutdown) => {}
+        }
+    }
+}
+
+/// Records a follower's fetch offsets with their partitions; ISR
+/// expansions they make due go to the cluster's ISR proposer.
+fn followers_fetched(state: &BrokerState, replica: i32, topics: &[(TopicName, Vec<Target>)]) {
+    for (name, targets) in topics {
+        for target in targets {
+            let Ok(partition) = &target.partition else {
+                continue;
+            };
+            let proposal = partition.follower_fetched(replica, target.offset);
+            if let (Some(proposal), Some(link)) = (proposal, &state.cluster) {
+                link.propose_isr(crate::cluster::isr::IsrRequest {
+                    topic: name.to_string(),
+                    partition: target.index,
+                    proposal,
+                });
+            }
         }
     }
 }
@@ -121,6 +175,7 @@ fn wait_any(receivers: &mut [watch::Receiver<i64>]) -> impl Future<Output = ()> 
 fn read_all(
     topics: &[(TopicName, Vec<Target>)],
     max_bytes: usize,
+    fetcher: Fetcher,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut remaining = max_bytes;
     let mut total = 0usize;
@@ -129,7 +184,7 @@ fn read_all(
     for (name, targets) in topics {
         let mut partitions = Vec::with_capacity(targets.len());
         for target in targets {
-            let data = read_one(target, &mut remaining, &mut total);
+            let data = read_one(target, &mut remaining, &mut total, fetcher);
             errors |= data.error_code != 0;
             partitions.push(data);
         }
@@ -142,7 +197,12 @@ fn read_all(
     (responses, total, errors)
 }
 
-fn read_one(target: &Target, remaining: &mut usize, total: &mut usize) -> PartitionData {
+fn read_one(
+    target: &Target,
+    remaining: &mut usize,
+    total: &mut usize,
+    fetcher: Fetcher,
+) -> PartitionData {
     let answer = PartitionData::default().with_partition_index(target.index);
     let partition = match &target.partition {
         Ok(p) => p,
@@ -161,7 +221,11 @@ fn read_one(target: &Target, remaining: &mut usize, total: &mut usize) -> Partit
     if limit == 0 && !first {
         return answer;
     }
-    match partition.read(target.offset, limit) {
+    let read = match fetcher {
+        Fetcher::Consumer => partition.read(target.offset, limit),
+        Fetcher::Replica(_) => partition.read_for_follower(target.offset, limit),
+    };
+    match read {
         Ok(read) => {
             let Some(slice) = read.slice else {
                 return answer;

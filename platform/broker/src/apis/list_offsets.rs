@@ -33,6 +33,12 @@ pub(crate) fn handle(
                     else {
                         return answer.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
+                    // Only the leader answers (and only in the client's epoch,
+                    // when it names one), so clients look for a moved leader.
+                    let client_epoch = if version >= 4 { p.current_leader_epoch } else { -1 };
+                    if let Err(code) = partition.check_leader(client_epoch) {
+                        return answer.with_error_code(code);
+                    }
                     let epoch = if version >= 4 { partition.leader_epoch() } else { -1 };
                     if p.timestamp < 0
                         && ![EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP].contains(&p.timestamp)

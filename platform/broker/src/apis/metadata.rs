@@ -1,5 +1,8 @@
-//! Metadata: the broker, and the topics asked for (auto-creating unknown
-//! ones when allowed).
+//! Metadata: the brokers, and the topics asked for (auto-creating unknown
+//! ones when allowed). In a cluster the answer is the controller quorum's
+//! view: live brokers, and each partition's leader, epoch, replicas and
+//! ISR, so that clients find the leader (and find it again after a
+//! failover).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -9,11 +12,16 @@ use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use fjord_controller::{ClusterMetadata, NO_LEADER};
+use kafka_protocol::messages::BrokerId;
+
 use crate::server::BrokerState;
 use crate::topic_registry::Topic;
 
-pub(crate) fn handle(
-    state: &BrokerState,
+pub(crate) async fn handle(
+    state: &Arc<BrokerState>,
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
@@ -22,6 +30,14 @@ pub(crate) fn handle(
         .with_node_id(node.into())
         .with_host(StrBytes::from_string(state.advertised_host.clone()))
         .with_port(state.advertised_port);
+    let cluster = state.cluster.as_ref().map(|link| link.metadata());
+    let describe = |topic: &Topic| match &cluster {
+        Some(metadata) => match metadata.topics.get(topic.name()) {
+            Some(t) => describe_replicated(t, metadata, version),
+            None => describe(topic, node, version),
+        },
+        None => describe(topic, node, version),
+    };
     // v0: an empty list means all topics; v1+: null means all topics.
     let all = match &request.topics {
         None => true,
@@ -30,36 +46,54 @@ pub(crate) fn handle(
     // Before v4 the request has no flag and auto-creation is implied.
     let auto_create = version < 4 || request.allow_auto_topic_creation;
     let topics = if all {
-        state
-            .registry
-            .list()
-            .iter()
-            .map(|t| describe(t, node, version))
-            .collect()
+        state.registry.list().iter().map(|t| describe(t)).collect()
     } else {
-        request
-            .topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|wanted| match wanted.name {
-                Some(name) => match super::topic_or_create(state, &name, auto_create) {
-                    Ok(topic) => describe(&topic, node, version),
+        let mut topics = Vec::new();
+        for wanted in request.topics.unwrap_or_default() {
+            topics.push(match wanted.name {
+                Some(name) => match super::topic_or_create(state, &name, auto_create).await {
+                    Ok(topic) => describe(&topic),
                     Err(code) => MetadataResponseTopic::default()
                         .with_error_code(code)
                         .with_name(Some(name)),
                 },
                 None => match state.registry.by_id(wanted.topic_id) {
-                    Some(topic) => describe(&topic, node, version),
+                    Some(topic) => describe(&topic),
                     None => MetadataResponseTopic::default()
                         .with_error_code(ResponseError::UnknownTopicId.code())
                         .with_topic_id(wanted.topic_id),
                 },
-            })
-            .collect()
+            });
+        }
+        topics
+    };
+    let (brokers, controller) = match (&cluster, &state.cluster) {
+        (Some(metadata), Some(link)) if metadata.is_unfenced(node) => {
+            let brokers = metadata
+                .brokers
+                .values()
+                .filter(|b| !b.fenced)
+                .map(|b| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(b.id.into())
+                        .with_host(StrBytes::from_string(b.host.clone()))
+                        .with_port(i32::from(b.port))
+                        .with_rack(b.rack.clone().map(StrBytes::from_string))
+                })
+                .collect();
+            let controller = link
+                .active_controller()
+                .and_then(|id| i32::try_from(id).ok())
+                .unwrap_or(-1);
+            (brokers, controller)
+        }
+        // Not registered yet (or fenced): this broker alone, so clients
+        // retry until the cluster view is there.
+        _ => (vec![broker], node),
     };
     let mut response = MetadataResponse::default()
-        .with_brokers(vec![broker])
-        .with_controller_id(node.into())
+        .with_brokers(brokers)
+        .with_controller_id(controller.into())
         .with_topics(topics);
     if version >= 2 {
         response = response.with_cluster_id(Some(StrBytes::from_string(
@@ -91,6 +125,47 @@ fn describe(topic: &Topic, node: i32, version: i16) -> MetadataResponseTopic {
         .with_name(Some(TopicName(StrBytes::from_string(
             topic.name().to_string(),
         ))))
+        .with_topic_id(id)
+        .with_partitions(partitions)
+}
+
+/// A topic as the controller quorum describes it. Replicas on brokers that
+/// are fenced or gone are listed as offline.
+fn describe_replicated(
+    topic: &fjord_controller::Topic,
+    metadata: &ClusterMetadata,
+    version: i16,
+) -> MetadataResponseTopic {
+    let ids = |list: &[i32]| list.iter().map(|&b| BrokerId(b)).collect::<Vec<_>>();
+    let partitions = topic
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let offline: Vec<i32> = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|&r| !metadata.is_unfenced(r))
+                .collect();
+            let error = if p.leader == NO_LEADER {
+                ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
+            MetadataResponsePartition::default()
+                .with_error_code(error)
+                .with_partition_index(index as i32)
+                .with_leader_id(p.leader.into())
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr))
+                .with_offline_replicas(ids(&offline))
+        })
+        .collect();
+    let id = if version >= 10 { topic.id } else { Uuid::nil() };
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(id)
         .with_partitions(partitions)
 }

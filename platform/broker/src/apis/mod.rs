@@ -9,6 +9,7 @@ mod fetch;
 mod group;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 pub(crate) mod offsets;
 mod produce;
 mod producer_id;
@@ -61,7 +62,7 @@ pub(crate) async fn handle(
     let v = request.version;
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, v, r)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, v, r).await),
         RequestKind::Produce(r) => {
             let acks = r.acks;
             let response = produce::handle(state, v, r).await;
@@ -81,6 +82,9 @@ pub(crate) async fn handle(
         }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(state, v, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(state, v, r)),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(state, r))
+        }
         RequestKind::CreateTopics(r) => {
             match blocking(state, move |s| topics::create(s, v, r)).await {
                 Ok(response) => ResponseKind::CreateTopics(response),
@@ -161,9 +165,10 @@ pub(crate) async fn handle(
 }
 
 /// The topic called `name`, created with the default partition count when
-/// it is unknown and `auto_create` allows. Errors are Kafka codes.
-pub(crate) fn topic_or_create(
-    state: &BrokerState,
+/// it is unknown and `auto_create` allows (through the controller quorum in
+/// a cluster). Errors are Kafka codes.
+pub(crate) async fn topic_or_create(
+    state: &Arc<BrokerState>,
     name: &str,
     auto_create: bool,
 ) -> Result<Arc<Topic>, i16> {
@@ -177,12 +182,27 @@ pub(crate) fn topic_or_create(
     if !(auto_create && state.config.auto_create_topics) {
         return Err(ResponseError::UnknownTopicOrPartition.code());
     }
-    match state.registry.create(
-        name,
-        state.config.num_partitions,
-        TopicConfigs::default(),
-        false,
-    ) {
+    let owned = name.to_string();
+    let created = blocking(state, move |s| match &s.cluster {
+        Some(link) => crate::cluster::admin::create_topic(
+            link,
+            &owned,
+            s.config.num_partitions,
+            s.config.default_replication_factor,
+            &TopicConfigs::default(),
+            false,
+        )
+        .map(|_| s.registry.get(&owned)),
+        None => s.registry.create(
+            &owned,
+            s.config.num_partitions,
+            TopicConfigs::default(),
+            false,
+        ),
+    })
+    .await
+    .map_err(|_| ResponseError::UnknownServerError.code())?;
+    match created {
         Ok(Some(topic)) => Ok(topic),
         Ok(None) => Err(ResponseError::UnknownServerError.code()),
         // Created concurrently by another connection.
@@ -283,6 +303,7 @@ mod tests {
             advertised_host: "localhost".to_string(),
             advertised_port: 9092,
             shutdown,
+            cluster: None,
         }))
     }
 

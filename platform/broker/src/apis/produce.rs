@@ -1,5 +1,11 @@
 //! Produce: append each partition's batches as sent, answer per partition
-//! (or not at all with acks 0).
+//! (or not at all with acks 0). Only a partition's leader appends; with
+//! acks=all a replicated partition answers once every in-sync replica has
+//! the batch (the high watermark passed it), and refuses up front when
+//! fewer replicas than `min.insync.replicas` are in sync.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -14,15 +20,16 @@ use crate::server::BrokerState;
 
 /// Handles a Produce (the caller drops the answer for acks 0).
 pub(crate) async fn handle(
-    state: &BrokerState,
+    state: &Arc<BrokerState>,
     version: i16,
     request: ProduceRequest,
 ) -> ProduceResponse {
     let acks = request.acks;
+    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic_data in request.topic_data {
         let name = topic_data.name.clone();
-        let topic = super::topic_or_create(state, &name, true);
+        let topic = super::topic_or_create(state, &name, true).await;
         let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
         for data in topic_data.partition_data {
             let index = data.index;
@@ -48,13 +55,22 @@ pub(crate) async fn handle(
                 partitions.push(answer(ResponseError::UnknownTopicOrPartition.code(), None));
                 continue;
             };
-            if acks == -1 && topic.configs().min_insync_replicas() > 1 {
-                // One node is the whole in-sync replica set.
-                partitions.push(answer(
-                    ResponseError::NotEnoughReplicas.code(),
-                    Some("min.insync.replicas is above 1 on a single-node broker".to_string()),
-                ));
+            if let Err(code) = partition.check_leader(-1) {
+                partitions.push(answer(code, None));
                 continue;
+            }
+            if acks == -1 {
+                let in_sync = partition.isr_len().unwrap_or(0) as i64;
+                let wanted = topic.configs().min_insync_replicas();
+                if in_sync < wanted {
+                    partitions.push(answer(
+                        ResponseError::NotEnoughReplicas.code(),
+                        Some(format!(
+                            "{in_sync} in-sync replica(s), fewer than min.insync.replicas={wanted}"
+                        )),
+                    ));
+                    continue;
+                }
             }
             let Some(records) = data.records.filter(|r| !r.is_empty()) else {
                 partitions.push(answer(
@@ -86,6 +102,7 @@ pub(crate) async fn handle(
                 Some(header) => partition
                     .append_idempotent(records.to_vec(), &header)
                     .await
+                    .map(|base| (base, base + i64::from(header.last_offset_delta) + 1))
                     .map_err(|e| {
                         let code = match &e {
                             IdempotentAppendError::Sequence(s) => s.code(),
@@ -96,8 +113,23 @@ pub(crate) async fn handle(
                 None => partition
                     .append(records.to_vec())
                     .await
-                    .map(|info| info.first_offset)
+                    .map(|info| (info.first_offset, info.last_offset + 1))
                     .map_err(|e| (log_error_code(&e), e.to_string())),
+            };
+            // acks=all on a replicated partition: wait for the in-sync
+            // replicas (a single node's high watermark is already there).
+            let appended = match appended {
+                Ok((base, end)) if acks == -1 => partition
+                    .wait_committed(end, timeout)
+                    .await
+                    .map(|()| base)
+                    .map_err(|code| {
+                        (
+                            code,
+                            "the in-sync replicas did not confirm the batch".to_string(),
+                        )
+                    }),
+                other => other.map(|(base, _)| base),
             };
             match appended {
                 Ok(base_offset) => partitions.push(

@@ -40,12 +40,41 @@ pub(crate) fn create(
         .into_iter()
         .map(|t| {
             let result = CreatableTopicResult::default().with_name(t.name.clone());
-            let outcome = (|| -> Result<(i32, TopicConfigs, Option<uuid::Uuid>), ApiError> {
+            let outcome = (|| -> Result<(i32, i16, TopicConfigs, Option<uuid::Uuid>), ApiError> {
                 if duplicates.contains(t.name.as_str()) {
                     return Err(ApiError::new(
                         ResponseError::InvalidRequest,
                         "topic named more than once in the request",
                     ));
+                }
+                if let Some(link) = &state.cluster {
+                    if !t.assignments.is_empty() {
+                        return Err(ApiError::new(
+                            ResponseError::InvalidRequest,
+                            "replica assignments are not supported yet: give partitions and a replication factor",
+                        ));
+                    }
+                    let partitions = match t.num_partitions {
+                        -1 => state.config.num_partitions,
+                        n => n,
+                    };
+                    let replication_factor = match t.replication_factor {
+                        -1 => state.config.default_replication_factor,
+                        n => n,
+                    };
+                    let configs = TopicConfigs::from_pairs(t.configs.iter().filter_map(|c| {
+                        c.value.as_ref().map(|v| (c.name.as_str(), v.as_str()))
+                    }))
+                    .map_err(|e| ApiError::new(ResponseError::InvalidConfig, e))?;
+                    let id = crate::cluster::admin::create_topic(
+                        link,
+                        &t.name,
+                        partitions,
+                        replication_factor,
+                        &configs,
+                        request.validate_only,
+                    )?;
+                    return Ok((partitions, replication_factor, configs, id));
                 }
                 if t.replication_factor != -1 && t.replication_factor != 1 {
                     return Err(ApiError::new(
@@ -89,10 +118,10 @@ pub(crate) fn create(
                     configs.clone(),
                     request.validate_only,
                 )?;
-                Ok((partitions, configs, topic.map(|t| t.id())))
+                Ok((partitions, 1, configs, topic.map(|t| t.id())))
             })();
             match outcome {
-                Ok((partitions, configs, id)) => {
+                Ok((partitions, replication_factor, configs, id)) => {
                     let mut result = result.with_topic_id(id.unwrap_or_default());
                     if version >= 5 {
                         let described = configs
@@ -107,7 +136,7 @@ pub(crate) fn create(
                             .collect();
                         result = result
                             .with_num_partitions(partitions)
-                            .with_replication_factor(1)
+                            .with_replication_factor(replication_factor)
                             .with_configs(Some(described));
                     }
                     result
@@ -170,7 +199,11 @@ pub(crate) fn delete(
                 } else {
                     uuid::Uuid::nil()
                 });
-            match state.registry.delete(topic.name()) {
+            let deleted = match &state.cluster {
+                Some(link) => crate::cluster::admin::delete_topic(link, topic.name()),
+                None => state.registry.delete(topic.name()),
+            };
+            match deleted {
                 Ok(()) => result,
                 Err(e) => {
                     let result = result.with_error_code(e.code);
@@ -201,7 +234,21 @@ pub(crate) fn create_partitions(
                 .iter()
                 .flatten()
                 .any(|a| a.broker_ids.len() != 1 || a.broker_ids[0].0 != node);
-            let outcome = if foreign {
+            let outcome = if let Some(link) = &state.cluster {
+                if t.assignments.is_some() {
+                    Err(ApiError::new(
+                        ResponseError::InvalidRequest,
+                        "replica assignments are not supported yet",
+                    ))
+                } else {
+                    crate::cluster::admin::add_partitions(
+                        link,
+                        &t.name,
+                        t.count,
+                        request.validate_only,
+                    )
+                }
+            } else if foreign {
                 Err(ApiError::new(
                     ResponseError::InvalidReplicaAssignment,
                     format!("this single-node cluster has only broker {node}"),

@@ -1,0 +1,213 @@
+//! Topic administration in a cluster: creation, deletion, partition growth
+//! and config changes are commands to the controller quorum, and answer
+//! once this broker has applied their outcome (so a Metadata request right
+//! after a CreateTopics sees the topic, as with Kafka).
+//!
+//! These run on the admin handlers' blocking threads, like the registry
+//! calls they stand in for.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fjord_controller::{Command, CommandError, CommandOutcome, ControllerError};
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::ClusterLink;
+use crate::topic_config::TopicConfigs;
+use crate::topic_registry::ApiError;
+
+/// How long an admin request waits for this broker to apply its command.
+const APPLY_WAIT: Duration = Duration::from_secs(15);
+
+/// Creates a topic through the quorum (`validate_only`: checks what the
+/// broker can check without creating).
+pub(crate) fn create_topic(
+    link: &ClusterLink,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: &TopicConfigs,
+    validate_only: bool,
+) -> Result<Option<Uuid>, ApiError> {
+    crate::topic_registry::validate_topic_name(name)
+        .map_err(|e| ApiError::new(ResponseError::InvalidTopicException, e))?;
+    if !(1..=crate::topic_registry::MAX_PARTITIONS).contains(&partitions) {
+        return Err(ApiError::new(
+            ResponseError::InvalidPartitions,
+            format!("number of partitions must be at least 1, not {partitions}"),
+        ));
+    }
+    let metadata = link.metadata();
+    if metadata.topics.contains_key(name) {
+        return Err(ApiError::new(
+            ResponseError::TopicAlreadyExists,
+            format!("topic {name:?} already exists"),
+        ));
+    }
+    let available = metadata.unfenced_brokers().len();
+    if replication_factor < 1 || replication_factor as usize > available {
+        return Err(ApiError::new(
+            ResponseError::InvalidReplicationFactor,
+            format!(
+                "replication factor {replication_factor} is invalid with {available} available brokers"
+            ),
+        ));
+    }
+    if validate_only {
+        return Ok(None);
+    }
+    let command = Command::CreateTopic {
+        name: name.to_string(),
+        partitions,
+        replication_factor,
+        configs: configs.overrides().clone(),
+    };
+    match propose(link, command)? {
+        (offset, CommandOutcome::TopicCreated { topic_id, .. }) => {
+            wait_applied(link, offset)?;
+            Ok(Some(topic_id))
+        }
+        (offset, _) => {
+            wait_applied(link, offset)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Deletes a topic through the quorum.
+pub(crate) fn delete_topic(link: &ClusterLink, name: &str) -> Result<(), ApiError> {
+    let (offset, _) = propose(
+        link,
+        Command::DeleteTopic {
+            name: name.to_string(),
+        },
+    )?;
+    wait_applied(link, offset)
+}
+
+/// Grows a topic to `total` partitions through the quorum.
+pub(crate) fn add_partitions(
+    link: &ClusterLink,
+    name: &str,
+    total: i32,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let current = link
+        .metadata()
+        .topics
+        .get(name)
+        .map(|t| t.partitions.len() as i32)
+        .ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        })?;
+    if total <= current || total > crate::topic_registry::MAX_PARTITIONS {
+        return Err(ApiError::new(
+            ResponseError::InvalidPartitions,
+            format!("topic {name:?} has {current} partitions; the new count must be larger"),
+        ));
+    }
+    if validate_only {
+        return Ok(());
+    }
+    let command = Command::CreatePartitions {
+        name: name.to_string(),
+        total,
+    };
+    let (offset, _) = propose(link, command)?;
+    wait_applied(link, offset)
+}
+
+/// Replaces a topic's config overrides through the quorum.
+pub(crate) fn set_configs(
+    link: &ClusterLink,
+    name: &str,
+    configs: &TopicConfigs,
+) -> Result<(), ApiError> {
+    let current = link
+        .metadata()
+        .topics
+        .get(name)
+        .map(|t| t.configs.clone())
+        .ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        })?;
+    let wanted = configs.overrides();
+    let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for key in current.keys() {
+        if !wanted.contains_key(key) {
+            changes.insert(key.clone(), None);
+        }
+    }
+    for (key, value) in wanted {
+        if current.get(key) != Some(value) {
+            changes.insert(key.clone(), Some(value.clone()));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let command = Command::AlterTopicConfigs {
+        name: name.to_string(),
+        changes,
+    };
+    let (offset, _) = propose(link, command)?;
+    wait_applied(link, offset)
+}
+
+fn propose(link: &ClusterLink, command: Command) -> Result<(u64, CommandOutcome), ApiError> {
+    let handle = tokio::runtime::Handle::current();
+    match handle.block_on(link.propose(command)) {
+        Ok(applied) => match applied.result {
+            Ok(outcome) => Ok((applied.offset, outcome)),
+            Err(e) => Err(refused(e)),
+        },
+        Err(ControllerError::Rejected(e)) => Err(refused(e)),
+        Err(e) => Err(ApiError::new(
+            ResponseError::RequestTimedOut,
+            format!("the controller quorum did not take the change: {e}"),
+        )),
+    }
+}
+
+/// Waits until this broker's metadata follower applied `offset`.
+fn wait_applied(link: &ClusterLink, offset: u64) -> Result<(), ApiError> {
+    let mut applied = link.applied.subscribe();
+    let handle = tokio::runtime::Handle::current();
+    let waited = handle.block_on(async {
+        tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= offset)).await
+    });
+    match waited {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(ApiError::new(
+            ResponseError::RequestTimedOut,
+            "the change was committed but this broker has not applied it yet",
+        )),
+    }
+}
+
+/// The Kafka error code for a refused command.
+fn refused(e: CommandError) -> ApiError {
+    let code = match &e {
+        CommandError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        CommandError::UnknownTopic(_) | CommandError::UnknownPartition { .. } => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        CommandError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+        CommandError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        CommandError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
+        CommandError::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        CommandError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        CommandError::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
+        CommandError::PreferredLeaderNotAvailable(_) => ResponseError::PreferredLeaderNotAvailable,
+        CommandError::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
+        _ => ResponseError::InvalidRequest,
+    };
+    ApiError::new(code, e.to_string())
+}

@@ -1,0 +1,68 @@
+//! The broker's session with the controller quorum: register (again after
+//! every restart or refusal), then heartbeat every third of the session
+//! timeout, as Kafka brokers do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fjord_controller::{Command, CommandOutcome, ControllerError};
+
+use super::ClusterLink;
+use crate::server::BrokerState;
+
+/// Runs until the broker shuts down.
+pub(super) async fn keep(state: Arc<BrokerState>, link: Arc<ClusterLink>) {
+    let mut shutdown = state.shutdown.clone();
+    tokio::select! {
+        () = session(&state, &link) => {}
+        _ = crate::server::stopped(&mut shutdown) => {}
+    }
+}
+
+async fn session(state: &BrokerState, link: &ClusterLink) {
+    let retry = Duration::from_millis(500);
+    let interval = Duration::from_millis(state.config.broker_session_timeout_ms / 3);
+    loop {
+        let register = Command::RegisterBroker {
+            broker_id: link.broker_id,
+            host: state.advertised_host.clone(),
+            port: u16::try_from(state.advertised_port).unwrap_or_default(),
+            rack: None,
+        };
+        let (epoch, offset) = match link.propose(register).await {
+            Ok(applied) => match applied.result {
+                Ok(CommandOutcome::BrokerRegistered { broker_epoch }) => {
+                    (broker_epoch, applied.offset)
+                }
+                other => {
+                    tracing::warn!("broker registration refused: {other:?}");
+                    tokio::time::sleep(retry).await;
+                    continue;
+                }
+            },
+            Err(e) => {
+                // No active controller yet (the quorum is forming), or it moved.
+                tracing::debug!("broker registration: {e}");
+                tokio::time::sleep(retry).await;
+                continue;
+            }
+        };
+        tracing::info!(
+            broker_id = link.broker_id,
+            epoch,
+            "broker registered with the controller quorum"
+        );
+        link.registered.send_replace(Some(offset));
+        loop {
+            tokio::time::sleep(interval).await;
+            match link.controller.heartbeat(link.broker_id, epoch).await {
+                Ok(()) => {}
+                Err(ControllerError::Rejected(e)) => {
+                    tracing::warn!("heartbeat refused ({e}); registering again");
+                    break;
+                }
+                Err(e) => tracing::debug!("heartbeat: {e}"),
+            }
+        }
+    }
+}
