@@ -194,6 +194,17 @@ fn kafka_helpers_work_against_a_single_node() {
         "{info:?}"
     );
     assert_eq!(cluster.wait_for_leader("solo", 0), 1);
+    let own = common::kafka::partition_at(cluster.node(1).kafka, "solo", 0);
+    assert_eq!(
+        own,
+        Ok(info.clone()),
+        "the broker's own view on its real port"
+    );
+    assert!(
+        cluster
+            .partition_views("solo", 0)
+            .contains("broker 1 sees solo-0")
+    );
 
     let producer = AckedProducer::start(&cluster.bootstrap(), "solo", &[]);
     producer.wait_acked(&cluster, 0, 50, "50 records acknowledged");

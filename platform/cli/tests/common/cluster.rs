@@ -401,7 +401,18 @@ impl Cluster {
     pub fn wait_for_detail<T>(
         &self,
         what: &str,
+        check: impl FnMut(&Cluster) -> Result<T, String>,
+    ) -> T {
+        self.wait_for_explained(what, check, |_| String::new())
+    }
+
+    /// As `wait_for_detail`; on timeout, `explain` adds what only then is
+    /// worth asking the nodes (e.g. every broker's view of a partition).
+    pub fn wait_for_explained<T>(
+        &self,
+        what: &str,
         mut check: impl FnMut(&Cluster) -> Result<T, String>,
+        explain: impl Fn(&Cluster) -> String,
     ) -> T {
         let start = Instant::now();
         loop {
@@ -418,8 +429,9 @@ impl Cluster {
             };
             if start.elapsed() > WAIT {
                 panic!(
-                    "timed out after {:?} waiting for {what}\nlast seen: {last}\n{}",
+                    "timed out after {:?} waiting for {what}\nlast seen: {last}\n{}{}",
                     start.elapsed(),
+                    explain(self),
                     self.describe()
                 );
             }
