@@ -18,7 +18,9 @@
 //!   brokers go through the proxy while tests can still reach the real port.
 //!
 //! Every child is killed when the `Cluster` drops, also when a test
-//! panics; on a panic the tail of each node's log is printed first.
+//! panics; on a panic the tail of each node's log is printed first, and
+//! with `FJORD_CLUSTER_LOGS=<dir>` the whole logs are copied there
+//! (`FJORD_TEST_LOG` sets the nodes' `--log` filter, default `warn`).
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -537,6 +539,18 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            // The node directories go with the cluster: keep whole logs
+            // where asked to.
+            if let Some(keep) = std::env::var_os("FJORD_CLUSTER_LOGS") {
+                let keep = PathBuf::from(keep);
+                let _ = std::fs::create_dir_all(&keep);
+                for node in &self.nodes {
+                    let to = keep.join(format!("node-{}.log", node.id));
+                    if std::fs::copy(node.log_path(), &to).is_ok() {
+                        eprintln!("node {} log kept in {}", node.id, to.display());
+                    }
+                }
+            }
             for node in &self.nodes {
                 eprintln!(
                     "---- node {} log (last 40 lines) ----\n{}",
