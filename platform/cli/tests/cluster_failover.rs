@@ -19,12 +19,11 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use common::cluster::Cluster;
 use common::kafka::{
-    AckedProducer, ProduceReport, RawAnswer, consume_all, create_topic, log_bytes,
+    AckedProducer, RawAnswer, check_acked_log, consume_all, create_topic, log_bytes,
 };
 
 const REPLICATED: [(&str, &str); 1] = [("min.insync.replicas", "2")];
@@ -51,52 +50,6 @@ fn cluster_with_topic(topic: &str) -> Cluster {
         "the leader of {topic}-0 is one of the three brokers: {info:?}"
     );
     cluster
-}
-
-/// Checks the log read back against what the producer was told.
-fn check_log(log: &[(i64, String)], report: &ProduceReport) {
-    // Offsets are contiguous from 0.
-    for (i, (offset, _)) in log.iter().enumerate() {
-        assert_eq!(
-            *offset, i as i64,
-            "offsets are contiguous from 0: offset {offset} at position {i}"
-        );
-    }
-    // No value twice: retries of an idempotent producer are deduplicated.
-    let mut seen = HashSet::new();
-    for (offset, value) in log {
-        assert!(
-            seen.insert(value.as_str()),
-            "value {value:?} appears twice (again at offset {offset})"
-        );
-    }
-    // Every acknowledged record is where its acknowledgement said.
-    for (offset, value) in &report.acked {
-        let found = usize::try_from(*offset).ok().and_then(|i| log.get(i));
-        assert_eq!(
-            found.map(|(_, v)| v.as_str()),
-            Some(value.as_str()),
-            "acknowledged record {value:?} at offset {offset} is in the log \
-             ({} records read, {} acknowledged)",
-            log.len(),
-            report.acked.len()
-        );
-    }
-    // Acknowledged values are in the log in the order they were produced.
-    let mut acked: Vec<(i64, u64)> = report
-        .acked
-        .iter()
-        .map(|(o, v)| (*o, v.parse().expect("numeric value")))
-        .collect();
-    acked.sort_unstable();
-    for pair in acked.windows(2) {
-        assert!(
-            pair[0].1 < pair[1].1,
-            "acknowledged values out of produce order: {:?} before {:?}",
-            pair[0],
-            pair[1]
-        );
-    }
 }
 
 #[test]
@@ -152,7 +105,7 @@ fn acked_records_survive_leader_kills() {
         report.failed.len(),
         log.len()
     );
-    check_log(&log, &report);
+    check_acked_log(&log, &report);
 
     // Replicas equal: wait for the followers to catch up (their files only
     // grow towards the leader's), then stop every node cleanly and compare
@@ -246,7 +199,7 @@ fn leader_cut_off_acknowledges_nothing() {
         report.fatal
     );
     let log = consume_all(&cluster.bootstrap(), TOPIC, 0);
-    check_log(&log, &report);
+    check_acked_log(&log, &report);
     assert!(
         log.iter().all(|(_, v)| v != LOST),
         "the record only the cut leader had is not in the log after it rejoined"

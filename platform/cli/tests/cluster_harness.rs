@@ -172,3 +172,58 @@ fn fault_proxy_cuts_and_heals() {
     let mut again = TcpStream::connect(proxy.addr()).unwrap();
     assert_eq!(roundtrip(&mut again).unwrap(), b"ping");
 }
+
+/// The Kafka helpers the failover tests rely on, against one node (no
+/// replication needed): CreateTopics, Metadata, the acknowledged-producer
+/// thread, reading back, a raw Produce and reading the log files.
+#[test]
+fn kafka_helpers_work_against_a_single_node() {
+    use common::kafka::{
+        AckedProducer, RawAnswer, check_acked_log, consume_all, create_topic, log_bytes,
+        raw_produce,
+    };
+    let mut cluster = Cluster::start(1);
+    cluster.wait_for_brokers(&[1]);
+    cluster.wait_for_detail("CreateTopics solo", |c| {
+        create_topic(&c.bootstrap(), "solo", 1, 1, &[])
+    });
+    let info = cluster.wait_for_isr("solo", 0, 1);
+    assert_eq!(
+        (info.leader, info.replicas.clone()),
+        (1, vec![1]),
+        "{info:?}"
+    );
+    assert_eq!(cluster.wait_for_leader("solo", 0), 1);
+    let own = common::kafka::partition_at(cluster.node(1).kafka, "solo", 0);
+    assert_eq!(
+        own,
+        Ok(info.clone()),
+        "the broker's own view on its real port"
+    );
+    assert!(
+        cluster
+            .partition_views("solo", 0)
+            .contains("broker 1 sees solo-0")
+    );
+
+    let producer = AckedProducer::start(&cluster.bootstrap(), "solo", &[]);
+    producer.wait_acked(&cluster, 0, 50, "50 records acknowledged");
+    let report = producer.stop();
+    assert!(
+        report.fatal.is_none() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(report.acked.len() as u64, report.sent);
+
+    // Straight to the real port, not the proxy.
+    match raw_produce(cluster.node(1).kafka, "solo", 0, "raw", -1, 5000) {
+        RawAnswer::ErrorCode(0) => {}
+        other => panic!("a raw acks=all Produce to a single node: {other:?}"),
+    }
+    let log = consume_all(&cluster.bootstrap(), "solo", 0);
+    check_acked_log(&log[..log.len() - 1], &report);
+    assert_eq!(log.last().map(|(_, v)| v.as_str()), Some("raw"));
+
+    cluster.terminate(1);
+    assert!(!log_bytes(&cluster.data_dir(1), "solo", 0).is_empty());
+}

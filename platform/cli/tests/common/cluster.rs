@@ -18,17 +18,19 @@
 //!   brokers go through the proxy while tests can still reach the real port.
 //!
 //! Every child is killed when the `Cluster` drops, also when a test
-//! panics; on a panic the tail of each node's log is printed first.
+//! panics; on a panic the tail of each node's log is printed first, and
+//! with `FJORD_CLUSTER_LOGS=<dir>` the whole logs are copied there
+//! (`FJORD_TEST_LOG` sets the nodes' `--log` filter, default `warn`).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::Server;
 use super::proxy::FaultProxy;
-use super::{Server, free_port};
 
 /// Session timeout the harness gives brokers unless told otherwise: short,
 /// so fencing shows within a test's patience.
@@ -112,6 +114,21 @@ impl Node {
         self.state
     }
 
+    /// True when its process ended though the harness did not end it (a
+    /// crash, or a port it could not bind). Read from /proc: the child is
+    /// a zombie until reaped, and reaping needs `&mut`.
+    pub fn crashed(&self) -> bool {
+        let Some(server) = &self.server else {
+            return false;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.child.id()))
+            .unwrap_or_default();
+        // The state is the field after the parenthesised command name.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X")
+    }
+
     fn start(&mut self) {
         assert!(self.server.is_none(), "node {} already runs", self.id);
         let args: Vec<String> = vec![
@@ -163,8 +180,14 @@ impl Cluster {
     pub fn start_with(config: ClusterConfig) -> Cluster {
         assert!(config.nodes >= 1, "a cluster needs a node");
         let ids: Vec<u64> = (1..=config.nodes as u64).collect();
-        let controllers: BTreeMap<u64, SocketAddr> =
-            ids.iter().map(|&id| (id, local(free_port()))).collect();
+        // Held while the proxies bind (port 0), so no proxy takes a node's
+        // port; released just before the nodes start.
+        let reserved: Vec<TcpListener> = (0..config.nodes * 3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("reserve a port"))
+            .collect();
+        let mut ports = reserved.iter().map(|l| l.local_addr().unwrap());
+        let mut next = move || ports.next().expect("reserved enough ports");
+        let controllers: BTreeMap<u64, SocketAddr> = ids.iter().map(|&id| (id, next())).collect();
         let mut links = BTreeMap::new();
         for &from in &ids {
             for &to in &ids {
@@ -187,13 +210,13 @@ impl Cluster {
                 })
                 .collect::<Vec<_>>()
                 .join(",");
-            let kafka = local(free_port());
+            let kafka = next();
             let kafka_proxy = FaultProxy::start(kafka);
             let node = Node {
                 id,
                 dir: tempfile::tempdir().expect("a node directory"),
                 kafka,
-                admin: format!("127.0.0.1:{}", free_port()),
+                admin: next().to_string(),
                 controller: controllers[&id],
                 kafka_proxy,
                 voters,
@@ -212,6 +235,7 @@ impl Cluster {
             std::fs::write(node.config_path(), yaml).expect("write fjord.yaml");
             nodes.push(node);
         }
+        drop(reserved);
         let mut cluster = Cluster {
             nodes,
             links,
@@ -379,18 +403,37 @@ impl Cluster {
     pub fn wait_for_detail<T>(
         &self,
         what: &str,
+        check: impl FnMut(&Cluster) -> Result<T, String>,
+    ) -> T {
+        self.wait_for_explained(what, check, |_| String::new())
+    }
+
+    /// As `wait_for_detail`; on timeout, `explain` adds what only then is
+    /// worth asking the nodes (e.g. every broker's view of a partition).
+    pub fn wait_for_explained<T>(
+        &self,
+        what: &str,
         mut check: impl FnMut(&Cluster) -> Result<T, String>,
+        explain: impl Fn(&Cluster) -> String,
     ) -> T {
         let start = Instant::now();
         loop {
+            if let Some(node) = self.nodes.iter().find(|n| n.crashed()) {
+                panic!(
+                    "node {} exited on its own while waiting for {what} (its log is below)\n{}",
+                    node.id,
+                    self.describe()
+                );
+            }
             let last = match check(self) {
                 Ok(found) => return found,
                 Err(seen) => seen,
             };
             if start.elapsed() > WAIT {
                 panic!(
-                    "timed out after {:?} waiting for {what}\nlast seen: {last}\n{}",
+                    "timed out after {:?} waiting for {what}\nlast seen: {last}\n{}{}",
                     start.elapsed(),
+                    explain(self),
                     self.describe()
                 );
             }
@@ -471,12 +514,13 @@ impl Cluster {
             } else {
                 ""
             };
+            let crashed = if node.crashed() { ", EXITED" } else { "" };
             let view = self
                 .quorum(node.id)
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "-".to_owned());
             out.push_str(&format!(
-                "node {} ({:?}{cut}, kafka {} via {}): {view}\n",
+                "node {} ({:?}{cut}{crashed}, kafka {} via {}): {view}\n",
                 node.id,
                 node.state,
                 node.kafka,
@@ -495,6 +539,18 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            // The node directories go with the cluster: keep whole logs
+            // where asked to.
+            if let Some(keep) = std::env::var_os("FJORD_CLUSTER_LOGS") {
+                let keep = PathBuf::from(keep);
+                let _ = std::fs::create_dir_all(&keep);
+                for node in &self.nodes {
+                    let to = keep.join(format!("node-{}.log", node.id));
+                    if std::fs::copy(node.log_path(), &to).is_ok() {
+                        eprintln!("node {} log kept in {}", node.id, to.display());
+                    }
+                }
+            }
             for node in &self.nodes {
                 eprintln!(
                     "---- node {} log (last 40 lines) ----\n{}",
@@ -510,10 +566,6 @@ impl Drop for Cluster {
             node.state = NodeState::Down;
         }
     }
-}
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 fn tail(path: &Path, lines: usize) -> String {

@@ -3,6 +3,7 @@
 //! stream while recording every acknowledgement, read a partition back,
 //! send a raw Produce to one broker, and read a replica's log files.
 
+use std::collections::HashSet;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,9 +12,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -26,7 +29,7 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 
-use super::cluster::{Cluster, WAIT};
+use super::cluster::{Cluster, NodeState, WAIT};
 
 /// A partition as a Metadata answer describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +118,23 @@ impl Cluster {
         partition_info(&self.bootstrap(), topic, partition)
     }
 
+    /// `topic`-`partition` as each running node's broker sees it, asked on
+    /// its real port (one line per node): where brokers disagree on the
+    /// leader or the ISR, this shows it.
+    pub fn partition_views(&self, topic: &str, partition: i32) -> String {
+        self.ids()
+            .into_iter()
+            .filter(|&id| self.node(id).state() == NodeState::Running)
+            .map(|id| {
+                let view = match partition_at(self.node(id).kafka, topic, partition) {
+                    Ok(info) => format!("{info:?}"),
+                    Err(e) => e,
+                };
+                format!("  broker {id} sees {topic}-{partition}: {view}\n")
+            })
+            .collect()
+    }
+
     /// Waits until Metadata for `topic`-`partition` satisfies `check`.
     pub fn wait_for_partition(
         &self,
@@ -123,14 +143,18 @@ impl Cluster {
         partition: i32,
         check: impl Fn(&PartitionInfo) -> bool,
     ) -> PartitionInfo {
-        self.wait_for_detail(what, |c| {
-            let info = c.partition(topic, partition)?;
-            if check(&info) {
-                Ok(info)
-            } else {
-                Err(format!("{topic}-{partition}: {info:?}"))
-            }
-        })
+        self.wait_for_explained(
+            what,
+            |c| {
+                let info = c.partition(topic, partition)?;
+                if check(&info) {
+                    Ok(info)
+                } else {
+                    Err(format!("{topic}-{partition}: {info:?}"))
+                }
+            },
+            |c| c.partition_views(topic, partition),
+        )
     }
 
     /// Waits for a leader of `topic`-`partition` that is a reachable node;
@@ -175,6 +199,8 @@ pub struct ProduceReport {
 struct Reports {
     acked: Mutex<Vec<(i64, String)>>,
     failed: Mutex<Vec<(String, String)>>,
+    /// The last error `send` returned (the record was not queued).
+    send_error: Mutex<Option<String>>,
 }
 
 struct Recorder(Arc<Reports>);
@@ -213,6 +239,7 @@ const WINDOW: i32 = 5;
 /// `acks=all` and idempotence, a few records in flight at a time,
 /// recording every delivery report.
 pub struct AckedProducer {
+    topic: String,
     stop: Arc<AtomicBool>,
     reports: Arc<Reports>,
     thread: Option<JoinHandle<(u64, Option<String>)>>,
@@ -242,12 +269,14 @@ impl AckedProducer {
         let thread = {
             let stop = Arc::clone(&stop);
             let topic = topic.to_owned();
+            let reports = Arc::clone(&reports);
             std::thread::Builder::new()
                 .name("acked-producer".into())
-                .spawn(move || produce_loop(&producer, &topic, &stop))
+                .spawn(move || produce_loop(&producer, &topic, &stop, &reports))
                 .expect("spawn the producer thread")
         };
         AckedProducer {
+            topic: topic.to_owned(),
             stop,
             reports,
             thread: Some(thread),
@@ -276,17 +305,28 @@ impl AckedProducer {
     /// Waits until `more` records beyond `from` acknowledged are; panics
     /// after 60 s with what went wrong.
     pub fn wait_acked(&self, cluster: &Cluster, from: usize, more: usize, what: &str) -> usize {
-        cluster.wait_for_detail(what, |_| {
-            let acked = self.acked();
-            if acked >= from + more {
-                return Ok(acked);
-            }
-            let (failed, last) = self.failures();
-            Err(format!(
-                "{acked} acknowledged (wanted {}), {failed} failed, last failure {last:?}",
-                from + more
-            ))
-        })
+        cluster.wait_for_explained(
+            what,
+            |_| {
+                let acked = self.acked();
+                if acked >= from + more {
+                    return Ok(acked);
+                }
+                let (failed, last) = self.failures();
+                let send_error = self
+                    .reports
+                    .send_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                Err(format!(
+                    "{acked} acknowledged (wanted {}), {failed} failed, last failure {last:?}, \
+                 last send error {send_error:?}",
+                    from + more
+                ))
+            },
+            |c| c.partition_views(&self.topic, 0),
+        )
     }
 
     /// Stops producing, waits for every outstanding delivery report (up to
@@ -321,6 +361,7 @@ fn produce_loop(
     producer: &BaseProducer<Recorder>,
     topic: &str,
     stop: &AtomicBool,
+    reports: &Reports,
 ) -> (u64, Option<String>) {
     let mut next: u64 = 0;
     let fatal = || {
@@ -346,8 +387,12 @@ fn produce_loop(
             Ok(()) => next += 1,
             Err((e, _)) => {
                 // Queue full or similar: serve callbacks, then try again
-                // with the same value, so values stay consecutive.
-                let _ = e;
+                // with the same value, so values stay consecutive. Kept
+                // for `wait_acked`'s message in case it never clears.
+                *reports
+                    .send_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
                 producer.poll(Duration::from_millis(10));
                 continue;
             }
@@ -410,6 +455,55 @@ pub fn consume_all(bootstrap: &str, topic: &str, partition: i32) -> Vec<(i64, St
     out
 }
 
+/// Checks a partition read back (`consume_all`) against what an
+/// [`AckedProducer`] was told: offsets contiguous from 0, no value twice,
+/// every acknowledged record at its acknowledged offset, acknowledged
+/// values in produce order. Panics saying which held not.
+pub fn check_acked_log(log: &[(i64, String)], report: &ProduceReport) {
+    // Offsets are contiguous from 0.
+    for (i, (offset, _)) in log.iter().enumerate() {
+        assert_eq!(
+            *offset, i as i64,
+            "offsets are contiguous from 0: offset {offset} at position {i}"
+        );
+    }
+    // No value twice: retries of an idempotent producer are deduplicated.
+    let mut seen = HashSet::new();
+    for (offset, value) in log {
+        assert!(
+            seen.insert(value.as_str()),
+            "value {value:?} appears twice (again at offset {offset})"
+        );
+    }
+    // Every acknowledged record is where its acknowledgement said.
+    for (offset, value) in &report.acked {
+        let found = usize::try_from(*offset).ok().and_then(|i| log.get(i));
+        assert_eq!(
+            found.map(|(_, v)| v.as_str()),
+            Some(value.as_str()),
+            "acknowledged record {value:?} at offset {offset} is in the log \
+             ({} records read, {} acknowledged)",
+            log.len(),
+            report.acked.len()
+        );
+    }
+    // Acknowledged values are in the log in the order they were produced.
+    let mut acked: Vec<(i64, u64)> = report
+        .acked
+        .iter()
+        .map(|(o, v)| (*o, v.parse().expect("numeric value")))
+        .collect();
+    acked.sort_unstable();
+    for pair in acked.windows(2) {
+        assert!(
+            pair[0].1 < pair[1].1,
+            "acknowledged values out of produce order: {:?} before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
 /// How a raw request was answered.
 #[derive(Debug)]
 pub enum RawAnswer {
@@ -470,47 +564,11 @@ pub fn raw_produce(
                         .with_records(Some(records.freeze())),
                 ]),
         ]);
-    let header = RequestHeader::default()
-        .with_request_api_key(ApiKey::Produce as i16)
-        .with_request_api_version(VERSION)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("cluster-harness-raw")));
-    let mut frame = BytesMut::new();
-    frame.put_i32(0);
-    header
-        .encode(&mut frame, ApiKey::Produce.request_header_version(VERSION))
-        .expect("header encodes");
-    request
-        .encode(&mut frame, VERSION)
-        .expect("request encodes");
-    let len = (frame.len() - 4) as i32;
-    frame[..4].copy_from_slice(&len.to_be_bytes());
-
-    use std::io::{Read, Write};
-    let mut stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-        Ok(s) => s,
-        Err(e) => return RawAnswer::NoAnswer(format!("connect to {addr}: {e}")),
-    };
-    // The broker answers by `timeout_ms` at the latest; the margin covers
-    // a slow machine.
-    let _ = stream.set_read_timeout(Some(
-        Duration::from_millis(timeout_ms.max(0) as u64) + Duration::from_secs(15),
-    ));
-    if let Err(e) = stream.write_all(&frame) {
-        return RawAnswer::NoAnswer(format!("write to {addr}: {e}"));
-    }
-    let mut len = [0u8; 4];
-    if let Err(e) = stream.read_exact(&mut len) {
-        return RawAnswer::NoAnswer(format!("read from {addr}: {e}"));
-    }
-    let mut body = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
-    if let Err(e) = stream.read_exact(&mut body) {
-        return RawAnswer::NoAnswer(format!("read from {addr}: {e}"));
-    }
-    let mut body = Bytes::from(body);
-    ResponseHeader::decode(&mut body, ApiKey::Produce.response_header_version(VERSION))
-        .expect("a response header");
-    let response = ProduceResponse::decode(&mut body, VERSION).expect("a Produce response");
+    let response: ProduceResponse =
+        match raw_call(addr, ApiKey::Produce, VERSION, &request, timeout_ms) {
+            Ok(r) => r,
+            Err(e) => return RawAnswer::NoAnswer(e),
+        };
     let code = response
         .responses
         .iter()
@@ -521,6 +579,90 @@ pub fn raw_produce(
         Some(code) => RawAnswer::ErrorCode(code),
         None => RawAnswer::NoAnswer(format!("no partition {partition} in {response:?}")),
     }
+}
+
+/// One request to the broker at `addr` on a fresh connection, and its
+/// decoded answer; `Err` says why there is none. The read waits
+/// `timeout_ms` plus a margin for a slow machine.
+pub fn raw_call<Req: Encodable, Resp: Decodable>(
+    addr: SocketAddr,
+    api_key: ApiKey,
+    version: i16,
+    request: &Req,
+    timeout_ms: i32,
+) -> Result<Resp, String> {
+    use std::io::{Read, Write};
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("cluster-harness-raw")));
+    let mut frame = BytesMut::new();
+    frame.put_i32(0);
+    header
+        .encode(&mut frame, api_key.request_header_version(version))
+        .expect("header encodes");
+    request
+        .encode(&mut frame, version)
+        .expect("request encodes");
+    let len = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&len.to_be_bytes());
+
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(
+        Duration::from_millis(timeout_ms.max(0) as u64) + Duration::from_secs(15),
+    ));
+    stream
+        .write_all(&frame)
+        .map_err(|e| format!("write to {addr}: {e}"))?;
+    let mut len = [0u8; 4];
+    stream
+        .read_exact(&mut len)
+        .map_err(|e| format!("read from {addr}: {e}"))?;
+    let mut body = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
+    stream
+        .read_exact(&mut body)
+        .map_err(|e| format!("read from {addr}: {e}"))?;
+    let mut body = Bytes::from(body);
+    ResponseHeader::decode(&mut body, api_key.response_header_version(version))
+        .map_err(|e| format!("response header from {addr}: {e}"))?;
+    Resp::decode(&mut body, version).map_err(|e| format!("response from {addr}: {e}"))
+}
+
+/// `topic`-`partition` as the broker at `addr` itself sees it (a raw
+/// Metadata v9 to that broker alone, unlike a client that may ask any).
+pub fn partition_at(
+    addr: SocketAddr,
+    topic: &str,
+    partition: i32,
+) -> Result<PartitionInfo, String> {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_string(topic.to_owned())),
+        ))]));
+    let response: MetadataResponse = raw_call(addr, ApiKey::Metadata, 9, &request, 0)?;
+    let t = response
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+        .ok_or_else(|| format!("no topic {topic}"))?;
+    if t.error_code != 0 {
+        return Err(format!("topic error {}", t.error_code));
+    }
+    let p = t
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)
+        .ok_or_else(|| format!("no partition {partition}"))?;
+    if p.error_code != 0 {
+        return Err(format!("partition error {}", p.error_code));
+    }
+    Ok(PartitionInfo {
+        leader: p.leader_id.0,
+        replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+        isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+    })
 }
 
 /// The bytes of a replica's log for `topic`-`partition` in `data_dir`: its

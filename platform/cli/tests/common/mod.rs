@@ -216,6 +216,18 @@ impl Drop for Server {
     }
 }
 
+/// `n` distinct free ports. All are held until all are found: ports taken
+/// one `free_port` at a time can repeat, since the kernel may hand out a
+/// just-released port again.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
