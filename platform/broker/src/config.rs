@@ -86,6 +86,14 @@ pub struct BrokerConfig {
         alias = "broker_session_timeout_ms"
     )]
     pub broker_session_timeout_ms: u64,
+    /// `controller.quorum.election.timeout.ms` (KRaft's name): a controller
+    /// that hears nothing from the active one for this long (randomized up
+    /// to twice as long) starts an election. Kafka's default.
+    #[serde(
+        rename = "controller.quorum.election.timeout.ms",
+        alias = "controller_election_timeout_ms"
+    )]
+    pub controller_election_timeout_ms: u64,
     /// `replica.lag.time.max.ms`: a follower that has not caught up with
     /// its leader for this long leaves the in-sync replicas. Kafka's
     /// default.
@@ -244,6 +252,7 @@ impl Default for BrokerConfig {
             controller_listener: None,
             broker_session_timeout_ms: 9000,
             replica_lag_time_max_ms: 30_000,
+            controller_election_timeout_ms: 1000,
             default_replication_factor: 1,
             auto_create_topics: true,
             num_partitions: 1,
@@ -290,6 +299,12 @@ impl BrokerConfig {
             return Err(BrokerError::Config(format!(
                 "default.replication.factor must be at least 1, not {}",
                 self.default_replication_factor
+            )));
+        }
+        if self.controller_election_timeout_ms < 50 {
+            return Err(BrokerError::Config(format!(
+                "controller.quorum.election.timeout.ms must be at least 50, not {}",
+                self.controller_election_timeout_ms
             )));
         }
         if self.replica_lag_time_max_ms < 100 {

@@ -61,9 +61,28 @@ impl QuorumPlan {
         let mut controller_config =
             ControllerConfig::new(node_id, voters, listen, config.data_dir.join("controller"));
         controller_config.session_timeout = Duration::from_millis(config.broker_session_timeout_ms);
+        let election = Duration::from_millis(config.controller_election_timeout_ms);
+        controller_config.election_timeout_min = election;
+        controller_config.election_timeout_max = election * 2;
+        // Several heartbeats per election timeout, so a slow one does not
+        // start an election.
+        controller_config.heartbeat_interval = (election / 5).min(Duration::from_millis(150));
         Ok(Some(QuorumPlan {
             config: controller_config,
         }))
+    }
+
+    /// The cluster id every broker of this quorum reports when `cluster.id`
+    /// is not set: derived from the voter ids, which every node of the
+    /// cluster is configured with.
+    pub fn cluster_id(&self) -> String {
+        let ids: Vec<String> = self
+            .config
+            .voters
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+        format!("fjord-{:08x}", crc32c::crc32c(ids.join(",").as_bytes()))
     }
 
     /// Starts the controller.

@@ -63,7 +63,7 @@ pub struct ServerArgs {
 
 pub fn run(args: ServerArgs) -> Result<()> {
     init_logging(&args.log_format, &args.log)?;
-    let config = load_config(&args)?;
+    let mut config = load_config(&args)?;
     tracing::info!(
         listener = %config.listener,
         data_dir = %config.data_dir.display(),
@@ -76,6 +76,11 @@ pub fn run(args: ServerArgs) -> Result<()> {
         .context("could not start the async runtime")?;
     let manifests = crate::pipeline::manifest_files(&args.pipelines)?;
     let quorum_plan = crate::quorum::QuorumPlan::from_config(&config)?;
+    if let Some(plan) = &quorum_plan {
+        // Every broker of a cluster reports the same cluster id (clients
+        // warn, and refuse to mix, when ids differ).
+        config.cluster_id.get_or_insert_with(|| plan.cluster_id());
+    }
     if quorum_plan.is_some() && !manifests.is_empty() {
         bail!(
             "--pipelines: pipelines do not run in a cluster yet (controller.quorum.voters is set); see docs/replication.md"
