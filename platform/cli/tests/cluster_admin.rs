@@ -291,6 +291,10 @@ fn decommission_removes_a_stopped_broker() {
 
     cluster.kill(3);
     cluster.wait_for_brokers(&[1, 2]);
+    // Fenced, but still registered: the quorum would unfence it on return.
+    cluster.wait_for("broker 3 fenced and still registered", |c| {
+        (c.fenced_brokers() == [3]).then_some(())
+    });
     let (ok, out, err) = fjord(&cluster, &["cluster", "decommission", "--broker", "3"]);
     assert!(ok, "fjord cluster decommission failed:\n{out}{err}");
     assert!(out.contains("broker 3 decommissioned"), "{out}");
