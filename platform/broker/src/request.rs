@@ -367,6 +367,38 @@ pub(crate) mod samples {
                         .with_partitions(vec![Default::default()]),
                 ]),
             ),
+            ApiKey::ElectLeaders => RequestKind::ElectLeaders(
+                ElectLeadersRequest::default()
+                    .with_election_type(if version >= 1 { 1 } else { 0 })
+                    .with_topic_partitions(Some(vec![
+                        elect_leaders_request::TopicPartitions::default()
+                            .with_topic(name())
+                            .with_partitions(vec![0, 1]),
+                    ])),
+            ),
+            ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+                AlterPartitionReassignmentsRequest::default().with_topics(vec![
+                    alter_partition_reassignments_request::ReassignableTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![
+                            alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_replicas(Some(vec![BrokerId(1), BrokerId(2)])),
+                            alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_partition_index(1)
+                                .with_replicas(None),
+                        ]),
+                ]),
+            ),
+            ApiKey::ListPartitionReassignments => RequestKind::ListPartitionReassignments(
+                ListPartitionReassignmentsRequest::default().with_topics(Some(vec![
+                    list_partition_reassignments_request::ListPartitionReassignmentsTopics::default()
+                        .with_name(name())
+                        .with_partition_indexes(vec![0]),
+                ])),
+            ),
+            ApiKey::UnregisterBroker => RequestKind::UnregisterBroker(
+                UnregisterBrokerRequest::default().with_broker_id(BrokerId(2)),
+            ),
             _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         }
     }

@@ -1,4 +1,4 @@
-//! `fjord bench consume --client fjord`: a minimal Kafka consumer speaking
+//! `fjord bench consume --consumer fjord`: a minimal Kafka consumer speaking
 //! the wire protocol through `kafka-protocol` — Metadata, ListOffsets, then
 //! Fetch requests back to back — that decodes every record it receives.
 //!
@@ -8,75 +8,25 @@
 //! librdkafka consumer before the broker is. It is a load tool, not a
 //! consumer for applications: no groups, no commits, one connection.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use bytes::{BufMut, Bytes, BytesMut};
+use anyhow::{Result, bail};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse, RequestHeader, ResponseHeader, TopicName,
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
+
+use crate::raw::Connection;
 
 /// Versions every Kafka broker since 2.x answers, Fjord included.
 const METADATA_VERSION: i16 = 4;
 const LIST_OFFSETS_VERSION: i16 = 2;
 const FETCH_VERSION: i16 = 11;
-
-struct Connection {
-    stream: TcpStream,
-    correlation_id: i32,
-}
-
-impl Connection {
-    fn open(bootstrap: &str) -> Result<Connection> {
-        let stream = TcpStream::connect(bootstrap)
-            .with_context(|| format!("could not connect to {bootstrap}"))?;
-        stream.set_nodelay(true)?;
-        Ok(Connection {
-            stream,
-            correlation_id: 0,
-        })
-    }
-
-    /// Sends one request and reads its response.
-    fn call<Req, Resp>(&mut self, key: ApiKey, version: i16, request: &Req) -> Result<Resp>
-    where
-        Req: Encodable + HeaderVersion,
-        Resp: Decodable + HeaderVersion,
-    {
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("fjord-bench")));
-        let mut frame = BytesMut::with_capacity(512);
-        frame.put_i32(0);
-        header.encode(&mut frame, Req::header_version(version))?;
-        request.encode(&mut frame, version)?;
-        let len = (frame.len() - 4) as i32;
-        frame[..4].copy_from_slice(&len.to_be_bytes());
-        self.stream.write_all(&frame)?;
-
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len)?;
-        let mut body = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
-        self.stream.read_exact(&mut body)?;
-        let mut body = Bytes::from(body);
-        let header = ResponseHeader::decode(&mut body, Resp::header_version(version))?;
-        if header.correlation_id != self.correlation_id {
-            bail!("response out of order");
-        }
-        Resp::decode(&mut body, version)
-    }
-}
 
 /// Reads `topic` from the log start to the end of every partition as it
 /// was when the run started, or `limit` records; the records and their
@@ -87,10 +37,9 @@ pub fn consume(
     limit: Option<u64>,
     max_bytes: i32,
 ) -> Result<(u64, u64, Duration)> {
-    let mut conn = Connection::open(bootstrap)?;
+    let mut conn = Connection::open_any(bootstrap, "fjord-bench")?;
     let name = TopicName(StrBytes::from_string(topic.to_owned()));
     let metadata: MetadataResponse = conn.call(
-        ApiKey::Metadata,
         METADATA_VERSION,
         &MetadataRequest::default().with_topics(Some(vec![
             MetadataRequestTopic::default().with_name(Some(name.clone())),
@@ -107,7 +56,6 @@ pub fn consume(
     }
     let offsets = |conn: &mut Connection, timestamp: i64| -> Result<Vec<i64>> {
         let response: ListOffsetsResponse = conn.call(
-            ApiKey::ListOffsets,
             LIST_OFFSETS_VERSION,
             &ListOffsetsRequest::default()
                 .with_replica_id((-1).into())
@@ -154,7 +102,6 @@ pub fn consume(
             })
             .collect();
         let response: FetchResponse = conn.call(
-            ApiKey::Fetch,
             FETCH_VERSION,
             &FetchRequest::default()
                 .with_replica_id((-1).into())

@@ -1,6 +1,7 @@
 //! `fjord`: the one binary of the platform. `fjord server` runs a broker;
 //! every other subcommand is a Kafka client of one (through librdkafka, the
-//! `rdkafka` crate), so what it shows is what any Kafka tool would see.
+//! `rdkafka` crate, or raw Kafka requests where librdkafka has no call), so
+//! what it shows is what any Kafka tool would see.
 //!
 //! It is not where broker logic lives: that is `fjord-broker`; this crate
 //! only parses flags, loads configuration and prints.
@@ -16,6 +17,7 @@ mod pipeline;
 mod plugin;
 mod produce;
 mod quorum;
+mod raw;
 mod server;
 mod topic;
 
@@ -44,7 +46,7 @@ enum Command {
     /// List, describe, reset the offsets of and delete consumer groups.
     #[command(subcommand)]
     Group(group::GroupCommand),
-    /// Cluster-wide information.
+    /// Brokers, leader elections, partition reassignment, decommissioning.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
     /// Load generators.

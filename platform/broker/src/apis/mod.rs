@@ -5,6 +5,7 @@ pub(crate) mod api_versions;
 mod cluster;
 mod configs;
 mod delete_records;
+mod elect_leaders;
 mod fetch;
 mod group;
 mod list_offsets;
@@ -13,7 +14,9 @@ mod offset_for_leader_epoch;
 pub(crate) mod offsets;
 mod produce;
 mod producer_id;
+mod reassignments;
 mod topics;
+mod unregister_broker;
 
 use std::sync::Arc;
 
@@ -126,6 +129,27 @@ pub(crate) async fn handle(
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(cluster::describe(state, v, r))
+        }
+        RequestKind::ElectLeaders(r) => {
+            match blocking(state, move |s| elect_leaders::handle(s, v, r)).await {
+                Ok(response) => ResponseKind::ElectLeaders(response),
+                Err(reply) => return reply,
+            }
+        }
+        RequestKind::AlterPartitionReassignments(r) => {
+            match blocking(state, move |s| reassignments::alter(s, r)).await {
+                Ok(response) => ResponseKind::AlterPartitionReassignments(response),
+                Err(reply) => return reply,
+            }
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            ResponseKind::ListPartitionReassignments(reassignments::list(state, r))
+        }
+        RequestKind::UnregisterBroker(r) => {
+            match blocking(state, move |s| unregister_broker::handle(s, r)).await {
+                Ok(response) => ResponseKind::UnregisterBroker(response),
+                Err(reply) => return reply,
+            }
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(producer_id::init(state, v, r))
@@ -305,6 +329,117 @@ mod tests {
             shutdown,
             cluster: None,
         }))
+    }
+
+    /// On a single node the partition admin APIs answer what can be true of
+    /// one broker: every partition already has its only possible leader and
+    /// replica list, and there is no broker registration to remove.
+    #[tokio::test]
+    async fn single_node_partition_admin() -> Result<(), crate::BrokerError> {
+        use kafka_protocol::messages::*;
+        use kafka_protocol::protocol::StrBytes;
+        let dir = tempfile::tempdir().map_err(|e| crate::BrokerError::Config(e.to_string()))?;
+        let state = state(dir.path())?;
+        state
+            .registry
+            .create("events", 2, TopicConfigs::default(), false)
+            .map_err(|e| crate::BrokerError::Config(e.message))?;
+        let node = state.config.node_id;
+        let name = |n: &'static str| TopicName(StrBytes::from_static_str(n));
+        let call = |api: ApiKey, version: i16, body: RequestKind| {
+            let state = Arc::clone(&state);
+            async move {
+                let request = DecodedRequest {
+                    header: RequestHeader::default(),
+                    api_key: api,
+                    version,
+                    body,
+                };
+                match handle(&state, request, "/127.0.0.1").await {
+                    Reply::Send(response) => *response,
+                    other => panic!("{api:?}: {other:?}"),
+                }
+            }
+        };
+
+        let elect = ElectLeadersRequest::default()
+            .with_election_type(0)
+            .with_topic_partitions(Some(vec![
+                elect_leaders_request::TopicPartitions::default()
+                    .with_topic(name("events"))
+                    .with_partitions(vec![0, 1, 2]),
+            ]));
+        let ResponseKind::ElectLeaders(r) = call(ApiKey::ElectLeaders, 2, elect.into()).await
+        else {
+            panic!("not an ElectLeaders answer");
+        };
+        let codes: Vec<i16> = r.replica_election_results[0]
+            .partition_result
+            .iter()
+            .map(|p| p.error_code)
+            .collect();
+        let not_needed = ResponseError::ElectionNotNeeded.code();
+        let unknown = ResponseError::UnknownTopicOrPartition.code();
+        assert_eq!(codes, [not_needed, not_needed, unknown]);
+        // Null: every partition that needs an election, and none does.
+        let all = ElectLeadersRequest::default().with_topic_partitions(None);
+        let ResponseKind::ElectLeaders(r) = call(ApiKey::ElectLeaders, 1, all.into()).await else {
+            panic!("not an ElectLeaders answer");
+        };
+        assert!(r.replica_election_results.is_empty(), "{r:?}");
+
+        let partition = |index: i32, replicas: Option<Vec<i32>>| {
+            alter_partition_reassignments_request::ReassignablePartition::default()
+                .with_partition_index(index)
+                .with_replicas(replicas.map(|r| r.into_iter().map(BrokerId).collect()))
+        };
+        let alter = AlterPartitionReassignmentsRequest::default().with_topics(vec![
+            alter_partition_reassignments_request::ReassignableTopic::default()
+                .with_name(name("events"))
+                .with_partitions(vec![
+                    partition(0, Some(vec![node])),
+                    partition(1, Some(vec![node, node + 1])),
+                    partition(1, None),
+                    partition(5, Some(vec![node])),
+                ]),
+        ]);
+        let ResponseKind::AlterPartitionReassignments(r) =
+            call(ApiKey::AlterPartitionReassignments, 0, alter.into()).await
+        else {
+            panic!("not an AlterPartitionReassignments answer");
+        };
+        let codes: Vec<i16> = r.responses[0]
+            .partitions
+            .iter()
+            .map(|p| p.error_code)
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                0,
+                ResponseError::InvalidReplicaAssignment.code(),
+                ResponseError::NoReassignmentInProgress.code(),
+                unknown,
+            ]
+        );
+
+        let list = ListPartitionReassignmentsRequest::default().with_topics(None);
+        let ResponseKind::ListPartitionReassignments(r) =
+            call(ApiKey::ListPartitionReassignments, 0, list.into()).await
+        else {
+            panic!("not a ListPartitionReassignments answer");
+        };
+        assert_eq!((r.error_code, r.topics.len()), (0, 0));
+
+        let unregister = UnregisterBrokerRequest::default().with_broker_id(BrokerId(node));
+        let ResponseKind::UnregisterBroker(r) =
+            call(ApiKey::UnregisterBroker, 0, unregister.into()).await
+        else {
+            panic!("not an UnregisterBroker answer");
+        };
+        assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
+        assert!(r.error_message.is_some_and(|m| m.contains("single-node")));
+        Ok(())
     }
 
     /// Every advertised version of every API gets an answer that encodes:

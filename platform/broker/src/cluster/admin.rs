@@ -1,7 +1,8 @@
-//! Topic administration in a cluster: creation, deletion, partition growth
-//! and config changes are commands to the controller quorum, and answer
-//! once this broker has applied their outcome (so a Metadata request right
-//! after a CreateTopics sees the topic, as with Kafka).
+//! Administration in a cluster: topic creation, deletion, partition growth
+//! and config changes, leader elections, partition reassignments and broker
+//! decommissioning are commands to the controller quorum, and answer once
+//! this broker has applied their outcome (so a Metadata request right after
+//! a CreateTopics sees the topic, as with Kafka).
 //!
 //! These run on the admin handlers' blocking threads, like the registry
 //! calls they stand in for.
@@ -9,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fjord_controller::{Command, CommandError, CommandOutcome, ControllerError};
+use fjord_controller::{
+    BrokerId, Command, CommandError, CommandOutcome, ControllerError, ElectionType, NO_LEADER,
+};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
@@ -161,6 +164,79 @@ pub(crate) fn set_configs(
     wait_applied(link, offset)
 }
 
+/// Elects a leader of `topic`-`partition` through the quorum; returns the
+/// new leader.
+pub(crate) fn elect_leader(
+    link: &ClusterLink,
+    topic: &str,
+    partition: i32,
+    election: ElectionType,
+) -> Result<BrokerId, ApiError> {
+    let command = Command::ElectLeader {
+        topic: topic.to_string(),
+        partition,
+        election,
+    };
+    let (offset, outcome) = propose(link, command)?;
+    wait_applied(link, offset)?;
+    Ok(match outcome {
+        CommandOutcome::Partition(p) => p.leader,
+        _ => NO_LEADER,
+    })
+}
+
+/// Replaces the replica list of `topic`-`partition` through the quorum.
+/// The quorum takes the new list at once; new replicas then copy the log
+/// and join the ISR, and removed ones delete their copy.
+pub(crate) fn reassign(
+    link: &ClusterLink,
+    topic: &str,
+    partition: i32,
+    replicas: &[BrokerId],
+) -> Result<(), ApiError> {
+    // The quorum says UnknownBroker; for a replica list Kafka's answer is
+    // INVALID_REPLICA_ASSIGNMENT, so unknown brokers are caught here first.
+    let metadata = link.metadata();
+    if let Some(b) = replicas.iter().find(|&&b| metadata.broker(b).is_none()) {
+        return Err(ApiError::new(
+            ResponseError::InvalidReplicaAssignment,
+            format!("broker {b} is not registered"),
+        ));
+    }
+    let command = Command::ReassignPartition {
+        topic: topic.to_string(),
+        partition,
+        replicas: replicas.to_vec(),
+    };
+    let (offset, _) = propose(link, command)?;
+    wait_applied(link, offset)
+}
+
+/// Decommissions broker `broker_id`: the quorum fences it and removes its
+/// registration. A broker that is still alive is refused: its session
+/// would register it again at once.
+pub(crate) fn unregister_broker(link: &ClusterLink, broker_id: BrokerId) -> Result<(), ApiError> {
+    match link.metadata().broker(broker_id) {
+        None => {
+            return Err(ApiError::new(
+                ResponseError::BrokerIdNotRegistered,
+                format!("broker {broker_id} is not registered"),
+            ));
+        }
+        Some(b) if !b.fenced => {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!(
+                    "broker {broker_id} is alive (unfenced): stop it first, then decommission it"
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+    let (offset, _) = propose(link, Command::UnregisterBroker { broker_id })?;
+    wait_applied(link, offset)
+}
+
 fn propose(link: &ClusterLink, command: Command) -> Result<(u64, CommandOutcome), ApiError> {
     let handle = tokio::runtime::Handle::current();
     match handle.block_on(link.propose(command)) {
@@ -207,6 +283,10 @@ fn refused(e: CommandError) -> ApiError {
         CommandError::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
         CommandError::PreferredLeaderNotAvailable(_) => ResponseError::PreferredLeaderNotAvailable,
         CommandError::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
+        // Kafka's unclean ElectLeaders ignores the topic config; here the
+        // topic must allow it, and the message says so.
+        CommandError::UncleanElectionDisabled(_) => ResponseError::EligibleLeadersNotAvailable,
+        CommandError::UnknownBroker(_) => ResponseError::BrokerIdNotRegistered,
         _ => ResponseError::InvalidRequest,
     };
     ApiError::new(code, e.to_string())

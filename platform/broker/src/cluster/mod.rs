@@ -12,7 +12,8 @@
 //! - [`isr`]: a leader's proposals to shrink and expand the in-sync replica
 //!   set (AlterPartition).
 //! - [`admin`]: topic creation, deletion and config changes, which go
-//!   through the quorum instead of the local registry.
+//!   through the quorum instead of the local registry, and leader
+//!   elections, partition reassignments and broker decommissioning.
 //!
 //! A single-node broker has no [`ClusterLink`] and none of this runs.
 

@@ -1,0 +1,182 @@
+//! Kafka requests over a plain TCP connection, encoded with the
+//! `kafka-protocol` crate: for the admin APIs librdkafka has no call for
+//! (ElectLeaders, AlterPartitionReassignments, UnregisterBroker), for
+//! Metadata fields it does not expose (the controller id), and for the
+//! fetch benchmark, which wants no client library between it and the
+//! bytes.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+/// How long to wait to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for an answer: admin requests wait for the controller
+/// quorum (a broker gives up after about 25 s), fetches for `max_wait_ms`.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Answers larger than this are refused rather than allocated.
+const MAX_RESPONSE: usize = 256 * 1024 * 1024;
+
+/// One connection to one broker; requests go one at a time.
+pub struct Connection {
+    stream: TcpStream,
+    addr: String,
+    correlation_id: i32,
+    client_id: &'static str,
+}
+
+impl Connection {
+    /// Connects to `addr` (`host:port`).
+    pub fn open(addr: &str, client_id: &'static str) -> Result<Connection> {
+        let resolved: Vec<_> = addr
+            .to_socket_addrs()
+            .with_context(|| format!("{addr} is not a host:port address"))?
+            .collect();
+        let mut last = None;
+        for socket in resolved {
+            match TcpStream::connect_timeout(&socket, CONNECT_TIMEOUT) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    stream.set_read_timeout(Some(READ_TIMEOUT))?;
+                    stream.set_write_timeout(Some(READ_TIMEOUT))?;
+                    return Ok(Connection {
+                        stream,
+                        addr: addr.to_owned(),
+                        correlation_id: 0,
+                        client_id,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        match last {
+            Some(e) => Err(e).with_context(|| format!("could not connect to {addr}")),
+            None => bail!("{addr} resolves to no address"),
+        }
+    }
+
+    /// Connects to the first broker of a comma-separated bootstrap list
+    /// that accepts.
+    pub fn open_any(bootstrap: &str, client_id: &'static str) -> Result<Connection> {
+        let mut errors = Vec::new();
+        for addr in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match Connection::open(addr, client_id) {
+                Ok(connection) => return Ok(connection),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        if errors.is_empty() {
+            bail!("no bootstrap server given");
+        }
+        bail!("no bootstrap server answered: {}", errors.join("; "))
+    }
+
+    /// The `host:port` this connection went to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends `request` as `version` of its API and reads the answer.
+    pub fn call<R: Request>(&mut self, version: i16, request: &R) -> Result<R::Response> {
+        let api = ApiKey::try_from(R::KEY)
+            .map(|key| format!("{key:?}"))
+            .unwrap_or_else(|()| format!("API {}", R::KEY));
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str(self.client_id)));
+        let mut frame = BytesMut::with_capacity(512);
+        frame.put_i32(0);
+        header.encode(&mut frame, R::header_version(version))?;
+        request
+            .encode(&mut frame, version)
+            .with_context(|| format!("encoding {api} v{version}"))?;
+        let len = i32::try_from(frame.len() - 4).context("request too large")?;
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        self.stream
+            .write_all(&frame)
+            .with_context(|| format!("sending to {}", self.addr))?;
+
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).with_context(|| {
+            format!(
+                "reading the answer to {api} v{version} from {} (the broker closed the \
+                 connection or did not answer in time)",
+                self.addr
+            )
+        })?;
+        let len = usize::try_from(i32::from_be_bytes(len)).unwrap_or(0);
+        if len > MAX_RESPONSE {
+            bail!("{} answered with a {len}-byte frame", self.addr);
+        }
+        let mut body = vec![0u8; len];
+        self.stream
+            .read_exact(&mut body)
+            .with_context(|| format!("reading from {}", self.addr))?;
+        let mut body = Bytes::from(body);
+        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))?;
+        if header.correlation_id != self.correlation_id {
+            bail!("{} answered out of order", self.addr);
+        }
+        R::Response::decode(&mut body, version)
+            .with_context(|| format!("decoding the answer to {api} v{version}"))
+    }
+}
+
+/// A Kafka error code as Kafka's tools name it (`NOT_LEADER_OR_FOLLOWER`).
+pub fn error_name(code: i16) -> String {
+    let Some(error) = ResponseError::try_from_code(code) else {
+        return "NONE".to_owned();
+    };
+    if let ResponseError::Unknown(code) = error {
+        return format!("error code {code}");
+    }
+    let camel = format!("{error:?}");
+    let mut name = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+/// `NAME: message` for an error code and its optional message.
+pub fn describe_error(code: i16, message: Option<&StrBytes>) -> String {
+    match message.map(|m| m.as_str()).filter(|m| !m.is_empty()) {
+        Some(message) => format!("{}: {message}", error_name(code)),
+        None => error_name(code),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_named_as_kafka_names_them() {
+        assert_eq!(
+            error_name(ResponseError::PreferredLeaderNotAvailable.code()),
+            "PREFERRED_LEADER_NOT_AVAILABLE"
+        );
+        assert_eq!(
+            error_name(ResponseError::UnknownTopicOrPartition.code()),
+            "UNKNOWN_TOPIC_OR_PARTITION"
+        );
+        assert_eq!(error_name(0), "NONE");
+        assert_eq!(error_name(30_000), "error code 30000");
+    }
+}
