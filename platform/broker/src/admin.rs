@@ -95,17 +95,21 @@ fn error(code: ResponseError, message: impl Into<String>) -> LocalError {
 }
 
 impl LocalBroker {
-    /// The cluster id and this broker's advertised address.
+    /// The cluster id, the brokers clients are told about and the active
+    /// controller.
     pub fn cluster(&self) -> ClusterInfo {
-        let node_id = self.state.config.node_id;
+        let (brokers, controller_id) = crate::cluster::brokers_view(&self.state);
         ClusterInfo {
             cluster_id: self.state.registry.cluster_id().to_owned(),
-            controller_id: node_id,
-            brokers: vec![BrokerInfo {
-                node_id,
-                host: self.state.advertised_host.clone(),
-                port: self.state.advertised_port,
-            }],
+            controller_id,
+            brokers: brokers
+                .into_iter()
+                .map(|b| BrokerInfo {
+                    node_id: b.id,
+                    host: b.host,
+                    port: b.port,
+                })
+                .collect(),
         }
     }
 

@@ -1,4 +1,5 @@
-//! DescribeCluster: this one broker.
+//! DescribeCluster: the brokers clients are told about (this one on a
+//! single node, the live brokers of a cluster) and the active controller.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
@@ -20,14 +21,21 @@ pub(crate) fn describe(
             )))
             .with_endpoint_type(request.endpoint_type);
     }
-    let broker = DescribeClusterBroker::default()
-        .with_broker_id(state.config.node_id.into())
-        .with_host(StrBytes::from_string(state.advertised_host.clone()))
-        .with_port(state.advertised_port);
+    let (brokers, controller) = crate::cluster::brokers_view(state);
+    let brokers = brokers
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(b.id.into())
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.map(StrBytes::from_string))
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(
             state.registry.cluster_id().to_string(),
         ))
-        .with_controller_id(state.config.node_id.into())
-        .with_brokers(vec![broker])
+        .with_controller_id(controller.into())
+        .with_brokers(brokers)
 }

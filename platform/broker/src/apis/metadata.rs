@@ -26,10 +26,6 @@ pub(crate) async fn handle(
     request: MetadataRequest,
 ) -> MetadataResponse {
     let node = state.config.node_id;
-    let broker = MetadataResponseBroker::default()
-        .with_node_id(node.into())
-        .with_host(StrBytes::from_string(state.advertised_host.clone()))
-        .with_port(state.advertised_port);
     let cluster = state.cluster.as_ref().map(|link| link.metadata());
     let describe = |topic: &Topic| match &cluster {
         Some(metadata) => match metadata.topics.get(topic.name()) {
@@ -67,33 +63,17 @@ pub(crate) async fn handle(
         }
         topics
     };
-    let (brokers, controller) = match (&cluster, &state.cluster) {
-        (Some(metadata), Some(link)) => {
-            // The live brokers, and this one even while it is fenced or not
-            // registered yet: a client must be able to reach every leader
-            // the answer names and the broker it asked.
-            let mut brokers: Vec<MetadataResponseBroker> = metadata
-                .brokers
-                .values()
-                .filter(|b| !b.fenced && b.id != node)
-                .map(|b| {
-                    MetadataResponseBroker::default()
-                        .with_node_id(b.id.into())
-                        .with_host(StrBytes::from_string(b.host.clone()))
-                        .with_port(i32::from(b.port))
-                        .with_rack(b.rack.clone().map(StrBytes::from_string))
-                })
-                .collect();
-            brokers.push(broker);
-            brokers.sort_by_key(|b| b.node_id.0);
-            let controller = link
-                .active_controller()
-                .and_then(|id| i32::try_from(id).ok())
-                .unwrap_or(-1);
-            (brokers, controller)
-        }
-        _ => (vec![broker], node),
-    };
+    let (brokers, controller) = crate::cluster::brokers_view(state);
+    let brokers = brokers
+        .into_iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(b.id.into())
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.map(StrBytes::from_string))
+        })
+        .collect();
     let mut response = MetadataResponse::default()
         .with_brokers(brokers)
         .with_controller_id(controller.into())

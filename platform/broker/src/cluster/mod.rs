@@ -108,3 +108,48 @@ pub(crate) fn start(state: &Arc<BrokerState>, link: &Arc<ClusterLink>) {
         tokio::spawn(isr::run(Arc::clone(state), Arc::clone(link), requests));
     }
 }
+
+/// A broker as Metadata and DescribeCluster list it.
+#[derive(Debug, Clone)]
+pub(crate) struct BrokerAddress {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// The brokers clients are told about, and the controller id: on a single
+/// node this broker; in a cluster the live (unfenced) brokers and this one
+/// even while it is fenced or not registered yet, since a client must be
+/// able to reach the broker it asked and every leader the answer names.
+pub(crate) fn brokers_view(state: &BrokerState) -> (Vec<BrokerAddress>, i32) {
+    let node = state.config.node_id;
+    let this = BrokerAddress {
+        id: node,
+        host: state.advertised_host.clone(),
+        port: state.advertised_port,
+        rack: None,
+    };
+    let Some(link) = &state.cluster else {
+        return (vec![this], node);
+    };
+    let metadata = link.metadata();
+    let mut brokers: Vec<BrokerAddress> = metadata
+        .brokers
+        .values()
+        .filter(|b| !b.fenced && b.id != node)
+        .map(|b| BrokerAddress {
+            id: b.id,
+            host: b.host.clone(),
+            port: i32::from(b.port),
+            rack: b.rack.clone(),
+        })
+        .collect();
+    brokers.push(this);
+    brokers.sort_by_key(|b| b.id);
+    let controller = link
+        .active_controller()
+        .and_then(|id| i32::try_from(id).ok())
+        .unwrap_or(-1);
+    (brokers, controller)
+}
