@@ -23,8 +23,13 @@ pub struct ServerArgs {
     #[arg(long, env = "FJORD_LISTEN")]
     pub listen: Option<String>,
     /// Host clients are told to connect to (`advertised.host`).
-    #[arg(long, env = "FJORD_ADVERTISED_HOST")]
+    #[arg(long, env = "FJORD_ADVERTISED_HOST", conflicts_with = "advertise")]
     pub advertised_host: Option<String>,
+    /// Address clients and other brokers are told to connect to,
+    /// host:port (`advertised.host` and `advertised.port`; default: the
+    /// listener's).
+    #[arg(long, env = "FJORD_ADVERTISE")]
+    pub advertise: Option<String>,
     /// Admin HTTP API, metrics and web console, host:port, or `off`
     /// (`admin.listener`; default 127.0.0.1:9644).
     #[arg(long, env = "FJORD_ADMIN_LISTEN")]
@@ -188,6 +193,15 @@ fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
     }
     if let Some(host) = &args.advertised_host {
         config.advertised_host = Some(host.clone());
+    }
+    if let Some(address) = &args.advertise {
+        let (host, port) = address
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+            .filter(|(host, _)| !host.is_empty())
+            .with_context(|| format!("--advertise {address}: expected host:port"))?;
+        config.advertised_host = Some(host.trim_matches(['[', ']']).to_owned());
+        config.advertised_port = Some(port);
     }
     if let Some(admin) = &args.admin_listen {
         config.admin_listener = admin.clone();
