@@ -101,7 +101,11 @@ impl QuorumMember {
     /// The broker's tie to this controller.
     pub fn link(&self) -> fjord_broker::ClusterLink {
         let broker_id = i32::try_from(self.config.node_id).unwrap_or(i32::MAX);
-        fjord_broker::ClusterLink::new(Arc::clone(&self.controller), broker_id)
+        fjord_broker::ClusterLink::new(
+            Arc::clone(&self.controller),
+            broker_id,
+            self.config.session_timeout,
+        )
     }
 
     /// What the admin API shows at `/api/v1/cluster/quorum`.

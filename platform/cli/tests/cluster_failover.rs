@@ -146,6 +146,44 @@ fn acked_records_survive_leader_kills() {
 }
 
 #[test]
+fn a_hung_leader_is_replaced_and_rejoins_as_a_follower() {
+    const TOPIC: &str = "hung";
+    let mut cluster = cluster_with_topic(TOPIC);
+    let producer = AckedProducer::start(&cluster.bootstrap(), TOPIC, &[]);
+    producer.wait_acked(&cluster, 0, 20, "20 records acknowledged before the hang");
+
+    // SIGSTOP: the process keeps its sockets open but answers nothing, as
+    // a broker stuck in a long pause does. Its session expires.
+    let leader = cluster.wait_for_leader(TOPIC, 0);
+    cluster.stop(leader);
+    let before = producer.acked();
+    producer.wait_acked(
+        &cluster,
+        before,
+        20,
+        &format!("20 records acknowledged by a new leader while {leader} is stopped"),
+    );
+    let info = cluster.partition(TOPIC, 0);
+    assert!(
+        info.as_ref().is_ok_and(|i| i.leader != leader as i32),
+        "the stopped node {leader} is not the leader: {info:?}"
+    );
+
+    // It wakes up still believing it leads; the metadata it catches up on
+    // makes it a follower, and it rejoins the ISR.
+    cluster.cont(leader);
+    cluster.wait_for_isr(TOPIC, 0, 3);
+    let report = producer.stop();
+    assert!(
+        report.fatal.is_none(),
+        "fatal producer error: {:?}",
+        report.fatal
+    );
+    let log = consume_all(&cluster.bootstrap(), TOPIC, 0);
+    check_acked_log(&log, &report);
+}
+
+#[test]
 fn leader_cut_off_acknowledges_nothing() {
     const TOPIC: &str = "isolated";
     const LOST: &str = "sent-to-the-cut-leader";

@@ -69,7 +69,11 @@ pub(crate) async fn handle(
                         .and_then(|topic| topic.partition(p.partition))
                         .ok_or(ResponseError::UnknownTopicOrPartition.code())
                         .and_then(|partition| {
-                            partition.check_leader(p.current_leader_epoch)?;
+                            crate::cluster::check_leader(
+                                state,
+                                &partition,
+                                p.current_leader_epoch,
+                            )?;
                             if let Fetcher::Replica(id) = fetcher {
                                 if !partition.has_replica(id) {
                                     return Err(ResponseError::NotLeaderOrFollower.code());

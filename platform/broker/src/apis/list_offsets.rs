@@ -36,7 +36,7 @@ pub(crate) fn handle(
                     // Only the leader answers (and only in the client's epoch,
                     // when it names one), so clients look for a moved leader.
                     let client_epoch = if version >= 4 { p.current_leader_epoch } else { -1 };
-                    if let Err(code) = partition.check_leader(client_epoch) {
+                    if let Err(code) = crate::cluster::check_leader(state, &partition, client_epoch) {
                         return answer.with_error_code(code);
                     }
                     let epoch = if version >= 4 { partition.leader_epoch() } else { -1 };

@@ -33,7 +33,9 @@ pub(crate) fn handle(
                         return answer
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    if let Err(code) = partition.check_leader(p.current_leader_epoch) {
+                    if let Err(code) =
+                        crate::cluster::check_leader(state, &partition, p.current_leader_epoch)
+                    {
                         return answer.with_error_code(code);
                     }
                     match partition.log().end_offset_for_epoch(p.leader_epoch) {

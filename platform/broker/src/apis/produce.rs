@@ -55,7 +55,7 @@ pub(crate) async fn handle(
                 partitions.push(answer(ResponseError::UnknownTopicOrPartition.code(), None));
                 continue;
             };
-            if let Err(code) = partition.check_leader(-1) {
+            if let Err(code) = crate::cluster::check_leader(state, &partition, -1) {
                 partitions.push(answer(code, None));
                 continue;
             }

@@ -45,16 +45,31 @@ pub struct ClusterLink {
     /// for their command's offset).
     applied: watch::Sender<u64>,
     isr_proposals: mpsc::UnboundedSender<isr::IsrRequest>,
+    /// When the active controller last accepted this broker's registration
+    /// or heartbeat (ms since the link was made; 0: never).
+    session_ok_ms: std::sync::atomic::AtomicU64,
+    /// The broker session timeout.
+    session_timeout: std::time::Duration,
+    created: std::time::Instant,
     isr_requests: std::sync::Mutex<Option<mpsc::UnboundedReceiver<isr::IsrRequest>>>,
 }
 
 impl ClusterLink {
-    /// Ties broker `broker_id` to `controller`.
-    pub fn new(controller: Arc<Controller>, broker_id: i32) -> Self {
+    /// Ties broker `broker_id` to `controller`; the broker's session with
+    /// the quorum lapses after `session_timeout` without an accepted
+    /// heartbeat.
+    pub fn new(
+        controller: Arc<Controller>,
+        broker_id: i32,
+        session_timeout: std::time::Duration,
+    ) -> Self {
         let (isr_proposals, isr_requests) = mpsc::unbounded_channel();
         ClusterLink {
             controller,
             broker_id,
+            session_ok_ms: std::sync::atomic::AtomicU64::new(0),
+            session_timeout,
+            created: std::time::Instant::now(),
             registered: watch::channel(None).0,
             applied: watch::channel(0).0,
             isr_proposals,
@@ -85,6 +100,27 @@ impl ClusterLink {
     /// Writes a command through the quorum.
     pub(crate) async fn propose(&self, command: Command) -> Result<AppliedResult, ControllerError> {
         self.controller.propose(command).await
+    }
+
+    /// The controller accepted this broker's registration or heartbeat now.
+    pub(crate) fn session_renewed(&self) {
+        let ms = self.created.elapsed().as_millis() as u64;
+        self.session_ok_ms
+            .store(ms.max(1), std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether this broker's session with the quorum is current: the
+    /// controller accepted a heartbeat within the session timeout. A broker
+    /// whose session lapsed (it was stopped, or cut off from the quorum)
+    /// may have been fenced and replaced as leader without knowing it, so
+    /// it serves no partition as leader until the quorum hears it again.
+    pub(crate) fn session_current(&self) -> bool {
+        let ok = self
+            .session_ok_ms
+            .load(std::sync::atomic::Ordering::Acquire);
+        ok > 0
+            && self.created.elapsed().as_millis() as u64
+                <= ok + self.session_timeout.as_millis() as u64
     }
 
     /// Hands an ISR change to the task that proposes them.
@@ -152,4 +188,21 @@ pub(crate) fn brokers_view(state: &BrokerState) -> (Vec<BrokerAddress>, i32) {
         .and_then(|id| i32::try_from(id).ok())
         .unwrap_or(-1);
     (brokers, controller)
+}
+
+/// Checks that this broker may serve `partition` as its leader in the epoch
+/// a client names (`-1`: any): the partition's role and epoch, and in a
+/// cluster a current session with the quorum. A Kafka error code otherwise.
+pub(crate) fn check_leader(
+    state: &BrokerState,
+    partition: &crate::partition::Partition,
+    client_epoch: i32,
+) -> Result<(), i16> {
+    partition.check_leader(client_epoch)?;
+    match &state.cluster {
+        Some(link) if partition.is_replicated() && !link.session_current() => {
+            Err(kafka_protocol::ResponseError::NotLeaderOrFollower.code())
+        }
+        _ => Ok(()),
+    }
 }

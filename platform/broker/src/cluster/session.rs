@@ -52,11 +52,12 @@ async fn session(state: &BrokerState, link: &ClusterLink) {
             epoch,
             "broker registered with the controller quorum"
         );
+        link.session_renewed();
         link.registered.send_replace(Some(offset));
         loop {
             tokio::time::sleep(interval).await;
             match link.controller.heartbeat(link.broker_id, epoch).await {
-                Ok(()) => {}
+                Ok(()) => link.session_renewed(),
                 Err(ControllerError::Rejected(e)) => {
                     tracing::warn!("heartbeat refused ({e}); registering again");
                     break;
