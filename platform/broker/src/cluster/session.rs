@@ -54,15 +54,25 @@ async fn session(state: &BrokerState, link: &ClusterLink) {
         );
         link.session_renewed();
         link.registered.send_replace(Some(offset));
+        let mut pause = interval;
         loop {
-            tokio::time::sleep(interval).await;
+            tokio::time::sleep(pause).await;
             match link.controller.heartbeat(link.broker_id, epoch).await {
-                Ok(()) => link.session_renewed(),
+                Ok(()) => {
+                    link.session_renewed();
+                    pause = interval;
+                }
                 Err(ControllerError::Rejected(e)) => {
                     tracing::warn!("heartbeat refused ({e}); registering again");
                     break;
                 }
-                Err(e) => tracing::debug!("heartbeat: {e}"),
+                Err(e) => {
+                    // The active controller moved or is being elected: try
+                    // again soon, so the session (and this broker's lease
+                    // on its leaderships) does not lapse over one miss.
+                    tracing::debug!("heartbeat: {e}");
+                    pause = retry.min(interval);
+                }
             }
         }
     }
