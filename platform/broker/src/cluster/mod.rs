@@ -25,16 +25,16 @@ mod session;
 
 use std::sync::Arc;
 
-use fjord_controller::{AppliedResult, ClusterMetadata, Command, Controller, ControllerError};
+use fjord_controller::{AppliedResult, ClusterMetadata, Command, ControllerError, QuorumHandle};
 use tokio::sync::{mpsc, watch};
 
 use crate::server::BrokerState;
 
-/// This broker's tie to the controller quorum (combined mode: the
-/// controller runs in the same process).
+/// This broker's tie to the controller quorum: its own controller in
+/// combined mode, or a controller client on a broker that is not a voter.
 #[derive(Debug)]
 pub struct ClusterLink {
-    controller: Arc<Controller>,
+    controller: QuorumHandle,
     broker_id: i32,
     /// The metadata offset at which this broker's current registration was
     /// applied: metadata older than it may not know this broker's replicas
@@ -48,8 +48,8 @@ pub struct ClusterLink {
 }
 
 impl ClusterLink {
-    /// Ties broker `broker_id` to `controller`.
-    pub fn new(controller: Arc<Controller>, broker_id: i32) -> Self {
+    /// Ties broker `broker_id` to the quorum through `controller`.
+    pub fn new(controller: QuorumHandle, broker_id: i32) -> Self {
         let (isr_proposals, isr_requests) = mpsc::unbounded_channel();
         ClusterLink {
             controller,
@@ -66,7 +66,7 @@ impl ClusterLink {
         self.broker_id
     }
 
-    /// The metadata as this node's controller applied it last.
+    /// The metadata as this node's controller (or client) has it last.
     pub(crate) fn metadata(&self) -> Arc<ClusterMetadata> {
         self.controller.metadata().borrow().clone()
     }
