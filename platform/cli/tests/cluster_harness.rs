@@ -169,6 +169,27 @@ fn five_nodes_three_voters_two_brokers_all_take_partitions() {
     );
 }
 
+/// Brokers 4 and 5 (not voters) follow the quorum across the death of the
+/// active controller: they name the new one and stay unfenced, while the
+/// dead node is fenced.
+#[test]
+fn five_nodes_brokers_follow_a_new_active_controller() {
+    let mut cluster = Cluster::start(5);
+    let first = cluster.wait_for_brokers(&[1, 2, 3, 4, 5]);
+    cluster.kill(first);
+    let started = Instant::now();
+    let survivors: Vec<u64> = (1..=5).filter(|&id| id != first).collect();
+    // `active_controller` needs every running node, 4 and 5 included, to
+    // name the same new leader.
+    let second = cluster.wait_for_brokers(&survivors);
+    assert_ne!(second, first);
+    assert_eq!(cluster.fenced_brokers(), [first]);
+    eprintln!(
+        "controller {first} killed: brokers follow {second} after {:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn kill_and_restart_keep_the_same_ports() {
     let mut cluster = Cluster::start(3);
