@@ -1,30 +1,38 @@
-//! Combined mode: a `fjord server` that is also a voter of the controller
-//! quorum (`controller.quorum.voters`), as each of the first three brokers
-//! of a small cluster is.
+//! A `fjord server` in a cluster (`controller.quorum.voters`): either a
+//! voter of the controller quorum as well as a broker (combined mode, as
+//! each of the first three brokers of a small cluster is), or, when its
+//! `node.id` is not among the voters, a broker only that follows the quorum
+//! through a controller client (Kafka KRaft's broker role).
 //!
-//! This node runs its [`Controller`]; the broker (`fjord_broker::ClusterLink`)
-//! registers with it, heartbeats, and takes its topics and partition roles
-//! from its metadata (see docs/cluster.md).
+//! Either way the broker (`fjord_broker::ClusterLink`) registers with the
+//! quorum, heartbeats, and takes its topics and partition roles from its
+//! metadata (see docs/cluster.md).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use fjord_broker::BrokerConfig;
-use fjord_controller::{Controller, ControllerConfig, Voters};
+use fjord_controller::{
+    ClientConfig, Controller, ControllerClient, ControllerConfig, QuorumHandle, Voters,
+};
 use serde_json::json;
 
-/// This node's controller.
+/// This node's part in the running quorum.
 pub struct QuorumMember {
-    controller: Arc<Controller>,
-    config: ControllerConfig,
+    handle: QuorumHandle,
+    node_id: u64,
+    voters: Voters,
 }
 
 /// This node's part in the quorum, read from the broker config before
 /// anything starts, so a bad voter list fails before the logs are opened.
-pub struct QuorumPlan {
-    config: ControllerConfig,
+pub enum QuorumPlan {
+    /// A voter: runs its controller.
+    Voter(ControllerConfig),
+    /// Not a voter: a broker that follows the voters.
+    Broker { node_id: u64, voters: Voters },
 }
 
 impl QuorumPlan {
@@ -40,15 +48,19 @@ impl QuorumPlan {
         let voters =
             Voters::parse(text).with_context(|| format!("controller.quorum.voters `{text}`"))?;
         let node_id = u64::try_from(config.node_id)
-            .ok()
-            .filter(|id| voters.contains(*id));
-        let Some(node_id) = node_id else {
-            bail!(
-                "node.id {} is not among controller.quorum.voters `{text}`: only voters \
-                 (combined mode) can join a quorum so far",
-                config.node_id
-            );
-        };
+            .with_context(|| format!("node.id {} is not a valid node id", config.node_id))?;
+        if !voters.contains(node_id) {
+            if let Some(listener) = &config.controller_listener {
+                // Only voters run a controller: the setting is harmless but
+                // probably a mistake in the voter list, so say so.
+                tracing::warn!(
+                    node_id,
+                    %listener,
+                    "controller.listener is ignored: this node is not among the voters"
+                );
+            }
+            return Ok(Some(QuorumPlan::Broker { node_id, voters }));
+        }
         let listen_text = match &config.controller_listener {
             Some(address) => address.clone(),
             None => voters.address(node_id).unwrap_or_default().to_owned(),
@@ -67,74 +79,95 @@ impl QuorumPlan {
         // Several heartbeats per election timeout, so a slow one does not
         // start an election.
         controller_config.heartbeat_interval = (election / 5).min(Duration::from_millis(150));
-        Ok(Some(QuorumPlan {
-            config: controller_config,
-        }))
+        Ok(Some(QuorumPlan::Voter(controller_config)))
     }
 
     /// The cluster id every broker of this quorum reports when `cluster.id`
     /// is not set: derived from the voter ids, which every node of the
     /// cluster is configured with.
     pub fn cluster_id(&self) -> String {
-        let ids: Vec<String> = self
-            .config
-            .voters
-            .iter()
-            .map(|(id, _)| id.to_string())
-            .collect();
+        let voters = match self {
+            QuorumPlan::Voter(config) => &config.voters,
+            QuorumPlan::Broker { voters, .. } => voters,
+        };
+        let ids: Vec<String> = voters.iter().map(|(id, _)| id.to_string()).collect();
         format!("fjord-{:08x}", crc32c::crc32c(ids.join(",").as_bytes()))
     }
 
-    /// Starts the controller.
+    /// Starts the controller, or the controller client.
     pub async fn start(self) -> Result<QuorumMember> {
-        let config = self.config;
-        let controller = Arc::new(
-            Controller::start(config.clone())
-                .await
-                .context("cannot start the controller")?,
-        );
-        Ok(QuorumMember { controller, config })
+        match self {
+            QuorumPlan::Voter(config) => {
+                let controller = Controller::start(config.clone())
+                    .await
+                    .context("cannot start the controller")?;
+                Ok(QuorumMember {
+                    handle: QuorumHandle::Voter(Arc::new(controller)),
+                    node_id: config.node_id,
+                    voters: config.voters,
+                })
+            }
+            QuorumPlan::Broker { node_id, voters } => {
+                let client = ControllerClient::connect(voters.clone(), ClientConfig::default())
+                    .context("cannot start the controller client")?;
+                tracing::info!(
+                    node_id,
+                    %voters,
+                    "not a controller voter: following the quorum as a broker"
+                );
+                Ok(QuorumMember {
+                    handle: QuorumHandle::Client(Arc::new(client)),
+                    node_id,
+                    voters,
+                })
+            }
+        }
     }
 }
 
 impl QuorumMember {
-    /// The broker's tie to this controller.
-    pub fn link(&self) -> fjord_broker::ClusterLink {
-        let broker_id = i32::try_from(self.config.node_id).unwrap_or(i32::MAX);
-        fjord_broker::ClusterLink::new(
-            Arc::clone(&self.controller),
-            broker_id,
-            self.config.session_timeout,
-        )
+    /// The broker's tie to the quorum; its session lapses after
+    /// `session_timeout` without an accepted heartbeat.
+    pub fn link(&self, session_timeout: Duration) -> fjord_broker::ClusterLink {
+        let broker_id = i32::try_from(self.node_id).unwrap_or(i32::MAX);
+        fjord_broker::ClusterLink::new(self.handle.clone(), broker_id, session_timeout)
     }
 
     /// What the admin API shows at `/api/v1/cluster/quorum`.
     pub fn view(&self) -> Arc<dyn fjord_admin::QuorumView> {
         Arc::new(QuorumStatus {
-            controller: Arc::clone(&self.controller),
-            node_id: self.config.node_id,
-            voters: self.config.voters.clone(),
+            handle: self.handle.clone(),
+            node_id: self.node_id,
+            voters: self.voters.clone(),
         })
     }
 
-    /// Stops the controller (after the broker stopped).
+    /// Stops the controller or the client (after the broker stopped).
     pub async fn shutdown(self) {
-        match Arc::try_unwrap(self.controller) {
-            Ok(controller) => {
-                if let Err(e) = controller.shutdown().await {
-                    tracing::warn!("controller shutdown: {e}");
+        match self.handle {
+            QuorumHandle::Voter(controller) => match Arc::try_unwrap(controller) {
+                Ok(controller) => {
+                    if let Err(e) = controller.shutdown().await {
+                        tracing::warn!("controller shutdown: {e}");
+                    }
                 }
+                // Still shared (the admin API outlived its shutdown):
+                // dropping the last handle stops its tasks.
+                Err(_) => tracing::warn!("controller still in use at shutdown"),
+            },
+            QuorumHandle::Client(client) => {
+                if let Ok(client) = Arc::try_unwrap(client) {
+                    client.shutdown().await;
+                }
+                // Else the last handle's drop stops it: it holds no files.
             }
-            // Still shared (the admin API outlived its shutdown): dropping
-            // the last handle stops its tasks.
-            Err(_) => tracing::warn!("controller still in use at shutdown"),
         }
     }
 }
 
 #[derive(Debug)]
 struct QuorumStatus {
-    controller: Arc<Controller>,
+    handle: QuorumHandle,
     node_id: u64,
     voters: Voters,
 }
@@ -147,7 +180,7 @@ impl std::fmt::Debug for QuorumMember {
 
 impl fjord_admin::QuorumView for QuorumStatus {
     fn status(&self) -> serde_json::Value {
-        let metadata = self.controller.metadata().borrow().clone();
+        let metadata = self.handle.metadata().borrow().clone();
         let brokers: Vec<_> = metadata
             .brokers
             .values()
@@ -160,9 +193,14 @@ impl fjord_admin::QuorumView for QuorumStatus {
             .iter()
             .map(|(id, address)| json!({"id": id, "address": address}))
             .collect();
+        let role = match self.handle {
+            QuorumHandle::Voter(_) => "voter",
+            QuorumHandle::Client(_) => "broker",
+        };
         json!({
             "node_id": self.node_id,
-            "leader": self.controller.leader(),
+            "role": role,
+            "leader": self.handle.leader(),
             "voters": voters,
             "metadata_offset": metadata.offset,
             "brokers": brokers,

@@ -107,7 +107,10 @@ pub fn run(args: ServerArgs) -> Result<()> {
             None => None,
         };
         let broker = match &quorum {
-            Some(q) => fjord_broker::Broker::start_in_cluster(config, q.link()).await,
+            Some(q) => {
+                let session = std::time::Duration::from_millis(config.broker_session_timeout_ms);
+                fjord_broker::Broker::start_in_cluster(config, q.link(session)).await
+            }
             None => fjord_broker::Broker::start(config).await,
         }
         .context("broker failed to start")?;

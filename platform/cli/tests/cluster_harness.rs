@@ -13,6 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
+use common::kafka::{PartitionInfo, consume_all, create_topic, log_bytes, produce_to};
 use common::proxy::FaultProxy;
 
 #[test]
@@ -28,7 +29,7 @@ fn three_nodes_elect_a_controller_and_register_three_brokers() {
     let own = voters.iter().find(|v| v["id"] == 1).expect("itself");
     assert_eq!(
         own["address"].as_str(),
-        Some(cluster.node(1).controller.to_string().as_str()),
+        cluster.node(1).controller.map(|a| a.to_string()).as_deref(),
         "its own entry is its real controller address: {view}"
     );
     eprintln!("3 nodes up in {:?}", started.elapsed());
@@ -89,12 +90,104 @@ fn a_paused_broker_is_fenced_and_comes_back_on_cont() {
     cluster.wait_for_brokers(&[1, 2, 3]);
 }
 
+/// Five nodes as KRaft runs them: 1–3 are voters (combined mode), 4 and 5
+/// brokers only, following the quorum through a controller client. All
+/// five register; brokers 4 and 5 get replicas and lead partitions, and a
+/// partition they lead takes `acks=all` records that read back whole and
+/// reach its followers.
 #[test]
-fn five_nodes_register_five_brokers() {
+fn five_nodes_three_voters_two_brokers_all_take_partitions() {
+    const TOPIC: &str = "spread";
     let started = Instant::now();
     let cluster = Cluster::start(5);
     cluster.wait_for_brokers(&[1, 2, 3, 4, 5]);
-    eprintln!("5 nodes up in {:?}", started.elapsed());
+    let registered = started.elapsed();
+    for id in 1..=5 {
+        let view = cluster.quorum(id).expect("every node answers");
+        let voters = view["voters"].as_array().map(Vec::len);
+        assert_eq!(voters, Some(3), "only nodes 1–3 are voters: {view}");
+        let role = if id <= 3 { "voter" } else { "broker" };
+        assert_eq!(view["role"], role, "node {id}: {view}");
+    }
+    assert!(cluster.node(4).controller.is_none());
+    let leader = cluster.active_controller().expect("an active controller");
+    assert!(
+        (1..=3).contains(&leader),
+        "the active controller is a voter"
+    );
+
+    // RF 3 over five brokers, one partition each to lead (round-robin).
+    cluster.wait_for_detail("CreateTopics spread, 5 partitions, RF 3", |c| {
+        match create_topic(&c.bootstrap(), TOPIC, 5, 3, &[("min.insync.replicas", "2")]) {
+            // An earlier attempt created it but its answer was lost.
+            Err(e) if e.contains("TopicAlreadyExists") => Ok(()),
+            other => other,
+        }
+    });
+    let partitions: Vec<PartitionInfo> =
+        (0..5).map(|p| cluster.wait_for_isr(TOPIC, p, 3)).collect();
+    for broker in [4, 5] {
+        assert!(
+            partitions.iter().any(|p| p.replicas.contains(&broker)),
+            "broker {broker} holds a replica: {partitions:?}"
+        );
+    }
+
+    for broker in [4, 5] {
+        let Some(partition) = partitions.iter().position(|p| p.leader == broker) else {
+            panic!("no partition led by broker {broker}: {partitions:?}");
+        };
+        let partition = i32::try_from(partition).expect("a partition index");
+        let values: Vec<String> = (0..50).map(|i| format!("{broker}-{i}")).collect();
+        let report = produce_to(&cluster.bootstrap(), TOPIC, partition, &values);
+        assert!(
+            report.failed.is_empty() && report.fatal.is_none(),
+            "acks=all to {TOPIC}-{partition} led by {broker}: {report:?}"
+        );
+        assert_eq!(report.acked.len(), values.len(), "{report:?}");
+        let read: Vec<String> = consume_all(&cluster.bootstrap(), TOPIC, partition)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(read, values, "{TOPIC}-{partition} read back");
+        // Its followers copied the leader's log byte for byte.
+        let info = &partitions[partition as usize];
+        let leader_log = log_bytes(&cluster.data_dir(broker as u64), TOPIC, partition);
+        for &follower in info.replicas.iter().filter(|&&r| r != broker) {
+            cluster.wait_for(
+                &format!("broker {follower} has {TOPIC}-{partition} as broker {broker} has it"),
+                |c| {
+                    (log_bytes(&c.data_dir(follower as u64), TOPIC, partition) == leader_log)
+                        .then_some(())
+                },
+            );
+        }
+    }
+    eprintln!(
+        "5 nodes registered in {registered:?}, whole test {:?}",
+        started.elapsed()
+    );
+}
+
+/// Brokers 4 and 5 (not voters) follow the quorum across the death of the
+/// active controller: they name the new one and stay unfenced, while the
+/// dead node is fenced.
+#[test]
+fn five_nodes_brokers_follow_a_new_active_controller() {
+    let mut cluster = Cluster::start(5);
+    let first = cluster.wait_for_brokers(&[1, 2, 3, 4, 5]);
+    cluster.kill(first);
+    let started = Instant::now();
+    let survivors: Vec<u64> = (1..=5).filter(|&id| id != first).collect();
+    // `active_controller` needs every running node, 4 and 5 included, to
+    // name the same new leader.
+    let second = cluster.wait_for_brokers(&survivors);
+    assert_ne!(second, first);
+    assert_eq!(cluster.fenced_brokers(), [first]);
+    eprintln!(
+        "controller {first} killed: brokers follow {second} after {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! voter): they elect an active controller and register their brokers;
 //! killing the active controller's process with SIGKILL moves the quorum to
 //! another node and fences the dead broker; restarting it from its data
-//! directory brings it back. Observed through each node's admin API
-//! (`/api/v1/cluster/quorum`).
+//! directory brings it back. A node that is not a voter joins as a broker
+//! only. Observed through each node's admin API (`/api/v1/cluster/quorum`).
 
 mod common;
 
@@ -149,26 +149,48 @@ fn active_controller_killed_quorum_moves_and_fences_its_broker() {
     assert!(leader(&views).is_some(), "{second} then {views:#?}");
 }
 
+/// A node whose id is not among the voters is a broker only: it starts
+/// before any voter runs (no refusal, no leader yet), and once the voters
+/// form a quorum it follows it, registers and stays unfenced.
 #[test]
-fn a_node_that_is_not_a_voter_is_refused_with_a_reason() {
+fn a_node_that_is_not_a_voter_joins_as_a_broker() {
+    let mut nodes: Vec<Node> = [1, 2, 3, 7]
+        .into_iter()
+        .map(|id| Node {
+            id,
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+            server: None,
+        })
+        .collect();
+    let voters = nodes[..3]
+        .iter()
+        .map(|n| format!("{}@127.0.0.1:{}", n.id, free_port()))
+        .collect::<Vec<_>>()
+        .join(",");
+    nodes[3].server = Some(start(&nodes[3], &voters));
+    let alone = wait_for(&nodes, "the broker's view without a quorum", |v| {
+        v[0]["role"] == "broker"
+    });
+    assert_eq!(alone[0]["leader"], Value::Null, "{alone:#?}");
+    assert_eq!(alone[0]["metadata_offset"], 0, "{alone:#?}");
+    assert_eq!(alone[0]["voters"].as_array().map(Vec::len), Some(3));
+
+    for node in &mut nodes[..3] {
+        node.server = Some(start(node, &voters));
+    }
+    let views = wait_for(&nodes, "a leader and four live brokers", |v| {
+        leader(v).is_some() && all_live(v, &[1, 2, 3, 7])
+    });
+    let broker = views.iter().find(|v| v["node_id"] == 7).unwrap();
+    assert_eq!(broker["role"], "broker", "{broker}");
+    assert!(leader(&views).is_some_and(|l| l <= 3), "{views:#?}");
+    assert!(broker["metadata_offset"].as_u64().is_some_and(|o| o > 0));
+}
+
+#[test]
+fn an_unparsable_voter_list_is_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
-        .args(["server", "--listen", &format!("127.0.0.1:{}", free_port())])
-        .args(["--admin-listen", "off", "--node-id", "7"])
-        .args([
-            "--controller-voters",
-            "1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("node.id 7 is not among controller.quorum.voters"),
-        "{stderr}"
-    );
     let bad = Command::new(env!("CARGO_BIN_EXE_fjord"))
         .args(["server", "--listen", &format!("127.0.0.1:{}", free_port())])
         .args(["--admin-listen", "off", "--node-id", "1"])

@@ -305,7 +305,7 @@ impl Drop for Controller {
 type LocalCall<'a, T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ForwardError>> + Send + 'a>>;
 
-fn into_result(applied: AppliedResult) -> Result<AppliedResult, ControllerError> {
+pub(crate) fn into_result(applied: AppliedResult) -> Result<AppliedResult, ControllerError> {
     match applied.result {
         Err(e) => Err(ControllerError::Rejected(e)),
         Ok(_) => Ok(applied),
@@ -455,6 +455,72 @@ impl ControllerCore {
         }
     }
 
+    /// A request of a controller client: handled here when this node
+    /// leads, else forwarded once to the leader it knows. Not retried: the
+    /// client retries (perhaps through another voter), which keeps each of
+    /// its calls within about one `rpc_timeout` of this node.
+    async fn relay<'a, T>(
+        &'a self,
+        request: impl Fn() -> RpcRequest,
+        local: impl Fn() -> LocalCall<'a, T>,
+        unwrap: impl Fn(RpcResponse) -> Option<Result<T, ForwardError>>,
+    ) -> Result<T, ForwardError> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        match leader {
+            Some(l) if l == self.node_id => local().await,
+            Some(l) => match self.forward(l, &request()).await {
+                Ok(response) => unwrap(response)
+                    .unwrap_or_else(|| Err(ForwardError::Failed("unexpected response".into()))),
+                // Not sent: the client may try again, here or elsewhere.
+                Err(CallError::Unreachable { .. }) => Err(ForwardError::NotLeader(None)),
+                Err(e @ CallError::Failed { .. }) => Err(ForwardError::Failed(format!(
+                    "forwarding to controller {l} failed, outcome unknown: {e}"
+                ))),
+            },
+            None => Err(ForwardError::NotLeader(None)),
+        }
+    }
+
+    /// [`Self::relay`] for a client's proposal.
+    pub(crate) async fn propose_relayed(
+        &self,
+        command: Command,
+    ) -> Result<AppliedResult, ForwardError> {
+        self.relay(
+            || RpcRequest::Propose {
+                command: command.clone(),
+                relay: false,
+            },
+            || Box::pin(self.propose_here(command.clone())),
+            |r| match r {
+                RpcResponse::Propose(r) => Some(r),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// [`Self::relay`] for a client's heartbeat.
+    pub(crate) async fn heartbeat_relayed(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<(), ForwardError> {
+        self.relay(
+            || RpcRequest::Heartbeat {
+                broker_id,
+                broker_epoch,
+                relay: false,
+            },
+            || Box::pin(self.heartbeat_here(broker_id, broker_epoch)),
+            |r| match r {
+                RpcResponse::Heartbeat(r) => Some(r),
+                _ => None,
+            },
+        )
+        .await
+    }
+
     async fn forward(
         &self,
         leader: NodeId,
@@ -473,7 +539,10 @@ impl ControllerCore {
     pub(crate) async fn propose(&self, command: Command) -> Result<AppliedResult, ControllerError> {
         let applied = self
             .route(
-                || RpcRequest::Propose(command.clone()),
+                || RpcRequest::Propose {
+                    command: command.clone(),
+                    relay: false,
+                },
                 || Box::pin(self.propose_here(command.clone())),
                 |r| match r {
                     RpcResponse::Propose(r) => Some(r),
@@ -493,6 +562,7 @@ impl ControllerCore {
             || RpcRequest::Heartbeat {
                 broker_id,
                 broker_epoch,
+                relay: false,
             },
             || Box::pin(self.heartbeat_here(broker_id, broker_epoch)),
             |r| match r {

@@ -20,22 +20,30 @@
 //! - [`Controller::heartbeat`] keeps a broker's session alive on the active
 //!   controller, which fences brokers whose session expired (moving partition
 //!   leadership within the ISR) and unfences them on their next heartbeat.
+//! - [`ControllerClient`] offers the same calls to a broker that is not a
+//!   voter: it proposes and heartbeats through any voter and follows the
+//!   metadata with long polls. [`QuorumHandle`] is either one, so the broker
+//!   does not care which it has.
 //!
 //! **What it is not for**
 //! - It does not serve Kafka clients, store records or replicate partition
 //!   data: that is the broker's job (`fjord-broker`, `fjord-log`); the
 //!   controller only decides who leads and who is in sync.
 //! - It does not change its own voter set at run time: the voters are a
-//!   static list, and the lowest id initializes a new cluster once.
+//!   static list, and the lowest id initializes a new cluster once. Brokers
+//!   beyond the voters join as clients, not as Raft members (no observers
+//!   or learners).
 //! - It is not a general key-value store: the state is small, kept in memory
 //!   whole, and snapshotted whole.
 //!
 //! See `docs/cluster.md` for the design, the storage format and the
 //! fencing rules.
 
+mod client;
 pub mod commands;
 mod controller;
 mod durable_file;
+mod handle;
 mod liveness;
 pub mod log_store;
 pub mod metadata_store;
@@ -46,8 +54,10 @@ pub mod raft_types;
 mod state_machine;
 pub mod voters;
 
+pub use client::{ClientConfig, ControllerClient};
 pub use commands::{AppliedResult, Command, CommandError, CommandOutcome, ElectionType};
 pub use controller::{Controller, ControllerConfig, ControllerError};
+pub use handle::QuorumHandle;
 pub use model::{
     BrokerId, BrokerRegistration, ClusterMetadata, NO_LEADER, PartitionState, Pipeline, Topic,
 };

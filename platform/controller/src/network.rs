@@ -1,9 +1,14 @@
-//! TCP between controllers. One connection carries one request at a time:
-//! a frame is a big-endian `u32` length followed by a postcard-encoded
+//! TCP to and between controllers. One connection carries one request at a
+//! time: a frame is a big-endian `u32` length followed by a postcard-encoded
 //! [`RpcRequest`] or [`RpcResponse`]. Openraft's replication streams each get
 //! their own connection; forwarded proposals and broker heartbeats use a
 //! connection per peer. A connection that fails or times out is dropped and
 //! opened again on the next request.
+//!
+//! Brokers that are not voters ([`crate::ControllerClient`]) speak the same
+//! protocol: they send `Propose` and `Heartbeat` with `relay: true` to any
+//! voter, which hands them on to the leader, and follow the metadata with
+//! `FetchMetadata`.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -28,12 +33,16 @@ use tracing::{debug, warn};
 
 use crate::commands::{AppliedResult, Command, CommandError};
 use crate::controller::ControllerCore;
-use crate::model::BrokerId;
+use crate::model::{BrokerId, ClusterMetadata};
 use crate::raft_types::TypeConfig;
 use crate::voters::NodeId;
 
 /// Largest frame accepted (snapshots travel in chunks well below this).
 const MAX_FRAME_LEN: usize = 64 * 1024 * 1024;
+
+/// Longest long poll a voter grants a `FetchMetadata`: a client asking for
+/// more still hears the leader regularly.
+const MAX_FETCH_WAIT: Duration = Duration::from_secs(5);
 
 /// A request from one controller to another.
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,12 +50,28 @@ pub(crate) enum RpcRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
-    /// A command proposed on a follower, for the leader to write.
-    Propose(Command),
-    /// A broker heartbeat received by a follower, for the active controller.
+    /// A command for the leader to write. A voter forwarding its own
+    /// proposal sends `relay: false`: the receiver writes it or answers
+    /// `NotLeader`. A controller client sends `relay: true`: a receiver that
+    /// does not lead forwards it once to the leader it knows (as
+    /// `relay: false`, so a request never takes more than two hops).
+    Propose {
+        command: Command,
+        relay: bool,
+    },
+    /// A broker heartbeat for the active controller; `relay` as for
+    /// `Propose`.
     Heartbeat {
         broker_id: BrokerId,
         broker_epoch: i64,
+        relay: bool,
+    },
+    /// A controller client following the metadata: answered with the
+    /// receiver's applied state as soon as its offset is greater than
+    /// `after_offset`, or without it after `max_wait_ms` (long poll).
+    FetchMetadata {
+        after_offset: u64,
+        max_wait_ms: u32,
     },
 }
 
@@ -60,6 +85,12 @@ pub(crate) enum RpcResponse {
     ),
     Propose(Result<AppliedResult, ForwardError>),
     Heartbeat(Result<(), ForwardError>),
+    FetchMetadata {
+        /// The leader the answering voter knows.
+        leader: Option<NodeId>,
+        /// Its applied state, if newer than `after_offset`.
+        metadata: Option<ClusterMetadata>,
+    },
 }
 
 /// Why a forwarded proposal or heartbeat was not handled.
@@ -107,6 +138,12 @@ impl PeerConnection {
             source: io::Error::other(e),
         })?;
         let deadline = tokio::time::Instant::now() + timeout;
+        if self.stream.as_ref().is_some_and(|s| !idle_and_open(s)) {
+            // The peer closed the idle connection (it restarted, or shut
+            // down): sending on it would fail after the write and look like
+            // a call with an unknown outcome. Connect again instead.
+            self.stream = None;
+        }
         if self.stream.is_none() {
             let connect = tokio::time::timeout_at(deadline, TcpStream::connect(&self.addr));
             let stream = match connect.await {
@@ -152,6 +189,14 @@ impl PeerConnection {
             }
         })
     }
+}
+
+/// Whether an idle connection is still usable: between calls the peer
+/// sends nothing, so anything readable is an end of stream, an error, or
+/// garbage.
+fn idle_and_open(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 async fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
@@ -225,14 +270,48 @@ async fn serve_connection(mut stream: TcpStream, core: Arc<ControllerCore>) -> i
             RpcRequest::InstallSnapshot(r) => {
                 RpcResponse::InstallSnapshot(core.raft.install_snapshot(r).await)
             }
-            RpcRequest::Propose(command) => RpcResponse::Propose(core.propose_here(command).await),
+            RpcRequest::Propose {
+                command,
+                relay: false,
+            } => RpcResponse::Propose(core.propose_here(command).await),
+            RpcRequest::Propose {
+                command,
+                relay: true,
+            } => RpcResponse::Propose(core.propose_relayed(command).await),
             RpcRequest::Heartbeat {
                 broker_id,
                 broker_epoch,
+                relay: false,
             } => RpcResponse::Heartbeat(core.heartbeat_here(broker_id, broker_epoch).await),
+            RpcRequest::Heartbeat {
+                broker_id,
+                broker_epoch,
+                relay: true,
+            } => RpcResponse::Heartbeat(core.heartbeat_relayed(broker_id, broker_epoch).await),
+            RpcRequest::FetchMetadata {
+                after_offset,
+                max_wait_ms,
+            } => {
+                let wait = Duration::from_millis(max_wait_ms.into()).min(MAX_FETCH_WAIT);
+                fetch_metadata(&core, after_offset, wait).await
+            }
         };
         let payload = postcard::to_stdvec(&response).map_err(io::Error::other)?;
         write_frame(&mut stream, &payload).await?;
+    }
+}
+
+/// Answers a `FetchMetadata`: waits up to `wait` for an applied state newer
+/// than `after_offset`.
+async fn fetch_metadata(core: &ControllerCore, after_offset: u64, wait: Duration) -> RpcResponse {
+    let mut applied = core.store.subscribe();
+    // A timeout is the ordinary "nothing new" answer, and the sender lives
+    // as long as the store: the result of the wait itself says nothing.
+    let _ = tokio::time::timeout(wait, applied.wait_for(|m| m.offset > after_offset)).await;
+    let current = applied.borrow().clone();
+    RpcResponse::FetchMetadata {
+        leader: core.raft.metrics().borrow().current_leader,
+        metadata: (current.offset > after_offset).then(|| ClusterMetadata::clone(&current)),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Three controllers on 127.0.0.1 with real sockets and real data
 //! directories: election, forwarding, failover, restart, snapshot install,
-//! broker liveness.
+//! broker liveness, and controller clients (brokers that are not voters).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fjord_controller::{
-    ClusterMetadata, Command, CommandError, Controller, ControllerConfig, ControllerError,
-    NO_LEADER, NodeId, Voters,
+    ClientConfig, ClusterMetadata, Command, CommandError, Controller, ControllerClient,
+    ControllerConfig, ControllerError, NO_LEADER, NodeId, QuorumHandle, Voters,
 };
 use tempfile::TempDir;
 use tokio::time::{Instant, sleep};
@@ -120,6 +120,25 @@ impl Cluster {
             out.push(wait_applied(node, offset, Duration::from_secs(10)).await);
         }
         out
+    }
+
+    /// A controller client of this quorum; `via` limits the voters it
+    /// knows (all when empty).
+    fn client(&self, via: &[NodeId]) -> ControllerClient {
+        let voters = self
+            .voters
+            .iter()
+            .filter(|(id, _)| via.is_empty() || via.contains(id))
+            .map(|(id, addr)| format!("{id}@{addr}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let config = ClientConfig {
+            rpc_timeout: Duration::from_secs(2),
+            propose_timeout: Duration::from_secs(5),
+            fetch_max_wait: Duration::from_millis(200),
+            retry_pause: Duration::from_millis(50),
+        };
+        ControllerClient::connect(Voters::parse(&voters).unwrap(), config).unwrap()
     }
 
     async fn shutdown(mut self) {
@@ -388,5 +407,147 @@ async fn silent_broker_is_fenced_and_a_heartbeat_unfences_it() {
     for p in &m.topics["t"].partitions {
         assert_ne!(p.leader, NO_LEADER);
     }
+    cluster.shutdown().await;
+}
+
+/// Waits until `rx` shows a state at `offset` or later.
+async fn wait_metadata(
+    rx: &mut tokio::sync::watch::Receiver<Arc<ClusterMetadata>>,
+    offset: u64,
+    what: &str,
+) -> Arc<ClusterMetadata> {
+    let seen = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|m| m.offset >= offset))
+        .await
+        .ok()
+        .and_then(|r| r.ok().map(|m| m.clone()));
+    seen.unwrap_or_else(|| {
+        panic!(
+            "{what}: offset {offset} not seen (at {})",
+            rx.borrow().offset
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_proposes_through_a_follower_and_follows_the_metadata() {
+    let cluster = Cluster::start(1000, Duration::from_secs(30)).await;
+    let leader = cluster.leader(Duration::from_secs(5)).await;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+
+    // This client knows only the follower: everything it writes is relayed.
+    let via_follower = cluster.client(&[follower]);
+    let applied = via_follower.propose(register(4)).await.unwrap();
+    let states = cluster.applied_everywhere(applied.offset).await;
+    assert_eq!(states[0].brokers[&4].epoch, applied.offset as i64);
+    let mut rx = via_follower.metadata();
+    let seen = wait_metadata(&mut rx, applied.offset, "client via the follower").await;
+    assert_eq!(seen.brokers[&4].epoch, applied.offset as i64);
+
+    // Heartbeats reach the active controller through the follower too, and
+    // refusals come back typed.
+    let epoch = applied.offset as i64;
+    via_follower.heartbeat(4, epoch).await.unwrap();
+    let err = via_follower.heartbeat(4, epoch - 1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ControllerError::Rejected(CommandError::StaleBrokerEpoch { .. })
+        ),
+        "{err:?}"
+    );
+    let err = via_follower.heartbeat(9, 1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ControllerError::Rejected(CommandError::UnknownBroker(9))
+        ),
+        "{err:?}"
+    );
+    let err = via_follower
+        .propose(create_topic("t", 1, 2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ControllerError::Rejected(CommandError::InvalidReplicationFactor { requested: 2, .. })
+        ),
+        "{err:?}"
+    );
+
+    // A client that knows every voter learns the leader, and through the
+    // common handle sees what the voters applied.
+    let client = QuorumHandle::Client(Arc::new(cluster.client(&[])));
+    let created = client.propose(register(5)).await.unwrap();
+    let topic = client.propose(create_topic("t", 3, 2)).await.unwrap();
+    assert!(topic.offset > created.offset);
+    let mut rx = client.metadata();
+    let seen = wait_metadata(&mut rx, topic.offset, "client of all voters").await;
+    let voters = cluster.applied_everywhere(topic.offset).await;
+    let at_same_offset = voters.iter().find(|m| m.offset == seen.offset);
+    if let Some(m) = at_same_offset {
+        assert_eq!(content(m), content(&seen));
+    }
+    assert_eq!(seen.topics["t"].partitions.len(), 3);
+    assert_eq!(client.leader(), Some(leader));
+
+    // Metadata keeps flowing without anything proposed through the client.
+    let later = cluster
+        .node(leader)
+        .propose(Command::UpsertPipeline {
+            name: "p".into(),
+            manifest: "kind: Pipeline".into(),
+        })
+        .await
+        .unwrap();
+    let seen = wait_metadata(&mut rx, later.offset, "a change made elsewhere").await;
+    assert!(seen.pipelines.contains_key("p"));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_survives_the_leaders_shutdown() {
+    let mut cluster = Cluster::start(1000, Duration::from_secs(30)).await;
+    let old = cluster.leader(Duration::from_secs(5)).await;
+    let client = cluster.client(&[]);
+    let first = client.propose(register(4)).await.unwrap();
+    let mut rx = client.metadata();
+    wait_metadata(&mut rx, first.offset, "before the shutdown").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.leader() != Some(old) {
+        assert!(
+            Instant::now() < deadline,
+            "client never learned leader {old}"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+
+    cluster.stop_node(old).await;
+    let started = Instant::now();
+    // Proposed while the survivors elect: the client waits for the new
+    // leader as a voter would.
+    let second = client.propose(register(5)).await.unwrap();
+    let took = started.elapsed();
+    let new = cluster.leader(Duration::from_secs(5)).await;
+    assert_ne!(new, old);
+    let seen = wait_metadata(&mut rx, second.offset, "after the shutdown").await;
+    assert!(seen.brokers.contains_key(&5));
+    client.heartbeat(5, second.offset as i64).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.leader() != Some(new) {
+        assert!(
+            Instant::now() < deadline,
+            "client still names {:?}, not {new}",
+            client.leader()
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+
+    // The old leader comes back as a follower; the client keeps working.
+    cluster.start_node(old).await;
+    let third = client.propose(register(6)).await.unwrap();
+    wait_metadata(&mut rx, third.offset, "after the restart").await;
+    eprintln!("proposal across the leader's shutdown took {took:?}");
+    client.shutdown().await;
     cluster.shutdown().await;
 }

@@ -26,16 +26,16 @@ mod session;
 
 use std::sync::Arc;
 
-use fjord_controller::{AppliedResult, ClusterMetadata, Command, Controller, ControllerError};
+use fjord_controller::{AppliedResult, ClusterMetadata, Command, ControllerError, QuorumHandle};
 use tokio::sync::{mpsc, watch};
 
 use crate::server::BrokerState;
 
-/// This broker's tie to the controller quorum (combined mode: the
-/// controller runs in the same process).
+/// This broker's tie to the controller quorum: its own controller in
+/// combined mode, or a controller client on a broker that is not a voter.
 #[derive(Debug)]
 pub struct ClusterLink {
-    controller: Arc<Controller>,
+    controller: QuorumHandle,
     broker_id: i32,
     /// The metadata offset at which this broker's current registration was
     /// applied: metadata older than it may not know this broker's replicas
@@ -55,11 +55,11 @@ pub struct ClusterLink {
 }
 
 impl ClusterLink {
-    /// Ties broker `broker_id` to `controller`; the broker's session with
-    /// the quorum lapses after `session_timeout` without an accepted
+    /// Ties broker `broker_id` to the quorum through `controller`; the
+    /// broker's session lapses after `session_timeout` without an accepted
     /// heartbeat.
     pub fn new(
-        controller: Arc<Controller>,
+        controller: QuorumHandle,
         broker_id: i32,
         session_timeout: std::time::Duration,
     ) -> Self {
@@ -82,7 +82,7 @@ impl ClusterLink {
         self.broker_id
     }
 
-    /// The metadata as this node's controller applied it last.
+    /// The metadata as this node's controller (or client) has it last.
     pub(crate) fn metadata(&self) -> Arc<ClusterMetadata> {
         self.controller.metadata().borrow().clone()
     }

@@ -1,5 +1,8 @@
-//! A cluster of real `fjord server` processes in combined mode (each node a
-//! broker and a controller voter), with every link between them behind a
+//! A cluster of real `fjord server` processes, as Kafka's KRaft runs small
+//! clusters: the first three nodes (or fewer, see
+//! [`ClusterConfig::voters`]) in combined mode, each a broker and a
+//! controller voter, and any further node a broker only, following the
+//! voters through a controller client. Every link between them is behind a
 //! [`FaultProxy`], so tests can kill, pause, restart or partition any node
 //! and watch the rest react.
 //!
@@ -7,12 +10,14 @@
 //! takes node ids, never indexes.
 //!
 //! The wiring, per node `i`:
-//! - controller: it listens on its real controller port; in the
+//! - controller: a voter listens on its real controller port; in the
 //!   `--controller-voters` it is given, its own entry is that real address
-//!   and every other node `j` appears as the address of a proxy `i→j` to
+//!   and every other voter `j` appears as the address of a proxy `i→j` to
 //!   `j`'s real controller port. The controller dials peers at the
 //!   addresses of its own voter list, so each directed link has its own
-//!   proxy and a node can be cut off in both directions.
+//!   proxy and a node can be cut off in both directions. A non-voter gets
+//!   the same list with every voter behind a proxy of its own, and no
+//!   controller listener.
 //! - Kafka: it listens on its real port and advertises (`advertised.host`,
 //!   `advertised.port`) a proxy in front of it, so clients and other
 //!   brokers go through the proxy while tests can still reach the real port.
@@ -43,6 +48,9 @@ pub const WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     pub nodes: usize,
+    /// How many of the nodes (the lowest ids) are controller voters; the
+    /// others are brokers only. Default: 3, or all nodes if fewer.
+    pub voters: usize,
     /// `broker.session.timeout.ms` of every node.
     pub session_ms: u64,
     /// Extra lines for every node's fjord.yaml.
@@ -53,6 +61,7 @@ impl ClusterConfig {
     pub fn new(nodes: usize) -> ClusterConfig {
         ClusterConfig {
             nodes,
+            voters: nodes.min(3),
             session_ms: DEFAULT_SESSION_MS,
             yaml: Vec::new(),
         }
@@ -82,8 +91,8 @@ pub struct Node {
     pub kafka: SocketAddr,
     /// Its admin HTTP API (`host:port`).
     pub admin: String,
-    /// Its real controller listener.
-    pub controller: SocketAddr,
+    /// Its real controller listener; `None` on a node that is not a voter.
+    pub controller: Option<SocketAddr>,
     /// The proxy it advertises to clients and brokers.
     kafka_proxy: FaultProxy,
     /// The `--controller-voters` this node is given (peers via proxies).
@@ -131,16 +140,17 @@ impl Node {
 
     fn start(&mut self) {
         assert!(self.server.is_none(), "node {} already runs", self.id);
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "--config".into(),
             self.config_path().display().to_string(),
             "--node-id".into(),
             self.id.to_string(),
             "--controller-voters".into(),
             self.voters.clone(),
-            "--controller-listen".into(),
-            self.controller.to_string(),
         ];
+        if let Some(controller) = self.controller {
+            args.extend(["--controller-listen".into(), controller.to_string()]);
+        }
         let log = self.log_path();
         let _ = std::fs::OpenOptions::new()
             .create(true)
@@ -161,10 +171,12 @@ impl Node {
     }
 }
 
-/// N nodes, all controller voters (only voters can run a broker so far).
+/// N nodes: the first `config.voters` controller voters, the rest brokers
+/// only.
 pub struct Cluster {
     nodes: Vec<Node>,
-    /// `(from, to)` → the proxy `from` dials to reach `to`'s controller.
+    /// `(from, to)` → the proxy `from` dials to reach voter `to`'s
+    /// controller.
     links: BTreeMap<(u64, u64), FaultProxy>,
     /// Nodes currently cut off.
     cut: Vec<u64>,
@@ -179,6 +191,11 @@ impl Cluster {
 
     pub fn start_with(config: ClusterConfig) -> Cluster {
         assert!(config.nodes >= 1, "a cluster needs a node");
+        assert!(
+            (1..=config.nodes).contains(&config.voters),
+            "between 1 and {} voters",
+            config.nodes
+        );
         let ids: Vec<u64> = (1..=config.nodes as u64).collect();
         // Held while the proxies bind (port 0), so no proxy takes a node's
         // port; released just before the nodes start.
@@ -187,10 +204,12 @@ impl Cluster {
             .collect();
         let mut ports = reserved.iter().map(|l| l.local_addr().unwrap());
         let mut next = move || ports.next().expect("reserved enough ports");
-        let controllers: BTreeMap<u64, SocketAddr> = ids.iter().map(|&id| (id, next())).collect();
+        let voter_ids: Vec<u64> = (1..=config.voters as u64).collect();
+        let controllers: BTreeMap<u64, SocketAddr> =
+            voter_ids.iter().map(|&id| (id, next())).collect();
         let mut links = BTreeMap::new();
         for &from in &ids {
-            for &to in &ids {
+            for &to in &voter_ids {
                 if from != to {
                     links.insert((from, to), FaultProxy::start(controllers[&to]));
                 }
@@ -198,7 +217,7 @@ impl Cluster {
         }
         let mut nodes = Vec::new();
         for &id in &ids {
-            let voters = ids
+            let voters = voter_ids
                 .iter()
                 .map(|&peer| {
                     let addr = if peer == id {
@@ -217,7 +236,7 @@ impl Cluster {
                 dir: tempfile::tempdir().expect("a node directory"),
                 kafka,
                 admin: next().to_string(),
-                controller: controllers[&id],
+                controller: controllers.get(&id).copied(),
                 kafka_proxy,
                 voters,
                 server: None,

@@ -406,6 +406,53 @@ fn produce_loop(
     (next, fatal())
 }
 
+/// Produces `values` to `topic`-`partition` with `acks=all` and
+/// idempotence, and waits for every delivery report (up to 30 s).
+pub fn produce_to(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    values: &[String],
+) -> ProduceReport {
+    let reports = Arc::new(Reports::default());
+    let producer: BaseProducer<Recorder> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "0")
+        .create_with_context(Recorder(Arc::clone(&reports)))
+        .expect("create the producer");
+    let mut sent = 0;
+    for value in values {
+        let mut record = BaseRecord::<(), str>::to(topic)
+            .partition(partition)
+            .payload(value.as_str());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                // Queue full: serve callbacks, then send the same record.
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        sent += 1;
+    }
+    let _ = producer.flush(Duration::from_secs(30));
+    let fatal = producer
+        .client()
+        .fatal_error()
+        .map(|(code, text)| format!("{code:?}: {text}"));
+    ProduceReport {
+        sent,
+        acked: take(&reports.acked),
+        failed: take(&reports.failed),
+        fatal,
+    }
+}
+
 /// Every record of `topic`-`partition` from offset 0 to the high watermark,
 /// as `(offset, value)`.
 pub fn consume_all(bootstrap: &str, topic: &str, partition: i32) -> Vec<(i64, String)> {
