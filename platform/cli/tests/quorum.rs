@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, free_port};
+use common::{Server, free_port, free_ports};
 use serde_json::Value;
 
 const SESSION_MS: u64 = 2000;
@@ -101,17 +101,19 @@ fn all_live(views: &[Value], ids: &[u64]) -> bool {
 
 #[test]
 fn active_controller_killed_quorum_moves_and_fences_its_broker() {
+    // Taken together: one at a time, the kernel may hand out a port twice.
+    let mut ports = free_ports(6).into_iter();
     let mut nodes: Vec<Node> = (1..=3)
         .map(|id| Node {
             id,
             dir: tempfile::tempdir().unwrap(),
-            port: free_port(),
+            port: ports.next().unwrap(),
             server: None,
         })
         .collect();
     let voters = nodes
         .iter()
-        .map(|n| format!("{}@127.0.0.1:{}", n.id, free_port()))
+        .map(|n| format!("{}@127.0.0.1:{}", n.id, ports.next().unwrap()))
         .collect::<Vec<_>>()
         .join(",");
     for node in &mut nodes {
@@ -154,18 +156,19 @@ fn active_controller_killed_quorum_moves_and_fences_its_broker() {
 /// form a quorum it follows it, registers and stays unfenced.
 #[test]
 fn a_node_that_is_not_a_voter_joins_as_a_broker() {
+    let mut ports = free_ports(7).into_iter();
     let mut nodes: Vec<Node> = [1, 2, 3, 7]
         .into_iter()
         .map(|id| Node {
             id,
             dir: tempfile::tempdir().unwrap(),
-            port: free_port(),
+            port: ports.next().unwrap(),
             server: None,
         })
         .collect();
     let voters = nodes[..3]
         .iter()
-        .map(|n| format!("{}@127.0.0.1:{}", n.id, free_port()))
+        .map(|n| format!("{}@127.0.0.1:{}", n.id, ports.next().unwrap()))
         .collect::<Vec<_>>()
         .join(",");
     nodes[3].server = Some(start(&nodes[3], &voters));
