@@ -1,17 +1,23 @@
-//! `fjord-broker` is Fjord's Kafka protocol server for a single node.
+//! `fjord-broker` is Fjord's Kafka protocol server: one node, alone or as
+//! a broker of a cluster.
 //!
 //! It is for: accepting TCP connections, framing and decoding Kafka requests
 //! (through the `kafka-protocol` crate), answering them in order, and owning
 //! the broker-side state behind them — the [`TopicRegistry`] of topics and
 //! their configs (persisted in the data directory), and each
-//! [`Partition`] with its [`fjord_log::Log`], leader epoch, high watermark
-//! and the notifier that wakes long-polling fetches.
-//!
-//! It is not for: storing bytes (that is `fjord-log`), command-line parsing
-//! or process setup (the `fjord` binary), transactional producers, or
-//! replication (later work; their APIs are not advertised). Consumer groups
-//! (classic protocol) are coordinated here, in `group`; idempotent
+//! [`Partition`] with its [`fjord_log::Log`], role, leader epoch, high
+//! watermark and the notifiers that wake long-polling fetches. Consumer
+//! groups (classic protocol) are coordinated here, in `group`; idempotent
 //! producers get ids and per-partition sequence checks (`producer_state`).
+//! In a cluster ([`Broker::start_in_cluster`] with a [`ClusterLink`]) it
+//! follows the controller quorum's metadata and replicates its partitions
+//! with the other brokers (`cluster`, Kafka's ISR protocol;
+//! docs/replication.md).
+//!
+//! It is not for: storing bytes (that is `fjord-log`), deciding who leads
+//! (that is the controller quorum, `fjord-controller`), command-line parsing
+//! or process setup (the `fjord` binary), or transactional producers (their
+//! APIs are not advertised).
 //!
 //! Start a broker with [`Broker::start`] (returns once the listener is
 //! bound; [`Broker::local_addr`] tells the port when binding port 0) and stop
