@@ -247,14 +247,19 @@ impl Partition {
         } else {
             self.log.append(&mut batches, epoch)?
         };
+        self.count_in(&info);
+        self.appended_to(info.last_offset + 1);
+        Ok(info)
+    }
+
+    /// Counts an append in the bytes and records taken in.
+    fn count_in(&self, info: &AppendInfo) {
         self.traffic
             .bytes_in
             .fetch_add(info.bytes as u64, Ordering::Relaxed);
         self.traffic
             .records_in
             .fetch_add(info.record_count, Ordering::Relaxed);
-        self.appended_to(info.last_offset + 1);
-        Ok(info)
     }
 
     /// After the log grew to `log_end`: wakes followers and, on a single
@@ -501,12 +506,7 @@ impl Partition {
     ) -> Result<(), LogError> {
         if !batches.is_empty() {
             let info = self.log.append_as_follower(batches)?;
-            self.traffic
-                .bytes_in
-                .fetch_add(info.bytes as u64, Ordering::Relaxed);
-            self.traffic
-                .records_in
-                .fetch_add(info.record_count, Ordering::Relaxed);
+            self.count_in(&info);
             self.log_end.send_replace(info.last_offset + 1);
         }
         let hw = leader_high_watermark.min(self.log.log_end_offset());
