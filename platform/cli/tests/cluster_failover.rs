@@ -276,3 +276,61 @@ fn metadata_changes_continue_after_controller_kill() {
         "the leader is a live broker: {info:?}"
     );
 }
+
+/// The log start offset a replica's checkpoint records (`fjord-log`'s
+/// `log-start-offset-checkpoint`: a version line, a count, the offset).
+fn log_start_on(cluster: &Cluster, id: u64, topic: &str) -> Option<i64> {
+    let path = cluster
+        .data_dir(id)
+        .join(format!("{topic}-0"))
+        .join("log-start-offset-checkpoint");
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .nth(2)?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[test]
+fn deleted_records_go_from_every_replica() {
+    const TOPIC: &str = "trimmed";
+    let cluster = cluster_with_topic(TOPIC);
+    let producer = AckedProducer::start(&cluster.bootstrap(), TOPIC, &[]);
+    producer.wait_acked(&cluster, 0, 100, "100 records to trim");
+    let report = producer.stop();
+    assert!(report.fatal.is_none(), "producer: {:?}", report.fatal);
+
+    // DeleteRecords through the leader (librdkafka's admin client).
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::config::ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap())
+            .create()
+            .expect("admin client");
+    let mut offsets = rdkafka::TopicPartitionList::new();
+    offsets
+        .add_partition_offset(TOPIC, 0, rdkafka::Offset::Offset(50))
+        .expect("offset list");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the admin client");
+    let deleted = runtime
+        .block_on(admin.delete_records(&offsets, &rdkafka::admin::AdminOptions::new()))
+        .expect("DeleteRecords");
+    let low = deleted.find_partition(TOPIC, 0).map(|p| p.offset());
+    assert_eq!(low, Some(rdkafka::Offset::Offset(50)), "{deleted:?}");
+
+    // The followers follow the leader's log start (their next fetch tells
+    // them), so a follower that becomes leader does not serve them again.
+    let ids = cluster.ids();
+    cluster.wait_for_detail("every replica's log starting at 50", |c| {
+        let starts: Vec<Option<i64>> = ids.iter().map(|&id| log_start_on(c, id, TOPIC)).collect();
+        if starts.iter().all(|s| *s == Some(50)) {
+            Ok(())
+        } else {
+            Err(format!("log starts {starts:?}"))
+        }
+    });
+}

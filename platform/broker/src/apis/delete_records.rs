@@ -31,6 +31,10 @@ pub(crate) fn handle(state: &BrokerState, request: DeleteRecordsRequest) -> Dele
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
+                    // The leader deletes; followers follow its log start.
+                    if let Err(code) = crate::cluster::check_leader(state, &partition, -1) {
+                        return result.with_error_code(code);
+                    }
                     let high_watermark = partition.high_watermark();
                     let offset = if p.offset == -1 {
                         high_watermark

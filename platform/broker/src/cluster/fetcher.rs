@@ -150,8 +150,23 @@ async fn replicate(
         let mut records = data.records.map(|r| r.to_vec()).unwrap_or_default();
         if !state.shutdown.borrow().to_owned() {
             partition.append_from_leader(&mut records, data.high_watermark)?;
+            follow_log_start(partition, data.log_start_offset)?;
         }
     }
+}
+
+/// Moves the log start up to the leader's (DeleteRecords and retention on
+/// the leader), as Kafka's followers do, never past what this replica
+/// knows to be committed.
+fn follow_log_start(partition: &Partition, leader_log_start: i64) -> Result<(), FetchError> {
+    let log = partition.log();
+    let start = leader_log_start
+        .min(partition.high_watermark())
+        .min(log.log_end_offset());
+    if start > log.log_start_offset() {
+        log.delete_records_before(start)?;
+    }
+    Ok(())
 }
 
 /// Cuts the local log where it stops agreeing with the leader's (KIP-101,
