@@ -531,6 +531,18 @@ impl Partition {
         Ok(())
     }
 
+    /// Empties the log and starts it at `offset`, past its end: a follower
+    /// that fell behind the leader's log start (retention or DeleteRecords
+    /// ran while it was away) copies the log from there.
+    pub(crate) fn restart_at(&self, offset: i64) -> Result<(), LogError> {
+        self.log.restart_at(offset)?;
+        self.forget_producers();
+        let _ = crate::producer_state::snapshot::take(self.log.dir());
+        self.log_end.send_replace(offset);
+        self.advance_high_watermark(offset);
+        Ok(())
+    }
+
     /// Checkpoints the high watermark of a replicated partition, so that a
     /// restart does not expose records above it.
     pub(crate) fn checkpoint_high_watermark(&self) -> Result<(), LogError> {

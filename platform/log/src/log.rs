@@ -818,6 +818,27 @@ impl Log {
         Ok(())
     }
 
+    /// Empties the log and makes it start (and end) at `offset`, beyond its
+    /// current end (replication: a follower that was away while its leader
+    /// deleted everything past the follower's end starts over at the
+    /// leader's log start). Its leader epochs go with its records.
+    pub fn restart_at(&self, offset: i64) -> Result<(), LogError> {
+        let mut writer = lock(&self.writer);
+        let log_end = self.log_end_offset();
+        if offset <= log_end {
+            return Err(LogError::invalid(format!(
+                "a log can only restart past its end ({log_end}), not at {offset}"
+            )));
+        }
+        self.truncate_fully(offset)?;
+        lock(&self.epochs).truncate_from_end(0)?;
+        self.log_end.store(offset, Ordering::Release);
+        writer.latest_epoch = None;
+        lock(&self.flush).flushed_offset = offset;
+        self.recovery_point_file.write(offset)?;
+        Ok(())
+    }
+
     /// Replaces all segments with one empty segment at `offset`.
     fn truncate_fully(&self, offset: i64) -> Result<(), LogError> {
         let fresh = Arc::new(Segment::create(&self.dir, offset)?);

@@ -254,3 +254,50 @@ fn follower_keeps_offsets_and_epochs() {
 fn fjord_log_set_base(batch: &mut [u8], base: i64) {
     batch[0..8].copy_from_slice(&base.to_be_bytes());
 }
+
+/// A follower that fell behind its leader's log start starts over there:
+/// its old records and epochs are gone, it takes the leader's batches from
+/// that offset on, and the same holds after a reopen.
+#[test]
+fn a_follower_restarts_at_its_leaders_log_start() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let leader = leader_log(leader_dir.path());
+    let end = leader.log_end_offset();
+    // The leader keeps only offsets 6 on.
+    assert_eq!(leader.delete_records_before(6).unwrap(), 6);
+    let follower_dir = tempfile::tempdir().unwrap();
+    let follower = Log::open(follower_dir.path(), config()).unwrap();
+    let mut first = common::batch(3, 100, 0, Compression::None);
+    follower.append(&mut first, 0).unwrap();
+    assert_eq!(follower.log_end_offset(), 3);
+
+    assert!(follower.restart_at(3).is_err(), "only past the end");
+    follower.restart_at(6).unwrap();
+    assert_eq!(follower.log_start_offset(), 6);
+    assert_eq!(follower.log_end_offset(), 6);
+    assert_eq!(
+        follower.latest_epoch(),
+        None,
+        "the old epochs went with the records"
+    );
+    let mut offset = 6;
+    while offset < end {
+        let mut copy = leader
+            .read(offset, 500, end)
+            .unwrap()
+            .slice
+            .unwrap()
+            .bytes()
+            .unwrap()
+            .to_vec();
+        offset = follower.append_as_follower(&mut copy).unwrap().last_offset + 1;
+    }
+    assert_eq!(follower.log_end_offset(), end);
+    assert_eq!(follower.epoch_entries(), leader.epoch_entries());
+    follower.close().unwrap();
+    drop(follower);
+    let reopened = Log::open(follower_dir.path(), config()).unwrap();
+    assert_eq!(reopened.log_start_offset(), 6);
+    assert_eq!(reopened.log_end_offset(), end);
+    assert_eq!(reopened.epoch_entries(), leader.epoch_entries());
+}

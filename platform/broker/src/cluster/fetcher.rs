@@ -17,6 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
@@ -144,6 +145,21 @@ async fn replicate(
         else {
             return Err(FetchError::Unexpected);
         };
+        if data.error_code == ResponseError::OffsetOutOfRange.code()
+            && data.log_start_offset > log.log_end_offset()
+        {
+            // Everything this replica lacks is gone from the leader too:
+            // start over where the leader's log starts.
+            tracing::info!(
+                topic = partition.topic(),
+                partition = partition.index(),
+                from = log.log_end_offset(),
+                to = data.log_start_offset,
+                "behind the leader's log start: starting the log over there"
+            );
+            partition.restart_at(data.log_start_offset)?;
+            continue;
+        }
         if data.error_code != 0 {
             return Err(FetchError::Leader(data.error_code));
         }
