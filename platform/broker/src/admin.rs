@@ -32,6 +32,16 @@ pub struct BrokerInfo {
     pub port: i32,
 }
 
+/// Who holds a partition: its leader and epoch, replicas and in-sync
+/// replicas (on a single node, this broker alone).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PartitionReplicas {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
 /// One topic config with where its value comes from.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigEntry {
@@ -110,6 +120,36 @@ impl LocalBroker {
                     port: b.port,
                 })
                 .collect(),
+        }
+    }
+
+    /// Who holds partition `partition` of `topic`: the controller quorum's
+    /// view in a cluster, this broker alone otherwise. `None` when the
+    /// partition does not exist.
+    pub fn partition_replicas(&self, topic: &str, partition: i32) -> Option<PartitionReplicas> {
+        let replicated = self.topic(topic).is_some_and(|t| t.is_replicated());
+        match &self.state.cluster {
+            Some(link) if replicated => {
+                let metadata = link.metadata();
+                let p = metadata.partition(topic, partition)?;
+                Some(PartitionReplicas {
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                })
+            }
+            _ => {
+                let topic = self.topic(topic)?;
+                let local = topic.partition(partition)?;
+                let node = self.state.config.node_id;
+                Some(PartitionReplicas {
+                    leader: node,
+                    leader_epoch: local.leader_epoch(),
+                    replicas: vec![node],
+                    isr: vec![node],
+                })
+            }
         }
     }
 

@@ -58,7 +58,7 @@ mod versions;
 
 pub use admin::{
     BrokerInfo, ClusterInfo, ConfigEntry, GroupDescription, GroupMember, GroupOffset,
-    TopicPartitions,
+    PartitionReplicas, TopicPartitions,
 };
 pub use cluster::ClusterLink;
 pub use codec::{FrameError, frame_length};

@@ -351,4 +351,36 @@ fn deleted_records_go_from_every_replica() {
             Err(format!("log starts {starts:?}"))
         }
     });
+
+    // The admin API's topic view is the quorum's: three replicas, all in
+    // sync, and the leader Metadata names.
+    let info = cluster.wait_for_isr(TOPIC, 0, 3);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .into();
+    let body = agent
+        .get(format!(
+            "http://{}/api/v1/topics/{TOPIC}",
+            cluster.node(away).admin
+        ))
+        .call()
+        .expect("the admin API answers")
+        .body_mut()
+        .read_to_string()
+        .expect("a body");
+    let detail: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(detail["replication_factor"], 3, "{detail:#}");
+    let partition = &detail["partitions"][0];
+    assert_eq!(partition["leader"], info.leader, "{detail:#}");
+    assert_eq!(
+        partition["replicas"].as_array().map(Vec::len),
+        Some(3),
+        "{detail:#}"
+    );
+    assert_eq!(
+        partition["isr"].as_array().map(Vec::len),
+        Some(3),
+        "{detail:#}"
+    );
 }

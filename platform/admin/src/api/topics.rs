@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use fjord_broker::{ConfigEntry, Partition, Topic};
+use fjord_broker::{ConfigEntry, Partition, PartitionReplicas, Topic};
 use fjord_pipeline::runtime::catalog;
 use serde::{Deserialize, Serialize};
 
@@ -62,42 +62,73 @@ fn records_held(p: &Partition) -> i64 {
     (p.high_watermark() - p.log_start_offset()).max(0)
 }
 
-fn summary(topic: &Topic) -> TopicSummary {
+fn summary(state: &AdminState, topic: &Topic) -> TopicSummary {
     let partitions = topic.partitions();
+    let replicas: Vec<_> = (0..topic.partition_count())
+        .filter_map(|p| state.broker.partition_replicas(topic.name(), p))
+        .collect();
     TopicSummary {
         name: topic.name().to_owned(),
         internal: internal(topic.name()),
         partitions: topic.partition_count(),
-        replication_factor: 1,
+        replication_factor: replication_factor(&replicas),
         size_bytes: partitions.iter().map(|p| p.log().size_bytes()).sum(),
         records: partitions.iter().map(|p| records_held(p)).sum(),
-        under_replicated_partitions: 0,
+        under_replicated_partitions: replicas
+            .iter()
+            .filter(|r| r.isr.len() < r.replicas.len())
+            .count() as i32,
     }
 }
 
+/// A topic's replication factor: its partitions' replica count (the
+/// largest, while a reassignment changes one).
+fn replication_factor(replicas: &[PartitionReplicas]) -> i32 {
+    replicas
+        .iter()
+        .map(|r| r.replicas.len() as i32)
+        .max()
+        .unwrap_or(1)
+}
+
 fn detail(state: &AdminState, topic: &Topic) -> TopicDetail {
-    let node = state.broker.node_id();
+    // Partitions this broker hosts; in a cluster the others are on other
+    // brokers, whose logs this one cannot measure.
+    let replicas: Vec<_> = (0..topic.partition_count())
+        .filter_map(|p| state.broker.partition_replicas(topic.name(), p))
+        .collect();
     let partitions: Vec<PartitionDetail> = topic
         .partitions()
         .iter()
-        .map(|p| PartitionDetail {
-            partition: p.index(),
-            leader: node,
-            leader_epoch: p.leader_epoch(),
-            replicas: vec![node],
-            isr: vec![node],
-            log_start_offset: p.log_start_offset(),
-            high_watermark: p.high_watermark(),
-            log_end_offset: p.log().log_end_offset(),
-            size_bytes: p.log().size_bytes(),
-            segments: p.log().segment_base_offsets().len(),
+        .map(|p| {
+            let held = state
+                .broker
+                .partition_replicas(topic.name(), p.index())
+                .unwrap_or(PartitionReplicas {
+                    leader: -1,
+                    leader_epoch: p.leader_epoch(),
+                    replicas: Vec::new(),
+                    isr: Vec::new(),
+                });
+            PartitionDetail {
+                partition: p.index(),
+                leader: held.leader,
+                leader_epoch: held.leader_epoch,
+                replicas: held.replicas,
+                isr: held.isr,
+                log_start_offset: p.log_start_offset(),
+                high_watermark: p.high_watermark(),
+                log_end_offset: p.log().log_end_offset(),
+                size_bytes: p.log().size_bytes(),
+                segments: p.log().segment_base_offsets().len(),
+            }
         })
         .collect();
     TopicDetail {
         name: topic.name().to_owned(),
         id: topic.id().to_string(),
         internal: internal(topic.name()),
-        replication_factor: 1,
+        replication_factor: replication_factor(&replicas),
         size_bytes: partitions.iter().map(|p| p.size_bytes).sum(),
         records: partitions
             .iter()
@@ -116,7 +147,14 @@ fn find(state: &AdminState, name: &str) -> Result<Arc<Topic>, ApiError> {
 }
 
 pub(crate) async fn list(State(state): State<AdminState>) -> Json<Vec<TopicSummary>> {
-    Json(state.broker.topics().iter().map(|t| summary(t)).collect())
+    Json(
+        state
+            .broker
+            .topics()
+            .iter()
+            .map(|t| summary(&state, t))
+            .collect(),
+    )
 }
 
 pub(crate) async fn describe(
