@@ -32,8 +32,15 @@ const REPLICATED: [(&str, &str); 1] = [("min.insync.replicas", "2")];
 /// creates `topic` (1 partition, RF 3, min.insync 2) and waits for its ISR
 /// to be full.
 fn cluster_with_topic(topic: &str) -> Cluster {
-    let cluster = Cluster::start(3);
-    cluster.wait_for_brokers(&[1, 2, 3]);
+    cluster_of_with_topic(3, topic)
+}
+
+/// [`cluster_with_topic`] on `nodes` nodes (three voters, the rest brokers
+/// only): the topic's three replicas go wherever the quorum places them.
+fn cluster_of_with_topic(nodes: usize, topic: &str) -> Cluster {
+    let cluster = Cluster::start(nodes);
+    let ids: Vec<u64> = (1..=nodes as u64).collect();
+    cluster.wait_for_brokers(&ids);
     cluster.wait_for_detail(&format!("CreateTopics {topic} with RF 3"), |c| {
         match create_topic(&c.bootstrap(), topic, 1, 3, &REPLICATED) {
             // An earlier attempt created it but its answer was lost.
@@ -44,23 +51,40 @@ fn cluster_with_topic(topic: &str) -> Cluster {
     let info = cluster.wait_for_isr(topic, 0, 3);
     let mut replicas = info.replicas.clone();
     replicas.sort_unstable();
-    assert_eq!(replicas, [1, 2, 3], "replicas of {topic}-0: {info:?}");
+    replicas.dedup();
+    assert_eq!(replicas.len(), 3, "three replicas of {topic}-0: {info:?}");
     assert!(
-        (1..=3).contains(&info.leader),
-        "the leader of {topic}-0 is one of the three brokers: {info:?}"
+        replicas.iter().all(|r| (1..=nodes as i32).contains(r)),
+        "replicas of {topic}-0 on the cluster's brokers: {info:?}"
+    );
+    assert!(
+        replicas.contains(&info.leader),
+        "the leader of {topic}-0 is one of its replicas: {info:?}"
     );
     cluster
 }
 
 #[test]
 fn acked_records_survive_leader_kills() {
-    const TOPIC: &str = "events";
     let failovers: usize = std::env::var("FJORD_FAILOVERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
+    survive_leader_kills(3, failovers);
+}
+
+#[test]
+fn acked_records_survive_leader_kills_among_five_brokers() {
+    survive_leader_kills(5, 2);
+}
+
+/// An idempotent acks=all producer runs while the partition's leader is
+/// killed `failovers` times (and restarted each time); then every
+/// acknowledged record is checked and the replicas' logs compared.
+fn survive_leader_kills(nodes: usize, failovers: usize) {
+    const TOPIC: &str = "events";
     let started = Instant::now();
-    let mut cluster = cluster_with_topic(TOPIC);
+    let mut cluster = cluster_of_with_topic(nodes, TOPIC);
     let producer = AckedProducer::start(&cluster.bootstrap(), TOPIC, &[]);
     producer.wait_acked(&cluster, 0, 20, "the first 20 records acknowledged");
 
@@ -110,7 +134,13 @@ fn acked_records_survive_leader_kills() {
     // Replicas equal: wait for the followers to catch up (their files only
     // grow towards the leader's), then stop every node cleanly and compare
     // the files once more, flushed and closed.
-    let ids = cluster.ids();
+    let ids: Vec<u64> = cluster
+        .partition(TOPIC, 0)
+        .expect("the partition")
+        .replicas
+        .iter()
+        .map(|&r| r as u64)
+        .collect();
     cluster.wait_for_detail("the three replicas' logs equal", |c| {
         let logs: Vec<Vec<u8>> = ids
             .iter()
@@ -125,7 +155,7 @@ fn acked_records_survive_leader_kills() {
             ))
         }
     });
-    for &id in &ids {
+    for id in cluster.ids() {
         cluster.terminate(id);
     }
     let logs: Vec<(u64, Vec<u8>)> = ids
