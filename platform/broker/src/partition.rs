@@ -82,11 +82,13 @@ struct TrafficCounters {
 /// opened in this process: counters, for `fjord_topic_*_total`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartitionTraffic {
-    /// Bytes of record batches appended (Produce and in-process appends).
+    /// Bytes of record batches appended (Produce, in-process appends, and
+    /// on a follower the batches copied from the leader).
     pub bytes_in: u64,
     /// Records appended.
     pub records_in: u64,
-    /// Bytes of record batches served to fetches.
+    /// Bytes of record batches served to consumers' fetches (followers'
+    /// fetches are replication, not counted).
     pub bytes_out: u64,
     /// Records in the batches served (from the batch headers' record counts).
     pub records_out: u64,
@@ -371,6 +373,10 @@ impl Partition {
     /// with NOT_LEADER_OR_FOLLOWER when leadership moves on meanwhile and
     /// REQUEST_TIMED_OUT after `timeout`.
     pub(crate) async fn wait_committed(&self, offset: i64, timeout: Duration) -> Result<(), i16> {
+        // A single node, or an ISR of the leader alone: already there.
+        if self.high_watermark() >= offset {
+            return Ok(());
+        }
         let epoch = self.leader_epoch();
         let mut changes = self.appended.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
@@ -412,6 +418,9 @@ impl Partition {
                     *role =
                         Role::Leader(ReplicaSet::new(local, replicas, isr, partition_epoch, now));
                     self.leader_epoch.store(leader_epoch, Ordering::Release);
+                    // The log changed under any producer state kept from an
+                    // earlier term: the first idempotent batch rebuilds it.
+                    self.forget_producers();
                     true
                 }
             }
@@ -433,6 +442,8 @@ impl Partition {
     /// Drops the idempotent producers' state: a follower's log changes
     /// under it (appends from the leader, truncation), so a later leader
     /// term rebuilds it from the log instead of trusting a stale copy.
+    /// Done on both role changes: the lock may be held by an append of the
+    /// ending term when the broker becomes a follower.
     fn forget_producers(&self) {
         if let Ok(mut states) = self.producers.try_lock() {
             *states = None;
@@ -511,7 +522,6 @@ impl Partition {
         }
         let hw = leader_high_watermark.min(self.log.log_end_offset());
         self.advance_high_watermark(hw);
-        self.forget_producers();
         Ok(())
     }
 
@@ -519,10 +529,7 @@ impl Partition {
     /// watermark comes down with it if it was above.
     pub(crate) fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
         self.log.truncate_to(offset)?;
-        self.forget_producers();
-        // A snapshot taken before the cut may describe records that are
-        // gone and will be replaced by the leader's.
-        let _ = crate::producer_state::snapshot::take(self.log.dir());
+        self.drop_producer_snapshot();
         let end = self.log.log_end_offset();
         if self.high_watermark.fetch_min(end, Ordering::AcqRel) > end {
             self.appended.send_replace(end);
@@ -531,13 +538,19 @@ impl Partition {
         Ok(())
     }
 
+    /// Removes the producer-state snapshot a follower's log no longer
+    /// matches (cut or started over): it may describe records that are
+    /// gone and will be replaced by the leader's.
+    fn drop_producer_snapshot(&self) {
+        let _ = crate::producer_state::snapshot::take(self.log.dir());
+    }
+
     /// Empties the log and starts it at `offset`, past its end: a follower
     /// that fell behind the leader's log start (retention or DeleteRecords
     /// ran while it was away) copies the log from there.
     pub(crate) fn restart_at(&self, offset: i64) -> Result<(), LogError> {
         self.log.restart_at(offset)?;
-        self.forget_producers();
-        let _ = crate::producer_state::snapshot::take(self.log.dir());
+        self.drop_producer_snapshot();
         self.log_end.send_replace(offset);
         self.advance_high_watermark(offset);
         Ok(())

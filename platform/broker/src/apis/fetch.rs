@@ -110,7 +110,10 @@ pub(crate) async fn handle(
         let (responses, bytes, errors) = read_all(&topics, max_bytes, fetcher);
         let expired = Instant::now() >= deadline;
         if bytes >= min_bytes || errors || expired || receivers.is_empty() || *shutdown.borrow() {
-            count_served(&topics, &responses);
+            // Bytes out are what consumers read; replication is not theirs.
+            if fetcher == Fetcher::Consumer {
+                count_served(&topics, &responses);
+            }
             return FetchResponse::default().with_responses(responses);
         }
         parked.get_or_insert_with(FetchPurgatory::enter);

@@ -27,19 +27,18 @@ pub(crate) async fn handle(
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut responses = Vec::with_capacity(request.topic_data.len());
+    // acks=all appends waiting for their in-sync replicas: (topic answer,
+    // partition answer, partition, end offset). Every partition is appended
+    // before any is waited for, so followers replicate them together.
+    let mut uncommitted = Vec::new();
     for topic_data in request.topic_data {
         let name = topic_data.name.clone();
         let topic = super::topic_or_create(state, &name, true).await;
         let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
         for data in topic_data.partition_data {
             let index = data.index;
-            let answer = |code: i16, message: Option<String>| {
-                PartitionProduceResponse::default()
-                    .with_index(index)
-                    .with_error_code(code)
-                    .with_base_offset(-1)
-                    .with_error_message(message.filter(|_| version >= 8).map(StrBytes::from_string))
-            };
+            let answer =
+                |code: i16, message: Option<String>| refused(index, code, message, version);
             if !matches!(acks, -1..=1) {
                 partitions.push(answer(ResponseError::InvalidRequiredAcks.code(), None));
                 continue;
@@ -116,29 +115,24 @@ pub(crate) async fn handle(
                     .map(|info| (info.first_offset, info.last_offset + 1))
                     .map_err(|e| (log_error_code(&e), e.to_string())),
             };
-            // acks=all on a replicated partition: wait for the in-sync
-            // replicas (a single node's high watermark is already there).
-            let appended = match appended {
-                Ok((base, end)) if acks == -1 => partition
-                    .wait_committed(end, timeout)
-                    .await
-                    .map(|()| base)
-                    .map_err(|code| {
-                        (
-                            code,
-                            "the in-sync replicas did not confirm the batch".to_string(),
-                        )
-                    }),
-                other => other.map(|(base, _)| base),
-            };
             match appended {
-                Ok(base_offset) => partitions.push(
-                    PartitionProduceResponse::default()
-                        .with_index(index)
-                        .with_base_offset(base_offset)
-                        .with_log_append_time_ms(-1)
-                        .with_log_start_offset(partition.log_start_offset()),
-                ),
+                Ok((base_offset, end)) => {
+                    if acks == -1 {
+                        uncommitted.push((
+                            responses.len(),
+                            partitions.len(),
+                            partition.clone(),
+                            end,
+                        ));
+                    }
+                    partitions.push(
+                        PartitionProduceResponse::default()
+                            .with_index(index)
+                            .with_base_offset(base_offset)
+                            .with_log_append_time_ms(-1)
+                            .with_log_start_offset(partition.log_start_offset()),
+                    )
+                }
                 Err((code, message)) => {
                     tracing::debug!(topic = %name.as_str(), partition = index, error = %message, "append refused");
                     partitions.push(answer(code, Some(message)));
@@ -151,7 +145,30 @@ pub(crate) async fn handle(
                 .with_partition_responses(partitions),
         );
     }
+    // Waited for one after the other, but they replicate meanwhile: the
+    // request takes as long as the slowest, not the sum.
+    for (topic, at, partition, end) in uncommitted {
+        if let Err(code) = partition.wait_committed(end, timeout).await {
+            let message = "the in-sync replicas did not confirm the batch".to_string();
+            responses[topic].partition_responses[at] =
+                refused(partition.index(), code, Some(message), version);
+        }
+    }
     ProduceResponse::default().with_responses(responses)
+}
+
+/// A partition's answer when its batches are not (or not all) stored.
+fn refused(
+    index: i32,
+    code: i16,
+    message: Option<String>,
+    version: i16,
+) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code)
+        .with_base_offset(-1)
+        .with_error_message(message.filter(|_| version >= 8).map(StrBytes::from_string))
 }
 
 /// Refuses what a client may not produce yet: control batches (only a
