@@ -314,9 +314,15 @@ pub(crate) fn into_result(applied: AppliedResult) -> Result<AppliedResult, Contr
 
 impl ControllerCore {
     pub(crate) fn is_leader(&self) -> bool {
+        self.leading_term().is_some()
+    }
+
+    /// The Raft term in which this node is the active controller, if it is.
+    pub(crate) fn leading_term(&self) -> Option<u64> {
         let m = self.raft.metrics();
         let m = m.borrow();
-        m.state == ServerState::Leader && m.current_leader == Some(self.node_id)
+        (m.state == ServerState::Leader && m.current_leader == Some(self.node_id))
+            .then_some(m.current_term)
     }
 
     /// Write a command through the local Raft node (no forwarding).
@@ -339,19 +345,11 @@ impl ControllerCore {
         broker_id: BrokerId,
         broker_epoch: i64,
     ) -> Result<(), ForwardError> {
-        let (leading, term) = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            (
-                m.state == ServerState::Leader && m.current_leader == Some(self.node_id),
-                m.current_term,
-            )
-        };
-        if !leading {
+        let Some(term) = self.leading_term() else {
             return Err(ForwardError::NotLeader(
                 self.raft.metrics().borrow().current_leader,
             ));
-        }
+        };
         let metadata = self.store.current();
         let broker = metadata.broker(broker_id).ok_or(ForwardError::Rejected(
             CommandError::UnknownBroker(broker_id),

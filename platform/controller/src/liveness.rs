@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openraft::ServerState;
 use tracing::{info, warn};
 
 use crate::commands::Command;
@@ -83,18 +82,10 @@ pub(crate) async fn run(core: Arc<ControllerCore>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let (leading, term) = {
-            let m = core.raft.metrics();
-            let m = m.borrow();
-            (
-                m.state == ServerState::Leader && m.current_leader == Some(core.node_id),
-                m.current_term,
-            )
-        };
-        if !leading {
+        let Some(term) = core.leading_term() else {
             core.sessions.clear();
             continue;
-        }
+        };
         let metadata = core.store.current();
         let expired = core
             .sessions

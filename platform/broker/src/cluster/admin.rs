@@ -96,17 +96,7 @@ pub(crate) fn add_partitions(
     total: i32,
     validate_only: bool,
 ) -> Result<(), ApiError> {
-    let current = link
-        .metadata()
-        .topics
-        .get(name)
-        .map(|t| t.partitions.len() as i32)
-        .ok_or_else(|| {
-            ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name:?} does not exist"),
-            )
-        })?;
+    let current = quorum_topic(link, name)?.partitions.len() as i32;
     if total <= current || total > crate::topic_registry::MAX_PARTITIONS {
         return Err(ApiError::new(
             ResponseError::InvalidPartitions,
@@ -130,17 +120,7 @@ pub(crate) fn set_configs(
     name: &str,
     configs: &TopicConfigs,
 ) -> Result<(), ApiError> {
-    let current = link
-        .metadata()
-        .topics
-        .get(name)
-        .map(|t| t.configs.clone())
-        .ok_or_else(|| {
-            ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name:?} does not exist"),
-            )
-        })?;
+    let current = quorum_topic(link, name)?.configs;
     let wanted = configs.overrides();
     let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
     for key in current.keys() {
@@ -235,6 +215,16 @@ pub(crate) fn unregister_broker(link: &ClusterLink, broker_id: BrokerId) -> Resu
     }
     let (offset, _) = propose(link, Command::UnregisterBroker { broker_id })?;
     wait_applied(link, offset)
+}
+
+/// The topic as the quorum's metadata holds it.
+fn quorum_topic(link: &ClusterLink, name: &str) -> Result<fjord_controller::Topic, ApiError> {
+    link.metadata().topics.get(name).cloned().ok_or_else(|| {
+        ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic {name:?} does not exist"),
+        )
+    })
 }
 
 fn propose(link: &ClusterLink, command: Command) -> Result<(u64, CommandOutcome), ApiError> {

@@ -164,7 +164,7 @@ async fn replicate(
             return Err(FetchError::Leader(data.error_code));
         }
         let mut records = data.records.map(|r| r.to_vec()).unwrap_or_default();
-        if !state.shutdown.borrow().to_owned() {
+        if !*state.shutdown.borrow() {
             partition.append_from_leader(&mut records, data.high_watermark)?;
             follow_log_start(partition, data.log_start_offset)?;
         }

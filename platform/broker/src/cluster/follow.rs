@@ -4,7 +4,7 @@
 //! — leader of its replica set, or follower with a replica fetcher copying
 //! the leader's log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use fjord_controller::ClusterMetadata;
@@ -76,7 +76,7 @@ async fn apply(
     })
     .await
     .unwrap_or_default();
-    let mut wanted = HashMap::new();
+    let mut wanted = HashSet::new();
     for h in hosted {
         let key = (h.partition.topic().to_string(), h.partition.index());
         if h.leader == local {
@@ -103,7 +103,7 @@ async fn apply(
             .get(&key)
             .is_some_and(|f| f.leader == h.leader && f.leader_epoch == h.leader_epoch);
         if same {
-            wanted.insert(key, ());
+            wanted.insert(key);
             continue;
         }
         if let Some(old) = fetchers.remove(&key) {
@@ -129,12 +129,12 @@ async fn apply(
                     task,
                 },
             );
-            wanted.insert(key, ());
+            wanted.insert(key);
         }
     }
     let gone: Vec<_> = fetchers
         .keys()
-        .filter(|k| !wanted.contains_key(*k))
+        .filter(|k| !wanted.contains(*k))
         .cloned()
         .collect();
     for key in gone {
