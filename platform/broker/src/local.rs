@@ -15,6 +15,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
 use crate::group::CommittedOffset;
+use crate::partition::Partition;
 use crate::server::{BrokerState, now_ms};
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::Topic;
@@ -81,6 +82,37 @@ impl LocalBroker {
         self.state.cluster.is_some()
     }
 
+    /// The address Kafka clients reach this broker at (its advertised host
+    /// and port): the bootstrap server for a client in the same process.
+    pub fn bootstrap_server(&self) -> String {
+        format!(
+            "{}:{}",
+            self.state.advertised_host, self.state.advertised_port
+        )
+    }
+
+    /// Whether this broker may serve `partition` as its leader now: on a
+    /// single node always; in a cluster while it leads the partition and
+    /// its session with the quorum is current (what Produce and Fetch
+    /// check).
+    pub fn leads(&self, partition: &Partition) -> bool {
+        crate::cluster::check_leader(&self.state, partition, -1).is_ok()
+    }
+
+    /// Whether [`LocalBroker::ensure_topic`] can create a topic now. In a
+    /// cluster that waits for as many live brokers as the platform's own
+    /// topics want replicas (`offsets.topic.replication.factor`, at most
+    /// the number of voters): a topic created while the first broker is
+    /// alone would keep a single replica. Always true on a single node.
+    pub fn replicas_available(&self) -> bool {
+        match &self.state.cluster {
+            Some(link) => {
+                crate::cluster::admin::internal_replication_factor(&self.state, link).is_some()
+            }
+            None => true,
+        }
+    }
+
     /// The topic called `name`, if it exists.
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
         self.state.registry.get(name)
@@ -89,7 +121,10 @@ impl LocalBroker {
     /// The topic called `name`, created first when missing with
     /// `partitions` (the broker's `num.partitions` when `None`) and the
     /// topic `configs` (`cleanup.policy=compact`, …). An existing topic is
-    /// returned as it is.
+    /// returned as it is. In a cluster the topic is created through the
+    /// quorum, replicated as the offsets topic is
+    /// (`offsets.topic.replication.factor`), and refused while fewer
+    /// brokers are live ([`LocalBroker::replicas_available`]).
     pub async fn ensure_topic(
         &self,
         name: &str,
@@ -108,22 +143,44 @@ impl LocalBroker {
         let state = Arc::clone(&self.state);
         let name = name.to_owned();
         let partitions = partitions.unwrap_or(state.config.num_partitions);
-        // Creating a topic makes directories and files.
+        // Creating a topic makes directories and files (or, in a cluster,
+        // waits for the quorum).
         tokio::task::spawn_blocking(move || {
-            match state
-                .registry
-                .create(&name, partitions, topic_configs, false)
-            {
+            let created = match &state.cluster {
+                Some(link) => crate::cluster::admin::create_internal_topic(
+                    &state,
+                    link,
+                    &name,
+                    partitions,
+                    &topic_configs,
+                )
+                .map(|_| state.registry.get(&name)),
+                None => state
+                    .registry
+                    .create(&name, partitions, topic_configs, false),
+            };
+            match created {
                 Ok(Some(topic)) => Ok(topic),
                 Ok(None) => Err(LocalError::new(
                     ResponseError::UnknownServerError.code(),
                     format!("topic {name} was not created"),
                 )),
-                // Created concurrently.
+                // Created concurrently (in a cluster, by another broker:
+                // this one may not have applied it yet).
                 Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => {
-                    state.registry.get(&name).ok_or_else(|| {
-                        LocalError::new(e.code, format!("topic {name} vanished after creation"))
-                    })
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                    loop {
+                        if let Some(topic) = state.registry.get(&name) {
+                            break Ok(topic);
+                        }
+                        if std::time::Instant::now() >= deadline {
+                            break Err(LocalError::new(
+                                e.code,
+                                format!("topic {name} exists but is not known here yet"),
+                            ));
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
                 }
                 Err(e) => Err(LocalError::new(
                     e.code,

@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use fjord_pipeline::runtime::{
     DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, PipelineStatus, STATUS_TOPIC,
+    merge_statuses,
 };
 use fjord_pipeline::{HostResolver, Pipeline, validate_set};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -208,9 +209,7 @@ fn deploy(client: &ClientArgs, paths: &[PathBuf], paused: bool) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     for name in names {
         loop {
-            let status = read_latest(client, STATUS_TOPIC)?
-                .remove(&name)
-                .and_then(|v| serde_json::from_slice::<PipelineStatus>(&v).ok());
+            let status = statuses(client)?.remove(&name);
             match status {
                 Some(s) if s.updated_ms >= started + 1000 => {
                     println!("pipeline {name} deployed: {}", state_text(&s));
@@ -257,10 +256,8 @@ fn set_paused(client: &ClientArgs, name: &str, paused: bool) -> Result<()> {
 }
 
 fn statuses(client: &ClientArgs) -> Result<BTreeMap<String, PipelineStatus>> {
-    Ok(read_latest(client, STATUS_TOPIC)?
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, serde_json::from_slice(&v).ok()?)))
-        .collect())
+    let latest = read_latest(client, STATUS_TOPIC)?;
+    Ok(merge_statuses(latest.values().map(Vec::as_slice)))
 }
 
 fn list(client: &ClientArgs) -> Result<()> {

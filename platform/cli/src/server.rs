@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use fjord_broker::{BrokerConfig, DurabilityConfig};
 
 /// `fjord server` flags; each also reads the `FJORD_*` variable it names.
@@ -86,11 +86,6 @@ pub fn run(args: ServerArgs) -> Result<()> {
         // warn, and refuse to mix, when ids differ).
         config.cluster_id.get_or_insert_with(|| plan.cluster_id());
     }
-    if quorum_plan.is_some() && !manifests.is_empty() {
-        bail!(
-            "--pipelines: pipelines do not run in a cluster yet (controller.quorum.voters is set); see docs/replication.md"
-        );
-    }
     let cache_dir = config.data_dir.join("plugin-cache");
     let admin_listener = match config.admin_listener.as_str() {
         "" | "off" => None,
@@ -140,12 +135,24 @@ pub fn run(args: ServerArgs) -> Result<()> {
             ),
             None => None,
         };
-        for file in &manifests {
-            let deployment = crate::pipeline::read_deployment(file)?;
-            fjord_pipeline::runtime::deploy_local(&local, &deployment.0, &deployment.1)
-                .await
-                .with_context(|| format!("deploying {}", file.display()))?;
-            tracing::info!(pipeline = %deployment.0, file = %file.display(), "pipeline deployed");
+        let deployments = manifests
+            .iter()
+            .map(|file| crate::pipeline::read_deployment(file).map(|d| (file.clone(), d)))
+            .collect::<Result<Vec<_>>>()?;
+        if local.in_cluster() {
+            // The pipelines' topics wait for enough brokers to replicate
+            // them; the broker serves meanwhile.
+            let local = local.clone();
+            tokio::spawn(async move {
+                while !local.replicas_available() {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                if let Err(e) = deploy_manifests(&local, &deployments).await {
+                    tracing::error!(error = format!("{e:#}"), "--pipelines");
+                }
+            });
+        } else {
+            deploy_manifests(&local, &deployments).await?;
         }
         let pipelines = fjord_pipeline::runtime::PipelineRuntime::start(local, host)
             .await
@@ -276,4 +283,18 @@ async fn shutdown_signal() {
         let _ = interrupt.await;
     }
     tracing::info!("shutdown requested; flushing logs");
+}
+
+/// Deploys `--pipelines` manifests (unchanged ones keep their revision).
+async fn deploy_manifests(
+    local: &fjord_broker::LocalBroker,
+    deployments: &[(PathBuf, (String, fjord_pipeline::runtime::Deployment))],
+) -> Result<()> {
+    for (file, (name, deployment)) in deployments {
+        fjord_pipeline::runtime::deploy_local(local, name, deployment)
+            .await
+            .with_context(|| format!("deploying {}", file.display()))?;
+        tracing::info!(pipeline = %name, file = %file.display(), "pipeline deployed");
+    }
+    Ok(())
 }

@@ -1,60 +1,219 @@
-//! Pipelines in a cluster are refused, clearly, rather than half run: their
-//! tasks do not yet follow their source partitions' leaders (see "Not yet"
-//! in docs/replication.md), and a task writing on a broker that does not
-//! lead its sink partition would have nowhere safe to write.
+//! Pipelines in a cluster, end to end: three `fjord server` processes, a
+//! pipeline deployed through one node's admin API, its source partition
+//! replicated three times, and the source partition's leader killed while
+//! records flow.
+//!
+//! What this holds the runtime to:
+//! - A pipeline's tasks run on the leader of their source partition and
+//!   move with its leadership: the new leader resumes from the committed
+//!   offset, with the state its predecessor saved in the changelog.
+//! - No record acknowledged to the producer is lost to the pipeline, and no
+//!   record is counted twice: every event-time window ends with exactly the
+//!   records produced into it, however often it is emitted (delivery is
+//!   at-least-once, so a window may be emitted again, with the same count).
+//! - The sink, the changelog and the committed offsets are written through
+//!   the partitions' leaders, so they are replicated like any topic.
 
 mod common;
 
-use std::process::Command;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use common::cluster::Cluster;
-use common::free_port;
+use common::kafka::{consume_all, create_topic, produce_to};
+use serde_json::Value;
+
+/// Event time of the first record: a whole second, so windows of one
+/// second hold records `100 w .. 100 w + 99`.
+const T0: i64 = 1_700_000_000_000;
+/// Records per window: one every 10 ms of event time.
+const PER_WINDOW: i64 = 100;
+const WINDOWS: i64 = 60;
 
 const MANIFEST: &str = "apiVersion: fjord.dev/v1
 kind: Pipeline
 metadata:
-  name: copy
+  name: windows
 spec:
   source:
-    topic: in
-  sink:
-    topic: out
+    topic: clicks
+  steps:
+    - name: per-second
+      plugin: aggregate
+      config:
+        window: tumbling
+        size: 1s
+        time_field: ts
+        # Event time here is years behind the wall clock: never let it
+        # follow the clock, or a failover pause would close open windows.
+        idle: 1h
+        group_by: [k]
+        aggregations:
+          count: count()
+  sinks:
+    - topic: counts
+      create: {partitions: 1}
 ";
 
-#[test]
-fn a_cluster_refuses_pipeline_deployments_with_a_reason() {
-    let cluster = Cluster::start(3);
-    cluster.wait_for_brokers(&[1, 2, 3]);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent
-        .post(format!("http://{}/api/v1/pipelines", cluster.node(1).admin))
-        .send(MANIFEST)
-        .expect("the admin API answers");
-    assert_eq!(response.status().as_u16(), 409);
-    let body = response.body_mut().read_to_string().unwrap_or_default();
-    assert!(body.contains("do not run in a cluster yet"), "{body}");
+fn record(i: i64) -> String {
+    format!(r#"{{"k":"a","ts":{},"i":{i}}}"#, T0 + i * 10)
+}
 
-    // And at start: --pipelines with a quorum stops before anything opens.
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("copy.yaml");
-    std::fs::write(&manifest, MANIFEST).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
-        .args(["server", "--listen", &format!("127.0.0.1:{}", free_port())])
-        .args(["--admin-listen", "off", "--node-id", "1"])
-        .args(["--controller-voters", "1@127.0.0.1:1"])
-        .arg("--pipelines")
-        .arg(&manifest)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+fn produce(cluster_bootstrap: &str, from: i64, to: i64) {
+    let values: Vec<String> = (from..to).map(record).collect();
+    let report = produce_to(cluster_bootstrap, "clicks", 0, &values);
     assert!(
-        stderr.contains("pipelines do not run in a cluster yet"),
-        "{stderr}"
+        report.failed.is_empty() && report.fatal.is_none() && report.acked.len() == values.len(),
+        "records {from}..{to}: {} acknowledged, failed {:?}, fatal {:?}",
+        report.acked.len(),
+        report.failed.first(),
+        report.fatal
     );
+}
+
+/// Every emission of the sink `counts`: window index → the counts emitted
+/// for it, in order.
+fn emitted(bootstrap: &str) -> BTreeMap<i64, Vec<i64>> {
+    let mut windows: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (_, value) in consume_all(bootstrap, "counts", 0) {
+        let v: Value = serde_json::from_str(&value).expect("an aggregate record is JSON");
+        let start = v["window_start"].as_i64().expect("window_start");
+        let count = v["count"].as_i64().expect("count");
+        windows.entry((start - T0) / 1000).or_default().push(count);
+    }
+    windows
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+#[test]
+fn a_pipeline_follows_its_source_leader_without_losing_or_double_counting() {
+    let mut cluster = Cluster::start(3);
+    cluster.wait_for_brokers(&[1, 2, 3]);
+    cluster.wait_for_detail("CreateTopics clicks with RF 3", |c| {
+        match create_topic(
+            &c.bootstrap(),
+            "clicks",
+            1,
+            3,
+            &[("min.insync.replicas", "2")],
+        ) {
+            Err(e) if e.contains("TopicAlreadyExists") => Ok(()),
+            other => other,
+        }
+    });
+    cluster.wait_for_isr("clicks", 0, 3);
+
+    // Deployed through the admin API of one node; it answers once the
+    // pipelines' internal topics (replicated too) exist.
+    let admin = cluster.node(1).admin.clone();
+    cluster.wait_for_detail("the admin API deploys the pipeline", |_| {
+        let mut response = http()
+            .post(format!("http://{admin}/api/v1/pipelines"))
+            .send(MANIFEST)
+            .map_err(|e| e.to_string())?;
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        match response.status().as_u16() {
+            201 => Ok(()),
+            status => Err(format!("{status}: {body}")),
+        }
+    });
+
+    // Thirty windows' worth, then the first 29 windows are closed (the
+    // 30th waits for later event time) and emitted.
+    produce(&cluster.bootstrap(), 0, 30 * PER_WINDOW);
+    let bootstrap = cluster.bootstrap();
+    cluster.wait_for_detail("windows 0..29 emitted before the failover", |_| {
+        let seen = emitted(&bootstrap);
+        if (0..29).all(|w| seen.contains_key(&w)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "emitted so far: {:?}",
+                seen.keys().collect::<Vec<_>>()
+            ))
+        }
+    });
+
+    // The rest flows in chunks while the source partition's leader dies.
+    let leader = cluster.wait_for_leader("clicks", 0);
+    let chunks_done = Arc::new(AtomicUsize::new(0));
+    let producer = {
+        let bootstrap = cluster.bootstrap();
+        let chunks_done = Arc::clone(&chunks_done);
+        std::thread::spawn(move || {
+            for w in 30..WINDOWS {
+                produce(&bootstrap, w * PER_WINDOW, (w + 1) * PER_WINDOW);
+                chunks_done.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    cluster.wait_for("five more windows produced", |_| {
+        (chunks_done.load(Ordering::SeqCst) >= 5).then_some(())
+    });
+    eprintln!("killing node {leader}, the leader of clicks-0 and so of the pipeline's task");
+    cluster.kill(leader);
+    producer.join().expect("the producer thread");
+    // Far later event time closes every window produced so far.
+    let rest = cluster.bootstrap();
+    produce(&rest, WINDOWS * PER_WINDOW, WINDOWS * PER_WINDOW + 1);
+    let closer = format!(r#"{{"k":"a","ts":{},"i":-1}}"#, T0 + 3_600_000);
+    let report = produce_to(&rest, "clicks", 0, &[closer]);
+    assert_eq!(report.acked.len(), 1, "the closing record: {report:?}");
+    let new_leader = cluster.wait_for_leader("clicks", 0);
+    assert_ne!(new_leader, leader, "a new leader took clicks-0 over");
+    cluster.restart(leader);
+
+    let bootstrap = cluster.bootstrap();
+    let seen = cluster.wait_for_detail("every window emitted after the failover", |_| {
+        let seen = emitted(&bootstrap);
+        if (0..=WINDOWS).all(|w| seen.contains_key(&w)) {
+            Ok(seen)
+        } else {
+            let missing: Vec<i64> = (0..=WINDOWS).filter(|w| !seen.contains_key(w)).collect();
+            Err(format!("windows not emitted yet: {missing:?}"))
+        }
+    });
+    // Window 60 holds the one record produced after the chunks.
+    for (w, counts) in &seen {
+        let expected = if *w == WINDOWS { 1 } else { PER_WINDOW };
+        assert!(
+            counts.iter().all(|c| *c == expected),
+            "window {w} was emitted with counts {counts:?}; every record counts once, so \
+             each emission says {expected}"
+        );
+    }
+    let again: usize = seen.values().map(|c| c.len() - 1).sum();
+    eprintln!(
+        "{} windows, each with its {PER_WINDOW} records; {again} emitted again across the failover",
+        seen.len()
+    );
+
+    // The status every node shows merges the brokers' statuses: the new
+    // leader runs partition 0 and has read all of it.
+    let live = cluster.node(new_leader).admin.clone();
+    cluster.wait_for_detail("the pipeline status shows clicks-0 read to its end", |_| {
+        let mut response = http()
+            .get(format!("http://{live}/api/v1/pipelines/windows"))
+            .call()
+            .map_err(|e| e.to_string())?;
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+        let status = &v["status"];
+        let partitions = status["partitions"].as_array().cloned().unwrap_or_default();
+        let done = status["state"] == "running"
+            && partitions.len() == 1
+            && partitions[0]["lag"] == 0
+            && partitions[0]["position"].as_i64() == Some(WINDOWS * PER_WINDOW + 2);
+        if done { Ok(()) } else { Err(body) }
+    });
 }

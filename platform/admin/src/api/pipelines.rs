@@ -120,11 +120,6 @@ pub(crate) async fn deploy(
     State(state): State<AdminState>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if state.broker.in_cluster() {
-        return Err(ApiError::conflict(
-            "pipelines do not run in a cluster yet: deploy them on a single node (docs/replication.md)",
-        ));
-    }
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the manifest is not UTF-8 text"))?;
     let broker = state.broker.clone();

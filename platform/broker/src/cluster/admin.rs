@@ -17,11 +17,54 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::ClusterLink;
+use crate::server::BrokerState;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::ApiError;
 
 /// How long an admin request waits for this broker to apply its command.
 const APPLY_WAIT: Duration = Duration::from_secs(15);
+
+/// The replication factor of the topics the platform creates for itself
+/// (`__consumer_offsets`, the pipelines' topics): Kafka's
+/// `offsets.topic.replication.factor`, at most the number of controller
+/// voters (the brokers a cluster surely has). `None` while fewer brokers
+/// than that are live: as in Kafka, such a topic is not created rather
+/// than created with fewer replicas for good (the first broker of a
+/// starting cluster would otherwise keep every copy).
+pub(crate) fn internal_replication_factor(state: &BrokerState, link: &ClusterLink) -> Option<i16> {
+    let voters = state
+        .config
+        .controller_voters
+        .as_deref()
+        .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count());
+    let wanted = state
+        .config
+        .offsets_topic_replication_factor
+        .clamp(1, i16::try_from(voters).unwrap_or(i16::MAX));
+    let available = link.metadata().unfenced_brokers().len();
+    (available >= wanted as usize).then_some(wanted)
+}
+
+/// [`create_topic`] for a topic the platform creates for itself, with
+/// [`internal_replication_factor`] replicas.
+pub(crate) fn create_internal_topic(
+    state: &BrokerState,
+    link: &ClusterLink,
+    name: &str,
+    partitions: i32,
+    configs: &TopicConfigs,
+) -> Result<Option<Uuid>, ApiError> {
+    let replicas = internal_replication_factor(state, link).ok_or_else(|| {
+        ApiError::new(
+            ResponseError::CoordinatorNotAvailable,
+            format!(
+                "{name} waits for {} live brokers to be replicated (offsets.topic.replication.factor)",
+                state.config.offsets_topic_replication_factor
+            ),
+        )
+    })?;
+    create_topic(link, name, partitions, replicas, configs, false)
+}
 
 /// Creates a topic through the quorum (`validate_only`: checks what the
 /// broker can check without creating).

@@ -213,22 +213,14 @@ pub(crate) async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
             // Replicated like any topic, so coordination survives the loss
             // of a broker (Kafka's offsets.topic.replication.factor, 3, or
             // fewer while fewer brokers are up).
-            Some(link) => {
-                let available = link.metadata().unfenced_brokers().len().max(1);
-                let replicas = creator
-                    .config
-                    .offsets_topic_replication_factor
-                    .min(i16::try_from(available).unwrap_or(i16::MAX));
-                crate::cluster::admin::create_topic(
-                    link,
-                    OFFSETS_TOPIC,
-                    partitions,
-                    replicas,
-                    &configs,
-                    false,
-                )
-                .map(|_| creator.registry.get(OFFSETS_TOPIC))
-            }
+            Some(link) => crate::cluster::admin::create_internal_topic(
+                &creator,
+                link,
+                OFFSETS_TOPIC,
+                partitions,
+                &configs,
+            )
+            .map(|_| creator.registry.get(OFFSETS_TOPIC)),
             None => creator
                 .registry
                 .create(OFFSETS_TOPIC, partitions, configs, false),

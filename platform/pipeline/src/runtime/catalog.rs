@@ -1,5 +1,6 @@
 //! The deployed pipelines as the broker's internal topics hold them, read
-//! and changed in-process: the admin HTTP API works through these. (The CLI
+//! and changed in-process (in a cluster through the partitions' leaders):
+//! the admin HTTP API works through these. (The CLI
 //! does the same over the Kafka protocol: a deploy is a produce to
 //! [`DEPLOYMENTS_TOPIC`], a status a read of [`STATUS_TOPIC`].)
 
@@ -9,37 +10,31 @@ use fjord_broker::{LocalBroker, LocalError, Partition};
 use fjord_sdk::Record;
 
 use super::records;
+use super::topics::Topics;
 use super::{
-    DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, PipelineStatus, STATUS_TOPIC, now_ms,
+    DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, PipelineStatus, STATUS_TOPIC,
+    merge_statuses, now_ms,
 };
 
 /// The latest value of each key of partition 0 of a compacted internal
 /// topic, with its offset; a tombstone removes the key. An absent topic
-/// reads as empty.
+/// reads as empty. Blocks while it reads from another broker.
 pub fn latest_by_key(
     local: &LocalBroker,
     topic: &str,
 ) -> Result<BTreeMap<String, (i64, Vec<u8>)>, LocalError> {
     let mut latest = BTreeMap::new();
-    let Some(log) = local.topic(topic).and_then(|t| t.partition(0)) else {
-        return Ok(latest);
-    };
-    let mut offset = log.log_start_offset();
-    while offset < log.high_watermark() {
-        let read = records::read(&log, offset, 1 << 20).map_err(LocalError::from_message)?;
-        if read.next <= offset {
-            break;
-        }
-        offset = read.next;
-        for r in read.records {
-            let Some(key) = r.key.and_then(|k| String::from_utf8(k).ok()) else {
-                continue;
-            };
-            match r.value {
-                Some(value) => latest.insert(key, (r.offset, value)),
-                None => latest.remove(&key),
-            };
-        }
+    let read = Topics::of(local)
+        .and_then(|t| t.read_to_end(topic, 0, 0))
+        .map_err(LocalError::from_message)?;
+    for r in read.records {
+        let Some(key) = r.key.and_then(|k| String::from_utf8(k).ok()) else {
+            continue;
+        };
+        match r.value {
+            Some(value) => latest.insert(key, (r.offset, value)),
+            None => latest.remove(&key),
+        };
     }
     Ok(latest)
 }
@@ -57,21 +52,25 @@ pub fn deployments(local: &LocalBroker) -> Result<BTreeMap<String, (i64, Deploym
         .collect())
 }
 
-/// The latest published status of each pipeline.
+/// The latest published status of each pipeline (in a cluster, the
+/// brokers' statuses merged).
 pub fn statuses(local: &LocalBroker) -> Result<BTreeMap<String, PipelineStatus>, LocalError> {
-    Ok(latest_by_key(local, STATUS_TOPIC)?
-        .into_iter()
-        .filter_map(|(name, (_, value))| serde_json::from_slice(&value).ok().map(|s| (name, s)))
-        .collect())
+    let latest = latest_by_key(local, STATUS_TOPIC)?;
+    Ok(merge_statuses(latest.values().map(|(_, v)| v.as_slice())))
 }
 
 /// The latest `limit` log lines of pipeline `name`, oldest first. Reads
 /// the tail of the logs topic only (its last 4 MiB of batches at most).
 pub fn logs(local: &LocalBroker, name: &str, limit: usize) -> Result<Vec<LogLine>, LocalError> {
-    let Some(log) = local.topic(LOGS_TOPIC).and_then(|t| t.partition(0)) else {
-        return Ok(Vec::new());
-    };
-    let mut lines: Vec<LogLine> = tail(&log, 20_000)?
+    let topics = Topics::of(local).map_err(LocalError::from_message)?;
+    let (start, end) = topics
+        .bounds(LOGS_TOPIC, 0)
+        .map_err(LocalError::from_message)?;
+    let read = topics
+        .read_to_end(LOGS_TOPIC, 0, end.saturating_sub(20_000).max(start))
+        .map_err(LocalError::from_message)?;
+    let mut lines: Vec<LogLine> = read
+        .records
         .into_iter()
         .filter(|r| r.key.as_deref() == Some(name.as_bytes()))
         .filter_map(|r| serde_json::from_slice(r.value.as_deref()?).ok())
@@ -106,7 +105,8 @@ pub fn tail(partition: &Partition, count: usize) -> Result<Vec<Record>, LocalErr
 /// Pauses or resumes pipeline `name` (a resumed failed pipeline starts
 /// again). Returns the new revision.
 pub async fn set_paused(local: &LocalBroker, name: &str, paused: bool) -> Result<i64, LocalError> {
-    let (_, mut deployment) = deployments(local)?
+    let (_, mut deployment) = deployments_blocking(local)
+        .await?
         .remove(name)
         .ok_or_else(|| not_deployed(name))?;
     deployment.paused = paused;
@@ -118,10 +118,21 @@ pub async fn set_paused(local: &LocalBroker, name: &str, paused: bool) -> Result
 /// changelog topics stay (as Kafka Connect leaves a deleted connector's
 /// offsets).
 pub async fn delete(local: &LocalBroker, name: &str) -> Result<(), LocalError> {
-    if !deployments(local)?.contains_key(name) {
+    if !deployments_blocking(local).await?.contains_key(name) {
         return Err(not_deployed(name));
     }
     write(local, name, None).await.map(|_| ())
+}
+
+/// [`deployments`] off the async threads: in a cluster it reads from
+/// another broker.
+pub(crate) async fn deployments_blocking(
+    local: &LocalBroker,
+) -> Result<BTreeMap<String, (i64, Deployment)>, LocalError> {
+    let local = local.clone();
+    tokio::task::spawn_blocking(move || deployments(&local))
+        .await
+        .map_err(|e| LocalError::from_message(e.to_string()))?
 }
 
 fn not_deployed(name: &str) -> LocalError {
@@ -134,21 +145,18 @@ pub(crate) async fn write(
     name: &str,
     value: Option<Vec<u8>>,
 ) -> Result<i64, LocalError> {
-    let topic = local
+    local
         .ensure_topic(DEPLOYMENTS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
         .await?;
-    let log = topic
-        .partition(0)
-        .ok_or_else(|| LocalError::from_message("the deployments topic has no partition 0"))?;
     let record = Record {
         key: Some(name.as_bytes().to_vec()),
         value,
         timestamp: now_ms(),
         ..Record::default()
     };
-    let batch = records::encode([&record]).map_err(LocalError::from_message)?;
-    log.append(batch)
+    Topics::of(local)
+        .map_err(LocalError::from_message)?
+        .append(DEPLOYMENTS_TOPIC, 0, &[record])
         .await
-        .map(|info| info.first_offset)
         .map_err(|e| LocalError::from_message(e.to_string()))
 }

@@ -12,11 +12,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
-use fjord_broker::LocalBroker;
 use fjord_plugin_host::StateStore;
 use fjord_sdk::Record;
 
-use super::records;
+use super::topics::Topics;
 
 /// The changelog key under which the source position is stored; a state
 /// key cannot start with a NUL byte and "fjord." by accident.
@@ -107,37 +106,24 @@ impl ChangelogStore {
 
     /// Loads `partition`'s state from the changelog (if the topic exists)
     /// and returns the source position it reflects.
-    pub fn restore(&self, local: &LocalBroker, partition: i32) -> Result<Option<i64>, String> {
-        let Some(topic) = local.topic(&self.topic) else {
-            return Ok(None);
-        };
-        let Some(log) = topic.partition(partition) else {
-            return Ok(None);
-        };
+    pub fn restore(&self, topics: &Topics, partition: i32) -> Result<Option<i64>, String> {
         let mut position = None;
         let mut restored = BTreeMap::new();
-        let mut offset = log.log_start_offset();
-        while offset < log.high_watermark() {
-            let read = records::read(&log, offset, 1 << 20)?;
-            if read.next <= offset {
-                break;
+        let read = topics.read_to_end(&self.topic, partition, 0)?;
+        for r in read.records {
+            let Some(key) = r.key else { continue };
+            if key == POSITION_KEY {
+                position = r
+                    .value
+                    .as_deref()
+                    .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                    .map(i64::from_be_bytes);
+                continue;
             }
-            offset = read.next;
-            for r in read.records {
-                let Some(key) = r.key else { continue };
-                if key == POSITION_KEY {
-                    position = r
-                        .value
-                        .as_deref()
-                        .and_then(|v| <[u8; 8]>::try_from(v).ok())
-                        .map(i64::from_be_bytes);
-                    continue;
-                }
-                match r.value {
-                    Some(v) => restored.insert(key, v),
-                    None => restored.remove(&key),
-                };
-            }
+            match r.value {
+                Some(v) => restored.insert(key, v),
+                None => restored.remove(&key),
+            };
         }
         let mut entries = self.entries();
         let stale: Vec<_> = entries
@@ -161,7 +147,7 @@ impl ChangelogStore {
     /// exist yet (a step that keeps no state never gets one).
     pub async fn flush(
         &self,
-        local: &LocalBroker,
+        topics: &Topics,
         partition: i32,
         partitions: i32,
         position: i64,
@@ -172,10 +158,11 @@ impl ChangelogStore {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&partition)
             .unwrap_or_default();
+        let local = topics.local();
         if changes.is_empty() && local.topic(&self.topic).is_none() {
             return Ok(());
         }
-        let topic = local
+        local
             .ensure_topic(
                 &self.topic,
                 Some(partitions),
@@ -183,9 +170,6 @@ impl ChangelogStore {
             )
             .await
             .map_err(|e| e.to_string())?;
-        let log = topic
-            .partition(partition)
-            .ok_or_else(|| format!("{} has no partition {partition}", self.topic))?;
         let now = super::now_ms();
         let mut batch: Vec<Record> = changes
             .iter()
@@ -202,8 +186,7 @@ impl ChangelogStore {
             timestamp: now,
             ..Record::default()
         });
-        let encoded = records::encode(&batch)?;
-        if let Err(e) = log.append(encoded).await {
+        if let Err(e) = topics.append(&self.topic, partition, &batch).await {
             // Keep the changes for the next flush.
             let mut dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
             let pending = dirty.entry(partition).or_default();

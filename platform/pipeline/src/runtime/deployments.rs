@@ -4,9 +4,13 @@
 //! the positions of source connectors.
 //!
 //! Keeping them in topics (as Kafka Connect keeps its configs, status and
-//! offsets) means they survive restarts, will be replicated with the rest
-//! of the log in a cluster, and any Kafka client can write and read them:
+//! offsets) means they survive restarts, are replicated with the rest of
+//! the log in a cluster, and any Kafka client can write and read them:
 //! `fjord pipeline deploy` is a produce, `fjord pipeline status` a consume.
+//! In a cluster each broker runs the partitions it leads and publishes its
+//! own status (key `name@node`); [`merge_statuses`] makes one of them.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -109,4 +113,100 @@ pub struct LogLine {
     pub level: String,
     pub pipeline: String,
     pub message: String,
+}
+
+/// The key of a broker's status record of pipeline `name`: the name on a
+/// single node, `name@node` in a cluster (`@` is not allowed in pipeline
+/// names).
+pub fn status_key(name: &str, node: Option<i32>) -> String {
+    match node {
+        Some(node) => format!("{name}@{node}"),
+        None => name.to_owned(),
+    }
+}
+
+/// How far behind a pipeline's freshest status another broker's status may
+/// be and still count: a broker publishes every second, so an older one is
+/// from a broker that stopped or no longer runs the pipeline.
+const STALE_STATUS_MS: i64 = 10_000;
+
+/// One status per pipeline from the status records' values (the latest of
+/// each key of [`STATUS_TOPIC`]; values that do not parse are left out).
+///
+/// In a cluster the brokers' statuses of a pipeline merge: partitions and
+/// counters add up, errors join, and a failed or invalid state shows.
+///
+/// ```
+/// use fjord_pipeline::runtime::{merge_statuses, PipelineStatus, RunState};
+/// let status = |node, partition| PipelineStatus {
+///     name: "p".into(), revision: 3, state: RunState::Running, node_id: node,
+///     updated_ms: 1_000, errors: vec![], source: "topic in".into(),
+///     steps: vec![], sinks: vec![], dead_lettered: 0, lag: 5,
+///     partitions: vec![fjord_pipeline::runtime::PartitionStatus {
+///         partition, position: 10, end: 15, lag: 5 }],
+/// };
+/// let values = [status(1, 0), status(2, 1)].map(|s| serde_json::to_vec(&s).unwrap());
+/// let merged = merge_statuses(values.iter().map(Vec::as_slice));
+/// assert_eq!(merged["p"].partitions.len(), 2);
+/// assert_eq!(merged["p"].lag, 10);
+/// ```
+pub fn merge_statuses<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> BTreeMap<String, PipelineStatus> {
+    let mut by_name: BTreeMap<String, Vec<PipelineStatus>> = BTreeMap::new();
+    for value in values {
+        if let Ok(s) = serde_json::from_slice::<PipelineStatus>(value) {
+            by_name.entry(s.name.clone()).or_default().push(s);
+        }
+    }
+    by_name
+        .into_iter()
+        .filter_map(|(name, mut all)| {
+            // Freshest first: it wins where brokers disagree.
+            all.sort_by_key(|s| std::cmp::Reverse(s.updated_ms));
+            let mut all = all.into_iter();
+            let mut merged = all.next()?;
+            let since = merged.updated_ms - STALE_STATUS_MS;
+            for s in all.filter(|s| s.updated_ms >= since) {
+                merged.revision = merged.revision.max(s.revision);
+                merged.state = match (merged.state, s.state) {
+                    (RunState::Failed, _) | (_, RunState::Failed) => RunState::Failed,
+                    (RunState::Invalid, _) | (_, RunState::Invalid) => RunState::Invalid,
+                    (state, _) => state,
+                };
+                for e in s.errors {
+                    if !merged.errors.contains(&e) {
+                        merged.errors.push(e);
+                    }
+                }
+                for p in s.partitions {
+                    if !merged.partitions.iter().any(|m| m.partition == p.partition) {
+                        merged.partitions.push(p);
+                    }
+                }
+                add_counters(&mut merged.steps, &s.steps);
+                add_counters(&mut merged.sinks, &s.sinks);
+                merged.dead_lettered += s.dead_lettered;
+            }
+            merged.partitions.sort_by_key(|p| p.partition);
+            merged.lag = merged.partitions.iter().map(|p| p.lag).sum();
+            Some((name, merged))
+        })
+        .collect()
+}
+
+fn add_counters(into: &mut [StepStatus], from: &[StepStatus]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        if a.name != b.name {
+            continue;
+        }
+        a.records_in += b.records_in;
+        a.records_out += b.records_out;
+        a.dropped += b.dropped;
+        a.failed += b.failed;
+        a.rate += b.rate;
+        if a.last_error.is_none() {
+            a.last_error.clone_from(&b.last_error);
+        }
+    }
 }

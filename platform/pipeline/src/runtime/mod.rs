@@ -20,10 +20,11 @@ mod plan;
 mod records;
 mod stats;
 mod task;
+mod topics;
 
 pub use deployments::{
     DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, POSITIONS_TOPIC, PartitionStatus,
-    PipelineStatus, RunState, STATUS_TOPIC, StepStatus,
+    PipelineStatus, RunState, STATUS_TOPIC, StepStatus, merge_statuses,
 };
 
 use std::collections::BTreeMap;
@@ -36,10 +37,11 @@ use fjord_broker::{LocalBroker, LocalError};
 use fjord_plugin_host::{MemoryStateStore, PluginHost, StateStore};
 use fjord_sdk::Record;
 
-use crate::{HostResolver, Pipeline, StartFrom};
+use crate::{HostResolver, Pipeline};
 use plan::Plan;
 use stats::PipelineStats;
 use task::{ConnectorTask, Io, LogBuffer, PartitionWork, TopicTask};
+use topics::Topics;
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -65,39 +67,19 @@ impl PipelineRuntime {
         local: LocalBroker,
         host: Arc<PluginHost>,
     ) -> Result<PipelineRuntime, LocalError> {
-        if local.in_cluster() {
-            // Tasks would have to follow their source partitions' leaders
-            // and write through them; until they do, nothing runs rather
-            // than something that writes into a follower's copy.
-            tracing::warn!("pipelines do not run in a cluster yet (docs/replication.md)");
-            return Ok(PipelineRuntime {
-                stop: Arc::new(AtomicBool::new(true)),
-                thread: None,
-            });
+        let topics = Topics::of(&local).map_err(LocalError::from_message)?;
+        // In a cluster the internal topics wait for enough brokers to be
+        // replicated (the supervisor creates them); a single node has them
+        // before it serves a deploy.
+        if !local.in_cluster() {
+            ensure_internal_topics(&local).await?;
         }
-        local
-            .ensure_topic(DEPLOYMENTS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
-            .await?;
-        // A status per pipeline every second: small segments let the
-        // cleaner keep it to about one record per pipeline, so reading the
-        // latest statuses (the CLI, the admin API, the console's polls)
-        // stays a short scan instead of a day's worth of records.
-        local
-            .ensure_topic(
-                STATUS_TOPIC,
-                Some(1),
-                &[("cleanup.policy", "compact"), ("segment.bytes", "1048576")],
-            )
-            .await?;
-        local
-            .ensure_topic(POSITIONS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
-            .await?;
-        local
-            .ensure_topic(LOGS_TOPIC, Some(1), &[("retention.ms", "604800000")])
-            .await?;
         let stop = Arc::new(AtomicBool::new(false));
         let supervisor = Supervisor {
             local,
+            topics,
+            internal_topics: false,
+            deployments_unread: false,
             host,
             handle: tokio::runtime::Handle::current(),
             stop: Arc::clone(&stop),
@@ -125,6 +107,64 @@ impl PipelineRuntime {
     }
 }
 
+/// The source partitions this broker runs `source`'s tasks for: the
+/// ones it leads (all of them on a single node), so that in a cluster
+/// each partition is processed by its leader only and moves with its
+/// leadership. A source connector (`source` empty) runs on the leader
+/// of the positions topic, where it saves its position.
+fn owned(local: &LocalBroker, source: &str) -> Vec<i32> {
+    let topic = if source.is_empty() {
+        POSITIONS_TOPIC
+    } else {
+        source
+    };
+    let Some(topic) = local.topic(topic) else {
+        return Vec::new();
+    };
+    topic
+        .partitions()
+        .iter()
+        .filter(|p| local.leads(p) && (!source.is_empty() || p.index() == 0))
+        .map(|p| p.index())
+        .collect()
+}
+
+/// The key of this broker's status of pipeline `name`: in a cluster
+/// every broker runs some of a pipeline's partitions and publishes its
+/// own status, which readers merge ([`deployments::merge_statuses`]).
+fn status_key(local: &LocalBroker, name: &str) -> String {
+    if local.in_cluster() {
+        deployments::status_key(name, Some(local.node_id()))
+    } else {
+        deployments::status_key(name, None)
+    }
+}
+
+/// Creates the runtime's internal topics where missing.
+async fn ensure_internal_topics(local: &LocalBroker) -> Result<(), LocalError> {
+    local
+        .ensure_topic(DEPLOYMENTS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
+        .await?;
+    // A status per pipeline every second: small segments let the
+    // cleaner keep it to about one record per pipeline, so reading the
+    // latest statuses (the CLI, the admin API, the console's polls)
+    // stays a short scan instead of a day's worth of records.
+    local
+        .ensure_topic(
+            STATUS_TOPIC,
+            Some(1),
+            &[("cleanup.policy", "compact"), ("segment.bytes", "1048576")],
+        )
+        .await?;
+    local
+        .ensure_topic(POSITIONS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
+        .await?;
+    local
+        .ensure_topic(LOGS_TOPIC, Some(1), &[("retention.ms", "604800000")])
+        .await?;
+    Ok(())
+}
+
 /// Deploys `deployment` as pipeline `name` on the broker `local` (what
 /// `fjord pipeline deploy` does with a produce), unless that exact
 /// deployment is already the current one. Returns the deployment's
@@ -135,14 +175,9 @@ pub async fn deploy_local(
     name: &str,
     deployment: &Deployment,
 ) -> Result<i64, LocalError> {
-    if local.in_cluster() {
-        return Err(LocalError::from_message(
-            "pipelines do not run in a cluster yet: deploy them on a single node (docs/replication.md)",
-        ));
-    }
-    let current = catalog::latest_by_key(local, DEPLOYMENTS_TOPIC)?.remove(name);
-    if let Some((revision, value)) = current {
-        if value == deployment.to_json() {
+    let current = catalog::deployments_blocking(local).await?.remove(name);
+    if let Some((revision, current)) = current {
+        if current == *deployment {
             return Ok(revision);
         }
     }
@@ -165,7 +200,8 @@ struct Running {
     stats: Arc<PipelineStats>,
     stop: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
-    source_partitions: i32,
+    /// The source partitions its tasks run (see [`Supervisor::owned`]).
+    owned: Vec<i32>,
     last_status: Instant,
 }
 
@@ -178,12 +214,18 @@ impl Running {
     }
 }
 
-/// The tasks of a started pipeline, their stats and the source's
-/// partition count.
-type Started = (Vec<JoinHandle<()>>, Arc<PipelineStats>, i32);
+/// The tasks of a started pipeline, their stats and the source
+/// partitions they run.
+type Started = (Vec<JoinHandle<()>>, Arc<PipelineStats>, Vec<i32>);
 
 struct Supervisor {
     local: LocalBroker,
+    topics: Topics,
+    /// Whether the internal topics exist (in a cluster they are created
+    /// once enough brokers are up to replicate them).
+    internal_topics: bool,
+    /// The last read of the deployments failed (said once per failure).
+    deployments_unread: bool,
     host: Arc<PluginHost>,
     handle: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
@@ -198,6 +240,9 @@ impl Supervisor {
     fn run(mut self) {
         let mut last_status = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
+            if !self.internal_topics {
+                self.internal_topics = self.create_internal_topics();
+            }
             self.read_deployments();
             self.reconcile();
             if last_status.elapsed() >= STATUS_EVERY {
@@ -213,41 +258,59 @@ impl Supervisor {
         self.publish(1.0);
     }
 
+    /// In a cluster: creates the internal topics once enough brokers are
+    /// up to replicate them. True once they exist.
+    fn create_internal_topics(&self) -> bool {
+        if !self.local.in_cluster() {
+            return true;
+        }
+        if !self.local.replicas_available() {
+            return false;
+        }
+        match self.handle.block_on(ensure_internal_topics(&self.local)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create the pipelines' topics yet");
+                false
+            }
+        }
+    }
+
     fn read_deployments(&mut self) {
-        let Some(log) = self
-            .local
-            .topic(DEPLOYMENTS_TOPIC)
-            .and_then(|t| t.partition(0))
-        else {
+        if self.local.topic(DEPLOYMENTS_TOPIC).is_none() {
             return;
-        };
-        while self.read_from < log.high_watermark() {
-            let read = match records::read(&log, self.read_from, 1 << 20) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the deployments topic");
-                    return;
+        }
+        let read = match self
+            .topics
+            .read_to_end(DEPLOYMENTS_TOPIC, 0, self.read_from)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // A cluster between leaders: try again on the next tick,
+                // saying so once.
+                if !self.deployments_unread {
+                    tracing::warn!(error = %e, "cannot read the deployments topic; retrying");
                 }
-            };
-            if read.next <= self.read_from {
+                self.deployments_unread = true;
                 return;
             }
-            self.read_from = read.next;
-            for r in read.records {
-                let Some(name) = r.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()) else {
-                    continue;
-                };
-                match r.value.as_deref().map(Deployment::from_json) {
-                    None => {
-                        self.desired.remove(name);
-                    }
-                    Some(Ok(d)) => {
-                        self.desired.insert(name.to_owned(), (r.offset, d));
-                    }
-                    Some(Err(e)) => {
-                        self.logs
-                            .push(name, "error", format!("deployment record ignored: {e}"));
-                    }
+        };
+        self.deployments_unread = false;
+        self.read_from = read.next;
+        for r in read.records {
+            let Some(name) = r.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()) else {
+                continue;
+            };
+            match r.value.as_deref().map(Deployment::from_json) {
+                None => {
+                    self.desired.remove(name);
+                }
+                Some(Ok(d)) => {
+                    self.desired.insert(name.to_owned(), (r.offset, d));
+                }
+                Some(Err(e)) => {
+                    self.logs
+                        .push(name, "error", format!("deployment record ignored: {e}"));
                 }
             }
         }
@@ -286,12 +349,9 @@ impl Supervisor {
                         r.errors = r.stats.fatal_errors();
                         r.halt();
                     }
-                    // New source partitions need tasks.
-                    r.state == RunState::Running
-                        && self
-                            .local
-                            .topic(&r.source)
-                            .is_some_and(|t| t.partition_count() != r.source_partitions)
+                    // New source partitions, or leadership that moved,
+                    // need tasks here started or stopped.
+                    r.state == RunState::Running && owned(&self.local, &r.source) != r.owned
                 }
             };
             if restart {
@@ -319,7 +379,7 @@ impl Supervisor {
             stats: Arc::new(PipelineStats::default()),
             stop: Arc::clone(&stop),
             tasks: Vec::new(),
-            source_partitions: 0,
+            owned: Vec::new(),
             last_status: Instant::now(),
         };
         let pipeline = match Pipeline::load(
@@ -352,11 +412,11 @@ impl Supervisor {
             return running;
         }
         match self.start_tasks(name, pipeline, &stop) {
-            Ok((tasks, stats, partitions)) => {
+            Ok((tasks, stats, owned)) => {
                 running.state = RunState::Running;
                 running.tasks = tasks;
                 running.stats = stats;
-                running.source_partitions = partitions;
+                running.owned = owned;
                 self.logs
                     .push(name, "info", format!("running revision {revision}"));
             }
@@ -390,7 +450,7 @@ impl Supervisor {
             .collect();
         let stats = Arc::new(PipelineStats::new(name, &steps, &plan.sink_labels()));
         let io = Io {
-            local: self.local.clone(),
+            topics: self.topics.clone(),
             handle: self.handle.clone(),
             stop: Arc::clone(stop),
             logs: Arc::clone(&self.logs),
@@ -404,12 +464,17 @@ impl Supervisor {
         };
         let mut tasks = Vec::new();
         if let Some(connector) = &plan.source_connector {
-            let position = self.connector_position(name);
+            let owned = owned(&self.local, "");
+            if owned.is_empty() {
+                // Another broker runs the connector.
+                return Ok((tasks, stats, owned));
+            }
+            let position = self.connector_position(name)?;
             let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
             let source =
                 connector.instance(host, 0, state, &plan.metrics, &plan.plugin_log, position)?;
             for store in &plan.stores {
-                store.restore(&self.local, 0)?;
+                store.restore(&self.topics, 0)?;
             }
             let task = ConnectorTask {
                 chain: plan.chain(host, 0, &stats, stop)?,
@@ -424,39 +489,25 @@ impl Supervisor {
                 format!("pipeline-{name}"),
                 Box::new(move || task.run()),
             )?);
-            return Ok((tasks, stats, 0));
+            return Ok((tasks, stats, owned));
         }
         let topic = plan
             .source_topic
             .clone()
             .ok_or("the source has neither topic nor connector")?;
         let group = plan.pipeline.group_id();
-        let partitions = topic.partitions();
+        let owned = owned(&self.local, topic.name());
+        let partitions: Vec<_> = owned.iter().filter_map(|&i| topic.partition(i)).collect();
         let slots = (plan.pipeline.spec.parallelism.max(1) as usize).min(partitions.len().max(1));
         let mut works: Vec<Vec<PartitionWork>> = (0..slots).map(|_| Vec::new()).collect();
-        for log in partitions.iter() {
+        for (n, log) in partitions.iter().enumerate() {
             let index = log.index();
-            let committed = self.local.committed(&group, topic.name(), index);
-            let mut position = match (committed, plan.pipeline.spec.source.start_from()) {
-                (Some(c), StartFrom::Committed) => c,
-                (_, StartFrom::Latest) => log.high_watermark(),
-                (_, StartFrom::Earliest) | (None, StartFrom::Committed) => log.log_start_offset(),
-            };
-            // State already holding later records: resume after them.
-            let mut restored: Option<i64> = None;
-            for store in &plan.stores {
-                if let Some(p) = store.restore(&self.local, index)? {
-                    restored = Some(restored.map_or(p, |r| r.min(p)));
-                }
-            }
-            if let Some(r) = restored {
-                position = position.max(r);
-            }
-            works[index as usize % slots].push(PartitionWork {
+            works[n % slots].push(PartitionWork {
                 log: Arc::clone(log),
                 chain: plan.chain(host, index, &stats, stop)?,
-                position,
-                committed: committed.unwrap_or(-1),
+                // Found by the task when it starts (see TopicTask::resume).
+                position: -1,
+                committed: -1,
             });
         }
         for (slot, works) in works.into_iter().enumerate() {
@@ -464,8 +515,9 @@ impl Supervisor {
                 io: io.clone(),
                 group: group.clone(),
                 topic: topic.name().to_owned(),
-                partitions: partitions.len() as i32,
+                partitions: topic.partition_count(),
                 works,
+                start_from: plan.pipeline.spec.source.start_from(),
                 stores: plan.stores.clone(),
                 router: plan.router(host, &stats)?,
                 stats: Arc::clone(&stats),
@@ -475,27 +527,17 @@ impl Supervisor {
                 Box::new(move || task.run()),
             )?);
         }
-        Ok((tasks, stats, partitions.len() as i32))
+        Ok((tasks, stats, owned))
     }
 
     /// The last position the pipeline's source connector saved.
-    fn connector_position(&self, name: &str) -> Option<Vec<u8>> {
-        let log = self.local.topic(POSITIONS_TOPIC)?.partition(0)?;
-        let mut offset = log.log_start_offset();
-        let mut found = None;
-        while offset < log.high_watermark() {
-            let read = records::read(&log, offset, 1 << 20).ok()?;
-            if read.next <= offset {
-                break;
-            }
-            offset = read.next;
-            for r in read.records {
-                if r.key.as_deref() == Some(name.as_bytes()) {
-                    found = r.value;
-                }
-            }
-        }
-        found
+    fn connector_position(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        let read = self.topics.read_to_end(POSITIONS_TOPIC, 0, 0)?;
+        Ok(read
+            .records
+            .into_iter()
+            .rfind(|r| r.key.as_deref() == Some(name.as_bytes()))
+            .and_then(|r| r.value))
     }
 
     fn publish(&mut self, seconds: f64) {
@@ -537,7 +579,7 @@ impl Supervisor {
             };
             r.last_status = Instant::now();
             batch.push(Record {
-                key: Some(name.as_bytes().to_vec()),
+                key: Some(status_key(&self.local, name).into_bytes()),
                 value: Some(serde_json::to_vec(&status).unwrap_or_default()),
                 timestamp: now_ms(),
                 ..Record::default()
@@ -562,7 +604,7 @@ impl Supervisor {
         self.append(
             STATUS_TOPIC,
             &[Record {
-                key: Some(name.as_bytes().to_vec()),
+                key: Some(status_key(&self.local, name).into_bytes()),
                 timestamp: now_ms(),
                 ..Record::default()
             }],
@@ -573,16 +615,10 @@ impl Supervisor {
         if batch.is_empty() {
             return;
         }
-        let Some(log) = self.local.topic(topic).and_then(|t| t.partition(0)) else {
+        if self.local.topic(topic).is_none() {
             return;
-        };
-        let result = records::encode(batch).and_then(|bytes| {
-            self.handle
-                .block_on(log.append(bytes))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        if let Err(e) = result {
+        }
+        if let Err(e) = self.handle.block_on(self.topics.append(topic, 0, batch)) {
             tracing::warn!(topic, error = %e, "cannot write pipeline status");
         }
     }

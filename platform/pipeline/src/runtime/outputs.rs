@@ -17,9 +17,9 @@ use fjord_plugin_host::PluginInstance;
 use fjord_sdk::{Header, Record};
 
 use super::chain::Failure;
-use super::records;
 use super::stats::PipelineStats;
 use super::task::{Io, Stopped};
+use super::topics::AppendError;
 
 /// A topic a pipeline writes to, with its plugins.
 pub(crate) struct TopicOutput {
@@ -90,9 +90,6 @@ impl TopicOutput {
         failures: &mut Vec<Failure>,
     ) -> Result<(), Stopped> {
         for (index, records) in by_partition {
-            let Some(partition) = self.topic.partition(index) else {
-                continue;
-            };
             for mut batch in chunks(records) {
                 let now = super::now_ms();
                 for r in &mut batch {
@@ -102,21 +99,13 @@ impl TopicOutput {
                         r.timestamp = now;
                     }
                 }
-                let encoded = match records::encode(&batch) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        tracing::error!(topic = self.topic.name(), error = %e, "cannot encode a batch");
-                        continue;
-                    }
-                };
+                let name = self.topic.name();
                 let mut too_large = None;
-                io.retry(&format!("append to {}", self.topic.name()), || {
-                    match io.handle.block_on(partition.append(encoded.clone())) {
+                io.retry(&format!("append to {name}"), || {
+                    match io.handle.block_on(io.topics.append(name, index, &batch)) {
                         Ok(_) => Ok(()),
-                        Err(e @ fjord_log::LogError::MessageTooLarge { .. })
-                            if batch.len() == 1 =>
-                        {
-                            too_large = Some(e.to_string());
+                        Err(AppendError::TooLarge(e)) if batch.len() == 1 => {
+                            too_large = Some(e);
                             Ok(())
                         }
                         Err(e) => Err(e.to_string()),

@@ -10,9 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use fjord_broker::{LocalBroker, Partition};
+use fjord_broker::Partition;
 use fjord_plugin_host::{PluginInstance, PluginLog};
 use fjord_sdk::{Level, Record};
+
+use crate::StartFrom;
 
 use super::chain::Chain;
 use super::changelog::ChangelogStore;
@@ -20,6 +22,7 @@ use super::deployments::{LogLine, POSITIONS_TOPIC};
 use super::outputs::{MAX_BACKOFF, RouteError, Router};
 use super::records;
 use super::stats::PipelineStats;
+use super::topics::Topics;
 
 /// How much of a partition one read takes.
 const READ_BYTES: usize = 1 << 20;
@@ -104,7 +107,7 @@ impl PluginLog for PipelineLog {
 /// What a task needs of the world.
 #[derive(Clone)]
 pub(crate) struct Io {
-    pub local: LocalBroker,
+    pub topics: Topics,
     pub handle: tokio::runtime::Handle,
     pub stop: Arc<AtomicBool>,
     pub logs: Arc<LogBuffer>,
@@ -181,13 +184,54 @@ pub(crate) struct TopicTask {
     pub topic: String,
     pub partitions: i32,
     pub works: Vec<PartitionWork>,
+    pub start_from: StartFrom,
     pub stores: Vec<Arc<ChangelogStore>>,
     pub router: Router,
     pub stats: Arc<PipelineStats>,
 }
 
 impl TopicTask {
+    /// Finds where each partition resumes: its committed offset (or
+    /// `startFrom`), moved forward to the position its restored state
+    /// already reflects, so no record is applied to the state twice. In a
+    /// cluster these are reads from other brokers, which may be between
+    /// leaders for a while: they are retried until they succeed or the
+    /// task is stopped.
+    fn resume(&mut self) -> Result<(), Stopped> {
+        for w in &mut self.works {
+            let index = w.log.index();
+            let mut committed = None;
+            self.io.retry("reading the committed offset", || {
+                committed = self.io.topics.committed(&self.group, &self.topic, index)?;
+                Ok(())
+            })?;
+            let mut position = match (committed, self.start_from) {
+                (Some(c), StartFrom::Committed) => c,
+                (_, StartFrom::Latest) => w.log.high_watermark(),
+                (_, StartFrom::Earliest) | (None, StartFrom::Committed) => w.log.log_start_offset(),
+            };
+            let mut restored: Option<i64> = None;
+            for store in &self.stores {
+                self.io.retry("restoring state", || {
+                    if let Some(p) = store.restore(&self.io.topics, index)? {
+                        restored = Some(restored.map_or(p, |r| r.min(p)));
+                    }
+                    Ok(())
+                })?;
+            }
+            if let Some(r) = restored {
+                position = position.max(r);
+            }
+            w.position = position;
+            w.committed = committed.unwrap_or(-1);
+        }
+        Ok(())
+    }
+
     pub fn run(mut self) {
+        if self.resume().is_err() {
+            return;
+        }
         for w in &self.works {
             self.stats
                 .position(w.log.index(), w.position, w.log.high_watermark());
@@ -227,6 +271,12 @@ impl TopicTask {
     /// stopped mid-delivery.
     fn step(&mut self, i: usize, timers: bool) -> Result<bool, Option<String>> {
         let work = &mut self.works[i];
+        // Leadership moved (the supervisor stops this task within a tick):
+        // the new leader's tasks own the partition's output and state now.
+        if !self.io.topics.local().leads(&work.log) {
+            self.io.sleep(Duration::from_millis(50));
+            return Ok(false);
+        }
         let partition = work.log.index();
         let mut output = if timers {
             work.chain.timers(super::now_ms())
@@ -256,7 +306,7 @@ impl TopicTask {
             let (io, position, partitions) = (&self.io, work.position, self.partitions);
             io.retry("state changelog append", || {
                 io.handle
-                    .block_on(store.flush(&io.local, partition, partitions, position))
+                    .block_on(store.flush(&io.topics, partition, partitions, position))
             })
             .map_err(|_| None)?;
         }
@@ -269,7 +319,9 @@ impl TopicTask {
         let pending: Vec<(&str, i32, i64)> = self
             .works
             .iter()
-            .filter(|w| w.position != w.committed)
+            // A former leader's late commit could move the group back
+            // behind what the new leader committed.
+            .filter(|w| w.position != w.committed && self.io.topics.local().leads(&w.log))
             .map(|w| (self.topic.as_str(), w.log.index(), w.position))
             .collect();
         if pending.is_empty() {
@@ -278,7 +330,7 @@ impl TopicTask {
         match self
             .io
             .handle
-            .block_on(self.io.local.commit(&self.group, &pending))
+            .block_on(self.io.topics.commit(&self.group, &pending))
         {
             Ok(()) => {
                 for w in &mut self.works {
@@ -355,7 +407,7 @@ impl ConnectorTask {
                 let (io, polled) = (&self.io, self.polled);
                 if io
                     .retry("state changelog append", || {
-                        io.handle.block_on(store.flush(&io.local, 0, 1, polled))
+                        io.handle.block_on(store.flush(&io.topics, 0, 1, polled))
                     })
                     .is_err()
                 {
@@ -391,19 +443,11 @@ impl ConnectorTask {
             timestamp: super::now_ms(),
             ..Record::default()
         };
-        let saved = records::encode([&record]).and_then(|batch| {
-            let topic = self
-                .io
-                .local
-                .topic(POSITIONS_TOPIC)
-                .ok_or("no positions topic")?;
-            let log = topic.partition(0).ok_or("no positions partition")?;
-            self.io
-                .handle
-                .block_on(log.append(batch))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
+        let saved = self.io.handle.block_on(self.io.topics.append(
+            POSITIONS_TOPIC,
+            0,
+            std::slice::from_ref(&record),
+        ));
         if let Err(e) = saved {
             self.io.logs.push(
                 &self.io.pipeline,

@@ -1,0 +1,427 @@
+//! Where the runtime reads and writes the partitions that are not a task's
+//! source: sinks, the dead-letter topic, state changelogs, committed
+//! positions and the runtime's own internal topics.
+//!
+//! On a single node every partition is a local log, appended and read
+//! in-process. In a cluster a partition may be led by another broker, and
+//! its leader may change while a pipeline runs, so [`Topics`] goes through
+//! a Kafka client (librdkafka) bootstrapped at this broker: the client
+//! finds each partition's leader and follows it across failovers, and its
+//! writes wait for the in-sync replicas (`acks=all`, idempotent), as any
+//! producer's would. Source partitions are still read from the local log:
+//! a broker runs tasks only for the source partitions it leads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use fjord_broker::LocalBroker;
+use fjord_sdk::{Header, Record};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::records::{self, Read};
+
+/// How long a read or a commit through the cluster may take.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an append failed.
+#[derive(Debug)]
+pub(crate) enum AppendError {
+    /// A record is larger than the topic takes: retrying cannot help.
+    TooLarge(String),
+    /// Anything else (no leader yet, a broker down): worth retrying.
+    Failed(String),
+}
+
+impl std::fmt::Display for AppendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppendError::TooLarge(e) | AppendError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The partitions a pipeline runtime reads and writes, on this node or
+/// across the cluster. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Topics {
+    local: LocalBroker,
+    /// The Kafka client used in a cluster; `None` on a single node.
+    cluster: Option<Arc<ClusterClient>>,
+}
+
+impl Topics {
+    /// The topics of the broker `local`: in a cluster through the Kafka
+    /// client of this broker (one per process and broker, made on first
+    /// use).
+    pub fn of(local: &LocalBroker) -> Result<Topics, String> {
+        let cluster = if local.in_cluster() {
+            static CLIENTS: OnceLock<Mutex<HashMap<String, Arc<ClusterClient>>>> = OnceLock::new();
+            let bootstrap = local.bootstrap_server();
+            let mut clients = CLIENTS
+                .get_or_init(Mutex::default)
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let client = match clients.get(&bootstrap) {
+                Some(c) => Arc::clone(c),
+                None => {
+                    let c = Arc::new(ClusterClient::new(&bootstrap)?);
+                    clients.insert(bootstrap, Arc::clone(&c));
+                    c
+                }
+            };
+            Some(client)
+        } else {
+            None
+        };
+        Ok(Topics {
+            local: local.clone(),
+            cluster,
+        })
+    }
+
+    /// The broker this runtime runs in.
+    pub fn local(&self) -> &LocalBroker {
+        &self.local
+    }
+
+    /// Appends `records` to `topic`/`partition`; returns the offset of the
+    /// first. In a cluster this returns once the in-sync replicas have
+    /// them.
+    pub async fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[Record],
+    ) -> Result<i64, AppendError> {
+        match &self.cluster {
+            Some(client) => client.append(topic, partition, records).await,
+            None => {
+                let log = self
+                    .local
+                    .topic(topic)
+                    .and_then(|t| t.partition(partition))
+                    .ok_or_else(|| {
+                        AppendError::Failed(format!("{topic} has no partition {partition}"))
+                    })?;
+                let batch = records::encode(records).map_err(AppendError::Failed)?;
+                log.append(batch)
+                    .await
+                    .map(|info| info.first_offset)
+                    .map_err(|e| match e {
+                        fjord_log::LogError::MessageTooLarge { .. } => {
+                            AppendError::TooLarge(e.to_string())
+                        }
+                        e => AppendError::Failed(e.to_string()),
+                    })
+            }
+        }
+    }
+
+    /// The log start offset and high watermark of `topic`/`partition`
+    /// (`(0, 0)` when the topic does not exist). Blocks in a cluster.
+    pub fn bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), String> {
+        if self.local.topic(topic).is_none() {
+            return Ok((0, 0));
+        }
+        match &self.cluster {
+            Some(client) => client.bounds(topic, partition),
+            None => Ok(self
+                .local
+                .topic(topic)
+                .and_then(|t| t.partition(partition))
+                .map_or((0, 0), |p| (p.log_start_offset(), p.high_watermark()))),
+        }
+    }
+
+    /// The records of `topic`/`partition` from `from` up to its high
+    /// watermark as of the call (an absent topic reads as empty). Blocks.
+    pub fn read_to_end(&self, topic: &str, partition: i32, from: i64) -> Result<Read, String> {
+        if self.local.topic(topic).is_none() {
+            return Ok(Read {
+                records: Vec::new(),
+                next: from,
+            });
+        }
+        match &self.cluster {
+            Some(client) => client.read_to_end(topic, partition, from),
+            None => {
+                let Some(log) = self.local.topic(topic).and_then(|t| t.partition(partition)) else {
+                    return Ok(Read {
+                        records: Vec::new(),
+                        next: from,
+                    });
+                };
+                let mut out = Read {
+                    records: Vec::new(),
+                    next: from,
+                };
+                while out.next < log.high_watermark() {
+                    let read = records::read(&log, out.next, 1 << 20)?;
+                    if read.next <= out.next {
+                        break;
+                    }
+                    out.next = read.next;
+                    out.records.extend(read.records);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Commits `offsets` (topic, partition, next offset to read) for
+    /// `group`, as a member-less commit. Blocks in a cluster: call it from
+    /// a task's thread.
+    pub async fn commit(&self, group: &str, offsets: &[(&str, i32, i64)]) -> Result<(), String> {
+        match &self.cluster {
+            Some(client) => client.commit(group, offsets),
+            None => self
+                .local
+                .commit(group, offsets)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The offset `group` committed for `topic`/`partition`, if any.
+    /// Blocks in a cluster.
+    pub fn committed(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<i64>, String> {
+        match &self.cluster {
+            Some(client) => client.committed(group, topic, partition),
+            None => Ok(self.local.committed(group, topic, partition)),
+        }
+    }
+}
+
+/// The Kafka client of a runtime in a cluster.
+struct ClusterClient {
+    bootstrap: String,
+    producer: FutureProducer,
+    /// Reads are rare (a task starting, deployments changing) and short:
+    /// one consumer, assigned to each partition in turn.
+    reader: Mutex<BaseConsumer>,
+    /// One consumer per pipeline group, for its commits.
+    committers: Mutex<HashMap<String, Arc<BaseConsumer>>>,
+}
+
+impl ClusterClient {
+    fn new(bootstrap: &str) -> Result<ClusterClient, String> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            // A failover takes seconds: long enough for librdkafka to
+            // retry across one, short enough for the task's own retry to
+            // log that something is wrong.
+            .set("message.timeout.ms", "30000")
+            .create()
+            .map_err(|e| format!("cannot make a Kafka producer for {bootstrap}: {e}"))?;
+        let reader = consumer(bootstrap, None)?;
+        Ok(ClusterClient {
+            bootstrap: bootstrap.to_owned(),
+            producer,
+            reader: Mutex::new(reader),
+            committers: Mutex::default(),
+        })
+    }
+
+    async fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[Record],
+    ) -> Result<i64, AppendError> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        for r in records {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for h in &r.headers {
+                headers = headers.insert(rdkafka::message::Header {
+                    key: &h.name,
+                    value: h.value.as_deref(),
+                });
+            }
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
+                .partition(partition)
+                .timestamp(r.timestamp)
+                .headers(headers);
+            if let Some(k) = &r.key {
+                record = record.key(k.as_slice());
+            }
+            if let Some(v) = &r.value {
+                record = record.payload(v.as_slice());
+            }
+            // A full local queue drains as deliveries complete.
+            let mut record = record;
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(append_error(topic, partition, e)),
+                }
+            }
+        }
+        let mut first = None;
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(delivered)) => {
+                    first.get_or_insert(delivered.offset);
+                }
+                Ok(Err((e, _))) => return Err(append_error(topic, partition, e)),
+                Err(_) => {
+                    return Err(AppendError::Failed(format!(
+                        "{topic}-{partition}: the producer went away"
+                    )));
+                }
+            }
+        }
+        Ok(first.unwrap_or(-1))
+    }
+
+    fn bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), String> {
+        self.reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fetch_watermarks(topic, partition, CLUSTER_TIMEOUT)
+            .map_err(|e| format!("{topic}-{partition} at {}: {e}", self.bootstrap))
+    }
+
+    fn read_to_end(&self, topic: &str, partition: i32, from: i64) -> Result<Read, String> {
+        let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let failed =
+            |e: KafkaError| format!("reading {topic}-{partition} at {}: {e}", self.bootstrap);
+        let (start, end) = reader
+            .fetch_watermarks(topic, partition, CLUSTER_TIMEOUT)
+            .map_err(failed)?;
+        let mut out = Read {
+            records: Vec::new(),
+            next: from.max(start),
+        };
+        if out.next >= end {
+            return Ok(out);
+        }
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Offset(out.next))
+            .map_err(failed)?;
+        reader.assign(&assignment).map_err(failed)?;
+        let deadline = Instant::now() + CLUSTER_TIMEOUT;
+        while out.next < end {
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "reading {topic}-{partition} at {}: offset {} of {end} after {CLUSTER_TIMEOUT:?}",
+                    self.bootstrap, out.next
+                ));
+            }
+            match reader.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    out.next = m.offset() + 1;
+                    if m.offset() >= end {
+                        break;
+                    }
+                    out.records.push(Record {
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                        headers: m.headers().map_or_else(Vec::new, |hs| {
+                            hs.iter()
+                                .map(|h| Header {
+                                    name: h.key.to_owned(),
+                                    value: h.value.map(<[u8]>::to_vec),
+                                })
+                                .collect()
+                        }),
+                        timestamp: m.timestamp().to_millis().unwrap_or(0),
+                        offset: m.offset(),
+                        partition,
+                        topic: None,
+                    });
+                }
+                // Compaction can leave the end past the last record.
+                Some(Err(KafkaError::PartitionEOF(_))) => break,
+                Some(Err(e)) => return Err(failed(e)),
+                None => {}
+            }
+        }
+        let _ = reader.unassign();
+        out.next = out.next.max(end);
+        Ok(out)
+    }
+
+    fn committer(&self, group: &str) -> Result<Arc<BaseConsumer>, String> {
+        let mut committers = self
+            .committers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = committers.get(group) {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(consumer(&self.bootstrap, Some(group))?);
+        committers.insert(group.to_owned(), Arc::clone(&c));
+        Ok(c)
+    }
+
+    fn commit(&self, group: &str, offsets: &[(&str, i32, i64)]) -> Result<(), String> {
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, offset) in offsets {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|e| e.to_string())?;
+        }
+        self.committer(group)?
+            .commit(&list, CommitMode::Sync)
+            .map_err(|e| format!("committing {group} at {}: {e}", self.bootstrap))
+    }
+
+    fn committed(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>, String> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, partition);
+        let found = self
+            .committer(group)?
+            .committed_offsets(list, CLUSTER_TIMEOUT)
+            .map_err(|e| format!("reading {group}'s offsets at {}: {e}", self.bootstrap))?;
+        Ok(found
+            .find_partition(topic, partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            }))
+    }
+}
+
+/// A consumer that only reads assigned partitions, or commits for `group`:
+/// it never joins the group. (librdkafka wants a group id even to assign;
+/// the reader's is never used for anything else.)
+fn consumer(bootstrap: &str, group: Option<&str>) -> Result<BaseConsumer, String> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group.unwrap_or("fjord-pipeline-runtime"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .map_err(|e| format!("cannot make a Kafka consumer for {bootstrap}: {e}"))
+}
+
+fn append_error(topic: &str, partition: i32, e: KafkaError) -> AppendError {
+    let message = format!("{topic}-{partition}: {e}");
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge) => AppendError::TooLarge(message),
+        _ => AppendError::Failed(message),
+    }
+}
