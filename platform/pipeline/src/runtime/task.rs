@@ -301,6 +301,12 @@ impl TopicTask {
             }
         }
         let work = &mut self.works[i];
+        // Lost leadership while delivering (a broker that hung and woke up
+        // fenced): its state and position are stale now, and writing them
+        // would overwrite the new leader's. Only the new leader saves.
+        if !self.io.topics.local().leads(&work.log) {
+            return Ok(false);
+        }
         work.position = work.position.max(read.next);
         for store in &self.stores {
             let (io, position, partitions) = (&self.io, work.position, self.partitions);
