@@ -1,5 +1,15 @@
 //! Broker liveness on the active controller: last heartbeat times live in
 //! memory only, and a background task fences brokers whose session expired.
+//!
+//! A broker that has missed a heartbeat is also probed: when nothing serves
+//! its advertised address any more (the connection is refused, or accepted
+//! and closed at once by a proxy in front of it), its process is gone and
+//! it is fenced without waiting for the rest of its session. That takes
+//! most of the session timeout out of a crashed broker's failover,
+//! including right after an election, when the new active controller has
+//! no heartbeat history and would otherwise give every broker a full
+//! session. A probe that times out (a hung process, a dead machine, a cut
+//! network) proves nothing: those wait for the session timeout.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -65,6 +75,56 @@ impl Sessions {
     }
 }
 
+impl Sessions {
+    /// Unfenced brokers silent for longer than `after` (a missed
+    /// heartbeat), not yet expired: the ones worth probing.
+    pub(crate) fn silent(
+        &self,
+        term: u64,
+        metadata: &ClusterMetadata,
+        now: Instant,
+        after: Duration,
+    ) -> Vec<(BrokerId, i64)> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.start_term(term);
+        metadata
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .filter(|b| {
+                let (_, seen) = *s.last_seen.entry(b.id).or_insert((b.epoch, now));
+                now.saturating_duration_since(seen) > after
+            })
+            .map(|b| (b.id, b.epoch))
+            .collect()
+    }
+}
+
+/// How long a probe waits to connect, and then for the connection to be
+/// closed on it.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Whether nothing serves `host:port` any more: the connection is refused
+/// or reset, or accepted and closed without a byte (what a proxy in front
+/// of a dead broker does). A Kafka listener keeps a new idle connection
+/// open, so a probe that times out answers `false`, as does any other
+/// failure: only a definite "gone" fences early.
+pub(crate) async fn listener_gone(host: &str, port: u16) -> bool {
+    use tokio::io::AsyncReadExt;
+    let connect = tokio::net::TcpStream::connect((host, port));
+    let mut stream = match tokio::time::timeout(PROBE_TIMEOUT, connect).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return e.kind() == std::io::ErrorKind::ConnectionRefused,
+        Err(_) => return false,
+    };
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(PROBE_TIMEOUT, stream.read(&mut byte)).await {
+        Ok(Ok(0)) => true,
+        Ok(Err(e)) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        _ => false,
+    }
+}
+
 impl SessionState {
     fn start_term(&mut self, term: u64) {
         if self.term != Some(term) {
@@ -87,24 +147,48 @@ pub(crate) async fn run(core: Arc<ControllerCore>) {
             continue;
         };
         let metadata = core.store.current();
-        let expired = core
-            .sessions
-            .expired(term, &metadata, Instant::now(), timeout);
+        let now = Instant::now();
+        let expired = core.sessions.expired(term, &metadata, now, timeout);
         for (broker_id, broker_epoch) in expired {
             info!(broker_id, broker_epoch, "broker session expired: fencing");
-            let command = Command::FenceBroker {
-                broker_id,
-                broker_epoch,
-            };
-            match core.raft.client_write(command).await {
-                Ok(r) => {
-                    if let Err(e) = r.data.result {
-                        warn!(broker_id, error = %e, "fencing was rejected");
-                    }
-                }
-                Err(e) => warn!(broker_id, error = %e, "could not propose fencing"),
+            fence(&core, broker_id, broker_epoch).await;
+        }
+        // Brokers heartbeat every third of the session timeout.
+        let silent = core.sessions.silent(term, &metadata, now, timeout / 3);
+        let probes: Vec<_> = silent
+            .into_iter()
+            .filter_map(|(id, epoch)| {
+                let broker = metadata.broker(id)?;
+                let (host, port) = (broker.host.clone(), broker.port);
+                Some(tokio::spawn(async move {
+                    (id, epoch, listener_gone(&host, port).await)
+                }))
+            })
+            .collect();
+        for probe in probes {
+            if let Ok((broker_id, broker_epoch, true)) = probe.await {
+                info!(
+                    broker_id,
+                    broker_epoch, "broker missed a heartbeat and its listener is gone: fencing"
+                );
+                fence(&core, broker_id, broker_epoch).await;
             }
         }
+    }
+}
+
+async fn fence(core: &ControllerCore, broker_id: BrokerId, broker_epoch: i64) {
+    let command = Command::FenceBroker {
+        broker_id,
+        broker_epoch,
+    };
+    match core.raft.client_write(command).await {
+        Ok(r) => {
+            if let Err(e) = r.data.result {
+                warn!(broker_id, error = %e, "fencing was rejected");
+            }
+        }
+        Err(e) => warn!(broker_id, error = %e, "could not propose fencing"),
     }
 }
 
@@ -158,5 +242,56 @@ mod tests {
             s.expired(2, &metadata(true), t0 + Duration::from_secs(60), timeout)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_broker_that_missed_a_heartbeat_is_worth_probing() {
+        let s = Sessions::default();
+        let t0 = Instant::now();
+        let md = metadata(false);
+        let after = Duration::from_millis(333);
+        assert!(s.silent(1, &md, t0, after).is_empty(), "grace starts now");
+        assert_eq!(
+            s.silent(1, &md, t0 + Duration::from_millis(400), after),
+            vec![(1, 7)]
+        );
+        s.record(1, 1, 7, t0 + Duration::from_millis(400));
+        assert!(
+            s.silent(1, &md, t0 + Duration::from_millis(500), after)
+                .is_empty()
+        );
+        assert!(
+            s.silent(1, &metadata(true), t0 + Duration::from_secs(5), after)
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_probe_tells_a_gone_listener_from_a_live_or_silent_one() {
+        // Nothing listens: refused.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        assert!(listener_gone("127.0.0.1", port).await, "refused");
+
+        // A live listener keeps the connection open: not gone.
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = live.local_addr().unwrap().port();
+        let holder = tokio::spawn(async move {
+            let (conn, _) = live.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            drop(conn);
+        });
+        assert!(!listener_gone("127.0.0.1", port).await, "held open");
+        holder.abort();
+
+        // A proxy whose broker is dead accepts and closes at once: gone.
+        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = proxy.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (conn, _) = proxy.accept().await.unwrap();
+            drop(conn);
+        });
+        assert!(listener_gone("127.0.0.1", port).await, "accepted and closed");
     }
 }
