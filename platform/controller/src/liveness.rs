@@ -31,8 +31,10 @@ pub(crate) struct Sessions {
 struct SessionState {
     /// The term these times were recorded in; a new term starts over.
     term: Option<u64>,
-    /// Broker → (epoch, last heartbeat).
+    /// Broker → (epoch, last heartbeat, or the start of its grace).
     last_seen: HashMap<BrokerId, (i64, Instant)>,
+    /// Broker → its last heartbeat in this term (no grace).
+    heard: HashMap<BrokerId, Instant>,
 }
 
 impl Sessions {
@@ -41,6 +43,7 @@ impl Sessions {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.start_term(term);
         s.last_seen.insert(broker, (epoch, now));
+        s.heard.insert(broker, now);
     }
 
     /// Forget everything (this node stopped leading).
@@ -48,6 +51,7 @@ impl Sessions {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.term = None;
         s.last_seen.clear();
+        s.heard.clear();
     }
 
     /// Unfenced brokers whose last heartbeat is older than `timeout`. A broker
@@ -76,8 +80,10 @@ impl Sessions {
 }
 
 impl Sessions {
-    /// Unfenced brokers silent for longer than `after` (a missed
-    /// heartbeat), not yet expired: the ones worth probing.
+    /// Unfenced brokers worth probing: silent for longer than `after` (a
+    /// missed heartbeat), or not heard from at all in this term (a new
+    /// active controller probes every broker at once: the one that died
+    /// with the old controller is found right after the election).
     pub(crate) fn silent(
         &self,
         term: u64,
@@ -91,9 +97,9 @@ impl Sessions {
             .brokers
             .values()
             .filter(|b| !b.fenced)
-            .filter(|b| {
-                let (_, seen) = *s.last_seen.entry(b.id).or_insert((b.epoch, now));
-                now.saturating_duration_since(seen) > after
+            .filter(|b| match s.heard.get(&b.id) {
+                Some(&seen) => now.saturating_duration_since(seen) > after,
+                None => true,
             })
             .map(|b| (b.id, b.epoch))
             .collect()
@@ -130,6 +136,7 @@ impl SessionState {
         if self.term != Some(term) {
             self.term = Some(term);
             self.last_seen.clear();
+            self.heard.clear();
         }
     }
 }
@@ -137,7 +144,7 @@ impl SessionState {
 /// Runs on every controller; acts only while this node is the leader.
 pub(crate) async fn run(core: Arc<ControllerCore>) {
     let timeout = core.config.session_timeout;
-    let period = (timeout / 5).clamp(Duration::from_millis(20), Duration::from_millis(500));
+    let period = (timeout / 10).clamp(Duration::from_millis(20), Duration::from_millis(500));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -153,8 +160,9 @@ pub(crate) async fn run(core: Arc<ControllerCore>) {
             info!(broker_id, broker_epoch, "broker session expired: fencing");
             fence(&core, broker_id, broker_epoch).await;
         }
-        // Brokers heartbeat every third of the session timeout.
-        let silent = core.sessions.silent(term, &metadata, now, timeout / 3);
+        // Brokers heartbeat every third of the session timeout: silent for
+        // half of it, one has surely been missed.
+        let silent = core.sessions.silent(term, &metadata, now, timeout / 2);
         let probes: Vec<_> = silent
             .into_iter()
             .filter_map(|(id, epoch)| {
@@ -250,10 +258,17 @@ mod tests {
         let t0 = Instant::now();
         let md = metadata(false);
         let after = Duration::from_millis(333);
-        assert!(s.silent(1, &md, t0, after).is_empty(), "grace starts now");
+        assert_eq!(
+            s.silent(1, &md, t0, after),
+            vec![(1, 7)],
+            "not heard from in this term: probed at once"
+        );
+        s.record(1, 1, 7, t0);
+        assert!(s.silent(1, &md, t0, after).is_empty(), "heard");
         assert_eq!(
             s.silent(1, &md, t0 + Duration::from_millis(400), after),
-            vec![(1, 7)]
+            vec![(1, 7)],
+            "a missed heartbeat"
         );
         s.record(1, 1, 7, t0 + Duration::from_millis(400));
         assert!(
@@ -292,6 +307,9 @@ mod tests {
             let (conn, _) = proxy.accept().await.unwrap();
             drop(conn);
         });
-        assert!(listener_gone("127.0.0.1", port).await, "accepted and closed");
+        assert!(
+            listener_gone("127.0.0.1", port).await,
+            "accepted and closed"
+        );
     }
 }
