@@ -216,4 +216,45 @@ fn a_pipeline_follows_its_source_leader_without_losing_or_double_counting() {
             && partitions[0]["position"].as_i64() == Some(WINDOWS * PER_WINDOW + 2);
         if done { Ok(()) } else { Err(body) }
     });
+
+    // The CLI, like any Kafka client, sees the same merged status, and
+    // deploys to the cluster through any broker.
+    let bootstrap = cluster.bootstrap();
+    let fjord = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(args)
+            .args(["--bootstrap-server", &bootstrap])
+            .output()
+            .expect("run fjord");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "fjord {args:?}: {stdout}{stderr}");
+        stdout
+    };
+    let status: Value = serde_json::from_str(&fjord(&["pipeline", "status", "windows", "--json"]))
+        .expect("status --json is JSON");
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(
+        status["node_id"].as_i64(),
+        Some(new_leader as i64),
+        "{status}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.yaml");
+    std::fs::write(
+        &copy,
+        "apiVersion: fjord.dev/v1\nkind: Pipeline\nmetadata:\n  name: copy\nspec:\n  source:\n    topic: clicks\n  sinks:\n    - topic: clicks.copy\n      create: {partitions: 1}\n",
+    )
+    .unwrap();
+    let deployed = fjord(&["pipeline", "deploy", copy.to_str().unwrap()]);
+    assert!(deployed.contains("pipeline copy deployed"), "{deployed}");
+    let bootstrap = cluster.bootstrap();
+    cluster.wait_for_detail("the copy pipeline copies every record", |_| {
+        let copied = consume_all(&bootstrap, "clicks.copy", 0).len() as i64;
+        if copied == WINDOWS * PER_WINDOW + 2 {
+            Ok(())
+        } else {
+            Err(format!("{copied} records copied"))
+        }
+    });
 }

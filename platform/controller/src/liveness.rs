@@ -81,15 +81,17 @@ impl Sessions {
 
 impl Sessions {
     /// Unfenced brokers worth probing: silent for longer than `after` (a
-    /// missed heartbeat), or not heard from at all in this term (a new
-    /// active controller probes every broker at once: the one that died
-    /// with the old controller is found right after the election).
+    /// missed heartbeat), or, with `unheard`, not heard from at all in this
+    /// term (a new active controller probes every broker at once: the one
+    /// that died with the old controller is found right after the
+    /// election).
     pub(crate) fn silent(
         &self,
         term: u64,
         metadata: &ClusterMetadata,
         now: Instant,
         after: Duration,
+        unheard: bool,
     ) -> Vec<(BrokerId, i64)> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.start_term(term);
@@ -99,7 +101,7 @@ impl Sessions {
             .filter(|b| !b.fenced)
             .filter(|b| match s.heard.get(&b.id) {
                 Some(&seen) => now.saturating_duration_since(seen) > after,
-                None => true,
+                None => unheard,
             })
             .map(|b| (b.id, b.epoch))
             .collect()
@@ -144,6 +146,7 @@ impl SessionState {
 /// Runs on every controller; acts only while this node is the leader.
 pub(crate) async fn run(core: Arc<ControllerCore>) {
     let timeout = core.config.session_timeout;
+    let started = Instant::now();
     let period = (timeout / 10).clamp(Duration::from_millis(20), Duration::from_millis(500));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -161,8 +164,14 @@ pub(crate) async fn run(core: Arc<ControllerCore>) {
             fence(&core, broker_id, broker_epoch).await;
         }
         // Brokers heartbeat every third of the session timeout: silent for
-        // half of it, one has surely been missed.
-        let silent = core.sessions.silent(term, &metadata, now, timeout / 2);
+        // half of it, one has surely been missed. Brokers not heard from
+        // yet are probed only by a controller that has run for a session:
+        // one that just started may be one of a whole cluster starting,
+        // whose brokers bind their listeners after their controllers.
+        let unheard = now.saturating_duration_since(started) >= timeout;
+        let silent = core
+            .sessions
+            .silent(term, &metadata, now, timeout / 2, unheard);
         let probes: Vec<_> = silent
             .into_iter()
             .filter_map(|(id, epoch)| {
@@ -258,25 +267,29 @@ mod tests {
         let t0 = Instant::now();
         let md = metadata(false);
         let after = Duration::from_millis(333);
+        assert!(
+            s.silent(1, &md, t0, after, false).is_empty(),
+            "not heard from, and not asked to probe such brokers"
+        );
         assert_eq!(
-            s.silent(1, &md, t0, after),
+            s.silent(1, &md, t0, after, true),
             vec![(1, 7)],
             "not heard from in this term: probed at once"
         );
         s.record(1, 1, 7, t0);
-        assert!(s.silent(1, &md, t0, after).is_empty(), "heard");
+        assert!(s.silent(1, &md, t0, after, true).is_empty(), "heard");
         assert_eq!(
-            s.silent(1, &md, t0 + Duration::from_millis(400), after),
+            s.silent(1, &md, t0 + Duration::from_millis(400), after, false),
             vec![(1, 7)],
             "a missed heartbeat"
         );
         s.record(1, 1, 7, t0 + Duration::from_millis(400));
         assert!(
-            s.silent(1, &md, t0 + Duration::from_millis(500), after)
+            s.silent(1, &md, t0 + Duration::from_millis(500), after, true)
                 .is_empty()
         );
         assert!(
-            s.silent(1, &metadata(true), t0 + Duration::from_secs(5), after)
+            s.silent(1, &metadata(true), t0 + Duration::from_secs(5), after, true)
                 .is_empty()
         );
     }

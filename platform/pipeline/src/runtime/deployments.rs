@@ -134,7 +134,8 @@ const STALE_STATUS_MS: i64 = 10_000;
 /// each key of [`STATUS_TOPIC`]; values that do not parse are left out).
 ///
 /// In a cluster the brokers' statuses of a pipeline merge: partitions and
-/// counters add up, errors join, and a failed or invalid state shows.
+/// counters add up, errors join, a failed or invalid state shows, and
+/// `node_id` names a broker that runs partitions.
 ///
 /// ```
 /// use fjord_pipeline::runtime::{merge_statuses, PipelineStatus, RunState};
@@ -168,6 +169,10 @@ pub fn merge_statuses<'a>(
             let mut merged = all.next()?;
             let since = merged.updated_ms - STALE_STATUS_MS;
             for s in all.filter(|s| s.updated_ms >= since) {
+                // The broker named is one that runs partitions.
+                if merged.partitions.is_empty() && !s.partitions.is_empty() {
+                    merged.node_id = s.node_id;
+                }
                 merged.revision = merged.revision.max(s.revision);
                 merged.state = match (merged.state, s.state) {
                     (RunState::Failed, _) | (_, RunState::Failed) => RunState::Failed,
