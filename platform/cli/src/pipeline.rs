@@ -342,20 +342,25 @@ fn status(client: &ClientArgs, name: &str, json: bool) -> Result<()> {
 }
 
 fn logs(client: &ClientArgs, name: &str, follow: bool) -> Result<()> {
-    let consumer = reader(client, LOGS_TOPIC)?;
+    let (consumer, high) = reader(client, LOGS_TOPIC)?;
+    if high == 0 && !follow {
+        return Ok(());
+    }
     let mut idle_since = Instant::now();
     loop {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 idle_since = Instant::now();
-                if m.key() != Some(name.as_bytes()) {
-                    continue;
+                if m.key() == Some(name.as_bytes()) {
+                    if let Some(line) = m
+                        .payload()
+                        .and_then(|v| serde_json::from_slice::<LogLine>(v).ok())
+                    {
+                        println!("{} {:<5} {}", line.time_ms, line.level, line.message);
+                    }
                 }
-                if let Some(line) = m
-                    .payload()
-                    .and_then(|v| serde_json::from_slice::<LogLine>(v).ok())
-                {
-                    println!("{} {:<5} {}", line.time_ms, line.level, line.message);
+                if !follow && m.offset() >= high - 1 {
+                    return Ok(());
                 }
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) if !follow => return Ok(()),
@@ -381,7 +386,7 @@ fn run_foreground(client: &ClientArgs, file: &Path) -> Result<()> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = std::sync::Arc::clone(&stop);
     ctrlc_flag(flag)?;
-    let consumer = reader(client, LOGS_TOPIC)?;
+    let (consumer, _) = reader(client, LOGS_TOPIC)?;
     let mut last_status = Instant::now();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
@@ -458,38 +463,50 @@ fn write(client: &ClientArgs, topic: &str, key: &str, value: Option<&[u8]>) -> R
 }
 
 /// A consumer of partition 0 of `topic` from its beginning.
-fn reader(client: &ClientArgs, topic: &str) -> Result<BaseConsumer> {
+/// A consumer of partition 0 of `topic` from its start, and the partition's
+/// high watermark when it started: where "everything so far" ends. (A busy
+/// topic, such as the status topic of a cluster whose brokers each publish
+/// every second, may never give an end-of-partition event to wait for.)
+fn reader(client: &ClientArgs, topic: &str) -> Result<(BaseConsumer, i64)> {
     let consumer: BaseConsumer = client
         .assigning_consumer_config()
         .create()
         .context("creating a consumer")?;
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .with_context(|| format!("reading the end of {topic} at {}", client.bootstrap_server))?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
     consumer.assign(&tpl)?;
-    Ok(consumer)
+    Ok((consumer, high))
 }
 
-/// The latest value per key of a compacted topic (tombstones remove).
 fn read_latest(client: &ClientArgs, topic: &str) -> Result<BTreeMap<String, Vec<u8>>> {
-    let consumer = reader(client, topic)?;
+    let (consumer, high) = reader(client, topic)?;
     let mut latest = BTreeMap::new();
+    if high == 0 {
+        return Ok(latest);
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
+        if Instant::now() >= deadline {
+            bail!("no answer from {} reading {topic}", client.bootstrap_server)
+        }
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
-                let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
-                    continue;
-                };
-                match m.payload() {
-                    Some(v) => latest.insert(key.to_owned(), v.to_vec()),
-                    None => latest.remove(key),
-                };
+                if let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) {
+                    match m.payload() {
+                        Some(v) => latest.insert(key.to_owned(), v.to_vec()),
+                        None => latest.remove(key),
+                    };
+                }
+                if m.offset() >= high - 1 {
+                    return Ok(latest);
+                }
             }
+            // Compaction can leave the end past the last record.
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return Ok(latest),
             Some(Err(e)) => return Err(e).with_context(|| format!("reading {topic}")),
-            None if Instant::now() >= deadline => {
-                bail!("no answer from {} reading {topic}", client.bootstrap_server)
-            }
             None => {}
         }
     }

@@ -94,8 +94,30 @@ fn http() -> ureq::Agent {
         .into()
 }
 
+/// How the source partition's leader fails.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    /// SIGKILL, then a restart.
+    Kill,
+    /// SIGSTOP until its session expired and a new leader took over, then
+    /// SIGCONT: it wakes up believing it leads, with a task mid-stream.
+    Hang,
+}
+
 #[test]
 fn a_pipeline_follows_its_source_leader_without_losing_or_double_counting() {
+    let (cluster, new_leader) = follow_a_failover(Fault::Kill);
+    check_the_cli(&cluster, new_leader);
+}
+
+#[test]
+fn a_hung_source_leader_that_wakes_up_does_not_count_twice() {
+    follow_a_failover(Fault::Hang);
+}
+
+/// Runs the windowed count across a failover of its source partition's
+/// leader and checks every window; returns the cluster and the new leader.
+fn follow_a_failover(fault: Fault) -> (Cluster, u64) {
     let mut cluster = Cluster::start(3);
     cluster.wait_for_brokers(&[1, 2, 3]);
     cluster.wait_for_detail("CreateTopics clicks with RF 3", |c| {
@@ -160,8 +182,11 @@ fn a_pipeline_follows_its_source_leader_without_losing_or_double_counting() {
     cluster.wait_for("five more windows produced", |_| {
         (chunks_done.load(Ordering::SeqCst) >= 5).then_some(())
     });
-    eprintln!("killing node {leader}, the leader of clicks-0 and so of the pipeline's task");
-    cluster.kill(leader);
+    eprintln!("{fault:?}: node {leader}, the leader of clicks-0 and so of the pipeline's task");
+    match fault {
+        Fault::Kill => cluster.kill(leader),
+        Fault::Hang => cluster.stop(leader),
+    }
     producer.join().expect("the producer thread");
     // Far later event time closes every window produced so far.
     let rest = cluster.bootstrap();
@@ -171,7 +196,10 @@ fn a_pipeline_follows_its_source_leader_without_losing_or_double_counting() {
     assert_eq!(report.acked.len(), 1, "the closing record: {report:?}");
     let new_leader = cluster.wait_for_leader("clicks", 0);
     assert_ne!(new_leader, leader, "a new leader took clicks-0 over");
-    cluster.restart(leader);
+    match fault {
+        Fault::Kill => cluster.restart(leader),
+        Fault::Hang => cluster.cont(leader),
+    }
 
     let bootstrap = cluster.bootstrap();
     let seen = cluster.wait_for_detail("every window emitted after the failover", |_| {
@@ -217,8 +245,12 @@ fn a_pipeline_follows_its_source_leader_without_losing_or_double_counting() {
         if done { Ok(()) } else { Err(body) }
     });
 
-    // The CLI, like any Kafka client, sees the same merged status, and
-    // deploys to the cluster through any broker.
+    (cluster, new_leader)
+}
+
+/// The CLI, like any Kafka client, sees the same merged status, and
+/// deploys to the cluster through any broker.
+fn check_the_cli(cluster: &Cluster, new_leader: u64) {
     let bootstrap = cluster.bootstrap();
     let fjord = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_fjord"))

@@ -232,6 +232,11 @@ pub(crate) async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
                 .registry
                 .get(OFFSETS_TOPIC)
                 .ok_or(ResponseError::CoordinatorNotAvailable.code()),
+            // Too few brokers yet: clients retry, as with Kafka.
+            Err(e) if e.code == ResponseError::CoordinatorNotAvailable.code() => {
+                tracing::debug!(error = %e.message, "__consumer_offsets not created yet");
+                Err(e.code)
+            }
             Err(e) => {
                 tracing::error!(error = %e.message, "cannot create __consumer_offsets");
                 Err(ResponseError::CoordinatorNotAvailable.code())

@@ -469,13 +469,20 @@ impl Supervisor {
                 // Another broker runs the connector.
                 return Ok((tasks, stats, owned));
             }
-            let position = self.connector_position(name)?;
-            let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
-            let source =
-                connector.instance(host, 0, state, &plan.metrics, &plan.plugin_log, position)?;
-            for store in &plan.stores {
-                store.restore(&self.topics, 0)?;
-            }
+            // Made by the task once it has read the saved position (in a
+            // cluster, from another broker, retrying between leaders).
+            let source: task::MakeSource = {
+                let (host, metrics, log) = (
+                    Arc::clone(&self.host),
+                    Arc::clone(&plan.metrics),
+                    Arc::clone(&plan.plugin_log),
+                );
+                let connector = connector.clone();
+                Box::new(move |position| {
+                    let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
+                    connector.instance(&host, 0, state, &metrics, &log, position)
+                })
+            };
             let task = ConnectorTask {
                 chain: plan.chain(host, 0, &stats, stop)?,
                 router: plan.router(host, &stats)?,
@@ -528,16 +535,6 @@ impl Supervisor {
             )?);
         }
         Ok((tasks, stats, owned))
-    }
-
-    /// The last position the pipeline's source connector saved.
-    fn connector_position(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        let read = self.topics.read_to_end(POSITIONS_TOPIC, 0, 0)?;
-        Ok(read
-            .records
-            .into_iter()
-            .rfind(|r| r.key.as_deref() == Some(name.as_bytes()))
-            .and_then(|r| r.value))
     }
 
     fn publish(&mut self, seconds: f64) {

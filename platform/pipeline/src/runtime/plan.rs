@@ -19,6 +19,7 @@ use super::stats::PipelineStats;
 use crate::{Pipeline, PluginRef};
 
 /// A plugin loaded with the options its instances get.
+#[derive(Clone)]
 pub(crate) struct Loaded {
     pub name: String,
     pub plugin: Arc<LoadedPlugin>,

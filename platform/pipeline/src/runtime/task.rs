@@ -352,10 +352,14 @@ impl TopicTask {
     }
 }
 
+/// Makes the source connector's instance, resuming from a saved position.
+pub(crate) type MakeSource =
+    Box<dyn FnOnce(Option<Vec<u8>>) -> Result<PluginInstance, String> + Send>;
+
 /// A task running a source connector.
 pub(crate) struct ConnectorTask {
     pub io: Io,
-    pub source: PluginInstance,
+    pub source: MakeSource,
     pub chain: Chain,
     pub stores: Vec<Arc<ChangelogStore>>,
     pub router: Router,
@@ -365,7 +369,75 @@ pub(crate) struct ConnectorTask {
 }
 
 impl ConnectorTask {
-    pub fn run(mut self) {
+    /// The connector's last saved position, and the steps' state restored;
+    /// retried until they succeed or the task is stopped.
+    fn resume(&self) -> Result<Option<Vec<u8>>, Stopped> {
+        let mut position = None;
+        self.io.retry("reading the source position", || {
+            let read = self.io.topics.read_to_end(POSITIONS_TOPIC, 0, 0)?;
+            position = read
+                .records
+                .into_iter()
+                .rfind(|r| r.key.as_deref() == Some(self.io.pipeline.as_bytes()))
+                .and_then(|r| r.value);
+            Ok(())
+        })?;
+        for store in &self.stores {
+            self.io.retry("restoring state", || {
+                store.restore(&self.io.topics, 0).map(|_| ())
+            })?;
+        }
+        Ok(position)
+    }
+
+    pub fn run(self) {
+        let Ok(position) = self.resume() else {
+            return;
+        };
+        let ConnectorTask {
+            io,
+            source,
+            chain,
+            stores,
+            router,
+            stats,
+            polled,
+        } = self;
+        let source = match source(position) {
+            Ok(s) => s,
+            Err(e) => {
+                stats.fatal(e.clone());
+                io.logs
+                    .push(&io.pipeline, "error", format!("cannot start: {e}"));
+                return;
+            }
+        };
+        Started {
+            io,
+            source,
+            chain,
+            stores,
+            router,
+            stats,
+            polled,
+        }
+        .run();
+    }
+}
+
+/// A connector task with its source made.
+struct Started {
+    io: Io,
+    source: PluginInstance,
+    chain: Chain,
+    stores: Vec<Arc<ChangelogStore>>,
+    router: Router,
+    stats: Arc<PipelineStats>,
+    polled: i64,
+}
+
+impl Started {
+    fn run(mut self) {
         let mut last_timer = Instant::now();
         let mut last_position: Option<(Vec<u8>, Instant)> = None;
         let mut saved: Vec<u8> = Vec::new();
