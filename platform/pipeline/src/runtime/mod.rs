@@ -10,6 +10,11 @@
 //! ones resume from that commit (at-least-once across the switch). Every
 //! second the runtime publishes each pipeline's [`PipelineStatus`] to
 //! [`STATUS_TOPIC`] and its log lines to [`LOGS_TOPIC`].
+//!
+//! In a cluster every broker runs this runtime for the source partitions
+//! it leads; tasks start and stop as leadership moves, and everything
+//! written outside the source goes through a Kafka client to the target
+//! partition's leader (`runtime/topics.rs`).
 
 pub mod catalog;
 mod chain;
@@ -17,6 +22,7 @@ mod changelog;
 mod deployments;
 mod outputs;
 mod plan;
+mod publish;
 mod records;
 mod stats;
 mod task;
@@ -35,7 +41,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fjord_broker::{LocalBroker, LocalError};
 use fjord_plugin_host::{MemoryStateStore, PluginHost, StateStore};
-use fjord_sdk::Record;
 
 use crate::{HostResolver, Pipeline};
 use plan::Plan;
@@ -127,17 +132,6 @@ fn owned(local: &LocalBroker, source: &str) -> Vec<i32> {
         .filter(|p| local.leads(p) && (!source.is_empty() || p.index() == 0))
         .map(|p| p.index())
         .collect()
-}
-
-/// The key of this broker's status of pipeline `name`: in a cluster
-/// every broker runs some of a pipeline's partitions and publishes its
-/// own status, which readers merge ([`deployments::merge_statuses`]).
-fn status_key(local: &LocalBroker, name: &str) -> String {
-    if local.in_cluster() {
-        deployments::status_key(name, Some(local.node_id()))
-    } else {
-        deployments::status_key(name, None)
-    }
 }
 
 /// Creates the runtime's internal topics where missing.
@@ -535,88 +529,5 @@ impl Supervisor {
             )?);
         }
         Ok((tasks, stats, owned))
-    }
-
-    fn publish(&mut self, seconds: f64) {
-        let mut batch = Vec::new();
-        let node_id = self.local.node_id();
-        for (name, r) in &mut self.running {
-            let source = if r.source.is_empty() {
-                "connector".to_owned()
-            } else {
-                format!("topic {}", r.source)
-            };
-            let mut partitions = r.stats.partitions();
-            // The end moves while a task waits on a sink: read it live.
-            if let Some(topic) = self.local.topic(&r.source) {
-                for p in &mut partitions {
-                    if let Some(log) = topic.partition(p.partition) {
-                        p.end = log.high_watermark();
-                        p.lag = (p.end - p.position).max(0);
-                    }
-                }
-            }
-            let mut errors = r.errors.clone();
-            if r.state == RunState::Running {
-                errors.extend(r.stats.fatal_errors());
-            }
-            let status = PipelineStatus {
-                name: name.clone(),
-                revision: r.revision,
-                state: r.state,
-                node_id,
-                updated_ms: now_ms(),
-                errors,
-                source,
-                steps: r.stats.steps.iter().map(|c| c.status(seconds)).collect(),
-                sinks: r.stats.sinks.iter().map(|c| c.status(seconds)).collect(),
-                lag: partitions.iter().map(|p| p.lag).sum(),
-                partitions,
-                dead_lettered: r.stats.dead_lettered.load(Ordering::Relaxed),
-            };
-            r.last_status = Instant::now();
-            batch.push(Record {
-                key: Some(status_key(&self.local, name).into_bytes()),
-                value: Some(serde_json::to_vec(&status).unwrap_or_default()),
-                timestamp: now_ms(),
-                ..Record::default()
-            });
-        }
-        self.append(STATUS_TOPIC, &batch);
-        let lines: Vec<Record> = self
-            .logs
-            .take()
-            .into_iter()
-            .map(|l| Record {
-                key: Some(l.pipeline.as_bytes().to_vec()),
-                value: Some(serde_json::to_vec(&l).unwrap_or_default()),
-                timestamp: l.time_ms,
-                ..Record::default()
-            })
-            .collect();
-        self.append(LOGS_TOPIC, &lines);
-    }
-
-    fn write_status_tombstone(&self, name: &str) {
-        self.append(
-            STATUS_TOPIC,
-            &[Record {
-                key: Some(status_key(&self.local, name).into_bytes()),
-                timestamp: now_ms(),
-                ..Record::default()
-            }],
-        );
-    }
-
-    fn append(&self, topic: &str, batch: &[Record]) {
-        if batch.is_empty() {
-            return;
-        }
-        if self.local.topic(topic).is_none() {
-            return;
-        }
-        if let Err(e) = self.handle.block_on(self.topics.append(topic, 0, batch)) {
-            tracing::warn!(topic, error = %e, "cannot write pipeline status");
-        }
     }
 }

@@ -1,0 +1,107 @@
+//! Publishing what the runtime does: each pipeline's status to
+//! [`STATUS_TOPIC`] every second (in a cluster, one per broker, which
+//! readers merge) and the pipelines' log lines to [`LOGS_TOPIC`].
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use fjord_broker::LocalBroker;
+use fjord_sdk::Record;
+
+use super::{LOGS_TOPIC, PipelineStatus, RunState, STATUS_TOPIC, Supervisor, deployments, now_ms};
+
+/// The key of this broker's status of pipeline `name`: in a cluster
+/// every broker runs some of a pipeline's partitions and publishes its
+/// own status, which readers merge ([`deployments::merge_statuses`]).
+fn status_key(local: &LocalBroker, name: &str) -> String {
+    if local.in_cluster() {
+        deployments::status_key(name, Some(local.node_id()))
+    } else {
+        deployments::status_key(name, None)
+    }
+}
+
+impl Supervisor {
+    pub(super) fn publish(&mut self, seconds: f64) {
+        let mut batch = Vec::new();
+        let node_id = self.local.node_id();
+        for (name, r) in &mut self.running {
+            let source = if r.source.is_empty() {
+                "connector".to_owned()
+            } else {
+                format!("topic {}", r.source)
+            };
+            let mut partitions = r.stats.partitions();
+            // The end moves while a task waits on a sink: read it live.
+            if let Some(topic) = self.local.topic(&r.source) {
+                for p in &mut partitions {
+                    if let Some(log) = topic.partition(p.partition) {
+                        p.end = log.high_watermark();
+                        p.lag = (p.end - p.position).max(0);
+                    }
+                }
+            }
+            let mut errors = r.errors.clone();
+            if r.state == RunState::Running {
+                errors.extend(r.stats.fatal_errors());
+            }
+            let status = PipelineStatus {
+                name: name.clone(),
+                revision: r.revision,
+                state: r.state,
+                node_id,
+                updated_ms: now_ms(),
+                errors,
+                source,
+                steps: r.stats.steps.iter().map(|c| c.status(seconds)).collect(),
+                sinks: r.stats.sinks.iter().map(|c| c.status(seconds)).collect(),
+                lag: partitions.iter().map(|p| p.lag).sum(),
+                partitions,
+                dead_lettered: r.stats.dead_lettered.load(Ordering::Relaxed),
+            };
+            r.last_status = Instant::now();
+            batch.push(Record {
+                key: Some(status_key(&self.local, name).into_bytes()),
+                value: Some(serde_json::to_vec(&status).unwrap_or_default()),
+                timestamp: now_ms(),
+                ..Record::default()
+            });
+        }
+        self.append(STATUS_TOPIC, &batch);
+        let lines: Vec<Record> = self
+            .logs
+            .take()
+            .into_iter()
+            .map(|l| Record {
+                key: Some(l.pipeline.as_bytes().to_vec()),
+                value: Some(serde_json::to_vec(&l).unwrap_or_default()),
+                timestamp: l.time_ms,
+                ..Record::default()
+            })
+            .collect();
+        self.append(LOGS_TOPIC, &lines);
+    }
+
+    pub(super) fn write_status_tombstone(&self, name: &str) {
+        self.append(
+            STATUS_TOPIC,
+            &[Record {
+                key: Some(status_key(&self.local, name).into_bytes()),
+                timestamp: now_ms(),
+                ..Record::default()
+            }],
+        );
+    }
+
+    fn append(&self, topic: &str, batch: &[Record]) {
+        if batch.is_empty() {
+            return;
+        }
+        if self.local.topic(topic).is_none() {
+            return;
+        }
+        if let Err(e) = self.handle.block_on(self.topics.append(topic, 0, batch)) {
+            tracing::warn!(topic, error = %e, "cannot write pipeline status");
+        }
+    }
+}
