@@ -49,8 +49,9 @@ impl Server {
 
     /// A server on a given admin address, its stderr appended to `log`
     /// (inherited when `None`). `FJORD_TEST_LOG` sets its `--log` filter
-    /// (default `warn`). Returns once its Kafka port accepts connections;
-    /// panics with the exit status if the process ends first.
+    /// (default `warn`). Returns once its Kafka port and its admin API
+    /// accept connections; panics with the exit status if the process ends
+    /// first.
     pub fn spawn(
         data: &Path,
         port: u16,
@@ -95,6 +96,20 @@ impl Server {
             }
             assert!(Instant::now() < deadline, "server did not start");
             std::thread::sleep(Duration::from_millis(50));
+        }
+        // The admin API binds a little after the Kafka listener (the plugin
+        // host starts in between): tests that call it right away wait.
+        if admin != "off" {
+            while std::net::TcpStream::connect(admin).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the admin API on {admin} did not start"
+                );
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("fjord server on {bootstrap} exited: {status}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         Server {
             child,

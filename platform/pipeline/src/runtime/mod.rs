@@ -57,6 +57,8 @@ pub(crate) fn now_ms() -> i64 {
 /// How often deployments are checked and status published.
 const TICK: Duration = Duration::from_millis(50);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How long the supervisor's reads and writes through a cluster may take.
+const SUPERVISOR_READS: Duration = Duration::from_secs(2);
 
 /// The running pipeline runtime of one broker.
 #[derive(Debug)]
@@ -72,7 +74,12 @@ impl PipelineRuntime {
         local: LocalBroker,
         host: Arc<PluginHost>,
     ) -> Result<PipelineRuntime, LocalError> {
-        let topics = Topics::of(&local).map_err(LocalError::from_message)?;
+        // The supervisor's own reads (deployments, a connector's position)
+        // give up quickly: it retries on its next tick, and meanwhile
+        // keeps starting and stopping tasks as leaderships move.
+        let topics = Topics::of(&local)
+            .map_err(LocalError::from_message)?
+            .with_timeout(SUPERVISOR_READS);
         // In a cluster the internal topics wait for enough brokers to be
         // replicated (the supervisor creates them); a single node has them
         // before it serves a deploy.
@@ -444,7 +451,8 @@ impl Supervisor {
             .collect();
         let stats = Arc::new(PipelineStats::new(name, &steps, &plan.sink_labels()));
         let io = Io {
-            topics: self.topics.clone(),
+            // Tasks retry their reads themselves: the default patience.
+            topics: Topics::of(&self.local)?,
             handle: self.handle.clone(),
             stop: Arc::clone(stop),
             logs: Arc::clone(&self.logs),

@@ -100,8 +100,17 @@ impl Supervisor {
         if self.local.topic(topic).is_none() {
             return;
         }
-        if let Err(e) = self.handle.block_on(self.topics.append(topic, 0, batch)) {
-            tracing::warn!(topic, error = %e, "cannot write pipeline status");
+        // Bounded like the supervisor's reads: a status partition between
+        // leaders must not hold up tasks' handovers. (The producer still
+        // delivers what it took.)
+        let append = async {
+            // Made inside the runtime: its timer needs the runtime's clock.
+            tokio::time::timeout(super::SUPERVISOR_READS, self.topics.append(topic, 0, batch)).await
+        };
+        match self.handle.block_on(append) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(topic, error = %e, "cannot write pipeline status"),
+            Err(_) => tracing::warn!(topic, "pipeline status not acknowledged yet"),
         }
     }
 }

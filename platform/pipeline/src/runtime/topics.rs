@@ -26,7 +26,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::records::{self, Read};
 
-/// How long a read or a commit through the cluster may take.
+/// How long a read or a commit through the cluster may take, by default.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an append failed.
@@ -53,6 +53,8 @@ pub(crate) struct Topics {
     local: LocalBroker,
     /// The Kafka client used in a cluster; `None` on a single node.
     cluster: Option<Arc<ClusterClient>>,
+    /// How long a blocking read through the cluster may take.
+    timeout: Duration,
 }
 
 impl Topics {
@@ -82,7 +84,16 @@ impl Topics {
         Ok(Topics {
             local: local.clone(),
             cluster,
+            timeout: CLUSTER_TIMEOUT,
         })
+    }
+
+    /// The same topics, with blocking reads through the cluster given up
+    /// after `timeout` (for a loop that must not stall while a partition
+    /// changes leaders).
+    pub fn with_timeout(mut self, timeout: Duration) -> Topics {
+        self.timeout = timeout;
+        self
     }
 
     /// The broker this runtime runs in.
@@ -130,7 +141,7 @@ impl Topics {
             return Ok((0, 0));
         }
         match &self.cluster {
-            Some(client) => client.bounds(topic, partition),
+            Some(client) => client.bounds(topic, partition, self.timeout),
             None => Ok(self
                 .local
                 .topic(topic)
@@ -149,7 +160,7 @@ impl Topics {
             });
         }
         match &self.cluster {
-            Some(client) => client.read_to_end(topic, partition, from),
+            Some(client) => client.read_to_end(topic, partition, from, self.timeout),
             None => {
                 let Some(log) = self.local.topic(topic).and_then(|t| t.partition(partition)) else {
                     return Ok(Read {
@@ -197,7 +208,7 @@ impl Topics {
         partition: i32,
     ) -> Result<Option<i64>, String> {
         match &self.cluster {
-            Some(client) => client.committed(group, topic, partition),
+            Some(client) => client.committed(group, topic, partition, self.timeout),
             None => Ok(self.local.committed(group, topic, partition)),
         }
     }
@@ -294,20 +305,26 @@ impl ClusterClient {
         Ok(first.unwrap_or(-1))
     }
 
-    fn bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), String> {
+    fn bounds(&self, topic: &str, partition: i32, timeout: Duration) -> Result<(i64, i64), String> {
         self.reader
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .fetch_watermarks(topic, partition, CLUSTER_TIMEOUT)
+            .fetch_watermarks(topic, partition, timeout)
             .map_err(|e| format!("{topic}-{partition} at {}: {e}", self.bootstrap))
     }
 
-    fn read_to_end(&self, topic: &str, partition: i32, from: i64) -> Result<Read, String> {
+    fn read_to_end(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        timeout: Duration,
+    ) -> Result<Read, String> {
         let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         let failed =
             |e: KafkaError| format!("reading {topic}-{partition} at {}: {e}", self.bootstrap);
         let (start, end) = reader
-            .fetch_watermarks(topic, partition, CLUSTER_TIMEOUT)
+            .fetch_watermarks(topic, partition, timeout)
             .map_err(failed)?;
         let mut out = Read {
             records: Vec::new(),
@@ -321,16 +338,21 @@ impl ClusterClient {
             .add_partition_offset(topic, partition, Offset::Offset(out.next))
             .map_err(failed)?;
         reader.assign(&assignment).map_err(failed)?;
-        let deadline = Instant::now() + CLUSTER_TIMEOUT;
+        // `timeout` without progress, not for the whole read: a long
+        // changelog takes as long as it takes.
+        let mut deadline = Instant::now() + timeout;
         while out.next < end {
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "reading {topic}-{partition} at {}: offset {} of {end} after {CLUSTER_TIMEOUT:?}",
+                    "reading {topic}-{partition} at {}: stuck at offset {} of {end} for {timeout:?}",
                     self.bootstrap, out.next
                 ));
             }
             match reader.poll(Duration::from_millis(200)) {
+                // Left from an earlier assignment of the shared reader.
+                Some(Ok(m)) if m.topic() != topic || m.partition() != partition => {}
                 Some(Ok(m)) => {
+                    deadline = Instant::now() + timeout;
                     out.next = m.offset() + 1;
                     if m.offset() >= end {
                         break;
@@ -387,12 +409,18 @@ impl ClusterClient {
             .map_err(|e| format!("committing {group} at {}: {e}", self.bootstrap))
     }
 
-    fn committed(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>, String> {
+    fn committed(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<Option<i64>, String> {
         let mut list = TopicPartitionList::new();
         list.add_partition(topic, partition);
         let found = self
             .committer(group)?
-            .committed_offsets(list, CLUSTER_TIMEOUT)
+            .committed_offsets(list, timeout)
             .map_err(|e| format!("reading {group}'s offsets at {}: {e}", self.bootstrap))?;
         Ok(found
             .find_partition(topic, partition)
