@@ -89,17 +89,39 @@ impl TopicOutput {
         by_partition: BTreeMap<i32, Vec<Record>>,
         failures: &mut Vec<Failure>,
     ) -> Result<(), Stopped> {
-        for (index, records) in by_partition {
-            for mut batch in chunks(records) {
-                let now = super::now_ms();
-                for r in &mut batch {
-                    r.topic = None;
-                    // Sources may leave the time to the host.
-                    if r.timestamp <= 0 {
-                        r.timestamp = now;
-                    }
+        let name = self.topic.name();
+        for (index, mut records) in by_partition {
+            let now = super::now_ms();
+            for r in &mut records {
+                r.topic = None;
+                // Sources may leave the time to the host.
+                if r.timestamp <= 0 {
+                    r.timestamp = now;
                 }
-                let name = self.topic.name();
+            }
+            // Through a cluster, librdkafka makes its own batches: one call
+            // keeps every record of the delivery in flight at once instead
+            // of one round trip to the in-sync replicas per chunk. Only a
+            // record too large for the topic sends the delivery the chunked
+            // way, which finds it (what went before may be written twice:
+            // delivery is at least once).
+            if io.topics.in_cluster() {
+                let mut too_large = false;
+                io.retry(&format!("append to {name}"), || {
+                    match io.handle.block_on(io.topics.append(name, index, &records)) {
+                        Ok(_) => Ok(()),
+                        Err(AppendError::TooLarge(_)) => {
+                            too_large = true;
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                })?;
+                if !too_large {
+                    continue;
+                }
+            }
+            for mut batch in chunks(records) {
                 let mut too_large = None;
                 io.retry(&format!("append to {name}"), || {
                     match io.handle.block_on(io.topics.append(name, index, &batch)) {

@@ -96,6 +96,11 @@ impl Topics {
         self
     }
 
+    /// Whether writes go through the cluster's Kafka client.
+    pub fn in_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
     /// The broker this runtime runs in.
     pub fn local(&self) -> &LocalBroker {
         &self.local
