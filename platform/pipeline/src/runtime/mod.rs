@@ -491,7 +491,7 @@ impl Supervisor {
                 stores: plan.stores.clone(),
                 stats: Arc::clone(&stats),
                 io,
-                source,
+                source: Some(source),
                 polled: 0,
             };
             tasks.push(spawn(

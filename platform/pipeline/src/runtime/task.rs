@@ -359,7 +359,8 @@ pub(crate) type MakeSource =
 /// A task running a source connector.
 pub(crate) struct ConnectorTask {
     pub io: Io,
-    pub source: MakeSource,
+    /// Taken when the task starts.
+    pub source: Option<MakeSource>,
     pub chain: Chain,
     pub stores: Vec<Arc<ChangelogStore>>,
     pub router: Router,
@@ -390,54 +391,23 @@ impl ConnectorTask {
         Ok(position)
     }
 
-    pub fn run(self) {
+    pub fn run(mut self) {
         let Ok(position) = self.resume() else {
             return;
         };
-        let ConnectorTask {
-            io,
-            source,
-            chain,
-            stores,
-            router,
-            stats,
-            polled,
-        } = self;
-        let source = match source(position) {
+        let Some(make) = self.source.take() else {
+            return;
+        };
+        let mut source = match make(position) {
             Ok(s) => s,
             Err(e) => {
-                stats.fatal(e.clone());
-                io.logs
-                    .push(&io.pipeline, "error", format!("cannot start: {e}"));
+                self.stats.fatal(e.clone());
+                self.io
+                    .logs
+                    .push(&self.io.pipeline, "error", format!("cannot start: {e}"));
                 return;
             }
         };
-        Started {
-            io,
-            source,
-            chain,
-            stores,
-            router,
-            stats,
-            polled,
-        }
-        .run();
-    }
-}
-
-/// A connector task with its source made.
-struct Started {
-    io: Io,
-    source: PluginInstance,
-    chain: Chain,
-    stores: Vec<Arc<ChangelogStore>>,
-    router: Router,
-    stats: Arc<PipelineStats>,
-    polled: i64,
-}
-
-impl Started {
-    fn run(mut self) {
         let mut last_timer = Instant::now();
         let mut last_position: Option<(Vec<u8>, Instant)> = None;
         let mut saved: Vec<u8> = Vec::new();
@@ -448,7 +418,7 @@ impl Started {
             } else {
                 Default::default()
             };
-            let (batch, position) = match self.source.poll(1024) {
+            let (batch, position) = match source.poll(1024) {
                 Ok(polled) => polled,
                 Err(e) => {
                     self.io.logs.push(
