@@ -60,6 +60,10 @@ pub struct ProduceBench {
     /// the empty key) — a keyed load for compacted topics.
     #[arg(long, default_value_t = 0)]
     pub keys: u64,
+    /// Any other librdkafka producer property, as kcat's `-X`
+    /// (`-X topic.metadata.refresh.interval.ms=250`); applied last.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::client::key_value)]
+    pub property: Vec<(String, String)>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -130,15 +134,18 @@ fn produce(args: ProduceBench) -> Result<()> {
         latency_us: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
         failed: Mutex::new((0, None)),
     };
-    let producer: BaseProducer<Deliveries> = args
-        .client
-        .config()
+    let mut config = args.client.config();
+    config
         .set("acks", &args.acks)
         .set("compression.codec", &args.compression)
         .set("batch.size", args.batch_size.to_string())
         .set("linger.ms", args.linger_ms.to_string())
         .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.kbytes", "1048576");
+    for (key, value) in &args.property {
+        config.set(key, value);
+    }
+    let producer: BaseProducer<Deliveries> = config
         .create_with_context(context)
         .context("could not create the producer")?;
     let value: Vec<u8> = (0..args.record_size)

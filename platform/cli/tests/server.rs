@@ -64,8 +64,19 @@ fn bench_produce_then_consume_with_both_consumers() {
         "30000",
         "--record-size",
         "64",
+        "-X",
+        "topic.metadata.refresh.interval.ms=250",
     ]);
     assert!(produced.contains("records: 30000 of 64 B"), "{produced}");
+    // A property librdkafka does not know is refused, named.
+    let bad = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["bench", "produce", "-n", "1", "-X", "no.such.property=1"])
+        .args(["-b", &server.bootstrap])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("no.such.property"), "{stderr}");
     for consumer in ["librdkafka", "fjord"] {
         let consumed = run(&["bench", "consume", "--consumer", consumer]);
         assert!(

@@ -52,12 +52,29 @@ async fn session(state: &BrokerState, link: &ClusterLink) {
             epoch,
             "broker registered with the controller quorum"
         );
-        link.session_renewed();
         link.registered.send_replace(Some(offset));
+        // The lease starts once this broker has applied the metadata up to
+        // its registration: what changed while it was away (leaderships
+        // moved off it when it was fenced) must be in its partitions' roles
+        // before it serves any of them as leader again.
+        let mut applied = link.applied.subscribe();
+        if applied.wait_for(|a| *a >= offset).await.is_err() {
+            return;
+        }
+        link.session_renewed();
         let mut pause = interval;
         loop {
             tokio::time::sleep(pause).await;
+            let lapsed = !link.session_current();
             match link.controller.heartbeat(link.broker_id, epoch).await {
+                // A broker that was stopped or cut off past its session may
+                // have been fenced and replaced as leader; its metadata may
+                // not show it yet. Registering again gives a point in the
+                // metadata log to catch up to before the lease resumes.
+                Ok(()) if lapsed => {
+                    tracing::info!("session lapsed; registering again");
+                    break;
+                }
                 Ok(()) => {
                     link.session_renewed();
                     pause = interval;
