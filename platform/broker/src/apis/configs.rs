@@ -80,10 +80,7 @@ pub(crate) fn describe(
                         .into_iter()
                         .map(|(n, v, s, t)| (n, v, s, t, false))
                         .collect()),
-                    None => Err(ApiError::new(
-                        ResponseError::UnknownTopicOrPartition,
-                        format!("topic {:?} does not exist", resource.resource_name.as_str()),
-                    )),
+                    None => Err(ApiError::unknown_topic(resource.resource_name.as_str())),
                 },
                 RESOURCE_BROKER => {
                     let name = resource.resource_name.as_str();
@@ -141,12 +138,7 @@ fn topic_resource(state: &BrokerState, kind: i8, name: &str) -> Result<TopicConf
             .registry
             .get(name)
             .map(|t| t.configs())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic {name:?} does not exist"),
-                )
-            }),
+            .ok_or_else(|| ApiError::unknown_topic(name)),
         RESOURCE_BROKER => Err(ApiError::new(
             ResponseError::InvalidRequest,
             "broker configs are static in Fjord; change the config file and restart",

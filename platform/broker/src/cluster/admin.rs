@@ -262,12 +262,11 @@ pub(crate) fn unregister_broker(link: &ClusterLink, broker_id: BrokerId) -> Resu
 
 /// The topic as the quorum's metadata holds it.
 fn quorum_topic(link: &ClusterLink, name: &str) -> Result<fjord_controller::Topic, ApiError> {
-    link.metadata().topics.get(name).cloned().ok_or_else(|| {
-        ApiError::new(
-            ResponseError::UnknownTopicOrPartition,
-            format!("topic {name:?} does not exist"),
-        )
-    })
+    link.metadata()
+        .topics
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ApiError::unknown_topic(name))
 }
 
 fn propose(link: &ClusterLink, command: Command) -> Result<(u64, CommandOutcome), ApiError> {

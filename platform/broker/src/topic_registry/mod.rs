@@ -69,6 +69,14 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// No topic is called `name`.
+    pub(crate) fn unknown_topic(name: &str) -> Self {
+        ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic {name:?} does not exist"),
+        )
+    }
 }
 
 /// One topic: its id, the partitions this broker hosts, and config
@@ -358,10 +366,7 @@ impl TopicRegistry {
     pub(crate) fn delete(&self, name: &str) -> Result<(), ApiError> {
         let _admin = lock(&self.admin);
         let Some(topic) = write(&self.topics).remove(name) else {
-            return Err(ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name:?} does not exist"),
-            ));
+            return Err(ApiError::unknown_topic(name));
         };
         let path = self.topic_file(name);
         if let Err(e) = fs::remove_file(&path) {
@@ -386,12 +391,9 @@ impl TopicRegistry {
         validate_only: bool,
     ) -> Result<(), ApiError> {
         let _admin = lock(&self.admin);
-        let topic = self.get(name).ok_or_else(|| {
-            ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name:?} does not exist"),
-            )
-        })?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| ApiError::unknown_topic(name))?;
         let current = topic.partition_count();
         if count <= current || count > MAX_PARTITIONS {
             return Err(ApiError::new(
@@ -421,12 +423,9 @@ impl TopicRegistry {
     /// Replaces a topic's config overrides and applies them to its logs.
     pub(crate) fn set_configs(&self, name: &str, configs: TopicConfigs) -> Result<(), ApiError> {
         let _admin = lock(&self.admin);
-        let topic = self.get(name).ok_or_else(|| {
-            ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name:?} does not exist"),
-            )
-        })?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| ApiError::unknown_topic(name))?;
         let log_config = configs.log_config(&self.defaults);
         *write(&topic.configs) = configs;
         for partition in topic.partitions() {

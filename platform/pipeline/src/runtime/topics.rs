@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use fjord_broker::LocalBroker;
+use fjord_broker::{LocalBroker, Partition};
 use fjord_sdk::{Header, Record};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -118,13 +118,9 @@ impl Topics {
         match &self.cluster {
             Some(client) => client.append(topic, partition, records).await,
             None => {
-                let log = self
-                    .local
-                    .topic(topic)
-                    .and_then(|t| t.partition(partition))
-                    .ok_or_else(|| {
-                        AppendError::Failed(format!("{topic} has no partition {partition}"))
-                    })?;
+                let log = self.local_partition(topic, partition).ok_or_else(|| {
+                    AppendError::Failed(format!("{topic} has no partition {partition}"))
+                })?;
                 let batch = records::encode(records).map_err(AppendError::Failed)?;
                 log.append(batch)
                     .await
@@ -142,15 +138,13 @@ impl Topics {
     /// The log start offset and high watermark of `topic`/`partition`
     /// (`(0, 0)` when the topic does not exist). Blocks in a cluster.
     pub fn bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), String> {
-        if self.local.topic(topic).is_none() {
-            return Ok((0, 0));
-        }
         match &self.cluster {
-            Some(client) => client.bounds(topic, partition, self.timeout),
+            Some(client) if self.local.topic(topic).is_some() => {
+                client.bounds(topic, partition, self.timeout)
+            }
+            Some(_) => Ok((0, 0)),
             None => Ok(self
-                .local
-                .topic(topic)
-                .and_then(|t| t.partition(partition))
+                .local_partition(topic, partition)
                 .map_or((0, 0), |p| (p.log_start_offset(), p.high_watermark()))),
         }
     }
@@ -158,24 +152,18 @@ impl Topics {
     /// The records of `topic`/`partition` from `from` up to its high
     /// watermark as of the call (an absent topic reads as empty). Blocks.
     pub fn read_to_end(&self, topic: &str, partition: i32, from: i64) -> Result<Read, String> {
-        if self.local.topic(topic).is_none() {
-            return Ok(Read {
-                records: Vec::new(),
-                next: from,
-            });
-        }
+        let mut out = Read {
+            next: from,
+            ..Read::default()
+        };
         match &self.cluster {
-            Some(client) => client.read_to_end(topic, partition, from, self.timeout),
+            Some(client) if self.local.topic(topic).is_some() => {
+                client.read_to_end(topic, partition, from, self.timeout)
+            }
+            Some(_) => Ok(out),
             None => {
-                let Some(log) = self.local.topic(topic).and_then(|t| t.partition(partition)) else {
-                    return Ok(Read {
-                        records: Vec::new(),
-                        next: from,
-                    });
-                };
-                let mut out = Read {
-                    records: Vec::new(),
-                    next: from,
+                let Some(log) = self.local_partition(topic, partition) else {
+                    return Ok(out);
                 };
                 while out.next < log.high_watermark() {
                     let read = records::read(&log, out.next, 1 << 20)?;
@@ -188,6 +176,11 @@ impl Topics {
                 Ok(out)
             }
         }
+    }
+
+    /// This broker's copy of `topic`/`partition`, if it has one.
+    fn local_partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.local.topic(topic)?.partition(partition)
     }
 
     /// Commits `offsets` (topic, partition, next offset to read) for
