@@ -88,8 +88,13 @@ async function api(path) {
   return body;
 }
 
+// The admin API refuses a change without a JSON content type (what a form
+// on another site could send): see docs/security.md.
 async function apiPost(path) {
-  const res = await fetch(API + path, { method: "POST" });
+  const res = await fetch(API + path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+  });
   if (!res.ok) {
     let body = null;
     try { body = await res.json(); } catch (_) { /* keep null */ }

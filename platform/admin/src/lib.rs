@@ -12,7 +12,9 @@
 //!
 //! It is not for: clients' data (produce and fetch are the Kafka
 //! listener's), authentication (not built yet: keep it on loopback), or
-//! cluster membership.
+//! cluster membership. It does refuse what a browser on another site could
+//! send it (a foreign `Host` or `Origin`, a form's content type: `guard.rs`
+//! and `docs/security.md`), so a web page cannot drive it.
 //!
 //! ```no_run
 //! # async fn example(broker: fjord_broker::LocalBroker, host: std::sync::Arc<fjord_plugin_host::PluginHost>) -> Result<(), fjord_admin::AdminError> {
@@ -25,6 +27,7 @@
 mod api;
 mod console;
 mod error;
+mod guard;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -61,6 +64,9 @@ pub struct AdminState {
     /// The controller quorum this node is a voter of; `None` (a single
     /// node) answers 404 at `/api/v1/cluster/quorum`.
     pub(crate) quorum: Option<Arc<dyn QuorumView>>,
+    /// `admin.allowed.hosts`: the names `Host` may carry besides loopback
+    /// and the address a request arrived at.
+    pub(crate) allowed_hosts: Arc<guard::AllowedHosts>,
 }
 
 /// What the admin API shows of the controller quorum. Implemented by the
@@ -78,7 +84,16 @@ impl AdminState {
             ready: Arc::new(AtomicBool::new(false)),
             metrics: None,
             quorum: None,
+            allowed_hosts: Arc::default(),
         }
+    }
+
+    /// Answers requests whose `Host` is one of `names` (host names or
+    /// IPs, any port; `*` for any), besides the loopback names and the
+    /// address a request arrived at, which are always allowed.
+    pub fn with_allowed_hosts(mut self, names: &[String]) -> Self {
+        self.allowed_hosts = Arc::new(guard::AllowedHosts::new(names));
+        self
     }
 
     /// Shows `quorum` at `/api/v1/cluster/quorum`.
@@ -122,6 +137,8 @@ impl AdminServer {
         let (stop, mut stopped) = watch::channel(false);
         let app = api::router(state);
         let task = tokio::spawn(async move {
+            // The arrival address is one of the names `Host` may carry.
+            let app = app.into_make_service_with_connect_info::<guard::Arrival>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.wait_for(|s| *s).await;

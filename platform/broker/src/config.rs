@@ -62,6 +62,13 @@ pub struct BrokerConfig {
     /// `fjord-admin`); this crate only carries the setting with the others.
     #[serde(rename = "admin.listener", alias = "admin_listener")]
     pub admin_listener: String,
+    /// `admin.allowed.hosts`: the names (or IPs) the admin listener answers
+    /// to in a request's `Host`, any port, besides `localhost`,
+    /// `127.0.0.1`, `[::1]` and the address the request arrived at, which
+    /// it always answers to; `*` for any. Others are refused (421), so a
+    /// web page cannot reach it through a name rebound to this machine.
+    #[serde(rename = "admin.allowed.hosts", alias = "admin_allowed_hosts")]
+    pub admin_allowed_hosts: Vec<String>,
     /// `node.id`: this broker's id in Metadata answers.
     #[serde(rename = "node.id", alias = "node_id")]
     pub node_id: i32,
@@ -246,6 +253,7 @@ impl Default for BrokerConfig {
             advertised_host: None,
             advertised_port: None,
             admin_listener: "127.0.0.1:9644".to_string(),
+            admin_allowed_hosts: Vec::new(),
             node_id: 0,
             cluster_id: None,
             controller_voters: None,

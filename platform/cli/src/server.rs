@@ -34,6 +34,11 @@ pub struct ServerArgs {
     /// (`admin.listener`; default 127.0.0.1:9644).
     #[arg(long, env = "FJORD_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
+    /// Names the admin API answers to in `Host`, comma-separated, besides
+    /// loopback and the address a request arrives at
+    /// (`admin.allowed.hosts`).
+    #[arg(long, env = "FJORD_ADMIN_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub admin_allowed_hosts: Option<Vec<String>>,
     /// Broker id (`node.id`).
     #[arg(long, env = "FJORD_NODE_ID")]
     pub node_id: Option<i32>,
@@ -91,6 +96,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         "" | "off" => None,
         address => Some(address.to_owned()),
     };
+    let admin_allowed_hosts = config.admin_allowed_hosts.clone();
     // Before the broker starts: what is recorded without a recorder is lost.
     let metrics = fjord_admin::metrics::Metrics::install()
         .context("cannot install the Prometheus recorder")?;
@@ -124,7 +130,8 @@ pub fn run(args: ServerArgs) -> Result<()> {
                 fjord_admin::AdminServer::start(address, {
                     let state =
                         fjord_admin::AdminState::new(local.clone(), std::sync::Arc::clone(&host))
-                            .with_metrics(metrics.clone());
+                            .with_metrics(metrics.clone())
+                            .with_allowed_hosts(&admin_allowed_hosts);
                     match &quorum {
                         Some(q) => state.with_quorum(q.view()),
                         None => state,
@@ -215,6 +222,9 @@ fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
     }
     if let Some(admin) = &args.admin_listen {
         config.admin_listener = admin.clone();
+    }
+    if let Some(hosts) = &args.admin_allowed_hosts {
+        config.admin_allowed_hosts = hosts.clone();
     }
     if let Some(id) = args.node_id {
         config.node_id = id;

@@ -140,6 +140,7 @@ fn follow_a_failover(fault: Fault) -> (Cluster, u64) {
     cluster.wait_for_detail("the admin API deploys the pipeline", |_| {
         let mut response = http()
             .post(format!("http://{admin}/api/v1/pipelines"))
+            .header("Content-Type", "application/yaml")
             .send(MANIFEST)
             .map_err(|e| e.to_string())?;
         let body = response.body_mut().read_to_string().unwrap_or_default();

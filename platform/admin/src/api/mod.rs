@@ -51,6 +51,11 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/api/v1/pipelines/{name}/resume", post(pipelines::resume))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost, so it also covers the fallbacks.
+        .layer(axum::middleware::from_fn_with_state(
+            state.allowed_hosts.clone(),
+            crate::guard::check,
+        ))
         .with_state(state)
 }
 

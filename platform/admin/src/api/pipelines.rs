@@ -113,11 +113,22 @@ pub(crate) async fn describe(
     }))
 }
 
+#[derive(Deserialize)]
+pub(crate) struct DeployQuery {
+    /// Store it paused (`fjord pipeline deploy --paused`).
+    #[serde(default)]
+    paused: bool,
+    /// What its errors call the manifest (`fjord pipeline deploy` sends
+    /// the file's path); default `NAME (admin API)`.
+    file: Option<String>,
+}
+
 /// Deploys the manifest in the body after checking it as `fjord pipeline
 /// validate` does: its structure, its plugins on this broker, and that it
 /// fits with the pipelines already deployed.
 pub(crate) async fn deploy(
     State(state): State<AdminState>,
+    Query(query): Query<DeployQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let text = String::from_utf8(body.to_vec())
@@ -125,8 +136,9 @@ pub(crate) async fn deploy(
     let broker = state.broker.clone();
     let host = state.host.clone();
     let manifest = text.clone();
+    let shown = query.file.clone();
     let name = blocking(move || {
-        let file = "request body";
+        let file = shown.as_deref().unwrap_or("request body");
         let pipeline = Pipeline::load(file, &manifest, &HostResolver::new(&host))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let mut set: Vec<Pipeline> = catalog::deployments(&broker)?
@@ -142,8 +154,8 @@ pub(crate) async fn deploy(
     .await?;
     let deployment = Deployment {
         manifest: text,
-        file: format!("{name} (admin API)"),
-        paused: false,
+        file: query.file.unwrap_or_else(|| format!("{name} (admin API)")),
+        paused: query.paused,
     };
     let revision = deploy_local(&state.broker, &name, &deployment).await?;
     Ok((
