@@ -1,5 +1,6 @@
 //! What every client subcommand shares: the bootstrap address and the
-//! librdkafka configuration built from it.
+//! librdkafka configuration built from it; and, for the commands that
+//! change pipelines, the admin HTTP API's address.
 
 use rdkafka::ClientConfig;
 
@@ -14,6 +15,15 @@ pub struct ClientArgs {
         default_value = "127.0.0.1:9092"
     )]
     pub bootstrap_server: String,
+}
+
+/// The admin API flag of the commands that change pipelines: they go
+/// through a broker's admin HTTP API (see `admin.rs`), not a Kafka produce.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AdminArgs {
+    /// A broker's admin HTTP API (host:port, or http://host:port).
+    #[arg(long = "admin", env = "FJORD_ADMIN", default_value = "127.0.0.1:9644")]
+    pub admin: String,
 }
 
 impl ClientArgs {

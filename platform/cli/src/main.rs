@@ -1,11 +1,14 @@
 //! `fjord`: the one binary of the platform. `fjord server` runs a broker;
 //! every other subcommand is a Kafka client of one (through librdkafka, the
 //! `rdkafka` crate, or raw Kafka requests where librdkafka has no call), so
-//! what it shows is what any Kafka tool would see.
+//! what it shows is what any Kafka tool would see — except the commands
+//! that change pipelines, which call the broker's admin HTTP API (its
+//! internal topics take no client's writes).
 //!
 //! It is not where broker logic lives: that is `fjord-broker`; this crate
 //! only parses flags, loads configuration and prints.
 
+mod admin;
 mod bench;
 mod bench_commits;
 mod bench_fetch;

@@ -1,13 +1,13 @@
 //! `fjord pipeline`: manifests and the pipelines running in a broker.
 //!
-//! `validate` checks manifests locally. The other commands talk to a broker
-//! with an ordinary Kafka client: a deployment is a record in the
-//! compacted topic `__fjord_pipelines` (key: the pipeline's name), pausing
-//! and resuming rewrite it, deleting writes a tombstone; `list` and
-//! `status` read the status the brokers publish to
-//! `__fjord_pipeline_status`, `logs` reads `__fjord_pipeline_logs`. `run`
-//! deploys a manifest, follows its log and status in the foreground and
-//! deletes it on Ctrl-C.
+//! `validate` checks manifests locally. `deploy`, `pause`, `resume` and
+//! `delete` call a broker's admin HTTP API (`--admin`), which checks and
+//! stores the deployment (a record in the compacted internal topic
+//! `__fjord_pipelines`, which takes no Kafka client's writes). `list` and
+//! `status` read, with an ordinary Kafka client, the status the brokers
+//! publish to `__fjord_pipeline_status`, `logs` reads
+//! `__fjord_pipeline_logs`. `run` deploys a manifest, follows its log and
+//! status in the foreground and deletes it on Ctrl-C.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,10 +22,10 @@ use fjord_pipeline::runtime::{
 use fjord_pipeline::{HostResolver, Pipeline, validate_set};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::client::ClientArgs;
+use crate::admin::Admin;
+use crate::client::{AdminArgs, ClientArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum PipelineCommand {
@@ -45,7 +45,7 @@ pub enum PipelineCommand {
         #[arg(long)]
         paused: bool,
         #[command(flatten)]
-        client: ClientArgs,
+        admin: AdminArgs,
     },
     /// Every deployed pipeline with its state, lag and rate.
     List {
@@ -65,19 +65,19 @@ pub enum PipelineCommand {
     Pause {
         name: String,
         #[command(flatten)]
-        client: ClientArgs,
+        admin: AdminArgs,
     },
     /// Start a paused (or failed) pipeline again.
     Resume {
         name: String,
         #[command(flatten)]
-        client: ClientArgs,
+        admin: AdminArgs,
     },
     /// Remove a pipeline (its committed offsets stay with its group).
     Delete {
         name: String,
         #[command(flatten)]
-        client: ClientArgs,
+        admin: AdminArgs,
     },
     /// A pipeline's log lines.
     Logs {
@@ -93,6 +93,8 @@ pub enum PipelineCommand {
         file: PathBuf,
         #[command(flatten)]
         client: ClientArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
 }
 
@@ -102,15 +104,14 @@ pub fn run(command: PipelineCommand) -> Result<()> {
         PipelineCommand::Deploy {
             files,
             paused,
-            client,
-        } => deploy(&client, &files, paused),
+            admin,
+        } => deploy(&Admin::new(&admin), &files, paused),
         PipelineCommand::List { client } => list(&client),
         PipelineCommand::Status { name, json, client } => status(&client, &name, json),
-        PipelineCommand::Pause { name, client } => set_paused(&client, &name, true),
-        PipelineCommand::Resume { name, client } => set_paused(&client, &name, false),
-        PipelineCommand::Delete { name, client } => {
-            current(&client, &name)?;
-            write(&client, DEPLOYMENTS_TOPIC, &name, None)?;
+        PipelineCommand::Pause { name, admin } => set_paused(&Admin::new(&admin), &name, true),
+        PipelineCommand::Resume { name, admin } => set_paused(&Admin::new(&admin), &name, false),
+        PipelineCommand::Delete { name, admin } => {
+            Admin::new(&admin).delete(&name)?;
             println!("pipeline {name} deleted");
             Ok(())
         }
@@ -119,7 +120,11 @@ pub fn run(command: PipelineCommand) -> Result<()> {
             follow,
             client,
         } => logs(&client, &name, follow),
-        PipelineCommand::Run { file, client } => run_foreground(&client, &file),
+        PipelineCommand::Run {
+            file,
+            client,
+            admin,
+        } => run_foreground(&client, &Admin::new(&admin), &file),
     }
 }
 
@@ -189,27 +194,23 @@ fn validate(files: &[PathBuf]) -> Result<Vec<Pipeline>> {
     Ok(pipelines)
 }
 
-fn deploy(client: &ClientArgs, paths: &[PathBuf], paused: bool) -> Result<()> {
+fn deploy(admin: &Admin, paths: &[PathBuf], paused: bool) -> Result<()> {
     let files = manifest_files(paths)?;
     validate(&files)?;
     let started = now_ms();
     let mut names = Vec::new();
     for file in &files {
-        let (name, mut deployment) = read_deployment(file)?;
-        deployment.paused = paused;
-        write(
-            client,
-            DEPLOYMENTS_TOPIC,
-            &name,
-            Some(&deployment.to_json()),
-        )?;
+        let (_, deployment) = read_deployment(file)?;
+        let name = admin
+            .deploy(&deployment.manifest, &deployment.file, paused)
+            .with_context(|| format!("deploying {}", file.display()))?;
         names.push(name);
     }
     // Wait (a little) for the broker to take the new revision up.
     let deadline = Instant::now() + Duration::from_secs(10);
     for name in names {
         loop {
-            let status = statuses(client)?.remove(&name);
+            let status = admin.status(&name)?;
             match status {
                 Some(s) if s.updated_ms >= started + 1000 => {
                     println!("pipeline {name} deployed: {}", state_text(&s));
@@ -243,11 +244,8 @@ fn current(client: &ClientArgs, name: &str) -> Result<Deployment> {
     Deployment::from_json(&value).map_err(anyhow::Error::msg)
 }
 
-fn set_paused(client: &ClientArgs, name: &str, paused: bool) -> Result<()> {
-    let mut deployment = current(client, name)?;
-    deployment.paused = paused;
-    // Rewritten even when unchanged: resuming a failed pipeline restarts it.
-    write(client, DEPLOYMENTS_TOPIC, name, Some(&deployment.to_json()))?;
+fn set_paused(admin: &Admin, name: &str, paused: bool) -> Result<()> {
+    admin.set_paused(name, paused)?;
     println!(
         "pipeline {name} {}",
         if paused { "paused" } else { "resumed" }
@@ -372,16 +370,11 @@ fn logs(client: &ClientArgs, name: &str, follow: bool) -> Result<()> {
     }
 }
 
-fn run_foreground(client: &ClientArgs, file: &Path) -> Result<()> {
+fn run_foreground(client: &ClientArgs, admin: &Admin, file: &Path) -> Result<()> {
     let pipelines = validate(&[file.to_path_buf()])?;
     let name = pipelines[0].metadata.name.clone();
     let (_, deployment) = read_deployment(file)?;
-    write(
-        client,
-        DEPLOYMENTS_TOPIC,
-        &name,
-        Some(&deployment.to_json()),
-    )?;
+    admin.deploy(&deployment.manifest, &deployment.file, false)?;
     println!("running pipeline {name}; Ctrl-C stops and deletes it");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = std::sync::Arc::clone(&stop);
@@ -422,7 +415,7 @@ fn run_foreground(client: &ClientArgs, file: &Path) -> Result<()> {
             }
         }
     }
-    write(client, DEPLOYMENTS_TOPIC, &name, None)?;
+    admin.delete(&name)?;
     println!("pipeline {name} deleted");
     Ok(())
 }
@@ -441,28 +434,6 @@ fn ctrlc_flag(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<()>
     Ok(())
 }
 
-/// Produces one record (`None`: a tombstone) and waits for its ack.
-fn write(client: &ClientArgs, topic: &str, key: &str, value: Option<&[u8]>) -> Result<()> {
-    let producer: BaseProducer = client
-        .config()
-        .set("acks", "all")
-        .create()
-        .context("creating a producer")?;
-    let mut record = BaseRecord::<str, [u8]>::to(topic).key(key);
-    if let Some(v) = value {
-        record = record.payload(v);
-    }
-    producer
-        .send(record)
-        .map_err(|(e, _)| e)
-        .with_context(|| format!("writing to {topic}"))?;
-    producer
-        .flush(Duration::from_secs(10))
-        .with_context(|| format!("writing to {topic} at {}", client.bootstrap_server))?;
-    Ok(())
-}
-
-/// A consumer of partition 0 of `topic` from its beginning.
 /// A consumer of partition 0 of `topic` from its start, and the partition's
 /// high watermark when it started: where "everything so far" ends. (A busy
 /// topic, such as the status topic of a cluster whose brokers each publish

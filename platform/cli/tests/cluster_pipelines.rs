@@ -250,13 +250,15 @@ fn follow_a_failover(fault: Fault) -> (Cluster, u64) {
 }
 
 /// The CLI, like any Kafka client, sees the same merged status, and
-/// deploys to the cluster through any broker.
+/// deploys to the cluster through any broker's admin API.
 fn check_the_cli(cluster: &Cluster, new_leader: u64) {
     let bootstrap = cluster.bootstrap();
+    let admin = cluster.node(new_leader).admin.clone();
     let fjord = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_fjord"))
             .args(args)
-            .args(["--bootstrap-server", &bootstrap])
+            .env("FJORD_BOOTSTRAP_SERVER", &bootstrap)
+            .env("FJORD_ADMIN", &admin)
             .output()
             .expect("run fjord");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -94,6 +94,38 @@ fn deploy_status_pause_resume_logs_and_delete_through_the_cli() {
     assert!(!ok && out.contains("no pipeline called \"nope\""), "{out}");
 }
 
+/// deploy, pause, resume and delete call the admin API and nothing else:
+/// they work with no Kafka listener to reach, say what the API refused,
+/// and name the flag when the API cannot be reached.
+#[test]
+fn changes_go_through_the_admin_api_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), free_port(), None);
+    let file = dir.path().join("errors.yaml");
+    std::fs::write(&file, MANIFEST).unwrap();
+    let no_kafka = format!("127.0.0.1:{}", free_port());
+    let fjord = |args: &[&str], admin: &str| common::fjord_at(args, &no_kafka, admin);
+    let (ok, out) = fjord(
+        &["pipeline", "deploy", "--paused", file.to_str().unwrap()],
+        &server.admin,
+    );
+    assert!(
+        ok && out.contains("pipeline errors deployed: paused"),
+        "{out}"
+    );
+    for verb in ["resume", "pause", "delete"] {
+        let (ok, out) = fjord(&["pipeline", verb, "errors"], &server.admin);
+        assert!(ok, "{verb}: {out}");
+    }
+    let (ok, out) = fjord(&["pipeline", "pause", "errors"], &server.admin);
+    assert!(
+        !ok && out.contains("no pipeline called \"errors\" is deployed"),
+        "{out}"
+    );
+    let (ok, out) = fjord(&["pipeline", "delete", "errors"], &no_kafka);
+    assert!(!ok && out.contains("FJORD_ADMIN"), "{out}");
+}
+
 #[test]
 fn a_server_killed_mid_stream_restarts_its_pipelines_without_losing_records() {
     let dir = tempfile::tempdir().unwrap();

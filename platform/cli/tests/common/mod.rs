@@ -153,18 +153,11 @@ impl Server {
         }
     }
 
+    /// Runs a `fjord` client command against this server: its Kafka
+    /// listener and its admin API, through the environment (a command
+    /// takes the flag it has; flags in `args` win).
     pub fn fjord(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
-            .args(args)
-            .args(["-b", &self.bootstrap])
-            .output()
-            .expect("run fjord");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        fjord_at(args, &self.bootstrap, &self.admin)
     }
 
     /// Runs `fjord` until its output contains `wanted`.
@@ -241,6 +234,24 @@ pub fn free_ports(n: usize) -> Vec<u16> {
     held.iter()
         .map(|l| l.local_addr().unwrap().port())
         .collect()
+}
+
+/// Runs a `fjord` client command against the Kafka listener `bootstrap`
+/// and the admin API `admin`: whether it succeeded, and its stdout and
+/// stderr.
+pub fn fjord_at(args: &[&str], bootstrap: &str, admin: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(args)
+        .env("FJORD_BOOTSTRAP_SERVER", bootstrap)
+        .env("FJORD_ADMIN", admin)
+        .output()
+        .expect("run fjord");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
 pub fn free_port() -> u16 {

@@ -5,8 +5,9 @@
 //!
 //! Keeping them in topics (as Kafka Connect keeps its configs, status and
 //! offsets) means they survive restarts, are replicated with the rest of
-//! the log in a cluster, and any Kafka client can write and read them:
-//! `fjord pipeline deploy` is a produce, `fjord pipeline status` a consume.
+//! the log in a cluster, and any Kafka client can read them (`fjord
+//! pipeline status` is a consume). Only the broker writes them: `fjord
+//! pipeline deploy` calls the admin API, which calls [`super::deploy_local`].
 //! In a cluster each broker runs the partitions it leads and publishes its
 //! own status (key `name@node`); [`merge_statuses`] makes one of them.
 

@@ -167,7 +167,7 @@ async fn ensure_internal_topics(local: &LocalBroker) -> Result<(), LocalError> {
 }
 
 /// Deploys `deployment` as pipeline `name` on the broker `local` (what
-/// `fjord pipeline deploy` does with a produce), unless that exact
+/// the admin API, and so `fjord pipeline deploy`, does), unless that exact
 /// deployment is already the current one. Returns the deployment's
 /// revision (the offset of its record), which its status reports once the
 /// runtime has taken it up.

@@ -1,0 +1,133 @@
+//! The broker's admin HTTP API as the CLI calls it: the changes to
+//! pipelines (deploy, pause, resume, delete) go through it, as `rpk`
+//! deploys transforms through Redpanda's admin API, because the broker
+//! refuses Kafka clients' writes to its internal topics. An error answer
+//! becomes an error with the API's own message.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fjord_pipeline::runtime::PipelineStatus;
+use serde_json::Value;
+
+use crate::client::AdminArgs;
+
+/// A client of one broker's admin API.
+pub struct Admin {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Admin {
+    pub fn new(args: &AdminArgs) -> Admin {
+        let address = args.admin.trim_end_matches('/');
+        let base = if address.contains("://") {
+            address.to_owned()
+        } else {
+            format!("http://{address}")
+        };
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Admin { base, agent }
+    }
+
+    /// Deploys `manifest` (YAML), named `file` in its errors; returns the
+    /// pipeline's name.
+    pub fn deploy(&self, manifest: &str, file: &str, paused: bool) -> Result<String> {
+        let response = self
+            .agent
+            .post(format!("{}/api/v1/pipelines", self.base))
+            .header("Content-Type", "application/yaml")
+            .query("file", file)
+            .query("paused", if paused { "true" } else { "false" })
+            .send(manifest);
+        let body = self.answer("deploying a pipeline", response)?;
+        Ok(body["name"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Pauses (or resumes) pipeline `name`.
+    pub fn set_paused(&self, name: &str, paused: bool) -> Result<()> {
+        let verb = if paused { "pause" } else { "resume" };
+        let response = self
+            .agent
+            .post(format!(
+                "{}/api/v1/pipelines/{}/{verb}",
+                self.base,
+                segment(name)
+            ))
+            .header("Content-Type", "application/json")
+            .send("{}");
+        self.answer(&format!("{verb} pipeline {name}"), response)
+            .map(|_| ())
+    }
+
+    pub fn delete(&self, name: &str) -> Result<()> {
+        let response = self
+            .agent
+            .delete(format!("{}/api/v1/pipelines/{}", self.base, segment(name)))
+            .header("Content-Type", "application/json")
+            .call();
+        self.answer(&format!("deleting pipeline {name}"), response)
+            .map(|_| ())
+    }
+
+    /// Pipeline `name`'s latest status (`None` before its first).
+    pub fn status(&self, name: &str) -> Result<Option<PipelineStatus>> {
+        let response = self
+            .agent
+            .get(format!("{}/api/v1/pipelines/{}", self.base, segment(name)))
+            .call();
+        let body = self.answer(&format!("reading pipeline {name}"), response)?;
+        match &body["status"] {
+            Value::Null => Ok(None),
+            status => serde_json::from_value(status.clone())
+                .map(Some)
+                .context("the admin API answered a status this CLI does not read"),
+        }
+    }
+
+    /// The JSON body of a success, or the API's message as the error.
+    fn answer(
+        &self,
+        doing: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value> {
+        let mut response = response.with_context(|| {
+            format!(
+                "{doing}: cannot reach the admin API at {} (--admin, FJORD_ADMIN)",
+                self.base
+            )
+        })?;
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("{doing}: reading the admin API's answer"))?;
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message = body["error"].as_str().unwrap_or(text.trim());
+            bail!(
+                "{message} ({doing}: HTTP {} from {})",
+                status.as_u16(),
+                self.base
+            );
+        }
+        Ok(body)
+    }
+}
+
+/// `name` as one URL path segment (names are checked by the server; this
+/// keeps a stray `/` or `?` from changing which path is called).
+fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
