@@ -284,13 +284,16 @@ fn the_own_origin_with_json_works() {
 #[test]
 fn admin_allowed_hosts_adds_names() {
     let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fjord.yaml");
+    std::fs::write(
+        &config,
+        "admin.allowed.hosts: [broker-1.example, Metrics.Example]\n",
+    )
+    .unwrap();
     let server = Server::start_with(
-        dir.path(),
+        &dir.path().join("data"),
         free_port(),
-        &[
-            "--admin-allowed-hosts".to_owned(),
-            "broker-1.example,Metrics.Example".to_owned(),
-        ],
+        &["--config".to_owned(), config.display().to_string()],
     );
     let port = server.admin.rsplit(':').next().unwrap().to_owned();
     for name in ["broker-1.example", "metrics.example", "broker-1.example:80"] {
@@ -304,4 +307,17 @@ fn admin_allowed_hosts_adds_names() {
     }
     let answer = send(&server, "GET", "/metrics", &[("Host", "evil.example")], "");
     assert_eq!(answer.status, 421, "{}", answer.body);
+    drop(server);
+
+    // The flag (and FJORD_ADMIN_ALLOWED_HOSTS) says the same.
+    let server = Server::start_with(
+        &dir.path().join("data2"),
+        free_port(),
+        &[
+            "--admin-allowed-hosts".to_owned(),
+            "a.example,b.example".to_owned(),
+        ],
+    );
+    let answer = send(&server, "GET", "/health/live", &[("Host", "b.example")], "");
+    assert_eq!(answer.status, 200, "{}", answer.body);
 }
