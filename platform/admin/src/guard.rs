@@ -124,9 +124,13 @@ pub(crate) async fn check(
         .get::<ConnectInfo<Arrival>>()
         .map(|c| c.0.0);
     let headers = request.headers();
+    // HTTP/2 names the host in the request's authority instead; an
+    // HTTP/1.1 request in absolute form has both, and both must pass.
+    let authority = request.uri().authority().map(|a| a.as_str());
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
+        .or(authority)
         .map(str::trim)
         .unwrap_or_default();
     let (host_name, host_port) = split_host(host);
@@ -136,15 +140,20 @@ pub(crate) async fn check(
             "the request has no Host header; the admin API answers only requests naming it",
         ));
     }
-    if !allowed.allows(host_name, arrival) {
-        return Err(ApiError::new(
-            StatusCode::MISDIRECTED_REQUEST,
-            format!(
-                "Host {host_name} is not one of admin.allowed.hosts (loopback names and the \
-                 address the request came to are always allowed); add it to the broker's \
-                 admin.allowed.hosts if this server should answer to it"
-            ),
-        ));
+    for name in [Some(host_name), authority.map(|a| split_host(a).0)]
+        .into_iter()
+        .flatten()
+    {
+        if !allowed.allows(name, arrival) {
+            return Err(ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "Host {name} is not one of admin.allowed.hosts (loopback names and the \
+                     address the request came to are always allowed); add it to the \
+                     broker's admin.allowed.hosts if this server should answer to it"
+                ),
+            ));
+        }
     }
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("(not text)").trim();

@@ -164,6 +164,15 @@ fn a_foreign_host_is_refused_everywhere() {
     }
     let answer = send(&server, "GET", "/health/live", &[], "");
     assert_eq!(answer.status, 421, "no Host: {}", answer.body);
+    // A request in absolute form names its host twice; both must pass.
+    let answer = send(
+        &server,
+        "GET",
+        &format!("http://{evil}/health/live"),
+        &[("Host", &server.admin)],
+        "",
+    );
+    assert_eq!(answer.status, 421, "absolute form: {}", answer.body);
 }
 
 #[test]
