@@ -126,6 +126,52 @@ fn changes_go_through_the_admin_api_only() {
     assert!(!ok && out.contains("FJORD_ADMIN"), "{out}");
 }
 
+/// `fjord pipeline run` deploys through the admin API, follows the log
+/// with a Kafka client, and deletes the pipeline through the API on Ctrl-C.
+#[test]
+fn run_deploys_follows_and_deletes_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), free_port(), None);
+    let file = dir.path().join("errors.yaml");
+    std::fs::write(&file, MANIFEST).unwrap();
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["pipeline", "run", file.to_str().unwrap()])
+        .env("FJORD_BOOTSTRAP_SERVER", &server.bootstrap)
+        .env("FJORD_ADMIN", &server.admin)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(run.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    // After the manifest check's own line.
+    let running = lines.by_ref().find(|l| l.starts_with("running pipeline"));
+    assert_eq!(
+        running.as_deref(),
+        Some("running pipeline errors; Ctrl-C stops and deletes it")
+    );
+    // The runtime takes it up; its log line reaches the follower.
+    let started = lines
+        .by_ref()
+        .find(|l| l.starts_with("[log]") && l.contains("running revision"));
+    assert!(started.is_some(), "no log line from the pipeline");
+    let pid = i32::try_from(run.id()).unwrap();
+    // SAFETY: kill(2) on our own child, not reaped yet (we hold `run`).
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    // Read to the end: a closed pipe would end it with SIGPIPE instead.
+    let rest: Vec<String> = lines.collect();
+    assert!(run.wait().unwrap().success(), "{rest:?}");
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("pipeline errors deleted")
+    );
+    let (_, list) = server.fjord(&["pipeline", "list"]);
+    assert!(!list.contains("errors"), "{list}");
+}
+
 #[test]
 fn a_server_killed_mid_stream_restarts_its_pipelines_without_losing_records() {
     let dir = tempfile::tempdir().unwrap();
