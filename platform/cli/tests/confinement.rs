@@ -184,6 +184,15 @@ fn a_native_library_runs_only_from_plugin_native_dirs() {
         ["through"]
     );
     assert!(marker.exists(), "the allowed library was not loaded");
+
+    // The operator takes the directory back: the deployment stored in the
+    // broker is refused when the restarted runtime comes to start it.
+    drop(server);
+    std::fs::remove_file(&marker).unwrap();
+    let server = Server::start(&data, free_port(), None);
+    let status = server.fjord_until(&["pipeline", "status", "abi"], "invalid");
+    assert!(status.contains("is outside plugin.native.dirs"), "{status}");
+    not_loaded("a stored deployment, restarted without its directory");
 }
 
 #[test]
