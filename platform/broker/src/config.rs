@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fjord_log::{Durability, LogConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::error::BrokerError;
 
@@ -242,6 +242,69 @@ pub struct BrokerConfig {
     /// `log.cleaner.backoff.ms`: how often logs are checked for cleaning.
     #[serde(rename = "log.cleaner.backoff.ms", alias = "log_cleaner_backoff_ms")]
     pub log_cleaner_backoff_ms: u64,
+    /// `plugin.native.dirs`: the only directories native plugin libraries
+    /// are loaded from (they run unconfined in the broker). Default: none,
+    /// so a manifest naming a `.so` is refused.
+    #[serde(
+        rename = "plugin.native.dirs",
+        alias = "plugin_native_dirs",
+        deserialize_with = "list"
+    )]
+    pub plugin_native_dirs: Vec<PathBuf>,
+    /// `pipeline.allowed.paths`: directories whose files pipelines'
+    /// connectors may read and write and WebAssembly plugins may be
+    /// granted. Default ([`BrokerConfig::pipelines_dir`]): `<log.dir>/pipelines`.
+    #[serde(
+        rename = "pipeline.allowed.paths",
+        alias = "pipeline_allowed_paths",
+        deserialize_with = "optional_list"
+    )]
+    pub pipeline_allowed_paths: Option<Vec<PathBuf>>,
+    /// `pipeline.allowed.listen`: `host`, `host:port` or `*` entries
+    /// pipelines' connectors may listen on (a bare host: any port).
+    /// Default: loopback (`127.0.0.1`, `::1`, `localhost`).
+    #[serde(
+        rename = "pipeline.allowed.listen",
+        alias = "pipeline_allowed_listen",
+        deserialize_with = "optional_list"
+    )]
+    pub pipeline_allowed_listen: Option<Vec<String>>,
+    /// `pipeline.allowed.connect`: the same for connections pipelines
+    /// open (the `http` sink, WebAssembly `network` grants). Default:
+    /// loopback.
+    #[serde(
+        rename = "pipeline.allowed.connect",
+        alias = "pipeline_allowed_connect",
+        deserialize_with = "optional_list"
+    )]
+    pub pipeline_allowed_connect: Option<Vec<String>>,
+}
+
+/// A list setting: a YAML list, or one string of comma-separated items.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListOrText {
+    List(Vec<String>),
+    Text(String),
+}
+
+fn list<'de, D: Deserializer<'de>, T: From<String>>(d: D) -> Result<Vec<T>, D::Error> {
+    let items = match ListOrText::deserialize(d)? {
+        ListOrText::List(items) => items,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    Ok(items.into_iter().map(T::from).collect())
+}
+
+fn optional_list<'de, D: Deserializer<'de>, T: From<String>>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    list(d).map(Some)
 }
 
 impl Default for BrokerConfig {
@@ -287,6 +350,10 @@ impl Default for BrokerConfig {
             log_cleaner_dedupe_buffer_size: 128 << 20,
             log_cleaner_io_max_bytes_per_second: None,
             log_cleaner_backoff_ms: 15_000,
+            plugin_native_dirs: Vec::new(),
+            pipeline_allowed_paths: None,
+            pipeline_allowed_listen: None,
+            pipeline_allowed_connect: None,
         }
     }
 }
@@ -299,6 +366,19 @@ impl BrokerConfig {
             listener: "127.0.0.1:0".to_string(),
             ..BrokerConfig::default()
         }
+    }
+
+    /// `<log.dir>/pipelines`: the directory pipelines may use when
+    /// `pipeline.allowed.paths` is not set.
+    pub fn pipelines_dir(&self) -> PathBuf {
+        self.data_dir.join("pipelines")
+    }
+
+    /// `pipeline.allowed.paths`, or its default.
+    pub fn allowed_paths(&self) -> Vec<PathBuf> {
+        self.pipeline_allowed_paths
+            .clone()
+            .unwrap_or_else(|| vec![self.pipelines_dir()])
     }
 
     /// Checks values that serde cannot.
@@ -437,5 +517,22 @@ mod tests {
         };
         assert!(config.validate().is_err());
         assert!(BrokerConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn allow_lists_are_lists_or_comma_separated_text() {
+        let yaml = "log.dir: /data\nplugin.native.dirs: /opt/a, /opt/b\n\
+                    pipeline.allowed.listen: [\"0.0.0.0:514\"]\n";
+        let config: BrokerConfig = serde_yaml::from_str(yaml).unwrap_or_default();
+        assert_eq!(
+            config.plugin_native_dirs,
+            [PathBuf::from("/opt/a"), PathBuf::from("/opt/b")]
+        );
+        assert_eq!(
+            config.pipeline_allowed_listen.as_deref(),
+            Some(&["0.0.0.0:514".to_owned()][..])
+        );
+        assert_eq!(config.allowed_paths(), [PathBuf::from("/data/pipelines")]);
+        assert_eq!(config.pipeline_allowed_connect, None);
     }
 }

@@ -18,6 +18,7 @@ mod consume;
 mod group;
 mod pipeline;
 mod plugin;
+mod policy;
 mod produce;
 mod quorum;
 mod raw;

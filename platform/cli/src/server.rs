@@ -63,6 +63,9 @@ pub struct ServerArgs {
     /// is left running as it is.
     #[arg(long = "pipelines", env = "FJORD_PIPELINES", value_delimiter = ',')]
     pub pipelines: Vec<PathBuf>,
+    /// What pipelines' plugins may reach on this host.
+    #[command(flatten)]
+    pub policy: crate::policy::PolicyArgs,
     /// Log format: `human` or `json`.
     #[arg(long, env = "FJORD_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
@@ -92,6 +95,12 @@ pub fn run(args: ServerArgs) -> Result<()> {
         config.cluster_id.get_or_insert_with(|| plan.cluster_id());
     }
     let cache_dir = config.data_dir.join("plugin-cache");
+    let policy = crate::policy::host_policy(&config)?;
+    if config.pipeline_allowed_paths.is_none() {
+        // The default allowed directory exists, so pipelines can use it.
+        let dir = config.pipelines_dir();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let admin_listener = match config.admin_listener.as_str() {
         "" | "off" => None,
         address => Some(address.to_owned()),
@@ -118,6 +127,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         let host = std::sync::Arc::new(
             fjord_plugin_host::PluginHost::new(fjord_plugin_host::HostConfig {
                 cache_dir: Some(cache_dir),
+                policy,
                 ..Default::default()
             })
             .context("cannot start the plugin host")?,
@@ -146,6 +156,15 @@ pub fn run(args: ServerArgs) -> Result<()> {
             .iter()
             .map(|file| crate::pipeline::read_deployment(file).map(|d| (file.clone(), d)))
             .collect::<Result<Vec<_>>>()?;
+        // Checked here as a deploy through the admin API would be: a
+        // manifest the policy refuses stops the start, rather than being
+        // stored and refused by the runtime.
+        for (_, (_, d)) in &deployments {
+            let resolver = fjord_pipeline::HostResolver::new(&host);
+            fjord_pipeline::Pipeline::load(&d.file, &d.manifest, &resolver)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("--pipelines: invalid pipeline manifest")?;
+        }
         if local.in_cluster() {
             // The pipelines' topics wait for enough brokers to replicate
             // them; the broker serves meanwhile.
@@ -186,13 +205,15 @@ pub fn run(args: ServerArgs) -> Result<()> {
     Ok(())
 }
 
-fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
+/// The config file `path`, or `./fjord.yaml` when it exists, or the
+/// defaults.
+pub fn read_config(path: Option<&Path>) -> Result<BrokerConfig> {
     let default_file = Path::new("fjord.yaml");
-    let file = match &args.config {
-        Some(path) => Some(path.as_path()),
+    let file = match path {
+        Some(path) => Some(path),
         None => default_file.exists().then_some(default_file),
     };
-    let mut config = match file {
+    Ok(match file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config file {}", path.display()))?;
@@ -201,7 +222,12 @@ fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
                 .with_context(|| format!("invalid config file {}", path.display()))?
         }
         None => BrokerConfig::default(),
-    };
+    })
+}
+
+fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
+    let mut config = read_config(args.config.as_deref())?;
+    args.policy.apply(&mut config);
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
     }

@@ -116,6 +116,14 @@ fn inspect_what_is_not_a_plugin() {
     let file = dir.path().join("notes.so");
     std::fs::write(&file, "not a library").expect("write");
     let err = fails(fjord().args(["plugin", "inspect"]).arg(&file));
+    assert!(err.contains("is outside plugin.native.dirs"), "{err}");
+    // From an allowed directory it is read, and refused for what it is.
+    let err = fails(
+        fjord()
+            .env("FJORD_PLUGIN_NATIVE_DIRS", dir.path())
+            .args(["plugin", "inspect"])
+            .arg(&file),
+    );
     assert!(err.contains("is not a Fjord plugin"), "{err}");
     assert!(err.contains("notes.so"), "{err}");
 
@@ -233,7 +241,16 @@ fn build_a_scaffold_and_test_the_library() {
         "{artifacts}"
     );
 
+    // Loaded only from a directory the operator lists (as the broker would).
+    let err = fails(
+        fjord()
+            .args(["plugin", "test", library, "--input"])
+            .arg(crate_dir.join("input.jsonl")),
+    );
+    assert!(err.contains("plugin.native.dirs"), "{err}");
+    let library_dir = std::path::Path::new(library).parent().expect("a directory");
     let out = ok(fjord()
+        .env("FJORD_PLUGIN_NATIVE_DIRS", library_dir)
         .args(["plugin", "test", library, "--input"])
         .arg(crate_dir.join("input.jsonl")));
     let lines: Vec<serde_json::Value> = text(&out.stdout)
@@ -246,7 +263,9 @@ fn build_a_scaffold_and_test_the_library() {
     assert_eq!(lines[2]["headers"]["source"], "web");
     assert_eq!(lines[3]["value"], "plain text value");
 
-    let out = ok(fjord().args(["plugin", "inspect", library]));
+    let out = ok(fjord()
+        .env("FJORD_PLUGIN_NATIVE_DIRS", library_dir)
+        .args(["plugin", "inspect", library]));
     let shown = text(&out.stdout);
     assert!(shown.contains("name:        cli-built"), "{shown}");
     assert!(shown.contains("origin:      native"), "{shown}");

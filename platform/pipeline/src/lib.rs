@@ -50,6 +50,7 @@
 mod error;
 mod model;
 mod positions;
+mod resolve;
 pub mod runtime;
 mod validate;
 
@@ -59,9 +60,8 @@ pub use model::{
     PluginRef, Retry, Sink, Source, Spec, StartFrom, Step,
 };
 pub use positions::{Location, Positions};
-pub use validate::{
-    API_VERSION, HostResolver, KIND, PluginResolver, topic_name_problem, validate_set,
-};
+pub use resolve::{HostResolver, PluginResolver};
+pub use validate::{API_VERSION, KIND, topic_name_problem, validate_set};
 
 use model::Origin;
 use validate::Report;
@@ -86,7 +86,8 @@ impl Pipeline {
     }
 
     /// [`Pipeline::from_yaml`] and [`Pipeline::check_plugins`] together,
-    /// reporting the errors of both.
+    /// reporting the errors of both; while there are any, no plugin file is
+    /// loaded (loading a native library runs its code).
     pub fn load(
         file_name: &str,
         text: &str,
@@ -99,17 +100,20 @@ impl Pipeline {
         };
         let mut report = Report::new(&pipeline);
         validate::check_structure(&pipeline, &mut report);
-        validate::check_plugins(&pipeline, resolver, &mut report);
+        resolve::check_plugins(&pipeline, resolver, &mut report);
         ManifestErrors(report.errors).into_result()?;
         Ok(pipeline)
     }
 
-    /// Resolves every plugin the manifest names: it must exist, be of the
-    /// kind its place needs (a step a processor, a source connector a
-    /// source, …) and get its required config keys.
+    /// Checks every plugin the manifest names: what it would reach on the
+    /// host must be inside the operator's policy
+    /// ([`PluginResolver::permit`], decided before anything is loaded),
+    /// and it must exist, be of the kind its place needs (a step a
+    /// processor, a source connector a source, …) and get its required
+    /// config keys.
     pub fn check_plugins(&self, resolver: &dyn PluginResolver) -> Result<(), ManifestErrors> {
         let mut report = Report::new(self);
-        validate::check_plugins(self, resolver, &mut report);
+        resolve::check_plugins(self, resolver, &mut report);
         ManifestErrors(report.errors).into_result()
     }
 

@@ -333,7 +333,7 @@ fn to_json(value: &serde_yaml::Value) -> serde_json::Value {
     }
 }
 
-fn plugin_config(config: &OrderedMap<serde_yaml::Value>) -> fjord_sdk::Config {
+pub(crate) fn plugin_config(config: &OrderedMap<serde_yaml::Value>) -> fjord_sdk::Config {
     fjord_sdk::Config::from_pairs(config.iter().map(|(k, v)| (k, config_text(v))))
 }
 

@@ -1,83 +1,13 @@
-//! Checks made after parsing: names, topics, plugins, cycles.
+//! Checks made after parsing: names, topics, cycles (the plugins' checks
+//! are in `resolve.rs`).
 
 use crate::error::{ManifestError, ManifestErrors};
 use crate::model::{Capabilities, OrderedMap, Pipeline, PluginRef, Sink};
 use crate::positions::{child, item};
-use fjord_plugin_host::{ErrorKind, PluginHost};
-use fjord_sdk::{PluginInfo, PluginKind};
 use std::collections::{HashMap, HashSet};
 
 pub const API_VERSION: &str = "fjord.dev/v1";
 pub const KIND: &str = "Pipeline";
-
-/// Finds a plugin by reference and says what it is. Validation goes through
-/// this so it can be tested without loading plugins.
-pub trait PluginResolver {
-    /// The plugin `reference` names, which must be of `kind`; the error is a
-    /// message for the manifest's author.
-    fn resolve(&self, reference: &str, kind: PluginKind) -> Result<PluginInfo, String>;
-}
-
-/// Resolves references with a [`PluginHost`]: built-ins by name, `.wasm`
-/// components and native libraries by path (loading them).
-#[derive(Debug)]
-pub struct HostResolver<'a> {
-    host: &'a PluginHost,
-}
-
-impl<'a> HostResolver<'a> {
-    pub fn new(host: &'a PluginHost) -> Self {
-        HostResolver { host }
-    }
-}
-
-impl PluginResolver for HostResolver<'_> {
-    fn resolve(&self, reference: &str, kind: PluginKind) -> Result<PluginInfo, String> {
-        match self.host.load_kind(reference, kind) {
-            Ok(plugin) => Ok(plugin.info().clone()),
-            Err(e) => Err(match e.kind {
-                // The host looks built-ins up by name and kind together,
-                // so a built-in of another kind reads as "not found".
-                ErrorKind::NotFound(_) if !reference.contains('/') && !reference.contains('.') => {
-                    builtin_not_found(reference, kind)
-                }
-                ErrorKind::NotFound(m) | ErrorKind::NotAPlugin(m) => m,
-                ErrorKind::WrongKind { expected, found } => {
-                    format!("{reference:?} is a {found}, not a {expected}")
-                }
-                _ => e.to_string(),
-            }),
-        }
-    }
-}
-
-fn builtin_not_found(reference: &str, kind: PluginKind) -> String {
-    let infos: Vec<PluginInfo> = fjord_plugin_host::builtins()
-        .iter()
-        .map(|b| (b.describe)())
-        .collect();
-    let other: Vec<String> = infos
-        .iter()
-        .filter(|i| i.name == reference || format!("{}-{}", i.name, i.kind) == reference)
-        .map(|i| i.kind.to_string())
-        .collect();
-    if !other.is_empty() {
-        return format!("{reference:?} is a {}, not a {kind}", other.join(" and a "));
-    }
-    let names: Vec<&str> = infos
-        .iter()
-        .filter(|i| i.kind == kind)
-        .map(|i| i.name.as_str())
-        .collect();
-    if names.is_empty() {
-        format!("no built-in plugin called {reference:?} (there is no built-in {kind})")
-    } else {
-        format!(
-            "no built-in plugin called {reference:?} (built-in {kind}s: {})",
-            names.join(", ")
-        )
-    }
-}
 
 /// Collects errors located in one manifest.
 pub(crate) struct Report<'p> {
@@ -390,62 +320,6 @@ fn check_capabilities(r: &mut Report<'_>, path: &str, caps: &Capabilities) {
                 &item(&child(path, "network"), i),
                 format!("{target:?} is not `host:port`"),
             );
-        }
-    }
-}
-
-/// Resolves every plugin the pipeline names and checks its kind and
-/// required config keys.
-pub(crate) fn check_plugins(p: &Pipeline, resolver: &dyn PluginResolver, r: &mut Report<'_>) {
-    let spec = &p.spec;
-    let mut wanted: Vec<(String, &str, &OrderedMap<serde_yaml::Value>, PluginKind)> = Vec::new();
-    if let Some(c) = &spec.source.connector {
-        wanted.push((
-            "spec.source.connector".into(),
-            &c.plugin,
-            &c.config,
-            PluginKind::Source,
-        ));
-    }
-    for (i, step) in spec.steps.iter().enumerate() {
-        wanted.push((
-            item("spec.steps", i),
-            &step.plugin,
-            &step.config,
-            PluginKind::Processor,
-        ));
-    }
-    for (i, sink) in spec.sinks.iter().enumerate() {
-        let path = item("spec.sinks", i);
-        for (field, plugin, kind) in [
-            ("connector", &sink.connector, PluginKind::Sink),
-            ("partitioner", &sink.partitioner, PluginKind::Partitioner),
-            ("serializer", &sink.serializer, PluginKind::Serializer),
-        ] {
-            if let Some(plugin) = plugin {
-                wanted.push((child(&path, field), &plugin.plugin, &plugin.config, kind));
-            }
-        }
-    }
-    for (path, reference, config, kind) in wanted {
-        if reference.trim().is_empty() {
-            continue;
-        }
-        match resolver.resolve(reference, kind) {
-            Err(message) => r.at(&child(&path, "plugin"), message),
-            Ok(info) => {
-                for key in info.config_keys.iter().filter(|k| k.required) {
-                    if config.get(&key.name).is_none() {
-                        r.at(
-                            &child(&path, "config"),
-                            format!(
-                                "plugin {:?} needs config key `{}` ({})",
-                                info.name, key.name, key.description
-                            ),
-                        );
-                    }
-                }
-            }
         }
     }
 }

@@ -3,7 +3,7 @@
 use fjord_pipeline::{
     HostResolver, ManifestErrors, Pipeline, PluginResolver, StartFrom, validate_set,
 };
-use fjord_plugin_host::PluginHost;
+use fjord_plugin_host::{HostConfig, HostPolicy, PluginHost};
 use fjord_sdk::{ConfigKey, PluginInfo, PluginKind};
 
 const WEB: &str = r#"apiVersion: fjord.dev/v1
@@ -414,7 +414,13 @@ fn names_are_unique_across_manifests() {
 
 #[test]
 fn the_plugin_host_resolves_built_ins() {
-    let host = match PluginHost::new(Default::default()) {
+    let host = match PluginHost::new(HostConfig {
+        policy: HostPolicy {
+            paths: vec!["/tmp".into()],
+            ..HostPolicy::default()
+        },
+        ..HostConfig::default()
+    }) {
         Ok(h) => h,
         Err(e) => panic!("{e}"),
     };
@@ -480,5 +486,107 @@ fn retry_needs_at_least_one_attempt_and_knows_its_fields() {
         errors(&text).contains("spec.retry.tries: unknown field `tries`"),
         "{}",
         errors(&text)
+    );
+}
+
+/// A manifest reaching outside the operator's policy is refused at the
+/// field that does, naming the setting.
+#[test]
+fn what_a_pipeline_touches_is_checked_against_the_policy() {
+    let data = tempfile::tempdir().unwrap();
+    let pipelines = data.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    let host = PluginHost::new(HostConfig {
+        policy: HostPolicy {
+            paths: vec![pipelines.clone()],
+            ..HostPolicy::default()
+        },
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let manifest = |source: &str, sink_path: &str| {
+        format!(
+            "apiVersion: fjord.dev/v1\nkind: Pipeline\nmetadata: {{name: m}}\nspec:\n  \
+             source:\n    connector: {source}\n  sinks:\n    - connector: \
+             {{plugin: file, config: {{path: '{sink_path}'}}}}\n"
+        )
+    };
+    let inside = pipelines.join("out.log");
+    let ok = manifest(
+        "{plugin: http, config: {listen: '127.0.0.1:0'}}",
+        inside.to_str().unwrap(),
+    );
+    assert!(Pipeline::load("m.yaml", &ok, &HostResolver::new(&host)).is_ok());
+
+    let bad = manifest(
+        "{plugin: http, config: {listen: '0.0.0.0:8088'}}",
+        "/root/.ssh/authorized_keys",
+    );
+    let e = Pipeline::load("m.yaml", &bad, &HostResolver::new(&host))
+        .unwrap_err()
+        .to_string();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(
+        lines[0].starts_with("m.yaml:6:48: spec.source.connector.config.listen: http source `listen` 0.0.0.0:8088 is outside pipeline.allowed.listen"),
+        "{e}"
+    );
+    assert!(
+        lines[1].contains("spec.sinks[0].connector.config.path: file sink `path` /root/.ssh/authorized_keys is outside pipeline.allowed.paths")
+            && lines[1].ends_with("add its directory to pipeline.allowed.paths"),
+        "{e}"
+    );
+    // Nothing was created on the way.
+    assert!(!inside.exists());
+}
+
+/// Records which references were resolved (loaded), refusing what the
+/// policy would.
+struct Recording {
+    resolved: std::cell::RefCell<Vec<String>>,
+}
+
+impl PluginResolver for Recording {
+    fn resolve(&self, reference: &str, kind: PluginKind) -> Result<PluginInfo, String> {
+        self.resolved.borrow_mut().push(reference.to_owned());
+        Ok(PluginInfo::new(reference, "1").with_kind(kind))
+    }
+
+    fn permit(
+        &self,
+        _: &str,
+        _: PluginKind,
+        config: &fjord_sdk::Config,
+        _: &fjord_plugin_host::Capabilities,
+    ) -> Result<(), (String, String)> {
+        match config.get("path") {
+            Some(p) if p.starts_with("/etc") => Err(("config.path".into(), "not allowed".into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn a_manifest_with_errors_loads_no_plugin_file() {
+    let manifest = |path: &str| {
+        format!(
+            "apiVersion: fjord.dev/v1\nkind: Pipeline\nmetadata: {{name: m}}\nspec:\n  \
+             source: {{topic: in}}\n  steps:\n    - {{name: s, plugin: /opt/plugins/libp.so}}\n  \
+             sinks:\n    - connector: {{plugin: file, config: {{path: '{path}'}}}}\n"
+        )
+    };
+    let resolver = Recording {
+        resolved: Default::default(),
+    };
+    let e = Pipeline::load("m.yaml", &manifest("/etc/passwd"), &resolver).unwrap_err();
+    assert!(e.to_string().contains("config.path: not allowed"), "{e}");
+    // The built-in was looked up; the library was not loaded.
+    assert_eq!(*resolver.resolved.borrow(), ["file"]);
+
+    resolver.resolved.borrow_mut().clear();
+    Pipeline::load("m.yaml", &manifest("/srv/out.log"), &resolver).unwrap();
+    assert_eq!(
+        *resolver.resolved.borrow(),
+        ["/opt/plugins/libp.so", "file"]
     );
 }

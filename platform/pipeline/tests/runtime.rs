@@ -299,3 +299,56 @@ async fn a_manifest_the_broker_cannot_run_shows_why_in_its_status() {
     );
     platform.stop().await;
 }
+
+/// A deployment stored before the policy existed (or written past the
+/// admin API) is checked when the runtime starts it: refused, not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_manifest_outside_the_policy_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    let policy = fjord_plugin_host::HostPolicy {
+        paths: vec![pipelines.clone()],
+        ..fjord_plugin_host::HostPolicy::default()
+    };
+    let platform = Platform::start_with(dir.path(), policy).await;
+    let outside = dir.path().join("authorized_keys");
+    let manifest = |name: &str, path: &std::path::Path| {
+        format!(
+            "apiVersion: fjord.dev/v1\nkind: Pipeline\nmetadata: {{name: {name}}}\nspec:\n  \
+             source: {{topic: {name}-in}}\n  sinks:\n    - connector: \
+             {{plugin: file, config: {{path: '{}', fsync: false}}}}\n",
+            path.display()
+        )
+    };
+    // Stored as is: deploy_local writes the record without validating it.
+    platform.deploy(&manifest("keys", &outside)).await;
+    let status = platform
+        .status_until("keys", WAIT, |s| s.state == RunState::Invalid)
+        .await;
+    let text = status.errors.join("\n");
+    assert!(
+        text.contains("spec.sinks[0].connector.config.path")
+            && text.contains("is outside pipeline.allowed.paths"),
+        "{text}"
+    );
+    platform
+        .produce("keys-in", &[(None, "ssh-ed25519 AAAA attacker")])
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!outside.exists(), "the refused sink wrote its file");
+
+    // Inside the allowed directory it runs.
+    let inside = pipelines.join("keys.log");
+    platform.deploy(&manifest("lines", &inside)).await;
+    platform
+        .status_until("lines", WAIT, |s| s.state == RunState::Running)
+        .await;
+    platform.produce("lines-in", &[(None, "a line")]).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::fs::read_to_string(&inside).unwrap_or_default() != "a line\n" {
+        assert!(std::time::Instant::now() < deadline, "nothing written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    platform.stop().await;
+}

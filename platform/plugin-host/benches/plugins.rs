@@ -19,6 +19,7 @@ use std::time::Duration;
 fn processors(c: &mut Criterion) {
     let host = PluginHost::new(HostConfig {
         cache_dir: Some(std::env::temp_dir().join("fjord-bench-cache")),
+        policy: common::test_policy(),
         ..Default::default()
     })
     .expect("host");
@@ -147,6 +148,7 @@ fn instantiation(c: &mut Criterion) {
     let cache = tempfile::tempdir().expect("cache dir");
     let host = PluginHost::new(HostConfig {
         cache_dir: Some(cache.path().to_owned()),
+        policy: common::test_policy(),
         ..Default::default()
     })
     .expect("host");

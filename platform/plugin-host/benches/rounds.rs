@@ -31,6 +31,7 @@ fn main() {
         .unwrap_or(41);
     let host = PluginHost::new(HostConfig {
         cache_dir: Some(std::env::temp_dir().join("fjord-bench-cache")),
+        policy: common::test_policy(),
         ..Default::default()
     })
     .expect("host");

@@ -1,5 +1,6 @@
 //! What a WebAssembly plugin may reach outside its sandbox. Nothing unless
-//! granted: the pipeline manifest's `capabilities` lists it.
+//! granted: the pipeline manifest's `capabilities` lists it, and the host's
+//! [`HostPolicy`](crate::HostPolicy) bounds what may be granted.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -15,7 +16,8 @@ pub struct DirGrant {
 }
 
 /// The capabilities granted to one plugin instance. The default grants
-/// nothing. Native and built-in plugins are trusted and not confined by this.
+/// nothing. Native plugins are not confined by this (only where they load
+/// from is checked); built-in connectors are checked by the policy instead.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capabilities {
     pub dirs: Vec<DirGrant>,

@@ -21,6 +21,12 @@ pub enum ErrorKind {
     /// The file is not a Fjord plugin (not a component, no ABI symbols, …).
     #[error("not a Fjord plugin: {0}")]
     NotAPlugin(String),
+    /// The operator's policy does not allow what the plugin would touch
+    /// (`reason` names the setting); `field` is where in the plugin's
+    /// place in a manifest (`config.path`, `capabilities.dirs[0].host`,
+    /// `plugin`).
+    #[error("{reason}")]
+    NotAllowed { field: String, reason: String },
     /// A native library built against another version of the C ABI.
     #[error("native ABI version {found}, this host speaks {expected}")]
     AbiMismatch { found: u32, expected: u32 },

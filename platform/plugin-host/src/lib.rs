@@ -12,6 +12,13 @@
 //! [`PluginError`] naming it; an instance that cannot be trusted any more is
 //! replaced by a fresh one; the process carries on.
 //!
+//! What plugins may reach on the host is the operator's [`HostPolicy`]
+//! (given in [`HostConfig`]): native libraries load only from the
+//! directories it lists, and built-in connectors' files and addresses and
+//! WebAssembly grants must fall inside its allow-lists. The host applies it
+//! when it loads and instantiates; [`PluginHost::check`] applies it to a
+//! manifest's plugin before anything is loaded.
+//!
 //! ```no_run
 //! use fjord_plugin_host::{InstanceOptions, PluginHost};
 //! use fjord_sdk::{Config, Record};
@@ -36,6 +43,7 @@ mod capabilities;
 mod error;
 mod instance;
 mod native;
+mod policy;
 mod services;
 mod wasm;
 
@@ -43,10 +51,13 @@ pub use builtin::builtins;
 pub use capabilities::{Capabilities, DirGrant};
 pub use error::{ErrorKind, PluginError};
 pub use instance::{InstanceOptions, LoadedPlugin, Origin, PluginInstance};
+pub use policy::{
+    ALLOWED_CONNECT, ALLOWED_LISTEN, ALLOWED_PATHS, HostPolicy, LOOPBACK, NATIVE_DIRS, Refusal,
+};
 pub use services::{MemoryStateStore, PluginLog, PluginMetrics, Services, StateStore, Summary};
 pub use wasm::WasmLimits;
 
-use fjord_sdk::PluginKind;
+use fjord_sdk::{Config, PluginKind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -57,6 +68,8 @@ pub struct HostConfig {
     /// every load.
     pub cache_dir: Option<PathBuf>,
     pub wasm: WasmLimits,
+    /// What plugins may reach on the host.
+    pub policy: HostPolicy,
 }
 
 /// Loads and instantiates plugins. One per process is enough; it is cheap to
@@ -76,8 +89,9 @@ impl std::fmt::Debug for PluginHost {
     }
 }
 
-/// Whether a reference names a file rather than a built-in.
-fn is_path(reference: &str) -> bool {
+/// Whether a reference names a file (a `.wasm` component or a native
+/// library) rather than a built-in.
+pub fn is_file_reference(reference: &str) -> bool {
     reference.contains('/')
         || [".wasm", ".so", ".dylib", ".dll"]
             .iter()
@@ -127,7 +141,7 @@ impl PluginHost {
         reference: &str,
         kind: Option<PluginKind>,
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
-        if !is_path(reference) {
+        if !is_file_reference(reference) {
             return match builtin::find(reference, kind) {
                 builtin::Lookup::Found(b) => Ok(Arc::new(LoadedPlugin::builtin(b))),
                 builtin::Lookup::Ambiguous(names) => Err(PluginError::new(
@@ -157,17 +171,55 @@ impl PluginHost {
                 ErrorKind::NotFound(format!("no file {}", path.display())),
             ));
         }
-        let mut magic = [0u8; 4];
-        let is_wasm = std::fs::File::open(path)
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-            .is_ok_and(|()| &magic == b"\0asm");
-        if is_wasm {
+        if is_wasm(path) {
             let plugin = self.wasm_runtime()?.load(path)?;
             Ok(Arc::new(LoadedPlugin::wasm(plugin)))
         } else {
-            let lib = native::NativeLibrary::load(path)?;
+            // Loading runs the library's code: only from an allowed
+            // directory, and what was checked is what is loaded.
+            let real = self
+                .config
+                .policy
+                .check_native(path)
+                .map_err(|r| refused(reference, r))?;
+            let lib = native::NativeLibrary::load(&real)?;
             Ok(Arc::new(LoadedPlugin::native(lib)))
         }
+    }
+
+    /// Whether the policy allows what the plugin `reference` (of `kind`)
+    /// would touch with `config` and `capabilities`, decided without
+    /// loading or running anything: a native library's directory and
+    /// exports, a built-in connector's files and addresses, WebAssembly
+    /// grants. A reference that names nothing passes (loading it will say
+    /// so).
+    pub fn check(
+        &self,
+        reference: &str,
+        kind: PluginKind,
+        config: &Config,
+        capabilities: &Capabilities,
+    ) -> Result<(), PluginError> {
+        let policy = &self.config.policy;
+        policy
+            .check_grants(capabilities)
+            .map_err(|r| refused(reference, r))?;
+        if !is_file_reference(reference) {
+            if let builtin::Lookup::Found(b) = builtin::find(reference, Some(kind)) {
+                policy
+                    .check_builtin(&(b.describe)(), config)
+                    .map_err(|r| refused(reference, r))?;
+            }
+            return Ok(());
+        }
+        let path = Path::new(reference);
+        if !path.is_file() || is_wasm(path) {
+            return Ok(());
+        }
+        let real = policy
+            .check_native(path)
+            .map_err(|r| refused(reference, r))?;
+        native::check_exports(&real)
     }
 
     /// A new, initialised instance of `plugin`.
@@ -176,6 +228,36 @@ impl PluginHost {
         plugin: &Arc<LoadedPlugin>,
         options: InstanceOptions,
     ) -> Result<PluginInstance, PluginError> {
+        // Whoever built the options (a manifest's author, a CLI user), the
+        // policy decides before the instance opens anything.
+        let policy = &self.config.policy;
+        let name = &plugin.info().name;
+        policy
+            .check_grants(&options.capabilities)
+            .map_err(|r| refused(name, r))?;
+        if plugin.origin() == Origin::Builtin {
+            policy
+                .check_builtin(plugin.info(), &options.config)
+                .map_err(|r| refused(name, r))?;
+        }
         PluginInstance::new(Arc::clone(plugin), options)
     }
+}
+
+/// Whether the file starts like WebAssembly.
+fn is_wasm(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| &magic == b"\0asm")
+}
+
+fn refused(plugin: &str, r: Refusal) -> PluginError {
+    PluginError::new(
+        plugin,
+        ErrorKind::NotAllowed {
+            field: r.field,
+            reason: r.reason,
+        },
+    )
 }

@@ -5,6 +5,11 @@
 //! no sandbox, no memory limit and no deadline; a panic is caught at the ABI
 //! boundary, but a segfault or an abort takes the process down. Use the
 //! WebAssembly build of a plugin you do not trust.
+//!
+//! Loading a library runs its initialisers, so nothing is loaded before the
+//! host has checked where it comes from (`plugin.native.dirs`, see
+//! `policy.rs`) and, by reading the file, that it exports the ABI's
+//! symbols ([`check_exports`]).
 
 use crate::backend::{Backend, CallFailure};
 use crate::error::{ErrorKind, PluginError};
@@ -68,12 +73,63 @@ fn not_a_plugin(path: &Path, why: impl std::fmt::Display) -> PluginError {
     )
 }
 
+/// The symbols every native plugin exports.
+const ABI_SYMBOLS: [&str; 6] = [
+    "fjord_plugin_abi_version",
+    "fjord_plugin_describe",
+    "fjord_plugin_init",
+    "fjord_plugin_call",
+    "fjord_plugin_free",
+    "fjord_plugin_drop",
+];
+
+/// An error unless `path` is a shared library (ELF, Mach-O or PE) exporting
+/// every symbol of the ABI. Reads the file; loads and runs nothing.
+pub fn check_exports(path: &Path) -> Result<(), PluginError> {
+    use object::{Object, ObjectSymbol};
+    let bytes = std::fs::read(path).map_err(|e| {
+        PluginError::new(
+            path.display().to_string(),
+            ErrorKind::NotFound(e.to_string()),
+        )
+    })?;
+    let file = object::File::parse(bytes.as_slice())
+        .map_err(|e| not_a_plugin(path, format!("not a shared library: {e}")))?;
+    let mut exported: Vec<Vec<u8>> = file
+        .exports()
+        .map_err(|e| not_a_plugin(path, format!("unreadable exports: {e}")))?
+        .iter()
+        .map(|e| e.name().to_vec())
+        .collect();
+    exported.extend(
+        file.dynamic_symbols()
+            .filter(|s| s.is_definition() && s.is_global())
+            .filter_map(|s| s.name_bytes().ok().map(<[u8]>::to_vec)),
+    );
+    for symbol in ABI_SYMBOLS {
+        // Mach-O prefixes C names with an underscore.
+        let found = exported.iter().any(|name| {
+            name == symbol.as_bytes() || name.strip_prefix(b"_") == Some(symbol.as_bytes())
+        });
+        if !found {
+            return Err(not_a_plugin(
+                path,
+                format!("no `{symbol}` symbol (not built with fjord-sdk?)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl NativeLibrary {
     /// Loads a library, checks its ABI version before calling anything
-    /// else, and reads its description.
+    /// else, and reads its description. The caller has checked where it
+    /// comes from; this checks its exports before loading it.
     pub fn load(path: &Path) -> Result<Arc<NativeLibrary>, PluginError> {
+        check_exports(path)?;
         // SAFETY: loading runs the library's initialisers; native plugins are
-        // trusted code by definition (module docs).
+        // trusted code by definition (module docs), from a directory the
+        // operator allowed.
         let lib = unsafe { Library::new(path) }.map_err(|e| not_a_plugin(path, e))?;
         // SAFETY: symbol types are those of fjord_sdk::native.
         unsafe {

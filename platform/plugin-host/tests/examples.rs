@@ -12,6 +12,7 @@ use fjord_sdk::{Config, PluginKind, Record};
 fn host() -> PluginHost {
     PluginHost::new(HostConfig {
         cache_dir: Some(tempfile::tempdir().unwrap().keep()),
+        policy: common::test_policy(),
         ..Default::default()
     })
     .unwrap()

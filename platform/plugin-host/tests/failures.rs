@@ -10,10 +10,20 @@ use fjord_plugin_host::{
     ErrorKind, HostConfig, InstanceOptions, PluginHost, PluginInstance, WasmLimits,
 };
 use fjord_sdk::{Config, PluginKind, Record};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn host(deadline: Duration) -> PluginHost {
+    host_allowing(deadline, &[])
+}
+
+/// A host that also loads native libraries from `native_dirs`.
+fn host_allowing(deadline: Duration, native_dirs: &[&Path]) -> PluginHost {
     let cache = tempfile::tempdir().expect("tempdir").keep();
+    let mut policy = common::test_policy();
+    policy
+        .native_dirs
+        .extend(native_dirs.iter().map(|d| d.to_path_buf()));
     PluginHost::new(HostConfig {
         cache_dir: Some(cache),
         wasm: WasmLimits {
@@ -21,6 +31,7 @@ fn host(deadline: Duration) -> PluginHost {
             deadline,
             max_instances: 16,
         },
+        policy,
     })
     .expect("host")
 }
@@ -182,8 +193,13 @@ fn malformed_output_is_refused() {
 
 #[test]
 fn files_that_are_not_plugins_are_refused() {
-    let host = host(Duration::from_secs(5));
     let dir = tempfile::tempdir().unwrap();
+    // Where the libraries below are, so that what refuses them is their
+    // content, not where they are.
+    let host = host_allowing(
+        Duration::from_secs(5),
+        &[dir.path(), Path::new("/lib"), Path::new("/usr/lib")],
+    );
     // An empty core module: valid WebAssembly, not a component.
     let core = dir.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();

@@ -45,6 +45,7 @@ fn three_ways(
 fn host() -> PluginHost {
     PluginHost::new(HostConfig {
         cache_dir: Some(tempfile::tempdir().unwrap().keep()),
+        policy: common::test_policy(),
         ..Default::default()
     })
     .unwrap()

@@ -18,6 +18,7 @@ fn host() -> PluginHost {
             deadline: Duration::from_secs(5),
             ..WasmLimits::default()
         },
+        policy: common::test_policy(),
     })
     .unwrap()
 }
@@ -130,7 +131,7 @@ fn a_restarted_host_loads_the_compiled_component_from_its_cache() {
     let cache = tempfile::tempdir().unwrap();
     let config = || HostConfig {
         cache_dir: Some(cache.path().to_owned()),
-        wasm: WasmLimits::default(),
+        ..HostConfig::default()
     };
     let wasm = reference(&build("fjord-test-misbehave", Build::Wasm));
 

@@ -75,10 +75,12 @@ fn cache_dir() -> Option<PathBuf> {
     Some(base.join("fjord").join("plugins"))
 }
 
-/// A host with the on-disk compilation cache.
+/// A host with the on-disk compilation cache and the policy the server
+/// here would apply (see `policy.rs`).
 pub fn host() -> Result<PluginHost> {
     PluginHost::new(HostConfig {
         cache_dir: cache_dir(),
+        policy: crate::policy::local()?,
         ..HostConfig::default()
     })
     .context("could not start the plugin host")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use fjord_broker::{Broker, BrokerConfig};
 use fjord_pipeline::runtime::{Deployment, PipelineRuntime, PipelineStatus, STATUS_TOPIC};
-use fjord_plugin_host::{HostConfig, PluginHost};
+use fjord_plugin_host::{HostConfig, HostPolicy, PluginHost};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -22,13 +22,24 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// A platform whose pipelines may use files under `dir` (as an
+    /// operator would list it in `pipeline.allowed.paths`).
     pub async fn start(dir: &Path) -> Platform {
+        let policy = HostPolicy {
+            paths: vec![dir.to_owned()],
+            ..HostPolicy::default()
+        };
+        Platform::start_with(dir, policy).await
+    }
+
+    pub async fn start_with(dir: &Path, policy: HostPolicy) -> Platform {
         let mut config = BrokerConfig::ephemeral(dir);
         config.num_partitions = 1;
         let broker = Broker::start(config).await.expect("broker starts");
         let host = Arc::new(
             PluginHost::new(HostConfig {
                 cache_dir: Some(dir.join("plugin-cache")),
+                policy,
                 ..HostConfig::default()
             })
             .unwrap(),

@@ -75,6 +75,17 @@ pub fn build_with(package: &str, how: Build, features: &[&str]) -> PathBuf {
     path
 }
 
+/// The policy of the host in these tests: native libraries from the
+/// fixtures' target directory, files under the system's temporary
+/// directory (where the tests' directories are), loopback addresses.
+pub fn test_policy() -> fjord_plugin_host::HostPolicy {
+    fjord_plugin_host::HostPolicy {
+        native_dirs: vec![workspace_root().join("target/plugin-fixtures")],
+        paths: vec![std::env::temp_dir()],
+        ..fjord_plugin_host::HostPolicy::default()
+    }
+}
+
 /// A path as the host's `load` takes it.
 pub fn reference(path: &Path) -> String {
     path.to_str().expect("UTF-8 path").to_owned()
