@@ -424,3 +424,48 @@ proptest! {
         }
     }
 }
+
+/// The broken batches of this file are seeds of the `record_batches` fuzz
+/// target (fuzz/seeds/record_batches/broken-*), so it starts from every
+/// kind of refusal; they must stay refused.
+/// `FJORD_WRITE_FUZZ_SEEDS=1 cargo test -p fjord-log --test validator fuzz`
+/// writes them again.
+#[test]
+fn broken_fuzz_seeds_are_refused() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/record_batches");
+    let mut huge_length = records(1, keyed);
+    common::put_varint(&mut huge_length, 1 << 40);
+    huge_length.extend_from_slice(&[0; 8]);
+    let mut million = RawHeader::new(1_000_000, 0, TS);
+    million.max_timestamp = TS;
+    let mut zstd_bomb = RawHeader::new(1, 4, TS);
+    zstd_bomb.max_timestamp = TS;
+    let seeds: Vec<(&str, Vec<u8>)> = vec![
+        ("broken-count", raw_batch(million, &records(1, keyed))),
+        ("broken-length", hand_batch(0, 2, &huge_length)),
+        (
+            "broken-codec",
+            hand_batch(0, 2, &records(2, keyed)).tap_codec(7),
+        ),
+        (
+            "broken-keyless-lz4",
+            hand_batch(3, 2, &records(2, |_| None)),
+        ),
+        ("broken-zstd-bomb", raw_batch(zstd_bomb, &bomb(4, 4 << 20))),
+    ];
+    if std::env::var_os("FJORD_WRITE_FUZZ_SEEDS").is_some() {
+        for (name, bytes) in &seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+    let fuzz_config = LogConfig {
+        max_decompressed_bytes: 1 << 20,
+        ..compacted()
+    };
+    for (name, bytes) in &seeds {
+        let stored = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(&stored, bytes, "{name} changed: write the seeds again");
+        assert!(validate(&stored, &fuzz_config).is_err(), "{name}");
+    }
+}
