@@ -156,6 +156,17 @@ fn peak_rss(server: &Server) -> u64 {
     kb * 1024
 }
 
+/// A server with topics `plain` (delete) and `keyed` (compact), and its
+/// Kafka address.
+fn server_with_topics(dir: &std::path::Path) -> (Server, SocketAddr) {
+    let server = Server::start(dir, free_port(), None);
+    let addr: SocketAddr = server.bootstrap.parse().unwrap();
+    create_topic(&server.bootstrap, "plain", 1, 1, &[]).unwrap();
+    let compact = [("cleanup.policy", "compact")];
+    create_topic(&server.bootstrap, "keyed", 1, 1, &compact).unwrap();
+    (server, addr)
+}
+
 fn alive(server: &mut Server) {
     assert!(
         server.child.try_wait().unwrap().is_none(),
@@ -166,18 +177,7 @@ fn alive(server: &mut Server) {
 #[test]
 fn broken_batches_get_their_codes_and_the_partition_stays_readable() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = Server::start(dir.path(), port, None);
-    let addr: SocketAddr = server.bootstrap.parse().unwrap();
-    create_topic(&server.bootstrap, "plain", 1, 1, &[]).unwrap();
-    create_topic(
-        &server.bootstrap,
-        "keyed",
-        1,
-        1,
-        &[("cleanup.policy", "compact")],
-    )
-    .unwrap();
+    let (mut server, addr) = server_with_topics(dir.path());
 
     for topic in ["plain", "keyed"] {
         for (what, records, code) in broken() {
@@ -228,17 +228,7 @@ fn broken_batches_get_their_codes_and_the_partition_stays_readable() {
 #[test]
 fn a_zstd_bomb_keeps_the_broker_small_on_normal_and_compacted_topics() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), free_port(), None);
-    let addr: SocketAddr = server.bootstrap.parse().unwrap();
-    create_topic(&server.bootstrap, "plain", 1, 1, &[]).unwrap();
-    create_topic(
-        &server.bootstrap,
-        "keyed",
-        1,
-        1,
-        &[("cleanup.policy", "compact")],
-    )
-    .unwrap();
+    let (mut server, addr) = server_with_topics(dir.path());
     let bomb = zstd_bomb();
     assert!(bomb.len() < 200_000, "bomb of {} bytes", bomb.len());
     for topic in ["plain", "keyed"] {

@@ -31,6 +31,29 @@ fn fresh_log(dir: &Path) -> Log {
     Log::open(dir, LogConfig::default()).expect("open log")
 }
 
+/// Times `append` of a fresh copy of `batch` per iteration (an append
+/// patches offsets in place), into a log in `dir`.
+fn timed_appends(
+    b: &mut criterion::Bencher<'_>,
+    dir: &Path,
+    batch: &[u8],
+    append: impl Fn(&Log, &mut [u8]),
+) {
+    let mut log = fresh_log(dir);
+    let mut buf = batch.to_vec();
+    b.iter_custom(|iters| {
+        if log.size_bytes() > RESET_BYTES {
+            log = fresh_log(dir);
+        }
+        let start = Instant::now();
+        for _ in 0..iters {
+            buf.copy_from_slice(batch);
+            append(&log, &mut buf);
+        }
+        start.elapsed()
+    });
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -47,36 +70,16 @@ fn main() {
             g.throughput(Throughput::Bytes(batch.len() as u64));
             let dir = root.path().join(format!("{name}-{records}"));
             g.bench_function("leader_append_validated", |b| {
-                let mut log = fresh_log(&dir);
-                let mut buf = batch.clone();
-                b.iter_custom(|iters| {
-                    if log.size_bytes() > RESET_BYTES {
-                        log = fresh_log(&dir);
-                    }
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        buf.copy_from_slice(&batch);
-                        black_box(log.append(&mut buf, 0).expect("append"));
-                    }
-                    start.elapsed()
-                });
+                timed_appends(b, &dir, &batch, |log, buf| {
+                    black_box(log.append(buf, 0).expect("append"));
+                })
             });
             g.bench_function("follower_append_crc_only", |b| {
-                let mut log = fresh_log(&dir);
-                let mut buf = batch.clone();
-                b.iter_custom(|iters| {
-                    if log.size_bytes() > RESET_BYTES {
-                        log = fresh_log(&dir);
-                    }
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        buf.copy_from_slice(&batch);
-                        let end = log.log_end_offset();
-                        buf[..8].copy_from_slice(&end.to_be_bytes());
-                        black_box(log.append_as_follower(&mut buf).expect("append"));
-                    }
-                    start.elapsed()
-                });
+                timed_appends(b, &dir, &batch, |log, buf| {
+                    let end = log.log_end_offset();
+                    buf[..8].copy_from_slice(&end.to_be_bytes());
+                    black_box(log.append_as_follower(buf).expect("append"));
+                })
             });
             g.finish();
         }
