@@ -16,11 +16,12 @@ fuzz_target!(|data: &[u8]| {
         for topic in produce.topic_data {
             for partition in topic.partition_data {
                 if let Some(records) = partition.records {
-                    for batch in fjord_log::validated_batches(&records) {
-                        if batch.is_err() {
-                            break;
-                        }
-                    }
+                    // What the log runs on every produced batch.
+                    let config = fjord_log::LogConfig {
+                        max_decompressed_bytes: 1 << 20,
+                        ..fjord_log::LogConfig::default()
+                    };
+                    let _ = fjord_log::validate_produced(&mut records.to_vec(), &config, |_| {});
                     let mut buf = records.clone();
                     let _ = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf);
                 }

@@ -152,6 +152,15 @@ pub struct BrokerConfig {
     /// `message.max.bytes`: default `max.message.bytes` of topics.
     #[serde(rename = "message.max.bytes", alias = "max_message_bytes")]
     pub max_message_bytes: usize,
+    /// `message.max.decompressed.bytes` (Fjord's own; Kafka has no such
+    /// cap): the most bytes one batch's records may decompress to, on
+    /// produce (more is INVALID_RECORD) and on every read of records by
+    /// the broker, pipelines and the console. Default 64 MiB.
+    #[serde(
+        rename = "message.max.decompressed.bytes",
+        alias = "max_decompressed_bytes"
+    )]
+    pub max_decompressed_bytes: usize,
     /// `log.retention.check.interval.ms`: how often retention runs.
     #[serde(
         rename = "log.retention.check.interval.ms",
@@ -336,6 +345,7 @@ impl Default for BrokerConfig {
             flush_messages: log.flush_messages,
             flush_ms: log.flush_ms,
             max_message_bytes: log.max_message_bytes,
+            max_decompressed_bytes: log.max_decompressed_bytes,
             retention_check_interval_ms: 30_000,
             flush_check_interval_ms: 1_000,
             checkpoint_interval_ms: 60_000,
@@ -417,6 +427,11 @@ impl BrokerConfig {
                 "log.segment.bytes must be at least 1024".to_string(),
             ));
         }
+        if self.max_decompressed_bytes < 1024 {
+            return Err(BrokerError::Config(
+                "message.max.decompressed.bytes must be at least 1024".to_string(),
+            ));
+        }
         if self.offsets_topic_num_partitions < 1 {
             return Err(BrokerError::Config(
                 "offsets.topic.num.partitions must be at least 1".to_string(),
@@ -444,6 +459,7 @@ impl BrokerConfig {
             flush_ms: self.flush_ms,
             durability: self.durability.into(),
             max_message_bytes: self.max_message_bytes,
+            max_decompressed_bytes: self.max_decompressed_bytes,
             ..LogConfig::default()
         }
     }

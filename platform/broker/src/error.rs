@@ -62,11 +62,16 @@ impl BrokerError {
     }
 }
 
-/// The Kafka error code a client gets for a log error.
+/// The Kafka error code a client gets for a log error: CORRUPT_MESSAGE
+/// (retriable) only for bytes that do not match their CRC; a batch whose
+/// CRC matches but whose records are wrong is INVALID_RECORD (not
+/// retriable: the producer wrote it so), decompressing past
+/// `message.max.decompressed.bytes` and an unknown codec included.
 pub(crate) fn log_error_code(error: &LogError) -> i16 {
     match error {
         LogError::CorruptBatch { .. } => ResponseError::CorruptMessage.code(),
         LogError::InvalidRecord { .. } => ResponseError::InvalidRecord.code(),
+        LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp.code(),
         LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge.code(),
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
         LogError::Io(_) => ResponseError::KafkaStorageError.code(),

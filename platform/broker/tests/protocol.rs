@@ -219,8 +219,12 @@ fn produce_errors_are_kafka_codes() {
         17,
         "INVALID_TOPIC_EXCEPTION"
     );
+    // A control batch as a client would send it: CRC right (a wrong one is
+    // CORRUPT_MESSAGE before anything else is looked at).
     let mut control = batch(1, 1, 1_000);
     control[22] |= 0x20; // attributes, low byte: control bit
+    let crc = crc32c::crc32c(&control[21..]);
+    control[17..21].copy_from_slice(&crc.to_be_bytes());
     assert_eq!(
         produce(&mut raw, "small", 0, control).0,
         87,

@@ -1,9 +1,11 @@
 //! The RecordBatch v2 header: parsing, validation and the two fields the
 //! log writes into a batch (base offset and partition leader epoch).
 //!
-//! The log never decodes records on the append or read path. It looks at the
-//! 61-byte header, checks the CRC-32C that covers everything from
-//! `attributes` to the end, and stores the bytes as the client sent them.
+//! The read path never decodes records: it serves whole batches as stored.
+//! An append looks at the 61-byte header and checks the CRC-32C that covers
+//! everything from `attributes` to the end; a producer's batch is then
+//! checked record by record by the validator (`validate.rs`), and the bytes
+//! are stored as the client sent them.
 //! Base offset and leader epoch sit before the CRC-covered region, so the
 //! log patches them in place without recomputing anything.
 
@@ -159,6 +161,15 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader, LogError> {
 /// The CRC does not cover it, so the batch stays valid.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+/// Writes the max timestamp into the batch that starts at `batch[0]` and
+/// recomputes its CRC-32C, which covers it (rare: only for a producer
+/// whose max timestamp is not its records' largest).
+pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: i64) {
+    batch[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES..]);
+    batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Writes the partition leader epoch into the batch that starts at

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BufMut;
 
+use crate::DecodeLimits;
 use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::checkpoint::{OffsetCheckpoint, sync_dir};
 use crate::codec::{self, Decompressor};
@@ -335,6 +336,7 @@ impl Log {
                 cleaner.dedupe_buffer_size,
                 &mut throttle,
                 &mut decompressor,
+                DecodeLimits::of(&config),
             )?;
             let to_clean: Vec<Arc<Segment>> = closed
                 .into_iter()
@@ -348,6 +350,7 @@ impl Log {
                     now_ms,
                     delete_retention_ms: config.delete_retention_ms,
                     index_interval: config.index_interval_bytes,
+                    limits: DecodeLimits::of(&config),
                 };
                 let outcome =
                     self.clean_group(group, &ctx, &mut throttle, &mut decompressor, stop_before)?;
@@ -505,6 +508,8 @@ impl SwapPaths {
 }
 
 struct RewriteCtx<'a> {
+    /// The bounds every stored batch is decompressed within.
+    limits: DecodeLimits,
     map: &'a OffsetMap,
     map_end: i64,
     now_ms: i64,
@@ -555,6 +560,7 @@ fn build_map(
     buffer: usize,
     throttle: &mut Throttle,
     decompressor: &mut Decompressor,
+    limits: DecodeLimits,
 ) -> Result<(OffsetMap, i64), LogError> {
     let mut map = OffsetMap::new(buffer);
     let mut map_end = first_dirty;
@@ -571,7 +577,7 @@ fn build_map(
                 return Ok(false);
             }
             if !header.is_control() {
-                let records = decode_records(&header, bytes, decompressor)?;
+                let records = decode_records(&header, bytes, decompressor, limits)?;
                 let keys: Vec<(&[u8], i64)> = records
                     .iter()
                     .filter(|r| r.offset(&header) >= first_dirty)
@@ -705,7 +711,7 @@ fn filter_batch(
     if header.is_control() {
         return Ok(Filtered::Unchanged);
     }
-    let records = decode_records(header, bytes, decompressor)?;
+    let records = decode_records(header, bytes, decompressor, ctx.limits)?;
     let has_horizon = header.attributes & DELETE_HORIZON_BIT != 0;
     let horizon_passed = has_horizon && ctx.now_ms >= header.base_timestamp;
     let mut kept: Vec<&RawRecord> = Vec::with_capacity(records.len());
@@ -714,7 +720,7 @@ fn filter_batch(
         let offset = record.offset(header);
         let key = record.key(records.payload);
         let superseded = key.is_some_and(|k| ctx.map.get(k).is_some_and(|latest| latest > offset));
-        let tombstone = record.value_null && key.is_some();
+        let tombstone = record.value.is_none() && key.is_some();
         let keep = if superseded {
             false
         } else if tombstone {
@@ -735,7 +741,7 @@ fn filter_batch(
     }
     outcome.kept += kept.len() as u64;
     outcome.removed += (records.len() - kept.len()) as u64;
-    if has_horizon && kept.iter().any(|r| r.value_null) {
+    if has_horizon && kept.iter().any(|r| r.value.is_none()) {
         let h = header.base_timestamp;
         outcome.horizon = Some(outcome.horizon.map_or(h, |o: i64| o.min(h)));
     }

@@ -1,6 +1,13 @@
 //! The record compression codecs of a batch (attribute bits 0–2), for the
-//! parts of the log that open batches up: the cleaner decompresses a batch's
-//! records, filters them and compresses the survivors with the same codec.
+//! parts of the log that open batches up: the validator of produced
+//! batches and every reader of records decompress through here, and the
+//! cleaner also compresses the survivors with the batch's codec.
+//!
+//! Decompression is bounded: each codec runs as a stream (zstd's and
+//! flate2's readers through `Read::take`, liblz4 handed no more room than
+//! the cap leaves, snappy blocks checked by their stated length before
+//! they are allocated), so a small batch that inflates to gigabytes costs
+//! at most the cap (`message.max.decompressed.bytes`) and is refused.
 //!
 //! LZ4 is the codec compacted topics meet most (librdkafka's and the Java
 //! client's common choice), and the cleaner opens every batch twice (once
@@ -14,12 +21,13 @@
 //! covering the same bytes. The cleaner writes LZ4 at its fast level with
 //! independent 64 KiB blocks and no content checksum — the frames the
 //! Java client and librdkafka write themselves (the batch CRC-32C covers
-//! the bytes). gzip, snappy and zstd use the `kafka-protocol` crate's codecs.
+//! the bytes). Compressing gzip, snappy and zstd uses the `kafka-protocol`
+//! crate's codecs; it decompresses whole, so reading does not.
 
 use std::ffi::CStr;
-use std::io::Write;
+use std::io::{Read, Write};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use kafka_protocol::compression::{Compressor, Gzip, Snappy, Zstd};
 use lz4_sys::{
     LZ4F_VERSION, LZ4F_createDecompressionContext, LZ4F_decompress, LZ4F_freeDecompressionContext,
@@ -40,55 +48,145 @@ fn corrupt(e: impl std::fmt::Display) -> LogError {
     LogError::corrupt(format!("records do not (de)compress: {e}"))
 }
 
+/// Records that do not decompress. The batch CRC matched (it is checked
+/// first), so the sender wrote them like that: not retriable.
+fn undecompressable(e: impl std::fmt::Display) -> LogError {
+    LogError::invalid(format!("the records do not decompress: {e}"))
+}
+
 fn unknown(codec: i16) -> LogError {
-    LogError::corrupt(format!("unknown compression codec {codec}"))
+    LogError::invalid(format!("unknown compression codec {codec}"))
+}
+
+fn over_cap(cap: usize) -> LogError {
+    LogError::invalid(format!(
+        "the records decompress to more than {cap} bytes (message.max.decompressed.bytes)"
+    ))
 }
 
 /// Decompresses the records sections of batch after batch, reusing its
 /// buffer and its LZ4 context.
+///
+/// Every codec runs as a stream into a buffer that may not grow past the
+/// cap it is given, whatever the batch claims: a batch of zeros that
+/// inflates to gigabytes costs `cap` bytes of memory and is refused.
 #[derive(Debug, Default)]
 pub(crate) struct Decompressor {
     lz4: Option<Lz4Frames>,
     out: Vec<u8>,
 }
 
+/// A buffer this large after a batch is given back rather than kept for
+/// the next one (a thread's decompressor lives as long as the thread).
+const KEEP_BUFFER: usize = 4 << 20;
+
 impl Decompressor {
     /// The records of a batch whose records section (the bytes after the
     /// batch header) is `body`, compressed with `codec`: `body` itself when
-    /// uncompressed, else this decompressor's buffer.
+    /// uncompressed, else this decompressor's buffer, at most `cap` bytes
+    /// (more is an error, found after reading `cap + 1` bytes at most).
     pub(crate) fn records<'a>(
         &'a mut self,
         codec: i16,
         body: &'a [u8],
+        cap: usize,
     ) -> Result<&'a [u8], LogError> {
-        fn run<D: kafka_protocol::compression::Decompressor<Bytes, Buf = Bytes>>(
-            body: &[u8],
-            out: &mut Vec<u8>,
-        ) -> Result<(), LogError> {
-            let mut body = Bytes::copy_from_slice(body);
-            D::decompress(&mut body, |buf| {
-                out.clear();
-                out.extend_from_slice(buf);
-                Ok(())
-            })
-            .map_err(corrupt)
+        if self.out.capacity() > KEEP_BUFFER {
+            self.out = Vec::new();
         }
+        self.out.clear();
         match codec {
             NONE => return Ok(body),
-            GZIP => run::<Gzip>(body, &mut self.out)?,
-            SNAPPY => run::<Snappy>(body, &mut self.out)?,
+            GZIP => read_capped(flate2::read::MultiGzDecoder::new(body), &mut self.out, cap)?,
+            SNAPPY => snappy(body, &mut self.out, cap)?,
             LZ4 => {
                 let frames = match &mut self.lz4 {
                     Some(frames) => frames,
                     empty => empty.insert(Lz4Frames::new()?),
                 };
-                frames.decompress(body, &mut self.out)?;
+                frames.decompress(body, &mut self.out, cap)?;
             }
-            ZSTD => run::<Zstd>(body, &mut self.out)?,
+            ZSTD => {
+                let decoder =
+                    zstd::stream::read::Decoder::with_buffer(body).map_err(undecompressable)?;
+                read_capped(decoder, &mut self.out, cap)?
+            }
             c => return Err(unknown(c)),
         }
         Ok(&self.out)
     }
+
+    /// The buffer of the last decompression, taken out.
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+}
+
+/// Reads a decompressing stream to its end into `out`, refusing more than
+/// `cap` bytes: the stream is read a chunk at a time and stopped as soon
+/// as it passes the cap, and `out` grows by doubling but never past the
+/// cap, so memory stays bounded whatever the stream would inflate to.
+fn read_capped(mut stream: impl Read, out: &mut Vec<u8>, cap: usize) -> Result<(), LogError> {
+    let mut chunk = [0u8; 32 << 10];
+    loop {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(undecompressable(e)),
+        };
+        let left = cap - out.len();
+        if n > left {
+            return Err(over_cap(cap));
+        }
+        if out.capacity() - out.len() < n {
+            out.reserve_exact(out.capacity().max(LZ4_OUT_ROOM).min(left).max(n));
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The header the Java client (xerial snappy-java) writes before its
+/// blocks; without it the section is one raw snappy block (librdkafka can
+/// write either).
+const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
+const XERIAL_HEADER_LEN: usize = 16;
+
+/// Snappy as Kafka frames it: xerial blocks (a 4-byte length, then a raw
+/// snappy block) or one raw block. Each block states its decompressed
+/// length up front, checked against what is left of the cap before
+/// anything is allocated for it.
+fn snappy(body: &[u8], out: &mut Vec<u8>, cap: usize) -> Result<(), LogError> {
+    let mut decoder = snap::raw::Decoder::new();
+    let mut block = |raw: &[u8], out: &mut Vec<u8>| -> Result<(), LogError> {
+        let len = snap::raw::decompress_len(raw).map_err(undecompressable)?;
+        if len > cap - out.len() {
+            return Err(over_cap(cap));
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        let written = decoder
+            .decompress(raw, &mut out[start..])
+            .map_err(undecompressable)?;
+        out.truncate(start + written);
+        Ok(())
+    };
+    if !body.starts_with(XERIAL_MAGIC) || body.len() < XERIAL_HEADER_LEN {
+        return block(body, out);
+    }
+    let mut rest = &body[XERIAL_HEADER_LEN..];
+    while !rest.is_empty() {
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            return Err(undecompressable("snappy: a block length is cut short"));
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        if tail.len() < len {
+            return Err(undecompressable("snappy: a block is cut short"));
+        }
+        block(&tail[..len], out)?;
+        rest = &tail[len..];
+    }
+    Ok(())
 }
 
 /// A liblz4 frame decompression context.
@@ -106,7 +204,7 @@ fn lz4_check(code: usize) -> Result<usize, LogError> {
     unsafe {
         if LZ4F_isError(code) != 0 {
             let name = CStr::from_ptr(LZ4F_getErrorName(code));
-            return Err(corrupt(format!("lz4: {}", name.to_string_lossy())));
+            return Err(undecompressable(format!("lz4: {}", name.to_string_lossy())));
         }
     }
     Ok(code)
@@ -120,14 +218,25 @@ impl Lz4Frames {
         Ok(Lz4Frames { ctx })
     }
 
-    /// Decompresses the frames of `src` into `out` (cleared first).
-    fn decompress(&mut self, mut src: &[u8], out: &mut Vec<u8>) -> Result<(), LogError> {
+    /// Decompresses the frames of `src` into `out` (cleared first), at
+    /// most `cap` bytes: liblz4 is handed no more room than is left of it
+    /// (plus one byte, to tell "exactly `cap`" from "more").
+    fn decompress(
+        &mut self,
+        mut src: &[u8],
+        out: &mut Vec<u8>,
+        cap: usize,
+    ) -> Result<(), LogError> {
         out.clear();
         let result = (|| loop {
+            if out.len() > cap {
+                return Err(over_cap(cap));
+            }
             if out.capacity() - out.len() < LZ4_OUT_ROOM {
                 out.reserve(out.capacity().max(LZ4_OUT_ROOM));
             }
-            let mut written = out.capacity() - out.len();
+            let room = (out.capacity() - out.len()).min(cap + 1 - out.len());
+            let mut written = room;
             let mut read = src.len();
             let options = LZ4FDecompressOptions {
                 stable_dst: 0,
@@ -155,10 +264,14 @@ impl Lz4Frames {
             unsafe { out.set_len(out.len() + written) };
             src = &src[read..];
             if hint == 0 && src.is_empty() {
-                return Ok(());
+                return if out.len() > cap {
+                    Err(over_cap(cap))
+                } else {
+                    Ok(())
+                };
             }
             if src.is_empty() && written == 0 {
-                return Err(corrupt("lz4: the frame is cut short"));
+                return Err(undecompressable("lz4: the frame is cut short"));
             }
         })();
         if result.is_err() {
@@ -214,11 +327,14 @@ pub(crate) fn compress(codec: i16, raw: Vec<u8>) -> Result<Vec<u8>, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use kafka_protocol::compression::{Decompressor as _, Lz4 as ClientLz4};
+
+    const CAP: usize = 64 << 20;
 
     fn decompress(codec: i16, body: &[u8]) -> Result<Vec<u8>, LogError> {
         Decompressor::default()
-            .records(codec, body)
+            .records(codec, body, CAP)
             .map(<[u8]>::to_vec)
     }
 
@@ -237,7 +353,11 @@ mod tests {
                 // A reused decompressor gives the same, batch after batch.
                 let mut d = Decompressor::default();
                 for _ in 0..3 {
-                    assert_eq!(d.records(codec, &packed).unwrap(), raw, "codec {codec}");
+                    assert_eq!(
+                        d.records(codec, &packed, CAP).unwrap(),
+                        raw,
+                        "codec {codec}"
+                    );
                 }
             }
         }
@@ -271,19 +391,19 @@ mod tests {
         let packed = compress(LZ4, raw.clone()).unwrap();
         let mut d = Decompressor::default();
         for cut in 0..packed.len() {
-            assert!(d.records(LZ4, &packed[..cut]).is_err(), "cut at {cut}");
-            assert_eq!(d.records(LZ4, &packed).unwrap(), raw);
+            assert!(d.records(LZ4, &packed[..cut], CAP).is_err(), "cut at {cut}");
+            assert_eq!(d.records(LZ4, &packed, CAP).unwrap(), raw);
         }
         for at in (0..packed.len()).step_by(3) {
             let mut flipped = packed.clone();
             flipped[at] ^= 0x5a;
-            let _ = d.records(LZ4, &flipped);
-            assert_eq!(d.records(LZ4, &packed).unwrap(), raw);
+            let _ = d.records(LZ4, &flipped, CAP);
+            assert_eq!(d.records(LZ4, &packed, CAP).unwrap(), raw);
         }
         let mut twice = packed.clone();
         twice.extend_from_slice(&packed);
         assert_eq!(
-            d.records(LZ4, &twice).unwrap(),
+            d.records(LZ4, &twice, CAP).unwrap(),
             [&raw[..], &raw[..]].concat()
         );
         assert!(decompress(9, b"abc").is_err());

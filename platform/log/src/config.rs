@@ -67,6 +67,11 @@ pub struct LogConfig {
     pub durability: Durability,
     /// `max.message.bytes`: the largest batch accepted, header included.
     pub max_message_bytes: usize,
+    /// `message.max.decompressed.bytes` (a Fjord broker setting): the most
+    /// bytes one batch's records may decompress to, checked as they
+    /// decompress, on produce and on every read of records. Not
+    /// `max.message.bytes`, which bounds a batch as sent.
+    pub max_decompressed_bytes: usize,
     /// `cleanup.policy`: retention applies with `delete`, the cleaner with `compact`.
     pub cleanup_policy: CleanupPolicy,
     /// `min.cleanable.dirty.ratio`: clean once dirty bytes / cleanable bytes reach this.
@@ -94,6 +99,7 @@ impl Default for LogConfig {
             flush_ms: None,
             durability: Durability::PageCache,
             max_message_bytes: 1_048_588,
+            max_decompressed_bytes: crate::records::DEFAULT_MAX_DECOMPRESSED_BYTES,
             cleanup_policy: CleanupPolicy::Delete,
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,

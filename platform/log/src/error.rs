@@ -15,12 +15,27 @@ pub enum LogError {
         /// What exactly was wrong, for the log line and the error message.
         reason: String,
     },
-    /// The batch is well formed but breaks a rule of the log (record count
-    /// against offset delta, a non-zero base offset from a producer, offsets
-    /// going backwards in a replicated append). Kafka: `INVALID_RECORD` (87).
+    /// The batch's CRC matches but its contents break a rule: records that
+    /// do not parse or do not decompress (or decompress past
+    /// `message.max.decompressed.bytes`), an unknown codec, a record count
+    /// that is not the records present, a keyless record on a compacted
+    /// topic, a control or transactional batch from a client, offsets going
+    /// backwards in a replicated append. The sender wrote it so: retrying
+    /// cannot help. Kafka: `INVALID_RECORD` (87), with `record_errors`.
     #[error("invalid record batch: {reason}")]
     InvalidRecord {
         /// Which rule the batch broke.
+        reason: String,
+        /// The records at fault, by index in the append (KIP-467's
+        /// `record_errors`); empty when the fault is the batch's.
+        record_errors: Vec<RecordError>,
+    },
+    /// A produced batch's timestamps break the topic's timestamp rules
+    /// (LogAppendTime set by a producer, a max timestamp that is not the
+    /// records' largest). Kafka: `INVALID_TIMESTAMP` (32).
+    #[error("invalid timestamp: {reason}")]
+    InvalidTimestamp {
+        /// What was wrong.
         reason: String,
     },
     /// One batch is larger than `max.message.bytes`. Kafka:
@@ -67,6 +82,26 @@ impl LogError {
     pub(crate) fn invalid(reason: impl Into<String>) -> Self {
         LogError::InvalidRecord {
             reason: reason.into(),
+            record_errors: Vec::new(),
         }
     }
+
+    /// The records at fault of an [`LogError::InvalidRecord`] (empty for
+    /// any other error).
+    pub fn record_errors(&self) -> &[RecordError] {
+        match self {
+            LogError::InvalidRecord { record_errors, .. } => record_errors,
+            _ => &[],
+        }
+    }
+}
+
+/// One record at fault in a refused append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// Index of the record among all the records of the append, from 0
+    /// (KIP-467's `batch_index`).
+    pub batch_index: i32,
+    /// What is wrong with it.
+    pub message: String,
 }

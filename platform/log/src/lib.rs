@@ -1,15 +1,21 @@
 //! `fjord-log` is the partition log of Fjord: one directory per partition,
 //! holding Kafka RecordBatch v2 bytes exactly as producers sent them.
 //!
-//! It is for storing and serving batches: validating them (magic, sizes,
-//! CRC-32C), assigning offsets, rolling segments, keeping the sparse
-//! offset and time indexes, recovering after a crash, deleting old data
-//! (retention, DeleteRecords), truncating for replication, and remembering
+//! It is for storing and serving batches: validating each produced batch
+//! once, record by record (magic, sizes, CRC-32C, record framing, codec,
+//! counts, keys of compacted topics, timestamps: [`validate_produced`]),
+//! assigning offsets, rolling segments, keeping the sparse offset and time
+//! indexes, recovering after a crash, deleting old data (retention,
+//! DeleteRecords, compaction), truncating for replication, and remembering
 //! the small facts a partition needs across restarts (recovery point, log
-//! start offset, high watermark, leader epochs).
+//! start offset, high watermark, leader epochs). It also owns the one
+//! bounded decoder of stored records, [`decode_batch`], which every reader
+//! of records in Fjord uses, so that no stored batch can make a reader
+//! inflate it without bound.
 //!
-//! It is not for networking, for decoding records on the hot path, or for
-//! deciding *when* things happen: the broker owns the clock (it calls
+//! It is not for networking, for decoding records on the fetch path (fetch
+//! serves the stored bytes), or for deciding *when* things happen: the
+//! broker owns the clock (it calls
 //! [`Log::enforce_retention`], [`Log::maybe_flush`] and [`Log::checkpoint`])
 //! and the notion of a high watermark it passes to [`Log::read`].
 //!
@@ -25,6 +31,7 @@ mod index;
 mod log;
 mod records;
 mod segment;
+mod validate;
 
 pub use batch::{
     BatchHeader, HEADER_LEN, LOG_OVERHEAD, validate as validate_batch, validated_batches,
@@ -35,10 +42,13 @@ pub use cleaner::{
     SWAP_SUFFIX, SwapStep,
 };
 pub use config::{CleanupPolicy, Durability, LogConfig};
-pub use error::LogError;
+pub use error::{LogError, RecordError};
 pub use log::{
     AppendInfo, EARLIEST_TIMESTAMP, HIGH_WATERMARK_CHECKPOINT, LATEST_TIMESTAMP,
     LOG_START_OFFSET_CHECKPOINT, Log, LogRead, LogSlice, MAX_TIMESTAMP, RECOVERY_POINT_CHECKPOINT,
     TimestampOffset,
 };
-pub use records::visit_keys;
+pub use records::{
+    DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeLimits, DecodedBatch, Record, decode_batch,
+};
+pub use validate::validate_produced;

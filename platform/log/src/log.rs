@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{LeaderEpochCache, OffsetCheckpoint};
 use crate::segment::{Segment, read_lock, write_lock};
-use crate::{Durability, LogConfig, LogError};
+use crate::{DecodeLimits, Durability, LogConfig, LogError};
 
 /// File names of the per-partition checkpoints.
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
@@ -371,8 +371,9 @@ impl Log {
 
     /// Appends one or more concatenated RecordBatch v2 sent by a producer.
     ///
-    /// Every batch is validated first (magic, sizes, CRC-32C, record count,
-    /// `max.message.bytes`, base offset 0); if any fails, nothing is written.
+    /// Every batch is validated first, record by record, by
+    /// [`validate_produced`](crate::validate_produced); if any fails,
+    /// nothing is written.
     /// Then base offsets and `leader_epoch` are written into the batches in
     /// place, which the CRC does not cover, and the bytes are stored as they
     /// are. With [`Durability::Fsync`] the call returns after the bytes are
@@ -388,7 +389,8 @@ impl Log {
 
     /// Appends batches copied from a leader, keeping their offsets and
     /// epochs. Base offsets must not go below the log end offset and must
-    /// increase.
+    /// increase. Only headers, sizes and CRCs are checked: the leader's
+    /// validator checked the records.
     pub fn append_as_follower(&self, batches: &mut [u8]) -> Result<AppendInfo, LogError> {
         self.append_from(batches, Origin::Follower)
     }
@@ -397,10 +399,20 @@ impl Log {
         let config = self.config();
         // A produce carries one batch per partition: keep that case off the heap.
         let mut headers: SmallVec<[BatchHeader; 2]> = SmallVec::new();
-        for item in batch::validated_batches(buf) {
-            let (header, _) = item?;
-            check_batch(&header, &config, origin)?;
-            headers.push(header);
+        match origin {
+            // A producer's batches: checked whole, record by record, once.
+            Origin::Leader { .. } => {
+                crate::validate::validate_produced(buf, &config, |h| headers.push(h))?
+            }
+            // A leader's: its validator passed them; the CRC is the check
+            // that the copy is the leader's.
+            Origin::Follower => {
+                for item in batch::validated_batches(buf) {
+                    let (header, _) = item?;
+                    check_size(&header, &config)?;
+                    headers.push(header);
+                }
+            }
         }
         if headers.is_empty() {
             return Err(LogError::invalid("no record batch in the append"));
@@ -634,6 +646,7 @@ impl Log {
         }
         let segments: Vec<Arc<Segment>> = read_lock(&self.segments).clone();
         let log_start = self.log_start_offset();
+        let limits = DecodeLimits::of(&self.config());
         let target = if timestamp == MAX_TIMESTAMP {
             let max = segments
                 .iter()
@@ -661,12 +674,10 @@ impl Log {
                     true
                 })?;
                 let Some((pos, header)) = found else { break };
-                let mut bytes = segment.batch_at(pos, &header)?;
-                let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
-                    .map_err(|e| LogError::corrupt(format!("stored batch does not decode: {e}")))?;
-                let record = set
-                    .records
-                    .iter()
+                let bytes = segment.batch_at(pos, &header)?;
+                let batch = crate::records::decode_batch(&bytes, limits)?;
+                let record = batch
+                    .records()
                     .filter(|r| r.offset >= log_start)
                     .find(|r| r.timestamp >= target);
                 if let Some(record) = record {
@@ -977,26 +988,12 @@ fn next_after_empty_batches(bytes: &[u8]) -> Option<i64> {
     next
 }
 
-fn check_batch(header: &BatchHeader, config: &LogConfig, origin: Origin) -> Result<(), LogError> {
+fn check_size(header: &BatchHeader, config: &LogConfig) -> Result<(), LogError> {
     if header.size() > config.max_message_bytes {
         return Err(LogError::MessageTooLarge {
             size: header.size(),
             max: config.max_message_bytes,
         });
-    }
-    if let Origin::Leader { .. } = origin {
-        if header.records_count as i64 != header.last_offset_delta as i64 + 1 {
-            return Err(LogError::invalid(format!(
-                "record count {} does not match last offset delta {}",
-                header.records_count, header.last_offset_delta
-            )));
-        }
-        if header.base_offset != 0 {
-            return Err(LogError::invalid(format!(
-                "a produced batch must have base offset 0, not {}",
-                header.base_offset
-            )));
-        }
     }
     Ok(())
 }

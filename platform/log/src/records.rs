@@ -1,58 +1,182 @@
 //! The records inside a batch: finding each record's fields (length,
-//! timestamp and offset deltas, key, whether the value is null) in the
-//! decompressed records section, without copying or allocating per record.
+//! timestamp and offset deltas, key, value, headers) in the decompressed
+//! records section, without copying or allocating per record.
 //!
-//! This is the log's one record parser: the cleaner reads keys and rewrites
-//! records through it, and [`visit_keys`] lends it to the broker (the key
-//! check of compacted topics). Full decoding into owned records, for
-//! clients and tools, is the `kafka-protocol` crate's job.
+//! This is the log's one record parser. The validator of produced batches
+//! checks every record through it, the cleaner reads keys and rewrites
+//! records through it, and [`decode_batch`] lends it to every other reader
+//! (the broker's offsets loader and ListOffsets, pipelines, the console),
+//! always with the decompression cap of [`DecodeLimits`], so no reader can
+//! be made to inflate a stored batch without bound.
 
-use crate::LogError;
-use crate::batch::{BatchHeader, HEADER_LEN};
+use std::borrow::Cow;
+use std::ops::Range;
+
+use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::codec::Decompressor;
+use crate::{LogConfig, LogError};
 
-/// Calls `visit` with the offset and key of each record of `batch`, one
-/// whole batch in the v2 format (header included; its CRC is not checked
-/// here), decompressing its records section as needed. Control batches
-/// are visited too (their records have keys).
+/// Default of `message.max.decompressed.bytes`: the most bytes one batch's
+/// records may decompress to, on produce and on every read. 64 MiB is 64
+/// times Kafka's default `max.message.bytes`, far above what real records
+/// compress by, and small enough that a few at once do not hurt a broker.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
+
+/// Bounds a reader decodes stored batches with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// The most bytes a batch's records may decompress to; more is an error
+    /// found after reading one byte past it.
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+        }
+    }
+}
+
+impl DecodeLimits {
+    /// The limits of a log with `config`.
+    pub fn of(config: &LogConfig) -> Self {
+        DecodeLimits {
+            max_decompressed_bytes: config.max_decompressed_bytes,
+        }
+    }
+}
+
+/// One batch decoded: its header and its records, borrowed from the batch
+/// (uncompressed) or from the decompressed records it owns.
+#[derive(Debug)]
+pub struct DecodedBatch<'a> {
+    header: BatchHeader,
+    payload: Cow<'a, [u8]>,
+    records: Vec<RawRecord>,
+}
+
+/// One record of a [`DecodedBatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Its offset.
+    pub offset: i64,
+    /// Its timestamp (the batch's max timestamp under LogAppendTime).
+    pub timestamp: i64,
+    /// Its key, `None` when null.
+    pub key: Option<&'a [u8]>,
+    /// Its value, `None` when null (a tombstone).
+    pub value: Option<&'a [u8]>,
+    headers: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// Its headers, name and value (`None` when null), in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a {
+        let section = self.headers;
+        let mut p = 0;
+        // The section was checked when the batch was decoded.
+        let count = get_varint(section, &mut p).unwrap_or(0).max(0);
+        (0..count).map_while(move |_| {
+            let name = bytes_field(section, &mut p).ok()??;
+            let value = bytes_field(section, &mut p).ok()?;
+            Some((name, value))
+        })
+    }
+}
+
+impl<'a> DecodedBatch<'a> {
+    /// The batch header.
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the batch holds no record (the cleaner may leave such).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records, in offset order.
+    pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
+        let log_append_time = self.header.attributes & 0x08 != 0;
+        self.records.iter().map(move |r| Record {
+            offset: r.offset(&self.header),
+            timestamp: if log_append_time {
+                self.header.max_timestamp
+            } else {
+                self.header.base_timestamp.wrapping_add(r.ts_delta)
+            },
+            key: r.key(&self.payload),
+            value: r.value.clone().map(|v| &self.payload[v]),
+            headers: &self.payload[r.headers.clone()],
+        })
+    }
+}
+
+/// Decodes one stored batch (header included, and nothing after it):
+/// checks its header and CRC-32C, decompresses its records within
+/// `limits`, and finds every record's fields. Any fault is an error, never
+/// a panic, and memory stays within the limits whatever the batch claims.
 ///
 /// ```
-/// # use fjord_log::visit_keys;
-/// // A batch that does not parse is an error, not a panic.
-/// assert!(visit_keys(&[0u8; 10], |_, _| {}).is_err());
+/// # use fjord_log::{DecodeLimits, decode_batch};
+/// assert!(decode_batch(&[0u8; 10], DecodeLimits::default()).is_err());
 /// ```
-pub fn visit_keys(batch: &[u8], mut visit: impl FnMut(i64, Option<&[u8]>)) -> Result<(), LogError> {
-    let header = BatchHeader::parse(batch)?;
-    if batch.len() < header.size() {
+pub fn decode_batch(batch: &[u8], limits: DecodeLimits) -> Result<DecodedBatch<'_>, LogError> {
+    let header = batch::validate(batch)?;
+    if batch.len() != header.size() {
         return Err(LogError::corrupt(format!(
-            "the batch at {} is cut short ({} of {} bytes)",
-            header.base_offset,
-            batch.len(),
-            header.size()
+            "{} bytes follow the batch at {}",
+            batch.len() - header.size(),
+            header.base_offset
         )));
     }
     let mut decompressor = Decompressor::default();
-    let records = decode_records(&header, batch, &mut decompressor)?;
-    for record in records.iter() {
-        visit(record.offset(&header), record.key(records.payload));
-    }
-    Ok(())
+    let (payload, records) = {
+        let records = decode_records(&header, batch, &mut decompressor, limits)?;
+        let payload_is_batch = std::ptr::eq(records.payload.as_ptr(), batch[HEADER_LEN..].as_ptr());
+        (payload_is_batch, records.records)
+    };
+    let payload = if payload {
+        Cow::Borrowed(&batch[HEADER_LEN..])
+    } else {
+        Cow::Owned(decompressor.take_buffer())
+    };
+    Ok(DecodedBatch {
+        header,
+        payload,
+        records,
+    })
 }
 
 /// One record inside a batch's (decompressed) records payload.
+#[derive(Debug)]
 pub(crate) struct RawRecord {
-    pub(crate) range: std::ops::Range<usize>,
+    /// The whole record, its length varint included.
+    pub(crate) range: Range<usize>,
     /// Where the timestamp delta starts and ends.
-    ts_range: std::ops::Range<usize>,
+    ts_range: Range<usize>,
     ts_delta: i64,
-    offset_delta: i64,
-    key: Option<std::ops::Range<usize>>,
-    pub(crate) value_null: bool,
+    pub(crate) offset_delta: i64,
+    pub(crate) key: Option<Range<usize>>,
+    pub(crate) value: Option<Range<usize>>,
+    /// The headers section: count, then each header.
+    headers: Range<usize>,
 }
 
 impl RawRecord {
     pub(crate) fn offset(&self, header: &BatchHeader) -> i64 {
         header.base_offset.saturating_add(self.offset_delta)
+    }
+
+    /// The timestamp under CreateTime (wrapping, as Kafka computes it).
+    pub(crate) fn create_time(&self, header: &BatchHeader) -> i64 {
+        header.base_timestamp.wrapping_add(self.ts_delta)
     }
 
     pub(crate) fn key<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
@@ -86,81 +210,156 @@ impl Records<'_> {
     }
 }
 
-/// Decompresses a batch's records and finds each record's fields.
+/// Decompresses a stored batch's records within `limits` and finds each
+/// record's fields: they must be exactly `records_count` records filling
+/// the section.
 pub(crate) fn decode_records<'a>(
     header: &BatchHeader,
     bytes: &'a [u8],
     decompressor: &'a mut Decompressor,
+    limits: DecodeLimits,
 ) -> Result<Records<'a>, LogError> {
-    let payload = decompressor.records(header.codec(), &bytes[HEADER_LEN..header.size()])?;
+    let payload = decompressor.records(
+        header.codec(),
+        &bytes[HEADER_LEN..header.size()],
+        limits.max_decompressed_bytes,
+    )?;
     // The count is the sender's word: no more slots than the bytes could
     // hold (a record takes at least 7).
     let mut records =
         Vec::with_capacity((header.records_count.max(0) as usize).min(payload.len() / 7 + 1));
-    let mut pos = 0usize;
-    let bad = || {
-        LogError::corrupt(format!(
-            "a record of the batch at {} does not parse",
-            header.base_offset
-        ))
-    };
-    for _ in 0..header.records_count {
-        let len_start = pos;
-        let len = get_varlong(payload, &mut pos).ok_or_else(bad)?;
-        let start = pos;
-        let end = start
-            .checked_add(usize::try_from(len).map_err(|_| bad())?)
-            .ok_or_else(bad)?;
-        if end > payload.len() || start >= end {
-            return Err(bad());
-        }
-        let mut p = start + 1; // attributes
-        let ts_start = p;
-        let ts_delta = get_varlong(&payload[..end], &mut p).ok_or_else(bad)?;
-        let ts_end = p;
-        let offset_delta = get_varlong(&payload[..end], &mut p).ok_or_else(bad)?;
-        if !(0..=i64::from(header.last_offset_delta)).contains(&offset_delta) {
-            return Err(bad());
-        }
-        // The end of a field `len` bytes long starting at `p`, inside the record.
-        let field_end = |p: usize, len: i64| {
-            usize::try_from(len)
-                .ok()
-                .and_then(|len| p.checked_add(len))
-                .filter(|e| *e <= end)
-                .ok_or_else(bad)
-        };
-        let key_len = get_varlong(&payload[..end], &mut p).ok_or_else(bad)?;
-        let key = if key_len < 0 {
-            None
-        } else {
-            let k = p..field_end(p, key_len)?;
-            p = k.end;
-            Some(k)
-        };
-        let value_len = get_varlong(&payload[..end], &mut p).ok_or_else(bad)?;
-        if value_len >= 0 {
-            field_end(p, value_len)?;
-        }
-        records.push(RawRecord {
-            range: len_start..end,
-            ts_range: ts_start..ts_end,
-            ts_delta,
-            offset_delta,
-            key,
-            value_null: value_len < 0,
-        });
-        pos = end;
+    for (i, record) in parse_records(payload, header.last_offset_delta).enumerate() {
+        let record = record.map_err(|reason| {
+            LogError::invalid(format!(
+                "record {i} of the batch at {} does not parse: {reason}",
+                header.base_offset
+            ))
+        })?;
+        records.push(record);
     }
-    if pos != payload.len() {
-        return Err(LogError::corrupt(format!(
-            "the batch at {} has {} bytes after its {} records",
+    if records.len() != header.records_count as usize {
+        return Err(LogError::invalid(format!(
+            "the batch at {} claims {} records but holds {}",
             header.base_offset,
-            payload.len() - pos,
-            header.records_count
+            header.records_count,
+            records.len()
         )));
     }
     Ok(Records { payload, records })
+}
+
+/// The records of a decompressed records section, one after the other
+/// until its end (not until the count the header claims: a lying count
+/// costs nothing). A record that does not parse ends the walk with its
+/// reason.
+pub(crate) fn parse_records(
+    payload: &[u8],
+    last_offset_delta: i32,
+) -> impl Iterator<Item = Result<RawRecord, &'static str>> + '_ {
+    let mut pos = 0;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || pos >= payload.len() {
+            return None;
+        }
+        let record = parse_record(payload, pos, last_offset_delta);
+        match &record {
+            Ok(r) => pos = r.range.end,
+            Err(_) => failed = true,
+        }
+        Some(record)
+    })
+}
+
+/// Parses the record starting at `payload[pos]`: every length and varint
+/// must lie inside the record, and the record inside the payload.
+fn parse_record(
+    payload: &[u8],
+    pos: usize,
+    last_offset_delta: i32,
+) -> Result<RawRecord, &'static str> {
+    let mut p = pos;
+    let len = get_varint(payload, &mut p).ok_or("bad record length varint")?;
+    let start = p;
+    let end = usize::try_from(len)
+        .ok()
+        .filter(|len| *len > 0)
+        .and_then(|len| start.checked_add(len))
+        .filter(|end| *end <= payload.len())
+        .ok_or("the record length does not fit the batch")?;
+    let record = &payload[..end];
+    p = start + 1; // attributes
+    let ts_start = p;
+    let ts_delta = get_varlong(record, &mut p).ok_or("bad timestamp delta varint")?;
+    let ts_end = p;
+    let offset_delta = get_varint(record, &mut p).ok_or("bad offset delta varint")?;
+    if !(0..=last_offset_delta).contains(&offset_delta) {
+        return Err("the offset delta is outside the batch");
+    }
+    let key = bytes_field(record, &mut p)?.map(|k| range_of(payload, k));
+    let value = bytes_field(record, &mut p)?.map(|v| range_of(payload, v));
+    let headers_start = p;
+    let count = get_varint(record, &mut p).ok_or("bad header count varint")?;
+    if count < 0 {
+        return Err("negative header count");
+    }
+    for _ in 0..count {
+        // Each header takes at least two bytes: the loop ends with the record.
+        if bytes_field(record, &mut p)?.is_none() {
+            return Err("a header without a name");
+        }
+        bytes_field(record, &mut p)?;
+    }
+    if p != end {
+        return Err("bytes left after the record's headers");
+    }
+    Ok(RawRecord {
+        range: pos..end,
+        ts_range: ts_start..ts_end,
+        ts_delta,
+        offset_delta: i64::from(offset_delta),
+        key,
+        value,
+        headers: headers_start..end,
+    })
+}
+
+/// A length-prefixed field at `buf[*pos]`: `None` for length -1 (null).
+fn bytes_field<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, &'static str> {
+    let len = get_varint(buf, pos).ok_or("bad length varint")?;
+    if len == -1 {
+        return Ok(None);
+    }
+    let field = usize::try_from(len)
+        .ok()
+        .and_then(|len| pos.checked_add(len))
+        .filter(|end| *end <= buf.len())
+        .map(|end| &buf[*pos..end])
+        .ok_or("a field length does not fit the record")?;
+    *pos += field.len();
+    Ok(Some(field))
+}
+
+fn range_of(payload: &[u8], field: &[u8]) -> Range<usize> {
+    let start = field.as_ptr() as usize - payload.as_ptr() as usize;
+    start..start + field.len()
+}
+
+/// A zigzag varint of at most 32 bits, as Kafka reads one (5 bytes at most).
+fn get_varint(buf: &[u8], pos: &mut usize) -> Option<i32> {
+    let mut value: u32 = 0;
+    for i in 0..5 {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        if i == 4 && byte > 0x0f {
+            return None;
+        }
+        value |= u32::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(((value >> 1) as i32) ^ -((value & 1) as i32));
+        }
+    }
+    None
 }
 
 fn get_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
@@ -214,6 +413,24 @@ mod tests {
             let mut pos = 0;
             assert_eq!(get_varlong(&buf, &mut pos), Some(v));
             assert_eq!(pos, buf.len());
+        }
+    }
+
+    /// 32-bit varints read back; wider values (a record length of 2^40)
+    /// are refused, as Kafka's reader refuses them.
+    #[test]
+    fn varints_are_32_bits() {
+        for v in [0i32, 1, -1, 300, -300, i32::MAX, i32::MIN] {
+            let mut buf = Vec::new();
+            put_varlong(&mut buf, i64::from(v));
+            let mut pos = 0;
+            assert_eq!(get_varint(&buf, &mut pos), Some(v), "{v}");
+            assert_eq!(pos, buf.len());
+        }
+        for v in [1i64 << 40, i64::from(i32::MAX) + 1, i64::from(i32::MIN) - 1] {
+            let mut buf = Vec::new();
+            put_varlong(&mut buf, v);
+            assert_eq!(get_varint(&buf, &mut 0), None, "{v}");
         }
     }
 }

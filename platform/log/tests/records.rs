@@ -1,10 +1,11 @@
-//! The log's record parser (`visit_keys`, what the cleaner and the key
-//! check of compacted topics read records with) against the `kafka-protocol`
-//! crate's full decoder, and on damaged input.
+//! The log's bounded record decoder (`decode_batch`, what every reader of
+//! records uses; the validator and the cleaner share its parser) against
+//! the `kafka-protocol` crate's full decoder, and on damaged input.
 
 mod common;
 
 use bytes::Bytes;
+use fjord_log::DecodeLimits;
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use proptest::prelude::*;
 
@@ -44,15 +45,30 @@ proptest! {
     #[test]
     fn keys_match_the_reference_decoder(records in keyed(), compression in codec()) {
         let bytes = batch(&records, compression);
-        let mut ours = Vec::new();
-        fjord_log::visit_keys(&bytes, |offset, key| ours.push((offset, key.map(<[u8]>::to_vec))))
-            .unwrap();
+        type Fields = (i64, i64, Option<Vec<u8>>, Option<Vec<u8>>, Vec<(Vec<u8>, Option<Vec<u8>>)>);
+        let decoded = fjord_log::decode_batch(&bytes, DecodeLimits::default()).unwrap();
+        let ours: Vec<Fields> = decoded
+            .records()
+            .map(|r| (
+                r.offset,
+                r.timestamp,
+                r.key.map(<[u8]>::to_vec),
+                r.value.map(<[u8]>::to_vec),
+                r.headers().map(|(n, v)| (n.to_vec(), v.map(<[u8]>::to_vec))).collect(),
+            ))
+            .collect();
         let mut buf = Bytes::from(bytes);
-        let theirs: Vec<_> = RecordBatchDecoder::decode_all(&mut buf)
+        let theirs: Vec<Fields> = RecordBatchDecoder::decode_all(&mut buf)
             .unwrap()
             .into_iter()
             .flat_map(|set| set.records)
-            .map(|r| (r.offset, r.key.map(|k| k.to_vec())))
+            .map(|r| (
+                r.offset,
+                r.timestamp,
+                r.key.map(|k| k.to_vec()),
+                r.value.map(|v| v.to_vec()),
+                r.headers.iter().map(|(n, v)| (n.as_bytes().to_vec(), v.as_ref().map(|v| v.to_vec()))).collect(),
+            ))
             .collect();
         prop_assert_eq!(ours, theirs);
     }
@@ -71,9 +87,15 @@ proptest! {
             let at = at.index(bytes.len());
             bytes[at] = value;
         }
-        let _ = fjord_log::visit_keys(&bytes, |_, _| {});
+        // With the CRC made right again, so the parser itself is tried.
+        common::fix_crc(&mut bytes);
+        if let Ok(batch) = fjord_log::decode_batch(&bytes, DecodeLimits::default()) {
+            for record in batch.records() {
+                let _ = record.headers().count();
+            }
+        }
         let cut = cut.index(bytes.len());
-        let _ = fjord_log::visit_keys(&bytes[..cut], |_, _| {});
+        let _ = fjord_log::decode_batch(&bytes[..cut], DecodeLimits::default());
     }
 }
 
@@ -91,5 +113,6 @@ fn offset_delta_outside_the_batch_is_refused() {
     let offset_delta_at = fjord_log::HEADER_LEN + 3;
     assert_eq!(bytes[offset_delta_at], 0);
     bytes[offset_delta_at] = 1; // zigzag(-1)
-    assert!(fjord_log::visit_keys(&bytes, |_, _| {}).is_err());
+    common::fix_crc(&mut bytes);
+    assert!(fjord_log::decode_batch(&bytes, DecodeLimits::default()).is_err());
 }

@@ -50,6 +50,11 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
             d.max_message_bytes.to_string(),
             TYPE_INT,
         ),
+        fixed(
+            "message.max.decompressed.bytes",
+            d.max_decompressed_bytes.to_string(),
+            TYPE_LONG,
+        ),
         fixed("node.id", c.node_id.to_string(), TYPE_INT),
         fixed("num.partitions", c.num_partitions.to_string(), TYPE_INT),
         fixed(

@@ -1,5 +1,7 @@
 //! Produce: append each partition's batches as sent, answer per partition
-//! (or not at all with acks 0). Only a partition's leader appends; with
+//! (or not at all with acks 0). The log validates every batch, record by
+//! record, once (`fjord_log::validate_produced`); this only maps its
+//! verdict onto the answer. Only a partition's leader appends; with
 //! acks=all a replicated partition answers once every in-sync replica has
 //! the batch (the high watermark passed it), and refuses up front when
 //! fewer replicas than `min.insync.replicas` are in sync.
@@ -8,11 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use fjord_log::BatchHeader;
+use fjord_log::{BatchHeader, RecordError};
 
 use crate::error::log_error_code;
 use crate::partition::IdempotentAppendError;
@@ -38,7 +42,7 @@ pub(crate) async fn handle(
         for data in topic_data.partition_data {
             let index = data.index;
             let answer =
-                |code: i16, message: Option<String>| refused(index, code, message, version);
+                |code: i16, message: Option<String>| refused(index, code, message, &[], version);
             if !matches!(acks, -1..=1) {
                 partitions.push(answer(ResponseError::InvalidRequiredAcks.code(), None));
                 continue;
@@ -78,16 +82,6 @@ pub(crate) async fn handle(
                 ));
                 continue;
             };
-            if let Err(reason) = check_client_batches(&records) {
-                partitions.push(answer(ResponseError::InvalidRecord.code(), Some(reason)));
-                continue;
-            }
-            if partition.log().config().cleanup_policy.compacts() {
-                if let Err(reason) = check_keys(&records) {
-                    partitions.push(answer(ResponseError::InvalidRecord.code(), Some(reason)));
-                    continue;
-                }
-            }
             let idempotent = BatchHeader::parse(&records)
                 .ok()
                 .filter(|h| h.producer_id >= 0);
@@ -97,23 +91,29 @@ pub(crate) async fn handle(
                 Some(header) if header.size() != records.len() => Err((
                     ResponseError::InvalidRecord.code(),
                     "one batch per partition from an idempotent producer".to_string(),
+                    Vec::new(),
                 )),
                 Some(header) => partition
                     .append_idempotent(records.to_vec(), &header)
                     .await
                     .map(|base| (base, base + i64::from(header.last_offset_delta) + 1))
-                    .map_err(|e| {
-                        let code = match &e {
-                            IdempotentAppendError::Sequence(s) => s.code(),
-                            IdempotentAppendError::Log(l) => log_error_code(l),
-                        };
-                        (code, e.to_string())
+                    .map_err(|e| match &e {
+                        IdempotentAppendError::Sequence(s) => (s.code(), e.to_string(), Vec::new()),
+                        IdempotentAppendError::Log(l) => {
+                            (log_error_code(l), e.to_string(), l.record_errors().to_vec())
+                        }
                     }),
                 None => partition
                     .append(records.to_vec())
                     .await
                     .map(|info| (info.first_offset, info.last_offset + 1))
-                    .map_err(|e| (log_error_code(&e), e.to_string())),
+                    .map_err(|e| {
+                        (
+                            log_error_code(&e),
+                            e.to_string(),
+                            e.record_errors().to_vec(),
+                        )
+                    }),
             };
             match appended {
                 Ok((base_offset, end)) => {
@@ -133,9 +133,9 @@ pub(crate) async fn handle(
                             .with_log_start_offset(partition.log_start_offset()),
                     )
                 }
-                Err((code, message)) => {
+                Err((code, message, record_errors)) => {
                     tracing::debug!(topic = %name.as_str(), partition = index, error = %message, "append refused");
-                    partitions.push(answer(code, Some(message)));
+                    partitions.push(refused(index, code, Some(message), &record_errors, version));
                 }
             }
         }
@@ -151,68 +151,38 @@ pub(crate) async fn handle(
         if let Err(code) = partition.wait_committed(end, timeout).await {
             let message = "the in-sync replicas did not confirm the batch".to_string();
             responses[topic].partition_responses[at] =
-                refused(partition.index(), code, Some(message), version);
+                refused(partition.index(), code, Some(message), &[], version);
         }
     }
     ProduceResponse::default().with_responses(responses)
 }
 
-/// A partition's answer when its batches are not (or not all) stored.
+/// A partition's answer when its batches are not (or not all) stored:
+/// from v8 on with the message and the records at fault (KIP-467), which
+/// clients use to fail just those records.
 fn refused(
     index: i32,
     code: i16,
     message: Option<String>,
+    record_errors: &[RecordError],
     version: i16,
 ) -> PartitionProduceResponse {
+    let record_errors = if version >= 8 {
+        record_errors
+            .iter()
+            .map(|e| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(e.batch_index)
+                    .with_batch_index_error_message(Some(StrBytes::from_string(e.message.clone())))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     PartitionProduceResponse::default()
         .with_index(index)
         .with_error_code(code)
         .with_base_offset(-1)
+        .with_record_errors(record_errors)
         .with_error_message(message.filter(|_| version >= 8).map(StrBytes::from_string))
-}
-
-/// Refuses what a client may not produce yet: control batches (only a
-/// transaction coordinator writes those) and transactional batches (no
-/// transactions before InitProducerId and the transaction APIs exist).
-/// Malformed headers are left to the log, which reports CORRUPT_MESSAGE.
-fn check_client_batches(records: &[u8]) -> Result<(), String> {
-    let mut at = 0;
-    while at < records.len() {
-        let Ok(header) = BatchHeader::parse(&records[at..]) else {
-            return Ok(());
-        };
-        if header.attributes & 0x20 != 0 {
-            return Err("clients may not produce control batches".to_string());
-        }
-        if header.attributes & 0x10 != 0 {
-            return Err("transactional produce is not supported yet".to_string());
-        }
-        at += header.size().max(fjord_log::HEADER_LEN);
-    }
-    Ok(())
-}
-
-/// A compacted topic keeps the latest record per key: records without a
-/// key are refused (INVALID_RECORD), as Kafka does, and so are records that
-/// do not parse (the cleaner could never clean past them). Batches whose
-/// CRC does not match are left to the log, which reports CORRUPT_MESSAGE.
-fn check_keys(records: &bytes::Bytes) -> Result<(), String> {
-    for batch in fjord_log::validated_batches(records) {
-        let Ok((header, range)) = batch else {
-            return Ok(());
-        };
-        let mut keyless = None;
-        fjord_log::visit_keys(&records[range], |offset, key| {
-            if key.is_none() && keyless.is_none() {
-                keyless = Some(offset - header.base_offset);
-            }
-        })
-        .map_err(|e| format!("the records of a batch do not parse: {e}"))?;
-        if let Some(delta) = keyless {
-            return Err(format!(
-                "compacted topic received a record without a key (offset delta {delta})"
-            ));
-        }
-    }
-    Ok(())
 }

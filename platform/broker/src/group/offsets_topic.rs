@@ -24,7 +24,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 use super::coordinator::GroupCoordinator;
@@ -324,34 +324,47 @@ pub(crate) fn load_partition(
         let Some(bytes) = read.slice.and_then(|s| s.bytes().ok()) else {
             break;
         };
-        let mut buf = bytes;
         let before = next;
-        while buf.remaining() >= fjord_log::HEADER_LEN {
+        let limits = fjord_log::DecodeLimits::of(&partition.log().config());
+        let mut at = 0;
+        while let Ok(header) = fjord_log::BatchHeader::parse(&bytes[at..]) {
             // A compacted batch may have lost records, or all of them
             // (an empty batch): go on after its last offset, not its
             // last record's.
-            if let Ok(header) = fjord_log::BatchHeader::parse(&buf) {
-                next = next.max(header.next_offset());
-            }
-            let Ok(set) = RecordBatchDecoder::decode(&mut buf) else {
-                tracing::warn!(
-                    partition = partition.index(),
-                    offset = next,
-                    "undecodable batch in __consumer_offsets; skipping the rest of the read"
-                );
-                buf.clear();
+            next = next.max(header.next_offset());
+            let Some(batch) = bytes.get(at..at + header.size()) else {
                 break;
             };
-            for record in set.records {
-                next = next.max(record.offset + 1);
+            at += header.size();
+            let batch = match fjord_log::decode_batch(batch, limits) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    // Bounded whatever it holds; skipped, not fatal: one
+                    // bad batch must not cost every group its offsets.
+                    tracing::warn!(
+                        topic = OFFSETS_TOPIC,
+                        partition = partition.index(),
+                        offset = header.base_offset,
+                        error = %e,
+                        "undecodable batch in __consumer_offsets skipped"
+                    );
+                    continue;
+                }
+            };
+            if header.is_control() {
+                continue;
+            }
+            for record in batch.records() {
                 if record.offset < before {
                     continue;
                 }
-                let Some(key) = record.key else { continue };
+                let Some(key) = record.key.map(Bytes::copy_from_slice) else {
+                    continue;
+                };
+                let value = record.value.map(Bytes::copy_from_slice);
                 if let Some(group) = super::metadata_record::decode_group_key(&key) {
                     let restored = group.and_then(|g| {
-                        record
-                            .value
+                        value
                             .map(super::metadata_record::decode_generation)
                             .transpose()
                             .map(|v| (g, v))
@@ -368,7 +381,7 @@ pub(crate) fn load_partition(
                 }
                 match decode_key(key) {
                     Ok(Some((group, topic, p))) => {
-                        let value = match record.value.map(decode_value).transpose() {
+                        let value = match value.map(decode_value).transpose() {
                             Ok(value) => value,
                             Err(e) => {
                                 tracing::warn!(%group, error = %e, "bad offset record skipped");

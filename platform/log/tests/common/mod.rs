@@ -315,3 +315,117 @@ pub fn check_time_lookups(log: &fjord_log::Log, model: &TsModel, ctx: &str) {
         .and_then(|max| records.iter().copied().find(|&(_, t)| t == max));
     assert_eq!(got, want, "{ctx}: MAX_TIMESTAMP");
 }
+
+/// Recomputes the CRC-32C of the one batch in `bytes` (after a test
+/// changed it), so that what is tried is the parser, not the CRC check.
+pub fn fix_crc(bytes: &mut [u8]) {
+    if bytes.len() < fjord_log::HEADER_LEN {
+        return;
+    }
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Appends `value` as a zigzag varint (Kafka's record fields).
+pub fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// One record in the v2 format, written by hand so that tests can break it.
+pub fn raw_record(
+    offset_delta: i64,
+    ts_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut body = vec![0u8]; // attributes
+    put_varint(&mut body, ts_delta);
+    put_varint(&mut body, offset_delta);
+    for field in [key, value] {
+        match field {
+            Some(f) => {
+                put_varint(&mut body, f.len() as i64);
+                body.extend_from_slice(f);
+            }
+            None => put_varint(&mut body, -1),
+        }
+    }
+    put_varint(&mut body, 0); // no headers
+    let mut out = Vec::new();
+    put_varint(&mut out, body.len() as i64);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The fields of a hand-made batch header.
+#[derive(Debug, Clone, Copy)]
+pub struct RawHeader {
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub records_count: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+}
+
+impl RawHeader {
+    /// A header for `count` records with CreateTime `ts`, codec `codec`.
+    pub fn new(count: i32, codec: i16, ts: i64) -> Self {
+        RawHeader {
+            attributes: codec,
+            last_offset_delta: count - 1,
+            records_count: count,
+            base_timestamp: ts,
+            max_timestamp: ts,
+        }
+    }
+}
+
+/// A whole batch around `body` (the records section as sent, compressed or
+/// not), with a correct CRC-32C: what a producer that lies would send.
+pub fn raw_batch(h: RawHeader, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(61 + body.len());
+    out.extend_from_slice(&0i64.to_be_bytes()); // base offset
+    out.extend_from_slice(&((49 + body.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+    out.push(2); // magic
+    out.extend_from_slice(&[0; 4]); // crc
+    out.extend_from_slice(&h.attributes.to_be_bytes());
+    out.extend_from_slice(&h.last_offset_delta.to_be_bytes());
+    out.extend_from_slice(&h.base_timestamp.to_be_bytes());
+    out.extend_from_slice(&h.max_timestamp.to_be_bytes());
+    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    out.extend_from_slice(&h.records_count.to_be_bytes());
+    out.extend_from_slice(body);
+    fix_crc(&mut out);
+    out
+}
+
+/// Compresses `raw` with Kafka codec `codec` using the codec crates.
+pub fn compress(codec: i16, raw: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match codec {
+        0 => raw.to_vec(),
+        1 => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(raw).unwrap();
+            e.finish().unwrap()
+        }
+        2 => snap::raw::Encoder::new().compress_vec(raw).unwrap(),
+        3 => {
+            let mut e = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
+            e.write_all(raw).unwrap();
+            let (out, result) = e.finish();
+            result.unwrap();
+            out
+        }
+        4 => zstd::stream::encode_all(raw, 1).unwrap(),
+        c => panic!("codec {c}"),
+    }
+}

@@ -1,13 +1,13 @@
 //! Records between the log and the plugins: stored Kafka batches decoded
 //! into the SDK's [`Record`], and records encoded into one batch to append.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use fjord_broker::Partition;
 use fjord_sdk::{Header, Record};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
-    Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 /// What one read of a partition gave.
@@ -37,33 +37,42 @@ pub(crate) fn read(partition: &Partition, offset: i64, max_bytes: usize) -> Resu
     let Some(slice) = read.slice else {
         return Ok(out);
     };
-    let mut buf = slice.bytes().map_err(|e| e.to_string())?;
-    while buf.remaining() >= fjord_log::HEADER_LEN {
-        if let Ok(header) = fjord_log::BatchHeader::parse(&buf) {
-            out.next = out.next.max(header.next_offset());
-        }
-        let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| {
+    let bytes = slice.bytes().map_err(|e| e.to_string())?;
+    // Bounded like every reader of records: a stored batch that inflates
+    // past the cap (or does not decode) fails this read with its place,
+    // never the process.
+    let limits = fjord_log::DecodeLimits::of(&partition.log().config());
+    let mut at = 0;
+    while let Ok(header) = fjord_log::BatchHeader::parse(&bytes[at..]) {
+        let undecodable = |e: &dyn std::fmt::Display| {
             format!(
-                "{}-{}: undecodable batch near offset {}: {e}",
+                "{}-{}: undecodable batch at offset {}: {e}",
                 partition.topic(),
                 partition.index(),
-                out.next
+                header.base_offset
             )
-        })?;
-        for r in set.records {
-            out.next = out.next.max(r.offset + 1);
-            if r.offset < offset || r.control {
+        };
+        let batch = bytes
+            .get(at..at + header.size())
+            .ok_or_else(|| undecodable(&"cut short"))?;
+        let batch = fjord_log::decode_batch(batch, limits).map_err(|e| undecodable(&e))?;
+        at += header.size();
+        out.next = out.next.max(header.next_offset());
+        if header.is_control() {
+            continue;
+        }
+        for r in batch.records() {
+            if r.offset < offset {
                 continue;
             }
             out.records.push(Record {
-                key: r.key.map(|k| k.to_vec()),
-                value: r.value.map(|v| v.to_vec()),
+                key: r.key.map(<[u8]>::to_vec),
+                value: r.value.map(<[u8]>::to_vec),
                 headers: r
-                    .headers
-                    .into_iter()
+                    .headers()
                     .map(|(name, value)| Header {
-                        name: name.to_string(),
-                        value: value.map(|v| v.to_vec()),
+                        name: String::from_utf8_lossy(name).into_owned(),
+                        value: value.map(<[u8]>::to_vec),
                     })
                     .collect(),
                 timestamp: r.timestamp,

@@ -1,0 +1,179 @@
+//! The validator of produced batches (Kafka's `LogValidator`): every batch
+//! a producer appends is checked here once, whole, before anything is
+//! written, so that what the log stores is what every consumer can read.
+//!
+//! Checked, in order: the header (magic, sizes) and the CRC-32C
+//! (`CORRUPT_MESSAGE`: bytes damaged on the way, worth a retry); the size
+//! against `max.message.bytes`; then the rules of a producer's batch
+//! (`INVALID_RECORD`, not worth a retry): base offset 0, no control or
+//! transactional batch, record count = last offset delta + 1; a known
+//! codec whose records decompress, as a stream, to at most
+//! `message.max.decompressed.bytes`; every record parsing inside the batch
+//! with offset delta = its index and, on a compacted topic, a key; exactly
+//! the claimed number of records. Timestamps follow CreateTime (the only
+//! `message.timestamp.type` Fjord has): a producer may not claim
+//! LogAppendTime (`INVALID_TIMESTAMP`), and a max timestamp that is not
+//! the records' largest is corrected in place, CRC included, as Kafka does.
+
+use std::cell::RefCell;
+
+use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::codec::Decompressor;
+use crate::error::RecordError;
+use crate::records::parse_records;
+use crate::{LogConfig, LogError};
+
+thread_local! {
+    /// One decompressor per thread, so the produce path keeps its liblz4
+    /// context and buffer from batch to batch instead of creating them.
+    static DECOMPRESSOR: RefCell<Decompressor> = RefCell::default();
+}
+
+/// Attribute bits a producer may not set.
+const TIMESTAMP_TYPE_BIT: i16 = 0x08;
+const TRANSACTIONAL_BIT: i16 = 0x10;
+const CONTROL_BIT: i16 = 0x20;
+
+/// Validates the batches of one producer append (concatenated, each whole)
+/// with the rules of a log with `config`, correcting max timestamps in
+/// place; calls `accept` with each batch's header. Fails on the first bad
+/// batch: the append is refused whole.
+///
+/// ```
+/// # use fjord_log::{LogConfig, validate_produced};
+/// // Not a batch: refused, never a panic.
+/// assert!(validate_produced(&mut [0u8; 70], &LogConfig::default(), |_| {}).is_err());
+/// ```
+pub fn validate_produced(
+    buf: &mut [u8],
+    config: &LogConfig,
+    mut accept: impl FnMut(BatchHeader),
+) -> Result<(), LogError> {
+    let mut pos = 0;
+    // Index of the batch's first record among the append's records.
+    let mut first_index = 0i32;
+    while pos < buf.len() {
+        let header = batch::validate(&buf[pos..])?;
+        let bytes = &mut buf[pos..pos + header.size()];
+        check_header(&header, config)?;
+        let max_timestamp = DECOMPRESSOR.with_borrow_mut(|decompressor| {
+            check_records(&header, bytes, config, first_index, decompressor)
+        })?;
+        let mut header = header;
+        if max_timestamp != header.max_timestamp {
+            batch::set_max_timestamp(bytes, max_timestamp);
+            header = batch::validate(bytes)?;
+        }
+        accept(header);
+        first_index = first_index.saturating_add(header.records_count);
+        pos += header.size();
+    }
+    if pos == 0 {
+        return Err(LogError::invalid("no record batch in the append"));
+    }
+    Ok(())
+}
+
+/// The rules of a producer's batch that its header decides.
+fn check_header(header: &BatchHeader, config: &LogConfig) -> Result<(), LogError> {
+    if header.size() > config.max_message_bytes {
+        return Err(LogError::MessageTooLarge {
+            size: header.size(),
+            max: config.max_message_bytes,
+        });
+    }
+    if header.base_offset != 0 {
+        return Err(LogError::invalid(format!(
+            "a produced batch must have base offset 0, not {}",
+            header.base_offset
+        )));
+    }
+    if header.attributes & CONTROL_BIT != 0 {
+        return Err(LogError::invalid("clients may not produce control batches"));
+    }
+    // No transaction coordinator yet: nothing could ever commit or abort them.
+    if header.attributes & TRANSACTIONAL_BIT != 0 {
+        return Err(LogError::invalid(
+            "transactional produce is not supported yet",
+        ));
+    }
+    if header.attributes & TIMESTAMP_TYPE_BIT != 0 {
+        return Err(LogError::InvalidTimestamp {
+            reason: "a producer may not set the LogAppendTime timestamp type (the topic uses CreateTime)"
+                .to_string(),
+        });
+    }
+    if i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1 {
+        return Err(LogError::invalid(format!(
+            "record count {} does not match last offset delta {}",
+            header.records_count, header.last_offset_delta
+        )));
+    }
+    Ok(())
+}
+
+/// Decompresses (bounded) and parses every record of a produced batch;
+/// returns the largest record timestamp.
+fn check_records(
+    header: &BatchHeader,
+    bytes: &[u8],
+    config: &LogConfig,
+    first_index: i32,
+    decompressor: &mut Decompressor,
+) -> Result<i64, LogError> {
+    let payload = decompressor.records(
+        header.codec(),
+        &bytes[HEADER_LEN..],
+        config.max_decompressed_bytes,
+    )?;
+    let keys_required = config.cleanup_policy.compacts();
+    let mut record_errors = Vec::new();
+    let mut present = 0usize;
+    let mut max_timestamp = i64::MIN;
+    for (i, record) in parse_records(payload, header.last_offset_delta).enumerate() {
+        present += 1;
+        let mut fault = |message: String| {
+            record_errors.push(RecordError {
+                batch_index: first_index.saturating_add(i as i32),
+                message,
+            })
+        };
+        match record {
+            // The next record's start is unknown: nothing after is checked.
+            Err(reason) => {
+                fault(format!("record {i} does not parse: {reason}"));
+                break;
+            }
+            Ok(record) => {
+                if record.offset_delta != i as i64 {
+                    fault(format!(
+                        "record {i} has offset delta {} (records must be numbered from 0)",
+                        record.offset_delta
+                    ));
+                } else if keys_required && record.key.is_none() {
+                    fault(format!(
+                        "compacted topic received a record without a key (record {i})"
+                    ));
+                }
+                max_timestamp = max_timestamp.max(record.create_time(header));
+            }
+        }
+    }
+    if let Some(first) = record_errors.first() {
+        return Err(LogError::InvalidRecord {
+            reason: format!(
+                "{} record(s) of the batch are invalid; {}",
+                record_errors.len(),
+                first.message
+            ),
+            record_errors,
+        });
+    }
+    if present != header.records_count as usize {
+        return Err(LogError::invalid(format!(
+            "the batch claims {} records but holds {present}",
+            header.records_count
+        )));
+    }
+    Ok(max_timestamp)
+}
