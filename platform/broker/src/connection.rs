@@ -11,10 +11,36 @@ use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
 use crate::apis::{self, Reply};
+use crate::auth::Principal;
 use crate::codec::{read_frame, write_frame};
 use crate::instruments;
 use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
+use crate::sasl::Sasl;
 use crate::server::BrokerState;
+
+/// What a connection's requests are handled with besides the broker:
+/// where it comes from and who it authenticated as.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub peer: SocketAddr,
+    /// The peer's address in Kafka's form (`/ip`), as DescribeGroups
+    /// reports member hosts.
+    pub client_host: String,
+    /// Anonymous until a SASL exchange succeeds.
+    pub principal: Principal,
+    pub sasl: Sasl,
+}
+
+impl Session {
+    pub(crate) fn new(peer: SocketAddr) -> Self {
+        Session {
+            peer,
+            client_host: format!("/{}", peer.ip()),
+            principal: Principal::Anonymous,
+            sasl: Sasl::default(),
+        }
+    }
+}
 
 /// Serves one connection until the client closes it, it sends something
 /// unframeable or undecodable (logged, then closed), or the broker stops.
@@ -24,8 +50,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<Broker
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let mut shutdown = state.shutdown.clone();
     let max = state.config.socket_request_max_bytes;
-    // Kafka's form, as DescribeGroups reports member hosts.
-    let client_host = format!("/{}", peer.ip());
+    let mut session = Session::new(peer);
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, max) => frame,
@@ -39,17 +64,34 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<Broker
                 break;
             }
         };
+        if session.sasl.expects_bare_token() {
+            // After SaslHandshake v0 the token is a bare frame, and so is
+            // the answer.
+            match apis::sasl::bare_token(&state, &mut session, &frame) {
+                Ok(out) => {
+                    if let Err(e) = write_frame(&mut writer, out).await {
+                        tracing::debug!(%peer, error = %e, "connection lost while writing");
+                        break;
+                    }
+                    continue;
+                }
+                Err(why) => {
+                    tracing::debug!(%peer, reason = why, "closing connection");
+                    break;
+                }
+            }
+        }
         let out = match decode_request(frame) {
             Ok(Frame::Request(request)) => {
                 let (api_key, version) = (request.api_key, request.version);
                 let correlation_id = request.header.correlation_id;
                 tracing::trace!(%peer, ?api_key, version, correlation_id, "request");
                 let started = Instant::now();
-                let reply = apis::handle(&state, *request, &client_host).await;
+                let reply = apis::handle(&state, *request, &mut session).await;
                 let failed = match &reply {
                     Reply::Nothing => false,
                     Reply::Send(response) => instruments::response_failed(response),
-                    Reply::Close(_) => true,
+                    Reply::Close(_) | Reply::SendAndClose(..) => true,
                 };
                 instruments::request(api_key, started.elapsed(), failed);
                 match reply {
@@ -59,6 +101,15 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<Broker
                     }
                     Reply::Close(why) => {
                         tracing::info!(%peer, reason = why, "closing connection");
+                        break;
+                    }
+                    Reply::SendAndClose(response, why) => {
+                        if let Ok(out) =
+                            encode_response(api_key, version, correlation_id, &response)
+                        {
+                            let _ = write_frame(&mut writer, &out).await;
+                        }
+                        tracing::debug!(%peer, reason = why, "closing connection");
                         break;
                     }
                 }

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use fjord_log::LogError;
 use kafka_protocol::ResponseError;
 
+use crate::auth::AuthError;
+use crate::sasl::SaslError;
+
 /// What can stop the broker from starting, persisting metadata or shutting
 /// down cleanly. Errors a client causes never become a `BrokerError`: they
 /// are answered with a Kafka error code or end that one connection.
@@ -76,5 +79,22 @@ pub(crate) fn log_error_code(error: &LogError) -> i16 {
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
         LogError::Io(_) => ResponseError::KafkaStorageError.code(),
         _ => ResponseError::UnknownServerError.code(),
+    }
+}
+
+/// The Kafka error code a client gets for a request its principal may not
+/// make (Kafka refuses appends to its internal topics with the same code).
+pub(crate) fn auth_error_code(error: &AuthError) -> i16 {
+    match error {
+        AuthError::InternalTopic { .. } => ResponseError::InvalidTopicException.code(),
+    }
+}
+
+/// The Kafka error code of a refused SASL step.
+pub(crate) fn sasl_error_code(error: &SaslError) -> i16 {
+    match error {
+        SaslError::UnsupportedMechanism(_) => ResponseError::UnsupportedSaslMechanism.code(),
+        SaslError::IllegalState(_) => ResponseError::IllegalSaslState.code(),
+        SaslError::Failed => ResponseError::SaslAuthenticationFailed.code(),
     }
 }

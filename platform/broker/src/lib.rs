@@ -12,7 +12,9 @@
 //! In a cluster ([`Broker::start_in_cluster`] with a [`ClusterLink`]) it
 //! follows the controller quorum's metadata and replicates its partitions
 //! with the other brokers (`cluster`, Kafka's ISR protocol;
-//! docs/replication.md).
+//! docs/replication.md). Clients may not write internal topics
+//! ([`is_internal_topic`]); the platform writes them in process, or in a
+//! cluster as its own principal over SASL/PLAIN (`auth`, `sasl`).
 //!
 //! It is not for: storing bytes (that is `fjord-log`), deciding who leads
 //! (that is the controller quorum, `fjord-controller`), command-line parsing
@@ -37,6 +39,7 @@
 
 mod admin;
 mod apis;
+mod auth;
 mod cleaner;
 mod cluster;
 mod codec;
@@ -51,6 +54,7 @@ mod partition;
 mod producer_state;
 mod replica_set;
 mod request;
+mod sasl;
 mod server;
 mod topic_config;
 mod topic_registry;
@@ -60,6 +64,7 @@ pub use admin::{
     BrokerInfo, ClusterInfo, ConfigEntry, GroupDescription, GroupMember, GroupOffset,
     PartitionReplicas, TopicPartitions,
 };
+pub use auth::{INTERNAL_PRINCIPAL, is_internal_topic};
 pub use cluster::ClusterLink;
 pub use codec::{FrameError, frame_length};
 pub use config::{BrokerConfig, DurabilityConfig};

@@ -91,6 +91,17 @@ impl LocalBroker {
         )
     }
 
+    /// The user name and password with which the platform authenticates
+    /// (SASL/PLAIN) to the brokers of its cluster, to write internal
+    /// topics that other brokers lead: the internal principal and the
+    /// secret the controller quorum drew. `None` on a single node (it
+    /// writes in process), and in a cluster until the secret is drawn.
+    pub fn internal_credentials(&self) -> Option<(&'static str, String)> {
+        let link = self.state.cluster.as_ref()?;
+        let secret = link.metadata().internal_secret.clone()?;
+        Some((crate::auth::INTERNAL_PRINCIPAL, secret.expose().to_owned()))
+    }
+
     /// Whether this broker may serve `partition` as its leader now: on a
     /// single node always; in a cluster while it leads the partition and
     /// its session with the quorum is current (what Produce and Fetch

@@ -399,6 +399,13 @@ pub(crate) mod samples {
             ApiKey::UnregisterBroker => RequestKind::UnregisterBroker(
                 UnregisterBrokerRequest::default().with_broker_id(BrokerId(2)),
             ),
+            ApiKey::SaslHandshake => RequestKind::SaslHandshake(
+                SaslHandshakeRequest::default().with_mechanism(text("PLAIN")),
+            ),
+            ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+                SaslAuthenticateRequest::default()
+                    .with_auth_bytes(Bytes::from_static(b"\0fjord-internal\0password")),
+            ),
             _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         }
     }

@@ -167,10 +167,11 @@ pub fn run(args: ServerArgs) -> Result<()> {
         }
         if local.in_cluster() {
             // The pipelines' topics wait for enough brokers to replicate
-            // them; the broker serves meanwhile.
+            // them, and writes to them for the cluster's internal secret;
+            // the broker serves meanwhile.
             let local = local.clone();
             tokio::spawn(async move {
-                while !local.replicas_available() {
+                while !local.replicas_available() || local.internal_credentials().is_none() {
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
                 if let Err(e) = deploy_manifests(&local, &deployments).await {

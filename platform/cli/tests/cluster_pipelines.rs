@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::cluster::Cluster;
+use common::http;
 use common::kafka::{consume_all, create_topic, produce_to};
 use serde_json::Value;
 
@@ -84,14 +85,6 @@ fn emitted(bootstrap: &str) -> BTreeMap<i64, Vec<i64>> {
         windows.entry((start - T0) / 1000).or_default().push(count);
     }
     windows
-}
-
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
 }
 
 /// How the source partition's leader fails.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::{BrokerId, PartitionState};
+use crate::model::{BrokerId, InternalSecret, PartitionState};
 
 /// One change to the cluster metadata. Proposed through
 /// [`Controller::propose`](crate::Controller::propose), committed by the Raft
@@ -133,6 +133,14 @@ pub enum Command {
         name: String,
         /// New paused flag.
         paused: bool,
+    },
+    /// Set the internal principal's password, once: applied only while the
+    /// metadata has none, so the first of several proposals wins and the
+    /// secret never changes afterwards. The proposer draws it (the state
+    /// machine stays deterministic).
+    SetInternalSecret {
+        /// The password; not empty.
+        secret: InternalSecret,
     },
 }
 
@@ -302,4 +310,7 @@ pub enum CommandError {
     /// The pipeline name is empty or has characters outside `[a-zA-Z0-9._-]`.
     #[error("invalid pipeline name '{0}'")]
     InvalidPipelineName(String),
+    /// An empty internal secret.
+    #[error("the internal secret may not be empty")]
+    EmptyInternalSecret,
 }

@@ -5,7 +5,8 @@
 //! metadata log, and every committed entry, a [`Command`], is applied in log
 //! order to a deterministic state machine, [`ClusterMetadata`]: registered
 //! brokers, topics with their partitions (replicas, leader, leader epoch, ISR,
-//! partition epoch), and pipeline manifests.
+//! partition epoch), pipeline manifests, and the secret of the platform's
+//! own Kafka principal (drawn once by the active controller).
 //!
 //! **What it is for**
 //! - [`Controller::start`] runs one controller node: an on-disk Raft log and
@@ -51,6 +52,7 @@ pub mod model;
 mod network;
 mod placement;
 pub mod raft_types;
+mod secret;
 mod state_machine;
 pub mod voters;
 
@@ -59,6 +61,7 @@ pub use commands::{AppliedResult, Command, CommandError, CommandOutcome, Electio
 pub use controller::{Controller, ControllerConfig, ControllerError};
 pub use handle::QuorumHandle;
 pub use model::{
-    BrokerId, BrokerRegistration, ClusterMetadata, NO_LEADER, PartitionState, Pipeline, Topic,
+    BrokerId, BrokerRegistration, ClusterMetadata, InternalSecret, NO_LEADER, PartitionState,
+    Pipeline, Topic,
 };
 pub use voters::{NodeId, Voters, VotersParseError};

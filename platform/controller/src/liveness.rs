@@ -157,6 +157,7 @@ pub(crate) async fn run(core: Arc<ControllerCore>) {
             continue;
         };
         let metadata = core.store.current();
+        crate::secret::ensure(&core, &metadata).await;
         let now = Instant::now();
         let expired = core.sessions.expired(term, &metadata, now, timeout);
         for (broker_id, broker_epoch) in expired {

@@ -66,7 +66,7 @@ impl MetadataStore {
         };
         let (metadata, last_applied, last_membership) = match &snapshot {
             Some(s) => (
-                postcard::from_bytes::<ClusterMetadata>(&s.data)
+                decode_metadata(&s.data)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
                 s.meta.last_log_id,
                 s.meta.last_membership.clone(),
@@ -115,6 +115,38 @@ impl StateMachine {
 
     fn publish(&self) {
         self.publisher.send_replace(Arc::new(self.metadata.clone()));
+    }
+}
+
+/// Decodes a snapshot's [`ClusterMetadata`]. postcard does not honour
+/// `#[serde(default)]` (a struct is its fields in order, with no names), so
+/// a snapshot written before `internal_secret` existed, which ends where
+/// that field would start, is decoded as the older layout.
+fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
+    /// `ClusterMetadata` before `internal_secret`.
+    #[derive(Deserialize)]
+    struct WithoutSecret {
+        offset: u64,
+        brokers:
+            std::collections::BTreeMap<crate::model::BrokerId, crate::model::BrokerRegistration>,
+        topics: std::collections::BTreeMap<String, crate::model::Topic>,
+        pipelines: std::collections::BTreeMap<String, crate::model::Pipeline>,
+        placement_cursor: u64,
+    }
+    match postcard::from_bytes::<ClusterMetadata>(data) {
+        Ok(metadata) => Ok(metadata),
+        Err(postcard::Error::DeserializeUnexpectedEnd) => {
+            let old: WithoutSecret = postcard::from_bytes(data)?;
+            Ok(ClusterMetadata {
+                offset: old.offset,
+                brokers: old.brokers,
+                topics: old.topics,
+                pipelines: old.pipelines,
+                placement_cursor: old.placement_cursor,
+                internal_secret: None,
+            })
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -214,7 +246,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStore {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<NodeId>> {
         let data = snapshot.into_inner();
-        let metadata: ClusterMetadata = postcard::from_bytes(&data)
+        let metadata = decode_metadata(&data)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         let mut sm = self.lock();
         sm.save_snapshot(StoredSnapshot {
@@ -234,5 +266,43 @@ impl RaftStateMachine<TypeConfig> for MetadataStore {
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         Ok(self.lock().snapshot.as_ref().map(to_snapshot))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::InternalSecret;
+
+    #[test]
+    fn snapshots_from_before_the_internal_secret_still_decode() {
+        let mut metadata = ClusterMetadata {
+            offset: 7,
+            placement_cursor: 3,
+            ..ClusterMetadata::default()
+        };
+        metadata.pipelines.insert(
+            "p".into(),
+            crate::model::Pipeline {
+                name: "p".into(),
+                manifest: "m".into(),
+                paused: false,
+            },
+        );
+        // The older layout is the same fields without the last one.
+        let old = postcard::to_stdvec(&(
+            metadata.offset,
+            &metadata.brokers,
+            &metadata.topics,
+            &metadata.pipelines,
+            metadata.placement_cursor,
+        ))
+        .unwrap();
+        assert_eq!(decode_metadata(&old).unwrap(), metadata);
+
+        metadata.internal_secret = Some(InternalSecret::new("s3cret"));
+        let new = postcard::to_stdvec(&metadata).unwrap();
+        assert_eq!(decode_metadata(&new).unwrap(), metadata);
+        assert!(decode_metadata(&new[..new.len() / 2]).is_err());
     }
 }

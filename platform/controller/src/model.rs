@@ -36,6 +36,38 @@ pub struct ClusterMetadata {
     /// Rotating start for replica placement; advances with every topic or
     /// partition creation so that leaders spread over the brokers.
     pub placement_cursor: u64,
+    /// The password of the platform's own Kafka principal, with which a
+    /// broker's pipeline runtime writes internal topics led by other
+    /// brokers. Drawn once by the active controller
+    /// ([`Command::SetInternalSecret`](crate::Command::SetInternalSecret));
+    /// `None` until then. Last, so that snapshots written before it existed
+    /// still decode (see `metadata_store`).
+    #[serde(default)]
+    pub internal_secret: Option<InternalSecret>,
+}
+
+/// A secret that never shows in `Debug` output (metadata and commands are
+/// logged).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InternalSecret(String);
+
+impl InternalSecret {
+    /// Wraps `secret`.
+    pub fn new(secret: impl Into<String>) -> Self {
+        InternalSecret(secret.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for InternalSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InternalSecret(..)")
+    }
 }
 
 /// A registered broker.

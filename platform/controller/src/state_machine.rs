@@ -86,6 +86,14 @@ impl ClusterMetadata {
                 }
                 None => Err(CommandError::UnknownPipeline(name.clone())),
             },
+            Command::SetInternalSecret { secret } => {
+                if secret.expose().is_empty() {
+                    Err(CommandError::EmptyInternalSecret)
+                } else {
+                    self.internal_secret.get_or_insert_with(|| secret.clone());
+                    Ok(CommandOutcome::Done)
+                }
+            }
         };
         AppliedResult { offset, result }
     }

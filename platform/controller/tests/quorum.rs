@@ -181,12 +181,43 @@ fn create_topic(name: &str, partitions: i32, rf: i16) -> Command {
     }
 }
 
-/// Metadata without the offset, which differs when only Raft entries differ.
+/// Metadata without the offset, which differs when only Raft entries
+/// differ, and without the internal secret, which the active controller
+/// proposes on its own at a time of its choosing.
 fn content(m: &ClusterMetadata) -> ClusterMetadata {
     ClusterMetadata {
         offset: 0,
+        internal_secret: None,
         ..m.clone()
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_controller_draws_one_internal_secret_for_all() {
+    let mut cluster = Cluster::start(1000, Duration::from_secs(30)).await;
+    let leader = cluster.leader(Duration::from_secs(5)).await;
+    let mut rx = cluster.node(leader).metadata();
+    let drawn = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|m| m.internal_secret.is_some()),
+    )
+    .await
+    .expect("a secret within 10 s")
+    .expect("metadata")
+    .clone();
+    let secret = drawn.internal_secret.clone().unwrap();
+    assert_eq!(secret.expose().len(), 64);
+    for m in cluster.applied_everywhere(drawn.offset).await {
+        assert_eq!(m.internal_secret.as_ref(), Some(&secret));
+    }
+    // A new leader keeps it: the secret never changes.
+    cluster.stop_node(leader).await;
+    let next = cluster.leader(Duration::from_secs(10)).await;
+    let applied = cluster.node(next).propose(register(1)).await.unwrap();
+    for m in cluster.applied_everywhere(applied.offset).await {
+        assert_eq!(m.internal_secret.as_ref(), Some(&secret));
+    }
+    cluster.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use fjord_controller::{
-    ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType, NO_LEADER,
+    ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType, InternalSecret, NO_LEADER,
 };
 use proptest::prelude::*;
 
@@ -588,4 +588,18 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn the_internal_secret_is_set_once() {
+    let mut log = Log::new();
+    let set = |s: &str| Command::SetInternalSecret {
+        secret: InternalSecret::new(s),
+    };
+    assert_eq!(log.apply(set("")), Err(CommandError::EmptyInternalSecret));
+    assert_eq!(log.md.internal_secret, None);
+    assert_eq!(log.apply(set("first")), Ok(CommandOutcome::Done));
+    assert_eq!(log.apply(set("second")), Ok(CommandOutcome::Done));
+    assert_eq!(log.md.internal_secret, Some(InternalSecret::new("first")));
+    assert!(!format!("{:?}", log.md).contains("first"));
 }

@@ -6,17 +6,24 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use crate::error::log_error_code;
+use crate::auth::Principal;
+use crate::error::{auth_error_code, log_error_code};
 use crate::server::BrokerState;
 
 /// Handles a DeleteRecords (file work: run on a blocking thread). An offset
 /// of -1 means the high watermark, as in Kafka; an offset above it is
-/// OFFSET_OUT_OF_RANGE.
-pub(crate) fn handle(state: &BrokerState, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+/// OFFSET_OUT_OF_RANGE. Internal topics are refused (INVALID_TOPIC_EXCEPTION),
+/// as Kafka refuses them.
+pub(crate) fn handle(
+    state: &BrokerState,
+    request: DeleteRecordsRequest,
+    principal: Principal,
+) -> DeleteRecordsResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let allowed = crate::auth::may_change(principal, &topic.name, "delete records of");
             let found = state.registry.get(topic.name.as_str());
             let partitions = topic
                 .partitions
@@ -25,6 +32,9 @@ pub(crate) fn handle(state: &BrokerState, request: DeleteRecordsRequest) -> Dele
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if let Err(e) = &allowed {
+                        return result.with_error_code(auth_error_code(e));
+                    }
                     let Some(partition) =
                         found.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {

@@ -2,7 +2,8 @@
 //! ones when allowed). In a cluster the answer is the controller quorum's
 //! view: live brokers, and each partition's leader, epoch, replicas and
 //! ISR, so that clients find the leader (and find it again after a
-//! failover).
+//! failover). Internal topics are reported as such (`is_internal`), and
+//! never auto-created here.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -108,6 +109,7 @@ fn describe(topic: &Topic, node: i32, version: i16) -> MetadataResponseTopic {
         .with_name(Some(TopicName(StrBytes::from_string(
             topic.name().to_string(),
         ))))
+        .with_is_internal(crate::auth::is_internal_topic(topic.name()))
         .with_topic_id(id)
         .with_partitions(partitions)
 }
@@ -149,6 +151,7 @@ fn describe_replicated(
     let id = if version >= 10 { topic.id } else { Uuid::nil() };
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_is_internal(crate::auth::is_internal_topic(&topic.name))
         .with_topic_id(id)
         .with_partitions(partitions)
 }

@@ -15,6 +15,7 @@ pub(crate) mod offsets;
 mod produce;
 mod producer_id;
 mod reassignments;
+pub(crate) mod sasl;
 mod topics;
 mod unregister_broker;
 
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
+use crate::connection::Session;
 use crate::request::DecodedRequest;
 use crate::server::BrokerState;
 use crate::topic_config::TopicConfigs;
@@ -38,6 +40,8 @@ pub(crate) enum Reply {
     /// Close the connection: a Produce with acks 0 failed, and closing is
     /// the only way to tell the producer (as Kafka does).
     Close(&'static str),
+    /// Send this answer, then close (a failed SASL authentication).
+    SendAndClose(Box<ResponseKind>, &'static str),
 }
 
 /// Runs an admin handler (which creates, deletes or rewrites files) on a
@@ -55,20 +59,24 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
-/// Handles one request from `client_host` (the peer's address, reported
-/// for group members).
+/// Handles one request of the connection `session`.
 pub(crate) async fn handle(
     state: &Arc<BrokerState>,
     request: DecodedRequest,
-    client_host: &str,
+    session: &mut Session,
 ) -> Reply {
     let v = request.version;
+    let principal = session.principal;
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
+        RequestKind::SaslHandshake(r) => {
+            ResponseKind::SaslHandshake(sasl::handshake(session, v, r))
+        }
+        RequestKind::SaslAuthenticate(r) => return sasl::authenticate(state, session, r),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, v, r).await),
         RequestKind::Produce(r) => {
             let acks = r.acks;
-            let response = produce::handle(state, v, r).await;
+            let response = produce::handle(state, v, r, principal).await;
             if acks == 0 {
                 let failed = response
                     .responses
@@ -101,13 +109,13 @@ pub(crate) async fn handle(
             }
         }
         RequestKind::CreatePartitions(r) => {
-            match blocking(state, move |s| topics::create_partitions(s, r)).await {
+            match blocking(state, move |s| topics::create_partitions(s, r, principal)).await {
                 Ok(response) => ResponseKind::CreatePartitions(response),
                 Err(reply) => return reply,
             }
         }
         RequestKind::DeleteRecords(r) => {
-            match blocking(state, move |s| delete_records::handle(s, r)).await {
+            match blocking(state, move |s| delete_records::handle(s, r, principal)).await {
                 Ok(response) => ResponseKind::DeleteRecords(response),
                 Err(reply) => return reply,
             }
@@ -164,7 +172,9 @@ pub(crate) async fn handle(
                 .as_deref()
                 .unwrap_or("")
                 .to_string();
-            ResponseKind::JoinGroup(group::join(state, v, &client_id, client_host, r).await)
+            ResponseKind::JoinGroup(
+                group::join(state, v, &client_id, &session.client_host, r).await,
+            )
         }
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync(state, v, r).await),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(state, r)),
@@ -203,7 +213,9 @@ pub(crate) async fn topic_or_create(
         tracing::debug!(topic = name, error = %e, "invalid topic name");
         return Err(ResponseError::InvalidTopicException.code());
     }
-    if !(auto_create && state.config.auto_create_topics) {
+    // Only the platform creates its internal topics, with their configs.
+    let internal = crate::auth::is_internal_topic(name);
+    if !(auto_create && state.config.auto_create_topics) || internal {
         return Err(ResponseError::UnknownTopicOrPartition.code());
     }
     let owned = name.to_string();
@@ -301,7 +313,7 @@ mod tests {
                         version,
                         body,
                     };
-                    if let Reply::Send(response) = handle(&state, request, "/127.0.0.1").await {
+                    if let Reply::Send(response) = handle(&state, request, &mut session()).await {
                         // Encoding may refuse values the client sent back
                         // to us; it must not panic.
                         let _ = encode_response(api, version, 1, &response);
@@ -310,6 +322,10 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    fn session() -> Session {
+        Session::new("127.0.0.1:9".parse().expect("an address"))
     }
 
     fn state(dir: &std::path::Path) -> Result<Arc<BrokerState>, crate::BrokerError> {
@@ -355,7 +371,7 @@ mod tests {
                     version,
                     body,
                 };
-                match handle(&state, request, "/127.0.0.1").await {
+                match handle(&state, request, &mut session()).await {
                     Reply::Send(response) => *response,
                     other => panic!("{api:?}: {other:?}"),
                 }
@@ -457,8 +473,9 @@ mod tests {
                     version,
                     body: sample(api, version),
                 };
-                match handle(&state, request, "/127.0.0.1").await {
-                    Reply::Send(response) => {
+                match handle(&state, request, &mut session()).await {
+                    // A refused authentication is answered before closing.
+                    Reply::Send(response) | Reply::SendAndClose(response, _) => {
                         if let Err(e) = encode_response(api, version, 1, &response) {
                             panic!("{api:?} v{version}: {e}");
                         }

@@ -18,7 +18,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use fjord_log::{BatchHeader, RecordError};
 
-use crate::error::log_error_code;
+use crate::auth::Principal;
+use crate::error::{auth_error_code, log_error_code};
 use crate::partition::IdempotentAppendError;
 use crate::server::BrokerState;
 
@@ -27,6 +28,7 @@ pub(crate) async fn handle(
     state: &Arc<BrokerState>,
     version: i16,
     request: ProduceRequest,
+    principal: Principal,
 ) -> ProduceResponse {
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
@@ -37,6 +39,21 @@ pub(crate) async fn handle(
     let mut uncommitted = Vec::new();
     for topic_data in request.topic_data {
         let name = topic_data.name.clone();
+        // Internal topics: refused before the topic is looked up (or
+        // auto-created) — only the platform writes them.
+        if let Err(e) = crate::auth::may_change(principal, &name, "produce to") {
+            let partitions = topic_data
+                .partition_data
+                .iter()
+                .map(|p| refused(p.index, auth_error_code(&e), Some(e.to_string()), version))
+                .collect();
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(partitions),
+            );
+            continue;
+        }
         let topic = super::topic_or_create(state, &name, true).await;
         let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
         for data in topic_data.partition_data {

@@ -14,6 +14,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::auth::Principal;
+use crate::error::auth_error_code;
 use crate::server::BrokerState;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::ApiError;
@@ -219,9 +221,13 @@ pub(crate) fn delete(
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
+/// Internal topics keep the partition count the platform gave them (the
+/// offsets topic maps groups onto its partitions, a changelog mirrors its
+/// source's).
 pub(crate) fn create_partitions(
     state: &BrokerState,
     request: CreatePartitionsRequest,
+    principal: Principal,
 ) -> CreatePartitionsResponse {
     let node = state.config.node_id;
     let results = request
@@ -229,6 +235,11 @@ pub(crate) fn create_partitions(
         .into_iter()
         .map(|t| {
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            if let Err(e) = crate::auth::may_change(principal, &t.name, "add partitions to") {
+                return result
+                    .with_error_code(auth_error_code(&e))
+                    .with_error_message(message(e.to_string()));
+            }
             let foreign = t
                 .assignments
                 .iter()

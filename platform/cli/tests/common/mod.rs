@@ -227,6 +227,16 @@ impl Drop for Server {
 /// `n` distinct free ports. All are held until all are found: ports taken
 /// one `free_port` at a time can repeat, since the kernel may hand out a
 /// just-released port again.
+/// An HTTP client for admin APIs: statuses are answers, not errors, and no
+/// call waits more than 20 s.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
 pub fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())

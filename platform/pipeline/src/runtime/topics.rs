@@ -8,8 +8,11 @@
 //! a Kafka client (librdkafka) bootstrapped at this broker: the client
 //! finds each partition's leader and follows it across failovers, and its
 //! writes wait for the in-sync replicas (`acks=all`, idempotent), as any
-//! producer's would. Source partitions are still read from the local log:
-//! a broker runs tasks only for the source partitions it leads.
+//! producer's would. It authenticates as the platform's internal principal
+//! (SASL/PLAIN with the secret the controller quorum drew): brokers refuse
+//! writes to internal topics from anyone else. Source partitions are still
+//! read from the local log: a broker runs tasks only for the source
+//! partitions it leads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -51,8 +54,11 @@ impl std::fmt::Display for AppendError {
 #[derive(Clone)]
 pub(crate) struct Topics {
     local: LocalBroker,
-    /// The Kafka client used in a cluster; `None` on a single node.
-    cluster: Option<Arc<ClusterClient>>,
+    /// In a cluster, this broker's Kafka client, made on first use: it
+    /// authenticates with the cluster's internal secret, which the quorum
+    /// may not have drawn yet when the runtime starts. `None` on a single
+    /// node.
+    cluster: Option<Arc<Mutex<Option<Arc<ClusterClient>>>>>,
     /// How long a blocking read through the cluster may take.
     timeout: Duration,
 }
@@ -63,21 +69,15 @@ impl Topics {
     /// use).
     pub fn of(local: &LocalBroker) -> Result<Topics, String> {
         let cluster = if local.in_cluster() {
-            static CLIENTS: OnceLock<Mutex<HashMap<String, Arc<ClusterClient>>>> = OnceLock::new();
-            let bootstrap = local.bootstrap_server();
+            type Slot = Arc<Mutex<Option<Arc<ClusterClient>>>>;
+            static CLIENTS: OnceLock<Mutex<HashMap<String, Slot>>> = OnceLock::new();
             let mut clients = CLIENTS
                 .get_or_init(Mutex::default)
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let client = match clients.get(&bootstrap) {
-                Some(c) => Arc::clone(c),
-                None => {
-                    let c = Arc::new(ClusterClient::new(&bootstrap)?);
-                    clients.insert(bootstrap, Arc::clone(&c));
-                    c
-                }
-            };
-            Some(client)
+            Some(Arc::clone(
+                clients.entry(local.bootstrap_server()).or_default(),
+            ))
         } else {
             None
         };
@@ -86,6 +86,29 @@ impl Topics {
             cluster,
             timeout: CLUSTER_TIMEOUT,
         })
+    }
+
+    /// The cluster's Kafka client (`None` on a single node), made when
+    /// first asked for.
+    fn client(&self) -> Option<Result<Arc<ClusterClient>, String>> {
+        let slot = self.cluster.as_ref()?;
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = &*slot {
+            return Some(Ok(Arc::clone(client)));
+        }
+        let bootstrap = self.local.bootstrap_server();
+        let Some((user, password)) = self.local.internal_credentials() else {
+            return Some(Err(format!(
+                "no client for {bootstrap} yet: the cluster's internal secret is not drawn yet"
+            )));
+        };
+        Some(
+            ClusterClient::new(&bootstrap, user, &password).map(|client| {
+                let client = Arc::new(client);
+                *slot = Some(Arc::clone(&client));
+                client
+            }),
+        )
     }
 
     /// The same topics, with blocking reads through the cluster given up
@@ -115,8 +138,13 @@ impl Topics {
         partition: i32,
         records: &[Record],
     ) -> Result<i64, AppendError> {
-        match &self.cluster {
-            Some(client) => client.append(topic, partition, records).await,
+        match self.client() {
+            Some(client) => {
+                client
+                    .map_err(AppendError::Failed)?
+                    .append(topic, partition, records)
+                    .await
+            }
             None => {
                 let log = self.local_partition(topic, partition).ok_or_else(|| {
                     AppendError::Failed(format!("{topic} has no partition {partition}"))
@@ -138,9 +166,9 @@ impl Topics {
     /// The log start offset and high watermark of `topic`/`partition`
     /// (`(0, 0)` when the topic does not exist). Blocks in a cluster.
     pub fn bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), String> {
-        match &self.cluster {
+        match self.client() {
             Some(client) if self.local.topic(topic).is_some() => {
-                client.bounds(topic, partition, self.timeout)
+                client?.bounds(topic, partition, self.timeout)
             }
             Some(_) => Ok((0, 0)),
             None => Ok(self
@@ -156,9 +184,9 @@ impl Topics {
             next: from,
             ..Read::default()
         };
-        match &self.cluster {
+        match self.client() {
             Some(client) if self.local.topic(topic).is_some() => {
-                client.read_to_end(topic, partition, from, self.timeout)
+                client?.read_to_end(topic, partition, from, self.timeout)
             }
             Some(_) => Ok(out),
             None => {
@@ -187,8 +215,8 @@ impl Topics {
     /// `group`, as a member-less commit. Blocks in a cluster: call it from
     /// a task's thread.
     pub async fn commit(&self, group: &str, offsets: &[(&str, i32, i64)]) -> Result<(), String> {
-        match &self.cluster {
-            Some(client) => client.commit(group, offsets),
+        match self.client() {
+            Some(client) => client?.commit(group, offsets),
             None => self
                 .local
                 .commit(group, offsets)
@@ -205,16 +233,21 @@ impl Topics {
         topic: &str,
         partition: i32,
     ) -> Result<Option<i64>, String> {
-        match &self.cluster {
-            Some(client) => client.committed(group, topic, partition, self.timeout),
+        match self.client() {
+            Some(client) => client?.committed(group, topic, partition, self.timeout),
             None => Ok(self.local.committed(group, topic, partition)),
         }
     }
 }
 
-/// The Kafka client of a runtime in a cluster.
+/// The Kafka client of a runtime in a cluster. It authenticates as the
+/// platform's internal principal (SASL/PLAIN), the only one the brokers let
+/// write internal topics.
 struct ClusterClient {
     bootstrap: String,
+    /// Client properties every client here starts from: the bootstrap
+    /// server and the credentials.
+    base: ClientConfig,
     producer: FutureProducer,
     /// Reads are rare (a task starting, deployments changing) and short:
     /// one consumer, assigned to each partition in turn.
@@ -224,9 +257,15 @@ struct ClusterClient {
 }
 
 impl ClusterClient {
-    fn new(bootstrap: &str) -> Result<ClusterClient, String> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+    fn new(bootstrap: &str, user: &str, password: &str) -> Result<ClusterClient, String> {
+        let mut base = ClientConfig::new();
+        base.set("bootstrap.servers", bootstrap)
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanism", "PLAIN")
+            .set("sasl.username", user)
+            .set("sasl.password", password);
+        let producer: FutureProducer = base
+            .clone()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
@@ -236,9 +275,10 @@ impl ClusterClient {
             .set("message.timeout.ms", "30000")
             .create()
             .map_err(|e| format!("cannot make a Kafka producer for {bootstrap}: {e}"))?;
-        let reader = consumer(bootstrap, None)?;
+        let reader = consumer(&base, None)?;
         Ok(ClusterClient {
             bootstrap: bootstrap.to_owned(),
+            base,
             producer,
             reader: Mutex::new(reader),
             committers: Mutex::default(),
@@ -391,7 +431,7 @@ impl ClusterClient {
         if let Some(c) = committers.get(group) {
             return Ok(Arc::clone(c));
         }
-        let c = Arc::new(consumer(&self.bootstrap, Some(group))?);
+        let c = Arc::new(consumer(&self.base, Some(group))?);
         committers.insert(group.to_owned(), Arc::clone(&c));
         Ok(c)
     }
@@ -432,16 +472,15 @@ impl ClusterClient {
 /// A consumer that only reads assigned partitions, or commits for `group`:
 /// it never joins the group. (librdkafka wants a group id even to assign;
 /// the reader's is never used for anything else.)
-fn consumer(bootstrap: &str, group: Option<&str>) -> Result<BaseConsumer, String> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+fn consumer(base: &ClientConfig, group: Option<&str>) -> Result<BaseConsumer, String> {
+    base.clone()
         .set("group.id", group.unwrap_or("fjord-pipeline-runtime"))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
         .create()
-        .map_err(|e| format!("cannot make a Kafka consumer for {bootstrap}: {e}"))
+        .map_err(|e| format!("cannot make a Kafka consumer: {e}"))
 }
 
 fn append_error(topic: &str, partition: i32, e: KafkaError) -> AppendError {

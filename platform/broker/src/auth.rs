@@ -1,0 +1,107 @@
+//! Who a connection is, and what only the platform may do.
+//!
+//! A connection is anonymous until it authenticates (`sasl`): plain Kafka
+//! clients never do, and may do everything they could before, except
+//! writing the platform's internal topics. Those hold state the platform
+//! trusts — pipeline deployments (a deployed pipeline runs code on the
+//! host), committed offsets, pipeline statuses and logs, connector
+//! positions, plugin state — so a record a client could append there would
+//! forge it. The platform writes them in process, or, in a cluster, as the
+//! [`Principal::Internal`] over SASL/PLAIN.
+
+/// The user name of the platform's own principal (SASL/PLAIN).
+pub const INTERNAL_PRINCIPAL: &str = "fjord-internal";
+
+/// Whether `name` is an internal topic: Kafka's `__consumer_offsets` and
+/// `__transaction_state` (reserved: no transactions yet), every `__fjord_*`
+/// topic of the platform, and the state changelogs of pipelines,
+/// `pipeline.<pipeline>.<step>.changelog`. Clients may not produce to them,
+/// delete their records or add partitions to them.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == "__consumer_offsets"
+        || name == "__transaction_state"
+        || name.starts_with("__fjord_")
+        || (name.starts_with("pipeline.") && name.ends_with(".changelog"))
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Principal {
+    /// A connection that never authenticated: any Kafka client.
+    #[default]
+    Anonymous,
+    /// The platform itself (a broker's pipeline runtime in a cluster),
+    /// authenticated with the cluster's internal secret.
+    Internal,
+}
+
+/// Why a request was refused for who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum AuthError {
+    /// A client tried to change an internal topic.
+    #[error("{topic} is an internal topic: clients may not {action} it")]
+    InternalTopic {
+        /// The topic.
+        topic: String,
+        /// What was refused ("produce to", "delete records of", …).
+        action: &'static str,
+    },
+}
+
+/// Refuses `action` on `topic` unless `principal` may change it: anyone may
+/// change an ordinary topic, only the platform an internal one.
+pub(crate) fn may_change(
+    principal: Principal,
+    topic: &str,
+    action: &'static str,
+) -> Result<(), AuthError> {
+    if principal == Principal::Internal || !is_internal_topic(topic) {
+        return Ok(());
+    }
+    Err(AuthError::InternalTopic {
+        topic: topic.to_owned(),
+        action,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_topics() {
+        for name in [
+            "__consumer_offsets",
+            "__transaction_state",
+            "__fjord_pipelines",
+            "__fjord_pipeline_status",
+            "__fjord_pipeline_logs",
+            "__fjord_connector_positions",
+            "__fjord_anything_later",
+            "pipeline.orders.count.changelog",
+        ] {
+            assert!(is_internal_topic(name), "{name}");
+        }
+        for name in [
+            "orders",
+            "__consumer_offsets2",
+            "_fjord_pipelines",
+            "pipeline.orders.count",
+            "orders.changelog",
+            "__my_topic",
+        ] {
+            assert!(!is_internal_topic(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_the_platform_changes_internal_topics() {
+        let refused = may_change(Principal::Anonymous, "__fjord_pipelines", "produce to");
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "__fjord_pipelines is an internal topic: clients may not produce to it"
+        );
+        assert!(may_change(Principal::Internal, "__fjord_pipelines", "produce to").is_ok());
+        assert!(may_change(Principal::Anonymous, "orders", "produce to").is_ok());
+    }
+}
