@@ -54,8 +54,9 @@ struct PartitionDetail {
     segments: usize,
 }
 
+/// The broker's own definition: what clients may not produce to.
 fn internal(name: &str) -> bool {
-    name.starts_with("__")
+    fjord_broker::is_internal_topic(name)
 }
 
 fn records_held(p: &Partition) -> i64 {
@@ -233,7 +234,9 @@ pub(crate) async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     find(&state, &name)?;
-    if internal(&name) {
+    // The platform's `__` topics cannot be deleted; a pipeline's changelog
+    // (internal too) can, so that a deleted pipeline's state can go.
+    if name.starts_with("__") {
         return Err(ApiError::bad_request(format!(
             "{name} is an internal topic of the broker and cannot be deleted"
         )));

@@ -45,7 +45,15 @@ pub(crate) async fn handle(
             let partitions = topic_data
                 .partition_data
                 .iter()
-                .map(|p| refused(p.index, auth_error_code(&e), Some(e.to_string()), version))
+                .map(|p| {
+                    refused(
+                        p.index,
+                        auth_error_code(&e),
+                        Some(e.to_string()),
+                        &[],
+                        version,
+                    )
+                })
                 .collect();
             responses.push(
                 TopicProduceResponse::default()
