@@ -223,6 +223,25 @@ fn broken_batches_get_their_codes_and_the_partition_stays_readable() {
     let expected: Vec<String> = (0..20).map(|i| format!("after-{i}")).collect();
     assert_eq!(values, expected);
     assert_eq!(consume_all(&server.bootstrap, "keyed", 0).len(), 4);
+    // And kcat (the interop client CI installs): to the end, every record.
+    for (topic, count) in [("plain", 20), ("keyed", 4)] {
+        let out = std::process::Command::new("kcat")
+            .args([
+                "-b",
+                &server.bootstrap,
+                "-C",
+                "-t",
+                topic,
+                "-o",
+                "beginning",
+            ])
+            .args(["-e", "-q", "-f", "%o\\n"])
+            .output()
+            .expect("kcat runs (apt-get install kcat)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "kcat {topic}: {text}");
+        assert_eq!(text.lines().count(), count, "kcat {topic}: {text}");
+    }
 }
 
 #[test]
@@ -307,6 +326,29 @@ fn a_bomb_already_on_disk_is_refused_by_every_reader_with_bounded_memory() {
         .unwrap();
     let _ = consumer.offsets_for_times(times, Duration::from_secs(10));
     alive(&mut server);
+    // A pipeline over it (the crash loop of old: it read the bomb whole at
+    // every start): its task fails on that batch with an error naming the
+    // place, and the broker serves on within the bound.
+    let manifests = tempfile::tempdir().unwrap();
+    let file = manifests.path().join("copy-old.yaml");
+    std::fs::write(&file, COPY_OLD).unwrap();
+    let (deployed, out) = server.fjord(&["pipeline", "deploy", file.to_str().unwrap()]);
+    assert!(deployed, "{out}");
+    let status = server.fjord_until(&["pipeline", "status", "copy-old"], "old-0");
+    assert!(status.contains("offset 0"), "{status}");
+    alive(&mut server);
+    server.produce("plain", ["still serving".to_string()]);
+    assert_eq!(consume_all(&server.bootstrap, "plain", 0).len(), 1);
     let peak = peak_rss(&server);
     assert!(peak < RSS_BOUND, "broker peaked at {} MiB", peak >> 20);
 }
+
+/// Copies the topic holding the stored bomb.
+const COPY_OLD: &str = "\
+apiVersion: fjord.dev/v1
+kind: Pipeline
+metadata: {name: copy-old}
+spec:
+  source: {topic: old, startFrom: earliest}
+  sinks: [{topic: old.copy}]
+";

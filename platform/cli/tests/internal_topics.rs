@@ -166,6 +166,7 @@ fn in_a_cluster_the_platform_writes_internal_topics_and_clients_cannot() {
         cluster.wait_for_detail(&format!("node {id} deploys a pipeline"), |_| {
             let mut response = http()
                 .post(format!("http://{admin}/api/v1/pipelines"))
+                .header("Content-Type", "application/yaml")
                 .send(&manifest)
                 .map_err(|e| e.to_string())?;
             let body = response.body_mut().read_to_string().unwrap_or_default();
