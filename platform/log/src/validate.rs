@@ -29,6 +29,11 @@ thread_local! {
     static DECOMPRESSOR: RefCell<Decompressor> = RefCell::default();
 }
 
+/// Most records one refusal names. The bad records of a batch are bounded
+/// only by the decompression cap (millions of 7-byte records), and each
+/// named one costs a message here and in the answer; the rest are counted.
+const MAX_RECORD_ERRORS: usize = 1000;
+
 /// Attribute bits a producer may not set.
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 const TRANSACTIONAL_BIT: i16 = 0x10;
@@ -128,15 +133,19 @@ fn check_records(
     )?;
     let keys_required = config.cleanup_policy.compacts();
     let mut record_errors = Vec::new();
+    let mut bad = 0usize;
     let mut present = 0usize;
     let mut max_timestamp = i64::MIN;
     for (i, record) in parse_records(payload, header.last_offset_delta).enumerate() {
         present += 1;
         let mut fault = |message: String| {
-            record_errors.push(RecordError {
-                batch_index: first_index.saturating_add(i as i32),
-                message,
-            })
+            bad += 1;
+            if record_errors.len() < MAX_RECORD_ERRORS {
+                record_errors.push(RecordError {
+                    batch_index: first_index.saturating_add(i as i32),
+                    message,
+                })
+            }
         };
         match record {
             // The next record's start is unknown: nothing after is checked.
@@ -162,8 +171,7 @@ fn check_records(
     if let Some(first) = record_errors.first() {
         return Err(LogError::InvalidRecord {
             reason: format!(
-                "{} record(s) of the batch are invalid; {}",
-                record_errors.len(),
+                "{bad} record(s) of the batch are invalid; {}",
                 first.message
             ),
             record_errors,

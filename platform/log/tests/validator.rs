@@ -225,6 +225,17 @@ fn keyless_records_on_a_compacted_topic_are_invalid_each_by_index() {
     assert_eq!(validate(&both, &config()).unwrap(), 2);
 }
 
+/// A batch of many bad records (here 50 000 keyless ones, LZ4) names at
+/// most 1000 of them: the answer stays small, the count is still told.
+#[test]
+fn a_refusal_names_at_most_a_thousand_records() {
+    let batch = hand_batch(3, 50_000, &records(50_000, |_| None));
+    let e = validate(&batch, &compacted()).unwrap_err();
+    let indexes: Vec<i32> = e.record_errors().iter().map(|r| r.batch_index).collect();
+    assert_eq!(indexes, (0..1000).collect::<Vec<i32>>());
+    assert!(e.to_string().contains("50000 record(s)"), "{e}");
+}
+
 #[test]
 fn client_rules_refuse_control_transactional_and_renumbered_batches() {
     let body = records(2, keyed);
