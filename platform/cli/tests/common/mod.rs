@@ -43,7 +43,13 @@ impl Server {
 
     /// A server with more `fjord server` flags.
     pub fn start_with(data: &Path, port: u16, extra: &[String]) -> Server {
-        let admin = format!("127.0.0.1:{}", free_port());
+        // Both ports come from listeners already closed again, so the
+        // system may hand out `port` twice (seen in CI: the admin API then
+        // cannot bind and the server exits).
+        let admin_port = std::iter::repeat_with(free_port)
+            .find(|p| *p != port)
+            .expect("a free port");
+        let admin = format!("127.0.0.1:{admin_port}");
         Server::spawn(data, port, &admin, extra, None)
     }
 
