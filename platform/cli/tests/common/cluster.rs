@@ -28,7 +28,7 @@
 //! (`FJORD_TEST_LOG` sets the nodes' `--log` filter, default `warn`).
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -197,13 +197,9 @@ impl Cluster {
             config.nodes
         );
         let ids: Vec<u64> = (1..=config.nodes as u64).collect();
-        // Held while the proxies bind (port 0), so no proxy takes a node's
-        // port; released just before the nodes start.
-        let reserved: Vec<TcpListener> = (0..config.nodes * 3)
-            .map(|_| TcpListener::bind("127.0.0.1:0").expect("reserve a port"))
-            .collect();
-        let mut ports = reserved.iter().map(|l| l.local_addr().unwrap());
-        let mut next = move || ports.next().expect("reserved enough ports");
+        // Outside the range port-0 binds (the proxies) draw from: see
+        // `free_port`.
+        let next = || SocketAddr::from(([127, 0, 0, 1], super::free_port()));
         let voter_ids: Vec<u64> = (1..=config.voters as u64).collect();
         let controllers: BTreeMap<u64, SocketAddr> =
             voter_ids.iter().map(|&id| (id, next())).collect();
@@ -254,7 +250,6 @@ impl Cluster {
             std::fs::write(node.config_path(), yaml).expect("write fjord.yaml");
             nodes.push(node);
         }
-        drop(reserved);
         let mut cluster = Cluster {
             nodes,
             links,

@@ -244,12 +244,7 @@ pub fn http() -> ureq::Agent {
 }
 
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    (0..n).map(|_| free_port()).collect()
 }
 
 /// Runs a `fjord` client command against the Kafka listener `bootstrap`
@@ -270,10 +265,42 @@ pub fn fjord_at(args: &[&str], bootstrap: &str, admin: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// A port no listener holds now, for a server this test starts (and may
+/// restart on the same port). Taken below the kernel's ephemeral range
+/// (`ip_local_port_range`): ports from there are handed to every outgoing
+/// connection and port-0 bind, so one freed for a server could be some
+/// client's by the time the server binds it, or binds it again after a
+/// restart (seen in CI: a restarted node exited, its port taken). Never the
+/// same port twice in one test process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = if ephemeral_low > 12_000 {
+        (10_000, ephemeral_low - 1)
+    } else {
+        (61_000, 65_000)
+    };
+    let span = u32::from(high - low) + 1;
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A different start per process, so test binaries run side by side
+    // (interop suites, a second cargo test) rarely probe the same ports.
+    let seed = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(given.len() as u32 * 7919);
+    for i in 0..span {
+        let port = low + ((seed.wrapping_add(i)) % span) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free port in {low}..={high}");
 }
