@@ -103,7 +103,10 @@ fn work(state: &BrokerState, index: usize, count: usize, stop: &AtomicBool) {
                     )
                 }
                 Ok(None) => {}
+                // Retried at the next round; the other logs are cleaned.
                 Err(e) => tracing::error!(
+                    topic = partition.topic(),
+                    partition = partition.index(),
                     dir = %log.dir().display(),
                     error = %e,
                     "log cleaning failed"

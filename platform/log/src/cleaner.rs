@@ -577,7 +577,8 @@ fn build_map(
                 return Ok(false);
             }
             if !header.is_control() {
-                let records = decode_records(&header, bytes, decompressor, limits)?;
+                let records = decode_records(&header, bytes, decompressor, limits)
+                    .map_err(|e| undecodable(&header, e))?;
                 let keys: Vec<(&[u8], i64)> = records
                     .iter()
                     .filter(|r| r.offset(&header) >= first_dirty)
@@ -711,7 +712,8 @@ fn filter_batch(
     if header.is_control() {
         return Ok(Filtered::Unchanged);
     }
-    let records = decode_records(header, bytes, decompressor, ctx.limits)?;
+    let records = decode_records(header, bytes, decompressor, ctx.limits)
+        .map_err(|e| undecodable(header, e))?;
     let has_horizon = header.attributes & DELETE_HORIZON_BIT != 0;
     let horizon_passed = has_horizon && ctx.now_ms >= header.base_timestamp;
     let mut kept: Vec<&RawRecord> = Vec::with_capacity(records.len());
@@ -898,4 +900,14 @@ fn swap_end(path: &Path, base: i64) -> Result<i64, LogError> {
         end = header.next_offset();
     }
     Ok(end)
+}
+
+/// A stored batch the cleaner cannot decode (past the decompression cap,
+/// or damaged): the pass fails naming its offset, and the log is left as
+/// it was.
+fn undecodable(header: &BatchHeader, e: LogError) -> LogError {
+    LogError::invalid(format!(
+        "stored batch at offset {}: {e}",
+        header.base_offset
+    ))
 }

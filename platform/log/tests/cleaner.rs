@@ -466,3 +466,51 @@ fn delete_policy_is_not_cleaned_and_compact_is_not_retained() {
     });
     assert_eq!(log.enforce_retention(NOW + 1_000_000).unwrap(), 0);
 }
+
+/// A stored batch that does not decode within the bounds every reader uses
+/// (copied from a leader, which followers trust, or written before the
+/// validator existed) fails the cleaning pass with an error naming its
+/// offset, inflating no more than the cap; the log is left exactly as it
+/// was, readable, and the next pass fails the same way instead of losing
+/// the records around it.
+#[test]
+fn an_undecodable_stored_batch_fails_the_pass_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        max_decompressed_bytes: 4096,
+        ..config(1024)
+    };
+    let log = Log::open(dir.path().join("bomb-0"), config).unwrap();
+    // One keyed record of 1 MiB of zeros, zstd: a few hundred bytes stored,
+    // 256 times the cap once inflated.
+    let mut bomb = encode(
+        &[record(Some(b"key-0"), &[0u8; 1 << 20], NOW)],
+        Compression::Zstd,
+    );
+    assert!(bomb.len() < 1024, "{} bytes", bomb.len());
+    log.append_as_follower(&mut bomb).unwrap();
+    let latest = fill(&log, 300, 5, 10, Compression::None);
+    assert!(log.segment_count() > 3, "segments to clean");
+    let before = stored_batches(&log);
+
+    for _ in 0..2 {
+        let error = log
+            .clean_until(NOW + 10_000, &cleaner(), None)
+            .expect_err("the pass cannot decode the bomb")
+            .to_string();
+        assert!(
+            error.contains("offset 0") && error.contains("message.max.decompressed.bytes"),
+            "{error}"
+        );
+        assert_eq!(stored_batches(&log), before, "nothing rewritten");
+    }
+    // Every record after the bomb is still there.
+    let read: Vec<i64> = stored_batches(&log)
+        .iter()
+        .skip(1)
+        .flat_map(|(_, bytes)| decode_all(bytes))
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(read, (1..=300).collect::<Vec<_>>());
+    assert_eq!(latest["key-0"].0, 296);
+}
