@@ -344,7 +344,7 @@ def test_topic_page_matches_api(page, data):
 
     # Message browser, all partitions: the same records as the endpoint.
     expect(page.locator('[data-testid=records][data-loaded="all"]')).to_have_count(1)
-    latest = get(f"/topics/{topic}/records?limit=20")
+    latest = get(f"/topics/{topic}/records?limit=20")["records"]
     for r in latest:
         rid = f"record-{r['partition']}-{r['offset']}"
         expect(page.get_by_test_id(rid)).to_have_count(1)
@@ -360,7 +360,7 @@ def test_topic_page_matches_api(page, data):
     shown = page.get_by_test_id(f"{last}-value").inner_text()
     assert json.loads(shown) == {"order": PARTITION_COUNTS[1] - 1, "partition": 1}
     assert "\n" in shown, "JSON values are pretty-printed"
-    record = get(f"/topics/{topic}/records?partition=1&limit=1")[0]
+    record = get(f"/topics/{topic}/records?partition=1&limit=1")["records"][0]
     iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record["timestamp"] / 1000))
     assert text(page, f"{last}-time").startswith(iso)
     assert "source=console-test" in text(page, f"{last}-headers")
@@ -482,7 +482,7 @@ def test_pipelines_list_and_pipeline_page(page, pipeline):
     expect(page.get_by_test_id("pipeline-lag")).to_have_attribute("data-value", "0")
 
     # Dead letters: the records of the dead-letter topic.
-    dead = get(f"/topics/{pipeline['dlq']}/records?limit=20")
+    dead = get(f"/topics/{pipeline['dlq']}/records?limit=20")["records"]
     assert len(dead) >= 3
     for r in dead:
         expect(page.get_by_test_id(f"dlq-{r['partition']}-{r['offset']}")).to_have_count(1, timeout=10000)

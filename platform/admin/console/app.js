@@ -361,16 +361,25 @@ async function loadRecords(topic, gen) {
   const partition = document.getElementById("records-partition").value;
   const limit = document.getElementById("records-limit").value;
   const q = `?limit=${seg(limit)}` + (partition === "" ? "" : `&partition=${seg(partition)}`);
-  let records;
+  let view;
   try {
-    records = await api(`/topics/${seg(topic)}/records${q}`);
+    view = await api(`/topics/${seg(topic)}/records${q}`);
   } catch (e) {
     fill(gen, "records", `<div class="error" data-testid="records-error">${esc(e.message)}</div>`);
     return;
   }
-  fill(gen, "records", recordsTable(records, "record"));
+  fill(gen, "records", skippedBatches(view.skipped, "record") + recordsTable(view.records, "record"));
   const el = document.getElementById("records");
   if (el && gen === generation) el.dataset.loaded = partition === "" ? "all" : partition;
+}
+
+// Stored batches the records endpoint passed over (they do not decode): one
+// line each, naming partition and offset, above the records that still show.
+function skippedBatches(skipped, prefix) {
+  if (!skipped || !skipped.length) return "";
+  const lines = skipped.map((s) =>
+    `<div data-testid="${prefix}-skipped-${s.partition}-${s.offset}">${esc(s.error)}</div>`).join("");
+  return `<div class="error" data-testid="${prefix}-skipped">Skipped ${skipped.length} undecodable batch${skipped.length === 1 ? "" : "es"}:${lines}</div>`;
 }
 
 // A table of records as the records endpoint returns them; used for the
@@ -670,7 +679,7 @@ async function renderPipeline(name, gen) {
     let dlqHtml;
     if (!dlqTopic) dlqHtml = '<p class="muted" data-testid="dlq-none">This pipeline has no dead-letter topic.</p>';
     else if (dead instanceof Error) dlqHtml = `<p class="muted" data-testid="dlq-error">${esc(dlqTopic)}: ${esc(dead.message)}</p>`;
-    else dlqHtml = `<p>From <a href="#/topics/${seg(dlqTopic)}" data-testid="dlq-topic">${esc(dlqTopic)}</a>, newest first.</p>` + recordsTable(dead, "dlq");
+    else dlqHtml = `<p>From <a href="#/topics/${seg(dlqTopic)}" data-testid="dlq-topic">${esc(dlqTopic)}</a>, newest first.</p>` + skippedBatches(dead.skipped, "dlq") + recordsTable(dead.records, "dlq");
     fill(gen, "dlq", dlqHtml);
   };
 

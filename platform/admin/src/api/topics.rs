@@ -292,6 +292,23 @@ pub(crate) struct RecordView {
     headers: Vec<HeaderView>,
 }
 
+/// A stored batch the records view passed over: it does not decode within
+/// the bounds every reader uses (written by an older version, or damaged).
+#[derive(Serialize)]
+pub(crate) struct SkippedView {
+    partition: i32,
+    offset: i64,
+    next_offset: i64,
+    error: String,
+}
+
+/// `GET /topics/{name}/records`.
+#[derive(Serialize)]
+pub(crate) struct RecordsView {
+    records: Vec<RecordView>,
+    skipped: Vec<SkippedView>,
+}
+
 #[derive(Serialize)]
 struct HeaderView {
     key: String,
@@ -306,7 +323,7 @@ pub(crate) async fn records(
     State(state): State<AdminState>,
     Path(name): Path<String>,
     Query(query): Query<RecordsQuery>,
-) -> Result<Json<Vec<RecordView>>, ApiError> {
+) -> Result<Json<RecordsView>, ApiError> {
     let topic = find(&state, &name)?;
     let limit = query.limit.unwrap_or(20).clamp(1, MAX_RECORDS);
     let partitions: Vec<Arc<Partition>> =
@@ -316,12 +333,15 @@ pub(crate) async fn records(
             })?],
             None => topic.partitions(),
         };
-    let records = blocking(move || {
-        let mut all = Vec::new();
+    let (records, skipped) = blocking(move || {
+        let mut records = Vec::new();
+        let mut skipped = Vec::new();
         for partition in &partitions {
-            all.extend(catalog::tail(partition, limit)?);
+            let tail = catalog::tail(partition, limit)?;
+            records.extend(tail.records);
+            skipped.extend(tail.skipped);
         }
-        Ok(all)
+        Ok((records, skipped))
     })
     .await?;
     let mut views: Vec<RecordView> = records
@@ -349,5 +369,17 @@ pub(crate) async fn records(
     // Newest first across partitions.
     views.sort_by_key(|v| std::cmp::Reverse((v.timestamp, v.offset)));
     views.truncate(limit);
-    Ok(Json(views))
+    let skipped = skipped
+        .into_iter()
+        .map(|s| SkippedView {
+            error: s.to_string(),
+            partition: s.partition,
+            offset: s.offset,
+            next_offset: s.next_offset,
+        })
+        .collect();
+    Ok(Json(RecordsView {
+        records: views,
+        skipped,
+    }))
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use fjord_broker::{LocalBroker, LocalError, Partition};
 use fjord_sdk::Record;
 
-use super::records;
+use super::records::{self, SkippedBatch};
 use super::topics::Topics;
 use super::{
     DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, PipelineStatus, STATUS_TOPIC,
@@ -82,24 +82,34 @@ pub fn logs(local: &LocalBroker, name: &str, limit: usize) -> Result<Vec<LogLine
 
 /// The last `count` records of `partition` (fewer when the partition holds
 /// fewer, or when compaction left gaps), in offset order.
-pub fn tail(partition: &Partition, count: usize) -> Result<Vec<Record>, LocalError> {
+pub fn tail(partition: &Partition, count: usize) -> Result<Tail, LocalError> {
     let end = partition.high_watermark();
     let start = end
         .saturating_sub(count as i64)
         .max(partition.log_start_offset());
-    let mut out = Vec::new();
+    let mut out = Tail::default();
     let mut offset = start;
-    while offset < end && out.len() < count {
+    while offset < end && out.records.len() < count {
         let read = records::read(partition, offset, 1 << 20).map_err(LocalError::from_message)?;
         if read.next <= offset {
             break;
         }
         offset = read.next;
-        out.extend(read.records.into_iter().filter(|r| r.offset < end));
+        out.records
+            .extend(read.records.into_iter().filter(|r| r.offset < end));
+        out.skipped.extend(read.skipped);
     }
-    let skip = out.len().saturating_sub(count);
-    out.drain(..skip);
+    let skip = out.records.len().saturating_sub(count);
+    out.records.drain(..skip);
     Ok(out)
+}
+
+/// The newest records of a partition, and the stored batches among them
+/// that did not decode (passed over, so the records after them still show).
+#[derive(Debug, Default)]
+pub struct Tail {
+    pub records: Vec<Record>,
+    pub skipped: Vec<SkippedBatch>,
 }
 
 /// Pauses or resumes pipeline `name` (a resumed failed pipeline starts

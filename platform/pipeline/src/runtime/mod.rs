@@ -28,6 +28,8 @@ mod stats;
 mod task;
 mod topics;
 
+pub use records::SkippedBatch;
+
 pub use deployments::{
     DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, POSITIONS_TOPIC, PartitionStatus,
     PipelineStatus, RunState, STATUS_TOPIC, StepStatus, merge_statuses,

@@ -18,16 +18,54 @@ pub(crate) struct Read {
     /// Where the next read starts: after the last batch read, which may be
     /// past the last record (compacted batches lose records).
     pub next: i64,
+    /// Stored batches that did not decode within the bounds, passed over:
+    /// `next` is past them. Readers that must not lose records (pipeline
+    /// tasks) turn the first into an error with [`Read::strict`].
+    pub skipped: Vec<SkippedBatch>,
 }
 
-/// Reads up to about `max_bytes` of `partition` from `offset`.
+/// A stored batch a read passed over, and why.
+#[derive(Debug, Clone)]
+pub struct SkippedBatch {
+    pub topic: String,
+    pub partition: i32,
+    /// Its first offset.
+    pub offset: i64,
+    /// The offset after its last.
+    pub next_offset: i64,
+    pub error: String,
+}
+
+impl std::fmt::Display for SkippedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}-{}: undecodable batch at offset {}: {}",
+            self.topic, self.partition, self.offset, self.error
+        )
+    }
+}
+
+impl Read {
+    /// The read, or the first skipped batch as an error.
+    pub fn strict(self) -> Result<Read, String> {
+        match self.skipped.first() {
+            Some(bad) => Err(bad.to_string()),
+            None => Ok(self),
+        }
+    }
+}
+
+/// Reads up to about `max_bytes` of `partition` from `offset`, passing
+/// over (and listing in [`Read::skipped`]) any stored batch that does not
+/// decode within the bounds.
 pub(crate) fn read(partition: &Partition, offset: i64, max_bytes: usize) -> Result<Read, String> {
     let read = partition
         .read(offset, max_bytes)
         .map_err(|e| format!("{}-{}: {e}", partition.topic(), partition.index()))?;
     let mut out = Read {
-        records: Vec::new(),
         next: offset,
+        ..Read::default()
     };
     // Compaction or retention moved the start past us: go on from there.
     if offset < read.log_start_offset {
@@ -39,24 +77,33 @@ pub(crate) fn read(partition: &Partition, offset: i64, max_bytes: usize) -> Resu
     };
     let bytes = slice.bytes().map_err(|e| e.to_string())?;
     // Bounded like every reader of records: a stored batch that inflates
-    // past the cap (or does not decode) fails this read with its place,
+    // past the cap (or does not decode) is passed over with its place,
     // never the process.
     let limits = fjord_log::DecodeLimits::of(&partition.log().config());
     let mut at = 0;
     while let Ok(header) = fjord_log::BatchHeader::parse(&bytes[at..]) {
-        let undecodable = |e: &dyn std::fmt::Display| {
-            format!(
-                "{}-{}: undecodable batch at offset {}: {e}",
-                partition.topic(),
-                partition.index(),
-                header.base_offset
-            )
+        let skip = |error: String| SkippedBatch {
+            topic: partition.topic().to_owned(),
+            partition: partition.index(),
+            offset: header.base_offset,
+            next_offset: header.next_offset(),
+            error,
         };
-        let batch = bytes
-            .get(at..at + header.size())
-            .ok_or_else(|| undecodable(&"cut short"))?;
-        let batch = fjord_log::decode_batch(batch, limits).map_err(|e| undecodable(&e))?;
+        let Some(batch) = bytes.get(at..at + header.size()) else {
+            // Its stated size runs past what the log returned.
+            out.skipped.push(skip("cut short".into()));
+            out.next = out.next.max(header.next_offset());
+            break;
+        };
         at += header.size();
+        let batch = match fjord_log::decode_batch(batch, limits) {
+            Ok(batch) => batch,
+            Err(e) => {
+                out.skipped.push(skip(e.to_string()));
+                out.next = out.next.max(header.next_offset());
+                continue;
+            }
+        };
         out.next = out.next.max(header.next_offset());
         if header.is_control() {
             continue;

@@ -283,7 +283,11 @@ impl TopicTask {
         } else {
             Default::default()
         };
-        let read = records::read(&work.log, work.position, READ_BYTES).map_err(Some)?;
+        // A task never passes over a batch: it fails, and the batch's place
+        // is in its error (docs/security.md).
+        let read = records::read(&work.log, work.position, READ_BYTES)
+            .and_then(records::Read::strict)
+            .map_err(Some)?;
         let moved = !read.records.is_empty();
         if moved {
             let processed = work.chain.process(read.records);

@@ -194,7 +194,8 @@ impl Topics {
                     return Ok(out);
                 };
                 while out.next < log.high_watermark() {
-                    let read = records::read(&log, out.next, 1 << 20)?;
+                    // A changelog or state read must not lose a batch.
+                    let read = records::read(&log, out.next, 1 << 20)?.strict()?;
                     if read.next <= out.next {
                         break;
                     }
@@ -365,8 +366,8 @@ impl ClusterClient {
             .fetch_watermarks(topic, partition, timeout)
             .map_err(failed)?;
         let mut out = Read {
-            records: Vec::new(),
             next: from.max(start),
+            ..Read::default()
         };
         if out.next >= end {
             return Ok(out);
