@@ -1,5 +1,5 @@
 //! The broker's admin HTTP API as the CLI calls it: the changes to
-//! pipelines (deploy, pause, resume, delete) go through it, as `rpk`
+//! pipelines (deploy, pause, resume, reset, delete) go through it, as `rpk`
 //! deploys transforms through Redpanda's admin API, because the broker
 //! refuses Kafka clients' writes to its internal topics. An error answer
 //! becomes an error with the API's own message.
@@ -35,8 +35,9 @@ impl Admin {
     }
 
     /// Deploys `manifest` (YAML), named `file` in its errors; returns the
-    /// pipeline's name.
-    pub fn deploy(&self, manifest: &str, file: &str, paused: bool) -> Result<String> {
+    /// pipeline's name and whether that manifest was deployed already
+    /// (then nothing changed).
+    pub fn deploy(&self, manifest: &str, file: &str, paused: bool) -> Result<(String, bool)> {
         let response = self
             .agent
             .post(format!("{}/api/v1/pipelines", self.base))
@@ -45,7 +46,10 @@ impl Admin {
             .query("paused", if paused { "true" } else { "false" })
             .send(manifest);
         let body = self.answer("deploying a pipeline", response)?;
-        Ok(body["name"].as_str().unwrap_or_default().to_owned())
+        Ok((
+            body["name"].as_str().unwrap_or_default().to_owned(),
+            body["unchanged"].as_bool().unwrap_or(false),
+        ))
     }
 
     /// Pauses (or resumes) pipeline `name`.
@@ -62,6 +66,22 @@ impl Admin {
             .send("{}");
         self.answer(&format!("{verb} pipeline {name}"), response)
             .map(|_| ())
+    }
+
+    /// Resets paused pipeline `name` to `to` (`"earliest"`, `"latest"` or
+    /// `{"timestamp": MS}`); the API's answer: the offsets committed and
+    /// the changelogs emptied.
+    pub fn reset(&self, name: &str, to: Value) -> Result<Value> {
+        let response = self
+            .agent
+            .post(format!(
+                "{}/api/v1/pipelines/{}/reset",
+                self.base,
+                segment(name)
+            ))
+            .header("Content-Type", "application/json")
+            .send(serde_json::json!({ "to": to }).to_string());
+        self.answer(&format!("resetting pipeline {name}"), response)
     }
 
     pub fn delete(&self, name: &str) -> Result<()> {

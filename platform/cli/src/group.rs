@@ -250,7 +250,7 @@ enum Target {
 }
 
 /// Milliseconds since the epoch, or RFC 3339 (UTC `Z` or `±hh:mm`).
-fn parse_time(text: &str) -> Result<i64> {
+pub(crate) fn parse_time(text: &str) -> Result<i64> {
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
     }

@@ -1,7 +1,7 @@
 //! `fjord pipeline`: manifests and the pipelines running in a broker.
 //!
-//! `validate` checks manifests locally. `deploy`, `pause`, `resume` and
-//! `delete` call a broker's admin HTTP API (`--admin`), which checks and
+//! `validate` checks manifests locally. `deploy`, `pause`, `resume`,
+//! `reset` and `delete` call a broker's admin HTTP API (`--admin`), which checks and
 //! stores the deployment (a record in the compacted internal topic
 //! `__fjord_pipelines`, which takes no Kafka client's writes). `list` and
 //! `status` read, with an ordinary Kafka client, the status the brokers
@@ -73,6 +73,25 @@ pub enum PipelineCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Move a paused pipeline's position (its group `pipeline.NAME`'s
+    /// committed offsets) and empty its steps' state, so that it reads
+    /// again from there on `resume`. `startFrom` never does this: it only
+    /// says where a pipeline with no committed position begins.
+    Reset {
+        name: String,
+        /// Every record still in the source topic.
+        #[arg(long, group = "to")]
+        to_earliest: bool,
+        /// Skip everything stored.
+        #[arg(long, group = "to")]
+        to_latest: bool,
+        /// The first record at or after this time: ms since the epoch, or
+        /// RFC 3339 like 2026-01-31T12:00:00Z.
+        #[arg(long, group = "to")]
+        to_datetime: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Remove a pipeline (its committed offsets stay with its group).
     Delete {
         name: String,
@@ -110,6 +129,23 @@ pub fn run(command: PipelineCommand) -> Result<()> {
         PipelineCommand::Status { name, json, client } => status(&client, &name, json),
         PipelineCommand::Pause { name, admin } => set_paused(&Admin::new(&admin), &name, true),
         PipelineCommand::Resume { name, admin } => set_paused(&Admin::new(&admin), &name, false),
+        PipelineCommand::Reset {
+            name,
+            to_earliest,
+            to_latest,
+            to_datetime,
+            admin,
+        } => {
+            let to = match (to_earliest, to_latest, to_datetime) {
+                (true, _, _) => serde_json::json!("earliest"),
+                (_, true, _) => serde_json::json!("latest"),
+                (_, _, Some(t)) => {
+                    serde_json::json!({ "timestamp": crate::group::parse_time(&t)? })
+                }
+                _ => bail!("say where to: --to-earliest, --to-latest or --to-datetime"),
+            };
+            reset(&Admin::new(&admin), &name, to)
+        }
         PipelineCommand::Delete { name, admin } => {
             Admin::new(&admin).delete(&name)?;
             println!("pipeline {name} deleted");
@@ -206,10 +242,15 @@ fn deploy(admin: &Admin, paths: &[PathBuf], paused: bool) -> Result<()> {
     let started = now_ms();
     let mut names = Vec::new();
     for (file, deployment) in deployments {
-        let name = admin
+        let (name, unchanged) = admin
             .deploy(&deployment.manifest, &deployment.file, paused)
             .with_context(|| format!("deploying {}", file.display()))?;
-        names.push(name);
+        if unchanged {
+            // Nothing to wait for: the running revision goes on.
+            println!("pipeline {name} unchanged");
+        } else {
+            names.push(name);
+        }
     }
     // Wait (a little) for the broker to take the new revision up.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -255,6 +296,19 @@ fn set_paused(admin: &Admin, name: &str, paused: bool) -> Result<()> {
         "pipeline {name} {}",
         if paused { "paused" } else { "resumed" }
     );
+    Ok(())
+}
+
+fn reset(admin: &Admin, name: &str, to: serde_json::Value) -> Result<()> {
+    let answer = admin.reset(name, to)?;
+    let topic = answer["topic"].as_str().unwrap_or_default();
+    for o in answer["offsets"].as_array().into_iter().flatten() {
+        println!("{topic}-{} -> {}", o["partition"], o["offset"]);
+    }
+    for changelog in answer["changelogs"].as_array().into_iter().flatten() {
+        println!("state emptied: {}", changelog.as_str().unwrap_or_default());
+    }
+    println!("pipeline {name} reset; `fjord pipeline resume {name}` reads from there");
     Ok(())
 }
 

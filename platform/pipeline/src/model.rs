@@ -111,7 +111,8 @@ impl Source {
 }
 
 /// Where a topic source starts when the pipeline's group has no committed
-/// offset yet, or always for `earliest`/`latest`.
+/// offset yet (Kafka's `auto.offset.reset`). Once it has one, a pipeline
+/// always continues from it; `fjord pipeline reset` moves it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StartFrom {

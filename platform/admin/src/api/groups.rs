@@ -61,17 +61,18 @@ struct ResetRequest {
     to: ResetTo,
 }
 
-#[derive(Deserialize)]
+/// Where a reset moves a group's offsets.
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(untagged)]
-enum ResetTo {
+pub(crate) enum ResetTo {
     Named(Named),
     Offset { offset: i64 },
     Timestamp { timestamp: i64 },
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum Named {
+pub(crate) enum Named {
     Earliest,
     Latest,
 }
@@ -85,7 +86,29 @@ pub(crate) async fn reset_offsets(
     body: Bytes,
 ) -> Result<Json<GroupDescription>, ApiError> {
     let request: ResetRequest = json_body(&body)?;
-    if let Some(group) = state.broker.group(&id) {
+    reset_group(
+        &state,
+        &id,
+        &request.topic,
+        request.partitions.as_deref(),
+        request.to,
+    )
+    .await?;
+    find(&state, &id).map(Json)
+}
+
+/// Commits `to` for `group` on `topic` (`partitions`, or all of them),
+/// refusing while the group has members. Returns the offsets committed,
+/// by partition. Also what `fjord pipeline reset` does to a pipeline's
+/// group.
+pub(crate) async fn reset_group(
+    state: &AdminState,
+    id: &str,
+    topic_name: &str,
+    partitions: Option<&[i32]>,
+    to: ResetTo,
+) -> Result<Vec<(i32, i64)>, ApiError> {
+    if let Some(group) = state.broker.group(id) {
         if !group.members.is_empty() {
             return Err(ApiError::conflict(format!(
                 "group {id:?} has {} members: stop its consumers before resetting its offsets",
@@ -95,14 +118,14 @@ pub(crate) async fn reset_offsets(
     }
     let topic = state
         .broker
-        .topic(&request.topic)
-        .ok_or_else(|| ApiError::not_found(format!("topic {:?} does not exist", request.topic)))?;
-    let partitions = match &request.partitions {
+        .topic(topic_name)
+        .ok_or_else(|| ApiError::not_found(format!("topic {topic_name:?} does not exist")))?;
+    let partitions = match partitions {
         Some(list) => list
             .iter()
             .map(|p| {
                 topic.partition(*p).ok_or_else(|| {
-                    ApiError::not_found(format!("topic {:?} has no partition {p}", request.topic))
+                    ApiError::not_found(format!("topic {topic_name:?} has no partition {p}"))
                 })
             })
             .collect::<Result<Vec<_>, _>>()?,
@@ -111,7 +134,7 @@ pub(crate) async fn reset_offsets(
     let mut offsets = Vec::new();
     for p in &partitions {
         let (start, end) = (p.log_start_offset(), p.high_watermark());
-        let offset = match request.to {
+        let offset = match to {
             ResetTo::Named(Named::Earliest) => start,
             ResetTo::Named(Named::Latest) => end,
             ResetTo::Offset { offset } => offset,
@@ -123,10 +146,8 @@ pub(crate) async fn reset_offsets(
         };
         offsets.push((p.index(), offset.clamp(start, end)));
     }
-    let commits: Vec<(&str, i32, i64)> = offsets
-        .iter()
-        .map(|(p, o)| (request.topic.as_str(), *p, *o))
-        .collect();
-    state.broker.commit(&id, &commits).await?;
-    find(&state, &id).map(Json)
+    let commits: Vec<(&str, i32, i64)> =
+        offsets.iter().map(|(p, o)| (topic_name, *p, *o)).collect();
+    state.broker.commit(id, &commits).await?;
+    Ok(offsets)
 }

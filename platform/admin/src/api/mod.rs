@@ -49,6 +49,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/api/v1/pipelines/{name}/logs", get(pipelines::logs))
         .route("/api/v1/pipelines/{name}/pause", post(pipelines::pause))
         .route("/api/v1/pipelines/{name}/resume", post(pipelines::resume))
+        .route("/api/v1/pipelines/{name}/reset", post(pipelines::reset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Outermost, so it also covers the fallbacks.

@@ -1,15 +1,16 @@
-//! Pipelines: list, describe, deploy, pause, resume, delete, logs.
+//! Pipelines: list, describe, deploy, pause, resume, reset, delete, logs.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use fjord_pipeline::runtime::{Deployment, PipelineStatus, RunState, catalog, deploy_local};
+use fjord_pipeline::runtime::{Deployment, PipelineStatus, RunState, catalog, deploy_if_changed};
 use fjord_pipeline::{HostResolver, Pipeline, validate_set};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::blocking;
+use super::groups::{ResetTo, reset_group};
+use super::{blocking, json_body};
 use crate::{AdminState, ApiError};
 
 #[derive(Serialize)]
@@ -157,10 +158,20 @@ pub(crate) async fn deploy(
         file: query.file.unwrap_or_else(|| format!("{name} (admin API)")),
         paused: query.paused,
     };
-    let revision = deploy_local(&state.broker, &name, &deployment).await?;
+    let deployed = deploy_if_changed(&state.broker, &name, &deployment).await?;
+    // The same manifest again is no new revision (and restarts nothing).
+    let status = if deployed.changed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((
-        StatusCode::CREATED,
-        Json(json!({"name": name, "revision": revision})),
+        status,
+        Json(json!({
+            "name": name,
+            "revision": deployed.revision,
+            "unchanged": !deployed.changed,
+        })),
     ))
 }
 
@@ -190,6 +201,82 @@ pub(crate) async fn resume(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     set_paused(&state, &name, false).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResetRequest {
+    to: ResetTo,
+}
+
+/// How long a reset waits for a just-paused pipeline's tasks to stop (its
+/// status says so within about a second).
+const STOPPING: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Moves a paused pipeline's committed position (as `POST
+/// /groups/{group}/reset-offsets` moves a group's) and empties its steps'
+/// state, so that it reads again from there and counts each record once.
+/// Refused while it runs, as Kafka refuses resetting an active group: its
+/// tasks would commit and flush over the reset. Refused for a source
+/// connector, whose position is the connector's own.
+pub(crate) async fn reset(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let request: ResetRequest = json_body(&body)?;
+    let broker = state.broker.clone();
+    let wanted = name.clone();
+    let (revision, deployment) =
+        blocking(move || Ok(catalog::deployments(&broker)?.remove(&wanted)))
+            .await?
+            .ok_or_else(|| not_deployed(&name))?;
+    if !deployment.paused {
+        return Err(ApiError::conflict(format!(
+            "pipeline {name:?} is running: pause it first (its tasks would commit over the reset)"
+        )));
+    }
+    let pipeline = Pipeline::from_yaml(&deployment.file, &deployment.manifest)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Some(topic) = pipeline.spec.source.topic.clone() else {
+        return Err(ApiError::bad_request(format!(
+            "pipeline {name:?} reads a source connector, whose position is its own: \
+             only a topic source can be reset"
+        )));
+    };
+    if state.broker.topic(&topic).is_none() {
+        return Err(ApiError::not_found(format!(
+            "topic {topic:?} does not exist"
+        )));
+    }
+    let deadline = tokio::time::Instant::now() + STOPPING;
+    loop {
+        let broker = state.broker.clone();
+        let wanted = name.clone();
+        if blocking(move || Ok(catalog::stopped_at(&broker, &wanted, revision)?)).await? {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::conflict(format!(
+                "pipeline {name:?} is paused but its tasks have not stopped yet; try again"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let steps: Vec<String> = pipeline.spec.steps.iter().map(|s| s.name.clone()).collect();
+    let changelogs = catalog::clear_state(&state.broker, &name, &steps).await?;
+    let group = pipeline.group_id();
+    let offsets = reset_group(&state, &group, &topic, None, request.to).await?;
+    Ok(Json(json!({
+        "name": name,
+        "group": group,
+        "topic": topic,
+        "offsets": offsets
+            .iter()
+            .map(|(partition, offset)| json!({"partition": partition, "offset": offset}))
+            .collect::<Vec<_>>(),
+        "changelogs": changelogs,
+    })))
 }
 
 pub(crate) async fn delete(

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use fjord_broker::{LocalBroker, LocalError, Partition};
 use fjord_sdk::Record;
 
+use super::changelog;
 use super::records::{self, SkippedBatch};
 use super::topics::Topics;
 use super::{
-    DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, PipelineStatus, STATUS_TOPIC,
+    DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, PipelineStatus, RunState, STATUS_TOPIC,
     merge_statuses, now_ms,
 };
 
@@ -132,6 +133,51 @@ pub async fn delete(local: &LocalBroker, name: &str) -> Result<(), LocalError> {
         return Err(not_deployed(name));
     }
     write(local, name, None).await.map(|_| ())
+}
+
+/// Whether pipeline `name`'s tasks have stopped at deployment `revision`
+/// (a pause) on every broker that publishes its status: each fresh status
+/// is of that revision or later, and not running. A task that is still
+/// running would commit its position and flush its state over a reset.
+pub fn stopped_at(local: &LocalBroker, name: &str, revision: i64) -> Result<bool, LocalError> {
+    let latest = latest_by_key(local, STATUS_TOPIC)?;
+    let statuses: Vec<PipelineStatus> = latest
+        .values()
+        .filter_map(|(_, v)| serde_json::from_slice::<PipelineStatus>(v).ok())
+        .filter(|s| s.name == name)
+        .collect();
+    let Some(freshest) = statuses.iter().map(|s| s.updated_ms).max() else {
+        return Ok(false);
+    };
+    Ok(statuses
+        .iter()
+        .filter(|s| s.updated_ms >= freshest - super::deployments::STALE_STATUS_MS)
+        .all(|s| s.revision >= revision && s.state != RunState::Running))
+}
+
+/// Empties the state of pipeline `name`'s steps `steps`: every key of
+/// each step's changelog that exists gets a tombstone, its source position
+/// too, so the next tasks restore nothing and read from the group's
+/// committed offset. For `fjord pipeline reset`, on a pipeline whose tasks
+/// have stopped (see [`stopped_at`]). Returns the changelogs emptied.
+pub async fn clear_state(
+    local: &LocalBroker,
+    name: &str,
+    steps: &[String],
+) -> Result<Vec<String>, LocalError> {
+    let topics = Topics::of(local).map_err(LocalError::from_message)?;
+    let mut cleared = Vec::new();
+    for step in steps {
+        let topic = changelog::changelog_topic(name, step);
+        let Some(partitions) = local.topic(&topic).map(|t| t.partition_count()) else {
+            continue;
+        };
+        changelog::clear(&topics, &topic, partitions)
+            .await
+            .map_err(LocalError::from_message)?;
+        cleared.push(topic);
+    }
+    Ok(cleared)
 }
 
 /// [`deployments`] off the async threads: in a cluster it reads from

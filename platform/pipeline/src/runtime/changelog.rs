@@ -38,10 +38,58 @@ pub(crate) struct ChangelogStore {
     pending: Mutex<HashMap<i32, Changes>>,
 }
 
+/// The changelog topic of step `step` of pipeline `pipeline`.
+pub(crate) fn changelog_topic(pipeline: &str, step: &str) -> String {
+    format!("pipeline.{pipeline}.{step}.changelog")
+}
+
+/// Empties a changelog: a tombstone for every key its `partitions` hold,
+/// the source position included, so a task that restores from it next
+/// starts with no state and from the group's committed offset (what
+/// `fjord pipeline reset` needs: state kept from records about to be read
+/// again would count them twice). Only while no task writes to it.
+pub(crate) async fn clear(topics: &Topics, topic: &str, partitions: i32) -> Result<(), String> {
+    for partition in 0..partitions {
+        let read = {
+            let topics = topics.clone();
+            let topic = topic.to_owned();
+            // Blocks in a cluster (a read from the partition's leader).
+            tokio::task::spawn_blocking(move || topics.read_to_end(&topic, partition, 0))
+                .await
+                .map_err(|e| e.to_string())??
+        };
+        let mut live: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
+        for r in read.records {
+            if let Some(key) = r.key {
+                live.insert(key, r.value.is_some());
+            }
+        }
+        let now = super::now_ms();
+        let tombstones: Vec<Record> = live
+            .into_iter()
+            .filter(|(_, live)| *live)
+            .map(|(key, _)| Record {
+                key: Some(key),
+                value: None,
+                timestamp: now,
+                ..Record::default()
+            })
+            .collect();
+        if tombstones.is_empty() {
+            continue;
+        }
+        topics
+            .append(topic, partition, &tombstones)
+            .await
+            .map_err(|e| format!("{topic}: {e}"))?;
+    }
+    Ok(())
+}
+
 impl ChangelogStore {
     pub fn new(pipeline: &str, step: &str) -> Self {
         ChangelogStore {
-            topic: format!("pipeline.{pipeline}.{step}.changelog"),
+            topic: changelog_topic(pipeline, step),
             entries: Mutex::default(),
             dirty: Mutex::default(),
             pending: Mutex::default(),

@@ -129,7 +129,7 @@ pub fn status_key(name: &str, node: Option<i32>) -> String {
 /// How far behind a pipeline's freshest status another broker's status may
 /// be and still count: a broker publishes every second, so an older one is
 /// from a broker that stopped or no longer runs the pipeline.
-const STALE_STATUS_MS: i64 = 10_000;
+pub(crate) const STALE_STATUS_MS: i64 = 10_000;
 
 /// One status per pipeline from the status records' values (the latest of
 /// each key of [`STATUS_TOPIC`]; values that do not parse are left out).

@@ -169,22 +169,53 @@ async fn ensure_internal_topics(local: &LocalBroker) -> Result<(), LocalError> {
 }
 
 /// Deploys `deployment` as pipeline `name` on the broker `local` (what
-/// the admin API, and so `fjord pipeline deploy`, does), unless that exact
-/// deployment is already the current one. Returns the deployment's
-/// revision (the offset of its record), which its status reports once the
-/// runtime has taken it up.
+/// the admin API, and so `fjord pipeline deploy`, does), unless it is
+/// what is deployed already (see [`deploy_if_changed`]). Returns the
+/// deployment's revision (the offset of its record), which its status
+/// reports once the runtime has taken it up.
 pub async fn deploy_local(
     local: &LocalBroker,
     name: &str,
     deployment: &Deployment,
 ) -> Result<i64, LocalError> {
+    deploy_if_changed(local, name, deployment)
+        .await
+        .map(|d| d.revision)
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployed {
+    /// The revision now deployed.
+    pub revision: i64,
+    /// False when the same manifest text (and paused state) was deployed
+    /// already: nothing was written, the running tasks go on.
+    pub changed: bool,
+}
+
+/// Deploys `deployment` as pipeline `name` unless the current deployment
+/// has the same manifest text and paused state. The file it came from
+/// does not count: the same manifest deployed from another path (or
+/// through the API) is no new revision, and restarts nothing.
+pub async fn deploy_if_changed(
+    local: &LocalBroker,
+    name: &str,
+    deployment: &Deployment,
+) -> Result<Deployed, LocalError> {
     let current = catalog::deployments_blocking(local).await?.remove(name);
     if let Some((revision, current)) = current {
-        if current == *deployment {
-            return Ok(revision);
+        if current.manifest == deployment.manifest && current.paused == deployment.paused {
+            return Ok(Deployed {
+                revision,
+                changed: false,
+            });
         }
     }
-    catalog::write(local, name, Some(deployment.to_json())).await
+    let revision = catalog::write(local, name, Some(deployment.to_json())).await?;
+    Ok(Deployed {
+        revision,
+        changed: true,
+    })
 }
 
 impl Drop for PipelineRuntime {

@@ -191,12 +191,15 @@ pub(crate) struct TopicTask {
 }
 
 impl TopicTask {
-    /// Finds where each partition resumes: its committed offset (or
-    /// `startFrom`), moved forward to the position its restored state
-    /// already reflects, so no record is applied to the state twice. In a
-    /// cluster these are reads from other brokers, which may be between
-    /// leaders for a while: they are retried until they succeed or the
-    /// task is stopped.
+    /// Finds where each partition resumes: its committed offset, moved
+    /// forward to the position its restored state already reflects, so no
+    /// record is applied to the state twice. `startFrom` only decides
+    /// where a partition with no usable commit begins (as Kafka's
+    /// `auto.offset.reset`): a restart, a pause and resume or a redeploy
+    /// must neither re-read nor skip what the group committed; re-reading
+    /// is `fjord pipeline reset`. In a cluster these are reads from other
+    /// brokers, which may be between leaders for a while: they are retried
+    /// until they succeed or the task is stopped.
     fn resume(&mut self) -> Result<(), Stopped> {
         for w in &mut self.works {
             let index = w.log.index();
@@ -205,10 +208,13 @@ impl TopicTask {
                 committed = self.io.topics.committed(&self.group, &self.topic, index)?;
                 Ok(())
             })?;
+            let start = w.log.log_start_offset();
             let mut position = match (committed, self.start_from) {
-                (Some(c), StartFrom::Committed) => c,
-                (_, StartFrom::Latest) => w.log.high_watermark(),
-                (_, StartFrom::Earliest) | (None, StartFrom::Committed) => w.log.log_start_offset(),
+                // Retention may have deleted past the commit: the oldest
+                // record left is the next one not yet read.
+                (Some(c), _) => c.max(start),
+                (None, StartFrom::Latest) => w.log.high_watermark(),
+                (None, StartFrom::Earliest | StartFrom::Committed) => start,
             };
             let mut restored: Option<i64> = None;
             for store in &self.stores {
