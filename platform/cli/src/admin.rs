@@ -35,8 +35,9 @@ impl Admin {
     }
 
     /// Deploys `manifest` (YAML), named `file` in its errors; returns the
-    /// pipeline's name.
-    pub fn deploy(&self, manifest: &str, file: &str, paused: bool) -> Result<String> {
+    /// pipeline's name and the revision (the deployment record's offset)
+    /// its status will report once the broker runs it.
+    pub fn deploy(&self, manifest: &str, file: &str, paused: bool) -> Result<(String, i64)> {
         let response = self
             .agent
             .post(format!("{}/api/v1/pipelines", self.base))
@@ -45,7 +46,10 @@ impl Admin {
             .query("paused", if paused { "true" } else { "false" })
             .send(manifest);
         let body = self.answer("deploying a pipeline", response)?;
-        Ok(body["name"].as_str().unwrap_or_default().to_owned())
+        Ok((
+            body["name"].as_str().unwrap_or_default().to_owned(),
+            body["revision"].as_i64().unwrap_or(-1),
+        ))
     }
 
     /// Pauses (or resumes) pipeline `name`.
