@@ -637,6 +637,7 @@ async function renderPipeline(name, gen) {
         <td class="n">${num(`pipeline-partition-${q.partition}-end`, q.end)}</td>
         <td class="n">${num(`pipeline-partition-${q.partition}-lag`, q.lag)}</td></tr>`).join("");
     const errors = Array.isArray(st.errors) ? st.errors : st.errors ? [st.errors] : [];
+    const warnings = Array.isArray(st.warnings) ? st.warnings : [];
     return head + `
       <div class="cards">
         <div class="card"><div class="label">State</div>${txt("pipeline-state", p.paused ? "paused" : st.state)}</div>
@@ -647,6 +648,7 @@ async function renderPipeline(name, gen) {
         <div class="card"><div class="label">Status time</div>${txt("pipeline-updated", isoTime(st.updated_ms))}</div>
       </div>
       ${errors.length ? `<div class="error" data-testid="pipeline-errors">${errors.map((e) => esc(typeof e === "string" ? e : JSON.stringify(e))).join("<br>")}</div>` : ""}
+      ${warnings.length ? `<div class="card warn" data-testid="pipeline-warnings">${warnings.map((w) => esc(String(w))).join("<br>")}</div>` : ""}
       <div class="scroll">${pipelineGraph(st, rateOf, p.dead_letter_topic)}</div>
       <h2>Steps and sinks</h2>
       <table data-testid="pipeline-counters"><thead><tr><th></th><th>Name</th><th class="n">In</th><th class="n">Out</th>

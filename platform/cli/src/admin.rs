@@ -12,6 +12,14 @@ use serde_json::Value;
 
 use crate::client::AdminArgs;
 
+/// What deploying one manifest did.
+pub struct Deployed {
+    pub name: String,
+    pub revision: i64,
+    /// That manifest text was deployed already: nothing was written.
+    pub unchanged: bool,
+}
+
 /// A client of one broker's admin API.
 pub struct Admin {
     base: String,
@@ -35,9 +43,10 @@ impl Admin {
     }
 
     /// Deploys `manifest` (YAML), named `file` in its errors; returns the
-    /// pipeline's name and whether that manifest was deployed already
-    /// (then nothing changed).
-    pub fn deploy(&self, manifest: &str, file: &str, paused: bool) -> Result<(String, bool)> {
+    /// pipeline's name, the revision (the deployment record's offset) its
+    /// status will report once the broker runs it, and whether that
+    /// manifest was deployed already (then nothing changed).
+    pub fn deploy(&self, manifest: &str, file: &str, paused: bool) -> Result<Deployed> {
         let response = self
             .agent
             .post(format!("{}/api/v1/pipelines", self.base))
@@ -46,10 +55,11 @@ impl Admin {
             .query("paused", if paused { "true" } else { "false" })
             .send(manifest);
         let body = self.answer("deploying a pipeline", response)?;
-        Ok((
-            body["name"].as_str().unwrap_or_default().to_owned(),
-            body["unchanged"].as_bool().unwrap_or(false),
-        ))
+        Ok(Deployed {
+            name: body["name"].as_str().unwrap_or_default().to_owned(),
+            revision: body["revision"].as_i64().unwrap_or(-1),
+            unchanged: body["unchanged"].as_bool().unwrap_or(false),
+        })
     }
 
     /// Pauses (or resumes) pipeline `name`.

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use fjord_pipeline::runtime::{
-    DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, PipelineStatus, STATUS_TOPIC,
+    DEPLOYMENTS_TOPIC, Deployment, LOGS_TOPIC, LogLine, PipelineStatus, RunState, STATUS_TOPIC,
     merge_statuses,
 };
-use fjord_pipeline::{HostResolver, Pipeline, validate_set};
+use fjord_pipeline::{HostResolver, Pipeline, anchor_plugin_paths, validate_set};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -185,10 +185,11 @@ pub fn manifest_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Reads and checks (structure only: plugins are resolved by the broker
-/// that runs it) one manifest, as (name, deployment).
+/// that runs it) one manifest, as (name, deployment). Relative plugin
+/// paths in it are made absolute against the manifest's directory (see
+/// [`read_manifest`]).
 pub fn read_deployment(file: &Path) -> Result<(String, Deployment)> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = read_manifest(file)?;
     let shown = file.display().to_string();
     let pipeline = Pipeline::from_yaml(&shown, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((
@@ -201,14 +202,26 @@ pub fn read_deployment(file: &Path) -> Result<(String, Deployment)> {
     ))
 }
 
+/// A manifest's text, its relative plugin paths made absolute against
+/// the directory of `file`: a manifest names its plugins as its author
+/// sees them from where it lies, whichever directory `fjord` (or the
+/// broker, which stores the deployment) runs in.
+pub fn read_manifest(file: &Path) -> Result<String> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let absolute = std::path::absolute(file)
+        .with_context(|| format!("finding the directory of {}", file.display()))?;
+    let dir = absolute.parent().unwrap_or(Path::new("/"));
+    Ok(anchor_plugin_paths(&text, dir))
+}
+
 fn validate(files: &[PathBuf]) -> Result<Vec<Pipeline>> {
     let host = crate::plugin::host()?;
     let resolver = HostResolver::new(&host);
     let mut pipelines = Vec::new();
     let mut failed = false;
     for file in files {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text = read_manifest(file)?;
         match Pipeline::load(&file.display().to_string(), &text, &resolver) {
             Ok(p) => pipelines.push(p),
             Err(errors) => {
@@ -235,45 +248,100 @@ fn deploy(admin: &Admin, paths: &[PathBuf], paused: bool) -> Result<()> {
     // Structure only, every file before any is sent: plugins and what they
     // may touch are the broker's to check, with the operator's policy of
     // that machine (this one's could refuse what the broker allows).
-    let deployments = files
+    let mut deployments = files
         .iter()
         .map(|file| read_deployment(file).map(|(_, d)| (file, d)))
         .collect::<Result<Vec<_>>>()?;
-    let started = now_ms();
-    let mut names = Vec::new();
+    // What can be checked across the files without plugins (names, cycles,
+    // partition counts), before any is sent.
+    let pipelines: Vec<Pipeline> = deployments
+        .iter()
+        .filter_map(|(_, d)| Pipeline::from_yaml(&d.file, &d.manifest).ok())
+        .collect();
+    validate_set(&pipelines).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Pipelines that create a topic go before the ones reading it, so
+    // that it gets the partitions its creator asks for, not the default
+    // of a reader that started first.
+    let created: Vec<&str> = pipelines
+        .iter()
+        .flat_map(|p| &p.spec.sinks)
+        .filter(|s| s.create.as_ref().is_some_and(|c| c.partitions.is_some()))
+        .filter_map(|s| s.topic.as_deref())
+        .collect();
+    let reads_created = |d: &Deployment| {
+        Pipeline::from_yaml(&d.file, &d.manifest)
+            .ok()
+            .and_then(|p| p.spec.source.topic)
+            .is_some_and(|t| created.contains(&t.as_str()))
+    };
+    deployments.sort_by_key(|(_, d)| reads_created(d));
+    let mut deployed = Vec::new();
     for (file, deployment) in deployments {
-        let (name, unchanged) = admin
+        let done = admin
             .deploy(&deployment.manifest, &deployment.file, paused)
             .with_context(|| format!("deploying {}", file.display()))?;
-        if unchanged {
+        if done.unchanged {
             // Nothing to wait for: the running revision goes on.
-            println!("pipeline {name} unchanged");
+            println!("pipeline {} unchanged", done.name);
         } else {
-            names.push(name);
+            deployed.push((done.name, done.revision));
         }
     }
-    // Wait (a little) for the broker to take the new revision up.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for name in names {
-        loop {
-            let status = admin.status(&name)?;
+    let failed = await_states(admin, deployed)?;
+    if !failed.is_empty() {
+        bail!("pipeline {} did not start", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Waits (a little) for the broker to run each deployed revision, prints
+/// the state each reached and returns the names of those that failed
+/// (`failed` or `invalid`), so that `deploy` can exit non-zero for them.
+/// A revision is watched over two statuses (a second apart): a task that
+/// cannot start, or stops on the first batch, shows by the second.
+fn await_states(admin: &Admin, deployed: Vec<(String, i64)>) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut failed = Vec::new();
+    // Per pipeline: when its revision's first status was taken.
+    let mut first_seen: BTreeMap<String, i64> = BTreeMap::new();
+    let mut pending = deployed;
+    while !pending.is_empty() {
+        let mut waiting = Vec::new();
+        for (name, revision) in pending {
+            let status = admin.status(&name)?.filter(|s| s.revision >= revision);
+            let settled = match &status {
+                Some(s) if matches!(s.state, RunState::Failed | RunState::Invalid) => true,
+                Some(s) => {
+                    let first = *first_seen.entry(name.clone()).or_insert(s.updated_ms);
+                    s.updated_ms >= first + 1000
+                }
+                None => false,
+            };
             match status {
-                Some(s) if s.updated_ms >= started + 1000 => {
+                Some(s) if settled || Instant::now() >= deadline => {
                     println!("pipeline {name} deployed: {}", state_text(&s));
                     for e in &s.errors {
                         println!("  {e}");
                     }
-                    break;
+                    for w in &s.warnings {
+                        println!("  warning: {w}");
+                    }
+                    if matches!(s.state, RunState::Failed | RunState::Invalid) {
+                        failed.push(name);
+                    }
                 }
-                _ if Instant::now() >= deadline => {
+                None if Instant::now() >= deadline => {
                     println!("pipeline {name} deployed; no status from the broker yet");
-                    break;
                 }
-                _ => std::thread::sleep(Duration::from_millis(250)),
+                _ => waiting.push((name, revision)),
             }
         }
+        pending = waiting;
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
-    Ok(())
+    Ok(failed)
 }
 
 fn state_text(s: &PipelineStatus) -> String {
@@ -362,6 +430,9 @@ fn status(client: &ClientArgs, name: &str, json: bool) -> Result<()> {
     for e in &status.errors {
         println!("error: {e}");
     }
+    for w in &status.warnings {
+        println!("warning: {w}");
+    }
     println!(
         "{:<28} {:>12} {:>12} {:>10} {:>8} {:>10}  LAST ERROR",
         "STEP/SINK", "IN", "OUT", "DROPPED", "FAILED", "IN/S"
@@ -413,7 +484,12 @@ fn logs(client: &ClientArgs, name: &str, follow: bool) -> Result<()> {
                         .payload()
                         .and_then(|v| serde_json::from_slice::<LogLine>(v).ok())
                     {
-                        println!("{} {:<5} {}", line.time_ms, line.level, line.message);
+                        println!(
+                            "{} {:<5} {}",
+                            rfc3339(line.time_ms),
+                            line.level,
+                            line.message
+                        );
                     }
                 }
                 if !follow && m.offset() >= high - 1 {
@@ -541,8 +617,9 @@ fn read_latest(client: &ClientArgs, topic: &str) -> Result<BTreeMap<String, Vec<
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// `time_ms` (ms since the epoch) as an RFC 3339 UTC time with
+/// milliseconds, as logs are read and sorted by people and tools.
+fn rfc3339(time_ms: i64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(time_ms.max(0) as u64);
+    humantime::format_rfc3339_millis(time).to_string()
 }

@@ -159,12 +159,24 @@ pub fn run(args: ServerArgs) -> Result<()> {
         // Checked here as a deploy through the admin API would be: a
         // manifest the policy refuses stops the start, rather than being
         // stored and refused by the runtime.
+        let mut pipelines = Vec::new();
         for (_, (_, d)) in &deployments {
             let resolver = fjord_pipeline::HostResolver::new(&host);
-            fjord_pipeline::Pipeline::load(&d.file, &d.manifest, &resolver)
+            let pipeline = fjord_pipeline::Pipeline::load(&d.file, &d.manifest, &resolver)
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("--pipelines: invalid pipeline manifest")?;
+            // Said, not refused: a data directory from before the check may
+            // hold such a topic, and the broker must still start.
+            if let Err(e) = fjord_pipeline::check_existing_topics(&pipeline, &|topic| {
+                local.topic(topic).map(|t| t.partition_count())
+            }) {
+                tracing::warn!("--pipelines: {e}");
+            }
+            pipelines.push(pipeline);
         }
+        fjord_pipeline::validate_set(&pipelines)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("--pipelines: the manifests do not fit together")?;
         if local.in_cluster() {
             // The pipelines' topics wait for enough brokers to replicate
             // them, and writes to them for the cluster's internal secret;

@@ -60,8 +60,8 @@ pub use model::{
     PluginRef, Retry, Sink, Source, Spec, StartFrom, Step,
 };
 pub use positions::{Location, Positions};
-pub use resolve::{HostResolver, PluginResolver};
-pub use validate::{API_VERSION, KIND, topic_name_problem, validate_set};
+pub use resolve::{HostResolver, PluginResolver, anchor_plugin_paths};
+pub use validate::{API_VERSION, KIND, check_existing_topics, topic_name_problem, validate_set};
 
 use model::Origin;
 use validate::Report;

@@ -199,3 +199,122 @@ pub(crate) fn check_plugins(p: &Pipeline, resolver: &dyn PluginResolver, r: &mut
         }
     }
 }
+
+/// `text` (a manifest) with each relative plugin path (`./x.wasm`,
+/// `plugins/libx.so`) made absolute against `base`, the directory of the
+/// manifest's file, so that it names the same file whichever working
+/// directory the CLI or the broker has. Built-in names, absolute paths and
+/// a manifest that does not parse are left as they are (its errors come
+/// from the checks that follow). Only the path's own text changes: lines,
+/// comments and layout stay, so errors still point at the file's lines.
+pub fn anchor_plugin_paths(text: &str, base: &std::path::Path) -> String {
+    let Ok(pipeline) = crate::Pipeline::from_yaml("", text) else {
+        return text.to_owned();
+    };
+    let spec = &pipeline.spec;
+    let mut references: Vec<(String, &str)> = Vec::new();
+    if let Some(c) = &spec.source.connector {
+        references.push(("spec.source.connector.plugin".into(), &c.plugin));
+    }
+    for (i, step) in spec.steps.iter().enumerate() {
+        references.push((child(&item("spec.steps", i), "plugin"), &step.plugin));
+    }
+    for (i, sink) in spec.sinks.iter().enumerate() {
+        for (field, plugin) in [
+            ("connector", &sink.connector),
+            ("partitioner", &sink.partitioner),
+            ("serializer", &sink.serializer),
+        ] {
+            if let Some(plugin) = plugin {
+                let path = child(&child(&item("spec.sinks", i), field), "plugin");
+                references.push((path, &plugin.plugin));
+            }
+        }
+    }
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    // Right to left within a line, so earlier columns stay valid.
+    let mut edits: Vec<(usize, usize, &str, String)> = references
+        .into_iter()
+        .filter(|(_, r)| {
+            fjord_plugin_host::is_file_reference(r) && std::path::Path::new(r).is_relative()
+        })
+        .filter_map(|(path, r)| {
+            let at = pipeline.location_of(&path)?;
+            Some((at.line, at.column, r, absolute(base, r)))
+        })
+        .collect();
+    edits.sort_by_key(|e| std::cmp::Reverse((e.0, e.1)));
+    for (line, column, reference, absolute) in edits {
+        let Some(text) = lines.get_mut(line - 1) else {
+            continue;
+        };
+        let Some(start) = text.char_indices().nth(column - 1).map(|(i, _)| i) else {
+            continue;
+        };
+        // As written: plain, or quoted without escapes; anything else is
+        // left alone rather than rewritten wrongly.
+        let rest = &text[start..];
+        let written = [
+            reference.to_owned(),
+            format!("'{reference}'"),
+            format!("\"{reference}\""),
+        ]
+        .into_iter()
+        .find(|w| rest.starts_with(w.as_str()));
+        if let Some(written) = written {
+            // A JSON string is a YAML double-quoted scalar.
+            let quoted = serde_json::Value::String(absolute).to_string();
+            text.replace_range(start..start + written.len(), &quoted);
+        }
+    }
+    lines.join("\n")
+}
+
+/// `reference` under `base`, without `.` components.
+fn absolute(base: &std::path::Path, reference: &str) -> String {
+    let joined: std::path::PathBuf = base
+        .join(reference)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    joined.display().to_string()
+}
+
+#[cfg(test)]
+mod anchor_tests {
+    use super::anchor_plugin_paths;
+    use std::path::Path;
+
+    #[test]
+    fn relative_plugin_paths_become_absolute_and_the_rest_stays() {
+        let text = "\
+apiVersion: fjord.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  source: {topic: in}
+  steps:
+    - {name: a, plugin: ./plugins/a.wasm}   # a comment
+    - name: b
+      plugin: 'lib/libb.so'
+    - {name: c, plugin: filter, config: {expr: 'x > 1'}}
+    - {name: d, plugin: /opt/d.wasm}
+  sinks:
+    - topic: out
+      serializer: {plugin: ../s.wasm}
+";
+        let anchored = anchor_plugin_paths(text, Path::new("/srv/manifests"));
+        assert_eq!(
+            anchored,
+            text.replace("./plugins/a.wasm", "\"/srv/manifests/plugins/a.wasm\"")
+                .replace("'lib/libb.so'", "\"/srv/manifests/lib/libb.so\"")
+                .replace("../s.wasm", "\"/srv/manifests/../s.wasm\"")
+        );
+    }
+
+    #[test]
+    fn a_manifest_that_does_not_parse_is_left_alone() {
+        let text = "spec: [unclosed\n";
+        assert_eq!(anchor_plugin_paths(text, Path::new("/srv")), text);
+    }
+}

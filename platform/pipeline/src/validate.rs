@@ -324,9 +324,10 @@ fn check_capabilities(r: &mut Report<'_>, path: &str, caps: &Capabilities) {
     }
 }
 
-/// Checks a set of pipelines together: no two with the same name, and no
-/// cycle of topics through them (one's sink feeding another's source and
-/// so on back to the first).
+/// Checks a set of pipelines together: no two with the same name, no
+/// topic that two create with different partition counts, and no cycle of
+/// topics through them (one's sink feeding another's source and so on
+/// back to the first).
 pub fn validate_set(pipelines: &[Pipeline]) -> Result<(), ManifestErrors> {
     let mut errors = Vec::new();
 
@@ -342,6 +343,36 @@ pub fn validate_set(pipelines: &[Pipeline]) -> Result<(), ManifestErrors> {
                 ),
                 false,
             ));
+        }
+    }
+
+    // A topic created by two pipelines with different partition counts
+    // would get whichever started first: say so instead.
+    let mut created: HashMap<&str, (&Pipeline, u32)> = HashMap::new();
+    for p in pipelines {
+        for (i, sink) in p.spec.sinks.iter().enumerate() {
+            let (Some(topic), Some(partitions)) = (
+                sink.topic.as_deref(),
+                sink.create.as_ref().and_then(|c| c.partitions),
+            ) else {
+                continue;
+            };
+            match created.get(topic) {
+                Some((first, n)) if *n != partitions => errors.push(located(
+                    p,
+                    &child(&item("spec.sinks", i), "create.partitions"),
+                    format!(
+                        "{partitions} partitions for topic {topic:?}, but pipeline {:?} ({}) \
+                         creates it with {n}",
+                        first.metadata.name, first.origin.file
+                    ),
+                    false,
+                )),
+                Some(_) => {}
+                None => {
+                    created.insert(topic, (p, partitions));
+                }
+            }
         }
     }
 
@@ -437,4 +468,36 @@ fn cycle_error(
         format!("topics form a cycle: {text}"),
         false,
     )
+}
+
+/// Checks `pipeline`'s `create: {partitions: N}` against the topics that
+/// exist (`partitions_of` gives a topic's partition count, `None` when it
+/// does not exist): `create` does nothing for an existing topic, so a
+/// different count there is a promise the manifest cannot keep.
+pub fn check_existing_topics(
+    pipeline: &Pipeline,
+    partitions_of: &dyn Fn(&str) -> Option<i32>,
+) -> Result<(), ManifestErrors> {
+    let mut report = Report::new(pipeline);
+    for (i, sink) in pipeline.spec.sinks.iter().enumerate() {
+        let (Some(topic), Some(wanted)) = (
+            sink.topic.as_deref(),
+            sink.create.as_ref().and_then(|c| c.partitions),
+        ) else {
+            continue;
+        };
+        if let Some(existing) = partitions_of(topic) {
+            if i64::from(existing) != i64::from(wanted) {
+                report.at(
+                    &child(&item("spec.sinks", i), "create.partitions"),
+                    format!(
+                        "topic {topic:?} exists with {existing} partition{}; `create` \
+                         does not change it (ask for {existing}, or leave `partitions` out)",
+                        if existing == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+        }
+    }
+    ManifestErrors(report.errors).into_result()
 }

@@ -1,7 +1,8 @@
 //! Manifests as users write them, and the exact message each mistake gets.
 
 use fjord_pipeline::{
-    HostResolver, ManifestErrors, Pipeline, PluginResolver, StartFrom, validate_set,
+    HostResolver, ManifestErrors, Pipeline, PluginResolver, StartFrom, check_existing_topics,
+    validate_set,
 };
 use fjord_plugin_host::{HostConfig, HostPolicy, PluginHost};
 use fjord_sdk::{ConfigKey, PluginInfo, PluginKind};
@@ -410,6 +411,46 @@ fn names_are_unique_across_manifests() {
         validate_set(&set).map_err(|e| e.to_string()),
         Err(r#"b.yaml:3:18: metadata.name: pipeline "a" is also defined in a.yaml"#.to_owned())
     );
+}
+
+fn creating(name: &str, source: &str, sink: &str, partitions: u32) -> String {
+    format!(
+        "apiVersion: fjord.dev/v1\nkind: Pipeline\nmetadata: {{name: {name}}}\nspec:\n  \
+         source: {{topic: {source}}}\n  sinks:\n    - topic: {sink}\n      \
+         create: {{partitions: {partitions}}}\n"
+    )
+}
+
+/// The samples asked for 2 partitions of `logs.raw` in several manifests;
+/// one asking for another count would get whichever started first.
+#[test]
+fn a_topic_created_with_different_partition_counts_is_a_conflict() {
+    let set: Vec<Pipeline> = [
+        ("a.yaml", creating("a", "x", "shared", 2)),
+        ("b.yaml", creating("b", "y", "shared", 2)),
+        ("c.yaml", creating("c", "z", "shared", 3)),
+    ]
+    .iter()
+    .filter_map(|(f, t)| Pipeline::from_yaml(f, t).ok())
+    .collect();
+    assert_eq!(set.len(), 3);
+    assert_eq!(
+        validate_set(&set).map_err(|e| e.to_string()),
+        Err(r#"c.yaml:8:28: spec.sinks[0].create.partitions: 3 partitions for topic "shared", but pipeline "a" (a.yaml) creates it with 2"#.to_owned())
+    );
+    assert_eq!(validate_set(&set[..2]), Ok(()));
+}
+
+#[test]
+fn create_partitions_must_match_an_existing_topic() {
+    let p = Pipeline::from_yaml("c.yaml", &creating("c", "z", "shared", 2)).unwrap();
+    let existing = |topic: &str| (topic == "shared").then_some(1);
+    assert_eq!(
+        check_existing_topics(&p, &existing).map_err(|e| e.to_string()),
+        Err(r#"c.yaml:8:28: spec.sinks[0].create.partitions: topic "shared" exists with 1 partition; `create` does not change it (ask for 1, or leave `partitions` out)"#.to_owned())
+    );
+    assert_eq!(check_existing_topics(&p, &|_| Some(2)), Ok(()));
+    assert_eq!(check_existing_topics(&p, &|_| None), Ok(()));
 }
 
 #[test]

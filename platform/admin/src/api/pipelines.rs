@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use fjord_pipeline::runtime::{Deployment, PipelineStatus, RunState, catalog, deploy_if_changed};
-use fjord_pipeline::{HostResolver, Pipeline, validate_set};
+use fjord_pipeline::{HostResolver, Pipeline, check_existing_topics, validate_set};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -126,7 +126,8 @@ pub(crate) struct DeployQuery {
 
 /// Deploys the manifest in the body after checking it as `fjord pipeline
 /// validate` does: its structure, its plugins on this broker, and that it
-/// fits with the pipelines already deployed.
+/// fits with the pipelines already deployed and the topics that exist
+/// (`create: {partitions: N}` of an existing topic must match it).
 pub(crate) async fn deploy(
     State(state): State<AdminState>,
     Query(query): Query<DeployQuery>,
@@ -142,6 +143,10 @@ pub(crate) async fn deploy(
         let file = shown.as_deref().unwrap_or("request body");
         let pipeline = Pipeline::load(file, &manifest, &HostResolver::new(&host))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        check_existing_topics(&pipeline, &|topic| {
+            broker.topic(topic).map(|t| t.partition_count())
+        })
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let mut set: Vec<Pipeline> = catalog::deployments(&broker)?
             .into_iter()
             .filter(|(name, _)| *name != pipeline.metadata.name)

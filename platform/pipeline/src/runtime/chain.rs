@@ -12,7 +12,7 @@ use fjord_plugin_host::{PluginError, PluginInstance};
 use fjord_sdk::Record;
 
 use super::changelog::ChangelogStore;
-use super::stats::PipelineStats;
+use super::stats::{Event, PipelineStats};
 use crate::Retry;
 
 /// A record that a step (or a sink) could not handle.
@@ -76,6 +76,10 @@ pub(crate) struct Chain {
     stats: Arc<PipelineStats>,
     retry: Retry,
     stop: Arc<AtomicBool>,
+    /// Stop running a batch at its first failed record (a pipeline with
+    /// no dead-letter topic, which stops on it): the records after it
+    /// reach no further plugin.
+    stop_at_failure: bool,
 }
 
 impl Chain {
@@ -92,7 +96,14 @@ impl Chain {
             stats,
             retry,
             stop,
+            stop_at_failure: false,
         }
+    }
+
+    /// Stops each batch at its first failed record (see `stop_at_failure`).
+    pub fn stopping_at_failure(mut self, stop_at_failure: bool) -> Self {
+        self.stop_at_failure = stop_at_failure;
+        self
     }
 
     /// Runs `records` through every step.
@@ -149,8 +160,17 @@ impl Chain {
             if let Some(last) = failed.last() {
                 self.stats.steps[i].fail(failed.len(), &last.error);
             }
+            let stop_here = self.stop_at_failure && !failed.is_empty();
             failures.extend(failed);
             batch = passed;
+            if stop_here {
+                // Nothing of this batch is delivered (the router stops on
+                // the failure), so nothing of it goes on either.
+                return Output {
+                    records: Vec::new(),
+                    failures,
+                };
+            }
         }
         Output {
             records: fjord_sdk::decode(&batch).unwrap_or_default(),
@@ -183,6 +203,8 @@ impl Chain {
                         if attempt < self.retry.attempts && !self.stop.load(Ordering::Relaxed) =>
                     {
                         tracing::debug!(step = %step.name, attempt, error = %e, "record failed; retrying");
+                        self.stats
+                            .note(Event::Retried, &step.name, 1, &e.to_string());
                         std::thread::sleep(self.retry.backoff(attempt));
                         attempt += 1;
                     }
@@ -195,6 +217,9 @@ impl Chain {
                         break;
                     }
                 }
+            }
+            if self.stop_at_failure && !failed.is_empty() {
+                break;
             }
         }
         (fjord_sdk::encode(&passed), failed)

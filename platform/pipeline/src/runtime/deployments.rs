@@ -99,6 +99,10 @@ pub struct PipelineStatus {
     pub updated_ms: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// What runs, but not as the manifest asks: `parallelism` above the
+    /// source topic's partition count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub source: String,
     pub steps: Vec<StepStatus>,
     pub sinks: Vec<StepStatus>,
@@ -142,7 +146,7 @@ pub(crate) const STALE_STATUS_MS: i64 = 10_000;
 /// use fjord_pipeline::runtime::{merge_statuses, PipelineStatus, RunState};
 /// let status = |node, partition| PipelineStatus {
 ///     name: "p".into(), revision: 3, state: RunState::Running, node_id: node,
-///     updated_ms: 1_000, errors: vec![], source: "topic in".into(),
+///     updated_ms: 1_000, errors: vec![], warnings: vec![], source: "topic in".into(),
 ///     steps: vec![], sinks: vec![], dead_lettered: 0, lag: 5,
 ///     partitions: vec![fjord_pipeline::runtime::PartitionStatus {
 ///         partition, position: 10, end: 15, lag: 5 }],
@@ -183,6 +187,11 @@ pub fn merge_statuses<'a>(
                 for e in s.errors {
                     if !merged.errors.contains(&e) {
                         merged.errors.push(e);
+                    }
+                }
+                for w in s.warnings {
+                    if !merged.warnings.contains(&w) {
+                        merged.warnings.push(w);
                     }
                 }
                 for p in s.partitions {

@@ -230,6 +230,9 @@ struct Running {
     revision: i64,
     state: RunState,
     errors: Vec<String>,
+    /// What runs, but not as the manifest asks (see
+    /// [`PipelineStatus::warnings`]).
+    warnings: Vec<String>,
     source: String,
     stats: Arc<PipelineStats>,
     stop: Arc<AtomicBool>,
@@ -382,6 +385,11 @@ impl Supervisor {
                         r.state = RunState::Failed;
                         r.errors = r.stats.fatal_errors();
                         r.halt();
+                        self.logs.push(
+                            &name,
+                            "error",
+                            format!("failed at revision {}; `resume` restarts it", r.revision),
+                        );
                     }
                     // New source partitions, or leadership that moved,
                     // need tasks here started or stopped.
@@ -391,10 +399,17 @@ impl Supervisor {
             if restart {
                 if let Some(mut old) = self.running.remove(&name) {
                     old.halt();
+                    // Resuming is a new revision too: say what it does.
+                    let why = match (old.state, deployment.paused) {
+                        (RunState::Paused, false) => "resumed; ",
+                        (RunState::Failed, false) => "restarted after failing; ",
+                        (RunState::Running, true) => "pausing; ",
+                        _ => "",
+                    };
                     self.logs.push(
                         &name,
                         "info",
-                        format!("replacing revision {}", old.revision),
+                        format!("{why}replacing revision {}", old.revision),
                     );
                 }
                 let running = self.launch(&name, revision, &deployment);
@@ -409,6 +424,7 @@ impl Supervisor {
             revision,
             state: RunState::Paused,
             errors: Vec::new(),
+            warnings: Vec::new(),
             source: String::new(),
             stats: Arc::new(PipelineStats::default()),
             stop: Arc::clone(&stop),
@@ -445,8 +461,16 @@ impl Supervisor {
             self.logs.push(name, "info", "paused".into());
             return running;
         }
+        if let Err(e) = self.create_source_as_promised(&pipeline) {
+            running.state = RunState::Failed;
+            self.logs.push(name, "error", format!("cannot start: {e}"));
+            running.errors = vec![e];
+            return running;
+        }
+        let parallelism = pipeline.spec.parallelism;
         match self.start_tasks(name, pipeline, &stop) {
             Ok((tasks, stats, owned)) => {
+                running.warnings = self.parallelism_warning(&running.source, parallelism);
                 running.state = RunState::Running;
                 running.tasks = tasks;
                 running.stats = stats;
@@ -461,6 +485,56 @@ impl Supervisor {
             }
         }
         running
+    }
+
+    /// A source topic that does not exist yet, which another deployed
+    /// pipeline creates with `create: {partitions: N}`, is created here
+    /// with those N partitions: whichever of the two starts first, the
+    /// topic gets the count its manifests ask for.
+    fn create_source_as_promised(&self, pipeline: &Pipeline) -> Result<(), String> {
+        let Some(source) = pipeline.spec.source.topic.as_deref() else {
+            return Ok(());
+        };
+        if self.local.topic(source).is_some() {
+            return Ok(());
+        }
+        let promised = self
+            .desired
+            .values()
+            .filter_map(|(_, d)| Pipeline::from_yaml(&d.file, &d.manifest).ok())
+            .flat_map(|p| p.spec.sinks)
+            .filter(|s| s.topic.as_deref() == Some(source))
+            .find_map(|s| s.create.and_then(|c| c.partitions));
+        let Some(partitions) = promised else {
+            return Ok(());
+        };
+        self.handle
+            .block_on(
+                self.local
+                    .ensure_topic(source, Some(partitions as i32), &[]),
+            )
+            .map(|_| ())
+            .map_err(|e| format!("topic {source}: {e}"))
+    }
+
+    /// The status warning of a pipeline whose `parallelism` exceeds its
+    /// source topic's partitions: a partition is read by one task, so the
+    /// extra tasks would have nothing to do, and none are started.
+    fn parallelism_warning(&self, source: &str, parallelism: u32) -> Vec<String> {
+        let Some(topic) = self.local.topic(source) else {
+            return Vec::new();
+        };
+        let partitions = topic.partition_count();
+        if i64::from(parallelism) <= i64::from(partitions) {
+            return Vec::new();
+        }
+        vec![format!(
+            "parallelism {parallelism} exceeds the {partitions} partition{} of source topic \
+             {source}: {partitions} task{} run{}",
+            if partitions == 1 { "" } else { "s" },
+            if partitions == 1 { "" } else { "s" },
+            if partitions == 1 { "s" } else { "" },
+        )]
     }
 
     fn start_tasks(

@@ -17,7 +17,7 @@ use fjord_plugin_host::PluginInstance;
 use fjord_sdk::{Header, Record};
 
 use super::chain::Failure;
-use super::stats::PipelineStats;
+use super::stats::{Event, PipelineStats};
 use super::task::{Io, Stopped};
 use super::topics::AppendError;
 
@@ -207,8 +207,9 @@ pub(crate) struct Router {
 impl Router {
     /// Delivers `records` to their sinks and `failures` (plus the records
     /// no sink could take) to the dead-letter topic. Without a dead-letter
-    /// topic a failure is an error that stops the task: nothing is dropped
-    /// silently.
+    /// topic a failure is an error that stops the task before any record
+    /// of the delivery is written: nothing is dropped silently, and the
+    /// records after the failed one are not delivered ahead of it.
     pub fn deliver(
         &mut self,
         io: &Io,
@@ -261,22 +262,46 @@ impl Router {
                 per_output[last].push(record);
             }
         }
+        // Serializers and partitioners run before anything is written, so
+        // that a record they fail stops a pipeline without a dead-letter
+        // topic before any record is delivered.
+        let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(per_output.len());
+        let mut counts: Vec<(usize, usize)> = vec![(0, 0); per_output.len()];
         for (i, batch) in per_output.into_iter().enumerate() {
             if batch.is_empty() {
+                prepared.push(None);
                 continue;
             }
             let output = &mut self.outputs[i];
-            let counters = &self.stats.sinks[i];
-            let count = batch.len();
             let before = failures.len();
-            match &mut output.target {
-                Target::Topic(t) => {
-                    let prepared = t.prepare(&output.label, batch, &mut failures);
-                    t.deliver(io, &output.label, prepared, &mut failures)
+            let count = batch.len();
+            prepared.push(Some(match &mut output.target {
+                Target::Topic(t) => Prepared::Topic(t.prepare(&output.label, batch, &mut failures)),
+                Target::Connector(_) => Prepared::Connector(fjord_sdk::encode(&batch)),
+            }));
+            counts[i] = (count, failures.len() - before);
+        }
+        // Without a dead-letter topic a failed record stops the task here,
+        // before any of the batch is delivered: the position stays before
+        // the failed record, so neither it nor what follows it is written,
+        // now or on a `resume` that meets it again.
+        if !failures.is_empty() && self.dead_letter.is_none() {
+            return Err(no_dead_letter(&failures[0]));
+        }
+        for (i, prepared) in prepared.into_iter().enumerate() {
+            let Some(prepared) = prepared else {
+                continue;
+            };
+            let output = &mut self.outputs[i];
+            let counters = &self.stats.sinks[i];
+            let (count, prepare_failed) = counts[i];
+            let before = failures.len();
+            match (&mut output.target, prepared) {
+                (Target::Topic(t), Prepared::Topic(by_partition)) => {
+                    t.deliver(io, &output.label, by_partition, &mut failures)
                         .map_err(|_| RouteError::Stopped)?;
                 }
-                Target::Connector(sink) => {
-                    let encoded = fjord_sdk::encode(&batch);
+                (Target::Connector(sink), Prepared::Connector(encoded)) => {
                     // Once the sink took the batch, only its flush is
                     // retried: writing again would buffer it twice.
                     let mut written = false;
@@ -295,21 +320,23 @@ impl Router {
                     })
                     .map_err(|_| RouteError::Stopped)?;
                 }
+                _ => unreachable!("prepared for its own target"),
             }
-            let failed = failures.len() - before;
+            let failed = prepare_failed + failures.len() - before;
             counters.add(count, count - failed);
         }
         if failures.is_empty() {
             return Ok(());
         }
         let Some(dead_letter) = &mut self.dead_letter else {
-            let f = &failures[0];
-            return Err(RouteError::Failed(format!(
-                "step {} failed on a record and the pipeline has no deadLetter topic: {}",
-                f.step, f.error
-            )));
+            // Only a record too large for its sink topic gets here: found
+            // while appending, after what went before it was written.
+            return Err(no_dead_letter(&failures[0]));
         };
         let count = failures.len();
+        for f in &failures {
+            self.stats.note(Event::DeadLettered, &f.step, 1, &f.error);
+        }
         let letters: Vec<Record> = failures
             .into_iter()
             .map(|f| {
@@ -350,6 +377,20 @@ impl Router {
             .increment(count as u64);
         Ok(())
     }
+}
+
+/// A sink's share of a delivery, ready to write.
+enum Prepared {
+    Topic(BTreeMap<i32, Vec<Record>>),
+    Connector(Vec<u8>),
+}
+
+/// The error that stops a task without a dead-letter topic.
+fn no_dead_letter(f: &Failure) -> RouteError {
+    RouteError::Failed(format!(
+        "step {} failed on a record and the pipeline has no deadLetter topic: {}",
+        f.step, f.error
+    ))
 }
 
 /// Why a delivery did not complete.

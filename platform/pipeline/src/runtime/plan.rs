@@ -209,7 +209,8 @@ impl Plan {
             Arc::clone(stats),
             self.pipeline.spec.retry,
             Arc::clone(stop),
-        ))
+        )
+        .stopping_at_failure(self.pipeline.spec.dead_letter.is_none()))
     }
 
     /// The sinks and dead-letter topic of one task.

@@ -26,6 +26,9 @@ impl Supervisor {
         let mut batch = Vec::new();
         let node_id = self.local.node_id();
         for (name, r) in &mut self.running {
+            for (level, line) in r.stats.take_events() {
+                self.logs.push(name, level, line);
+            }
             let source = if r.source.is_empty() {
                 "connector".to_owned()
             } else {
@@ -52,6 +55,7 @@ impl Supervisor {
                 node_id,
                 updated_ms: now_ms(),
                 errors,
+                warnings: r.warnings.clone(),
                 source,
                 steps: r.stats.steps.iter().map(|c| c.status(seconds)).collect(),
                 sinks: r.stats.sinks.iter().map(|c| c.status(seconds)).collect(),

@@ -112,6 +112,27 @@ pub(crate) struct PipelineStats {
     positions: Mutex<BTreeMap<i32, (i64, i64)>>,
     /// Errors that stopped a task.
     fatal: Mutex<Vec<String>>,
+    /// Record retries and dead letters since the last status, which the
+    /// log reports as one line per kind and step a second (a flood of bad
+    /// records must not flood the log).
+    events: Mutex<BTreeMap<(Event, String), Tally>>,
+}
+
+/// What happened to records that the log reports in aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Event {
+    /// A record a step failed was tried again.
+    Retried,
+    /// A record that failed (after its retries) went to the dead-letter
+    /// topic.
+    DeadLettered,
+}
+
+/// How often an [`Event`] happened at one step, and its last error.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    count: u64,
+    last_error: String,
 }
 
 impl PipelineStats {
@@ -151,10 +172,79 @@ impl PipelineStats {
             .push(error);
     }
 
+    /// `count` records met `event` at `step` (a step, or a sink's label).
+    pub fn note(&self, event: Event, step: &str, count: usize, error: &str) {
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        let tally = events.entry((event, step.to_owned())).or_default();
+        tally.count += count as u64;
+        error.clone_into(&mut tally.last_error);
+    }
+
+    /// The log lines (level, message) of the events since the last call.
+    pub fn take_events(&self) -> Vec<(&'static str, String)> {
+        let events =
+            std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner));
+        events
+            .into_iter()
+            .map(|((event, step), t)| match event {
+                Event::Retried => (
+                    "warn",
+                    format!(
+                        "step {step}: {} retries of failed records (last error: {})",
+                        t.count, t.last_error
+                    ),
+                ),
+                Event::DeadLettered => (
+                    "warn",
+                    format!(
+                        "{} records failed at {step} and were dead-lettered (last error: {})",
+                        t.count, t.last_error
+                    ),
+                ),
+            })
+            .collect()
+    }
+
     pub fn fatal_errors(&self) -> Vec<String> {
         self.fatal
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_come_out_once_per_kind_and_step() {
+        let stats = PipelineStats::new("p", &["check".to_owned()], &[]);
+        for i in 0..500 {
+            stats.note(Event::Retried, "check", 1, &format!("bad {i}"));
+            stats.note(Event::DeadLettered, "check", 1, &format!("bad {i}"));
+        }
+        stats.note(Event::DeadLettered, "topic out", 2, "too large");
+        let lines = stats.take_events();
+        assert_eq!(
+            lines,
+            [
+                (
+                    "warn",
+                    "step check: 500 retries of failed records (last error: bad 499)".to_owned()
+                ),
+                (
+                    "warn",
+                    "500 records failed at check and were dead-lettered (last error: bad 499)"
+                        .to_owned()
+                ),
+                (
+                    "warn",
+                    "2 records failed at topic out and were dead-lettered (last error: too large)"
+                        .to_owned()
+                ),
+            ]
+        );
+        assert!(stats.take_events().is_empty());
     }
 }
