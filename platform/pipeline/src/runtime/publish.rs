@@ -45,6 +45,7 @@ impl Supervisor {
             if r.state == RunState::Running {
                 errors.extend(r.stats.fatal_errors());
             }
+            let (steps, sinks) = r.stats.statuses(seconds);
             let status = PipelineStatus {
                 name: name.clone(),
                 revision: r.revision,
@@ -53,8 +54,8 @@ impl Supervisor {
                 updated_ms: now_ms(),
                 errors,
                 source,
-                steps: r.stats.steps.iter().map(|c| c.status(seconds)).collect(),
-                sinks: r.stats.sinks.iter().map(|c| c.status(seconds)).collect(),
+                steps,
+                sinks,
                 lag: partitions.iter().map(|p| p.lag).sum(),
                 partitions,
                 dead_lettered: r.stats.dead_lettered.load(Ordering::Relaxed),
