@@ -233,7 +233,9 @@ def data():
 @pytest.fixture(scope="module")
 def pipeline():
     """A `filter` pipeline: JSON records with keep=true go to the sink, values
-    that are not JSON fail the step and go to the dead-letter topic."""
+    that are not JSON fail the step and go to the dead-letter topic; kept
+    records without `n` are dropped by a `validate` step, which counts them
+    (its plugin counter `rejected`)."""
     name = unique("console-pipe")
     src, dst, dlq = f"{name}.in", f"{name}.out", f"{name}.dlq"
     api("POST", "/topics", {"name": src, "partitions": 2}, expect_status=201)
@@ -249,6 +251,9 @@ spec:
     - name: keep
       plugin: filter
       config: {{expr: 'keep == true', on_invalid: fail}}
+    - name: shape
+      plugin: validate
+      config: {{required: [n], on_invalid: drop}}
   sinks:
     - topic: {dst}
   deadLetter:
@@ -263,6 +268,8 @@ spec:
         producer.send(src, value=json.dumps({"n": i, "keep": i % 2 == 0}).encode())
     for i in range(3):
         producer.send(src, value=f"not json {i}".encode())
+    for i in range(2):
+        producer.send(src, value=json.dumps({"keep": True}).encode())
     producer.flush()
     producer.close()
     wait_for("the pipeline to read its backlog",
@@ -477,6 +484,11 @@ def test_pipelines_list_and_pipeline_page(page, pipeline):
                 "data-value", str(s[field]), timeout=10000)
     expect(page.get_by_test_id("sink-0-in")).to_have_attribute(
         "data-value", str(status["sinks"][0]["records_in"]), timeout=10000)
+    # The plugin counters: the validate step's rejects, as the status has them.
+    shape = next(s for s in status["steps"] if s["name"] == "shape")
+    assert shape["counters"]["rejected"] == 2, shape
+    expect(page.get_by_test_id("step-shape-counter-rejected-value")).to_have_attribute(
+        "data-value", str(shape["counters"]["rejected"]), timeout=10000)
     expect(page.get_by_test_id("pipeline-dead-lettered")).to_have_attribute(
         "data-value", str(status["dead_lettered"]))
     expect(page.get_by_test_id("pipeline-lag")).to_have_attribute("data-value", "0")

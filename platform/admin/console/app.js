@@ -617,6 +617,17 @@ function counterRows(items, kind, rateOf) {
   }).join("");
 }
 
+// What each step's or sink's plugin counted (`ctx.counter`): why records
+// went without output (an aggregate's late and future records …).
+function pluginCounterRows(items, kind) {
+  return items.flatMap((s, i) => {
+    const key = kind === "step" ? s.name : String(i);
+    return Object.entries(s.counters || {}).map(([name, value]) => `<tr data-testid="${esc(`${kind}-${key}-counter-${name}`)}">
+      <td>${esc(kind)}</td><td>${esc(s.name ?? key)}</td><td>${esc(name)}</td>
+      <td class="n">${num(`${kind}-${key}-counter-${name}-value`, value)}</td></tr>`);
+  }).join("");
+}
+
 async function renderPipeline(name, gen) {
   const track = rateTracker();
   let dlqTopic = null;
@@ -654,6 +665,13 @@ async function renderPipeline(name, gen) {
       <table data-testid="pipeline-counters"><thead><tr><th></th><th>Name</th><th class="n">In</th><th class="n">Out</th>
         <th class="n">Dropped</th><th class="n">Failed</th><th class="n">Rate in</th><th>Last error</th></tr></thead>
         <tbody>${counterRows(st.steps || [], "step", rateOf)}${counterRows(st.sinks || [], "sink", rateOf)}</tbody></table>
+      <h2>Plugin counters</h2>
+      ${(() => {
+        const rows = pluginCounterRows(st.steps || [], "step") + pluginCounterRows(st.sinks || [], "sink");
+        return rows
+          ? `<table data-testid="pipeline-plugin-counters"><thead><tr><th></th><th>Name</th><th>Counter</th><th class="n">Value</th></tr></thead><tbody>${rows}</tbody></table>`
+          : `<p class="muted" data-testid="pipeline-no-plugin-counters">No plugin has counted anything yet.</p>`;
+      })()}
       <h2>Source partitions</h2>
       <table data-testid="pipeline-partitions"><thead><tr><th class="n">Partition</th><th class="n">Position</th>
         <th class="n">End</th><th class="n">Lag</th></tr></thead><tbody>${parts}</tbody></table>`;

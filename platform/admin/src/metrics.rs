@@ -146,6 +146,18 @@ const RECORDED: &[(&str, Kind, Unit, &str)] = &[
         "Records written to a pipeline's dead-letter topic, by pipeline.",
     ),
     (
+        "fjord_pipeline_plugin_counter_total",
+        Kind::Counter,
+        Unit::Count,
+        "A counter a pipeline step's (or sink's) plugin records with ctx.counter, by pipeline, step and counter name; updated with the pipeline's status every second.",
+    ),
+    (
+        "fjord_pipeline_plugin_gauge",
+        Kind::Gauge,
+        Unit::Count,
+        "A gauge a pipeline step's (or sink's) plugin sets with ctx.gauge, by pipeline, step and gauge name; updated with the pipeline's status every second.",
+    ),
+    (
         "fjord_plugin_call_duration_seconds",
         Kind::Histogram,
         Unit::Seconds,
@@ -153,7 +165,14 @@ const RECORDED: &[(&str, Kind, Unit, &str)] = &[
     ),
 ];
 
-/// The recorded counters without labels (every recorded gauge has none).
+/// The recorded gauges without labels.
+const UNLABELLED_GAUGES: &[&str] = &[
+    "fjord_fetch_purgatory_size",
+    "fjord_produce_purgatory_size",
+    "fjord_cleaner_last_run_timestamp_seconds",
+];
+
+/// The recorded counters without labels.
 const UNLABELLED_COUNTERS: &[&str] = &[
     "fjord_isr_shrinks_total",
     "fjord_isr_expands_total",
@@ -292,10 +311,8 @@ fn install_recorder() -> Result<PrometheusHandle, MetricsError> {
     for name in UNLABELLED_COUNTERS {
         metrics::counter!(*name).increment(0);
     }
-    for &(name, kind, _, _) in RECORDED {
-        if let Kind::Gauge = kind {
-            metrics::gauge!(name).increment(0.0);
-        }
+    for name in UNLABELLED_GAUGES {
+        metrics::gauge!(*name).increment(0.0);
     }
     Ok(handle)
 }
@@ -419,6 +436,14 @@ mod tests {
                 RECORDED
                     .iter()
                     .any(|(n, kind, _, _)| n == name && matches!(kind, Kind::Counter)),
+                "{name}"
+            );
+        }
+        for name in UNLABELLED_GAUGES {
+            assert!(
+                RECORDED
+                    .iter()
+                    .any(|(n, kind, _, _)| n == name && matches!(kind, Kind::Gauge)),
                 "{name}"
             );
         }

@@ -453,6 +453,16 @@ fn status(client: &ClientArgs, name: &str, json: bool) -> Result<()> {
             c.rate,
             c.last_error.as_deref().unwrap_or("")
         );
+        // The plugin's own counters say why records went without output
+        // (an aggregate's late or future records, a validator's rejects).
+        if !c.counters.is_empty() {
+            let counters: Vec<String> = c
+                .counters
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            println!("{:<28} {}", "", counters.join(" "));
+        }
     }
     if !status.partitions.is_empty() {
         println!(

@@ -188,7 +188,7 @@ async fn metrics_aggregates_access_logs_per_window_and_serves_them() {
     let addr = std::fs::read_to_string(&bound).unwrap();
     let last = windows.last().unwrap().json();
     let series = format!(
-        "fjord_requests{{route=\"{}\",service=\"{}\"}} {}",
+        "logs_http_requests_per_minute{{route=\"{}\",service=\"{}\"}} {}",
         last["route"].as_str().unwrap(),
         last["service"].as_str().unwrap(),
         last["requests"]
@@ -203,7 +203,28 @@ async fn metrics_aggregates_access_logs_per_window_and_serves_them() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(scrape.contains(&series), "{series} not in:\n{scrape}");
-    assert!(scrape.contains("fjord_p99_latency{"), "{scrape}");
+    // Named as Prometheus would have them: HELP lines, units, quantiles as
+    // a label, nothing that could pass for the broker's `fjord_` metrics.
+    assert!(
+        scrape.contains("logs_http_request_duration_seconds{quantile=\"0.99\",route="),
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains("logs_http_request_duration_seconds{quantile=\"0.5\",route="),
+        "{scrape}"
+    );
+    for name in [
+        "logs_http_requests_per_minute",
+        "logs_http_errors_per_minute",
+        "logs_http_error_ratio",
+        "logs_http_request_duration_seconds",
+    ] {
+        assert!(
+            scrape.contains(&format!("# HELP {name} ")),
+            "{name}: {scrape}"
+        );
+    }
+    assert!(!scrape.contains("fjord_"), "{scrape}");
     platform.stop().await;
 }
 

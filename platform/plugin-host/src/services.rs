@@ -60,13 +60,18 @@ pub struct Summary {
     pub sum: f64,
 }
 
-/// The metrics plugins reported, by plugin name and metric name; the admin
-/// API exports them.
+/// The metrics plugins reported, by plugin name (in a pipeline, the step's
+/// or sink's name) and metric name. A pipeline's status and `/metrics` show
+/// the counters and gauges ([`PluginMetrics::counters`]).
 #[derive(Debug, Default)]
 pub struct PluginMetrics {
     counters: Mutex<HashMap<(String, String), u64>>,
     gauges: Mutex<HashMap<(String, String), f64>>,
     histograms: Mutex<HashMap<(String, String), Summary>>,
+    /// Counter increments of calls not yet applied, by (plugin, partition)
+    /// — for services with `counters_on_success` (see
+    /// [`PluginMetrics::apply_counters`]).
+    pending: Mutex<HashMap<(String, i32), HashMap<String, u64>>>,
 }
 
 impl PluginMetrics {
@@ -80,6 +85,71 @@ impl PluginMetrics {
     pub fn gauge(&self, plugin: &str, name: &str) -> Option<f64> {
         let g = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
         g.get(&(plugin.to_owned(), name.to_owned())).copied()
+    }
+
+    /// Adds the counter increments `plugin` made for `partition` since the
+    /// last apply or discard: its call succeeded.
+    pub fn apply_counters(&self, plugin: &str, partition: i32) {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(plugin.to_owned(), partition));
+        if let Some(pending) = pending {
+            let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+            for (name, delta) in pending {
+                *c.entry((plugin.to_owned(), name)).or_default() += delta;
+            }
+        }
+    }
+
+    /// Forgets the counter increments `plugin` made for `partition` since
+    /// the last apply or discard: its call failed and will be made again
+    /// (record by record), so they would count twice.
+    pub fn discard_counters(&self, plugin: &str, partition: i32) {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(plugin.to_owned(), partition));
+    }
+
+    fn add_counter(&self, plugin: &str, partition: Option<i32>, name: &str, delta: u64) {
+        match partition {
+            Some(partition) => {
+                let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                *p.entry((plugin.to_owned(), partition))
+                    .or_default()
+                    .entry(name.to_owned())
+                    .or_default() += delta;
+            }
+            None => {
+                let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+                *c.entry((plugin.to_owned(), name.to_owned())).or_default() += delta;
+            }
+        }
+    }
+
+    /// Every counter: (plugin, name, value), sorted. The pipeline runtime
+    /// reads them into its status and the `/metrics` exposition.
+    pub fn counters(&self) -> Vec<(String, String, u64)> {
+        let c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<_> = c
+            .iter()
+            .map(|((plugin, name), &v)| (plugin.clone(), name.clone(), v))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Every gauge: (plugin, name, latest value), sorted by plugin and name.
+    pub fn gauges(&self) -> Vec<(String, String, f64)> {
+        let g = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<_> = g
+            .iter()
+            .map(|((plugin, name), &v)| (plugin.clone(), name.clone(), v))
+            .collect();
+        all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        all
     }
 
     pub fn histogram(&self, plugin: &str, name: &str) -> Summary {
@@ -111,6 +181,11 @@ pub struct Services {
     pub state: Arc<dyn StateStore>,
     pub metrics: Arc<PluginMetrics>,
     pub log: Option<Arc<dyn PluginLog>>,
+    /// Whether the counters of a call wait for the caller to apply them
+    /// ([`PluginMetrics::apply_counters`]) — a pipeline step's, whose
+    /// failed calls are made again record by record, as its state writes
+    /// wait. Otherwise they count at once.
+    pub counters_on_success: bool,
 }
 
 impl std::fmt::Debug for Services {
@@ -131,6 +206,7 @@ impl Services {
             state: Arc::new(MemoryStateStore::default()),
             metrics: Arc::new(PluginMetrics::default()),
             log: None,
+            counters_on_success: false,
         }
     }
 }
@@ -149,12 +225,9 @@ impl Host for Services {
         self.state.scan_prefix(self.partition, prefix)
     }
     fn counter(&mut self, name: &str, delta: u64) {
-        let mut c = self
-            .metrics
-            .counters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *c.entry((self.plugin.clone(), name.to_owned())).or_default() += delta;
+        let partition = self.counters_on_success.then_some(self.partition);
+        self.metrics
+            .add_counter(&self.plugin, partition, name, delta);
     }
     fn gauge(&mut self, name: &str, value: f64) {
         let mut g = self
@@ -188,5 +261,34 @@ impl Host for Services {
                 sink.log(plugin, level, message);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_of_a_failed_call_are_discarded_and_of_a_good_one_applied() {
+        let mut services = Services::in_memory("step");
+        services.counters_on_success = true;
+        services.partition = 3;
+        services.counter("late_records", 2);
+        assert_eq!(services.metrics.counter("step", "late_records"), 0);
+        services.metrics.discard_counters("step", 3);
+        services.counter("late_records", 1);
+        services.metrics.apply_counters("step", 3);
+        assert_eq!(services.metrics.counter("step", "late_records"), 1);
+        assert_eq!(
+            services.metrics.counters(),
+            vec![("step".to_owned(), "late_records".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn counters_count_at_once_by_default() {
+        let mut services = Services::in_memory("sink");
+        services.counter("skipped", 4);
+        assert_eq!(services.metrics.counter("sink", "skipped"), 4);
     }
 }

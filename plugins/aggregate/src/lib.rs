@@ -19,7 +19,18 @@
 //! - `lateness`: how far behind the latest event time a record may be and
 //!   still count (default `0s`). A window closes once the latest event time
 //!   minus `lateness` passes its end; a record for a closed window is
-//!   dropped and counted (`late_records`).
+//!   dropped and counted (`late_records`). Each partition's event time is
+//!   the latest it has seen among the records not ahead of `max_skew`.
+//! - `max_skew` (default `1m`, or `none`): how far ahead of the clock of
+//!   the broker running the step (processing time) a record's event time
+//!   may be. A record further ahead would drag the event time, and with it
+//!   the closing of windows, into the future — one line from a host whose
+//!   clock is five minutes fast would make every record of those five
+//!   minutes late. It is counted (`future_records`) and, like an invalid
+//!   record, fails (so the pipeline dead-letters it, the reason in
+//!   `fjord.error`) or, with `on_invalid: drop`, is dropped. Windowed
+//!   aggregates only (a `global` window has no event time to protect).
+//!   With `lateness` at least `max_skew`, a record on time is never late.
 //! - `idle` (default `10s`, or `never`): when a partition has had no record
 //!   for this long, its event time is taken to move on with the wall clock,
 //!   so the last windows of a stream that stopped still close.
@@ -30,7 +41,8 @@
 //!   new aggregate after each record).
 //! - `on_invalid`: `fail` (default: the batch fails, so the pipeline
 //!   dead-letters the record) or `drop` (counted as `invalid_records`), for
-//!   a value that is not a JSON object or has no usable event time.
+//!   a value that is not a JSON object or has no usable event time (and for
+//!   an event time beyond `max_skew`, counted as `future_records`).
 //!
 //! An output value holds the group fields, `window_start` and `window_end`
 //! (epoch ms; not for `global`) and the aggregations; its key is the group
@@ -65,6 +77,11 @@ const WINDOW_PREFIX: &[u8] = b"w";
 /// Prefix of `global` aggregates: `g`, the group.
 const GLOBAL_PREFIX: &[u8] = b"g";
 
+/// The default `max_skew`: far more than hosts kept in time by NTP drift
+/// apart (well under a second) or than a shipper holds lines back, far less
+/// than the minutes of windows a fast clock would otherwise close early.
+const DEFAULT_MAX_SKEW_MS: i64 = 60_000;
+
 /// A partition's event time, kept in the state store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Meta {
@@ -95,6 +112,8 @@ impl Default for Meta {
 pub struct Aggregate {
     window: Window,
     lateness: i64,
+    /// How far ahead of processing time an event time may be, in ms.
+    max_skew: Option<i64>,
     idle: Option<i64>,
     time_field: Option<Field>,
     group_by: Vec<Field>,
@@ -121,6 +140,7 @@ impl Plugin for Aggregate {
             .key(ConfigKey::optional("advance", None, "how often a hopping window starts, e.g. 10s"))
             .key(ConfigKey::optional("time_field", None, "field with the event time (epoch ms or RFC 3339); default: the record timestamp"))
             .key(ConfigKey::optional("lateness", Some("0s"), "how late a record may be and still count"))
+            .key(ConfigKey::optional("max_skew", Some("1m"), "how far ahead of the clock an event time may be; records further ahead fail (dead-lettered) or, with on_invalid=drop, are dropped; `none` to turn off"))
             .key(ConfigKey::optional("idle", Some("10s"), "after this long without records event time follows the wall clock; `never` to turn off"))
             .key(ConfigKey::optional("group_by", None, "fields whose values make a group"))
             .key(ConfigKey::optional("emit", None, "final (windows) or update (global)"))
@@ -177,6 +197,10 @@ impl Plugin for Aggregate {
             Some("never") => None,
             _ => Some(duration("idle")?.unwrap_or(10_000)),
         };
+        let max_skew = match config.get("max_skew") {
+            Some("none") => None,
+            _ => Some(duration("max_skew")?.unwrap_or(DEFAULT_MAX_SKEW_MS)),
+        };
         let group_by = config
             .list("group_by")?
             .iter()
@@ -193,6 +217,7 @@ impl Plugin for Aggregate {
         Ok(Aggregate {
             window,
             lateness: duration("lateness")?.unwrap_or(0),
+            max_skew,
             idle,
             time_field: config
                 .get("time_field")
@@ -247,6 +272,33 @@ impl Aggregate {
                 .ok_or_else(|| format!("`{}`: {s:?} is not an RFC 3339 time", field.name())),
             _ => Err(format!("no event time in `{}`", field.name())),
         }
+    }
+
+    /// Whether event time `t` may move this partition's event time: not
+    /// further ahead of processing time than `max_skew`.
+    fn check_skew(&self, t: i64) -> Result<(), String> {
+        let (Some(max_skew), Some(_)) = (self.max_skew, self.window.size()) else {
+            return Ok(());
+        };
+        let now = fjord_sdk::now_ms();
+        if t <= now.saturating_add(max_skew) {
+            return Ok(());
+        }
+        let ms = |ms: i64| humantime::format_duration(std::time::Duration::from_millis(ms as u64));
+        // RFC 3339 up to the year 9999 (humantime's formatter fails past it).
+        let time = if t < 253_402_300_800_000 {
+            humantime::format_rfc3339_millis(
+                UNIX_EPOCH + std::time::Duration::from_millis(t as u64),
+            )
+            .to_string()
+        } else {
+            format!("{t} ms since the epoch")
+        };
+        Err(format!(
+            "event time {time} is {} ahead of the clock, more than max_skew ({})",
+            ms(t - now),
+            ms(max_skew)
+        ))
     }
 
     /// The group's values as a JSON array: the state key suffix and,
@@ -395,6 +447,13 @@ impl Processor for Aggregate {
             }
             Err(e) => return Err(Error::msg(format!("record at offset {}: {e}", r.offset))),
         };
+        if let Err(e) = self.check_skew(t) {
+            ctx.counter("future_records", 1);
+            if self.drop_invalid {
+                return Ok(());
+            }
+            return Err(Error::msg(format!("record at offset {}: {e}", r.offset)));
+        }
         self.read_inputs(raw, &value);
         let group = self.group(&value);
         let mut meta = load_meta(ctx)?;

@@ -203,6 +203,103 @@ fn config_errors_name_the_key() {
     );
 }
 
+/// The start of the minute `minutes_ago` minutes before now (epoch ms).
+fn minute_ago(minutes_ago: i64) -> i64 {
+    let now = fjord_sdk::now_ms();
+    now - now.rem_euclid(60_000) - minutes_ago * 60_000
+}
+
+#[test]
+fn a_record_ahead_of_the_clock_fails_and_leaves_the_windows_open() {
+    let mut h = harness(PER_MINUTE);
+    let start = minute_ago(5);
+    h.process(vec![request(start + 1_000, "/a", 200, 0.1)])
+        .unwrap();
+    // Stamped five minutes ahead: with event time following it, every
+    // window up to then would close and the next records be late.
+    let err = h
+        .process(vec![request(
+            fjord_sdk::now_ms() + 5 * 60_000,
+            "/a",
+            200,
+            0.1,
+        )])
+        .unwrap_err();
+    assert!(err.message().contains("ahead of the clock"), "{err}");
+    assert!(err.message().contains("max_skew (1m)"), "{err}");
+    assert_eq!(h.host.counter("future_records"), 1);
+    h.process(vec![request(start + 2_000, "/a", 200, 0.1)])
+        .unwrap();
+    let out = h
+        .process(vec![request(start + 61_000, "/a", 200, 0.1)])
+        .unwrap();
+    let got = values(&out);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["window_start"], start);
+    assert_eq!(got[0]["requests"], 2);
+    assert_eq!(h.host.counter("late_records"), 0);
+}
+
+#[test]
+fn a_record_past_the_year_9999_fails_with_its_time_in_ms() {
+    let mut h = harness(PER_MINUTE);
+    let err = h
+        .process(vec![request(i64::MAX / 2, "/a", 200, 0.1)])
+        .unwrap_err();
+    assert!(err.message().contains("ms since the epoch"), "{err}");
+}
+
+#[test]
+fn a_record_within_max_skew_counts() {
+    let mut config = PER_MINUTE.to_vec();
+    config.push(("max_skew", "2m"));
+    let mut h = harness(&config);
+    let ahead = fjord_sdk::now_ms() + 90_000;
+    assert!(
+        h.process(vec![request(ahead, "/a", 200, 0.1)])
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(h.host.counter("future_records"), 0);
+}
+
+#[test]
+fn with_on_invalid_drop_a_future_record_is_dropped_and_counted() {
+    let mut config = PER_MINUTE.to_vec();
+    config.push(("on_invalid", "drop"));
+    let mut h = harness(&config);
+    let ahead = fjord_sdk::now_ms() + 5 * 60_000;
+    assert!(
+        h.process(vec![request(ahead, "/a", 200, 0.1)])
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(h.host.counter("future_records"), 1);
+    assert_eq!(h.host.counter("invalid_records"), 0);
+}
+
+#[test]
+fn max_skew_none_lets_a_future_record_close_the_windows() {
+    let mut config = PER_MINUTE.to_vec();
+    config.push(("max_skew", "none"));
+    let mut h = harness(&config);
+    let start = minute_ago(5);
+    h.process(vec![request(start + 1_000, "/a", 200, 0.1)])
+        .unwrap();
+    let out = h
+        .process(vec![request(
+            fjord_sdk::now_ms() + 5 * 60_000,
+            "/a",
+            200,
+            0.1,
+        )])
+        .unwrap();
+    assert_eq!(values(&out).len(), 1, "the first window closed");
+    h.process(vec![request(start + 61_000, "/a", 200, 0.1)])
+        .unwrap();
+    assert_eq!(h.host.counter("late_records"), 1);
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;
@@ -229,6 +326,45 @@ mod props {
                 *expected.entry(t - t % 60_000).or_insert(0u64) += 1;
             }
             prop_assert_eq!(counted, expected);
+        }
+
+        /// Records stamped ahead of the clock by more than `max_skew`, in
+        /// among on-time ones, fail each and take nothing from the others:
+        /// every on-time record is counted once, none is late.
+        #[test]
+        fn future_records_cannot_make_others_late(
+            records in prop::collection::vec((0i64..600_000, any::<bool>()), 1..100),
+            ahead in 61_000i64..86_400_000,
+        ) {
+            let base = minute_ago(30);
+            let mut h = harness(&[("size", "1m"), ("aggregations", "n=count()")]);
+            let mut out = Vec::new();
+            let mut expected = std::collections::BTreeMap::new();
+            // Sorted, so with no lateness only a skewed record could make
+            // one late.
+            let mut records = records;
+            records.sort();
+            let mut future = 0;
+            for (offset, skewed) in records {
+                if skewed {
+                    let t = fjord_sdk::now_ms() + ahead;
+                    let r = Record::new("{}").with_timestamp(t);
+                    prop_assert!(h.process(vec![r]).is_err());
+                    future += 1;
+                } else {
+                    let t = base + offset;
+                    out.extend(h.process(vec![Record::new("{}").with_timestamp(t)]).unwrap());
+                    *expected.entry(t - t.rem_euclid(60_000)).or_insert(0u64) += 1;
+                }
+            }
+            out.extend(h.process(vec![Record::new("{}").with_timestamp(fjord_sdk::now_ms())]).unwrap());
+            let counted: std::collections::BTreeMap<i64, u64> = values(&out)
+                .iter()
+                .map(|v| (v["window_start"].as_i64().unwrap(), v["n"].as_u64().unwrap()))
+                .collect();
+            prop_assert_eq!(counted, expected);
+            prop_assert_eq!(h.host.counter("late_records"), 0);
+            prop_assert_eq!(h.host.counter("future_records"), future);
         }
     }
 }

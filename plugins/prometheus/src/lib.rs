@@ -24,9 +24,17 @@
 //! - `labels`: comma list of fields that become labels (a missing one is
 //!   left out; numbers and booleans as text). Default: every other string
 //!   field of the record.
-//! - `metrics`: comma list of numeric fields, for wide records (then
-//!   `name_field`/`value_field` are not used).
-//! - `prefix` (`fjord_`): put before every metric name.
+//! - `metrics`: the numeric fields of wide records (then
+//!   `name_field`/`value_field` are not used): a comma list (each field is
+//!   exported under its own name), or a mapping field → `NAME` or
+//!   `NAME{label="value",…}` — so two fields can be one metric told apart by
+//!   a label, e.g. `p50: 'latency_seconds{quantile="0.5"}'`, `p99:
+//!   'latency_seconds{quantile="0.99"}'`.
+//! - `prefix` (`fjord_`): put before every metric name. Pick one of your
+//!   own (`myapp_`) when the broker's `/metrics` is scraped by the same
+//!   Prometheus: its metrics are `fjord_…` too.
+//! - `help`: a mapping metric name (as in `metrics`, without the prefix) →
+//!   help text, for `# HELP` lines.
 //! - `type`: `gauge` (default) or `counter`, for the `# TYPE` lines.
 //! - `max_series` (10000): series beyond this are skipped, so a label with
 //!   unbounded values cannot exhaust memory.
@@ -43,7 +51,10 @@
 //! pipeline with one task. Built-in and native only: WebAssembly components
 //! get no listening sockets from the host.
 
+mod names;
+
 use fjord_sdk::{Config, ConfigKey, Context, Error, Plugin, PluginInfo, RecordRef, Sink};
+use names::{Labels, MetricField, comma_list, sanitise};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -51,15 +62,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-/// Label pairs, sorted by name (the order the exposition shows them in).
-type Labels = Vec<(String, String)>;
-
 /// What `/metrics` shows; shared with the serving thread.
 #[derive(Debug, Default)]
 struct Registry {
     /// Metric name → label set → latest value.
     metrics: BTreeMap<String, BTreeMap<Labels, f64>>,
     series: usize,
+    /// `# HELP` texts by metric name, from the config.
+    help: BTreeMap<String, String>,
 }
 
 impl Registry {
@@ -80,6 +90,9 @@ impl Registry {
     fn render(&self, kind: &str) -> String {
         let mut out = String::new();
         for (name, series) in &self.metrics {
+            if let Some(help) = self.help.get(name) {
+                let _ = writeln!(out, "# HELP {name} {help}");
+            }
             let _ = writeln!(out, "# TYPE {name} {kind}");
             for (labels, value) in series {
                 out.push_str(name);
@@ -128,42 +141,6 @@ fn format_value(v: f64, out: &mut String) {
     }
 }
 
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*` (`colon` false: no `:`, for label names).
-fn sanitise(name: &str, colon: bool) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
-}
-
-fn comma_list(config: &Config, key: &str) -> Result<Option<Vec<String>>, Error> {
-    let Some(text) = config.get(key) else {
-        return Ok(None);
-    };
-    let list: Vec<String> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if list.is_empty() {
-        return Err(Error::msg(format!(
-            "config key `{key}`: lists no field names"
-        )));
-    }
-    Ok(Some(list))
-}
-
 /// The sink; the serving thread stops when it is dropped.
 pub struct Prometheus {
     registry: Arc<Mutex<Registry>>,
@@ -173,7 +150,7 @@ pub struct Prometheus {
     name_field: String,
     value_field: String,
     labels: Option<Vec<String>>,
-    metrics: Option<Vec<String>>,
+    metrics: Option<Vec<MetricField>>,
     prefix: String,
     max_series: usize,
 }
@@ -223,12 +200,17 @@ impl Plugin for Prometheus {
             .key(ConfigKey::optional(
                 "metrics",
                 None,
-                "comma list of numeric fields, each its own metric (wide records)",
+                "numeric fields, each its own metric (wide records): a comma list, or a mapping field -> NAME or NAME{label=\"value\"}",
             ))
             .key(ConfigKey::optional(
                 "prefix",
                 Some("fjord_"),
                 "put before every metric name",
+            ))
+            .key(ConfigKey::optional(
+                "help",
+                None,
+                "mapping metric name -> help text, for the # HELP lines",
             ))
             .key(ConfigKey::optional(
                 "type",
@@ -259,8 +241,10 @@ impl Plugin for Prometheus {
                 "config key `path`: `{path}` does not start with /"
             )));
         }
+        let prefix = config.get("prefix").unwrap_or("fjord_").to_owned();
         let labels = comma_list(config, "labels")?;
-        let metrics = comma_list(config, "metrics")?;
+        let metrics = names::metric_fields(config, &prefix)?;
+        let help = names::help(config, &prefix)?;
         let max_series = config.parse_or("max_series", 10_000)?;
         let server = bind(listen)?;
         let addr = server.server_addr().to_ip().ok_or_else(|| {
@@ -276,7 +260,10 @@ impl Plugin for Prometheus {
             })?;
         }
         let server = Arc::new(server);
-        let registry = Arc::new(Mutex::new(Registry::default()));
+        let registry = Arc::new(Mutex::new(Registry {
+            help,
+            ..Registry::default()
+        }));
         let thread = {
             let (server, registry) = (server.clone(), registry.clone());
             std::thread::Builder::new()
@@ -293,7 +280,7 @@ impl Plugin for Prometheus {
             value_field: config.get("value_field").unwrap_or("value").to_owned(),
             labels,
             metrics,
-            prefix: config.get("prefix").unwrap_or("fjord_").to_owned(),
+            prefix,
             max_series,
         })
     }
@@ -397,17 +384,19 @@ impl Prometheus {
         };
         match &self.metrics {
             Some(fields) => {
-                let skip: Vec<&str> = fields.iter().map(String::as_str).collect();
+                let skip: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
                 let labels = self.labels(&object, &skip);
                 fields
                     .iter()
                     .filter_map(|f| {
-                        let v = object.get(f)?.as_f64()?;
-                        Some((
-                            sanitise(&format!("{}{f}", self.prefix), true),
-                            labels.clone(),
-                            v,
-                        ))
+                        let v = object.get(&f.field)?.as_f64()?;
+                        let mut labels = labels.clone();
+                        if !f.labels.is_empty() {
+                            labels.retain(|(k, _)| f.labels.iter().all(|(fixed, _)| fixed != k));
+                            labels.extend(f.labels.iter().cloned());
+                            labels.sort();
+                        }
+                        Some((f.name.clone(), labels, v))
                     })
                     .collect()
             }
@@ -519,6 +508,36 @@ mod tests {
              fjord_count{route=\"/web\"} 4\n\
              # TYPE fjord_p99 counter\n\
              fjord_p99{route=\"/api\"} 0.3\n"
+        );
+    }
+
+    #[test]
+    fn mapped_fields_share_a_metric_told_apart_by_a_label_and_have_help() {
+        let mut h = sink(&[
+            ("prefix", "web_"),
+            ("labels", "route"),
+            (
+                "metrics",
+                r#"{"requests":"requests_per_minute","p50":"request_duration_seconds{quantile=\"0.5\"}","p99":"request_duration_seconds{quantile=\"0.99\"}"}"#,
+            ),
+            (
+                "help",
+                r#"{"request_duration_seconds":"Request time quantiles.\nPer minute.","requests_per_minute":"Requests in the minute."}"#,
+            ),
+        ]);
+        h.write(records(&[
+            r#"{"route":"/api","requests":12,"p50":0.1,"p99":0.3,"quantile":"ignored"}"#,
+        ]))
+        .unwrap();
+        assert_eq!(
+            scrape(&h),
+            "# HELP web_request_duration_seconds Request time quantiles.\\nPer minute.\n\
+             # TYPE web_request_duration_seconds gauge\n\
+             web_request_duration_seconds{quantile=\"0.5\",route=\"/api\"} 0.1\n\
+             web_request_duration_seconds{quantile=\"0.99\",route=\"/api\"} 0.3\n\
+             # HELP web_requests_per_minute Requests in the minute.\n\
+             # TYPE web_requests_per_minute gauge\n\
+             web_requests_per_minute{route=\"/api\"} 12\n"
         );
     }
 
@@ -642,6 +661,17 @@ mod tests {
                 "`metrics`",
             ),
             (
+                &[
+                    ("listen", "127.0.0.1:0"),
+                    ("metrics", r#"{"p99":"x{q=1}"}"#),
+                ],
+                "`metrics`",
+            ),
+            (
+                &[("listen", "127.0.0.1:0"), ("help", "not a mapping")],
+                "`help`",
+            ),
+            (
                 &[("listen", "127.0.0.1:0"), ("max_series", "lots")],
                 "`max_series`",
             ),
@@ -672,6 +702,7 @@ mod tests {
                 "labels",
                 "metrics",
                 "prefix",
+                "help",
                 "type",
                 "max_series"
             ]

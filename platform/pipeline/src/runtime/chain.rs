@@ -47,10 +47,16 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    /// Runs one plugin call; its state writes count only if it succeeds.
+    /// Runs one plugin call; its state writes count only if it succeeds. So
+    /// do its counters, unless the failure is `final_failure` (a record's
+    /// last attempt, dead-lettered): a failed call made again (a batch
+    /// record by record, a retried record) would count them twice, while a
+    /// record that fails for good counts once (an aggregate's
+    /// `future_records`).
     fn call(
         &mut self,
         partition: i32,
+        final_failure: bool,
         f: impl FnOnce(&mut PluginInstance) -> Result<Vec<u8>, PluginError>,
     ) -> Result<Vec<u8>, PluginError> {
         let started = Instant::now();
@@ -61,9 +67,20 @@ impl Step {
             "plugin" => self.instance.info().name.clone()
         )
         .record(started.elapsed());
+        let metrics = &self.instance.services().metrics;
         match &result {
-            Ok(_) => self.store.apply(partition),
-            Err(_) => self.store.discard(partition),
+            Ok(_) => {
+                self.store.apply(partition);
+                metrics.apply_counters(&self.name, partition);
+            }
+            Err(_) => {
+                self.store.discard(partition);
+                if final_failure {
+                    metrics.apply_counters(&self.name, partition);
+                } else {
+                    metrics.discard_counters(&self.name, partition);
+                }
+            }
         }
         result
     }
@@ -128,7 +145,7 @@ impl Chain {
         for i in 0..self.steps.len() {
             let step = &mut self.steps[i];
             let partition = self.partition;
-            match step.call(partition, |i| i.on_timer(partition, now_ms)) {
+            match step.call(partition, false, |i| i.on_timer(partition, now_ms)) {
                 Ok(bytes) => {
                     let count = batch_len(&bytes);
                     if count > 0 {
@@ -181,7 +198,7 @@ impl Chain {
     fn run_step(&mut self, i: usize, batch: Vec<u8>) -> (Vec<u8>, Vec<Failure>) {
         let partition = self.partition;
         let step = &mut self.steps[i];
-        match step.call(partition, |i| i.process(partition, &batch)) {
+        match step.call(partition, false, |i| i.process(partition, &batch)) {
             Ok(out) => return (out, Vec::new()),
             Err(e) if batch_len(&batch) > 1 => {
                 tracing::debug!(step = %step.name, error = %e, "batch failed; retrying record by record");
@@ -194,14 +211,15 @@ impl Chain {
             let single = fjord_sdk::encode(std::slice::from_ref(&record));
             let mut attempt = 1;
             loop {
-                match step.call(partition, |i| i.process(partition, &single)) {
+                let retried = attempt < self.retry.attempts && !self.stop.load(Ordering::Relaxed);
+                match step.call(partition, !retried, |i| i.process(partition, &single)) {
                     Ok(out) => {
                         passed.extend(fjord_sdk::decode(&out).unwrap_or_default());
                         break;
                     }
-                    Err(e)
-                        if attempt < self.retry.attempts && !self.stop.load(Ordering::Relaxed) =>
-                    {
+                    // (Stopping while the call ran still dead-letters it:
+                    // its counters were dropped then, a shutdown's slip.)
+                    Err(e) if retried && !self.stop.load(Ordering::Relaxed) => {
                         tracing::debug!(step = %step.name, attempt, error = %e, "record failed; retrying");
                         self.stats
                             .note(Event::Retried, &step.name, 1, &e.to_string());

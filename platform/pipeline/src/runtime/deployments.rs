@@ -65,7 +65,10 @@ pub struct StepStatus {
     pub name: String,
     pub records_in: u64,
     pub records_out: u64,
-    /// Records a step consumed without output (a filter's drops).
+    /// Records a step consumed without an output record of their own: a
+    /// filter's drops, but also the records an `aggregate` folded into a
+    /// window (its windows come out when they close). Why is in `counters`
+    /// (`late_records`, `future_records` …).
     pub dropped: u64,
     /// Records that failed this step after their retries (dead-lettered).
     pub failed: u64,
@@ -73,6 +76,10 @@ pub struct StepStatus {
     pub rate: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The counters the step's plugin recorded (`ctx.counter`), by name:
+    /// an `aggregate`'s `late_records`, a `validate`'s `rejected` …
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// One source partition's progress.
@@ -220,8 +227,50 @@ fn add_counters(into: &mut [StepStatus], from: &[StepStatus]) {
         a.dropped += b.dropped;
         a.failed += b.failed;
         a.rate += b.rate;
+        for (name, value) in &b.counters {
+            *a.counters.entry(name.clone()).or_default() += value;
+        }
         if a.last_error.is_none() {
             a.last_error.clone_from(&b.last_error);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_statuses_add_up_the_plugin_counters() {
+        let status = |node: i32, late: u64, future: Option<u64>| {
+            let mut counters = BTreeMap::from([("late_records".to_owned(), late)]);
+            if let Some(future) = future {
+                counters.insert("future_records".to_owned(), future);
+            }
+            PipelineStatus {
+                name: "p".into(),
+                revision: 1,
+                state: RunState::Running,
+                node_id: node,
+                updated_ms: 1_000,
+                errors: vec![],
+                source: "topic in".into(),
+                steps: vec![StepStatus {
+                    name: "per-minute".into(),
+                    counters,
+                    ..StepStatus::default()
+                }],
+                sinks: vec![],
+                partitions: vec![],
+                lag: 0,
+                dead_lettered: 0,
+            }
+        };
+        let values =
+            [status(1, 2, None), status(2, 3, Some(4))].map(|s| serde_json::to_vec(&s).unwrap());
+        let merged = merge_statuses(values.iter().map(Vec::as_slice));
+        let counters = &merged["p"].steps[0].counters;
+        assert_eq!(counters["late_records"], 5);
+        assert_eq!(counters["future_records"], 4);
     }
 }

@@ -556,7 +556,10 @@ impl Supervisor {
             .iter()
             .map(|s| s.name.clone())
             .collect();
-        let stats = Arc::new(PipelineStats::new(name, &steps, &plan.sink_labels()));
+        let stats = Arc::new(
+            PipelineStats::new(name, &steps, &plan.sink_labels())
+                .with_plugin_metrics(Arc::clone(&plan.metrics)),
+        );
         let io = Io {
             // Tasks retry their reads themselves: the default patience.
             topics: Topics::of(&self.local)?,

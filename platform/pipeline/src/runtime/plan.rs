@@ -48,6 +48,22 @@ impl Loaded {
         log: &Arc<dyn PluginLog>,
         position: Option<Vec<u8>>,
     ) -> Result<PluginInstance, String> {
+        self.instance_with(host, partition, state, metrics, log, position, false)
+    }
+
+    /// An instance of a step: its counters, like its state writes, count
+    /// only once [`super::chain::Step`] applies them after a good call.
+    #[allow(clippy::too_many_arguments)]
+    fn instance_with(
+        &self,
+        host: &PluginHost,
+        partition: i32,
+        state: Arc<dyn StateStore>,
+        metrics: &Arc<PluginMetrics>,
+        log: &Arc<dyn PluginLog>,
+        position: Option<Vec<u8>>,
+        counters_on_success: bool,
+    ) -> Result<PluginInstance, String> {
         let mut options = InstanceOptions::new(self.config.clone());
         options.capabilities = self.capabilities.clone();
         options.position = position;
@@ -57,6 +73,7 @@ impl Loaded {
             state,
             metrics: Arc::clone(metrics),
             log: Some(Arc::clone(log)),
+            counters_on_success,
         });
         host.instantiate(&self.plugin, options)
             .map_err(|e| format!("{}: {e}", self.name))
@@ -191,13 +208,14 @@ impl Plan {
                 let state: Arc<dyn StateStore> = store.clone();
                 Ok(Step {
                     name: loaded.name.clone(),
-                    instance: loaded.instance(
+                    instance: loaded.instance_with(
                         host,
                         partition,
                         state,
                         &self.metrics,
                         &self.plugin_log,
                         None,
+                        true,
                     )?,
                     store: Arc::clone(store),
                 })

@@ -48,6 +48,7 @@ impl Supervisor {
             if r.state == RunState::Running {
                 errors.extend(r.stats.fatal_errors());
             }
+            let (steps, sinks) = r.stats.statuses(seconds);
             let status = PipelineStatus {
                 name: name.clone(),
                 revision: r.revision,
@@ -57,8 +58,8 @@ impl Supervisor {
                 errors,
                 warnings: r.warnings.clone(),
                 source,
-                steps: r.stats.steps.iter().map(|c| c.status(seconds)).collect(),
-                sinks: r.stats.sinks.iter().map(|c| c.status(seconds)).collect(),
+                steps,
+                sinks,
                 lag: partitions.iter().map(|p| p.lag).sum(),
                 partitions,
                 dead_lettered: r.stats.dead_lettered.load(Ordering::Relaxed),

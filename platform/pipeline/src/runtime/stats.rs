@@ -1,9 +1,11 @@
 //! Live counters of a running pipeline, shared by its tasks and read by the
 //! status publisher.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use fjord_plugin_host::PluginMetrics;
 
 use super::deployments::{PartitionStatus, StepStatus};
 
@@ -98,6 +100,7 @@ impl Counters {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
+            counters: BTreeMap::new(),
         }
     }
 }
@@ -116,6 +119,16 @@ pub(crate) struct PipelineStats {
     /// log reports as one line per kind and step a second (a flood of bad
     /// records must not flood the log).
     events: Mutex<BTreeMap<(Event, String), Tally>>,
+    /// The pipeline's name, for the labels of the plugin metrics.
+    pipeline: String,
+    /// What the pipeline's plugins record (`ctx.counter`, `ctx.gauge`), by
+    /// step or sink name; empty for a pipeline whose tasks do not run.
+    plugin_metrics: Arc<PluginMetrics>,
+    /// The value of each plugin counter already added to
+    /// `fjord_pipeline_plugin_counter_total`: the exposition gets the
+    /// difference at each status, so a plugin's hot path never touches the
+    /// metrics registry. (Both start at zero with the tasks.)
+    exported: Mutex<HashMap<(String, String), u64>>,
 }
 
 /// What happened to records that the log reports in aggregate.
@@ -140,7 +153,62 @@ impl PipelineStats {
         PipelineStats {
             steps: steps.iter().map(|s| Counters::step(pipeline, s)).collect(),
             sinks: sinks.iter().map(|s| Counters::new(s)).collect(),
+            pipeline: pipeline.to_owned(),
             ..PipelineStats::default()
+        }
+    }
+
+    /// Stats whose steps and sinks also show what their plugins record in
+    /// `metrics` (which the tasks' plugin instances share).
+    pub fn with_plugin_metrics(mut self, metrics: Arc<PluginMetrics>) -> Self {
+        self.plugin_metrics = metrics;
+        self
+    }
+
+    /// The steps' and the sinks' statuses, `seconds` after the previous
+    /// ones, each with its plugin's counters; also brings the plugin
+    /// metrics of `/metrics` up to date (`fjord_pipeline_plugin_*`).
+    pub fn statuses(&self, seconds: f64) -> (Vec<StepStatus>, Vec<StepStatus>) {
+        let counters = self.plugin_metrics.counters();
+        self.export_plugin_metrics(&counters);
+        let with_counters = |c: &Counters| {
+            let mut status = c.status(seconds);
+            status.counters = counters
+                .iter()
+                .filter(|(plugin, _, _)| *plugin == c.name)
+                .map(|(_, name, value)| (name.clone(), *value))
+                .collect();
+            status
+        };
+        (
+            self.steps.iter().map(with_counters).collect(),
+            self.sinks.iter().map(with_counters).collect(),
+        )
+    }
+
+    fn export_plugin_metrics(&self, counters: &[(String, String, u64)]) {
+        let mut exported = self.exported.lock().unwrap_or_else(PoisonError::into_inner);
+        for (step, name, value) in counters {
+            let seen = exported.entry((step.clone(), name.clone())).or_default();
+            if *value > *seen {
+                metrics::counter!(
+                    "fjord_pipeline_plugin_counter_total",
+                    "pipeline" => self.pipeline.clone(),
+                    "step" => step.clone(),
+                    "name" => name.clone()
+                )
+                .increment(*value - *seen);
+                *seen = *value;
+            }
+        }
+        for (step, name, value) in self.plugin_metrics.gauges() {
+            metrics::gauge!(
+                "fjord_pipeline_plugin_gauge",
+                "pipeline" => self.pipeline.clone(),
+                "step" => step,
+                "name" => name
+            )
+            .set(value);
         }
     }
 
