@@ -254,6 +254,7 @@ mod tests {
                 node_id: node,
                 updated_ms: 1_000,
                 errors: vec![],
+                warnings: vec![],
                 source: "topic in".into(),
                 steps: vec![StepStatus {
                     name: "per-minute".into(),
