@@ -21,6 +21,30 @@ use super::topics::Topics;
 /// key cannot start with a NUL byte and "fjord." by accident.
 const POSITION_KEY: &[u8] = b"\0fjord.position";
 
+/// A changelog is compacted, and configured so compaction keeps it near
+/// the size of its live keys even when a step rewrites the same few keys
+/// many times a second (an `aggregate` window's counters):
+/// - `segment.bytes` 4 MiB: only closed segments are cleaned, so the active
+///   one is garbage the cleaner cannot reach; the broker's 1 GiB default
+///   would let a changelog grow to 1 GiB before its first cleaning.
+/// - `segment.ms` 10 minutes: a changelog written slowly still closes its
+///   segment, and its overwritten values become cleanable, within minutes.
+/// - `min.cleanable.dirty.ratio` 0.25: a cleaning is due once a quarter of
+///   the closed segments is dirty, so they stay within 4/3 of the cleaned
+///   part (about the live keys); a cleaning rereads the whole changelog,
+///   which is small by then.
+/// - `delete.retention.ms` 5 minutes: tombstones (an `aggregate` window
+///   closed) need only outlive a restore that began before the cleaner
+///   removed the values they delete; the 24 h default would keep every
+///   closed window's keys for a day.
+pub(crate) const CHANGELOG_CONFIGS: &[(&str, &str)] = &[
+    ("cleanup.policy", "compact"),
+    ("segment.bytes", "4194304"),
+    ("segment.ms", "600000"),
+    ("min.cleanable.dirty.ratio", "0.25"),
+    ("delete.retention.ms", "300000"),
+];
+
 type Entries = BTreeMap<(i32, Vec<u8>), Vec<u8>>;
 /// Key -> new value (`None`: deleted).
 type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -36,6 +60,9 @@ pub(crate) struct ChangelogStore {
     /// the call succeeds, dropped when it fails, so a batch that fails and
     /// is run again record by record does not count twice.
     pending: Mutex<HashMap<i32, Changes>>,
+    /// Partition -> the source position the changelog holds (as restored
+    /// or last flushed): an idle task need not write it again.
+    saved: Mutex<HashMap<i32, i64>>,
 }
 
 /// The changelog topic of step `step` of pipeline `pipeline`.
@@ -93,6 +120,7 @@ impl ChangelogStore {
             entries: Mutex::default(),
             dirty: Mutex::default(),
             pending: Mutex::default(),
+            saved: Mutex::default(),
         }
     }
 
@@ -152,6 +180,34 @@ impl ChangelogStore {
             .cloned()
     }
 
+    /// Whether `partition` has changes, or a `position` other than the one
+    /// the changelog holds, to flush.
+    pub fn unsaved(&self, partition: i32, position: i64) -> bool {
+        let dirty = self
+            .dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&partition)
+            .is_some_and(|changes| !changes.is_empty());
+        dirty || self.saved_position(partition) != Some(position)
+    }
+
+    fn saved_position(&self, partition: i32) -> Option<i64> {
+        self.saved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&partition)
+            .copied()
+    }
+
+    fn set_saved(&self, partition: i32, position: Option<i64>) {
+        let mut saved = self.saved.lock().unwrap_or_else(PoisonError::into_inner);
+        match position {
+            Some(p) => saved.insert(partition, p),
+            None => saved.remove(&partition),
+        };
+    }
+
     /// Loads `partition`'s state from the changelog (if the topic exists)
     /// and returns the source position it reflects.
     pub fn restore(&self, topics: &Topics, partition: i32) -> Result<Option<i64>, String> {
@@ -184,6 +240,8 @@ impl ChangelogStore {
         }
         let count = restored.len();
         entries.extend(restored.into_iter().map(|(k, v)| ((partition, k), v)));
+        drop(entries);
+        self.set_saved(partition, position);
         if count > 0 {
             tracing::info!(changelog = %self.topic, partition, entries = count, ?position, "state restored");
         }
@@ -208,14 +266,12 @@ impl ChangelogStore {
             .unwrap_or_default();
         let local = topics.local();
         if changes.is_empty() && local.topic(&self.topic).is_none() {
+            // No state yet: no position to keep either.
+            self.set_saved(partition, Some(position));
             return Ok(());
         }
         local
-            .ensure_topic(
-                &self.topic,
-                Some(partitions),
-                &[("cleanup.policy", "compact")],
-            )
+            .ensure_topic(&self.topic, Some(partitions), CHANGELOG_CONFIGS)
             .await
             .map_err(|e| e.to_string())?;
         let now = super::now_ms();
@@ -243,6 +299,7 @@ impl ChangelogStore {
             }
             return Err(format!("{}: {e}", self.topic));
         }
+        self.set_saved(partition, Some(position));
         Ok(())
     }
 }

@@ -8,11 +8,13 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use fjord_broker::Partition;
 use fjord_plugin_host::{PluginInstance, PluginLog};
 use fjord_sdk::{Level, Record};
+use tokio::sync::watch;
 
 use crate::StartFrom;
 
@@ -30,6 +32,14 @@ const READ_BYTES: usize = 1 << 20;
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
 /// How often processors' timers run.
 const TIMER_EVERY: Duration = Duration::from_secs(1);
+/// How long a task waiting for appends goes without looking at its stop
+/// flag: the bound on how long stopping an idle task takes.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+/// An idle source connector is polled after IDLE_POLL_MIN, then twice as
+/// late each time it has nothing, up to IDLE_POLL_MAX: the latency of the
+/// first record after a quiet spell, against wake-ups of an idle broker.
+const IDLE_POLL_MIN: Duration = Duration::from_millis(10);
+const IDLE_POLL_MAX: Duration = Duration::from_millis(200);
 
 /// The task was asked to stop.
 #[derive(Debug)]
@@ -131,6 +141,28 @@ impl Io {
         }
     }
 
+    /// Blocks until one of the partitions behind `appends` has new
+    /// records, `until` passes, or the task is stopped (seen within
+    /// [`STOP_CHECK`]). An idle task costs no reads and no CPU.
+    pub fn wait_for_appends(&self, appends: &mut [watch::Receiver<i64>], until: Instant) {
+        while !self.stopped() {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            let deadline = until.min(now + STOP_CHECK);
+            let appended = self.handle.block_on(async {
+                tokio::select! {
+                    () = any_changed(appends) => true,
+                    () = tokio::time::sleep_until(deadline.into()) => false,
+                }
+            });
+            if appended {
+                return;
+            }
+        }
+    }
+
     /// Runs `attempt` until it succeeds, backing off; only stopping the task
     /// ends the retries.
     pub fn retry(
@@ -167,6 +199,29 @@ impl Io {
             }
         }
     }
+}
+
+/// Completes when any receiver sees a change. The senders live in the
+/// partitions, which the task holds: they are never closed under it.
+async fn any_changed(receivers: &mut [watch::Receiver<i64>]) {
+    let mut waits: Vec<_> = receivers
+        .iter_mut()
+        .map(|rx| Some(Box::pin(async move { rx.changed().await.is_ok() })))
+        .collect();
+    std::future::poll_fn(move |cx| {
+        for slot in &mut waits {
+            if let Some(wait) = slot {
+                if let Poll::Ready(changed) = wait.as_mut().poll(cx) {
+                    *slot = None;
+                    if changed {
+                        return Poll::Ready(());
+                    }
+                }
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// One source partition a task owns.
@@ -242,12 +297,16 @@ impl TopicTask {
             self.stats
                 .position(w.log.index(), w.position, w.log.high_watermark());
         }
+        // Subscribed before the first read, so an append in between still
+        // wakes the task.
+        let mut appends: Vec<watch::Receiver<i64>> =
+            self.works.iter().map(|w| w.log.subscribe()).collect();
         let mut last_commit = Instant::now();
-        let mut last_timer = Instant::now();
+        let mut next_timers = Instant::now() + TIMER_EVERY;
         while !self.io.stopped() {
-            let timers = last_timer.elapsed() >= TIMER_EVERY;
+            let timers = Instant::now() >= next_timers;
             if timers {
-                last_timer = Instant::now();
+                next_timers = Instant::now() + TIMER_EVERY;
             }
             let mut moved = false;
             for i in 0..self.works.len() {
@@ -261,12 +320,22 @@ impl TopicTask {
                     Err(None) => return,
                 }
             }
-            if last_commit.elapsed() >= COMMIT_EVERY || !moved {
+            // Progress is committed at most every COMMIT_EVERY, and only
+            // when there is some: a trickle of records must not become a
+            // commit per record, nor an idle task a commit per wake-up.
+            let uncommitted =
+                |works: &[PartitionWork]| works.iter().any(|w| w.position != w.committed);
+            if uncommitted(&self.works) && last_commit.elapsed() >= COMMIT_EVERY {
                 self.commit();
                 last_commit = Instant::now();
             }
             if !moved {
-                std::thread::sleep(Duration::from_millis(10));
+                let until = if uncommitted(&self.works) {
+                    next_timers.min(last_commit + COMMIT_EVERY)
+                } else {
+                    next_timers
+                };
+                self.io.wait_for_appends(&mut appends, until);
             }
         }
         self.commit();
@@ -320,6 +389,10 @@ impl TopicTask {
         work.position = work.position.max(read.next);
         for store in &self.stores {
             let (io, position, partitions) = (&self.io, work.position, self.partitions);
+            // Nothing read and no timer changed the state: nothing to save.
+            if !store.unsaved(partition, position) {
+                continue;
+            }
             io.retry("state changelog append", || {
                 io.handle
                     .block_on(store.flush(&io.topics, partition, partitions, position))
@@ -421,6 +494,7 @@ impl ConnectorTask {
         let mut last_timer = Instant::now();
         let mut last_position: Option<(Vec<u8>, Instant)> = None;
         let mut saved: Vec<u8> = Vec::new();
+        let mut idle_poll = IDLE_POLL_MIN;
         while !self.io.stopped() {
             let mut output = if last_timer.elapsed() >= TIMER_EVERY {
                 last_timer = Instant::now();
@@ -463,6 +537,9 @@ impl ConnectorTask {
             }
             for store in &self.stores {
                 let (io, polled) = (&self.io, self.polled);
+                if !store.unsaved(0, polled) {
+                    continue;
+                }
                 if io
                     .retry("state changelog append", || {
                         io.handle.block_on(store.flush(&io.topics, 0, 1, polled))
@@ -482,8 +559,13 @@ impl ConnectorTask {
                     last_position = Some((position.clone(), Instant::now()));
                 }
             }
-            if !moved {
-                std::thread::sleep(Duration::from_millis(10));
+            // A source connector cannot be waited on: an idle one is polled
+            // less and less often, down to every IDLE_POLL_MAX.
+            if moved {
+                idle_poll = IDLE_POLL_MIN;
+            } else {
+                self.io.sleep(idle_poll);
+                idle_poll = (idle_poll * 2).min(IDLE_POLL_MAX);
             }
         }
         if let Some((position, _)) = last_position {
