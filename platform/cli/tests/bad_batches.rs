@@ -345,7 +345,10 @@ fn a_bomb_already_on_disk_is_refused_by_every_reader_with_bounded_memory() {
     std::fs::write(&file, COPY_OLD).unwrap();
     // `deploy` waits for the revision to run: it fails, and says where.
     let (deployed, out) = server.fjord(&["pipeline", "deploy", file.to_str().unwrap()]);
-    assert!(!deployed, "deploy exits non-zero for a failed pipeline: {out}");
+    assert!(
+        !deployed,
+        "deploy exits non-zero for a failed pipeline: {out}"
+    );
     assert!(out.contains("old-0") && out.contains("offset 0"), "{out}");
     let status = server.fjord_until(&["pipeline", "status", "copy-old"], "old-0");
     assert!(status.contains("offset 0"), "{status}");
