@@ -72,9 +72,44 @@ pub struct PluginMetrics {
     /// — for services with `counters_on_success` (see
     /// [`PluginMetrics::apply_counters`]).
     pending: Mutex<HashMap<(String, i32), HashMap<String, u64>>>,
+    /// The metric names each plugin has used: a plugin picks them at run
+    /// time, and each becomes map entries here and series on `/metrics`,
+    /// so their number and length are bounded ([`PluginMetrics::admits`]).
+    names: Mutex<HashMap<String, std::collections::HashSet<String>>>,
 }
 
 impl PluginMetrics {
+    /// Distinct metric names one plugin may use; later new names are
+    /// ignored (with one warning).
+    pub const MAX_NAMES: usize = 256;
+    /// The longest metric name kept.
+    pub const MAX_NAME_BYTES: usize = 128;
+
+    /// Whether `plugin` may record metric `name`: a name it used before, or
+    /// a new one within [`Self::MAX_NAMES`] and [`Self::MAX_NAME_BYTES`].
+    fn admits(&self, plugin: &str, name: &str) -> bool {
+        if name.len() > Self::MAX_NAME_BYTES {
+            return false;
+        }
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        let used = names.entry(plugin.to_owned()).or_default();
+        if used.contains(name) {
+            return true;
+        }
+        if used.len() >= Self::MAX_NAMES {
+            return false;
+        }
+        if used.len() + 1 == Self::MAX_NAMES {
+            tracing::warn!(
+                plugin,
+                "plugin reached {} metric names: further new names are ignored",
+                Self::MAX_NAMES
+            );
+        }
+        used.insert(name.to_owned());
+        true
+    }
+
     pub fn counter(&self, plugin: &str, name: &str) -> u64 {
         let c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
         c.get(&(plugin.to_owned(), name.to_owned()))
@@ -225,11 +260,17 @@ impl Host for Services {
         self.state.scan_prefix(self.partition, prefix)
     }
     fn counter(&mut self, name: &str, delta: u64) {
+        if !self.metrics.admits(&self.plugin, name) {
+            return;
+        }
         let partition = self.counters_on_success.then_some(self.partition);
         self.metrics
             .add_counter(&self.plugin, partition, name, delta);
     }
     fn gauge(&mut self, name: &str, value: f64) {
+        if !self.metrics.admits(&self.plugin, name) {
+            return;
+        }
         let mut g = self
             .metrics
             .gauges
@@ -238,6 +279,9 @@ impl Host for Services {
         g.insert((self.plugin.clone(), name.to_owned()), value);
     }
     fn histogram(&mut self, name: &str, value: f64) {
+        if !self.metrics.admits(&self.plugin, name) {
+            return;
+        }
         let mut h = self
             .metrics
             .histograms
@@ -290,5 +334,25 @@ mod tests {
         let mut services = Services::in_memory("sink");
         services.counter("skipped", 4);
         assert_eq!(services.metrics.counter("sink", "skipped"), 4);
+    }
+
+    /// A plugin that makes up a metric name per record cannot grow the
+    /// host's maps (and `/metrics`) without bound: new names past the cap,
+    /// and names past the length cap, are ignored; known ones still count.
+    #[test]
+    fn a_plugin_cannot_make_metric_names_without_bound() {
+        let mut services = Services::in_memory("step");
+        for i in 0..10_000 {
+            services.counter(&format!("c{i}"), 1);
+            services.gauge(&format!("g{i}"), 1.0);
+        }
+        let names = services.metrics.counters().len() + services.metrics.gauges().len();
+        assert_eq!(names, PluginMetrics::MAX_NAMES);
+        services.counter("c0", 1);
+        assert_eq!(services.metrics.counter("step", "c0"), 2);
+        let long = "x".repeat(PluginMetrics::MAX_NAME_BYTES + 1);
+        let mut other = Services::in_memory("other");
+        other.counter(&long, 1);
+        assert!(other.metrics.counters().is_empty());
     }
 }
