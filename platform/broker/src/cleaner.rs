@@ -49,6 +49,9 @@ impl LogCleaner {
     /// clean is not interrupted half-way; its swap is crash-safe anyway).
     pub(crate) fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
+        for thread in &self.threads {
+            thread.thread().unpark();
+        }
         for thread in std::mem::take(&mut self.threads) {
             if thread.join().is_err() {
                 tracing::error!("a log cleaner thread panicked");
@@ -62,6 +65,9 @@ impl Drop for LogCleaner {
     /// its cleaner threads (they finish the clean in progress on their own).
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        for thread in &self.threads {
+            thread.thread().unpark();
+        }
     }
 }
 
@@ -75,7 +81,9 @@ fn work(state: &BrokerState, index: usize, count: usize, stop: &AtomicBool) {
             if stop.load(Ordering::Acquire) {
                 return;
             }
-            std::thread::sleep((wake - Instant::now()).min(Duration::from_millis(50)));
+            // Unparked by `stop`; an idle broker's cleaner wakes only every
+            // `log.cleaner.backoff.ms`.
+            std::thread::park_timeout(wake.saturating_duration_since(Instant::now()));
         }
         let mine = state
             .registry

@@ -150,6 +150,74 @@ fn an_idle_stateful_pipeline_writes_no_state_and_no_commits() {
     }
 }
 
+/// A stateful step's changes are written to its changelog at the commit
+/// cadence (every 200 ms), a key changed many times in between once: 600
+/// records trickling in used to cost the changelog its changed keys and
+/// the position after every read, over 1 000 records.
+#[test]
+fn a_stateful_pipeline_writes_its_state_at_the_commit_cadence() {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), free_port(), None);
+    let (ok, out) = server.fjord(&[
+        "pipeline",
+        "deploy",
+        sample("accounts-balances.yaml").to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &server.bootstrap)
+        .set("linger.ms", "0")
+        .set("batch.num.messages", "1")
+        .create()
+        .unwrap();
+    // 50 records a second, each in its own batch, for 12 s: the task,
+    // woken by each append, reads them about one at a time.
+    let records = 600;
+    let started = Instant::now();
+    for i in 0..records {
+        let value = r#"{"account":"alice","amount":1}"#;
+        producer
+            .send(BaseRecord::<(), str>::to("accounts.events").payload(value))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        producer.poll(Duration::ZERO);
+        std::thread::sleep(
+            (started + Duration::from_millis(20 * (i as u64 + 1)))
+                .saturating_duration_since(Instant::now()),
+        );
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    caught_up(&server, "accounts-balances", records);
+    let changelog = "pipeline.accounts-balances.balances.changelog";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let written = loop {
+        let end = log_ends(&server, changelog)[0];
+        if end > 0 {
+            break end;
+        }
+        assert!(Instant::now() < deadline, "the state was never saved");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!("{written} changelog records");
+    assert!(
+        written < records / 2,
+        "{written} changelog records for {records} records of one key"
+    );
+    // Nothing was lost by writing less often: alice's balance is all 600.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let balances = server.consume("accounts.balances", usize::MAX, Duration::from_secs(3));
+        let last: Option<Value> = balances.last().map(|b| serde_json::from_str(b).unwrap());
+        if last.as_ref().and_then(|b| b["balance"].as_f64()) == Some(records as f64) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the last balance: {last:?}");
+    }
+}
+
 /// The seven samples deployed, their sources quiet: the broker process uses
 /// little CPU. The idle figure is under 1 % of a core (docs/benchmarks.md);
 /// the bound here is 5 % so a loaded test machine does not fail it. Tasks

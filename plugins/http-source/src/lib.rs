@@ -38,18 +38,25 @@ use serde_json::Value;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tiny_http::{Header, Method, Response, Server};
 
 /// The source: the server thread fills the inbox, `poll` empties it.
-#[derive(Debug)]
 pub struct HttpSource {
     inbox: Inbox<Record>,
-    stop: Arc<AtomicBool>,
-    server: Option<std::thread::JoinHandle<()>>,
+    /// Unblocked when the source is dropped, which ends its thread.
+    server: Arc<Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
     /// Where it listens, with the port the OS picked for port 0.
     pub addr: SocketAddr,
+}
+
+impl std::fmt::Debug for HttpSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSource")
+            .field("addr", &self.addr)
+            .finish()
+    }
 }
 
 /// What the server thread needs.
@@ -115,22 +122,22 @@ impl Plugin for HttpSource {
             max_body: config.parse_or("max_body_bytes", 10 << 20)?,
             inbox: inbox.clone(),
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let server = std::thread::Builder::new()
+        let server = Arc::new(server);
+        let serving = Arc::clone(&server);
+        // Blocks until a request comes or the server is unblocked: an idle
+        // source costs no wake-ups.
+        let thread = std::thread::Builder::new()
             .name("http-source".into())
             .spawn(move || {
-                while !stopped.load(Ordering::Relaxed) {
-                    if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(200)) {
-                        endpoint.handle(request);
-                    }
+                for request in serving.incoming_requests() {
+                    endpoint.handle(request);
                 }
             })
             .map_err(|e| Error::msg(format!("cannot start the server thread: {e}")))?;
         Ok(HttpSource {
             inbox,
-            stop,
-            server: Some(server),
+            server,
+            thread: Some(thread),
             addr,
         })
     }
@@ -160,9 +167,9 @@ impl Drop for HttpSource {
     fn drop(&mut self) {
         // Waiting for the server thread makes it drop the server, which
         // starts releasing the port (see `bind`).
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(server) = self.server.take() {
-            let _ = server.join();
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -121,10 +121,23 @@ impl Plugin for Syslog {
         // UDP on the port TCP got, so `:0` gives one port for both.
         let udp_addr = if udp {
             let at = tcp_addr.unwrap_or(addr);
-            let (bound, thread) = listen::udp(at, settings, Arc::clone(&udp_dropped))
-                .map_err(|e| bind_error("udp", e))?;
-            listeners.push(thread);
-            Some(bound)
+            match listen::udp(at, settings, Arc::clone(&udp_dropped)) {
+                Ok((bound, thread)) => {
+                    listeners.push(thread);
+                    Some(bound)
+                }
+                Err(e) => {
+                    let error = bind_error("udp", e);
+                    // The TCP listener gives its port up before the error
+                    // is returned: a retry binds it again.
+                    if listen::wake(tcp_addr, None) {
+                        for thread in listeners {
+                            let _ = thread.join();
+                        }
+                    }
+                    return Err(error);
+                }
+            }
         } else {
             None
         };
@@ -142,11 +155,13 @@ impl Plugin for Syslog {
 
 impl Drop for Syslog {
     fn drop(&mut self) {
-        // The listeners see the flag within their poll interval; waiting for
-        // them frees the port for a redeployed pipeline that binds it again.
+        // Waiting for the listeners frees the port for a redeployed
+        // pipeline that binds it again.
         self.stop.store(true, Ordering::Relaxed);
-        for thread in self.listeners.drain(..) {
-            let _ = thread.join();
+        if listen::wake(self.tcp_addr, self.udp_addr) {
+            for thread in self.listeners.drain(..) {
+                let _ = thread.join();
+            }
         }
     }
 }

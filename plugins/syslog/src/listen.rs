@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How often blocked threads look at the stop flag.
+/// How often a thread reading an open TCP connection looks at the stop
+/// flag. The listening threads block without a timeout: [`wake`] gets
+/// them out of `accept` and `recv_from` when the flag is set, so an idle
+/// listener costs no wake-ups.
 const STOP_CHECK: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone)]
@@ -33,20 +36,17 @@ pub type Listening = (SocketAddr, JoinHandle<()>);
 /// Binds UDP and starts its thread.
 pub fn udp(addr: SocketAddr, s: Settings, dropped: Arc<AtomicU64>) -> io::Result<Listening> {
     let socket = UdpSocket::bind(addr)?;
-    socket.set_read_timeout(Some(STOP_CHECK))?;
     let bound = socket.local_addr()?;
     let thread = std::thread::Builder::new()
         .name("syslog-udp".into())
         .spawn(move || {
             let mut buf = vec![0u8; 65536];
-            while !s.stop.load(Ordering::Relaxed) {
-                let (n, peer) = match socket.recv_from(&mut buf) {
-                    Ok(got) => got,
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                        continue;
-                    }
-                    Err(_) => continue,
-                };
+            loop {
+                let received = socket.recv_from(&mut buf);
+                if s.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok((n, peer)) = received else { continue };
                 let message = trim_newlines(&buf[..n.min(s.max)]);
                 if message.is_empty() {
                     continue;
@@ -65,24 +65,60 @@ pub fn udp(addr: SocketAddr, s: Settings, dropped: Arc<AtomicU64>) -> io::Result
 /// Binds TCP and starts its accept thread.
 pub fn tcp(addr: SocketAddr, s: Settings) -> io::Result<Listening> {
     let listener = TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let thread = std::thread::Builder::new()
         .name("syslog-tcp".into())
         .spawn(move || {
-            while !s.stop.load(Ordering::Relaxed) {
-                match listener.accept() {
+            loop {
+                let accepted = listener.accept();
+                if s.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                match accepted {
                     Ok((stream, peer)) => {
                         let s = s.clone();
                         let _ = std::thread::Builder::new()
                             .name("syslog-tcp-conn".into())
                             .spawn(move || connection(stream, peer, &s));
                     }
+                    // Out of file descriptors and the like: back off.
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
             }
         })?;
     Ok((bound, thread))
+}
+
+/// Wakes the listener threads bound to `tcp` and `udp` once the stop flag
+/// is set: a connection to the one and an empty datagram to the other.
+/// False when the TCP listener could not be reached (its thread then ends
+/// at its next connection and must not be waited for).
+pub fn wake(tcp: Option<SocketAddr>, udp: Option<SocketAddr>) -> bool {
+    let reachable = |mut addr: SocketAddr| {
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        addr
+    };
+    if let Some(udp) = udp.map(reachable) {
+        let any: SocketAddr = if udp.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        // A datagram to oneself on loopback is not lost in practice; if it
+        // were, the thread would end with the next datagram.
+        if let Ok(socket) = UdpSocket::bind(any) {
+            let _ = socket.send_to(&[], udp);
+        }
+    }
+    match tcp.map(reachable) {
+        Some(tcp) => TcpStream::connect_timeout(&tcp, Duration::from_secs(1)).is_ok(),
+        None => true,
+    }
 }
 
 fn connection(stream: TcpStream, peer: SocketAddr, s: &Settings) {

@@ -5,7 +5,6 @@
 //! [`Failure`]s for the dead-letter topic — the rest of the batch goes on.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use fjord_plugin_host::{PluginError, PluginInstance};
@@ -13,6 +12,7 @@ use fjord_sdk::Record;
 
 use super::changelog::ChangelogStore;
 use super::stats::{Event, PipelineStats};
+use super::stop::StopSignal;
 use crate::Retry;
 
 /// A record that a step (or a sink) could not handle.
@@ -92,7 +92,7 @@ pub(crate) struct Chain {
     partition: i32,
     stats: Arc<PipelineStats>,
     retry: Retry,
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     /// Stop running a batch at its first failed record (a pipeline with
     /// no dead-letter topic, which stops on it): the records after it
     /// reach no further plugin.
@@ -105,7 +105,7 @@ impl Chain {
         partition: i32,
         stats: Arc<PipelineStats>,
         retry: Retry,
-        stop: Arc<AtomicBool>,
+        stop: Arc<StopSignal>,
     ) -> Self {
         Chain {
             steps,
@@ -211,7 +211,7 @@ impl Chain {
             let single = fjord_sdk::encode(std::slice::from_ref(&record));
             let mut attempt = 1;
             loop {
-                let retried = attempt < self.retry.attempts && !self.stop.load(Ordering::Relaxed);
+                let retried = attempt < self.retry.attempts && !self.stop.is_set();
                 match step.call(partition, !retried, |i| i.process(partition, &single)) {
                     Ok(out) => {
                         passed.extend(fjord_sdk::decode(&out).unwrap_or_default());
@@ -219,7 +219,7 @@ impl Chain {
                     }
                     // (Stopping while the call ran still dead-letters it:
                     // its counters were dropped then, a shutdown's slip.)
-                    Err(e) if retried && !self.stop.load(Ordering::Relaxed) => {
+                    Err(e) if retried && !self.stop.is_set() => {
                         tracing::debug!(step = %step.name, attempt, error = %e, "record failed; retrying");
                         self.stats
                             .note(Event::Retried, &step.name, 1, &e.to_string());

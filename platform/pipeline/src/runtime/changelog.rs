@@ -2,7 +2,8 @@
 //! `pipeline.<name>.<step>.changelog`, one partition per source partition.
 //!
 //! Reads are served from memory. Writes are kept in memory and collected as
-//! dirty keys; after each batch the task appends them, with the source
+//! dirty keys (a key written again replaces its pending change); at each
+//! commit (at most every 200 ms) the task appends them, with the source
 //! position the state now reflects, to the changelog partition in one
 //! batch — before it commits the source offset. A task that starts
 //! restores the partition's entries from the changelog and resumes from

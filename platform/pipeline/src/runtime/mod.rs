@@ -25,6 +25,7 @@ mod plan;
 mod publish;
 mod records;
 mod stats;
+mod stop;
 mod task;
 mod topics;
 
@@ -37,16 +38,17 @@ pub use deployments::{
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fjord_broker::{LocalBroker, LocalError};
 use fjord_plugin_host::{MemoryStateStore, PluginHost, StateStore};
+use tokio::sync::watch;
 
 use crate::{HostResolver, Pipeline};
 use plan::Plan;
 use stats::PipelineStats;
+use stop::StopSignal;
 use task::{ConnectorTask, Io, LogBuffer, PartitionWork, TopicTask};
 use topics::Topics;
 
@@ -56,8 +58,10 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// How often deployments are checked and status published.
+/// How often the supervisor of a cluster's broker looks at deployments and
+/// leaderships (a single node waits for deployments to be appended).
 const TICK: Duration = Duration::from_millis(50);
+/// How often each pipeline's status is published.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How long the supervisor's reads and writes through a cluster may take.
 const SUPERVISOR_READS: Duration = Duration::from_secs(2);
@@ -65,7 +69,7 @@ const SUPERVISOR_READS: Duration = Duration::from_secs(2);
 /// The running pipeline runtime of one broker.
 #[derive(Debug)]
 pub struct PipelineRuntime {
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -88,7 +92,7 @@ impl PipelineRuntime {
         if !local.in_cluster() {
             ensure_internal_topics(&local).await?;
         }
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(StopSignal::default());
         let supervisor = Supervisor {
             local,
             topics,
@@ -114,7 +118,7 @@ impl PipelineRuntime {
 
     /// Stops every pipeline; their tasks commit what they delivered.
     pub async fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.set();
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
@@ -220,7 +224,7 @@ pub async fn deploy_if_changed(
 
 impl Drop for PipelineRuntime {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.set();
     }
 }
 
@@ -235,7 +239,7 @@ struct Running {
     warnings: Vec<String>,
     source: String,
     stats: Arc<PipelineStats>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     tasks: Vec<JoinHandle<()>>,
     /// The source partitions its tasks run (see [`Supervisor::owned`]).
     owned: Vec<i32>,
@@ -244,7 +248,7 @@ struct Running {
 
 impl Running {
     fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.set();
         for t in self.tasks.drain(..) {
             let _ = t.join();
         }
@@ -265,7 +269,7 @@ struct Supervisor {
     deployments_unread: bool,
     host: Arc<PluginHost>,
     handle: tokio::runtime::Handle,
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     logs: Arc<LogBuffer>,
     read_from: i64,
     /// Deployment offset and record by name.
@@ -276,9 +280,19 @@ struct Supervisor {
 impl Supervisor {
     fn run(mut self) {
         let mut last_status = Instant::now();
-        while !self.stop.load(Ordering::Relaxed) {
+        let mut deployments: Option<watch::Receiver<i64>> = None;
+        while !self.stop.is_set() {
             if !self.internal_topics {
                 self.internal_topics = self.create_internal_topics();
+            }
+            // Subscribed before the read: a deployment appended in between
+            // still wakes the supervisor.
+            if deployments.is_none() && !self.local.in_cluster() {
+                deployments = self
+                    .local
+                    .topic(DEPLOYMENTS_TOPIC)
+                    .and_then(|t| t.partition(0))
+                    .map(|p| p.subscribe());
             }
             self.read_deployments();
             self.reconcile();
@@ -287,7 +301,32 @@ impl Supervisor {
                 last_status = Instant::now();
                 self.publish(seconds);
             }
-            std::thread::sleep(TICK);
+            match &mut deployments {
+                // A single node: the supervisor sleeps until a deployment
+                // is appended or the next status is due (a task that ended
+                // on its own is noticed then).
+                Some(appended) => {
+                    let (stop, next_status) = (&self.stop, last_status + STATUS_EVERY);
+                    let gone = self.handle.block_on(async {
+                        tokio::select! {
+                            changed = appended.changed() => changed.is_err(),
+                            () = stop.stopped() => false,
+                            () = tokio::time::sleep_until(next_status.into()) => false,
+                        }
+                    });
+                    // The partition was dropped (the topic deleted): its
+                    // successor is subscribed to on the next round.
+                    if gone {
+                        deployments = None;
+                        self.stop.sleep_until(&self.handle, Instant::now() + TICK);
+                    }
+                }
+                // A cluster: leaderships move, and the deployments may be
+                // led by another broker; look again every tick.
+                None => {
+                    self.stop.sleep_until(&self.handle, Instant::now() + TICK);
+                }
+            }
         }
         for (_, mut r) in std::mem::take(&mut self.running) {
             r.halt();
@@ -419,7 +458,7 @@ impl Supervisor {
     }
 
     fn launch(&self, name: &str, revision: i64, deployment: &Deployment) -> Running {
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(StopSignal::default());
         let mut running = Running {
             revision,
             state: RunState::Paused,
@@ -541,7 +580,7 @@ impl Supervisor {
         &self,
         name: &str,
         pipeline: Pipeline,
-        stop: &Arc<AtomicBool>,
+        stop: &Arc<StopSignal>,
     ) -> Result<Started, String> {
         let host = &self.host;
         let plugin_log: Arc<dyn fjord_plugin_host::PluginLog> = Arc::new(task::PipelineLog {

@@ -3,7 +3,6 @@
 //! the sinks and the dead-letter topic.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use fjord_broker::{LocalBroker, Topic};
 use fjord_plugin_host::{
@@ -16,6 +15,7 @@ use super::chain::{Chain, Step};
 use super::changelog::ChangelogStore;
 use super::outputs::{Output, Router, Target, TopicOutput};
 use super::stats::PipelineStats;
+use super::stop::StopSignal;
 use crate::{Pipeline, PluginRef};
 
 /// A plugin loaded with the options its instances get.
@@ -198,7 +198,7 @@ impl Plan {
         host: &PluginHost,
         partition: i32,
         stats: &Arc<PipelineStats>,
-        stop: &Arc<AtomicBool>,
+        stop: &Arc<StopSignal>,
     ) -> Result<Chain, String> {
         let steps = self
             .steps

@@ -6,7 +6,6 @@
 //! that enter the broker's runtime only for appends and commits.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -24,17 +23,17 @@ use super::deployments::{LogLine, POSITIONS_TOPIC};
 use super::outputs::{MAX_BACKOFF, RouteError, Router};
 use super::records;
 use super::stats::PipelineStats;
+use super::stop::StopSignal;
 use super::topics::Topics;
 
 /// How much of a partition one read takes.
 const READ_BYTES: usize = 1 << 20;
-/// How often progress is committed while records flow.
+/// How often progress is committed, and state changes are written to the
+/// changelogs, while records flow. A key changed many times in between is
+/// written once: the changelog grows with the commits, not the batches.
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
 /// How often processors' timers run.
 const TIMER_EVERY: Duration = Duration::from_secs(1);
-/// How long a task waiting for appends goes without looking at its stop
-/// flag: the bound on how long stopping an idle task takes.
-const STOP_CHECK: Duration = Duration::from_millis(100);
 /// An idle source connector is polled after IDLE_POLL_MIN, then twice as
 /// late each time it has nothing, up to IDLE_POLL_MAX: the latency of the
 /// first record after a quiet spell, against wake-ups of an idle broker.
@@ -119,48 +118,35 @@ impl PluginLog for PipelineLog {
 pub(crate) struct Io {
     pub topics: Topics,
     pub handle: tokio::runtime::Handle,
-    pub stop: Arc<AtomicBool>,
+    pub stop: Arc<StopSignal>,
     pub logs: Arc<LogBuffer>,
     pub pipeline: String,
 }
 
 impl Io {
     pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stop.is_set()
     }
 
     /// Sleeps up to `d`, waking early when stopped.
     pub fn sleep(&self, d: Duration) {
-        let until = Instant::now() + d;
-        while !self.stopped() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(50)));
-        }
+        self.stop.sleep_until(&self.handle, Instant::now() + d);
     }
 
     /// Blocks until one of the partitions behind `appends` has new
-    /// records, `until` passes, or the task is stopped (seen within
-    /// [`STOP_CHECK`]). An idle task costs no reads and no CPU.
+    /// records, `until` passes, or the task is stopped. An idle task costs
+    /// no reads, no wake-ups and no CPU.
     pub fn wait_for_appends(&self, appends: &mut [watch::Receiver<i64>], until: Instant) {
-        while !self.stopped() {
-            let now = Instant::now();
-            if now >= until {
-                return;
-            }
-            let deadline = until.min(now + STOP_CHECK);
-            let appended = self.handle.block_on(async {
-                tokio::select! {
-                    () = any_changed(appends) => true,
-                    () = tokio::time::sleep_until(deadline.into()) => false,
-                }
-            });
-            if appended {
-                return;
-            }
+        if self.stopped() {
+            return;
         }
+        self.handle.block_on(async {
+            tokio::select! {
+                () = any_changed(appends) => {}
+                () = self.stop.stopped() => {}
+                () = tokio::time::sleep_until(until.into()) => {}
+            }
+        });
     }
 
     /// Runs `attempt` until it succeeds, backing off; only stopping the task
@@ -320,17 +306,19 @@ impl TopicTask {
                     Err(None) => return,
                 }
             }
-            // Progress is committed at most every COMMIT_EVERY, and only
-            // when there is some: a trickle of records must not become a
-            // commit per record, nor an idle task a commit per wake-up.
-            let uncommitted =
-                |works: &[PartitionWork]| works.iter().any(|w| w.position != w.committed);
-            if uncommitted(&self.works) && last_commit.elapsed() >= COMMIT_EVERY {
-                self.commit();
+            // State and progress are saved at most every COMMIT_EVERY, and
+            // only when there is some: a trickle of records must not
+            // become a changelog write and a commit per record, nor an
+            // idle task one per wake-up.
+            let unsaved = self.unsaved();
+            if unsaved && last_commit.elapsed() >= COMMIT_EVERY {
+                if self.checkpoint().is_err() {
+                    return;
+                }
                 last_commit = Instant::now();
             }
             if !moved {
-                let until = if uncommitted(&self.works) {
+                let until = if unsaved {
                     next_timers.min(last_commit + COMMIT_EVERY)
                 } else {
                     next_timers
@@ -338,7 +326,19 @@ impl TopicTask {
                 self.io.wait_for_appends(&mut appends, until);
             }
         }
-        self.commit();
+        let _ = self.checkpoint();
+    }
+
+    /// Whether some partition has read past its commit, or some state
+    /// changed (a timer closes windows without reading anything).
+    fn unsaved(&self) -> bool {
+        self.works.iter().any(|w| {
+            w.position != w.committed
+                || self
+                    .stores
+                    .iter()
+                    .any(|s| s.unsaved(w.log.index(), w.position))
+        })
     }
 
     /// Reads and handles one batch of partition `i`. `Ok(true)` when records
@@ -387,21 +387,38 @@ impl TopicTask {
             return Ok(false);
         }
         work.position = work.position.max(read.next);
-        for store in &self.stores {
-            let (io, position, partitions) = (&self.io, work.position, self.partitions);
-            // Nothing read and no timer changed the state: nothing to save.
-            if !store.unsaved(partition, position) {
-                continue;
-            }
-            io.retry("state changelog append", || {
-                io.handle
-                    .block_on(store.flush(&io.topics, partition, partitions, position))
-            })
-            .map_err(|_| None)?;
-        }
         self.stats
             .position(partition, work.position, work.log.high_watermark());
         Ok(moved)
+    }
+
+    /// Writes each partition's state changes, with the position they
+    /// reflect, to the changelogs, then commits the positions: a restart
+    /// resumes from the commit or from the state's position, whichever is
+    /// later, so a record is never applied to the state twice. Retried
+    /// until it succeeds or the task is stopped; nothing is committed past
+    /// state that was not written.
+    fn checkpoint(&mut self) -> Result<(), Stopped> {
+        for w in &self.works {
+            // A former leader's state and position are stale: only the
+            // partition's new leader saves.
+            if !self.io.topics.local().leads(&w.log) {
+                continue;
+            }
+            let (partition, position) = (w.log.index(), w.position);
+            for store in &self.stores {
+                if !store.unsaved(partition, position) {
+                    continue;
+                }
+                let (io, partitions) = (&self.io, self.partitions);
+                io.retry("state changelog append", || {
+                    io.handle
+                        .block_on(store.flush(&io.topics, partition, partitions, position))
+                })?;
+            }
+        }
+        self.commit();
+        Ok(())
     }
 
     fn commit(&mut self) {
@@ -492,7 +509,8 @@ impl ConnectorTask {
             }
         };
         let mut last_timer = Instant::now();
-        let mut last_position: Option<(Vec<u8>, Instant)> = None;
+        let mut last_save = Instant::now();
+        let mut last_position: Option<Vec<u8>> = None;
         let mut saved: Vec<u8> = Vec::new();
         let mut idle_poll = IDLE_POLL_MIN;
         while !self.io.stopped() {
@@ -535,29 +553,16 @@ impl ConnectorTask {
                     }
                 }
             }
-            for store in &self.stores {
-                let (io, polled) = (&self.io, self.polled);
-                if !store.unsaved(0, polled) {
-                    continue;
-                }
-                if io
-                    .retry("state changelog append", || {
-                        io.handle.block_on(store.flush(&io.topics, 0, 1, polled))
-                    })
-                    .is_err()
-                {
+            if !position.is_empty() {
+                last_position = Some(position);
+            }
+            // As a topic task: state and the connector's position are
+            // saved at most every COMMIT_EVERY, and only when changed.
+            if last_save.elapsed() >= COMMIT_EVERY {
+                if self.checkpoint(&mut last_position, &mut saved).is_err() {
                     return;
                 }
-            }
-            if !position.is_empty() {
-                last_position = Some((position, last_position.map_or(Instant::now(), |p| p.1)));
-            }
-            if let Some((position, since)) = &last_position {
-                if since.elapsed() >= COMMIT_EVERY && *position != saved {
-                    self.save_position(position);
-                    saved = position.clone();
-                    last_position = Some((position.clone(), Instant::now()));
-                }
+                last_save = Instant::now();
             }
             // A source connector cannot be waited on: an idle one is polled
             // less and less often, down to every IDLE_POLL_MAX.
@@ -568,11 +573,32 @@ impl ConnectorTask {
                 idle_poll = (idle_poll * 2).min(IDLE_POLL_MAX);
             }
         }
-        if let Some((position, _)) = last_position {
-            if position != saved {
-                self.save_position(&position);
+        let _ = self.checkpoint(&mut last_position, &mut saved);
+    }
+
+    /// Writes the steps' state changes, then the connector's position if
+    /// it moved since `saved` (the state first: a restart must not resume
+    /// past records whose effect on the state was lost).
+    fn checkpoint(
+        &self,
+        position: &mut Option<Vec<u8>>,
+        saved: &mut Vec<u8>,
+    ) -> Result<(), Stopped> {
+        let (io, polled) = (&self.io, self.polled);
+        for store in &self.stores {
+            if store.unsaved(0, polled) {
+                io.retry("state changelog append", || {
+                    io.handle.block_on(store.flush(&io.topics, 0, 1, polled))
+                })?;
             }
         }
+        if let Some(position) = position.take() {
+            if position != *saved {
+                self.save_position(&position);
+                *saved = position;
+            }
+        }
+        Ok(())
     }
 
     /// Stores the connector's position so a restart resumes from it.
