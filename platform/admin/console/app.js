@@ -605,7 +605,7 @@ function clip(s, n) {
 
 function counterRows(items, kind, rateOf) {
   return items.map((s, i) => {
-    const key = kind === "step" ? s.name : String(i);
+    const key = kind === "sink" ? String(i) : s.name;
     const id = `${kind}-${key}`;
     return `<tr data-testid="${esc(id)}"><td>${esc(kind)}</td><td>${esc(s.name ?? key)}</td>
       <td class="n">${num(`${id}-in`, s.records_in)}</td>
@@ -667,7 +667,10 @@ async function renderPipeline(name, gen) {
         <tbody>${counterRows(st.steps || [], "step", rateOf)}${counterRows(st.sinks || [], "sink", rateOf)}</tbody></table>
       <h2>Plugin counters</h2>
       ${(() => {
-        const rows = pluginCounterRows(st.steps || [], "step") + pluginCounterRows(st.sinks || [], "sink");
+        const source = Object.keys(st.source_counters || {}).length
+          ? [{ name: "connector", counters: st.source_counters }] : [];
+        const rows = pluginCounterRows(source, "source") + pluginCounterRows(st.steps || [], "step")
+          + pluginCounterRows(st.sinks || [], "sink");
         return rows
           ? `<table data-testid="pipeline-plugin-counters"><thead><tr><th></th><th>Name</th><th>Counter</th><th class="n">Value</th></tr></thead><tbody>${rows}</tbody></table>`
           : `<p class="muted" data-testid="pipeline-no-plugin-counters">No plugin has counted anything yet.</p>`;

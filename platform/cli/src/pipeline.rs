@@ -464,6 +464,15 @@ fn status(client: &ClientArgs, name: &str, json: bool) -> Result<()> {
             println!("{:<28} {}", "", counters.join(" "));
         }
     }
+    // The source connector's own counters (a syslog source's drops).
+    if !status.source_counters.is_empty() {
+        let counters: Vec<String> = status
+            .source_counters
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        println!("{:<28} {}", "source connector", counters.join(" "));
+    }
     if !status.partitions.is_empty() {
         println!(
             "{:<10} {:>12} {:>12} {:>10}",

@@ -186,3 +186,77 @@ fn records_ahead_of_the_clock_are_dead_lettered_and_drop_no_window() {
         "{metrics}"
     );
 }
+
+/// A source connector's own counters are visible too: a `syslog` source
+/// with room for one message drops most of a burst of UDP datagrams, and
+/// its `udp_dropped` reads back the same from `status --json`, the plain
+/// status, the admin API and `/metrics` (`step="source"`).
+#[test]
+fn a_source_connectors_counters_are_in_the_status_and_on_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let syslog = free_port();
+    let manifests = dir.path().join("pipelines");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(
+        manifests.join("drops.yaml"),
+        format!(
+            "apiVersion: fjord.dev/v1
+kind: Pipeline
+metadata: {{name: drops}}
+spec:
+  source:
+    connector:
+      plugin: syslog
+      config: {{listen: '127.0.0.1:{syslog}', protocol: udp, queue: '1'}}
+  sinks: [{{topic: syslog.lines}}]
+"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&dir.path().join("data"), free_port(), Some(&manifests));
+    wait_for("the syslog source to run", || {
+        let (_, out) = server.fjord(&["pipeline", "status", "drops", "--json"]);
+        let status: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+        (status["state"] == "running").then_some(()).ok_or(out)
+    });
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Bursts until some are dropped: the first may meet an empty queue.
+    let status = wait_for("the status to count dropped datagrams", || {
+        for i in 0..200 {
+            socket
+                .send_to(format!("<13>line {i}").as_bytes(), ("127.0.0.1", syslog))
+                .unwrap();
+        }
+        let (_, out) = server.fjord(&["pipeline", "status", "drops", "--json"]);
+        let status: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+        match status["source_counters"]["udp_dropped"].as_u64() {
+            Some(n) if n > 0 => Ok(status),
+            _ => Err(out),
+        }
+    });
+    // No more datagrams: the counter settles, and every view shows it.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, out) = server.fjord(&["pipeline", "status", "drops", "--json"]);
+    let status: Value = serde_json::from_str(&out).unwrap_or(status);
+    let dropped = status["source_counters"]["udp_dropped"].as_u64().unwrap();
+    assert!(dropped > 0, "{status}");
+    let (_, text) = server.fjord(&["pipeline", "status", "drops"]);
+    assert!(text.contains(&format!("udp_dropped={dropped}")), "{text}");
+    let api: Value = serde_json::from_str(&get(&server, "/api/v1/pipelines/drops")).unwrap();
+    assert_eq!(
+        api["status"]["source_counters"]["udp_dropped"], dropped,
+        "{api}"
+    );
+    wait_for("udp_dropped on /metrics", || {
+        let metrics = get(&server, "/metrics");
+        let labels = [
+            ("pipeline", "drops"),
+            ("step", "source"),
+            ("name", "udp_dropped"),
+        ];
+        match series(&metrics, "fjord_pipeline_plugin_counter_total", &labels) {
+            Some(v) if v == dropped as f64 => Ok(()),
+            _ => Err(metrics),
+        }
+    });
+}

@@ -116,6 +116,11 @@ pub struct PipelineStatus {
     pub partitions: Vec<PartitionStatus>,
     pub lag: i64,
     pub dead_lettered: u64,
+    /// The counters the source connector's plugin recorded
+    /// (`ctx.counter`), by name: a `syslog` source's `udp_dropped`, say.
+    /// Empty for a topic source.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_counters: BTreeMap<String, u64>,
 }
 
 /// One line of a pipeline's log ([`LOGS_TOPIC`]).
@@ -155,6 +160,7 @@ pub(crate) const STALE_STATUS_MS: i64 = 10_000;
 ///     name: "p".into(), revision: 3, state: RunState::Running, node_id: node,
 ///     updated_ms: 1_000, errors: vec![], warnings: vec![], source: "topic in".into(),
 ///     steps: vec![], sinks: vec![], dead_lettered: 0, lag: 5,
+///     source_counters: Default::default(),
 ///     partitions: vec![fjord_pipeline::runtime::PartitionStatus {
 ///         partition, position: 10, end: 15, lag: 5 }],
 /// };
@@ -209,6 +215,9 @@ pub fn merge_statuses<'a>(
                 add_counters(&mut merged.steps, &s.steps);
                 add_counters(&mut merged.sinks, &s.sinks);
                 merged.dead_lettered += s.dead_lettered;
+                for (name, value) in s.source_counters {
+                    *merged.source_counters.entry(name).or_default() += value;
+                }
             }
             merged.partitions.sort_by_key(|p| p.partition);
             merged.lag = merged.partitions.iter().map(|p| p.lag).sum();
@@ -265,6 +274,7 @@ mod tests {
                 partitions: vec![],
                 lag: 0,
                 dead_lettered: 0,
+                source_counters: BTreeMap::from([("udp_dropped".to_owned(), late)]),
             }
         };
         let values =
@@ -273,5 +283,6 @@ mod tests {
         let counters = &merged["p"].steps[0].counters;
         assert_eq!(counters["late_records"], 5);
         assert_eq!(counters["future_records"], 4);
+        assert_eq!(merged["p"].source_counters["udp_dropped"], 5);
     }
 }

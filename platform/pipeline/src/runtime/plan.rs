@@ -80,6 +80,11 @@ impl Loaded {
     }
 }
 
+/// The name the source connector's plugin records its metrics under:
+/// the `step` label of its counters on `/metrics`, and the status's
+/// `source_counters`.
+pub(crate) const SOURCE_PLUGIN: &str = "source";
+
 /// Everything loaded for one pipeline.
 pub(crate) struct Plan {
     pub pipeline: Pipeline,
@@ -116,7 +121,7 @@ impl Plan {
             None => None,
         };
         let source_connector = match &spec.source.connector {
-            Some(c) => Some(Loaded::new(host, "source", c, PluginKind::Source)?),
+            Some(c) => Some(Loaded::new(host, SOURCE_PLUGIN, c, PluginKind::Source)?),
             None => None,
         };
         let steps = spec

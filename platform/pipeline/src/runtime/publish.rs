@@ -63,6 +63,7 @@ impl Supervisor {
                 lag: partitions.iter().map(|p| p.lag).sum(),
                 partitions,
                 dead_lettered: r.stats.dead_lettered.load(Ordering::Relaxed),
+                source_counters: r.stats.source_counters(),
             };
             r.last_status = Instant::now();
             batch.push(Record {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use fjord_plugin_host::PluginMetrics;
 
 use super::deployments::{PartitionStatus, StepStatus};
+use super::plan::SOURCE_PLUGIN;
 
 /// Counters of one step or sink.
 #[derive(Debug, Default)]
@@ -184,6 +185,17 @@ impl PipelineStats {
             self.steps.iter().map(with_counters).collect(),
             self.sinks.iter().map(with_counters).collect(),
         )
+    }
+
+    /// What the source connector's plugin counted (it records under the
+    /// name `source`, which is also its `step` label on `/metrics`).
+    pub fn source_counters(&self) -> BTreeMap<String, u64> {
+        self.plugin_metrics
+            .counters()
+            .into_iter()
+            .filter(|(plugin, _, _)| plugin == SOURCE_PLUGIN)
+            .map(|(_, name, value)| (name, value))
+            .collect()
     }
 
     fn export_plugin_metrics(&self, counters: &[(String, String, u64)]) {
