@@ -43,6 +43,12 @@ pub fn options() -> serde_saphyr::Options {
         // An untyped value (plugin config) of `.nan` or `.inf` is that text,
         // as JSON has no number for it.
         non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::AsString,
+        // The default budget bounds what hostile text costs: 250,000 nodes
+        // once aliases are expanded, 1,000,000 events, 50,000 aliases,
+        // 64 MiB of scalars, 64 levels of nesting (serde_yaml allowed 128,
+        // but reading that deep overflows a 2 MiB thread stack in a debug
+        // build: tokio's workers, where the admin API reads manifests,
+        // have 2 MiB).
         // Messages carry line and column; the snippet of text around them
         // is for terminals of the crate's own CLI, not for ours.
         with_snippet: false,

@@ -689,6 +689,11 @@ fn deep_nesting_is_refused() {
         "{message}"
     );
 
+    // The limit is 64 levels, the document's own included.
+    let nested = |depth: usize| format!("deep: {}1{}", "[".repeat(depth), "]".repeat(depth));
+    assert_eq!(errors(&with_config(&nested(58))), "(no error)");
+    assert!(errors(&with_config(&nested(70))).contains("limit"));
+
     let mut block = String::from("deep:\n");
     for depth in 1..=5_000 {
         block.push_str(&" ".repeat(depth));
