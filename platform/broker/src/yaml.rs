@@ -15,7 +15,7 @@
 //!
 //! The options keep what Fjord accepted before (with `serde_yaml` 0.9, a
 //! YAML 1.2 reader): only `true`/`false` are booleans, an empty or `null`
-//! value read as a string is its text, and a repeated field is refused by
+//! value read as a string is its text, an untyped `0644` is a string, and a repeated field is refused by
 //! the type it is read into.
 
 use serde::Serialize;
@@ -41,8 +41,11 @@ pub fn options() -> serde_saphyr::Options {
         // meant for developers.
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
         // An untyped value (plugin config) of `.nan` or `.inf` is that text,
-        // as JSON has no number for it.
+        // as JSON has no number for it; so are `0644` and `1_000`, as
+        // serde_yaml read them (a file mode stays "0644").
         non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::AsString,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
         // The default budget bounds what hostile text costs: 250,000 nodes
         // once aliases are expanded, 1,000,000 events, 50,000 aliases,
         // 64 MiB of scalars, 64 levels of nesting (serde_yaml allowed 128,

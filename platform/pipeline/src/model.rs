@@ -490,6 +490,16 @@ mod tests {
             r#"{"a":1,"b":["x",true]}"#
         );
         assert_eq!(config_text(&value("{3: null}")), r#"{"3":null}"#);
+        // As serde_yaml read them: YAML 1.2 booleans only, numbers with a
+        // leading zero or underscores kept as written, NaN as YAML spells it.
+        assert_eq!(config_text(&value("yes")), "yes");
+        assert_eq!(config_text(&value("0644")), "0644");
+        assert_eq!(config_text(&value("1_000")), "1_000");
+        assert_eq!(config_text(&value("0x1f")), "31");
+        assert_eq!(config_text(&value(".nan")), ".nan");
+        assert_eq!(config_text(&value("[1.0, -.inf]")), r#"[1.0,"-.inf"]"#);
+        // Nested mappings keep the manifest's order.
+        assert_eq!(config_text(&value("{b: 1, a: 2}")), r#"{"b":1,"a":2}"#);
     }
 
     #[test]
