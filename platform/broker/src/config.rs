@@ -39,7 +39,7 @@ impl From<DurabilityConfig> for Durability {
 ///
 /// ```
 /// let config: fjord_broker::BrokerConfig =
-///     serde_yaml::from_str("node.id: 3\nlistener: 0.0.0.0:9092\nnum.partitions: 6\n").unwrap();
+///     fjord_broker::yaml::from_str("node.id: 3\nlistener: 0.0.0.0:9092\nnum.partitions: 6\n").unwrap();
 /// assert_eq!((config.node_id, config.num_partitions), (3, 6));
 /// ```
 #[derive(Debug, Clone, Deserialize)]
@@ -506,7 +506,7 @@ mod tests {
     fn kafka_names_and_aliases_parse() {
         let yaml = "log.dir: /data\nlistener: 0.0.0.0:9093\nauto.create.topics.enable: false\n\
                     durability: fsync\nlog.retention.ms: -1\nmessage.max.bytes: 2000\n";
-        let config: BrokerConfig = serde_yaml::from_str(yaml).unwrap_or_default();
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
         assert_eq!(config.data_dir, PathBuf::from("/data"));
         assert!(!config.auto_create_topics);
         assert_eq!(config.durability, DurabilityConfig::Fsync);
@@ -516,7 +516,7 @@ mod tests {
         assert_eq!(log.durability, Durability::Fsync);
 
         let config: BrokerConfig =
-            serde_yaml::from_str("data_dir: x\nnode_id: 2\ndurability: page-cache\n")
+            crate::yaml::from_str("data_dir: x\nnode_id: 2\ndurability: page-cache\n")
                 .unwrap_or_default();
         assert_eq!(
             (config.node_id, config.durability),
@@ -526,7 +526,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
-        assert!(serde_yaml::from_str::<BrokerConfig>("no.such.key: 1\n").is_err());
+        assert!(crate::yaml::from_str::<BrokerConfig>("no.such.key: 1\n").is_err());
         let config = BrokerConfig {
             num_partitions: 0,
             ..BrokerConfig::default()
@@ -539,7 +539,7 @@ mod tests {
     fn allow_lists_are_lists_or_comma_separated_text() {
         let yaml = "log.dir: /data\nplugin.native.dirs: /opt/a, /opt/b\n\
                     pipeline.allowed.listen: [\"0.0.0.0:514\"]\n";
-        let config: BrokerConfig = serde_yaml::from_str(yaml).unwrap_or_default();
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
         assert_eq!(
             config.plugin_native_dirs,
             [PathBuf::from("/opt/a"), PathBuf::from("/opt/b")]

@@ -59,6 +59,7 @@ mod server;
 mod topic_config;
 mod topic_registry;
 mod versions;
+pub mod yaml;
 
 pub use admin::{
     BrokerInfo, ClusterInfo, ConfigEntry, GroupDescription, GroupMember, GroupOffset,

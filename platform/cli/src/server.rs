@@ -230,8 +230,8 @@ pub fn read_config(path: Option<&Path>) -> Result<BrokerConfig> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config file {}", path.display()))?;
-            // serde_yaml's error names the line, column and field.
-            serde_yaml::from_str(&text)
+            // The error names the line and column, and the field.
+            fjord_broker::yaml::from_str(&text)
                 .with_context(|| format!("invalid config file {}", path.display()))?
         }
         None => BrokerConfig::default(),

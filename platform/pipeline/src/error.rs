@@ -1,6 +1,6 @@
 //! Manifest errors: each names the file, the line and column, and the field.
 
-use crate::positions::Location;
+use crate::positions::{Location, Positions};
 use std::fmt;
 
 /// One thing wrong with a manifest.
@@ -57,47 +57,24 @@ impl ManifestErrors {
     }
 }
 
-/// Turns a serde_yaml error into a located one. serde_yaml writes its own
-/// path and location into the message; the path from serde_path_to_error
-/// (which, unlike serde_yaml's, includes an unknown field's name) and the
-/// location are given separately, so both are taken out of the text.
-pub(crate) fn from_serde(
+/// Turns an error reading `text` into a located one.
+pub(crate) fn from_yaml(
     file: &str,
-    path: &serde_path_to_error::Path,
-    error: &serde_yaml::Error,
+    text: &str,
+    error: fjord_broker::yaml::YamlError,
 ) -> ManifestError {
-    let location = error.location().map(|l| Location {
-        line: l.line(),
-        column: l.column(),
-    });
-    let mut message = error.to_string();
-    if let Some(l) = &location {
-        let suffix = format!(" at line {} column {}", l.line, l.column);
-        if let Some(cut) = message.find(&suffix) {
-            // libyaml syntax errors continue after the location with the
-            // context (", while parsing a block mapping at …"): keep it.
-            message = format!("{}{}", &message[..cut], &message[cut + suffix.len()..]);
-        }
-    }
-    let mut path = path.to_string();
-    if path == "." {
-        path.clear();
-    }
-    // `?` stands for a key serde never saw, as in a syntax error.
-    while path == "?" || path.ends_with(".?") {
-        path.truncate(path.len().saturating_sub(2));
-    }
-    // serde_yaml's own path is the failing field or its mapping: a prefix
-    // of serde_path_to_error's.
-    if let Some((prefix, rest)) = message.split_once(": ") {
-        if !prefix.is_empty() && path.starts_with(prefix) {
-            message = rest.to_owned();
-        }
+    let mut location = error
+        .location
+        .map(|(line, column)| Location { line, column });
+    // The parser places a missing field where its mapping ends; the
+    // mapping's start is where to add it.
+    if error.missing_field {
+        location = Positions::index(text).value(&error.path).or(location);
     }
     ManifestError {
         file: file.to_owned(),
         location,
-        path,
-        message,
+        path: error.path,
+        message: error.message,
     }
 }

@@ -56,8 +56,8 @@ mod validate;
 
 pub use error::{ManifestError, ManifestErrors};
 pub use model::{
-    Capabilities, CreateTopic, DeadLetter, Delivery, DirGrant, Metadata, OrderedMap, Pipeline,
-    PluginRef, Retry, Sink, Source, Spec, StartFrom, Step,
+    Capabilities, ConfigValue, CreateTopic, DeadLetter, Delivery, DirGrant, Metadata, OrderedMap,
+    Pipeline, PluginRef, Retry, Sink, Source, Spec, StartFrom, Step,
 };
 pub use positions::{Location, Positions};
 pub use resolve::{HostResolver, PluginResolver, anchor_plugin_paths};
@@ -133,8 +133,9 @@ impl Pipeline {
     }
 }
 
+/// Deserializes a manifest with Fjord's YAML reader ([`fjord_broker::yaml`]:
+/// its budget bounds alias bombs and deep nesting).
 fn parse(file_name: &str, text: &str) -> Result<Pipeline, ManifestErrors> {
-    let deserializer = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(deserializer)
-        .map_err(|e| ManifestErrors(vec![error::from_serde(file_name, e.path(), e.inner())]))
+    fjord_broker::yaml::from_str(text)
+        .map_err(|e| ManifestErrors(vec![error::from_yaml(file_name, text, e)]))
 }

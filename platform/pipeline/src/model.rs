@@ -2,7 +2,7 @@
 //! fields are refused so a typo is an error rather than a silent default.
 
 use crate::positions::Positions;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::marker::PhantomData;
@@ -132,7 +132,7 @@ pub struct PluginRef {
     /// A built-in name, or a path to a `.wasm` component or native library.
     pub plugin: String,
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
-    pub config: OrderedMap<serde_yaml::Value>,
+    pub config: OrderedMap<ConfigValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Capabilities>,
 }
@@ -145,7 +145,7 @@ pub struct Step {
     pub name: String,
     pub plugin: String,
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
-    pub config: OrderedMap<serde_yaml::Value>,
+    pub config: OrderedMap<ConfigValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Capabilities>,
 }
@@ -207,7 +207,7 @@ pub struct CreateTopic {
     /// Topic configs for a topic created here, such as
     /// `cleanup.policy: compact`.
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
-    pub configs: OrderedMap<serde_yaml::Value>,
+    pub configs: OrderedMap<ConfigValue>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -267,16 +267,8 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
                 f.write_str("a mapping")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries: Vec<(String, V)> = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if entries.iter().any(|(k, _)| *k == key) {
-                        return Err(de::Error::custom(format!("duplicate key `{key}`")));
-                    }
-                    let value = map.next_value()?;
-                    entries.push((key, value));
-                }
-                Ok(OrderedMap(entries))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                read_ordered_map(map)
             }
         }
 
@@ -284,57 +276,150 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
     }
 }
 
-/// A config value as the plugin sees it: plugins get strings, so numbers and
-/// bools become their text and nested values compact JSON.
-pub(crate) fn config_text(value: &serde_yaml::Value) -> String {
-    use serde_yaml::Value;
-    match value {
-        Value::Null => String::new(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Tagged(t) => config_text(&t.value),
-        Value::Sequence(_) | Value::Mapping(_) => to_json(value).to_string(),
+fn read_ordered_map<'de, V: Deserialize<'de>, A: MapAccess<'de>>(
+    mut map: A,
+) -> Result<OrderedMap<V>, A::Error> {
+    let mut entries: Vec<(String, V)> = Vec::new();
+    while let Some(key) = map.next_key::<String>()? {
+        if entries.iter().any(|(k, _)| *k == key) {
+            return Err(de::Error::custom(format!("duplicate key `{key}`")));
+        }
+        let value = map.next_value()?;
+        entries.push((key, value));
+    }
+    Ok(OrderedMap(entries))
+}
+
+/// A plugin config value as the manifest wrote it. Its own type rather than
+/// `serde_json::Value` because nested mappings keep the manifest's order
+/// (a plugin may read one as an ordered list of fields), and a repeated
+/// key is refused at every depth.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigValue {
+    /// `key:`, `key: ~`, `key: null`.
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    /// Also NaN and the infinities, as `.nan`, `.inf`, `-.inf`: JSON has no
+    /// number for them.
+    String(String),
+    Sequence(Vec<ConfigValue>),
+    Mapping(OrderedMap<ConfigValue>),
+}
+
+impl ConfigValue {
+    pub fn is_null(&self) -> bool {
+        matches!(self, ConfigValue::Null)
     }
 }
 
-fn to_json(value: &serde_yaml::Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    use serde_yaml::Value as Y;
-    match value {
-        Y::Null => J::Null,
-        Y::Bool(b) => J::Bool(*b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                J::from(i)
-            } else if let Some(u) = n.as_u64() {
-                J::from(u)
-            } else {
-                // NaN and infinities have no JSON number; their text keeps
-                // the information.
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or_else(|| J::String(n.to_string()), J::Number)
+impl Serialize for ConfigValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ConfigValue::Null => serializer.serialize_unit(),
+            ConfigValue::Bool(b) => serializer.serialize_bool(*b),
+            ConfigValue::Number(n) => n.serialize(serializer),
+            ConfigValue::String(s) => serializer.serialize_str(s),
+            ConfigValue::Sequence(items) => serializer.collect_seq(items),
+            ConfigValue::Mapping(m) => m.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = ConfigValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a YAML value")
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<ConfigValue, E> {
+                Ok(ConfigValue::Null)
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<ConfigValue, E> {
+                Ok(ConfigValue::Null)
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<ConfigValue, D::Error> {
+                ConfigValue::deserialize(d)
+            }
+
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<ConfigValue, E> {
+                Ok(ConfigValue::Bool(b))
+            }
+
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue::Number(n.into()))
+            }
+
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue::Number(n.into()))
+            }
+
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<ConfigValue, E> {
+                Ok(serde_json::Number::from_f64(n).map_or_else(
+                    || ConfigValue::String(non_finite_text(n).to_owned()),
+                    ConfigValue::Number,
+                ))
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ConfigValue, E> {
+                Ok(ConfigValue::String(s.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, s: String) -> Result<ConfigValue, E> {
+                Ok(ConfigValue::String(s))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ConfigValue, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(ConfigValue::Sequence(items))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ConfigValue, A::Error> {
+                read_ordered_map(map).map(ConfigValue::Mapping)
             }
         }
-        Y::String(s) => J::String(s.clone()),
-        Y::Sequence(items) => J::Array(items.iter().map(to_json).collect()),
-        Y::Mapping(m) => J::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Y::String(s) => s.clone(),
-                        other => config_text(other),
-                    };
-                    (key, to_json(v))
-                })
-                .collect(),
-        ),
-        Y::Tagged(t) => to_json(&t.value),
+
+        deserializer.deserialize_any(ValueVisitor)
     }
 }
 
-pub(crate) fn plugin_config(config: &OrderedMap<serde_yaml::Value>) -> fjord_sdk::Config {
+/// YAML's spelling of a float JSON has no number for.
+fn non_finite_text(n: f64) -> &'static str {
+    if n.is_nan() {
+        ".nan"
+    } else if n > 0.0 {
+        ".inf"
+    } else {
+        "-.inf"
+    }
+}
+
+/// A config value as the plugin sees it: plugins get strings, so numbers and
+/// bools become their text and nested values compact JSON.
+pub(crate) fn config_text(value: &ConfigValue) -> String {
+    match value {
+        ConfigValue::Null => String::new(),
+        ConfigValue::Bool(b) => b.to_string(),
+        ConfigValue::Number(n) => n.to_string(),
+        ConfigValue::String(s) => s.clone(),
+        ConfigValue::Sequence(_) | ConfigValue::Mapping(_) => {
+            // Writing JSON into a String cannot fail: every key is a string.
+            serde_json::to_string(value).unwrap_or_default()
+        }
+    }
+}
+
+pub(crate) fn plugin_config(config: &OrderedMap<ConfigValue>) -> fjord_sdk::Config {
     fjord_sdk::Config::from_pairs(config.iter().map(|(k, v)| (k, config_text(v))))
 }
 
@@ -389,8 +474,8 @@ impl Capabilities {
 mod tests {
     use super::*;
 
-    fn value(yaml: &str) -> serde_yaml::Value {
-        serde_yaml::from_str(yaml).unwrap_or(serde_yaml::Value::Null)
+    fn value(yaml: &str) -> ConfigValue {
+        fjord_broker::yaml::from_str(yaml).unwrap_or(ConfigValue::Null)
     }
 
     #[test]
@@ -405,11 +490,21 @@ mod tests {
             r#"{"a":1,"b":["x",true]}"#
         );
         assert_eq!(config_text(&value("{3: null}")), r#"{"3":null}"#);
+        // As serde_yaml read them: YAML 1.2 booleans only, numbers with a
+        // leading zero or underscores kept as written, NaN as YAML spells it.
+        assert_eq!(config_text(&value("yes")), "yes");
+        assert_eq!(config_text(&value("0644")), "0644");
+        assert_eq!(config_text(&value("1_000")), "1_000");
+        assert_eq!(config_text(&value("0x1f")), "31");
+        assert_eq!(config_text(&value(".nan")), ".nan");
+        assert_eq!(config_text(&value("[1.0, -.inf]")), r#"[1.0,"-.inf"]"#);
+        // Nested mappings keep the manifest's order.
+        assert_eq!(config_text(&value("{b: 1, a: 2}")), r#"{"b":1,"a":2}"#);
     }
 
     #[test]
     fn repeated_keys_are_refused() {
-        let r: Result<OrderedMap<String>, _> = serde_yaml::from_str("a: 1\nb: 2\na: 3\n");
+        let r: Result<OrderedMap<String>, _> = fjord_broker::yaml::from_str("a: 1\nb: 2\na: 3\n");
         let e = r.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("duplicate key `a`"), "{e}");
     }

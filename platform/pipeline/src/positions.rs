@@ -1,12 +1,14 @@
 //! Where each field of a manifest is: a `path → line:column` index.
 //!
-//! serde_yaml locates its own errors but its `Value` has no positions, so
-//! checks made after parsing would have none. The text is parsed a second
-//! time with `saphyr-parser`, whose events carry spans, and each node's start
-//! is recorded under the same path syntax serde_path_to_error uses
-//! (`spec.steps[1].plugin`).
+//! Deserialization locates its own errors, but the model it builds has no
+//! positions, so checks made after parsing would have none. Once a manifest
+//! has deserialized, its text is read again as events by the parser that
+//! deserialized it (`granit-parser`, as re-exported by `serde-saphyr`: one
+//! parser, so the two readings cannot disagree), whose events carry spans,
+//! and each node's start is recorded under the same path syntax
+//! serde_path_to_error uses (`spec.steps[1].plugin`).
 
-use saphyr_parser::{Event, Parser, Span, SpannedEventReceiver};
+use serde_saphyr::granit_parser::{Event, Parser, Span, SpannedEventReceiver};
 use std::collections::HashMap;
 
 /// A 1-based line and column.
@@ -24,8 +26,8 @@ pub struct Positions {
 }
 
 impl Positions {
-    /// Indexes `text`. A document saphyr cannot parse (serde_yaml and
-    /// saphyr disagree on a few YAML 1.1 corners) gives an empty index:
+    /// Indexes `text`. A manifest is indexed once it has deserialized, so
+    /// the parser accepts it; text it does not accept gives an empty index:
     /// errors then name the file and field without a line.
     pub fn index(text: &str) -> Positions {
         let mut recorder = Recorder::default();

@@ -3,7 +3,7 @@
 //! [`PluginResolver`] (in the broker and the CLI, [`HostResolver`] over the
 //! plugin host).
 
-use crate::model::{Capabilities, OrderedMap, Pipeline};
+use crate::model::{Capabilities, ConfigValue, OrderedMap, Pipeline};
 use crate::positions::{child, item};
 use crate::validate::Report;
 use fjord_plugin_host::{ErrorKind, PluginHost};
@@ -115,7 +115,7 @@ fn builtin_not_found(reference: &str, kind: PluginKind) -> String {
 struct Wanted<'p> {
     path: String,
     reference: &'p str,
-    config: &'p OrderedMap<serde_yaml::Value>,
+    config: &'p OrderedMap<ConfigValue>,
     capabilities: Option<&'p Capabilities>,
     kind: PluginKind,
 }

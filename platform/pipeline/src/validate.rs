@@ -2,7 +2,7 @@
 //! are in `resolve.rs`).
 
 use crate::error::{ManifestError, ManifestErrors};
-use crate::model::{Capabilities, OrderedMap, Pipeline, PluginRef, Sink};
+use crate::model::{Capabilities, ConfigValue, OrderedMap, Pipeline, PluginRef, Sink};
 use crate::positions::{child, item};
 use std::collections::{HashMap, HashSet};
 
@@ -284,7 +284,7 @@ fn check_plugin_ref_shape(r: &mut Report<'_>, path: &str, plugin: &PluginRef) {
     }
 }
 
-fn check_config(r: &mut Report<'_>, path: &str, config: &OrderedMap<serde_yaml::Value>) {
+fn check_config(r: &mut Report<'_>, path: &str, config: &OrderedMap<ConfigValue>) {
     for (key, value) in config.iter() {
         if value.is_null() {
             r.at(

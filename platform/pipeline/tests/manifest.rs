@@ -631,3 +631,77 @@ fn a_manifest_with_errors_loads_no_plugin_file() {
         ["/opt/plugins/libp.so", "file"]
     );
 }
+
+/// The process's peak resident memory so far, in KiB (Linux).
+fn peak_memory_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// A manifest whose step's config has `entries` (lines of YAML, block
+/// style, indented by the function) after its `expr`.
+fn with_config(entries: &str) -> String {
+    let entries: String = entries.lines().map(|l| format!("        {l}\n")).collect();
+    format!(
+        "apiVersion: fjord.dev/v1\nkind: Pipeline\nmetadata: {{name: m}}\nspec:\n  \
+         source: {{topic: a}}\n  steps:\n    - name: s\n      plugin: filter\n      \
+         config:\n        expr: 'true'\n{entries}  sinks: [{{topic: b}}]\n"
+    )
+}
+
+/// A billion laughs: nine levels of nine aliases expand to 9^9 strings
+/// (gigabytes); the parser's budget refuses the manifest, located, before
+/// memory grows.
+#[test]
+fn an_alias_bomb_is_refused_without_expanding_it() {
+    let mut entries = String::from("x0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..=8 {
+        let prev = format!("*l{}", level - 1);
+        let items = [prev.as_str(); 9].join(", ");
+        entries.push_str(&format!("x{level}: &l{level} [{items}]\n"));
+    }
+    entries.push_str("bomb: *l8\n");
+    let before = peak_memory_kib();
+    let message = errors(&with_config(&entries));
+    let grown_mib = peak_memory_kib().saturating_sub(before) / 1024;
+    assert!(
+        message.starts_with("web.yaml:") && message.contains("alias"),
+        "{message}"
+    );
+    assert!(
+        grown_mib < 256,
+        "parsing the bomb grew memory by {grown_mib} MiB"
+    );
+}
+
+/// Nesting deep enough to exhaust a recursive parser's stack is refused
+/// with a message, in flow and in block style.
+#[test]
+fn deep_nesting_is_refused() {
+    let flow = format!("deep: {}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let message = errors(&with_config(&flow));
+    assert!(
+        message.starts_with("web.yaml:") && message.contains("limit"),
+        "{message}"
+    );
+
+    // The limit is 64 levels, the document's own included.
+    let nested = |depth: usize| format!("deep: {}1{}", "[".repeat(depth), "]".repeat(depth));
+    assert_eq!(errors(&with_config(&nested(58))), "(no error)");
+    assert!(errors(&with_config(&nested(70))).contains("limit"));
+
+    let mut block = String::from("deep:\n");
+    for depth in 1..=5_000 {
+        block.push_str(&" ".repeat(depth));
+        block.push_str("- \n");
+    }
+    let message = errors(&with_config(&block));
+    assert!(
+        message.starts_with("web.yaml:") && message.contains("limit"),
+        "{message}"
+    );
+}

@@ -197,7 +197,7 @@ impl TopicRegistry {
             }
             let text = fs::read_to_string(&path).map_err(|e| BrokerError::metadata(&path, e))?;
             let file: TopicFile =
-                serde_yaml::from_str(&text).map_err(|e| BrokerError::metadata(&path, e))?;
+                crate::yaml::from_str(&text).map_err(|e| BrokerError::metadata(&path, e))?;
             let topic = registry.load_topic(file, &path)?;
             tracing::info!(
                 topic = topic.name(),
@@ -452,7 +452,7 @@ impl TopicRegistry {
                 .replicated
                 .then(|| read(&topic.partitions).keys().copied().collect()),
         };
-        let text = serde_yaml::to_string(&file)
+        let text = crate::yaml::to_string(&file)
             .map_err(|e| BrokerError::metadata(self.topic_file(&topic.name), e))?;
         write_atomically(&self.topic_file(&topic.name), text.as_bytes())
     }
@@ -520,14 +520,15 @@ fn load_cluster_id(data_dir: &Path, configured: Option<String>) -> Result<String
     match fs::read_to_string(&path) {
         Ok(text) => {
             let file: ClusterFile =
-                serde_yaml::from_str(&text).map_err(|e| BrokerError::metadata(&path, e))?;
+                crate::yaml::from_str(&text).map_err(|e| BrokerError::metadata(&path, e))?;
             Ok(file.cluster_id)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let file = ClusterFile {
                 cluster_id: format!("fjord-{}", random_uuid().simple()),
             };
-            let text = serde_yaml::to_string(&file).map_err(|e| BrokerError::metadata(&path, e))?;
+            let text =
+                crate::yaml::to_string(&file).map_err(|e| BrokerError::metadata(&path, e))?;
             write_atomically(&path, text.as_bytes())?;
             Ok(file.cluster_id)
         }
