@@ -27,10 +27,11 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BufMut;
+use parking_lot::Mutex;
 
 use crate::DecodeLimits;
 use crate::batch::{self, BatchHeader, HEADER_LEN};
@@ -204,7 +205,7 @@ impl Log {
 
     /// How dirty the log is and whether [`Log::clean`] would run at `now_ms`.
     pub fn cleanability(&self, now_ms: i64) -> Result<Cleanability, LogError> {
-        let horizon = self.tombstone_horizon(&mut lock(self.cleaner_state()))?;
+        let horizon = self.tombstone_horizon(&mut self.cleaner_state().lock())?;
         self.cleanability_with(now_ms, horizon)
     }
 
@@ -312,7 +313,7 @@ impl Log {
         stop_before: Option<SwapStep>,
     ) -> Result<CleanStats, LogError> {
         let state = self.cleaner_state();
-        let mut guard = lock(state);
+        let mut guard = state.lock();
         let config = self.config();
         let known_horizon = self.tombstone_horizon(&mut guard)?;
         let cleanability = self.cleanability_with(now_ms, known_horizon)?;
@@ -455,12 +456,6 @@ fn crash_here(step: SwapStep) -> LogError {
     LogError::Io(std::io::Error::other(format!(
         "cleaner stopped before {step:?} (test hook)"
     )))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct SwapPaths {
