@@ -30,11 +30,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BufMut;
 use parking_lot::Mutex;
 
 use crate::DecodeLimits;
-use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{OffsetCheckpoint, sync_dir};
 use crate::codec::{self, Decompressor};
 use crate::index::{Index, OffsetEntry, TimeEntry};
@@ -750,8 +749,12 @@ fn filter_batch(
             return Ok(Filtered::Dropped);
         }
         // An empty batch: header only, no codec, same offsets and producer.
-        let attributes = header.attributes & !0x7;
-        write_batch(out, header, attributes, header.base_timestamp, 0, &[]);
+        let empty = BatchHeader {
+            attributes: header.attributes & !0x7,
+            records_count: 0,
+            ..*header
+        };
+        empty.write(&[], out);
         return Ok(Filtered::Rewritten);
     }
     let (attributes, base_ts) = if needs_horizon {
@@ -774,44 +777,14 @@ fn filter_batch(
         }
     }
     let payload = codec::compress(header.codec(), raw)?;
-    write_batch(
-        out,
-        header,
+    let rewritten = BatchHeader {
         attributes,
-        base_ts,
-        kept.len() as i32,
-        &payload,
-    );
+        base_timestamp: base_ts,
+        records_count: kept.len() as i32,
+        ..*header
+    };
+    rewritten.write(&payload, out);
     Ok(Filtered::Rewritten)
-}
-
-/// Writes a batch with `header`'s offsets, epoch, producer fields and max
-/// timestamp, and the given attributes, base timestamp, count and records.
-fn write_batch(
-    out: &mut Vec<u8>,
-    header: &BatchHeader,
-    attributes: i16,
-    base_ts: i64,
-    count: i32,
-    payload: &[u8],
-) {
-    let start = out.len();
-    out.put_i64(header.base_offset);
-    out.put_i32((HEADER_LEN - batch::LOG_OVERHEAD + payload.len()) as i32);
-    out.put_i32(header.partition_leader_epoch);
-    out.put_i8(batch::MAGIC_V2);
-    out.put_u32(0);
-    out.put_i16(attributes);
-    out.put_i32(header.last_offset_delta);
-    out.put_i64(base_ts);
-    out.put_i64(header.max_timestamp);
-    out.put_i64(header.producer_id);
-    out.put_i16(header.producer_epoch);
-    out.put_i32(header.base_sequence);
-    out.put_i32(count);
-    out.extend_from_slice(payload);
-    let crc = crc32c::crc32c(&out[start + 21..]);
-    out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Finishes or rolls back a segment swap interrupted by a crash (called by
