@@ -14,9 +14,11 @@
 //! ```
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
 
 /// A bounded multi-producer queue; clones share it.
 #[derive(Debug)]
@@ -43,14 +45,10 @@ impl<T> Inbox<T> {
         }
     }
 
-    fn queue(&self) -> MutexGuard<'_, VecDeque<T>> {
-        self.shared.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Queues all of `items`, or none of them when they do not fit (they
     /// are handed back).
     pub fn try_push_all(&self, items: Vec<T>) -> Result<(), Vec<T>> {
-        let mut q = self.queue();
+        let mut q = self.shared.0.lock();
         if q.len() + items.len() > self.capacity {
             return Err(items);
         }
@@ -61,17 +59,12 @@ impl<T> Inbox<T> {
     /// Queues `item`, waiting for room; `false` (and the item dropped) when
     /// `stop` is set while waiting.
     pub fn push_wait(&self, item: T, stop: &AtomicBool) -> bool {
-        let mut q = self.queue();
+        let mut q = self.shared.0.lock();
         while q.len() >= self.capacity {
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
-            q = self
-                .shared
-                .1
-                .wait_timeout(q, Duration::from_millis(100))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            self.shared.1.wait_for(&mut q, Duration::from_millis(100));
         }
         q.push_back(item);
         true
@@ -79,7 +72,7 @@ impl<T> Inbox<T> {
 
     /// Takes up to `max` items, oldest first.
     pub fn take(&self, max: usize) -> Vec<T> {
-        let mut q = self.queue();
+        let mut q = self.shared.0.lock();
         let n = max.min(q.len());
         let taken: Vec<T> = q.drain(..n).collect();
         drop(q);
@@ -90,7 +83,7 @@ impl<T> Inbox<T> {
     }
 
     pub fn len(&self) -> usize {
-        self.queue().len()
+        self.shared.0.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {

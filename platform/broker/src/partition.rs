@@ -2,12 +2,13 @@
 //! the replica set it tracks, or follower), leader epoch, high watermark,
 //! and the notifiers that wake fetches parked on it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use fjord_log::{AppendInfo, BatchHeader, Durability, Log, LogConfig, LogError, LogRead};
 use kafka_protocol::ResponseError;
+use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::producer_state::{ProducerStates, SequenceError, Verdict};
@@ -277,7 +278,7 @@ impl Partition {
 
     /// A leader's high watermark from its replica set.
     fn recompute_high_watermark(&self) {
-        let hw = match &*read(&self.role) {
+        let hw = match &*self.role.read() {
             Role::Leader(set) => set.high_watermark(self.log.log_end_offset()),
             Role::Follower => None,
         };
@@ -335,7 +336,7 @@ impl Partition {
 
     /// Whether this broker leads the partition.
     pub fn is_leader(&self) -> bool {
-        matches!(&*read(&self.role), Role::Leader(_))
+        matches!(&*self.role.read(), Role::Leader(_))
     }
 
     /// Whether other brokers replicate this partition.
@@ -363,7 +364,7 @@ impl Partition {
     /// The committed in-sync replicas if this broker leads (an acks=all
     /// produce needs `min.insync.replicas` of them).
     pub(crate) fn isr_len(&self) -> Option<usize> {
-        match &*read(&self.role) {
+        match &*self.role.read() {
             Role::Leader(set) => Some(set.isr().len()),
             Role::Follower => None,
         }
@@ -408,7 +409,7 @@ impl Partition {
     ) -> bool {
         let now = Instant::now();
         let new_term = {
-            let mut role = write(&self.role);
+            let mut role = self.role.write();
             match &mut *role {
                 Role::Leader(set) if self.leader_epoch() == leader_epoch => {
                     set.update(replicas, isr, partition_epoch, now);
@@ -433,7 +434,7 @@ impl Partition {
     /// Follows from `leader_epoch` on: stops serving clients; the replica
     /// fetcher copies the leader's log.
     pub(crate) fn become_follower(&self, leader_epoch: i32) {
-        *write(&self.role) = Role::Follower;
+        *self.role.write() = Role::Follower;
         self.leader_epoch.store(leader_epoch, Ordering::Release);
         self.forget_producers();
         self.wake();
@@ -456,7 +457,7 @@ impl Partition {
         let log_end = self.log.log_end_offset();
         let hw = self.high_watermark();
         let change = {
-            let mut role = write(&self.role);
+            let mut role = self.role.write();
             let Role::Leader(set) = &mut *role else {
                 return None;
             };
@@ -474,7 +475,7 @@ impl Partition {
     /// The ISR without followers lagging for more than `max_lag`, when one
     /// has to go.
     pub(crate) fn isr_shrink(&self, max_lag: Duration) -> Option<IsrProposal> {
-        let role = read(&self.role);
+        let role = self.role.read();
         let Role::Leader(set) = &*role else {
             return None;
         };
@@ -488,7 +489,7 @@ impl Partition {
 
     /// Whether `replica` may fetch as a follower from this leader.
     pub(crate) fn has_replica(&self, replica: i32) -> bool {
-        match &*read(&self.role) {
+        match &*self.role.read() {
             Role::Leader(set) => set.is_replica(replica),
             Role::Follower => false,
         }
@@ -595,13 +596,4 @@ impl Partition {
         self.appended.send_modify(|_| {});
         self.log_end.send_modify(|_| {});
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

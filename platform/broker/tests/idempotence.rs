@@ -4,8 +4,8 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -17,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use parking_lot::Mutex;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -226,10 +227,7 @@ fn librdkafka_idempotent_producer_survives_a_restart() {
                 }
             }
             if let Err(e) = producer.flush(Duration::from_secs(60)) {
-                failed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(e.to_string());
+                failed.lock().push(e.to_string());
             }
             done.store(true, Ordering::SeqCst);
         })
@@ -244,7 +242,7 @@ fn librdkafka_idempotent_producer_survives_a_restart() {
         std::thread::sleep(Duration::from_millis(50));
     }
     producer_thread.join().expect("producer thread");
-    let failed = failed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let failed = failed.lock().clone();
     assert!(failed.is_empty(), "{failed:?}");
 
     let consumer: BaseConsumer = ClientConfig::new()

@@ -3,12 +3,12 @@
 //! librdkafka so the figures are what a real client sees.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
+use parking_lot::Mutex;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -111,17 +111,11 @@ impl ProducerContext for Deliveries {
         match result {
             Ok(_) => {
                 let us = sent_at.elapsed().as_micros() as u64;
-                let mut hist = self
-                    .latency_us
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut hist = self.latency_us.lock();
                 let _ = hist.record(us.max(1));
             }
             Err((err, _)) => {
-                let mut failed = self
-                    .failed
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut failed = self.failed.lock();
                 failed.0 += 1;
                 failed.1.get_or_insert_with(|| err.to_string());
             }
@@ -190,11 +184,7 @@ fn produce(args: ProduceBench) -> Result<()> {
     let elapsed = start.elapsed();
     progress.finish_and_clear();
     let context = producer.context();
-    let failed = context
-        .failed
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone();
+    let failed = context.failed.lock().clone();
     if failed.0 > 0 {
         bail!(
             "{} records failed; first error: {}",
@@ -202,10 +192,7 @@ fn produce(args: ProduceBench) -> Result<()> {
             failed.1.unwrap_or_default()
         );
     }
-    let hist = context
-        .latency_us
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hist = context.latency_us.lock();
     report(args.records, args.record_size, elapsed);
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     println!(

@@ -5,13 +5,13 @@
 //! and the record is sent to it explicitly.
 
 use std::io::BufRead;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use fjord_plugin_host::PluginInstance;
 use fjord_sdk::PluginKind;
+use parking_lot::Mutex;
 use rdkafka::ClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -73,10 +73,7 @@ impl ProducerContext for DeliveryReport {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((err, _)) = result {
             self.failed.fetch_add(1, Ordering::Relaxed);
-            let mut first = self
-                .first_error
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut first = self.first_error.lock();
             first.get_or_insert_with(|| err.to_string());
         }
     }
@@ -170,12 +167,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
     let report = producer.context();
     let failed = report.failed.load(Ordering::Relaxed);
     if failed > 0 {
-        let first = report
-            .first_error
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-            .unwrap_or_default();
+        let first = report.first_error.lock().clone().unwrap_or_default();
         bail!("{failed} of {sent} records were not delivered; first error: {first}");
     }
     if let Some(refused) = refused {

@@ -16,9 +16,10 @@
 //!   newer than the one it has, so the state it publishes never goes back.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -185,12 +186,12 @@ impl Drop for ControllerClient {
 
 impl Shared {
     fn leader(&self) -> Option<NodeId> {
-        *self.leader.lock().unwrap_or_else(|e| e.into_inner())
+        *self.leader.lock()
     }
 
     fn learn_leader(&self, leader: NodeId) {
         if self.voters.contains(leader) {
-            *self.leader.lock().unwrap_or_else(|e| e.into_inner()) = Some(leader);
+            *self.leader.lock() = Some(leader);
         }
     }
 

@@ -12,9 +12,10 @@
 //! network) proves nothing: those wait for the session timeout.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use crate::commands::Command;
@@ -40,7 +41,7 @@ struct SessionState {
 impl Sessions {
     /// Record a heartbeat of `broker` at `epoch`.
     pub(crate) fn record(&self, term: u64, broker: BrokerId, epoch: i64, now: Instant) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock();
         s.start_term(term);
         s.last_seen.insert(broker, (epoch, now));
         s.heard.insert(broker, now);
@@ -48,7 +49,7 @@ impl Sessions {
 
     /// Forget everything (this node stopped leading).
     pub(crate) fn clear(&self) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock();
         s.term = None;
         s.last_seen.clear();
         s.heard.clear();
@@ -64,7 +65,7 @@ impl Sessions {
         now: Instant,
         timeout: Duration,
     ) -> Vec<(BrokerId, i64)> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock();
         s.start_term(term);
         s.last_seen
             .retain(|id, (epoch, _)| metadata.broker(*id).is_some_and(|b| b.epoch == *epoch));
@@ -93,7 +94,7 @@ impl Sessions {
         after: Duration,
         unheard: bool,
     ) -> Vec<(BrokerId, i64)> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock();
         s.start_term(term);
         metadata
             .brokers

@@ -19,10 +19,11 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{AnyError, LogId, LogState, RaftLogId, RaftLogReader, StorageError, Vote};
+use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use crate::durable_file::{self, RecordRead};
@@ -61,6 +62,9 @@ pub enum LogStoreError {
 /// handle on the same log (openraft's log readers are such clones).
 #[derive(Debug, Clone)]
 pub struct LogStore {
+    // A panic while holding the lock leaves consistent in-memory state
+    // (every mutation is applied after its I/O succeeded), so the lock
+    // need not poison.
     inner: Arc<Mutex<LogFile>>,
 }
 
@@ -191,15 +195,9 @@ impl LogStore {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, LogFile> {
-        // A panic while holding the lock leaves consistent in-memory state
-        // (every mutation is applied after its I/O succeeded).
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// First and last log ids.
     pub fn state(&self) -> LogStoreState {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         LogStoreState {
             last_purged: inner.last_purged,
             last: inner
@@ -214,7 +212,8 @@ impl LogStore {
 
     /// Entries with an index in `range`.
     pub fn entries<RB: RangeBounds<u64>>(&self, range: RB) -> Vec<Entry> {
-        self.lock()
+        self.inner
+            .lock()
             .entries
             .range(range)
             .map(|(_, e)| e.clone())
@@ -223,12 +222,12 @@ impl LogStore {
 
     /// The saved vote.
     pub fn vote(&self) -> Option<Vote<NodeId>> {
-        self.lock().vote
+        self.inner.lock().vote
     }
 
     /// Persist a vote (atomically, fsynced).
     pub fn save_vote_durably(&self, vote: &Vote<NodeId>) -> io::Result<()> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let bytes = postcard::to_stdvec(vote).map_err(io::Error::other)?;
         durable_file::write_atomic(&inner.dir, VOTE_FILE, &bytes)?;
         inner.vote = Some(*vote);
@@ -237,7 +236,7 @@ impl LogStore {
 
     /// Append entries and fsync.
     pub fn append_durably(&self, entries: impl IntoIterator<Item = Entry>) -> io::Result<()> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let mut buf = Vec::new();
         let mut added = Vec::new();
         for entry in entries {
@@ -262,7 +261,7 @@ impl LogStore {
 
     /// Remove entries from `index` on, cutting the file.
     pub fn truncate_from(&self, index: u64) -> io::Result<()> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let Some(&pos) = inner.positions.range(index..).next().map(|(_, p)| p) else {
             return Ok(());
         };
@@ -277,7 +276,7 @@ impl LogStore {
     /// Mark entries up to `log_id` purged and drop them; compact the file
     /// once purged records take at least half of it.
     pub fn purge_upto(&self, log_id: LogId<NodeId>) -> io::Result<()> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if inner.last_purged.is_some_and(|p| p.index >= log_id.index) {
             return Ok(());
         }

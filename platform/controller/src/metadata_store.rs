@@ -7,13 +7,14 @@
 
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
     AnyError, BasicNode, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
     StorageError, StorageIOError, StoredMembership,
 };
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::info;
@@ -90,18 +91,14 @@ impl MetadataStore {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, StateMachine> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// A receiver of every applied metadata state.
     pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterMetadata>> {
-        self.lock().publisher.subscribe()
+        self.inner.lock().publisher.subscribe()
     }
 
     /// The current metadata.
     pub fn current(&self) -> Arc<ClusterMetadata> {
-        self.lock().publisher.borrow().clone()
+        self.inner.lock().publisher.borrow().clone()
     }
 }
 
@@ -159,7 +156,7 @@ fn to_snapshot(s: &StoredSnapshot) -> Snapshot<TypeConfig> {
 
 impl RaftSnapshotBuilder<TypeConfig> for MetadataStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let mut sm = self.lock();
+        let mut sm = self.inner.lock();
         let data = postcard::to_stdvec(&sm.metadata)
             .map_err(|e| StorageIOError::read_state_machine(AnyError::new(&e)))?;
         sm.snapshots_built += 1;
@@ -190,7 +187,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStore {
         &mut self,
     ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
     {
-        let sm = self.lock();
+        let sm = self.inner.lock();
         Ok((sm.last_applied, sm.last_membership.clone()))
     }
 
@@ -199,7 +196,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let mut sm = self.lock();
+        let mut sm = self.inner.lock();
         let mut results = Vec::new();
         for entry in entries {
             let offset = entry.log_id.index;
@@ -248,7 +245,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStore {
         let data = snapshot.into_inner();
         let metadata = decode_metadata(&data)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
-        let mut sm = self.lock();
+        let mut sm = self.inner.lock();
         sm.save_snapshot(StoredSnapshot {
             meta: meta.clone(),
             data,
@@ -265,7 +262,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStore {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        Ok(self.lock().snapshot.as_ref().map(to_snapshot))
+        Ok(self.inner.lock().snapshot.as_ref().map(to_snapshot))
     }
 }
 

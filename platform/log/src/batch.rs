@@ -8,6 +8,17 @@
 //! are stored as the client sent them.
 //! Base offset and leader epoch sit before the CRC-covered region, so the
 //! log patches them in place without recomputing anything.
+//!
+//! Batches Fjord writes itself are made here too: [`BatchBuilder`] for a
+//! batch of new records (committed offsets, pipeline outputs) and
+//! [`BatchHeader::write`] for a header around records already encoded (the
+//! cleaner's rewrites), so no other code lays out header fields or CRCs.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 use crate::LogError;
 
@@ -132,6 +143,133 @@ impl BatchHeader {
     pub fn is_control(&self) -> bool {
         self.attributes & 0x20 != 0
     }
+
+    /// Appends to `out` a batch with this header's fields and `records`, the
+    /// records section as the attributes say it is (compressed or not).
+    /// `magic` is written as 2, and `batch_length` and `crc` are computed
+    /// from what is written: the header's own values of those are ignored.
+    pub(crate) fn write(&self, records: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        let batch_length = (HEADER_LEN - LOG_OVERHEAD + records.len()) as i32;
+        out.reserve(HEADER_LEN + records.len());
+        out.extend_from_slice(&self.base_offset.to_be_bytes());
+        out.extend_from_slice(&batch_length.to_be_bytes());
+        out.extend_from_slice(&self.partition_leader_epoch.to_be_bytes());
+        out.extend_from_slice(&MAGIC_V2.to_be_bytes());
+        // The CRC, filled in once what it covers is written.
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&self.attributes.to_be_bytes());
+        out.extend_from_slice(&self.last_offset_delta.to_be_bytes());
+        out.extend_from_slice(&self.base_timestamp.to_be_bytes());
+        out.extend_from_slice(&self.max_timestamp.to_be_bytes());
+        out.extend_from_slice(&self.producer_id.to_be_bytes());
+        out.extend_from_slice(&self.producer_epoch.to_be_bytes());
+        out.extend_from_slice(&self.base_sequence.to_be_bytes());
+        out.extend_from_slice(&self.records_count.to_be_bytes());
+        out.extend_from_slice(records);
+        let crc = crc32c::crc32c(&out[start + ATTRIBUTES..]);
+        out[start + CRC..start + CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+/// Builds one uncompressed RecordBatch v2 of new records, the way Fjord
+/// writes batches of its own (committed offsets, pipeline outputs): offsets
+/// from 0 in push order (the append gives the batch its base offset),
+/// CreateTime timestamps, no producer id and no leader epoch. The records
+/// are encoded by the `kafka-protocol` crate, as clients encode them.
+///
+/// ```
+/// # use bytes::Bytes;
+/// # use fjord_log::{BatchBuilder, DecodeLimits, decode_batch};
+/// let mut builder = BatchBuilder::new();
+/// builder.push(1_700_000_000_000, Some(Bytes::from("k")), Some(Bytes::from("v")));
+/// builder.push(1_700_000_000_001, Some(Bytes::from("k")), None);
+/// let batch = builder.build().unwrap();
+/// let decoded = decode_batch(&batch, DecodeLimits::default()).unwrap();
+/// assert_eq!(decoded.len(), 2);
+/// ```
+#[derive(Debug, Default)]
+pub struct BatchBuilder {
+    records: Vec<kafka_protocol::records::Record>,
+}
+
+impl BatchBuilder {
+    /// A builder with no record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder with room for `records` records.
+    pub fn with_capacity(records: usize) -> Self {
+        BatchBuilder {
+            records: Vec::with_capacity(records),
+        }
+    }
+
+    /// Adds a record without headers; `value` `None` is a tombstone.
+    pub fn push(&mut self, timestamp: i64, key: Option<Bytes>, value: Option<Bytes>) -> &mut Self {
+        self.push_with_headers(timestamp, key, value, [])
+    }
+
+    /// Adds a record with `headers` (name, value), in order. A name given
+    /// twice keeps its first place and its last value: `kafka-protocol`
+    /// holds a record's headers in a map.
+    pub fn push_with_headers(
+        &mut self,
+        timestamp: i64,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+        headers: impl IntoIterator<Item = (String, Option<Bytes>)>,
+    ) -> &mut Self {
+        let offset = self.records.len() as i64;
+        self.records.push(kafka_protocol::records::Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            // The encoder starts a new batch wherever offset - sequence
+            // changes: equal ones keep all records in one batch (whose
+            // base sequence is then 0, unchecked without a producer id).
+            sequence: offset as i32,
+            timestamp,
+            key,
+            value,
+            headers: headers
+                .into_iter()
+                .map(|(name, value)| (StrBytes::from_string(name), value))
+                .collect(),
+        });
+        self
+    }
+
+    /// Number of records pushed.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no record was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The batch; no bytes at all when no record was pushed.
+    pub fn build(&self) -> Result<Vec<u8>, LogError> {
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            self.records.iter(),
+            &RecordEncodeOptions {
+                version: MAGIC_V2,
+                compression: Compression::None,
+            },
+        )
+        .map_err(|e| LogError::invalid(format!("cannot encode the batch: {e}")))?;
+        Ok(buf.to_vec())
+    }
 }
 
 /// Parses the header at the start of `buf` and checks that the whole batch
@@ -220,10 +358,8 @@ fn i32_at(buf: &[u8], at: usize) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-        TimestampType,
-    };
+    use kafka_protocol::records::{Record, RecordBatchDecoder};
+    use proptest::prelude::*;
 
     fn batch(compression: Compression) -> Vec<u8> {
         let records: Vec<Record> = (0..3)
@@ -259,6 +395,251 @@ mod tests {
         )
         .unwrap();
         buf.to_vec()
+    }
+
+    /// A record as the tests give it: timestamp, key, value, headers.
+    type TestRecord = (
+        i64,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Vec<(String, Option<Vec<u8>>)>,
+    );
+
+    /// What `BatchBuilder` replaced in the offsets topic and the pipeline
+    /// runtime: `kafka-protocol`'s encoder fed by hand.
+    fn hand_encoded(records: &[TestRecord]) -> Vec<u8> {
+        let records: Vec<Record> = records
+            .iter()
+            .enumerate()
+            .map(|(i, (timestamp, key, value, headers))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp: *timestamp,
+                key: key.clone().map(Bytes::from),
+                value: value.clone().map(Bytes::from),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| (StrBytes::from_string(n.clone()), v.clone().map(Bytes::from)))
+                    .collect(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.to_vec()
+    }
+
+    fn built(records: &[TestRecord]) -> Vec<u8> {
+        let mut builder = BatchBuilder::with_capacity(records.len());
+        for (timestamp, key, value, headers) in records {
+            builder.push_with_headers(
+                *timestamp,
+                key.clone().map(Bytes::from),
+                value.clone().map(Bytes::from),
+                headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone().map(Bytes::from))),
+            );
+        }
+        assert_eq!(builder.len(), records.len());
+        builder.build().unwrap()
+    }
+
+    /// The records of `batch` as the log's decoder reads them, with their
+    /// offsets.
+    fn decoded(batch: &[u8]) -> Vec<(i64, TestRecord)> {
+        let decoded = crate::decode_batch(batch, crate::DecodeLimits::default()).unwrap();
+        decoded
+            .records()
+            .map(|r| {
+                let headers = r
+                    .headers()
+                    .map(|(n, v)| {
+                        (
+                            String::from_utf8(n.to_vec()).unwrap(),
+                            v.map(<[u8]>::to_vec),
+                        )
+                    })
+                    .collect();
+                let fields = (
+                    r.timestamp,
+                    r.key.map(<[u8]>::to_vec),
+                    r.value.map(<[u8]>::to_vec),
+                    headers,
+                );
+                (r.offset, fields)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_builder_writes_the_bytes_of_the_hand_fed_encoder() {
+        let bytes = |s: &str| Some(s.as_bytes().to_vec());
+        let records: Vec<TestRecord> = vec![
+            (1_700_000_000_005, bytes("a"), bytes("one"), vec![]),
+            (
+                1_700_000_000_001,
+                bytes("b"),
+                None,
+                vec![("h".to_string(), bytes("v"))],
+            ),
+            (
+                1_700_000_000_003,
+                None,
+                bytes("three"),
+                vec![("n".to_string(), None)],
+            ),
+        ];
+        let batch = built(&records);
+        assert_eq!(batch, hand_encoded(&records));
+
+        let header = validate(&batch).unwrap();
+        assert_eq!(header.size(), batch.len());
+        assert_eq!(
+            (
+                header.base_offset,
+                header.last_offset_delta,
+                header.records_count
+            ),
+            (0, 2, 3)
+        );
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (-1, -1, 0)
+        );
+        assert_eq!((header.partition_leader_epoch, header.attributes), (-1, 0));
+        assert_eq!(
+            (header.base_timestamp, header.max_timestamp),
+            (1_700_000_000_001, 1_700_000_000_005)
+        );
+        let offsets: Vec<i64> = decoded(&batch).iter().map(|(o, _)| *o).collect();
+        assert_eq!(offsets, [0, 1, 2]);
+        let records_back: Vec<TestRecord> = decoded(&batch).into_iter().map(|(_, r)| r).collect();
+        assert_eq!(records_back, records);
+    }
+
+    #[test]
+    fn an_empty_builder_builds_nothing() {
+        let builder = BatchBuilder::new();
+        assert!(builder.is_empty());
+        assert_eq!(builder.build().unwrap(), Vec::<u8>::new());
+    }
+
+    /// The cleaner rewrites batches through `BatchHeader::write`: around
+    /// the records section of an encoded batch, with the header parsed from
+    /// it, it must give back the encoder's bytes, whatever the codec.
+    #[test]
+    fn writing_parsed_headers_gives_back_the_batches() {
+        for compression in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            // Three batches of one record (the records' sequences differ).
+            let encoded = batch(compression);
+            let mut out = vec![0xAA];
+            for parsed in validated_batches(&encoded) {
+                let (header, range) = parsed.unwrap();
+                header.write(&encoded[range.start + HEADER_LEN..range.end], &mut out);
+            }
+            assert_eq!(out[0], 0xAA, "{compression:?}: what was before is kept");
+            assert_eq!(out[1..], encoded[..], "{compression:?}");
+        }
+    }
+
+    fn any_header() -> impl Strategy<Value = BatchHeader> {
+        let fields = (
+            // Parsing refuses a negative offset delta or record count.
+            (any::<i64>(), any::<i32>(), any::<i16>(), 0..=i32::MAX),
+            (any::<i64>(), any::<i64>(), any::<i64>(), any::<i16>()),
+            (any::<i32>(), 0..=i32::MAX),
+        );
+        fields.prop_map(
+            |(
+                (base_offset, epoch, attributes, delta),
+                (base_ts, max_ts, pid, pepoch),
+                (seq, count),
+            )| {
+                BatchHeader {
+                    base_offset,
+                    batch_length: 0,
+                    partition_leader_epoch: epoch,
+                    magic: MAGIC_V2,
+                    crc: 0,
+                    attributes,
+                    last_offset_delta: delta,
+                    base_timestamp: base_ts,
+                    max_timestamp: max_ts,
+                    producer_id: pid,
+                    producer_epoch: pepoch,
+                    base_sequence: seq,
+                    records_count: count,
+                }
+            },
+        )
+    }
+
+    fn any_record() -> impl Strategy<Value = TestRecord> {
+        let bytes = || proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40));
+        (
+            0i64..4_000_000_000_000,
+            bytes(),
+            bytes(),
+            // Distinct names: see `BatchBuilder::push_with_headers`.
+            proptest::collection::btree_map(".{0,8}", bytes(), 0..3)
+                .prop_map(|headers| headers.into_iter().collect()),
+        )
+    }
+
+    proptest! {
+        /// Any header written around any records section parses back to
+        /// itself, with the length and CRC that make it a valid batch.
+        #[test]
+        fn a_written_header_validates_and_parses_back(
+            header in any_header(),
+            records in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut out = Vec::new();
+            header.write(&records, &mut out);
+            let parsed = validate(&out).unwrap();
+            prop_assert_eq!(parsed.size(), out.len());
+            prop_assert_eq!(BatchHeader { batch_length: 0, crc: 0, ..parsed }, header);
+            prop_assert_eq!(&out[HEADER_LEN..], &records[..]);
+        }
+
+        /// Whatever records go into the builder, it writes the hand-fed
+        /// encoder's bytes, and the log's decoder reads them back in order,
+        /// offsets from 0.
+        #[test]
+        fn built_batches_decode_to_their_records(records in proptest::collection::vec(any_record(), 1..20)) {
+            let batch = built(&records);
+            prop_assert_eq!(&batch, &hand_encoded(&records));
+            let back = decoded(&batch);
+            let offsets: Vec<i64> = back.iter().map(|(o, _)| *o).collect();
+            prop_assert_eq!(offsets, (0..records.len() as i64).collect::<Vec<_>>());
+            let records_back: Vec<TestRecord> = back.into_iter().map(|(_, r)| r).collect();
+            prop_assert_eq!(records_back, records);
+        }
     }
 
     /// The fuzz target `record_batches` starts from one valid batch per

@@ -27,13 +27,13 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BufMut;
+use parking_lot::Mutex;
 
 use crate::DecodeLimits;
-use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{OffsetCheckpoint, sync_dir};
 use crate::codec::{self, Decompressor};
 use crate::index::{Index, OffsetEntry, TimeEntry};
@@ -204,7 +204,7 @@ impl Log {
 
     /// How dirty the log is and whether [`Log::clean`] would run at `now_ms`.
     pub fn cleanability(&self, now_ms: i64) -> Result<Cleanability, LogError> {
-        let horizon = self.tombstone_horizon(&mut lock(self.cleaner_state()))?;
+        let horizon = self.tombstone_horizon(&mut self.cleaner_state().lock())?;
         self.cleanability_with(now_ms, horizon)
     }
 
@@ -312,7 +312,7 @@ impl Log {
         stop_before: Option<SwapStep>,
     ) -> Result<CleanStats, LogError> {
         let state = self.cleaner_state();
-        let mut guard = lock(state);
+        let mut guard = state.lock();
         let config = self.config();
         let known_horizon = self.tombstone_horizon(&mut guard)?;
         let cleanability = self.cleanability_with(now_ms, known_horizon)?;
@@ -455,12 +455,6 @@ fn crash_here(step: SwapStep) -> LogError {
     LogError::Io(std::io::Error::other(format!(
         "cleaner stopped before {step:?} (test hook)"
     )))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct SwapPaths {
@@ -755,8 +749,12 @@ fn filter_batch(
             return Ok(Filtered::Dropped);
         }
         // An empty batch: header only, no codec, same offsets and producer.
-        let attributes = header.attributes & !0x7;
-        write_batch(out, header, attributes, header.base_timestamp, 0, &[]);
+        let empty = BatchHeader {
+            attributes: header.attributes & !0x7,
+            records_count: 0,
+            ..*header
+        };
+        empty.write(&[], out);
         return Ok(Filtered::Rewritten);
     }
     let (attributes, base_ts) = if needs_horizon {
@@ -779,44 +777,14 @@ fn filter_batch(
         }
     }
     let payload = codec::compress(header.codec(), raw)?;
-    write_batch(
-        out,
-        header,
+    let rewritten = BatchHeader {
         attributes,
-        base_ts,
-        kept.len() as i32,
-        &payload,
-    );
+        base_timestamp: base_ts,
+        records_count: kept.len() as i32,
+        ..*header
+    };
+    rewritten.write(&payload, out);
     Ok(Filtered::Rewritten)
-}
-
-/// Writes a batch with `header`'s offsets, epoch, producer fields and max
-/// timestamp, and the given attributes, base timestamp, count and records.
-fn write_batch(
-    out: &mut Vec<u8>,
-    header: &BatchHeader,
-    attributes: i16,
-    base_ts: i64,
-    count: i32,
-    payload: &[u8],
-) {
-    let start = out.len();
-    out.put_i64(header.base_offset);
-    out.put_i32((HEADER_LEN - batch::LOG_OVERHEAD + payload.len()) as i32);
-    out.put_i32(header.partition_leader_epoch);
-    out.put_i8(batch::MAGIC_V2);
-    out.put_u32(0);
-    out.put_i16(attributes);
-    out.put_i32(header.last_offset_delta);
-    out.put_i64(base_ts);
-    out.put_i64(header.max_timestamp);
-    out.put_i64(header.producer_id);
-    out.put_i16(header.producer_epoch);
-    out.put_i32(header.base_sequence);
-    out.put_i32(count);
-    out.extend_from_slice(payload);
-    let crc = crc32c::crc32c(&out[start + 21..]);
-    out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Finishes or rolls back a segment swap interrupted by a crash (called by

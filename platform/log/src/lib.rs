@@ -11,7 +11,8 @@
 //! start offset, high watermark, leader epochs). It also owns the one
 //! bounded decoder of stored records, [`decode_batch`], which every reader
 //! of records in Fjord uses, so that no stored batch can make a reader
-//! inflate it without bound.
+//! inflate it without bound, and the one builder of the batches Fjord
+//! writes itself, [`BatchBuilder`] (committed offsets, pipeline outputs).
 //!
 //! It is not for networking, for decoding records on the fetch path (fetch
 //! serves the stored bytes), or for deciding *when* things happen: the
@@ -34,7 +35,8 @@ mod segment;
 mod validate;
 
 pub use batch::{
-    BatchHeader, HEADER_LEN, LOG_OVERHEAD, validate as validate_batch, validated_batches,
+    BatchBuilder, BatchHeader, HEADER_LEN, LOG_OVERHEAD, validate as validate_batch,
+    validated_batches,
 };
 pub use checkpoint::{LEADER_EPOCH_CHECKPOINT, LeaderEpochCache};
 pub use cleaner::{

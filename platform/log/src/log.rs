@@ -2,15 +2,16 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
+use parking_lot::{Condvar, Mutex, RwLock};
 use smallvec::SmallVec;
 
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{LeaderEpochCache, OffsetCheckpoint};
-use crate::segment::{Segment, read_lock, write_lock};
+use crate::segment::Segment;
 use crate::{DecodeLimits, Durability, LogConfig, LogError};
 
 /// File names of the per-partition checkpoints.
@@ -273,12 +274,12 @@ impl Log {
 
     /// The current settings.
     pub fn config(&self) -> LogConfig {
-        read_lock(&self.config).clone()
+        self.config.read().clone()
     }
 
     /// Replaces the settings; they apply from the next append or retention run.
     pub fn set_config(&self, config: LogConfig) {
-        *write_lock(&self.config) = config;
+        *self.config.write() = config;
     }
 
     /// First offset the log holds.
@@ -295,30 +296,27 @@ impl Log {
     /// checkpoint writes (for metrics, and for tests of the flush policy,
     /// which has no other visible effect).
     pub fn flushed_offset(&self) -> i64 {
-        lock(&self.flush).flushed_offset
+        self.flush.lock().flushed_offset
     }
 
     /// Bytes of all segments.
     pub fn size_bytes(&self) -> u64 {
-        read_lock(&self.segments).iter().map(|s| s.size()).sum()
+        self.segments.read().iter().map(|s| s.size()).sum()
     }
 
     /// Number of segments.
     pub fn segment_count(&self) -> usize {
-        read_lock(&self.segments).len()
+        self.segments.read().len()
     }
 
     /// Base offsets of the segments, oldest first.
     pub fn segment_base_offsets(&self) -> Vec<i64> {
-        read_lock(&self.segments)
-            .iter()
-            .map(|s| s.base_offset)
-            .collect()
+        self.segments.read().iter().map(|s| s.base_offset).collect()
     }
 
     /// Cleaner hook: the closed segments (all but the active one), oldest first.
     pub(crate) fn closed_segments(&self) -> Vec<Arc<Segment>> {
-        let segments = read_lock(&self.segments);
+        let segments = self.segments.read();
         segments[..segments.len() - 1].to_vec()
     }
 
@@ -343,9 +341,9 @@ impl Log {
         expected: &[(u64, i64)],
         swap_files: impl FnOnce() -> Result<Segment, LogError>,
     ) -> Result<bool, LogError> {
-        let _writer = lock(&self.writer);
+        let _writer = self.writer.lock();
         let start = {
-            let segments = read_lock(&self.segments);
+            let segments = self.segments.read();
             let Some(start) = segments.iter().position(|s| Arc::ptr_eq(s, &old[0])) else {
                 return Ok(false);
             };
@@ -365,7 +363,9 @@ impl Log {
             start
         };
         let new = Arc::new(swap_files()?);
-        write_lock(&self.segments).splice(start..start + old.len(), [new]);
+        self.segments
+            .write()
+            .splice(start..start + old.len(), [new]);
         Ok(true)
     }
 
@@ -417,7 +417,7 @@ impl Log {
         if headers.is_empty() {
             return Err(LogError::invalid("no record batch in the append"));
         }
-        let mut writer = lock(&self.writer);
+        let mut writer = self.writer.lock();
         let log_end = self.log_end_offset();
         match origin {
             Origin::Leader { epoch } => {
@@ -494,7 +494,7 @@ impl Log {
         let last = &headers[headers.len() - 1];
         let newest_epoch = headers.iter().map(|h| h.partition_leader_epoch).max();
         if newest_epoch > writer.latest_epoch {
-            let mut epochs = lock(&self.epochs);
+            let mut epochs = self.epochs.lock();
             for header in headers {
                 if epochs
                     .latest_epoch()
@@ -518,7 +518,7 @@ impl Log {
     }
 
     fn active_segment(&self) -> Arc<Segment> {
-        let segments = read_lock(&self.segments);
+        let segments = self.segments.read();
         Arc::clone(&segments[segments.len() - 1])
     }
 
@@ -531,13 +531,13 @@ impl Log {
             // Nothing to keep: an empty segment is replaced, not closed.
             old.delete_files()?;
             let segment = Arc::new(Segment::create(&self.dir, base_offset)?);
-            let mut segments = write_lock(&self.segments);
+            let mut segments = self.segments.write();
             let last = segments.len() - 1;
             segments[last] = Arc::clone(&segment);
             segment
         } else {
             let segment = Arc::new(Segment::create(&self.dir, base_offset)?);
-            write_lock(&self.segments).push(Arc::clone(&segment));
+            self.segments.write().push(Arc::clone(&segment));
             segment
         };
         // Make the new file's directory entry durable, or an fsynced append
@@ -585,7 +585,7 @@ impl Log {
         let mut only_empty: Option<LogSlice> = None;
         loop {
             let candidates: Vec<Arc<Segment>> = {
-                let segments = read_lock(&self.segments);
+                let segments = self.segments.read();
                 let idx = segments
                     .partition_point(|s| s.base_offset <= offset)
                     .saturating_sub(1);
@@ -644,7 +644,7 @@ impl Log {
             }
             _ => {}
         }
-        let segments: Vec<Arc<Segment>> = read_lock(&self.segments).clone();
+        let segments: Vec<Arc<Segment>> = self.segments.read().clone();
         let log_start = self.log_start_offset();
         let limits = DecodeLimits::of(&self.config());
         let target = if timestamp == MAX_TIMESTAMP {
@@ -702,11 +702,11 @@ impl Log {
     /// Fsyncs when `flush.ms` has passed since the last fsync. The broker
     /// calls this periodically.
     pub fn maybe_flush(&self, now_ms: i64) -> Result<(), LogError> {
-        let Some(interval) = read_lock(&self.config).flush_ms else {
+        let Some(interval) = self.config.read().flush_ms else {
             return Ok(());
         };
         let due = {
-            let state = lock(&self.flush);
+            let state = self.flush.lock();
             now_ms - state.last_flush_ms >= interval && state.flushed_offset < self.log_end_offset()
         };
         if due { self.flush() } else { Ok(()) }
@@ -716,16 +716,13 @@ impl Log {
     /// to find no fsync running starts one covering everything written so
     /// far; the others wait for it (group commit).
     fn sync_to(&self, target: i64) -> Result<(), LogError> {
-        let mut state = lock(&self.flush);
+        let mut state = self.flush.lock();
         loop {
             if state.flushed_offset >= target {
                 return Ok(());
             }
             if state.in_progress {
-                state = self
-                    .flushed
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                self.flushed.wait(&mut state);
                 continue;
             }
             state.in_progress = true;
@@ -733,7 +730,7 @@ impl Log {
             drop(state);
             let end = self.log_end_offset();
             let result = self.sync_segments_from(from);
-            state = lock(&self.flush);
+            state = self.flush.lock();
             state.in_progress = false;
             if result.is_ok() {
                 state.flushed_offset = state.flushed_offset.max(end);
@@ -745,7 +742,9 @@ impl Log {
     }
 
     fn sync_segments_from(&self, from: i64) -> Result<(), LogError> {
-        let dirty: Vec<Arc<Segment>> = read_lock(&self.segments)
+        let dirty: Vec<Arc<Segment>> = self
+            .segments
+            .read()
             .iter()
             .filter(|s| s.next_offset() > from || s.is_empty())
             .cloned()
@@ -753,7 +752,7 @@ impl Log {
         for segment in &dirty {
             segment.sync()?;
         }
-        lock(&self.writer).unflushed_records = 0;
+        self.writer.lock().unflushed_records = 0;
         Ok(())
     }
 
@@ -761,9 +760,9 @@ impl Log {
     /// checkpoints, so the next open checks nothing below them. The broker
     /// calls this periodically and [`Log::close`] calls it last.
     pub fn checkpoint(&self) -> Result<(), LogError> {
-        let _writer = lock(&self.writer);
+        let _writer = self.writer.lock();
         let end = self.log_end_offset();
-        let segments: Vec<Arc<Segment>> = read_lock(&self.segments).clone();
+        let segments: Vec<Arc<Segment>> = self.segments.read().clone();
         if let Some(active) = segments.last() {
             active.seal_time_index()?;
         }
@@ -772,7 +771,7 @@ impl Log {
             segment.sync_indexes()?;
         }
         {
-            let mut state = lock(&self.flush);
+            let mut state = self.flush.lock();
             state.flushed_offset = state.flushed_offset.max(end);
         }
         self.recovery_point_file.write(end)?;
@@ -790,7 +789,7 @@ impl Log {
     /// when a follower's log diverges from its leader's). The log end becomes
     /// that batch's base offset; epochs starting at or after it are forgotten.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        let mut writer = lock(&self.writer);
+        let mut writer = self.writer.lock();
         if offset >= self.log_end_offset() {
             return Ok(());
         }
@@ -799,7 +798,7 @@ impl Log {
             self.truncate_fully(offset.max(0))?;
             offset.max(0)
         } else {
-            let mut segments = write_lock(&self.segments);
+            let mut segments = self.segments.write();
             let idx = segments
                 .partition_point(|s| s.base_offset <= offset)
                 .saturating_sub(1);
@@ -817,11 +816,11 @@ impl Log {
             self.log_start_file.write(new_end)?;
         }
         self.log_end.store(new_end, Ordering::Release);
-        lock(&self.epochs).truncate_from_end(new_end)?;
+        self.epochs.lock().truncate_from_end(new_end)?;
         self.lower_cleaner_checkpoint(new_end)?;
         writer.latest_epoch = None;
         let recovery_point = {
-            let mut state = lock(&self.flush);
+            let mut state = self.flush.lock();
             state.flushed_offset = state.flushed_offset.min(new_end);
             state.flushed_offset
         };
@@ -834,7 +833,7 @@ impl Log {
     /// deleted everything past the follower's end starts over at the
     /// leader's log start). Its leader epochs go with its records.
     pub fn restart_at(&self, offset: i64) -> Result<(), LogError> {
-        let mut writer = lock(&self.writer);
+        let mut writer = self.writer.lock();
         let log_end = self.log_end_offset();
         if offset <= log_end {
             return Err(LogError::invalid(format!(
@@ -842,10 +841,10 @@ impl Log {
             )));
         }
         self.truncate_fully(offset)?;
-        lock(&self.epochs).truncate_from_end(0)?;
+        self.epochs.lock().truncate_from_end(0)?;
         self.log_end.store(offset, Ordering::Release);
         writer.latest_epoch = None;
-        lock(&self.flush).flushed_offset = offset;
+        self.flush.lock().flushed_offset = offset;
         self.recovery_point_file.write(offset)?;
         Ok(())
     }
@@ -853,13 +852,13 @@ impl Log {
     /// Replaces all segments with one empty segment at `offset`.
     fn truncate_fully(&self, offset: i64) -> Result<(), LogError> {
         let fresh = Arc::new(Segment::create(&self.dir, offset)?);
-        let old = std::mem::replace(&mut *write_lock(&self.segments), vec![fresh]);
+        let old = std::mem::replace(&mut *self.segments.write(), vec![fresh]);
         for segment in old.iter().filter(|s| s.base_offset != offset) {
             segment.delete_files()?;
         }
         self.log_start.store(offset, Ordering::Release);
         self.log_start_file.write(offset)?;
-        lock(&self.epochs).truncate_from_start(offset)?;
+        self.epochs.lock().truncate_from_start(offset)?;
         Ok(())
     }
 
@@ -867,7 +866,7 @@ impl Log {
     /// the current one) and deletes the segments wholly below it. Returns
     /// the new log start offset.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
-        let _writer = lock(&self.writer);
+        let _writer = self.writer.lock();
         let log_end = self.log_end_offset();
         let log_start = self.log_start_offset();
         if offset > log_end || offset < 0 {
@@ -883,7 +882,7 @@ impl Log {
         self.log_start.store(offset, Ordering::Release);
         self.log_start_file.write(offset)?;
         self.delete_segments_while(|segment, _| segment.next_offset() <= offset)?;
-        lock(&self.epochs).truncate_from_start(offset)?;
+        self.epochs.lock().truncate_from_start(offset)?;
         Ok(offset)
     }
 
@@ -895,7 +894,7 @@ impl Log {
         if !config.cleanup_policy.deletes() {
             return Ok(0);
         }
-        let _writer = lock(&self.writer);
+        let _writer = self.writer.lock();
         let mut total = self.size_bytes();
         let deleted = self.delete_segments_while(|segment, _| {
             let expired = config
@@ -912,11 +911,11 @@ impl Log {
             }
         })?;
         if deleted > 0 {
-            let first_base = read_lock(&self.segments)[0].base_offset;
+            let first_base = self.segments.read()[0].base_offset;
             if first_base > self.log_start_offset() {
                 self.log_start.store(first_base, Ordering::Release);
                 self.log_start_file.write(first_base)?;
-                lock(&self.epochs).truncate_from_start(first_base)?;
+                self.epochs.lock().truncate_from_start(first_base)?;
             }
             tracing::info!(dir = %self.dir.display(), deleted, log_start = first_base, "retention deleted segments");
         }
@@ -928,7 +927,7 @@ impl Log {
         &self,
         mut delete: impl FnMut(&Segment, usize) -> bool,
     ) -> Result<usize, LogError> {
-        let mut segments = write_lock(&self.segments);
+        let mut segments = self.segments.write();
         let closed = segments.len() - 1;
         let count = (0..closed).take_while(|&i| delete(&segments[i], i)).count();
         for segment in segments.drain(..count) {
@@ -939,18 +938,20 @@ impl Log {
 
     /// The latest leader epoch the log has seen.
     pub fn latest_epoch(&self) -> Option<i32> {
-        lock(&self.epochs).latest_epoch()
+        self.epochs.lock().latest_epoch()
     }
 
     /// OffsetForLeaderEpoch: the largest epoch `<= epoch` the log knows and
     /// the offset where it ended.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
-        lock(&self.epochs).end_offset_for(epoch, self.log_end_offset())
+        self.epochs
+            .lock()
+            .end_offset_for(epoch, self.log_end_offset())
     }
 
     /// The leader-epoch history: `(epoch, start offset)` pairs, oldest first.
     pub fn epoch_entries(&self) -> Vec<(i32, i64)> {
-        lock(&self.epochs).entries().to_vec()
+        self.epochs.lock().entries().to_vec()
     }
 
     /// Stores the high watermark (replication keeps it across restarts).
@@ -1048,12 +1049,6 @@ fn clean_leftovers(dir: &Path) -> Result<(), LogError> {
         }
     }
     Ok(())
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn now_ms() -> i64 {

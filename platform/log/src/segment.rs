@@ -10,10 +10,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 
 use bytes::{Bytes, BytesMut};
+use parking_lot::RwLock;
 
 use crate::LogError;
 use crate::batch::{self, BatchHeader, HEADER_LEN};
@@ -118,7 +119,7 @@ impl Segment {
     /// the segment is sealed). The caller checks it against the larger,
     /// 12-byte time entries, so both files stay within `segment.index.bytes`.
     pub(crate) fn index_entries(&self) -> usize {
-        read_lock(&self.index).len()
+        self.index.read().len()
     }
 
     /// Open-time check. When the indexes are plausible, only the batches after
@@ -144,24 +145,27 @@ impl Segment {
         let (position, mut max_ts, seal) = match start {
             Some(found) => found,
             None => {
-                write_lock(&self.index).clear()?;
-                write_lock(&self.time_index).clear()?;
+                self.index.write().clear()?;
+                self.time_index.write().clear()?;
                 (0, -1, None)
             }
         };
         if let Some(seal) = seal {
             // Set aside until the scan has shown it names the last batch and
             // the segment's max timestamp.
-            write_lock(&self.time_index)
+            self.time_index
+                .write()
                 .truncate_where(|e| e.relative_offset < seal.relative_offset)?;
         }
         // Re-add the entry at `position` as the scan passes it.
-        write_lock(&self.index).truncate_where(|e| (e.position as u64) < position)?;
+        self.index
+            .write()
+            .truncate_where(|e| (e.position as u64) < position)?;
         self.bytes_since_index
             .store(usize::MAX / 2, Ordering::Relaxed);
         let mut recovered = Recovered::default();
         let mut next_offset = self.base_offset;
-        if let Some(last) = read_lock(&self.index).last() {
+        if let Some(last) = self.index.read().last() {
             next_offset = self.base_offset + last.relative_offset as i64;
         }
         // Only the first batch of the segment sets the rolling timestamp; a
@@ -230,9 +234,7 @@ impl Segment {
             recovered.truncated_bytes = file_len - pos;
             self.file.set_len(pos)?;
         }
-        let last_time = read_lock(&self.time_index)
-            .last()
-            .map_or(-1, |e| e.timestamp);
+        let last_time = self.time_index.read().last().map_or(-1, |e| e.timestamp);
         self.size.store(pos, Ordering::Release);
         self.next_offset.store(next_offset, Ordering::Release);
         self.max_timestamp
@@ -253,8 +255,8 @@ impl Segment {
         &self,
         file_len: u64,
     ) -> Result<Option<(u64, i64, Option<TimeEntry>)>, LogError> {
-        let index = read_lock(&self.index);
-        let time_index = read_lock(&self.time_index);
+        let index = self.index.read();
+        let time_index = self.time_index.read();
         if !index.is_plausible() || !time_index.is_plausible() {
             return Ok(None);
         }
@@ -316,7 +318,7 @@ impl Segment {
         let since = self.bytes_since_index.load(Ordering::Relaxed);
         let relative_offset = (header.base_offset - self.base_offset) as u32;
         if since >= index_interval {
-            write_lock(&self.index).push(OffsetEntry {
+            self.index.write().push(OffsetEntry {
                 relative_offset,
                 position,
             })?;
@@ -331,7 +333,7 @@ impl Segment {
     }
 
     fn push_time_entry(&self, timestamp: i64, relative_offset: u32) -> Result<(), LogError> {
-        let mut time_index = write_lock(&self.time_index);
+        let mut time_index = self.time_index.write();
         if time_index.last().is_none_or(|e| timestamp > e.timestamp) {
             time_index.push(TimeEntry {
                 timestamp,
@@ -393,16 +395,16 @@ impl Segment {
     }
 
     pub(crate) fn sync_indexes(&self) -> Result<(), LogError> {
-        write_lock(&self.index).sync()?;
-        write_lock(&self.time_index).sync()?;
+        self.index.write().sync()?;
+        self.time_index.write().sync()?;
         Ok(())
     }
 
     /// Writes index entries held only in memory to their files (no fsync),
     /// so a closed segment's indexes are complete on disk.
     pub(crate) fn write_out_indexes(&self) -> Result<(), LogError> {
-        write_lock(&self.index).write_out()?;
-        write_lock(&self.time_index).write_out()?;
+        self.index.write().write_out()?;
+        self.time_index.write().write_out()?;
         Ok(())
     }
 
@@ -418,7 +420,9 @@ impl Segment {
     pub(crate) fn find(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
         let size = self.size();
         let relative = offset - self.base_offset;
-        let mut pos = read_lock(&self.index)
+        let mut pos = self
+            .index
+            .read()
             .floor(relative)
             .map_or(0, |e| e.position as u64);
         while pos < size {
@@ -526,10 +530,11 @@ impl Segment {
     /// Position from which to scan for the first record with a timestamp
     /// `>= timestamp`: every batch before it is older.
     pub(crate) fn time_scan_start(&self, timestamp: i64) -> u64 {
-        let Some(entry) = read_lock(&self.time_index).below(timestamp) else {
+        let Some(entry) = self.time_index.read().below(timestamp) else {
             return 0;
         };
-        read_lock(&self.index)
+        self.index
+            .read()
             .floor(entry.relative_offset as i64)
             .map_or(0, |e| e.position as u64)
     }
@@ -542,20 +547,20 @@ impl Segment {
             return Ok(self.next_offset());
         };
         let relative = (header.base_offset - self.base_offset) as u32;
-        write_lock(&self.index).truncate_where(|e| (e.position as u64) < pos)?;
-        write_lock(&self.time_index).truncate_where(|e| e.relative_offset < relative)?;
+        self.index
+            .write()
+            .truncate_where(|e| (e.position as u64) < pos)?;
+        self.time_index
+            .write()
+            .truncate_where(|e| e.relative_offset < relative)?;
         self.file.set_len(pos)?;
         self.size.store(pos, Ordering::Release);
         self.next_offset
             .store(header.base_offset, Ordering::Release);
         // Recompute the max timestamp from what is left: the time index up to
         // the last kept offset-index point, then the batches after it.
-        let restart = read_lock(&self.index)
-            .last()
-            .map_or(0, |e| e.position as u64);
-        let mut max_ts = read_lock(&self.time_index)
-            .last()
-            .map_or(-1, |e| e.timestamp);
+        let restart = self.index.read().last().map_or(0, |e| e.position as u64);
+        let mut max_ts = self.time_index.read().last().map_or(-1, |e| e.timestamp);
         self.walk(restart, |_, h| {
             max_ts = max_ts.max(h.max_timestamp);
             true
@@ -660,15 +665,4 @@ impl<'a> Scanner<'a> {
         self.buf_pos = self.pos;
         Ok(())
     }
-}
-
-pub(crate) fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    // A panic while holding the lock cannot leave an index half-updated in
-    // memory in a way later readers could not cope with: keep going.
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-pub(crate) fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -4,7 +4,9 @@
 
 use fjord_sdk::{Host, Level};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 /// Where plugin state lives. Keys are scoped by partition, so two partitions
 /// of one pipeline never see each other's state. The pipeline runtime
@@ -27,25 +29,21 @@ pub struct MemoryStateStore {
     entries: Mutex<Entries>,
 }
 
-impl MemoryStateStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 impl StateStore for MemoryStateStore {
     fn get(&self, partition: i32, key: &[u8]) -> Option<Vec<u8>> {
-        self.lock().get(&(partition, key.to_vec())).cloned()
+        self.entries.lock().get(&(partition, key.to_vec())).cloned()
     }
     fn put(&self, partition: i32, key: &[u8], value: &[u8]) {
-        self.lock()
+        self.entries
+            .lock()
             .insert((partition, key.to_vec()), value.to_vec());
     }
     fn delete(&self, partition: i32, key: &[u8]) {
-        self.lock().remove(&(partition, key.to_vec()));
+        self.entries.lock().remove(&(partition, key.to_vec()));
     }
     fn scan_prefix(&self, partition: i32, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.lock()
+        self.entries
+            .lock()
             .range((partition, prefix.to_vec())..)
             .take_while(|((p, k), _)| *p == partition && k.starts_with(prefix))
             .map(|((_, k), v)| (k.clone(), v.clone()))
@@ -91,7 +89,7 @@ impl PluginMetrics {
         if name.len() > Self::MAX_NAME_BYTES {
             return false;
         }
-        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut names = self.names.lock();
         let used = names.entry(plugin.to_owned()).or_default();
         if used.contains(name) {
             return true;
@@ -111,27 +109,23 @@ impl PluginMetrics {
     }
 
     pub fn counter(&self, plugin: &str, name: &str) -> u64 {
-        let c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let c = self.counters.lock();
         c.get(&(plugin.to_owned(), name.to_owned()))
             .copied()
             .unwrap_or(0)
     }
 
     pub fn gauge(&self, plugin: &str, name: &str) -> Option<f64> {
-        let g = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
+        let g = self.gauges.lock();
         g.get(&(plugin.to_owned(), name.to_owned())).copied()
     }
 
     /// Adds the counter increments `plugin` made for `partition` since the
     /// last apply or discard: its call succeeded.
     pub fn apply_counters(&self, plugin: &str, partition: i32) {
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(plugin.to_owned(), partition));
+        let pending = self.pending.lock().remove(&(plugin.to_owned(), partition));
         if let Some(pending) = pending {
-            let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut c = self.counters.lock();
             for (name, delta) in pending {
                 *c.entry((plugin.to_owned(), name)).or_default() += delta;
             }
@@ -142,23 +136,20 @@ impl PluginMetrics {
     /// the last apply or discard: its call failed and will be made again
     /// (record by record), so they would count twice.
     pub fn discard_counters(&self, plugin: &str, partition: i32) {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(plugin.to_owned(), partition));
+        self.pending.lock().remove(&(plugin.to_owned(), partition));
     }
 
     fn add_counter(&self, plugin: &str, partition: Option<i32>, name: &str, delta: u64) {
         match partition {
             Some(partition) => {
-                let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut p = self.pending.lock();
                 *p.entry((plugin.to_owned(), partition))
                     .or_default()
                     .entry(name.to_owned())
                     .or_default() += delta;
             }
             None => {
-                let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut c = self.counters.lock();
                 *c.entry((plugin.to_owned(), name.to_owned())).or_default() += delta;
             }
         }
@@ -167,7 +158,7 @@ impl PluginMetrics {
     /// Every counter: (plugin, name, value), sorted. The pipeline runtime
     /// reads them into its status and the `/metrics` exposition.
     pub fn counters(&self) -> Vec<(String, String, u64)> {
-        let c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let c = self.counters.lock();
         let mut all: Vec<_> = c
             .iter()
             .map(|((plugin, name), &v)| (plugin.clone(), name.clone(), v))
@@ -178,7 +169,7 @@ impl PluginMetrics {
 
     /// Every gauge: (plugin, name, latest value), sorted by plugin and name.
     pub fn gauges(&self) -> Vec<(String, String, f64)> {
-        let g = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
+        let g = self.gauges.lock();
         let mut all: Vec<_> = g
             .iter()
             .map(|((plugin, name), &v)| (plugin.clone(), name.clone(), v))
@@ -188,10 +179,7 @@ impl PluginMetrics {
     }
 
     pub fn histogram(&self, plugin: &str, name: &str) -> Summary {
-        let h = self
-            .histograms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let h = self.histograms.lock();
         h.get(&(plugin.to_owned(), name.to_owned()))
             .copied()
             .unwrap_or_default()
@@ -271,22 +259,14 @@ impl Host for Services {
         if !self.metrics.admits(&self.plugin, name) {
             return;
         }
-        let mut g = self
-            .metrics
-            .gauges
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut g = self.metrics.gauges.lock();
         g.insert((self.plugin.clone(), name.to_owned()), value);
     }
     fn histogram(&mut self, name: &str, value: f64) {
         if !self.metrics.admits(&self.plugin, name) {
             return;
         }
-        let mut h = self
-            .metrics
-            .histograms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut h = self.metrics.histograms.lock();
         let s = h.entry((self.plugin.clone(), name.to_owned())).or_default();
         s.count += 1;
         s.sum += value;

@@ -59,8 +59,10 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
 
 /// What `/metrics` shows; shared with the serving thread.
 #[derive(Debug, Default)]
@@ -322,10 +324,7 @@ fn serve(server: &tiny_http::Server, registry: &Mutex<Registry>, path: &str, kin
         let url = rq.url();
         let asked = url.split_once('?').map_or(url, |(p, _)| p);
         let response = if asked == path {
-            let body = registry
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .render(kind);
+            let body = registry.lock().render(kind);
             tiny_http::Response::from_string(body).with_header(content_type.clone())
         } else {
             tiny_http::Response::from_string(format!("not found; the metrics are at {path}\n"))
@@ -422,7 +421,7 @@ impl Sink for Prometheus {
             ctx.counter("skipped", 1);
             return Ok(());
         }
-        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut registry = self.registry.lock();
         for (name, labels, value) in series {
             if !registry.set(name, labels, value, self.max_series) {
                 ctx.counter("series_over_limit", 1);

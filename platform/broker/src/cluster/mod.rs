@@ -51,7 +51,7 @@ pub struct ClusterLink {
     /// The broker session timeout.
     session_timeout: std::time::Duration,
     created: std::time::Instant,
-    isr_requests: std::sync::Mutex<Option<mpsc::UnboundedReceiver<isr::IsrRequest>>>,
+    isr_requests: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<isr::IsrRequest>>>,
 }
 
 impl ClusterLink {
@@ -73,7 +73,7 @@ impl ClusterLink {
             registered: watch::channel(None).0,
             applied: watch::channel(0).0,
             isr_proposals,
-            isr_requests: std::sync::Mutex::new(Some(isr_requests)),
+            isr_requests: parking_lot::Mutex::new(Some(isr_requests)),
         }
     }
 
@@ -135,11 +135,7 @@ impl ClusterLink {
 pub(crate) fn start(state: &Arc<BrokerState>, link: &Arc<ClusterLink>) {
     tokio::spawn(session::keep(Arc::clone(state), Arc::clone(link)));
     tokio::spawn(follow::run(Arc::clone(state), Arc::clone(link)));
-    let requests = link
-        .isr_requests
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
+    let requests = link.isr_requests.lock().take();
     if let Some(requests) = requests {
         tokio::spawn(isr::run(Arc::clone(state), Arc::clone(link), requests));
     }

@@ -9,12 +9,12 @@
 //! [`tick`]: GroupCoordinator::tick
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 use super::state::{Group, GroupState, JoinResult, Member, SyncResult};
@@ -86,10 +86,11 @@ impl GroupCoordinator {
         }
     }
 
-    /// The groups, whatever a panicking holder left behind (every update
-    /// leaves a group consistent before anything can panic).
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
-        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    /// The groups. The lock does not poison: a panicking holder leaves them
+    /// as they were (every update leaves a group consistent before anything
+    /// can panic).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
+        self.groups.lock()
     }
 
     fn new_member_id(&self, client_id: &str) -> String {
@@ -612,10 +613,7 @@ impl GroupCoordinator {
             keep
         });
         drop(groups);
-        self.forgotten
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(forgotten);
+        self.forgotten.lock().extend(forgotten);
     }
 }
 

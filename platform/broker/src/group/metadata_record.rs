@@ -98,8 +98,7 @@ impl GroupCoordinator {
                 Some(group_value(group, now_ms)),
             ));
         }
-        let forgotten =
-            std::mem::take(&mut *self.forgotten.lock().unwrap_or_else(|e| e.into_inner()));
+        let forgotten = std::mem::take(&mut *self.forgotten.lock());
         for id in forgotten {
             writes.push((id.clone(), group_key(&id), None));
         }

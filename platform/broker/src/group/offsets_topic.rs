@@ -21,11 +21,8 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use fjord_log::{BatchBuilder, LogError};
 use kafka_protocol::ResponseError;
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 use super::coordinator::GroupCoordinator;
 use super::state::CommittedOffset;
@@ -157,40 +154,13 @@ fn decode_value(mut value: Bytes) -> Result<CommittedOffset, OffsetsRecordError>
 }
 
 /// One record batch of `(key, value)` records (value `None`: tombstone).
-fn encode_batch(records: &[(Bytes, Option<Bytes>)]) -> Result<Vec<u8>, String> {
+fn encode_batch(records: &[(Bytes, Option<Bytes>)]) -> Result<Vec<u8>, LogError> {
     let now = now_ms();
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch wherever offset - sequence
-            // changes; one batch is wanted (no producer id, so unchecked).
-            sequence: i as i32,
-            timestamp: now,
-            key: Some(key.clone()),
-            value: value.clone(),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(buf.to_vec())
+    let mut batch = BatchBuilder::with_capacity(records.len());
+    for (key, value) in records {
+        batch.push(now, Some(key.clone()), value.clone());
+    }
+    batch.build()
 }
 
 /// The offsets topic, created with the configured partition count on first

@@ -5,9 +5,9 @@
 //! and the new coordinator starts from the committed offsets.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 
 use kafka_protocol::ResponseError;
+use parking_lot::Mutex;
 
 use super::coordinator::GroupCoordinator;
 use super::offsets_topic::{OFFSETS_TOPIC, partition_for};
@@ -18,12 +18,6 @@ use crate::topic_registry::TopicRegistry;
 /// The partitions of `__consumer_offsets` whose groups are loaded here.
 #[derive(Debug, Default)]
 pub(crate) struct LoadedPartitions(Mutex<HashSet<i32>>);
-
-impl LoadedPartitions {
-    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<i32>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// Whether this broker coordinates `group` now: a Kafka error code
 /// (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) when it does not, so
@@ -38,7 +32,7 @@ pub(crate) fn check(state: &BrokerState, group: &str) -> Result<(), i16> {
     let index = partition_for(group, topic.partition_count());
     match topic.partition(index) {
         Some(partition) if partition.is_replicated() && partition.is_leader() => {
-            if state.groups.loaded.set().contains(&index) {
+            if state.groups.loaded.0.lock().contains(&index) {
                 Ok(())
             } else {
                 Err(ResponseError::CoordinatorLoadInProgress.code())
@@ -63,7 +57,7 @@ pub(crate) fn took_over(
     forget(groups, index, count);
     let records =
         super::offsets_topic::load_partition(groups, partition, partition.log().log_end_offset());
-    groups.loaded.set().insert(index);
+    groups.loaded.0.lock().insert(index);
     tracing::info!(
         partition = index,
         records,
@@ -77,7 +71,7 @@ pub(crate) fn gave_up(registry: &TopicRegistry, groups: &GroupCoordinator, parti
     let count = registry
         .get(OFFSETS_TOPIC)
         .map_or(1, |t| t.partition_count());
-    if groups.loaded.set().remove(&partition) {
+    if groups.loaded.0.lock().remove(&partition) {
         tracing::info!(
             partition,
             "no longer coordinating the groups of __consumer_offsets partition"

@@ -11,11 +11,12 @@ use std::fs;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use fjord_log::{Log, LogConfig};
 use kafka_protocol::ResponseError;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -108,12 +109,12 @@ impl Topic {
 
     /// The partition with this index, if this broker hosts it.
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        read(&self.partitions).get(&index).cloned()
+        self.partitions.read().get(&index).cloned()
     }
 
     /// The partitions this broker hosts, by index.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        read(&self.partitions).values().cloned().collect()
+        self.partitions.read().values().cloned().collect()
     }
 
     /// Number of partitions of the topic (including those hosted by other
@@ -129,7 +130,7 @@ impl Topic {
 
     /// The config overrides.
     pub fn configs(&self) -> TopicConfigs {
-        read(&self.configs).clone()
+        self.configs.read().clone()
     }
 }
 
@@ -204,7 +205,7 @@ impl TopicRegistry {
                 partitions = topic.partition_count(),
                 "loaded topic"
             );
-            write(&registry.topics).insert(topic.name.clone(), topic);
+            registry.topics.write().insert(topic.name.clone(), topic);
         }
         Ok(registry)
     }
@@ -272,17 +273,17 @@ impl TopicRegistry {
 
     /// The topic called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        read(&self.topics).get(name).cloned()
+        self.topics.read().get(name).cloned()
     }
 
     /// The topic with this id.
     pub fn by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        read(&self.topics).values().find(|t| t.id == id).cloned()
+        self.topics.read().values().find(|t| t.id == id).cloned()
     }
 
     /// Every topic, sorted by name.
     pub fn list(&self) -> Vec<Arc<Topic>> {
-        let mut topics: Vec<Arc<Topic>> = read(&self.topics).values().cloned().collect();
+        let mut topics: Vec<Arc<Topic>> = self.topics.read().values().cloned().collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         topics
     }
@@ -304,7 +305,7 @@ impl TopicRegistry {
                 format!("number of partitions must be in [1, {MAX_PARTITIONS}], not {partitions}"),
             ));
         }
-        let _admin = lock(&self.admin);
+        let _admin = self.admin.lock();
         if self.get(name).is_some() {
             return Err(ApiError::new(
                 ResponseError::TopicAlreadyExists,
@@ -357,15 +358,17 @@ impl TopicRegistry {
                 e.to_string(),
             ));
         }
-        write(&self.topics).insert(name.to_string(), Arc::clone(&topic));
+        self.topics
+            .write()
+            .insert(name.to_string(), Arc::clone(&topic));
         tracing::info!(topic = name, partitions, "created topic");
         Ok(Some(topic))
     }
 
     /// Deletes a topic: forgets it, then removes its metadata file and logs.
     pub(crate) fn delete(&self, name: &str) -> Result<(), ApiError> {
-        let _admin = lock(&self.admin);
-        let Some(topic) = write(&self.topics).remove(name) else {
+        let _admin = self.admin.lock();
+        let Some(topic) = self.topics.write().remove(name) else {
             return Err(ApiError::unknown_topic(name));
         };
         let path = self.topic_file(name);
@@ -390,7 +393,7 @@ impl TopicRegistry {
         count: i32,
         validate_only: bool,
     ) -> Result<(), ApiError> {
-        let _admin = lock(&self.admin);
+        let _admin = self.admin.lock();
         let topic = self
             .get(name)
             .ok_or_else(|| ApiError::unknown_topic(name))?;
@@ -411,7 +414,7 @@ impl TopicRegistry {
             let partition = self
                 .open_partition(name, index, &log_config, 0, topic.replicated)
                 .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-            write(&topic.partitions).insert(index, Arc::new(partition));
+            topic.partitions.write().insert(index, Arc::new(partition));
         }
         topic.partition_count.store(count, Ordering::Release);
         self.persist(&topic)
@@ -422,12 +425,12 @@ impl TopicRegistry {
 
     /// Replaces a topic's config overrides and applies them to its logs.
     pub(crate) fn set_configs(&self, name: &str, configs: TopicConfigs) -> Result<(), ApiError> {
-        let _admin = lock(&self.admin);
+        let _admin = self.admin.lock();
         let topic = self
             .get(name)
             .ok_or_else(|| ApiError::unknown_topic(name))?;
         let log_config = configs.log_config(&self.defaults);
-        *write(&topic.configs) = configs;
+        *topic.configs.write() = configs;
         for partition in topic.partitions() {
             partition.set_config(log_config.clone());
         }
@@ -450,7 +453,7 @@ impl TopicRegistry {
             configs: topic.configs().overrides().clone(),
             hosted: topic
                 .replicated
-                .then(|| read(&topic.partitions).keys().copied().collect()),
+                .then(|| topic.partitions.read().keys().copied().collect()),
         };
         let text = crate::yaml::to_string(&file)
             .map_err(|e| BrokerError::metadata(self.topic_file(&topic.name), e))?;
@@ -566,19 +569,6 @@ fn random_uuid() -> Uuid {
     let (high, low) = (word(), word());
     uuid::Builder::from_random_bytes(((u128::from(high) << 64) | u128::from(low)).to_be_bytes())
         .into_uuid()
-}
-
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
-    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, RwLock};
 
 use kafka_protocol::ResponseError;
+use parking_lot::RwLock;
 use uuid::Uuid;
 
-use super::{ApiError, MAX_PARTITIONS, Topic, TopicRegistry, lock, validate_topic_name, write};
+use super::{ApiError, MAX_PARTITIONS, Topic, TopicRegistry, validate_topic_name};
 use crate::partition::Partition;
 use crate::topic_config::TopicConfigs;
 
@@ -33,10 +34,10 @@ impl TopicRegistry {
                 let count = partition_count.clamp(0, MAX_PARTITIONS);
                 let changed = existing.partition_count() != count || existing.configs() != configs;
                 if changed {
-                    let _admin = lock(&self.admin);
+                    let _admin = self.admin.lock();
                     existing.partition_count.store(count, Ordering::Release);
                     let log_config = configs.log_config(&self.defaults);
-                    *write(&existing.configs) = configs;
+                    *existing.configs.write() = configs;
                     for partition in existing.partitions() {
                         partition.set_config(log_config.clone());
                     }
@@ -52,7 +53,7 @@ impl TopicRegistry {
             );
             self.delete(name)?;
         }
-        let _admin = lock(&self.admin);
+        let _admin = self.admin.lock();
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id,
@@ -63,7 +64,9 @@ impl TopicRegistry {
         });
         self.persist(&topic)
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-        write(&self.topics).insert(name.to_string(), Arc::clone(&topic));
+        self.topics
+            .write()
+            .insert(name.to_string(), Arc::clone(&topic));
         tracing::info!(
             topic = name,
             partitions = partition_count,
@@ -81,7 +84,7 @@ impl TopicRegistry {
         index: i32,
         leader_epoch: i32,
     ) -> Result<Arc<Partition>, ApiError> {
-        let _admin = lock(&self.admin);
+        let _admin = self.admin.lock();
         if let Some(partition) = topic.partition(index) {
             return Ok(partition);
         }
@@ -90,7 +93,10 @@ impl TopicRegistry {
             .open_partition(&topic.name, index, &log_config, leader_epoch, true)
             .map(Arc::new)
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-        write(&topic.partitions).insert(index, Arc::clone(&partition));
+        topic
+            .partitions
+            .write()
+            .insert(index, Arc::clone(&partition));
         self.persist(topic)
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         Ok(partition)
@@ -99,8 +105,8 @@ impl TopicRegistry {
     /// Removes this broker's replica of a partition (it was reassigned
     /// away): forgets it and deletes its log.
     pub(crate) fn unhost_partition(&self, topic: &Topic, index: i32) -> Result<(), ApiError> {
-        let _admin = lock(&self.admin);
-        let Some(partition) = write(&topic.partitions).remove(&index) else {
+        let _admin = self.admin.lock();
+        let Some(partition) = topic.partitions.write().remove(&index) else {
             return Ok(());
         };
         self.persist(topic)

@@ -9,12 +9,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use fjord_broker::{Broker, BrokerConfig};
-use kafka_protocol::indexmap::IndexMap;
+use fjord_log::BatchBuilder;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 /// A broker running on its own runtime, so tests can block freely.
 pub struct TestBroker {
@@ -152,35 +149,15 @@ impl Raw {
 
 /// One RecordBatch v2 of `count` records, values `value_len` bytes.
 pub fn batch(count: usize, value_len: usize, first_timestamp: i64) -> Vec<u8> {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder splits batches where offset - sequence changes.
-            sequence: i as i32,
-            timestamp: first_timestamp + i as i64,
-            key: Some(Bytes::from(format!("k{i}"))),
-            value: Some(Bytes::from(vec![b'v'; value_len])),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("batch encodes");
-    buf.to_vec()
+    let mut batch = BatchBuilder::with_capacity(count);
+    for i in 0..count {
+        batch.push(
+            first_timestamp + i as i64,
+            Some(Bytes::from(format!("k{i}"))),
+            Some(Bytes::from(vec![b'v'; value_len])),
+        );
+    }
+    batch.build().expect("batch encodes")
 }
 
 /// The base offset of the first batch in fetched bytes.

@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -215,18 +216,8 @@ impl ProducerContext for Recorder {
             String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()
         };
         match result {
-            Ok(m) => self
-                .0
-                .acked
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((m.offset(), text(m))),
-            Err((e, m)) => self
-                .0
-                .failed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((text(m), e.to_string())),
+            Ok(m) => self.0.acked.lock().push((m.offset(), text(m))),
+            Err((e, m)) => self.0.failed.lock().push((text(m), e.to_string())),
         }
     }
 }
@@ -285,20 +276,12 @@ impl AckedProducer {
 
     /// Acknowledged so far.
     pub fn acked(&self) -> usize {
-        self.reports
-            .acked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.reports.acked.lock().len()
     }
 
     /// Failed deliveries so far, and the last one.
     pub fn failures(&self) -> (usize, Option<(String, String)>) {
-        let failed = self
-            .reports
-            .failed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let failed = self.reports.failed.lock();
         (failed.len(), failed.last().cloned())
     }
 
@@ -313,12 +296,7 @@ impl AckedProducer {
                     return Ok(acked);
                 }
                 let (failed, last) = self.failures();
-                let send_error = self
-                    .reports
-                    .send_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
+                let send_error = self.reports.send_error.lock().clone();
                 Err(format!(
                     "{acked} acknowledged (wanted {}), {failed} failed, last failure {last:?}, \
                  last send error {send_error:?}",
@@ -389,10 +367,7 @@ fn produce_loop(
                 // Queue full or similar: serve callbacks, then try again
                 // with the same value, so values stay consecutive. Kept
                 // for `wait_acked`'s message in case it never clears.
-                *reports
-                    .send_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+                *reports.send_error.lock() = Some(e.to_string());
                 producer.poll(Duration::from_millis(10));
                 continue;
             }
@@ -733,5 +708,5 @@ pub fn log_bytes(data_dir: &Path, topic: &str, partition: i32) -> Vec<u8> {
 }
 
 fn take<T>(m: &Mutex<Vec<T>>) -> Vec<T> {
-    std::mem::take(&mut *m.lock().unwrap_or_else(PoisonError::into_inner))
+    std::mem::take(&mut *m.lock())
 }

@@ -273,7 +273,7 @@ pub fn fjord_at(args: &[&str], bootstrap: &str, admin: &str) -> (bool, String) {
 /// restart (seen in CI: a restarted node exited, its port taken). Never the
 /// same port twice in one test process.
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    static GIVEN: parking_lot::Mutex<Vec<u16>> = parking_lot::Mutex::new(Vec::new());
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
@@ -284,9 +284,7 @@ pub fn free_port() -> u16 {
         (61_000, 65_000)
     };
     let span = u32::from(high - low) + 1;
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut given = GIVEN.lock();
     // A different start per process, so test binaries run side by side
     // (interop suites, a second cargo test) rarely probe the same ports.
     let seed = std::process::id()

@@ -10,10 +10,12 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 /// Forwards `127.0.0.1:<free port>` to a target address until cut.
 pub struct FaultProxy {
@@ -35,12 +37,6 @@ struct State {
     next_id: u64,
     /// Both ends of every open forwarded connection, so `cut` can close them.
     open: HashMap<u64, (TcpStream, TcpStream)>,
-}
-
-impl Shared {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl FaultProxy {
@@ -75,14 +71,14 @@ impl FaultProxy {
     }
 
     pub fn is_cut(&self) -> bool {
-        self.shared.state().cut
+        self.shared.state.lock().cut
     }
 
     /// Closes every forwarded connection and refuses new ones (accepted,
     /// then closed at once: the peer sees a reset link, not a dead host).
     pub fn cut(&self) {
         let open = {
-            let mut state = self.shared.state();
+            let mut state = self.shared.state.lock();
             state.cut = true;
             std::mem::take(&mut state.open)
         };
@@ -94,7 +90,7 @@ impl FaultProxy {
 
     /// Forwards new connections again.
     pub fn heal(&self) {
-        self.shared.state().cut = false;
+        self.shared.state.lock().cut = false;
     }
 }
 
@@ -116,7 +112,7 @@ fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Shared>) {
             return;
         }
         let Ok(client) = client else { continue };
-        if shared.state().cut {
+        if shared.state.lock().cut {
             let _ = client.shutdown(Shutdown::Both);
             continue;
         }
@@ -136,7 +132,7 @@ fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Shared>) {
             // Registered under the lock that `cut` takes, and the cut flag
             // checked again: a connection accepted while `cut` ran is closed
             // here instead of slipping through.
-            let mut state = shared.state();
+            let mut state = shared.state.lock();
             if state.cut {
                 let _ = client.shutdown(Shutdown::Both);
                 let _ = upstream.shutdown(Shutdown::Both);
@@ -185,5 +181,5 @@ fn pump(mut from: TcpStream, mut to: TcpStream, id: u64, shared: &Shared) {
     }
     let _ = from.shutdown(Shutdown::Both);
     let _ = to.shutdown(Shutdown::Both);
-    shared.state().open.remove(&id);
+    shared.state.lock().open.remove(&id);
 }

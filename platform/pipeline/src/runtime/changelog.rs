@@ -11,10 +11,10 @@
 //! applies a batch to the state twice.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
 
 use fjord_plugin_host::StateStore;
 use fjord_sdk::Record;
+use parking_lot::Mutex;
 
 use super::topics::Topics;
 
@@ -125,14 +125,9 @@ impl ChangelogStore {
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn stage(&self, partition: i32, key: &[u8], value: Option<&[u8]>) {
         self.pending
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .entry(partition)
             .or_default()
             .insert(key.to_vec(), value.map(<[u8]>::to_vec));
@@ -140,15 +135,10 @@ impl ChangelogStore {
 
     /// The call on `partition` succeeded: its writes become state.
     pub fn apply(&self, partition: i32) {
-        let Some(changes) = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&partition)
-        else {
+        let Some(changes) = self.pending.lock().remove(&partition) else {
             return;
         };
-        let mut entries = self.entries();
+        let mut entries = self.entries.lock();
         for (k, v) in &changes {
             match v {
                 Some(v) => entries.insert((partition, k.clone()), v.clone()),
@@ -158,7 +148,6 @@ impl ChangelogStore {
         drop(entries);
         self.dirty
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .entry(partition)
             .or_default()
             .extend(changes);
@@ -166,19 +155,11 @@ impl ChangelogStore {
 
     /// The call on `partition` failed: its writes are forgotten.
     pub fn discard(&self, partition: i32) {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&partition);
+        self.pending.lock().remove(&partition);
     }
 
     fn staged(&self, partition: i32, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&partition)?
-            .get(key)
-            .cloned()
+        self.pending.lock().get(&partition)?.get(key).cloned()
     }
 
     /// Whether `partition` has changes, or a `position` other than the one
@@ -187,22 +168,17 @@ impl ChangelogStore {
         let dirty = self
             .dirty
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .get(&partition)
             .is_some_and(|changes| !changes.is_empty());
         dirty || self.saved_position(partition) != Some(position)
     }
 
     fn saved_position(&self, partition: i32) -> Option<i64> {
-        self.saved
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&partition)
-            .copied()
+        self.saved.lock().get(&partition).copied()
     }
 
     fn set_saved(&self, partition: i32, position: Option<i64>) {
-        let mut saved = self.saved.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut saved = self.saved.lock();
         match position {
             Some(p) => saved.insert(partition, p),
             None => saved.remove(&partition),
@@ -230,7 +206,7 @@ impl ChangelogStore {
                 None => restored.remove(&key),
             };
         }
-        let mut entries = self.entries();
+        let mut entries = self.entries.lock();
         let stale: Vec<_> = entries
             .range((partition, Vec::new())..)
             .take_while(|((p, _), _)| *p == partition)
@@ -259,12 +235,7 @@ impl ChangelogStore {
         partitions: i32,
         position: i64,
     ) -> Result<(), String> {
-        let changes = self
-            .dirty
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&partition)
-            .unwrap_or_default();
+        let changes = self.dirty.lock().remove(&partition).unwrap_or_default();
         let local = topics.local();
         if changes.is_empty() && local.topic(&self.topic).is_none() {
             // No state yet: no position to keep either.
@@ -293,7 +264,7 @@ impl ChangelogStore {
         });
         if let Err(e) = topics.append(&self.topic, partition, &batch).await {
             // Keep the changes for the next flush.
-            let mut dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut dirty = self.dirty.lock();
             let pending = dirty.entry(partition).or_default();
             for (k, v) in changes {
                 pending.entry(k).or_insert(v);
@@ -309,7 +280,7 @@ impl StateStore for ChangelogStore {
     fn get(&self, partition: i32, key: &[u8]) -> Option<Vec<u8>> {
         match self.staged(partition, key) {
             Some(staged) => staged,
-            None => self.entries().get(&(partition, key.to_vec())).cloned(),
+            None => self.entries.lock().get(&(partition, key.to_vec())).cloned(),
         }
     }
     fn put(&self, partition: i32, key: &[u8], value: &[u8]) {
@@ -320,12 +291,13 @@ impl StateStore for ChangelogStore {
     }
     fn scan_prefix(&self, partition: i32, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut found: BTreeMap<Vec<u8>, Vec<u8>> = self
-            .entries()
+            .entries
+            .lock()
             .range((partition, prefix.to_vec())..)
             .take_while(|((p, k), _)| *p == partition && k.starts_with(prefix))
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect();
-        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = self.pending.lock();
         if let Some(staged) = pending.get(&partition) {
             for (k, v) in staged.range(prefix.to_vec()..) {
                 if !k.starts_with(prefix) {

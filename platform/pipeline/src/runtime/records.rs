@@ -1,14 +1,10 @@
 //! Records between the log and the plugins: stored Kafka batches decoded
 //! into the SDK's [`Record`], and records encoded into one batch to append.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use fjord_broker::Partition;
+use fjord_log::BatchBuilder;
 use fjord_sdk::{Header, Record};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 /// What one read of a partition gave.
 #[derive(Debug, Default)]
@@ -135,45 +131,19 @@ pub(crate) fn read(partition: &Partition, offset: i64, max_bytes: usize) -> Resu
 /// One uncompressed v2 batch holding `records` (offsets are assigned by the
 /// append).
 pub(crate) fn encode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Result<Vec<u8>, String> {
-    let records: Vec<kafka_protocol::records::Record> = records
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| kafka_protocol::records::Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch wherever offset - sequence
-            // changes; one batch is wanted.
-            sequence: i as i32,
-            timestamp: r.timestamp,
-            key: r.key.as_deref().map(Bytes::copy_from_slice),
-            value: r.value.as_deref().map(Bytes::copy_from_slice),
-            headers: r
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        StrBytes::from_string(h.name.clone()),
-                        h.value.as_deref().map(Bytes::copy_from_slice),
-                    )
-                })
-                .collect::<IndexMap<_, _>>(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(buf.to_vec())
+    let mut batch = BatchBuilder::new();
+    for r in records {
+        batch.push_with_headers(
+            r.timestamp,
+            r.key.as_deref().map(Bytes::copy_from_slice),
+            r.value.as_deref().map(Bytes::copy_from_slice),
+            r.headers.iter().map(|h| {
+                (
+                    h.name.clone(),
+                    h.value.as_deref().map(Bytes::copy_from_slice),
+                )
+            }),
+        );
+    }
+    batch.build().map_err(|e| e.to_string())
 }

@@ -2,10 +2,11 @@
 //! status publisher.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use fjord_plugin_host::PluginMetrics;
+use parking_lot::Mutex;
 
 use super::deployments::{PartitionStatus, StepStatus};
 use super::plan::SOURCE_PLUGIN;
@@ -73,10 +74,7 @@ impl Counters {
     }
 
     pub fn error(&self, error: &str) {
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(error.to_owned());
+        *self.last_error.lock() = Some(error.to_owned());
     }
 
     /// A snapshot; `seconds` since the last one gives the rate.
@@ -96,11 +94,7 @@ impl Counters {
             } else {
                 0.0
             },
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            last_error: self.last_error.lock().clone(),
             counters: BTreeMap::new(),
         }
     }
@@ -199,7 +193,7 @@ impl PipelineStats {
     }
 
     fn export_plugin_metrics(&self, counters: &[(String, String, u64)]) {
-        let mut exported = self.exported.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut exported = self.exported.lock();
         for (step, name, value) in counters {
             let seen = exported.entry((step.clone(), name.clone())).or_default();
             if *value > *seen {
@@ -225,16 +219,12 @@ impl PipelineStats {
     }
 
     pub fn position(&self, partition: i32, position: i64, end: i64) {
-        self.positions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(partition, (position, end));
+        self.positions.lock().insert(partition, (position, end));
     }
 
     pub fn partitions(&self) -> Vec<PartitionStatus> {
         self.positions
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|(&partition, &(position, end))| PartitionStatus {
                 partition,
@@ -246,15 +236,12 @@ impl PipelineStats {
     }
 
     pub fn fatal(&self, error: String) {
-        self.fatal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(error);
+        self.fatal.lock().push(error);
     }
 
     /// `count` records met `event` at `step` (a step, or a sink's label).
     pub fn note(&self, event: Event, step: &str, count: usize, error: &str) {
-        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut events = self.events.lock();
         let tally = events.entry((event, step.to_owned())).or_default();
         tally.count += count as u64;
         error.clone_into(&mut tally.last_error);
@@ -262,8 +249,7 @@ impl PipelineStats {
 
     /// The log lines (level, message) of the events since the last call.
     pub fn take_events(&self) -> Vec<(&'static str, String)> {
-        let events =
-            std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner));
+        let events = std::mem::take(&mut *self.events.lock());
         events
             .into_iter()
             .map(|((event, step), t)| match event {
@@ -286,10 +272,7 @@ impl PipelineStats {
     }
 
     pub fn fatal_errors(&self) -> Vec<String> {
-        self.fatal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.fatal.lock().clone()
     }
 }
 

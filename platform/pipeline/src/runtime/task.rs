@@ -6,13 +6,14 @@
 //! that enter the broker's runtime only for appends and commits.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use fjord_broker::Partition;
 use fjord_plugin_host::{PluginInstance, PluginLog};
 use fjord_sdk::{Level, Record};
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::StartFrom;
@@ -66,7 +67,7 @@ impl LogBuffer {
             "warn" => tracing::warn!(pipeline, "{message}"),
             _ => tracing::info!(pipeline, "{message}"),
         }
-        let mut pending = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = self.0.lock();
         if pending.lines.len() >= Self::MAX_PENDING {
             *pending.dropped.entry(pipeline.to_owned()).or_default() += 1;
             return;
@@ -80,7 +81,7 @@ impl LogBuffer {
     }
 
     pub fn take(&self) -> Vec<LogLine> {
-        let mut pending = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = self.0.lock();
         let mut lines = std::mem::take(&mut pending.lines);
         for (pipeline, dropped) in std::mem::take(&mut pending.dropped) {
             lines.push(LogLine {

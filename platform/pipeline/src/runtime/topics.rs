@@ -15,11 +15,12 @@
 //! partitions it leads.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use fjord_broker::{LocalBroker, Partition};
 use fjord_sdk::{Header, Record};
+use parking_lot::Mutex;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -71,10 +72,7 @@ impl Topics {
         let cluster = if local.in_cluster() {
             type Slot = Arc<Mutex<Option<Arc<ClusterClient>>>>;
             static CLIENTS: OnceLock<Mutex<HashMap<String, Slot>>> = OnceLock::new();
-            let mut clients = CLIENTS
-                .get_or_init(Mutex::default)
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut clients = CLIENTS.get_or_init(Mutex::default).lock();
             Some(Arc::clone(
                 clients.entry(local.bootstrap_server()).or_default(),
             ))
@@ -92,7 +90,7 @@ impl Topics {
     /// first asked for.
     fn client(&self) -> Option<Result<Arc<ClusterClient>, String>> {
         let slot = self.cluster.as_ref()?;
-        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = slot.lock();
         if let Some(client) = &*slot {
             return Some(Ok(Arc::clone(client)));
         }
@@ -347,7 +345,6 @@ impl ClusterClient {
     fn bounds(&self, topic: &str, partition: i32, timeout: Duration) -> Result<(i64, i64), String> {
         self.reader
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .fetch_watermarks(topic, partition, timeout)
             .map_err(|e| format!("{topic}-{partition} at {}: {e}", self.bootstrap))
     }
@@ -359,7 +356,7 @@ impl ClusterClient {
         from: i64,
         timeout: Duration,
     ) -> Result<Read, String> {
-        let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let reader = self.reader.lock();
         let failed =
             |e: KafkaError| format!("reading {topic}-{partition} at {}: {e}", self.bootstrap);
         let (start, end) = reader
@@ -425,10 +422,7 @@ impl ClusterClient {
     }
 
     fn committer(&self, group: &str) -> Result<Arc<BaseConsumer>, String> {
-        let mut committers = self
-            .committers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut committers = self.committers.lock();
         if let Some(c) = committers.get(group) {
             return Ok(Arc::clone(c));
         }

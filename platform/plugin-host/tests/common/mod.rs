@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+
+use parking_lot::Mutex;
 
 /// How to build a fixture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,7 +38,7 @@ pub fn build(package: &str, how: Build) -> PathBuf {
 /// Like [`build`], with cargo features (built into their own directory).
 pub fn build_with(package: &str, how: Build, features: &[&str]) -> PathBuf {
     let key = (package.to_owned(), how, features.join(","));
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = BUILT.lock();
     if let Some(p) = built.get_or_insert_with(HashMap::new).get(&key) {
         return p.clone();
     }
@@ -101,7 +102,7 @@ static PYTHON_BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
 /// run these examples, and a silently skipped test would hide that it no
 /// longer does.
 pub fn build_python(name: &str) -> PathBuf {
-    let mut built = PYTHON_BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = PYTHON_BUILT.lock();
     if let Some(p) = built.get_or_insert_with(HashMap::new).get(name) {
         return p.clone();
     }
