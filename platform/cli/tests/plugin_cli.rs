@@ -227,6 +227,12 @@ fn build_a_scaffold_and_test_the_library() {
     ok(fjord()
         .args(["plugin", "new", "cli-built", "--kind", "processor", "--dir"])
         .arg(&crate_dir));
+    // A crate whose own release profile keeps line tables (as a workspace
+    // set up for profiling does): `plugin build` still ships it lean.
+    let manifest = crate_dir.join("Cargo.toml");
+    let mut toml = std::fs::read_to_string(&manifest).expect("read Cargo.toml");
+    toml.push_str("\n[profile.release]\ndebug = \"line-tables-only\"\n");
+    std::fs::write(&manifest, toml).expect("write Cargo.toml");
     let out = ok(fjord()
         .args(["plugin", "build", "--native"])
         .arg(&crate_dir));
@@ -240,6 +246,7 @@ fn build_a_scaffold_and_test_the_library() {
         )),
         "{artifacts}"
     );
+    assert_no_debug_info(Path::new(library));
 
     // Loaded only from a directory the operator lists (as the broker would).
     let err = fails(
@@ -269,6 +276,30 @@ fn build_a_scaffold_and_test_the_library() {
     let shown = text(&out.stdout);
     assert!(shown.contains("name:        cli-built"), "{shown}");
     assert!(shown.contains("origin:      native"), "{shown}");
+}
+
+/// Fails unless the native library at `path` has no DWARF sections, yet
+/// keeps its symbol table (strip "debuginfo").
+fn assert_no_debug_info(path: &Path) {
+    use object::{Object, ObjectSection};
+    let bytes = std::fs::read(path).expect("read the library");
+    let file = object::File::parse(bytes.as_slice()).expect("an object file");
+    let debug: Vec<&str> = file
+        .sections()
+        .filter_map(|s| s.name().ok())
+        .filter(|name| name.starts_with(".debug"))
+        .collect();
+    assert!(debug.is_empty(), "{}: {debug:?}", path.display());
+    assert!(
+        file.symbol_table().is_some(),
+        "{}: no symbol table",
+        path.display()
+    );
+    assert!(
+        file.section_by_name(".text").is_some(),
+        "{}",
+        path.display()
+    );
 }
 
 /// A broker on 127.0.0.1:0 in this process, on its own runtime.

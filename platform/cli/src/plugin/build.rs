@@ -20,7 +20,7 @@ pub struct BuildArgs {
     /// Build only the native library.
     #[arg(long)]
     pub native: bool,
-    /// Optimised build (the default).
+    /// Optimised build without debug info (the default).
     #[arg(long, conflicts_with = "debug")]
     pub release: bool,
     /// Unoptimised build, faster to compile.
@@ -142,7 +142,17 @@ fn cargo_build(krate: &Crate, release: bool, target: Option<&str>) -> Result<()>
         .args(["build", "--lib", "--manifest-path"])
         .arg(&krate.manifest);
     if release {
-        cargo.arg("--release");
+        // What this builds is what gets deployed, so it carries no debug
+        // info whatever the crate's release profile says: line tables make
+        // a plugin several times its code's size (docs/plugins.md). The
+        // symbol table stays (strip "debuginfo", not "symbols"), so
+        // profilers still name the plugin's functions.
+        cargo.arg("--release").args([
+            "--config",
+            "profile.release.debug=false",
+            "--config",
+            "profile.release.strip=\"debuginfo\"",
+        ]);
     }
     if let Some(target) = target {
         cargo.args(["--target", target]);
