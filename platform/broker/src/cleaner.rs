@@ -1,7 +1,8 @@
 //! Runs the log cleaner (fjord-log's compaction) for partitions whose
 //! `cleanup.policy` contains `compact`: `log.cleaner.threads` dedicated
 //! threads, each owning a share of the partitions, look every
-//! `log.cleaner.backoff.ms` for logs due for cleaning and clean them.
+//! `log.cleaner.backoff.ms` for logs due for cleaning and clean them, and
+//! at once (within a second) when one of their logs rolls a segment.
 //!
 //! The threads run at a lower CPU priority (nice +10 on Linux): compaction
 //! is background work, and on a busy machine it should yield the CPU to the
@@ -13,11 +14,13 @@
 //! headers) never runs on the async runtime, and shutdown can wait for a
 //! clean in progress before the logs are closed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::Partition;
 use crate::server::{BrokerState, now_ms};
 
 /// The cleaner threads of a broker.
@@ -71,30 +74,71 @@ impl Drop for LogCleaner {
     }
 }
 
+/// How often a cleaner thread between passes looks whether one of its logs
+/// rolled a segment. A closed segment of a compacted log may be due for
+/// cleaning at once, and waiting out `log.cleaner.backoff.ms` (15 s) would
+/// leave it on disk beside the new active one meanwhile: a pipeline's
+/// changelog then passes its bound of twice its live keys plus one segment
+/// (docs/benchmarks.md).
+const ROLL_CHECK: Duration = Duration::from_secs(1);
+
+/// This thread's share of the compacted partitions.
+fn mine(state: &BrokerState, index: usize, count: usize) -> Vec<Arc<Partition>> {
+    state
+        .registry
+        .list()
+        .iter()
+        .flat_map(|topic| topic.partitions())
+        .filter(|p| p.log().config().cleanup_policy.compacts())
+        .enumerate()
+        .filter(|(i, _)| i % count == index)
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// A partition's key in a map of partitions held by the map itself.
+fn address(partition: &Arc<Partition>) -> usize {
+    Arc::as_ptr(partition) as usize
+}
+
 fn work(state: &BrokerState, index: usize, count: usize, stop: &AtomicBool) {
     lower_priority();
     let every = Duration::from_millis(state.config.log_cleaner_backoff_ms.max(10));
     let cleaner = state.config.cleaner_config();
+    // Each partition's active segment when the last pass began: a roll
+    // since (appends go on during a pass) moves it forward.
+    let mut at_last_pass: HashMap<usize, (Arc<Partition>, i64)> = HashMap::new();
     while !stop.load(Ordering::Acquire) {
         let wake = Instant::now() + every;
         while Instant::now() < wake {
             if stop.load(Ordering::Acquire) {
                 return;
             }
-            // Unparked by `stop`; an idle broker's cleaner wakes only every
-            // `log.cleaner.backoff.ms`.
-            std::thread::park_timeout(wake.saturating_duration_since(Instant::now()));
+            // Unparked by `stop`. Between passes (every
+            // `log.cleaner.backoff.ms`) the thread wakes once a second to
+            // look for a roll, which starts a pass at once.
+            std::thread::park_timeout(
+                wake.saturating_duration_since(Instant::now())
+                    .min(ROLL_CHECK),
+            );
+            // A partition new since the last pass has rolled once it has
+            // more than its first segment.
+            let rolled = mine(state, index, count).iter().any(|p| {
+                let log = p.log();
+                match at_last_pass.get(&address(p)) {
+                    Some((_, active)) => log.active_base_offset() > *active,
+                    None => log.segment_count() > 1,
+                }
+            });
+            if rolled {
+                break;
+            }
         }
-        let mine = state
-            .registry
-            .list()
+        let mine = mine(state, index, count);
+        at_last_pass = mine
             .iter()
-            .flat_map(|topic| topic.partitions())
-            .filter(|p| p.log().config().cleanup_policy.compacts())
-            .enumerate()
-            .filter(|(i, _)| i % count == index)
-            .map(|(_, p)| p)
-            .collect::<Vec<_>>();
+            .map(|p| (address(p), (Arc::clone(p), p.log().active_base_offset())))
+            .collect();
         for partition in mine {
             if stop.load(Ordering::Acquire) {
                 return;

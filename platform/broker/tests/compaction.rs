@@ -318,3 +318,52 @@ fn consumer_offsets_stay_small_under_a_commit_storm() {
     );
     broker.stop();
 }
+
+#[test]
+fn a_rolled_segment_is_cleaned_without_waiting_for_the_backoff() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(BrokerConfig {
+        log_cleaner_backoff_ms: 600_000,
+        ..BrokerConfig::ephemeral(dir.path())
+    });
+    let topic = NewTopic::new("rolled", 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact")
+        .set("segment.bytes", "4096");
+    create(&broker, &topic);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("linger.ms", "2")
+        .create()
+        .expect("producer");
+    // Thirty flushed rounds: thirty batches of about 2 KB, so the 4 KiB
+    // segments roll (one batch of everything would fill a single segment).
+    for round in 0..30 {
+        for i in round * 100..(round + 1) * 100 {
+            let key = format!("k{}", i % 30);
+            let value = format!("v{i}");
+            producer
+                .send(
+                    BaseRecord::to("rolled")
+                        .partition(0)
+                        .key(&key)
+                        .payload(&value),
+                )
+                .expect("enqueue");
+        }
+        producer.flush(Duration::from_secs(10)).expect("flush");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let records = consume_all(&broker.bootstrap(), "rolled");
+        if records.len() < 1_500 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not cleaned: {} records",
+            records.len()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    broker.stop();
+}

@@ -320,8 +320,9 @@ impl Log {
         segments[..segments.len() - 1].to_vec()
     }
 
-    /// Cleaner hook: base offset of the active segment.
-    pub(crate) fn active_base_offset(&self) -> i64 {
+    /// The base offset of the active segment: it moves forward with every
+    /// roll, and only then (cleaning never touches the active segment).
+    pub fn active_base_offset(&self) -> i64 {
         self.active_segment().base_offset
     }
 
