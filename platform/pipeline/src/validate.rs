@@ -151,6 +151,16 @@ pub(crate) fn check_structure(p: &Pipeline, r: &mut Report<'_>) {
                     step.name
                 ),
             );
+        } else if step.name == crate::runtime::SOURCE_PLUGIN {
+            // The source connector's plugin metrics carry `step="source"`
+            // on /metrics: a step of that name would mix its counters in.
+            r.at(
+                &name_path,
+                format!(
+                    "step name {:?} is reserved for the source connector's metrics",
+                    step.name
+                ),
+            );
         } else if let Some(c) = step
             .name
             .chars()

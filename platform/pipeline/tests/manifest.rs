@@ -261,6 +261,10 @@ fn step_names_are_unique() {
         errors(&edit(18, &["    - name: parse"])),
         r#"web.yaml:18:13: spec.steps[1].name: step name "parse" is already used by spec.steps[0]"#
     );
+    assert_eq!(
+        errors(&edit(18, &["    - name: source"])),
+        r#"web.yaml:18:13: spec.steps[1].name: step name "source" is reserved for the source connector's metrics"#
+    );
 }
 
 #[test]

@@ -29,6 +29,7 @@ mod stop;
 mod task;
 mod topics;
 
+pub(crate) use plan::SOURCE_PLUGIN;
 pub use records::SkippedBatch;
 
 pub use deployments::{
