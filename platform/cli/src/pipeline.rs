@@ -455,24 +455,10 @@ fn status(client: &ClientArgs, name: &str, json: bool) -> Result<()> {
         );
         // The plugin's own counters say why records went without output
         // (an aggregate's late or future records, a validator's rejects).
-        if !c.counters.is_empty() {
-            let counters: Vec<String> = c
-                .counters
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect();
-            println!("{:<28} {}", "", counters.join(" "));
-        }
+        print_counters("", &c.counters);
     }
     // The source connector's own counters (a syslog source's drops).
-    if !status.source_counters.is_empty() {
-        let counters: Vec<String> = status
-            .source_counters
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        println!("{:<28} {}", "source connector", counters.join(" "));
-    }
+    print_counters("source connector", &status.source_counters);
     if !status.partitions.is_empty() {
         println!(
             "{:<10} {:>12} {:>12} {:>10}",
@@ -486,6 +472,19 @@ fn status(client: &ClientArgs, name: &str, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A plugin's own counters as `name=value` pairs on one line under `label`;
+/// nothing when it counted nothing.
+fn print_counters(label: &str, counters: &std::collections::BTreeMap<String, u64>) {
+    if counters.is_empty() {
+        return;
+    }
+    let pairs: Vec<String> = counters
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    println!("{label:<28} {}", pairs.join(" "));
 }
 
 fn logs(client: &ClientArgs, name: &str, follow: bool) -> Result<()> {
