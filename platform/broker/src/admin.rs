@@ -13,6 +13,7 @@ use kafka_protocol::protocol::Decodable;
 use serde::Serialize;
 
 use crate::local::{LocalBroker, LocalError};
+use crate::metadata::{Metadata, NewTopic, Replication};
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::Topic;
 
@@ -188,60 +189,37 @@ impl LocalBroker {
         replication_factor: Option<i16>,
         configs: &[(String, String)],
     ) -> Result<Arc<Topic>, LocalError> {
-        let configs =
-            TopicConfigs::from_pairs(configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .map_err(|e| error(ResponseError::InvalidConfig, e))?;
-        let partitions = partitions.unwrap_or(self.state.config.num_partitions);
-        let state = Arc::clone(&self.state);
-        let name = name.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let created = match &state.cluster {
-                Some(link) => crate::cluster::admin::create_topic(
-                    link,
-                    &name,
-                    partitions,
-                    replication_factor
-                        .filter(|rf| *rf != -1)
-                        .unwrap_or(state.config.default_replication_factor),
-                    &configs,
-                    false,
-                )
-                .map(|_| state.registry.get(&name)),
-                None => match replication_factor {
-                    Some(rf) if rf != 1 && rf != -1 => Err(crate::topic_registry::ApiError::new(
-                        ResponseError::InvalidReplicationFactor,
-                        format!("replication factor {rf} is larger than the 1 available broker"),
-                    )),
-                    _ => state.registry.create(&name, partitions, configs, false),
-                },
-            };
-            match created {
-                Ok(Some(topic)) => Ok(topic),
-                Ok(None) => Err(error(
-                    ResponseError::UnknownServerError,
-                    format!("topic {name} was not created"),
-                )),
-                Err(e) => Err(LocalError::new(e.code, e.message)),
-            }
+        // Configs are checked first, before the replication factor.
+        TopicConfigs::from_pairs(configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map_err(|e| error(ResponseError::InvalidConfig, e))?;
+        let topic = NewTopic {
+            partitions,
+            replication: match replication_factor {
+                None | Some(-1) => Replication::Default,
+                Some(n) => Replication::Factor(n),
+            },
+            configs: configs.to_vec(),
+            ..NewTopic::named(name)
+        };
+        let created = Metadata::of(&self.state)
+            .create_topic(topic, false)
+            .await
+            .map_err(|e| LocalError::new(e.code, e.message))?;
+        created.topic.ok_or_else(|| {
+            error(
+                ResponseError::UnknownServerError,
+                format!("topic {name} was not created"),
+            )
         })
-        .await
-        .map_err(|e| error(ResponseError::UnknownServerError, e.to_string()))?
     }
 
     /// Deletes a topic and its data, as DeleteTopics does (through the
     /// controller quorum in a cluster).
     pub async fn delete_topic(&self, name: &str) -> Result<(), LocalError> {
-        let state = Arc::clone(&self.state);
-        let name = name.to_owned();
-        tokio::task::spawn_blocking(move || {
-            match &state.cluster {
-                Some(link) => crate::cluster::admin::delete_topic(link, &name),
-                None => state.registry.delete(&name),
-            }
+        Metadata::of(&self.state)
+            .delete_topic(name)
+            .await
             .map_err(|e| LocalError::new(e.code, e.message))
-        })
-        .await
-        .map_err(|e| error(ResponseError::UnknownServerError, e.to_string()))?
     }
 
     /// Changes configs of `topic` as IncrementalAlterConfigs does: a value
@@ -269,17 +247,10 @@ impl LocalBroker {
             }
             .map_err(|e| error(ResponseError::InvalidConfig, e))?;
         }
-        let state = Arc::clone(&self.state);
-        let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
-            match &state.cluster {
-                Some(link) => crate::cluster::admin::set_configs(link, &topic, &configs),
-                None => state.registry.set_configs(&topic, configs),
-            }
+        Metadata::of(&self.state)
+            .set_topic_configs(topic, configs)
+            .await
             .map_err(|e| LocalError::new(e.code, e.message))
-        })
-        .await
-        .map_err(|e| error(ResponseError::UnknownServerError, e.to_string()))?
     }
 
     /// Every consumer group this broker coordinates, by id.

@@ -9,6 +9,9 @@
 //! watermark and the notifiers that wake long-polling fetches. Consumer
 //! groups (classic protocol) are coordinated here, in `group`; idempotent
 //! producers get ids and per-partition sequence checks (`producer_state`).
+//! Every metadata change (topics, partitions, configs, elections) goes
+//! through one frontend, `metadata`: the local registry on a single node,
+//! the controller quorum in a cluster.
 //! In a cluster ([`Broker::start_in_cluster`] with a [`ClusterLink`]) it
 //! follows the controller quorum's metadata and replicates its partitions
 //! with the other brokers (`cluster`, Kafka's ISR protocol;
@@ -50,6 +53,7 @@ mod error;
 mod group;
 mod instruments;
 mod local;
+mod metadata;
 mod partition;
 mod producer_state;
 mod replica_set;

@@ -3,21 +3,23 @@
 //! without a network hop.
 //!
 //! What a [`LocalBroker`] does goes through the same paths as the matching
-//! Kafka requests: topics are created by the registry that CreateTopics
-//! uses, records are appended with [`Partition::append`] (the Produce path,
-//! which wakes long-polling fetches), and offsets are committed as a simple
-//! (member-less) commit of the group, stored in `__consumer_offsets`, so
-//! every Kafka tool sees them.
+//! Kafka requests: topics are created through the metadata frontend that
+//! CreateTopics uses (`crate::metadata`), records are appended with
+//! [`Partition::append`] (the Produce path, which wakes long-polling
+//! fetches), and offsets are committed as a simple (member-less) commit of
+//! the group, stored in `__consumer_offsets`, so every Kafka tool sees
+//! them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
 use crate::group::CommittedOffset;
+use crate::metadata::{Metadata, NewTopic, Replication};
 use crate::partition::Partition;
 use crate::server::{BrokerState, now_ms};
-use crate::topic_config::TopicConfigs;
 use crate::topic_registry::Topic;
 
 /// A failed local operation: the Kafka error code a client would have got,
@@ -116,12 +118,7 @@ impl LocalBroker {
     /// the number of voters): a topic created while the first broker is
     /// alone would keep a single replica. Always true on a single node.
     pub fn replicas_available(&self) -> bool {
-        match &self.state.cluster {
-            Some(link) => {
-                crate::cluster::admin::internal_replication_factor(&self.state, link).is_some()
-            }
-            None => true,
-        }
+        Metadata::of(&self.state).replicas_available()
     }
 
     /// The topic called `name`, if it exists.
@@ -142,65 +139,32 @@ impl LocalBroker {
         partitions: Option<i32>,
         configs: &[(&str, &str)],
     ) -> Result<Arc<Topic>, LocalError> {
-        if let Some(topic) = self.topic(name) {
-            return Ok(topic);
-        }
-        let mut topic_configs = TopicConfigs::default();
-        for (key, value) in configs {
-            topic_configs
-                .set(key, value)
-                .map_err(|e| LocalError::new(ResponseError::InvalidConfig.code(), e))?;
-        }
-        let state = Arc::clone(&self.state);
-        let name = name.to_owned();
-        let partitions = partitions.unwrap_or(state.config.num_partitions);
-        // Creating a topic makes directories and files (or, in a cluster,
-        // waits for the quorum).
-        tokio::task::spawn_blocking(move || {
-            let created = match &state.cluster {
-                Some(link) => crate::cluster::admin::create_internal_topic(
-                    &state,
-                    link,
-                    &name,
-                    partitions,
-                    &topic_configs,
-                )
-                .map(|_| state.registry.get(&name)),
-                None => state
-                    .registry
-                    .create(&name, partitions, topic_configs, false),
-            };
-            match created {
-                Ok(Some(topic)) => Ok(topic),
-                Ok(None) => Err(LocalError::new(
+        let topic = NewTopic {
+            partitions,
+            replication: Replication::Internal,
+            configs: configs
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+            ..NewTopic::named(name)
+        };
+        // Created concurrently (in a cluster, maybe by another broker that
+        // this one has not caught up with yet): wait a little for it.
+        Metadata::of(&self.state)
+            .create_or_get(topic, Duration::from_secs(5))
+            .await
+            .map_err(|e| {
+                // These messages name the topic already.
+                let named = [
+                    ResponseError::TopicAlreadyExists.code(),
                     ResponseError::UnknownServerError.code(),
-                    format!("topic {name} was not created"),
-                )),
-                // Created concurrently (in a cluster, by another broker:
-                // this one may not have applied it yet).
-                Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => {
-                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-                    loop {
-                        if let Some(topic) = state.registry.get(&name) {
-                            break Ok(topic);
-                        }
-                        if std::time::Instant::now() >= deadline {
-                            break Err(LocalError::new(
-                                e.code,
-                                format!("topic {name} exists but is not known here yet"),
-                            ));
-                        }
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                    }
+                ];
+                if named.contains(&e.code) {
+                    LocalError::new(e.code, e.message)
+                } else {
+                    LocalError::new(e.code, format!("topic {name}: {}", e.message))
                 }
-                Err(e) => Err(LocalError::new(
-                    e.code,
-                    format!("topic {name}: {}", e.message),
-                )),
-            }
-        })
-        .await
-        .map_err(|e| LocalError::new(ResponseError::UnknownServerError.code(), e.to_string()))?
+            })
     }
 
     /// Commits `offsets` (topic, partition, next offset to read) for

@@ -1,6 +1,8 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics
 //! (broker configs are static: described, not alterable).
 
+use std::sync::Arc;
+
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
@@ -12,6 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::metadata::Metadata;
 use crate::server::BrokerState;
 use crate::topic_config::{
     RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_STATIC_BROKER, TYPE_BOOLEAN, TYPE_INT, TYPE_LONG,
@@ -160,37 +163,40 @@ fn invalid_config(e: String) -> ApiError {
 }
 
 /// AlterConfigs: the given set replaces all of a topic's overrides.
-pub(crate) fn alter(state: &BrokerState, request: AlterConfigsRequest) -> AlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let outcome =
-                topic_resource(state, resource.resource_type, &resource.resource_name)
-                    .and_then(|_| {
-                        TopicConfigs::from_pairs(resource.configs.iter().filter_map(|c| {
-                            c.value.as_ref().map(|v| (c.name.as_str(), v.as_str()))
-                        }))
-                        .map_err(invalid_config)
-                    })
-                    .and_then(|configs| {
-                        if request.validate_only {
-                            Ok(())
-                        } else {
-                            set_configs(state, &resource.resource_name, configs)
-                        }
-                    });
-            let answer = alter_configs_response::AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name);
-            match outcome {
-                Ok(()) => answer,
-                Err(e) => answer
-                    .with_error_code(e.code)
-                    .with_error_message(Some(sb(e.message))),
-            }
-        })
-        .collect();
+pub(crate) async fn alter(
+    state: &Arc<BrokerState>,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let metadata = Metadata::of(state);
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let configs = topic_resource(state, resource.resource_type, &resource.resource_name)
+            .and_then(|_| {
+                TopicConfigs::from_pairs(
+                    resource
+                        .configs
+                        .iter()
+                        .filter_map(|c| c.value.as_ref().map(|v| (c.name.as_str(), v.as_str()))),
+                )
+                .map_err(invalid_config)
+            });
+        let outcome = store(
+            &metadata,
+            &resource.resource_name,
+            configs,
+            request.validate_only,
+        )
+        .await;
+        let answer = alter_configs_response::AlterConfigsResourceResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name);
+        responses.push(match outcome {
+            Ok(()) => answer,
+            Err(e) => answer
+                .with_error_code(e.code)
+                .with_error_message(Some(sb(e.message))),
+        });
+    }
     AlterConfigsResponse::default().with_responses(responses)
 }
 
@@ -201,67 +207,72 @@ const OP_SUBTRACT: i8 = 3;
 
 /// IncrementalAlterConfigs: SET, DELETE, and APPEND/SUBTRACT on the list
 /// config `cleanup.policy`.
-pub(crate) fn incremental_alter(
-    state: &BrokerState,
+pub(crate) async fn incremental_alter(
+    state: &Arc<BrokerState>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let outcome = topic_resource(state, resource.resource_type, &resource.resource_name)
-                .and_then(|mut configs| {
-                    for change in &resource.configs {
-                        let name = change.name.as_str();
-                        let value = change.value.as_ref().map(|v| v.as_str()).unwrap_or("");
-                        match change.config_operation {
-                            OP_SET => configs.set(name, value),
-                            OP_DELETE => configs.remove(name),
-                            OP_APPEND | OP_SUBTRACT if name == "cleanup.policy" => {
-                                let current = configs.get(name).unwrap_or("delete").to_string();
-                                let mut items: Vec<&str> =
-                                    current.split(',').filter(|s| !s.is_empty()).collect();
-                                for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                                    if change.config_operation == OP_APPEND {
-                                        if !items.contains(&v) {
-                                            items.push(v);
-                                        }
-                                    } else {
-                                        items.retain(|i| *i != v);
+    let metadata = Metadata::of(state);
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let configs = topic_resource(state, resource.resource_type, &resource.resource_name)
+            .and_then(|mut configs| {
+                for change in &resource.configs {
+                    let name = change.name.as_str();
+                    let value = change.value.as_ref().map(|v| v.as_str()).unwrap_or("");
+                    match change.config_operation {
+                        OP_SET => configs.set(name, value),
+                        OP_DELETE => configs.remove(name),
+                        OP_APPEND | OP_SUBTRACT if name == "cleanup.policy" => {
+                            let current = configs.get(name).unwrap_or("delete").to_string();
+                            let mut items: Vec<&str> =
+                                current.split(',').filter(|s| !s.is_empty()).collect();
+                            for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                                if change.config_operation == OP_APPEND {
+                                    if !items.contains(&v) {
+                                        items.push(v);
                                     }
+                                } else {
+                                    items.retain(|i| *i != v);
                                 }
-                                configs.set(name, &items.join(","))
                             }
-                            op => Err(format!("operation {op} is not valid for {name}")),
+                            configs.set(name, &items.join(","))
                         }
-                        .map_err(invalid_config)?;
+                        op => Err(format!("operation {op} is not valid for {name}")),
                     }
-                    if request.validate_only {
-                        Ok(())
-                    } else {
-                        set_configs(state, &resource.resource_name, configs)
-                    }
-                });
-            let answer =
-                incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-                    .with_resource_type(resource.resource_type)
-                    .with_resource_name(resource.resource_name);
-            match outcome {
-                Ok(()) => answer,
-                Err(e) => answer
-                    .with_error_code(e.code)
-                    .with_error_message(Some(sb(e.message))),
-            }
-        })
-        .collect();
+                    .map_err(invalid_config)?;
+                }
+                Ok(configs)
+            });
+        let outcome = store(
+            &metadata,
+            &resource.resource_name,
+            configs,
+            request.validate_only,
+        )
+        .await;
+        let answer = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name);
+        responses.push(match outcome {
+            Ok(()) => answer,
+            Err(e) => answer
+                .with_error_code(e.code)
+                .with_error_message(Some(sb(e.message))),
+        });
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-/// Stores a topic's new config overrides: through the controller quorum
-/// in a cluster, in the registry on a single node.
-fn set_configs(state: &BrokerState, name: &str, configs: TopicConfigs) -> Result<(), ApiError> {
-    match &state.cluster {
-        Some(link) => crate::cluster::admin::set_configs(link, name, &configs),
-        None => state.registry.set_configs(name, configs),
+/// Stores a topic's new config overrides, once checked (`validate_only`:
+/// only checked).
+async fn store(
+    metadata: &Metadata,
+    name: &str,
+    configs: Result<TopicConfigs, ApiError>,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    match configs {
+        Ok(configs) if !validate_only => metadata.set_topic_configs(name, configs).await,
+        checked => checked.map(|_| ()),
     }
 }

@@ -20,14 +20,15 @@ mod topics;
 mod unregister_broker;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use crate::connection::Session;
+use crate::metadata::{Metadata, NewTopic};
 use crate::request::DecodedRequest;
 use crate::server::BrokerState;
-use crate::topic_config::TopicConfigs;
 use crate::topic_registry::Topic;
 
 /// What the connection does after a request.
@@ -44,8 +45,8 @@ pub(crate) enum Reply {
     SendAndClose(Box<ResponseKind>, &'static str),
 }
 
-/// Runs an admin handler (which creates, deletes or rewrites files) on a
-/// blocking thread instead of an async worker.
+/// Runs a handler that deletes or rewrites files on a blocking thread
+/// instead of an async worker.
 async fn blocking<T: Send + 'static>(
     state: &Arc<BrokerState>,
     work: impl FnOnce(&BrokerState) -> T + Send + 'static,
@@ -97,22 +98,13 @@ pub(crate) async fn handle(
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(state, r))
         }
         RequestKind::CreateTopics(r) => {
-            match blocking(state, move |s| topics::create(s, v, r)).await {
-                Ok(response) => ResponseKind::CreateTopics(response),
-                Err(reply) => return reply,
-            }
+            ResponseKind::CreateTopics(topics::create(state, v, r).await)
         }
         RequestKind::DeleteTopics(r) => {
-            match blocking(state, move |s| topics::delete(s, v, r)).await {
-                Ok(response) => ResponseKind::DeleteTopics(response),
-                Err(reply) => return reply,
-            }
+            ResponseKind::DeleteTopics(topics::delete(state, v, r).await)
         }
         RequestKind::CreatePartitions(r) => {
-            match blocking(state, move |s| topics::create_partitions(s, r, principal)).await {
-                Ok(response) => ResponseKind::CreatePartitions(response),
-                Err(reply) => return reply,
-            }
+            ResponseKind::CreatePartitions(topics::create_partitions(state, r, principal).await)
         }
         RequestKind::DeleteRecords(r) => {
             match blocking(state, move |s| delete_records::handle(s, r, principal)).await {
@@ -123,41 +115,24 @@ pub(crate) async fn handle(
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(configs::describe(state, v, r))
         }
-        RequestKind::AlterConfigs(r) => {
-            match blocking(state, move |s| configs::alter(s, r)).await {
-                Ok(response) => ResponseKind::AlterConfigs(response),
-                Err(reply) => return reply,
-            }
-        }
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(state, r).await),
         RequestKind::IncrementalAlterConfigs(r) => {
-            match blocking(state, move |s| configs::incremental_alter(s, r)).await {
-                Ok(response) => ResponseKind::IncrementalAlterConfigs(response),
-                Err(reply) => return reply,
-            }
+            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(state, r).await)
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(cluster::describe(state, v, r))
         }
         RequestKind::ElectLeaders(r) => {
-            match blocking(state, move |s| elect_leaders::handle(s, v, r)).await {
-                Ok(response) => ResponseKind::ElectLeaders(response),
-                Err(reply) => return reply,
-            }
+            ResponseKind::ElectLeaders(elect_leaders::handle(state, v, r).await)
         }
         RequestKind::AlterPartitionReassignments(r) => {
-            match blocking(state, move |s| reassignments::alter(s, r)).await {
-                Ok(response) => ResponseKind::AlterPartitionReassignments(response),
-                Err(reply) => return reply,
-            }
+            ResponseKind::AlterPartitionReassignments(reassignments::alter(state, r).await)
         }
         RequestKind::ListPartitionReassignments(r) => {
             ResponseKind::ListPartitionReassignments(reassignments::list(state, r))
         }
         RequestKind::UnregisterBroker(r) => {
-            match blocking(state, move |s| unregister_broker::handle(s, r)).await {
-                Ok(response) => ResponseKind::UnregisterBroker(response),
-                Err(reply) => return reply,
-            }
+            ResponseKind::UnregisterBroker(unregister_broker::handle(state, r).await)
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(producer_id::init(state, v, r))
@@ -198,9 +173,8 @@ pub(crate) async fn handle(
     }))
 }
 
-/// The topic called `name`, created with the default partition count when
-/// it is unknown and `auto_create` allows (through the controller quorum in
-/// a cluster). Errors are Kafka codes.
+/// The topic called `name`, created with the broker's defaults when it is
+/// unknown and `auto_create` allows. Errors are Kafka codes.
 pub(crate) async fn topic_or_create(
     state: &Arc<BrokerState>,
     name: &str,
@@ -218,39 +192,19 @@ pub(crate) async fn topic_or_create(
     if !(auto_create && state.config.auto_create_topics) || internal {
         return Err(ResponseError::UnknownTopicOrPartition.code());
     }
-    let owned = name.to_string();
-    let created = blocking(state, move |s| match &s.cluster {
-        Some(link) => crate::cluster::admin::create_topic(
-            link,
-            &owned,
-            s.config.num_partitions,
-            s.config.default_replication_factor,
-            &TopicConfigs::default(),
-            false,
-        )
-        .map(|_| s.registry.get(&owned)),
-        None => s.registry.create(
-            &owned,
-            s.config.num_partitions,
-            TopicConfigs::default(),
-            false,
-        ),
-    })
-    .await
-    .map_err(|_| ResponseError::UnknownServerError.code())?;
-    match created {
-        Ok(Some(topic)) => Ok(topic),
-        Ok(None) => Err(ResponseError::UnknownServerError.code()),
-        // Created concurrently by another connection.
-        Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => state
-            .registry
-            .get(name)
-            .ok_or(ResponseError::UnknownTopicOrPartition.code()),
-        Err(e) => {
+    // Created concurrently by another connection (or broker) and not
+    // known here yet: the client retries, as for any unknown topic.
+    let created = Metadata::of(state)
+        .create_or_get(NewTopic::named(name), Duration::ZERO)
+        .await;
+    created.map_err(|e| {
+        if e.code == ResponseError::TopicAlreadyExists.code() {
+            ResponseError::UnknownTopicOrPartition.code()
+        } else {
             tracing::warn!(topic = name, error = %e.message, "auto-creation failed");
-            Err(e.code)
+            e.code
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -258,6 +212,7 @@ mod tests {
     use super::*;
     use crate::config::BrokerConfig;
     use crate::request::{encode_response, samples::sample};
+    use crate::topic_config::TopicConfigs;
     use crate::topic_registry::TopicRegistry;
     use crate::versions::SUPPORTED_APIS;
     use kafka_protocol::messages::{ApiKey, RequestHeader};

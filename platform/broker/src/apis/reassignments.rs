@@ -10,6 +10,8 @@
 //! progress to list or cancel: the ISR in Metadata shows how far the new
 //! replicas are.
 
+use std::sync::Arc;
+
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
@@ -20,46 +22,46 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::metadata::Metadata;
 use crate::server::BrokerState;
 use crate::topic_registry::ApiError;
 
-pub(crate) fn alter(
-    state: &BrokerState,
+pub(crate) async fn alter(
+    state: &Arc<BrokerState>,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
-    let responses = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let partitions = topic
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    let outcome = match p.replicas {
-                        Some(replicas) => {
-                            let replicas: Vec<i32> = replicas.iter().map(|b| b.0).collect();
-                            reassign(state, &topic.name, p.partition_index, &replicas)
-                        }
-                        None => Err(ApiError::new(
-                            ResponseError::NoReassignmentInProgress,
-                            "reassignments are applied at once: there is none in progress to cancel",
-                        )),
-                    };
-                    let result =
-                        ReassignablePartitionResponse::default().with_partition_index(p.partition_index);
-                    match outcome {
-                        Ok(()) => result.with_error_message(None),
-                        Err(e) => result
-                            .with_error_code(e.code)
-                            .with_error_message(Some(StrBytes::from_string(e.message))),
-                    }
-                })
-                .collect();
+    let metadata = Metadata::of(state);
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in topic.partitions {
+            let outcome = match p.replicas {
+                Some(replicas) => {
+                    let replicas: Vec<i32> = replicas.iter().map(|b| b.0).collect();
+                    metadata
+                        .reassign(&topic.name, p.partition_index, &replicas)
+                        .await
+                }
+                None => Err(ApiError::new(
+                    ResponseError::NoReassignmentInProgress,
+                    "reassignments are applied at once: there is none in progress to cancel",
+                )),
+            };
+            let result =
+                ReassignablePartitionResponse::default().with_partition_index(p.partition_index);
+            partitions.push(match outcome {
+                Ok(()) => result.with_error_message(None),
+                Err(e) => result
+                    .with_error_code(e.code)
+                    .with_error_message(Some(StrBytes::from_string(e.message))),
+            });
+        }
+        responses.push(
             ReassignableTopicResponse::default()
                 .with_name(topic.name)
-                .with_partitions(partitions)
-        })
-        .collect();
+                .with_partitions(partitions),
+        );
+    }
     AlterPartitionReassignmentsResponse::default()
         .with_error_message(None)
         .with_responses(responses)
@@ -73,39 +75,4 @@ pub(crate) fn list(
     _request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     ListPartitionReassignmentsResponse::default().with_error_message(None)
-}
-
-fn reassign(
-    state: &BrokerState,
-    topic: &str,
-    partition: i32,
-    replicas: &[i32],
-) -> Result<(), ApiError> {
-    if let Some(link) = &state.cluster {
-        if link.metadata().topics.contains_key(topic) {
-            return crate::cluster::admin::reassign(link, topic, partition, replicas);
-        }
-    }
-    // A single node's topic (also one created before the node joined a
-    // cluster) lives on this broker only and cannot move.
-    let node = state.config.node_id;
-    let exists = state
-        .registry
-        .get(topic)
-        .is_some_and(|t| (0..t.partition_count()).contains(&partition));
-    if !exists {
-        return Err(ApiError::new(
-            ResponseError::UnknownTopicOrPartition,
-            format!("partition {topic}-{partition} does not exist"),
-        ));
-    }
-    if replicas != [node] {
-        return Err(ApiError::new(
-            ResponseError::InvalidReplicaAssignment,
-            format!(
-                "{topic}-{partition} is not replicated: its only possible replica list is [{node}]"
-            ),
-        ));
-    }
-    Ok(())
 }

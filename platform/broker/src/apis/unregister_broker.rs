@@ -4,25 +4,22 @@
 //! quorum's broker list. Partitions that still name it keep it as an
 //! offline replica until they are reassigned.
 
-use kafka_protocol::ResponseError;
+use std::sync::Arc;
+
 use kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::metadata::Metadata;
 use crate::server::BrokerState;
-use crate::topic_registry::ApiError;
 
-pub(crate) fn handle(
-    state: &BrokerState,
+pub(crate) async fn handle(
+    state: &Arc<BrokerState>,
     request: UnregisterBrokerRequest,
 ) -> UnregisterBrokerResponse {
-    let outcome = match &state.cluster {
-        Some(link) => crate::cluster::admin::unregister_broker(link, request.broker_id.0),
-        None => Err(ApiError::new(
-            ResponseError::InvalidRequest,
-            "this is a single-node broker: there are no broker registrations to remove",
-        )),
-    };
-    match outcome {
+    match Metadata::of(state)
+        .unregister_broker(request.broker_id.0)
+        .await
+    {
         Ok(()) => UnregisterBrokerResponse::default().with_error_message(None),
         Err(e) => UnregisterBrokerResponse::default()
             .with_error_code(e.code)

@@ -11,13 +11,13 @@
 //!   (OffsetForLeaderEpoch).
 //! - [`isr`]: a leader's proposals to shrink and expand the in-sync replica
 //!   set (AlterPartition).
-//! - [`admin`]: topic creation, deletion and config changes, which go
-//!   through the quorum instead of the local registry, and leader
-//!   elections, partition reassignments and broker decommissioning.
+//!
+//! Metadata changes (topics, configs, elections, reassignments, broker
+//! decommissioning) are commands to the quorum made by the metadata
+//! frontend (`crate::metadata`), not here.
 //!
 //! A single-node broker has no [`ClusterLink`] and none of this runs.
 
-pub(crate) mod admin;
 mod fetcher;
 mod follow;
 pub(crate) mod isr;
@@ -95,6 +95,12 @@ impl ClusterLink {
     /// The active controller's node id, if one is known.
     pub(crate) fn active_controller(&self) -> Option<u64> {
         self.controller.leader()
+    }
+
+    /// A receiver of the metadata offset this broker applied last (a
+    /// metadata change waits for its command's offset).
+    pub(crate) fn applied_offsets(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
     }
 
     /// Writes a command through the quorum.

@@ -19,6 +19,7 @@
 //! Kafka.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use fjord_log::{BatchBuilder, LogError};
@@ -26,9 +27,9 @@ use kafka_protocol::ResponseError;
 
 use super::coordinator::GroupCoordinator;
 use super::state::CommittedOffset;
+use crate::metadata::{Metadata, NewTopic, Replication};
 use crate::partition::Partition;
 use crate::server::{BrokerState, now_ms};
-use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{Topic, TopicRegistry};
 
 /// The internal topic's name (Kafka's).
@@ -164,57 +165,38 @@ fn encode_batch(records: &[(Bytes, Option<Bytes>)]) -> Result<Vec<u8>, LogError>
 }
 
 /// The offsets topic, created with the configured partition count on first
-/// use (on a blocking thread: it creates directories and files).
+/// use. In a cluster it is replicated like any topic, so coordination
+/// survives the loss of a broker (Kafka's offsets.topic.replication.factor,
+/// 3, or fewer while fewer brokers are up).
 pub(crate) async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
-    if let Some(topic) = state.registry.get(OFFSETS_TOPIC) {
-        return Ok(topic);
+    let topic = NewTopic {
+        partitions: Some(state.config.offsets_topic_num_partitions),
+        replication: Replication::Internal,
+        // Compaction keeps the last commit per key; nothing is deleted by
+        // time (retention is per offset, by `offsets.retention.minutes`, in
+        // the coordinator).
+        configs: vec![("cleanup.policy".to_owned(), "compact".to_owned())],
+        ..NewTopic::named(OFFSETS_TOPIC)
+    };
+    match Metadata::of(state)
+        .create_or_get(topic, Duration::ZERO)
+        .await
+    {
+        Ok(topic) => Ok(topic),
+        // Too few brokers yet, or created by another broker and not known
+        // here yet: clients retry, as with Kafka.
+        Err(e)
+            if e.code == ResponseError::CoordinatorNotAvailable.code()
+                || e.code == ResponseError::TopicAlreadyExists.code() =>
+        {
+            tracing::debug!(error = %e.message, "__consumer_offsets not created yet");
+            Err(ResponseError::CoordinatorNotAvailable.code())
+        }
+        Err(e) => {
+            tracing::error!(error = %e.message, "cannot create __consumer_offsets");
+            Err(ResponseError::CoordinatorNotAvailable.code())
+        }
     }
-    let creator = Arc::clone(state);
-    let created = tokio::task::spawn_blocking(move || {
-        let mut configs = TopicConfigs::default();
-        // Compaction keeps the last commit per key once the cleaner exists;
-        // until then nothing is deleted by time (retention is per offset,
-        // by `offsets.retention.minutes`, in the coordinator).
-        if let Err(e) = configs.set("cleanup.policy", "compact") {
-            tracing::warn!(error = %e, "cannot make __consumer_offsets compacted");
-        }
-        let partitions = creator.config.offsets_topic_num_partitions;
-        let created = match &creator.cluster {
-            // Replicated like any topic, so coordination survives the loss
-            // of a broker (Kafka's offsets.topic.replication.factor, 3, or
-            // fewer while fewer brokers are up).
-            Some(link) => crate::cluster::admin::create_internal_topic(
-                &creator,
-                link,
-                OFFSETS_TOPIC,
-                partitions,
-                &configs,
-            )
-            .map(|_| creator.registry.get(OFFSETS_TOPIC)),
-            None => creator
-                .registry
-                .create(OFFSETS_TOPIC, partitions, configs, false),
-        };
-        match created {
-            Ok(Some(topic)) => Ok(topic),
-            Ok(None) => Err(ResponseError::CoordinatorNotAvailable.code()),
-            Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => creator
-                .registry
-                .get(OFFSETS_TOPIC)
-                .ok_or(ResponseError::CoordinatorNotAvailable.code()),
-            // Too few brokers yet: clients retry, as with Kafka.
-            Err(e) if e.code == ResponseError::CoordinatorNotAvailable.code() => {
-                tracing::debug!(error = %e.message, "__consumer_offsets not created yet");
-                Err(e.code)
-            }
-            Err(e) => {
-                tracing::error!(error = %e.message, "cannot create __consumer_offsets");
-                Err(ResponseError::CoordinatorNotAvailable.code())
-            }
-        }
-    })
-    .await;
-    created.unwrap_or(Err(ResponseError::CoordinatorNotAvailable.code()))
 }
 
 /// Appends `records` of `group` to its partition of the offsets topic.

@@ -1,11 +1,10 @@
-//! Administration in a cluster: topic creation, deletion, partition growth
-//! and config changes, leader elections, partition reassignments and broker
-//! decommissioning are commands to the controller quorum, and answer once
-//! this broker has applied their outcome (so a Metadata request right after
-//! a CreateTopics sees the topic, as with Kafka).
-//!
-//! These run on the admin handlers' blocking threads, like the registry
-//! calls they stand in for.
+//! The frontend over the controller quorum (a broker of a cluster): topic
+//! creation, deletion, partition growth and config changes, leader
+//! elections, partition reassignments and broker decommissioning are
+//! commands to the quorum, and answer once this broker has applied their
+//! outcome (so a Metadata request right after a CreateTopics sees the
+//! topic, as with Kafka). Async all the way: a command is awaited on the
+//! caller's task, with no blocking thread in between.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,7 +15,8 @@ use fjord_controller::{
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::ClusterLink;
+use super::{CreatedTopic, NewTopic, Replication, parse_configs};
+use crate::cluster::ClusterLink;
 use crate::server::BrokerState;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::ApiError;
@@ -45,16 +45,14 @@ pub(crate) fn internal_replication_factor(state: &BrokerState, link: &ClusterLin
     (available >= wanted as usize).then_some(wanted)
 }
 
-/// [`create_topic`] for a topic the platform creates for itself, with
-/// [`internal_replication_factor`] replicas.
-pub(crate) fn create_internal_topic(
+/// [`internal_replication_factor`], or why a topic the platform creates
+/// for itself cannot be created yet.
+pub(crate) fn internal_replicas(
     state: &BrokerState,
     link: &ClusterLink,
     name: &str,
-    partitions: i32,
-    configs: &TopicConfigs,
-) -> Result<Option<Uuid>, ApiError> {
-    let replicas = internal_replication_factor(state, link).ok_or_else(|| {
+) -> Result<i16, ApiError> {
+    internal_replication_factor(state, link).ok_or_else(|| {
         ApiError::new(
             ResponseError::CoordinatorNotAvailable,
             format!(
@@ -62,13 +60,12 @@ pub(crate) fn create_internal_topic(
                 state.config.offsets_topic_replication_factor
             ),
         )
-    })?;
-    create_topic(link, name, partitions, replicas, configs, false)
+    })
 }
 
 /// Creates a topic through the quorum (`validate_only`: checks what the
 /// broker can check without creating).
-pub(crate) fn create_topic(
+pub(crate) async fn create_topic(
     link: &ClusterLink,
     name: &str,
     partitions: i32,
@@ -109,31 +106,32 @@ pub(crate) fn create_topic(
         replication_factor,
         configs: configs.overrides().clone(),
     };
-    match propose(link, command)? {
+    match propose(link, command).await? {
         (offset, CommandOutcome::TopicCreated { topic_id, .. }) => {
-            wait_applied(link, offset)?;
+            wait_applied(link, offset).await?;
             Ok(Some(topic_id))
         }
         (offset, _) => {
-            wait_applied(link, offset)?;
+            wait_applied(link, offset).await?;
             Ok(None)
         }
     }
 }
 
 /// Deletes a topic through the quorum.
-pub(crate) fn delete_topic(link: &ClusterLink, name: &str) -> Result<(), ApiError> {
+pub(crate) async fn delete_topic(link: &ClusterLink, name: &str) -> Result<(), ApiError> {
     let (offset, _) = propose(
         link,
         Command::DeleteTopic {
             name: name.to_string(),
         },
-    )?;
-    wait_applied(link, offset)
+    )
+    .await?;
+    wait_applied(link, offset).await
 }
 
 /// Grows a topic to `total` partitions through the quorum.
-pub(crate) fn add_partitions(
+pub(crate) async fn add_partitions(
     link: &ClusterLink,
     name: &str,
     total: i32,
@@ -153,12 +151,12 @@ pub(crate) fn add_partitions(
         name: name.to_string(),
         total,
     };
-    let (offset, _) = propose(link, command)?;
-    wait_applied(link, offset)
+    let (offset, _) = propose(link, command).await?;
+    wait_applied(link, offset).await
 }
 
 /// Replaces a topic's config overrides through the quorum.
-pub(crate) fn set_configs(
+pub(crate) async fn set_configs(
     link: &ClusterLink,
     name: &str,
     configs: &TopicConfigs,
@@ -183,13 +181,13 @@ pub(crate) fn set_configs(
         name: name.to_string(),
         changes,
     };
-    let (offset, _) = propose(link, command)?;
-    wait_applied(link, offset)
+    let (offset, _) = propose(link, command).await?;
+    wait_applied(link, offset).await
 }
 
 /// Elects a leader of `topic`-`partition` through the quorum; returns the
 /// new leader.
-pub(crate) fn elect_leader(
+pub(crate) async fn elect_leader(
     link: &ClusterLink,
     topic: &str,
     partition: i32,
@@ -200,8 +198,8 @@ pub(crate) fn elect_leader(
         partition,
         election,
     };
-    let (offset, outcome) = propose(link, command)?;
-    wait_applied(link, offset)?;
+    let (offset, outcome) = propose(link, command).await?;
+    wait_applied(link, offset).await?;
     Ok(match outcome {
         CommandOutcome::Partition(p) => p.leader,
         _ => NO_LEADER,
@@ -211,7 +209,7 @@ pub(crate) fn elect_leader(
 /// Replaces the replica list of `topic`-`partition` through the quorum.
 /// The quorum takes the new list at once; new replicas then copy the log
 /// and join the ISR, and removed ones delete their copy.
-pub(crate) fn reassign(
+pub(crate) async fn reassign(
     link: &ClusterLink,
     topic: &str,
     partition: i32,
@@ -231,14 +229,17 @@ pub(crate) fn reassign(
         partition,
         replicas: replicas.to_vec(),
     };
-    let (offset, _) = propose(link, command)?;
-    wait_applied(link, offset)
+    let (offset, _) = propose(link, command).await?;
+    wait_applied(link, offset).await
 }
 
 /// Decommissions broker `broker_id`: the quorum fences it and removes its
 /// registration. A broker that is still alive is refused: its session
 /// would register it again at once.
-pub(crate) fn unregister_broker(link: &ClusterLink, broker_id: BrokerId) -> Result<(), ApiError> {
+pub(crate) async fn unregister_broker(
+    link: &ClusterLink,
+    broker_id: BrokerId,
+) -> Result<(), ApiError> {
     match link.metadata().broker(broker_id) {
         None => {
             return Err(ApiError::new(
@@ -256,8 +257,8 @@ pub(crate) fn unregister_broker(link: &ClusterLink, broker_id: BrokerId) -> Resu
         }
         Some(_) => {}
     }
-    let (offset, _) = propose(link, Command::UnregisterBroker { broker_id })?;
-    wait_applied(link, offset)
+    let (offset, _) = propose(link, Command::UnregisterBroker { broker_id }).await?;
+    wait_applied(link, offset).await
 }
 
 /// The topic as the quorum's metadata holds it.
@@ -269,9 +270,8 @@ fn quorum_topic(link: &ClusterLink, name: &str) -> Result<fjord_controller::Topi
         .ok_or_else(|| ApiError::unknown_topic(name))
 }
 
-fn propose(link: &ClusterLink, command: Command) -> Result<(u64, CommandOutcome), ApiError> {
-    let handle = tokio::runtime::Handle::current();
-    match handle.block_on(link.propose(command)) {
+async fn propose(link: &ClusterLink, command: Command) -> Result<(u64, CommandOutcome), ApiError> {
+    match link.propose(command).await {
         Ok(applied) => match applied.result {
             Ok(outcome) => Ok((applied.offset, outcome)),
             Err(e) => Err(refused(e)),
@@ -285,13 +285,9 @@ fn propose(link: &ClusterLink, command: Command) -> Result<(u64, CommandOutcome)
 }
 
 /// Waits until this broker's metadata follower applied `offset`.
-fn wait_applied(link: &ClusterLink, offset: u64) -> Result<(), ApiError> {
-    let mut applied = link.applied.subscribe();
-    let handle = tokio::runtime::Handle::current();
-    let waited = handle.block_on(async {
-        tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= offset)).await
-    });
-    match waited {
+async fn wait_applied(link: &ClusterLink, offset: u64) -> Result<(), ApiError> {
+    let mut applied = link.applied_offsets();
+    match tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= offset)).await {
         Ok(Ok(_)) => Ok(()),
         _ => Err(ApiError::new(
             ResponseError::RequestTimedOut,
@@ -322,4 +318,93 @@ fn refused(e: CommandError) -> ApiError {
         _ => ResponseError::InvalidRequest,
     };
     ApiError::new(code, e.to_string())
+}
+
+/// Creates `topic` through the quorum: the request's defaults filled in
+/// from the broker's config, the platform's own topics replicated as the
+/// offsets topic is ([`internal_replicas`]).
+pub(super) async fn create(
+    state: &BrokerState,
+    link: &ClusterLink,
+    topic: NewTopic,
+    validate_only: bool,
+) -> Result<CreatedTopic, ApiError> {
+    if !topic.assignments.is_empty() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "replica assignments are not supported yet: give partitions and a replication factor",
+        ));
+    }
+    let partitions = topic.partitions.unwrap_or(state.config.num_partitions);
+    let replication_factor = match topic.replication {
+        Replication::Default => state.config.default_replication_factor,
+        Replication::Factor(n) => n,
+        Replication::Internal => internal_replicas(state, link, &topic.name)?,
+    };
+    let configs = parse_configs(&topic.configs)?;
+    let id = create_topic(
+        link,
+        &topic.name,
+        partitions,
+        replication_factor,
+        &configs,
+        validate_only,
+    )
+    .await?;
+    Ok(CreatedTopic {
+        partitions,
+        replication_factor,
+        configs,
+        id,
+        topic: (!validate_only)
+            .then(|| state.registry.get(&topic.name))
+            .flatten(),
+    })
+}
+
+/// Grows a topic to `total` partitions through the quorum; explicit
+/// replica lists are not taken yet.
+pub(super) async fn create_partitions(
+    link: &ClusterLink,
+    name: &str,
+    total: i32,
+    assignments: Option<Vec<Vec<i32>>>,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    if assignments.is_some() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "replica assignments are not supported yet",
+        ));
+    }
+    add_partitions(link, name, total, validate_only).await
+}
+
+/// The partitions a request without a list means: for a preferred
+/// election those whose leader is not the first replica, for an unclean one
+/// those without a live leader.
+pub(super) fn needing_election(
+    link: &ClusterLink,
+    election: ElectionType,
+) -> Vec<(String, Vec<i32>)> {
+    let metadata = link.metadata();
+    metadata
+        .topics
+        .values()
+        .filter_map(|topic| {
+            let partitions: Vec<i32> = topic
+                .partitions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| match election {
+                    ElectionType::Preferred => p.replicas.first() != Some(&p.leader),
+                    ElectionType::Clean | ElectionType::Unclean => {
+                        p.leader == NO_LEADER || !metadata.is_unfenced(p.leader)
+                    }
+                })
+                .map(|(index, _)| index as i32)
+                .collect();
+            (!partitions.is_empty()).then(|| (topic.name.clone(), partitions))
+        })
+        .collect()
 }

@@ -1,0 +1,301 @@
+//! The metadata frontend: the one door through which every metadata change
+//! goes — topics (create, "create or look up", delete), partitions, topic
+//! configs, leader elections, partition reassignments and broker
+//! decommissioning. The Kafka handlers (`apis`), the in-process API behind
+//! the admin HTTP API (`admin`, `local`), the group coordinator's offsets
+//! topic and the pipeline runtime (through [`crate::LocalBroker`]) call
+//! [`Metadata`] and never ask whether the broker is alone or one of a
+//! cluster.
+//!
+//! Behind it are two stores:
+//! - [`registry`]: a single node. A change is made to the local
+//!   [`TopicRegistry`](crate::topic_registry::TopicRegistry) (files in the
+//!   data directory, on a blocking thread); this broker is the only
+//!   replica of everything.
+//! - [`quorum`]: a broker of a cluster. A change is a command to the
+//!   controller quorum (`fjord-controller`), awaited until this broker has
+//!   applied it; the registry then follows the quorum's metadata
+//!   (`crate::cluster`).
+//!
+//! Reads are not here: in both modes the registry is this broker's view of
+//! what exists, and handlers read it directly.
+//!
+//! **One type with an enum inside, not a trait.** There are exactly two
+//! stores, both in this crate, and the operations are async: an enum keeps
+//! them plain `async fn`s (no boxed futures, no `dyn`), and what the two
+//! share ("create the topic, or look it up if it exists") is written once
+//! in [`Metadata`] rather than in each implementation.
+//!
+//! **Adding a record kind** (users, SCRAM credentials, ACLs, quotas): one
+//! method on [`Metadata`] per change, matching on [`Store`]; the quorum arm
+//! proposes a new `fjord_controller::Command` variant (the controller
+//! persists and replicates it like a topic), the registry arm writes a new
+//! file kind next to the topics in the data directory. Handlers
+//! (`CreateAcls`, `AlterUserScramCredentials`, …) call the method and
+//! translate its [`ApiError`] to the wire, like the topic handlers do.
+
+pub(crate) mod quorum;
+mod registry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fjord_controller::ElectionType;
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use crate::cluster::ClusterLink;
+use crate::server::BrokerState;
+use crate::topic_config::TopicConfigs;
+use crate::topic_registry::{ApiError, Topic};
+
+/// How a new topic is replicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replication {
+    /// The broker's `default.replication.factor`.
+    Default,
+    /// As many replicas as this.
+    Factor(i16),
+    /// A topic the platform creates for itself (`__consumer_offsets`, the
+    /// pipelines' topics): replicated as `offsets.topic.replication.factor`
+    /// says, and refused (COORDINATOR_NOT_AVAILABLE) while fewer brokers are
+    /// live.
+    Internal,
+}
+
+/// A topic to create, as a client or the platform asks for it.
+#[derive(Debug, Clone)]
+pub(crate) struct NewTopic {
+    pub name: String,
+    /// `None`: the broker's `num.partitions`.
+    pub partitions: Option<i32>,
+    pub replication: Replication,
+    /// Explicit replica lists, one per partition (CreateTopics'
+    /// assignments); empty when the topic gives a count instead.
+    pub assignments: Vec<Vec<i32>>,
+    /// Config overrides, checked by the store in the order the Kafka
+    /// answer wants (after the replication settings).
+    pub configs: Vec<(String, String)>,
+}
+
+impl NewTopic {
+    /// A topic called `name` with the broker's defaults.
+    pub(crate) fn named(name: &str) -> Self {
+        NewTopic {
+            name: name.to_owned(),
+            partitions: None,
+            replication: Replication::Default,
+            assignments: Vec::new(),
+            configs: Vec::new(),
+        }
+    }
+}
+
+/// What a topic creation did (or would do, when only validated).
+#[derive(Debug, Clone)]
+pub(crate) struct CreatedTopic {
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub configs: TopicConfigs,
+    /// The new topic's id (`None` when only validated).
+    pub id: Option<Uuid>,
+    /// The topic as this broker hosts it (`None` when only validated).
+    pub topic: Option<Arc<Topic>>,
+}
+
+/// Where this broker's metadata changes are made.
+#[derive(Debug)]
+enum Store {
+    /// The local registry: a single node.
+    Registry,
+    /// The controller quorum: a broker of a cluster.
+    Quorum(Arc<ClusterLink>),
+}
+
+/// The metadata frontend of one broker (see the module doc). Cheap to make:
+/// [`Metadata::of`] per call.
+#[derive(Debug)]
+pub(crate) struct Metadata {
+    state: Arc<BrokerState>,
+    store: Store,
+}
+
+impl Metadata {
+    /// The frontend of the broker `state`.
+    pub(crate) fn of(state: &Arc<BrokerState>) -> Metadata {
+        let store = match &state.cluster {
+            Some(link) => Store::Quorum(Arc::clone(link)),
+            None => Store::Registry,
+        };
+        Metadata {
+            state: Arc::clone(state),
+            store,
+        }
+    }
+
+    /// Whether a topic the platform creates for itself
+    /// ([`Replication::Internal`]) can be created now: always on a single
+    /// node; in a cluster once as many brokers are live as it wants
+    /// replicas.
+    pub(crate) fn replicas_available(&self) -> bool {
+        match &self.store {
+            Store::Registry => true,
+            Store::Quorum(link) => quorum::internal_replication_factor(&self.state, link).is_some(),
+        }
+    }
+
+    /// Creates `topic` (with `validate_only`, only checks that it could
+    /// be). An existing name is TOPIC_ALREADY_EXISTS.
+    pub(crate) async fn create_topic(
+        &self,
+        topic: NewTopic,
+        validate_only: bool,
+    ) -> Result<CreatedTopic, ApiError> {
+        match &self.store {
+            Store::Registry => registry::create_topic(&self.state, topic, validate_only).await,
+            Store::Quorum(link) => quorum::create(&self.state, link, topic, validate_only).await,
+        }
+    }
+
+    /// The topic called `topic.name`, created first when missing. When it
+    /// was created concurrently (in a cluster, maybe by another broker that
+    /// this one has not caught up with), waits up to `wait_known` for this
+    /// broker to know it; after that the error is TOPIC_ALREADY_EXISTS.
+    pub(crate) async fn create_or_get(
+        &self,
+        topic: NewTopic,
+        wait_known: Duration,
+    ) -> Result<Arc<Topic>, ApiError> {
+        let registry = &self.state.registry;
+        if let Some(existing) = registry.get(&topic.name) {
+            return Ok(existing);
+        }
+        let name = topic.name.clone();
+        match self.create_topic(topic, false).await {
+            Ok(created) => created.topic.ok_or_else(|| {
+                ApiError::new(
+                    ResponseError::UnknownServerError,
+                    format!("topic {name} was not created"),
+                )
+            }),
+            Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => {
+                let deadline = tokio::time::Instant::now() + wait_known;
+                loop {
+                    if let Some(existing) = registry.get(&name) {
+                        break Ok(existing);
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        break Err(ApiError::new(
+                            ResponseError::TopicAlreadyExists,
+                            format!("topic {name} exists but is not known here yet"),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes topic `name` and its data.
+    pub(crate) async fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => registry::delete_topic(&self.state, name).await,
+            Store::Quorum(link) => quorum::delete_topic(link, name).await,
+        }
+    }
+
+    /// Grows topic `name` to `total` partitions, with `assignments` (one
+    /// replica list per new partition) when the request gives them.
+    pub(crate) async fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => {
+                registry::create_partitions(&self.state, name, total, assignments, validate_only)
+                    .await
+            }
+            Store::Quorum(link) => {
+                quorum::create_partitions(link, name, total, assignments, validate_only).await
+            }
+        }
+    }
+
+    /// Replaces the config overrides of topic `name` with `configs`.
+    pub(crate) async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: TopicConfigs,
+    ) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => registry::set_topic_configs(&self.state, name, configs).await,
+            Store::Quorum(link) => quorum::set_configs(link, name, &configs).await,
+        }
+    }
+
+    /// The partitions, by topic, that an ElectLeaders request without a
+    /// list means: none on a single node (it leads all it has).
+    pub(crate) fn needing_election(&self, election: ElectionType) -> Vec<(String, Vec<i32>)> {
+        match &self.store {
+            Store::Registry => Vec::new(),
+            Store::Quorum(link) => quorum::needing_election(link, election),
+        }
+    }
+
+    /// Elects a leader of `topic`-`partition`.
+    pub(crate) async fn elect_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        election: ElectionType,
+    ) -> Result<(), ApiError> {
+        match self.quorum_of(topic) {
+            Some(link) => quorum::elect_leader(link, topic, partition, election)
+                .await
+                .map(|_| ()),
+            None => Err(registry::elect_leader(&self.state, topic, partition)),
+        }
+    }
+
+    /// Moves `topic`-`partition` to the replica list `replicas`.
+    pub(crate) async fn reassign(
+        &self,
+        topic: &str,
+        partition: i32,
+        replicas: &[i32],
+    ) -> Result<(), ApiError> {
+        match self.quorum_of(topic) {
+            Some(link) => quorum::reassign(link, topic, partition, replicas).await,
+            None => registry::reassign(&self.state, topic, partition, replicas),
+        }
+    }
+
+    /// Decommissions broker `broker_id` (fenced, its registration removed).
+    pub(crate) async fn unregister_broker(&self, broker_id: i32) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => Err(registry::unregister_broker()),
+            Store::Quorum(link) => quorum::unregister_broker(link, broker_id).await,
+        }
+    }
+
+    /// The quorum, when it holds `topic`: a broker of a cluster may still
+    /// host a topic made before it joined one, which only the registry
+    /// knows.
+    fn quorum_of(&self, topic: &str) -> Option<&ClusterLink> {
+        match &self.store {
+            Store::Quorum(link) if link.metadata().topics.contains_key(topic) => Some(link),
+            _ => None,
+        }
+    }
+}
+
+/// Topic config overrides from `(name, value)` pairs; a bad one is
+/// INVALID_CONFIG.
+fn parse_configs(pairs: &[(String, String)]) -> Result<TopicConfigs, ApiError> {
+    TopicConfigs::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::new(ResponseError::InvalidConfig, e))
+}
