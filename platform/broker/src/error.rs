@@ -1,11 +1,15 @@
-//! The broker's error type, and the mapping of log errors onto Kafka codes.
+//! The broker's error type, and the one place where the errors of the
+//! layers below the request handlers (log, partition, producer state,
+//! authorisation, SASL) become Kafka error codes. Handlers call these
+//! mappings; the layers themselves never deal in codes.
 
 use std::path::PathBuf;
 
-use fjord_log::LogError;
+use fjord_log::{LogError, RecordError};
 use kafka_protocol::ResponseError;
 
 use crate::auth::AuthError;
+use crate::producer_state::SequenceError;
 use crate::sasl::SaslError;
 
 /// What can stop the broker from starting, persisting metadata or shutting
@@ -65,6 +69,55 @@ impl BrokerError {
     }
 }
 
+/// Why a partition did not serve or store what it was asked: the
+/// partition layer's error. [`partition_error_code`] gives the
+/// Kafka code a client gets for each.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    /// This broker does not lead the partition (or, in a cluster, has no
+    /// current session with the quorum), found before serving a request.
+    #[error("{topic}-{partition} is led by another broker")]
+    NotLeader { topic: String, partition: i32 },
+    /// An append reached a partition this broker does not lead: an
+    /// in-process writer (pipelines, the group coordinator), or a Produce
+    /// whose leadership moved after its check.
+    #[error("{topic}-{partition} is led by another broker")]
+    NotLeaderAtAppend { topic: String, partition: i32 },
+    /// The client names a leader epoch older than this leader's.
+    #[error("leader epoch {client} is older than the current {current}")]
+    FencedLeaderEpoch { client: i32, current: i32 },
+    /// The client names a leader epoch this broker has not reached yet.
+    #[error("leader epoch {client} is newer than the current {current}")]
+    UnknownLeaderEpoch { client: i32, current: i32 },
+    /// Leadership moved while an acks=all append waited for its in-sync
+    /// replicas.
+    #[error("leadership moved before the in-sync replicas confirmed offset {offset}")]
+    LeadershipMoved { offset: i64 },
+    /// The in-sync replicas did not confirm an acks=all append in time.
+    #[error("the in-sync replicas did not confirm offset {offset} in time")]
+    NotConfirmed { offset: i64 },
+    /// The producer's sequence or epoch does not fit.
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
+    /// The blocking thread doing the append (or rebuilding the producer
+    /// state) panicked or was cancelled.
+    #[error("{0}")]
+    Interrupted(String),
+    /// The log refused the batch or failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl PartitionError {
+    /// The records at fault, for a Produce answer (KIP-467).
+    pub(crate) fn record_errors(&self) -> &[RecordError] {
+        match self {
+            PartitionError::Log(e) => e.record_errors(),
+            _ => &[],
+        }
+    }
+}
+
 /// The Kafka error code a client gets for a log error: CORRUPT_MESSAGE
 /// (retriable) only for bytes that do not match their CRC; a batch whose
 /// CRC matches but whose records are wrong is INVALID_RECORD (not
@@ -82,6 +135,35 @@ pub(crate) fn log_error_code(error: &LogError) -> i16 {
     }
 }
 
+/// The Kafka error code a client gets when a partition does not serve or
+/// store its request.
+pub(crate) fn partition_error_code(error: &PartitionError) -> i16 {
+    match error {
+        PartitionError::NotLeader { .. } => ResponseError::NotLeaderOrFollower.code(),
+        // compat issue: should be NOT_LEADER_OR_FOLLOWER
+        PartitionError::NotLeaderAtAppend { .. } => ResponseError::KafkaStorageError.code(),
+        PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch.code(),
+        PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch.code(),
+        PartitionError::LeadershipMoved { .. } => ResponseError::NotLeaderOrFollower.code(),
+        PartitionError::NotConfirmed { .. } => ResponseError::RequestTimedOut.code(),
+        PartitionError::Sequence(e) => sequence_error_code(e),
+        // A panicked or cancelled append thread: the storage layer's code,
+        // as when it travelled as a log I/O error.
+        PartitionError::Interrupted(_) => ResponseError::KafkaStorageError.code(),
+        PartitionError::Log(e) => log_error_code(e),
+    }
+}
+
+/// The Kafka error code of an idempotent batch whose sequence or epoch does
+/// not fit.
+pub(crate) fn sequence_error_code(error: &SequenceError) -> i16 {
+    match error {
+        SequenceError::InvalidEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
+        SequenceError::OutOfOrder { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
+        SequenceError::UnknownProducer { .. } => ResponseError::UnknownProducerId.code(),
+    }
+}
+
 /// The Kafka error code a client gets for a request its principal may not
 /// make (Kafka refuses appends to its internal topics with the same code).
 pub(crate) fn auth_error_code(error: &AuthError) -> i16 {
@@ -96,5 +178,119 @@ pub(crate) fn sasl_error_code(error: &SaslError) -> i16 {
         SaslError::UnsupportedMechanism(_) => ResponseError::UnsupportedSaslMechanism.code(),
         SaslError::IllegalState(_) => ResponseError::IllegalSaslState.code(),
         SaslError::Failed => ResponseError::SaslAuthenticationFailed.code(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fjord_log::{BatchBuilder, Log, LogConfig};
+
+    use super::*;
+    use crate::partition::Partition;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn batch() -> Result<Vec<u8>, LogError> {
+        let mut batch = BatchBuilder::with_capacity(1);
+        batch.push(0, None, Some(bytes::Bytes::from_static(b"v")));
+        batch.build()
+    }
+
+    fn replicated(dir: &std::path::Path) -> Result<Partition, LogError> {
+        Ok(Partition::replicated(
+            "t",
+            0,
+            Log::open(dir, LogConfig::default())?,
+            0,
+        ))
+    }
+
+    /// The codes clients got before the partition layer had its own error
+    /// type: a follower refuses requests with NOT_LEADER_OR_FOLLOWER, an
+    /// append that reaches a follower with KAFKA_STORAGE_ERROR, and a
+    /// client's leader epoch is checked against the current one.
+    #[tokio::test]
+    async fn partition_errors_keep_their_kafka_codes() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let partition = replicated(dir.path())?;
+
+        let refused = partition
+            .check_leader(-1)
+            .err()
+            .ok_or("a follower served")?;
+        assert!(matches!(refused, PartitionError::NotLeader { .. }));
+        assert_eq!(
+            partition_error_code(&refused),
+            ResponseError::NotLeaderOrFollower.code()
+        );
+        let appended = partition
+            .append(batch()?)
+            .await
+            .err()
+            .ok_or("a follower appended")?;
+        assert_eq!(appended.to_string(), "t-0 is led by another broker");
+        assert_eq!(
+            partition_error_code(&appended),
+            ResponseError::KafkaStorageError.code()
+        );
+
+        partition.become_leader(1, 5, vec![1, 2], vec![1, 2], 0);
+        assert!(partition.check_leader(5).is_ok());
+        let fenced = partition
+            .check_leader(4)
+            .err()
+            .ok_or("older epoch served")?;
+        assert_eq!(
+            partition_error_code(&fenced),
+            ResponseError::FencedLeaderEpoch.code()
+        );
+        let unknown = partition
+            .check_leader(6)
+            .err()
+            .ok_or("newer epoch served")?;
+        assert_eq!(
+            partition_error_code(&unknown),
+            ResponseError::UnknownLeaderEpoch.code()
+        );
+        Ok(())
+    }
+
+    /// An acks=all append that broker 2 never confirms times out with
+    /// REQUEST_TIMED_OUT, and one whose leadership moves meanwhile fails
+    /// with NOT_LEADER_OR_FOLLOWER.
+    #[tokio::test]
+    async fn unconfirmed_appends_keep_their_kafka_codes() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let partition = std::sync::Arc::new(replicated(dir.path())?);
+        partition.become_leader(1, 0, vec![1, 2], vec![1, 2], 0);
+        let info = partition.append(batch()?).await?;
+        let end = info.last_offset + 1;
+
+        let timed_out = partition
+            .wait_committed(end, Duration::from_millis(50))
+            .await
+            .err()
+            .ok_or("committed without broker 2")?;
+        assert_eq!(
+            partition_error_code(&timed_out),
+            ResponseError::RequestTimedOut.code()
+        );
+
+        let waiting = std::sync::Arc::clone(&partition);
+        let wait =
+            tokio::spawn(async move { waiting.wait_committed(end, Duration::from_secs(60)).await });
+        // The waiter sees the move whenever it runs: before it subscribes
+        // (the epoch it reads is already the new one, but it is no longer
+        // leader) or after (the change wakes it).
+        partition.become_follower(1);
+        let moved = wait.await?.err().ok_or("committed without broker 2")?;
+        assert!(matches!(moved, PartitionError::LeadershipMoved { .. }));
+        assert_eq!(
+            partition_error_code(&moved),
+            ResponseError::NotLeaderOrFollower.code()
+        );
+        Ok(())
     }
 }

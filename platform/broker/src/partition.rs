@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fjord_log::{AppendInfo, BatchHeader, Durability, Log, LogConfig, LogError, LogRead};
-use kafka_protocol::ResponseError;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
-use crate::producer_state::{ProducerStates, SequenceError, Verdict};
+use crate::error::PartitionError;
+use crate::producer_state::{ProducerStates, Verdict};
 use crate::replica_set::{IsrChange, ReplicaSet};
 
 /// What this broker does for a partition.
@@ -31,16 +31,6 @@ pub(crate) struct IsrProposal {
     pub partition_epoch: i32,
 }
 
-/// Why an idempotent append was refused.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum IdempotentAppendError {
-    /// The producer's sequence or epoch does not fit.
-    #[error(transparent)]
-    Sequence(#[from] SequenceError),
-    /// The log refused the batch.
-    #[error(transparent)]
-    Log(#[from] LogError),
-}
 /// A partition hosted by this broker. On a single node it is always the
 /// leader and the high watermark is the log end offset once an append has
 /// returned (after its fsync in `durability: fsync`). In a cluster
@@ -226,15 +216,15 @@ impl Partition {
     /// Appends produced batches as leader: validates, assigns offsets, and
     /// (in fsync mode, on a blocking thread) waits for the fsync. Advances
     /// the high watermark and wakes fetches.
-    pub async fn append(&self, mut batches: Vec<u8>) -> Result<AppendInfo, LogError> {
+    pub async fn append(&self, mut batches: Vec<u8>) -> Result<AppendInfo, PartitionError> {
         // Request handlers check leadership first; this guards in-process
         // writers (pipelines, the group coordinator) from writing into a
         // follower's copy, which would make it diverge from its leader.
         if self.replicated && !self.is_leader() {
-            return Err(LogError::Io(std::io::Error::other(format!(
-                "{}-{} is led by another broker",
-                self.topic, self.index
-            ))));
+            return Err(PartitionError::NotLeaderAtAppend {
+                topic: self.topic.clone(),
+                partition: self.index,
+            });
         }
         let epoch = self.leader_epoch();
         let config = self.log.config();
@@ -246,7 +236,7 @@ impl Partition {
             let _waiting = ProducePurgatory::enter();
             tokio::task::spawn_blocking(move || log.append(&mut batches, epoch))
                 .await
-                .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))??
+                .map_err(|e| PartitionError::Interrupted(e.to_string()))??
         } else {
             self.log.append(&mut batches, epoch)?
         };
@@ -295,17 +285,19 @@ impl Partition {
         &self,
         batch: Vec<u8>,
         header: &BatchHeader,
-    ) -> Result<i64, IdempotentAppendError> {
+    ) -> Result<i64, PartitionError> {
         let mut guard = self.producers.lock().await;
         if guard.is_none() {
             let log = Arc::clone(&self.log);
             let rebuilt = tokio::task::spawn_blocking(move || ProducerStates::rebuild(&log))
                 .await
-                .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;
+                .map_err(|e| PartitionError::Interrupted(e.to_string()))?;
             *guard = Some(rebuilt);
         }
         let Some(states) = guard.as_mut() else {
-            return Err(LogError::Io(std::io::Error::other("producer state missing")).into());
+            return Err(PartitionError::Interrupted(
+                "producer state missing".to_string(),
+            ));
         };
         match states.check(header)? {
             Verdict::Duplicate(offset) => {
@@ -345,19 +337,32 @@ impl Partition {
     }
 
     /// Checks that this broker leads the partition in the epoch a client
-    /// names (`-1`: any), as Kafka's Produce and Fetch do: a Kafka error
-    /// code otherwise.
-    pub(crate) fn check_leader(&self, client_epoch: i32) -> Result<(), i16> {
+    /// names (`-1`: any), as Kafka's Produce and Fetch do.
+    pub(crate) fn check_leader(&self, client_epoch: i32) -> Result<(), PartitionError> {
         if !self.is_leader() {
-            return Err(ResponseError::NotLeaderOrFollower.code());
+            return Err(self.not_leader());
         }
-        let epoch = self.leader_epoch();
-        if client_epoch < 0 || client_epoch == epoch {
+        let current = self.leader_epoch();
+        if client_epoch < 0 || client_epoch == current {
             Ok(())
-        } else if client_epoch < epoch {
-            Err(ResponseError::FencedLeaderEpoch.code())
+        } else if client_epoch < current {
+            Err(PartitionError::FencedLeaderEpoch {
+                client: client_epoch,
+                current,
+            })
         } else {
-            Err(ResponseError::UnknownLeaderEpoch.code())
+            Err(PartitionError::UnknownLeaderEpoch {
+                client: client_epoch,
+                current,
+            })
+        }
+    }
+
+    /// The error of a request this broker cannot serve as the leader.
+    pub(crate) fn not_leader(&self) -> PartitionError {
+        PartitionError::NotLeader {
+            topic: self.topic.clone(),
+            partition: self.index,
         }
     }
 
@@ -371,9 +376,12 @@ impl Partition {
     }
 
     /// Waits until the high watermark reaches `offset` (acks=all). Fails
-    /// with NOT_LEADER_OR_FOLLOWER when leadership moves on meanwhile and
-    /// REQUEST_TIMED_OUT after `timeout`.
-    pub(crate) async fn wait_committed(&self, offset: i64, timeout: Duration) -> Result<(), i16> {
+    /// when leadership moves on meanwhile, or after `timeout`.
+    pub(crate) async fn wait_committed(
+        &self,
+        offset: i64,
+        timeout: Duration,
+    ) -> Result<(), PartitionError> {
         // A single node, or an ISR of the leader alone: already there.
         if self.high_watermark() >= offset {
             return Ok(());
@@ -386,12 +394,14 @@ impl Partition {
                 return Ok(());
             }
             if !self.is_leader() || self.leader_epoch() != epoch {
-                return Err(ResponseError::NotLeaderOrFollower.code());
+                return Err(PartitionError::LeadershipMoved { offset });
             }
             match tokio::time::timeout_at(deadline, changes.changed()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(ResponseError::NotLeaderOrFollower.code()),
-                Err(_) => return Err(ResponseError::RequestTimedOut.code()),
+                // The sender lives in `self`, so this is not reached while
+                // we wait; answered as a move, as it always was.
+                Ok(Err(_)) => return Err(PartitionError::LeadershipMoved { offset }),
+                Err(_) => return Err(PartitionError::NotConfirmed { offset }),
             }
         }
     }

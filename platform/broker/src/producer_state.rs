@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub(crate) mod snapshot;
 
 use fjord_log::{BatchHeader, Log};
-use kafka_protocol::ResponseError;
 
 /// Batches remembered per producer and partition.
 pub(crate) const KEPT_BATCHES: usize = 5;
@@ -46,7 +45,7 @@ impl ProducerIds {
 
 /// Why an idempotent batch is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum SequenceError {
+pub enum SequenceError {
     /// The batch's epoch is older than the producer's current one.
     #[error("producer {producer_id} epoch {epoch} is older than {current}")]
     InvalidEpoch {
@@ -64,17 +63,6 @@ pub(crate) enum SequenceError {
     /// No state for this producer and the batch does not start at 0.
     #[error("producer {producer_id} is unknown and its batch starts at sequence {got}")]
     UnknownProducer { producer_id: i64, got: i32 },
-}
-
-impl SequenceError {
-    /// The Kafka error code.
-    pub(crate) fn code(&self) -> i16 {
-        match self {
-            SequenceError::InvalidEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
-            SequenceError::OutOfOrder { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
-            SequenceError::UnknownProducer { .. } => ResponseError::UnknownProducerId.code(),
-        }
-    }
 }
 
 /// What to do with a batch that passed the checks.
@@ -244,6 +232,7 @@ impl ProducerStates {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::error::sequence_error_code;
 
     pub(crate) fn header(producer_id: i64, epoch: i16, first: i32, count: i32) -> BatchHeader {
         BatchHeader {
@@ -269,20 +258,40 @@ pub(crate) mod tests {
         assert_eq!(s.check(&header(7, 0, 0, 3)), Ok(Verdict::Append));
         s.record(&header(7, 0, 0, 3), 100);
         assert_eq!(s.check(&header(7, 0, 0, 3)), Ok(Verdict::Duplicate(100)));
-        assert_eq!(s.check(&header(7, 0, 5, 1)).map_err(|e| e.code()), Err(45));
+        assert_eq!(
+            s.check(&header(7, 0, 5, 1))
+                .map_err(|e| sequence_error_code(&e)),
+            Err(45)
+        );
         assert_eq!(s.check(&header(7, 0, 3, 2)), Ok(Verdict::Append));
         s.record(&header(7, 0, 3, 2), 103);
         for i in 0..5 {
             s.record(&header(7, 0, 5 + i, 1), 105 + i64::from(i));
         }
         // The first two batches fell out of the window of five.
-        assert_eq!(s.check(&header(7, 0, 0, 3)).map_err(|e| e.code()), Err(45));
+        assert_eq!(
+            s.check(&header(7, 0, 0, 3))
+                .map_err(|e| sequence_error_code(&e)),
+            Err(45)
+        );
         assert_eq!(s.check(&header(7, 0, 9, 1)), Ok(Verdict::Duplicate(109)));
-        assert_eq!(s.check(&header(8, 0, 4, 1)).map_err(|e| e.code()), Err(59));
+        assert_eq!(
+            s.check(&header(8, 0, 4, 1))
+                .map_err(|e| sequence_error_code(&e)),
+            Err(59)
+        );
         assert_eq!(s.check(&header(7, 1, 0, 1)), Ok(Verdict::Append));
         s.record(&header(7, 1, 0, 1), 200);
-        assert_eq!(s.check(&header(7, 0, 10, 1)).map_err(|e| e.code()), Err(47));
-        assert_eq!(s.check(&header(7, 2, 3, 1)).map_err(|e| e.code()), Err(45));
+        assert_eq!(
+            s.check(&header(7, 0, 10, 1))
+                .map_err(|e| sequence_error_code(&e)),
+            Err(47)
+        );
+        assert_eq!(
+            s.check(&header(7, 2, 3, 1))
+                .map_err(|e| sequence_error_code(&e)),
+            Err(45)
+        );
     }
 
     #[test]

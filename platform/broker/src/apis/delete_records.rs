@@ -7,7 +7,7 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::auth::Principal;
-use crate::error::{auth_error_code, log_error_code};
+use crate::error::{auth_error_code, log_error_code, partition_error_code};
 use crate::server::BrokerState;
 
 /// Handles a DeleteRecords (file work: run on a blocking thread). An offset
@@ -42,8 +42,8 @@ pub(crate) fn handle(
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     // The leader deletes; followers follow its log start.
-                    if let Err(code) = crate::cluster::check_leader(state, &partition, -1) {
-                        return result.with_error_code(code);
+                    if let Err(e) = crate::cluster::check_leader(state, &partition, -1) {
+                        return result.with_error_code(partition_error_code(&e));
                     }
                     let high_watermark = partition.high_watermark();
                     let offset = if p.offset == -1 {

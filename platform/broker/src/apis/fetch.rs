@@ -21,7 +21,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::error::log_error_code;
+use crate::error::{log_error_code, partition_error_code};
 use crate::instruments::{FetchPurgatory, records_in_batches};
 use crate::partition::Partition;
 use crate::server::BrokerState;
@@ -69,11 +69,8 @@ pub(crate) async fn handle(
                         .and_then(|topic| topic.partition(p.partition))
                         .ok_or(ResponseError::UnknownTopicOrPartition.code())
                         .and_then(|partition| {
-                            crate::cluster::check_leader(
-                                state,
-                                &partition,
-                                p.current_leader_epoch,
-                            )?;
+                            crate::cluster::check_leader(state, &partition, p.current_leader_epoch)
+                                .map_err(|e| partition_error_code(&e))?;
                             if let Fetcher::Replica(id) = fetcher {
                                 if !partition.has_replica(id) {
                                     return Err(ResponseError::NotLeaderOrFollower.code());

@@ -8,7 +8,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::error::log_error_code;
+use crate::error::{log_error_code, partition_error_code};
 use crate::server::BrokerState;
 
 pub(crate) fn handle(
@@ -36,8 +36,8 @@ pub(crate) fn handle(
                     // Only the leader answers (and only in the client's epoch,
                     // when it names one), so clients look for a moved leader.
                     let client_epoch = if version >= 4 { p.current_leader_epoch } else { -1 };
-                    if let Err(code) = crate::cluster::check_leader(state, &partition, client_epoch) {
-                        return answer.with_error_code(code);
+                    if let Err(e) = crate::cluster::check_leader(state, &partition, client_epoch) {
+                        return answer.with_error_code(partition_error_code(&e));
                     }
                     let epoch = if version >= 4 { partition.leader_epoch() } else { -1 };
                     if p.timestamp < 0

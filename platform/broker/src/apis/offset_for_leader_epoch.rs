@@ -9,6 +9,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use crate::error::partition_error_code;
 use crate::server::BrokerState;
 
 pub(crate) fn handle(
@@ -33,10 +34,10 @@ pub(crate) fn handle(
                         return answer
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    if let Err(code) =
+                    if let Err(e) =
                         crate::cluster::check_leader(state, &partition, p.current_leader_epoch)
                     {
-                        return answer.with_error_code(code);
+                        return answer.with_error_code(partition_error_code(&e));
                     }
                     match partition.log().end_offset_for_epoch(p.leader_epoch) {
                         Some((epoch, end)) => answer.with_leader_epoch(epoch).with_end_offset(end),

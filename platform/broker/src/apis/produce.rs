@@ -19,8 +19,8 @@ use kafka_protocol::protocol::StrBytes;
 use fjord_log::{BatchHeader, RecordError};
 
 use crate::auth::Principal;
-use crate::error::{auth_error_code, log_error_code};
-use crate::partition::IdempotentAppendError;
+use crate::error::PartitionError;
+use crate::error::{auth_error_code, partition_error_code};
 use crate::server::BrokerState;
 
 /// Handles a Produce (the caller drops the answer for acks 0).
@@ -83,8 +83,8 @@ pub(crate) async fn handle(
                 partitions.push(answer(ResponseError::UnknownTopicOrPartition.code(), None));
                 continue;
             };
-            if let Err(code) = crate::cluster::check_leader(state, &partition, -1) {
-                partitions.push(answer(code, None));
+            if let Err(e) = crate::cluster::check_leader(state, &partition, -1) {
+                partitions.push(answer(partition_error_code(&e), None));
                 continue;
             }
             if acks == -1 {
@@ -122,23 +122,12 @@ pub(crate) async fn handle(
                     .append_idempotent(records.to_vec(), &header)
                     .await
                     .map(|base| (base, base + i64::from(header.last_offset_delta) + 1))
-                    .map_err(|e| match &e {
-                        IdempotentAppendError::Sequence(s) => (s.code(), e.to_string(), Vec::new()),
-                        IdempotentAppendError::Log(l) => {
-                            (log_error_code(l), e.to_string(), l.record_errors().to_vec())
-                        }
-                    }),
+                    .map_err(|e| refusal(&e)),
                 None => partition
                     .append(records.to_vec())
                     .await
                     .map(|info| (info.first_offset, info.last_offset + 1))
-                    .map_err(|e| {
-                        (
-                            log_error_code(&e),
-                            e.to_string(),
-                            e.record_errors().to_vec(),
-                        )
-                    }),
+                    .map_err(|e| refusal(&e)),
             };
             match appended {
                 Ok((base_offset, end)) => {
@@ -173,13 +162,27 @@ pub(crate) async fn handle(
     // Waited for one after the other, but they replicate meanwhile: the
     // request takes as long as the slowest, not the sum.
     for (topic, at, partition, end) in uncommitted {
-        if let Err(code) = partition.wait_committed(end, timeout).await {
+        if let Err(e) = partition.wait_committed(end, timeout).await {
             let message = "the in-sync replicas did not confirm the batch".to_string();
-            responses[topic].partition_responses[at] =
-                refused(partition.index(), code, Some(message), &[], version);
+            responses[topic].partition_responses[at] = refused(
+                partition.index(),
+                partition_error_code(&e),
+                Some(message),
+                &[],
+                version,
+            );
         }
     }
     ProduceResponse::default().with_responses(responses)
+}
+
+/// The code, message and records at fault of a refused append.
+fn refusal(error: &PartitionError) -> (i16, String, Vec<RecordError>) {
+    (
+        partition_error_code(error),
+        error.to_string(),
+        error.record_errors().to_vec(),
+    )
 }
 
 /// A partition's answer when its batches are not (or not all) stored:

@@ -194,16 +194,16 @@ pub(crate) fn brokers_view(state: &BrokerState) -> (Vec<BrokerAddress>, i32) {
 
 /// Checks that this broker may serve `partition` as its leader in the epoch
 /// a client names (`-1`: any): the partition's role and epoch, and in a
-/// cluster a current session with the quorum. A Kafka error code otherwise.
+/// cluster a current session with the quorum.
 pub(crate) fn check_leader(
     state: &BrokerState,
     partition: &crate::partition::Partition,
     client_epoch: i32,
-) -> Result<(), i16> {
+) -> Result<(), crate::error::PartitionError> {
     partition.check_leader(client_epoch)?;
     match &state.cluster {
         Some(link) if partition.is_replicated() && !link.session_current() => {
-            Err(kafka_protocol::ResponseError::NotLeaderOrFollower.code())
+            Err(partition.not_leader())
         }
         _ => Ok(()),
     }

@@ -28,6 +28,7 @@ use kafka_protocol::ResponseError;
 use super::coordinator::GroupCoordinator;
 use super::state::CommittedOffset;
 use crate::metadata::{Metadata, NewTopic, Replication};
+use crate::error::{PartitionError, partition_error_code};
 use crate::partition::Partition;
 use crate::server::{BrokerState, now_ms};
 use crate::topic_registry::{Topic, TopicRegistry};
@@ -230,12 +231,11 @@ pub(crate) async fn append(
         partition
             .wait_committed(info.last_offset + 1, timeout)
             .await
-            .map_err(|code| {
-                if code == ResponseError::NotLeaderOrFollower.code() {
-                    ResponseError::NotCoordinator.code()
-                } else {
-                    code
-                }
+            .map_err(|e| match e {
+                // Leadership of the group's partition moved, and with it
+                // the coordination: the client finds the new coordinator.
+                PartitionError::LeadershipMoved { .. } => ResponseError::NotCoordinator.code(),
+                e => partition_error_code(&e),
             })?;
     }
     Ok(())

@@ -174,7 +174,7 @@ pub async fn clear_state(
         };
         changelog::clear(&topics, &topic, partitions)
             .await
-            .map_err(LocalError::from_message)?;
+            .map_err(|e| LocalError::from_message(e.to_string()))?;
         cleared.push(topic);
     }
     Ok(cleared)

@@ -16,6 +16,7 @@ use fjord_plugin_host::StateStore;
 use fjord_sdk::Record;
 use parking_lot::Mutex;
 
+use super::error::PipelineError;
 use super::topics::Topics;
 
 /// The changelog key under which the source position is stored; a state
@@ -76,7 +77,11 @@ pub(crate) fn changelog_topic(pipeline: &str, step: &str) -> String {
 /// starts with no state and from the group's committed offset (what
 /// `fjord pipeline reset` needs: state kept from records about to be read
 /// again would count them twice). Only while no task writes to it.
-pub(crate) async fn clear(topics: &Topics, topic: &str, partitions: i32) -> Result<(), String> {
+pub(crate) async fn clear(
+    topics: &Topics,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), PipelineError> {
     for partition in 0..partitions {
         let read = {
             let topics = topics.clone();
@@ -84,7 +89,8 @@ pub(crate) async fn clear(topics: &Topics, topic: &str, partitions: i32) -> Resu
             // Blocks in a cluster (a read from the partition's leader).
             tokio::task::spawn_blocking(move || topics.read_to_end(&topic, partition, 0))
                 .await
-                .map_err(|e| e.to_string())??
+                .map_err(|e| PipelineError::Interrupted(e.to_string()))?
+                .map_err(PipelineError::Topics)?
         };
         let mut live: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
         for r in read.records {
@@ -109,7 +115,10 @@ pub(crate) async fn clear(topics: &Topics, topic: &str, partitions: i32) -> Resu
         topics
             .append(topic, partition, &tombstones)
             .await
-            .map_err(|e| format!("{topic}: {e}"))?;
+            .map_err(|e| PipelineError::Changelog {
+                topic: topic.to_owned(),
+                reason: e.to_string(),
+            })?;
     }
     Ok(())
 }
@@ -187,10 +196,12 @@ impl ChangelogStore {
 
     /// Loads `partition`'s state from the changelog (if the topic exists)
     /// and returns the source position it reflects.
-    pub fn restore(&self, topics: &Topics, partition: i32) -> Result<Option<i64>, String> {
+    pub fn restore(&self, topics: &Topics, partition: i32) -> Result<Option<i64>, PipelineError> {
         let mut position = None;
         let mut restored = BTreeMap::new();
-        let read = topics.read_to_end(&self.topic, partition, 0)?;
+        let read = topics
+            .read_to_end(&self.topic, partition, 0)
+            .map_err(PipelineError::Topics)?;
         for r in read.records {
             let Some(key) = r.key else { continue };
             if key == POSITION_KEY {
@@ -234,7 +245,7 @@ impl ChangelogStore {
         partition: i32,
         partitions: i32,
         position: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), PipelineError> {
         let changes = self.dirty.lock().remove(&partition).unwrap_or_default();
         let local = topics.local();
         if changes.is_empty() && local.topic(&self.topic).is_none() {
@@ -245,7 +256,10 @@ impl ChangelogStore {
         local
             .ensure_topic(&self.topic, Some(partitions), CHANGELOG_CONFIGS)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| PipelineError::ChangelogTopic {
+                topic: self.topic.clone(),
+                source,
+            })?;
         let now = super::now_ms();
         let mut batch: Vec<Record> = changes
             .iter()
@@ -269,7 +283,10 @@ impl ChangelogStore {
             for (k, v) in changes {
                 pending.entry(k).or_insert(v);
             }
-            return Err(format!("{}: {e}", self.topic));
+            return Err(PipelineError::Changelog {
+                topic: self.topic.clone(),
+                reason: e.to_string(),
+            });
         }
         self.set_saved(partition, Some(position));
         Ok(())

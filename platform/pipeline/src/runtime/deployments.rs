@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::PipelineError;
+
 /// Manifests by pipeline name; a tombstone deletes the pipeline.
 pub const DEPLOYMENTS_TOPIC: &str = "__fjord_pipelines";
 /// The latest [`PipelineStatus`] of each pipeline.
@@ -41,8 +43,8 @@ impl Deployment {
         serde_json::to_vec(self).expect("a deployment serializes")
     }
 
-    pub fn from_json(bytes: &[u8]) -> Result<Deployment, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("not a deployment record: {e}"))
+    pub fn from_json(bytes: &[u8]) -> Result<Deployment, PipelineError> {
+        serde_json::from_slice(bytes).map_err(PipelineError::NotADeployment)
     }
 }
 

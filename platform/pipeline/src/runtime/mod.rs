@@ -20,6 +20,7 @@ pub mod catalog;
 mod chain;
 mod changelog;
 mod deployments;
+mod error;
 mod outputs;
 mod plan;
 mod publish;
@@ -30,6 +31,7 @@ mod task;
 mod topics;
 
 pub(crate) use plan::SOURCE_PLUGIN;
+pub use error::PipelineError;
 pub use records::SkippedBatch;
 
 pub use deployments::{
@@ -504,7 +506,7 @@ impl Supervisor {
         if let Err(e) = self.create_source_as_promised(&pipeline) {
             running.state = RunState::Failed;
             self.logs.push(name, "error", format!("cannot start: {e}"));
-            running.errors = vec![e];
+            running.errors = vec![e.to_string()];
             return running;
         }
         let parallelism = pipeline.spec.parallelism;
@@ -521,7 +523,7 @@ impl Supervisor {
             Err(e) => {
                 running.state = RunState::Failed;
                 self.logs.push(name, "error", format!("cannot start: {e}"));
-                running.errors = vec![e];
+                running.errors = vec![e.to_string()];
             }
         }
         running
@@ -531,7 +533,7 @@ impl Supervisor {
     /// pipeline creates with `create: {partitions: N}`, is created here
     /// with those N partitions: whichever of the two starts first, the
     /// topic gets the count its manifests ask for.
-    fn create_source_as_promised(&self, pipeline: &Pipeline) -> Result<(), String> {
+    fn create_source_as_promised(&self, pipeline: &Pipeline) -> Result<(), PipelineError> {
         let Some(source) = pipeline.spec.source.topic.as_deref() else {
             return Ok(());
         };
@@ -554,7 +556,10 @@ impl Supervisor {
                     .ensure_topic(source, Some(partitions as i32), &[]),
             )
             .map(|_| ())
-            .map_err(|e| format!("topic {source}: {e}"))
+            .map_err(|e| PipelineError::Topic {
+                topic: source.to_owned(),
+                source: e,
+            })
     }
 
     /// The status warning of a pipeline whose `parallelism` exceeds its
@@ -582,7 +587,7 @@ impl Supervisor {
         name: &str,
         pipeline: Pipeline,
         stop: &Arc<StopSignal>,
-    ) -> Result<Started, String> {
+    ) -> Result<Started, PipelineError> {
         let host = &self.host;
         let plugin_log: Arc<dyn fjord_plugin_host::PluginLog> = Arc::new(task::PipelineLog {
             pipeline: name.to_owned(),
@@ -602,7 +607,7 @@ impl Supervisor {
         );
         let io = Io {
             // Tasks retry their reads themselves: the default patience.
-            topics: Topics::of(&self.local)?,
+            topics: Topics::of(&self.local).map_err(PipelineError::Topics)?,
             handle: self.handle.clone(),
             stop: Arc::clone(stop),
             logs: Arc::clone(&self.logs),
@@ -612,7 +617,7 @@ impl Supervisor {
             std::thread::Builder::new()
                 .name(label)
                 .spawn(f)
-                .map_err(|e| format!("cannot start a task thread: {e}"))
+                .map_err(PipelineError::Thread)
         };
         let mut tasks = Vec::new();
         if let Some(connector) = &plan.source_connector {
@@ -653,7 +658,7 @@ impl Supervisor {
         let topic = plan
             .source_topic
             .clone()
-            .ok_or("the source has neither topic nor connector")?;
+            .ok_or(PipelineError::SourceWithoutTarget)?;
         let group = plan.pipeline.group_id();
         let owned = owned(&self.local, topic.name());
         let partitions: Vec<_> = owned.iter().filter_map(|&i| topic.partition(i)).collect();

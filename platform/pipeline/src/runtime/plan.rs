@@ -13,6 +13,7 @@ use fjord_sdk::{Config, PluginKind};
 
 use super::chain::{Chain, Step};
 use super::changelog::ChangelogStore;
+use super::error::PipelineError;
 use super::outputs::{Output, Router, Target, TopicOutput};
 use super::stats::PipelineStats;
 use super::stop::StopSignal;
@@ -28,12 +29,20 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    fn new(host: &PluginHost, name: &str, r: &PluginRef, kind: PluginKind) -> Result<Self, String> {
+    fn new(
+        host: &PluginHost,
+        name: &str,
+        r: &PluginRef,
+        kind: PluginKind,
+    ) -> Result<Self, PipelineError> {
         Ok(Loaded {
             name: name.to_owned(),
             plugin: host
                 .load_kind(&r.plugin, kind)
-                .map_err(|e| format!("{name}: {e}"))?,
+                .map_err(|source| PipelineError::Plugin {
+                    name: name.to_owned(),
+                    source,
+                })?,
             config: r.plugin_config(),
             capabilities: r.plugin_capabilities(),
         })
@@ -47,7 +56,7 @@ impl Loaded {
         metrics: &Arc<PluginMetrics>,
         log: &Arc<dyn PluginLog>,
         position: Option<Vec<u8>>,
-    ) -> Result<PluginInstance, String> {
+    ) -> Result<PluginInstance, PipelineError> {
         self.instance_with(host, partition, state, metrics, log, position, false)
     }
 
@@ -63,7 +72,7 @@ impl Loaded {
         log: &Arc<dyn PluginLog>,
         position: Option<Vec<u8>>,
         counters_on_success: bool,
-    ) -> Result<PluginInstance, String> {
+    ) -> Result<PluginInstance, PipelineError> {
         let mut options = InstanceOptions::new(self.config.clone());
         options.capabilities = self.capabilities.clone();
         options.position = position;
@@ -76,7 +85,10 @@ impl Loaded {
             counters_on_success,
         });
         host.instantiate(&self.plugin, options)
-            .map_err(|e| format!("{}: {e}", self.name))
+            .map_err(|source| PipelineError::Plugin {
+                name: self.name.clone(),
+                source,
+            })
     }
 }
 
@@ -107,13 +119,16 @@ impl Plan {
         handle: &tokio::runtime::Handle,
         pipeline: Pipeline,
         plugin_log: Arc<dyn PluginLog>,
-    ) -> Result<Plan, String> {
+    ) -> Result<Plan, PipelineError> {
         let name = pipeline.metadata.name.clone();
         let spec = &pipeline.spec;
         let ensure_with = |topic: &str, partitions: Option<i32>, configs: &[(&str, &str)]| {
             handle
                 .block_on(local.ensure_topic(topic, partitions, configs))
-                .map_err(|e| format!("topic {topic}: {e}"))
+                .map_err(|source| PipelineError::Topic {
+                    topic: topic.to_owned(),
+                    source,
+                })
         };
         let ensure = |topic: &str, partitions: Option<i32>| ensure_with(topic, partitions, &[]);
         let source_topic = match &spec.source.topic {
@@ -204,7 +219,7 @@ impl Plan {
         partition: i32,
         stats: &Arc<PipelineStats>,
         stop: &Arc<StopSignal>,
-    ) -> Result<Chain, String> {
+    ) -> Result<Chain, PipelineError> {
         let steps = self
             .steps
             .iter()
@@ -225,7 +240,7 @@ impl Plan {
                     store: Arc::clone(store),
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, PipelineError>>()?;
         Ok(Chain::new(
             steps,
             partition,
@@ -237,10 +252,14 @@ impl Plan {
     }
 
     /// The sinks and dead-letter topic of one task.
-    pub fn router(&self, host: &PluginHost, stats: &Arc<PipelineStats>) -> Result<Router, String> {
+    pub fn router(
+        &self,
+        host: &PluginHost,
+        stats: &Arc<PipelineStats>,
+    ) -> Result<Router, PipelineError> {
         let memory =
             || -> Arc<dyn StateStore> { Arc::new(fjord_plugin_host::MemoryStateStore::default()) };
-        let plugin = |name: &str, r: &PluginRef, kind| -> Result<PluginInstance, String> {
+        let plugin = |name: &str, r: &PluginRef, kind| -> Result<PluginInstance, PipelineError> {
             Loaded::new(host, name, r, kind)?.instance(
                 host,
                 0,
@@ -250,20 +269,21 @@ impl Plan {
                 None,
             )
         };
-        let builtin = |reference: &str, kind, config: Config| -> Result<PluginInstance, String> {
-            let r = PluginRef {
-                plugin: reference.to_owned(),
-                config: Default::default(),
-                capabilities: None,
+        let builtin =
+            |reference: &str, kind, config: Config| -> Result<PluginInstance, PipelineError> {
+                let r = PluginRef {
+                    plugin: reference.to_owned(),
+                    config: Default::default(),
+                    capabilities: None,
+                };
+                let mut loaded = Loaded::new(host, reference, &r, kind)?;
+                loaded.config = config;
+                loaded.instance(host, 0, memory(), &self.metrics, &self.plugin_log, None)
             };
-            let mut loaded = Loaded::new(host, reference, &r, kind)?;
-            loaded.config = config;
-            loaded.instance(host, 0, memory(), &self.metrics, &self.plugin_log, None)
-        };
         let topic_output = |topic: &Arc<Topic>,
                             partitioner: Option<&PluginRef>,
                             serializer: Option<&PluginRef>|
-         -> Result<TopicOutput, String> {
+         -> Result<TopicOutput, PipelineError> {
             Ok(TopicOutput {
                 topic: Arc::clone(topic),
                 partitioner: partitioner
@@ -295,13 +315,16 @@ impl Plan {
                 (None, Some(c)) => {
                     Target::Connector(Box::new(plugin(&label, c, PluginKind::Sink)?))
                 }
-                (None, None) => return Err(format!("{label}: neither topic nor connector")),
+                (None, None) => return Err(PipelineError::SinkWithoutTarget(label)),
             };
             let when = sink
                 .when
                 .as_ref()
                 .map(|expr| {
-                    fjord_expr::Condition::parse(expr).map_err(|e| format!("{label}: when: {e}"))
+                    fjord_expr::Condition::parse(expr).map_err(|source| PipelineError::Condition {
+                        sink: label.clone(),
+                        source,
+                    })
                 })
                 .transpose()?;
             outputs.push(Output {

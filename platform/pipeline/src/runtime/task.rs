@@ -21,6 +21,7 @@ use crate::StartFrom;
 use super::chain::Chain;
 use super::changelog::ChangelogStore;
 use super::deployments::{LogLine, POSITIONS_TOPIC};
+use super::error::PipelineError;
 use super::outputs::{MAX_BACKOFF, RouteError, Router};
 use super::records;
 use super::stats::PipelineStats;
@@ -152,10 +153,10 @@ impl Io {
 
     /// Runs `attempt` until it succeeds, backing off; only stopping the task
     /// ends the retries.
-    pub fn retry(
+    pub fn retry<E: std::fmt::Display>(
         &self,
         what: &str,
-        mut attempt: impl FnMut() -> Result<(), String>,
+        mut attempt: impl FnMut() -> Result<(), E>,
     ) -> Result<(), Stopped> {
         let mut wait = Duration::from_millis(50);
         let mut failures = 0u32;
@@ -248,7 +249,7 @@ impl TopicTask {
             let mut committed = None;
             self.io.retry("reading the committed offset", || {
                 committed = self.io.topics.committed(&self.group, &self.topic, index)?;
-                Ok(())
+                Ok::<_, String>(())
             })?;
             let start = w.log.log_start_offset();
             let mut position = match (committed, self.start_from) {
@@ -264,7 +265,7 @@ impl TopicTask {
                     if let Some(p) = store.restore(&self.io.topics, index)? {
                         restored = Some(restored.map_or(p, |r| r.min(p)));
                     }
-                    Ok(())
+                    Ok::<_, PipelineError>(())
                 })?;
             }
             if let Some(r) = restored {
@@ -455,7 +456,7 @@ impl TopicTask {
 
 /// Makes the source connector's instance, resuming from a saved position.
 pub(crate) type MakeSource =
-    Box<dyn FnOnce(Option<Vec<u8>>) -> Result<PluginInstance, String> + Send>;
+    Box<dyn FnOnce(Option<Vec<u8>>) -> Result<PluginInstance, PipelineError> + Send>;
 
 /// A task running a source connector.
 pub(crate) struct ConnectorTask {
@@ -482,7 +483,7 @@ impl ConnectorTask {
                 .into_iter()
                 .rfind(|r| r.key.as_deref() == Some(self.io.pipeline.as_bytes()))
                 .and_then(|r| r.value);
-            Ok(())
+            Ok::<_, String>(())
         })?;
         for store in &self.stores {
             self.io.retry("restoring state", || {
@@ -502,7 +503,7 @@ impl ConnectorTask {
         let mut source = match make(position) {
             Ok(s) => s,
             Err(e) => {
-                self.stats.fatal(e.clone());
+                self.stats.fatal(e.to_string());
                 self.io
                     .logs
                     .push(&self.io.pipeline, "error", format!("cannot start: {e}"));

@@ -152,9 +152,9 @@ impl Topics {
                     .await
                     .map(|info| info.first_offset)
                     .map_err(|e| match e {
-                        fjord_log::LogError::MessageTooLarge { .. } => {
-                            AppendError::TooLarge(e.to_string())
-                        }
+                        fjord_broker::PartitionError::Log(
+                            fjord_log::LogError::MessageTooLarge { .. },
+                        ) => AppendError::TooLarge(e.to_string()),
                         e => AppendError::Failed(e.to_string()),
                     })
             }
