@@ -193,13 +193,17 @@ mod tests {
     /// The nice value lands on the cleaner thread only, not the process.
     #[test]
     fn lowering_priority_is_per_thread() {
-        // SAFETY: reads of scheduling priorities by thread id.
-        let nice_of =
-            |tid: libc::pid_t| unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) };
+        let nice_of = |tid: libc::pid_t| {
+            // SAFETY: reads the scheduling priority of a thread id; no
+            // memory is passed.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) }
+        };
+        // SAFETY: gettid takes nothing and cannot fail.
         let main = unsafe { libc::gettid() };
         let before = nice_of(main);
         let cleaner = std::thread::spawn(move || {
             super::lower_priority();
+            // SAFETY: gettid takes nothing and cannot fail.
             nice_of(unsafe { libc::gettid() })
         })
         .join()

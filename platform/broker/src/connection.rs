@@ -2,13 +2,18 @@
 //! answer — one request at a time, so answers leave in request order even
 //! when the client pipelines (as Kafka does: it mutes a connection while a
 //! request is in flight).
+//!
+//! What carries the bytes is a [`Transport`]: plain TCP today. Another
+//! (TLS) is one more implementation, wrapped around the accepted socket
+//! before [`serve`]; framing, sessions and handlers stay as they are.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::io::BufReader;
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::apis::{self, Reply};
 use crate::auth::Principal;
@@ -17,6 +22,27 @@ use crate::instruments;
 use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
 use crate::sasl::Sasl;
 use crate::server::BrokerState;
+
+/// A connection's byte stream, split into the half frames are read from and
+/// the half answers are written to (one task uses both, one request at a
+/// time).
+pub(crate) trait Transport: Send + 'static {
+    type Reader: AsyncRead + Unpin + Send;
+    /// Closing the connection drops it; a transport that must say goodbye
+    /// (TCP's FIN, TLS's close_notify) does so then.
+    type Writer: AsyncWrite + Unpin + Send;
+    fn into_split(self) -> (Self::Reader, Self::Writer);
+}
+
+/// Plain TCP. Tokio's owned halves share the socket without a lock, and
+/// dropping the write half shuts down the sending side.
+impl Transport for TcpStream {
+    type Reader = OwnedReadHalf;
+    type Writer = OwnedWriteHalf;
+    fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        TcpStream::into_split(self)
+    }
+}
 
 /// What a connection's requests are handled with besides the broker:
 /// where it comes from and who it authenticated as.
@@ -44,9 +70,9 @@ impl Session {
 
 /// Serves one connection until the client closes it, it sends something
 /// unframeable or undecodable (logged, then closed), or the broker stops.
-pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>) {
+pub(crate) async fn serve<T: Transport>(transport: T, peer: SocketAddr, state: Arc<BrokerState>) {
     tracing::debug!(%peer, "connection opened");
-    let (read_half, mut writer) = stream.into_split();
+    let (read_half, mut writer) = transport.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let mut shutdown = state.shutdown.clone();
     let max = state.config.socket_request_max_bytes;
@@ -141,4 +167,74 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<Broker
         }
     }
     tracing::debug!(%peer, "connection closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::{Buf, BufMut, BytesMut};
+    use kafka_protocol::messages::{
+        ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+
+    /// An in-memory stream, split as a TLS stream would be: what `serve`
+    /// asks of a transport is the two halves, nothing of TCP.
+    impl Transport for DuplexStream {
+        type Reader = ReadHalf<DuplexStream>;
+        type Writer = WriteHalf<DuplexStream>;
+        fn into_split(self) -> (Self::Reader, Self::Writer) {
+            tokio::io::split(self)
+        }
+    }
+
+    /// A connection over a transport other than TCP answers a request and
+    /// ends when the client closes its side.
+    #[tokio::test]
+    async fn serves_any_transport() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let state = crate::apis::tests::state(dir.path())?;
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let peer = "127.0.0.1:9".parse()?;
+        let served = tokio::spawn(serve(server, peer, state));
+
+        let version = 3;
+        let mut request = BytesMut::new();
+        request.put_i32(0);
+        RequestHeader::default()
+            .with_request_api_key(ApiKey::ApiVersions as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(42)
+            .with_client_id(Some(StrBytes::from_static_str("test")))
+            .encode(
+                &mut request,
+                ApiKey::ApiVersions.request_header_version(version),
+            )?;
+        ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("test"))
+            .with_client_software_version(StrBytes::from_static_str("1"))
+            .encode(&mut request, version)?;
+        let length = (request.len() - 4) as i32;
+        request[..4].copy_from_slice(&length.to_be_bytes());
+        client.write_all(&request).await?;
+
+        let length = client.read_i32().await?;
+        let mut answer = vec![0; usize::try_from(length)?];
+        client.read_exact(&mut answer).await?;
+        let mut answer = bytes::Bytes::from(answer);
+        // ApiVersions answers carry response header v0.
+        let header = ResponseHeader::decode(&mut answer, 0)?;
+        let response = ApiVersionsResponse::decode(&mut answer, version)?;
+        assert_eq!(header.correlation_id, 42);
+        assert_eq!(response.error_code, 0);
+        assert!(!response.api_keys.is_empty());
+        assert!(!answer.has_remaining());
+
+        client.shutdown().await?;
+        tokio::time::timeout(std::time::Duration::from_secs(30), served).await??;
+        // The server dropped its end: the client reads the end of the stream.
+        assert_eq!(client.read(&mut [0; 1]).await?, 0);
+        Ok(())
+    }
 }

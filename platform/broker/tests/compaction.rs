@@ -2,6 +2,10 @@
 //! broker's cleaner compacts a `cleanup.policy=compact` topic and a
 //! consumer reads it from offset 0 without errors; keyless records are
 //! refused with INVALID_RECORD; DeleteRecords moves the low watermark.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -1,5 +1,9 @@
 //! The admin HTTP API of a real `fjord server` process, with a real HTTP
 //! client (ureq) and librdkafka clients making the data it reports.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -3,6 +3,10 @@
 //! browser send is refused, and changes nothing; the API's own origin, a
 //! configured name and JSON pass. Requests are written by hand on a TCP
 //! connection, so every header is exactly what a browser could send.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

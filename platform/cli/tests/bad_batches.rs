@@ -4,6 +4,10 @@
 //! by librdkafka; a zstd bomb keeps the broker's memory bounded on produce,
 //! and a bomb already on disk (as an older binary could have stored it)
 //! does not hurt the readers that decode records.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

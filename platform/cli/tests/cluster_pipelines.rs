@@ -13,6 +13,10 @@
 //!   at-least-once, so a window may be emitted again, with the same count).
 //! - The sink, the changelog and the committed offsets are written through
 //!   the partitions' leaders, so they are replicated like any topic.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

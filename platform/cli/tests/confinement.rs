@@ -3,6 +3,10 @@
 //! and `fjord server --pipelines`. A native library's constructor writes a
 //! marker file when the library is loaded: it must never appear unless the
 //! operator allowed the library's directory.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 // The plugin host's fixture builds, into the same directories.

@@ -1,6 +1,10 @@
 //! Idle pipelines are quiet: a real `fjord server` process running the
 //! samples in `pipelines/` writes no state and no commits, and spends
 //! (almost) no CPU, once its sources have nothing new.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -1,6 +1,10 @@
 //! What a pipeline's plugins count, seen from outside a real `fjord server`:
 //! in `fjord pipeline status --json`, the admin API and `/metrics`; and
 //! event time that a record stamped ahead of the clock cannot drag along.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

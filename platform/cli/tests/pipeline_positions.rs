@@ -4,6 +4,10 @@
 //! re-reading is `fjord pipeline reset`, which also empties the steps'
 //! state so nothing is counted twice. Real `fjord server` processes, real
 //! Kafka clients, the real CLI.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -3,6 +3,10 @@
 //! fails without a dead-letter topic stops the line before the records
 //! after it, the log says what happened (RFC 3339 times), plugin paths are
 //! the manifest's, and `create: {partitions}` is kept or refused.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

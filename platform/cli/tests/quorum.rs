@@ -4,6 +4,10 @@
 //! another node and fences the dead broker; restarting it from its data
 //! directory brings it back. A node that is not a voter joins as a broker
 //! only. Observed through each node's admin API (`/api/v1/cluster/quorum`).
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -1,4 +1,8 @@
 //! The on-disk Raft log: torn tails, truncation, purge, reopen.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;

@@ -1,6 +1,10 @@
 //! Three controllers on 127.0.0.1 with real sockets and real data
 //! directories: election, forwarding, failover, restart, snapshot install,
 //! broker liveness, and controller clients (brokers that are not voters).
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,5 +1,9 @@
 //! The metadata state machine on its own: validation, fencing, elections, and
 //! a proptest over random command sequences.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 use std::collections::BTreeMap;
 

@@ -16,6 +16,10 @@
 //! at 100 MiB/s (read plus written).
 //!
 //! Run with `cargo bench -p fjord-log --bench cleaner`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "bench helpers: a failed setup panics with its location"
+)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -2,6 +2,10 @@
 //! offset, removes tombstones after `delete.retention.ms`, never shows a
 //! reader a gap, survives a kill at every step of its segment swap, and
 //! keeps compressed batches compressed.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

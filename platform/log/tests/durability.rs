@@ -1,5 +1,9 @@
 //! Durability modes and the flush policy, and segment rolls by time and by
 //! full index.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -1,5 +1,9 @@
 //! The leader-epoch cache and the high-watermark checkpoint across
 //! restarts and truncations, and follower appends.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

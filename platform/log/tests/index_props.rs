@@ -1,6 +1,10 @@
 //! Property tests of the offset and time indexes: lookups agree with a
 //! linear scan of everything appended, also after the index files were
 //! deleted or damaged and rebuilt on open.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

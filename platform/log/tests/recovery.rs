@@ -1,6 +1,10 @@
 //! Crash recovery: a log cut at every byte of its last batch, and a log
 //! with random flipped bytes, reopens with exactly the whole valid batches
 //! before the damage.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

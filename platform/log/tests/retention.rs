@@ -1,5 +1,9 @@
 //! Retention, DeleteRecords and truncation over many segments, and what
 //! survives a reopen.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -1,5 +1,9 @@
 //! Append and read back batches made by the real encoder, with every codec,
 //! across rolled segments; bounds of `read`; refusal of bad batches.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

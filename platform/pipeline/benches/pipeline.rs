@@ -18,6 +18,10 @@
 //!   librdkafka consumer reading them back, one after the other — the way
 //!   the lines would move through the broker without the pipeline layer.
 //!   The ratio of the pipeline's rate to this one is the pipeline's cost.
+#![allow(
+    clippy::unwrap_used,
+    reason = "bench helpers: a failed setup panics with its location"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,5 +1,9 @@
 //! A sink that is down holds the pipeline: nothing is dropped, nothing is
 //! committed past what the sink took, and everything arrives once it is up.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

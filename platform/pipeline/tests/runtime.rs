@@ -1,5 +1,9 @@
 //! The pipeline runtime end to end: a real broker, deployments, real Kafka
 //! clients producing the input and consuming the output.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

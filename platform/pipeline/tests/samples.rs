@@ -1,6 +1,10 @@
 //! The shipped samples in `pipelines/` run as shipped: deployed from their
 //! files into a real broker, fed by their own demo traffic or by a Kafka
 //! producer, and their outputs read back with a Kafka consumer.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -131,7 +131,11 @@ impl NativeLibrary {
         // trusted code by definition (module docs), from a directory the
         // operator allowed.
         let lib = unsafe { Library::new(path) }.map_err(|e| not_a_plugin(path, e))?;
-        // SAFETY: symbol types are those of fjord_sdk::native.
+        // SAFETY: the exports were checked above and the ABI version is read
+        // before anything else is called; each symbol is transmuted to the
+        // signature fjord_sdk::native declares for it, and the pointers stay
+        // valid while `lib`, kept in the result, stays loaded. `describe`
+        // fills `out`, which goes back to the same library's `free`.
         unsafe {
             let version: Symbol<AbiVersionFn> = lib
                 .get(b"fjord_plugin_abi_version\0")
@@ -181,23 +185,26 @@ impl NativeLibrary {
     }
 
     fn take(&self, buf: FjBuf) -> Vec<u8> {
-        // SAFETY: the library filled `buf`; it goes back to its own `free`.
+        // SAFETY: the library filled `buf` (a live buffer, or EMPTY) in the
+        // call that just returned; it is read before being given back.
         let v = unsafe { buf.as_slice().to_vec() };
+        // SAFETY: `buf` goes back, once, to the `free` of the library that
+        // filled it, and is not used after.
         unsafe { (self.free)(buf) };
         v
     }
 
-    /// A new instance; `services` is boxed so the pointer the library keeps
-    /// stays valid.
+    /// A new instance; `services` is moved to the heap so the pointer the
+    /// library keeps stays valid.
     pub fn instantiate(
         self: &Arc<Self>,
         config: &Config,
         position: Option<&[u8]>,
         services: Services,
     ) -> Result<NativeInstance, PluginError> {
-        let mut services = Box::new(services);
+        let services = Box::into_raw(Box::new(services));
         let host = FjHost {
-            ctx: (&mut *services as *mut Services).cast(),
+            ctx: services.cast(),
             state_get,
             state_put,
             state_delete,
@@ -210,7 +217,9 @@ impl NativeLibrary {
             .map_err(|e| PluginError::new(&self.info.name, ErrorKind::Host(e.to_string())))?;
         let (pos_ptr, pos_len) = position.map_or((std::ptr::null(), 0), |p| (p.as_ptr(), p.len()));
         let mut err = FjBuf::EMPTY;
-        // SAFETY: per the ABI; `host` is copied by the library.
+        // SAFETY: the entry point has the ABI's signature (`load`); `host`,
+        // `config`, the position and `err` are live for the call, and the
+        // library copies `host` rather than keeping a pointer to it.
         let instance = unsafe {
             (self.init)(
                 &host,
@@ -222,6 +231,9 @@ impl NativeLibrary {
             )
         };
         if instance.is_null() {
+            // SAFETY: from `Box::into_raw` above; a library that fails to
+            // start keeps no instance, hence nothing that could use `ctx`.
+            drop(unsafe { Box::from_raw(services) });
             let msg = String::from_utf8_lossy(&self.take(err)).into_owned();
             return Err(PluginError::new(&self.info.name, ErrorKind::Init(msg)));
         }
@@ -237,7 +249,11 @@ impl NativeLibrary {
 pub struct NativeInstance {
     lib: Arc<NativeLibrary>,
     instance: *mut c_void,
-    services: Box<Services>,
+    /// What the library's `FjHost::ctx` points to: from `Box::into_raw`,
+    /// freed in `drop`. A raw pointer rather than a `Box` because the
+    /// library's callbacks turn `ctx` into `&mut Services` during a call: a
+    /// `Box`, unique by contract, would be aliased by them.
+    services: *mut Services,
 }
 
 // SAFETY: the ABI requires instances to be callable from any thread (one at a
@@ -256,6 +272,9 @@ impl Drop for NativeInstance {
     fn drop(&mut self) {
         // SAFETY: created by this library's init, dropped once.
         unsafe { (self.lib.drop)(self.instance) }
+        // SAFETY: from `Box::into_raw` in `instantiate`, freed once, after
+        // the library dropped the instance that could call back with it.
+        drop(unsafe { Box::from_raw(self.services) });
     }
 }
 
@@ -272,11 +291,15 @@ impl Backend for NativeInstance {
         arg: i64,
         partition: i32,
     ) -> Result<Vec<u8>, CallFailure> {
-        self.services.partition = partition;
+        // SAFETY: `services` is live until drop; no callback runs outside
+        // `call` below, so nothing else refers to it now.
+        unsafe { (*self.services).partition = partition };
         let (a, a_len) = ptr_len(a);
         let (b, b_len) = ptr_len(b);
         let mut out = FjBuf::EMPTY;
-        // SAFETY: per the ABI.
+        // SAFETY: the entry point has the ABI's signature; `instance` is live
+        // (dropped only in `drop`) and called from one thread at a time
+        // (`&mut self`); `a`, `b` and `out` are live for the call.
         let status =
             unsafe { (self.lib.call)(self.instance, op as u32, a, a_len, b, b_len, arg, &mut out) };
         let bytes = self.lib.take(out);
@@ -295,16 +318,27 @@ impl Backend for NativeInstance {
     }
 }
 
-// The host side of FjHost. `ctx` is the `Services` boxed in NativeInstance.
+// The host side of FjHost. `ctx` is a NativeInstance's `services`.
+// The library calls these only during a call into it (the ABI), on the
+// calling thread, one at a time.
 
+/// # Safety
+/// `ctx` is a `NativeInstance`'s `services`, and the `&mut` is dropped
+/// before the callback returns.
 unsafe fn services<'a>(ctx: *mut c_void) -> &'a mut Services {
+    // SAFETY: the caller's contract: `ctx` is live (the instance outlives
+    // every call into it) and the one callback running is the only user.
     unsafe { &mut *ctx.cast::<Services>() }
 }
 
+/// # Safety
+/// A non-null `ptr` points to `len` bytes the library keeps live for the
+/// callback.
 unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     if ptr.is_null() {
         &[]
     } else {
+        // SAFETY: the caller's contract, non-null checked above.
         unsafe { std::slice::from_raw_parts(ptr, len) }
     }
 }
@@ -315,9 +349,12 @@ unsafe extern "C" fn state_get(
     key_len: usize,
     out: *mut FjBuf,
 ) -> u32 {
+    // SAFETY: the library passes back the `ctx` it was given (see above).
     let s = unsafe { services(ctx) };
+    // SAFETY: the library's `key`, live during this callback (ABI).
     match s.state_get(unsafe { bytes(key, key_len) }) {
         Some(v) => {
+            // SAFETY: the library's `out`, valid for writes (ABI).
             unsafe { out.write(FjBuf::from_vec(v)) };
             1
         }
@@ -332,14 +369,18 @@ unsafe extern "C" fn state_put(
     value: *const u8,
     value_len: usize,
 ) {
+    // SAFETY: the library passes back the `ctx` it was given (see above).
     let s = unsafe { services(ctx) };
-    s.state_put(unsafe { bytes(key, key_len) }, unsafe {
-        bytes(value, value_len)
-    })
+    // SAFETY: the library's `key` and `value`, live during this callback.
+    let (key, value) = unsafe { (bytes(key, key_len), bytes(value, value_len)) };
+    s.state_put(key, value)
 }
 
 unsafe extern "C" fn state_delete(ctx: *mut c_void, key: *const u8, key_len: usize) {
-    unsafe { services(ctx) }.state_delete(unsafe { bytes(key, key_len) })
+    // SAFETY: the library's `ctx` (see above) and `key`, live during this
+    // callback.
+    let (s, key) = unsafe { (services(ctx), bytes(key, key_len)) };
+    s.state_delete(key)
 }
 
 unsafe extern "C" fn state_scan_prefix(
@@ -348,7 +389,11 @@ unsafe extern "C" fn state_scan_prefix(
     prefix_len: usize,
     out: *mut FjBuf,
 ) {
-    let pairs = unsafe { services(ctx) }.state_scan_prefix(unsafe { bytes(prefix, prefix_len) });
+    // SAFETY: the library's `ctx` (see above) and `prefix`, live during this
+    // callback.
+    let (s, prefix) = unsafe { (services(ctx), bytes(prefix, prefix_len)) };
+    let pairs = s.state_scan_prefix(prefix);
+    // SAFETY: the library's `out`, valid for writes (ABI).
     unsafe { out.write(FjBuf::from_vec(encode_pairs(&pairs))) }
 }
 
@@ -359,8 +404,10 @@ unsafe extern "C" fn metric(
     name_len: usize,
     value: f64,
 ) {
-    let s = unsafe { services(ctx) };
-    let name = String::from_utf8_lossy(unsafe { bytes(name, name_len) });
+    // SAFETY: the library's `ctx` (see above) and `name`, live during this
+    // callback.
+    let (s, name) = unsafe { (services(ctx), bytes(name, name_len)) };
+    let name = String::from_utf8_lossy(name);
     match kind {
         0 => s.counter(&name, value as u64),
         1 => s.gauge(&name, value),
@@ -369,13 +416,14 @@ unsafe extern "C" fn metric(
 }
 
 unsafe extern "C" fn log(ctx: *mut c_void, level: u32, message: *const u8, message_len: usize) {
-    let s = unsafe { services(ctx) };
-    s.log(
-        Level::from_u32(level),
-        &String::from_utf8_lossy(unsafe { bytes(message, message_len) }),
-    )
+    // SAFETY: the library's `ctx` (see above) and `message`, live during
+    // this callback.
+    let (s, message) = unsafe { (services(ctx), bytes(message, message_len)) };
+    s.log(Level::from_u32(level), &String::from_utf8_lossy(message))
 }
 
 unsafe extern "C" fn free_host_buf(buf: FjBuf) {
+    // SAFETY: the ABI has the library give back, once, a buffer a callback
+    // above filled with this binary's `FjBuf::from_vec`.
     drop(unsafe { buf.into_vec() })
 }

@@ -2,6 +2,10 @@
 //! directory and only when it exports the ABI (its constructor never runs
 //! otherwise), built-in connectors reach only allowed files and
 //! addresses, and WebAssembly grants stay inside the same allow-list.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

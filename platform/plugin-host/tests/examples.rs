@@ -2,6 +2,10 @@
 //! through the real host: every Rust example as a WebAssembly component and
 //! as a native library, with the same output; the Python example as the
 //! component componentize-py makes of it.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -1,5 +1,9 @@
 //! Every first-party plugin runs the same as a built-in, as a native
 //! library and as a WebAssembly component: same description, same output.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

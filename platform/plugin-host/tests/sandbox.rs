@@ -1,5 +1,9 @@
 //! What a WebAssembly plugin can reach: only what its capabilities grant.
 //! And the component cache: a second host (a restart) does not recompile.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 mod common;
 

@@ -1,4 +1,8 @@
 //! A real HTTP client against the endpoint; records come out of `poll`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 use fjord_plugin_http_source::HttpSource;
 use fjord_sdk::Record;

@@ -1,6 +1,10 @@
 //! Throughput of `parse` on nginx lines, through the same batch path the
 //! host uses. `cargo bench -p fjord-plugin-parse` prints lines/s as
 //! `thrpt` (elements/s).
+#![allow(
+    clippy::unwrap_used,
+    reason = "bench helpers: a failed setup panics with its location"
+)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fjord_plugin_parse::Parse;

@@ -1,4 +1,8 @@
 //! Real sockets: messages sent over UDP and TCP come out of `poll`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 use fjord_plugin_syslog::Syslog;
 use fjord_sdk::Record;

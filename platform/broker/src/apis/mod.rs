@@ -208,7 +208,7 @@ pub(crate) async fn topic_or_create(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::BrokerConfig;
     use crate::request::{encode_response, samples::sample};
@@ -283,7 +283,7 @@ mod tests {
         Session::new("127.0.0.1:9".parse().expect("an address"))
     }
 
-    fn state(dir: &std::path::Path) -> Result<Arc<BrokerState>, crate::BrokerError> {
+    pub(crate) fn state(dir: &std::path::Path) -> Result<Arc<BrokerState>, crate::BrokerError> {
         let config = BrokerConfig::ephemeral(dir);
         let registry = TopicRegistry::open(dir, config.default_log_config(), None)?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);

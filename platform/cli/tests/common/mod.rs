@@ -5,7 +5,10 @@
 //! (several `fjord server` processes forming a controller quorum, every link
 //! between them behind such a proxy) and [`kafka`] (client helpers for
 //! tests against a cluster).
-
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 

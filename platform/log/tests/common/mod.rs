@@ -1,6 +1,10 @@
 //! Batches made by a real encoder (the `kafka-protocol` crate), shared by
 //! the log's tests and benchmarks.
 #![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::protocol::StrBytes;

@@ -1,6 +1,9 @@
 //! A real broker with the pipeline runtime, and real Kafka clients
 //! (librdkafka) to feed and read it.
-
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
