@@ -33,6 +33,19 @@
 //! file kind next to the topics in the data directory. Handlers
 //! (`CreateAcls`, `AlterUserScramCredentials`, …) call the method and
 //! translate its [`ApiError`] to the wire, like the topic handlers do.
+//!
+//! **A single node stays on the registry (no one-voter quorum).** Kafka in
+//! KRaft mode runs a one-voter quorum on a single node; `fjord server
+//! --node-id 1 --controller-voters 1@host:port` runs the same here. Measured
+//! with `scripts/bench-topic-create` (docs/architecture.md has the
+//! figures), the quorum makes creating a topic about 1.6 to 2 times slower
+//! on one node (a Raft append and the metadata follower's apply before the
+//! registry write) and the start to the first topic 3 to 4 times longer
+//! (the broker registers and is unfenced first). It would also keep a
+//! second copy of every topic (the Raft log and the registry) and need a
+//! migration of existing single-node data directories. What it would
+//! remove is one arm of each method here: with this frontend the split is
+//! one `match` per operation, so the single node keeps the registry.
 
 pub(crate) mod quorum;
 mod registry;
