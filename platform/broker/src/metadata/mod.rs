@@ -47,7 +47,7 @@
 //! remove is one arm of each method here: with this frontend the split is
 //! one `match` per operation, so the single node keeps the registry.
 
-pub(crate) mod quorum;
+mod quorum;
 mod registry;
 
 use std::sync::Arc;
