@@ -128,30 +128,7 @@ impl LocalBroker {
     /// view in a cluster, this broker alone otherwise. `None` when the
     /// partition does not exist.
     pub fn partition_replicas(&self, topic: &str, partition: i32) -> Option<PartitionReplicas> {
-        let replicated = self.topic(topic).is_some_and(|t| t.is_replicated());
-        match &self.state.cluster {
-            Some(link) if replicated => {
-                let metadata = link.metadata();
-                let p = metadata.partition(topic, partition)?;
-                Some(PartitionReplicas {
-                    leader: p.leader,
-                    leader_epoch: p.leader_epoch,
-                    replicas: p.replicas.clone(),
-                    isr: p.isr.clone(),
-                })
-            }
-            _ => {
-                let topic = self.topic(topic)?;
-                let local = topic.partition(partition)?;
-                let node = self.state.config.node_id;
-                Some(PartitionReplicas {
-                    leader: node,
-                    leader_epoch: local.leader_epoch(),
-                    replicas: vec![node],
-                    isr: vec![node],
-                })
-            }
-        }
+        Metadata::of(&self.state).partition_replicas(topic, partition)
     }
 
     /// Every topic, internal ones included, by name.

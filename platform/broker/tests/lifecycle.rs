@@ -1,6 +1,6 @@
 //! Topic lifecycle over raw requests: auto-creation rules, configs altered
 //! at runtime, retention by the background task, DescribeCluster, and the
-//! acks=0 failure path.
+//! acks=0 failure path; racing creators of one topic.
 
 mod common;
 
@@ -364,4 +364,52 @@ fn run_serves_until_its_shutdown_future_completes() {
     let _ = stop.send(());
     let result = runtime.block_on(server).expect("server task");
     assert!(result.is_ok(), "{result:?}");
+}
+
+/// "Create the topic, or look it up": creators racing on one name (the
+/// pipeline runtime's `ensure_topic`, and a client's auto-creation) all
+/// get the one topic, created once with the first creator's settings; a
+/// bad name is refused with the Kafka error a client would get.
+#[test]
+fn racing_creators_of_one_topic_all_get_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let local = broker.local();
+    let ids: Vec<uuid::Uuid> = broker.runtime.block_on(async {
+        let creators: Vec<_> = (0..8)
+            .map(|_| {
+                let local = local.clone();
+                tokio::spawn(async move {
+                    local
+                        .ensure_topic("shared", Some(3), &[("cleanup.policy", "compact")])
+                        .await
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for creator in creators {
+            let topic = creator
+                .await
+                .expect("creator task")
+                .expect("every creator gets the topic");
+            assert_eq!(topic.partition_count(), 3);
+            assert_eq!(topic.configs().get("cleanup.policy"), Some("compact"));
+            ids.push(topic.id());
+        }
+        ids
+    });
+    assert!(ids.iter().all(|id| *id == ids[0]), "one topic: {ids:?}");
+    // A client's auto-creation of the same name finds it.
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(metadata(&mut raw, "shared", true), (0, 3));
+
+    let refused = broker
+        .runtime
+        .block_on(local.ensure_topic("not/valid", Some(1), &[]))
+        .expect_err("an invalid name is refused");
+    assert_eq!(
+        refused.code,
+        kafka_protocol::ResponseError::InvalidTopicException.code()
+    );
+    broker.stop();
 }

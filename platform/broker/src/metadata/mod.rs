@@ -17,8 +17,10 @@
 //!   applied it; the registry then follows the quorum's metadata
 //!   (`crate::cluster`).
 //!
-//! Reads are not here: in both modes the registry is this broker's view of
-//! what exists, and handlers read it directly.
+//! Reads are mostly not here: in both modes the registry is this broker's
+//! view of what exists, and handlers read it directly. The exception is who
+//! holds a partition ([`Metadata::partition_replicas`]), which only the
+//! quorum knows in a cluster.
 //!
 //! **One type with an enum inside, not a trait.** There are exactly two
 //! stores, both in this crate, and the operations are async: an enum keeps
@@ -33,8 +35,21 @@
 //! file kind next to the topics in the data directory. Handlers
 //! (`CreateAcls`, `AlterUserScramCredentials`, …) call the method and
 //! translate its [`ApiError`] to the wire, like the topic handlers do.
+//!
+//! **A single node stays on the registry (no one-voter quorum).** Kafka in
+//! KRaft mode runs a one-voter quorum on a single node; `fjord server
+//! --node-id 1 --controller-voters 1@host:port` runs the same here. Measured
+//! with `scripts/bench-topic-create` (docs/architecture.md has the
+//! figures), the quorum makes creating a topic about 1.6 to 2 times slower
+//! on one node (a Raft append and the metadata follower's apply before the
+//! registry write) and the start to the first topic 3 to 4 times longer
+//! (the broker registers and is unfenced first). It would also keep a
+//! second copy of every topic (the Raft log and the registry) and need a
+//! migration of existing single-node data directories. What it would
+//! remove is one arm of each method here: with this frontend the split is
+//! one `match` per operation, so the single node keeps the registry.
 
-pub(crate) mod quorum;
+mod quorum;
 mod registry;
 
 use std::sync::Arc;
@@ -44,6 +59,7 @@ use fjord_controller::ElectionType;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use crate::admin::PartitionReplicas;
 use crate::cluster::ClusterLink;
 use crate::server::BrokerState;
 use crate::topic_config::TopicConfigs;
@@ -279,6 +295,39 @@ impl Metadata {
         match &self.store {
             Store::Registry => Err(registry::unregister_broker()),
             Store::Quorum(link) => quorum::unregister_broker(link, broker_id).await,
+        }
+    }
+
+    /// Who holds partition `partition` of `topic`: the quorum's view of a
+    /// replicated topic, this broker alone otherwise. `None` when the
+    /// partition does not exist.
+    pub(crate) fn partition_replicas(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Option<PartitionReplicas> {
+        let local = self.state.registry.get(topic)?;
+        match &self.store {
+            Store::Quorum(link) if local.is_replicated() => {
+                let metadata = link.metadata();
+                let p = metadata.partition(topic, partition)?;
+                Some(PartitionReplicas {
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                })
+            }
+            _ => {
+                let hosted = local.partition(partition)?;
+                let node = self.state.config.node_id;
+                Some(PartitionReplicas {
+                    leader: node,
+                    leader_epoch: hosted.leader_epoch(),
+                    replicas: vec![node],
+                    isr: vec![node],
+                })
+            }
         }
     }
 

@@ -21,7 +21,7 @@ use crate::server::BrokerState;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::ApiError;
 
-/// How long an admin request waits for this broker to apply its command.
+/// How long a metadata change waits for this broker to apply its command.
 const APPLY_WAIT: Duration = Duration::from_secs(15);
 
 /// The replication factor of the topics the platform creates for itself
@@ -31,7 +31,7 @@ const APPLY_WAIT: Duration = Duration::from_secs(15);
 /// than that are live: as in Kafka, such a topic is not created rather
 /// than created with fewer replicas for good (the first broker of a
 /// starting cluster would otherwise keep every copy).
-pub(crate) fn internal_replication_factor(state: &BrokerState, link: &ClusterLink) -> Option<i16> {
+pub(super) fn internal_replication_factor(state: &BrokerState, link: &ClusterLink) -> Option<i16> {
     let voters = state
         .config
         .controller_voters
@@ -47,11 +47,7 @@ pub(crate) fn internal_replication_factor(state: &BrokerState, link: &ClusterLin
 
 /// [`internal_replication_factor`], or why a topic the platform creates
 /// for itself cannot be created yet.
-pub(crate) fn internal_replicas(
-    state: &BrokerState,
-    link: &ClusterLink,
-    name: &str,
-) -> Result<i16, ApiError> {
+fn internal_replicas(state: &BrokerState, link: &ClusterLink, name: &str) -> Result<i16, ApiError> {
     internal_replication_factor(state, link).ok_or_else(|| {
         ApiError::new(
             ResponseError::CoordinatorNotAvailable,
@@ -65,7 +61,7 @@ pub(crate) fn internal_replicas(
 
 /// Creates a topic through the quorum (`validate_only`: checks what the
 /// broker can check without creating).
-pub(crate) async fn create_topic(
+async fn create_topic(
     link: &ClusterLink,
     name: &str,
     partitions: i32,
@@ -119,7 +115,7 @@ pub(crate) async fn create_topic(
 }
 
 /// Deletes a topic through the quorum.
-pub(crate) async fn delete_topic(link: &ClusterLink, name: &str) -> Result<(), ApiError> {
+pub(super) async fn delete_topic(link: &ClusterLink, name: &str) -> Result<(), ApiError> {
     let (offset, _) = propose(
         link,
         Command::DeleteTopic {
@@ -131,7 +127,7 @@ pub(crate) async fn delete_topic(link: &ClusterLink, name: &str) -> Result<(), A
 }
 
 /// Grows a topic to `total` partitions through the quorum.
-pub(crate) async fn add_partitions(
+async fn add_partitions(
     link: &ClusterLink,
     name: &str,
     total: i32,
@@ -156,7 +152,7 @@ pub(crate) async fn add_partitions(
 }
 
 /// Replaces a topic's config overrides through the quorum.
-pub(crate) async fn set_configs(
+pub(super) async fn set_configs(
     link: &ClusterLink,
     name: &str,
     configs: &TopicConfigs,
@@ -187,7 +183,7 @@ pub(crate) async fn set_configs(
 
 /// Elects a leader of `topic`-`partition` through the quorum; returns the
 /// new leader.
-pub(crate) async fn elect_leader(
+pub(super) async fn elect_leader(
     link: &ClusterLink,
     topic: &str,
     partition: i32,
@@ -209,7 +205,7 @@ pub(crate) async fn elect_leader(
 /// Replaces the replica list of `topic`-`partition` through the quorum.
 /// The quorum takes the new list at once; new replicas then copy the log
 /// and join the ISR, and removed ones delete their copy.
-pub(crate) async fn reassign(
+pub(super) async fn reassign(
     link: &ClusterLink,
     topic: &str,
     partition: i32,
@@ -236,7 +232,7 @@ pub(crate) async fn reassign(
 /// Decommissions broker `broker_id`: the quorum fences it and removes its
 /// registration. A broker that is still alive is refused: its session
 /// would register it again at once.
-pub(crate) async fn unregister_broker(
+pub(super) async fn unregister_broker(
     link: &ClusterLink,
     broker_id: BrokerId,
 ) -> Result<(), ApiError> {

@@ -47,6 +47,12 @@ impl TestBroker {
         self.addr.to_string()
     }
 
+    /// In-process access to the broker (what the pipeline runtime and the
+    /// admin API use).
+    pub fn local(&self) -> fjord_broker::LocalBroker {
+        self.broker.as_ref().expect("running").local()
+    }
+
     /// Graceful shutdown: logs flushed and checkpointed.
     pub fn stop(mut self) {
         if let Some(broker) = self.broker.take() {
