@@ -2,9 +2,9 @@
 //! into a response; client mistakes become Kafka error codes in it.
 
 pub(crate) mod api_versions;
-mod cluster;
 mod configs;
 mod delete_records;
+mod describe_cluster;
 mod elect_leaders;
 mod fetch;
 mod group;
@@ -136,7 +136,7 @@ pub(crate) async fn handle(
             }
         }
         RequestKind::DescribeCluster(r) => {
-            ResponseKind::DescribeCluster(cluster::describe(state, v, r))
+            ResponseKind::DescribeCluster(describe_cluster::describe(state, v, r))
         }
         RequestKind::ElectLeaders(r) => {
             match blocking(state, move |s| elect_leaders::handle(s, v, r)).await {
