@@ -17,7 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::apis::{self, Reply};
 use crate::auth::Principal;
-use crate::codec::{read_frame, write_frame};
+use crate::frame::{read_frame, write_frame};
 use crate::instruments;
 use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
 use crate::sasl::Sasl;

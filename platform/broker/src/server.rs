@@ -176,7 +176,7 @@ pub async fn run(
 async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), BrokerError> {
     let maintenance = tokio::spawn(maintain(Arc::clone(&state)));
     let group_timers = tokio::spawn(tick_groups(Arc::clone(&state)));
-    let log_cleaner = crate::cleaner::start(Arc::clone(&state));
+    let log_cleaner = crate::log_cleaner::start(Arc::clone(&state));
     let mut connections = JoinSet::new();
     let mut shutdown = state.shutdown.clone();
     loop {

@@ -2,9 +2,9 @@
 //! into a response; client mistakes become Kafka error codes in it.
 
 pub(crate) mod api_versions;
-mod cluster;
 mod configs;
 mod delete_records;
+mod describe_cluster;
 mod elect_leaders;
 mod fetch;
 mod group;
@@ -120,7 +120,7 @@ pub(crate) async fn handle(
             ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(state, r).await)
         }
         RequestKind::DescribeCluster(r) => {
-            ResponseKind::DescribeCluster(cluster::describe(state, v, r))
+            ResponseKind::DescribeCluster(describe_cluster::describe(state, v, r))
         }
         RequestKind::ElectLeaders(r) => {
             ResponseKind::ElectLeaders(elect_leaders::handle(state, v, r).await)

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::net::TcpStream;
 
-use crate::codec::{read_frame, write_frame};
+use crate::frame::{read_frame, write_frame};
 
 /// Why a request to a peer failed; the connection is dropped and made again.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub(crate) enum PeerError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    Frame(#[from] crate::codec::FrameError),
+    Frame(#[from] crate::frame::FrameError),
     #[error("encoding or decoding failed: {0}")]
     Codec(String),
     #[error("peer closed the connection")]
