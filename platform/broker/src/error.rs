@@ -118,6 +118,70 @@ impl PartitionError {
     }
 }
 
+/// Why the group coordinator refused a request, or could not store what
+/// it accepted in `__consumer_offsets`: the group layer's error.
+/// [`group_error_code`] gives the Kafka code a client gets for each.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GroupError {
+    /// The group id is empty.
+    #[error("the group id is empty")]
+    InvalidGroupId,
+    /// No such member in the group (or no such group).
+    #[error("unknown member")]
+    UnknownMember,
+    /// Another instance took the member's static instance id.
+    #[error("the member's instance id is fenced")]
+    FencedInstance,
+    /// The member names a generation other than the group's.
+    #[error("not the group's current generation")]
+    IllegalGeneration,
+    /// The group is rebalancing: the member rejoins.
+    #[error("the group is rebalancing")]
+    RebalanceInProgress,
+    /// Another broker coordinates the group.
+    #[error("this broker does not coordinate the group")]
+    NotCoordinator,
+    /// This broker coordinates the group but is still loading its offsets.
+    #[error("the group's offsets are still loading")]
+    LoadInProgress,
+    /// `__consumer_offsets` does not exist yet and cannot be created now.
+    #[error("__consumer_offsets is not available")]
+    CoordinatorNotAvailable,
+    /// A batch of offsets records could not be built.
+    #[error("cannot encode an offsets batch: {0}")]
+    Encode(#[source] LogError),
+    /// The group's partition of `__consumer_offsets` refused the append.
+    #[error("offsets not persisted: {0}")]
+    NotPersisted(#[source] PartitionError),
+    /// The in-sync replicas did not confirm the append.
+    #[error("offsets not replicated: {0}")]
+    NotReplicated(#[source] PartitionError),
+}
+
+/// The Kafka error code a client gets when the group coordinator refuses
+/// its request or cannot store its commit.
+pub(crate) fn group_error_code(error: &GroupError) -> i16 {
+    match error {
+        GroupError::InvalidGroupId => ResponseError::InvalidGroupId.code(),
+        GroupError::UnknownMember => ResponseError::UnknownMemberId.code(),
+        GroupError::FencedInstance => ResponseError::FencedInstanceId.code(),
+        GroupError::IllegalGeneration => ResponseError::IllegalGeneration.code(),
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress.code(),
+        GroupError::NotCoordinator => ResponseError::NotCoordinator.code(),
+        GroupError::LoadInProgress => ResponseError::CoordinatorLoadInProgress.code(),
+        GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable.code(),
+        GroupError::Encode(_) => ResponseError::UnknownServerError.code(),
+        // Whatever the partition said, as it always was.
+        GroupError::NotPersisted(_) => ResponseError::KafkaStorageError.code(),
+        // Leadership of the group's partition moved, and with it the
+        // coordination: the client finds the new coordinator.
+        GroupError::NotReplicated(PartitionError::LeadershipMoved { .. }) => {
+            ResponseError::NotCoordinator.code()
+        }
+        GroupError::NotReplicated(e) => partition_error_code(e),
+    }
+}
+
 /// The Kafka error code a client gets for a log error: CORRUPT_MESSAGE
 /// (retriable) only for bytes that do not match their CRC; a batch whose
 /// CRC matches but whose records are wrong is INVALID_RECORD (not
@@ -292,5 +356,40 @@ mod tests {
             ResponseError::NotLeaderOrFollower.code()
         );
         Ok(())
+    }
+
+    /// An offsets commit that cannot be stored answers as it always did:
+    /// KAFKA_STORAGE_ERROR when the append fails (a follower's included),
+    /// NOT_COORDINATOR when leadership moves before the replicas confirm,
+    /// REQUEST_TIMED_OUT when they do not confirm in time.
+    #[test]
+    fn unstored_commits_keep_their_kafka_codes() {
+        let moved = PartitionError::LeadershipMoved { offset: 1 };
+        let not_leader = PartitionError::NotLeaderAtAppend {
+            topic: "__consumer_offsets".into(),
+            partition: 0,
+        };
+        let cases = [
+            (
+                GroupError::NotPersisted(not_leader),
+                ResponseError::KafkaStorageError,
+            ),
+            (
+                GroupError::NotReplicated(moved),
+                ResponseError::NotCoordinator,
+            ),
+            (
+                GroupError::NotReplicated(PartitionError::NotConfirmed { offset: 1 }),
+                ResponseError::RequestTimedOut,
+            ),
+            (
+                GroupError::LoadInProgress,
+                ResponseError::CoordinatorLoadInProgress,
+            ),
+            (GroupError::UnknownMember, ResponseError::UnknownMemberId),
+        ];
+        for (error, code) in cases {
+            assert_eq!(group_error_code(&error), code.code(), "{error}");
+        }
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
+use crate::error::group_error_code;
 use crate::group::CommittedOffset;
 use crate::metadata::{Metadata, NewTopic, Replication};
 use crate::partition::Partition;
@@ -179,7 +180,12 @@ impl LocalBroker {
         self.state
             .groups
             .commit(group, "", None, -1, Vec::new())
-            .map_err(|code| LocalError::new(code, format!("group {group} refused the commit")))?;
+            .map_err(|e| {
+                LocalError::new(
+                    group_error_code(&e),
+                    format!("group {group} refused the commit"),
+                )
+            })?;
         let offsets = offsets
             .iter()
             .map(|(topic, partition, offset)| {
@@ -196,7 +202,12 @@ impl LocalBroker {
             .collect();
         crate::apis::offsets::store(&self.state, group, offsets)
             .await
-            .map_err(|code| LocalError::new(code, format!("offsets of group {group} not stored")))
+            .map_err(|e| {
+                LocalError::new(
+                    group_error_code(&e),
+                    format!("offsets of group {group} not stored"),
+                )
+            })
     }
 
     /// The offset `group` committed for `topic`/`partition`, if any.

@@ -265,7 +265,8 @@ async fn tick_groups(state: Arc<BrokerState>) {
         for (group, key, value) in state.groups.take_metadata_writes(now_ms()) {
             tracing::debug!(%group, tombstone = value.is_none(), "writing group metadata");
             let record = [(key, value)];
-            if let Err(code) = crate::group::offsets_topic::append(&state, &group, &record).await {
+            if let Err(e) = crate::group::offsets_topic::append(&state, &group, &record).await {
+                let code = crate::error::group_error_code(&e);
                 tracing::warn!(%group, code, "group metadata not persisted");
             }
         }

@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use std::sync::Arc;
 
+use crate::error::{GroupError, group_error_code};
 use crate::group::{GroupState, JoinRequest, Pending, ownership};
 use crate::server::BrokerState;
 
@@ -118,7 +119,8 @@ pub(crate) async fn join(
     client_host: &str,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
-    if let Err(code) = ownership::check(state, &request.group_id) {
+    if let Err(code) = ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    {
         return JoinGroupResponse::default()
             .with_error_code(code)
             .with_generation_id(-1)
@@ -192,7 +194,8 @@ pub(crate) async fn sync(
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
-    if let Err(code) = ownership::check(state, &request.group_id) {
+    if let Err(code) = ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    {
         return SyncGroupResponse::default().with_error_code(code);
     }
     let assignments = request
@@ -232,16 +235,17 @@ pub(crate) async fn sync(
 
 /// Heartbeat.
 pub(crate) fn heartbeat(state: &BrokerState, request: HeartbeatRequest) -> HeartbeatResponse {
-    if let Err(code) = ownership::check(state, &request.group_id) {
+    if let Err(code) = ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    {
         return HeartbeatResponse::default().with_error_code(code);
     }
-    let code = state.groups.heartbeat(
+    let beat = state.groups.heartbeat(
         &request.group_id,
         &request.member_id,
         request.group_instance_id.as_deref(),
         request.generation_id,
     );
-    HeartbeatResponse::default().with_error_code(code)
+    HeartbeatResponse::default().with_error_code(code_of(beat))
 }
 
 /// LeaveGroup: one member before v3, a batch from v3 on.
@@ -250,7 +254,8 @@ pub(crate) fn leave(
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
-    if let Err(code) = ownership::check(state, &request.group_id) {
+    if let Err(code) = ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    {
         return LeaveGroupResponse::default().with_error_code(code);
     }
     if version < 3 {
@@ -258,8 +263,8 @@ pub(crate) fn leave(
             .groups
             .leave(&request.group_id, &[(request.member_id.to_string(), None)])
         {
-            Ok(codes) => codes.first().copied().unwrap_or(0),
-            Err(code) => code,
+            Ok(results) => results.into_iter().next().map_or(0, code_of),
+            Err(e) => group_error_code(&e),
         };
         return LeaveGroupResponse::default().with_error_code(code);
     }
@@ -274,21 +279,26 @@ pub(crate) fn leave(
         })
         .collect();
     match state.groups.leave(&request.group_id, &leaving) {
-        Ok(codes) => LeaveGroupResponse::default().with_members(
+        Ok(results) => LeaveGroupResponse::default().with_members(
             request
                 .members
                 .into_iter()
-                .zip(codes)
-                .map(|(m, code)| {
+                .zip(results)
+                .map(|(m, result)| {
                     leave_group_response::MemberResponse::default()
                         .with_member_id(m.member_id)
                         .with_group_instance_id(m.group_instance_id)
-                        .with_error_code(code)
+                        .with_error_code(code_of(result))
                 })
                 .collect(),
         ),
-        Err(code) => LeaveGroupResponse::default().with_error_code(code),
+        Err(e) => LeaveGroupResponse::default().with_error_code(group_error_code(&e)),
     }
+}
+
+/// The error code of a member-level result (0: none).
+fn code_of(result: Result<(), GroupError>) -> i16 {
+    result.err().map_or(0, |e| group_error_code(&e))
 }
 
 /// ListGroups, with the v4 state filter and v5 type filter ("classic"
@@ -350,7 +360,7 @@ pub(crate) fn describe(
             if version >= 3 {
                 out = out.with_authorized_operations(i32::MIN);
             }
-            if let Err(code) = ownership::check(state, &id) {
+            if let Err(code) = ownership::check(state, &id).map_err(|e| group_error_code(&e)) {
                 return out.with_error_code(code);
             }
             let Some(group) = groups.get(id.as_str()) else {
@@ -402,7 +412,8 @@ pub(crate) async fn delete(
 ) -> DeleteGroupsResponse {
     let (mut response, tombstones) = delete_in_memory(state, request);
     for (group, records) in tombstones {
-        if let Err(code) = crate::group::offsets_topic::append(state, &group, &records).await {
+        if let Err(e) = crate::group::offsets_topic::append(state, &group, &records).await {
+            let code = group_error_code(&e);
             for result in &mut response.results {
                 if result.group_id.as_str() == group {
                     result.error_code = code;
@@ -425,7 +436,7 @@ fn delete_in_memory(
         .groups_names
         .into_iter()
         .map(|id| {
-            let owned = ownership::check(state, &id);
+            let owned = ownership::check(state, &id).map_err(|e| group_error_code(&e));
             let code = match groups.get(id.as_str()) {
                 _ if owned.is_err() => owned.err().unwrap_or_default(),
                 None => ResponseError::GroupIdNotFound.code(),

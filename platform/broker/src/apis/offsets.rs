@@ -8,6 +8,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::error::{GroupError, group_error_code};
 use crate::group::offsets_topic::{self, offset_key, offset_value};
 use crate::group::{CommittedOffset, GroupState};
 use crate::server::{BrokerState, now_ms};
@@ -27,7 +28,8 @@ pub(crate) async fn commit(
     let now = now_ms();
     let mut offsets = Vec::new();
     let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
-    let owned = crate::group::ownership::check(state, &request.group_id);
+    let owned =
+        crate::group::ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e));
     for topic in &request.topics {
         let known = state.registry.get(&topic.name);
         let mut topic_codes = Vec::with_capacity(topic.partitions.len());
@@ -75,9 +77,13 @@ pub(crate) async fn commit(
                 Vec::new(),
             )
             .err()
+            .map(|e| group_error_code(&e))
     });
     if group_error.is_none() {
-        group_error = store(state, &request.group_id, offsets).await.err();
+        group_error = store(state, &request.group_id, offsets)
+            .await
+            .err()
+            .map(|e| group_error_code(&e));
     }
     let topics = request
         .topics
@@ -113,7 +119,7 @@ pub(crate) async fn store(
     state: &Arc<BrokerState>,
     group_id: &str,
     offsets: Vec<((String, i32), CommittedOffset)>,
-) -> Result<(), i16> {
+) -> Result<(), GroupError> {
     let records: Vec<_> = offsets
         .iter()
         .map(|((topic, p), o)| (offset_key(group_id, topic, *p), Some(offset_value(o))))
@@ -183,7 +189,7 @@ pub(crate) fn fetch(
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
-                if let Err(code) = crate::group::ownership::check(state, &g.group_id) {
+                if let Err(code) = crate::group::ownership::check(state, &g.group_id).map_err(|e| group_error_code(&e)) {
                     return offset_fetch_response::OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id)
                         .with_error_code(code);
@@ -218,7 +224,9 @@ pub(crate) fn fetch(
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    if let Err(code) = crate::group::ownership::check(state, &request.group_id) {
+    if let Err(code) =
+        crate::group::ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    {
         // The top-level error code exists from v2; v1 clients see it per
         // partition.
         if version >= 2 {
@@ -280,12 +288,14 @@ pub(crate) async fn delete(
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let group_id = request.group_id.to_string();
-    if let Err(code) = crate::group::ownership::check(state, &group_id) {
+    if let Err(code) =
+        crate::group::ownership::check(state, &group_id).map_err(|e| group_error_code(&e))
+    {
         return OffsetDeleteResponse::default().with_error_code(code);
     }
     let (response, tombstones) = delete_in_memory(state, request);
-    if let Err(code) = offsets_topic::append(state, &group_id, &tombstones).await {
-        return OffsetDeleteResponse::default().with_error_code(code);
+    if let Err(e) = offsets_topic::append(state, &group_id, &tombstones).await {
+        return OffsetDeleteResponse::default().with_error_code(group_error_code(&e));
     }
     response
 }

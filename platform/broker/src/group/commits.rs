@@ -5,15 +5,14 @@
 
 use std::time::Instant;
 
-use kafka_protocol::ResponseError;
-
 use super::coordinator::GroupCoordinator;
 use super::state::{CommittedOffset, Group, GroupState};
+use crate::error::GroupError;
 
 impl GroupCoordinator {
     /// Checks that `member_id` of `generation` may commit offsets for
     /// `group_id` (creating the group for a simple commit), and stores
-    /// `offsets`. Returns the group-level error, if any.
+    /// `offsets`.
     pub(crate) fn commit(
         &self,
         group_id: &str,
@@ -21,9 +20,9 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
         offsets: Vec<((String, i32), CommittedOffset)>,
-    ) -> Result<(), i16> {
+    ) -> Result<(), GroupError> {
         if group_id.is_empty() {
-            return Err(ResponseError::InvalidGroupId.code());
+            return Err(GroupError::InvalidGroupId);
         }
         let mut groups = self.lock();
         let group = groups
@@ -34,12 +33,12 @@ impl GroupCoordinator {
         let simple = generation < 0 && member_id.is_empty();
         if simple {
             if !group.members.is_empty() {
-                return Err(ResponseError::UnknownMemberId.code());
+                return Err(GroupError::UnknownMember);
             }
         } else {
-            Self::check_member(group, member_id, instance_id, generation).map_err(|e| e.code())?;
+            Self::check_member(group, member_id, instance_id, generation)?;
             if group.state == GroupState::CompletingRebalance {
-                return Err(ResponseError::RebalanceInProgress.code());
+                return Err(GroupError::RebalanceInProgress);
             }
             if let Some(member) = group.members.get_mut(member_id) {
                 member.last_seen = Instant::now();

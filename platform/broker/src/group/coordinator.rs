@@ -18,6 +18,7 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 use super::state::{Group, GroupState, JoinResult, Member, SyncResult};
+use crate::error::{GroupError, group_error_code};
 
 /// How often [`GroupCoordinator::tick`] should run.
 pub(crate) const TICK: Duration = Duration::from_millis(50);
@@ -359,26 +360,26 @@ impl GroupCoordinator {
         }
     }
 
-    /// Checks a member and generation of a group: the Kafka error, if any.
+    /// Checks a member and generation of a group.
     pub(super) fn check_member(
         group: &Group,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         let Some(member) = group.members.get(member_id) else {
             if let Some(instance) = instance_id
                 && group.static_member(instance).is_some()
             {
-                return Err(ResponseError::FencedInstanceId);
+                return Err(GroupError::FencedInstance);
             }
-            return Err(ResponseError::UnknownMemberId);
+            return Err(GroupError::UnknownMember);
         };
         if member.instance_id.is_some() && member.instance_id.as_deref() != instance_id {
-            return Err(ResponseError::FencedInstanceId);
+            return Err(GroupError::FencedInstance);
         }
         if generation != group.generation {
-            return Err(ResponseError::IllegalGeneration);
+            return Err(GroupError::IllegalGeneration);
         }
         Ok(())
     }
@@ -407,7 +408,10 @@ impl GroupCoordinator {
             return error(ResponseError::UnknownMemberId);
         };
         if let Err(e) = Self::check_member(group, member_id, instance_id, generation) {
-            return error(e);
+            return Pending::Ready(SyncResult {
+                error: group_error_code(&e),
+                ..SyncResult::default()
+            });
         }
         if protocol_type.is_some_and(|t| group.protocol_type.as_deref() != Some(t))
             || protocol_name.is_some_and(|n| group.protocol_name.as_deref() != Some(n))
@@ -467,43 +471,41 @@ impl GroupCoordinator {
         }
     }
 
-    /// Heartbeat: the error code.
+    /// Heartbeat.
     pub(crate) fn heartbeat(
         &self,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
-    ) -> i16 {
+    ) -> Result<(), GroupError> {
         let mut groups = self.lock();
         let Some(group) = groups.get_mut(group_id) else {
             // Kafka's classic coordinator: no such group, so no such member.
-            return code(ResponseError::UnknownMemberId);
+            return Err(GroupError::UnknownMember);
         };
-        if let Err(e) = Self::check_member(group, member_id, instance_id, generation) {
-            return code(e);
-        }
+        Self::check_member(group, member_id, instance_id, generation)?;
         if let Some(member) = group.members.get_mut(member_id) {
             member.last_seen = Instant::now();
         }
         match group.state {
-            GroupState::PreparingRebalance => code(ResponseError::RebalanceInProgress),
-            GroupState::Empty | GroupState::Dead => code(ResponseError::UnknownMemberId),
-            _ => 0,
+            GroupState::PreparingRebalance => Err(GroupError::RebalanceInProgress),
+            GroupState::Empty | GroupState::Dead => Err(GroupError::UnknownMember),
+            _ => Ok(()),
         }
     }
 
-    /// LeaveGroup: one error code per `(member id, instance id)`, or the
+    /// LeaveGroup: one result per `(member id, instance id)`, or the
     /// group-level error.
     pub(crate) fn leave(
         &self,
         group_id: &str,
         leaving: &[(String, Option<String>)],
-    ) -> Result<Vec<i16>, i16> {
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
         let now = Instant::now();
         let mut groups = self.lock();
         let Some(group) = groups.get_mut(group_id) else {
-            return Err(code(ResponseError::UnknownMemberId));
+            return Err(GroupError::UnknownMember);
         };
         let mut codes = Vec::with_capacity(leaving.len());
         let mut removed = false;
@@ -513,19 +515,19 @@ impl GroupCoordinator {
                 _ => Some(member_id.clone()),
             };
             let Some(id) = id.filter(|id| group.members.contains_key(id)) else {
-                codes.push(code(ResponseError::UnknownMemberId));
+                codes.push(Err(GroupError::UnknownMember));
                 continue;
             };
             if let (Some(instance), Some(member)) = (instance_id, group.members.get(&id))
                 && member.instance_id.as_deref() != Some(instance.as_str())
             {
-                codes.push(code(ResponseError::FencedInstanceId));
+                codes.push(Err(GroupError::FencedInstance));
                 continue;
             }
             tracing::info!(group = %group.id, member = %id, "member left");
             self.remove_member(group, &id, now);
             removed = true;
-            codes.push(0);
+            codes.push(Ok(()));
         }
         if removed {
             self.member_gone(group, now);

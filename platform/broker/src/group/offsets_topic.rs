@@ -27,8 +27,8 @@ use kafka_protocol::ResponseError;
 
 use super::coordinator::GroupCoordinator;
 use super::state::CommittedOffset;
+use crate::error::GroupError;
 use crate::metadata::{Metadata, NewTopic, Replication};
-use crate::error::{PartitionError, partition_error_code};
 use crate::partition::Partition;
 use crate::server::{BrokerState, now_ms};
 use crate::topic_registry::{Topic, TopicRegistry};
@@ -201,28 +201,30 @@ pub(crate) async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
 }
 
 /// Appends `records` of `group` to its partition of the offsets topic.
-/// Errors are the Kafka codes the committing client gets.
 pub(crate) async fn append(
     state: &Arc<BrokerState>,
     group: &str,
     records: &[(Bytes, Option<Bytes>)],
-) -> Result<(), i16> {
+) -> Result<(), GroupError> {
     if records.is_empty() {
         return Ok(());
     }
-    let topic = topic(state).await?;
+    // `topic` fails with COORDINATOR_NOT_AVAILABLE alone.
+    let topic = topic(state)
+        .await
+        .map_err(|_| GroupError::CoordinatorNotAvailable)?;
     let index = partition_for(group, topic.partition_count());
     let partition = topic
         .partition(index)
         .filter(|p| p.is_leader())
-        .ok_or(ResponseError::NotCoordinator.code())?;
+        .ok_or(GroupError::NotCoordinator)?;
     let batch = encode_batch(records).map_err(|e| {
         tracing::error!(error = %e, "cannot encode an offsets batch");
-        ResponseError::UnknownServerError.code()
+        GroupError::Encode(e)
     })?;
     let info = partition.append(batch).await.map_err(|e| {
         tracing::warn!(%group, error = %e, "offsets not persisted");
-        ResponseError::KafkaStorageError.code()
+        GroupError::NotPersisted(e)
     })?;
     // Replicated: a commit counts once the in-sync replicas have it (Kafka
     // writes offsets with acks=all), so a new coordinator has it too.
@@ -231,12 +233,7 @@ pub(crate) async fn append(
         partition
             .wait_committed(info.last_offset + 1, timeout)
             .await
-            .map_err(|e| match e {
-                // Leadership of the group's partition moved, and with it
-                // the coordination: the client finds the new coordinator.
-                PartitionError::LeadershipMoved { .. } => ResponseError::NotCoordinator.code(),
-                e => partition_error_code(&e),
-            })?;
+            .map_err(GroupError::NotReplicated)?;
     }
     Ok(())
 }

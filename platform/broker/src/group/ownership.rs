@@ -6,11 +6,11 @@
 
 use std::collections::HashSet;
 
-use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
 
 use super::coordinator::GroupCoordinator;
 use super::offsets_topic::{OFFSETS_TOPIC, partition_for};
+use crate::error::GroupError;
 use crate::partition::Partition;
 use crate::server::BrokerState;
 use crate::topic_registry::TopicRegistry;
@@ -19,15 +19,14 @@ use crate::topic_registry::TopicRegistry;
 #[derive(Debug, Default)]
 pub(crate) struct LoadedPartitions(Mutex<HashSet<i32>>);
 
-/// Whether this broker coordinates `group` now: a Kafka error code
-/// (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) when it does not, so
-/// the client asks FindCoordinator again.
-pub(crate) fn check(state: &BrokerState, group: &str) -> Result<(), i16> {
+/// Whether this broker coordinates `group` now: when it does not (or not
+/// yet), the client asks FindCoordinator again.
+pub(crate) fn check(state: &BrokerState, group: &str) -> Result<(), GroupError> {
     if state.cluster.is_none() {
         return Ok(());
     }
     let Some(topic) = state.registry.get(OFFSETS_TOPIC) else {
-        return Err(ResponseError::NotCoordinator.code());
+        return Err(GroupError::NotCoordinator);
     };
     let index = partition_for(group, topic.partition_count());
     match topic.partition(index) {
@@ -35,10 +34,10 @@ pub(crate) fn check(state: &BrokerState, group: &str) -> Result<(), i16> {
             if state.groups.loaded.0.lock().contains(&index) {
                 Ok(())
             } else {
-                Err(ResponseError::CoordinatorLoadInProgress.code())
+                Err(GroupError::LoadInProgress)
             }
         }
-        _ => Err(ResponseError::NotCoordinator.code()),
+        _ => Err(GroupError::NotCoordinator),
     }
 }
 

@@ -91,7 +91,8 @@ pub fn tail(partition: &Partition, count: usize) -> Result<Tail, LocalError> {
     let mut out = Tail::default();
     let mut offset = start;
     while offset < end && out.records.len() < count {
-        let read = records::read(partition, offset, 1 << 20).map_err(LocalError::from_message)?;
+        let read = records::read(partition, offset, 1 << 20)
+            .map_err(|e| LocalError::from_message(e.to_string()))?;
         if read.next <= offset {
             break;
         }

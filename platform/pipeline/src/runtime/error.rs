@@ -68,6 +68,23 @@ pub enum PipelineError {
     /// A record of the deployments topic is not a deployment.
     #[error("not a deployment record: {0}")]
     NotADeployment(#[source] serde_json::Error),
+    /// A partition's log could not be read.
+    #[error("{topic}-{partition}: {source}")]
+    Read {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The log's error.
+        source: fjord_log::LogError,
+    },
+    /// The bytes of a read could not be had.
+    #[error("{0}")]
+    ReadBytes(#[source] std::io::Error),
+    /// A task met a stored batch that does not decode: it stops rather
+    /// than pass over records (docs/security.md).
+    #[error(transparent)]
+    Undecodable(#[from] super::records::SkippedBatch),
     /// A blocking thread the runtime waited on panicked or was cancelled.
     #[error("{0}")]
     Interrupted(String),
@@ -133,6 +150,18 @@ mod tests {
                     source: LocalError::from_message("disk full"),
                 },
                 LocalError::from_message("disk full").to_string(),
+            ),
+            (
+                PipelineError::Read {
+                    topic: "orders".into(),
+                    partition: 2,
+                    source: fjord_log::LogError::OffsetOutOfRange {
+                        offset: 9,
+                        log_start: 0,
+                        log_end: 5,
+                    },
+                },
+                "orders-2: offset 9 is outside the log [0, 5]".into(),
             ),
         ];
         for (error, text) in cases {

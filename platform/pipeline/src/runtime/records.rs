@@ -3,8 +3,10 @@
 
 use bytes::Bytes;
 use fjord_broker::Partition;
-use fjord_log::BatchBuilder;
+use fjord_log::{BatchBuilder, LogError};
 use fjord_sdk::{Header, Record};
+
+use super::error::PipelineError;
 
 /// What one read of a partition gave.
 #[derive(Debug, Default)]
@@ -42,12 +44,15 @@ impl std::fmt::Display for SkippedBatch {
     }
 }
 
+impl std::error::Error for SkippedBatch {}
+
 impl Read {
     /// The read, or the first skipped batch as an error.
-    pub fn strict(self) -> Result<Read, String> {
-        match self.skipped.first() {
-            Some(bad) => Err(bad.to_string()),
-            None => Ok(self),
+    pub fn strict(mut self) -> Result<Read, SkippedBatch> {
+        if self.skipped.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.skipped.swap_remove(0))
         }
     }
 }
@@ -55,10 +60,18 @@ impl Read {
 /// Reads up to about `max_bytes` of `partition` from `offset`, passing
 /// over (and listing in [`Read::skipped`]) any stored batch that does not
 /// decode within the bounds.
-pub(crate) fn read(partition: &Partition, offset: i64, max_bytes: usize) -> Result<Read, String> {
+pub(crate) fn read(
+    partition: &Partition,
+    offset: i64,
+    max_bytes: usize,
+) -> Result<Read, PipelineError> {
     let read = partition
         .read(offset, max_bytes)
-        .map_err(|e| format!("{}-{}: {e}", partition.topic(), partition.index()))?;
+        .map_err(|source| PipelineError::Read {
+            topic: partition.topic().to_owned(),
+            partition: partition.index(),
+            source,
+        })?;
     let mut out = Read {
         next: offset,
         ..Read::default()
@@ -71,7 +84,7 @@ pub(crate) fn read(partition: &Partition, offset: i64, max_bytes: usize) -> Resu
     let Some(slice) = read.slice else {
         return Ok(out);
     };
-    let bytes = slice.bytes().map_err(|e| e.to_string())?;
+    let bytes = slice.bytes().map_err(PipelineError::ReadBytes)?;
     // Bounded like every reader of records: a stored batch that inflates
     // past the cap (or does not decode) is passed over with its place,
     // never the process.
@@ -130,7 +143,9 @@ pub(crate) fn read(partition: &Partition, offset: i64, max_bytes: usize) -> Resu
 
 /// One uncompressed v2 batch holding `records` (offsets are assigned by the
 /// append).
-pub(crate) fn encode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Result<Vec<u8>, String> {
+pub(crate) fn encode<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+) -> Result<Vec<u8>, LogError> {
     let mut batch = BatchBuilder::new();
     for r in records {
         batch.push_with_headers(
@@ -145,5 +160,5 @@ pub(crate) fn encode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Resul
             }),
         );
     }
-    batch.build().map_err(|e| e.to_string())
+    batch.build()
 }

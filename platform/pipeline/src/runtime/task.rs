@@ -363,8 +363,8 @@ impl TopicTask {
         // A task never passes over a batch: it fails, and the batch's place
         // is in its error (docs/security.md).
         let read = records::read(&work.log, work.position, READ_BYTES)
-            .and_then(records::Read::strict)
-            .map_err(Some)?;
+            .and_then(|read| read.strict().map_err(PipelineError::from))
+            .map_err(|e| Some(e.to_string()))?;
         let moved = !read.records.is_empty();
         if moved {
             let processed = work.chain.process(read.records);

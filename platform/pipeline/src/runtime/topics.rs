@@ -147,7 +147,8 @@ impl Topics {
                 let log = self.local_partition(topic, partition).ok_or_else(|| {
                     AppendError::Failed(format!("{topic} has no partition {partition}"))
                 })?;
-                let batch = records::encode(records).map_err(AppendError::Failed)?;
+                let batch =
+                    records::encode(records).map_err(|e| AppendError::Failed(e.to_string()))?;
                 log.append(batch)
                     .await
                     .map(|info| info.first_offset)
@@ -193,7 +194,10 @@ impl Topics {
                 };
                 while out.next < log.high_watermark() {
                     // A changelog or state read must not lose a batch.
-                    let read = records::read(&log, out.next, 1 << 20)?.strict()?;
+                    let read = records::read(&log, out.next, 1 << 20)
+                        .map_err(|e| e.to_string())?
+                        .strict()
+                        .map_err(|e| e.to_string())?;
                     if read.next <= out.next {
                         break;
                     }
