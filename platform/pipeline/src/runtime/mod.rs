@@ -30,8 +30,8 @@ mod stop;
 mod task;
 mod topics;
 
-pub(crate) use plan::SOURCE_PLUGIN;
 pub use error::PipelineError;
+pub(crate) use plan::SOURCE_PLUGIN;
 pub use records::SkippedBatch;
 
 pub use deployments::{
