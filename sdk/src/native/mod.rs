@@ -1,152 +1,24 @@
-//! Fjord's C ABI for native plugins (a `cdylib`).
+//! The plugin side of Fjord's C ABI (`fjord-plugin-abi`): what the kind
+//! attributes' expansion calls from the exported `extern "C"` symbols when a
+//! plugin is built as a `cdylib`.
 //!
-//! A native plugin exports these symbols (the kind attributes generate them):
-//!
-//! | symbol | signature |
-//! |---|---|
-//! | `fjord_plugin_abi_version` | `() -> u32` — must equal [`ABI_VERSION`]; checked before anything else is called |
-//! | `fjord_plugin_describe` | `(out: *mut FjBuf)` — [`PluginInfo`] as JSON |
-//! | `fjord_plugin_init` | `(host: *const FjHost, config: *const u8, config_len: usize, position: *const u8, position_len: usize, err: *mut FjBuf) -> *mut c_void` — config as JSON `{"pairs": [[k, v], …]}`; `position` null when none; null return = error in `err` |
-//! | `fjord_plugin_call` | `(instance, op: u32, a, a_len, b, b_len, arg: i64, out: *mut FjBuf) -> u32` — see [`Op`]; a null `a`/`b` is "none"; status [`STATUS_OK`], [`STATUS_ERROR`], [`STATUS_PANIC`], [`STATUS_WRONG_OP`] with a message in `out` |
-//! | `fjord_plugin_free` | `(buf: FjBuf)` — frees a buffer the plugin filled |
-//! | `fjord_plugin_drop` | `(instance)` |
-//!
-//! Native plugins run inside the broker process and are trusted: they are not
-//! sandboxed and a crash in one (as opposed to a panic, which is caught) is a
-//! crash of the broker.
+//! Plugin authors never call this; it is public only because the macros
+//! expand in the plugin's crate.
 
-use crate::dispatch::{CallError, DynPlugin, Exported, Op, instantiate};
+mod adapter;
+
+pub use adapter::{
+    PartitionerAdapter, ProcessorAdapter, SerializerAdapter, SinkAdapter, SourceAdapter,
+};
+pub use fjord_plugin_abi::{ABI_VERSION, FjBuf, FjHost};
+
 use crate::{Config, Host, Level};
+use adapter::{CallError, DynPlugin, Exported, instantiate};
+use fjord_plugin_abi::{
+    METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM, Op, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
+    STATUS_WRONG_OP, decode_pairs,
+};
 use std::ffi::c_void;
-
-/// The version of this ABI. A host refuses a library that reports another.
-pub const ABI_VERSION: u32 = 1;
-
-pub const STATUS_OK: u32 = 0;
-pub const STATUS_ERROR: u32 = 1;
-pub const STATUS_PANIC: u32 = 2;
-pub const STATUS_WRONG_OP: u32 = 3;
-
-/// A byte buffer handed across the ABI; freed by the side that filled it.
-#[repr(C)]
-#[derive(Debug)]
-pub struct FjBuf {
-    pub ptr: *mut u8,
-    pub len: usize,
-    pub cap: usize,
-}
-
-impl FjBuf {
-    pub const EMPTY: FjBuf = FjBuf {
-        ptr: std::ptr::null_mut(),
-        len: 0,
-        cap: 0,
-    };
-
-    pub fn from_vec(v: Vec<u8>) -> FjBuf {
-        let mut v = std::mem::ManuallyDrop::new(v);
-        FjBuf {
-            ptr: v.as_mut_ptr(),
-            len: v.len(),
-            cap: v.capacity(),
-        }
-    }
-
-    /// Takes back a buffer made by [`FjBuf::from_vec`] in the same binary.
-    ///
-    /// # Safety
-    /// `self` must come from `from_vec` of the binary calling this, once.
-    pub unsafe fn into_vec(self) -> Vec<u8> {
-        if self.ptr.is_null() {
-            return Vec::new();
-        }
-        unsafe { Vec::from_raw_parts(self.ptr, self.len, self.cap) }
-    }
-
-    /// The bytes, without taking ownership.
-    ///
-    /// # Safety
-    /// `ptr`/`len` must describe live memory.
-    pub unsafe fn as_slice(&self) -> &[u8] {
-        if self.ptr.is_null() {
-            &[]
-        } else {
-            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-        }
-    }
-}
-
-/// The host's services as C function pointers; `ctx` is passed back as is.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct FjHost {
-    pub ctx: *mut c_void,
-    /// Returns 1 and fills `out` when the key exists, else 0.
-    pub state_get: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        key: *const u8,
-        key_len: usize,
-        out: *mut FjBuf,
-    ) -> u32,
-    pub state_put: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        key: *const u8,
-        key_len: usize,
-        value: *const u8,
-        value_len: usize,
-    ),
-    pub state_delete: unsafe extern "C" fn(ctx: *mut c_void, key: *const u8, key_len: usize),
-    /// Fills `out` with `count:u32 (len:u32 key len:u32 value)*`.
-    pub state_scan_prefix: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        prefix: *const u8,
-        prefix_len: usize,
-        out: *mut FjBuf,
-    ),
-    /// `kind`: 0 counter (value = delta), 1 gauge, 2 histogram.
-    pub metric: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        kind: u32,
-        name: *const u8,
-        name_len: usize,
-        value: f64,
-    ),
-    pub log:
-        unsafe extern "C" fn(ctx: *mut c_void, level: u32, message: *const u8, message_len: usize),
-    /// Frees a buffer the host filled.
-    pub free: unsafe extern "C" fn(buf: FjBuf),
-}
-
-/// Encodes scan results for [`FjHost::state_scan_prefix`].
-pub fn encode_pairs(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (k, v) in pairs {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(k);
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        out.extend_from_slice(v);
-    }
-    out
-}
-
-fn decode_pairs(mut buf: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    fn take<'a>(buf: &mut &'a [u8]) -> Option<&'a [u8]> {
-        let n = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?) as usize;
-        let out = buf.get(4..4 + n)?;
-        *buf = &buf[4 + n..];
-        Some(out)
-    }
-    let mut out = Vec::new();
-    if buf.len() < 4 {
-        return out;
-    }
-    buf = &buf[4..];
-    while let (Some(k), Some(v)) = (take(&mut buf), take(&mut buf)) {
-        out.push((k.to_vec(), v.to_vec()));
-    }
-    out
-}
 
 /// The plugin side's view of an [`FjHost`].
 struct FfiHost(FjHost);
@@ -191,13 +63,29 @@ impl Host for FfiHost {
         decode_pairs(&self.take(out))
     }
     fn counter(&mut self, name: &str, delta: u64) {
-        unsafe { (self.0.metric)(self.0.ctx, 0, name.as_ptr(), name.len(), delta as f64) }
+        unsafe {
+            (self.0.metric)(
+                self.0.ctx,
+                METRIC_COUNTER,
+                name.as_ptr(),
+                name.len(),
+                delta as f64,
+            )
+        }
     }
     fn gauge(&mut self, name: &str, value: f64) {
-        unsafe { (self.0.metric)(self.0.ctx, 1, name.as_ptr(), name.len(), value) }
+        unsafe { (self.0.metric)(self.0.ctx, METRIC_GAUGE, name.as_ptr(), name.len(), value) }
     }
     fn histogram(&mut self, name: &str, value: f64) {
-        unsafe { (self.0.metric)(self.0.ctx, 2, name.as_ptr(), name.len(), value) }
+        unsafe {
+            (self.0.metric)(
+                self.0.ctx,
+                METRIC_HISTOGRAM,
+                name.as_ptr(),
+                name.len(),
+                value,
+            )
+        }
     }
     fn log(&mut self, level: Level, message: &str) {
         unsafe { (self.0.log)(self.0.ctx, level.as_u32(), message.as_ptr(), message.len()) }
