@@ -51,7 +51,7 @@ macro_rules! __export {
             }
             $crate::wasm::processor::__export_processor_world!(__FjordGuest);
         };
-        $crate::__export_native!($crate::dispatch::ProcessorAdapter<$t>);
+        $crate::__export_native!($crate::native::ProcessorAdapter<$t>);
     };
     (source, $t:ty) => {
         #[cfg(target_arch = "wasm32")]
@@ -97,7 +97,7 @@ macro_rules! __export {
             }
             $crate::wasm::source::__export_source_world!(__FjordGuest);
         };
-        $crate::__export_native!($crate::dispatch::SourceAdapter<$t>);
+        $crate::__export_native!($crate::native::SourceAdapter<$t>);
     };
     (sink, $t:ty) => {
         #[cfg(target_arch = "wasm32")]
@@ -137,7 +137,7 @@ macro_rules! __export {
             }
             $crate::wasm::sink::__export_sink_world!(__FjordGuest);
         };
-        $crate::__export_native!($crate::dispatch::SinkAdapter<$t>);
+        $crate::__export_native!($crate::native::SinkAdapter<$t>);
     };
     (partitioner, $t:ty) => {
         #[cfg(target_arch = "wasm32")]
@@ -179,7 +179,7 @@ macro_rules! __export {
             }
             $crate::wasm::partitioner::__export_partitioner_world!(__FjordGuest);
         };
-        $crate::__export_native!($crate::dispatch::PartitionerAdapter<$t>);
+        $crate::__export_native!($crate::native::PartitionerAdapter<$t>);
     };
     (serializer, $t:ty) => {
         #[cfg(target_arch = "wasm32")]
@@ -221,7 +221,7 @@ macro_rules! __export {
             }
             $crate::wasm::serializer::__export_serializer_world!(__FjordGuest);
         };
-        $crate::__export_native!($crate::dispatch::SerializerAdapter<$t>);
+        $crate::__export_native!($crate::native::SerializerAdapter<$t>);
     };
 }
 

@@ -272,3 +272,32 @@ pub fn run_write<S: Sink>(s: &mut S, batch: &[u8], ctx: &mut Context<'_>) -> Res
     }
     Ok(())
 }
+
+/// How a call into plugin code failed, as [`guarded`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caught {
+    /// The plugin returned an error; it can be called again.
+    Error(Error),
+    /// The plugin panicked; the instance must not be used again.
+    Panic(String),
+}
+
+/// Runs plugin code, turning a panic into [`Caught::Panic`] so that it does
+/// not unwind into the caller (the C ABI export, the host's built-ins).
+pub fn guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Caught> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(Caught::Error),
+        Err(payload) => Err(Caught::Panic(panic_message(&*payload))),
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}

@@ -7,7 +7,7 @@
 //! - `cargo build --target wasm32-wasip2` gives a sandboxed WebAssembly
 //!   component implementing the WIT world of its kind (`sdk/wit`);
 //! - `cargo build` of a `cdylib` gives a native library exporting Fjord's C
-//!   ABI ([`native`]).
+//!   ABI (the `fjord-plugin-abi` crate documents it).
 //!
 //! The same source, no `cfg` in it. [`testing`] runs a plugin natively in a
 //! unit test. The guide is docs/plugins.md; `fjord plugin new` scaffolds a
@@ -40,7 +40,9 @@
 //! ```
 //!
 //! Not for: talking to a broker, or anything on the host side — the host
-//! (`fjord-plugin-host`) depends on this crate, never the reverse.
+//! (`fjord-plugin-host`) depends on this crate, never the reverse, and calls
+//! plugins through traits of its own. The C ABI's types are in
+//! `fjord-plugin-abi`, which both sides use.
 
 mod batch;
 mod context;
@@ -52,8 +54,7 @@ pub mod kinds;
 mod plugin;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub mod dispatch;
-#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
 pub mod native;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

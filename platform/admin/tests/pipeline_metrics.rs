@@ -38,10 +38,13 @@ async fn step_counts_dead_letters_and_plugin_calls_show_in_metrics() {
     config.num_partitions = 1;
     let broker = Broker::start(config).await.expect("broker starts");
     let host = Arc::new(
-        PluginHost::new(HostConfig {
-            cache_dir: Some(dir.path().join("plugin-cache")),
-            ..HostConfig::default()
-        })
+        PluginHost::new(
+            HostConfig {
+                cache_dir: Some(dir.path().join("plugin-cache")),
+                ..HostConfig::default()
+            },
+            fjord_builtins::all(),
+        )
         .expect("plugin host"),
     );
     let runtime = PipelineRuntime::start(broker.local(), host)

@@ -125,11 +125,14 @@ pub fn run(args: ServerArgs) -> Result<()> {
         }
         .context("broker failed to start")?;
         let host = std::sync::Arc::new(
-            fjord_plugin_host::PluginHost::new(fjord_plugin_host::HostConfig {
-                cache_dir: Some(cache_dir),
-                policy,
-                ..Default::default()
-            })
+            fjord_plugin_host::PluginHost::new(
+                fjord_plugin_host::HostConfig {
+                    cache_dir: Some(cache_dir),
+                    policy,
+                    ..Default::default()
+                },
+                fjord_builtins::all(),
+            )
             .context("cannot start the plugin host")?,
         );
         let local = broker.local();

@@ -59,7 +59,7 @@ async fn platform(dir: &std::path::Path) -> (Broker, PipelineRuntime) {
     let mut config = BrokerConfig::ephemeral(dir);
     config.num_partitions = 2;
     let broker = Broker::start(config).await.unwrap();
-    let host = Arc::new(PluginHost::new(HostConfig::default()).unwrap());
+    let host = Arc::new(PluginHost::new(HostConfig::default(), fjord_builtins::all()).unwrap());
     let runtime = PipelineRuntime::start(broker.local(), host).await.unwrap();
     (broker, runtime)
 }

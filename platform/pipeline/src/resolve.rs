@@ -54,7 +54,7 @@ impl PluginResolver for HostResolver<'_> {
                 // The host looks built-ins up by name and kind together,
                 // so a built-in of another kind reads as "not found".
                 ErrorKind::NotFound(_) if !reference.contains('/') && !reference.contains('.') => {
-                    builtin_not_found(reference, kind)
+                    builtin_not_found(self.host, reference, kind)
                 }
                 ErrorKind::NotFound(m) | ErrorKind::NotAPlugin(m) => m,
                 ErrorKind::WrongKind { expected, found } => {
@@ -82,11 +82,8 @@ impl PluginResolver for HostResolver<'_> {
     }
 }
 
-fn builtin_not_found(reference: &str, kind: PluginKind) -> String {
-    let infos: Vec<PluginInfo> = fjord_plugin_host::builtins()
-        .iter()
-        .map(|b| (b.describe)())
-        .collect();
+fn builtin_not_found(host: &PluginHost, reference: &str, kind: PluginKind) -> String {
+    let infos: Vec<PluginInfo> = host.builtins().iter().map(|b| b.info()).collect();
     let other: Vec<String> = infos
         .iter()
         .filter(|i| i.name == reference || format!("{}-{}", i.name, i.kind) == reference)

@@ -459,13 +459,16 @@ fn create_partitions_must_match_an_existing_topic() {
 
 #[test]
 fn the_plugin_host_resolves_built_ins() {
-    let host = match PluginHost::new(HostConfig {
-        policy: HostPolicy {
-            paths: vec!["/tmp".into()],
-            ..HostPolicy::default()
+    let host = match PluginHost::new(
+        HostConfig {
+            policy: HostPolicy {
+                paths: vec!["/tmp".into()],
+                ..HostPolicy::default()
+            },
+            ..HostConfig::default()
         },
-        ..HostConfig::default()
-    }) {
+        fjord_builtins::all(),
+    ) {
         Ok(h) => h,
         Err(e) => panic!("{e}"),
     };
@@ -541,13 +544,16 @@ fn what_a_pipeline_touches_is_checked_against_the_policy() {
     let data = tempfile::tempdir().unwrap();
     let pipelines = data.path().join("pipelines");
     std::fs::create_dir(&pipelines).unwrap();
-    let host = PluginHost::new(HostConfig {
-        policy: HostPolicy {
-            paths: vec![pipelines.clone()],
-            ..HostPolicy::default()
+    let host = PluginHost::new(
+        HostConfig {
+            policy: HostPolicy {
+                paths: vec![pipelines.clone()],
+                ..HostPolicy::default()
+            },
+            ..HostConfig::default()
         },
-        ..HostConfig::default()
-    })
+        fjord_builtins::all(),
+    )
     .unwrap();
     let manifest = |source: &str, sink_path: &str| {
         format!(

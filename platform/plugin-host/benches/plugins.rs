@@ -17,11 +17,14 @@ use inputs::{BATCH, FILTER, REGEX, instances, json_records, log_lines};
 use std::time::Duration;
 
 fn processors(c: &mut Criterion) {
-    let host = PluginHost::new(HostConfig {
-        cache_dir: Some(std::env::temp_dir().join("fjord-bench-cache")),
-        policy: common::test_policy(),
-        ..Default::default()
-    })
+    let host = PluginHost::new(
+        HostConfig {
+            cache_dir: Some(std::env::temp_dir().join("fjord-bench-cache")),
+            policy: common::test_policy(),
+            ..Default::default()
+        },
+        fjord_builtins::all(),
+    )
     .expect("host");
     let cases = [
         (
@@ -146,11 +149,14 @@ impl wasmtime_wasi::WasiView for State {
 /// broker does for each pipeline task.
 fn instantiation(c: &mut Criterion) {
     let cache = tempfile::tempdir().expect("cache dir");
-    let host = PluginHost::new(HostConfig {
-        cache_dir: Some(cache.path().to_owned()),
-        policy: common::test_policy(),
-        ..Default::default()
-    })
+    let host = PluginHost::new(
+        HostConfig {
+            cache_dir: Some(cache.path().to_owned()),
+            policy: common::test_policy(),
+            ..Default::default()
+        },
+        fjord_builtins::all(),
+    )
     .expect("host");
     let wasm = reference(&build("fjord-plugin-filter", Build::Wasm));
     host.load(&wasm).expect("first load compiles and caches");

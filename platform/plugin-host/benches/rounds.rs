@@ -29,11 +29,14 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(41);
-    let host = PluginHost::new(HostConfig {
-        cache_dir: Some(std::env::temp_dir().join("fjord-bench-cache")),
-        policy: common::test_policy(),
-        ..Default::default()
-    })
+    let host = PluginHost::new(
+        HostConfig {
+            cache_dir: Some(std::env::temp_dir().join("fjord-bench-cache")),
+            policy: common::test_policy(),
+            ..Default::default()
+        },
+        fjord_builtins::all(),
+    )
     .expect("host");
     let mut runs = instances(&host, "filter", "fjord-plugin-filter", &[("expr", FILTER)]);
     let batch = fjord_sdk::encode(&json_records());

@@ -1,12 +1,12 @@
 //! Loaded plugins and their instances: the one interface over built-in,
 //! native and WebAssembly plugins.
 
-use crate::backend::{Backend, BuiltinInstance, CallFailure};
+use crate::backend::{Backend, CallFailure};
+use crate::builtin::Builtin;
 use crate::error::{ErrorKind, PluginError};
 use crate::native::NativeLibrary;
-use crate::wasm::{WasmInstance, WasmPlugin};
+use crate::wasm::WasmPlugin;
 use crate::{Capabilities, Services};
-use fjord_sdk::dispatch::{Builtin, CallError, Op, decode_polled};
 use fjord_sdk::{Config, PluginInfo, PluginKind};
 use std::sync::Arc;
 
@@ -52,7 +52,7 @@ impl std::fmt::Debug for LoadedPlugin {
 impl LoadedPlugin {
     pub(crate) fn builtin(b: Builtin) -> Self {
         LoadedPlugin {
-            info: (b.describe)(),
+            info: b.info(),
             code: Code::Builtin(b),
         }
     }
@@ -135,7 +135,7 @@ pub struct PluginInstance {
     plugin: Arc<LoadedPlugin>,
     options: InstanceOptions,
     services: Services,
-    backend: Option<Box<dyn Backend>>,
+    backend: Option<Backend>,
 }
 
 impl std::fmt::Debug for PluginInstance {
@@ -150,37 +150,35 @@ fn start(
     plugin: &LoadedPlugin,
     options: &InstanceOptions,
     services: &Services,
-) -> Result<Box<dyn Backend>, PluginError> {
-    let name = &plugin.info.name;
+) -> Result<Backend, PluginError> {
     let position = options.position.as_deref();
-    Ok(match &plugin.code {
-        Code::Builtin(b) => {
-            let instance = (b.new)(&options.config, position).map_err(|e| {
-                PluginError::new(
-                    name,
-                    ErrorKind::Init(match e {
-                        CallError::Plugin(e) => e.message().to_owned(),
-                        CallError::Panic(m) => format!("panicked: {m}"),
-                        CallError::WrongOp(op) => format!("{op:?}"),
-                    }),
-                )
-            })?;
-            Box::new(BuiltinInstance {
-                plugin: instance,
-                services: services.clone(),
-            })
-        }
-        Code::Native(lib) => {
-            Box::new(lib.instantiate(&options.config, position, services.clone())?)
-        }
-        Code::Wasm(p) => Box::new(WasmInstance::new(
+    let backend = match &plugin.code {
+        Code::Builtin(b) => b
+            .start(&options.config, position, services.clone())
+            .map_err(|m| PluginError::new(&plugin.info.name, ErrorKind::Init(m)))?,
+        Code::Native(lib) => lib.start(&options.config, position, services.clone())?,
+        Code::Wasm(p) => crate::wasm::start(
             p,
             &options.config,
             position,
             services.clone(),
             &options.capabilities,
-        )?),
-    })
+        )?,
+    };
+    Ok(backend)
+}
+
+/// Picks the backend of one kind out of a [`Backend`], or says why not.
+macro_rules! kind_of {
+    ($backend:expr, $variant:ident) => {
+        match $backend {
+            Backend::$variant(b) => Ok(b),
+            other => Err(ErrorKind::WrongKind {
+                expected: PluginKind::$variant,
+                found: other.kind(),
+            }),
+        }
+    };
 }
 
 impl PluginInstance {
@@ -218,15 +216,14 @@ impl PluginInstance {
         PluginError::new(&self.plugin.info.name, kind)
     }
 
-    fn call(
+    /// Runs `f` on the running instance's backend, starting one first if the
+    /// last was replaced and that failed. A fatal failure drops the instance
+    /// and starts a fresh one for the next call.
+    fn call<T>(
         &mut self,
         kind: PluginKind,
-        op: Op,
-        a: Option<&[u8]>,
-        b: Option<&[u8]>,
-        arg: i64,
-        partition: i32,
-    ) -> Result<Vec<u8>, PluginError> {
+        f: impl FnOnce(&mut Backend) -> Result<Result<T, CallFailure>, ErrorKind>,
+    ) -> Result<T, PluginError> {
         self.plugin.expect_kind(kind)?;
         let backend = match &mut self.backend {
             Some(b) => b,
@@ -235,9 +232,10 @@ impl PluginInstance {
                 .backend
                 .insert(start(&self.plugin, &self.options, &self.services)?),
         };
-        match backend.call(op, a, b, arg, partition) {
+        match f(backend).map_err(|kind| self.err(kind))? {
             Ok(out) => Ok(out),
             Err(CallFailure::Failed(msg)) => Err(self.err(ErrorKind::Failed(msg))),
+            Err(CallFailure::Malformed(what)) => Err(self.err(ErrorKind::MalformedOutput(what))),
             Err(CallFailure::Fatal(kind)) => {
                 // Never call into a trapped or panicked instance again.
                 self.backend = None;
@@ -258,51 +256,37 @@ impl PluginInstance {
 
     /// Processor: one batch of `partition` in, the output batch out.
     pub fn process(&mut self, partition: i32, batch: &[u8]) -> Result<Vec<u8>, PluginError> {
-        let out = self.call(
-            PluginKind::Processor,
-            Op::Process,
-            Some(batch),
-            None,
-            i64::from(partition),
-            partition,
-        )?;
+        let out = self.call(PluginKind::Processor, |b| {
+            Ok(kind_of!(b, Processor)?.process(partition, batch))
+        })?;
         self.checked_batch(out)
     }
 
     /// Processor: the periodic timer for `partition`.
     pub fn on_timer(&mut self, partition: i32, now_ms: i64) -> Result<Vec<u8>, PluginError> {
-        let out = self.call(
-            PluginKind::Processor,
-            Op::OnTimer,
-            None,
-            None,
-            now_ms,
-            partition,
-        )?;
+        let out = self.call(PluginKind::Processor, |b| {
+            Ok(kind_of!(b, Processor)?.on_timer(partition, now_ms))
+        })?;
         self.checked_batch(out)
     }
 
     /// Source: up to `max` records, and the position after them. The
     /// position is also kept, so a replaced instance resumes from it.
     pub fn poll(&mut self, max: u32) -> Result<(Vec<u8>, Vec<u8>), PluginError> {
-        let out = self.call(PluginKind::Source, Op::Poll, None, None, i64::from(max), 0)?;
-        let (batch, position) = decode_polled(&out)
-            .ok_or_else(|| self.err(ErrorKind::MalformedOutput("poll result".into())))?;
-        let batch = self.checked_batch(batch.to_vec())?;
-        self.options.position = Some(position.to_vec());
-        Ok((batch, position.to_vec()))
+        let polled = self.call(PluginKind::Source, |b| Ok(kind_of!(b, Source)?.poll(max)))?;
+        let batch = self.checked_batch(polled.batch)?;
+        self.options.position = Some(polled.position.clone());
+        Ok((batch, polled.position))
     }
 
     /// Sink: write a batch.
     pub fn write(&mut self, batch: &[u8]) -> Result<(), PluginError> {
-        self.call(PluginKind::Sink, Op::Write, Some(batch), None, 0, 0)
-            .map(drop)
+        self.call(PluginKind::Sink, |b| Ok(kind_of!(b, Sink)?.write(batch)))
     }
 
     /// Sink: make what was written durable.
     pub fn flush(&mut self) -> Result<(), PluginError> {
-        self.call(PluginKind::Sink, Op::Flush, None, None, 0, 0)
-            .map(drop)
+        self.call(PluginKind::Sink, |b| Ok(kind_of!(b, Sink)?.flush()))
     }
 
     /// Partitioner: the partition for a record, below `partition_count`.
@@ -312,44 +296,23 @@ impl PluginInstance {
         value: Option<&[u8]>,
         partition_count: u32,
     ) -> Result<u32, PluginError> {
-        let out = self.call(
-            PluginKind::Partitioner,
-            Op::Partition,
-            key,
-            value,
-            i64::from(partition_count),
-            0,
-        )?;
-        let bytes: [u8; 4] = out.as_slice().try_into().map_err(|_| {
-            self.err(ErrorKind::MalformedOutput(format!(
-                "partition result of {} bytes",
-                out.len()
-            )))
+        let p = self.call(PluginKind::Partitioner, |b| {
+            Ok(kind_of!(b, Partitioner)?.partition(key, value, partition_count))
         })?;
-        Ok(u32::from_le_bytes(bytes) % partition_count.max(1))
+        Ok(p % partition_count.max(1))
     }
 
     /// Serializer: user-facing format to stored bytes.
     pub fn serialize(&mut self, input: &[u8]) -> Result<Vec<u8>, PluginError> {
-        self.call(
-            PluginKind::Serializer,
-            Op::Serialize,
-            Some(input),
-            None,
-            0,
-            0,
-        )
+        self.call(PluginKind::Serializer, |b| {
+            Ok(kind_of!(b, Serializer)?.serialize(input))
+        })
     }
 
     /// Serializer: stored bytes to the user-facing format.
     pub fn deserialize(&mut self, bytes: &[u8]) -> Result<Vec<u8>, PluginError> {
-        self.call(
-            PluginKind::Serializer,
-            Op::Deserialize,
-            Some(bytes),
-            None,
-            0,
-            0,
-        )
+        self.call(PluginKind::Serializer, |b| {
+            Ok(kind_of!(b, Serializer)?.deserialize(bytes))
+        })
     }
 }

@@ -7,6 +7,15 @@
 //! `process`, `poll`, `write`, `partition`, `serialize`, … — are the same for
 //! all three. The pipeline runtime and the CLI never know which they run.
 //!
+//! Inside, each origin implements one trait per plugin kind (a processor's
+//! `process` and `on_timer`, a source's `poll`, …): the built-ins call the
+//! SDK's kind traits directly, the WebAssembly instances call their world's
+//! typed exports, and native libraries translate to the C ABI of
+//! `fjord-plugin-abi`, the only place operation codes exist.
+//!
+//! The host compiles in no plugin: the binary passes its built-ins
+//! ([`Builtin`], e.g. `fjord_builtins::all()`) to [`PluginHost::new`].
+//!
 //! A plugin that traps, panics, runs past its deadline, exhausts its memory,
 //! returns an error or returns malformed output fails that one call with a
 //! [`PluginError`] naming it; an instance that cannot be trusted any more is
@@ -23,7 +32,7 @@
 //! use fjord_plugin_host::{InstanceOptions, PluginHost};
 //! use fjord_sdk::{Config, Record};
 //!
-//! let host = PluginHost::new(Default::default())?;
+//! let host = PluginHost::new(Default::default(), fjord_builtins::all())?;
 //! let filter = host.load("filter")?;
 //! let mut instance = host.instantiate(
 //!     &filter,
@@ -47,7 +56,7 @@ mod policy;
 mod services;
 mod wasm;
 
-pub use builtin::builtins;
+pub use builtin::Builtin;
 pub use capabilities::{Capabilities, DirGrant};
 pub use error::{ErrorKind, PluginError};
 pub use instance::{InstanceOptions, LoadedPlugin, Origin, PluginInstance};
@@ -76,6 +85,7 @@ pub struct HostConfig {
 /// share behind an `Arc`.
 pub struct PluginHost {
     config: HostConfig,
+    builtins: Vec<Builtin>,
     // The wasmtime engine reserves its instance pool up front; only pay for
     // it when a WebAssembly plugin is loaded.
     wasm: OnceLock<Arc<wasm::WasmRuntime>>,
@@ -99,11 +109,18 @@ pub fn is_file_reference(reference: &str) -> bool {
 }
 
 impl PluginHost {
-    pub fn new(config: HostConfig) -> Result<PluginHost, PluginError> {
+    /// A host that knows `builtins` by name, besides the files it loads.
+    pub fn new(config: HostConfig, builtins: Vec<Builtin>) -> Result<PluginHost, PluginError> {
         Ok(PluginHost {
             config,
+            builtins,
             wasm: OnceLock::new(),
         })
+    }
+
+    /// The built-ins this host was given.
+    pub fn builtins(&self) -> &[Builtin] {
+        &self.builtins
     }
 
     fn wasm_runtime(&self) -> Result<&Arc<wasm::WasmRuntime>, PluginError> {
@@ -142,8 +159,8 @@ impl PluginHost {
         kind: Option<PluginKind>,
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
         if !is_file_reference(reference) {
-            return match builtin::find(reference, kind) {
-                builtin::Lookup::Found(b) => Ok(Arc::new(LoadedPlugin::builtin(b))),
+            return match builtin::find(&self.builtins, reference, kind) {
+                builtin::Lookup::Found(b) => Ok(Arc::new(LoadedPlugin::builtin(*b))),
                 builtin::Lookup::Ambiguous(names) => Err(PluginError::new(
                     reference,
                     ErrorKind::NotFound(format!(
@@ -152,8 +169,7 @@ impl PluginHost {
                     )),
                 )),
                 builtin::Lookup::None => {
-                    let names: Vec<String> =
-                        builtins().iter().map(|b| (b.describe)().name).collect();
+                    let names: Vec<String> = self.builtins.iter().map(|b| b.info().name).collect();
                     Err(PluginError::new(
                         reference,
                         ErrorKind::NotFound(format!(
@@ -205,9 +221,10 @@ impl PluginHost {
             .check_grants(capabilities)
             .map_err(|r| refused(reference, r))?;
         if !is_file_reference(reference) {
-            if let builtin::Lookup::Found(b) = builtin::find(reference, Some(kind)) {
+            if let builtin::Lookup::Found(b) = builtin::find(&self.builtins, reference, Some(kind))
+            {
                 policy
-                    .check_builtin(&(b.describe)(), config)
+                    .check_builtin(&b.info(), config)
                     .map_err(|r| refused(reference, r))?;
             }
             return Ok(());

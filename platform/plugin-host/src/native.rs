@@ -1,5 +1,7 @@
-//! Native plugins: a `cdylib` speaking Fjord's C ABI (`fjord_sdk::native`),
-//! loaded with libloading.
+//! Native plugins: a `cdylib` speaking Fjord's C ABI (`fjord-plugin-abi`),
+//! loaded with libloading. The ABI's operation codes stop here: the rest of
+//! the host calls a [`NativeInstance`] through the kind traits of
+//! [`crate::backend`].
 //!
 //! Native plugins are trusted. They run in the broker's address space with
 //! no sandbox, no memory limit and no deadline; a panic is caught at the ABI
@@ -11,41 +13,22 @@
 //! `policy.rs`) and, by reading the file, that it exports the ABI's
 //! symbols ([`check_exports`]).
 
-use crate::backend::{Backend, CallFailure};
+use crate::backend::{
+    Backend, CallFailure, PartitionerBackend, Polled, ProcessorBackend, SerializerBackend,
+    SinkBackend, SourceBackend,
+};
 use crate::error::{ErrorKind, PluginError};
 use crate::services::Services;
-use fjord_sdk::dispatch::Op;
-use fjord_sdk::native::{
-    ABI_VERSION, FjBuf, FjHost, STATUS_OK, STATUS_PANIC, STATUS_WRONG_OP, encode_pairs,
+use fjord_plugin_abi::{
+    ABI_VERSION, AbiVersionFn, CallFn, DescribeFn, DropFn, FjBuf, FjHost, FreeFn, InitFn,
+    METRIC_COUNTER, METRIC_GAUGE, Op, STATUS_OK, STATUS_PANIC, STATUS_WRONG_OP, SYMBOLS,
+    decode_polled, encode_pairs,
 };
-use fjord_sdk::{Config, Host, Level, PluginInfo};
+use fjord_sdk::{Config, Host, Level, PluginInfo, PluginKind};
 use libloading::{Library, Symbol};
 use std::ffi::c_void;
 use std::path::Path;
 use std::sync::Arc;
-
-type AbiVersionFn = unsafe extern "C" fn() -> u32;
-type DescribeFn = unsafe extern "C" fn(*mut FjBuf);
-type InitFn = unsafe extern "C" fn(
-    *const FjHost,
-    *const u8,
-    usize,
-    *const u8,
-    usize,
-    *mut FjBuf,
-) -> *mut c_void;
-type CallFn = unsafe extern "C" fn(
-    *mut c_void,
-    u32,
-    *const u8,
-    usize,
-    *const u8,
-    usize,
-    i64,
-    *mut FjBuf,
-) -> u32;
-type FreeFn = unsafe extern "C" fn(FjBuf);
-type DropFn = unsafe extern "C" fn(*mut c_void);
 
 /// A loaded native plugin library, with its entry points resolved.
 pub struct NativeLibrary {
@@ -73,16 +56,6 @@ fn not_a_plugin(path: &Path, why: impl std::fmt::Display) -> PluginError {
     )
 }
 
-/// The symbols every native plugin exports.
-const ABI_SYMBOLS: [&str; 6] = [
-    "fjord_plugin_abi_version",
-    "fjord_plugin_describe",
-    "fjord_plugin_init",
-    "fjord_plugin_call",
-    "fjord_plugin_free",
-    "fjord_plugin_drop",
-];
-
 /// An error unless `path` is a shared library (ELF, Mach-O or PE) exporting
 /// every symbol of the ABI. Reads the file; loads and runs nothing.
 pub fn check_exports(path: &Path) -> Result<(), PluginError> {
@@ -106,7 +79,7 @@ pub fn check_exports(path: &Path) -> Result<(), PluginError> {
             .filter(|s| s.is_definition() && s.is_global())
             .filter_map(|s| s.name_bytes().ok().map(<[u8]>::to_vec)),
     );
-    for symbol in ABI_SYMBOLS {
+    for symbol in SYMBOLS {
         // Mach-O prefixes C names with an underscore.
         let found = exported.iter().any(|name| {
             name == symbol.as_bytes() || name.strip_prefix(b"_") == Some(symbol.as_bytes())
@@ -133,7 +106,7 @@ impl NativeLibrary {
         let lib = unsafe { Library::new(path) }.map_err(|e| not_a_plugin(path, e))?;
         // SAFETY: the exports were checked above and the ABI version is read
         // before anything else is called; each symbol is transmuted to the
-        // signature fjord_sdk::native declares for it, and the pointers stay
+        // signature fjord_plugin_abi declares for it, and the pointers stay
         // valid while `lib`, kept in the result, stays loaded. `describe`
         // fills `out`, which goes back to the same library's `free`.
         unsafe {
@@ -194,9 +167,26 @@ impl NativeLibrary {
         v
     }
 
+    /// A new instance, as the backend of the kind the library describes.
+    pub fn start(
+        self: &Arc<Self>,
+        config: &Config,
+        position: Option<&[u8]>,
+        services: Services,
+    ) -> Result<Backend, PluginError> {
+        let instance = Box::new(self.instantiate(config, position, services)?);
+        Ok(match self.info.kind {
+            PluginKind::Processor => Backend::Processor(instance),
+            PluginKind::Source => Backend::Source(instance),
+            PluginKind::Sink => Backend::Sink(instance),
+            PluginKind::Partitioner => Backend::Partitioner(instance),
+            PluginKind::Serializer => Backend::Serializer(instance),
+        })
+    }
+
     /// A new instance; `services` is moved to the heap so the pointer the
     /// library keeps stays valid.
-    pub fn instantiate(
+    fn instantiate(
         self: &Arc<Self>,
         config: &Config,
         position: Option<&[u8]>,
@@ -282,7 +272,8 @@ fn ptr_len(b: Option<&[u8]>) -> (*const u8, usize) {
     b.map_or((std::ptr::null(), 0), |b| (b.as_ptr(), b.len()))
 }
 
-impl Backend for NativeInstance {
+impl NativeInstance {
+    /// `fjord_plugin_call`: the one place an operation code is used.
     fn call(
         &mut self,
         op: Op,
@@ -315,6 +306,69 @@ impl Backend for NativeInstance {
                 String::from_utf8_lossy(&bytes).into_owned(),
             )),
         }
+    }
+}
+
+impl ProcessorBackend for NativeInstance {
+    fn process(&mut self, partition: i32, batch: &[u8]) -> Result<Vec<u8>, CallFailure> {
+        self.call(
+            Op::Process,
+            Some(batch),
+            None,
+            i64::from(partition),
+            partition,
+        )
+    }
+
+    fn on_timer(&mut self, partition: i32, now_ms: i64) -> Result<Vec<u8>, CallFailure> {
+        self.call(Op::OnTimer, None, None, now_ms, partition)
+    }
+}
+
+impl SourceBackend for NativeInstance {
+    fn poll(&mut self, max: u32) -> Result<Polled, CallFailure> {
+        let out = self.call(Op::Poll, None, None, i64::from(max), 0)?;
+        let (batch, position) =
+            decode_polled(&out).ok_or_else(|| CallFailure::Malformed("poll result".into()))?;
+        Ok(Polled {
+            batch: batch.to_vec(),
+            position: position.to_vec(),
+        })
+    }
+}
+
+impl SinkBackend for NativeInstance {
+    fn write(&mut self, batch: &[u8]) -> Result<(), CallFailure> {
+        self.call(Op::Write, Some(batch), None, 0, 0).map(drop)
+    }
+
+    fn flush(&mut self) -> Result<(), CallFailure> {
+        self.call(Op::Flush, None, None, 0, 0).map(drop)
+    }
+}
+
+impl PartitionerBackend for NativeInstance {
+    fn partition(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        partition_count: u32,
+    ) -> Result<u32, CallFailure> {
+        let out = self.call(Op::Partition, key, value, i64::from(partition_count), 0)?;
+        let bytes: [u8; 4] = out.as_slice().try_into().map_err(|_| {
+            CallFailure::Malformed(format!("partition result of {} bytes", out.len()))
+        })?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+}
+
+impl SerializerBackend for NativeInstance {
+    fn serialize(&mut self, input: &[u8]) -> Result<Vec<u8>, CallFailure> {
+        self.call(Op::Serialize, Some(input), None, 0, 0)
+    }
+
+    fn deserialize(&mut self, bytes: &[u8]) -> Result<Vec<u8>, CallFailure> {
+        self.call(Op::Deserialize, Some(bytes), None, 0, 0)
     }
 }
 
@@ -409,8 +463,8 @@ unsafe extern "C" fn metric(
     let (s, name) = unsafe { (services(ctx), bytes(name, name_len)) };
     let name = String::from_utf8_lossy(name);
     match kind {
-        0 => s.counter(&name, value as u64),
-        1 => s.gauge(&name, value),
+        METRIC_COUNTER => s.counter(&name, value as u64),
+        METRIC_GAUGE => s.gauge(&name, value),
         _ => s.histogram(&name, value),
     }
 }

@@ -19,11 +19,14 @@ use fjord_plugin_host::{
 use fjord_sdk::{Config, PluginKind, Record};
 
 fn host(policy: HostPolicy) -> PluginHost {
-    PluginHost::new(HostConfig {
-        cache_dir: Some(tempfile::tempdir().unwrap().keep()),
-        policy,
-        ..HostConfig::default()
-    })
+    PluginHost::new(
+        HostConfig {
+            cache_dir: Some(tempfile::tempdir().unwrap().keep()),
+            policy,
+            ..HostConfig::default()
+        },
+        fjord_builtins::all(),
+    )
     .unwrap()
 }
 

@@ -14,11 +14,14 @@ use fjord_plugin_host::{HostConfig, InstanceOptions, PluginHost, PluginInstance}
 use fjord_sdk::{Config, PluginKind, Record};
 
 fn host() -> PluginHost {
-    PluginHost::new(HostConfig {
-        cache_dir: Some(tempfile::tempdir().unwrap().keep()),
-        policy: common::test_policy(),
-        ..Default::default()
-    })
+    PluginHost::new(
+        HostConfig {
+            cache_dir: Some(tempfile::tempdir().unwrap().keep()),
+            policy: common::test_policy(),
+            ..Default::default()
+        },
+        fjord_builtins::all(),
+    )
     .unwrap()
 }
 

@@ -24,15 +24,18 @@ fn host_allowing(deadline: Duration, native_dirs: &[&Path]) -> PluginHost {
     policy
         .native_dirs
         .extend(native_dirs.iter().map(|d| d.to_path_buf()));
-    PluginHost::new(HostConfig {
-        cache_dir: Some(cache),
-        wasm: WasmLimits {
-            memory_bytes: 32 << 20,
-            deadline,
-            max_instances: 16,
+    PluginHost::new(
+        HostConfig {
+            cache_dir: Some(cache),
+            wasm: WasmLimits {
+                memory_bytes: 32 << 20,
+                deadline,
+                max_instances: 16,
+            },
+            policy,
         },
-        policy,
-    })
+        fjord_builtins::all(),
+    )
     .expect("host")
 }
 

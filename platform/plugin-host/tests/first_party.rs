@@ -47,11 +47,14 @@ fn three_ways(
 }
 
 fn host() -> PluginHost {
-    PluginHost::new(HostConfig {
-        cache_dir: Some(tempfile::tempdir().unwrap().keep()),
-        policy: common::test_policy(),
-        ..Default::default()
-    })
+    PluginHost::new(
+        HostConfig {
+            cache_dir: Some(tempfile::tempdir().unwrap().keep()),
+            policy: common::test_policy(),
+            ..Default::default()
+        },
+        fjord_builtins::all(),
+    )
     .unwrap()
 }
 

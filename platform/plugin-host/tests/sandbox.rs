@@ -16,14 +16,17 @@ use fjord_sdk::{Config, Record};
 use std::time::Duration;
 
 fn host() -> PluginHost {
-    PluginHost::new(HostConfig {
-        cache_dir: Some(tempfile::tempdir().unwrap().keep()),
-        wasm: WasmLimits {
-            deadline: Duration::from_secs(5),
-            ..WasmLimits::default()
+    PluginHost::new(
+        HostConfig {
+            cache_dir: Some(tempfile::tempdir().unwrap().keep()),
+            wasm: WasmLimits {
+                deadline: Duration::from_secs(5),
+                ..WasmLimits::default()
+            },
+            policy: common::test_policy(),
         },
-        policy: common::test_policy(),
-    })
+        fjord_builtins::all(),
+    )
     .unwrap()
 }
 
@@ -139,12 +142,18 @@ fn a_restarted_host_loads_the_compiled_component_from_its_cache() {
     };
     let wasm = reference(&build("fjord-test-misbehave", Build::Wasm));
 
-    let first = PluginHost::new(config()).unwrap().load(&wasm).unwrap();
+    let first = PluginHost::new(config(), fjord_builtins::all())
+        .unwrap()
+        .load(&wasm)
+        .unwrap();
     assert!(!first.compiled_from_cache());
     let entries: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
     assert_eq!(entries.len(), 1, "one compiled component in the cache");
 
-    let second = PluginHost::new(config()).unwrap().load(&wasm).unwrap();
+    let second = PluginHost::new(config(), fjord_builtins::all())
+        .unwrap()
+        .load(&wasm)
+        .unwrap();
     assert!(second.compiled_from_cache());
     assert_eq!(second.info(), first.info());
 
@@ -156,7 +165,10 @@ fn a_restarted_host_loads_the_compiled_component_from_its_cache() {
         .unwrap()
         .path();
     std::fs::write(&entry, b"garbage").unwrap();
-    let third = PluginHost::new(config()).unwrap().load(&wasm).unwrap();
+    let third = PluginHost::new(config(), fjord_builtins::all())
+        .unwrap()
+        .load(&wasm)
+        .unwrap();
     assert!(!third.compiled_from_cache());
     assert_eq!(third.info().name, "misbehave");
 }

@@ -78,11 +78,14 @@ fn cache_dir() -> Option<PathBuf> {
 /// A host with the on-disk compilation cache and the policy the server
 /// here would apply (see `policy.rs`).
 pub fn host() -> Result<PluginHost> {
-    PluginHost::new(HostConfig {
-        cache_dir: cache_dir(),
-        policy: crate::policy::local()?,
-        ..HostConfig::default()
-    })
+    PluginHost::new(
+        HostConfig {
+            cache_dir: cache_dir(),
+            policy: crate::policy::local()?,
+            ..HostConfig::default()
+        },
+        fjord_builtins::all(),
+    )
     .context("could not start the plugin host")
 }
 

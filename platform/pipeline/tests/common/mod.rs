@@ -40,11 +40,14 @@ impl Platform {
         config.num_partitions = 1;
         let broker = Broker::start(config).await.expect("broker starts");
         let host = Arc::new(
-            PluginHost::new(HostConfig {
-                cache_dir: Some(dir.join("plugin-cache")),
-                policy,
-                ..HostConfig::default()
-            })
+            PluginHost::new(
+                HostConfig {
+                    cache_dir: Some(dir.join("plugin-cache")),
+                    policy,
+                    ..HostConfig::default()
+                },
+                fjord_builtins::all(),
+            )
             .unwrap(),
         );
         let pipelines = PipelineRuntime::start(broker.local(), host)

@@ -1,12 +1,15 @@
 //! One WebAssembly instance: a store, the typed exports of its world, and
 //! the mapping of traps, deadlines and memory exhaustion to plugin errors.
+//! Each world's exports implement the kind trait of [`crate::backend`].
 
 use super::bindings::{self, partitioner, processor, serializer, sink, source};
 use super::{StoreData, WasmPlugin};
-use crate::backend::{Backend, CallFailure};
+use crate::backend::{
+    Backend, CallFailure, PartitionerBackend, Polled, ProcessorBackend, SerializerBackend,
+    SinkBackend, SourceBackend,
+};
 use crate::error::{ErrorKind, PluginError};
 use crate::{Capabilities, Services};
-use fjord_sdk::dispatch::{Op, encode_polled};
 use fjord_sdk::{Config, PluginInfo, PluginKind};
 use std::sync::Arc;
 use wasmtime::Store;
@@ -45,6 +48,7 @@ impl TypedPre {
     }
 }
 
+/// The exports of an instantiated component, by world.
 enum Typed {
     Processor(processor::Processor),
     Source(source::Source),
@@ -53,14 +57,15 @@ enum Typed {
     Serializer(serializer::Serializer),
 }
 
-/// A live instance of a WebAssembly plugin.
-pub struct WasmInstance {
+/// A live instance of a WebAssembly plugin whose exports are `W`, the
+/// bindings of its world.
+pub struct WasmInstance<W> {
     plugin: Arc<WasmPlugin>,
     store: Store<StoreData>,
-    typed: Typed,
+    exports: W,
 }
 
-impl std::fmt::Debug for WasmInstance {
+impl<W> std::fmt::Debug for WasmInstance<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmInstance")
             .field("plugin", &self.plugin.info.name)
@@ -117,120 +122,153 @@ pub fn describe(plugin: &WasmPlugin) -> Result<PluginInfo, PluginError> {
     info.map(bindings::plugin_info).map_err(|e| fail(e, &store))
 }
 
-impl WasmInstance {
-    /// Instantiates and initialises the plugin.
-    pub fn new(
-        plugin: &Arc<WasmPlugin>,
-        config: &Config,
-        position: Option<&[u8]>,
-        services: Services,
-        caps: &Capabilities,
-    ) -> Result<WasmInstance, PluginError> {
-        let name = plugin.info.name.clone();
-        let mut store = plugin.runtime.store(services, caps)?;
-        store.set_epoch_deadline(plugin.runtime.deadline_ticks());
-        let typed = match plugin.pre.instantiate(&mut store) {
-            Ok(t) => t,
-            Err(e) => return Err(PluginError::new(&name, classify(&e, &store, plugin))),
-        };
-        let pairs = config.pairs();
-        let result = match &typed {
-            Typed::Processor(p) => p
-                .fjord_plugin_processor_plugin()
-                .call_init(&mut store, pairs),
-            Typed::Source(p) => p
-                .fjord_plugin_source_plugin()
-                .call_init(&mut store, pairs, position),
-            Typed::Sink(p) => p.fjord_plugin_sink_plugin().call_init(&mut store, pairs),
-            Typed::Partitioner(p) => p
-                .fjord_plugin_partitioner_plugin()
-                .call_init(&mut store, pairs),
-            Typed::Serializer(p) => p
-                .fjord_plugin_serializer_plugin()
-                .call_init(&mut store, pairs),
-        };
-        match result {
-            Ok(Ok(())) => Ok(WasmInstance {
-                plugin: Arc::clone(plugin),
-                store,
-                typed,
-            }),
-            Ok(Err(msg)) => Err(PluginError::new(&name, ErrorKind::Init(msg))),
-            Err(e) => Err(PluginError::new(&name, classify(&e, &store, plugin))),
-        }
+/// Instantiates and initialises `plugin` as the backend of its world.
+pub fn start(
+    plugin: &Arc<WasmPlugin>,
+    config: &Config,
+    position: Option<&[u8]>,
+    services: Services,
+    caps: &Capabilities,
+) -> Result<Backend, PluginError> {
+    let name = plugin.info.name.clone();
+    let mut store = plugin.runtime.store(services, caps)?;
+    store.set_epoch_deadline(plugin.runtime.deadline_ticks());
+    let typed = match plugin.pre.instantiate(&mut store) {
+        Ok(t) => t,
+        Err(e) => return Err(PluginError::new(&name, classify(&e, &store, plugin))),
+    };
+    let pairs = config.pairs();
+    let result = match &typed {
+        Typed::Processor(p) => p
+            .fjord_plugin_processor_plugin()
+            .call_init(&mut store, pairs),
+        Typed::Source(p) => p
+            .fjord_plugin_source_plugin()
+            .call_init(&mut store, pairs, position),
+        Typed::Sink(p) => p.fjord_plugin_sink_plugin().call_init(&mut store, pairs),
+        Typed::Partitioner(p) => p
+            .fjord_plugin_partitioner_plugin()
+            .call_init(&mut store, pairs),
+        Typed::Serializer(p) => p
+            .fjord_plugin_serializer_plugin()
+            .call_init(&mut store, pairs),
+    };
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(msg)) => return Err(PluginError::new(&name, ErrorKind::Init(msg))),
+        Err(e) => return Err(PluginError::new(&name, classify(&e, &store, plugin))),
     }
-
-    fn dispatch(
-        &mut self,
-        op: Op,
-        a: Option<&[u8]>,
-        b: Option<&[u8]>,
-        arg: i64,
-        partition: i32,
-    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
-        let store = &mut self.store;
-        let a_bytes = a.unwrap_or_default();
-        let wrong = || {
-            Ok(Err(format!(
-                "operation {op:?} is not part of this plugin's world"
-            )))
-        };
-        match (&self.typed, op) {
-            (Typed::Processor(p), Op::Process) => p
-                .fjord_plugin_processor_plugin()
-                .call_process(store, partition, a_bytes),
-            (Typed::Processor(p), Op::OnTimer) => p
-                .fjord_plugin_processor_plugin()
-                .call_on_timer(store, partition, arg),
-            (Typed::Source(p), Op::Poll) => {
-                let max = u32::try_from(arg).unwrap_or(u32::MAX);
-                Ok(p.fjord_plugin_source_plugin()
-                    .call_poll(store, max)?
-                    .map(|polled| encode_polled(&polled.batch, &polled.position)))
-            }
-            (Typed::Sink(p), Op::Write) => Ok(p
-                .fjord_plugin_sink_plugin()
-                .call_write(store, a_bytes)?
-                .map(|()| Vec::new())),
-            (Typed::Sink(p), Op::Flush) => Ok(p
-                .fjord_plugin_sink_plugin()
-                .call_flush(store)?
-                .map(|()| Vec::new())),
-            (Typed::Partitioner(p), Op::Partition) => {
-                let count = u32::try_from(arg).unwrap_or(u32::MAX);
-                Ok(Ok(p
-                    .fjord_plugin_partitioner_plugin()
-                    .call_partition(store, a, b, count)?
-                    .to_le_bytes()
-                    .to_vec()))
-            }
-            (Typed::Serializer(p), Op::Serialize) => p
-                .fjord_plugin_serializer_plugin()
-                .call_serialize(store, a_bytes),
-            (Typed::Serializer(p), Op::Deserialize) => p
-                .fjord_plugin_serializer_plugin()
-                .call_deserialize(store, a_bytes),
-            _ => wrong(),
-        }
+    let plugin = Arc::clone(plugin);
+    fn boxed<W>(
+        plugin: Arc<WasmPlugin>,
+        store: Store<StoreData>,
+        exports: W,
+    ) -> Box<WasmInstance<W>> {
+        Box::new(WasmInstance {
+            plugin,
+            store,
+            exports,
+        })
     }
+    Ok(match typed {
+        Typed::Processor(w) => Backend::Processor(boxed(plugin, store, w)),
+        Typed::Source(w) => Backend::Source(boxed(plugin, store, w)),
+        Typed::Sink(w) => Backend::Sink(boxed(plugin, store, w)),
+        Typed::Partitioner(w) => Backend::Partitioner(boxed(plugin, store, w)),
+        Typed::Serializer(w) => Backend::Serializer(boxed(plugin, store, w)),
+    })
 }
 
-impl Backend for WasmInstance {
-    fn call(
+impl<W> WasmInstance<W> {
+    /// Runs one export under a fresh deadline, with state scoped to
+    /// `partition`; a trap, deadline or memory exhaustion is fatal.
+    fn call<T>(
         &mut self,
-        op: Op,
-        a: Option<&[u8]>,
-        b: Option<&[u8]>,
-        arg: i64,
         partition: i32,
-    ) -> Result<Vec<u8>, CallFailure> {
+        f: impl FnOnce(&W, &mut Store<StoreData>) -> wasmtime::Result<Result<T, String>>,
+    ) -> Result<T, CallFailure> {
         self.store.data_mut().services.partition = partition;
         self.store
             .set_epoch_deadline(self.plugin.runtime.deadline_ticks());
-        match self.dispatch(op, a, b, arg, partition) {
+        match f(&self.exports, &mut self.store) {
             Ok(Ok(out)) => Ok(out),
             Ok(Err(msg)) => Err(CallFailure::Failed(msg)),
             Err(e) => Err(CallFailure::Fatal(classify(&e, &self.store, &self.plugin))),
         }
+    }
+}
+
+impl ProcessorBackend for WasmInstance<processor::Processor> {
+    fn process(&mut self, partition: i32, batch: &[u8]) -> Result<Vec<u8>, CallFailure> {
+        self.call(partition, |w, store| {
+            w.fjord_plugin_processor_plugin()
+                .call_process(store, partition, batch)
+        })
+    }
+
+    fn on_timer(&mut self, partition: i32, now_ms: i64) -> Result<Vec<u8>, CallFailure> {
+        self.call(partition, |w, store| {
+            w.fjord_plugin_processor_plugin()
+                .call_on_timer(store, partition, now_ms)
+        })
+    }
+}
+
+impl SourceBackend for WasmInstance<source::Source> {
+    fn poll(&mut self, max: u32) -> Result<Polled, CallFailure> {
+        self.call(0, |w, store| {
+            Ok(w.fjord_plugin_source_plugin()
+                .call_poll(store, max)?
+                .map(|p| Polled {
+                    batch: p.batch,
+                    position: p.position,
+                }))
+        })
+    }
+}
+
+impl SinkBackend for WasmInstance<sink::Sink> {
+    fn write(&mut self, batch: &[u8]) -> Result<(), CallFailure> {
+        self.call(0, |w, store| {
+            w.fjord_plugin_sink_plugin().call_write(store, batch)
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), CallFailure> {
+        self.call(0, |w, store| w.fjord_plugin_sink_plugin().call_flush(store))
+    }
+}
+
+impl PartitionerBackend for WasmInstance<partitioner::Partitioner> {
+    fn partition(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        partition_count: u32,
+    ) -> Result<u32, CallFailure> {
+        self.call(0, |w, store| {
+            Ok(Ok(w.fjord_plugin_partitioner_plugin().call_partition(
+                store,
+                key,
+                value,
+                partition_count,
+            )?))
+        })
+    }
+}
+
+impl SerializerBackend for WasmInstance<serializer::Serializer> {
+    fn serialize(&mut self, input: &[u8]) -> Result<Vec<u8>, CallFailure> {
+        self.call(0, |w, store| {
+            w.fjord_plugin_serializer_plugin()
+                .call_serialize(store, input)
+        })
+    }
+
+    fn deserialize(&mut self, bytes: &[u8]) -> Result<Vec<u8>, CallFailure> {
+        self.call(0, |w, store| {
+            w.fjord_plugin_serializer_plugin()
+                .call_deserialize(store, bytes)
+        })
     }
 }

@@ -13,7 +13,7 @@
 mod bindings;
 mod instance;
 
-pub use instance::WasmInstance;
+pub use instance::start;
 
 use crate::Capabilities;
 use crate::error::{ErrorKind, PluginError};

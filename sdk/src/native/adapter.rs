@@ -1,53 +1,17 @@
-//! One object-safe entry point over the five kind traits.
+//! The C ABI export's view of a plugin: one object-safe entry point,
+//! [`DynPlugin::call`], over the five kind traits, selected by the ABI's
+//! operation code.
 //!
-//! The C ABI export and the host's built-ins both call a plugin through
-//! [`DynPlugin::call`], so a built-in and a native build of the same plugin
-//! run the same code. (WebAssembly calls the kind traits through the
-//! component's typed exports instead, in [`crate::wasm`].)
+//! Only the native export ([`super`]) uses this; the host calls built-ins and
+//! WebAssembly components through its own typed traits, and a native library
+//! through the same ABI from the other side.
 
+use crate::kinds::{self, Caught, guarded};
 use crate::{
     Config, Context, Error, Host, Partitioner, PluginInfo, PluginKind, Processor, Serializer, Sink,
-    Source, kinds,
+    Source,
 };
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
-/// The operations of all kinds. The numbers are part of the C ABI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Op {
-    /// processor: `a` = batch, `arg` = partition → batch
-    Process = 1,
-    /// processor: `arg` = now (ms) → batch
-    OnTimer = 2,
-    /// source: `arg` = max records → position-length:u32, position, batch
-    Poll = 3,
-    /// sink: `a` = batch → nothing
-    Write = 4,
-    /// sink: → nothing
-    Flush = 5,
-    /// partitioner: `a` = key, `b` = value, `arg` = partition count → u32 LE
-    Partition = 6,
-    /// serializer: `a` = input → bytes
-    Serialize = 7,
-    /// serializer: `a` = bytes → output
-    Deserialize = 8,
-}
-
-impl Op {
-    pub fn from_u32(n: u32) -> Option<Op> {
-        Some(match n {
-            1 => Op::Process,
-            2 => Op::OnTimer,
-            3 => Op::Poll,
-            4 => Op::Write,
-            5 => Op::Flush,
-            6 => Op::Partition,
-            7 => Op::Serialize,
-            8 => Op::Deserialize,
-            _ => return None,
-        })
-    }
-}
+use fjord_plugin_abi::{Op, encode_polled};
 
 /// How a call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +22,15 @@ pub enum CallError {
     Panic(String),
     /// The operation does not belong to the plugin's kind.
     WrongOp(Op),
+}
+
+impl From<Caught> for CallError {
+    fn from(c: Caught) -> Self {
+        match c {
+            Caught::Error(e) => CallError::Plugin(e),
+            Caught::Panic(m) => CallError::Panic(m),
+        }
+    }
 }
 
 /// A plugin instance behind one object-safe method.
@@ -74,32 +47,13 @@ pub trait DynPlugin: Send {
 
 /// A plugin type that can be instantiated through [`DynPlugin`].
 pub trait Exported: DynPlugin + Sized + 'static {
-    const KIND: PluginKind;
     fn describe() -> PluginInfo;
     fn new(config: &Config, position: Option<&[u8]>) -> Result<Self, Error>;
 }
 
-fn guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, CallError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r.map_err(CallError::Plugin),
-        Err(payload) => Err(CallError::Panic(panic_message(&*payload))),
-    }
-}
-
-/// The text of a panic payload.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_owned()
-    }
-}
-
 /// Builds an instance, catching a panic in `init`.
 pub fn instantiate<E: Exported>(config: &Config, position: Option<&[u8]>) -> Result<E, CallError> {
-    guarded(|| E::new(config, position))
+    call_guarded(|| E::new(config, position))
 }
 
 macro_rules! adapter {
@@ -109,7 +63,6 @@ macro_rules! adapter {
         pub struct $name<T>(pub T);
 
         impl<T: $bound> Exported for $name<T> {
-            const KIND: PluginKind = PluginKind::$kind;
             fn describe() -> PluginInfo {
                 T::info().with_kind(PluginKind::$kind)
             }
@@ -152,6 +105,10 @@ adapter!(
     SerializerAdapter, Serializer, Serializer
 );
 
+fn call_guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, CallError> {
+    guarded(f).map_err(CallError::from)
+}
+
 fn bytes(a: Option<&[u8]>) -> &[u8] {
     a.unwrap_or_default()
 }
@@ -167,8 +124,8 @@ impl<T: Processor> DynPlugin for ProcessorAdapter<T> {
     ) -> Result<Vec<u8>, CallError> {
         let mut ctx = Context::new(host);
         match op {
-            Op::Process => guarded(|| kinds::run_process(&mut self.0, bytes(a), &mut ctx)),
-            Op::OnTimer => guarded(|| kinds::run_timer(&mut self.0, arg, &mut ctx)),
+            Op::Process => call_guarded(|| kinds::run_process(&mut self.0, bytes(a), &mut ctx)),
+            Op::OnTimer => call_guarded(|| kinds::run_timer(&mut self.0, arg, &mut ctx)),
             other => Err(CallError::WrongOp(other)),
         }
     }
@@ -185,7 +142,7 @@ impl<T: Source> DynPlugin for SourceAdapter<T> {
     ) -> Result<Vec<u8>, CallError> {
         let mut ctx = Context::new(host);
         match op {
-            Op::Poll => guarded(|| {
+            Op::Poll => call_guarded(|| {
                 let max = u32::try_from(arg).unwrap_or(u32::MAX);
                 let (batch, position) = kinds::run_poll(&mut self.0, max, &mut ctx)?;
                 Ok(encode_polled(&batch, &position))
@@ -206,10 +163,10 @@ impl<T: Sink> DynPlugin for SinkAdapter<T> {
     ) -> Result<Vec<u8>, CallError> {
         let mut ctx = Context::new(host);
         match op {
-            Op::Write => {
-                guarded(|| kinds::run_write(&mut self.0, bytes(a), &mut ctx).map(|()| Vec::new()))
-            }
-            Op::Flush => guarded(|| self.0.flush(&mut ctx).map(|()| Vec::new())),
+            Op::Write => call_guarded(|| {
+                kinds::run_write(&mut self.0, bytes(a), &mut ctx).map(|()| Vec::new())
+            }),
+            Op::Flush => call_guarded(|| self.0.flush(&mut ctx).map(|()| Vec::new())),
             other => Err(CallError::WrongOp(other)),
         }
     }
@@ -225,7 +182,7 @@ impl<T: Partitioner> DynPlugin for PartitionerAdapter<T> {
         _: &mut dyn Host,
     ) -> Result<Vec<u8>, CallError> {
         match op {
-            Op::Partition => guarded(|| {
+            Op::Partition => call_guarded(|| {
                 let count = u32::try_from(arg).unwrap_or(u32::MAX);
                 Ok(self.0.partition(a, b, count).to_le_bytes().to_vec())
             }),
@@ -244,57 +201,9 @@ impl<T: Serializer> DynPlugin for SerializerAdapter<T> {
         _: &mut dyn Host,
     ) -> Result<Vec<u8>, CallError> {
         match op {
-            Op::Serialize => guarded(|| self.0.serialize(bytes(a))),
-            Op::Deserialize => guarded(|| self.0.deserialize(bytes(a))),
+            Op::Serialize => call_guarded(|| self.0.serialize(bytes(a))),
+            Op::Deserialize => call_guarded(|| self.0.deserialize(bytes(a))),
             other => Err(CallError::WrongOp(other)),
-        }
-    }
-}
-
-/// The result of [`Op::Poll`]: `position-length:u32 LE, position, batch`.
-pub fn encode_polled(batch: &[u8], position: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + position.len() + batch.len());
-    out.extend_from_slice(&(position.len() as u32).to_le_bytes());
-    out.extend_from_slice(position);
-    out.extend_from_slice(batch);
-    out
-}
-
-/// Splits the result of [`Op::Poll`] into `(batch, position)`.
-pub fn decode_polled(out: &[u8]) -> Option<(&[u8], &[u8])> {
-    let n = u32::from_le_bytes(out.get(..4)?.try_into().ok()?) as usize;
-    let position = out.get(4..4usize.checked_add(n)?)?;
-    Some((&out[4 + n..], position))
-}
-
-/// Builds a built-in instance from its config and, for a source, position.
-pub type BuiltinConstructor = fn(&Config, Option<&[u8]>) -> Result<Box<dyn DynPlugin>, CallError>;
-
-/// A plugin compiled into the host binary: what the host's registry of
-/// built-ins holds.
-#[derive(Clone, Copy)]
-pub struct Builtin {
-    pub describe: fn() -> PluginInfo,
-    pub new: BuiltinConstructor,
-}
-
-impl std::fmt::Debug for Builtin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builtin")
-            .field("name", &(self.describe)().name)
-            .finish()
-    }
-}
-
-impl Builtin {
-    /// The built-in for an adapted plugin type, e.g.
-    /// `Builtin::of::<ProcessorAdapter<Filter>>()`.
-    pub fn of<E: Exported>() -> Builtin {
-        Builtin {
-            describe: E::describe,
-            new: |config, position| {
-                instantiate::<E>(config, position).map(|e| Box::new(e) as Box<dyn DynPlugin>)
-            },
         }
     }
 }
