@@ -29,8 +29,11 @@ unsafe impl Send for FfiHost {}
 
 impl FfiHost {
     fn take(&self, buf: FjBuf) -> Vec<u8> {
-        // SAFETY: the host filled `buf` and we hand it back to its `free`.
+        // SAFETY: the host filled `buf` (a live buffer, or EMPTY) during the
+        // call that just returned; it is read before being given back.
         let v = unsafe { buf.as_slice().to_vec() };
+        // SAFETY: `buf` goes back, once, to the `free` of the host that
+        // filled it, and is not used after.
         unsafe { (self.0.free)(buf) };
         v
     }
@@ -39,11 +42,14 @@ impl FfiHost {
 impl Host for FfiHost {
     fn state_get(&mut self, key: &[u8]) -> Option<Vec<u8>> {
         let mut out = FjBuf::EMPTY;
-        // SAFETY: pointers are valid for the call; see FjHost.
+        // SAFETY: `ctx` is the host's, passed back as is (FjHost); `key` and
+        // `out` are live for the whole call, which the host does not keep.
         let found = unsafe { (self.0.state_get)(self.0.ctx, key.as_ptr(), key.len(), &mut out) };
         (found == 1).then(|| self.take(out))
     }
     fn state_put(&mut self, key: &[u8], value: &[u8]) {
+        // SAFETY: `ctx` is the host's; `key` and `value` outlive the call,
+        // and the host copies what it keeps.
         unsafe {
             (self.0.state_put)(
                 self.0.ctx,
@@ -55,14 +61,17 @@ impl Host for FfiHost {
         }
     }
     fn state_delete(&mut self, key: &[u8]) {
+        // SAFETY: `ctx` is the host's; `key` outlives the call.
         unsafe { (self.0.state_delete)(self.0.ctx, key.as_ptr(), key.len()) }
     }
     fn state_scan_prefix(&mut self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = FjBuf::EMPTY;
+        // SAFETY: `ctx` is the host's; `prefix` and `out` outlive the call.
         unsafe { (self.0.state_scan_prefix)(self.0.ctx, prefix.as_ptr(), prefix.len(), &mut out) };
         decode_pairs(&self.take(out))
     }
     fn counter(&mut self, name: &str, delta: u64) {
+        // SAFETY: `ctx` is the host's; `name` outlives the call.
         unsafe {
             (self.0.metric)(
                 self.0.ctx,
@@ -74,9 +83,11 @@ impl Host for FfiHost {
         }
     }
     fn gauge(&mut self, name: &str, value: f64) {
+        // SAFETY: `ctx` is the host's; `name` outlives the call.
         unsafe { (self.0.metric)(self.0.ctx, METRIC_GAUGE, name.as_ptr(), name.len(), value) }
     }
     fn histogram(&mut self, name: &str, value: f64) {
+        // SAFETY: `ctx` is the host's; `name` outlives the call.
         unsafe {
             (self.0.metric)(
                 self.0.ctx,
@@ -88,6 +99,7 @@ impl Host for FfiHost {
         }
     }
     fn log(&mut self, level: Level, message: &str) {
+        // SAFETY: `ctx` is the host's; `message` outlives the call.
         unsafe { (self.0.log)(self.0.ctx, level.as_u32(), message.as_ptr(), message.len()) }
     }
 }
@@ -98,10 +110,15 @@ struct Instance {
     host: FfiHost,
 }
 
+/// # Safety
+/// A non-null `ptr` points to `len` readable bytes, live for `'a`.
 unsafe fn slice<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
     if ptr.is_null() {
         None
     } else {
+        // SAFETY: non-null; the ABI (fjord-plugin-abi) has the host pass
+        // `len` readable bytes at `ptr`, live for the call this slice is
+        // used in.
         Some(unsafe { std::slice::from_raw_parts(ptr, len) })
     }
 }
@@ -112,6 +129,7 @@ unsafe fn slice<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
 /// `out` must be valid for writes.
 pub unsafe fn describe<E: Exported>(out: *mut FjBuf) {
     let json = serde_json::to_vec(&E::describe()).unwrap_or_default();
+    // SAFETY: the caller's contract: `out` is valid for writes.
     unsafe { out.write(FjBuf::from_vec(json)) };
 }
 
@@ -128,22 +146,29 @@ pub unsafe fn init<E: Exported>(
     err: *mut FjBuf,
 ) -> *mut c_void {
     let fail = |msg: String| {
+        // SAFETY: the caller's contract: `err` is valid for writes.
         unsafe { err.write(FjBuf::from_vec(msg.into_bytes())) };
         std::ptr::null_mut()
     };
     if host.is_null() {
         return fail("no host".into());
     }
-    let config: Config =
-        match serde_json::from_slice(unsafe { slice(config, config_len) }.unwrap_or_default()) {
-            Ok(c) => c,
-            Err(e) => return fail(format!("config is not valid JSON: {e}")),
-        };
+    // SAFETY: `config`/`config_len` describe the host's buffer (ABI), only
+    // read while parsing below.
+    let config = unsafe { slice(config, config_len) }.unwrap_or_default();
+    let config: Config = match serde_json::from_slice(config) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("config is not valid JSON: {e}")),
+    };
+    // SAFETY: `position`/`position_len` describe the host's buffer or are
+    // null (ABI); the slice is only read during `instantiate`.
     let position = unsafe { slice(position, position_len) };
     match instantiate::<E>(&config, position) {
         Ok(plugin) => {
             let instance = Instance {
                 plugin: Box::new(plugin),
+                // SAFETY: checked non-null above; the host passes a live
+                // FjHost, copied here (it is `Copy`) so the host need not keep it.
                 host: FfiHost(unsafe { *host }),
             };
             Box::into_raw(Box::new(instance)).cast()
@@ -169,11 +194,16 @@ pub unsafe fn call(
     arg: i64,
     out: *mut FjBuf,
 ) -> u32 {
+    // SAFETY: the caller's contract: a non-null `instance` is the live Box
+    // `init` leaked, and the host calls one instance from one thread at a
+    // time, so this is the only reference to it.
     let Some(instance) = (unsafe { instance.cast::<Instance>().as_mut() }) else {
+        // SAFETY: the caller's contract: `out` is valid for writes.
         unsafe { out.write(FjBuf::from_vec(b"null instance".to_vec())) };
         return STATUS_ERROR;
     };
     let Some(op) = Op::from_u32(op) else {
+        // SAFETY: the caller's contract: `out` is valid for writes.
         unsafe {
             out.write(FjBuf::from_vec(
                 format!("unknown operation {op}").into_bytes(),
@@ -181,6 +211,8 @@ pub unsafe fn call(
         };
         return STATUS_WRONG_OP;
     };
+    // SAFETY: `a`/`b` describe the host's buffers or are null (ABI); the
+    // slices are dropped before this call returns.
     let (a, b) = unsafe { (slice(a, a_len), slice(b, b_len)) };
     let (status, bytes) = match instance.plugin.call(op, a, b, arg, &mut instance.host) {
         Ok(v) => (STATUS_OK, v),
@@ -188,6 +220,7 @@ pub unsafe fn call(
         Err(CallError::Panic(m)) => (STATUS_PANIC, m.into_bytes()),
         Err(CallError::WrongOp(op)) => (STATUS_WRONG_OP, format!("{op:?}").into_bytes()),
     };
+    // SAFETY: the caller's contract: `out` is valid for writes.
     unsafe { out.write(FjBuf::from_vec(bytes)) };
     status
 }
@@ -197,6 +230,8 @@ pub unsafe fn call(
 /// # Safety
 /// `buf` filled by this library, freed once.
 pub unsafe fn free(buf: FjBuf) {
+    // SAFETY: the caller's contract: this library's `from_vec` made `buf`,
+    // and it is freed once.
     drop(unsafe { buf.into_vec() });
 }
 
@@ -206,6 +241,8 @@ pub unsafe fn free(buf: FjBuf) {
 /// `instance` from `init`, dropped once.
 pub unsafe fn drop_instance(instance: *mut c_void) {
     if !instance.is_null() {
+        // SAFETY: the caller's contract: the Box `init` leaked, dropped once
+        // and not called after.
         let instance = unsafe { Box::from_raw(instance.cast::<Instance>()) };
         // A panic must not unwind into the host.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(instance)));
