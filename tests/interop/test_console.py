@@ -124,7 +124,7 @@ def browser():
                 assert res.status == 200
         except (urllib.error.URLError, AssertionError) as e:
             pytest.fail(f"{BASE}/console/app.js is not served ({e}); the server must embed "
-                        "platform/admin/console, or set CONSOLE_DIR to test the files from disk")
+                        "platform/http/console, or set CONSOLE_DIR to test the files from disk")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

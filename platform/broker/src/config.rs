@@ -59,7 +59,7 @@ pub struct BrokerConfig {
     pub advertised_port: Option<u16>,
     /// `admin.listener`: `host:port` of the admin HTTP API, metrics and
     /// console (`off` for none). The `fjord` binary serves it (crate
-    /// `fjord-admin`); this crate only carries the setting with the others.
+    /// `fjord-http`); this crate only carries the setting with the others.
     #[serde(rename = "admin.listener", alias = "admin_listener")]
     pub admin_listener: String,
     /// `admin.allowed.hosts`: the names (or IPs) the admin listener answers

@@ -1,6 +1,6 @@
 //! What the broker records through the `metrics` facade: requests per API
 //! (count, errors, duration), the fetch purgatory and the log cleaner. The
-//! recorder (Prometheus, in `fjord-admin`) is installed by the process;
+//! recorder (Prometheus, in `fjord-http`) is installed by the process;
 //! without one these calls cost next to nothing. Per-partition byte and
 //! record counters are not here: they live on each [`Partition`] (see
 //! [`Partition::traffic`]) so they disappear with their topic.

@@ -134,7 +134,7 @@ impl QuorumMember {
     }
 
     /// What the admin API shows at `/api/v1/cluster/quorum`.
-    pub fn view(&self) -> Arc<dyn fjord_admin::QuorumView> {
+    pub fn view(&self) -> Arc<dyn fjord_http::QuorumView> {
         Arc::new(QuorumStatus {
             handle: self.handle.clone(),
             node_id: self.node_id,
@@ -178,7 +178,7 @@ impl std::fmt::Debug for QuorumMember {
     }
 }
 
-impl fjord_admin::QuorumView for QuorumStatus {
+impl fjord_http::QuorumView for QuorumStatus {
     fn status(&self) -> serde_json::Value {
         let metadata = self.handle.metadata().borrow().clone();
         let brokers: Vec<_> = metadata

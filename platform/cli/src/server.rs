@@ -107,7 +107,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
     };
     let admin_allowed_hosts = config.admin_allowed_hosts.clone();
     // Before the broker starts: what is recorded without a recorder is lost.
-    let metrics = fjord_admin::metrics::Metrics::install()
+    let metrics = fjord_http::metrics::Metrics::install()
         .context("cannot install the Prometheus recorder")?;
     runtime.block_on(async move {
         // In a cluster the controller comes first: the broker registers
@@ -140,9 +140,9 @@ pub fn run(args: ServerArgs) -> Result<()> {
         // ready once everything runs.
         let admin = match &admin_listener {
             Some(address) => Some(
-                fjord_admin::AdminServer::start(address, {
+                fjord_http::AdminServer::start(address, {
                     let state =
-                        fjord_admin::AdminState::new(local.clone(), std::sync::Arc::clone(&host))
+                        fjord_http::AdminState::new(local.clone(), std::sync::Arc::clone(&host))
                             .with_metrics(metrics.clone())
                             .with_allowed_hosts(&admin_allowed_hosts);
                     match &quorum {

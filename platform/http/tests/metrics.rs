@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use fjord_admin::metrics::Metrics;
 use fjord_broker::BrokerConfig;
+use fjord_http::metrics::Metrics;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};

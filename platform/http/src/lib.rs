@@ -1,4 +1,4 @@
-//! `fjord-admin` is the broker's admin HTTP listener (default
+//! `fjord-http` is the broker's admin HTTP listener (default
 //! `127.0.0.1:9644`): the JSON admin API under `/api/v1` (documented in
 //! `docs/admin-api.md` and `docs/admin-api.openapi.yaml`), Prometheus
 //! metrics on `/metrics` ([`metrics`], `docs/metrics.md`), and the health
@@ -17,8 +17,8 @@
 //! and `docs/security.md`), so a web page cannot drive it.
 //!
 //! ```no_run
-//! # async fn example(broker: fjord_broker::LocalBroker, host: std::sync::Arc<fjord_plugin_host::PluginHost>) -> Result<(), fjord_admin::AdminError> {
-//! let admin = fjord_admin::AdminServer::start("127.0.0.1:9644", fjord_admin::AdminState::new(broker, host)).await?;
+//! # async fn example(broker: fjord_broker::LocalBroker, host: std::sync::Arc<fjord_plugin_host::PluginHost>) -> Result<(), fjord_http::AdminError> {
+//! let admin = fjord_http::AdminServer::start("127.0.0.1:9644", fjord_http::AdminState::new(broker, host)).await?;
 //! admin.set_ready(true); // once the broker and the pipelines run
 //! # admin.shutdown().await;
 //! # Ok(()) }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::value;
-use fjord_admin::metrics::Metrics;
 use fjord_broker::{Broker, BrokerConfig};
+use fjord_http::metrics::Metrics;
 use fjord_pipeline::runtime::{Deployment, PipelineRuntime, deploy_local};
 use fjord_plugin_host::{HostConfig, PluginHost};
 use rdkafka::ClientConfig;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod common;
 
-use fjord_admin::metrics::Metrics;
 use fjord_broker::BrokerConfig;
+use fjord_http::metrics::Metrics;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 

@@ -1,4 +1,4 @@
-//! The web console: three static files (`platform/admin/console/`,
+//! The web console: three static files (`platform/http/console/`,
 //! described in `docs/console.md`) embedded in the binary, so `fjord
 //! server` alone serves it. It renders in the browser from the JSON API.
 
