@@ -13,7 +13,7 @@ use kafka_protocol::protocol::Decodable;
 use serde::Serialize;
 
 use crate::local::{LocalBroker, LocalError};
-use crate::metadata::{Metadata, NewTopic, Replication};
+use crate::metadata::{NewTopic, Replication};
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::Topic;
 
@@ -33,15 +33,7 @@ pub struct BrokerInfo {
     pub port: i32,
 }
 
-/// Who holds a partition: its leader and epoch, replicas and in-sync
-/// replicas (on a single node, this broker alone).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct PartitionReplicas {
-    pub leader: i32,
-    pub leader_epoch: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-}
+pub use crate::metadata::PartitionReplicas;
 
 /// One topic config with where its value comes from.
 #[derive(Debug, Clone, Serialize)]
@@ -109,9 +101,9 @@ impl LocalBroker {
     /// The cluster id, the brokers clients are told about and the active
     /// controller.
     pub fn cluster(&self) -> ClusterInfo {
-        let (brokers, controller_id) = crate::cluster::brokers_view(&self.state);
+        let (brokers, controller_id) = self.state.brokers_view();
         ClusterInfo {
-            cluster_id: self.state.registry.cluster_id().to_owned(),
+            cluster_id: self.state.registry().cluster_id().to_owned(),
             controller_id,
             brokers: brokers
                 .into_iter()
@@ -128,12 +120,12 @@ impl LocalBroker {
     /// view in a cluster, this broker alone otherwise. `None` when the
     /// partition does not exist.
     pub fn partition_replicas(&self, topic: &str, partition: i32) -> Option<PartitionReplicas> {
-        Metadata::of(&self.state).partition_replicas(topic, partition)
+        self.state.metadata().partition_replicas(topic, partition)
     }
 
     /// Every topic, internal ones included, by name.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
-        let mut topics = self.state.registry.list();
+        let mut topics = self.state.registry().list();
         topics.sort_by(|a, b| a.name().cmp(b.name()));
         topics
     }
@@ -142,7 +134,7 @@ impl LocalBroker {
     pub fn topic_configs(&self, topic: &Topic) -> Vec<ConfigEntry> {
         topic
             .configs()
-            .describe(self.state.registry.defaults())
+            .describe(self.state.registry().defaults())
             .into_iter()
             .map(|(name, value, source, _)| ConfigEntry {
                 name,
@@ -178,7 +170,9 @@ impl LocalBroker {
             configs: configs.to_vec(),
             ..NewTopic::named(name)
         };
-        let created = Metadata::of(&self.state)
+        let created = self
+            .state
+            .metadata()
             .create_topic(topic, false)
             .await
             .map_err(|e| LocalError::new(e.code, e.message))?;
@@ -193,7 +187,8 @@ impl LocalBroker {
     /// Deletes a topic and its data, as DeleteTopics does (through the
     /// controller quorum in a cluster).
     pub async fn delete_topic(&self, name: &str) -> Result<(), LocalError> {
-        Metadata::of(&self.state)
+        self.state
+            .metadata()
             .delete_topic(name)
             .await
             .map_err(|e| LocalError::new(e.code, e.message))
@@ -224,7 +219,8 @@ impl LocalBroker {
             }
             .map_err(|e| error(ResponseError::InvalidConfig, e))?;
         }
-        Metadata::of(&self.state)
+        self.state
+            .metadata()
             .set_topic_configs(topic, configs)
             .await
             .map_err(|e| LocalError::new(e.code, e.message))
@@ -233,7 +229,7 @@ impl LocalBroker {
     /// Every consumer group this broker coordinates, by id.
     pub fn groups(&self) -> Vec<GroupDescription> {
         let ids: Vec<String> = {
-            let groups = self.state.groups.lock();
+            let groups = self.state.groups().lock();
             groups.keys().cloned().collect()
         };
         let mut described: Vec<GroupDescription> =
@@ -245,7 +241,7 @@ impl LocalBroker {
     /// One group, if this broker knows it.
     pub fn group(&self, id: &str) -> Option<GroupDescription> {
         let (mut description, committed) = {
-            let groups = self.state.groups.lock();
+            let groups = self.state.groups().lock();
             let group = groups.get(id)?;
             let consumer = group.protocol_type.as_deref() == Some("consumer");
             let members = group

@@ -16,12 +16,11 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::apis::{self, Reply};
-use crate::auth::Principal;
+use crate::client_session::Session;
 use crate::frame::{read_frame, write_frame};
 use crate::instruments;
 use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
-use crate::sasl::Sasl;
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 /// A connection's byte stream, split into the half frames are read from and
 /// the half answers are written to (one task uses both, one request at a
@@ -44,43 +43,19 @@ impl Transport for TcpStream {
     }
 }
 
-/// What a connection's requests are handled with besides the broker:
-/// where it comes from and who it authenticated as.
-#[derive(Debug)]
-pub(crate) struct Session {
-    pub peer: SocketAddr,
-    /// The peer's address in Kafka's form (`/ip`), as DescribeGroups
-    /// reports member hosts.
-    pub client_host: String,
-    /// Anonymous until a SASL exchange succeeds.
-    pub principal: Principal,
-    pub sasl: Sasl,
-}
-
-impl Session {
-    pub(crate) fn new(peer: SocketAddr) -> Self {
-        Session {
-            peer,
-            client_host: format!("/{}", peer.ip()),
-            principal: Principal::Anonymous,
-            sasl: Sasl::default(),
-        }
-    }
-}
-
 /// Serves one connection until the client closes it, it sends something
 /// unframeable or undecodable (logged, then closed), or the broker stops.
 pub(crate) async fn serve<T: Transport>(transport: T, peer: SocketAddr, state: Arc<BrokerState>) {
     tracing::debug!(%peer, "connection opened");
     let (read_half, mut writer) = transport.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    let mut shutdown = state.shutdown.clone();
-    let max = state.config.socket_request_max_bytes;
+    let mut shutdown = state.shutdown();
+    let max = state.config().socket_request_max_bytes;
     let mut session = Session::new(peer);
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, max) => frame,
-            _ = crate::server::stopped(&mut shutdown) => break,
+            _ = crate::shutdown::stopped(&mut shutdown) => break,
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,

@@ -13,9 +13,9 @@
 //! through one frontend, `metadata`: the local registry on a single node,
 //! the controller quorum in a cluster.
 //! In a cluster ([`Broker::start_in_cluster`] with a [`ClusterLink`]) it
-//! follows the controller quorum's metadata and replicates its partitions
-//! with the other brokers (`cluster`, Kafka's ISR protocol;
-//! docs/replication.md). Clients may not write internal topics
+//! follows the controller quorum's metadata (`quorum_link`) and replicates
+//! its partitions with the other brokers (`replication`, Kafka's ISR
+//! protocol; docs/replication.md). Clients may not write internal topics
 //! ([`is_internal_topic`]); the platform writes them in process, or in a
 //! cluster as its own principal over SASL/PLAIN (`auth`, `sasl`).
 //!
@@ -43,7 +43,8 @@
 mod admin;
 mod apis;
 mod auth;
-mod cluster;
+mod client_session;
+mod clock;
 mod config;
 mod connection;
 mod data_dir_lock;
@@ -56,10 +57,14 @@ mod log_cleaner;
 mod metadata;
 mod partition;
 mod producer_state;
+mod quorum_link;
 mod replica_set;
+mod replication;
 mod request;
 mod sasl;
 mod server;
+mod shutdown;
+mod state;
 mod topic_config;
 mod topic_registry;
 mod versions;
@@ -70,13 +75,13 @@ pub use admin::{
     PartitionReplicas, TopicPartitions,
 };
 pub use auth::{INTERNAL_PRINCIPAL, is_internal_topic};
-pub use cluster::ClusterLink;
 pub use config::{BrokerConfig, DurabilityConfig};
 pub use error::{BrokerError, PartitionError};
 pub use frame::{FrameError, frame_length};
 pub use local::{LocalBroker, LocalError};
 pub use partition::{Partition, PartitionTraffic};
 pub use producer_state::SequenceError;
+pub use quorum_link::ClusterLink;
 pub use request::{DecodeError, DecodedRequest, Frame, decode_request};
 pub use server::{Broker, run};
 pub use topic_config::TopicConfigs;

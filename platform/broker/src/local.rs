@@ -16,11 +16,12 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
+use crate::clock::now_ms;
 use crate::error::group_error_code;
 use crate::group::CommittedOffset;
-use crate::metadata::{Metadata, NewTopic, Replication};
+use crate::metadata::{NewTopic, Replication};
 use crate::partition::Partition;
-use crate::server::{BrokerState, now_ms};
+use crate::state::BrokerState;
 use crate::topic_registry::Topic;
 
 /// A failed local operation: the Kafka error code a client would have got,
@@ -68,7 +69,7 @@ pub struct LocalBroker {
 impl std::fmt::Debug for LocalBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalBroker")
-            .field("node_id", &self.state.config.node_id)
+            .field("node_id", &self.state.config().node_id)
             .finish()
     }
 }
@@ -76,13 +77,13 @@ impl std::fmt::Debug for LocalBroker {
 impl LocalBroker {
     /// This broker's node id.
     pub fn node_id(&self) -> i32 {
-        self.state.config.node_id
+        self.state.config().node_id
     }
 
     /// Whether this broker is one of a cluster (its topics and partition
     /// roles come from the controller quorum).
     pub fn in_cluster(&self) -> bool {
-        self.state.cluster.is_some()
+        self.state.cluster().is_some()
     }
 
     /// The address Kafka clients reach this broker at (its advertised host
@@ -90,7 +91,8 @@ impl LocalBroker {
     pub fn bootstrap_server(&self) -> String {
         format!(
             "{}:{}",
-            self.state.advertised_host, self.state.advertised_port
+            self.state.advertised_host(),
+            self.state.advertised_port()
         )
     }
 
@@ -100,7 +102,7 @@ impl LocalBroker {
     /// secret the controller quorum drew. `None` on a single node (it
     /// writes in process), and in a cluster until the secret is drawn.
     pub fn internal_credentials(&self) -> Option<(&'static str, String)> {
-        let link = self.state.cluster.as_ref()?;
+        let link = self.state.cluster()?;
         let secret = link.metadata().internal_secret.clone()?;
         Some((crate::auth::INTERNAL_PRINCIPAL, secret.expose().to_owned()))
     }
@@ -110,7 +112,7 @@ impl LocalBroker {
     /// its session with the quorum is current (what Produce and Fetch
     /// check).
     pub fn leads(&self, partition: &Partition) -> bool {
-        crate::cluster::check_leader(&self.state, partition, -1).is_ok()
+        crate::quorum_link::check_leader(self.state.cluster(), partition, -1).is_ok()
     }
 
     /// Whether [`LocalBroker::ensure_topic`] can create a topic now. In a
@@ -119,12 +121,12 @@ impl LocalBroker {
     /// the number of voters): a topic created while the first broker is
     /// alone would keep a single replica. Always true on a single node.
     pub fn replicas_available(&self) -> bool {
-        Metadata::of(&self.state).replicas_available()
+        self.state.metadata().replicas_available()
     }
 
     /// The topic called `name`, if it exists.
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.state.registry.get(name)
+        self.state.registry().get(name)
     }
 
     /// The topic called `name`, created first when missing with
@@ -151,7 +153,8 @@ impl LocalBroker {
         };
         // Created concurrently (in a cluster, maybe by another broker that
         // this one has not caught up with yet): wait a little for it.
-        Metadata::of(&self.state)
+        self.state
+            .metadata()
             .create_or_get(topic, Duration::from_secs(5))
             .await
             .map_err(|e| {
@@ -178,7 +181,7 @@ impl LocalBroker {
     ) -> Result<(), LocalError> {
         let now = now_ms();
         self.state
-            .groups
+            .groups()
             .commit(group, "", None, -1, Vec::new())
             .map_err(|e| {
                 LocalError::new(
@@ -212,7 +215,7 @@ impl LocalBroker {
 
     /// The offset `group` committed for `topic`/`partition`, if any.
     pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
-        let groups = self.state.groups.lock();
+        let groups = self.state.groups().lock();
         groups
             .get(group)?
             .offsets
@@ -222,6 +225,6 @@ impl LocalBroker {
 
     /// Becomes `true` when the broker starts shutting down.
     pub fn shutting_down(&self) -> watch::Receiver<bool> {
-        self.state.shutdown.clone()
+        self.state.shutdown()
     }
 }

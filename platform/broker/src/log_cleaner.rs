@@ -21,7 +21,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::Partition;
-use crate::server::{BrokerState, now_ms};
+use crate::clock::now_ms;
+use crate::topic_registry::TopicRegistry;
 
 /// The cleaner threads of a broker.
 pub(crate) struct LogCleaner {
@@ -29,17 +30,24 @@ pub(crate) struct LogCleaner {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Starts `log.cleaner.threads` cleaner threads.
-pub(crate) fn start(state: Arc<BrokerState>) -> LogCleaner {
+/// Starts `cleaner.threads` (`log.cleaner.threads`) cleaner threads over
+/// the compacted partitions of `registry`, looking every `backoff`
+/// (`log.cleaner.backoff.ms`).
+pub(crate) fn start(
+    registry: Arc<TopicRegistry>,
+    cleaner: fjord_log::CleanerConfig,
+    backoff: Duration,
+) -> LogCleaner {
     let stop = Arc::new(AtomicBool::new(false));
-    let count = state.config.cleaner_config().threads.max(1);
+    let count = cleaner.threads.max(1);
     let threads = (0..count)
         .filter_map(|index| {
-            let state = Arc::clone(&state);
+            let registry = Arc::clone(&registry);
+            let cleaner = cleaner.clone();
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name(format!("fjord-cleaner-{index}"))
-                .spawn(move || work(&state, index, count, &stop))
+                .spawn(move || work(&registry, &cleaner, backoff, index, count, &stop))
                 .map_err(|e| tracing::error!(error = %e, "cannot start a log cleaner thread"))
                 .ok()
         })
@@ -83,9 +91,8 @@ impl Drop for LogCleaner {
 const ROLL_CHECK: Duration = Duration::from_secs(1);
 
 /// This thread's share of the compacted partitions.
-fn mine(state: &BrokerState, index: usize, count: usize) -> Vec<Arc<Partition>> {
-    state
-        .registry
+fn mine(registry: &TopicRegistry, index: usize, count: usize) -> Vec<Arc<Partition>> {
+    registry
         .list()
         .iter()
         .flat_map(|topic| topic.partitions())
@@ -101,10 +108,16 @@ fn address(partition: &Arc<Partition>) -> usize {
     Arc::as_ptr(partition) as usize
 }
 
-fn work(state: &BrokerState, index: usize, count: usize, stop: &AtomicBool) {
+fn work(
+    registry: &TopicRegistry,
+    cleaner: &fjord_log::CleanerConfig,
+    backoff: Duration,
+    index: usize,
+    count: usize,
+    stop: &AtomicBool,
+) {
     lower_priority();
-    let every = Duration::from_millis(state.config.log_cleaner_backoff_ms.max(10));
-    let cleaner = state.config.cleaner_config();
+    let every = backoff.max(Duration::from_millis(10));
     // Each partition's active segment when the last pass began: a roll
     // since (appends go on during a pass) moves it forward.
     let mut at_last_pass: HashMap<usize, (Arc<Partition>, i64)> = HashMap::new();
@@ -123,7 +136,7 @@ fn work(state: &BrokerState, index: usize, count: usize, stop: &AtomicBool) {
             );
             // A partition new since the last pass has rolled once it has
             // more than its first segment.
-            let rolled = mine(state, index, count).iter().any(|p| {
+            let rolled = mine(registry, index, count).iter().any(|p| {
                 let log = p.log();
                 match at_last_pass.get(&address(p)) {
                     Some((_, active)) => log.active_base_offset() > *active,
@@ -134,7 +147,7 @@ fn work(state: &BrokerState, index: usize, count: usize, stop: &AtomicBool) {
                 break;
             }
         }
-        let mine = mine(state, index, count);
+        let mine = mine(registry, index, count);
         at_last_pass = mine
             .iter()
             .map(|p| (address(p), (Arc::clone(p), p.log().active_base_offset())))
@@ -144,7 +157,7 @@ fn work(state: &BrokerState, index: usize, count: usize, stop: &AtomicBool) {
                 return;
             }
             let log = partition.log();
-            match log.clean(now_ms(), &cleaner) {
+            match log.clean(now_ms(), cleaner) {
                 Ok(Some(stats)) => {
                     crate::instruments::cleaned(&stats, now_ms());
                     tracing::debug!(

@@ -4,34 +4,24 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::error::BrokerError;
 use crate::group::GroupCoordinator;
+use crate::replication::Replicas;
+use crate::shutdown::stopped;
+use crate::state::{Advertised, BrokerState};
 use crate::topic_registry::TopicRegistry;
 
 /// How long shutdown waits for open connections to finish their request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What every connection shares.
-#[derive(Debug)]
-pub(crate) struct BrokerState {
-    pub config: BrokerConfig,
-    pub registry: TopicRegistry,
-    pub groups: GroupCoordinator,
-    pub producer_ids: crate::producer_state::ProducerIds,
-    pub advertised_host: String,
-    pub advertised_port: i32,
-    pub shutdown: watch::Receiver<bool>,
-    /// The controller quorum, in a cluster; `None` on a single node.
-    pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
-}
 
 /// A running broker. Dropping it stops the server too, but only
 /// [`Broker::shutdown`] waits for the logs to be flushed and closed.
@@ -57,14 +47,14 @@ impl Broker {
     /// brokers.
     pub async fn start_in_cluster(
         config: BrokerConfig,
-        link: crate::cluster::ClusterLink,
+        link: crate::quorum_link::ClusterLink,
     ) -> Result<Broker, BrokerError> {
         Self::start_with(config, Some(Arc::new(link))).await
     }
 
     async fn start_with(
         config: BrokerConfig,
-        cluster: Option<Arc<crate::cluster::ClusterLink>>,
+        cluster: Option<Arc<crate::quorum_link::ClusterLink>>,
     ) -> Result<Broker, BrokerError> {
         config.validate()?;
         let defaults = config.default_log_config();
@@ -110,25 +100,40 @@ impl Broker {
         })
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))?;
-        let state = Arc::new(BrokerState {
-            config,
-            registry,
-            groups,
-            producer_ids: crate::producer_state::ProducerIds::new(now_ms()),
-            advertised_host,
-            advertised_port,
-            shutdown: shutdown_rx,
-            cluster,
-        });
+        let (config, registry, groups) = (Arc::new(config), Arc::new(registry), Arc::new(groups));
+        let state = Arc::new(BrokerState::new(
+            Arc::clone(&config),
+            Arc::clone(&registry),
+            Arc::clone(&groups),
+            Advertised {
+                host: advertised_host,
+                port: advertised_port,
+            },
+            shutdown_rx.clone(),
+            cluster.clone(),
+        ));
         tracing::info!(
             %local_addr,
-            advertised = %format!("{}:{}", state.advertised_host, state.advertised_port),
-            node_id = state.config.node_id,
-            data_dir = %state.config.data_dir.display(),
+            advertised = %format!("{}:{}", state.advertised_host(), state.advertised_port()),
+            node_id = state.config().node_id,
+            data_dir = %state.config().data_dir.display(),
             "broker listening"
         );
-        if let Some(link) = &state.cluster {
-            crate::cluster::start(&state, link);
+        if let Some(link) = cluster {
+            crate::quorum_link::start(
+                &link,
+                state.advertised_host(),
+                state.advertised_port(),
+                config.broker_session_timeout_ms,
+                shutdown_rx.clone(),
+            );
+            crate::replication::start(Replicas {
+                registry,
+                groups,
+                link,
+                config,
+                shutdown: shutdown_rx,
+            });
         }
         let task = tokio::spawn(serve(listener, Arc::clone(&state)));
         Ok(Broker {
@@ -176,9 +181,13 @@ pub async fn run(
 async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), BrokerError> {
     let maintenance = tokio::spawn(maintain(Arc::clone(&state)));
     let group_timers = tokio::spawn(tick_groups(Arc::clone(&state)));
-    let log_cleaner = crate::log_cleaner::start(Arc::clone(&state));
+    let log_cleaner = crate::log_cleaner::start(
+        Arc::clone(state.registry()),
+        state.config().cleaner_config(),
+        Duration::from_millis(state.config().log_cleaner_backoff_ms),
+    );
     let mut connections = JoinSet::new();
-    let mut shutdown = state.shutdown.clone();
+    let mut shutdown = state.shutdown();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -195,7 +204,7 @@ async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), Bro
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = crate::server::stopped(&mut shutdown) => break,
+            _ = stopped(&mut shutdown) => break,
         }
     }
     drop(listener);
@@ -216,8 +225,8 @@ async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), Bro
     tokio::task::spawn_blocking(move || log_cleaner.stop())
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))?;
-    let state_for_close = Arc::clone(&state);
-    tokio::task::spawn_blocking(move || state_for_close.registry.close_all())
+    let registry = Arc::clone(state.registry());
+    tokio::task::spawn_blocking(move || registry.close_all())
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))??;
     tracing::info!("broker stopped; logs flushed and checkpointed");
@@ -226,9 +235,9 @@ async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), Bro
 
 /// Periodic log work: the `flush.ms` policy, retention, checkpoints.
 async fn maintain(state: Arc<BrokerState>) {
-    let flush_every = state.config.flush_check_interval();
-    let retention_every = state.config.retention_check_interval();
-    let checkpoint_every = state.config.checkpoint_interval();
+    let flush_every = state.config().flush_check_interval();
+    let retention_every = state.config().retention_check_interval();
+    let checkpoint_every = state.config().checkpoint_interval();
     let mut ticker = tokio::time::interval(flush_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = tokio::time::Instant::now();
@@ -244,9 +253,9 @@ async fn maintain(state: Arc<BrokerState>) {
         if checkpoint {
             last_checkpoint = now;
         }
-        let state = Arc::clone(&state);
+        let registry = Arc::clone(state.registry());
         let work = tokio::task::spawn_blocking(move || {
-            state.registry.maintain(now_ms(), retention, checkpoint);
+            registry.maintain(now_ms(), retention, checkpoint);
         });
         if let Err(e) = work.await {
             tracing::error!(error = %e, "log maintenance task failed");
@@ -261,25 +270,16 @@ async fn tick_groups(state: Arc<BrokerState>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        state.groups.tick(std::time::Instant::now(), now_ms());
-        for (group, key, value) in state.groups.take_metadata_writes(now_ms()) {
+        state.groups().tick(std::time::Instant::now(), now_ms());
+        for (group, key, value) in state.groups().take_metadata_writes(now_ms()) {
             tracing::debug!(%group, tombstone = value.is_none(), "writing group metadata");
             let record = [(key, value)];
-            if let Err(e) = crate::group::offsets_topic::append(&state, &group, &record).await {
+            if let Err(e) =
+                crate::group::offsets_topic::append(&state.offsets_topic(), &group, &record).await
+            {
                 let code = crate::error::group_error_code(&e);
                 tracing::warn!(%group, code, "group metadata not persisted");
             }
         }
     }
-}
-
-/// Completes once the broker is stopping (or its handle is gone).
-pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::metadata::Metadata;
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 use crate::topic_config::{
     RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_STATIC_BROKER, TYPE_BOOLEAN, TYPE_INT, TYPE_LONG,
     TYPE_STRING, TopicConfigs,
@@ -30,8 +30,8 @@ fn sb(text: impl Into<String>) -> StrBytes {
 type Entry = (String, String, i8, i8, bool);
 
 fn broker_entries(state: &BrokerState) -> Vec<Entry> {
-    let c = &state.config;
-    let d = state.registry.defaults();
+    let c = state.config();
+    let d = state.registry().defaults();
     let fixed = |name: &str, value: String, kind: i8| {
         (name.to_string(), value, SOURCE_STATIC_BROKER, kind, true)
     };
@@ -81,10 +81,10 @@ pub(crate) fn describe(
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
             let entries: Result<Vec<Entry>, ApiError> = match resource.resource_type {
-                RESOURCE_TOPIC => match state.registry.get(&resource.resource_name) {
+                RESOURCE_TOPIC => match state.registry().get(&resource.resource_name) {
                     Some(topic) => Ok(topic
                         .configs()
-                        .describe(state.registry.defaults())
+                        .describe(state.registry().defaults())
                         .into_iter()
                         .map(|(n, v, s, t)| (n, v, s, t, false))
                         .collect()),
@@ -92,12 +92,12 @@ pub(crate) fn describe(
                 },
                 RESOURCE_BROKER => {
                     let name = resource.resource_name.as_str();
-                    if name.is_empty() || name == state.config.node_id.to_string() {
+                    if name.is_empty() || name == state.config().node_id.to_string() {
                         Ok(broker_entries(state))
                     } else {
                         Err(ApiError::new(
                             ResponseError::InvalidRequest,
-                            format!("this is broker {}, not {name:?}", state.config.node_id),
+                            format!("this is broker {}, not {name:?}", state.config().node_id),
                         ))
                     }
                 }
@@ -143,7 +143,7 @@ pub(crate) fn describe(
 fn topic_resource(state: &BrokerState, kind: i8, name: &str) -> Result<TopicConfigs, ApiError> {
     match kind {
         RESOURCE_TOPIC => state
-            .registry
+            .registry()
             .get(name)
             .map(|t| t.configs())
             .ok_or_else(|| ApiError::unknown_topic(name)),
@@ -167,7 +167,7 @@ pub(crate) async fn alter(
     state: &Arc<BrokerState>,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let metadata = Metadata::of(state);
+    let metadata = state.metadata();
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let configs = topic_resource(state, resource.resource_type, &resource.resource_name)
@@ -211,7 +211,7 @@ pub(crate) async fn incremental_alter(
     state: &Arc<BrokerState>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let metadata = Metadata::of(state);
+    let metadata = state.metadata();
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let configs = topic_resource(state, resource.resource_type, &resource.resource_name)

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::auth::Principal;
 use crate::error::{auth_error_code, log_error_code, partition_error_code};
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 /// Handles a DeleteRecords (file work: run on a blocking thread). An offset
 /// of -1 means the high watermark, as in Kafka; an offset above it is
@@ -24,7 +24,7 @@ pub(crate) fn handle(
         .into_iter()
         .map(|topic| {
             let allowed = crate::auth::may_change(principal, &topic.name, "delete records of");
-            let found = state.registry.get(topic.name.as_str());
+            let found = state.registry().get(topic.name.as_str());
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -42,7 +42,9 @@ pub(crate) fn handle(
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     // The leader deletes; followers follow its log start.
-                    if let Err(e) = crate::cluster::check_leader(state, &partition, -1) {
+                    if let Err(e) =
+                        crate::quorum_link::check_leader(state.cluster(), &partition, -1)
+                    {
                         return result.with_error_code(partition_error_code(&e));
                     }
                     let high_watermark = partition.high_watermark();

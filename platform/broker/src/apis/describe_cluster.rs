@@ -5,7 +5,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 pub(crate) fn describe(
     state: &BrokerState,
@@ -21,7 +21,7 @@ pub(crate) fn describe(
             )))
             .with_endpoint_type(request.endpoint_type);
     }
-    let (brokers, controller) = crate::cluster::brokers_view(state);
+    let (brokers, controller) = state.brokers_view();
     let brokers = brokers
         .into_iter()
         .map(|b| {
@@ -34,7 +34,7 @@ pub(crate) fn describe(
         .collect();
     DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(
-            state.registry.cluster_id().to_string(),
+            state.registry().cluster_id().to_string(),
         ))
         .with_controller_id(controller.into())
         .with_brokers(brokers)

@@ -12,8 +12,7 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::metadata::Metadata;
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 /// Kafka's `election_type` values (v1+; v0 is always preferred).
 const PREFERRED: i8 = 0;
@@ -37,7 +36,7 @@ pub(crate) async fn handle(
                 .with_error_code(ResponseError::InvalidRequest.code());
         }
     };
-    let metadata = Metadata::of(state);
+    let metadata = state.metadata();
     let wanted: Vec<(TopicName, Vec<i32>)> = match request.topic_partitions {
         Some(topics) => topics
             .into_iter()

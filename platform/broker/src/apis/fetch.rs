@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::error::{log_error_code, partition_error_code};
 use crate::instruments::{FetchPurgatory, records_in_batches};
 use crate::partition::Partition;
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 /// Who is fetching.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub(crate) async fn handle(
         .topics
         .into_iter()
         .map(|t| {
-            let topic = state.registry.get(&t.topic);
+            let topic = state.registry().get(&t.topic);
             let targets = t
                 .partitions
                 .into_iter()
@@ -69,8 +69,12 @@ pub(crate) async fn handle(
                         .and_then(|topic| topic.partition(p.partition))
                         .ok_or(ResponseError::UnknownTopicOrPartition.code())
                         .and_then(|partition| {
-                            crate::cluster::check_leader(state, &partition, p.current_leader_epoch)
-                                .map_err(|e| partition_error_code(&e))?;
+                            crate::quorum_link::check_leader(
+                                state.cluster(),
+                                &partition,
+                                p.current_leader_epoch,
+                            )
+                            .map_err(|e| partition_error_code(&e))?;
                             if let Fetcher::Replica(id) = fetcher {
                                 if !partition.has_replica(id) {
                                     return Err(ResponseError::NotLeaderOrFollower.code());
@@ -99,7 +103,7 @@ pub(crate) async fn handle(
             Fetcher::Replica(_) => p.subscribe_log_end(),
         })
         .collect();
-    let mut shutdown = state.shutdown.clone();
+    let mut shutdown = state.shutdown();
     // Set on the first wait: the fetch is then in the purgatory until it
     // answers or is dropped with its connection.
     let mut parked = None;
@@ -118,7 +122,7 @@ pub(crate) async fn handle(
         tokio::select! {
             _ = any_append => {}
             _ = tokio::time::sleep_until(deadline) => {}
-            _ = crate::server::stopped(&mut shutdown) => {}
+            _ = crate::shutdown::stopped(&mut shutdown) => {}
         }
     }
 }
@@ -132,8 +136,8 @@ fn followers_fetched(state: &BrokerState, replica: i32, topics: &[(TopicName, Ve
                 continue;
             };
             let proposal = partition.follower_fetched(replica, target.offset);
-            if let (Some(proposal), Some(link)) = (proposal, &state.cluster) {
-                link.propose_isr(crate::cluster::isr::IsrRequest {
+            if let (Some(proposal), Some(link)) = (proposal, state.cluster()) {
+                link.propose_isr(crate::quorum_link::IsrRequest {
                     topic: name.to_string(),
                     partition: target.index,
                     proposal,

@@ -11,8 +11,8 @@ use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 
 use crate::error::{GroupError, group_error_code};
-use crate::group::{GroupState, JoinRequest, Pending, ownership};
-use crate::server::BrokerState;
+use crate::group::{GroupState, JoinRequest, Pending};
+use crate::state::BrokerState;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
@@ -86,16 +86,16 @@ async fn coordinator_for(state: &Arc<BrokerState>, key_type: i8, key: &str) -> C
     if key_type != 0 {
         return unavailable("transactions are not supported");
     }
-    let Some(link) = &state.cluster else {
+    let Some(link) = state.cluster() else {
         return (
             0,
             None,
-            state.config.node_id,
-            s(&state.advertised_host),
-            state.advertised_port,
+            state.config().node_id,
+            s(state.advertised_host()),
+            state.advertised_port(),
         );
     };
-    let topic = match crate::group::offsets_topic::topic(state).await {
+    let topic = match crate::group::offsets_topic::topic(&state.offsets_topic()).await {
         Ok(topic) => topic,
         Err(_) => return unavailable("__consumer_offsets is not available yet"),
     };
@@ -119,7 +119,9 @@ pub(crate) async fn join(
     client_host: &str,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
-    if let Err(code) = ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    if let Err(code) = state
+        .check_coordinator(&request.group_id)
+        .map_err(|e| group_error_code(&e))
     {
         return JoinGroupResponse::default()
             .with_error_code(code)
@@ -149,7 +151,7 @@ pub(crate) async fn join(
         require_member_id: version >= 4,
     };
     let member_id = join.member_id.clone();
-    let result = match state.groups.join(join) {
+    let result = match state.groups().join(join) {
         Pending::Ready(result) => result,
         Pending::Wait(rx) => rx.await.unwrap_or_else(|_| {
             crate::group::state::JoinResult::error(
@@ -194,7 +196,9 @@ pub(crate) async fn sync(
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
-    if let Err(code) = ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    if let Err(code) = state
+        .check_coordinator(&request.group_id)
+        .map_err(|e| group_error_code(&e))
     {
         return SyncGroupResponse::default().with_error_code(code);
     }
@@ -203,7 +207,7 @@ pub(crate) async fn sync(
         .iter()
         .map(|a| (a.member_id.to_string(), a.assignment.clone()))
         .collect();
-    let pending = state.groups.sync(
+    let pending = state.groups().sync(
         &request.group_id,
         &request.member_id,
         request.group_instance_id.as_deref(),
@@ -235,11 +239,13 @@ pub(crate) async fn sync(
 
 /// Heartbeat.
 pub(crate) fn heartbeat(state: &BrokerState, request: HeartbeatRequest) -> HeartbeatResponse {
-    if let Err(code) = ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    if let Err(code) = state
+        .check_coordinator(&request.group_id)
+        .map_err(|e| group_error_code(&e))
     {
         return HeartbeatResponse::default().with_error_code(code);
     }
-    let beat = state.groups.heartbeat(
+    let beat = state.groups().heartbeat(
         &request.group_id,
         &request.member_id,
         request.group_instance_id.as_deref(),
@@ -254,13 +260,15 @@ pub(crate) fn leave(
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
-    if let Err(code) = ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    if let Err(code) = state
+        .check_coordinator(&request.group_id)
+        .map_err(|e| group_error_code(&e))
     {
         return LeaveGroupResponse::default().with_error_code(code);
     }
     if version < 3 {
         let code = match state
-            .groups
+            .groups()
             .leave(&request.group_id, &[(request.member_id.to_string(), None)])
         {
             Ok(results) => results.into_iter().next().map_or(0, code_of),
@@ -278,7 +286,7 @@ pub(crate) fn leave(
             )
         })
         .collect();
-    match state.groups.leave(&request.group_id, &leaving) {
+    match state.groups().leave(&request.group_id, &leaving) {
         Ok(results) => LeaveGroupResponse::default().with_members(
             request
                 .members
@@ -308,7 +316,7 @@ pub(crate) fn list(
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
-    let groups = state.groups.lock();
+    let groups = state.groups().lock();
     let mut listed: Vec<_> = groups
         .values()
         .filter(|g| g.state != GroupState::Dead)
@@ -350,7 +358,7 @@ pub(crate) fn describe(
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
-    let groups = state.groups.lock();
+    let groups = state.groups().lock();
     let described = request
         .groups
         .into_iter()
@@ -360,7 +368,10 @@ pub(crate) fn describe(
             if version >= 3 {
                 out = out.with_authorized_operations(i32::MIN);
             }
-            if let Err(code) = ownership::check(state, &id).map_err(|e| group_error_code(&e)) {
+            if let Err(code) = state
+                .check_coordinator(&id)
+                .map_err(|e| group_error_code(&e))
+            {
                 return out.with_error_code(code);
             }
             let Some(group) = groups.get(id.as_str()) else {
@@ -412,7 +423,9 @@ pub(crate) async fn delete(
 ) -> DeleteGroupsResponse {
     let (mut response, tombstones) = delete_in_memory(state, request);
     for (group, records) in tombstones {
-        if let Err(e) = crate::group::offsets_topic::append(state, &group, &records).await {
+        if let Err(e) =
+            crate::group::offsets_topic::append(&state.offsets_topic(), &group, &records).await
+        {
             let code = group_error_code(&e);
             for result in &mut response.results {
                 if result.group_id.as_str() == group {
@@ -431,12 +444,14 @@ fn delete_in_memory(
     request: DeleteGroupsRequest,
 ) -> (DeleteGroupsResponse, GroupTombstones) {
     let mut tombstones = Vec::new();
-    let mut groups = state.groups.lock();
+    let mut groups = state.groups().lock();
     let results = request
         .groups_names
         .into_iter()
         .map(|id| {
-            let owned = ownership::check(state, &id).map_err(|e| group_error_code(&e));
+            let owned = state
+                .check_coordinator(&id)
+                .map_err(|e| group_error_code(&e));
             let code = match groups.get(id.as_str()) {
                 _ if owned.is_err() => owned.err().unwrap_or_default(),
                 None => ResponseError::GroupIdNotFound.code(),

@@ -9,7 +9,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::error::{log_error_code, partition_error_code};
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 pub(crate) fn handle(
     state: &BrokerState,
@@ -20,7 +20,7 @@ pub(crate) fn handle(
         .topics
         .into_iter()
         .map(|t| {
-            let topic = state.registry.get(&t.name);
+            let topic = state.registry().get(&t.name);
             let partitions = t
                 .partitions
                 .into_iter()
@@ -36,7 +36,7 @@ pub(crate) fn handle(
                     // Only the leader answers (and only in the client's epoch,
                     // when it names one), so clients look for a moved leader.
                     let client_epoch = if version >= 4 { p.current_leader_epoch } else { -1 };
-                    if let Err(e) = crate::cluster::check_leader(state, &partition, client_epoch) {
+                    if let Err(e) = crate::quorum_link::check_leader(state.cluster(), &partition, client_epoch) {
                         return answer.with_error_code(partition_error_code(&e));
                     }
                     let epoch = if version >= 4 { partition.leader_epoch() } else { -1 };

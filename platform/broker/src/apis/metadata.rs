@@ -18,7 +18,7 @@ use std::sync::Arc;
 use fjord_controller::{ClusterMetadata, NO_LEADER};
 use kafka_protocol::messages::BrokerId;
 
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 use crate::topic_registry::Topic;
 
 pub(crate) async fn handle(
@@ -26,8 +26,8 @@ pub(crate) async fn handle(
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
-    let node = state.config.node_id;
-    let cluster = state.cluster.as_ref().map(|link| link.metadata());
+    let node = state.config().node_id;
+    let cluster = state.cluster().map(|link| link.metadata());
     let describe = |topic: &Topic| match &cluster {
         Some(metadata) => match metadata.topics.get(topic.name()) {
             Some(t) => describe_replicated(t, metadata, version),
@@ -43,7 +43,12 @@ pub(crate) async fn handle(
     // Before v4 the request has no flag and auto-creation is implied.
     let auto_create = version < 4 || request.allow_auto_topic_creation;
     let topics = if all {
-        state.registry.list().iter().map(|t| describe(t)).collect()
+        state
+            .registry()
+            .list()
+            .iter()
+            .map(|t| describe(t))
+            .collect()
     } else {
         let mut topics = Vec::new();
         for wanted in request.topics.unwrap_or_default() {
@@ -54,7 +59,7 @@ pub(crate) async fn handle(
                         .with_error_code(code)
                         .with_name(Some(name)),
                 },
-                None => match state.registry.by_id(wanted.topic_id) {
+                None => match state.registry().by_id(wanted.topic_id) {
                     Some(topic) => describe(&topic),
                     None => MetadataResponseTopic::default()
                         .with_error_code(ResponseError::UnknownTopicId.code())
@@ -64,7 +69,7 @@ pub(crate) async fn handle(
         }
         topics
     };
-    let (brokers, controller) = crate::cluster::brokers_view(state);
+    let (brokers, controller) = state.brokers_view();
     let brokers = brokers
         .into_iter()
         .map(|b| {
@@ -81,7 +86,7 @@ pub(crate) async fn handle(
         .with_topics(topics);
     if version >= 2 {
         response = response.with_cluster_id(Some(StrBytes::from_string(
-            state.registry.cluster_id().to_string(),
+            state.registry().cluster_id().to_string(),
         )));
     }
     response

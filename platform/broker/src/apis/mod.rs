@@ -25,10 +25,10 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
-use crate::connection::Session;
-use crate::metadata::{Metadata, NewTopic};
+use crate::client_session::Session;
+use crate::metadata::NewTopic;
 use crate::request::DecodedRequest;
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 use crate::topic_registry::Topic;
 
 /// What the connection does after a request.
@@ -180,7 +180,7 @@ pub(crate) async fn topic_or_create(
     name: &str,
     auto_create: bool,
 ) -> Result<Arc<Topic>, i16> {
-    if let Some(topic) = state.registry.get(name) {
+    if let Some(topic) = state.registry().get(name) {
         return Ok(topic);
     }
     if let Err(e) = crate::topic_registry::validate_topic_name(name) {
@@ -189,12 +189,13 @@ pub(crate) async fn topic_or_create(
     }
     // Only the platform creates its internal topics, with their configs.
     let internal = crate::auth::is_internal_topic(name);
-    if !(auto_create && state.config.auto_create_topics) || internal {
+    if !(auto_create && state.config().auto_create_topics) || internal {
         return Err(ResponseError::UnknownTopicOrPartition.code());
     }
     // Created concurrently by another connection (or broker) and not
     // known here yet: the client retries, as for any unknown topic.
-    let created = Metadata::of(state)
+    let created = state
+        .metadata()
         .create_or_get(NewTopic::named(name), Duration::ZERO)
         .await;
     created.map_err(|e| {
@@ -290,16 +291,17 @@ pub(crate) mod tests {
         // Keep the sender alive for the test's duration.
         std::mem::forget(stop);
         let groups = crate::group::GroupCoordinator::new(config.group_settings());
-        Ok(Arc::new(BrokerState {
-            config,
-            registry,
-            groups,
-            producer_ids: crate::producer_state::ProducerIds::new(crate::server::now_ms()),
-            advertised_host: "localhost".to_string(),
-            advertised_port: 9092,
+        Ok(Arc::new(BrokerState::new(
+            Arc::new(config),
+            Arc::new(registry),
+            Arc::new(groups),
+            crate::state::Advertised {
+                host: "localhost".to_string(),
+                port: 9092,
+            },
             shutdown,
-            cluster: None,
-        }))
+            None,
+        )))
     }
 
     /// On a single node the partition admin APIs answer what can be true of
@@ -312,10 +314,10 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().map_err(|e| crate::BrokerError::Config(e.to_string()))?;
         let state = state(dir.path())?;
         state
-            .registry
+            .registry()
             .create("events", 2, TopicConfigs::default(), false)
             .map_err(|e| crate::BrokerError::Config(e.message))?;
-        let node = state.config.node_id;
+        let node = state.config().node_id;
         let name = |n: &'static str| TopicName(StrBytes::from_static_str(n));
         let call = |api: ApiKey, version: i16, body: RequestKind| {
             let state = Arc::clone(&state);

@@ -10,7 +10,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use crate::error::partition_error_code;
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 pub(crate) fn handle(
     state: &BrokerState,
@@ -20,7 +20,7 @@ pub(crate) fn handle(
         .topics
         .into_iter()
         .map(|t| {
-            let topic = state.registry.get(&t.topic);
+            let topic = state.registry().get(&t.topic);
             let partitions = t
                 .partitions
                 .into_iter()
@@ -34,9 +34,11 @@ pub(crate) fn handle(
                         return answer
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    if let Err(e) =
-                        crate::cluster::check_leader(state, &partition, p.current_leader_epoch)
-                    {
+                    if let Err(e) = crate::quorum_link::check_leader(
+                        state.cluster(),
+                        &partition,
+                        p.current_leader_epoch,
+                    ) {
                         return answer.with_error_code(partition_error_code(&e));
                     }
                     match partition.log().end_offset_for_epoch(p.leader_epoch) {

@@ -8,10 +8,11 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::clock::now_ms;
 use crate::error::{GroupError, group_error_code};
 use crate::group::offsets_topic::{self, offset_key, offset_value};
 use crate::group::{CommittedOffset, GroupState};
-use crate::server::{BrokerState, now_ms};
+use crate::state::BrokerState;
 
 /// Kafka's `offset.metadata.max.bytes`.
 const MAX_METADATA_BYTES: usize = 4096;
@@ -28,10 +29,11 @@ pub(crate) async fn commit(
     let now = now_ms();
     let mut offsets = Vec::new();
     let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
-    let owned =
-        crate::group::ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e));
+    let owned = state
+        .check_coordinator(&request.group_id)
+        .map_err(|e| group_error_code(&e));
     for topic in &request.topics {
-        let known = state.registry.get(&topic.name);
+        let known = state.registry().get(&topic.name);
         let mut topic_codes = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let metadata = p.committed_metadata.as_deref().unwrap_or("");
@@ -68,7 +70,7 @@ pub(crate) async fn commit(
     }
     let mut group_error = owned.err().or_else(|| {
         state
-            .groups
+            .groups()
             .commit(
                 &request.group_id,
                 &request.member_id,
@@ -124,9 +126,9 @@ pub(crate) async fn store(
         .iter()
         .map(|((topic, p), o)| (offset_key(group_id, topic, *p), Some(offset_value(o))))
         .collect();
-    offsets_topic::append(state, group_id, &records).await?;
+    offsets_topic::append(&state.offsets_topic(), group_id, &records).await?;
     for (key, offset) in offsets {
-        state.groups.set_offset(group_id, key, Some(offset));
+        state.groups().set_offset(group_id, key, Some(offset));
     }
     Ok(())
 }
@@ -139,7 +141,7 @@ fn fetch_group(
     group_id: &str,
     topics: Option<Vec<(TopicName, Vec<i32>)>>,
 ) -> BTreeMap<TopicName, Vec<(i32, Option<CommittedOffset>)>> {
-    let groups = state.groups.lock();
+    let groups = state.groups().lock();
     let offsets = groups.get(group_id).map(|g| &g.offsets);
     let mut out: BTreeMap<TopicName, Vec<(i32, Option<CommittedOffset>)>> = BTreeMap::new();
     match topics {
@@ -189,7 +191,7 @@ pub(crate) fn fetch(
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
-                if let Err(code) = crate::group::ownership::check(state, &g.group_id).map_err(|e| group_error_code(&e)) {
+                if let Err(code) = state.check_coordinator(&g.group_id).map_err(|e| group_error_code(&e)) {
                     return offset_fetch_response::OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id)
                         .with_error_code(code);
@@ -224,8 +226,9 @@ pub(crate) fn fetch(
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    if let Err(code) =
-        crate::group::ownership::check(state, &request.group_id).map_err(|e| group_error_code(&e))
+    if let Err(code) = state
+        .check_coordinator(&request.group_id)
+        .map_err(|e| group_error_code(&e))
     {
         // The top-level error code exists from v2; v1 clients see it per
         // partition.
@@ -288,13 +291,14 @@ pub(crate) async fn delete(
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let group_id = request.group_id.to_string();
-    if let Err(code) =
-        crate::group::ownership::check(state, &group_id).map_err(|e| group_error_code(&e))
+    if let Err(code) = state
+        .check_coordinator(&group_id)
+        .map_err(|e| group_error_code(&e))
     {
         return OffsetDeleteResponse::default().with_error_code(code);
     }
     let (response, tombstones) = delete_in_memory(state, request);
-    if let Err(e) = offsets_topic::append(state, &group_id, &tombstones).await {
+    if let Err(e) = offsets_topic::append(&state.offsets_topic(), &group_id, &tombstones).await {
         return OffsetDeleteResponse::default().with_error_code(group_error_code(&e));
     }
     response
@@ -307,7 +311,7 @@ fn delete_in_memory(
     request: OffsetDeleteRequest,
 ) -> (OffsetDeleteResponse, Tombstones) {
     let mut tombstones = Vec::new();
-    let mut groups = state.groups.lock();
+    let mut groups = state.groups().lock();
     let Some(group) = groups.get_mut(request.group_id.as_str()) else {
         let response =
             OffsetDeleteResponse::default().with_error_code(ResponseError::GroupIdNotFound.code());

@@ -21,7 +21,7 @@ use fjord_log::{BatchHeader, RecordError};
 use crate::auth::Principal;
 use crate::error::PartitionError;
 use crate::error::{auth_error_code, partition_error_code};
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 /// Handles a Produce (the caller drops the answer for acks 0).
 pub(crate) async fn handle(
@@ -83,7 +83,7 @@ pub(crate) async fn handle(
                 partitions.push(answer(ResponseError::UnknownTopicOrPartition.code(), None));
                 continue;
             };
-            if let Err(e) = crate::cluster::check_leader(state, &partition, -1) {
+            if let Err(e) = crate::quorum_link::check_leader(state.cluster(), &partition, -1) {
                 partitions.push(answer(partition_error_code(&e), None));
                 continue;
             }

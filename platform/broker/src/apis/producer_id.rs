@@ -3,7 +3,7 @@
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 /// A fresh producer id with epoch 0; or, when the client names its current
 /// id and epoch (v3+, after an OUT_OF_ORDER or UNKNOWN_PRODUCER_ID), the
@@ -26,7 +26,7 @@ pub(crate) fn init(
     let (id, epoch) = if version >= 3 && current >= 0 && (0..i16::MAX - 1).contains(&epoch) {
         (current, epoch + 1)
     } else {
-        (state.producer_ids.allocate(), 0)
+        (state.producer_ids().allocate(), 0)
     };
     tracing::debug!(producer_id = id, epoch, "producer id issued");
     InitProducerIdResponse::default()

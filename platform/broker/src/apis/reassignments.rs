@@ -22,15 +22,14 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::metadata::Metadata;
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 use crate::topic_registry::ApiError;
 
 pub(crate) async fn alter(
     state: &Arc<BrokerState>,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
-    let metadata = Metadata::of(state);
+    let metadata = state.metadata();
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());

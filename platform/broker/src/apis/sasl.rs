@@ -9,10 +9,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::Reply;
-use crate::connection::Session;
+use crate::client_session::Session;
 use crate::error::sasl_error_code;
 use crate::sasl::MECHANISM;
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 /// Answers a SaslHandshake: PLAIN is the one mechanism enabled.
 pub(crate) fn handshake(
@@ -70,8 +70,7 @@ fn check(
     token: &[u8],
 ) -> Result<(), crate::sasl::SaslError> {
     let secret = state
-        .cluster
-        .as_ref()
+        .cluster()
         .and_then(|link| link.metadata().internal_secret.clone());
     session.principal = session
         .sasl

@@ -18,7 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::auth::Principal;
 use crate::error::auth_error_code;
 use crate::metadata::{Metadata, NewTopic, Replication};
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 use crate::topic_registry::ApiError;
 
 fn message(text: impl Into<String>) -> Option<StrBytes> {
@@ -30,7 +30,7 @@ pub(crate) async fn create(
     version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
-    let metadata = Metadata::of(state);
+    let metadata = state.metadata();
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> = request
         .topics
@@ -80,7 +80,7 @@ pub(crate) async fn create(
                     let mut result = result.with_topic_id(id.unwrap_or_default());
                     if version >= 5 {
                         let described = configs
-                            .describe(state.registry.defaults())
+                            .describe(state.registry().defaults())
                             .into_iter()
                             .map(|(name, value, source, _)| {
                                 CreatableTopicConfigs::default()
@@ -127,7 +127,7 @@ pub(crate) async fn delete(
             .map(|n| (Some(n), uuid::Uuid::nil()))
             .collect()
     };
-    let metadata = Metadata::of(state);
+    let metadata = state.metadata();
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
         responses.push(delete_one(state, &metadata, version, name, id).await);
@@ -144,8 +144,8 @@ async fn delete_one(
     id: uuid::Uuid,
 ) -> DeletableTopicResult {
     let resolved = match &name {
-        Some(name) => state.registry.get(name),
-        None => state.registry.by_id(id),
+        Some(name) => state.registry().get(name),
+        None => state.registry().by_id(id),
     };
     let result = DeletableTopicResult::default()
         .with_name(name.clone())
@@ -188,7 +188,7 @@ pub(crate) async fn create_partitions(
     request: CreatePartitionsRequest,
     principal: Principal,
 ) -> CreatePartitionsResponse {
-    let metadata = Metadata::of(state);
+    let metadata = state.metadata();
     let mut results = Vec::with_capacity(request.topics.len());
     for t in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::metadata::Metadata;
-use crate::server::BrokerState;
+use crate::state::BrokerState;
 
 pub(crate) async fn handle(
     state: &Arc<BrokerState>,
     request: UnregisterBrokerRequest,
 ) -> UnregisterBrokerResponse {
-    match Metadata::of(state)
+    match state
+        .metadata()
         .unregister_broker(request.broker_id.0)
         .await
     {

@@ -27,10 +27,10 @@ use kafka_protocol::ResponseError;
 
 use super::coordinator::GroupCoordinator;
 use super::state::CommittedOffset;
+use crate::clock::now_ms;
 use crate::error::GroupError;
 use crate::metadata::{Metadata, NewTopic, Replication};
 use crate::partition::Partition;
-use crate::server::{BrokerState, now_ms};
 use crate::topic_registry::{Topic, TopicRegistry};
 
 /// The internal topic's name (Kafka's).
@@ -165,13 +165,24 @@ fn encode_batch(records: &[(Bytes, Option<Bytes>)]) -> Result<Vec<u8>, LogError>
     batch.build()
 }
 
+/// What the offsets topic is written with: the metadata frontend that
+/// creates it, and from the broker's config its partition count
+/// (`offsets.topic.num.partitions`) and how long a commit waits for the
+/// in-sync replicas (`offsets.commit.timeout.ms`).
+#[derive(Debug)]
+pub(crate) struct OffsetsTopic {
+    pub metadata: Metadata,
+    pub partitions: i32,
+    pub commit_timeout: Duration,
+}
+
 /// The offsets topic, created with the configured partition count on first
 /// use. In a cluster it is replicated like any topic, so coordination
 /// survives the loss of a broker (Kafka's offsets.topic.replication.factor,
 /// 3, or fewer while fewer brokers are up).
-pub(crate) async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
+pub(crate) async fn topic(offsets: &OffsetsTopic) -> Result<Arc<Topic>, i16> {
     let topic = NewTopic {
-        partitions: Some(state.config.offsets_topic_num_partitions),
+        partitions: Some(offsets.partitions),
         replication: Replication::Internal,
         // Compaction keeps the last commit per key; nothing is deleted by
         // time (retention is per offset, by `offsets.retention.minutes`, in
@@ -179,10 +190,7 @@ pub(crate) async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
         configs: vec![("cleanup.policy".to_owned(), "compact".to_owned())],
         ..NewTopic::named(OFFSETS_TOPIC)
     };
-    match Metadata::of(state)
-        .create_or_get(topic, Duration::ZERO)
-        .await
-    {
+    match offsets.metadata.create_or_get(topic, Duration::ZERO).await {
         Ok(topic) => Ok(topic),
         // Too few brokers yet, or created by another broker and not known
         // here yet: clients retry, as with Kafka.
@@ -202,7 +210,7 @@ pub(crate) async fn topic(state: &Arc<BrokerState>) -> Result<Arc<Topic>, i16> {
 
 /// Appends `records` of `group` to its partition of the offsets topic.
 pub(crate) async fn append(
-    state: &Arc<BrokerState>,
+    offsets: &OffsetsTopic,
     group: &str,
     records: &[(Bytes, Option<Bytes>)],
 ) -> Result<(), GroupError> {
@@ -210,7 +218,7 @@ pub(crate) async fn append(
         return Ok(());
     }
     // `topic` fails with COORDINATOR_NOT_AVAILABLE alone.
-    let topic = topic(state)
+    let topic = topic(offsets)
         .await
         .map_err(|_| GroupError::CoordinatorNotAvailable)?;
     let index = partition_for(group, topic.partition_count());
@@ -229,9 +237,8 @@ pub(crate) async fn append(
     // Replicated: a commit counts once the in-sync replicas have it (Kafka
     // writes offsets with acks=all), so a new coordinator has it too.
     if partition.is_replicated() {
-        let timeout = std::time::Duration::from_millis(state.config.offsets_commit_timeout_ms);
         partition
-            .wait_committed(info.last_offset + 1, timeout)
+            .wait_committed(info.last_offset + 1, offsets.commit_timeout)
             .await
             .map_err(GroupError::NotReplicated)?;
     }

@@ -12,26 +12,32 @@ use super::coordinator::GroupCoordinator;
 use super::offsets_topic::{OFFSETS_TOPIC, partition_for};
 use crate::error::GroupError;
 use crate::partition::Partition;
-use crate::server::BrokerState;
+use crate::quorum_link::ClusterLink;
 use crate::topic_registry::TopicRegistry;
 
 /// The partitions of `__consumer_offsets` whose groups are loaded here.
 #[derive(Debug, Default)]
 pub(crate) struct LoadedPartitions(Mutex<HashSet<i32>>);
 
-/// Whether this broker coordinates `group` now: when it does not (or not
-/// yet), the client asks FindCoordinator again.
-pub(crate) fn check(state: &BrokerState, group: &str) -> Result<(), GroupError> {
-    if state.cluster.is_none() {
+/// Whether this broker (with `registry` and `groups`, in the cluster of
+/// `link` if any) coordinates `group` now: when it does not (or not yet),
+/// the client asks FindCoordinator again.
+pub(crate) fn check(
+    registry: &TopicRegistry,
+    groups: &GroupCoordinator,
+    link: Option<&ClusterLink>,
+    group: &str,
+) -> Result<(), GroupError> {
+    if link.is_none() {
         return Ok(());
     }
-    let Some(topic) = state.registry.get(OFFSETS_TOPIC) else {
+    let Some(topic) = registry.get(OFFSETS_TOPIC) else {
         return Err(GroupError::NotCoordinator);
     };
     let index = partition_for(group, topic.partition_count());
     match topic.partition(index) {
         Some(partition) if partition.is_replicated() && partition.is_leader() => {
-            if state.groups.loaded.0.lock().contains(&index) {
+            if groups.loaded.0.lock().contains(&index) {
                 Ok(())
             } else {
                 Err(GroupError::LoadInProgress)

@@ -15,7 +15,7 @@
 //! - [`quorum`]: a broker of a cluster. A change is a command to the
 //!   controller quorum (`fjord-controller`), awaited until this broker has
 //!   applied it; the registry then follows the quorum's metadata
-//!   (`crate::cluster`).
+//!   (`crate::quorum_link`).
 //!
 //! Reads are mostly not here: in both modes the registry is this broker's
 //! view of what exists, and handlers read it directly. The exception is who
@@ -59,11 +59,10 @@ use fjord_controller::ElectionType;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use crate::admin::PartitionReplicas;
-use crate::cluster::ClusterLink;
-use crate::server::BrokerState;
+use crate::config::BrokerConfig;
+use crate::quorum_link::ClusterLink;
 use crate::topic_config::TopicConfigs;
-use crate::topic_registry::{ApiError, Topic};
+use crate::topic_registry::{ApiError, Topic, TopicRegistry};
 
 /// How a new topic is replicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +118,16 @@ pub(crate) struct CreatedTopic {
     pub topic: Option<Arc<Topic>>,
 }
 
+/// Who holds a partition: its leader and epoch, replicas and in-sync
+/// replicas (on a single node, this broker alone).
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct PartitionReplicas {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
 /// Where this broker's metadata changes are made.
 #[derive(Debug)]
 enum Store {
@@ -128,23 +137,37 @@ enum Store {
     Quorum(Arc<ClusterLink>),
 }
 
-/// The metadata frontend of one broker (see the module doc). Cheap to make:
-/// [`Metadata::of`] per call.
+/// The broker's parts that both stores read: its topics (what exists
+/// here) and its config (the defaults a new topic takes).
+#[derive(Debug)]
+struct Parts {
+    registry: Arc<TopicRegistry>,
+    config: Arc<BrokerConfig>,
+}
+
+/// The metadata frontend of one broker (see the module doc). Cheap to make
+/// ([`Metadata::new`] per call).
 #[derive(Debug)]
 pub(crate) struct Metadata {
-    state: Arc<BrokerState>,
+    parts: Parts,
     store: Store,
 }
 
 impl Metadata {
-    /// The frontend of the broker `state`.
-    pub(crate) fn of(state: &Arc<BrokerState>) -> Metadata {
-        let store = match &state.cluster {
-            Some(link) => Store::Quorum(Arc::clone(link)),
+    /// The frontend of a broker with `registry` and `config`: over the
+    /// quorum behind `cluster` when there is one, over `registry` alone
+    /// otherwise.
+    pub(crate) fn new(
+        registry: Arc<TopicRegistry>,
+        config: Arc<BrokerConfig>,
+        cluster: Option<Arc<ClusterLink>>,
+    ) -> Metadata {
+        let store = match cluster {
+            Some(link) => Store::Quorum(link),
             None => Store::Registry,
         };
         Metadata {
-            state: Arc::clone(state),
+            parts: Parts { registry, config },
             store,
         }
     }
@@ -156,7 +179,7 @@ impl Metadata {
     pub(crate) fn replicas_available(&self) -> bool {
         match &self.store {
             Store::Registry => true,
-            Store::Quorum(link) => quorum::internal_replication_factor(&self.state, link).is_some(),
+            Store::Quorum(link) => quorum::internal_replication_factor(&self.parts, link).is_some(),
         }
     }
 
@@ -168,8 +191,8 @@ impl Metadata {
         validate_only: bool,
     ) -> Result<CreatedTopic, ApiError> {
         match &self.store {
-            Store::Registry => registry::create_topic(&self.state, topic, validate_only).await,
-            Store::Quorum(link) => quorum::create(&self.state, link, topic, validate_only).await,
+            Store::Registry => registry::create_topic(&self.parts, topic, validate_only).await,
+            Store::Quorum(link) => quorum::create(&self.parts, link, topic, validate_only).await,
         }
     }
 
@@ -182,7 +205,7 @@ impl Metadata {
         topic: NewTopic,
         wait_known: Duration,
     ) -> Result<Arc<Topic>, ApiError> {
-        let registry = &self.state.registry;
+        let registry = &self.parts.registry;
         if let Some(existing) = registry.get(&topic.name) {
             return Ok(existing);
         }
@@ -216,7 +239,7 @@ impl Metadata {
     /// Deletes topic `name` and its data.
     pub(crate) async fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
         match &self.store {
-            Store::Registry => registry::delete_topic(&self.state, name).await,
+            Store::Registry => registry::delete_topic(&self.parts, name).await,
             Store::Quorum(link) => quorum::delete_topic(link, name).await,
         }
     }
@@ -232,7 +255,7 @@ impl Metadata {
     ) -> Result<(), ApiError> {
         match &self.store {
             Store::Registry => {
-                registry::create_partitions(&self.state, name, total, assignments, validate_only)
+                registry::create_partitions(&self.parts, name, total, assignments, validate_only)
                     .await
             }
             Store::Quorum(link) => {
@@ -248,7 +271,7 @@ impl Metadata {
         configs: TopicConfigs,
     ) -> Result<(), ApiError> {
         match &self.store {
-            Store::Registry => registry::set_topic_configs(&self.state, name, configs).await,
+            Store::Registry => registry::set_topic_configs(&self.parts, name, configs).await,
             Store::Quorum(link) => quorum::set_configs(link, name, &configs).await,
         }
     }
@@ -273,7 +296,7 @@ impl Metadata {
             Some(link) => quorum::elect_leader(link, topic, partition, election)
                 .await
                 .map(|_| ()),
-            None => Err(registry::elect_leader(&self.state, topic, partition)),
+            None => Err(registry::elect_leader(&self.parts, topic, partition)),
         }
     }
 
@@ -286,7 +309,7 @@ impl Metadata {
     ) -> Result<(), ApiError> {
         match self.quorum_of(topic) {
             Some(link) => quorum::reassign(link, topic, partition, replicas).await,
-            None => registry::reassign(&self.state, topic, partition, replicas),
+            None => registry::reassign(&self.parts, topic, partition, replicas),
         }
     }
 
@@ -306,7 +329,7 @@ impl Metadata {
         topic: &str,
         partition: i32,
     ) -> Option<PartitionReplicas> {
-        let local = self.state.registry.get(topic)?;
+        let local = self.parts.registry.get(topic)?;
         match &self.store {
             Store::Quorum(link) if local.is_replicated() => {
                 let metadata = link.metadata();
@@ -320,7 +343,7 @@ impl Metadata {
             }
             _ => {
                 let hosted = local.partition(partition)?;
-                let node = self.state.config.node_id;
+                let node = self.parts.config.node_id;
                 Some(PartitionReplicas {
                     leader: node,
                     leader_epoch: hosted.leader_epoch(),

@@ -15,9 +15,8 @@ use fjord_controller::{
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::{CreatedTopic, NewTopic, Replication, parse_configs};
-use crate::cluster::ClusterLink;
-use crate::server::BrokerState;
+use super::{CreatedTopic, NewTopic, Parts, Replication, parse_configs};
+use crate::quorum_link::ClusterLink;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::ApiError;
 
@@ -31,13 +30,13 @@ const APPLY_WAIT: Duration = Duration::from_secs(15);
 /// than that are live: as in Kafka, such a topic is not created rather
 /// than created with fewer replicas for good (the first broker of a
 /// starting cluster would otherwise keep every copy).
-pub(super) fn internal_replication_factor(state: &BrokerState, link: &ClusterLink) -> Option<i16> {
-    let voters = state
+pub(super) fn internal_replication_factor(parts: &Parts, link: &ClusterLink) -> Option<i16> {
+    let voters = parts
         .config
         .controller_voters
         .as_deref()
         .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count());
-    let wanted = state
+    let wanted = parts
         .config
         .offsets_topic_replication_factor
         .clamp(1, i16::try_from(voters).unwrap_or(i16::MAX));
@@ -47,13 +46,13 @@ pub(super) fn internal_replication_factor(state: &BrokerState, link: &ClusterLin
 
 /// [`internal_replication_factor`], or why a topic the platform creates
 /// for itself cannot be created yet.
-fn internal_replicas(state: &BrokerState, link: &ClusterLink, name: &str) -> Result<i16, ApiError> {
-    internal_replication_factor(state, link).ok_or_else(|| {
+fn internal_replicas(parts: &Parts, link: &ClusterLink, name: &str) -> Result<i16, ApiError> {
+    internal_replication_factor(parts, link).ok_or_else(|| {
         ApiError::new(
             ResponseError::CoordinatorNotAvailable,
             format!(
                 "{name} waits for {} live brokers to be replicated (offsets.topic.replication.factor)",
-                state.config.offsets_topic_replication_factor
+                parts.config.offsets_topic_replication_factor
             ),
         )
     })
@@ -320,7 +319,7 @@ fn refused(e: CommandError) -> ApiError {
 /// from the broker's config, the platform's own topics replicated as the
 /// offsets topic is ([`internal_replicas`]).
 pub(super) async fn create(
-    state: &BrokerState,
+    parts: &Parts,
     link: &ClusterLink,
     topic: NewTopic,
     validate_only: bool,
@@ -331,11 +330,11 @@ pub(super) async fn create(
             "replica assignments are not supported yet: give partitions and a replication factor",
         ));
     }
-    let partitions = topic.partitions.unwrap_or(state.config.num_partitions);
+    let partitions = topic.partitions.unwrap_or(parts.config.num_partitions);
     let replication_factor = match topic.replication {
-        Replication::Default => state.config.default_replication_factor,
+        Replication::Default => parts.config.default_replication_factor,
         Replication::Factor(n) => n,
-        Replication::Internal => internal_replicas(state, link, &topic.name)?,
+        Replication::Internal => internal_replicas(parts, link, &topic.name)?,
     };
     let configs = parse_configs(&topic.configs)?;
     let id = create_topic(
@@ -353,7 +352,7 @@ pub(super) async fn create(
         configs,
         id,
         topic: (!validate_only)
-            .then(|| state.registry.get(&topic.name))
+            .then(|| parts.registry.get(&topic.name))
             .flatten(),
     })
 }

@@ -12,18 +12,17 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 
-use super::{CreatedTopic, NewTopic, Replication, parse_configs};
-use crate::server::BrokerState;
+use super::{CreatedTopic, NewTopic, Parts, Replication, parse_configs};
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{ApiError, TopicRegistry};
 
 /// Runs `change` on the registry on a blocking thread.
 async fn on_registry<T: Send + 'static>(
-    state: &Arc<BrokerState>,
+    parts: &Parts,
     change: impl FnOnce(&TopicRegistry) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let state = Arc::clone(state);
-    tokio::task::spawn_blocking(move || change(&state.registry))
+    let registry = Arc::clone(&parts.registry);
+    tokio::task::spawn_blocking(move || change(&registry))
         .await
         .map_err(|e| {
             ApiError::new(
@@ -34,11 +33,11 @@ async fn on_registry<T: Send + 'static>(
 }
 
 pub(super) async fn create_topic(
-    state: &Arc<BrokerState>,
+    parts: &Parts,
     topic: NewTopic,
     validate_only: bool,
 ) -> Result<CreatedTopic, ApiError> {
-    let node = state.config.node_id;
+    let node = parts.config.node_id;
     if let Replication::Factor(rf) = topic.replication {
         if rf != 1 {
             return Err(ApiError::new(
@@ -66,11 +65,11 @@ pub(super) async fn create_topic(
         }
         topic.assignments.len() as i32
     } else {
-        topic.partitions.unwrap_or(state.config.num_partitions)
+        topic.partitions.unwrap_or(parts.config.num_partitions)
     };
     let configs = parse_configs(&topic.configs)?;
     let (name, kept) = (topic.name, configs.clone());
-    let created = on_registry(state, move |registry| {
+    let created = on_registry(parts, move |registry| {
         registry.create(&name, partitions, kept, validate_only)
     })
     .await?;
@@ -83,19 +82,19 @@ pub(super) async fn create_topic(
     })
 }
 
-pub(super) async fn delete_topic(state: &Arc<BrokerState>, name: &str) -> Result<(), ApiError> {
+pub(super) async fn delete_topic(parts: &Parts, name: &str) -> Result<(), ApiError> {
     let name = name.to_owned();
-    on_registry(state, move |registry| registry.delete(&name)).await
+    on_registry(parts, move |registry| registry.delete(&name)).await
 }
 
 pub(super) async fn create_partitions(
-    state: &Arc<BrokerState>,
+    parts: &Parts,
     name: &str,
     total: i32,
     assignments: Option<Vec<Vec<i32>>>,
     validate_only: bool,
 ) -> Result<(), ApiError> {
-    let node = state.config.node_id;
+    let node = parts.config.node_id;
     let foreign = assignments
         .iter()
         .flatten()
@@ -107,24 +106,24 @@ pub(super) async fn create_partitions(
         ));
     }
     let name = name.to_owned();
-    on_registry(state, move |registry| {
+    on_registry(parts, move |registry| {
         registry.add_partitions(&name, total, validate_only)
     })
     .await
 }
 
 pub(super) async fn set_topic_configs(
-    state: &Arc<BrokerState>,
+    parts: &Parts,
     name: &str,
     configs: TopicConfigs,
 ) -> Result<(), ApiError> {
     let name = name.to_owned();
-    on_registry(state, move |registry| registry.set_configs(&name, configs)).await
+    on_registry(parts, move |registry| registry.set_configs(&name, configs)).await
 }
 
 /// Checks that `topic`-`partition` exists here.
-fn existing_partition(state: &BrokerState, topic: &str, partition: i32) -> Result<(), ApiError> {
-    let exists = state
+fn existing_partition(parts: &Parts, topic: &str, partition: i32) -> Result<(), ApiError> {
+    let exists = parts
         .registry
         .get(topic)
         .is_some_and(|t| (0..t.partition_count()).contains(&partition));
@@ -139,13 +138,13 @@ fn existing_partition(state: &BrokerState, topic: &str, partition: i32) -> Resul
 }
 
 /// This broker is the only replica of the partition and already leads it.
-pub(super) fn elect_leader(state: &BrokerState, topic: &str, partition: i32) -> ApiError {
-    match existing_partition(state, topic, partition) {
+pub(super) fn elect_leader(parts: &Parts, topic: &str, partition: i32) -> ApiError {
+    match existing_partition(parts, topic, partition) {
         Ok(()) => ApiError::new(
             ResponseError::ElectionNotNeeded,
             format!(
                 "broker {} is the only replica of {topic}-{partition} and leads it",
-                state.config.node_id
+                parts.config.node_id
             ),
         ),
         Err(e) => e,
@@ -155,13 +154,13 @@ pub(super) fn elect_leader(state: &BrokerState, topic: &str, partition: i32) -> 
 /// The partition lives on this broker only and cannot move: the only
 /// replica list it takes is this broker's.
 pub(super) fn reassign(
-    state: &BrokerState,
+    parts: &Parts,
     topic: &str,
     partition: i32,
     replicas: &[i32],
 ) -> Result<(), ApiError> {
-    existing_partition(state, topic, partition)?;
-    let node = state.config.node_id;
+    existing_partition(parts, topic, partition)?;
+    let node = parts.config.node_id;
     if replicas != [node] {
         return Err(ApiError::new(
             ResponseError::InvalidReplicaAssignment,

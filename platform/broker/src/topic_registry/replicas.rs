@@ -1,6 +1,6 @@
 //! The registry's side of cluster mode: the local copies of the topics the
 //! controller quorum holds, and the partitions this broker hosts as one of
-//! their replicas (`crate::cluster::follow` decides which).
+//! their replicas (`crate::replication::follow` decides which).
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use fjord_controller::ClusterMetadata;
 use tokio::task::JoinHandle;
 
-use super::ClusterLink;
+use super::Replicas;
 use crate::group::offsets_topic::OFFSETS_TOPIC;
 use crate::group::ownership;
 use crate::partition::Partition;
-use crate::server::BrokerState;
+use crate::shutdown::stopped;
 use crate::topic_config::TopicConfigs;
+use crate::topic_registry::TopicRegistry;
 
 /// A running replica fetcher and what it was started for.
 struct Fetching {
@@ -35,9 +36,10 @@ struct Hosted {
     partition_epoch: i32,
 }
 
-pub(super) async fn run(state: Arc<BrokerState>, link: Arc<ClusterLink>) {
-    let mut shutdown = state.shutdown.clone();
-    let mut registered = link.registered.subscribe();
+pub(super) async fn run(replicas: Arc<Replicas>) {
+    let link = &replicas.link;
+    let mut shutdown = replicas.shutdown.clone();
+    let mut registered = link.registrations();
     let mut metadata = link.subscribe();
     let mut fetchers: HashMap<(String, i32), Fetching> = HashMap::new();
     loop {
@@ -47,13 +49,13 @@ pub(super) async fn run(state: Arc<BrokerState>, link: Arc<ClusterLink>) {
             .is_some_and(|offset| current.offset >= offset);
         if caught_up {
             let offset = current.offset;
-            apply(&state, &link, current, &mut fetchers).await;
-            link.applied.send_replace(offset);
+            apply(&replicas, current, &mut fetchers).await;
+            link.applied(offset);
         }
         tokio::select! {
             changed = metadata.changed() => if changed.is_err() { break },
             changed = registered.changed() => if changed.is_err() { break },
-            _ = crate::server::stopped(&mut shutdown) => break,
+            _ = stopped(&mut shutdown) => break,
         }
     }
     for (_, fetching) in fetchers.drain() {
@@ -62,20 +64,18 @@ pub(super) async fn run(state: Arc<BrokerState>, link: Arc<ClusterLink>) {
 }
 
 async fn apply(
-    state: &Arc<BrokerState>,
-    link: &Arc<ClusterLink>,
+    replicas: &Arc<Replicas>,
     metadata: Arc<ClusterMetadata>,
     fetchers: &mut HashMap<(String, i32), Fetching>,
 ) {
-    let local = link.broker_id();
-    let registry_state = Arc::clone(state);
+    let local = replicas.link.broker_id();
+    let registry = Arc::clone(&replicas.registry);
     let registry_metadata = Arc::clone(&metadata);
     // Opening logs and writing topic files blocks.
-    let hosted = tokio::task::spawn_blocking(move || {
-        sync_registry(&registry_state, &registry_metadata, local)
-    })
-    .await
-    .unwrap_or_default();
+    let hosted =
+        tokio::task::spawn_blocking(move || sync_registry(&registry, &registry_metadata, local))
+            .await
+            .unwrap_or_default();
     let mut wanted = HashSet::new();
     for h in hosted {
         let key = (h.partition.topic().to_string(), h.partition.index());
@@ -91,9 +91,9 @@ async fn apply(
                 h.partition_epoch,
             );
             if new_term && h.partition.topic() == OFFSETS_TOPIC {
-                let (state, partition) = (Arc::clone(state), Arc::clone(&h.partition));
+                let (replicas, partition) = (Arc::clone(replicas), Arc::clone(&h.partition));
                 let _ = tokio::task::spawn_blocking(move || {
-                    ownership::took_over(&state.registry, &state.groups, &partition)
+                    ownership::took_over(&replicas.registry, &replicas.groups, &partition)
                 })
                 .await;
             }
@@ -111,12 +111,12 @@ async fn apply(
         }
         h.partition.become_follower(h.leader_epoch);
         if h.partition.topic() == OFFSETS_TOPIC {
-            ownership::gave_up(&state.registry, &state.groups, h.partition.index());
+            ownership::gave_up(&replicas.registry, &replicas.groups, h.partition.index());
         }
         if h.leader >= 0 {
             let task = tokio::spawn(super::fetcher::run(
-                Arc::clone(state),
-                Arc::clone(link),
+                Arc::clone(&replicas.link),
+                replicas.shutdown.clone(),
                 Arc::clone(&h.partition),
                 h.leader,
                 h.leader_epoch,
@@ -151,8 +151,7 @@ async fn stop(fetching: Fetching) {
 
 /// Brings the registry in line with `metadata`; returns the partitions
 /// hosted here.
-fn sync_registry(state: &BrokerState, metadata: &ClusterMetadata, local: i32) -> Vec<Hosted> {
-    let registry = &state.registry;
+fn sync_registry(registry: &TopicRegistry, metadata: &ClusterMetadata, local: i32) -> Vec<Hosted> {
     let mut hosted = Vec::new();
     for (name, topic) in &metadata.topics {
         let configs = TopicConfigs::from_pairs(

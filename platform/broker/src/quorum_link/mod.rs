@@ -1,27 +1,19 @@
-//! Cluster mode: the broker as one member of a replicated cluster whose
-//! metadata the controller quorum keeps (`fjord-controller`).
+//! This broker's link to the controller quorum that keeps a cluster's
+//! metadata (`fjord-controller`).
 //!
+//! - [`ClusterLink`]: the quorum as this broker reaches it — the metadata
+//!   it applied, the commands it proposes, whether its session is current,
+//!   and the ISR changes its partitions want ([`IsrRequest`]).
 //! - [`session`]: registering with the quorum and heartbeating, so that the
 //!   active controller keeps this broker unfenced.
-//! - [`follow`]: applying the quorum's metadata to this broker: the topics,
-//!   the partitions it is a replica of, and for each whether it leads or
-//!   follows (and whom).
-//! - [`fetcher`]: a follower's copy of its leader's log, over the Kafka
-//!   Fetch API with its replica id, after truncating what diverges
-//!   (OffsetForLeaderEpoch).
-//! - [`isr`]: a leader's proposals to shrink and expand the in-sync replica
-//!   set (AlterPartition).
 //!
-//! Metadata changes (topics, configs, elections, reassignments, broker
-//! decommissioning) are commands to the quorum made by the metadata
-//! frontend (`crate::metadata`), not here.
+//! What is done with the quorum's metadata lives above: following leaders
+//! and proposing ISR changes in `crate::replication`, metadata changes
+//! (topics, configs, elections, reassignments, broker decommissioning) in
+//! the metadata frontend (`crate::metadata`).
 //!
 //! A single-node broker has no [`ClusterLink`] and none of this runs.
 
-mod fetcher;
-mod follow;
-pub(crate) mod isr;
-mod peer;
 mod session;
 
 use std::sync::Arc;
@@ -29,7 +21,16 @@ use std::sync::Arc;
 use fjord_controller::{AppliedResult, ClusterMetadata, Command, ControllerError, QuorumHandle};
 use tokio::sync::{mpsc, watch};
 
-use crate::server::BrokerState;
+use crate::partition::IsrProposal;
+
+/// One ISR change a leader wants, on its way to the controller
+/// (AlterPartition).
+#[derive(Debug)]
+pub(crate) struct IsrRequest {
+    pub topic: String,
+    pub partition: i32,
+    pub proposal: IsrProposal,
+}
 
 /// This broker's tie to the controller quorum: its own controller in
 /// combined mode, or a controller client on a broker that is not a voter.
@@ -44,14 +45,14 @@ pub struct ClusterLink {
     /// The metadata offset this broker applied last (admin requests wait
     /// for their command's offset).
     applied: watch::Sender<u64>,
-    isr_proposals: mpsc::UnboundedSender<isr::IsrRequest>,
+    isr_proposals: mpsc::UnboundedSender<IsrRequest>,
     /// When the active controller last accepted this broker's registration
     /// or heartbeat (ms since the link was made; 0: never).
     session_ok_ms: std::sync::atomic::AtomicU64,
     /// The broker session timeout.
     session_timeout: std::time::Duration,
     created: std::time::Instant,
-    isr_requests: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<isr::IsrRequest>>>,
+    isr_requests: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<IsrRequest>>>,
 }
 
 impl ClusterLink {
@@ -130,21 +131,47 @@ impl ClusterLink {
     }
 
     /// Hands an ISR change to the task that proposes them.
-    pub(crate) fn propose_isr(&self, request: isr::IsrRequest) {
+    pub(crate) fn propose_isr(&self, request: IsrRequest) {
         let _ = self.isr_proposals.send(request);
+    }
+
+    /// The ISR changes handed to [`ClusterLink::propose_isr`], for the one
+    /// task that proposes them: `None` once taken.
+    pub(crate) fn take_isr_requests(&self) -> Option<mpsc::UnboundedReceiver<IsrRequest>> {
+        self.isr_requests.lock().take()
+    }
+
+    /// A receiver of the metadata offset at which this broker's current
+    /// registration was applied (`None`: not registered yet); metadata
+    /// older than it is not applied.
+    pub(crate) fn registrations(&self) -> watch::Receiver<Option<u64>> {
+        self.registered.subscribe()
+    }
+
+    /// This broker applied the metadata up to `offset`.
+    pub(crate) fn applied(&self, offset: u64) {
+        self.applied.send_replace(offset);
     }
 }
 
-/// Starts the cluster tasks of a broker: its session, the metadata follower
-/// (which starts and stops replica fetchers) and the ISR proposer. They end
-/// with the broker's shutdown signal.
-pub(crate) fn start(state: &Arc<BrokerState>, link: &Arc<ClusterLink>) {
-    tokio::spawn(session::keep(Arc::clone(state), Arc::clone(link)));
-    tokio::spawn(follow::run(Arc::clone(state), Arc::clone(link)));
-    let requests = link.isr_requests.lock().take();
-    if let Some(requests) = requests {
-        tokio::spawn(isr::run(Arc::clone(state), Arc::clone(link), requests));
-    }
+/// Starts this broker's session with the quorum (`advertised_host` and
+/// `advertised_port` are what it registers); it ends with `shutdown`.
+pub(crate) fn start(
+    link: &Arc<ClusterLink>,
+    advertised_host: &str,
+    advertised_port: i32,
+    session_timeout_ms: u64,
+    shutdown: watch::Receiver<bool>,
+) {
+    tokio::spawn(session::keep(
+        Arc::clone(link),
+        session::Registration {
+            host: advertised_host.to_owned(),
+            port: u16::try_from(advertised_port).unwrap_or_default(),
+            interval: std::time::Duration::from_millis(session_timeout_ms / 3),
+        },
+        shutdown,
+    ));
 }
 
 /// A broker as Metadata and DescribeCluster list it.
@@ -160,15 +187,12 @@ pub(crate) struct BrokerAddress {
 /// node this broker; in a cluster the live (unfenced) brokers and this one
 /// even while it is fenced or not registered yet, since a client must be
 /// able to reach the broker it asked and every leader the answer names.
-pub(crate) fn brokers_view(state: &BrokerState) -> (Vec<BrokerAddress>, i32) {
-    let node = state.config.node_id;
-    let this = BrokerAddress {
-        id: node,
-        host: state.advertised_host.clone(),
-        port: state.advertised_port,
-        rack: None,
-    };
-    let Some(link) = &state.cluster else {
+pub(crate) fn brokers_view(
+    this: BrokerAddress,
+    link: Option<&ClusterLink>,
+) -> (Vec<BrokerAddress>, i32) {
+    let node = this.id;
+    let Some(link) = link else {
         return (vec![this], node);
     };
     let metadata = link.metadata();
@@ -196,12 +220,12 @@ pub(crate) fn brokers_view(state: &BrokerState) -> (Vec<BrokerAddress>, i32) {
 /// a client names (`-1`: any): the partition's role and epoch, and in a
 /// cluster a current session with the quorum.
 pub(crate) fn check_leader(
-    state: &BrokerState,
+    link: Option<&ClusterLink>,
     partition: &crate::partition::Partition,
     client_epoch: i32,
 ) -> Result<(), crate::error::PartitionError> {
     partition.check_leader(client_epoch)?;
-    match &state.cluster {
+    match link {
         Some(link) if partition.is_replicated() && !link.session_current() => {
             Err(partition.not_leader())
         }

@@ -28,10 +28,11 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::ClusterLink;
+use tokio::sync::watch;
+
 use super::peer::{PeerConnection, PeerError};
 use crate::partition::Partition;
-use crate::server::BrokerState;
+use crate::quorum_link::ClusterLink;
 
 /// How long a fetch may wait on the leader for new records.
 const FETCH_WAIT: Duration = Duration::from_millis(500);
@@ -56,8 +57,8 @@ enum FetchError {
 }
 
 pub(super) async fn run(
-    state: Arc<BrokerState>,
     link: Arc<ClusterLink>,
+    shutdown: watch::Receiver<bool>,
     partition: Arc<Partition>,
     leader: i32,
     leader_epoch: i32,
@@ -71,7 +72,7 @@ pub(super) async fn run(
     );
     let mut last_error = String::new();
     loop {
-        match replicate(&state, &link, &partition, leader, leader_epoch).await {
+        match replicate(&shutdown, &link, &partition, leader, leader_epoch).await {
             Ok(()) => return,
             Err(e) => {
                 let text = e.to_string();
@@ -87,7 +88,7 @@ pub(super) async fn run(
 }
 
 async fn replicate(
-    state: &BrokerState,
+    shutdown: &watch::Receiver<bool>,
     link: &ClusterLink,
     partition: &Partition,
     leader: i32,
@@ -164,7 +165,7 @@ async fn replicate(
             return Err(FetchError::Leader(data.error_code));
         }
         let mut records = data.records.map(|r| r.to_vec()).unwrap_or_default();
-        if !*state.shutdown.borrow() {
+        if !*shutdown.borrow() {
             partition.append_from_leader(&mut records, data.high_watermark)?;
             follow_log_start(partition, data.log_start_offset)?;
         }

@@ -6,27 +6,40 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fjord_controller::{Command, CommandOutcome, ControllerError};
+use tokio::sync::watch;
 
 use super::ClusterLink;
-use crate::server::BrokerState;
+use crate::shutdown::stopped;
+
+/// What this broker registers as, and how often it heartbeats.
+#[derive(Debug)]
+pub(super) struct Registration {
+    pub host: String,
+    pub port: u16,
+    /// A third of the broker session timeout.
+    pub interval: Duration,
+}
 
 /// Runs until the broker shuts down.
-pub(super) async fn keep(state: Arc<BrokerState>, link: Arc<ClusterLink>) {
-    let mut shutdown = state.shutdown.clone();
+pub(super) async fn keep(
+    link: Arc<ClusterLink>,
+    registration: Registration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     tokio::select! {
-        () = session(&state, &link) => {}
-        _ = crate::server::stopped(&mut shutdown) => {}
+        () = session(&registration, &link) => {}
+        _ = stopped(&mut shutdown) => {}
     }
 }
 
-async fn session(state: &BrokerState, link: &ClusterLink) {
+async fn session(registration: &Registration, link: &ClusterLink) {
     let retry = Duration::from_millis(500);
-    let interval = Duration::from_millis(state.config.broker_session_timeout_ms / 3);
+    let interval = registration.interval;
     loop {
         let register = Command::RegisterBroker {
             broker_id: link.broker_id,
-            host: state.advertised_host.clone(),
-            port: u16::try_from(state.advertised_port).unwrap_or_default(),
+            host: registration.host.clone(),
+            port: registration.port,
             rack: None,
         };
         let (epoch, offset) = match link.propose(register).await {

@@ -11,26 +11,18 @@ use std::time::Duration;
 use fjord_controller::Command;
 use tokio::sync::mpsc;
 
-use super::ClusterLink;
-use crate::partition::IsrProposal;
-use crate::server::BrokerState;
-
-/// One ISR change a leader wants.
-#[derive(Debug)]
-pub(crate) struct IsrRequest {
-    pub topic: String,
-    pub partition: i32,
-    pub proposal: IsrProposal,
-}
+use super::Replicas;
+use crate::quorum_link::IsrRequest;
+use crate::shutdown::stopped;
 
 pub(super) async fn run(
-    state: Arc<BrokerState>,
-    link: Arc<ClusterLink>,
+    replicas: Arc<Replicas>,
     mut requests: mpsc::UnboundedReceiver<IsrRequest>,
 ) {
-    let max_lag = Duration::from_millis(state.config.replica_lag_time_max_ms);
+    let link = &replicas.link;
+    let max_lag = Duration::from_millis(replicas.config.replica_lag_time_max_ms);
     let mut tick = tokio::time::interval(max_lag / 2);
-    let mut shutdown = state.shutdown.clone();
+    let mut shutdown = replicas.shutdown.clone();
     // What was proposed last per partition, so the same change is not
     // proposed again while it is on its way.
     let mut sent: HashMap<(String, i32), (Vec<i32>, i32)> = HashMap::new();
@@ -38,7 +30,7 @@ pub(super) async fn run(
         let mut batch = Vec::new();
         tokio::select! {
             _ = tick.tick() => {
-                for topic in state.registry.list() {
+                for topic in replicas.registry.list() {
                     for partition in topic.partitions() {
                         if !partition.is_replicated() {
                             continue;
@@ -57,7 +49,7 @@ pub(super) async fn run(
                 Some(r) => batch.push(r),
                 None => return,
             },
-            _ = crate::server::stopped(&mut shutdown) => return,
+            _ = stopped(&mut shutdown) => return,
         }
         for request in batch {
             let key = (request.topic.clone(), request.partition);

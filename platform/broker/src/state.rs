@@ -1,0 +1,145 @@
+//! What every connection of a broker shares: its config, its topics, its
+//! group coordinator, its producer ids, the address it is known by, its
+//! stop signal and, in a cluster, its link to the controller quorum.
+//!
+//! The fields are private: handlers, the in-process API and the server
+//! read them through accessors, and the parts below (the metadata
+//! frontend, the group coordinator's offsets topic, replication, the log
+//! cleaner) are handed only the pieces they use, so none of them imports
+//! this module back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::clock::now_ms;
+use crate::config::BrokerConfig;
+use crate::error::GroupError;
+use crate::group::GroupCoordinator;
+use crate::group::offsets_topic::OffsetsTopic;
+use crate::group::ownership;
+use crate::metadata::Metadata;
+use crate::producer_state::ProducerIds;
+use crate::quorum_link::{BrokerAddress, ClusterLink};
+use crate::topic_registry::TopicRegistry;
+
+/// The shared state of one broker.
+#[derive(Debug)]
+pub(crate) struct BrokerState {
+    config: Arc<BrokerConfig>,
+    registry: Arc<TopicRegistry>,
+    groups: Arc<GroupCoordinator>,
+    producer_ids: ProducerIds,
+    advertised_host: String,
+    advertised_port: i32,
+    shutdown: watch::Receiver<bool>,
+    /// The controller quorum, in a cluster; `None` on a single node.
+    cluster: Option<Arc<ClusterLink>>,
+}
+
+/// Where clients reach this broker: the host and port it advertises.
+#[derive(Debug, Clone)]
+pub(crate) struct Advertised {
+    pub host: String,
+    pub port: i32,
+}
+
+impl BrokerState {
+    /// The state of a broker made of these parts; producer ids start from
+    /// the current time.
+    pub(crate) fn new(
+        config: Arc<BrokerConfig>,
+        registry: Arc<TopicRegistry>,
+        groups: Arc<GroupCoordinator>,
+        advertised: Advertised,
+        shutdown: watch::Receiver<bool>,
+        cluster: Option<Arc<ClusterLink>>,
+    ) -> Self {
+        BrokerState {
+            config,
+            registry,
+            groups,
+            producer_ids: ProducerIds::new(now_ms()),
+            advertised_host: advertised.host,
+            advertised_port: advertised.port,
+            shutdown,
+            cluster,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Arc<BrokerConfig> {
+        &self.config
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<TopicRegistry> {
+        &self.registry
+    }
+
+    pub(crate) fn groups(&self) -> &Arc<GroupCoordinator> {
+        &self.groups
+    }
+
+    pub(crate) fn producer_ids(&self) -> &ProducerIds {
+        &self.producer_ids
+    }
+
+    pub(crate) fn advertised_host(&self) -> &str {
+        &self.advertised_host
+    }
+
+    pub(crate) fn advertised_port(&self) -> i32 {
+        self.advertised_port
+    }
+
+    /// A receiver of the stop signal (see `crate::shutdown`).
+    pub(crate) fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// The link to the controller quorum, in a cluster.
+    pub(crate) fn cluster(&self) -> Option<&ClusterLink> {
+        self.cluster.as_deref()
+    }
+
+    /// The metadata frontend of this broker: the quorum in a cluster, the
+    /// local registry on a single node.
+    pub(crate) fn metadata(&self) -> Metadata {
+        Metadata::new(
+            Arc::clone(&self.registry),
+            Arc::clone(&self.config),
+            self.cluster.clone(),
+        )
+    }
+
+    /// Whether this broker coordinates `group` now (see
+    /// `crate::group::ownership::check`).
+    pub(crate) fn check_coordinator(&self, group: &str) -> Result<(), GroupError> {
+        ownership::check(&self.registry, &self.groups, self.cluster(), group)
+    }
+
+    /// The parts the offsets topic is written with.
+    pub(crate) fn offsets_topic(&self) -> OffsetsTopic {
+        OffsetsTopic {
+            metadata: self.metadata(),
+            partitions: self.config.offsets_topic_num_partitions,
+            commit_timeout: Duration::from_millis(self.config.offsets_commit_timeout_ms),
+        }
+    }
+
+    /// This broker as Metadata and DescribeCluster list it.
+    pub(crate) fn address(&self) -> BrokerAddress {
+        BrokerAddress {
+            id: self.config.node_id,
+            host: self.advertised_host.clone(),
+            port: self.advertised_port,
+            rack: None,
+        }
+    }
+
+    /// The brokers clients are told about, and the controller id (see
+    /// `crate::quorum_link::brokers_view`).
+    pub(crate) fn brokers_view(&self) -> (Vec<BrokerAddress>, i32) {
+        crate::quorum_link::brokers_view(self.address(), self.cluster.as_deref())
+    }
+}
