@@ -473,18 +473,6 @@ impl BrokerConfig {
         }
     }
 
-    pub(crate) fn group_settings(&self) -> crate::group::GroupSettings {
-        crate::group::GroupSettings {
-            initial_rebalance_delay: Duration::from_millis(self.group_initial_rebalance_delay_ms),
-            min_session_timeout_ms: self.group_min_session_timeout_ms,
-            max_session_timeout_ms: self.group_max_session_timeout_ms,
-            offsets_retention_ms: i64::try_from(
-                self.offsets_retention_minutes.saturating_mul(60_000),
-            )
-            .unwrap_or(i64::MAX),
-        }
-    }
-
     pub(crate) fn retention_check_interval(&self) -> Duration {
         Duration::from_millis(self.retention_check_interval_ms.max(10))
     }

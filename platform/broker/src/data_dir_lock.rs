@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::BrokerError;
+use crate::error::BrokerError;
 
 /// Held while the data directory is open; dropping it unlocks.
 #[derive(Debug)]

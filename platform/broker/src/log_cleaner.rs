@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::Partition;
 use crate::clock::now_ms;
+use crate::partition::Partition;
 use crate::topic_registry::TopicRegistry;
 
 /// The cleaner threads of a broker.

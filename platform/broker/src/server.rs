@@ -88,7 +88,7 @@ impl Broker {
         });
         let advertised_port = i32::from(config.advertised_port.unwrap_or(local_addr.port()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let groups = GroupCoordinator::new(config.group_settings());
+        let groups = GroupCoordinator::new(crate::state::group_settings(&config));
         // Committed offsets come back from `__consumer_offsets` before the
         // first client can ask for them.
         let (registry, groups) = tokio::task::spawn_blocking(move || {

@@ -16,10 +16,10 @@ use tokio::sync::watch;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::error::GroupError;
-use crate::group::GroupCoordinator;
 use crate::group::offsets_topic::OffsetsTopic;
 use crate::group::ownership;
-use crate::metadata::Metadata;
+use crate::group::{GroupCoordinator, GroupSettings};
+use crate::metadata::{Metadata, MetadataConfig};
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
 use crate::topic_registry::TopicRegistry;
@@ -28,6 +28,8 @@ use crate::topic_registry::TopicRegistry;
 #[derive(Debug)]
 pub(crate) struct BrokerState {
     config: Arc<BrokerConfig>,
+    /// What the metadata frontend reads of `config`.
+    metadata_config: MetadataConfig,
     registry: Arc<TopicRegistry>,
     groups: Arc<GroupCoordinator>,
     producer_ids: ProducerIds,
@@ -56,8 +58,19 @@ impl BrokerState {
         shutdown: watch::Receiver<bool>,
         cluster: Option<Arc<ClusterLink>>,
     ) -> Self {
+        let metadata_config = MetadataConfig {
+            node_id: config.node_id,
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+            offsets_topic_replication_factor: config.offsets_topic_replication_factor,
+            controller_voters: config
+                .controller_voters
+                .as_deref()
+                .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count()),
+        };
         BrokerState {
             config,
+            metadata_config,
             registry,
             groups,
             producer_ids: ProducerIds::new(now_ms()),
@@ -107,7 +120,7 @@ impl BrokerState {
     pub(crate) fn metadata(&self) -> Metadata {
         Metadata::new(
             Arc::clone(&self.registry),
-            Arc::clone(&self.config),
+            self.metadata_config,
             self.cluster.clone(),
         )
     }
@@ -141,5 +154,19 @@ impl BrokerState {
     /// `crate::quorum_link::brokers_view`).
     pub(crate) fn brokers_view(&self) -> (Vec<BrokerAddress>, i32) {
         crate::quorum_link::brokers_view(self.address(), self.cluster.as_deref())
+    }
+}
+
+/// The group coordinator's settings from the broker's config (`group.*`,
+/// `offsets.retention.minutes`).
+pub(crate) fn group_settings(config: &BrokerConfig) -> GroupSettings {
+    GroupSettings {
+        initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
+        min_session_timeout_ms: config.group_min_session_timeout_ms,
+        max_session_timeout_ms: config.group_max_session_timeout_ms,
+        offsets_retention_ms: i64::try_from(
+            config.offsets_retention_minutes.saturating_mul(60_000),
+        )
+        .unwrap_or(i64::MAX),
     }
 }

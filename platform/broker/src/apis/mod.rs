@@ -223,9 +223,10 @@ pub(crate) mod tests {
     /// CreatePartitions are left out: a flipped partition count would open
     /// thousands of logs.
     #[tokio::test]
-    async fn handlers_survive_mutated_requests() -> Result<(), crate::BrokerError> {
+    async fn handlers_survive_mutated_requests() -> Result<(), crate::error::BrokerError> {
         use bytes::BytesMut;
-        let dir = tempfile::tempdir().map_err(|e| crate::BrokerError::Config(e.to_string()))?;
+        let dir =
+            tempfile::tempdir().map_err(|e| crate::error::BrokerError::Config(e.to_string()))?;
         let state = state(dir.path())?;
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move || {
@@ -284,13 +285,15 @@ pub(crate) mod tests {
         Session::new("127.0.0.1:9".parse().expect("an address"))
     }
 
-    pub(crate) fn state(dir: &std::path::Path) -> Result<Arc<BrokerState>, crate::BrokerError> {
+    pub(crate) fn state(
+        dir: &std::path::Path,
+    ) -> Result<Arc<BrokerState>, crate::error::BrokerError> {
         let config = BrokerConfig::ephemeral(dir);
         let registry = TopicRegistry::open(dir, config.default_log_config(), None)?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         // Keep the sender alive for the test's duration.
         std::mem::forget(stop);
-        let groups = crate::group::GroupCoordinator::new(config.group_settings());
+        let groups = crate::group::GroupCoordinator::new(crate::state::group_settings(&config));
         Ok(Arc::new(BrokerState::new(
             Arc::new(config),
             Arc::new(registry),
@@ -308,15 +311,16 @@ pub(crate) mod tests {
     /// one broker: every partition already has its only possible leader and
     /// replica list, and there is no broker registration to remove.
     #[tokio::test]
-    async fn single_node_partition_admin() -> Result<(), crate::BrokerError> {
+    async fn single_node_partition_admin() -> Result<(), crate::error::BrokerError> {
         use kafka_protocol::messages::*;
         use kafka_protocol::protocol::StrBytes;
-        let dir = tempfile::tempdir().map_err(|e| crate::BrokerError::Config(e.to_string()))?;
+        let dir =
+            tempfile::tempdir().map_err(|e| crate::error::BrokerError::Config(e.to_string()))?;
         let state = state(dir.path())?;
         state
             .registry()
             .create("events", 2, TopicConfigs::default(), false)
-            .map_err(|e| crate::BrokerError::Config(e.message))?;
+            .map_err(|e| crate::error::BrokerError::Config(e.message))?;
         let node = state.config().node_id;
         let name = |n: &'static str| TopicName(StrBytes::from_static_str(n));
         let call = |api: ApiKey, version: i16, body: RequestKind| {
@@ -419,8 +423,9 @@ pub(crate) mod tests {
     /// a field set outside its versions would make the encoder fail and
     /// the connection close.
     #[tokio::test]
-    async fn every_advertised_version_answers() -> Result<(), crate::BrokerError> {
-        let dir = tempfile::tempdir().map_err(|e| crate::BrokerError::Config(e.to_string()))?;
+    async fn every_advertised_version_answers() -> Result<(), crate::error::BrokerError> {
+        let dir =
+            tempfile::tempdir().map_err(|e| crate::error::BrokerError::Config(e.to_string()))?;
         let state = state(dir.path())?;
         for &(api, min, max) in SUPPORTED_APIS {
             for version in min..=max {

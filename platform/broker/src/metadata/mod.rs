@@ -59,7 +59,6 @@ use fjord_controller::ElectionType;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use crate::config::BrokerConfig;
 use crate::quorum_link::ClusterLink;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{ApiError, Topic, TopicRegistry};
@@ -137,12 +136,31 @@ enum Store {
     Quorum(Arc<ClusterLink>),
 }
 
+/// What the frontend reads of the broker's config: who this broker is and
+/// what a new topic gets when the request leaves it open. (Values, not the
+/// config itself, so that the frontend sits below what the config names.)
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetadataConfig {
+    /// `node.id`.
+    pub node_id: i32,
+    /// `num.partitions`.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `offsets.topic.replication.factor`, of every topic the platform
+    /// creates for itself.
+    pub offsets_topic_replication_factor: i16,
+    /// How many controller voters `controller.quorum.voters` names (1
+    /// when it names none).
+    pub controller_voters: usize,
+}
+
 /// The broker's parts that both stores read: its topics (what exists
-/// here) and its config (the defaults a new topic takes).
+/// here) and the config values a new topic takes.
 #[derive(Debug)]
 struct Parts {
     registry: Arc<TopicRegistry>,
-    config: Arc<BrokerConfig>,
+    config: MetadataConfig,
 }
 
 /// The metadata frontend of one broker (see the module doc). Cheap to make
@@ -159,7 +177,7 @@ impl Metadata {
     /// otherwise.
     pub(crate) fn new(
         registry: Arc<TopicRegistry>,
-        config: Arc<BrokerConfig>,
+        config: MetadataConfig,
         cluster: Option<Arc<ClusterLink>>,
     ) -> Metadata {
         let store = match cluster {

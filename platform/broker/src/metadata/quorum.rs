@@ -31,11 +31,7 @@ const APPLY_WAIT: Duration = Duration::from_secs(15);
 /// than created with fewer replicas for good (the first broker of a
 /// starting cluster would otherwise keep every copy).
 pub(super) fn internal_replication_factor(parts: &Parts, link: &ClusterLink) -> Option<i16> {
-    let voters = parts
-        .config
-        .controller_voters
-        .as_deref()
-        .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count());
+    let voters = parts.config.controller_voters;
     let wanted = parts
         .config
         .offsets_topic_replication_factor
