@@ -232,58 +232,59 @@ impl LocalBroker {
 
     /// Every consumer group this broker coordinates, by id.
     pub fn groups(&self) -> Vec<GroupDescription> {
-        let ids: Vec<String> = {
-            let groups = self.state.groups.lock();
-            groups.keys().cloned().collect()
-        };
-        let mut described: Vec<GroupDescription> =
-            ids.iter().filter_map(|id| self.group(id)).collect();
+        let mut described: Vec<GroupDescription> = self
+            .state
+            .groups
+            .list()
+            .iter()
+            .filter_map(|g| self.group(&g.id))
+            .collect();
         described.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         described
     }
 
     /// One group, if this broker knows it.
     pub fn group(&self, id: &str) -> Option<GroupDescription> {
-        let (mut description, committed) = {
-            let groups = self.state.groups.lock();
-            let group = groups.get(id)?;
-            let consumer = group.protocol_type.as_deref() == Some("consumer");
-            let members = group
-                .members
-                .values()
-                .map(|m| GroupMember {
-                    member_id: m.id.clone(),
-                    instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    assignment: if consumer {
-                        decode_assignment(&m.assignment)
-                    } else {
-                        Vec::new()
-                    },
-                })
-                .collect();
-            let committed: Vec<(String, i32, i64)> = group
-                .offsets
-                .iter()
-                .map(|((topic, partition), o)| (topic.clone(), *partition, o.offset))
-                .collect();
-            (
-                GroupDescription {
-                    group_id: group.id.clone(),
-                    state: group.state.name(),
-                    protocol_type: group.protocol_type.clone(),
-                    protocol: group.protocol_name.clone(),
-                    generation: group.generation,
-                    leader: group.leader.clone(),
-                    members,
-                    offsets: Vec::new(),
-                    lag: 0,
+        let group = self.state.groups.describe(id)?;
+        let consumer = group.protocol_type.as_deref() == Some("consumer");
+        let members = group
+            .members
+            .into_iter()
+            .map(|m| GroupMember {
+                assignment: if consumer {
+                    decode_assignment(&m.assignment)
+                } else {
+                    Vec::new()
                 },
-                committed,
-            )
+                member_id: m.id,
+                instance_id: m.instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+            })
+            .collect();
+        let mut description = GroupDescription {
+            group_id: group.id,
+            state: group.state.name(),
+            protocol_type: group.protocol_type,
+            protocol: group.protocol_name,
+            generation: group.generation,
+            leader: group.leader,
+            members,
+            offsets: Vec::new(),
+            lag: 0,
         };
-        // High watermarks are read outside the group lock.
+        let committed: Vec<(String, i32, i64)> = self
+            .state
+            .groups
+            .committed_offsets(id, None)
+            .into_iter()
+            .flat_map(|(topic, partitions)| {
+                partitions
+                    .into_iter()
+                    .filter_map(move |(p, o)| Some((topic.clone(), p, o?.offset)))
+            })
+            .collect();
+        // High watermarks are read after the group's view is taken.
         let mut offsets: Vec<GroupOffset> = committed
             .into_iter()
             .map(|(topic, partition, committed)| {

@@ -126,6 +126,41 @@ pub(crate) enum GroupError {
     /// The group id is empty.
     #[error("the group id is empty")]
     InvalidGroupId,
+    /// A JoinGroup's session timeout is outside
+    /// `group.min/max.session.timeout.ms`.
+    #[error("the session timeout is outside the broker's limits")]
+    InvalidSessionTimeout,
+    /// A joining member shares no protocol (or not the protocol type)
+    /// with the group's members.
+    #[error("no protocol in common with the group")]
+    InconsistentGroupProtocol,
+    /// A first JoinGroup (v4+) without member id: the client joins again
+    /// with the id it is given (KIP-394).
+    #[error("the member has to join again with the id it was given")]
+    MemberIdRequired,
+    /// The group is being deleted.
+    #[error("the group is dead")]
+    Dead,
+    /// A static member the group names is not among its members (a broken
+    /// invariant, not a client error).
+    #[error("the static member is missing from its group")]
+    StaticMemberMissing,
+    /// The coordinator has no such group (DescribeGroups v6, DeleteGroups,
+    /// OffsetDelete).
+    #[error("no such group")]
+    GroupIdNotFound,
+    /// DeleteGroups of a group that has members or rebalances.
+    #[error("the group is not empty")]
+    NonEmptyGroup,
+    /// OffsetDelete of a topic the group's live members are subscribed to.
+    #[error("the group is subscribed to the topic")]
+    SubscribedToTopic,
+    /// OffsetCommit of a partition that does not exist.
+    #[error("no such topic or partition")]
+    UnknownTopicOrPartition,
+    /// OffsetCommit with metadata over `offset.metadata.max.bytes`.
+    #[error("the offset metadata is too large")]
+    OffsetMetadataTooLarge,
     /// No such member in the group (or no such group).
     #[error("unknown member")]
     UnknownMember,
@@ -158,11 +193,36 @@ pub(crate) enum GroupError {
     NotReplicated(#[source] PartitionError),
 }
 
+impl GroupError {
+    /// Whether the coordinator accepted the request but could not store it
+    /// in `__consumer_offsets` (rather than refusing it).
+    pub(crate) fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            GroupError::CoordinatorNotAvailable
+                | GroupError::NotCoordinator
+                | GroupError::Encode(_)
+                | GroupError::NotPersisted(_)
+                | GroupError::NotReplicated(_)
+        )
+    }
+}
+
 /// The Kafka error code a client gets when the group coordinator refuses
 /// its request or cannot store its commit.
 pub(crate) fn group_error_code(error: &GroupError) -> i16 {
     match error {
         GroupError::InvalidGroupId => ResponseError::InvalidGroupId.code(),
+        GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout.code(),
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol.code(),
+        GroupError::MemberIdRequired => ResponseError::MemberIdRequired.code(),
+        GroupError::Dead => ResponseError::CoordinatorNotAvailable.code(),
+        GroupError::StaticMemberMissing => ResponseError::UnknownServerError.code(),
+        GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound.code(),
+        GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup.code(),
+        GroupError::SubscribedToTopic => ResponseError::GroupSubscribedToTopic.code(),
+        GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition.code(),
+        GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge.code(),
         GroupError::UnknownMember => ResponseError::UnknownMemberId.code(),
         GroupError::FencedInstance => ResponseError::FencedInstanceId.code(),
         GroupError::IllegalGeneration => ResponseError::IllegalGeneration.code(),
@@ -356,6 +416,32 @@ mod tests {
             ResponseError::NotLeaderOrFollower.code()
         );
         Ok(())
+    }
+
+    /// The coordinator's refusals carry the codes the handlers sent when
+    /// they were raw codes.
+    #[test]
+    fn group_refusals_keep_their_kafka_codes() {
+        let cases = [
+            (GroupError::InvalidGroupId, 24),
+            (GroupError::InvalidSessionTimeout, 26),
+            (GroupError::InconsistentGroupProtocol, 23),
+            (GroupError::MemberIdRequired, 79),
+            (GroupError::Dead, 15),
+            (GroupError::StaticMemberMissing, -1),
+            (GroupError::GroupIdNotFound, 69),
+            (GroupError::NonEmptyGroup, 68),
+            (GroupError::SubscribedToTopic, 86),
+            (GroupError::UnknownTopicOrPartition, 3),
+            (GroupError::OffsetMetadataTooLarge, 12),
+            (GroupError::UnknownMember, 25),
+            (GroupError::FencedInstance, 82),
+            (GroupError::IllegalGeneration, 22),
+            (GroupError::RebalanceInProgress, 27),
+        ];
+        for (error, code) in cases {
+            assert_eq!(group_error_code(&error), code, "{error}");
+        }
     }
 
     /// An offsets commit that cannot be stored answers as it always did:

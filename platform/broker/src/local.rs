@@ -17,7 +17,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
 use crate::error::group_error_code;
-use crate::group::CommittedOffset;
+use crate::group::{CommittedOffset, Committer, commit_offsets};
 use crate::metadata::{Metadata, NewTopic, Replication};
 use crate::partition::Partition;
 use crate::server::{BrokerState, now_ms};
@@ -177,15 +177,6 @@ impl LocalBroker {
         offsets: &[(&str, i32, i64)],
     ) -> Result<(), LocalError> {
         let now = now_ms();
-        self.state
-            .groups
-            .commit(group, "", None, -1, Vec::new())
-            .map_err(|e| {
-                LocalError::new(
-                    group_error_code(&e),
-                    format!("group {group} refused the commit"),
-                )
-            })?;
         let offsets = offsets
             .iter()
             .map(|(topic, partition, offset)| {
@@ -200,23 +191,23 @@ impl LocalBroker {
                 )
             })
             .collect();
-        crate::apis::offsets::store(&self.state, group, offsets)
+        commit_offsets(&self.state, group, Committer::SIMPLE, offsets)
             .await
             .map_err(|e| {
-                LocalError::new(
-                    group_error_code(&e),
-                    format!("offsets of group {group} not stored"),
-                )
+                let what = if !e.is_storage() {
+                    format!("group {group} refused the commit")
+                } else {
+                    format!("offsets of group {group} not stored")
+                };
+                LocalError::new(group_error_code(&e), what)
             })
     }
 
     /// The offset `group` committed for `topic`/`partition`, if any.
     pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
-        let groups = self.state.groups.lock();
-        groups
-            .get(group)?
-            .offsets
-            .get(&(topic.to_owned(), partition))
+        self.state
+            .groups
+            .committed(group, topic, partition)
             .map(|o| o.offset)
     }
 
