@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ConsumerProtocolAssignment;
 use kafka_protocol::protocol::Decodable;
 use serde::Serialize;
 
-use crate::local::{LocalBroker, LocalError};
+use crate::error::LocalError;
+use crate::local::LocalBroker;
 use crate::metadata::{Metadata, NewTopic, Replication};
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::Topic;
@@ -101,8 +101,12 @@ pub struct GroupOffset {
     pub lag: i64,
 }
 
-fn error(code: ResponseError, message: impl Into<String>) -> LocalError {
-    LocalError::new(code.code(), message)
+/// The metadata frontend's refusal, as a `LocalError`.
+fn refused(e: crate::topic_registry::ApiError) -> LocalError {
+    LocalError::Metadata {
+        code: e.code,
+        message: e.message,
+    }
 }
 
 impl LocalBroker {
@@ -168,7 +172,7 @@ impl LocalBroker {
     ) -> Result<Arc<Topic>, LocalError> {
         // Configs are checked first, before the replication factor.
         TopicConfigs::from_pairs(configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .map_err(|e| error(ResponseError::InvalidConfig, e))?;
+            .map_err(LocalError::InvalidConfig)?;
         let topic = NewTopic {
             partitions,
             replication: match replication_factor {
@@ -181,13 +185,10 @@ impl LocalBroker {
         let created = Metadata::of(&self.state)
             .create_topic(topic, false)
             .await
-            .map_err(|e| LocalError::new(e.code, e.message))?;
-        created.topic.ok_or_else(|| {
-            error(
-                ResponseError::UnknownServerError,
-                format!("topic {name} was not created"),
-            )
-        })
+            .map_err(refused)?;
+        created
+            .topic
+            .ok_or_else(|| LocalError::Other(format!("topic {name} was not created")))
     }
 
     /// Deletes a topic and its data, as DeleteTopics does (through the
@@ -196,7 +197,7 @@ impl LocalBroker {
         Metadata::of(&self.state)
             .delete_topic(name)
             .await
-            .map_err(|e| LocalError::new(e.code, e.message))
+            .map_err(refused)
     }
 
     /// Changes configs of `topic` as IncrementalAlterConfigs does: a value
@@ -209,12 +210,7 @@ impl LocalBroker {
     ) -> Result<(), LocalError> {
         let current = self
             .topic(topic)
-            .ok_or_else(|| {
-                error(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic {topic:?} does not exist"),
-                )
-            })?
+            .ok_or_else(|| LocalError::UnknownTopic(topic.to_owned()))?
             .configs();
         let mut configs = current;
         for (name, value) in changes {
@@ -222,12 +218,12 @@ impl LocalBroker {
                 Some(value) => configs.set(name, value),
                 None => configs.remove(name),
             }
-            .map_err(|e| error(ResponseError::InvalidConfig, e))?;
+            .map_err(LocalError::InvalidConfig)?;
         }
         Metadata::of(&self.state)
             .set_topic_configs(topic, configs)
             .await
-            .map_err(|e| LocalError::new(e.code, e.message))
+            .map_err(refused)
     }
 
     /// Every consumer group this broker coordinates, by id.

@@ -1,7 +1,9 @@
 //! The broker's error type, and the one place where the errors of the
 //! layers below the request handlers (log, partition, producer state,
-//! authorisation, SASL) become Kafka error codes. Handlers call these
-//! mappings; the layers themselves never deal in codes.
+//! group coordinator, authorisation, SASL) become Kafka error codes.
+//! Handlers call these mappings; the layers themselves never deal in codes.
+//! `LocalError`, the in-process API's error, is here too, so its codes come
+//! from the same mappings.
 
 use std::path::PathBuf;
 
@@ -122,7 +124,7 @@ impl PartitionError {
 /// it accepted in `__consumer_offsets`: the group layer's error.
 /// [`group_error_code`] gives the Kafka code a client gets for each.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum GroupError {
+pub enum GroupError {
     /// The group id is empty.
     #[error("the group id is empty")]
     InvalidGroupId,
@@ -239,6 +241,105 @@ pub(crate) fn group_error_code(error: &GroupError) -> i16 {
             ResponseError::NotCoordinator.code()
         }
         GroupError::NotReplicated(e) => partition_error_code(e),
+    }
+}
+
+/// Why an in-process operation of [`LocalBroker`](crate::LocalBroker) (and
+/// the admin calls built on it) failed. Each variant stands for the Kafka
+/// error a client making the matching request would have got
+/// ([`LocalError::code`]); it displays as `what went wrong (KafkaErrorName)`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LocalError {
+    /// The metadata frontend refused a topic operation, as CreateTopics,
+    /// DeleteTopics or IncrementalAlterConfigs would have been refused: its
+    /// Kafka code (the frontend answers in codes) and message.
+    Metadata {
+        /// The Kafka error code.
+        code: i16,
+        /// What went wrong.
+        message: String,
+    },
+    /// A topic config is not valid: what is wrong with it.
+    InvalidConfig(String),
+    /// The named topic does not exist.
+    UnknownTopic(String),
+    /// The group coordinator refused a member-less commit of `group` (it
+    /// has members).
+    CommitRefused {
+        /// The group.
+        group: String,
+        /// The coordinator's refusal.
+        source: GroupError,
+    },
+    /// The commit was accepted but `__consumer_offsets` did not store it.
+    CommitNotStored {
+        /// The group.
+        group: String,
+        /// Why it was not stored.
+        source: GroupError,
+    },
+    /// Not a Kafka error (a thread that could not start, a topic that was
+    /// not created): what went wrong.
+    Other(String),
+}
+
+impl LocalError {
+    /// An error that is not a Kafka error (a thread that could not start).
+    pub fn from_message(message: impl Into<String>) -> Self {
+        LocalError::Other(message.into())
+    }
+
+    /// The Kafka error code a client would have got.
+    pub fn code(&self) -> i16 {
+        match self {
+            LocalError::Metadata { code, .. } => *code,
+            LocalError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
+            LocalError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
+            LocalError::CommitRefused { source, .. }
+            | LocalError::CommitNotStored { source, .. } => group_error_code(source),
+            LocalError::Other(_) => ResponseError::UnknownServerError.code(),
+        }
+    }
+
+    /// The name of the Kafka error (`UnknownTopicOrPartition`, …).
+    pub fn code_name(&self) -> String {
+        let code = self.code();
+        match ResponseError::try_from_code(code) {
+            Some(e) => format!("{e:?}"),
+            None => format!("error code {code}"),
+        }
+    }
+
+    /// What went wrong, for a log line or a status page (without the
+    /// error's name).
+    pub fn message(&self) -> String {
+        match self {
+            LocalError::Metadata { message, .. }
+            | LocalError::InvalidConfig(message)
+            | LocalError::Other(message) => message.clone(),
+            LocalError::UnknownTopic(topic) => format!("topic {topic:?} does not exist"),
+            LocalError::CommitRefused { group, .. } => format!("group {group} refused the commit"),
+            LocalError::CommitNotStored { group, .. } => {
+                format!("offsets of group {group} not stored")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for LocalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message(), self.code_name())
+    }
+}
+
+impl std::error::Error for LocalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LocalError::CommitRefused { source, .. }
+            | LocalError::CommitNotStored { source, .. } => Some(source),
+            _ => None,
+        }
     }
 }
 

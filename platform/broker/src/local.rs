@@ -16,48 +16,12 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
-use crate::error::group_error_code;
+use crate::error::LocalError;
 use crate::group::{CommittedOffset, Committer, commit_offsets};
 use crate::metadata::{Metadata, NewTopic, Replication};
 use crate::partition::Partition;
 use crate::server::{BrokerState, now_ms};
 use crate::topic_registry::Topic;
-
-/// A failed local operation: the Kafka error code a client would have got,
-/// and what went wrong.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message} ({code_name})")]
-pub struct LocalError {
-    /// The Kafka error code.
-    pub code: i16,
-    code_name: String,
-    /// What went wrong, for a log line or a status page.
-    pub message: String,
-}
-
-impl LocalError {
-    /// The name of the Kafka error (`UnknownTopicOrPartition`, …).
-    pub fn code_name(&self) -> &str {
-        &self.code_name
-    }
-
-    /// An error that is not a Kafka error (a thread that could not start).
-    pub fn from_message(message: impl Into<String>) -> Self {
-        LocalError::new(ResponseError::UnknownServerError.code(), message)
-    }
-
-    pub(crate) fn new(code: i16, message: impl Into<String>) -> Self {
-        let code_name = match ResponseError::try_from_code(code) {
-            Some(e) => format!("{e:?}"),
-            None => format!("error code {code}"),
-        };
-        LocalError {
-            code,
-            code_name,
-            message: message.into(),
-        }
-    }
-}
 
 /// A handle on a running broker's topics and group offsets. Cheap to clone.
 #[derive(Clone)]
@@ -160,10 +124,14 @@ impl LocalBroker {
                     ResponseError::TopicAlreadyExists.code(),
                     ResponseError::UnknownServerError.code(),
                 ];
-                if named.contains(&e.code) {
-                    LocalError::new(e.code, e.message)
+                let message = if named.contains(&e.code) {
+                    e.message
                 } else {
-                    LocalError::new(e.code, format!("topic {name}: {}", e.message))
+                    format!("topic {name}: {}", e.message)
+                };
+                LocalError::Metadata {
+                    code: e.code,
+                    message,
                 }
             })
     }
@@ -193,13 +161,13 @@ impl LocalBroker {
             .collect();
         commit_offsets(&self.state, group, Committer::SIMPLE, offsets)
             .await
-            .map_err(|e| {
-                let what = if !e.is_storage() {
-                    format!("group {group} refused the commit")
+            .map_err(|source| {
+                let group = group.to_owned();
+                if source.is_storage() {
+                    LocalError::CommitNotStored { group, source }
                 } else {
-                    format!("offsets of group {group} not stored")
-                };
-                LocalError::new(group_error_code(&e), what)
+                    LocalError::CommitRefused { group, source }
+                }
             })
     }
 

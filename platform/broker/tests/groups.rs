@@ -1048,3 +1048,52 @@ fn offset_delete_spares_subscribed_topics() {
     );
     broker.stop();
 }
+
+/// `LocalBroker::commit` is a member-less commit through the coordinator:
+/// refused while the group has a member (UNKNOWN_MEMBER_ID, as a Kafka
+/// admin tool's commit is), accepted once it is empty, and then seen by
+/// `LocalBroker::committed` and by OffsetFetch alike.
+#[test]
+fn an_in_process_commit_waits_for_an_empty_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    produce(&broker.bootstrap(), "local-commits", 0, 6);
+    let local = broker.local();
+    let mut raw = Raw::connect(broker.addr);
+
+    let joined = join(
+        &mut raw,
+        3,
+        join_request("lc", "", "consumer", "local-commits"),
+    );
+    assert_eq!(joined.error_code, 0);
+    let refused = broker
+        .runtime
+        .block_on(local.commit("lc", &[("local-commits", 0, 5)]))
+        .expect_err("a member-less commit while the group has a member");
+    assert!(
+        matches!(refused, fjord_broker::LocalError::CommitRefused { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(refused.code(), 25, "UNKNOWN_MEMBER_ID");
+    assert_eq!(
+        refused.to_string(),
+        "group lc refused the commit (UnknownMemberId)"
+    );
+    assert_eq!(local.committed("lc", "local-commits", 0), None);
+
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("lc")))
+        .with_member_id(joined.member_id.clone());
+    match raw.call(ApiKey::LeaveGroup, 2, RequestKind::LeaveGroup(leave)) {
+        ResponseKind::LeaveGroup(r) => assert_eq!(r.error_code, 0),
+        other => panic!("{other:?}"),
+    }
+    broker
+        .runtime
+        .block_on(local.commit("lc", &[("local-commits", 0, 5)]))
+        .expect("a member-less commit of an empty group");
+    assert_eq!(local.committed("lc", "local-commits", 0), Some(5));
+    assert_eq!(offset_fetch(&mut raw, "lc", "local-commits")[0], 5);
+    broker.stop();
+}
