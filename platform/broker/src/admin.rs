@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ConsumerProtocolAssignment;
 use kafka_protocol::protocol::Decodable;
 use serde::Serialize;
 
-use crate::local::{LocalBroker, LocalError};
+use crate::error::LocalError;
+use crate::local::LocalBroker;
 use crate::metadata::{NewTopic, Replication};
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::Topic;
@@ -93,8 +93,12 @@ pub struct GroupOffset {
     pub lag: i64,
 }
 
-fn error(code: ResponseError, message: impl Into<String>) -> LocalError {
-    LocalError::new(code.code(), message)
+/// The metadata frontend's refusal, as a `LocalError`.
+fn refused(e: crate::topic_registry::ApiError) -> LocalError {
+    LocalError::Metadata {
+        code: e.code,
+        message: e.message,
+    }
 }
 
 impl LocalBroker {
@@ -160,7 +164,7 @@ impl LocalBroker {
     ) -> Result<Arc<Topic>, LocalError> {
         // Configs are checked first, before the replication factor.
         TopicConfigs::from_pairs(configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .map_err(|e| error(ResponseError::InvalidConfig, e))?;
+            .map_err(LocalError::InvalidConfig)?;
         let topic = NewTopic {
             partitions,
             replication: match replication_factor {
@@ -175,13 +179,10 @@ impl LocalBroker {
             .metadata()
             .create_topic(topic, false)
             .await
-            .map_err(|e| LocalError::new(e.code, e.message))?;
-        created.topic.ok_or_else(|| {
-            error(
-                ResponseError::UnknownServerError,
-                format!("topic {name} was not created"),
-            )
-        })
+            .map_err(refused)?;
+        created
+            .topic
+            .ok_or_else(|| LocalError::Other(format!("topic {name} was not created")))
     }
 
     /// Deletes a topic and its data, as DeleteTopics does (through the
@@ -191,7 +192,7 @@ impl LocalBroker {
             .metadata()
             .delete_topic(name)
             .await
-            .map_err(|e| LocalError::new(e.code, e.message))
+            .map_err(refused)
     }
 
     /// Changes configs of `topic` as IncrementalAlterConfigs does: a value
@@ -204,12 +205,7 @@ impl LocalBroker {
     ) -> Result<(), LocalError> {
         let current = self
             .topic(topic)
-            .ok_or_else(|| {
-                error(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic {topic:?} does not exist"),
-                )
-            })?
+            .ok_or_else(|| LocalError::UnknownTopic(topic.to_owned()))?
             .configs();
         let mut configs = current;
         for (name, value) in changes {
@@ -217,69 +213,64 @@ impl LocalBroker {
                 Some(value) => configs.set(name, value),
                 None => configs.remove(name),
             }
-            .map_err(|e| error(ResponseError::InvalidConfig, e))?;
+            .map_err(LocalError::InvalidConfig)?;
         }
         self.state
             .metadata()
             .set_topic_configs(topic, configs)
             .await
-            .map_err(|e| LocalError::new(e.code, e.message))
+            .map_err(refused)
     }
 
     /// Every consumer group this broker coordinates, by id.
     pub fn groups(&self) -> Vec<GroupDescription> {
-        let ids: Vec<String> = {
-            let groups = self.state.groups().lock();
-            groups.keys().cloned().collect()
-        };
-        let mut described: Vec<GroupDescription> =
-            ids.iter().filter_map(|id| self.group(id)).collect();
+        let mut described: Vec<GroupDescription> = self.state.groups().list()
+            .iter()
+            .filter_map(|g| self.group(&g.id))
+            .collect();
         described.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         described
     }
 
     /// One group, if this broker knows it.
     pub fn group(&self, id: &str) -> Option<GroupDescription> {
-        let (mut description, committed) = {
-            let groups = self.state.groups().lock();
-            let group = groups.get(id)?;
-            let consumer = group.protocol_type.as_deref() == Some("consumer");
-            let members = group
-                .members
-                .values()
-                .map(|m| GroupMember {
-                    member_id: m.id.clone(),
-                    instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    assignment: if consumer {
-                        decode_assignment(&m.assignment)
-                    } else {
-                        Vec::new()
-                    },
-                })
-                .collect();
-            let committed: Vec<(String, i32, i64)> = group
-                .offsets
-                .iter()
-                .map(|((topic, partition), o)| (topic.clone(), *partition, o.offset))
-                .collect();
-            (
-                GroupDescription {
-                    group_id: group.id.clone(),
-                    state: group.state.name(),
-                    protocol_type: group.protocol_type.clone(),
-                    protocol: group.protocol_name.clone(),
-                    generation: group.generation,
-                    leader: group.leader.clone(),
-                    members,
-                    offsets: Vec::new(),
-                    lag: 0,
+        let group = self.state.groups().describe(id)?;
+        let consumer = group.protocol_type.as_deref() == Some("consumer");
+        let members = group
+            .members
+            .into_iter()
+            .map(|m| GroupMember {
+                assignment: if consumer {
+                    decode_assignment(&m.assignment)
+                } else {
+                    Vec::new()
                 },
-                committed,
-            )
+                member_id: m.id,
+                instance_id: m.instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+            })
+            .collect();
+        let mut description = GroupDescription {
+            group_id: group.id,
+            state: group.state.name(),
+            protocol_type: group.protocol_type,
+            protocol: group.protocol_name,
+            generation: group.generation,
+            leader: group.leader,
+            members,
+            offsets: Vec::new(),
+            lag: 0,
         };
-        // High watermarks are read outside the group lock.
+        let committed: Vec<(String, i32, i64)> = self.state.groups().committed_offsets(id, None)
+            .into_iter()
+            .flat_map(|(topic, partitions)| {
+                partitions
+                    .into_iter()
+                    .filter_map(move |(p, o)| Some((topic.clone(), p, o?.offset)))
+            })
+            .collect();
+        // High watermarks are read after the group's view is taken.
         let mut offsets: Vec<GroupOffset> = committed
             .into_iter()
             .map(|(topic, partition, committed)| {

@@ -1,7 +1,9 @@
 //! The broker's error type, and the one place where the errors of the
 //! layers below the request handlers (log, partition, producer state,
-//! authorisation, SASL) become Kafka error codes. Handlers call these
-//! mappings; the layers themselves never deal in codes.
+//! group coordinator, authorisation, SASL) become Kafka error codes.
+//! Handlers call these mappings; the layers themselves never deal in codes.
+//! `LocalError`, the in-process API's error, is here too, so its codes come
+//! from the same mappings.
 
 use std::path::PathBuf;
 
@@ -122,10 +124,45 @@ impl PartitionError {
 /// it accepted in `__consumer_offsets`: the group layer's error.
 /// [`group_error_code`] gives the Kafka code a client gets for each.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum GroupError {
+pub enum GroupError {
     /// The group id is empty.
     #[error("the group id is empty")]
     InvalidGroupId,
+    /// A JoinGroup's session timeout is outside
+    /// `group.min/max.session.timeout.ms`.
+    #[error("the session timeout is outside the broker's limits")]
+    InvalidSessionTimeout,
+    /// A joining member shares no protocol (or not the protocol type)
+    /// with the group's members.
+    #[error("no protocol in common with the group")]
+    InconsistentGroupProtocol,
+    /// A first JoinGroup (v4+) without member id: the client joins again
+    /// with the id it is given (KIP-394).
+    #[error("the member has to join again with the id it was given")]
+    MemberIdRequired,
+    /// The group is being deleted.
+    #[error("the group is dead")]
+    Dead,
+    /// A static member the group names is not among its members (a broken
+    /// invariant, not a client error).
+    #[error("the static member is missing from its group")]
+    StaticMemberMissing,
+    /// The coordinator has no such group (DescribeGroups v6, DeleteGroups,
+    /// OffsetDelete).
+    #[error("no such group")]
+    GroupIdNotFound,
+    /// DeleteGroups of a group that has members or rebalances.
+    #[error("the group is not empty")]
+    NonEmptyGroup,
+    /// OffsetDelete of a topic the group's live members are subscribed to.
+    #[error("the group is subscribed to the topic")]
+    SubscribedToTopic,
+    /// OffsetCommit of a partition that does not exist.
+    #[error("no such topic or partition")]
+    UnknownTopicOrPartition,
+    /// OffsetCommit with metadata over `offset.metadata.max.bytes`.
+    #[error("the offset metadata is too large")]
+    OffsetMetadataTooLarge,
     /// No such member in the group (or no such group).
     #[error("unknown member")]
     UnknownMember,
@@ -158,11 +195,36 @@ pub(crate) enum GroupError {
     NotReplicated(#[source] PartitionError),
 }
 
+impl GroupError {
+    /// Whether the coordinator accepted the request but could not store it
+    /// in `__consumer_offsets` (rather than refusing it).
+    pub(crate) fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            GroupError::CoordinatorNotAvailable
+                | GroupError::NotCoordinator
+                | GroupError::Encode(_)
+                | GroupError::NotPersisted(_)
+                | GroupError::NotReplicated(_)
+        )
+    }
+}
+
 /// The Kafka error code a client gets when the group coordinator refuses
 /// its request or cannot store its commit.
 pub(crate) fn group_error_code(error: &GroupError) -> i16 {
     match error {
         GroupError::InvalidGroupId => ResponseError::InvalidGroupId.code(),
+        GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout.code(),
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol.code(),
+        GroupError::MemberIdRequired => ResponseError::MemberIdRequired.code(),
+        GroupError::Dead => ResponseError::CoordinatorNotAvailable.code(),
+        GroupError::StaticMemberMissing => ResponseError::UnknownServerError.code(),
+        GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound.code(),
+        GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup.code(),
+        GroupError::SubscribedToTopic => ResponseError::GroupSubscribedToTopic.code(),
+        GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition.code(),
+        GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge.code(),
         GroupError::UnknownMember => ResponseError::UnknownMemberId.code(),
         GroupError::FencedInstance => ResponseError::FencedInstanceId.code(),
         GroupError::IllegalGeneration => ResponseError::IllegalGeneration.code(),
@@ -179,6 +241,105 @@ pub(crate) fn group_error_code(error: &GroupError) -> i16 {
             ResponseError::NotCoordinator.code()
         }
         GroupError::NotReplicated(e) => partition_error_code(e),
+    }
+}
+
+/// Why an in-process operation of [`LocalBroker`](crate::LocalBroker) (and
+/// the admin calls built on it) failed. Each variant stands for the Kafka
+/// error a client making the matching request would have got
+/// ([`LocalError::code`]); it displays as `what went wrong (KafkaErrorName)`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LocalError {
+    /// The metadata frontend refused a topic operation, as CreateTopics,
+    /// DeleteTopics or IncrementalAlterConfigs would have been refused: its
+    /// Kafka code (the frontend answers in codes) and message.
+    Metadata {
+        /// The Kafka error code.
+        code: i16,
+        /// What went wrong.
+        message: String,
+    },
+    /// A topic config is not valid: what is wrong with it.
+    InvalidConfig(String),
+    /// The named topic does not exist.
+    UnknownTopic(String),
+    /// The group coordinator refused a member-less commit of `group` (it
+    /// has members).
+    CommitRefused {
+        /// The group.
+        group: String,
+        /// The coordinator's refusal.
+        source: GroupError,
+    },
+    /// The commit was accepted but `__consumer_offsets` did not store it.
+    CommitNotStored {
+        /// The group.
+        group: String,
+        /// Why it was not stored.
+        source: GroupError,
+    },
+    /// Not a Kafka error (a thread that could not start, a topic that was
+    /// not created): what went wrong.
+    Other(String),
+}
+
+impl LocalError {
+    /// An error that is not a Kafka error (a thread that could not start).
+    pub fn from_message(message: impl Into<String>) -> Self {
+        LocalError::Other(message.into())
+    }
+
+    /// The Kafka error code a client would have got.
+    pub fn code(&self) -> i16 {
+        match self {
+            LocalError::Metadata { code, .. } => *code,
+            LocalError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
+            LocalError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
+            LocalError::CommitRefused { source, .. }
+            | LocalError::CommitNotStored { source, .. } => group_error_code(source),
+            LocalError::Other(_) => ResponseError::UnknownServerError.code(),
+        }
+    }
+
+    /// The name of the Kafka error (`UnknownTopicOrPartition`, …).
+    pub fn code_name(&self) -> String {
+        let code = self.code();
+        match ResponseError::try_from_code(code) {
+            Some(e) => format!("{e:?}"),
+            None => format!("error code {code}"),
+        }
+    }
+
+    /// What went wrong, for a log line or a status page (without the
+    /// error's name).
+    pub fn message(&self) -> String {
+        match self {
+            LocalError::Metadata { message, .. }
+            | LocalError::InvalidConfig(message)
+            | LocalError::Other(message) => message.clone(),
+            LocalError::UnknownTopic(topic) => format!("topic {topic:?} does not exist"),
+            LocalError::CommitRefused { group, .. } => format!("group {group} refused the commit"),
+            LocalError::CommitNotStored { group, .. } => {
+                format!("offsets of group {group} not stored")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for LocalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message(), self.code_name())
+    }
+}
+
+impl std::error::Error for LocalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LocalError::CommitRefused { source, .. }
+            | LocalError::CommitNotStored { source, .. } => Some(source),
+            _ => None,
+        }
     }
 }
 
@@ -356,6 +517,32 @@ mod tests {
             ResponseError::NotLeaderOrFollower.code()
         );
         Ok(())
+    }
+
+    /// The coordinator's refusals carry the codes the handlers sent when
+    /// they were raw codes.
+    #[test]
+    fn group_refusals_keep_their_kafka_codes() {
+        let cases = [
+            (GroupError::InvalidGroupId, 24),
+            (GroupError::InvalidSessionTimeout, 26),
+            (GroupError::InconsistentGroupProtocol, 23),
+            (GroupError::MemberIdRequired, 79),
+            (GroupError::Dead, 15),
+            (GroupError::StaticMemberMissing, -1),
+            (GroupError::GroupIdNotFound, 69),
+            (GroupError::NonEmptyGroup, 68),
+            (GroupError::SubscribedToTopic, 86),
+            (GroupError::UnknownTopicOrPartition, 3),
+            (GroupError::OffsetMetadataTooLarge, 12),
+            (GroupError::UnknownMember, 25),
+            (GroupError::FencedInstance, 82),
+            (GroupError::IllegalGeneration, 22),
+            (GroupError::RebalanceInProgress, 27),
+        ];
+        for (error, code) in cases {
+            assert_eq!(group_error_code(&error), code, "{error}");
+        }
     }
 
     /// An offsets commit that cannot be stored answers as it always did:

@@ -76,9 +76,9 @@ pub use admin::{
 };
 pub use auth::{INTERNAL_PRINCIPAL, is_internal_topic};
 pub use config::{BrokerConfig, DurabilityConfig};
-pub use error::{BrokerError, PartitionError};
+pub use error::{BrokerError, GroupError, LocalError, PartitionError};
 pub use frame::{FrameError, frame_length};
-pub use local::{LocalBroker, LocalError};
+pub use local::LocalBroker;
 pub use partition::{Partition, PartitionTraffic};
 pub use producer_state::SequenceError;
 pub use quorum_link::ClusterLink;

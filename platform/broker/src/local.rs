@@ -17,48 +17,12 @@ use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
 use crate::clock::now_ms;
-use crate::error::group_error_code;
-use crate::group::CommittedOffset;
+use crate::error::LocalError;
+use crate::group::{CommittedOffset, Committer};
 use crate::metadata::{NewTopic, Replication};
 use crate::partition::Partition;
 use crate::state::BrokerState;
 use crate::topic_registry::Topic;
-
-/// A failed local operation: the Kafka error code a client would have got,
-/// and what went wrong.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message} ({code_name})")]
-pub struct LocalError {
-    /// The Kafka error code.
-    pub code: i16,
-    code_name: String,
-    /// What went wrong, for a log line or a status page.
-    pub message: String,
-}
-
-impl LocalError {
-    /// The name of the Kafka error (`UnknownTopicOrPartition`, …).
-    pub fn code_name(&self) -> &str {
-        &self.code_name
-    }
-
-    /// An error that is not a Kafka error (a thread that could not start).
-    pub fn from_message(message: impl Into<String>) -> Self {
-        LocalError::new(ResponseError::UnknownServerError.code(), message)
-    }
-
-    pub(crate) fn new(code: i16, message: impl Into<String>) -> Self {
-        let code_name = match ResponseError::try_from_code(code) {
-            Some(e) => format!("{e:?}"),
-            None => format!("error code {code}"),
-        };
-        LocalError {
-            code,
-            code_name,
-            message: message.into(),
-        }
-    }
-}
 
 /// A handle on a running broker's topics and group offsets. Cheap to clone.
 #[derive(Clone)]
@@ -163,10 +127,14 @@ impl LocalBroker {
                     ResponseError::TopicAlreadyExists.code(),
                     ResponseError::UnknownServerError.code(),
                 ];
-                if named.contains(&e.code) {
-                    LocalError::new(e.code, e.message)
+                let message = if named.contains(&e.code) {
+                    e.message
                 } else {
-                    LocalError::new(e.code, format!("topic {name}: {}", e.message))
+                    format!("topic {name}: {}", e.message)
+                };
+                LocalError::Metadata {
+                    code: e.code,
+                    message,
                 }
             })
     }
@@ -180,15 +148,6 @@ impl LocalBroker {
         offsets: &[(&str, i32, i64)],
     ) -> Result<(), LocalError> {
         let now = now_ms();
-        self.state
-            .groups()
-            .commit(group, "", None, -1, Vec::new())
-            .map_err(|e| {
-                LocalError::new(
-                    group_error_code(&e),
-                    format!("group {group} refused the commit"),
-                )
-            })?;
         let offsets = offsets
             .iter()
             .map(|(topic, partition, offset)| {
@@ -203,23 +162,25 @@ impl LocalBroker {
                 )
             })
             .collect();
-        crate::apis::offsets::store(&self.state, group, offsets)
+        self.state
+            .groups()
+            .commit_offsets(&self.state.offsets_topic(), group, Committer::SIMPLE, offsets)
             .await
-            .map_err(|e| {
-                LocalError::new(
-                    group_error_code(&e),
-                    format!("offsets of group {group} not stored"),
-                )
+            .map_err(|source| {
+                let group = group.to_owned();
+                if source.is_storage() {
+                    LocalError::CommitNotStored { group, source }
+                } else {
+                    LocalError::CommitRefused { group, source }
+                }
             })
     }
 
     /// The offset `group` committed for `topic`/`partition`, if any.
     pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
-        let groups = self.state.groups().lock();
-        groups
-            .get(group)?
-            .offsets
-            .get(&(topic.to_owned(), partition))
+        self.state
+            .groups()
+            .committed(group, topic, partition)
             .map(|o| o.offset)
     }
 

@@ -928,3 +928,172 @@ fn generations_continue_after_a_restart() {
     assert_eq!((joined.error_code, joined.generation_id), (0, 3));
     broker.stop();
 }
+
+fn offset_commit(
+    raw: &mut Raw,
+    group: &str,
+    member: &str,
+    generation: i32,
+    topics: &[&str],
+) -> Vec<i16> {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_member_id(StrBytes::from_string(member.to_string()))
+        .with_generation_id_or_member_epoch(generation)
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                        .with_partitions(vec![
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(7),
+                        ])
+                })
+                .collect(),
+        );
+    match raw.call(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request)) {
+        ResponseKind::OffsetCommit(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// OffsetDelete with the raw client and its result per partition, or the
+/// top-level error code.
+fn offset_delete(raw: &mut Raw, group: &str, topics: &[&str]) -> Result<Vec<i16>, i16> {
+    let request = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default()
+                                .with_partition_index(0),
+                        ])
+                })
+                .collect(),
+        );
+    match raw.call(ApiKey::OffsetDelete, 0, RequestKind::OffsetDelete(request)) {
+        ResponseKind::OffsetDelete(r) if r.error_code != 0 => Err(r.error_code),
+        ResponseKind::OffsetDelete(r) => Ok(r
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .collect()),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// OffsetDelete keeps the offsets of a topic a live member is subscribed
+/// to (GROUP_SUBSCRIBED_TO_TOPIC) and deletes the others for good: the
+/// tombstone outlives a restart. A group the coordinator does not have is
+/// GROUP_ID_NOT_FOUND, and a commit of a partition that does not exist is
+/// refused for that partition only.
+#[test]
+fn offset_delete_spares_subscribed_topics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    let bootstrap = broker.bootstrap();
+    produce(&bootstrap, "followed", 0, 6);
+    produce(&bootstrap, "dropped", 0, 6);
+    let mut raw = Raw::connect(broker.addr);
+
+    let joined = join(&mut raw, 3, join_request("od", "", "consumer", "followed"));
+    assert_eq!(joined.error_code, 0);
+    let member = joined.member_id.to_string();
+    let generation = joined.generation_id;
+    assert_eq!(sync(&mut raw, "od", &member, generation).error_code, 0);
+    assert_eq!(
+        offset_commit(
+            &mut raw,
+            "od",
+            &member,
+            generation,
+            &["followed", "dropped", "missing"]
+        ),
+        [0, 0, 3],
+        "UNKNOWN_TOPIC_OR_PARTITION for the missing topic only"
+    );
+
+    assert_eq!(
+        offset_delete(&mut raw, "od", &["followed", "dropped"]),
+        Ok(vec![86, 0]),
+        "GROUP_SUBSCRIBED_TO_TOPIC for the subscribed topic"
+    );
+    assert_eq!(offset_fetch(&mut raw, "od", "followed")[0], 7);
+    assert_eq!(offset_fetch(&mut raw, "od", "dropped")[0], -1);
+    assert_eq!(
+        offset_delete(&mut raw, "no-such-group", &["dropped"]),
+        Err(69),
+        "GROUP_ID_NOT_FOUND"
+    );
+    broker.stop();
+
+    let broker = TestBroker::start_with(config(dir.path()));
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(offset_fetch(&mut raw, "od", "followed")[0], 7);
+    assert_eq!(
+        offset_fetch(&mut raw, "od", "dropped")[0],
+        -1,
+        "the deletion is durable"
+    );
+    broker.stop();
+}
+
+/// `LocalBroker::commit` is a member-less commit through the coordinator:
+/// refused while the group has a member (UNKNOWN_MEMBER_ID, as a Kafka
+/// admin tool's commit is), accepted once it is empty, and then seen by
+/// `LocalBroker::committed` and by OffsetFetch alike.
+#[test]
+fn an_in_process_commit_waits_for_an_empty_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    produce(&broker.bootstrap(), "local-commits", 0, 6);
+    let local = broker.local();
+    let mut raw = Raw::connect(broker.addr);
+
+    let joined = join(
+        &mut raw,
+        3,
+        join_request("lc", "", "consumer", "local-commits"),
+    );
+    assert_eq!(joined.error_code, 0);
+    let refused = broker
+        .runtime
+        .block_on(local.commit("lc", &[("local-commits", 0, 5)]))
+        .expect_err("a member-less commit while the group has a member");
+    assert!(
+        matches!(refused, fjord_broker::LocalError::CommitRefused { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(refused.code(), 25, "UNKNOWN_MEMBER_ID");
+    assert_eq!(
+        refused.to_string(),
+        "group lc refused the commit (UnknownMemberId)"
+    );
+    assert_eq!(local.committed("lc", "local-commits", 0), None);
+
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("lc")))
+        .with_member_id(joined.member_id.clone());
+    match raw.call(ApiKey::LeaveGroup, 2, RequestKind::LeaveGroup(leave)) {
+        ResponseKind::LeaveGroup(r) => assert_eq!(r.error_code, 0),
+        other => panic!("{other:?}"),
+    }
+    broker
+        .runtime
+        .block_on(local.commit("lc", &[("local-commits", 0, 5)]))
+        .expect("a member-less commit of an empty group");
+    assert_eq!(local.committed("lc", "local-commits", 0), Some(5));
+    assert_eq!(offset_fetch(&mut raw, "lc", "local-commits")[0], 5);
+    broker.stop();
+}

@@ -408,7 +408,7 @@ fn racing_creators_of_one_topic_all_get_it() {
         .block_on(local.ensure_topic("not/valid", Some(1), &[]))
         .expect_err("an invalid name is refused");
     assert_eq!(
-        refused.code,
+        refused.code(),
         kafka_protocol::ResponseError::InvalidTopicException.code()
     );
     broker.stop();

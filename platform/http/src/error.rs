@@ -60,7 +60,7 @@ const POLICY_VIOLATION: i16 = 44;
 
 impl From<LocalError> for ApiError {
     fn from(e: LocalError) -> Self {
-        let status = match e.code {
+        let status = match e.code() {
             UNKNOWN_TOPIC_OR_PARTITION => StatusCode::NOT_FOUND,
             TOPIC_ALREADY_EXISTS => StatusCode::CONFLICT,
             INVALID_TOPIC
@@ -73,8 +73,8 @@ impl From<LocalError> for ApiError {
         };
         ApiError {
             status,
-            kafka_error: Some(e.code_name().to_owned()),
-            message: e.message,
+            kafka_error: Some(e.code_name()),
+            message: e.message(),
         }
     }
 }

@@ -154,10 +154,7 @@ pub(crate) async fn join(
     let result = match state.groups().join(join) {
         Pending::Ready(result) => result,
         Pending::Wait(rx) => rx.await.unwrap_or_else(|_| {
-            crate::group::state::JoinResult::error(
-                ResponseError::RebalanceInProgress.code(),
-                &member_id,
-            )
+            crate::group::state::JoinResult::error(GroupError::RebalanceInProgress, &member_id)
         }),
     };
     let members = result
@@ -175,7 +172,7 @@ pub(crate) async fn join(
         })
         .collect();
     let response = JoinGroupResponse::default()
-        .with_error_code(result.error)
+        .with_error_code(result.error.as_ref().map_or(0, group_error_code))
         .with_generation_id(result.generation)
         .with_leader(s(&result.leader))
         .with_member_id(s(&result.member_id))
@@ -218,15 +215,12 @@ pub(crate) async fn sync(
     );
     let result = match pending {
         Pending::Ready(result) => result,
-        Pending::Wait(rx) => rx
-            .await
-            .unwrap_or_else(|_| crate::group::state::SyncResult {
-                error: ResponseError::RebalanceInProgress.code(),
-                ..Default::default()
-            }),
+        Pending::Wait(rx) => rx.await.unwrap_or_else(|_| {
+            crate::group::state::SyncResult::error(GroupError::RebalanceInProgress)
+        }),
     };
     let response = SyncGroupResponse::default()
-        .with_error_code(result.error)
+        .with_error_code(result.error.as_ref().map_or(0, group_error_code))
         .with_assignment(result.assignment);
     if version >= 5 {
         response
@@ -316,9 +310,8 @@ pub(crate) fn list(
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
-    let groups = state.groups().lock();
-    let mut listed: Vec<_> = groups
-        .values()
+    let mut listed: Vec<_> = state.groups().list()
+        .into_iter()
         .filter(|g| g.state != GroupState::Dead)
         .filter(|g| {
             request.states_filter.is_empty()
@@ -358,7 +351,6 @@ pub(crate) fn describe(
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
-    let groups = state.groups().lock();
     let described = request
         .groups
         .into_iter()
@@ -374,28 +366,27 @@ pub(crate) fn describe(
             {
                 return out.with_error_code(code);
             }
-            let Some(group) = groups.get(id.as_str()) else {
+            let Some(group) = state.groups().describe(&id) else {
                 out = out.with_group_state(s(GroupState::Dead.name()));
                 if version >= 6 {
                     out = out
-                        .with_error_code(ResponseError::GroupIdNotFound.code())
+                        .with_error_code(group_error_code(&GroupError::GroupIdNotFound))
                         .with_error_message(Some(s("no such group")));
                 }
                 return out;
             };
-            let protocol = group.protocol_name.clone().unwrap_or_default();
             let show_assignment = group.state == GroupState::Stable;
             let members = group
                 .members
-                .values()
+                .into_iter()
                 .map(|m| {
                     let member = describe_groups_response::DescribedGroupMember::default()
                         .with_member_id(s(&m.id))
                         .with_client_id(s(&m.client_id))
                         .with_client_host(s(&m.client_host))
-                        .with_member_metadata(m.metadata(&protocol))
+                        .with_member_metadata(m.metadata)
                         .with_member_assignment(if show_assignment {
-                            m.assignment.clone()
+                            m.assignment
                         } else {
                             Default::default()
                         });
@@ -408,7 +399,7 @@ pub(crate) fn describe(
                 .collect();
             out.with_group_state(s(group.state.name()))
                 .with_protocol_type(s(group.protocol_type.as_deref().unwrap_or("")))
-                .with_protocol_data(s(&protocol))
+                .with_protocol_data(s(group.protocol_name.as_deref().unwrap_or("")))
                 .with_members(members)
         })
         .collect();
@@ -418,72 +409,25 @@ pub(crate) fn describe(
 /// DeleteGroups: only empty groups go, with their offsets (tombstones in
 /// `__consumer_offsets`).
 pub(crate) async fn delete(
-    state: &std::sync::Arc<BrokerState>,
+    state: &Arc<BrokerState>,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let (mut response, tombstones) = delete_in_memory(state, request);
-    for (group, records) in tombstones {
-        if let Err(e) =
-            crate::group::offsets_topic::append(&state.offsets_topic(), &group, &records).await
-        {
-            let code = group_error_code(&e);
-            for result in &mut response.results {
-                if result.group_id.as_str() == group {
-                    result.error_code = code;
-                }
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for id in request.groups_names {
+        let deleted = match state.check_coordinator(&id) {
+            Ok(()) => {
+                state
+                    .groups()
+                    .delete_group(&state.offsets_topic(), &id)
+                    .await
             }
-        }
-    }
-    response
-}
-
-type GroupTombstones = Vec<(String, Vec<(bytes::Bytes, Option<bytes::Bytes>)>)>;
-
-fn delete_in_memory(
-    state: &BrokerState,
-    request: DeleteGroupsRequest,
-) -> (DeleteGroupsResponse, GroupTombstones) {
-    let mut tombstones = Vec::new();
-    let mut groups = state.groups().lock();
-    let results = request
-        .groups_names
-        .into_iter()
-        .map(|id| {
-            let owned = state
-                .check_coordinator(&id)
-                .map_err(|e| group_error_code(&e));
-            let code = match groups.get(id.as_str()) {
-                _ if owned.is_err() => owned.err().unwrap_or_default(),
-                None => ResponseError::GroupIdNotFound.code(),
-                Some(g) if !g.members.is_empty() || g.state != GroupState::Empty => {
-                    ResponseError::NonEmptyGroup.code()
-                }
-                Some(_) => {
-                    if let Some(group) = groups.remove(id.as_str()) {
-                        let mut records: Vec<_> = group
-                            .offsets
-                            .keys()
-                            .map(|(topic, p)| {
-                                (
-                                    crate::group::offsets_topic::offset_key(&group.id, topic, *p),
-                                    None,
-                                )
-                            })
-                            .collect();
-                        records.push((crate::group::metadata_record::group_key(&group.id), None));
-                        tombstones.push((group.id, records));
-                    }
-                    tracing::info!(group = %id.as_str(), "group deleted");
-                    0
-                }
-            };
+            Err(e) => Err(e),
+        };
+        results.push(
             delete_groups_response::DeletableGroupResult::default()
                 .with_group_id(id)
-                .with_error_code(code)
-        })
-        .collect();
-    (
-        DeleteGroupsResponse::default().with_results(results),
-        tombstones,
-    )
+                .with_error_code(code_of(deleted)),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
 }

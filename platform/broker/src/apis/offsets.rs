@@ -1,21 +1,15 @@
 //! Committed offsets: OffsetCommit, OffsetFetch (incl. the v8 multi-group
 //! form) and OffsetDelete.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::error::group_error_code;
+use crate::group::{CommittedOffset, Committer, check_offset};
 use crate::clock::now_ms;
-use crate::error::{GroupError, group_error_code};
-use crate::group::offsets_topic::{self, offset_key, offset_value};
-use crate::group::{CommittedOffset, GroupState};
 use crate::state::BrokerState;
-
-/// Kafka's `offset.metadata.max.bytes`.
-const MAX_METADATA_BYTES: usize = 4096;
 
 /// OffsetCommit. Per-partition problems (unknown partition, oversized
 /// metadata) fail that partition only; a membership problem fails all.
@@ -33,21 +27,15 @@ pub(crate) async fn commit(
         .check_coordinator(&request.group_id)
         .map_err(|e| group_error_code(&e));
     for topic in &request.topics {
-        let known = state.registry().get(&topic.name);
         let mut topic_codes = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let metadata = p.committed_metadata.as_deref().unwrap_or("");
-            // In a cluster the coordinator need not host the partition:
-            // it only has to exist.
             let code = if let Err(code) = owned {
                 code
-            } else if known
-                .as_ref()
-                .is_none_or(|t| !(0..t.partition_count()).contains(&p.partition_index))
+            } else if let Err(e) =
+                check_offset(state.registry(), &topic.name, p.partition_index, metadata)
             {
-                ResponseError::UnknownTopicOrPartition.code()
-            } else if metadata.len() > MAX_METADATA_BYTES {
-                ResponseError::OffsetMetadataTooLarge.code()
+                group_error_code(&e)
             } else {
                 offsets.push((
                     (topic.name.to_string(), p.partition_index),
@@ -68,25 +56,22 @@ pub(crate) async fn commit(
         }
         codes.push(topic_codes);
     }
-    let mut group_error = owned.err().or_else(|| {
-        state
-            .groups()
-            .commit(
-                &request.group_id,
-                &request.member_id,
-                request.group_instance_id.as_deref(),
-                request.generation_id_or_member_epoch,
-                Vec::new(),
-            )
-            .err()
-            .map(|e| group_error_code(&e))
-    });
-    if group_error.is_none() {
-        group_error = store(state, &request.group_id, offsets)
-            .await
-            .err()
-            .map(|e| group_error_code(&e));
-    }
+    let group_error = match owned {
+        Err(code) => Some(code),
+        Ok(()) => {
+            let by = Committer {
+                member_id: &request.member_id,
+                instance_id: request.group_instance_id.as_deref(),
+                generation: request.generation_id_or_member_epoch,
+            };
+            state
+                .groups()
+                .commit_offsets(&state.offsets_topic(), &request.group_id, by, offsets)
+                .await
+                .err()
+                .map(|e| group_error_code(&e))
+        }
+    };
     let topics = request
         .topics
         .into_iter()
@@ -115,57 +100,20 @@ pub(crate) async fn commit(
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-/// Writes authorised `offsets` of `group_id` to `__consumer_offsets` and,
-/// once stored, makes them visible to OffsetFetch.
-pub(crate) async fn store(
-    state: &Arc<BrokerState>,
-    group_id: &str,
-    offsets: Vec<((String, i32), CommittedOffset)>,
-) -> Result<(), GroupError> {
-    let records: Vec<_> = offsets
-        .iter()
-        .map(|((topic, p), o)| (offset_key(group_id, topic, *p), Some(offset_value(o))))
-        .collect();
-    offsets_topic::append(&state.offsets_topic(), group_id, &records).await?;
-    for (key, offset) in offsets {
-        state.groups().set_offset(group_id, key, Some(offset));
-    }
-    Ok(())
-}
+/// Committed offsets by wire topic name, each topic's partitions in order.
+type Fetched = Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>)>;
 
-/// One group's committed offsets for the asked topics (`None`: all),
-/// as `topic -> [(partition, offset)]`; -1 where nothing is committed so
-/// the client applies `auto.offset.reset`.
+/// One group's committed offsets for the asked topics (`None`: all).
 fn fetch_group(
     state: &BrokerState,
     group_id: &str,
     topics: Option<Vec<(TopicName, Vec<i32>)>>,
-) -> BTreeMap<TopicName, Vec<(i32, Option<CommittedOffset>)>> {
-    let groups = state.groups().lock();
-    let offsets = groups.get(group_id).map(|g| &g.offsets);
-    let mut out: BTreeMap<TopicName, Vec<(i32, Option<CommittedOffset>)>> = BTreeMap::new();
-    match topics {
-        Some(topics) => {
-            for (name, partitions) in topics {
-                let entry = out.entry(name.clone()).or_default();
-                for p in partitions {
-                    let found = offsets.and_then(|o| o.get(&(name.to_string(), p)).cloned());
-                    entry.push((p, found));
-                }
-            }
-        }
-        None => {
-            for ((topic, p), offset) in offsets.into_iter().flatten() {
-                out.entry(TopicName(StrBytes::from_string(topic.clone())))
-                    .or_default()
-                    .push((*p, Some(offset.clone())));
-            }
-            for partitions in out.values_mut() {
-                partitions.sort_by_key(|(p, _)| *p);
-            }
-        }
-    }
-    out
+) -> Fetched {
+    let topics = topics.map(|ts| ts.into_iter().map(|(t, ps)| (t.to_string(), ps)).collect());
+    state.groups().committed_offsets(group_id, topics)
+        .into_iter()
+        .map(|(name, partitions)| (TopicName(StrBytes::from_string(name)), partitions))
+        .collect()
 }
 
 /// OffsetFetch: v1–7 for one group, v8 for several.
@@ -297,62 +245,36 @@ pub(crate) async fn delete(
     {
         return OffsetDeleteResponse::default().with_error_code(code);
     }
-    let (response, tombstones) = delete_in_memory(state, request);
-    if let Err(e) = offsets_topic::append(&state.offsets_topic(), &group_id, &tombstones).await {
-        return OffsetDeleteResponse::default().with_error_code(group_error_code(&e));
-    }
-    response
-}
-
-type Tombstones = Vec<(bytes::Bytes, Option<bytes::Bytes>)>;
-
-fn delete_in_memory(
-    state: &BrokerState,
-    request: OffsetDeleteRequest,
-) -> (OffsetDeleteResponse, Tombstones) {
-    let mut tombstones = Vec::new();
-    let mut groups = state.groups().lock();
-    let Some(group) = groups.get_mut(request.group_id.as_str()) else {
-        let response =
-            OffsetDeleteResponse::default().with_error_code(ResponseError::GroupIdNotFound.code());
-        return (response, tombstones);
-    };
-    let subscribed = |topic: &str| -> bool {
-        if group.state == GroupState::Empty {
-            return false;
-        }
-        let protocol = group.protocol_name.clone().unwrap_or_default();
-        group.members.values().any(|m| {
-            subscription_topics(&m.metadata(&protocol))
-                .is_none_or(|topics| topics.iter().any(|t| t == topic))
-        })
-    };
-    let subscribed: Vec<bool> = request
+    let asked: Vec<(String, Vec<i32>)> = request
         .topics
         .iter()
-        .map(|t| subscribed(t.name.as_str()))
+        .map(|t| {
+            (
+                t.name.to_string(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
         .collect();
+    let results = match state
+        .groups()
+        .delete_offsets(&state.offsets_topic(), &group_id, &asked)
+        .await {
+        Ok(results) => results,
+        Err(e) => return OffsetDeleteResponse::default().with_error_code(group_error_code(&e)),
+    };
     let topics = request
         .topics
         .into_iter()
-        .zip(subscribed)
-        .map(|(topic, subscribed)| {
+        .zip(results)
+        .map(|(topic, results)| {
             let partitions = topic
                 .partitions
                 .iter()
-                .map(|p| {
-                    let code = if subscribed {
-                        ResponseError::GroupSubscribedToTopic.code()
-                    } else {
-                        let key = (topic.name.to_string(), p.partition_index);
-                        if group.offsets.remove(&key).is_some() {
-                            tombstones.push((offset_key(&group.id, &key.0, key.1), None));
-                        }
-                        0
-                    };
+                .zip(results)
+                .map(|(p, result)| {
                     offset_delete_response::OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(code)
+                        .with_error_code(result.err().map_or(0, |e| group_error_code(&e)))
                 })
                 .collect();
             offset_delete_response::OffsetDeleteResponseTopic::default()
@@ -360,26 +282,5 @@ fn delete_in_memory(
                 .with_partitions(partitions)
         })
         .collect();
-    (
-        OffsetDeleteResponse::default().with_topics(topics),
-        tombstones,
-    )
-}
-
-/// The topics of a consumer-protocol subscription (`None` when it does not
-/// decode, which OffsetDelete treats as "subscribed to everything").
-fn subscription_topics(metadata: &[u8]) -> Option<Vec<String>> {
-    use kafka_protocol::protocol::Decodable;
-    let mut buf = bytes::Bytes::copy_from_slice(metadata);
-    if buf.len() < 2 {
-        return None;
-    }
-    let version = i16::from_be_bytes([buf[0], buf[1]]);
-    bytes::Buf::advance(&mut buf, 2);
-    // Newer subscription versions are supersets; decode as the newest
-    // the crate knows.
-    let version = version.clamp(0, 3);
-    ConsumerProtocolSubscription::decode(&mut buf, version)
-        .ok()
-        .map(|s| s.topics.into_iter().map(|t| t.to_string()).collect())
+    OffsetDeleteResponse::default().with_topics(topics)
 }

@@ -13,19 +13,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::ResponseError;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 use super::state::{Group, GroupState, JoinResult, Member, SyncResult};
-use crate::error::{GroupError, group_error_code};
+use crate::error::GroupError;
 
 /// How often [`GroupCoordinator::tick`] should run.
 pub(crate) const TICK: Duration = Duration::from_millis(50);
-
-fn code(e: ResponseError) -> i16 {
-    e.code()
-}
 
 /// Settings the coordinator takes from the broker config.
 #[derive(Debug, Clone)]
@@ -89,8 +84,9 @@ impl GroupCoordinator {
 
     /// The groups. The lock does not poison: a panicking holder leaves them
     /// as they were (every update leaves a group consistent before anything
-    /// can panic).
-    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
+    /// can panic). Only the coordinator's own modules take it; everyone
+    /// else calls an operation or gets an owned view (`views.rs`).
+    pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
         self.groups.lock()
     }
 
@@ -103,25 +99,24 @@ impl GroupCoordinator {
     /// JoinGroup.
     pub(crate) fn join(&self, request: JoinRequest) -> Pending<JoinResult> {
         let now = Instant::now();
-        let error =
-            |e: ResponseError| Pending::Ready(JoinResult::error(code(e), &request.member_id));
+        let error = |e: GroupError| Pending::Ready(JoinResult::error(e, &request.member_id));
         if request.group_id.is_empty() {
-            return error(ResponseError::InvalidGroupId);
+            return error(GroupError::InvalidGroupId);
         }
         if request.session_timeout_ms < self.settings.min_session_timeout_ms
             || request.session_timeout_ms > self.settings.max_session_timeout_ms
         {
-            return error(ResponseError::InvalidSessionTimeout);
+            return error(GroupError::InvalidSessionTimeout);
         }
         let mut groups = self.lock();
         let group = groups
             .entry(request.group_id.clone())
             .or_insert_with(|| Group::new(&request.group_id));
         if group.state == GroupState::Dead {
-            return error(ResponseError::CoordinatorNotAvailable);
+            return error(GroupError::Dead);
         }
         if !group.accepts(&request.protocol_type, &request.protocols) {
-            return error(ResponseError::InconsistentGroupProtocol);
+            return error(GroupError::InconsistentGroupProtocol);
         }
         let (tx, rx) = oneshot::channel();
         if request.member_id.is_empty() {
@@ -133,20 +128,14 @@ impl GroupCoordinator {
             {
                 let new_id = self.new_member_id(&request.client_id);
                 let Some(mut member) = group.members.remove(&old_id) else {
-                    return error(ResponseError::UnknownServerError);
+                    return error(GroupError::StaticMemberMissing);
                 };
                 tracing::info!(group = %group.id, %instance, old = %old_id, new = %new_id, "static member rejoined");
                 if let Some(waiter) = member.sync_waiter.take() {
-                    let _ = waiter.send(SyncResult {
-                        error: code(ResponseError::FencedInstanceId),
-                        ..SyncResult::default()
-                    });
+                    let _ = waiter.send(SyncResult::error(GroupError::FencedInstance));
                 }
                 if let Some(waiter) = member.join_waiter.take() {
-                    let _ = waiter.send(JoinResult::error(
-                        code(ResponseError::FencedInstanceId),
-                        &old_id,
-                    ));
+                    let _ = waiter.send(JoinResult::error(GroupError::FencedInstance, &old_id));
                 }
                 let unchanged = member.protocols == request.protocols;
                 member.id = new_id.clone();
@@ -176,10 +165,7 @@ impl GroupCoordinator {
                 // dies between the two calls leaves no member behind.
                 let lapse = now + Duration::from_millis(request.session_timeout_ms as u64);
                 group.pending.insert(new_id.clone(), lapse);
-                return Pending::Ready(JoinResult::error(
-                    code(ResponseError::MemberIdRequired),
-                    &new_id,
-                ));
+                return Pending::Ready(JoinResult::error(GroupError::MemberIdRequired, &new_id));
             }
             self.add_member(group, new_id, &request, tx, now);
             return Pending::Wait(rx);
@@ -189,10 +175,10 @@ impl GroupCoordinator {
             return Pending::Wait(rx);
         }
         let Some(member) = group.members.get_mut(&request.member_id) else {
-            return error(ResponseError::UnknownMemberId);
+            return error(GroupError::UnknownMember);
         };
         if member.instance_id.is_some() && member.instance_id != request.instance_id {
-            return error(ResponseError::FencedInstanceId);
+            return error(GroupError::FencedInstance);
         }
         member.last_seen = now;
         member.session_timeout_ms = request.session_timeout_ms;
@@ -206,7 +192,7 @@ impl GroupCoordinator {
                 if let Some(old) = member.join_waiter.replace(tx) {
                     // A duplicate join: the earlier one is superseded.
                     let _ = old.send(JoinResult::error(
-                        code(ResponseError::RebalanceInProgress),
+                        GroupError::RebalanceInProgress,
                         &request.member_id,
                     ));
                 }
@@ -222,7 +208,7 @@ impl GroupCoordinator {
                 self.try_complete_join(group, now);
                 Pending::Wait(rx)
             }
-            GroupState::Empty | GroupState::Dead => error(ResponseError::UnknownMemberId),
+            GroupState::Empty | GroupState::Dead => error(GroupError::UnknownMember),
         }
     }
 
@@ -267,10 +253,7 @@ impl GroupCoordinator {
         }
         for member in group.members.values_mut() {
             if let Some(waiter) = member.sync_waiter.take() {
-                let _ = waiter.send(SyncResult {
-                    error: code(ResponseError::RebalanceInProgress),
-                    ..SyncResult::default()
-                });
+                let _ = waiter.send(SyncResult::error(GroupError::RebalanceInProgress));
             }
         }
         let timeout = group
@@ -344,7 +327,7 @@ impl GroupCoordinator {
             member.last_seen = now;
             if let Some(waiter) = member.join_waiter.take() {
                 let _ = waiter.send(JoinResult {
-                    error: 0,
+                    error: None,
                     generation: group.generation,
                     protocol_type: group.protocol_type.clone(),
                     protocol_name: group.protocol_name.clone(),
@@ -397,38 +380,30 @@ impl GroupCoordinator {
         assignments: Vec<(String, Bytes)>,
     ) -> Pending<SyncResult> {
         let now = Instant::now();
-        let error = |e: ResponseError| {
-            Pending::Ready(SyncResult {
-                error: code(e),
-                ..SyncResult::default()
-            })
-        };
+        let error = |e: GroupError| Pending::Ready(SyncResult::error(e));
         let mut groups = self.lock();
         let Some(group) = groups.get_mut(group_id) else {
-            return error(ResponseError::UnknownMemberId);
+            return error(GroupError::UnknownMember);
         };
         if let Err(e) = Self::check_member(group, member_id, instance_id, generation) {
-            return Pending::Ready(SyncResult {
-                error: group_error_code(&e),
-                ..SyncResult::default()
-            });
+            return error(e);
         }
         if protocol_type.is_some_and(|t| group.protocol_type.as_deref() != Some(t))
             || protocol_name.is_some_and(|n| group.protocol_name.as_deref() != Some(n))
         {
-            return error(ResponseError::InconsistentGroupProtocol);
+            return error(GroupError::InconsistentGroupProtocol);
         }
         let answer = |group: &Group, assignment: Bytes| SyncResult {
-            error: 0,
+            error: None,
             protocol_type: group.protocol_type.clone(),
             protocol_name: group.protocol_name.clone(),
             assignment,
         };
         match group.state {
-            GroupState::PreparingRebalance => error(ResponseError::RebalanceInProgress),
+            GroupState::PreparingRebalance => error(GroupError::RebalanceInProgress),
             GroupState::Stable => {
                 let Some(member) = group.members.get_mut(member_id) else {
-                    return error(ResponseError::UnknownMemberId);
+                    return error(GroupError::UnknownMember);
                 };
                 member.last_seen = now;
                 let assignment = member.assignment.clone();
@@ -456,7 +431,7 @@ impl GroupCoordinator {
                     }
                     if let Some(waiter) = member.sync_waiter.take() {
                         let _ = waiter.send(SyncResult {
-                            error: 0,
+                            error: None,
                             protocol_type: protocol_type.clone(),
                             protocol_name: protocol_name.clone(),
                             assignment: member.assignment.clone(),
@@ -467,7 +442,7 @@ impl GroupCoordinator {
                 tracing::debug!(group = %group.id, generation = group.generation, "group stable");
                 Pending::Ready(answer(group, mine))
             }
-            GroupState::Empty | GroupState::Dead => error(ResponseError::UnknownMemberId),
+            GroupState::Empty | GroupState::Dead => error(GroupError::UnknownMember),
         }
     }
 
@@ -538,13 +513,10 @@ impl GroupCoordinator {
     fn remove_member(&self, group: &mut Group, id: &str, _now: Instant) {
         if let Some(mut member) = group.members.remove(id) {
             if let Some(waiter) = member.join_waiter.take() {
-                let _ = waiter.send(JoinResult::error(code(ResponseError::UnknownMemberId), id));
+                let _ = waiter.send(JoinResult::error(GroupError::UnknownMember, id));
             }
             if let Some(waiter) = member.sync_waiter.take() {
-                let _ = waiter.send(SyncResult {
-                    error: code(ResponseError::UnknownMemberId),
-                    ..SyncResult::default()
-                });
+                let _ = waiter.send(SyncResult::error(GroupError::UnknownMember));
             }
         }
     }
@@ -624,7 +596,7 @@ fn current_generation(group: &Group, member_id: &str) -> JoinResult {
     let leader = group.leader.clone().unwrap_or_default();
     let protocol = group.protocol_name.clone().unwrap_or_default();
     JoinResult {
-        error: 0,
+        error: None,
         generation: group.generation,
         protocol_type: group.protocol_type.clone(),
         protocol_name: group.protocol_name.clone(),

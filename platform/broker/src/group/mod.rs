@@ -2,14 +2,22 @@
 //! and the committed offsets it keeps. On a single node this broker is the
 //! coordinator of every group; in a cluster, of the groups whose offsets
 //! partition it leads (`ownership`).
+//!
+//! The request handlers and the in-process API only call operations:
+//! commits (`commits`), deletes (`deletes`), owned views of the groups
+//! (`views`) and the protocol calls of `coordinator`. The lock over all
+//! groups is the coordinator's alone.
 
 mod commits;
 pub(crate) mod coordinator;
+mod deletes;
 pub(crate) mod metadata_record;
 pub(crate) mod offsets_topic;
 pub(crate) mod ownership;
 pub(crate) mod state;
+mod views;
 
+pub(crate) use commits::{Committer, check_offset};
 pub(crate) use coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
 pub(crate) use state::{CommittedOffset, GroupState};
 

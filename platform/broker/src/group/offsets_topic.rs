@@ -180,7 +180,7 @@ pub(crate) struct OffsetsTopic {
 /// use. In a cluster it is replicated like any topic, so coordination
 /// survives the loss of a broker (Kafka's offsets.topic.replication.factor,
 /// 3, or fewer while fewer brokers are up).
-pub(crate) async fn topic(offsets: &OffsetsTopic) -> Result<Arc<Topic>, i16> {
+pub(crate) async fn topic(offsets: &OffsetsTopic) -> Result<Arc<Topic>, GroupError> {
     let topic = NewTopic {
         partitions: Some(offsets.partitions),
         replication: Replication::Internal,
@@ -199,11 +199,11 @@ pub(crate) async fn topic(offsets: &OffsetsTopic) -> Result<Arc<Topic>, i16> {
                 || e.code == ResponseError::TopicAlreadyExists.code() =>
         {
             tracing::debug!(error = %e.message, "__consumer_offsets not created yet");
-            Err(ResponseError::CoordinatorNotAvailable.code())
+            Err(GroupError::CoordinatorNotAvailable)
         }
         Err(e) => {
             tracing::error!(error = %e.message, "cannot create __consumer_offsets");
-            Err(ResponseError::CoordinatorNotAvailable.code())
+            Err(GroupError::CoordinatorNotAvailable)
         }
     }
 }
@@ -217,10 +217,7 @@ pub(crate) async fn append(
     if records.is_empty() {
         return Ok(());
     }
-    // `topic` fails with COORDINATOR_NOT_AVAILABLE alone.
-    let topic = topic(offsets)
-        .await
-        .map_err(|_| GroupError::CoordinatorNotAvailable)?;
+    let topic = topic(offsets).await?;
     let index = partition_for(group, topic.partition_count());
     let partition = topic
         .partition(index)

@@ -8,6 +8,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use crate::error::GroupError;
+
 /// Kafka's classic group states, named as DescribeGroups and ListGroups
 /// report them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +41,11 @@ impl GroupState {
 
 /// What a JoinGroup is answered with, before it is shaped into the
 /// response of the client's version.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct JoinResult {
-    pub error: i16,
+    /// Why the join failed (`None`: it did not). The member id is set
+    /// with some errors too (MEMBER_ID_REQUIRED gives the id to use).
+    pub error: Option<GroupError>,
     pub generation: i32,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
@@ -52,9 +56,9 @@ pub(crate) struct JoinResult {
 }
 
 impl JoinResult {
-    pub(crate) fn error(error: i16, member_id: &str) -> Self {
+    pub(crate) fn error(error: GroupError, member_id: &str) -> Self {
         JoinResult {
-            error,
+            error: Some(error),
             generation: -1,
             member_id: member_id.to_string(),
             ..JoinResult::default()
@@ -63,12 +67,22 @@ impl JoinResult {
 }
 
 /// What a SyncGroup is answered with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct SyncResult {
-    pub error: i16,
+    /// Why the sync failed (`None`: it did not).
+    pub error: Option<GroupError>,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Bytes,
+}
+
+impl SyncResult {
+    pub(crate) fn error(error: GroupError) -> Self {
+        SyncResult {
+            error: Some(error),
+            ..SyncResult::default()
+        }
+    }
 }
 
 /// One member of a group.
