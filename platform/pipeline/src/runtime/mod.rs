@@ -641,7 +641,7 @@ impl Supervisor {
                 })
             };
             let task = ConnectorTask {
-                chain: plan.chain(host, 0, &stats, stop)?,
+                chain: plan.chain(host, 0, &stats, stop, &self.handle)?,
                 router: plan.router(host, &stats)?,
                 stores: plan.stores.clone(),
                 stats: Arc::clone(&stats),
@@ -668,7 +668,7 @@ impl Supervisor {
             let index = log.index();
             works[n % slots].push(PartitionWork {
                 log: Arc::clone(log),
-                chain: plan.chain(host, index, &stats, stop)?,
+                chain: plan.chain(host, index, &stats, stop, &self.handle)?,
                 // Found by the task when it starts (see TopicTask::resume).
                 position: -1,
                 committed: -1,

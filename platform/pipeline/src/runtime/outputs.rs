@@ -18,7 +18,8 @@ use fjord_sdk::{Header, Record};
 
 use super::chain::Failure;
 use super::stats::{Event, PipelineStats};
-use super::task::{Io, Stopped};
+use super::stop::Stopped;
+use super::task::Io;
 use super::topics::AppendError;
 
 /// A topic a pipeline writes to, with its plugins.
