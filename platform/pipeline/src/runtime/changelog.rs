@@ -125,9 +125,9 @@ pub(crate) async fn clear(
         topics
             .append(topic, partition, &tombstones)
             .await
-            .map_err(|e| PipelineError::Changelog {
+            .map_err(|source| PipelineError::Changelog {
                 topic: topic.to_owned(),
-                reason: e.to_string(),
+                source,
             })?;
     }
     Ok(())
@@ -323,7 +323,7 @@ impl ChangelogStore {
             timestamp: now,
             ..Record::default()
         });
-        if let Err(e) = topics.append(&self.topic, partition, &batch).await {
+        if let Err(source) = topics.append(&self.topic, partition, &batch).await {
             // Keep the changes for the next flush.
             let mut dirty = self.dirty.lock();
             let pending = dirty.entry(partition).or_default();
@@ -332,7 +332,7 @@ impl ChangelogStore {
             }
             return Err(PipelineError::Changelog {
                 topic: self.topic.clone(),
-                reason: e.to_string(),
+                source,
             });
         }
         self.set_saved(partition, Some(position));

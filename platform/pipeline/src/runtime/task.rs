@@ -21,7 +21,7 @@ use crate::StartFrom;
 use super::chain::Chain;
 use super::changelog::ChangelogStore;
 use super::deployments::{LogLine, POSITIONS_TOPIC};
-use super::error::PipelineError;
+use super::error::{PipelineError, TopicsError};
 use super::outputs::{MAX_BACKOFF, RouteError, Router};
 use super::records;
 use super::stats::PipelineStats;
@@ -245,7 +245,7 @@ impl TopicTask {
             let mut committed = None;
             self.io.retry("reading the committed offset", || {
                 committed = self.io.topics.committed(&self.group, &self.topic, index)?;
-                Ok::<_, String>(())
+                Ok::<_, TopicsError>(())
             })?;
             let start = w.log.log_start_offset();
             let mut position = match (committed, self.start_from) {
@@ -387,7 +387,7 @@ impl TopicTask {
             {
                 Ok(()) => {}
                 Err(RouteError::Stopped) => return Err(None),
-                Err(RouteError::Failed(e)) => return Err(Some(e)),
+                Err(RouteError::Failed(e)) => return Err(Some(e.to_string())),
             }
         }
         let work = &mut self.works[i];
@@ -492,7 +492,7 @@ impl ConnectorTask {
                 .into_iter()
                 .rfind(|r| r.key.as_deref() == Some(self.io.pipeline.as_bytes()))
                 .and_then(|r| r.value);
-            Ok::<_, String>(())
+            Ok::<_, TopicsError>(())
         })?;
         for store in &self.stores {
             self.io.retry("restoring state", || {
@@ -568,8 +568,8 @@ impl ConnectorTask {
                     Ok(()) => {}
                     Err(RouteError::Stopped) => return,
                     Err(RouteError::Failed(e)) => {
-                        self.stats.fatal(e.clone());
-                        self.io.logs.push(&self.io.pipeline, "error", e);
+                        self.stats.fatal(e.to_string());
+                        self.io.logs.push(&self.io.pipeline, "error", e.to_string());
                         return;
                     }
                 }
