@@ -103,7 +103,7 @@ async fn log_line(platform: &Platform, pipeline: &str, prefix: &str) -> LogLine 
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap()
+        .expect("the clock is past 1970")
         .as_millis() as i64
 }
 
