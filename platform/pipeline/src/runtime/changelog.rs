@@ -100,7 +100,7 @@ pub(crate) async fn clear(
             tokio::task::spawn_blocking(move || topics.read_to_end(&topic, partition, 0))
                 .await
                 .map_err(|e| PipelineError::Interrupted(e.to_string()))?
-                .map_err(PipelineError::Topics)?
+                .map_err(PipelineError::from)?
         };
         let mut live: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
         for r in read.records {
@@ -127,7 +127,7 @@ pub(crate) async fn clear(
             .await
             .map_err(|source| PipelineError::Changelog {
                 topic: topic.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
     }
     Ok(())
@@ -246,7 +246,7 @@ impl ChangelogStore {
         let mut restored = BTreeMap::new();
         let read = topics
             .read_to_end(&self.topic, partition, 0)
-            .map_err(PipelineError::Topics)?;
+            .map_err(PipelineError::from)?;
         for r in read.records {
             let Some(key) = r.key else { continue };
             if key == POSITION_KEY {
@@ -332,7 +332,7 @@ impl ChangelogStore {
             }
             return Err(PipelineError::Changelog {
                 topic: self.topic.clone(),
-                source,
+                source: Box::new(source),
             });
         }
         self.set_saved(partition, Some(position));

@@ -63,14 +63,15 @@ pub enum PipelineError {
     Changelog {
         /// The changelog topic.
         topic: String,
-        /// Why, as the topic access reports it.
-        source: TopicsError,
+        /// Why, as the topic access reports it (boxed, as in `Topics`).
+        source: Box<TopicsError>,
     },
     /// Reading or writing the pipeline's topics failed (`Topics`: the
     /// partition in-process, or its leader through the cluster's Kafka
-    /// client).
+    /// client). Boxed: the Kafka client's errors are large, and every
+    /// `Result` of the runtime carries this type.
     #[error(transparent)]
-    Topics(#[from] TopicsError),
+    Topics(Box<TopicsError>),
     /// A record failed (a step after its retries, a serializer, a
     /// partitioner, a sink topic too small for it) and the pipeline has
     /// no dead-letter topic to put it in: the task stops on it.
@@ -124,11 +125,11 @@ pub enum TopicsError {
         /// This broker's address.
         bootstrap: String,
         /// The client's error.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// librdkafka refused a consumer's configuration.
     #[error("cannot make a Kafka consumer: {0}")]
-    Consumer(#[source] KafkaError),
+    Consumer(#[source] Box<KafkaError>),
     /// This broker has no such partition (a single node).
     #[error("{topic} has no partition {partition}")]
     NoPartition {
@@ -151,7 +152,7 @@ pub enum TopicsError {
         /// The partition.
         partition: i32,
         /// The client's error.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// The producer was dropped before it confirmed an append.
     #[error("{topic}-{partition}: the producer went away")]
@@ -175,7 +176,7 @@ pub enum TopicsError {
         /// This broker's address.
         bootstrap: String,
         /// The client's error.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// A read through the cluster made no progress for its timeout.
     #[error(
@@ -206,7 +207,7 @@ pub enum TopicsError {
         /// This broker's address.
         bootstrap: String,
         /// The client's error.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// A group's committed offsets could not be read through the cluster.
     #[error("reading {group}'s offsets at {bootstrap}: {source}")]
@@ -216,8 +217,14 @@ pub enum TopicsError {
         /// This broker's address.
         bootstrap: String,
         /// The client's error.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
+}
+
+impl From<TopicsError> for PipelineError {
+    fn from(e: TopicsError) -> Self {
+        PipelineError::Topics(Box::new(e))
+    }
 }
 
 impl TopicsError {
@@ -285,15 +292,15 @@ mod tests {
             (
                 PipelineError::Changelog {
                     topic: "pipeline.p.s.changelog".into(),
-                    source: TopicsError::NoPartition {
+                    source: Box::new(TopicsError::NoPartition {
                         topic: "pipeline.p.s.changelog".into(),
                         partition: 3,
-                    },
+                    }),
                 },
                 "pipeline.p.s.changelog: pipeline.p.s.changelog has no partition 3".into(),
             ),
             (
-                PipelineError::Topics(TopicsError::NoSecretYet {
+                PipelineError::from(TopicsError::NoSecretYet {
                     bootstrap: "b1:9092".into(),
                 }),
                 "no client for b1:9092 yet: the cluster's internal secret is not drawn yet".into(),

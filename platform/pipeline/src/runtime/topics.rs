@@ -256,7 +256,7 @@ impl ClusterClient {
             .create()
             .map_err(|source| TopicsError::Producer {
                 bootstrap: bootstrap.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let reader = consumer(&base, None)?;
         Ok(ClusterClient {
@@ -344,7 +344,7 @@ impl ClusterClient {
             topic: topic.to_owned(),
             partition,
             bootstrap: self.bootstrap.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -434,10 +434,10 @@ impl ClusterClient {
     }
 
     fn commit(&self, group: &str, offsets: &[(&str, i32, i64)]) -> Result<(), TopicsError> {
-        let failed = |source| TopicsError::Commit {
+        let failed = |source: KafkaError| TopicsError::Commit {
             group: group.to_owned(),
             bootstrap: self.bootstrap.clone(),
-            source,
+            source: Box::new(source),
         };
         let mut list = TopicPartitionList::new();
         for (topic, partition, offset) in offsets {
@@ -464,7 +464,7 @@ impl ClusterClient {
             .map_err(|source| TopicsError::Committed {
                 group: group.to_owned(),
                 bootstrap: self.bootstrap.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(found
             .find_partition(topic, partition)
@@ -486,13 +486,13 @@ fn consumer(base: &ClientConfig, group: Option<&str>) -> Result<BaseConsumer, To
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
         .create()
-        .map_err(TopicsError::Consumer)
+        .map_err(|e| TopicsError::Consumer(Box::new(e)))
 }
 
 fn produce_error(topic: &str, partition: i32, source: KafkaError) -> TopicsError {
     TopicsError::Produce {
         topic: topic.to_owned(),
         partition,
-        source,
+        source: Box::new(source),
     }
 }
