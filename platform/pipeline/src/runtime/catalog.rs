@@ -26,8 +26,8 @@ pub fn latest_by_key(
 ) -> Result<BTreeMap<String, (i64, Vec<u8>)>, LocalError> {
     let mut latest = BTreeMap::new();
     let read = Topics::of(local)
-        .and_then(|t| t.read_to_end(topic, 0, 0))
-        .map_err(LocalError::from_message)?;
+        .read_to_end(topic, 0, 0)
+        .map_err(|e| LocalError::from_message(e.to_string()))?;
     for r in read.records {
         let Some(key) = r.key.and_then(|k| String::from_utf8(k).ok()) else {
             continue;
@@ -63,13 +63,13 @@ pub fn statuses(local: &LocalBroker) -> Result<BTreeMap<String, PipelineStatus>,
 /// The latest `limit` log lines of pipeline `name`, oldest first. Reads
 /// the tail of the logs topic only (its last 4 MiB of batches at most).
 pub fn logs(local: &LocalBroker, name: &str, limit: usize) -> Result<Vec<LogLine>, LocalError> {
-    let topics = Topics::of(local).map_err(LocalError::from_message)?;
+    let topics = Topics::of(local);
     let (start, end) = topics
         .bounds(LOGS_TOPIC, 0)
-        .map_err(LocalError::from_message)?;
+        .map_err(|e| LocalError::from_message(e.to_string()))?;
     let read = topics
         .read_to_end(LOGS_TOPIC, 0, end.saturating_sub(20_000).max(start))
-        .map_err(LocalError::from_message)?;
+        .map_err(|e| LocalError::from_message(e.to_string()))?;
     let mut lines: Vec<LogLine> = read
         .records
         .into_iter()
@@ -166,7 +166,7 @@ pub async fn clear_state(
     name: &str,
     steps: &[String],
 ) -> Result<Vec<String>, LocalError> {
-    let topics = Topics::of(local).map_err(LocalError::from_message)?;
+    let topics = Topics::of(local);
     let mut cleared = Vec::new();
     for step in steps {
         let topic = changelog::changelog_topic(name, step);
@@ -212,7 +212,6 @@ pub(crate) async fn write(
         ..Record::default()
     };
     Topics::of(local)
-        .map_err(LocalError::from_message)?
         .append(DEPLOYMENTS_TOPIC, 0, &[record])
         .await
         .map_err(|e| LocalError::from_message(e.to_string()))

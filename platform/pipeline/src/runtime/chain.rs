@@ -3,6 +3,15 @@
 //! run again record by record, each record is retried per the manifest's
 //! `retry` policy, and the records that still fail come out as
 //! [`Failure`]s for the dead-letter topic — the rest of the batch goes on.
+//!
+//! A record is dead-lettered only after all its attempts: when the task is
+//! stopped (a pause, a redeploy, a shutdown) while a record waits for its
+//! next attempt, or while an attempt that was not its last runs, the chain
+//! hands the batch back unfinished ([`Stopped`]) and undoes the state
+//! writes of everything it ran since [`Chain::begin`]. The task then
+//! delivers nothing of the batch and commits nothing past it, so the batch
+//! runs again from the start when the pipeline does, and the record gets
+//! its attempts then.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +21,7 @@ use fjord_sdk::Record;
 
 use super::changelog::ChangelogStore;
 use super::stats::{Event, PipelineStats};
-use super::stop::StopSignal;
+use super::stop::{StopSignal, Stopped};
 use crate::Retry;
 
 /// A record that a step (or a sink) could not handle.
@@ -93,6 +102,8 @@ pub(crate) struct Chain {
     stats: Arc<PipelineStats>,
     retry: Retry,
     stop: Arc<StopSignal>,
+    /// For the backoff between a record's attempts, which a stop cuts short.
+    handle: tokio::runtime::Handle,
     /// Stop running a batch at its first failed record (a pipeline with
     /// no dead-letter topic, which stops on it): the records after it
     /// reach no further plugin.
@@ -106,6 +117,7 @@ impl Chain {
         stats: Arc<PipelineStats>,
         retry: Retry,
         stop: Arc<StopSignal>,
+        handle: tokio::runtime::Handle,
     ) -> Self {
         Chain {
             steps,
@@ -113,6 +125,7 @@ impl Chain {
             stats,
             retry,
             stop,
+            handle,
             stop_at_failure: false,
         }
     }
@@ -123,24 +136,42 @@ impl Chain {
         self
     }
 
-    /// Runs `records` through every step.
-    pub fn process(&mut self, records: Vec<Record>) -> Output {
+    /// Starts what one delivery of the task will carry (timers and a
+    /// batch): the state writes from here on are undone if the chain is
+    /// stopped before it is done (see the module doc).
+    pub fn begin(&self) {
+        for step in &self.steps {
+            step.store.mark(self.partition);
+        }
+    }
+
+    /// Runs `records` through every step. `Err(Stopped)`: stopped while a
+    /// record was being retried; nothing of the batch is to be delivered
+    /// or committed, and the state is as it was at [`Chain::begin`].
+    pub fn process(&mut self, records: Vec<Record>) -> Result<Output, Stopped> {
         if records.is_empty() {
-            return Output::default();
+            return Ok(Output::default());
         }
         let batch = fjord_sdk::encode(&records);
-        self.run_from(0, batch)
+        let run = self.run_from(0, batch);
+        self.undone_if_stopped(run)
     }
 
     /// Runs records already in the batch encoding (a source's poll)
-    /// through every step.
-    pub fn process_encoded(&mut self, batch: Vec<u8>) -> Output {
-        self.run_from(0, batch)
+    /// through every step; `Err(Stopped)` as for [`Chain::process`].
+    pub fn process_encoded(&mut self, batch: Vec<u8>) -> Result<Output, Stopped> {
+        let run = self.run_from(0, batch);
+        self.undone_if_stopped(run)
     }
 
     /// Calls every step's timer; what a step emits goes through the steps
-    /// after it.
-    pub fn timers(&mut self, now_ms: i64) -> Output {
+    /// after it. `Err(Stopped)` as for [`Chain::process`].
+    pub fn timers(&mut self, now_ms: i64) -> Result<Output, Stopped> {
+        let run = self.run_timers(now_ms);
+        self.undone_if_stopped(run)
+    }
+
+    fn run_timers(&mut self, now_ms: i64) -> Result<Output, Stopped> {
         let mut out = Output::default();
         for i in 0..self.steps.len() {
             let step = &mut self.steps[i];
@@ -150,7 +181,7 @@ impl Chain {
                     let count = batch_len(&bytes);
                     if count > 0 {
                         self.stats.steps[i].add(0, count);
-                        let rest = self.run_from(i + 1, bytes);
+                        let rest = self.run_from(i + 1, bytes)?;
                         out.extend(rest);
                     }
                 }
@@ -160,19 +191,29 @@ impl Chain {
                 }
             }
         }
-        out
+        Ok(out)
+    }
+
+    /// A batch handed back unfinished leaves no trace in the state.
+    fn undone_if_stopped(&self, run: Result<Output, Stopped>) -> Result<Output, Stopped> {
+        if run.is_err() {
+            for step in &self.steps {
+                step.store.roll_back(self.partition);
+            }
+        }
+        run
     }
 
     /// Runs an encoded batch from step `start` on. Batches stay encoded
     /// between steps; records are decoded once, at the end.
-    fn run_from(&mut self, start: usize, mut batch: Vec<u8>) -> Output {
+    fn run_from(&mut self, start: usize, mut batch: Vec<u8>) -> Result<Output, Stopped> {
         let mut failures = Vec::new();
         for i in start..self.steps.len() {
             let count = batch_len(&batch);
             if count == 0 {
                 break;
             }
-            let (passed, failed) = self.run_step(i, batch);
+            let (passed, failed) = self.run_step(i, batch)?;
             self.stats.steps[i].add(count, batch_len(&passed));
             if let Some(last) = failed.last() {
                 self.stats.steps[i].fail(failed.len(), &last.error);
@@ -183,23 +224,25 @@ impl Chain {
             if stop_here {
                 // Nothing of this batch is delivered (the router stops on
                 // the failure), so nothing of it goes on either.
-                return Output {
+                return Ok(Output {
                     records: Vec::new(),
                     failures,
-                };
+                });
             }
         }
-        Output {
+        Ok(Output {
             records: fjord_sdk::decode(&batch).unwrap_or_default(),
             failures,
-        }
+        })
     }
 
-    fn run_step(&mut self, i: usize, batch: Vec<u8>) -> (Vec<u8>, Vec<Failure>) {
+    /// Runs step `i` on `batch`: what passed, and the records that failed
+    /// all their attempts.
+    fn run_step(&mut self, i: usize, batch: Vec<u8>) -> Result<(Vec<u8>, Vec<Failure>), Stopped> {
         let partition = self.partition;
         let step = &mut self.steps[i];
         match step.call(partition, false, |i| i.process(partition, &batch)) {
-            Ok(out) => return (out, Vec::new()),
+            Ok(out) => return Ok((out, Vec::new())),
             Err(e) if batch_len(&batch) > 1 => {
                 tracing::debug!(step = %step.name, error = %e, "batch failed; retrying record by record");
             }
@@ -211,22 +254,13 @@ impl Chain {
             let single = fjord_sdk::encode(std::slice::from_ref(&record));
             let mut attempt = 1;
             loop {
-                let retried = attempt < self.retry.attempts && !self.stop.is_set();
-                match step.call(partition, !retried, |i| i.process(partition, &single)) {
+                let last = attempt >= self.retry.attempts;
+                match step.call(partition, last, |i| i.process(partition, &single)) {
                     Ok(out) => {
                         passed.extend(fjord_sdk::decode(&out).unwrap_or_default());
                         break;
                     }
-                    // (Stopping while the call ran still dead-letters it:
-                    // its counters were dropped then, a shutdown's slip.)
-                    Err(e) if retried && !self.stop.is_set() => {
-                        tracing::debug!(step = %step.name, attempt, error = %e, "record failed; retrying");
-                        self.stats
-                            .note(Event::Retried, &step.name, 1, &e.to_string());
-                        std::thread::sleep(self.retry.backoff(attempt));
-                        attempt += 1;
-                    }
-                    Err(e) => {
+                    Err(e) if last => {
                         failed.push(Failure {
                             record,
                             step: step.name.clone(),
@@ -234,13 +268,27 @@ impl Chain {
                         });
                         break;
                     }
+                    Err(e) => {
+                        tracing::debug!(step = %step.name, attempt, error = %e, "record failed; retrying");
+                        self.stats
+                            .note(Event::Retried, &step.name, 1, &e.to_string());
+                        // A stop during the wait (or during the attempt
+                        // just failed) is no reason to give up on the
+                        // record: the batch is handed back, to run again
+                        // with all its attempts when the pipeline does.
+                        let next = Instant::now() + self.retry.backoff(attempt);
+                        if self.stop.sleep_until(&self.handle, next) {
+                            return Err(Stopped);
+                        }
+                        attempt += 1;
+                    }
                 }
             }
             if self.stop_at_failure && !failed.is_empty() {
                 break;
             }
         }
-        (fjord_sdk::encode(&passed), failed)
+        Ok((fjord_sdk::encode(&passed), failed))
     }
 }
 

@@ -50,6 +50,9 @@ pub(crate) const CHANGELOG_CONFIGS: &[(&str, &str)] = &[
 type Entries = BTreeMap<(i32, Vec<u8>), Vec<u8>>;
 /// Key -> new value (`None`: deleted).
 type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+/// Key -> what it was before the first change since the mark: its value
+/// (`None`: absent) and its unflushed change (`None`: none).
+type Undo = BTreeMap<Vec<u8>, (Option<Vec<u8>>, Option<Option<Vec<u8>>>)>;
 
 /// One step's state, all partitions.
 #[derive(Debug)]
@@ -65,6 +68,13 @@ pub(crate) struct ChangelogStore {
     /// Partition -> the source position the changelog holds (as restored
     /// or last flushed): an idle task need not write it again.
     saved: Mutex<HashMap<i32, i64>>,
+    /// What the calls applied since [`ChangelogStore::mark`] replaced, by
+    /// partition: a batch handed back unfinished (the task stopped while
+    /// a record was being retried) is undone with
+    /// [`ChangelogStore::roll_back`], so the task's last save does not
+    /// write its effect with a position before it, which would apply it
+    /// twice when the batch is read again.
+    undo: Mutex<HashMap<i32, Undo>>,
 }
 
 /// The changelog topic of step `step` of pipeline `pipeline`.
@@ -90,7 +100,7 @@ pub(crate) async fn clear(
             tokio::task::spawn_blocking(move || topics.read_to_end(&topic, partition, 0))
                 .await
                 .map_err(|e| PipelineError::Interrupted(e.to_string()))?
-                .map_err(PipelineError::Topics)?
+                .map_err(PipelineError::from)?
         };
         let mut live: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
         for r in read.records {
@@ -115,9 +125,9 @@ pub(crate) async fn clear(
         topics
             .append(topic, partition, &tombstones)
             .await
-            .map_err(|e| PipelineError::Changelog {
+            .map_err(|source| PipelineError::Changelog {
                 topic: topic.to_owned(),
-                reason: e.to_string(),
+                source: Box::new(source),
             })?;
     }
     Ok(())
@@ -131,6 +141,7 @@ impl ChangelogStore {
             dirty: Mutex::default(),
             pending: Mutex::default(),
             saved: Mutex::default(),
+            undo: Mutex::default(),
         }
     }
 
@@ -148,18 +159,52 @@ impl ChangelogStore {
             return;
         };
         let mut entries = self.entries.lock();
-        for (k, v) in &changes {
-            match v {
-                Some(v) => entries.insert((partition, k.clone()), v.clone()),
+        let mut dirty = self.dirty.lock();
+        let dirty = dirty.entry(partition).or_default();
+        let mut undo = self.undo.lock();
+        let undo = undo.entry(partition).or_default();
+        for (k, v) in changes {
+            let entry = (partition, k.clone());
+            if !undo.contains_key(&k) {
+                undo.insert(
+                    k.clone(),
+                    (entries.get(&entry).cloned(), dirty.get(&k).cloned()),
+                );
+            }
+            match &v {
+                Some(v) => entries.insert(entry, v.clone()),
+                None => entries.remove(&entry),
+            };
+            dirty.insert(k, v);
+        }
+    }
+
+    /// From here on, what calls on `partition` apply can be undone by
+    /// [`ChangelogStore::roll_back`]; what they applied before stays.
+    pub fn mark(&self, partition: i32) {
+        self.undo.lock().remove(&partition);
+    }
+
+    /// Undoes what calls on `partition` applied since the last
+    /// [`ChangelogStore::mark`] (no flush may come in between: it would
+    /// have written them).
+    pub fn roll_back(&self, partition: i32) {
+        let Some(undo) = self.undo.lock().remove(&partition) else {
+            return;
+        };
+        let mut entries = self.entries.lock();
+        let mut dirty = self.dirty.lock();
+        let dirty = dirty.entry(partition).or_default();
+        for (k, (value, change)) in undo {
+            match value {
+                Some(v) => entries.insert((partition, k.clone()), v),
                 None => entries.remove(&(partition, k.clone())),
             };
+            match change {
+                Some(c) => dirty.insert(k, c),
+                None => dirty.remove(&k),
+            };
         }
-        drop(entries);
-        self.dirty
-            .lock()
-            .entry(partition)
-            .or_default()
-            .extend(changes);
     }
 
     /// The call on `partition` failed: its writes are forgotten.
@@ -201,7 +246,7 @@ impl ChangelogStore {
         let mut restored = BTreeMap::new();
         let read = topics
             .read_to_end(&self.topic, partition, 0)
-            .map_err(PipelineError::Topics)?;
+            .map_err(PipelineError::from)?;
         for r in read.records {
             let Some(key) = r.key else { continue };
             if key == POSITION_KEY {
@@ -247,6 +292,8 @@ impl ChangelogStore {
         position: i64,
     ) -> Result<(), PipelineError> {
         let changes = self.dirty.lock().remove(&partition).unwrap_or_default();
+        // Written now: no longer to be undone.
+        self.undo.lock().remove(&partition);
         let local = topics.local();
         if changes.is_empty() && local.topic(&self.topic).is_none() {
             // No state yet: no position to keep either.
@@ -276,7 +323,7 @@ impl ChangelogStore {
             timestamp: now,
             ..Record::default()
         });
-        if let Err(e) = topics.append(&self.topic, partition, &batch).await {
+        if let Err(source) = topics.append(&self.topic, partition, &batch).await {
             // Keep the changes for the next flush.
             let mut dirty = self.dirty.lock();
             let pending = dirty.entry(partition).or_default();
@@ -285,7 +332,7 @@ impl ChangelogStore {
             }
             return Err(PipelineError::Changelog {
                 topic: self.topic.clone(),
-                reason: e.to_string(),
+                source: Box::new(source),
             });
         }
         self.set_saved(partition, Some(position));
@@ -327,5 +374,45 @@ impl StateStore for ChangelogStore {
             }
         }
         found.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(store: &ChangelogStore) -> (Option<Vec<u8>>, Option<Vec<u8>>, Option<Changes>) {
+        (
+            store.get(0, b"a"),
+            store.get(0, b"b"),
+            store.dirty.lock().get(&0).cloned(),
+        )
+    }
+
+    #[test]
+    fn a_roll_back_undoes_what_was_applied_since_the_mark_and_nothing_before() {
+        let store = ChangelogStore::new("p", "s");
+        store.put(0, b"a", b"1");
+        store.apply(0);
+        store.mark(0);
+        let before = state(&store);
+        // Two calls after the mark: a changed twice, b created, then a
+        // deleted.
+        store.put(0, b"a", b"2");
+        store.put(0, b"b", b"x");
+        store.apply(0);
+        store.delete(0, b"a");
+        store.apply(0);
+        // Another partition's writes are not this one's to undo.
+        store.put(1, b"a", b"other");
+        store.apply(1);
+        assert_eq!(store.get(0, b"a"), None);
+        store.roll_back(0);
+        assert_eq!(state(&store), before);
+        assert_eq!(store.get(0, b"a").as_deref(), Some(&b"1"[..]));
+        assert_eq!(store.get(1, b"a").as_deref(), Some(&b"other"[..]));
+        // Undone once: a second roll back changes nothing.
+        store.roll_back(0);
+        assert_eq!(state(&store), before);
     }
 }

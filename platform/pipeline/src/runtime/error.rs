@@ -1,10 +1,16 @@
 //! The pipeline runtime's error: why a deployed pipeline did not start, or
-//! why a task could not save its state. Its text is what users read in
-//! `fjord pipeline status` ("cannot start: …") and the pipeline's log, so
-//! each variant displays as the message it replaces.
+//! why a task could not save its state or goes no further. Its text is what
+//! users read in `fjord pipeline status` ("cannot start: …") and the
+//! pipeline's log, so each variant displays as the message it replaces.
+//! [`TopicsError`] is the error of the runtime's access to partitions
+//! (`Topics`), which [`PipelineError`] carries as its source.
 
-use fjord_broker::LocalError;
+use std::time::Duration;
+
+use fjord_broker::{LocalError, PartitionError};
+use fjord_log::LogError;
 use fjord_plugin_host::PluginError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// What went wrong in the runtime.
 #[derive(Debug, thiserror::Error)]
@@ -53,18 +59,29 @@ pub enum PipelineError {
         source: LocalError,
     },
     /// A state changelog could not be written.
-    #[error("{topic}: {reason}")]
+    #[error("{topic}: {source}")]
     Changelog {
         /// The changelog topic.
         topic: String,
-        /// Why, as the topic access reports it.
-        reason: String,
+        /// Why, as the topic access reports it (boxed, as in `Topics`).
+        source: Box<TopicsError>,
     },
     /// Reading or writing the pipeline's topics failed (`Topics`: the
     /// partition in-process, or its leader through the cluster's Kafka
-    /// client), as that layer reports it.
-    #[error("{0}")]
-    Topics(String),
+    /// client). Boxed: the Kafka client's errors are large, and every
+    /// `Result` of the runtime carries this type.
+    #[error(transparent)]
+    Topics(Box<TopicsError>),
+    /// A record failed (a step after its retries, a serializer, a
+    /// partitioner, a sink topic too small for it) and the pipeline has
+    /// no dead-letter topic to put it in: the task stops on it.
+    #[error("step {step} failed on a record and the pipeline has no deadLetter topic: {error}")]
+    NoDeadLetter {
+        /// The step or sink that failed.
+        step: String,
+        /// Its error, as the dead-letter header would have carried it.
+        error: String,
+    },
     /// A record of the deployments topic is not a deployment.
     #[error("not a deployment record: {0}")]
     NotADeployment(#[source] serde_json::Error),
@@ -88,6 +105,141 @@ pub enum PipelineError {
     /// A blocking thread the runtime waited on panicked or was cancelled.
     #[error("{0}")]
     Interrupted(String),
+}
+
+/// Why reading or writing a partition through `Topics` (runtime/topics.rs) failed, with the
+/// error of the log, the broker or the Kafka client under it. Users read
+/// these in a pipeline's status and log and in the admin API's answers.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicsError {
+    /// In a cluster, before the controller quorum drew the internal
+    /// secret the runtime's client authenticates with.
+    #[error("no client for {bootstrap} yet: the cluster's internal secret is not drawn yet")]
+    NoSecretYet {
+        /// This broker's address.
+        bootstrap: String,
+    },
+    /// librdkafka refused the producer's configuration.
+    #[error("cannot make a Kafka producer for {bootstrap}: {source}")]
+    Producer {
+        /// This broker's address.
+        bootstrap: String,
+        /// The client's error.
+        source: Box<KafkaError>,
+    },
+    /// librdkafka refused a consumer's configuration.
+    #[error("cannot make a Kafka consumer: {0}")]
+    Consumer(#[source] Box<KafkaError>),
+    /// This broker has no such partition (a single node).
+    #[error("{topic} has no partition {partition}")]
+    NoPartition {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// The records do not make a batch.
+    #[error("{0}")]
+    Encode(#[source] LogError),
+    /// The local partition refused an append.
+    #[error("{0}")]
+    Append(#[source] PartitionError),
+    /// The cluster refused an append, or it timed out.
+    #[error("{topic}-{partition}: {source}")]
+    Produce {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The client's error.
+        source: Box<KafkaError>,
+    },
+    /// The producer was dropped before it confirmed an append.
+    #[error("{topic}-{partition}: the producer went away")]
+    ProducerGone {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// A local partition could not be read, or holds a batch that does
+    /// not decode (which a changelog or state read must not pass over).
+    #[error(transparent)]
+    Local(Box<PipelineError>),
+    /// Reading a partition (or its bounds) through the cluster failed.
+    #[error("reading {topic}-{partition} at {bootstrap}: {source}")]
+    Read {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// This broker's address.
+        bootstrap: String,
+        /// The client's error.
+        source: Box<KafkaError>,
+    },
+    /// A read through the cluster made no progress for its timeout.
+    #[error(
+        "reading {topic}-{partition} at {bootstrap}: stuck at offset {at} of {end} for {timeout:?}"
+    )]
+    Stuck {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// This broker's address.
+        bootstrap: String,
+        /// The next offset to read.
+        at: i64,
+        /// The high watermark the read goes to.
+        end: i64,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The local group coordinator refused a commit.
+    #[error("{0}")]
+    LocalCommit(#[source] LocalError),
+    /// A commit through the cluster failed.
+    #[error("committing {group} at {bootstrap}: {source}")]
+    Commit {
+        /// The group.
+        group: String,
+        /// This broker's address.
+        bootstrap: String,
+        /// The client's error.
+        source: Box<KafkaError>,
+    },
+    /// A group's committed offsets could not be read through the cluster.
+    #[error("reading {group}'s offsets at {bootstrap}: {source}")]
+    Committed {
+        /// The group.
+        group: String,
+        /// This broker's address.
+        bootstrap: String,
+        /// The client's error.
+        source: Box<KafkaError>,
+    },
+}
+
+impl From<TopicsError> for PipelineError {
+    fn from(e: TopicsError) -> Self {
+        PipelineError::Topics(Box::new(e))
+    }
+}
+
+impl TopicsError {
+    /// Whether an append failed because a record is larger than the topic
+    /// takes: retrying cannot help. Other append errors (no leader yet, a
+    /// broker down) are worth retrying.
+    pub(crate) fn too_large(&self) -> bool {
+        match self {
+            TopicsError::Append(PartitionError::Log(LogError::MessageTooLarge { .. })) => true,
+            TopicsError::Produce { source, .. } => {
+                source.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge)
+            }
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -140,9 +292,26 @@ mod tests {
             (
                 PipelineError::Changelog {
                     topic: "pipeline.p.s.changelog".into(),
-                    reason: "no leader".into(),
+                    source: Box::new(TopicsError::NoPartition {
+                        topic: "pipeline.p.s.changelog".into(),
+                        partition: 3,
+                    }),
                 },
-                "pipeline.p.s.changelog: no leader".into(),
+                "pipeline.p.s.changelog: pipeline.p.s.changelog has no partition 3".into(),
+            ),
+            (
+                PipelineError::from(TopicsError::NoSecretYet {
+                    bootstrap: "b1:9092".into(),
+                }),
+                "no client for b1:9092 yet: the cluster's internal secret is not drawn yet".into(),
+            ),
+            (
+                PipelineError::NoDeadLetter {
+                    step: "split".into(),
+                    error: "no match".into(),
+                },
+                "step split failed on a record and the pipeline has no deadLetter topic: no match"
+                    .into(),
             ),
             (
                 PipelineError::ChangelogTopic {

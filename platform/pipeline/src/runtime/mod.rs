@@ -30,7 +30,7 @@ mod stop;
 mod task;
 mod topics;
 
-pub use error::PipelineError;
+pub use error::{PipelineError, TopicsError};
 pub(crate) use plan::SOURCE_PLUGIN;
 pub use records::SkippedBatch;
 
@@ -86,9 +86,7 @@ impl PipelineRuntime {
         // The supervisor's own reads (deployments, a connector's position)
         // give up quickly: it retries on its next tick, and meanwhile
         // keeps starting and stopping tasks as leaderships move.
-        let topics = Topics::of(&local)
-            .map_err(LocalError::from_message)?
-            .with_timeout(SUPERVISOR_READS);
+        let topics = Topics::of(&local).with_timeout(SUPERVISOR_READS);
         // In a cluster the internal topics wait for enough brokers to be
         // replicated (the supervisor creates them); a single node has them
         // before it serves a deploy.
@@ -607,7 +605,7 @@ impl Supervisor {
         );
         let io = Io {
             // Tasks retry their reads themselves: the default patience.
-            topics: Topics::of(&self.local).map_err(PipelineError::Topics)?,
+            topics: Topics::of(&self.local),
             handle: self.handle.clone(),
             stop: Arc::clone(stop),
             logs: Arc::clone(&self.logs),
@@ -641,7 +639,7 @@ impl Supervisor {
                 })
             };
             let task = ConnectorTask {
-                chain: plan.chain(host, 0, &stats, stop)?,
+                chain: plan.chain(host, 0, &stats, stop, &self.handle)?,
                 router: plan.router(host, &stats)?,
                 stores: plan.stores.clone(),
                 stats: Arc::clone(&stats),
@@ -668,7 +666,7 @@ impl Supervisor {
             let index = log.index();
             works[n % slots].push(PartitionWork {
                 log: Arc::clone(log),
-                chain: plan.chain(host, index, &stats, stop)?,
+                chain: plan.chain(host, index, &stats, stop, &self.handle)?,
                 // Found by the task when it starts (see TopicTask::resume).
                 position: -1,
                 committed: -1,

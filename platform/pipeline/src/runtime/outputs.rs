@@ -17,9 +17,10 @@ use fjord_plugin_host::PluginInstance;
 use fjord_sdk::{Header, Record};
 
 use super::chain::Failure;
+use super::error::PipelineError;
 use super::stats::{Event, PipelineStats};
-use super::task::{Io, Stopped};
-use super::topics::AppendError;
+use super::stop::Stopped;
+use super::task::Io;
 
 /// A topic a pipeline writes to, with its plugins.
 pub(crate) struct TopicOutput {
@@ -110,11 +111,11 @@ impl TopicOutput {
                 io.retry(&format!("append to {name}"), || {
                     match io.handle.block_on(io.topics.append(name, index, &records)) {
                         Ok(_) => Ok(()),
-                        Err(AppendError::TooLarge(_)) => {
+                        Err(e) if e.too_large() => {
                             too_large = true;
                             Ok(())
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(e),
                     }
                 })?;
                 if !too_large {
@@ -126,11 +127,11 @@ impl TopicOutput {
                 io.retry(&format!("append to {name}"), || {
                     match io.handle.block_on(io.topics.append(name, index, &batch)) {
                         Ok(_) => Ok(()),
-                        Err(AppendError::TooLarge(e)) if batch.len() == 1 => {
-                            too_large = Some(e);
+                        Err(e) if e.too_large() && batch.len() == 1 => {
+                            too_large = Some(e.to_string());
                             Ok(())
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(e),
                     }
                 })?;
                 if let Some(error) = too_large {
@@ -387,19 +388,21 @@ enum Prepared {
 
 /// The error that stops a task without a dead-letter topic.
 fn no_dead_letter(f: &Failure) -> RouteError {
-    RouteError::Failed(format!(
-        "step {} failed on a record and the pipeline has no deadLetter topic: {}",
-        f.step, f.error
-    ))
+    RouteError::Failed(PipelineError::NoDeadLetter {
+        step: f.step.clone(),
+        error: f.error.clone(),
+    })
 }
 
 /// Why a delivery did not complete.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum RouteError {
     /// The task was asked to stop while a sink was retrying.
+    #[error("stopped while a sink was retrying")]
     Stopped,
     /// A record failed and there is nowhere to put it.
-    Failed(String),
+    #[error(transparent)]
+    Failed(PipelineError),
 }
 
 /// How long back-pressure waits between delivery attempts, at most.

@@ -219,6 +219,7 @@ impl Plan {
         partition: i32,
         stats: &Arc<PipelineStats>,
         stop: &Arc<StopSignal>,
+        handle: &tokio::runtime::Handle,
     ) -> Result<Chain, PipelineError> {
         let steps = self
             .steps
@@ -247,6 +248,7 @@ impl Plan {
             Arc::clone(stats),
             self.pipeline.spec.retry,
             Arc::clone(stop),
+            handle.clone(),
         )
         .stopping_at_failure(self.pipeline.spec.dead_letter.is_none()))
     }

@@ -11,6 +11,10 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
+/// The work at hand was given up because the signal was set.
+#[derive(Debug)]
+pub(crate) struct Stopped;
+
 #[derive(Debug, Default)]
 pub(crate) struct StopSignal {
     set: AtomicBool,

@@ -21,11 +21,11 @@ use crate::StartFrom;
 use super::chain::Chain;
 use super::changelog::ChangelogStore;
 use super::deployments::{LogLine, POSITIONS_TOPIC};
-use super::error::PipelineError;
+use super::error::{PipelineError, TopicsError};
 use super::outputs::{MAX_BACKOFF, RouteError, Router};
 use super::records;
 use super::stats::PipelineStats;
-use super::stop::StopSignal;
+use super::stop::{StopSignal, Stopped};
 use super::topics::Topics;
 
 /// How much of a partition one read takes.
@@ -41,10 +41,6 @@ const TIMER_EVERY: Duration = Duration::from_secs(1);
 /// first record after a quiet spell, against wake-ups of an idle broker.
 const IDLE_POLL_MIN: Duration = Duration::from_millis(10);
 const IDLE_POLL_MAX: Duration = Duration::from_millis(200);
-
-/// The task was asked to stop.
-#[derive(Debug)]
-pub(crate) struct Stopped;
 
 /// Log lines waiting to be written to the pipeline log topic (every
 /// second). A plugin that logs per record must not grow it without bound:
@@ -249,7 +245,7 @@ impl TopicTask {
             let mut committed = None;
             self.io.retry("reading the committed offset", || {
                 committed = self.io.topics.committed(&self.group, &self.topic, index)?;
-                Ok::<_, String>(())
+                Ok::<_, TopicsError>(())
             })?;
             let start = w.log.log_start_offset();
             let mut position = match (committed, self.start_from) {
@@ -307,6 +303,11 @@ impl TopicTask {
                     }
                     Err(None) => return,
                 }
+                // Stopped (a batch may have been handed back): what was
+                // delivered is saved below, and no more is read.
+                if self.io.stopped() {
+                    break;
+                }
             }
             // State and progress are saved at most every COMMIT_EVERY, and
             // only when there is some: a trickle of records must not
@@ -344,8 +345,10 @@ impl TopicTask {
     }
 
     /// Reads and handles one batch of partition `i`. `Ok(true)` when records
-    /// moved; `Err(Some)` on an error that stops the task, `Err(None)` when
-    /// stopped mid-delivery.
+    /// moved; `Ok(false)` too when the chain handed the batch back because
+    /// the task was stopped (its state undone; its position stays, so
+    /// it is read again when the pipeline runs again). `Err(Some)` on an
+    /// error that stops the task, `Err(None)` when stopped mid-delivery.
     fn step(&mut self, i: usize, timers: bool) -> Result<bool, Option<String>> {
         let work = &mut self.works[i];
         // Leadership moved (the supervisor stops this task within a tick):
@@ -355,8 +358,12 @@ impl TopicTask {
             return Ok(false);
         }
         let partition = work.log.index();
+        work.chain.begin();
         let mut output = if timers {
-            work.chain.timers(super::now_ms())
+            match work.chain.timers(super::now_ms()) {
+                Ok(output) => output,
+                Err(Stopped) => return Ok(false),
+            }
         } else {
             Default::default()
         };
@@ -367,7 +374,9 @@ impl TopicTask {
             .map_err(|e| Some(e.to_string()))?;
         let moved = !read.records.is_empty();
         if moved {
-            let processed = work.chain.process(read.records);
+            let Ok(processed) = work.chain.process(read.records) else {
+                return Ok(false);
+            };
             output.records.extend(processed.records);
             output.failures.extend(processed.failures);
         }
@@ -378,7 +387,7 @@ impl TopicTask {
             {
                 Ok(()) => {}
                 Err(RouteError::Stopped) => return Err(None),
-                Err(RouteError::Failed(e)) => return Err(Some(e)),
+                Err(RouteError::Failed(e)) => return Err(Some(e.to_string())),
             }
         }
         let work = &mut self.works[i];
@@ -483,7 +492,7 @@ impl ConnectorTask {
                 .into_iter()
                 .rfind(|r| r.key.as_deref() == Some(self.io.pipeline.as_bytes()))
                 .and_then(|r| r.value);
-            Ok::<_, String>(())
+            Ok::<_, TopicsError>(())
         })?;
         for store in &self.stores {
             self.io.retry("restoring state", || {
@@ -516,9 +525,14 @@ impl ConnectorTask {
         let mut saved: Vec<u8> = Vec::new();
         let mut idle_poll = IDLE_POLL_MIN;
         while !self.io.stopped() {
+            self.chain.begin();
             let mut output = if last_timer.elapsed() >= TIMER_EVERY {
                 last_timer = Instant::now();
-                self.chain.timers(super::now_ms())
+                match self.chain.timers(super::now_ms()) {
+                    Ok(output) => output,
+                    // Handed back: what was delivered before is saved.
+                    Err(Stopped) => break,
+                }
             } else {
                 Default::default()
             };
@@ -536,9 +550,14 @@ impl ConnectorTask {
             };
             let count = fjord_sdk::validate(&batch).unwrap_or(0) as i64;
             let moved = count > 0;
+            // Handed back: the connector's position saved below is the
+            // one before this batch, so a connector that can resume from
+            // it polls the batch again.
+            let Ok(processed) = self.chain.process_encoded(batch) else {
+                break;
+            };
             self.polled += count;
             self.stats.position(0, self.polled, self.polled);
-            let processed = self.chain.process_encoded(batch);
             output.records.extend(processed.records);
             output.failures.extend(processed.failures);
             if !output.records.is_empty() || !output.failures.is_empty() {
@@ -549,8 +568,8 @@ impl ConnectorTask {
                     Ok(()) => {}
                     Err(RouteError::Stopped) => return,
                     Err(RouteError::Failed(e)) => {
-                        self.stats.fatal(e.clone());
-                        self.io.logs.push(&self.io.pipeline, "error", e);
+                        self.stats.fatal(e.to_string());
+                        self.io.logs.push(&self.io.pipeline, "error", e.to_string());
                         return;
                     }
                 }

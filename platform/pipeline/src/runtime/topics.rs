@@ -28,27 +28,11 @@ use rdkafka::message::{Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::error::{PipelineError, TopicsError};
 use super::records::{self, Read};
 
 /// How long a read or a commit through the cluster may take, by default.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why an append failed.
-#[derive(Debug)]
-pub(crate) enum AppendError {
-    /// A record is larger than the topic takes: retrying cannot help.
-    TooLarge(String),
-    /// Anything else (no leader yet, a broker down): worth retrying.
-    Failed(String),
-}
-
-impl std::fmt::Display for AppendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AppendError::TooLarge(e) | AppendError::Failed(e) => f.write_str(e),
-        }
-    }
-}
 
 /// The partitions a pipeline runtime reads and writes, on this node or
 /// across the cluster. Cheap to clone.
@@ -68,7 +52,7 @@ impl Topics {
     /// The topics of the broker `local`: in a cluster through the Kafka
     /// client of this broker (one per process and broker, made on first
     /// use).
-    pub fn of(local: &LocalBroker) -> Result<Topics, String> {
+    pub fn of(local: &LocalBroker) -> Topics {
         let cluster = if local.in_cluster() {
             type Slot = Arc<Mutex<Option<Arc<ClusterClient>>>>;
             static CLIENTS: OnceLock<Mutex<HashMap<String, Slot>>> = OnceLock::new();
@@ -79,16 +63,16 @@ impl Topics {
         } else {
             None
         };
-        Ok(Topics {
+        Topics {
             local: local.clone(),
             cluster,
             timeout: CLUSTER_TIMEOUT,
-        })
+        }
     }
 
     /// The cluster's Kafka client (`None` on a single node), made when
     /// first asked for.
-    fn client(&self) -> Option<Result<Arc<ClusterClient>, String>> {
+    fn client(&self) -> Option<Result<Arc<ClusterClient>, TopicsError>> {
         let slot = self.cluster.as_ref()?;
         let mut slot = slot.lock();
         if let Some(client) = &*slot {
@@ -96,9 +80,7 @@ impl Topics {
         }
         let bootstrap = self.local.bootstrap_server();
         let Some((user, password)) = self.local.internal_credentials() else {
-            return Some(Err(format!(
-                "no client for {bootstrap} yet: the cluster's internal secret is not drawn yet"
-            )));
+            return Some(Err(TopicsError::NoSecretYet { bootstrap }));
         };
         Some(
             ClusterClient::new(&bootstrap, user, &password).map(|client| {
@@ -135,36 +117,28 @@ impl Topics {
         topic: &str,
         partition: i32,
         records: &[Record],
-    ) -> Result<i64, AppendError> {
+    ) -> Result<i64, TopicsError> {
         match self.client() {
-            Some(client) => {
-                client
-                    .map_err(AppendError::Failed)?
-                    .append(topic, partition, records)
-                    .await
-            }
+            Some(client) => client?.append(topic, partition, records).await,
             None => {
                 let log = self.local_partition(topic, partition).ok_or_else(|| {
-                    AppendError::Failed(format!("{topic} has no partition {partition}"))
+                    TopicsError::NoPartition {
+                        topic: topic.to_owned(),
+                        partition,
+                    }
                 })?;
-                let batch =
-                    records::encode(records).map_err(|e| AppendError::Failed(e.to_string()))?;
+                let batch = records::encode(records).map_err(TopicsError::Encode)?;
                 log.append(batch)
                     .await
                     .map(|info| info.first_offset)
-                    .map_err(|e| match e {
-                        fjord_broker::PartitionError::Log(
-                            fjord_log::LogError::MessageTooLarge { .. },
-                        ) => AppendError::TooLarge(e.to_string()),
-                        e => AppendError::Failed(e.to_string()),
-                    })
+                    .map_err(TopicsError::Append)
             }
         }
     }
 
     /// The log start offset and high watermark of `topic`/`partition`
     /// (`(0, 0)` when the topic does not exist). Blocks in a cluster.
-    pub fn bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), String> {
+    pub fn bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), TopicsError> {
         match self.client() {
             Some(client) if self.local.topic(topic).is_some() => {
                 client?.bounds(topic, partition, self.timeout)
@@ -178,7 +152,7 @@ impl Topics {
 
     /// The records of `topic`/`partition` from `from` up to its high
     /// watermark as of the call (an absent topic reads as empty). Blocks.
-    pub fn read_to_end(&self, topic: &str, partition: i32, from: i64) -> Result<Read, String> {
+    pub fn read_to_end(&self, topic: &str, partition: i32, from: i64) -> Result<Read, TopicsError> {
         let mut out = Read {
             next: from,
             ..Read::default()
@@ -195,9 +169,8 @@ impl Topics {
                 while out.next < log.high_watermark() {
                     // A changelog or state read must not lose a batch.
                     let read = records::read(&log, out.next, 1 << 20)
-                        .map_err(|e| e.to_string())?
-                        .strict()
-                        .map_err(|e| e.to_string())?;
+                        .and_then(|read| read.strict().map_err(PipelineError::from))
+                        .map_err(|e| TopicsError::Local(Box::new(e)))?;
                     if read.next <= out.next {
                         break;
                     }
@@ -217,14 +190,18 @@ impl Topics {
     /// Commits `offsets` (topic, partition, next offset to read) for
     /// `group`, as a member-less commit. Blocks in a cluster: call it from
     /// a task's thread.
-    pub async fn commit(&self, group: &str, offsets: &[(&str, i32, i64)]) -> Result<(), String> {
+    pub async fn commit(
+        &self,
+        group: &str,
+        offsets: &[(&str, i32, i64)],
+    ) -> Result<(), TopicsError> {
         match self.client() {
             Some(client) => client?.commit(group, offsets),
             None => self
                 .local
                 .commit(group, offsets)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(TopicsError::LocalCommit),
         }
     }
 
@@ -235,7 +212,7 @@ impl Topics {
         group: &str,
         topic: &str,
         partition: i32,
-    ) -> Result<Option<i64>, String> {
+    ) -> Result<Option<i64>, TopicsError> {
         match self.client() {
             Some(client) => client?.committed(group, topic, partition, self.timeout),
             None => Ok(self.local.committed(group, topic, partition)),
@@ -260,7 +237,7 @@ struct ClusterClient {
 }
 
 impl ClusterClient {
-    fn new(bootstrap: &str, user: &str, password: &str) -> Result<ClusterClient, String> {
+    fn new(bootstrap: &str, user: &str, password: &str) -> Result<ClusterClient, TopicsError> {
         let mut base = ClientConfig::new();
         base.set("bootstrap.servers", bootstrap)
             .set("security.protocol", "SASL_PLAINTEXT")
@@ -277,7 +254,10 @@ impl ClusterClient {
             // log that something is wrong.
             .set("message.timeout.ms", "30000")
             .create()
-            .map_err(|e| format!("cannot make a Kafka producer for {bootstrap}: {e}"))?;
+            .map_err(|source| TopicsError::Producer {
+                bootstrap: bootstrap.to_owned(),
+                source: Box::new(source),
+            })?;
         let reader = consumer(&base, None)?;
         Ok(ClusterClient {
             bootstrap: bootstrap.to_owned(),
@@ -293,7 +273,7 @@ impl ClusterClient {
         topic: &str,
         partition: i32,
         records: &[Record],
-    ) -> Result<i64, AppendError> {
+    ) -> Result<i64, TopicsError> {
         let mut deliveries = Vec::with_capacity(records.len());
         for r in records {
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
@@ -325,7 +305,7 @@ impl ClusterClient {
                         record = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((e, _)) => return Err(append_error(topic, partition, e)),
+                    Err((e, _)) => return Err(produce_error(topic, partition, e)),
                 }
             }
         }
@@ -335,22 +315,37 @@ impl ClusterClient {
                 Ok(Ok(delivered)) => {
                     first.get_or_insert(delivered.offset);
                 }
-                Ok(Err((e, _))) => return Err(append_error(topic, partition, e)),
+                Ok(Err((e, _))) => return Err(produce_error(topic, partition, e)),
                 Err(_) => {
-                    return Err(AppendError::Failed(format!(
-                        "{topic}-{partition}: the producer went away"
-                    )));
+                    return Err(TopicsError::ProducerGone {
+                        topic: topic.to_owned(),
+                        partition,
+                    });
                 }
             }
         }
         Ok(first.unwrap_or(-1))
     }
 
-    fn bounds(&self, topic: &str, partition: i32, timeout: Duration) -> Result<(i64, i64), String> {
+    fn bounds(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<(i64, i64), TopicsError> {
         self.reader
             .lock()
             .fetch_watermarks(topic, partition, timeout)
-            .map_err(|e| format!("{topic}-{partition} at {}: {e}", self.bootstrap))
+            .map_err(|e| self.read_error(topic, partition, e))
+    }
+
+    fn read_error(&self, topic: &str, partition: i32, source: KafkaError) -> TopicsError {
+        TopicsError::Read {
+            topic: topic.to_owned(),
+            partition,
+            bootstrap: self.bootstrap.clone(),
+            source: Box::new(source),
+        }
     }
 
     fn read_to_end(
@@ -359,10 +354,9 @@ impl ClusterClient {
         partition: i32,
         from: i64,
         timeout: Duration,
-    ) -> Result<Read, String> {
+    ) -> Result<Read, TopicsError> {
         let reader = self.reader.lock();
-        let failed =
-            |e: KafkaError| format!("reading {topic}-{partition} at {}: {e}", self.bootstrap);
+        let failed = |e: KafkaError| self.read_error(topic, partition, e);
         let (start, end) = reader
             .fetch_watermarks(topic, partition, timeout)
             .map_err(failed)?;
@@ -383,10 +377,14 @@ impl ClusterClient {
         let mut deadline = Instant::now() + timeout;
         while out.next < end {
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "reading {topic}-{partition} at {}: stuck at offset {} of {end} for {timeout:?}",
-                    self.bootstrap, out.next
-                ));
+                return Err(TopicsError::Stuck {
+                    topic: topic.to_owned(),
+                    partition,
+                    bootstrap: self.bootstrap.clone(),
+                    at: out.next,
+                    end,
+                    timeout,
+                });
             }
             match reader.poll(Duration::from_millis(200)) {
                 // Left from an earlier assignment of the shared reader.
@@ -425,7 +423,7 @@ impl ClusterClient {
         Ok(out)
     }
 
-    fn committer(&self, group: &str) -> Result<Arc<BaseConsumer>, String> {
+    fn committer(&self, group: &str) -> Result<Arc<BaseConsumer>, TopicsError> {
         let mut committers = self.committers.lock();
         if let Some(c) = committers.get(group) {
             return Ok(Arc::clone(c));
@@ -435,15 +433,20 @@ impl ClusterClient {
         Ok(c)
     }
 
-    fn commit(&self, group: &str, offsets: &[(&str, i32, i64)]) -> Result<(), String> {
+    fn commit(&self, group: &str, offsets: &[(&str, i32, i64)]) -> Result<(), TopicsError> {
+        let failed = |source: KafkaError| TopicsError::Commit {
+            group: group.to_owned(),
+            bootstrap: self.bootstrap.clone(),
+            source: Box::new(source),
+        };
         let mut list = TopicPartitionList::new();
         for (topic, partition, offset) in offsets {
             list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                .map_err(|e| e.to_string())?;
+                .map_err(failed)?;
         }
         self.committer(group)?
             .commit(&list, CommitMode::Sync)
-            .map_err(|e| format!("committing {group} at {}: {e}", self.bootstrap))
+            .map_err(failed)
     }
 
     fn committed(
@@ -452,13 +455,17 @@ impl ClusterClient {
         topic: &str,
         partition: i32,
         timeout: Duration,
-    ) -> Result<Option<i64>, String> {
+    ) -> Result<Option<i64>, TopicsError> {
         let mut list = TopicPartitionList::new();
         list.add_partition(topic, partition);
         let found = self
             .committer(group)?
             .committed_offsets(list, timeout)
-            .map_err(|e| format!("reading {group}'s offsets at {}: {e}", self.bootstrap))?;
+            .map_err(|source| TopicsError::Committed {
+                group: group.to_owned(),
+                bootstrap: self.bootstrap.clone(),
+                source: Box::new(source),
+            })?;
         Ok(found
             .find_partition(topic, partition)
             .and_then(|e| match e.offset() {
@@ -471,7 +478,7 @@ impl ClusterClient {
 /// A consumer that only reads assigned partitions, or commits for `group`:
 /// it never joins the group. (librdkafka wants a group id even to assign;
 /// the reader's is never used for anything else.)
-fn consumer(base: &ClientConfig, group: Option<&str>) -> Result<BaseConsumer, String> {
+fn consumer(base: &ClientConfig, group: Option<&str>) -> Result<BaseConsumer, TopicsError> {
     base.clone()
         .set("group.id", group.unwrap_or("fjord-pipeline-runtime"))
         .set("enable.auto.commit", "false")
@@ -479,13 +486,13 @@ fn consumer(base: &ClientConfig, group: Option<&str>) -> Result<BaseConsumer, St
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
         .create()
-        .map_err(|e| format!("cannot make a Kafka consumer: {e}"))
+        .map_err(|e| TopicsError::Consumer(Box::new(e)))
 }
 
-fn append_error(topic: &str, partition: i32, e: KafkaError) -> AppendError {
-    let message = format!("{topic}-{partition}: {e}");
-    match e.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::MessageSizeTooLarge) => AppendError::TooLarge(message),
-        _ => AppendError::Failed(message),
+fn produce_error(topic: &str, partition: i32, source: KafkaError) -> TopicsError {
+    TopicsError::Produce {
+        topic: topic.to_owned(),
+        partition,
+        source: Box::new(source),
     }
 }
