@@ -224,7 +224,10 @@ impl LocalBroker {
 
     /// Every consumer group this broker coordinates, by id.
     pub fn groups(&self) -> Vec<GroupDescription> {
-        let mut described: Vec<GroupDescription> = self.state.groups().list()
+        let mut described: Vec<GroupDescription> = self
+            .state
+            .groups()
+            .list()
             .iter()
             .filter_map(|g| self.group(&g.id))
             .collect();
@@ -262,7 +265,10 @@ impl LocalBroker {
             offsets: Vec::new(),
             lag: 0,
         };
-        let committed: Vec<(String, i32, i64)> = self.state.groups().committed_offsets(id, None)
+        let committed: Vec<(String, i32, i64)> = self
+            .state
+            .groups()
+            .committed_offsets(id, None)
             .into_iter()
             .flat_map(|(topic, partitions)| {
                 partitions

@@ -164,7 +164,12 @@ impl LocalBroker {
             .collect();
         self.state
             .groups()
-            .commit_offsets(&self.state.offsets_topic(), group, Committer::SIMPLE, offsets)
+            .commit_offsets(
+                &self.state.offsets_topic(),
+                group,
+                Committer::SIMPLE,
+                offsets,
+            )
             .await
             .map_err(|source| {
                 let group = group.to_owned();

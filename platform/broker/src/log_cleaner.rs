@@ -2,7 +2,8 @@
 //! `cleanup.policy` contains `compact`: `log.cleaner.threads` dedicated
 //! threads, each owning a share of the partitions, look every
 //! `log.cleaner.backoff.ms` for logs due for cleaning and clean them, and
-//! at once (within a second) when one of their logs rolls a segment.
+//! at once when one of their logs rolls a segment (the log's roll hook
+//! wakes them; they do not poll).
 //!
 //! The threads run at a lower CPU priority (nice +10 on Linux): compaction
 //! is background work, and on a busy machine it should yield the CPU to the
@@ -16,9 +17,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use fjord_log::RollHook;
+use parking_lot::{Condvar, Mutex};
 
 use crate::clock::now_ms;
 use crate::partition::Partition;
@@ -26,43 +29,73 @@ use crate::topic_registry::TopicRegistry;
 
 /// The cleaner threads of a broker.
 pub(crate) struct LogCleaner {
-    stop: Arc<AtomicBool>,
+    wake: Arc<Wake>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// What the cleaner threads wait on between passes: a roll of a compacted
+/// log (counted by the logs' roll hook), or the broker stopping.
+#[derive(Default)]
+struct Wake {
+    state: Mutex<WakeState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct WakeState {
+    rolls: u64,
+    stop: bool,
+}
+
+impl Wake {
+    fn stop(&self) {
+        self.state.lock().stop = true;
+        self.changed.notify_all();
+    }
+
+    fn stopped(&self) -> bool {
+        self.state.lock().stop
+    }
 }
 
 /// Starts `cleaner.threads` (`log.cleaner.threads`) cleaner threads over
 /// the compacted partitions of `registry`, looking every `backoff`
-/// (`log.cleaner.backoff.ms`).
+/// (`log.cleaner.backoff.ms`), and has every log of the registry wake them
+/// when a compacted log rolls a segment.
 pub(crate) fn start(
     registry: Arc<TopicRegistry>,
     cleaner: fjord_log::CleanerConfig,
     backoff: Duration,
 ) -> LogCleaner {
-    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(Wake::default());
+    let hook = Arc::clone(&wake);
+    registry.on_roll(RollHook::new(move |log| {
+        if log.config().cleanup_policy.compacts() {
+            hook.state.lock().rolls += 1;
+            hook.changed.notify_all();
+        }
+    }));
     let count = cleaner.threads.max(1);
     let threads = (0..count)
         .filter_map(|index| {
             let registry = Arc::clone(&registry);
             let cleaner = cleaner.clone();
-            let stop = Arc::clone(&stop);
+            let wake = Arc::clone(&wake);
             std::thread::Builder::new()
                 .name(format!("fjord-cleaner-{index}"))
-                .spawn(move || work(&registry, &cleaner, backoff, index, count, &stop))
+                .spawn(move || work(&registry, &cleaner, backoff, index, count, &wake))
                 .map_err(|e| tracing::error!(error = %e, "cannot start a log cleaner thread"))
                 .ok()
         })
         .collect();
-    LogCleaner { stop, threads }
+    LogCleaner { wake, threads }
 }
 
 impl LogCleaner {
     /// Stops the threads, waiting for a clean in progress to finish (a
     /// clean is not interrupted half-way; its swap is crash-safe anyway).
     pub(crate) fn stop(mut self) {
-        self.stop.store(true, Ordering::Release);
-        for thread in &self.threads {
-            thread.thread().unpark();
-        }
+        self.wake.stop();
         for thread in std::mem::take(&mut self.threads) {
             if thread.join().is_err() {
                 tracing::error!("a log cleaner thread panicked");
@@ -75,20 +108,9 @@ impl Drop for LogCleaner {
     /// A broker task that ends without [`LogCleaner::stop`] still stops
     /// its cleaner threads (they finish the clean in progress on their own).
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        for thread in &self.threads {
-            thread.thread().unpark();
-        }
+        self.wake.stop();
     }
 }
-
-/// How often a cleaner thread between passes looks whether one of its logs
-/// rolled a segment. A closed segment of a compacted log may be due for
-/// cleaning at once, and waiting out `log.cleaner.backoff.ms` (15 s) would
-/// leave it on disk beside the new active one meanwhile: a pipeline's
-/// changelog then passes its bound of twice its live keys plus one segment
-/// (docs/benchmarks.md).
-const ROLL_CHECK: Duration = Duration::from_secs(1);
 
 /// This thread's share of the compacted partitions.
 fn mine(registry: &TopicRegistry, index: usize, count: usize) -> Vec<Arc<Partition>> {
@@ -103,9 +125,23 @@ fn mine(registry: &TopicRegistry, index: usize, count: usize) -> Vec<Arc<Partiti
         .collect()
 }
 
-/// A partition's key in a map of partitions held by the map itself.
-fn address(partition: &Arc<Partition>) -> usize {
-    Arc::as_ptr(partition) as usize
+/// Each partition's active segment when the last pass began, by topic and
+/// index (not holding the partition: a deleted topic's log is closed).
+type ActiveAtLastPass = HashMap<(String, i32), i64>;
+
+/// Whether `partition` rolled a segment since the last pass: a closed
+/// segment of a compacted log may be due for cleaning at once, and waiting
+/// out `log.cleaner.backoff.ms` (15 s) would leave it on disk beside the
+/// new active one meanwhile: a pipeline's changelog then passes its bound
+/// of twice its live keys plus one segment (docs/benchmarks.md).
+fn rolled(partition: &Partition, at_last_pass: &ActiveAtLastPass) -> bool {
+    let log = partition.log();
+    match at_last_pass.get(&(partition.topic().to_string(), partition.index())) {
+        Some(active) => log.active_base_offset() > *active,
+        // New since the last pass: it has rolled once it has more than
+        // its first segment.
+        None => log.segment_count() > 1,
+    }
 }
 
 fn work(
@@ -114,46 +150,47 @@ fn work(
     backoff: Duration,
     index: usize,
     count: usize,
-    stop: &AtomicBool,
+    wake: &Wake,
 ) {
     lower_priority();
     let every = backoff.max(Duration::from_millis(10));
-    // Each partition's active segment when the last pass began: a roll
-    // since (appends go on during a pass) moves it forward.
-    let mut at_last_pass: HashMap<usize, (Arc<Partition>, i64)> = HashMap::new();
-    while !stop.load(Ordering::Acquire) {
-        let wake = Instant::now() + every;
-        while Instant::now() < wake {
-            if stop.load(Ordering::Acquire) {
+    let mut at_last_pass = ActiveAtLastPass::new();
+    let mut rolls_seen = 0;
+    loop {
+        // Until the next round (every `log.cleaner.backoff.ms`) or a roll
+        // of one of this thread's logs, whichever comes first. A roll of
+        // another thread's log wakes this one too, and it waits on.
+        let next_round = Instant::now() + every;
+        loop {
+            let mut woken = wake.state.lock();
+            if woken.stop {
                 return;
             }
-            // Unparked by `stop`. Between passes (every
-            // `log.cleaner.backoff.ms`) the thread wakes once a second to
-            // look for a roll, which starts a pass at once.
-            std::thread::park_timeout(
-                wake.saturating_duration_since(Instant::now())
-                    .min(ROLL_CHECK),
-            );
-            // A partition new since the last pass has rolled once it has
-            // more than its first segment.
-            let rolled = mine(registry, index, count).iter().any(|p| {
-                let log = p.log();
-                match at_last_pass.get(&address(p)) {
-                    Some((_, active)) => log.active_base_offset() > *active,
-                    None => log.segment_count() > 1,
+            if woken.rolls != rolls_seen {
+                rolls_seen = woken.rolls;
+                drop(woken);
+                if mine(registry, index, count)
+                    .iter()
+                    .any(|p| rolled(p, &at_last_pass))
+                {
+                    break;
                 }
-            });
-            if rolled {
+                continue;
+            }
+            if wake.changed.wait_until(&mut woken, next_round).timed_out() {
                 break;
             }
         }
         let mine = mine(registry, index, count);
         at_last_pass = mine
             .iter()
-            .map(|p| (address(p), (Arc::clone(p), p.log().active_base_offset())))
+            .map(|p| {
+                let key = (p.topic().to_string(), p.index());
+                (key, p.log().active_base_offset())
+            })
             .collect();
         for partition in mine {
-            if stop.load(Ordering::Acquire) {
+            if wake.stopped() {
                 return;
             }
             let log = partition.log();

@@ -119,6 +119,13 @@ impl Broker {
             data_dir = %state.config().data_dir.display(),
             "broker listening"
         );
+        // Before the cluster's followers can open partitions: each log
+        // opened from now on gets the cleaner's wake-up on a roll.
+        let log_cleaner = crate::log_cleaner::start(
+            Arc::clone(state.registry()),
+            state.config().cleaner_config(),
+            Duration::from_millis(state.config().log_cleaner_backoff_ms),
+        );
         if let Some(link) = cluster {
             crate::quorum_link::start(
                 &link,
@@ -135,7 +142,7 @@ impl Broker {
                 shutdown: shutdown_rx,
             });
         }
-        let task = tokio::spawn(serve(listener, Arc::clone(&state)));
+        let task = tokio::spawn(serve(listener, Arc::clone(&state), log_cleaner));
         Ok(Broker {
             local_addr,
             shutdown: shutdown_tx,
@@ -178,14 +185,13 @@ pub async fn run(
     broker.shutdown().await
 }
 
-async fn serve(listener: TcpListener, state: Arc<BrokerState>) -> Result<(), BrokerError> {
+async fn serve(
+    listener: TcpListener,
+    state: Arc<BrokerState>,
+    log_cleaner: crate::log_cleaner::LogCleaner,
+) -> Result<(), BrokerError> {
     let maintenance = tokio::spawn(maintain(Arc::clone(&state)));
     let group_timers = tokio::spawn(tick_groups(Arc::clone(&state)));
-    let log_cleaner = crate::log_cleaner::start(
-        Arc::clone(state.registry()),
-        state.config().cleaner_config(),
-        Duration::from_millis(state.config().log_cleaner_backoff_ms),
-    );
     let mut connections = JoinSet::new();
     let mut shutdown = state.shutdown();
     loop {

@@ -48,7 +48,7 @@ pub use error::{LogError, RecordError};
 pub use log::{
     AppendInfo, EARLIEST_TIMESTAMP, HIGH_WATERMARK_CHECKPOINT, LATEST_TIMESTAMP,
     LOG_START_OFFSET_CHECKPOINT, Log, LogRead, LogSlice, MAX_TIMESTAMP, RECOVERY_POINT_CHECKPOINT,
-    TimestampOffset,
+    RollHook, TimestampOffset,
 };
 pub use records::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeLimits, DecodedBatch, Record, decode_batch,

@@ -70,6 +70,27 @@ pub struct Log {
     log_start_file: OffsetCheckpoint,
     high_watermark_file: OffsetCheckpoint,
     cleaner: Mutex<crate::cleaner::CleanerState>,
+    /// Called after each roll that closes a segment (see [`Log::on_roll`]).
+    roll_hook: Mutex<Option<RollHook>>,
+}
+
+/// What [`Log::on_roll`] calls: a closed segment may be due for cleaning.
+/// Shared, as one hook (waking the owner's cleaner) serves many logs.
+#[derive(Clone)]
+pub struct RollHook(Arc<dyn Fn(&Log) + Send + Sync>);
+
+impl RollHook {
+    /// A hook that calls `hook` with the log on every roll of the logs it
+    /// is set on.
+    pub fn new(hook: impl Fn(&Log) + Send + Sync + 'static) -> RollHook {
+        RollHook(Arc::new(hook))
+    }
+}
+
+impl std::fmt::Debug for RollHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RollHook")
+    }
 }
 
 #[derive(Debug)]
@@ -264,6 +285,7 @@ impl Log {
             log_start_file,
             high_watermark_file,
             cleaner: crate::cleaner::new_state(),
+            roll_hook: Mutex::new(None),
         })
     }
 
@@ -324,6 +346,15 @@ impl Log {
     /// roll, and only then (cleaning never touches the active segment).
     pub fn active_base_offset(&self) -> i64 {
         self.active_segment().base_offset
+    }
+
+    /// Calls `hook` after every roll that closes a segment (a roll that
+    /// replaces an empty active segment closes none), from the appending
+    /// thread and under the log's writer lock, so it must be quick: it is
+    /// for waking a cleaner, which would otherwise have to poll for rolls.
+    /// Replaces any hook set before.
+    pub fn on_roll(&self, hook: RollHook) {
+        *self.roll_hook.lock() = Some(hook);
     }
 
     /// Cleaner hook: its per-log state.
@@ -528,7 +559,8 @@ impl Log {
         let old = self.active_segment();
         old.seal_time_index()?;
         old.write_out_indexes()?;
-        let segment = if old.is_empty() {
+        let closes = !old.is_empty();
+        let segment = if !closes {
             // Nothing to keep: an empty segment is replaced, not closed.
             old.delete_files()?;
             let segment = Arc::new(Segment::create(&self.dir, base_offset)?);
@@ -546,6 +578,12 @@ impl Log {
         // rare (one per segment.bytes), so this costs nothing measurable.
         crate::checkpoint::sync_dir(&self.dir)?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled a new segment");
+        if closes {
+            let hook = self.roll_hook.lock().clone();
+            if let Some(RollHook(hook)) = hook {
+                hook(self);
+            }
+        }
         Ok(segment)
     }
 

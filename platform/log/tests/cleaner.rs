@@ -518,3 +518,36 @@ fn an_undecodable_stored_batch_fails_the_pass_and_changes_nothing() {
     assert_eq!(read, (1..=300).collect::<Vec<_>>());
     assert_eq!(latest["key-0"].0, 296);
 }
+
+/// The roll hook (what wakes the broker's cleaner threads) is called once
+/// for every segment a roll closes, with the log that rolled, and not
+/// before a roll.
+#[test]
+fn the_roll_hook_is_called_once_per_closed_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path().join("t-0"), config(2_000)).unwrap();
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&calls);
+    log.on_roll(fjord_log::RollHook::new(move |log| {
+        seen.lock().unwrap().push(log.active_base_offset());
+    }));
+    let mut first = updates(&[("a".into(), Some("1".into()))], NOW, Compression::None);
+    log.append(&mut first, 0).unwrap();
+    assert!(calls.lock().unwrap().is_empty(), "no roll yet");
+    for round in 0..40 {
+        let items: Vec<(String, Option<String>)> = (0..5)
+            .map(|k| (format!("key-{k}"), Some(format!("value-{round}-{k:0>40}"))))
+            .collect();
+        let mut batch = updates(&items, NOW, Compression::None);
+        log.append(&mut batch, 0).unwrap();
+    }
+    let calls = calls.lock().unwrap().clone();
+    assert!(log.segment_count() > 3, "the test must roll several times");
+    assert_eq!(calls.len(), log.segment_count() - 1);
+    // Called after the roll, with the new active segment in place.
+    assert_eq!(
+        calls,
+        log.segment_base_offsets()[1..].to_vec(),
+        "one call per roll, each seeing the segment it started"
+    );
+}

@@ -310,7 +310,9 @@ pub(crate) fn list(
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
-    let mut listed: Vec<_> = state.groups().list()
+    let mut listed: Vec<_> = state
+        .groups()
+        .list()
         .into_iter()
         .filter(|g| g.state != GroupState::Dead)
         .filter(|g| {

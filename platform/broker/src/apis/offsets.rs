@@ -6,9 +6,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::clock::now_ms;
 use crate::error::group_error_code;
 use crate::group::{CommittedOffset, Committer, check_offset};
-use crate::clock::now_ms;
 use crate::state::BrokerState;
 
 /// OffsetCommit. Per-partition problems (unknown partition, oversized
@@ -110,7 +110,9 @@ fn fetch_group(
     topics: Option<Vec<(TopicName, Vec<i32>)>>,
 ) -> Fetched {
     let topics = topics.map(|ts| ts.into_iter().map(|(t, ps)| (t.to_string(), ps)).collect());
-    state.groups().committed_offsets(group_id, topics)
+    state
+        .groups()
+        .committed_offsets(group_id, topics)
         .into_iter()
         .map(|(name, partitions)| (TopicName(StrBytes::from_string(name)), partitions))
         .collect()
@@ -258,7 +260,8 @@ pub(crate) async fn delete(
     let results = match state
         .groups()
         .delete_offsets(&state.offsets_topic(), &group_id, &asked)
-        .await {
+        .await
+    {
         Ok(results) => results,
         Err(e) => return OffsetDeleteResponse::default().with_error_code(group_error_code(&e)),
     };

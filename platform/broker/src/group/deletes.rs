@@ -5,7 +5,6 @@
 //! `__consumer_offsets`, so a restart or a new coordinator does not bring
 //! it back.
 
-
 use bytes::Bytes;
 use kafka_protocol::messages::ConsumerProtocolSubscription;
 use kafka_protocol::protocol::Decodable;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
-use fjord_log::{Log, LogConfig};
+use fjord_log::{Log, LogConfig, RollHook};
 use kafka_protocol::ResponseError;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
@@ -162,6 +162,9 @@ pub struct TopicRegistry {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises creation, deletion and alteration.
     admin: Mutex<()>,
+    /// Set on every log of the registry, now and to come (see
+    /// [`TopicRegistry::on_roll`]).
+    roll_hook: Mutex<Option<RollHook>>,
     /// One broker per data directory.
     _lock: crate::data_dir_lock::DataDirLock,
 }
@@ -185,6 +188,7 @@ impl TopicRegistry {
             cluster_id,
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
+            roll_hook: Mutex::new(None),
             _lock: lock,
         };
         let entries =
@@ -254,11 +258,29 @@ impl TopicRegistry {
             path: dir.clone(),
             source,
         })?;
+        if let Some(hook) = &*self.roll_hook.lock() {
+            log.on_roll(hook.clone());
+        }
         Ok(if replicated {
             Partition::replicated(topic, index, log, leader_epoch)
         } else {
             Partition::new(topic, index, log, leader_epoch)
         })
+    }
+
+    /// Calls `hook` after every roll that closes a segment of any of the
+    /// registry's logs, those open now and those opened later (the log
+    /// cleaner's wake-up: [`Log::on_roll`]).
+    pub(crate) fn on_roll(&self, hook: RollHook) {
+        // The broker sets it before it serves: a partition opened
+        // concurrently could otherwise miss both the field and the loop.
+        let mut slot = self.roll_hook.lock();
+        *slot = Some(hook.clone());
+        for topic in self.list() {
+            for partition in topic.partitions() {
+                partition.log().on_roll(hook.clone());
+            }
+        }
     }
 
     /// The cluster id reported in Metadata.
