@@ -16,11 +16,11 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::apis::{self, Reply};
+use crate::broker_state::BrokerState;
 use crate::client_session::Session;
 use crate::frame::{read_frame, write_frame};
 use crate::instruments;
 use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
-use crate::state::BrokerState;
 
 /// A connection's byte stream, split into the half frames are read from and
 /// the half answers are written to (one task uses both, one request at a

@@ -43,6 +43,7 @@
 mod admin;
 mod apis;
 mod auth;
+mod broker_state;
 mod client_session;
 mod clock;
 mod config;
@@ -64,7 +65,6 @@ mod request;
 mod sasl;
 mod server;
 mod shutdown;
-mod state;
 mod topic_config;
 mod topic_registry;
 mod versions;

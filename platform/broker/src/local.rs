@@ -16,12 +16,12 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
+use crate::broker_state::BrokerState;
 use crate::clock::now_ms;
 use crate::error::LocalError;
 use crate::group::{CommittedOffset, Committer};
 use crate::metadata::{NewTopic, Replication};
 use crate::partition::Partition;
-use crate::state::BrokerState;
 use crate::topic_registry::Topic;
 
 /// A handle on a running broker's topics and group offsets. Cheap to clone.

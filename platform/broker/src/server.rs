@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::broker_state::{Advertised, BrokerState};
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::connection;
@@ -17,7 +18,6 @@ use crate::error::BrokerError;
 use crate::group::GroupCoordinator;
 use crate::replication::Replicas;
 use crate::shutdown::stopped;
-use crate::state::{Advertised, BrokerState};
 use crate::topic_registry::TopicRegistry;
 
 /// How long shutdown waits for open connections to finish their request.
@@ -88,7 +88,7 @@ impl Broker {
         });
         let advertised_port = i32::from(config.advertised_port.unwrap_or(local_addr.port()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let groups = GroupCoordinator::new(crate::state::group_settings(&config));
+        let groups = GroupCoordinator::new(crate::broker_state::group_settings(&config));
         // Committed offsets come back from `__consumer_offsets` before the
         // first client can ask for them.
         let (registry, groups) = tokio::task::spawn_blocking(move || {

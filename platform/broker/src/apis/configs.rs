@@ -14,8 +14,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::broker_state::BrokerState;
 use crate::metadata::Metadata;
-use crate::state::BrokerState;
 use crate::topic_config::{
     RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_STATIC_BROKER, TYPE_BOOLEAN, TYPE_INT, TYPE_LONG,
     TYPE_STRING, TopicConfigs,

@@ -7,8 +7,8 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::auth::Principal;
+use crate::broker_state::BrokerState;
 use crate::error::{auth_error_code, log_error_code, partition_error_code};
-use crate::state::BrokerState;
 
 /// Handles a DeleteRecords (file work: run on a blocking thread). An offset
 /// of -1 means the high watermark, as in Kafka; an offset above it is

@@ -5,7 +5,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::state::BrokerState;
+use crate::broker_state::BrokerState;
 
 pub(crate) fn describe(
     state: &BrokerState,

@@ -12,7 +12,7 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::state::BrokerState;
+use crate::broker_state::BrokerState;
 
 /// Kafka's `election_type` values (v1+; v0 is always preferred).
 const PREFERRED: i8 = 0;

@@ -21,10 +21,10 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::broker_state::BrokerState;
 use crate::error::{log_error_code, partition_error_code};
 use crate::instruments::{FetchPurgatory, records_in_batches};
 use crate::partition::Partition;
-use crate::state::BrokerState;
 
 /// Who is fetching.
 #[derive(Clone, Copy, PartialEq, Eq)]

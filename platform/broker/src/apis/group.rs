@@ -10,9 +10,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use std::sync::Arc;
 
+use crate::broker_state::BrokerState;
 use crate::error::{GroupError, group_error_code};
 use crate::group::{GroupState, JoinRequest, Pending};
-use crate::state::BrokerState;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())

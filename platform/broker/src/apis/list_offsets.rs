@@ -8,8 +8,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use crate::broker_state::BrokerState;
 use crate::error::{log_error_code, partition_error_code};
-use crate::state::BrokerState;
 
 pub(crate) fn handle(
     state: &BrokerState,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use fjord_controller::{ClusterMetadata, NO_LEADER};
 use kafka_protocol::messages::BrokerId;
 
-use crate::state::BrokerState;
+use crate::broker_state::BrokerState;
 use crate::topic_registry::Topic;
 
 pub(crate) async fn handle(

@@ -25,10 +25,10 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
+use crate::broker_state::BrokerState;
 use crate::client_session::Session;
 use crate::metadata::NewTopic;
 use crate::request::DecodedRequest;
-use crate::state::BrokerState;
 use crate::topic_registry::Topic;
 
 /// What the connection does after a request.
@@ -293,12 +293,13 @@ pub(crate) mod tests {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         // Keep the sender alive for the test's duration.
         std::mem::forget(stop);
-        let groups = crate::group::GroupCoordinator::new(crate::state::group_settings(&config));
+        let groups =
+            crate::group::GroupCoordinator::new(crate::broker_state::group_settings(&config));
         Ok(Arc::new(BrokerState::new(
             Arc::new(config),
             Arc::new(registry),
             Arc::new(groups),
-            crate::state::Advertised {
+            crate::broker_state::Advertised {
                 host: "localhost".to_string(),
                 port: 9092,
             },

@@ -9,8 +9,8 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use crate::broker_state::BrokerState;
 use crate::error::partition_error_code;
-use crate::state::BrokerState;
 
 pub(crate) fn handle(
     state: &BrokerState,

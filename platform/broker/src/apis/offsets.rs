@@ -6,10 +6,10 @@ use std::sync::Arc;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::broker_state::BrokerState;
 use crate::clock::now_ms;
 use crate::error::group_error_code;
 use crate::group::{CommittedOffset, Committer, check_offset};
-use crate::state::BrokerState;
 
 /// OffsetCommit. Per-partition problems (unknown partition, oversized
 /// metadata) fail that partition only; a membership problem fails all.

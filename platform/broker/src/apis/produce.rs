@@ -19,9 +19,9 @@ use kafka_protocol::protocol::StrBytes;
 use fjord_log::{BatchHeader, RecordError};
 
 use crate::auth::Principal;
+use crate::broker_state::BrokerState;
 use crate::error::PartitionError;
 use crate::error::{auth_error_code, partition_error_code};
-use crate::state::BrokerState;
 
 /// Handles a Produce (the caller drops the answer for acks 0).
 pub(crate) async fn handle(

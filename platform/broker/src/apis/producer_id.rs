@@ -3,7 +3,7 @@
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::state::BrokerState;
+use crate::broker_state::BrokerState;
 
 /// A fresh producer id with epoch 0; or, when the client names its current
 /// id and epoch (v3+, after an OUT_OF_ORDER or UNKNOWN_PRODUCER_ID), the

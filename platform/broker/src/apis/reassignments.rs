@@ -22,7 +22,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::state::BrokerState;
+use crate::broker_state::BrokerState;
 use crate::topic_registry::ApiError;
 
 pub(crate) async fn alter(

@@ -9,10 +9,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::Reply;
+use crate::broker_state::BrokerState;
 use crate::client_session::Session;
 use crate::error::sasl_error_code;
 use crate::sasl::MECHANISM;
-use crate::state::BrokerState;
 
 /// Answers a SaslHandshake: PLAIN is the one mechanism enabled.
 pub(crate) fn handshake(

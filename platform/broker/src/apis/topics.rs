@@ -16,9 +16,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::auth::Principal;
+use crate::broker_state::BrokerState;
 use crate::error::auth_error_code;
 use crate::metadata::{Metadata, NewTopic, Replication};
-use crate::state::BrokerState;
 use crate::topic_registry::ApiError;
 
 fn message(text: impl Into<String>) -> Option<StrBytes> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::state::BrokerState;
+use crate::broker_state::BrokerState;
 
 pub(crate) async fn handle(
     state: &Arc<BrokerState>,
