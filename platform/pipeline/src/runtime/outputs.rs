@@ -388,10 +388,10 @@ enum Prepared {
 
 /// The error that stops a task without a dead-letter topic.
 fn no_dead_letter(f: &Failure) -> RouteError {
-    RouteError::Failed(PipelineError::NoDeadLetter {
+    RouteError::Failed(Box::new(PipelineError::NoDeadLetter {
         step: f.step.clone(),
         error: f.error.clone(),
-    })
+    }))
 }
 
 /// Why a delivery did not complete.
@@ -400,9 +400,10 @@ pub(crate) enum RouteError {
     /// The task was asked to stop while a sink was retrying.
     #[error("stopped while a sink was retrying")]
     Stopped,
-    /// A record failed and there is nowhere to put it.
+    /// A record failed and there is nowhere to put it. (Boxed: an error
+    /// of every delivery's `Result`, it is rare and large.)
     #[error(transparent)]
-    Failed(PipelineError),
+    Failed(Box<PipelineError>),
 }
 
 /// How long back-pressure waits between delivery attempts, at most.
