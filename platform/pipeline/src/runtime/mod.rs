@@ -87,12 +87,7 @@ impl PipelineRuntime {
         // give up quickly: it retries on its next tick, and meanwhile
         // keeps starting and stopping tasks as leaderships move.
         let topics = Topics::of(&local).with_timeout(SUPERVISOR_READS);
-        // In a cluster the internal topics wait for enough brokers to be
-        // replicated (the supervisor creates them); a single node has them
-        // before it serves a deploy.
-        if !local.in_cluster() {
-            ensure_internal_topics(&local).await?;
-        }
+        topics.prepare().await?;
         let stop = Arc::new(StopSignal::default());
         let supervisor = Supervisor {
             local,
@@ -146,31 +141,6 @@ fn owned(local: &LocalBroker, source: &str) -> Vec<i32> {
         .filter(|p| local.leads(p) && (!source.is_empty() || p.index() == 0))
         .map(|p| p.index())
         .collect()
-}
-
-/// Creates the runtime's internal topics where missing.
-async fn ensure_internal_topics(local: &LocalBroker) -> Result<(), LocalError> {
-    local
-        .ensure_topic(DEPLOYMENTS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
-        .await?;
-    // A status per pipeline every second: small segments let the
-    // cleaner keep it to about one record per pipeline, so reading the
-    // latest statuses (the CLI, the admin API, the console's polls)
-    // stays a short scan instead of a day's worth of records.
-    local
-        .ensure_topic(
-            STATUS_TOPIC,
-            Some(1),
-            &[("cleanup.policy", "compact"), ("segment.bytes", "1048576")],
-        )
-        .await?;
-    local
-        .ensure_topic(POSITIONS_TOPIC, Some(1), &[("cleanup.policy", "compact")])
-        .await?;
-    local
-        .ensure_topic(LOGS_TOPIC, Some(1), &[("retention.ms", "604800000")])
-        .await?;
-    Ok(())
 }
 
 /// Deploys `deployment` as pipeline `name` on the broker `local` (what
@@ -284,16 +254,12 @@ impl Supervisor {
         let mut deployments: Option<watch::Receiver<i64>> = None;
         while !self.stop.is_set() {
             if !self.internal_topics {
-                self.internal_topics = self.create_internal_topics();
+                self.internal_topics = self.topics.internal_topics_ready(&self.handle);
             }
             // Subscribed before the read: a deployment appended in between
             // still wakes the supervisor.
-            if deployments.is_none() && !self.local.in_cluster() {
-                deployments = self
-                    .local
-                    .topic(DEPLOYMENTS_TOPIC)
-                    .and_then(|t| t.partition(0))
-                    .map(|p| p.subscribe());
+            if deployments.is_none() {
+                deployments = self.topics.deployments_appended();
             }
             self.read_deployments();
             self.reconcile();
@@ -333,24 +299,6 @@ impl Supervisor {
             r.halt();
         }
         self.publish(1.0);
-    }
-
-    /// In a cluster: creates the internal topics once enough brokers are
-    /// up to replicate them. True once they exist.
-    fn create_internal_topics(&self) -> bool {
-        if !self.local.in_cluster() {
-            return true;
-        }
-        if !self.local.replicas_available() {
-            return false;
-        }
-        match self.handle.block_on(ensure_internal_topics(&self.local)) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot create the pipelines' topics yet");
-                false
-            }
-        }
     }
 
     fn read_deployments(&mut self) {

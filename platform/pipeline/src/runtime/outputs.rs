@@ -106,7 +106,7 @@ impl TopicOutput {
             // record too large for the topic sends the delivery the chunked
             // way, which finds it (what went before may be written twice:
             // delivery is at least once).
-            if io.topics.in_cluster() {
+            if io.topics.batches_appends() {
                 let mut too_large = false;
                 io.retry(&format!("append to {name}"), || {
                     match io.handle.block_on(io.topics.append(name, index, &records)) {

@@ -5,21 +5,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use fjord_broker::LocalBroker;
 use fjord_sdk::Record;
 
-use super::{LOGS_TOPIC, PipelineStatus, RunState, STATUS_TOPIC, Supervisor, deployments, now_ms};
-
-/// The key of this broker's status of pipeline `name`: in a cluster
-/// every broker runs some of a pipeline's partitions and publishes its
-/// own status, which readers merge ([`deployments::merge_statuses`]).
-fn status_key(local: &LocalBroker, name: &str) -> String {
-    if local.in_cluster() {
-        deployments::status_key(name, Some(local.node_id()))
-    } else {
-        deployments::status_key(name, None)
-    }
-}
+use super::{LOGS_TOPIC, PipelineStatus, RunState, STATUS_TOPIC, Supervisor, now_ms};
 
 impl Supervisor {
     pub(super) fn publish(&mut self, seconds: f64) {
@@ -67,7 +55,7 @@ impl Supervisor {
             };
             r.last_status = Instant::now();
             batch.push(Record {
-                key: Some(status_key(&self.local, name).into_bytes()),
+                key: Some(self.topics.status_key(name).into_bytes()),
                 value: Some(serde_json::to_vec(&status).unwrap_or_default()),
                 timestamp: now_ms(),
                 ..Record::default()
@@ -92,7 +80,7 @@ impl Supervisor {
         self.append(
             STATUS_TOPIC,
             &[Record {
-                key: Some(status_key(&self.local, name).into_bytes()),
+                key: Some(self.topics.status_key(name).into_bytes()),
                 timestamp: now_ms(),
                 ..Record::default()
             }],

@@ -1,24 +1,10 @@
-//! Where the runtime reads and writes the partitions that are not a task's
-//! source: sinks, the dead-letter topic, state changelogs, committed
-//! positions and the runtime's own internal topics.
-//!
-//! On a single node every partition is a local log, appended and read
-//! in-process. In a cluster a partition may be led by another broker, and
-//! its leader may change while a pipeline runs, so [`Topics`] goes through
-//! a Kafka client (librdkafka) bootstrapped at this broker: the client
-//! finds each partition's leader and follows it across failovers, and its
-//! writes wait for the in-sync replicas (`acks=all`, idempotent), as any
-//! producer's would. It authenticates as the platform's internal principal
-//! (SASL/PLAIN with the secret the controller quorum drew): brokers refuse
-//! writes to internal topics from anyone else. Source partitions are still
-//! read from the local log: a broker runs tasks only for the source
-//! partitions it leads.
+//! The Kafka client through which a broker of a cluster reaches the
+//! partitions other brokers lead (librdkafka): not used on a single node.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fjord_broker::{LocalBroker, Partition};
 use fjord_sdk::{Header, Record};
 use parking_lot::Mutex;
 use rdkafka::config::ClientConfig;
@@ -28,202 +14,13 @@ use rdkafka::message::{Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::error::{PipelineError, TopicsError};
-use super::records::{self, Read};
-
-/// How long a read or a commit through the cluster may take, by default.
-const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The partitions a pipeline runtime reads and writes, on this node or
-/// across the cluster. Cheap to clone.
-#[derive(Clone)]
-pub(crate) struct Topics {
-    local: LocalBroker,
-    /// In a cluster, this broker's Kafka client, made on first use: it
-    /// authenticates with the cluster's internal secret, which the quorum
-    /// may not have drawn yet when the runtime starts. `None` on a single
-    /// node.
-    cluster: Option<Arc<Mutex<Option<Arc<ClusterClient>>>>>,
-    /// How long a blocking read through the cluster may take.
-    timeout: Duration,
-}
-
-impl Topics {
-    /// The topics of the broker `local`: in a cluster through the Kafka
-    /// client of this broker (one per process and broker, made on first
-    /// use).
-    pub fn of(local: &LocalBroker) -> Topics {
-        let cluster = if local.in_cluster() {
-            type Slot = Arc<Mutex<Option<Arc<ClusterClient>>>>;
-            static CLIENTS: OnceLock<Mutex<HashMap<String, Slot>>> = OnceLock::new();
-            let mut clients = CLIENTS.get_or_init(Mutex::default).lock();
-            Some(Arc::clone(
-                clients.entry(local.bootstrap_server()).or_default(),
-            ))
-        } else {
-            None
-        };
-        Topics {
-            local: local.clone(),
-            cluster,
-            timeout: CLUSTER_TIMEOUT,
-        }
-    }
-
-    /// The cluster's Kafka client (`None` on a single node), made when
-    /// first asked for.
-    fn client(&self) -> Option<Result<Arc<ClusterClient>, TopicsError>> {
-        let slot = self.cluster.as_ref()?;
-        let mut slot = slot.lock();
-        if let Some(client) = &*slot {
-            return Some(Ok(Arc::clone(client)));
-        }
-        let bootstrap = self.local.bootstrap_server();
-        let Some((user, password)) = self.local.internal_credentials() else {
-            return Some(Err(TopicsError::NoSecretYet { bootstrap }));
-        };
-        Some(
-            ClusterClient::new(&bootstrap, user, &password).map(|client| {
-                let client = Arc::new(client);
-                *slot = Some(Arc::clone(&client));
-                client
-            }),
-        )
-    }
-
-    /// The same topics, with blocking reads through the cluster given up
-    /// after `timeout` (for a loop that must not stall while a partition
-    /// changes leaders).
-    pub fn with_timeout(mut self, timeout: Duration) -> Topics {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Whether writes go through the cluster's Kafka client.
-    pub fn in_cluster(&self) -> bool {
-        self.cluster.is_some()
-    }
-
-    /// The broker this runtime runs in.
-    pub fn local(&self) -> &LocalBroker {
-        &self.local
-    }
-
-    /// Appends `records` to `topic`/`partition`; returns the offset of the
-    /// first. In a cluster this returns once the in-sync replicas have
-    /// them.
-    pub async fn append(
-        &self,
-        topic: &str,
-        partition: i32,
-        records: &[Record],
-    ) -> Result<i64, TopicsError> {
-        match self.client() {
-            Some(client) => client?.append(topic, partition, records).await,
-            None => {
-                let log = self.local_partition(topic, partition).ok_or_else(|| {
-                    TopicsError::NoPartition {
-                        topic: topic.to_owned(),
-                        partition,
-                    }
-                })?;
-                let batch = records::encode(records).map_err(TopicsError::Encode)?;
-                log.append(batch)
-                    .await
-                    .map(|info| info.first_offset)
-                    .map_err(TopicsError::Append)
-            }
-        }
-    }
-
-    /// The log start offset and high watermark of `topic`/`partition`
-    /// (`(0, 0)` when the topic does not exist). Blocks in a cluster.
-    pub fn bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), TopicsError> {
-        match self.client() {
-            Some(client) if self.local.topic(topic).is_some() => {
-                client?.bounds(topic, partition, self.timeout)
-            }
-            Some(_) => Ok((0, 0)),
-            None => Ok(self
-                .local_partition(topic, partition)
-                .map_or((0, 0), |p| (p.log_start_offset(), p.high_watermark()))),
-        }
-    }
-
-    /// The records of `topic`/`partition` from `from` up to its high
-    /// watermark as of the call (an absent topic reads as empty). Blocks.
-    pub fn read_to_end(&self, topic: &str, partition: i32, from: i64) -> Result<Read, TopicsError> {
-        let mut out = Read {
-            next: from,
-            ..Read::default()
-        };
-        match self.client() {
-            Some(client) if self.local.topic(topic).is_some() => {
-                client?.read_to_end(topic, partition, from, self.timeout)
-            }
-            Some(_) => Ok(out),
-            None => {
-                let Some(log) = self.local_partition(topic, partition) else {
-                    return Ok(out);
-                };
-                while out.next < log.high_watermark() {
-                    // A changelog or state read must not lose a batch.
-                    let read = records::read(&log, out.next, 1 << 20)
-                        .and_then(|read| read.strict().map_err(PipelineError::from))
-                        .map_err(|e| TopicsError::Local(Box::new(e)))?;
-                    if read.next <= out.next {
-                        break;
-                    }
-                    out.next = read.next;
-                    out.records.extend(read.records);
-                }
-                Ok(out)
-            }
-        }
-    }
-
-    /// This broker's copy of `topic`/`partition`, if it has one.
-    fn local_partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        self.local.topic(topic)?.partition(partition)
-    }
-
-    /// Commits `offsets` (topic, partition, next offset to read) for
-    /// `group`, as a member-less commit. Blocks in a cluster: call it from
-    /// a task's thread.
-    pub async fn commit(
-        &self,
-        group: &str,
-        offsets: &[(&str, i32, i64)],
-    ) -> Result<(), TopicsError> {
-        match self.client() {
-            Some(client) => client?.commit(group, offsets),
-            None => self
-                .local
-                .commit(group, offsets)
-                .await
-                .map_err(TopicsError::LocalCommit),
-        }
-    }
-
-    /// The offset `group` committed for `topic`/`partition`, if any.
-    /// Blocks in a cluster.
-    pub fn committed(
-        &self,
-        group: &str,
-        topic: &str,
-        partition: i32,
-    ) -> Result<Option<i64>, TopicsError> {
-        match self.client() {
-            Some(client) => client?.committed(group, topic, partition, self.timeout),
-            None => Ok(self.local.committed(group, topic, partition)),
-        }
-    }
-}
+use super::super::error::TopicsError;
+use super::super::records::Read;
 
 /// The Kafka client of a runtime in a cluster. It authenticates as the
 /// platform's internal principal (SASL/PLAIN), the only one the brokers let
 /// write internal topics.
-struct ClusterClient {
+pub(super) struct ClusterClient {
     bootstrap: String,
     /// Client properties every client here starts from: the bootstrap
     /// server and the credentials.
@@ -237,7 +34,11 @@ struct ClusterClient {
 }
 
 impl ClusterClient {
-    fn new(bootstrap: &str, user: &str, password: &str) -> Result<ClusterClient, TopicsError> {
+    pub(super) fn new(
+        bootstrap: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<ClusterClient, TopicsError> {
         let mut base = ClientConfig::new();
         base.set("bootstrap.servers", bootstrap)
             .set("security.protocol", "SASL_PLAINTEXT")
@@ -268,7 +69,7 @@ impl ClusterClient {
         })
     }
 
-    async fn append(
+    pub(super) async fn append(
         &self,
         topic: &str,
         partition: i32,
@@ -327,7 +128,7 @@ impl ClusterClient {
         Ok(first.unwrap_or(-1))
     }
 
-    fn bounds(
+    pub(super) fn bounds(
         &self,
         topic: &str,
         partition: i32,
@@ -348,7 +149,7 @@ impl ClusterClient {
         }
     }
 
-    fn read_to_end(
+    pub(super) fn read_to_end(
         &self,
         topic: &str,
         partition: i32,
@@ -433,7 +234,11 @@ impl ClusterClient {
         Ok(c)
     }
 
-    fn commit(&self, group: &str, offsets: &[(&str, i32, i64)]) -> Result<(), TopicsError> {
+    pub(super) fn commit(
+        &self,
+        group: &str,
+        offsets: &[(&str, i32, i64)],
+    ) -> Result<(), TopicsError> {
         let failed = |source: KafkaError| TopicsError::Commit {
             group: group.to_owned(),
             bootstrap: self.bootstrap.clone(),
@@ -449,7 +254,7 @@ impl ClusterClient {
             .map_err(failed)
     }
 
-    fn committed(
+    pub(super) fn committed(
         &self,
         group: &str,
         topic: &str,
