@@ -1,8 +1,8 @@
 //! CreateAcls, DescribeAcls and DeleteAcls: Kafka's ACL admin APIs over
 //! the bindings in the metadata frontend. Creating and deleting need ALTER
 //! on the cluster, describing DESCRIBE (refused:
-//! CLUSTER_AUTHORIZATION_FAILED). With no authorizer configured the
-//! bindings are still kept (and listed), and apply once one is.
+//! CLUSTER_AUTHORIZATION_FAILED). With no authorizer configured they answer
+//! SECURITY_DISABLED, as Kafka's do.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +26,21 @@ fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
+/// Why an ACL API is refused before anything else: SECURITY_DISABLED
+/// without an authorizer, else CLUSTER_AUTHORIZATION_FAILED without `op`
+/// on the cluster.
+fn refusal(access: &Access, op: Operation) -> Option<(i16, Option<StrBytes>)> {
+    if !access.enforced() {
+        return Some((
+            ResponseError::SecurityDisabled.code(),
+            Some(text(
+                "no authorizer is configured (authorizer.class.name): ACLs are off",
+            )),
+        ));
+    }
+    (!access.cluster(op)).then(|| (ResponseError::ClusterAuthorizationFailed.code(), None))
+}
+
 /// The answer to a creation or filter Fjord cannot take.
 fn invalid(e: &AclError) -> (i16, Option<StrBytes>) {
     (
@@ -39,9 +54,10 @@ pub(crate) async fn create(
     request: CreateAclsRequest,
     access: &Access,
 ) -> CreateAclsResponse {
-    if !access.cluster(Operation::Alter) {
+    if let Some((code, message)) = refusal(access, Operation::Alter) {
         let refused = AclCreationResult::default()
-            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+            .with_error_code(code)
+            .with_error_message(message);
         return CreateAclsResponse::default().with_results(vec![refused; request.creations.len()]);
     }
     let parsed: Vec<Result<AclBinding, AclError>> = request
@@ -106,9 +122,10 @@ pub(crate) fn describe(
     request: DescribeAclsRequest,
     access: &Access,
 ) -> DescribeAclsResponse {
-    if !access.cluster(Operation::Describe) {
+    if let Some((code, message)) = refusal(access, Operation::Describe) {
         return DescribeAclsResponse::default()
-            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+            .with_error_code(code)
+            .with_error_message(message);
     }
     let filter = match filter_of!(request) {
         Ok(filter) => filter,
@@ -160,9 +177,10 @@ pub(crate) async fn delete(
     request: DeleteAclsRequest,
     access: &Access,
 ) -> DeleteAclsResponse {
-    if !access.cluster(Operation::Alter) {
+    if let Some((code, message)) = refusal(access, Operation::Alter) {
         let refused = DeleteAclsFilterResult::default()
-            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+            .with_error_code(code)
+            .with_error_message(message);
         return DeleteAclsResponse::default()
             .with_filter_results(vec![refused; request.filters.len()]);
     }

@@ -675,7 +675,8 @@ async fn acl_apis_create_describe_and_delete() -> TestResult {
 }
 
 /// With no `authorizer.class.name` nothing changes: every API answers a
-/// client without ACLs as before.
+/// client without ACLs as before, and the ACL APIs answer
+/// SECURITY_DISABLED, as Kafka's do.
 #[tokio::test]
 async fn without_an_authorizer_nothing_is_refused() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -697,6 +698,15 @@ async fn without_an_authorizer_nothing_is_refused() -> TestResult {
             for code in AUTHORIZATION_CODES {
                 assert!(!refused(&answer, code), "{api:?} v{version}: {answer}");
             }
+            let acl_api = matches!(
+                api,
+                ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls
+            );
+            assert_eq!(
+                refused(&answer, ResponseError::SecurityDisabled),
+                acl_api,
+                "{api:?} v{version}: {answer}"
+            );
         }
     }
     Ok(())

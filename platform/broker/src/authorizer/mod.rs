@@ -294,7 +294,6 @@ impl Access {
     }
 
     /// Whether authorization is on.
-    #[cfg(test)]
     pub(crate) fn enforced(&self) -> bool {
         self.decider.is_some()
     }
