@@ -25,14 +25,24 @@ export ADMIN="127.0.0.1:$admin_port"
 "$fjord" server --data-dir "$data" --listen "$BOOTSTRAP" --admin-listen "$ADMIN" \
   >"$data/server.log" 2>&1 &
 server=$!
+# A second server with ACLs on, for the clients' ACL calls; anonymous
+# clients are its super users (docs/security.md, "Creating the first
+# bindings").
+acl_port="${FJORD_INTEROP_ACL_PORT:-19094}"
+export ACL_BOOTSTRAP="127.0.0.1:$acl_port"
+mkdir -p "$data/acl"
+printf 'authorizer.class.name: acl\nsuper.users: User:ANONYMOUS\n' >"$data/acl.yaml"
+"$fjord" server --config "$data/acl.yaml" --data-dir "$data/acl" --listen "$ACL_BOOTSTRAP" \
+  --admin-listen off >"$data/acl-server.log" 2>&1 &
+acl_server=$!
 cleanup() {
-  kill "$server" 2>/dev/null
-  wait "$server" 2>/dev/null
+  kill "$server" "$acl_server" 2>/dev/null
+  wait "$server" "$acl_server" 2>/dev/null
   rm -rf "$data"
 }
 trap cleanup EXIT
 
-for p in "$port" "$admin_port"; do
+for p in "$port" "$admin_port" "$acl_port"; do
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then break; fi
     sleep 0.1

@@ -5,6 +5,8 @@ import threading
 import time
 import uuid
 
+import kafka
+import kafka.errors
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
@@ -181,3 +183,70 @@ def test_group_consumers_share_partitions_and_resume_from_commits(admin):
     assert group in str(listed)
     admin.delete_groups([group])
     assert group not in str(admin.list_groups())
+
+
+ACL_BOOTSTRAP = os.environ.get("ACL_BOOTSTRAP")
+
+
+def test_acl_calls_create_describe_and_delete():
+    """KafkaAdminClient's ACL calls against the server with ACLs on (run.sh
+    starts it; anonymous clients are its super users)."""
+    from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType,
+                             ACLResourcePatternType, ResourcePattern,
+                             ResourcePatternFilter, ResourceType)
+    assert ACL_BOOTSTRAP, "run.sh exports ACL_BOOTSTRAP"
+    client = KafkaAdminClient(bootstrap_servers=ACL_BOOTSTRAP, request_timeout_ms=10000)
+    try:
+        topic = unique("acl")
+
+        def acl(principal, name, pattern, operation, permission):
+            return ACL(principal=principal, host="*", operation=operation,
+                       permission_type=permission,
+                       resource_pattern=ResourcePattern(ResourceType.TOPIC, name, pattern))
+
+        wanted = [
+            acl("User:alice", topic, ACLResourcePatternType.LITERAL, ACLOperation.READ,
+                ACLPermissionType.ALLOW),
+            acl("User:bob", topic[:4], ACLResourcePatternType.PREFIXED, ACLOperation.WRITE,
+                ACLPermissionType.DENY),
+        ]
+        created = client.create_acls(wanted)
+        assert len(created["succeeded"]) == 2 and not created["failed"], created
+        bad = ACL(principal="alice", host="*", operation=ACLOperation.READ,
+                  permission_type=ACLPermissionType.ALLOW,
+                  resource_pattern=ResourcePattern(ResourceType.TOPIC, topic,
+                                                   ACLResourcePatternType.LITERAL))
+        assert client.create_acls([bad])["failed"], "a principal without its type is refused"
+
+        # MATCH: every binding that applies to the topic.
+        match = ACLFilter(principal=None, host=None, operation=ACLOperation.ANY,
+                          permission_type=ACLPermissionType.ANY,
+                          resource_pattern=ResourcePatternFilter(
+                              ResourceType.TOPIC, topic, ACLResourcePatternType.MATCH))
+        found, error = client.describe_acls(match)
+        assert error is kafka.errors.NoError
+        assert sorted(a.principal for a in found) == ["User:alice", "User:bob"], found
+
+        deleted = client.delete_acls([ACLFilter(
+            principal="User:bob", host=None, operation=ACLOperation.ANY,
+            permission_type=ACLPermissionType.ANY,
+            resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
+                                                   ACLResourcePatternType.ANY))])
+        (_, matched, error), = deleted
+        assert error is kafka.errors.NoError
+        assert [a.principal for a in matched] == ["User:bob"], matched
+        found, _ = client.describe_acls(match)
+        assert [a.principal for a in found] == ["User:alice"], found
+    finally:
+        client.close()
+
+
+def test_acl_calls_without_an_authorizer_are_security_disabled(admin):
+    from kafka.admin import (ACLFilter, ACLOperation, ACLPermissionType,
+                             ACLResourcePatternType, ResourcePatternFilter, ResourceType)
+    any_acl = ACLFilter(principal=None, host=None, operation=ACLOperation.ANY,
+                        permission_type=ACLPermissionType.ANY,
+                        resource_pattern=ResourcePatternFilter(
+                            ResourceType.ANY, None, ACLResourcePatternType.ANY))
+    with pytest.raises(kafka.errors.SecurityDisabledError):
+        admin.describe_acls(any_acl)

@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::authorizer::{Access, Authorizer};
+use crate::client_session::Session;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::error::GroupError;
 use crate::group::offsets_topic::OffsetsTopic;
 use crate::group::ownership;
 use crate::group::{GroupCoordinator, GroupSettings};
-use crate::metadata::{Metadata, MetadataConfig};
+use crate::metadata::{AclStore, Metadata, MetadataConfig};
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
 use crate::topic_registry::TopicRegistry;
@@ -31,6 +33,10 @@ pub(crate) struct BrokerState {
     /// What the metadata frontend reads of `config`.
     metadata_config: MetadataConfig,
     registry: Arc<TopicRegistry>,
+    /// The ACL bindings (the metadata frontend reads and changes them).
+    acls: Arc<AclStore>,
+    /// `None` without `authorizer.class.name`: everything is allowed.
+    authorizer: Option<Arc<Authorizer>>,
     groups: Arc<GroupCoordinator>,
     producer_ids: ProducerIds,
     advertised_host: String,
@@ -49,10 +55,12 @@ pub(crate) struct Advertised {
 
 impl BrokerState {
     /// The state of a broker made of these parts; producer ids start from
-    /// the current time.
+    /// the current time. The authorizer is the one `config` names (a
+    /// config that names none that exists has failed `validate` before).
     pub(crate) fn new(
         config: Arc<BrokerConfig>,
         registry: Arc<TopicRegistry>,
+        acls: Arc<AclStore>,
         groups: Arc<GroupCoordinator>,
         advertised: Advertised,
         shutdown: watch::Receiver<bool>,
@@ -68,10 +76,13 @@ impl BrokerState {
                 .as_deref()
                 .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count()),
         };
+        let authorizer = config.authorizer().ok().flatten().map(Arc::new);
         BrokerState {
             config,
             metadata_config,
             registry,
+            acls,
+            authorizer,
             groups,
             producer_ids: ProducerIds::new(now_ms()),
             advertised_host: advertised.host,
@@ -120,9 +131,20 @@ impl BrokerState {
     pub(crate) fn metadata(&self) -> Metadata {
         Metadata::new(
             Arc::clone(&self.registry),
+            Arc::clone(&self.acls),
             self.metadata_config,
             self.cluster.clone(),
         )
+    }
+
+    /// What the sender of a request on `session` may do: its principal
+    /// and address, with the authorizer and the ACL bindings of now.
+    pub(crate) fn access(&self, session: &Session) -> Access {
+        let decider = self
+            .authorizer
+            .as_ref()
+            .map(|a| (Arc::clone(a), self.metadata().acls()));
+        Access::new(session.principal.clone(), session.peer.ip(), decider)
     }
 
     /// Whether this broker coordinates `group` now (see

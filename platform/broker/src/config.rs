@@ -117,6 +117,24 @@ pub struct BrokerConfig {
     /// topics.
     #[serde(rename = "auto.create.topics.enable", alias = "auto_create_topics")]
     pub auto_create_topics: bool,
+    /// `authorizer.class.name`: turns authorization (Kafka's ACLs) on.
+    /// Kafka's `org.apache.kafka.metadata.authorizer.StandardAuthorizer`
+    /// or `kafka.security.authorizer.AclAuthorizer`, or `acl` (also
+    /// `fjord`); all mean Fjord's authorizer. Unset or empty: every
+    /// request is allowed (internal topics stay the platform's).
+    #[serde(rename = "authorizer.class.name", alias = "authorizer_class_name")]
+    pub authorizer_class_name: Option<String>,
+    /// `super.users`: principals allowed everything,
+    /// `User:alice;User:bob`.
+    #[serde(rename = "super.users", alias = "super_users")]
+    pub super_users: String,
+    /// `allow.everyone.if.no.acl.found`: with an authorizer, a resource no
+    /// ACL binding covers is open to everyone (default false: closed).
+    #[serde(
+        rename = "allow.everyone.if.no.acl.found",
+        alias = "allow_everyone_if_no_acl_found"
+    )]
+    pub allow_everyone_if_no_acl_found: bool,
     /// `num.partitions`: partitions of auto-created topics and of
     /// CreateTopics with `num_partitions = -1`.
     #[serde(rename = "num.partitions", alias = "num_partitions")]
@@ -335,6 +353,9 @@ impl Default for BrokerConfig {
             controller_election_timeout_ms: 1000,
             default_replication_factor: 1,
             auto_create_topics: true,
+            authorizer_class_name: None,
+            super_users: String::new(),
+            allow_everyone_if_no_acl_found: false,
             num_partitions: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
             durability: DurabilityConfig::PageCache,
@@ -445,7 +466,39 @@ impl BrokerConfig {
         if self.node_id < 0 {
             return Err(BrokerError::Config("node.id must be >= 0".to_string()));
         }
+        self.authorizer()?;
         Ok(())
+    }
+
+    /// The authorizer `authorizer.class.name` asks for (`None`: no
+    /// authorization), with `super.users` and
+    /// `allow.everyone.if.no.acl.found`.
+    pub(crate) fn authorizer(&self) -> Result<Option<crate::authorizer::Authorizer>, BrokerError> {
+        let name = self.authorizer_class_name.as_deref().map(str::trim);
+        match name {
+            None | Some("") => Ok(None),
+            Some(name)
+                if crate::authorizer::AUTHORIZER_NAMES
+                    .iter()
+                    .any(|known| known.eq_ignore_ascii_case(name)) =>
+            {
+                for user in self.super_users.split(';').map(str::trim) {
+                    if !user.is_empty() && !user.starts_with("User:") {
+                        return Err(BrokerError::Config(format!(
+                            "super.users: {user:?} is not User:<name> (separate principals with ;)"
+                        )));
+                    }
+                }
+                Ok(Some(crate::authorizer::Authorizer::new(
+                    &self.super_users,
+                    self.allow_everyone_if_no_acl_found,
+                )))
+            }
+            Some(other) => Err(BrokerError::Config(format!(
+                "authorizer.class.name {other:?} is not one of {}",
+                crate::authorizer::AUTHORIZER_NAMES.join(", ")
+            ))),
+        }
     }
 
     /// The log settings topics start from before their own overrides.
@@ -521,6 +574,29 @@ mod tests {
         };
         assert!(config.validate().is_err());
         assert!(BrokerConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn the_authorizer_is_kafkas_keys() {
+        assert!(BrokerConfig::default().authorizer().unwrap().is_none());
+        for name in crate::authorizer::AUTHORIZER_NAMES {
+            let yaml = format!(
+                "authorizer.class.name: {name}\nsuper.users: User:admin;User:ops\n\
+                 allow.everyone.if.no.acl.found: true\n"
+            );
+            let config: BrokerConfig = crate::yaml::from_str(&yaml).unwrap();
+            assert!(config.authorizer().unwrap().is_some(), "{name}");
+            assert!(config.validate().is_ok());
+        }
+        let config: BrokerConfig =
+            crate::yaml::from_str("authorizer_class_name: acl\nsuper_users: \"\"\n").unwrap();
+        assert!(config.authorizer().unwrap().is_some());
+        let unknown: BrokerConfig =
+            crate::yaml::from_str("authorizer.class.name: com.example.Mine\n").unwrap();
+        assert!(unknown.validate().is_err());
+        let bad_user: BrokerConfig =
+            crate::yaml::from_str("authorizer.class.name: acl\nsuper.users: admin\n").unwrap();
+        assert!(bad_user.validate().is_err());
     }
 
     #[test]

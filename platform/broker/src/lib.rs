@@ -43,6 +43,7 @@
 mod admin;
 mod apis;
 mod auth;
+mod authorizer;
 mod broker_state;
 mod client_session;
 mod clock;
@@ -75,6 +76,7 @@ pub use admin::{
     PartitionReplicas, TopicPartitions,
 };
 pub use auth::{INTERNAL_PRINCIPAL, is_internal_topic};
+pub use authorizer::AUTHORIZER_NAMES;
 pub use config::{BrokerConfig, DurabilityConfig};
 pub use error::{BrokerError, GroupError, LocalError, PartitionError};
 pub use frame::{FrameError, frame_length};

@@ -139,6 +139,38 @@ impl LocalBroker {
             })
     }
 
+    /// Adds ACL bindings as the platform itself (CreateAcls without the
+    /// ALTER check: the caller is in process, like the operator's own
+    /// tools). Each is checked as CreateAcls checks it; one that is not
+    /// valid refuses all (INVALID_REQUEST).
+    pub async fn create_acls(&self, acls: &[fjord_controller::Acl]) -> Result<(), LocalError> {
+        let mut bindings = Vec::with_capacity(acls.len());
+        for acl in acls {
+            let binding = crate::authorizer::AclBinding::from_wire(
+                acl.resource_type,
+                &acl.resource_name,
+                acl.pattern_type,
+                &acl.principal,
+                &acl.host,
+                acl.operation,
+                acl.permission_type,
+            )
+            .map_err(|e| LocalError::Metadata {
+                code: ResponseError::InvalidRequest.code(),
+                message: format!("{acl:?}: {e}"),
+            })?;
+            bindings.push(binding);
+        }
+        self.state
+            .metadata()
+            .create_acls(bindings)
+            .await
+            .map_err(|e| LocalError::Metadata {
+                code: e.code,
+                message: e.message,
+            })
+    }
+
     /// Commits `offsets` (topic, partition, next offset to read) for
     /// `group` as a member-less commit. Refused while the group has members
     /// (a consumer using the same group id), as Kafka refuses it.

@@ -406,6 +406,32 @@ pub(crate) mod samples {
                 SaslAuthenticateRequest::default()
                     .with_auth_bytes(Bytes::from_static(b"\0fjord-internal\0password")),
             ),
+            ApiKey::CreateAcls => RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(text("topic"))
+                    .with_resource_pattern_type(3)
+                    .with_principal(text("User:alice"))
+                    .with_host(text("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ])),
+            ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+                DescribeAclsRequest::default()
+                    .with_resource_type_filter(1)
+                    .with_pattern_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ),
+            ApiKey::DeleteAcls => RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![
+                delete_acls_request::DeleteAclsFilter::default()
+                    .with_resource_type_filter(2)
+                    .with_resource_name_filter(Some(text("topic")))
+                    .with_pattern_type_filter(3)
+                    .with_principal_filter(Some(text("User:alice")))
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ])),
             _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         }
     }

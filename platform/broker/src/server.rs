@@ -100,10 +100,12 @@ impl Broker {
         })
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))?;
+        let acls = Arc::new(crate::metadata::AclStore::open(&config.data_dir)?);
         let (config, registry, groups) = (Arc::new(config), Arc::new(registry), Arc::new(groups));
         let state = Arc::new(BrokerState::new(
             Arc::clone(&config),
             Arc::clone(&registry),
+            acls,
             Arc::clone(&groups),
             Advertised {
                 host: advertised_host,

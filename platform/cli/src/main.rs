@@ -8,6 +8,7 @@
 //! It is not where broker logic lives: that is `fjord-broker`; this crate
 //! only parses flags, loads configuration and prints.
 
+mod acl;
 mod admin;
 mod bench;
 mod bench_commits;
@@ -50,6 +51,9 @@ enum Command {
     /// List, describe, reset the offsets of and delete consumer groups.
     #[command(subcommand)]
     Group(group::GroupCommand),
+    /// Create, list and delete ACLs (Kafka's authorization).
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
     /// Brokers, leader elections, partition reassignment, decommissioning.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -84,6 +88,7 @@ fn main() -> Result<()> {
                     Command::Consume(a) => tokio::task::block_in_place(|| consume::run(a)),
                     Command::Group(c) => group::run(c).await,
                     Command::Cluster(c) => tokio::task::block_in_place(|| cluster::run(c)),
+                    Command::Acl(c) => tokio::task::block_in_place(|| acl::run(c)),
                     Command::Bench(c) => tokio::task::block_in_place(|| bench::run(c)),
                     Command::Server(_) | Command::Plugin(_) | Command::Pipeline(_) => {
                         unreachable!("handled above")

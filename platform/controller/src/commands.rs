@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::{BrokerId, InternalSecret, PartitionState};
+use crate::model::{Acl, BrokerId, InternalSecret, PartitionState};
 
 /// One change to the cluster metadata. Proposed through
 /// [`Controller::propose`](crate::Controller::propose), committed by the Raft
@@ -141,6 +141,17 @@ pub enum Command {
     SetInternalSecret {
         /// The password; not empty.
         secret: InternalSecret,
+    },
+    /// Add ACL bindings (Kafka's CreateAcls); one already there is kept.
+    CreateAcls {
+        /// The bindings.
+        acls: Vec<Acl>,
+    },
+    /// Remove ACL bindings (Kafka's DeleteAcls, its filters resolved by the
+    /// proposing broker); one not there is ignored.
+    DeleteAcls {
+        /// The bindings.
+        acls: Vec<Acl>,
     },
 }
 
@@ -313,4 +324,7 @@ pub enum CommandError {
     /// An empty internal secret.
     #[error("the internal secret may not be empty")]
     EmptyInternalSecret,
+    /// An ACL binding with an empty resource name, principal or host.
+    #[error("invalid ACL binding: {0}")]
+    InvalidAcl(String),
 }

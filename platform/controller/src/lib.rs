@@ -5,8 +5,9 @@
 //! metadata log, and every committed entry, a [`Command`], is applied in log
 //! order to a deterministic state machine, [`ClusterMetadata`]: registered
 //! brokers, topics with their partitions (replicas, leader, leader epoch, ISR,
-//! partition epoch), pipeline manifests, and the secret of the platform's
-//! own Kafka principal (drawn once by the active controller).
+//! partition epoch), pipeline manifests, the secret of the platform's
+//! own Kafka principal (drawn once by the active controller) and the ACL
+//! bindings brokers authorize with.
 //!
 //! **What it is for**
 //! - [`Controller::start`] runs one controller node: an on-disk Raft log and
@@ -61,7 +62,7 @@ pub use commands::{AppliedResult, Command, CommandError, CommandOutcome, Electio
 pub use controller::{Controller, ControllerConfig, ControllerError};
 pub use handle::QuorumHandle;
 pub use model::{
-    BrokerId, BrokerRegistration, ClusterMetadata, InternalSecret, NO_LEADER, PartitionState,
+    Acl, BrokerId, BrokerRegistration, ClusterMetadata, InternalSecret, NO_LEADER, PartitionState,
     Pipeline, Topic,
 };
 pub use voters::{NodeId, Voters, VotersParseError};

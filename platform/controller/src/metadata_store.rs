@@ -117,9 +117,28 @@ impl StateMachine {
 
 /// Decodes a snapshot's [`ClusterMetadata`]. postcard does not honour
 /// `#[serde(default)]` (a struct is its fields in order, with no names), so
-/// a snapshot written before `internal_secret` existed, which ends where
-/// that field would start, is decoded as the older layout.
+/// a snapshot written before a trailing field existed, which ends where
+/// that field would start, is decoded as the older layout: before
+/// `internal_secret`, or before `acls`. An older layout must use every
+/// byte, so a snapshot cut inside a field is an error, not an older one.
 fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
+    fn whole<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, postcard::Error> {
+        match postcard::take_from_bytes(data)? {
+            (value, []) => Ok(value),
+            _ => Err(postcard::Error::DeserializeUnexpectedEnd),
+        }
+    }
+    /// `ClusterMetadata` before `acls`.
+    #[derive(Deserialize)]
+    struct WithoutAcls {
+        offset: u64,
+        brokers:
+            std::collections::BTreeMap<crate::model::BrokerId, crate::model::BrokerRegistration>,
+        topics: std::collections::BTreeMap<String, crate::model::Topic>,
+        pipelines: std::collections::BTreeMap<String, crate::model::Pipeline>,
+        placement_cursor: u64,
+        internal_secret: Option<crate::model::InternalSecret>,
+    }
     /// `ClusterMetadata` before `internal_secret`.
     #[derive(Deserialize)]
     struct WithoutSecret {
@@ -130,21 +149,49 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         pipelines: std::collections::BTreeMap<String, crate::model::Pipeline>,
         placement_cursor: u64,
     }
-    match postcard::from_bytes::<ClusterMetadata>(data) {
-        Ok(metadata) => Ok(metadata),
-        Err(postcard::Error::DeserializeUnexpectedEnd) => {
-            let old: WithoutSecret = postcard::from_bytes(data)?;
-            Ok(ClusterMetadata {
-                offset: old.offset,
-                brokers: old.brokers,
-                topics: old.topics,
-                pipelines: old.pipelines,
-                placement_cursor: old.placement_cursor,
-                internal_secret: None,
-            })
-        }
-        Err(e) => Err(e),
-    }
+    let older = match postcard::from_bytes::<ClusterMetadata>(data) {
+        Ok(metadata) => return Ok(metadata),
+        Err(postcard::Error::DeserializeUnexpectedEnd) => match whole(data) {
+            Ok(WithoutAcls {
+                offset,
+                brokers,
+                topics,
+                pipelines,
+                placement_cursor,
+                internal_secret,
+            }) => (
+                offset,
+                brokers,
+                topics,
+                pipelines,
+                placement_cursor,
+                internal_secret,
+            ),
+            Err(postcard::Error::DeserializeUnexpectedEnd) => {
+                let old: WithoutSecret = whole(data)?;
+                (
+                    old.offset,
+                    old.brokers,
+                    old.topics,
+                    old.pipelines,
+                    old.placement_cursor,
+                    None,
+                )
+            }
+            Err(e) => return Err(e),
+        },
+        Err(e) => return Err(e),
+    };
+    let (offset, brokers, topics, pipelines, placement_cursor, internal_secret) = older;
+    Ok(ClusterMetadata {
+        offset,
+        brokers,
+        topics,
+        pipelines,
+        placement_cursor,
+        internal_secret,
+        acls: Default::default(),
+    })
 }
 
 fn to_snapshot(s: &StoredSnapshot) -> Snapshot<TypeConfig> {
@@ -298,8 +345,29 @@ mod tests {
         assert_eq!(decode_metadata(&old).unwrap(), metadata);
 
         metadata.internal_secret = Some(InternalSecret::new("s3cret"));
+        // With the secret, before the ACLs.
+        let with_secret = postcard::to_stdvec(&(
+            metadata.offset,
+            &metadata.brokers,
+            &metadata.topics,
+            &metadata.pipelines,
+            metadata.placement_cursor,
+            &metadata.internal_secret,
+        ))
+        .unwrap();
+        assert_eq!(decode_metadata(&with_secret).unwrap(), metadata);
+
+        metadata.acls.insert(crate::model::Acl {
+            resource_type: 2,
+            resource_name: "orders".into(),
+            pattern_type: 3,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: 3,
+            permission_type: 3,
+        });
         let new = postcard::to_stdvec(&metadata).unwrap();
         assert_eq!(decode_metadata(&new).unwrap(), metadata);
-        assert!(decode_metadata(&new[..new.len() / 2]).is_err());
+        assert!(decode_metadata(&new[..new.len() - 3]).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //! deliberately absent: it is the active controller's in-memory business, and
 //! only its consequence, the `fenced` flag, is replicated.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -44,6 +44,35 @@ pub struct ClusterMetadata {
     /// still decode (see `metadata_store`).
     #[serde(default)]
     pub internal_secret: Option<InternalSecret>,
+    /// The ACL bindings every broker's authorizer decides with
+    /// ([`Command::CreateAcls`](crate::Command::CreateAcls)). After the
+    /// secret, for the same reason.
+    #[serde(default)]
+    pub acls: BTreeSet<Acl>,
+}
+
+/// One ACL binding as Kafka's CreateAcls carries it: a resource pattern
+/// and an entry, with Kafka's codes (resource type 2 TOPIC, 3 GROUP, 4
+/// CLUSTER, 5 TRANSACTIONAL_ID; pattern type 3 LITERAL, 4 PREFIXED;
+/// operation 2 ALL to 12 IDEMPOTENT_WRITE; permission 2 DENY, 3 ALLOW). The
+/// controller stores bindings as given; brokers check and interpret them
+/// (`fjord-broker`'s authorizer).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Acl {
+    /// Resource type code.
+    pub resource_type: i8,
+    /// Resource name (`*` for every resource of a literal pattern).
+    pub resource_name: String,
+    /// Pattern type code.
+    pub pattern_type: i8,
+    /// `User:name` or `User:*`.
+    pub principal: String,
+    /// An IP address or `*`.
+    pub host: String,
+    /// Operation code.
+    pub operation: i8,
+    /// Permission type code.
+    pub permission_type: i8,
 }
 
 /// A secret that never shows in `Debug` output (metadata and commands are

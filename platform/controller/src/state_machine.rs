@@ -94,6 +94,22 @@ impl ClusterMetadata {
                     Ok(CommandOutcome::Done)
                 }
             }
+            Command::CreateAcls { acls } => {
+                if let Some(bad) = acls.iter().find(|a| {
+                    a.resource_name.is_empty() || a.principal.is_empty() || a.host.is_empty()
+                }) {
+                    Err(CommandError::InvalidAcl(format!("{bad:?}")))
+                } else {
+                    self.acls.extend(acls.iter().cloned());
+                    Ok(CommandOutcome::Done)
+                }
+            }
+            Command::DeleteAcls { acls } => {
+                for acl in acls {
+                    self.acls.remove(acl);
+                }
+                Ok(CommandOutcome::Done)
+            }
         };
         AppliedResult { offset, result }
     }

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use fjord_controller::{
-    ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType, InternalSecret, NO_LEADER,
+    Acl, ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType, InternalSecret,
+    NO_LEADER,
 };
 use proptest::prelude::*;
 
@@ -606,4 +607,42 @@ fn the_internal_secret_is_set_once() {
     assert_eq!(log.apply(set("second")), Ok(CommandOutcome::Done));
     assert_eq!(log.md.internal_secret, Some(InternalSecret::new("first")));
     assert!(!format!("{:?}", log.md).contains("first"));
+}
+
+#[test]
+fn acls_are_added_once_and_removed() {
+    let mut log = Log::new();
+    let acl = |principal: &str| Acl {
+        resource_type: 2,
+        resource_name: "orders".into(),
+        pattern_type: 3,
+        principal: principal.into(),
+        host: "*".into(),
+        operation: 3,
+        permission_type: 3,
+    };
+    let create = |acls: Vec<Acl>| Command::CreateAcls { acls };
+    assert_eq!(
+        log.apply(create(vec![acl("User:alice"), acl("User:alice")])),
+        Ok(CommandOutcome::Done)
+    );
+    assert_eq!(
+        log.apply(create(vec![acl("User:bob")])),
+        Ok(CommandOutcome::Done)
+    );
+    assert_eq!(log.md.acls.len(), 2);
+    // A binding with an empty principal changes nothing, the valid ones
+    // of the same command included.
+    assert!(matches!(
+        log.apply(create(vec![acl("User:carol"), acl("")])),
+        Err(CommandError::InvalidAcl(_))
+    ));
+    assert_eq!(log.md.acls.len(), 2);
+    assert_eq!(
+        log.apply(Command::DeleteAcls {
+            acls: vec![acl("User:alice"), acl("User:nobody")]
+        }),
+        Ok(CommandOutcome::Done)
+    );
+    assert_eq!(log.md.acls.iter().collect::<Vec<_>>(), [&acl("User:bob")]);
 }

@@ -1,5 +1,8 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics
-//! (broker configs are static: described, not alterable).
+//! (broker configs are static: described, not alterable). Describing
+//! needs DESCRIBE_CONFIGS, altering ALTER_CONFIGS, on the topic (refused:
+//! TOPIC_AUTHORIZATION_FAILED) or, for a broker, on the cluster
+//! (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -14,6 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::metadata::Metadata;
 use crate::topic_config::{
@@ -68,10 +72,26 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
     ]
 }
 
+/// Refuses `op` on the resource of type `kind` called `name` unless the
+/// requester may.
+fn authorized(access: &Access, kind: i8, name: &str, op: Operation) -> Result<(), ApiError> {
+    let refused = match kind {
+        RESOURCE_TOPIC if !access.topic(op, name) => ResponseError::TopicAuthorizationFailed,
+        RESOURCE_BROKER if !access.cluster(op) => ResponseError::ClusterAuthorizationFailed,
+        // Other types are refused as unsupported after this.
+        _ => return Ok(()),
+    };
+    Err(ApiError::new(
+        refused,
+        format!("not authorized to {} {name:?}", op.name()),
+    ))
+}
+
 pub(crate) fn describe(
     state: &BrokerState,
     version: i16,
     request: DescribeConfigsRequest,
+    access: &Access,
 ) -> DescribeConfigsResponse {
     let results = request
         .resources
@@ -80,7 +100,14 @@ pub(crate) fn describe(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
+            let allowed = authorized(
+                access,
+                resource.resource_type,
+                &resource.resource_name,
+                Operation::DescribeConfigs,
+            );
             let entries: Result<Vec<Entry>, ApiError> = match resource.resource_type {
+                _ if allowed.is_err() => allowed.map(|()| Vec::new()),
                 RESOURCE_TOPIC => match state.registry().get(&resource.resource_name) {
                     Some(topic) => Ok(topic
                         .configs()
@@ -166,20 +193,28 @@ fn invalid_config(e: String) -> ApiError {
 pub(crate) async fn alter(
     state: &Arc<BrokerState>,
     request: AlterConfigsRequest,
+    access: &Access,
 ) -> AlterConfigsResponse {
     let metadata = state.metadata();
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        let configs = topic_resource(state, resource.resource_type, &resource.resource_name)
-            .and_then(|_| {
-                TopicConfigs::from_pairs(
-                    resource
-                        .configs
-                        .iter()
-                        .filter_map(|c| c.value.as_ref().map(|v| (c.name.as_str(), v.as_str()))),
-                )
-                .map_err(invalid_config)
-            });
+        let name = &resource.resource_name;
+        let configs = authorized(
+            access,
+            resource.resource_type,
+            name,
+            Operation::AlterConfigs,
+        )
+        .and_then(|()| topic_resource(state, resource.resource_type, name))
+        .and_then(|_| {
+            TopicConfigs::from_pairs(
+                resource
+                    .configs
+                    .iter()
+                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.as_str(), v.as_str()))),
+            )
+            .map_err(invalid_config)
+        });
         let outcome = store(
             &metadata,
             &resource.resource_name,
@@ -210,39 +245,47 @@ const OP_SUBTRACT: i8 = 3;
 pub(crate) async fn incremental_alter(
     state: &Arc<BrokerState>,
     request: IncrementalAlterConfigsRequest,
+    access: &Access,
 ) -> IncrementalAlterConfigsResponse {
     let metadata = state.metadata();
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        let configs = topic_resource(state, resource.resource_type, &resource.resource_name)
-            .and_then(|mut configs| {
-                for change in &resource.configs {
-                    let name = change.name.as_str();
-                    let value = change.value.as_ref().map(|v| v.as_str()).unwrap_or("");
-                    match change.config_operation {
-                        OP_SET => configs.set(name, value),
-                        OP_DELETE => configs.remove(name),
-                        OP_APPEND | OP_SUBTRACT if name == "cleanup.policy" => {
-                            let current = configs.get(name).unwrap_or("delete").to_string();
-                            let mut items: Vec<&str> =
-                                current.split(',').filter(|s| !s.is_empty()).collect();
-                            for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                                if change.config_operation == OP_APPEND {
-                                    if !items.contains(&v) {
-                                        items.push(v);
-                                    }
-                                } else {
-                                    items.retain(|i| *i != v);
+        let name = &resource.resource_name;
+        let configs = authorized(
+            access,
+            resource.resource_type,
+            name,
+            Operation::AlterConfigs,
+        )
+        .and_then(|()| topic_resource(state, resource.resource_type, name))
+        .and_then(|mut configs| {
+            for change in &resource.configs {
+                let name = change.name.as_str();
+                let value = change.value.as_ref().map(|v| v.as_str()).unwrap_or("");
+                match change.config_operation {
+                    OP_SET => configs.set(name, value),
+                    OP_DELETE => configs.remove(name),
+                    OP_APPEND | OP_SUBTRACT if name == "cleanup.policy" => {
+                        let current = configs.get(name).unwrap_or("delete").to_string();
+                        let mut items: Vec<&str> =
+                            current.split(',').filter(|s| !s.is_empty()).collect();
+                        for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                            if change.config_operation == OP_APPEND {
+                                if !items.contains(&v) {
+                                    items.push(v);
                                 }
+                            } else {
+                                items.retain(|i| *i != v);
                             }
-                            configs.set(name, &items.join(","))
                         }
-                        op => Err(format!("operation {op} is not valid for {name}")),
+                        configs.set(name, &items.join(","))
                     }
-                    .map_err(invalid_config)?;
+                    op => Err(format!("operation {op} is not valid for {name}")),
                 }
-                Ok(configs)
-            });
+                .map_err(invalid_config)?;
+            }
+            Ok(configs)
+        });
         let outcome = store(
             &metadata,
             &resource.resource_name,

@@ -6,24 +6,27 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use crate::auth::Principal;
+use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::{auth_error_code, log_error_code, partition_error_code};
 
 /// Handles a DeleteRecords (file work: run on a blocking thread). An offset
 /// of -1 means the high watermark, as in Kafka; an offset above it is
 /// OFFSET_OUT_OF_RANGE. Internal topics are refused (INVALID_TOPIC_EXCEPTION),
-/// as Kafka refuses them.
+/// as Kafka refuses them. Needs DELETE on each topic
+/// (TOPIC_AUTHORIZATION_FAILED).
 pub(crate) fn handle(
     state: &BrokerState,
     request: DeleteRecordsRequest,
-    principal: Principal,
+    access: &Access,
 ) -> DeleteRecordsResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
-            let allowed = crate::auth::may_change(principal, &topic.name, "delete records of");
+            let authorized = access.topic(Operation::Delete, &topic.name);
+            let allowed =
+                crate::auth::may_change(&access.principal, &topic.name, "delete records of");
             let found = state.registry().get(topic.name.as_str());
             let partitions = topic
                 .partitions
@@ -32,6 +35,10 @@ pub(crate) fn handle(
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if !authorized {
+                        return result
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     if let Err(e) = &allowed {
                         return result.with_error_code(auth_error_code(e));
                     }

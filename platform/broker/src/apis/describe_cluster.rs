@@ -1,17 +1,25 @@
 //! DescribeCluster: the brokers clients are told about (this one on a
 //! single node, the live brokers of a cluster) and the active controller.
+//! Needs DESCRIBE on the cluster.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::authorizer::{Access, Operation, ResourceType};
 use crate::broker_state::BrokerState;
 
 pub(crate) fn describe(
     state: &BrokerState,
     _version: i16,
     request: DescribeClusterRequest,
+    access: &Access,
 ) -> DescribeClusterResponse {
+    if !access.cluster(Operation::Describe) {
+        return DescribeClusterResponse::default()
+            .with_error_code(kafka_protocol::ResponseError::ClusterAuthorizationFailed.code())
+            .with_endpoint_type(request.endpoint_type);
+    }
     // Endpoint type 1 is "brokers"; 2 ("controllers") does not exist here.
     if request.endpoint_type != 1 {
         return DescribeClusterResponse::default()
@@ -38,4 +46,9 @@ pub(crate) fn describe(
         ))
         .with_controller_id(controller.into())
         .with_brokers(brokers)
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            access.operations(ResourceType::Cluster, crate::authorizer::CLUSTER_NAME)
+        } else {
+            crate::authorizer::OPERATIONS_NOT_ASKED
+        })
 }

@@ -2,7 +2,8 @@
 //! (the first of the replica list), or elect a leader outside the ISR for
 //! partitions that have none (unclean). In a cluster each partition is one
 //! `ElectLeader` command to the controller quorum; a single node leads all
-//! its partitions already.
+//! its partitions already. Needs ALTER on the cluster (refused: every
+//! partition and, v1+, the whole answer CLUSTER_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 
 /// Kafka's `election_type` values (v1+; v0 is always preferred).
@@ -22,7 +24,32 @@ pub(crate) async fn handle(
     state: &Arc<BrokerState>,
     version: i16,
     request: ElectLeadersRequest,
+    access: &Access,
 ) -> ElectLeadersResponse {
+    if !access.cluster(Operation::Alter) {
+        let refused = ResponseError::ClusterAuthorizationFailed.code();
+        let results = request
+            .topic_partitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                let partitions = t.partitions.iter().map(|&p| {
+                    PartitionResult::default()
+                        .with_partition_id(p)
+                        .with_error_code(refused)
+                });
+                ReplicaElectionResult::default()
+                    .with_topic(t.topic)
+                    .with_partition_result(partitions.collect())
+            })
+            .collect();
+        let response = ElectLeadersResponse::default().with_replica_election_results(results);
+        return if version >= 1 {
+            response.with_error_code(refused)
+        } else {
+            response
+        };
+    }
     let election = match (version, request.election_type) {
         (0, _) | (_, PREFERRED) => ElectionType::Preferred,
         (_, UNCLEAN) => ElectionType::Unclean,

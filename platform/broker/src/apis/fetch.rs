@@ -6,6 +6,10 @@
 //! follower's: it reads up to the log end instead of the high watermark,
 //! and its fetch offset tells the leader how far the follower got (which
 //! moves the high watermark and may bring the follower into the ISR).
+//!
+//! Authorization: a consumer needs READ on each topic, a follower
+//! CLUSTER_ACTION on the cluster; other partitions are answered
+//! TOPIC_AUTHORIZATION_FAILED.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +25,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::{log_error_code, partition_error_code};
 use crate::instruments::{FetchPurgatory, records_in_batches};
@@ -46,6 +51,7 @@ pub(crate) async fn handle(
     state: &BrokerState,
     _version: i16,
     request: FetchRequest,
+    access: &Access,
 ) -> FetchResponse {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
@@ -58,30 +64,21 @@ pub(crate) async fn handle(
         .topics
         .into_iter()
         .map(|t| {
+            let authorized = match fetcher {
+                Fetcher::Consumer => access.topic(Operation::Read, &t.topic),
+                Fetcher::Replica(_) => access.cluster(Operation::ClusterAction),
+            };
             let topic = state.registry().get(&t.topic);
             let targets = t
                 .partitions
                 .into_iter()
                 .map(|p| Target {
                     index: p.partition,
-                    partition: topic
-                        .as_ref()
-                        .and_then(|topic| topic.partition(p.partition))
-                        .ok_or(ResponseError::UnknownTopicOrPartition.code())
-                        .and_then(|partition| {
-                            crate::quorum_link::check_leader(
-                                state.cluster(),
-                                &partition,
-                                p.current_leader_epoch,
-                            )
-                            .map_err(|e| partition_error_code(&e))?;
-                            if let Fetcher::Replica(id) = fetcher {
-                                if !partition.has_replica(id) {
-                                    return Err(ResponseError::NotLeaderOrFollower.code());
-                                }
-                            }
-                            Ok(partition)
-                        }),
+                    partition: if authorized {
+                        resolve(state, topic.as_deref(), &p, fetcher)
+                    } else {
+                        Err(ResponseError::TopicAuthorizationFailed.code())
+                    },
                     offset: p.fetch_offset,
                     max_bytes: p.partition_max_bytes.max(0) as usize,
                 })
@@ -125,6 +122,27 @@ pub(crate) async fn handle(
             _ = crate::shutdown::stopped(&mut shutdown) => {}
         }
     }
+}
+
+/// The partition `p` names, if this broker leads it (and, for a
+/// follower, the follower is one of its replicas).
+fn resolve(
+    state: &BrokerState,
+    topic: Option<&crate::topic_registry::Topic>,
+    p: &kafka_protocol::messages::fetch_request::FetchPartition,
+    fetcher: Fetcher,
+) -> Result<Arc<Partition>, i16> {
+    let partition = topic
+        .and_then(|topic| topic.partition(p.partition))
+        .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
+    crate::quorum_link::check_leader(state.cluster(), &partition, p.current_leader_epoch)
+        .map_err(|e| partition_error_code(&e))?;
+    if let Fetcher::Replica(id) = fetcher {
+        if !partition.has_replica(id) {
+            return Err(ResponseError::NotLeaderOrFollower.code());
+        }
+    }
+    Ok(partition)
 }
 
 /// Records a follower's fetch offsets with their partitions; ISR

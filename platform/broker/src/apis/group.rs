@@ -3,6 +3,13 @@
 //! between the wire versions and the coordinator in `crate::group`; fields
 //! a version lacks are left at their defaults, because the encoder refuses
 //! a set field its version does not have.
+//!
+//! Authorization (refusals GROUP_AUTHORIZATION_FAILED): FindCoordinator
+//! needs DESCRIBE on the group (a transactional id: DESCRIBE on it,
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED), JoinGroup, SyncGroup, Heartbeat
+//! and LeaveGroup READ, DescribeGroups DESCRIBE, DeleteGroups DELETE;
+//! ListGroups lists every group with DESCRIBE on the cluster, else only
+//! the groups the requester may describe.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
@@ -10,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use std::sync::Arc;
 
+use crate::authorizer::{Access, Operation, ResourceType};
 use crate::broker_state::BrokerState;
 use crate::error::{GroupError, group_error_code};
 use crate::group::{GroupState, JoinRequest, Pending};
@@ -31,6 +39,7 @@ pub(crate) async fn find_coordinator(
     state: &Arc<BrokerState>,
     version: i16,
     request: FindCoordinatorRequest,
+    access: &Access,
 ) -> FindCoordinatorResponse {
     let keys: Vec<StrBytes> = if version >= 4 {
         request.coordinator_keys.clone()
@@ -39,7 +48,7 @@ pub(crate) async fn find_coordinator(
     };
     let mut answers = Vec::with_capacity(keys.len());
     for key in &keys {
-        answers.push(coordinator_for(state, request.key_type, key).await);
+        answers.push(coordinator_for(state, access, request.key_type, key).await);
     }
     if version >= 4 {
         let coordinators = keys
@@ -73,7 +82,22 @@ pub(crate) async fn find_coordinator(
     }
 }
 
-async fn coordinator_for(state: &Arc<BrokerState>, key_type: i8, key: &str) -> CoordinatorAnswer {
+async fn coordinator_for(
+    state: &Arc<BrokerState>,
+    access: &Access,
+    key_type: i8,
+    key: &str,
+) -> CoordinatorAnswer {
+    let refused = |error: ResponseError| (error.code(), None, -1, s(""), -1);
+    match key_type {
+        0 if !access.group(Operation::Describe, key) => {
+            return refused(ResponseError::GroupAuthorizationFailed);
+        }
+        1 if !access.allows(Operation::Describe, ResourceType::TransactionalId, key) => {
+            return refused(ResponseError::TransactionalIdAuthorizationFailed);
+        }
+        _ => {}
+    }
     let unavailable = |message: &str| {
         (
             ResponseError::CoordinatorNotAvailable.code(),
@@ -118,11 +142,13 @@ pub(crate) async fn join(
     client_id: &str,
     client_host: &str,
     request: JoinGroupRequest,
+    access: &Access,
 ) -> JoinGroupResponse {
-    if let Err(code) = state
-        .check_coordinator(&request.group_id)
-        .map_err(|e| group_error_code(&e))
-    {
+    if let Err(code) = may_read(access, &request.group_id).and_then(|()| {
+        state
+            .check_coordinator(&request.group_id)
+            .map_err(|e| group_error_code(&e))
+    }) {
         return JoinGroupResponse::default()
             .with_error_code(code)
             .with_generation_id(-1)
@@ -192,11 +218,13 @@ pub(crate) async fn sync(
     state: &BrokerState,
     version: i16,
     request: SyncGroupRequest,
+    access: &Access,
 ) -> SyncGroupResponse {
-    if let Err(code) = state
-        .check_coordinator(&request.group_id)
-        .map_err(|e| group_error_code(&e))
-    {
+    if let Err(code) = may_read(access, &request.group_id).and_then(|()| {
+        state
+            .check_coordinator(&request.group_id)
+            .map_err(|e| group_error_code(&e))
+    }) {
         return SyncGroupResponse::default().with_error_code(code);
     }
     let assignments = request
@@ -232,11 +260,16 @@ pub(crate) async fn sync(
 }
 
 /// Heartbeat.
-pub(crate) fn heartbeat(state: &BrokerState, request: HeartbeatRequest) -> HeartbeatResponse {
-    if let Err(code) = state
-        .check_coordinator(&request.group_id)
-        .map_err(|e| group_error_code(&e))
-    {
+pub(crate) fn heartbeat(
+    state: &BrokerState,
+    request: HeartbeatRequest,
+    access: &Access,
+) -> HeartbeatResponse {
+    if let Err(code) = may_read(access, &request.group_id).and_then(|()| {
+        state
+            .check_coordinator(&request.group_id)
+            .map_err(|e| group_error_code(&e))
+    }) {
         return HeartbeatResponse::default().with_error_code(code);
     }
     let beat = state.groups().heartbeat(
@@ -253,11 +286,13 @@ pub(crate) fn leave(
     state: &BrokerState,
     version: i16,
     request: LeaveGroupRequest,
+    access: &Access,
 ) -> LeaveGroupResponse {
-    if let Err(code) = state
-        .check_coordinator(&request.group_id)
-        .map_err(|e| group_error_code(&e))
-    {
+    if let Err(code) = may_read(access, &request.group_id).and_then(|()| {
+        state
+            .check_coordinator(&request.group_id)
+            .map_err(|e| group_error_code(&e))
+    }) {
         return LeaveGroupResponse::default().with_error_code(code);
     }
     if version < 3 {
@@ -298,6 +333,15 @@ pub(crate) fn leave(
     }
 }
 
+/// GROUP_AUTHORIZATION_FAILED unless the requester may READ `group`.
+fn may_read(access: &Access, group: &str) -> Result<(), i16> {
+    if access.group(Operation::Read, group) {
+        Ok(())
+    } else {
+        Err(ResponseError::GroupAuthorizationFailed.code())
+    }
+}
+
 /// The error code of a member-level result (0: none).
 fn code_of(result: Result<(), GroupError>) -> i16 {
     result.err().map_or(0, |e| group_error_code(&e))
@@ -309,12 +353,15 @@ pub(crate) fn list(
     state: &BrokerState,
     version: i16,
     request: ListGroupsRequest,
+    access: &Access,
 ) -> ListGroupsResponse {
+    let every_group = access.cluster(Operation::Describe);
     let mut listed: Vec<_> = state
         .groups()
         .list()
         .into_iter()
         .filter(|g| g.state != GroupState::Dead)
+        .filter(|g| every_group || access.group(Operation::Describe, &g.id))
         .filter(|g| {
             request.states_filter.is_empty()
                 || request
@@ -352,15 +399,24 @@ pub(crate) fn describe(
     state: &BrokerState,
     version: i16,
     request: DescribeGroupsRequest,
+    access: &Access,
 ) -> DescribeGroupsResponse {
+    let with_operations = request.include_authorized_operations;
     let described = request
         .groups
         .into_iter()
         .map(|id| {
             let mut out =
                 describe_groups_response::DescribedGroup::default().with_group_id(id.clone());
+            if !access.group(Operation::Describe, &id) {
+                return out.with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
             if version >= 3 {
-                out = out.with_authorized_operations(i32::MIN);
+                out = out.with_authorized_operations(if with_operations {
+                    access.operations(ResourceType::Group, &id)
+                } else {
+                    crate::authorizer::OPERATIONS_NOT_ASKED
+                });
             }
             if let Err(code) = state
                 .check_coordinator(&id)
@@ -413,22 +469,28 @@ pub(crate) fn describe(
 pub(crate) async fn delete(
     state: &Arc<BrokerState>,
     request: DeleteGroupsRequest,
+    access: &Access,
 ) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for id in request.groups_names {
-        let deleted = match state.check_coordinator(&id) {
-            Ok(()) => {
-                state
-                    .groups()
-                    .delete_group(&state.offsets_topic(), &id)
-                    .await
-            }
-            Err(e) => Err(e),
+        let code = if access.group(Operation::Delete, &id) {
+            let deleted = match state.check_coordinator(&id) {
+                Ok(()) => {
+                    state
+                        .groups()
+                        .delete_group(&state.offsets_topic(), &id)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            code_of(deleted)
+        } else {
+            ResponseError::GroupAuthorizationFailed.code()
         };
         results.push(
             delete_groups_response::DeletableGroupResult::default()
                 .with_group_id(id)
-                .with_error_code(code_of(deleted)),
+                .with_error_code(code),
         );
     }
     DeleteGroupsResponse::default().with_results(results)

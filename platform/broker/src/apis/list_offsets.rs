@@ -1,5 +1,5 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), or the
-//! first offset at or after a timestamp.
+//! first offset at or after a timestamp. Needs DESCRIBE on each topic.
 
 use fjord_log::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP};
 use kafka_protocol::ResponseError;
@@ -8,6 +8,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::{log_error_code, partition_error_code};
 
@@ -15,11 +16,13 @@ pub(crate) fn handle(
     state: &BrokerState,
     version: i16,
     request: ListOffsetsRequest,
+    access: &Access,
 ) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|t| {
+            let authorized = access.topic(Operation::Describe, &t.name);
             let topic = state.registry().get(&t.name);
             let partitions = t
                 .partitions
@@ -29,6 +32,9 @@ pub(crate) fn handle(
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
+                    if !authorized {
+                        return answer.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {
                         return answer.with_error_code(ResponseError::UnknownTopicOrPartition.code());

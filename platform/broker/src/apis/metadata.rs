@@ -4,6 +4,12 @@
 //! ISR, so that clients find the leader (and find it again after a
 //! failover). Internal topics are reported as such (`is_internal`), and
 //! never auto-created here.
+//!
+//! Authorization: only topics the requester may DESCRIBE are listed; one
+//! asked for by name that it may not is TOPIC_AUTHORIZATION_FAILED (by id:
+//! UNKNOWN_TOPIC_ID, whether it exists is not told), and auto-creating one
+//! needs CREATE on the cluster or the topic. `include_*_authorized_operations`
+//! are answered with the requester's real sets (KIP-430).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -18,6 +24,7 @@ use std::sync::Arc;
 use fjord_controller::{ClusterMetadata, NO_LEADER};
 use kafka_protocol::messages::BrokerId;
 
+use crate::authorizer::{Access, CLUSTER_NAME, OPERATIONS_NOT_ASKED, Operation, ResourceType};
 use crate::broker_state::BrokerState;
 use crate::topic_registry::Topic;
 
@@ -25,16 +32,26 @@ pub(crate) async fn handle(
     state: &Arc<BrokerState>,
     version: i16,
     request: MetadataRequest,
+    access: &Access,
 ) -> MetadataResponse {
     let node = state.config().node_id;
     let cluster = state.cluster().map(|link| link.metadata());
-    let describe = |topic: &Topic| match &cluster {
-        Some(metadata) => match metadata.topics.get(topic.name()) {
-            Some(t) => describe_replicated(t, metadata, version),
+    let topic_operations = request.include_topic_authorized_operations;
+    let describe = |topic: &Topic| {
+        let described = match &cluster {
+            Some(metadata) => match metadata.topics.get(topic.name()) {
+                Some(t) => describe_replicated(t, metadata, version),
+                None => describe(topic, node, version),
+            },
             None => describe(topic, node, version),
-        },
-        None => describe(topic, node, version),
+        };
+        described.with_topic_authorized_operations(if topic_operations {
+            access.operations(ResourceType::Topic, topic.name())
+        } else {
+            OPERATIONS_NOT_ASKED
+        })
     };
+    let describable = |name: &str| access.topic(Operation::Describe, name);
     // v0: an empty list means all topics; v1+: null means all topics.
     let all = match &request.topics {
         None => true,
@@ -47,21 +64,26 @@ pub(crate) async fn handle(
             .registry()
             .list()
             .iter()
+            .filter(|t| describable(t.name()))
             .map(|t| describe(t))
             .collect()
     } else {
         let mut topics = Vec::new();
         for wanted in request.topics.unwrap_or_default() {
             topics.push(match wanted.name {
-                Some(name) => match super::topic_or_create(state, &name, auto_create).await {
+                Some(name) if !describable(&name) => MetadataResponseTopic::default()
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_name(Some(name)),
+                Some(name) => match super::topic_or_create(state, access, &name, auto_create).await
+                {
                     Ok(topic) => describe(&topic),
                     Err(code) => MetadataResponseTopic::default()
                         .with_error_code(code)
                         .with_name(Some(name)),
                 },
                 None => match state.registry().by_id(wanted.topic_id) {
-                    Some(topic) => describe(&topic),
-                    None => MetadataResponseTopic::default()
+                    Some(topic) if describable(topic.name()) => describe(&topic),
+                    _ => MetadataResponseTopic::default()
                         .with_error_code(ResponseError::UnknownTopicId.code())
                         .with_topic_id(wanted.topic_id),
                 },
@@ -84,6 +106,15 @@ pub(crate) async fn handle(
         .with_brokers(brokers)
         .with_controller_id(controller.into())
         .with_topics(topics);
+    if (8..=10).contains(&version) {
+        response = response.with_cluster_authorized_operations(
+            if request.include_cluster_authorized_operations {
+                access.operations(ResourceType::Cluster, CLUSTER_NAME)
+            } else {
+                OPERATIONS_NOT_ASKED
+            },
+        );
+    }
     if version >= 2 {
         response = response.with_cluster_id(Some(StrBytes::from_string(
             state.registry().cluster_id().to_string(),

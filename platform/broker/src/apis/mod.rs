@@ -1,6 +1,9 @@
 //! Request handlers, one module per API group. Each turns a decoded request
-//! into a response; client mistakes become Kafka error codes in it.
+//! into a response; client mistakes become Kafka error codes in it. Each
+//! is handed the request's [`Access`] (who sends it, and the authorizer)
+//! and asks it before acting, as Kafka's handlers do.
 
+mod acls;
 pub(crate) mod api_versions;
 mod configs;
 mod delete_records;
@@ -25,6 +28,7 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
+use crate::authorizer::Access;
 use crate::broker_state::BrokerState;
 use crate::client_session::Session;
 use crate::metadata::NewTopic;
@@ -67,17 +71,20 @@ pub(crate) async fn handle(
     session: &mut Session,
 ) -> Reply {
     let v = request.version;
-    let principal = session.principal;
+    let access = state.access(session);
+    let access = &access;
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
         RequestKind::SaslHandshake(r) => {
             ResponseKind::SaslHandshake(sasl::handshake(session, v, r))
         }
         RequestKind::SaslAuthenticate(r) => return sasl::authenticate(state, session, r),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, v, r).await),
+        RequestKind::Metadata(r) => {
+            ResponseKind::Metadata(metadata::handle(state, v, r, access).await)
+        }
         RequestKind::Produce(r) => {
             let acks = r.acks;
-            let response = produce::handle(state, v, r, principal).await;
+            let response = produce::handle(state, v, r, access).await;
             if acks == 0 {
                 let failed = response
                     .responses
@@ -92,53 +99,58 @@ pub(crate) async fn handle(
             }
             ResponseKind::Produce(response)
         }
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(state, v, r).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(state, v, r)),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(state, v, r, access).await),
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(list_offsets::handle(state, v, r, access))
+        }
         RequestKind::OffsetForLeaderEpoch(r) => {
-            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(state, r))
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(state, r, access))
         }
         RequestKind::CreateTopics(r) => {
-            ResponseKind::CreateTopics(topics::create(state, v, r).await)
+            ResponseKind::CreateTopics(topics::create(state, v, r, access).await)
         }
         RequestKind::DeleteTopics(r) => {
-            ResponseKind::DeleteTopics(topics::delete(state, v, r).await)
+            ResponseKind::DeleteTopics(topics::delete(state, v, r, access).await)
         }
         RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(topics::create_partitions(state, r, principal).await)
+            ResponseKind::CreatePartitions(topics::create_partitions(state, r, access).await)
         }
         RequestKind::DeleteRecords(r) => {
-            match blocking(state, move |s| delete_records::handle(s, r, principal)).await {
+            let access = access.clone();
+            match blocking(state, move |s| delete_records::handle(s, r, &access)).await {
                 Ok(response) => ResponseKind::DeleteRecords(response),
                 Err(reply) => return reply,
             }
         }
         RequestKind::DescribeConfigs(r) => {
-            ResponseKind::DescribeConfigs(configs::describe(state, v, r))
+            ResponseKind::DescribeConfigs(configs::describe(state, v, r, access))
         }
-        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(state, r).await),
-        RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(state, r).await)
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(configs::alter(state, r, access).await)
         }
+        RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
+            configs::incremental_alter(state, r, access).await,
+        ),
         RequestKind::DescribeCluster(r) => {
-            ResponseKind::DescribeCluster(describe_cluster::describe(state, v, r))
+            ResponseKind::DescribeCluster(describe_cluster::describe(state, v, r, access))
         }
         RequestKind::ElectLeaders(r) => {
-            ResponseKind::ElectLeaders(elect_leaders::handle(state, v, r).await)
+            ResponseKind::ElectLeaders(elect_leaders::handle(state, v, r, access).await)
         }
         RequestKind::AlterPartitionReassignments(r) => {
-            ResponseKind::AlterPartitionReassignments(reassignments::alter(state, r).await)
+            ResponseKind::AlterPartitionReassignments(reassignments::alter(state, r, access).await)
         }
         RequestKind::ListPartitionReassignments(r) => {
-            ResponseKind::ListPartitionReassignments(reassignments::list(state, r))
+            ResponseKind::ListPartitionReassignments(reassignments::list(state, r, access))
         }
         RequestKind::UnregisterBroker(r) => {
-            ResponseKind::UnregisterBroker(unregister_broker::handle(state, r).await)
+            ResponseKind::UnregisterBroker(unregister_broker::handle(state, r, access).await)
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(producer_id::init(state, v, r))
+            ResponseKind::InitProducerId(producer_id::init(state, v, r, access))
         }
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(group::find_coordinator(state, v, r).await)
+            ResponseKind::FindCoordinator(group::find_coordinator(state, v, r, access).await)
         }
         RequestKind::JoinGroup(r) => {
             let client_id = request
@@ -148,22 +160,39 @@ pub(crate) async fn handle(
                 .unwrap_or("")
                 .to_string();
             ResponseKind::JoinGroup(
-                group::join(state, v, &client_id, &session.client_host, r).await,
+                group::join(state, v, &client_id, &session.client_host, r, access).await,
             )
         }
-        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync(state, v, r).await),
-        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(state, r)),
-        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(group::leave(state, v, r)),
-        RequestKind::ListGroups(r) => ResponseKind::ListGroups(group::list(state, v, r)),
+        RequestKind::SyncGroup(r) => {
+            ResponseKind::SyncGroup(group::sync(state, v, r, access).await)
+        }
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(state, r, access)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(group::leave(state, v, r, access)),
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(group::list(state, v, r, access)),
         RequestKind::DescribeGroups(r) => {
-            ResponseKind::DescribeGroups(group::describe(state, v, r))
+            ResponseKind::DescribeGroups(group::describe(state, v, r, access))
         }
-        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(group::delete(state, r).await),
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(group::delete(state, r, access).await)
+        }
         RequestKind::OffsetCommit(r) => {
-            ResponseKind::OffsetCommit(offsets::commit(state, v, r).await)
+            ResponseKind::OffsetCommit(offsets::commit(state, v, r, access).await)
         }
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offsets::fetch(state, v, r)),
-        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offsets::delete(state, r).await),
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(offsets::fetch(state, v, r, access))
+        }
+        RequestKind::OffsetDelete(r) => {
+            ResponseKind::OffsetDelete(offsets::delete(state, r, access).await)
+        }
+        RequestKind::CreateAcls(r) => {
+            ResponseKind::CreateAcls(acls::create(state, r, access).await)
+        }
+        RequestKind::DescribeAcls(r) => {
+            ResponseKind::DescribeAcls(acls::describe(state, r, access))
+        }
+        RequestKind::DeleteAcls(r) => {
+            ResponseKind::DeleteAcls(acls::delete(state, r, access).await)
+        }
         other => {
             // Unreachable: decode_request refuses APIs not in SUPPORTED_APIS.
             tracing::error!(api = ?request.api_key, "no handler for an advertised API");
@@ -174,9 +203,12 @@ pub(crate) async fn handle(
 }
 
 /// The topic called `name`, created with the broker's defaults when it is
-/// unknown and `auto_create` allows. Errors are Kafka codes.
+/// unknown and `auto_create` allows (and the requester may create it:
+/// else TOPIC_AUTHORIZATION_FAILED, as Kafka's Metadata answers). Errors
+/// are Kafka codes.
 pub(crate) async fn topic_or_create(
     state: &Arc<BrokerState>,
+    access: &Access,
     name: &str,
     auto_create: bool,
 ) -> Result<Arc<Topic>, i16> {
@@ -191,6 +223,9 @@ pub(crate) async fn topic_or_create(
     let internal = crate::auth::is_internal_topic(name);
     if !(auto_create && state.config().auto_create_topics) || internal {
         return Err(ResponseError::UnknownTopicOrPartition.code());
+    }
+    if !access.may_create_topic(name) {
+        return Err(ResponseError::TopicAuthorizationFailed.code());
     }
     // Created concurrently by another connection (or broker) and not
     // known here yet: the client retries, as for any unknown topic.
@@ -207,6 +242,9 @@ pub(crate) async fn topic_or_create(
         }
     })
 }
+
+#[cfg(test)]
+mod authorized;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -288,16 +326,27 @@ pub(crate) mod tests {
     pub(crate) fn state(
         dir: &std::path::Path,
     ) -> Result<Arc<BrokerState>, crate::error::BrokerError> {
-        let config = BrokerConfig::ephemeral(dir);
+        state_with(BrokerConfig::ephemeral(dir))
+    }
+
+    /// The state of a single node with `config`, its data in
+    /// `config.data_dir`.
+    pub(crate) fn state_with(
+        config: BrokerConfig,
+    ) -> Result<Arc<BrokerState>, crate::error::BrokerError> {
+        let dir = config.data_dir.clone();
+        let dir = dir.as_path();
         let registry = TopicRegistry::open(dir, config.default_log_config(), None)?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         // Keep the sender alive for the test's duration.
         std::mem::forget(stop);
         let groups =
             crate::group::GroupCoordinator::new(crate::broker_state::group_settings(&config));
+        let acls = Arc::new(crate::metadata::AclStore::open(dir)?);
         Ok(Arc::new(BrokerState::new(
             Arc::new(config),
             Arc::new(registry),
+            acls,
             Arc::new(groups),
             crate::broker_state::Advertised {
                 host: "localhost".to_string(),

@@ -1,11 +1,20 @@
 //! Committed offsets: OffsetCommit, OffsetFetch (incl. the v8 multi-group
 //! form) and OffsetDelete.
+//!
+//! Authorization, as Kafka's: OffsetCommit needs READ on the group (else
+//! every partition is GROUP_AUTHORIZATION_FAILED) and READ on each topic
+//! (TOPIC_AUTHORIZATION_FAILED); OffsetFetch DESCRIBE on the group and on
+//! each topic (topics not describable are left out of an "all topics"
+//! answer); OffsetDelete DELETE on the group and READ on each topic.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use kafka_protocol::ResponseError;
+
+use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::clock::now_ms;
 use crate::error::group_error_code;
@@ -19,19 +28,25 @@ pub(crate) async fn commit(
     state: &Arc<BrokerState>,
     version: i16,
     request: OffsetCommitRequest,
+    access: &Access,
 ) -> OffsetCommitResponse {
     let now = now_ms();
     let mut offsets = Vec::new();
     let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
-    let owned = state
-        .check_coordinator(&request.group_id)
-        .map_err(|e| group_error_code(&e));
+    let owned = group_allowed(access, Operation::Read, &request.group_id).and_then(|()| {
+        state
+            .check_coordinator(&request.group_id)
+            .map_err(|e| group_error_code(&e))
+    });
     for topic in &request.topics {
         let mut topic_codes = Vec::with_capacity(topic.partitions.len());
+        let topic_allowed = access.topic(Operation::Read, &topic.name);
         for p in &topic.partitions {
             let metadata = p.committed_metadata.as_deref().unwrap_or("");
             let code = if let Err(code) = owned {
                 code
+            } else if !topic_allowed {
+                ResponseError::TopicAuthorizationFailed.code()
             } else if let Err(e) =
                 check_offset(state.registry(), &topic.name, p.partition_index, metadata)
             {
@@ -100,21 +115,47 @@ pub(crate) async fn commit(
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-/// Committed offsets by wire topic name, each topic's partitions in order.
-type Fetched = Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>)>;
+/// GROUP_AUTHORIZATION_FAILED unless the requester may do `op` to
+/// `group`.
+fn group_allowed(access: &Access, op: Operation, group: &str) -> Result<(), i16> {
+    if access.group(op, group) {
+        Ok(())
+    } else {
+        Err(ResponseError::GroupAuthorizationFailed.code())
+    }
+}
 
-/// One group's committed offsets for the asked topics (`None`: all).
+/// Committed offsets by wire topic name, each topic's partitions in order,
+/// and 0 or the error code of the topic (TOPIC_AUTHORIZATION_FAILED).
+type Fetched = Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>, i16)>;
+
+/// One group's committed offsets for the asked topics (`None`: all the
+/// requester may describe).
 fn fetch_group(
     state: &BrokerState,
+    access: &Access,
     group_id: &str,
     topics: Option<Vec<(TopicName, Vec<i32>)>>,
 ) -> Fetched {
+    let all = topics.is_none();
     let topics = topics.map(|ts| ts.into_iter().map(|(t, ps)| (t.to_string(), ps)).collect());
     state
         .groups()
         .committed_offsets(group_id, topics)
         .into_iter()
-        .map(|(name, partitions)| (TopicName(StrBytes::from_string(name)), partitions))
+        .filter_map(|(name, partitions)| {
+            let allowed = access.topic(Operation::Describe, &name);
+            if all && !allowed {
+                return None;
+            }
+            let name = TopicName(StrBytes::from_string(name));
+            if allowed {
+                Some((name, partitions, 0))
+            } else {
+                let hidden = partitions.into_iter().map(|(p, _)| (p, None)).collect();
+                Some((name, hidden, ResponseError::TopicAuthorizationFailed.code()))
+            }
+        })
         .collect()
 }
 
@@ -123,6 +164,7 @@ pub(crate) fn fetch(
     state: &BrokerState,
     version: i16,
     request: OffsetFetchRequest,
+    access: &Access,
 ) -> OffsetFetchResponse {
     let epoch = |o: &Option<CommittedOffset>| {
         if version >= 5 {
@@ -141,18 +183,21 @@ pub(crate) fn fetch(
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
-                if let Err(code) = state.check_coordinator(&g.group_id).map_err(|e| group_error_code(&e)) {
+                let owned = group_allowed(access, Operation::Describe, &g.group_id).and_then(|()| {
+                    state.check_coordinator(&g.group_id).map_err(|e| group_error_code(&e))
+                });
+                if let Err(code) = owned {
                     return offset_fetch_response::OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id)
                         .with_error_code(code);
                 }
-                let fetched = fetch_group(state, &g.group_id, topics);
+                let fetched = fetch_group(state, access, &g.group_id, topics);
                 offset_fetch_response::OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(
                         fetched
                             .into_iter()
-                            .map(|(name, partitions)| {
+                            .map(|(name, partitions, code)| {
                                 offset_fetch_response::OffsetFetchResponseTopics::default()
                                     .with_name(name)
                                     .with_partitions(
@@ -161,6 +206,7 @@ pub(crate) fn fetch(
                                             .map(|(p, o)| {
                                                 offset_fetch_response::OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(p)
+                                                    .with_error_code(code)
                                                     .with_committed_offset(o.as_ref().map_or(-1, |o| o.offset))
                                                     .with_committed_leader_epoch(epoch(&o))
                                                     .with_metadata(Some(StrBytes::from_string(
@@ -176,10 +222,12 @@ pub(crate) fn fetch(
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    if let Err(code) = state
-        .check_coordinator(&request.group_id)
-        .map_err(|e| group_error_code(&e))
-    {
+    let owned = group_allowed(access, Operation::Describe, &request.group_id).and_then(|()| {
+        state
+            .check_coordinator(&request.group_id)
+            .map_err(|e| group_error_code(&e))
+    });
+    if let Err(code) = owned {
         // The top-level error code exists from v2; v1 clients see it per
         // partition.
         if version >= 2 {
@@ -208,11 +256,11 @@ pub(crate) fn fetch(
             .map(|t| (t.name, t.partition_indexes))
             .collect()
     });
-    let fetched = fetch_group(state, &request.group_id, topics);
+    let fetched = fetch_group(state, access, &request.group_id, topics);
     OffsetFetchResponse::default().with_topics(
         fetched
             .into_iter()
-            .map(|(name, partitions)| {
+            .map(|(name, partitions, code)| {
                 offset_fetch_response::OffsetFetchResponseTopic::default()
                     .with_name(name)
                     .with_partitions(
@@ -221,6 +269,7 @@ pub(crate) fn fetch(
                             .map(|(p, o)| {
                                 offset_fetch_response::OffsetFetchResponsePartition::default()
                                     .with_partition_index(p)
+                                    .with_error_code(code)
                                     .with_committed_offset(o.as_ref().map_or(-1, |o| o.offset))
                                     .with_committed_leader_epoch(epoch(&o))
                                     .with_metadata(Some(StrBytes::from_string(
@@ -239,18 +288,28 @@ pub(crate) fn fetch(
 pub(crate) async fn delete(
     state: &Arc<BrokerState>,
     request: OffsetDeleteRequest,
+    access: &Access,
 ) -> OffsetDeleteResponse {
     let group_id = request.group_id.to_string();
-    if let Err(code) = state
-        .check_coordinator(&group_id)
-        .map_err(|e| group_error_code(&e))
-    {
+    let owned = group_allowed(access, Operation::Delete, &group_id).and_then(|()| {
+        state
+            .check_coordinator(&group_id)
+            .map_err(|e| group_error_code(&e))
+    });
+    if let Err(code) = owned {
         return OffsetDeleteResponse::default().with_error_code(code);
     }
+    let allowed: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|t| access.topic(Operation::Read, &t.name))
+        .collect();
     let asked: Vec<(String, Vec<i32>)> = request
         .topics
         .iter()
-        .map(|t| {
+        .zip(&allowed)
+        .filter(|(_, allowed)| **allowed)
+        .map(|(t, _)| {
             (
                 t.name.to_string(),
                 t.partitions.iter().map(|p| p.partition_index).collect(),
@@ -265,19 +324,29 @@ pub(crate) async fn delete(
         Ok(results) => results,
         Err(e) => return OffsetDeleteResponse::default().with_error_code(group_error_code(&e)),
     };
+    let mut results = results.into_iter();
     let topics = request
         .topics
         .into_iter()
-        .zip(results)
-        .map(|(topic, results)| {
+        .zip(allowed)
+        .map(|(topic, allowed)| {
+            let codes: Vec<i16> = if allowed {
+                let results = results.next().unwrap_or_default();
+                results
+                    .into_iter()
+                    .map(|r| r.err().map_or(0, |e| group_error_code(&e)))
+                    .collect()
+            } else {
+                vec![ResponseError::TopicAuthorizationFailed.code(); topic.partitions.len()]
+            };
             let partitions = topic
                 .partitions
                 .iter()
-                .zip(results)
-                .map(|(p, result)| {
+                .zip(codes)
+                .map(|(p, code)| {
                     offset_delete_response::OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(result.err().map_or(0, |e| group_error_code(&e)))
+                        .with_error_code(code)
                 })
                 .collect();
             offset_delete_response::OffsetDeleteResponseTopic::default()

@@ -4,7 +4,8 @@
 //! verdict onto the answer. Only a partition's leader appends; with
 //! acks=all a replicated partition answers once every in-sync replica has
 //! the batch (the high watermark passed it), and refuses up front when
-//! fewer replicas than `min.insync.replicas` are in sync.
+//! fewer replicas than `min.insync.replicas` are in sync. Needs WRITE on
+//! each topic (TOPIC_AUTHORIZATION_FAILED, before the topic is looked up).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use fjord_log::{BatchHeader, RecordError};
 
-use crate::auth::Principal;
+use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::PartitionError;
 use crate::error::{auth_error_code, partition_error_code};
@@ -28,7 +29,7 @@ pub(crate) async fn handle(
     state: &Arc<BrokerState>,
     version: i16,
     request: ProduceRequest,
-    principal: Principal,
+    access: &Access,
 ) -> ProduceResponse {
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
@@ -39,9 +40,23 @@ pub(crate) async fn handle(
     let mut uncommitted = Vec::new();
     for topic_data in request.topic_data {
         let name = topic_data.name.clone();
+        if !access.topic(Operation::Write, &name) {
+            let code = ResponseError::TopicAuthorizationFailed.code();
+            let partitions = topic_data
+                .partition_data
+                .iter()
+                .map(|p| refused(p.index, code, None, &[], version))
+                .collect();
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(partitions),
+            );
+            continue;
+        }
         // Internal topics: refused before the topic is looked up (or
         // auto-created) — only the platform writes them.
-        if let Err(e) = crate::auth::may_change(principal, &name, "produce to") {
+        if let Err(e) = crate::auth::may_change(&access.principal, &name, "produce to") {
             let partitions = topic_data
                 .partition_data
                 .iter()
@@ -62,7 +77,7 @@ pub(crate) async fn handle(
             );
             continue;
         }
-        let topic = super::topic_or_create(state, &name, true).await;
+        let topic = super::topic_or_create(state, access, &name, true).await;
         let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
         for data in topic_data.partition_data {
             let index = data.index;

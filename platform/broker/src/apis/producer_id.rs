@@ -1,8 +1,12 @@
 //! InitProducerId for idempotent producers (no transactional id).
+//! Authorized as Kafka ≥ 3.0 does (KIP-679): IDEMPOTENT_WRITE on the
+//! cluster, or WRITE on any topic, since every Java producer is
+//! idempotent by default; a transactional id needs WRITE on it.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use crate::authorizer::{Access, Operation, ResourceType};
 use crate::broker_state::BrokerState;
 
 /// A fresh producer id with epoch 0; or, when the client names its current
@@ -15,12 +19,24 @@ pub(crate) fn init(
     state: &BrokerState,
     version: i16,
     request: InitProducerIdRequest,
+    access: &Access,
 ) -> InitProducerIdResponse {
-    if request.transactional_id.is_some() {
-        return InitProducerIdResponse::default()
-            .with_error_code(ResponseError::InvalidRequest.code())
+    let refused = |error: ResponseError| {
+        InitProducerIdResponse::default()
+            .with_error_code(error.code())
             .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
+            .with_producer_epoch(-1)
+    };
+    if let Some(id) = &request.transactional_id {
+        if !access.allows(Operation::Write, ResourceType::TransactionalId, id) {
+            return refused(ResponseError::TransactionalIdAuthorizationFailed);
+        }
+        return refused(ResponseError::InvalidRequest);
+    }
+    if !access.cluster(Operation::IdempotentWrite)
+        && !access.any(Operation::Write, ResourceType::Topic)
+    {
+        return refused(ResponseError::ClusterAuthorizationFailed);
     }
     let (current, epoch) = (request.producer_id.0, request.producer_epoch);
     let (id, epoch) = if version >= 3 && current >= 0 && (0..i16::MAX - 1).contains(&epoch) {

@@ -8,7 +8,7 @@
 //! once and join the ISR through the leader when they have caught up, and
 //! removed replicas delete their copy. So there is never a reassignment in
 //! progress to list or cancel: the ISR in Metadata shows how far the new
-//! replicas are.
+//! replicas are. Altering needs ALTER on the cluster, listing DESCRIBE.
 
 use std::sync::Arc;
 
@@ -22,13 +22,19 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::topic_registry::ApiError;
 
 pub(crate) async fn alter(
     state: &Arc<BrokerState>,
     request: AlterPartitionReassignmentsRequest,
+    access: &Access,
 ) -> AlterPartitionReassignmentsResponse {
+    if !access.cluster(Operation::Alter) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let metadata = state.metadata();
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -72,6 +78,11 @@ pub(crate) async fn alter(
 pub(crate) fn list(
     _state: &BrokerState,
     _request: ListPartitionReassignmentsRequest,
+    access: &Access,
 ) -> ListPartitionReassignmentsResponse {
+    if !access.cluster(Operation::Describe) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     ListPartitionReassignmentsResponse::default().with_error_message(None)
 }

@@ -1,4 +1,7 @@
-//! CreateTopics, DeleteTopics and CreatePartitions.
+//! CreateTopics, DeleteTopics and CreatePartitions. Creating a topic
+//! needs CREATE on the cluster or the topic (and its configs are shown
+//! with DESCRIBE_CONFIGS on it), deleting one DELETE on it, adding
+//! partitions ALTER on it; refusals are TOPIC_AUTHORIZATION_FAILED.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::auth::Principal;
+use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::auth_error_code;
 use crate::metadata::{Metadata, NewTopic, Replication};
@@ -29,6 +32,7 @@ pub(crate) async fn create(
     state: &Arc<BrokerState>,
     version: i16,
     request: CreateTopicsRequest,
+    access: &Access,
 ) -> CreateTopicsResponse {
     let metadata = state.metadata();
     let mut seen = HashSet::new();
@@ -45,6 +49,11 @@ pub(crate) async fn create(
             Err(ApiError::new(
                 ResponseError::InvalidRequest,
                 "topic named more than once in the request",
+            ))
+        } else if !access.may_create_topic(&t.name) {
+            Err(ApiError::new(
+                ResponseError::TopicAuthorizationFailed,
+                format!("not authorized to create topic {}", t.name.as_str()),
             ))
         } else {
             let topic = NewTopic {
@@ -78,7 +87,15 @@ pub(crate) async fn create(
             match outcome {
                 Ok((partitions, replication_factor, configs, id)) => {
                     let mut result = result.with_topic_id(id.unwrap_or_default());
-                    if version >= 5 {
+                    if version >= 5 && !access.topic(Operation::DescribeConfigs, &t.name) {
+                        result = result
+                            .with_num_partitions(partitions)
+                            .with_replication_factor(replication_factor)
+                            .with_topic_config_error_code(
+                                ResponseError::TopicAuthorizationFailed.code(),
+                            )
+                            .with_configs(None);
+                    } else if version >= 5 {
                         let described = configs
                             .describe(state.registry().defaults())
                             .into_iter()
@@ -112,6 +129,7 @@ pub(crate) async fn delete(
     state: &Arc<BrokerState>,
     version: i16,
     request: DeleteTopicsRequest,
+    access: &Access,
 ) -> DeleteTopicsResponse {
     // v6 names topics by name or id in `topics`; earlier versions by name.
     let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
@@ -130,7 +148,7 @@ pub(crate) async fn delete(
     let metadata = state.metadata();
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
-        responses.push(delete_one(state, &metadata, version, name, id).await);
+        responses.push(delete_one(state, &metadata, access, version, name, id).await);
     }
     DeleteTopicsResponse::default().with_responses(responses)
 }
@@ -139,10 +157,22 @@ pub(crate) async fn delete(
 async fn delete_one(
     state: &BrokerState,
     metadata: &Metadata,
+    access: &Access,
     version: i16,
     name: Option<TopicName>,
     id: uuid::Uuid,
 ) -> DeletableTopicResult {
+    let refused = DeletableTopicResult::default()
+        .with_name(name.clone())
+        .with_topic_id(id)
+        .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+    // Refused before the lookup: whether the topic exists is not told.
+    if name
+        .as_ref()
+        .is_some_and(|n| !access.topic(Operation::Delete, n))
+    {
+        return refused;
+    }
     let resolved = match &name {
         Some(name) => state.registry().get(name),
         None => state.registry().by_id(id),
@@ -158,6 +188,9 @@ async fn delete_one(
         };
         return result.with_error_code(error.code());
     };
+    if !access.topic(Operation::Delete, topic.name()) {
+        return refused;
+    }
     let result = result
         .with_name(Some(TopicName(StrBytes::from_string(
             topic.name().to_string(),
@@ -186,13 +219,17 @@ async fn delete_one(
 pub(crate) async fn create_partitions(
     state: &Arc<BrokerState>,
     request: CreatePartitionsRequest,
-    principal: Principal,
+    access: &Access,
 ) -> CreatePartitionsResponse {
     let metadata = state.metadata();
     let mut results = Vec::with_capacity(request.topics.len());
     for t in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-        if let Err(e) = crate::auth::may_change(principal, &t.name, "add partitions to") {
+        if !access.topic(Operation::Alter, &t.name) {
+            results.push(result.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+            continue;
+        }
+        if let Err(e) = crate::auth::may_change(&access.principal, &t.name, "add partitions to") {
             results.push(
                 result
                     .with_error_code(auth_error_code(&e))

@@ -1,7 +1,7 @@
 //! The metadata frontend: the one door through which every metadata change
 //! goes — topics (create, "create or look up", delete), partitions, topic
-//! configs, leader elections, partition reassignments and broker
-//! decommissioning. The Kafka handlers (`apis`), the in-process API behind
+//! configs, leader elections, partition reassignments, broker
+//! decommissioning and ACL bindings (`acls`). The Kafka handlers (`apis`), the in-process API behind
 //! the admin HTTP API (`admin`, `local`), the group coordinator's offsets
 //! topic and the pipeline runtime (through [`crate::LocalBroker`]) call
 //! [`Metadata`] and never ask whether the broker is alone or one of a
@@ -28,7 +28,8 @@
 //! share ("create the topic, or look it up if it exists") is written once
 //! in [`Metadata`] rather than in each implementation.
 //!
-//! **Adding a record kind** (users, SCRAM credentials, ACLs, quotas): one
+//! **Adding a record kind** (users, SCRAM credentials, quotas; ACLs are
+//! one, in `acls`): one
 //! method on [`Metadata`] per change, matching on [`Store`]; the quorum arm
 //! proposes a new `fjord_controller::Command` variant (the controller
 //! persists and replicates it like a topic), the registry arm writes a new
@@ -49,6 +50,7 @@
 //! remove is one arm of each method here: with this frontend the split is
 //! one `match` per operation, so the single node keeps the registry.
 
+mod acls;
 mod quorum;
 mod registry;
 
@@ -59,6 +61,9 @@ use fjord_controller::ElectionType;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+pub(crate) use acls::AclStore;
+
+use crate::authorizer::{AclBinding, AclFilter, AclIndex};
 use crate::quorum_link::ClusterLink;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{ApiError, Topic, TopicRegistry};
@@ -161,6 +166,7 @@ pub(crate) struct MetadataConfig {
 struct Parts {
     registry: Arc<TopicRegistry>,
     config: MetadataConfig,
+    acls: Arc<AclStore>,
 }
 
 /// The metadata frontend of one broker (see the module doc). Cheap to make
@@ -172,11 +178,12 @@ pub(crate) struct Metadata {
 }
 
 impl Metadata {
-    /// The frontend of a broker with `registry` and `config`: over the
-    /// quorum behind `cluster` when there is one, over `registry` alone
-    /// otherwise.
+    /// The frontend of a broker with `registry`, `acls` and `config`: over
+    /// the quorum behind `cluster` when there is one, over `registry` and
+    /// `acls` alone otherwise.
     pub(crate) fn new(
         registry: Arc<TopicRegistry>,
+        acls: Arc<AclStore>,
         config: MetadataConfig,
         cluster: Option<Arc<ClusterLink>>,
     ) -> Metadata {
@@ -185,9 +192,46 @@ impl Metadata {
             None => Store::Registry,
         };
         Metadata {
-            parts: Parts { registry, config },
+            parts: Parts {
+                registry,
+                config,
+                acls,
+            },
             store,
         }
+    }
+
+    /// The ACL bindings now, indexed for the authorizer.
+    pub(crate) fn acls(&self) -> Arc<AclIndex> {
+        match &self.store {
+            Store::Registry => self.parts.acls.local(),
+            Store::Quorum(link) => self.parts.acls.followed(link),
+        }
+    }
+
+    /// Adds ACL bindings (one already there is kept).
+    pub(crate) async fn create_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => acls::create_local(&self.parts.acls, bindings).await,
+            Store::Quorum(link) => acls::create_quorum(link, &bindings).await,
+        }
+    }
+
+    /// Removes the ACL bindings `filters` match; returns, per filter, the
+    /// bindings it matched.
+    pub(crate) async fn delete_acls(
+        &self,
+        filters: &[AclFilter],
+    ) -> Result<Vec<Vec<AclBinding>>, ApiError> {
+        let matched = acls::matching(&self.acls(), filters);
+        let all: Vec<AclBinding> = matched.iter().flatten().cloned().collect();
+        if !all.is_empty() {
+            match &self.store {
+                Store::Registry => acls::delete_local(&self.parts.acls, all).await?,
+                Store::Quorum(link) => acls::delete_quorum(link, &all).await?,
+            }
+        }
+        Ok(matched)
     }
 
     /// Whether a topic the platform creates for itself

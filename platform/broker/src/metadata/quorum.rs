@@ -275,6 +275,12 @@ async fn propose(link: &ClusterLink, command: Command) -> Result<(u64, CommandOu
     }
 }
 
+/// Proposes `command` and waits until this broker applied it.
+pub(super) async fn propose_and_wait(link: &ClusterLink, command: Command) -> Result<(), ApiError> {
+    let (offset, _) = propose(link, command).await?;
+    wait_applied(link, offset).await
+}
+
 /// Waits until this broker's metadata follower applied `offset`.
 async fn wait_applied(link: &ClusterLink, offset: u64) -> Result<(), ApiError> {
     let mut applied = link.applied_offsets();
@@ -306,6 +312,7 @@ fn refused(e: CommandError) -> ApiError {
         // topic must allow it, and the message says so.
         CommandError::UncleanElectionDisabled(_) => ResponseError::EligibleLeadersNotAvailable,
         CommandError::UnknownBroker(_) => ResponseError::BrokerIdNotRegistered,
+        CommandError::InvalidAcl(_) => ResponseError::InvalidRequest,
         _ => ResponseError::InvalidRequest,
     };
     ApiError::new(code, e.to_string())

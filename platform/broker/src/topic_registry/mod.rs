@@ -562,7 +562,7 @@ fn load_cluster_id(data_dir: &Path, configured: Option<String>) -> Result<String
 }
 
 /// Writes `path` so that a crash leaves either the old or the new content.
-fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), BrokerError> {
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), BrokerError> {
     let tmp = path.with_extension("yaml.tmp");
     let result = (|| -> std::io::Result<()> {
         let mut file = fs::File::create(&tmp)?;
