@@ -25,7 +25,7 @@ pub fn is_internal_topic(name: &str) -> bool {
 }
 
 /// Who sent a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) enum Principal {
     /// A connection that never authenticated: any Kafka client.
     #[default]
@@ -33,6 +33,61 @@ pub(crate) enum Principal {
     /// The platform itself (a broker's pipeline runtime in a cluster),
     /// authenticated with the cluster's internal secret.
     Internal,
+    /// A user who logged in with SASL (PLAIN or SCRAM): Kafka's `User:name`.
+    User(String),
+}
+
+impl std::fmt::Display for Principal {
+    /// Kafka's form: `User:alice`, `User:ANONYMOUS`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Anonymous => f.write_str("User:ANONYMOUS"),
+            Principal::Internal => write!(f, "User:{INTERNAL_PRINCIPAL}"),
+            Principal::User(name) => write!(f, "User:{name}"),
+        }
+    }
+}
+
+/// An operation on the cluster resource (Kafka's ACL operations on
+/// `CLUSTER`) that not everyone may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClusterOperation {
+    /// Change cluster-wide state: users' credentials
+    /// (AlterUserScramCredentials).
+    Alter,
+    /// Read cluster-wide state that is not for everyone: who the users are
+    /// (DescribeUserScramCredentials).
+    Describe,
+}
+
+impl ClusterOperation {
+    fn name(self) -> &'static str {
+        match self {
+            ClusterOperation::Alter => "ALTER",
+            ClusterOperation::Describe => "DESCRIBE",
+        }
+    }
+}
+
+/// Decides whether `principal` may make `operation` on the cluster: the
+/// one place every cluster-level check goes through, so that the ACL
+/// authorizer (Kafka's ALTER/DESCRIBE on CLUSTER, with `super.users`) can
+/// take it over whole. Until then only `super_users` (Kafka's
+/// `super.users`, `User:name` entries) and the platform's own principal
+/// may; anonymous connections never do unless `User:ANONYMOUS` is listed.
+pub(crate) fn authorize_cluster(
+    principal: &Principal,
+    operation: ClusterOperation,
+    super_users: &[String],
+) -> Result<(), AuthError> {
+    let name = principal.to_string();
+    if *principal == Principal::Internal || super_users.iter().any(|s| *s == name) {
+        return Ok(());
+    }
+    Err(AuthError::Cluster {
+        principal: name,
+        operation: operation.name(),
+    })
 }
 
 /// Why a request was refused for who sent it.
@@ -46,16 +101,24 @@ pub(crate) enum AuthError {
         /// What was refused ("produce to", "delete records of", …).
         action: &'static str,
     },
+    /// A cluster operation the principal may not make.
+    #[error("{principal} may not {operation} the cluster (only super.users may)")]
+    Cluster {
+        /// `User:name`.
+        principal: String,
+        /// `ALTER`, `DESCRIBE`.
+        operation: &'static str,
+    },
 }
 
 /// Refuses `action` on `topic` unless `principal` may change it: anyone may
 /// change an ordinary topic, only the platform an internal one.
 pub(crate) fn may_change(
-    principal: Principal,
+    principal: &Principal,
     topic: &str,
     action: &'static str,
 ) -> Result<(), AuthError> {
-    if principal == Principal::Internal || !is_internal_topic(topic) {
+    if *principal == Principal::Internal || !is_internal_topic(topic) {
         return Ok(());
     }
     Err(AuthError::InternalTopic {
@@ -96,12 +159,35 @@ mod tests {
 
     #[test]
     fn only_the_platform_changes_internal_topics() {
-        let refused = may_change(Principal::Anonymous, "__fjord_pipelines", "produce to");
+        let refused = may_change(&Principal::Anonymous, "__fjord_pipelines", "produce to");
         assert_eq!(
             refused.unwrap_err().to_string(),
             "__fjord_pipelines is an internal topic: clients may not produce to it"
         );
-        assert!(may_change(Principal::Internal, "__fjord_pipelines", "produce to").is_ok());
-        assert!(may_change(Principal::Anonymous, "orders", "produce to").is_ok());
+        assert!(may_change(&Principal::Internal, "__fjord_pipelines", "produce to").is_ok());
+        assert!(may_change(&Principal::Anonymous, "orders", "produce to").is_ok());
+        let user = Principal::User("alice".into());
+        assert!(may_change(&user, "__fjord_pipelines", "produce to").is_err());
+    }
+
+    #[test]
+    fn cluster_operations_need_a_super_user() {
+        let supers = ["User:alice".to_owned()];
+        let alice = Principal::User("alice".into());
+        let bob = Principal::User("bob".into());
+        assert!(authorize_cluster(&alice, ClusterOperation::Alter, &supers).is_ok());
+        assert!(authorize_cluster(&Principal::Internal, ClusterOperation::Alter, &[]).is_ok());
+        let refused = authorize_cluster(&bob, ClusterOperation::Describe, &supers);
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "User:bob may not DESCRIBE the cluster (only super.users may)"
+        );
+        assert!(
+            authorize_cluster(&Principal::Anonymous, ClusterOperation::Alter, &supers).is_err()
+        );
+        let anonymous = ["User:ANONYMOUS".to_owned()];
+        assert!(
+            authorize_cluster(&Principal::Anonymous, ClusterOperation::Alter, &anonymous).is_ok()
+        );
     }
 }

@@ -19,9 +19,10 @@ use crate::error::GroupError;
 use crate::group::offsets_topic::OffsetsTopic;
 use crate::group::ownership;
 use crate::group::{GroupCoordinator, GroupSettings};
-use crate::metadata::{Metadata, MetadataConfig};
+use crate::metadata::{LocalCredentials, Metadata, MetadataConfig};
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
+use crate::sasl::Authenticator;
 use crate::topic_registry::TopicRegistry;
 
 /// The shared state of one broker.
@@ -31,6 +32,13 @@ pub(crate) struct BrokerState {
     /// What the metadata frontend reads of `config`.
     metadata_config: MetadataConfig,
     registry: Arc<TopicRegistry>,
+    /// The users' SCRAM credentials of a single node (the quorum keeps
+    /// them in a cluster).
+    credentials: Arc<LocalCredentials>,
+    /// SASL's enabled mechanisms and failed-login limiter.
+    authenticator: Authenticator,
+    /// `super.users` and the admin user, as `User:name`.
+    super_users: Vec<String>,
     groups: Arc<GroupCoordinator>,
     producer_ids: ProducerIds,
     advertised_host: String,
@@ -49,10 +57,12 @@ pub(crate) struct Advertised {
 
 impl BrokerState {
     /// The state of a broker made of these parts; producer ids start from
-    /// the current time.
+    /// the current time. `config` is validated (its SASL mechanisms are
+    /// known names).
     pub(crate) fn new(
         config: Arc<BrokerConfig>,
         registry: Arc<TopicRegistry>,
+        credentials: Arc<LocalCredentials>,
         groups: Arc<GroupCoordinator>,
         advertised: Advertised,
         shutdown: watch::Receiver<bool>,
@@ -68,10 +78,14 @@ impl BrokerState {
                 .as_deref()
                 .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count()),
         };
+        let mechanisms = config.sasl_mechanisms().unwrap_or_default();
         BrokerState {
+            authenticator: Authenticator::new(mechanisms),
+            super_users: config.all_super_users(),
             config,
             metadata_config,
             registry,
+            credentials,
             groups,
             producer_ids: ProducerIds::new(now_ms()),
             advertised_host: advertised.host,
@@ -87,6 +101,16 @@ impl BrokerState {
 
     pub(crate) fn registry(&self) -> &Arc<TopicRegistry> {
         &self.registry
+    }
+
+    /// SASL's enabled mechanisms and failed-login limiter.
+    pub(crate) fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// `super.users` with the admin user.
+    pub(crate) fn super_users(&self) -> &[String] {
+        &self.super_users
     }
 
     pub(crate) fn groups(&self) -> &Arc<GroupCoordinator> {
@@ -120,6 +144,7 @@ impl BrokerState {
     pub(crate) fn metadata(&self) -> Metadata {
         Metadata::new(
             Arc::clone(&self.registry),
+            Arc::clone(&self.credentials),
             self.metadata_config,
             self.cluster.clone(),
         )

@@ -63,10 +63,12 @@ mod replica_set;
 mod replication;
 mod request;
 mod sasl;
+pub mod scram;
 mod server;
 mod shutdown;
 mod topic_config;
 mod topic_registry;
+mod users;
 mod versions;
 pub mod yaml;
 
@@ -75,7 +77,7 @@ pub use admin::{
     PartitionReplicas, TopicPartitions,
 };
 pub use auth::{INTERNAL_PRINCIPAL, is_internal_topic};
-pub use config::{BrokerConfig, DurabilityConfig};
+pub use config::{BrokerConfig, DurabilityConfig, Password};
 pub use error::{BrokerError, GroupError, LocalError, PartitionError};
 pub use frame::{FrameError, frame_length};
 pub use local::LocalBroker;

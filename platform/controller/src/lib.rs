@@ -5,8 +5,9 @@
 //! metadata log, and every committed entry, a [`Command`], is applied in log
 //! order to a deterministic state machine, [`ClusterMetadata`]: registered
 //! brokers, topics with their partitions (replicas, leader, leader epoch, ISR,
-//! partition epoch), pipeline manifests, and the secret of the platform's
-//! own Kafka principal (drawn once by the active controller).
+//! partition epoch), pipeline manifests, the secret of the platform's
+//! own Kafka principal (drawn once by the active controller) and the users'
+//! SCRAM credentials (salted keys, never passwords).
 //!
 //! **What it is for**
 //! - [`Controller::start`] runs one controller node: an on-disk Raft log and
@@ -62,6 +63,6 @@ pub use controller::{Controller, ControllerConfig, ControllerError};
 pub use handle::QuorumHandle;
 pub use model::{
     BrokerId, BrokerRegistration, ClusterMetadata, InternalSecret, NO_LEADER, PartitionState,
-    Pipeline, Topic,
+    Pipeline, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, ScramCredential, ScramMechanism, Topic,
 };
 pub use voters::{NodeId, Voters, VotersParseError};

@@ -17,7 +17,7 @@ use crate::error::{auth_error_code, log_error_code, partition_error_code};
 pub(crate) fn handle(
     state: &BrokerState,
     request: DeleteRecordsRequest,
-    principal: Principal,
+    principal: &Principal,
 ) -> DeleteRecordsResponse {
     let topics = request
         .topics

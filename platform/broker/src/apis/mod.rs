@@ -16,6 +16,7 @@ mod produce;
 mod producer_id;
 mod reassignments;
 pub(crate) mod sasl;
+mod scram_credentials;
 mod topics;
 mod unregister_broker;
 
@@ -67,17 +68,23 @@ pub(crate) async fn handle(
     session: &mut Session,
 ) -> Reply {
     let v = request.version;
-    let principal = session.principal;
+    let principal = session.principal.clone();
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
         RequestKind::SaslHandshake(r) => {
-            ResponseKind::SaslHandshake(sasl::handshake(session, v, r))
+            ResponseKind::SaslHandshake(sasl::handshake(state, session, v, r))
         }
-        RequestKind::SaslAuthenticate(r) => return sasl::authenticate(state, session, r),
+        RequestKind::SaslAuthenticate(r) => return sasl::authenticate(state, session, r).await,
+        RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
+            scram_credentials::describe(state, &principal, r),
+        ),
+        RequestKind::AlterUserScramCredentials(r) => ResponseKind::AlterUserScramCredentials(
+            scram_credentials::alter(state, &principal, r).await,
+        ),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, v, r).await),
         RequestKind::Produce(r) => {
             let acks = r.acks;
-            let response = produce::handle(state, v, r, principal).await;
+            let response = produce::handle(state, v, r, &principal).await;
             if acks == 0 {
                 let failed = response
                     .responses
@@ -104,10 +111,10 @@ pub(crate) async fn handle(
             ResponseKind::DeleteTopics(topics::delete(state, v, r).await)
         }
         RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(topics::create_partitions(state, r, principal).await)
+            ResponseKind::CreatePartitions(topics::create_partitions(state, r, &principal).await)
         }
         RequestKind::DeleteRecords(r) => {
-            match blocking(state, move |s| delete_records::handle(s, r, principal)).await {
+            match blocking(state, move |s| delete_records::handle(s, r, &principal)).await {
                 Ok(response) => ResponseKind::DeleteRecords(response),
                 Err(reply) => return reply,
             }
@@ -290,6 +297,7 @@ pub(crate) mod tests {
     ) -> Result<Arc<BrokerState>, crate::error::BrokerError> {
         let config = BrokerConfig::ephemeral(dir);
         let registry = TopicRegistry::open(dir, config.default_log_config(), None)?;
+        let credentials = crate::metadata::LocalCredentials::open(dir)?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         // Keep the sender alive for the test's duration.
         std::mem::forget(stop);
@@ -298,6 +306,7 @@ pub(crate) mod tests {
         Ok(Arc::new(BrokerState::new(
             Arc::new(config),
             Arc::new(registry),
+            Arc::new(credentials),
             Arc::new(groups),
             crate::broker_state::Advertised {
                 host: "localhost".to_string(),

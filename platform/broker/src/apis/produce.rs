@@ -28,7 +28,7 @@ pub(crate) async fn handle(
     state: &Arc<BrokerState>,
     version: i16,
     request: ProduceRequest,
-    principal: Principal,
+    principal: &Principal,
 ) -> ProduceResponse {
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);

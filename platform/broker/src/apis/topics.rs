@@ -186,7 +186,7 @@ async fn delete_one(
 pub(crate) async fn create_partitions(
     state: &Arc<BrokerState>,
     request: CreatePartitionsRequest,
-    principal: Principal,
+    principal: &Principal,
 ) -> CreatePartitionsResponse {
     let metadata = state.metadata();
     let mut results = Vec::with_capacity(request.topics.len());

@@ -49,19 +49,22 @@
 //! remove is one arm of each method here: with this frontend the split is
 //! one `match` per operation, so the single node keeps the registry.
 
+mod credentials;
 mod quorum;
 mod registry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use fjord_controller::ElectionType;
+use fjord_controller::{ElectionType, ScramCredential, ScramMechanism};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use crate::quorum_link::ClusterLink;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{ApiError, Topic, TopicRegistry};
+
+pub(crate) use credentials::{LocalCredentials, Users};
 
 /// How a new topic is replicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +163,8 @@ pub(crate) struct MetadataConfig {
 #[derive(Debug)]
 struct Parts {
     registry: Arc<TopicRegistry>,
+    /// The users' SCRAM credentials of a single node.
+    credentials: Arc<LocalCredentials>,
     config: MetadataConfig,
 }
 
@@ -177,6 +182,7 @@ impl Metadata {
     /// otherwise.
     pub(crate) fn new(
         registry: Arc<TopicRegistry>,
+        credentials: Arc<LocalCredentials>,
         config: MetadataConfig,
         cluster: Option<Arc<ClusterLink>>,
     ) -> Metadata {
@@ -185,8 +191,74 @@ impl Metadata {
             None => Store::Registry,
         };
         Metadata {
-            parts: Parts { registry, config },
+            parts: Parts {
+                registry,
+                credentials,
+                config,
+            },
             store,
+        }
+    }
+
+    /// `user`'s SCRAM credential for `mechanism`, as this broker knows it
+    /// (in a cluster: the quorum's metadata it has applied).
+    pub(crate) fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<ScramCredential> {
+        match &self.store {
+            Store::Registry => self.parts.credentials.get(user, mechanism),
+            Store::Quorum(link) => link
+                .metadata()
+                .scram_credentials
+                .get(user)?
+                .get(&mechanism)
+                .cloned(),
+        }
+    }
+
+    /// Every user's SCRAM credentials.
+    pub(crate) fn scram_users(&self) -> Users {
+        match &self.store {
+            Store::Registry => self.parts.credentials.all(),
+            Store::Quorum(link) => link.metadata().scram_credentials.clone(),
+        }
+    }
+
+    /// Creates or replaces `user`'s credential for `mechanism`. A
+    /// credential outside the iteration bounds or with keys of the wrong
+    /// size is UNACCEPTABLE_CREDENTIAL.
+    pub(crate) async fn set_scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+        credential: ScramCredential,
+    ) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => {
+                let (store, user) = (Arc::clone(&self.parts.credentials), user.to_owned());
+                registry::blocking(move || store.set(&user, mechanism, credential)).await
+            }
+            Store::Quorum(link) => {
+                quorum::set_scram_credential(link, user, mechanism, credential).await
+            }
+        }
+    }
+
+    /// Removes `user`'s credential for `mechanism`; none is
+    /// RESOURCE_NOT_FOUND.
+    pub(crate) async fn delete_scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => {
+                let (store, user) = (Arc::clone(&self.parts.credentials), user.to_owned());
+                registry::blocking(move || store.delete(&user, mechanism)).await
+            }
+            Store::Quorum(link) => quorum::delete_scram_credential(link, user, mechanism).await,
         }
     }
 
