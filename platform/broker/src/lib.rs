@@ -17,7 +17,9 @@
 //! its partitions with the other brokers (`replication`, Kafka's ISR
 //! protocol; docs/replication.md). Clients may not write internal topics
 //! ([`is_internal_topic`]); the platform writes them in process, or in a
-//! cluster as its own principal over SASL/PLAIN (`auth`, `sasl`).
+//! cluster as its own principal over SASL/PLAIN (`auth`, `sasl`). Users
+//! log in with SASL PLAIN or SCRAM ([`scram`]) against SCRAM credentials
+//! kept by the metadata frontend and managed with KIP-554's APIs (`users`).
 //!
 //! It is not for: storing bytes (that is `fjord-log`), deciding who leads
 //! (that is the controller quorum, `fjord-controller`), command-line parsing

@@ -1,8 +1,9 @@
 //! The metadata frontend: the one door through which every metadata change
 //! goes — topics (create, "create or look up", delete), partitions, topic
-//! configs, leader elections, partition reassignments and broker
-//! decommissioning. The Kafka handlers (`apis`), the in-process API behind
-//! the admin HTTP API (`admin`, `local`), the group coordinator's offsets
+//! configs, leader elections, partition reassignments, broker
+//! decommissioning and users' SCRAM credentials. The Kafka handlers
+//! (`apis`), the in-process API behind the admin HTTP API (`admin`,
+//! `local`), the group coordinator's offsets
 //! topic and the pipeline runtime (through [`crate::LocalBroker`]) call
 //! [`Metadata`] and never ask whether the broker is alone or one of a
 //! cluster.
@@ -28,7 +29,8 @@
 //! share ("create the topic, or look it up if it exists") is written once
 //! in [`Metadata`] rather than in each implementation.
 //!
-//! **Adding a record kind** (users, SCRAM credentials, ACLs, quotas): one
+//! **Adding a record kind** (as SCRAM credentials are: `credentials` on a
+//! single node, `SetScramCredential` in the quorum; next ACLs, quotas): one
 //! method on [`Metadata`] per change, matching on [`Store`]; the quorum arm
 //! proposes a new `fjord_controller::Command` variant (the controller
 //! persists and replicates it like a topic), the registry arm writes a new
