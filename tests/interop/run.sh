@@ -22,6 +22,8 @@ admin_port="${FJORD_INTEROP_ADMIN_PORT:-19644}"
 export BOOTSTRAP="127.0.0.1:$port"
 export ADMIN="127.0.0.1:$admin_port"
 
+# The first admin user (SCRAM and PLAIN logins in test_kafka_python.py).
+export FJORD_ADMIN_USER=interop-admin FJORD_ADMIN_PASSWORD="interop-$RANDOM$RANDOM"
 "$fjord" server --data-dir "$data" --listen "$BOOTSTRAP" --admin-listen "$ADMIN" \
   >"$data/server.log" 2>&1 &
 server=$!

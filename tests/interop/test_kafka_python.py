@@ -250,3 +250,53 @@ def test_acl_calls_without_an_authorizer_are_security_disabled(admin):
                             ResourceType.ANY, None, ACLResourcePatternType.ANY))
     with pytest.raises(kafka.errors.SecurityDisabledError):
         admin.describe_acls(any_acl)
+ADMIN_USER = os.environ.get("FJORD_ADMIN_USER")
+ADMIN_PASSWORD = os.environ.get("FJORD_ADMIN_PASSWORD")
+needs_admin = pytest.mark.skipif(ADMIN_USER is None, reason="no FJORD_ADMIN_USER (run.sh sets it)")
+
+
+def sasl(mechanism, user, password):
+    return dict(security_protocol="SASL_PLAINTEXT", sasl_mechanism=mechanism,
+                sasl_plain_username=user, sasl_plain_password=password)
+
+
+@needs_admin
+def test_scram_users_produce_and_consume():
+    from kafka.admin import UserScramCredentialUpsertion
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=10000,
+                             **sasl("SCRAM-SHA-512", ADMIN_USER, ADMIN_PASSWORD))
+    user = unique("py-user")
+    errors = admin.alter_user_scram_credentials([
+        UserScramCredentialUpsertion(user, "SCRAM-SHA-256", "py-secret", iterations=4096),
+        UserScramCredentialUpsertion(user, "SCRAM-SHA-512", "py-secret", iterations=8192)])
+    assert errors[user] is None, errors
+    described = admin.describe_user_scram_credentials([user])[user]
+    assert described["error"] is None
+    assert sorted(c["iterations"] for c in described["credential_infos"]) == [4096, 8192]
+    admin.close()
+
+    topic = unique("py-scram")
+    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]:
+        produce(topic, [dict(value=mechanism.encode(), partition=0)],
+                **sasl(mechanism, user, "py-secret"))
+    consumer = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, group_id=unique("py-g"),
+                             auto_offset_reset="earliest", consumer_timeout_ms=10000,
+                             **sasl("SCRAM-SHA-512", user, "py-secret"))
+    values = []
+    for message in consumer:
+        values.append(message.value)
+        if len(values) == 3:
+            break
+    consumer.close()
+    assert sorted(values) == [b"PLAIN", b"SCRAM-SHA-256", b"SCRAM-SHA-512"]
+
+
+@needs_admin
+def test_scram_wrong_password_is_refused():
+    from kafka.errors import KafkaError
+    with pytest.raises(KafkaError) as refused:
+        KafkaProducer(bootstrap_servers=BOOTSTRAP, request_timeout_ms=5000,
+                      **sasl("SCRAM-SHA-512", ADMIN_USER, "wrong"))
+    assert "Authentication failed" in str(refused.value) or "uthentication" in repr(refused.value)
+    # The broker serves on.
+    assert produce(unique("py-after"), [dict(value=b"x", partition=0)])[0].offset == 0

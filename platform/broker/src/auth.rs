@@ -35,22 +35,60 @@ pub(crate) enum Principal {
     /// authenticated with the cluster's internal secret. Always allowed
     /// (a super user).
     Internal,
-    /// A user who logged in (SASL), `User:<name>` in ACLs.
-    // Made by the SASL/SCRAM logins (not on this branch yet); the
-    // authorizer's tests make it now.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// A user who logged in with SASL (PLAIN or SCRAM): Kafka's `User:name`.
     User(String),
 }
 
-impl Principal {
-    /// The principal as ACL bindings and `super.users` name it.
-    pub(crate) fn kafka_name(&self) -> String {
+impl std::fmt::Display for Principal {
+    /// Kafka's form: `User:alice`, `User:ANONYMOUS`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Principal::Anonymous => "User:ANONYMOUS".to_owned(),
-            Principal::Internal => format!("User:{INTERNAL_PRINCIPAL}"),
-            Principal::User(name) => format!("User:{name}"),
+            Principal::Anonymous => f.write_str("User:ANONYMOUS"),
+            Principal::Internal => write!(f, "User:{INTERNAL_PRINCIPAL}"),
+            Principal::User(name) => write!(f, "User:{name}"),
         }
     }
+}
+
+/// An operation on the cluster resource (Kafka's ACL operations on
+/// `CLUSTER`) that not everyone may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClusterOperation {
+    /// Change cluster-wide state: users' credentials
+    /// (AlterUserScramCredentials).
+    Alter,
+    /// Read cluster-wide state that is not for everyone: who the users are
+    /// (DescribeUserScramCredentials).
+    Describe,
+}
+
+impl ClusterOperation {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ClusterOperation::Alter => "ALTER",
+            ClusterOperation::Describe => "DESCRIBE",
+        }
+    }
+}
+
+/// Decides whether `principal` may make `operation` on the cluster: the
+/// decision without an authorizer (with one, the ACLs decide:
+/// `authorizer::Access::cluster_admin`). Only `super_users` (Kafka's
+/// `super.users`, `User:name` entries) and the platform's own principal
+/// may; anonymous connections never do unless `User:ANONYMOUS` is listed.
+pub(crate) fn authorize_cluster(
+    principal: &Principal,
+    operation: ClusterOperation,
+    super_users: &[String],
+) -> Result<(), AuthError> {
+    let name = principal.to_string();
+    if *principal == Principal::Internal || super_users.iter().any(|s| *s == name) {
+        return Ok(());
+    }
+    Err(AuthError::Cluster {
+        principal: name,
+        operation: operation.name(),
+    })
 }
 
 /// Why a request was refused for who sent it.
@@ -63,6 +101,14 @@ pub(crate) enum AuthError {
         topic: String,
         /// What was refused ("produce to", "delete records of", …).
         action: &'static str,
+    },
+    /// A cluster operation the principal may not make.
+    #[error("{principal} may not {operation} the cluster")]
+    Cluster {
+        /// `User:name`.
+        principal: String,
+        /// `ALTER`, `DESCRIBE`.
+        operation: &'static str,
     },
 }
 
@@ -121,5 +167,28 @@ mod tests {
         );
         assert!(may_change(&Principal::Internal, "__fjord_pipelines", "produce to").is_ok());
         assert!(may_change(&Principal::Anonymous, "orders", "produce to").is_ok());
+        let user = Principal::User("alice".into());
+        assert!(may_change(&user, "__fjord_pipelines", "produce to").is_err());
+    }
+
+    #[test]
+    fn cluster_operations_need_a_super_user() {
+        let supers = ["User:alice".to_owned()];
+        let alice = Principal::User("alice".into());
+        let bob = Principal::User("bob".into());
+        assert!(authorize_cluster(&alice, ClusterOperation::Alter, &supers).is_ok());
+        assert!(authorize_cluster(&Principal::Internal, ClusterOperation::Alter, &[]).is_ok());
+        let refused = authorize_cluster(&bob, ClusterOperation::Describe, &supers);
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "User:bob may not DESCRIBE the cluster"
+        );
+        assert!(
+            authorize_cluster(&Principal::Anonymous, ClusterOperation::Alter, &supers).is_err()
+        );
+        let anonymous = ["User:ANONYMOUS".to_owned()];
+        assert!(
+            authorize_cluster(&Principal::Anonymous, ClusterOperation::Alter, &anonymous).is_ok()
+        );
     }
 }

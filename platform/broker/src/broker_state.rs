@@ -21,9 +21,10 @@ use crate::error::GroupError;
 use crate::group::offsets_topic::OffsetsTopic;
 use crate::group::ownership;
 use crate::group::{GroupCoordinator, GroupSettings};
-use crate::metadata::{AclStore, Metadata, MetadataConfig};
+use crate::metadata::{AclStore, LocalCredentials, Metadata, MetadataConfig};
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
+use crate::sasl::Authenticator;
 use crate::topic_registry::TopicRegistry;
 
 /// The shared state of one broker.
@@ -37,6 +38,13 @@ pub(crate) struct BrokerState {
     acls: Arc<AclStore>,
     /// `None` without `authorizer.class.name`: everything is allowed.
     authorizer: Option<Arc<Authorizer>>,
+    /// The users' SCRAM credentials of a single node (the quorum keeps
+    /// them in a cluster).
+    credentials: Arc<LocalCredentials>,
+    /// SASL's enabled mechanisms and failed-login limiter.
+    authenticator: Authenticator,
+    /// `super.users` and the admin user, as `User:name`.
+    super_users: Vec<String>,
     groups: Arc<GroupCoordinator>,
     producer_ids: ProducerIds,
     advertised_host: String,
@@ -55,12 +63,14 @@ pub(crate) struct Advertised {
 
 impl BrokerState {
     /// The state of a broker made of these parts; producer ids start from
-    /// the current time. The authorizer is the one `config` names (a
-    /// config that names none that exists has failed `validate` before).
+    /// the current time. `config` is validated: its SASL mechanisms are
+    /// known names, and the authorizer is the one it names (a config that
+    /// names none that exists has failed `validate` before).
     pub(crate) fn new(
         config: Arc<BrokerConfig>,
         registry: Arc<TopicRegistry>,
         acls: Arc<AclStore>,
+        credentials: Arc<LocalCredentials>,
         groups: Arc<GroupCoordinator>,
         advertised: Advertised,
         shutdown: watch::Receiver<bool>,
@@ -77,12 +87,16 @@ impl BrokerState {
                 .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count()),
         };
         let authorizer = config.authorizer().ok().flatten().map(Arc::new);
+        let mechanisms = config.sasl_mechanisms().unwrap_or_default();
         BrokerState {
+            authenticator: Authenticator::new(mechanisms),
+            super_users: config.all_super_users(),
             config,
             metadata_config,
             registry,
             acls,
             authorizer,
+            credentials,
             groups,
             producer_ids: ProducerIds::new(now_ms()),
             advertised_host: advertised.host,
@@ -98,6 +112,16 @@ impl BrokerState {
 
     pub(crate) fn registry(&self) -> &Arc<TopicRegistry> {
         &self.registry
+    }
+
+    /// SASL's enabled mechanisms and failed-login limiter.
+    pub(crate) fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// `super.users` with the admin user.
+    pub(crate) fn super_users(&self) -> &[String] {
+        &self.super_users
     }
 
     pub(crate) fn groups(&self) -> &Arc<GroupCoordinator> {
@@ -132,6 +156,7 @@ impl BrokerState {
         Metadata::new(
             Arc::clone(&self.registry),
             Arc::clone(&self.acls),
+            Arc::clone(&self.credentials),
             self.metadata_config,
             self.cluster.clone(),
         )

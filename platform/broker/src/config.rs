@@ -124,10 +124,6 @@ pub struct BrokerConfig {
     /// request is allowed (internal topics stay the platform's).
     #[serde(rename = "authorizer.class.name", alias = "authorizer_class_name")]
     pub authorizer_class_name: Option<String>,
-    /// `super.users`: principals allowed everything,
-    /// `User:alice;User:bob`.
-    #[serde(rename = "super.users", alias = "super_users")]
-    pub super_users: String,
     /// `allow.everyone.if.no.acl.found`: with an authorizer, a resource no
     /// ACL binding covers is open to everyone (default false: closed).
     #[serde(
@@ -305,6 +301,73 @@ pub struct BrokerConfig {
         deserialize_with = "optional_list"
     )]
     pub pipeline_allowed_connect: Option<Vec<String>>,
+    /// `sasl.enabled.mechanisms` (Kafka's key): the SASL mechanisms
+    /// SaslHandshake offers and accepts, of `PLAIN`, `SCRAM-SHA-256` and
+    /// `SCRAM-SHA-512`. Default: all three.
+    #[serde(
+        rename = "sasl.enabled.mechanisms",
+        alias = "sasl_enabled_mechanisms",
+        deserialize_with = "list"
+    )]
+    pub sasl_enabled_mechanisms: Vec<String>,
+    /// `super.users` (Kafka's key): principals allowed everything (every
+    /// ACL check passes; they manage users' SCRAM credentials),
+    /// `User:alice;User:bob` or a YAML list of `User:` entries. The
+    /// internal principal and `sasl.admin.user` always may.
+    #[serde(
+        rename = "super.users",
+        alias = "super_users",
+        deserialize_with = "super_users"
+    )]
+    pub super_users: Vec<String>,
+    /// `sasl.admin.user` (Fjord's own): a user created at start, if it
+    /// does not exist, with `sasl.admin.password` (SCRAM-SHA-256 and
+    /// SCRAM-SHA-512 credentials), and a super user. The `fjord` binary
+    /// also reads `FJORD_ADMIN_USER`.
+    #[serde(rename = "sasl.admin.user", alias = "sasl_admin_user")]
+    pub sasl_admin_user: Option<String>,
+    /// `sasl.admin.password`: the admin user's password (only its salted
+    /// credential is stored). The `fjord` binary also reads
+    /// `FJORD_ADMIN_PASSWORD`.
+    #[serde(rename = "sasl.admin.password", alias = "sasl_admin_password")]
+    pub sasl_admin_password: Option<Password>,
+}
+
+/// A password in the config: never shown by `Debug` (configs are logged).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps `password`.
+    pub fn new(password: impl Into<String>) -> Self {
+        Password(password.into())
+    }
+
+    /// The password itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// Kafka's `super.users`: `User:a;User:b` (one string, `;`-separated), or
+/// a YAML list.
+fn super_users<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(match ListOrText::deserialize(d)? {
+        ListOrText::List(items) => items,
+        ListOrText::Text(text) => text
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 /// A list setting: a YAML list, or one string of comma-separated items.
@@ -354,7 +417,6 @@ impl Default for BrokerConfig {
             default_replication_factor: 1,
             auto_create_topics: true,
             authorizer_class_name: None,
-            super_users: String::new(),
             allow_everyone_if_no_acl_found: false,
             num_partitions: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
@@ -385,6 +447,13 @@ impl Default for BrokerConfig {
             pipeline_allowed_paths: None,
             pipeline_allowed_listen: None,
             pipeline_allowed_connect: None,
+            sasl_enabled_mechanisms: crate::sasl::Mechanism::ALL
+                .iter()
+                .map(|m| m.name().to_owned())
+                .collect(),
+            super_users: Vec::new(),
+            sasl_admin_user: None,
+            sasl_admin_password: None,
         }
     }
 }
@@ -466,8 +535,58 @@ impl BrokerConfig {
         if self.node_id < 0 {
             return Err(BrokerError::Config("node.id must be >= 0".to_string()));
         }
+        self.sasl_mechanisms()?;
+        if let Some(user) = self.super_users.iter().find(|u| !u.starts_with("User:")) {
+            return Err(BrokerError::Config(format!(
+                "super.users entry {user:?} is not a User: principal (User:alice;User:bob)"
+            )));
+        }
+        match (&self.sasl_admin_user, &self.sasl_admin_password) {
+            (Some(user), Some(password)) => {
+                if user.is_empty() || user == crate::auth::INTERNAL_PRINCIPAL {
+                    return Err(BrokerError::Config(format!(
+                        "sasl.admin.user may not be {user:?}"
+                    )));
+                }
+                if password.expose().is_empty() {
+                    return Err(BrokerError::Config(
+                        "sasl.admin.password is empty".to_string(),
+                    ));
+                }
+            }
+            (None, None) => {}
+            _ => {
+                return Err(BrokerError::Config(
+                    "sasl.admin.user and sasl.admin.password go together".to_string(),
+                ));
+            }
+        }
         self.authorizer()?;
         Ok(())
+    }
+
+    /// `sasl.enabled.mechanisms`, checked.
+    pub(crate) fn sasl_mechanisms(&self) -> Result<Vec<crate::sasl::Mechanism>, BrokerError> {
+        self.sasl_enabled_mechanisms
+            .iter()
+            .map(|name| {
+                crate::sasl::Mechanism::from_name(name).ok_or_else(|| {
+                    BrokerError::Config(format!(
+                        "sasl.enabled.mechanisms: unknown mechanism {name:?} \
+                         (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// `super.users` with the admin user (`User:` entries).
+    pub(crate) fn all_super_users(&self) -> Vec<String> {
+        let mut users = self.super_users.clone();
+        if let Some(admin) = &self.sasl_admin_user {
+            users.push(format!("User:{admin}"));
+        }
+        users
     }
 
     /// The authorizer `authorizer.class.name` asks for (`None`: no
@@ -482,15 +601,8 @@ impl BrokerConfig {
                     .iter()
                     .any(|known| known.eq_ignore_ascii_case(name)) =>
             {
-                for user in self.super_users.split(';').map(str::trim) {
-                    if !user.is_empty() && !user.starts_with("User:") {
-                        return Err(BrokerError::Config(format!(
-                            "super.users: {user:?} is not User:<name> (separate principals with ;)"
-                        )));
-                    }
-                }
                 Ok(Some(crate::authorizer::Authorizer::new(
-                    &self.super_users,
+                    &self.all_super_users().join(";"),
                     self.allow_everyone_if_no_acl_found,
                 )))
             }
@@ -614,5 +726,36 @@ mod tests {
         );
         assert_eq!(config.allowed_paths(), [PathBuf::from("/data/pipelines")]);
         assert_eq!(config.pipeline_allowed_connect, None);
+    }
+
+    #[test]
+    fn sasl_settings() {
+        let yaml = "sasl.enabled.mechanisms: SCRAM-SHA-512\nsuper.users: User:alice;User:bob\n\
+                    sasl.admin.user: admin\nsasl.admin.password: s3cret\n";
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
+        assert_eq!(config.sasl_enabled_mechanisms, ["SCRAM-SHA-512"]);
+        assert_eq!(config.super_users, ["User:alice", "User:bob"]);
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            config.all_super_users(),
+            ["User:alice", "User:bob", "User:admin"]
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(
+            BrokerConfig::default()
+                .sasl_mechanisms()
+                .map(|m| m.len())
+                .ok(),
+            Some(3)
+        );
+        for bad in [
+            "sasl.enabled.mechanisms: GSSAPI\n",
+            "super.users: alice\n",
+            "sasl.admin.user: admin\n",
+            "sasl.admin.user: fjord-internal\nsasl.admin.password: x\n",
+        ] {
+            let config: BrokerConfig = crate::yaml::from_str(bad).unwrap_or_default();
+            assert!(config.validate().is_err(), "{bad}");
+        }
     }
 }

@@ -68,9 +68,9 @@ pub(crate) async fn serve<T: Transport>(transport: T, peer: SocketAddr, state: A
         if session.sasl.expects_bare_token() {
             // After SaslHandshake v0 the token is a bare frame, and so is
             // the answer.
-            match apis::sasl::bare_token(&state, &mut session, &frame) {
+            match apis::sasl::bare_token(&state, &mut session, &frame).await {
                 Ok(out) => {
-                    if let Err(e) = write_frame(&mut writer, out).await {
+                    if let Err(e) = write_frame(&mut writer, &out).await {
                         tracing::debug!(%peer, error = %e, "connection lost while writing");
                         break;
                     }

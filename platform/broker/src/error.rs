@@ -394,15 +394,18 @@ pub(crate) fn sequence_error_code(error: &SequenceError) -> i16 {
 pub(crate) fn auth_error_code(error: &AuthError) -> i16 {
     match error {
         AuthError::InternalTopic { .. } => ResponseError::InvalidTopicException.code(),
+        AuthError::Cluster { .. } => ResponseError::ClusterAuthorizationFailed.code(),
     }
 }
 
 /// The Kafka error code of a refused SASL step.
 pub(crate) fn sasl_error_code(error: &SaslError) -> i16 {
     match error {
-        SaslError::UnsupportedMechanism(_) => ResponseError::UnsupportedSaslMechanism.code(),
+        SaslError::UnsupportedMechanism { .. } => ResponseError::UnsupportedSaslMechanism.code(),
         SaslError::IllegalState(_) => ResponseError::IllegalSaslState.code(),
-        SaslError::Failed => ResponseError::SaslAuthenticationFailed.code(),
+        SaslError::Failed | SaslError::TooManyAttempts => {
+            ResponseError::SaslAuthenticationFailed.code()
+        }
     }
 }
 

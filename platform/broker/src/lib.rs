@@ -17,7 +17,9 @@
 //! its partitions with the other brokers (`replication`, Kafka's ISR
 //! protocol; docs/replication.md). Clients may not write internal topics
 //! ([`is_internal_topic`]); the platform writes them in process, or in a
-//! cluster as its own principal over SASL/PLAIN (`auth`, `sasl`).
+//! cluster as its own principal over SASL/PLAIN (`auth`, `sasl`). Users
+//! log in with SASL PLAIN or SCRAM ([`scram`]) against SCRAM credentials
+//! kept by the metadata frontend and managed with KIP-554's APIs (`users`).
 //!
 //! It is not for: storing bytes (that is `fjord-log`), deciding who leads
 //! (that is the controller quorum, `fjord-controller`), command-line parsing
@@ -64,10 +66,12 @@ mod replica_set;
 mod replication;
 mod request;
 mod sasl;
+pub mod scram;
 mod server;
 mod shutdown;
 mod topic_config;
 mod topic_registry;
+mod users;
 mod versions;
 pub mod yaml;
 
@@ -77,7 +81,7 @@ pub use admin::{
 };
 pub use auth::{INTERNAL_PRINCIPAL, is_internal_topic};
 pub use authorizer::AUTHORIZER_NAMES;
-pub use config::{BrokerConfig, DurabilityConfig};
+pub use config::{BrokerConfig, DurabilityConfig, Password};
 pub use error::{BrokerError, GroupError, LocalError, PartitionError};
 pub use frame::{FrameError, frame_length};
 pub use local::LocalBroker;

@@ -399,6 +399,28 @@ pub(crate) mod samples {
             ApiKey::UnregisterBroker => RequestKind::UnregisterBroker(
                 UnregisterBrokerRequest::default().with_broker_id(BrokerId(2)),
             ),
+            ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(
+                DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                    describe_user_scram_credentials_request::UserName::default()
+                        .with_name(text("alice")),
+                ])),
+            ),
+            ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(
+                AlterUserScramCredentialsRequest::default()
+                    .with_deletions(vec![
+                        alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                            .with_name(text("bob"))
+                            .with_mechanism(1),
+                    ])
+                    .with_upsertions(vec![
+                        alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                            .with_name(text("alice"))
+                            .with_mechanism(2)
+                            .with_iterations(4096)
+                            .with_salt(Bytes::from_static(&[1; 16]))
+                            .with_salted_password(Bytes::from_static(&[2; 64])),
+                    ]),
+            ),
             ApiKey::SaslHandshake => RequestKind::SaslHandshake(
                 SaslHandshakeRequest::default().with_mechanism(text("PLAIN")),
             ),

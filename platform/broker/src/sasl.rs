@@ -1,39 +1,102 @@
-//! SASL/PLAIN on the Kafka listener, for one principal only: the
-//! platform's own ([`INTERNAL_PRINCIPAL`]), whose password is the
-//! cluster's internal secret, drawn by the controller quorum and read from
-//! the metadata this broker follows. A single node has no secret (its
-//! platform writes in process), so nobody authenticates there.
+//! SASL on the Kafka listener: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
+//! (those `sasl.enabled.mechanisms` names), against the users' SCRAM
+//! credentials in the metadata frontend; and PLAIN for the platform's own
+//! principal ([`INTERNAL_PRINCIPAL`]), whose password is the cluster's
+//! internal secret.
 //!
-//! Authenticating is optional: a connection that never tries stays
-//! anonymous, as every plain Kafka client is. A failed attempt ends the
-//! connection (as Kafka does), with one rate-limited log line.
+//! Authenticating is optional on today's single listener: a connection
+//! that never tries stays anonymous, as every plain Kafka client is. A
+//! failed attempt ends the connection (as Kafka does) with one log line
+//! naming the peer and the user. An unknown user and a wrong password look
+//! the same to the client and cost the broker the same work: an unknown
+//! user gets a made-up salt and iteration count and fails at the proof
+//! (SCRAM), or has a made-up credential derived and compared (PLAIN).
 //!
-//! Both handshake versions are served: after SaslHandshake v1 the token
-//! comes in a SaslAuthenticate request; after v0 it comes as one bare
-//! length-prefixed frame, answered the same way (`connection`).
+//! **Guessing is bounded**: at most [`MAX_FAILURES_PER_SECOND`] failed
+//! attempts per second per user and client address; beyond that an
+//! attempt is refused before anything is looked up or derived. Only
+//! failures count, so a storm of good logins (a fleet reconnecting) is not
+//! slowed.
+//!
+//! Both handshake versions are served: after SaslHandshake v1 tokens come
+//! in SaslAuthenticate requests; after v0 they come as bare
+//! length-prefixed frames, answered the same way (`connection`).
+//!
+//! Not here: the wire (`apis::sasl`), the SCRAM arithmetic (`scram`),
+//! where credentials live (`metadata`), and what a principal may do
+//! (`auth`).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fjord_controller::InternalSecret;
+use fjord_controller::{InternalSecret, ScramMechanism};
+use parking_lot::Mutex;
 
 use crate::auth::{INTERNAL_PRINCIPAL, Principal};
+use crate::metadata::Metadata;
+use crate::scram::{self, ServerExchange};
 
-/// The one mechanism served.
-pub(crate) const MECHANISM: &str = "PLAIN";
+/// Failed attempts allowed per second per user and client address; the
+/// next ones in the same second are refused unchecked.
+pub(crate) const MAX_FAILURES_PER_SECOND: u32 = 5;
+
+/// The (user, address) pairs the limiter tracks at most; past this, stale
+/// entries are dropped, and pairs that still do not fit are not tracked
+/// (memory stays bounded whatever user names a client invents).
+const MAX_TRACKED: usize = 10_000;
+
+/// A SASL mechanism this broker serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mechanism {
+    /// `PLAIN`.
+    Plain,
+    /// `SCRAM-SHA-256`, `SCRAM-SHA-512`.
+    Scram(ScramMechanism),
+}
+
+impl Mechanism {
+    /// Every mechanism, in the order SaslHandshake lists them by default.
+    pub(crate) const ALL: [Mechanism; 3] = [
+        Mechanism::Scram(ScramMechanism::Sha512),
+        Mechanism::Scram(ScramMechanism::Sha256),
+        Mechanism::Plain,
+    ];
+
+    /// The SASL name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Scram(m) => m.name(),
+        }
+    }
+
+    /// The mechanism called `name`.
+    pub(crate) fn from_name(name: &str) -> Option<Mechanism> {
+        Mechanism::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
 
 /// Where a connection is in the exchange.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default)]
 enum Stage {
     #[default]
     Start,
-    /// PLAIN was chosen; `bare_token`: the token comes as a bare frame
+    /// A mechanism was chosen; `bare`: tokens come as bare frames
     /// (handshake v0).
-    Handshaken { bare_token: bool },
+    Handshaken { mechanism: Mechanism, bare: bool },
+    /// SCRAM's server-first message was sent.
+    ScramStarted {
+        exchange: Box<ServerExchange>,
+        peer_user: String,
+        bare: bool,
+    },
     /// Authenticated: no second handshake on the same connection (no
     /// re-authentication, KIP-368).
     Done,
+    /// Failed: the connection is being closed.
+    Failed,
 }
 
 /// One connection's SASL exchange.
@@ -45,92 +108,345 @@ pub(crate) struct Sasl {
 /// Why a SASL step was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum SaslError {
-    /// A mechanism other than PLAIN.
-    #[error("SASL mechanism {0:?} is not enabled; enabled: PLAIN")]
-    UnsupportedMechanism(String),
+    /// A mechanism that is not enabled.
+    #[error("SASL mechanism {mechanism:?} is not enabled; enabled: {enabled}")]
+    UnsupportedMechanism {
+        /// The one asked for.
+        mechanism: String,
+        /// The enabled ones, comma-separated.
+        enabled: String,
+    },
     /// A step out of order.
     #[error("{0}")]
     IllegalState(&'static str),
-    /// Wrong user, wrong password, no secret here, or a token that is not
-    /// PLAIN's. Clients learn no more than that.
-    #[error("authentication failed: invalid user name or password")]
+    /// Wrong user, wrong password, or a token that is not the mechanism's.
+    /// Clients learn no more than that (Kafka's words).
+    #[error("Authentication failed: invalid credentials")]
     Failed,
+    /// Too many failed attempts for this user from this address: refused
+    /// without checking.
+    #[error(
+        "Authentication failed: too many failed attempts for this user from this address \
+         (at most {MAX_FAILURES_PER_SECOND} a second); retry later"
+    )]
+    TooManyAttempts,
+}
+
+/// What a successful step answers.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The exchange goes on: send this challenge.
+    Continue(Vec<u8>),
+    /// Authenticated as this principal: send this last message.
+    Done(Principal, Vec<u8>),
+}
+
+/// What every connection's SASL exchange shares: the enabled mechanisms
+/// and the failed-attempt limiter.
+#[derive(Debug)]
+pub(crate) struct Authenticator {
+    enabled: Vec<Mechanism>,
+    limiter: Limiter,
+}
+
+impl Authenticator {
+    /// Serves `enabled` (validated names; see `BrokerConfig`).
+    pub(crate) fn new(enabled: Vec<Mechanism>) -> Authenticator {
+        Authenticator {
+            enabled,
+            limiter: Limiter::default(),
+        }
+    }
+
+    /// The enabled mechanisms' names, as SaslHandshake lists them.
+    pub(crate) fn enabled_names(&self) -> Vec<&'static str> {
+        self.enabled.iter().map(|m| m.name()).collect()
+    }
 }
 
 impl Sasl {
     /// SaslHandshake of `version` choosing `mechanism`.
-    pub(crate) fn handshake(&mut self, mechanism: &str, version: i16) -> Result<(), SaslError> {
-        if self.stage != Stage::Start {
+    pub(crate) fn handshake(
+        &mut self,
+        auth: &Authenticator,
+        mechanism: &str,
+        version: i16,
+    ) -> Result<(), SaslError> {
+        if !matches!(self.stage, Stage::Start) {
             return Err(SaslError::IllegalState(
                 "SaslHandshake is allowed once, before authenticating",
             ));
         }
-        if mechanism != MECHANISM {
-            return Err(SaslError::UnsupportedMechanism(mechanism.to_owned()));
-        }
+        let chosen = Mechanism::from_name(mechanism)
+            .filter(|m| auth.enabled.contains(m))
+            .ok_or_else(|| SaslError::UnsupportedMechanism {
+                mechanism: mechanism.to_owned(),
+                enabled: auth.enabled_names().join(","),
+            })?;
         self.stage = Stage::Handshaken {
-            bare_token: version == 0,
+            mechanism: chosen,
+            bare: version == 0,
         };
         Ok(())
     }
 
     /// Whether the next frame is a bare token rather than a request.
     pub(crate) fn expects_bare_token(&self) -> bool {
-        self.stage == Stage::Handshaken { bare_token: true }
+        matches!(
+            self.stage,
+            Stage::Handshaken { bare: true, .. } | Stage::ScramStarted { bare: true, .. }
+        )
     }
 
-    /// Checks a PLAIN token (`authzid NUL user NUL password`) against the
-    /// cluster's internal secret (`None` on a single node: nothing
-    /// authenticates).
-    pub(crate) fn authenticate(
+    /// Takes the client's next token. `secret` is the cluster's internal
+    /// secret (`None` on a single node: the internal principal cannot log
+    /// in there).
+    pub(crate) async fn step(
         &mut self,
         token: &[u8],
+        auth: &Authenticator,
+        metadata: &Metadata,
         secret: Option<&InternalSecret>,
         peer: SocketAddr,
-    ) -> Result<Principal, SaslError> {
-        if !matches!(self.stage, Stage::Handshaken { .. }) {
-            return Err(SaslError::IllegalState(
-                "SaslAuthenticate before a SaslHandshake choosing PLAIN",
-            ));
-        }
-        let valid = secret.is_some_and(|secret| plain_matches(token, secret.expose()));
-        if !valid {
-            failed_attempt(peer);
-            return Err(SaslError::Failed);
-        }
-        self.stage = Stage::Done;
-        Ok(Principal::Internal)
+    ) -> Result<Step, SaslError> {
+        let stage = std::mem::replace(&mut self.stage, Stage::Failed);
+        let (step, next) = match stage {
+            Stage::Handshaken {
+                mechanism: Mechanism::Plain,
+                ..
+            } => {
+                let principal = plain(token, auth, metadata, secret, peer).await?;
+                (Step::Done(principal, Vec::new()), Stage::Done)
+            }
+            Stage::Handshaken {
+                mechanism: Mechanism::Scram(m),
+                bare,
+            } => {
+                let (exchange, challenge) = scram_first(token, m, auth, metadata, peer)?;
+                let peer_user = exchange.user().to_owned();
+                let next = Stage::ScramStarted {
+                    exchange: Box::new(exchange),
+                    peer_user,
+                    bare,
+                };
+                (Step::Continue(challenge), next)
+            }
+            Stage::ScramStarted {
+                exchange,
+                peer_user,
+                ..
+            } => match exchange.finish(token) {
+                Ok(last) => (Step::Done(Principal::User(peer_user), last), Stage::Done),
+                Err(e) => {
+                    auth.limiter.failed(peer.ip(), &peer_user);
+                    failed(
+                        peer,
+                        &peer_user,
+                        exchange.mechanism().name(),
+                        &e.to_string(),
+                    );
+                    return Err(SaslError::Failed);
+                }
+            },
+            Stage::Start | Stage::Done | Stage::Failed => {
+                self.stage = stage;
+                return Err(SaslError::IllegalState(
+                    "SaslAuthenticate before a SaslHandshake choosing a mechanism",
+                ));
+            }
+        };
+        self.stage = next;
+        Ok(step)
     }
 }
 
-/// Whether `token` is PLAIN's for the internal principal with `password`
-/// (an authorization id, if any, must name the same user).
-fn plain_matches(token: &[u8], password: &str) -> bool {
+/// SCRAM's first step: parse the client-first message, look the user up
+/// (or make a credential up), answer with the server-first message.
+fn scram_first(
+    token: &[u8],
+    mechanism: ScramMechanism,
+    auth: &Authenticator,
+    metadata: &Metadata,
+    peer: SocketAddr,
+) -> Result<(ServerExchange, Vec<u8>), SaslError> {
+    let first = scram::parse_client_first(token).map_err(|e| {
+        failed(peer, "", mechanism.name(), &e.to_string());
+        SaslError::Failed
+    })?;
+    let user = first.user.clone();
+    auth.limiter.check(peer.ip(), &user)?;
+    // No acting for another user: an authorization id must be the user.
+    if first.authzid.as_ref().is_some_and(|a| *a != user) {
+        auth.limiter.failed(peer.ip(), &user);
+        failed(
+            peer,
+            &user,
+            mechanism.name(),
+            "authorization id is another user",
+        );
+        return Err(SaslError::Failed);
+    }
+    let credential = match metadata.scram_credential(&user, mechanism) {
+        Some(credential) => credential,
+        None => scram::unknown_user_credential(mechanism, &user).map_err(|e| {
+            tracing::error!(error = %e, "cannot make up a SCRAM credential");
+            SaslError::Failed
+        })?,
+    };
+    ServerExchange::start(mechanism, credential, first).map_err(|e| {
+        tracing::error!(error = %e, "cannot start a SCRAM exchange");
+        SaslError::Failed
+    })
+}
+
+/// Checks a PLAIN token (`authzid NUL user NUL password`): the internal
+/// principal against the cluster's secret, anyone else against their SCRAM
+/// credential (SHA-512's if they have one, else SHA-256's). The PBKDF2
+/// derivation runs on a blocking thread.
+async fn plain(
+    token: &[u8],
+    auth: &Authenticator,
+    metadata: &Metadata,
+    secret: Option<&InternalSecret>,
+    peer: SocketAddr,
+) -> Result<Principal, SaslError> {
     let mut parts = token.split(|b| *b == 0);
-    let (Some(authzid), Some(user), Some(given), None) =
+    let (Some(authzid), Some(user), Some(password), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return false;
+        failed(peer, "", "PLAIN", "not a PLAIN token");
+        return Err(SaslError::Failed);
     };
-    let user_ok = user == INTERNAL_PRINCIPAL.as_bytes()
-        && (authzid.is_empty() || authzid == INTERNAL_PRINCIPAL.as_bytes());
-    // Both compared whole, so the time taken does not tell which part of
-    // the password matched.
-    constant_time_eq(given, password.as_bytes()) & user_ok
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+    let Ok(user) = std::str::from_utf8(user) else {
+        failed(peer, "", "PLAIN", "the user name is not UTF-8");
+        return Err(SaslError::Failed);
+    };
+    auth.limiter.check(peer.ip(), user)?;
+    let refuse = |why: &str| {
+        auth.limiter.failed(peer.ip(), user);
+        failed(peer, user, "PLAIN", why);
+        SaslError::Failed
+    };
+    if !authzid.is_empty() && authzid != user.as_bytes() {
+        return Err(refuse("authorization id is another user"));
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    if user == INTERNAL_PRINCIPAL {
+        let valid = secret.is_some_and(|s| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                password,
+                s.expose().as_bytes(),
+            ))
+        });
+        return if valid {
+            Ok(Principal::Internal)
+        } else {
+            Err(refuse("invalid credentials"))
+        };
+    }
+    let known = [ScramMechanism::Sha512, ScramMechanism::Sha256]
+        .into_iter()
+        .find_map(|m| metadata.scram_credential(user, m).map(|c| (m, c)));
+    let (mechanism, credential) = match known {
+        Some(found) => found,
+        None => {
+            let m = ScramMechanism::Sha512;
+            let made_up = scram::unknown_user_credential(m, user).map_err(|e| {
+                tracing::error!(error = %e, "cannot make up a SCRAM credential");
+                SaslError::Failed
+            })?;
+            (m, made_up)
+        }
+    };
+    let password = password.to_vec();
+    let valid = tokio::task::spawn_blocking(move || {
+        scram::password_matches(mechanism, &credential, &password)
+    })
+    .await
+    .unwrap_or(false);
+    if valid {
+        Ok(Principal::User(user.to_owned()))
+    } else {
+        Err(refuse("invalid credentials"))
+    }
 }
 
-/// At most one log line per this interval about failed attempts, however
-/// many come in (a client retrying in a loop must not flood the log).
+/// One log line per failed attempt that was checked (the limiter bounds
+/// them per user and address). Never the password.
+fn failed(peer: SocketAddr, user: &str, mechanism: &str, why: &str) {
+    tracing::warn!(%peer, user = ?user, mechanism, reason = why, "SASL authentication failed; closing the connection");
+}
+
+/// Failed attempts per (client address, user) in the current one-second
+/// window.
+#[derive(Debug, Default)]
+struct Limiter {
+    windows: Mutex<HashMap<(IpAddr, String), Window>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    failures: u32,
+}
+
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// User names are tracked by their first this many bytes at most.
+const MAX_TRACKED_NAME: usize = 256;
+
+fn key(ip: IpAddr, user: &str) -> (IpAddr, String) {
+    let mut end = user.len().min(MAX_TRACKED_NAME);
+    while !user.is_char_boundary(end) {
+        end -= 1;
+    }
+    (ip, user[..end].to_owned())
+}
+
+impl Limiter {
+    /// Refuses when this pair failed [`MAX_FAILURES_PER_SECOND`] times in
+    /// the current second.
+    fn check(&self, ip: IpAddr, user: &str) -> Result<(), SaslError> {
+        let windows = self.windows.lock();
+        match windows.get(&key(ip, user)) {
+            Some(w) if w.start.elapsed() < WINDOW && w.failures >= MAX_FAILURES_PER_SECOND => {
+                drop(windows);
+                refused_unchecked(ip);
+                Err(SaslError::TooManyAttempts)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed attempt.
+    fn failed(&self, ip: IpAddr, user: &str) {
+        let now = Instant::now();
+        let mut windows = self.windows.lock();
+        if windows.len() >= MAX_TRACKED {
+            windows.retain(|_, w| now.duration_since(w.start) < WINDOW);
+        }
+        let key = key(ip, user);
+        if windows.len() >= MAX_TRACKED && !windows.contains_key(&key) {
+            return;
+        }
+        let window = windows.entry(key).or_insert(Window {
+            start: now,
+            failures: 0,
+        });
+        if now.duration_since(window.start) >= WINDOW {
+            *window = Window {
+                start: now,
+                failures: 0,
+            };
+        }
+        window.failures += 1;
+    }
+}
+
+/// Attempts refused unchecked are logged at most once per this interval
+/// (with a count), however many come in.
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-fn failed_attempt(peer: SocketAddr) {
+fn refused_unchecked(ip: IpAddr) {
     static LAST_LOGGED_S: AtomicU64 = AtomicU64::new(0);
     static UNLOGGED: AtomicU64 = AtomicU64::new(0);
     let now = SystemTime::now()
@@ -143,7 +459,7 @@ fn failed_attempt(peer: SocketAddr) {
             .is_ok()
     {
         let others = UNLOGGED.swap(0, Ordering::Relaxed);
-        tracing::warn!(%peer, others, "SASL/PLAIN authentication failed; closing the connection (others: failures since the last such line)");
+        tracing::warn!(client = %ip, others, "SASL attempts refused unchecked: too many failures for a user from one address (others: refusals since the last such line)");
     } else {
         UNLOGGED.fetch_add(1, Ordering::Relaxed);
     }
@@ -157,18 +473,41 @@ mod tests {
         "127.0.0.1:1".parse().unwrap()
     }
 
-    #[test]
-    fn plain_tokens() {
+    fn metadata(dir: &std::path::Path) -> Metadata {
+        crate::apis::tests::state(dir).unwrap().metadata()
+    }
+
+    fn all() -> Authenticator {
+        Authenticator::new(Mechanism::ALL.to_vec())
+    }
+
+    #[tokio::test]
+    async fn plain_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = metadata(dir.path());
         let secret = InternalSecret::new("s3cret");
-        let ok = |token: &[u8]| {
-            let mut sasl = Sasl::default();
-            sasl.handshake("PLAIN", 1).unwrap();
-            sasl.authenticate(token, Some(&secret), peer())
+        let auth = all();
+        let step = |token: &'static [u8], secret: Option<InternalSecret>| {
+            let (auth, metadata) = (&auth, &metadata);
+            async move {
+                let mut sasl = Sasl::default();
+                sasl.handshake(auth, "PLAIN", 1).unwrap();
+                sasl.step(token, auth, metadata, secret.as_ref(), peer())
+                    .await
+            }
         };
-        assert_eq!(ok(b"\0fjord-internal\0s3cret"), Ok(Principal::Internal));
+        let internal = Ok(Step::Done(Principal::Internal, Vec::new()));
         assert_eq!(
-            ok(b"fjord-internal\0fjord-internal\0s3cret"),
-            Ok(Principal::Internal)
+            step(b"\0fjord-internal\0s3cret", Some(secret.clone())).await,
+            internal
+        );
+        assert_eq!(
+            step(
+                b"fjord-internal\0fjord-internal\0s3cret",
+                Some(secret.clone())
+            )
+            .await,
+            internal
         );
         for bad in [
             &b"\0fjord-internal\0s3cre"[..],
@@ -178,41 +517,86 @@ mod tests {
             b"",
             b"s3cret",
         ] {
-            assert_eq!(ok(bad), Err(SaslError::Failed), "{bad:?}");
+            let mut sasl = Sasl::default();
+            // A fresh address each time: the limiter is not under test.
+            let auth = all();
+            sasl.handshake(&auth, "PLAIN", 1).unwrap();
+            let got = sasl
+                .step(bad, &auth, &metadata, Some(&secret), peer())
+                .await;
+            assert_eq!(got, Err(SaslError::Failed), "{bad:?}");
         }
-        // No secret (a single node): nothing authenticates.
-        let mut sasl = Sasl::default();
-        sasl.handshake("PLAIN", 1).unwrap();
+        // No secret (a single node): the internal principal cannot log in.
         assert_eq!(
-            sasl.authenticate(b"\0fjord-internal\0", None, peer()),
+            step(b"\0fjord-internal\0", None).await,
             Err(SaslError::Failed)
         );
     }
 
-    #[test]
-    fn steps_in_order() {
+    #[tokio::test]
+    async fn steps_in_order_and_mechanisms_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = metadata(dir.path());
         let secret = InternalSecret::new("s");
+        let auth = Authenticator::new(vec![Mechanism::Plain]);
         let mut sasl = Sasl::default();
         assert!(matches!(
-            sasl.authenticate(b"\0fjord-internal\0s", Some(&secret), peer()),
+            sasl.step(
+                b"\0fjord-internal\0s",
+                &auth,
+                &metadata,
+                Some(&secret),
+                peer()
+            )
+            .await,
             Err(SaslError::IllegalState(_))
         ));
         assert_eq!(
-            sasl.handshake("SCRAM-SHA-256", 1),
-            Err(SaslError::UnsupportedMechanism("SCRAM-SHA-256".into()))
+            sasl.handshake(&auth, "SCRAM-SHA-256", 1),
+            Err(SaslError::UnsupportedMechanism {
+                mechanism: "SCRAM-SHA-256".into(),
+                enabled: "PLAIN".into()
+            })
         );
-        sasl.handshake("PLAIN", 0).unwrap();
+        sasl.handshake(&auth, "PLAIN", 0).unwrap();
         assert!(sasl.expects_bare_token());
         assert!(matches!(
-            sasl.handshake("PLAIN", 1),
+            sasl.handshake(&auth, "PLAIN", 1),
             Err(SaslError::IllegalState(_))
         ));
-        sasl.authenticate(b"\0fjord-internal\0s", Some(&secret), peer())
-            .unwrap();
+        sasl.step(
+            b"\0fjord-internal\0s",
+            &auth,
+            &metadata,
+            Some(&secret),
+            peer(),
+        )
+        .await
+        .unwrap();
         assert!(!sasl.expects_bare_token());
         assert!(matches!(
-            sasl.handshake("PLAIN", 1),
+            sasl.handshake(&auth, "PLAIN", 1),
             Err(SaslError::IllegalState(_))
         ));
+    }
+
+    #[test]
+    fn the_limiter_counts_failures_per_user_and_address() {
+        let limiter = Limiter::default();
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..MAX_FAILURES_PER_SECOND {
+            assert_eq!(limiter.check(a, "alice"), Ok(()));
+            limiter.failed(a, "alice");
+        }
+        assert_eq!(limiter.check(a, "alice"), Err(SaslError::TooManyAttempts));
+        assert_eq!(limiter.check(b, "alice"), Ok(()));
+        assert_eq!(limiter.check(a, "bob"), Ok(()));
+        // Memory stays bounded whatever names come in.
+        for i in 0..MAX_TRACKED + 100 {
+            limiter.failed(b, &format!("user{i}"));
+        }
+        assert!(limiter.windows.lock().len() <= MAX_TRACKED);
+        std::thread::sleep(WINDOW);
+        assert_eq!(limiter.check(a, "alice"), Ok(()));
     }
 }

@@ -101,11 +101,13 @@ impl Broker {
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))?;
         let acls = Arc::new(crate::metadata::AclStore::open(&config.data_dir)?);
+        let credentials = Arc::new(crate::metadata::LocalCredentials::open(&config.data_dir)?);
         let (config, registry, groups) = (Arc::new(config), Arc::new(registry), Arc::new(groups));
         let state = Arc::new(BrokerState::new(
             Arc::clone(&config),
             Arc::clone(&registry),
             acls,
+            credentials,
             Arc::clone(&groups),
             Advertised {
                 host: advertised_host,
@@ -143,6 +145,29 @@ impl Broker {
                 config,
                 shutdown: shutdown_rx,
             });
+        }
+        let admin = state.config();
+        if let (Some(user), Some(password)) = (&admin.sasl_admin_user, &admin.sasl_admin_password) {
+            let password = password.expose().to_owned();
+            if state.cluster().is_some() {
+                // The quorum may not take changes yet: retried until it does.
+                tokio::spawn(crate::users::ensure_admin(
+                    state.metadata(),
+                    user.clone(),
+                    password,
+                    state.shutdown(),
+                ));
+            } else {
+                // Made before the first client can try to log in.
+                let made = crate::users::create_missing(&state.metadata(), user, &password)
+                    .await
+                    .map_err(|e| {
+                        BrokerError::Config(format!("creating sasl.admin.user: {}", e.message))
+                    })?;
+                if made > 0 {
+                    tracing::info!(user = ?user, "admin user created");
+                }
+            }
         }
         let task = tokio::spawn(serve(listener, Arc::clone(&state), log_cleaner));
         Ok(Broker {

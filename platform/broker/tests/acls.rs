@@ -46,7 +46,11 @@ fn secured(dir: &std::path::Path, super_users: &str) -> TestBroker {
         authorizer_class_name: Some(
             "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
         ),
-        super_users: super_users.into(),
+        super_users: super_users
+            .split(";")
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect(),
         ..BrokerConfig::ephemeral(dir)
     })
 }

@@ -1,6 +1,6 @@
-//! What every client subcommand shares: the bootstrap address and the
-//! librdkafka configuration built from it; and, for the commands that
-//! change pipelines, the admin HTTP API's address.
+//! What every client subcommand shares: the bootstrap address, the SASL
+//! login, and the librdkafka configuration built from them; and, for the
+//! commands that change pipelines, the admin HTTP API's address.
 
 use rdkafka::ClientConfig;
 
@@ -15,6 +15,46 @@ pub struct ClientArgs {
         default_value = "127.0.0.1:9092"
     )]
     pub bootstrap_server: String,
+    #[command(flatten)]
+    pub sasl: SaslArgs,
+}
+
+/// How a client logs in (SASL over the plain listener). Without a user it
+/// stays anonymous.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SaslArgs {
+    /// Log in as this user (SASL).
+    #[arg(long = "sasl-user", env = "FJORD_USER")]
+    pub user: Option<String>,
+    /// The user's password.
+    #[arg(
+        long = "sasl-password",
+        env = "FJORD_PASSWORD",
+        requires = "user",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// The SASL mechanism to log in with.
+    #[arg(
+        long = "sasl-mechanism",
+        env = "FJORD_SASL_MECHANISM",
+        default_value = "SCRAM-SHA-512",
+        value_parser = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+    )]
+    pub mechanism: String,
+}
+
+impl SaslArgs {
+    /// The user and password, when a user is given (a password must be too).
+    pub fn login(&self) -> anyhow::Result<Option<(&str, &str)>> {
+        match (&self.user, &self.password) {
+            (None, _) => Ok(None),
+            (Some(user), Some(password)) => Ok(Some((user, password))),
+            (Some(user), None) => {
+                anyhow::bail!("--sasl-user {user} needs --sasl-password (or FJORD_PASSWORD)")
+            }
+        }
+    }
 }
 
 /// The admin API flag of the commands that change pipelines: they go
@@ -47,6 +87,13 @@ impl ClientArgs {
             .set("bootstrap.servers", &self.bootstrap_server)
             .set("socket.timeout.ms", "10000")
             .set("log_level", "3");
+        if let (Some(user), Some(password)) = (&self.sasl.user, &self.sasl.password) {
+            config
+                .set("security.protocol", "SASL_PLAINTEXT")
+                .set("sasl.mechanism", &self.sasl.mechanism)
+                .set("sasl.username", user)
+                .set("sasl.password", password);
+        }
         config
     }
 }

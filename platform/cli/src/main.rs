@@ -25,6 +25,7 @@ mod quorum;
 mod raw;
 mod server;
 mod topic;
+mod user;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -57,6 +58,9 @@ enum Command {
     /// Brokers, leader elections, partition reassignment, decommissioning.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Users and their SCRAM credentials: create, delete, list.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -90,6 +94,7 @@ fn main() -> Result<()> {
                     Command::Cluster(c) => tokio::task::block_in_place(|| cluster::run(c)),
                     Command::Acl(c) => tokio::task::block_in_place(|| acl::run(c)),
                     Command::Bench(c) => tokio::task::block_in_place(|| bench::run(c)),
+                    Command::User(c) => tokio::task::block_in_place(|| user::run(c)),
                     Command::Server(_) | Command::Plugin(_) | Command::Pipeline(_) => {
                         unreachable!("handled above")
                     }

@@ -81,6 +81,56 @@ impl Connection {
         bail!("no bootstrap server answered: {}", errors.join("; "))
     }
 
+    /// Logs in with `sasl` (SaslHandshake v1, SaslAuthenticate), when it
+    /// names a user.
+    pub fn authenticate(&mut self, sasl: &crate::client::SaslArgs) -> Result<()> {
+        use fjord_broker::scram::{ScramClient, ScramMechanism};
+        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+        let Some((user, password)) = sasl.login()? else {
+            return Ok(());
+        };
+        let mechanism = sasl.mechanism.as_str();
+        let handshake = self.call(
+            1,
+            &SaslHandshakeRequest::default()
+                .with_mechanism(StrBytes::from_string(mechanism.into())),
+        )?;
+        if handshake.error_code != 0 {
+            let enabled: Vec<&str> = handshake.mechanisms.iter().map(|m| m.as_str()).collect();
+            bail!(
+                "{} does not take SASL {mechanism} ({}); enabled: {}",
+                self.addr,
+                error_name(handshake.error_code),
+                enabled.join(", ")
+            );
+        }
+        let mut step = |token: Vec<u8>| -> Result<Bytes> {
+            let answer = self.call(
+                2,
+                &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+            )?;
+            if answer.error_code != 0 {
+                bail!(
+                    "logging in as {user} ({mechanism}): {}",
+                    describe_error(answer.error_code, answer.error_message.as_ref())
+                );
+            }
+            Ok(answer.auth_bytes)
+        };
+        match ScramMechanism::from_name(mechanism) {
+            Some(scram) => {
+                let (mut client, first) = ScramClient::new(scram, user, password)?;
+                let server_first = step(first)?;
+                let server_final = step(client.finish(&server_first)?)?;
+                client.verify(&server_final)?;
+            }
+            None => {
+                step(format!("\0{user}\0{password}").into_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The `host:port` this connection went to.
     pub fn addr(&self) -> &str {
         &self.addr

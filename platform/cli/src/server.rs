@@ -58,6 +58,19 @@ pub struct ServerArgs {
     /// on disk; concurrent produces share one fsync).
     #[arg(long, env = "FJORD_DURABILITY", value_parser = ["page-cache", "fsync"])]
     pub durability: Option<String>,
+    /// A user created at start if missing, with `--admin-password`, and a
+    /// super user (`sasl.admin.user`).
+    #[arg(long, env = "FJORD_ADMIN_USER", requires = "admin_password")]
+    pub admin_user: Option<String>,
+    /// The admin user's password (`sasl.admin.password`); prefer the
+    /// variable to the flag, which other local users can see.
+    #[arg(
+        long,
+        env = "FJORD_ADMIN_PASSWORD",
+        requires = "admin_user",
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
     /// Pipeline manifests (files, or directories of `.yaml` files) to
     /// deploy when the server starts; a manifest already deployed unchanged
     /// is left running as it is.
@@ -279,6 +292,10 @@ fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
     }
     if let Some(n) = args.num_partitions {
         config.num_partitions = n;
+    }
+    if let (Some(user), Some(password)) = (&args.admin_user, &args.admin_password) {
+        config.sasl_admin_user = Some(user.clone());
+        config.sasl_admin_password = Some(fjord_broker::Password::new(password.clone()));
     }
     if let Some(mode) = &args.durability {
         config.durability = match mode.as_str() {

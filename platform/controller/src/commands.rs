@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::{Acl, BrokerId, InternalSecret, PartitionState};
+use crate::model::{
+    Acl, BrokerId, InternalSecret, PartitionState, ScramCredential, ScramMechanism,
+};
 
 /// One change to the cluster metadata. Proposed through
 /// [`Controller::propose`](crate::Controller::propose), committed by the Raft
@@ -152,6 +154,25 @@ pub enum Command {
     DeleteAcls {
         /// The bindings.
         acls: Vec<Acl>,
+    },
+    /// Create or replace `user`'s credential for `mechanism`
+    /// (AlterUserScramCredentials' upsertion). The proposer salts and
+    /// derives it; the password never reaches the log.
+    SetScramCredential {
+        /// User name (not empty).
+        user: String,
+        /// The mechanism.
+        mechanism: ScramMechanism,
+        /// Salt, iterations and keys.
+        credential: ScramCredential,
+    },
+    /// Remove `user`'s credential for `mechanism`; a user without any
+    /// credential is gone.
+    DeleteScramCredential {
+        /// User name.
+        user: String,
+        /// The mechanism.
+        mechanism: ScramMechanism,
     },
 }
 
@@ -327,4 +348,15 @@ pub enum CommandError {
     /// An ACL binding with an empty resource name, principal or host.
     #[error("invalid ACL binding: {0}")]
     InvalidAcl(String),
+    /// No such user, or no credential of this mechanism for it.
+    #[error("user '{user}' has no {} credential", .mechanism.name())]
+    UnknownScramCredential {
+        /// User name.
+        user: String,
+        /// The mechanism.
+        mechanism: ScramMechanism,
+    },
+    /// A SCRAM credential (or user name) that cannot be kept.
+    #[error("unacceptable SCRAM credential: {0}")]
+    InvalidScramCredential(String),
 }

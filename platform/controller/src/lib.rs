@@ -6,8 +6,9 @@
 //! order to a deterministic state machine, [`ClusterMetadata`]: registered
 //! brokers, topics with their partitions (replicas, leader, leader epoch, ISR,
 //! partition epoch), pipeline manifests, the secret of the platform's
-//! own Kafka principal (drawn once by the active controller) and the ACL
-//! bindings brokers authorize with.
+//! own Kafka principal (drawn once by the active controller), the ACL
+//! bindings brokers authorize with and the users' SCRAM credentials (salted
+//! keys, never passwords).
 //!
 //! **What it is for**
 //! - [`Controller::start`] runs one controller node: an on-disk Raft log and
@@ -63,6 +64,6 @@ pub use controller::{Controller, ControllerConfig, ControllerError};
 pub use handle::QuorumHandle;
 pub use model::{
     Acl, BrokerId, BrokerRegistration, ClusterMetadata, InternalSecret, NO_LEADER, PartitionState,
-    Pipeline, Topic,
+    Pipeline, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, ScramCredential, ScramMechanism, Topic,
 };
 pub use voters::{NodeId, Voters, VotersParseError};

@@ -117,80 +117,70 @@ impl StateMachine {
 
 /// Decodes a snapshot's [`ClusterMetadata`]. postcard does not honour
 /// `#[serde(default)]` (a struct is its fields in order, with no names), so
-/// a snapshot written before a trailing field existed, which ends where
-/// that field would start, is decoded as the older layout: before
-/// `internal_secret`, or before `acls`. An older layout must use every
-/// byte, so a snapshot cut inside a field is an error, not an older one.
+/// a snapshot written before the last fields existed, which ends where they
+/// would start, is decoded as the older layout it is: before `acls` and
+/// `scram_credentials`, or before `internal_secret` too.
 fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
-    fn whole<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, postcard::Error> {
-        match postcard::take_from_bytes(data)? {
-            (value, []) => Ok(value),
-            _ => Err(postcard::Error::DeserializeUnexpectedEnd),
-        }
-    }
-    /// `ClusterMetadata` before `acls`.
-    #[derive(Deserialize)]
-    struct WithoutAcls {
-        offset: u64,
-        brokers:
-            std::collections::BTreeMap<crate::model::BrokerId, crate::model::BrokerRegistration>,
-        topics: std::collections::BTreeMap<String, crate::model::Topic>,
-        pipelines: std::collections::BTreeMap<String, crate::model::Pipeline>,
-        placement_cursor: u64,
-        internal_secret: Option<crate::model::InternalSecret>,
-    }
+    use std::collections::BTreeMap;
+
+    use crate::model::{BrokerId, BrokerRegistration, InternalSecret, Pipeline, Topic};
     /// `ClusterMetadata` before `internal_secret`.
     #[derive(Deserialize)]
     struct WithoutSecret {
         offset: u64,
-        brokers:
-            std::collections::BTreeMap<crate::model::BrokerId, crate::model::BrokerRegistration>,
-        topics: std::collections::BTreeMap<String, crate::model::Topic>,
-        pipelines: std::collections::BTreeMap<String, crate::model::Pipeline>,
+        brokers: BTreeMap<BrokerId, BrokerRegistration>,
+        topics: BTreeMap<String, Topic>,
+        pipelines: BTreeMap<String, Pipeline>,
         placement_cursor: u64,
     }
-    let older = match postcard::from_bytes::<ClusterMetadata>(data) {
-        Ok(metadata) => return Ok(metadata),
-        Err(postcard::Error::DeserializeUnexpectedEnd) => match whole(data) {
-            Ok(WithoutAcls {
-                offset,
-                brokers,
-                topics,
-                pipelines,
-                placement_cursor,
-                internal_secret,
-            }) => (
-                offset,
-                brokers,
-                topics,
-                pipelines,
-                placement_cursor,
-                internal_secret,
-            ),
-            Err(postcard::Error::DeserializeUnexpectedEnd) => {
-                let old: WithoutSecret = whole(data)?;
-                (
-                    old.offset,
-                    old.brokers,
-                    old.topics,
-                    old.pipelines,
-                    old.placement_cursor,
-                    None,
-                )
+    /// `ClusterMetadata` before `acls` and `scram_credentials`.
+    #[derive(Deserialize)]
+    struct BeforeAccessControl {
+        offset: u64,
+        brokers: BTreeMap<BrokerId, BrokerRegistration>,
+        topics: BTreeMap<String, Topic>,
+        pipelines: BTreeMap<String, Pipeline>,
+        placement_cursor: u64,
+        internal_secret: Option<InternalSecret>,
+    }
+    let truncated = |e: &postcard::Error| matches!(e, postcard::Error::DeserializeUnexpectedEnd);
+    match postcard::from_bytes::<ClusterMetadata>(data) {
+        Err(e) if truncated(&e) => {}
+        other => return other,
+    }
+    // An older layout must take the bytes whole: one that leaves some
+    // over is a newer snapshot cut short, not an old one.
+    fn whole<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, postcard::Error> {
+        match postcard::take_from_bytes::<T>(data)? {
+            (value, []) => Ok(value),
+            _ => Err(postcard::Error::DeserializeUnexpectedEnd),
+        }
+    }
+    let old = match postcard::take_from_bytes::<BeforeAccessControl>(data) {
+        Ok((old, [])) => old,
+        Ok(_) => return Err(postcard::Error::DeserializeUnexpectedEnd),
+        Err(e) if truncated(&e) => {
+            let old: WithoutSecret = whole(data)?;
+            BeforeAccessControl {
+                offset: old.offset,
+                brokers: old.brokers,
+                topics: old.topics,
+                pipelines: old.pipelines,
+                placement_cursor: old.placement_cursor,
+                internal_secret: None,
             }
-            Err(e) => return Err(e),
-        },
+        }
         Err(e) => return Err(e),
     };
-    let (offset, brokers, topics, pipelines, placement_cursor, internal_secret) = older;
     Ok(ClusterMetadata {
-        offset,
-        brokers,
-        topics,
-        pipelines,
-        placement_cursor,
-        internal_secret,
+        offset: old.offset,
+        brokers: old.brokers,
+        topics: old.topics,
+        pipelines: old.pipelines,
+        placement_cursor: old.placement_cursor,
+        internal_secret: old.internal_secret,
         acls: Default::default(),
+        scram_credentials: BTreeMap::new(),
     })
 }
 
@@ -345,7 +335,7 @@ mod tests {
         assert_eq!(decode_metadata(&old).unwrap(), metadata);
 
         metadata.internal_secret = Some(InternalSecret::new("s3cret"));
-        // With the secret, before the ACLs.
+        // Before the ACLs and SCRAM credentials: the secret must survive.
         let with_secret = postcard::to_stdvec(&(
             metadata.offset,
             &metadata.brokers,
@@ -366,6 +356,19 @@ mod tests {
             operation: 3,
             permission_type: 3,
         });
+        metadata
+            .scram_credentials
+            .entry("alice".into())
+            .or_default()
+            .insert(
+                crate::model::ScramMechanism::Sha256,
+                crate::model::ScramCredential {
+                    salt: vec![1; 16],
+                    iterations: 4096,
+                    stored_key: vec![2; 32],
+                    server_key: vec![3; 32],
+                },
+            );
         let new = postcard::to_stdvec(&metadata).unwrap();
         assert_eq!(decode_metadata(&new).unwrap(), metadata);
         assert!(decode_metadata(&new[..new.len() - 3]).is_err());

@@ -49,6 +49,116 @@ pub struct ClusterMetadata {
     /// secret, for the same reason.
     #[serde(default)]
     pub acls: BTreeSet<Acl>,
+    /// SCRAM credentials by user name, then mechanism (KIP-554's
+    /// AlterUserScramCredentials): salted keys, never a password. Last, for
+    /// the same reason as `internal_secret`.
+    #[serde(default)]
+    pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+}
+
+/// The fewest PBKDF2 iterations a SCRAM credential may have (RFC 7677's
+/// minimum, Kafka's too).
+pub const SCRAM_MIN_ITERATIONS: u32 = 4096;
+
+/// The most PBKDF2 iterations a SCRAM credential may have (Kafka's limit:
+/// each login makes the client, and PLAIN the broker, run them all).
+pub const SCRAM_MAX_ITERATIONS: u32 = 16384;
+
+/// A SCRAM mechanism (RFC 5802 with RFC 7677's and Kafka's hashes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ScramMechanism {
+    /// `SCRAM-SHA-256`.
+    Sha256,
+    /// `SCRAM-SHA-512`.
+    Sha512,
+}
+
+impl ScramMechanism {
+    /// Both, in Kafka's order.
+    pub const ALL: [ScramMechanism; 2] = [ScramMechanism::Sha256, ScramMechanism::Sha512];
+
+    /// The SASL name (`SCRAM-SHA-256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ScramMechanism::Sha256 => "SCRAM-SHA-256",
+            ScramMechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// The mechanism with SASL name `name`.
+    pub fn from_name(name: &str) -> Option<ScramMechanism> {
+        ScramMechanism::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Kafka's number for it in the SCRAM credential APIs (1, 2).
+    pub fn kafka_type(self) -> i8 {
+        match self {
+            ScramMechanism::Sha256 => 1,
+            ScramMechanism::Sha512 => 2,
+        }
+    }
+
+    /// The mechanism Kafka numbers `kafka_type`.
+    pub fn from_kafka_type(kafka_type: i8) -> Option<ScramMechanism> {
+        ScramMechanism::ALL
+            .into_iter()
+            .find(|m| m.kafka_type() == kafka_type)
+    }
+
+    /// The length of its hash, and so of its keys, in bytes.
+    pub fn key_len(self) -> usize {
+        match self {
+            ScramMechanism::Sha256 => 32,
+            ScramMechanism::Sha512 => 64,
+        }
+    }
+}
+
+/// One user's credential for one SCRAM mechanism (RFC 5802, section 3):
+/// what a server keeps instead of the password. `Debug` shows only the
+/// iterations.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramCredential {
+    /// The salt of the salted password.
+    pub salt: Vec<u8>,
+    /// PBKDF2 iterations, within [`SCRAM_MIN_ITERATIONS`] and
+    /// [`SCRAM_MAX_ITERATIONS`].
+    pub iterations: u32,
+    /// `H(HMAC(SaltedPassword, "Client Key"))`.
+    pub stored_key: Vec<u8>,
+    /// `HMAC(SaltedPassword, "Server Key")`.
+    pub server_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ScramCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredential")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScramCredential {
+    /// Why the credential cannot be kept for `mechanism`, if it cannot.
+    pub fn check(&self, mechanism: ScramMechanism) -> Result<(), String> {
+        if !(SCRAM_MIN_ITERATIONS..=SCRAM_MAX_ITERATIONS).contains(&self.iterations) {
+            return Err(format!(
+                "iterations must be between {SCRAM_MIN_ITERATIONS} and {SCRAM_MAX_ITERATIONS}, not {}",
+                self.iterations
+            ));
+        }
+        if self.salt.is_empty() || self.salt.len() > 1024 {
+            return Err(format!(
+                "the salt must be 1 to 1024 bytes, not {}",
+                self.salt.len()
+            ));
+        }
+        let len = mechanism.key_len();
+        if self.stored_key.len() != len || self.server_key.len() != len {
+            return Err(format!("{} keys are {len} bytes long", mechanism.name()));
+        }
+        Ok(())
+    }
 }
 
 /// One ACL binding as Kafka's CreateAcls carries it: a resource pattern

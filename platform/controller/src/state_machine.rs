@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::commands::{AppliedResult, Command, CommandError, CommandOutcome, ElectionType};
 use crate::model::{
-    BrokerId, BrokerRegistration, ClusterMetadata, NO_LEADER, PartitionState, Pipeline, Topic,
-    UNCLEAN_LEADER_ELECTION,
+    BrokerId, BrokerRegistration, ClusterMetadata, NO_LEADER, PartitionState, Pipeline,
+    ScramCredential, ScramMechanism, Topic, UNCLEAN_LEADER_ELECTION,
 };
 use crate::placement::assign_replicas;
 
@@ -110,8 +110,50 @@ impl ClusterMetadata {
                 }
                 Ok(CommandOutcome::Done)
             }
+            Command::SetScramCredential {
+                user,
+                mechanism,
+                credential,
+            } => self.set_scram_credential(user, *mechanism, credential),
+            Command::DeleteScramCredential { user, mechanism } => {
+                self.delete_scram_credential(user, *mechanism)
+            }
         };
         AppliedResult { offset, result }
+    }
+
+    fn set_scram_credential(
+        &mut self,
+        user: &str,
+        mechanism: ScramMechanism,
+        credential: &ScramCredential,
+    ) -> Outcome {
+        if user.is_empty() {
+            return Err(CommandError::InvalidScramCredential(
+                "the user name is empty".into(),
+            ));
+        }
+        credential
+            .check(mechanism)
+            .map_err(CommandError::InvalidScramCredential)?;
+        self.scram_credentials
+            .entry(user.to_string())
+            .or_default()
+            .insert(mechanism, credential.clone());
+        Ok(CommandOutcome::Done)
+    }
+
+    fn delete_scram_credential(&mut self, user: &str, mechanism: ScramMechanism) -> Outcome {
+        let unknown = || CommandError::UnknownScramCredential {
+            user: user.to_string(),
+            mechanism,
+        };
+        let credentials = self.scram_credentials.get_mut(user).ok_or_else(unknown)?;
+        credentials.remove(&mechanism).ok_or_else(unknown)?;
+        if credentials.is_empty() {
+            self.scram_credentials.remove(user);
+        }
+        Ok(CommandOutcome::Done)
     }
 
     fn register_broker(

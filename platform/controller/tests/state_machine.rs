@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use fjord_controller::{
     Acl, ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType, InternalSecret,
-    NO_LEADER,
+    NO_LEADER, ScramCredential, ScramMechanism,
 };
 use proptest::prelude::*;
 
@@ -645,4 +645,70 @@ fn acls_are_added_once_and_removed() {
         Ok(CommandOutcome::Done)
     );
     assert_eq!(log.md.acls.iter().collect::<Vec<_>>(), [&acl("User:bob")]);
+}
+
+#[test]
+fn scram_credentials_are_checked_kept_and_removed() {
+    let mut log = Log::new();
+    let credential = |iterations: u32, key_len: usize| ScramCredential {
+        salt: vec![7; 16],
+        iterations,
+        stored_key: vec![1; key_len],
+        server_key: vec![2; key_len],
+    };
+    let set = |user: &str, mechanism, credential| Command::SetScramCredential {
+        user: user.into(),
+        mechanism,
+        credential,
+    };
+    for bad in [
+        set("alice", ScramMechanism::Sha256, credential(4095, 32)),
+        set("alice", ScramMechanism::Sha256, credential(16385, 32)),
+        set("alice", ScramMechanism::Sha512, credential(4096, 32)),
+        set("", ScramMechanism::Sha256, credential(4096, 32)),
+    ] {
+        assert!(
+            matches!(log.apply(bad), Err(CommandError::InvalidScramCredential(_))),
+            "accepted"
+        );
+    }
+    assert!(log.md.scram_credentials.is_empty());
+    let sha256 = credential(4096, 32);
+    let sha512 = credential(8192, 64);
+    assert_eq!(
+        log.apply(set("alice", ScramMechanism::Sha256, sha256.clone())),
+        Ok(CommandOutcome::Done)
+    );
+    assert_eq!(
+        log.apply(set("alice", ScramMechanism::Sha512, sha512.clone())),
+        Ok(CommandOutcome::Done)
+    );
+    assert_eq!(
+        log.md.scram_credentials["alice"][&ScramMechanism::Sha512],
+        sha512
+    );
+    // Keys never show in the metadata's Debug (it is logged).
+    assert!(!format!("{:?}", log.md).contains("stored_key"));
+    let delete = |user: &str, mechanism| Command::DeleteScramCredential {
+        user: user.into(),
+        mechanism,
+    };
+    assert_eq!(
+        log.apply(delete("alice", ScramMechanism::Sha256)),
+        Ok(CommandOutcome::Done)
+    );
+    assert!(matches!(
+        log.apply(delete("alice", ScramMechanism::Sha256)),
+        Err(CommandError::UnknownScramCredential { .. })
+    ));
+    assert!(matches!(
+        log.apply(delete("bob", ScramMechanism::Sha256)),
+        Err(CommandError::UnknownScramCredential { .. })
+    ));
+    assert_eq!(
+        log.apply(delete("alice", ScramMechanism::Sha512)),
+        Ok(CommandOutcome::Done)
+    );
+    // The last credential gone, the user is gone.
+    assert!(log.md.scram_credentials.is_empty());
 }

@@ -184,7 +184,7 @@ const AUTHORIZATION_CODES: [ResponseError; 4] = [
 async fn secured(dir: &std::path::Path) -> Result<Arc<BrokerState>, Box<dyn std::error::Error>> {
     let config = BrokerConfig {
         authorizer_class_name: Some("acl".into()),
-        super_users: "User:root".into(),
+        super_users: vec!["User:root".into()],
         ..BrokerConfig::ephemeral(dir)
     };
     let state = super::tests::state_with(config)?;

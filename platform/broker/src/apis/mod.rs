@@ -19,6 +19,7 @@ mod produce;
 mod producer_id;
 mod reassignments;
 pub(crate) mod sasl;
+mod scram_credentials;
 mod topics;
 mod unregister_broker;
 
@@ -76,9 +77,15 @@ pub(crate) async fn handle(
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
         RequestKind::SaslHandshake(r) => {
-            ResponseKind::SaslHandshake(sasl::handshake(session, v, r))
+            ResponseKind::SaslHandshake(sasl::handshake(state, session, v, r))
         }
-        RequestKind::SaslAuthenticate(r) => return sasl::authenticate(state, session, r),
+        RequestKind::SaslAuthenticate(r) => return sasl::authenticate(state, session, r).await,
+        RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
+            scram_credentials::describe(state, access, r),
+        ),
+        RequestKind::AlterUserScramCredentials(r) => ResponseKind::AlterUserScramCredentials(
+            scram_credentials::alter(state, access, r).await,
+        ),
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::handle(state, v, r, access).await)
         }
@@ -337,6 +344,7 @@ pub(crate) mod tests {
         let dir = config.data_dir.clone();
         let dir = dir.as_path();
         let registry = TopicRegistry::open(dir, config.default_log_config(), None)?;
+        let credentials = crate::metadata::LocalCredentials::open(dir)?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         // Keep the sender alive for the test's duration.
         std::mem::forget(stop);
@@ -347,6 +355,7 @@ pub(crate) mod tests {
             Arc::new(config),
             Arc::new(registry),
             acls,
+            Arc::new(credentials),
             Arc::new(groups),
             crate::broker_state::Advertised {
                 host: "localhost".to_string(),

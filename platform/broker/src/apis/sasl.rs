@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use kafka_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
@@ -12,33 +13,43 @@ use super::Reply;
 use crate::broker_state::BrokerState;
 use crate::client_session::Session;
 use crate::error::sasl_error_code;
-use crate::sasl::MECHANISM;
+use crate::sasl::{SaslError, Step};
 
-/// Answers a SaslHandshake: PLAIN is the one mechanism enabled.
+/// Answers a SaslHandshake: the enabled mechanisms, and whether the one
+/// asked for is among them.
 pub(crate) fn handshake(
+    state: &BrokerState,
     session: &mut Session,
     version: i16,
     request: SaslHandshakeRequest,
 ) -> SaslHandshakeResponse {
-    let code = match session.sasl.handshake(&request.mechanism, version) {
+    let auth = state.authenticator();
+    let code = match session.sasl.handshake(auth, &request.mechanism, version) {
         Ok(()) => 0,
         Err(e) => sasl_error_code(&e),
     };
     SaslHandshakeResponse::default()
         .with_error_code(code)
-        .with_mechanisms(vec![StrBytes::from_static_str(MECHANISM)])
+        .with_mechanisms(
+            auth.enabled_names()
+                .into_iter()
+                .map(StrBytes::from_static_str)
+                .collect(),
+        )
 }
 
-/// Answers a SaslAuthenticate; a failure is answered, then the connection
-/// closed.
-pub(crate) fn authenticate(
+/// Answers a SaslAuthenticate; a failure is answered (with a message the
+/// client shows), then the connection closed.
+pub(crate) async fn authenticate(
     state: &Arc<BrokerState>,
     session: &mut Session,
     request: SaslAuthenticateRequest,
 ) -> Reply {
     let response = SaslAuthenticateResponse::default();
-    match check(state, session, &request.auth_bytes) {
-        Ok(()) => Reply::Send(Box::new(response.into())),
+    match step(state, session, &request.auth_bytes).await {
+        Ok(token) => Reply::Send(Box::new(
+            response.with_auth_bytes(Bytes::from(token)).into(),
+        )),
         Err(e) => Reply::SendAndClose(
             Box::new(
                 response
@@ -51,29 +62,50 @@ pub(crate) fn authenticate(
     }
 }
 
-/// Handles the bare token that follows a SaslHandshake v0: the frame to
-/// send back (an empty token: PLAIN has nothing more to say), or why the
-/// connection closes.
-pub(crate) fn bare_token(
+/// Handles a bare token (after a SaslHandshake v0): the frame to send back
+/// (the mechanism's next message, length-prefixed), or why the connection
+/// closes.
+pub(crate) async fn bare_token(
     state: &Arc<BrokerState>,
     session: &mut Session,
     token: &[u8],
-) -> Result<&'static [u8], &'static str> {
-    check(state, session, token)
-        .map(|()| &[0u8; 4][..])
-        .map_err(|_| "SASL authentication refused")
+) -> Result<Vec<u8>, &'static str> {
+    let token = step(state, session, token)
+        .await
+        .map_err(|_| "SASL authentication refused")?;
+    let mut frame = Vec::with_capacity(4 + token.len());
+    frame.extend_from_slice(&(token.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&token);
+    Ok(frame)
 }
 
-fn check(
+/// One step of the exchange: the token to answer with; on the last, the
+/// session's principal is set.
+async fn step(
     state: &Arc<BrokerState>,
     session: &mut Session,
     token: &[u8],
-) -> Result<(), crate::sasl::SaslError> {
+) -> Result<Vec<u8>, SaslError> {
     let secret = state
         .cluster()
         .and_then(|link| link.metadata().internal_secret.clone());
-    session.principal = session
+    let metadata = state.metadata();
+    let step = session
         .sasl
-        .authenticate(token, secret.as_ref(), session.peer)?;
-    Ok(())
+        .step(
+            token,
+            state.authenticator(),
+            &metadata,
+            secret.as_ref(),
+            session.peer,
+        )
+        .await?;
+    Ok(match step {
+        Step::Continue(challenge) => challenge,
+        Step::Done(principal, last) => {
+            tracing::debug!(peer = %session.peer, %principal, "authenticated");
+            session.principal = principal;
+            last
+        }
+    })
 }

@@ -71,7 +71,7 @@ impl Authorizer {
     }
 
     fn is_super(&self, principal: &Principal) -> bool {
-        *principal == Principal::Internal || self.super_users.contains(&principal.kafka_name())
+        *principal == Principal::Internal || self.super_users.contains(&principal.to_string())
     }
 
     /// Whether `principal` from `host` may do `op` to resource `name` of
@@ -88,7 +88,7 @@ impl Authorizer {
         if self.is_super(principal) {
             return true;
         }
-        let who = principal.kafka_name();
+        let who = principal.to_string();
         let host = host.to_string();
         let mut covered = false;
         let mut allowed = false;
@@ -122,7 +122,7 @@ impl Authorizer {
         if self.is_super(principal) {
             return true;
         }
-        let who = principal.kafka_name();
+        let who = principal.to_string();
         let host = host.to_string();
         let bindings: Vec<&AclBinding> = acls
             .of_type(resource)
@@ -316,6 +316,34 @@ impl Access {
     /// [`Access::allows`] on a group.
     pub(crate) fn group(&self, op: Operation, name: &str) -> bool {
         self.allows(op, ResourceType::Group, name)
+    }
+
+    /// Whether the principal may make `op` on the cluster's own state that
+    /// is never open to everyone (users' SCRAM credentials): with an
+    /// authorizer, its decision (ALTER or DESCRIBE on CLUSTER, super users
+    /// included); without one, only `super_users` and the platform
+    /// ([`crate::auth::authorize_cluster`]), where Kafka would let anyone.
+    pub(crate) fn cluster_admin(
+        &self,
+        op: crate::auth::ClusterOperation,
+        super_users: &[String],
+    ) -> Result<(), crate::auth::AuthError> {
+        use crate::auth::ClusterOperation;
+        if !self.enforced() {
+            return crate::auth::authorize_cluster(&self.principal, op, super_users);
+        }
+        let wanted = match op {
+            ClusterOperation::Alter => Operation::Alter,
+            ClusterOperation::Describe => Operation::Describe,
+        };
+        if self.cluster(wanted) {
+            Ok(())
+        } else {
+            Err(crate::auth::AuthError::Cluster {
+                principal: self.principal.to_string(),
+                operation: op.name(),
+            })
+        }
     }
 
     /// [`Access::allows`] on the cluster.

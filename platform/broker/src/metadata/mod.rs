@@ -1,7 +1,8 @@
 //! The metadata frontend: the one door through which every metadata change
 //! goes — topics (create, "create or look up", delete), partitions, topic
 //! configs, leader elections, partition reassignments, broker
-//! decommissioning and ACL bindings (`acls`). The Kafka handlers (`apis`), the in-process API behind
+//! decommissioning, ACL bindings (`acls`) and users' SCRAM credentials
+//! (`credentials`). The Kafka handlers (`apis`), the in-process API behind
 //! the admin HTTP API (`admin`, `local`), the group coordinator's offsets
 //! topic and the pipeline runtime (through [`crate::LocalBroker`]) call
 //! [`Metadata`] and never ask whether the broker is alone or one of a
@@ -28,8 +29,9 @@
 //! share ("create the topic, or look it up if it exists") is written once
 //! in [`Metadata`] rather than in each implementation.
 //!
-//! **Adding a record kind** (users, SCRAM credentials, quotas; ACLs are
-//! one, in `acls`): one
+//! **Adding a record kind** (as ACLs and SCRAM credentials are: `acls` and
+//! `credentials` on a single node, `CreateAcls` and `SetScramCredential` in
+//! the quorum; next quotas): one
 //! method on [`Metadata`] per change, matching on [`Store`]; the quorum arm
 //! proposes a new `fjord_controller::Command` variant (the controller
 //! persists and replicates it like a topic), the registry arm writes a new
@@ -51,13 +53,14 @@
 //! one `match` per operation, so the single node keeps the registry.
 
 mod acls;
+mod credentials;
 mod quorum;
 mod registry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use fjord_controller::ElectionType;
+use fjord_controller::{ElectionType, ScramCredential, ScramMechanism};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
@@ -67,6 +70,8 @@ use crate::authorizer::{AclBinding, AclFilter, AclIndex};
 use crate::quorum_link::ClusterLink;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{ApiError, Topic, TopicRegistry};
+
+pub(crate) use credentials::{LocalCredentials, Users};
 
 /// How a new topic is replicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +170,8 @@ pub(crate) struct MetadataConfig {
 #[derive(Debug)]
 struct Parts {
     registry: Arc<TopicRegistry>,
+    /// The users' SCRAM credentials of a single node.
+    credentials: Arc<LocalCredentials>,
     config: MetadataConfig,
     acls: Arc<AclStore>,
 }
@@ -184,6 +191,7 @@ impl Metadata {
     pub(crate) fn new(
         registry: Arc<TopicRegistry>,
         acls: Arc<AclStore>,
+        credentials: Arc<LocalCredentials>,
         config: MetadataConfig,
         cluster: Option<Arc<ClusterLink>>,
     ) -> Metadata {
@@ -196,6 +204,7 @@ impl Metadata {
                 registry,
                 config,
                 acls,
+                credentials,
             },
             store,
         }
@@ -232,6 +241,68 @@ impl Metadata {
             }
         }
         Ok(matched)
+    }
+
+    /// `user`'s SCRAM credential for `mechanism`, as this broker knows it
+    /// (in a cluster: the quorum's metadata it has applied).
+    pub(crate) fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<ScramCredential> {
+        match &self.store {
+            Store::Registry => self.parts.credentials.get(user, mechanism),
+            Store::Quorum(link) => link
+                .metadata()
+                .scram_credentials
+                .get(user)?
+                .get(&mechanism)
+                .cloned(),
+        }
+    }
+
+    /// Every user's SCRAM credentials.
+    pub(crate) fn scram_users(&self) -> Users {
+        match &self.store {
+            Store::Registry => self.parts.credentials.all(),
+            Store::Quorum(link) => link.metadata().scram_credentials.clone(),
+        }
+    }
+
+    /// Creates or replaces `user`'s credential for `mechanism`. A
+    /// credential outside the iteration bounds or with keys of the wrong
+    /// size is UNACCEPTABLE_CREDENTIAL.
+    pub(crate) async fn set_scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+        credential: ScramCredential,
+    ) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => {
+                let (store, user) = (Arc::clone(&self.parts.credentials), user.to_owned());
+                registry::blocking(move || store.set(&user, mechanism, credential)).await
+            }
+            Store::Quorum(link) => {
+                quorum::set_scram_credential(link, user, mechanism, credential).await
+            }
+        }
+    }
+
+    /// Removes `user`'s credential for `mechanism`; none is
+    /// RESOURCE_NOT_FOUND.
+    pub(crate) async fn delete_scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => {
+                let (store, user) = (Arc::clone(&self.parts.credentials), user.to_owned());
+                registry::blocking(move || store.delete(&user, mechanism)).await
+            }
+            Store::Quorum(link) => quorum::delete_scram_credential(link, user, mechanism).await,
+        }
     }
 
     /// Whether a topic the platform creates for itself

@@ -1,6 +1,7 @@
 //! The frontend over the controller quorum (a broker of a cluster): topic
 //! creation, deletion, partition growth and config changes, leader
-//! elections, partition reassignments and broker decommissioning are
+//! elections, partition reassignments, broker decommissioning and SCRAM
+//! credentials are
 //! commands to the quorum, and answer once this broker has applied their
 //! outcome (so a Metadata request right after a CreateTopics sees the
 //! topic, as with Kafka). Async all the way: a command is awaited on the
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use fjord_controller::{
     BrokerId, Command, CommandError, CommandOutcome, ControllerError, ElectionType, NO_LEADER,
+    ScramCredential, ScramMechanism,
 };
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
@@ -252,6 +254,36 @@ pub(super) async fn unregister_broker(
     wait_applied(link, offset).await
 }
 
+/// Creates or replaces a SCRAM credential through the quorum.
+pub(super) async fn set_scram_credential(
+    link: &ClusterLink,
+    user: &str,
+    mechanism: ScramMechanism,
+    credential: ScramCredential,
+) -> Result<(), ApiError> {
+    let command = Command::SetScramCredential {
+        user: user.to_string(),
+        mechanism,
+        credential,
+    };
+    let (offset, _) = propose(link, command).await?;
+    wait_applied(link, offset).await
+}
+
+/// Removes a SCRAM credential through the quorum.
+pub(super) async fn delete_scram_credential(
+    link: &ClusterLink,
+    user: &str,
+    mechanism: ScramMechanism,
+) -> Result<(), ApiError> {
+    let command = Command::DeleteScramCredential {
+        user: user.to_string(),
+        mechanism,
+    };
+    let (offset, _) = propose(link, command).await?;
+    wait_applied(link, offset).await
+}
+
 /// The topic as the quorum's metadata holds it.
 fn quorum_topic(link: &ClusterLink, name: &str) -> Result<fjord_controller::Topic, ApiError> {
     link.metadata()
@@ -313,6 +345,8 @@ fn refused(e: CommandError) -> ApiError {
         CommandError::UncleanElectionDisabled(_) => ResponseError::EligibleLeadersNotAvailable,
         CommandError::UnknownBroker(_) => ResponseError::BrokerIdNotRegistered,
         CommandError::InvalidAcl(_) => ResponseError::InvalidRequest,
+        CommandError::UnknownScramCredential { .. } => ResponseError::ResourceNotFound,
+        CommandError::InvalidScramCredential(_) => ResponseError::UnacceptableCredential,
         _ => ResponseError::InvalidRequest,
     };
     ApiError::new(code, e.to_string())

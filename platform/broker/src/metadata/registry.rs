@@ -22,14 +22,19 @@ async fn on_registry<T: Send + 'static>(
     change: impl FnOnce(&TopicRegistry) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let registry = Arc::clone(&parts.registry);
-    tokio::task::spawn_blocking(move || change(&registry))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                ResponseError::UnknownServerError,
-                format!("the registry change did not finish: {e}"),
-            )
-        })?
+    blocking(move || change(&registry)).await
+}
+
+/// Runs `change` (which writes files) on a blocking thread.
+pub(super) async fn blocking<T: Send + 'static>(
+    change: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(change).await.map_err(|e| {
+        ApiError::new(
+            ResponseError::UnknownServerError,
+            format!("the registry change did not finish: {e}"),
+        )
+    })?
 }
 
 pub(super) async fn create_topic(
