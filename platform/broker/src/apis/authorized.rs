@@ -169,6 +169,14 @@ const TABLE: &[(ApiKey, Unprivileged)] = &[
         ApiKey::DeleteAcls,
         Refused(ResponseError::ClusterAuthorizationFailed),
     ),
+    (
+        ApiKey::DescribeUserScramCredentials,
+        Refused(ResponseError::ClusterAuthorizationFailed),
+    ),
+    (
+        ApiKey::AlterUserScramCredentials,
+        Refused(ResponseError::ClusterAuthorizationFailed),
+    ),
 ];
 
 const AUTHORIZATION_CODES: [ResponseError; 4] = [
@@ -676,7 +684,9 @@ async fn acl_apis_create_describe_and_delete() -> TestResult {
 
 /// With no `authorizer.class.name` nothing changes: every API answers a
 /// client without ACLs as before, and the ACL APIs answer
-/// SECURITY_DISABLED, as Kafka's do.
+/// SECURITY_DISABLED, as Kafka's do. The users' credentials stay closed to
+/// all but super users (`auth::authorize_cluster`), where Kafka would open
+/// them to anyone.
 #[tokio::test]
 async fn without_an_authorizer_nothing_is_refused() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -695,8 +705,16 @@ async fn without_an_authorizer_nothing_is_refused() -> TestResult {
                 request_for(api, version),
             )
             .await?;
+            let credentials_api = matches!(
+                api,
+                ApiKey::DescribeUserScramCredentials | ApiKey::AlterUserScramCredentials
+            );
             for code in AUTHORIZATION_CODES {
-                assert!(!refused(&answer, code), "{api:?} v{version}: {answer}");
+                assert_eq!(
+                    refused(&answer, code),
+                    credentials_api && code == ResponseError::ClusterAuthorizationFailed,
+                    "{api:?} v{version}: {answer}"
+                );
             }
             let acl_api = matches!(
                 api,
