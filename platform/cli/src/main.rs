@@ -12,6 +12,7 @@ mod admin;
 mod bench;
 mod bench_commits;
 mod bench_fetch;
+mod bench_logins;
 mod client;
 mod cluster;
 mod consume;
