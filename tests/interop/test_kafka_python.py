@@ -292,11 +292,12 @@ def test_scram_users_produce_and_consume():
 
 
 @needs_admin
-def test_scram_wrong_password_is_refused():
+def test_scram_wrong_password_is_refused(caplog):
     from kafka.errors import KafkaError
-    with pytest.raises(KafkaError) as refused:
-        KafkaProducer(bootstrap_servers=BOOTSTRAP, request_timeout_ms=5000,
+    with pytest.raises(KafkaError):
+        KafkaProducer(bootstrap_servers=BOOTSTRAP, bootstrap_timeout_ms=3000,
                       **sasl("SCRAM-SHA-512", ADMIN_USER, "wrong"))
-    assert "Authentication failed" in str(refused.value) or "uthentication" in repr(refused.value)
+    # kafka-python gives up bootstrapping; what it logs is the broker's answer.
+    assert "Authentication failed: invalid credentials" in caplog.text
     # The broker serves on.
     assert produce(unique("py-after"), [dict(value=b"x", partition=0)])[0].offset == 0

@@ -82,7 +82,7 @@ pub(crate) fn authorize_cluster(
     super_users: &[String],
 ) -> Result<(), AuthError> {
     let name = principal.to_string();
-    if *principal == Principal::Internal || super_users.iter().any(|s| *s == name) {
+    if *principal == Principal::Internal || super_users.contains(&name) {
         return Ok(());
     }
     Err(AuthError::Cluster {

@@ -196,7 +196,8 @@ async fn alter_user(metadata: &Metadata, changes: &[Change]) -> Result<(), ApiEr
 /// their iterations (never salts or keys).
 pub(crate) type Description = Vec<(ScramMechanism, u32)>;
 
-/// Describes `users` (`None`: every user), one result per name asked for:
+/// Describes `users` (`None` or none: every user, as Kafka reads a null or
+/// empty list), one result per name asked for:
 /// an unknown user is RESOURCE_NOT_FOUND, a name asked twice
 /// DUPLICATE_RESOURCE (once).
 pub(crate) fn describe(
@@ -210,7 +211,7 @@ pub(crate) fn describe(
             .map(|(m, c)| (*m, c.iterations))
             .collect::<Description>()
     };
-    let Some(users) = users else {
+    let Some(users) = users.filter(|u| !u.is_empty()) else {
         return all
             .iter()
             .map(|(user, credentials)| (user.clone(), Ok(describe(credentials))))
@@ -373,6 +374,7 @@ mod tests {
 
         let described = describe(&metadata, None);
         assert_eq!(described.len(), 1);
+        assert_eq!(describe(&metadata, Some(Vec::new())).len(), 1);
         assert_eq!(
             described[0].1.as_ref().ok(),
             Some(&vec![

@@ -180,6 +180,10 @@ fn describe(raw: &mut Raw, users: Option<&[&str]>) -> DescribeUserScramCredentia
     r
 }
 
+/// A DescribeUserScramCredentials result: user, error code, (mechanism,
+/// iterations) pairs.
+type Described = (String, i16, Vec<(i8, i32)>);
+
 /// Creates `user` with both SCRAM mechanisms, as the admin.
 fn create_user(broker: &TestBroker, user: &str, password: &str) {
     let mut admin = scram_login(broker, ScramMechanism::Sha512, ADMIN, ADMIN_PASSWORD).unwrap();
@@ -474,7 +478,7 @@ fn credentials_are_managed_by_super_users_and_survive_a_restart() {
     );
     let d = describe(&mut root, Some(&["carol", "bob", "nobody"]));
     assert_eq!(d.error_code, 0);
-    let described: Vec<(String, i16, Vec<(i8, i32)>)> = d
+    let described: Vec<Described> = d
         .results
         .iter()
         .map(|r| {

@@ -27,6 +27,9 @@ pub enum BenchCommand {
     Consume(ConsumeBench),
     /// Synchronous offset commits from parallel clients; reports commits/s.
     Commits(crate::bench_commits::CommitBench),
+    /// A reconnect storm: parallel clients each opening a connection and
+    /// logging in (SASL), again and again; reports logins/s and latency.
+    Logins(crate::bench_logins::LoginBench),
 }
 
 /// `fjord bench produce` flags.
@@ -94,6 +97,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Produce(args) => produce(args),
         BenchCommand::Consume(args) => consume(args),
         BenchCommand::Commits(args) => crate::bench_commits::run(args),
+        BenchCommand::Logins(args) => crate::bench_logins::run(args),
     }
 }
 

@@ -24,18 +24,20 @@ pub struct ClientArgs {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SaslArgs {
     /// Log in as this user (SASL).
-    #[arg(long = "sasl-user", env = "FJORD_USER")]
+    #[arg(id = "sasl_user", long = "sasl-user", env = "FJORD_USER")]
     pub user: Option<String>,
     /// The user's password.
     #[arg(
+        id = "sasl_password",
         long = "sasl-password",
         env = "FJORD_PASSWORD",
-        requires = "user",
+        requires = "sasl_user",
         hide_env_values = true
     )]
     pub password: Option<String>,
     /// The SASL mechanism to log in with.
     #[arg(
+        id = "sasl_mechanism",
         long = "sasl-mechanism",
         env = "FJORD_SASL_MECHANISM",
         default_value = "SCRAM-SHA-512",

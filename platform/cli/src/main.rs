@@ -13,6 +13,7 @@ mod admin;
 mod bench;
 mod bench_commits;
 mod bench_fetch;
+mod bench_logins;
 mod client;
 mod cluster;
 mod consume;
@@ -122,5 +123,16 @@ fn restore_default_sigpipe() {
     // is a valid disposition for SIGPIPE.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every subcommand's flags are consistent (unique names, valid
+    /// `requires`): clap checks this only when a command is parsed.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }
