@@ -494,6 +494,20 @@ async fn named_users_see_and_do_what_their_acls_say() -> TestResult {
     assert!(refused(&answer, denied), "{answer}");
     let answer = call(&state, user("bob"), ApiKey::Produce, 9, produce("logs.app")).await?;
     assert!(refused(&answer, denied), "{answer}");
+    // WRITE without CREATE: an unknown topic stays unknown, as in Kafka.
+    let answer = call(
+        &state,
+        user("alice"),
+        ApiKey::Produce,
+        9,
+        produce("logs.new"),
+    )
+    .await?;
+    assert!(
+        refused(&answer, ResponseError::UnknownTopicOrPartition),
+        "{answer}"
+    );
+    assert!(state.registry().get("logs.new").is_none());
 
     // KIP-679: WRITE on some topic is enough for an idempotent producer's
     // id; a reader gets CLUSTER_AUTHORIZATION_FAILED.
