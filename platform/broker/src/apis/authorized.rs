@@ -529,6 +529,37 @@ async fn named_users_see_and_do_what_their_acls_say() -> TestResult {
         "{answer}"
     );
 
+    // A transactional id needs its own ACLs (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    let transactional = RequestKind::InitProducerId(
+        InitProducerIdRequest::default()
+            .with_transactional_id(Some(kafka_protocol::messages::TransactionalId(
+                StrBytes::from_static_str("tx"),
+            )))
+            .with_transaction_timeout_ms(60_000),
+    );
+    let answer = call(
+        &state,
+        user("alice"),
+        ApiKey::InitProducerId,
+        4,
+        transactional,
+    )
+    .await?;
+    assert!(
+        refused(&answer, ResponseError::TransactionalIdAuthorizationFailed),
+        "{answer}"
+    );
+    let find = RequestKind::FindCoordinator(
+        FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![StrBytes::from_static_str("tx")]),
+    );
+    let answer = call(&state, user("alice"), ApiKey::FindCoordinator, 4, find).await?;
+    assert!(
+        refused(&answer, ResponseError::TransactionalIdAuthorizationFailed),
+        "{answer}"
+    );
+
     // Auto-creation needs CREATE: alice may describe `logs.new` (her
     // prefixed WRITE) but not create it; with CREATE on the cluster she may.
     let wanted = RequestKind::Metadata(
