@@ -389,6 +389,13 @@ pub(crate) fn sequence_error_code(error: &SequenceError) -> i16 {
     }
 }
 
+/// The Kafka error code of an ACL binding or filter the authorizer cannot
+/// take (CreateAcls, DescribeAcls, DeleteAcls): INVALID_REQUEST, as
+/// Kafka's `AclControlManager` answers.
+pub(crate) fn acl_error_code(_error: &crate::authorizer::AclError) -> i16 {
+    ResponseError::InvalidRequest.code()
+}
+
 /// The Kafka error code a client gets for a request its principal may not
 /// make (Kafka refuses appends to its internal topics with the same code).
 pub(crate) fn auth_error_code(error: &AuthError) -> i16 {

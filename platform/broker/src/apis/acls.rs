@@ -43,10 +43,7 @@ fn refusal(access: &Access, op: Operation) -> Option<(i16, Option<StrBytes>)> {
 
 /// The answer to a creation or filter Fjord cannot take.
 fn invalid(e: &AclError) -> (i16, Option<StrBytes>) {
-    (
-        ResponseError::InvalidRequest.code(),
-        Some(text(e.to_string())),
-    )
+    (crate::error::acl_error_code(e), Some(text(e.to_string())))
 }
 
 pub(crate) async fn create(

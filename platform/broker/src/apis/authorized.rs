@@ -502,6 +502,20 @@ async fn named_users_see_and_do_what_their_acls_say() -> TestResult {
     assert!(refused(&answer, denied), "{answer}");
     let answer = call(&state, user("bob"), ApiKey::Produce, 9, produce("logs.app")).await?;
     assert!(refused(&answer, denied), "{answer}");
+    // WRITE without CREATE: an unknown topic stays unknown, as in Kafka.
+    let answer = call(
+        &state,
+        user("alice"),
+        ApiKey::Produce,
+        9,
+        produce("logs.new"),
+    )
+    .await?;
+    assert!(
+        refused(&answer, ResponseError::UnknownTopicOrPartition),
+        "{answer}"
+    );
+    assert!(state.registry().get("logs.new").is_none());
 
     // KIP-679: WRITE on some topic is enough for an idempotent producer's
     // id; a reader gets CLUSTER_AUTHORIZATION_FAILED.
@@ -520,6 +534,37 @@ async fn named_users_see_and_do_what_their_acls_say() -> TestResult {
     let answer = call(&state, user("bob"), ApiKey::InitProducerId, 4, init()).await?;
     assert!(
         refused(&answer, ResponseError::ClusterAuthorizationFailed),
+        "{answer}"
+    );
+
+    // A transactional id needs its own ACLs (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    let transactional = RequestKind::InitProducerId(
+        InitProducerIdRequest::default()
+            .with_transactional_id(Some(kafka_protocol::messages::TransactionalId(
+                StrBytes::from_static_str("tx"),
+            )))
+            .with_transaction_timeout_ms(60_000),
+    );
+    let answer = call(
+        &state,
+        user("alice"),
+        ApiKey::InitProducerId,
+        4,
+        transactional,
+    )
+    .await?;
+    assert!(
+        refused(&answer, ResponseError::TransactionalIdAuthorizationFailed),
+        "{answer}"
+    );
+    let find = RequestKind::FindCoordinator(
+        FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![StrBytes::from_static_str("tx")]),
+    );
+    let answer = call(&state, user("alice"), ApiKey::FindCoordinator, 4, find).await?;
+    assert!(
+        refused(&answer, ResponseError::TransactionalIdAuthorizationFailed),
         "{answer}"
     );
 

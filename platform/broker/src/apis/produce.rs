@@ -77,7 +77,18 @@ pub(crate) async fn handle(
             );
             continue;
         }
-        let topic = super::topic_or_create(state, access, &name, true).await;
+        // WRITE is allowed here: a refusal now is of auto-creating an
+        // unknown topic, which Kafka (no creation on produce) answers as
+        // an unknown topic.
+        let topic = super::topic_or_create(state, access, &name, true)
+            .await
+            .map_err(|code| {
+                if code == ResponseError::TopicAuthorizationFailed.code() {
+                    ResponseError::UnknownTopicOrPartition.code()
+                } else {
+                    code
+                }
+            });
         let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
         for data in topic_data.partition_data {
             let index = data.index;

@@ -23,15 +23,15 @@
 //! `authorizer.class.name` there is no authorizer and [`Access`] allows
 //! everything, as before ACLs existed.
 
+mod filter;
 mod model;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-pub(crate) use model::{
-    AclBinding, AclError, AclFilter, CLUSTER_NAME, Operation, PatternType, ResourceType,
-};
+pub(crate) use filter::AclFilter;
+pub(crate) use model::{AclBinding, AclError, CLUSTER_NAME, Operation, PatternType, ResourceType};
 #[cfg(test)]
 pub(crate) use model::{Permission, WILDCARD};
 

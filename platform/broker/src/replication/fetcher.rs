@@ -101,6 +101,14 @@ async fn replicate(
     let addr = format!("{}:{}", broker.host, broker.port);
     let client_id = format!("fjord-replica-{}", link.broker_id());
     let mut connection = PeerConnection::connect(&addr, client_id, Duration::from_secs(5)).await?;
+    // As the platform's principal (a super user), so a leader with an
+    // authorizer lets this follower fetch.
+    if let Some(secret) = metadata.internal_secret.clone() {
+        let user = crate::auth::INTERNAL_PRINCIPAL;
+        connection
+            .login_plain(user, secret.expose(), Duration::from_secs(5))
+            .await?;
+    }
     truncate(&mut connection, link, partition, leader_epoch).await?;
     let topic = TopicName(StrBytes::from_string(partition.topic().to_string()));
     loop {

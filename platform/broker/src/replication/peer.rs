@@ -28,6 +28,8 @@ pub(crate) enum PeerError {
     Closed,
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    #[error("the peer refused the login: {0}")]
+    Login(String),
 }
 
 /// Answers are at most this large (a fetch of a few partitions).
@@ -64,6 +66,41 @@ impl PeerConnection {
             correlation: 0,
             client_id: StrBytes::from_string(client_id),
         })
+    }
+
+    /// Logs in as `user` with SASL/PLAIN (handshake v1, authenticate v0),
+    /// so a peer that authorizes sees that principal instead of
+    /// `User:ANONYMOUS`.
+    pub(crate) async fn login_plain(
+        &mut self,
+        user: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<(), PeerError> {
+        let handshake = kafka_protocol::messages::SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_static_str("PLAIN"));
+        match self
+            .call(ApiKey::SaslHandshake, 1, handshake.into(), timeout)
+            .await?
+        {
+            ResponseKind::SaslHandshake(r) if r.error_code == 0 => {}
+            other => return Err(PeerError::Login(format!("handshake: {other:?}"))),
+        }
+        let token = format!("\0{user}\0{password}");
+        let authenticate = kafka_protocol::messages::SaslAuthenticateRequest::default()
+            .with_auth_bytes(bytes::Bytes::from(token.into_bytes()));
+        match self
+            .call(ApiKey::SaslAuthenticate, 0, authenticate.into(), timeout)
+            .await?
+        {
+            ResponseKind::SaslAuthenticate(r) if r.error_code == 0 => Ok(()),
+            ResponseKind::SaslAuthenticate(r) => Err(PeerError::Login(format!(
+                "error code {}: {}",
+                r.error_code,
+                r.error_message.as_deref().unwrap_or("")
+            ))),
+            other => Err(PeerError::Login(format!("{other:?}"))),
+        }
     }
 
     /// Sends `request` as `api` version `version` and waits up to `timeout`
