@@ -25,7 +25,7 @@ pub fn is_internal_topic(name: &str) -> bool {
 }
 
 /// Who sent a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) enum Principal {
     /// A connection that never authenticated: any Kafka client.
     #[default]
@@ -33,6 +33,20 @@ pub(crate) enum Principal {
     /// The platform itself (a broker's pipeline runtime in a cluster),
     /// authenticated with the cluster's internal secret.
     Internal,
+    /// A user: Kafka's `User:<name>`, e.g. the subject of a client
+    /// certificate on an SSL listener (after `ssl.principal.mapping.rules`).
+    User(String),
+}
+
+impl std::fmt::Display for Principal {
+    /// Kafka's form: `User:ANONYMOUS`, `User:fjord-internal`, `User:<name>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Anonymous => f.write_str("User:ANONYMOUS"),
+            Principal::Internal => write!(f, "User:{INTERNAL_PRINCIPAL}"),
+            Principal::User(name) => write!(f, "User:{name}"),
+        }
+    }
 }
 
 /// Why a request was refused for who sent it.
@@ -51,11 +65,11 @@ pub(crate) enum AuthError {
 /// Refuses `action` on `topic` unless `principal` may change it: anyone may
 /// change an ordinary topic, only the platform an internal one.
 pub(crate) fn may_change(
-    principal: Principal,
+    principal: &Principal,
     topic: &str,
     action: &'static str,
 ) -> Result<(), AuthError> {
-    if principal == Principal::Internal || !is_internal_topic(topic) {
+    if *principal == Principal::Internal || !is_internal_topic(topic) {
         return Ok(());
     }
     Err(AuthError::InternalTopic {
@@ -96,12 +110,12 @@ mod tests {
 
     #[test]
     fn only_the_platform_changes_internal_topics() {
-        let refused = may_change(Principal::Anonymous, "__fjord_pipelines", "produce to");
+        let refused = may_change(&Principal::Anonymous, "__fjord_pipelines", "produce to");
         assert_eq!(
             refused.unwrap_err().to_string(),
             "__fjord_pipelines is an internal topic: clients may not produce to it"
         );
-        assert!(may_change(Principal::Internal, "__fjord_pipelines", "produce to").is_ok());
-        assert!(may_change(Principal::Anonymous, "orders", "produce to").is_ok());
+        assert!(may_change(&Principal::Internal, "__fjord_pipelines", "produce to").is_ok());
+        assert!(may_change(&Principal::Anonymous, "orders", "produce to").is_ok());
     }
 }

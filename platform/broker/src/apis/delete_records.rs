@@ -23,7 +23,7 @@ pub(crate) fn handle(
         .topics
         .into_iter()
         .map(|topic| {
-            let allowed = crate::auth::may_change(principal, &topic.name, "delete records of");
+            let allowed = crate::auth::may_change(&principal, &topic.name, "delete records of");
             let found = state.registry().get(topic.name.as_str());
             let partitions = topic
                 .partitions

@@ -6,9 +6,11 @@ use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker_state::BrokerState;
+use crate::listeners::BoundListener;
 
 pub(crate) fn describe(
     state: &BrokerState,
+    listener: &BoundListener,
     _version: i16,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
@@ -21,7 +23,7 @@ pub(crate) fn describe(
             )))
             .with_endpoint_type(request.endpoint_type);
     }
-    let (brokers, controller) = state.brokers_view();
+    let (brokers, controller) = state.brokers_view_for(listener);
     let brokers = brokers
         .into_iter()
         .map(|b| {

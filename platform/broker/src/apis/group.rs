@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::broker_state::BrokerState;
 use crate::error::{GroupError, group_error_code};
 use crate::group::{GroupState, JoinRequest, Pending};
+use crate::listeners::BoundListener;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
@@ -29,6 +30,7 @@ type CoordinatorAnswer = (i16, Option<StrBytes>, i32, StrBytes, i32);
 /// yet.
 pub(crate) async fn find_coordinator(
     state: &Arc<BrokerState>,
+    listener: &BoundListener,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
@@ -39,7 +41,7 @@ pub(crate) async fn find_coordinator(
     };
     let mut answers = Vec::with_capacity(keys.len());
     for key in &keys {
-        answers.push(coordinator_for(state, request.key_type, key).await);
+        answers.push(coordinator_for(state, listener, request.key_type, key).await);
     }
     if version >= 4 {
         let coordinators = keys
@@ -73,7 +75,12 @@ pub(crate) async fn find_coordinator(
     }
 }
 
-async fn coordinator_for(state: &Arc<BrokerState>, key_type: i8, key: &str) -> CoordinatorAnswer {
+async fn coordinator_for(
+    state: &Arc<BrokerState>,
+    listener: &BoundListener,
+    key_type: i8,
+    key: &str,
+) -> CoordinatorAnswer {
     let unavailable = |message: &str| {
         (
             ResponseError::CoordinatorNotAvailable.code(),
@@ -91,8 +98,8 @@ async fn coordinator_for(state: &Arc<BrokerState>, key_type: i8, key: &str) -> C
             0,
             None,
             state.config().node_id,
-            s(state.advertised_host()),
-            state.advertised_port(),
+            s(&listener.advertised_host),
+            listener.advertised_port,
         );
     };
     let topic = match crate::group::offsets_topic::topic(&state.offsets_topic()).await {
@@ -106,6 +113,15 @@ async fn coordinator_for(state: &Arc<BrokerState>, key_type: i8, key: &str) -> C
         .map(|p| p.leader)
         .and_then(|leader| metadata.broker(leader));
     match leader {
+        // This broker at the client's listener; another at the address it
+        // registered.
+        Some(broker) if broker.id == state.config().node_id => (
+            0,
+            None,
+            broker.id,
+            s(&listener.advertised_host),
+            listener.advertised_port,
+        ),
         Some(broker) => (0, None, broker.id, s(&broker.host), i32::from(broker.port)),
         None => unavailable("the group's offsets partition has no leader right now"),
     }

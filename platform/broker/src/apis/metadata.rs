@@ -19,10 +19,12 @@ use fjord_controller::{ClusterMetadata, NO_LEADER};
 use kafka_protocol::messages::BrokerId;
 
 use crate::broker_state::BrokerState;
+use crate::listeners::BoundListener;
 use crate::topic_registry::Topic;
 
 pub(crate) async fn handle(
     state: &Arc<BrokerState>,
+    listener: &BoundListener,
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
@@ -69,7 +71,7 @@ pub(crate) async fn handle(
         }
         topics
     };
-    let (brokers, controller) = state.brokers_view();
+    let (brokers, controller) = state.brokers_view_for(listener);
     let brokers = brokers
         .into_iter()
         .map(|b| {

@@ -67,14 +67,16 @@ pub(crate) async fn handle(
     session: &mut Session,
 ) -> Reply {
     let v = request.version;
-    let principal = session.principal;
+    let principal = session.principal.clone();
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
         RequestKind::SaslHandshake(r) => {
             ResponseKind::SaslHandshake(sasl::handshake(session, v, r))
         }
         RequestKind::SaslAuthenticate(r) => return sasl::authenticate(state, session, r),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(state, v, r).await),
+        RequestKind::Metadata(r) => {
+            ResponseKind::Metadata(metadata::handle(state, &session.listener, v, r).await)
+        }
         RequestKind::Produce(r) => {
             let acks = r.acks;
             let response = produce::handle(state, v, r, principal).await;
@@ -119,9 +121,9 @@ pub(crate) async fn handle(
         RequestKind::IncrementalAlterConfigs(r) => {
             ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(state, r).await)
         }
-        RequestKind::DescribeCluster(r) => {
-            ResponseKind::DescribeCluster(describe_cluster::describe(state, v, r))
-        }
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(
+            describe_cluster::describe(state, &session.listener, v, r),
+        ),
         RequestKind::ElectLeaders(r) => {
             ResponseKind::ElectLeaders(elect_leaders::handle(state, v, r).await)
         }
@@ -137,9 +139,9 @@ pub(crate) async fn handle(
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(producer_id::init(state, v, r))
         }
-        RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(group::find_coordinator(state, v, r).await)
-        }
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(
+            group::find_coordinator(state, &session.listener, v, r).await,
+        ),
         RequestKind::JoinGroup(r) => {
             let client_id = request
                 .header
@@ -282,7 +284,11 @@ pub(crate) mod tests {
     }
 
     fn session() -> Session {
-        Session::new("127.0.0.1:9".parse().expect("an address"))
+        Session::new(
+            "127.0.0.1:9".parse().expect("an address"),
+            Arc::new(crate::listeners::BoundListener::plaintext_for_tests()),
+            crate::auth::Principal::Anonymous,
+        )
     }
 
     pub(crate) fn state(

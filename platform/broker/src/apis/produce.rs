@@ -41,7 +41,7 @@ pub(crate) async fn handle(
         let name = topic_data.name.clone();
         // Internal topics: refused before the topic is looked up (or
         // auto-created) — only the platform writes them.
-        if let Err(e) = crate::auth::may_change(principal, &name, "produce to") {
+        if let Err(e) = crate::auth::may_change(&principal, &name, "produce to") {
             let partitions = topic_data
                 .partition_data
                 .iter()

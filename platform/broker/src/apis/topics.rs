@@ -192,7 +192,7 @@ pub(crate) async fn create_partitions(
     let mut results = Vec::with_capacity(request.topics.len());
     for t in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-        if let Err(e) = crate::auth::may_change(principal, &t.name, "add partitions to") {
+        if let Err(e) = crate::auth::may_change(&principal, &t.name, "add partitions to") {
             results.push(
                 result
                     .with_error_code(auth_error_code(&e))
