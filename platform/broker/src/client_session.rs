@@ -48,3 +48,39 @@ impl Session {
         self.listener.protocol.requires_sasl() && self.principal == Principal::Anonymous
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listeners::SecurityProtocol;
+
+    /// Only SASL listeners hold a connection back until it authenticates,
+    /// and only until it has.
+    #[test]
+    fn sasl_listeners_require_authentication() {
+        let peer = "127.0.0.1:1".parse().unwrap();
+        for (protocol, principal, must) in [
+            (SecurityProtocol::Plaintext, Principal::Anonymous, false),
+            (SecurityProtocol::Ssl, Principal::Anonymous, false),
+            (SecurityProtocol::SaslPlaintext, Principal::Anonymous, true),
+            (SecurityProtocol::SaslSsl, Principal::Anonymous, true),
+            (SecurityProtocol::SaslPlaintext, Principal::Internal, false),
+            (
+                SecurityProtocol::SaslSsl,
+                Principal::User("u".into()),
+                false,
+            ),
+        ] {
+            let listener = Arc::new(BoundListener {
+                protocol,
+                ..BoundListener::plaintext_for_tests()
+            });
+            let session = Session::new(peer, listener, principal.clone());
+            assert_eq!(
+                session.must_authenticate(),
+                must,
+                "{protocol:?} {principal}"
+            );
+        }
+    }
+}

@@ -252,6 +252,35 @@ fn plaintext_client_on_a_tls_port_is_closed() {
     broker.stop();
 }
 
+/// A client that opens a TLS connection and never says hello is closed
+/// when the handshake timeout (10 s) runs out.
+#[test]
+fn a_silent_client_is_closed_after_the_handshake_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let keystore = dir.path().join("broker.pem");
+    std::fs::write(&keystore, ca.server_keystore()).unwrap();
+    let broker = TestBroker::start_with(config(
+        dir.path(),
+        &format!(
+            "listeners: SSL://127.0.0.1:0\nssl.keystore.location: {}\n",
+            keystore.display()
+        ),
+    ));
+    let mut raw = Raw::connect(broker.listener("SSL"));
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    raw.stream
+        .read_to_end(&mut answer)
+        .expect("closed by the broker, not timed out");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(25),
+        "{waited:?}"
+    );
+    broker.stop();
+}
+
 /// The keystore replaced on disk is served to new connections within
 /// `ssl.reload.interval.ms`; a broken file keeps the certificate before it.
 #[test]
