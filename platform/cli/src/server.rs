@@ -278,6 +278,11 @@ fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
     if let Some(advertised) = &args.advertised_listeners {
         config.advertised_listeners = Some(list(advertised));
     }
+    if config.listeners.is_some() && (args.advertised_host.is_some() || args.advertise.is_some()) {
+        anyhow::bail!(
+            "--advertise and --advertised-host go with --listen (one PLAINTEXT listener); with listeners, use --advertised-listeners NAME://host:port"
+        );
+    }
     if let Some(host) = &args.advertised_host {
         config.advertised_host = Some(host.clone());
     }
