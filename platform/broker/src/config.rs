@@ -613,12 +613,8 @@ impl BrokerConfig {
                 "sasl.server.max.receive.size must be at least 1024".to_string(),
             ));
         }
-        let listeners = crate::listeners::Listeners::from_config(self)?;
-        // Each TLS listener's settings read (files are read when it starts).
-        for spec in &listeners.specs {
-            crate::tls::TlsSettings::for_listener(self, spec)?;
-        }
-        crate::tls::check_overrides(self, &listeners)?;
+        // The listener and TLS settings are checked by the server, which
+        // reads them (`listeners`, `tls`).
         Ok(())
     }
 
@@ -695,78 +691,6 @@ mod tests {
         };
         assert!(config.validate().is_err());
         assert!(BrokerConfig::default().validate().is_ok());
-    }
-
-    #[test]
-    fn per_listener_settings_use_kafkas_prefix() {
-        use crate::listeners::Listeners;
-        use crate::tls::{ClientAuth, TlsSettings};
-        let yaml = "listeners: PLAINTEXT://:9092,SSL://:9093,MTLS://:9094\n\
-                    listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL\n\
-                    ssl.keystore.location: /k.pem\n\
-                    listener.name.mtls.ssl.client.auth: required\n\
-                    listener.name.mtls.ssl.truststore.location: /ca.pem\n\
-                    listener.name.mtls.ssl.principal.mapping.rules: RULE:^CN=(.*?),.*$/$1/L\n";
-        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap();
-        config.validate().unwrap();
-        let listeners = Listeners::from_config(&config).unwrap();
-        let tls: Vec<_> = listeners
-            .specs
-            .iter()
-            .map(|spec| TlsSettings::for_listener(&config, spec).unwrap())
-            .collect();
-        assert!(tls[0].is_none());
-        let ssl = tls[1].as_ref().unwrap();
-        assert_eq!(ssl.keystore, PathBuf::from("/k.pem"));
-        assert_eq!(ssl.client_auth, ClientAuth::None);
-        let mtls = tls[2].as_ref().unwrap();
-        assert_eq!(mtls.keystore, PathBuf::from("/k.pem"));
-        assert_eq!(mtls.client_auth, ClientAuth::Required);
-        assert_eq!(mtls.truststore, Some(PathBuf::from("/ca.pem")));
-        assert_eq!(mtls.rules.apply("CN=Writer,O=x").unwrap(), "writer");
-
-        let refused = |extra: &str| -> String {
-            let yaml = format!("listeners: PLAINTEXT://:1,SSL://:2\n{extra}");
-            match crate::yaml::from_str::<BrokerConfig>(&yaml) {
-                Ok(config) => config
-                    .validate()
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default(),
-                Err(e) => e.to_string(),
-            }
-        };
-        for (extra, says) in [
-            ("", "ssl.keystore.location: needed for a SSL listener"),
-            (
-                "ssl.keystore.location: k\nlistener.name.other.ssl.client.auth: required\n",
-                "listener.name.other.ssl.client.auth: no listener of that name",
-            ),
-            (
-                "ssl.keystore.location: k\nlistener.name.ssl.ssl.cipher.suites: x\n",
-                "listener.name.ssl.ssl.cipher.suites: ssl.cipher.suites is not a per-listener setting",
-            ),
-            (
-                "ssl.keystore.location: k\nssl.client.auth: maybe\n",
-                "ssl.client.auth: \"maybe\" is not required, requested or none (listener SSL)",
-            ),
-            (
-                "ssl.keystore.location: k\nlistener.name.ssl.ssl.client.auth: required\n",
-                "listener.name.ssl.ssl.client.auth: client certificates are checked against ssl.truststore.location",
-            ),
-            (
-                "ssl.keystore.location: k\nssl.keystore.type: JKS\n",
-                "ssl.keystore.type: JKS is not supported; only PEM files are read",
-            ),
-            (
-                "ssl.keystore.location: k\nssl.principal.mapping.rules: RULE:x\n",
-                "ssl.principal.mapping.rules: RULE:x: no / after the pattern",
-            ),
-            ("no.such.key: 1\n", "unknown field `no.such.key`"),
-        ] {
-            let error = refused(extra);
-            assert!(error.contains(says), "{extra}: {error}");
-        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ impl Broker {
     ) -> Result<Broker, BrokerError> {
         config.validate()?;
         let listeners = Listeners::from_config(&config)?;
+        crate::tls::check_overrides(&config, &listeners)?;
         let inter_broker = &listeners.specs[listeners.inter_broker];
         if cluster.is_some() && inter_broker.protocol != SecurityProtocol::Plaintext {
             return Err(BrokerError::Config(format!(
