@@ -514,6 +514,65 @@ mod tests {
         )
     }
 
+    /// `requested` lets a client without a certificate in, anonymous; a
+    /// keystore whose key is not the certificate's does not load.
+    #[tokio::test]
+    async fn requested_client_auth_and_mismatched_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca();
+        let (server_pem, server_key) = signed(
+            &ca,
+            vec!["localhost".into()],
+            "broker",
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let truststore = dir.path().join("ca.pem");
+        std::fs::write(&truststore, ca.cert.pem()).unwrap();
+        let settings = |keystore: &Path| TlsSettings {
+            keystore: keystore.to_owned(),
+            truststore: Some(truststore.clone()),
+            client_auth: ClientAuth::Requested,
+            rules: MappingRules::default(),
+        };
+        let mismatched = dir.path().join("mismatched.pem");
+        let other_key = KeyPair::generate().unwrap();
+        std::fs::write(
+            &mismatched,
+            format!("{server_pem}{}", other_key.serialize_pem()),
+        )
+        .unwrap();
+        assert!(ServerTls::load("SSL", settings(&mismatched)).is_err());
+
+        let keystore = dir.path().join("broker.pem");
+        std::fs::write(
+            &keystore,
+            format!("{server_pem}{}", server_key.serialize_pem()),
+        )
+        .unwrap();
+        let server = ServerTls::load("SSL", settings(&keystore)).unwrap();
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let connecting = tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            connector.connect(name, tcp).await
+        });
+        let (tcp, peer) = socket.accept().await.unwrap();
+        let accepted = server.accept(tcp, peer).await.expect("handshake");
+        assert_eq!(accepted.user, None);
+        connecting.await.unwrap().unwrap();
+    }
+
     /// Over a real socket, a client certificate's subject becomes the user
     /// the mapping rules make of it; without the rules, the whole subject.
     #[tokio::test]
