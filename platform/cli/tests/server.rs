@@ -96,7 +96,20 @@ fn bench_produce_then_consume_with_both_consumers() {
 fn bad_listener_settings_name_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fjord.yaml");
+    let voters = format!("0@127.0.0.1:{}", free_port());
     for (yaml, flags, says) in [
+        (
+            "",
+            vec![
+                "--node-id",
+                "0",
+                "--controller-voters",
+                &voters,
+                "--listeners",
+                "SASL_PLAINTEXT://127.0.0.1:0",
+            ],
+            "inter.broker.listener.name: SASL_PLAINTEXT is a SASL_PLAINTEXT listener; replication between brokers speaks PLAINTEXT only",
+        ),
         (
             "",
             vec!["--listeners", "PLAINTEXT://127.0.0.1:0,TLS://127.0.0.1:0"],
