@@ -1,4 +1,5 @@
-# kcat checks, sourced by run.sh (which defines `check` and $BOOTSTRAP).
+# kcat checks, sourced by run.sh (which defines `check`, $BOOTSTRAP, and the
+# SSL listener's $SSL_BOOTSTRAP with its CA, $SSL_CA).
 
 kcat_metadata_lists_broker() {
   kcat -b "$BOOTSTRAP" -L -m 5 | grep "broker 0 at 127.0.0.1" >/dev/null
@@ -87,8 +88,26 @@ fjord_cli_trim() {
   fi
 }
 
+kcat_over_ssl() {
+  local topic="kcat-ssl" got
+  local ssl=(-X security.protocol=ssl -X "ssl.ca.location=$SSL_CA")
+  # The SSL listener advertises itself, not the PLAINTEXT port.
+  kcat -b "$SSL_BOOTSTRAP" "${ssl[@]}" -L -m 5 | grep "broker 0 at $SSL_BOOTSTRAP" >/dev/null \
+    || { echo "metadata over SSL does not name the SSL listener"; return 1; }
+  printf 'k1:v1\nk2:v2\n' | kcat -b "$SSL_BOOTSTRAP" "${ssl[@]}" -P -t "$topic" -K: -p 0 || return 1
+  got="$(kcat -b "$SSL_BOOTSTRAP" "${ssl[@]}" -C -t "$topic" -o beginning -e -q -f '%k=%s\n')" || return 1
+  [ "$got" = "$(printf 'k1=v1\nk2=v2')" ] || { echo "got: $got"; return 1; }
+  # kcat speaking plaintext to the SSL port gets nothing, and the broker
+  # serves on.
+  if kcat -b "$SSL_BOOTSTRAP" -L -m 2 >/dev/null 2>&1; then
+    echo "plaintext metadata on the SSL port succeeded"; return 1
+  fi
+  kcat -b "$SSL_BOOTSTRAP" "${ssl[@]}" -L -m 5 >/dev/null || return 1
+}
+
 run_kcat_checks() {
   echo "--- kcat"
+  check "kcat over SSL: metadata, produce, consume; plaintext refused" kcat_over_ssl
   check "kcat metadata lists the broker" kcat_metadata_lists_broker
   check "kcat produce, consume from beginning" kcat_produce_then_consume_from_beginning
   check "kcat consume by offset" kcat_consume_by_offset

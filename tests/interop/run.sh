@@ -18,13 +18,29 @@ fi
 [ -x "$fjord" ] || { echo "no fjord binary at $fjord"; exit 1; }
 data="$(mktemp -d)"
 port="${FJORD_INTEROP_PORT:-19092}"
+ssl_port="${FJORD_INTEROP_SSL_PORT:-19093}"
 admin_port="${FJORD_INTEROP_ADMIN_PORT:-19644}"
 export BOOTSTRAP="127.0.0.1:$port"
+export SSL_BOOTSTRAP="127.0.0.1:$ssl_port"
 export ADMIN="127.0.0.1:$admin_port"
 
 # The first admin user (SCRAM and PLAIN logins in test_kafka_python.py).
 export FJORD_ADMIN_USER=interop-admin FJORD_ADMIN_PASSWORD="interop-$RANDOM$RANDOM"
-"$fjord" server --data-dir "$data" --listen "$BOOTSTRAP" --admin-listen "$ADMIN" \
+# An SSL listener beside the PLAINTEXT one: a CA and a broker certificate
+# for 127.0.0.1, made here with openssl (docs/security.md, step by step).
+export SSL_CA="$data/ca.pem"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=interop-ca \
+  -keyout "$data/ca.key" -out "$SSL_CA" 2>/dev/null || exit 1
+openssl req -newkey rsa:2048 -nodes -subj /CN=interop-broker \
+  -keyout "$data/broker.key" -out "$data/broker.csr" 2>/dev/null || exit 1
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$data/san.ext"
+openssl x509 -req -in "$data/broker.csr" -CA "$SSL_CA" -CAkey "$data/ca.key" \
+  -CAcreateserial -days 2 -extfile "$data/san.ext" -out "$data/broker.crt" 2>/dev/null || exit 1
+cat "$data/broker.crt" "$data/broker.key" >"$data/broker.pem"
+printf 'ssl.keystore.location: %s\n' "$data/broker.pem" >"$data/fjord.yaml"
+
+"$fjord" server --config "$data/fjord.yaml" --data-dir "$data" \
+  --listeners "PLAINTEXT://$BOOTSTRAP,SSL://$SSL_BOOTSTRAP" --admin-listen "$ADMIN" \
   >"$data/server.log" 2>&1 &
 server=$!
 # A second server with ACLs on, for the clients' ACL calls; anonymous
@@ -44,7 +60,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for p in "$port" "$admin_port" "$acl_port"; do
+for p in "$port" "$ssl_port" "$admin_port" "$acl_port"; do
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then break; fi
     sleep 0.1

@@ -301,3 +301,28 @@ def test_scram_wrong_password_is_refused(caplog):
     assert "Authentication failed: invalid credentials" in caplog.text
     # The broker serves on.
     assert produce(unique("py-after"), [dict(value=b"x", partition=0)])[0].offset == 0
+SSL_BOOTSTRAP = os.environ.get("SSL_BOOTSTRAP")
+SSL_CA = os.environ.get("SSL_CA")
+
+
+@pytest.mark.skipif(not SSL_BOOTSTRAP, reason="run.sh starts the server with an SSL listener")
+def test_ssl_produce_and_group_consume():
+    # kafka-python over the SSL listener: an idempotent produce, then a
+    # group consumer (FindCoordinator must name the SSL endpoint).
+    ssl = dict(bootstrap_servers=SSL_BOOTSTRAP, security_protocol="SSL", ssl_cafile=SSL_CA)
+    topic = unique("py-ssl")
+    producer = KafkaProducer(**ssl)
+    for i in range(20):
+        producer.send(topic, value=f"v{i}".encode()).get(timeout=10)
+    producer.close()
+    consumer = KafkaConsumer(topic, group_id=unique("py-ssl-g"), auto_offset_reset="earliest",
+                             consumer_timeout_ms=10000, **ssl)
+    values = [m.value for m in consumer]
+    consumer.commit()
+    consumer.close()
+    assert values == [f"v{i}".encode() for i in range(20)]
+    admin = KafkaAdminClient(**ssl)
+    host, port = SSL_BOOTSTRAP.rsplit(":", 1)
+    brokers = admin.describe_cluster()["brokers"]
+    admin.close()
+    assert [(b["host"], b["port"]) for b in brokers] == [(host, int(port))]

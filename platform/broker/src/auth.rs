@@ -35,12 +35,14 @@ pub(crate) enum Principal {
     /// authenticated with the cluster's internal secret. Always allowed
     /// (a super user).
     Internal,
-    /// A user who logged in with SASL (PLAIN or SCRAM): Kafka's `User:name`.
+    /// A user: Kafka's `User:<name>`, who logged in with SASL (PLAIN or
+    /// SCRAM) or is the subject of a client certificate on an SSL listener
+    /// (after `ssl.principal.mapping.rules`).
     User(String),
 }
 
 impl std::fmt::Display for Principal {
-    /// Kafka's form: `User:alice`, `User:ANONYMOUS`.
+    /// Kafka's form: `User:ANONYMOUS`, `User:fjord-internal`, `User:<name>`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Principal::Anonymous => f.write_str("User:ANONYMOUS"),

@@ -21,6 +21,7 @@ use crate::error::GroupError;
 use crate::group::offsets_topic::OffsetsTopic;
 use crate::group::ownership;
 use crate::group::{GroupCoordinator, GroupSettings};
+use crate::listeners::BoundListener;
 use crate::metadata::{AclStore, LocalCredentials, Metadata, MetadataConfig};
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
@@ -198,9 +199,23 @@ impl BrokerState {
     }
 
     /// The brokers clients are told about, and the controller id (see
-    /// `crate::quorum_link::brokers_view`).
+    /// `crate::quorum_link::brokers_view`), this one at its inter-broker
+    /// listener's address.
     pub(crate) fn brokers_view(&self) -> (Vec<BrokerAddress>, i32) {
         crate::quorum_link::brokers_view(self.address(), self.cluster.as_deref())
+    }
+
+    /// The same, for a client of `listener`: this broker at that
+    /// listener's advertised address, as Kafka answers. (Other brokers of
+    /// a cluster are at the address they registered, their inter-broker
+    /// listener's: the quorum keeps one endpoint per broker.)
+    pub(crate) fn brokers_view_for(&self, listener: &BoundListener) -> (Vec<BrokerAddress>, i32) {
+        let this = BrokerAddress {
+            host: listener.advertised_host.clone(),
+            port: listener.advertised_port,
+            ..self.address()
+        };
+        crate::quorum_link::brokers_view(this, self.cluster.as_deref())
     }
 }
 

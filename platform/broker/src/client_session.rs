@@ -4,8 +4,10 @@
 //! both, so the handlers need not import the connection that calls them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::auth::Principal;
+use crate::listeners::BoundListener;
 use crate::sasl::Sasl;
 
 /// What a connection's requests are handled with besides the broker:
@@ -13,21 +15,72 @@ use crate::sasl::Sasl;
 #[derive(Debug)]
 pub(crate) struct Session {
     pub peer: SocketAddr,
+    /// The listener the connection came in on.
+    pub listener: Arc<BoundListener>,
     /// The peer's address in Kafka's form (`/ip`), as DescribeGroups
     /// reports member hosts.
     pub client_host: String,
-    /// Anonymous until a SASL exchange succeeds.
+    /// Anonymous until a SASL exchange succeeds, or the user a client
+    /// certificate names on an SSL listener.
     pub principal: Principal,
     pub sasl: Sasl,
 }
 
 impl Session {
-    pub(crate) fn new(peer: SocketAddr) -> Self {
+    pub(crate) fn new(
+        peer: SocketAddr,
+        listener: Arc<BoundListener>,
+        principal: Principal,
+    ) -> Self {
         Session {
             peer,
+            listener,
             client_host: format!("/{}", peer.ip()),
-            principal: Principal::Anonymous,
+            principal,
             sasl: Sasl::default(),
+        }
+    }
+
+    /// Whether the connection still has to authenticate before anything
+    /// but ApiVersions and the SASL requests (SASL_PLAINTEXT and SASL_SSL
+    /// listeners, as in Kafka).
+    pub(crate) fn must_authenticate(&self) -> bool {
+        self.listener.protocol.requires_sasl() && self.principal == Principal::Anonymous
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listeners::SecurityProtocol;
+
+    /// Only SASL listeners hold a connection back until it authenticates,
+    /// and only until it has.
+    #[test]
+    fn sasl_listeners_require_authentication() {
+        let peer = "127.0.0.1:1".parse().unwrap();
+        for (protocol, principal, must) in [
+            (SecurityProtocol::Plaintext, Principal::Anonymous, false),
+            (SecurityProtocol::Ssl, Principal::Anonymous, false),
+            (SecurityProtocol::SaslPlaintext, Principal::Anonymous, true),
+            (SecurityProtocol::SaslSsl, Principal::Anonymous, true),
+            (SecurityProtocol::SaslPlaintext, Principal::Internal, false),
+            (
+                SecurityProtocol::SaslSsl,
+                Principal::User("u".into()),
+                false,
+            ),
+        ] {
+            let listener = Arc::new(BoundListener {
+                protocol,
+                ..BoundListener::plaintext_for_tests()
+            });
+            let session = Session::new(peer, listener, principal.clone());
+            assert_eq!(
+                session.must_authenticate(),
+                must,
+                "{protocol:?} {principal}"
+            );
         }
     }
 }

@@ -1,12 +1,16 @@
 //! The broker's own configuration ([`BrokerConfig`]), read from YAML by the
 //! `fjord` binary. Keys are Kafka's where Kafka has the concept
 //! (`node.id`, `num.partitions`, `log.retention.ms`, …); each also accepts
-//! a snake_case alias (`node_id`, `num_partitions`, …).
+//! a snake_case alias (`node_id`, `num_partitions`, …). Per-listener
+//! settings use Kafka's prefix, `listener.name.<name>.<setting>`, and are
+//! kept as text for the listener that reads them (`tls`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use fjord_log::{Durability, LogConfig};
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::error::BrokerError;
@@ -42,21 +46,101 @@ impl From<DurabilityConfig> for Durability {
 ///     fjord_broker::yaml::from_str("node.id: 3\nlistener: 0.0.0.0:9092\nnum.partitions: 6\n").unwrap();
 /// assert_eq!((config.node_id, config.num_partitions), (3, 6));
 /// ```
+// `remote = "Self"`: the derived reader is `BrokerConfig::deserialize`, and
+// the `Deserialize` impl below wraps it to take out the
+// `listener.name.<name>.*` keys first (their names are not known in advance).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default, deny_unknown_fields, remote = "Self")]
 pub struct BrokerConfig {
     /// `log.dir`: where partition logs and topic metadata live.
     #[serde(rename = "log.dir", alias = "data_dir")]
     pub data_dir: PathBuf,
-    /// `listener`: `host:port` to bind; port 0 picks a free port.
+    /// `listener`: `host:port` of the one PLAINTEXT listener when
+    /// `listeners` is not set; port 0 picks a free port.
     pub listener: String,
-    /// `advertised.host`: the host clients are told to connect to. Default:
-    /// the bound IP, or `localhost` when bound to a wildcard address.
+    /// `advertised.host`: the host clients are told to connect to, with
+    /// `listener`. Default: the bound IP, or `localhost` when bound to a
+    /// wildcard address.
     #[serde(rename = "advertised.host", alias = "advertised_host")]
     pub advertised_host: Option<String>,
-    /// `advertised.port`: the port clients are told. Default: the bound port.
+    /// `advertised.port`: the port clients are told, with `listener`.
+    /// Default: the bound port.
     #[serde(rename = "advertised.port", alias = "advertised_port")]
     pub advertised_port: Option<u16>,
+    /// `listeners` (Kafka's): `NAME://host:port` entries, a list or one
+    /// comma-separated string, e.g. `PLAINTEXT://127.0.0.1:9092,SSL://:9093`.
+    /// When set, `listener`, `advertised.host` and `advertised.port` are
+    /// not read.
+    #[serde(rename = "listeners", deserialize_with = "optional_list")]
+    pub listeners: Option<Vec<String>>,
+    /// `advertised.listeners`: `NAME://host:port` to tell clients, per
+    /// listener (port 0: the bound one); a listener left out advertises
+    /// its bound address.
+    #[serde(
+        rename = "advertised.listeners",
+        alias = "advertised_listeners",
+        deserialize_with = "optional_list"
+    )]
+    pub advertised_listeners: Option<Vec<String>>,
+    /// `listener.security.protocol.map`: `NAME:PROTOCOL` pairs. Default:
+    /// Kafka's, PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL naming
+    /// themselves.
+    #[serde(
+        rename = "listener.security.protocol.map",
+        alias = "listener_security_protocol_map",
+        deserialize_with = "optional_list"
+    )]
+    pub listener_security_protocol_map: Option<Vec<String>>,
+    /// `inter.broker.listener.name`: the listener this broker registers
+    /// with the controller quorum (what other brokers' replication and
+    /// the platform's own clients connect to). Default: the first of
+    /// `listeners`.
+    #[serde(
+        rename = "inter.broker.listener.name",
+        alias = "inter_broker_listener_name"
+    )]
+    pub inter_broker_listener_name: Option<String>,
+    /// `ssl.keystore.location`: a PEM file with the certificate chain
+    /// (leaf first) and its unencrypted private key, for TLS listeners.
+    #[serde(rename = "ssl.keystore.location", alias = "ssl_keystore_location")]
+    pub ssl_keystore_location: Option<PathBuf>,
+    /// `ssl.keystore.type`: `PEM`, the only type read.
+    #[serde(rename = "ssl.keystore.type", alias = "ssl_keystore_type")]
+    pub ssl_keystore_type: Option<String>,
+    /// `ssl.truststore.location`: a PEM bundle of the CAs client
+    /// certificates are checked against (needed with `ssl.client.auth`).
+    #[serde(rename = "ssl.truststore.location", alias = "ssl_truststore_location")]
+    pub ssl_truststore_location: Option<PathBuf>,
+    /// `ssl.truststore.type`: `PEM`, the only type read.
+    #[serde(rename = "ssl.truststore.type", alias = "ssl_truststore_type")]
+    pub ssl_truststore_type: Option<String>,
+    /// `ssl.client.auth`: `required`, `requested` or `none` (default).
+    #[serde(rename = "ssl.client.auth", alias = "ssl_client_auth")]
+    pub ssl_client_auth: Option<String>,
+    /// `ssl.principal.mapping.rules`: how a client certificate's subject
+    /// becomes a user name (`RULE:pattern/replacement/[LU]`, `DEFAULT`).
+    #[serde(
+        rename = "ssl.principal.mapping.rules",
+        alias = "ssl_principal_mapping_rules"
+    )]
+    pub ssl_principal_mapping_rules: Option<String>,
+    /// `ssl.reload.interval.ms` (Fjord's own): how often the keystore and
+    /// truststore files are checked for changes; new connections get a
+    /// changed certificate within this time. Default 10 s.
+    #[serde(rename = "ssl.reload.interval.ms", alias = "ssl_reload_interval_ms")]
+    pub ssl_reload_interval_ms: u64,
+    /// `sasl.server.max.receive.size`: the largest frame a connection may
+    /// send before it authenticates, on SASL listeners. Kafka's default.
+    #[serde(
+        rename = "sasl.server.max.receive.size",
+        alias = "sasl_server_max_receive_size"
+    )]
+    pub sasl_server_max_receive_size: usize,
+    /// `listener.name.<name>.<setting>` entries (`<name>` lower-case, as
+    /// Kafka writes them), e.g. `listener.name.ssl.ssl.client.auth`: a
+    /// setting of one listener, over the plain key.
+    #[serde(skip)]
+    pub listener_overrides: BTreeMap<String, String>,
     /// `admin.listener`: `host:port` of the admin HTTP API, metrics and
     /// console (`off` for none). The `fjord` binary serves it (crate
     /// `fjord-http`); this crate only carries the setting with the others.
@@ -370,6 +454,72 @@ fn super_users<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     })
 }
 
+/// The prefix of per-listener settings.
+pub(crate) const LISTENER_PREFIX: &str = "listener.name.";
+
+impl<'de> Deserialize<'de> for BrokerConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(WithListenerOverrides)
+    }
+}
+
+/// Reads a config, keeping `listener.name.*` keys apart as text and handing
+/// every other key to the derived reader (which refuses unknown ones).
+struct WithListenerOverrides;
+
+impl<'de> Visitor<'de> for WithListenerOverrides {
+    type Value = BrokerConfig;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a mapping of broker settings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BrokerConfig, A::Error> {
+        let mut overrides = BTreeMap::new();
+        let mut config =
+            BrokerConfig::deserialize(serde::de::value::MapAccessDeserializer::new(Filtered {
+                inner: map,
+                overrides: &mut overrides,
+            }))?;
+        config.listener_overrides = overrides;
+        Ok(config)
+    }
+}
+
+struct Filtered<'a, A> {
+    inner: A,
+    overrides: &'a mut BTreeMap<String, String>,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filtered<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let Some(key) = self.inner.next_key::<String>()? else {
+                return Ok(None);
+            };
+            if key.starts_with(LISTENER_PREFIX) {
+                let value: String = self.inner.next_value()?;
+                if self.overrides.insert(key.clone(), value).is_some() {
+                    return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
+                }
+                continue;
+            }
+            return seed
+                .deserialize(serde::de::value::StringDeserializer::new(key))
+                .map(Some);
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.inner.next_value_seed(seed)
+    }
+}
+
 /// A list setting: a YAML list, or one string of comma-separated items.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -405,6 +555,19 @@ impl Default for BrokerConfig {
             listener: "127.0.0.1:9092".to_string(),
             advertised_host: None,
             advertised_port: None,
+            listeners: None,
+            advertised_listeners: None,
+            listener_security_protocol_map: None,
+            inter_broker_listener_name: None,
+            ssl_keystore_location: None,
+            ssl_keystore_type: None,
+            ssl_truststore_location: None,
+            ssl_truststore_type: None,
+            ssl_client_auth: None,
+            ssl_principal_mapping_rules: None,
+            ssl_reload_interval_ms: 10_000,
+            sasl_server_max_receive_size: 524_288,
+            listener_overrides: BTreeMap::new(),
             admin_listener: "127.0.0.1:9644".to_string(),
             admin_allowed_hosts: Vec::new(),
             node_id: 0,
@@ -562,6 +725,13 @@ impl BrokerConfig {
             }
         }
         self.authorizer()?;
+        if self.sasl_server_max_receive_size < 1024 {
+            return Err(BrokerError::Config(
+                "sasl.server.max.receive.size must be at least 1024".to_string(),
+            ));
+        }
+        // The listener and TLS settings are checked by the server, which
+        // reads them (`listeners`, `tls`).
         Ok(())
     }
 

@@ -3,17 +3,22 @@
 //! when the client pipelines (as Kafka does: it mutes a connection while a
 //! request is in flight).
 //!
-//! What carries the bytes is a [`Transport`]: plain TCP today. Another
-//! (TLS) is one more implementation, wrapped around the accepted socket
-//! before [`serve`]; framing, sessions and handlers stay as they are.
+//! What carries the bytes is a [`Transport`]: plain TCP, or TLS (rustls,
+//! wrapped around the accepted socket by `tls` before [`serve`]); framing,
+//! sessions and handlers are the same for both.
+//!
+//! On a SASL_PLAINTEXT or SASL_SSL listener a connection must authenticate
+//! first, as in Kafka: until it has, it may send only ApiVersions,
+//! SaslHandshake and SaslAuthenticate, in frames of at most
+//! `sasl.server.max.receive.size` bytes; anything else closes it.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_rustls::server::TlsStream;
 
 use crate::apis::{self, Reply};
 use crate::broker_state::BrokerState;
@@ -43,16 +48,45 @@ impl Transport for TcpStream {
     }
 }
 
+/// TLS over TCP. rustls keeps one state for both directions, so the halves
+/// share it behind tokio's lock (one task uses both, never at once).
+impl Transport for TlsStream<TcpStream> {
+    type Reader = tokio::io::ReadHalf<TlsStream<TcpStream>>;
+    type Writer = tokio::io::WriteHalf<TlsStream<TcpStream>>;
+    fn into_split(self) -> (Self::Reader, Self::Writer) {
+        tokio::io::split(self)
+    }
+}
+
+/// The requests a connection that must authenticate may send first.
+fn allowed_before_authentication(api_key: kafka_protocol::messages::ApiKey) -> bool {
+    use kafka_protocol::messages::ApiKey;
+    matches!(
+        api_key,
+        ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+    )
+}
+
 /// Serves one connection until the client closes it, it sends something
 /// unframeable or undecodable (logged, then closed), or the broker stops.
-pub(crate) async fn serve<T: Transport>(transport: T, peer: SocketAddr, state: Arc<BrokerState>) {
-    tracing::debug!(%peer, "connection opened");
+pub(crate) async fn serve<T: Transport>(
+    transport: T,
+    state: Arc<BrokerState>,
+    mut session: Session,
+) {
+    let peer = session.peer;
+    tracing::debug!(%peer, listener = %session.listener.name, "connection opened");
     let (read_half, mut writer) = transport.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let mut shutdown = state.shutdown();
-    let max = state.config().socket_request_max_bytes;
-    let mut session = Session::new(peer);
     loop {
+        // Before authentication a client may send only small frames: the
+        // SASL exchange's (Kafka's `sasl.server.max.receive.size`).
+        let max = if session.must_authenticate() {
+            state.config().sasl_server_max_receive_size
+        } else {
+            state.config().socket_request_max_bytes
+        };
         let frame = tokio::select! {
             frame = read_frame(&mut reader, max) => frame,
             _ = crate::shutdown::stopped(&mut shutdown) => break,
@@ -86,6 +120,17 @@ pub(crate) async fn serve<T: Transport>(transport: T, peer: SocketAddr, state: A
             Ok(Frame::Request(request)) => {
                 let (api_key, version) = (request.api_key, request.version);
                 let correlation_id = request.header.correlation_id;
+                if session.must_authenticate() && !allowed_before_authentication(api_key) {
+                    // Kafka: "Unexpected Kafka request of type … during
+                    // SASL handshake", and the connection is closed.
+                    tracing::info!(
+                        %peer,
+                        listener = %session.listener.name,
+                        ?api_key,
+                        "closing connection: request before SASL authentication"
+                    );
+                    break;
+                }
                 tracing::trace!(%peer, ?api_key, version, correlation_id, "request");
                 let started = Instant::now();
                 let reply = apis::handle(&state, *request, &mut session).await;
@@ -172,7 +217,9 @@ mod tests {
         let state = crate::apis::tests::state(dir.path())?;
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let peer = "127.0.0.1:9".parse()?;
-        let served = tokio::spawn(serve(server, peer, state));
+        let listener = Arc::new(crate::listeners::BoundListener::plaintext_for_tests());
+        let session = Session::new(peer, listener, crate::auth::Principal::Anonymous);
+        let served = tokio::spawn(serve(server, state, session));
 
         let version = 3;
         let mut request = BytesMut::new();

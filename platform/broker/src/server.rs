@@ -1,4 +1,4 @@
-//! Starting and stopping the broker: the listener, the accept loop, the
+//! Starting and stopping the broker: the listeners, the accept loops, the
 //! background log maintenance, and graceful shutdown.
 
 use std::future::Future;
@@ -10,14 +10,18 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::auth::Principal;
 use crate::broker_state::{Advertised, BrokerState};
+use crate::client_session::Session;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::error::BrokerError;
 use crate::group::GroupCoordinator;
+use crate::listeners::{BoundListener, ListenerSpec, Listeners, SecurityProtocol};
 use crate::replication::Replicas;
 use crate::shutdown::stopped;
+use crate::tls::{ServerTls, TlsSettings};
 use crate::topic_registry::TopicRegistry;
 
 /// How long shutdown waits for open connections to finish their request.
@@ -28,6 +32,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Broker {
     local_addr: SocketAddr,
+    /// Every listener's name and bound address, in `listeners` order.
+    listener_addrs: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), BrokerError>>,
     state: Arc<BrokerState>,
@@ -57,6 +63,24 @@ impl Broker {
         cluster: Option<Arc<crate::quorum_link::ClusterLink>>,
     ) -> Result<Broker, BrokerError> {
         config.validate()?;
+        let listeners = Listeners::from_config(&config)?;
+        crate::tls::check_overrides(&config, &listeners)?;
+        let inter_broker = &listeners.specs[listeners.inter_broker];
+        if cluster.is_some() && inter_broker.protocol != SecurityProtocol::Plaintext {
+            return Err(BrokerError::Config(format!(
+                "inter.broker.listener.name: {} is a {} listener; replication between brokers speaks PLAINTEXT only so far",
+                inter_broker.name,
+                inter_broker.protocol.name()
+            )));
+        }
+        // Every TLS listener's files load before anything is bound.
+        let mut tls = Vec::new();
+        for spec in &listeners.specs {
+            tls.push(match TlsSettings::for_listener(&config, spec)? {
+                Some(settings) => Some(Arc::new(ServerTls::load(&spec.name, settings)?)),
+                None => None,
+            });
+        }
         let defaults = config.default_log_config();
         let (data_dir, cluster_id) = (config.data_dir.clone(), config.cluster_id.clone());
         let registry = tokio::task::spawn_blocking(move || {
@@ -64,29 +88,25 @@ impl Broker {
         })
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))??;
-        let listener = TcpListener::bind(&config.listener)
-            .await
-            .map_err(|source| BrokerError::Listen {
-                addr: config.listener.clone(),
-                source,
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| BrokerError::Listen {
-                addr: config.listener.clone(),
-                source,
-            })?;
-        let advertised_host = config.advertised_host.clone().unwrap_or_else(|| {
-            if local_addr.ip().is_unspecified() {
-                tracing::warn!(
-                    "listening on a wildcard address; advertising localhost (set advertised.host)"
-                );
-                "localhost".to_string()
-            } else {
-                local_addr.ip().to_string()
-            }
-        });
-        let advertised_port = i32::from(config.advertised_port.unwrap_or(local_addr.port()));
+        let mut bound = Vec::new();
+        for (spec, tls) in listeners.specs.iter().zip(tls) {
+            let (socket, listener) = bind(spec).await?;
+            bound.push((socket, Arc::new(listener), tls));
+        }
+        let listener_addrs: Vec<(String, SocketAddr)> = bound
+            .iter()
+            .map(|(socket, listener, _)| {
+                let addr = socket.local_addr().map_err(|source| BrokerError::Listen {
+                    addr: listener.name.clone(),
+                    source,
+                })?;
+                Ok((listener.name.clone(), addr))
+            })
+            .collect::<Result<_, BrokerError>>()?;
+        let local_addr = listener_addrs[0].1;
+        let inter = &bound[listeners.inter_broker].1;
+        let (advertised_host, advertised_port) =
+            (inter.advertised_host.clone(), inter.advertised_port);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let groups = GroupCoordinator::new(crate::broker_state::group_settings(&config));
         // Committed offsets come back from `__consumer_offsets` before the
@@ -116,13 +136,23 @@ impl Broker {
             shutdown_rx.clone(),
             cluster.clone(),
         ));
-        tracing::info!(
-            %local_addr,
-            advertised = %format!("{}:{}", state.advertised_host(), state.advertised_port()),
-            node_id = state.config().node_id,
-            data_dir = %state.config().data_dir.display(),
-            "broker listening"
-        );
+        for ((name, addr), (_, listener, _)) in listener_addrs.iter().zip(&bound) {
+            tracing::info!(
+                listener = %name,
+                protocol = listener.protocol.name(),
+                local_addr = %addr,
+                advertised = %format!("{}:{}", listener.advertised_host, listener.advertised_port),
+                node_id = state.config().node_id,
+                data_dir = %state.config().data_dir.display(),
+                "broker listening"
+            );
+        }
+        let reload_every = Duration::from_millis(config.ssl_reload_interval_ms.max(10));
+        for (_, _, tls) in &bound {
+            if let Some(tls) = tls {
+                Arc::clone(tls).watch(reload_every, shutdown_rx.clone());
+            }
+        }
         // Before the cluster's followers can open partitions: each log
         // opened from now on gets the cleaner's wake-up on a roll.
         let log_cleaner = crate::log_cleaner::start(
@@ -169,18 +199,27 @@ impl Broker {
                 }
             }
         }
-        let task = tokio::spawn(serve(listener, Arc::clone(&state), log_cleaner));
+        let task = tokio::spawn(serve(bound, Arc::clone(&state), log_cleaner));
         Ok(Broker {
             local_addr,
+            listener_addrs,
             shutdown: shutdown_tx,
             task,
             state,
         })
     }
 
-    /// The address the listener is bound to (useful with port 0).
+    /// The address the first listener is bound to (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the listener `name` (case-insensitive) is bound to.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listener_addrs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, addr)| *addr)
     }
 
     /// In-process access to this broker's topics and group offsets, for
@@ -212,35 +251,127 @@ pub async fn run(
     broker.shutdown().await
 }
 
+/// Binds `spec`'s socket, and works out what it advertises: the
+/// configured host and port, else the bound ones (`localhost` for a
+/// wildcard address, with a warning).
+async fn bind(spec: &ListenerSpec) -> Result<(TcpListener, BoundListener), BrokerError> {
+    let listen_error = |source| BrokerError::Listen {
+        addr: format!("{} ({})", spec.bind, spec.name),
+        source,
+    };
+    let socket = TcpListener::bind(&spec.bind).await.map_err(listen_error)?;
+    let local_addr = socket.local_addr().map_err(listen_error)?;
+    let advertised_host = spec.advertised_host.clone().unwrap_or_else(|| {
+        if local_addr.ip().is_unspecified() {
+            tracing::warn!(
+                listener = %spec.name,
+                "listening on a wildcard address; advertising localhost (set advertised.listeners)"
+            );
+            "localhost".to_string()
+        } else {
+            local_addr.ip().to_string()
+        }
+    });
+    let advertised_port = i32::from(spec.advertised_port.unwrap_or(local_addr.port()));
+    Ok((
+        socket,
+        BoundListener {
+            name: spec.name.clone(),
+            protocol: spec.protocol,
+            advertised_host,
+            advertised_port,
+        },
+    ))
+}
+
+/// An accepted socket and the listener it came in on.
+type Incoming = (
+    tokio::net::TcpStream,
+    SocketAddr,
+    Arc<BoundListener>,
+    Option<Arc<ServerTls>>,
+);
+
+/// Accepts on one listener, handing each socket to the server loop.
+async fn accept_loop(
+    socket: TcpListener,
+    listener: Arc<BoundListener>,
+    tls: Option<Arc<ServerTls>>,
+    incoming: tokio::sync::mpsc::Sender<Incoming>,
+) {
+    loop {
+        match socket.accept().await {
+            Ok((stream, peer)) => {
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+                }
+                let item = (stream, peer, Arc::clone(&listener), tls.clone());
+                if incoming.send(item).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off, go on.
+                tracing::warn!(listener = %listener.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One connection: the TLS handshake first on a TLS listener (its client
+/// certificate names the principal on an SSL listener), then requests.
+async fn open_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    listener: Arc<BoundListener>,
+    tls: Option<Arc<ServerTls>>,
+    state: Arc<BrokerState>,
+) {
+    let Some(tls) = tls else {
+        let session = Session::new(peer, listener, Principal::Anonymous);
+        return connection::serve(stream, state, session).await;
+    };
+    let Some(accepted) = tls.accept(stream, peer).await else {
+        return;
+    };
+    // On SASL_SSL the SASL exchange names the principal, as in Kafka.
+    let principal = match accepted.user {
+        Some(user) if listener.protocol == SecurityProtocol::Ssl => Principal::User(user),
+        _ => Principal::Anonymous,
+    };
+    tracing::debug!(%peer, %principal, "TLS connection");
+    let session = Session::new(peer, listener, principal);
+    connection::serve(accepted.stream, state, session).await
+}
+
 async fn serve(
-    listener: TcpListener,
+    listeners: Vec<(TcpListener, Arc<BoundListener>, Option<Arc<ServerTls>>)>,
     state: Arc<BrokerState>,
     log_cleaner: crate::log_cleaner::LogCleaner,
 ) -> Result<(), BrokerError> {
     let maintenance = tokio::spawn(maintain(Arc::clone(&state)));
     let group_timers = tokio::spawn(tick_groups(Arc::clone(&state)));
+    let (incoming_tx, mut incoming) = tokio::sync::mpsc::channel(64);
+    let mut accepting = JoinSet::new();
+    for (socket, listener, tls) in listeners {
+        accepting.spawn(accept_loop(socket, listener, tls, incoming_tx.clone()));
+    }
+    drop(incoming_tx);
     let mut connections = JoinSet::new();
     let mut shutdown = state.shutdown();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    if let Err(e) = stream.set_nodelay(true) {
-                        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
-                    }
-                    connections.spawn(connection::serve(stream, peer, Arc::clone(&state)));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, go on.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+            Some((stream, peer, listener, tls)) = incoming.recv() => {
+                connections.spawn(open_connection(stream, peer, listener, tls, Arc::clone(&state)));
+            }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = stopped(&mut shutdown) => break,
         }
     }
-    drop(listener);
+    // Stops accepting: the sockets close with their loops.
+    accepting.shutdown().await;
+    drop(incoming);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
     })

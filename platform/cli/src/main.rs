@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a broker (embedded single node by default, data in ./fjord-data).
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Create, list, describe, alter and delete topics.
     #[command(subcommand)]
     Topic(topic::TopicCommand),
@@ -77,7 +77,7 @@ fn main() -> Result<()> {
     restore_default_sigpipe();
     let cli = Cli::parse();
     match cli.command {
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(*args),
         Command::Plugin(c) => plugin::run(c),
         Command::Pipeline(c) => pipeline::run(c),
         command => {

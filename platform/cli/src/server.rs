@@ -19,9 +19,19 @@ pub struct ServerArgs {
     /// Data directory (`log.dir`).
     #[arg(long, env = "FJORD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Kafka listener, host:port (`listener`).
-    #[arg(long, env = "FJORD_LISTEN")]
+    /// Kafka listener, host:port (`listener`): one PLAINTEXT listener,
+    /// in place of `listeners` from the config file.
+    #[arg(long, env = "FJORD_LISTEN", conflicts_with = "listeners")]
     pub listen: Option<String>,
+    /// Kafka listeners, `NAME://host:port,...` (`listeners`), e.g.
+    /// `PLAINTEXT://127.0.0.1:9092,SSL://0.0.0.0:9093`; their TLS
+    /// settings come from the config file.
+    #[arg(long, env = "FJORD_LISTENERS")]
+    pub listeners: Option<String>,
+    /// What each listener advertises, `NAME://host:port,...`
+    /// (`advertised.listeners`).
+    #[arg(long, env = "FJORD_ADVERTISED_LISTENERS")]
+    pub advertised_listeners: Option<String>,
     /// Host clients are told to connect to (`advertised.host`).
     #[arg(long, env = "FJORD_ADVERTISED_HOST", conflicts_with = "advertise")]
     pub advertised_host: Option<String>,
@@ -91,7 +101,10 @@ pub fn run(args: ServerArgs) -> Result<()> {
     init_logging(&args.log_format, &args.log)?;
     let mut config = load_config(&args)?;
     tracing::info!(
-        listener = %config.listener,
+        listeners = %config
+            .listeners
+            .as_ref()
+            .map_or_else(|| config.listener.clone(), |l| l.join(",")),
         data_dir = %config.data_dir.display(),
         "starting fjord server"
     );
@@ -260,8 +273,28 @@ fn load_config(args: &ServerArgs) -> Result<BrokerConfig> {
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
     }
+    let list = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
     if let Some(listen) = &args.listen {
         config.listener = listen.clone();
+        config.listeners = None;
+        config.advertised_listeners = None;
+    }
+    if let Some(listeners) = &args.listeners {
+        config.listeners = Some(list(listeners));
+    }
+    if let Some(advertised) = &args.advertised_listeners {
+        config.advertised_listeners = Some(list(advertised));
+    }
+    if config.listeners.is_some() && (args.advertised_host.is_some() || args.advertise.is_some()) {
+        anyhow::bail!(
+            "--advertise and --advertised-host go with --listen (one PLAINTEXT listener); with listeners, use --advertised-listeners NAME://host:port"
+        );
     }
     if let Some(host) = &args.advertised_host {
         config.advertised_host = Some(host.clone());

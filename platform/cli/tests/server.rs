@@ -89,3 +89,71 @@ fn bench_produce_then_consume_with_both_consumers() {
     let some = run(&["bench", "consume", "--consumer", "fjord", "-n", "100"]);
     assert!(some.contains("records: "), "{some}");
 }
+
+/// Bad listener settings stop `fjord server` with an error naming the
+/// setting, before anything is bound.
+#[test]
+fn bad_listener_settings_name_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fjord.yaml");
+    let voters = format!("0@127.0.0.1:{}", free_port());
+    for (yaml, flags, says) in [
+        (
+            "",
+            vec![
+                "--node-id",
+                "0",
+                "--controller-voters",
+                &voters,
+                "--listeners",
+                "SASL_PLAINTEXT://127.0.0.1:0",
+            ],
+            "inter.broker.listener.name: SASL_PLAINTEXT is a SASL_PLAINTEXT listener; replication between brokers speaks PLAINTEXT only",
+        ),
+        (
+            "",
+            vec!["--listeners", "PLAINTEXT://127.0.0.1:0,TLS://127.0.0.1:0"],
+            "listeners: TLS://127.0.0.1:0: TLS is not in listener.security.protocol.map",
+        ),
+        (
+            "",
+            vec!["--listeners", "SSL://127.0.0.1:0"],
+            "ssl.keystore.location: needed for a SSL listener",
+        ),
+        (
+            "ssl.keystore.location: /nonexistent/broker.pem\n",
+            vec!["--listeners", "SSL://127.0.0.1:0"],
+            "listener SSL: TLS: /nonexistent/broker.pem",
+        ),
+        (
+            "listener.name.ssl.ssl.client.auth: required\n",
+            vec!["--listeners", "PLAINTEXT://127.0.0.1:0"],
+            "listener.name.ssl.ssl.client.auth: no listener of that name",
+        ),
+        (
+            "",
+            vec![
+                "--listeners",
+                "PLAINTEXT://127.0.0.1:0",
+                "--advertise",
+                "h:1",
+            ],
+            "--advertise and --advertised-host go with --listen",
+        ),
+    ] {
+        std::fs::write(&config, yaml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .arg("server")
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--admin-listen", "off"])
+            .args(&flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flags:?}");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+    }
+}

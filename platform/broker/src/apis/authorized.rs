@@ -222,8 +222,11 @@ async fn call(
     version: i16,
     body: RequestKind,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    let mut session = Session::new("127.0.0.1:9".parse()?);
-    session.principal = principal;
+    let mut session = Session::new(
+        "127.0.0.1:9".parse()?,
+        Arc::new(crate::listeners::BoundListener::plaintext_for_tests()),
+        principal,
+    );
     let request = DecodedRequest {
         header: RequestHeader::default(),
         api_key: api,

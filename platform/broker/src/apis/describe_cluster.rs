@@ -8,9 +8,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::authorizer::{Access, Operation, ResourceType};
 use crate::broker_state::BrokerState;
+use crate::listeners::BoundListener;
 
 pub(crate) fn describe(
     state: &BrokerState,
+    listener: &BoundListener,
     _version: i16,
     request: DescribeClusterRequest,
     access: &Access,
@@ -29,7 +31,7 @@ pub(crate) fn describe(
             )))
             .with_endpoint_type(request.endpoint_type);
     }
-    let (brokers, controller) = state.brokers_view();
+    let (brokers, controller) = state.brokers_view_for(listener);
     let brokers = brokers
         .into_iter()
         .map(|b| {

@@ -21,6 +21,7 @@ use crate::authorizer::{Access, Operation, ResourceType};
 use crate::broker_state::BrokerState;
 use crate::error::{GroupError, group_error_code};
 use crate::group::{GroupState, JoinRequest, Pending};
+use crate::listeners::BoundListener;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
@@ -37,6 +38,7 @@ type CoordinatorAnswer = (i16, Option<StrBytes>, i32, StrBytes, i32);
 /// yet.
 pub(crate) async fn find_coordinator(
     state: &Arc<BrokerState>,
+    listener: &BoundListener,
     version: i16,
     request: FindCoordinatorRequest,
     access: &Access,
@@ -48,7 +50,7 @@ pub(crate) async fn find_coordinator(
     };
     let mut answers = Vec::with_capacity(keys.len());
     for key in &keys {
-        answers.push(coordinator_for(state, access, request.key_type, key).await);
+        answers.push(coordinator_for(state, listener, access, request.key_type, key).await);
     }
     if version >= 4 {
         let coordinators = keys
@@ -84,6 +86,7 @@ pub(crate) async fn find_coordinator(
 
 async fn coordinator_for(
     state: &Arc<BrokerState>,
+    listener: &BoundListener,
     access: &Access,
     key_type: i8,
     key: &str,
@@ -115,8 +118,8 @@ async fn coordinator_for(
             0,
             None,
             state.config().node_id,
-            s(state.advertised_host()),
-            state.advertised_port(),
+            s(&listener.advertised_host),
+            listener.advertised_port,
         );
     };
     let topic = match crate::group::offsets_topic::topic(&state.offsets_topic()).await {
@@ -130,6 +133,15 @@ async fn coordinator_for(
         .map(|p| p.leader)
         .and_then(|leader| metadata.broker(leader));
     match leader {
+        // This broker at the client's listener; another at the address it
+        // registered.
+        Some(broker) if broker.id == state.config().node_id => (
+            0,
+            None,
+            broker.id,
+            s(&listener.advertised_host),
+            listener.advertised_port,
+        ),
         Some(broker) => (0, None, broker.id, s(&broker.host), i32::from(broker.port)),
         None => unavailable("the group's offsets partition has no leader right now"),
     }

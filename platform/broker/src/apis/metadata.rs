@@ -26,10 +26,12 @@ use kafka_protocol::messages::BrokerId;
 
 use crate::authorizer::{Access, CLUSTER_NAME, OPERATIONS_NOT_ASKED, Operation, ResourceType};
 use crate::broker_state::BrokerState;
+use crate::listeners::BoundListener;
 use crate::topic_registry::Topic;
 
 pub(crate) async fn handle(
     state: &Arc<BrokerState>,
+    listener: &BoundListener,
     version: i16,
     request: MetadataRequest,
     access: &Access,
@@ -91,7 +93,7 @@ pub(crate) async fn handle(
         }
         topics
     };
-    let (brokers, controller) = state.brokers_view();
+    let (brokers, controller) = state.brokers_view_for(listener);
     let brokers = brokers
         .into_iter()
         .map(|b| {

@@ -87,7 +87,7 @@ pub(crate) async fn handle(
             scram_credentials::alter(state, access, r).await,
         ),
         RequestKind::Metadata(r) => {
-            ResponseKind::Metadata(metadata::handle(state, v, r, access).await)
+            ResponseKind::Metadata(metadata::handle(state, &session.listener, v, r, access).await)
         }
         RequestKind::Produce(r) => {
             let acks = r.acks;
@@ -138,9 +138,9 @@ pub(crate) async fn handle(
         RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
             configs::incremental_alter(state, r, access).await,
         ),
-        RequestKind::DescribeCluster(r) => {
-            ResponseKind::DescribeCluster(describe_cluster::describe(state, v, r, access))
-        }
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(
+            describe_cluster::describe(state, &session.listener, v, r, access),
+        ),
         RequestKind::ElectLeaders(r) => {
             ResponseKind::ElectLeaders(elect_leaders::handle(state, v, r, access).await)
         }
@@ -156,9 +156,9 @@ pub(crate) async fn handle(
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(producer_id::init(state, v, r, access))
         }
-        RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(group::find_coordinator(state, v, r, access).await)
-        }
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(
+            group::find_coordinator(state, &session.listener, v, r, access).await,
+        ),
         RequestKind::JoinGroup(r) => {
             let client_id = request
                 .header
@@ -327,7 +327,11 @@ pub(crate) mod tests {
     }
 
     fn session() -> Session {
-        Session::new("127.0.0.1:9".parse().expect("an address"))
+        Session::new(
+            "127.0.0.1:9".parse().expect("an address"),
+            Arc::new(crate::listeners::BoundListener::plaintext_for_tests()),
+            crate::auth::Principal::Anonymous,
+        )
     }
 
     pub(crate) fn state(

@@ -47,6 +47,14 @@ impl TestBroker {
         self.addr.to_string()
     }
 
+    /// The address the listener `name` is bound to.
+    pub fn listener(&self, name: &str) -> SocketAddr {
+        self.broker
+            .as_ref()
+            .and_then(|b| b.listener_addr(name))
+            .expect("a listener of that name")
+    }
+
     /// In-process access to the broker (what the pipeline runtime and the
     /// admin API use).
     pub fn local(&self) -> fjord_broker::LocalBroker {
