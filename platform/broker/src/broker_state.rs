@@ -22,7 +22,7 @@ use crate::group::offsets_topic::OffsetsTopic;
 use crate::group::ownership;
 use crate::group::{GroupCoordinator, GroupSettings};
 use crate::listeners::BoundListener;
-use crate::metadata::{AclStore, LocalCredentials, Metadata, MetadataConfig};
+use crate::metadata::{AclStore, LocalCredentials, LocalStores, Metadata, MetadataConfig};
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
 use crate::sasl::Authenticator;
@@ -70,8 +70,7 @@ impl BrokerState {
     pub(crate) fn new(
         config: Arc<BrokerConfig>,
         registry: Arc<TopicRegistry>,
-        acls: Arc<AclStore>,
-        credentials: Arc<LocalCredentials>,
+        stores: LocalStores,
         groups: Arc<GroupCoordinator>,
         advertised: Advertised,
         shutdown: watch::Receiver<bool>,
@@ -95,9 +94,9 @@ impl BrokerState {
             config,
             metadata_config,
             registry,
-            acls,
+            acls: stores.acls,
             authorizer,
-            credentials,
+            credentials: stores.credentials,
             groups,
             producer_ids: ProducerIds::new(now_ms()),
             advertised_host: advertised.host,

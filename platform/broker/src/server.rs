@@ -120,14 +120,12 @@ impl Broker {
         })
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))?;
-        let acls = Arc::new(crate::metadata::AclStore::open(&config.data_dir)?);
-        let credentials = Arc::new(crate::metadata::LocalCredentials::open(&config.data_dir)?);
+        let stores = crate::metadata::LocalStores::open(&config.data_dir)?;
         let (config, registry, groups) = (Arc::new(config), Arc::new(registry), Arc::new(groups));
         let state = Arc::new(BrokerState::new(
             Arc::clone(&config),
             Arc::clone(&registry),
-            acls,
-            credentials,
+            stores,
             Arc::clone(&groups),
             Advertised {
                 host: advertised_host,

@@ -348,18 +348,16 @@ pub(crate) mod tests {
         let dir = config.data_dir.clone();
         let dir = dir.as_path();
         let registry = TopicRegistry::open(dir, config.default_log_config(), None)?;
-        let credentials = crate::metadata::LocalCredentials::open(dir)?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         // Keep the sender alive for the test's duration.
         std::mem::forget(stop);
         let groups =
             crate::group::GroupCoordinator::new(crate::broker_state::group_settings(&config));
-        let acls = Arc::new(crate::metadata::AclStore::open(dir)?);
+        let stores = crate::metadata::LocalStores::open(dir)?;
         Ok(Arc::new(BrokerState::new(
             Arc::new(config),
             Arc::new(registry),
-            acls,
-            Arc::new(credentials),
+            stores,
             Arc::new(groups),
             crate::broker_state::Advertised {
                 host: "localhost".to_string(),

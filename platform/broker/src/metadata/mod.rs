@@ -73,6 +73,25 @@ use crate::topic_registry::{ApiError, Topic, TopicRegistry};
 
 pub(crate) use credentials::{LocalCredentials, Users};
 
+/// The security records a single node keeps in its data directory beside
+/// the topics: ACL bindings and users' SCRAM credentials (in a cluster the
+/// quorum keeps them, and these stay empty).
+#[derive(Debug)]
+pub(crate) struct LocalStores {
+    pub acls: Arc<AclStore>,
+    pub credentials: Arc<LocalCredentials>,
+}
+
+impl LocalStores {
+    /// Opens both in the data directory `dir`.
+    pub(crate) fn open(dir: &std::path::Path) -> Result<LocalStores, crate::error::BrokerError> {
+        Ok(LocalStores {
+            acls: Arc::new(AclStore::open(dir)?),
+            credentials: Arc::new(LocalCredentials::open(dir)?),
+        })
+    }
+}
+
 /// How a new topic is replicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Replication {
