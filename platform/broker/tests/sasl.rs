@@ -3,7 +3,8 @@
 //! group; wrong passwords and unknown users refused alike while the broker
 //! serves on; failed logins limited per user and address; credentials
 //! managed with AlterUserScramCredentials (KIP-554) by super users only,
-//! and kept across a restart.
+//! and kept across a restart; and a SASL_PLAINTEXT listener with an
+//! authorizer, where logged-in users get what their ACLs allow.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failed setup panics with its location"
@@ -554,5 +555,85 @@ fn scram_over_bare_frames_after_handshake_v0() {
     // Logged in: requests go on, and a describe is allowed (admin).
     assert_eq!(describe(&mut raw, None).error_code, 0);
     assert_eq!(handshake(&mut raw, "PLAIN"), ILLEGAL_SASL_STATE);
+    broker.stop();
+}
+
+/// Listeners, logins and ACLs together, as a secured deployment runs them:
+/// a SASL_PLAINTEXT listener (logging in required) with an authorizer. A
+/// SCRAM user whom a binding allows to write produces; another user, logged
+/// in just as well, is refused with TOPIC_AUTHORIZATION_FAILED; a client
+/// that does not log in gets nothing from that listener.
+#[test]
+fn users_logged_in_on_a_sasl_listener_are_authorized_by_acls() {
+    use rdkafka::error::RDKafkaErrorCode;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config: BrokerConfig = fjord_broker::yaml::from_str(
+        "listeners: PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0\n\
+         authorizer.class.name: acl\n",
+    )
+    .unwrap();
+    config.data_dir = dir.path().join("data");
+    config.sasl_admin_user = Some(ADMIN.into());
+    config.sasl_admin_password = Some(Password::new(ADMIN_PASSWORD));
+    let broker = TestBroker::start_with(config);
+    // The admin (a super user) logs in on the PLAINTEXT listener, where
+    // logging in is optional, to make the users.
+    create_user(&broker, "alice", "alice-pw");
+    create_user(&broker, "bob", "bob-pw");
+    broker
+        .runtime
+        .block_on(broker.local().ensure_topic("orders", Some(1), &[]))
+        .unwrap();
+    broker
+        .runtime
+        .block_on(broker.local().create_acls(&[fjord_controller::Acl {
+            resource_type: 2, // TOPIC
+            resource_name: "orders".into(),
+            pattern_type: 3, // LITERAL
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: 4,       // WRITE
+            permission_type: 3, // ALLOW
+        }]))
+        .unwrap();
+
+    let sasl_listener = broker.listener("SASL_PLAINTEXT");
+    let produce = |settings: &[(String, String)]| {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", sasl_listener.to_string())
+            .set("message.timeout.ms", "5000");
+        for (k, v) in settings {
+            config.set(k, v);
+        }
+        let producer: FutureProducer = config.create().unwrap();
+        let record = FutureRecord::to("orders")
+            .partition(0)
+            .key("k")
+            .payload("v");
+        broker
+            .runtime
+            .block_on(producer.send(record, Duration::from_secs(10)))
+            .map(|delivered| delivered.offset)
+            .map_err(|(e, _)| e)
+    };
+    assert_eq!(
+        produce(&sasl("SCRAM-SHA-512", "alice", "alice-pw")).expect("alice may write"),
+        0
+    );
+    let refused = produce(&sasl("SCRAM-SHA-256", "bob", "bob-pw")).expect_err("bob may not");
+    assert_eq!(
+        refused.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::TopicAuthorizationFailed),
+        "{refused}"
+    );
+    // Without a login the SASL listener answers nothing but the SASL
+    // exchange: the record is never delivered.
+    assert!(
+        produce(&[]).is_err(),
+        "an anonymous client on a SASL listener"
+    );
     broker.stop();
 }
