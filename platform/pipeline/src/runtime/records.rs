@@ -146,7 +146,8 @@ pub(crate) fn read(
 pub(crate) fn encode<'a>(
     records: impl IntoIterator<Item = &'a Record>,
 ) -> Result<Vec<u8>, LogError> {
-    let mut batch = BatchBuilder::new();
+    let records = records.into_iter();
+    let mut batch = BatchBuilder::with_capacity(records.size_hint().0);
     for r in records {
         batch.push_with_headers(
             r.timestamp,
