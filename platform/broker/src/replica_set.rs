@@ -151,10 +151,10 @@ impl ReplicaSet {
         progress.log_end = Some(fetch_offset);
         if fetch_offset >= leader_log_end {
             progress.caught_up_at = now;
-        } else if let Some((previous_end, at)) = progress.previous_fetch {
-            if fetch_offset >= previous_end {
-                progress.caught_up_at = progress.caught_up_at.max(at);
-            }
+        } else if let Some((previous_end, at)) = progress.previous_fetch
+            && fetch_offset >= previous_end
+        {
+            progress.caught_up_at = progress.caught_up_at.max(at);
         }
         progress.previous_fetch = Some((leader_log_end, now));
         if !self.isr.contains(&replica) && fetch_offset >= hw {

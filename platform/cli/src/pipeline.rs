@@ -497,18 +497,17 @@ fn logs(client: &ClientArgs, name: &str, follow: bool) -> Result<()> {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 idle_since = Instant::now();
-                if m.key() == Some(name.as_bytes()) {
-                    if let Some(line) = m
+                if m.key() == Some(name.as_bytes())
+                    && let Some(line) = m
                         .payload()
                         .and_then(|v| serde_json::from_slice::<LogLine>(v).ok())
-                    {
-                        println!(
-                            "{} {:<5} {}",
-                            rfc3339(line.time_ms),
-                            line.level,
-                            line.message
-                        );
-                    }
+                {
+                    println!(
+                        "{} {:<5} {}",
+                        rfc3339(line.time_ms),
+                        line.level,
+                        line.message
+                    );
                 }
                 if !follow && m.offset() >= high - 1 {
                     return Ok(());
@@ -534,15 +533,13 @@ fn run_foreground(client: &ClientArgs, admin: &Admin, file: &Path) -> Result<()>
     let (consumer, _) = reader(client, LOGS_TOPIC)?;
     let mut last_status = Instant::now();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            if m.key() == Some(name.as_bytes()) {
-                if let Some(line) = m
-                    .payload()
-                    .and_then(|v| serde_json::from_slice::<LogLine>(v).ok())
-                {
-                    println!("[log] {:<5} {}", line.level, line.message);
-                }
-            }
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
+            && m.key() == Some(name.as_bytes())
+            && let Some(line) = m
+                .payload()
+                .and_then(|v| serde_json::from_slice::<LogLine>(v).ok())
+        {
+            println!("[log] {:<5} {}", line.level, line.message);
         }
         if last_status.elapsed() >= Duration::from_secs(5) {
             last_status = Instant::now();

@@ -271,10 +271,10 @@ async fn current_configs(
     for result in results {
         let resource = result.map_err(|code| anyhow::anyhow!("DescribeConfigs {name}: {code}"))?;
         for entry in resource.entries {
-            if !entry.is_default {
-                if let Some(value) = entry.value {
-                    out.push((entry.name, value));
-                }
+            if !entry.is_default
+                && let Some(value) = entry.value
+            {
+                out.push((entry.name, value));
             }
         }
     }

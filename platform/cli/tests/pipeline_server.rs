@@ -184,7 +184,7 @@ fn a_server_killed_mid_stream_restarts_its_pipelines_without_losing_records() {
     let line = |i: usize| {
         format!(
             r#"{{"n":{i},"status":{}}}"#,
-            if i % 4 == 0 { 503 } else { 200 }
+            if i.is_multiple_of(4) { 503 } else { 200 }
         )
     };
     server.produce("access", (0..20_000).map(line));

@@ -807,19 +807,19 @@ pub(crate) fn recover_swaps(dir: &Path) -> Result<(), LogError> {
         if name.ends_with(&format!(".{CLEANED_SUFFIX}")) {
             fs::remove_file(dir.join(name))?;
             changed = true;
-        } else if let Some(stem) = name.strip_suffix(&format!(".log.{SWAP_SUFFIX}")) {
-            if let Ok(base) = stem.parse::<i64>() {
-                swaps.push(base);
-            }
+        } else if let Some(stem) = name.strip_suffix(&format!(".log.{SWAP_SUFFIX}"))
+            && let Ok(base) = stem.parse::<i64>()
+        {
+            swaps.push(base);
         }
     }
     for name in &names {
         for ext in ["index", "timeindex"] {
-            if let Some(stem) = name.strip_suffix(&format!(".{ext}.{SWAP_SUFFIX}")) {
-                if stem.parse::<i64>().is_ok_and(|b| !swaps.contains(&b)) {
-                    fs::remove_file(dir.join(name))?;
-                    changed = true;
-                }
+            if let Some(stem) = name.strip_suffix(&format!(".{ext}.{SWAP_SUFFIX}"))
+                && stem.parse::<i64>().is_ok_and(|b| !swaps.contains(&b))
+            {
+                fs::remove_file(dir.join(name))?;
+                changed = true;
             }
         }
     }

@@ -1065,12 +1065,11 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, LogError> {
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        if let Some(stem) = name.strip_suffix(".log") {
-            if stem.len() == 20 {
-                if let Ok(base) = stem.parse::<i64>() {
-                    bases.push(base);
-                }
-            }
+        if let Some(stem) = name.strip_suffix(".log")
+            && stem.len() == 20
+            && let Ok(base) = stem.parse::<i64>()
+        {
+            bases.push(base);
         }
     }
     Ok(bases)

@@ -245,13 +245,13 @@ fn check_sink(r: &mut Report<'_>, path: &str, sink: &Sink) {
             }
         }
     }
-    if let Some(create) = &sink.create {
-        if create.partitions == Some(0) {
-            r.at(
-                &child(path, "create.partitions"),
-                "a topic needs at least 1 partition",
-            );
-        }
+    if let Some(create) = &sink.create
+        && create.partitions == Some(0)
+    {
+        r.at(
+            &child(path, "create.partitions"),
+            "a topic needs at least 1 partition",
+        );
     }
     if let Some(when) = &sink.when {
         if when.trim().is_empty() {
@@ -496,17 +496,17 @@ pub fn check_existing_topics(
         ) else {
             continue;
         };
-        if let Some(existing) = partitions_of(topic) {
-            if i64::from(existing) != i64::from(wanted) {
-                report.at(
-                    &child(&item("spec.sinks", i), "create.partitions"),
-                    format!(
-                        "topic {topic:?} exists with {existing} partition{}; `create` \
+        if let Some(existing) = partitions_of(topic)
+            && i64::from(existing) != i64::from(wanted)
+        {
+            report.at(
+                &child(&item("spec.sinks", i), "create.partitions"),
+                format!(
+                    "topic {topic:?} exists with {existing} partition{}; `create` \
                          does not change it (ask for {existing}, or leave `partitions` out)",
-                        if existing == 1 { "" } else { "s" }
-                    ),
-                );
-            }
+                    if existing == 1 { "" } else { "s" }
+                ),
+            );
         }
     }
     ManifestErrors(report.errors).into_result()

@@ -288,11 +288,11 @@ pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
 /// `host` and optional port of `text`: `host:port`, `[v6]:port`, `[v6]`,
 /// a bare IPv6 address, or a bare host.
 fn split_host_port(text: &str) -> (String, Option<String>) {
-    if let Some(rest) = text.strip_prefix('[') {
-        if let Some((host, after)) = rest.split_once(']') {
-            let port = after.strip_prefix(':').map(str::to_owned);
-            return (host.to_owned(), port);
-        }
+    if let Some(rest) = text.strip_prefix('[')
+        && let Some((host, after)) = rest.split_once(']')
+    {
+        let port = after.strip_prefix(':').map(str::to_owned);
+        return (host.to_owned(), port);
     }
     if text.parse::<IpAddr>().is_ok() {
         return (text.to_owned(), None);

@@ -280,10 +280,10 @@ impl Host for Services {
             Level::Warn => tracing::warn!(plugin, partition = self.partition, "{message}"),
             Level::Error => tracing::error!(plugin, partition = self.partition, "{message}"),
         }
-        if let Some(sink) = &self.log {
-            if matches!(level, Level::Info | Level::Warn | Level::Error) {
-                sink.log(plugin, level, message);
-            }
+        if let Some(sink) = &self.log
+            && matches!(level, Level::Info | Level::Warn | Level::Error)
+        {
+            sink.log(plugin, level, message);
         }
     }
 }

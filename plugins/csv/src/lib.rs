@@ -79,14 +79,13 @@ fn field_value(field: &str, infer: bool) -> Value {
             .strip_prefix('-')
             .unwrap_or(field)
             .starts_with(|c: char| c.is_ascii_digit());
-        if json_like {
-            if let Some(n) = field
+        if json_like
+            && let Some(n) = field
                 .parse::<f64>()
                 .ok()
                 .and_then(serde_json::Number::from_f64)
-            {
-                return Value::Number(n);
-            }
+        {
+            return Value::Number(n);
         }
     }
     Value::String(field.to_owned())

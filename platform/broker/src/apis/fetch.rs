@@ -137,10 +137,10 @@ fn resolve(
         .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
     crate::quorum_link::check_leader(state.cluster(), &partition, p.current_leader_epoch)
         .map_err(|e| partition_error_code(&e))?;
-    if let Fetcher::Replica(id) = fetcher {
-        if !partition.has_replica(id) {
-            return Err(ResponseError::NotLeaderOrFollower.code());
-        }
+    if let Fetcher::Replica(id) = fetcher
+        && !partition.has_replica(id)
+    {
+        return Err(ResponseError::NotLeaderOrFollower.code());
     }
     Ok(partition)
 }
@@ -170,10 +170,10 @@ fn followers_fetched(state: &BrokerState, replica: i32, topics: &[(TopicName, Ve
 fn count_served(topics: &[(TopicName, Vec<Target>)], responses: &[FetchableTopicResponse]) {
     for ((_, targets), response) in topics.iter().zip(responses) {
         for (target, data) in targets.iter().zip(&response.partitions) {
-            if let (Ok(partition), Some(records)) = (&target.partition, &data.records) {
-                if !records.is_empty() {
-                    partition.served(records.len() as u64, records_in_batches(records));
-                }
+            if let (Ok(partition), Some(records)) = (&target.partition, &data.records)
+                && !records.is_empty()
+            {
+                partition.served(records.len() as u64, records_in_batches(records));
             }
         }
     }

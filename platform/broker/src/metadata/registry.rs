@@ -43,13 +43,13 @@ pub(super) async fn create_topic(
     validate_only: bool,
 ) -> Result<CreatedTopic, ApiError> {
     let node = parts.config.node_id;
-    if let Replication::Factor(rf) = topic.replication {
-        if rf != 1 {
-            return Err(ApiError::new(
-                ResponseError::InvalidReplicationFactor,
-                format!("replication factor {rf} is larger than the 1 available broker"),
-            ));
-        }
+    if let Replication::Factor(rf) = topic.replication
+        && rf != 1
+    {
+        return Err(ApiError::new(
+            ResponseError::InvalidReplicationFactor,
+            format!("replication factor {rf} is larger than the 1 available broker"),
+        ));
     }
     let partitions = if !topic.assignments.is_empty() {
         if topic.partitions.is_some() || matches!(topic.replication, Replication::Factor(_)) {

@@ -98,13 +98,13 @@ impl TlsSettings {
             ("ssl.keystore.type", config.ssl_keystore_type.clone()),
             ("ssl.truststore.type", config.ssl_truststore_type.clone()),
         ] {
-            if let (key, Some(kind)) = setting(key, plain) {
-                if !kind.eq_ignore_ascii_case("PEM") {
-                    return Err(bad(
-                        &key,
-                        format!("{kind} is not supported; only PEM files are read"),
-                    ));
-                }
+            if let (key, Some(kind)) = setting(key, plain)
+                && !kind.eq_ignore_ascii_case("PEM")
+            {
+                return Err(bad(
+                    &key,
+                    format!("{kind} is not supported; only PEM files are read"),
+                ));
             }
         }
         let (_, keystore) = setting("ssl.keystore.location", path(&config.ssl_keystore_location));

@@ -108,13 +108,13 @@ pub(crate) async fn reset_group(
     partitions: Option<&[i32]>,
     to: ResetTo,
 ) -> Result<Vec<(i32, i64)>, ApiError> {
-    if let Some(group) = state.broker.group(id) {
-        if !group.members.is_empty() {
-            return Err(ApiError::conflict(format!(
-                "group {id:?} has {} members: stop its consumers before resetting its offsets",
-                group.members.len()
-            )));
-        }
+    if let Some(group) = state.broker.group(id)
+        && !group.members.is_empty()
+    {
+        return Err(ApiError::conflict(format!(
+            "group {id:?} has {} members: stop its consumers before resetting its offsets",
+            group.members.len()
+        )));
     }
     let topic = state
         .broker

@@ -178,13 +178,14 @@ pub async fn deploy_if_changed(
     deployment: &Deployment,
 ) -> Result<Deployed, LocalError> {
     let current = catalog::deployments_blocking(local).await?.remove(name);
-    if let Some((revision, current)) = current {
-        if current.manifest == deployment.manifest && current.paused == deployment.paused {
-            return Ok(Deployed {
-                revision,
-                changed: false,
-            });
-        }
+    if let Some((revision, current)) = current
+        && current.manifest == deployment.manifest
+        && current.paused == deployment.paused
+    {
+        return Ok(Deployed {
+            revision,
+            changed: false,
+        });
     }
     let revision = catalog::write(local, name, Some(deployment.to_json())).await?;
     Ok(Deployed {

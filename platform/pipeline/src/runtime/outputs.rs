@@ -48,18 +48,18 @@ impl TopicOutput {
         self.next = self.next.wrapping_add(1);
         let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
         for mut record in records {
-            if let Some(serializer) = &mut self.serializer {
-                if let Some(value) = &record.value {
-                    match serializer.serialize(value) {
-                        Ok(v) => record.value = Some(v),
-                        Err(e) => {
-                            failures.push(Failure {
-                                record,
-                                step: label.to_owned(),
-                                error: e.to_string(),
-                            });
-                            continue;
-                        }
+            if let Some(serializer) = &mut self.serializer
+                && let Some(value) = &record.value
+            {
+                match serializer.serialize(value) {
+                    Ok(v) => record.value = Some(v),
+                    Err(e) => {
+                        failures.push(Failure {
+                            record,
+                            step: label.to_owned(),
+                            error: e.to_string(),
+                        });
+                        continue;
                     }
                 }
             }

@@ -166,7 +166,7 @@ impl Io {
                     return Ok(());
                 }
                 Err(e) => {
-                    if failures % 10 == 0 {
+                    if failures.is_multiple_of(10) {
                         self.logs.push(
                             &self.pipeline,
                             "warn",
@@ -194,12 +194,12 @@ async fn any_changed(receivers: &mut [watch::Receiver<i64>]) {
         .collect();
     std::future::poll_fn(move |cx| {
         for slot in &mut waits {
-            if let Some(wait) = slot {
-                if let Poll::Ready(changed) = wait.as_mut().poll(cx) {
-                    *slot = None;
-                    if changed {
-                        return Poll::Ready(());
-                    }
+            if let Some(wait) = slot
+                && let Poll::Ready(changed) = wait.as_mut().poll(cx)
+            {
+                *slot = None;
+                if changed {
+                    return Poll::Ready(());
                 }
             }
         }
@@ -613,11 +613,11 @@ impl ConnectorTask {
                 })?;
             }
         }
-        if let Some(position) = position.take() {
-            if position != *saved {
-                self.save_position(&position);
-                *saved = position;
-            }
+        if let Some(position) = position.take()
+            && position != *saved
+        {
+            self.save_position(&position);
+            *saved = position;
         }
         Ok(())
     }

@@ -236,17 +236,17 @@ impl WasmRuntime {
             };
             PluginError::new(name, ErrorKind::NotAPlugin(why))
         })?;
-        if let Some(path) = cached {
-            if let Err(e) = write_atomically(
+        if let Some(path) = cached
+            && let Err(e) = write_atomically(
                 &path,
                 &component.serialize().map_err(|e| host_err(name, e))?,
-            ) {
-                tracing::warn!(
-                    plugin = name,
-                    "cannot cache the compiled component at {}: {e}",
-                    path.display()
-                );
-            }
+            )
+        {
+            tracing::warn!(
+                plugin = name,
+                "cannot cache the compiled component at {}: {e}",
+                path.display()
+            );
         }
         Ok((component, false))
     }
