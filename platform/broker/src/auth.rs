@@ -26,7 +26,7 @@ pub fn is_internal_topic(name: &str) -> bool {
 
 /// Who sent a request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) enum Principal {
+pub enum Principal {
     /// A connection that never authenticated: any Kafka client. ACLs name
     /// it `User:ANONYMOUS`, as Kafka does.
     #[default]

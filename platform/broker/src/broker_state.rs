@@ -8,11 +8,13 @@
 //! cleaner) are handed only the pieces they use, so none of them imports
 //! this module back.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::auth::Principal;
 use crate::authorizer::{Access, Authorizer};
 use crate::client_session::Session;
 use crate::clock::now_ms;
@@ -165,11 +167,16 @@ impl BrokerState {
     /// What the sender of a request on `session` may do: its principal
     /// and address, with the authorizer and the ACL bindings of now.
     pub(crate) fn access(&self, session: &Session) -> Access {
+        self.access_for(session.principal.clone(), session.peer.ip())
+    }
+
+    /// What `principal` connecting from `host` may do (see [`Self::access`]).
+    pub(crate) fn access_for(&self, principal: Principal, host: IpAddr) -> Access {
         let decider = self
             .authorizer
             .as_ref()
             .map(|a| (Arc::clone(a), self.metadata().acls()));
-        Access::new(session.principal.clone(), session.peer.ip(), decider)
+        Access::new(principal, host, decider)
     }
 
     /// Whether this broker coordinates `group` now (see

@@ -81,8 +81,8 @@ pub use admin::{
     BrokerInfo, ClusterInfo, ConfigEntry, GroupDescription, GroupMember, GroupOffset,
     PartitionReplicas, TopicPartitions,
 };
-pub use auth::{INTERNAL_PRINCIPAL, is_internal_topic};
-pub use authorizer::AUTHORIZER_NAMES;
+pub use auth::{INTERNAL_PRINCIPAL, Principal, is_internal_topic};
+pub use authorizer::{AUTHORIZER_NAMES, Access, Operation, ResourceType};
 pub use config::{BrokerConfig, DurabilityConfig, Password};
 pub use error::{BrokerError, GroupError, LocalError, PartitionError};
 pub use frame::{FrameError, frame_length};

@@ -10,12 +10,15 @@
 //! the group, stored in `__consumer_offsets`, so every Kafka tool sees
 //! them.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
+use crate::auth::Principal;
+use crate::authorizer::Access;
 use crate::broker_state::BrokerState;
 use crate::clock::now_ms;
 use crate::error::LocalError;
@@ -39,6 +42,15 @@ impl std::fmt::Debug for LocalBroker {
 }
 
 impl LocalBroker {
+    /// What `principal`, connecting from `host`, may do: decided by the
+    /// broker's authorizer over the ACLs it holds now, exactly as for a
+    /// Kafka request (everything, when no authorizer is configured). For
+    /// the platform's other doors — the admin HTTP API, pipelines running
+    /// as a principal — so that they apply the same ACLs as the Kafka port.
+    pub fn access(&self, principal: Principal, host: IpAddr) -> Access {
+        self.state.access_for(principal, host)
+    }
+
     /// This broker's node id.
     pub fn node_id(&self) -> i32 {
         self.state.config().node_id

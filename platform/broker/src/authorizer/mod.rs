@@ -31,7 +31,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub(crate) use filter::AclFilter;
-pub(crate) use model::{AclBinding, AclError, CLUSTER_NAME, Operation, PatternType, ResourceType};
+pub(crate) use model::{AclBinding, AclError, CLUSTER_NAME, PatternType};
+pub use model::{Operation, ResourceType};
 #[cfg(test)]
 pub(crate) use model::{Permission, WILDCARD};
 
@@ -261,7 +262,7 @@ impl AclIndex {
 /// the broker's state; owned, so a handler may move it to a blocking
 /// thread).
 #[derive(Debug, Clone)]
-pub(crate) struct Access {
+pub struct Access {
     pub principal: Principal,
     host: IpAddr,
     /// `None`: no authorizer configured, everything is allowed.
@@ -294,12 +295,12 @@ impl Access {
     }
 
     /// Whether authorization is on.
-    pub(crate) fn enforced(&self) -> bool {
+    pub fn enforced(&self) -> bool {
         self.decider.is_some()
     }
 
     /// Whether `op` on resource `name` of type `resource` is allowed.
-    pub(crate) fn allows(&self, op: Operation, resource: ResourceType, name: &str) -> bool {
+    pub fn allows(&self, op: Operation, resource: ResourceType, name: &str) -> bool {
         match &self.decider {
             None => true,
             Some((authorizer, acls)) => {
@@ -309,12 +310,12 @@ impl Access {
     }
 
     /// [`Access::allows`] on a topic.
-    pub(crate) fn topic(&self, op: Operation, name: &str) -> bool {
+    pub fn topic(&self, op: Operation, name: &str) -> bool {
         self.allows(op, ResourceType::Topic, name)
     }
 
     /// [`Access::allows`] on a group.
-    pub(crate) fn group(&self, op: Operation, name: &str) -> bool {
+    pub fn group(&self, op: Operation, name: &str) -> bool {
         self.allows(op, ResourceType::Group, name)
     }
 
@@ -347,7 +348,7 @@ impl Access {
     }
 
     /// [`Access::allows`] on the cluster.
-    pub(crate) fn cluster(&self, op: Operation) -> bool {
+    pub fn cluster(&self, op: Operation) -> bool {
         self.allows(op, ResourceType::Cluster, CLUSTER_NAME)
     }
 
@@ -364,7 +365,7 @@ impl Access {
 
     /// Whether creating topic `name` is allowed: CREATE on the cluster or
     /// on the topic.
-    pub(crate) fn may_create_topic(&self, name: &str) -> bool {
+    pub fn may_create_topic(&self, name: &str) -> bool {
         self.cluster(Operation::Create) || self.topic(Operation::Create, name)
     }
 

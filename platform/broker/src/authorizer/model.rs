@@ -8,7 +8,7 @@ use std::fmt;
 /// What an ACL protects (Kafka's `ResourceType`; delegation tokens and
 /// users are not served).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum ResourceType {
+pub enum ResourceType {
     Topic,
     Group,
     Cluster,
@@ -26,7 +26,7 @@ pub(crate) enum PatternType {
 
 /// What a binding allows or denies (Kafka's `AclOperation`, codes 2–12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Operation {
+pub enum Operation {
     All,
     Read,
     Write,
