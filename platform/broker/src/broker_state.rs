@@ -27,6 +27,7 @@ use crate::listeners::BoundListener;
 use crate::metadata::{AclStore, LocalCredentials, LocalStores, Metadata, MetadataConfig};
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
+use crate::oauth::TokenValidator;
 use crate::sasl::Authenticator;
 use crate::topic_registry::TopicRegistry;
 
@@ -91,7 +92,8 @@ impl BrokerState {
         let authorizer = config.authorizer().ok().flatten().map(Arc::new);
         let mechanisms = config.sasl_mechanisms().unwrap_or_default();
         BrokerState {
-            authenticator: Authenticator::new(mechanisms),
+            authenticator: Authenticator::new(mechanisms)
+                .with_max_reauth_ms(config.connections_max_reauth_ms),
             super_users: config.all_super_users(),
             config,
             metadata_config,
@@ -106,6 +108,13 @@ impl BrokerState {
             shutdown,
             cluster,
         }
+    }
+
+    /// With OAUTHBEARER's token validator (built by the server, which
+    /// may read or fetch the JWKS).
+    pub(crate) fn with_token_validator(mut self, validator: Option<Arc<TokenValidator>>) -> Self {
+        self.authenticator.set_token_validator(validator);
+        self
     }
 
     pub(crate) fn config(&self) -> &Arc<BrokerConfig> {

@@ -415,6 +415,69 @@ pub struct BrokerConfig {
     /// `FJORD_ADMIN_PASSWORD`.
     #[serde(rename = "sasl.admin.password", alias = "sasl_admin_password")]
     pub sasl_admin_password: Option<Password>,
+    /// `sasl.oauthbearer.jwks.endpoint.url` (KIP-768): the JSON Web Key
+    /// Set OAUTHBEARER tokens are checked against, a `file:` URL, a path
+    /// or an `https://` URL. Setting it enables OAUTHBEARER (it joins the
+    /// default `sasl.enabled.mechanisms`).
+    #[serde(
+        rename = "sasl.oauthbearer.jwks.endpoint.url",
+        alias = "sasl_oauthbearer_jwks_endpoint_url"
+    )]
+    pub sasl_oauthbearer_jwks_endpoint_url: Option<String>,
+    /// `sasl.oauthbearer.jwks.endpoint.refresh.ms`: how often the JWKS is
+    /// read again. Default: 3 600 000 (an hour), Kafka's.
+    #[serde(
+        rename = "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+        alias = "sasl_oauthbearer_jwks_endpoint_refresh_ms"
+    )]
+    pub sasl_oauthbearer_jwks_endpoint_refresh_ms: u64,
+    /// `sasl.oauthbearer.expected.audience`: a token's `aud` must contain
+    /// one of these (a list, or one comma-separated string). Default:
+    /// not checked.
+    #[serde(
+        rename = "sasl.oauthbearer.expected.audience",
+        alias = "sasl_oauthbearer_expected_audience",
+        deserialize_with = "list"
+    )]
+    pub sasl_oauthbearer_expected_audience: Vec<String>,
+    /// `sasl.oauthbearer.expected.issuer`: a token's `iss` must be this.
+    /// Default: not checked.
+    #[serde(
+        rename = "sasl.oauthbearer.expected.issuer",
+        alias = "sasl_oauthbearer_expected_issuer"
+    )]
+    pub sasl_oauthbearer_expected_issuer: Option<String>,
+    /// `sasl.oauthbearer.sub.claim.name`: the claim naming the principal.
+    /// Default: `sub`.
+    #[serde(
+        rename = "sasl.oauthbearer.sub.claim.name",
+        alias = "sasl_oauthbearer_sub_claim_name"
+    )]
+    pub sasl_oauthbearer_sub_claim_name: String,
+    /// `sasl.oauthbearer.scope.claim.name`: the claim listing scopes.
+    /// Default: `scope`.
+    #[serde(
+        rename = "sasl.oauthbearer.scope.claim.name",
+        alias = "sasl_oauthbearer_scope_claim_name"
+    )]
+    pub sasl_oauthbearer_scope_claim_name: String,
+    /// `sasl.oauthbearer.clock.skew.seconds`: leeway on `exp`, `nbf` and
+    /// `iat`. Default: 30.
+    #[serde(
+        rename = "sasl.oauthbearer.clock.skew.seconds",
+        alias = "sasl_oauthbearer_clock_skew_seconds"
+    )]
+    pub sasl_oauthbearer_clock_skew_seconds: u64,
+    /// `connections.max.reauth.ms` (KIP-368): when positive, a SASL
+    /// session lasts at most this long (less if its OAUTHBEARER token
+    /// expires first); the client must re-authenticate on the same
+    /// connection before then, or its next request closes it. Default: 0
+    /// (off), Kafka's.
+    #[serde(
+        rename = "connections.max.reauth.ms",
+        alias = "connections_max_reauth_ms"
+    )]
+    pub connections_max_reauth_ms: u64,
 }
 
 /// A password in the config: never shown by `Debug` (configs are logged).
@@ -610,13 +673,21 @@ impl Default for BrokerConfig {
             pipeline_allowed_paths: None,
             pipeline_allowed_listen: None,
             pipeline_allowed_connect: None,
-            sasl_enabled_mechanisms: crate::sasl::Mechanism::ALL
+            sasl_enabled_mechanisms: crate::sasl::Mechanism::DEFAULT
                 .iter()
                 .map(|m| m.name().to_owned())
                 .collect(),
             super_users: Vec::new(),
             sasl_admin_user: None,
             sasl_admin_password: None,
+            sasl_oauthbearer_jwks_endpoint_url: None,
+            sasl_oauthbearer_jwks_endpoint_refresh_ms: 3_600_000,
+            sasl_oauthbearer_expected_audience: Vec::new(),
+            sasl_oauthbearer_expected_issuer: None,
+            sasl_oauthbearer_sub_claim_name: "sub".to_string(),
+            sasl_oauthbearer_scope_claim_name: "scope".to_string(),
+            sasl_oauthbearer_clock_skew_seconds: 30,
+            connections_max_reauth_ms: 0,
         }
     }
 }
@@ -735,19 +806,33 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// `sasl.enabled.mechanisms`, checked.
+    /// `sasl.enabled.mechanisms`, checked; the default list gains
+    /// OAUTHBEARER when a JWKS is configured, and OAUTHBEARER needs one.
     pub(crate) fn sasl_mechanisms(&self) -> Result<Vec<crate::sasl::Mechanism>, BrokerError> {
-        self.sasl_enabled_mechanisms
+        use crate::sasl::Mechanism;
+        let mut mechanisms = self
+            .sasl_enabled_mechanisms
             .iter()
             .map(|name| {
-                crate::sasl::Mechanism::from_name(name).ok_or_else(|| {
+                Mechanism::from_name(name).ok_or_else(|| {
                     BrokerError::Config(format!(
                         "sasl.enabled.mechanisms: unknown mechanism {name:?} \
-                         (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
+                         (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)"
                     ))
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        let jwks = self.sasl_oauthbearer_jwks_endpoint_url.is_some();
+        if mechanisms.contains(&Mechanism::OAuthBearer) && !jwks {
+            return Err(BrokerError::Config(
+                "sasl.enabled.mechanisms: OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url"
+                    .to_string(),
+            ));
+        }
+        if jwks && mechanisms == Mechanism::DEFAULT {
+            mechanisms.push(Mechanism::OAuthBearer);
+        }
+        Ok(mechanisms)
     }
 
     /// `super.users` with the admin user (`User:` entries).
@@ -927,5 +1012,51 @@ mod tests {
             let config: BrokerConfig = crate::yaml::from_str(bad).unwrap_or_default();
             assert!(config.validate().is_err(), "{bad}");
         }
+    }
+
+    /// OAUTHBEARER joins the default mechanisms with a JWKS, needs one,
+    /// and its settings read under Kafka's names and the aliases.
+    #[test]
+    fn oauthbearer_settings() {
+        use crate::sasl::Mechanism;
+        let yaml = "sasl.oauthbearer.jwks.endpoint.url: file:///etc/jwks.json
+                    sasl.oauthbearer.expected.audience: fjord,kafka
+                    sasl.oauthbearer.expected.issuer: https://idp/realms/r
+                    sasl_oauthbearer_sub_claim_name: azp
+                    sasl.oauthbearer.clock.skew.seconds: 5
+                    connections.max.reauth.ms: 60000
+";
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
+        assert_eq!(config.sasl_oauthbearer_expected_audience, ["fjord", "kafka"]);
+        assert_eq!(config.sasl_oauthbearer_sub_claim_name, "azp");
+        assert_eq!(config.sasl_oauthbearer_scope_claim_name, "scope");
+        assert_eq!(config.sasl_oauthbearer_clock_skew_seconds, 5);
+        assert_eq!(config.connections_max_reauth_ms, 60_000);
+        let mechanisms = config.sasl_mechanisms().unwrap_or_default();
+        assert!(mechanisms.contains(&Mechanism::OAuthBearer));
+        assert_eq!(mechanisms.len(), 4);
+        // Chosen explicitly: as listed.
+        let config: BrokerConfig = crate::yaml::from_str(
+            "sasl.oauthbearer.jwks.endpoint.url: /etc/jwks.json
+             sasl.enabled.mechanisms: OAUTHBEARER
+",
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            config.sasl_mechanisms().ok(),
+            Some(vec![Mechanism::OAuthBearer])
+        );
+        // Not without a JWKS.
+        let config: BrokerConfig =
+            crate::yaml::from_str("sasl.enabled.mechanisms: OAUTHBEARER,PLAIN
+")
+                .unwrap_or_default();
+        assert!(config.validate().is_err());
+        assert!(
+            !BrokerConfig::default()
+                .sasl_mechanisms()
+                .unwrap_or_default()
+                .contains(&Mechanism::OAuthBearer)
+        );
     }
 }

@@ -10,7 +10,10 @@
 //! On a SASL_PLAINTEXT or SASL_SSL listener a connection must authenticate
 //! first, as in Kafka: until it has, it may send only ApiVersions,
 //! SaslHandshake and SaslAuthenticate, in frames of at most
-//! `sasl.server.max.receive.size` bytes; anything else closes it.
+//! `sasl.server.max.receive.size` bytes; anything else closes it. The same
+//! holds during a re-authentication (KIP-368), and once a session's
+//! lifetime has passed any request but a SaslHandshake closes the
+//! connection.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::server::TlsStream;
+
+use kafka_protocol::messages::ApiKey;
 
 use crate::apis::{self, Reply};
 use crate::broker_state::BrokerState;
@@ -59,8 +64,7 @@ impl Transport for TlsStream<TcpStream> {
 }
 
 /// The requests a connection that must authenticate may send first.
-fn allowed_before_authentication(api_key: kafka_protocol::messages::ApiKey) -> bool {
-    use kafka_protocol::messages::ApiKey;
+fn allowed_before_authentication(api_key: ApiKey) -> bool {
     matches!(
         api_key,
         ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
@@ -120,7 +124,20 @@ pub(crate) async fn serve<T: Transport>(
             Ok(Frame::Request(request)) => {
                 let (api_key, version) = (request.api_key, request.version);
                 let correlation_id = request.header.correlation_id;
-                if session.must_authenticate() && !allowed_before_authentication(api_key) {
+                if session.sasl.expired(Instant::now()) && api_key != ApiKey::SaslHandshake {
+                    // Kafka closes an expired session's connection on its
+                    // next request; the client reconnects and logs in.
+                    tracing::info!(
+                        %peer,
+                        principal = %session.principal,
+                        ?api_key,
+                        "closing connection: SASL session expired without re-authentication"
+                    );
+                    break;
+                }
+                if (session.must_authenticate() || session.sasl.exchanging())
+                    && !allowed_before_authentication(api_key)
+                {
                     // Kafka: "Unexpected Kafka request of type … during
                     // SASL handshake", and the connection is closed.
                     tracing::info!(

@@ -410,7 +410,10 @@ pub(crate) fn sasl_error_code(error: &SaslError) -> i16 {
     match error {
         SaslError::UnsupportedMechanism { .. } => ResponseError::UnsupportedSaslMechanism.code(),
         SaslError::IllegalState(_) => ResponseError::IllegalSaslState.code(),
-        SaslError::Failed | SaslError::TooManyAttempts => {
+        SaslError::Failed
+        | SaslError::TooManyAttempts
+        | SaslError::InvalidToken(_)
+        | SaslError::Reauthentication(_) => {
             ResponseError::SaslAuthenticationFailed.code()
         }
     }

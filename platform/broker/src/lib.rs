@@ -19,7 +19,8 @@
 //! ([`is_internal_topic`]); the platform writes them in process, or in a
 //! cluster as its own principal over SASL/PLAIN (`auth`, `sasl`). Users
 //! log in with SASL PLAIN or SCRAM ([`scram`]) against SCRAM credentials
-//! kept by the metadata frontend and managed with KIP-554's APIs (`users`).
+//! kept by the metadata frontend and managed with KIP-554's APIs (`users`),
+//! or with OAUTHBEARER tokens checked against a JWKS ([`oauth`]).
 //!
 //! It is not for: storing bytes (that is `fjord-log`), deciding who leads
 //! (that is the controller quorum, `fjord-controller`), command-line parsing
@@ -60,6 +61,7 @@ mod listeners;
 mod local;
 mod log_cleaner;
 mod metadata;
+pub mod oauth;
 mod partition;
 mod producer_state;
 mod quorum_link;

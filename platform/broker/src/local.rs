@@ -51,6 +51,15 @@ impl LocalBroker {
         self.state.access_for(principal, host)
     }
 
+    /// The broker's OAUTHBEARER token validator, when a JWKS is configured
+    /// (`sasl.oauthbearer.jwks.endpoint.url`): other front doors (the
+    /// admin API's bearer tokens) accept what the Kafka port accepts.
+    /// `validate` blocks (it may fetch the JWKS): call it from
+    /// `tokio::task::spawn_blocking`.
+    pub fn token_validator(&self) -> Option<Arc<crate::oauth::TokenValidator>> {
+        self.state.authenticator().token_validator().cloned()
+    }
+
     /// This broker's node id.
     pub fn node_id(&self) -> i32 {
         self.state.config().node_id

@@ -1,8 +1,16 @@
 //! SASL on the Kafka listener: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
 //! (those `sasl.enabled.mechanisms` names), against the users' SCRAM
-//! credentials in the metadata frontend; and PLAIN for the platform's own
+//! credentials in the metadata frontend; PLAIN for the platform's own
 //! principal ([`INTERNAL_PRINCIPAL`]), whose password is the cluster's
-//! internal secret.
+//! internal secret; and OAUTHBEARER, whose JWT `oauth` checks.
+//!
+//! **Re-authentication** (KIP-368): when `connections.max.reauth.ms` is
+//! positive, a session lasts that long at most (less if its OAUTHBEARER
+//! token expires first); within it the client may run SaslHandshake and
+//! SaslAuthenticate again on the same connection, with the same mechanism
+//! and as the same principal (anything else fails and closes the
+//! connection, as Kafka does). With no session lifetime a second
+//! SaslHandshake is ILLEGAL_SASL_STATE, as Kafka answers it.
 //!
 //! Authenticating is optional on today's single listener: a connection
 //! that never tries stays anonymous, as every plain Kafka client is. A
@@ -28,6 +36,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +45,7 @@ use parking_lot::Mutex;
 
 use crate::auth::{INTERNAL_PRINCIPAL, Principal};
 use crate::metadata::Metadata;
+use crate::oauth::{self, OAuthError, TokenValidator};
 use crate::scram::{self, ServerExchange};
 
 /// Failed attempts allowed per second per user and client address; the
@@ -54,11 +64,22 @@ pub(crate) enum Mechanism {
     Plain,
     /// `SCRAM-SHA-256`, `SCRAM-SHA-512`.
     Scram(ScramMechanism),
+    /// `OAUTHBEARER` (needs a JWKS).
+    OAuthBearer,
 }
 
 impl Mechanism {
-    /// Every mechanism, in the order SaslHandshake lists them by default.
-    pub(crate) const ALL: [Mechanism; 3] = [
+    /// Every mechanism.
+    pub(crate) const ALL: [Mechanism; 4] = [
+        Mechanism::Scram(ScramMechanism::Sha512),
+        Mechanism::Scram(ScramMechanism::Sha256),
+        Mechanism::Plain,
+        Mechanism::OAuthBearer,
+    ];
+
+    /// `sasl.enabled.mechanisms`' default, in the order SaslHandshake
+    /// lists them (OAUTHBEARER joins when a JWKS is configured).
+    pub(crate) const DEFAULT: [Mechanism; 3] = [
         Mechanism::Scram(ScramMechanism::Sha512),
         Mechanism::Scram(ScramMechanism::Sha256),
         Mechanism::Plain,
@@ -69,6 +90,7 @@ impl Mechanism {
         match self {
             Mechanism::Plain => "PLAIN",
             Mechanism::Scram(m) => m.name(),
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -92,8 +114,8 @@ enum Stage {
         peer_user: String,
         bare: bool,
     },
-    /// Authenticated: no second handshake on the same connection (no
-    /// re-authentication, KIP-368).
+    /// Authenticated: a second handshake re-authenticates if the session
+    /// has a lifetime (KIP-368), else is refused.
     Done,
     /// Failed: the connection is being closed.
     Failed,
@@ -103,6 +125,17 @@ enum Stage {
 #[derive(Debug, Default)]
 pub(crate) struct Sasl {
     stage: Stage,
+    /// Set once authenticated.
+    session: Option<SaslSession>,
+}
+
+/// What the last successful exchange established.
+#[derive(Debug, Clone)]
+struct SaslSession {
+    mechanism: Mechanism,
+    principal: Principal,
+    /// When it ends (`None`: never; no re-authentication then).
+    expires_at: Option<Instant>,
 }
 
 /// Why a SASL step was refused.
@@ -123,6 +156,12 @@ pub(crate) enum SaslError {
     /// Clients learn no more than that (Kafka's words).
     #[error("Authentication failed: invalid credentials")]
     Failed,
+    /// An OAUTHBEARER token that did not pass: the client learns why.
+    #[error("Authentication failed: invalid OAUTHBEARER token: {0}")]
+    InvalidToken(OAuthError),
+    /// A re-authentication that changed what it may not.
+    #[error("Re-authentication failed: {0}")]
+    Reauthentication(&'static str),
     /// Too many failed attempts for this user from this address: refused
     /// without checking.
     #[error(
@@ -137,8 +176,9 @@ pub(crate) enum SaslError {
 pub(crate) enum Step {
     /// The exchange goes on: send this challenge.
     Continue(Vec<u8>),
-    /// Authenticated as this principal: send this last message.
-    Done(Principal, Vec<u8>),
+    /// Authenticated as this principal: send this last message. The
+    /// session lasts this long (`None`: as long as the connection).
+    Done(Principal, Vec<u8>, Option<Duration>),
 }
 
 /// What every connection's SASL exchange shares: the enabled mechanisms
@@ -147,6 +187,10 @@ pub(crate) enum Step {
 pub(crate) struct Authenticator {
     enabled: Vec<Mechanism>,
     limiter: Limiter,
+    /// OAUTHBEARER's token checks (when a JWKS is configured).
+    oauth: Option<Arc<TokenValidator>>,
+    /// `connections.max.reauth.ms` when positive.
+    max_reauth: Option<Duration>,
 }
 
 impl Authenticator {
@@ -155,7 +199,38 @@ impl Authenticator {
         Authenticator {
             enabled,
             limiter: Limiter::default(),
+            oauth: None,
+            max_reauth: None,
         }
+    }
+
+    /// With `connections.max.reauth.ms` (0: off).
+    pub(crate) fn with_max_reauth_ms(mut self, max_reauth_ms: u64) -> Authenticator {
+        self.max_reauth = (max_reauth_ms > 0).then(|| Duration::from_millis(max_reauth_ms));
+        self
+    }
+
+    /// Sets OAUTHBEARER's validator (without one, OAUTHBEARER logins fail).
+    pub(crate) fn set_token_validator(&mut self, oauth: Option<Arc<TokenValidator>>) {
+        self.oauth = oauth;
+    }
+
+    /// OAUTHBEARER's token validator, if configured.
+    pub(crate) fn token_validator(&self) -> Option<&Arc<TokenValidator>> {
+        self.oauth.as_ref()
+    }
+
+    /// A session's lifetime: `connections.max.reauth.ms`, or less if its
+    /// credential (a token) expires first; `None` when neither bounds it
+    /// (as Kafka, a token's expiry is enforced only with re-authentication
+    /// on).
+    fn session_lifetime(&self, credential_expires: Option<SystemTime>) -> Option<Duration> {
+        let max = self.max_reauth?;
+        let left = credential_expires.map(|at| {
+            at.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
+        Some(left.map_or(max, |left| left.min(max)))
     }
 
     /// The enabled mechanisms' names, as SaslHandshake lists them.
@@ -172,22 +247,59 @@ impl Sasl {
         mechanism: &str,
         version: i16,
     ) -> Result<(), SaslError> {
-        if !matches!(self.stage, Stage::Start) {
-            return Err(SaslError::IllegalState(
-                "SaslHandshake is allowed once, before authenticating",
-            ));
-        }
+        let reauthenticating = match (&self.stage, &self.session) {
+            (Stage::Start, _) => false,
+            (
+                Stage::Done,
+                Some(SaslSession {
+                    expires_at: Some(_),
+                    ..
+                }),
+            ) => true,
+            _ => {
+                return Err(SaslError::IllegalState(
+                    "SaslHandshake is allowed once, before authenticating \
+                     (re-authentication is off: connections.max.reauth.ms is 0)",
+                ));
+            }
+        };
         let chosen = Mechanism::from_name(mechanism)
             .filter(|m| auth.enabled.contains(m))
             .ok_or_else(|| SaslError::UnsupportedMechanism {
                 mechanism: mechanism.to_owned(),
                 enabled: auth.enabled_names().join(","),
             })?;
+        if reauthenticating && self.session.as_ref().map(|s| s.mechanism) != Some(chosen) {
+            self.stage = Stage::Failed;
+            return Err(SaslError::Reauthentication(
+                "the SASL mechanism may not change",
+            ));
+        }
         self.stage = Stage::Handshaken {
             mechanism: chosen,
             bare: version == 0,
         };
         Ok(())
+    }
+
+    /// Whether an exchange is under way (handshaken, not yet done): only
+    /// SASL requests may come now.
+    pub(crate) fn exchanging(&self) -> bool {
+        matches!(
+            self.stage,
+            Stage::Handshaken { .. } | Stage::ScramStarted { .. }
+        )
+    }
+
+    /// Whether the authenticated session's lifetime has passed (then only
+    /// a SaslHandshake re-authenticating may come).
+    pub(crate) fn expired(&self, now: Instant) -> bool {
+        matches!(self.stage, Stage::Done)
+            && self
+                .session
+                .as_ref()
+                .and_then(|s| s.expires_at)
+                .is_some_and(|at| at <= now)
     }
 
     /// Whether the next frame is a bare token rather than a request.
@@ -210,13 +322,28 @@ impl Sasl {
         peer: SocketAddr,
     ) -> Result<Step, SaslError> {
         let stage = std::mem::replace(&mut self.stage, Stage::Failed);
+        let stage_mechanism = match &stage {
+            Stage::Handshaken { mechanism, .. } => *mechanism,
+            Stage::ScramStarted { exchange, .. } => Mechanism::Scram(exchange.mechanism()),
+            // Refused below.
+            Stage::Start | Stage::Done | Stage::Failed => Mechanism::Plain,
+        };
         let (step, next) = match stage {
             Stage::Handshaken {
                 mechanism: Mechanism::Plain,
                 ..
             } => {
                 let principal = plain(token, auth, metadata, secret, peer).await?;
-                (Step::Done(principal, Vec::new()), Stage::Done)
+                let lifetime = auth.session_lifetime(None);
+                (Step::Done(principal, Vec::new(), lifetime), Stage::Done)
+            }
+            Stage::Handshaken {
+                mechanism: Mechanism::OAuthBearer,
+                ..
+            } => {
+                let (principal, expires) = oauthbearer(token, auth, peer).await?;
+                let lifetime = auth.session_lifetime(Some(expires));
+                (Step::Done(principal, Vec::new(), lifetime), Stage::Done)
             }
             Stage::Handshaken {
                 mechanism: Mechanism::Scram(m),
@@ -236,7 +363,11 @@ impl Sasl {
                 peer_user,
                 ..
             } => match exchange.finish(token) {
-                Ok(last) => (Step::Done(Principal::User(peer_user), last), Stage::Done),
+                Ok(last) => {
+                    let lifetime = auth.session_lifetime(None);
+                    let principal = Principal::User(peer_user);
+                    (Step::Done(principal, last, lifetime), Stage::Done)
+                }
                 Err(e) => {
                     auth.limiter.failed(peer.ip(), &peer_user);
                     failed(
@@ -255,6 +386,26 @@ impl Sasl {
                 ));
             }
         };
+        if let Step::Done(principal, _, lifetime) = &step {
+            if let Some(previous) = &self.session
+                && previous.principal != *principal
+            {
+                failed(
+                    peer,
+                    &principal.to_string(),
+                    stage_mechanism.name(),
+                    "re-authenticated as another principal",
+                );
+                return Err(SaslError::Reauthentication(
+                    "the principal may not change",
+                ));
+            }
+            self.session = Some(SaslSession {
+                mechanism: stage_mechanism,
+                principal: principal.clone(),
+                expires_at: lifetime.map(|l| Instant::now() + l),
+            });
+        }
         self.stage = next;
         Ok(step)
     }
@@ -297,6 +448,50 @@ fn scram_first(
         tracing::error!(error = %e, "cannot start a SCRAM exchange");
         SaslError::Failed
     })
+}
+
+/// Checks an OAUTHBEARER client-first message's token (on a blocking
+/// thread: the validator may read or fetch the JWKS). Failures per client
+/// address count against the limiter under one name, as the user is
+/// unknown until the token is checked.
+async fn oauthbearer(
+    message: &[u8],
+    auth: &Authenticator,
+    peer: SocketAddr,
+) -> Result<(Principal, SystemTime), SaslError> {
+    const LIMITER_NAME: &str = "<OAUTHBEARER>";
+    auth.limiter.check(peer.ip(), LIMITER_NAME)?;
+    let refuse = |why: &str| {
+        auth.limiter.failed(peer.ip(), LIMITER_NAME);
+        failed(peer, "", "OAUTHBEARER", why);
+    };
+    let (token, authzid) = oauth::client_first(message).map_err(|why| {
+        refuse(why);
+        SaslError::Failed
+    })?;
+    let Some(validator) = auth.oauth.clone() else {
+        refuse("no JWKS is configured");
+        return Err(SaslError::Failed);
+    };
+    let (token, authzid) = (token.to_owned(), authzid.to_owned());
+    let checked = tokio::task::spawn_blocking(move || validator.validate(&token))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "OAUTHBEARER validation task failed");
+            SaslError::Failed
+        })?;
+    let token = checked.map_err(|e| {
+        refuse(&e.to_string());
+        SaslError::InvalidToken(e)
+    })?;
+    if let Principal::User(user) = &token.principal
+        && !authzid.is_empty()
+        && authzid != *user
+    {
+        refuse("authorization id is another user");
+        return Err(SaslError::Failed);
+    }
+    Ok((token.principal, token.expires_at))
 }
 
 /// Checks a PLAIN token (`authzid NUL user NUL password`): the internal
@@ -496,7 +691,7 @@ mod tests {
                     .await
             }
         };
-        let internal = Ok(Step::Done(Principal::Internal, Vec::new()));
+        let internal = Ok(Step::Done(Principal::Internal, Vec::new(), None));
         assert_eq!(
             step(b"\0fjord-internal\0s3cret", Some(secret.clone())).await,
             internal

@@ -122,6 +122,13 @@ impl Broker {
         .map_err(|e| BrokerError::Task(e.to_string()))?;
         let stores = crate::metadata::LocalStores::open(&config.data_dir)?;
         let (config, registry, groups) = (Arc::new(config), Arc::new(registry), Arc::new(groups));
+        let token_validator = {
+            let config = Arc::clone(&config);
+            tokio::task::spawn_blocking(move || crate::oauth::TokenValidator::from_config(&config))
+                .await
+                .map_err(|e| BrokerError::Task(e.to_string()))??
+                .map(Arc::new)
+        };
         let state = Arc::new(BrokerState::new(
             Arc::clone(&config),
             Arc::clone(&registry),
@@ -133,7 +140,8 @@ impl Broker {
             },
             shutdown_rx.clone(),
             cluster.clone(),
-        ));
+        )
+        .with_token_validator(token_validator));
         for ((name, addr), (_, listener, _)) in listener_addrs.iter().zip(&bound) {
             tracing::info!(
                 listener = %name,

@@ -76,9 +76,7 @@ pub(crate) async fn handle(
     let access = &access;
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
-        RequestKind::SaslHandshake(r) => {
-            ResponseKind::SaslHandshake(sasl::handshake(state, session, v, r))
-        }
+        RequestKind::SaslHandshake(r) => return sasl::handshake(state, session, v, r),
         RequestKind::SaslAuthenticate(r) => return sasl::authenticate(state, session, r).await,
         RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
             scram_credentials::describe(state, access, r),
@@ -354,6 +352,7 @@ pub(crate) mod tests {
         let groups =
             crate::group::GroupCoordinator::new(crate::broker_state::group_settings(&config));
         let stores = crate::metadata::LocalStores::open(dir)?;
+        let validator = crate::oauth::TokenValidator::from_config(&config)?.map(Arc::new);
         Ok(Arc::new(BrokerState::new(
             Arc::new(config),
             Arc::new(registry),
@@ -365,7 +364,8 @@ pub(crate) mod tests {
             },
             shutdown,
             None,
-        )))
+        )
+        .with_token_validator(validator)))
     }
 
     /// On a single node the partition admin APIs answer what can be true of

@@ -1,7 +1,9 @@
 //! SaslHandshake (key 17) and SaslAuthenticate (key 36): the wire side of
-//! `crate::sasl`.
+//! `crate::sasl`, including KIP-368's session lifetime in SaslAuthenticate
+//! v1+ answers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
@@ -16,26 +18,31 @@ use crate::error::sasl_error_code;
 use crate::sasl::{SaslError, Step};
 
 /// Answers a SaslHandshake: the enabled mechanisms, and whether the one
-/// asked for is among them.
+/// asked for is among them. A re-authentication that changes mechanism is
+/// answered, then the connection closed.
 pub(crate) fn handshake(
     state: &BrokerState,
     session: &mut Session,
     version: i16,
     request: SaslHandshakeRequest,
-) -> SaslHandshakeResponse {
+) -> Reply {
     let auth = state.authenticator();
-    let code = match session.sasl.handshake(auth, &request.mechanism, version) {
-        Ok(()) => 0,
-        Err(e) => sasl_error_code(&e),
-    };
-    SaslHandshakeResponse::default()
-        .with_error_code(code)
+    let result = session.sasl.handshake(auth, &request.mechanism, version);
+    let response = SaslHandshakeResponse::default()
+        .with_error_code(result.as_ref().err().map_or(0, sasl_error_code))
         .with_mechanisms(
             auth.enabled_names()
                 .into_iter()
                 .map(StrBytes::from_static_str)
                 .collect(),
-        )
+        );
+    match result {
+        Err(SaslError::Reauthentication(why)) => {
+            tracing::info!(peer = %session.peer, principal = %session.principal, reason = why, "re-authentication refused; closing the connection");
+            Reply::SendAndClose(Box::new(response.into()), "re-authentication refused")
+        }
+        _ => Reply::Send(Box::new(response.into())),
+    }
 }
 
 /// Answers a SaslAuthenticate; a failure is answered (with a message the
@@ -47,8 +54,11 @@ pub(crate) async fn authenticate(
 ) -> Reply {
     let response = SaslAuthenticateResponse::default();
     match step(state, session, &request.auth_bytes).await {
-        Ok(token) => Reply::Send(Box::new(
-            response.with_auth_bytes(Bytes::from(token)).into(),
+        Ok((token, lifetime)) => Reply::Send(Box::new(
+            response
+                .with_auth_bytes(Bytes::from(token))
+                .with_session_lifetime_ms(lifetime.map_or(0, duration_ms))
+                .into(),
         )),
         Err(e) => Reply::SendAndClose(
             Box::new(
@@ -70,7 +80,7 @@ pub(crate) async fn bare_token(
     session: &mut Session,
     token: &[u8],
 ) -> Result<Vec<u8>, &'static str> {
-    let token = step(state, session, token)
+    let (token, _) = step(state, session, token)
         .await
         .map_err(|_| "SASL authentication refused")?;
     let mut frame = Vec::with_capacity(4 + token.len());
@@ -79,13 +89,21 @@ pub(crate) async fn bare_token(
     Ok(frame)
 }
 
+/// A session lifetime as SaslAuthenticate carries it; at least 1 ms, as 0
+/// means "no lifetime" on the wire.
+fn duration_ms(lifetime: Duration) -> i64 {
+    i64::try_from(lifetime.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
 /// One step of the exchange: the token to answer with; on the last, the
-/// session's principal is set.
+/// session's principal is set, and its lifetime returned.
 async fn step(
     state: &Arc<BrokerState>,
     session: &mut Session,
     token: &[u8],
-) -> Result<Vec<u8>, SaslError> {
+) -> Result<(Vec<u8>, Option<Duration>), SaslError> {
     let secret = state
         .cluster()
         .and_then(|link| link.metadata().internal_secret.clone());
@@ -101,11 +119,11 @@ async fn step(
         )
         .await?;
     Ok(match step {
-        Step::Continue(challenge) => challenge,
-        Step::Done(principal, last) => {
-            tracing::debug!(peer = %session.peer, %principal, "authenticated");
+        Step::Continue(challenge) => (challenge, None),
+        Step::Done(principal, last, lifetime) => {
+            tracing::debug!(peer = %session.peer, %principal, ?lifetime, "authenticated");
             session.principal = principal;
-            last
+            (last, lifetime)
         }
     })
 }

@@ -164,7 +164,7 @@ pub(crate) fn check_overrides(
     config: &BrokerConfig,
     listeners: &Listeners,
 ) -> Result<(), BrokerError> {
-    for key in config.listener_overrides.keys() {
+    for (key, value) in &config.listener_overrides {
         let rest = &key[LISTENER_PREFIX.len()..];
         let known = listeners.specs.iter().find_map(|spec| {
             let name = spec.name.to_ascii_lowercase();
@@ -176,6 +176,10 @@ pub(crate) fn check_overrides(
                     "{key}: no listener of that name (listener names are written lower-case here)"
                 )));
             }
+            // Kafka users' per-listener OAUTHBEARER lines, where they
+            // say what the `sasl.oauthbearer.*` settings do here.
+            Some(setting) if crate::oauth::check_listener_setting(setting, value)
+                .map_err(|why| BrokerError::Config(format!("{key}: {why}")))? => {}
             Some(setting) if !PER_LISTENER.contains(&setting) => {
                 return Err(BrokerError::Config(format!(
                     "{key}: {setting} is not a per-listener setting; these are: {}",
