@@ -37,7 +37,10 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$data/san.ext"
 openssl x509 -req -in "$data/broker.csr" -CA "$SSL_CA" -CAkey "$data/ca.key" \
   -CAcreateserial -days 2 -extfile "$data/san.ext" -out "$data/broker.crt" 2>/dev/null || exit 1
 cat "$data/broker.crt" "$data/broker.key" >"$data/broker.pem"
-printf 'ssl.keystore.location: %s\n' "$data/broker.pem" >"$data/fjord.yaml"
+# The admin user makes the admin API require a login by default; this
+# server's console and API suites run without one (the login is tested on
+# the ACL server below).
+printf 'ssl.keystore.location: %s\nadmin.api.require.auth: false\n' "$data/broker.pem" >"$data/fjord.yaml"
 
 "$fjord" server --config "$data/fjord.yaml" --data-dir "$data" \
   --listeners "PLAINTEXT://$BOOTSTRAP,SSL://$SSL_BOOTSTRAP" --admin-listen "$ADMIN" \
@@ -46,12 +49,18 @@ server=$!
 # A second server with ACLs on, for the clients' ACL calls; anonymous
 # clients are its super users (docs/security.md, "Creating the first
 # bindings").
+# Its admin API is HTTPS with the same certificate and, with the
+# authorizer on, requires a login: the console's login form is tested there
+# (test_console_login.py).
 acl_port="${FJORD_INTEROP_ACL_PORT:-19094}"
+secure_admin_port="${FJORD_INTEROP_SECURE_ADMIN_PORT:-19645}"
 export ACL_BOOTSTRAP="127.0.0.1:$acl_port"
+export SECURE_ADMIN="127.0.0.1:$secure_admin_port"
 mkdir -p "$data/acl"
-printf 'authorizer.class.name: acl\nsuper.users: User:ANONYMOUS\n' >"$data/acl.yaml"
+printf 'authorizer.class.name: acl\nsuper.users: User:ANONYMOUS\nadmin.ssl.keystore.location: %s\n' \
+  "$data/broker.pem" >"$data/acl.yaml"
 "$fjord" server --config "$data/acl.yaml" --data-dir "$data/acl" --listen "$ACL_BOOTSTRAP" \
-  --admin-listen off >"$data/acl-server.log" 2>&1 &
+  --admin-listen "$SECURE_ADMIN" >"$data/acl-server.log" 2>&1 &
 acl_server=$!
 cleanup() {
   kill "$server" "$acl_server" 2>/dev/null
@@ -60,7 +69,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for p in "$port" "$ssl_port" "$admin_port" "$acl_port"; do
+for p in "$port" "$ssl_port" "$admin_port" "$acl_port" "$secure_admin_port"; do
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then break; fi
     sleep 0.1
@@ -96,6 +105,13 @@ if python3 -m pytest -q "$here/test_console.py"; then
   passed=$((passed + 1)); echo "ok     console suite"
 else
   failed=$((failed + 1)); echo "FAILED console suite"
+fi
+
+echo "--- console login (playwright, HTTPS)"
+if python3 -m pytest -q "$here/test_console_login.py"; then
+  passed=$((passed + 1)); echo "ok     console login suite"
+else
+  failed=$((failed + 1)); echo "FAILED console login suite"
 fi
 
 if [ "$failed" -gt 0 ]; then

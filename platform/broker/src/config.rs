@@ -153,6 +153,36 @@ pub struct BrokerConfig {
     /// web page cannot reach it through a name rebound to this machine.
     #[serde(rename = "admin.allowed.hosts", alias = "admin_allowed_hosts")]
     pub admin_allowed_hosts: Vec<String>,
+    /// `admin.ssl.keystore.location`: serves the admin listener over TLS
+    /// (HTTPS) with this PEM certificate chain and unencrypted key, as
+    /// `ssl.keystore.location` for a Kafka listener (reloaded every
+    /// `ssl.reload.interval.ms`). Unset: plain HTTP.
+    #[serde(
+        rename = "admin.ssl.keystore.location",
+        alias = "admin_ssl_keystore_location"
+    )]
+    pub admin_ssl_keystore_location: Option<PathBuf>,
+    /// `admin.ssl.truststore.location`: the PEM bundle of CAs admin
+    /// clients' certificates are checked against (with
+    /// `admin.ssl.client.auth`).
+    #[serde(
+        rename = "admin.ssl.truststore.location",
+        alias = "admin_ssl_truststore_location"
+    )]
+    pub admin_ssl_truststore_location: Option<PathBuf>,
+    /// `admin.ssl.client.auth`: `required`, `requested` or `none`
+    /// (default), as `ssl.client.auth`. A verified client certificate's
+    /// subject (after `ssl.principal.mapping.rules`) is the request's
+    /// principal when it sends no other credentials.
+    #[serde(rename = "admin.ssl.client.auth", alias = "admin_ssl_client_auth")]
+    pub admin_ssl_client_auth: Option<String>,
+    /// `admin.api.require.auth` (Redpanda's `admin_api_require_auth`):
+    /// whether the admin API refuses (401) requests without credentials
+    /// (HTTP Basic against the SCRAM users, the console's session, or a
+    /// client certificate). Default: on when `authorizer.class.name` or
+    /// `sasl.admin.user` is set, off otherwise. `/health/*` stays open.
+    #[serde(rename = "admin.api.require.auth", alias = "admin_api_require_auth")]
+    pub admin_api_require_auth: Option<bool>,
     /// `node.id`: this broker's id in Metadata answers.
     #[serde(rename = "node.id", alias = "node_id")]
     pub node_id: i32,
@@ -633,6 +663,10 @@ impl Default for BrokerConfig {
             listener_overrides: BTreeMap::new(),
             admin_listener: "127.0.0.1:9644".to_string(),
             admin_allowed_hosts: Vec::new(),
+            admin_ssl_keystore_location: None,
+            admin_ssl_truststore_location: None,
+            admin_ssl_client_auth: None,
+            admin_api_require_auth: None,
             node_id: 0,
             cluster_id: None,
             controller_voters: None,
@@ -833,6 +867,18 @@ impl BrokerConfig {
             mechanisms.push(Mechanism::OAuthBearer);
         }
         Ok(mechanisms)
+    }
+
+    /// Whether the admin API requires credentials: `admin.api.require.auth`,
+    /// by default on once an authorizer or an admin user is configured.
+    pub fn admin_requires_auth(&self) -> bool {
+        self.admin_api_require_auth.unwrap_or(
+            self.sasl_admin_user.is_some()
+                || self
+                    .authorizer_class_name
+                    .as_deref()
+                    .is_some_and(|n| !n.trim().is_empty()),
+        )
     }
 
     /// `super.users` with the admin user (`User:` entries).

@@ -494,10 +494,8 @@ async fn oauthbearer(
     Ok((token.principal, token.expires_at))
 }
 
-/// Checks a PLAIN token (`authzid NUL user NUL password`): the internal
-/// principal against the cluster's secret, anyone else against their SCRAM
-/// credential (SHA-512's if they have one, else SHA-256's). The PBKDF2
-/// derivation runs on a blocking thread.
+/// Checks a PLAIN token (`authzid NUL user NUL password`) with
+/// [`verify_password`].
 async fn plain(
     token: &[u8],
     auth: &Authenticator,
@@ -516,15 +514,37 @@ async fn plain(
         failed(peer, "", "PLAIN", "the user name is not UTF-8");
         return Err(SaslError::Failed);
     };
+    if !authzid.is_empty() && authzid != user.as_bytes() {
+        auth.limiter.check(peer.ip(), user)?;
+        auth.limiter.failed(peer.ip(), user);
+        failed(peer, user, "PLAIN", "authorization id is another user");
+        return Err(SaslError::Failed);
+    }
+    verify_password(user, password, auth, metadata, secret, peer, "PLAIN").await
+}
+
+/// Checks `user`'s `password` as SASL/PLAIN does, for PLAIN and for the
+/// platform's other password doors (the admin HTTP API's Basic login,
+/// `crate::login`), named `door` in the log line of a failure: the
+/// internal principal against the cluster's secret, anyone else against
+/// their SCRAM credential (SHA-512's if they have one, else SHA-256's),
+/// an unknown user against a made-up one (same cost). Failures count in
+/// the shared limiter. The PBKDF2 derivation runs on a blocking thread.
+pub(crate) async fn verify_password(
+    user: &str,
+    password: &[u8],
+    auth: &Authenticator,
+    metadata: &Metadata,
+    secret: Option<&InternalSecret>,
+    peer: SocketAddr,
+    door: &str,
+) -> Result<Principal, SaslError> {
     auth.limiter.check(peer.ip(), user)?;
     let refuse = |why: &str| {
         auth.limiter.failed(peer.ip(), user);
-        failed(peer, user, "PLAIN", why);
+        failed(peer, user, door, why);
         SaslError::Failed
     };
-    if !authzid.is_empty() && authzid != user.as_bytes() {
-        return Err(refuse("authorization id is another user"));
-    }
     if user == INTERNAL_PRINCIPAL {
         let valid = secret.is_some_and(|s| {
             bool::from(subtle::ConstantTimeEq::ct_eq(
@@ -566,9 +586,16 @@ async fn plain(
 }
 
 /// One log line per failed attempt that was checked (the limiter bounds
-/// them per user and address). Never the password.
+/// them per user and address). Never the password. `mechanism`: the SASL
+/// mechanism, or the other door (`HTTP Basic`), which answers 401 rather
+/// than closing the connection.
 fn failed(peer: SocketAddr, user: &str, mechanism: &str, why: &str) {
-    tracing::warn!(%peer, user = ?user, mechanism, reason = why, "SASL authentication failed; closing the connection");
+    let what = if mechanism.starts_with("HTTP") {
+        "admin API login failed; answered 401"
+    } else {
+        "SASL authentication failed; closing the connection"
+    };
+    tracing::warn!(%peer, user = ?user, mechanism, reason = why, "{what}");
 }
 
 /// Failed attempts per (client address, user) in the current one-second

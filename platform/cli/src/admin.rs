@@ -10,7 +10,11 @@ use anyhow::{Context, Result, bail};
 use fjord_pipeline::runtime::PipelineStatus;
 use serde_json::Value;
 
-use crate::client::AdminArgs;
+use base64::Engine;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::client::{AdminAddress, AdminArgs, SaslArgs};
 
 /// What deploying one manifest did.
 pub struct Deployed {
@@ -24,22 +28,63 @@ pub struct Deployed {
 pub struct Admin {
     base: String,
     agent: ureq::Agent,
+    /// `Authorization: Basic …`, with a login.
+    authorization: Option<String>,
 }
 
 impl Admin {
-    pub fn new(args: &AdminArgs) -> Admin {
-        let address = args.admin.trim_end_matches('/');
-        let base = if address.contains("://") {
-            address.to_owned()
+    pub fn new(args: &AdminArgs) -> Result<Admin> {
+        Admin::with(&args.address, &args.login)
+    }
+
+    /// The admin API at `address`, logging in as `login`'s user (HTTP
+    /// Basic; without one, anonymous).
+    pub fn with(address: &AdminAddress, login: &SaslArgs) -> Result<Admin> {
+        let trimmed = address.admin.trim_end_matches('/');
+        let base = if trimmed.contains("://") {
+            trimmed.to_owned()
         } else {
-            format!("http://{address}")
+            format!("http://{trimmed}")
         };
-        let agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(30)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Admin { base, agent }
+            .http_status_as_error(false);
+        if let Some(path) = &address.admin_ca {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("--admin-ca {}: cannot read it", path.display()))?;
+            let certs = CertificateDer::pem_slice_iter(&pem)
+                .map(|c| c.map(|c| ureq::tls::Certificate::from_der(&c).to_owned()))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("--admin-ca {}: not PEM certificates", path.display()))?;
+            if certs.is_empty() {
+                bail!("--admin-ca {}: no CERTIFICATE in the file", path.display());
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                    .build(),
+            );
+        }
+        let authorization = login.login()?.map(|(user, password)| {
+            let pair = format!("{user}:{password}");
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        });
+        Ok(Admin {
+            base,
+            agent: config.build().into(),
+            authorization,
+        })
+    }
+
+    /// A request with the login, if any.
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(value) => request.header("Authorization", value),
+            None => request,
+        }
     }
 
     /// Deploys `manifest` (YAML), named `file` in its errors; returns the
@@ -48,8 +93,7 @@ impl Admin {
     /// manifest was deployed already (then nothing changed).
     pub fn deploy(&self, manifest: &str, file: &str, paused: bool) -> Result<Deployed> {
         let response = self
-            .agent
-            .post(format!("{}/api/v1/pipelines", self.base))
+            .authorized(self.agent.post(format!("{}/api/v1/pipelines", self.base)))
             .header("Content-Type", "application/yaml")
             .query("file", file)
             .query("paused", if paused { "true" } else { "false" })
@@ -66,12 +110,11 @@ impl Admin {
     pub fn set_paused(&self, name: &str, paused: bool) -> Result<()> {
         let verb = if paused { "pause" } else { "resume" };
         let response = self
-            .agent
-            .post(format!(
+            .authorized(self.agent.post(format!(
                 "{}/api/v1/pipelines/{}/{verb}",
                 self.base,
                 segment(name)
-            ))
+            )))
             .header("Content-Type", "application/json")
             .send("{}");
         self.answer(&format!("{verb} pipeline {name}"), response)
@@ -83,12 +126,11 @@ impl Admin {
     /// the changelogs emptied.
     pub fn reset(&self, name: &str, to: Value) -> Result<Value> {
         let response = self
-            .agent
-            .post(format!(
+            .authorized(self.agent.post(format!(
                 "{}/api/v1/pipelines/{}/reset",
                 self.base,
                 segment(name)
-            ))
+            )))
             .header("Content-Type", "application/json")
             .send(serde_json::json!({ "to": to }).to_string());
         self.answer(&format!("resetting pipeline {name}"), response)
@@ -96,8 +138,11 @@ impl Admin {
 
     pub fn delete(&self, name: &str) -> Result<()> {
         let response = self
-            .agent
-            .delete(format!("{}/api/v1/pipelines/{}", self.base, segment(name)))
+            .authorized(self.agent.delete(format!(
+                "{}/api/v1/pipelines/{}",
+                self.base,
+                segment(name)
+            )))
             .header("Content-Type", "application/json")
             .call();
         self.answer(&format!("deleting pipeline {name}"), response)
@@ -107,8 +152,10 @@ impl Admin {
     /// Pipeline `name`'s latest status (`None` before its first).
     pub fn status(&self, name: &str) -> Result<Option<PipelineStatus>> {
         let response = self
-            .agent
-            .get(format!("{}/api/v1/pipelines/{}", self.base, segment(name)))
+            .authorized(
+                self.agent
+                    .get(format!("{}/api/v1/pipelines/{}", self.base, segment(name))),
+            )
             .call();
         let body = self.answer(&format!("reading pipeline {name}"), response)?;
         match &body["status"] {
@@ -127,7 +174,8 @@ impl Admin {
     ) -> Result<Value> {
         let mut response = response.with_context(|| {
             format!(
-                "{doing}: cannot reach the admin API at {} (--admin, FJORD_ADMIN)",
+                "{doing}: cannot reach the admin API at {} (--admin, FJORD_ADMIN; --admin-ca \
+                 for an https:// one)",
                 self.base
             )
         })?;

@@ -134,6 +134,7 @@ fn info(client: &ClientArgs) -> Result<()> {
 
 fn brokers(client: &ClientArgs) -> Result<()> {
     let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
+    conn.authenticate(&client.sasl)?;
     let metadata = fetch_metadata(&mut conn, Some(&[]))?;
     println!("{:<6} {:<30} CONTROLLER", "ID", "ADDRESS");
     for b in &metadata.brokers {
@@ -155,6 +156,7 @@ fn elect_leaders(
     unclean: bool,
 ) -> Result<()> {
     let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
+    conn.authenticate(&client.sasl)?;
     let metadata = fetch_metadata(&mut conn, Some(topic.as_slice()))?;
     let wanted = match (topic, partition) {
         (Some(topic), Some(partition)) => Some(vec![(topic.to_owned(), vec![partition])]),
@@ -162,7 +164,7 @@ fn elect_leaders(
         // Null: the broker picks every partition that needs an election.
         (None, _) => None,
     };
-    let mut admin = admin_connection(conn, &metadata);
+    let mut admin = admin_connection(conn, &metadata, client);
     let request = ElectLeadersRequest::default()
         .with_election_type(if unclean { 1 } else { 0 })
         .with_timeout_ms(ADMIN_TIMEOUT_MS)
@@ -223,8 +225,9 @@ fn elect_leaders(
 
 fn reassign(client: &ClientArgs, topic: &str, partition: i32, replicas: &[i32]) -> Result<()> {
     let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
+    conn.authenticate(&client.sasl)?;
     let metadata = fetch_metadata(&mut conn, Some(&[]))?;
-    let mut admin = admin_connection(conn, &metadata);
+    let mut admin = admin_connection(conn, &metadata, client);
     let request = AlterPartitionReassignmentsRequest::default()
         .with_timeout_ms(ADMIN_TIMEOUT_MS)
         .with_topics(vec![
@@ -268,8 +271,9 @@ fn reassign(client: &ClientArgs, topic: &str, partition: i32, replicas: &[i32]) 
 
 fn decommission(client: &ClientArgs, broker: i32) -> Result<()> {
     let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
+    conn.authenticate(&client.sasl)?;
     let metadata = fetch_metadata(&mut conn, Some(&[]))?;
-    let mut admin = admin_connection(conn, &metadata);
+    let mut admin = admin_connection(conn, &metadata, client);
     let response = admin
         .call(
             UNREGISTER_BROKER_VERSION,
@@ -328,8 +332,12 @@ fn metadata_of(conn: &mut Connection, topics: &[&str]) -> Result<MetadataRespons
 }
 
 /// A connection to the active controller's broker when Metadata names one
-/// that accepts; else `conn`.
-fn admin_connection(conn: Connection, metadata: &MetadataResponse) -> Connection {
+/// that accepts (and takes the login); else `conn`.
+fn admin_connection(
+    conn: Connection,
+    metadata: &MetadataResponse,
+    client: &ClientArgs,
+) -> Connection {
     let controller = metadata
         .brokers
         .iter()
@@ -337,7 +345,9 @@ fn admin_connection(conn: Connection, metadata: &MetadataResponse) -> Connection
     if let Some(b) = controller {
         let address = format!("{}:{}", b.host.as_str(), b.port);
         if address != conn.addr() {
-            match Connection::open(&address, CLIENT_ID) {
+            match Connection::open(&address, CLIENT_ID)
+                .and_then(|mut c| c.authenticate(&client.sasl).map(|()| c))
+            {
                 Ok(c) => return c,
                 Err(e) => tracing::debug!("controller broker {address}: {e:#}"),
             }

@@ -25,7 +25,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::admin::Admin;
-use crate::client::{AdminArgs, ClientArgs};
+use crate::client::{AdminAddress, AdminArgs, ClientArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum PipelineCommand {
@@ -113,7 +113,7 @@ pub enum PipelineCommand {
         #[command(flatten)]
         client: ClientArgs,
         #[command(flatten)]
-        admin: AdminArgs,
+        admin: AdminAddress,
     },
 }
 
@@ -124,11 +124,11 @@ pub fn run(command: PipelineCommand) -> Result<()> {
             files,
             paused,
             admin,
-        } => deploy(&Admin::new(&admin), &files, paused),
+        } => deploy(&Admin::new(&admin)?, &files, paused),
         PipelineCommand::List { client } => list(&client),
         PipelineCommand::Status { name, json, client } => status(&client, &name, json),
-        PipelineCommand::Pause { name, admin } => set_paused(&Admin::new(&admin), &name, true),
-        PipelineCommand::Resume { name, admin } => set_paused(&Admin::new(&admin), &name, false),
+        PipelineCommand::Pause { name, admin } => set_paused(&Admin::new(&admin)?, &name, true),
+        PipelineCommand::Resume { name, admin } => set_paused(&Admin::new(&admin)?, &name, false),
         PipelineCommand::Reset {
             name,
             to_earliest,
@@ -144,10 +144,10 @@ pub fn run(command: PipelineCommand) -> Result<()> {
                 }
                 _ => bail!("say where to: --to-earliest, --to-latest or --to-datetime"),
             };
-            reset(&Admin::new(&admin), &name, to)
+            reset(&Admin::new(&admin)?, &name, to)
         }
         PipelineCommand::Delete { name, admin } => {
-            Admin::new(&admin).delete(&name)?;
+            Admin::new(&admin)?.delete(&name)?;
             println!("pipeline {name} deleted");
             Ok(())
         }
@@ -160,7 +160,7 @@ pub fn run(command: PipelineCommand) -> Result<()> {
             file,
             client,
             admin,
-        } => run_foreground(&client, &Admin::new(&admin), &file),
+        } => run_foreground(&client, &Admin::with(&admin, &client.sasl)?, &file),
     }
 }
 

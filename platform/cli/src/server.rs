@@ -132,6 +132,12 @@ pub fn run(args: ServerArgs) -> Result<()> {
         address => Some(address.to_owned()),
     };
     let admin_allowed_hosts = config.admin_allowed_hosts.clone();
+    let admin_requires_auth = config.admin_requires_auth();
+    let admin_tls = match &admin_listener {
+        Some(_) => fjord_broker::admin_tls(&config).context("admin listener TLS")?,
+        None => None,
+    };
+    let tls_reload = std::time::Duration::from_millis(config.ssl_reload_interval_ms.max(1));
     // Before the broker starts: what is recorded without a recorder is lost.
     let metrics = fjord_http::metrics::Metrics::install()
         .context("cannot install the Prometheus recorder")?;
@@ -170,7 +176,12 @@ pub fn run(args: ServerArgs) -> Result<()> {
                     let state =
                         fjord_http::AdminState::new(local.clone(), std::sync::Arc::clone(&host))
                             .with_metrics(metrics.clone())
-                            .with_allowed_hosts(&admin_allowed_hosts);
+                            .with_allowed_hosts(&admin_allowed_hosts)
+                            .with_authentication(admin_requires_auth);
+                    let state = match &admin_tls {
+                        Some(tls) => state.with_tls(std::sync::Arc::clone(tls), tls_reload),
+                        None => state,
+                    };
                     match &quorum {
                         Some(q) => state.with_quorum(q.view()),
                         None => state,

@@ -80,10 +80,16 @@ class ApiError extends Error {
   }
 }
 
+// Every call says it is the console's: a 401 then carries no Basic
+// challenge (the browser's own password dialog), and the console shows its
+// login form instead (docs/security.md, "Console login").
+const CONSOLE = { "X-Fjord-Console": "1" };
+
 async function api(path) {
-  const res = await fetch(API + path, { headers: { Accept: "application/json" } });
+  const res = await fetch(API + path, { headers: { Accept: "application/json", ...CONSOLE } });
   let body = null;
   try { body = await res.json(); } catch (_) { /* not JSON: keep null */ }
+  if (res.status === 401) showLogin(body && body.error);
   if (!res.ok) throw new ApiError(path, res.status, body);
   return body;
 }
@@ -93,8 +99,9 @@ async function api(path) {
 async function apiPost(path) {
   const res = await fetch(API + path, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", ...CONSOLE },
   });
+  if (res.status === 401) showLogin();
   if (!res.ok) {
     let body = null;
     try { body = await res.json(); } catch (_) { /* keep null */ }
@@ -727,5 +734,66 @@ async function renderPipeline(name, gen) {
 
 // ---------------------------------------------------------------- start
 
+// ---------------------------------------------------------------- login
+
+// Shown when the admin API needs a login and the console has no session
+// (or it expired): user and password, checked by POST /api/v1/session,
+// which sets an HttpOnly session cookie the console's calls then carry.
+function showLogin(message) {
+  generation++; // stops the page's polling
+  setStatus("");
+  document.getElementById("who").innerHTML = "";
+  main().innerHTML = `<form class="login" id="login" data-testid="login-form">
+    <h1>Log in</h1>
+    <p class="muted">This Fjord server needs a login: a user of <code>fjord user</code>.</p>
+    <label>User <input name="user" autocomplete="username" required data-testid="login-user"></label>
+    <label>Password <input name="password" type="password" autocomplete="current-password" required data-testid="login-password"></label>
+    <button type="submit" data-testid="login-submit">Log in</button>
+    <div class="error" data-testid="login-error"${message ? "" : " hidden"}>${esc(message || "")}</div>
+  </form>`;
+  document.getElementById("login").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const res = await fetch(API + "/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json", ...CONSOLE },
+      body: JSON.stringify({ user: form.user.value, password: form.password.value }),
+    });
+    let body = null;
+    try { body = await res.json(); } catch (_) { /* keep null */ }
+    if (!res.ok) {
+      const error = form.querySelector("[data-testid=login-error]");
+      error.textContent = (body && body.error) || `HTTP ${res.status}`;
+      error.hidden = false;
+      form.password.value = "";
+      return;
+    }
+    start();
+  });
+}
+
+async function logout() {
+  await fetch(API + "/session", { method: "DELETE", headers: { "Content-Type": "application/json", ...CONSOLE } });
+  start();
+}
+
+// Asks who we are first: a login form when one is needed, else the page.
+async function start() {
+  let session = { authentication_required: false, principal: null };
+  try { session = await api("/session"); } catch (_) { /* an older server: no login */ }
+  const who = document.getElementById("who");
+  if (session.principal) {
+    who.innerHTML = `<span data-testid="principal">${esc(session.principal)}</span> <button type="button" data-testid="logout">Log out</button>`;
+    who.querySelector("button").addEventListener("click", logout);
+  } else {
+    who.innerHTML = "";
+  }
+  if (session.authentication_required && !session.principal) {
+    showLogin();
+    return;
+  }
+  route();
+}
+
 window.addEventListener("hashchange", route);
-route();
+start();

@@ -11,7 +11,7 @@
 //!    a proxy or port forward may change it, and a rebinding attacker
 //!    controls the name, not the port.
 //! 2. `Origin`, when sent, must be the API's own origin (403): `http://`
-//!    and the `Host` the request came to.
+//!    (`https://` on a TLS listener) and the `Host` the request came to.
 //! 3. `POST`, `PUT`, `PATCH` and `DELETE` must say `Content-Type:
 //!    application/json` (`application/yaml` also for a manifest) (415):
 //!    types no cross-site form or simple request can send.
@@ -22,35 +22,18 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{CONTENT_TYPE, HOST, ORIGIN};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::serve::IncomingStream;
 
 use crate::ApiError;
+use crate::listener::Arrival;
 
 /// Names every admin listener answers to, whatever `admin.allowed.hosts`
 /// says: a page can only send them from the machine's own origin.
 const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
-
-/// Where a connection arrived: the local address its `Host` may name.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Arrival(SocketAddr);
-
-impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Arrival {
-    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        // A local address always exists for an accepted TCP stream; the
-        // unspecified fallback matches no Host.
-        let local = stream
-            .io()
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        Arrival(local)
-    }
-}
 
 /// The host names (besides loopback and the arrival address) that `Host`
 /// may carry: `admin.allowed.hosts`.
@@ -122,7 +105,11 @@ pub(crate) async fn check(
     let arrival = request
         .extensions()
         .get::<ConnectInfo<Arrival>>()
-        .map(|c| c.0.0);
+        .map(|c| c.0.local);
+    let tls = request
+        .extensions()
+        .get::<ConnectInfo<Arrival>>()
+        .is_some_and(|c| c.0.tls);
     let headers = request.headers();
     // HTTP/2 names the host in the request's authority instead; an
     // HTTP/1.1 request in absolute form has both, and both must pass.
@@ -157,18 +144,26 @@ pub(crate) async fn check(
     }
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("(not text)").trim();
+        // The scheme is the listener's: a page served over HTTP may not
+        // drive the HTTPS API, nor the reverse.
+        let (scheme, default_port) = if tls {
+            ("https", "443")
+        } else {
+            ("http", "80")
+        };
         let own = origin
-            .strip_prefix("http://")
+            .strip_prefix(scheme)
+            .and_then(|rest| rest.strip_prefix("://"))
             .map(split_host)
             .is_some_and(|(name, port)| {
                 normalize(name) == normalize(host_name)
-                    && port.unwrap_or("80") == host_port.unwrap_or("80")
+                    && port.unwrap_or(default_port) == host_port.unwrap_or(default_port)
             });
         if !own {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!(
-                    "Origin {origin} is not this API's own origin (http://{host}): the admin \
+                    "Origin {origin} is not this API's own origin ({scheme}://{host}): the admin \
                      API answers no other site's pages; call it from its own console, or \
                      from a program that sends no Origin"
                 ),

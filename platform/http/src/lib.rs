@@ -25,16 +25,19 @@
 //! ```
 
 mod api;
+mod auth;
 mod console;
 mod error;
 mod guard;
+mod listener;
 pub mod metrics;
+mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fjord_broker::LocalBroker;
+use fjord_broker::{LocalBroker, ServerTls};
 use fjord_plugin_host::PluginHost;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -49,6 +52,15 @@ pub enum AdminError {
         address: String,
         source: std::io::Error,
     },
+}
+
+/// Every route of the admin API with what it needs: (method, path as
+/// routed, rule: `open`, `TOPIC DESCRIBE`, …). For the route table test
+/// and the documentation.
+pub fn route_rules() -> impl Iterator<Item = (&'static str, &'static str, String)> {
+    api::authorize::RULES
+        .iter()
+        .map(|(method, path, rule)| (*method, *path, rule.to_string()))
 }
 
 /// What the handlers work on. Cheap to clone.
@@ -67,6 +79,11 @@ pub struct AdminState {
     /// `admin.allowed.hosts`: the names `Host` may carry besides loopback
     /// and the address a request arrived at.
     pub(crate) allowed_hosts: Arc<guard::AllowedHosts>,
+    /// Whether credentials are required, their checks and the console's
+    /// sessions.
+    pub(crate) auth: Arc<auth::Authentication>,
+    /// HTTPS (`admin.ssl.*`), reloaded every this often; `None`: HTTP.
+    pub(crate) tls: Option<(Arc<ServerTls>, std::time::Duration)>,
 }
 
 /// What the admin API shows of the controller quorum. Implemented by the
@@ -85,7 +102,28 @@ impl AdminState {
             metrics: None,
             quorum: None,
             allowed_hosts: Arc::default(),
+            auth: Arc::default(),
+            tls: None,
         }
+    }
+
+    /// Requires credentials (`admin.api.require.auth`, see
+    /// [`fjord_broker::BrokerConfig::admin_requires_auth`]): requests
+    /// without them are refused with 401, but for `/health/*` and the
+    /// console's files and login.
+    pub fn with_authentication(mut self, required: bool) -> Self {
+        self.auth = Arc::new(auth::Authentication {
+            required,
+            ..Default::default()
+        });
+        self
+    }
+
+    /// Serves HTTPS with `tls` ([`fjord_broker::admin_tls`]), checking its
+    /// files for changes every `reload_every` (`ssl.reload.interval.ms`).
+    pub fn with_tls(mut self, tls: Arc<ServerTls>, reload_every: std::time::Duration) -> Self {
+        self.tls = Some((tls, reload_every));
+        self
     }
 
     /// Answers requests whose `Host` is one of `names` (host names or
@@ -135,10 +173,18 @@ impl AdminServer {
         })?;
         let ready = Arc::clone(&state.ready);
         let (stop, mut stopped) = watch::channel(false);
+        let tls = state.tls.clone();
+        if let Some((tls, every)) = &tls {
+            Arc::clone(tls).watch(*every, stopped.clone());
+        }
+        let listener = listener::AdminListener::new(listener, local_addr, tls.map(|(t, _)| t));
+        let scheme = if state.tls.is_some() { "https" } else { "http" };
+        let authentication = state.auth.required;
         let app = api::router(state);
         let task = tokio::spawn(async move {
-            // The arrival address is one of the names `Host` may carry.
-            let app = app.into_make_service_with_connect_info::<guard::Arrival>();
+            // The arrival address is one of the names `Host` may carry; the
+            // peer and its certificate say who sends.
+            let app = app.into_make_service_with_connect_info::<listener::Arrival>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.wait_for(|s| *s).await;
@@ -148,7 +194,7 @@ impl AdminServer {
                 tracing::error!(error = %e, "admin listener failed");
             }
         });
-        tracing::info!(address = %local_addr, "admin API listening");
+        tracing::info!(address = %local_addr, scheme, authentication, "admin API listening");
         Ok(AdminServer {
             local_addr,
             ready,

@@ -75,7 +75,7 @@ impl ResourceType {
         Self::ALL.into_iter().find(|t| t.code() == code)
     }
 
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             ResourceType::Topic => "TOPIC",
             ResourceType::Group => "GROUP",
@@ -176,7 +176,7 @@ impl Operation {
         Self::EVERY.into_iter().find(|o| o.code() == code)
     }
 
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Operation::All => "ALL",
             Operation::Read => "READ",

@@ -15,7 +15,10 @@
 //! written, wrong key) leaves the old certificate in place and is logged,
 //! once per change.
 
+mod admin;
 pub(crate) mod principal;
+
+pub use admin::admin_tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -270,9 +273,9 @@ fn stamp(settings: &TlsSettings) -> Stamp {
 }
 
 /// One TLS listener's current server config, reloaded when its files
-/// change.
+/// change. Public for the admin HTTP listener ([`admin_tls`]).
 #[derive(Debug)]
-pub(crate) struct ServerTls {
+pub struct ServerTls {
     listener: String,
     settings: TlsSettings,
     current: RwLock<Arc<ServerConfig>>,
@@ -292,7 +295,7 @@ impl ServerTls {
 
     /// Checks the files every `every` until `shutdown`, loading them again
     /// when they change.
-    pub(crate) fn watch(self: Arc<Self>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    pub fn watch(self: Arc<Self>, every: Duration, mut shutdown: watch::Receiver<bool>) {
         tokio::spawn(async move {
             let mut seen = stamp(&self.settings);
             let mut ticker = tokio::time::interval(every);
@@ -332,7 +335,7 @@ impl ServerTls {
     /// Runs the TLS handshake on an accepted socket, within
     /// [`HANDSHAKE_TIMEOUT`]. A failure is logged (rate-limited: a port
     /// scanner or a plaintext client in a loop must not flood the log).
-    pub(crate) async fn accept(&self, stream: TcpStream, peer: SocketAddr) -> Option<Accepted> {
+    pub async fn accept(&self, stream: TcpStream, peer: SocketAddr) -> Option<Accepted> {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&self.current.read()));
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => stream,
@@ -363,7 +366,7 @@ impl ServerTls {
 
 /// A connection past its TLS handshake.
 #[derive(Debug)]
-pub(crate) struct Accepted {
+pub struct Accepted {
     pub stream: TlsStream<TcpStream>,
     /// The user its client certificate names (after the mapping rules);
     /// `None` without one.

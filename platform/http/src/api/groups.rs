@@ -3,10 +3,12 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use fjord_broker::GroupDescription;
+use fjord_broker::{GroupDescription, Operation, ResourceType};
 use serde::{Deserialize, Serialize};
 
+use super::authorize::require;
 use super::json_body;
+use crate::auth::Caller;
 use crate::{AdminState, ApiError};
 
 #[derive(Serialize)]
@@ -20,12 +22,19 @@ pub(crate) struct GroupSummary {
     lag: i64,
 }
 
-pub(crate) async fn list(State(state): State<AdminState>) -> Json<Vec<GroupSummary>> {
+/// ListGroups' filter: every group for DESCRIBE on the cluster, else the
+/// groups the caller may describe.
+pub(crate) async fn list(
+    State(state): State<AdminState>,
+    axum::Extension(access): Caller,
+) -> Json<Vec<GroupSummary>> {
+    let all = access.cluster(Operation::Describe);
     Json(
         state
             .broker
             .groups()
             .into_iter()
+            .filter(|g| all || access.group(Operation::Describe, &g.group_id))
             .map(|g| GroupSummary {
                 members: g.members.len(),
                 group_id: g.group_id,
@@ -46,11 +55,29 @@ fn find(state: &AdminState, id: &str) -> Result<GroupDescription, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("group {id:?} does not exist")))
 }
 
+/// DescribeGroups with OffsetFetch: the offsets of topics the caller may
+/// not describe are left out, as Kafka leaves them out.
 pub(crate) async fn describe(
     State(state): State<AdminState>,
+    axum::Extension(access): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<GroupDescription>, ApiError> {
-    find(&state, &id).map(Json)
+    described(&state, &access, &id).map(Json)
+}
+
+fn described(
+    state: &AdminState,
+    access: &fjord_broker::Access,
+    id: &str,
+) -> Result<GroupDescription, ApiError> {
+    let mut group = find(state, id)?;
+    if access.enforced() {
+        group
+            .offsets
+            .retain(|o| access.topic(Operation::Describe, &o.topic));
+        group.lag = group.offsets.iter().map(|o| o.lag).sum();
+    }
+    Ok(group)
 }
 
 #[derive(Deserialize)]
@@ -82,10 +109,18 @@ pub(crate) enum Named {
 /// each partition's log start and high watermark.
 pub(crate) async fn reset_offsets(
     State(state): State<AdminState>,
+    axum::Extension(access): Caller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<GroupDescription>, ApiError> {
     let request: ResetRequest = json_body(&body)?;
+    // OffsetCommit's right on the topic (the group's is the route's rule).
+    require(
+        &access,
+        Operation::Read,
+        ResourceType::Topic,
+        &request.topic,
+    )?;
     reset_group(
         &state,
         &id,
@@ -94,7 +129,7 @@ pub(crate) async fn reset_offsets(
         request.to,
     )
     .await?;
-    find(&state, &id).map(Json)
+    described(&state, &access, &id).map(Json)
 }
 
 /// Commits `to` for `group` on `topic` (`partitions`, or all of them),

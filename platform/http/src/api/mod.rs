@@ -1,5 +1,6 @@
 //! The routes of the admin listener, one module per resource.
 
+pub(crate) mod authorize;
 mod cluster;
 mod groups;
 mod pipelines;
@@ -7,6 +8,8 @@ mod topics;
 
 use axum::Router;
 use axum::routing::{get, post};
+
+use crate::auth;
 use serde::de::DeserializeOwned;
 
 use crate::{AdminState, ApiError};
@@ -16,6 +19,10 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/", get(crate::console::index))
         .route("/console/app.js", get(crate::console::app))
         .route("/console/style.css", get(crate::console::style))
+        .route(
+            "/api/v1/session",
+            get(auth::whoami).post(auth::login).delete(auth::logout),
+        )
         .route("/health/live", get(cluster::live))
         .route("/health/ready", get(cluster::ready))
         .route("/metrics", get(cluster::metrics))
@@ -50,9 +57,17 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/api/v1/pipelines/{name}/pause", post(pipelines::pause))
         .route("/api/v1/pipelines/{name}/resume", post(pipelines::resume))
         .route("/api/v1/pipelines/{name}/reset", post(pipelines::reset))
+        // Every route's ACL rule; the route is known only inside.
+        .route_layer(axum::middleware::from_fn(authorize::check))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Outermost, so it also covers the fallbacks.
+        // Who sends the request, for the rules and the handlers.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        // Outermost, so it also covers the fallbacks: a cross-site request
+        // is refused before any password is checked.
         .layer(axum::middleware::from_fn_with_state(
             state.allowed_hosts.clone(),
             crate::guard::check,

@@ -7,11 +7,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use fjord_broker::{ConfigEntry, Partition, PartitionReplicas, Topic};
+use fjord_broker::{ConfigEntry, Operation, Partition, PartitionReplicas, ResourceType, Topic};
 use fjord_pipeline::runtime::catalog;
 use serde::{Deserialize, Serialize};
 
+use super::authorize::refused;
 use super::{blocking, json_body};
+use crate::auth::Caller;
 use crate::{AdminState, ApiError};
 
 #[derive(Serialize)]
@@ -147,12 +149,17 @@ fn find(state: &AdminState, name: &str) -> Result<Arc<Topic>, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("topic {name:?} does not exist")))
 }
 
-pub(crate) async fn list(State(state): State<AdminState>) -> Json<Vec<TopicSummary>> {
+/// The topics the caller may describe (Metadata's filter).
+pub(crate) async fn list(
+    State(state): State<AdminState>,
+    axum::Extension(access): Caller,
+) -> Json<Vec<TopicSummary>> {
     Json(
         state
             .broker
             .topics()
             .iter()
+            .filter(|t| access.topic(Operation::Describe, t.name()))
             .map(|t| summary(&state, t))
             .collect(),
     )
@@ -196,11 +203,21 @@ impl ConfigValue {
     }
 }
 
+/// CreateTopics' right: CREATE on the cluster or on the topic.
 pub(crate) async fn create(
     State(state): State<AdminState>,
+    axum::Extension(access): Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<TopicDetail>), ApiError> {
     let request: NewTopic = json_body(&body)?;
+    if !access.may_create_topic(&request.name) {
+        return Err(refused(
+            &access,
+            Operation::Create,
+            ResourceType::Topic,
+            &request.name,
+        ));
+    }
     let replication_factor = request
         .replication_factor
         .map(|rf| {
