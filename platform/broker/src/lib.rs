@@ -92,6 +92,7 @@ pub use producer_state::SequenceError;
 pub use quorum_link::ClusterLink;
 pub use request::{DecodeError, DecodedRequest, Frame, decode_request};
 pub use server::{Broker, run};
+pub use tls::controller::ControllerLinks;
 pub use topic_config::TopicConfigs;
 pub use topic_registry::{Topic, TopicRegistry, validate_topic_name};
 pub use versions::{SUPPORTED_APIS, supported_range};

@@ -239,6 +239,7 @@ fn create(args: &AclArgs, client: &ClientArgs) -> Result<()> {
         }
     }
     let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
+    conn.authenticate(&client.sasl)?;
     let request = CreateAclsRequest::default().with_creations(creations.clone());
     let response = conn.call(VERSION, &request)?;
     let mut failed = 0;
@@ -350,6 +351,7 @@ fn filters(args: &AclArgs) -> Result<Vec<DeleteAclsFilter>> {
 
 fn list(args: &AclArgs, client: &ClientArgs) -> Result<()> {
     let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
+    conn.authenticate(&client.sasl)?;
     let mut rows = std::collections::BTreeSet::new();
     for f in filters(args)? {
         let request = DescribeAclsRequest::default()
@@ -396,6 +398,7 @@ fn delete(args: &AclArgs, client: &ClientArgs) -> Result<()> {
         );
     }
     let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
+    conn.authenticate(&client.sasl)?;
     let request = DeleteAclsRequest::default().with_filters(filters(args)?);
     let response = conn.call(VERSION, &request)?;
     println!("PRINCIPAL\tHOST\tRESOURCE-TYPE\tRESOURCE-NAME\tPATTERN\tOPERATION\tPERMISSION");
