@@ -29,6 +29,7 @@ use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
 use crate::oauth::TokenValidator;
 use crate::sasl::Authenticator;
+use crate::tls::ServerTls;
 use crate::topic_registry::TopicRegistry;
 
 /// The shared state of one broker.
@@ -53,16 +54,24 @@ pub(crate) struct BrokerState {
     producer_ids: ProducerIds,
     advertised_host: String,
     advertised_port: i32,
+    /// The name of the inter-broker listener (whose address the above is).
+    inter_broker_listener: String,
+    /// Its TLS, if it has TLS.
+    inter_broker_tls: Option<Arc<ServerTls>>,
     shutdown: watch::Receiver<bool>,
     /// The controller quorum, in a cluster; `None` on a single node.
     cluster: Option<Arc<ClusterLink>>,
 }
 
-/// Where clients reach this broker: the host and port it advertises.
+/// Where clients reach this broker: the host and port its inter-broker
+/// listener advertises, that listener's name, and its TLS (`None`: plain
+/// TCP), with which the platform's own clients connect to it and its peers.
 #[derive(Debug, Clone)]
 pub(crate) struct Advertised {
     pub host: String,
     pub port: i32,
+    pub listener: String,
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 impl BrokerState {
@@ -105,6 +114,8 @@ impl BrokerState {
             producer_ids: ProducerIds::new(now_ms()),
             advertised_host: advertised.host,
             advertised_port: advertised.port,
+            inter_broker_listener: advertised.listener,
+            inter_broker_tls: advertised.tls,
             shutdown,
             cluster,
         }
@@ -123,6 +134,93 @@ impl BrokerState {
 
     pub(crate) fn registry(&self) -> &Arc<TopicRegistry> {
         &self.registry
+    }
+
+    /// SASL's enabled mechanisms and failed-login limiter.
+    authenticator: Authenticator,
+    /// `super.users` and the admin user, as `User:name`.
+    super_users: Vec<String>,
+    groups: Arc<GroupCoordinator>,
+    producer_ids: ProducerIds,
+    advertised_host: String,
+    advertised_port: i32,
+    /// The name of the inter-broker listener (whose address the above is).
+    inter_broker_listener: String,
+    /// Its TLS, if it has TLS.
+    inter_broker_tls: Option<Arc<ServerTls>>,
+    shutdown: watch::Receiver<bool>,
+    /// The controller quorum, in a cluster; `None` on a single node.
+    cluster: Option<Arc<ClusterLink>>,
+}
+
+/// Where clients reach this broker: the host and port its inter-broker
+/// listener advertises, that listener's name, and its TLS (`None`: plain
+/// TCP), with which the platform's own clients connect to it and its peers.
+#[derive(Debug, Clone)]
+pub(crate) struct Advertised {
+    pub host: String,
+    pub port: i32,
+    pub listener: String,
+    pub tls: Option<Arc<ServerTls>>,
+}
+
+impl BrokerState {
+    /// The state of a broker made of these parts; producer ids start from
+    /// the current time. `config` is validated: its SASL mechanisms are
+    /// known names, and the authorizer is the one it names (a config that
+    /// names none that exists has failed `validate` before).
+    pub(crate) fn new(
+        config: Arc<BrokerConfig>,
+        registry: Arc<TopicRegistry>,
+        stores: LocalStores,
+        groups: Arc<GroupCoordinator>,
+        advertised: Advertised,
+        shutdown: watch::Receiver<bool>,
+        cluster: Option<Arc<ClusterLink>>,
+    ) -> Self {
+        let metadata_config = MetadataConfig {
+            node_id: config.node_id,
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+            offsets_topic_replication_factor: config.offsets_topic_replication_factor,
+            controller_voters: config
+                .controller_voters
+                .as_deref()
+                .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count()),
+        };
+        let authorizer = config.authorizer().ok().flatten().map(Arc::new);
+        let mechanisms = config.sasl_mechanisms().unwrap_or_default();
+        BrokerState {
+            authenticator: Authenticator::new(mechanisms),
+            super_users: config.all_super_users(),
+            config,
+            metadata_config,
+            registry,
+            acls: stores.acls,
+            authorizer,
+            credentials: stores.credentials,
+            groups,
+            producer_ids: ProducerIds::new(now_ms()),
+            advertised_host: advertised.host,
+            advertised_port: advertised.port,
+            inter_broker_listener: advertised.listener,
+            inter_broker_tls: advertised.tls,
+            shutdown,
+            cluster,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Arc<BrokerConfig> {
+        &self.config
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<TopicRegistry> {
+        &self.registry
+    }
+
+    /// The users' credentials of a single node (`users.yaml`).
+    pub(crate) fn local_credentials(&self) -> &Arc<LocalCredentials> {
+        &self.credentials
     }
 
     /// SASL's enabled mechanisms and failed-login limiter.
@@ -149,6 +247,12 @@ impl BrokerState {
 
     pub(crate) fn advertised_port(&self) -> i32 {
         self.advertised_port
+    }
+
+    /// The TLS of the inter-broker listener (`None`: plain TCP): the
+    /// platform's own clients connect with its truststore and keystore.
+    pub(crate) fn inter_broker_tls(&self) -> Option<&Arc<ServerTls>> {
+        self.inter_broker_tls.as_ref()
     }
 
     /// A receiver of the stop signal (see `crate::shutdown`).
@@ -214,23 +318,27 @@ impl BrokerState {
     }
 
     /// The brokers clients are told about, and the controller id (see
-    /// `crate::quorum_link::brokers_view`), this one at its inter-broker
+    /// `crate::quorum_link::brokers_view`), each at its inter-broker
     /// listener's address.
     pub(crate) fn brokers_view(&self) -> (Vec<BrokerAddress>, i32) {
-        crate::quorum_link::brokers_view(self.address(), self.cluster.as_deref())
+        crate::quorum_link::brokers_view(
+            self.address(),
+            &self.inter_broker_listener,
+            self.cluster.as_deref(),
+        )
     }
 
-    /// The same, for a client of `listener`: this broker at that
-    /// listener's advertised address, as Kafka answers. (Other brokers of
-    /// a cluster are at the address they registered, their inter-broker
-    /// listener's: the quorum keeps one endpoint per broker.)
+    /// The same, for a client of `listener`, as Kafka answers: this broker
+    /// at that listener's advertised address, the others at the endpoint
+    /// they registered under the same listener name (those without one are
+    /// left out).
     pub(crate) fn brokers_view_for(&self, listener: &BoundListener) -> (Vec<BrokerAddress>, i32) {
         let this = BrokerAddress {
             host: listener.advertised_host.clone(),
             port: listener.advertised_port,
             ..self.address()
         };
-        crate::quorum_link::brokers_view(this, self.cluster.as_deref())
+        crate::quorum_link::brokers_view(this, &listener.name, self.cluster.as_deref())
     }
 }
 

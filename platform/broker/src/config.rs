@@ -100,6 +100,19 @@ pub struct BrokerConfig {
         alias = "inter_broker_listener_name"
     )]
     pub inter_broker_listener_name: Option<String>,
+    /// `controller.listener.names` (KRaft's): the listener whose protocol
+    /// (`listener.security.protocol.map`) and `ssl.*` settings
+    /// (`listener.name.<name>.`) the controller quorum's links use; only
+    /// the first name is read. Listed in `listeners` too, its address is
+    /// where this node's controller listens (in place of
+    /// `controller.listener`) and it is not a Kafka listener. Unset: plain
+    /// TCP.
+    #[serde(
+        rename = "controller.listener.names",
+        alias = "controller_listener_names",
+        deserialize_with = "optional_list"
+    )]
+    pub controller_listener_names: Option<Vec<String>>,
     /// `ssl.keystore.location`: a PEM file with the certificate chain
     /// (leaf first) and its unencrypted private key, for TLS listeners.
     #[serde(rename = "ssl.keystore.location", alias = "ssl_keystore_location")]
@@ -652,6 +665,7 @@ impl Default for BrokerConfig {
             advertised_listeners: None,
             listener_security_protocol_map: None,
             inter_broker_listener_name: None,
+            controller_listener_names: None,
             ssl_keystore_location: None,
             ssl_keystore_type: None,
             ssl_truststore_location: None,

@@ -97,6 +97,7 @@ pub use quorum_link::ClusterLink;
 pub use request::{DecodeError, DecodedRequest, Frame, decode_request};
 pub use server::{Broker, run};
 pub use tls::{Accepted, ServerTls, admin_tls};
+pub use tls::controller::ControllerLinks;
 pub use topic_config::TopicConfigs;
 pub use topic_registry::{Topic, TopicRegistry, validate_topic_name};
 pub use versions::{SUPPORTED_APIS, supported_range};

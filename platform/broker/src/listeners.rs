@@ -1,8 +1,9 @@
 //! Kafka's listener model, read from the broker's config: which sockets the
 //! broker binds (`listeners`), what it tells clients about each
 //! (`advertised.listeners`), which security protocol each speaks
-//! (`listener.security.protocol.map`), and which one the platform's own
-//! connections use (`inter.broker.listener.name`).
+//! (`listener.security.protocol.map`), which one the platform's own
+//! connections use (`inter.broker.listener.name`), and which one carries
+//! the controller quorum's links (`controller.listener.names`).
 //!
 //! It is for parsing and checking those settings into [`ListenerSpec`]s,
 //! with errors naming the key at fault. It is not for binding (that is
@@ -107,9 +108,13 @@ impl BoundListener {
 /// Every listener of a broker, and which one is the inter-broker one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Listeners {
+    /// The Kafka listeners (the controller's is not one of them).
     pub specs: Vec<ListenerSpec>,
     /// Index in `specs` of `inter.broker.listener.name`'s listener.
     pub inter_broker: usize,
+    /// The controller quorum's listener (`controller.listener.names`), if
+    /// named; its `bind` is empty when it is not in `listeners`.
+    pub controller: Option<ListenerSpec>,
 }
 
 impl Listeners {
@@ -118,6 +123,7 @@ impl Listeners {
     /// `advertised.port`), as before listeners existed.
     pub(crate) fn from_config(config: &BrokerConfig) -> Result<Listeners, BrokerError> {
         let map = protocol_map(config.listener_security_protocol_map.as_deref())?;
+        let mut controller = controller_spec(config, &map)?;
         let Some(entries) = &config.listeners else {
             if config.advertised_listeners.is_some() {
                 return Err(bad(
@@ -144,6 +150,7 @@ impl Listeners {
             return Ok(Listeners {
                 specs: vec![spec],
                 inter_broker,
+                controller,
             });
         };
         if entries.is_empty() {
@@ -163,6 +170,11 @@ impl Listeners {
             if specs.iter().any(|s| s.name == name) {
                 return Err(bad("listeners", &format!("{name} is listed twice")));
             }
+            if let Some(controller) = controller.as_mut().filter(|c| c.name == name) {
+                // The controller binds it, not the Kafka server.
+                controller.bind = join(&host, port);
+                continue;
+            }
             specs.push(ListenerSpec {
                 name,
                 protocol,
@@ -170,6 +182,12 @@ impl Listeners {
                 advertised_host: None,
                 advertised_port: None,
             });
+        }
+        if specs.is_empty() {
+            return Err(bad(
+                "listeners",
+                "names no Kafka listener besides the controller's",
+            ));
         }
         for entry in config.advertised_listeners.iter().flatten() {
             let (name, host, port) = endpoint("advertised.listeners", entry)?;
@@ -209,8 +227,54 @@ impl Listeners {
         Ok(Listeners {
             specs,
             inter_broker,
+            controller,
         })
     }
+}
+
+/// The listener `controller.listener.names` names first, with its protocol
+/// from the map: PLAINTEXT or SSL (the quorum's links do not speak SASL).
+fn controller_spec(
+    config: &BrokerConfig,
+    map: &BTreeMap<String, SecurityProtocol>,
+) -> Result<Option<ListenerSpec>, BrokerError> {
+    let key = "controller.listener.names";
+    let Some(first) = config.controller_listener_names.iter().flatten().next() else {
+        return Ok(None);
+    };
+    let name = listener_name(key, first.trim())?;
+    let Some(&protocol) = map.get(&name) else {
+        return Err(bad(
+            key,
+            &format!("{name} is not in listener.security.protocol.map (nor a security protocol)"),
+        ));
+    };
+    if protocol.requires_sasl() {
+        return Err(bad(
+            key,
+            &format!(
+                "{name} is a {} listener; the controller quorum's links speak PLAINTEXT or SSL (with client certificates), not SASL",
+                protocol.name()
+            ),
+        ));
+    }
+    if config
+        .inter_broker_listener_name
+        .as_deref()
+        .is_some_and(|inter| inter.eq_ignore_ascii_case(&name))
+    {
+        return Err(bad(
+            "inter.broker.listener.name",
+            &format!("{name} is the controller's listener (controller.listener.names)"),
+        ));
+    }
+    Ok(Some(ListenerSpec {
+        name,
+        protocol,
+        bind: String::new(),
+        advertised_host: None,
+        advertised_port: None,
+    }))
 }
 
 /// `listener.security.protocol.map`: `NAME:PROTOCOL` pairs over Kafka's
@@ -363,6 +427,29 @@ mod tests {
     }
 
     #[test]
+    fn the_controller_listener_is_not_a_kafka_listener() {
+        let l = listeners(
+            "listeners: SASL_SSL://:9093,INTERNAL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9095\n\
+             listener.security.protocol.map: SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL\n\
+             inter.broker.listener.name: INTERNAL\n\
+             controller.listener.names: CONTROLLER\n",
+        )
+        .unwrap();
+        let names: Vec<_> = l.specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["SASL_SSL", "INTERNAL"]);
+        assert_eq!(l.inter_broker, 1);
+        let controller = l.controller.unwrap();
+        assert_eq!(
+            (controller.name.as_str(), controller.protocol),
+            ("CONTROLLER", SecurityProtocol::Ssl)
+        );
+        assert_eq!(controller.bind, "127.0.0.1:9095");
+        // Not in listeners: the address comes from controller.listener.
+        let l = listeners("controller.listener.names: SSL\n").unwrap();
+        assert_eq!(l.controller.unwrap().bind, "");
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         for (yaml, key) in [
             (
@@ -396,6 +483,22 @@ mod tests {
             (
                 "advertised.listeners: SSL://h:1\n",
                 "advertised.listeners: is set without listeners",
+            ),
+            (
+                "controller.listener.names: SASL_SSL\n",
+                "controller.listener.names: SASL_SSL is a SASL_SSL listener",
+            ),
+            (
+                "controller.listener.names: QUORUM\n",
+                "controller.listener.names: QUORUM is not in listener.security.protocol.map",
+            ),
+            (
+                "listeners: SSL://h:1\ncontroller.listener.names: SSL\n",
+                "listeners: names no Kafka listener besides the controller's",
+            ),
+            (
+                "listeners: SSL://h:1,PLAINTEXT://h:2\ncontroller.listener.names: SSL\ninter.broker.listener.name: SSL\n",
+                "inter.broker.listener.name: SSL is the controller's listener",
             ),
         ] {
             let error = listeners(yaml).unwrap_err();

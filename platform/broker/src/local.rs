@@ -92,6 +92,42 @@ impl LocalBroker {
         Some((crate::auth::INTERNAL_PRINCIPAL, secret.expose().to_owned()))
     }
 
+    /// The Kafka client properties (librdkafka's and the Java client's
+    /// names) with which the platform's own clients connect to the brokers
+    /// of its cluster as the internal principal: this broker's inter-broker
+    /// listener as bootstrap server, SASL/PLAIN with the internal secret,
+    /// and over TLS when that listener has TLS (the listener's truststore
+    /// verifies the brokers, its keystore is the client certificate).
+    /// `None` as [`LocalBroker::internal_credentials`].
+    pub fn internal_client_properties(&self) -> Option<Vec<(&'static str, String)>> {
+        let (user, password) = self.internal_credentials()?;
+        let tls = self.state.inter_broker_tls();
+        let protocol = if tls.is_some() {
+            "SASL_SSL"
+        } else {
+            "SASL_PLAINTEXT"
+        };
+        let mut properties = vec![
+            ("bootstrap.servers", self.bootstrap_server()),
+            ("security.protocol", protocol.to_owned()),
+            ("sasl.mechanism", "PLAIN".to_owned()),
+            ("sasl.username", user.to_owned()),
+            ("sasl.password", password),
+        ];
+        if let Some(tls) = tls {
+            let settings = tls.settings();
+            let keystore = settings.keystore.display().to_string();
+            if let Some(truststore) = &settings.truststore {
+                properties.push(("ssl.ca.location", truststore.display().to_string()));
+            }
+            // One PEM file holds the chain and the key; librdkafka reads
+            // each from it.
+            properties.push(("ssl.certificate.location", keystore.clone()));
+            properties.push(("ssl.key.location", keystore));
+        }
+        Some(properties)
+    }
+
     /// Whether this broker may serve `partition` as its leader now: on a
     /// single node always; in a cluster while it leads the partition and
     /// its session with the quorum is current (what Produce and Fetch

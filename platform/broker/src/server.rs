@@ -21,6 +21,7 @@ use crate::group::GroupCoordinator;
 use crate::listeners::{BoundListener, ListenerSpec, Listeners, SecurityProtocol};
 use crate::replication::Replicas;
 use crate::shutdown::stopped;
+use crate::tls::client::PeerConnector;
 use crate::tls::{ServerTls, TlsSettings};
 use crate::topic_registry::TopicRegistry;
 
@@ -65,14 +66,6 @@ impl Broker {
         config.validate()?;
         let listeners = Listeners::from_config(&config)?;
         crate::tls::check_overrides(&config, &listeners)?;
-        let inter_broker = &listeners.specs[listeners.inter_broker];
-        if cluster.is_some() && inter_broker.protocol != SecurityProtocol::Plaintext {
-            return Err(BrokerError::Config(format!(
-                "inter.broker.listener.name: {} is a {} listener; replication between brokers speaks PLAINTEXT only so far",
-                inter_broker.name,
-                inter_broker.protocol.name()
-            )));
-        }
         // Every TLS listener's files load before anything is bound.
         let mut tls = Vec::new();
         for spec in &listeners.specs {
@@ -80,6 +73,17 @@ impl Broker {
                 Some(settings) => Some(Arc::new(ServerTls::load(&spec.name, settings)?)),
                 None => None,
             });
+        }
+        let inter_tls = tls[listeners.inter_broker].clone();
+        if let Some(tls) = &inter_tls
+            && cluster.is_some()
+            && !tls.verifies_peers()
+        {
+            return Err(BrokerError::Config(format!(
+                "inter.broker.listener.name: {name} is a TLS listener: brokers verify each other's certificates with ssl.truststore.location (or listener.name.{lower}.ssl.truststore.location), which is not set",
+                name = tls.listener(),
+                lower = tls.listener().to_ascii_lowercase(),
+            )));
         }
         let defaults = config.default_log_config();
         let (data_dir, cluster_id) = (config.data_dir.clone(), config.cluster_id.clone());
@@ -104,9 +108,7 @@ impl Broker {
             })
             .collect::<Result<_, BrokerError>>()?;
         let local_addr = listener_addrs[0].1;
-        let inter = &bound[listeners.inter_broker].1;
-        let (advertised_host, advertised_port) =
-            (inter.advertised_host.clone(), inter.advertised_port);
+        let inter = Arc::clone(&bound[listeners.inter_broker].1);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let groups = GroupCoordinator::new(crate::broker_state::group_settings(&config));
         // Committed offsets come back from `__consumer_offsets` before the
@@ -135,8 +137,10 @@ impl Broker {
             stores,
             Arc::clone(&groups),
             Advertised {
-                host: advertised_host,
-                port: advertised_port,
+                host: inter.advertised_host.clone(),
+                port: inter.advertised_port,
+                listener: inter.name.clone(),
+                tls: inter_tls.clone(),
             },
             shutdown_rx.clone(),
             cluster.clone(),
@@ -167,10 +171,11 @@ impl Broker {
             Duration::from_millis(state.config().log_cleaner_backoff_ms),
         );
         if let Some(link) = cluster {
+            let all: Vec<BoundListener> = bound.iter().map(|(_, l, _)| (**l).clone()).collect();
             crate::quorum_link::start(
                 &link,
-                state.advertised_host(),
-                state.advertised_port(),
+                &all,
+                &inter,
                 config.broker_session_timeout_ms,
                 shutdown_rx.clone(),
             );
@@ -179,6 +184,7 @@ impl Broker {
                 groups,
                 link,
                 config,
+                connector: PeerConnector::new(&inter.name, inter_tls),
                 shutdown: shutdown_rx,
             });
         }

@@ -24,11 +24,20 @@ pub struct QuorumMember {
     handle: QuorumHandle,
     node_id: u64,
     voters: Voters,
+    /// Stops the reloading of the links' certificates.
+    stop_reload: tokio::sync::watch::Sender<bool>,
 }
 
 /// This node's part in the quorum, read from the broker config before
-/// anything starts, so a bad voter list fails before the logs are opened.
-pub enum QuorumPlan {
+/// anything starts, so a bad voter list (or TLS files for the quorum's
+/// links that do not load) fails before the logs are opened.
+pub struct QuorumPlan {
+    role: Role,
+    /// How the links are carried (`controller.listener.names`).
+    links: fjord_broker::ControllerLinks,
+}
+
+enum Role {
     /// A voter: runs its controller.
     Voter(ControllerConfig),
     /// Not a voter: a broker that follows the voters.
@@ -49,6 +58,8 @@ impl QuorumPlan {
             Voters::parse(text).with_context(|| format!("controller.quorum.voters `{text}`"))?;
         let node_id = u64::try_from(config.node_id)
             .with_context(|| format!("node.id {} is not a valid node id", config.node_id))?;
+        let links = fjord_broker::ControllerLinks::from_config(config)
+            .context("the controller quorum's links")?;
         if !voters.contains(node_id) {
             if let Some(listener) = &config.controller_listener {
                 // Only voters run a controller: the setting is harmless but
@@ -59,11 +70,16 @@ impl QuorumPlan {
                     "controller.listener is ignored: this node is not among the voters"
                 );
             }
-            return Ok(Some(QuorumPlan::Broker { node_id, voters }));
+            return Ok(Some(QuorumPlan {
+                role: Role::Broker { node_id, voters },
+                links,
+            }));
         }
-        let listen_text = match &config.controller_listener {
-            Some(address) => address.clone(),
-            None => voters.address(node_id).unwrap_or_default().to_owned(),
+        // The controller listener of `listeners`, else `controller.listener`,
+        // else this node's own voter address.
+        let listen_text = match (&links.listen, &config.controller_listener) {
+            (Some(address), _) | (None, Some(address)) => address.clone(),
+            (None, None) => voters.address(node_id).unwrap_or_default().to_owned(),
         };
         let listen: SocketAddr = listen_text
             .to_socket_addrs()
@@ -79,16 +95,19 @@ impl QuorumPlan {
         // Several heartbeats per election timeout, so a slow one does not
         // start an election.
         controller_config.heartbeat_interval = (election / 5).min(Duration::from_millis(150));
-        Ok(Some(QuorumPlan::Voter(controller_config)))
+        Ok(Some(QuorumPlan {
+            role: Role::Voter(controller_config),
+            links,
+        }))
     }
 
     /// The cluster id every broker of this quorum reports when `cluster.id`
     /// is not set: derived from the voter ids, which every node of the
     /// cluster is configured with.
     pub fn cluster_id(&self) -> String {
-        let voters = match self {
-            QuorumPlan::Voter(config) => &config.voters,
-            QuorumPlan::Broker { voters, .. } => voters,
+        let voters = match &self.role {
+            Role::Voter(config) => &config.voters,
+            Role::Broker { voters, .. } => voters,
         };
         let ids: Vec<String> = voters.iter().map(|(id, _)| id.to_string()).collect();
         format!("fjord-{:08x}", crc32c::crc32c(ids.join(",").as_bytes()))
@@ -96,8 +115,14 @@ impl QuorumPlan {
 
     /// Starts the controller, or the controller client.
     pub async fn start(self) -> Result<QuorumMember> {
-        match self {
-            QuorumPlan::Voter(config) => {
+        let (stop_reload, reload_stopped) = tokio::sync::watch::channel(false);
+        let security = self.links.security(reload_stopped);
+        if self.links.uses_tls() {
+            tracing::info!("controller quorum links over TLS (controller.listener.names)");
+        }
+        match self.role {
+            Role::Voter(mut config) => {
+                config.security = security;
                 let controller = Controller::start(config.clone())
                     .await
                     .context("cannot start the controller")?;
@@ -105,10 +130,15 @@ impl QuorumPlan {
                     handle: QuorumHandle::Voter(Arc::new(controller)),
                     node_id: config.node_id,
                     voters: config.voters,
+                    stop_reload,
                 })
             }
-            QuorumPlan::Broker { node_id, voters } => {
-                let client = ControllerClient::connect(voters.clone(), ClientConfig::default())
+            Role::Broker { node_id, voters } => {
+                let config = ClientConfig {
+                    security,
+                    ..ClientConfig::default()
+                };
+                let client = ControllerClient::connect(voters.clone(), config)
                     .context("cannot start the controller client")?;
                 tracing::info!(
                     node_id,
@@ -119,6 +149,7 @@ impl QuorumPlan {
                     handle: QuorumHandle::Client(Arc::new(client)),
                     node_id,
                     voters,
+                    stop_reload,
                 })
             }
         }
@@ -144,6 +175,7 @@ impl QuorumMember {
 
     /// Stops the controller or the client (after the broker stopped).
     pub async fn shutdown(self) {
+        self.stop_reload.send_replace(true);
         match self.handle {
             QuorumHandle::Voter(controller) => match Arc::try_unwrap(controller) {
                 Ok(controller) => {

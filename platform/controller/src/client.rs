@@ -27,6 +27,7 @@ use tracing::{debug, warn};
 
 use crate::commands::{AppliedResult, Command};
 use crate::controller::{ControllerError, into_result};
+use crate::link::Security;
 use crate::model::{BrokerId, ClusterMetadata};
 use crate::network::{CallError, ForwardError, PeerConnection, RpcRequest, RpcResponse};
 use crate::voters::{NodeId, Voters};
@@ -46,6 +47,8 @@ pub struct ClientConfig {
     pub fetch_max_wait: Duration,
     /// Pause after every voter failed or refused once.
     pub retry_pause: Duration,
+    /// What secures the connections to the voters (`None`: plain TCP).
+    pub security: Security,
 }
 
 impl Default for ClientConfig {
@@ -57,6 +60,7 @@ impl Default for ClientConfig {
             propose_timeout: Duration::from_secs(10),
             fetch_max_wait: Duration::from_millis(500),
             retry_pause: Duration::from_millis(100),
+            security: None,
         }
     }
 }
@@ -97,7 +101,10 @@ impl ControllerClient {
             .map(|(id, addr)| {
                 (
                     id,
-                    tokio::sync::Mutex::new(PeerConnection::new(addr.to_owned())),
+                    tokio::sync::Mutex::new(PeerConnection::new(
+                        addr.to_owned(),
+                        config.security.clone(),
+                    )),
                 )
             })
             .collect();
@@ -305,7 +312,10 @@ async fn follow(shared: Arc<Shared>) {
     let mut connections: BTreeMap<NodeId, PeerConnection> = shared
         .voters
         .iter()
-        .map(|(id, addr)| (id, PeerConnection::new(addr.to_owned())))
+        .map(|(id, addr)| {
+            let security = shared.config.security.clone();
+            (id, PeerConnection::new(addr.to_owned(), security))
+        })
         .collect();
     let ids: Vec<NodeId> = connections.keys().copied().collect();
     let max_wait_ms = u32::try_from(shared.config.fetch_max_wait.as_millis()).unwrap_or(u32::MAX);

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::model::{
-    Acl, BrokerId, InternalSecret, PartitionState, ScramCredential, ScramMechanism,
+    Acl, BrokerId, BrokerListener, InternalSecret, PartitionState, ScramCredential, ScramMechanism,
 };
 
 /// One change to the cluster metadata. Proposed through
@@ -173,6 +173,24 @@ pub enum Command {
         user: String,
         /// The mechanism.
         mechanism: ScramMechanism,
+    },
+    /// [`Command::RegisterBroker`] with every listener of the broker
+    /// (Kafka's BrokerRegistration endpoints). `host` and `port` are its
+    /// inter-broker listener's, what replication and the controller's
+    /// probes use. Last of the commands, so that logs written before it
+    /// existed still decode.
+    RegisterBrokerListeners {
+        /// Broker id (non-negative).
+        broker_id: BrokerId,
+        /// The inter-broker listener's advertised host.
+        host: String,
+        /// The inter-broker listener's advertised port.
+        port: u16,
+        /// Rack, if any.
+        rack: Option<String>,
+        /// Every listener: names unique, each with a host and a port, at
+        /// most [`MAX_BROKER_LISTENERS`](crate::MAX_BROKER_LISTENERS).
+        listeners: Vec<BrokerListener>,
     },
 }
 

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::commands::{AppliedResult, Command, CommandError};
+use crate::link::Security;
 use crate::liveness::{self, Sessions};
 use crate::log_store::{LogStore, LogStoreError};
 use crate::metadata_store::MetadataStore;
@@ -51,6 +52,9 @@ pub struct ControllerConfig {
     pub rpc_timeout: Duration,
     /// How long [`Controller::propose`] waits for a leader.
     pub propose_timeout: Duration,
+    /// What secures the connections to and from other controllers and
+    /// brokers (`None`: plain TCP).
+    pub security: Security,
 }
 
 impl ControllerConfig {
@@ -70,6 +74,7 @@ impl ControllerConfig {
             snapshot_every: 5000,
             rpc_timeout: Duration::from_secs(2),
             propose_timeout: Duration::from_secs(10),
+            security: None,
         }
     }
 }
@@ -194,7 +199,7 @@ impl Controller {
         let raft = Raft::new(
             config.node_id,
             Arc::new(raft_config),
-            NetworkFactory::new(addresses),
+            NetworkFactory::new(addresses, config.security.clone()),
             log,
             store.clone(),
         )
@@ -208,7 +213,11 @@ impl Controller {
             sessions: Sessions::default(),
             peers: Mutex::new(HashMap::new()),
         });
-        let mut tasks = vec![tokio::spawn(network::serve(listener, core.clone()))];
+        let mut tasks = vec![tokio::spawn(network::serve(
+            listener,
+            core.clone(),
+            config.security.clone(),
+        ))];
 
         if config.node_id == config.voters.lowest_id() {
             let initialized = core
@@ -392,6 +401,7 @@ impl ControllerCore {
                 .or_insert_with(|| {
                     Arc::new(tokio::sync::Mutex::new(PeerConnection::new(
                         addr.to_string(),
+                        self.config.security.clone(),
                     )))
                 })
                 .clone(),

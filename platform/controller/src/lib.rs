@@ -13,7 +13,8 @@
 //! **What it is for**
 //! - [`Controller::start`] runs one controller node: an on-disk Raft log and
 //!   snapshots in a data directory, TCP to the other voters listed in
-//!   [`Voters`] (`1@host:port,2@host:port,3@host:port`).
+//!   [`Voters`] (`1@host:port,2@host:port,3@host:port`), or TLS through the
+//!   [`LinkSecurity`] the broker gives it (`link`).
 //! - [`Controller::propose`] writes a command through whichever node it is
 //!   called on (followers forward to the leader) and returns the applied
 //!   result, or the typed [`CommandError`] with which the state machine
@@ -47,6 +48,7 @@ pub mod commands;
 mod controller;
 mod durable_file;
 mod handle;
+pub mod link;
 mod liveness;
 pub mod log_store;
 pub mod metadata_store;
@@ -62,8 +64,10 @@ pub use client::{ClientConfig, ControllerClient};
 pub use commands::{AppliedResult, Command, CommandError, CommandOutcome, ElectionType};
 pub use controller::{Controller, ControllerConfig, ControllerError};
 pub use handle::QuorumHandle;
+pub use link::{LinkSecurity, LinkStream};
 pub use model::{
-    Acl, BrokerId, BrokerRegistration, ClusterMetadata, InternalSecret, NO_LEADER, PartitionState,
-    Pipeline, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, ScramCredential, ScramMechanism, Topic,
+    Acl, BrokerId, BrokerListener, BrokerRegistration, ClusterMetadata, InternalSecret,
+    MAX_BROKER_LISTENERS, NO_LEADER, PartitionState, Pipeline, SCRAM_MAX_ITERATIONS,
+    SCRAM_MIN_ITERATIONS, ScramCredential, ScramMechanism, Topic,
 };
 pub use voters::{NodeId, Voters, VotersParseError};

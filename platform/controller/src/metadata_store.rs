@@ -118,12 +118,16 @@ impl StateMachine {
 /// Decodes a snapshot's [`ClusterMetadata`]. postcard does not honour
 /// `#[serde(default)]` (a struct is its fields in order, with no names), so
 /// a snapshot written before the last fields existed, which ends where they
-/// would start, is decoded as the older layout it is: before `acls` and
-/// `scram_credentials`, or before `internal_secret` too.
+/// would start, is decoded as the older layout it is: before
+/// `broker_listeners`, before `acls` and `scram_credentials` too, or before
+/// `internal_secret` as well.
 fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
 
-    use crate::model::{BrokerId, BrokerRegistration, InternalSecret, Pipeline, Topic};
+    use crate::model::{
+        Acl, BrokerId, BrokerRegistration, InternalSecret, Pipeline, ScramCredential,
+        ScramMechanism, Topic,
+    };
     /// `ClusterMetadata` before `internal_secret`.
     #[derive(Deserialize)]
     struct WithoutSecret {
@@ -143,11 +147,19 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         placement_cursor: u64,
         internal_secret: Option<InternalSecret>,
     }
-    let truncated = |e: &postcard::Error| matches!(e, postcard::Error::DeserializeUnexpectedEnd);
-    match postcard::from_bytes::<ClusterMetadata>(data) {
-        Err(e) if truncated(&e) => {}
-        other => return other,
+    /// `ClusterMetadata` before `broker_listeners`.
+    #[derive(Deserialize)]
+    struct BeforeListeners {
+        offset: u64,
+        brokers: BTreeMap<BrokerId, BrokerRegistration>,
+        topics: BTreeMap<String, Topic>,
+        pipelines: BTreeMap<String, Pipeline>,
+        placement_cursor: u64,
+        internal_secret: Option<InternalSecret>,
+        acls: BTreeSet<Acl>,
+        scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
     }
+    let truncated = |e: &postcard::Error| matches!(e, postcard::Error::DeserializeUnexpectedEnd);
     // An older layout must take the bytes whole: one that leaves some
     // over is a newer snapshot cut short, not an old one.
     fn whole<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, postcard::Error> {
@@ -156,18 +168,37 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
             _ => Err(postcard::Error::DeserializeUnexpectedEnd),
         }
     }
-    let old = match postcard::take_from_bytes::<BeforeAccessControl>(data) {
-        Ok((old, [])) => old,
-        Ok(_) => return Err(postcard::Error::DeserializeUnexpectedEnd),
+    match postcard::from_bytes::<ClusterMetadata>(data) {
+        Err(e) if truncated(&e) => {}
+        other => return other,
+    }
+    let old = match whole::<BeforeListeners>(data) {
+        Ok(old) => old,
         Err(e) if truncated(&e) => {
-            let old: WithoutSecret = whole(data)?;
-            BeforeAccessControl {
+            let old = match whole::<BeforeAccessControl>(data) {
+                Ok(old) => old,
+                Err(e) if truncated(&e) => {
+                    let old: WithoutSecret = whole(data)?;
+                    BeforeAccessControl {
+                        offset: old.offset,
+                        brokers: old.brokers,
+                        topics: old.topics,
+                        pipelines: old.pipelines,
+                        placement_cursor: old.placement_cursor,
+                        internal_secret: None,
+                    }
+                }
+                Err(e) => return Err(e),
+            };
+            BeforeListeners {
                 offset: old.offset,
                 brokers: old.brokers,
                 topics: old.topics,
                 pipelines: old.pipelines,
                 placement_cursor: old.placement_cursor,
-                internal_secret: None,
+                internal_secret: old.internal_secret,
+                acls: BTreeSet::new(),
+                scram_credentials: BTreeMap::new(),
             }
         }
         Err(e) => return Err(e),
@@ -179,8 +210,9 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         pipelines: old.pipelines,
         placement_cursor: old.placement_cursor,
         internal_secret: old.internal_secret,
-        acls: Default::default(),
-        scram_credentials: BTreeMap::new(),
+        acls: old.acls,
+        scram_credentials: old.scram_credentials,
+        broker_listeners: BTreeMap::new(),
     })
 }
 
@@ -309,7 +341,7 @@ mod tests {
     use crate::model::InternalSecret;
 
     #[test]
-    fn snapshots_from_before_the_internal_secret_still_decode() {
+    fn snapshots_of_every_older_layout_still_decode() {
         let mut metadata = ClusterMetadata {
             offset: 7,
             placement_cursor: 3,
@@ -369,6 +401,29 @@ mod tests {
                     server_key: vec![3; 32],
                 },
             );
+        // Before the brokers' listeners: the ACLs and credentials survive.
+        let before_listeners = postcard::to_stdvec(&(
+            metadata.offset,
+            &metadata.brokers,
+            &metadata.topics,
+            &metadata.pipelines,
+            metadata.placement_cursor,
+            &metadata.internal_secret,
+            &metadata.acls,
+            &metadata.scram_credentials,
+        ))
+        .unwrap();
+        assert_eq!(decode_metadata(&before_listeners).unwrap(), metadata);
+
+        metadata.broker_listeners.insert(
+            1,
+            vec![crate::model::BrokerListener {
+                name: "SASL_SSL".into(),
+                host: "broker-1.example".into(),
+                port: 9093,
+                security_protocol: "SASL_SSL".into(),
+            }],
+        );
         let new = postcard::to_stdvec(&metadata).unwrap();
         assert_eq!(decode_metadata(&new).unwrap(), metadata);
         assert!(decode_metadata(&new[..new.len() - 3]).is_err());

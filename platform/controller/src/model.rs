@@ -54,6 +54,32 @@ pub struct ClusterMetadata {
     /// the same reason as `internal_secret`.
     #[serde(default)]
     pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// Every listener of each broker, as it registered them
+    /// ([`Command::RegisterBrokerListeners`](crate::Command::RegisterBrokerListeners)),
+    /// Kafka's BrokerRegistration endpoints: a client is told about the
+    /// other brokers at the listener of the same name as the one it used.
+    /// A broker registered with the older `RegisterBroker` has no entry
+    /// (only its [`BrokerRegistration`] address). Last, for the same reason
+    /// as `internal_secret`.
+    #[serde(default)]
+    pub broker_listeners: BTreeMap<BrokerId, Vec<BrokerListener>>,
+}
+
+/// The most listeners one broker may register.
+pub const MAX_BROKER_LISTENERS: usize = 64;
+
+/// One listener of a registered broker: Kafka's endpoint (name, host,
+/// port, security protocol).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerListener {
+    /// The listener's name, upper-case (`PLAINTEXT`, `SASL_SSL`, `INTERNAL`).
+    pub name: String,
+    /// The host it advertises.
+    pub host: String,
+    /// The port it advertises.
+    pub port: u16,
+    /// Its security protocol's Kafka name (`SASL_SSL`).
+    pub security_protocol: String,
 }
 
 /// The fewest PBKDF2 iterations a SCRAM credential may have (RFC 7677's
@@ -305,6 +331,21 @@ impl ClusterMetadata {
             .filter(|b| !b.fenced)
             .map(|b| b.id)
             .collect()
+    }
+
+    /// Where broker `id` is reached on the listener `name` (case-insensitive):
+    /// the endpoint it registered under that name; for a broker registered
+    /// without its listeners (an older broker), its one registered address;
+    /// `None` when it is not registered or has no such listener.
+    pub fn broker_endpoint(&self, id: BrokerId, name: &str) -> Option<(&str, u16)> {
+        let broker = self.brokers.get(&id)?;
+        match self.broker_listeners.get(&id) {
+            None => Some((&broker.host, broker.port)),
+            Some(listeners) => listeners
+                .iter()
+                .find(|l| l.name.eq_ignore_ascii_case(name))
+                .map(|l| (l.host.as_str(), l.port)),
+        }
     }
 
     /// Whether `id` is registered and not fenced.

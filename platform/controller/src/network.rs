@@ -1,5 +1,5 @@
-//! TCP to and between controllers. One connection carries one request at a
-//! time: a frame is a big-endian `u32` length followed by a postcard-encoded
+//! TCP (or TLS, see [`crate::link`]) to and between controllers. One
+//! connection carries one request at a time: a frame is a big-endian `u32` length followed by a postcard-encoded
 //! [`RpcRequest`] or [`RpcResponse`]. Openraft's replication streams each get
 //! their own connection; forwarded proposals and broker heartbeats use a
 //! connection per peer. A connection that fails or times out is dropped and
@@ -26,13 +26,14 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::commands::{AppliedResult, Command, CommandError};
 use crate::controller::ControllerCore;
+use crate::link::{BoxedStream, Security};
 use crate::model::{BrokerId, ClusterMetadata};
 use crate::raft_types::TypeConfig;
 use crate::voters::NodeId;
@@ -116,15 +117,29 @@ pub(crate) enum CallError {
 }
 
 /// A client connection to one peer, opened on demand.
-#[derive(Debug)]
 pub(crate) struct PeerConnection {
     addr: String,
-    stream: Option<TcpStream>,
+    security: Security,
+    stream: Option<BoxedStream>,
+}
+
+impl std::fmt::Debug for PeerConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConnection")
+            .field("addr", &self.addr)
+            .field("tls", &self.security.is_some())
+            .field("open", &self.stream.is_some())
+            .finish()
+    }
 }
 
 impl PeerConnection {
-    pub(crate) fn new(addr: String) -> Self {
-        PeerConnection { addr, stream: None }
+    pub(crate) fn new(addr: String, security: Security) -> Self {
+        PeerConnection {
+            addr,
+            security,
+            stream: None,
+        }
     }
 
     /// Send `request` and wait for the response, within `timeout`.
@@ -138,14 +153,19 @@ impl PeerConnection {
             source: io::Error::other(e),
         })?;
         let deadline = tokio::time::Instant::now() + timeout;
-        if self.stream.as_ref().is_some_and(|s| !idle_and_open(s)) {
+        if self.stream.as_mut().is_some_and(|s| !idle_and_open(s)) {
             // The peer closed the idle connection (it restarted, or shut
             // down): sending on it would fail after the write and look like
             // a call with an unknown outcome. Connect again instead.
             self.stream = None;
         }
         if self.stream.is_none() {
-            let connect = tokio::time::timeout_at(deadline, TcpStream::connect(&self.addr));
+            let open = async {
+                let tcp = TcpStream::connect(&self.addr).await?;
+                let _ = tcp.set_nodelay(true);
+                crate::link::connect(&self.security, tcp, &self.addr).await
+            };
+            let connect = tokio::time::timeout_at(deadline, open);
             let stream = match connect.await {
                 Ok(Ok(s)) => s,
                 Ok(Err(source)) => {
@@ -161,7 +181,6 @@ impl PeerConnection {
                     });
                 }
             };
-            let _ = stream.set_nodelay(true);
             self.stream = Some(stream);
         }
         let Some(stream) = self.stream.as_mut() else {
@@ -193,13 +212,18 @@ impl PeerConnection {
 
 /// Whether an idle connection is still usable: between calls the peer
 /// sends nothing, so anything readable is an end of stream, an error, or
-/// garbage.
-fn idle_and_open(stream: &TcpStream) -> bool {
+/// garbage. (One read that must not wait: over TLS, records without data,
+/// such as session tickets, are taken in and the read still waits.)
+fn idle_and_open(stream: &mut BoxedStream) -> bool {
     let mut byte = [0u8; 1];
-    matches!(stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    let mut buf = ReadBuf::new(&mut byte);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(stream)
+        .poll_read(&mut context, &mut buf)
+        .is_pending()
 }
 
-async fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
+async fn write_frame<S: AsyncWrite + Unpin>(stream: &mut S, payload: &[u8]) -> io::Result<()> {
     if payload.len() > MAX_FRAME_LEN {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -212,7 +236,7 @@ async fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
     stream.write_all(&buf).await
 }
 
-async fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -227,9 +251,13 @@ async fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// How long a connecting peer has to complete what `security` asks of it
+/// (the TLS handshake) when the security does not bound it itself.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Accept controller connections until the task is aborted; connection tasks
 /// end with it.
-pub(crate) async fn serve(listener: TcpListener, core: Arc<ControllerCore>) {
+pub(crate) async fn serve(listener: TcpListener, core: Arc<ControllerCore>, security: Security) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -237,7 +265,23 @@ pub(crate) async fn serve(listener: TcpListener, core: Arc<ControllerCore>) {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let core = core.clone();
+                    let security = security.clone();
                     connections.spawn(async move {
+                        let secured = tokio::time::timeout(
+                            ACCEPT_TIMEOUT,
+                            crate::link::accept(&security, stream, peer),
+                        );
+                        let stream = match secured.await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                debug!(%peer, error = %e, "controller connection refused");
+                                return;
+                            }
+                            Err(_) => {
+                                debug!(%peer, "controller connection: no handshake in time");
+                                return;
+                            }
+                        };
                         if let Err(e) = serve_connection(stream, core).await {
                             debug!(%peer, error = %e, "controller connection closed");
                         }
@@ -253,7 +297,7 @@ pub(crate) async fn serve(listener: TcpListener, core: Arc<ControllerCore>) {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, core: Arc<ControllerCore>) -> io::Result<()> {
+async fn serve_connection(mut stream: BoxedStream, core: Arc<ControllerCore>) -> io::Result<()> {
     loop {
         let bytes = match read_frame(&mut stream).await {
             Ok(b) => b,
@@ -320,12 +364,14 @@ async fn fetch_metadata(core: &ControllerCore, after_offset: u64, wait: Duration
 #[derive(Debug, Clone)]
 pub(crate) struct NetworkFactory {
     addresses: Arc<BTreeMap<NodeId, String>>,
+    security: Security,
 }
 
 impl NetworkFactory {
-    pub(crate) fn new(addresses: BTreeMap<NodeId, String>) -> Self {
+    pub(crate) fn new(addresses: BTreeMap<NodeId, String>, security: Security) -> Self {
         NetworkFactory {
             addresses: Arc::new(addresses),
+            security,
         }
     }
 }
@@ -341,7 +387,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             .unwrap_or_else(|| node.addr.clone());
         PeerNetwork {
             target,
-            connection: PeerConnection::new(addr),
+            connection: PeerConnection::new(addr, self.security.clone()),
         }
     }
 }

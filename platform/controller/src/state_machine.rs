@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::commands::{AppliedResult, Command, CommandError, CommandOutcome, ElectionType};
 use crate::model::{
-    BrokerId, BrokerRegistration, ClusterMetadata, NO_LEADER, PartitionState, Pipeline,
-    ScramCredential, ScramMechanism, Topic, UNCLEAN_LEADER_ELECTION,
+    BrokerId, BrokerListener, BrokerRegistration, ClusterMetadata, MAX_BROKER_LISTENERS, NO_LEADER,
+    PartitionState, Pipeline, ScramCredential, ScramMechanism, Topic, UNCLEAN_LEADER_ELECTION,
 };
 use crate::placement::assign_replicas;
 
@@ -27,7 +27,22 @@ impl ClusterMetadata {
                 host,
                 port,
                 rack,
-            } => self.register_broker(offset, *broker_id, host, *port, rack),
+            } => {
+                let outcome = self.register_broker(offset, *broker_id, host, *port, rack);
+                if outcome.is_ok() {
+                    // Registered again by a broker that does not name its
+                    // listeners: those it named before may be gone.
+                    self.broker_listeners.remove(broker_id);
+                }
+                outcome
+            }
+            Command::RegisterBrokerListeners {
+                broker_id,
+                host,
+                port,
+                rack,
+                listeners,
+            } => self.register_broker_listeners(offset, *broker_id, host, *port, rack, listeners),
             Command::UnregisterBroker { broker_id } => self.unregister_broker(*broker_id),
             Command::FenceBroker {
                 broker_id,
@@ -187,12 +202,50 @@ impl ClusterMetadata {
         })
     }
 
+    fn register_broker_listeners(
+        &mut self,
+        offset: u64,
+        id: BrokerId,
+        host: &str,
+        port: u16,
+        rack: &Option<String>,
+        listeners: &[BrokerListener],
+    ) -> Outcome {
+        if listeners.is_empty() || listeners.len() > MAX_BROKER_LISTENERS {
+            return Err(CommandError::InvalidBrokerAddress(format!(
+                "{} listeners (1 to {MAX_BROKER_LISTENERS})",
+                listeners.len()
+            )));
+        }
+        for (i, l) in listeners.iter().enumerate() {
+            if l.name.is_empty() || l.host.is_empty() || l.port == 0 {
+                return Err(CommandError::InvalidBrokerAddress(format!(
+                    "listener {:?} at {}:{}",
+                    l.name, l.host, l.port
+                )));
+            }
+            if listeners[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&l.name))
+            {
+                return Err(CommandError::InvalidBrokerAddress(format!(
+                    "listener {} is listed twice",
+                    l.name
+                )));
+            }
+        }
+        let outcome = self.register_broker(offset, id, host, port, rack)?;
+        self.broker_listeners.insert(id, listeners.to_vec());
+        Ok(outcome)
+    }
+
     fn unregister_broker(&mut self, id: BrokerId) -> Outcome {
         if !self.brokers.contains_key(&id) {
             return Err(CommandError::UnknownBroker(id));
         }
         self.fence_effects(id);
         self.brokers.remove(&id);
+        self.broker_listeners.remove(&id);
         Ok(CommandOutcome::Done)
     }
 

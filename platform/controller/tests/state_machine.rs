@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use fjord_controller::{
-    Acl, ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType, InternalSecret,
-    NO_LEADER, ScramCredential, ScramMechanism,
+    Acl, BrokerListener, ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType,
+    InternalSecret, NO_LEADER, ScramCredential, ScramMechanism,
 };
 use proptest::prelude::*;
 
@@ -70,6 +70,95 @@ impl Log {
             broker_epoch: epoch,
         })
     }
+}
+
+fn listener(name: &str, host: &str, port: u16) -> BrokerListener {
+    BrokerListener {
+        name: name.into(),
+        host: host.into(),
+        port,
+        security_protocol: name.into(),
+    }
+}
+
+/// A broker registers every listener; clients of a listener find the
+/// others at that listener, a broker without it nowhere, and one that
+/// registered the old way at its one address.
+#[test]
+fn brokers_register_every_listener() {
+    let mut log = Log::new();
+    let registered = log.apply(Command::RegisterBrokerListeners {
+        broker_id: 1,
+        host: "10.0.0.1".into(),
+        port: 9092,
+        rack: None,
+        listeners: vec![
+            listener("INTERNAL", "10.0.0.1", 9092),
+            listener("SASL_SSL", "broker-1.example", 9093),
+        ],
+    });
+    assert!(matches!(
+        registered,
+        Ok(CommandOutcome::BrokerRegistered { .. })
+    ));
+    assert_eq!(
+        log.md.broker_endpoint(1, "sasl_ssl"),
+        Some(("broker-1.example", 9093))
+    );
+    assert_eq!(
+        log.md.broker_endpoint(1, "INTERNAL"),
+        Some(("10.0.0.1", 9092))
+    );
+    assert_eq!(log.md.broker_endpoint(1, "PLAINTEXT"), None);
+    assert_eq!(
+        (log.md.brokers[&1].host.as_str(), log.md.brokers[&1].port),
+        ("10.0.0.1", 9092)
+    );
+    // The old command: one address, whatever the listener.
+    log.register(2);
+    assert_eq!(
+        log.md.broker_endpoint(2, "SASL_SSL"),
+        Some(("localhost", 9002))
+    );
+    // Registering again the old way forgets the listeners named before.
+    log.register(1);
+    assert_eq!(
+        log.md.broker_endpoint(1, "SASL_SSL"),
+        Some(("localhost", 9001))
+    );
+    // Bad lists change nothing.
+    let before = log.md.clone();
+    for listeners in [
+        vec![],
+        vec![listener("A", "h", 1), listener("a", "h", 2)],
+        vec![listener("A", "", 1)],
+        vec![listener("A", "h", 0)],
+        (0..65)
+            .map(|i| listener(&format!("L{i}"), "h", 1))
+            .collect(),
+    ] {
+        let refused = log.apply(Command::RegisterBrokerListeners {
+            broker_id: 3,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+            listeners,
+        });
+        assert!(
+            matches!(refused, Err(CommandError::InvalidBrokerAddress(_))),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        ClusterMetadata {
+            offset: before.offset,
+            ..log.md.clone()
+        },
+        before
+    );
+    log.apply(Command::UnregisterBroker { broker_id: 1 })
+        .unwrap();
+    assert!(log.md.broker_listeners.is_empty());
 }
 
 #[test]
@@ -479,6 +568,13 @@ fn arb_command() -> impl Strategy<Value = Command> {
             host: "h".into(),
             port: 9092,
             rack: None
+        }),
+        1 => broker.clone().prop_map(|b| Command::RegisterBrokerListeners {
+            broker_id: b,
+            host: "h".into(),
+            port: 9092,
+            rack: None,
+            listeners: vec![listener("PLAINTEXT", "h", 9092), listener("SSL", "h", 9093)],
         }),
         1 => broker.clone().prop_map(|b| Command::UnregisterBroker { broker_id: b }),
         // Epochs are small offsets: random ones are sometimes current.

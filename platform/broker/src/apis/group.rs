@@ -133,8 +133,8 @@ async fn coordinator_for(
         .map(|p| p.leader)
         .and_then(|leader| metadata.broker(leader));
     match leader {
-        // This broker at the client's listener; another at the address it
-        // registered.
+        // This broker at the client's listener; another at the endpoint it
+        // registered for the listener of the same name.
         Some(broker) if broker.id == state.config().node_id => (
             0,
             None,
@@ -142,7 +142,12 @@ async fn coordinator_for(
             s(&listener.advertised_host),
             listener.advertised_port,
         ),
-        Some(broker) => (0, None, broker.id, s(&broker.host), i32::from(broker.port)),
+        Some(broker) => match metadata.broker_endpoint(broker.id, &listener.name) {
+            Some((host, port)) => (0, None, broker.id, s(host), i32::from(port)),
+            None => {
+                unavailable("the group's coordinator has no listener of the name this client used")
+            }
+        },
         None => unavailable("the group's offsets partition has no leader right now"),
     }
 }

@@ -361,6 +361,8 @@ pub(crate) mod tests {
             crate::broker_state::Advertised {
                 host: "localhost".to_string(),
                 port: 9092,
+                listener: "PLAINTEXT".to_string(),
+                tls: None,
             },
             shutdown,
             None,

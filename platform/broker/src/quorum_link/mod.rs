@@ -21,6 +21,7 @@ use std::sync::Arc;
 use fjord_controller::{AppliedResult, ClusterMetadata, Command, ControllerError, QuorumHandle};
 use tokio::sync::{mpsc, watch};
 
+use crate::listeners::BoundListener;
 use crate::partition::IsrProposal;
 
 /// One ISR change a leader wants, on its way to the controller
@@ -154,20 +155,31 @@ impl ClusterLink {
     }
 }
 
-/// Starts this broker's session with the quorum (`advertised_host` and
-/// `advertised_port` are what it registers); it ends with `shutdown`.
+/// Starts this broker's session with the quorum: it registers every one of
+/// `listeners` (as each advertises itself), `inter_broker` the one other
+/// brokers and the controller reach it at. It ends with `shutdown`.
 pub(crate) fn start(
     link: &Arc<ClusterLink>,
-    advertised_host: &str,
-    advertised_port: i32,
+    listeners: &[BoundListener],
+    inter_broker: &BoundListener,
     session_timeout_ms: u64,
     shutdown: watch::Receiver<bool>,
 ) {
+    let port = |l: &BoundListener| u16::try_from(l.advertised_port).unwrap_or_default();
     tokio::spawn(session::keep(
         Arc::clone(link),
         session::Registration {
-            host: advertised_host.to_owned(),
-            port: u16::try_from(advertised_port).unwrap_or_default(),
+            host: inter_broker.advertised_host.clone(),
+            port: port(inter_broker),
+            listeners: listeners
+                .iter()
+                .map(|l| fjord_controller::BrokerListener {
+                    name: l.name.clone(),
+                    host: l.advertised_host.clone(),
+                    port: port(l),
+                    security_protocol: l.protocol.name().to_owned(),
+                })
+                .collect(),
             interval: std::time::Duration::from_millis(session_timeout_ms / 3),
         },
         shutdown,
@@ -187,8 +199,12 @@ pub(crate) struct BrokerAddress {
 /// node this broker; in a cluster the live (unfenced) brokers and this one
 /// even while it is fenced or not registered yet, since a client must be
 /// able to reach the broker it asked and every leader the answer names.
+/// Other brokers are at the endpoint they registered for the listener
+/// `listener` (the one the client used, or the inter-broker one); one
+/// without such a listener is left out, as Kafka does.
 pub(crate) fn brokers_view(
     this: BrokerAddress,
+    listener: &str,
     link: Option<&ClusterLink>,
 ) -> (Vec<BrokerAddress>, i32) {
     let node = this.id;
@@ -200,11 +216,14 @@ pub(crate) fn brokers_view(
         .brokers
         .values()
         .filter(|b| !b.fenced && b.id != node)
-        .map(|b| BrokerAddress {
-            id: b.id,
-            host: b.host.clone(),
-            port: i32::from(b.port),
-            rack: b.rack.clone(),
+        .filter_map(|b| {
+            let (host, port) = metadata.broker_endpoint(b.id, listener)?;
+            Some(BrokerAddress {
+                id: b.id,
+                host: host.to_owned(),
+                port: i32::from(port),
+                rack: b.rack.clone(),
+            })
         })
         .collect();
     brokers.push(this);

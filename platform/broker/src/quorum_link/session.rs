@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fjord_controller::{Command, CommandOutcome, ControllerError};
+use fjord_controller::{BrokerListener, Command, CommandOutcome, ControllerError};
 use tokio::sync::watch;
 
 use super::ClusterLink;
@@ -14,8 +14,11 @@ use crate::shutdown::stopped;
 /// What this broker registers as, and how often it heartbeats.
 #[derive(Debug)]
 pub(super) struct Registration {
+    /// The inter-broker listener's advertised host and port.
     pub host: String,
     pub port: u16,
+    /// Every listener, as clients of each are told about this broker.
+    pub listeners: Vec<BrokerListener>,
     /// A third of the broker session timeout.
     pub interval: Duration,
 }
@@ -36,11 +39,12 @@ async fn session(registration: &Registration, link: &ClusterLink) {
     let retry = Duration::from_millis(500);
     let interval = registration.interval;
     loop {
-        let register = Command::RegisterBroker {
+        let register = Command::RegisterBrokerListeners {
             broker_id: link.broker_id,
             host: registration.host.clone(),
             port: registration.port,
             rack: None,
+            listeners: registration.listeners.clone(),
         };
         let (epoch, offset) = match link.propose(register).await {
             Ok(applied) => match applied.result {

@@ -33,6 +33,7 @@ use tokio::sync::watch;
 use super::peer::{PeerConnection, PeerError};
 use crate::partition::Partition;
 use crate::quorum_link::ClusterLink;
+use crate::tls::client::PeerConnector;
 
 /// How long a fetch may wait on the leader for new records.
 const FETCH_WAIT: Duration = Duration::from_millis(500);
@@ -46,8 +47,8 @@ const FETCH_BYTES: i32 = 8 << 20;
 enum FetchError {
     #[error(transparent)]
     Peer(#[from] PeerError),
-    #[error("leader {0} has no address in the metadata")]
-    NoAddress(i32),
+    #[error("leader {0} has no {1} listener in the metadata")]
+    NoAddress(i32, String),
     #[error("leader answered error {0}")]
     Leader(i16),
     #[error("unexpected answer")]
@@ -58,6 +59,7 @@ enum FetchError {
 
 pub(super) async fn run(
     link: Arc<ClusterLink>,
+    connector: PeerConnector,
     shutdown: watch::Receiver<bool>,
     partition: Arc<Partition>,
     leader: i32,
@@ -72,7 +74,16 @@ pub(super) async fn run(
     );
     let mut last_error = String::new();
     loop {
-        match replicate(&shutdown, &link, &partition, leader, leader_epoch).await {
+        match replicate(
+            &shutdown,
+            &link,
+            &connector,
+            &partition,
+            leader,
+            leader_epoch,
+        )
+        .await
+        {
             Ok(()) => return,
             Err(e) => {
                 let text = e.to_string();
@@ -90,17 +101,25 @@ pub(super) async fn run(
 async fn replicate(
     shutdown: &watch::Receiver<bool>,
     link: &ClusterLink,
+    connector: &PeerConnector,
     partition: &Partition,
     leader: i32,
     leader_epoch: i32,
 ) -> Result<(), FetchError> {
     let metadata = link.metadata();
-    let broker = metadata
-        .broker(leader)
-        .ok_or(FetchError::NoAddress(leader))?;
-    let addr = format!("{}:{}", broker.host, broker.port);
+    // The leader's endpoint on this broker's inter-broker listener name, as
+    // Kafka's replica fetchers connect.
+    let (host, port) = metadata
+        .broker_endpoint(leader, connector.listener())
+        .ok_or_else(|| FetchError::NoAddress(leader, connector.listener().to_owned()))?;
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     let client_id = format!("fjord-replica-{}", link.broker_id());
-    let mut connection = PeerConnection::connect(&addr, client_id, Duration::from_secs(5)).await?;
+    let mut connection =
+        PeerConnection::connect(connector, &addr, client_id, Duration::from_secs(5)).await?;
     // As the platform's principal (a super user), so a leader with an
     // authorizer lets this follower fetch.
     if let Some(secret) = metadata.internal_secret.clone() {

@@ -116,6 +116,7 @@ async fn apply(
         if h.leader >= 0 {
             let task = tokio::spawn(super::fetcher::run(
                 Arc::clone(&replicas.link),
+                replicas.connector.clone(),
                 replicas.shutdown.clone(),
                 Arc::clone(&h.partition),
                 h.leader,

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
 use crate::quorum_link::ClusterLink;
+use crate::tls::client::PeerConnector;
 use crate::topic_registry::TopicRegistry;
 
 /// What replication works with.
@@ -37,6 +38,8 @@ pub(crate) struct Replicas {
     pub groups: Arc<GroupCoordinator>,
     pub link: Arc<ClusterLink>,
     pub config: Arc<BrokerConfig>,
+    /// How followers connect to their leaders' inter-broker listener.
+    pub connector: PeerConnector,
     pub shutdown: watch::Receiver<bool>,
 }
 

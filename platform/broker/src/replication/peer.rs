@@ -1,16 +1,16 @@
 //! A connection from this broker to another broker's Kafka listener, for
 //! the requests replication sends (Fetch with a replica id,
 //! OffsetForLeaderEpoch): one request at a time, framed and encoded by the
-//! same codecs that serve clients.
+//! same codecs that serve clients, over plain TCP or TLS as the
+//! inter-broker listener's protocol says (`crate::tls::client`).
 
 use std::time::Duration;
 
+use crate::frame::{read_frame, write_frame};
+use crate::tls::client::{PeerConnector, Stream};
 use bytes::{Buf, BufMut, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use tokio::net::TcpStream;
-
-use crate::frame::{read_frame, write_frame};
 
 /// Why a request to a peer failed; the connection is dropped and made again.
 #[derive(Debug, thiserror::Error)]
@@ -37,30 +37,32 @@ const MAX_RESPONSE: usize = 256 << 20;
 
 /// One connection to a peer broker.
 pub(crate) struct PeerConnection {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     correlation: i32,
     client_id: StrBytes,
 }
 
 impl PeerConnection {
-    /// Connects to `addr` (`host:port`) within `timeout`.
+    /// Connects to `addr` (`host:port`) through `connector` within
+    /// `timeout` (TLS handshake included).
     pub(crate) async fn connect(
+        connector: &PeerConnector,
         addr: &str,
         client_id: String,
         timeout: Duration,
     ) -> Result<PeerConnection, PeerError> {
-        let connect = TcpStream::connect(addr);
-        let stream = match tokio::time::timeout(timeout, connect).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(source)) => {
+        let stream = match connector.connect(addr, timeout).await {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(PeerError::Timeout(timeout));
+            }
+            Err(source) => {
                 return Err(PeerError::Connect {
                     addr: addr.to_string(),
                     source,
                 });
             }
-            Err(_) => return Err(PeerError::Timeout(timeout)),
         };
-        let _ = stream.set_nodelay(true);
         Ok(PeerConnection {
             stream,
             correlation: 0,

@@ -16,6 +16,8 @@
 //! once per change.
 
 mod admin;
+pub(crate) mod client;
+pub(crate) mod controller;
 pub(crate) mod principal;
 
 pub use admin::admin_tls;
@@ -169,10 +171,14 @@ pub(crate) fn check_overrides(
 ) -> Result<(), BrokerError> {
     for (key, value) in &config.listener_overrides {
         let rest = &key[LISTENER_PREFIX.len()..];
-        let known = listeners.specs.iter().find_map(|spec| {
-            let name = spec.name.to_ascii_lowercase();
-            rest.strip_prefix(&name)?.strip_prefix('.')
-        });
+        let known = listeners
+            .specs
+            .iter()
+            .chain(&listeners.controller)
+            .find_map(|spec| {
+                let name = spec.name.to_ascii_lowercase();
+                rest.strip_prefix(&name)?.strip_prefix('.')
+            });
         match known {
             None => {
                 return Err(BrokerError::Config(format!(
@@ -213,8 +219,18 @@ fn file_error(path: &Path, why: impl ToString) -> TlsError {
     }
 }
 
-/// The rustls config `settings` describe, from the files as they are now.
-fn load(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+/// What a listener's files make: the server config for its clients, and
+/// the client config (the truststore's CAs, the keystore as client
+/// certificate) with which this broker connects to its peers' listeners of
+/// the same name, when a truststore is set.
+#[derive(Debug, Clone)]
+struct Loaded {
+    server: Arc<ServerConfig>,
+    client: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// The rustls configs `settings` describe, from the files as they are now.
+fn load(settings: &TlsSettings) -> Result<Loaded, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.keystore)
         .map_err(|e| file_error(&settings.keystore, e))?
@@ -229,10 +245,8 @@ fn load(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
             format!("no unencrypted private key: {e}"),
         )
     })?;
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()?;
-    let builder = match (&settings.truststore, settings.client_auth) {
-        (Some(path), ClientAuth::Requested | ClientAuth::Required) => {
+    let roots = match &settings.truststore {
+        Some(path) => {
             let mut roots = RootCertStore::empty();
             for cert in CertificateDer::pem_file_iter(path).map_err(|e| file_error(path, e))? {
                 let cert = cert.map_err(|e| file_error(path, e))?;
@@ -241,7 +255,18 @@ fn load(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
             if roots.is_empty() {
                 return Err(file_error(path, "no CERTIFICATE in the file"));
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            Some(Arc::new(roots))
+        }
+        None => None,
+    };
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?;
+    let builder = match (&roots, settings.client_auth) {
+        (Some(roots), ClientAuth::Requested | ClientAuth::Required) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::clone(roots),
+                Arc::clone(&provider),
+            );
             let verifier = if settings.client_auth == ClientAuth::Requested {
                 verifier.allow_unauthenticated()
             } else {
@@ -251,8 +276,20 @@ fn load(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
         }
         _ => builder.with_no_client_auth(),
     };
-    let config = builder.with_single_cert(chain, key)?;
-    Ok(Arc::new(config))
+    let client = match roots {
+        Some(roots) => Some(client::config(
+            provider,
+            roots,
+            chain.clone(),
+            key.clone_key(),
+        )?),
+        None => None,
+    };
+    let server = builder.with_single_cert(chain, key)?;
+    Ok(Loaded {
+        server: Arc::new(server),
+        client,
+    })
 }
 
 /// What a file looked like when last loaded: a change of either is a new
@@ -272,13 +309,15 @@ fn stamp(settings: &TlsSettings) -> Stamp {
     )
 }
 
-/// One TLS listener's current server config, reloaded when its files
-/// change. Public for the admin HTTP listener ([`admin_tls`]).
+/// One TLS listener's current server config (and client config for the
+/// broker's connections to its peers' listener of the same name),
+/// reloaded when its files change. Public for the admin HTTP listener
+/// ([`admin_tls`]).
 #[derive(Debug)]
 pub struct ServerTls {
     listener: String,
     settings: TlsSettings,
-    current: RwLock<Arc<ServerConfig>>,
+    current: RwLock<Loaded>,
 }
 
 impl ServerTls {
@@ -291,6 +330,28 @@ impl ServerTls {
             settings,
             current: RwLock::new(config),
         })
+    }
+
+    /// The listener's name.
+    pub(crate) fn listener(&self) -> &str {
+        &self.listener
+    }
+
+    /// Whether a truststore is set, so that this broker can verify peers
+    /// and connect to them with [`client::PeerConnector`].
+    pub(crate) fn verifies_peers(&self) -> bool {
+        self.settings.truststore.is_some()
+    }
+
+    /// The listener's settings.
+    pub(crate) fn settings(&self) -> &TlsSettings {
+        &self.settings
+    }
+
+    /// The client config for connecting to a peer's listener of this name,
+    /// as loaded last (`None` without a truststore).
+    pub(crate) fn client_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.current.read().client.clone()
     }
 
     /// Checks the files every `every` until `shutdown`, loading them again
@@ -313,8 +374,8 @@ impl ServerTls {
                 let settings = self.settings.clone();
                 let loaded = tokio::task::spawn_blocking(move || load(&settings)).await;
                 match loaded {
-                    Ok(Ok(config)) => {
-                        *self.current.write() = config;
+                    Ok(Ok(loaded)) => {
+                        *self.current.write() = loaded;
                         tracing::info!(
                             listener = %self.listener,
                             keystore = %self.settings.keystore.display(),
@@ -336,7 +397,7 @@ impl ServerTls {
     /// [`HANDSHAKE_TIMEOUT`]. A failure is logged (rate-limited: a port
     /// scanner or a plaintext client in a loop must not flood the log).
     pub async fn accept(&self, stream: TcpStream, peer: SocketAddr) -> Option<Accepted> {
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&self.current.read()));
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&self.current.read().server));
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {

@@ -19,7 +19,9 @@ use super::super::records::Read;
 
 /// The Kafka client of a runtime in a cluster. It authenticates as the
 /// platform's internal principal (SASL/PLAIN), the only one the brokers let
-/// write internal topics.
+/// write internal topics, over TLS when the broker's inter-broker listener
+/// has TLS (the properties are the broker's:
+/// `LocalBroker::internal_client_properties`).
 pub(super) struct ClusterClient {
     bootstrap: String,
     /// Client properties every client here starts from: the bootstrap
@@ -34,17 +36,16 @@ pub(super) struct ClusterClient {
 }
 
 impl ClusterClient {
+    /// A client of `bootstrap` with `properties` (bootstrap server,
+    /// protocol, credentials, TLS files).
     pub(super) fn new(
         bootstrap: &str,
-        user: &str,
-        password: &str,
+        properties: &[(&str, String)],
     ) -> Result<ClusterClient, TopicsError> {
         let mut base = ClientConfig::new();
-        base.set("bootstrap.servers", bootstrap)
-            .set("security.protocol", "SASL_PLAINTEXT")
-            .set("sasl.mechanism", "PLAIN")
-            .set("sasl.username", user)
-            .set("sasl.password", password);
+        for (key, value) in properties {
+            base.set(*key, value);
+        }
         let producer: FutureProducer = base
             .clone()
             .set("enable.idempotence", "true")

@@ -98,16 +98,14 @@ impl Topics {
             return Some(Ok(Arc::clone(client)));
         }
         let bootstrap = self.local.bootstrap_server();
-        let Some((user, password)) = self.local.internal_credentials() else {
+        let Some(properties) = self.local.internal_client_properties() else {
             return Some(Err(TopicsError::NoSecretYet { bootstrap }));
         };
-        Some(
-            ClusterClient::new(&bootstrap, user, &password).map(|client| {
-                let client = Arc::new(client);
-                *slot = Some(Arc::clone(&client));
-                client
-            }),
-        )
+        Some(ClusterClient::new(&bootstrap, &properties).map(|client| {
+            let client = Arc::new(client);
+            *slot = Some(Arc::clone(&client));
+            client
+        }))
     }
 
     /// The same topics, with blocking reads through the cluster given up
