@@ -75,7 +75,9 @@ impl ResourceType {
         Self::ALL.into_iter().find(|t| t.code() == code)
     }
 
-    pub(crate) fn name(self) -> &'static str {
+    /// Kafka's name of the type: `TOPIC`, `GROUP`, `CLUSTER`,
+    /// `TRANSACTIONAL_ID` (what refusals name).
+    pub fn name(self) -> &'static str {
         match self {
             ResourceType::Topic => "TOPIC",
             ResourceType::Group => "GROUP",
@@ -99,7 +101,10 @@ impl ResourceType {
                 DescribeConfigs,
                 AlterConfigs,
             ],
-            ResourceType::Group => &[Read, Describe, Delete],
+            // DESCRIBE_CONFIGS and ALTER_CONFIGS: a group's settings, as
+            // Kafka has them since KIP-848 (3.8); a pipeline's manifest is
+            // the settings of its group `pipeline.<name>`.
+            ResourceType::Group => &[Read, Describe, Delete, DescribeConfigs, AlterConfigs],
             ResourceType::Cluster => &[
                 Create,
                 ClusterAction,
@@ -176,7 +181,9 @@ impl Operation {
         Self::EVERY.into_iter().find(|o| o.code() == code)
     }
 
-    pub(crate) fn name(self) -> &'static str {
+    /// Kafka's name of the operation: `READ`, `ALTER_CONFIGS`, … (what
+    /// refusals name).
+    pub fn name(self) -> &'static str {
         match self {
             Operation::All => "ALL",
             Operation::Read => "READ",
