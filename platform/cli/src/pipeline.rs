@@ -198,6 +198,7 @@ pub fn read_deployment(file: &Path) -> Result<(String, Deployment)> {
             manifest: text,
             file: shown,
             paused: false,
+            deployed_by: None,
         },
     ))
 }
@@ -409,7 +410,7 @@ fn list(client: &ClientArgs) -> Result<()> {
 }
 
 fn status(client: &ClientArgs, name: &str, json: bool) -> Result<()> {
-    current(client, name)?;
+    let deployment = current(client, name)?;
     let status = statuses(client)?
         .remove(name)
         .with_context(|| format!("pipeline {name} has no status yet"))?;
@@ -427,6 +428,13 @@ fn status(client: &ClientArgs, name: &str, json: bool) -> Result<()> {
         "source: {}   lag: {}   dead-lettered: {}",
         status.source, status.lag, status.dead_lettered
     );
+    if let Ok(pipeline) = Pipeline::from_yaml(&deployment.file, &deployment.manifest) {
+        println!(
+            "runs as: {}   deployed by: {}",
+            fjord_pipeline::runtime::access::run_as(&pipeline, &deployment),
+            deployment.deployed_by.as_deref().unwrap_or("the operator")
+        );
+    }
     for e in &status.errors {
         println!("error: {e}");
     }

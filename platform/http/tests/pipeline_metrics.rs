@@ -57,6 +57,7 @@ async fn step_counts_dead_letters_and_plugin_calls_show_in_metrics() {
             manifest: MANIFEST.to_owned(),
             file: "parse.yaml".into(),
             paused: false,
+            deployed_by: None,
         },
     )
     .await

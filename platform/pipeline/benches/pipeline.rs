@@ -72,6 +72,7 @@ async fn deploy(local: &LocalBroker, name: &str, manifest: &str) {
             manifest: manifest.to_owned(),
             file: format!("{name}.yaml"),
             paused: false,
+            deployed_by: None,
         },
     )
     .await

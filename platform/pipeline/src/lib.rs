@@ -129,8 +129,24 @@ impl Pipeline {
 
     /// The consumer group committing the pipeline's progress.
     pub fn group_id(&self) -> String {
-        format!("pipeline.{}", self.metadata.name)
+        group_of(&self.metadata.name)
     }
+
+    /// The principal `metadata.principal` names, if it names one (a
+    /// manifest that passed validation names a valid one).
+    pub fn named_principal(&self) -> Option<fjord_broker::Principal> {
+        self.metadata
+            .principal
+            .as_deref()
+            .and_then(|p| validate::parse_principal(p).ok())
+    }
+}
+
+/// The consumer group of pipeline `name`, `pipeline.<name>`: where it
+/// commits its progress, and the resource whose ACLs say who may change
+/// it (docs/security.md, "Pipelines and ACLs").
+pub fn group_of(name: &str) -> String {
+    format!("pipeline.{name}")
 }
 
 /// Deserializes a manifest with Fjord's YAML reader ([`fjord_broker::yaml`]:

@@ -38,6 +38,11 @@ pub struct Metadata {
     pub name: String,
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
     pub labels: OrderedMap<String>,
+    /// Who the pipeline runs as, in Kafka's form (`User:etl`): the
+    /// principal whose ACLs its reads, writes, commits and topic creation
+    /// pass. Unset: whoever deployed it (see `runtime::access`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

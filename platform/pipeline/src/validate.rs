@@ -73,6 +73,31 @@ pub fn topic_name_problem(name: &str) -> Option<String> {
     }
 }
 
+/// The principal `text` names in Kafka's form, `User:<name>`
+/// (`User:ANONYMOUS` is the anonymous one). Neither `User:*`, which is
+/// every principal in an ACL and no one in particular, nor the platform's
+/// own principal, which a manifest cannot borrow.
+pub(crate) fn parse_principal(text: &str) -> Result<fjord_broker::Principal, String> {
+    use fjord_broker::{INTERNAL_PRINCIPAL, Principal};
+    match text.split_once(':') {
+        Some(("User", "")) | None => Err(format!(
+            "{text:?} is not a principal: Kafka's form is User:<name>, like User:etl"
+        )),
+        Some(("User", "*")) => Err(
+            "User:* stands for every principal in an ACL; a pipeline runs as one, like User:etl"
+                .into(),
+        ),
+        Some(("User", INTERNAL_PRINCIPAL)) => Err(format!(
+            "User:{INTERNAL_PRINCIPAL} is the platform's own principal; a pipeline cannot run as it"
+        )),
+        Some(("User", "ANONYMOUS")) => Ok(Principal::Anonymous),
+        Some(("User", name)) => Ok(Principal::User(name.to_owned())),
+        Some((kind, _)) => Err(format!(
+            "{text:?}: principals are of type User (User:<name>), not {kind}"
+        )),
+    }
+}
+
 fn pipeline_name_problem(name: &str) -> Option<String> {
     let mut chars = name.chars();
     match chars.next() {
@@ -113,6 +138,9 @@ pub(crate) fn check_structure(p: &Pipeline, r: &mut Report<'_>) {
     }
     if let Some(problem) = pipeline_name_problem(&p.metadata.name) {
         r.at("metadata.name", problem);
+    }
+    if let Some(Err(problem)) = p.metadata.principal.as_deref().map(parse_principal) {
+        r.at("metadata.principal", problem);
     }
 
     let spec = &p.spec;

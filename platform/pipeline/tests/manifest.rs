@@ -217,6 +217,50 @@ fn pipeline_names_are_checked() {
 }
 
 #[test]
+fn a_principal_is_a_kafka_user() {
+    let named = |principal: &str| {
+        edit(
+            5,
+            &[
+                "  labels: {team: web}",
+                &format!("  principal: '{principal}'"),
+            ],
+        )
+    };
+    let pipeline = Pipeline::load("web.yaml", &named("User:etl"), &Fake).unwrap();
+    assert_eq!(
+        pipeline.named_principal(),
+        Some(fjord_broker::Principal::User("etl".into()))
+    );
+    assert_eq!(
+        Pipeline::load("web.yaml", &named("User:ANONYMOUS"), &Fake)
+            .unwrap()
+            .named_principal(),
+        Some(fjord_broker::Principal::Anonymous)
+    );
+    for (principal, wanted) in [
+        (
+            "etl",
+            r#"web.yaml:6:14: metadata.principal: "etl" is not a principal: Kafka's form is User:<name>, like User:etl"#,
+        ),
+        (
+            "Group:etl",
+            r#"web.yaml:6:14: metadata.principal: "Group:etl": principals are of type User (User:<name>), not Group"#,
+        ),
+        (
+            "User:*",
+            "web.yaml:6:14: metadata.principal: User:* stands for every principal in an ACL; a pipeline runs as one, like User:etl",
+        ),
+        (
+            "User:fjord-internal",
+            "web.yaml:6:14: metadata.principal: User:fjord-internal is the platform's own principal; a pipeline cannot run as it",
+        ),
+    ] {
+        assert_eq!(errors(&named(principal)), wanted, "{principal}");
+    }
+}
+
+#[test]
 fn a_source_is_a_topic_or_a_connector() {
     assert_eq!(
         errors(&edit(

@@ -75,6 +75,8 @@ impl ResourceType {
         Self::ALL.into_iter().find(|t| t.code() == code)
     }
 
+    /// Kafka's name of the type: `TOPIC`, `GROUP`, `CLUSTER`,
+    /// `TRANSACTIONAL_ID` (what refusals name).
     pub fn name(self) -> &'static str {
         match self {
             ResourceType::Topic => "TOPIC",
@@ -99,7 +101,10 @@ impl ResourceType {
                 DescribeConfigs,
                 AlterConfigs,
             ],
-            ResourceType::Group => &[Read, Describe, Delete],
+            // DESCRIBE_CONFIGS and ALTER_CONFIGS: a group's settings, as
+            // Kafka has them since KIP-848 (3.8); a pipeline's manifest is
+            // the settings of its group `pipeline.<name>`.
+            ResourceType::Group => &[Read, Describe, Delete, DescribeConfigs, AlterConfigs],
             ResourceType::Cluster => &[
                 Create,
                 ClusterAction,
@@ -176,6 +181,8 @@ impl Operation {
         Self::EVERY.into_iter().find(|o| o.code() == code)
     }
 
+    /// Kafka's name of the operation: `READ`, `ALTER_CONFIGS`, … (what
+    /// refusals name).
     pub fn name(self) -> &'static str {
         match self {
             Operation::All => "ALL",

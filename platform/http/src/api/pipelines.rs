@@ -1,9 +1,21 @@
 //! Pipelines: list, describe, deploy, pause, resume, reset, delete, logs.
+//!
+//! Each is authorized for the caller (the principal the admin API's
+//! authentication put on the request, `User:ANONYMOUS` without one) by
+//! `fjord_pipeline::runtime::access`: changing a pipeline needs ALTER on
+//! the CLUSTER or ALTER_CONFIGS on its group `pipeline.<name>`, seeing it
+//! DESCRIBE on the CLUSTER or DESCRIBE_CONFIGS on the group; a refusal is
+//! a 403 naming the missing binding. A deploy records the caller as the
+//! deployer, whom the pipeline runs as unless its manifest names another
+//! principal, which only the principal itself or one with ALTER on the
+//! CLUSTER may do.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
+use fjord_broker::{Access, Principal};
+use fjord_pipeline::runtime::access::{self, Denied, PIPELINE_HOST};
 use fjord_pipeline::runtime::{Deployment, PipelineStatus, RunState, catalog, deploy_if_changed};
 use fjord_pipeline::{HostResolver, Pipeline, check_existing_topics, validate_set};
 use serde::{Deserialize, Serialize};
@@ -35,6 +47,12 @@ pub(crate) struct PipelineDetail {
     manifest: String,
     paused: bool,
     revision: i64,
+    /// Who deployed it (`User:alice`); absent: the operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployed_by: Option<String>,
+    /// Who it runs as: `metadata.principal`, else the deployer, else the
+    /// platform (`User:fjord-internal`).
+    principal: String,
     dead_letter_topic: Option<String>,
     status: Option<PipelineStatus>,
 }
@@ -51,15 +69,33 @@ fn state_name(status: Option<&PipelineStatus>, paused: bool) -> String {
     .to_owned()
 }
 
+/// Who is asking, and what the ACLs let them do: the principal the
+/// admin API's authentication put on the request (`User:ANONYMOUS` when it
+/// put none), decided by the broker's authorizer as for the Kafka port.
+fn caller(state: &AdminState, principal: Option<Extension<Principal>>) -> Access {
+    let principal = principal.map(|Extension(p)| p).unwrap_or_default();
+    // The peer's address is not known here yet: bindings with host `*`
+    // (or 127.0.0.1) apply.
+    state.broker.access(principal, PIPELINE_HOST)
+}
+
+fn forbidden(denied: &Denied) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, denied.to_string())
+}
+
+/// Lists the pipelines the caller may describe.
 pub(crate) async fn list(
     State(state): State<AdminState>,
+    principal: Option<Extension<Principal>>,
 ) -> Result<Json<Vec<PipelineSummary>>, ApiError> {
+    let access = caller(&state, principal);
     let broker = state.broker.clone();
     let (deployments, mut statuses) =
         blocking(move || Ok((catalog::deployments(&broker)?, catalog::statuses(&broker)?))).await?;
     Ok(Json(
         deployments
             .into_iter()
+            .filter(|(name, _)| access::may_describe(&access, name).is_ok())
             .map(|(name, (revision, d))| {
                 let status = statuses.remove(&name);
                 let s = status.as_ref();
@@ -90,8 +126,10 @@ fn not_deployed(name: &str) -> ApiError {
 
 pub(crate) async fn describe(
     State(state): State<AdminState>,
+    principal: Option<Extension<Principal>>,
     Path(name): Path<String>,
 ) -> Result<Json<PipelineDetail>, ApiError> {
+    access::may_describe(&caller(&state, principal), &name).map_err(|d| forbidden(&d))?;
     let broker = state.broker.clone();
     let wanted = name.clone();
     let (deployment, status) = blocking(move || {
@@ -101,14 +139,19 @@ pub(crate) async fn describe(
     })
     .await?;
     let (revision, deployment) = deployment.ok_or_else(|| not_deployed(&name))?;
-    let dead_letter_topic = Pipeline::from_yaml(&deployment.file, &deployment.manifest)
-        .ok()
-        .and_then(|p| p.spec.dead_letter.map(|d| d.topic));
+    let parsed = Pipeline::from_yaml(&deployment.file, &deployment.manifest).ok();
+    let principal = parsed
+        .as_ref()
+        .map(|p| access::run_as(p, &deployment).to_string())
+        .unwrap_or_default();
+    let dead_letter_topic = parsed.and_then(|p| p.spec.dead_letter.map(|d| d.topic));
     Ok(Json(PipelineDetail {
         name,
         manifest: deployment.manifest,
         paused: deployment.paused,
         revision,
+        deployed_by: deployment.deployed_by,
+        principal,
         dead_letter_topic,
         status,
     }))
@@ -128,19 +171,32 @@ pub(crate) struct DeployQuery {
 /// validate` does: its structure, its plugins on this broker, and that it
 /// fits with the pipelines already deployed and the topics that exist
 /// (`create: {partitions: N}` of an existing topic must match it).
+///
+/// Authorized before any plugin is resolved: the caller may change the
+/// pipeline (see the module), and may lend it the principal its manifest
+/// names. Under an authorizer a manifest that does not parse is refused
+/// with its structural errors only.
 pub(crate) async fn deploy(
     State(state): State<AdminState>,
+    principal: Option<Extension<Principal>>,
     Query(query): Query<DeployQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the manifest is not UTF-8 text"))?;
+    let access = caller(&state, principal);
+    let deployed_by = access.principal.to_string();
     let broker = state.broker.clone();
     let host = state.host.clone();
     let manifest = text.clone();
     let shown = query.file.clone();
     let name = blocking(move || {
         let file = shown.as_deref().unwrap_or("request body");
+        match Pipeline::from_yaml(file, &manifest) {
+            Ok(parsed) => authorize_deploy(&access, &parsed)?,
+            Err(e) if access.enforced() => return Err(ApiError::bad_request(e.to_string())),
+            Err(_) => {}
+        }
         let pipeline = Pipeline::load(file, &manifest, &HostResolver::new(&host))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         check_existing_topics(&pipeline, &|topic| {
@@ -162,6 +218,7 @@ pub(crate) async fn deploy(
         manifest: text,
         file: query.file.unwrap_or_else(|| format!("{name} (admin API)")),
         paused: query.paused,
+        deployed_by: Some(deployed_by),
     };
     let deployed = deploy_if_changed(&state.broker, &name, &deployment).await?;
     // The same manifest again is no new revision (and restarts nothing).
@@ -180,7 +237,31 @@ pub(crate) async fn deploy(
     ))
 }
 
-async fn set_paused(state: &AdminState, name: &str, paused: bool) -> Result<Json<Value>, ApiError> {
+/// Whether `access` may deploy `pipeline`: change it, and lend it the
+/// principal its manifest names.
+fn authorize_deploy(access: &Access, pipeline: &Pipeline) -> Result<(), ApiError> {
+    access::may_change(access, &pipeline.metadata.name).map_err(|d| forbidden(&d))?;
+    if let Some(named) = pipeline.named_principal() {
+        access::may_run_as(access, &named).map_err(|d| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "metadata.principal: only {named} itself, or a principal with ALTER on \
+                     the CLUSTER, may deploy a pipeline that runs as {named}: {d}"
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+async fn set_paused(
+    state: &AdminState,
+    access: &Access,
+    name: &str,
+    paused: bool,
+) -> Result<Json<Value>, ApiError> {
+    access::may_change(access, name).map_err(|d| forbidden(&d))?;
     let broker = state.broker.clone();
     let wanted = name.to_owned();
     let deployed =
@@ -196,16 +277,20 @@ async fn set_paused(state: &AdminState, name: &str, paused: bool) -> Result<Json
 
 pub(crate) async fn pause(
     State(state): State<AdminState>,
+    principal: Option<Extension<Principal>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set_paused(&state, &name, true).await
+    let access = caller(&state, principal);
+    set_paused(&state, &access, &name, true).await
 }
 
 pub(crate) async fn resume(
     State(state): State<AdminState>,
+    principal: Option<Extension<Principal>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set_paused(&state, &name, false).await
+    let access = caller(&state, principal);
+    set_paused(&state, &access, &name, false).await
 }
 
 #[derive(Deserialize)]
@@ -226,9 +311,11 @@ const STOPPING: std::time::Duration = std::time::Duration::from_secs(20);
 /// connector, whose position is the connector's own.
 pub(crate) async fn reset(
     State(state): State<AdminState>,
+    principal: Option<Extension<Principal>>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    access::may_change(&caller(&state, principal), &name).map_err(|d| forbidden(&d))?;
     let request: ResetRequest = json_body(&body)?;
     let broker = state.broker.clone();
     let wanted = name.clone();
@@ -286,8 +373,10 @@ pub(crate) async fn reset(
 
 pub(crate) async fn delete(
     State(state): State<AdminState>,
+    principal: Option<Extension<Principal>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    access::may_change(&caller(&state, principal), &name).map_err(|d| forbidden(&d))?;
     let broker = state.broker.clone();
     let wanted = name.clone();
     let deployed =
@@ -306,9 +395,11 @@ pub(crate) struct LogsQuery {
 
 pub(crate) async fn logs(
     State(state): State<AdminState>,
+    principal: Option<Extension<Principal>>,
     Path(name): Path<String>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Json<Vec<fjord_pipeline::runtime::LogLine>>, ApiError> {
+    access::may_describe(&caller(&state, principal), &name).map_err(|d| forbidden(&d))?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let broker = state.broker.clone();
     let lines = blocking(move || Ok(catalog::logs(&broker, &name, limit)?)).await?;

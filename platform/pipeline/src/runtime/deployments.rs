@@ -36,6 +36,14 @@ pub struct Deployment {
     /// Paused pipelines keep their manifest and progress but run no task.
     #[serde(default)]
     pub paused: bool,
+    /// Who deployed it, in Kafka's form (`User:alice`, `User:ANONYMOUS`):
+    /// the principal it runs as unless the manifest names one
+    /// (`metadata.principal`). `None` is the operator — a `--pipelines`
+    /// file, the platform's own deploys, and every record from before
+    /// pipelines had principals — whose pipelines run as the platform
+    /// (see [`super::access`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_by: Option<String>,
 }
 
 impl Deployment {

@@ -11,11 +11,17 @@
 //! second the runtime publishes each pipeline's [`PipelineStatus`] to
 //! [`STATUS_TOPIC`] and its log lines to [`LOGS_TOPIC`].
 //!
+//! Each pipeline runs as a principal, and its tasks pass the broker's
+//! ACLs as any Kafka client does ([`access`]): a denied one fails with the
+//! refusal in its status and starts again by itself once a binding allows
+//! it.
+//!
 //! In a cluster every broker runs this runtime for the source partitions
 //! it leads; tasks start and stop as leadership moves, and everything
 //! written outside the source goes through a Kafka client to the target
 //! partition's leader (`runtime/topics.rs`).
 
+pub mod access;
 pub mod catalog;
 mod chain;
 mod changelog;
@@ -49,6 +55,7 @@ use fjord_plugin_host::{MemoryStateStore, PluginHost, StateStore};
 use tokio::sync::watch;
 
 use crate::{HostResolver, Pipeline};
+use access::Permissions;
 use plan::Plan;
 use stats::PipelineStats;
 use stop::StopSignal;
@@ -169,7 +176,8 @@ pub struct Deployed {
 }
 
 /// Deploys `deployment` as pipeline `name` unless the current deployment
-/// has the same manifest text and paused state. The file it came from
+/// has the same manifest text, paused state and deployer (who deployed it
+/// is who it may run as). The file it came from
 /// does not count: the same manifest deployed from another path (or
 /// through the API) is no new revision, and restarts nothing.
 pub async fn deploy_if_changed(
@@ -181,6 +189,7 @@ pub async fn deploy_if_changed(
     if let Some((revision, current)) = current
         && current.manifest == deployment.manifest
         && current.paused == deployment.paused
+        && current.deployed_by == deployment.deployed_by
     {
         return Ok(Deployed {
             revision,
@@ -216,6 +225,11 @@ struct Running {
     /// The source partitions its tasks run (see [`Supervisor::owned`]).
     owned: Vec<i32>,
     last_status: Instant,
+    /// What it needs of the ACLs (once its manifest loaded).
+    permissions: Option<Arc<Permissions>>,
+    /// Failed because an ACL refused it: its permissions are checked on
+    /// every round of the supervisor, and it starts again once allowed.
+    refused: bool,
 }
 
 impl Running {
@@ -369,20 +383,51 @@ impl Supervisor {
                 None => true,
                 Some(r) if r.revision != revision => true,
                 Some(r) => {
-                    // A task ended on its own: an error it cannot get past.
+                    // A task ended on its own: an error it cannot get past,
+                    // or an ACL that refuses the pipeline now.
                     if r.state == RunState::Running && r.tasks.iter().any(|t| t.is_finished()) {
                         r.state = RunState::Failed;
                         r.errors = r.stats.fatal_errors();
                         r.halt();
-                        self.logs.push(
-                            &name,
-                            "error",
-                            format!("failed at revision {}; `resume` restarts it", r.revision),
-                        );
+                        if r.stats.was_refused() {
+                            r.refused = true;
+                            self.logs.push(
+                                &name,
+                                "error",
+                                format!(
+                                    "stopped at revision {}: refused by an ACL; it starts \
+                                     again once a binding allows it",
+                                    r.revision
+                                ),
+                            );
+                        } else {
+                            self.logs.push(
+                                &name,
+                                "error",
+                                format!("failed at revision {}; `resume` restarts it", r.revision),
+                            );
+                        }
                     }
+                    // Refused by an ACL: allowed now, or its error says
+                    // what it still needs.
+                    let allowed = match r.permissions.as_ref().filter(|_| r.refused) {
+                        None => false,
+                        Some(p) => match p.to_start() {
+                            Ok(()) => true,
+                            Err(denied) => {
+                                let error = denied.to_string();
+                                if r.errors != [error.as_str()] {
+                                    r.errors = vec![error];
+                                }
+                                false
+                            }
+                        },
+                    };
                     // New source partitions, or leadership that moved,
                     // need tasks here started or stopped.
-                    r.state == RunState::Running && owned(&self.local, &r.source) != r.owned
+                    allowed
+                        || (r.state == RunState::Running
+                            && owned(&self.local, &r.source) != r.owned)
                 }
             };
             if restart {
@@ -390,6 +435,7 @@ impl Supervisor {
                     old.halt();
                     // Resuming is a new revision too: say what it does.
                     let why = match (old.state, deployment.paused) {
+                        _ if old.refused && old.revision == revision => "allowed by the ACLs now; ",
                         (RunState::Paused, false) => "resumed; ",
                         (RunState::Failed, false) => "restarted after failing; ",
                         (RunState::Running, true) => "pausing; ",
@@ -420,6 +466,8 @@ impl Supervisor {
             tasks: Vec::new(),
             owned: Vec::new(),
             last_status: Instant::now(),
+            permissions: None,
+            refused: false,
         };
         let pipeline = match Pipeline::load(
             &deployment.file,
@@ -450,6 +498,25 @@ impl Supervisor {
             self.logs.push(name, "info", "paused".into());
             return running;
         }
+        let permissions = Arc::new(Permissions::of(
+            &self.local,
+            &pipeline,
+            access::run_as(&pipeline, deployment),
+        ));
+        running.permissions = Some(Arc::clone(&permissions));
+        // Checked before anything is created or read; said once, not on
+        // every round that finds it still refused.
+        if let Err(denied) = permissions.to_start() {
+            running.state = RunState::Failed;
+            self.logs.push(
+                name,
+                "error",
+                format!("cannot start: {denied}; it starts once a binding allows it"),
+            );
+            running.errors = vec![denied.to_string()];
+            running.refused = true;
+            return running;
+        }
         if let Err(e) = self.create_source_as_promised(&pipeline) {
             running.state = RunState::Failed;
             self.logs.push(name, "error", format!("cannot start: {e}"));
@@ -457,7 +524,7 @@ impl Supervisor {
             return running;
         }
         let parallelism = pipeline.spec.parallelism;
-        match self.start_tasks(name, pipeline, &stop) {
+        match self.start_tasks(name, pipeline, &stop, &permissions) {
             Ok((tasks, stats, owned)) => {
                 running.warnings = self.parallelism_warning(&running.source, parallelism);
                 running.state = RunState::Running;
@@ -534,6 +601,7 @@ impl Supervisor {
         name: &str,
         pipeline: Pipeline,
         stop: &Arc<StopSignal>,
+        permissions: &Arc<Permissions>,
     ) -> Result<Started, PipelineError> {
         let host = &self.host;
         let plugin_log: Arc<dyn fjord_plugin_host::PluginLog> = Arc::new(task::PipelineLog {
@@ -559,6 +627,7 @@ impl Supervisor {
             stop: Arc::clone(stop),
             logs: Arc::clone(&self.logs),
             pipeline: name.to_owned(),
+            permissions: Arc::clone(permissions),
         };
         let spawn = |label: String, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use fjord_plugin_host::PluginMetrics;
 use parking_lot::Mutex;
@@ -110,6 +110,9 @@ pub(crate) struct PipelineStats {
     positions: Mutex<BTreeMap<i32, (i64, i64)>>,
     /// Errors that stopped a task.
     fatal: Mutex<Vec<String>>,
+    /// A task stopped because an ACL refused the pipeline (its error is
+    /// among `fatal`).
+    refused: AtomicBool,
     /// Record retries and dead letters since the last status, which the
     /// log reports as one line per kind and step a second (a flood of bad
     /// records must not flood the log).
@@ -237,6 +240,18 @@ impl PipelineStats {
 
     pub fn fatal(&self, error: String) {
         self.fatal.lock().push(error);
+    }
+
+    /// A task stopped because an ACL refused what it does (`error` says
+    /// who, what and on which resource).
+    pub fn refused(&self, error: String) {
+        self.refused.store(true, Ordering::Release);
+        self.fatal(error);
+    }
+
+    /// Whether a task stopped on an ACL's refusal.
+    pub fn was_refused(&self) -> bool {
+        self.refused.load(Ordering::Acquire)
     }
 
     /// `count` records met `event` at `step` (a step, or a sink's label).

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::StartFrom;
 
+use super::access::Permissions;
 use super::chain::Chain;
 use super::changelog::ChangelogStore;
 use super::deployments::{LogLine, POSITIONS_TOPIC};
@@ -119,11 +120,29 @@ pub(crate) struct Io {
     pub stop: Arc<StopSignal>,
     pub logs: Arc<LogBuffer>,
     pub pipeline: String,
+    /// What the pipeline's principal must be allowed, asked before every
+    /// round of batches and every commit.
+    pub permissions: Arc<Permissions>,
 }
 
 impl Io {
     pub fn stopped(&self) -> bool {
         self.stop.is_set()
+    }
+
+    /// Whether the ACLs still allow the pipeline's reads and writes. When
+    /// they do not, the refusal becomes the task's error (it stops; the
+    /// supervisor starts it again once a binding allows it) and the log's.
+    pub fn allowed(&self, stats: &PipelineStats) -> bool {
+        match self.permissions.to_run() {
+            Ok(()) => true,
+            Err(denied) => {
+                self.logs
+                    .push(&self.pipeline, "error", format!("stopped: {denied}"));
+                stats.refused(denied.to_string());
+                false
+            }
+        }
     }
 
     /// Sleeps up to `d`, waking early when stopped.
@@ -288,6 +307,12 @@ impl TopicTask {
         let mut last_commit = Instant::now();
         let mut next_timers = Instant::now() + TIMER_EVERY;
         while !self.io.stopped() {
+            // Before any record is read: a refused task stops where it
+            // is, saving what it delivered (if it may still commit).
+            if !self.io.allowed(&self.stats) {
+                let _ = self.checkpoint();
+                return;
+            }
             let timers = Instant::now() >= next_timers;
             if timers {
                 next_timers = Instant::now() + TIMER_EVERY;
@@ -444,6 +469,16 @@ impl TopicTask {
         if pending.is_empty() {
             return;
         }
+        // Kafka's OffsetCommit needs READ on the group and the topic: a
+        // refused commit leaves the position to be read again.
+        if let Err(denied) = self.io.permissions.to_commit() {
+            self.io.logs.push(
+                &self.io.pipeline,
+                "warn",
+                format!("cannot commit progress of {}: {denied}", self.group),
+            );
+            return;
+        }
         match self
             .io
             .handle
@@ -525,6 +560,10 @@ impl ConnectorTask {
         let mut saved: Vec<u8> = Vec::new();
         let mut idle_poll = IDLE_POLL_MIN;
         while !self.io.stopped() {
+            if !self.io.allowed(&self.stats) {
+                let _ = self.checkpoint(&mut last_position, &mut saved);
+                return;
+            }
             self.chain.begin();
             let mut output = if last_timer.elapsed() >= TIMER_EVERY {
                 last_timer = Instant::now();

@@ -38,6 +38,58 @@ impl Platform {
     pub async fn start_with(dir: &Path, policy: HostPolicy) -> Platform {
         let mut config = BrokerConfig::ephemeral(dir);
         config.num_partitions = 1;
+        Platform::start_config(dir, config, policy).await
+    }
+
+    /// A platform with an authorizer (`authorizer.class.name: acl`, no
+    /// super user) on which the tests' own Kafka clients, which connect
+    /// anonymously, may do anything to topics and groups: what the
+    /// pipelines' principals may do is up to each test's bindings.
+    pub async fn start_secured(dir: &Path) -> Platform {
+        let mut config = BrokerConfig::ephemeral(dir);
+        config.num_partitions = 1;
+        config.authorizer_class_name = Some("acl".to_owned());
+        let policy = HostPolicy {
+            paths: vec![dir.to_owned()],
+            ..HostPolicy::default()
+        };
+        let platform = Platform::start_config(dir, config, policy).await;
+        platform
+            .grant(&[("User:ANONYMOUS", 2, "*", 2), ("User:ANONYMOUS", 3, "*", 2)])
+            .await;
+        platform
+    }
+
+    /// Adds ALLOW bindings (principal, resource type code, literal name,
+    /// operation code), as the platform itself.
+    pub async fn grant(&self, bindings: &[(&str, i8, &str, i8)]) {
+        self.bind(bindings, 3).await;
+    }
+
+    /// Adds DENY bindings, as [`Platform::grant`] adds ALLOW ones.
+    pub async fn deny(&self, bindings: &[(&str, i8, &str, i8)]) {
+        self.bind(bindings, 2).await;
+    }
+
+    async fn bind(&self, bindings: &[(&str, i8, &str, i8)], permission_type: i8) {
+        let acls: Vec<fjord_controller::Acl> = bindings
+            .iter()
+            .map(
+                |(principal, resource_type, name, operation)| fjord_controller::Acl {
+                    resource_type: *resource_type,
+                    resource_name: (*name).to_owned(),
+                    pattern_type: 3,
+                    principal: (*principal).to_owned(),
+                    host: "*".to_owned(),
+                    operation: *operation,
+                    permission_type,
+                },
+            )
+            .collect();
+        self.broker.local().create_acls(&acls).await.unwrap();
+    }
+
+    async fn start_config(dir: &Path, config: BrokerConfig, policy: HostPolicy) -> Platform {
         let broker = Broker::start(config).await.expect("broker starts");
         let host = Arc::new(
             PluginHost::new(
@@ -80,6 +132,7 @@ impl Platform {
                 manifest: manifest.to_owned(),
                 file: "test.yaml".into(),
                 paused,
+                deployed_by: None,
             },
         )
         .await
