@@ -25,9 +25,9 @@ use crate::group::ownership;
 use crate::group::{GroupCoordinator, GroupSettings};
 use crate::listeners::BoundListener;
 use crate::metadata::{AclStore, LocalCredentials, LocalStores, Metadata, MetadataConfig};
+use crate::oauth::TokenValidator;
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
-use crate::oauth::TokenValidator;
 use crate::sasl::Authenticator;
 use crate::tls::ServerTls;
 use crate::topic_registry::TopicRegistry;
@@ -126,88 +126,6 @@ impl BrokerState {
     pub(crate) fn with_token_validator(mut self, validator: Option<Arc<TokenValidator>>) -> Self {
         self.authenticator.set_token_validator(validator);
         self
-    }
-
-    pub(crate) fn config(&self) -> &Arc<BrokerConfig> {
-        &self.config
-    }
-
-    pub(crate) fn registry(&self) -> &Arc<TopicRegistry> {
-        &self.registry
-    }
-
-    /// SASL's enabled mechanisms and failed-login limiter.
-    authenticator: Authenticator,
-    /// `super.users` and the admin user, as `User:name`.
-    super_users: Vec<String>,
-    groups: Arc<GroupCoordinator>,
-    producer_ids: ProducerIds,
-    advertised_host: String,
-    advertised_port: i32,
-    /// The name of the inter-broker listener (whose address the above is).
-    inter_broker_listener: String,
-    /// Its TLS, if it has TLS.
-    inter_broker_tls: Option<Arc<ServerTls>>,
-    shutdown: watch::Receiver<bool>,
-    /// The controller quorum, in a cluster; `None` on a single node.
-    cluster: Option<Arc<ClusterLink>>,
-}
-
-/// Where clients reach this broker: the host and port its inter-broker
-/// listener advertises, that listener's name, and its TLS (`None`: plain
-/// TCP), with which the platform's own clients connect to it and its peers.
-#[derive(Debug, Clone)]
-pub(crate) struct Advertised {
-    pub host: String,
-    pub port: i32,
-    pub listener: String,
-    pub tls: Option<Arc<ServerTls>>,
-}
-
-impl BrokerState {
-    /// The state of a broker made of these parts; producer ids start from
-    /// the current time. `config` is validated: its SASL mechanisms are
-    /// known names, and the authorizer is the one it names (a config that
-    /// names none that exists has failed `validate` before).
-    pub(crate) fn new(
-        config: Arc<BrokerConfig>,
-        registry: Arc<TopicRegistry>,
-        stores: LocalStores,
-        groups: Arc<GroupCoordinator>,
-        advertised: Advertised,
-        shutdown: watch::Receiver<bool>,
-        cluster: Option<Arc<ClusterLink>>,
-    ) -> Self {
-        let metadata_config = MetadataConfig {
-            node_id: config.node_id,
-            num_partitions: config.num_partitions,
-            default_replication_factor: config.default_replication_factor,
-            offsets_topic_replication_factor: config.offsets_topic_replication_factor,
-            controller_voters: config
-                .controller_voters
-                .as_deref()
-                .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count()),
-        };
-        let authorizer = config.authorizer().ok().flatten().map(Arc::new);
-        let mechanisms = config.sasl_mechanisms().unwrap_or_default();
-        BrokerState {
-            authenticator: Authenticator::new(mechanisms),
-            super_users: config.all_super_users(),
-            config,
-            metadata_config,
-            registry,
-            acls: stores.acls,
-            authorizer,
-            credentials: stores.credentials,
-            groups,
-            producer_ids: ProducerIds::new(now_ms()),
-            advertised_host: advertised.host,
-            advertised_port: advertised.port,
-            inter_broker_listener: advertised.listener,
-            inter_broker_tls: advertised.tls,
-            shutdown,
-            cluster,
-        }
     }
 
     pub(crate) fn config(&self) -> &Arc<BrokerConfig> {
