@@ -25,9 +25,9 @@ use crate::group::ownership;
 use crate::group::{GroupCoordinator, GroupSettings};
 use crate::listeners::BoundListener;
 use crate::metadata::{AclStore, LocalCredentials, LocalStores, Metadata, MetadataConfig};
+use crate::oauth::TokenValidator;
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
-use crate::oauth::TokenValidator;
 use crate::sasl::Authenticator;
 use crate::topic_registry::TopicRegistry;
 

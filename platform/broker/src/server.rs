@@ -129,19 +129,21 @@ impl Broker {
                 .map_err(|e| BrokerError::Task(e.to_string()))??
                 .map(Arc::new)
         };
-        let state = Arc::new(BrokerState::new(
-            Arc::clone(&config),
-            Arc::clone(&registry),
-            stores,
-            Arc::clone(&groups),
-            Advertised {
-                host: advertised_host,
-                port: advertised_port,
-            },
-            shutdown_rx.clone(),
-            cluster.clone(),
-        )
-        .with_token_validator(token_validator));
+        let state = Arc::new(
+            BrokerState::new(
+                Arc::clone(&config),
+                Arc::clone(&registry),
+                stores,
+                Arc::clone(&groups),
+                Advertised {
+                    host: advertised_host,
+                    port: advertised_port,
+                },
+                shutdown_rx.clone(),
+                cluster.clone(),
+            )
+            .with_token_validator(token_validator),
+        );
         for ((name, addr), (_, listener, _)) in listener_addrs.iter().zip(&bound) {
             tracing::info!(
                 listener = %name,
