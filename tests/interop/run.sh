@@ -20,9 +20,13 @@ data="$(mktemp -d)"
 port="${FJORD_INTEROP_PORT:-19092}"
 ssl_port="${FJORD_INTEROP_SSL_PORT:-19093}"
 admin_port="${FJORD_INTEROP_ADMIN_PORT:-19644}"
+sasl_port="${FJORD_INTEROP_SASL_PORT:-19095}"
+sasl_ssl_port="${FJORD_INTEROP_SASL_SSL_PORT:-19096}"
 export BOOTSTRAP="127.0.0.1:$port"
 export SSL_BOOTSTRAP="127.0.0.1:$ssl_port"
 export ADMIN="127.0.0.1:$admin_port"
+export SASL_BOOTSTRAP="127.0.0.1:$sasl_port"
+export SASL_SSL_BOOTSTRAP="127.0.0.1:$sasl_ssl_port"
 
 # The first admin user (SCRAM and PLAIN logins in test_kafka_python.py).
 export FJORD_ADMIN_USER=interop-admin FJORD_ADMIN_PASSWORD="interop-$RANDOM$RANDOM"
@@ -37,13 +41,36 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$data/san.ext"
 openssl x509 -req -in "$data/broker.csr" -CA "$SSL_CA" -CAkey "$data/ca.key" \
   -CAcreateserial -days 2 -extfile "$data/san.ext" -out "$data/broker.crt" 2>/dev/null || exit 1
 cat "$data/broker.crt" "$data/broker.key" >"$data/broker.pem"
+# A client certificate for the SSL listener, which asks for one
+# (ssl.client.auth: requested; clients without one are served too).
+export SSL_CLIENT_CERT="$data/client.crt" SSL_CLIENT_KEY="$data/client.key"
+openssl req -newkey rsa:2048 -nodes -subj /CN=interop-client \
+  -keyout "$SSL_CLIENT_KEY" -out "$data/client.csr" 2>/dev/null || exit 1
+# (an extension makes it X.509 v3, which rustls's verifier requires)
+printf 'extendedKeyUsage=clientAuth\n' >"$data/client.ext"
+openssl x509 -req -in "$data/client.csr" -CA "$SSL_CA" -CAkey "$data/ca.key" \
+  -CAcreateserial -days 2 -extfile "$data/client.ext" -out "$SSL_CLIENT_CERT" 2>/dev/null || exit 1
+# OAUTHBEARER: an issuer's key, and the JWKS the broker trusts; tokens.py
+# signs tokens with the key (openssl).
+export OAUTH_KEY="$data/issuer.key"
+openssl genrsa -out "$OAUTH_KEY" 2048 2>/dev/null || exit 1
+python3 "$here/tokens.py" jwks "$OAUTH_KEY" "$data/jwks.json" || exit 1
+cat >"$data/fjord.yaml" <<YAML
+ssl.keystore.location: $data/broker.pem
+listener.name.ssl.ssl.client.auth: requested
+listener.name.ssl.ssl.truststore.location: $SSL_CA
+sasl.oauthbearer.jwks.endpoint.url: file://$data/jwks.json
+sasl.oauthbearer.expected.audience: fjord
+sasl.oauthbearer.expected.issuer: https://idp.interop.test/realms/kafka
 # The admin user makes the admin API require a login by default; this
 # server's console and API suites run without one (the login is tested on
 # the ACL server below).
-printf 'ssl.keystore.location: %s\nadmin.api.require.auth: false\n' "$data/broker.pem" >"$data/fjord.yaml"
+admin.api.require.auth: false
+YAML
 
 "$fjord" server --config "$data/fjord.yaml" --data-dir "$data" \
-  --listeners "PLAINTEXT://$BOOTSTRAP,SSL://$SSL_BOOTSTRAP" --admin-listen "$ADMIN" \
+  --listeners "PLAINTEXT://$BOOTSTRAP,SSL://$SSL_BOOTSTRAP,SASL_PLAINTEXT://$SASL_BOOTSTRAP,SASL_SSL://$SASL_SSL_BOOTSTRAP" \
+  --admin-listen "$ADMIN" \
   >"$data/server.log" 2>&1 &
 server=$!
 # A second server with ACLs on, for the clients' ACL calls; anonymous
@@ -69,7 +96,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for p in "$port" "$ssl_port" "$admin_port" "$acl_port" "$secure_admin_port"; do
+for p in "$port" "$ssl_port" "$admin_port" "$acl_port" "$secure_admin_port" "$sasl_port" "$sasl_ssl_port"; do
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then break; fi
     sleep 0.1
@@ -96,6 +123,15 @@ if python3 -m pytest -q "$here/test_kafka_python.py"; then
   passed=$((passed + 1)); echo "ok     kafka-python suite"
 else
   failed=$((failed + 1)); echo "FAILED kafka-python suite"
+fi
+
+# confluent-kafka (librdkafka inside): every security protocol, OAUTHBEARER
+# included.
+echo "--- confluent-kafka"
+if python3 -m pytest -q "$here/test_confluent_kafka.py"; then
+  passed=$((passed + 1)); echo "ok     confluent-kafka suite"
+else
+  failed=$((failed + 1)); echo "FAILED confluent-kafka suite"
 fi
 
 # The web console in headless Chromium (needs `apt-get install chromium` and

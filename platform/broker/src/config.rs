@@ -1087,7 +1087,10 @@ mod tests {
                     connections.max.reauth.ms: 60000
 ";
         let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
-        assert_eq!(config.sasl_oauthbearer_expected_audience, ["fjord", "kafka"]);
+        assert_eq!(
+            config.sasl_oauthbearer_expected_audience,
+            ["fjord", "kafka"]
+        );
         assert_eq!(config.sasl_oauthbearer_sub_claim_name, "azp");
         assert_eq!(config.sasl_oauthbearer_scope_claim_name, "scope");
         assert_eq!(config.sasl_oauthbearer_clock_skew_seconds, 5);
@@ -1107,10 +1110,11 @@ mod tests {
             Some(vec![Mechanism::OAuthBearer])
         );
         // Not without a JWKS.
-        let config: BrokerConfig =
-            crate::yaml::from_str("sasl.enabled.mechanisms: OAUTHBEARER,PLAIN
-")
-                .unwrap_or_default();
+        let config: BrokerConfig = crate::yaml::from_str(
+            "sasl.enabled.mechanisms: OAUTHBEARER,PLAIN
+",
+        )
+        .unwrap_or_default();
         assert!(config.validate().is_err());
         assert!(
             !BrokerConfig::default()

@@ -16,9 +16,9 @@
 //! connection.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::server::TlsStream;
@@ -69,6 +69,29 @@ fn allowed_before_authentication(api_key: ApiKey) -> bool {
         api_key,
         ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
     )
+}
+
+/// How long a connection refused with an answer (a failed login) waits
+/// for the client to close first.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// After a last answer, waits (at most [`LINGER`], reading and dropping at
+/// most 64 KiB) for the client to close, so that the answer and the end of
+/// the stream reach it apart: kafka-python 3.0 drops bytes that arrive in
+/// the same read as the end of the stream, and so showed a failed login as
+/// a lost connection instead of the broker's message.
+async fn linger<R: AsyncRead + Unpin>(reader: &mut R) {
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut left = 64 * 1024usize;
+        while let Ok(n) = reader.read(&mut buf).await {
+            if n == 0 || n >= left {
+                break;
+            }
+            left -= n;
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// Serves one connection until the client closes it, it sends something
@@ -169,8 +192,9 @@ pub(crate) async fn serve<T: Transport>(
                     Reply::SendAndClose(response, why) => {
                         if let Ok(out) =
                             encode_response(api_key, version, correlation_id, &response)
+                            && write_frame(&mut writer, &out).await.is_ok()
                         {
-                            let _ = write_frame(&mut writer, &out).await;
+                            linger(&mut reader).await;
                         }
                         tracing::debug!(%peer, reason = why, "closing connection");
                         break;

@@ -413,9 +413,7 @@ pub(crate) fn sasl_error_code(error: &SaslError) -> i16 {
         SaslError::Failed
         | SaslError::TooManyAttempts
         | SaslError::InvalidToken(_)
-        | SaslError::Reauthentication(_) => {
-            ResponseError::SaslAuthenticationFailed.code()
-        }
+        | SaslError::Reauthentication(_) => ResponseError::SaslAuthenticationFailed.code(),
     }
 }
 

@@ -396,9 +396,7 @@ impl Sasl {
                     stage_mechanism.name(),
                     "re-authenticated as another principal",
                 );
-                return Err(SaslError::Reauthentication(
-                    "the principal may not change",
-                ));
+                return Err(SaslError::Reauthentication("the principal may not change"));
             }
             self.session = Some(SaslSession {
                 mechanism: stage_mechanism,

@@ -354,7 +354,10 @@ fn sessions_end_unless_reauthenticated_as_the_same_principal() {
 
     // One that re-authenticates within its session goes on.
     let mut renewing = Raw::connect(addr);
-    assert_eq!(login(&mut renewing, &issuer.token("alice", 300)).error_code, 0);
+    assert_eq!(
+        login(&mut renewing, &issuer.token("alice", 300)).error_code,
+        0
+    );
     std::thread::sleep(Duration::from_millis(800));
     let again = login(&mut renewing, &issuer.token("alice", 300));
     assert_eq!(again.error_code, 0, "{:?}", again.error_message);
@@ -367,7 +370,10 @@ fn sessions_end_unless_reauthenticated_as_the_same_principal() {
 
     // Another principal may not take the session over.
     let mut hijack = Raw::connect(addr);
-    assert_eq!(login(&mut hijack, &issuer.token("alice", 300)).error_code, 0);
+    assert_eq!(
+        login(&mut hijack, &issuer.token("alice", 300)).error_code,
+        0
+    );
     let other = login(&mut hijack, &issuer.token("mallory", 300));
     assert_eq!(other.error_code, SASL_AUTHENTICATION_FAILED);
     assert!(

@@ -123,6 +123,9 @@ fn plain_login(broker: &TestBroker, user: &str, password: &str) -> Result<Raw, (
     assert_eq!(handshake(&mut raw, "PLAIN"), 0);
     let a = authenticate(&mut raw, format!("\0{user}\0{password}").into_bytes());
     if a.error_code != 0 {
+        // As clients do, close after the refusal: the broker, which waits
+        // for that (briefly) so that the answer arrives first, closes too.
+        raw.stream.shutdown(std::net::Shutdown::Write).unwrap();
         assert!(raw.is_closed(), "a failed login ends the connection");
         return Err((a.error_code, a.error_message.unwrap().to_string()));
     }

@@ -75,17 +75,14 @@ impl Source {
     pub(super) fn load(&self) -> Result<Vec<Key>, String> {
         let text = match self {
             Source::File(path) => {
-                let file = std::fs::File::open(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let file =
+                    std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
                 let mut text = String::new();
                 file.take(MAX_JWKS_BYTES + 1)
                     .read_to_string(&mut text)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 if text.len() as u64 > MAX_JWKS_BYTES {
-                    return Err(format!(
-                        "{}: over {MAX_JWKS_BYTES} bytes",
-                        path.display()
-                    ));
+                    return Err(format!("{}: over {MAX_JWKS_BYTES} bytes", path.display()));
                 }
                 text
             }

@@ -37,8 +37,8 @@ use crate::auth::Principal;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 
-pub use jwks::{MAX_JWKS_BYTES, MAX_KEYS};
 use jwks::{Key, Source};
+pub use jwks::{MAX_JWKS_BYTES, MAX_KEYS};
 
 /// The longest token accepted: real access tokens are a few KiB; a bound
 /// keeps a hostile one from costing more than parsing that much.
@@ -107,7 +107,9 @@ pub enum OAuthError {
     Malformed(String),
     #[error("the token is over {MAX_TOKEN_BYTES} bytes")]
     TooLarge,
-    #[error("the token's algorithm {0} is not accepted (an asymmetric signature by a JWKS key is required)")]
+    #[error(
+        "the token's algorithm {0} is not accepted (an asymmetric signature by a JWKS key is required)"
+    )]
     Algorithm(String),
     #[error("the token's key id {0:?} is not in the JWKS")]
     UnknownKey(String),
@@ -242,9 +244,8 @@ impl TokenValidator {
             Some(key) => key,
             None => {
                 self.refetch_for_unknown_kid();
-                self.key(header.kid.as_deref())?.ok_or_else(|| {
-                    OAuthError::UnknownKey(header.kid.clone().unwrap_or_default())
-                })?
+                self.key(header.kid.as_deref())?
+                    .ok_or_else(|| OAuthError::UnknownKey(header.kid.clone().unwrap_or_default()))?
             }
         };
         if !key.algorithms.contains(&header.alg) {

@@ -321,5 +321,8 @@ fn kafka_listener_settings_are_accepted_as_written() {
         )
         .is_err()
     );
-    assert_eq!(check_listener_setting("ssl.client.auth", "required"), Ok(false));
+    assert_eq!(
+        check_listener_setting("ssl.client.auth", "required"),
+        Ok(false)
+    );
 }

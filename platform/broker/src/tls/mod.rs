@@ -187,8 +187,9 @@ pub(crate) fn check_overrides(
             }
             // Kafka users' per-listener OAUTHBEARER lines, where they
             // say what the `sasl.oauthbearer.*` settings do here.
-            Some(setting) if crate::oauth::check_listener_setting(setting, value)
-                .map_err(|why| BrokerError::Config(format!("{key}: {why}")))? => {}
+            Some(setting)
+                if crate::oauth::check_listener_setting(setting, value)
+                    .map_err(|why| BrokerError::Config(format!("{key}: {why}")))? => {}
             Some(setting) if !PER_LISTENER.contains(&setting) => {
                 return Err(BrokerError::Config(format!(
                     "{key}: {setting} is not a per-listener setting; these are: {}",
