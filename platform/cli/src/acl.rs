@@ -238,8 +238,7 @@ fn create(args: &AclArgs, client: &ClientArgs) -> Result<()> {
             }
         }
     }
-    let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
-    conn.authenticate(&client.sasl)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let request = CreateAclsRequest::default().with_creations(creations.clone());
     let response = conn.call(VERSION, &request)?;
     let mut failed = 0;
@@ -350,8 +349,7 @@ fn filters(args: &AclArgs) -> Result<Vec<DeleteAclsFilter>> {
 }
 
 fn list(args: &AclArgs, client: &ClientArgs) -> Result<()> {
-    let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
-    conn.authenticate(&client.sasl)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let mut rows = std::collections::BTreeSet::new();
     for f in filters(args)? {
         let request = DescribeAclsRequest::default()
@@ -397,8 +395,7 @@ fn delete(args: &AclArgs, client: &ClientArgs) -> Result<()> {
              or a principal (--allow-principal, --deny-principal)"
         );
     }
-    let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
-    conn.authenticate(&client.sasl)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let request = DeleteAclsRequest::default().with_filters(filters(args)?);
     let response = conn.call(VERSION, &request)?;
     println!("PRINCIPAL\tHOST\tRESOURCE-TYPE\tRESOURCE-NAME\tPATTERN\tOPERATION\tPERMISSION");

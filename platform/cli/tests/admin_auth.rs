@@ -4,8 +4,8 @@
 //! authorizer is set), the same ACLs as the Kafka port, the console's
 //! session cookie, the failed-login limit; and the CLI against it: `fjord
 //! pipeline` over https:// with `--admin-ca` and the `--sasl-*` login,
-//! `fjord topic` over a SASL_SSL Kafka listener with librdkafka's TLS
-//! flags.
+//! `fjord topic` (librdkafka), `fjord user` and `fjord acl` (raw requests)
+//! over a SASL_SSL Kafka listener with librdkafka's TLS flags.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failed setup panics with its location"
@@ -176,12 +176,18 @@ impl Secured {
         answer(request.call())
     }
 
-    /// A client command against this server's plain Kafka listener (the
-    /// raw-protocol commands speak no TLS), as the admin.
+    /// A client command against this server's SASL_SSL listener, as the
+    /// admin (`fjord user` and `fjord acl` send raw requests over rustls).
     fn admin_command(&self, args: &[&str]) -> String {
         let mut all = args.to_vec();
         all.extend(["--sasl-user", "admin", "--sasl-password", "admin-pw"]);
-        let (ok, out) = fjord_at(&all, &self.plain, &self.admin);
+        all.extend([
+            "--security-protocol",
+            "SASL_SSL",
+            "--ssl-ca-location",
+            &self.ca,
+        ]);
+        let (ok, out) = fjord_at(&all, &self.tls, &self.admin);
         assert!(ok, "fjord {}: {out}", args.join(" "));
         out
     }
