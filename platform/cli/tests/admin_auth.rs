@@ -331,6 +331,15 @@ fn the_admin_api_over_https_needs_a_login_and_applies_the_acls() {
     // The console's login: a session cookie, HttpOnly, SameSite=Strict,
     // Secure on HTTPS; it works like Basic until logout.
     let origin = format!("https://{}", server.admin);
+    // An http:// page may not drive the HTTPS API.
+    let foreign = answer(
+        agent
+            .post(server.url("/api/v1/session"))
+            .header("Origin", &format!("http://{}", server.admin))
+            .header("Content-Type", "application/json")
+            .send(r#"{"user": "admin", "password": "admin-pw"}"#),
+    );
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
     let bad = answer(
         agent
             .post(server.url("/api/v1/session"))
@@ -441,4 +450,22 @@ fn the_admin_api_over_https_needs_a_login_and_applies_the_acls() {
         "{}",
         listed.body
     );
+    // `fjord cluster` logs in like the others (raw requests over rustls).
+    let out = server.admin_command(&["cluster", "brokers"]);
+    assert!(out.contains(&server.tls), "{out}");
+    let (ok, out) = fjord_at(
+        &[
+            "cluster",
+            "brokers",
+            "--security-protocol",
+            "SASL_SSL",
+            "--sasl-user",
+            "admin",
+            "--sasl-password",
+            "admin-pw",
+        ],
+        &server.tls,
+        &server.admin,
+    );
+    assert!(!ok && out.contains("--ssl-ca-location"), "{out}");
 }
