@@ -131,21 +131,23 @@ impl Broker {
                 .map_err(|e| BrokerError::Task(e.to_string()))??
                 .map(Arc::new)
         };
-        let state = Arc::new(BrokerState::new(
-            Arc::clone(&config),
-            Arc::clone(&registry),
-            stores,
-            Arc::clone(&groups),
-            Advertised {
-                host: inter.advertised_host.clone(),
-                port: inter.advertised_port,
-                listener: inter.name.clone(),
-                tls: inter_tls.clone(),
-            },
-            shutdown_rx.clone(),
-            cluster.clone(),
-        )
-        .with_token_validator(token_validator));
+        let state = Arc::new(
+            BrokerState::new(
+                Arc::clone(&config),
+                Arc::clone(&registry),
+                stores,
+                Arc::clone(&groups),
+                Advertised {
+                    host: inter.advertised_host.clone(),
+                    port: inter.advertised_port,
+                    listener: inter.name.clone(),
+                    tls: inter_tls.clone(),
+                },
+                shutdown_rx.clone(),
+                cluster.clone(),
+            )
+            .with_token_validator(token_validator),
+        );
         for ((name, addr), (_, listener, _)) in listener_addrs.iter().zip(&bound) {
             tracing::info!(
                 listener = %name,

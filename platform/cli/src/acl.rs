@@ -238,7 +238,7 @@ fn create(args: &AclArgs, client: &ClientArgs) -> Result<()> {
             }
         }
     }
-    let mut conn = connect(client)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let request = CreateAclsRequest::default().with_creations(creations.clone());
     let response = conn.call(VERSION, &request)?;
     let mut failed = 0;
@@ -349,7 +349,7 @@ fn filters(args: &AclArgs) -> Result<Vec<DeleteAclsFilter>> {
 }
 
 fn list(args: &AclArgs, client: &ClientArgs) -> Result<()> {
-    let mut conn = connect(client)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let mut rows = std::collections::BTreeSet::new();
     for f in filters(args)? {
         let request = DescribeAclsRequest::default()
@@ -395,7 +395,7 @@ fn delete(args: &AclArgs, client: &ClientArgs) -> Result<()> {
              or a principal (--allow-principal, --deny-principal)"
         );
     }
-    let mut conn = connect(client)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let request = DeleteAclsRequest::default().with_filters(filters(args)?);
     let response = conn.call(VERSION, &request)?;
     println!("PRINCIPAL\tHOST\tRESOURCE-TYPE\tRESOURCE-NAME\tPATTERN\tOPERATION\tPERMISSION");
@@ -427,14 +427,6 @@ fn delete(args: &AclArgs, client: &ClientArgs) -> Result<()> {
         bail!("deleting ACLs: {}", errors.join("; "));
     }
     Ok(())
-}
-
-/// A connection to a broker of `client`, logged in as its `--sasl-user`
-/// (anonymous without one).
-fn connect(client: &ClientArgs) -> Result<Connection> {
-    let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
-    conn.authenticate(&client.sasl)?;
-    Ok(conn)
 }
 
 #[cfg(test)]

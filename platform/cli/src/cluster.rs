@@ -133,8 +133,7 @@ fn info(client: &ClientArgs) -> Result<()> {
 }
 
 fn brokers(client: &ClientArgs) -> Result<()> {
-    let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
-    conn.authenticate(&client.sasl)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let metadata = fetch_metadata(&mut conn, Some(&[]))?;
     println!("{:<6} {:<30} CONTROLLER", "ID", "ADDRESS");
     for b in &metadata.brokers {
@@ -155,8 +154,7 @@ fn elect_leaders(
     partition: Option<i32>,
     unclean: bool,
 ) -> Result<()> {
-    let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
-    conn.authenticate(&client.sasl)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let metadata = fetch_metadata(&mut conn, Some(topic.as_slice()))?;
     let wanted = match (topic, partition) {
         (Some(topic), Some(partition)) => Some(vec![(topic.to_owned(), vec![partition])]),
@@ -224,8 +222,7 @@ fn elect_leaders(
 }
 
 fn reassign(client: &ClientArgs, topic: &str, partition: i32, replicas: &[i32]) -> Result<()> {
-    let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
-    conn.authenticate(&client.sasl)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let metadata = fetch_metadata(&mut conn, Some(&[]))?;
     let mut admin = admin_connection(conn, &metadata, client);
     let request = AlterPartitionReassignmentsRequest::default()
@@ -270,8 +267,7 @@ fn reassign(client: &ClientArgs, topic: &str, partition: i32, replicas: &[i32]) 
 }
 
 fn decommission(client: &ClientArgs, broker: i32) -> Result<()> {
-    let mut conn = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
-    conn.authenticate(&client.sasl)?;
+    let mut conn = Connection::open_client(client, CLIENT_ID)?;
     let metadata = fetch_metadata(&mut conn, Some(&[]))?;
     let mut admin = admin_connection(conn, &metadata, client);
     let response = admin
@@ -345,9 +341,7 @@ fn admin_connection(
     if let Some(b) = controller {
         let address = format!("{}:{}", b.host.as_str(), b.port);
         if address != conn.addr() {
-            match Connection::open(&address, CLIENT_ID)
-                .and_then(|mut c| c.authenticate(&client.sasl).map(|()| c))
-            {
+            match Connection::open_like(&address, client, CLIENT_ID) {
                 Ok(c) => return c,
                 Err(e) => tracing::debug!("controller broker {address}: {e:#}"),
             }

@@ -1,5 +1,6 @@
-//! Kafka requests over a plain TCP connection, encoded with the
-//! `kafka-protocol` crate: for the admin APIs librdkafka has no call for
+//! Kafka requests over a TCP connection (TLS with rustls for the SSL and
+//! SASL_SSL protocols, `--security-protocol` and `--ssl-*`), encoded with
+//! the `kafka-protocol` crate: for the admin APIs librdkafka has no call for
 //! (ElectLeaders, AlterPartitionReassignments, UnregisterBroker), for
 //! Metadata fields it does not expose (the controller id), and for the
 //! fetch benchmark, which wants no client library between it and the
@@ -23,9 +24,13 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Answers larger than this are refused rather than allocated.
 const MAX_RESPONSE: usize = 256 * 1024 * 1024;
 
+/// A byte stream to a broker: plain TCP or TLS over it.
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
 /// One connection to one broker; requests go one at a time.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     addr: String,
     correlation_id: i32,
     client_id: &'static str,
@@ -46,7 +51,7 @@ impl Connection {
                     stream.set_read_timeout(Some(READ_TIMEOUT))?;
                     stream.set_write_timeout(Some(READ_TIMEOUT))?;
                     return Ok(Connection {
-                        stream,
+                        stream: Box::new(stream),
                         addr: addr.to_owned(),
                         correlation_id: 0,
                         client_id,
@@ -79,6 +84,97 @@ impl Connection {
             bail!("no bootstrap server given");
         }
         bail!("no bootstrap server answered: {}", errors.join("; "))
+    }
+
+    /// Connects to the first broker of `bootstrap` that accepts, over TLS
+    /// when `client`'s security protocol says so, and logs in with its
+    /// SASL user, if any: what the commands that send raw requests use.
+    pub fn open_client(
+        client: &crate::client::ClientArgs,
+        client_id: &'static str,
+    ) -> Result<Connection> {
+        let mut connection = Connection::open_any(&client.bootstrap_server, client_id)?;
+        connection.secure(&client.tls, client.sasl.user.is_some())?;
+        connection.authenticate(&client.sasl)?;
+        Ok(connection)
+    }
+
+    /// [`Connection::open`] then, with `client`'s settings, TLS and the
+    /// login: for a second broker of the same cluster.
+    pub fn open_like(
+        addr: &str,
+        client: &crate::client::ClientArgs,
+        client_id: &'static str,
+    ) -> Result<Connection> {
+        let mut connection = Connection::open(addr, client_id)?;
+        connection.secure(&client.tls, client.sasl.user.is_some())?;
+        connection.authenticate(&client.sasl)?;
+        Ok(connection)
+    }
+
+    /// Runs the TLS handshake over this connection when `tls`'s protocol
+    /// (given `sasl`) is SSL or SASL_SSL: the broker's certificate checked
+    /// against `--ssl-ca-location` (else the public web CAs are not
+    /// known: a CA is needed), with a client certificate when given.
+    fn secure(&mut self, tls: &crate::client::TlsArgs, sasl: bool) -> Result<()> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+        let protocol = tls.protocol(sasl);
+        if !protocol.ends_with("SSL") {
+            return Ok(());
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        let Some(ca) = &tls.ca else {
+            bail!(
+                "{protocol} needs --ssl-ca-location (the CA that signed the broker's certificate)"
+            );
+        };
+        for cert in
+            CertificateDer::pem_file_iter(ca).with_context(|| format!("--ssl-ca-location {ca}"))?
+        {
+            roots
+                .add(cert.with_context(|| format!("--ssl-ca-location {ca}"))?)
+                .with_context(|| format!("--ssl-ca-location {ca}"))?;
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots);
+        let config = match (&tls.certificate, &tls.key) {
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .with_context(|| format!("--ssl-certificate-location {cert}"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("--ssl-certificate-location {cert}"))?;
+                let key = PrivateKeyDer::from_pem_file(key)
+                    .with_context(|| format!("--ssl-key-location {key}"))?;
+                builder.with_client_auth_cert(chain, key)?
+            }
+            (None, None) => builder.with_no_client_auth(),
+            _ => bail!("--ssl-certificate-location and --ssl-key-location go together"),
+        };
+        let host = self
+            .addr
+            .rsplit_once(':')
+            .map_or(self.addr.as_str(), |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let name = ServerName::try_from(host.clone())
+            .with_context(|| format!("{host} is not a host name or IP address"))?;
+        let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name)?;
+        let plain: Box<dyn Stream> =
+            std::mem::replace(&mut self.stream, Box::new(std::io::Cursor::new(Vec::new())));
+        let mut stream = rustls::StreamOwned::new(session, plain);
+        // The handshake now, so that its errors say so.
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .with_context(|| format!("TLS handshake with {}", self.addr))?;
+        }
+        self.stream = Box::new(stream);
+        Ok(())
     }
 
     /// Logs in with `sasl` (SaslHandshake v1, SaslAuthenticate), when it

@@ -70,9 +70,7 @@ pub enum UserCommand {
 }
 
 fn connect(client: &ClientArgs) -> Result<Connection> {
-    let mut connection = Connection::open_any(&client.bootstrap_server, CLIENT_ID)?;
-    connection.authenticate(&client.sasl)?;
-    Ok(connection)
+    Connection::open_client(client, CLIENT_ID)
 }
 
 fn mechanisms(names: &[String]) -> Result<Vec<ScramMechanism>> {

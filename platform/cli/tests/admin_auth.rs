@@ -4,8 +4,8 @@
 //! authorizer is set), the same ACLs as the Kafka port, the console's
 //! session cookie, the failed-login limit; and the CLI against it: `fjord
 //! pipeline` over https:// with `--admin-ca` and the `--sasl-*` login,
-//! `fjord topic` over a SASL_SSL Kafka listener with librdkafka's TLS
-//! flags.
+//! `fjord topic` (librdkafka), `fjord user` and `fjord acl` (raw requests)
+//! over a SASL_SSL Kafka listener with librdkafka's TLS flags.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failed setup panics with its location"
@@ -176,12 +176,18 @@ impl Secured {
         answer(request.call())
     }
 
-    /// A client command against this server's plain Kafka listener (the
-    /// raw-protocol commands speak no TLS), as the admin.
+    /// A client command against this server's SASL_SSL listener, as the
+    /// admin (`fjord user` and `fjord acl` send raw requests over rustls).
     fn admin_command(&self, args: &[&str]) -> String {
         let mut all = args.to_vec();
         all.extend(["--sasl-user", "admin", "--sasl-password", "admin-pw"]);
-        let (ok, out) = fjord_at(&all, &self.plain, &self.admin);
+        all.extend([
+            "--security-protocol",
+            "SASL_SSL",
+            "--ssl-ca-location",
+            &self.ca,
+        ]);
+        let (ok, out) = fjord_at(&all, &self.tls, &self.admin);
         assert!(ok, "fjord {}: {out}", args.join(" "));
         out
     }
@@ -325,6 +331,15 @@ fn the_admin_api_over_https_needs_a_login_and_applies_the_acls() {
     // The console's login: a session cookie, HttpOnly, SameSite=Strict,
     // Secure on HTTPS; it works like Basic until logout.
     let origin = format!("https://{}", server.admin);
+    // An http:// page may not drive the HTTPS API.
+    let foreign = answer(
+        agent
+            .post(server.url("/api/v1/session"))
+            .header("Origin", &format!("http://{}", server.admin))
+            .header("Content-Type", "application/json")
+            .send(r#"{"user": "admin", "password": "admin-pw"}"#),
+    );
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
     let bad = answer(
         agent
             .post(server.url("/api/v1/session"))
@@ -435,4 +450,22 @@ fn the_admin_api_over_https_needs_a_login_and_applies_the_acls() {
         "{}",
         listed.body
     );
+    // `fjord cluster` logs in like the others (raw requests over rustls).
+    let out = server.admin_command(&["cluster", "brokers"]);
+    assert!(out.contains(&server.tls), "{out}");
+    let (ok, out) = fjord_at(
+        &[
+            "cluster",
+            "brokers",
+            "--security-protocol",
+            "SASL_SSL",
+            "--sasl-user",
+            "admin",
+            "--sasl-password",
+            "admin-pw",
+        ],
+        &server.tls,
+        &server.admin,
+    );
+    assert!(!ok && out.contains("--ssl-ca-location"), "{out}");
 }

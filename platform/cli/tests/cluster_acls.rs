@@ -39,7 +39,10 @@ fn acls_apply_on_every_broker_and_replication_logs_in() {
     let cluster = Cluster::start_with(
         ClusterConfig::new(3)
             .yaml("authorizer.class.name: acl")
-            .yaml("allow.everyone.if.no.acl.found: true"),
+            .yaml("allow.everyone.if.no.acl.found: true")
+            // The harness reads each node's quorum view over the admin API
+            // without a login (tests/admin_auth.rs tests the login).
+            .yaml("admin.api.require.auth: false"),
     );
     cluster.wait_for_brokers(&[1, 2, 3]);
     let first = cluster.node(1).kafka.to_string();

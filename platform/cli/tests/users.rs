@@ -124,7 +124,10 @@ fn a_user_created_through_one_broker_logs_in_on_the_others() {
     let cluster = Cluster::start_with(
         ClusterConfig::new(3)
             .yaml("sasl.admin.user: admin")
-            .yaml("sasl.admin.password: admin-pw"),
+            .yaml("sasl.admin.password: admin-pw")
+            // The harness reads each node's quorum view over the admin API
+            // without a login (tests/admin_auth.rs tests the login).
+            .yaml("admin.api.require.auth: false"),
     );
     cluster.wait_for_brokers(&[1, 2, 3]);
     let at = |id: u64| cluster.node(id).kafka.to_string();

@@ -30,9 +30,18 @@ struct Session {
 }
 
 /// The sessions of one admin listener.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Sessions {
     table: Mutex<HashMap<String, Session>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    /// The count only: tokens are credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("open", &self.table.lock().len())
+            .finish()
+    }
 }
 
 impl Sessions {

@@ -353,21 +353,23 @@ pub(crate) mod tests {
             crate::group::GroupCoordinator::new(crate::broker_state::group_settings(&config));
         let stores = crate::metadata::LocalStores::open(dir)?;
         let validator = crate::oauth::TokenValidator::from_config(&config)?.map(Arc::new);
-        Ok(Arc::new(BrokerState::new(
-            Arc::new(config),
-            Arc::new(registry),
-            stores,
-            Arc::new(groups),
-            crate::broker_state::Advertised {
-                host: "localhost".to_string(),
-                port: 9092,
-                listener: "PLAINTEXT".to_string(),
-                tls: None,
-            },
-            shutdown,
-            None,
-        )
-        .with_token_validator(validator)))
+        Ok(Arc::new(
+            BrokerState::new(
+                Arc::new(config),
+                Arc::new(registry),
+                stores,
+                Arc::new(groups),
+                crate::broker_state::Advertised {
+                    host: "localhost".to_string(),
+                    port: 9092,
+                    listener: "PLAINTEXT".to_string(),
+                    tls: None,
+                },
+                shutdown,
+                None,
+            )
+            .with_token_validator(validator),
+        ))
     }
 
     /// On a single node the partition admin APIs answer what can be true of

@@ -3,7 +3,6 @@
 //! same [`TlsSettings`], loaded and reloaded by the same [`ServerTls`].
 //! Only the reading of the settings is here.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::principal::MappingRules;
@@ -64,10 +63,73 @@ pub fn admin_tls(config: &BrokerConfig) -> Result<Option<Arc<ServerTls>>, Broker
         None => MappingRules::default(),
     };
     let settings = TlsSettings {
-        keystore: PathBuf::from(keystore),
+        keystore,
         truststore,
         client_auth,
         rules,
     };
     ServerTls::load("admin", settings).map(|tls| Some(Arc::new(tls)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(yaml: &str) -> Result<Option<Arc<ServerTls>>, String> {
+        let config: BrokerConfig = crate::yaml::from_str(yaml).map_err(|e| e.to_string())?;
+        admin_tls(&config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn admin_tls_settings_are_checked() {
+        assert!(read("{}").unwrap().is_none());
+        for (yaml, says) in [
+            (
+                "admin.ssl.truststore.location: /ca.pem\n",
+                "admin.ssl.keystore.location: needed",
+            ),
+            (
+                "admin.ssl.keystore.location: /k.pem\nadmin.ssl.client.auth: maybe\n",
+                "admin.ssl.client.auth: \"maybe\" is not required, requested or none",
+            ),
+            (
+                "admin.ssl.keystore.location: /k.pem\nadmin.ssl.client.auth: required\n",
+                "not set",
+            ),
+            (
+                "admin.ssl.keystore.location: /nonexistent/k.pem\n",
+                "listener admin: TLS: /nonexistent/k.pem",
+            ),
+        ] {
+            let error = read(yaml).err().unwrap_or_default();
+            assert!(error.contains(says), "{yaml}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_keystore_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let keystore = dir.path().join("admin.pem");
+        std::fs::write(&keystore, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+        let yaml = format!("admin.ssl.keystore.location: {}\n", keystore.display());
+        assert!(read(&yaml).unwrap().is_some());
+    }
+
+    #[test]
+    fn authentication_is_on_once_the_broker_is_secured() {
+        let config = |yaml: &str| -> BrokerConfig { crate::yaml::from_str(yaml).unwrap() };
+        assert!(!config("{}").admin_requires_auth());
+        assert!(config("authorizer.class.name: acl\n").admin_requires_auth());
+        assert!(config("sasl.admin.user: a\nsasl.admin.password: p\n").admin_requires_auth());
+        assert!(
+            !config("authorizer.class.name: acl\nadmin.api.require.auth: false\n")
+                .admin_requires_auth()
+        );
+        assert!(config("admin.api.require.auth: true\n").admin_requires_auth());
+    }
 }
