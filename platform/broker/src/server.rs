@@ -172,6 +172,15 @@ impl Broker {
             state.config().cleaner_config(),
             Duration::from_millis(state.config().log_cleaner_backoff_ms),
         );
+        if let Some(link) = &cluster {
+            // Users of a single node that formed or joined a cluster.
+            tokio::spawn(crate::users::carry_local_users(
+                state.metadata(),
+                Arc::clone(state.local_credentials()),
+                Arc::clone(link),
+                shutdown_rx.clone(),
+            ));
+        }
         if let Some(link) = cluster {
             let all: Vec<BoundListener> = bound.iter().map(|(_, l, _)| (**l).clone()).collect();
             crate::quorum_link::start(

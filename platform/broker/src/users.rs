@@ -276,6 +276,74 @@ pub(crate) async fn ensure_admin(
     }
 }
 
+/// In a cluster: carries the users of this node's `users.yaml` (from
+/// when it ran as a single node) into the quorum, once. A user the quorum
+/// does not know gets the credentials the file holds (salted keys, as they
+/// are); one it knows keeps the cluster's. Then the file is renamed
+/// `users.yaml.carried`, so that a user deleted in the cluster later is not
+/// brought back by a restart. Waits until this broker has applied the
+/// metadata up to its registration, so that "known" is judged on a
+/// current view; retries while the quorum refuses changes.
+pub(crate) async fn carry_local_users(
+    metadata: Metadata,
+    local: std::sync::Arc<crate::metadata::LocalCredentials>,
+    link: std::sync::Arc<crate::quorum_link::ClusterLink>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let users = local.all();
+    if users.is_empty() {
+        return;
+    }
+    let caught_up = async {
+        let mut registrations = link.registrations();
+        let Ok(offset) = registrations.wait_for(Option::is_some).await.map(|o| *o) else {
+            return;
+        };
+        let offset = offset.unwrap_or_default();
+        let _ = link.applied_offsets().wait_for(|a| *a >= offset).await;
+    };
+    tokio::select! {
+        () = caught_up => {}
+        _ = crate::shutdown::stopped(&mut stop) => return,
+    }
+    let known = metadata.scram_users();
+    let mut carried = 0;
+    for (user, credentials) in &users {
+        if known.contains_key(user) {
+            tracing::info!(user = ?user, "users.yaml: the cluster has this user already; keeping the cluster's credentials");
+            continue;
+        }
+        for (mechanism, credential) in credentials {
+            loop {
+                match metadata
+                    .set_scram_credential(user, *mechanism, credential.clone())
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(user = ?user, error = %e.message, "cannot carry a user of users.yaml into the cluster yet; retrying")
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = crate::shutdown::stopped(&mut stop) => return,
+                }
+            }
+        }
+        carried += 1;
+    }
+    match local.retire() {
+        Ok(path) => tracing::info!(
+            carried,
+            file = %path.display(),
+            "the users of this node's users.yaml are carried into the cluster"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "users carried into the cluster, but users.yaml could not be renamed; a restart carries them again")
+        }
+    }
+}
+
 /// Creates `user`'s missing credentials (both mechanisms); how many were
 /// made.
 pub(crate) async fn create_missing(

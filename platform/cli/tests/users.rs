@@ -174,3 +174,47 @@ fn a_user_created_through_one_broker_logs_in_on_the_others() {
         );
     }
 }
+
+/// A single node's users (users.yaml) are carried into the cluster it
+/// forms later, once: the file is renamed, and a user deleted in the
+/// cluster stays deleted across a restart.
+#[test]
+fn a_single_nodes_users_are_carried_into_the_cluster_it_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let single = ["--admin-user", "admin", "--admin-password", "admin-pw"].map(String::from);
+    let server = Server::start_with(dir.path(), port, &single);
+    let (ok, out) = server.fjord(&with(
+        &["user", "create", "dora", "--password", "dora-pw"],
+        &ADMIN,
+    ));
+    assert!(ok, "{out}");
+    assert!(server.terminate(Duration::from_secs(30)));
+    assert!(dir.path().join("users.yaml").exists());
+
+    let voters = format!("1@127.0.0.1:{}", free_port());
+    let mut cluster_args = vec!["--node-id", "1", "--controller-voters", &voters];
+    cluster_args.extend(["--admin-user", "admin", "--admin-password", "admin-pw"]);
+    let cluster_args: Vec<String> = cluster_args.into_iter().map(String::from).collect();
+    let server = Server::start_with(dir.path(), port, &cluster_args);
+    let dora = ["--sasl-user", "dora", "--sasl-password", "dora-pw"];
+    let deadline = Instant::now() + PROPAGATION * 4;
+    loop {
+        // dora logs in (and, no super user, is refused the user list).
+        let (_, out) = server.fjord(&with(&["user", "list"], &dora));
+        if out.contains("CLUSTER_AUTHORIZATION_FAILED") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "dora was not carried: {out}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(!dir.path().join("users.yaml").exists());
+    assert!(dir.path().join("users.yaml.carried").exists());
+    let (ok, out) = server.fjord(&with(&["user", "delete", "dora"], &ADMIN));
+    assert!(ok, "{out}");
+    assert!(server.terminate(Duration::from_secs(30)));
+
+    let server = Server::start_with(dir.path(), port, &cluster_args);
+    let out = server.fjord_until(&with(&["user", "list"], &ADMIN), "admin");
+    assert!(!out.contains("dora"), "dora came back: {out}");
+}

@@ -74,6 +74,17 @@ impl LocalCredentials {
         self.users.read().get(user)?.get(&mechanism).cloned()
     }
 
+    /// Renames the file to `users.yaml.carried` once its users were
+    /// carried into a cluster (`crate::users::carry_local_users`), so that a
+    /// restart does not carry them again; the users stay in memory, unused
+    /// in a cluster.
+    pub(crate) fn retire(&self) -> std::io::Result<PathBuf> {
+        let _write = self.write.lock();
+        let carried = self.path.with_extension("yaml.carried");
+        std::fs::rename(&self.path, &carried)?;
+        Ok(carried)
+    }
+
     /// Every user's credentials.
     pub(crate) fn all(&self) -> Users {
         self.users.read().clone()
