@@ -68,13 +68,18 @@ fn certificates(dir: &Path) -> (String, String) {
 }
 
 fn start(dir: &Path) -> Secured {
+    start_with(dir, "")
+}
+
+/// [`start`], with more settings for fjord.yaml.
+fn start_with(dir: &Path, more: &str) -> Secured {
     let (ca, keystore) = certificates(dir);
     let config = dir.join("fjord.yaml");
     std::fs::write(
         &config,
         format!(
             "authorizer.class.name: acl\nssl.keystore.location: {keystore}\n\
-             admin.ssl.keystore.location: {keystore}\n"
+             admin.ssl.keystore.location: {keystore}\n{more}"
         ),
     )
     .unwrap();
@@ -468,4 +473,126 @@ fn the_admin_api_over_https_needs_a_login_and_applies_the_acls() {
         &server.admin,
     );
     assert!(!ok && out.contains("--ssl-ca-location"), "{out}");
+}
+
+/// An OAuth issuer for the bearer test: a P-256 key and the JWKS naming it.
+struct Issuer {
+    key: jsonwebtoken::EncodingKey,
+    jwks: Value,
+}
+
+impl Issuer {
+    fn new() -> Issuer {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let pair = KeyPair::generate().unwrap();
+        let raw = pair.public_key_raw();
+        Issuer {
+            key: jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der()),
+            jwks: serde_json::json!({"keys": [{
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": "k1",
+                "x": URL_SAFE_NO_PAD.encode(&raw[1..33]),
+                "y": URL_SAFE_NO_PAD.encode(&raw[33..]),
+            }]}),
+        }
+    }
+
+    /// A token for `sub` that expires `lifetime` seconds from now (negative:
+    /// expired that long ago).
+    fn token(&self, sub: &str, lifetime: i64) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".to_owned());
+        let claims = serde_json::json!({
+            "sub": sub, "aud": "fjord", "iss": "https://idp.test", "exp": now + lifetime,
+            "iat": now - 120,
+        });
+        jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
+    }
+}
+
+#[test]
+fn the_admin_api_takes_bearer_tokens_checked_as_oauthbearer_checks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = Issuer::new();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks.to_string()).unwrap();
+    let server = start_with(
+        dir.path(),
+        &format!(
+            "sasl.oauthbearer.jwks.endpoint.url: file://{}\n\
+             sasl.oauthbearer.expected.audience: fjord\n\
+             sasl.oauthbearer.expected.issuer: https://idp.test\n",
+            jwks.display()
+        ),
+    );
+    let agent = https(&server.ca);
+    let bearer = |token: &str, method: &str, path: &str| {
+        let auth = format!("Bearer {token}");
+        answer(match method {
+            "GET" => agent
+                .get(server.url(path))
+                .header("Authorization", &auth)
+                .call(),
+            _ => agent
+                .post(server.url(path))
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(r#"{"name": "from-a-token"}"#),
+        })
+    };
+
+    // The token's subject is the principal, and the ACLs apply to it:
+    // carol (no bindings) may not create a topic, the admin (a super user)
+    // may.
+    let who = bearer(&issuer.token("carol", 300), "GET", "/api/v1/session");
+    assert_eq!(who.status, 200, "{}", who.body);
+    assert_eq!(who.body["principal"], "User:carol");
+    let refused = bearer(&issuer.token("carol", 300), "POST", "/api/v1/topics");
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let created = bearer(&issuer.token("admin", 300), "POST", "/api/v1/topics");
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    // An expired token, and one another key signed, are refused with why.
+    let expired = bearer(&issuer.token("admin", -600), "GET", "/api/v1/topics");
+    assert_eq!(expired.status, 401, "{}", expired.body);
+    assert!(
+        expired.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("bearer token refused"),
+        "{}",
+        expired.body
+    );
+    let forged = bearer(&Issuer::new().token("admin", 300), "GET", "/api/v1/topics");
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    // The server serves on.
+    assert_eq!(server.get(&agent, "/health/live", None).status, 200);
+}
+
+#[test]
+fn bearer_tokens_are_refused_without_a_jwks() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let agent = https(&server.ca);
+    let answer = answer(
+        agent
+            .get(server.url("/api/v1/topics"))
+            .header(
+                "Authorization",
+                format!("Bearer {}", Issuer::new().token("admin", 300)),
+            )
+            .call(),
+    );
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert!(
+        answer.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("sasl.oauthbearer.jwks.endpoint.url"),
+        "{}",
+        answer.body
+    );
 }

@@ -5,7 +5,8 @@
 //!
 //! Credentials, in this order: an `Authorization` header (HTTP Basic with
 //! a SCRAM user's name and password, checked as SASL/PLAIN checks them by
-//! [`fjord_broker::PasswordLogins`]; `Bearer` is the place for tokens),
+//! [`fjord_broker::PasswordLogins`], or `Bearer` with a JWT checked as
+//! OAUTHBEARER checks it),
 //! the console's session cookie (`session`), a verified client
 //! certificate (`admin.ssl.client.auth`). None: the anonymous principal
 //! when authentication is off, else 401 — except for the routes anyone
@@ -162,10 +163,10 @@ async fn credentials(
             return Ok(Some(principal));
         }
         if scheme.eq_ignore_ascii_case("bearer") {
-            return bearer(state, rest.trim(), peer).map(Some);
+            return bearer(state, rest.trim(), peer).await.map(Some);
         }
         return Err(Refusal::Unauthorized(format!(
-            "the Authorization scheme {scheme:?} is not accepted here; use Basic"
+            "the Authorization scheme {scheme:?} is not accepted here; use Basic or Bearer"
         )));
     }
     if let Some(token) = session::token(headers) {
@@ -181,18 +182,34 @@ async fn credentials(
         .map(Principal::User))
 }
 
-/// A bearer token's principal. Not accepted yet: OAUTHBEARER's token
-/// validation (`fjord_broker::oauth`) is wired in here, so that a token
-/// is checked exactly as the Kafka port checks it.
-fn bearer(
-    _state: &AdminState,
-    _token: &str,
+/// A bearer token's principal: the token checked exactly as the Kafka
+/// port's OAUTHBEARER checks it (the broker's [`fjord_broker::oauth::TokenValidator`]:
+/// signed by a key of the configured JWKS, unexpired, for the expected
+/// audience and issuer). Refused when no JWKS is configured.
+async fn bearer(
+    state: &AdminState,
+    token: &str,
     peer: std::net::SocketAddr,
 ) -> Result<Principal, Refusal> {
-    tracing::warn!(%peer, "admin API login failed: a bearer token, which this server does not accept; answered 401");
-    Err(Refusal::Unauthorized(
-        "bearer tokens are not accepted by this admin API; use Basic".to_owned(),
-    ))
+    let Some(validator) = state.broker.token_validator() else {
+        tracing::warn!(%peer, "admin API login failed: a bearer token, but no JWKS is configured; answered 401");
+        return Err(Refusal::Unauthorized(
+            "bearer tokens need sasl.oauthbearer.jwks.endpoint.url on this broker; use Basic"
+                .to_owned(),
+        ));
+    };
+    let token = token.to_owned();
+    // The validator may read or fetch the JWKS: not on the async threads.
+    let checked = tokio::task::spawn_blocking(move || validator.validate(&token))
+        .await
+        .map_err(|e| Refusal::Unauthorized(format!("the token could not be checked: {e}")))?;
+    match checked {
+        Ok(token) => Ok(token.principal),
+        Err(e) => {
+            tracing::warn!(%peer, reason = %e, "admin API login failed: bearer token refused; answered 401");
+            Err(Refusal::Unauthorized(format!("bearer token refused: {e}")))
+        }
+    }
 }
 
 /// `user:password` from a Basic credential (RFC 7617; the password may

@@ -69,14 +69,16 @@ fn state_name(status: Option<&PipelineStatus>, paused: bool) -> String {
     .to_owned()
 }
 
-/// Who is asking, and what the ACLs let them do: the principal the
-/// admin API's authentication put on the request (`User:ANONYMOUS` when it
-/// put none), decided by the broker's authorizer as for the Kafka port.
-fn caller(state: &AdminState, principal: Option<Extension<Principal>>) -> Access {
-    let principal = principal.map(|Extension(p)| p).unwrap_or_default();
-    // The peer's address is not known here yet: bindings with host `*`
-    // (or 127.0.0.1) apply.
-    state.broker.access(principal, PIPELINE_HOST)
+/// Who is asking, and what the ACLs let them do: the [`Access`] the admin
+/// API's authentication put on the request (its principal at the caller's
+/// address, decided by the broker's authorizer as for the Kafka port), or
+/// `User:ANONYMOUS` at [`PIPELINE_HOST`] when it put none (a router
+/// built without the authentication layer, as in tests).
+fn caller(state: &AdminState, access: Option<Extension<Access>>) -> Access {
+    access.map_or_else(
+        || state.broker.access(Principal::Anonymous, PIPELINE_HOST),
+        |Extension(a)| a,
+    )
 }
 
 fn forbidden(denied: &Denied) -> ApiError {
@@ -86,9 +88,9 @@ fn forbidden(denied: &Denied) -> ApiError {
 /// Lists the pipelines the caller may describe.
 pub(crate) async fn list(
     State(state): State<AdminState>,
-    principal: Option<Extension<Principal>>,
+    access: Option<Extension<Access>>,
 ) -> Result<Json<Vec<PipelineSummary>>, ApiError> {
-    let access = caller(&state, principal);
+    let access = caller(&state, access);
     let broker = state.broker.clone();
     let (deployments, mut statuses) =
         blocking(move || Ok((catalog::deployments(&broker)?, catalog::statuses(&broker)?))).await?;
@@ -126,10 +128,10 @@ fn not_deployed(name: &str) -> ApiError {
 
 pub(crate) async fn describe(
     State(state): State<AdminState>,
-    principal: Option<Extension<Principal>>,
+    access: Option<Extension<Access>>,
     Path(name): Path<String>,
 ) -> Result<Json<PipelineDetail>, ApiError> {
-    access::may_describe(&caller(&state, principal), &name).map_err(|d| forbidden(&d))?;
+    access::may_describe(&caller(&state, access), &name).map_err(|d| forbidden(&d))?;
     let broker = state.broker.clone();
     let wanted = name.clone();
     let (deployment, status) = blocking(move || {
@@ -178,13 +180,13 @@ pub(crate) struct DeployQuery {
 /// with its structural errors only.
 pub(crate) async fn deploy(
     State(state): State<AdminState>,
-    principal: Option<Extension<Principal>>,
+    access: Option<Extension<Access>>,
     Query(query): Query<DeployQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the manifest is not UTF-8 text"))?;
-    let access = caller(&state, principal);
+    let access = caller(&state, access);
     let deployed_by = access.principal.to_string();
     let broker = state.broker.clone();
     let host = state.host.clone();
@@ -277,19 +279,19 @@ async fn set_paused(
 
 pub(crate) async fn pause(
     State(state): State<AdminState>,
-    principal: Option<Extension<Principal>>,
+    access: Option<Extension<Access>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let access = caller(&state, principal);
+    let access = caller(&state, access);
     set_paused(&state, &access, &name, true).await
 }
 
 pub(crate) async fn resume(
     State(state): State<AdminState>,
-    principal: Option<Extension<Principal>>,
+    access: Option<Extension<Access>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let access = caller(&state, principal);
+    let access = caller(&state, access);
     set_paused(&state, &access, &name, false).await
 }
 
@@ -311,11 +313,11 @@ const STOPPING: std::time::Duration = std::time::Duration::from_secs(20);
 /// connector, whose position is the connector's own.
 pub(crate) async fn reset(
     State(state): State<AdminState>,
-    principal: Option<Extension<Principal>>,
+    access: Option<Extension<Access>>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    access::may_change(&caller(&state, principal), &name).map_err(|d| forbidden(&d))?;
+    access::may_change(&caller(&state, access), &name).map_err(|d| forbidden(&d))?;
     let request: ResetRequest = json_body(&body)?;
     let broker = state.broker.clone();
     let wanted = name.clone();
@@ -373,10 +375,10 @@ pub(crate) async fn reset(
 
 pub(crate) async fn delete(
     State(state): State<AdminState>,
-    principal: Option<Extension<Principal>>,
+    access: Option<Extension<Access>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    access::may_change(&caller(&state, principal), &name).map_err(|d| forbidden(&d))?;
+    access::may_change(&caller(&state, access), &name).map_err(|d| forbidden(&d))?;
     let broker = state.broker.clone();
     let wanted = name.clone();
     let deployed =
@@ -395,11 +397,11 @@ pub(crate) struct LogsQuery {
 
 pub(crate) async fn logs(
     State(state): State<AdminState>,
-    principal: Option<Extension<Principal>>,
+    access: Option<Extension<Access>>,
     Path(name): Path<String>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Json<Vec<fjord_pipeline::runtime::LogLine>>, ApiError> {
-    access::may_describe(&caller(&state, principal), &name).map_err(|d| forbidden(&d))?;
+    access::may_describe(&caller(&state, access), &name).map_err(|d| forbidden(&d))?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let broker = state.broker.clone();
     let lines = blocking(move || Ok(catalog::logs(&broker, &name, limit)?)).await?;
