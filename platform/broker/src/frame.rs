@@ -45,7 +45,13 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < 4 {
-        let n = reader.read(&mut prefix[got..]).await?;
+        let n = match reader.read(&mut prefix[got..]).await {
+            Ok(n) => n,
+            // A TLS peer gone between frames without close_notify
+            // (librdkafka closes so): a close, not a damaged frame.
+            Err(e) if got == 0 && e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             if got == 0 {
                 return Ok(None);
@@ -111,5 +117,35 @@ mod tests {
         assert!(matches!(read_frame(&mut input, 100).await, Ok(None)));
         let mut input: &[u8] = &[0, 0, 0, 2, 7, 8];
         assert!(matches!(read_frame(&mut input, 100).await, Ok(Some(b)) if b[..] == [7, 8]));
+    }
+
+    /// A TLS client that closes without close_notify between frames has
+    /// closed; inside a frame it cut the frame short.
+    #[tokio::test]
+    async fn a_tls_close_without_notify_between_frames_is_a_close() {
+        let (client, mut server) = tokio::io::duplex(64);
+        drop(client);
+        let cut = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        let mut between = tokio::io::AsyncReadExt::chain(&mut server, EofError(Some(cut)));
+        assert!(matches!(read_frame(&mut between, 100).await, Ok(None)));
+        let cut = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        let mut inside = tokio::io::AsyncReadExt::chain(&[0u8, 0][..], EofError(Some(cut)));
+        assert!(read_frame(&mut inside, 100).await.is_err());
+    }
+
+    /// A reader whose first read fails with the error it holds.
+    struct EofError(Option<std::io::Error>);
+
+    impl AsyncRead for EofError {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(match self.0.take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            })
+        }
     }
 }

@@ -141,7 +141,7 @@ impl Cluster {
             propose_timeout: Duration::from_secs(5),
             fetch_max_wait: Duration::from_millis(200),
             retry_pause: Duration::from_millis(50),
-            security: None,
+            ..ClientConfig::default()
         };
         ControllerClient::connect(Voters::parse(&voters).unwrap(), config).unwrap()
     }
