@@ -1079,14 +1079,13 @@ mod tests {
     #[test]
     fn oauthbearer_settings() {
         use crate::sasl::Mechanism;
-        let yaml = "sasl.oauthbearer.jwks.endpoint.url: file:///etc/jwks.json
-                    sasl.oauthbearer.expected.audience: fjord,kafka
-                    sasl.oauthbearer.expected.issuer: https://idp/realms/r
-                    sasl_oauthbearer_sub_claim_name: azp
-                    sasl.oauthbearer.clock.skew.seconds: 5
-                    connections.max.reauth.ms: 60000
-";
-        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
+        let yaml = "sasl.oauthbearer.jwks.endpoint.url: file:///etc/jwks.json\n\
+                    sasl.oauthbearer.expected.audience: fjord,kafka\n\
+                    sasl.oauthbearer.expected.issuer: https://idp/realms/r\n\
+                    sasl_oauthbearer_sub_claim_name: azp\n\
+                    sasl.oauthbearer.clock.skew.seconds: 5\n\
+                    connections.max.reauth.ms: 60000\n";
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap();
         assert_eq!(
             config.sasl_oauthbearer_expected_audience,
             ["fjord", "kafka"]
@@ -1100,21 +1099,17 @@ mod tests {
         assert_eq!(mechanisms.len(), 4);
         // Chosen explicitly: as listed.
         let config: BrokerConfig = crate::yaml::from_str(
-            "sasl.oauthbearer.jwks.endpoint.url: /etc/jwks.json
-             sasl.enabled.mechanisms: OAUTHBEARER
-",
+            "sasl.oauthbearer.jwks.endpoint.url: /etc/jwks.json\n\
+             sasl.enabled.mechanisms: OAUTHBEARER\n",
         )
-        .unwrap_or_default();
+        .unwrap();
         assert_eq!(
             config.sasl_mechanisms().ok(),
             Some(vec![Mechanism::OAuthBearer])
         );
         // Not without a JWKS.
-        let config: BrokerConfig = crate::yaml::from_str(
-            "sasl.enabled.mechanisms: OAUTHBEARER,PLAIN
-",
-        )
-        .unwrap_or_default();
+        let config: BrokerConfig =
+            crate::yaml::from_str("sasl.enabled.mechanisms: OAUTHBEARER,PLAIN\n").unwrap();
         assert!(config.validate().is_err());
         assert!(
             !BrokerConfig::default()
