@@ -69,7 +69,8 @@ pub struct ServerArgs {
     #[arg(long, env = "FJORD_DURABILITY", value_parser = ["page-cache", "fsync"])]
     pub durability: Option<String>,
     /// A user created at start if missing, with `--admin-password`, and a
-    /// super user (`sasl.admin.user`).
+    /// super user (`sasl.admin.user`). Also turns the admin API's login on
+    /// unless `admin.api.require.auth: false`.
     #[arg(long, env = "FJORD_ADMIN_USER", requires = "admin_password")]
     pub admin_user: Option<String>,
     /// The admin user's password (`sasl.admin.password`); prefer the

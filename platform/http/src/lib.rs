@@ -10,11 +10,18 @@
 //! through the same checks ([`fjord_broker::LocalBroker`] and
 //! [`fjord_pipeline::runtime::catalog`] do the work).
 //!
+//! Who may call it: HTTPS with the broker's TLS code when
+//! `admin.ssl.keystore.location` is set (`listener.rs`); HTTP Basic
+//! against the SCRAM users, the console's session cookie or a client
+//! certificate (`auth.rs`, `session.rs`), required once the broker is
+//! secured (`admin.api.require.auth`); the broker's ACLs on every route
+//! (`api/authorize.rs`). Before all of that it refuses what a browser on
+//! another site could send it (a foreign `Host` or `Origin`, a form's
+//! content type: `guard.rs`), so a web page cannot drive it.
+//! `docs/security.md`, "The admin HTTP API", says it all.
+//!
 //! It is not for: clients' data (produce and fetch are the Kafka
-//! listener's), authentication (not built yet: keep it on loopback), or
-//! cluster membership. It does refuse what a browser on another site could
-//! send it (a foreign `Host` or `Origin`, a form's content type: `guard.rs`
-//! and `docs/security.md`), so a web page cannot drive it.
+//! listener's), or cluster membership.
 //!
 //! ```no_run
 //! # async fn example(broker: fjord_broker::LocalBroker, host: std::sync::Arc<fjord_plugin_host::PluginHost>) -> Result<(), fjord_http::AdminError> {
