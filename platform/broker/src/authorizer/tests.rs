@@ -87,7 +87,8 @@ fn without_an_authorizer_everything_is_allowed() {
     let a = Access::new(Principal::Anonymous, local(), None);
     assert!(!a.enforced());
     assert!(a.topic(Write, "orders") && a.cluster(Alter) && a.any(Write, Topic));
-    assert_eq!(a.operations(Group, "g"), 0b1_0100_1000);
+    // READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (KIP-848).
+    assert_eq!(a.operations(Group, "g"), 0b1101_0100_1000);
 }
 
 #[test]

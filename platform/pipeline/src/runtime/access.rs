@@ -7,7 +7,8 @@
 //! own. Its tasks ask [`Permissions`] before they start (topic creation,
 //! reads, writes), before every round of batches, and before every commit,
 //! with the broker's ACLs of that moment ([`LocalBroker::access`]), so a
-//! binding created or deleted applies within a batch. Deployers ask
+//! binding created or deleted applies from the next round of batches on
+//! (once per round, never per record). Deployers ask
 //! [`may_change`], [`may_describe`] and [`may_run_as`] (the admin API does).
 //!
 //! Not for: the ACL decision itself (`fjord_broker`'s authorizer, the same
