@@ -6,9 +6,10 @@
 //! then running once `fjord acl create` allows it — every record delivered
 //! once, also across a DENY added and deleted while it runs.
 //!
-//! The admin API authenticates no one on this branch: its callers are
-//! `User:ANONYMOUS`, whose bindings the admin user makes over the Kafka
-//! port.
+//! The admin API requires a login here (an admin user is configured): the
+//! deployer is `User:bob`, logged in with HTTP Basic by `fjord pipeline
+//! --sasl-user`, whose bindings the admin user makes over the Kafka port;
+//! an anonymous deploy is refused before any ACL is asked.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failed setup panics with its location"
@@ -27,6 +28,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 const ADMIN: [&str; 4] = ["--sasl-user", "admin", "--sasl-password", "admin-pw"];
+const BOB: [&str; 4] = ["--sasl-user", "bob", "--sasl-password", "bob-pw-1"];
 
 fn with<'a>(args: &[&'a str], login: &[&'a str]) -> Vec<&'a str> {
     args.iter().chain(login).copied().collect()
@@ -115,11 +117,21 @@ fn pipelines_run_as_their_deployer_and_pass_its_acls() {
     std::fs::write(&manifest, copy).unwrap();
     let file = manifest.display().to_string();
 
-    // Without ALTER_CONFIGS on its group the caller may not deploy it.
+    let (ok, out) = server.fjord(&with(
+        &["user", "create", "bob", "--password", "bob-pw-1"],
+        &ADMIN,
+    ));
+    assert!(ok, "{out}");
+
+    // Nobody deploys without a login.
     let (ok, out) = server.fjord(&["pipeline", "deploy", &file]);
+    assert!(!ok && out.contains("HTTP 401"), "{out}");
+
+    // Without ALTER_CONFIGS on its group the caller may not deploy it.
+    let (ok, out) = server.fjord(&with(&["pipeline", "deploy", &file], &BOB));
     assert!(
         !ok && out.contains(
-            "User:ANONYMOUS may not ALTER_CONFIGS GROUP pipeline.copy (nor ALTER on the CLUSTER)"
+            "User:bob may not ALTER_CONFIGS GROUP pipeline.copy (nor ALTER on the CLUSTER)"
         ),
         "{out}"
     );
@@ -128,7 +140,7 @@ fn pipelines_run_as_their_deployer_and_pass_its_acls() {
         &[
             "create",
             "--allow-principal",
-            "User:ANONYMOUS",
+            "User:bob",
             "--operation",
             "alter_configs",
             "--group",
@@ -142,24 +154,27 @@ fn pipelines_run_as_their_deployer_and_pass_its_acls() {
         copy.replace("{name: copy}", "{name: copy, principal: 'User:alice'}"),
     )
     .unwrap();
-    let (ok, out) = server.fjord(&["pipeline", "deploy", &lending.display().to_string()]);
+    let (ok, out) = server.fjord(&with(
+        &["pipeline", "deploy", &lending.display().to_string()],
+        &BOB,
+    ));
     assert!(
         !ok && out.contains("metadata.principal: only User:alice itself"),
         "{out}"
     );
 
     // Deployed, it runs as its deployer, who may not read the source yet.
-    let (ok, out) = server.fjord(&["pipeline", "deploy", &file]);
+    let (ok, out) = server.fjord(&with(&["pipeline", "deploy", &file], &BOB));
     assert!(
-        !ok && out.contains("User:ANONYMOUS may not READ TOPIC in"),
+        !ok && out.contains("User:bob may not READ TOPIC in"),
         "{out}"
     );
     let status = server.fjord_until(
         &with(&["pipeline", "status", "copy"], &ADMIN),
-        "error: User:ANONYMOUS may not READ TOPIC in",
+        "error: User:bob may not READ TOPIC in",
     );
     assert!(
-        status.contains("failed") && status.contains("runs as: User:ANONYMOUS"),
+        status.contains("failed") && status.contains("runs as: User:bob"),
         "{status}"
     );
     for (operation, resource, name) in [
@@ -172,7 +187,7 @@ fn pipelines_run_as_their_deployer_and_pass_its_acls() {
             &[
                 "create",
                 "--allow-principal",
-                "User:ANONYMOUS",
+                "User:bob",
                 "--operation",
                 operation,
                 resource,
@@ -193,7 +208,7 @@ fn pipelines_run_as_their_deployer_and_pass_its_acls() {
     // arrive once the DENY is deleted.
     let deny = [
         "--deny-principal",
-        "User:ANONYMOUS",
+        "User:bob",
         "--operation",
         "write",
         "--topic",
@@ -202,7 +217,7 @@ fn pipelines_run_as_their_deployer_and_pass_its_acls() {
     acl(&server, &with(&["create"], &deny));
     server.fjord_until(
         &with(&["pipeline", "status", "copy"], &ADMIN),
-        "error: User:ANONYMOUS may not WRITE TOPIC out",
+        "error: User:bob may not WRITE TOPIC out",
     );
     let second: Vec<String> = (20..30).map(|i| format!("r{i}")).collect();
     produce(&server, "in", &second);
@@ -216,7 +231,7 @@ fn pipelines_run_as_their_deployer_and_pass_its_acls() {
     // Without the binding on its group, pause and delete are refused too.
     let grant = [
         "--allow-principal",
-        "User:ANONYMOUS",
+        "User:bob",
         "--operation",
         "alter_configs",
         "--group",
@@ -224,15 +239,15 @@ fn pipelines_run_as_their_deployer_and_pass_its_acls() {
     ];
     acl(&server, &with(&["delete"], &grant));
     for command in ["pause", "delete"] {
-        let (ok, out) = server.fjord(&["pipeline", command, "copy"]);
+        let (ok, out) = server.fjord(&with(&["pipeline", command, "copy"], &BOB));
         assert!(
-            !ok && out.contains("User:ANONYMOUS may not ALTER_CONFIGS GROUP pipeline.copy"),
+            !ok && out.contains("User:bob may not ALTER_CONFIGS GROUP pipeline.copy"),
             "{command}: {out}"
         );
     }
     acl(&server, &with(&["create"], &grant));
-    let (ok, out) = server.fjord(&["pipeline", "pause", "copy"]);
+    let (ok, out) = server.fjord(&with(&["pipeline", "pause", "copy"], &BOB));
     assert!(ok, "{out}");
-    let (ok, out) = server.fjord(&["pipeline", "delete", "copy"]);
+    let (ok, out) = server.fjord(&with(&["pipeline", "delete", "copy"], &BOB));
     assert!(ok, "{out}");
 }
