@@ -74,13 +74,20 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    restore_default_sigpipe();
     let cli = Cli::parse();
+    // The server (and `pipeline run`, a broker of its own) keeps Rust's
+    // ignored SIGPIPE: a write to a peer that reset its connection (a TLS
+    // alert to a client that already left) must be an error for that
+    // connection, not a signal that kills the broker.
     match cli.command {
         Command::Server(args) => server::run(*args),
-        Command::Plugin(c) => plugin::run(c),
+        Command::Plugin(c) => {
+            restore_default_sigpipe();
+            plugin::run(c)
+        }
         Command::Pipeline(c) => pipeline::run(c),
         command => {
+            restore_default_sigpipe();
             init_client_logging();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -116,7 +123,8 @@ fn init_client_logging() {
 }
 
 /// Rust ignores SIGPIPE, so `fjord topic list | head -1` would panic on the
-/// closed pipe. A command-line tool should just stop, as `cat` does.
+/// closed pipe. A command-line tool should just stop, as `cat` does. Only
+/// for client commands: a server must never die of a peer's closed socket.
 fn restore_default_sigpipe() {
     #[cfg(unix)]
     // SAFETY: called first thing in main, before any thread exists; SIG_DFL

@@ -157,3 +157,29 @@ fn bad_listener_settings_name_the_setting() {
         assert!(stderr.contains(says), "{flags:?}: {stderr}");
     }
 }
+
+/// A broker writing to a peer that already reset its connection (a TLS
+/// alert to a client that left mid-handshake) gets EPIPE, and with
+/// SIGPIPE's default disposition also the signal that ends the process
+/// without a word: a secured cluster's controller leader died so when a
+/// stranger's handshake failed. The server keeps SIGPIPE ignored (only
+/// client commands restore the default, for `fjord … | head`).
+#[test]
+fn the_server_survives_sigpipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("data"), free_port(), None);
+    let pid = i32::try_from(server.child.id()).unwrap();
+    // SAFETY: signalling a child this test started and still owns.
+    let sent = unsafe { libc::kill(pid, libc::SIGPIPE) };
+    assert_eq!(sent, 0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "fjord server died of SIGPIPE"
+    );
+    server.produce("after-sigpipe", ["x".to_owned()]);
+    assert_eq!(
+        server.consume("after-sigpipe", 1, Duration::from_secs(10)),
+        ["x"]
+    );
+}
