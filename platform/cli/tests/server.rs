@@ -99,16 +99,16 @@ fn bad_listener_settings_name_the_setting() {
     let voters = format!("0@127.0.0.1:{}", free_port());
     for (yaml, flags, says) in [
         (
-            "",
+            "controller.listener.names: [SASL_PLAINTEXT]\n",
             vec![
                 "--node-id",
                 "0",
                 "--controller-voters",
                 &voters,
                 "--listeners",
-                "SASL_PLAINTEXT://127.0.0.1:0",
+                "PLAINTEXT://127.0.0.1:0",
             ],
-            "inter.broker.listener.name: SASL_PLAINTEXT is a SASL_PLAINTEXT listener; replication between brokers speaks PLAINTEXT only",
+            "controller.listener.names: SASL_PLAINTEXT is a SASL_PLAINTEXT listener; the controller quorum's links speak PLAINTEXT or SSL",
         ),
         (
             "",
