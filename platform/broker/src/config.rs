@@ -191,8 +191,8 @@ pub struct BrokerConfig {
     pub admin_ssl_client_auth: Option<String>,
     /// `admin.api.require.auth` (Redpanda's `admin_api_require_auth`):
     /// whether the admin API refuses (401) requests without credentials
-    /// (HTTP Basic against the SCRAM users, the console's session, or a
-    /// client certificate). Default: on when `authorizer.class.name` or
+    /// (HTTP Basic against the SCRAM users, a bearer token checked as
+    /// OAUTHBEARER's, the console's session, or a client certificate). Default: on when `authorizer.class.name` or
     /// `sasl.admin.user` is set, off otherwise. `/health/*` stays open.
     #[serde(rename = "admin.api.require.auth", alias = "admin_api_require_auth")]
     pub admin_api_require_auth: Option<bool>,
