@@ -170,6 +170,37 @@ impl Cluster {
         info.leader as u64
     }
 
+    /// Waits until every running node's broker, asked on its real port,
+    /// sees `topic`-`partition` satisfy `check`. A broker that was paused
+    /// answers from what it knew before the pause until it catches up on
+    /// the metadata (as a Kafka broker does), so a test that reads right
+    /// after resuming one waits for this rather than for any one view.
+    pub fn wait_for_every_view(
+        &self,
+        what: &str,
+        topic: &str,
+        partition: i32,
+        check: impl Fn(&PartitionInfo) -> bool,
+    ) {
+        self.wait_for_explained(
+            what,
+            |c| {
+                for id in c.ids() {
+                    if c.node(id).state() != NodeState::Running {
+                        continue;
+                    }
+                    let info = partition_at(c.node(id).kafka, topic, partition)
+                        .map_err(|e| format!("broker {id}: {e}"))?;
+                    if !check(&info) {
+                        return Err(format!("broker {id} sees {topic}-{partition}: {info:?}"));
+                    }
+                }
+                Ok(())
+            },
+            |c| c.partition_views(topic, partition),
+        )
+    }
+
     /// Waits until `topic`-`partition` has `size` replicas in its ISR.
     pub fn wait_for_isr(&self, topic: &str, partition: i32, size: usize) -> PartitionInfo {
         self.wait_for_partition(
