@@ -271,5 +271,8 @@ pub(crate) fn group_settings(config: &BrokerConfig) -> GroupSettings {
             config.offsets_retention_minutes.saturating_mul(60_000),
         )
         .unwrap_or(i64::MAX),
+        max_size: config.group_max_size,
+        protocol_metadata_max_bytes: config.group_protocol_metadata_max_bytes,
+        offset_metadata_max_bytes: config.offset_metadata_max_bytes,
     }
 }

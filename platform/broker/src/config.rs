@@ -353,6 +353,40 @@ pub struct BrokerConfig {
         alias = "offsets_retention_minutes"
     )]
     pub offsets_retention_minutes: u64,
+    /// `group.max.size`: members (joined or pending, KIP-394) one classic
+    /// group may have; a JoinGroup beyond it is answered
+    /// GROUP_MAX_SIZE_REACHED. Kafka's default is unbounded; ours bounds
+    /// the memory one group can hold (with
+    /// `group.protocol.metadata.max.bytes`).
+    #[serde(rename = "group.max.size", alias = "group_max_size")]
+    pub group_max_size: usize,
+    /// `group.protocol.metadata.max.bytes` (Fjord's; Kafka has none): the
+    /// bytes of protocol names and metadata one JoinGroup may carry; more
+    /// is answered INVALID_REQUEST. A consumer's subscription is a few
+    /// hundred bytes; Kafka Streams' with many tasks some tens of KiB.
+    #[serde(
+        rename = "group.protocol.metadata.max.bytes",
+        alias = "group_protocol_metadata_max_bytes"
+    )]
+    pub group_protocol_metadata_max_bytes: usize,
+    /// `offset.metadata.max.bytes`: the longest metadata string an offset
+    /// commit may carry; longer is OFFSET_METADATA_TOO_LARGE. Kafka's
+    /// default.
+    #[serde(
+        rename = "offset.metadata.max.bytes",
+        alias = "offset_metadata_max_bytes"
+    )]
+    pub offset_metadata_max_bytes: usize,
+    /// `producer.id.expiration.ms`: an idempotent producer's sequence state
+    /// on a partition is dropped once it has not written there for this
+    /// long (its next batch then starts over, as after UNKNOWN_PRODUCER_ID),
+    /// so producers that come and go do not grow memory without end.
+    /// Kafka's default (one day).
+    #[serde(
+        rename = "producer.id.expiration.ms",
+        alias = "producer_id_expiration_ms"
+    )]
+    pub producer_id_expiration_ms: u64,
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`
     /// when it is created (on the first offset commit). Kafka's default.
     #[serde(
@@ -710,6 +744,10 @@ impl Default for BrokerConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 7 * 24 * 60,
+            group_max_size: 1000,
+            group_protocol_metadata_max_bytes: 256 * 1024,
+            offset_metadata_max_bytes: 4096,
+            producer_id_expiration_ms: 86_400_000,
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 3,
             offsets_commit_timeout_ms: 5000,
@@ -808,6 +846,17 @@ impl BrokerConfig {
             return Err(BrokerError::Config(
                 "offsets.topic.num.partitions must be at least 1".to_string(),
             ));
+        }
+        if self.group_max_size < 1 {
+            return Err(BrokerError::Config(
+                "group.max.size must be at least 1".to_string(),
+            ));
+        }
+        if self.producer_id_expiration_ms < 1000 {
+            return Err(BrokerError::Config(format!(
+                "producer.id.expiration.ms must be at least 1000, not {}",
+                self.producer_id_expiration_ms
+            )));
         }
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
             return Err(BrokerError::Config(

@@ -163,6 +163,13 @@ pub enum GroupError {
     /// OffsetCommit with metadata over `offset.metadata.max.bytes`.
     #[error("the offset metadata is too large")]
     OffsetMetadataTooLarge,
+    /// A new member would take the group over `group.max.size`.
+    #[error("the group has reached group.max.size members")]
+    GroupMaxSizeReached,
+    /// A JoinGroup's protocols weigh more than
+    /// `group.protocol.metadata.max.bytes`.
+    #[error("the JoinGroup protocol metadata is over group.protocol.metadata.max.bytes")]
+    ProtocolMetadataTooLarge,
     /// No such member in the group (or no such group).
     #[error("unknown member")]
     UnknownMember,
@@ -225,6 +232,8 @@ pub(crate) fn group_error_code(error: &GroupError) -> i16 {
         GroupError::SubscribedToTopic => ResponseError::GroupSubscribedToTopic.code(),
         GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition.code(),
         GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge.code(),
+        GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached.code(),
+        GroupError::ProtocolMetadataTooLarge => ResponseError::InvalidRequest.code(),
         GroupError::UnknownMember => ResponseError::UnknownMemberId.code(),
         GroupError::FencedInstance => ResponseError::FencedInstanceId.code(),
         GroupError::IllegalGeneration => ResponseError::IllegalGeneration.code(),
@@ -546,6 +555,8 @@ mod tests {
             (GroupError::SubscribedToTopic, 86),
             (GroupError::UnknownTopicOrPartition, 3),
             (GroupError::OffsetMetadataTooLarge, 12),
+            (GroupError::GroupMaxSizeReached, 81),
+            (GroupError::ProtocolMetadataTooLarge, 42),
             (GroupError::UnknownMember, 25),
             (GroupError::FencedInstance, 82),
             (GroupError::IllegalGeneration, 22),

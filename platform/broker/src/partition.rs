@@ -11,7 +11,7 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::error::PartitionError;
-use crate::producer_state::{ProducerStates, Verdict};
+use crate::producer_state::{Expiry, ProducerStates, Verdict};
 use crate::replica_set::{IsrChange, ReplicaSet};
 
 /// What this broker does for a partition.
@@ -285,6 +285,7 @@ impl Partition {
         &self,
         batch: Vec<u8>,
         header: &BatchHeader,
+        expiry: Expiry,
     ) -> Result<i64, PartitionError> {
         let mut guard = self.producers.lock().await;
         if guard.is_none() {
@@ -299,7 +300,7 @@ impl Partition {
                 "producer state missing".to_string(),
             ));
         };
-        match states.check(header)? {
+        match states.check(header, expiry)? {
             Verdict::Duplicate(offset) => {
                 tracing::debug!(
                     topic = %self.topic,
@@ -313,7 +314,7 @@ impl Partition {
             }
             Verdict::Append => {
                 let info = self.append(batch).await?;
-                states.record(header, info.first_offset);
+                states.record(header, info.first_offset, expiry);
                 Ok(info.first_offset)
             }
         }

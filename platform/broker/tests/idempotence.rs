@@ -275,3 +275,41 @@ fn librdkafka_idempotent_producer_survives_a_restart() {
     assert_eq!(values, (0..n).collect::<Vec<_>>(), "no duplicates, no gaps");
     broker.stop();
 }
+
+/// `producer.id.expiration.ms`: a producer silent for longer is forgotten
+/// on the partition — its next batch must start a new sequence (as after
+/// UNKNOWN_PRODUCER_ID), and a late retry of an old batch is no longer
+/// recognised — while a producer that keeps writing keeps its state.
+#[test]
+fn a_silent_producer_expires() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = BrokerConfig::ephemeral(dir.path());
+    config.producer_id_expiration_ms = 1_000;
+    let broker = TestBroker::start_with(config);
+    let mut raw = Raw::connect(broker.addr);
+    let topic = "expiring";
+    let (_, silent, _) = init_producer_id(&mut raw, None);
+    let (_, busy, _) = init_producer_id(&mut raw, None);
+    assert_eq!(produce(&mut raw, topic, batch(silent, 0, 0, 3)), (0, 0));
+    assert_eq!(produce(&mut raw, topic, batch(busy, 0, 0, 1)), (0, 3));
+    for seq in 1..=6 {
+        std::thread::sleep(Duration::from_millis(250));
+        let (code, _) = produce(&mut raw, topic, batch(busy, 0, seq, 1));
+        assert_eq!(code, 0, "the busy producer's sequence {seq}");
+    }
+    // 1.5 s after its last batch the silent producer is unknown.
+    assert_eq!(
+        produce(&mut raw, topic, batch(silent, 0, 3, 1)).0,
+        59,
+        "UNKNOWN_PRODUCER_ID after expiry"
+    );
+    let (code, offset) = produce(&mut raw, topic, batch(silent, 0, 0, 3));
+    assert_eq!(code, 0);
+    assert_eq!(
+        offset, 10,
+        "its old first batch is a new batch now, not a duplicate"
+    );
+    // The busy one was never forgotten: a retry is still a duplicate.
+    assert_eq!(produce(&mut raw, topic, batch(busy, 0, 6, 1)), (0, 9));
+    broker.stop();
+}

@@ -45,6 +45,12 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
             c.auto_create_topics.to_string(),
             TYPE_BOOLEAN,
         ),
+        fixed("group.max.size", c.group_max_size.to_string(), TYPE_INT),
+        fixed(
+            "group.protocol.metadata.max.bytes",
+            c.group_protocol_metadata_max_bytes.to_string(),
+            TYPE_INT,
+        ),
         fixed("log.dir", c.data_dir.display().to_string(), TYPE_STRING),
         fixed(
             "log.retention.ms",
@@ -64,6 +70,16 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
         ),
         fixed("node.id", c.node_id.to_string(), TYPE_INT),
         fixed("num.partitions", c.num_partitions.to_string(), TYPE_INT),
+        fixed(
+            "offset.metadata.max.bytes",
+            c.offset_metadata_max_bytes.to_string(),
+            TYPE_INT,
+        ),
+        fixed(
+            "producer.id.expiration.ms",
+            c.producer_id_expiration_ms.to_string(),
+            TYPE_LONG,
+        ),
         fixed(
             "socket.request.max.bytes",
             c.socket_request_max_bytes.to_string(),

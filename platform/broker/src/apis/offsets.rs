@@ -18,7 +18,7 @@ use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::clock::now_ms;
 use crate::error::group_error_code;
-use crate::group::{CommittedOffset, Committer, check_offset};
+use crate::group::{CommittedOffset, Committer};
 
 /// OffsetCommit. Per-partition problems (unknown partition, oversized
 /// metadata) fail that partition only; a membership problem fails all.
@@ -47,9 +47,12 @@ pub(crate) async fn commit(
                 code
             } else if !topic_allowed {
                 ResponseError::TopicAuthorizationFailed.code()
-            } else if let Err(e) =
-                check_offset(state.registry(), &topic.name, p.partition_index, metadata)
-            {
+            } else if let Err(e) = state.groups().check_offset(
+                state.registry(),
+                &topic.name,
+                p.partition_index,
+                metadata,
+            ) {
                 group_error_code(&e)
             } else {
                 offsets.push((

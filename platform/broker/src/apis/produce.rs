@@ -23,6 +23,7 @@ use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::PartitionError;
 use crate::error::{auth_error_code, partition_error_code};
+use crate::producer_state::Expiry;
 
 /// Handles a Produce (the caller drops the answer for acks 0).
 pub(crate) async fn handle(
@@ -38,6 +39,10 @@ pub(crate) async fn handle(
     // partition answer, partition, end offset). Every partition is appended
     // before any is waited for, so followers replicate them together.
     let mut uncommitted = Vec::new();
+    let expiry = Expiry {
+        now_ms: crate::clock::now_ms(),
+        after_ms: i64::try_from(state.config().producer_id_expiration_ms).unwrap_or(i64::MAX),
+    };
     for topic_data in request.topic_data {
         let name = topic_data.name.clone();
         if !access.topic(Operation::Write, &name) {
@@ -145,7 +150,7 @@ pub(crate) async fn handle(
                     Vec::new(),
                 )),
                 Some(header) => partition
-                    .append_idempotent(records.to_vec(), &header)
+                    .append_idempotent(records.to_vec(), &header, expiry)
                     .await
                     .map(|base| (base, base + i64::from(header.last_offset_delta) + 1))
                     .map_err(|e| refusal(&e)),

@@ -16,9 +16,6 @@ use super::state::{CommittedOffset, Group, GroupState};
 use crate::error::GroupError;
 use crate::topic_registry::TopicRegistry;
 
-/// Kafka's `offset.metadata.max.bytes`.
-const MAX_METADATA_BYTES: usize = 4096;
-
 /// Who commits: a member of a generation, or nobody (a simple commit, as
 /// admin tools and the in-process pipeline runtime make).
 #[derive(Debug, Clone, Copy)]
@@ -41,26 +38,27 @@ impl Committer<'static> {
 /// Offsets by topic, each with its partitions in order.
 pub(crate) type CommittedByTopic = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
 
-/// Whether an offset for `topic`/`partition` with `metadata` can be
-/// committed at all. In a cluster the coordinator need not host the
-/// partition: it only has to exist.
-pub(crate) fn check_offset(
-    registry: &TopicRegistry,
-    topic: &str,
-    partition: i32,
-    metadata: &str,
-) -> Result<(), GroupError> {
-    let known = registry.get(topic);
-    if known.is_none_or(|t| !(0..t.partition_count()).contains(&partition)) {
-        return Err(GroupError::UnknownTopicOrPartition);
-    }
-    if metadata.len() > MAX_METADATA_BYTES {
-        return Err(GroupError::OffsetMetadataTooLarge);
-    }
-    Ok(())
-}
-
 impl GroupCoordinator {
+    /// Whether an offset for `topic`/`partition` with `metadata` can be
+    /// committed at all. In a cluster the coordinator need not host the
+    /// partition: it only has to exist.
+    pub(crate) fn check_offset(
+        &self,
+        registry: &TopicRegistry,
+        topic: &str,
+        partition: i32,
+        metadata: &str,
+    ) -> Result<(), GroupError> {
+        let known = registry.get(topic);
+        if known.is_none_or(|t| !(0..t.partition_count()).contains(&partition)) {
+            return Err(GroupError::UnknownTopicOrPartition);
+        }
+        if metadata.len() > self.settings().offset_metadata_max_bytes {
+            return Err(GroupError::OffsetMetadataTooLarge);
+        }
+        Ok(())
+    }
+
     /// Commits `offsets` of `group_id` for `by`: authorised by the
     /// coordinator, written to `__consumer_offsets` and, once stored,
     /// visible to OffsetFetch. The membership check runs even when

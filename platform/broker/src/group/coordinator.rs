@@ -29,6 +29,13 @@ pub(crate) struct GroupSettings {
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
     pub offsets_retention_ms: i64,
+    /// `group.max.size`: members, joined or pending, per group.
+    pub max_size: usize,
+    /// `group.protocol.metadata.max.bytes`: protocol names and metadata of
+    /// one JoinGroup.
+    pub protocol_metadata_max_bytes: usize,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
 }
 
 /// A JoinGroup as the coordinator sees it.
@@ -90,6 +97,11 @@ impl GroupCoordinator {
         self.groups.lock()
     }
 
+    /// The settings it was made with.
+    pub(super) fn settings(&self) -> &GroupSettings {
+        &self.settings
+    }
+
     fn new_member_id(&self, client_id: &str) -> String {
         // Unique across restarts too: the start time is part of the id.
         let n = self.next_member.fetch_add(1, Ordering::Relaxed);
@@ -107,6 +119,21 @@ impl GroupCoordinator {
             || request.session_timeout_ms > self.settings.max_session_timeout_ms
         {
             return error(GroupError::InvalidSessionTimeout);
+        }
+        let metadata_bytes: usize = request
+            .protocols
+            .iter()
+            .map(|(name, metadata)| name.len() + metadata.len())
+            .sum();
+        if metadata_bytes > self.settings.protocol_metadata_max_bytes {
+            tracing::info!(
+                group = %request.group_id,
+                client = %request.client_id,
+                host = %request.client_host,
+                bytes = metadata_bytes,
+                "JoinGroup refused: protocol metadata over group.protocol.metadata.max.bytes"
+            );
+            return error(GroupError::ProtocolMetadataTooLarge);
         }
         let mut groups = self.lock();
         let group = groups
@@ -158,6 +185,16 @@ impl GroupCoordinator {
                 self.prepare_rebalance(group, now);
                 self.try_complete_join(group, now);
                 return Pending::Wait(rx);
+            }
+            if group.members.len() + group.pending.len() >= self.settings.max_size {
+                tracing::info!(
+                    group = %group.id,
+                    client = %request.client_id,
+                    host = %request.client_host,
+                    max = self.settings.max_size,
+                    "JoinGroup refused: the group has group.max.size members"
+                );
+                return error(GroupError::GroupMaxSizeReached);
             }
             let new_id = self.new_member_id(&request.client_id);
             if request.require_member_id && request.instance_id.is_none() {

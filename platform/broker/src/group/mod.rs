@@ -17,7 +17,7 @@ pub(crate) mod ownership;
 pub(crate) mod state;
 mod views;
 
-pub(crate) use commits::{Committer, check_offset};
+pub(crate) use commits::Committer;
 pub(crate) use coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
 pub(crate) use state::{CommittedOffset, GroupState};
 

@@ -25,6 +25,9 @@ fn coordinator(delay_ms: u64) -> GroupCoordinator {
         min_session_timeout_ms: 10,
         max_session_timeout_ms: 60_000,
         offsets_retention_ms: 60_000,
+        max_size: 3,
+        protocol_metadata_max_bytes: 1024,
+        offset_metadata_max_bytes: 4096,
     })
 }
 
@@ -126,4 +129,50 @@ fn offsets_of_an_empty_group_expire_after_retention() {
     let groups = c.lock();
     let kept: Vec<_> = groups["g"].offsets.keys().cloned().collect();
     assert_eq!(kept, vec![("t".to_string(), 1)]);
+}
+
+fn join_code(pending: Pending<JoinResult>) -> Option<i16> {
+    match pending {
+        Pending::Ready(r) => r.error.map(|e| group_error_code(&e)),
+        Pending::Wait(_) => None,
+    }
+}
+
+#[test]
+fn a_group_takes_at_most_group_max_size_members_pending_ones_included() {
+    let c = coordinator(0);
+    let _a = waiting(c.join(request("", 10_000, 10_000)));
+    let _b = waiting(c.join(request("", 10_000, 10_000)));
+    // A KIP-394 first join holds a place too: its id is pending.
+    let pending = request("", 10_000, 10_000);
+    let pending_id = match c.join(JoinRequest {
+        require_member_id: true,
+        ..pending
+    }) {
+        Pending::Ready(r) => {
+            assert_eq!(r.error.map(|e| group_error_code(&e)), Some(79));
+            r.member_id
+        }
+        Pending::Wait(_) => panic!("a first v4 join waits"),
+    };
+    assert_eq!(
+        join_code(c.join(request("", 10_000, 10_000))),
+        Some(81),
+        "a fourth member is refused with GROUP_MAX_SIZE_REACHED"
+    );
+    // The pending member itself still gets in.
+    let _c = waiting(c.join(request(&pending_id, 10_000, 10_000)));
+    assert_eq!(c.lock()["g"].members.len(), 3);
+}
+
+#[test]
+fn oversized_protocol_metadata_is_refused_before_a_group_exists() {
+    let c = coordinator(0);
+    let mut big = request("", 10_000, 10_000);
+    big.protocols = vec![("range".to_string(), Bytes::from(vec![0u8; 1024]))];
+    assert_eq!(join_code(c.join(big)), Some(42));
+    assert!(c.lock().get("g").is_none(), "no group left behind");
+    let mut fits = request("", 10_000, 10_000);
+    fits.protocols = vec![("range".to_string(), Bytes::from(vec![0u8; 1019]))];
+    drop(waiting(c.join(fits)));
 }

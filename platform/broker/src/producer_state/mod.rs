@@ -5,6 +5,13 @@
 //! of each producer kept (librdkafka and the Java client keep at most five
 //! requests in flight with idempotence).
 //!
+//! A producer's state on a partition is dropped once it has not written
+//! there for `producer.id.expiration.ms` (as in Kafka), so producers that
+//! come and go — or a client that asks InitProducerId in a loop — cannot
+//! grow it without end: memory is bounded by the producers that wrote
+//! within the window. Expired producers are swept at most once per
+//! [`SWEEP_INTERVAL_MS`] of appends, and never answered from in between.
+//!
 //! The state survives restarts: a clean shutdown writes a snapshot of it
 //! per partition (`snapshot`), and the first idempotent batch after a start
 //! loads that snapshot and scans only the batches after it — or, without a
@@ -20,6 +27,26 @@ use fjord_log::{BatchHeader, Log};
 
 /// Batches remembered per producer and partition.
 pub(crate) const KEPT_BATCHES: usize = 5;
+
+/// How often, at most, an appending partition looks for expired producers
+/// (Kafka: `producer.id.expiration.check.interval.ms`, 10 minutes; ours is
+/// shorter because the sweep is cheap and only runs on appends).
+pub(crate) const SWEEP_INTERVAL_MS: i64 = 60_000;
+
+/// The time now and how long a silent producer's state lives, for the
+/// checks that expire it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expiry {
+    pub now_ms: i64,
+    /// `producer.id.expiration.ms`.
+    pub after_ms: i64,
+}
+
+impl Expiry {
+    fn expired(&self, producer: &Producer) -> bool {
+        self.now_ms.saturating_sub(producer.last_write_ms) >= self.after_ms
+    }
+}
 
 /// Hands out producer ids. Ids must not repeat across restarts and there
 /// is no controller to hand out blocks yet, so they start at the start
@@ -85,6 +112,12 @@ struct StoredBatch {
 struct Producer {
     epoch: i16,
     batches: VecDeque<StoredBatch>,
+    /// When it last wrote here, by the broker's clock. State rebuilt from
+    /// the log at a start counts as written then: Kafka takes the batches'
+    /// timestamps, which a client sets, so replayed old data would expire
+    /// at once and its retries be stored twice; this keeps it one more
+    /// window instead.
+    last_write_ms: i64,
 }
 
 /// The last sequence of a batch: sequences wrap from i32::MAX to 0.
@@ -101,14 +134,25 @@ fn next_sequence(seq: i32) -> i32 {
 #[derive(Debug, Default)]
 pub(crate) struct ProducerStates {
     producers: HashMap<i64, Producer>,
+    /// No sweep for expired producers before this time.
+    next_sweep_ms: i64,
 }
 
 impl ProducerStates {
-    /// Checks an idempotent batch (producer id ≥ 0) against the state.
-    pub(crate) fn check(&self, header: &BatchHeader) -> Result<Verdict, SequenceError> {
+    /// Checks an idempotent batch (producer id ≥ 0) against the state; an
+    /// expired producer is unknown.
+    pub(crate) fn check(
+        &self,
+        header: &BatchHeader,
+        expiry: Expiry,
+    ) -> Result<Verdict, SequenceError> {
         let producer_id = header.producer_id;
         let (epoch, first) = (header.producer_epoch, header.base_sequence);
-        let Some(producer) = self.producers.get(&producer_id) else {
+        let known = self
+            .producers
+            .get(&producer_id)
+            .filter(|p| !expiry.expired(p));
+        let Some(producer) = known else {
             return if first == 0 {
                 Ok(Verdict::Append)
             } else {
@@ -160,14 +204,37 @@ impl ProducerStates {
         }
     }
 
-    /// Records a stored idempotent batch whose first offset is
-    /// `first_offset`.
-    pub(crate) fn record(&mut self, header: &BatchHeader, first_offset: i64) {
+    /// Records a batch appended now whose first offset is `first_offset`,
+    /// and sweeps expired producers when a sweep is due.
+    pub(crate) fn record(&mut self, header: &BatchHeader, first_offset: i64, expiry: Expiry) {
+        if expiry.now_ms >= self.next_sweep_ms {
+            self.producers.retain(|_, p| !expiry.expired(p));
+            self.next_sweep_ms = expiry.now_ms.saturating_add(SWEEP_INTERVAL_MS);
+        } else if self
+            .producers
+            .get(&header.producer_id)
+            .is_some_and(|p| expiry.expired(p))
+        {
+            // Expired but not swept yet: it starts over, as `check` said.
+            self.producers.remove(&header.producer_id);
+        }
+        self.remember(header, first_offset, expiry.now_ms);
+    }
+
+    /// The number of producers with state here (expired ones not yet
+    /// swept included).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    fn remember(&mut self, header: &BatchHeader, first_offset: i64, written_ms: i64) {
         let producer = self.producers.entry(header.producer_id).or_default();
         if header.producer_epoch != producer.epoch {
             producer.epoch = header.producer_epoch;
             producer.batches.clear();
         }
+        producer.last_write_ms = producer.last_write_ms.max(written_ms);
         producer.batches.push_back(StoredBatch {
             first_seq: header.base_sequence,
             last_seq: last_sequence(header),
@@ -186,6 +253,7 @@ impl ProducerStates {
     /// because the newest batches come last.
     pub(crate) fn rebuild(log: &Log) -> Self {
         let end = log.log_end_offset();
+        let started = crate::clock::now_ms();
         let (mut states, mut next) = match snapshot::take(log.dir()) {
             // A snapshot from beyond today's end belongs to another history.
             Some((states, at)) if at <= end => (states, at.max(log.log_start_offset())),
@@ -216,7 +284,7 @@ impl ProducerStates {
                     break;
                 }
                 if header.producer_id >= 0 && header.base_offset >= before {
-                    states.record(&header, header.base_offset);
+                    states.remember(&header, header.base_offset, started);
                 }
                 next = next.max(header.base_offset + i64::from(header.last_offset_delta) + 1);
                 at += header.size();
@@ -233,6 +301,12 @@ impl ProducerStates {
 pub(crate) mod tests {
     use super::*;
     use crate::error::sequence_error_code;
+
+    /// A clock for tests that do not look at expiry: nothing expires.
+    pub(crate) const NOW: Expiry = Expiry {
+        now_ms: 1_000,
+        after_ms: 86_400_000,
+    };
 
     pub(crate) fn header(producer_id: i64, epoch: i16, first: i32, count: i32) -> BatchHeader {
         BatchHeader {
@@ -255,40 +329,46 @@ pub(crate) mod tests {
     #[test]
     fn sequences_duplicates_gaps_and_epochs() {
         let mut s = ProducerStates::default();
-        assert_eq!(s.check(&header(7, 0, 0, 3)), Ok(Verdict::Append));
-        s.record(&header(7, 0, 0, 3), 100);
-        assert_eq!(s.check(&header(7, 0, 0, 3)), Ok(Verdict::Duplicate(100)));
+        assert_eq!(s.check(&header(7, 0, 0, 3), NOW), Ok(Verdict::Append));
+        s.record(&header(7, 0, 0, 3), 100, NOW);
         assert_eq!(
-            s.check(&header(7, 0, 5, 1))
+            s.check(&header(7, 0, 0, 3), NOW),
+            Ok(Verdict::Duplicate(100))
+        );
+        assert_eq!(
+            s.check(&header(7, 0, 5, 1), NOW)
                 .map_err(|e| sequence_error_code(&e)),
             Err(45)
         );
-        assert_eq!(s.check(&header(7, 0, 3, 2)), Ok(Verdict::Append));
-        s.record(&header(7, 0, 3, 2), 103);
+        assert_eq!(s.check(&header(7, 0, 3, 2), NOW), Ok(Verdict::Append));
+        s.record(&header(7, 0, 3, 2), 103, NOW);
         for i in 0..5 {
-            s.record(&header(7, 0, 5 + i, 1), 105 + i64::from(i));
+            s.record(&header(7, 0, 5 + i, 1), 105 + i64::from(i), NOW);
         }
         // The first two batches fell out of the window of five.
         assert_eq!(
-            s.check(&header(7, 0, 0, 3))
+            s.check(&header(7, 0, 0, 3), NOW)
                 .map_err(|e| sequence_error_code(&e)),
             Err(45)
         );
-        assert_eq!(s.check(&header(7, 0, 9, 1)), Ok(Verdict::Duplicate(109)));
         assert_eq!(
-            s.check(&header(8, 0, 4, 1))
+            s.check(&header(7, 0, 9, 1), NOW),
+            Ok(Verdict::Duplicate(109))
+        );
+        assert_eq!(
+            s.check(&header(8, 0, 4, 1), NOW)
                 .map_err(|e| sequence_error_code(&e)),
             Err(59)
         );
-        assert_eq!(s.check(&header(7, 1, 0, 1)), Ok(Verdict::Append));
-        s.record(&header(7, 1, 0, 1), 200);
+        assert_eq!(s.check(&header(7, 1, 0, 1), NOW), Ok(Verdict::Append));
+        s.record(&header(7, 1, 0, 1), 200, NOW);
         assert_eq!(
-            s.check(&header(7, 0, 10, 1))
+            s.check(&header(7, 0, 10, 1), NOW)
                 .map_err(|e| sequence_error_code(&e)),
             Err(47)
         );
         assert_eq!(
-            s.check(&header(7, 2, 3, 1))
+            s.check(&header(7, 2, 3, 1), NOW)
                 .map_err(|e| sequence_error_code(&e)),
             Err(45)
         );
@@ -297,15 +377,81 @@ pub(crate) mod tests {
     #[test]
     fn sequences_wrap() {
         let mut s = ProducerStates::default();
-        s.record(&header(1, 0, 0, 1), 0);
+        s.record(&header(1, 0, 0, 1), 0, NOW);
         let mut h = header(1, 0, i32::MAX - 1, 3);
         assert_eq!(last_sequence(&h), 0);
         if let Some(b) = s.producers.entry(1).or_default().batches.back_mut() {
             b.last_seq = i32::MAX - 2;
         }
-        assert_eq!(s.check(&h), Ok(Verdict::Append));
-        s.record(&h, 10);
+        assert_eq!(s.check(&h, NOW), Ok(Verdict::Append));
+        s.record(&h, 10, NOW);
         h = header(1, 0, 1, 1);
-        assert_eq!(s.check(&h), Ok(Verdict::Append));
+        assert_eq!(s.check(&h, NOW), Ok(Verdict::Append));
+    }
+
+    #[test]
+    fn a_silent_producer_expires_and_a_sweep_drops_it() {
+        let at = |now_ms| Expiry {
+            now_ms,
+            after_ms: 10_000,
+        };
+        let mut s = ProducerStates::default();
+        s.record(&header(1, 0, 0, 1), 0, at(1_000));
+        s.record(&header(2, 0, 0, 1), 1, at(5_000));
+        // Within the window both are known: a retry is a duplicate.
+        assert_eq!(
+            s.check(&header(1, 0, 0, 1), at(10_999)),
+            Ok(Verdict::Duplicate(0))
+        );
+        // Producer 1 silent for 10 s: unknown, so sequence 1 is refused as
+        // UNKNOWN_PRODUCER_ID and sequence 0 starts it over.
+        assert_eq!(
+            s.check(&header(1, 0, 1, 1), at(11_000))
+                .map_err(|e| sequence_error_code(&e)),
+            Err(59)
+        );
+        assert_eq!(
+            s.check(&header(1, 0, 0, 1), at(11_000)),
+            Ok(Verdict::Append)
+        );
+        assert_eq!(
+            s.check(&header(2, 0, 1, 1), at(11_000)),
+            Ok(Verdict::Append)
+        );
+        // The next append past the sweep interval drops every expired one.
+        s.record(&header(3, 0, 0, 1), 2, at(SWEEP_INTERVAL_MS + 2_000));
+        assert_eq!(s.len(), 1, "only producer 3 is left");
+        // Many producers that each write once hold memory only while fresh.
+        let mut s = ProducerStates::default();
+        for id in 0..10_000 {
+            s.record(&header(id, 0, 0, 1), id, at(id * 100));
+        }
+        assert!(
+            s.len() <= 1_000 + (SWEEP_INTERVAL_MS / 100) as usize,
+            "{} producers kept",
+            s.len()
+        );
+    }
+
+    #[test]
+    fn an_expired_producer_recorded_before_a_sweep_starts_over() {
+        let at = |now_ms| Expiry {
+            now_ms,
+            after_ms: 10_000,
+        };
+        let mut s = ProducerStates::default();
+        s.record(&header(1, 0, 0, 5), 0, at(0));
+        // A sweep is not due yet at 15 s (the first one ran at 0).
+        s.record(&header(1, 0, 0, 1), 10, at(15_000));
+        assert_eq!(
+            s.check(&header(1, 0, 1, 1), at(15_001)),
+            Ok(Verdict::Append)
+        );
+        // Its batches before the expiry are forgotten: no duplicate answer.
+        assert_eq!(
+            s.check(&header(1, 0, 0, 5), at(15_001))
+                .map_err(|e| sequence_error_code(&e)),
+            Err(45)
+        );
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! File `producer.snapshot` in the partition directory, little-endian:
 //! `"FJPS" version:u8 end_offset:i64 producers:u32
-//! (producer_id:i64 epoch:i16 batches:u8 (first_seq:i32 last_seq:i32 first_offset:i64)*)*
-//! crc32c:u32` — the CRC covers everything before it.
+//! (producer_id:i64 epoch:i16 last_write_ms:i64 batches:u8
+//! (first_seq:i32 last_seq:i32 first_offset:i64)*)* crc32c:u32` — the CRC
+//! covers everything before it. Version 1 (before producers expired) has no
+//! `last_write_ms`; its producers count as written when it is read.
 //!
 //! A snapshot is read once and removed: the state then lives in memory, and
 //! a crash before the next clean shutdown falls back to the full scan,
@@ -16,7 +18,7 @@ use super::{Producer, ProducerStates, StoredBatch};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 4] = b"FJPS";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 pub(crate) const FILE_NAME: &str = "producer.snapshot";
 
 /// Where a partition's snapshot lives.
@@ -34,6 +36,7 @@ pub(crate) fn encode(states: &ProducerStates, end_offset: i64) -> Vec<u8> {
     for (id, p) in &states.producers {
         out.extend_from_slice(&id.to_le_bytes());
         out.extend_from_slice(&p.epoch.to_le_bytes());
+        out.extend_from_slice(&p.last_write_ms.to_le_bytes());
         out.push(p.batches.len() as u8);
         for b in &p.batches {
             out.extend_from_slice(&b.first_seq.to_le_bytes());
@@ -64,19 +67,30 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(ProducerStates, i64)> {
         return None;
     }
     let mut r = Reader(body);
-    if &r.take::<4>()? != MAGIC || r.take::<1>()? != [VERSION] {
+    if &r.take::<4>()? != MAGIC {
         return None;
     }
+    let version = r.take::<1>()?[0];
+    if !(1..=VERSION).contains(&version) {
+        return None;
+    }
+    let read_at = crate::clock::now_ms();
     let end_offset = i64::from_le_bytes(r.take()?);
     let count = u32::from_le_bytes(r.take()?);
     let mut states = ProducerStates::default();
     for _ in 0..count {
         let id = i64::from_le_bytes(r.take()?);
         let epoch = i16::from_le_bytes(r.take()?);
+        let last_write_ms = if version >= 2 {
+            i64::from_le_bytes(r.take()?)
+        } else {
+            read_at
+        };
         let n = r.take::<1>()?[0];
         let mut producer = Producer {
             epoch,
             batches: Default::default(),
+            last_write_ms,
         };
         for _ in 0..n {
             producer.batches.push_back(StoredBatch {
@@ -123,20 +137,26 @@ pub(crate) fn write(
 mod tests {
     use super::*;
     use crate::producer_state::Verdict;
-    use crate::producer_state::tests::header;
+    use crate::producer_state::tests::{NOW, header};
 
     #[test]
     fn roundtrip_and_every_damage_is_refused() {
         let mut s = ProducerStates::default();
-        s.record(&header(7, 2, 0, 3), 100);
-        s.record(&header(7, 2, 3, 1), 103);
-        s.record(&header(9, 0, 0, 1), 104);
+        s.record(&header(7, 2, 0, 3), 100, NOW);
+        s.record(&header(7, 2, 3, 1), 103, NOW);
+        s.record(&header(9, 0, 0, 1), 104, NOW);
         let bytes = encode(&s, 105);
         let (back, end) = decode(&bytes).expect("decodes");
         assert_eq!(end, 105);
-        assert_eq!(back.check(&header(7, 2, 3, 1)), Ok(Verdict::Duplicate(103)));
-        assert_eq!(back.check(&header(9, 0, 0, 1)), Ok(Verdict::Duplicate(104)));
-        assert_eq!(back.check(&header(7, 2, 4, 1)), Ok(Verdict::Append));
+        assert_eq!(
+            back.check(&header(7, 2, 3, 1), NOW),
+            Ok(Verdict::Duplicate(103))
+        );
+        assert_eq!(
+            back.check(&header(9, 0, 0, 1), NOW),
+            Ok(Verdict::Duplicate(104))
+        );
+        assert_eq!(back.check(&header(7, 2, 4, 1), NOW), Ok(Verdict::Append));
         for len in 0..bytes.len() {
             assert!(
                 decode(&bytes[..len]).is_none(),
@@ -148,5 +168,34 @@ mod tests {
             flipped[i] ^= 0x40;
             assert!(decode(&flipped).is_none(), "a flip at byte {i} decoded");
         }
+    }
+
+    /// A snapshot written before producers expired (version 1) still
+    /// loads; its producers count as written when it is read.
+    #[test]
+    fn a_version_1_snapshot_loads() {
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(MAGIC);
+        v1.push(1);
+        v1.extend_from_slice(&50i64.to_le_bytes());
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&7i64.to_le_bytes());
+        v1.extend_from_slice(&2i16.to_le_bytes());
+        v1.push(1);
+        v1.extend_from_slice(&0i32.to_le_bytes());
+        v1.extend_from_slice(&2i32.to_le_bytes());
+        v1.extend_from_slice(&40i64.to_le_bytes());
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let (back, end) = decode(&v1).expect("a version 1 snapshot decodes");
+        assert_eq!(end, 50);
+        let now = crate::producer_state::Expiry {
+            now_ms: crate::clock::now_ms(),
+            after_ms: 60_000,
+        };
+        assert_eq!(
+            back.check(&header(7, 2, 0, 3), now),
+            Ok(Verdict::Duplicate(40))
+        );
     }
 }
