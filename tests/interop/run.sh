@@ -125,6 +125,14 @@ else
   failed=$((failed + 1)); echo "FAILED kafka-python suite"
 fi
 
+# aiokafka: static membership on the older request versions it sends.
+echo "--- aiokafka"
+if python3 -m pytest -q "$here/test_aiokafka.py"; then
+  passed=$((passed + 1)); echo "ok     aiokafka suite"
+else
+  failed=$((failed + 1)); echo "FAILED aiokafka suite"
+fi
+
 # confluent-kafka (librdkafka inside): every security protocol, OAUTHBEARER
 # included.
 echo "--- confluent-kafka"

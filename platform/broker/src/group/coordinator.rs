@@ -148,8 +148,12 @@ impl GroupCoordinator {
         let (tx, rx) = oneshot::channel();
         if request.member_id.is_empty() {
             // A restarted static member takes its old place; if the group
-            // is stable and the member is not the leader nothing else has
-            // to change, so it gets the current generation back at once.
+            // is stable and the protocol it would select is the same,
+            // nothing else has to change, so it gets the current generation
+            // back at once — the leader too, as Kafka's classic coordinator
+            // does: told the *old* leader id, it does not take itself for
+            // the leader (a stable group would not pass on a new
+            // assignment), and its SyncGroup returns what it had.
             if let Some(instance) = &request.instance_id
                 && let Some(old_id) = group.static_member(instance)
             {
@@ -164,7 +168,6 @@ impl GroupCoordinator {
                 if let Some(waiter) = member.join_waiter.take() {
                     let _ = waiter.send(JoinResult::error(GroupError::FencedInstance, &old_id));
                 }
-                let unchanged = member.protocols == request.protocols;
                 member.id = new_id.clone();
                 member.last_seen = now;
                 member.client_id = request.client_id.clone();
@@ -176,12 +179,20 @@ impl GroupCoordinator {
                 if was_leader {
                     group.leader = Some(new_id.clone());
                 }
-                if group.state == GroupState::Stable && unchanged && !was_leader {
-                    group.members.insert(new_id.clone(), member);
-                    return Pending::Ready(current_generation(group, &new_id));
-                }
-                member.join_waiter = Some(tx);
                 group.members.insert(new_id.clone(), member);
+                if group.state == GroupState::Stable
+                    && group.select_protocol() == group.protocol_name
+                {
+                    let mut answer = current_generation(group, &new_id);
+                    if was_leader {
+                        answer.leader = old_id;
+                        answer.members = Vec::new();
+                    }
+                    return Pending::Ready(answer);
+                }
+                if let Some(member) = group.members.get_mut(&new_id) {
+                    member.join_waiter = Some(tx);
+                }
                 self.prepare_rebalance(group, now);
                 self.try_complete_join(group, now);
                 return Pending::Wait(rx);
@@ -211,12 +222,12 @@ impl GroupCoordinator {
             self.add_member(group, request.member_id.clone(), &request, tx, now);
             return Pending::Wait(rx);
         }
+        if Self::fenced(group, &request.member_id, request.instance_id.as_deref()) {
+            return error(GroupError::FencedInstance);
+        }
         let Some(member) = group.members.get_mut(&request.member_id) else {
             return error(GroupError::UnknownMember);
         };
-        if member.instance_id.is_some() && member.instance_id != request.instance_id {
-            return error(GroupError::FencedInstance);
-        }
         member.last_seen = now;
         member.session_timeout_ms = request.session_timeout_ms;
         member.rebalance_timeout_ms = request.rebalance_timeout_ms;
@@ -380,6 +391,30 @@ impl GroupCoordinator {
         }
     }
 
+    /// Whether a request naming `member_id` and `instance_id` comes from a
+    /// fenced static member: as in Kafka, only a request that carries an
+    /// instance id can be — one held by another member id, or not the
+    /// member's own. Requests of versions without the field (aiokafka
+    /// joins with JoinGroup v5 and an instance id, then heartbeats with
+    /// Heartbeat v1 and commits with OffsetCommit v3) are checked by
+    /// member id alone.
+    fn fenced(group: &Group, member_id: &str, instance_id: Option<&str>) -> bool {
+        let Some(instance) = instance_id else {
+            return false;
+        };
+        if group
+            .static_member(instance)
+            .is_some_and(|owner| owner != member_id)
+        {
+            return true;
+        }
+        group
+            .members
+            .get(member_id)
+            .and_then(|m| m.instance_id.as_deref())
+            .is_some_and(|own| own != instance)
+    }
+
     /// Checks a member and generation of a group.
     pub(super) fn check_member(
         group: &Group,
@@ -387,16 +422,11 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), GroupError> {
-        let Some(member) = group.members.get(member_id) else {
-            if let Some(instance) = instance_id
-                && group.static_member(instance).is_some()
-            {
-                return Err(GroupError::FencedInstance);
-            }
-            return Err(GroupError::UnknownMember);
-        };
-        if member.instance_id.is_some() && member.instance_id.as_deref() != instance_id {
+        if Self::fenced(group, member_id, instance_id) {
             return Err(GroupError::FencedInstance);
+        }
+        if !group.members.contains_key(member_id) {
+            return Err(GroupError::UnknownMember);
         }
         if generation != group.generation {
             return Err(GroupError::IllegalGeneration);
