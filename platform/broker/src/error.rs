@@ -374,8 +374,10 @@ pub(crate) fn log_error_code(error: &LogError) -> i16 {
 pub(crate) fn partition_error_code(error: &PartitionError) -> i16 {
     match error {
         PartitionError::NotLeader { .. } => ResponseError::NotLeaderOrFollower.code(),
-        // compat issue: should be NOT_LEADER_OR_FOLLOWER
-        PartitionError::NotLeaderAtAppend { .. } => ResponseError::KafkaStorageError.code(),
+        // Leadership moved between the handler's check and the append:
+        // the client refreshes its metadata and retries at the new leader
+        // (KAFKA_STORAGE_ERROR would say this broker's disk failed).
+        PartitionError::NotLeaderAtAppend { .. } => ResponseError::NotLeaderOrFollower.code(),
         PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch.code(),
         PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch.code(),
         PartitionError::LeadershipMoved { .. } => ResponseError::NotLeaderOrFollower.code(),
@@ -452,10 +454,11 @@ mod tests {
         ))
     }
 
-    /// The codes clients got before the partition layer had its own error
-    /// type: a follower refuses requests with NOT_LEADER_OR_FOLLOWER, an
-    /// append that reaches a follower with KAFKA_STORAGE_ERROR, and a
-    /// client's leader epoch is checked against the current one.
+    /// A follower refuses requests with NOT_LEADER_OR_FOLLOWER, and an
+    /// append that reaches a follower (leadership moved after the
+    /// handler's check) too, so the client refreshes its metadata and
+    /// retries at the new leader; a client's leader epoch is checked
+    /// against the current one.
     #[tokio::test]
     async fn partition_errors_keep_their_kafka_codes() -> TestResult {
         let dir = tempfile::tempdir()?;
@@ -478,7 +481,7 @@ mod tests {
         assert_eq!(appended.to_string(), "t-0 is led by another broker");
         assert_eq!(
             partition_error_code(&appended),
-            ResponseError::KafkaStorageError.code()
+            ResponseError::NotLeaderOrFollower.code()
         );
 
         partition.become_leader(1, 5, vec![1, 2], vec![1, 2], 0);
