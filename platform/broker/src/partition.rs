@@ -59,7 +59,16 @@ pub struct Partition {
     /// in the global metrics registry so a deleted partition's series go
     /// with it, and so the hot paths pay one atomic add, not a label lookup.
     traffic: TrafficCounters,
+    /// Whether the partition was deleted, under the lock that the periodic
+    /// log work (flush policy, retention, checkpoints) and the deletion
+    /// both take: the work never runs on a directory being removed, and
+    /// never writes a checkpoint into one after it.
+    files: parking_lot::Mutex<Deleted>,
 }
+
+/// See [`Partition::with_files`].
+#[derive(Debug, Default)]
+pub(crate) struct Deleted(bool);
 
 #[derive(Debug, Default)]
 struct TrafficCounters {
@@ -153,6 +162,7 @@ impl Partition {
             role: RwLock::new(role),
             producers: tokio::sync::Mutex::new(None),
             traffic: TrafficCounters::default(),
+            files: parking_lot::Mutex::new(Deleted(false)),
         }
     }
 
@@ -603,6 +613,25 @@ impl Partition {
 
     /// Wakes fetches parked on this partition without new data (deletion,
     /// shutdown, a change of role).
+    /// Runs `work` on the partition's files unless it was deleted; the
+    /// deletion waits for it ([`Partition::delete_files`]). Returns `None`
+    /// for a deleted partition.
+    pub(crate) fn with_files<T>(&self, work: impl FnOnce() -> T) -> Option<T> {
+        let files = self.files.lock();
+        (!files.0).then(work)
+    }
+
+    /// Marks the partition deleted and removes its directory, once any
+    /// periodic work on it has finished; later work skips it.
+    pub(crate) fn delete_files(&self) -> std::io::Result<()> {
+        let mut files = self.files.lock();
+        files.0 = true;
+        match std::fs::remove_dir_all(self.log.dir()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
     pub fn wake(&self) {
         self.appended.send_modify(|_| {});
         self.log_end.send_modify(|_| {});

@@ -399,9 +399,9 @@ impl TopicRegistry {
         }
         for partition in topic.partitions() {
             partition.wake();
-            let dir = partition.log().dir().to_path_buf();
-            if let Err(e) = fs::remove_dir_all(&dir) {
-                tracing::error!(dir = %dir.display(), error = %e, "cannot remove partition directory");
+            if let Err(e) = partition.delete_files() {
+                let dir = partition.log().dir().display().to_string();
+                tracing::error!(%dir, error = %e, "cannot remove partition directory");
             }
         }
         tracing::info!(topic = name, "deleted topic");
@@ -509,29 +509,38 @@ impl TopicRegistry {
     pub(crate) fn maintain(&self, now_ms: i64, retention: bool, checkpoint: bool) {
         for topic in self.list() {
             for partition in topic.partitions() {
-                let log = partition.log();
-                if let Err(e) = log.maybe_flush(now_ms) {
-                    tracing::error!(dir = %log.dir().display(), error = %e, "flush failed");
+                // A partition deleted meanwhile is skipped; one being
+                // deleted waits for this round's work on it.
+                partition.with_files(|| {
+                    Self::maintain_partition(&partition, now_ms, retention, checkpoint)
+                });
+            }
+        }
+    }
+
+    /// The periodic work on one partition (under its files lock).
+    fn maintain_partition(partition: &Partition, now_ms: i64, retention: bool, checkpoint: bool) {
+        let log = partition.log();
+        if let Err(e) = log.maybe_flush(now_ms) {
+            tracing::error!(dir = %log.dir().display(), error = %e, "flush failed");
+        }
+        if retention {
+            match log.enforce_retention(now_ms) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(dir = %log.dir().display(), segments = n, "retention deleted segments")
                 }
-                if retention {
-                    match log.enforce_retention(now_ms) {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            tracing::info!(dir = %log.dir().display(), segments = n, "retention deleted segments")
-                        }
-                        Err(e) => {
-                            tracing::error!(dir = %log.dir().display(), error = %e, "retention failed")
-                        }
-                    }
+                Err(e) => {
+                    tracing::error!(dir = %log.dir().display(), error = %e, "retention failed")
                 }
-                if checkpoint {
-                    if let Err(e) = partition.checkpoint_high_watermark() {
-                        tracing::error!(dir = %log.dir().display(), error = %e, "high watermark checkpoint failed");
-                    }
-                    if let Err(e) = log.checkpoint() {
-                        tracing::error!(dir = %log.dir().display(), error = %e, "checkpoint failed");
-                    }
-                }
+            }
+        }
+        if checkpoint {
+            if let Err(e) = partition.checkpoint_high_watermark() {
+                tracing::error!(dir = %log.dir().display(), error = %e, "high watermark checkpoint failed");
+            }
+            if let Err(e) = log.checkpoint() {
+                tracing::error!(dir = %log.dir().display(), error = %e, "checkpoint failed");
             }
         }
     }

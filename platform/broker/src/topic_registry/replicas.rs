@@ -3,7 +3,6 @@
 //! their replicas (`crate::replication::follow` decides which).
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -112,9 +111,9 @@ impl TopicRegistry {
         self.persist(topic)
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         partition.wake();
-        let dir = partition.log().dir().to_path_buf();
-        if let Err(e) = fs::remove_dir_all(&dir) {
-            tracing::error!(dir = %dir.display(), error = %e, "cannot remove partition directory");
+        if let Err(e) = partition.delete_files() {
+            let dir = partition.log().dir().display().to_string();
+            tracing::error!(%dir, error = %e, "cannot remove partition directory");
         }
         Ok(())
     }
