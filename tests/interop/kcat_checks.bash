@@ -27,6 +27,18 @@ kcat_compressed_produce() {
   local count
   count="$(kcat -b "$BOOTSTRAP" -C -t "$topic" -o beginning -e -q | wc -l)"
   [ "$count" -eq 4000 ] || { echo "consumed $count records"; return 1; }
+  # The batches are stored compressed: Debian's kcat (librdkafka 2.0.2)
+  # sends gzip, snappy and lz4 uncompressed ("not compressing batch") to a
+  # broker whose lowest advertised Produce version is above 0.
+  local plain size
+  compressible() { for i in $(seq 1 1000); do echo "log line $i: the same words again and again and again"; done; }
+  compressible | kcat -b "$BOOTSTRAP" -P -t "kcat-codec-none" -p 0 || return 1
+  plain="$(stat -c %s "$data"/kcat-codec-none-0/*.log)"
+  for codec in gzip snappy lz4 zstd; do
+    compressible | kcat -b "$BOOTSTRAP" -P -t "kcat-codec-$codec" -p 0 -z "$codec" || return 1
+    size="$(stat -c %s "$data"/kcat-codec-"$codec"-0/*.log)"
+    [ $((size * 2)) -lt "$plain" ] || { echo "$codec: $size bytes stored, uncompressed $plain"; return 1; }
+  done
 }
 
 kcat_headers_roundtrip() {

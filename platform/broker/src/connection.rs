@@ -30,7 +30,10 @@ use crate::broker_state::BrokerState;
 use crate::client_session::Session;
 use crate::frame::{read_frame, write_frame};
 use crate::instruments;
-use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
+use crate::request::{
+    Frame, decode_request, encode_legacy_produce_refusal, encode_response,
+    encode_unsupported_api_versions,
+};
 
 /// A connection's byte stream, split into the half frames are read from and
 /// the half answers are written to (one task uses both, one request at a
@@ -200,6 +203,25 @@ pub(crate) async fn serve<T: Transport>(
                         break;
                     }
                 }
+            }
+            Ok(Frame::LegacyProduce {
+                correlation_id,
+                version,
+                request,
+            }) => {
+                if session.must_authenticate() || session.sasl.exchanging() {
+                    tracing::info!(%peer, "closing connection: request before SASL authentication");
+                    break;
+                }
+                tracing::debug!(%peer, version, "Produce v0-2 refused with UNSUPPORTED_VERSION");
+                if request.acks == 0 {
+                    continue;
+                }
+                Ok(encode_legacy_produce_refusal(
+                    correlation_id,
+                    version,
+                    &request,
+                ))
             }
             Ok(Frame::UnsupportedApiVersions { correlation_id }) => {
                 tracing::debug!(%peer, "ApiVersions of an unknown version; answering v0");

@@ -45,7 +45,24 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
-/// The advertised range of `api`, or `None` when it is not implemented.
+/// APIs advertised from a version below their implemented range, as Kafka
+/// 4.0 advertises Produce from v0 although it answers v0–2 with
+/// UNSUPPORTED_VERSION (KAFKA-18659): librdkafka before 2.6.1 (Debian 12
+/// ships 2.0.2, and so its kcat) will not compress with gzip, snappy or lz4
+/// unless the broker's lowest Produce version is 0. Those old versions are
+/// answered, never served.
+pub const ADVERTISED_BELOW: &[(ApiKey, i16)] = &[(ApiKey::Produce, 0)];
+
+/// The range ApiVersions advertises for `api` (see [`ADVERTISED_BELOW`]).
+pub fn advertised_range(api: ApiKey) -> Option<VersionRange> {
+    let mut range = supported_range(api)?;
+    if let Some(&(_, min)) = ADVERTISED_BELOW.iter().find(|(key, _)| *key == api) {
+        range.min = range.min.min(min);
+    }
+    Some(range)
+}
+
+/// The implemented range of `api`, or `None` when it is not implemented.
 pub fn supported_range(api: ApiKey) -> Option<VersionRange> {
     SUPPORTED_APIS
         .iter()
