@@ -100,6 +100,7 @@ impl BrokerState {
         };
         let authorizer = config.authorizer().ok().flatten().map(Arc::new);
         let mechanisms = config.sasl_mechanisms().unwrap_or_default();
+        let producer_ids = ProducerIds::new(now_ms(), config.node_id);
         BrokerState {
             authenticator: Authenticator::new(mechanisms)
                 .with_max_reauth_ms(config.connections_max_reauth_ms),
@@ -111,7 +112,7 @@ impl BrokerState {
             authorizer,
             credentials: stores.credentials,
             groups,
-            producer_ids: ProducerIds::new(now_ms()),
+            producer_ids,
             advertised_host: advertised.host,
             advertised_port: advertised.port,
             inter_broker_listener: advertised.listener,

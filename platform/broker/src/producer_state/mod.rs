@@ -48,25 +48,43 @@ impl Expiry {
     }
 }
 
-/// Hands out producer ids. Ids must not repeat across restarts and there
-/// is no controller to hand out blocks yet, so they start at the start
-/// time in ms × 1000: a restart more than a millisecond later begins above
-/// anything a previous run could have reached unless it allocated over a
-/// thousand ids per millisecond of its uptime.
+/// Hands out producer ids. Ids must not repeat across restarts nor across
+/// the brokers of a cluster, and there is no controller to hand out blocks
+/// of them yet (Kafka's KIP-730), so an id is a sequence shifted left by
+/// [`NODE_BITS`] with the issuing broker's `node.id` in the low bits: two
+/// brokers never issue the same id, whenever they start. The sequence
+/// starts at the start time in ms × 1000, so a restart more than a
+/// millisecond later begins above anything a previous run could have
+/// reached unless it allocated over a thousand ids per millisecond of its
+/// uptime. (Ids stay below 2^62 until the year 2200 or so.)
 #[derive(Debug)]
 pub(crate) struct ProducerIds {
     next: AtomicI64,
+    node: i64,
 }
 
+/// Low bits of a producer id that name the broker that issued it: node ids
+/// are taken modulo 1 024 (a cluster whose node ids collide modulo 1 024
+/// could issue one id twice; the broker warns at start).
+pub(crate) const NODE_BITS: u32 = 10;
+
 impl ProducerIds {
-    pub(crate) fn new(now_ms: i64) -> Self {
+    pub(crate) fn new(now_ms: i64, node_id: i32) -> Self {
+        if !(0..1 << NODE_BITS).contains(&node_id) {
+            tracing::warn!(
+                node_id,
+                "node.id is 1024 or more: producer ids are unique across brokers only while node ids differ modulo 1024"
+            );
+        }
         ProducerIds {
             next: AtomicI64::new(now_ms.max(1).saturating_mul(1000)),
+            node: i64::from(node_id) & ((1 << NODE_BITS) - 1),
         }
     }
 
     pub(crate) fn allocate(&self) -> i64 {
-        self.next.fetch_add(1, Ordering::Relaxed)
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        (n << NODE_BITS) | self.node
     }
 }
 
@@ -453,5 +471,22 @@ pub(crate) mod tests {
                 .map_err(|e| sequence_error_code(&e)),
             Err(45)
         );
+    }
+
+    #[test]
+    fn producer_ids_never_repeat_across_brokers_or_restarts() {
+        let now = 1_800_000_000_000;
+        // Two brokers started in the same millisecond.
+        let (a, b) = (ProducerIds::new(now, 1), ProducerIds::new(now, 2));
+        let from_a: Vec<i64> = (0..5_000).map(|_| a.allocate()).collect();
+        let from_b: Vec<i64> = (0..5_000).map(|_| b.allocate()).collect();
+        let all: std::collections::HashSet<i64> = from_a.iter().chain(&from_b).copied().collect();
+        assert_eq!(all.len(), 10_000, "no id issued twice");
+        assert!(from_a.windows(2).all(|w| w[0] < w[1]), "increasing");
+        assert!(from_a.iter().chain(&from_b).all(|id| *id > 0));
+        // A restart of broker 1 a millisecond later starts above its first
+        // run (which issued fewer than 1 000 ids per millisecond).
+        let again = ProducerIds::new(now + 10, 1);
+        assert!(again.allocate() > from_a[..1_000].iter().copied().max().unwrap_or(0));
     }
 }
