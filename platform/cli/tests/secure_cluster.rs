@@ -14,6 +14,11 @@
 //! leader is killed and everything is read back from another broker. A
 //! fourth server whose certificate the cluster's CA did not sign is
 //! refused by the quorum and never registers.
+//!
+//! Node 1 also has a listener the others lack (`EXTRA`): its clients are
+//! told of node 1 only, partitions led elsewhere are LISTENER_NOT_FOUND,
+//! and groups coordinated elsewhere COORDINATOR_NOT_AVAILABLE, as Kafka
+//! answers them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -91,6 +96,8 @@ struct Node {
     sasl_ssl: u16,
     internal: u16,
     controller: Option<u16>,
+    /// A PLAINTEXT listener `EXTRA` that only this node has.
+    extra: Option<u16>,
     child: Option<Child>,
 }
 
@@ -188,6 +195,7 @@ impl SecureCluster {
                 sasl_ssl: free_port(),
                 internal: free_port(),
                 controller: Some(free_port()),
+                extra: (id == 1).then(free_port),
                 child: None,
             })
             .collect();
@@ -220,12 +228,15 @@ impl SecureCluster {
         if let Some(port) = node.controller {
             listeners.push(format!("CONTROLLER://127.0.0.1:{port}"));
         }
+        if let Some(port) = node.extra {
+            listeners.push(format!("EXTRA://127.0.0.1:{port}"));
+        }
         let yaml = format!(
             "node.id: {id}\n\
              log.dir: {data}\n\
              admin.listener: \"off\"\n\
              listeners: {listeners}\n\
-             listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL\n\
+             listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL,EXTRA:PLAINTEXT\n\
              inter.broker.listener.name: INTERNAL\n\
              controller.listener.names: CONTROLLER\n\
              controller.quorum.voters: {voters}\n\
@@ -488,6 +499,125 @@ fn a_secured_cluster_replicates_rotates_and_refuses_strangers() {
         assert!(after < PROPAGATION, "node {id}: {after:?}");
     }
 
+    // Node 1's EXTRA listener, which the others lack: a client of it is
+    // told of node 1 alone; a partition another broker leads is
+    // LISTENER_NOT_FOUND with no leader, and a group another broker
+    // coordinates COORDINATOR_NOT_AVAILABLE, as Kafka answers them.
+    let extra = format!("127.0.0.1:{}", cluster.node(1).extra.unwrap());
+    // Six partitions with one replica each: placement spreads their
+    // leaders over the three brokers.
+    let spread = NewTopic::new("spread", 6, TopicReplication::Fixed(1));
+    cluster.wait_for("CreateTopics spread", || {
+        let results = runtime
+            .block_on(admin(1).create_topics([&spread], &AdminOptions::new()))
+            .map_err(|e| e.to_string())?;
+        match results.first() {
+            Some(Ok(_)) => Ok(()),
+            Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    type Seen = Vec<(i32, i32, Option<rdkafka::types::RDKafkaRespErr>)>;
+    let partitions = |config: &ClientConfig| -> Result<Seen, String> {
+        let consumer: BaseConsumer = config.create().map_err(|e| e.to_string())?;
+        let metadata = consumer
+            .fetch_metadata(Some("spread"), Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        let mut seen: Seen = metadata.topics()[0]
+            .partitions()
+            .iter()
+            .map(|p| (p.id(), p.leader(), p.error()))
+            .collect();
+        seen.sort_by_key(|p| p.0);
+        (seen.len() == 6)
+            .then_some(seen)
+            .ok_or("not 6 partitions".to_owned())
+    };
+    // The leaders, to a client of the listener every broker has.
+    let leaders = cluster.wait_for("spread's leaders on SASL_SSL", || {
+        let seen = partitions(&cluster.sasl_ssl(1, ADMIN))?;
+        seen.iter()
+            .all(|p| p.1 > 0 && p.2.is_none())
+            .then_some(seen)
+            .ok_or("a partition without its leader".to_owned())
+    });
+    assert!(
+        leaders.iter().any(|p| p.1 == 1) && leaders.iter().any(|p| p.1 != 1),
+        "placement put every leader on one side: {leaders:?}"
+    );
+    let mut extra_client = ClientConfig::new();
+    extra_client
+        .set("bootstrap.servers", &extra)
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", ADMIN.0)
+        .set("sasl.password", ADMIN.1)
+        .set("log_level", "3");
+    assert_eq!(
+        brokers(&extra_client).unwrap(),
+        BTreeMap::from([(1, extra.clone())])
+    );
+    use rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_LISTENER_NOT_FOUND as NOT_FOUND;
+    let expected: Seen = leaders
+        .iter()
+        .map(|&(id, leader, _)| match leader {
+            1 => (id, 1, None),
+            _ => (id, -1, Some(NOT_FOUND)),
+        })
+        .collect();
+    assert_eq!(partitions(&extra_client).unwrap(), expected);
+    // FindCoordinator v4 for 30 groups, anonymously on EXTRA (PLAINTEXT)
+    // once a binding lets anyone describe them: node 1's groups are named
+    // at its EXTRA endpoint, the others' are not available there.
+    let (ok, out) = run(&[
+        "acl",
+        "create",
+        "--allow-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "describe",
+        "--group",
+        "g-",
+        "--resource-pattern-type",
+        "prefixed",
+    ]);
+    assert!(ok, "{out}");
+    let keys: Vec<String> = (0..30).map(|i| format!("g-{i}")).collect();
+    let (here, elsewhere) = cluster.wait_for("groups coordinated on each side", || {
+        let request = kafka_protocol::messages::FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(
+                keys.iter()
+                    .map(|k| kafka_protocol::protocol::StrBytes::from_string(k.clone()))
+                    .collect(),
+            );
+        let response: kafka_protocol::messages::FindCoordinatorResponse = common::kafka::raw_call(
+            extra.parse().unwrap(),
+            kafka_protocol::messages::ApiKey::FindCoordinator,
+            4,
+            &request,
+            0,
+        )?;
+        let (mut here, mut elsewhere) = (0, 0);
+        for c in &response.coordinators {
+            match (c.error_code, c.node_id.0) {
+                (0, 1) if format!("{}:{}", c.host, c.port) == extra => here += 1,
+                (15, -1)
+                    if c.error_message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("no listener")) =>
+                {
+                    elsewhere += 1
+                }
+                _ => return Err(format!("{}: {c:?}", c.key)),
+            }
+        }
+        (here > 0 && elsewhere > 0)
+            .then_some((here, elsewhere))
+            .ok_or(format!("{here} here, {elsewhere} elsewhere"))
+    });
+    eprintln!("EXTRA listener: {here} groups coordinated by node 1, {elsewhere} not available");
+
     // Carol produces over SASL_SSL (acks=all: the followers copy over the
     // INTERNAL listener, TLS with client certificates) while every node's
     // certificate is replaced on disk.
@@ -657,6 +787,7 @@ fn a_secured_cluster_replicates_rotates_and_refuses_strangers() {
         sasl_ssl: free_port(),
         internal: free_port(),
         controller: None,
+        extra: None,
         child: None,
     };
     cluster.prepare(&stranger, &stranger_ca);
