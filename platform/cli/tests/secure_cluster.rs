@@ -2,7 +2,8 @@
 //! SASL_SSL listener (plus a PLAINTEXT one on loopback for the `fjord` CLI),
 //! replication and the platform's own clients on an SSL inter-broker
 //! listener that requires client certificates, and the controller quorum's
-//! links on an SSL controller listener (`controller.listener.names`).
+//! links on a SASL_SSL controller listener (`controller.listener.names`):
+//! TLS with client certificates, then a SCRAM-SHA-512 login.
 //!
 //! One test runs the whole story on one cluster (three servers take a while
 //! to start): every broker registers every listener and clients of each
@@ -12,8 +13,9 @@
 //! every node's certificate is rotated on disk (nothing acknowledged is
 //! lost, new connections see the new certificate on every listener); the
 //! leader is killed and everything is read back from another broker. A
-//! fourth server whose certificate the cluster's CA did not sign is
-//! refused by the quorum and never registers.
+//! fourth server whose certificate the cluster's CA did not sign, and a
+//! fifth with the right certificate but not the quorum's password, are
+//! refused by the quorum and never register.
 //!
 //! Node 1 also has a listener the others lack (`EXTRA`): its clients are
 //! told of node 1 only, partitions led elsewhere are LISTENER_NOT_FOUND,
@@ -55,6 +57,8 @@ const RELOAD_MS: u64 = 300;
 const TOPIC: &str = "orders";
 const ADMIN: (&str, &str) = ("admin", "admin-pw");
 const CAROL: (&str, &str) = ("carol", "carol-pw");
+/// The password of the quorum links' SCRAM login, the same on every node.
+const QUORUM_PASSWORD: &str = "quorum-secret-of-this-cluster";
 
 struct Ca {
     cert: rcgen::Certificate,
@@ -216,8 +220,8 @@ impl SecureCluster {
     }
 
     /// Writes `node`'s directory: its keystore (signed by `ca`) and
-    /// fjord.yaml.
-    fn prepare(&self, node: &Node, ca: &Ca) {
+    /// fjord.yaml, whose quorum login has `quorum_password`.
+    fn prepare(&self, node: &Node, ca: &Ca, quorum_password: &str) {
         std::fs::create_dir_all(&node.dir).unwrap();
         std::fs::write(node.keystore(), ca.keystore(&format!("node-{}", node.id))).unwrap();
         let mut listeners = vec![
@@ -236,9 +240,12 @@ impl SecureCluster {
              log.dir: {data}\n\
              admin.listener: \"off\"\n\
              listeners: {listeners}\n\
-             listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL,EXTRA:PLAINTEXT\n\
+             listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SASL_SSL,EXTRA:PLAINTEXT\n\
              inter.broker.listener.name: INTERNAL\n\
              controller.listener.names: CONTROLLER\n\
+             sasl.mechanism.controller.protocol: SCRAM-SHA-512\n\
+             listener.name.controller.scram-sha-512.sasl.jaas.config: 'org.apache.kafka.common.security.scram.ScramLoginModule required username=\"fjord-internal\" password=\"{quorum_password}\";'\n\
+             listener.name.controller.ssl.client.auth: required\n\
              controller.quorum.voters: {voters}\n\
              ssl.keystore.location: {keystore}\n\
              ssl.truststore.location: {ca}\n\
@@ -264,7 +271,7 @@ impl SecureCluster {
 
     fn start(&mut self) {
         for node in &self.nodes {
-            self.prepare(node, &self.ca);
+            self.prepare(node, &self.ca, QUORUM_PASSWORD);
         }
         for node in &mut self.nodes {
             node.start();
@@ -777,27 +784,38 @@ fn a_secured_cluster_replicates_rotates_and_refuses_strangers() {
         acked.len()
     );
 
-    // A fourth server, a broker only, whose certificate another CA signed:
-    // the voters refuse its TLS handshake, so it never registers.
+    // A fourth server, a broker only, whose certificate another CA signed
+    // (the voters refuse its TLS handshake), and a fifth whose certificate
+    // the cluster's CA signed but whose quorum login has another password
+    // (the voters refuse its SCRAM proof): neither ever registers.
     let stranger_ca = Ca::new("someone-else");
-    let stranger = Node {
-        id: 4,
-        dir: cluster._dir.path().join("node-4"),
-        plain: free_port(),
-        sasl_ssl: free_port(),
-        internal: free_port(),
-        controller: None,
-        extra: None,
-        child: None,
-    };
-    cluster.prepare(&stranger, &stranger_ca);
-    cluster.nodes.push(stranger);
+    for (id, ca, password) in [
+        (4, &stranger_ca, QUORUM_PASSWORD),
+        (5, &cluster.ca, "a-guess"),
+    ] {
+        let stranger = Node {
+            id,
+            dir: cluster._dir.path().join(format!("node-{id}")),
+            plain: free_port(),
+            sasl_ssl: free_port(),
+            internal: free_port(),
+            controller: None,
+            extra: None,
+            child: None,
+        };
+        cluster.prepare(&stranger, ca, password);
+        cluster.nodes.push(stranger);
+    }
     cluster.nodes[3].start();
+    cluster.nodes[4].start();
     std::thread::sleep(Duration::from_secs(5));
     let seen = cluster.wait_for(&format!("node {reader} answers Metadata"), || {
         brokers(&cluster.sasl_ssl(reader, ADMIN))
     });
-    assert!(!seen.contains_key(&4), "the stranger registered: {seen:?}");
+    assert!(
+        !seen.contains_key(&4) && !seen.contains_key(&5),
+        "a stranger registered: {seen:?}"
+    );
     let refused = served_certificate(
         &format!("127.0.0.1:{}", cluster.node(reader).internal),
         &cluster.ca_file,
@@ -807,8 +825,21 @@ fn a_secured_cluster_replicates_rotates_and_refuses_strangers() {
         refused.is_err(),
         "the INTERNAL listener took the stranger's certificate"
     );
-    let logs = std::fs::read_to_string(cluster.node(reader).log()).unwrap();
-    assert!(logs.contains("TLS handshake failed"), "{logs}");
+    let voter_logs: String = ids
+        .iter()
+        .filter(|&&id| id != leader)
+        .map(|&id| std::fs::read_to_string(cluster.node(id).log()).unwrap())
+        .collect();
+    assert!(voter_logs.contains("TLS handshake failed"), "{voter_logs}");
+    assert!(
+        voter_logs.contains("controller quorum link login refused"),
+        "{voter_logs}"
+    );
+    let fifth = std::fs::read_to_string(cluster.node(5).log()).unwrap();
+    assert!(
+        fifth.contains("refused by the peer: authentication failed"),
+        "{fifth}"
+    );
     eprintln!("whole test {:?}", started.elapsed());
 }
 
