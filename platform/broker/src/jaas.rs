@@ -1,7 +1,8 @@
 //! Kafka's JAAS login lines (`…sasl.jaas.config`), as far as Fjord reads
 //! them: `<LoginModule class> required key="value" …;`. Kafka users write
-//! them for the controller quorum's login (`tls::controller_login`); the
-//! values mean what they mean there. It is for the syntax only; not for Java's JAAS files or for
+//! them for the controller quorum's login (`tls::controller_login`) and for
+//! OAUTHBEARER's JWKS client (`oauth`); the values mean what they mean
+//! there. It is for the syntax only; not for Java's JAAS files or for
 //! several modules in one line.
 
 use std::collections::BTreeMap;
