@@ -170,3 +170,75 @@ impl LinkSecurity for ControllerSecurity {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn links(password: &str) -> ControllerLinks {
+        let yaml = format!(
+            "listeners: PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\n\
+             controller.listener.names: CONTROLLER\n\
+             listener.security.protocol.map: PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
+             listener.name.controller.scram-sha-512.sasl.jaas.config: >-\n  \
+             org.apache.kafka.common.security.scram.ScramLoginModule required\n  \
+             username=\"fjord-internal\" password=\"{password}\";\n"
+        );
+        let config: BrokerConfig = crate::yaml::from_str(&yaml).unwrap();
+        ControllerLinks::from_config(&config).unwrap()
+    }
+
+    /// A SASL_PLAINTEXT controller listener's security, as the controller
+    /// uses it over real sockets: after the login the link carries bytes
+    /// both ways; a node with another password gets no link.
+    #[tokio::test]
+    async fn a_sasl_plaintext_link_logs_in_then_carries_the_quorums_bytes() {
+        let (_stop, stopped) = watch::channel(false);
+        let server_links = links("s3cret-of-the-quorum");
+        assert!(server_links.uses_sasl() && !server_links.uses_tls());
+        let server = server_links.security(stopped.clone()).unwrap();
+        let client = links("s3cret-of-the-quorum")
+            .security(stopped.clone())
+            .unwrap();
+        let stranger = links("a guess").security(stopped).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+
+        let accepting = async {
+            let (tcp, peer) = listener.accept().await.unwrap();
+            let mut link = server.accept(tcp, peer).await.unwrap();
+            let mut request = [0u8; 4];
+            link.read_exact(&mut request).await.unwrap();
+            link.write_all(b"pong").await.unwrap();
+            link.flush().await.unwrap();
+            request
+        };
+        let connecting = async {
+            let tcp = TcpStream::connect(&addr).await.unwrap();
+            let mut link = client.connect(tcp, &addr).await.unwrap();
+            link.write_all(b"ping").await.unwrap();
+            link.flush().await.unwrap();
+            let mut answer = [0u8; 4];
+            link.read_exact(&mut answer).await.unwrap();
+            answer
+        };
+        let (request, answer) = tokio::join!(accepting, connecting);
+        assert_eq!((&request, &answer), (b"ping", b"pong"));
+
+        let accepting = async {
+            let (tcp, peer) = listener.accept().await.unwrap();
+            server.accept(tcp, peer).await.map(|_| ())
+        };
+        let connecting = async {
+            let tcp = TcpStream::connect(&addr).await.unwrap();
+            stranger.connect(tcp, &addr).await.map(|_| ())
+        };
+        let (accepted, connected) = tokio::join!(accepting, connecting);
+        assert_eq!(
+            accepted.unwrap_err().kind(),
+            io::ErrorKind::PermissionDenied
+        );
+        assert!(connected.is_err());
+    }
+}
