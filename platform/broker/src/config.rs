@@ -113,6 +113,16 @@ pub struct BrokerConfig {
         deserialize_with = "optional_list"
     )]
     pub controller_listener_names: Option<Vec<String>>,
+    /// `sasl.mechanism.controller.protocol` (KRaft's): the mechanism the
+    /// quorum's links log in with when the controller listener is
+    /// SASL_SSL or SASL_PLAINTEXT: `SCRAM-SHA-512` (the default here; Kafka's
+    /// GSSAPI is not served) or `SCRAM-SHA-256`, with the user and password
+    /// of `listener.name.<controller>.<mechanism>.sasl.jaas.config`.
+    #[serde(
+        rename = "sasl.mechanism.controller.protocol",
+        alias = "sasl_mechanism_controller_protocol"
+    )]
+    pub sasl_mechanism_controller_protocol: Option<String>,
     /// `ssl.keystore.location`: a PEM file with the certificate chain
     /// (leaf first) and its unencrypted private key, for TLS listeners.
     #[serde(rename = "ssl.keystore.location", alias = "ssl_keystore_location")]
@@ -700,6 +710,7 @@ impl Default for BrokerConfig {
             listener_security_protocol_map: None,
             inter_broker_listener_name: None,
             controller_listener_names: None,
+            sasl_mechanism_controller_protocol: None,
             ssl_keystore_location: None,
             ssl_keystore_type: None,
             ssl_truststore_location: None,

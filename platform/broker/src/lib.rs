@@ -57,6 +57,7 @@ mod error;
 mod frame;
 mod group;
 mod instruments;
+mod jaas;
 mod listeners;
 mod local;
 mod log_cleaner;

@@ -233,7 +233,7 @@ impl Listeners {
 }
 
 /// The listener `controller.listener.names` names first, with its protocol
-/// from the map: PLAINTEXT or SSL (the quorum's links do not speak SASL).
+/// from the map (with SASL, the login is `tls::controller`'s to read).
 fn controller_spec(
     config: &BrokerConfig,
     map: &BTreeMap<String, SecurityProtocol>,
@@ -249,15 +249,6 @@ fn controller_spec(
             &format!("{name} is not in listener.security.protocol.map (nor a security protocol)"),
         ));
     };
-    if protocol.requires_sasl() {
-        return Err(bad(
-            key,
-            &format!(
-                "{name} is a {} listener; the controller quorum's links speak PLAINTEXT or SSL (with client certificates), not SASL",
-                protocol.name()
-            ),
-        ));
-    }
     if config
         .inter_broker_listener_name
         .as_deref()
@@ -447,6 +438,9 @@ mod tests {
         // Not in listeners: the address comes from controller.listener.
         let l = listeners("controller.listener.names: SSL\n").unwrap();
         assert_eq!(l.controller.unwrap().bind, "");
+        // SASL too: the quorum's links then log in (see `tls::controller`).
+        let l = listeners("controller.listener.names: SASL_SSL\n").unwrap();
+        assert_eq!(l.controller.unwrap().protocol, SecurityProtocol::SaslSsl);
     }
 
     #[test]
@@ -483,10 +477,6 @@ mod tests {
             (
                 "advertised.listeners: SSL://h:1\n",
                 "advertised.listeners: is set without listeners",
-            ),
-            (
-                "controller.listener.names: SASL_SSL\n",
-                "controller.listener.names: SASL_SSL is a SASL_SSL listener",
             ),
             (
                 "controller.listener.names: QUORUM\n",

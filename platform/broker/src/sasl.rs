@@ -599,7 +599,7 @@ fn failed(peer: SocketAddr, user: &str, mechanism: &str, why: &str) {
 /// Failed attempts per (client address, user) in the current one-second
 /// window.
 #[derive(Debug, Default)]
-struct Limiter {
+pub(crate) struct Limiter {
     windows: Mutex<HashMap<(IpAddr, String), Window>>,
 }
 
@@ -625,7 +625,7 @@ fn key(ip: IpAddr, user: &str) -> (IpAddr, String) {
 impl Limiter {
     /// Refuses when this pair failed [`MAX_FAILURES_PER_SECOND`] times in
     /// the current second.
-    fn check(&self, ip: IpAddr, user: &str) -> Result<(), SaslError> {
+    pub(crate) fn check(&self, ip: IpAddr, user: &str) -> Result<(), SaslError> {
         let windows = self.windows.lock();
         match windows.get(&key(ip, user)) {
             Some(w) if w.start.elapsed() < WINDOW && w.failures >= MAX_FAILURES_PER_SECOND => {
@@ -638,7 +638,7 @@ impl Limiter {
     }
 
     /// Counts a failed attempt.
-    fn failed(&self, ip: IpAddr, user: &str) {
+    pub(crate) fn failed(&self, ip: IpAddr, user: &str) {
         let now = Instant::now();
         let mut windows = self.windows.lock();
         if windows.len() >= MAX_TRACKED {

@@ -117,8 +117,17 @@ impl QuorumPlan {
     pub async fn start(self) -> Result<QuorumMember> {
         let (stop_reload, reload_stopped) = tokio::sync::watch::channel(false);
         let security = self.links.security(reload_stopped);
-        if self.links.uses_tls() {
-            tracing::info!("controller quorum links over TLS (controller.listener.names)");
+        match (self.links.uses_tls(), self.links.uses_sasl()) {
+            (true, true) => tracing::info!(
+                "controller quorum links over TLS with a SCRAM login (controller.listener.names)"
+            ),
+            (true, false) => {
+                tracing::info!("controller quorum links over TLS (controller.listener.names)")
+            }
+            (false, true) => tracing::info!(
+                "controller quorum links log in with SCRAM, in plain TCP (controller.listener.names)"
+            ),
+            (false, false) => {}
         }
         match self.role {
             Role::Voter(mut config) => {

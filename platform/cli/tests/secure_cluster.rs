@@ -2,7 +2,8 @@
 //! SASL_SSL listener (plus a PLAINTEXT one on loopback for the `fjord` CLI),
 //! replication and the platform's own clients on an SSL inter-broker
 //! listener that requires client certificates, and the controller quorum's
-//! links on an SSL controller listener (`controller.listener.names`).
+//! links on a SASL_SSL controller listener (`controller.listener.names`):
+//! TLS with client certificates, then a SCRAM-SHA-512 login.
 //!
 //! One test runs the whole story on one cluster (three servers take a while
 //! to start): every broker registers every listener and clients of each
@@ -12,8 +13,14 @@
 //! every node's certificate is rotated on disk (nothing acknowledged is
 //! lost, new connections see the new certificate on every listener); the
 //! leader is killed and everything is read back from another broker. A
-//! fourth server whose certificate the cluster's CA did not sign is
-//! refused by the quorum and never registers.
+//! fourth server whose certificate the cluster's CA did not sign, and a
+//! fifth with the right certificate but not the quorum's password, are
+//! refused by the quorum and never register.
+//!
+//! Node 1 also has a listener the others lack (`EXTRA`): its clients are
+//! told of node 1 only, partitions led elsewhere are LISTENER_NOT_FOUND,
+//! and groups coordinated elsewhere COORDINATOR_NOT_AVAILABLE, as Kafka
+//! answers them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -50,6 +57,8 @@ const RELOAD_MS: u64 = 300;
 const TOPIC: &str = "orders";
 const ADMIN: (&str, &str) = ("admin", "admin-pw");
 const CAROL: (&str, &str) = ("carol", "carol-pw");
+/// The password of the quorum links' SCRAM login, the same on every node.
+const QUORUM_PASSWORD: &str = "quorum-secret-of-this-cluster";
 
 struct Ca {
     cert: rcgen::Certificate,
@@ -91,6 +100,8 @@ struct Node {
     sasl_ssl: u16,
     internal: u16,
     controller: Option<u16>,
+    /// A PLAINTEXT listener `EXTRA` that only this node has.
+    extra: Option<u16>,
     child: Option<Child>,
 }
 
@@ -188,6 +199,7 @@ impl SecureCluster {
                 sasl_ssl: free_port(),
                 internal: free_port(),
                 controller: Some(free_port()),
+                extra: (id == 1).then(free_port),
                 child: None,
             })
             .collect();
@@ -208,8 +220,8 @@ impl SecureCluster {
     }
 
     /// Writes `node`'s directory: its keystore (signed by `ca`) and
-    /// fjord.yaml.
-    fn prepare(&self, node: &Node, ca: &Ca) {
+    /// fjord.yaml, whose quorum login has `quorum_password`.
+    fn prepare(&self, node: &Node, ca: &Ca, quorum_password: &str) {
         std::fs::create_dir_all(&node.dir).unwrap();
         std::fs::write(node.keystore(), ca.keystore(&format!("node-{}", node.id))).unwrap();
         let mut listeners = vec![
@@ -220,14 +232,20 @@ impl SecureCluster {
         if let Some(port) = node.controller {
             listeners.push(format!("CONTROLLER://127.0.0.1:{port}"));
         }
+        if let Some(port) = node.extra {
+            listeners.push(format!("EXTRA://127.0.0.1:{port}"));
+        }
         let yaml = format!(
             "node.id: {id}\n\
              log.dir: {data}\n\
              admin.listener: \"off\"\n\
              listeners: {listeners}\n\
-             listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL\n\
+             listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SASL_SSL,EXTRA:PLAINTEXT\n\
              inter.broker.listener.name: INTERNAL\n\
              controller.listener.names: CONTROLLER\n\
+             sasl.mechanism.controller.protocol: SCRAM-SHA-512\n\
+             listener.name.controller.scram-sha-512.sasl.jaas.config: 'org.apache.kafka.common.security.scram.ScramLoginModule required username=\"fjord-internal\" password=\"{quorum_password}\";'\n\
+             listener.name.controller.ssl.client.auth: required\n\
              controller.quorum.voters: {voters}\n\
              ssl.keystore.location: {keystore}\n\
              ssl.truststore.location: {ca}\n\
@@ -253,7 +271,7 @@ impl SecureCluster {
 
     fn start(&mut self) {
         for node in &self.nodes {
-            self.prepare(node, &self.ca);
+            self.prepare(node, &self.ca, QUORUM_PASSWORD);
         }
         for node in &mut self.nodes {
             node.start();
@@ -488,6 +506,125 @@ fn a_secured_cluster_replicates_rotates_and_refuses_strangers() {
         assert!(after < PROPAGATION, "node {id}: {after:?}");
     }
 
+    // Node 1's EXTRA listener, which the others lack: a client of it is
+    // told of node 1 alone; a partition another broker leads is
+    // LISTENER_NOT_FOUND with no leader, and a group another broker
+    // coordinates COORDINATOR_NOT_AVAILABLE, as Kafka answers them.
+    let extra = format!("127.0.0.1:{}", cluster.node(1).extra.unwrap());
+    // Six partitions with one replica each: placement spreads their
+    // leaders over the three brokers.
+    let spread = NewTopic::new("spread", 6, TopicReplication::Fixed(1));
+    cluster.wait_for("CreateTopics spread", || {
+        let results = runtime
+            .block_on(admin(1).create_topics([&spread], &AdminOptions::new()))
+            .map_err(|e| e.to_string())?;
+        match results.first() {
+            Some(Ok(_)) => Ok(()),
+            Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    type Seen = Vec<(i32, i32, Option<rdkafka::types::RDKafkaRespErr>)>;
+    let partitions = |config: &ClientConfig| -> Result<Seen, String> {
+        let consumer: BaseConsumer = config.create().map_err(|e| e.to_string())?;
+        let metadata = consumer
+            .fetch_metadata(Some("spread"), Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        let mut seen: Seen = metadata.topics()[0]
+            .partitions()
+            .iter()
+            .map(|p| (p.id(), p.leader(), p.error()))
+            .collect();
+        seen.sort_by_key(|p| p.0);
+        (seen.len() == 6)
+            .then_some(seen)
+            .ok_or("not 6 partitions".to_owned())
+    };
+    // The leaders, to a client of the listener every broker has.
+    let leaders = cluster.wait_for("spread's leaders on SASL_SSL", || {
+        let seen = partitions(&cluster.sasl_ssl(1, ADMIN))?;
+        seen.iter()
+            .all(|p| p.1 > 0 && p.2.is_none())
+            .then_some(seen)
+            .ok_or("a partition without its leader".to_owned())
+    });
+    assert!(
+        leaders.iter().any(|p| p.1 == 1) && leaders.iter().any(|p| p.1 != 1),
+        "placement put every leader on one side: {leaders:?}"
+    );
+    let mut extra_client = ClientConfig::new();
+    extra_client
+        .set("bootstrap.servers", &extra)
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", ADMIN.0)
+        .set("sasl.password", ADMIN.1)
+        .set("log_level", "3");
+    assert_eq!(
+        brokers(&extra_client).unwrap(),
+        BTreeMap::from([(1, extra.clone())])
+    );
+    use rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_LISTENER_NOT_FOUND as NOT_FOUND;
+    let expected: Seen = leaders
+        .iter()
+        .map(|&(id, leader, _)| match leader {
+            1 => (id, 1, None),
+            _ => (id, -1, Some(NOT_FOUND)),
+        })
+        .collect();
+    assert_eq!(partitions(&extra_client).unwrap(), expected);
+    // FindCoordinator v4 for 30 groups, anonymously on EXTRA (PLAINTEXT)
+    // once a binding lets anyone describe them: node 1's groups are named
+    // at its EXTRA endpoint, the others' are not available there.
+    let (ok, out) = run(&[
+        "acl",
+        "create",
+        "--allow-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "describe",
+        "--group",
+        "g-",
+        "--resource-pattern-type",
+        "prefixed",
+    ]);
+    assert!(ok, "{out}");
+    let keys: Vec<String> = (0..30).map(|i| format!("g-{i}")).collect();
+    let (here, elsewhere) = cluster.wait_for("groups coordinated on each side", || {
+        let request = kafka_protocol::messages::FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(
+                keys.iter()
+                    .map(|k| kafka_protocol::protocol::StrBytes::from_string(k.clone()))
+                    .collect(),
+            );
+        let response: kafka_protocol::messages::FindCoordinatorResponse = common::kafka::raw_call(
+            extra.parse().unwrap(),
+            kafka_protocol::messages::ApiKey::FindCoordinator,
+            4,
+            &request,
+            0,
+        )?;
+        let (mut here, mut elsewhere) = (0, 0);
+        for c in &response.coordinators {
+            match (c.error_code, c.node_id.0) {
+                (0, 1) if format!("{}:{}", c.host, c.port) == extra => here += 1,
+                (15, -1)
+                    if c.error_message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("no listener")) =>
+                {
+                    elsewhere += 1
+                }
+                _ => return Err(format!("{}: {c:?}", c.key)),
+            }
+        }
+        (here > 0 && elsewhere > 0)
+            .then_some((here, elsewhere))
+            .ok_or(format!("{here} here, {elsewhere} elsewhere"))
+    });
+    eprintln!("EXTRA listener: {here} groups coordinated by node 1, {elsewhere} not available");
+
     // Carol produces over SASL_SSL (acks=all: the followers copy over the
     // INTERNAL listener, TLS with client certificates) while every node's
     // certificate is replaced on disk.
@@ -647,26 +784,38 @@ fn a_secured_cluster_replicates_rotates_and_refuses_strangers() {
         acked.len()
     );
 
-    // A fourth server, a broker only, whose certificate another CA signed:
-    // the voters refuse its TLS handshake, so it never registers.
+    // A fourth server, a broker only, whose certificate another CA signed
+    // (the voters refuse its TLS handshake), and a fifth whose certificate
+    // the cluster's CA signed but whose quorum login has another password
+    // (the voters refuse its SCRAM proof): neither ever registers.
     let stranger_ca = Ca::new("someone-else");
-    let stranger = Node {
-        id: 4,
-        dir: cluster._dir.path().join("node-4"),
-        plain: free_port(),
-        sasl_ssl: free_port(),
-        internal: free_port(),
-        controller: None,
-        child: None,
-    };
-    cluster.prepare(&stranger, &stranger_ca);
-    cluster.nodes.push(stranger);
+    for (id, ca, password) in [
+        (4, &stranger_ca, QUORUM_PASSWORD),
+        (5, &cluster.ca, "a-guess"),
+    ] {
+        let stranger = Node {
+            id,
+            dir: cluster._dir.path().join(format!("node-{id}")),
+            plain: free_port(),
+            sasl_ssl: free_port(),
+            internal: free_port(),
+            controller: None,
+            extra: None,
+            child: None,
+        };
+        cluster.prepare(&stranger, ca, password);
+        cluster.nodes.push(stranger);
+    }
     cluster.nodes[3].start();
+    cluster.nodes[4].start();
     std::thread::sleep(Duration::from_secs(5));
     let seen = cluster.wait_for(&format!("node {reader} answers Metadata"), || {
         brokers(&cluster.sasl_ssl(reader, ADMIN))
     });
-    assert!(!seen.contains_key(&4), "the stranger registered: {seen:?}");
+    assert!(
+        !seen.contains_key(&4) && !seen.contains_key(&5),
+        "a stranger registered: {seen:?}"
+    );
     let refused = served_certificate(
         &format!("127.0.0.1:{}", cluster.node(reader).internal),
         &cluster.ca_file,
@@ -676,8 +825,21 @@ fn a_secured_cluster_replicates_rotates_and_refuses_strangers() {
         refused.is_err(),
         "the INTERNAL listener took the stranger's certificate"
     );
-    let logs = std::fs::read_to_string(cluster.node(reader).log()).unwrap();
-    assert!(logs.contains("TLS handshake failed"), "{logs}");
+    let voter_logs: String = ids
+        .iter()
+        .filter(|&&id| id != leader)
+        .map(|&id| std::fs::read_to_string(cluster.node(id).log()).unwrap())
+        .collect();
+    assert!(voter_logs.contains("TLS handshake failed"), "{voter_logs}");
+    assert!(
+        voter_logs.contains("controller quorum link login refused"),
+        "{voter_logs}"
+    );
+    let fifth = std::fs::read_to_string(cluster.node(5).log()).unwrap();
+    assert!(
+        fifth.contains("refused by the peer: authentication failed"),
+        "{fifth}"
+    );
     eprintln!("whole test {:?}", started.elapsed());
 }
 

@@ -108,7 +108,19 @@ fn bad_listener_settings_name_the_setting() {
                 "--listeners",
                 "PLAINTEXT://127.0.0.1:0",
             ],
-            "controller.listener.names: SASL_PLAINTEXT is a SASL_PLAINTEXT listener; the controller quorum's links speak PLAINTEXT or SSL",
+            "controller.listener.names: SASL_PLAINTEXT is a SASL_PLAINTEXT listener: its links log in with listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config",
+        ),
+        (
+            "controller.listener.names: [SASL_PLAINTEXT]\nsasl.mechanism.controller.protocol: PLAIN\n",
+            vec![
+                "--node-id",
+                "0",
+                "--controller-voters",
+                &voters,
+                "--listeners",
+                "PLAINTEXT://127.0.0.1:0",
+            ],
+            "sasl.mechanism.controller.protocol: PLAIN sends the password itself",
         ),
         (
             "",

@@ -10,6 +10,13 @@
 //! UNKNOWN_TOPIC_ID, whether it exists is not told), and auto-creating one
 //! needs CREATE on the cluster or the topic. `include_*_authorized_operations`
 //! are answered with the requester's real sets (KIP-430).
+//!
+//! Listeners: brokers are named at their endpoint of the listener the
+//! request came in on, and a partition whose leader has no such listener is
+//! answered LISTENER_NOT_FOUND with no leader (v6+; LEADER_NOT_AVAILABLE
+//! before), as Kafka's metadata cache answers it, so a misconfigured
+//! listener shows as that error rather than as a leader the client cannot
+//! find among the brokers.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -42,7 +49,7 @@ pub(crate) async fn handle(
     let describe = |topic: &Topic| {
         let described = match &cluster {
             Some(metadata) => match metadata.topics.get(topic.name()) {
-                Some(t) => describe_replicated(t, metadata, version),
+                Some(t) => describe_replicated(t, metadata, node, &listener.name, version),
                 None => describe(topic, node, version),
             },
             None => describe(topic, node, version),
@@ -152,11 +159,15 @@ fn describe(topic: &Topic, node: i32, version: i16) -> MetadataResponseTopic {
         .with_partitions(partitions)
 }
 
-/// A topic as the controller quorum describes it. Replicas on brokers that
-/// are fenced or gone are listed as offline.
+/// A topic as the controller quorum describes it, to a client of listener
+/// `listener` of broker `node`. Replicas on brokers that are fenced or gone
+/// are listed as offline; a leader without an endpoint on `listener` is
+/// not named (see [`leader_for_listener`]).
 fn describe_replicated(
     topic: &fjord_controller::Topic,
     metadata: &ClusterMetadata,
+    node: i32,
+    listener: &str,
     version: i16,
 ) -> MetadataResponseTopic {
     let ids = |list: &[i32]| list.iter().map(|&b| BrokerId(b)).collect::<Vec<_>>();
@@ -171,15 +182,11 @@ fn describe_replicated(
                 .copied()
                 .filter(|&r| !metadata.is_unfenced(r))
                 .collect();
-            let error = if p.leader == NO_LEADER {
-                ResponseError::LeaderNotAvailable.code()
-            } else {
-                0
-            };
+            let (leader, error) = leader_for_listener(p.leader, metadata, node, listener, version);
             MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_partition_index(index as i32)
-                .with_leader_id(p.leader.into())
+                .with_leader_id(leader.into())
                 .with_leader_epoch(p.leader_epoch)
                 .with_replica_nodes(ids(&p.replicas))
                 .with_isr_nodes(ids(&p.isr))
@@ -192,4 +199,104 @@ fn describe_replicated(
         .with_is_internal(crate::auth::is_internal_topic(&topic.name))
         .with_topic_id(id)
         .with_partitions(partitions)
+}
+
+/// The leader a client of listener `listener` on broker `node` is told,
+/// and the partition's error code, as Kafka's metadata cache decides them:
+/// no leader is LEADER_NOT_AVAILABLE; a leader that is not registered, or
+/// registered without an endpoint of that name, is not named (-1), with
+/// LEADER_NOT_AVAILABLE or (v6+, for the listener) LISTENER_NOT_FOUND.
+fn leader_for_listener(
+    leader: i32,
+    metadata: &ClusterMetadata,
+    node: i32,
+    listener: &str,
+    version: i16,
+) -> (i32, i16) {
+    if leader == NO_LEADER {
+        return (NO_LEADER, ResponseError::LeaderNotAvailable.code());
+    }
+    // This broker serves the client's listener, registered or not yet.
+    if leader == node || metadata.broker_endpoint(leader, listener).is_some() {
+        return (leader, 0);
+    }
+    let error = if metadata.broker(leader).is_some() && version >= 6 {
+        tracing::debug!(
+            leader,
+            listener,
+            "a partition's leader has no listener of the client's listener's name"
+        );
+        ResponseError::ListenerNotFound
+    } else {
+        ResponseError::LeaderNotAvailable
+    };
+    (NO_LEADER, error.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fjord_controller::{BrokerListener, BrokerRegistration};
+
+    /// Broker 1 registered `PLAINTEXT` and `EXTRA`, broker 2 `PLAINTEXT`
+    /// only, broker 3 with the older one-address registration.
+    fn metadata() -> ClusterMetadata {
+        let mut metadata = ClusterMetadata::default();
+        for id in 1..=3 {
+            metadata.brokers.insert(
+                id,
+                BrokerRegistration {
+                    id,
+                    host: "127.0.0.1".into(),
+                    port: 9090 + id as u16,
+                    rack: None,
+                    epoch: 1,
+                    fenced: false,
+                },
+            );
+        }
+        let listener = |name: &str, port| BrokerListener {
+            name: name.into(),
+            host: "127.0.0.1".into(),
+            port,
+            security_protocol: "PLAINTEXT".into(),
+        };
+        metadata.broker_listeners.insert(
+            1,
+            vec![listener("PLAINTEXT", 9091), listener("EXTRA", 9191)],
+        );
+        metadata
+            .broker_listeners
+            .insert(2, vec![listener("PLAINTEXT", 9092)]);
+        metadata
+    }
+
+    #[test]
+    fn a_leader_without_the_clients_listener_is_not_named() {
+        let m = metadata();
+        let not_found = ResponseError::ListenerNotFound.code();
+        let unavailable = ResponseError::LeaderNotAvailable.code();
+        // A client of broker 1's EXTRA listener.
+        assert_eq!(leader_for_listener(1, &m, 1, "EXTRA", 12), (1, 0));
+        assert_eq!(leader_for_listener(2, &m, 1, "EXTRA", 12), (-1, not_found));
+        assert_eq!(leader_for_listener(2, &m, 1, "extra", 6), (-1, not_found));
+        // Before v6 Kafka answered LEADER_NOT_AVAILABLE.
+        assert_eq!(leader_for_listener(2, &m, 1, "EXTRA", 5), (-1, unavailable));
+        // Registered with one address: named there, whatever the listener.
+        assert_eq!(leader_for_listener(3, &m, 1, "EXTRA", 12), (3, 0));
+        // Not registered at all, or no leader.
+        assert_eq!(
+            leader_for_listener(7, &m, 1, "EXTRA", 12),
+            (-1, unavailable)
+        );
+        assert_eq!(
+            leader_for_listener(NO_LEADER, &m, 1, "PLAINTEXT", 12),
+            (-1, unavailable)
+        );
+        // A client of the listener every broker has.
+        assert_eq!(leader_for_listener(2, &m, 1, "PLAINTEXT", 12), (2, 0));
+        // This broker leads: named even before it registered.
+        let empty = ClusterMetadata::default();
+        assert_eq!(leader_for_listener(1, &empty, 1, "EXTRA", 12), (1, 0));
+    }
 }

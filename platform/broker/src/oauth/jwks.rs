@@ -1,12 +1,15 @@
 //! Where the JWKS comes from (a file, or an `https://` URL fetched with
-//! ureq over rustls and the web PKI's roots) and which of its keys can
-//! check a signature. Bounded: at most [`MAX_JWKS_BYTES`] are read and
-//! [`MAX_KEYS`] keys kept; keys this broker cannot use (symmetric ones,
-//! encryption keys, unknown types) are skipped, not fatal, since issuers
-//! publish such keys next to their signing keys.
+//! ureq over rustls, verified against the web PKI's roots or the CAs of a
+//! configured truststore; an OIDC provider's discovery document
+//! (`…/.well-known/openid-configuration`) is followed to its `jwks_uri`)
+//! and which of its keys can check a signature. Bounded: at most
+//! [`MAX_JWKS_BYTES`] are read (of each document) and [`MAX_KEYS`] keys
+//! kept; keys this broker cannot use (symmetric ones, encryption keys,
+//! unknown types) are skipped, not fatal, since issuers publish such keys
+//! next to their signing keys.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
@@ -21,11 +24,19 @@ pub const MAX_KEYS: usize = 100;
 /// How long an `https://` fetch may take in all.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The path that marks an OIDC discovery document (RFC 8414's and OpenID
+/// Connect Discovery's well-known name).
+const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
 /// Where the JWKS is read from.
 #[derive(Debug)]
 pub(super) enum Source {
     File(PathBuf),
-    Https(String),
+    Https {
+        url: String,
+        /// The truststore's CAs; `None`: the web PKI's roots.
+        roots: Option<Vec<ureq::tls::Certificate<'static>>>,
+    },
 }
 
 /// A key that can check signatures, with the algorithms it checks.
@@ -46,11 +57,16 @@ impl std::fmt::Debug for Key {
 }
 
 impl Source {
-    /// `file:///path`, `file:/path`, a bare path, or `https://…`. Plain
-    /// `http://` is refused: the keys decide who may log in.
-    pub(super) fn parse(url: &str) -> Result<Source, String> {
+    /// `file:///path`, `file:/path`, a bare path, or `https://…` (whose
+    /// server is verified against the CAs of `truststore`, a PEM file, when
+    /// given). Plain `http://` is refused: the keys decide who may log in.
+    pub(super) fn parse(url: &str, truststore: Option<&Path>) -> Result<Source, String> {
         if url.starts_with("https://") {
-            return Ok(Source::Https(url.to_owned()));
+            let roots = truststore.map(read_roots).transpose()?;
+            return Ok(Source::Https {
+                url: url.to_owned(),
+                roots,
+            });
         }
         if url.starts_with("http://") {
             return Err(format!(
@@ -68,7 +84,7 @@ impl Source {
     }
 
     pub(super) fn is_remote(&self) -> bool {
-        matches!(self, Source::Https(_))
+        matches!(self, Source::Https { .. })
     }
 
     /// Reads the JWKS and keeps its usable keys.
@@ -86,24 +102,79 @@ impl Source {
                 }
                 text
             }
-            Source::Https(url) => {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_global(Some(FETCH_TIMEOUT))
-                    .build()
-                    .into();
-                agent
-                    .get(url)
-                    .call()
-                    .map_err(|e| format!("{url}: {e}"))?
-                    .body_mut()
-                    .with_config()
-                    .limit(MAX_JWKS_BYTES)
-                    .read_to_string()
-                    .map_err(|e| format!("{url}: {e}"))?
+            Source::Https { url, roots } => {
+                let mut config = ureq::Agent::config_builder().timeout_global(Some(FETCH_TIMEOUT));
+                if let Some(roots) = roots {
+                    config = config.tls_config(
+                        ureq::tls::TlsConfig::builder()
+                            .root_certs(ureq::tls::RootCerts::new_with_certs(roots))
+                            .build(),
+                    );
+                }
+                let agent: ureq::Agent = config.build().into();
+                let text = fetch(&agent, url)?;
+                if is_discovery(url) {
+                    let jwks_uri = jwks_uri(&text).map_err(|why| format!("{url}: {why}"))?;
+                    fetch(&agent, &jwks_uri)?
+                } else {
+                    text
+                }
             }
         };
         parse(&text)
     }
+}
+
+/// The body of `url`, at most [`MAX_JWKS_BYTES`].
+fn fetch(agent: &ureq::Agent, url: &str) -> Result<String, String> {
+    agent
+        .get(url)
+        .call()
+        .map_err(|e| format!("{url}: {e}"))?
+        .body_mut()
+        .with_config()
+        .limit(MAX_JWKS_BYTES)
+        .read_to_string()
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+/// Whether `url` names an OIDC discovery document rather than a JWKS.
+fn is_discovery(url: &str) -> bool {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.ends_with(DISCOVERY_PATH)
+}
+
+/// The `jwks_uri` of a discovery document: `https://` only, as the JWKS
+/// URL itself.
+fn jwks_uri(document: &str) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Discovery {
+        jwks_uri: Option<String>,
+    }
+    let discovery: Discovery = serde_json::from_str(document)
+        .map_err(|e| format!("not an OpenID discovery document: {e}"))?;
+    match discovery.jwks_uri {
+        Some(uri) if uri.starts_with("https://") => Ok(uri),
+        Some(uri) => Err(format!("its jwks_uri {uri:?} is not an https:// URL")),
+        None => Err("the discovery document has no jwks_uri".to_owned()),
+    }
+}
+
+/// The CA certificates of a PEM truststore.
+fn read_roots(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut roots = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(cert) =
+            item.map_err(|e| format!("{}: {e}", path.display()))?
+        {
+            roots.push(cert);
+        }
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no CERTIFICATE in the file", path.display()));
+    }
+    Ok(roots)
 }
 
 /// The usable keys of a JWKS document.
@@ -182,4 +253,37 @@ fn usable(jwk: &Jwk) -> Option<Key> {
         decoding,
         algorithms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_documents_name_an_https_jwks() {
+        assert!(is_discovery(
+            "https://sso.example/realms/k/.well-known/openid-configuration"
+        ));
+        assert!(is_discovery(
+            "https://sso.example/.well-known/openid-configuration?x=1"
+        ));
+        assert!(!is_discovery("https://sso.example/realms/k/certs"));
+        assert_eq!(
+            jwks_uri(r#"{"issuer":"i","jwks_uri":"https://sso.example/certs"}"#).unwrap(),
+            "https://sso.example/certs"
+        );
+        for bad in [
+            r#"{"jwks_uri":"http://sso.example/certs"}"#,
+            r#"{"issuer":"i"}"#,
+            "[]",
+        ] {
+            assert!(jwks_uri(bad).is_err(), "{bad}");
+        }
+        // A truststore without a certificate is refused up front.
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let error = Source::parse("https://sso.example/certs", Some(&empty)).unwrap_err();
+        assert!(error.contains("no CERTIFICATE"), "{error}");
+    }
 }

@@ -1,6 +1,9 @@
 //! OAuth 2 bearer tokens (JWTs) as Kafka's OAuthBearerValidatorCallbackHandler
 //! (KIP-768) checks them: signed by a key of the configured JWKS
-//! (`sasl.oauthbearer.jwks.endpoint.url`, a file or an `https://` URL),
+//! (`sasl.oauthbearer.jwks.endpoint.url`, a file, an `https://` URL, or an
+//! OIDC provider's discovery document naming it; a private CA for the
+//! https client comes from Kafka's `ssl.truststore.location` option of the
+//! OAuthBearerLoginModule line),
 //! unexpired, for the expected audience and issuer; the principal is
 //! `User:<sub claim>`.
 //!
@@ -27,6 +30,7 @@
 mod jwks;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -77,14 +81,21 @@ pub struct OAuthSettings {
     pub scope_claim: String,
     /// `sasl.oauthbearer.clock.skew.seconds`: leeway on `exp`, `nbf`, `iat`.
     pub clock_skew_seconds: u64,
+    /// The CAs an `https://` JWKS server is verified against (a PEM file):
+    /// the `ssl.truststore.location` option of a listener's
+    /// `…oauthbearer.sasl.jaas.config` line, as Kafka reads it; `None`:
+    /// the web PKI's roots.
+    pub jwks_truststore: Option<PathBuf>,
 }
 
 impl OAuthSettings {
     /// The settings `config` gives, or `None` when no JWKS is configured
     /// (OAUTHBEARER is then off).
-    pub fn from_config(config: &BrokerConfig) -> Option<OAuthSettings> {
-        let url = config.sasl_oauthbearer_jwks_endpoint_url.as_ref()?;
-        Some(OAuthSettings {
+    pub fn from_config(config: &BrokerConfig) -> Result<Option<OAuthSettings>, BrokerError> {
+        let Some(url) = config.sasl_oauthbearer_jwks_endpoint_url.as_ref() else {
+            return Ok(None);
+        };
+        Ok(Some(OAuthSettings {
             jwks_url: url.trim().to_owned(),
             refresh: Duration::from_millis(config.sasl_oauthbearer_jwks_endpoint_refresh_ms),
             expected_audience: config.sasl_oauthbearer_expected_audience.clone(),
@@ -95,8 +106,42 @@ impl OAuthSettings {
             sub_claim: config.sasl_oauthbearer_sub_claim_name.clone(),
             scope_claim: config.sasl_oauthbearer_scope_claim_name.clone(),
             clock_skew_seconds: config.sasl_oauthbearer_clock_skew_seconds,
-        })
+            jwks_truststore: jwks_truststore(config)?,
+        }))
     }
+}
+
+/// The `ssl.truststore.location` of the listeners' OAuthBearerLoginModule
+/// lines (Kafka's place for the JWKS client's CAs); one validator serves
+/// every listener, so the lines that set it must agree.
+fn jwks_truststore(config: &BrokerConfig) -> Result<Option<PathBuf>, BrokerError> {
+    let mut found: Option<(String, String)> = None;
+    for (key, line) in &config.listener_overrides {
+        if !key.ends_with(".oauthbearer.sasl.jaas.config") {
+            continue;
+        }
+        let bad = |why: String| BrokerError::Config(format!("{key}: {why}"));
+        let options = crate::jaas::options(line, LOGIN_MODULE).map_err(bad)?;
+        if let Some(kind) = options.get("ssl.truststore.type")
+            && !kind.eq_ignore_ascii_case("PEM")
+        {
+            return Err(bad(format!(
+                "ssl.truststore.type {kind:?} is not supported; only PEM files are read"
+            )));
+        }
+        let Some(location) = options.get("ssl.truststore.location") else {
+            continue;
+        };
+        match &found {
+            Some((other_key, other)) if other != location => {
+                return Err(bad(format!(
+                    "ssl.truststore.location {location:?} differs from {other_key}'s {other:?}; the JWKS is fetched once for every listener"
+                )));
+            }
+            _ => found = Some((key.clone(), location.clone())),
+        }
+    }
+    Ok(found.map(|(_, location)| PathBuf::from(location)))
 }
 
 /// Why a token was refused. The messages are what a client is told: they
@@ -186,16 +231,17 @@ impl TokenValidator {
     /// cannot be fetched now is logged and fetched again when a token
     /// comes (the issuer may be down while the broker starts).
     pub fn from_config(config: &BrokerConfig) -> Result<Option<TokenValidator>, BrokerError> {
-        OAuthSettings::from_config(config)
+        OAuthSettings::from_config(config)?
             .map(TokenValidator::new)
             .transpose()
     }
 
     /// A validator for `settings`; see [`TokenValidator::from_config`].
     pub fn new(settings: OAuthSettings) -> Result<TokenValidator, BrokerError> {
-        let source = Source::parse(&settings.jwks_url).map_err(|why| {
-            BrokerError::Config(format!("sasl.oauthbearer.jwks.endpoint.url: {why}"))
-        })?;
+        let source = Source::parse(&settings.jwks_url, settings.jwks_truststore.as_deref())
+            .map_err(|why| {
+                BrokerError::Config(format!("sasl.oauthbearer.jwks.endpoint.url: {why}"))
+            })?;
         if settings.sub_claim.is_empty() {
             return Err(BrokerError::Config(
                 "sasl.oauthbearer.sub.claim.name is empty".to_string(),
@@ -244,8 +290,19 @@ impl TokenValidator {
             Some(key) => key,
             None => {
                 self.refetch_for_unknown_kid();
-                self.key(header.kid.as_deref())?
-                    .ok_or_else(|| OAuthError::UnknownKey(header.kid.clone().unwrap_or_default()))?
+                match self.key(header.kid.as_deref())? {
+                    Some(key) => key,
+                    // No JWKS ever loaded (its endpoint down or untrusted
+                    // since the start): say so rather than blame the token.
+                    None if self.keys.read().len() == 0 => {
+                        return Err(OAuthError::KeysUnavailable);
+                    }
+                    None => {
+                        return Err(OAuthError::UnknownKey(
+                            header.kid.clone().unwrap_or_default(),
+                        ));
+                    }
+                }
             }
         };
         if !key.algorithms.contains(&header.alg) {

@@ -57,6 +57,7 @@ fn settings(path: &std::path::Path) -> OAuthSettings {
         sub_claim: "sub".into(),
         scope_claim: "scope".into(),
         clock_skew_seconds: 30,
+        jwks_truststore: None,
     }
 }
 
@@ -324,5 +325,51 @@ fn kafka_listener_settings_are_accepted_as_written() {
     assert_eq!(
         check_listener_setting("ssl.client.auth", "required"),
         Ok(false)
+    );
+}
+
+/// The JWKS client's CAs come from Kafka's `ssl.truststore.location`
+/// option of a listener's OAuthBearerLoginModule line.
+#[test]
+fn the_jwks_truststore_is_the_login_modules_option() {
+    let line = |path: &str| {
+        format!(
+            "{LOGIN_MODULE} required ssl.truststore.location=\\\"{path}\\\" ssl.truststore.type=\\\"PEM\\\";"
+        )
+    };
+    let config = |yaml: &str| -> BrokerConfig { crate::yaml::from_str(yaml).unwrap() };
+    let one = config(&format!(
+        "sasl.oauthbearer.jwks.endpoint.url: https://idp/certs\n\
+         listener.name.sasl_ssl.oauthbearer.sasl.jaas.config: \"{}\"\n",
+        line("/etc/idp-ca.pem")
+    ));
+    let settings = OAuthSettings::from_config(&one).unwrap().unwrap();
+    assert_eq!(
+        settings.jwks_truststore.as_deref(),
+        Some(std::path::Path::new("/etc/idp-ca.pem"))
+    );
+    let two = config(&format!(
+        "sasl.oauthbearer.jwks.endpoint.url: https://idp/certs\n\
+         listener.name.a.oauthbearer.sasl.jaas.config: \"{}\"\n\
+         listener.name.b.oauthbearer.sasl.jaas.config: \"{}\"\n",
+        line("/etc/one.pem"),
+        line("/etc/two.pem")
+    ));
+    assert!(OAuthSettings::from_config(&two).is_err());
+    let jks = config(&format!(
+        "sasl.oauthbearer.jwks.endpoint.url: https://idp/certs\n\
+         listener.name.a.oauthbearer.sasl.jaas.config: \"{LOGIN_MODULE} required ssl.truststore.type=\\\"JKS\\\";\"\n"
+    ));
+    assert!(OAuthSettings::from_config(&jks).is_err());
+    let none = config(&format!(
+        "sasl.oauthbearer.jwks.endpoint.url: https://idp/certs\n\
+         listener.name.a.oauthbearer.sasl.jaas.config: \"{LOGIN_MODULE} required ;\"\n"
+    ));
+    assert_eq!(
+        OAuthSettings::from_config(&none)
+            .unwrap()
+            .unwrap()
+            .jwks_truststore,
+        None
     );
 }

@@ -18,6 +18,7 @@
 mod admin;
 pub(crate) mod client;
 pub(crate) mod controller;
+pub(crate) mod controller_login;
 pub(crate) mod principal;
 
 pub use admin::admin_tls;
@@ -179,7 +180,18 @@ pub(crate) fn check_overrides(
                 let name = spec.name.to_ascii_lowercase();
                 rest.strip_prefix(&name)?.strip_prefix('.')
             });
+        let controller_login = listeners.controller.as_ref().is_some_and(|c| {
+            rest.strip_prefix(&c.name.to_ascii_lowercase())
+                .and_then(|r| r.strip_prefix('.'))
+                .is_some_and(|setting| {
+                    ["scram-sha-512", "scram-sha-256"]
+                        .iter()
+                        .any(|m| setting == format!("{m}.sasl.jaas.config"))
+                })
+        });
         match known {
+            // The quorum links' login (`controller_login` reads it).
+            Some(_) if controller_login => {}
             None => {
                 return Err(BrokerError::Config(format!(
                     "{key}: no listener of that name (listener names are written lower-case here)"
