@@ -38,6 +38,9 @@ pub(crate) async fn handle(
     // partition answer, partition, end offset). Every partition is appended
     // before any is waited for, so followers replicate them together.
     let mut uncommitted = Vec::new();
+    let mut creations_left = state.config().auto_create_topics_max_per_request;
+    // Once per request: the free bytes when below log.dir.reserve.bytes.
+    let below_reserve = state.disk().below_reserve();
     for topic_data in request.topic_data {
         let name = topic_data.name.clone();
         if !access.topic(Operation::Write, &name) {
@@ -80,7 +83,7 @@ pub(crate) async fn handle(
         // WRITE is allowed here: a refusal now is of auto-creating an
         // unknown topic, which Kafka (no creation on produce) answers as
         // an unknown topic.
-        let topic = super::topic_or_create(state, access, &name, true)
+        let topic = super::topic_or_create(state, access, &name, &mut creations_left)
             .await
             .map_err(|code| {
                 if code == ResponseError::TopicAuthorizationFailed.code() {
@@ -111,6 +114,16 @@ pub(crate) async fn handle(
             };
             if let Err(e) = crate::quorum_link::check_leader(state.cluster(), &partition, -1) {
                 partitions.push(answer(partition_error_code(&e), None));
+                continue;
+            }
+            // The reserve is for the offsets topic and the platform's own.
+            if let Some(free) = below_reserve.filter(|_| !crate::auth::is_internal_topic(&name)) {
+                let message = state.disk().refusal_message(free);
+                state.disk().refused(&name, index, &message);
+                partitions.push(answer(
+                    ResponseError::KafkaStorageError.code(),
+                    Some(message),
+                ));
                 continue;
             }
             if acks == -1 {
@@ -174,6 +187,10 @@ pub(crate) async fn handle(
                     )
                 }
                 Err((code, message, record_errors)) => {
+                    if code == ResponseError::KafkaStorageError.code() {
+                        // A write that failed (ENOSPC among others).
+                        state.disk().refused(&name, index, &message);
+                    }
                     tracing::debug!(topic = %name.as_str(), partition = index, error = %message, "append refused");
                     partitions.push(refused(index, code, Some(message), &record_errors, version));
                 }

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fjord_controller::{
-    BrokerId, Command, CommandError, CommandOutcome, ControllerError, ElectionType, NO_LEADER,
-    ScramCredential, ScramMechanism,
+    BrokerId, ClusterMetadata, Command, CommandError, CommandOutcome, ControllerError,
+    ElectionType, NO_LEADER, ScramCredential, ScramMechanism,
 };
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{CreatedTopic, NewTopic, Parts, Replication, parse_configs};
 use crate::quorum_link::ClusterLink;
 use crate::topic_config::TopicConfigs;
-use crate::topic_registry::ApiError;
+use crate::topic_registry::{ApiError, check_collision};
 
 /// How long a metadata change waits for this broker to apply its command.
 const APPLY_WAIT: Duration = Duration::from_secs(15);
@@ -56,9 +56,40 @@ fn internal_replicas(parts: &Parts, link: &ClusterLink, name: &str) -> Result<i1
     })
 }
 
+/// `max.partitions` in a cluster, before the command (so that no broker
+/// makes a file): the cluster's partition replicas with `adding` more may
+/// not pass `max.partitions` times its registered brokers. Internal topics
+/// are exempt, as on a single node. Two creations at once may both pass.
+fn check_partition_limit(
+    parts: &Parts,
+    metadata: &ClusterMetadata,
+    name: &str,
+    adding: usize,
+) -> Result<(), ApiError> {
+    if crate::auth::is_internal_topic(name) {
+        return Ok(());
+    }
+    let hosted = metadata
+        .topics
+        .values()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.replicas.len())
+        .sum();
+    let brokers = metadata.brokers.len().max(1);
+    let limit = parts.config.max_partitions.saturating_mul(brokers);
+    crate::topic_registry::check_partition_limit(hosted, adding, limit).map_err(|mut e| {
+        e.message = format!(
+            "{} (partition replicas of the cluster's {brokers} broker(s), max.partitions={} each)",
+            e.message, parts.config.max_partitions
+        );
+        e
+    })
+}
+
 /// Creates a topic through the quorum (`validate_only`: checks what the
 /// broker can check without creating).
 async fn create_topic(
+    parts: &Parts,
     link: &ClusterLink,
     name: &str,
     partitions: i32,
@@ -81,6 +112,7 @@ async fn create_topic(
             format!("topic {name:?} already exists"),
         ));
     }
+    check_collision(name, metadata.topics.keys().map(String::as_str))?;
     let available = metadata.unfenced_brokers().len();
     if replication_factor < 1 || replication_factor as usize > available {
         return Err(ApiError::new(
@@ -90,6 +122,8 @@ async fn create_topic(
             ),
         ));
     }
+    let replicas = partitions as usize * replication_factor as usize;
+    check_partition_limit(parts, &metadata, name, replicas)?;
     if validate_only {
         return Ok(None);
     }
@@ -125,18 +159,24 @@ pub(super) async fn delete_topic(link: &ClusterLink, name: &str) -> Result<(), A
 
 /// Grows a topic to `total` partitions through the quorum.
 async fn add_partitions(
+    parts: &Parts,
     link: &ClusterLink,
     name: &str,
     total: i32,
     validate_only: bool,
 ) -> Result<(), ApiError> {
-    let current = quorum_topic(link, name)?.partitions.len() as i32;
+    let topic = quorum_topic(link, name)?;
+    let current = topic.partitions.len() as i32;
     if total <= current || total > crate::topic_registry::MAX_PARTITIONS {
         return Err(ApiError::new(
             ResponseError::InvalidPartitions,
             format!("topic {name:?} has {current} partitions; the new count must be larger"),
         ));
     }
+    // New partitions get as many replicas as the first has.
+    let factor = topic.partitions.first().map_or(1, |p| p.replicas.len());
+    let adding = (total - current) as usize * factor;
+    check_partition_limit(parts, &link.metadata(), name, adding)?;
     if validate_only {
         return Ok(());
     }
@@ -375,6 +415,7 @@ pub(super) async fn create(
     };
     let configs = parse_configs(&topic.configs)?;
     let id = create_topic(
+        parts,
         link,
         &topic.name,
         partitions,
@@ -397,6 +438,7 @@ pub(super) async fn create(
 /// Grows a topic to `total` partitions through the quorum; explicit
 /// replica lists are not taken yet.
 pub(super) async fn create_partitions(
+    parts: &Parts,
     link: &ClusterLink,
     name: &str,
     total: i32,
@@ -409,7 +451,7 @@ pub(super) async fn create_partitions(
             "replica assignments are not supported yet",
         ));
     }
-    add_partitions(link, name, total, validate_only).await
+    add_partitions(parts, link, name, total, validate_only).await
 }
 
 /// The partitions a request without a list means: for a preferred
