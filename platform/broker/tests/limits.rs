@@ -532,3 +532,146 @@ fn below_the_disk_reserve_user_produce_is_refused_and_commits_work() {
     drop(admin);
     broker.stop();
 }
+
+/// A small tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None` when this process may not mount (it is not root).
+    fn mount(megabytes: u64) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Produces 64 KiB batches to `topic`-0 until one is refused; returns
+/// the refusal.
+fn produce_until_refused(raw: &mut Raw, topic: &str) -> (i16, String) {
+    for _ in 0..10_000 {
+        let request = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(5_000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(name(topic))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(common::batch(64, 1024, 1_700_000_000_000).into())),
+                    ]),
+            ]);
+        let ResponseKind::Produce(answer) =
+            raw.call(ApiKey::Produce, 9, RequestKind::Produce(request))
+        else {
+            panic!("not a Produce answer");
+        };
+        let partition = &answer.responses[0].partition_responses[0];
+        if partition.error_code != 0 {
+            let message = partition.error_message.as_deref().unwrap_or_default();
+            return (partition.error_code, message.to_owned());
+        }
+    }
+    panic!("never refused");
+}
+
+fn refusal_lines(topic: &str) -> Vec<String> {
+    String::from_utf8_lossy(&logged().lock().unwrap())
+        .lines()
+        .filter(|l| l.contains("produce refused") && l.contains(&format!("topic=\"{topic}\"")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A really full file system (a 24 MiB tmpfs; mounting needs root, which
+/// the test environment has — elsewhere the reserve test above stands in
+/// and this one says so and stops). With a 8 MiB reserve, produce is
+/// refused while the reserve is left and a group still commits (creating
+/// the 50-partition offsets topic on the nearly full disk). Without a
+/// reserve, the disk fills up: the failed write is KAFKA_STORAGE_ERROR,
+/// logged at ERROR with the file system's error, and the broker still
+/// serves reads.
+#[test]
+fn a_full_file_system_keeps_the_reserve_for_commits() {
+    let Some(disk) = Tmpfs::mount(24) else {
+        eprintln!("not root: no tmpfs; the reserve test covers the refusal");
+        return;
+    };
+    let config = BrokerConfig {
+        log_dir_reserve_bytes: 8 << 20,
+        segment_bytes: 1 << 20,
+        ..BrokerConfig::ephemeral(disk.path())
+    };
+    let broker = start(config.clone());
+    let mut raw = Raw::connect(broker.addr);
+    let (code, message) = produce_until_refused(&mut raw, "tmpfs-full");
+    assert_eq!(code, ResponseError::KafkaStorageError.code(), "{message}");
+    assert!(message.contains("log.dir.reserve.bytes"), "{message}");
+    let free = fjord_broker::free_bytes(disk.path()).unwrap();
+    assert!(free > 4 << 20 && free < 8 << 20, "{free} bytes free");
+    assert!(broker.local().disk().degraded());
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "tmpfs-group")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("tmpfs-full", 0, Offset::Offset(64))
+        .unwrap();
+    consumer.commit(&tpl, CommitMode::Sync).unwrap();
+    let committed = consumer
+        .committed_offsets(tpl.clone(), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        committed.find_partition("tmpfs-full", 0).unwrap().offset(),
+        Offset::Offset(64)
+    );
+    drop(consumer);
+    broker.stop();
+    assert_eq!(refusal_lines("tmpfs-full").len(), 1);
+
+    // No reserve: the writes themselves fail.
+    let broker = start(BrokerConfig {
+        log_dir_reserve_bytes: 0,
+        ..config
+    });
+    let mut raw = Raw::connect(broker.addr);
+    let (code, message) = produce_until_refused(&mut raw, "tmpfs-full");
+    assert_eq!(code, ResponseError::KafkaStorageError.code(), "{message}");
+    let lines = refusal_lines("tmpfs-full");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].contains("No space left"), "{}", lines[1]);
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    let (low, high) = reader
+        .fetch_watermarks("tmpfs-full", 0, Duration::from_secs(10))
+        .unwrap();
+    assert!(low == 0 && high > 64, "{low}..{high}");
+    drop(reader);
+    // The disk is full: a graceful stop could not write its checkpoints.
+    drop(broker);
+}
