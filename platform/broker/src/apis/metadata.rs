@@ -3,7 +3,8 @@
 //! view: live brokers, and each partition's leader, epoch, replicas and
 //! ISR, so that clients find the leader (and find it again after a
 //! failover). Internal topics are reported as such (`is_internal`), and
-//! never auto-created here.
+//! never auto-created here. One request auto-creates at most
+//! `auto.create.topics.max.per.request` topics (`super::topic_or_create`).
 //!
 //! Authorization: only topics the requester may DESCRIBE are listed; one
 //! asked for by name that it may not is TOPIC_AUTHORIZATION_FAILED (by id:

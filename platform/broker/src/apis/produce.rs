@@ -17,7 +17,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use fjord_log::{BatchHeader, RecordError};
+use fjord_log::{BatchHeader, LogError, RecordError};
 
 use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
@@ -161,12 +161,12 @@ pub(crate) async fn handle(
                     .append_idempotent(records.to_vec(), &header)
                     .await
                     .map(|base| (base, base + i64::from(header.last_offset_delta) + 1))
-                    .map_err(|e| refusal(&e)),
+                    .map_err(|e| refusal(state, &name, index, &e)),
                 None => partition
                     .append(records.to_vec())
                     .await
                     .map(|info| (info.first_offset, info.last_offset + 1))
-                    .map_err(|e| refusal(&e)),
+                    .map_err(|e| refusal(state, &name, index, &e)),
             };
             match appended {
                 Ok((base_offset, end)) => {
@@ -187,10 +187,6 @@ pub(crate) async fn handle(
                     )
                 }
                 Err((code, message, record_errors)) => {
-                    if code == ResponseError::KafkaStorageError.code() {
-                        // A write that failed (ENOSPC among others).
-                        state.disk().refused(&name, index, &message);
-                    }
                     tracing::debug!(topic = %name.as_str(), partition = index, error = %message, "append refused");
                     partitions.push(refused(index, code, Some(message), &record_errors, version));
                 }
@@ -219,8 +215,17 @@ pub(crate) async fn handle(
     ProduceResponse::default().with_responses(responses)
 }
 
-/// The code, message and records at fault of a refused append.
-fn refusal(error: &PartitionError) -> (i16, String, Vec<RecordError>) {
+/// The code, message and records at fault of a refused append. A write
+/// that failed (ENOSPC among others) is logged, rate-limited.
+fn refusal(
+    state: &BrokerState,
+    topic: &str,
+    partition: i32,
+    error: &PartitionError,
+) -> (i16, String, Vec<RecordError>) {
+    if matches!(error, PartitionError::Log(LogError::Io(_))) {
+        state.disk().refused(topic, partition, &error.to_string());
+    }
     (
         partition_error_code(error),
         error.to_string(),

@@ -61,7 +61,7 @@ fn internal_replicas(parts: &Parts, link: &ClusterLink, name: &str) -> Result<i1
 /// not pass `max.partitions` times its registered brokers. Internal topics
 /// are exempt, as on a single node. Two creations at once may both pass.
 fn check_partition_limit(
-    parts: &Parts,
+    max_partitions: usize,
     metadata: &ClusterMetadata,
     name: &str,
     adding: usize,
@@ -76,11 +76,11 @@ fn check_partition_limit(
         .map(|p| p.replicas.len())
         .sum();
     let brokers = metadata.brokers.len().max(1);
-    let limit = parts.config.max_partitions.saturating_mul(brokers);
+    let limit = max_partitions.saturating_mul(brokers);
     crate::topic_registry::check_partition_limit(hosted, adding, limit).map_err(|mut e| {
         e.message = format!(
-            "{} (partition replicas of the cluster's {brokers} broker(s), max.partitions={} each)",
-            e.message, parts.config.max_partitions
+            "{} (partition replicas of the cluster's {brokers} broker(s), max.partitions={max_partitions} each)",
+            e.message
         );
         e
     })
@@ -123,7 +123,7 @@ async fn create_topic(
         ));
     }
     let replicas = partitions as usize * replication_factor as usize;
-    check_partition_limit(parts, &metadata, name, replicas)?;
+    check_partition_limit(parts.config.max_partitions, &metadata, name, replicas)?;
     if validate_only {
         return Ok(None);
     }
@@ -176,7 +176,7 @@ async fn add_partitions(
     // New partitions get as many replicas as the first has.
     let factor = topic.partitions.first().map_or(1, |p| p.replicas.len());
     let adding = (total - current) as usize * factor;
-    check_partition_limit(parts, &link.metadata(), name, adding)?;
+    check_partition_limit(parts.config.max_partitions, &link.metadata(), name, adding)?;
     if validate_only {
         return Ok(());
     }
@@ -481,4 +481,60 @@ pub(super) fn needing_election(
             (!partitions.is_empty()).then(|| (topic.name.clone(), partitions))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use fjord_controller::{BrokerRegistration, PartitionState, Topic};
+
+    use super::*;
+
+    /// Two brokers and a topic of 3 partitions with 2 replicas each.
+    fn metadata() -> ClusterMetadata {
+        let mut metadata = ClusterMetadata::default();
+        for id in [1, 2] {
+            metadata.brokers.insert(
+                id,
+                BrokerRegistration {
+                    id,
+                    host: "h".into(),
+                    port: 1,
+                    rack: None,
+                    epoch: 1,
+                    fenced: false,
+                },
+            );
+        }
+        let partition = PartitionState {
+            replicas: vec![1, 2],
+            leader: 1,
+            leader_epoch: 0,
+            isr: vec![1, 2],
+            partition_epoch: 0,
+        };
+        metadata.topics.insert(
+            "t".into(),
+            Topic {
+                name: "t".into(),
+                id: Uuid::nil(),
+                configs: BTreeMap::new(),
+                partitions: vec![partition; 3],
+            },
+        );
+        metadata
+    }
+
+    /// The cluster holds 6 replicas; with max.partitions 5 and two
+    /// brokers, 4 more fit and 5 do not.
+    #[test]
+    fn the_cluster_counts_replicas_against_the_limit_times_its_brokers() {
+        let metadata = metadata();
+        assert!(check_partition_limit(5, &metadata, "u", 4).is_ok());
+        let refused = check_partition_limit(5, &metadata, "u", 5).err();
+        assert!(
+            refused.is_some_and(|e| e.code == ResponseError::PolicyViolation.code()
+                && e.message.contains("max.partitions=5"))
+        );
+        assert!(check_partition_limit(5, &metadata, "__consumer_offsets", 100).is_ok());
+    }
 }

@@ -177,21 +177,14 @@ impl TopicRegistry {
             roll_hook: Mutex::new(None),
             _lock: lock,
         };
+        remove_leftovers(&registry.data_dir);
+        remove_leftovers(&topics_dir);
         let entries =
             fs::read_dir(&topics_dir).map_err(|e| BrokerError::metadata(&topics_dir, e))?;
         for entry in entries {
             let path = entry
                 .map_err(|e| BrokerError::metadata(&topics_dir, e))?
                 .path();
-            let leftover = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(TMP_PREFIX));
-            if leftover {
-                tracing::info!(path = %path.display(), "removing a temporary file left by a crash");
-                let _ = fs::remove_file(&path);
-                continue;
-            }
             if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
                 continue;
             }
@@ -575,6 +568,24 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Broke
 /// How the temporary files of [`write_atomically`] begin; those left by a
 /// crash are removed when the registry opens.
 const TMP_PREFIX: &str = ".tmp-";
+
+/// Removes the temporary files of [`write_atomically`] a crash left in
+/// `dir` (the data directory: `cluster.yaml`, `acls.yaml`; `topics/`).
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
+        let leftover = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(TMP_PREFIX));
+        if leftover {
+            tracing::info!(path = %path.display(), "removing a temporary file left by a crash");
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
 
 /// A random (version 4) UUID from the standard library's hasher seeds.
 fn random_uuid() -> Uuid {

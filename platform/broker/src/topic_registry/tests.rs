@@ -174,9 +174,14 @@ fn colliding_names_are_refused_with_the_existing_one() -> Result<(), BrokerError
 fn temporary_files_left_by_a_crash_are_removed() -> Result<(), BrokerError> {
     let dir = tempfile::tempdir().map_err(|e| BrokerError::metadata("tmp", e))?;
     drop(TopicRegistry::open(dir.path(), LogConfig::default(), None)?);
-    let leftover = dir.path().join("topics").join(format!("{TMP_PREFIX}1-0"));
-    fs::write(&leftover, b"name: half").map_err(|e| BrokerError::metadata(&leftover, e))?;
+    let leftovers = [
+        dir.path().join("topics").join(format!("{TMP_PREFIX}1-0")),
+        dir.path().join(format!("{TMP_PREFIX}1-1")),
+    ];
+    for leftover in &leftovers {
+        fs::write(leftover, b"name: half").map_err(|e| BrokerError::metadata(leftover, e))?;
+    }
     let _registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
-    assert!(!leftover.exists());
+    assert!(leftovers.iter().all(|l| !l.exists()));
     Ok(())
 }
