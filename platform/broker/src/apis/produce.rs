@@ -6,6 +6,8 @@
 //! the batch (the high watermark passed it), and refuses up front when
 //! fewer replicas than `min.insync.replicas` are in sync. Needs WRITE on
 //! each topic (TOPIC_AUTHORIZATION_FAILED, before the topic is looked up).
+//! Below `log.dir.reserve.bytes` of free disk, user topics are refused
+//! with KAFKA_STORAGE_ERROR (`crate::disk_space` says why and logs it).
 
 use std::sync::Arc;
 use std::time::Duration;
