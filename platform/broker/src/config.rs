@@ -256,9 +256,9 @@ pub struct BrokerConfig {
     /// `max.partitions` (Fjord's own; Kafka has no such limit): the most
     /// partitions this broker hosts; CreateTopics, CreatePartitions and
     /// auto-creation past it are POLICY_VIOLATION, before any file is
-    /// made. Internal topics are exempt. In a cluster: the cluster's
-    /// partition replicas over this times its registered brokers.
-    /// Default 100 000.
+    /// made. Internal topics count but are never refused. In a cluster:
+    /// the cluster's partition replicas against this times its registered
+    /// brokers. Default 100 000.
     #[serde(rename = "max.partitions", alias = "max_partitions")]
     pub max_partitions: usize,
     /// `log.dir.reserve.bytes` (Fjord's own; Kafka has no such setting):
