@@ -19,6 +19,7 @@ use crate::authorizer::{Access, Authorizer};
 use crate::client_session::Session;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
+use crate::disk_space::DiskSpace;
 use crate::error::GroupError;
 use crate::group::offsets_topic::OffsetsTopic;
 use crate::group::ownership;
@@ -39,6 +40,8 @@ pub(crate) struct BrokerState {
     /// What the metadata frontend reads of `config`.
     metadata_config: MetadataConfig,
     registry: Arc<TopicRegistry>,
+    /// The data directory's free space against `log.dir.reserve.bytes`.
+    disk: DiskSpace,
     /// The ACL bindings (the metadata frontend reads and changes them).
     acls: Arc<AclStore>,
     /// `None` without `authorizer.class.name`: everything is allowed.
@@ -97,8 +100,11 @@ impl BrokerState {
                 .controller_voters
                 .as_deref()
                 .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count()),
+            max_partitions: config.max_partitions,
         };
         let authorizer = config.authorizer().ok().flatten().map(Arc::new);
+        registry.set_partition_limit(config.max_partitions);
+        let disk = DiskSpace::new(&config.data_dir, config.log_dir_reserve_bytes);
         let mechanisms = config.sasl_mechanisms().unwrap_or_default();
         let producer_ids = ProducerIds::new(now_ms(), config.node_id);
         BrokerState {
@@ -108,6 +114,7 @@ impl BrokerState {
             config,
             metadata_config,
             registry,
+            disk,
             acls: stores.acls,
             authorizer,
             credentials: stores.credentials,
@@ -135,6 +142,11 @@ impl BrokerState {
 
     pub(crate) fn registry(&self) -> &Arc<TopicRegistry> {
         &self.registry
+    }
+
+    /// The data directory's free space against its reserve.
+    pub(crate) fn disk(&self) -> &DiskSpace {
+        &self.disk
     }
 
     /// The users' credentials of a single node (`users.yaml`).

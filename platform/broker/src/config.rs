@@ -254,6 +254,30 @@ pub struct BrokerConfig {
     /// topics.
     #[serde(rename = "auto.create.topics.enable", alias = "auto_create_topics")]
     pub auto_create_topics: bool,
+    /// `auto.create.topics.max.per.request` (Fjord's own; Kafka has no
+    /// such cap): the most topics one Metadata or Produce request
+    /// auto-creates; the others are answered UNKNOWN_TOPIC_OR_PARTITION
+    /// (the client asks again). Default 100.
+    #[serde(
+        rename = "auto.create.topics.max.per.request",
+        alias = "auto_create_topics_max_per_request"
+    )]
+    pub auto_create_topics_max_per_request: usize,
+    /// `max.partitions` (Fjord's own; Kafka has no such limit): the most
+    /// partitions this broker hosts; CreateTopics, CreatePartitions and
+    /// auto-creation past it are POLICY_VIOLATION, before any file is
+    /// made. Internal topics count but are never refused. In a cluster:
+    /// the cluster's partition replicas against this times its registered
+    /// brokers. Default 100 000.
+    #[serde(rename = "max.partitions", alias = "max_partitions")]
+    pub max_partitions: usize,
+    /// `log.dir.reserve.bytes` (Fjord's own; Kafka has no such setting):
+    /// free bytes of the data directory's file system kept for the
+    /// offsets topic and metadata. Below it, produce to user topics is
+    /// KAFKA_STORAGE_ERROR and `/health/ready` reports degraded. Default
+    /// 128 MiB; 0 turns the check off.
+    #[serde(rename = "log.dir.reserve.bytes", alias = "log_dir_reserve_bytes")]
+    pub log_dir_reserve_bytes: u64,
     /// `authorizer.class.name`: turns authorization (Kafka's ACLs) on.
     /// Kafka's `org.apache.kafka.metadata.authorizer.StandardAuthorizer`
     /// or `kafka.security.authorizer.AclAuthorizer`, or `acl` (also
@@ -735,6 +759,9 @@ impl Default for BrokerConfig {
             controller_election_timeout_ms: 1000,
             default_replication_factor: 1,
             auto_create_topics: true,
+            auto_create_topics_max_per_request: 100,
+            max_partitions: 100_000,
+            log_dir_reserve_bytes: 128 * 1024 * 1024,
             authorizer_class_name: None,
             allow_everyone_if_no_acl_found: false,
             num_partitions: 1,

@@ -53,6 +53,7 @@ mod clock;
 mod config;
 mod connection;
 mod data_dir_lock;
+mod disk_space;
 mod error;
 mod frame;
 mod group;
@@ -88,6 +89,7 @@ pub use admin::{
 pub use auth::{INTERNAL_PRINCIPAL, Principal, is_internal_topic};
 pub use authorizer::{AUTHORIZER_NAMES, Access, Operation, ResourceType};
 pub use config::{BrokerConfig, DurabilityConfig, Password};
+pub use disk_space::{DiskStatus, free_bytes};
 pub use error::{BrokerError, GroupError, LocalError, PartitionError};
 pub use frame::{FrameError, frame_length};
 pub use local::LocalBroker;

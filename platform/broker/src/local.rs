@@ -282,4 +282,10 @@ impl LocalBroker {
     pub fn shutting_down(&self) -> watch::Receiver<bool> {
         self.state.shutdown()
     }
+
+    /// The data directory's free space against `log.dir.reserve.bytes`
+    /// (degraded below it: produce to user topics is refused).
+    pub fn disk(&self) -> crate::DiskStatus {
+        self.state.disk().status()
+    }
 }

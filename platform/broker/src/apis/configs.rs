@@ -45,6 +45,11 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
             c.auto_create_topics.to_string(),
             TYPE_BOOLEAN,
         ),
+        fixed(
+            "auto.create.topics.max.per.request",
+            c.auto_create_topics_max_per_request.to_string(),
+            TYPE_INT,
+        ),
         fixed("group.max.size", c.group_max_size.to_string(), TYPE_INT),
         fixed(
             "group.protocol.metadata.max.bytes",
@@ -53,11 +58,17 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
         ),
         fixed("log.dir", c.data_dir.display().to_string(), TYPE_STRING),
         fixed(
+            "log.dir.reserve.bytes",
+            c.log_dir_reserve_bytes.to_string(),
+            TYPE_LONG,
+        ),
+        fixed(
             "log.retention.ms",
             d.retention_ms.unwrap_or(-1).to_string(),
             TYPE_LONG,
         ),
         fixed("log.segment.bytes", d.segment_bytes.to_string(), TYPE_INT),
+        fixed("max.partitions", c.max_partitions.to_string(), TYPE_INT),
         fixed(
             "message.max.bytes",
             d.max_message_bytes.to_string(),

@@ -3,7 +3,8 @@
 //! view: live brokers, and each partition's leader, epoch, replicas and
 //! ISR, so that clients find the leader (and find it again after a
 //! failover). Internal topics are reported as such (`is_internal`), and
-//! never auto-created here.
+//! never auto-created here. One request auto-creates at most
+//! `auto.create.topics.max.per.request` topics (`super::topic_or_create`).
 //!
 //! Authorization: only topics the requester may DESCRIBE are listed; one
 //! asked for by name that it may not is TOPIC_AUTHORIZATION_FAILED (by id:
@@ -68,6 +69,11 @@ pub(crate) async fn handle(
     };
     // Before v4 the request has no flag and auto-creation is implied.
     let auto_create = version < 4 || request.allow_auto_topic_creation;
+    let mut creations_left = if auto_create {
+        state.config().auto_create_topics_max_per_request
+    } else {
+        0
+    };
     let topics = if all {
         state
             .registry()
@@ -83,13 +89,14 @@ pub(crate) async fn handle(
                 Some(name) if !describable(&name) => MetadataResponseTopic::default()
                     .with_error_code(ResponseError::TopicAuthorizationFailed.code())
                     .with_name(Some(name)),
-                Some(name) => match super::topic_or_create(state, access, &name, auto_create).await
-                {
-                    Ok(topic) => describe(&topic),
-                    Err(code) => MetadataResponseTopic::default()
-                        .with_error_code(code)
-                        .with_name(Some(name)),
-                },
+                Some(name) => {
+                    match super::topic_or_create(state, access, &name, &mut creations_left).await {
+                        Ok(topic) => describe(&topic),
+                        Err(code) => MetadataResponseTopic::default()
+                            .with_error_code(code)
+                            .with_name(Some(name)),
+                    }
+                }
                 None => match state.registry().by_id(wanted.topic_id) {
                     Some(topic) if describable(topic.name()) => describe(&topic),
                     _ => MetadataResponseTopic::default()

@@ -208,14 +208,17 @@ pub(crate) async fn handle(
 }
 
 /// The topic called `name`, created with the broker's defaults when it is
-/// unknown and `auto_create` allows (and the requester may create it:
-/// else TOPIC_AUTHORIZATION_FAILED, as Kafka's Metadata answers). Errors
-/// are Kafka codes.
+/// unknown, `auto.create.topics.enable` is on and `creations_left` (what
+/// is left of the request's `auto.create.topics.max.per.request`) is not
+/// 0, and the requester may create it (else TOPIC_AUTHORIZATION_FAILED,
+/// as Kafka's Metadata answers). Past the per-request cap the answer is
+/// UNKNOWN_TOPIC_OR_PARTITION, which clients retry: one request cannot
+/// make thousands of topics. Errors are Kafka codes.
 pub(crate) async fn topic_or_create(
     state: &Arc<BrokerState>,
     access: &Access,
     name: &str,
-    auto_create: bool,
+    creations_left: &mut usize,
 ) -> Result<Arc<Topic>, i16> {
     if let Some(topic) = state.registry().get(name) {
         return Ok(topic);
@@ -226,12 +229,15 @@ pub(crate) async fn topic_or_create(
     }
     // Only the platform creates its internal topics, with their configs.
     let internal = crate::auth::is_internal_topic(name);
-    if !(auto_create && state.config().auto_create_topics) || internal {
+    // 0 left: auto-creation not asked for, or the cap reached.
+    if !state.config().auto_create_topics || internal || *creations_left == 0 {
         return Err(ResponseError::UnknownTopicOrPartition.code());
     }
     if !access.may_create_topic(name) {
         return Err(ResponseError::TopicAuthorizationFailed.code());
     }
+    // Counted when tried: a failed creation costs as much to refuse.
+    *creations_left -= 1;
     // Created concurrently by another connection (or broker) and not
     // known here yet: the client retries, as for any unknown topic.
     let created = state

@@ -6,6 +6,8 @@
 //! the batch (the high watermark passed it), and refuses up front when
 //! fewer replicas than `min.insync.replicas` are in sync. Needs WRITE on
 //! each topic (TOPIC_AUTHORIZATION_FAILED, before the topic is looked up).
+//! Below `log.dir.reserve.bytes` of free disk, user topics are refused
+//! with KAFKA_STORAGE_ERROR (`crate::disk_space` says why and logs it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use fjord_log::{BatchHeader, RecordError};
+use fjord_log::{BatchHeader, LogError, RecordError};
 
 use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
@@ -43,6 +45,9 @@ pub(crate) async fn handle(
         now_ms: crate::clock::now_ms(),
         after_ms: i64::try_from(state.config().producer_id_expiration_ms).unwrap_or(i64::MAX),
     };
+    let mut creations_left = state.config().auto_create_topics_max_per_request;
+    // Once per request: the free bytes when below log.dir.reserve.bytes.
+    let below_reserve = state.disk().below_reserve();
     for topic_data in request.topic_data {
         let name = topic_data.name.clone();
         if !access.topic(Operation::Write, &name) {
@@ -85,7 +90,7 @@ pub(crate) async fn handle(
         // WRITE is allowed here: a refusal now is of auto-creating an
         // unknown topic, which Kafka (no creation on produce) answers as
         // an unknown topic.
-        let topic = super::topic_or_create(state, access, &name, true)
+        let topic = super::topic_or_create(state, access, &name, &mut creations_left)
             .await
             .map_err(|code| {
                 if code == ResponseError::TopicAuthorizationFailed.code() {
@@ -116,6 +121,16 @@ pub(crate) async fn handle(
             };
             if let Err(e) = crate::quorum_link::check_leader(state.cluster(), &partition, -1) {
                 partitions.push(answer(partition_error_code(&e), None));
+                continue;
+            }
+            // The reserve is for the offsets topic and the platform's own.
+            if let Some(free) = below_reserve.filter(|_| !crate::auth::is_internal_topic(&name)) {
+                let message = state.disk().refusal_message(free);
+                state.disk().refused(&name, index, &message);
+                partitions.push(answer(
+                    ResponseError::KafkaStorageError.code(),
+                    Some(message),
+                ));
                 continue;
             }
             if acks == -1 {
@@ -153,12 +168,12 @@ pub(crate) async fn handle(
                     .append_idempotent(records.to_vec(), &header, expiry)
                     .await
                     .map(|base| (base, base + i64::from(header.last_offset_delta) + 1))
-                    .map_err(|e| refusal(&e)),
+                    .map_err(|e| refusal(state, &name, index, &e)),
                 None => partition
                     .append(records.to_vec())
                     .await
                     .map(|info| (info.first_offset, info.last_offset + 1))
-                    .map_err(|e| refusal(&e)),
+                    .map_err(|e| refusal(state, &name, index, &e)),
             };
             match appended {
                 Ok((base_offset, end)) => {
@@ -207,8 +222,17 @@ pub(crate) async fn handle(
     ProduceResponse::default().with_responses(responses)
 }
 
-/// The code, message and records at fault of a refused append.
-fn refusal(error: &PartitionError) -> (i16, String, Vec<RecordError>) {
+/// The code, message and records at fault of a refused append. A write
+/// that failed (ENOSPC among others) is logged, rate-limited.
+fn refusal(
+    state: &BrokerState,
+    topic: &str,
+    partition: i32,
+    error: &PartitionError,
+) -> (i16, String, Vec<RecordError>) {
+    if matches!(error, PartitionError::Log(LogError::Io(_))) {
+        state.disk().refused(topic, partition, &error.to_string());
+    }
     (
         partition_error_code(error),
         error.to_string(),

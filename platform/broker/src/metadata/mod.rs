@@ -182,6 +182,8 @@ pub(crate) struct MetadataConfig {
     /// How many controller voters `controller.quorum.voters` names (1
     /// when it names none).
     pub controller_voters: usize,
+    /// `max.partitions`: the partitions one broker hosts at most.
+    pub max_partitions: usize,
 }
 
 /// The broker's parts that both stores read: its topics (what exists
@@ -411,7 +413,15 @@ impl Metadata {
                     .await
             }
             Store::Quorum(link) => {
-                quorum::create_partitions(link, name, total, assignments, validate_only).await
+                quorum::create_partitions(
+                    &self.parts,
+                    link,
+                    name,
+                    total,
+                    assignments,
+                    validate_only,
+                )
+                .await
             }
         }
     }

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fjord_controller::{
-    BrokerId, Command, CommandError, CommandOutcome, ControllerError, ElectionType, NO_LEADER,
-    ScramCredential, ScramMechanism,
+    BrokerId, ClusterMetadata, Command, CommandError, CommandOutcome, ControllerError,
+    ElectionType, NO_LEADER, ScramCredential, ScramMechanism,
 };
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{CreatedTopic, NewTopic, Parts, Replication, parse_configs};
 use crate::quorum_link::ClusterLink;
 use crate::topic_config::TopicConfigs;
-use crate::topic_registry::ApiError;
+use crate::topic_registry::{ApiError, check_collision};
 
 /// How long a metadata change waits for this broker to apply its command.
 const APPLY_WAIT: Duration = Duration::from_secs(15);
@@ -56,9 +56,40 @@ fn internal_replicas(parts: &Parts, link: &ClusterLink, name: &str) -> Result<i1
     })
 }
 
+/// `max.partitions` in a cluster, before the command (so that no broker
+/// makes a file): the cluster's partition replicas with `adding` more may
+/// not pass `max.partitions` times its registered brokers. Internal topics
+/// are exempt, as on a single node. Two creations at once may both pass.
+fn check_partition_limit(
+    max_partitions: usize,
+    metadata: &ClusterMetadata,
+    name: &str,
+    adding: usize,
+) -> Result<(), ApiError> {
+    if crate::auth::is_internal_topic(name) {
+        return Ok(());
+    }
+    let hosted = metadata
+        .topics
+        .values()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.replicas.len())
+        .sum();
+    let brokers = metadata.brokers.len().max(1);
+    let limit = max_partitions.saturating_mul(brokers);
+    crate::topic_registry::check_partition_limit(hosted, adding, limit).map_err(|mut e| {
+        e.message = format!(
+            "{} (partition replicas of the cluster's {brokers} broker(s), max.partitions={max_partitions} each)",
+            e.message
+        );
+        e
+    })
+}
+
 /// Creates a topic through the quorum (`validate_only`: checks what the
 /// broker can check without creating).
 async fn create_topic(
+    parts: &Parts,
     link: &ClusterLink,
     name: &str,
     partitions: i32,
@@ -81,6 +112,7 @@ async fn create_topic(
             format!("topic {name:?} already exists"),
         ));
     }
+    check_collision(name, metadata.topics.keys().map(String::as_str))?;
     let available = metadata.unfenced_brokers().len();
     if replication_factor < 1 || replication_factor as usize > available {
         return Err(ApiError::new(
@@ -90,6 +122,8 @@ async fn create_topic(
             ),
         ));
     }
+    let replicas = partitions as usize * replication_factor as usize;
+    check_partition_limit(parts.config.max_partitions, &metadata, name, replicas)?;
     if validate_only {
         return Ok(None);
     }
@@ -125,18 +159,24 @@ pub(super) async fn delete_topic(link: &ClusterLink, name: &str) -> Result<(), A
 
 /// Grows a topic to `total` partitions through the quorum.
 async fn add_partitions(
+    parts: &Parts,
     link: &ClusterLink,
     name: &str,
     total: i32,
     validate_only: bool,
 ) -> Result<(), ApiError> {
-    let current = quorum_topic(link, name)?.partitions.len() as i32;
+    let topic = quorum_topic(link, name)?;
+    let current = topic.partitions.len() as i32;
     if total <= current || total > crate::topic_registry::MAX_PARTITIONS {
         return Err(ApiError::new(
             ResponseError::InvalidPartitions,
             format!("topic {name:?} has {current} partitions; the new count must be larger"),
         ));
     }
+    // New partitions get as many replicas as the first has.
+    let factor = topic.partitions.first().map_or(1, |p| p.replicas.len());
+    let adding = (total - current) as usize * factor;
+    check_partition_limit(parts.config.max_partitions, &link.metadata(), name, adding)?;
     if validate_only {
         return Ok(());
     }
@@ -375,6 +415,7 @@ pub(super) async fn create(
     };
     let configs = parse_configs(&topic.configs)?;
     let id = create_topic(
+        parts,
         link,
         &topic.name,
         partitions,
@@ -397,6 +438,7 @@ pub(super) async fn create(
 /// Grows a topic to `total` partitions through the quorum; explicit
 /// replica lists are not taken yet.
 pub(super) async fn create_partitions(
+    parts: &Parts,
     link: &ClusterLink,
     name: &str,
     total: i32,
@@ -409,7 +451,7 @@ pub(super) async fn create_partitions(
             "replica assignments are not supported yet",
         ));
     }
-    add_partitions(link, name, total, validate_only).await
+    add_partitions(parts, link, name, total, validate_only).await
 }
 
 /// The partitions a request without a list means: for a preferred
@@ -439,4 +481,60 @@ pub(super) fn needing_election(
             (!partitions.is_empty()).then(|| (topic.name.clone(), partitions))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use fjord_controller::{BrokerRegistration, PartitionState, Topic};
+
+    use super::*;
+
+    /// Two brokers and a topic of 3 partitions with 2 replicas each.
+    fn metadata() -> ClusterMetadata {
+        let mut metadata = ClusterMetadata::default();
+        for id in [1, 2] {
+            metadata.brokers.insert(
+                id,
+                BrokerRegistration {
+                    id,
+                    host: "h".into(),
+                    port: 1,
+                    rack: None,
+                    epoch: 1,
+                    fenced: false,
+                },
+            );
+        }
+        let partition = PartitionState {
+            replicas: vec![1, 2],
+            leader: 1,
+            leader_epoch: 0,
+            isr: vec![1, 2],
+            partition_epoch: 0,
+        };
+        metadata.topics.insert(
+            "t".into(),
+            Topic {
+                name: "t".into(),
+                id: Uuid::nil(),
+                configs: BTreeMap::new(),
+                partitions: vec![partition; 3],
+            },
+        );
+        metadata
+    }
+
+    /// The cluster holds 6 replicas; with max.partitions 5 and two
+    /// brokers, 4 more fit and 5 do not.
+    #[test]
+    fn the_cluster_counts_replicas_against_the_limit_times_its_brokers() {
+        let metadata = metadata();
+        assert!(check_partition_limit(5, &metadata, "u", 4).is_ok());
+        let refused = check_partition_limit(5, &metadata, "u", 5).err();
+        assert!(
+            refused.is_some_and(|e| e.code == ResponseError::PolicyViolation.code()
+                && e.message.contains("max.partitions=5"))
+        );
+        assert!(check_partition_limit(5, &metadata, "__consumer_offsets", 100).is_ok());
+    }
 }

@@ -12,7 +12,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 use fjord_log::{Log, LogConfig, RollHook};
 use kafka_protocol::ResponseError;
@@ -24,37 +24,19 @@ use crate::error::BrokerError;
 use crate::partition::Partition;
 use crate::topic_config::TopicConfigs;
 
+mod creation;
+mod names;
 mod replicas;
+
+pub(crate) use creation::check_partition_limit;
+use creation::discard;
+
+pub(crate) use names::check_collision;
+pub use names::validate_topic_name;
 
 /// The most partitions one topic may have (a guard against a request that
 /// would open millions of logs).
 pub(crate) const MAX_PARTITIONS: i32 = 10_000;
-
-/// Kafka's topic name rule: 1–249 characters of `[a-zA-Z0-9._-]`, and not
-/// `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("topic name is empty".to_string());
-    }
-    if name == "." || name == ".." {
-        return Err(format!("topic name cannot be {name:?}"));
-    }
-    if name.len() > 249 {
-        return Err(format!(
-            "topic name is {} characters long, the limit is 249",
-            name.len()
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "topic name {name:?} contains {c:?}; only ASCII letters, digits, '.', '_' and '-' are allowed"
-        ));
-    }
-    Ok(())
-}
 
 /// A Kafka error code with a message, for admin answers.
 #[derive(Debug, Clone)]
@@ -162,6 +144,9 @@ pub struct TopicRegistry {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises creation, deletion and alteration.
     admin: Mutex<()>,
+    /// `max.partitions`: the most partitions this broker hosts (see
+    /// [`TopicRegistry::set_partition_limit`]).
+    partition_limit: AtomicUsize,
     /// Set on every log of the registry, now and to come (see
     /// [`TopicRegistry::on_roll`]).
     roll_hook: Mutex<Option<RollHook>>,
@@ -188,9 +173,12 @@ impl TopicRegistry {
             cluster_id,
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
+            partition_limit: AtomicUsize::new(usize::MAX),
             roll_hook: Mutex::new(None),
             _lock: lock,
         };
+        remove_leftovers(&registry.data_dir);
+        remove_leftovers(&topics_dir);
         let entries =
             fs::read_dir(&topics_dir).map_err(|e| BrokerError::metadata(&topics_dir, e))?;
         for entry in entries {
@@ -334,37 +322,13 @@ impl TopicRegistry {
                 format!("topic {name:?} already exists"),
             ));
         }
+        check_collision(name, self.topics.read().keys().map(String::as_str))?;
+        self.check_partition_limit(name, partitions as usize)?;
         if validate_only {
             return Ok(None);
         }
         let log_config = configs.log_config(&self.defaults);
-        let mut opened = BTreeMap::new();
-        for index in 0..partitions {
-            // Left over by a crash during an earlier delete or create: the
-            // new topic must not inherit its records.
-            let stale = self.data_dir.join(format!("{name}-{index}"));
-            if stale.exists() {
-                tracing::warn!(dir = %stale.display(), "removing a stale partition directory");
-                if let Err(e) = fs::remove_dir_all(&stale) {
-                    return Err(ApiError::new(
-                        ResponseError::KafkaStorageError,
-                        e.to_string(),
-                    ));
-                }
-            }
-            match self.open_partition(name, index, &log_config, 0, false) {
-                Ok(p) => {
-                    opened.insert(index, Arc::new(p));
-                }
-                Err(e) => {
-                    tracing::error!(topic = name, error = %e, "cannot create partition log");
-                    return Err(ApiError::new(
-                        ResponseError::KafkaStorageError,
-                        e.to_string(),
-                    ));
-                }
-            }
-        }
+        let opened = self.open_new_partitions(name, 0..partitions, &log_config, false)?;
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id: random_uuid(),
@@ -375,6 +339,8 @@ impl TopicRegistry {
         });
         if let Err(e) = self.persist(&topic) {
             tracing::error!(topic = name, error = %e, "cannot write topic metadata");
+            let _ = fs::remove_file(self.topic_file(name));
+            discard(topic.partitions());
             return Err(ApiError::new(
                 ResponseError::KafkaStorageError,
                 e.to_string(),
@@ -428,19 +394,28 @@ impl TopicRegistry {
                 ),
             ));
         }
+        self.check_partition_limit(name, (count - current) as usize)?;
         if validate_only {
             return Ok(());
         }
         let log_config = topic.configs().log_config(&self.defaults);
-        for index in current..count {
-            let partition = self
-                .open_partition(name, index, &log_config, 0, topic.replicated)
-                .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-            topic.partitions.write().insert(index, Arc::new(partition));
-        }
+        // Published together once all are open: a producer must not write
+        // to a partition that a later failure takes away again.
+        let opened =
+            self.open_new_partitions(name, current..count, &log_config, topic.replicated)?;
+        let added: Vec<Arc<Partition>> = opened.values().cloned().collect();
+        topic.partitions.write().extend(opened);
         topic.partition_count.store(count, Ordering::Release);
-        self.persist(&topic)
-            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        if let Err(e) = self.persist(&topic) {
+            tracing::error!(topic = name, error = %e, "cannot write topic metadata");
+            topic.partition_count.store(current, Ordering::Release);
+            topic.partitions.write().retain(|&index, _| index < current);
+            discard(added);
+            return Err(ApiError::new(
+                ResponseError::KafkaStorageError,
+                e.to_string(),
+            ));
+        }
         tracing::info!(topic = name, from = current, to = count, "added partitions");
         Ok(())
     }
@@ -571,8 +546,17 @@ fn load_cluster_id(data_dir: &Path, configured: Option<String>) -> Result<String
 }
 
 /// Writes `path` so that a crash leaves either the old or the new content.
+///
+/// The temporary file has a short name of its own, not `path` with a
+/// suffix: a topic's file is `<name>.yaml`, 254 bytes for a 249-character
+/// name, and a suffix would pass the file system's 255-byte limit.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), BrokerError> {
-    let tmp = path.with_extension("yaml.tmp");
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let tmp = path.with_file_name(format!(
+        "{TMP_PREFIX}{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     let result = (|| -> std::io::Result<()> {
         let mut file = fs::File::create(&tmp)?;
         file.write_all(contents)?;
@@ -583,7 +567,33 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Broke
         }
         Ok(())
     })();
-    result.map_err(|e| BrokerError::metadata(path, e))
+    result.map_err(|e| {
+        // A disk that is full must not keep the half-written copy too.
+        let _ = fs::remove_file(&tmp);
+        BrokerError::metadata(path, e)
+    })
+}
+
+/// How the temporary files of [`write_atomically`] begin; those left by a
+/// crash are removed when the registry opens.
+const TMP_PREFIX: &str = ".tmp-";
+
+/// Removes the temporary files of [`write_atomically`] a crash left in
+/// `dir` (the data directory: `cluster.yaml`, `acls.yaml`; `topics/`).
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
+        let leftover = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(TMP_PREFIX));
+        if leftover {
+            tracing::info!(path = %path.display(), "removing a temporary file left by a crash");
+            let _ = fs::remove_file(&path);
+        }
+    }
 }
 
 /// A random (version 4) UUID from the standard library's hasher seeds.
@@ -603,41 +613,4 @@ fn random_uuid() -> Uuid {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_names_follow_kafka_rules() {
-        assert!(validate_topic_name("orders.v1_x-2").is_ok());
-        assert!(validate_topic_name("").is_err());
-        assert!(validate_topic_name(".").is_err());
-        assert!(validate_topic_name("..").is_err());
-        assert!(validate_topic_name("a/b").is_err());
-        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
-        assert!(validate_topic_name(&"x".repeat(250)).is_err());
-    }
-
-    #[test]
-    fn topics_survive_reopen() -> Result<(), BrokerError> {
-        let dir = tempfile::tempdir().map_err(|e| BrokerError::metadata("tmp", e))?;
-        let id = {
-            let registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
-            let configs = TopicConfigs::from_pairs([("retention.ms", "1000")])
-                .map_err(BrokerError::Config)?;
-            let topic = registry
-                .create("t", 3, configs, false)
-                .map_err(|e| BrokerError::Config(e.message))?
-                .ok_or_else(|| BrokerError::Config("not created".into()))?;
-            registry.close_all()?;
-            topic.id()
-        };
-        let registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
-        let topic = registry
-            .get("t")
-            .ok_or_else(|| BrokerError::Config("lost".into()))?;
-        assert_eq!(topic.id(), id);
-        assert_eq!(topic.partition_count(), 3);
-        assert_eq!(topic.configs().get("retention.ms"), Some("1000"));
-        Ok(())
-    }
-}
+mod tests;

@@ -33,6 +33,19 @@ pub(crate) async fn live() -> Json<Value> {
 pub(crate) async fn ready(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
     let shutting_down = *state.broker.shutting_down().borrow();
     if state.ready.load(Ordering::Acquire) && !shutting_down {
+        // A statvfs call: cheap enough for a probe every few seconds.
+        let disk = state.broker.disk();
+        if disk.degraded() {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "degraded",
+                    "reason": "the data directory's free space is below log.dir.reserve.bytes: produce to user topics is refused",
+                    "free_bytes": disk.free_bytes,
+                    "reserve_bytes": disk.reserve_bytes,
+                })),
+            );
+        }
         (StatusCode::OK, Json(json!({"status": "ready"})))
     } else {
         (
