@@ -14,10 +14,15 @@
 //! holds during a re-authentication (KIP-368), and once a session's
 //! lifetime has passed any request but a SaslHandshake closes the
 //! connection.
+//!
+//! Memory: a frame is read only once `queued.max.request.bytes` has room
+//! for it, and decoded within `request.max.array.elements`; both are held
+//! until its answer is written (`request_memory`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -28,9 +33,12 @@ use kafka_protocol::messages::ApiKey;
 use crate::apis::{self, Reply};
 use crate::broker_state::BrokerState;
 use crate::client_session::Session;
-use crate::frame::{read_frame, write_frame};
+use crate::frame::{FrameError, read_frame_body, read_frame_length, write_frame};
 use crate::instruments;
-use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
+use crate::request::{
+    DecodeError, Frame, decode_request_limited, encode_response, encode_unsupported_api_versions,
+};
+use crate::request_memory::Held;
 
 /// A connection's byte stream, split into the half frames are read from and
 /// the half answers are written to (one task uses both, one request at a
@@ -94,6 +102,43 @@ async fn linger<R: AsyncRead + Unpin>(reader: &mut R) {
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
+/// Reads one frame once `queued.max.request.bytes` has room for it (see
+/// `request_memory`): the permits come back with the frame and are held
+/// until its answer is written. `Ok(None)` is a clean close.
+async fn read_request_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    state: &BrokerState,
+    max: usize,
+) -> Result<Option<(Bytes, Held)>, FrameError> {
+    let Some(length) = read_frame_length(reader, max).await? else {
+        return Ok(None);
+    };
+    let held = state.request_memory().frame(length).await;
+    let frame = read_frame_body(reader, length).await?;
+    Ok(Some((frame, held)))
+}
+
+/// Decodes a frame within `request.max.array.elements`, and charges its
+/// decoded form to `queued.max.request.bytes` in `held`. Without room, the
+/// decoded request is dropped while waiting (only the frame, counted
+/// already, is kept) and decoded again once there is.
+async fn decode_charged(
+    state: &BrokerState,
+    frame: Bytes,
+    held: &mut Held,
+) -> Result<Frame, DecodeError> {
+    let limit = state.config().request_max_array_elements;
+    let memory = state.request_memory();
+    let (decoded, elements) = decode_request_limited(frame.clone(), limit)?;
+    if let Some(room) = memory.try_decoded(elements) {
+        held.join(room);
+        return Ok(decoded);
+    }
+    drop(decoded);
+    held.join(memory.decoded(elements).await);
+    decode_request_limited(frame, limit).map(|(decoded, _)| decoded)
+}
+
 /// Serves one connection until the client closes it, it sends something
 /// unframeable or undecodable (logged, then closed), or the broker stops.
 pub(crate) async fn serve<T: Transport>(
@@ -115,10 +160,11 @@ pub(crate) async fn serve<T: Transport>(
             state.config().socket_request_max_bytes
         };
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, max) => frame,
+            frame = read_request_frame(&mut reader, &state, max) => frame,
             _ = crate::shutdown::stopped(&mut shutdown) => break,
         };
-        let frame = match frame {
+        // Held until this iteration ends, after the answer is written.
+        let (frame, mut held) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
@@ -143,7 +189,7 @@ pub(crate) async fn serve<T: Transport>(
                 }
             }
         }
-        let out = match decode_request(frame) {
+        let out = match decode_charged(&state, frame, &mut held).await {
             Ok(Frame::Request(request)) => {
                 let (api_key, version) = (request.api_key, request.version);
                 let correlation_id = request.header.correlation_id;

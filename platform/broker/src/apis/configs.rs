@@ -45,6 +45,7 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
             c.auto_create_topics.to_string(),
             TYPE_BOOLEAN,
         ),
+        fixed("fetch.max.bytes", c.fetch_max_bytes.to_string(), TYPE_INT),
         fixed("log.dir", c.data_dir.display().to_string(), TYPE_STRING),
         fixed(
             "log.retention.ms",
@@ -64,6 +65,16 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
         ),
         fixed("node.id", c.node_id.to_string(), TYPE_INT),
         fixed("num.partitions", c.num_partitions.to_string(), TYPE_INT),
+        fixed(
+            "queued.max.request.bytes",
+            c.queued_max_request_bytes.to_string(),
+            TYPE_LONG,
+        ),
+        fixed(
+            "request.max.array.elements",
+            c.request_max_array_elements.to_string(),
+            TYPE_INT,
+        ),
         fixed(
             "socket.request.max.bytes",
             c.socket_request_max_bytes.to_string(),
