@@ -1122,6 +1122,38 @@ mod tests {
         }
     }
 
+    /// The memory limits read under Kafka's names and the aliases, and
+    /// are checked.
+    #[test]
+    fn memory_limits() {
+        let defaults = BrokerConfig::default();
+        assert_eq!(defaults.queued_max_request_bytes, 256 << 20);
+        assert_eq!(defaults.request_max_array_elements, 100_000);
+        assert_eq!(defaults.fetch_max_bytes, 55 << 20);
+        let yaml = "queued.max.request.bytes: -1\nrequest.max.array.elements: 5000\n\
+                    fetch.max.bytes: 1048576\n";
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
+        assert_eq!(config.queued_max_request_bytes, -1);
+        assert_eq!(config.request_max_array_elements, 5000);
+        assert_eq!(config.fetch_max_bytes, 1 << 20);
+        assert!(config.validate().is_ok());
+        let yaml = "queued_max_request_bytes: 2097152\nrequest_max_array_elements: 2000\n\
+                    fetch_max_bytes: 4096\n";
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
+        assert_eq!(config.queued_max_request_bytes, 2 << 20);
+        assert_eq!(config.request_max_array_elements, 2000);
+        assert_eq!(config.fetch_max_bytes, 4096);
+        for bad in [
+            "queued.max.request.bytes: 0\n",
+            "queued.max.request.bytes: -2\n",
+            "request.max.array.elements: 10\n",
+            "fetch.max.bytes: 100\n",
+        ] {
+            let config: BrokerConfig = crate::yaml::from_str(bad).unwrap_or_default();
+            assert!(config.validate().is_err(), "{bad}");
+        }
+    }
+
     /// OAUTHBEARER joins the default mechanisms with a JWKS, needs one,
     /// and its settings read under Kafka's names and the aliases.
     #[test]
