@@ -26,8 +26,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// test.
 pub(crate) const DECODED_ELEMENT_BYTES: usize = 128;
 
-/// Permits count KiB, so a budget above 4 GiB fits tokio's `u32` counts.
-const UNIT: usize = 1024;
+/// Permits count 128-byte units: small enough that the many small
+/// requests parked at once (a follower's or consumer's Fetch waiting for
+/// data) are not overcharged, large enough that a budget up to 512 GiB
+/// fits tokio's `u32` counts.
+const UNIT: usize = 128;
 
 /// The request memory of one broker.
 #[derive(Debug)]
@@ -156,7 +159,7 @@ mod tests {
         assert!(waiting.is_err(), "a frame was read with the budget taken");
         drop(big);
         let small = memory.frame(1500).await;
-        assert_eq!(memory.frame_bytes_held(), 2048);
+        assert_eq!(memory.frame_bytes_held(), 1536);
         drop(small);
         assert_eq!(memory.frame_bytes_held(), 0);
     }
