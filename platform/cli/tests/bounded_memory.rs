@@ -122,33 +122,19 @@ fn sent_and_closed(addr: &str, frame: &[u8]) {
     }
 }
 
-/// A 40 MB Metadata v1 of 20 million empty topic names (~88 times its
-/// bytes once decoded: an OOM kill before) closes its connection without
-/// decoding them.
-#[test]
-fn a_metadata_request_of_twenty_million_empty_topics_closes_its_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path(), "");
-    let idle = idle_rss(&server);
+/// A 40 MB Metadata v1 of 20 million empty topic names.
+fn metadata_attack() -> Bytes {
     const TOPICS: usize = 20_000_000;
-    let metadata = frame(ApiKey::Metadata, 1, 4 + 2 * TOPICS, |f| {
+    frame(ApiKey::Metadata, 1, 4 + 2 * TOPICS, |f| {
         f.put_i32(TOPICS as i32);
         f.put_bytes(0, 2 * TOPICS);
-    });
-    sent_and_closed(&server.bootstrap, &metadata);
-    assert_peak_within_bound(&server, idle, "metadata of 20 million topics");
-    round_trip(&server, "after-metadata");
+    })
 }
 
-/// A Produce v3 of one topic with six million partition entries (1.3 GB
-/// decoded before) closes its connection without decoding them.
-#[test]
-fn a_produce_of_six_million_partitions_closes_its_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path(), "");
-    let idle = idle_rss(&server);
+/// A 48 MB Produce v3 of one topic with six million partition entries.
+fn produce_attack() -> Bytes {
     const PARTITIONS: usize = 6_000_000;
-    let produce = frame(ApiKey::Produce, 3, 20 + 8 * PARTITIONS, |f| {
+    frame(ApiKey::Produce, 3, 20 + 8 * PARTITIONS, |f| {
         f.put_i16(-1); // transactional id: null
         f.put_i16(1); // acks
         f.put_i32(30_000); // timeout
@@ -160,10 +146,51 @@ fn a_produce_of_six_million_partitions_closes_its_connection() {
             f.put_i32(index as i32);
             f.put_i32(-1); // records: null
         }
-    });
-    sent_and_closed(&server.bootstrap, &produce);
+    })
+}
+
+/// The Metadata of 20 million empty topic names (~88 times its bytes once
+/// decoded: an OOM kill before) closes its connection without decoding
+/// them.
+#[test]
+fn a_metadata_request_of_twenty_million_empty_topics_closes_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), "");
+    let idle = idle_rss(&server);
+    sent_and_closed(&server.bootstrap, &metadata_attack());
+    assert_peak_within_bound(&server, idle, "metadata of 20 million topics");
+    round_trip(&server, "after-metadata");
+}
+
+/// The Produce of six million partition entries (1.3 GB decoded before)
+/// closes its connection without decoding them.
+#[test]
+fn a_produce_of_six_million_partitions_closes_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), "");
+    let idle = idle_rss(&server);
+    sent_and_closed(&server.bootstrap, &produce_attack());
     assert_peak_within_bound(&server, idle, "produce of 6 million partitions");
     round_trip(&server, "after-produce");
+}
+
+/// Both attacks at once, from eight connections (about 350 MB of frames):
+/// they share the budget, so the bound holds for the mix too.
+#[test]
+fn attacks_from_many_connections_at_once_share_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), "");
+    let idle = idle_rss(&server);
+    let (metadata, produce) = (metadata_attack(), produce_attack());
+    std::thread::scope(|scope| {
+        for i in 0..8 {
+            let frame = if i % 2 == 0 { &metadata } else { &produce };
+            let addr = &server.bootstrap;
+            scope.spawn(move || sent_and_closed(addr, frame));
+        }
+    });
+    assert_peak_within_bound(&server, idle, "eight attacks at once");
+    round_trip(&server, "after-attacks");
 }
 
 /// Twelve connections each send 95 MB of a frame that declares 100 MiB
