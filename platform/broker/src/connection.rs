@@ -346,4 +346,66 @@ mod tests {
         assert_eq!(client.read(&mut [0; 1]).await?, 0);
         Ok(())
     }
+
+    /// A request whose decoded form finds no room in
+    /// `queued.max.request.bytes` waits (unanswered) until there is, then is
+    /// decoded again and answered.
+    #[tokio::test]
+    async fn a_decoded_request_waits_for_room() -> Result<(), Box<dyn std::error::Error>> {
+        use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+        use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+        let dir = tempfile::tempdir()?;
+        let mut config = crate::config::BrokerConfig::ephemeral(dir.path());
+        config.queued_max_request_bytes = 1 << 20;
+        let state = crate::apis::tests::state_with(config)?;
+        // Take the whole decoded share.
+        let hog = state.request_memory().decoded(usize::MAX).await;
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let peer = "127.0.0.1:9".parse()?;
+        let listener = Arc::new(crate::listeners::BoundListener::plaintext_for_tests());
+        let session = Session::new(peer, listener, crate::auth::Principal::Anonymous);
+        let served = tokio::spawn(serve(server, Arc::clone(&state), session));
+
+        let version = 4;
+        let mut request = BytesMut::new();
+        request.put_i32(0);
+        RequestHeader::default()
+            .with_request_api_key(ApiKey::Metadata as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(5)
+            .encode(
+                &mut request,
+                ApiKey::Metadata.request_header_version(version),
+            )?;
+        MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_static_str("absent")))),
+            ]))
+            .with_allow_auto_topic_creation(false)
+            .encode(&mut request, version)?;
+        let length = (request.len() - 4) as i32;
+        request[..4].copy_from_slice(&length.to_be_bytes());
+        client.write_all(&request).await?;
+
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(300), client.read_i32()).await;
+        assert!(waited.is_err(), "answered without room for the request");
+        drop(hog);
+        let length =
+            tokio::time::timeout(std::time::Duration::from_secs(30), client.read_i32()).await??;
+        let mut answer = vec![0; usize::try_from(length)?];
+        client.read_exact(&mut answer).await?;
+        let mut answer = bytes::Bytes::from(answer);
+        let header = ResponseHeader::decode(
+            &mut answer,
+            ApiKey::Metadata.response_header_version(version),
+        )?;
+        let response = MetadataResponse::decode(&mut answer, version)?;
+        assert_eq!(header.correlation_id, 5);
+        assert_eq!(response.topics.len(), 1);
+        client.shutdown().await?;
+        tokio::time::timeout(std::time::Duration::from_secs(30), served).await??;
+        Ok(())
+    }
 }
