@@ -29,6 +29,7 @@ use crate::metadata::{AclStore, LocalCredentials, LocalStores, Metadata, Metadat
 use crate::oauth::TokenValidator;
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
+use crate::request_memory::RequestMemory;
 use crate::sasl::Authenticator;
 use crate::tls::ServerTls;
 use crate::topic_registry::TopicRegistry;
@@ -64,6 +65,8 @@ pub(crate) struct BrokerState {
     shutdown: watch::Receiver<bool>,
     /// The controller quorum, in a cluster; `None` on a single node.
     cluster: Option<Arc<ClusterLink>>,
+    /// `queued.max.request.bytes`, shared by every connection.
+    request_memory: RequestMemory,
 }
 
 /// Where clients reach this broker: the host and port its inter-broker
@@ -111,7 +114,6 @@ impl BrokerState {
             authenticator: Authenticator::new(mechanisms)
                 .with_max_reauth_ms(config.connections_max_reauth_ms),
             super_users: config.all_super_users(),
-            config,
             metadata_config,
             registry,
             disk,
@@ -126,6 +128,8 @@ impl BrokerState {
             inter_broker_tls: advertised.tls,
             shutdown,
             cluster,
+            request_memory: RequestMemory::new(config.queued_max_request_bytes),
+            config,
         }
     }
 
@@ -138,6 +142,11 @@ impl BrokerState {
 
     pub(crate) fn config(&self) -> &Arc<BrokerConfig> {
         &self.config
+    }
+
+    /// The memory of requests read but not yet answered.
+    pub(crate) fn request_memory(&self) -> &RequestMemory {
+        &self.request_memory
     }
 
     pub(crate) fn registry(&self) -> &Arc<TopicRegistry> {

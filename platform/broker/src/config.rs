@@ -303,6 +303,33 @@ pub struct BrokerConfig {
         alias = "socket_request_max_bytes"
     )]
     pub socket_request_max_bytes: usize,
+    /// `queued.max.request.bytes`: memory for requests read but not yet
+    /// answered, across all connections; when it is taken, connections stop
+    /// reading until answers free some. Three quarters hold request frames
+    /// as they arrive (a frame takes `min(length, that share)`, so one frame
+    /// up to `socket.request.max.bytes` always fits), a quarter their
+    /// decoded form (see `request.max.array.elements`). Kafka's default is
+    /// -1 (no bound); Fjord's is 256 MiB, and -1 turns it off.
+    #[serde(
+        rename = "queued.max.request.bytes",
+        alias = "queued_max_request_bytes"
+    )]
+    pub queued_max_request_bytes: i64,
+    /// `request.max.array.elements` (Fjord's own; Kafka has no such cap):
+    /// the most array elements and tagged fields one request may decode to
+    /// — topics for Metadata, topics plus partitions for Produce and Fetch.
+    /// More closes the connection before anything past the limit is
+    /// allocated. Default 100 000.
+    #[serde(
+        rename = "request.max.array.elements",
+        alias = "request_max_array_elements"
+    )]
+    pub request_max_array_elements: usize,
+    /// `fetch.max.bytes`: the most record bytes one Fetch answer carries,
+    /// whatever the client's `max_bytes` (beyond a first batch that is
+    /// larger, as in Kafka). Default 55 MiB, Kafka's.
+    #[serde(rename = "fetch.max.bytes", alias = "fetch_max_bytes")]
+    pub fetch_max_bytes: usize,
     /// `durability`: page cache (Kafka's default) or fsync before acking.
     pub durability: DurabilityConfig,
     /// `log.segment.bytes`: default `segment.bytes` of topics.
@@ -766,6 +793,9 @@ impl Default for BrokerConfig {
             allow_everyone_if_no_acl_found: false,
             num_partitions: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
+            queued_max_request_bytes: 256 * 1024 * 1024,
+            request_max_array_elements: 100_000,
+            fetch_max_bytes: 55 * 1024 * 1024,
             durability: DurabilityConfig::PageCache,
             segment_bytes: log.segment_bytes,
             segment_ms: log.segment_ms,
@@ -869,6 +899,24 @@ impl BrokerConfig {
             return Err(BrokerError::Config(
                 "socket.request.max.bytes must be at least 1024".to_string(),
             ));
+        }
+        if self.queued_max_request_bytes != -1 && self.queued_max_request_bytes < 1 << 20 {
+            return Err(BrokerError::Config(format!(
+                "queued.max.request.bytes must be -1 (no bound) or at least 1048576, not {}",
+                self.queued_max_request_bytes
+            )));
+        }
+        if self.request_max_array_elements < 1000 {
+            return Err(BrokerError::Config(format!(
+                "request.max.array.elements must be at least 1000, not {}",
+                self.request_max_array_elements
+            )));
+        }
+        if self.fetch_max_bytes < 1024 {
+            return Err(BrokerError::Config(format!(
+                "fetch.max.bytes must be at least 1024, not {}",
+                self.fetch_max_bytes
+            )));
         }
         if self.segment_bytes < 1024 {
             return Err(BrokerError::Config(
@@ -1155,6 +1203,38 @@ mod tests {
             "super.users: alice\n",
             "sasl.admin.user: admin\n",
             "sasl.admin.user: fjord-internal\nsasl.admin.password: x\n",
+        ] {
+            let config: BrokerConfig = crate::yaml::from_str(bad).unwrap_or_default();
+            assert!(config.validate().is_err(), "{bad}");
+        }
+    }
+
+    /// The memory limits read under Kafka's names and the aliases, and
+    /// are checked.
+    #[test]
+    fn memory_limits() {
+        let defaults = BrokerConfig::default();
+        assert_eq!(defaults.queued_max_request_bytes, 256 << 20);
+        assert_eq!(defaults.request_max_array_elements, 100_000);
+        assert_eq!(defaults.fetch_max_bytes, 55 << 20);
+        let yaml = "queued.max.request.bytes: -1\nrequest.max.array.elements: 5000\n\
+                    fetch.max.bytes: 1048576\n";
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
+        assert_eq!(config.queued_max_request_bytes, -1);
+        assert_eq!(config.request_max_array_elements, 5000);
+        assert_eq!(config.fetch_max_bytes, 1 << 20);
+        assert!(config.validate().is_ok());
+        let yaml = "queued_max_request_bytes: 2097152\nrequest_max_array_elements: 2000\n\
+                    fetch_max_bytes: 4096\n";
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
+        assert_eq!(config.queued_max_request_bytes, 2 << 20);
+        assert_eq!(config.request_max_array_elements, 2000);
+        assert_eq!(config.fetch_max_bytes, 4096);
+        for bad in [
+            "queued.max.request.bytes: 0\n",
+            "queued.max.request.bytes: -2\n",
+            "request.max.array.elements: 10\n",
+            "fetch.max.bytes: 100\n",
         ] {
             let config: BrokerConfig = crate::yaml::from_str(bad).unwrap_or_default();
             assert!(config.validate().is_err(), "{bad}");

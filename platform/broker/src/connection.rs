@@ -14,10 +14,15 @@
 //! holds during a re-authentication (KIP-368), and once a session's
 //! lifetime has passed any request but a SaslHandshake closes the
 //! connection.
+//!
+//! Memory: a frame is read only once `queued.max.request.bytes` has room
+//! for it, and decoded within `request.max.array.elements`; both are held
+//! until its answer is written (`request_memory`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -28,12 +33,13 @@ use kafka_protocol::messages::ApiKey;
 use crate::apis::{self, Reply};
 use crate::broker_state::BrokerState;
 use crate::client_session::Session;
-use crate::frame::{read_frame, write_frame};
+use crate::frame::{FrameError, read_frame_body, read_frame_length, write_frame};
 use crate::instruments;
 use crate::request::{
-    Frame, decode_request, encode_legacy_produce_refusal, encode_response,
+    DecodeError, Frame, decode_request_limited, encode_legacy_produce_refusal, encode_response,
     encode_unsupported_api_versions,
 };
+use crate::request_memory::Held;
 
 /// A connection's byte stream, split into the half frames are read from and
 /// the half answers are written to (one task uses both, one request at a
@@ -97,6 +103,43 @@ async fn linger<R: AsyncRead + Unpin>(reader: &mut R) {
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
+/// Reads one frame once `queued.max.request.bytes` has room for it (see
+/// `request_memory`): the permits come back with the frame and are held
+/// until its answer is written. `Ok(None)` is a clean close.
+async fn read_request_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    state: &BrokerState,
+    max: usize,
+) -> Result<Option<(Bytes, Held)>, FrameError> {
+    let Some(length) = read_frame_length(reader, max).await? else {
+        return Ok(None);
+    };
+    let held = state.request_memory().frame(length).await;
+    let frame = read_frame_body(reader, length).await?;
+    Ok(Some((frame, held)))
+}
+
+/// Decodes a frame within `request.max.array.elements`, and charges its
+/// decoded form to `queued.max.request.bytes` in `held`. Without room, the
+/// decoded request is dropped while waiting (only the frame, counted
+/// already, is kept) and decoded again once there is.
+async fn decode_charged(
+    state: &BrokerState,
+    frame: Bytes,
+    held: &mut Held,
+) -> Result<Frame, DecodeError> {
+    let limit = state.config().request_max_array_elements;
+    let memory = state.request_memory();
+    let (decoded, elements) = decode_request_limited(frame.clone(), limit)?;
+    if let Some(room) = memory.try_decoded(elements) {
+        held.join(room);
+        return Ok(decoded);
+    }
+    drop(decoded);
+    held.join(memory.decoded(elements).await);
+    decode_request_limited(frame, limit).map(|(decoded, _)| decoded)
+}
+
 /// Serves one connection until the client closes it, it sends something
 /// unframeable or undecodable (logged, then closed), or the broker stops.
 pub(crate) async fn serve<T: Transport>(
@@ -118,10 +161,11 @@ pub(crate) async fn serve<T: Transport>(
             state.config().socket_request_max_bytes
         };
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, max) => frame,
+            frame = read_request_frame(&mut reader, &state, max) => frame,
             _ = crate::shutdown::stopped(&mut shutdown) => break,
         };
-        let frame = match frame {
+        // Held until this iteration ends, after the answer is written.
+        let (frame, mut held) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
@@ -146,7 +190,7 @@ pub(crate) async fn serve<T: Transport>(
                 }
             }
         }
-        let out = match decode_request(frame) {
+        let out = match decode_charged(&state, frame, &mut held).await {
             Ok(Frame::Request(request)) => {
                 let (api_key, version) = (request.api_key, request.version);
                 let correlation_id = request.header.correlation_id;
@@ -320,6 +364,68 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(30), served).await??;
         // The server dropped its end: the client reads the end of the stream.
         assert_eq!(client.read(&mut [0; 1]).await?, 0);
+        Ok(())
+    }
+
+    /// A request whose decoded form finds no room in
+    /// `queued.max.request.bytes` waits (unanswered) until there is, then is
+    /// decoded again and answered.
+    #[tokio::test]
+    async fn a_decoded_request_waits_for_room() -> Result<(), Box<dyn std::error::Error>> {
+        use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+        use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+        let dir = tempfile::tempdir()?;
+        let mut config = crate::config::BrokerConfig::ephemeral(dir.path());
+        config.queued_max_request_bytes = 1 << 20;
+        let state = crate::apis::tests::state_with(config)?;
+        // Take the whole decoded share.
+        let hog = state.request_memory().decoded(usize::MAX).await;
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let peer = "127.0.0.1:9".parse()?;
+        let listener = Arc::new(crate::listeners::BoundListener::plaintext_for_tests());
+        let session = Session::new(peer, listener, crate::auth::Principal::Anonymous);
+        let served = tokio::spawn(serve(server, Arc::clone(&state), session));
+
+        let version = 4;
+        let mut request = BytesMut::new();
+        request.put_i32(0);
+        RequestHeader::default()
+            .with_request_api_key(ApiKey::Metadata as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(5)
+            .encode(
+                &mut request,
+                ApiKey::Metadata.request_header_version(version),
+            )?;
+        MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_static_str("absent")))),
+            ]))
+            .with_allow_auto_topic_creation(false)
+            .encode(&mut request, version)?;
+        let length = (request.len() - 4) as i32;
+        request[..4].copy_from_slice(&length.to_be_bytes());
+        client.write_all(&request).await?;
+
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(300), client.read_i32()).await;
+        assert!(waited.is_err(), "answered without room for the request");
+        drop(hog);
+        let length =
+            tokio::time::timeout(std::time::Duration::from_secs(30), client.read_i32()).await??;
+        let mut answer = vec![0; usize::try_from(length)?];
+        client.read_exact(&mut answer).await?;
+        let mut answer = bytes::Bytes::from(answer);
+        let header = ResponseHeader::decode(
+            &mut answer,
+            ApiKey::Metadata.response_header_version(version),
+        )?;
+        let response = MetadataResponse::decode(&mut answer, version)?;
+        assert_eq!(header.correlation_id, 5);
+        assert_eq!(response.topics.len(), 1);
+        client.shutdown().await?;
+        tokio::time::timeout(std::time::Duration::from_secs(30), served).await??;
         Ok(())
     }
 }

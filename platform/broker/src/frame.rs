@@ -42,6 +42,18 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max: usize,
 ) -> Result<Option<Bytes>, FrameError> {
+    match read_frame_length(reader, max).await? {
+        Some(length) => read_frame_body(reader, length).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads and checks a frame's length prefix. `Ok(None)` is a clean close
+/// between frames.
+pub(crate) async fn read_frame_length<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> Result<Option<usize>, FrameError> {
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -63,7 +75,16 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
         }
         got += n;
     }
-    let length = frame_length(prefix, max)?;
+    frame_length(prefix, max).map(Some)
+}
+
+/// Reads a frame's `length` bytes after its prefix. Memory grows with the
+/// bytes actually received (in steps of at most 1 MiB), not with the
+/// announced length.
+pub(crate) async fn read_frame_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    length: usize,
+) -> Result<Bytes, FrameError> {
     let mut frame = BytesMut::with_capacity(length.min(64 * 1024));
     while frame.len() < length {
         if frame.capacity() == frame.len() {
@@ -81,7 +102,7 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
             });
         }
     }
-    Ok(Some(frame.freeze()))
+    Ok(frame.freeze())
 }
 
 /// Writes one complete frame (length prefix included, see

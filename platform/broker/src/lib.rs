@@ -71,6 +71,7 @@ mod quorum_link;
 mod replica_set;
 mod replication;
 mod request;
+mod request_memory;
 mod sasl;
 pub mod scram;
 mod server;
@@ -97,7 +98,10 @@ pub use login::{LoginError, PasswordLogins};
 pub use partition::{Partition, PartitionTraffic};
 pub use producer_state::SequenceError;
 pub use quorum_link::ClusterLink;
-pub use request::{DecodeError, DecodedRequest, Frame, decode_request};
+pub use request::{
+    DEFAULT_MAX_ELEMENTS, DecodeError, DecodedRequest, Frame, decode_request,
+    decode_request_limited,
+};
 pub use server::{Broker, run};
 pub use tls::controller::ControllerLinks;
 pub use tls::{Accepted, ServerTls, admin_tls};

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, ProduceRequest, RequestHeader, RequestKind, ResponseHeader,
     ResponseKind,
 };
+use kafka_protocol::protocol::limits::decode_with_element_limit;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::versions::{advertised_range, supported_range};
@@ -74,6 +75,19 @@ pub enum DecodeError {
         /// Highest supported.
         max: i16,
     },
+    /// The request holds more array elements and tagged fields than
+    /// `request.max.array.elements`; decoding stopped before allocating them.
+    #[error(
+        "{api:?} v{version} request holds more than {limit} array elements and tagged fields (request.max.array.elements)"
+    )]
+    TooManyElements {
+        /// The API.
+        api: ApiKey,
+        /// The version.
+        version: i16,
+        /// The limit.
+        limit: usize,
+    },
     /// The header or body does not decode.
     #[error("malformed {api:?} v{version} request: {reason}")]
     Malformed {
@@ -86,10 +100,26 @@ pub enum DecodeError {
     },
 }
 
+/// `request.max.array.elements`' default.
+pub const DEFAULT_MAX_ELEMENTS: usize = 100_000;
+
+/// Decodes one request frame (without its length prefix) with at most
+/// [`DEFAULT_MAX_ELEMENTS`] array elements and tagged fields; see
+/// [`decode_request_limited`].
+pub fn decode_request(frame: Bytes) -> Result<Frame, DecodeError> {
+    decode_request_limited(frame, DEFAULT_MAX_ELEMENTS).map(|(frame, _)| frame)
+}
+
 /// Decodes one request frame (without its length prefix). Checks the API
 /// and version against the advertised ranges *before* decoding, and never
-/// panics, whatever the bytes.
-pub fn decode_request(frame: Bytes) -> Result<Frame, DecodeError> {
+/// panics, whatever the bytes. Every array's and tagged-field section's
+/// count is charged against `max_elements` before its elements are built
+/// (the element count a frame may hold is no bound: an empty topic name is
+/// 2 bytes on the wire and ~90 decoded); also returns how many were built.
+pub fn decode_request_limited(
+    frame: Bytes,
+    max_elements: usize,
+) -> Result<(Frame, usize), DecodeError> {
     if frame.len() < 8 {
         return Err(DecodeError::TooShort(frame.len()));
     }
@@ -101,11 +131,21 @@ pub fn decode_request(frame: Bytes) -> Result<Frame, DecodeError> {
     let range = supported_range(api_key).ok_or(DecodeError::UnsupportedApi(api_key))?;
     let advertised = advertised_range(api_key).unwrap_or(range);
     if api_key == ApiKey::Produce && (advertised.min..range.min).contains(&version) {
-        return decode_legacy_produce(frame, version, correlation_id);
+        let (decoded, count) = decode_with_element_limit(max_elements, || {
+            decode_legacy_produce(frame, version, correlation_id)
+        });
+        if count.exceeded {
+            return Err(DecodeError::TooManyElements {
+                api: api_key,
+                version,
+                limit: max_elements,
+            });
+        }
+        return decoded.map(|frame| (frame, count.used));
     }
     if version < range.min || version > range.max {
         if api_key == ApiKey::ApiVersions && version > range.max {
-            return Ok(Frame::UnsupportedApiVersions { correlation_id });
+            return Ok((Frame::UnsupportedApiVersions { correlation_id }, 0));
         }
         return Err(DecodeError::UnsupportedVersion {
             api: api_key,
@@ -121,16 +161,30 @@ pub fn decode_request(frame: Bytes) -> Result<Frame, DecodeError> {
     };
     let mut buf = frame;
     let header_version = api_key.request_header_version(version);
-    let header = RequestHeader::decode(&mut buf, header_version)
-        .map_err(|e| malformed(format!("header: {e}")))?;
-    let body = RequestKind::decode(api_key, &mut buf, version)
-        .map_err(|e| malformed(format!("body: {e}")))?;
-    Ok(Frame::Request(Box::new(DecodedRequest {
-        header,
-        api_key,
-        version,
-        body,
-    })))
+    let (decoded, count) = decode_with_element_limit(max_elements, || {
+        let header = RequestHeader::decode(&mut buf, header_version)
+            .map_err(|e| malformed(format!("header: {e}")))?;
+        let body = RequestKind::decode(api_key, &mut buf, version)
+            .map_err(|e| malformed(format!("body: {e}")))?;
+        Ok((header, body))
+    });
+    if count.exceeded {
+        return Err(DecodeError::TooManyElements {
+            api: api_key,
+            version,
+            limit: max_elements,
+        });
+    }
+    let (header, body) = decoded?;
+    Ok((
+        Frame::Request(Box::new(DecodedRequest {
+            header,
+            api_key,
+            version,
+            body,
+        })),
+        count.used,
+    ))
 }
 
 /// Decodes a Produce v0–2 to refuse it: its header is v1, and its body is
@@ -672,6 +726,54 @@ mod tests {
         assert!(matches!(
             decode_request(Bytes::from(frame)),
             Err(DecodeError::Malformed { .. })
+        ));
+    }
+
+    /// A Metadata v1 request of `topics` empty topic names.
+    fn empty_topic_names(topics: i32) -> Bytes {
+        let mut frame = vec![0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff];
+        frame.extend_from_slice(&topics.to_be_bytes());
+        frame.resize(frame.len() + 2 * topics as usize, 0);
+        Bytes::from(frame)
+    }
+
+    /// Counts a frame can hold are still refused past the limit: 2 bytes
+    /// of wire are ~90 decoded.
+    #[test]
+    fn array_elements_are_bounded_per_request() {
+        assert!(matches!(
+            decode_request_limited(empty_topic_names(1001), 1000),
+            Err(DecodeError::TooManyElements { limit: 1000, .. })
+        ));
+        let (frame, elements) = decode_request_limited(empty_topic_names(1000), 1000).unwrap();
+        assert_eq!(elements, 1000);
+        let Frame::Request(request) = frame else {
+            panic!("{frame:?}")
+        };
+        let RequestKind::Metadata(metadata) = request.body else {
+            panic!("not Metadata")
+        };
+        assert_eq!(metadata.topics.map(|t| t.len()), Some(1000));
+    }
+
+    /// Unknown tagged fields count as elements too: each becomes an entry
+    /// of a map.
+    #[test]
+    fn tagged_fields_are_bounded_per_request() {
+        // Metadata v9 (flexible): header v2 (null client id, no tags),
+        // null topics, three booleans, then 2000 tagged fields of 0 bytes.
+        let mut frame = vec![0, 3, 0, 9, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 1, 0, 0];
+        frame.extend_from_slice(&[0x80 | (2000 & 0x7f) as u8, (2000 >> 7) as u8]);
+        for tag in 0..2000u32 {
+            frame.extend_from_slice(&[0x80 | (tag & 0x7f) as u8, (tag >> 7) as u8, 0]);
+        }
+        assert!(matches!(
+            decode_request_limited(Bytes::from(frame.clone()), 1000),
+            Err(DecodeError::TooManyElements { .. })
+        ));
+        assert!(matches!(
+            decode_request_limited(Bytes::from(frame), 5000),
+            Ok((Frame::Request(_), 2000))
         ));
     }
 

@@ -56,6 +56,7 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
             c.group_protocol_metadata_max_bytes.to_string(),
             TYPE_INT,
         ),
+        fixed("fetch.max.bytes", c.fetch_max_bytes.to_string(), TYPE_INT),
         fixed("log.dir", c.data_dir.display().to_string(), TYPE_STRING),
         fixed(
             "log.dir.reserve.bytes",
@@ -90,6 +91,16 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
             "producer.id.expiration.ms",
             c.producer_id_expiration_ms.to_string(),
             TYPE_LONG,
+        ),
+        fixed(
+            "queued.max.request.bytes",
+            c.queued_max_request_bytes.to_string(),
+            TYPE_LONG,
+        ),
+        fixed(
+            "request.max.array.elements",
+            c.request_max_array_elements.to_string(),
+            TYPE_INT,
         ),
         fixed(
             "socket.request.max.bytes",

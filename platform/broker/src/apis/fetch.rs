@@ -55,7 +55,8 @@ pub(crate) async fn handle(
 ) -> FetchResponse {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
-    let max_bytes = request.max_bytes.max(0) as usize;
+    // `fetch.max.bytes` bounds what the client may ask for, as in Kafka.
+    let max_bytes = (request.max_bytes.max(0) as usize).min(state.config().fetch_max_bytes);
     let fetcher = match request.replica_id.0 {
         id if id >= 0 => Fetcher::Replica(id),
         _ => Fetcher::Consumer,
