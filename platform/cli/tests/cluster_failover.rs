@@ -201,13 +201,11 @@ fn a_hung_leader_is_replaced_and_rejoins_as_a_follower() {
 
     // It wakes up still believing it leads; the metadata it catches up on
     // makes it a follower, and it rejoins the ISR.
+    // Read back right away, through every broker, the woken one included:
+    // it must not answer as the leader it was (its session lapsed, so its
+    // lease on its leaderships did, until it caught up with the metadata).
     cluster.cont(leader);
-    cluster.wait_for_every_view(
-        &format!("every broker, {leader} included, to see a new leader and 3 in sync"),
-        TOPIC,
-        0,
-        |info| info.leader >= 0 && info.leader != leader as i32 && info.isr.len() == 3,
-    );
+    cluster.wait_for_isr(TOPIC, 0, 3);
     let report = producer.stop();
     assert!(
         report.fatal.is_none(),
@@ -216,6 +214,12 @@ fn a_hung_leader_is_replaced_and_rejoins_as_a_follower() {
     );
     let log = consume_all(&cluster.bootstrap(), TOPIC, 0);
     check_acked_log(&log, &report);
+    cluster.wait_for_every_view(
+        &format!("every broker, {leader} included, to see a new leader and 3 in sync"),
+        TOPIC,
+        0,
+        |info| info.leader >= 0 && info.leader != leader as i32 && info.isr.len() == 3,
+    );
 }
 
 #[test]

@@ -83,7 +83,12 @@ async fn session(registration: &Registration, link: &ClusterLink) {
         loop {
             tokio::time::sleep(pause).await;
             let lapsed = !link.session_current();
-            match link.controller.heartbeat(link.broker_id, epoch).await {
+            let answer = link.controller.heartbeat(link.broker_id, epoch).await;
+            // The session may also lapse while the heartbeat is under way
+            // (the process stopped with it in flight): an answer that comes
+            // after the lease ran out must not renew it either.
+            let lapsed = lapsed || !link.session_current();
+            match answer {
                 // A broker that was stopped or cut off past its session may
                 // have been fenced and replaced as leader; its metadata may
                 // not show it yet. Registering again gives a point in the
