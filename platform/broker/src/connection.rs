@@ -15,6 +15,7 @@
 //! lifetime has passed any request but a SaslHandshake closes the
 //! connection.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,8 +29,9 @@ use kafka_protocol::messages::ApiKey;
 use crate::apis::{self, Reply};
 use crate::broker_state::BrokerState;
 use crate::client_session::Session;
-use crate::frame::{read_frame, write_frame};
+use crate::frame::{FrameError, read_frame_within, write_frame};
 use crate::instruments;
+use crate::log_limit::LogLimit;
 use crate::request::{Frame, decode_request, encode_response, encode_unsupported_api_versions};
 
 /// A connection's byte stream, split into the half frames are read from and
@@ -94,8 +96,29 @@ async fn linger<R: AsyncRead + Unpin>(reader: &mut R) {
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
+/// Logs a connection closed for what it sent that is not a frame (or
+/// not in time): one line per client address per interval, so a fuzzer
+/// cannot flood the log.
+fn bad_frame(peer: SocketAddr, error: &FrameError) {
+    static BAD_FRAME: LogLimit = LogLimit::new();
+    if let Some(suppressed) = BAD_FRAME.admit(peer.ip()) {
+        tracing::warn!(%peer, %error, suppressed, "closing connection: bad frame (suppressed: such lines for this address since the last one)");
+    }
+}
+
+/// The same for a frame that does not decode as a request.
+fn bad_request(peer: SocketAddr, error: &crate::request::DecodeError) {
+    static BAD_REQUEST: LogLimit = LogLimit::new();
+    if let Some(suppressed) = BAD_REQUEST.admit(peer.ip()) {
+        tracing::warn!(%peer, %error, suppressed, "closing connection: bad request (suppressed: such lines for this address since the last one)");
+    }
+}
+
 /// Serves one connection until the client closes it, it sends something
-/// unframeable or undecodable (logged, then closed), or the broker stops.
+/// unframeable or undecodable (logged, then closed), it sends no request
+/// for `connections.max.idle.ms` or takes longer than
+/// `socket.request.read.timeout.ms` to send one whole (closed), or the
+/// broker stops.
 pub(crate) async fn serve<T: Transport>(
     transport: T,
     state: Arc<BrokerState>,
@@ -114,15 +137,23 @@ pub(crate) async fn serve<T: Transport>(
         } else {
             state.config().socket_request_max_bytes
         };
+        let (idle, whole) = (
+            state.config().idle_timeout(),
+            state.config().frame_read_timeout(),
+        );
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, max) => frame,
+            frame = read_frame_within(&mut reader, max, idle, whole) => frame,
             _ = crate::shutdown::stopped(&mut shutdown) => break,
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
+            Err(FrameError::Idle(_)) => {
+                tracing::debug!(%peer, "closing connection: idle for connections.max.idle.ms");
+                break;
+            }
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                bad_frame(peer, &e);
                 break;
             }
         };
@@ -211,7 +242,7 @@ pub(crate) async fn serve<T: Transport>(
                 )
             }
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection: bad request");
+                bad_request(peer, &e);
                 break;
             }
         };
