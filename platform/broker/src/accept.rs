@@ -5,11 +5,12 @@
 //! Running out of file descriptors (EMFILE, ENFILE) does not spin the
 //! loop nor leave clients hanging in the listen backlog: the loop keeps one
 //! spare descriptor, and when accepting fails for want of one it gives the
-//! spare up, accepts the waiting connection and closes it (the client sees
-//! the connection closed and retries later), takes the spare back, logs
-//! (once per interval) and backs off, up to a second. Once descriptors are
-//! free again (connections closed, idle ones timed out), the next accept
-//! succeeds and the loop serves as before.
+//! spare up, accepts the connections waiting and closes them (their
+//! clients see the connection closed and retry later), takes the spare
+//! back, logs (once per interval) and pauses 10 ms; if no connection could
+//! be closed so (the spare was taken meanwhile), the pause doubles, up to a
+//! second. Once descriptors are free again (connections closed, idle ones
+//! timed out), the next accept succeeds and the loop serves as before.
 //!
 //! It is not for the limits' arithmetic (`connection_limits`) nor for what
 //! an accepted connection does (`server::open_connection`, `connection`).
@@ -72,7 +73,11 @@ pub(crate) async fn accept_loop(acceptor: Acceptor, incoming: mpsc::Sender<Incom
                 }
             }
             Err(e) if out_of_descriptors(&e) => {
-                refuse_for_want_of_descriptors(&acceptor, &mut spare, &e).await;
+                // Backing off only while no connection could be closed:
+                // with the spare, each one is answered as it comes.
+                if refuse_for_want_of_descriptors(&acceptor, &mut spare, &e).await > 0 {
+                    backoff = MIN_BACKOFF;
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -140,19 +145,30 @@ fn spare_descriptor() -> Option<std::fs::File> {
     std::fs::File::open("/dev/null").ok()
 }
 
-/// With the spare descriptor, accepts the connection waiting at the head
-/// of the backlog and closes it, so its client hears a close now instead
-/// of waiting; then takes the spare back (if another thread got the
-/// freed descriptor first, the spare is retried next time).
+/// At most this many waiting connections are closed in one round.
+const MAX_REFUSED_AT_ONCE: usize = 1024;
+
+/// With the spare descriptor, accepts the connections waiting in the
+/// backlog and closes each (the one freed descriptor serves them in
+/// turn), so their clients hear a close now instead of waiting; then takes
+/// the spare back. Returns how many were closed: none when the spare was
+/// gone (another thread took the freed descriptor first; it is retried
+/// next time).
 async fn refuse_for_want_of_descriptors(
     acceptor: &Acceptor,
     spare: &mut Option<std::fs::File>,
     error: &std::io::Error,
-) {
+) -> usize {
+    let mut refused = 0;
     if spare.take().is_some() {
-        let waiting =
-            tokio::time::timeout(Duration::from_millis(10), acceptor.socket.accept()).await;
-        drop(waiting);
+        while refused < MAX_REFUSED_AT_ONCE {
+            // Zero time: only a connection already waiting. Dropping it
+            // closes it.
+            match tokio::time::timeout(Duration::ZERO, acceptor.socket.accept()).await {
+                Ok(Ok(_waiting)) => refused += 1,
+                _ => break,
+            }
+        }
     }
     *spare = spare_descriptor();
     static OUT_OF_DESCRIPTORS: LogLimit<()> = LogLimit::new();
@@ -160,8 +176,10 @@ async fn refuse_for_want_of_descriptors(
         tracing::warn!(
             listener = %acceptor.listener.name,
             error = %error,
+            closed = refused,
             suppressed,
             "out of file descriptors: closing new connections until some are free (raise the open-file limit, RLIMIT_NOFILE, or lower max.connections; suppressed: such lines since the last one)"
         );
     }
+    refused
 }

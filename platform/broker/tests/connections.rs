@@ -324,3 +324,41 @@ fn an_idle_flood_leaves_room_for_a_real_client() {
     drop(flood);
     broker.stop();
 }
+
+/// DescribeConfigs lists the connection settings for the broker, with
+/// Kafka's names and "no limit" as Kafka writes it.
+#[test]
+fn describe_configs_lists_the_connection_settings() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let (_dir, broker) = broker(
+        "max.connections: 500\nmax.connections.per.ip.overrides: 127.0.0.2:7\n\
+         connections.max.idle.ms: 60000\n",
+    );
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let described = broker
+        .runtime
+        .block_on(admin.describe_configs([&ResourceSpecifier::Broker(0)], &options))
+        .unwrap();
+    let resource = described[0].as_ref().unwrap();
+    for (name, value) in [
+        ("max.connections", "500"),
+        ("max.connections.per.ip", "2147483647"),
+        ("max.connections.per.ip.overrides", "127.0.0.2:7"),
+        ("max.connection.creation.rate", "2147483647"),
+        ("connections.max.idle.ms", "60000"),
+        ("socket.request.read.timeout.ms", "60000"),
+    ] {
+        let entry = resource
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} listed"));
+        assert_eq!(entry.value.as_deref(), Some(value), "{name}");
+        assert!(entry.is_read_only, "{name}");
+    }
+    drop(admin);
+    broker.stop();
+}
