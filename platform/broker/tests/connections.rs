@@ -363,3 +363,32 @@ fn describe_configs_lists_the_connection_settings() {
     drop(admin);
     broker.stop();
 }
+
+/// With two listeners, the inter-broker one is exempt from
+/// `max.connections` (as in Kafka): once clients fill the broker, the
+/// platform's own connections still get in, and count.
+#[test]
+fn the_inter_broker_listener_gets_in_when_the_broker_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let config: BrokerConfig = fjord_broker::yaml::from_str(&format!(
+        "log.dir: {}\n\
+         listeners: PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0\n\
+         listener.security.protocol.map: PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT\n\
+         inter.broker.listener.name: INTERNAL\n\
+         max.connections: 2\n",
+        dir.path().join("data").display()
+    ))
+    .unwrap();
+    let broker = TestBroker::start_with(config);
+    let (clients, internal) = (broker.listener("PLAINTEXT"), broker.listener("INTERNAL"));
+    let mut full: Vec<Raw> = (0..2).map(|_| Raw::connect(clients)).collect();
+    assert!(full.iter_mut().all(served));
+    assert!(!served(&mut Raw::connect(clients)));
+    let mut platform: Vec<Raw> = (0..3).map(|_| Raw::connect(internal)).collect();
+    assert!(platform.iter_mut().all(served));
+    // They count: a client's place freed is not enough while they are open.
+    drop(full.pop());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!served(&mut Raw::connect(clients)));
+    broker.stop();
+}
