@@ -159,6 +159,54 @@ pub struct BrokerConfig {
         alias = "sasl_server_max_receive_size"
     )]
     pub sasl_server_max_receive_size: usize,
+    /// `max.connections`: connections open at once on the broker; more
+    /// are closed right after they are accepted. Kafka's default is no
+    /// limit; ours is 2048, about 40 MB of idle connections (an idle
+    /// connection costs about 20 KB). With more than one listener, the
+    /// inter-broker listener's connections are never refused by it (as in
+    /// Kafka). `listener.name.<name>.max.connections` limits one listener.
+    #[serde(rename = "max.connections", alias = "max_connections")]
+    pub max_connections: u64,
+    /// `max.connections.per.ip`: connections open at once from one client
+    /// address; more are closed right after they are accepted. 0 lets only
+    /// the addresses in the overrides connect. Kafka's default: no limit
+    /// (2147483647).
+    #[serde(rename = "max.connections.per.ip", alias = "max_connections_per_ip")]
+    pub max_connections_per_ip: u64,
+    /// `max.connections.per.ip.overrides`: `host:count` entries (a YAML
+    /// list or one comma-separated string), over `max.connections.per.ip`
+    /// for those hosts (names are resolved at start).
+    #[serde(
+        rename = "max.connections.per.ip.overrides",
+        alias = "max_connections_per_ip_overrides",
+        deserialize_with = "list"
+    )]
+    pub max_connections_per_ip_overrides: Vec<String>,
+    /// `max.connection.creation.rate`: new connections per second the
+    /// broker serves; beyond it, accepting waits (Kafka's throttling),
+    /// after a burst of one second's worth. With more than one listener
+    /// the inter-broker listener is exempt; `listener.name.<name>.max.connection.creation.rate`
+    /// limits one listener. Kafka's default: no limit (2147483647).
+    #[serde(
+        rename = "max.connection.creation.rate",
+        alias = "max_connection_creation_rate"
+    )]
+    pub max_connection_creation_rate: u64,
+    /// `connections.max.idle.ms`: a connection that sends no request for
+    /// this long is closed. Kafka's default, 10 minutes.
+    #[serde(rename = "connections.max.idle.ms", alias = "connections_max_idle_ms")]
+    pub connections_max_idle_ms: u64,
+    /// `socket.request.read.timeout.ms` (Fjord's own; Kafka has only its
+    /// idle timeout): once the first byte of a request frame has arrived,
+    /// the whole frame must arrive within this time, else the connection
+    /// is closed (a slowloris client cannot hold it with a byte now and
+    /// then). Default 60 s, librdkafka's `socket.timeout.ms`: no client
+    /// waits longer for a request to be sent.
+    #[serde(
+        rename = "socket.request.read.timeout.ms",
+        alias = "socket_request_read_timeout_ms"
+    )]
+    pub socket_request_read_timeout_ms: u64,
     /// `listener.name.<name>.<setting>` entries (`<name>` lower-case, as
     /// Kafka writes them), e.g. `listener.name.ssl.ssl.client.auth`: a
     /// setting of one listener, over the plain key.
@@ -770,6 +818,12 @@ impl Default for BrokerConfig {
             ssl_principal_mapping_rules: None,
             ssl_reload_interval_ms: 10_000,
             sasl_server_max_receive_size: 524_288,
+            max_connections: 2048,
+            max_connections_per_ip: crate::connection_limits::UNLIMITED,
+            max_connections_per_ip_overrides: Vec::new(),
+            max_connection_creation_rate: crate::connection_limits::UNLIMITED,
+            connections_max_idle_ms: 600_000,
+            socket_request_read_timeout_ms: 60_000,
             listener_overrides: BTreeMap::new(),
             admin_listener: "127.0.0.1:9644".to_string(),
             admin_allowed_hosts: Vec::new(),
@@ -984,9 +1038,49 @@ impl BrokerConfig {
                 "sasl.server.max.receive.size must be at least 1024".to_string(),
             ));
         }
+        self.validate_connection_limits()?;
         // The listener and TLS settings are checked by the server, which
         // reads them (`listeners`, `tls`).
         Ok(())
+    }
+
+    /// The connection limits' values (host names in the overrides are
+    /// resolved when the broker starts).
+    fn validate_connection_limits(&self) -> Result<(), BrokerError> {
+        let overrides =
+            crate::connection_limits::parse_overrides(&self.max_connections_per_ip_overrides)?;
+        for (key, value) in [
+            ("max.connections", self.max_connections),
+            (
+                "max.connection.creation.rate",
+                self.max_connection_creation_rate,
+            ),
+            ("connections.max.idle.ms", self.connections_max_idle_ms),
+            (
+                "socket.request.read.timeout.ms",
+                self.socket_request_read_timeout_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(BrokerError::Config(format!("{key} must be at least 1")));
+            }
+        }
+        if self.max_connections_per_ip == 0 && overrides.is_empty() {
+            return Err(BrokerError::Config(
+                "max.connections.per.ip is 0 and max.connections.per.ip.overrides is empty: no client could connect".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long a connection may wait between requests.
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.connections_max_idle_ms)
+    }
+
+    /// How long a request frame may take to arrive once it has started.
+    pub(crate) fn frame_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.socket_request_read_timeout_ms)
     }
 
     /// `sasl.enabled.mechanisms`, checked; the default list gains

@@ -19,11 +19,12 @@
 //! for it, and decoded within `request.max.array.elements`; both are held
 //! until its answer is written (`request_memory`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::server::TlsStream;
@@ -33,8 +34,9 @@ use kafka_protocol::messages::ApiKey;
 use crate::apis::{self, Reply};
 use crate::broker_state::BrokerState;
 use crate::client_session::Session;
-use crate::frame::{FrameError, read_frame_body, read_frame_length, write_frame};
+use crate::frame::{FrameError, frame_begins, read_frame_body, read_frame_length, write_frame};
 use crate::instruments;
+use crate::log_limit::LogLimit;
 use crate::request::{
     DecodeError, Frame, decode_request_limited, encode_legacy_produce_refusal, encode_response,
     encode_unsupported_api_versions,
@@ -103,19 +105,33 @@ async fn linger<R: AsyncRead + Unpin>(reader: &mut R) {
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
-/// Reads one frame once `queued.max.request.bytes` has room for it (see
-/// `request_memory`): the permits come back with the frame and are held
-/// until its answer is written. `Ok(None)` is a clean close.
-async fn read_request_frame<R: AsyncRead + Unpin>(
+/// Reads one frame: its first byte within `connections.max.idle.ms`
+/// (`idle`), the rest within `socket.request.read.timeout.ms` (`whole`),
+/// not counting the wait for `queued.max.request.bytes` to have room for it
+/// (see `request_memory`; a client is not cut off for the broker's being
+/// busy). The permits come back with the frame and are held until its
+/// answer is written. `Ok(None)` is a clean close.
+async fn read_request_frame<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     state: &BrokerState,
     max: usize,
+    (idle, whole): (Duration, Duration),
 ) -> Result<Option<(Bytes, Held)>, FrameError> {
-    let Some(length) = read_frame_length(reader, max).await? else {
+    if !frame_begins(reader, idle).await? {
+        return Ok(None);
+    }
+    let begun = Instant::now();
+    let length = tokio::time::timeout(whole, read_frame_length(reader, max))
+        .await
+        .map_err(|_| FrameError::TooSlow(whole))??;
+    let Some(length) = length else {
         return Ok(None);
     };
+    let left = whole.saturating_sub(begun.elapsed());
     let held = state.request_memory().frame(length).await;
-    let frame = read_frame_body(reader, length).await?;
+    let frame = tokio::time::timeout(left, read_frame_body(reader, length))
+        .await
+        .map_err(|_| FrameError::TooSlow(whole))??;
     Ok(Some((frame, held)))
 }
 
@@ -140,8 +156,29 @@ async fn decode_charged(
     decode_request_limited(frame, limit).map(|(decoded, _)| decoded)
 }
 
+/// Logs a connection closed for what it sent that is not a frame (or
+/// not in time): one line per client address per interval, so a fuzzer
+/// cannot flood the log.
+fn bad_frame(peer: SocketAddr, error: &FrameError) {
+    static BAD_FRAME: LogLimit = LogLimit::new();
+    if let Some(suppressed) = BAD_FRAME.admit(peer.ip()) {
+        tracing::warn!(%peer, %error, suppressed, "closing connection: bad frame (suppressed: such lines for this address since the last one)");
+    }
+}
+
+/// The same for a frame that does not decode as a request.
+fn bad_request(peer: SocketAddr, error: &crate::request::DecodeError) {
+    static BAD_REQUEST: LogLimit = LogLimit::new();
+    if let Some(suppressed) = BAD_REQUEST.admit(peer.ip()) {
+        tracing::warn!(%peer, %error, suppressed, "closing connection: bad request (suppressed: such lines for this address since the last one)");
+    }
+}
+
 /// Serves one connection until the client closes it, it sends something
-/// unframeable or undecodable (logged, then closed), or the broker stops.
+/// unframeable or undecodable (logged, then closed), it sends no request
+/// for `connections.max.idle.ms` or takes longer than
+/// `socket.request.read.timeout.ms` to send one whole (closed), or the
+/// broker stops.
 pub(crate) async fn serve<T: Transport>(
     transport: T,
     state: Arc<BrokerState>,
@@ -160,16 +197,24 @@ pub(crate) async fn serve<T: Transport>(
         } else {
             state.config().socket_request_max_bytes
         };
+        let (idle, whole) = (
+            state.config().idle_timeout(),
+            state.config().frame_read_timeout(),
+        );
         let frame = tokio::select! {
-            frame = read_request_frame(&mut reader, &state, max) => frame,
+            frame = read_request_frame(&mut reader, &state, max, (idle, whole)) => frame,
             _ = crate::shutdown::stopped(&mut shutdown) => break,
         };
         // Held until this iteration ends, after the answer is written.
         let (frame, mut held) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
+            Err(FrameError::Idle(_)) => {
+                tracing::debug!(%peer, "closing connection: idle for connections.max.idle.ms");
+                break;
+            }
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                bad_frame(peer, &e);
                 break;
             }
         };
@@ -277,7 +322,7 @@ pub(crate) async fn serve<T: Transport>(
                 )
             }
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection: bad request");
+                bad_request(peer, &e);
                 break;
             }
         };

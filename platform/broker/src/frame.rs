@@ -1,7 +1,11 @@
 //! Kafka framing: a 4-byte big-endian length, then that many bytes.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
+};
 
 /// Why a connection's byte stream cannot be framed; the connection closes.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +29,16 @@ pub enum FrameError {
     /// Reading or writing the socket failed.
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
+    /// No frame began within `connections.max.idle.ms`.
+    #[error("no request for {} ms (connections.max.idle.ms)", .0.as_millis())]
+    Idle(Duration),
+    /// A frame began but did not arrive whole within
+    /// `socket.request.read.timeout.ms`.
+    #[error(
+        "a request frame did not arrive whole within {} ms of its first byte (socket.request.read.timeout.ms)",
+        .0.as_millis()
+    )]
+    TooSlow(Duration),
 }
 
 /// Checks a frame's length prefix against the limit.
@@ -105,6 +119,43 @@ pub(crate) async fn read_frame_body<R: AsyncRead + Unpin>(
     Ok(frame.freeze())
 }
 
+// The connection loop composes the same steps around the wait for
+// `queued.max.request.bytes` (`connection::read_request_frame`); this whole
+// form is what the deadline tests below exercise.
+#[cfg(test)]
+/// Reads one frame as [`read_frame`] does, within time limits: its first
+/// byte must come within `idle`, and the whole frame within `whole` of
+/// that byte.
+pub(crate) async fn read_frame_within<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    idle: Duration,
+    whole: Duration,
+) -> Result<Option<Bytes>, FrameError> {
+    if !frame_begins(reader, idle).await? {
+        return Ok(None);
+    }
+    tokio::time::timeout(whole, read_frame(reader, max))
+        .await
+        .map_err(|_| FrameError::TooSlow(whole))?
+}
+
+/// Waits up to `idle` for the first byte of the next frame (left in the
+/// reader's buffer): `Ok(false)` when the peer closed instead.
+pub(crate) async fn frame_begins<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    idle: Duration,
+) -> Result<bool, FrameError> {
+    match tokio::time::timeout(idle, reader.fill_buf()).await {
+        Err(_) => Err(FrameError::Idle(idle)),
+        Ok(Ok([])) => Ok(false),
+        Ok(Ok(_)) => Ok(true),
+        // A TLS peer gone between frames without close_notify: a close.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Ok(Err(e)) => Err(e.into()),
+    }
+}
+
 /// Writes one complete frame (length prefix included, see
 /// `request::encode_response`).
 pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
@@ -152,6 +203,55 @@ mod tests {
         let cut = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
         let mut inside = tokio::io::AsyncReadExt::chain(&[0u8, 0][..], EofError(Some(cut)));
         assert!(read_frame(&mut inside, 100).await.is_err());
+    }
+
+    /// The first byte of a frame must come within the idle time, and the
+    /// rest within the frame's time after it; a frame that does is read.
+    #[tokio::test]
+    async fn frames_are_read_within_their_deadlines() {
+        use tokio::io::{AsyncWriteExt, BufReader};
+        let (idle, whole) = (Duration::from_millis(100), Duration::from_millis(300));
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut reader = BufReader::new(server);
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            read_frame_within(&mut reader, 100, idle, whole).await,
+            Err(FrameError::Idle(_))
+        ));
+        assert!(started.elapsed() >= idle);
+
+        // Slowloris: a byte now and then, never the whole frame.
+        let drip = tokio::spawn(async move {
+            for byte in [0u8, 0, 0, 10, 1, 2, 3, 4, 5] {
+                if client.write_all(&[byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(60)).await;
+            }
+            client
+        });
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            read_frame_within(&mut reader, 100, idle, whole).await,
+            Err(FrameError::TooSlow(_))
+        ));
+        let took = started.elapsed();
+        assert!(took >= whole && took < whole * 3, "{took:?}");
+        drop(reader);
+        let _ = drip.await;
+
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut reader = BufReader::new(server);
+        client.write_all(&[0, 0, 0, 2, 7, 8]).await.unwrap();
+        drop(client);
+        assert!(matches!(
+            read_frame_within(&mut reader, 100, idle, whole).await,
+            Ok(Some(b)) if b[..] == [7, 8]
+        ));
+        assert!(matches!(
+            read_frame_within(&mut reader, 100, idle, whole).await,
+            Ok(None)
+        ));
     }
 
     /// A reader whose first read fails with the error it holds.

@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+mod accept;
 mod admin;
 mod apis;
 mod auth;
@@ -52,6 +53,7 @@ mod client_session;
 mod clock;
 mod config;
 mod connection;
+mod connection_limits;
 mod data_dir_lock;
 mod disk_space;
 mod error;
@@ -62,6 +64,7 @@ mod jaas;
 mod listeners;
 mod local;
 mod log_cleaner;
+mod log_limit;
 mod login;
 mod metadata;
 pub mod oauth;

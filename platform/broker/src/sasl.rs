@@ -37,13 +37,13 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use fjord_controller::{InternalSecret, ScramMechanism};
 use parking_lot::Mutex;
 
 use crate::auth::{INTERNAL_PRINCIPAL, Principal};
+use crate::log_limit::LogLimit;
 use crate::metadata::Metadata;
 use crate::oauth::{self, OAuthError, TokenValidator};
 use crate::scram::{self, ServerExchange};
@@ -583,17 +583,22 @@ pub(crate) async fn verify_password(
     }
 }
 
-/// One log line per failed attempt that was checked (the limiter bounds
-/// them per user and address). Never the password. `mechanism`: the SASL
-/// mechanism, or the other door (`HTTP Basic`), which answers 401 rather
-/// than closing the connection.
+/// A log line per failed attempt that was checked, at most one per client
+/// address per interval (with the count of those suppressed), so a client
+/// inventing user names cannot flood the log. Never the password.
+/// `mechanism`: the SASL mechanism, or the other door (`HTTP Basic`),
+/// which answers 401 rather than closing the connection.
 fn failed(peer: SocketAddr, user: &str, mechanism: &str, why: &str) {
+    static FAILED: LogLimit = LogLimit::new();
+    let Some(suppressed) = FAILED.admit(peer.ip()) else {
+        return;
+    };
     let what = if mechanism.starts_with("HTTP") {
         "admin API login failed; answered 401"
     } else {
         "SASL authentication failed; closing the connection"
     };
-    tracing::warn!(%peer, user = ?user, mechanism, reason = why, "{what}");
+    tracing::warn!(%peer, user = ?user, mechanism, reason = why, suppressed, "{what}");
 }
 
 /// Failed attempts per (client address, user) in the current one-second
@@ -662,26 +667,12 @@ impl Limiter {
     }
 }
 
-/// Attempts refused unchecked are logged at most once per this interval
-/// (with a count), however many come in.
-const LOG_INTERVAL: Duration = Duration::from_secs(10);
-
+/// Attempts refused unchecked are logged once per client address per
+/// interval (with a count), however many come in.
 fn refused_unchecked(ip: IpAddr) {
-    static LAST_LOGGED_S: AtomicU64 = AtomicU64::new(0);
-    static UNLOGGED: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LAST_LOGGED_S.load(Ordering::Relaxed);
-    if now >= last + LOG_INTERVAL.as_secs()
-        && LAST_LOGGED_S
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        let others = UNLOGGED.swap(0, Ordering::Relaxed);
-        tracing::warn!(client = %ip, others, "SASL attempts refused unchecked: too many failures for a user from one address (others: refusals since the last such line)");
-    } else {
-        UNLOGGED.fetch_add(1, Ordering::Relaxed);
+    static REFUSED: LogLimit = LogLimit::new();
+    if let Some(suppressed) = REFUSED.admit(ip) {
+        tracing::warn!(client = %ip, suppressed, "SASL attempts refused unchecked: too many failures for a user from one address (suppressed: refusals from this address since the last such line)");
     }
 }
 

@@ -10,12 +10,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::accept::{Acceptor, Incoming, accept_loop};
 use crate::auth::Principal;
 use crate::broker_state::{Advertised, BrokerState};
 use crate::client_session::Session;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::connection;
+use crate::connection_limits::ConnectionLimits;
 use crate::error::BrokerError;
 use crate::group::GroupCoordinator;
 use crate::listeners::{BoundListener, ListenerSpec, Listeners, SecurityProtocol};
@@ -87,6 +89,7 @@ impl Broker {
         }
         let defaults = config.default_log_config();
         let (data_dir, cluster_id) = (config.data_dir.clone(), config.cluster_id.clone());
+        let limits = Arc::new(ConnectionLimits::from_config(&config, &listeners).await?);
         let registry = tokio::task::spawn_blocking(move || {
             TopicRegistry::open(data_dir, defaults, cluster_id)
         })
@@ -222,7 +225,7 @@ impl Broker {
                 }
             }
         }
-        let task = tokio::spawn(serve(bound, Arc::clone(&state), log_cleaner));
+        let task = tokio::spawn(serve(bound, limits, Arc::clone(&state), log_cleaner));
         Ok(Broker {
             local_addr,
             listener_addrs,
@@ -307,50 +310,17 @@ async fn bind(spec: &ListenerSpec) -> Result<(TcpListener, BoundListener), Broke
     ))
 }
 
-/// An accepted socket and the listener it came in on.
-type Incoming = (
-    tokio::net::TcpStream,
-    SocketAddr,
-    Arc<BoundListener>,
-    Option<Arc<ServerTls>>,
-);
-
-/// Accepts on one listener, handing each socket to the server loop.
-async fn accept_loop(
-    socket: TcpListener,
-    listener: Arc<BoundListener>,
-    tls: Option<Arc<ServerTls>>,
-    incoming: tokio::sync::mpsc::Sender<Incoming>,
-) {
-    loop {
-        match socket.accept().await {
-            Ok((stream, peer)) => {
-                if let Err(e) = stream.set_nodelay(true) {
-                    tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
-                }
-                let item = (stream, peer, Arc::clone(&listener), tls.clone());
-                if incoming.send(item).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: back off, go on.
-                tracing::warn!(listener = %listener.name, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
 /// One connection: the TLS handshake first on a TLS listener (its client
-/// certificate names the principal on an SSL listener), then requests.
-async fn open_connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    listener: Arc<BoundListener>,
-    tls: Option<Arc<ServerTls>>,
-    state: Arc<BrokerState>,
-) {
+/// certificate names the principal on an SSL listener), then requests. Its
+/// place in the connection counts is given back when it ends.
+async fn open_connection(accepted: Incoming, state: Arc<BrokerState>) {
+    let Incoming {
+        stream,
+        peer,
+        listener,
+        tls,
+        slot: _slot,
+    } = accepted;
     let Some(tls) = tls else {
         let session = Session::new(peer, listener, Principal::Anonymous);
         return connection::serve(stream, state, session).await;
@@ -370,6 +340,7 @@ async fn open_connection(
 
 async fn serve(
     listeners: Vec<(TcpListener, Arc<BoundListener>, Option<Arc<ServerTls>>)>,
+    limits: Arc<ConnectionLimits>,
     state: Arc<BrokerState>,
     log_cleaner: crate::log_cleaner::LogCleaner,
 ) -> Result<(), BrokerError> {
@@ -377,16 +348,23 @@ async fn serve(
     let group_timers = tokio::spawn(tick_groups(Arc::clone(&state)));
     let (incoming_tx, mut incoming) = tokio::sync::mpsc::channel(64);
     let mut accepting = JoinSet::new();
-    for (socket, listener, tls) in listeners {
-        accepting.spawn(accept_loop(socket, listener, tls, incoming_tx.clone()));
+    for (index, (socket, listener, tls)) in listeners.into_iter().enumerate() {
+        let acceptor = Acceptor {
+            socket,
+            listener,
+            index,
+            tls,
+            limits: Arc::clone(&limits),
+        };
+        accepting.spawn(accept_loop(acceptor, incoming_tx.clone()));
     }
     drop(incoming_tx);
     let mut connections = JoinSet::new();
     let mut shutdown = state.shutdown();
     loop {
         tokio::select! {
-            Some((stream, peer, listener, tls)) = incoming.recv() => {
-                connections.spawn(open_connection(stream, peer, listener, tls, Arc::clone(&state)));
+            Some(accepted) = incoming.recv() => {
+                connections.spawn(open_connection(accepted, Arc::clone(&state)));
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = stopped(&mut shutdown) => break,

@@ -39,7 +39,7 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
     let fixed = |name: &str, value: String, kind: i8| {
         (name.to_string(), value, SOURCE_STATIC_BROKER, kind, true)
     };
-    vec![
+    let mut entries = vec![
         fixed(
             "auto.create.topics.enable",
             c.auto_create_topics.to_string(),
@@ -107,7 +107,14 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
             c.socket_request_max_bytes.to_string(),
             TYPE_INT,
         ),
-    ]
+    ];
+    entries.extend(
+        crate::connection_limits::describe(c)
+            .into_iter()
+            .map(|(name, value, kind)| fixed(name, value, kind)),
+    );
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
 }
 
 /// Refuses `op` on the resource of type `kind` called `name` unless the

@@ -26,8 +26,7 @@ pub use admin::admin_tls;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use parking_lot::RwLock;
 use rustls::RootCertStore;
@@ -42,6 +41,7 @@ use tokio_rustls::server::TlsStream;
 use crate::config::{BrokerConfig, LISTENER_PREFIX};
 use crate::error::BrokerError;
 use crate::listeners::{ListenerSpec, Listeners};
+use crate::log_limit::LogLimit;
 use principal::MappingRules;
 
 /// How long a client has to complete the TLS handshake.
@@ -202,10 +202,14 @@ pub(crate) fn check_overrides(
             Some(setting)
                 if crate::oauth::check_listener_setting(setting, value)
                     .map_err(|why| BrokerError::Config(format!("{key}: {why}")))? => {}
-            Some(setting) if !PER_LISTENER.contains(&setting) => {
+            Some(setting)
+                if !PER_LISTENER.contains(&setting)
+                    && !crate::connection_limits::PER_LISTENER.contains(&setting) =>
+            {
                 return Err(BrokerError::Config(format!(
-                    "{key}: {setting} is not a per-listener setting; these are: {}",
-                    PER_LISTENER.join(", ")
+                    "{key}: {setting} is not a per-listener setting; these are: {}, {}",
+                    PER_LISTENER.join(", "),
+                    crate::connection_limits::PER_LISTENER.join(", ")
                 )));
             }
             Some(_) => {}
@@ -447,31 +451,18 @@ pub struct Accepted {
     pub user: Option<String>,
 }
 
-/// At most one log line per this interval about failed handshakes.
-const LOG_INTERVAL: Duration = Duration::from_secs(10);
-
+/// Logs a failed handshake: one line per client address per interval (a
+/// port scanner or a plaintext client in a loop must not flood the log).
 fn handshake_failed(listener: &str, peer: SocketAddr, why: &str) {
-    static LAST_LOGGED_S: AtomicU64 = AtomicU64::new(0);
-    static UNLOGGED: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LAST_LOGGED_S.load(Ordering::Relaxed);
-    if now >= last + LOG_INTERVAL.as_secs()
-        && LAST_LOGGED_S
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        let others = UNLOGGED.swap(0, Ordering::Relaxed);
+    static FAILED: LogLimit = LogLimit::new();
+    if let Some(suppressed) = FAILED.admit(peer.ip()) {
         tracing::warn!(
             %listener,
             %peer,
             reason = why,
-            others,
-            "TLS handshake failed; connection closed (a plaintext client on a TLS port, or a bad certificate; others: failures since the last such line)"
+            suppressed,
+            "TLS handshake failed; connection closed (a plaintext client on a TLS port, or a bad certificate; suppressed: failures from this address since the last such line)"
         );
-    } else {
-        UNLOGGED.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -99,6 +99,14 @@ impl Raw {
         }
     }
 
+    /// A client over an already connected stream.
+    pub fn from_stream(stream: TcpStream) -> Raw {
+        Raw {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
     /// Encodes a request frame without sending it.
     pub fn frame(&mut self, api_key: ApiKey, version: i16, body: &RequestKind) -> (i32, Vec<u8>) {
         self.correlation_id += 1;
