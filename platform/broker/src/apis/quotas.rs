@@ -93,7 +93,8 @@ pub(crate) fn describe(
     access: &Access,
     request: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
-    let response = DescribeClientQuotasResponse::default();
+    // Kafka answers a null message when there is no error.
+    let response = DescribeClientQuotasResponse::default().with_error_message(None);
     if !access.cluster(Operation::DescribeConfigs) {
         return response
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
@@ -156,17 +157,19 @@ pub(crate) async fn alter(
     let metadata = state.metadata();
     let mut entries = Vec::with_capacity(request.entries.len());
     for entry in request.entries {
-        let answer = alter_client_quotas_response::EntryData::default().with_entity(
-            entry
-                .entity
-                .iter()
-                .map(|e| {
-                    alter_client_quotas_response::EntityData::default()
-                        .with_entity_type(e.entity_type.clone())
-                        .with_entity_name(e.entity_name.clone())
-                })
-                .collect(),
-        );
+        let answer = alter_client_quotas_response::EntryData::default()
+            .with_error_message(None)
+            .with_entity(
+                entry
+                    .entity
+                    .iter()
+                    .map(|e| {
+                        alter_client_quotas_response::EntityData::default()
+                            .with_entity_type(e.entity_type.clone())
+                            .with_entity_name(e.entity_name.clone())
+                    })
+                    .collect(),
+            );
         let result = if allowed {
             alter_one(&metadata, &entry, request.validate_only).await
         } else {
