@@ -539,7 +539,7 @@ fn a_fetch_quota_holds() {
         observer.0.max_throttle()
     );
     assert!(
-        rate >= 0.8 * QUOTA && (total as usize) < loaded,
+        rate >= 0.8 * QUOTA && total < loaded,
         "read {total} bytes ({:.0} B/s) of {loaded}",
         rate
     );

@@ -198,11 +198,14 @@ mod tests {
     use super::*;
     use fjord_controller::QuotaValue;
 
-    fn table(entries: &[(Option<Option<&str>>, Option<Option<&str>>, f64)]) -> QuotaTable {
+    /// An entity's part in a test: absent, default, or named.
+    type Part<'a> = Option<Option<&'a str>>;
+
+    fn table(entries: &[(Part<'_>, Part<'_>, f64)]) -> QuotaTable {
         entries
             .iter()
             .map(|(u, c, v)| {
-                let own = |p: &Option<Option<&str>>| p.map(|n| n.map(str::to_owned));
+                let own = |p: &Part<'_>| p.map(|n| n.map(str::to_owned));
                 (
                     QuotaEntity {
                         user: own(u),
@@ -218,7 +221,7 @@ mod tests {
     /// shares a rate follows the level's shape.
     #[test]
     fn the_eight_levels_in_kafkas_order() {
-        let levels: [(Option<Option<&str>>, Option<Option<&str>>); 8] = [
+        let levels: [(Part<'_>, Part<'_>); 8] = [
             (Some(Some("alice")), Some(Some("app"))),
             (Some(Some("alice")), Some(None)),
             (Some(Some("alice")), None),
