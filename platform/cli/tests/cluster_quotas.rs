@@ -1,8 +1,11 @@
 //! Client quotas in a cluster of three `fjord server` processes: a quota
 //! set through one broker (an AlterClientQuotas command to the controller
-//! quorum) is described by every broker, and removed the same way.
+//! quorum) is described by every broker, and removed the same way; and
+//! `fjord quota alter|describe` against the same cluster.
 
 mod common;
+
+use std::process::Command;
 
 use common::cluster::Cluster;
 use common::kafka::raw_call;
@@ -54,6 +57,22 @@ fn described(addr: std::net::SocketAddr) -> Result<Vec<f64>, String> {
         .collect())
 }
 
+fn fjord(bootstrap: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(args)
+        .args(["-b", bootstrap])
+        .output()
+        .expect("run fjord");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 #[test]
 fn a_quota_set_through_one_broker_applies_on_every_broker() {
     let cluster = Cluster::start(3);
@@ -83,4 +102,41 @@ fn a_quota_set_through_one_broker_applies_on_every_broker() {
             },
         );
     }
+
+    // The CLI: set through broker 1, described by broker 3.
+    let (first, third) = (first.to_string(), cluster.node(3).kafka.to_string());
+    let (ok, out) = fjord(
+        &first,
+        &[
+            "quota",
+            "alter",
+            "--name",
+            "user=alice",
+            "--default",
+            "client-id",
+            "--add",
+            "consumer_byte_rate=2048",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = fjord(
+        &first,
+        &[
+            "quota",
+            "alter",
+            "--name",
+            "user=alice",
+            "--add",
+            "no_such_key=1",
+        ],
+    );
+    assert!(!ok && out.contains("INVALID_REQUEST"), "{out}");
+    cluster.wait_for_detail("broker 3 describes the CLI's quota", |_| {
+        let (ok, out) = fjord(&third, &["quota", "describe", "--name", "user=alice"]);
+        if ok && out.contains("user=alice,client-id=<default>\tconsumer_byte_rate\t2048") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
 }
