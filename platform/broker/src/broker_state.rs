@@ -25,11 +25,12 @@ use crate::group::offsets_topic::OffsetsTopic;
 use crate::group::ownership;
 use crate::group::{GroupCoordinator, GroupSettings};
 use crate::listeners::BoundListener;
-use crate::metadata::{AclStore, LocalCredentials, LocalStores, Metadata, MetadataConfig};
+use crate::metadata::{LocalCredentials, LocalStores, Metadata, MetadataConfig};
 use crate::oauth::TokenValidator;
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
 use crate::request_memory::RequestMemory;
+use crate::quotas::{ByteRate, ClientQuotas, Quota, Windows};
 use crate::sasl::Authenticator;
 use crate::tls::ServerTls;
 use crate::topic_registry::TopicRegistry;
@@ -43,13 +44,14 @@ pub(crate) struct BrokerState {
     registry: Arc<TopicRegistry>,
     /// The data directory's free space against `log.dir.reserve.bytes`.
     disk: DiskSpace,
-    /// The ACL bindings (the metadata frontend reads and changes them).
-    acls: Arc<AclStore>,
+    /// The records a single node keeps beside its topics: ACL bindings,
+    /// SCRAM credentials, client quotas (the metadata frontend reads and
+    /// changes them).
+    stores: LocalStores,
     /// `None` without `authorizer.class.name`: everything is allowed.
     authorizer: Option<Arc<Authorizer>>,
-    /// The users' SCRAM credentials of a single node (the quorum keeps
-    /// them in a cluster).
-    credentials: Arc<LocalCredentials>,
+    /// The rates of the clients a quota applies to.
+    client_quotas: ClientQuotas,
     /// SASL's enabled mechanisms and failed-login limiter.
     authenticator: Authenticator,
     /// `super.users` and the admin user, as `User:name`.
@@ -108,6 +110,10 @@ impl BrokerState {
         let authorizer = config.authorizer().ok().flatten().map(Arc::new);
         registry.set_partition_limit(config.max_partitions);
         let disk = DiskSpace::new(&config.data_dir, config.log_dir_reserve_bytes);
+        let client_quotas = ClientQuotas::new(Windows {
+            samples: config.quota_window_num,
+            window: Duration::from_secs(u64::from(config.quota_window_size_seconds)),
+        });
         let mechanisms = config.sasl_mechanisms().unwrap_or_default();
         let producer_ids = ProducerIds::new(now_ms(), config.node_id);
         BrokerState {
@@ -117,9 +123,9 @@ impl BrokerState {
             metadata_config,
             registry,
             disk,
-            acls: stores.acls,
+            stores,
             authorizer,
-            credentials: stores.credentials,
+            client_quotas,
             groups,
             producer_ids,
             advertised_host: advertised.host,
@@ -158,9 +164,30 @@ impl BrokerState {
         &self.disk
     }
 
+    /// The rates of the clients a quota applies to.
+    pub(crate) fn client_quotas(&self) -> &ClientQuotas {
+        &self.client_quotas
+    }
+
+    /// The `kind` quota that applies to `principal` with `client_id`, if
+    /// any; never one to the platform's own principal.
+    pub(crate) fn byte_quota(
+        &self,
+        kind: ByteRate,
+        principal: &Principal,
+        client_id: &str,
+    ) -> Option<Quota> {
+        let user = match principal {
+            Principal::Internal => return None,
+            Principal::Anonymous => "ANONYMOUS",
+            Principal::User(name) => name.as_str(),
+        };
+        crate::quotas::resolve(&self.metadata().client_quotas(), kind, user, client_id)
+    }
+
     /// The users' credentials of a single node (`users.yaml`).
     pub(crate) fn local_credentials(&self) -> &Arc<LocalCredentials> {
-        &self.credentials
+        &self.stores.credentials
     }
 
     /// SASL's enabled mechanisms and failed-login limiter.
@@ -210,8 +237,7 @@ impl BrokerState {
     pub(crate) fn metadata(&self) -> Metadata {
         Metadata::new(
             Arc::clone(&self.registry),
-            Arc::clone(&self.acls),
-            Arc::clone(&self.credentials),
+            &self.stores,
             self.metadata_config,
             self.cluster.clone(),
         )

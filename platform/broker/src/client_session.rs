@@ -24,6 +24,10 @@ pub(crate) struct Session {
     /// certificate names on an SSL listener.
     pub principal: Principal,
     pub sasl: Sasl,
+    /// How long the connection reads no further request once its answer
+    /// is sent: a client over its quota (KIP-219's muting). Set by the
+    /// handler, taken by the connection.
+    pub mute: std::time::Duration,
 }
 
 impl Session {
@@ -38,6 +42,7 @@ impl Session {
             client_host: format!("/{}", peer.ip()),
             principal,
             sasl: Sasl::default(),
+            mute: std::time::Duration::ZERO,
         }
     }
 

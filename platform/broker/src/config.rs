@@ -462,6 +462,17 @@ pub struct BrokerConfig {
         alias = "offsets_retention_minutes"
     )]
     pub offsets_retention_minutes: u64,
+    /// `quota.window.num`: the samples a client quota's rate is measured
+    /// over (KIP-13). Kafka's default.
+    #[serde(rename = "quota.window.num", alias = "quota_window_num")]
+    pub quota_window_num: u32,
+    /// `quota.window.size.seconds`: the length of one sample. Kafka's
+    /// default.
+    #[serde(
+        rename = "quota.window.size.seconds",
+        alias = "quota_window_size_seconds"
+    )]
+    pub quota_window_size_seconds: u32,
     /// `group.max.size`: members (joined or pending, KIP-394) one classic
     /// group may have; a JoinGroup beyond it is answered
     /// GROUP_MAX_SIZE_REACHED. Kafka's default is unbounded; ours bounds
@@ -867,6 +878,8 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 7 * 24 * 60,
             group_max_size: 1000,
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
             group_protocol_metadata_max_bytes: 256 * 1024,
             offset_metadata_max_bytes: 4096,
             producer_id_expiration_ms: 86_400_000,
@@ -986,6 +999,18 @@ impl BrokerConfig {
             return Err(BrokerError::Config(
                 "offsets.topic.num.partitions must be at least 1".to_string(),
             ));
+        }
+        if !(1..=3600).contains(&self.quota_window_num) {
+            return Err(BrokerError::Config(format!(
+                "quota.window.num must be between 1 and 3600, not {}",
+                self.quota_window_num
+            )));
+        }
+        if !(1..=3600).contains(&self.quota_window_size_seconds) {
+            return Err(BrokerError::Config(format!(
+                "quota.window.size.seconds must be between 1 and 3600, not {}",
+                self.quota_window_size_seconds
+            )));
         }
         if self.group_max_size < 1 {
             return Err(BrokerError::Config(

@@ -190,6 +190,15 @@ pub(crate) async fn serve<T: Transport>(
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let mut shutdown = state.shutdown();
     loop {
+        // A client over its quota: its answer is sent, and its next
+        // request waits out the throttle (Kafka mutes the channel).
+        let mute = std::mem::take(&mut session.mute);
+        if !mute.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(mute) => {}
+                _ = crate::shutdown::stopped(&mut shutdown) => break,
+            }
+        }
         // Before authentication a client may send only small frames: the
         // SASL exchange's (Kafka's `sasl.server.max.receive.size`).
         let max = if session.must_authenticate() {

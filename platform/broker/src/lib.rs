@@ -71,6 +71,7 @@ pub mod oauth;
 mod partition;
 mod producer_state;
 mod quorum_link;
+mod quotas;
 mod replica_set;
 mod replication;
 mod request;

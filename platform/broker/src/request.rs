@@ -555,6 +555,29 @@ pub(crate) mod samples {
                             .with_salted_password(Bytes::from_static(&[2; 64])),
                     ]),
             ),
+            ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(
+                DescribeClientQuotasRequest::default().with_components(vec![
+                    describe_client_quotas_request::ComponentData::default()
+                        .with_entity_type(text("user"))
+                        .with_match_type(0)
+                        .with_match(Some(text("alice"))),
+                ]),
+            ),
+            ApiKey::AlterClientQuotas => RequestKind::AlterClientQuotas(
+                AlterClientQuotasRequest::default().with_entries(vec![
+                    alter_client_quotas_request::EntryData::default()
+                        .with_entity(vec![
+                            alter_client_quotas_request::EntityData::default()
+                                .with_entity_type(text("client-id"))
+                                .with_entity_name(Some(text("app"))),
+                        ])
+                        .with_ops(vec![
+                            alter_client_quotas_request::OpData::default()
+                                .with_key(text("producer_byte_rate"))
+                                .with_value(1048576.0),
+                        ]),
+                ]),
+            ),
             ApiKey::SaslHandshake => RequestKind::SaslHandshake(
                 SaslHandshakeRequest::default().with_mechanism(text("PLAIN")),
             ),

@@ -23,6 +23,7 @@ mod plugin;
 mod policy;
 mod produce;
 mod quorum;
+mod quota;
 mod raw;
 mod server;
 mod topic;
@@ -56,6 +57,9 @@ enum Command {
     /// Create, list and delete ACLs (Kafka's authorization).
     #[command(subcommand)]
     Acl(acl::AclCommand),
+    /// Client quotas (produce and fetch byte rates): alter, describe.
+    #[command(subcommand)]
+    Quota(quota::QuotaCommand),
     /// Brokers, leader elections, partition reassignment, decommissioning.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -101,6 +105,7 @@ fn main() -> Result<()> {
                     Command::Group(c) => group::run(c).await,
                     Command::Cluster(c) => tokio::task::block_in_place(|| cluster::run(c)),
                     Command::Acl(c) => tokio::task::block_in_place(|| acl::run(c)),
+                    Command::Quota(c) => tokio::task::block_in_place(|| quota::run(c)),
                     Command::Bench(c) => tokio::task::block_in_place(|| bench::run(c)),
                     Command::User(c) => tokio::task::block_in_place(|| user::run(c)),
                     Command::Server(_) | Command::Plugin(_) | Command::Pipeline(_) => {

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::model::{
-    Acl, BrokerId, BrokerListener, InternalSecret, PartitionState, ScramCredential, ScramMechanism,
+    Acl, BrokerId, BrokerListener, InternalSecret, PartitionState, QuotaEntity, QuotaValue,
+    ScramCredential, ScramMechanism,
 };
 
 /// One change to the cluster metadata. Proposed through
@@ -191,6 +192,17 @@ pub enum Command {
         /// Every listener: names unique, each with a host and a port, at
         /// most [`MAX_BROKER_LISTENERS`](crate::MAX_BROKER_LISTENERS).
         listeners: Vec<BrokerListener>,
+    },
+    /// Change one client-quota entity's values (KIP-546's
+    /// AlterClientQuotas): `Some` sets a key, `None` removes it; an entity
+    /// left without values is gone. Keys and values as
+    /// [`check_client_quota`](crate::check_client_quota) accepts. After
+    /// `RegisterBrokerListeners`, so that older logs still decode.
+    AlterClientQuotas {
+        /// Whom the quotas apply to (names at least one type).
+        entity: QuotaEntity,
+        /// Changes by key.
+        changes: BTreeMap<String, Option<QuotaValue>>,
     },
 }
 
@@ -377,4 +389,7 @@ pub enum CommandError {
     /// A SCRAM credential (or user name) that cannot be kept.
     #[error("unacceptable SCRAM credential: {0}")]
     InvalidScramCredential(String),
+    /// A client-quota entity, key or value is not acceptable.
+    #[error("invalid client quota: {0}")]
+    InvalidClientQuota(String),
 }

@@ -119,8 +119,8 @@ impl StateMachine {
 /// `#[serde(default)]` (a struct is its fields in order, with no names), so
 /// a snapshot written before the last fields existed, which ends where they
 /// would start, is decoded as the older layout it is: before
-/// `broker_listeners`, before `acls` and `scram_credentials` too, or before
-/// `internal_secret` as well.
+/// `client_quotas`, before `broker_listeners` too, before `acls` and
+/// `scram_credentials` too, or before `internal_secret` as well.
 fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
     use std::collections::{BTreeMap, BTreeSet};
 
@@ -159,6 +159,19 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         acls: BTreeSet<Acl>,
         scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
     }
+    /// `ClusterMetadata` before `client_quotas`.
+    #[derive(Deserialize)]
+    struct BeforeQuotas {
+        offset: u64,
+        brokers: BTreeMap<BrokerId, BrokerRegistration>,
+        topics: BTreeMap<String, Topic>,
+        pipelines: BTreeMap<String, Pipeline>,
+        placement_cursor: u64,
+        internal_secret: Option<InternalSecret>,
+        acls: BTreeSet<Acl>,
+        scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+        broker_listeners: BTreeMap<BrokerId, Vec<crate::model::BrokerListener>>,
+    }
     let truncated = |e: &postcard::Error| matches!(e, postcard::Error::DeserializeUnexpectedEnd);
     // An older layout must take the bytes whole: one that leaves some
     // over is a newer snapshot cut short, not an old one.
@@ -171,6 +184,24 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
     match postcard::from_bytes::<ClusterMetadata>(data) {
         Err(e) if truncated(&e) => {}
         other => return other,
+    }
+    match whole::<BeforeQuotas>(data) {
+        Ok(old) => {
+            return Ok(ClusterMetadata {
+                offset: old.offset,
+                brokers: old.brokers,
+                topics: old.topics,
+                pipelines: old.pipelines,
+                placement_cursor: old.placement_cursor,
+                internal_secret: old.internal_secret,
+                acls: old.acls,
+                scram_credentials: old.scram_credentials,
+                broker_listeners: old.broker_listeners,
+                client_quotas: BTreeMap::new(),
+            });
+        }
+        Err(e) if truncated(&e) => {}
+        Err(e) => return Err(e),
     }
     let old = match whole::<BeforeListeners>(data) {
         Ok(old) => old,
@@ -213,6 +244,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         acls: old.acls,
         scram_credentials: old.scram_credentials,
         broker_listeners: BTreeMap::new(),
+        client_quotas: BTreeMap::new(),
     })
 }
 
@@ -423,6 +455,32 @@ mod tests {
                 port: 9093,
                 security_protocol: "SASL_SSL".into(),
             }],
+        );
+        // Before the client quotas: the listeners survive.
+        let before_quotas = postcard::to_stdvec(&(
+            metadata.offset,
+            &metadata.brokers,
+            &metadata.topics,
+            &metadata.pipelines,
+            metadata.placement_cursor,
+            &metadata.internal_secret,
+            &metadata.acls,
+            &metadata.scram_credentials,
+            &metadata.broker_listeners,
+        ))
+        .unwrap();
+        assert_eq!(decode_metadata(&before_quotas).unwrap(), metadata);
+
+        metadata.client_quotas.insert(
+            crate::model::QuotaEntity {
+                user: Some(None),
+                client_id: Some(Some("app".into())),
+            },
+            [(
+                "producer_byte_rate".to_string(),
+                crate::model::QuotaValue(1_048_576.0),
+            )]
+            .into(),
         );
         let new = postcard::to_stdvec(&metadata).unwrap();
         assert_eq!(decode_metadata(&new).unwrap(), metadata);

@@ -63,6 +63,61 @@ pub struct ClusterMetadata {
     /// as `internal_secret`.
     #[serde(default)]
     pub broker_listeners: BTreeMap<BrokerId, Vec<BrokerListener>>,
+    /// Client quotas (KIP-546's AlterClientQuotas): each entity's values
+    /// by key ([`Command::AlterClientQuotas`](crate::Command::AlterClientQuotas)).
+    /// Last, for the same reason as `internal_secret`.
+    #[serde(default)]
+    pub client_quotas: BTreeMap<QuotaEntity, BTreeMap<String, QuotaValue>>,
+}
+
+/// Whom a client quota applies to (KIP-546's entity): a user, a client id,
+/// or both. In each part `None` means the entity does not name that type,
+/// `Some(None)` the default (every user, or every client id, without a
+/// quota of its own), `Some(Some(name))` that one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QuotaEntity {
+    /// The user part (`user` entity type): a principal's name.
+    pub user: Option<Option<String>>,
+    /// The client-id part (`client-id` entity type).
+    pub client_id: Option<Option<String>>,
+}
+
+/// A client quota's value: Kafka's double, compared by its bits so that
+/// the metadata stays `Eq`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct QuotaValue(pub f64);
+
+impl PartialEq for QuotaValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for QuotaValue {}
+
+/// The keys a user or client-id quota may set (Kafka's `QuotaConfig`), and
+/// whether each is a whole number (Kafka's LONG type).
+pub const CLIENT_QUOTA_KEYS: &[(&str, bool)] = &[
+    ("producer_byte_rate", true),
+    ("consumer_byte_rate", true),
+    ("request_percentage", false),
+    ("controller_mutation_rate", false),
+];
+
+/// Why `value` cannot be `key`'s quota, if it cannot: Kafka's checks
+/// (a known key, a positive value, a whole number for a byte rate), with
+/// its messages.
+pub fn check_client_quota(key: &str, value: f64) -> Result<(), String> {
+    let Some(&(_, whole)) = CLIENT_QUOTA_KEYS.iter().find(|(k, _)| *k == key) else {
+        return Err(format!("Invalid configuration key {key}"));
+    };
+    if !value.is_finite() || value <= 0.0 {
+        return Err(format!("Quota {key} must be greater than 0"));
+    }
+    if whole && ((value % 1.0).abs() > 1e-6 || value > i64::MAX as f64) {
+        return Err(format!("{key} cannot be a fractional value."));
+    }
+    Ok(())
 }
 
 /// The most listeners one broker may register.

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use crate::commands::{AppliedResult, Command, CommandError, CommandOutcome, ElectionType};
 use crate::model::{
     BrokerId, BrokerListener, BrokerRegistration, ClusterMetadata, MAX_BROKER_LISTENERS, NO_LEADER,
-    PartitionState, Pipeline, ScramCredential, ScramMechanism, Topic, UNCLEAN_LEADER_ELECTION,
+    PartitionState, Pipeline, QuotaEntity, QuotaValue, ScramCredential, ScramMechanism, Topic,
+    UNCLEAN_LEADER_ELECTION, check_client_quota,
 };
 use crate::placement::assign_replicas;
 
@@ -133,6 +134,9 @@ impl ClusterMetadata {
             Command::DeleteScramCredential { user, mechanism } => {
                 self.delete_scram_credential(user, *mechanism)
             }
+            Command::AlterClientQuotas { entity, changes } => {
+                self.alter_client_quotas(entity, changes)
+            }
         };
         AppliedResult { offset, result }
     }
@@ -155,6 +159,36 @@ impl ClusterMetadata {
             .entry(user.to_string())
             .or_default()
             .insert(mechanism, credential.clone());
+        Ok(CommandOutcome::Done)
+    }
+
+    fn alter_client_quotas(
+        &mut self,
+        entity: &QuotaEntity,
+        changes: &BTreeMap<String, Option<QuotaValue>>,
+    ) -> Outcome {
+        if entity.user.is_none() && entity.client_id.is_none() {
+            return Err(CommandError::InvalidClientQuota(
+                "Invalid empty client quota entity".into(),
+            ));
+        }
+        for (key, value) in changes {
+            match value {
+                Some(v) => check_client_quota(key, v.0),
+                None => check_client_quota(key, 1.0),
+            }
+            .map_err(CommandError::InvalidClientQuota)?;
+        }
+        let values = self.client_quotas.entry(entity.clone()).or_default();
+        for (key, value) in changes {
+            match value {
+                Some(v) => values.insert(key.clone(), *v),
+                None => values.remove(key),
+            };
+        }
+        if values.is_empty() {
+            self.client_quotas.remove(entity);
+        }
         Ok(CommandOutcome::Done)
     }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use fjord_controller::{
     Acl, BrokerListener, ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType,
-    InternalSecret, NO_LEADER, ScramCredential, ScramMechanism,
+    InternalSecret, NO_LEADER, QuotaEntity, QuotaValue, ScramCredential, ScramMechanism,
 };
 use proptest::prelude::*;
 
@@ -807,4 +807,49 @@ fn scram_credentials_are_checked_kept_and_removed() {
     );
     // The last credential gone, the user is gone.
     assert!(log.md.scram_credentials.is_empty());
+}
+
+#[test]
+fn client_quotas_are_checked_set_and_removed() {
+    let mut log = Log::new();
+    let entity = QuotaEntity {
+        user: Some(Some("alice".into())),
+        client_id: Some(None),
+    };
+    let alter = |entity: &QuotaEntity, key: &str, value: Option<f64>| Command::AlterClientQuotas {
+        entity: entity.clone(),
+        changes: [(key.to_string(), value.map(QuotaValue))].into(),
+    };
+    for bad in [
+        alter(&entity, "producer_byte_rate", Some(0.0)),
+        alter(&entity, "producer_byte_rate", Some(-5.0)),
+        alter(&entity, "producer_byte_rate", Some(1.5)),
+        alter(&entity, "no_such_key", Some(1.0)),
+        alter(&QuotaEntity::default(), "producer_byte_rate", Some(1.0)),
+    ] {
+        assert!(
+            matches!(log.apply(bad), Err(CommandError::InvalidClientQuota(_))),
+            "accepted"
+        );
+    }
+    assert!(log.md.client_quotas.is_empty());
+    for (key, value) in [("producer_byte_rate", 1024.0), ("request_percentage", 12.5)] {
+        assert_eq!(
+            log.apply(alter(&entity, key, Some(value))),
+            Ok(CommandOutcome::Done)
+        );
+    }
+    assert_eq!(log.md.client_quotas[&entity].len(), 2);
+    assert_eq!(
+        log.md.client_quotas[&entity]["request_percentage"],
+        QuotaValue(12.5)
+    );
+    for key in ["producer_byte_rate", "request_percentage"] {
+        assert_eq!(
+            log.apply(alter(&entity, key, None)),
+            Ok(CommandOutcome::Done)
+        );
+    }
+    // The last value gone, the entity is gone.
+    assert!(log.md.client_quotas.is_empty());
 }

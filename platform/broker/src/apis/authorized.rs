@@ -177,6 +177,14 @@ const TABLE: &[(ApiKey, Unprivileged)] = &[
         ApiKey::AlterUserScramCredentials,
         Refused(ResponseError::ClusterAuthorizationFailed),
     ),
+    (
+        ApiKey::DescribeClientQuotas,
+        Refused(ResponseError::ClusterAuthorizationFailed),
+    ),
+    (
+        ApiKey::AlterClientQuotas,
+        Refused(ResponseError::ClusterAuthorizationFailed),
+    ),
 ];
 
 const AUTHORIZATION_CODES: [ResponseError; 4] = [

@@ -17,6 +17,7 @@ mod offset_for_leader_epoch;
 pub(crate) mod offsets;
 mod produce;
 mod producer_id;
+mod quotas;
 mod reassignments;
 pub(crate) mod sasl;
 mod scram_credentials;
@@ -33,6 +34,7 @@ use crate::authorizer::Access;
 use crate::broker_state::BrokerState;
 use crate::client_session::Session;
 use crate::metadata::NewTopic;
+use crate::quotas::ByteRate;
 use crate::request::DecodedRequest;
 use crate::topic_registry::Topic;
 
@@ -74,6 +76,7 @@ pub(crate) async fn handle(
     let v = request.version;
     let access = state.access(session);
     let access = &access;
+    let client_id = request.header.client_id.as_deref().unwrap_or("");
     Reply::Send(Box::new(match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::response(0)),
         RequestKind::SaslHandshake(r) => return sasl::handshake(state, session, v, r),
@@ -89,7 +92,22 @@ pub(crate) async fn handle(
         }
         RequestKind::Produce(r) => {
             let acks = r.acks;
-            let response = produce::handle(state, v, r, access).await;
+            let quota = state.byte_quota(ByteRate::Produce, &access.principal, client_id);
+            let bytes: usize = r
+                .topic_data
+                .iter()
+                .flat_map(|t| &t.partition_data)
+                .filter_map(|p| p.records.as_ref().map(|r| r.len()))
+                .sum();
+            let mut response = produce::handle(state, v, r, access).await;
+            if let Some(quota) = quota {
+                let throttle =
+                    state
+                        .client_quotas()
+                        .record(&quota, bytes as u64, std::time::Instant::now());
+                session.mute = throttle;
+                response.throttle_time_ms = crate::quotas::throttle_ms(throttle);
+            }
             if acks == 0 {
                 let failed = response
                     .responses
@@ -104,7 +122,9 @@ pub(crate) async fn handle(
             }
             ResponseKind::Produce(response)
         }
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(state, v, r, access).await),
+        RequestKind::Fetch(r) => {
+            ResponseKind::Fetch(fetch_within_quota(state, v, r, access, client_id, session).await)
+        }
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(state, v, r, access))
         }
@@ -157,17 +177,9 @@ pub(crate) async fn handle(
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(
             group::find_coordinator(state, &session.listener, v, r, access).await,
         ),
-        RequestKind::JoinGroup(r) => {
-            let client_id = request
-                .header
-                .client_id
-                .as_deref()
-                .unwrap_or("")
-                .to_string();
-            ResponseKind::JoinGroup(
-                group::join(state, v, &client_id, &session.client_host, r, access).await,
-            )
-        }
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
+            group::join(state, v, client_id, &session.client_host, r, access).await,
+        ),
         RequestKind::SyncGroup(r) => {
             ResponseKind::SyncGroup(group::sync(state, v, r, access).await)
         }
@@ -195,6 +207,12 @@ pub(crate) async fn handle(
         RequestKind::DescribeAcls(r) => {
             ResponseKind::DescribeAcls(acls::describe(state, r, access))
         }
+        RequestKind::DescribeClientQuotas(r) => {
+            ResponseKind::DescribeClientQuotas(quotas::describe(state, access, r))
+        }
+        RequestKind::AlterClientQuotas(r) => {
+            ResponseKind::AlterClientQuotas(quotas::alter(state, access, r).await)
+        }
         RequestKind::DeleteAcls(r) => {
             ResponseKind::DeleteAcls(acls::delete(state, r, access).await)
         }
@@ -205,6 +223,49 @@ pub(crate) async fn handle(
             return Reply::Close("no handler");
         }
     }))
+}
+
+/// A consumer's Fetch under its `consumer_byte_rate` quota, as Kafka
+/// serves it: at most what the quota window holds, and, when the answer
+/// takes the client over its quota, an empty answer with the throttle time
+/// instead (its bytes not counted) and the connection muted that long.
+/// Replica fetches are never throttled.
+async fn fetch_within_quota(
+    state: &Arc<BrokerState>,
+    version: i16,
+    mut request: kafka_protocol::messages::FetchRequest,
+    access: &Access,
+    client_id: &str,
+    session: &mut Session,
+) -> kafka_protocol::messages::FetchResponse {
+    let quota = if request.replica_id.0 < 0 {
+        state.byte_quota(ByteRate::Fetch, &access.principal, client_id)
+    } else {
+        None
+    };
+    let Some(quota) = quota else {
+        return fetch::handle(state, version, request, access).await;
+    };
+    let most = i32::try_from(state.client_quotas().max_in_window(&quota)).unwrap_or(i32::MAX);
+    request.max_bytes = request.max_bytes.min(most.max(1));
+    let response = fetch::handle(state, version, request, access).await;
+    let bytes: usize = response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter_map(|p| p.records.as_ref().map(|r| r.len()))
+        .sum();
+    let now = std::time::Instant::now();
+    let quotas = state.client_quotas();
+    let throttle = quotas.record(&quota, bytes as u64, now);
+    if throttle.is_zero() {
+        return response;
+    }
+    quotas.unrecord(&quota, bytes as u64, now);
+    session.mute = throttle;
+    kafka_protocol::messages::FetchResponse::default()
+        .with_throttle_time_ms(crate::quotas::throttle_ms(throttle))
+        .with_session_id(response.session_id)
 }
 
 /// The topic called `name`, created with the broker's defaults when it is

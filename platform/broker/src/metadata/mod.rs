@@ -1,8 +1,8 @@
 //! The metadata frontend: the one door through which every metadata change
 //! goes — topics (create, "create or look up", delete), partitions, topic
 //! configs, leader elections, partition reassignments, broker
-//! decommissioning, ACL bindings (`acls`) and users' SCRAM credentials
-//! (`credentials`). The Kafka handlers (`apis`), the in-process API behind
+//! decommissioning, ACL bindings (`acls`), users' SCRAM credentials
+//! (`credentials`) and client quotas (`quotas`). The Kafka handlers (`apis`), the in-process API behind
 //! the admin HTTP API (`admin`, `local`), the group coordinator's offsets
 //! topic and the pipeline runtime (through [`crate::LocalBroker`]) call
 //! [`Metadata`] and never ask whether the broker is alone or one of a
@@ -29,9 +29,9 @@
 //! share ("create the topic, or look it up if it exists") is written once
 //! in [`Metadata`] rather than in each implementation.
 //!
-//! **Adding a record kind** (as ACLs and SCRAM credentials are: `acls` and
-//! `credentials` on a single node, `CreateAcls` and `SetScramCredential` in
-//! the quorum; next quotas): one
+//! **Adding a record kind** (as ACLs, SCRAM credentials and client quotas
+//! are: `acls`, `credentials` and `quotas` on a single node, `CreateAcls`,
+//! `SetScramCredential` and `AlterClientQuotas` in the quorum): one
 //! method on [`Metadata`] per change, matching on [`Store`]; the quorum arm
 //! proposes a new `fjord_controller::Command` variant (the controller
 //! persists and replicates it like a topic), the registry arm writes a new
@@ -55,6 +55,7 @@
 mod acls;
 mod credentials;
 mod quorum;
+mod quotas;
 mod registry;
 
 use std::sync::Arc;
@@ -72,22 +73,26 @@ use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{ApiError, Topic, TopicRegistry};
 
 pub(crate) use credentials::{LocalCredentials, Users};
+pub(crate) use quotas::{CLIENT_ID, QuotaChanges, QuotaStore, QuotaTable, USER};
+pub(crate) use quotas::{entity_from_parts, entity_parts};
 
-/// The security records a single node keeps in its data directory beside
-/// the topics: ACL bindings and users' SCRAM credentials (in a cluster the
-/// quorum keeps them, and these stay empty).
+/// The records a single node keeps in its data directory beside the
+/// topics: ACL bindings, users' SCRAM credentials and client quotas (in a
+/// cluster the quorum keeps them, and these stay empty).
 #[derive(Debug)]
 pub(crate) struct LocalStores {
     pub acls: Arc<AclStore>,
     pub credentials: Arc<LocalCredentials>,
+    pub quotas: Arc<QuotaStore>,
 }
 
 impl LocalStores {
-    /// Opens both in the data directory `dir`.
+    /// Opens them in the data directory `dir`.
     pub(crate) fn open(dir: &std::path::Path) -> Result<LocalStores, crate::error::BrokerError> {
         Ok(LocalStores {
             acls: Arc::new(AclStore::open(dir)?),
             credentials: Arc::new(LocalCredentials::open(dir)?),
+            quotas: Arc::new(QuotaStore::open(dir)?),
         })
     }
 }
@@ -195,6 +200,7 @@ struct Parts {
     credentials: Arc<LocalCredentials>,
     config: MetadataConfig,
     acls: Arc<AclStore>,
+    quotas: Arc<QuotaStore>,
 }
 
 /// The metadata frontend of one broker (see the module doc). Cheap to make
@@ -206,13 +212,12 @@ pub(crate) struct Metadata {
 }
 
 impl Metadata {
-    /// The frontend of a broker with `registry`, `acls` and `config`: over
-    /// the quorum behind `cluster` when there is one, over `registry` and
-    /// `acls` alone otherwise.
+    /// The frontend of a broker with `registry`, the local `stores` and
+    /// `config`: over the quorum behind `cluster` when there is one, over
+    /// `registry` and `stores` alone otherwise.
     pub(crate) fn new(
         registry: Arc<TopicRegistry>,
-        acls: Arc<AclStore>,
-        credentials: Arc<LocalCredentials>,
+        stores: &LocalStores,
         config: MetadataConfig,
         cluster: Option<Arc<ClusterLink>>,
     ) -> Metadata {
@@ -224,8 +229,9 @@ impl Metadata {
             parts: Parts {
                 registry,
                 config,
-                acls,
-                credentials,
+                acls: Arc::clone(&stores.acls),
+                credentials: Arc::clone(&stores.credentials),
+                quotas: Arc::clone(&stores.quotas),
             },
             store,
         }
@@ -262,6 +268,33 @@ impl Metadata {
             }
         }
         Ok(matched)
+    }
+
+    /// The client quotas now: every entity's values.
+    pub(crate) fn client_quotas(&self) -> Arc<QuotaTable> {
+        match &self.store {
+            Store::Registry => self.parts.quotas.local(),
+            Store::Quorum(link) => self.parts.quotas.followed(link),
+        }
+    }
+
+    /// Changes `entity`'s quota values (with `validate_only`, only checks
+    /// them). An unknown key or a value that is not positive (or not whole,
+    /// for a byte rate) is INVALID_REQUEST, as in Kafka.
+    pub(crate) async fn alter_client_quotas(
+        &self,
+        entity: fjord_controller::QuotaEntity,
+        changes: QuotaChanges,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        quotas::check(&changes)?;
+        if validate_only || changes.is_empty() {
+            return Ok(());
+        }
+        match &self.store {
+            Store::Registry => quotas::alter_local(&self.parts.quotas, entity, changes).await,
+            Store::Quorum(link) => quotas::alter_quorum(link, entity, changes).await,
+        }
     }
 
     /// `user`'s SCRAM credential for `mechanism`, as this broker knows it

@@ -387,6 +387,7 @@ fn refused(e: CommandError) -> ApiError {
         CommandError::InvalidAcl(_) => ResponseError::InvalidRequest,
         CommandError::UnknownScramCredential { .. } => ResponseError::ResourceNotFound,
         CommandError::InvalidScramCredential(_) => ResponseError::UnacceptableCredential,
+        CommandError::InvalidClientQuota(_) => ResponseError::InvalidRequest,
         _ => ResponseError::InvalidRequest,
     };
     ApiError::new(code, e.to_string())

@@ -1,0 +1,546 @@
+//! Client quotas (KIP-546, KIP-13) against a real broker: set and described
+//! with raw AlterClientQuotas/DescribeClientQuotas requests (the rdkafka
+//! admin client has no quota calls), kept across a restart, and enforced
+//! on librdkafka producers and consumers, whose statistics report the
+//! throttle times the broker answers with.
+
+mod common;
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Raw, TestBroker};
+use fjord_broker::BrokerConfig;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use parking_lot::Mutex;
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::statistics::Statistics;
+
+const MB: f64 = 1_048_576.0;
+
+fn text(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+/// `(entity type, name)` pairs as AlterClientQuotas carries them.
+fn entity(parts: &[(&str, Option<&str>)]) -> Vec<alter_client_quotas_request::EntityData> {
+    parts
+        .iter()
+        .map(|(kind, name)| {
+            alter_client_quotas_request::EntityData::default()
+                .with_entity_type(text(kind))
+                .with_entity_name(name.map(text))
+        })
+        .collect()
+}
+
+/// Sets (`Some`) or removes (`None`) `key` of the entity `parts`; the
+/// entry's error code and message.
+fn alter(
+    raw: &mut Raw,
+    parts: &[(&str, Option<&str>)],
+    ops: &[(&str, Option<f64>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    let entry = alter_client_quotas_request::EntryData::default()
+        .with_entity(entity(parts))
+        .with_ops(
+            ops.iter()
+                .map(|(key, value)| {
+                    alter_client_quotas_request::OpData::default()
+                        .with_key(text(key))
+                        .with_value(value.unwrap_or(0.0))
+                        .with_remove(value.is_none())
+                })
+                .collect(),
+        );
+    let ResponseKind::AlterClientQuotas(r) = raw.call(
+        ApiKey::AlterClientQuotas,
+        1,
+        RequestKind::AlterClientQuotas(
+            AlterClientQuotasRequest::default()
+                .with_entries(vec![entry])
+                .with_validate_only(validate_only),
+        ),
+    ) else {
+        panic!("not an AlterClientQuotas answer");
+    };
+    let e = &r.entries[0];
+    (
+        e.error_code,
+        e.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// A described entity: its `(type, name)` pairs and `(key, value)`s.
+type Described = (Vec<(String, Option<String>)>, Vec<(String, f64)>);
+
+/// Describes with `(entity type, match type, match)` components.
+fn describe(
+    raw: &mut Raw,
+    components: &[(&str, i8, Option<&str>)],
+    strict: bool,
+) -> Result<Vec<Described>, i16> {
+    let ResponseKind::DescribeClientQuotas(r) = raw.call(
+        ApiKey::DescribeClientQuotas,
+        1,
+        RequestKind::DescribeClientQuotas(
+            DescribeClientQuotasRequest::default()
+                .with_components(
+                    components
+                        .iter()
+                        .map(|(kind, match_type, m)| {
+                            describe_client_quotas_request::ComponentData::default()
+                                .with_entity_type(text(kind))
+                                .with_match_type(*match_type)
+                                .with_match(m.map(text))
+                        })
+                        .collect(),
+                )
+                .with_strict(strict),
+        ),
+    ) else {
+        panic!("not a DescribeClientQuotas answer");
+    };
+    if r.error_code != 0 {
+        return Err(r.error_code);
+    }
+    let mut out: Vec<Described> = r
+        .entries
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            (
+                e.entity
+                    .into_iter()
+                    .map(|p| {
+                        (
+                            p.entity_type.to_string(),
+                            p.entity_name.map(|n| n.to_string()),
+                        )
+                    })
+                    .collect(),
+                e.values
+                    .into_iter()
+                    .map(|v| (v.key.to_string(), v.value))
+                    .collect(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    Ok(out)
+}
+
+fn owned(parts: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+    parts
+        .iter()
+        .map(|(k, n)| (k.to_string(), n.map(str::to_owned)))
+        .collect()
+}
+
+/// Kafka's checks refuse what cannot be a quota (INVALID_REQUEST, nothing
+/// kept); validate_only keeps nothing; filters match exactly, the default,
+/// or any name, strictly or not; removing the last key removes the
+/// entity; and what was set survives a restart.
+#[test]
+fn quotas_are_checked_altered_described_and_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    let invalid = ResponseError::InvalidRequest.code();
+    let user_alice = [("user", Some("alice"))];
+    for (parts, ops) in [
+        (&user_alice[..], &[("producer_byte_rate", Some(-1.0))][..]),
+        (&user_alice[..], &[("producer_byte_rate", Some(0.0))][..]),
+        (&user_alice[..], &[("producer_byte_rate", Some(10.5))][..]),
+        (&user_alice[..], &[("no_such_quota", Some(10.0))][..]),
+        (
+            &[("ip", Some("10.0.0.1"))][..],
+            &[("connection_creation_rate", Some(5.0))][..],
+        ),
+        (
+            &[("group", Some("g"))][..],
+            &[("producer_byte_rate", Some(5.0))][..],
+        ),
+        (&[][..], &[("producer_byte_rate", Some(5.0))][..]),
+        (
+            &[("user", Some("a")), ("user", Some("b"))][..],
+            &[("producer_byte_rate", Some(5.0))][..],
+        ),
+    ] {
+        let (code, message) = alter(&mut raw, parts, ops, false);
+        assert_eq!(code, invalid, "{parts:?} {ops:?} accepted");
+        assert!(message.is_some());
+    }
+    assert_eq!(
+        alter(
+            &mut raw,
+            &user_alice,
+            &[("producer_byte_rate", Some(1024.0))],
+            true
+        )
+        .0,
+        0
+    );
+    assert_eq!(describe(&mut raw, &[], false), Ok(vec![]));
+
+    let both = [("user", Some("alice")), ("client-id", None)];
+    let client = [("client-id", Some("app"))];
+    let default_user = [("user", None)];
+    for (parts, ops) in [
+        (
+            &both[..],
+            &[
+                ("producer_byte_rate", Some(1024.0)),
+                ("request_percentage", Some(12.5)),
+            ][..],
+        ),
+        (&client[..], &[("consumer_byte_rate", Some(2048.0))][..]),
+        (
+            &default_user[..],
+            &[("controller_mutation_rate", Some(3.0))][..],
+        ),
+    ] {
+        assert_eq!(alter(&mut raw, parts, ops, false), (0, None));
+    }
+    let all = describe(&mut raw, &[], false).expect("described");
+    assert_eq!(all.len(), 3, "{all:?}");
+    // Exact user alice, not strict: the user+default-client entity.
+    let alice = describe(&mut raw, &[("user", 0, Some("alice"))], false).expect("described");
+    assert_eq!(
+        alice,
+        vec![(
+            owned(&both),
+            vec![
+                ("producer_byte_rate".into(), 1024.0),
+                ("request_percentage".into(), 12.5)
+            ]
+        )]
+    );
+    // Strict: an entity naming only a user; there is none for alice.
+    assert_eq!(
+        describe(&mut raw, &[("user", 0, Some("alice"))], true),
+        Ok(vec![])
+    );
+    // The default user, strictly.
+    let default = describe(&mut raw, &[("user", 1, None)], true).expect("described");
+    assert_eq!(
+        default,
+        vec![(
+            owned(&default_user),
+            vec![("controller_mutation_rate".into(), 3.0)]
+        )]
+    );
+    // Any client id: the two entities that name one.
+    assert_eq!(
+        describe(&mut raw, &[("client-id", 2, None)], false)
+            .expect("described")
+            .len(),
+        2
+    );
+    assert_eq!(describe(&mut raw, &[("ip", 2, None)], false), Err(invalid));
+    assert_eq!(
+        describe(&mut raw, &[("user", 7, None)], false),
+        Err(invalid)
+    );
+    // Removing the last key removes the entity.
+    assert_eq!(
+        alter(&mut raw, &client, &[("consumer_byte_rate", None)], false),
+        (0, None)
+    );
+    drop(raw);
+    broker.stop();
+
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    let kept = describe(&mut raw, &[], false).expect("described");
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.contains(&(
+        owned(&default_user),
+        vec![("controller_mutation_rate".into(), 3.0)]
+    )));
+}
+
+/// What a client saw: the bytes of its delivered (or consumed) messages
+/// with when, and the largest throttle time librdkafka reported.
+#[derive(Default)]
+struct Seen {
+    delivered: Mutex<Vec<(Instant, usize)>>,
+    max_throttle_ms: Mutex<i64>,
+}
+
+#[derive(Clone, Default)]
+struct Observer(Arc<Seen>);
+
+impl ClientContext for Observer {
+    fn stats(&self, statistics: Statistics) {
+        let most = statistics
+            .brokers
+            .values()
+            .filter_map(|b| b.throttle.as_ref().map(|w| w.max))
+            .max()
+            .unwrap_or(0);
+        let mut max = self.0.max_throttle_ms.lock();
+        *max = (*max).max(most);
+    }
+}
+
+impl ProducerContext for Observer {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(message) = result {
+            let bytes = message.payload().map_or(0, <[u8]>::len);
+            self.0.delivered.lock().push((Instant::now(), bytes));
+        }
+    }
+}
+
+impl ConsumerContext for Observer {}
+
+impl Seen {
+    /// Bytes delivered in `[from, to)`.
+    fn bytes(&self, from: Instant, to: Instant) -> usize {
+        self.delivered
+            .lock()
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn max_throttle(&self) -> i64 {
+        *self.max_throttle_ms.lock()
+    }
+}
+
+fn producer(bootstrap: &str, client_id: &str, observer: &Observer) -> BaseProducer<Observer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", client_id)
+        .set("statistics.interval.ms", "500")
+        .set("linger.ms", "5")
+        // Requests of at most 64 KiB, so the rate is measured finely; a
+        // bounded queue, so the throttled producer does not buffer a GB.
+        .set("batch.size", "65536")
+        .set("queue.buffering.max.kbytes", "4096")
+        .create_with_context(observer.clone())
+        .expect("producer")
+}
+
+/// Produces 10 000-byte messages to `topic` until `until`, at most
+/// `rate` bytes a second (`None`: as fast as the broker lets it).
+fn produce_until(
+    producer: &BaseProducer<Observer>,
+    topic: &str,
+    rate: Option<f64>,
+    until: Instant,
+) {
+    let payload = vec![b'q'; 10_000];
+    let start = Instant::now();
+    let mut sent = 0usize;
+    while Instant::now() < until {
+        if let Some(rate) = rate {
+            let due = start + Duration::from_secs_f64(sent as f64 / rate);
+            if Instant::now() < due {
+                producer.poll(Duration::from_millis(1));
+                continue;
+            }
+        }
+        match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload)) {
+            Ok(()) => sent += payload.len(),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((e, _)) => panic!("produce failed: {e}"),
+        }
+        producer.poll(Duration::ZERO);
+    }
+}
+
+/// A 1 MiB/s `producer_byte_rate` for client id `slow` holds within 10 %
+/// while the broker answers it with throttle times, and a client id
+/// without a quota, producing at the same time, keeps its 4 MiB/s.
+///
+/// The rate is measured as Kafka measures it, over 11 windows of a second;
+/// like Kafka's, it lets a new client send ten windows' worth at once, and
+/// that first burst comes back each time its window expires (every 11 s).
+/// So the test measures three whole periods (33 s), from 2 s after the
+/// first throttled answer: over any 30 s the delivered rate swings between
+/// about 0.75 and 1.1 of the quota as one burst more or less falls in.
+#[test]
+fn a_produce_quota_holds_and_spares_other_clients() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(BrokerConfig {
+        num_partitions: 1,
+        ..BrokerConfig::ephemeral(dir.path())
+    });
+    let bootstrap = broker.bootstrap();
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(
+        alter(
+            &mut raw,
+            &[("client-id", Some("slow"))],
+            &[("producer_byte_rate", Some(MB))],
+            false
+        ),
+        (0, None)
+    );
+
+    let slow = Observer::default();
+    let fast = Observer::default();
+    let start = Instant::now();
+    let end = start + Duration::from_secs(45);
+    let fast_thread = {
+        let (fast, bootstrap) = (fast.clone(), bootstrap.clone());
+        thread::spawn(move || {
+            let p = producer(&bootstrap, "fast", &fast);
+            produce_until(&p, "unlimited", Some(4.0 * MB), end);
+            let _ = p.flush(Duration::from_secs(10));
+        })
+    };
+    let p = producer(&bootstrap, "slow", &slow);
+    // Until the first throttled answer (librdkafka's statistics report
+    // it), then 2 s more and three 11-s periods.
+    let deadline = start + Duration::from_secs(15);
+    while slow.0.max_throttle() == 0 {
+        assert!(Instant::now() < deadline, "never throttled");
+        produce_until(
+            &p,
+            "limited",
+            None,
+            Instant::now() + Duration::from_millis(50),
+        );
+    }
+    let from = Instant::now() + Duration::from_secs(2);
+    let to = from + Duration::from_secs(33);
+    produce_until(&p, "limited", None, to + Duration::from_secs(1));
+    fast_thread.join().expect("fast producer");
+
+    let rate = slow.0.bytes(from, to) as f64 / 33.0;
+    let fast_rate = fast.0.bytes(from, to) as f64 / 33.0;
+    eprintln!(
+        "throttled {:.3} MiB/s (throttle up to {} ms), unthrottled {:.3} MiB/s",
+        rate / MB,
+        slow.0.max_throttle(),
+        fast_rate / MB
+    );
+    assert!(
+        (0.9 * MB..=1.1 * MB).contains(&rate),
+        "the throttled client wrote {:.3} MiB/s",
+        rate / MB
+    );
+    assert!(slow.0.max_throttle() > 0);
+    assert!(
+        fast_rate >= 0.9 * 4.0 * MB,
+        "the unthrottled client wrote {:.3} MiB/s",
+        fast_rate / MB
+    );
+    assert_eq!(
+        fast.0.max_throttle(),
+        0,
+        "the client without a quota was throttled"
+    );
+    drop(p);
+}
+
+/// A `consumer_byte_rate` of 256 KiB/s for the default client id: a
+/// consumer of about 12 MiB is throttled (librdkafka reports it), never
+/// reads more in any 10 s than the quota allows over its window (plus one
+/// fetch), and still reads at least 80 % of the quota.
+#[test]
+fn a_fetch_quota_holds() {
+    const QUOTA: f64 = 256.0 * 1024.0;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(BrokerConfig {
+        num_partitions: 1,
+        ..BrokerConfig::ephemeral(dir.path())
+    });
+    let bootstrap = broker.bootstrap();
+    let loader = Observer::default();
+    let p = producer(&bootstrap, "loader", &loader);
+    let payload = vec![b'q'; 10_000];
+    for _ in 0..1200 {
+        while let Err((e, _)) = p.send(BaseRecord::<(), [u8]>::to("data").payload(&payload)) {
+            assert!(
+                matches!(
+                    e,
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+                ),
+                "{e}"
+            );
+            p.poll(Duration::from_millis(5));
+        }
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(30)).expect("loaded");
+    let loaded = loader
+        .0
+        .bytes(Instant::now() - Duration::from_secs(60), Instant::now());
+    assert_eq!(loaded, 12_000_000);
+
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(
+        alter(
+            &mut raw,
+            &[("client-id", None)],
+            &[("consumer_byte_rate", Some(QUOTA))],
+            false
+        ),
+        (0, None)
+    );
+    let observer = Observer::default();
+    let consumer: BaseConsumer<Observer> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "readers")
+        .set("client.id", "reader")
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", "500")
+        .set("max.partition.fetch.bytes", "262144")
+        .create_with_context(observer.clone())
+        .expect("consumer");
+    consumer.subscribe(&["data"]).expect("subscribe");
+    let start = Instant::now();
+    let run = Duration::from_secs(25);
+    while start.elapsed() < run {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            let bytes = message.payload().map_or(0, <[u8]>::len);
+            observer.0.delivered.lock().push((Instant::now(), bytes));
+        }
+    }
+    assert!(observer.0.max_throttle() > 0, "never throttled");
+    // Any 10 s: at most the 11 windows' worth the quota allows (all of
+    // those bytes still count when the 10 s end) and one fetch.
+    let received = observer.0.delivered.lock().clone();
+    let window = Duration::from_secs(10);
+    for &(at, _) in &received {
+        let inside: usize = received
+            .iter()
+            .filter(|(t, _)| *t >= at && *t < at + window)
+            .map(|(_, n)| n)
+            .sum();
+        assert!(
+            inside as f64 <= 1.1 * (QUOTA * 11.0) + 262_144.0 + 10_000.0,
+            "{inside} bytes in 10 s"
+        );
+    }
+    let total: usize = received.iter().map(|(_, n)| n).sum();
+    let rate = total as f64 / run.as_secs_f64();
+    eprintln!(
+        "read {total} bytes ({:.0} B/s, quota {QUOTA}) of {loaded}, throttle up to {} ms",
+        rate,
+        observer.0.max_throttle()
+    );
+    assert!(
+        rate >= 0.8 * QUOTA && total < loaded,
+        "read {total} bytes ({:.0} B/s) of {loaded}",
+        rate
+    );
+}
