@@ -392,6 +392,13 @@ pub struct BrokerConfig {
     /// `log.cleaner.backoff.ms`: how often logs are checked for cleaning.
     #[serde(rename = "log.cleaner.backoff.ms", alias = "log_cleaner_backoff_ms")]
     pub log_cleaner_backoff_ms: u64,
+    /// `log.open.files.max` (Fjord's own; Kafka keeps every segment file
+    /// open): the most segment `.log` files kept open at once, across all
+    /// partitions; the others are opened on demand, least recently used
+    /// closed first. Absent: half the soft `RLIMIT_NOFILE` in force when
+    /// the broker starts (`fjord server` raises it to the hard limit first).
+    #[serde(rename = "log.open.files.max", alias = "log_open_files_max")]
+    pub log_open_files_max: Option<usize>,
     /// `plugin.native.dirs`: the only directories native plugin libraries
     /// are loaded from (they run unconfined in the broker). Default: none,
     /// so a manifest naming a `.so` is refused.
@@ -717,6 +724,7 @@ impl Default for BrokerConfig {
             log_cleaner_dedupe_buffer_size: 128 << 20,
             log_cleaner_io_max_bytes_per_second: None,
             log_cleaner_backoff_ms: 15_000,
+            log_open_files_max: None,
             plugin_native_dirs: Vec::new(),
             pipeline_allowed_paths: None,
             pipeline_allowed_listen: None,
@@ -926,6 +934,14 @@ impl BrokerConfig {
                 crate::authorizer::AUTHORIZER_NAMES.join(", ")
             ))),
         }
+    }
+
+    /// How many segment files the broker keeps open: `log.open.files.max`,
+    /// or half the soft `RLIMIT_NOFILE` now in force.
+    pub fn open_files_capacity(&self) -> usize {
+        self.log_open_files_max
+            .unwrap_or_else(fjord_log::FileCache::default_capacity)
+            .max(fjord_log::MIN_OPEN_FILES)
     }
 
     /// The log settings topics start from before their own overrides.
