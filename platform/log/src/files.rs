@@ -335,6 +335,10 @@ pub(crate) fn out_of_descriptors(error: &io::Error) -> bool {
 }
 
 /// The process's `RLIMIT_NOFILE`: (soft, hard), `u64::MAX` for unlimited.
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "rlim_t is u64 on 64-bit Linux, narrower on some other targets"
+)]
 pub fn nofile_limit() -> (u64, u64) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
