@@ -987,6 +987,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn open_files_max_is_set_or_derived_from_the_limit() {
+        let config: BrokerConfig =
+            crate::yaml::from_str("log.open.files.max: 4096\n").unwrap_or_default();
+        assert_eq!(config.open_files_capacity(), 4096);
+        let config: BrokerConfig =
+            crate::yaml::from_str("log_open_files_max: 1\n").unwrap_or_default();
+        assert_eq!(config.open_files_capacity(), fjord_log::MIN_OPEN_FILES);
+        let (soft, _) = fjord_log::nofile_limit();
+        assert_eq!(
+            BrokerConfig::default().open_files_capacity(),
+            usize::try_from(soft / 2).unwrap_or(usize::MAX)
+        );
+    }
+
+    #[test]
     fn kafka_names_and_aliases_parse() {
         let yaml = "log.dir: /data\nlistener: 0.0.0.0:9093\nauto.create.topics.enable: false\n\
                     durability: fsync\nlog.retention.ms: -1\nmessage.max.bytes: 2000\n";
