@@ -346,6 +346,7 @@ impl TopicRegistry {
             if stale.exists() {
                 tracing::warn!(dir = %stale.display(), "removing a stale partition directory");
                 if let Err(e) = fs::remove_dir_all(&stale) {
+                    self.discard_partitions(opened);
                     return Err(ApiError::new(
                         ResponseError::KafkaStorageError,
                         e.to_string(),
@@ -358,6 +359,9 @@ impl TopicRegistry {
                 }
                 Err(e) => {
                     tracing::error!(topic = name, error = %e, "cannot create partition log");
+                    // The failed partition's directory too, if it was made.
+                    let _ = fs::remove_dir_all(self.data_dir.join(format!("{name}-{index}")));
+                    self.discard_partitions(opened);
                     return Err(ApiError::new(
                         ResponseError::KafkaStorageError,
                         e.to_string(),
@@ -385,6 +389,18 @@ impl TopicRegistry {
             .insert(name.to_string(), Arc::clone(&topic));
         tracing::info!(topic = name, partitions, "created topic");
         Ok(Some(topic))
+    }
+
+    /// Removes the partitions of a creation that failed half way, so that
+    /// no half-created topic stays on disk.
+    fn discard_partitions(&self, opened: BTreeMap<i32, Arc<Partition>>) {
+        for partition in opened.into_values() {
+            let dir = partition.log().dir().to_path_buf();
+            drop(partition);
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot remove the directory of a partition not created");
+            }
+        }
     }
 
     /// Deletes a topic: forgets it, then removes its metadata file and logs.
@@ -606,6 +622,27 @@ mod tests {
         assert!(validate_topic_name("a/b").is_err());
         assert!(validate_topic_name(&"x".repeat(249)).is_ok());
         assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn a_failed_creation_leaves_no_partition_behind() -> Result<(), BrokerError> {
+        let dir = tempfile::tempdir().map_err(|e| BrokerError::metadata("tmp", e))?;
+        let registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
+        // Where partition 3 goes, a file that is not a partition directory:
+        // creation fails there, after partitions 0 to 2 were made.
+        let blocker = dir.path().join("t-3");
+        fs::write(&blocker, b"not a directory").map_err(|e| BrokerError::metadata("tmp", e))?;
+        let err = registry
+            .create("t", 5, TopicConfigs::default(), false)
+            .err()
+            .ok_or_else(|| BrokerError::Config("created".into()))?;
+        assert_eq!(err.code, ResponseError::KafkaStorageError.code());
+        assert!(registry.get("t").is_none());
+        for index in 0..3 {
+            assert!(!dir.path().join(format!("t-{index}")).exists());
+        }
+        assert!(blocker.exists(), "not ours to remove");
+        Ok(())
     }
 
     #[test]
