@@ -546,6 +546,13 @@ pub struct BrokerConfig {
     /// `log.cleaner.backoff.ms`: how often logs are checked for cleaning.
     #[serde(rename = "log.cleaner.backoff.ms", alias = "log_cleaner_backoff_ms")]
     pub log_cleaner_backoff_ms: u64,
+    /// `log.open.files.max` (Fjord's own; Kafka keeps every segment file
+    /// open): the most segment `.log` files kept open at once, across all
+    /// partitions; the others are opened on demand, least recently used
+    /// closed first. Absent: half the soft `RLIMIT_NOFILE` in force when
+    /// the broker starts (`fjord server` raises it to the hard limit first).
+    #[serde(rename = "log.open.files.max", alias = "log_open_files_max")]
+    pub log_open_files_max: Option<usize>,
     /// `plugin.native.dirs`: the only directories native plugin libraries
     /// are loaded from (they run unconfined in the broker). Default: none,
     /// so a manifest naming a `.so` is refused.
@@ -890,6 +897,7 @@ impl Default for BrokerConfig {
             log_cleaner_dedupe_buffer_size: 128 << 20,
             log_cleaner_io_max_bytes_per_second: None,
             log_cleaner_backoff_ms: 15_000,
+            log_open_files_max: None,
             plugin_native_dirs: Vec::new(),
             pipeline_allowed_paths: None,
             pipeline_allowed_listen: None,
@@ -1182,6 +1190,14 @@ impl BrokerConfig {
         }
     }
 
+    /// How many segment files the broker keeps open: `log.open.files.max`,
+    /// or half the soft `RLIMIT_NOFILE` now in force.
+    pub fn open_files_capacity(&self) -> usize {
+        self.log_open_files_max
+            .unwrap_or_else(fjord_log::FileCache::default_capacity)
+            .max(fjord_log::MIN_OPEN_FILES)
+    }
+
     /// The log settings topics start from before their own overrides.
     pub fn default_log_config(&self) -> LogConfig {
         LogConfig {
@@ -1223,6 +1239,21 @@ impl BrokerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_files_max_is_set_or_derived_from_the_limit() {
+        let config: BrokerConfig =
+            crate::yaml::from_str("log.open.files.max: 4096\n").unwrap_or_default();
+        assert_eq!(config.open_files_capacity(), 4096);
+        let config: BrokerConfig =
+            crate::yaml::from_str("log_open_files_max: 1\n").unwrap_or_default();
+        assert_eq!(config.open_files_capacity(), fjord_log::MIN_OPEN_FILES);
+        let (soft, _) = fjord_log::nofile_limit();
+        assert_eq!(
+            BrokerConfig::default().open_files_capacity(),
+            usize::try_from(soft / 2).unwrap_or(usize::MAX)
+        );
+    }
 
     #[test]
     fn kafka_names_and_aliases_parse() {

@@ -364,7 +364,9 @@ pub(crate) fn log_error_code(error: &LogError) -> i16 {
         LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp.code(),
         LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge.code(),
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
-        LogError::Io(_) => ResponseError::KafkaStorageError.code(),
+        LogError::Io(_) | LogError::TooManyOpenFiles { .. } => {
+            ResponseError::KafkaStorageError.code()
+        }
         _ => ResponseError::UnknownServerError.code(),
     }
 }

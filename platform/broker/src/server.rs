@@ -87,6 +87,13 @@ impl Broker {
                 lower = tls.listener().to_ascii_lowercase(),
             )));
         }
+        // One process, one descriptor limit: one cache of segment files.
+        let open_files = config.open_files_capacity();
+        fjord_log::FileCache::global().set_capacity(open_files);
+        tracing::info!(
+            log_open_files_max = open_files,
+            "segment files kept open at most"
+        );
         let defaults = config.default_log_config();
         let (data_dir, cluster_id) = (config.data_dir.clone(), config.cluster_id.clone());
         let limits = Arc::new(ConnectionLimits::from_config(&config, &listeners).await?);

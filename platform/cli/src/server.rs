@@ -100,6 +100,7 @@ pub struct ServerArgs {
 
 pub fn run(args: ServerArgs) -> Result<()> {
     init_logging(&args.log_format, &args.log)?;
+    raise_open_files_limit();
     let mut config = load_config(&args)?;
     tracing::info!(
         listeners = %config
@@ -411,4 +412,44 @@ async fn deploy_manifests(
         tracing::info!(pipeline = %name, file = %file.display(), "pipeline deployed");
     }
     Ok(())
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, as a server that holds
+/// a descriptor per connection and per open segment file should: the usual
+/// soft limit of 1 024 is for interactive shells. The broker sizes its cache
+/// of segment files (`log.open.files.max`) from the limit it finds after.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot read the open-files limit (RLIMIT_NOFILE)");
+        return;
+    }
+    let before = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: `raised` is a valid rlimit; a soft limit up to the hard
+        // one needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            tracing::warn!(
+                soft = before,
+                hard = limit.rlim_max,
+                error = %std::io::Error::last_os_error(),
+                "cannot raise the open-files limit (RLIMIT_NOFILE) to the hard limit"
+            );
+            return;
+        }
+    }
+    tracing::info!(
+        soft_before = before,
+        soft = limit.rlim_max.max(before),
+        hard = limit.rlim_max,
+        "open-files limit (RLIMIT_NOFILE): soft raised to the hard limit"
+    );
 }

@@ -36,6 +36,7 @@ use crate::DecodeLimits;
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{OffsetCheckpoint, sync_dir};
 use crate::codec::{self, Decompressor};
+use crate::files::is_retired;
 use crate::index::{Index, OffsetEntry, TimeEntry};
 use crate::log::Log;
 use crate::records::{RawRecord, decode_records};
@@ -213,22 +214,30 @@ impl Log {
     fn tombstone_horizon(&self, state: &mut CleanerState) -> Result<Option<i64>, LogError> {
         if !state.horizon_known {
             let first_dirty = self.first_dirty_offset()?;
-            let mut horizon: Option<i64> = None;
-            for segment in self.closed_segments() {
-                if segment.base_offset >= first_dirty {
-                    break;
-                }
-                segment.walk(0, |_, header| {
-                    if header.base_offset >= first_dirty {
-                        return false;
+            // Retention may delete a segment while it is read: read the
+            // segments of the moment again.
+            let horizon = crate::log::retrying_retired(
+                || self.settle(),
+                || {
+                    let mut horizon: Option<i64> = None;
+                    for segment in self.closed_segments() {
+                        if segment.base_offset >= first_dirty {
+                            break;
+                        }
+                        segment.walk(0, |_, header| {
+                            if header.base_offset >= first_dirty {
+                                return false;
+                            }
+                            if header.attributes & DELETE_HORIZON_BIT != 0 {
+                                let h = header.base_timestamp;
+                                horizon = Some(horizon.map_or(h, |old| old.min(h)));
+                            }
+                            true
+                        })?;
                     }
-                    if header.attributes & DELETE_HORIZON_BIT != 0 {
-                        let h = header.base_timestamp;
-                        horizon = Some(horizon.map_or(h, |old| old.min(h)));
-                    }
-                    true
-                })?;
-            }
+                    Ok(horizon)
+                },
+            )?;
             state.tombstone_horizon = horizon;
             state.horizon_known = true;
         }
@@ -329,7 +338,7 @@ impl Log {
                 .into_iter()
                 .filter(|s| s.base_offset < end.max(first_dirty))
                 .collect();
-            let (map, map_end) = build_map(
+            let (map, map_end) = match build_map(
                 &closed,
                 first_dirty,
                 end,
@@ -337,7 +346,13 @@ impl Log {
                 &mut throttle,
                 &mut decompressor,
                 DecodeLimits::of(&config),
-            )?;
+            ) {
+                Ok(built) => built,
+                Err(e) if is_retired(&e) => {
+                    return Ok(self.abandon(&mut guard, stats, first_dirty));
+                }
+                Err(e) => return Err(e),
+            };
             let to_clean: Vec<Arc<Segment>> = closed
                 .into_iter()
                 .filter(|s| s.base_offset < map_end.max(first_dirty))
@@ -352,8 +367,19 @@ impl Log {
                     index_interval: config.index_interval_bytes,
                     limits: DecodeLimits::of(&config),
                 };
-                let outcome =
-                    self.clean_group(group, &ctx, &mut throttle, &mut decompressor, stop_before)?;
+                let outcome = match self.clean_group(
+                    group,
+                    &ctx,
+                    &mut throttle,
+                    &mut decompressor,
+                    stop_before,
+                ) {
+                    Ok(outcome) => outcome,
+                    Err(e) if is_retired(&e) => {
+                        return Ok(self.abandon(&mut guard, stats, first_dirty));
+                    }
+                    Err(e) => return Err(e),
+                };
                 stats.bytes_read += outcome.bytes_read;
                 stats.bytes_written += outcome.bytes_written;
                 stats.records_removed += outcome.removed;
@@ -384,6 +410,22 @@ impl Log {
             "cleaned log"
         );
         Ok(stats)
+    }
+
+    /// Ends a clean that met a segment retention deleted under it (a log
+    /// with `compact,delete`): the groups already swapped stay, the cleaner
+    /// checkpoint stays where it was (the next clean goes over them again),
+    /// and the tombstone horizon is worked out again next time.
+    fn abandon(
+        &self,
+        state: &mut CleanerState,
+        mut stats: CleanStats,
+        first_dirty: i64,
+    ) -> CleanStats {
+        tracing::debug!(dir = %self.dir().display(), "retention deleted a segment being cleaned; cleaning again later");
+        state.horizon_known = false;
+        stats.first_dirty_offset = first_dirty;
+        stats
     }
 
     fn clean_group(
@@ -438,7 +480,7 @@ impl Log {
             check(SwapStep::RenameLogFromSwap)?;
             fs::rename(paths.log(SWAP_SUFFIX), paths.log(""))?;
             sync_dir(&dir)?;
-            let segment = Segment::open_files(&dir, base)?;
+            let segment = Segment::open_files(&dir, base, self.files())?;
             segment.recover(false, ctx.index_interval, None)?;
             Ok(segment)
         })?;

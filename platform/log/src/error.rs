@@ -61,7 +61,21 @@ pub enum LogError {
     /// A file of the log could not be read or written. Kafka:
     /// `KAFKA_STORAGE_ERROR` (56).
     #[error("log I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+    /// A file could not be opened because the process has as many open as
+    /// `RLIMIT_NOFILE` allows (or the system ran out), even after closing
+    /// the cached segment files it could. Kafka: `KAFKA_STORAGE_ERROR` (56).
+    #[error(
+        "out of file descriptors ({source}): the open-files limit (RLIMIT_NOFILE) is {soft} (hard limit {hard}); raise it (`ulimit -n`, LimitNOFILE=) or lower log.open.files.max"
+    )]
+    TooManyOpenFiles {
+        /// The soft limit in force.
+        soft: u64,
+        /// The hard limit in force.
+        hard: u64,
+        /// The failed open's error (`EMFILE` or `ENFILE`).
+        source: io::Error,
+    },
     /// A checkpoint file exists but cannot be parsed.
     #[error("checkpoint file {path} is malformed: {reason}")]
     BadCheckpoint {
@@ -70,6 +84,23 @@ pub enum LogError {
         /// What was wrong with it.
         reason: String,
     },
+}
+
+impl From<io::Error> for LogError {
+    /// Every I/O error of the log, with running out of descriptors told
+    /// apart: its message names the limit.
+    fn from(error: io::Error) -> Self {
+        if crate::files::out_of_descriptors(&error) {
+            let (soft, hard) = crate::files::nofile_limit();
+            LogError::TooManyOpenFiles {
+                soft,
+                hard,
+                source: error,
+            }
+        } else {
+            LogError::Io(error)
+        }
+    }
 }
 
 impl LogError {

@@ -28,6 +28,7 @@ mod cleaner;
 mod codec;
 mod config;
 mod error;
+mod files;
 mod index;
 mod log;
 mod records;
@@ -45,6 +46,7 @@ pub use cleaner::{
 };
 pub use config::{CleanupPolicy, Durability, LogConfig};
 pub use error::{LogError, RecordError};
+pub use files::{FileCache, MIN_OPEN_FILES, nofile_limit};
 pub use log::{
     AppendInfo, EARLIEST_TIMESTAMP, HIGH_WATERMARK_CHECKPOINT, LATEST_TIMESTAMP,
     LOG_START_OFFSET_CHECKPOINT, Log, LogRead, LogSlice, MAX_TIMESTAMP, RECOVERY_POINT_CHECKPOINT,

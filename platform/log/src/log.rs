@@ -11,8 +11,14 @@ use smallvec::SmallVec;
 
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{LeaderEpochCache, OffsetCheckpoint};
+use crate::files::{FileCache, is_retired};
 use crate::segment::Segment;
 use crate::{DecodeLimits, Durability, LogConfig, LogError};
+
+/// How many times a read starts over when retention or the cleaner retired
+/// a segment it was reading: each retry sees the segments of that moment,
+/// so only a log rewritten again and again under the reader runs out.
+const RETIRED_RETRIES: usize = 8;
 
 /// File names of the per-partition checkpoints.
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
@@ -58,6 +64,8 @@ pub const MAX_TIMESTAMP: i64 = -3;
 #[derive(Debug)]
 pub struct Log {
     dir: PathBuf,
+    /// Where the segments' descriptors are kept (see [`FileCache`]).
+    files: Arc<FileCache>,
     config: RwLock<LogConfig>,
     segments: RwLock<Vec<Arc<Segment>>>,
     writer: Mutex<WriterState>,
@@ -191,7 +199,18 @@ impl Log {
     /// segments past the recovery checkpoint are checked batch by batch, a
     /// torn or corrupt tail is cut off, and missing or implausible indexes
     /// are rebuilt.
+    ///
+    /// Its segment files are kept open by the process's [`FileCache::global`].
     pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log, LogError> {
+        Self::open_with(dir, config, FileCache::global())
+    }
+
+    /// [`Log::open`] with the segment files kept open by `files`.
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+        files: &Arc<FileCache>,
+    ) -> Result<Log, LogError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir)?;
         let recovery_point_file = OffsetCheckpoint::new(dir.join(RECOVERY_POINT_CHECKPOINT));
@@ -207,7 +226,7 @@ impl Log {
         let mut recovered_batches = 0;
         let mut corrupt_from: Option<usize> = None;
         for (i, &base) in bases.iter().enumerate() {
-            let segment = Segment::open_files(&dir, base)?;
+            let segment = Segment::open_files(&dir, base, files)?;
             let next_base = bases.get(i + 1).copied();
             // Without a recovery point (never checkpointed) every batch is
             // checked. With one, segments below it get the light check, and
@@ -236,7 +255,7 @@ impl Log {
         }
         if let Some(first_dropped) = corrupt_from {
             for &base in &bases[first_dropped..] {
-                let segment = Segment::open_files(&dir, base)?;
+                let segment = Segment::open_files(&dir, base, files)?;
                 segment.delete_files()?;
             }
             tracing::warn!(
@@ -248,7 +267,7 @@ impl Log {
         let log_start_checkpoint = log_start_file.read()?;
         if segments.is_empty() {
             let base = log_start_checkpoint.unwrap_or(0).max(0);
-            segments.push(Arc::new(Segment::create(&dir, base)?));
+            segments.push(Arc::new(Segment::create(&dir, base, files)?));
         }
         let log_end = segments.last().map_or(0, |s| s.next_offset());
         let first_base = segments.first().map_or(0, |s| s.base_offset);
@@ -266,6 +285,7 @@ impl Log {
         };
         Ok(Log {
             dir,
+            files: Arc::clone(files),
             config: RwLock::new(config),
             segments: RwLock::new(segments),
             writer: Mutex::new(WriterState {
@@ -292,6 +312,18 @@ impl Log {
     /// The directory the log lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Waits for the change of segments under way, if any: segments are
+    /// retired (and replaced, or dropped) under the writer lock, so once it
+    /// is free the segment list no longer holds the retired one.
+    pub(crate) fn settle(&self) {
+        drop(self.writer.lock());
+    }
+
+    /// The cache keeping the log's segment files open.
+    pub(crate) fn files(&self) -> &Arc<FileCache> {
+        &self.files
     }
 
     /// The current settings.
@@ -563,13 +595,13 @@ impl Log {
         let segment = if !closes {
             // Nothing to keep: an empty segment is replaced, not closed.
             old.delete_files()?;
-            let segment = Arc::new(Segment::create(&self.dir, base_offset)?);
+            let segment = Arc::new(Segment::create(&self.dir, base_offset, &self.files)?);
             let mut segments = self.segments.write();
             let last = segments.len() - 1;
             segments[last] = Arc::clone(&segment);
             segment
         } else {
-            let segment = Arc::new(Segment::create(&self.dir, base_offset)?);
+            let segment = Arc::new(Segment::create(&self.dir, base_offset, &self.files)?);
             self.segments.write().push(Arc::clone(&segment));
             segment
         };
@@ -591,7 +623,22 @@ impl Log {
     /// but always the first batch (as Kafka does), and none whose base offset
     /// is at or past `max_offset` (the high watermark the caller serves up
     /// to). Reading at the log end returns no slice.
+    ///
+    /// A segment deleted by retention or replaced by the cleaner while it
+    /// is read makes the read start over on the segments of the moment.
     pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<LogRead, LogError> {
+        retrying_retired(
+            || self.settle(),
+            || self.read_once(offset, max_bytes, max_offset),
+        )
+    }
+
+    fn read_once(
         &self,
         offset: i64,
         max_bytes: usize,
@@ -625,6 +672,16 @@ impl Log {
         loop {
             let candidates: Vec<Arc<Segment>> = {
                 let segments = self.segments.read();
+                if segments[0].base_offset > offset {
+                    // Retention (or DeleteRecords) removed the segment
+                    // holding `offset` since the log start was checked (and
+                    // is about to move the log start to the first segment).
+                    return Err(LogError::OffsetOutOfRange {
+                        offset,
+                        log_start: self.log_start_offset().max(segments[0].base_offset),
+                        log_end,
+                    });
+                }
                 let idx = segments
                     .partition_point(|s| s.base_offset <= offset)
                     .saturating_sub(1);
@@ -632,9 +689,9 @@ impl Log {
             };
             let mut found = None;
             for segment in candidates {
-                if let Some((position, bytes)) = segment.read(offset, max_bytes, limit)? {
+                if let Some((file, position, bytes)) = segment.read(offset, max_bytes, limit)? {
                     found = Some(LogSlice {
-                        file: Arc::clone(segment.file()),
+                        file,
                         position,
                         bytes,
                     });
@@ -665,6 +722,16 @@ impl Log {
     /// and the record with the largest timestamp. `None` when no record is
     /// that recent.
     pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, LogError> {
+        retrying_retired(
+            || self.settle(),
+            || self.offset_for_timestamp_once(timestamp),
+        )
+    }
+
+    fn offset_for_timestamp_once(
         &self,
         timestamp: i64,
     ) -> Result<Option<TimestampOffset>, LogError> {
@@ -890,7 +957,12 @@ impl Log {
 
     /// Replaces all segments with one empty segment at `offset`.
     fn truncate_fully(&self, offset: i64) -> Result<(), LogError> {
-        let fresh = Arc::new(Segment::create(&self.dir, offset)?);
+        // The fresh segment may take the name of an old one: that one must
+        // never reopen it for a reader still holding the old object.
+        for segment in self.segments.read().iter() {
+            segment.retire();
+        }
+        let fresh = Arc::new(Segment::create(&self.dir, offset, &self.files)?);
         let old = std::mem::replace(&mut *self.segments.write(), vec![fresh]);
         for segment in old.iter().filter(|s| s.base_offset != offset) {
             segment.delete_files()?;
@@ -1089,7 +1161,26 @@ fn clean_leftovers(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-fn now_ms() -> i64 {
+/// Runs `op` again while it fails on a segment retired under it (see
+/// [`Segment::retire`]), up to [`RETIRED_RETRIES`] times, calling `settle`
+/// before each retry.
+pub(crate) fn retrying_retired<T>(
+    settle: impl Fn(),
+    mut op: impl FnMut() -> Result<T, LogError>,
+) -> Result<T, LogError> {
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Err(e) if is_retired(&e) && attempt < RETIRED_RETRIES => {
+                attempt += 1;
+                settle();
+            }
+            other => return other,
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -5,19 +5,24 @@
 //! reads on a shared file handle and see only the bytes the writer has
 //! published (`size`), so they never wait for the writer and never see half
 //! a batch.
+//!
+//! The `.log` file's descriptor lives in the [`FileCache`]: each operation
+//! takes it once (opening the file again if it was evicted) and keeps it to
+//! its end. The indexes keep their entries in memory and hold no descriptor.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::RwLock;
 
 use crate::LogError;
 use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::files::{CachedFile, FileCache};
 use crate::index::{Index, OffsetEntry, TimeEntry};
 
 /// `{base_offset:020}` — the file stem of every file of a segment.
@@ -31,8 +36,11 @@ const SCAN_CHUNK: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub(crate) base_offset: i64,
-    log_path: PathBuf,
-    file: Arc<File>,
+    file: CachedFile,
+    /// Whether the `.log` file was written (or recovered past the recovery
+    /// point) since its last fsync: a checkpoint skips clean segments, so
+    /// an idle partition's files are not reopened to be fsynced.
+    unsynced: AtomicBool,
     /// Bytes of whole batches published to readers.
     size: AtomicU64,
     /// Offset after the last batch (`base_offset` when empty).
@@ -56,7 +64,13 @@ pub(crate) struct Recovered {
 
 impl Segment {
     /// Creates an empty segment (truncating leftovers with the same name).
-    pub(crate) fn create(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+    /// A segment object still naming those leftovers must be retired first
+    /// ([`Segment::retire`]).
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        files: &Arc<FileCache>,
+    ) -> Result<Segment, LogError> {
         let stem = file_stem(base_offset);
         for ext in ["log", "index", "timeindex"] {
             let path = dir.join(format!("{stem}.{ext}"));
@@ -64,26 +78,34 @@ impl Segment {
                 fs::remove_file(&path)?;
             }
         }
-        Self::open_files(dir, base_offset)
+        Self::open_with(dir, base_offset, files, true)
     }
 
     /// Opens the files of an existing segment without checking their content.
-    pub(crate) fn open_files(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+    pub(crate) fn open_files(
+        dir: &Path,
+        base_offset: i64,
+        files: &Arc<FileCache>,
+    ) -> Result<Segment, LogError> {
+        Self::open_with(dir, base_offset, files, false)
+    }
+
+    fn open_with(
+        dir: &Path,
+        base_offset: i64,
+        files: &Arc<FileCache>,
+        create: bool,
+    ) -> Result<Segment, LogError> {
         let stem = file_stem(base_offset);
-        let log_path = dir.join(format!("{stem}.log"));
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .open(&log_path)?;
-        let size = file.metadata()?.len();
+        let (file, open) = CachedFile::open(files, dir.join(format!("{stem}.log")), create)?;
+        let size = open.metadata()?.len();
+        drop(open);
         let index = Index::open(&dir.join(format!("{stem}.index")))?;
         let time_index = Index::open(&dir.join(format!("{stem}.timeindex")))?;
         Ok(Segment {
             base_offset,
-            log_path,
-            file: Arc::new(file),
+            file,
+            unsynced: AtomicBool::new(false),
             size: AtomicU64::new(size),
             next_offset: AtomicI64::new(base_offset),
             max_timestamp: AtomicI64::new(-1),
@@ -136,11 +158,16 @@ impl Segment {
         index_interval: usize,
         next_base: Option<i64>,
     ) -> Result<Recovered, LogError> {
-        let file_len = self.file.metadata()?.len();
+        let file = self.file.get()?;
+        let file_len = file.metadata()?.len();
+        if full {
+            // Past the recovery point: not known to be on disk.
+            self.unsynced.store(true, Ordering::Release);
+        }
         let start = if full {
             None
         } else {
-            self.plausible_index_start(file_len)?
+            self.plausible_index_start(&file, file_len)?
         };
         let (position, mut max_ts, seal) = match start {
             Some(found) => found,
@@ -173,7 +200,7 @@ impl Segment {
         self.rolling_timestamp.store(-1, Ordering::Release);
         let mut last_base = None;
         let mut pos = position;
-        let mut scanner = Scanner::new(&self.file, pos, file_len);
+        let mut scanner = Scanner::new(&file, pos, file_len);
         while let Some(chunk) = scanner.next_batch()? {
             let header = match batch::validate(chunk) {
                 // The CRC does not cover the base offset: a damaged one is
@@ -189,7 +216,7 @@ impl Segment {
                 }
                 Ok(h) => {
                     tracing::warn!(
-                        segment = %self.log_path.display(),
+                        segment = %self.file.path().display(),
                         position = pos,
                         base_offset = h.base_offset,
                         "batch offsets go backwards or out of the segment; truncating here"
@@ -197,7 +224,7 @@ impl Segment {
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(segment = %self.log_path.display(), position = pos, error = %e, "invalid batch; truncating here");
+                    tracing::warn!(segment = %self.file.path().display(), position = pos, error = %e, "invalid batch; truncating here");
                     break;
                 }
             };
@@ -232,7 +259,8 @@ impl Segment {
         }
         if pos < file_len {
             recovered.truncated_bytes = file_len - pos;
-            self.file.set_len(pos)?;
+            file.set_len(pos)?;
+            self.unsynced.store(true, Ordering::Release);
         }
         let last_time = self.time_index.read().last().map_or(-1, |e| e.timestamp);
         self.size.store(pos, Ordering::Release);
@@ -241,7 +269,7 @@ impl Segment {
             .store(max_ts.max(last_time), Ordering::Release);
         if self.rolling_timestamp() < 0 && pos > 0 {
             // The first batch was before the scan start: read its header.
-            let first = self.header_at(0)?;
+            let first = header_in(&file, 0)?;
             self.rolling_timestamp
                 .store(first.max_timestamp, Ordering::Release);
         }
@@ -253,6 +281,7 @@ impl Segment {
     /// Also returns the max timestamp up to that batch, from the time index.
     fn plausible_index_start(
         &self,
+        file: &File,
         file_len: u64,
     ) -> Result<Option<(u64, i64, Option<TimeEntry>)>, LogError> {
         let index = self.index.read();
@@ -273,7 +302,7 @@ impl Segment {
         if last.position as u64 + HEADER_LEN as u64 > file_len {
             return Ok(None);
         }
-        let header = match self.header_at(last.position as u64) {
+        let header = match header_in(file, last.position as u64) {
             Ok(h) => h,
             Err(_) => return Ok(None),
         };
@@ -352,7 +381,10 @@ impl Segment {
         index_interval: usize,
     ) -> Result<(), LogError> {
         let start = self.size();
-        self.file.write_all_at(bytes, start)?;
+        self.file.get()?.write_all_at(bytes, start)?;
+        // Before the size is published: a flush that sees the new log end
+        // sees this too.
+        self.unsynced.store(true, Ordering::Release);
         let mut pos = start;
         let mut max_ts = self.max_timestamp();
         for header in headers {
@@ -381,6 +413,16 @@ impl Segment {
         if max_ts < 0 || self.is_empty() {
             return Ok(());
         }
+        if self
+            .time_index
+            .read()
+            .last()
+            .is_some_and(|e| e.timestamp >= max_ts)
+        {
+            // Already sealed (or the entry would not be added): no need to
+            // open the file to find the last batch.
+            return Ok(());
+        }
         let last_base = self.last_batch_position()?.map(|(_, h)| h.base_offset);
         if let Some(base) = last_base {
             self.push_time_entry(max_ts, (base - self.base_offset) as u32)?;
@@ -388,10 +430,26 @@ impl Segment {
         Ok(())
     }
 
-    /// Forces data and indexes to disk.
+    /// Forces the data to disk, when it changed since the last time. A
+    /// retired segment has nothing left to keep.
+    ///
+    /// The descriptor may not be the one the data was written through (it
+    /// was evicted meanwhile): on Linux an fsync flushes the file's dirty
+    /// pages whichever descriptor wrote them, and reports a write-back error
+    /// no one has seen yet (errseq), so that is the same.
     pub(crate) fn sync(&self) -> Result<(), LogError> {
-        self.file.sync_data()?;
-        Ok(())
+        if !self.unsynced.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let result = match self.file.get() {
+            Ok(file) => file.sync_data().map_err(LogError::from),
+            Err(e) if crate::files::is_retired(&e) => return Ok(()),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.unsynced.store(true, Ordering::Release);
+        }
+        result
     }
 
     pub(crate) fn sync_indexes(&self) -> Result<(), LogError> {
@@ -408,16 +466,14 @@ impl Segment {
         Ok(())
     }
 
-    /// Reads the batch header at `position`.
-    pub(crate) fn header_at(&self, position: u64) -> Result<BatchHeader, LogError> {
-        let mut buf = [0u8; HEADER_LEN];
-        self.file.read_exact_at(&mut buf, position)?;
-        BatchHeader::parse(&buf)
-    }
-
     /// Position and header of the first batch whose last offset is
     /// `>= offset`, if the segment holds one.
     pub(crate) fn find(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let file = self.file.get()?;
+        self.find_in(&file, offset)
+    }
+
+    fn find_in(&self, file: &File, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
         let size = self.size();
         let relative = offset - self.base_offset;
         let mut pos = self
@@ -426,7 +482,7 @@ impl Segment {
             .floor(relative)
             .map_or(0, |e| e.position as u64);
         while pos < size {
-            let header = self.header_at(pos)?;
+            let header = header_in(file, pos)?;
             if header.last_offset() >= offset {
                 return Ok(Some((pos, header)));
             }
@@ -447,23 +503,25 @@ impl Segment {
     /// Reads whole batches starting with the one that holds `offset`: at most
     /// `max_bytes` (but always the first batch), none whose base offset is
     /// `>= limit`. `None` when the segment holds nothing at or after `offset`.
+    /// Also returns the file read, for zero-copy senders.
     pub(crate) fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         limit: i64,
-    ) -> Result<Option<(u64, Bytes)>, LogError> {
+    ) -> Result<Option<(Arc<File>, u64, Bytes)>, LogError> {
         let size = self.size();
-        let Some((pos, first)) = self.find(offset)? else {
+        let file = self.file.get()?;
+        let Some((pos, first)) = self.find_in(&file, offset)? else {
             return Ok(None);
         };
         if first.base_offset >= limit {
-            return Ok(Some((pos, Bytes::new())));
+            return Ok(Some((file, pos, Bytes::new())));
         }
         let available = (size - pos) as usize;
         let want = max_bytes.max(first.size()).min(available);
         let mut buf = BytesMut::zeroed(want);
-        self.file.read_exact_at(&mut buf, pos)?;
+        file.read_exact_at(&mut buf, pos)?;
         let mut end = 0;
         while end + HEADER_LEN <= buf.len() {
             let header = BatchHeader::parse(&buf[end..])?;
@@ -477,7 +535,7 @@ impl Segment {
             end = batch_end;
         }
         buf.truncate(end);
-        Ok(Some((pos, buf.freeze())))
+        Ok(Some((file, pos, buf.freeze())))
     }
 
     /// Calls `visit` for each batch header from `position` up to the
@@ -488,7 +546,8 @@ impl Segment {
         mut visit: impl FnMut(u64, &BatchHeader) -> bool,
     ) -> Result<(), LogError> {
         let size = self.size();
-        let mut scanner = Scanner::new(&self.file, position, size);
+        let file = self.file.get()?;
+        let mut scanner = Scanner::new(&file, position, size);
         let mut pos = position;
         while let Some(chunk) = scanner.next_batch()? {
             let header = BatchHeader::parse(chunk)?;
@@ -508,7 +567,9 @@ impl Segment {
         position: u64,
         mut visit: impl FnMut(u64, &[u8]) -> Result<bool, LogError>,
     ) -> Result<(), LogError> {
-        let mut scanner = Scanner::new(&self.file, position, self.size());
+        let size = self.size();
+        let file = self.file.get()?;
+        let mut scanner = Scanner::new(&file, position, size);
         let mut pos = position;
         while let Some(chunk) = scanner.next_batch()? {
             let len = chunk.len() as u64;
@@ -523,7 +584,7 @@ impl Segment {
     /// The whole batch starting at `position`.
     pub(crate) fn batch_at(&self, position: u64, header: &BatchHeader) -> Result<Bytes, LogError> {
         let mut buf = BytesMut::zeroed(header.size());
-        self.file.read_exact_at(&mut buf, position)?;
+        self.file.get()?.read_exact_at(&mut buf, position)?;
         Ok(buf.freeze())
     }
 
@@ -543,7 +604,8 @@ impl Segment {
     /// next offset (the removed batch's base offset, which may be below
     /// `offset` when it falls inside a batch).
     pub(crate) fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
-        let Some((pos, header)) = self.find(offset)? else {
+        let file = self.file.get()?;
+        let Some((pos, header)) = self.find_in(&file, offset)? else {
             return Ok(self.next_offset());
         };
         let relative = (header.base_offset - self.base_offset) as u32;
@@ -553,7 +615,8 @@ impl Segment {
         self.time_index
             .write()
             .truncate_where(|e| e.relative_offset < relative)?;
-        self.file.set_len(pos)?;
+        file.set_len(pos)?;
+        self.unsynced.store(true, Ordering::Release);
         self.size.store(pos, Ordering::Release);
         self.next_offset
             .store(header.base_offset, Ordering::Release);
@@ -574,9 +637,18 @@ impl Segment {
         Ok(header.base_offset)
     }
 
-    /// Deletes the segment's files. Readers holding it keep their handle.
+    /// Closes the cached descriptor and makes every later use of this
+    /// segment object fail with a retired error ([`crate::files::is_retired`]):
+    /// its files are about to be deleted or replaced, and must not be
+    /// reopened by name. Readers holding the file keep reading it.
+    pub(crate) fn retire(&self) {
+        self.file.retire();
+    }
+
+    /// Retires the segment and deletes its files.
     pub(crate) fn delete_files(&self) -> Result<(), LogError> {
-        let dir = self.log_path.parent().unwrap_or(Path::new("."));
+        self.retire();
+        let dir = self.file.path().parent().unwrap_or(Path::new("."));
         let stem = file_stem(self.base_offset);
         for ext in ["log", "index", "timeindex"] {
             match fs::remove_file(dir.join(format!("{stem}.{ext}"))) {
@@ -587,11 +659,13 @@ impl Segment {
         }
         Ok(())
     }
+}
 
-    /// The file handle and path, for zero-copy senders.
-    pub(crate) fn file(&self) -> &Arc<File> {
-        &self.file
-    }
+/// Reads the batch header at `position`.
+fn header_in(file: &File, position: u64) -> Result<BatchHeader, LogError> {
+    let mut buf = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut buf, position)?;
+    BatchHeader::parse(&buf)
 }
 
 /// Reads a segment file batch by batch through a large buffer, so a scan
