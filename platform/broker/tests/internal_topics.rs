@@ -1,6 +1,6 @@
 //! Internal topics are the platform's: a plain Kafka client (librdkafka,
 //! or raw requests) cannot produce to them, delete their records, add
-//! partitions to them or auto-create them; it can still do all of that to
+//! partitions to them, create them (auto or not) or delete them; it can still do all of that to
 //! ordinary topics. Only the platform's own principal (SASL/PLAIN with the
 //! cluster's secret) may write them; a wrong password ends the connection.
 
@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use common::{Raw, TestBroker, batch};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, DeleteRecordsRequest, MetadataRequest,
-    ProduceRequest, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
-    create_partitions_request, delete_records_request, metadata_request, produce_request,
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest,
+    DeleteTopicsRequest, MetadataRequest, ProduceRequest, ResponseKind, SaslAuthenticateRequest,
+    SaslHandshakeRequest, TopicName, create_partitions_request, create_topics_request,
+    delete_records_request, metadata_request, produce_request,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -48,6 +49,20 @@ fn create_topics(broker: &TestBroker, names: &[&str]) {
 
 /// One record from librdkafka with `extra` client properties: the offset,
 /// or the delivery error.
+/// Creates internal topics as the platform does (in process): clients
+/// may not.
+fn platform_creates(broker: &TestBroker, names: &[&str]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for name in names {
+        runtime
+            .block_on(broker.local().ensure_topic(name, Some(1), &[]))
+            .expect("the platform creates its topic");
+    }
+}
+
 fn rdkafka_produce(
     broker: &TestBroker,
     topic: &str,
@@ -81,7 +96,7 @@ fn librdkafka_cannot_produce_to_internal_topics() {
         "__fjord_pipeline_status",
         "pipeline.p.count.changelog",
     ];
-    create_topics(&broker, &internal);
+    platform_creates(&broker, &internal);
     create_topics(&broker, &["orders"]);
     for topic in internal {
         let refused = rdkafka_produce(&broker, topic, &[]);
@@ -125,7 +140,19 @@ fn high_watermark(raw: &mut Raw, topic: &str) -> i64 {
 fn raw_requests_on_internal_topics_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = TestBroker::start(dir.path());
-    create_topics(&broker, &["__fjord_pipelines", "orders"]);
+    create_topics(&broker, &["orders"]);
+    // The platform makes its own topics (clients may not: see below).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(
+            broker
+                .local()
+                .ensure_topic("__fjord_pipelines", Some(1), &[]),
+        )
+        .expect("the platform creates its topic");
     let mut raw = Raw::connect(broker.addr);
 
     // Produce v9 to an existing internal topic, to one that does not exist
@@ -217,6 +244,49 @@ fn raw_requests_on_internal_topics_are_refused() {
         panic!("not a create partitions answer");
     };
     assert_eq!(r.results[0].error_code, INVALID_TOPIC);
+
+    // CreateTopics of an internal name (made first by a client, it would
+    // have the client's partitions and configs) and DeleteTopics of an
+    // internal topic are refused too; an ordinary name is created.
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(
+            [
+                "__consumer_offsets",
+                "__fjord_new",
+                "pipeline.p.t.changelog",
+                "plain",
+            ]
+            .iter()
+            .map(|t| {
+                create_topics_request::CreatableTopic::default()
+                    .with_name(name(t))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)
+            })
+            .collect(),
+        );
+    let ResponseKind::CreateTopics(r) = raw.call(ApiKey::CreateTopics, 5, request.into()) else {
+        panic!("not a create topics answer");
+    };
+    let codes: Vec<_> = r.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [INVALID_TOPIC, INVALID_TOPIC, INVALID_TOPIC, 0]);
+    assert_eq!(
+        r.topics[0].error_message.as_deref(),
+        Some("__consumer_offsets is an internal topic: clients may not create it")
+    );
+    let request = DeleteTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topic_names(vec![name("__fjord_pipelines"), name("plain")]);
+    let ResponseKind::DeleteTopics(r) = raw.call(ApiKey::DeleteTopics, 5, request.into()) else {
+        panic!("not a delete topics answer");
+    };
+    let codes: Vec<_> = r.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [INVALID_TOPIC, 0]);
+    assert!(
+        broker.local().topic("__fjord_pipelines").is_some(),
+        "still there"
+    );
     broker.stop();
 }
 

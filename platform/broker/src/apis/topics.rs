@@ -55,6 +55,13 @@ pub(crate) async fn create(
                 ResponseError::TopicAuthorizationFailed,
                 format!("not authorized to create topic {}", t.name.as_str()),
             ))
+        } else if let Err(e) = crate::auth::may_change(&access.principal, &t.name, "create") {
+            // Made first by a client, an internal topic would have its
+            // partitions and configs: the platform makes them.
+            Err(ApiError {
+                code: auth_error_code(&e),
+                message: e.to_string(),
+            })
         } else {
             let topic = NewTopic {
                 name: t.name.to_string(),
@@ -190,6 +197,14 @@ async fn delete_one(
     };
     if !access.topic(Operation::Delete, topic.name()) {
         return refused;
+    }
+    if let Err(e) = crate::auth::may_change(&access.principal, topic.name(), "delete") {
+        let result = result.with_error_code(auth_error_code(&e));
+        return if version >= 5 {
+            result.with_error_message(message(e.to_string()))
+        } else {
+            result
+        };
     }
     let result = result
         .with_name(Some(TopicName(StrBytes::from_string(
