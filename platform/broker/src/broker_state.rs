@@ -29,7 +29,7 @@ use crate::metadata::{LocalCredentials, LocalStores, Metadata, MetadataConfig};
 use crate::oauth::TokenValidator;
 use crate::producer_state::ProducerIds;
 use crate::quorum_link::{BrokerAddress, ClusterLink};
-use crate::quotas::{ByteRate, ClientQuotas, Quota, Windows};
+use crate::quotas::{ClientQuotas, Quota, QuotaKind, Windows};
 use crate::request_memory::RequestMemory;
 use crate::sasl::Authenticator;
 use crate::tls::ServerTls;
@@ -171,9 +171,9 @@ impl BrokerState {
 
     /// The `kind` quota that applies to `principal` with `client_id`, if
     /// any; never one to the platform's own principal.
-    pub(crate) fn byte_quota(
+    pub(crate) fn client_quota(
         &self,
-        kind: ByteRate,
+        kind: QuotaKind,
         principal: &Principal,
         client_id: &str,
     ) -> Option<Quota> {

@@ -544,3 +544,150 @@ fn a_fetch_quota_holds() {
         rate
     );
 }
+
+/// A producer that waits for each message's delivery before sending the
+/// next: each message is one Produce request.
+fn one_at_a_time(bootstrap: &str, client_id: &str, observer: &Observer) -> BaseProducer<Observer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", client_id)
+        .set("statistics.interval.ms", "200")
+        .set("linger.ms", "0")
+        .create_with_context(observer.clone())
+        .expect("producer")
+}
+
+/// Sends a small message and waits for it, over and over until `until`
+/// (or, with `pace`, one every `pace`); returns how many were delivered.
+fn produce_in_turn(
+    producer: &BaseProducer<Observer>,
+    observer: &Observer,
+    pace: Option<Duration>,
+    until: Instant,
+) -> usize {
+    let start = Instant::now();
+    let mut sent = 0u32;
+    let before = observer.0.delivered.lock().len();
+    while Instant::now() < until {
+        if let Some(pace) = pace {
+            let due = start + pace * sent;
+            if Instant::now() < due {
+                producer.poll(Duration::from_millis(1));
+                continue;
+            }
+        }
+        let n = observer.0.delivered.lock().len();
+        producer
+            .send(BaseRecord::<(), [u8]>::to("requests").payload(b"r"))
+            .expect("queued");
+        sent += 1;
+        while observer.0.delivered.lock().len() == n {
+            assert!(
+                Instant::now() < until + Duration::from_secs(5),
+                "no delivery"
+            );
+            producer.poll(Duration::from_millis(1));
+        }
+    }
+    observer.0.delivered.lock().len() - before
+}
+
+/// `request_percentage` (KIP-124): a client whose requests keep the
+/// broker's threads busier than 0.2 % of one thread is throttled (librdkafka
+/// reports the throttle times, never above one window) and sends far fewer
+/// requests than it did without the quota, while another client producing
+/// on the same broker at the same time is never throttled and keeps its
+/// pace. A Metadata answer carries the throttle too, and the connection
+/// reads nothing more for that long.
+#[test]
+fn a_request_quota_throttles_one_client_and_spares_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(BrokerConfig {
+        num_partitions: 1,
+        ..BrokerConfig::ephemeral(dir.path())
+    });
+    let bootstrap = broker.bootstrap();
+    let busy = Observer::default();
+    let p = one_at_a_time(&bootstrap, "busy", &busy);
+    // Unthrottled, as fast as one request after the other goes.
+    produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_millis(500));
+    let unthrottled = produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_secs(2))
+        as f64
+        / 2.0;
+
+    let mut raw = Raw::connect(broker.addr);
+    for client in ["busy", "raw-test"] {
+        assert_eq!(
+            alter(
+                &mut raw,
+                &[("client-id", Some(client))],
+                &[("request_percentage", Some(0.2))],
+                false
+            ),
+            (0, None)
+        );
+    }
+    drop(raw);
+
+    let free = Observer::default();
+    let free_until = Instant::now() + Duration::from_secs(9);
+    let free_thread = {
+        let (free, bootstrap) = (free.clone(), bootstrap.clone());
+        thread::spawn(move || {
+            let p = one_at_a_time(&bootstrap, "free", &free);
+            let pace = Duration::from_millis(10);
+            let start = Instant::now();
+            let delivered = produce_in_turn(&p, &free, Some(pace), free_until);
+            (delivered, start.elapsed())
+        })
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while busy.0.max_throttle() == 0 {
+        assert!(Instant::now() < deadline, "never throttled");
+        produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_millis(100));
+    }
+    let throttled = produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_secs(3))
+        as f64
+        / 3.0;
+    eprintln!(
+        "busy: {unthrottled:.0} requests/s alone, {throttled:.0}/s over its quota (throttle up to {} ms)",
+        busy.0.max_throttle()
+    );
+    assert!(
+        throttled < unthrottled / 3.0,
+        "throttled at {throttled:.0} requests/s, {unthrottled:.0} without a quota"
+    );
+    assert!(busy.0.max_throttle() <= 1000, "throttled past one window");
+
+    // A raw client's Metadata answers: one carries the throttle, and the
+    // next request is read only once it has passed.
+    let mut raw = Raw::connect(broker.addr);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let metadata = || RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![])));
+    let throttle = loop {
+        assert!(Instant::now() < deadline, "Metadata never throttled");
+        let ResponseKind::Metadata(r) = raw.call(ApiKey::Metadata, 12, metadata()) else {
+            panic!("not a Metadata answer");
+        };
+        if r.throttle_time_ms > 0 {
+            break Duration::from_millis(r.throttle_time_ms as u64);
+        }
+    };
+    let asked = Instant::now();
+    raw.call(ApiKey::Metadata, 12, metadata());
+    assert!(
+        asked.elapsed() + Duration::from_millis(20) >= throttle,
+        "answered after {:?}, throttled {throttle:?}",
+        asked.elapsed()
+    );
+
+    let (delivered, took) = free_thread.join().expect("free producer");
+    let expected = took.as_secs_f64() * 100.0;
+    eprintln!("free: {delivered} requests in {took:?} (paced at 100/s)");
+    assert!(
+        delivered as f64 >= 0.8 * expected,
+        "the client without a quota sent {delivered} in {took:?}"
+    );
+    assert_eq!(free.0.max_throttle(), 0, "the client without a quota was throttled");
+}

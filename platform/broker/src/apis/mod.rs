@@ -21,6 +21,7 @@ mod quotas;
 mod reassignments;
 pub(crate) mod sasl;
 mod scram_credentials;
+mod throttle;
 mod topics;
 mod unregister_broker;
 
@@ -34,7 +35,7 @@ use crate::authorizer::Access;
 use crate::broker_state::BrokerState;
 use crate::client_session::Session;
 use crate::metadata::NewTopic;
-use crate::quotas::ByteRate;
+use crate::quotas::QuotaKind;
 use crate::request::DecodedRequest;
 use crate::topic_registry::Topic;
 
@@ -67,8 +68,27 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
-/// Handles one request of the connection `session`.
+/// Handles one request of the connection `session`, the time it keeps a
+/// thread busy counted against the client's `request_percentage` quota
+/// (`throttle`). Replica fetches are not counted, as in Kafka: followers
+/// are the broker's own traffic.
 pub(crate) async fn handle(
+    state: &Arc<BrokerState>,
+    request: DecodedRequest,
+    session: &mut Session,
+) -> Reply {
+    let api_key = request.api_key;
+    let client_id = request.header.client_id.clone().unwrap_or_default();
+    let replica = matches!(&request.body, RequestKind::Fetch(r) if r.replica_id.0 >= 0);
+    let (reply, busy) = crate::quotas::timed(dispatch(state, request, session)).await;
+    if replica || throttle::exempt(api_key) {
+        return reply;
+    }
+    throttle::request_time(state, session, &client_id, busy, reply)
+}
+
+/// Hands one request to its handler.
+async fn dispatch(
     state: &Arc<BrokerState>,
     request: DecodedRequest,
     session: &mut Session,
@@ -92,7 +112,7 @@ pub(crate) async fn handle(
         }
         RequestKind::Produce(r) => {
             let acks = r.acks;
-            let quota = state.byte_quota(ByteRate::Produce, &access.principal, client_id);
+            let quota = state.client_quota(QuotaKind::Produce, &access.principal, client_id);
             let bytes: usize = r
                 .topic_data
                 .iter()
@@ -104,7 +124,7 @@ pub(crate) async fn handle(
                 let throttle =
                     state
                         .client_quotas()
-                        .record(&quota, bytes as u64, std::time::Instant::now());
+                        .record(&quota, bytes as f64, std::time::Instant::now());
                 session.mute = throttle;
                 response.throttle_time_ms = crate::quotas::throttle_ms(throttle);
             }
@@ -239,7 +259,7 @@ async fn fetch_within_quota(
     session: &mut Session,
 ) -> kafka_protocol::messages::FetchResponse {
     let quota = if request.replica_id.0 < 0 {
-        state.byte_quota(ByteRate::Fetch, &access.principal, client_id)
+        state.client_quota(QuotaKind::Fetch, &access.principal, client_id)
     } else {
         None
     };
@@ -257,11 +277,11 @@ async fn fetch_within_quota(
         .sum();
     let now = std::time::Instant::now();
     let quotas = state.client_quotas();
-    let throttle = quotas.record(&quota, bytes as u64, now);
+    let throttle = quotas.record(&quota, bytes as f64, now);
     if throttle.is_zero() {
         return response;
     }
-    quotas.unrecord(&quota, bytes as u64, now);
+    quotas.unrecord(&quota, bytes as f64, now);
     session.mute = throttle;
     kafka_protocol::messages::FetchResponse::default()
         .with_throttle_time_ms(crate::quotas::throttle_ms(throttle))

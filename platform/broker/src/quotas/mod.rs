@@ -1,10 +1,13 @@
-//! Client quotas enforced (KIP-13 byte rates, with KIP-219's muting): which
-//! quota applies to a request's user and client id, the rate it is
-//! measured against, and how long the client is throttled for going over.
+//! Client quotas enforced (KIP-13 byte rates and KIP-124 request time,
+//! with KIP-219's muting): which quota applies to a request's user and
+//! client id, the rate it is measured against, and how long the client is
+//! throttled for going over.
 //!
 //! What is enforced: `producer_byte_rate` (the bytes of each Produce
-//! request's record batches) and `consumer_byte_rate` (the record bytes a
-//! Fetch answers), per user (the principal's name, `ANONYMOUS` before
+//! request's record batches), `consumer_byte_rate` (the record bytes a
+//! Fetch answers) and `request_percentage` (the time the broker's threads
+//! spend on a client's requests, as a percentage of one thread:
+//! [`timed`]), per user (the principal's name, `ANONYMOUS` before
 //! authentication) and client id. A client over its quota gets its answer
 //! with `throttle_time_ms`, and its connection reads no further request for
 //! that long (`crate::connection`); a throttled Fetch is answered empty and
@@ -12,9 +15,10 @@
 //! platform's own principal are never throttled.
 //!
 //! Not here: where quotas are stored (`crate::metadata`, with
-//! DescribeClientQuotas/AlterClientQuotas in `crate::apis::quotas`), and
-//! `request_percentage` and `controller_mutation_rate`, which are stored
-//! and described but not enforced yet.
+//! DescribeClientQuotas/AlterClientQuotas in `crate::apis::quotas`), which
+//! requests are timed and how a throttle is put in an answer
+//! (`crate::apis`), and `controller_mutation_rate`, which is stored and
+//! described but not enforced yet.
 //!
 //! **Which quota.** Kafka's precedence, per key: the first of user and
 //! client id, user and default client id, user, default user and client
@@ -35,30 +39,58 @@ use parking_lot::Mutex;
 use crate::metadata::QuotaTable;
 pub(crate) use rate::{Rate, Windows};
 
-/// The byte rates enforced.
+/// The rates enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ByteRate {
-    /// `producer_byte_rate`.
+pub(crate) enum QuotaKind {
+    /// `producer_byte_rate`: bytes per second.
     Produce,
-    /// `consumer_byte_rate`.
+    /// `consumer_byte_rate`: bytes per second.
     Fetch,
+    /// `request_percentage`: percent of one thread's time.
+    Request,
 }
 
-impl ByteRate {
+impl QuotaKind {
     /// Its key in the quota table.
     pub(crate) fn key(self) -> &'static str {
         match self {
-            ByteRate::Produce => "producer_byte_rate",
-            ByteRate::Fetch => "consumer_byte_rate",
+            QuotaKind::Produce => "producer_byte_rate",
+            QuotaKind::Fetch => "consumer_byte_rate",
+            QuotaKind::Request => "request_percentage",
         }
     }
+}
+
+/// What `busy`, the time a request kept a thread, counts towards a
+/// `request_percentage` quota: Kafka's `nanosToPercentage`, so that the
+/// rate per second is the percentage of one thread.
+pub(crate) fn percentage(busy: Duration) -> f64 {
+    busy.as_secs_f64() * 100.0
+}
+
+/// Runs `work` and returns its output with the time spent polling it:
+/// the time a thread worked on it (Kafka's request thread time), without
+/// the time it waited (a long-polling Fetch, a JoinGroup, a write to the
+/// quorum), as Kafka does not count time in purgatory. Work handed to a
+/// blocking thread is not counted.
+pub(crate) async fn timed<F: std::future::Future>(work: F) -> (F::Output, Duration) {
+    let mut work = std::pin::pin!(work);
+    let mut busy = Duration::ZERO;
+    let output = std::future::poll_fn(|cx| {
+        let start = Instant::now();
+        let polled = work.as_mut().poll(cx);
+        busy += start.elapsed();
+        polled
+    })
+    .await;
+    (output, busy)
 }
 
 /// Whose rate a recording counts towards: the quota's kind and its metric
 /// tags (empty where the level that matched does not name that type).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct SensorKey {
-    kind: ByteRate,
+    kind: QuotaKind,
     user: String,
     client_id: String,
 }
@@ -66,7 +98,7 @@ struct SensorKey {
 /// The quota that applies to a request.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Quota {
-    /// Bytes per second.
+    /// Per second: bytes, or percent of a thread.
     pub bound: f64,
     sensor: SensorKey,
 }
@@ -75,7 +107,7 @@ pub(crate) struct Quota {
 /// (see the module doc for the precedence), if any.
 pub(crate) fn resolve(
     table: &QuotaTable,
-    kind: ByteRate,
+    kind: QuotaKind,
     user: &str,
     client_id: &str,
 ) -> Option<Quota> {
@@ -147,11 +179,13 @@ impl ClientQuotas {
         }
     }
 
-    /// Records `bytes` against `quota` at `now` and returns how long the
-    /// client is throttled (zero within its quota): Kafka's
-    /// `(rate - bound) / bound × window`, the time after which the rate
-    /// over the window is back at the bound.
-    pub(crate) fn record(&self, quota: &Quota, bytes: u64, now: Instant) -> Duration {
+    /// Records `amount` (bytes, or [`percentage`]) against `quota` at
+    /// `now` and returns how long the client is throttled (zero within its
+    /// quota): Kafka's `(rate - bound) / bound × window`, the time after
+    /// which the rate over the window is back at the bound. A request quota's
+    /// throttle is at most one window, as Kafka bounds it (a request's time
+    /// is not the client's to choose as its bytes are).
+    pub(crate) fn record(&self, quota: &Quota, amount: f64, now: Instant) -> Duration {
         let mut state = self.state.lock();
         if now.saturating_duration_since(state.last_sweep) >= SWEEP_EVERY {
             // Bounded memory: a client id seen once is forgotten once its
@@ -161,21 +195,24 @@ impl ClientQuotas {
             state.last_sweep = now;
         }
         let rate = state.rates.entry(quota.sensor.clone()).or_default();
-        rate.record(self.windows, bytes as f64, now);
+        rate.record(self.windows, amount, now);
         let measured = rate.measure(self.windows, now);
         if measured <= quota.bound || quota.bound <= 0.0 {
             return Duration::ZERO;
         }
         let window = rate.window_size(self.windows, now).as_secs_f64();
-        let throttle = (measured - quota.bound) / quota.bound * window;
+        let mut throttle = (measured - quota.bound) / quota.bound * window;
+        if quota.sensor.kind == QuotaKind::Request {
+            throttle = throttle.min(self.windows.window.as_secs_f64());
+        }
         Duration::from_secs_f64(throttle.min(i32::MAX as f64 / 1000.0))
     }
 
     /// Takes back `bytes` recorded against `quota` (a throttled Fetch's,
     /// which are not sent).
-    pub(crate) fn unrecord(&self, quota: &Quota, bytes: u64, now: Instant) {
+    pub(crate) fn unrecord(&self, quota: &Quota, bytes: f64, now: Instant) {
         if let Some(rate) = self.state.lock().rates.get_mut(&quota.sensor) {
-            rate.record(self.windows, -(bytes as f64), now);
+            rate.record(self.windows, -bytes, now);
         }
     }
 
@@ -247,7 +284,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, (u, c))| (*u, *c, (first + i + 1) as f64))
                 .collect();
-            let quota = resolve(&table(&entries), ByteRate::Produce, "alice", "app")
+            let quota = resolve(&table(&entries), QuotaKind::Produce, "alice", "app")
                 .expect("a quota applies");
             assert_eq!(quota.bound, (first + 1) as f64, "level {}", first + 1);
             assert_eq!(
@@ -258,9 +295,9 @@ mod tests {
         // Another user's and another client's quotas do not apply, nor
         // another key.
         let other = table(&[(Some(Some("bob")), None, 1.0), (None, Some(Some("x")), 1.0)]);
-        assert_eq!(resolve(&other, ByteRate::Produce, "alice", "app"), None);
+        assert_eq!(resolve(&other, QuotaKind::Produce, "alice", "app"), None);
         let all = table(&[(None, Some(None), 1.0)]);
-        assert_eq!(resolve(&all, ByteRate::Fetch, "alice", "app"), None);
+        assert_eq!(resolve(&all, QuotaKind::Fetch, "alice", "app"), None);
     }
 
     #[test]
@@ -270,7 +307,7 @@ mod tests {
             window: Duration::from_secs(1),
         });
         let table = table(&[(None, Some(Some("app")), 1000.0)]);
-        let quota = resolve(&table, ByteRate::Produce, "ANONYMOUS", "app").expect("quota");
+        let quota = resolve(&table, QuotaKind::Produce, "ANONYMOUS", "app").expect("quota");
         let now = Instant::now();
         // 10 000 bytes over the 10 s window the first recording is
         // measured over: exactly the bound.
@@ -285,6 +322,51 @@ mod tests {
     }
 
     fn quota_record(q: &ClientQuotas, quota: &Quota, bytes: u64, now: Instant) -> Duration {
-        q.record(quota, bytes, now)
+        q.record(quota, bytes as f64, now)
+    }
+
+    /// Request time is a percentage of a thread, and its throttle at most
+    /// a window.
+    #[test]
+    fn request_time_is_a_percentage_of_a_thread_and_its_throttle_one_window() {
+        let quotas = ClientQuotas::new(Windows {
+            samples: 11,
+            window: Duration::from_secs(1),
+        });
+        let mut table = table(&[]);
+        table.insert(
+            QuotaEntity {
+                user: None,
+                client_id: Some(None),
+            },
+            [("request_percentage".to_owned(), QuotaValue(10.0))].into(),
+        );
+        let quota = resolve(&table, QuotaKind::Request, "ANONYMOUS", "app").expect("quota");
+        assert_eq!(resolve(&table, QuotaKind::Produce, "ANONYMOUS", "app"), None);
+        let now = Instant::now();
+        // 10 % of a thread over the 10 s a first recording is measured
+        // over: one second of thread time.
+        let second = percentage(Duration::from_secs(1));
+        assert_eq!(quotas.record(&quota, second, now), Duration::ZERO);
+        // Half a second more is 50 % over: five seconds by the formula,
+        // one window by Kafka's bound.
+        let more = percentage(Duration::from_millis(500));
+        assert_eq!(quotas.record(&quota, more, now), Duration::from_secs(1));
+    }
+
+    /// The time a future is polled counts; the time it waits does not.
+    #[tokio::test]
+    async fn timed_counts_work_not_waiting() {
+        let (out, busy) = timed(async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            std::thread::sleep(Duration::from_millis(30));
+            7
+        })
+        .await;
+        assert_eq!(out, 7);
+        assert!(
+            busy >= Duration::from_millis(30) && busy < Duration::from_millis(150),
+            "{busy:?}"
+        );
     }
 }
