@@ -12,6 +12,9 @@
 //! second. Once descriptors are free again (connections closed, idle ones
 //! timed out), the next accept succeeds and the loop serves as before.
 //!
+//! A connection refused (over a limit, or for want of descriptors) is
+//! reset, not closed: see [`abort`].
+//!
 //! It is not for the limits' arithmetic (`connection_limits`) nor for what
 //! an accepted connection does (`server::open_connection`, `connection`).
 
@@ -102,6 +105,7 @@ async fn admit(acceptor: &Acceptor, stream: TcpStream, peer: SocketAddr) -> Opti
     let slot = match acceptor.limits.admit(acceptor.index, peer.ip()) {
         Ok(slot) => slot,
         Err(refused) => {
+            abort(&stream);
             refuse(&acceptor.listener, peer, refused);
             return None;
         }
@@ -118,8 +122,20 @@ async fn admit(acceptor: &Acceptor, stream: TcpStream, peer: SocketAddr) -> Opti
     })
 }
 
+/// Makes dropping `stream` reset the connection instead of closing it:
+/// a refused connection must not look like a listener whose process is
+/// gone (accepted and closed without a byte, what a proxy in front of a
+/// dead broker does), or the controller's liveness probe
+/// (`fjord_controller::liveness`) would fence a live broker that is only
+/// full. Clients retry either way.
+fn abort(stream: &TcpStream) {
+    if let Err(e) = stream.set_zero_linger() {
+        tracing::debug!(error = %e, "cannot set SO_LINGER on a refused connection");
+    }
+}
+
 /// Logs (rate-limited per client address) a connection closed for a
-/// limit; dropping the stream closes it.
+/// limit; dropping the stream resets it ([`abort`]).
 fn refuse(listener: &BoundListener, peer: SocketAddr, refused: Refused) {
     static REFUSED: LogLimit = LogLimit::new();
     if let Some(suppressed) = REFUSED.admit(peer.ip()) {
@@ -165,7 +181,10 @@ async fn refuse_for_want_of_descriptors(
             // Zero time: only a connection already waiting. Dropping it
             // closes it.
             match tokio::time::timeout(Duration::ZERO, acceptor.socket.accept()).await {
-                Ok(Ok(_waiting)) => refused += 1,
+                Ok(Ok((waiting, _))) => {
+                    abort(&waiting);
+                    refused += 1;
+                }
                 _ => break,
             }
         }

@@ -151,7 +151,8 @@ fn per_ip_overrides() {
     only_local.stop();
 }
 
-/// `max.connections` counts every address; a place freed is taken again.
+/// `max.connections` counts every address, refused connections are reset;
+/// a place freed is taken again.
 #[test]
 fn max_connections_counts_the_broker() {
     let (_dir, broker) = broker("max.connections: 4\n");
@@ -171,6 +172,16 @@ fn max_connections_counts_the_broker() {
         "127.0.0.1",
         broker.addr
     )));
+    // Refused with a reset, not a close: the controller's liveness probe,
+    // which connects and reads, takes a close for a broker that is gone
+    // and would fence this one for being full.
+    let mut probe = connect_from(&broker, "127.0.0.5", broker.addr);
+    let mut byte = [0u8; 1];
+    let read = probe.stream.read(&mut byte);
+    assert!(
+        matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{read:?}"
+    );
     drop(open.swap_remove(2));
     let mut again = eventually_served(&broker, "127.0.0.4");
     assert!(served(&mut again));

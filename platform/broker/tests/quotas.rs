@@ -691,3 +691,134 @@ fn a_request_quota_throttles_one_client_and_spares_another() {
     );
     assert_eq!(free.0.max_throttle(), 0, "the client without a quota was throttled");
 }
+
+/// A raw CreateTopics of one topic with `partitions` partitions at
+/// `version`: the topic's error code and the answer's throttle time.
+fn create_raw(raw: &mut Raw, version: i16, topic: &str, partitions: i32) -> (i16, i32) {
+    let ResponseKind::CreateTopics(r) = raw.call(
+        ApiKey::CreateTopics,
+        version,
+        RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_topics(vec![
+                    create_topics_request::CreatableTopic::default()
+                        .with_name(TopicName(text(topic)))
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(1),
+                ])
+                .with_timeout_ms(10_000),
+        ),
+    ) else {
+        panic!("not a CreateTopics answer");
+    };
+    (r.topics[0].error_code, r.throttle_time_ms)
+}
+
+/// `controller_mutation_rate` (KIP-599) of 2 partitions a second (a burst
+/// of 22): CreateTopics v7, DeleteTopics v6 and CreatePartitions v3 are
+/// strict — accepted until the bucket is below zero, then refused with
+/// THROTTLING_QUOTA_EXCEEDED and the time to wait, nothing created or
+/// deleted — while librdkafka's admin client (CreateTopics v4, permissive)
+/// gets every topic created and is slowed down by the throttle, and a
+/// client without a quota is not.
+#[test]
+fn a_controller_mutation_quota_is_strict_for_new_clients_and_permissive_for_old() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    for client in ["raw-test", "admin"] {
+        assert_eq!(
+            alter(
+                &mut raw,
+                &[("client-id", Some(client))],
+                &[("controller_mutation_rate", Some(2.0))],
+                false
+            ),
+            (0, None)
+        );
+    }
+    let throttled = ResponseError::ThrottlingQuotaExceeded.code();
+    // 22 tokens: 20 taken, then 10 more accepted (the bucket was not
+    // below zero yet), leaving -8: four seconds to refill.
+    assert_eq!(create_raw(&mut raw, 7, "s1", 20), (0, 0));
+    assert_eq!(create_raw(&mut raw, 7, "s2", 10), (0, 0));
+    let (code, throttle) = create_raw(&mut raw, 7, "s3", 1);
+    assert_eq!(code, throttled);
+    assert!((3_000..=4_000).contains(&throttle), "throttle {throttle} ms");
+    // That connection is muted for it; another is not, and its strict
+    // requests are refused too while the bucket refills.
+    let mut other = Raw::connect(broker.addr);
+    let ResponseKind::DeleteTopics(deleted) = other.call(
+        ApiKey::DeleteTopics,
+        6,
+        RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topics(vec![
+            delete_topics_request::DeleteTopicState::default().with_name(Some(TopicName(text("s1")))),
+        ])),
+    ) else {
+        panic!("not a DeleteTopics answer");
+    };
+    assert_eq!(deleted.responses[0].error_code, throttled);
+    assert!(deleted.throttle_time_ms > 0);
+    let ResponseKind::CreatePartitions(grown) = other.call(
+        ApiKey::CreatePartitions,
+        3,
+        RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(TopicName(text("s2")))
+                .with_count(12),
+        ])),
+    ) else {
+        panic!("not a CreatePartitions answer");
+    };
+    assert_eq!(grown.results[0].error_code, throttled);
+    let ResponseKind::Metadata(m) = other.call(
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    ) else {
+        panic!("not a Metadata answer");
+    };
+    let mut names: Vec<(String, usize)> = m
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+                t.partitions.len(),
+            )
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, [("s1".to_owned(), 20), ("s2".to_owned(), 10)]);
+
+    // librdkafka's admin client, one 10-partition topic a call: the third
+    // takes the bucket to -8, so the fourth waits about four seconds.
+    let admin = |client_id: &str| -> AdminClient<DefaultClientContext> {
+        ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .set("client.id", client_id)
+            .create()
+            .expect("admin")
+    };
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let create_four = |admin: &AdminClient<DefaultClientContext>, prefix: &str| {
+        let start = Instant::now();
+        for i in 0..4 {
+            let topic = NewTopic::new(&format!("{prefix}{i}"), 10, TopicReplication::Fixed(1));
+            let results = broker
+                .runtime
+                .block_on(admin.create_topics([&topic], &options))
+                .expect("answered");
+            assert!(results[0].is_ok(), "{results:?}");
+        }
+        start.elapsed()
+    };
+    let free = create_four(&admin("free"), "free");
+    let limited = create_four(&admin("admin"), "limited");
+    eprintln!("four topics: {free:?} without a quota, {limited:?} with one");
+    assert!(limited >= Duration::from_secs(3), "{limited:?}");
+    assert!(free < Duration::from_secs(2), "{free:?}");
+}

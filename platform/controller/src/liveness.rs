@@ -113,11 +113,14 @@ impl Sessions {
 /// closed on it.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
-/// Whether nothing serves `host:port` any more: the connection is refused
-/// or reset, or accepted and closed without a byte (what a proxy in front
-/// of a dead broker does). A Kafka listener keeps a new idle connection
-/// open, so a probe that times out answers `false`, as does any other
-/// failure: only a definite "gone" fences early.
+/// Whether nothing serves `host:port` any more: the connection is refused,
+/// or accepted and closed without a byte (what a proxy in front of a dead
+/// broker does). A Kafka listener keeps a new idle connection open, so a
+/// probe that times out answers `false`, as does any other failure: only
+/// a definite "gone" fences early. A connection accepted and reset is a
+/// live broker refusing it over its connection limits (`max.connections`
+/// and the like, or out of descriptors: Fjord's broker resets those), so
+/// it is not "gone" either: a full broker is not fenced for being full.
 pub(crate) async fn listener_gone(host: &str, port: u16) -> bool {
     use tokio::io::AsyncReadExt;
     let connect = tokio::net::TcpStream::connect((host, port));
@@ -129,7 +132,6 @@ pub(crate) async fn listener_gone(host: &str, port: u16) -> bool {
     let mut byte = [0u8; 1];
     match tokio::time::timeout(PROBE_TIMEOUT, stream.read(&mut byte)).await {
         Ok(Ok(0)) => true,
-        Ok(Err(e)) => e.kind() == std::io::ErrorKind::ConnectionReset,
         _ => false,
     }
 }
@@ -325,6 +327,20 @@ mod tests {
         assert!(
             listener_gone("127.0.0.1", port).await,
             "accepted and closed"
+        );
+
+        // A live broker over its connection limits accepts and resets:
+        // not gone.
+        let full = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = full.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (conn, _) = full.accept().await.unwrap();
+            conn.set_zero_linger().unwrap();
+            drop(conn);
+        });
+        assert!(
+            !listener_gone("127.0.0.1", port).await,
+            "accepted and reset"
         );
     }
 }

@@ -151,14 +151,25 @@ async fn dispatch(
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(state, r, access))
         }
+        // KIP-599: the versions that know THROTTLING_QUOTA_EXCEEDED are
+        // refused with it; older ones are answered and throttled.
         RequestKind::CreateTopics(r) => {
-            ResponseKind::CreateTopics(topics::create(state, v, r, access).await)
+            let mut mutations = throttle::mutations(state, access, client_id, v >= 6);
+            let mut response = topics::create(state, v, r, access, &mut mutations).await;
+            response.throttle_time_ms = throttle::mutated(session, &mutations);
+            ResponseKind::CreateTopics(response)
         }
         RequestKind::DeleteTopics(r) => {
-            ResponseKind::DeleteTopics(topics::delete(state, v, r, access).await)
+            let mut mutations = throttle::mutations(state, access, client_id, v >= 5);
+            let mut response = topics::delete(state, v, r, access, &mut mutations).await;
+            response.throttle_time_ms = throttle::mutated(session, &mutations);
+            ResponseKind::DeleteTopics(response)
         }
         RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(topics::create_partitions(state, r, access).await)
+            let mut mutations = throttle::mutations(state, access, client_id, v >= 3);
+            let mut response = topics::create_partitions(state, r, access, &mut mutations).await;
+            response.throttle_time_ms = throttle::mutated(session, &mutations);
+            ResponseKind::CreatePartitions(response)
         }
         RequestKind::DeleteRecords(r) => {
             let access = access.clone();

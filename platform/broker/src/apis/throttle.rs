@@ -4,6 +4,9 @@
 //! carries the throttle time (the larger of it and a byte-rate throttle
 //! already set), and the connection is muted that long, as Kafka does.
 //!
+//! Also the glue of controller mutation quotas (KIP-599): [`mutations`]
+//! for a topic request and [`mutated`] for its answer.
+//!
 //! What is measured and how the throttle is computed is
 //! `crate::quotas`'; which requests are timed is [`exempt`] and
 //! `super::handle`.
@@ -14,9 +17,30 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseKind};
 
 use super::Reply;
+use crate::authorizer::Access;
 use crate::broker_state::BrokerState;
 use crate::client_session::Session;
-use crate::quotas::{QuotaKind, percentage, throttle_ms};
+use crate::quotas::{Mutations, QuotaKind, percentage, throttle_ms};
+
+/// The partition mutations of one CreateTopics, CreatePartitions or
+/// DeleteTopics under the client's `controller_mutation_rate`, `strict`
+/// for the versions that know THROTTLING_QUOTA_EXCEEDED (KIP-599).
+pub(super) fn mutations<'a>(
+    state: &'a BrokerState,
+    access: &Access,
+    client_id: &str,
+    strict: bool,
+) -> Mutations<'a> {
+    let quota = state.client_quota(QuotaKind::ControllerMutation, &access.principal, client_id);
+    state.client_quotas().mutations(quota, strict)
+}
+
+/// Mutes the connection for the throttle `mutations` earned and returns
+/// it for the answer's `throttle_time_ms`.
+pub(super) fn mutated(session: &mut Session, mutations: &Mutations<'_>) -> i32 {
+    session.mute = session.mute.max(mutations.throttle());
+    throttle_ms(mutations.throttle())
+}
 
 /// Requests never throttled for their time: the SASL exchange, whose
 /// answers carry no throttle time to tell the client why it waits (Kafka

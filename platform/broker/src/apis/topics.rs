@@ -2,6 +2,12 @@
 //! needs CREATE on the cluster or the topic (and its configs are shown
 //! with DESCRIBE_CONFIGS on it), deleting one DELETE on it, adding
 //! partitions ALTER on it; refusals are TOPIC_AUTHORIZATION_FAILED.
+//!
+//! The partitions each request creates, adds or deletes count towards the
+//! client's `controller_mutation_rate` ([`Mutations`]): once it is
+//! exceeded, a topic is refused with THROTTLING_QUOTA_EXCEEDED (strict
+//! versions) or the answer throttled (older ones). `validate_only`
+//! mutates nothing and counts nothing.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,7 +28,12 @@ use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::auth_error_code;
 use crate::metadata::{Metadata, NewTopic, Replication};
+use crate::quotas::{Mutations, QuotaExceeded};
 use crate::topic_registry::ApiError;
+
+fn throttled(e: QuotaExceeded) -> ApiError {
+    ApiError::new(ResponseError::ThrottlingQuotaExceeded, e.to_string())
+}
 
 fn message(text: impl Into<String>) -> Option<StrBytes> {
     Some(StrBytes::from_string(text.into()))
@@ -33,6 +44,7 @@ pub(crate) async fn create(
     version: i16,
     request: CreateTopicsRequest,
     access: &Access,
+    mutations: &mut Mutations<'_>,
 ) -> CreateTopicsResponse {
     let metadata = state.metadata();
     let mut seen = HashSet::new();
@@ -62,6 +74,8 @@ pub(crate) async fn create(
                 code: auth_error_code(&e),
                 message: e.to_string(),
             })
+        } else if let Err(e) = admit(mutations, request.validate_only) {
+            Err(throttled(e))
         } else {
             let topic = NewTopic {
                 name: t.name.to_string(),
@@ -85,10 +99,11 @@ pub(crate) async fn create(
                     })
                     .collect(),
             };
-            metadata
-                .create_topic(topic, request.validate_only)
-                .await
-                .map(|c| (c.partitions, c.replication_factor, c.configs, c.id))
+            let created = metadata.create_topic(topic, request.validate_only).await;
+            if let (Ok(c), false) = (&created, request.validate_only) {
+                mutations.record(c.partitions.max(0) as u32);
+            }
+            created.map(|c| (c.partitions, c.replication_factor, c.configs, c.id))
         };
         results.push(
             match outcome {
@@ -137,6 +152,7 @@ pub(crate) async fn delete(
     version: i16,
     request: DeleteTopicsRequest,
     access: &Access,
+    mutations: &mut Mutations<'_>,
 ) -> DeleteTopicsResponse {
     // v6 names topics by name or id in `topics`; earlier versions by name.
     let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
@@ -155,7 +171,7 @@ pub(crate) async fn delete(
     let metadata = state.metadata();
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
-        responses.push(delete_one(state, &metadata, access, version, name, id).await);
+        responses.push(delete_one(state, &metadata, access, version, name, id, mutations).await);
     }
     DeleteTopicsResponse::default().with_responses(responses)
 }
@@ -168,6 +184,7 @@ async fn delete_one(
     version: i16,
     name: Option<TopicName>,
     id: uuid::Uuid,
+    mutations: &mut Mutations<'_>,
 ) -> DeletableTopicResult {
     let refused = DeletableTopicResult::default()
         .with_name(name.clone())
@@ -215,8 +232,16 @@ async fn delete_one(
         } else {
             uuid::Uuid::nil()
         });
+    if let Err(e) = mutations.admit() {
+        return result
+            .with_error_code(ResponseError::ThrottlingQuotaExceeded.code())
+            .with_error_message(message(e.to_string()));
+    }
     match metadata.delete_topic(topic.name()).await {
-        Ok(()) => result,
+        Ok(()) => {
+            mutations.record(topic.partition_count().max(0) as u32);
+            result
+        }
         Err(e) => {
             let result = result.with_error_code(e.code);
             if version >= 5 {
@@ -235,6 +260,7 @@ pub(crate) async fn create_partitions(
     state: &Arc<BrokerState>,
     request: CreatePartitionsRequest,
     access: &Access,
+    mutations: &mut Mutations<'_>,
 ) -> CreatePartitionsResponse {
     let metadata = state.metadata();
     let mut results = Vec::with_capacity(request.topics.len());
@@ -258,15 +284,41 @@ pub(crate) async fn create_partitions(
                 .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
                 .collect()
         });
+        if let Err(e) = admit(mutations, request.validate_only) {
+            results.push(
+                result
+                    .with_error_code(ResponseError::ThrottlingQuotaExceeded.code())
+                    .with_error_message(message(e.to_string())),
+            );
+            continue;
+        }
+        let before = state
+            .registry()
+            .get(&t.name)
+            .map_or(t.count, |topic| topic.partition_count());
         let outcome = metadata
             .create_partitions(&t.name, t.count, assignments, request.validate_only)
             .await;
         results.push(match outcome {
-            Ok(()) => result,
+            Ok(()) => {
+                if !request.validate_only {
+                    mutations.record(t.count.saturating_sub(before).max(0) as u32);
+                }
+                result
+            }
             Err(e) => result
                 .with_error_code(e.code)
                 .with_error_message(message(e.message)),
         });
     }
     CreatePartitionsResponse::default().with_results(results)
+}
+
+/// A mutation's turn under the quota; `validate_only` mutates nothing and
+/// is never refused for it.
+fn admit(mutations: &mut Mutations<'_>, validate_only: bool) -> Result<(), QuotaExceeded> {
+    if validate_only {
+        return Ok(());
+    }
+    mutations.admit()
 }

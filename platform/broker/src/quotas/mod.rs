@@ -17,8 +17,8 @@
 //! Not here: where quotas are stored (`crate::metadata`, with
 //! DescribeClientQuotas/AlterClientQuotas in `crate::apis::quotas`), which
 //! requests are timed and how a throttle is put in an answer
-//! (`crate::apis`), and `controller_mutation_rate`, which is stored and
-//! described but not enforced yet.
+//! (`crate::apis`). `controller_mutation_rate` (KIP-599) is measured
+//! with a token bucket of its own: `mutation`.
 //!
 //! **Which quota.** Kafka's precedence, per key: the first of user and
 //! client id, user and default client id, user, default user and client
@@ -28,6 +28,7 @@
 //! every user's own, one of user `alice` alone is shared by all her client
 //! ids (Kafka's quota metric tags).
 
+mod mutation;
 mod rate;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use fjord_controller::QuotaEntity;
 use parking_lot::Mutex;
 
 use crate::metadata::QuotaTable;
+pub(crate) use mutation::{Mutations, QuotaExceeded};
 pub(crate) use rate::{Rate, Windows};
 
 /// The rates enforced.
@@ -48,6 +50,9 @@ pub(crate) enum QuotaKind {
     Fetch,
     /// `request_percentage`: percent of one thread's time.
     Request,
+    /// `controller_mutation_rate`: partitions created, added or deleted
+    /// per second (`mutation`).
+    ControllerMutation,
 }
 
 impl QuotaKind {
@@ -57,6 +62,7 @@ impl QuotaKind {
             QuotaKind::Produce => "producer_byte_rate",
             QuotaKind::Fetch => "consumer_byte_rate",
             QuotaKind::Request => "request_percentage",
+            QuotaKind::ControllerMutation => "controller_mutation_rate",
         }
     }
 }
@@ -164,7 +170,22 @@ pub(crate) struct ClientQuotas {
 #[derive(Debug)]
 struct Rates {
     rates: HashMap<SensorKey, Rate>,
+    /// Controller mutation quotas' token buckets (`mutation`).
+    buckets: HashMap<SensorKey, mutation::Bucket>,
     last_sweep: Instant,
+}
+
+impl Rates {
+    /// Bounded memory: a client id seen once is forgotten once what it
+    /// did no longer counts.
+    fn sweep(&mut self, windows: Windows, now: Instant) {
+        if now.saturating_duration_since(self.last_sweep) < SWEEP_EVERY {
+            return;
+        }
+        self.rates.retain(|_, r| !r.is_idle(windows, now));
+        self.buckets.retain(|_, b| !b.is_full(now));
+        self.last_sweep = now;
+    }
 }
 
 impl ClientQuotas {
@@ -174,6 +195,7 @@ impl ClientQuotas {
             windows,
             state: Mutex::new(Rates {
                 rates: HashMap::new(),
+                buckets: HashMap::new(),
                 last_sweep: Instant::now(),
             }),
         }
@@ -187,13 +209,7 @@ impl ClientQuotas {
     /// is not the client's to choose as its bytes are).
     pub(crate) fn record(&self, quota: &Quota, amount: f64, now: Instant) -> Duration {
         let mut state = self.state.lock();
-        if now.saturating_duration_since(state.last_sweep) >= SWEEP_EVERY {
-            // Bounded memory: a client id seen once is forgotten once its
-            // bytes no longer count.
-            let windows = self.windows;
-            state.rates.retain(|_, r| !r.is_idle(windows, now));
-            state.last_sweep = now;
-        }
+        state.sweep(self.windows, now);
         let rate = state.rates.entry(quota.sensor.clone()).or_default();
         rate.record(self.windows, amount, now);
         let measured = rate.measure(self.windows, now);
