@@ -762,6 +762,8 @@ fn a_controller_mutation_quota_is_strict_for_new_clients_and_permissive_for_old(
     };
     assert_eq!(deleted.responses[0].error_code, throttled);
     assert!(deleted.throttle_time_ms > 0);
+    // `other` is muted now too: a third connection.
+    let mut other = Raw::connect(broker.addr);
     let ResponseKind::CreatePartitions(grown) = other.call(
         ApiKey::CreatePartitions,
         3,
@@ -774,6 +776,7 @@ fn a_controller_mutation_quota_is_strict_for_new_clients_and_permissive_for_old(
         panic!("not a CreatePartitions answer");
     };
     assert_eq!(grown.results[0].error_code, throttled);
+    let mut other = Raw::connect(broker.addr);
     let ResponseKind::Metadata(m) = other.call(
         ApiKey::Metadata,
         12,
@@ -807,7 +810,8 @@ fn a_controller_mutation_quota_is_strict_for_new_clients_and_permissive_for_old(
     let create_four = |admin: &AdminClient<DefaultClientContext>, prefix: &str| {
         let start = Instant::now();
         for i in 0..4 {
-            let topic = NewTopic::new(&format!("{prefix}{i}"), 10, TopicReplication::Fixed(1));
+            let name = format!("{prefix}{i}");
+            let topic = NewTopic::new(&name, 10, TopicReplication::Fixed(1));
             let results = broker
                 .runtime
                 .block_on(admin.create_topics([&topic], &options))
