@@ -611,9 +611,8 @@ fn a_request_quota_throttles_one_client_and_spares_another() {
     let p = one_at_a_time(&bootstrap, "busy", &busy);
     // Unthrottled, as fast as one request after the other goes.
     produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_millis(500));
-    let unthrottled = produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_secs(2))
-        as f64
-        / 2.0;
+    let unthrottled =
+        produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_secs(2)) as f64 / 2.0;
 
     let mut raw = Raw::connect(broker.addr);
     for client in ["busy", "raw-test"] {
@@ -647,9 +646,8 @@ fn a_request_quota_throttles_one_client_and_spares_another() {
         assert!(Instant::now() < deadline, "never throttled");
         produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_millis(100));
     }
-    let throttled = produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_secs(3))
-        as f64
-        / 3.0;
+    let throttled =
+        produce_in_turn(&p, &busy, None, Instant::now() + Duration::from_secs(3)) as f64 / 3.0;
     eprintln!(
         "busy: {unthrottled:.0} requests/s alone, {throttled:.0}/s over its quota (throttle up to {} ms)",
         busy.0.max_throttle()
@@ -689,7 +687,11 @@ fn a_request_quota_throttles_one_client_and_spares_another() {
         delivered as f64 >= 0.8 * expected,
         "the client without a quota sent {delivered} in {took:?}"
     );
-    assert_eq!(free.0.max_throttle(), 0, "the client without a quota was throttled");
+    assert_eq!(
+        free.0.max_throttle(),
+        0,
+        "the client without a quota was throttled"
+    );
 }
 
 /// A raw CreateTopics of one topic with `partitions` partitions at
@@ -747,16 +749,22 @@ fn a_controller_mutation_quota_is_strict_for_new_clients_and_permissive_for_old(
     assert_eq!(create_raw(&mut raw, 7, "s2", 10), (0, 0));
     let (code, throttle) = create_raw(&mut raw, 7, "s3", 1);
     assert_eq!(code, throttled);
-    assert!((3_000..=4_000).contains(&throttle), "throttle {throttle} ms");
+    assert!(
+        (3_000..=4_000).contains(&throttle),
+        "throttle {throttle} ms"
+    );
     // That connection is muted for it; another is not, and its strict
     // requests are refused too while the bucket refills.
     let mut other = Raw::connect(broker.addr);
     let ResponseKind::DeleteTopics(deleted) = other.call(
         ApiKey::DeleteTopics,
         6,
-        RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topics(vec![
-            delete_topics_request::DeleteTopicState::default().with_name(Some(TopicName(text("s1")))),
-        ])),
+        RequestKind::DeleteTopics(
+            DeleteTopicsRequest::default().with_topics(vec![
+                delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(TopicName(text("s1")))),
+            ]),
+        ),
     ) else {
         panic!("not a DeleteTopics answer");
     };

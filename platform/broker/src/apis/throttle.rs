@@ -66,9 +66,7 @@ pub(super) fn request_time(
         return reply;
     };
     let now = Instant::now();
-    let throttle = state
-        .client_quotas()
-        .record(&quota, percentage(busy), now);
+    let throttle = state.client_quotas().record(&quota, percentage(busy), now);
     if throttle.is_zero() {
         return reply;
     }

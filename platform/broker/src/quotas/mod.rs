@@ -332,7 +332,7 @@ mod tests {
         let throttle = quota_record(&quotas, &quota, 5_000, now);
         assert_eq!(throttle, Duration::from_secs(5));
         // Unrecorded, they no longer count.
-        quotas.unrecord(&quota, 5_000, now);
+        quotas.unrecord(&quota, 5_000.0, now);
         assert_eq!(quota_record(&quotas, &quota, 0, now), Duration::ZERO);
         assert_eq!(quotas.max_in_window(&quota), 10_000);
     }
@@ -358,7 +358,10 @@ mod tests {
             [("request_percentage".to_owned(), QuotaValue(10.0))].into(),
         );
         let quota = resolve(&table, QuotaKind::Request, "ANONYMOUS", "app").expect("quota");
-        assert_eq!(resolve(&table, QuotaKind::Produce, "ANONYMOUS", "app"), None);
+        assert_eq!(
+            resolve(&table, QuotaKind::Produce, "ANONYMOUS", "app"),
+            None
+        );
         let now = Instant::now();
         // 10 % of a thread over the 10 s a first recording is measured
         // over: one second of thread time.

@@ -138,12 +138,10 @@ impl Mutations<'_> {
         let Some(quota) = &self.quota else {
             return;
         };
-        let throttle = self
-            .quotas
-            .with_bucket(quota, Instant::now(), |b| {
-                b.tokens -= f64::from(partitions);
-                b.throttle(quota.bound)
-            });
+        let throttle = self.quotas.with_bucket(quota, Instant::now(), |b| {
+            b.tokens -= f64::from(partitions);
+            b.throttle(quota.bound)
+        });
         if !self.strict {
             self.throttle = self.throttle.max(throttle);
         }
@@ -214,7 +212,11 @@ mod tests {
         assert_eq!(m.throttle(), Duration::ZERO);
         assert_eq!(m.admit(), Ok(()));
         m.record(3);
-        assert!(m.throttle() > Duration::from_millis(2900), "{:?}", m.throttle());
+        assert!(
+            m.throttle() > Duration::from_millis(2900),
+            "{:?}",
+            m.throttle()
+        );
         let mut none = quotas.mutations(None, true);
         none.record(1000);
         assert_eq!((none.admit(), none.throttle()), (Ok(()), Duration::ZERO));
