@@ -13,18 +13,22 @@
 //! timed out), the next accept succeeds and the loop serves as before.
 //!
 //! A connection refused (over a limit, or for want of descriptors) is
-//! reset, not closed: see [`abort`].
+//! reset, not closed: see [`abort`]. One over its address's
+//! `connection_creation_rate` quota (KIP-612, `crate::quotas`) is held
+//! unserved for its throttle time and then closed, as Kafka delays it.
 //!
 //! It is not for the limits' arithmetic (`connection_limits`) nor for what
 //! an accepted connection does (`server::open_connection`, `connection`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use crate::broker_state::BrokerState;
 use crate::connection_limits::{ConnectionLimits, Refused, Slot};
 use crate::listeners::BoundListener;
 use crate::log_limit::LogLimit;
@@ -57,6 +61,8 @@ pub(crate) struct Acceptor {
     pub index: usize,
     pub tls: Option<Arc<ServerTls>>,
     pub limits: Arc<ConnectionLimits>,
+    /// For the connection quotas of client addresses.
+    pub state: Arc<BrokerState>,
 }
 
 /// Accepts on one listener until the server loop stops taking
@@ -102,6 +108,11 @@ async fn admit(acceptor: &Acceptor, stream: TcpStream, peer: SocketAddr) -> Opti
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let throttle = ip_throttle(&acceptor.state, peer.ip());
+    if !throttle.is_zero() {
+        hold(stream, peer, throttle);
+        return None;
+    }
     let slot = match acceptor.limits.admit(acceptor.index, peer.ip()) {
         Ok(slot) => slot,
         Err(refused) => {
@@ -120,6 +131,41 @@ async fn admit(acceptor: &Acceptor, stream: TcpStream, peer: SocketAddr) -> Opti
         tls: acceptor.tls.clone(),
         slot,
     })
+}
+
+/// How long a new connection from `ip` is throttled by its address's
+/// `connection_creation_rate` quota (zero: none applies, or it is within).
+fn ip_throttle(state: &BrokerState, ip: IpAddr) -> Duration {
+    let table = state.metadata().ip_quotas();
+    let Some(bound) = crate::quotas::connection_rate_for(&table, ip) else {
+        return Duration::ZERO;
+    };
+    state
+        .client_quotas()
+        .connection_from(ip, bound, Instant::now())
+}
+
+/// Throttled connections held at most at once; beyond, one is reset at
+/// once (a flood cannot make the broker hold every socket it sends).
+const MAX_HELD: usize = 1024;
+
+/// Throttled connections held now.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Holds a throttled connection unserved for `throttle`, then closes it
+/// (Kafka's delayed close: the client does not reconnect at once).
+fn hold(stream: TcpStream, peer: SocketAddr, throttle: Duration) {
+    tracing::debug!(%peer, ?throttle, "connection throttled: over its address's connection_creation_rate");
+    if HELD.fetch_add(1, Ordering::Relaxed) >= MAX_HELD {
+        HELD.fetch_sub(1, Ordering::Relaxed);
+        abort(&stream);
+        return;
+    }
+    tokio::spawn(async move {
+        tokio::time::sleep(throttle).await;
+        drop(stream);
+        HELD.fetch_sub(1, Ordering::Relaxed);
+    });
 }
 
 /// Makes dropping `stream` reset the connection instead of closing it:

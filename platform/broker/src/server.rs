@@ -362,6 +362,7 @@ async fn serve(
             index,
             tls,
             limits: Arc::clone(&limits),
+            state: Arc::clone(&state),
         };
         accepting.spawn(accept_loop(acceptor, incoming_tx.clone()));
     }

@@ -163,7 +163,23 @@ fn quotas_are_checked_altered_described_and_kept() {
         (&user_alice[..], &[("producer_byte_rate", Some(10.5))][..]),
         (&user_alice[..], &[("no_such_quota", Some(10.0))][..]),
         (
+            &[("ip", Some("not-an-address"))][..],
+            &[("connection_creation_rate", Some(5.0))][..],
+        ),
+        (
+            &[("ip", Some("10.0.0.1")), ("user", None)][..],
+            &[("connection_creation_rate", Some(5.0))][..],
+        ),
+        (
             &[("ip", Some("10.0.0.1"))][..],
+            &[("producer_byte_rate", Some(5.0))][..],
+        ),
+        (
+            &[("ip", None)][..],
+            &[("connection_creation_rate", Some(2.5))][..],
+        ),
+        (
+            &[("user", None)][..],
             &[("connection_creation_rate", Some(5.0))][..],
         ),
         (
@@ -246,7 +262,11 @@ fn quotas_are_checked_altered_described_and_kept() {
             .len(),
         2
     );
-    assert_eq!(describe(&mut raw, &[("ip", 2, None)], false), Err(invalid));
+    assert_eq!(describe(&mut raw, &[("ip", 2, None)], false), Ok(vec![]));
+    assert_eq!(
+        describe(&mut raw, &[("ip", 2, None), ("user", 2, None)], false),
+        Err(invalid)
+    );
     assert_eq!(
         describe(&mut raw, &[("user", 7, None)], false),
         Err(invalid)
@@ -833,4 +853,104 @@ fn a_controller_mutation_quota_is_strict_for_new_clients_and_permissive_for_old(
     eprintln!("four topics: {free:?} without a quota, {limited:?} with one");
     assert!(limited >= Duration::from_secs(3), "{limited:?}");
     assert!(free < Duration::from_secs(2), "{free:?}");
+}
+
+/// `connection_creation_rate` for `ip` 127.0.0.1 (KIP-612): set and
+/// described through the API; new connections from that address beyond
+/// the quota's burst (ten windows' worth, 20 at 2 a second) are held
+/// unanswered and then closed, while 127.0.0.2, without a quota, connects
+/// as often as it likes; the default address's quota then applies to it.
+#[test]
+fn an_ip_connection_rate_quota_throttles_new_connections_from_that_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    let rate = "connection_creation_rate";
+    assert_eq!(
+        alter(&mut raw, &[("ip", Some("127.0.0.1"))], &[(rate, Some(2.0))], false),
+        (0, None)
+    );
+    assert_eq!(
+        describe(&mut raw, &[("ip", 0, Some("127.0.0.1"))], true),
+        Ok(vec![(
+            owned(&[("ip", Some("127.0.0.1"))]),
+            vec![(rate.to_owned(), 2.0)]
+        )])
+    );
+    drop(raw);
+
+    /// Connects from `source` and asks for ApiVersions: whether it is
+    /// answered within 300 ms.
+    fn served_from(broker: &TestBroker, source: &str) -> (bool, std::net::TcpStream) {
+        use std::io::{Read, Write};
+        let source: std::net::IpAddr = source.parse().expect("address");
+        let stream = broker
+            .runtime
+            .block_on(async {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(std::net::SocketAddr::new(source, 0))?;
+                socket.connect(broker.addr).await
+            })
+            .expect("connected");
+        let mut stream = stream.into_std().expect("std");
+        stream.set_nonblocking(false).expect("blocking");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        // ApiVersions v0, correlation id 1, no client id.
+        let request = [0u8, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+        stream.write_all(&request).expect("sent");
+        let mut length = [0u8; 4];
+        (stream.read_exact(&mut length).is_ok(), stream)
+    }
+
+    let start = Instant::now();
+    let mut held = Vec::new();
+    let mut served = 0;
+    for _ in 0..30 {
+        let (answered, stream) = served_from(&broker, "127.0.0.1");
+        if answered {
+            served += 1;
+        } else {
+            held.push(stream);
+        }
+    }
+    let took = start.elapsed();
+    // 20 at once, and what two a second add while the 30 were tried.
+    let most = 20.0 + 2.0 * took.as_secs_f64() + 1.0;
+    eprintln!("127.0.0.1: {served} of 30 served in {took:?}");
+    assert!(
+        served >= 20 && (served as f64) <= most,
+        "{served} served in {took:?}"
+    );
+    assert!(!held.is_empty());
+    // A held connection is closed once its throttle has passed.
+    let mut last = held.pop().expect("held");
+    last.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let waited = Instant::now();
+    assert!(
+        matches!(std::io::Read::read(&mut last, &mut byte), Ok(0) | Err(_)),
+        "answered"
+    );
+    assert!(waited.elapsed() < Duration::from_secs(9), "never closed");
+
+    // Another address has no quota.
+    for i in 0..40 {
+        assert!(served_from(&broker, "127.0.0.2").0, "connection {i} of 127.0.0.2");
+    }
+    // The default address's quota applies to every address without its own.
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(
+        alter(&mut raw, &[("ip", None)], &[(rate, Some(1.0))], false),
+        (0, None)
+    );
+    let mut refused = 0;
+    for _ in 0..15 {
+        if !served_from(&broker, "127.0.0.3").0 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 3, "127.0.0.3: {refused} of 15 held");
 }

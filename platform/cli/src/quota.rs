@@ -27,7 +27,8 @@ pub enum QuotaCommand {
         #[command(flatten)]
         entity: EntityArgs,
         /// `key=value` to set (producer_byte_rate, consumer_byte_rate,
-        /// request_percentage, controller_mutation_rate); repeatable.
+        /// request_percentage, controller_mutation_rate; for an `ip`
+        /// entity connection_creation_rate); repeatable.
         #[arg(long = "add")]
         add: Vec<String>,
         /// Keys to remove; repeatable.
@@ -45,7 +46,7 @@ pub enum QuotaCommand {
         #[command(flatten)]
         entity: EntityArgs,
         /// Entity types that must be named, by any name or the default
-        /// (`user`, `client-id`); repeatable.
+        /// (`user`, `client-id`, `ip`); repeatable.
         #[arg(long = "any")]
         any: Vec<String>,
         /// Only entities that name no other type than the flags do.
@@ -59,10 +60,11 @@ pub enum QuotaCommand {
 /// The flags that name an entity (rpk's).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct EntityArgs {
-    /// `type=name`: `user=alice`, `client-id=app`; repeatable.
+    /// `type=name`: `user=alice`, `client-id=app`, `ip=10.0.0.7` (an ip
+    /// names no other type); repeatable.
     #[arg(long = "name")]
     pub name: Vec<String>,
-    /// Entity types whose default is meant (`user`, `client-id`).
+    /// Entity types whose default is meant (`user`, `client-id`, `ip`).
     #[arg(long = "default")]
     pub default: Vec<String>,
 }

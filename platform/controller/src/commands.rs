@@ -204,6 +204,16 @@ pub enum Command {
         /// Changes by key.
         changes: BTreeMap<String, Option<QuotaValue>>,
     },
+    /// Change one client address's connection quotas (KIP-612's `ip`
+    /// entity, through AlterClientQuotas): as `AlterClientQuotas`, with
+    /// [`check_ip_quota`](crate::check_ip_quota)'s keys and values. Last,
+    /// so that older logs still decode.
+    AlterIpQuotas {
+        /// The address, as text (`None`: the default address).
+        ip: Option<String>,
+        /// Changes by key.
+        changes: BTreeMap<String, Option<QuotaValue>>,
+    },
 }
 
 /// How [`Command::ElectLeader`] picks a leader.

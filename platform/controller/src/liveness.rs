@@ -130,10 +130,11 @@ pub(crate) async fn listener_gone(host: &str, port: u16) -> bool {
         Err(_) => return false,
     };
     let mut byte = [0u8; 1];
-    match tokio::time::timeout(PROBE_TIMEOUT, stream.read(&mut byte)).await {
-        Ok(Ok(0)) => true,
-        _ => false,
-    }
+    // A reset (or anything else) is not "gone": see above.
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, stream.read(&mut byte)).await,
+        Ok(Ok(0))
+    )
 }
 
 impl SessionState {

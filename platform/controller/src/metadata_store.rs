@@ -119,7 +119,7 @@ impl StateMachine {
 /// `#[serde(default)]` (a struct is its fields in order, with no names), so
 /// a snapshot written before the last fields existed, which ends where they
 /// would start, is decoded as the older layout it is: before
-/// `client_quotas`, before `broker_listeners` too, before `acls` and
+/// `ip_quotas`, before `client_quotas` too, before `broker_listeners` too, before `acls` and
 /// `scram_credentials` too, or before `internal_secret` as well.
 fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
     use std::collections::{BTreeMap, BTreeSet};
@@ -172,6 +172,20 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
         broker_listeners: BTreeMap<BrokerId, Vec<crate::model::BrokerListener>>,
     }
+    /// `ClusterMetadata` before `ip_quotas`.
+    #[derive(Deserialize)]
+    struct BeforeIpQuotas {
+        offset: u64,
+        brokers: BTreeMap<BrokerId, BrokerRegistration>,
+        topics: BTreeMap<String, Topic>,
+        pipelines: BTreeMap<String, Pipeline>,
+        placement_cursor: u64,
+        internal_secret: Option<InternalSecret>,
+        acls: BTreeSet<Acl>,
+        scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+        broker_listeners: BTreeMap<BrokerId, Vec<crate::model::BrokerListener>>,
+        client_quotas: BTreeMap<crate::model::QuotaEntity, BTreeMap<String, crate::model::QuotaValue>>,
+    }
     let truncated = |e: &postcard::Error| matches!(e, postcard::Error::DeserializeUnexpectedEnd);
     // An older layout must take the bytes whole: one that leaves some
     // over is a newer snapshot cut short, not an old one.
@@ -184,6 +198,25 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
     match postcard::from_bytes::<ClusterMetadata>(data) {
         Err(e) if truncated(&e) => {}
         other => return other,
+    }
+    match whole::<BeforeIpQuotas>(data) {
+        Ok(old) => {
+            return Ok(ClusterMetadata {
+                offset: old.offset,
+                brokers: old.brokers,
+                topics: old.topics,
+                pipelines: old.pipelines,
+                placement_cursor: old.placement_cursor,
+                internal_secret: old.internal_secret,
+                acls: old.acls,
+                scram_credentials: old.scram_credentials,
+                broker_listeners: old.broker_listeners,
+                client_quotas: old.client_quotas,
+                ip_quotas: BTreeMap::new(),
+            });
+        }
+        Err(e) if truncated(&e) => {}
+        Err(e) => return Err(e),
     }
     match whole::<BeforeQuotas>(data) {
         Ok(old) => {
@@ -198,6 +231,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
                 scram_credentials: old.scram_credentials,
                 broker_listeners: old.broker_listeners,
                 client_quotas: BTreeMap::new(),
+                ip_quotas: BTreeMap::new(),
             });
         }
         Err(e) if truncated(&e) => {}
@@ -245,6 +279,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         scram_credentials: old.scram_credentials,
         broker_listeners: BTreeMap::new(),
         client_quotas: BTreeMap::new(),
+        ip_quotas: BTreeMap::new(),
     })
 }
 
@@ -479,6 +514,30 @@ mod tests {
             [(
                 "producer_byte_rate".to_string(),
                 crate::model::QuotaValue(1_048_576.0),
+            )]
+            .into(),
+        );
+        // Before the ip quotas: the client quotas survive.
+        let before_ip_quotas = postcard::to_stdvec(&(
+            metadata.offset,
+            &metadata.brokers,
+            &metadata.topics,
+            &metadata.pipelines,
+            metadata.placement_cursor,
+            &metadata.internal_secret,
+            &metadata.acls,
+            &metadata.scram_credentials,
+            &metadata.broker_listeners,
+            &metadata.client_quotas,
+        ))
+        .unwrap();
+        assert_eq!(decode_metadata(&before_ip_quotas).unwrap(), metadata);
+
+        metadata.ip_quotas.insert(
+            Some("10.0.0.1".into()),
+            [(
+                "connection_creation_rate".to_string(),
+                crate::model::QuotaValue(5.0),
             )]
             .into(),
         );

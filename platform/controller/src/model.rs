@@ -68,6 +68,13 @@ pub struct ClusterMetadata {
     /// Last, for the same reason as `internal_secret`.
     #[serde(default)]
     pub client_quotas: BTreeMap<QuotaEntity, BTreeMap<String, QuotaValue>>,
+    /// Connection quotas by client address (KIP-612's `ip` entities, which
+    /// name nothing else; `None` is the default address): each address's
+    /// values by key ([`Command::AlterIpQuotas`](crate::Command::AlterIpQuotas)),
+    /// as [`check_ip_quota`] accepts them. Last, for the same reason as
+    /// `internal_secret`.
+    #[serde(default)]
+    pub ip_quotas: BTreeMap<Option<String>, BTreeMap<String, QuotaValue>>,
 }
 
 /// Whom a client quota applies to (KIP-546's entity): a user, a client id,
@@ -116,6 +123,32 @@ pub fn check_client_quota(key: &str, value: f64) -> Result<(), String> {
     }
     if whole && ((value % 1.0).abs() > 1e-6 || value > i64::MAX as f64) {
         return Err(format!("{key} cannot be a fractional value."));
+    }
+    Ok(())
+}
+
+/// The one key an `ip` quota may set (Kafka's `connection_creation_rate`):
+/// new connections per second from that address.
+pub const IP_QUOTA_KEY: &str = "connection_creation_rate";
+
+/// Why `ip` and `value` cannot be an `ip` quota for `key`, if they cannot:
+/// Kafka's checks (an IP address, the one key, a positive whole number
+/// that fits Kafka's INT), with its messages. `None` is the default
+/// address.
+pub fn check_ip_quota(ip: Option<&str>, key: &str, value: f64) -> Result<(), String> {
+    if let Some(ip) = ip
+        && ip.parse::<std::net::IpAddr>().is_err()
+    {
+        return Err(format!("{ip} is not a valid IP or resolvable host."));
+    }
+    if key != IP_QUOTA_KEY {
+        return Err(format!("Invalid configuration key {key}"));
+    }
+    if !value.is_finite() || value <= 0.0 {
+        return Err(format!("Quota {key} must be greater than 0"));
+    }
+    if (value % 1.0).abs() > 1e-6 || value > f64::from(i32::MAX) {
+        return Err(format!("{key} must be an integer."));
     }
     Ok(())
 }

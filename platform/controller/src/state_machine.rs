@@ -9,7 +9,7 @@ use crate::commands::{AppliedResult, Command, CommandError, CommandOutcome, Elec
 use crate::model::{
     BrokerId, BrokerListener, BrokerRegistration, ClusterMetadata, MAX_BROKER_LISTENERS, NO_LEADER,
     PartitionState, Pipeline, QuotaEntity, QuotaValue, ScramCredential, ScramMechanism, Topic,
-    UNCLEAN_LEADER_ELECTION, check_client_quota,
+    UNCLEAN_LEADER_ELECTION, check_client_quota, check_ip_quota,
 };
 use crate::placement::assign_replicas;
 
@@ -137,6 +137,7 @@ impl ClusterMetadata {
             Command::AlterClientQuotas { entity, changes } => {
                 self.alter_client_quotas(entity, changes)
             }
+            Command::AlterIpQuotas { ip, changes } => self.alter_ip_quotas(ip, changes),
         };
         AppliedResult { offset, result }
     }
@@ -188,6 +189,28 @@ impl ClusterMetadata {
         }
         if values.is_empty() {
             self.client_quotas.remove(entity);
+        }
+        Ok(CommandOutcome::Done)
+    }
+
+    fn alter_ip_quotas(
+        &mut self,
+        ip: &Option<String>,
+        changes: &BTreeMap<String, Option<QuotaValue>>,
+    ) -> Outcome {
+        for (key, value) in changes {
+            check_ip_quota(ip.as_deref(), key, value.map_or(1.0, |v| v.0))
+                .map_err(CommandError::InvalidClientQuota)?;
+        }
+        let values = self.ip_quotas.entry(ip.clone()).or_default();
+        for (key, value) in changes {
+            match value {
+                Some(v) => values.insert(key.clone(), *v),
+                None => values.remove(key),
+            };
+        }
+        if values.is_empty() {
+            self.ip_quotas.remove(ip);
         }
         Ok(CommandOutcome::Done)
     }

@@ -853,3 +853,39 @@ fn client_quotas_are_checked_set_and_removed() {
     // The last value gone, the entity is gone.
     assert!(log.md.client_quotas.is_empty());
 }
+
+#[test]
+fn ip_quotas_are_checked_set_and_removed() {
+    let mut log = Log::new();
+    let alter = |ip: Option<&str>, key: &str, value: Option<f64>| Command::AlterIpQuotas {
+        ip: ip.map(str::to_owned),
+        changes: [(key.to_string(), value.map(QuotaValue))].into(),
+    };
+    let rate = "connection_creation_rate";
+    for bad in [
+        alter(Some("not an address"), rate, Some(5.0)),
+        alter(Some("10.0.0.1"), rate, Some(0.0)),
+        alter(Some("10.0.0.1"), rate, Some(2.5)),
+        alter(Some("10.0.0.1"), "producer_byte_rate", Some(5.0)),
+        alter(None, rate, Some(1e12)),
+    ] {
+        assert!(
+            matches!(log.apply(bad), Err(CommandError::InvalidClientQuota(_))),
+            "accepted"
+        );
+    }
+    assert!(log.md.ip_quotas.is_empty());
+    for ip in [Some("10.0.0.1"), Some("::1"), None] {
+        assert_eq!(
+            log.apply(alter(ip, rate, Some(5.0))),
+            Ok(CommandOutcome::Done)
+        );
+    }
+    assert_eq!(log.md.ip_quotas.len(), 3);
+    assert_eq!(log.md.ip_quotas[&None][rate], QuotaValue(5.0));
+    assert_eq!(
+        log.apply(alter(Some("10.0.0.1"), rate, None)),
+        Ok(CommandOutcome::Done)
+    );
+    assert!(!log.md.ip_quotas.contains_key(&Some("10.0.0.1".to_owned())));
+}

@@ -6,8 +6,9 @@
 //! for the whole request (Describe) or every entry (Alter).
 //!
 //! Entity types are Kafka's `user` and `client-id` (a `null` name is the
-//! default); `ip` entities (connection_creation_rate) are refused as not
-//! supported. Keys and values are checked as Kafka checks them.
+//! default), and `ip` (KIP-612's `connection_creation_rate`, alone: an ip
+//! entity names no other type). Keys and values are checked as Kafka
+//! checks them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
-use crate::metadata::{CLIENT_ID, QuotaChanges, USER, entity_from_parts, entity_parts};
+use crate::metadata::{CLIENT_ID, IP, QuotaChanges, USER, entity_from_parts, entity_parts};
 use crate::topic_registry::ApiError;
 
 fn text(s: &str) -> StrBytes {
@@ -43,10 +44,10 @@ enum Match {
 }
 
 impl Match {
-    fn accepts(&self, part: Option<&Option<String>>) -> bool {
+    fn accepts(&self, part: Option<Option<&str>>) -> bool {
         match (self, part) {
             (_, None) => false,
-            (Match::Exact(wanted), Some(name)) => wanted == name,
+            (Match::Exact(wanted), Some(name)) => wanted.as_deref() == name,
             (Match::Specified, Some(_)) => true,
         }
     }
@@ -60,12 +61,7 @@ fn parse_filter(request: &DescribeClientQuotasRequest) -> Result<Vec<(String, Ma
     for c in &request.components {
         let kind = c.entity_type.to_string();
         match kind.as_str() {
-            USER | CLIENT_ID => {}
-            "ip" => {
-                return Err(invalid(
-                    "ip quotas (connection_creation_rate) are not supported".into(),
-                ));
-            }
+            USER | CLIENT_ID | IP => {}
             other => {
                 return Err(invalid(format!(
                     "Custom entity type '{other}' not supported"
@@ -84,6 +80,11 @@ fn parse_filter(request: &DescribeClientQuotasRequest) -> Result<Vec<(String, Ma
             other => return Err(invalid(format!("Unexpected match type: {other}"))),
         };
         components.push((kind, wanted));
+    }
+    if seen.contains(IP) && seen.len() > 1 {
+        return Err(invalid(
+            "Invalid entity filter component combination, IP filter component should not be used with user or clientId filter component.".into(),
+        ));
     }
     Ok(components)
 }
@@ -110,24 +111,32 @@ pub(crate) fn describe(
                 .with_error_message(Some(text(&e.message)));
         }
     };
-    let table = state.metadata().client_quotas();
-    let entries = table
+    let metadata = state.metadata();
+    let (clients, ips) = (metadata.client_quotas(), metadata.ip_quotas());
+    // Every entity as its `(type, name)` parts, with its values.
+    let client_rows = clients
         .iter()
-        .filter(|(entity, _)| {
-            let part = |kind: &str| match kind {
-                USER => entity.user.as_ref(),
-                _ => entity.client_id.as_ref(),
-            };
+        .map(|(entity, values)| (entity_parts(entity).collect::<Vec<_>>(), values));
+    let ip_rows = ips
+        .iter()
+        .map(|(ip, values)| (vec![(IP, ip.as_deref())], values));
+    let entries = client_rows
+        .chain(ip_rows)
+        .filter(|(parts, _)| {
+            let part = |kind: &str| parts.iter().find(|(k, _)| *k == kind).map(|(_, n)| *n);
             let matched = components.iter().all(|(kind, m)| m.accepts(part(kind)));
             // Strict: the entity names no type the filter does not.
             let only = !request.strict
-                || entity_parts(entity).all(|(kind, _)| components.iter().any(|(k, _)| k == kind));
+                || parts
+                    .iter()
+                    .all(|(kind, _)| components.iter().any(|(k, _)| k == kind));
             matched && only
         })
-        .map(|(entity, values)| {
+        .map(|(parts, values)| {
             EntryData::default()
                 .with_entity(
-                    entity_parts(entity)
+                    parts
+                        .into_iter()
                         .map(|(kind, name)| {
                             EntityData::default()
                                 .with_entity_type(text(kind))

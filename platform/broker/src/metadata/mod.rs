@@ -73,7 +73,9 @@ use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{ApiError, Topic, TopicRegistry};
 
 pub(crate) use credentials::{LocalCredentials, Users};
-pub(crate) use quotas::{CLIENT_ID, QuotaChanges, QuotaStore, QuotaTable, USER};
+pub(crate) use quotas::{
+    CLIENT_ID, IP, IpQuotaTable, QuotaChanges, QuotaStore, QuotaTable, QuotaTarget, USER,
+};
 pub(crate) use quotas::{entity_from_parts, entity_parts};
 
 /// The records a single node keeps in its data directory beside the
@@ -278,16 +280,25 @@ impl Metadata {
         }
     }
 
+    /// The connection quotas by client address now (KIP-612's `ip`
+    /// entities).
+    pub(crate) fn ip_quotas(&self) -> Arc<IpQuotaTable> {
+        match &self.store {
+            Store::Registry => self.parts.quotas.local_ips(),
+            Store::Quorum(link) => self.parts.quotas.followed_ips(link),
+        }
+    }
+
     /// Changes `entity`'s quota values (with `validate_only`, only checks
     /// them). An unknown key or a value that is not positive (or not whole,
     /// for a byte rate) is INVALID_REQUEST, as in Kafka.
     pub(crate) async fn alter_client_quotas(
         &self,
-        entity: fjord_controller::QuotaEntity,
+        entity: QuotaTarget,
         changes: QuotaChanges,
         validate_only: bool,
     ) -> Result<(), ApiError> {
-        quotas::check(&changes)?;
+        quotas::check(&entity, &changes)?;
         if validate_only || changes.is_empty() {
             return Ok(());
         }

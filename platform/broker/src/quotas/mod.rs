@@ -18,7 +18,8 @@
 //! DescribeClientQuotas/AlterClientQuotas in `crate::apis::quotas`), which
 //! requests are timed and how a throttle is put in an answer
 //! (`crate::apis`). `controller_mutation_rate` (KIP-599) is measured
-//! with a token bucket of its own: `mutation`.
+//! with a token bucket of its own: `mutation`; `connection_creation_rate`
+//! per client address (KIP-612) in `connections`.
 //!
 //! **Which quota.** Kafka's precedence, per key: the first of user and
 //! client id, user and default client id, user, default user and client
@@ -28,6 +29,7 @@
 //! every user's own, one of user `alice` alone is shared by all her client
 //! ids (Kafka's quota metric tags).
 
+mod connections;
 mod mutation;
 mod rate;
 
@@ -38,6 +40,7 @@ use fjord_controller::QuotaEntity;
 use parking_lot::Mutex;
 
 use crate::metadata::QuotaTable;
+pub(crate) use connections::rate_for as connection_rate_for;
 pub(crate) use mutation::{Mutations, QuotaExceeded};
 pub(crate) use rate::{Rate, Windows};
 
@@ -172,6 +175,8 @@ struct Rates {
     rates: HashMap<SensorKey, Rate>,
     /// Controller mutation quotas' token buckets (`mutation`).
     buckets: HashMap<SensorKey, mutation::Bucket>,
+    /// Connection creation rates by client address (`connections`).
+    ips: HashMap<std::net::IpAddr, Rate>,
     last_sweep: Instant,
 }
 
@@ -184,6 +189,7 @@ impl Rates {
         }
         self.rates.retain(|_, r| !r.is_idle(windows, now));
         self.buckets.retain(|_, b| !b.is_full(now));
+        self.ips.retain(|_, r| !r.is_idle(windows, now));
         self.last_sweep = now;
     }
 }
@@ -196,6 +202,7 @@ impl ClientQuotas {
             state: Mutex::new(Rates {
                 rates: HashMap::new(),
                 buckets: HashMap::new(),
+                ips: HashMap::new(),
                 last_sweep: Instant::now(),
             }),
         }
