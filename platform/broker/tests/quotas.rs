@@ -901,8 +901,27 @@ fn an_ip_connection_rate_quota_throttles_new_connections_from_that_address() {
         let request = [0u8, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
         stream.write_all(&request).expect("sent");
         let mut length = [0u8; 4];
-        (stream.read_exact(&mut length).is_ok(), stream)
+        if stream.read_exact(&mut length).is_err() {
+            return (false, stream);
+        }
+        let mut body = vec![0u8; u32::from_be_bytes(length) as usize];
+        (stream.read_exact(&mut body).is_ok(), stream)
     }
+
+    // Another address has no quota (no default yet); it keeps an admin
+    // connection open for later (127.0.0.1's will be throttled).
+    for i in 0..40 {
+        assert!(
+            served_from(&broker, "127.0.0.2").0,
+            "connection {i} of 127.0.0.2"
+        );
+    }
+    let (answered, admin) = served_from(&broker, "127.0.0.2");
+    assert!(answered);
+    admin
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut admin = Raw::from_stream(admin);
 
     let start = Instant::now();
     let mut held = Vec::new();
@@ -936,14 +955,9 @@ fn an_ip_connection_rate_quota_throttles_new_connections_from_that_address() {
     );
     assert!(waited.elapsed() < Duration::from_secs(9), "never closed");
 
-    // Another address has no quota.
-    for i in 0..40 {
-        assert!(served_from(&broker, "127.0.0.2").0, "connection {i} of 127.0.0.2");
-    }
     // The default address's quota applies to every address without its own.
-    let mut raw = Raw::connect(broker.addr);
     assert_eq!(
-        alter(&mut raw, &[("ip", None)], &[(rate, Some(1.0))], false),
+        alter(&mut admin, &[("ip", None)], &[(rate, Some(1.0))], false),
         (0, None)
     );
     let mut refused = 0;
