@@ -779,12 +779,10 @@ fn a_controller_mutation_quota_is_strict_for_new_clients_and_permissive_for_old(
     let ResponseKind::DeleteTopics(deleted) = other.call(
         ApiKey::DeleteTopics,
         6,
-        RequestKind::DeleteTopics(
-            DeleteTopicsRequest::default().with_topics(vec![
+        RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topics(vec![
                 delete_topics_request::DeleteTopicState::default()
                     .with_name(Some(TopicName(text("s1")))),
-            ]),
-        ),
+            ])),
     ) else {
         panic!("not a DeleteTopics answer");
     };
@@ -867,7 +865,12 @@ fn an_ip_connection_rate_quota_throttles_new_connections_from_that_address() {
     let mut raw = Raw::connect(broker.addr);
     let rate = "connection_creation_rate";
     assert_eq!(
-        alter(&mut raw, &[("ip", Some("127.0.0.1"))], &[(rate, Some(2.0))], false),
+        alter(
+            &mut raw,
+            &[("ip", Some("127.0.0.1"))],
+            &[(rate, Some(2.0))],
+            false
+        ),
         (0, None)
     );
     assert_eq!(

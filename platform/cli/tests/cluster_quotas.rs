@@ -1,7 +1,8 @@
 //! Client quotas in a cluster of three `fjord server` processes: a quota
 //! set through one broker (an AlterClientQuotas command to the controller
 //! quorum) is described by every broker, and removed the same way; and
-//! `fjord quota alter|describe` against the same cluster.
+//! `fjord quota alter|describe` against the same cluster, for a user and
+//! client id and for an ip.
 
 mod common;
 
@@ -134,6 +135,30 @@ fn a_quota_set_through_one_broker_applies_on_every_broker() {
     cluster.wait_for_detail("broker 3 describes the CLI's quota", |_| {
         let (ok, out) = fjord(&third, &["quota", "describe", "--name", "user=alice"]);
         if ok && out.contains("user=alice,client-id=<default>\tconsumer_byte_rate\t2048") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+
+    // An ip quota (KIP-612, the quorum's AlterIpQuotas), described by an
+    // ip filter on another broker.
+    let (ok, out) = fjord(
+        &first,
+        &[
+            "quota",
+            "alter",
+            "--name",
+            "ip=10.0.0.7",
+            "--add",
+            "connection_creation_rate=10",
+        ],
+    );
+    assert!(ok, "{out}");
+    cluster.wait_for_detail("broker 3 describes the ip quota", |_| {
+        let (ok, out) = fjord(&third, &["quota", "describe", "--any", "ip"]);
+        if ok && out.contains("ip=10.0.0.7\tconnection_creation_rate\t10") && !out.contains("alice")
+        {
             Ok(())
         } else {
             Err(out)

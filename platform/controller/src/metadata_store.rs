@@ -184,7 +184,8 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         acls: BTreeSet<Acl>,
         scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
         broker_listeners: BTreeMap<BrokerId, Vec<crate::model::BrokerListener>>,
-        client_quotas: BTreeMap<crate::model::QuotaEntity, BTreeMap<String, crate::model::QuotaValue>>,
+        client_quotas:
+            BTreeMap<crate::model::QuotaEntity, BTreeMap<String, crate::model::QuotaValue>>,
     }
     let truncated = |e: &postcard::Error| matches!(e, postcard::Error::DeserializeUnexpectedEnd);
     // An older layout must take the bytes whole: one that leaves some
