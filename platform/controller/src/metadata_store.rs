@@ -119,7 +119,7 @@ impl StateMachine {
 /// `#[serde(default)]` (a struct is its fields in order, with no names), so
 /// a snapshot written before the last fields existed, which ends where they
 /// would start, is decoded as the older layout it is: before
-/// `client_quotas`, before `broker_listeners` too, before `acls` and
+/// `broker_configs`, before `client_quotas` too, before `broker_listeners` too, before `acls` and
 /// `scram_credentials` too, or before `internal_secret` as well.
 fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
     use std::collections::{BTreeMap, BTreeSet};
@@ -159,6 +159,21 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         acls: BTreeSet<Acl>,
         scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
     }
+    /// `ClusterMetadata` before `broker_configs`.
+    #[derive(Deserialize)]
+    struct BeforeBrokerConfigs {
+        offset: u64,
+        brokers: BTreeMap<BrokerId, BrokerRegistration>,
+        topics: BTreeMap<String, Topic>,
+        pipelines: BTreeMap<String, Pipeline>,
+        placement_cursor: u64,
+        internal_secret: Option<InternalSecret>,
+        acls: BTreeSet<Acl>,
+        scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+        broker_listeners: BTreeMap<BrokerId, Vec<crate::model::BrokerListener>>,
+        client_quotas:
+            BTreeMap<crate::model::QuotaEntity, BTreeMap<String, crate::model::QuotaValue>>,
+    }
     /// `ClusterMetadata` before `client_quotas`.
     #[derive(Deserialize)]
     struct BeforeQuotas {
@@ -185,6 +200,25 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         Err(e) if truncated(&e) => {}
         other => return other,
     }
+    match whole::<BeforeBrokerConfigs>(data) {
+        Ok(old) => {
+            return Ok(ClusterMetadata {
+                offset: old.offset,
+                brokers: old.brokers,
+                topics: old.topics,
+                pipelines: old.pipelines,
+                placement_cursor: old.placement_cursor,
+                internal_secret: old.internal_secret,
+                acls: old.acls,
+                scram_credentials: old.scram_credentials,
+                broker_listeners: old.broker_listeners,
+                client_quotas: old.client_quotas,
+                broker_configs: BTreeMap::new(),
+            });
+        }
+        Err(e) if truncated(&e) => {}
+        Err(e) => return Err(e),
+    }
     match whole::<BeforeQuotas>(data) {
         Ok(old) => {
             return Ok(ClusterMetadata {
@@ -198,6 +232,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
                 scram_credentials: old.scram_credentials,
                 broker_listeners: old.broker_listeners,
                 client_quotas: BTreeMap::new(),
+                broker_configs: BTreeMap::new(),
             });
         }
         Err(e) if truncated(&e) => {}
@@ -245,6 +280,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         scram_credentials: old.scram_credentials,
         broker_listeners: BTreeMap::new(),
         client_quotas: BTreeMap::new(),
+        broker_configs: BTreeMap::new(),
     })
 }
 
@@ -481,6 +517,26 @@ mod tests {
                 crate::model::QuotaValue(1_048_576.0),
             )]
             .into(),
+        );
+        // Before the dynamic broker configs: the quotas survive.
+        let before_broker_configs = postcard::to_stdvec(&(
+            metadata.offset,
+            &metadata.brokers,
+            &metadata.topics,
+            &metadata.pipelines,
+            metadata.placement_cursor,
+            &metadata.internal_secret,
+            &metadata.acls,
+            &metadata.scram_credentials,
+            &metadata.broker_listeners,
+            &metadata.client_quotas,
+        ))
+        .unwrap();
+        assert_eq!(decode_metadata(&before_broker_configs).unwrap(), metadata);
+
+        metadata.broker_configs.insert(
+            String::new(),
+            [("log.retention.ms".to_string(), "60000".to_string())].into(),
         );
         let new = postcard::to_stdvec(&metadata).unwrap();
         assert_eq!(decode_metadata(&new).unwrap(), metadata);

@@ -137,6 +137,11 @@ impl ClusterMetadata {
             Command::AlterClientQuotas { entity, changes } => {
                 self.alter_client_quotas(entity, changes)
             }
+            Command::AlterBrokerConfigs {
+                resource,
+                changes,
+                replace,
+            } => self.alter_broker_configs(resource, changes, *replace),
         };
         AppliedResult { offset, result }
     }
@@ -159,6 +164,37 @@ impl ClusterMetadata {
             .entry(user.to_string())
             .or_default()
             .insert(mechanism, credential.clone());
+        Ok(CommandOutcome::Done)
+    }
+
+    fn alter_broker_configs(
+        &mut self,
+        resource: &str,
+        changes: &BTreeMap<String, Option<String>>,
+        replace: bool,
+    ) -> Outcome {
+        if !resource.is_empty() && resource.parse::<u32>().is_err() {
+            return Err(CommandError::InvalidConfig {
+                key: resource.to_string(),
+                reason: "a broker config resource is \"\" or a broker id".into(),
+            });
+        }
+        for key in changes.keys() {
+            validate_config(key, None)?;
+        }
+        let values = self.broker_configs.entry(resource.to_string()).or_default();
+        if replace {
+            values.clear();
+        }
+        for (key, value) in changes {
+            match value {
+                Some(v) => values.insert(key.clone(), v.clone()),
+                None => values.remove(key),
+            };
+        }
+        if values.is_empty() {
+            self.broker_configs.remove(resource);
+        }
         Ok(CommandOutcome::Done)
     }
 
