@@ -56,6 +56,7 @@ mod connection;
 mod connection_limits;
 mod data_dir_lock;
 mod disk_space;
+mod dynamic_config;
 mod error;
 mod frame;
 mod group;

@@ -146,9 +146,7 @@ fn a_full_kafka_config_set_is_accepted_and_described_with_sources() {
         .expect("describe");
     let full = described[0].as_ref().expect("full");
     for (name, value) in FULL_SET.iter().take(FULL_SET.len() - 3) {
-        let entry = full
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} described"));
+        let entry = full.get(name).unwrap_or_else(|| panic!("{name} described"));
         assert_eq!(entry.value.as_deref().unwrap_or(""), *value, "{name}");
         assert_eq!(entry.source, ConfigSource::DynamicTopic, "{name}");
     }
@@ -177,7 +175,10 @@ fn a_full_kafka_config_set_is_accepted_and_described_with_sources() {
         entry("message.timestamp.type").value.as_deref(),
         Some("CreateTime")
     );
-    assert_eq!(entry("message.timestamp.type").source, ConfigSource::Default);
+    assert_eq!(
+        entry("message.timestamp.type").source,
+        ConfigSource::Default
+    );
 
     // Bad values are refused with INVALID_CONFIG; so are unknown keys.
     for bad in [

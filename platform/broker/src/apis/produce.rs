@@ -172,7 +172,13 @@ pub(crate) async fn handle(
                 None => partition
                     .append(records.to_vec())
                     .await
-                    .map(|info| (info.first_offset, info.last_offset + 1, info.log_append_time))
+                    .map(|info| {
+                        (
+                            info.first_offset,
+                            info.last_offset + 1,
+                            info.log_append_time,
+                        )
+                    })
                     .map_err(|e| refusal(state, &name, index, &e)),
             };
             match appended {

@@ -47,14 +47,8 @@ const I32_MAX: i64 = i32::MAX as i64;
 /// and lower bounds).
 pub(super) const KEYS: &[(&str, Kind)] = &[
     ("cleanup.policy", Kind::List(&["delete", "compact"])),
-    (
-        "compression.gzip.level",
-        Kind::Int { min: -1, max: 9 },
-    ),
-    (
-        "compression.lz4.level",
-        Kind::Int { min: 1, max: 17 },
-    ),
+    ("compression.gzip.level", Kind::Int { min: -1, max: 9 }),
+    ("compression.lz4.level", Kind::Int { min: 1, max: 17 }),
     (
         "compression.type",
         Kind::Choice(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),

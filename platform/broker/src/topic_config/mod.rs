@@ -15,7 +15,16 @@ use std::collections::BTreeMap;
 
 use fjord_log::{CleanupPolicy, LogConfig, TimestampType};
 
+use crate::dynamic_config::DynamicDefaults;
+
 pub(crate) use keys::validate;
+
+/// The value a topic without an override of `name` has under `defaults`,
+/// and the DescribeConfigs type of `name` (STRING for an unknown name).
+pub(crate) fn default_of(name: &str, defaults: &LogConfig) -> (String, i8) {
+    let kind = kind_of(name).map_or(TYPE_STRING, |k| k.config_type());
+    (default_value(name, defaults), kind)
+}
 use keys::{default_value, is_removed, kind_of};
 
 /// Kafka's `ConfigResource.Type` for a topic.
@@ -177,10 +186,15 @@ impl TopicConfigs {
 
     /// Every known config of the topic as `(name, value, source, type)`:
     /// explicit ones with [`SOURCE_TOPIC`]; the rest with the broker's
-    /// default, whose source is [`SOURCE_STATIC_BROKER`] where the broker's
+    /// default: a dynamic broker config's with its source, else one whose
+    /// source is [`SOURCE_STATIC_BROKER`] where the broker's
     /// config changed it from the built-in one and [`SOURCE_DEFAULT`]
     /// otherwise.
-    pub(crate) fn describe(&self, defaults: &LogConfig) -> Vec<(String, String, i8, i8)> {
+    pub(crate) fn describe(
+        &self,
+        defaults: &LogConfig,
+        dynamic: &DynamicDefaults,
+    ) -> Vec<(String, String, i8, i8)> {
         let builtin = LogConfig::default();
         keys::KEYS
             .iter()
@@ -188,6 +202,10 @@ impl TopicConfigs {
                 let config_type = kind.config_type();
                 match self.get(name) {
                     Some(v) => (name.to_string(), v.to_string(), SOURCE_TOPIC, config_type),
+                    None if dynamic.source(name).is_some() => {
+                        let (value, source) = dynamic.source(name).unwrap_or_default();
+                        (name.to_string(), value.to_string(), source, config_type)
+                    }
                     None => {
                         let value = default_value(name, defaults);
                         let source = if value == default_value(name, &builtin) {
