@@ -26,8 +26,9 @@ use crate::dynamic_config::{self, DYNAMIC_KEYS};
 use crate::metadata::BrokerConfigChanges;
 use crate::metadata::Metadata;
 use crate::topic_config::{
-    RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_DEFAULT, SOURCE_DYNAMIC_DEFAULT_BROKER,
-    SOURCE_STATIC_BROKER, TYPE_BOOLEAN, TYPE_INT, TYPE_LONG, TYPE_STRING, TopicConfigs, default_of,
+    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC, SOURCE_DEFAULT,
+    SOURCE_DYNAMIC_BROKER_LOGGER, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_STATIC_BROKER,
+    TYPE_BOOLEAN, TYPE_INT, TYPE_LONG, TYPE_STRING, TopicConfigs, default_of,
 };
 use crate::topic_registry::ApiError;
 
@@ -152,7 +153,9 @@ fn cluster_default_entries(state: &BrokerState) -> Vec<Entry> {
 fn authorized(access: &Access, kind: i8, name: &str, op: Operation) -> Result<(), ApiError> {
     let refused = match kind {
         RESOURCE_TOPIC if !access.topic(op, name) => ResponseError::TopicAuthorizationFailed,
-        RESOURCE_BROKER if !access.cluster(op) => ResponseError::ClusterAuthorizationFailed,
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !access.cluster(op) => {
+            ResponseError::ClusterAuthorizationFailed
+        }
         // Other types are refused as unsupported after this.
         _ => return Ok(()),
     };
@@ -204,6 +207,23 @@ pub(crate) fn describe(
                             format!("this is broker {}, not {name:?}", state.config().node_id),
                         ))
                     }
+                }
+                RESOURCE_BROKER_LOGGER => {
+                    logger_resource(state, &resource.resource_name).map(|()| {
+                        crate::log_levels::describe()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(name, level)| {
+                                (
+                                    name,
+                                    level,
+                                    SOURCE_DYNAMIC_BROKER_LOGGER,
+                                    TYPE_STRING,
+                                    false,
+                                )
+                            })
+                            .collect()
+                    })
                 }
                 other => Err(ApiError::new(
                     ResponseError::InvalidRequest,
@@ -374,7 +394,24 @@ pub(crate) async fn incremental_alter(
             }
             Ok(configs)
         });
-        let outcome = if resource.resource_type == RESOURCE_BROKER {
+        let outcome = if resource.resource_type == RESOURCE_BROKER_LOGGER {
+            authorized(
+                access,
+                RESOURCE_BROKER_LOGGER,
+                name,
+                Operation::AlterConfigs,
+            )
+            .and_then(|()| logger_resource(state, name))
+            .and_then(|()| {
+                let changes = resource
+                    .configs
+                    .iter()
+                    .map(|c| logger_change(c.name.as_str(), c.config_operation, c.value.as_deref()))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(invalid_config)?;
+                crate::log_levels::change(&changes, request.validate_only).map_err(invalid_config)
+            })
+        } else if resource.resource_type == RESOURCE_BROKER {
             let changes = authorized(access, RESOURCE_BROKER, name, Operation::AlterConfigs)
                 .and_then(|()| {
                     broker_changes(
@@ -467,4 +504,38 @@ async fn store_broker(
         }
         checked => checked.map(|_| ()),
     }
+}
+
+/// One BROKER_LOGGER change: SET a level, DELETE the logger's own.
+fn logger_change(
+    logger: &str,
+    op: i8,
+    value: Option<&str>,
+) -> Result<(String, Option<String>), String> {
+    match op {
+        OP_SET => Ok((logger.to_owned(), Some(value.unwrap_or("").to_owned()))),
+        OP_DELETE => Ok((logger.to_owned(), None)),
+        op => Err(format!("operation {op} is not valid for logger {logger}")),
+    }
+}
+
+/// Checks a BROKER_LOGGER resource: this broker's id (a broker's loggers
+/// are its own process's), with levels this process can change.
+fn logger_resource(state: &BrokerState, name: &str) -> Result<(), ApiError> {
+    if name != state.config().node_id.to_string() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!(
+                "this is broker {}; ask broker {name:?} for its loggers",
+                state.config().node_id
+            ),
+        ));
+    }
+    if !crate::log_levels::supported() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "this broker's log levels cannot be changed at run time (it is embedded: its host owns logging)",
+        ));
+    }
+    Ok(())
 }

@@ -32,6 +32,9 @@ pub(crate) const RESOURCE_TOPIC: i8 = 2;
 /// Kafka's `ConfigResource.Type` for a broker.
 pub(crate) const RESOURCE_BROKER: i8 = 4;
 
+/// Kafka's `ConfigResource.Type` for a broker's loggers.
+pub(crate) const RESOURCE_BROKER_LOGGER: i8 = 8;
+
 /// DescribeConfigs `config_source`: set on the topic.
 pub(crate) const SOURCE_TOPIC: i8 = 1;
 /// DescribeConfigs `config_source`: a broker's own dynamic config.
@@ -40,6 +43,8 @@ pub(crate) const SOURCE_DYNAMIC_BROKER: i8 = 2;
 pub(crate) const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 /// DescribeConfigs `config_source`: static broker config.
 pub(crate) const SOURCE_STATIC_BROKER: i8 = 4;
+/// DescribeConfigs `config_source`: a broker logger's level.
+pub(crate) const SOURCE_DYNAMIC_BROKER_LOGGER: i8 = 6;
 /// DescribeConfigs `config_source`: built-in default.
 pub(crate) const SOURCE_DEFAULT: i8 = 5;
 
