@@ -136,9 +136,9 @@ impl LocalBroker {
 
     /// Every config of `topic`: its own values and the broker defaults.
     pub fn topic_configs(&self, topic: &Topic) -> Vec<ConfigEntry> {
-        topic
-            .configs()
-            .describe(self.state.registry().defaults())
+        self.state
+            .registry()
+            .describe_configs(&topic.configs())
             .into_iter()
             .map(|(name, value, source, _)| ConfigEntry {
                 name,

@@ -133,6 +133,11 @@ impl Broker {
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))?;
         let stores = crate::metadata::LocalStores::open(&config.data_dir)?;
+        if cluster.is_none() {
+            // A single node's dynamic broker configs (a cluster's come
+            // with the quorum's metadata).
+            crate::metadata::load_broker_configs(&registry, &config.data_dir, config.node_id)?;
+        }
         let (config, registry, groups) = (Arc::new(config), Arc::new(registry), Arc::new(groups));
         let token_validator = {
             let config = Arc::clone(&config);

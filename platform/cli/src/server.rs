@@ -361,17 +361,35 @@ fn init_logging(format: &str, filter: &str) -> Result<()> {
     } else {
         format!("{filter},openraft=off")
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .with_context(|| format!("invalid log filter {filter:?}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // Behind a reload layer, so that Kafka's BROKER_LOGGER configs can
+    // change levels while the server runs.
+    let (layer, handle) = tracing_subscriber::reload::Layer::new(env_filter);
+    let output = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(layer);
     if format == "json" {
-        builder.json().init();
+        registry.with(output.json()).init();
     } else {
-        builder.init();
+        registry.with(output).init();
     }
+    fjord_broker::install_log_control(&filter, std::sync::Arc::new(LogFilter(handle)));
     Ok(())
+}
+
+/// The server's log filter, swapped at run time (BROKER_LOGGER).
+struct LogFilter(
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>,
+);
+
+impl fjord_broker::LogControl for LogFilter {
+    fn apply(&self, directives: &str) -> Result<(), String> {
+        let filter = tracing_subscriber::EnvFilter::try_new(directives)
+            .map_err(|e| format!("invalid log filter {directives:?}: {e}"))?;
+        self.0.reload(filter).map_err(|e| e.to_string())
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM, so the broker can flush and checkpoint.

@@ -214,6 +214,19 @@ pub enum Command {
         /// Changes by key.
         changes: BTreeMap<String, Option<QuotaValue>>,
     },
+    /// Change dynamic broker configs of one resource: `""` (the cluster
+    /// default) or a broker id. `Some` sets a key, `None` removes it; with
+    /// `replace`, keys not named are removed too (AlterConfigs). The
+    /// proposing broker checked keys and values. After
+    /// `AlterIpQuotas`, so that older logs still decode.
+    AlterBrokerConfigs {
+        /// `""` or a broker id in decimal.
+        resource: String,
+        /// Changes by key.
+        changes: BTreeMap<String, Option<String>>,
+        /// Whether the changes replace the resource's whole set.
+        replace: bool,
+    },
 }
 
 /// How [`Command::ElectLeader`] picks a leader.

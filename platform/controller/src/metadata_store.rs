@@ -119,7 +119,7 @@ impl StateMachine {
 /// `#[serde(default)]` (a struct is its fields in order, with no names), so
 /// a snapshot written before the last fields existed, which ends where they
 /// would start, is decoded as the older layout it is: before
-/// `ip_quotas`, before `client_quotas` too, before `broker_listeners` too, before `acls` and
+/// `ip_quotas` (and `broker_configs`, which came with it), before `client_quotas` too, before `broker_listeners` too, before `acls` and
 /// `scram_credentials` too, or before `internal_secret` as well.
 fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
     use std::collections::{BTreeMap, BTreeSet};
@@ -214,6 +214,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
                 broker_listeners: old.broker_listeners,
                 client_quotas: old.client_quotas,
                 ip_quotas: BTreeMap::new(),
+                broker_configs: BTreeMap::new(),
             });
         }
         Err(e) if truncated(&e) => {}
@@ -233,6 +234,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
                 broker_listeners: old.broker_listeners,
                 client_quotas: BTreeMap::new(),
                 ip_quotas: BTreeMap::new(),
+                broker_configs: BTreeMap::new(),
             });
         }
         Err(e) if truncated(&e) => {}
@@ -281,6 +283,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         broker_listeners: BTreeMap::new(),
         client_quotas: BTreeMap::new(),
         ip_quotas: BTreeMap::new(),
+        broker_configs: BTreeMap::new(),
     })
 }
 
@@ -518,7 +521,7 @@ mod tests {
             )]
             .into(),
         );
-        // Before the ip quotas: the client quotas survive.
+        // Before the ip quotas and broker configs: the client quotas survive.
         let before_ip_quotas = postcard::to_stdvec(&(
             metadata.offset,
             &metadata.brokers,
@@ -541,6 +544,10 @@ mod tests {
                 crate::model::QuotaValue(5.0),
             )]
             .into(),
+        );
+        metadata.broker_configs.insert(
+            String::new(),
+            [("log.retention.ms".to_string(), "60000".to_string())].into(),
         );
         let new = postcard::to_stdvec(&metadata).unwrap();
         assert_eq!(decode_metadata(&new).unwrap(), metadata);

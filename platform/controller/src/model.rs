@@ -75,6 +75,14 @@ pub struct ClusterMetadata {
     /// `internal_secret`.
     #[serde(default)]
     pub ip_quotas: BTreeMap<Option<String>, BTreeMap<String, QuotaValue>>,
+    /// Dynamic broker configs (Kafka's IncrementalAlterConfigs on BROKER
+    /// resources): by resource name (`""` the cluster-wide default, else a
+    /// broker id), each key's value, Kafka's broker names
+    /// ([`Command::AlterBrokerConfigs`](crate::Command::AlterBrokerConfigs));
+    /// which keys may be set live is the broker's to check. Last, for the
+    /// same reason as `internal_secret`.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Whom a client quota applies to (KIP-546's entity): a user, a client id,

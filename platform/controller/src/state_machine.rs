@@ -138,6 +138,11 @@ impl ClusterMetadata {
                 self.alter_client_quotas(entity, changes)
             }
             Command::AlterIpQuotas { ip, changes } => self.alter_ip_quotas(ip, changes),
+            Command::AlterBrokerConfigs {
+                resource,
+                changes,
+                replace,
+            } => self.alter_broker_configs(resource, changes, *replace),
         };
         AppliedResult { offset, result }
     }
@@ -160,6 +165,37 @@ impl ClusterMetadata {
             .entry(user.to_string())
             .or_default()
             .insert(mechanism, credential.clone());
+        Ok(CommandOutcome::Done)
+    }
+
+    fn alter_broker_configs(
+        &mut self,
+        resource: &str,
+        changes: &BTreeMap<String, Option<String>>,
+        replace: bool,
+    ) -> Outcome {
+        if !resource.is_empty() && resource.parse::<u32>().is_err() {
+            return Err(CommandError::InvalidConfig {
+                key: resource.to_string(),
+                reason: "a broker config resource is \"\" or a broker id".into(),
+            });
+        }
+        for key in changes.keys() {
+            validate_config(key, None)?;
+        }
+        let values = self.broker_configs.entry(resource.to_string()).or_default();
+        if replace {
+            values.clear();
+        }
+        for (key, value) in changes {
+            match value {
+                Some(v) => values.insert(key.clone(), v.clone()),
+                None => values.remove(key),
+            };
+        }
+        if values.is_empty() {
+            self.broker_configs.remove(resource);
+        }
         Ok(CommandOutcome::Done)
     }
 

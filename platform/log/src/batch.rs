@@ -336,6 +336,15 @@ pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: i64) {
     batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Sets the LogAppendTime timestamp-type bit of the batch that starts at
+/// `batch[0]` and its max timestamp to `append_time`, then rewrites the
+/// CRC: every record of the batch then reads as `append_time`.
+pub fn set_log_append_time(batch: &mut [u8], append_time: i64) {
+    let attributes = i16::from_be_bytes([batch[ATTRIBUTES], batch[ATTRIBUTES + 1]]) | 0x08;
+    batch[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    set_max_timestamp(batch, append_time);
+}
+
 /// Writes the partition leader epoch into the batch that starts at
 /// `batch[0]`. The CRC does not cover it.
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {

@@ -36,6 +36,19 @@ impl CleanupPolicy {
     }
 }
 
+/// `message.timestamp.type`: whose clock the records' timestamps are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// `CreateTime`: the producer's timestamps, checked against
+    /// `message.timestamp.before.max.ms` / `after.max.ms` (Kafka's default).
+    #[default]
+    CreateTime,
+    /// `LogAppendTime`: the leader stamps each batch with its clock as it
+    /// appends (attribute bit 3 and max timestamp), and every record of
+    /// the batch reads as that time.
+    LogAppendTime,
+}
+
 /// Settings of one log. Field names follow Kafka's topic configs
 /// (`segment.bytes` → `segment_bytes`, …); defaults are Kafka's.
 ///
@@ -50,6 +63,10 @@ pub struct LogConfig {
     pub segment_bytes: u64,
     /// `segment.ms`: roll when the timestamps of a segment span more than this.
     pub segment_ms: Option<i64>,
+    /// `segment.jitter.ms`: the most a segment's `segment.ms` roll comes
+    /// early, a per-segment amount in `[0, jitter)` so that partitions
+    /// created together do not all roll at once.
+    pub segment_jitter_ms: i64,
     /// `segment.index.bytes`: roll when the offset index reaches this size.
     pub segment_index_bytes: usize,
     /// `index.interval.bytes`: bytes of log between two offset-index entries.
@@ -72,6 +89,14 @@ pub struct LogConfig {
     /// decompress, on produce and on every read of records. Not
     /// `max.message.bytes`, which bounds a batch as sent.
     pub max_decompressed_bytes: usize,
+    /// `message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: under CreateTime, how far in the
+    /// past (before the broker's clock) a record's timestamp may be.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: under CreateTime, how far in the
+    /// future a record's timestamp may be.
+    pub timestamp_after_max_ms: i64,
     /// `cleanup.policy`: retention applies with `delete`, the cleaner with `compact`.
     pub cleanup_policy: CleanupPolicy,
     /// `min.cleanable.dirty.ratio`: clean once dirty bytes / cleanable bytes reach this.
@@ -91,6 +116,7 @@ impl Default for LogConfig {
         LogConfig {
             segment_bytes: 1 << 30,
             segment_ms: Some(7 * 24 * 3600 * 1000),
+            segment_jitter_ms: 0,
             segment_index_bytes: 10 << 20,
             index_interval_bytes: 4096,
             retention_ms: Some(7 * 24 * 3600 * 1000),
@@ -100,6 +126,10 @@ impl Default for LogConfig {
             durability: Durability::PageCache,
             max_message_bytes: 1_048_588,
             max_decompressed_bytes: crate::records::DEFAULT_MAX_DECOMPRESSED_BYTES,
+            timestamp_type: TimestampType::CreateTime,
+            // Kafka 4.0's defaults (KIP-937): any past, an hour ahead.
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: 3_600_000,
             cleanup_policy: CleanupPolicy::Delete,
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,

@@ -44,7 +44,7 @@ pub use cleaner::{
     CLEANED_SUFFIX, CLEANER_OFFSET_CHECKPOINT, CleanStats, Cleanability, CleanerConfig,
     SWAP_SUFFIX, SwapStep,
 };
-pub use config::{CleanupPolicy, Durability, LogConfig};
+pub use config::{CleanupPolicy, Durability, LogConfig, TimestampType};
 pub use error::{LogError, RecordError};
 pub use files::{FileCache, MIN_OPEN_FILES, nofile_limit};
 pub use log::{
@@ -55,4 +55,4 @@ pub use log::{
 pub use records::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeLimits, DecodedBatch, Record, decode_batch,
 };
-pub use validate::validate_produced;
+pub use validate::{validate_produced, validate_produced_at};

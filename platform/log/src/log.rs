@@ -131,6 +131,9 @@ pub struct AppendInfo {
     pub record_count: u64,
     /// Bytes appended.
     pub bytes: usize,
+    /// The time the batches were stamped with under LogAppendTime (-1
+    /// under CreateTime), which a produce answer carries.
+    pub log_append_time: i64,
 }
 
 /// The answer to [`Log::read`].
@@ -537,7 +540,14 @@ impl Log {
         let max_index_entries = (config.segment_index_bytes / 12).max(1);
         for (i, header) in headers.iter().enumerate() {
             let pending = (pos - byte_start) as u64;
-            if needs_roll(&active, pending, header, config, max_index_entries) {
+            if needs_roll(
+                &self.dir,
+                &active,
+                pending,
+                header,
+                config,
+                max_index_entries,
+            ) {
                 active.append(
                     &buf[byte_start..pos],
                     &headers[run_start..i],
@@ -578,6 +588,11 @@ impl Log {
             max_timestamp: headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1),
             record_count,
             bytes: pos,
+            log_append_time: if first.attributes & 0x08 != 0 {
+                first.max_timestamp
+            } else {
+                -1
+            },
         })
     }
 
@@ -1111,6 +1126,7 @@ fn check_size(header: &BatchHeader, config: &LogConfig) -> Result<(), LogError> 
 }
 
 fn needs_roll(
+    dir: &Path,
     active: &Segment,
     pending: u64,
     header: &BatchHeader,
@@ -1124,11 +1140,31 @@ fn needs_roll(
     let segment_bytes = config.segment_bytes.min(i32::MAX as u64);
     size + header.size() as u64 > segment_bytes
         || config.segment_ms.is_some_and(|ms| {
+            let jitter = roll_jitter(dir, active.base_offset, config.segment_jitter_ms);
             active.rolling_timestamp() >= 0
-                && header.max_timestamp - active.rolling_timestamp() > ms
+                && header
+                    .max_timestamp
+                    .saturating_sub(active.rolling_timestamp())
+                    > ms.saturating_sub(jitter)
         })
         || active.index_entries() >= max_index_entries
         || header.last_offset() - active.base_offset > i32::MAX as i64
+}
+
+/// How much earlier than `segment.ms` the segment of `dir` at `base`
+/// rolls: Kafka draws it at random in `[0, segment.jitter.ms)` per
+/// segment; here it is a hash of the log's directory and the segment's
+/// base offset, as spread across partitions and segments but the same
+/// after a restart (no state to keep).
+fn roll_jitter(dir: &Path, base: i64, jitter_ms: i64) -> i64 {
+    use std::hash::{Hash, Hasher};
+    if jitter_ms <= 0 {
+        return 0;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut hasher);
+    base.hash(&mut hasher);
+    (hasher.finish() % jitter_ms as u64) as i64
 }
 
 /// Base offsets of the segments in `dir`, from the `.log` file names.

@@ -10,10 +10,14 @@
 //! codec whose records decompress, as a stream, to at most
 //! `message.max.decompressed.bytes`; every record parsing inside the batch
 //! with offset delta = its index and, on a compacted topic, a key; exactly
-//! the claimed number of records. Timestamps follow CreateTime (the only
-//! `message.timestamp.type` Fjord has): a producer may not claim
-//! LogAppendTime (`INVALID_TIMESTAMP`), and a max timestamp that is not
-//! the records' largest is corrected in place, CRC included, as Kafka does.
+//! the claimed number of records. Timestamps (`INVALID_TIMESTAMP`): a
+//! producer may never claim LogAppendTime; under CreateTime every record's
+//! timestamp (but -1, none) must lie within
+//! `[now - message.timestamp.before.max.ms, now + message.timestamp.after.max.ms]`,
+//! and a max timestamp that is not the records' largest is corrected in
+//! place, CRC included; under LogAppendTime the batch is stamped with the
+//! broker's clock (attribute bit and max timestamp, CRC rewritten), as
+//! Kafka's `LogValidator` does.
 
 use std::cell::RefCell;
 
@@ -21,7 +25,7 @@ use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::codec::Decompressor;
 use crate::error::RecordError;
 use crate::records::parse_records;
-use crate::{LogConfig, LogError};
+use crate::{LogConfig, LogError, TimestampType};
 
 thread_local! {
     /// One decompressor per thread, so the produce path keeps its liblz4
@@ -52,6 +56,18 @@ const CONTROL_BIT: i16 = 0x20;
 pub fn validate_produced(
     buf: &mut [u8],
     config: &LogConfig,
+    accept: impl FnMut(BatchHeader),
+) -> Result<(), LogError> {
+    validate_produced_at(buf, config, crate::log::now_ms(), accept)
+}
+
+/// [`validate_produced`] with the broker's clock reading `now` (ms since
+/// the epoch): the time timestamps are checked against and LogAppendTime
+/// stamps.
+pub fn validate_produced_at(
+    buf: &mut [u8],
+    config: &LogConfig,
+    now: i64,
     mut accept: impl FnMut(BatchHeader),
 ) -> Result<(), LogError> {
     let mut pos = 0;
@@ -62,11 +78,20 @@ pub fn validate_produced(
         let bytes = &mut buf[pos..pos + header.size()];
         check_header(&header, config)?;
         let max_timestamp = DECOMPRESSOR.with_borrow_mut(|decompressor| {
-            check_records(&header, bytes, config, first_index, decompressor)
+            check_records(&header, bytes, config, first_index, now, decompressor)
         })?;
         let mut header = header;
-        if max_timestamp != header.max_timestamp {
-            batch::set_max_timestamp(bytes, max_timestamp);
+        let stamped = match config.timestamp_type {
+            TimestampType::CreateTime => max_timestamp,
+            TimestampType::LogAppendTime => now,
+        };
+        let type_bit = config.timestamp_type == TimestampType::LogAppendTime;
+        if stamped != header.max_timestamp || type_bit {
+            if type_bit {
+                batch::set_log_append_time(bytes, stamped);
+            } else {
+                batch::set_max_timestamp(bytes, stamped);
+            }
             header = batch::validate(bytes)?;
         }
         accept(header);
@@ -104,8 +129,7 @@ fn check_header(header: &BatchHeader, config: &LogConfig) -> Result<(), LogError
     }
     if header.attributes & TIMESTAMP_TYPE_BIT != 0 {
         return Err(LogError::InvalidTimestamp {
-            reason: "a producer may not set the LogAppendTime timestamp type (the topic uses CreateTime)"
-                .to_string(),
+            reason: "a producer may not set the timestamp type to LogAppendTime".to_string(),
         });
     }
     if i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1 {
@@ -124,8 +148,14 @@ fn check_records(
     bytes: &[u8],
     config: &LogConfig,
     first_index: i32,
+    now: i64,
     decompressor: &mut Decompressor,
 ) -> Result<i64, LogError> {
+    let check_time = config.timestamp_type == TimestampType::CreateTime;
+    // Widened: `now - timestamp` of a hostile timestamp overflows an i64.
+    let earliest = i128::from(now) - i128::from(config.timestamp_before_max_ms);
+    let latest = i128::from(now) + i128::from(config.timestamp_after_max_ms);
+    let mut bad_time: Option<(i32, i64)> = None;
     let payload = decompressor.records(
         header.codec(),
         &bytes[HEADER_LEN..],
@@ -164,7 +194,16 @@ fn check_records(
                         "compacted topic received a record without a key (record {i})"
                     ));
                 }
-                max_timestamp = max_timestamp.max(record.create_time(header));
+                let timestamp = record.create_time(header);
+                // -1 is "no timestamp", which Kafka lets through.
+                if check_time
+                    && timestamp != -1
+                    && bad_time.is_none()
+                    && !(earliest..=latest).contains(&i128::from(timestamp))
+                {
+                    bad_time = Some((i as i32, timestamp));
+                }
+                max_timestamp = max_timestamp.max(timestamp);
             }
         }
     }
@@ -175,6 +214,18 @@ fn check_records(
                 first.message
             ),
             record_errors,
+        });
+    }
+    if let Some((i, timestamp)) = bad_time {
+        let clamp = |t: i128| t.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+        return Err(LogError::InvalidTimestamp {
+            reason: format!(
+                "timestamp {timestamp} of record {} is out of range: it must be within [{}, {}] \
+                 (message.timestamp.before.max.ms / message.timestamp.after.max.ms)",
+                first_index.saturating_add(i),
+                clamp(earliest),
+                clamp(latest)
+            ),
         });
     }
     if present != header.records_count as usize {

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::{RawHeader, compress, raw_batch, raw_record};
 use fjord_log::{
-    CleanupPolicy, DecodeLimits, LogConfig, LogError, decode_batch, validate_produced,
+    CleanupPolicy, DecodeLimits, LogConfig, LogError, TimestampType, decode_batch,
+    validate_produced, validate_produced_at,
 };
 use kafka_protocol::records::Compression;
 use proptest::prelude::*;
@@ -288,6 +289,77 @@ fn timestamps_follow_create_time() {
         fjord_log::validate_batch(&batch).unwrap().max_timestamp,
         TS + 1
     );
+}
+
+/// `message.timestamp.before.max.ms` / `after.max.ms` under CreateTime:
+/// Kafka 4.0's defaults let any past through and an hour of future; a
+/// record outside is refused whole with INVALID_TIMESTAMP naming it; -1
+/// (no timestamp) always passes.
+#[test]
+fn create_time_is_checked_against_the_clock() {
+    let check = |first_ts: i64, config: &LogConfig| {
+        let body = records(3, keyed);
+        let mut batch = raw_batch(RawHeader::new(3, 0, first_ts), &body);
+        validate_produced_at(&mut batch, config, TS, |_| {})
+    };
+    let defaults = config();
+    assert!(check(0, &defaults).is_ok(), "any past by default");
+    assert!(check(TS + 3_600_000 - 2, &defaults).is_ok());
+    // Record 2 is at TS + 3_600_000 + 1: one ms too far ahead.
+    match check(TS + 3_600_000 - 1, &defaults) {
+        Err(LogError::InvalidTimestamp { reason }) => {
+            assert!(reason.contains("record 2"), "{reason}")
+        }
+        other => panic!("expected INVALID_TIMESTAMP, got {other:?}"),
+    }
+    let strict = LogConfig {
+        timestamp_before_max_ms: 1000,
+        timestamp_after_max_ms: 0,
+        ..config()
+    };
+    assert!(check(TS - 1000, &strict).is_ok());
+    assert!(matches!(
+        check(TS - 1001, &strict),
+        Err(LogError::InvalidTimestamp { .. })
+    ));
+    assert!(matches!(
+        check(i64::MIN + 5, &defaults),
+        Ok(()) | Err(LogError::InvalidTimestamp { .. })
+    ));
+    let mut none = raw_batch(
+        RawHeader::new(1, 0, -1),
+        &raw_record(0, 0, Some(b"k"), None),
+    );
+    assert!(validate_produced_at(&mut none, &strict, TS, |_| {}).is_ok());
+}
+
+/// LogAppendTime: the batch is stamped with the clock (bit 3 of the
+/// attributes, max timestamp), CRC rewritten, and producer timestamps are
+/// not checked; a producer still may not set the bit itself.
+#[test]
+fn log_append_time_stamps_the_batch() {
+    let config = LogConfig {
+        timestamp_type: TimestampType::LogAppendTime,
+        timestamp_after_max_ms: 0,
+        ..config()
+    };
+    let body = records(2, keyed);
+    let mut batch = raw_batch(RawHeader::new(2, 0, TS + 99_999_999), &body);
+    let mut seen = None;
+    validate_produced_at(&mut batch, &config, TS, |h| seen = Some(h)).unwrap();
+    let header = fjord_log::validate_batch(&batch).unwrap();
+    assert_eq!(header.max_timestamp, TS);
+    assert_eq!(header.attributes & 0x08, 0x08);
+    assert_eq!(seen.map(|h| h.max_timestamp), Some(TS));
+    let decoded = decode_batch(&batch, DecodeLimits::default()).unwrap();
+    assert!(decoded.records().all(|r| r.timestamp == TS));
+    let mut h = RawHeader::new(2, 0, TS);
+    h.attributes |= 0x08;
+    let mut claimed = raw_batch(h, &body);
+    assert!(matches!(
+        validate_produced_at(&mut claimed, &config, TS, |_| {}),
+        Err(LogError::InvalidTimestamp { .. })
+    ));
 }
 
 /// Writes `bytes` zeros into `w` a MiB at a time: a bomb is made as a

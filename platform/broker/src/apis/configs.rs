@@ -1,6 +1,9 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics
-//! (broker configs are static: described, not alterable). Describing
-//! needs DESCRIBE_CONFIGS, altering ALTER_CONFIGS, on the topic (refused:
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and
+//! brokers. Of a broker's configs those `crate::dynamic_config` lists can
+//! change while it runs, for the cluster (resource name `""`) or for one
+//! broker (its id), through the metadata frontend; the others are
+//! read-only (INVALID_CONFIG naming the key). Describing needs
+//! DESCRIBE_CONFIGS, altering ALTER_CONFIGS, on the topic (refused:
 //! TOPIC_AUTHORIZATION_FAILED) or, for a broker, on the cluster
 //! (CLUSTER_AUTHORIZATION_FAILED).
 
@@ -19,10 +22,13 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
+use crate::dynamic_config::{self, DYNAMIC_KEYS};
+use crate::metadata::BrokerConfigChanges;
 use crate::metadata::Metadata;
 use crate::topic_config::{
-    RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_STATIC_BROKER, TYPE_BOOLEAN, TYPE_INT, TYPE_LONG,
-    TYPE_STRING, TopicConfigs,
+    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC, SOURCE_DEFAULT,
+    SOURCE_DYNAMIC_BROKER_LOGGER, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_STATIC_BROKER,
+    TYPE_BOOLEAN, TYPE_INT, TYPE_LONG, TYPE_STRING, TopicConfigs, default_of,
 };
 use crate::topic_registry::ApiError;
 
@@ -63,18 +69,7 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
             c.log_dir_reserve_bytes.to_string(),
             TYPE_LONG,
         ),
-        fixed(
-            "log.retention.ms",
-            d.retention_ms.unwrap_or(-1).to_string(),
-            TYPE_LONG,
-        ),
-        fixed("log.segment.bytes", d.segment_bytes.to_string(), TYPE_INT),
         fixed("max.partitions", c.max_partitions.to_string(), TYPE_INT),
-        fixed(
-            "message.max.bytes",
-            d.max_message_bytes.to_string(),
-            TYPE_INT,
-        ),
         fixed(
             "message.max.decompressed.bytes",
             d.max_decompressed_bytes.to_string(),
@@ -113,8 +108,44 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
             .into_iter()
             .map(|(name, value, kind)| fixed(name, value, kind)),
     );
+    // The dynamic ones: the value in force here and where it comes from.
+    let dynamic = state.registry().dynamic();
+    let (effective, builtin) = (state.registry().defaults(), fjord_log::LogConfig::default());
+    for (broker_key, topic_key) in DYNAMIC_KEYS {
+        let (value, kind) = default_of(topic_key, &effective);
+        let source = match dynamic.source(topic_key) {
+            Some((_, source)) => source,
+            None if value == default_of(topic_key, &builtin).0 => SOURCE_DEFAULT,
+            None => SOURCE_STATIC_BROKER,
+        };
+        entries.push((broker_key.to_string(), value, source, kind, false));
+    }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries
+}
+
+/// The cluster-wide dynamic defaults (resource `""`): only those set, as
+/// Kafka describes them.
+fn cluster_default_entries(state: &BrokerState) -> Vec<Entry> {
+    let dynamic = state.registry().dynamic();
+    let defaults = fjord_log::LogConfig::default();
+    dynamic
+        .table
+        .get("")
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| {
+            let kind =
+                dynamic_config::topic_key(key).map_or(TYPE_STRING, |t| default_of(t, &defaults).1);
+            (
+                key.clone(),
+                value.clone(),
+                SOURCE_DYNAMIC_DEFAULT_BROKER,
+                kind,
+                false,
+            )
+        })
+        .collect()
 }
 
 /// Refuses `op` on the resource of type `kind` called `name` unless the
@@ -122,7 +153,9 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
 fn authorized(access: &Access, kind: i8, name: &str, op: Operation) -> Result<(), ApiError> {
     let refused = match kind {
         RESOURCE_TOPIC if !access.topic(op, name) => ResponseError::TopicAuthorizationFailed,
-        RESOURCE_BROKER if !access.cluster(op) => ResponseError::ClusterAuthorizationFailed,
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !access.cluster(op) => {
+            ResponseError::ClusterAuthorizationFailed
+        }
         // Other types are refused as unsupported after this.
         _ => return Ok(()),
     };
@@ -154,9 +187,9 @@ pub(crate) fn describe(
             let entries: Result<Vec<Entry>, ApiError> = match resource.resource_type {
                 _ if allowed.is_err() => allowed.map(|()| Vec::new()),
                 RESOURCE_TOPIC => match state.registry().get(&resource.resource_name) {
-                    Some(topic) => Ok(topic
-                        .configs()
-                        .describe(state.registry().defaults())
+                    Some(topic) => Ok(state
+                        .registry()
+                        .describe_configs(&topic.configs())
                         .into_iter()
                         .map(|(n, v, s, t)| (n, v, s, t, false))
                         .collect()),
@@ -164,7 +197,9 @@ pub(crate) fn describe(
                 },
                 RESOURCE_BROKER => {
                     let name = resource.resource_name.as_str();
-                    if name.is_empty() || name == state.config().node_id.to_string() {
+                    if name.is_empty() {
+                        Ok(cluster_default_entries(state))
+                    } else if name == state.config().node_id.to_string() {
                         Ok(broker_entries(state))
                     } else {
                         Err(ApiError::new(
@@ -172,6 +207,23 @@ pub(crate) fn describe(
                             format!("this is broker {}, not {name:?}", state.config().node_id),
                         ))
                     }
+                }
+                RESOURCE_BROKER_LOGGER => {
+                    logger_resource(state, &resource.resource_name).map(|()| {
+                        crate::log_levels::describe()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(name, level)| {
+                                (
+                                    name,
+                                    level,
+                                    SOURCE_DYNAMIC_BROKER_LOGGER,
+                                    TYPE_STRING,
+                                    false,
+                                )
+                            })
+                            .collect()
+                    })
                 }
                 other => Err(ApiError::new(
                     ResponseError::InvalidRequest,
@@ -219,10 +271,6 @@ fn topic_resource(state: &BrokerState, kind: i8, name: &str) -> Result<TopicConf
             .get(name)
             .map(|t| t.configs())
             .ok_or_else(|| ApiError::unknown_topic(name)),
-        RESOURCE_BROKER => Err(ApiError::new(
-            ResponseError::InvalidRequest,
-            "broker configs are static in Fjord; change the config file and restart",
-        )),
         other => Err(ApiError::new(
             ResponseError::InvalidRequest,
             format!("resource type {other} is not supported"),
@@ -260,13 +308,28 @@ pub(crate) async fn alter(
             )
             .map_err(invalid_config)
         });
-        let outcome = store(
-            &metadata,
-            &resource.resource_name,
-            configs,
-            request.validate_only,
-        )
-        .await;
+        let outcome = if resource.resource_type == RESOURCE_BROKER {
+            // AlterConfigs replaces the resource's whole set.
+            let changes = authorized(access, RESOURCE_BROKER, name, Operation::AlterConfigs)
+                .and_then(|()| {
+                    broker_changes(
+                        name,
+                        resource
+                            .configs
+                            .iter()
+                            .map(|c| (c.name.as_str(), OP_SET, c.value.as_deref())),
+                    )
+                });
+            store_broker(&metadata, name, changes, true, request.validate_only).await
+        } else {
+            store(
+                &metadata,
+                &resource.resource_name,
+                configs,
+                request.validate_only,
+            )
+            .await
+        };
         let answer = alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name);
@@ -331,13 +394,44 @@ pub(crate) async fn incremental_alter(
             }
             Ok(configs)
         });
-        let outcome = store(
-            &metadata,
-            &resource.resource_name,
-            configs,
-            request.validate_only,
-        )
-        .await;
+        let outcome = if resource.resource_type == RESOURCE_BROKER_LOGGER {
+            authorized(
+                access,
+                RESOURCE_BROKER_LOGGER,
+                name,
+                Operation::AlterConfigs,
+            )
+            .and_then(|()| logger_resource(state, name))
+            .and_then(|()| {
+                let changes = resource
+                    .configs
+                    .iter()
+                    .map(|c| logger_change(c.name.as_str(), c.config_operation, c.value.as_deref()))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(invalid_config)?;
+                crate::log_levels::change(&changes, request.validate_only).map_err(invalid_config)
+            })
+        } else if resource.resource_type == RESOURCE_BROKER {
+            let changes = authorized(access, RESOURCE_BROKER, name, Operation::AlterConfigs)
+                .and_then(|()| {
+                    broker_changes(
+                        name,
+                        resource
+                            .configs
+                            .iter()
+                            .map(|c| (c.name.as_str(), c.config_operation, c.value.as_deref())),
+                    )
+                });
+            store_broker(&metadata, name, changes, false, request.validate_only).await
+        } else {
+            store(
+                &metadata,
+                &resource.resource_name,
+                configs,
+                request.validate_only,
+            )
+            .await
+        };
         let answer = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name);
@@ -363,4 +457,85 @@ async fn store(
         Ok(configs) if !validate_only => metadata.set_topic_configs(name, configs).await,
         checked => checked.map(|_| ()),
     }
+}
+
+/// Checks changes to the dynamic configs of broker resource `resource`
+/// (`""` or a broker id): SET a dynamic key to a good value, DELETE a
+/// dynamic key; a read-only or unknown key is INVALID_CONFIG naming it.
+fn broker_changes<'a>(
+    resource: &str,
+    items: impl Iterator<Item = (&'a str, i8, Option<&'a str>)>,
+) -> Result<BrokerConfigChanges, ApiError> {
+    dynamic_config::check_resource(resource).map_err(invalid_config)?;
+    let mut changes = BrokerConfigChanges::new();
+    for (key, op, value) in items {
+        let change = match op {
+            OP_SET => dynamic_config::check(key, value.unwrap_or("")).map(Some),
+            OP_DELETE => dynamic_config::check(key, "").map(|_| None).or_else(|e| {
+                match dynamic_config::topic_key(key) {
+                    // A bad (empty) value of a dynamic key: fine to delete.
+                    Some(_) => Ok(None),
+                    None => Err(e),
+                }
+            }),
+            op => Err(format!(
+                "operation {op} is not valid for broker config {key}"
+            )),
+        }
+        .map_err(invalid_config)?;
+        changes.insert(key.to_string(), change);
+    }
+    Ok(changes)
+}
+
+/// Stores checked broker config changes (`validate_only`: only checked).
+async fn store_broker(
+    metadata: &Metadata,
+    resource: &str,
+    changes: Result<BrokerConfigChanges, ApiError>,
+    replace: bool,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    match changes {
+        Ok(changes) if !validate_only => {
+            metadata
+                .alter_broker_configs(resource.to_string(), changes, replace)
+                .await
+        }
+        checked => checked.map(|_| ()),
+    }
+}
+
+/// One BROKER_LOGGER change: SET a level, DELETE the logger's own.
+fn logger_change(
+    logger: &str,
+    op: i8,
+    value: Option<&str>,
+) -> Result<(String, Option<String>), String> {
+    match op {
+        OP_SET => Ok((logger.to_owned(), Some(value.unwrap_or("").to_owned()))),
+        OP_DELETE => Ok((logger.to_owned(), None)),
+        op => Err(format!("operation {op} is not valid for logger {logger}")),
+    }
+}
+
+/// Checks a BROKER_LOGGER resource: this broker's id (a broker's loggers
+/// are its own process's), with levels this process can change.
+fn logger_resource(state: &BrokerState, name: &str) -> Result<(), ApiError> {
+    if name != state.config().node_id.to_string() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!(
+                "this is broker {}; ask broker {name:?} for its loggers",
+                state.config().node_id
+            ),
+        ));
+    }
+    if !crate::log_levels::supported() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "this broker's log levels cannot be changed at run time (it is embedded: its host owns logging)",
+        ));
+    }
+    Ok(())
 }

@@ -167,16 +167,24 @@ pub(crate) async fn handle(
                 Some(header) => partition
                     .append_idempotent(records.to_vec(), &header, expiry)
                     .await
-                    .map(|base| (base, base + i64::from(header.last_offset_delta) + 1))
+                    .map(|base| (base, base + i64::from(header.last_offset_delta) + 1, -1))
                     .map_err(|e| refusal(state, &name, index, &e)),
                 None => partition
                     .append(records.to_vec())
                     .await
-                    .map(|info| (info.first_offset, info.last_offset + 1))
+                    .map(|info| {
+                        (
+                            info.first_offset,
+                            info.last_offset + 1,
+                            info.log_append_time,
+                        )
+                    })
                     .map_err(|e| refusal(state, &name, index, &e)),
             };
             match appended {
-                Ok((base_offset, end)) => {
+                // `log_append_time`: the time the broker stamped the batch
+                // with on a LogAppendTime topic, -1 otherwise (as Kafka).
+                Ok((base_offset, end, log_append_time)) => {
                     if acks == -1 {
                         uncommitted.push((
                             responses.len(),
@@ -189,7 +197,7 @@ pub(crate) async fn handle(
                         PartitionProduceResponse::default()
                             .with_index(index)
                             .with_base_offset(base_offset)
-                            .with_log_append_time_ms(-1)
+                            .with_log_append_time_ms(log_append_time)
                             .with_log_start_offset(partition.log_start_offset()),
                     )
                 }

@@ -118,8 +118,9 @@ pub(crate) async fn create(
                             )
                             .with_configs(None);
                     } else if version >= 5 {
-                        let described = configs
-                            .describe(state.registry().defaults())
+                        let described = state
+                            .registry()
+                            .describe_configs(&configs)
                             .into_iter()
                             .map(|(name, value, source, _)| {
                                 CreatableTopicConfigs::default()

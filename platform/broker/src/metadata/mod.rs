@@ -53,6 +53,7 @@
 //! one `match` per operation, so the single node keeps the registry.
 
 mod acls;
+mod broker_configs;
 mod credentials;
 mod quorum;
 mod quotas;
@@ -66,6 +67,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 pub(crate) use acls::AclStore;
+pub(crate) use broker_configs::{BrokerConfigChanges, load_local as load_broker_configs};
 
 use crate::authorizer::{AclBinding, AclFilter, AclIndex};
 use crate::quorum_link::ClusterLink;
@@ -86,6 +88,10 @@ pub(crate) struct LocalStores {
     pub acls: Arc<AclStore>,
     pub credentials: Arc<LocalCredentials>,
     pub quotas: Arc<QuotaStore>,
+    /// The data directory, where a single node's dynamic broker configs
+    /// are kept, and the lock their changes take one at a time.
+    pub data_dir: std::path::PathBuf,
+    pub broker_configs: Arc<parking_lot::Mutex<()>>,
 }
 
 impl LocalStores {
@@ -95,6 +101,8 @@ impl LocalStores {
             acls: Arc::new(AclStore::open(dir)?),
             credentials: Arc::new(LocalCredentials::open(dir)?),
             quotas: Arc::new(QuotaStore::open(dir)?),
+            data_dir: dir.to_path_buf(),
+            broker_configs: Arc::default(),
         })
     }
 }
@@ -203,6 +211,8 @@ struct Parts {
     config: MetadataConfig,
     acls: Arc<AclStore>,
     quotas: Arc<QuotaStore>,
+    data_dir: std::path::PathBuf,
+    broker_configs: Arc<parking_lot::Mutex<()>>,
 }
 
 /// The metadata frontend of one broker (see the module doc). Cheap to make
@@ -234,6 +244,8 @@ impl Metadata {
                 acls: Arc::clone(&stores.acls),
                 credentials: Arc::clone(&stores.credentials),
                 quotas: Arc::clone(&stores.quotas),
+                data_dir: stores.data_dir.clone(),
+                broker_configs: Arc::clone(&stores.broker_configs),
             },
             store,
         }
@@ -270,6 +282,36 @@ impl Metadata {
             }
         }
         Ok(matched)
+    }
+
+    /// Changes the dynamic broker configs of `resource` (`""`: the
+    /// cluster default; a broker id), checked by the caller
+    /// (`crate::dynamic_config::check`); with `replace`, the resource's
+    /// other keys are removed (AlterConfigs). Every broker applies them
+    /// and they survive a restart.
+    pub(crate) async fn alter_broker_configs(
+        &self,
+        resource: String,
+        changes: BrokerConfigChanges,
+        replace: bool,
+    ) -> Result<(), ApiError> {
+        match &self.store {
+            Store::Registry => {
+                broker_configs::alter_local(
+                    &self.parts.registry,
+                    &self.parts.broker_configs,
+                    &self.parts.data_dir,
+                    self.parts.config.node_id,
+                    resource,
+                    changes,
+                    replace,
+                )
+                .await
+            }
+            Store::Quorum(link) => {
+                broker_configs::alter_quorum(link, resource, changes, replace).await
+            }
+        }
     }
 
     /// The client quotas now: every entity's values.

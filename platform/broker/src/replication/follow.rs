@@ -153,6 +153,8 @@ async fn stop(fetching: Fetching) {
 /// Brings the registry in line with `metadata`; returns the partitions
 /// hosted here.
 fn sync_registry(registry: &TopicRegistry, metadata: &ClusterMetadata, local: i32) -> Vec<Hosted> {
+    // First, so that partitions opened below get the new defaults too.
+    registry.set_dynamic(&metadata.broker_configs, local);
     let mut hosted = Vec::new();
     for (name, topic) in &metadata.topics {
         let configs = TopicConfigs::from_pairs(

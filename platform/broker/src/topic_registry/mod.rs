@@ -20,6 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::dynamic_config::{BrokerConfigTable, DynamicDefaults};
 use crate::error::BrokerError;
 use crate::partition::Partition;
 use crate::topic_config::TopicConfigs;
@@ -139,7 +140,13 @@ struct ClusterFile {
 #[derive(Debug)]
 pub struct TopicRegistry {
     data_dir: PathBuf,
-    defaults: LogConfig,
+    /// The log settings of a topic without overrides: `base_defaults`
+    /// with the dynamic broker configs applied.
+    defaults: RwLock<LogConfig>,
+    /// The defaults the broker's config file gives.
+    base_defaults: LogConfig,
+    /// The dynamic broker configs that apply here.
+    dynamic: RwLock<Arc<DynamicDefaults>>,
     cluster_id: String,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises creation, deletion and alteration.
@@ -169,7 +176,9 @@ impl TopicRegistry {
         let cluster_id = load_cluster_id(&data_dir, cluster_id)?;
         let registry = TopicRegistry {
             data_dir,
-            defaults,
+            defaults: RwLock::new(defaults.clone()),
+            base_defaults: defaults,
+            dynamic: RwLock::default(),
             cluster_id,
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
@@ -208,7 +217,7 @@ impl TopicRegistry {
         let configs =
             TopicConfigs::from_pairs(file.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .map_err(|e| BrokerError::metadata(path, e))?;
-        let log_config = configs.log_config(&self.defaults);
+        let log_config = configs.log_config(&self.defaults());
         let count = file.partitions.clamp(0, MAX_PARTITIONS);
         let replicated = file.hosted.is_some();
         let hosted = file.hosted.unwrap_or_else(|| (0..count).collect());
@@ -276,9 +285,43 @@ impl TopicRegistry {
         &self.cluster_id
     }
 
-    /// The broker-wide default log settings.
-    pub fn defaults(&self) -> &LogConfig {
-        &self.defaults
+    /// The broker-wide default log settings (the config file's, with the
+    /// dynamic broker configs applied).
+    pub fn defaults(&self) -> LogConfig {
+        self.defaults.read().clone()
+    }
+
+    /// The dynamic broker configs that apply to this broker.
+    pub(crate) fn dynamic(&self) -> Arc<DynamicDefaults> {
+        Arc::clone(&self.dynamic.read())
+    }
+
+    /// Applies the dynamic broker configs `table` (this broker being
+    /// `node_id`): new defaults for every topic's logs where the topic
+    /// does not override them. Nothing happens when the table is the one
+    /// applied already.
+    pub(crate) fn set_dynamic(&self, table: &BrokerConfigTable, node_id: i32) {
+        if self.dynamic.read().table == *table {
+            return;
+        }
+        let _admin = self.admin.lock();
+        let dynamic = DynamicDefaults::new(table.clone(), node_id);
+        let defaults = dynamic.apply(&self.base_defaults);
+        *self.defaults.write() = defaults.clone();
+        *self.dynamic.write() = Arc::new(dynamic);
+        for topic in self.list() {
+            let log_config = topic.configs().log_config(&defaults);
+            for partition in topic.partitions() {
+                partition.set_config(log_config.clone());
+            }
+        }
+        tracing::info!(?table, "applied dynamic broker configs");
+    }
+
+    /// Every config of a topic with `configs` as its overrides, as
+    /// DescribeConfigs answers: `(name, value, source, type)`.
+    pub(crate) fn describe_configs(&self, configs: &TopicConfigs) -> Vec<(String, String, i8, i8)> {
+        configs.describe(&self.defaults(), &self.dynamic())
     }
 
     /// The topic called `name`.
@@ -327,7 +370,7 @@ impl TopicRegistry {
         if validate_only {
             return Ok(None);
         }
-        let log_config = configs.log_config(&self.defaults);
+        let log_config = configs.log_config(&self.defaults());
         let opened = self.open_new_partitions(name, 0..partitions, &log_config, false)?;
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -398,7 +441,7 @@ impl TopicRegistry {
         if validate_only {
             return Ok(());
         }
-        let log_config = topic.configs().log_config(&self.defaults);
+        let log_config = topic.configs().log_config(&self.defaults());
         // Published together once all are open: a producer must not write
         // to a partition that a later failure takes away again.
         let opened =
@@ -426,7 +469,7 @@ impl TopicRegistry {
         let topic = self
             .get(name)
             .ok_or_else(|| ApiError::unknown_topic(name))?;
-        let log_config = configs.log_config(&self.defaults);
+        let log_config = configs.log_config(&self.defaults());
         *topic.configs.write() = configs;
         for partition in topic.partitions() {
             partition.set_config(log_config.clone());

@@ -35,7 +35,7 @@ impl TopicRegistry {
                 if changed {
                     let _admin = self.admin.lock();
                     existing.partition_count.store(count, Ordering::Release);
-                    let log_config = configs.log_config(&self.defaults);
+                    let log_config = configs.log_config(&self.defaults());
                     *existing.configs.write() = configs;
                     for partition in existing.partitions() {
                         partition.set_config(log_config.clone());
@@ -87,7 +87,7 @@ impl TopicRegistry {
         if let Some(partition) = topic.partition(index) {
             return Ok(partition);
         }
-        let log_config = topic.configs().log_config(&self.defaults);
+        let log_config = topic.configs().log_config(&self.defaults());
         let partition = self
             .open_partition(&topic.name, index, &log_config, leader_epoch, true)
             .map(Arc::new)

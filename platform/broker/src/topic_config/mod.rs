@@ -1,19 +1,50 @@
-//! Topic-level configs (Kafka's names): which keys exist, how their values
-//! are checked, and how a topic's overrides turn into a [`LogConfig`].
+//! Topic-level configs (Kafka's names): which keys exist and how their
+//! values are checked (`keys`), and how a topic's overrides turn into a
+//! [`LogConfig`] and a DescribeConfigs answer.
+//!
+//! Of Kafka 4.x's topic configs, these are stored and described but have
+//! no effect here (docs/storage.md says so too): `compression.*.level`,
+//! `preallocate`, `file.delete.delay.ms`, the replication throttles, and
+//! the tiered-storage ones (`local.retention.*`, `remote.*`) kept for
+//! later. `unclean.leader.election.enable` is read by the controller
+//! quorum of a cluster.
+
+mod keys;
 
 use std::collections::BTreeMap;
 
-use fjord_log::{CleanupPolicy, LogConfig};
+use fjord_log::{CleanupPolicy, LogConfig, TimestampType};
+
+use crate::dynamic_config::DynamicDefaults;
+
+pub(crate) use keys::validate;
+
+/// The value a topic without an override of `name` has under `defaults`,
+/// and the DescribeConfigs type of `name` (STRING for an unknown name).
+pub(crate) fn default_of(name: &str, defaults: &LogConfig) -> (String, i8) {
+    let kind = kind_of(name).map_or(TYPE_STRING, |k| k.config_type());
+    (default_value(name, defaults), kind)
+}
+use keys::{default_value, is_removed, kind_of};
 
 /// Kafka's `ConfigResource.Type` for a topic.
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 /// Kafka's `ConfigResource.Type` for a broker.
 pub(crate) const RESOURCE_BROKER: i8 = 4;
 
+/// Kafka's `ConfigResource.Type` for a broker's loggers.
+pub(crate) const RESOURCE_BROKER_LOGGER: i8 = 8;
+
 /// DescribeConfigs `config_source`: set on the topic.
 pub(crate) const SOURCE_TOPIC: i8 = 1;
+/// DescribeConfigs `config_source`: a broker's own dynamic config.
+pub(crate) const SOURCE_DYNAMIC_BROKER: i8 = 2;
+/// DescribeConfigs `config_source`: the cluster-wide dynamic default.
+pub(crate) const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 /// DescribeConfigs `config_source`: static broker config.
 pub(crate) const SOURCE_STATIC_BROKER: i8 = 4;
+/// DescribeConfigs `config_source`: a broker logger's level.
+pub(crate) const SOURCE_DYNAMIC_BROKER_LOGGER: i8 = 6;
 /// DescribeConfigs `config_source`: built-in default.
 pub(crate) const SOURCE_DEFAULT: i8 = 5;
 
@@ -24,41 +55,6 @@ pub(crate) const TYPE_INT: i8 = 3;
 pub(crate) const TYPE_LONG: i8 = 5;
 pub(crate) const TYPE_LIST: i8 = 7;
 pub(crate) const TYPE_DOUBLE: i8 = 6;
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Long {
-        min: i64,
-    },
-    Int {
-        min: i64,
-    },
-    Choice(&'static [&'static str]),
-    List(&'static [&'static str]),
-    /// A number in [0, 1].
-    Ratio,
-}
-
-/// Every topic config Fjord knows, with its kind.
-const KEYS: &[(&str, Kind)] = &[
-    ("cleanup.policy", Kind::List(&["delete", "compact"])),
-    (
-        "compression.type",
-        Kind::Choice(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
-    ),
-    ("delete.retention.ms", Kind::Long { min: 0 }),
-    ("flush.messages", Kind::Long { min: 1 }),
-    ("flush.ms", Kind::Long { min: 0 }),
-    ("max.compaction.lag.ms", Kind::Long { min: 1 }),
-    ("max.message.bytes", Kind::Int { min: 0 }),
-    ("min.compaction.lag.ms", Kind::Long { min: 0 }),
-    ("min.cleanable.dirty.ratio", Kind::Ratio),
-    ("min.insync.replicas", Kind::Int { min: 1 }),
-    ("retention.bytes", Kind::Long { min: -1 }),
-    ("retention.ms", Kind::Long { min: -1 }),
-    ("segment.bytes", Kind::Int { min: 14 }),
-    ("segment.ms", Kind::Long { min: 1 }),
-];
 
 /// The explicitly set configs of one topic (its overrides of the broker
 /// defaults), keyed by Kafka name. Every value in it has been validated.
@@ -80,8 +76,12 @@ impl TopicConfigs {
         Ok(configs)
     }
 
-    /// Sets one config after validating it.
+    /// Sets one config after validating it. A config Kafka 4.0 removed is
+    /// accepted and ignored, as there.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        if is_removed(name) {
+            return Ok(());
+        }
         let value = validate(name, value)?;
         self.overrides.insert(name.to_string(), value);
         Ok(())
@@ -90,6 +90,9 @@ impl TopicConfigs {
     /// Removes an override (back to the broker default). Unknown names are
     /// an error, as in Kafka.
     pub fn remove(&mut self, name: &str) -> Result<(), String> {
+        if is_removed(name) {
+            return Ok(());
+        }
         kind_of(name)?;
         self.overrides.remove(name);
         Ok(())
@@ -129,6 +132,28 @@ impl TopicConfigs {
         if let Some(v) = self.long("segment.ms") {
             config.segment_ms = Some(v);
         }
+        if let Some(v) = self.long("segment.jitter.ms") {
+            config.segment_jitter_ms = v;
+        }
+        if let Some(v) = self.long("segment.index.bytes") {
+            config.segment_index_bytes = v as usize;
+        }
+        if let Some(v) = self.long("index.interval.bytes") {
+            config.index_interval_bytes = v as usize;
+        }
+        if let Some(v) = self.get("message.timestamp.type") {
+            config.timestamp_type = if v == "LogAppendTime" {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            };
+        }
+        if let Some(v) = self.long("message.timestamp.before.max.ms") {
+            config.timestamp_before_max_ms = v;
+        }
+        if let Some(v) = self.long("message.timestamp.after.max.ms") {
+            config.timestamp_after_max_ms = v;
+        }
         if let Some(v) = self.long("flush.messages") {
             config.flush_messages = Some(v as u64);
         }
@@ -164,109 +189,40 @@ impl TopicConfigs {
         config
     }
 
-    /// Every known config of the topic as `(name, value, source, type)`,
-    /// explicit ones with [`SOURCE_TOPIC`], the rest with their default.
-    pub(crate) fn describe(&self, defaults: &LogConfig) -> Vec<(String, String, i8, i8)> {
-        KEYS.iter()
+    /// Every known config of the topic as `(name, value, source, type)`:
+    /// explicit ones with [`SOURCE_TOPIC`]; the rest with the broker's
+    /// default: a dynamic broker config's with its source, else one whose
+    /// source is [`SOURCE_STATIC_BROKER`] where the broker's
+    /// config changed it from the built-in one and [`SOURCE_DEFAULT`]
+    /// otherwise.
+    pub(crate) fn describe(
+        &self,
+        defaults: &LogConfig,
+        dynamic: &DynamicDefaults,
+    ) -> Vec<(String, String, i8, i8)> {
+        let builtin = LogConfig::default();
+        keys::KEYS
+            .iter()
             .map(|(name, kind)| {
-                let config_type = match kind {
-                    Kind::Long { .. } => TYPE_LONG,
-                    Kind::Int { .. } => TYPE_INT,
-                    Kind::Choice(_) => TYPE_STRING,
-                    Kind::List(_) => TYPE_LIST,
-                    Kind::Ratio => TYPE_DOUBLE,
-                };
+                let config_type = kind.config_type();
                 match self.get(name) {
                     Some(v) => (name.to_string(), v.to_string(), SOURCE_TOPIC, config_type),
-                    None => (
-                        name.to_string(),
-                        default_value(name, defaults),
-                        SOURCE_DEFAULT,
-                        config_type,
-                    ),
+                    None if dynamic.source(name).is_some() => {
+                        let (value, source) = dynamic.source(name).unwrap_or_default();
+                        (name.to_string(), value.to_string(), source, config_type)
+                    }
+                    None => {
+                        let value = default_value(name, defaults);
+                        let source = if value == default_value(name, &builtin) {
+                            SOURCE_DEFAULT
+                        } else {
+                            SOURCE_STATIC_BROKER
+                        };
+                        (name.to_string(), value, source, config_type)
+                    }
                 }
             })
             .collect()
-    }
-}
-
-fn default_value(name: &str, d: &LogConfig) -> String {
-    let opt = |v: Option<i64>| v.unwrap_or(-1).to_string();
-    match name {
-        "cleanup.policy" => "delete".to_string(),
-        "compression.type" => "producer".to_string(),
-        "delete.retention.ms" => d.delete_retention_ms.to_string(),
-        "min.compaction.lag.ms" => d.min_compaction_lag_ms.to_string(),
-        "min.cleanable.dirty.ratio" => d.min_cleanable_dirty_ratio.to_string(),
-        "max.compaction.lag.ms" => d.max_compaction_lag_ms.to_string(),
-        "flush.messages" => d.flush_messages.unwrap_or(i64::MAX as u64).to_string(),
-        "flush.ms" => d.flush_ms.unwrap_or(i64::MAX).to_string(),
-        "max.message.bytes" => d.max_message_bytes.to_string(),
-        "min.insync.replicas" => "1".to_string(),
-        "retention.bytes" => opt(d.retention_bytes.map(|b| b as i64)),
-        "retention.ms" => opt(d.retention_ms),
-        "segment.bytes" => d.segment_bytes.to_string(),
-        "segment.ms" => d.segment_ms.unwrap_or(604_800_000).to_string(),
-        _ => String::new(),
-    }
-}
-
-fn kind_of(name: &str) -> Result<Kind, String> {
-    KEYS.iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, kind)| *kind)
-        .ok_or_else(|| {
-            let known: Vec<&str> = KEYS.iter().map(|(n, _)| *n).collect();
-            format!(
-                "unknown topic config {name:?}; Fjord supports {}",
-                known.join(", ")
-            )
-        })
-}
-
-/// Checks one `name=value` pair; returns the value normalised.
-pub(crate) fn validate(name: &str, value: &str) -> Result<String, String> {
-    let value = value.trim();
-    match kind_of(name)? {
-        Kind::Long { min } | Kind::Int { min } => {
-            let max = match kind_of(name)? {
-                Kind::Int { .. } => i64::from(i32::MAX),
-                _ => i64::MAX,
-            };
-            let v: i64 = value
-                .parse()
-                .map_err(|_| format!("{name} must be an integer, not {value:?}"))?;
-            if v < min || v > max {
-                return Err(format!("{name} must be in [{min}, {max}], not {v}"));
-            }
-            Ok(v.to_string())
-        }
-        Kind::Ratio => match value.parse::<f64>() {
-            Ok(v) if (0.0..=1.0).contains(&v) => Ok(v.to_string()),
-            _ => Err(format!("{name} must be a number in [0, 1], not {value:?}")),
-        },
-        Kind::Choice(choices) => {
-            let v = value.to_ascii_lowercase();
-            if choices.contains(&v.as_str()) {
-                Ok(v)
-            } else {
-                Err(format!("{name} must be one of {}", choices.join(", ")))
-            }
-        }
-        Kind::List(choices) => {
-            let items: Vec<String> = value
-                .split(',')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect();
-            if items.is_empty() || items.iter().any(|i| !choices.contains(&i.as_str())) {
-                return Err(format!(
-                    "{name} must be a list of {}, not {value:?}",
-                    choices.join(", ")
-                ));
-            }
-            Ok(items.join(","))
-        }
     }
 }
 
