@@ -142,9 +142,9 @@ async fn dispatch(
             }
             ResponseKind::Produce(response)
         }
-        RequestKind::Fetch(r) => {
-            ResponseKind::Fetch(fetch_within_quota(state, v, r, access, client_id, session).await)
-        }
+        RequestKind::Fetch(r) => ResponseKind::Fetch(
+            throttle::fetch_within_quota(state, v, r, access, client_id, session).await,
+        ),
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(state, v, r, access))
         }
@@ -254,49 +254,6 @@ async fn dispatch(
             return Reply::Close("no handler");
         }
     }))
-}
-
-/// A consumer's Fetch under its `consumer_byte_rate` quota, as Kafka
-/// serves it: at most what the quota window holds, and, when the answer
-/// takes the client over its quota, an empty answer with the throttle time
-/// instead (its bytes not counted) and the connection muted that long.
-/// Replica fetches are never throttled.
-async fn fetch_within_quota(
-    state: &Arc<BrokerState>,
-    version: i16,
-    mut request: kafka_protocol::messages::FetchRequest,
-    access: &Access,
-    client_id: &str,
-    session: &mut Session,
-) -> kafka_protocol::messages::FetchResponse {
-    let quota = if request.replica_id.0 < 0 {
-        state.client_quota(QuotaKind::Fetch, &access.principal, client_id)
-    } else {
-        None
-    };
-    let Some(quota) = quota else {
-        return fetch::handle(state, version, request, access).await;
-    };
-    let most = i32::try_from(state.client_quotas().max_in_window(&quota)).unwrap_or(i32::MAX);
-    request.max_bytes = request.max_bytes.min(most.max(1));
-    let response = fetch::handle(state, version, request, access).await;
-    let bytes: usize = response
-        .responses
-        .iter()
-        .flat_map(|t| &t.partitions)
-        .filter_map(|p| p.records.as_ref().map(|r| r.len()))
-        .sum();
-    let now = std::time::Instant::now();
-    let quotas = state.client_quotas();
-    let throttle = quotas.record(&quota, bytes as f64, now);
-    if throttle.is_zero() {
-        return response;
-    }
-    quotas.unrecord(&quota, bytes as f64, now);
-    session.mute = throttle;
-    kafka_protocol::messages::FetchResponse::default()
-        .with_throttle_time_ms(crate::quotas::throttle_ms(throttle))
-        .with_session_id(response.session_id)
 }
 
 /// The topic called `name`, created with the broker's defaults when it is

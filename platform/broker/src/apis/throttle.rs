@@ -4,8 +4,9 @@
 //! carries the throttle time (the larger of it and a byte-rate throttle
 //! already set), and the connection is muted that long, as Kafka does.
 //!
-//! Also the glue of controller mutation quotas (KIP-599): [`mutations`]
-//! for a topic request and [`mutated`] for its answer.
+//! Also the glue of the other quotas: a consumer's Fetch under its byte
+//! rate ([`fetch_within_quota`]), and controller mutation quotas (KIP-599):
+//! [`mutations`] for a topic request and [`mutated`] for its answer.
 //!
 //! What is measured and how the throttle is computed is
 //! `crate::quotas`'; which requests are timed is [`exempt`] and
@@ -106,6 +107,49 @@ fn emptied(
         state.client_quotas().unrecord(&quota, bytes as f64, now);
     }
     FetchResponse::default().with_session_id(fetch.session_id)
+}
+
+/// A consumer's Fetch under its `consumer_byte_rate` quota, as Kafka
+/// serves it: at most what the quota window holds, and, when the answer
+/// takes the client over its quota, an empty answer with the throttle time
+/// instead (its bytes not counted) and the connection muted that long.
+/// Replica fetches are never throttled.
+pub(super) async fn fetch_within_quota(
+    state: &Arc<BrokerState>,
+    version: i16,
+    mut request: kafka_protocol::messages::FetchRequest,
+    access: &Access,
+    client_id: &str,
+    session: &mut Session,
+) -> kafka_protocol::messages::FetchResponse {
+    let quota = if request.replica_id.0 < 0 {
+        state.client_quota(QuotaKind::Fetch, &access.principal, client_id)
+    } else {
+        None
+    };
+    let Some(quota) = quota else {
+        return super::fetch::handle(state, version, request, access).await;
+    };
+    let most = i32::try_from(state.client_quotas().max_in_window(&quota)).unwrap_or(i32::MAX);
+    request.max_bytes = request.max_bytes.min(most.max(1));
+    let response = super::fetch::handle(state, version, request, access).await;
+    let bytes: usize = response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter_map(|p| p.records.as_ref().map(|r| r.len()))
+        .sum();
+    let now = std::time::Instant::now();
+    let quotas = state.client_quotas();
+    let throttle = quotas.record(&quota, bytes as f64, now);
+    if throttle.is_zero() {
+        return response;
+    }
+    quotas.unrecord(&quota, bytes as f64, now);
+    session.mute = throttle;
+    kafka_protocol::messages::FetchResponse::default()
+        .with_throttle_time_ms(crate::quotas::throttle_ms(throttle))
+        .with_session_id(response.session_id)
 }
 
 /// Sets `throttle_time_ms` of an answer to `ms` unless it is already
