@@ -8,9 +8,11 @@ pub(crate) mod api_versions;
 mod configs;
 mod delete_records;
 mod describe_cluster;
+mod describe_topic_partitions;
 mod elect_leaders;
 mod fetch;
 mod group;
+mod leader_hint;
 mod list_offsets;
 mod metadata;
 mod offset_for_leader_epoch;
@@ -90,6 +92,9 @@ pub(crate) async fn handle(
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::handle(state, &session.listener, v, r, access).await)
         }
+        RequestKind::DescribeTopicPartitions(r) => ResponseKind::DescribeTopicPartitions(
+            describe_topic_partitions::handle(state, &session.listener, r, access),
+        ),
         RequestKind::Produce(r) => {
             let acks = r.acks;
             let quota = state.byte_quota(ByteRate::Produce, &access.principal, client_id);
@@ -99,7 +104,7 @@ pub(crate) async fn handle(
                 .flat_map(|t| &t.partition_data)
                 .filter_map(|p| p.records.as_ref().map(|r| r.len()))
                 .sum();
-            let mut response = produce::handle(state, v, r, access).await;
+            let mut response = produce::handle(state, &session.listener.name, v, r, access).await;
             if let Some(quota) = quota {
                 let throttle =
                     state
@@ -238,17 +243,18 @@ async fn fetch_within_quota(
     client_id: &str,
     session: &mut Session,
 ) -> kafka_protocol::messages::FetchResponse {
-    let quota = if request.replica_id.0 < 0 {
+    let quota = if fetch::replica_id(version, &request) < 0 {
         state.byte_quota(ByteRate::Fetch, &access.principal, client_id)
     } else {
         None
     };
+    let listener = &session.listener.name;
     let Some(quota) = quota else {
-        return fetch::handle(state, version, request, access).await;
+        return fetch::handle(state, listener, version, request, access).await;
     };
     let most = i32::try_from(state.client_quotas().max_in_window(&quota)).unwrap_or(i32::MAX);
     request.max_bytes = request.max_bytes.min(most.max(1));
-    let response = fetch::handle(state, version, request, access).await;
+    let response = fetch::handle(state, listener, version, request, access).await;
     let bytes: usize = response
         .responses
         .iter()
