@@ -274,8 +274,11 @@ fn describe(
     }
 }
 
+/// The topics of one answer (name, partition indexes) and its next cursor.
+type Page = (Vec<(String, Vec<i32>)>, Option<(String, i32)>);
+
 /// (topic, partitions) of an answer, and its next cursor.
-fn pages(r: &DescribeTopicPartitionsResponse) -> (Vec<(String, Vec<i32>)>, Option<(String, i32)>) {
+fn pages(r: &DescribeTopicPartitionsResponse) -> Page {
     let topics = r
         .topics
         .iter()
