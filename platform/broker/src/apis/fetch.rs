@@ -223,9 +223,10 @@ fn resolve(
     p: &kafka_protocol::messages::fetch_request::FetchPartition,
     fetcher: Fetcher,
 ) -> Result<Arc<Partition>, i16> {
+    let topic = topic.ok_or(ResponseError::UnknownTopicOrPartition.code())?;
     let partition = topic
-        .and_then(|topic| topic.partition(p.partition))
-        .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
+        .partition(p.partition)
+        .ok_or_else(|| super::leader_hint::not_hosted_code(topic, p.partition))?;
     crate::quorum_link::check_leader(state.cluster(), &partition, p.current_leader_epoch)
         .map_err(|e| partition_error_code(&e))?;
     if let Fetcher::Replica(id) = fetcher

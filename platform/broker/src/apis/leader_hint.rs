@@ -26,6 +26,18 @@ pub(crate) struct LeaderHint {
     pub(crate) rack: Option<String>,
 }
 
+/// The error for partition `index` of `topic` when this broker has no
+/// replica of it: NOT_LEADER_OR_FOLLOWER when the topic has that partition
+/// (in a cluster, on other brokers: the client is told where, above), as
+/// Kafka answers; UNKNOWN_TOPIC_OR_PARTITION when it does not.
+pub(crate) fn not_hosted_code(topic: &crate::topic_registry::Topic, index: i32) -> i16 {
+    if (0..topic.partition_count()).contains(&index) {
+        ResponseError::NotLeaderOrFollower.code()
+    } else {
+        ResponseError::UnknownTopicOrPartition.code()
+    }
+}
+
 /// Whether an answer with this error code carries a leader hint.
 pub(crate) fn wants_hint(code: i16) -> bool {
     code == ResponseError::NotLeaderOrFollower.code()

@@ -150,7 +150,10 @@ pub(crate) async fn handle(
                 }
             };
             let Some(partition) = topic.partition(index) else {
-                partitions.push(answer(ResponseError::UnknownTopicOrPartition.code(), None));
+                partitions.push(answer(
+                    super::leader_hint::not_hosted_code(topic, index),
+                    None,
+                ));
                 continue;
             };
             if let Err(e) = crate::quorum_link::check_leader(state.cluster(), &partition, -1) {
