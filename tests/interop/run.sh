@@ -144,7 +144,9 @@ else
 fi
 
 # @platformatic/kafka (npm; node's test runner): admin, producer and a
-# consumer group; it fetches by topic id. `.ci/run` installs it with
+# consumer group; it fetches by topic id (Fetch v13+; offered only Fetch
+# v12 it reads nothing). Pinned at 1.35.0, the last release for Node.js 20
+# (2.x needs 22). `.ci/run` installs it with
 # `npm ci --prefix tests/interop/platformatic`; not installed is a failure.
 echo "--- @platformatic/kafka"
 if [ ! -d "$here/platformatic/node_modules/@platformatic/kafka" ]; then
