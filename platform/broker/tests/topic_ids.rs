@@ -13,7 +13,9 @@ use common::{Raw, TestBroker, batch};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use kafka_protocol::messages::fetch_request::{
+    FetchPartition, FetchTopic, ForgottenTopic, ReplicaState,
+};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -165,6 +167,35 @@ fn fetch_by_topic_id_in_every_version() {
     let r = fetch(&mut raw, 12, request);
     assert_eq!(r.responses[0].topic.as_str(), "by-id");
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
+}
+
+/// From v15 on the fetching replica is named in `replica_state`: a fetch
+/// naming broker 5, which holds no replica here, is a follower's and is
+/// refused NOT_LEADER_OR_FOLLOWER; without it the same fetch is a
+/// consumer's and is served.
+#[test]
+fn fetch_v15_reads_the_replica_from_the_replica_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    create(&mut raw, "replica-state", 1);
+    let id = topic_id(&mut raw, "replica-state");
+    assert_eq!(produce_by_id(&mut raw, id, batch(1, 10, 0)).1, 0);
+    for version in 15..=18 {
+        let follower = FetchRequest::default()
+            .with_replica_state(ReplicaState::default().with_replica_id(5.into()))
+            .with_topics(vec![fetch_topic(id, &[0])]);
+        let r = fetch(&mut raw, version, follower);
+        assert_eq!(
+            r.responses[0].partitions[0].error_code,
+            ResponseError::NotLeaderOrFollower.code(),
+            "v{version}"
+        );
+        let consumer = FetchRequest::default().with_topics(vec![fetch_topic(id, &[0])]);
+        let r = fetch(&mut raw, version, consumer);
+        let p = &r.responses[0].partitions[0];
+        assert_eq!((p.error_code, p.high_watermark), (0, 1), "v{version}");
+    }
 }
 
 /// No fetch sessions are kept: a full fetch (epoch 0 or -1) is served
