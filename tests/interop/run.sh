@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop tests: a real `fjord server` process driven by unmodified clients,
-# kcat (librdkafka's CLI), kafka-python, and the web console in headless
-# Chromium (over the admin listener). Prints "N passed, N failed".
+# kcat (librdkafka's CLI), kafka-python, aiokafka, confluent-kafka,
+# @platformatic/kafka (node), and the web console in headless Chromium (over
+# the admin listener). Prints "N passed, N failed".
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -140,6 +141,20 @@ if python3 -m pytest -q "$here/test_confluent_kafka.py"; then
   passed=$((passed + 1)); echo "ok     confluent-kafka suite"
 else
   failed=$((failed + 1)); echo "FAILED confluent-kafka suite"
+fi
+
+# @platformatic/kafka (npm; node's test runner): admin, producer and a
+# consumer group; it fetches by topic id (Fetch v13+; offered only Fetch
+# v12 it reads nothing). Pinned at 1.35.0, the last release for Node.js 20
+# (2.x needs 22). `.ci/run` installs it with
+# `npm ci --prefix tests/interop/platformatic`; not installed is a failure.
+echo "--- @platformatic/kafka"
+if [ ! -d "$here/platformatic/node_modules/@platformatic/kafka" ]; then
+  failed=$((failed + 1)); echo "FAILED @platformatic/kafka suite (run: npm ci --prefix tests/interop/platformatic)"
+elif (cd "$here/platformatic" && node --test); then
+  passed=$((passed + 1)); echo "ok     @platformatic/kafka suite"
+else
+  failed=$((failed + 1)); echo "FAILED @platformatic/kafka suite"
 fi
 
 # The web console in headless Chromium (needs `apt-get install chromium` and

@@ -302,25 +302,33 @@ pub(crate) mod samples {
     pub(crate) fn sample(api: ApiKey, version: i16) -> RequestKind {
         use kafka_protocol::messages::*;
         let name = || TopicName(StrBytes::from_static_str("topic"));
+        let id = || uuid::Uuid::from_u128(0x5eed);
         let text = |s: &'static str| StrBytes::from_static_str(s);
         match api {
+            // v13+ name topics by id (a random one: unknown to the broker).
             ApiKey::Produce => {
                 RequestKind::Produce(ProduceRequest::default().with_acks(1).with_topic_data(vec![
-                    produce_request::TopicProduceData::default()
-                        .with_name(name())
-                        .with_partition_data(vec![
-                            produce_request::PartitionProduceData::default()
-                                .with_records(Some(Bytes::from_static(&[0u8; 70]))),
-                        ]),
+                    if version >= 13 {
+                        produce_request::TopicProduceData::default().with_topic_id(id())
+                    } else {
+                        produce_request::TopicProduceData::default().with_name(name())
+                    }
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_records(Some(Bytes::from_static(&[0u8; 70]))),
+                    ]),
                 ]))
             }
             ApiKey::Fetch => RequestKind::Fetch(
                 FetchRequest::default()
                     .with_max_wait_ms(0)
                     .with_topics(vec![
-                        fetch_request::FetchTopic::default()
-                            .with_topic(name())
-                            .with_partitions(vec![fetch_request::FetchPartition::default()]),
+                        if version >= 13 {
+                            fetch_request::FetchTopic::default().with_topic_id(id())
+                        } else {
+                            fetch_request::FetchTopic::default().with_topic(name())
+                        }
+                        .with_partitions(vec![fetch_request::FetchPartition::default()]),
                     ]),
             ),
             ApiKey::ListOffsets => {
@@ -611,6 +619,18 @@ pub(crate) mod samples {
                     .with_operation(1)
                     .with_permission_type(1),
             ])),
+            ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+                DescribeTopicPartitionsRequest::default()
+                    .with_topics(vec![
+                        describe_topic_partitions_request::TopicRequest::default()
+                            .with_name(name()),
+                    ])
+                    .with_cursor(Some(
+                        describe_topic_partitions_request::Cursor::default()
+                            .with_topic_name(name())
+                            .with_partition_index(1),
+                    )),
+            ),
             _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         }
     }

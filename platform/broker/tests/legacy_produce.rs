@@ -66,7 +66,7 @@ fn produce_v0_to_v2_is_advertised_and_refused() {
                 .iter()
                 .find(|k| k.api_key == ApiKey::Produce as i16)
                 .expect("Produce advertised");
-            assert_eq!((produce.min_version, produce.max_version), (0, 12));
+            assert_eq!((produce.min_version, produce.max_version), (0, 13));
         }
         other => panic!("{other:?}"),
     }

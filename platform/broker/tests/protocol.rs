@@ -39,7 +39,7 @@ fn assert_serves(broker: &TestBroker) {
             assert!(
                 r.api_keys
                     .iter()
-                    .any(|k| k.api_key == 0 && k.max_version == 12)
+                    .any(|k| k.api_key == 0 && k.max_version == 13)
             );
         }
         other => panic!("unexpected {other:?}"),

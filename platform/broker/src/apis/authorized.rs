@@ -182,6 +182,10 @@ const TABLE: &[(ApiKey, Unprivileged)] = &[
         Refused(ResponseError::ClusterAuthorizationFailed),
     ),
     (
+        ApiKey::DescribeTopicPartitions,
+        Refused(ResponseError::TopicAuthorizationFailed),
+    ),
+    (
         ApiKey::AlterClientQuotas,
         Refused(ResponseError::ClusterAuthorizationFailed),
     ),
@@ -263,9 +267,34 @@ fn refused(answer: &str, error: ResponseError) -> bool {
 
 /// The request the table sends: the fuzz sample, but with a topic
 /// resource where the sample leaves the type open.
-fn request_for(api: ApiKey, version: i16) -> RequestKind {
+/// The sample request of `api` at `version`, naming the test topic
+/// `topic` (by its id in `state` where the version names topics by id).
+fn request_for(state: &BrokerState, api: ApiKey, version: i16) -> RequestKind {
     let topic = || StrBytes::from_static_str("topic");
+    let id = state
+        .registry()
+        .get("topic")
+        .map(|t| t.id())
+        .unwrap_or_default();
     match api {
+        ApiKey::Fetch if version >= 13 => {
+            let RequestKind::Fetch(mut request) = sample(api, version) else {
+                unreachable!("a Fetch sample")
+            };
+            for t in &mut request.topics {
+                t.topic_id = id;
+            }
+            RequestKind::Fetch(request)
+        }
+        ApiKey::Produce if version >= 13 => {
+            let RequestKind::Produce(mut request) = sample(api, version) else {
+                unreachable!("a Produce sample")
+            };
+            for t in &mut request.topic_data {
+                t.topic_id = id;
+            }
+            RequestKind::Produce(request)
+        }
         ApiKey::AlterConfigs => {
             RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
                 alter_configs_request::AlterConfigsResource::default()
@@ -331,7 +360,7 @@ async fn every_advertised_api_is_authorized() -> TestResult {
                 user("mallory"),
                 api,
                 version,
-                request_for(api, version),
+                request_for(&state, api, version),
             )
             .await?;
             match expected {
@@ -366,7 +395,7 @@ async fn every_advertised_api_is_authorized() -> TestResult {
                 user("admin"),
                 api,
                 version,
-                request_for(api, version),
+                request_for(&state, api, version),
             )
             .await?;
             for code in AUTHORIZATION_CODES {
@@ -758,7 +787,7 @@ async fn without_an_authorizer_nothing_is_refused() -> TestResult {
                 Principal::Anonymous,
                 api,
                 version,
-                request_for(api, version),
+                request_for(&state, api, version),
             )
             .await?;
             let credentials_api = matches!(

@@ -7,10 +7,29 @@
 //! and its fetch offset tells the leader how far the follower got (which
 //! moves the high watermark and may bring the follower into the ISR).
 //!
+//! Versions: v13+ name topics by id (KIP-516); an id this broker does not
+//! know is answered UNKNOWN_TOPIC_ID for each of its partitions, as Kafka
+//! does. v15+ carry the follower's id in `replica_state` (its broker epoch
+//! is not checked: ISR changes go through the controller, which knows it).
+//! v16+ name the current leader of a partition answered
+//! NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH, with its endpoint
+//! (KIP-951, [`super::leader_hint`]). v17's replica directory id is
+//! accepted and unused (one log directory per broker). v18's
+//! `high_watermark` is the high watermark the fetching replica knows: when
+//! it is behind this leader's, the fetch is answered at once, so the
+//! replica learns it without waiting out `max_wait_ms`.
+//!
+//! Fetch sessions (KIP-227): this broker creates none, so it answers every
+//! full fetch with session id 0 (the client keeps sending full fetches,
+//! in which forgotten topics mean nothing), and an incremental one (an
+//! epoch other than 0 and -1) with FETCH_SESSION_ID_NOT_FOUND, as Kafka
+//! answers a session it does not have.
+//!
 //! Authorization: a consumer needs READ on each topic, a follower
 //! CLUSTER_ACTION on the cluster; other partitions are answered
 //! TOPIC_AUTHORIZATION_FAILED.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,11 +39,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use fjord_log::LogError;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use uuid::Uuid;
 
+use super::leader_hint::{LeaderHints, wants_hint};
 use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::{log_error_code, partition_error_code};
@@ -45,46 +69,101 @@ struct Target {
     partition: Result<Arc<Partition>, i16>,
     offset: i64,
     max_bytes: usize,
+    /// The high watermark the fetching replica knows (v18; `i64::MAX`
+    /// when it does not say).
+    known_high_watermark: i64,
+}
+
+/// One topic of the request: its name (empty for an unknown id), its id
+/// (nil before v13) and its partitions.
+struct TopicTargets {
+    name: TopicName,
+    id: Uuid,
+    targets: Vec<Target>,
+}
+
+/// The broker id of the replica sending `request`, or a negative id for a
+/// consumer: from v15 on it is in the replica state (KIP-903).
+pub(crate) fn replica_id(version: i16, request: &FetchRequest) -> i32 {
+    if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    }
 }
 
 pub(crate) async fn handle(
     state: &BrokerState,
-    _version: i16,
+    listener: &str,
+    version: i16,
     request: FetchRequest,
     access: &Access,
 ) -> FetchResponse {
+    if version >= 7 && !matches!(request.session_epoch, 0 | -1) {
+        // An incremental fetch names only what changed in a session, and
+        // there is none: serving it as a full fetch would answer too little.
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+            .with_session_id(0);
+    }
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
     // `fetch.max.bytes` bounds what the client may ask for, as in Kafka.
     let max_bytes = (request.max_bytes.max(0) as usize).min(state.config().fetch_max_bytes);
-    let fetcher = match request.replica_id.0 {
+    let fetcher = match replica_id(version, &request) {
         id if id >= 0 => Fetcher::Replica(id),
         _ => Fetcher::Consumer,
     };
-    let topics: Vec<(TopicName, Vec<Target>)> = request
+    // v13+: one pass over the registry finds every id asked for.
+    let by_id = if version >= 13 {
+        let ids: HashSet<Uuid> = request.topics.iter().map(|t| t.topic_id).collect();
+        state.registry().by_ids(&ids)
+    } else {
+        Default::default()
+    };
+    let topics: Vec<TopicTargets> = request
         .topics
         .into_iter()
         .map(|t| {
-            let authorized = match fetcher {
-                Fetcher::Consumer => access.topic(Operation::Read, &t.topic),
-                Fetcher::Replica(_) => access.cluster(Operation::ClusterAction),
+            let topic = if version >= 13 {
+                by_id.get(&t.topic_id).cloned()
+            } else {
+                state.registry().get(&t.topic)
             };
-            let topic = state.registry().get(&t.topic);
+            let name = match (&topic, version >= 13) {
+                (Some(topic), true) => TopicName(StrBytes::from_string(topic.name().to_string())),
+                _ => t.topic,
+            };
+            // An unknown id has no name to authorize: Kafka answers it
+            // UNKNOWN_TOPIC_ID before looking at ACLs.
+            let refused = if version >= 13 && topic.is_none() {
+                Some(ResponseError::UnknownTopicId.code())
+            } else {
+                let authorized = match fetcher {
+                    Fetcher::Consumer => access.topic(Operation::Read, &name),
+                    Fetcher::Replica(_) => access.cluster(Operation::ClusterAction),
+                };
+                (!authorized).then(|| ResponseError::TopicAuthorizationFailed.code())
+            };
             let targets = t
                 .partitions
                 .into_iter()
                 .map(|p| Target {
                     index: p.partition,
-                    partition: if authorized {
-                        resolve(state, topic.as_deref(), &p, fetcher)
-                    } else {
-                        Err(ResponseError::TopicAuthorizationFailed.code())
+                    partition: match refused {
+                        Some(code) => Err(code),
+                        None => resolve(state, topic.as_deref(), &p, fetcher),
                     },
                     offset: p.fetch_offset,
                     max_bytes: p.partition_max_bytes.max(0) as usize,
+                    known_high_watermark: p.high_watermark,
                 })
                 .collect();
-            (t.topic, targets)
+            TopicTargets {
+                name,
+                id: t.topic_id,
+                targets,
+            }
         })
         .collect();
     if let Fetcher::Replica(id) = fetcher {
@@ -94,7 +173,7 @@ pub(crate) async fn handle(
     // us: consumers wait for the high watermark, followers for the log end.
     let mut receivers: Vec<watch::Receiver<i64>> = topics
         .iter()
-        .flat_map(|(_, targets)| targets.iter())
+        .flat_map(|t| t.targets.iter())
         .filter_map(|t| t.partition.as_ref().ok())
         .map(|p| match fetcher {
             Fetcher::Consumer => p.subscribe(),
@@ -108,12 +187,23 @@ pub(crate) async fn handle(
     loop {
         let (responses, bytes, errors) = read_all(&topics, max_bytes, fetcher);
         let expired = Instant::now() >= deadline;
-        if bytes >= min_bytes || errors || expired || receivers.is_empty() || *shutdown.borrow() {
+        if bytes >= min_bytes
+            || errors
+            || expired
+            || receivers.is_empty()
+            || *shutdown.borrow()
+            || high_watermark_news(&topics)
+        {
             // Bytes out are what consumers read; replication is not theirs.
             if fetcher == Fetcher::Consumer {
                 count_served(&topics, &responses);
             }
-            return FetchResponse::default().with_responses(responses);
+            let response = FetchResponse::default().with_responses(responses);
+            return if version >= 16 {
+                with_leader_hints(state, listener, response)
+            } else {
+                response
+            };
         }
         parked.get_or_insert_with(FetchPurgatory::enter);
         let any_append = wait_any(&mut receivers);
@@ -133,9 +223,10 @@ fn resolve(
     p: &kafka_protocol::messages::fetch_request::FetchPartition,
     fetcher: Fetcher,
 ) -> Result<Arc<Partition>, i16> {
+    let topic = topic.ok_or(ResponseError::UnknownTopicOrPartition.code())?;
     let partition = topic
-        .and_then(|topic| topic.partition(p.partition))
-        .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
+        .partition(p.partition)
+        .ok_or_else(|| super::leader_hint::not_hosted_code(topic, p.partition))?;
     crate::quorum_link::check_leader(state.cluster(), &partition, p.current_leader_epoch)
         .map_err(|e| partition_error_code(&e))?;
     if let Fetcher::Replica(id) = fetcher
@@ -146,10 +237,56 @@ fn resolve(
     Ok(partition)
 }
 
+/// Whether a fetching replica (v18) knows a high watermark older than
+/// this leader's for one of its partitions: then it is answered at once.
+fn high_watermark_news(topics: &[TopicTargets]) -> bool {
+    topics.iter().flat_map(|t| &t.targets).any(|target| {
+        target.known_high_watermark != i64::MAX
+            && target
+                .partition
+                .as_ref()
+                .is_ok_and(|p| target.known_high_watermark < p.high_watermark())
+    })
+}
+
+/// Names, for v16+, the current leader of every partition answered
+/// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH, and the endpoints of
+/// those leaders (KIP-951).
+fn with_leader_hints(
+    state: &BrokerState,
+    listener: &str,
+    mut response: FetchResponse,
+) -> FetchResponse {
+    let mut hints = LeaderHints::new(state, listener);
+    for topic in &mut response.responses {
+        for data in &mut topic.partitions {
+            if !wants_hint(data.error_code) {
+                continue;
+            }
+            if let Some(hint) = hints.leader(&topic.topic, data.partition_index) {
+                data.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(hint.leader.into())
+                    .with_leader_epoch(hint.epoch);
+            }
+        }
+    }
+    response.node_endpoints = hints
+        .endpoints()
+        .map(|hint| {
+            NodeEndpoint::default()
+                .with_node_id(hint.leader.into())
+                .with_host(hint.host())
+                .with_port(hint.port)
+                .with_rack(hint.rack())
+        })
+        .collect();
+    response
+}
+
 /// Records a follower's fetch offsets with their partitions; ISR
 /// expansions they make due go to the cluster's ISR proposer.
-fn followers_fetched(state: &BrokerState, replica: i32, topics: &[(TopicName, Vec<Target>)]) {
-    for (name, targets) in topics {
+fn followers_fetched(state: &BrokerState, replica: i32, topics: &[TopicTargets]) {
+    for TopicTargets { name, targets, .. } in topics {
         for target in targets {
             let Ok(partition) = &target.partition else {
                 continue;
@@ -168,9 +305,9 @@ fn followers_fetched(state: &BrokerState, replica: i32, topics: &[(TopicName, Ve
 
 /// Adds what the answer serves to each partition's bytes and records out
 /// (only the answer: a parked fetch's earlier passes were not sent).
-fn count_served(topics: &[(TopicName, Vec<Target>)], responses: &[FetchableTopicResponse]) {
-    for ((_, targets), response) in topics.iter().zip(responses) {
-        for (target, data) in targets.iter().zip(&response.partitions) {
+fn count_served(topics: &[TopicTargets], responses: &[FetchableTopicResponse]) {
+    for (topic, response) in topics.iter().zip(responses) {
+        for (target, data) in topic.targets.iter().zip(&response.partitions) {
             if let (Ok(partition), Some(records)) = (&target.partition, &data.records)
                 && !records.is_empty()
             {
@@ -200,7 +337,7 @@ fn wait_any(receivers: &mut [watch::Receiver<i64>]) -> impl Future<Output = ()> 
 
 /// One pass over every partition: `(answer, bytes served, any error)`.
 fn read_all(
-    topics: &[(TopicName, Vec<Target>)],
+    topics: &[TopicTargets],
     max_bytes: usize,
     fetcher: Fetcher,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
@@ -208,16 +345,18 @@ fn read_all(
     let mut total = 0usize;
     let mut errors = false;
     let mut responses = Vec::with_capacity(topics.len());
-    for (name, targets) in topics {
-        let mut partitions = Vec::with_capacity(targets.len());
-        for target in targets {
+    for topic in topics {
+        let mut partitions = Vec::with_capacity(topic.targets.len());
+        for target in &topic.targets {
             let data = read_one(target, &mut remaining, &mut total, fetcher);
             errors |= data.error_code != 0;
             partitions.push(data);
         }
+        // The name is encoded up to v12, the id from v13 on.
         responses.push(
             FetchableTopicResponse::default()
-                .with_topic(name.clone())
+                .with_topic(topic.name.clone())
+                .with_topic_id(topic.id)
                 .with_partitions(partitions),
         );
     }

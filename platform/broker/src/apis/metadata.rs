@@ -12,6 +12,10 @@
 //! needs CREATE on the cluster or the topic. `include_*_authorized_operations`
 //! are answered with the requester's real sets (KIP-430).
 //!
+//! v13 adds a top-level error code (KIP-1102), for a broker that wants the
+//! client to bootstrap again (REBOOTSTRAP_REQUIRED); this one never does,
+//! so it is always 0.
+//!
 //! Listeners: brokers are named at their endpoint of the listener the
 //! request came in on, and a partition whose leader has no such listener is
 //! answered LISTENER_NOT_FOUND with no leader (v6+; LEADER_NOT_AVAILABLE
@@ -48,13 +52,7 @@ pub(crate) async fn handle(
     let cluster = state.cluster().map(|link| link.metadata());
     let topic_operations = request.include_topic_authorized_operations;
     let describe = |topic: &Topic| {
-        let described = match &cluster {
-            Some(metadata) => match metadata.topics.get(topic.name()) {
-                Some(t) => describe_replicated(t, metadata, node, &listener.name, version),
-                None => describe(topic, node, version),
-            },
-            None => describe(topic, node, version),
-        };
+        let described = describe_topic(cluster.as_deref(), node, &listener.name, topic, version);
         described.with_topic_authorized_operations(if topic_operations {
             access.operations(ResourceType::Topic, topic.name())
         } else {
@@ -137,6 +135,22 @@ pub(crate) async fn handle(
         )));
     }
     response
+}
+
+/// `topic` as Metadata `version` describes it to a client of `listener` on
+/// broker `node`: from the controller quorum's view in a cluster (`cluster`),
+/// else as the single node that leads every partition.
+pub(super) fn describe_topic(
+    cluster: Option<&ClusterMetadata>,
+    node: i32,
+    listener: &str,
+    topic: &Topic,
+    version: i16,
+) -> MetadataResponseTopic {
+    match cluster.and_then(|m| m.topics.get(topic.name()).map(|t| (m, t))) {
+        Some((metadata, t)) => describe_replicated(t, metadata, node, listener, version),
+        None => describe(topic, node, version),
+    }
 }
 
 fn describe(topic: &Topic, node: i32, version: i16) -> MetadataResponseTopic {

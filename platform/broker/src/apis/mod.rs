@@ -8,9 +8,11 @@ pub(crate) mod api_versions;
 mod configs;
 mod delete_records;
 mod describe_cluster;
+mod describe_topic_partitions;
 mod elect_leaders;
 mod fetch;
 mod group;
+mod leader_hint;
 mod list_offsets;
 mod metadata;
 mod offset_for_leader_epoch;
@@ -79,7 +81,8 @@ pub(crate) async fn handle(
 ) -> Reply {
     let api_key = request.api_key;
     let client_id = request.header.client_id.clone().unwrap_or_default();
-    let replica = matches!(&request.body, RequestKind::Fetch(r) if r.replica_id.0 >= 0);
+    let replica = matches!(&request.body,
+        RequestKind::Fetch(r) if fetch::replica_id(request.version, r) >= 0);
     let (reply, busy) = crate::quotas::timed(dispatch(state, request, session)).await;
     if replica || throttle::exempt(api_key) {
         return reply;
@@ -110,6 +113,9 @@ async fn dispatch(
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::handle(state, &session.listener, v, r, access).await)
         }
+        RequestKind::DescribeTopicPartitions(r) => ResponseKind::DescribeTopicPartitions(
+            describe_topic_partitions::handle(state, &session.listener, r, access),
+        ),
         RequestKind::Produce(r) => {
             let acks = r.acks;
             let quota = state.client_quota(QuotaKind::Produce, &access.principal, client_id);
@@ -119,7 +125,7 @@ async fn dispatch(
                 .flat_map(|t| &t.partition_data)
                 .filter_map(|p| p.records.as_ref().map(|r| r.len()))
                 .sum();
-            let mut response = produce::handle(state, v, r, access).await;
+            let mut response = produce::handle(state, &session.listener.name, v, r, access).await;
             if let Some(quota) = quota {
                 let throttle =
                     state

@@ -8,16 +8,26 @@
 //! each topic (TOPIC_AUTHORIZATION_FAILED, before the topic is looked up).
 //! Below `log.dir.reserve.bytes` of free disk, user topics are refused
 //! with KAFKA_STORAGE_ERROR (`crate::disk_space` says why and logs it).
+//!
+//! v13 names topics by id (KIP-516): an unknown id is UNKNOWN_TOPIC_ID for
+//! each of its partitions, and is never auto-created. v10+ answers name
+//! the current leader of a partition refused NOT_LEADER_OR_FOLLOWER, with
+//! its endpoint (KIP-951, [`super::leader_hint`]).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::leader_hint::{LeaderHints, wants_hint};
 
 use fjord_log::{BatchHeader, LogError, RecordError};
 
@@ -30,6 +40,7 @@ use crate::producer_state::Expiry;
 /// Handles a Produce (the caller drops the answer for acks 0).
 pub(crate) async fn handle(
     state: &Arc<BrokerState>,
+    listener: &str,
     version: i16,
     request: ProduceRequest,
     access: &Access,
@@ -48,8 +59,39 @@ pub(crate) async fn handle(
     let mut creations_left = state.config().auto_create_topics_max_per_request;
     // Once per request: the free bytes when below log.dir.reserve.bytes.
     let below_reserve = state.disk().below_reserve();
+    // v13: one pass over the registry finds every id asked for.
+    let by_id = if version >= 13 {
+        let ids: HashSet<Uuid> = request.topic_data.iter().map(|t| t.topic_id).collect();
+        state.registry().by_ids(&ids)
+    } else {
+        Default::default()
+    };
     for topic_data in request.topic_data {
-        let name = topic_data.name.clone();
+        let topic_id = topic_data.topic_id;
+        // The name is encoded up to v12, the id from v13 on.
+        let answer_topic = |name: TopicName, partitions| {
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_topic_id(topic_id)
+                .with_partition_responses(partitions)
+        };
+        let name = if version >= 13 {
+            match by_id.get(&topic_id) {
+                Some(topic) => TopicName(StrBytes::from_string(topic.name().to_string())),
+                None => {
+                    let code = ResponseError::UnknownTopicId.code();
+                    let partitions = topic_data
+                        .partition_data
+                        .iter()
+                        .map(|p| refused(p.index, code, None, &[], version))
+                        .collect();
+                    responses.push(answer_topic(topic_data.name, partitions));
+                    continue;
+                }
+            }
+        } else {
+            topic_data.name.clone()
+        };
         if !access.topic(Operation::Write, &name) {
             let code = ResponseError::TopicAuthorizationFailed.code();
             let partitions = topic_data
@@ -57,11 +99,7 @@ pub(crate) async fn handle(
                 .iter()
                 .map(|p| refused(p.index, code, None, &[], version))
                 .collect();
-            responses.push(
-                TopicProduceResponse::default()
-                    .with_name(name)
-                    .with_partition_responses(partitions),
-            );
+            responses.push(answer_topic(name, partitions));
             continue;
         }
         // Internal topics: refused before the topic is looked up (or
@@ -80,11 +118,7 @@ pub(crate) async fn handle(
                     )
                 })
                 .collect();
-            responses.push(
-                TopicProduceResponse::default()
-                    .with_name(name)
-                    .with_partition_responses(partitions),
-            );
+            responses.push(answer_topic(name, partitions));
             continue;
         }
         // WRITE is allowed here: a refusal now is of auto-creating an
@@ -116,7 +150,10 @@ pub(crate) async fn handle(
                 }
             };
             let Some(partition) = topic.partition(index) else {
-                partitions.push(answer(ResponseError::UnknownTopicOrPartition.code(), None));
+                partitions.push(answer(
+                    super::leader_hint::not_hosted_code(topic, index),
+                    None,
+                ));
                 continue;
             };
             if let Err(e) = crate::quorum_link::check_leader(state.cluster(), &partition, -1) {
@@ -207,11 +244,7 @@ pub(crate) async fn handle(
                 }
             }
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(name)
-                .with_partition_responses(partitions),
-        );
+        responses.push(answer_topic(name, partitions));
     }
     // Waited for one after the other, but they replicate meanwhile: the
     // request takes as long as the slowest, not the sum.
@@ -227,7 +260,45 @@ pub(crate) async fn handle(
             );
         }
     }
-    ProduceResponse::default().with_responses(responses)
+    let response = ProduceResponse::default().with_responses(responses);
+    if version >= 10 {
+        with_leader_hints(state, listener, response)
+    } else {
+        response
+    }
+}
+
+/// Names, for v10+, the current leader of every partition refused
+/// NOT_LEADER_OR_FOLLOWER, and the endpoints of those leaders (KIP-951).
+fn with_leader_hints(
+    state: &BrokerState,
+    listener: &str,
+    mut response: ProduceResponse,
+) -> ProduceResponse {
+    let mut hints = LeaderHints::new(state, listener);
+    for topic in &mut response.responses {
+        for data in &mut topic.partition_responses {
+            if !wants_hint(data.error_code) {
+                continue;
+            }
+            if let Some(hint) = hints.leader(&topic.name, data.index) {
+                data.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(hint.leader.into())
+                    .with_leader_epoch(hint.epoch);
+            }
+        }
+    }
+    response.node_endpoints = hints
+        .endpoints()
+        .map(|hint| {
+            NodeEndpoint::default()
+                .with_node_id(hint.leader.into())
+                .with_host(hint.host())
+                .with_port(hint.port)
+                .with_rack(hint.rack())
+        })
+        .collect();
+    response
 }
 
 /// The code, message and records at fault of a refused append. A write

@@ -122,17 +122,18 @@ pub(super) async fn fetch_within_quota(
     client_id: &str,
     session: &mut Session,
 ) -> kafka_protocol::messages::FetchResponse {
-    let quota = if request.replica_id.0 < 0 {
+    let quota = if super::fetch::replica_id(version, &request) < 0 {
         state.client_quota(QuotaKind::Fetch, &access.principal, client_id)
     } else {
         None
     };
+    let listener = &session.listener.name;
     let Some(quota) = quota else {
-        return super::fetch::handle(state, version, request, access).await;
+        return super::fetch::handle(state, listener, version, request, access).await;
     };
     let most = i32::try_from(state.client_quotas().max_in_window(&quota)).unwrap_or(i32::MAX);
     request.max_bytes = request.max_bytes.min(most.max(1));
-    let response = super::fetch::handle(state, version, request, access).await;
+    let response = super::fetch::handle(state, listener, version, request, access).await;
     let bytes: usize = response
         .responses
         .iter()
