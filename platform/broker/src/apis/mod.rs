@@ -12,6 +12,7 @@ mod elect_leaders;
 mod fetch;
 mod group;
 mod list_offsets;
+mod log_dirs;
 mod metadata;
 mod offset_for_leader_epoch;
 pub(crate) mod offsets;
@@ -156,6 +157,12 @@ pub(crate) async fn handle(
         RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
             configs::incremental_alter(state, r, access).await,
         ),
+        RequestKind::DescribeLogDirs(r) => {
+            ResponseKind::DescribeLogDirs(log_dirs::describe(state, v, r, access))
+        }
+        RequestKind::AlterReplicaLogDirs(r) => {
+            ResponseKind::AlterReplicaLogDirs(log_dirs::alter(state, r, access))
+        }
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(
             describe_cluster::describe(state, &session.listener, v, r, access),
         ),
@@ -317,6 +324,8 @@ pub(crate) async fn topic_or_create(
 
 #[cfg(test)]
 mod authorized;
+#[cfg(test)]
+mod every_version;
 
 #[cfg(test)]
 pub(crate) mod tests {
