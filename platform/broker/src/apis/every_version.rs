@@ -66,7 +66,7 @@ impl Client {
         frame.put_i32(0);
         header.encode(&mut frame, api.request_header_version(version))?;
         body.encode(&mut frame, version)
-            .map_err(|e| format!("{api:?} v{version}: the sample does not encode: {e}"))?;
+            .map_err(|e| format!("the sample does not encode: {e}"))?;
         let length = i32::try_from(frame.len() - 4)?;
         frame[..4].copy_from_slice(&length.to_be_bytes());
         Ok((self.correlation_id, frame))
@@ -107,7 +107,7 @@ impl Client {
         let mut answer = self
             .read_frame()
             .await?
-            .ok_or_else(|| format!("{api:?} v{version}: the connection closed unanswered"))?;
+            .ok_or("the connection closed unanswered")?;
         // ApiVersions answers with header v0 whatever its version.
         let header_version = if api == ApiKey::ApiVersions {
             0
@@ -116,20 +116,14 @@ impl Client {
         };
         let header = ResponseHeader::decode(&mut answer, header_version)?;
         if header.correlation_id != id {
-            return Err(format!(
-                "{api:?} v{version}: correlation id {} for request {id}",
-                header.correlation_id
-            )
-            .into());
+            return Err(
+                format!("correlation id {} for request {id}", header.correlation_id).into(),
+            );
         }
         let response = ResponseKind::decode(api, &mut answer, version)
-            .map_err(|e| format!("{api:?} v{version}: the answer does not decode: {e}"))?;
+            .map_err(|e| format!("the answer does not decode: {e}"))?;
         if answer.has_remaining() {
-            return Err(format!(
-                "{api:?} v{version}: {} bytes left after the answer",
-                answer.remaining()
-            )
-            .into());
+            return Err(format!("{} bytes left after the answer", answer.remaining()).into());
         }
         Ok(response)
     }
@@ -190,9 +184,7 @@ fn first_produce_error(mut answer: Bytes) -> Result<i16, Box<dyn std::error::Err
 /// Produce is advertised so; another API there needs its check here.
 async fn check_below_range(addr: SocketAddr, api: ApiKey, version: i16) -> TestResult {
     if api != ApiKey::Produce {
-        return Err(
-            format!("{api:?} v{version} is advertised below its range: add its check").into(),
-        );
+        return Err("advertised below its served range: add a check for this API here".into());
     }
     let mut client = Client::connect(addr).await?;
     let (id, frame) = legacy_produce_frame(&mut client, version)?;
@@ -200,13 +192,13 @@ async fn check_below_range(addr: SocketAddr, api: ApiKey, version: i16) -> TestR
     let mut answer = client
         .read_frame()
         .await?
-        .ok_or_else(|| format!("Produce v{version}: the connection closed unanswered"))?;
+        .ok_or("the connection closed unanswered")?;
     if answer.remaining() < 4 || answer.get_i32() != id {
-        return Err(format!("Produce v{version}: not the answer to request {id}").into());
+        return Err(format!("not the answer to request {id}").into());
     }
     let error = first_produce_error(answer)?;
     if error != kafka_protocol::ResponseError::UnsupportedVersion.code() {
-        return Err(format!("Produce v{version}: error {error}, not UNSUPPORTED_VERSION").into());
+        return Err(format!("error {error}, not UNSUPPORTED_VERSION").into());
     }
     Ok(())
 }
@@ -217,7 +209,7 @@ async fn check_served(addr: SocketAddr, api: ApiKey, version: i16) -> TestResult
     // `sample` falls back to another API's request for an API it does not
     // know, which the broker would refuse to decode.
     if !format!("{body:?}").starts_with(&format!("{api:?}(")) {
-        return Err(format!("{api:?} has no request in request::samples: add one").into());
+        return Err("no request for this API in request::samples: add one".into());
     }
     let mut client = Client::connect(addr).await?;
     client.call(api, version, &body).await?;
@@ -227,7 +219,7 @@ async fn check_served(addr: SocketAddr, api: ApiKey, version: i16) -> TestResult
     client
         .call(ApiKey::ApiVersions, 3, &api_versions_request())
         .await
-        .map_err(|e| format!("after {api:?} v{version}: {e}"))?;
+        .map_err(|e| format!("the ApiVersions after it: {e}"))?;
     Ok(())
 }
 
