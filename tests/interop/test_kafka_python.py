@@ -118,6 +118,31 @@ def test_topic_admin(admin):
     assert topic not in admin.list_topics()
 
 
+def test_describe_log_dirs_lists_partition_sizes(admin):
+    """KafkaAdminClient.describe_log_dirs (DescribeLogDirs v4): the one log
+    directory, the topic's partitions with their sizes, the disk's space."""
+    topic = unique("py-logdirs")
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    produce(topic, [{"value": b"x" * 100, "partition": 0} for _ in range(10)])
+    answers = admin.describe_log_dirs()
+    assert len(answers) == 1, answers
+    log_dirs = answers[0]["log_dirs"]
+    assert len(log_dirs) == 1, log_dirs
+    log_dir = log_dirs[0]
+    assert log_dir["error_code"] == 0 and log_dir["log_dir"].startswith("/")
+    assert log_dir["total_bytes"] >= log_dir["usable_bytes"] > 0
+    topics = [t for t in log_dir["topics"] if t["name"] == topic]
+    assert len(topics) == 1, log_dir["topics"]
+    sizes = {p["partition_index"]: p for p in topics[0]["partitions"]}
+    assert set(sizes) == {0, 1}
+    assert sizes[0]["partition_size"] > 1000 > sizes[1]["partition_size"] >= 0
+    assert all(p["offset_lag"] == 0 and not p["is_future_key"] for p in sizes.values())
+    # Asked for one partition, only that one comes back.
+    only = admin.describe_log_dirs({topic: [1]})[0]["log_dirs"][0]["topics"]
+    assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in only] \
+        == [(topic, [1])]
+
+
 def test_idempotent_producer_is_the_default():
     topic = unique("py-idem")
     producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, enable_idempotence=True, acks="all")

@@ -136,6 +136,21 @@ impl DiskSpace {
 /// Bytes of `dir`'s file system an unprivileged writer may still use
 /// (`statvfs`: available blocks times the fragment size).
 pub fn free_bytes(dir: &Path) -> io::Result<u64> {
+    Ok(file_system_space(dir)?.usable_bytes)
+}
+
+/// The size of a file system and what is left of it for an unprivileged
+/// writer (DescribeLogDirs v4 reports both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSystemSpace {
+    /// All blocks times the fragment size.
+    pub total_bytes: u64,
+    /// Available blocks times the fragment size.
+    pub usable_bytes: u64,
+}
+
+/// The space of the file system `dir` is on (`statvfs`).
+pub fn file_system_space(dir: &Path) -> io::Result<FileSystemSpace> {
     let path = CString::new(dir.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
@@ -149,7 +164,12 @@ pub fn free_bytes(dir: &Path) -> io::Result<u64> {
     // SAFETY: statvfs returned 0, so it initialised `stat`.
     let stat = unsafe { stat.assume_init() };
     #[allow(clippy::unnecessary_cast)] // the field types differ by platform
-    Ok((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
+    let fragment = stat.f_frsize as u64;
+    #[allow(clippy::unnecessary_cast)]
+    Ok(FileSystemSpace {
+        total_bytes: (stat.f_blocks as u64).saturating_mul(fragment),
+        usable_bytes: (stat.f_bavail as u64).saturating_mul(fragment),
+    })
 }
 
 #[cfg(test)]
@@ -162,6 +182,8 @@ mod tests {
         let free = free_bytes(dir.path())?;
         assert!(free > 0);
         assert!(free_bytes(&dir.path().join("missing")).is_err());
+        let space = file_system_space(dir.path())?;
+        assert!(space.total_bytes >= space.usable_bytes && space.usable_bytes > 0);
         Ok(())
     }
 

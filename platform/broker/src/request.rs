@@ -631,6 +631,28 @@ pub(crate) mod samples {
                             .with_partition_index(1),
                     )),
             ),
+            ApiKey::DescribeLogDirs => {
+                RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(Some(
+                    vec![
+                        describe_log_dirs_request::DescribableLogDirTopic::default()
+                            .with_topic(name())
+                            .with_partitions(vec![0, 1]),
+                    ],
+                )))
+            }
+            ApiKey::AlterReplicaLogDirs => {
+                RequestKind::AlterReplicaLogDirs(AlterReplicaLogDirsRequest::default().with_dirs(
+                    vec![
+                        alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                            .with_path(text("/elsewhere"))
+                            .with_topics(vec![
+                                alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                                    .with_name(name())
+                                    .with_partitions(vec![0]),
+                            ]),
+                    ],
+                ))
+            }
             _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         }
     }

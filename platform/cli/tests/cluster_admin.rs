@@ -12,7 +12,8 @@
 //!   leader's) and joins the ISR, and the removed replica deletes its copy.
 //! - `fjord cluster decommission` removes a stopped broker from the
 //!   quorum's registrations and from Metadata, and refuses a broker that is
-//!   alive or unknown.
+//!   alive or unknown; while it is stopped, DescribeCluster v2 lists it
+//!   as fenced when asked to include fenced brokers.
 
 mod common;
 
@@ -20,7 +21,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::cluster::Cluster;
-use common::kafka::{RawAnswer, create_topic, log_bytes, raw_produce};
+use common::kafka::{RawAnswer, create_topic, log_bytes, raw_call, raw_produce};
+use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, DescribeClusterResponse};
 
 /// Runs `fjord <args> -b <the reachable brokers>`: success, stdout, stderr.
 fn fjord(cluster: &Cluster, args: &[&str]) -> (bool, String, String) {
@@ -294,6 +296,28 @@ fn decommission_removes_a_stopped_broker() {
     // Fenced, but still registered: the quorum would unfence it on return.
     cluster.wait_for("broker 3 fenced and still registered", |c| {
         (c.fenced_brokers() == [3]).then_some(())
+    });
+    // DescribeCluster v2 (KIP-1073) lists it, marked fenced, only when
+    // asked to.
+    cluster.wait_for_detail("DescribeCluster v2 listing broker 3 fenced", |c| {
+        let listed = |include_fenced: bool| -> Result<Vec<(i32, bool)>, String> {
+            let request = DescribeClusterRequest::default()
+                .with_endpoint_type(1)
+                .with_include_fenced_brokers(include_fenced);
+            let answer: DescribeClusterResponse =
+                raw_call(c.node(1).kafka, ApiKey::DescribeCluster, 2, &request, 0)?;
+            Ok(answer
+                .brokers
+                .iter()
+                .map(|b| (b.broker_id.0, b.is_fenced))
+                .collect())
+        };
+        let (all, live) = (listed(true)?, listed(false)?);
+        if all == [(1, false), (2, false), (3, true)] && live == [(1, false), (2, false)] {
+            Ok(())
+        } else {
+            Err(format!("with fenced {all:?}, without {live:?}"))
+        }
     });
     let (ok, out, err) = fjord(&cluster, &["cluster", "decommission", "--broker", "3"]);
     assert!(ok, "fjord cluster decommission failed:\n{out}{err}");

@@ -178,6 +178,14 @@ const TABLE: &[(ApiKey, Unprivileged)] = &[
         Refused(ResponseError::ClusterAuthorizationFailed),
     ),
     (
+        ApiKey::DescribeLogDirs,
+        Refused(ResponseError::ClusterAuthorizationFailed),
+    ),
+    (
+        ApiKey::AlterReplicaLogDirs,
+        Refused(ResponseError::ClusterAuthorizationFailed),
+    ),
+    (
         ApiKey::DescribeClientQuotas,
         Refused(ResponseError::ClusterAuthorizationFailed),
     ),

@@ -35,7 +35,8 @@ type CoordinatorAnswer = (i16, Option<StrBytes>, i32, StrBytes, i32);
 /// a cluster, the leader of the group's partition of `__consumer_offsets`
 /// (created through the quorum on first use, as Kafka does). Transactional
 /// ids get COORDINATOR_NOT_AVAILABLE: there is no transaction coordinator
-/// yet.
+/// yet. v5 and v6 add no field: v5 only allows TRANSACTION_ABORTABLE in
+/// answers, v6 the share-group key type, refused here.
 pub(crate) async fn find_coordinator(
     state: &Arc<BrokerState>,
     listener: &BoundListener,
@@ -92,6 +93,23 @@ async fn coordinator_for(
     key: &str,
 ) -> CoordinatorAnswer {
     let refused = |error: ResponseError| (error.code(), None, -1, s(""), -1);
+    // Group (0) and transaction (1) keys only: share groups (key type 2,
+    // KIP-932, FindCoordinator v6) do not exist here, and Kafka refuses an
+    // unknown type as an invalid request.
+    if !(0..=1).contains(&key_type) {
+        let message = if key_type == 2 {
+            "share groups are not supported".to_string()
+        } else {
+            format!("unknown coordinator key type {key_type}")
+        };
+        return (
+            ResponseError::InvalidRequest.code(),
+            Some(s(&message)),
+            -1,
+            s(""),
+            -1,
+        );
+    }
     match key_type {
         0 if !access.group(Operation::Describe, key) => {
             return refused(ResponseError::GroupAuthorizationFailed);

@@ -1,5 +1,10 @@
-//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), or the
-//! first offset at or after a timestamp. Needs DESCRIBE on each topic.
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest
+//! local (-4, v8+), latest tiered (-5, v9+), or the first offset at or after
+//! a timestamp. Needs DESCRIBE on each topic. There is no tiered storage:
+//! every segment is local, so earliest local is earliest, and nothing is
+//! tiered (Kafka answers -5 with offset -1 and epoch -1 for a topic
+//! without remote storage). v10's `timeout_ms` bounds remote reads, of
+//! which there are none.
 
 use fjord_log::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP};
 use kafka_protocol::ResponseError;
@@ -11,6 +16,21 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::{log_error_code, partition_error_code};
+
+/// The local log's start (KIP-405); from v8.
+const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+/// The highest offset in remote storage (KIP-1005); from v9.
+const LATEST_TIERED_TIMESTAMP: i64 = -5;
+
+/// Whether `version` defines the special (negative) `timestamp`.
+fn special_timestamp_known(version: i16, timestamp: i64) -> bool {
+    match timestamp {
+        EARLIEST_TIMESTAMP | LATEST_TIMESTAMP | MAX_TIMESTAMP => true,
+        EARLIEST_LOCAL_TIMESTAMP => version >= 8,
+        LATEST_TIERED_TIMESTAMP => version >= 9,
+        _ => false,
+    }
+}
 
 pub(crate) fn handle(
     state: &BrokerState,
@@ -46,18 +66,25 @@ pub(crate) fn handle(
                         return answer.with_error_code(partition_error_code(&e));
                     }
                     let epoch = if version >= 4 { partition.leader_epoch() } else { -1 };
-                    if p.timestamp < 0
-                        && ![EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP].contains(&p.timestamp)
-                    {
+                    if p.timestamp < 0 && !special_timestamp_known(version, p.timestamp) {
                         return answer.with_error_code(ResponseError::UnsupportedVersion.code());
                     }
+                    if p.timestamp == LATEST_TIERED_TIMESTAMP {
+                        return answer.with_leader_epoch(-1);
+                    }
+                    // All of the log is local.
+                    let timestamp = if p.timestamp == EARLIEST_LOCAL_TIMESTAMP {
+                        EARLIEST_TIMESTAMP
+                    } else {
+                        p.timestamp
+                    };
                     // Latest is the high watermark, which consumers may read up to.
                     if p.timestamp == LATEST_TIMESTAMP {
                         return answer
                             .with_offset(partition.high_watermark())
                             .with_leader_epoch(epoch);
                     }
-                    match partition.log().offset_for_timestamp(p.timestamp) {
+                    match partition.log().offset_for_timestamp(timestamp) {
                         Ok(Some(found)) => answer
                             .with_offset(found.offset)
                             .with_timestamp(found.timestamp)

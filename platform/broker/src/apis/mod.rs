@@ -14,6 +14,7 @@ mod fetch;
 mod group;
 mod leader_hint;
 mod list_offsets;
+mod log_dirs;
 mod metadata;
 mod offset_for_leader_epoch;
 pub(crate) mod offsets;
@@ -193,6 +194,12 @@ async fn dispatch(
         RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
             configs::incremental_alter(state, r, access).await,
         ),
+        RequestKind::DescribeLogDirs(r) => {
+            ResponseKind::DescribeLogDirs(log_dirs::describe(state, v, r, access))
+        }
+        RequestKind::AlterReplicaLogDirs(r) => {
+            ResponseKind::AlterReplicaLogDirs(log_dirs::alter(state, r, access))
+        }
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(
             describe_cluster::describe(state, &session.listener, v, r, access),
         ),
@@ -311,6 +318,8 @@ pub(crate) async fn topic_or_create(
 
 #[cfg(test)]
 mod authorized;
+#[cfg(test)]
+mod every_version;
 
 #[cfg(test)]
 pub(crate) mod tests {

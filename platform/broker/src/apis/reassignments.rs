@@ -9,6 +9,9 @@
 //! removed replicas delete their copy. So there is never a reassignment in
 //! progress to list or cancel: the ISR in Metadata shows how far the new
 //! replicas are. Altering needs ALTER on the cluster, listing DESCRIBE.
+//! v1 adds `allow_replication_factor_change` (KIP-860, default true): when
+//! false, a new replica list of another length is INVALID_REPLICATION_FACTOR
+//! for that partition (checked by the metadata frontend).
 
 use std::sync::Arc;
 
@@ -37,6 +40,7 @@ pub(crate) async fn alter(
     }
     let metadata = state.metadata();
     let mut responses = Vec::with_capacity(request.topics.len());
+    let allow_factor_change = request.allow_replication_factor_change;
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
@@ -44,7 +48,12 @@ pub(crate) async fn alter(
                 Some(replicas) => {
                     let replicas: Vec<i32> = replicas.iter().map(|b| b.0).collect();
                     metadata
-                        .reassign(&topic.name, p.partition_index, &replicas)
+                        .reassign(
+                            &topic.name,
+                            p.partition_index,
+                            &replicas,
+                            allow_factor_change,
+                        )
                         .await
                 }
                 None => Err(ApiError::new(

@@ -554,7 +554,23 @@ impl Metadata {
         topic: &str,
         partition: i32,
         replicas: &[i32],
+        allow_replication_factor_change: bool,
     ) -> Result<(), ApiError> {
+        // AlterPartitionReassignments v1 (KIP-860) may forbid changing the
+        // number of replicas; Kafka's controller refuses it so.
+        if !allow_replication_factor_change
+            && let Some(current) = self.partition_replicas(topic, partition)
+            && current.replicas.len() != replicas.len()
+        {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "the reassignment would change the replication factor of {topic}-{partition} from {} to {}, and allow_replication_factor_change is false",
+                    current.replicas.len(),
+                    replicas.len()
+                ),
+            ));
+        }
         match self.quorum_of(topic) {
             Some(link) => quorum::reassign(link, topic, partition, replicas).await,
             None => registry::reassign(&self.parts, topic, partition, replicas),
