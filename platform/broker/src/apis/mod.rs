@@ -6,6 +6,7 @@
 mod acls;
 pub(crate) mod api_versions;
 mod configs;
+mod consumer_group;
 mod delete_records;
 mod describe_cluster;
 mod elect_leaders;
@@ -189,6 +190,12 @@ pub(crate) async fn handle(
         RequestKind::DescribeGroups(r) => {
             ResponseKind::DescribeGroups(group::describe(state, v, r, access))
         }
+        RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
+            consumer_group::heartbeat(state, v, client_id, &session.client_host, r, access),
+        ),
+        RequestKind::ConsumerGroupDescribe(r) => ResponseKind::ConsumerGroupDescribe(
+            consumer_group::describe(state, v, r, access),
+        ),
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(group::delete(state, r, access).await)
         }

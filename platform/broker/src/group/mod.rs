@@ -1,4 +1,4 @@
-//! Consumer groups (the classic protocol): the coordinator's state machine
+//! Consumer groups (the classic protocol, and KIP-848's in `consumer`): the coordinator's state machine
 //! and the committed offsets it keeps. On a single node this broker is the
 //! coordinator of every group; in a cluster, of the groups whose offsets
 //! partition it leads (`ownership`).
@@ -8,7 +8,9 @@
 //! (`views`) and the protocol calls of `coordinator`. The lock over all
 //! groups is the coordinator's alone.
 
+pub(crate) mod assignor;
 mod commits;
+pub(crate) mod consumer;
 pub(crate) mod coordinator;
 mod deletes;
 pub(crate) mod metadata_record;
