@@ -57,13 +57,14 @@ pub(crate) fn heartbeat(
         return failed(ResponseError::GroupAuthorizationFailed.code(), None);
     }
     if let Some(names) = &request.subscribed_topic_names
-        && let Some(denied) = names
-            .iter()
-            .find(|n| !access.topic(Operation::Describe, n))
+        && let Some(denied) = names.iter().find(|n| !access.topic(Operation::Describe, n))
     {
         return failed(
             ResponseError::TopicAuthorizationFailed.code(),
-            Some(format!("not authorized to describe topic {}", denied.as_str())),
+            Some(format!(
+                "not authorized to describe topic {}",
+                denied.as_str()
+            )),
         );
     }
     if let Err(e) = state.check_coordinator(&request.group_id) {
@@ -72,10 +73,7 @@ pub(crate) fn heartbeat(
     let owned = request.topic_partitions.map(|tps| {
         let mut owned = Assignment::new();
         for tp in tps {
-            owned
-                .entry(tp.topic_id)
-                .or_default()
-                .extend(tp.partitions);
+            owned.entry(tp.topic_id).or_default().extend(tp.partitions);
         }
         owned
     });
@@ -128,9 +126,7 @@ fn described_assignment(
             .map(|(topic, ps)| {
                 consumer_group_describe_response::TopicPartitions::default()
                     .with_topic_id(*topic)
-                    .with_topic_name(TopicName(s(names
-                        .get(topic)
-                        .map_or("", String::as_str))))
+                    .with_topic_name(TopicName(s(names.get(topic).map_or("", String::as_str))))
                     .with_partitions(ps.iter().copied().collect())
             })
             .collect(),
@@ -187,10 +183,7 @@ pub(crate) fn describe(
                         .with_client_id(s(&m.client_id))
                         .with_client_host(s(&m.client_host))
                         .with_subscribed_topic_names(
-                            m.subscribed_names
-                                .iter()
-                                .map(|n| TopicName(s(n)))
-                                .collect(),
+                            m.subscribed_names.iter().map(|n| TopicName(s(n))).collect(),
                         )
                         .with_subscribed_topic_regex(m.subscribed_regex.as_deref().map(s))
                         .with_assignment(described_assignment(&m.assigned, &group.topic_names))

@@ -193,9 +193,9 @@ pub(crate) async fn handle(
         RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
             consumer_group::heartbeat(state, v, client_id, &session.client_host, r, access),
         ),
-        RequestKind::ConsumerGroupDescribe(r) => ResponseKind::ConsumerGroupDescribe(
-            consumer_group::describe(state, v, r, access),
-        ),
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group::describe(state, v, r, access))
+        }
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(group::delete(state, r, access).await)
         }

@@ -139,7 +139,11 @@ fn range(
 mod tests {
     use super::*;
 
-    fn member<'a>(id: &'a str, topics: &[Uuid], previous: Option<&'a Assignment>) -> AssignorMember<'a> {
+    fn member<'a>(
+        id: &'a str,
+        topics: &[Uuid],
+        previous: Option<&'a Assignment>,
+    ) -> AssignorMember<'a> {
         AssignorMember {
             id,
             topics: topics.iter().copied().collect(),
@@ -155,7 +159,11 @@ mod tests {
     fn uniform_balances_and_covers_every_partition_once() {
         let t = Uuid::from_u128(1);
         let partitions = BTreeMap::from([(t, 7)]);
-        let members = [member("a", &[t], None), member("b", &[t], None), member("c", &[t], None)];
+        let members = [
+            member("a", &[t], None),
+            member("b", &[t], None),
+            member("c", &[t], None),
+        ];
         let out = assign("uniform", &members, &partitions);
         let counts: Vec<usize> = out.values().map(count).collect();
         assert_eq!(counts.iter().sum::<usize>(), 7);
@@ -172,7 +180,11 @@ mod tests {
     fn uniform_is_sticky_when_a_member_joins() {
         let t = Uuid::from_u128(1);
         let partitions = BTreeMap::from([(t, 6)]);
-        let first = assign("uniform", &[member("a", &[t], None), member("b", &[t], None)], &partitions);
+        let first = assign(
+            "uniform",
+            &[member("a", &[t], None), member("b", &[t], None)],
+            &partitions,
+        );
         let members = [
             member("a", &[t], first.get("a")),
             member("b", &[t], first.get("b")),

@@ -182,7 +182,8 @@ pub(crate) fn compile_regex(regex: &str) -> Result<Regex, GroupError> {
 }
 
 fn pairs(a: &Assignment) -> impl Iterator<Item = (Uuid, i32)> + '_ {
-    a.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
+    a.iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
 }
 
 fn contains(a: &Assignment, topic: Uuid, p: i32) -> bool {
@@ -217,7 +218,9 @@ fn check_request(req: &ConsumerHeartbeat) -> Result<(), GroupError> {
             return invalid("RebalanceTimeoutMs must be provided in the first request");
         }
         if req.subscribed_names.is_none() && req.subscribed_regex.is_none() {
-            return invalid("SubscribedTopicNames or SubscribedTopicRegex must be set in the first request");
+            return invalid(
+                "SubscribedTopicNames or SubscribedTopicRegex must be set in the first request",
+            );
         }
         if req.owned.as_ref().is_some_and(|o| !o.is_empty()) {
             return invalid("TopicPartitions must be empty when (re-)joining");
@@ -444,7 +447,8 @@ impl GroupCoordinator {
     /// did not revoke within their rebalance timeout, are removed and the
     /// target recomputed.
     pub(super) fn tick_consumer(&self, group: &mut Group, now: Instant) {
-        let session = Duration::from_millis(self.settings().consumer_session_timeout_ms.max(0) as u64);
+        let session =
+            Duration::from_millis(self.settings().consumer_session_timeout_ms.max(0) as u64);
         let Some(cg) = group.consumer.as_mut() else {
             return;
         };
@@ -507,11 +511,16 @@ impl GroupCoordinator {
         member_id: Option<&str>,
         epoch: i32,
     ) -> Result<(), GroupError> {
+        let member_id = member_id.unwrap_or("");
+        if epoch < 0 && member_id.is_empty() {
+            // Admin tools and clients outside the group may always read.
+            return Ok(());
+        }
         let mut groups = self.lock();
         let Some(cg) = groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) else {
             return Ok(());
         };
-        Self::check_consumer_member(cg, member_id.unwrap_or(""), epoch, None)
+        Self::check_consumer_member(cg, member_id, epoch, None)
     }
 }
 
@@ -570,7 +579,12 @@ fn compute_target(cg: &mut ConsumerGroup) {
     let assignor = ASSIGNORS
         .iter()
         .copied()
-        .max_by_key(|a| (votes.get(a).copied().unwrap_or(0), std::cmp::Reverse(ASSIGNORS.iter().position(|x| x == a))))
+        .max_by_key(|a| {
+            (
+                votes.get(a).copied().unwrap_or(0),
+                std::cmp::Reverse(ASSIGNORS.iter().position(|x| x == a)),
+            )
+        })
         .unwrap_or("uniform");
     let partitions: BTreeMap<Uuid, i32> = cg.subscribed.values().copied().collect();
     let members: Vec<AssignorMember<'_>> = cg

@@ -118,7 +118,11 @@ impl GroupCoordinator {
                 id: g.id.clone(),
                 state: g.state,
                 protocol_type: g.protocol_type.clone(),
-                group_type: if g.is_consumer() { "consumer" } else { "classic" },
+                group_type: if g.is_consumer() {
+                    "consumer"
+                } else {
+                    "classic"
+                },
                 state_name: g
                     .consumer
                     .as_ref()
