@@ -59,6 +59,7 @@ struct Beat<'a> {
     names: Option<&'a [&'a str]>,
     regex: Option<&'a str>,
     assignor: Option<&'a str>,
+    instance: Option<&'a str>,
     owned: Option<Owned>,
 }
 
@@ -71,6 +72,7 @@ impl<'a> Beat<'a> {
             names: None,
             regex: None,
             assignor: None,
+            instance: None,
             owned: None,
         }
     }
@@ -81,6 +83,7 @@ fn heartbeat(raw: &mut Raw, beat: Beat<'_>) -> ConsumerGroupHeartbeatResponse {
         .with_group_id(GroupId(text(beat.group)))
         .with_member_id(text(beat.member))
         .with_member_epoch(beat.epoch)
+        .with_instance_id(beat.instance.map(text))
         .with_rebalance_timeout_ms(if beat.epoch == 0 { 5000 } else { -1 })
         .with_subscribed_topic_names(
             beat.names
@@ -541,6 +544,98 @@ fn regex_subscriptions_timeouts_and_refusals() {
     );
     let classic = describe(&mut raw, "classic");
     assert_eq!(classic.error_code, ResponseError::GroupIdNotFound.code());
+    broker.stop();
+}
+
+/// A static member that leaves with epoch -2 keeps its partitions and
+/// gets them back, at its epoch, when it returns with a new member id;
+/// nobody else may take its instance id while it is a member.
+#[test]
+fn a_static_member_returns_to_its_partitions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    let t = create_topic(&broker, "static", 4);
+    let mut raw = Raw::connect(broker.addr);
+    let g = "static-group";
+    let names: &[&str] = &["static"];
+    let s1 = heartbeat(
+        &mut raw,
+        Beat {
+            names: Some(names),
+            instance: Some("i-1"),
+            owned: Some(vec![]),
+            ..Beat::new(g, "S1", 0)
+        },
+    );
+    assert_eq!((s1.error_code, s1.member_epoch), (0, 1));
+    let mine = assigned(&s1, t).expect("assignment");
+    assert_eq!(mine.len(), 4);
+    let taken = heartbeat(
+        &mut raw,
+        Beat {
+            names: Some(names),
+            instance: Some("i-1"),
+            owned: Some(vec![]),
+            ..Beat::new(g, "S2", 0)
+        },
+    );
+    assert_eq!(taken.error_code, ResponseError::UnreleasedInstanceId.code());
+
+    let left = heartbeat(
+        &mut raw,
+        Beat {
+            instance: Some("i-1"),
+            ..Beat::new(g, "S1", -2)
+        },
+    );
+    assert_eq!((left.error_code, left.member_epoch), (0, -2));
+    // Another member joins meanwhile: what the static member holds stays.
+    let o = heartbeat(
+        &mut raw,
+        Beat {
+            names: Some(names),
+            owned: Some(vec![]),
+            ..Beat::new(g, "O", 0)
+        },
+    );
+    assert_eq!(o.error_code, 0);
+    assert_eq!(assigned(&o, t), Some(vec![]));
+
+    let back = heartbeat(
+        &mut raw,
+        Beat {
+            names: Some(names),
+            instance: Some("i-1"),
+            owned: Some(vec![]),
+            ..Beat::new(g, "S1-new", 0)
+        },
+    );
+    assert_eq!(back.error_code, 0, "{back:?}");
+    assert_eq!(back.member_epoch, 1, "its old epoch");
+    // It keeps what the new target leaves it, and is asked at once to
+    // hand the rest over to O, as any member would be.
+    let kept = assigned(&back, t).expect("assignment");
+    assert_eq!(kept.len(), 2);
+    assert!(kept.iter().all(|p| mine.contains(p)));
+    let described = describe(&mut raw, g);
+    let ids: Vec<&str> = described
+        .members
+        .iter()
+        .map(|m| m.member_id.as_str())
+        .collect();
+    assert_eq!(ids, ["O", "S1-new"]);
+    let s = heartbeat(
+        &mut raw,
+        Beat {
+            owned: all(t, &kept),
+            ..Beat::new(g, "S1-new", 1)
+        },
+    );
+    assert_eq!((s.error_code, s.member_epoch), (0, 2));
+    let o = heartbeat(&mut raw, Beat::new(g, "O", 2));
+    let theirs = assigned(&o, t).expect("O's partitions");
+    assert_eq!(theirs.len(), 2);
+    assert!(theirs.iter().all(|p| !kept.contains(p)));
     broker.stop();
 }
 

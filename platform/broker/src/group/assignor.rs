@@ -48,49 +48,67 @@ fn uniform(
         .iter()
         .map(|m| (m.id.to_string(), Assignment::new()))
         .collect();
-    let mut counts: BTreeMap<&str, usize> = members.iter().map(|m| (m.id, 0)).collect();
-    let all: Vec<(Uuid, i32)> = partitions
-        .iter()
-        .filter(|(topic, _)| members.iter().any(|m| m.topics.contains(topic)))
-        .flat_map(|(topic, count)| (0..*count).map(move |p| (*topic, p)))
-        .collect();
     if members.is_empty() {
         return out;
     }
-    // Members may keep up to the lower quota of what they had; the rest
-    // goes to whoever has least.
-    let quota = all.len() / members.len();
-    let mut unassigned = Vec::new();
-    for (topic, p) in all {
-        let keeper = members.iter().find(|m| {
-            m.topics.contains(&topic)
-                && m.previous
-                    .is_some_and(|prev| prev.get(&topic).is_some_and(|ps| ps.contains(&p)))
-        });
-        match keeper {
-            Some(m) if counts[m.id] < quota.max(1) => {
-                *counts.entry(m.id).or_default() += 1;
-                out.entry(m.id.to_string())
-                    .or_default()
-                    .entry(topic)
-                    .or_default()
-                    .insert(p);
+    let mut counts = vec![0usize; members.len()];
+    // Who had each partition, so that keeping costs no scan of members.
+    let mut previous: BTreeMap<(Uuid, i32), usize> = BTreeMap::new();
+    for (i, m) in members.iter().enumerate() {
+        for (topic, ps) in m.previous.into_iter().flatten() {
+            for p in ps {
+                previous.insert((*topic, *p), i);
             }
-            _ => unassigned.push((topic, p)),
         }
     }
-    for (topic, p) in unassigned {
-        let least = members
-            .iter()
-            .filter(|m| m.topics.contains(&topic))
-            .min_by_key(|m| (counts[m.id], m.id));
-        if let Some(m) = least {
-            *counts.entry(m.id).or_default() += 1;
-            out.entry(m.id.to_string())
-                .or_default()
-                .entry(topic)
-                .or_default()
-                .insert(p);
+    let subscribers: BTreeMap<Uuid, Vec<usize>> = partitions
+        .keys()
+        .map(|topic| {
+            let who = (0..members.len())
+                .filter(|i| members[*i].topics.contains(topic))
+                .collect();
+            (*topic, who)
+        })
+        .collect();
+    let total: usize = partitions
+        .iter()
+        .filter(|(topic, _)| subscribers.get(*topic).is_some_and(|s| !s.is_empty()))
+        .map(|(_, count)| (*count).max(0) as usize)
+        .sum();
+    // Members may keep up to the lower quota of what they had; the rest
+    // goes to whoever has least.
+    let quota = (total / members.len()).max(1);
+    let mut give = |i: usize, topic: Uuid, p: i32, counts: &mut Vec<usize>| {
+        counts[i] += 1;
+        out.entry(members[i].id.to_string())
+            .or_default()
+            .entry(topic)
+            .or_default()
+            .insert(p);
+    };
+    let mut unassigned: BTreeMap<Uuid, Vec<i32>> = BTreeMap::new();
+    for (topic, count) in partitions {
+        for p in 0..*count {
+            match previous.get(&(*topic, p)) {
+                Some(&i) if members[i].topics.contains(topic) && counts[i] < quota => {
+                    give(i, *topic, p, &mut counts);
+                }
+                _ => unassigned.entry(*topic).or_default().push(p),
+            }
+        }
+    }
+    for (topic, ps) in unassigned {
+        let Some(who) = subscribers.get(&topic).filter(|w| !w.is_empty()) else {
+            continue;
+        };
+        // The topic's subscribers by (count, member order).
+        let mut least: BTreeSet<(usize, usize)> = who.iter().map(|i| (counts[*i], *i)).collect();
+        for p in ps {
+            let Some((_, i)) = least.pop_first() else {
+                break;
+            };
+            give(i, topic, p, &mut counts);
+            least.insert((counts[i], i));
         }
     }
     out

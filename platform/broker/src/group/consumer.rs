@@ -71,6 +71,8 @@ pub(crate) struct ConsumerMember {
     pub rebalance_timeout_ms: i32,
     pub subscribed_names: Vec<String>,
     pub subscribed_regex: Option<String>,
+    /// `subscribed_regex` compiled (once, when it is set).
+    pub regex: Option<Regex>,
     pub server_assignor: Option<String>,
     pub epoch: i32,
     pub previous_epoch: i32,
@@ -293,7 +295,14 @@ impl GroupCoordinator {
         }
         let max_size = self.settings().max_size;
         let cg = group.consumer.get_or_insert_with(ConsumerGroup::default);
-        cg.topics = topics;
+        // Subscriptions are resolved again only when the topics or a
+        // subscription changed: matching every member's regex against
+        // every topic at every heartbeat would not scale.
+        let mut resolve_all = false;
+        if cg.topics != topics {
+            cg.topics = topics;
+            resolve_all = true;
+        }
         let mut bump = false;
         if req.member_id.is_empty() {
             // v0: the coordinator names new members.
@@ -345,6 +354,7 @@ impl GroupCoordinator {
                             rebalance_timeout_ms: req.rebalance_timeout_ms,
                             subscribed_names: Vec::new(),
                             subscribed_regex: None,
+                            regex: None,
                             server_assignor: None,
                             epoch: 0,
                             previous_epoch: 0,
@@ -409,6 +419,7 @@ impl GroupCoordinator {
             let r = (!r.is_empty()).then_some(r);
             if r != member.subscribed_regex {
                 member.subscribed_regex = r;
+                member.regex = regex;
                 bump = true;
             }
         }
@@ -416,8 +427,8 @@ impl GroupCoordinator {
             member.server_assignor = req.server_assignor;
             bump = true;
         }
-        let own_regex = regex.map(|r| (req.member_id.clone(), r));
-        if resolve_subscriptions(cg, own_regex) {
+        let only = (!resolve_all).then_some(req.member_id.as_str());
+        if (bump || resolve_all) && resolve_subscriptions(cg, only) {
             bump = true;
         }
         if bump {
@@ -470,7 +481,7 @@ impl GroupCoordinator {
             cg.target.remove(id);
         }
         cg.epoch += 1;
-        resolve_subscriptions(cg, None);
+        resolve_subscriptions(cg, Some(""));
         compute_target(cg);
     }
 
@@ -524,25 +535,22 @@ impl GroupCoordinator {
     }
 }
 
-/// Resolves every member's subscription against the group's topic
-/// snapshot (`regex`: the compiled regex of one member, the others are
-/// compiled again), and the subscribed topics' metadata: whether it
-/// changed.
-fn resolve_subscriptions(cg: &mut ConsumerGroup, regex: Option<(String, Regex)>) -> bool {
+/// Resolves the subscription of member `only` (`None`: of every member)
+/// against the group's topic snapshot, then the subscribed topics'
+/// metadata: whether that changed.
+fn resolve_subscriptions(cg: &mut ConsumerGroup, only: Option<&str>) -> bool {
     let topics = &cg.topics;
     for member in cg.members.values_mut() {
-        let compiled = match (&regex, &member.subscribed_regex) {
-            (Some((id, r)), Some(_)) if *id == member.id => Some(r.clone()),
-            (_, Some(text)) => compile_regex(text).ok(),
-            (_, None) => None,
-        };
+        if only.is_some_and(|id| id != member.id) {
+            continue;
+        }
         let mut resolved: BTreeSet<String> = member
             .subscribed_names
             .iter()
             .filter(|n| topics.contains_key(*n))
             .cloned()
             .collect();
-        if let Some(r) = compiled {
+        if let Some(r) = &member.regex {
             resolved.extend(
                 topics
                     .iter()
