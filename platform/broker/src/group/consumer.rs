@@ -272,6 +272,7 @@ impl GroupCoordinator {
                 cg.members.remove(&req.member_id);
                 cg.target.remove(&req.member_id);
                 cg.epoch += 1;
+                resolve_subscriptions(cg, Some(""));
                 compute_target(cg);
             }
             return Ok(HeartbeatAnswer {

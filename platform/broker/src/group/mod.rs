@@ -24,4 +24,6 @@ pub(crate) use coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pendi
 pub(crate) use state::{CommittedOffset, GroupState};
 
 #[cfg(test)]
+mod consumer_tests;
+#[cfg(test)]
 mod timer_tests;
