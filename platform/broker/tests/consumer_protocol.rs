@@ -807,11 +807,21 @@ fn librdkafka_consumer_protocol_members_share_and_rebalance() {
         }
     }
     let mut raw = Raw::connect(broker.addr);
-    let described = describe(&mut raw, "kip848");
-    assert_eq!(
-        (described.members.len(), described.group_state.as_str()),
-        (3, "Stable")
-    );
+    // The coordinator learns of the last acknowledgement a heartbeat later.
+    wait_for(Duration::from_secs(10), "a stable group of three", || {
+        let described = describe(&mut raw, "kip848");
+        (described.members.len(), described.group_state.as_str()) == (3, "Stable")
+    });
+    // The admin API (and console) shows the members and what they own.
+    let admin = broker.local().group("kip848").expect("the group");
+    assert_eq!((admin.state, admin.members.len()), ("Stable", 3));
+    let mut admin_owned: Vec<i32> = admin
+        .members
+        .iter()
+        .flat_map(|m| m.assignment.iter().flat_map(|tp| tp.partitions.clone()))
+        .collect();
+    admin_owned.sort_unstable();
+    assert_eq!(admin_owned, (0..PARTITIONS).collect::<Vec<_>>());
 
     // Member 2 leaves: the other two end with three partitions each.
     stops[2].store(true, Ordering::Relaxed);

@@ -3,13 +3,18 @@
 //! are taken under the coordinator's lock and read after it is released,
 //! so nobody outside the coordinator holds its lock.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ConsumerProtocolAssignment, TopicName, consumer_protocol_assignment,
+};
+use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
 use super::assignor::Assignment;
+use super::consumer::ConsumerGroup;
 use super::coordinator::GroupCoordinator;
 use super::state::{Group, GroupState};
 
@@ -65,8 +70,12 @@ pub(crate) struct GroupView {
     pub leader: Option<String>,
     /// In member id order.
     pub members: Vec<MemberView>,
-    /// A KIP-848 group (its members are in [`ConsumerGroupView`]).
+    /// A KIP-848 group: its members' assignments are encoded as the
+    /// classic consumer protocol's, with topic names, so the admin API and
+    /// console read both kinds alike.
     pub consumer: bool,
+    /// The state name of the group's type (Kafka's, of either protocol).
+    pub state_name: &'static str,
 }
 
 /// One member of a [`GroupView`].
@@ -84,6 +93,9 @@ pub(crate) struct MemberView {
 
 impl GroupView {
     fn of(group: &Group) -> Self {
+        if let Some(cg) = &group.consumer {
+            return Self::of_consumer(group, cg);
+        }
         let protocol = group.protocol_name.clone().unwrap_or_default();
         GroupView {
             id: group.id.clone(),
@@ -92,7 +104,8 @@ impl GroupView {
             protocol_type: group.protocol_type.clone(),
             protocol_name: group.protocol_name.clone(),
             leader: group.leader.clone(),
-            consumer: group.is_consumer(),
+            consumer: false,
+            state_name: group.state.name(),
             members: group
                 .members
                 .values()
@@ -107,6 +120,62 @@ impl GroupView {
                 .collect(),
         }
     }
+}
+
+impl GroupView {
+    fn of_consumer(group: &Group, cg: &ConsumerGroup) -> Self {
+        let names: BTreeMap<Uuid, &str> = cg
+            .topics
+            .iter()
+            .map(|(name, info)| (info.id, name.as_str()))
+            .collect();
+        GroupView {
+            id: group.id.clone(),
+            state: group.state,
+            generation: cg.epoch,
+            protocol_type: Some("consumer".to_string()),
+            protocol_name: Some(cg.assignor.clone()),
+            leader: None,
+            consumer: true,
+            state_name: cg.state_name(),
+            members: cg
+                .members
+                .values()
+                .map(|m| MemberView {
+                    id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: Bytes::new(),
+                    assignment: classic_assignment(&m.assigned, &names),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `assigned` as a classic ConsumerProtocolAssignment (v0, with its
+/// version prefix); topics without a name are left out.
+fn classic_assignment(assigned: &Assignment, names: &BTreeMap<Uuid, &str>) -> Bytes {
+    let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(
+        assigned
+            .iter()
+            .filter_map(|(id, ps)| {
+                let name = names.get(id)?;
+                Some(
+                    consumer_protocol_assignment::TopicPartition::default()
+                        .with_topic(TopicName(StrBytes::from_string(name.to_string())))
+                        .with_partitions(ps.iter().copied().collect()),
+                )
+            })
+            .collect(),
+    );
+    let mut buf = BytesMut::new();
+    buf.put_i16(0);
+    if assignment.encode(&mut buf, 0).is_err() {
+        return Bytes::new();
+    }
+    buf.freeze()
 }
 
 impl GroupCoordinator {
