@@ -347,6 +347,29 @@ fn the_revocation_protocol_and_member_epochs() {
         (g, "consumer", "Stable")
     );
 
+    // Offsets of a topic live members subscribe to stay; a live group stays.
+    let delete = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(text(g)))
+        .with_topics(vec![
+            offset_delete_request::OffsetDeleteRequestTopic::default()
+                .with_name(TopicName(text("rev")))
+                .with_partitions(vec![Default::default()]),
+        ]);
+    match raw.call(ApiKey::OffsetDelete, 0, RequestKind::OffsetDelete(delete)) {
+        ResponseKind::OffsetDelete(r) => assert_eq!(
+            r.topics[0].partitions[0].error_code,
+            ResponseError::GroupSubscribedToTopic.code()
+        ),
+        other => panic!("{other:?}"),
+    }
+    let delete = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(text(g))]);
+    match raw.call(ApiKey::DeleteGroups, 2, RequestKind::DeleteGroups(delete)) {
+        ResponseKind::DeleteGroups(r) => {
+            assert_eq!(r.results[0].error_code, ResponseError::NonEmptyGroup.code())
+        }
+        other => panic!("{other:?}"),
+    }
+
     // A leaves; B takes everything at epoch 3.
     let left = heartbeat(&mut raw, Beat::new(g, "A", -1));
     assert_eq!((left.error_code, left.member_epoch), (0, -1));
@@ -355,6 +378,17 @@ fn the_revocation_protocol_and_member_epochs() {
     assert_eq!(
         assigned(&b, t).map(|ps| ps.len()),
         Some(PARTITIONS as usize)
+    );
+    // Once the last member left, the group (and its offsets) can go.
+    assert_eq!(heartbeat(&mut raw, Beat::new(g, "B", -1)).error_code, 0);
+    let delete = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(text(g))]);
+    match raw.call(ApiKey::DeleteGroups, 2, RequestKind::DeleteGroups(delete)) {
+        ResponseKind::DeleteGroups(r) => assert_eq!(r.results[0].error_code, 0),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        describe(&mut raw, g).error_code,
+        ResponseError::GroupIdNotFound.code()
     );
     broker.stop();
 }
