@@ -1,5 +1,6 @@
-//! Consumer groups (the classic protocol, and KIP-848's in `consumer`): the coordinator's state machine
-//! and the committed offsets it keeps. On a single node this broker is the
+//! Consumer groups — the classic protocol, and KIP-848's (`consumer`,
+//! `reconcile`, `assignor`): the coordinator's state machines and the
+//! committed offsets it keeps. On a single node this broker is the
 //! coordinator of every group; in a cluster, of the groups whose offsets
 //! partition it leads (`ownership`).
 //!
@@ -16,6 +17,7 @@ mod deletes;
 pub(crate) mod metadata_record;
 pub(crate) mod offsets_topic;
 pub(crate) mod ownership;
+mod reconcile;
 pub(crate) mod state;
 mod views;
 
