@@ -67,6 +67,9 @@ sasl.oauthbearer.expected.issuer: https://idp.interop.test/realms/kafka
 # server's console and API suites run without one (the login is tested on
 # the ACL server below).
 admin.api.require.auth: false
+# KIP-848 members (test_kip848.py) heartbeat this often (Kafka: 5000), so
+# reconciliations take a fraction of a second.
+group.consumer.heartbeat.interval.ms: 500
 YAML
 
 "$fjord" server --config "$data/fjord.yaml" --data-dir "$data" \
@@ -155,6 +158,14 @@ elif (cd "$here/platformatic" && node --test); then
   passed=$((passed + 1)); echo "ok     @platformatic/kafka suite"
 else
   failed=$((failed + 1)); echo "FAILED @platformatic/kafka suite"
+fi
+
+# KIP-848: confluent-kafka with group.protocol=consumer.
+echo "--- confluent-kafka, group.protocol=consumer"
+if python3 -m pytest -q "$here/test_kip848.py"; then
+  passed=$((passed + 1)); echo "ok     KIP-848 suite"
+else
+  failed=$((failed + 1)); echo "FAILED KIP-848 suite"
 fi
 
 # The web console in headless Chromium (needs `apt-get install chromium` and

@@ -50,11 +50,14 @@ pub struct ConfigEntry {
 pub struct GroupDescription {
     pub group_id: String,
     /// Kafka's state name: `Empty`, `PreparingRebalance`,
-    /// `CompletingRebalance`, `Stable` or `Dead`.
+    /// `CompletingRebalance`, `Stable` or `Dead`; of a KIP-848 group
+    /// `Empty`, `Assigning`, `Reconciling` or `Stable`.
     pub state: &'static str,
     pub protocol_type: Option<String>,
-    /// The assignor (`range`, `cooperative-sticky`, …).
+    /// The assignor (`range`, `cooperative-sticky`, …; of a KIP-848 group
+    /// the server-side `uniform` or `range`).
     pub protocol: Option<String>,
+    /// The generation (of a KIP-848 group: its group epoch).
     pub generation: i32,
     pub leader: Option<String>,
     pub members: Vec<GroupMember>,
@@ -256,7 +259,7 @@ impl LocalBroker {
             .collect();
         let mut description = GroupDescription {
             group_id: group.id,
-            state: group.state.name(),
+            state: group.state_name,
             protocol_type: group.protocol_type,
             protocol: group.protocol_name,
             generation: group.generation,

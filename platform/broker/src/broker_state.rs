@@ -322,5 +322,7 @@ pub(crate) fn group_settings(config: &BrokerConfig) -> GroupSettings {
         max_size: config.group_max_size,
         protocol_metadata_max_bytes: config.group_protocol_metadata_max_bytes,
         offset_metadata_max_bytes: config.offset_metadata_max_bytes,
+        consumer_session_timeout_ms: config.group_consumer_session_timeout_ms,
+        consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
     }
 }

@@ -480,6 +480,15 @@ pub struct BrokerConfig {
     /// `group.protocol.metadata.max.bytes`).
     #[serde(rename = "group.max.size", alias = "group_max_size")]
     pub group_max_size: usize,
+    /// `group.consumer.session.timeout.ms`: a KIP-848 consumer group
+    /// member that has not heartbeated for this long is fenced and its
+    /// partitions move. Kafka's default.
+    #[serde(rename = "group.consumer.session.timeout.ms")]
+    pub group_consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: the heartbeat interval
+    /// KIP-848 members are told to keep. Kafka's default.
+    #[serde(rename = "group.consumer.heartbeat.interval.ms")]
+    pub group_consumer_heartbeat_interval_ms: i32,
     /// `group.protocol.metadata.max.bytes` (Fjord's; Kafka has none): the
     /// bytes of protocol names and metadata one JoinGroup may carry; more
     /// is answered INVALID_REQUEST. A consumer's subscription is a few
@@ -885,6 +894,8 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 7 * 24 * 60,
             group_max_size: 1000,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
             quota_window_num: 11,
             quota_window_size_seconds: 1,
             group_protocol_metadata_max_bytes: 256 * 1024,
@@ -1019,6 +1030,13 @@ impl BrokerConfig {
                 "quota.window.size.seconds must be between 1 and 3600, not {}",
                 self.quota_window_size_seconds
             )));
+        }
+        if self.group_consumer_heartbeat_interval_ms < 1
+            || self.group_consumer_heartbeat_interval_ms >= self.group_consumer_session_timeout_ms
+        {
+            return Err(BrokerError::Config(
+                "group.consumer.heartbeat.interval.ms must be at least 1 and below group.consumer.session.timeout.ms".to_string(),
+            ));
         }
         if self.group_max_size < 1 {
             return Err(BrokerError::Config(

@@ -200,6 +200,27 @@ pub enum GroupError {
     /// The in-sync replicas did not confirm the append.
     #[error("offsets not replicated: {0}")]
     NotReplicated(#[source] PartitionError),
+    /// A malformed KIP-848 heartbeat: why.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A subscription regex that does not compile (or is too large): why.
+    #[error("invalid regular expression: {0}")]
+    InvalidRegex(String),
+    /// A server assignor this coordinator does not have.
+    #[error("unsupported assignor {0:?} (uniform, range)")]
+    UnsupportedAssignor(String),
+    /// A consumer-protocol heartbeat for a group with live classic members.
+    #[error("the group is not a consumer group: it has classic members")]
+    NotConsumerGroup,
+    /// A static member joins while another member holds its instance id.
+    #[error("the instance id is still used by another member")]
+    UnreleasedInstanceId,
+    /// A KIP-848 member heartbeats with an epoch the coordinator fenced.
+    #[error("the member epoch is fenced")]
+    FencedMemberEpoch,
+    /// A KIP-848 member commits or fetches with an epoch not its current one.
+    #[error("the member epoch is stale")]
+    StaleMemberEpoch,
 }
 
 impl GroupError {
@@ -250,6 +271,14 @@ pub(crate) fn group_error_code(error: &GroupError) -> i16 {
             ResponseError::NotCoordinator.code()
         }
         GroupError::NotReplicated(e) => partition_error_code(e),
+        GroupError::InvalidRequest(_) => ResponseError::InvalidRequest.code(),
+        GroupError::InvalidRegex(_) => ResponseError::InvalidRegularExpression.code(),
+        GroupError::UnsupportedAssignor(_) => ResponseError::UnsupportedAssignor.code(),
+        // As Kafka answers a consumer heartbeat for a classic group.
+        GroupError::NotConsumerGroup => ResponseError::GroupIdNotFound.code(),
+        GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId.code(),
+        GroupError::FencedMemberEpoch => ResponseError::FencedMemberEpoch.code(),
+        GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch.code(),
     }
 }
 

@@ -653,6 +653,18 @@ pub(crate) mod samples {
                     ],
                 ))
             }
+            ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(GroupId(text("group")))
+                    .with_member_id(text("member"))
+                    .with_rebalance_timeout_ms(1000)
+                    .with_subscribed_topic_names(Some(vec![name()]))
+                    .with_topic_partitions(Some(vec![])),
+            ),
+            ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
+                ConsumerGroupDescribeRequest::default()
+                    .with_group_ids(vec![GroupId(text("group")), GroupId(text("none"))]),
+            ),
             _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         }
     }

@@ -90,6 +90,14 @@ const TABLE: &[(ApiKey, Unprivileged)] = &[
         Refused(ResponseError::GroupAuthorizationFailed),
     ),
     (ApiKey::ListGroups, Filtered),
+    (
+        ApiKey::ConsumerGroupHeartbeat,
+        Refused(ResponseError::GroupAuthorizationFailed),
+    ),
+    (
+        ApiKey::ConsumerGroupDescribe,
+        Refused(ResponseError::GroupAuthorizationFailed),
+    ),
     (ApiKey::SaslHandshake, Open),
     (ApiKey::ApiVersions, Open),
     (

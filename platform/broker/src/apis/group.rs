@@ -382,8 +382,8 @@ fn code_of(result: Result<(), GroupError>) -> i16 {
     result.err().map_or(0, |e| group_error_code(&e))
 }
 
-/// ListGroups, with the v4 state filter and v5 type filter ("classic"
-/// is the only type here).
+/// ListGroups, with the v4 state filter and v5 type filter (`classic`,
+/// or `consumer` for KIP-848 groups, with their own state names).
 pub(crate) fn list(
     state: &BrokerState,
     version: i16,
@@ -402,24 +402,24 @@ pub(crate) fn list(
                 || request
                     .states_filter
                     .iter()
-                    .any(|f| f.eq_ignore_ascii_case(g.state.name()))
+                    .any(|f| f.eq_ignore_ascii_case(g.state_name))
         })
-        .filter(|_| {
+        .filter(|g| {
             request.types_filter.is_empty()
                 || request
                     .types_filter
                     .iter()
-                    .any(|t| t.eq_ignore_ascii_case("classic"))
+                    .any(|t| t.eq_ignore_ascii_case(g.group_type))
         })
         .map(|g| {
             let mut entry = list_groups_response::ListedGroup::default()
                 .with_group_id(GroupId(s(&g.id)))
                 .with_protocol_type(s(g.protocol_type.as_deref().unwrap_or("consumer")));
             if version >= 4 {
-                entry = entry.with_group_state(s(g.state.name()));
+                entry = entry.with_group_state(s(g.state_name));
             }
             if version >= 5 {
-                entry = entry.with_group_type(s("classic"));
+                entry = entry.with_group_type(s(g.group_type));
             }
             entry
         })
@@ -459,7 +459,22 @@ pub(crate) fn describe(
             {
                 return out.with_error_code(code);
             }
-            let Some(group) = state.groups().describe(&id) else {
+            let group = state.groups().describe(&id);
+            if group.as_ref().is_some_and(|g| g.consumer) {
+                // As Kafka: DescribeGroups describes classic groups only;
+                // ConsumerGroupDescribe the others.
+                out = out.with_group_state(s(GroupState::Dead.name()));
+                if version >= 6 {
+                    out = out
+                        .with_error_code(group_error_code(&GroupError::GroupIdNotFound))
+                        .with_error_message(Some(s(&format!(
+                            "Group {} is not a classic group.",
+                            id.as_str()
+                        ))));
+                }
+                return out;
+            }
+            let Some(group) = group else {
                 out = out.with_group_state(s(GroupState::Dead.name()));
                 if version >= 6 {
                     out = out

@@ -6,6 +6,7 @@
 mod acls;
 pub(crate) mod api_versions;
 mod configs;
+mod consumer_group;
 mod delete_records;
 mod describe_cluster;
 mod describe_topic_partitions;
@@ -232,6 +233,12 @@ async fn dispatch(
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(group::list(state, v, r, access)),
         RequestKind::DescribeGroups(r) => {
             ResponseKind::DescribeGroups(group::describe(state, v, r, access))
+        }
+        RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
+            consumer_group::heartbeat(state, v, client_id, &session.client_host, r, access),
+        ),
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group::describe(state, v, r, access))
         }
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(group::delete(state, r, access).await)

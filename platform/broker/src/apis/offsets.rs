@@ -1,5 +1,7 @@
 //! Committed offsets: OffsetCommit, OffsetFetch (incl. the v8 multi-group
-//! form) and OffsetDelete.
+//! form) and OffsetDelete. From v9 a member of a KIP-848 consumer group
+//! commits and fetches at its member epoch (STALE_MEMBER_EPOCH,
+//! UNKNOWN_MEMBER_ID); classic groups keep their generation ids.
 //!
 //! Authorization, as Kafka's: OffsetCommit needs READ on the group (else
 //! every partition is GROUP_AUTHORIZATION_FAILED) and READ on each topic
@@ -186,9 +188,20 @@ pub(crate) fn fetch(
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
-                let owned = group_allowed(access, Operation::Describe, &g.group_id).and_then(|()| {
-                    state.check_coordinator(&g.group_id).map_err(|e| group_error_code(&e))
-                });
+                let owned = group_allowed(access, Operation::Describe, &g.group_id)
+                    .and_then(|()| {
+                        state.check_coordinator(&g.group_id).map_err(|e| group_error_code(&e))
+                    })
+                    .and_then(|()| {
+                        // v9: a KIP-848 member fetches at its member epoch.
+                        if version < 9 {
+                            return Ok(());
+                        }
+                        state
+                            .groups()
+                            .check_offset_fetch(&g.group_id, g.member_id.as_deref(), g.member_epoch)
+                            .map_err(|e| group_error_code(&e))
+                    });
                 if let Err(code) = owned {
                     return offset_fetch_response::OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id)

@@ -1,7 +1,8 @@
 //! Offset commits as the coordinator sees them: which offsets may be
 //! committed at all (an existing partition, metadata within Kafka's
-//! limit), who may commit (a member of the current generation, or anyone
-//! while the group is empty), storing the commit in `__consumer_offsets`
+//! limit), who may commit (a member of the current generation — of a
+//! consumer-protocol group: at its member epoch — or anyone while the
+//! group is empty), storing the commit in `__consumer_offsets`
 //! before it becomes visible, and reading committed offsets back. The
 //! record format is `offsets_topic.rs`; the wire format is
 //! `apis/offsets.rs`. OffsetCommit and the in-process `LocalBroker::commit`
@@ -96,6 +97,15 @@ impl GroupCoordinator {
         let group = groups
             .entry(group_id.to_string())
             .or_insert_with(|| Group::new(group_id));
+        if let Some(consumer) = group.consumer.as_mut() {
+            // KIP-848: the member epoch instead of the generation.
+            return Self::check_consumer_member(
+                consumer,
+                by.member_id,
+                by.generation,
+                Some(Instant::now()),
+            );
+        }
         // A commit without generation (admin tools, manual assignment) is
         // allowed only while nobody is a member.
         let simple = by.generation < 0 && by.member_id.is_empty();

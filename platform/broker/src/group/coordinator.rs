@@ -36,6 +36,12 @@ pub(crate) struct GroupSettings {
     pub protocol_metadata_max_bytes: usize,
     /// `offset.metadata.max.bytes`.
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.session.timeout.ms`: KIP-848 members silent longer
+    /// are fenced.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: what KIP-848 members are
+    /// told to heartbeat at.
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 /// A JoinGroup as the coordinator sees it.
@@ -102,7 +108,7 @@ impl GroupCoordinator {
         &self.settings
     }
 
-    fn new_member_id(&self, client_id: &str) -> String {
+    pub(super) fn new_member_id(&self, client_id: &str) -> String {
         // Unique across restarts too: the start time is part of the id.
         let n = self.next_member.fetch_add(1, Ordering::Relaxed);
         format!("{client_id}-{:x}-{n}", self.epoch_ns)
@@ -141,6 +147,16 @@ impl GroupCoordinator {
             .or_insert_with(|| Group::new(&request.group_id));
         if group.state == GroupState::Dead {
             return error(GroupError::Dead);
+        }
+        if let Some(consumer) = &group.consumer {
+            // Live members of the consumer protocol and classic ones do not
+            // mix; an empty consumer group becomes a classic one again.
+            if !consumer.members.is_empty() {
+                return error(GroupError::InconsistentGroupProtocol);
+            }
+            tracing::info!(group = %group.id, "empty consumer-protocol group taken over by a classic member");
+            group.consumer = None;
+            group.protocol_type = None;
         }
         if !group.accepts(&request.protocol_type, &request.protocols) {
             return error(GroupError::InconsistentGroupProtocol);
@@ -631,7 +647,8 @@ impl GroupCoordinator {
                 self.member_gone(group, now);
             }
             self.try_complete_join(group, now);
-            if group.state != GroupState::Empty {
+            self.tick_consumer(group, now);
+            if !group.has_no_members() || group.state != GroupState::Empty {
                 group.empty_since_ms = None;
             } else {
                 let empty_since = *group.empty_since_ms.get_or_insert(now_ms);
@@ -645,6 +662,7 @@ impl GroupCoordinator {
         let mut forgotten = Vec::new();
         groups.retain(|id, g| {
             let keep = !(g.state == GroupState::Empty
+                && g.has_no_members()
                 && g.offsets.is_empty()
                 && g.pending.is_empty()
                 && !g.metadata_dirty);

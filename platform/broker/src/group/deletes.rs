@@ -55,7 +55,7 @@ impl GroupCoordinator {
         let mut groups = self.lock();
         match groups.get(group_id) {
             None => return Err(GroupError::GroupIdNotFound),
-            Some(g) if !g.members.is_empty() || g.state != GroupState::Empty => {
+            Some(g) if !g.has_no_members() || g.state != GroupState::Empty => {
                 return Err(GroupError::NonEmptyGroup);
             }
             Some(_) => {}
@@ -113,6 +113,9 @@ impl GroupCoordinator {
 /// Whether a live member of `group` is subscribed to `topic` (a member
 /// whose subscription does not decode counts as subscribed to everything).
 fn subscribed(group: &Group, topic: &str) -> bool {
+    if let Some(consumer) = &group.consumer {
+        return consumer.members.values().any(|m| m.topics.contains(topic));
+    }
     if group.state == GroupState::Empty {
         return false;
     }

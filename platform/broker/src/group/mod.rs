@@ -1,5 +1,6 @@
-//! Consumer groups (the classic protocol): the coordinator's state machine
-//! and the committed offsets it keeps. On a single node this broker is the
+//! Consumer groups — the classic protocol, and KIP-848's (`consumer`,
+//! `reconcile`, `assignor`): the coordinator's state machines and the
+//! committed offsets it keeps. On a single node this broker is the
 //! coordinator of every group; in a cluster, of the groups whose offsets
 //! partition it leads (`ownership`).
 //!
@@ -8,12 +9,15 @@
 //! (`views`) and the protocol calls of `coordinator`. The lock over all
 //! groups is the coordinator's alone.
 
+pub(crate) mod assignor;
 mod commits;
+pub(crate) mod consumer;
 pub(crate) mod coordinator;
 mod deletes;
 pub(crate) mod metadata_record;
 pub(crate) mod offsets_topic;
 pub(crate) mod ownership;
+mod reconcile;
 pub(crate) mod state;
 mod views;
 
@@ -21,5 +25,7 @@ pub(crate) use commits::Committer;
 pub(crate) use coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
 pub(crate) use state::{CommittedOffset, GroupState};
 
+#[cfg(test)]
+mod consumer_tests;
 #[cfg(test)]
 mod timer_tests;

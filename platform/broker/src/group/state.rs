@@ -163,6 +163,9 @@ pub(crate) struct Group {
     pub empty_since_ms: Option<i64>,
     /// A new generation not yet written to `__consumer_offsets`.
     pub metadata_dirty: bool,
+    /// Set while the group uses the consumer protocol (KIP-848,
+    /// `consumer.rs`); its classic fields then stay empty.
+    pub consumer: Option<super::consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -181,6 +184,7 @@ impl Group {
             offsets: HashMap::new(),
             empty_since_ms: None,
             metadata_dirty: false,
+            consumer: None,
         }
     }
 

@@ -28,6 +28,8 @@ fn coordinator(delay_ms: u64) -> GroupCoordinator {
         max_size: 3,
         protocol_metadata_max_bytes: 1024,
         offset_metadata_max_bytes: 4096,
+        consumer_session_timeout_ms: 45_000,
+        consumer_heartbeat_interval_ms: 5_000,
     })
 }
 
