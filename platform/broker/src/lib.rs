@@ -61,6 +61,7 @@ mod frame;
 mod group;
 mod instruments;
 mod jaas;
+mod legacy_list_offsets;
 mod listeners;
 mod local;
 mod log_cleaner;

@@ -67,6 +67,16 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
+/// Serves a ListOffsets v0 ([`crate::legacy_list_offsets`]) with the v1
+/// handler.
+pub(crate) fn legacy_list_offsets(
+    state: &Arc<BrokerState>,
+    request: kafka_protocol::messages::ListOffsetsRequest,
+    session: &Session,
+) -> kafka_protocol::messages::ListOffsetsResponse {
+    list_offsets::handle(state, 1, request, &state.access(session))
+}
+
 /// Handles one request of the connection `session`.
 pub(crate) async fn handle(
     state: &Arc<BrokerState>,
