@@ -54,8 +54,9 @@ pub fn decode(
     let header =
         RequestHeader::decode(&mut buf, 1).map_err(|e| malformed(format!("header: {e}")))?;
     let mut used = 0usize;
-    let mut count = |buf: &Bytes, min_bytes: usize, what: &str| -> Result<usize, DecodeError> {
+    let mut count = |buf: &mut Bytes, min_bytes: usize, what: &str| -> Result<usize, DecodeError> {
         let n = get_i32(buf, what)?;
+        buf.advance(4);
         let n = usize::try_from(n).map_err(|_| malformed(format!("{what}: negative count {n}")))?;
         if n > buf.remaining() / min_bytes {
             return Err(malformed(format!(
@@ -75,17 +76,16 @@ pub fn decode(
     };
     let replica_id = get_i32(&buf, "replica id")?;
     buf.advance(4);
-    let topic_count = count(&buf, MIN_TOPIC_BYTES, "topics")?;
-    buf.advance(4);
+    let topic_count = count(&mut buf, MIN_TOPIC_BYTES, "topics")?;
     let mut topics = Vec::with_capacity(topic_count);
     let mut max_num_offsets = Vec::new();
     for _ in 0..topic_count {
         let name = get_string(&mut buf).map_err(malformed)?;
-        let partition_count = count(&buf, MIN_PARTITION_BYTES, "partitions")?;
-        buf.advance(4);
+        let partition_count = count(&mut buf, MIN_PARTITION_BYTES, "partitions")?;
         let mut partitions = Vec::with_capacity(partition_count);
         for _ in 0..partition_count {
-            // The count check left MIN_PARTITION_BYTES for each partition.
+            // The count check (after the count itself) left
+            // MIN_PARTITION_BYTES for each partition.
             let index = buf.get_i32();
             let timestamp = buf.get_i64();
             max_num_offsets.push(buf.get_i32());
@@ -209,6 +209,28 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![(0, -1), (1, -2)]
         );
+    }
+
+    /// Every truncation of a valid request is refused, none panics.
+    #[test]
+    fn truncations_are_refused() {
+        let mut body = BytesMut::new();
+        body.put_i32(-1);
+        body.put_i32(2);
+        for name in [&b"ab"[..], b"c"] {
+            body.put_i16(name.len() as i16);
+            body.put_slice(name);
+            body.put_i32(2);
+            for index in 0..2 {
+                body.put_i32(index);
+                body.put_i64(-1);
+                body.put_i32(1);
+            }
+        }
+        assert!(decode(frame(&body), 100).is_ok());
+        for len in 0..body.len() {
+            assert!(decode(frame(&body[..len]), 100).is_err(), "{len} bytes");
+        }
     }
 
     /// Counts larger than the frame, negative counts and lengths, a

@@ -13,8 +13,11 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-/// A ListOffsets v0 frame: `(topic, [(partition, timestamp, max_num_offsets)])`.
-fn list_offsets_v0(correlation_id: i32, topics: &[(&str, &[(i32, i64, i32)])]) -> Vec<u8> {
+/// A partition asked for: `(index, timestamp, max_num_offsets)`.
+type Asked = (i32, i64, i32);
+
+/// A ListOffsets v0 frame: `(topic, partitions)`.
+fn list_offsets_v0(correlation_id: i32, topics: &[(&str, &[Asked])]) -> Vec<u8> {
     let mut f = BytesMut::new();
     f.put_i32(0);
     f.put_i16(ApiKey::ListOffsets as i16);
