@@ -127,17 +127,27 @@ fn get_i32(buf: &Bytes, what: &str) -> Result<i32, DecodeError> {
     Ok(i32::from_be_bytes(bytes))
 }
 
-/// A non-null string: i16 length, UTF-8.
-fn get_string(buf: &mut Bytes) -> Result<StrBytes, String> {
+/// A non-null string: i16 length, UTF-8 (also for `legacy_offset_commit`).
+pub(crate) fn get_string(buf: &mut Bytes) -> Result<StrBytes, String> {
+    get_nullable_string(buf)?.ok_or_else(|| "a null string".to_string())
+}
+
+/// A nullable string: i16 length (-1 for null), UTF-8.
+pub(crate) fn get_nullable_string(buf: &mut Bytes) -> Result<Option<StrBytes>, String> {
     if buf.remaining() < 2 {
-        return Err("topic name: the frame ends".into());
+        return Err("string: the frame ends".into());
     }
     let len = buf.get_i16();
-    let len = usize::try_from(len).map_err(|_| format!("topic name: length {len}"))?;
-    if buf.remaining() < len {
-        return Err(format!("topic name: {len} bytes, {} left", buf.remaining()));
+    if len == -1 {
+        return Ok(None);
     }
-    StrBytes::from_utf8(buf.split_to(len)).map_err(|e| format!("topic name: {e}"))
+    let len = usize::try_from(len).map_err(|_| format!("string: length {len}"))?;
+    if buf.remaining() < len {
+        return Err(format!("string: {len} bytes, {} left", buf.remaining()));
+    }
+    StrBytes::from_utf8(buf.split_to(len))
+        .map(Some)
+        .map_err(|e| format!("string: {e}"))
 }
 
 /// The v0 answer (length prefix included) to `legacy`, from the v1

@@ -62,6 +62,7 @@ mod group;
 mod instruments;
 mod jaas;
 mod legacy_list_offsets;
+mod legacy_offset_commit;
 mod listeners;
 mod local;
 mod log_cleaner;

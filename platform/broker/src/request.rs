@@ -146,6 +146,10 @@ pub fn decode_request_limited(
         }
         return decoded.map(|frame| (frame, count.used));
     }
+    if api_key == ApiKey::OffsetCommit && (advertised.min..range.min).contains(&version) {
+        return crate::legacy_offset_commit::decode(frame, max_elements)
+            .map(|(request, used)| (Frame::Request(Box::new(request)), used));
+    }
     if api_key == ApiKey::ListOffsets && (advertised.min..range.min).contains(&version) {
         return crate::legacy_list_offsets::decode(frame, max_elements)
             .map(|(legacy, used)| (Frame::LegacyListOffsets(Box::new(legacy)), used));

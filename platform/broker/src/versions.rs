@@ -56,7 +56,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 ///   served.
 /// - ListOffsets v0, which Kafka 4 removed: Burrow 1.2 (Debian 12's) asks
 ///   end offsets with nothing else. Served (`legacy_list_offsets`).
-pub const ADVERTISED_BELOW: &[(ApiKey, i16)] = &[(ApiKey::Produce, 0), (ApiKey::ListOffsets, 0)];
+/// - OffsetCommit v1, which Kafka 4 removed: Sarama 1.22 (Debian 12's)
+///   commits with it by default. Served as v2 (`legacy_offset_commit`).
+pub const ADVERTISED_BELOW: &[(ApiKey, i16)] = &[
+    (ApiKey::Produce, 0),
+    (ApiKey::ListOffsets, 0),
+    (ApiKey::OffsetCommit, 1),
+];
 
 /// The range ApiVersions advertises for `api` (see [`ADVERTISED_BELOW`]).
 pub fn advertised_range(api: ApiKey) -> Option<VersionRange> {

@@ -35,12 +35,12 @@ func unique(prefix string) string {
 
 // config speaks Kafka 2.1's request versions: sarama's default (0.8.2)
 // sends Produce v0 and Fetch v0, which Kafka 4 (and Fjord) no longer serve
-// (KIP-896). For the same reason offsets are committed with a retention
-// time: without one Sarama 1.22 sends OffsetCommit v1, with one v2.
+// (KIP-896). Offsets are committed as Sarama does by default, with
+// OffsetCommit v1 (v2 only with Consumer.Offsets.Retention set): Kafka 4
+// dropped v1, Fjord serves it.
 func config() *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = sarama.V2_1_0_0
-	c.Consumer.Offsets.Retention = 24 * time.Hour
 	c.ClientID = "fjord-interop-sarama"
 	c.Net.DialTimeout = 5 * time.Second
 	c.Net.ReadTimeout = 10 * time.Second
