@@ -61,6 +61,7 @@ mod frame;
 mod group;
 mod instruments;
 mod jaas;
+mod legacy_describe_configs;
 mod legacy_list_offsets;
 mod legacy_offset_commit;
 mod listeners;

@@ -37,6 +37,9 @@ pub enum Frame {
         /// Echoed in the answer.
         correlation_id: i32,
     },
+    /// A DescribeConfigs v0 (see `legacy_describe_configs`): served by the
+    /// v1 handler, answered in v0's layout.
+    LegacyDescribeConfigs(Box<crate::legacy_describe_configs::LegacyDescribeConfigs>),
     /// A ListOffsets v0 (see `legacy_list_offsets`): served by the v1
     /// handler, answered in v0's layout.
     LegacyListOffsets(Box<crate::legacy_list_offsets::LegacyListOffsets>),
@@ -149,6 +152,10 @@ pub fn decode_request_limited(
     if api_key == ApiKey::OffsetCommit && (advertised.min..range.min).contains(&version) {
         return crate::legacy_offset_commit::decode(frame, max_elements)
             .map(|(request, used)| (Frame::Request(Box::new(request)), used));
+    }
+    if api_key == ApiKey::DescribeConfigs && (advertised.min..range.min).contains(&version) {
+        return crate::legacy_describe_configs::decode(frame, max_elements)
+            .map(|(legacy, used)| (Frame::LegacyDescribeConfigs(Box::new(legacy)), used));
     }
     if api_key == ApiKey::ListOffsets && (advertised.min..range.min).contains(&version) {
         return crate::legacy_list_offsets::decode(frame, max_elements)

@@ -58,10 +58,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 ///   end offsets with nothing else. Served (`legacy_list_offsets`).
 /// - OffsetCommit v1, which Kafka 4 removed: Sarama 1.22 (Debian 12's)
 ///   commits with it by default. Served as v2 (`legacy_offset_commit`).
+/// - DescribeConfigs v0, which Kafka 4 removed: Sarama 1.22's ListTopics
+///   and DescribeConfig send it. Served (`legacy_describe_configs`).
 pub const ADVERTISED_BELOW: &[(ApiKey, i16)] = &[
     (ApiKey::Produce, 0),
     (ApiKey::ListOffsets, 0),
     (ApiKey::OffsetCommit, 1),
+    (ApiKey::DescribeConfigs, 0),
 ];
 
 /// The range ApiVersions advertises for `api` (see [`ADVERTISED_BELOW`]).

@@ -77,6 +77,16 @@ pub(crate) fn legacy_list_offsets(
     list_offsets::handle(state, 1, request, &state.access(session))
 }
 
+/// Serves a DescribeConfigs v0 ([`crate::legacy_describe_configs`]) with
+/// the v1 handler.
+pub(crate) fn legacy_describe_configs(
+    state: &Arc<BrokerState>,
+    request: kafka_protocol::messages::DescribeConfigsRequest,
+    session: &Session,
+) -> kafka_protocol::messages::DescribeConfigsResponse {
+    configs::describe(state, 1, request, &state.access(session))
+}
+
 /// Handles one request of the connection `session`.
 pub(crate) async fn handle(
     state: &Arc<BrokerState>,
