@@ -1,15 +1,18 @@
 //! ListOffsets v0, which Kafka 4 removed but Burrow 1.2 (Debian 12's) asks
 //! end offsets with: advertised, and served in v0's layout (an array of
 //! offsets per partition). Burrow itself runs against the server in
-//! tests/interop (burrow_checks.bash).
+//! tests/interop (burrow_checks.bash). Also OffsetCommit v1, Sarama 1.22's
+//! default commit (the Sarama suite in tests/interop runs Sarama itself).
 
 mod common;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::{Raw, TestBroker, batch};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ProduceRequest, RequestKind, ResponseKind, TopicName,
+    ApiKey, ApiVersionsRequest, GroupId, OffsetFetchRequest, ProduceRequest, RequestKind,
+    ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -87,6 +90,19 @@ fn list_offsets_v0_is_advertised_and_answers_offsets() {
                 .find(|k| k.api_key == ApiKey::ListOffsets as i16)
                 .expect("ListOffsets advertised");
             assert_eq!(list_offsets.min_version, 0);
+            // And the other old versions Debian 12's clients send.
+            let min = |key: ApiKey| {
+                r.api_keys
+                    .iter()
+                    .find(|k| k.api_key == key as i16)
+                    .map(|k| k.min_version)
+            };
+            assert_eq!(min(ApiKey::OffsetCommit), Some(1), "Sarama 1.22 commits");
+            assert_eq!(
+                min(ApiKey::DescribeConfigs),
+                Some(0),
+                "Sarama 1.22 ListTopics"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -151,5 +167,80 @@ fn list_offsets_v0_is_advertised_and_answers_offsets() {
         parse_answer(answer),
         vec![("lag".to_string(), vec![(0, 0, vec![5])])]
     );
+    broker.stop();
+}
+
+/// Sarama 1.22's default commit: OffsetCommit v1 (a commit timestamp per
+/// partition, no retention time), answered in v1's (= v2's) layout, and the
+/// offset is committed.
+#[test]
+fn offset_commit_v1_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("commits")))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch(5, 10, 0).into())),
+                ]),
+        ]);
+    match raw.call(ApiKey::Produce, 9, RequestKind::Produce(produce)) {
+        ResponseKind::Produce(r) => assert_eq!(r.responses[0].partition_responses[0].error_code, 0),
+        other => panic!("{other:?}"),
+    }
+    let mut f = BytesMut::new();
+    f.put_i32(0);
+    f.put_i16(ApiKey::OffsetCommit as i16);
+    f.put_i16(1);
+    f.put_i32(51);
+    f.put_i16(-1); // null client id
+    f.put_i16(6);
+    f.put_slice(b"sarama");
+    f.put_i32(-1); // generation: a commit outside the group protocol
+    f.put_i16(0); // member id ""
+    f.put_i32(1);
+    f.put_i16(7);
+    f.put_slice(b"commits");
+    f.put_i32(1);
+    f.put_i32(0);
+    f.put_i64(3);
+    f.put_i64(-1); // commit timestamp
+    f.put_i16(-1); // null metadata
+    let length = (f.len() - 4) as i32;
+    f[..4].copy_from_slice(&length.to_be_bytes());
+    raw.send_bytes(&f);
+    let mut answer = raw.read_frame().expect("an answer");
+    assert_eq!(answer.get_i32(), 51);
+    assert_eq!(answer.get_i32(), 1, "one topic");
+    let len = answer.get_i16() as usize;
+    assert_eq!(&answer.split_to(len)[..], b"commits");
+    assert_eq!(answer.get_i32(), 1, "one partition");
+    assert_eq!(
+        (answer.get_i32(), answer.get_i16()),
+        (0, 0),
+        "partition 0 committed"
+    );
+    assert!(answer.is_empty(), "v1 has no throttle time");
+
+    let fetch = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("sarama")))
+        .with_topics(Some(vec![
+            OffsetFetchRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("commits")))
+                .with_partition_indexes(vec![0]),
+        ]));
+    match raw.call(ApiKey::OffsetFetch, 1, RequestKind::OffsetFetch(fetch)) {
+        ResponseKind::OffsetFetch(r) => {
+            let p = &r.topics[0].partitions[0];
+            assert_eq!((p.error_code, p.committed_offset), (0, 3));
+        }
+        other => panic!("{other:?}"),
+    }
     broker.stop();
 }
