@@ -8,14 +8,12 @@
 //! and answered with `is_default` true for DEFAULT_CONFIG (5), as Kafka
 //! derived it.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::{
-    ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader,
-};
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
 
-use crate::legacy_list_offsets::get_string;
+use crate::legacy_wire::WireReader;
 use crate::request::DecodeError;
 
 /// A decoded DescribeConfigs v0.
@@ -40,58 +38,18 @@ pub fn decode(
     frame: Bytes,
     max_elements: usize,
 ) -> Result<(LegacyDescribeConfigs, usize), DecodeError> {
-    let malformed = |reason: String| DecodeError::Malformed {
-        api: ApiKey::DescribeConfigs,
-        version: 0,
-        reason,
-    };
-    let mut buf = frame;
-    let header =
-        RequestHeader::decode(&mut buf, 1).map_err(|e| malformed(format!("header: {e}")))?;
-    let mut used = 0usize;
-    // A count (-1: null), checked against the bytes after it before
-    // anything is allocated.
-    let mut count =
-        |buf: &mut Bytes, min_bytes: usize, what: &str| -> Result<Option<usize>, DecodeError> {
-            if buf.remaining() < 4 {
-                return Err(malformed(format!("{what}: the frame ends")));
-            }
-            let n = buf.get_i32();
-            if n == -1 {
-                return Ok(None);
-            }
-            let n =
-                usize::try_from(n).map_err(|_| malformed(format!("{what}: negative count {n}")))?;
-            if n > buf.remaining() / min_bytes {
-                return Err(malformed(format!(
-                    "{what}: {n} elements in {} bytes",
-                    buf.remaining()
-                )));
-            }
-            used = used.saturating_add(n);
-            if used > max_elements {
-                return Err(DecodeError::TooManyElements {
-                    api: ApiKey::DescribeConfigs,
-                    version: 0,
-                    limit: max_elements,
-                });
-            }
-            Ok(Some(n))
-        };
-    let resource_count = count(&mut buf, MIN_RESOURCE_BYTES, "resources")?
-        .ok_or_else(|| malformed("resources: null".into()))?;
+    let (header, mut r) = WireReader::new(frame, ApiKey::DescribeConfigs, 0, max_elements)?;
+    let resource_count = r.count(MIN_RESOURCE_BYTES, "resources")?;
     let mut resources = Vec::with_capacity(resource_count);
     for _ in 0..resource_count {
-        // The count check left MIN_RESOURCE_BYTES for each resource.
-        let resource_type = buf.get_i8();
-        let name = get_string(&mut buf).map_err(|e| malformed(format!("resource name: {e}")))?;
-        let keys = match count(&mut buf, MIN_KEY_BYTES, "configuration keys")? {
+        let resource_type = r.i8("resource type")?;
+        let name = r.string("resource name")?;
+        let keys = match r.nullable_count(MIN_KEY_BYTES, "configuration keys")? {
             None => None,
             Some(n) => Some(
                 (0..n)
-                    .map(|_| get_string(&mut buf))
-                    .collect::<Result<Vec<StrBytes>, _>>()
-                    .map_err(|e| malformed(format!("configuration key: {e}")))?,
+                    .map(|_| r.string("configuration key"))
+                    .collect::<Result<Vec<StrBytes>, _>>()?,
             ),
         };
         resources.push(
@@ -106,7 +64,7 @@ pub fn decode(
             correlation_id: header.correlation_id,
             request: DescribeConfigsRequest::default().with_resources(resources),
         },
-        used,
+        r.used(),
     ))
 }
 

@@ -13,13 +13,11 @@
 //! after the timestamp. Earliest (-2) and latest (-1), what clients ask, are
 //! the same in both.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{
-    ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, TopicName};
 
+use crate::legacy_wire::WireReader;
 use crate::request::DecodeError;
 
 /// A decoded ListOffsets v0.
@@ -34,8 +32,7 @@ pub struct LegacyListOffsets {
 }
 
 /// The smallest a topic (name length, partition count) and a partition
-/// (index, timestamp, max_num_offsets) are on the wire: array counts are
-/// checked against the bytes left before anything is allocated for them.
+/// (index, timestamp, max_num_offsets) are on the wire.
 const MIN_TOPIC_BYTES: usize = 2 + 4;
 const MIN_PARTITION_BYTES: usize = 4 + 8 + 4;
 
@@ -45,50 +42,19 @@ pub fn decode(
     frame: Bytes,
     max_elements: usize,
 ) -> Result<(LegacyListOffsets, usize), DecodeError> {
-    let malformed = |reason: String| DecodeError::Malformed {
-        api: ApiKey::ListOffsets,
-        version: 0,
-        reason,
-    };
-    let mut buf = frame;
-    let header =
-        RequestHeader::decode(&mut buf, 1).map_err(|e| malformed(format!("header: {e}")))?;
-    let mut used = 0usize;
-    let mut count = |buf: &mut Bytes, min_bytes: usize, what: &str| -> Result<usize, DecodeError> {
-        let n = get_i32(buf, what)?;
-        buf.advance(4);
-        let n = usize::try_from(n).map_err(|_| malformed(format!("{what}: negative count {n}")))?;
-        if n > buf.remaining() / min_bytes {
-            return Err(malformed(format!(
-                "{what}: {n} elements in {} bytes",
-                buf.remaining()
-            )));
-        }
-        used = used.saturating_add(n);
-        if used > max_elements {
-            return Err(DecodeError::TooManyElements {
-                api: ApiKey::ListOffsets,
-                version: 0,
-                limit: max_elements,
-            });
-        }
-        Ok(n)
-    };
-    let replica_id = get_i32(&buf, "replica id")?;
-    buf.advance(4);
-    let topic_count = count(&mut buf, MIN_TOPIC_BYTES, "topics")?;
+    let (header, mut r) = WireReader::new(frame, ApiKey::ListOffsets, 0, max_elements)?;
+    let replica_id = r.i32("replica id")?;
+    let topic_count = r.count(MIN_TOPIC_BYTES, "topics")?;
     let mut topics = Vec::with_capacity(topic_count);
     let mut max_num_offsets = Vec::new();
     for _ in 0..topic_count {
-        let name = get_string(&mut buf).map_err(malformed)?;
-        let partition_count = count(&mut buf, MIN_PARTITION_BYTES, "partitions")?;
+        let name = r.string("topic name")?;
+        let partition_count = r.count(MIN_PARTITION_BYTES, "partitions")?;
         let mut partitions = Vec::with_capacity(partition_count);
         for _ in 0..partition_count {
-            // The count check (after the count itself) left
-            // MIN_PARTITION_BYTES for each partition.
-            let index = buf.get_i32();
-            let timestamp = buf.get_i64();
-            max_num_offsets.push(buf.get_i32());
+            let index = r.i32("partition")?;
+            let timestamp = r.i64("timestamp")?;
+            max_num_offsets.push(r.i32("max_num_offsets")?);
             partitions.push(
                 ListOffsetsPartition::default()
                     .with_partition_index(index)
@@ -110,44 +76,8 @@ pub fn decode(
             request,
             max_num_offsets,
         },
-        used,
+        r.used(),
     ))
-}
-
-/// Peeks an i32 (`what` names it in the error).
-fn get_i32(buf: &Bytes, what: &str) -> Result<i32, DecodeError> {
-    let bytes: [u8; 4] = buf
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| DecodeError::Malformed {
-            api: ApiKey::ListOffsets,
-            version: 0,
-            reason: format!("{what}: the frame ends"),
-        })?;
-    Ok(i32::from_be_bytes(bytes))
-}
-
-/// A non-null string: i16 length, UTF-8 (also for `legacy_offset_commit`).
-pub(crate) fn get_string(buf: &mut Bytes) -> Result<StrBytes, String> {
-    get_nullable_string(buf)?.ok_or_else(|| "a null string".to_string())
-}
-
-/// A nullable string: i16 length (-1 for null), UTF-8.
-pub(crate) fn get_nullable_string(buf: &mut Bytes) -> Result<Option<StrBytes>, String> {
-    if buf.remaining() < 2 {
-        return Err("string: the frame ends".into());
-    }
-    let len = buf.get_i16();
-    if len == -1 {
-        return Ok(None);
-    }
-    let len = usize::try_from(len).map_err(|_| format!("string: length {len}"))?;
-    if buf.remaining() < len {
-        return Err(format!("string: {len} bytes, {} left", buf.remaining()));
-    }
-    StrBytes::from_utf8(buf.split_to(len))
-        .map(Some)
-        .map_err(|e| format!("string: {e}"))
 }
 
 /// The v0 answer (length prefix included) to `legacy`, from the v1

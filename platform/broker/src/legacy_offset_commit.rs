@@ -9,16 +9,13 @@
 //! `offsets.retention.minutes`). Its answer is v2's, field for field. So a
 //! v1 request becomes a v2 one, handled and answered as v2.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::{
-    ApiKey, GroupId, OffsetCommitRequest, RequestHeader, RequestKind, TopicName,
-};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::messages::{ApiKey, GroupId, OffsetCommitRequest, RequestKind, TopicName};
 
-use crate::legacy_list_offsets::{get_nullable_string, get_string};
+use crate::legacy_wire::WireReader;
 use crate::request::{DecodeError, DecodedRequest};
 
 /// The smallest a topic (name length, partition count) and a partition
@@ -30,51 +27,21 @@ const MIN_PARTITION_BYTES: usize = 4 + 8 + 8 + 2;
 /// request it is, with at most `max_elements` topics and partitions; also
 /// returns how many it built.
 pub fn decode(frame: Bytes, max_elements: usize) -> Result<(DecodedRequest, usize), DecodeError> {
-    let malformed = |reason: String| DecodeError::Malformed {
-        api: ApiKey::OffsetCommit,
-        version: 1,
-        reason,
-    };
-    let mut buf = frame;
-    let mut header =
-        RequestHeader::decode(&mut buf, 1).map_err(|e| malformed(format!("header: {e}")))?;
-    let group_id = get_string(&mut buf).map_err(|e| malformed(format!("group id: {e}")))?;
-    let generation_id = get_i32(&mut buf).ok_or_else(|| malformed("generation id".into()))?;
-    let member_id = get_string(&mut buf).map_err(|e| malformed(format!("member id: {e}")))?;
-    let mut used = 0usize;
-    let mut count = |buf: &mut Bytes, min_bytes: usize, what: &str| -> Result<usize, DecodeError> {
-        let n = get_i32(buf).ok_or_else(|| malformed(format!("{what}: the frame ends")))?;
-        let n = usize::try_from(n).map_err(|_| malformed(format!("{what}: negative count {n}")))?;
-        // Checked against the bytes after the count, before allocating.
-        if n > buf.remaining() / min_bytes {
-            return Err(malformed(format!(
-                "{what}: {n} elements in {} bytes",
-                buf.remaining()
-            )));
-        }
-        used = used.saturating_add(n);
-        if used > max_elements {
-            return Err(DecodeError::TooManyElements {
-                api: ApiKey::OffsetCommit,
-                version: 1,
-                limit: max_elements,
-            });
-        }
-        Ok(n)
-    };
-    let topic_count = count(&mut buf, MIN_TOPIC_BYTES, "topics")?;
+    let (mut header, mut r) = WireReader::new(frame, ApiKey::OffsetCommit, 1, max_elements)?;
+    let group_id = r.string("group id")?;
+    let generation_id = r.i32("generation id")?;
+    let member_id = r.string("member id")?;
+    let topic_count = r.count(MIN_TOPIC_BYTES, "topics")?;
     let mut topics = Vec::with_capacity(topic_count);
     for _ in 0..topic_count {
-        let name = get_string(&mut buf).map_err(|e| malformed(format!("topic name: {e}")))?;
-        let partition_count = count(&mut buf, MIN_PARTITION_BYTES, "partitions")?;
+        let name = r.string("topic name")?;
+        let partition_count = r.count(MIN_PARTITION_BYTES, "partitions")?;
         let mut partitions = Vec::with_capacity(partition_count);
         for _ in 0..partition_count {
-            // The count check left MIN_PARTITION_BYTES for each partition.
-            let index = buf.get_i32();
-            let offset = buf.get_i64();
-            let _commit_timestamp = buf.get_i64();
-            let metadata =
-                get_nullable_string(&mut buf).map_err(|e| malformed(format!("metadata: {e}")))?;
+            let index = r.i32("partition")?;
+            let offset = r.i64("offset")?;
+            let _commit_timestamp = r.i64("commit timestamp")?;
+            let metadata = r.nullable_string("metadata")?;
             partitions.push(
                 OffsetCommitRequestPartition::default()
                     .with_partition_index(index)
@@ -104,13 +71,8 @@ pub fn decode(frame: Bytes, max_elements: usize) -> Result<(DecodedRequest, usiz
             version: 2,
             body: RequestKind::OffsetCommit(request),
         },
-        used,
+        r.used(),
     ))
-}
-
-/// Reads an i32, `None` at the end of the frame.
-fn get_i32(buf: &mut Bytes) -> Option<i32> {
-    (buf.remaining() >= 4).then(|| buf.get_i32())
 }
 
 #[cfg(test)]

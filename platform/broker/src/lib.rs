@@ -64,6 +64,7 @@ mod jaas;
 mod legacy_describe_configs;
 mod legacy_list_offsets;
 mod legacy_offset_commit;
+mod legacy_wire;
 mod listeners;
 mod local;
 mod log_cleaner;
