@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Interop tests: a real `fjord server` process driven by unmodified clients,
-# kcat (librdkafka's CLI), kafka-python, aiokafka, confluent-kafka,
-# @platformatic/kafka (node), and the web console in headless Chromium (over
-# the admin listener). Prints "N passed, N failed".
+# kcat (librdkafka's CLI), kafka-python, aiokafka, confluent-kafka (also
+# with KIP-848), @platformatic/kafka and kafkajs (node), Sarama and kafka-go
+# (Debian's Go packages), Burrow, syslog-ng's Kafka destination, and the
+# web console in headless Chromium (over the admin listener). Prints
+# "N passed, N failed".
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -93,7 +95,13 @@ printf 'authorizer.class.name: acl\nsuper.users: User:ANONYMOUS\nadmin.ssl.keyst
 "$fjord" server --config "$data/acl.yaml" --data-dir "$data/acl" --listen "$ACL_BOOTSTRAP" \
   --admin-listen "$SECURE_ADMIN" >"$data/acl-server.log" 2>&1 &
 acl_server=$!
+# shellcheck source=burrow_checks.bash
+source "$here/burrow_checks.bash"
+# shellcheck source=syslog_ng_checks.bash
+source "$here/syslog_ng_checks.bash"
 cleanup() {
+  stop_burrow
+  stop_syslog_ng
   kill "$server" "$acl_server" 2>/dev/null
   wait "$server" "$acl_server" 2>/dev/null
   rm -rf "$data"
@@ -167,6 +175,32 @@ if python3 -m pytest -q "$here/test_kip848.py"; then
 else
   failed=$((failed + 1)); echo "FAILED KIP-848 suite"
 fi
+
+# kafkajs (npm, the version pinned in kafkajs/package-lock.json): `npm ci`
+# installs it into tests/interop/kafkajs/node_modules (not committed).
+echo "--- kafkajs"
+if (cd "$here/kafkajs" && npm ci --silent --no-audit --no-fund && npm test --silent); then
+  passed=$((passed + 1)); echo "ok     kafkajs suite"
+else
+  failed=$((failed + 1)); echo "FAILED kafkajs suite"
+fi
+
+# Sarama and kafka-go from Debian's packages (golang-github-shopify-sarama-dev,
+# golang-github-segmentio-kafka-go-dev), built in GOPATH mode against their
+# sources in /usr/share/gocode.
+echo "--- Go: Sarama and kafka-go"
+gopath="$data/gopath"
+mkdir -p "$gopath/src/fjord-interop"
+cp -r "$here/go/." "$gopath/src/fjord-interop/"
+if (cd "$gopath/src/fjord-interop" && GO111MODULE=off GOFLAGS= GOPATH="$gopath:/usr/share/gocode" \
+  CGO_CFLAGS="-O2 -Wno-deprecated-declarations" go test -count=1 -timeout 120s ./...); then
+  passed=$((passed + 1)); echo "ok     go suite"
+else
+  failed=$((failed + 1)); echo "FAILED go suite"
+fi
+
+run_burrow_checks
+run_syslog_ng_checks
 
 # The web console in headless Chromium (needs `apt-get install chromium` and
 # `pip install 'playwright==1.*'`); screenshots go to $SCREENSHOTS.

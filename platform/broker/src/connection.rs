@@ -321,6 +321,29 @@ pub(crate) async fn serve<T: Transport>(
                     &request,
                 ))
             }
+            Ok(Frame::LegacyListOffsets(mut legacy)) => {
+                if session.must_authenticate() || session.sasl.exchanging() {
+                    tracing::info!(%peer, "closing connection: request before SASL authentication");
+                    break;
+                }
+                tracing::trace!(%peer, correlation_id = legacy.correlation_id, "ListOffsets v0");
+                let started = Instant::now();
+                let request = std::mem::take(&mut legacy.request);
+                let response = apis::legacy_list_offsets(&state, request, &session);
+                instruments::request(ApiKey::ListOffsets, started.elapsed(), false);
+                Ok(crate::legacy_list_offsets::encode(&legacy, &response))
+            }
+            Ok(Frame::LegacyDescribeConfigs(mut legacy)) => {
+                if session.must_authenticate() || session.sasl.exchanging() {
+                    tracing::info!(%peer, "closing connection: request before SASL authentication");
+                    break;
+                }
+                let started = Instant::now();
+                let request = std::mem::take(&mut legacy.request);
+                let response = apis::legacy_describe_configs(&state, request, &session);
+                instruments::request(ApiKey::DescribeConfigs, started.elapsed(), false);
+                Ok(crate::legacy_describe_configs::encode(&legacy, &response))
+            }
             Ok(Frame::UnsupportedApiVersions { correlation_id }) => {
                 tracing::debug!(%peer, "ApiVersions of an unknown version; answering v0");
                 encode_unsupported_api_versions(

@@ -37,6 +37,12 @@ pub enum Frame {
         /// Echoed in the answer.
         correlation_id: i32,
     },
+    /// A DescribeConfigs v0 (see `legacy_describe_configs`): served by the
+    /// v1 handler, answered in v0's layout.
+    LegacyDescribeConfigs(Box<crate::legacy_describe_configs::LegacyDescribeConfigs>),
+    /// A ListOffsets v0 (see `legacy_list_offsets`): served by the v1
+    /// handler, answered in v0's layout.
+    LegacyListOffsets(Box<crate::legacy_list_offsets::LegacyListOffsets>),
     /// A Produce v0–2: advertised (see `versions::ADVERTISED_BELOW`) but
     /// not served. Answered with UNSUPPORTED_VERSION for every partition it
     /// names (nothing when `acks` is 0), as Kafka 4.0 does.
@@ -142,6 +148,18 @@ pub fn decode_request_limited(
             });
         }
         return decoded.map(|frame| (frame, count.used));
+    }
+    if api_key == ApiKey::OffsetCommit && (advertised.min..range.min).contains(&version) {
+        return crate::legacy_offset_commit::decode(frame, max_elements)
+            .map(|(request, used)| (Frame::Request(Box::new(request)), used));
+    }
+    if api_key == ApiKey::DescribeConfigs && (advertised.min..range.min).contains(&version) {
+        return crate::legacy_describe_configs::decode(frame, max_elements)
+            .map(|(legacy, used)| (Frame::LegacyDescribeConfigs(Box::new(legacy)), used));
+    }
+    if api_key == ApiKey::ListOffsets && (advertised.min..range.min).contains(&version) {
+        return crate::legacy_list_offsets::decode(frame, max_elements)
+            .map(|(legacy, used)| (Frame::LegacyListOffsets(Box::new(legacy)), used));
     }
     if version < range.min || version > range.max {
         if api_key == ApiKey::ApiVersions && version > range.max {

@@ -59,13 +59,25 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
-/// APIs advertised from a version below their implemented range, as Kafka
-/// 4.0 advertises Produce from v0 although it answers v0–2 with
-/// UNSUPPORTED_VERSION (KAFKA-18659): librdkafka before 2.6.1 (Debian 12
-/// ships 2.0.2, and so its kcat) will not compress with gzip, snappy or lz4
-/// unless the broker's lowest Produce version is 0. Those old versions are
-/// answered, never served.
-pub const ADVERTISED_BELOW: &[(ApiKey, i16)] = &[(ApiKey::Produce, 0)];
+/// APIs advertised from a version below the range the crate's (Kafka 4.1)
+/// schemas hold, each handled by hand in `request.rs`:
+/// - Produce from v0, as Kafka 4.0 advertises it although it answers v0–2
+///   with UNSUPPORTED_VERSION (KAFKA-18659): librdkafka before 2.6.1 (Debian
+///   12 ships 2.0.2, and so its kcat) will not compress with gzip, snappy or
+///   lz4 unless the broker's lowest Produce version is 0. Answered, never
+///   served.
+/// - ListOffsets v0, which Kafka 4 removed: Burrow 1.2 (Debian 12's) asks
+///   end offsets with nothing else. Served (`legacy_list_offsets`).
+/// - OffsetCommit v1, which Kafka 4 removed: Sarama 1.22 (Debian 12's)
+///   commits with it by default. Served as v2 (`legacy_offset_commit`).
+/// - DescribeConfigs v0, which Kafka 4 removed: Sarama 1.22's ListTopics
+///   and DescribeConfig send it. Served (`legacy_describe_configs`).
+pub const ADVERTISED_BELOW: &[(ApiKey, i16)] = &[
+    (ApiKey::Produce, 0),
+    (ApiKey::ListOffsets, 0),
+    (ApiKey::OffsetCommit, 1),
+    (ApiKey::DescribeConfigs, 0),
+];
 
 /// The range ApiVersions advertises for `api` (see [`ADVERTISED_BELOW`]).
 pub fn advertised_range(api: ApiKey) -> Option<VersionRange> {

@@ -72,6 +72,26 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
+/// Serves a ListOffsets v0 ([`crate::legacy_list_offsets`]) with the v1
+/// handler.
+pub(crate) fn legacy_list_offsets(
+    state: &Arc<BrokerState>,
+    request: kafka_protocol::messages::ListOffsetsRequest,
+    session: &Session,
+) -> kafka_protocol::messages::ListOffsetsResponse {
+    list_offsets::handle(state, 1, request, &state.access(session))
+}
+
+/// Serves a DescribeConfigs v0 ([`crate::legacy_describe_configs`]) with
+/// the v1 handler.
+pub(crate) fn legacy_describe_configs(
+    state: &Arc<BrokerState>,
+    request: kafka_protocol::messages::DescribeConfigsRequest,
+    session: &Session,
+) -> kafka_protocol::messages::DescribeConfigsResponse {
+    configs::describe(state, 1, request, &state.access(session))
+}
+
 /// Handles one request of the connection `session`, the time it keeps a
 /// thread busy counted against the client's `request_percentage` quota
 /// (`throttle`). Replica fetches are not counted, as in Kafka: followers
