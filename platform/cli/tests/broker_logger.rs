@@ -33,8 +33,7 @@ fn loggers(addr: SocketAddr) -> Vec<(String, String)> {
     let request = DescribeConfigsRequest::default().with_resources(vec![
         DescribeConfigsResource::default()
             .with_resource_type(BROKER_LOGGER)
-            .with_resource_name(StrBytes::from_static_str("0"))
-            .with_configuration_keys(None),
+            .with_resource_name(StrBytes::from_static_str("0")),
     ]);
     let response: DescribeConfigsResponse =
         raw_call(addr, ApiKey::DescribeConfigs, 4, &request, 0).unwrap();

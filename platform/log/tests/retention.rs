@@ -370,3 +370,39 @@ fn truncate_into_the_batch_holding_the_log_start() {
     assert_eq!(log.log_start_offset(), start);
     assert_eq!(log.log_end_offset(), 6);
 }
+
+/// `segment.jitter.ms`: a segment rolls up to the jitter before
+/// `segment.ms`, by an amount that differs between logs; never at or
+/// beyond `segment.ms` itself, and not at all without jitter.
+#[test]
+fn segment_jitter_rolls_some_segments_early() {
+    let rolled = |jitter: i64| {
+        (0..16)
+            .filter(|_| {
+                let dir = tempfile::tempdir().unwrap();
+                let config = LogConfig {
+                    segment_bytes: 1 << 20,
+                    segment_ms: Some(1_000),
+                    segment_jitter_ms: jitter,
+                    ..config()
+                };
+                let log = Log::open(dir.path(), config).unwrap();
+                // 500 ms apart: inside segment.ms, not inside it minus
+                // a jitter above 500 ms (about half the logs' jitter).
+                fill(&log, &[vec![10_000], vec![10_500]]);
+                let early = log.segment_count() == 2;
+                // Never more than segment.ms: 1001 ms after the first
+                // segment's start always rolls, with or without jitter.
+                fill(&log, &[vec![12_001]]);
+                assert!(log.segment_count() >= 2);
+                early
+            })
+            .count()
+    };
+    assert_eq!(rolled(0), 0, "no jitter: nothing rolls before segment.ms");
+    let with_jitter = rolled(1_000);
+    assert!(
+        (1..16).contains(&with_jitter),
+        "with a jitter of up to 1 s about half of 16 logs roll early: {with_jitter}"
+    );
+}

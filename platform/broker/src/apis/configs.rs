@@ -235,9 +235,11 @@ pub(crate) fn describe(
                     let keys = resource.configuration_keys;
                     let configs = entries
                         .into_iter()
+                        // Null or empty: every config, as Kafka's ConfigHelper.
                         .filter(|(name, ..)| {
-                            keys.as_ref()
-                                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                            keys.as_ref().is_none_or(|keys| {
+                                keys.is_empty() || keys.iter().any(|k| k.as_str() == name)
+                            })
                         })
                         .map(|(name, value, source, kind, read_only)| {
                             let entry = DescribeConfigsResourceResult::default()

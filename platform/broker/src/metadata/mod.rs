@@ -2,7 +2,8 @@
 //! goes — topics (create, "create or look up", delete), partitions, topic
 //! configs, leader elections, partition reassignments, broker
 //! decommissioning, ACL bindings (`acls`), users' SCRAM credentials
-//! (`credentials`) and client quotas (`quotas`). The Kafka handlers (`apis`), the in-process API behind
+//! (`credentials`), client quotas (`quotas`) and dynamic broker configs
+//! (`broker_configs`). The Kafka handlers (`apis`), the in-process API behind
 //! the admin HTTP API (`admin`, `local`), the group coordinator's offsets
 //! topic and the pipeline runtime (through [`crate::LocalBroker`]) call
 //! [`Metadata`] and never ask whether the broker is alone or one of a
