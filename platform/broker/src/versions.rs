@@ -79,6 +79,10 @@ pub const ADVERTISED_BELOW: &[(ApiKey, i16)] = &[
     (ApiKey::DescribeConfigs, 0),
 ];
 
+/// The APIs of [`ADVERTISED_BELOW`] whose old versions are answered
+/// UNSUPPORTED_VERSION, never served; the others' are served by hand.
+pub const REFUSED_BELOW: &[ApiKey] = &[ApiKey::Produce];
+
 /// The range ApiVersions advertises for `api` (see [`ADVERTISED_BELOW`]).
 pub fn advertised_range(api: ApiKey) -> Option<VersionRange> {
     let mut range = supported_range(api)?;
@@ -134,7 +138,15 @@ mod tests {
                 "| {api:?} ({}) | {} | {} | {} | {} |\n",
                 api as i16,
                 range_text(advertised.min, advertised.max),
-                range_text(min, max),
+                if advertised.min < min && !REFUSED_BELOW.contains(&api) {
+                    format!(
+                        "{} ({} by hand)",
+                        range_text(advertised.min, max),
+                        range_text(advertised.min, min - 1)
+                    )
+                } else {
+                    range_text(min, max)
+                },
                 range_text(newest.min, newest.max),
                 if max >= newest.max { "yes" } else { "no" },
             ));
