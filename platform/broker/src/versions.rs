@@ -81,6 +81,8 @@ pub const ADVERTISED_BELOW: &[(ApiKey, i16)] = &[
 
 /// The APIs of [`ADVERTISED_BELOW`] whose old versions are answered
 /// UNSUPPORTED_VERSION, never served; the others' are served by hand.
+/// Read by the tests and the docs table (`request.rs` decodes each by hand).
+#[cfg(test)]
 pub const REFUSED_BELOW: &[ApiKey] = &[ApiKey::Produce];
 
 /// The range ApiVersions advertises for `api` (see [`ADVERTISED_BELOW`]).
