@@ -38,7 +38,8 @@ start_burrow() {
   # ZooKeeper listens before it serves: wait for its `srvr` answer.
   local zk_ready=""
   for _ in $(seq 1 200); do
-    zk_ready="$( (exec 3<>"/dev/tcp/127.0.0.1/$burrow_zk_port" && printf srvr >&3 && cat <&3) 2>/dev/null)"
+    # (bounded: a ZooKeeper still starting may hold the connection open)
+    zk_ready="$(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf srvr >&3 && cat <&3' _ "$burrow_zk_port" 2>/dev/null)"
     case "$zk_ready" in *"Mode: standalone"*) break ;; esac
     sleep 0.1
   done
@@ -101,7 +102,7 @@ PY
 burrow_lag_is() {
   local group="$1" want="$2" body=""
   for _ in $(seq 1 100); do
-    body="$(curl -s "127.0.0.1:$burrow_http_port/v3/kafka/fjord/consumer/$group/lag")"
+    body="$(curl -s -m 5 "127.0.0.1:$burrow_http_port/v3/kafka/fjord/consumer/$group/lag")"
     if python3 -c 'import json,sys; s=json.loads(sys.argv[1])["status"]; sys.exit(0 if s["totallag"]==int(sys.argv[2]) and s["partitions"] else 1)' \
       "$body" "$want" 2>/dev/null; then
       return 0
@@ -118,9 +119,9 @@ burrow_reports_group_lag() {
   commit_offset "$group" "$topic" 4 || return 1
   # Burrow lists the topic with its end offset, and the group.
   burrow_lag_is "$group" 6 || { tail -20 "$data/burrow/burrow.log"; return 1; }
-  curl -s "127.0.0.1:$burrow_http_port/v3/kafka/fjord/topic/$topic" | grep '"offsets":\[10\]' >/dev/null \
-    || { echo "topic offsets: $(curl -s "127.0.0.1:$burrow_http_port/v3/kafka/fjord/topic/$topic")"; return 1; }
-  curl -s "127.0.0.1:$burrow_http_port/v3/kafka/fjord/consumer" | grep "\"$group\"" >/dev/null || return 1
+  curl -s -m 5 "127.0.0.1:$burrow_http_port/v3/kafka/fjord/topic/$topic" | grep '"offsets":\[10\]' >/dev/null \
+    || { echo "topic offsets: $(curl -s -m 5 "127.0.0.1:$burrow_http_port/v3/kafka/fjord/topic/$topic")"; return 1; }
+  curl -s -m 5 "127.0.0.1:$burrow_http_port/v3/kafka/fjord/consumer" | grep "\"$group\"" >/dev/null || return 1
   # A later commit and more records move the lag: 15 records, committed 13.
   seq 11 15 | kcat -b "$BOOTSTRAP" -P -t "$topic" -p 0 || return 1
   commit_offset "$group" "$topic" 13 || return 1

@@ -64,7 +64,7 @@ consume_n() {
 syslog_ng_feeds_the_log_aggregation_sample() {
   # The sample's topics and pipeline, deployed over the admin API.
   "$fjord" topic create logs.raw --partitions 2 -b "$BOOTSTRAP" >/dev/null || return 1
-  curl -sf -XPOST "http://$ADMIN/api/v1/pipelines" -H 'Content-Type: application/yaml' \
+  curl -sf -m 10 -XPOST "http://$ADMIN/api/v1/pipelines" -H 'Content-Type: application/yaml' \
     --data-binary @pipelines/log-aggregation.yaml >/dev/null || { echo "deploying the pipeline failed"; return 1; }
   start_syslog_ng || return 1
   # user.info (14), user.notice (13), user.err (11); newline-framed TCP.
@@ -100,5 +100,5 @@ run_syslog_ng_checks() {
   check "syslog-ng feeds logs.raw and the log-aggregation sample" syslog_ng_feeds_the_log_aggregation_sample
   stop_syslog_ng
   # The later suites (the console's) see no sample pipeline.
-  curl -s -XDELETE -H "Content-Type: application/json" "http://$ADMIN/api/v1/pipelines/log-aggregation" >/dev/null
+  curl -s -m 10 -XDELETE -H "Content-Type: application/json" "http://$ADMIN/api/v1/pipelines/log-aggregation" >/dev/null
 }
