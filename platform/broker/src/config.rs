@@ -373,6 +373,40 @@ pub struct BrokerConfig {
         alias = "request_max_array_elements"
     )]
     pub request_max_array_elements: usize,
+    /// `request.max.metadata.topics` (Fjord's own): the most topics one
+    /// Metadata request may name. More is answered with INVALID_REQUEST
+    /// for every topic it names, and the connection stays open.
+    #[serde(
+        rename = "request.max.metadata.topics",
+        alias = "request_max_metadata_topics"
+    )]
+    pub request_max_metadata_topics: usize,
+    /// `request.max.produce.partitions` (Fjord's own): the most partitions
+    /// one Produce request may name, counted across its topics; more is
+    /// INVALID_REQUEST for each of them.
+    #[serde(
+        rename = "request.max.produce.partitions",
+        alias = "request_max_produce_partitions"
+    )]
+    pub request_max_produce_partitions: usize,
+    /// `request.max.fetch.partitions` (Fjord's own): the same for Fetch
+    /// (the partitions to fetch plus those it forgets).
+    #[serde(
+        rename = "request.max.fetch.partitions",
+        alias = "request_max_fetch_partitions"
+    )]
+    pub request_max_fetch_partitions: usize,
+    /// `request.max.admin.topics` (Fjord's own): the most topics one
+    /// CreateTopics or DeleteTopics request may name.
+    #[serde(
+        rename = "request.max.admin.topics",
+        alias = "request_max_admin_topics"
+    )]
+    pub request_max_admin_topics: usize,
+    /// `request.max.groups` (Fjord's own): the most groups one
+    /// DescribeGroups or DeleteGroups request may name.
+    #[serde(rename = "request.max.groups", alias = "request_max_groups")]
+    pub request_max_groups: usize,
     /// `fetch.max.bytes`: the most record bytes one Fetch answer carries,
     /// whatever the client's `max_bytes` (beyond a first batch that is
     /// larger, as in Kafka). Default 55 MiB, Kafka's.
@@ -876,6 +910,11 @@ impl Default for BrokerConfig {
             socket_request_max_bytes: 100 * 1024 * 1024,
             queued_max_request_bytes: 256 * 1024 * 1024,
             request_max_array_elements: 100_000,
+            request_max_metadata_topics: 10_000,
+            request_max_produce_partitions: 10_000,
+            request_max_fetch_partitions: 10_000,
+            request_max_admin_topics: 10_000,
+            request_max_groups: 10_000,
             fetch_max_bytes: 55 * 1024 * 1024,
             durability: DurabilityConfig::PageCache,
             segment_bytes: log.segment_bytes,
@@ -997,6 +1036,13 @@ impl BrokerConfig {
                 "request.max.array.elements must be at least 1000, not {}",
                 self.request_max_array_elements
             )));
+        }
+        for (name, value) in self.request_limits() {
+            if value == 0 {
+                return Err(BrokerError::Config(format!(
+                    "{name} must be at least 1, not 0"
+                )));
+            }
         }
         if self.fetch_max_bytes < 1024 {
             return Err(BrokerError::Config(format!(
@@ -1127,6 +1173,27 @@ impl BrokerConfig {
     /// How long a connection may wait between requests.
     pub(crate) fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.connections_max_idle_ms)
+    }
+
+    /// The per-API request limits, by setting name: checked at startup
+    /// and listed by DescribeConfigs.
+    pub(crate) fn request_limits(&self) -> [(&'static str, usize); 5] {
+        [
+            (
+                "request.max.metadata.topics",
+                self.request_max_metadata_topics,
+            ),
+            (
+                "request.max.produce.partitions",
+                self.request_max_produce_partitions,
+            ),
+            (
+                "request.max.fetch.partitions",
+                self.request_max_fetch_partitions,
+            ),
+            ("request.max.admin.topics", self.request_max_admin_topics),
+            ("request.max.groups", self.request_max_groups),
+        ]
     }
 
     /// How long a request frame may take to arrive once it has started.
@@ -1398,11 +1465,21 @@ mod tests {
         assert_eq!(config.queued_max_request_bytes, 2 << 20);
         assert_eq!(config.request_max_array_elements, 2000);
         assert_eq!(config.fetch_max_bytes, 4096);
+        assert_eq!(defaults.request_max_metadata_topics, 10_000);
+        assert_eq!(defaults.request_max_produce_partitions, 10_000);
+        let yaml = "request.max.metadata.topics: 5\nrequest_max_produce_partitions: 7\n\
+                    request.max.fetch.partitions: 8\nrequest.max.admin.topics: 9\n\
+                    request.max.groups: 10\n";
+        let config: BrokerConfig = crate::yaml::from_str(yaml).unwrap_or_default();
+        assert_eq!(config.request_limits().map(|(_, v)| v), [5, 7, 8, 9, 10]);
+        assert!(config.validate().is_ok());
         for bad in [
             "queued.max.request.bytes: 0\n",
             "queued.max.request.bytes: -2\n",
             "request.max.array.elements: 10\n",
             "fetch.max.bytes: 100\n",
+            "request.max.metadata.topics: 0\n",
+            "request_max_groups: 0\n",
         ] {
             let config: BrokerConfig = crate::yaml::from_str(bad).unwrap_or_default();
             assert!(config.validate().is_err(), "{bad}");

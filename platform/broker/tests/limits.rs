@@ -23,8 +23,8 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, MetadataRequest, ProduceRequest, RequestKind, ResponseKind,
-    TopicName,
+    ApiKey, CreateTopicsRequest, DescribeGroupsRequest, GroupId, MetadataRequest, ProduceRequest,
+    RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
@@ -148,6 +148,124 @@ fn one_metadata_request_auto_creates_at_most_the_cap() {
         .unwrap();
     producer
         .send(BaseRecord::to("m0").key("k").payload("v"))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+    broker.stop();
+}
+
+/// One past the per-API limits at their defaults (10 000 topics per
+/// Metadata, partitions per Produce, groups per DescribeGroups) is
+/// answered with INVALID_REQUEST in every entry, naming the limit where the
+/// answer has a message; nothing is created, and the same connection then
+/// serves normal requests, as does a librdkafka producer.
+#[test]
+fn requests_over_their_per_api_limit_are_answered_and_the_connection_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = BrokerConfig::default();
+    assert_eq!(defaults.request_max_metadata_topics, 10_000);
+    assert_eq!(defaults.request_max_produce_partitions, 10_000);
+    assert_eq!(defaults.request_max_groups, 10_000);
+    let broker = start(BrokerConfig::ephemeral(dir.path()));
+    let invalid = ResponseError::InvalidRequest.code();
+    let mut raw = Raw::connect(broker.addr);
+
+    let topics = |n: usize| {
+        MetadataRequest::default()
+            .with_topics(Some(
+                (0..n)
+                    .map(|i| {
+                        MetadataRequestTopic::default().with_name(Some(name(&format!("over{i}"))))
+                    })
+                    .collect(),
+            ))
+            .with_allow_auto_topic_creation(true)
+    };
+    let ResponseKind::Metadata(answer) =
+        raw.call(ApiKey::Metadata, 12, RequestKind::Metadata(topics(10_001)))
+    else {
+        panic!("not a Metadata answer");
+    };
+    assert_eq!(answer.topics.len(), 10_001);
+    assert!(answer.topics.iter().all(|t| t.error_code == invalid));
+    assert_eq!(
+        answer.topics[10_000].name.as_deref().map(|n| &**n),
+        Some("over10000")
+    );
+    assert!(
+        partition_dirs(dir.path()).is_empty(),
+        "nothing auto-created"
+    );
+    // v13 also carries the top-level error.
+    let ResponseKind::Metadata(answer) =
+        raw.call(ApiKey::Metadata, 13, RequestKind::Metadata(topics(10_001)))
+    else {
+        panic!("not a Metadata answer");
+    };
+    assert_eq!(answer.error_code, invalid);
+    // Exactly at the limit is served: the first 100 are auto-created.
+    let ResponseKind::Metadata(answer) =
+        raw.call(ApiKey::Metadata, 12, RequestKind::Metadata(topics(10_000)))
+    else {
+        panic!("not a Metadata answer");
+    };
+    assert_eq!(
+        answer.topics.iter().filter(|t| t.error_code == 0).count(),
+        100
+    );
+    assert!(answer.topics.iter().all(|t| t.error_code != invalid));
+
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name("over0"))
+                .with_partition_data(
+                    (0..10_001)
+                        .map(|i| {
+                            PartitionProduceData::default()
+                                .with_index(i)
+                                .with_records(Some(common::batch(1, 10, 1_700_000_000_000).into()))
+                        })
+                        .collect(),
+                ),
+        ]);
+    let ResponseKind::Produce(answer) = raw.call(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!("not a Produce answer");
+    };
+    let partitions = &answer.responses[0].partition_responses;
+    assert_eq!(partitions.len(), 10_001);
+    assert!(partitions.iter().all(|p| p.error_code == invalid));
+    let message = partitions[0].error_message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("request.max.produce.partitions (10000)") && message.contains("10001"),
+        "{message}"
+    );
+    assert_eq!(raw_produce(&mut raw, "over0"), (0, String::new()));
+
+    let groups = DescribeGroupsRequest::default().with_groups(
+        (0..10_001)
+            .map(|i| GroupId(StrBytes::from_string(format!("g{i}"))))
+            .collect(),
+    );
+    let ResponseKind::DescribeGroups(answer) = raw.call(
+        ApiKey::DescribeGroups,
+        5,
+        RequestKind::DescribeGroups(groups),
+    ) else {
+        panic!("not a DescribeGroups answer");
+    };
+    assert_eq!(answer.groups.len(), 10_001);
+    assert!(answer.groups.iter().all(|g| g.error_code == invalid));
+
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    producer
+        .send(BaseRecord::to("over1").key("k").payload("v"))
         .map_err(|(e, _)| e)
         .unwrap();
     producer.flush(Duration::from_secs(10)).unwrap();

@@ -104,6 +104,11 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
         ),
     ];
     entries.extend(
+        c.request_limits()
+            .into_iter()
+            .map(|(name, value)| fixed(name, value.to_string(), TYPE_INT)),
+    );
+    entries.extend(
         crate::connection_limits::describe(c)
             .into_iter()
             .map(|(name, value, kind)| fixed(name, value, kind)),

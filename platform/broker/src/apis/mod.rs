@@ -23,6 +23,7 @@ mod produce;
 mod producer_id;
 mod quotas;
 mod reassignments;
+mod request_limits;
 pub(crate) mod sasl;
 mod scram_credentials;
 mod throttle;
@@ -101,6 +102,9 @@ pub(crate) async fn handle(
     request: DecodedRequest,
     session: &mut Session,
 ) -> Reply {
+    if let Some(over) = request_limits::exceeded(state.config(), &request.body) {
+        return over_limit(session, request, &over);
+    }
     let api_key = request.api_key;
     let client_id = request.header.client_id.clone().unwrap_or_default();
     let replica = matches!(&request.body,
@@ -110,6 +114,30 @@ pub(crate) async fn handle(
         return reply;
     }
     throttle::request_time(state, session, &client_id, busy, reply)
+}
+
+/// The answer to a request over its API's `request.max.*` limit
+/// (`request_limits`): nothing is acted on, and the connection serves on,
+/// except after a Produce with acks 0, which has no answer to carry the
+/// error (closing is the only way to tell, as for any failed acks-0
+/// produce).
+fn over_limit(
+    session: &Session,
+    request: DecodedRequest,
+    over: &request_limits::OverLimit,
+) -> Reply {
+    static OVER_LIMIT: crate::log_limit::LogLimit = crate::log_limit::LogLimit::new();
+    if let Some(suppressed) = OVER_LIMIT.admit(session.peer.ip()) {
+        tracing::info!(peer = %session.peer, api = ?request.api_key, %over, suppressed,
+            "request refused with INVALID_REQUEST (suppressed: such lines for this address since the last one)");
+    }
+    if matches!(&request.body, RequestKind::Produce(r) if r.acks == 0) {
+        return Reply::Close("a produce with acks=0 over request.max.produce.partitions");
+    }
+    match request_limits::refusal(request.version, request.body, over) {
+        Some(response) => Reply::Send(Box::new(response)),
+        None => Reply::Close("no refusal for a limited API"),
+    }
 }
 
 /// Hands one request to its handler.
