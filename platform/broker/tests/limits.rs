@@ -3,7 +3,8 @@
 //! where an error message is read that librdkafka does not show):
 //! auto-creation capped per request, the broker-wide partition limit
 //! refused with POLICY_VIOLATION before any file, 249-character names
-//! through everything, colliding names refused, and the disk reserve.
+//! through everything, colliding names refused, the disk reserve, and
+//! per-API request limits answered with INVALID_REQUEST.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failed setup panics with its location"
