@@ -273,6 +273,129 @@ fn requests_over_their_per_api_limit_are_answered_and_the_connection_serves_on()
     broker.stop();
 }
 
+/// The per-API limits are settings: at 2, a Fetch, CreateTopics,
+/// DeleteTopics and DeleteGroups naming 3 are INVALID_REQUEST for each
+/// entry (Fetch's top-level code too) and act on nothing; the connection
+/// serves on. A Produce with acks 0 over its limit has no answer to carry
+/// the error, so its connection is closed; a new one is served.
+#[test]
+fn per_api_limits_are_settings_and_cover_fetch_and_admin_requests() {
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{DeleteGroupsRequest, DeleteTopicsRequest, FetchRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = BrokerConfig::ephemeral(dir.path());
+    config.request_max_fetch_partitions = 2;
+    config.request_max_admin_topics = 2;
+    config.request_max_groups = 2;
+    config.request_max_produce_partitions = 2;
+    let broker = start(config);
+    let invalid = ResponseError::InvalidRequest.code();
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(raw_produce(&mut raw, "kept"), (0, String::new()));
+
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(name("kept"))
+                .with_partitions(
+                    (0..3)
+                        .map(|i| FetchPartition::default().with_partition(i))
+                        .collect(),
+                ),
+        ]);
+    let ResponseKind::Fetch(answer) = raw.call(ApiKey::Fetch, 12, RequestKind::Fetch(fetch)) else {
+        panic!("not a Fetch answer");
+    };
+    assert_eq!(answer.error_code, invalid);
+    assert_eq!(answer.responses[0].partitions.len(), 3);
+    assert!(
+        answer.responses[0]
+            .partitions
+            .iter()
+            .all(|p| p.error_code == invalid)
+    );
+
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(5_000)
+        .with_topics(
+            (0..3)
+                .map(|i| {
+                    CreatableTopic::default()
+                        .with_name(name(&format!("new{i}")))
+                        .with_num_partitions(1)
+                        .with_replication_factor(1)
+                })
+                .collect(),
+        );
+    let ResponseKind::CreateTopics(answer) =
+        raw.call(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(create))
+    else {
+        panic!("not a CreateTopics answer");
+    };
+    assert!(answer.topics.iter().all(|t| t.error_code == invalid));
+    let message = answer.topics[0]
+        .error_message
+        .as_deref()
+        .unwrap_or_default();
+    assert!(
+        message.contains("request.max.admin.topics (2)"),
+        "{message}"
+    );
+    assert_eq!(partition_dirs(dir.path()), vec!["kept-0".to_string()]);
+
+    let delete = DeleteTopicsRequest::default()
+        .with_timeout_ms(5_000)
+        .with_topics(
+            ["kept", "a", "b"]
+                .iter()
+                .map(|n| DeleteTopicState::default().with_name(Some(name(n))))
+                .collect(),
+        );
+    let ResponseKind::DeleteTopics(answer) =
+        raw.call(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(delete))
+    else {
+        panic!("not a DeleteTopics answer");
+    };
+    assert_eq!(answer.responses.len(), 3);
+    assert!(answer.responses.iter().all(|t| t.error_code == invalid));
+    assert_eq!(partition_dirs(dir.path()), vec!["kept-0".to_string()]);
+
+    let groups = DeleteGroupsRequest::default().with_groups_names(
+        (0..3)
+            .map(|i| GroupId(StrBytes::from_string(format!("g{i}"))))
+            .collect(),
+    );
+    let ResponseKind::DeleteGroups(answer) =
+        raw.call(ApiKey::DeleteGroups, 2, RequestKind::DeleteGroups(groups))
+    else {
+        panic!("not a DeleteGroups answer");
+    };
+    assert!(answer.results.iter().all(|g| g.error_code == invalid));
+    // Still served: the topic is there and produce works.
+    assert_eq!(raw_produce(&mut raw, "kept"), (0, String::new()));
+
+    let produce = ProduceRequest::default()
+        .with_acks(0)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name("kept"))
+                .with_partition_data(
+                    (0..3)
+                        .map(|i| PartitionProduceData::default().with_index(i))
+                        .collect(),
+                ),
+        ]);
+    let (_, frame) = raw.frame(ApiKey::Produce, 9, &RequestKind::Produce(produce));
+    raw.send_bytes(&frame);
+    assert!(raw.is_closed(), "an acks-0 produce over the limit closes");
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(raw_produce(&mut raw, "kept"), (0, String::new()));
+    broker.stop();
+}
+
 /// `max.partitions` refuses CreateTopics, CreatePartitions and
 /// auto-creation with POLICY_VIOLATION, and no directory is made.
 #[test]
