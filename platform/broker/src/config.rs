@@ -390,7 +390,10 @@ pub struct BrokerConfig {
     )]
     pub request_max_produce_partitions: usize,
     /// `request.max.fetch.partitions` (Fjord's own): the same for Fetch
-    /// (the partitions to fetch plus those it forgets).
+    /// (the partitions to fetch plus those it forgets). Default 50 000,
+    /// above the others: a consumer fetches every partition it is assigned
+    /// on a broker in one request (Kafka's clients do not split it), so
+    /// the 20 000-partition broker of issue 22 must fit.
     #[serde(
         rename = "request.max.fetch.partitions",
         alias = "request_max_fetch_partitions"
@@ -912,7 +915,7 @@ impl Default for BrokerConfig {
             request_max_array_elements: 100_000,
             request_max_metadata_topics: 10_000,
             request_max_produce_partitions: 10_000,
-            request_max_fetch_partitions: 10_000,
+            request_max_fetch_partitions: 50_000,
             request_max_admin_topics: 10_000,
             request_max_groups: 10_000,
             fetch_max_bytes: 55 * 1024 * 1024,
@@ -1467,6 +1470,7 @@ mod tests {
         assert_eq!(config.fetch_max_bytes, 4096);
         assert_eq!(defaults.request_max_metadata_topics, 10_000);
         assert_eq!(defaults.request_max_produce_partitions, 10_000);
+        assert_eq!(defaults.request_max_fetch_partitions, 50_000);
         let yaml = "request.max.metadata.topics: 5\nrequest_max_produce_partitions: 7\n\
                     request.max.fetch.partitions: 8\nrequest.max.admin.topics: 9\n\
                     request.max.groups: 10\n";
