@@ -98,10 +98,11 @@ c.close()
 PY
 }
 
-# Polls Burrow's lag of `group` until its total lag is `want` (20 s).
+# Polls Burrow's lag of `group` until its total lag is `want`, for up to
+# `$3` seconds (default 20).
 burrow_lag_is() {
   local group="$1" want="$2" body=""
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 $((${3:-20} * 5))); do
     body="$(curl -s -m 5 "127.0.0.1:$burrow_http_port/v3/kafka/fjord/consumer/$group/lag")"
     if python3 -c 'import json,sys; s=json.loads(sys.argv[1])["status"]; sys.exit(0 if s["totallag"]==int(sys.argv[2]) and s["partitions"] else 1)' \
       "$body" "$want" 2>/dev/null; then
@@ -117,8 +118,15 @@ burrow_reports_group_lag() {
   start_burrow || { tail -20 "$data/burrow/burrow.log"; return 1; }
   seq 1 10 | kcat -b "$BOOTSTRAP" -P -t "$topic" -p 0 || return 1
   commit_offset "$group" "$topic" 4 || return 1
-  # Burrow lists the topic with its end offset, and the group.
-  burrow_lag_is "$group" 6 || { tail -20 "$data/burrow/burrow.log"; return 1; }
+  # Burrow lists the topic with its end offset, and the group. Its first
+  # sight of the commit can take long: Burrow starts one Sarama consumer per
+  # partition of `__consumer_offsets` (50), one after the other, and each
+  # start asks ListOffsets on the connection that also carries the running
+  # Fetch, which waits its 250 ms max_wait on empty partitions first (one
+  # request at a time per connection, as in Kafka). The group's partition
+  # is read some 0.3 s × its number after Burrow starts, longer on a busy
+  # machine; once reading, Burrow sees a commit at once (the 20 s below).
+  burrow_lag_is "$group" 6 90 || { tail -20 "$data/burrow/burrow.log"; return 1; }
   curl -s -m 5 "127.0.0.1:$burrow_http_port/v3/kafka/fjord/topic/$topic" | grep '"offsets":\[10\]' >/dev/null \
     || { echo "topic offsets: $(curl -s -m 5 "127.0.0.1:$burrow_http_port/v3/kafka/fjord/topic/$topic")"; return 1; }
   curl -s -m 5 "127.0.0.1:$burrow_http_port/v3/kafka/fjord/consumer" | grep "\"$group\"" >/dev/null || return 1

@@ -666,7 +666,11 @@ impl GroupCoordinator {
                 && g.offsets.is_empty()
                 && g.pending.is_empty()
                 && !g.metadata_dirty);
-            if !keep {
+            // Generation 0: no metadata record was ever written (the group
+            // only looked up or committed offsets), so there is nothing to
+            // tombstone — as Kafka skips it. Otherwise every OffsetFetch of
+            // a made-up group id would append a record.
+            if !keep && g.generation > 0 {
                 forgotten.push(id.clone());
             }
             keep

@@ -128,7 +128,39 @@ impl GroupCoordinator {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
+    use crate::group::coordinator::GroupSettings;
+
+    #[test]
+    fn only_groups_with_a_metadata_record_get_a_tombstone() {
+        let groups = GroupCoordinator::new(GroupSettings {
+            initial_rebalance_delay: Duration::ZERO,
+            min_session_timeout_ms: 10,
+            max_session_timeout_ms: 60_000,
+            offsets_retention_ms: 60_000,
+            max_size: 50,
+            protocol_metadata_max_bytes: 1024,
+            offset_metadata_max_bytes: 4096,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+        });
+        // Looked up only (generation 0), and once joined (generation 3):
+        // both are empty with no offsets, so both are dropped from memory.
+        groups.restore_generation("joined-once", "consumer", 3);
+        groups
+            .lock()
+            .insert("looked-up".to_string(), Group::new("looked-up"));
+        groups.tick(Instant::now(), 1);
+        assert!(groups.lock().is_empty());
+        let writes = groups.take_metadata_writes(1);
+        let ids: Vec<_> = writes
+            .iter()
+            .map(|(id, _, value)| (id.as_str(), value.is_none()))
+            .collect();
+        assert_eq!(ids, [("joined-once", true)]);
+    }
 
     #[test]
     fn group_records_round_trip() {
