@@ -237,6 +237,7 @@ impl BrokerState {
     pub(crate) fn metadata(&self) -> Metadata {
         Metadata::new(
             Arc::clone(&self.registry),
+            Arc::clone(&self.groups),
             &self.stores,
             self.metadata_config,
             self.cluster.clone(),
@@ -324,5 +325,9 @@ pub(crate) fn group_settings(config: &BrokerConfig) -> GroupSettings {
         offset_metadata_max_bytes: config.offset_metadata_max_bytes,
         consumer_session_timeout_ms: config.group_consumer_session_timeout_ms,
         consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+        consumer_min_session_timeout_ms: config.group_consumer_min_session_timeout_ms,
+        consumer_max_session_timeout_ms: config.group_consumer_max_session_timeout_ms,
+        consumer_min_heartbeat_interval_ms: config.group_consumer_min_heartbeat_interval_ms,
+        consumer_max_heartbeat_interval_ms: config.group_consumer_max_heartbeat_interval_ms,
     }
 }

@@ -526,6 +526,23 @@ pub struct BrokerConfig {
     /// KIP-848 members are told to keep. Kafka's default.
     #[serde(rename = "group.consumer.heartbeat.interval.ms")]
     pub group_consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.min.session.timeout.ms`: the least
+    /// `consumer.session.timeout.ms` a group's dynamic config may set.
+    /// Kafka's default.
+    #[serde(rename = "group.consumer.min.session.timeout.ms")]
+    pub group_consumer_min_session_timeout_ms: i32,
+    /// `group.consumer.max.session.timeout.ms`: the most. Kafka's default.
+    #[serde(rename = "group.consumer.max.session.timeout.ms")]
+    pub group_consumer_max_session_timeout_ms: i32,
+    /// `group.consumer.min.heartbeat.interval.ms`: the least
+    /// `consumer.heartbeat.interval.ms` a group's dynamic config may set.
+    /// Kafka's default.
+    #[serde(rename = "group.consumer.min.heartbeat.interval.ms")]
+    pub group_consumer_min_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.heartbeat.interval.ms`: the most. Kafka's
+    /// default.
+    #[serde(rename = "group.consumer.max.heartbeat.interval.ms")]
+    pub group_consumer_max_heartbeat_interval_ms: i32,
     /// `group.protocol.metadata.max.bytes` (Fjord's; Kafka has none): the
     /// bytes of protocol names and metadata one JoinGroup may carry; more
     /// is answered INVALID_REQUEST. A consumer's subscription is a few
@@ -938,6 +955,10 @@ impl Default for BrokerConfig {
             group_max_size: 1000,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_heartbeat_interval_ms: 5_000,
+            group_consumer_min_session_timeout_ms: 45_000,
+            group_consumer_max_session_timeout_ms: 60_000,
+            group_consumer_min_heartbeat_interval_ms: 5_000,
+            group_consumer_max_heartbeat_interval_ms: 15_000,
             quota_window_num: 11,
             quota_window_size_seconds: 1,
             group_protocol_metadata_max_bytes: 256 * 1024,
@@ -1086,6 +1107,28 @@ impl BrokerConfig {
             return Err(BrokerError::Config(
                 "group.consumer.heartbeat.interval.ms must be at least 1 and below group.consumer.session.timeout.ms".to_string(),
             ));
+        }
+        // As Kafka's GroupCoordinatorConfig: the broker defaults lie within
+        // the bounds a group's own configs are held to.
+        for (name, value, min, max) in [
+            (
+                "group.consumer.session.timeout.ms",
+                self.group_consumer_session_timeout_ms,
+                self.group_consumer_min_session_timeout_ms,
+                self.group_consumer_max_session_timeout_ms,
+            ),
+            (
+                "group.consumer.heartbeat.interval.ms",
+                self.group_consumer_heartbeat_interval_ms,
+                self.group_consumer_min_heartbeat_interval_ms,
+                self.group_consumer_max_heartbeat_interval_ms,
+            ),
+        ] {
+            if min < 1 || min > max || !(min..=max).contains(&value) {
+                return Err(BrokerError::Config(format!(
+                    "{name} ({value}) must lie within its min ({min}) and max ({max}), which must be positive and in order"
+                )));
+            }
         }
         if self.group_max_size < 1 {
             return Err(BrokerError::Config(

@@ -134,9 +134,10 @@ impl Broker {
         .map_err(|e| BrokerError::Task(e.to_string()))?;
         let stores = crate::metadata::LocalStores::open(&config.data_dir)?;
         if cluster.is_none() {
-            // A single node's dynamic broker configs (a cluster's come
-            // with the quorum's metadata).
+            // A single node's dynamic broker and group configs (a
+            // cluster's come with the quorum's metadata).
             crate::metadata::load_broker_configs(&registry, &config.data_dir, config.node_id)?;
+            crate::metadata::load_group_configs(&groups, &config.data_dir)?;
         }
         let (config, registry, groups) = (Arc::new(config), Arc::new(registry), Arc::new(groups));
         let token_validator = {

@@ -33,6 +33,8 @@ fn config(dir: &std::path::Path) -> BrokerConfig {
         group_initial_rebalance_delay_ms: 100,
         group_consumer_heartbeat_interval_ms: 200,
         group_consumer_session_timeout_ms: 1500,
+        group_consumer_min_session_timeout_ms: 1000,
+        group_consumer_min_heartbeat_interval_ms: 100,
         ..BrokerConfig::ephemeral(dir)
     }
 }

@@ -227,6 +227,20 @@ pub enum Command {
         /// Whether the changes replace the resource's whole set.
         replace: bool,
     },
+    /// Change one group's dynamic configs (KIP-848's GROUP config
+    /// resource): `Some` sets a key, `None` removes it; with `replace`,
+    /// keys not named are removed too (AlterConfigs). Keys are
+    /// [`GROUP_CONFIG_KEYS`](crate::GROUP_CONFIG_KEYS); the proposing
+    /// broker checked the values against its limits. After
+    /// `AlterBrokerConfigs`, so that older logs still decode.
+    AlterGroupConfigs {
+        /// The group id (not empty).
+        group: String,
+        /// Changes by key.
+        changes: BTreeMap<String, Option<String>>,
+        /// Whether the changes replace the group's whole set.
+        replace: bool,
+    },
 }
 
 /// How [`Command::ElectLeader`] picks a leader.

@@ -67,8 +67,8 @@ pub use handle::QuorumHandle;
 pub use link::{LinkSecurity, LinkStream};
 pub use model::{
     Acl, BrokerId, BrokerListener, BrokerRegistration, CLIENT_QUOTA_KEYS, ClusterMetadata,
-    IP_QUOTA_KEY, InternalSecret, MAX_BROKER_LISTENERS, NO_LEADER, PartitionState, Pipeline,
-    QuotaEntity, QuotaValue, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, ScramCredential,
-    ScramMechanism, Topic, check_client_quota, check_ip_quota,
+    GROUP_CONFIG_KEYS, IP_QUOTA_KEY, InternalSecret, MAX_BROKER_LISTENERS, NO_LEADER,
+    PartitionState, Pipeline, QuotaEntity, QuotaValue, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS,
+    ScramCredential, ScramMechanism, Topic, check_client_quota, check_ip_quota,
 };
 pub use voters::{NodeId, Voters, VotersParseError};

@@ -119,7 +119,7 @@ impl StateMachine {
 /// `#[serde(default)]` (a struct is its fields in order, with no names), so
 /// a snapshot written before the last fields existed, which ends where they
 /// would start, is decoded as the older layout it is: before
-/// `ip_quotas` (and `broker_configs`, which came with it), before `client_quotas` too, before `broker_listeners` too, before `acls` and
+/// `group_configs`, before `ip_quotas` (and `broker_configs`, which came with it), before `client_quotas` too, before `broker_listeners` too, before `acls` and
 /// `scram_credentials` too, or before `internal_secret` as well.
 fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
     use std::collections::{BTreeMap, BTreeSet};
@@ -187,6 +187,23 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         client_quotas:
             BTreeMap<crate::model::QuotaEntity, BTreeMap<String, crate::model::QuotaValue>>,
     }
+    /// `ClusterMetadata` before `group_configs`.
+    #[derive(Deserialize)]
+    struct BeforeGroupConfigs {
+        offset: u64,
+        brokers: BTreeMap<BrokerId, BrokerRegistration>,
+        topics: BTreeMap<String, Topic>,
+        pipelines: BTreeMap<String, Pipeline>,
+        placement_cursor: u64,
+        internal_secret: Option<InternalSecret>,
+        acls: BTreeSet<Acl>,
+        scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+        broker_listeners: BTreeMap<BrokerId, Vec<crate::model::BrokerListener>>,
+        client_quotas:
+            BTreeMap<crate::model::QuotaEntity, BTreeMap<String, crate::model::QuotaValue>>,
+        ip_quotas: BTreeMap<Option<String>, BTreeMap<String, crate::model::QuotaValue>>,
+        broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    }
     let truncated = |e: &postcard::Error| matches!(e, postcard::Error::DeserializeUnexpectedEnd);
     // An older layout must take the bytes whole: one that leaves some
     // over is a newer snapshot cut short, not an old one.
@@ -199,6 +216,27 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
     match postcard::from_bytes::<ClusterMetadata>(data) {
         Err(e) if truncated(&e) => {}
         other => return other,
+    }
+    match whole::<BeforeGroupConfigs>(data) {
+        Ok(old) => {
+            return Ok(ClusterMetadata {
+                offset: old.offset,
+                brokers: old.brokers,
+                topics: old.topics,
+                pipelines: old.pipelines,
+                placement_cursor: old.placement_cursor,
+                internal_secret: old.internal_secret,
+                acls: old.acls,
+                scram_credentials: old.scram_credentials,
+                broker_listeners: old.broker_listeners,
+                client_quotas: old.client_quotas,
+                ip_quotas: old.ip_quotas,
+                broker_configs: old.broker_configs,
+                group_configs: BTreeMap::new(),
+            });
+        }
+        Err(e) if truncated(&e) => {}
+        Err(e) => return Err(e),
     }
     match whole::<BeforeIpQuotas>(data) {
         Ok(old) => {
@@ -215,6 +253,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
                 client_quotas: old.client_quotas,
                 ip_quotas: BTreeMap::new(),
                 broker_configs: BTreeMap::new(),
+                group_configs: BTreeMap::new(),
             });
         }
         Err(e) if truncated(&e) => {}
@@ -235,6 +274,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
                 client_quotas: BTreeMap::new(),
                 ip_quotas: BTreeMap::new(),
                 broker_configs: BTreeMap::new(),
+                group_configs: BTreeMap::new(),
             });
         }
         Err(e) if truncated(&e) => {}
@@ -284,6 +324,7 @@ fn decode_metadata(data: &[u8]) -> Result<ClusterMetadata, postcard::Error> {
         client_quotas: BTreeMap::new(),
         ip_quotas: BTreeMap::new(),
         broker_configs: BTreeMap::new(),
+        group_configs: BTreeMap::new(),
     })
 }
 
@@ -548,6 +589,32 @@ mod tests {
         metadata.broker_configs.insert(
             String::new(),
             [("log.retention.ms".to_string(), "60000".to_string())].into(),
+        );
+        // Before the group configs: the broker configs survive.
+        let before_group_configs = postcard::to_stdvec(&(
+            metadata.offset,
+            &metadata.brokers,
+            &metadata.topics,
+            &metadata.pipelines,
+            metadata.placement_cursor,
+            &metadata.internal_secret,
+            &metadata.acls,
+            &metadata.scram_credentials,
+            &metadata.broker_listeners,
+            &metadata.client_quotas,
+            &metadata.ip_quotas,
+            &metadata.broker_configs,
+        ))
+        .unwrap();
+        assert_eq!(decode_metadata(&before_group_configs).unwrap(), metadata);
+
+        metadata.group_configs.insert(
+            "g".to_string(),
+            [(
+                "consumer.session.timeout.ms".to_string(),
+                "50000".to_string(),
+            )]
+            .into(),
         );
         let new = postcard::to_stdvec(&metadata).unwrap();
         assert_eq!(decode_metadata(&new).unwrap(), metadata);

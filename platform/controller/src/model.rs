@@ -83,7 +83,21 @@ pub struct ClusterMetadata {
     /// same reason as `internal_secret`.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Dynamic group configs (KIP-848's GROUP config resource): by group
+    /// id, each key's value
+    /// ([`Command::AlterGroupConfigs`](crate::Command::AlterGroupConfigs)).
+    /// Kept when the group is deleted, as Kafka keeps them. Last, for the
+    /// same reason as `internal_secret`.
+    #[serde(default)]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
+
+/// The keys a group's dynamic configs may set (Kafka 4.0's `GroupConfig`
+/// for consumer groups).
+pub const GROUP_CONFIG_KEYS: &[&str] = &[
+    "consumer.heartbeat.interval.ms",
+    "consumer.session.timeout.ms",
+];
 
 /// Whom a client quota applies to (KIP-546's entity): a user, a client id,
 /// or both. In each part `None` means the entity does not name that type,

@@ -143,6 +143,11 @@ impl ClusterMetadata {
                 changes,
                 replace,
             } => self.alter_broker_configs(resource, changes, *replace),
+            Command::AlterGroupConfigs {
+                group,
+                changes,
+                replace,
+            } => self.alter_group_configs(group, changes, *replace),
         };
         AppliedResult { offset, result }
     }
@@ -195,6 +200,43 @@ impl ClusterMetadata {
         }
         if values.is_empty() {
             self.broker_configs.remove(resource);
+        }
+        Ok(CommandOutcome::Done)
+    }
+
+    fn alter_group_configs(
+        &mut self,
+        group: &str,
+        changes: &BTreeMap<String, Option<String>>,
+        replace: bool,
+    ) -> Outcome {
+        if group.is_empty() {
+            return Err(CommandError::InvalidConfig {
+                key: group.to_string(),
+                reason: "a group config resource names a group".into(),
+            });
+        }
+        if let Some(key) = changes
+            .keys()
+            .find(|k| !crate::model::GROUP_CONFIG_KEYS.contains(&k.as_str()))
+        {
+            return Err(CommandError::InvalidConfig {
+                key: key.clone(),
+                reason: "not a group config".into(),
+            });
+        }
+        let values = self.group_configs.entry(group.to_string()).or_default();
+        if replace {
+            values.clear();
+        }
+        for (key, value) in changes {
+            match value {
+                Some(v) => values.insert(key.clone(), v.clone()),
+                None => values.remove(key),
+            };
+        }
+        if values.is_empty() {
+            self.group_configs.remove(group);
         }
         Ok(CommandOutcome::Done)
     }

@@ -1,11 +1,12 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and
-//! brokers. Of a broker's configs those `crate::dynamic_config` lists can
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics,
+//! brokers and groups (KIP-848's GROUP resource: `group_configs`). Of a broker's configs those `crate::dynamic_config` lists can
 //! change while it runs, for the cluster (resource name `""`) or for one
 //! broker (its id), through the metadata frontend; the others are
 //! read-only (INVALID_CONFIG naming the key). Describing needs
 //! DESCRIBE_CONFIGS, altering ALTER_CONFIGS, on the topic (refused:
 //! TOPIC_AUTHORIZATION_FAILED) or, for a broker, on the cluster
-//! (CLUSTER_AUTHORIZATION_FAILED).
+//! (CLUSTER_AUTHORIZATION_FAILED), or on the group
+//! (GROUP_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ use crate::topic_config::{
     TYPE_BOOLEAN, TYPE_INT, TYPE_LONG, TYPE_STRING, TopicConfigs, default_of,
 };
 use crate::topic_registry::ApiError;
+
+use super::group_configs::{self, RESOURCE_GROUP};
 
 fn sb(text: impl Into<String>) -> StrBytes {
     StrBytes::from_string(text.into())
@@ -161,6 +164,7 @@ fn authorized(access: &Access, kind: i8, name: &str, op: Operation) -> Result<()
         RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !access.cluster(op) => {
             ResponseError::ClusterAuthorizationFailed
         }
+        RESOURCE_GROUP if !access.group(op, name) => ResponseError::GroupAuthorizationFailed,
         // Other types are refused as unsupported after this.
         _ => return Ok(()),
     };
@@ -176,6 +180,7 @@ pub(crate) fn describe(
     request: DescribeConfigsRequest,
     access: &Access,
 ) -> DescribeConfigsResponse {
+    let include_synonyms = version >= 1 && request.include_synonyms;
     let results = request
         .resources
         .into_iter()
@@ -230,10 +235,21 @@ pub(crate) fn describe(
                             .collect()
                     })
                 }
+                RESOURCE_GROUP => crate::group::configs::check_group_name(&resource.resource_name)
+                    .map(|()| group_configs::entries(state, &resource.resource_name))
+                    .map_err(|e| ApiError::new(ResponseError::InvalidRequest, e)),
                 other => Err(ApiError::new(
                     ResponseError::InvalidRequest,
                     format!("resource type {other} is not supported"),
                 )),
+            };
+            // Synonyms are listed for groups' configs only.
+            let synonyms = |name: &str| {
+                if include_synonyms && resource.resource_type == RESOURCE_GROUP {
+                    group_configs::synonyms(state, &resource.resource_name, name)
+                } else {
+                    Vec::new()
+                }
             };
             match entries {
                 Ok(entries) => {
@@ -248,6 +264,7 @@ pub(crate) fn describe(
                         })
                         .map(|(name, value, source, kind, read_only)| {
                             let entry = DescribeConfigsResourceResult::default()
+                                .with_synonyms(synonyms(&name))
                                 .with_name(sb(name))
                                 .with_value(Some(sb(value)))
                                 .with_read_only(read_only)
@@ -315,7 +332,14 @@ pub(crate) async fn alter(
             )
             .map_err(invalid_config)
         });
-        let outcome = if resource.resource_type == RESOURCE_BROKER {
+        let outcome = if resource.resource_type == RESOURCE_GROUP {
+            // AlterConfigs replaces the group's whole set.
+            let items = resource
+                .configs
+                .iter()
+                .map(|c| (c.name.as_str(), OP_SET, c.value.as_deref()));
+            store_group(&metadata, access, name, items, true, request.validate_only).await
+        } else if resource.resource_type == RESOURCE_BROKER {
             // AlterConfigs replaces the resource's whole set.
             let changes = authorized(access, RESOURCE_BROKER, name, Operation::AlterConfigs)
                 .and_then(|()| {
@@ -350,8 +374,8 @@ pub(crate) async fn alter(
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
+pub(super) const OP_SET: i8 = 0;
+pub(super) const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
@@ -418,6 +442,12 @@ pub(crate) async fn incremental_alter(
                     .map_err(invalid_config)?;
                 crate::log_levels::change(&changes, request.validate_only).map_err(invalid_config)
             })
+        } else if resource.resource_type == RESOURCE_GROUP {
+            let items = resource
+                .configs
+                .iter()
+                .map(|c| (c.name.as_str(), c.config_operation, c.value.as_deref()));
+            store_group(&metadata, access, name, items, false, request.validate_only).await
         } else if resource.resource_type == RESOURCE_BROKER {
             let changes = authorized(access, RESOURCE_BROKER, name, Operation::AlterConfigs)
                 .and_then(|()| {
@@ -511,6 +541,23 @@ async fn store_broker(
         }
         checked => checked.map(|_| ()),
     }
+}
+
+/// Checks and (unless `validate_only`) stores changes to group `name`'s
+/// configs, if the requester may alter them.
+async fn store_group<'a>(
+    metadata: &Metadata,
+    access: &Access,
+    name: &str,
+    items: impl Iterator<Item = (&'a str, i8, Option<&'a str>)>,
+    replace: bool,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    authorized(access, RESOURCE_GROUP, name, Operation::AlterConfigs)?;
+    let changes = group_configs::changes(items).map_err(invalid_config)?;
+    metadata
+        .alter_group_configs(name.to_string(), changes, replace, validate_only)
+        .await
 }
 
 /// One BROKER_LOGGER change: SET a level, DELETE the logger's own.

@@ -13,6 +13,7 @@ mod describe_topic_partitions;
 mod elect_leaders;
 mod fetch;
 mod group;
+mod group_configs;
 mod leader_hint;
 mod list_offsets;
 mod log_dirs;

@@ -230,7 +230,7 @@ impl GroupCoordinator {
             _ => None,
         };
         let now = Instant::now();
-        let interval = self.settings().consumer_heartbeat_interval_ms;
+        let interval = self.consumer_heartbeat_interval_ms(&req.group_id);
         let mut groups = self.lock();
         if req.member_epoch < 0 {
             let group = groups
@@ -440,7 +440,7 @@ impl GroupCoordinator {
     /// target recomputed.
     pub(super) fn tick_consumer(&self, group: &mut Group, now: Instant) {
         let session =
-            Duration::from_millis(self.settings().consumer_session_timeout_ms.max(0) as u64);
+            Duration::from_millis(self.consumer_session_timeout_ms(&group.id).max(0) as u64);
         let Some(cg) = group.consumer.as_mut() else {
             return;
         };

@@ -42,6 +42,14 @@ pub(crate) struct GroupSettings {
     /// `group.consumer.heartbeat.interval.ms`: what KIP-848 members are
     /// told to heartbeat at.
     pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.min.session.timeout.ms` and `…max…`: the bounds of
+    /// a group's own `consumer.session.timeout.ms`.
+    pub consumer_min_session_timeout_ms: i32,
+    pub consumer_max_session_timeout_ms: i32,
+    /// `group.consumer.min.heartbeat.interval.ms` and `…max…`: the bounds
+    /// of a group's own `consumer.heartbeat.interval.ms`.
+    pub consumer_min_heartbeat_interval_ms: i32,
+    pub consumer_max_heartbeat_interval_ms: i32,
 }
 
 /// A JoinGroup as the coordinator sees it.
@@ -79,6 +87,10 @@ pub(crate) struct GroupCoordinator {
     pub(super) forgotten: Mutex<Vec<String>>,
     /// In a cluster: the offsets partitions whose groups are loaded here.
     pub(super) loaded: super::ownership::LoadedPartitions,
+    /// Every group's dynamic configs (`configs.rs`); read without the
+    /// groups' lock.
+    pub(super) group_configs:
+        parking_lot::RwLock<std::sync::Arc<super::configs::AppliedGroupConfigs>>,
 }
 
 impl GroupCoordinator {
@@ -92,6 +104,7 @@ impl GroupCoordinator {
                 .map_or(0, |d| d.as_nanos()),
             forgotten: Mutex::new(Vec::new()),
             loaded: Default::default(),
+            group_configs: Default::default(),
         }
     }
 

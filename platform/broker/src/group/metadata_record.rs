@@ -145,6 +145,10 @@ mod tests {
             offset_metadata_max_bytes: 4096,
             consumer_session_timeout_ms: 45_000,
             consumer_heartbeat_interval_ms: 5_000,
+            consumer_min_session_timeout_ms: 45_000,
+            consumer_max_session_timeout_ms: 60_000,
+            consumer_min_heartbeat_interval_ms: 5_000,
+            consumer_max_heartbeat_interval_ms: 15_000,
         });
         // Looked up only (generation 0), and once joined (generation 3):
         // both are empty with no offsets, so both are dropped from memory.

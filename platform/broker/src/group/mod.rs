@@ -7,10 +7,13 @@
 //! The request handlers and the in-process API only call operations:
 //! commits (`commits`), deletes (`deletes`), owned views of the groups
 //! (`views`) and the protocol calls of `coordinator`. The lock over all
-//! groups is the coordinator's alone.
+//! groups is the coordinator's alone. A group's dynamic configs
+//! (`configs`, KIP-848's GROUP resource) override the broker's
+//! `group.consumer.*` defaults for its members.
 
 pub(crate) mod assignor;
 mod commits;
+pub(crate) mod configs;
 pub(crate) mod consumer;
 pub(crate) mod coordinator;
 mod deletes;

@@ -30,6 +30,10 @@ fn coordinator(delay_ms: u64) -> GroupCoordinator {
         offset_metadata_max_bytes: 4096,
         consumer_session_timeout_ms: 45_000,
         consumer_heartbeat_interval_ms: 5_000,
+        consumer_min_session_timeout_ms: 45_000,
+        consumer_max_session_timeout_ms: 60_000,
+        consumer_min_heartbeat_interval_ms: 5_000,
+        consumer_max_heartbeat_interval_ms: 15_000,
     })
 }
 

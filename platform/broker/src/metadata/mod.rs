@@ -2,8 +2,8 @@
 //! goes — topics (create, "create or look up", delete), partitions, topic
 //! configs, leader elections, partition reassignments, broker
 //! decommissioning, ACL bindings (`acls`), users' SCRAM credentials
-//! (`credentials`), client quotas (`quotas`) and dynamic broker configs
-//! (`broker_configs`). The Kafka handlers (`apis`), the in-process API behind
+//! (`credentials`), client quotas (`quotas`), dynamic broker configs
+//! (`broker_configs`) and dynamic group configs (`group_configs`). The Kafka handlers (`apis`), the in-process API behind
 //! the admin HTTP API (`admin`, `local`), the group coordinator's offsets
 //! topic and the pipeline runtime (through [`crate::LocalBroker`]) call
 //! [`Metadata`] and never ask whether the broker is alone or one of a
@@ -56,6 +56,7 @@
 mod acls;
 mod broker_configs;
 mod credentials;
+mod group_configs;
 mod quorum;
 mod quotas;
 mod registry;
@@ -69,8 +70,11 @@ use uuid::Uuid;
 
 pub(crate) use acls::AclStore;
 pub(crate) use broker_configs::{BrokerConfigChanges, load_local as load_broker_configs};
+pub(crate) use group_configs::load_local as load_group_configs;
 
 use crate::authorizer::{AclBinding, AclFilter, AclIndex};
+use crate::group::GroupCoordinator;
+use crate::group::configs::GroupConfigChanges;
 use crate::quorum_link::ClusterLink;
 use crate::topic_config::TopicConfigs;
 use crate::topic_registry::{ApiError, Topic, TopicRegistry};
@@ -93,6 +97,8 @@ pub(crate) struct LocalStores {
     /// are kept, and the lock their changes take one at a time.
     pub data_dir: std::path::PathBuf,
     pub broker_configs: Arc<parking_lot::Mutex<()>>,
+    /// The lock a single node's group config changes take one at a time.
+    pub group_configs: Arc<parking_lot::Mutex<()>>,
 }
 
 impl LocalStores {
@@ -104,6 +110,7 @@ impl LocalStores {
             quotas: Arc::new(QuotaStore::open(dir)?),
             data_dir: dir.to_path_buf(),
             broker_configs: Arc::default(),
+            group_configs: Arc::default(),
         })
     }
 }
@@ -214,6 +221,10 @@ struct Parts {
     quotas: Arc<QuotaStore>,
     data_dir: std::path::PathBuf,
     broker_configs: Arc<parking_lot::Mutex<()>>,
+    /// The group coordinator, which applies a single node's group configs
+    /// and holds the bounds they are checked against.
+    groups: Arc<GroupCoordinator>,
+    group_configs: Arc<parking_lot::Mutex<()>>,
 }
 
 /// The metadata frontend of one broker (see the module doc). Cheap to make
@@ -230,6 +241,7 @@ impl Metadata {
     /// `registry` and `stores` alone otherwise.
     pub(crate) fn new(
         registry: Arc<TopicRegistry>,
+        groups: Arc<GroupCoordinator>,
         stores: &LocalStores,
         config: MetadataConfig,
         cluster: Option<Arc<ClusterLink>>,
@@ -247,6 +259,8 @@ impl Metadata {
                 quotas: Arc::clone(&stores.quotas),
                 data_dir: stores.data_dir.clone(),
                 broker_configs: Arc::clone(&stores.broker_configs),
+                groups,
+                group_configs: Arc::clone(&stores.group_configs),
             },
             store,
         }
@@ -311,6 +325,47 @@ impl Metadata {
             }
             Store::Quorum(link) => {
                 broker_configs::alter_quorum(link, resource, changes, replace).await
+            }
+        }
+    }
+
+    /// Changes the dynamic configs of group `group` (with `replace`, its
+    /// other keys are removed: AlterConfigs), once checked
+    /// (`crate::group::configs::check`: a bad key or value is
+    /// INVALID_CONFIG); with `validate_only`, only checks. Every broker's
+    /// coordinator applies them and they survive a restart.
+    pub(crate) async fn alter_group_configs(
+        &self,
+        group: String,
+        changes: GroupConfigChanges,
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        crate::group::configs::check_group_name(&group)
+            .map_err(|e| ApiError::new(ResponseError::InvalidRequest, e))?;
+        match &self.store {
+            Store::Registry => {
+                group_configs::alter_local(
+                    &self.parts.groups,
+                    &self.parts.group_configs,
+                    &self.parts.data_dir,
+                    group,
+                    changes,
+                    replace,
+                    validate_only,
+                )
+                .await
+            }
+            Store::Quorum(link) => {
+                group_configs::alter_quorum(
+                    link,
+                    &self.parts.groups,
+                    group,
+                    changes,
+                    replace,
+                    validate_only,
+                )
+                .await
             }
         }
     }

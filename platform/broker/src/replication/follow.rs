@@ -69,6 +69,8 @@ async fn apply(
     fetchers: &mut HashMap<(String, i32), Fetching>,
 ) {
     let local = replicas.link.broker_id();
+    // Whichever broker coordinates a group uses its configs.
+    replicas.groups.set_group_configs(&metadata.group_configs);
     let registry = Arc::clone(&replicas.registry);
     let registry_metadata = Arc::clone(&metadata);
     // Opening logs and writing topic files blocks.
