@@ -111,7 +111,11 @@ fn alter_incremental(
     ) {
         ResponseKind::IncrementalAlterConfigs(r) => (
             r.responses[0].error_code,
-            r.responses[0].error_message.as_deref().unwrap_or("").to_string(),
+            r.responses[0]
+                .error_message
+                .as_deref()
+                .unwrap_or("")
+                .to_string(),
         ),
         other => panic!("unexpected {other:?}"),
     }
@@ -142,7 +146,11 @@ fn alter_all(broker: &TestBroker, group: &str, values: &[(&str, &str)]) -> (i16,
     ) {
         ResponseKind::AlterConfigs(r) => (
             r.responses[0].error_code,
-            r.responses[0].error_message.as_deref().unwrap_or("").to_string(),
+            r.responses[0]
+                .error_message
+                .as_deref()
+                .unwrap_or("")
+                .to_string(),
         ),
         other => panic!("unexpected {other:?}"),
     }
@@ -150,7 +158,12 @@ fn alter_all(broker: &TestBroker, group: &str, values: &[(&str, &str)]) -> (i16,
 
 /// A ConsumerGroupHeartbeat of member `member` at `epoch` (0: joins),
 /// subscribed to topic `t`.
-fn heartbeat(raw: &mut Raw, group: &str, member: &str, epoch: i32) -> ConsumerGroupHeartbeatResponse {
+fn heartbeat(
+    raw: &mut Raw,
+    group: &str,
+    member: &str,
+    epoch: i32,
+) -> ConsumerGroupHeartbeatResponse {
     let request = ConsumerGroupHeartbeatRequest::default()
         .with_group_id(GroupId(text(group)))
         .with_member_id(text(member))
@@ -175,8 +188,14 @@ fn group_configs_are_described_altered_checked_and_kept_across_a_restart() {
 
     // Unset: the broker's values, Kafka's defaults (DEFAULT_CONFIG), with
     // the broker key as synonym.
-    assert_eq!(value(&broker, "g", SESSION), ("45000".into(), SOURCE_DEFAULT));
-    assert_eq!(value(&broker, "g", HEARTBEAT), ("5000".into(), SOURCE_DEFAULT));
+    assert_eq!(
+        value(&broker, "g", SESSION),
+        ("45000".into(), SOURCE_DEFAULT)
+    );
+    assert_eq!(
+        value(&broker, "g", HEARTBEAT),
+        ("5000".into(), SOURCE_DEFAULT)
+    );
     let described = describe(&broker, "g", true);
     let session = described
         .configs
@@ -190,7 +209,10 @@ fn group_configs_are_described_altered_checked_and_kept_across_a_restart() {
             .iter()
             .map(|s| (s.name.to_string(), s.source))
             .collect::<Vec<_>>(),
-        [("group.consumer.session.timeout.ms".to_string(), SOURCE_DEFAULT)]
+        [(
+            "group.consumer.session.timeout.ms".to_string(),
+            SOURCE_DEFAULT
+        )]
     );
 
     // validate_only checks and changes nothing.
@@ -198,7 +220,10 @@ fn group_configs_are_described_altered_checked_and_kept_across_a_restart() {
         alter_incremental(&broker, "g", &[(SESSION, SET, "50000")], true).0,
         0
     );
-    assert_eq!(value(&broker, "g", SESSION), ("45000".into(), SOURCE_DEFAULT));
+    assert_eq!(
+        value(&broker, "g", SESSION),
+        ("45000".into(), SOURCE_DEFAULT)
+    );
 
     // Set: the group's value, GROUP_CONFIG, first of its synonyms.
     let (code, message) = alter_incremental(
@@ -209,7 +234,10 @@ fn group_configs_are_described_altered_checked_and_kept_across_a_restart() {
     );
     assert_eq!(code, 0, "{message}");
     assert_eq!(value(&broker, "g", SESSION), ("50000".into(), SOURCE_GROUP));
-    assert_eq!(value(&broker, "g", HEARTBEAT), ("7000".into(), SOURCE_GROUP));
+    assert_eq!(
+        value(&broker, "g", HEARTBEAT),
+        ("7000".into(), SOURCE_GROUP)
+    );
     let described = describe(&broker, "g", true);
     let heartbeat_entry = described
         .configs
@@ -231,26 +259,44 @@ fn group_configs_are_described_altered_checked_and_kept_across_a_restart() {
         ]
     );
     // Another group is untouched.
-    assert_eq!(value(&broker, "other", SESSION), ("45000".into(), SOURCE_DEFAULT));
+    assert_eq!(
+        value(&broker, "other", SESSION),
+        ("45000".into(), SOURCE_DEFAULT)
+    );
 
     // Unknown keys, bad values, values out of the broker's bounds and a
     // heartbeat not below the session: INVALID_CONFIG naming the key, and
     // nothing of the request applied.
     for (key, v, named) in [
         ("session.timeout.ms", "10000", "session.timeout.ms"),
-        ("group.consumer.session.timeout.ms", "10000", "group.consumer.session.timeout.ms"),
+        (
+            "group.consumer.session.timeout.ms",
+            "10000",
+            "group.consumer.session.timeout.ms",
+        ),
         (SESSION, "soon", SESSION),
         (SESSION, "999", "group.consumer.min.session.timeout.ms"),
         (SESSION, "60001", "group.consumer.max.session.timeout.ms"),
-        (HEARTBEAT, "15001", "group.consumer.max.heartbeat.interval.ms"),
+        (
+            HEARTBEAT,
+            "15001",
+            "group.consumer.max.heartbeat.interval.ms",
+        ),
         (SESSION, "6000", "must be below"),
     ] {
-        let (code, message) =
-            alter_incremental(&broker, "g", &[(HEARTBEAT, SET, "8000"), (key, SET, v)], false);
+        let (code, message) = alter_incremental(
+            &broker,
+            "g",
+            &[(HEARTBEAT, SET, "8000"), (key, SET, v)],
+            false,
+        );
         assert_eq!(code, INVALID_CONFIG, "{key}={v}: {message}");
         assert!(message.contains(named), "{key}={v}: {message}");
     }
-    assert_eq!(value(&broker, "g", HEARTBEAT), ("7000".into(), SOURCE_GROUP));
+    assert_eq!(
+        value(&broker, "g", HEARTBEAT),
+        ("7000".into(), SOURCE_GROUP)
+    );
     // APPEND is not for these configs.
     assert_eq!(
         alter_incremental(&broker, "g", &[(SESSION, 2, "1")], false).0,
@@ -262,14 +308,23 @@ fn group_configs_are_described_altered_checked_and_kept_across_a_restart() {
     assert_eq!(code, INVALID_CONFIG);
     assert!(message.contains("nope"), "{message}");
     assert_eq!(alter_all(&broker, "g", &[(HEARTBEAT, "6000")]).0, 0);
-    assert_eq!(value(&broker, "g", HEARTBEAT), ("6000".into(), SOURCE_GROUP));
-    assert_eq!(value(&broker, "g", SESSION), ("45000".into(), SOURCE_DEFAULT));
+    assert_eq!(
+        value(&broker, "g", HEARTBEAT),
+        ("6000".into(), SOURCE_GROUP)
+    );
+    assert_eq!(
+        value(&broker, "g", SESSION),
+        ("45000".into(), SOURCE_DEFAULT)
+    );
     // DELETE then SET again, for the restart.
     assert_eq!(
         alter_incremental(&broker, "g", &[(HEARTBEAT, DELETE, "")], false).0,
         0
     );
-    assert_eq!(value(&broker, "g", HEARTBEAT), ("5000".into(), SOURCE_DEFAULT));
+    assert_eq!(
+        value(&broker, "g", HEARTBEAT),
+        ("5000".into(), SOURCE_DEFAULT)
+    );
     assert_eq!(
         alter_incremental(&broker, "g", &[(SESSION, SET, "55000")], false).0,
         0
@@ -278,7 +333,10 @@ fn group_configs_are_described_altered_checked_and_kept_across_a_restart() {
 
     let broker = TestBroker::start_with(config(dir.path()));
     assert_eq!(value(&broker, "g", SESSION), ("55000".into(), SOURCE_GROUP));
-    assert_eq!(value(&broker, "g", HEARTBEAT), ("5000".into(), SOURCE_DEFAULT));
+    assert_eq!(
+        value(&broker, "g", HEARTBEAT),
+        ("5000".into(), SOURCE_DEFAULT)
+    );
     broker.stop();
 }
 
@@ -303,7 +361,11 @@ fn a_broker_value_set_in_its_config_is_a_static_synonym() {
         session
             .synonyms
             .iter()
-            .map(|s| (s.name.to_string(), s.value.as_deref().unwrap_or("").to_string(), s.source))
+            .map(|s| (
+                s.name.to_string(),
+                s.value.as_deref().unwrap_or("").to_string(),
+                s.source
+            ))
             .collect::<Vec<_>>(),
         [
             (
@@ -354,7 +416,8 @@ fn members_get_the_group_s_heartbeat_interval_and_are_fenced_after_its_session()
     std::thread::sleep(Duration::from_millis(2500));
     let late = heartbeat(&mut raw, "short", &member, beat.member_epoch);
     assert_eq!(
-        late.error_code, UNKNOWN_MEMBER_ID,
+        late.error_code,
+        UNKNOWN_MEMBER_ID,
         "fenced after the group's session ({:?} silent)",
         silent_since.elapsed()
     );
@@ -365,6 +428,27 @@ fn members_get_the_group_s_heartbeat_interval_and_are_fenced_after_its_session()
         other.member_epoch,
     );
     assert_eq!(kept.error_code, 0, "{:?}", kept.error_message);
+
+    // Deleting the (now empty) group keeps its configs, as Kafka does: a
+    // group re-created under the id has them again.
+    let deleted = match raw.call(
+        ApiKey::DeleteGroups,
+        2,
+        RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default().with_groups_names(vec![GroupId(text("short"))]),
+        ),
+    ) {
+        ResponseKind::DeleteGroups(r) => r,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(deleted.results[0].error_code, 0, "group deleted");
+    assert_eq!(
+        value(&broker, "short", HEARTBEAT),
+        ("300".into(), SOURCE_GROUP)
+    );
+    let again = heartbeat(&mut raw, "short", "", 0);
+    assert_eq!(again.error_code, 0, "{:?}", again.error_message);
+    assert_eq!(again.heartbeat_interval_ms, 300);
     broker.stop();
 }
 
@@ -406,12 +490,18 @@ fn group_configs_need_describe_configs_and_alter_configs_on_the_group() {
         .runtime
         .block_on(broker.local().create_acls(&[acl("g", 10)]))
         .expect("ACLs created");
-    assert_eq!(value(&broker, "g", SESSION), ("45000".into(), SOURCE_DEFAULT));
+    assert_eq!(
+        value(&broker, "g", SESSION),
+        ("45000".into(), SOURCE_DEFAULT)
+    );
     assert_eq!(
         alter_incremental(&broker, "g", &[(SESSION, SET, "50000")], true).0,
         GROUP_AUTHORIZATION_FAILED
     );
-    assert_eq!(describe(&broker, "h", false).error_code, GROUP_AUTHORIZATION_FAILED);
+    assert_eq!(
+        describe(&broker, "h", false).error_code,
+        GROUP_AUTHORIZATION_FAILED
+    );
 
     // ALTER_CONFIGS (11) lets it alter.
     broker
