@@ -889,3 +889,53 @@ fn ip_quotas_are_checked_set_and_removed() {
     );
     assert!(!log.md.ip_quotas.contains_key(&Some("10.0.0.1".to_owned())));
 }
+
+#[test]
+fn group_configs_are_checked_set_replaced_and_removed() {
+    let mut log = Log::new();
+    let alter =
+        |group: &str, changes: &[(&str, Option<&str>)], replace: bool| Command::AlterGroupConfigs {
+            group: group.to_string(),
+            changes: changes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
+                .collect(),
+            replace,
+        };
+    let session = "consumer.session.timeout.ms";
+    let heartbeat = "consumer.heartbeat.interval.ms";
+    for bad in [
+        alter("", &[(session, Some("50000"))], false),
+        alter("g", &[("session.timeout.ms", Some("50000"))], false),
+    ] {
+        assert!(
+            matches!(log.apply(bad), Err(CommandError::InvalidConfig { .. })),
+            "accepted"
+        );
+    }
+    assert!(log.md.group_configs.is_empty());
+    assert_eq!(
+        log.apply(alter(
+            "g",
+            &[(session, Some("50000")), (heartbeat, Some("6000"))],
+            false
+        )),
+        Ok(CommandOutcome::Done)
+    );
+    assert_eq!(log.md.group_configs["g"].len(), 2);
+    // Replacing keeps only what is named.
+    assert_eq!(
+        log.apply(alter("g", &[(heartbeat, Some("7000"))], true)),
+        Ok(CommandOutcome::Done)
+    );
+    assert_eq!(
+        log.md.group_configs["g"],
+        [(heartbeat.to_string(), "7000".to_string())].into()
+    );
+    // The last value gone, the group's entry is gone.
+    assert_eq!(
+        log.apply(alter("g", &[(heartbeat, None)], false)),
+        Ok(CommandOutcome::Done)
+    );
+    assert!(log.md.group_configs.is_empty());
+}

@@ -70,11 +70,9 @@ pub(super) async fn alter_local(
         if validate_only {
             return Ok(());
         }
-        let mut table = GroupConfigTable::new();
-        // Every other group as the coordinator has it (it was given the file).
-        for (id, values) in groups.all_group_configs() {
-            table.insert(id, values);
-        }
+        // The other groups as the coordinator has them (it was given the
+        // file at start and after every change).
+        let mut table = groups.all_group_configs();
         if after.is_empty() {
             table.remove(&group);
         } else {
