@@ -1372,6 +1372,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn group_consumer_defaults_must_lie_within_their_bounds() {
+        assert!(BrokerConfig::default().validate().is_ok());
+        let below = BrokerConfig {
+            group_consumer_session_timeout_ms: 10_000,
+            ..BrokerConfig::default()
+        };
+        let e = below.validate().unwrap_err().to_string();
+        assert!(e.contains("group.consumer.session.timeout.ms"), "{e}");
+        let bounds_lowered = BrokerConfig {
+            group_consumer_min_session_timeout_ms: 1_000,
+            ..below
+        };
+        assert!(bounds_lowered.validate().is_ok());
+        let inverted = BrokerConfig {
+            group_consumer_min_heartbeat_interval_ms: 20_000,
+            ..BrokerConfig::default()
+        };
+        assert!(inverted.validate().is_err());
+    }
+
+    #[test]
     fn open_files_max_is_set_or_derived_from_the_limit() {
         let config: BrokerConfig =
             crate::yaml::from_str("log.open.files.max: 4096\n").unwrap_or_default();
