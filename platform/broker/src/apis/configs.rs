@@ -1,11 +1,12 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics,
-//! brokers and groups (KIP-848's GROUP resource: `group_configs`). Of a broker's configs those `crate::dynamic_config` lists can
-//! change while it runs, for the cluster (resource name `""`) or for one
-//! broker (its id), through the metadata frontend; the others are
-//! read-only (INVALID_CONFIG naming the key). Describing needs
+//! brokers and groups (KIP-848's GROUP resource, whose wire parts are in
+//! `group_configs`). Of a broker's configs those `crate::dynamic_config`
+//! lists can change while it runs, for the cluster (resource name `""`)
+//! or for one broker (its id), through the metadata frontend; the others
+//! are read-only (INVALID_CONFIG naming the key). Describing needs
 //! DESCRIBE_CONFIGS, altering ALTER_CONFIGS, on the topic (refused:
-//! TOPIC_AUTHORIZATION_FAILED) or, for a broker, on the cluster
-//! (CLUSTER_AUTHORIZATION_FAILED), or on the group
+//! TOPIC_AUTHORIZATION_FAILED), for a broker on the cluster
+//! (CLUSTER_AUTHORIZATION_FAILED), for a group on the group
 //! (GROUP_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
