@@ -72,6 +72,8 @@ admin.api.require.auth: false
 # KIP-848 members (test_kip848.py) heartbeat this often (Kafka: 5000), so
 # reconciliations take a fraction of a second.
 group.consumer.heartbeat.interval.ms: 500
+# (below Kafka's lowest allowed interval, 5000, so the bound comes down too)
+group.consumer.min.heartbeat.interval.ms: 500
 YAML
 
 "$fjord" server --config "$data/fjord.yaml" --data-dir "$data" \
