@@ -290,13 +290,15 @@ impl Partition {
     /// Appends one batch of an idempotent producer (`header.producer_id`
     /// ≥ 0): checks its sequence and epoch, answers a retry of a stored
     /// batch with the stored batch's base offset, and remembers the batch.
-    /// Returns the base offset.
+    /// Returns the base offset and the time a LogAppendTime topic stamped
+    /// the batch with (-1 under CreateTime, and for a retried batch: its
+    /// stamp is not kept with the producer's state).
     pub(crate) async fn append_idempotent(
         &self,
         batch: Vec<u8>,
         header: &BatchHeader,
         expiry: Expiry,
-    ) -> Result<i64, PartitionError> {
+    ) -> Result<(i64, i64), PartitionError> {
         let mut guard = self.producers.lock().await;
         if guard.is_none() {
             let log = Arc::clone(&self.log);
@@ -320,12 +322,12 @@ impl Partition {
                     offset,
                     "duplicate batch answered with its original offset"
                 );
-                Ok(offset)
+                Ok((offset, -1))
             }
             Verdict::Append => {
                 let info = self.append(batch).await?;
                 states.record(header, info.first_offset, expiry);
-                Ok(info.first_offset)
+                Ok((info.first_offset, info.log_append_time))
             }
         }
     }

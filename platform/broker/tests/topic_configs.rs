@@ -1,7 +1,7 @@
 //! Topic configs with librdkafka as the client: a topic created with every
 //! config Kafka 4.x lists for a topic (and the three Kafka 4.0 removed),
-//! described with each config's source; LogAppendTime as a consumer sees
-//! it; timestamps outside `message.timestamp.before/after.max.ms` refused
+//! described with each config's source; LogAppendTime as a consumer and
+//! a (plain or idempotent) producer see it; timestamps outside `message.timestamp.before/after.max.ms` refused
 //! with INVALID_TIMESTAMP.
 
 mod common;
@@ -240,6 +240,36 @@ fn log_append_time_is_what_a_consumer_sees() {
         other => panic!("expected LogAppendTime, got {other:?}"),
     }
     drop(consumer);
+
+    // The producer learns the stamp from the Produce answer's
+    // log_append_time_ms, an idempotent one too (its batches carry a
+    // producer id and go through the sequence checks).
+    let idempotent: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "10000")
+        .create()
+        .expect("idempotent producer");
+    let before = now_ms();
+    let delivery = broker
+        .runtime
+        .block_on(idempotent.send(
+            FutureRecord::to("appended")
+                .key("k")
+                .payload("v")
+                .timestamp(1_700_000_000_000),
+            Duration::from_secs(10),
+        ))
+        .expect("idempotent produce");
+    let after = now_ms();
+    match delivery.timestamp {
+        Timestamp::LogAppendTime(t) => assert!(
+            (before..=after).contains(&t),
+            "append time {t} not within [{before}, {after}]"
+        ),
+        other => panic!("idempotent delivery: expected LogAppendTime, got {other:?}"),
+    }
+    drop(idempotent);
     broker.stop();
 }
 

@@ -204,7 +204,10 @@ pub(crate) async fn handle(
                 Some(header) => partition
                     .append_idempotent(records.to_vec(), &header, expiry)
                     .await
-                    .map(|base| (base, base + i64::from(header.last_offset_delta) + 1, -1))
+                    .map(|(base, log_append_time)| {
+                        let end = base + i64::from(header.last_offset_delta) + 1;
+                        (base, end, log_append_time)
+                    })
                     .map_err(|e| refusal(state, &name, index, &e)),
                 None => partition
                     .append(records.to_vec())
