@@ -253,13 +253,15 @@ fn log_append_time_is_what_a_consumer_sees() {
     let before = now_ms();
     let delivery = broker
         .runtime
-        .block_on(idempotent.send(
-            FutureRecord::to("appended")
-                .key("k")
-                .payload("v")
-                .timestamp(1_700_000_000_000),
-            Duration::from_secs(10),
-        ))
+        .block_on(
+            idempotent.send(
+                FutureRecord::to("appended")
+                    .key("k")
+                    .payload("v")
+                    .timestamp(1_700_000_000_000),
+                Duration::from_secs(10),
+            ),
+        )
         .expect("idempotent produce");
     let after = now_ms();
     match delivery.timestamp {
