@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use fjord_controller::{
     Acl, BrokerListener, ClusterMetadata, Command, CommandError, CommandOutcome, ElectionType,
-    InternalSecret, NO_LEADER, QuotaEntity, QuotaValue, ScramCredential, ScramMechanism,
+    GROUP_CONFIG_KEYS, InternalSecret, NO_LEADER, QuotaEntity, QuotaValue, ScramCredential,
+    ScramMechanism,
 };
 use proptest::prelude::*;
 
@@ -637,7 +638,40 @@ fn arb_command() -> impl Strategy<Value = Command> {
                 replicas: r,
             }
         }),
+        // Dynamic configs: valid and invalid resources and keys, sets,
+        // removals and whole-set replacements.
+        1 => (
+            prop::sample::select(vec!["", "1", "x"]),
+            arb_config_changes(vec!["log.retention.ms", "log.cleaner.threads", "no.such.key"]),
+            any::<bool>()
+        )
+            .prop_map(|(r, changes, replace)| Command::AlterBrokerConfigs {
+                resource: r.to_string(),
+                changes,
+                replace,
+            }),
+        1 => (
+            prop::sample::select(vec!["g", "h", ""]),
+            arb_config_changes(vec!["consumer.session.timeout.ms", "consumer.heartbeat.interval.ms", "no.such.key"]),
+            any::<bool>()
+        )
+            .prop_map(|(g, changes, replace)| Command::AlterGroupConfigs {
+                group: g.to_string(),
+                changes,
+                replace,
+            }),
     ]
+}
+
+/// Up to three changes over `keys`: a value set, or the key removed.
+fn arb_config_changes(
+    keys: Vec<&'static str>,
+) -> impl Strategy<Value = BTreeMap<String, Option<String>>> {
+    prop::collection::btree_map(
+        prop::sample::select(keys).prop_map(String::from),
+        prop::option::of(prop::sample::select(vec!["1", "45000", "abc"]).prop_map(String::from)),
+        0..3,
+    )
 }
 
 proptest! {
@@ -662,6 +696,14 @@ proptest! {
                 // No partial effects.
                 prop_assert_eq!(&ClusterMetadata { offset: before.offset, ..a.clone() }, &before);
             }
+            // Config tables hold no empty sets, and a group's only its keys.
+            prop_assert!(a.broker_configs.values().all(|c| !c.is_empty()), "{:?}", a.broker_configs);
+            prop_assert!(a.group_configs.values().all(|c| !c.is_empty()), "{:?}", a.group_configs);
+            prop_assert!(!a.group_configs.contains_key(""), "{:?}", a.group_configs);
+            prop_assert!(
+                a.group_configs.values().flat_map(|c| c.keys()).all(|k| GROUP_CONFIG_KEYS.contains(&k.as_str())),
+                "{:?}", a.group_configs
+            );
             for topic in a.topics.values() {
                 for (n, p) in topic.partitions.iter().enumerate() {
                     prop_assert!(!p.isr.is_empty(), "empty ISR {:?}", p);
