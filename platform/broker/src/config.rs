@@ -1189,7 +1189,7 @@ impl BrokerConfig {
 
     /// The connection limits' values (host names in the overrides are
     /// resolved when the broker starts).
-    fn validate_connection_limits(&self) -> Result<(), BrokerError> {
+    pub(crate) fn validate_connection_limits(&self) -> Result<(), BrokerError> {
         let overrides =
             crate::connection_limits::parse_overrides(&self.max_connections_per_ip_overrides)?;
         for (key, value) in [

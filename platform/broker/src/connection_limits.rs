@@ -23,13 +23,18 @@
 //! connections close. Also unlike Kafka, whose acceptor waits for a slot,
 //! a connection over a count limit is closed at once (the client backs
 //! off and reconnects), so a flood does not sit in the listen backlog.
+//!
+//! The broker-wide limits are dynamic broker configs (`crate::dynamic_config`):
+//! [`ConnectionLimits::reconfigure`] takes new values, which the next
+//! connection is checked against; open connections over a lowered limit
+//! stay open, as in Kafka. The per-listener ones are read-only.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::config::{BrokerConfig, LISTENER_PREFIX};
 use crate::error::BrokerError;
@@ -59,15 +64,26 @@ pub(crate) enum Refused {
 /// The limits of one broker and the counts they are checked against.
 #[derive(Debug)]
 pub(crate) struct ConnectionLimits {
-    max_connections: u64,
-    per_ip: u64,
-    per_ip_overrides: HashMap<IpAddr, u64>,
+    /// The broker-wide limits (dynamic: replaced whole on a change).
+    broker: RwLock<Arc<BrokerLimits>>,
     listeners: Vec<ListenerLimits>,
     /// The inter-broker listener, when it is exempt from the broker-wide
     /// limits (the broker has other listeners).
     protected: Option<usize>,
-    broker_rate: Rate,
     counts: Mutex<Counts>,
+}
+
+/// The limits `max.connections`, `max.connections.per.ip` (and its
+/// overrides) and `max.connection.creation.rate` set.
+#[derive(Debug)]
+struct BrokerLimits {
+    max_connections: u64,
+    per_ip: u64,
+    /// As written (to tell a change), and resolved.
+    overrides_text: Vec<String>,
+    per_ip_overrides: HashMap<IpAddr, u64>,
+    rate_per_second: u64,
+    rate: Rate,
 }
 
 #[derive(Debug)]
@@ -140,29 +156,85 @@ impl ConnectionLimits {
         }
         let protected = (listeners.specs.len() > 1).then_some(listeners.inter_broker);
         Ok(ConnectionLimits {
-            max_connections: config.max_connections,
-            per_ip: config.max_connections_per_ip,
-            per_ip_overrides,
+            broker: RwLock::new(Arc::new(BrokerLimits {
+                max_connections: config.max_connections,
+                per_ip: config.max_connections_per_ip,
+                overrides_text: config.max_connections_per_ip_overrides.clone(),
+                per_ip_overrides,
+                rate_per_second: config.max_connection_creation_rate,
+                rate: Rate::per_second(config.max_connection_creation_rate),
+            })),
             counts: Mutex::new(Counts {
                 per_listener: vec![0; per_listener.len()],
                 ..Counts::default()
             }),
             listeners: per_listener,
             protected,
-            broker_rate: Rate::per_second(config.max_connection_creation_rate),
         })
+    }
+
+    /// Takes the broker-wide limits of `config` (the dynamic broker
+    /// configs applied) for the connections to come. Host names in the
+    /// overrides are resolved now, blocking (it runs where the change is
+    /// applied, off the async runtime); one that does not resolve is left
+    /// out with a warning. The creation rate's budget starts afresh only
+    /// when the rate changes.
+    pub(crate) fn reconfigure(&self, config: &BrokerConfig) {
+        let current = Arc::clone(&self.broker.read());
+        if current.max_connections == config.max_connections
+            && current.per_ip == config.max_connections_per_ip
+            && current.overrides_text == config.max_connections_per_ip_overrides
+            && current.rate_per_second == config.max_connection_creation_rate
+        {
+            return;
+        }
+        let mut per_ip_overrides = HashMap::new();
+        let entries =
+            parse_overrides(&config.max_connections_per_ip_overrides).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "max.connections.per.ip.overrides ignored");
+                Vec::new()
+            });
+        for (host, count) in entries {
+            match resolve_blocking(&host) {
+                Ok(ips) => per_ip_overrides.extend(ips.into_iter().map(|ip| (ip, count))),
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "max.connections.per.ip.overrides: host left out")
+                }
+            }
+        }
+        let rate = if current.rate_per_second == config.max_connection_creation_rate {
+            current.rate.clone()
+        } else {
+            Rate::per_second(config.max_connection_creation_rate)
+        };
+        *self.broker.write() = Arc::new(BrokerLimits {
+            max_connections: config.max_connections,
+            per_ip: config.max_connections_per_ip,
+            overrides_text: config.max_connections_per_ip_overrides.clone(),
+            per_ip_overrides,
+            rate_per_second: config.max_connection_creation_rate,
+            rate,
+        });
+        tracing::info!(
+            max_connections = config.max_connections,
+            max_connections_per_ip = config.max_connections_per_ip,
+            overrides = ?config.max_connections_per_ip_overrides,
+            max_connection_creation_rate = config.max_connection_creation_rate,
+            "connection limits changed"
+        );
     }
 
     /// Counts a connection accepted on the listener at index `listener`
     /// from `ip`, or says which limit refuses it.
     pub(crate) fn admit(self: &Arc<Self>, listener: usize, ip: IpAddr) -> Result<Slot, Refused> {
         let ip = ip.to_canonical();
+        let broker = Arc::clone(&self.broker.read());
         let mut counts = self.counts.lock();
-        let per_ip = self
+        let per_ip = broker
             .per_ip_overrides
             .get(&ip)
             .copied()
-            .unwrap_or(self.per_ip);
+            .unwrap_or(broker.per_ip);
         if counts.per_ip.get(&ip).copied().unwrap_or(0) >= per_ip {
             return Err(Refused::PerIp(per_ip));
         }
@@ -170,8 +242,8 @@ impl ConnectionLimits {
         if counts.per_listener[listener] >= listener_max {
             return Err(Refused::Listener(listener_max));
         }
-        if self.protected != Some(listener) && counts.total >= self.max_connections {
-            return Err(Refused::Broker(self.max_connections));
+        if self.protected != Some(listener) && counts.total >= broker.max_connections {
+            return Err(Refused::Broker(broker.max_connections));
         }
         counts.total += 1;
         counts.per_listener[listener] += 1;
@@ -192,7 +264,8 @@ impl ConnectionLimits {
         if self.protected == Some(listener) {
             return own;
         }
-        own.max(self.broker_rate.book(now))
+        let broker = Arc::clone(&self.broker.read());
+        own.max(broker.rate.book(now))
     }
 
     /// Open connections from `ip` (for tests).
@@ -205,18 +278,20 @@ impl ConnectionLimits {
 /// A creation rate: each connection books the next free instant, spaced
 /// `1 / rate` apart; up to [`BURST`] of them may be booked ahead of now
 /// without waiting (the generic cell rate algorithm).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Rate {
     /// `None`: unlimited.
     spacing: Option<Duration>,
-    next: Mutex<Option<Instant>>,
+    /// Shared by the copies of one rate (a change of another limit keeps
+    /// what was booked).
+    next: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Rate {
     fn per_second(rate: u64) -> Rate {
         Rate {
             spacing: (rate < UNLIMITED).then(|| Duration::from_secs(1) / rate.max(1) as u32),
-            next: Mutex::new(None),
+            next: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -268,6 +343,19 @@ pub(crate) fn parse_overrides(entries: &[String]) -> Result<Vec<(String, u64)>, 
         .collect()
 }
 
+/// Every address `host` names (itself, when it is an address), looked up
+/// on the calling thread.
+fn resolve_blocking(host: &str) -> std::io::Result<Vec<IpAddr>> {
+    use std::net::ToSocketAddrs;
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip.to_canonical()]);
+    }
+    Ok((host, 0)
+        .to_socket_addrs()?
+        .map(|a| a.ip().to_canonical())
+        .collect())
+}
+
 /// Every address `host` names (itself, when it is an address).
 async fn resolve(host: &str) -> Result<Vec<IpAddr>, BrokerError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
@@ -281,35 +369,16 @@ async fn resolve(host: &str) -> Result<Vec<IpAddr>, BrokerError> {
     Ok(addrs.map(|a| a.ip().to_canonical()).collect())
 }
 
-/// The connection settings DescribeConfigs lists for the broker:
-/// `(name, value, type)` with the type's code in DescribeConfigs.
+/// The read-only connection settings DescribeConfigs lists for the
+/// broker: `(name, value, type)` with the type's code in DescribeConfigs
+/// (the dynamic ones are `crate::dynamic_config::BROKER_KEYS`).
 pub(crate) fn describe(config: &BrokerConfig) -> Vec<(&'static str, String, i8)> {
-    use crate::topic_config::{TYPE_INT, TYPE_LONG, TYPE_STRING};
+    use crate::topic_config::TYPE_LONG;
     vec![
         (
             "connections.max.idle.ms",
             config.connections_max_idle_ms.to_string(),
             TYPE_LONG,
-        ),
-        (
-            "max.connection.creation.rate",
-            config.max_connection_creation_rate.to_string(),
-            TYPE_INT,
-        ),
-        (
-            "max.connections",
-            config.max_connections.to_string(),
-            TYPE_INT,
-        ),
-        (
-            "max.connections.per.ip",
-            config.max_connections_per_ip.to_string(),
-            TYPE_INT,
-        ),
-        (
-            "max.connections.per.ip.overrides",
-            config.max_connections_per_ip_overrides.join(","),
-            TYPE_STRING,
         ),
         (
             "socket.request.read.timeout.ms",
@@ -416,6 +485,25 @@ mod tests {
         let later = now + Duration::from_secs(5);
         assert_eq!(rate.book(later), Duration::ZERO);
         assert_eq!(Rate::per_second(UNLIMITED).book(now), Duration::ZERO);
+    }
+
+    #[test]
+    fn reconfigured_limits_apply_to_the_next_connection_only() {
+        let limits = limits("max.connections.per.ip: 3\n");
+        let a = ip("10.0.0.1");
+        let open: Vec<_> = (0..3).map(|_| limits.admit(0, a).unwrap()).collect();
+        let mut config: BrokerConfig =
+            crate::yaml::from_str("max.connections.per.ip: 1\n").unwrap();
+        limits.reconfigure(&config);
+        // The three stay; a fourth is refused by the new limit.
+        assert_eq!(limits.admit(0, a).unwrap_err(), Refused::PerIp(1));
+        drop(open);
+        let _one = limits.admit(0, a).unwrap();
+        assert_eq!(limits.admit(0, a).unwrap_err(), Refused::PerIp(1));
+        config.max_connections_per_ip_overrides = vec!["10.0.0.1:2".to_owned()];
+        limits.reconfigure(&config);
+        let _two = limits.admit(0, a).unwrap();
+        assert_eq!(limits.admit(0, a).unwrap_err(), Refused::PerIp(2));
     }
 
     #[test]

@@ -2,10 +2,17 @@
 //! on BROKER resources): which broker settings can change while the
 //! broker runs, and what they mean.
 //!
-//! Those here are the broker-wide defaults of topic configs (Kafka's
-//! synonyms: `log.retention.ms` is the default of `retention.ms`, …): a
-//! change applies at once to every topic that does not override the key,
-//! on every broker once it has applied the change. They are set for the
+//! Those in [`DYNAMIC_KEYS`] are the broker-wide defaults of topic configs
+//! (Kafka's synonyms: `log.retention.ms` is the default of `retention.ms`,
+//! …): a change applies at once to every topic that does not override the
+//! key, on every broker once it has applied the change. Those in
+//! [`BROKER_KEYS`] are the broker's own settings that Kafka lets change
+//! live: the connection quotas (new connections see a change at once;
+//! open ones over a lowered limit stay, as in Kafka) and the log cleaner
+//! (its next pass; its threads are added or retired). Whoever uses them
+//! registers with the registry (`TopicRegistry::on_dynamic`) and gets the
+//! broker's config with them applied ([`DynamicDefaults::broker_config`])
+//! at once and on every change. Both kinds are set for the
 //! whole cluster (resource name `""`, DYNAMIC_DEFAULT_BROKER_CONFIG) or for
 //! one broker (its id, DYNAMIC_BROKER_CONFIG, which wins). Every other
 //! broker setting is read-only: altering it is INVALID_CONFIG naming the
@@ -15,8 +22,13 @@
 use std::collections::BTreeMap;
 
 use fjord_log::LogConfig;
+use parking_lot::Mutex;
 
-use crate::topic_config::{SOURCE_DYNAMIC_BROKER, SOURCE_DYNAMIC_DEFAULT_BROKER, TopicConfigs};
+use crate::config::BrokerConfig;
+use crate::topic_config::{
+    SOURCE_DYNAMIC_BROKER, SOURCE_DYNAMIC_DEFAULT_BROKER, TYPE_DOUBLE, TYPE_INT, TYPE_LONG,
+    TYPE_STRING, TopicConfigs,
+};
 
 /// Every dynamic broker config: its broker name and the topic config it
 /// is the default of (Kafka's synonyms).
@@ -50,6 +62,22 @@ pub(crate) const DYNAMIC_KEYS: &[(&str, &str)] = &[
     ("message.max.bytes", "max.message.bytes"),
 ];
 
+/// Every dynamic broker config that is a setting of the broker itself
+/// (not a topic config's default), as Kafka names it.
+pub(crate) const BROKER_KEYS: &[&str] = &[
+    "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.threads",
+    "max.connection.creation.rate",
+    "max.connections",
+    "max.connections.per.ip",
+    "max.connections.per.ip.overrides",
+];
+
+/// The least dedupe buffer a cleaner thread may have (Kafka's rule).
+const MIN_DEDUPE_PER_THREAD: usize = 1 << 20;
+
 /// Dynamic broker configs by resource name (`""`: the cluster default;
 /// a broker id), each key's value (broker names).
 pub(crate) type BrokerConfigTable = BTreeMap<String, BTreeMap<String, String>>;
@@ -62,14 +90,126 @@ pub(crate) fn topic_key(broker_key: &str) -> Option<&'static str> {
         .map(|(_, t)| *t)
 }
 
+/// Whether broker config `key` can change while the broker runs.
+pub(crate) fn is_dynamic(key: &str) -> bool {
+    topic_key(key).is_some() || BROKER_KEYS.contains(&key)
+}
+
 /// Checks a dynamic broker config's value; returns it normalised. A key
 /// that cannot change live is refused, naming it.
 pub(crate) fn check(key: &str, value: &str) -> Result<String, String> {
+    if BROKER_KEYS.contains(&key) {
+        return set_setting(&mut BrokerConfig::default(), key, value);
+    }
     let topic = topic_key(key).ok_or_else(|| {
+        let mut all: Vec<&str> = DYNAMIC_KEYS.iter().map(|(b, _)| *b).collect();
+        all.extend(BROKER_KEYS);
+        all.sort_unstable();
         format!("broker config {key:?} cannot be changed while the broker runs (read-only or unknown); dynamic ones: {}",
-            DYNAMIC_KEYS.iter().map(|(b, _)| *b).collect::<Vec<_>>().join(", "))
+            all.join(", "))
     })?;
     crate::topic_config::validate(topic, value).map_err(|e| e.replace(topic, key))
+}
+
+/// Sets broker setting `key` (one of [`BROKER_KEYS`]) of `config` from
+/// its text; returns the text normalised.
+fn set_setting(config: &mut BrokerConfig, key: &str, value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let number = |min: u64| -> Result<u64, String> {
+        match value.parse::<u64>() {
+            Ok(n) if n >= min && n <= i64::MAX as u64 => Ok(n),
+            _ => Err(format!(
+                "{key}: {value:?} is not a whole number of at least {min}"
+            )),
+        }
+    };
+    match key {
+        "max.connections" => config.max_connections = number(1)?,
+        "max.connection.creation.rate" => config.max_connection_creation_rate = number(1)?,
+        "max.connections.per.ip" => config.max_connections_per_ip = number(0)?,
+        "max.connections.per.ip.overrides" => {
+            let entries: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect();
+            crate::connection_limits::parse_overrides(&entries).map_err(|e| e.to_string())?;
+            config.max_connections_per_ip_overrides = entries;
+        }
+        "log.cleaner.threads" => config.log_cleaner_threads = number(1)? as usize,
+        "log.cleaner.dedupe.buffer.size" => {
+            config.log_cleaner_dedupe_buffer_size = number(MIN_DEDUPE_PER_THREAD as u64)? as usize
+        }
+        "log.cleaner.backoff.ms" => config.log_cleaner_backoff_ms = number(0)?,
+        "log.cleaner.io.max.bytes.per.second" => match value.parse::<f64>() {
+            Ok(rate) if rate.is_finite() && rate > 0.0 => {
+                config.log_cleaner_io_max_bytes_per_second = Some(rate)
+            }
+            _ => return Err(format!("{key}: {value:?} is not a number above 0")),
+        },
+        _ => return Err(format!("{key} is not a dynamic broker setting")),
+    }
+    Ok(describe_setting(config, key).0)
+}
+
+/// Broker setting `key` (one of [`BROKER_KEYS`]) of `config` as
+/// DescribeConfigs reports it: its value and type.
+pub(crate) fn describe_setting(config: &BrokerConfig, key: &str) -> (String, i8) {
+    match key {
+        "max.connections" => (config.max_connections.to_string(), TYPE_INT),
+        "max.connection.creation.rate" => {
+            (config.max_connection_creation_rate.to_string(), TYPE_INT)
+        }
+        "max.connections.per.ip" => (config.max_connections_per_ip.to_string(), TYPE_INT),
+        "max.connections.per.ip.overrides" => (
+            config.max_connections_per_ip_overrides.join(","),
+            TYPE_STRING,
+        ),
+        "log.cleaner.threads" => (config.log_cleaner_threads.to_string(), TYPE_INT),
+        "log.cleaner.dedupe.buffer.size" => {
+            (config.log_cleaner_dedupe_buffer_size.to_string(), TYPE_LONG)
+        }
+        "log.cleaner.backoff.ms" => (config.log_cleaner_backoff_ms.to_string(), TYPE_LONG),
+        "log.cleaner.io.max.bytes.per.second" => (
+            // Kafka's default, no limit, is the largest double.
+            config
+                .log_cleaner_io_max_bytes_per_second
+                .unwrap_or(f64::MAX)
+                .to_string(),
+            TYPE_DOUBLE,
+        ),
+        _ => (String::new(), TYPE_STRING),
+    }
+}
+
+/// Checks the broker settings a change leads to, `next`, as a whole and
+/// against those in force, `current` (Kafka's rules): the connection
+/// limits must let some client in, and the cleaner's threads change by at
+/// most a factor of two in one step, each keeping 1 MiB of dedupe buffer.
+pub(crate) fn check_change(current: &BrokerConfig, next: &BrokerConfig) -> Result<(), String> {
+    next.validate_connection_limits()
+        .map_err(|e| e.to_string())?;
+    let (now, then) = (current.log_cleaner_threads.max(1), next.log_cleaner_threads);
+    if then > now * 2 {
+        return Err(format!(
+            "log.cleaner.threads: {then} is more than double the current value {now} (raise it in steps)"
+        ));
+    }
+    if then < now / 2 {
+        return Err(format!(
+            "log.cleaner.threads: {then} is less than half the current value {now} (lower it in steps)"
+        ));
+    }
+    let changed = current.log_cleaner_threads != next.log_cleaner_threads
+        || current.log_cleaner_dedupe_buffer_size != next.log_cleaner_dedupe_buffer_size;
+    if changed && next.log_cleaner_dedupe_buffer_size / then.max(1) < MIN_DEDUPE_PER_THREAD {
+        return Err(format!(
+            "log.cleaner.dedupe.buffer.size: {} is less than 1 MiB for each of the {then} log.cleaner.threads",
+            next.log_cleaner_dedupe_buffer_size
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a resource name: `""` or a broker id.
@@ -91,6 +231,9 @@ pub(crate) struct DynamicDefaults {
     pub table: BrokerConfigTable,
     cluster: TopicConfigs,
     broker: TopicConfigs,
+    /// The broker settings set here ([`BROKER_KEYS`]): value and source,
+    /// the broker's own winning over the cluster default.
+    settings: BTreeMap<String, (String, i8)>,
 }
 
 impl DynamicDefaults {
@@ -100,6 +243,9 @@ impl DynamicDefaults {
         let as_topic = |resource: &str| {
             let mut configs = TopicConfigs::default();
             for (key, value) in table.get(resource).into_iter().flatten() {
+                if BROKER_KEYS.contains(&key.as_str()) {
+                    continue;
+                }
                 let applied = topic_key(key)
                     .ok_or_else(|| format!("{key} is not a dynamic broker config"))
                     .and_then(|topic| configs.set(topic, value));
@@ -109,11 +255,46 @@ impl DynamicDefaults {
             }
             configs
         };
+        let mut settings = BTreeMap::new();
+        for (resource, source) in [
+            (String::new(), SOURCE_DYNAMIC_DEFAULT_BROKER),
+            (node_id.to_string(), SOURCE_DYNAMIC_BROKER),
+        ] {
+            let values = table.get(&resource).into_iter().flatten();
+            for (key, value) in values.filter(|(k, _)| BROKER_KEYS.contains(&k.as_str())) {
+                match check(key, value) {
+                    Ok(value) => {
+                        settings.insert(key.clone(), (value, source));
+                    }
+                    Err(e) => {
+                        tracing::warn!(resource, key, error = %e, "dynamic broker config ignored")
+                    }
+                }
+            }
+        }
         DynamicDefaults {
             cluster: as_topic(""),
             broker: as_topic(&node_id.to_string()),
+            settings,
             table,
         }
+    }
+
+    /// The broker's config `base` (its config file's) with the dynamic
+    /// broker settings applied.
+    pub(crate) fn broker_config(&self, base: &BrokerConfig) -> BrokerConfig {
+        let mut config = base.clone();
+        for (key, (value, _)) in &self.settings {
+            // Checked when read.
+            let _ = set_setting(&mut config, key, value);
+        }
+        config
+    }
+
+    /// Where broker setting `key` comes from, when a dynamic config sets
+    /// it: its value and source.
+    pub(crate) fn setting_source(&self, key: &str) -> Option<(&str, i8)> {
+        self.settings.get(key).map(|(v, s)| (v.as_str(), *s))
     }
 
     /// The broker's defaults of topics' log settings: `base` (from its
@@ -131,6 +312,32 @@ impl DynamicDefaults {
         self.cluster
             .get(topic_key)
             .map(|v| (v, SOURCE_DYNAMIC_DEFAULT_BROKER))
+    }
+}
+
+/// Called with the dynamic configs in force, at once and on every change
+/// (under the registry's admin lock: it must not take it).
+pub(crate) type DynamicHook = Box<dyn Fn(&DynamicDefaults) + Send + Sync>;
+
+/// The hooks of the registry's dynamic configs.
+#[derive(Default)]
+pub(crate) struct DynamicHooks(Mutex<Vec<DynamicHook>>);
+
+impl DynamicHooks {
+    pub(crate) fn add(&self, hook: DynamicHook) {
+        self.0.lock().push(hook);
+    }
+
+    pub(crate) fn call(&self, dynamic: &DynamicDefaults) {
+        for hook in self.0.lock().iter() {
+            hook(dynamic);
+        }
+    }
+}
+
+impl std::fmt::Debug for DynamicHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DynamicHooks({})", self.0.lock().len())
     }
 }
 
@@ -185,5 +392,53 @@ mod tests {
         );
         assert!(check_resource("").is_ok() && check_resource("7").is_ok());
         assert!(check_resource("broker-1").is_err());
+    }
+
+    #[test]
+    fn broker_settings_are_checked_alone_and_as_a_whole() {
+        assert_eq!(check("log.cleaner.threads", " 4 ").as_deref(), Ok("4"));
+        assert!(
+            check("log.cleaner.threads", "0")
+                .unwrap_err()
+                .contains("log.cleaner.threads")
+        );
+        assert_eq!(
+            check("max.connections.per.ip.overrides", "a:1, b:2").as_deref(),
+            Ok("a:1,b:2")
+        );
+        assert!(check("log.cleaner.io.max.bytes.per.second", "NaN").is_err());
+        let current = BrokerConfig::default();
+        let with = |key: &str, value: &str| {
+            let mut next = current.clone();
+            set_setting(&mut next, key, value).unwrap();
+            check_change(&current, &next)
+        };
+        assert!(with("log.cleaner.threads", "2").is_ok());
+        assert!(
+            with("log.cleaner.threads", "3")
+                .unwrap_err()
+                .contains("double")
+        );
+        assert!(with("max.connections.per.ip", "0").is_err());
+        let mut four = current.clone();
+        four.log_cleaner_threads = 4;
+        assert!(
+            check_change(&four, &current).is_err(),
+            "4 to 1 is below half"
+        );
+        // Another broker's own value does not touch this one's.
+        let table: BrokerConfigTable = [(
+            "2".to_string(),
+            [("max.connections".to_string(), "5".to_string())].into(),
+        )]
+        .into();
+        let one = DynamicDefaults::new(table.clone(), 1).broker_config(&current);
+        assert_eq!(one.max_connections, current.max_connections);
+        let two = DynamicDefaults::new(table, 2);
+        assert_eq!(two.broker_config(&current).max_connections, 5);
+        assert_eq!(
+            two.setting_source("max.connections"),
+            Some(("5", SOURCE_DYNAMIC_BROKER))
+        );
     }
 }

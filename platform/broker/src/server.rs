@@ -140,6 +140,22 @@ impl Broker {
             crate::metadata::load_group_configs(&groups, &config.data_dir)?;
         }
         let (config, registry, groups) = (Arc::new(config), Arc::new(registry), Arc::new(groups));
+        {
+            // The dynamic broker configs' connection limits, now and on
+            // every change (resolving host names of overrides blocks).
+            let (registry, limits, base) = (
+                Arc::clone(&registry),
+                Arc::clone(&limits),
+                Arc::clone(&config),
+            );
+            tokio::task::spawn_blocking(move || {
+                registry.on_dynamic(Box::new(move |dynamic| {
+                    limits.reconfigure(&dynamic.broker_config(&base))
+                }))
+            })
+            .await
+            .map_err(|e| BrokerError::Task(e.to_string()))?;
+        }
         let token_validator = {
             let config = Arc::clone(&config);
             tokio::task::spawn_blocking(move || crate::oauth::TokenValidator::from_config(&config))
@@ -185,9 +201,19 @@ impl Broker {
         // opened from now on gets the cleaner's wake-up on a roll.
         let log_cleaner = crate::log_cleaner::start(
             Arc::clone(state.registry()),
-            state.config().cleaner_config(),
-            Duration::from_millis(state.config().log_cleaner_backoff_ms),
+            crate::log_cleaner::Settings::of(
+                &state.registry().dynamic().broker_config(state.config()),
+            ),
         );
+        {
+            // The dynamic broker configs' cleaner settings, on every change.
+            let (reconfigure, base) = (log_cleaner.reconfigurer(), Arc::clone(state.config()));
+            state.registry().on_dynamic(Box::new(move |dynamic| {
+                reconfigure(crate::log_cleaner::Settings::of(
+                    &dynamic.broker_config(&base),
+                ))
+            }));
+        }
         if let Some(link) = &cluster {
             // Users of a single node that formed or joined a cluster.
             tokio::spawn(crate::users::carry_local_users(

@@ -371,3 +371,149 @@ fn a_rolled_segment_is_cleaned_without_waiting_for_the_backoff() {
     }
     broker.stop();
 }
+
+/// The names of this process's threads (Linux: /proc/self/task).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
+/// Waits until a thread named `name` runs (or, with `running` false, none
+/// does).
+fn wait_for_thread(name: &str, running: bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while thread_names().iter().any(|n| n == name) != running {
+        assert!(Instant::now() < deadline, "{name} running: not {running}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Writes 3,000 records over 30 keys to `topic` in 30 flushed rounds (its
+/// 4 KiB segments roll), and waits until the cleaner has shrunk it.
+fn fill_and_wait_cleaned(broker: &TestBroker, topic: &str) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("linger.ms", "2")
+        .create()
+        .expect("producer");
+    for round in 0..30 {
+        for i in round * 100..(round + 1) * 100 {
+            let key = format!("k{}", i % 30);
+            let value = format!("v{i}");
+            producer
+                .send(BaseRecord::to(topic).partition(0).key(&key).payload(&value))
+                .expect("enqueue");
+        }
+        producer.flush(Duration::from_secs(10)).expect("flush");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let records = consume_all(&broker.bootstrap(), topic);
+        if records.len() < 1_500 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} not cleaned: {} records",
+            records.len()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The value, source and read-only flag of broker 0's config `name`.
+fn broker_config(broker: &TestBroker, name: &str) -> (String, String, bool) {
+    use rdkafka::admin::ResourceSpecifier;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let described = broker
+        .runtime
+        .block_on(admin(broker).describe_configs([&ResourceSpecifier::Broker(0)], &options))
+        .expect("describe");
+    let resource = described[0].as_ref().expect("resource");
+    let entry = resource.get(name).expect("listed");
+    (
+        entry.value.clone().unwrap_or_default(),
+        format!("{:?}", entry.source),
+        entry.is_read_only,
+    )
+}
+
+/// The cleaner's settings change while the broker runs (AlterConfigs on
+/// the broker through librdkafka): a second cleaner thread starts, both
+/// clean (two compacted topics, one each), DescribeConfigs shows the
+/// values as this broker's dynamic configs, and after a restart they are
+/// still in force; lowered again, the second thread retires.
+#[test]
+fn cleaner_settings_change_live_and_survive_a_restart() {
+    use rdkafka::admin::{AlterConfig, ResourceSpecifier};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let alter = |broker: &TestBroker, configs: &[(&str, &str)]| {
+        let mut alter = AlterConfig::new(ResourceSpecifier::Broker(0));
+        for (key, value) in configs {
+            alter = alter.set(key, value);
+        }
+        let results = broker
+            .runtime
+            .block_on(admin(broker).alter_configs([&alter], &options))
+            .expect("alter");
+        assert!(results[0].is_ok(), "{results:?}");
+    };
+    assert_eq!(
+        broker_config(&broker, "log.cleaner.threads"),
+        ("1".into(), "Default".into(), false)
+    );
+    alter(
+        &broker,
+        &[
+            ("log.cleaner.threads", "2"),
+            ("log.cleaner.io.max.bytes.per.second", "50000000"),
+            ("log.cleaner.backoff.ms", "100"),
+        ],
+    );
+    wait_for_thread("fjord-cleaner-1", true);
+    for (name, value) in [
+        ("log.cleaner.threads", "2"),
+        ("log.cleaner.io.max.bytes.per.second", "50000000"),
+        ("log.cleaner.backoff.ms", "100"),
+    ] {
+        assert_eq!(
+            broker_config(&broker, name),
+            (value.into(), "DynamicBroker".into(), false),
+            "{name}"
+        );
+    }
+    for name in ["table-a", "table-b"] {
+        let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1))
+            .set("cleanup.policy", "compact")
+            .set("segment.bytes", "4096");
+        create(&broker, &topic);
+        fill_and_wait_cleaned(&broker, name);
+    }
+    broker.stop();
+    wait_for_thread("fjord-cleaner-1", false);
+
+    let broker = TestBroker::start(dir.path());
+    assert_eq!(
+        broker_config(&broker, "log.cleaner.threads"),
+        ("2".into(), "DynamicBroker".into(), false)
+    );
+    wait_for_thread("fjord-cleaner-1", true);
+    let topic = NewTopic::new("table-c", 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact")
+        .set("segment.bytes", "4096");
+    create(&broker, &topic);
+    fill_and_wait_cleaned(&broker, "table-c");
+    // AlterConfigs replaces the set: back to the one thread of the default.
+    alter(&broker, &[("log.cleaner.backoff.ms", "100")]);
+    wait_for_thread("fjord-cleaner-1", false);
+    assert_eq!(
+        broker_config(&broker, "log.cleaner.threads"),
+        ("1".into(), "Default".into(), false)
+    );
+    broker.stop();
+}

@@ -344,7 +344,8 @@ fn an_idle_flood_leaves_room_for_a_real_client() {
 }
 
 /// DescribeConfigs lists the connection settings for the broker, with
-/// Kafka's names and "no limit" as Kafka writes it.
+/// Kafka's names and "no limit" as Kafka writes it; the broker-wide limits
+/// are dynamic (not read-only), the timeouts read-only.
 #[test]
 fn describe_configs_lists_the_connection_settings() {
     use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
@@ -363,20 +364,23 @@ fn describe_configs_lists_the_connection_settings() {
         .block_on(admin.describe_configs([&ResourceSpecifier::Broker(0)], &options))
         .unwrap();
     let resource = described[0].as_ref().unwrap();
-    for (name, value) in [
-        ("max.connections", "500"),
-        ("max.connections.per.ip", "2147483647"),
-        ("max.connections.per.ip.overrides", "127.0.0.2:7"),
-        ("max.connection.creation.rate", "2147483647"),
-        ("connections.max.idle.ms", "60000"),
-        ("socket.request.read.timeout.ms", "60000"),
+    for (name, value, read_only) in [
+        ("max.connections", "500", false),
+        ("max.connections.per.ip", "2147483647", false),
+        ("max.connections.per.ip.overrides", "127.0.0.2:7", false),
+        ("max.connection.creation.rate", "2147483647", false),
+        ("connections.max.idle.ms", "60000", true),
+        ("socket.request.read.timeout.ms", "60000", true),
     ] {
         let entry = resource
             .get(name)
             .unwrap_or_else(|| panic!("{name} listed"));
         assert_eq!(entry.value.as_deref(), Some(value), "{name}");
-        assert!(entry.is_read_only, "{name}");
+        assert_eq!(entry.is_read_only, read_only, "{name}");
     }
+    let source = |name: &str| format!("{:?}", resource.get(name).unwrap().source);
+    assert_eq!(source("max.connections"), "StaticBroker");
+    assert_eq!(source("max.connections.per.ip"), "Default");
     drop(admin);
     broker.stop();
 }
@@ -407,5 +411,110 @@ fn the_inter_broker_listener_gets_in_when_the_broker_is_full() {
     drop(full.pop());
     std::thread::sleep(Duration::from_millis(300));
     assert!(!served(&mut Raw::connect(clients)));
+    broker.stop();
+}
+
+/// AlterConfigs on this broker's resource through librdkafka's
+/// AdminClient (it replaces the resource's dynamic set): `(key, value)`.
+fn alter_broker(
+    broker: &TestBroker,
+    admin: &rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>,
+    configs: &[(&str, &str)],
+) {
+    use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
+    let mut alter = AlterConfig::new(ResourceSpecifier::Broker(0));
+    for (key, value) in configs {
+        alter = alter.set(key, value);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = broker
+        .runtime
+        .block_on(admin.alter_configs([&alter], &options))
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+}
+
+fn admin_client(
+    broker: &TestBroker,
+) -> rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap()
+}
+
+/// `max.connections.per.ip` and its overrides change while the broker
+/// runs: lowered below what 127.0.0.1 has open, the next connection from
+/// it is refused while the open ones (the admin client's among them) keep
+/// being served; raised again, it is admitted.
+#[test]
+fn max_connections_per_ip_changes_live() {
+    let (_dir, broker) = broker("");
+    let admin = admin_client(&broker);
+    let mut open: Vec<Raw> = (0..3)
+        .map(|_| connect_from(&broker, "127.0.0.1", broker.addr))
+        .collect();
+    assert!(open.iter_mut().all(served));
+    alter_broker(
+        &broker,
+        &admin,
+        &[
+            ("max.connections.per.ip", "2"),
+            ("max.connections.per.ip.overrides", "127.0.0.2:0"),
+        ],
+    );
+    assert!(
+        refused(&broker, "127.0.0.1"),
+        "a connection over the lowered limit was served"
+    );
+    assert!(
+        refused(&broker, "127.0.0.2"),
+        "the override was not applied"
+    );
+    assert!(open.iter_mut().all(served), "the open ones stay open");
+    // The admin client's own connection still works: it raises the limit.
+    alter_broker(&broker, &admin, &[("max.connections.per.ip", "100")]);
+    let mut again = connect_from(&broker, "127.0.0.1", broker.addr);
+    assert!(served(&mut again), "admitted once the limit is raised");
+    let mut other = connect_from(&broker, "127.0.0.2", broker.addr);
+    assert!(
+        served(&mut other),
+        "the override is gone with the set replaced"
+    );
+    drop(admin);
+    broker.stop();
+}
+
+/// `max.connection.creation.rate` changes while the broker runs: set to
+/// 20 a second, 60 connections take two seconds or more (20 at once, then
+/// 20 a second); raised, 60 more come at once.
+#[test]
+fn the_connection_creation_rate_changes_live() {
+    let (_dir, broker) = broker("");
+    let admin = admin_client(&broker);
+    let burst = |count: u32| {
+        let started = Instant::now();
+        let open: Vec<Raw> = (0..count)
+            .map(|i| {
+                let mut raw = Raw::connect(broker.addr);
+                assert!(served(&mut raw), "connection {i} was refused");
+                raw
+            })
+            .collect();
+        (started.elapsed(), open)
+    };
+    let (unlimited, _open) = burst(60);
+    assert!(unlimited < Duration::from_secs(1), "{unlimited:?}");
+    alter_broker(&broker, &admin, &[("max.connection.creation.rate", "20")]);
+    let (limited, _more) = burst(60);
+    assert!(limited >= Duration::from_millis(1_800), "{limited:?}");
+    alter_broker(
+        &broker,
+        &admin,
+        &[("max.connection.creation.rate", "100000")],
+    );
+    let (raised, _last) = burst(60);
+    assert!(raised < Duration::from_secs(1), "{raised:?}");
+    drop(admin);
     broker.stop();
 }

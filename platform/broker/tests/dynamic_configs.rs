@@ -273,3 +273,93 @@ fn dynamic_broker_configs_apply_live_and_survive_a_restart() {
     ));
     broker.stop();
 }
+
+/// The broker's own dynamic settings (connection quotas, the cleaner) are
+/// checked as Kafka checks them: each bad value, and a change whose
+/// result is unusable, is INVALID_CONFIG naming the key, and nothing of
+/// the request is applied; a good one on the cluster default shows as
+/// such, and DELETE brings the default back. A read-only key's refusal
+/// lists them among the dynamic ones.
+#[test]
+fn broker_settings_are_checked_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    for (key, value) in [
+        ("log.cleaner.threads", "0"),
+        // More than double the current 1 in one step.
+        ("log.cleaner.threads", "3"),
+        ("log.cleaner.threads", "many"),
+        ("log.cleaner.io.max.bytes.per.second", "-1"),
+        ("log.cleaner.dedupe.buffer.size", "1000"),
+        ("log.cleaner.backoff.ms", "-5"),
+        ("max.connections", "0"),
+        ("max.connection.creation.rate", "0"),
+        // No client could connect.
+        ("max.connections.per.ip", "0"),
+        ("max.connections.per.ip.overrides", "127.0.0.1"),
+    ] {
+        let (code, message) = incremental(
+            &broker,
+            "",
+            &[("log.cleaner.backoff.ms", 0, "100"), (key, 0, value)],
+        );
+        assert_eq!(code, 40, "{key}={value}: INVALID_CONFIG");
+        let message = message.unwrap_or_default();
+        assert!(message.contains(key), "{key}={value}: {message}");
+    }
+    assert_eq!(
+        described(
+            &broker,
+            ResourceSpecifier::Broker(0),
+            "log.cleaner.backoff.ms"
+        ),
+        Some(("15000".into(), ConfigSource::Default)),
+        "nothing of a refused request is applied"
+    );
+    let (_, message) = incremental(&broker, "", &[("node.id", 0, "3")]);
+    let message = message.unwrap_or_default();
+    for key in ["log.cleaner.threads", "max.connections.per.ip.overrides"] {
+        assert!(message.contains(key), "{message}");
+    }
+
+    let (code, message) = incremental(
+        &broker,
+        "",
+        &[
+            ("log.cleaner.threads", 0, "2"),
+            ("max.connections", 0, "1000"),
+            (
+                "max.connections.per.ip.overrides",
+                0,
+                "127.0.0.2:5, [::1]:6",
+            ),
+        ],
+    );
+    assert_eq!(code, 0, "{message:?}");
+    for (key, value) in [
+        ("log.cleaner.threads", "2"),
+        ("max.connections", "1000"),
+        ("max.connections.per.ip.overrides", "127.0.0.2:5,[::1]:6"),
+    ] {
+        assert_eq!(
+            described(&broker, ResourceSpecifier::Broker(0), key),
+            Some((value.into(), ConfigSource::DynamicDefaultBroker)),
+            "{key}"
+        );
+    }
+    let (code, _) = incremental(
+        &broker,
+        "",
+        &[("log.cleaner.threads", 1, ""), ("max.connections", 1, "")],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        described(&broker, ResourceSpecifier::Broker(0), "log.cleaner.threads"),
+        Some(("1".into(), ConfigSource::Default))
+    );
+    assert_eq!(
+        described(&broker, ResourceSpecifier::Broker(0), "max.connections"),
+        Some(("2048".into(), ConfigSource::Default))
+    );
+    broker.stop();
+}

@@ -24,7 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
-use crate::dynamic_config::{self, DYNAMIC_KEYS};
+use crate::dynamic_config::{self, BROKER_KEYS, DYNAMIC_KEYS};
 use crate::metadata::BrokerConfigChanges;
 use crate::metadata::Metadata;
 use crate::topic_config::{
@@ -119,6 +119,19 @@ fn broker_entries(state: &BrokerState) -> Vec<Entry> {
     );
     // The dynamic ones: the value in force here and where it comes from.
     let dynamic = state.registry().dynamic();
+    let (in_force, builtin) = (
+        dynamic.broker_config(c),
+        crate::config::BrokerConfig::default(),
+    );
+    for key in BROKER_KEYS {
+        let (value, kind) = dynamic_config::describe_setting(&in_force, key);
+        let source = match dynamic.setting_source(key) {
+            Some((_, source)) => source,
+            None if value == dynamic_config::describe_setting(&builtin, key).0 => SOURCE_DEFAULT,
+            None => SOURCE_STATIC_BROKER,
+        };
+        entries.push((key.to_string(), value, source, kind, false));
+    }
     let (effective, builtin) = (state.registry().defaults(), fjord_log::LogConfig::default());
     for (broker_key, topic_key) in DYNAMIC_KEYS {
         let (value, kind) = default_of(topic_key, &effective);
@@ -144,8 +157,10 @@ fn cluster_default_entries(state: &BrokerState) -> Vec<Entry> {
         .into_iter()
         .flatten()
         .map(|(key, value)| {
-            let kind =
-                dynamic_config::topic_key(key).map_or(TYPE_STRING, |t| default_of(t, &defaults).1);
+            let kind = match dynamic_config::topic_key(key) {
+                Some(t) => default_of(t, &defaults).1,
+                None => dynamic_config::describe_setting(state.config(), key).1,
+            };
             (
                 key.clone(),
                 value.clone(),
@@ -352,7 +367,7 @@ pub(crate) async fn alter(
                             .map(|c| (c.name.as_str(), OP_SET, c.value.as_deref())),
                     )
                 });
-            store_broker(&metadata, name, changes, true, request.validate_only).await
+            store_broker(state, name, changes, true, request.validate_only).await
         } else {
             store(
                 &metadata,
@@ -460,7 +475,7 @@ pub(crate) async fn incremental_alter(
                             .map(|c| (c.name.as_str(), c.config_operation, c.value.as_deref())),
                     )
                 });
-            store_broker(&metadata, name, changes, false, request.validate_only).await
+            store_broker(state, name, changes, false, request.validate_only).await
         } else {
             store(
                 &metadata,
@@ -510,10 +525,11 @@ fn broker_changes<'a>(
         let change = match op {
             OP_SET => dynamic_config::check(key, value.unwrap_or("")).map(Some),
             OP_DELETE => dynamic_config::check(key, "").map(|_| None).or_else(|e| {
-                match dynamic_config::topic_key(key) {
+                if dynamic_config::is_dynamic(key) {
                     // A bad (empty) value of a dynamic key: fine to delete.
-                    Some(_) => Ok(None),
-                    None => Err(e),
+                    Ok(None)
+                } else {
+                    Err(e)
                 }
             }),
             op => Err(format!(
@@ -526,14 +542,34 @@ fn broker_changes<'a>(
     Ok(changes)
 }
 
+/// Checks the broker settings that checked changes lead to here, as a
+/// whole and against those in force (`dynamic_config::check_change`).
+fn check_broker_result(
+    state: &BrokerState,
+    resource: &str,
+    changes: &BrokerConfigChanges,
+    replace: bool,
+) -> Result<(), ApiError> {
+    let dynamic = state.registry().dynamic();
+    let mut table = dynamic.table.clone();
+    crate::metadata::apply_broker_config_changes(&mut table, resource, changes, replace);
+    let node_id = state.config().node_id;
+    let next = dynamic_config::DynamicDefaults::new(table, node_id).broker_config(state.config());
+    dynamic_config::check_change(&dynamic.broker_config(state.config()), &next)
+        .map_err(invalid_config)
+}
+
 /// Stores checked broker config changes (`validate_only`: only checked).
 async fn store_broker(
-    metadata: &Metadata,
+    state: &BrokerState,
     resource: &str,
     changes: Result<BrokerConfigChanges, ApiError>,
     replace: bool,
     validate_only: bool,
 ) -> Result<(), ApiError> {
+    let metadata = state.metadata();
+    let changes =
+        changes.and_then(|c| check_broker_result(state, resource, &c, replace).map(|()| c));
     match changes {
         Ok(changes) if !validate_only => {
             metadata

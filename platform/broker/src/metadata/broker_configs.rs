@@ -48,7 +48,7 @@ pub(crate) fn load_local(
 
 /// `table` with `changes` made to `resource` (as the controller's state
 /// machine makes them): a resource left without values is gone.
-fn apply(
+pub(crate) fn apply(
     table: &mut BrokerConfigTable,
     resource: &str,
     changes: &BrokerConfigChanges,

@@ -69,7 +69,9 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 pub(crate) use acls::AclStore;
-pub(crate) use broker_configs::{BrokerConfigChanges, load_local as load_broker_configs};
+pub(crate) use broker_configs::{
+    BrokerConfigChanges, apply as apply_broker_config_changes, load_local as load_broker_configs,
+};
 pub(crate) use group_configs::load_local as load_group_configs;
 
 use crate::authorizer::{AclBinding, AclFilter, AclIndex};

@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::dynamic_config::{BrokerConfigTable, DynamicDefaults};
+use crate::dynamic_config::{BrokerConfigTable, DynamicDefaults, DynamicHook, DynamicHooks};
 use crate::error::BrokerError;
 use crate::partition::Partition;
 use crate::topic_config::TopicConfigs;
@@ -147,6 +147,8 @@ pub struct TopicRegistry {
     base_defaults: LogConfig,
     /// The dynamic broker configs that apply here.
     dynamic: RwLock<Arc<DynamicDefaults>>,
+    /// Told of the dynamic configs on every change ([`TopicRegistry::on_dynamic`]).
+    dynamic_hooks: DynamicHooks,
     cluster_id: String,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises creation, deletion and alteration.
@@ -179,6 +181,7 @@ impl TopicRegistry {
             defaults: RwLock::new(defaults.clone()),
             base_defaults: defaults,
             dynamic: RwLock::default(),
+            dynamic_hooks: DynamicHooks::default(),
             cluster_id,
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
@@ -308,14 +311,24 @@ impl TopicRegistry {
         let dynamic = DynamicDefaults::new(table.clone(), node_id);
         let defaults = dynamic.apply(&self.base_defaults);
         *self.defaults.write() = defaults.clone();
-        *self.dynamic.write() = Arc::new(dynamic);
+        *self.dynamic.write() = Arc::new(dynamic.clone());
         for topic in self.list() {
             let log_config = topic.configs().log_config(&defaults);
             for partition in topic.partitions() {
                 partition.set_config(log_config.clone());
             }
         }
+        self.dynamic_hooks.call(&dynamic);
         tracing::info!(?table, "applied dynamic broker configs");
+    }
+
+    /// Calls `hook` with the dynamic broker configs in force now, and
+    /// again on every change (the broker settings among them are applied
+    /// by whoever uses them: connection limits, the log cleaner).
+    pub(crate) fn on_dynamic(&self, hook: DynamicHook) {
+        let _admin = self.admin.lock();
+        hook(&self.dynamic());
+        self.dynamic_hooks.add(hook);
     }
 
     /// Every config of a topic with `configs` as its overrides, as
