@@ -518,3 +518,33 @@ fn the_connection_creation_rate_changes_live() {
     drop(admin);
     broker.stop();
 }
+
+/// A connection limit changed live is kept by the broker (its dynamic
+/// configs file) and enforced again after a restart.
+#[test]
+fn a_live_connection_limit_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || BrokerConfig {
+        listener: "127.0.0.1:0".to_owned(),
+        ..BrokerConfig::ephemeral(dir.path().join("data"))
+    };
+    let broker = TestBroker::start_with(config());
+    let admin = admin_client(&broker);
+    alter_broker(
+        &broker,
+        &admin,
+        &[("max.connections.per.ip.overrides", "127.0.0.2:0")],
+    );
+    assert!(refused(&broker, "127.0.0.2"));
+    drop(admin);
+    broker.stop();
+
+    let broker = TestBroker::start_with(config());
+    assert!(
+        refused(&broker, "127.0.0.2"),
+        "the override is gone after a restart"
+    );
+    let mut local = connect_from(&broker, "127.0.0.1", broker.addr);
+    assert!(served(&mut local));
+    broker.stop();
+}
