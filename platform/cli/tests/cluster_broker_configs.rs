@@ -1,14 +1,16 @@
 //! Dynamic broker configs in a cluster of three `fjord server` processes:
 //! a cluster default set through one broker (an AlterBrokerConfigs command
 //! to the controller quorum) applies on every broker, a broker's own value
-//! only on that broker, and both survive the broker's restart.
+//! only on that broker, and both survive the broker's restart; a broker
+//! setting (a connection quota) set for one broker through another is
+//! enforced by that broker alone once it follows the metadata.
 
 mod common;
 
 use std::net::SocketAddr;
 
 use common::cluster::Cluster;
-use common::kafka::{create_topic, raw_call};
+use common::kafka::{attempt_from, create_topic, raw_call, served};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
@@ -92,4 +94,41 @@ fn a_cluster_default_applies_on_every_broker_and_a_broker_s_own_on_it() {
     cluster.restart(2);
     wait_retention(&cluster, 2, "1000", 2);
     wait_retention(&cluster, 1, "3600000", 3);
+}
+
+/// Whether a connection from `source` to `to` is refused (reset, or
+/// closed unanswered).
+fn refused(source: &str, to: SocketAddr) -> bool {
+    match attempt_from(source, &to.to_string()) {
+        None => true,
+        Some(mut stream) => !served(&mut stream, std::time::Duration::from_secs(5)),
+    }
+}
+
+#[test]
+fn a_connection_quota_set_through_the_quorum_applies_on_its_broker_only() {
+    let cluster = Cluster::start(3);
+    cluster.wait_for_brokers(&[1, 2, 3]);
+    let first = cluster.node(1).kafka;
+    // Checked by the proposing broker: threads below 1 never reach the quorum.
+    assert_eq!(set(first, "", "log.cleaner.threads", "0"), Ok(40));
+    assert_eq!(
+        set(
+            first,
+            "2",
+            "max.connections.per.ip.overrides",
+            "127.0.0.2:0"
+        ),
+        Ok(0)
+    );
+    let (two, three) = (cluster.node(2).kafka, cluster.node(3).kafka);
+    cluster.wait_for_detail("broker 2 refuses 127.0.0.2", |_| {
+        if refused("127.0.0.2", two) {
+            Ok(())
+        } else {
+            Err("served".to_owned())
+        }
+    });
+    assert!(!refused("127.0.0.2", three), "broker 3 is not limited");
+    assert!(!refused("127.0.0.1", two), "only the overridden address is");
 }

@@ -11,12 +11,13 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::kafka::{attempt_from, connect_from, served};
 use common::{Server, free_port};
 
 /// `fjord server` with `yaml` as its config, JSON logs at `warn` into
@@ -74,50 +75,6 @@ fn server(dir: &Path, yaml: &str, nofile: Option<u64>, log: &Path) -> Server {
         bootstrap,
         admin: "off".to_owned(),
     }
-}
-
-/// ApiVersions v0, correlation id 1.
-const API_VERSIONS: [u8; 14] = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0, 0];
-
-/// A connection from the loopback address `source`, or `None` when the
-/// broker reset it (as it resets refused connections) before the connect
-/// was seen through.
-fn attempt_from(source: &str, to: &str) -> Option<TcpStream> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket
-            .bind(SocketAddr::new(source.parse().unwrap(), 0))
-            .unwrap();
-        socket.connect(to.parse().unwrap()).await
-    });
-    let stream = match stream {
-        Ok(stream) => stream,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-        Err(e) => panic!("connect: {e}"),
-    };
-    let stream = stream.into_std().unwrap();
-    stream.set_nonblocking(false).unwrap();
-    Some(stream)
-}
-
-/// A connection from the loopback address `source` that is accepted.
-fn connect_from(source: &str, to: &str) -> TcpStream {
-    attempt_from(source, to).expect("connection reset")
-}
-
-/// Sends ApiVersions: true when answered within `wait`, false when the
-/// connection is closed or silent.
-fn served(stream: &mut TcpStream, wait: Duration) -> bool {
-    stream.set_read_timeout(Some(wait)).unwrap();
-    if stream.write_all(&API_VERSIONS).is_err() {
-        return false;
-    }
-    let mut length = [0u8; 4];
-    stream.read_exact(&mut length).is_ok()
 }
 
 /// The JSON log lines whose message starts with `prefix`.

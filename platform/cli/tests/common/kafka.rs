@@ -4,6 +4,7 @@
 //! send a raw Produce to one broker, and read a replica's log files.
 
 use std::collections::HashSet;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
@@ -740,4 +741,48 @@ pub fn log_bytes(data_dir: &Path, topic: &str, partition: i32) -> Vec<u8> {
 
 fn take<T>(m: &Mutex<Vec<T>>) -> Vec<T> {
     std::mem::take(&mut *m.lock())
+}
+
+/// ApiVersions v0, correlation id 1.
+pub const API_VERSIONS: [u8; 14] = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0, 0];
+
+/// A connection from the loopback address `source`, or `None` when the
+/// broker reset it (as it resets refused connections) before the connect
+/// was seen through.
+pub fn attempt_from(source: &str, to: &str) -> Option<TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(source.parse().unwrap(), 0))
+            .unwrap();
+        socket.connect(to.parse().unwrap()).await
+    });
+    let stream = match stream {
+        Ok(stream) => stream,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+        Err(e) => panic!("connect: {e}"),
+    };
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    Some(stream)
+}
+
+/// A connection from the loopback address `source` that is accepted.
+pub fn connect_from(source: &str, to: &str) -> TcpStream {
+    attempt_from(source, to).expect("connection reset")
+}
+
+/// Sends ApiVersions: true when answered within `wait`, false when the
+/// connection is closed or silent.
+pub fn served(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    if stream.write_all(&API_VERSIONS).is_err() {
+        return false;
+    }
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).is_ok()
 }
