@@ -144,7 +144,8 @@ fn set_setting(config: &mut BrokerConfig, key: &str, value: &str) -> Result<Stri
         "log.cleaner.backoff.ms" => config.log_cleaner_backoff_ms = number(0)?,
         "log.cleaner.io.max.bytes.per.second" => match value.parse::<f64>() {
             Ok(rate) if rate.is_finite() && rate > 0.0 => {
-                config.log_cleaner_io_max_bytes_per_second = Some(rate)
+                // Kafka's default, the largest double, is no limit.
+                config.log_cleaner_io_max_bytes_per_second = (rate < f64::MAX).then_some(rate)
             }
             _ => return Err(format!("{key}: {value:?} is not a number above 0")),
         },
@@ -172,11 +173,12 @@ pub(crate) fn describe_setting(config: &BrokerConfig, key: &str) -> (String, i8)
         }
         "log.cleaner.backoff.ms" => (config.log_cleaner_backoff_ms.to_string(), TYPE_LONG),
         "log.cleaner.io.max.bytes.per.second" => (
-            // Kafka's default, no limit, is the largest double.
-            config
-                .log_cleaner_io_max_bytes_per_second
-                .unwrap_or(f64::MAX)
-                .to_string(),
+            match config.log_cleaner_io_max_bytes_per_second {
+                Some(rate) => rate.to_string(),
+                // No limit, written as Kafka writes its default (the
+                // largest double).
+                None => "1.7976931348623157E308".to_owned(),
+            },
             TYPE_DOUBLE,
         ),
         _ => (String::new(), TYPE_STRING),
@@ -407,6 +409,14 @@ mod tests {
             Ok("a:1,b:2")
         );
         assert!(check("log.cleaner.io.max.bytes.per.second", "NaN").is_err());
+        assert_eq!(
+            check(
+                "log.cleaner.io.max.bytes.per.second",
+                "1.7976931348623157E308"
+            )
+            .as_deref(),
+            Ok("1.7976931348623157E308")
+        );
         let current = BrokerConfig::default();
         let with = |key: &str, value: &str| {
             let mut next = current.clone();
