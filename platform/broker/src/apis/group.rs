@@ -32,10 +32,12 @@ fn s(text: &str) -> StrBytes {
 /// (v1+). The code with it is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, not
 /// the retriable COORDINATOR_NOT_AVAILABLE: that made clients retry until
 /// their own timeout (librdkafka's init_transactions all of it, kafka-python
-/// 20 s, aiokafka forever), while this code is fatal at once in librdkafka
-/// (which shows the message), kafka-python, aiokafka, kafkajs and
-/// @platformatic/kafka (which shows it too). UNSUPPORTED_VERSION, Redpanda's
-/// answer with transactions off, librdkafka retries.
+/// its `max_block_ms`, 60 s, kafkajs about 12 s, aiokafka forever), while
+/// this code is fatal at once in librdkafka (which shows the message),
+/// kafka-python, aiokafka, kafkajs (as a generic "Failed to find group
+/// coordinator") and @platformatic/kafka (which shows it too).
+/// UNSUPPORTED_VERSION, Redpanda's answer with transactions off, librdkafka
+/// retries.
 pub(crate) const NO_TRANSACTIONS: &str =
     "transactions are not supported by this broker (Fjord has no transaction coordinator yet)";
 
