@@ -3,14 +3,17 @@
 aiokafka joins a group with JoinGroup v5 and heartbeats and commits with
 older versions (Heartbeat v1, OffsetCommit v3) that carry no instance id;
 as a static member (group_instance_id) it must stay in its generation and
-commit, as against Kafka.
+commit, as against Kafka. A transactional producer is refused at start.
 """
 
 import asyncio
 import os
+import time
 import uuid
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import TransactionalIdAuthorizationFailed
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP", "127.0.0.1:9092")
 
@@ -65,3 +68,24 @@ def test_a_static_member_consumes_heartbeats_and_commits():
     topic = unique("aio-static")
     asyncio.run(produce(topic, 20))
     asyncio.run(static_member_round(topic, unique("aio-group")))
+
+
+async def start_transactional(transactional_id):
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=transactional_id)
+    try:
+        await producer.start()
+    finally:
+        await producer.stop()
+
+
+def test_a_transactional_producer_is_refused_at_start():
+    # No transaction coordinator yet: FindCoordinator answers the fatal
+    # TRANSACTIONAL_ID_AUTHORIZATION_FAILED. aiokafka retried the earlier
+    # COORDINATOR_NOT_AVAILABLE forever; the 30 s bound only keeps a
+    # regression from hanging the suite.
+    transactional_id = unique("aio-txn")
+    started = time.monotonic()
+    with pytest.raises(TransactionalIdAuthorizationFailed) as refused:
+        asyncio.run(asyncio.wait_for(start_transactional(transactional_id), 30))
+    assert time.monotonic() - started < 5
+    assert transactional_id in str(refused.value)

@@ -258,3 +258,24 @@ test("idempotent producer, offsets by time, partitions, configs, groups", async 
   const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
   assert.ok(!groups.includes(groupId));
 });
+
+test("a transactional producer is refused at once", async () => {
+  // No transaction coordinator yet: FindCoordinator answers the fatal
+  // TRANSACTIONAL_ID_AUTHORIZATION_FAILED (the retriable
+  // COORDINATOR_NOT_AVAILABLE before). kafkajs drops that code and its
+  // message (brokerPool.withBroker swallows the error) and fails with a
+  // generic KafkaJSGroupCoordinatorNotFound; no broker answer makes it name
+  // the reason while librdkafka still shows the broker's message. With
+  // kafkajs's default retries (not the suite's 3), as an application has
+  // them: the retriable code took about 12 s to fail that way.
+  const defaults = new Kafka({ clientId: "fjord-interop-kafkajs-txn", brokers: [BOOTSTRAP], logLevel: logLevel.NOTHING });
+  const producer = await connected(
+    defaults.producer({ transactionalId: unique("kjs-txn"), maxInFlightRequests: 1, idempotent: true }),
+  );
+  const started = Date.now();
+  await assert.rejects(producer.transaction(), (error) => {
+    assert.equal(error.name, "KafkaJSGroupCoordinatorNotFound", `${error}`);
+    return true;
+  });
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+});

@@ -129,3 +129,26 @@ test('admin, producer and a consumer group', { timeout: 60_000 }, async t => {
   }
   assert.deepEqual(offsets, [10n, 10n], 'the next offsets are committed')
 })
+
+test('a transactional producer is refused at once, with the reason', { timeout: 30_000 }, async t => {
+  // No transaction coordinator yet: FindCoordinator answers the fatal
+  // TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a message, which this client
+  // keeps (serverErrorMessage).
+  const producer = new Producer({
+    clientId: 'interop-transactional',
+    bootstrapBrokers,
+    serializers: stringSerializers,
+    idempotent: true,
+    transactionalId: `platformatic-txn-${randomUUID()}`
+  })
+  t.after(() => producer.close())
+  const started = Date.now()
+  await assert.rejects(producer.beginTransaction(), error => {
+    const [refused] = error.errors ?? []
+    assert.equal(refused?.apiId, 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', `${error}`)
+    assert.equal(refused.canRetry, false)
+    assert.match(refused.serverErrorMessage, /transactions are not supported by this broker/)
+    return true
+  })
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`)
+})

@@ -618,9 +618,40 @@ async fn named_users_see_and_do_what_their_acls_say() -> TestResult {
             .with_key_type(1)
             .with_coordinator_keys(vec![StrBytes::from_static_str("tx")]),
     );
+    let answer = call(
+        &state,
+        user("alice"),
+        ApiKey::FindCoordinator,
+        4,
+        find.clone(),
+    )
+    .await?;
+    assert!(
+        refused(&answer, ResponseError::TransactionalIdAuthorizationFailed)
+            && !answer.contains(super::group::NO_TRANSACTIONS),
+        "{answer}"
+    );
+    // Allowed the id, she is refused with the same code (there are no
+    // transactions), but the message now says why.
+    let granted = [Describe, Write].map(|op| {
+        binding(
+            ResourceType::TransactionalId,
+            "tx",
+            Literal,
+            "User:alice",
+            op,
+            Permission::Allow,
+        )
+    });
+    state
+        .metadata()
+        .create_acls(granted.to_vec())
+        .await
+        .map_err(|e| e.message)?;
     let answer = call(&state, user("alice"), ApiKey::FindCoordinator, 4, find).await?;
     assert!(
-        refused(&answer, ResponseError::TransactionalIdAuthorizationFailed),
+        refused(&answer, ResponseError::TransactionalIdAuthorizationFailed)
+            && answer.contains(super::group::NO_TRANSACTIONS),
         "{answer}"
     );
 

@@ -6,7 +6,8 @@
 //!
 //! Authorization (refusals GROUP_AUTHORIZATION_FAILED): FindCoordinator
 //! needs DESCRIBE on the group (a transactional id: DESCRIBE on it,
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED), JoinGroup, SyncGroup, Heartbeat
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED without a message; allowed, the
+//! same code with [`NO_TRANSACTIONS`]), JoinGroup, SyncGroup, Heartbeat
 //! and LeaveGroup READ, DescribeGroups DESCRIBE, DeleteGroups DELETE;
 //! ListGroups lists every group with DESCRIBE on the cluster, else only
 //! the groups the requester may describe.
@@ -27,6 +28,19 @@ fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
 }
 
+/// Why a transactional id is refused, in FindCoordinator's error message
+/// (v1+). The code with it is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, not
+/// the retriable COORDINATOR_NOT_AVAILABLE: that made clients retry until
+/// their own timeout (librdkafka's init_transactions all of it, kafka-python
+/// its `max_block_ms`, 60 s, kafkajs about 12 s, aiokafka forever), while
+/// this code is fatal at once in librdkafka (which shows the message),
+/// kafka-python, aiokafka, kafkajs (as a generic "Failed to find group
+/// coordinator") and @platformatic/kafka (which shows it too).
+/// UNSUPPORTED_VERSION, Redpanda's answer with transactions off, librdkafka
+/// retries.
+pub(crate) const NO_TRANSACTIONS: &str =
+    "transactions are not supported by this broker (Fjord has no transaction coordinator yet)";
+
 /// Where a FindCoordinator key is coordinated, or why it cannot be:
 /// `(error, message, node, host, port)`.
 type CoordinatorAnswer = (i16, Option<StrBytes>, i32, StrBytes, i32);
@@ -34,9 +48,10 @@ type CoordinatorAnswer = (i16, Option<StrBytes>, i32, StrBytes, i32);
 /// FindCoordinator. On a single node this node coordinates every group; in
 /// a cluster, the leader of the group's partition of `__consumer_offsets`
 /// (created through the quorum on first use, as Kafka does). Transactional
-/// ids get COORDINATOR_NOT_AVAILABLE: there is no transaction coordinator
-/// yet. v5 and v6 add no field: v5 only allows TRANSACTION_ABORTABLE in
-/// answers, v6 the share-group key type, refused here.
+/// ids get TRANSACTIONAL_ID_AUTHORIZATION_FAILED with [`NO_TRANSACTIONS`]
+/// as the message: there is no transaction coordinator yet. v5 and v6 add
+/// no field: v5 only allows TRANSACTION_ABORTABLE in answers, v6 the
+/// share-group key type, refused here.
 pub(crate) async fn find_coordinator(
     state: &Arc<BrokerState>,
     listener: &BoundListener,
@@ -129,7 +144,13 @@ async fn coordinator_for(
         )
     };
     if key_type != 0 {
-        return unavailable("transactions are not supported");
+        return (
+            ResponseError::TransactionalIdAuthorizationFailed.code(),
+            Some(s(NO_TRANSACTIONS)),
+            -1,
+            s(""),
+            -1,
+        );
     }
     let Some(link) = state.cluster() else {
         return (

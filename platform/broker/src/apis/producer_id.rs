@@ -12,9 +12,13 @@ use crate::broker_state::BrokerState;
 /// A fresh producer id with epoch 0; or, when the client names its current
 /// id and epoch (v3+, after an OUT_OF_ORDER or UNKNOWN_PRODUCER_ID), the
 /// same id with the epoch bumped, so its sequences restart at 0 (a new id
-/// once the epoch would overflow). A transactional id is refused: there is
-/// no transaction coordinator yet (an empty one is INVALID_REQUEST in
-/// Kafka too).
+/// once the epoch would overflow). A transactional id is refused, as
+/// FindCoordinator refuses it (`super::group::NO_TRANSACTIONS`): there is
+/// no transaction coordinator yet, and TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+/// is the one code every client treats as fatal at once here (this answer
+/// has no message field to say why; INVALID_REQUEST, the earlier answer,
+/// librdkafka retries until its timeout). An empty id is INVALID_REQUEST,
+/// as in Kafka.
 pub(crate) fn init(
     state: &BrokerState,
     version: i16,
@@ -31,7 +35,10 @@ pub(crate) fn init(
         if !access.allows(Operation::Write, ResourceType::TransactionalId, id) {
             return refused(ResponseError::TransactionalIdAuthorizationFailed);
         }
-        return refused(ResponseError::InvalidRequest);
+        if id.is_empty() {
+            return refused(ResponseError::InvalidRequest);
+        }
+        return refused(ResponseError::TransactionalIdAuthorizationFailed);
     }
     if !access.cluster(Operation::IdempotentWrite)
         && !access.any(Operation::Write, ResourceType::Topic)
