@@ -138,10 +138,6 @@ pub(crate) async fn handle(
             let index = data.index;
             let answer =
                 |code: i16, message: Option<String>| refused(index, code, message, &[], version);
-            if !matches!(acks, -1..=1) {
-                partitions.push(answer(ResponseError::InvalidRequiredAcks.code(), None));
-                continue;
-            }
             let topic = match &topic {
                 Ok(topic) => topic,
                 Err(code) => {
@@ -156,6 +152,21 @@ pub(crate) async fn handle(
                 ));
                 continue;
             };
+            // Kafka's order: the topic and partition (KafkaApis), the
+            // records' shape (`ProduceRequest.validateRecords`: at least
+            // one batch, INVALID_RECORD, not retriable), then acks
+            // (`ReplicaManager.appendRecords`), then leadership and the log.
+            let Some(records) = data.records.filter(|r| !r.is_empty()) else {
+                partitions.push(answer(
+                    ResponseError::InvalidRecord.code(),
+                    Some("a produce request must hold a record batch for each partition".to_string()),
+                ));
+                continue;
+            };
+            if !matches!(acks, -1..=1) {
+                partitions.push(answer(ResponseError::InvalidRequiredAcks.code(), None));
+                continue;
+            }
             if let Err(e) = crate::quorum_link::check_leader(state.cluster(), &partition, -1) {
                 partitions.push(answer(partition_error_code(&e), None));
                 continue;
@@ -183,13 +194,6 @@ pub(crate) async fn handle(
                     continue;
                 }
             }
-            let Some(records) = data.records.filter(|r| !r.is_empty()) else {
-                partitions.push(answer(
-                    ResponseError::CorruptMessage.code(),
-                    Some("no record batch in the request".to_string()),
-                ));
-                continue;
-            };
             let idempotent = BatchHeader::parse(&records)
                 .ok()
                 .filter(|h| h.producer_id >= 0);
