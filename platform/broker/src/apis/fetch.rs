@@ -187,7 +187,7 @@ pub(crate) async fn handle(
     // answers or is dropped with its connection.
     let mut parked = None;
     loop {
-        let (responses, bytes, errors) = read_all(&topics, max_bytes, fetcher, read_committed);
+        let (mut responses, bytes, errors) = read_all(&topics, max_bytes, fetcher, read_committed);
         let expired = Instant::now() >= deadline;
         if bytes >= min_bytes
             || errors
@@ -199,6 +199,9 @@ pub(crate) async fn handle(
             // Bytes out are what consumers read; replication is not theirs.
             if fetcher == Fetcher::Consumer {
                 count_served(&topics, &responses);
+            }
+            if version <= 5 {
+                storage_errors_as_not_leader(&mut responses);
             }
             let response = FetchResponse::default().with_responses(responses);
             return if version >= 16 {
@@ -213,6 +216,19 @@ pub(crate) async fn handle(
             _ = any_append => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = crate::shutdown::stopped(&mut shutdown) => {}
+        }
+    }
+}
+
+/// Fetch v4–5 clients may not know KAFKA_STORAGE_ERROR (v6 added it) and
+/// would fail on it: they are told NOT_LEADER_OR_FOLLOWER instead, which
+/// they retry after a metadata refresh, as Kafka's
+/// `maybeDownConvertStorageError` does.
+fn storage_errors_as_not_leader(responses: &mut [FetchableTopicResponse]) {
+    let storage = ResponseError::KafkaStorageError.code();
+    for data in responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+        if data.error_code == storage {
+            data.error_code = ResponseError::NotLeaderOrFollower.code();
         }
     }
 }
