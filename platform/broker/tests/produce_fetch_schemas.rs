@@ -570,6 +570,38 @@ fn errors_are_kafkas_and_known_to_each_version() {
     broker.stop();
 }
 
+/// A segment that cannot be read (cut short under the broker) is
+/// KAFKA_STORAGE_ERROR from Fetch v6, NOT_LEADER_OR_FOLLOWER before, which
+/// v4–5 clients retry after a metadata refresh (Kafka's
+/// `maybeDownConvertStorageError`).
+#[test]
+fn a_storage_error_is_known_to_each_fetch_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    let (_, fetch_versions) = versions(&mut raw);
+    let topic = create(&mut raw, "damaged", &[]);
+    let good = encode(&records(now_ms(), 3));
+    assert_appended(9, &produce(&mut raw, 9, -1, &topic, 0, good), 0);
+    let segment = dir
+        .path()
+        .join("damaged-0")
+        .join("00000000000000000000.log");
+    let file = std::fs::OpenOptions::new().write(true).open(&segment);
+    file.expect("the segment").set_len(20).expect("cut short");
+    for v in fetch_versions {
+        let data = fetch(&mut raw, v, &topic, 0, 0, -1, 0);
+        let code = if v >= 6 {
+            KafkaStorageError
+        } else {
+            NotLeaderOrFollower
+        };
+        assert_fetch_refused(v, &data, code);
+    }
+    // No clean shutdown to check: the log it would checkpoint is damaged.
+    drop(broker);
+}
+
 /// A partition that has seen leader changes (epoch 4): a consumer naming
 /// an older epoch is fenced, a newer one unknown (Kafka's
 /// `Partition.checkCurrentLeaderEpoch`), from Fetch v9 which carries it.
