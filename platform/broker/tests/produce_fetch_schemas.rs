@@ -20,42 +20,22 @@ mod common;
 
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use common::wire::{Topic, create, decode, encode, now_ms, text};
 use common::{Raw, TestBroker};
 use fjord_broker::BrokerConfig;
 use kafka_protocol::ResponseError::{self, *};
 use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ProduceRequest, ResponseKind,
-    TopicName,
+    ApiKey, ApiVersionsRequest, FetchRequest, ProduceRequest, ResponseKind, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Record, TimestampType};
 use uuid::Uuid;
-
-/// A topic as both kinds of request name it: by name, or by id (v13+).
-struct Topic {
-    name: String,
-    id: Uuid,
-}
-
-fn text(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
-
-fn now_ms() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
-    i64::try_from(since.as_millis()).expect("ms fit")
-}
 
 /// A broker that does not auto-create topics: Kafka never creates one on
 /// Produce or Fetch, so an unknown topic is answered as such.
@@ -82,35 +62,6 @@ fn versions(raw: &mut Raw) -> (RangeInclusive<i16>, RangeInclusive<i16>) {
     // What this file was written for; a new version needs its checks here.
     assert_eq!((produce.clone(), fetch.clone()), (0..=13, 4..=18));
     (3..=*produce.end(), fetch)
-}
-
-fn create(raw: &mut Raw, name: &str, configs: &[(&str, &str)]) -> Topic {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfig::default()
-                .with_name(text(k))
-                .with_value(Some(text(v)))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(10_000)
-        .with_topics(vec![
-            CreatableTopic::default()
-                .with_name(TopicName(text(name)))
-                .with_num_partitions(1)
-                .with_replication_factor(1)
-                .with_configs(configs),
-        ]);
-    let ResponseKind::CreateTopics(r) = raw.call(ApiKey::CreateTopics, 7, request.into()) else {
-        panic!("not a CreateTopics answer");
-    };
-    let t = &r.topics[0];
-    assert_eq!(t.error_code, 0, "{name}: {:?}", t.error_message);
-    Topic {
-        name: name.to_string(),
-        id: t.topic_id,
-    }
 }
 
 /// `count` records from offset 0: headers with a null value, binary bytes
@@ -150,16 +101,6 @@ fn records(first_timestamp: i64, count: i64) -> Vec<Record> {
             }
         })
         .collect()
-}
-
-fn encode(records: &[Record]) -> Bytes {
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).expect("batch encodes");
-    buf.freeze()
 }
 
 /// The first version of `api` whose schema or notes admit `code` (0: all).
@@ -377,24 +318,6 @@ fn assert_fetch_refused(version: i16, data: &PartitionData, code: ResponseError)
     assert_eq!(data.aborted_transactions, aborted, "{what}");
     let records = (!before_reading).then(Bytes::new);
     assert_eq!(data.records, records, "{what}");
-}
-
-/// The records of fetched bytes, and each batch's (attributes, max
-/// timestamp) read from its header (the decoder does not give them).
-fn decode(fetched: &Bytes) -> (Vec<Record>, Vec<(i16, i64)>) {
-    let mut headers = Vec::new();
-    let mut at = 0;
-    while at < fetched.len() {
-        let field = |from: usize, len: usize| &fetched[at + from..at + from + len];
-        let length = i32::from_be_bytes(field(8, 4).try_into().expect("4 bytes"));
-        let attributes = i16::from_be_bytes(field(21, 2).try_into().expect("2 bytes"));
-        let max_timestamp = i64::from_be_bytes(field(35, 8).try_into().expect("8 bytes"));
-        headers.push((attributes, max_timestamp));
-        at += 12 + usize::try_from(length).expect("a length");
-    }
-    let mut buf = fetched.clone();
-    let sets = RecordBatchDecoder::decode_all(&mut buf).expect("fetched batches decode");
-    (sets.into_iter().flat_map(|s| s.records).collect(), headers)
 }
 
 fn same_record(got: &Record, sent: &Record) -> bool {
