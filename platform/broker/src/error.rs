@@ -421,6 +421,22 @@ pub(crate) fn partition_error_code(error: &PartitionError) -> i16 {
     }
 }
 
+/// Whether a Produce answer refusing an append carries the partition's
+/// log start offset: Kafka's `ReplicaManager.appendToLocalLog` answers it
+/// for a refusal of the records' contents (INVALID_RECORD,
+/// INVALID_TIMESTAMP) or of the producer's sequence, and -1 for one of the
+/// partition, its disk, or the batch's bytes or size (NOT_LEADER_OR_FOLLOWER,
+/// KAFKA_STORAGE_ERROR, CORRUPT_MESSAGE, MESSAGE_TOO_LARGE).
+pub(crate) fn answers_log_start(error: &PartitionError) -> bool {
+    matches!(
+        error,
+        PartitionError::Sequence(_)
+            | PartitionError::Log(
+                LogError::InvalidRecord { .. } | LogError::InvalidTimestamp { .. }
+            )
+    )
+}
+
 /// The Kafka error code of an idempotent batch whose sequence or epoch does
 /// not fit.
 pub(crate) fn sequence_error_code(error: &SequenceError) -> i16 {

@@ -31,12 +31,17 @@ pub enum LogError {
         record_errors: Vec<RecordError>,
     },
     /// A produced batch's timestamps break the topic's timestamp rules
-    /// (LogAppendTime set by a producer, a max timestamp that is not the
-    /// records' largest). Kafka: `INVALID_TIMESTAMP` (32).
+    /// (LogAppendTime set by a producer, a CreateTime outside
+    /// `message.timestamp.before/after.max.ms`). Kafka: `INVALID_TIMESTAMP`
+    /// (32), with `record_errors`.
     #[error("invalid timestamp: {reason}")]
     InvalidTimestamp {
         /// What was wrong.
         reason: String,
+        /// The records at fault, by index in the append (KIP-467), as
+        /// Kafka names them; other faults of the batch's records among
+        /// them, as Kafka's LogValidator lists them all.
+        record_errors: Vec<RecordError>,
     },
     /// One batch is larger than `max.message.bytes`. Kafka:
     /// `MESSAGE_TOO_LARGE` (10).
@@ -117,11 +122,12 @@ impl LogError {
         }
     }
 
-    /// The records at fault of an [`LogError::InvalidRecord`] (empty for
-    /// any other error).
+    /// The records at fault of an [`LogError::InvalidRecord`] or
+    /// [`LogError::InvalidTimestamp`] (empty for any other error).
     pub fn record_errors(&self) -> &[RecordError] {
         match self {
-            LogError::InvalidRecord { record_errors, .. } => record_errors,
+            LogError::InvalidRecord { record_errors, .. }
+            | LogError::InvalidTimestamp { record_errors, .. } => record_errors,
             _ => &[],
         }
     }

@@ -13,7 +13,9 @@
 //! the claimed number of records. Timestamps (`INVALID_TIMESTAMP`): a
 //! producer may never claim LogAppendTime; under CreateTime every record's
 //! timestamp (but -1, none) must lie within
-//! `[now - message.timestamp.before.max.ms, now + message.timestamp.after.max.ms]`,
+//! `[now - message.timestamp.before.max.ms, now + message.timestamp.after.max.ms]`;
+//! each record at fault is named, and a timestamp among a batch's faults
+//! makes the whole refusal INVALID_TIMESTAMP (Kafka's `processRecordErrors`);
 //! and a max timestamp that is not the records' largest is corrected in
 //! place, CRC included; under LogAppendTime the batch is stamped with the
 //! broker's clock (attribute bit and max timestamp, CRC rewritten), as
@@ -76,7 +78,7 @@ pub fn validate_produced_at(
     while pos < buf.len() {
         let header = batch::validate(&buf[pos..])?;
         let bytes = &mut buf[pos..pos + header.size()];
-        check_header(&header, config)?;
+        check_header(&header, config, first_index)?;
         let max_timestamp = DECOMPRESSOR.with_borrow_mut(|decompressor| {
             check_records(&header, bytes, config, first_index, now, decompressor)
         })?;
@@ -105,7 +107,11 @@ pub fn validate_produced_at(
 }
 
 /// The rules of a producer's batch that its header decides.
-fn check_header(header: &BatchHeader, config: &LogConfig) -> Result<(), LogError> {
+fn check_header(
+    header: &BatchHeader,
+    config: &LogConfig,
+    first_index: i32,
+) -> Result<(), LogError> {
     if header.size() > config.max_message_bytes {
         return Err(LogError::MessageTooLarge {
             size: header.size(),
@@ -128,8 +134,17 @@ fn check_header(header: &BatchHeader, config: &LogConfig) -> Result<(), LogError
         ));
     }
     if header.attributes & TIMESTAMP_TYPE_BIT != 0 {
+        // Kafka's LogValidator names every record of such a batch.
+        let message = "a producer may not set the timestamp type to LogAppendTime";
+        let count = usize::try_from(header.records_count).unwrap_or(0);
         return Err(LogError::InvalidTimestamp {
-            reason: "a producer may not set the timestamp type to LogAppendTime".to_string(),
+            reason: message.to_string(),
+            record_errors: (0..count.min(MAX_RECORD_ERRORS))
+                .map(|i| RecordError {
+                    batch_index: first_index.saturating_add(i as i32),
+                    message: message.to_string(),
+                })
+                .collect(),
         });
     }
     if i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1 {
@@ -155,7 +170,11 @@ fn check_records(
     // Widened: `now - timestamp` of a hostile timestamp overflows an i64.
     let earliest = i128::from(now) - i128::from(config.timestamp_before_max_ms);
     let latest = i128::from(now) + i128::from(config.timestamp_after_max_ms);
-    let mut bad_time: Option<(i32, i64)> = None;
+    let clamp = |t: i128| t.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+    // Records whose fault is their timestamp, and the first one's.
+    let mut bad_times = 0usize;
+    let mut first_bad_time = None;
+    let mut unparsable = false;
     let payload = decompressor.records(
         header.codec(),
         &bytes[HEADER_LEN..],
@@ -180,10 +199,12 @@ fn check_records(
         match record {
             // The next record's start is unknown: nothing after is checked.
             Err(reason) => {
+                unparsable = true;
                 fault(format!("record {i} does not parse: {reason}"));
                 break;
             }
             Ok(record) => {
+                let timestamp = record.create_time(header);
                 if record.offset_delta != i as i64 {
                     fault(format!(
                         "record {i} has offset delta {} (records must be numbered from 0)",
@@ -193,19 +214,38 @@ fn check_records(
                     fault(format!(
                         "compacted topic received a record without a key (record {i})"
                     ));
-                }
-                let timestamp = record.create_time(header);
-                // -1 is "no timestamp", which Kafka lets through.
-                if check_time
+                } else if check_time
+                    // -1 is "no timestamp", which Kafka lets through.
                     && timestamp != -1
-                    && bad_time.is_none()
                     && !(earliest..=latest).contains(&i128::from(timestamp))
                 {
-                    bad_time = Some((i as i32, timestamp));
+                    // One error per record, the first fault found, as
+                    // Kafka's LogValidator.validateRecord.
+                    let message = format!(
+                        "timestamp {timestamp} of record {} is out of range: it must be within \
+                         [{}, {}] (message.timestamp.before.max.ms / message.timestamp.after.max.ms)",
+                        first_index.saturating_add(i as i32),
+                        clamp(earliest),
+                        clamp(latest)
+                    );
+                    bad_times += 1;
+                    first_bad_time.get_or_insert_with(|| message.clone());
+                    fault(message);
                 }
                 max_timestamp = max_timestamp.max(timestamp);
             }
         }
+    }
+    // Any timestamp among the faults makes the refusal INVALID_TIMESTAMP,
+    // all faults named (Kafka's LogValidator.processRecordErrors); a
+    // record that does not parse leaves the rest unchecked: INVALID_RECORD.
+    if let Some(first) = first_bad_time.filter(|_| !unparsable) {
+        return Err(LogError::InvalidTimestamp {
+            reason: format!(
+                "{bad_times} record(s) of the batch have a timestamp out of range; {first}"
+            ),
+            record_errors,
+        });
     }
     if let Some(first) = record_errors.first() {
         return Err(LogError::InvalidRecord {
@@ -214,18 +254,6 @@ fn check_records(
                 first.message
             ),
             record_errors,
-        });
-    }
-    if let Some((i, timestamp)) = bad_time {
-        let clamp = |t: i128| t.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
-        return Err(LogError::InvalidTimestamp {
-            reason: format!(
-                "timestamp {timestamp} of record {} is out of range: it must be within [{}, {}] \
-                 (message.timestamp.before.max.ms / message.timestamp.after.max.ms)",
-                first_index.saturating_add(i),
-                clamp(earliest),
-                clamp(latest)
-            ),
         });
     }
     if present != header.records_count as usize {

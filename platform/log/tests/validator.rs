@@ -273,10 +273,14 @@ fn timestamps_follow_create_time() {
     let body = records(2, keyed);
     let mut h = RawHeader::new(2, 0, TS);
     h.attributes |= 0x08;
-    assert!(matches!(
-        validate(&raw_batch(h, &body), &config()),
-        Err(LogError::InvalidTimestamp { .. })
-    ));
+    // Every record named, as Kafka's LogValidator does.
+    match validate(&raw_batch(h, &body), &config()) {
+        Err(e @ LogError::InvalidTimestamp { .. }) => {
+            let at_fault: Vec<i32> = e.record_errors().iter().map(|r| r.batch_index).collect();
+            assert_eq!(at_fault, [0, 1]);
+        }
+        other => panic!("expected INVALID_TIMESTAMP, got {other:?}"),
+    }
     // A wrong max timestamp is corrected in place, CRC included.
     let mut h = RawHeader::new(2, 0, TS);
     h.max_timestamp = TS + 1_000_000;
@@ -307,8 +311,13 @@ fn create_time_is_checked_against_the_clock() {
     assert!(check(TS + 3_600_000 - 2, &defaults).is_ok());
     // Record 2 is at TS + 3_600_000 + 1: one ms too far ahead.
     match check(TS + 3_600_000 - 1, &defaults) {
-        Err(LogError::InvalidTimestamp { reason }) => {
-            assert!(reason.contains("record 2"), "{reason}")
+        Err(LogError::InvalidTimestamp {
+            reason,
+            record_errors,
+        }) => {
+            assert!(reason.contains("record 2"), "{reason}");
+            let at_fault: Vec<i32> = record_errors.iter().map(|e| e.batch_index).collect();
+            assert_eq!(at_fault, [2]);
         }
         other => panic!("expected INVALID_TIMESTAMP, got {other:?}"),
     }

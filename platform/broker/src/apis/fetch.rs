@@ -110,6 +110,8 @@ pub(crate) async fn handle(
     let min_bytes = request.min_bytes.max(0) as usize;
     // `fetch.max.bytes` bounds what the client may ask for, as in Kafka.
     let max_bytes = (request.max_bytes.max(0) as usize).min(state.config().fetch_max_bytes);
+    // v4+; the answer's aborted transactions depend on it, as in Kafka.
+    let read_committed = request.isolation_level == 1;
     let fetcher = match replica_id(version, &request) {
         id if id >= 0 => Fetcher::Replica(id),
         _ => Fetcher::Consumer,
@@ -185,7 +187,7 @@ pub(crate) async fn handle(
     // answers or is dropped with its connection.
     let mut parked = None;
     loop {
-        let (responses, bytes, errors) = read_all(&topics, max_bytes, fetcher);
+        let (mut responses, bytes, errors) = read_all(&topics, max_bytes, fetcher, read_committed);
         let expired = Instant::now() >= deadline;
         if bytes >= min_bytes
             || errors
@@ -197,6 +199,9 @@ pub(crate) async fn handle(
             // Bytes out are what consumers read; replication is not theirs.
             if fetcher == Fetcher::Consumer {
                 count_served(&topics, &responses);
+            }
+            if version <= 5 {
+                storage_errors_as_not_leader(&mut responses);
             }
             let response = FetchResponse::default().with_responses(responses);
             return if version >= 16 {
@@ -211,6 +216,19 @@ pub(crate) async fn handle(
             _ = any_append => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = crate::shutdown::stopped(&mut shutdown) => {}
+        }
+    }
+}
+
+/// Fetch v4–5 clients may not know KAFKA_STORAGE_ERROR (v6 added it) and
+/// would fail on it: they are told NOT_LEADER_OR_FOLLOWER instead, which
+/// they retry after a metadata refresh, as Kafka's
+/// `maybeDownConvertStorageError` does.
+fn storage_errors_as_not_leader(responses: &mut [FetchableTopicResponse]) {
+    let storage = ResponseError::KafkaStorageError.code();
+    for data in responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+        if data.error_code == storage {
+            data.error_code = ResponseError::NotLeaderOrFollower.code();
         }
     }
 }
@@ -340,6 +358,7 @@ fn read_all(
     topics: &[TopicTargets],
     max_bytes: usize,
     fetcher: Fetcher,
+    read_committed: bool,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut remaining = max_bytes;
     let mut total = 0usize;
@@ -348,7 +367,7 @@ fn read_all(
     for topic in topics {
         let mut partitions = Vec::with_capacity(topic.targets.len());
         for target in &topic.targets {
-            let data = read_one(target, &mut remaining, &mut total, fetcher);
+            let data = read_one(target, &mut remaining, &mut total, fetcher, read_committed);
             errors |= data.error_code != 0;
             partitions.push(data);
         }
@@ -363,22 +382,53 @@ fn read_all(
     (responses, total, errors)
 }
 
+/// A partition refused with `code`, shaped as Kafka answers it: offsets
+/// -1; a topic or partition it does not know or may not read answered
+/// before reading (`FetchResponse.partitionResponse`: no records, an empty
+/// aborted-transactions list), the others from the read
+/// (`ReplicaManager.createLogReadResult`: empty records, null list).
+fn refused(index: i32, code: i16) -> PartitionData {
+    let answer = PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(code)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1);
+    let before_reading = [
+        ResponseError::UnknownTopicOrPartition,
+        ResponseError::UnknownTopicId,
+        ResponseError::TopicAuthorizationFailed,
+    ];
+    if before_reading.iter().any(|e| e.code() == code) {
+        answer.with_records(None)
+    } else {
+        answer
+            .with_aborted_transactions(None)
+            .with_records(Some(Bytes::new()))
+    }
+}
+
 fn read_one(
     target: &Target,
     remaining: &mut usize,
     total: &mut usize,
     fetcher: Fetcher,
+    read_committed: bool,
 ) -> PartitionData {
-    let answer = PartitionData::default().with_partition_index(target.index);
     let partition = match &target.partition {
         Ok(p) => p,
-        Err(code) => return answer.with_error_code(*code).with_high_watermark(-1),
+        Err(code) => return refused(target.index, *code),
     };
     let hw = partition.high_watermark();
-    let answer = answer
+    // No transactions: the last stable offset is the high watermark, and
+    // no transaction was ever aborted. Kafka lists them (here: none) only
+    // to READ_COMMITTED fetches, and sends null to the others.
+    let answer = PartitionData::default()
+        .with_partition_index(target.index)
         .with_high_watermark(hw)
         .with_last_stable_offset(hw)
-        .with_log_start_offset(partition.log_start_offset());
+        .with_log_start_offset(partition.log_start_offset())
+        .with_aborted_transactions(read_committed.then(Vec::new));
     // The first batch of the response is served even if larger than the
     // limits (so a big batch cannot block a consumer); later partitions get
     // only what still fits.
@@ -407,19 +457,23 @@ fn read_one(
                 }
                 Err(e) => {
                     tracing::error!(topic = partition.topic(), partition = target.index, error = %e, "read failed");
-                    answer
-                        .with_error_code(ResponseError::KafkaStorageError.code())
-                        .with_records(Some(Bytes::new()))
+                    refused(target.index, ResponseError::KafkaStorageError.code())
                 }
             }
         }
         Err(e @ LogError::OffsetOutOfRange { .. }) => {
             tracing::debug!(topic = partition.topic(), partition = target.index, error = %e, "fetch out of range");
-            answer.with_error_code(log_error_code(&e))
+            match fetcher {
+                Fetcher::Consumer => refused(target.index, log_error_code(&e)),
+                // Fjord's followers start over at the leader's log start
+                // offset when they fell behind it (`replication/fetcher.rs`;
+                // Kafka's ask ListOffsets instead).
+                Fetcher::Replica(_) => answer.with_error_code(log_error_code(&e)),
+            }
         }
         Err(e) => {
             tracing::error!(topic = partition.topic(), partition = target.index, error = %e, "read failed");
-            answer.with_error_code(log_error_code(&e))
+            refused(target.index, log_error_code(&e))
         }
     }
 }

@@ -34,7 +34,7 @@ use fjord_log::{BatchHeader, LogError, RecordError};
 use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::PartitionError;
-use crate::error::{auth_error_code, partition_error_code};
+use crate::error::{answers_log_start, auth_error_code, partition_error_code};
 use crate::producer_state::Expiry;
 
 /// Handles a Produce (the caller drops the answer for acks 0).
@@ -138,10 +138,6 @@ pub(crate) async fn handle(
             let index = data.index;
             let answer =
                 |code: i16, message: Option<String>| refused(index, code, message, &[], version);
-            if !matches!(acks, -1..=1) {
-                partitions.push(answer(ResponseError::InvalidRequiredAcks.code(), None));
-                continue;
-            }
             let topic = match &topic {
                 Ok(topic) => topic,
                 Err(code) => {
@@ -156,6 +152,23 @@ pub(crate) async fn handle(
                 ));
                 continue;
             };
+            // Kafka's order: the topic and partition (KafkaApis), the
+            // records' shape (`ProduceRequest.validateRecords`: at least
+            // one batch, INVALID_RECORD, not retriable), then acks
+            // (`ReplicaManager.appendRecords`), then leadership and the log.
+            let Some(records) = data.records.filter(|r| !r.is_empty()) else {
+                partitions.push(answer(
+                    ResponseError::InvalidRecord.code(),
+                    Some(
+                        "a produce request must hold a record batch for each partition".to_string(),
+                    ),
+                ));
+                continue;
+            };
+            if !matches!(acks, -1..=1) {
+                partitions.push(answer(ResponseError::InvalidRequiredAcks.code(), None));
+                continue;
+            }
             if let Err(e) = crate::quorum_link::check_leader(state.cluster(), &partition, -1) {
                 partitions.push(answer(partition_error_code(&e), None));
                 continue;
@@ -183,13 +196,6 @@ pub(crate) async fn handle(
                     continue;
                 }
             }
-            let Some(records) = data.records.filter(|r| !r.is_empty()) else {
-                partitions.push(answer(
-                    ResponseError::CorruptMessage.code(),
-                    Some("no record batch in the request".to_string()),
-                ));
-                continue;
-            };
             let idempotent = BatchHeader::parse(&records)
                 .ok()
                 .filter(|h| h.producer_id >= 0);
@@ -200,6 +206,7 @@ pub(crate) async fn handle(
                     ResponseError::InvalidRecord.code(),
                     "one batch per partition from an idempotent producer".to_string(),
                     Vec::new(),
+                    false,
                 )),
                 Some(header) => partition
                     .append_idempotent(records.to_vec(), &header, expiry)
@@ -241,9 +248,13 @@ pub(crate) async fn handle(
                             .with_log_start_offset(partition.log_start_offset()),
                     )
                 }
-                Err((code, message, record_errors)) => {
+                Err((code, message, record_errors, with_log_start)) => {
                     tracing::debug!(topic = %name.as_str(), partition = index, error = %message, "append refused");
-                    partitions.push(refused(index, code, Some(message), &record_errors, version));
+                    let mut answer = refused(index, code, Some(message), &record_errors, version);
+                    if with_log_start {
+                        answer.log_start_offset = partition.log_start_offset();
+                    }
+                    partitions.push(answer);
                 }
             }
         }
@@ -304,14 +315,15 @@ fn with_leader_hints(
     response
 }
 
-/// The code, message and records at fault of a refused append. A write
-/// that failed (ENOSPC among others) is logged, rate-limited.
+/// The code, message and records at fault of a refused append, and
+/// whether its answer carries the log start offset. A write that failed
+/// (ENOSPC among others) is logged, rate-limited.
 fn refusal(
     state: &BrokerState,
     topic: &str,
     partition: i32,
     error: &PartitionError,
-) -> (i16, String, Vec<RecordError>) {
+) -> (i16, String, Vec<RecordError>, bool) {
     if matches!(error, PartitionError::Log(LogError::Io(_))) {
         state.disk().refused(topic, partition, &error.to_string());
     }
@@ -319,6 +331,7 @@ fn refusal(
         partition_error_code(error),
         error.to_string(),
         error.record_errors().to_vec(),
+        answers_log_start(error),
     )
 }
 

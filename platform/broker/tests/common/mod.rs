@@ -2,6 +2,8 @@
 //! and a raw blocking Kafka client for protocol-level tests.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
