@@ -341,7 +341,9 @@ impl GroupCoordinator {
                 cg.members
                     .values()
                     .find(|m| m.instance_id.as_ref() == Some(instance))
-                    .map(|m| (m.id.clone(), m.left_static))
+                    // A classic static member does not leave when it
+                    // closes: its instance restarted with this protocol.
+                    .map(|m| (m.id.clone(), m.left_static || m.classic.is_some()))
             });
             match old_static {
                 Some((old_id, left)) if old_id != req.member_id && !left => {
@@ -354,6 +356,7 @@ impl GroupCoordinator {
                         tracing::info!(group = %req.group_id, old = %old_id, new = %req.member_id, "static member returned");
                         member.id = req.member_id.clone();
                         member.left_static = false;
+                        member.classic = None;
                         if let Some(target) = cg.target.remove(&old_id) {
                             cg.target.insert(req.member_id.clone(), target);
                         }

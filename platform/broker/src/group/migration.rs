@@ -365,10 +365,11 @@ impl GroupCoordinator {
                 let Some(mut member) = cg.members.remove(&old) else {
                     return error(GroupError::UnknownMember);
                 };
-                if member.classic.is_none() {
+                if member.classic.is_none() && !member.left_static {
                     cg.members.insert(old, member);
                     return error(GroupError::UnreleasedInstanceId);
                 }
+                member.left_static = false;
                 tracing::info!(group = %group.id, old = %old, new = %id, "static classic member rejoined");
                 member.id = id.clone();
                 if let Some(target) = cg.target.remove(&old) {

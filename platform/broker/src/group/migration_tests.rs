@@ -101,10 +101,19 @@ fn encode_assignment(ps: &[i32]) -> Bytes {
 }
 
 fn join(c: &GroupCoordinator, member: &str, owned: &[i32]) -> Pending<JoinResult> {
+    join_as(c, member, None, owned)
+}
+
+fn join_as(
+    c: &GroupCoordinator,
+    member: &str,
+    instance: Option<&str>,
+    owned: &[i32],
+) -> Pending<JoinResult> {
     c.join(JoinRequest {
         group_id: "g".to_string(),
         member_id: member.to_string(),
-        instance_id: None,
+        instance_id: instance.map(str::to_string),
         client_id: "c".to_string(),
         client_host: String::new(),
         session_timeout_ms: 10_000,
@@ -415,4 +424,64 @@ fn a_group_of_another_protocol_type_is_not_upgraded() {
         c.consumer_heartbeat(b, topics()),
         Err(GroupError::NotConsumerGroup)
     ));
+}
+
+#[test]
+fn static_members_keep_their_place_across_the_protocols() {
+    let c = coordinator(MigrationPolicy::Bidirectional);
+    let (a, b) = classic_group(&c);
+    c.consumer_heartbeat(beat("C", 0, &[]), topics())
+        .expect("upgraded");
+    // A classic static member joins the consumer group, then restarts
+    // (a new JoinGroup without member id): it keeps its partitions.
+    let s = answered(join_as(&c, "", Some("static-1"), &[]));
+    assert!(s.error.is_none(), "{s:?}");
+    // Everyone rejoins and heartbeats until the group settles.
+    let mut clients = vec![a.clone(), b.clone(), s.member_id.clone()];
+    for _ in 0..4 {
+        for id in &clients {
+            let r = answered(join(&c, id, &[]));
+            sync(&c, id, r.generation).expect("synced");
+        }
+        let owned: Vec<i32> = owners(&c)
+            .into_iter()
+            .filter(|(_, o)| o == "C")
+            .map(|(p, _)| p)
+            .collect();
+        let epoch = c.lock()["g"]
+            .consumer
+            .as_ref()
+            .map_or(0, |cg| cg.members["C"].epoch);
+        c.consumer_heartbeat(beat("C", epoch, &owned), topics())
+            .expect("beat");
+    }
+    let before: BTreeSet<i32> = owners(&c)
+        .into_iter()
+        .filter(|(_, o)| *o == s.member_id)
+        .map(|(p, _)| p)
+        .collect();
+    assert!(!before.is_empty(), "{:?}", owners(&c));
+    let restarted = answered(join_as(
+        &c,
+        "",
+        Some("static-1"),
+        &before.iter().copied().collect::<Vec<_>>(),
+    ));
+    assert!(restarted.error.is_none(), "{restarted:?}");
+    assert_ne!(restarted.member_id, s.member_id);
+    assert_eq!(
+        sync(&c, &restarted.member_id, restarted.generation).ok(),
+        Some(before.clone())
+    );
+    clients[2] = restarted.member_id.clone();
+    // The same instance restarted with the consumer protocol takes over
+    // the classic static member's place and partitions.
+    let mut b = beat("S2", 0, &[]);
+    b.instance_id = Some("static-1".to_string());
+    let answer = c.consumer_heartbeat(b, topics()).expect("took its place");
+    assert_eq!(ids(&answer.assignment), before);
+    let groups = c.lock();
+    let cg = groups["g"].consumer.as_ref().expect("consumer group");
+    assert!(cg.members["S2"].classic.is_none());
+    assert!(!cg.members.contains_key(&restarted.member_id));
 }
