@@ -1407,6 +1407,23 @@ mod tests {
     }
 
     #[test]
+    fn the_migration_policy_is_one_of_kafkas() {
+        let config: BrokerConfig =
+            crate::yaml::from_str("group.consumer.migration.policy: Upgrade\n").unwrap_or_default();
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            crate::broker_state::group_settings(&config).migration_policy,
+            crate::group::MigrationPolicy::Upgrade
+        );
+        let config = BrokerConfig {
+            group_consumer_migration_policy: "sideways".to_string(),
+            ..BrokerConfig::default()
+        };
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("group.consumer.migration.policy"), "{e}");
+    }
+
+    #[test]
     fn open_files_max_is_set_or_derived_from_the_limit() {
         let config: BrokerConfig =
             crate::yaml::from_str("log.open.files.max: 4096\n").unwrap_or_default();
