@@ -47,15 +47,18 @@ class Member:
     assignments before it takes them and revocations before it gives them
     up (callbacks run inside poll, one consumer at a time here)."""
 
-    def __init__(self, name, group, timeline, protocol="consumer"):
+    def __init__(self, name, group, timeline, protocol="consumer", strategy=None):
         self.name = name
         self.timeline = timeline
         self.seen = set()
-        self.consumer = Consumer({
+        config = {
             "bootstrap.servers": BOOTSTRAP, "group.id": group,
             "group.protocol": protocol, "client.id": name,
             "auto.offset.reset": "earliest", "enable.auto.commit": False,
-        })
+        }
+        if strategy:
+            config["partition.assignment.strategy"] = strategy
+        self.consumer = Consumer(config)
 
     def subscribe(self, topic):
         self.consumer.subscribe(
@@ -184,12 +187,14 @@ def positioned(member, count, end=None):
         end is None or sum(positions) == end)
 
 
-def test_a_live_classic_group_is_upgraded_and_downgraded_member_by_member():
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_a_live_classic_group_is_upgraded_and_downgraded_member_by_member(strategy):
+    """Eager (range) and cooperative classic members alike."""
     topic = topic_with_records(60)
     group = unique("kip848-roll")
     timeline = []
-    first = Member("first", group, timeline, protocol="classic")
-    second = Member("second", group, timeline, protocol="classic")
+    first = Member("first", group, timeline, protocol="classic", strategy=strategy)
+    second = Member("second", group, timeline, protocol="classic", strategy=strategy)
     for m in (first, second):
         m.subscribe(topic)
     poll_until([first, second], lambda: first.seen | second.seen == set(range(60))
