@@ -229,8 +229,11 @@ impl GroupCoordinator {
                 .unwrap_or_default();
             let subscription = decode_subscription(&member.metadata(&protocol))
                 .ok_or(GroupError::NotConsumerGroup)?;
-            let owned =
+            let mut owned =
                 decode_assignment(&member.assignment).ok_or(GroupError::NotConsumerGroup)?;
+            // Mid-rebalance a cooperative member still owns what its last
+            // JoinGroup listed, though its assignment was reset.
+            owned.extend(subscription.owned);
             // Never two owners, whatever the classic members claimed.
             let mut owned = by_id(&owned, topics);
             for (t, ps) in owned.iter_mut() {
@@ -335,9 +338,7 @@ impl GroupCoordinator {
         now: Instant,
     ) -> JoinResult {
         let error = |e: GroupError| JoinResult::error(e, &request.member_id);
-        if !self.settings().migration_policy.upgrades()
-            && !self.settings().migration_policy.downgrades()
-        {
+        if self.settings().migration_policy == MigrationPolicy::Disabled {
             return error(GroupError::InconsistentGroupProtocol);
         }
         let Some((protocol, subscription)) = (request.protocol_type == "consumer")
@@ -358,6 +359,7 @@ impl GroupCoordinator {
                 .find(|m| m.instance_id.as_ref() == Some(instance))
                 .map(|m| m.id.clone())
         });
+        let mut replaced_consumer = false;
         let new = if id.is_empty() {
             id = self.new_member_id(&request.client_id);
             if let Some(old) = static_id {
@@ -369,6 +371,9 @@ impl GroupCoordinator {
                     cg.members.insert(old, member);
                     return error(GroupError::UnreleasedInstanceId);
                 }
+                // A consumer-protocol static member that left for a while
+                // came back speaking the classic protocol.
+                replaced_consumer = member.classic.is_none();
                 member.left_static = false;
                 tracing::info!(group = %group.id, old = %old, new = %id, "static classic member rejoined");
                 member.id = id.clone();
@@ -446,6 +451,10 @@ impl GroupCoordinator {
         }
         reconcile(cg, &id, Some(&owned), now);
         let epoch = cg.members.get(&id).map_or(-1, |m| m.epoch);
+        if replaced_consumer {
+            // That was the last consumer-protocol member, perhaps.
+            self.maybe_downgrade(group, now);
+        }
         JoinResult {
             error: None,
             generation: epoch,

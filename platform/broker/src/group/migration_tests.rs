@@ -485,3 +485,30 @@ fn static_members_keep_their_place_across_the_protocols() {
     assert!(cg.members["S2"].classic.is_none());
     assert!(!cg.members.contains_key(&restarted.member_id));
 }
+
+#[test]
+fn a_consumer_static_member_back_with_the_classic_protocol_downgrades_the_group() {
+    let c = coordinator(MigrationPolicy::Bidirectional);
+    classic_group(&c);
+    let mut s = beat("S", 0, &[]);
+    s.instance_id = Some("static-1".to_string());
+    c.consumer_heartbeat(s, topics()).expect("upgraded");
+    // It leaves for a while (epoch -2), keeping its place.
+    let mut leave = beat("S", -2, &[]);
+    leave.instance_id = Some("static-1".to_string());
+    c.consumer_heartbeat(leave, topics())
+        .expect("left for a while");
+    assert!(c.lock()["g"].consumer.is_some());
+    // Back with the classic protocol: no consumer-protocol member is left.
+    let back = answered(join_as(&c, "", Some("static-1"), &[]));
+    assert!(back.error.is_none(), "{back:?}");
+    let groups = c.lock();
+    let g = &groups["g"];
+    assert!(g.consumer.is_none(), "downgraded");
+    assert_eq!(g.members.len(), 3);
+    assert_eq!(g.state, GroupState::PreparingRebalance);
+    assert_eq!(
+        g.static_member("static-1").as_deref(),
+        Some(back.member_id.as_str())
+    );
+}
