@@ -3,7 +3,9 @@
 topic's partitions without ever owning one twice, a member leaving hands
 its partitions on, committed offsets are kept across a member restart, and
 a group moves between the classic and the consumer protocol while empty,
-keeping its offsets."""
+keeping its offsets, and a live classic group is upgraded member by member
+and downgraded back (group.consumer.migration.policy, default
+bidirectional)."""
 
 import os
 import time
@@ -45,15 +47,18 @@ class Member:
     assignments before it takes them and revocations before it gives them
     up (callbacks run inside poll, one consumer at a time here)."""
 
-    def __init__(self, name, group, timeline, protocol="consumer"):
+    def __init__(self, name, group, timeline, protocol="consumer", strategy=None):
         self.name = name
         self.timeline = timeline
         self.seen = set()
-        self.consumer = Consumer({
+        config = {
             "bootstrap.servers": BOOTSTRAP, "group.id": group,
             "group.protocol": protocol, "client.id": name,
             "auto.offset.reset": "earliest", "enable.auto.commit": False,
-        })
+        }
+        if strategy:
+            config["partition.assignment.strategy"] = strategy
+        self.consumer = Consumer(config)
 
     def subscribe(self, topic):
         self.consumer.subscribe(
@@ -159,3 +164,78 @@ def test_an_empty_group_moves_between_protocols_keeping_its_offsets():
     committed = back.consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], 10)
     assert sum(tp.offset for tp in committed) == 30
     back.consumer.close()
+
+
+def group_type(group):
+    """The group's type as ListGroups v5 reports it."""
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    listed = admin.list_consumer_groups(request_timeout=10).result()
+    for g in listed.valid:
+        if g.group_id == group:
+            return str(getattr(g, "type", None)).split(".")[-1].lower()
+    return None
+
+
+def positioned(member, count, end=None):
+    """Whether the member has `count` partitions, each with a position to
+    commit (after an eager rebalance positions come back a poll later), at
+    `end` records in all when given (it may read again what it read before
+    the rebalance)."""
+    assignment = member.consumer.assignment()
+    positions = [tp.offset for tp in member.consumer.position(assignment)]
+    return len(assignment) == count and all(p >= 0 for p in positions) and (
+        end is None or sum(positions) == end)
+
+
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_a_live_classic_group_is_upgraded_and_downgraded_member_by_member(strategy):
+    """Eager (range) and cooperative classic members alike."""
+    topic = topic_with_records(60)
+    group = unique("kip848-roll")
+    timeline = []
+    first = Member("first", group, timeline, protocol="classic", strategy=strategy)
+    second = Member("second", group, timeline, protocol="classic", strategy=strategy)
+    for m in (first, second):
+        m.subscribe(topic)
+    poll_until([first, second], lambda: first.seen | second.seen == set(range(60))
+               and sorted(len(s) for s in replay(timeline).values()) == [3, 3],
+               what="two classic members sharing the partitions")
+    for m in (first, second):
+        m.consumer.commit(asynchronous=False)
+    assert group_type(group) == "classic"
+
+    # Rolling upgrade: `second` restarts with the consumer protocol while
+    # `first` stays classic. Once `first` owns everything, the newcomer
+    # turns the live group into a consumer group and gets its share only
+    # as `first` gives it up (replay fails on a partition owned twice).
+    second.consumer.close()
+    poll_until([first], lambda: len(replay(timeline).get("first", ())) == PARTITIONS,
+               what="the remaining classic member taking every partition")
+    produce(topic, 60, 120)
+    upgraded = Member("upgraded", group, timeline)
+    upgraded.subscribe(topic)
+    both = [first, upgraded]
+    poll_until(both, lambda: set(range(60, 120)) <= first.seen | upgraded.seen
+               and sorted(len(s) for s in replay(timeline).values()) == [3, 3]
+               and all(positioned(m, 3) for m in both),
+               what="a classic and a consumer-protocol member sharing the partitions")
+    assert group_type(group) == "consumer"
+    # The committed offsets were kept: nothing before 60 is read again.
+    assert min(upgraded.seen) >= 60, sorted(upgraded.seen)
+    for m in both:
+        m.consumer.commit(asynchronous=False)
+
+    # The consumer-protocol member leaves: the group is classic again and
+    # its classic member keeps consuming everything.
+    upgraded.consumer.close()
+    produce(topic, 120, 180)
+    poll_until([first], lambda: set(range(120, 180)) <= first.seen
+               and positioned(first, PARTITIONS, 180),
+               what="the classic member reading alone")
+    assert group_type(group) == "classic"
+    first.consumer.commit(asynchronous=False)
+    committed = first.consumer.committed(
+        [TopicPartition(topic, p) for p in range(PARTITIONS)], 10)
+    assert sum(tp.offset for tp in committed) == 180, committed
+    first.consumer.close()
+    replay(timeline)

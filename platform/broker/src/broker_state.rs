@@ -329,5 +329,9 @@ pub(crate) fn group_settings(config: &BrokerConfig) -> GroupSettings {
         consumer_max_session_timeout_ms: config.group_consumer_max_session_timeout_ms,
         consumer_min_heartbeat_interval_ms: config.group_consumer_min_heartbeat_interval_ms,
         consumer_max_heartbeat_interval_ms: config.group_consumer_max_heartbeat_interval_ms,
+        migration_policy: crate::group::MigrationPolicy::parse(
+            &config.group_consumer_migration_policy,
+        )
+        .unwrap_or_default(),
     }
 }

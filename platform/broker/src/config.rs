@@ -543,6 +543,13 @@ pub struct BrokerConfig {
     /// default.
     #[serde(rename = "group.consumer.max.heartbeat.interval.ms")]
     pub group_consumer_max_heartbeat_interval_ms: i32,
+    /// `group.consumer.migration.policy`: whether a live classic group
+    /// may become a consumer group when a consumer-protocol member joins
+    /// (`upgrade`), a consumer group whose last consumer-protocol member
+    /// left go back to the classic protocol (`downgrade`), both
+    /// (`bidirectional`, Kafka's default) or neither (`disabled`).
+    #[serde(rename = "group.consumer.migration.policy")]
+    pub group_consumer_migration_policy: String,
     /// `group.protocol.metadata.max.bytes` (Fjord's; Kafka has none): the
     /// bytes of protocol names and metadata one JoinGroup may carry; more
     /// is answered INVALID_REQUEST. A consumer's subscription is a few
@@ -959,6 +966,7 @@ impl Default for BrokerConfig {
             group_consumer_max_session_timeout_ms: 60_000,
             group_consumer_min_heartbeat_interval_ms: 5_000,
             group_consumer_max_heartbeat_interval_ms: 15_000,
+            group_consumer_migration_policy: "bidirectional".to_string(),
             quota_window_num: 11,
             quota_window_size_seconds: 1,
             group_protocol_metadata_max_bytes: 256 * 1024,
@@ -1129,6 +1137,12 @@ impl BrokerConfig {
                     "{name} ({value}) must lie within its min ({min}) and max ({max}), which must be positive and in order"
                 )));
             }
+        }
+        if crate::group::MigrationPolicy::parse(&self.group_consumer_migration_policy).is_none() {
+            return Err(BrokerError::Config(format!(
+                "group.consumer.migration.policy must be disabled, upgrade, downgrade or bidirectional, not {:?}",
+                self.group_consumer_migration_policy
+            )));
         }
         if self.group_max_size < 1 {
             return Err(BrokerError::Config(
@@ -1390,6 +1404,23 @@ mod tests {
             ..BrokerConfig::default()
         };
         assert!(inverted.validate().is_err());
+    }
+
+    #[test]
+    fn the_migration_policy_is_one_of_kafkas() {
+        let config: BrokerConfig =
+            crate::yaml::from_str("group.consumer.migration.policy: Upgrade\n").unwrap_or_default();
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            crate::broker_state::group_settings(&config).migration_policy,
+            crate::group::MigrationPolicy::Upgrade
+        );
+        let config = BrokerConfig {
+            group_consumer_migration_policy: "sideways".to_string(),
+            ..BrokerConfig::default()
+        };
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("group.consumer.migration.policy"), "{e}");
     }
 
     #[test]

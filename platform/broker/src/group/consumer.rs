@@ -12,13 +12,17 @@
 //!
 //! Consumer groups live in the same map and under the same lock as the
 //! classic ones (`Group::consumer`), so committed offsets, ownership in a
-//! cluster and retention are shared. A group holds members of one protocol
-//! at a time: a consumer-protocol member may take over an empty classic
-//! group and a classic member an empty consumer group, but mixing live
-//! members is refused (GROUP_ID_NOT_FOUND for the consumer heartbeat,
-//! INCONSISTENT_GROUP_PROTOCOL for JoinGroup). Members are not persisted:
-//! after a coordinator restart or failover they are unknown
-//! (UNKNOWN_MEMBER_ID) and rejoin from their committed offsets.
+//! cluster and retention are shared. As in Kafka 4, a live group converts
+//! between the protocols (`migration.rs`, `group.consumer.migration.policy`):
+//! a consumer-protocol member joining a classic group turns it into a
+//! consumer group whose classic members keep speaking JoinGroup, SyncGroup
+//! and Heartbeat (`ConsumerMember::classic`), and when the last
+//! consumer-protocol member leaves, the classic members left form a classic
+//! group again. With the policy `disabled`, a group holds members of one
+//! protocol at a time: mixing live members is refused (GROUP_ID_NOT_FOUND
+//! for the consumer heartbeat, INCONSISTENT_GROUP_PROTOCOL for JoinGroup).
+//! Members are not persisted: after a coordinator restart or failover they
+//! are unknown (UNKNOWN_MEMBER_ID) and rejoin from their committed offsets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -90,6 +94,41 @@ pub(crate) struct ConsumerMember {
     pub left_static: bool,
     /// The topics its names and regex resolve to.
     pub topics: BTreeSet<String>,
+    /// Set for a member that speaks the classic protocol (`migration.rs`).
+    pub classic: Option<super::migration::ClassicProtocol>,
+}
+
+impl ConsumerMember {
+    /// A member that owns nothing yet.
+    pub(super) fn new(
+        id: String,
+        instance_id: Option<String>,
+        rebalance_timeout_ms: i32,
+        now: Instant,
+    ) -> Self {
+        ConsumerMember {
+            id,
+            instance_id,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            rebalance_timeout_ms,
+            subscribed_names: Vec::new(),
+            subscribed_regex: None,
+            regex: None,
+            server_assignor: None,
+            epoch: 0,
+            previous_epoch: 0,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            revoking: Assignment::new(),
+            last_seen: now,
+            revoke_deadline: None,
+            left_static: false,
+            topics: BTreeSet::new(),
+            classic: None,
+        }
+    }
 }
 
 /// The consumer-protocol part of a group.
@@ -254,6 +293,7 @@ impl GroupCoordinator {
                 cg.epoch += 1;
                 resolve_subscriptions(cg, Some(""));
                 compute_target(cg);
+                self.maybe_downgrade(group, now);
             }
             return Ok(HeartbeatAnswer {
                 member_id: req.member_id,
@@ -265,8 +305,12 @@ impl GroupCoordinator {
         let group = groups
             .entry(req.group_id.clone())
             .or_insert_with(|| Group::new(&req.group_id));
-        if !group.members.is_empty() || !group.pending.is_empty() {
-            return Err(GroupError::NotConsumerGroup);
+        if group.consumer.is_none() && (!group.members.is_empty() || !group.pending.is_empty()) {
+            if req.member_epoch != 0 {
+                return Err(GroupError::NotConsumerGroup);
+            }
+            // A live classic group: converted, or refused as before.
+            self.upgrade(group, &topics)?;
         }
         if group.consumer.is_none() {
             tracing::info!(group = %req.group_id, "group uses the consumer protocol");
@@ -297,7 +341,9 @@ impl GroupCoordinator {
                 cg.members
                     .values()
                     .find(|m| m.instance_id.as_ref() == Some(instance))
-                    .map(|m| (m.id.clone(), m.left_static))
+                    // A classic static member does not leave when it
+                    // closes: its instance restarted with this protocol.
+                    .map(|m| (m.id.clone(), m.left_static || m.classic.is_some()))
             });
             match old_static {
                 Some((old_id, left)) if old_id != req.member_id && !left => {
@@ -310,6 +356,7 @@ impl GroupCoordinator {
                         tracing::info!(group = %req.group_id, old = %old_id, new = %req.member_id, "static member returned");
                         member.id = req.member_id.clone();
                         member.left_static = false;
+                        member.classic = None;
                         if let Some(target) = cg.target.remove(&old_id) {
                             cg.target.insert(req.member_id.clone(), target);
                         }
@@ -326,27 +373,12 @@ impl GroupCoordinator {
                     tracing::info!(group = %req.group_id, member = %req.member_id, "member joins");
                     cg.members.insert(
                         req.member_id.clone(),
-                        ConsumerMember {
-                            id: req.member_id.clone(),
-                            instance_id: req.instance_id.clone(),
-                            rack_id: None,
-                            client_id: String::new(),
-                            client_host: String::new(),
-                            rebalance_timeout_ms: req.rebalance_timeout_ms,
-                            subscribed_names: Vec::new(),
-                            subscribed_regex: None,
-                            regex: None,
-                            server_assignor: None,
-                            epoch: 0,
-                            previous_epoch: 0,
-                            state: MemberState::Stable,
-                            assigned: Assignment::new(),
-                            revoking: Assignment::new(),
-                            last_seen: now,
-                            revoke_deadline: None,
-                            left_static: false,
-                            topics: BTreeSet::new(),
-                        },
+                        ConsumerMember::new(
+                            req.member_id.clone(),
+                            req.instance_id.clone(),
+                            req.rebalance_timeout_ms,
+                            now,
+                        ),
                     );
                     bump = true;
                 }
@@ -355,7 +387,7 @@ impl GroupCoordinator {
             let member = cg
                 .members
                 .get(&req.member_id)
-                .filter(|m| !m.left_static)
+                .filter(|m| !m.left_static && m.classic.is_none())
                 .ok_or(GroupError::UnknownMember)?;
             if req.instance_id.is_some() && member.instance_id != req.instance_id {
                 return Err(GroupError::FencedInstance);
@@ -448,6 +480,10 @@ impl GroupCoordinator {
             .members
             .values()
             .filter(|m| {
+                // A classic member keeps the session timeout it joined with.
+                let session = m.classic.as_ref().map_or(session, |c| {
+                    Duration::from_millis(c.session_timeout_ms.max(0) as u64)
+                });
                 now.duration_since(m.last_seen) > session
                     || m.revoke_deadline.is_some_and(|d| now >= d)
             })
@@ -464,6 +500,7 @@ impl GroupCoordinator {
         cg.epoch += 1;
         resolve_subscriptions(cg, Some(""));
         compute_target(cg);
+        self.maybe_downgrade(group, now);
     }
 
     /// Checks a member of a consumer group committing or fetching offsets
@@ -487,7 +524,12 @@ impl GroupCoordinator {
             .get_mut(member_id)
             .ok_or(GroupError::UnknownMember)?;
         if epoch != member.epoch {
-            return Err(GroupError::StaleMemberEpoch);
+            // A classic member knows its epoch as its generation.
+            return Err(if member.classic.is_some() {
+                GroupError::IllegalGeneration
+            } else {
+                GroupError::StaleMemberEpoch
+            });
         }
         if let Some(now) = now {
             member.last_seen = now;

@@ -28,6 +28,7 @@ fn coordinator() -> GroupCoordinator {
         consumer_max_session_timeout_ms: 60_000,
         consumer_min_heartbeat_interval_ms: 5_000,
         consumer_max_heartbeat_interval_ms: 15_000,
+        migration_policy: Default::default(),
     })
 }
 

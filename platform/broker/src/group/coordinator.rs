@@ -50,6 +50,9 @@ pub(crate) struct GroupSettings {
     /// of a group's own `consumer.heartbeat.interval.ms`.
     pub consumer_min_heartbeat_interval_ms: i32,
     pub consumer_max_heartbeat_interval_ms: i32,
+    /// `group.consumer.migration.policy`: which online conversions of a
+    /// live group between the protocols are allowed (`migration.rs`).
+    pub migration_policy: super::MigrationPolicy,
 }
 
 /// A JoinGroup as the coordinator sees it.
@@ -162,10 +165,11 @@ impl GroupCoordinator {
             return error(GroupError::Dead);
         }
         if let Some(consumer) = &group.consumer {
-            // Live members of the consumer protocol and classic ones do not
-            // mix; an empty consumer group becomes a classic one again.
+            // A live consumer group takes classic members as members that
+            // keep the classic protocol (`migration.rs`); an empty one
+            // becomes a classic group again.
             if !consumer.members.is_empty() {
-                return error(GroupError::InconsistentGroupProtocol);
+                return Pending::Ready(self.classic_join(group, &request, now));
             }
             tracing::info!(group = %group.id, "empty consumer-protocol group taken over by a classic member");
             group.consumer = None;
@@ -324,7 +328,7 @@ impl GroupCoordinator {
     /// Moves the group to PreparingRebalance (once per rebalance): parked
     /// SyncGroups learn a rebalance started; the deadline is the largest
     /// rebalance timeout of the members.
-    fn prepare_rebalance(&self, group: &mut Group, now: Instant) {
+    pub(super) fn prepare_rebalance(&self, group: &mut Group, now: Instant) {
         if group.state == GroupState::PreparingRebalance {
             return;
         }
@@ -481,6 +485,16 @@ impl GroupCoordinator {
         let Some(group) = groups.get_mut(group_id) else {
             return error(GroupError::UnknownMember);
         };
+        if group.consumer.is_some() {
+            return Pending::Ready(Self::classic_sync(
+                group,
+                member_id,
+                instance_id,
+                generation,
+                protocol_type,
+                protocol_name,
+            ));
+        }
         if let Err(e) = Self::check_member(group, member_id, instance_id, generation) {
             return error(e);
         }
@@ -555,6 +569,9 @@ impl GroupCoordinator {
             // Kafka's classic coordinator: no such group, so no such member.
             return Err(GroupError::UnknownMember);
         };
+        if group.consumer.is_some() {
+            return Self::classic_heartbeat(group, member_id, instance_id, generation);
+        }
         Self::check_member(group, member_id, instance_id, generation)?;
         if let Some(member) = group.members.get_mut(member_id) {
             member.last_seen = Instant::now();
@@ -578,6 +595,9 @@ impl GroupCoordinator {
         let Some(group) = groups.get_mut(group_id) else {
             return Err(GroupError::UnknownMember);
         };
+        if group.consumer.is_some() {
+            return Ok(Self::classic_leave(group, leaving));
+        }
         let mut codes = Vec::with_capacity(leaving.len());
         let mut removed = false;
         for (member_id, instance_id) in leaving {

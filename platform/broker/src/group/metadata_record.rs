@@ -149,6 +149,7 @@ mod tests {
             consumer_max_session_timeout_ms: 60_000,
             consumer_min_heartbeat_interval_ms: 5_000,
             consumer_max_heartbeat_interval_ms: 15_000,
+            migration_policy: Default::default(),
         });
         // Looked up only (generation 0), and once joined (generation 3):
         // both are empty with no offsets, so both are dropped from memory.

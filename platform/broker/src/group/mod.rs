@@ -18,6 +18,7 @@ pub(crate) mod consumer;
 pub(crate) mod coordinator;
 mod deletes;
 pub(crate) mod metadata_record;
+mod migration;
 pub(crate) mod offsets_topic;
 pub(crate) mod ownership;
 mod reconcile;
@@ -26,9 +27,12 @@ mod views;
 
 pub(crate) use commits::Committer;
 pub(crate) use coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
+pub(crate) use migration::MigrationPolicy;
 pub(crate) use state::{CommittedOffset, GroupState};
 
 #[cfg(test)]
 mod consumer_tests;
+#[cfg(test)]
+mod migration_tests;
 #[cfg(test)]
 mod timer_tests;

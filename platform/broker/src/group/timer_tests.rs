@@ -34,6 +34,7 @@ fn coordinator(delay_ms: u64) -> GroupCoordinator {
         consumer_max_session_timeout_ms: 60_000,
         consumer_min_heartbeat_interval_ms: 5_000,
         consumer_max_heartbeat_interval_ms: 15_000,
+        migration_policy: Default::default(),
     })
 }
 

@@ -156,7 +156,7 @@ impl GroupView {
 
 /// `assigned` as a classic ConsumerProtocolAssignment (v0, with its
 /// version prefix); topics without a name are left out.
-fn classic_assignment(assigned: &Assignment, names: &BTreeMap<Uuid, &str>) -> Bytes {
+pub(super) fn classic_assignment(assigned: &Assignment, names: &BTreeMap<Uuid, &str>) -> Bytes {
     let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(
         assigned
             .iter()
