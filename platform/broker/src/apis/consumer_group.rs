@@ -1,9 +1,14 @@
 //! KIP-848 consumer groups on the wire: ConsumerGroupHeartbeat and
 //! ConsumerGroupDescribe. The rules are in `crate::group::consumer`.
 //!
-//! Authorization, as Kafka's: a heartbeat needs READ on the group and
-//! DESCRIBE on every topic it names (TOPIC_AUTHORIZATION_FAILED);
-//! ConsumerGroupDescribe needs DESCRIBE on each group.
+//! Authorization, as Kafka's (4.1, KAFKA-18813): a heartbeat needs READ
+//! on the group and DESCRIBE on every topic it names
+//! (TOPIC_AUTHORIZATION_FAILED), and its regex resolves only to topics it
+//! may DESCRIBE (the group logic asks the filter made here);
+//! ConsumerGroupDescribe needs DESCRIBE on each group, and a group that
+//! names a topic the requester may not DESCRIBE (in a subscription, an
+//! assignment or a target) is answered TOPIC_AUTHORIZATION_FAILED with
+//! nothing else.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +20,7 @@ use crate::authorizer::{Access, Operation, ResourceType};
 use crate::broker_state::BrokerState;
 use crate::error::{GroupError, group_error_code};
 use crate::group::assignor::Assignment;
-use crate::group::consumer::{ConsumerHeartbeat, TopicInfo, TopicsSnapshot};
+use crate::group::consumer::{ConsumerHeartbeat, TopicFilter, TopicInfo, TopicsSnapshot};
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
@@ -97,7 +102,16 @@ pub(crate) fn heartbeat(
         client_id: client_id.to_string(),
         client_host: client_host.to_string(),
     };
-    match state.groups().consumer_heartbeat(beat, topics(state)) {
+    let may_describe = if access.enforced() {
+        let access = access.clone();
+        TopicFilter::new(move |topic| access.topic(Operation::Describe, topic))
+    } else {
+        TopicFilter::all()
+    };
+    match state
+        .groups()
+        .consumer_heartbeat_as(beat, topics(state), may_describe)
+    {
         Ok(answer) => ConsumerGroupHeartbeatResponse::default()
             .with_member_id(Some(s(&answer.member_id)))
             .with_member_epoch(answer.member_epoch)
@@ -171,6 +185,21 @@ pub(crate) fn describe(
                         .with_error_message(Some(s(&message)));
                 }
             };
+            let hidden = group.members.iter().any(|m| {
+                let assigned = m.assigned.keys().chain(m.target.keys());
+                m.subscribed_names
+                    .iter()
+                    .map(String::as_str)
+                    .chain(assigned.filter_map(|id| group.topic_names.get(id).map(String::as_str)))
+                    .any(|topic| !access.topic(Operation::Describe, topic))
+            });
+            if hidden {
+                return out
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(s(
+                        "The group has described topic(s) that the client is not authorized to describe.",
+                    )));
+            }
             let members = group
                 .members
                 .iter()

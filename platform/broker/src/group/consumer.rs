@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use super::assignor::{ASSIGNORS, Assignment};
 use super::coordinator::GroupCoordinator;
+pub(crate) use super::reconcile::TopicFilter;
 use super::reconcile::{compute_target, is_subset, reconcile, resolve_subscriptions};
 use super::state::Group;
 use crate::error::GroupError;
@@ -94,6 +95,9 @@ pub(crate) struct ConsumerMember {
     pub left_static: bool,
     /// The topics its names and regex resolve to.
     pub topics: BTreeSet<String>,
+    /// What its principal may DESCRIBE, as of its latest heartbeat: its
+    /// regex resolves to those topics only.
+    pub may_describe: TopicFilter,
     /// Set for a member that speaks the classic protocol (`migration.rs`).
     pub classic: Option<super::migration::ClassicProtocol>,
 }
@@ -126,6 +130,7 @@ impl ConsumerMember {
             revoke_deadline: None,
             left_static: false,
             topics: BTreeSet::new(),
+            may_describe: TopicFilter::all(),
             classic: None,
         }
     }
@@ -256,12 +261,25 @@ fn check_request(req: &ConsumerHeartbeat) -> Result<(), GroupError> {
 }
 
 impl GroupCoordinator {
-    /// ConsumerGroupHeartbeat: join (epoch 0), heartbeat, leave (-1) or a
-    /// static member's temporary leave (-2).
+    /// [`GroupCoordinator::consumer_heartbeat_as`] from a member that may
+    /// see every topic.
+    #[cfg(test)]
     pub(crate) fn consumer_heartbeat(
+        &self,
+        req: ConsumerHeartbeat,
+        topics: TopicsSnapshot,
+    ) -> Result<HeartbeatAnswer, GroupError> {
+        self.consumer_heartbeat_as(req, topics, TopicFilter::all())
+    }
+
+    /// ConsumerGroupHeartbeat: join (epoch 0), heartbeat, leave (-1) or a
+    /// static member's temporary leave (-2), from a member whose principal
+    /// may DESCRIBE the topics `may_describe` allows.
+    pub(crate) fn consumer_heartbeat_as(
         &self,
         mut req: ConsumerHeartbeat,
         topics: TopicsSnapshot,
+        may_describe: TopicFilter,
     ) -> Result<HeartbeatAnswer, GroupError> {
         check_request(&req)?;
         let regex = match req.subscribed_regex.as_deref() {
@@ -321,8 +339,9 @@ impl GroupCoordinator {
         let max_size = self.settings().max_size;
         let cg = group.consumer.get_or_insert_with(ConsumerGroup::default);
         // Subscriptions are resolved again only when the topics or a
-        // subscription changed: matching every member's regex against
-        // every topic at every heartbeat would not scale.
+        // subscription changed (and a regex member's own at its heartbeat,
+        // below): matching every member's regex against every topic at
+        // every heartbeat would not scale.
         let mut resolve_all = false;
         if cg.topics != topics {
             cg.topics = topics;
@@ -440,8 +459,12 @@ impl GroupCoordinator {
             member.server_assignor = req.server_assignor;
             bump = true;
         }
+        member.may_describe = may_describe;
+        // A regex is resolved again at each of its member's heartbeats, so
+        // an ACL granted or revoked since is seen at the next one.
+        let regex_member = member.regex.is_some();
         let only = (!resolve_all).then_some(req.member_id.as_str());
-        if (bump || resolve_all) && resolve_subscriptions(cg, only) {
+        if (bump || resolve_all || regex_member) && resolve_subscriptions(cg, only) {
             bump = true;
         }
         if bump {

@@ -4,12 +4,41 @@
 //! first, then taking only what nobody else holds.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
 use super::assignor::{self, ASSIGNORS, Assignment, AssignorMember};
 use super::consumer::{ConsumerGroup, MemberState};
+
+/// Which topics a member's principal may DESCRIBE: its regex resolves
+/// to those only, so an assignment never names a topic the operator did
+/// not let it see (Kafka's KAFKA-18813). The handler makes it from the
+/// requester's authorization; the group logic only asks it.
+#[derive(Clone)]
+pub(crate) struct TopicFilter(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl TopicFilter {
+    pub(crate) fn new(allows: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        TopicFilter(Arc::new(allows))
+    }
+
+    /// Every topic: no authorizer, or a member that names its topics.
+    pub(crate) fn all() -> Self {
+        Self::new(|_| true)
+    }
+
+    pub(crate) fn allows(&self, topic: &str) -> bool {
+        (self.0)(topic)
+    }
+}
+
+impl std::fmt::Debug for TopicFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TopicFilter")
+    }
+}
 
 fn pairs(a: &Assignment) -> impl Iterator<Item = (Uuid, i32)> + '_ {
     a.iter()
@@ -33,10 +62,13 @@ fn intersects(a: &Assignment, b: &Assignment) -> bool {
 }
 
 /// Resolves the subscription of member `only` (`None`: of every member)
-/// against the group's topic snapshot, then the subscribed topics'
-/// metadata: whether that changed.
+/// against the group's topic snapshot — a regex to the topics the
+/// member's principal may DESCRIBE, as of its latest heartbeat — then the
+/// subscribed topics' metadata: whether a resolved member's topics or
+/// that metadata changed.
 pub(super) fn resolve_subscriptions(cg: &mut ConsumerGroup, only: Option<&str>) -> bool {
     let topics = &cg.topics;
+    let mut changed = false;
     for member in cg.members.values_mut() {
         if only.is_some_and(|id| id != member.id) {
             continue;
@@ -51,10 +83,13 @@ pub(super) fn resolve_subscriptions(cg: &mut ConsumerGroup, only: Option<&str>) 
             resolved.extend(
                 topics
                     .iter()
-                    .filter(|(name, info)| !info.internal && r.is_match(name))
+                    .filter(|(name, info)| {
+                        !info.internal && r.is_match(name) && member.may_describe.allows(name)
+                    })
                     .map(|(name, _)| name.clone()),
             );
         }
+        changed |= resolved != member.topics;
         member.topics = resolved;
     }
     let subscribed: BTreeMap<String, (Uuid, i32)> = cg
@@ -67,7 +102,7 @@ pub(super) fn resolve_subscriptions(cg: &mut ConsumerGroup, only: Option<&str>) 
                 .map(|info| (name.clone(), (info.id, info.partitions)))
         })
         .collect();
-    let changed = subscribed != cg.subscribed;
+    changed |= subscribed != cg.subscribed;
     cg.subscribed = subscribed;
     changed
 }
