@@ -55,6 +55,31 @@ pub(crate) struct GroupSettings {
     pub migration_policy: super::MigrationPolicy,
 }
 
+#[cfg(test)]
+impl GroupSettings {
+    /// The settings unit tests start from: no rebalance delay, session
+    /// timeouts down to 10 ms, room for 50 members; a test changes what it
+    /// is about with `..GroupSettings::for_tests()`.
+    pub(crate) fn for_tests() -> Self {
+        GroupSettings {
+            initial_rebalance_delay: Duration::ZERO,
+            min_session_timeout_ms: 10,
+            max_session_timeout_ms: 60_000,
+            offsets_retention_ms: 60_000,
+            max_size: 50,
+            protocol_metadata_max_bytes: 1024,
+            offset_metadata_max_bytes: 4096,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_min_session_timeout_ms: 45_000,
+            consumer_max_session_timeout_ms: 60_000,
+            consumer_min_heartbeat_interval_ms: 5_000,
+            consumer_max_heartbeat_interval_ms: 15_000,
+            migration_policy: Default::default(),
+        }
+    }
+}
+
 /// A JoinGroup as the coordinator sees it.
 #[derive(Debug)]
 pub(crate) struct JoinRequest {
