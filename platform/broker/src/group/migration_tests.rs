@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use super::MigrationPolicy;
 use super::assignor::Assignment;
+use super::classic::JoinRequest;
 use super::consumer::{ConsumerHeartbeat, TopicInfo, TopicsSnapshot};
-use super::coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
+use super::coordinator::{GroupCoordinator, GroupSettings, Pending};
 use super::state::{GroupState, JoinResult};
 use crate::error::GroupError;
 

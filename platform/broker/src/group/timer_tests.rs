@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
+use super::classic::JoinRequest;
+use super::coordinator::{GroupCoordinator, GroupSettings, Pending};
 use super::state::{CommittedOffset, GroupState, JoinResult};
 use crate::error::group_error_code;
 
