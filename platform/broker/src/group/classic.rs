@@ -193,7 +193,7 @@ impl GroupCoordinator {
         }
     }
 
-    pub(super) fn add_member(
+    fn add_member(
         &self,
         group: &mut Group,
         id: String,
@@ -331,7 +331,7 @@ impl GroupCoordinator {
     /// joins with JoinGroup v5 and an instance id, then heartbeats with
     /// Heartbeat v1 and commits with OffsetCommit v3) are checked by
     /// member id alone.
-    pub(super) fn fenced(group: &Group, member_id: &str, instance_id: Option<&str>) -> bool {
+    fn fenced(group: &Group, member_id: &str, instance_id: Option<&str>) -> bool {
         let Some(instance) = instance_id else {
             return false;
         };
