@@ -60,7 +60,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 ];
 
 /// APIs advertised from a version below the range the crate's (Kafka 4.1)
-/// schemas hold, each handled by hand in `request.rs`:
+/// schemas hold, each handled by hand in `request/`:
 /// - Produce from v0, as Kafka 4.0 advertises it although it answers v0–2
 ///   with UNSUPPORTED_VERSION (KAFKA-18659): librdkafka before 2.6.1 (Debian
 ///   12 ships 2.0.2, and so its kcat) will not compress with gzip, snappy or
@@ -81,7 +81,7 @@ pub const ADVERTISED_BELOW: &[(ApiKey, i16)] = &[
 
 /// The APIs of [`ADVERTISED_BELOW`] whose old versions are answered
 /// UNSUPPORTED_VERSION, never served; the others' are served by hand.
-/// Read by the tests and the docs table (`request.rs` decodes each by hand).
+/// Read by the tests and the docs table (`request/` decodes each by hand).
 #[cfg(test)]
 pub const REFUSED_BELOW: &[ApiKey] = &[ApiKey::Produce];
 

@@ -407,7 +407,7 @@ pub(crate) mod tests {
         for &(api, min, max) in SUPPORTED_APIS {
             // JoinGroup and SyncGroup can park until a rebalance times out
             // (a mutated rebalance timeout may be hours); their decoding is
-            // fuzzed in request.rs and their rules in the group tests.
+            // fuzzed in request/tests.rs and their rules in the group tests.
             if matches!(
                 api,
                 ApiKey::CreateTopics

@@ -1,5 +1,5 @@
 //! Per-API limits on what one request may name (`request.max.*` in
-//! `config.rs`): topics per Metadata, partitions per Produce and Fetch,
+//! `config/`): topics per Metadata, partitions per Produce and Fetch,
 //! topics per CreateTopics and DeleteTopics, groups per DescribeGroups and
 //! DeleteGroups.
 //!

@@ -14,22 +14,7 @@ use super::consumer::{ConsumerHeartbeat, MemberState, TopicInfo, TopicsSnapshot}
 use super::coordinator::{GroupCoordinator, GroupSettings};
 
 fn coordinator() -> GroupCoordinator {
-    GroupCoordinator::new(GroupSettings {
-        initial_rebalance_delay: Duration::ZERO,
-        min_session_timeout_ms: 10,
-        max_session_timeout_ms: 60_000,
-        offsets_retention_ms: 60_000,
-        max_size: 50,
-        protocol_metadata_max_bytes: 1024,
-        offset_metadata_max_bytes: 4096,
-        consumer_session_timeout_ms: 45_000,
-        consumer_heartbeat_interval_ms: 5_000,
-        consumer_min_session_timeout_ms: 45_000,
-        consumer_max_session_timeout_ms: 60_000,
-        consumer_min_heartbeat_interval_ms: 5_000,
-        consumer_max_heartbeat_interval_ms: 15_000,
-        migration_policy: Default::default(),
-    })
+    GroupCoordinator::new(GroupSettings::for_tests())
 }
 
 const TOPIC: Uuid = Uuid::from_u128(7);

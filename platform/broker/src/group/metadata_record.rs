@@ -128,29 +128,14 @@ impl GroupCoordinator {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use super::*;
     use crate::group::coordinator::GroupSettings;
 
     #[test]
     fn only_groups_with_a_metadata_record_get_a_tombstone() {
-        let groups = GroupCoordinator::new(GroupSettings {
-            initial_rebalance_delay: Duration::ZERO,
-            min_session_timeout_ms: 10,
-            max_session_timeout_ms: 60_000,
-            offsets_retention_ms: 60_000,
-            max_size: 50,
-            protocol_metadata_max_bytes: 1024,
-            offset_metadata_max_bytes: 4096,
-            consumer_session_timeout_ms: 45_000,
-            consumer_heartbeat_interval_ms: 5_000,
-            consumer_min_session_timeout_ms: 45_000,
-            consumer_max_session_timeout_ms: 60_000,
-            consumer_min_heartbeat_interval_ms: 5_000,
-            consumer_max_heartbeat_interval_ms: 15_000,
-            migration_policy: Default::default(),
-        });
+        let groups = GroupCoordinator::new(GroupSettings::for_tests());
         // Looked up only (generation 0), and once joined (generation 3):
         // both are empty with no offsets, so both are dropped from memory.
         groups.restore_generation("joined-once", "consumer", 3);

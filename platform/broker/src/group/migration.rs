@@ -31,8 +31,9 @@ use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubsc
 use kafka_protocol::protocol::Decodable;
 
 use super::assignor::Assignment;
+use super::classic::JoinRequest;
 use super::consumer::{ConsumerGroup, ConsumerMember, MemberState, TopicsSnapshot};
-use super::coordinator::{GroupCoordinator, JoinRequest};
+use super::coordinator::GroupCoordinator;
 use super::reconcile::{compute_target, reconcile, resolve_subscriptions};
 use super::state::{Group, GroupState, JoinResult, Member, SyncResult};
 use super::views::classic_assignment;

@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use super::MigrationPolicy;
 use super::assignor::Assignment;
+use super::classic::JoinRequest;
 use super::consumer::{ConsumerHeartbeat, TopicInfo, TopicsSnapshot};
-use super::coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
+use super::coordinator::{GroupCoordinator, GroupSettings, Pending};
 use super::state::{GroupState, JoinResult};
 use crate::error::GroupError;
 
@@ -27,20 +28,9 @@ const PARTITIONS: i32 = 4;
 
 fn coordinator(policy: MigrationPolicy) -> GroupCoordinator {
     GroupCoordinator::new(GroupSettings {
-        initial_rebalance_delay: Duration::ZERO,
-        min_session_timeout_ms: 10,
-        max_session_timeout_ms: 60_000,
-        offsets_retention_ms: 60_000,
         max_size: 10,
-        protocol_metadata_max_bytes: 1024,
-        offset_metadata_max_bytes: 4096,
-        consumer_session_timeout_ms: 45_000,
-        consumer_heartbeat_interval_ms: 5_000,
-        consumer_min_session_timeout_ms: 45_000,
-        consumer_max_session_timeout_ms: 60_000,
-        consumer_min_heartbeat_interval_ms: 5_000,
-        consumer_max_heartbeat_interval_ms: 15_000,
         migration_policy: policy,
+        ..GroupSettings::for_tests()
     })
 }
 

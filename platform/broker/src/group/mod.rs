@@ -1,17 +1,18 @@
-//! Consumer groups — the classic protocol, and KIP-848's (`consumer`,
-//! `reconcile`, `assignor`): the coordinator's state machines and the
-//! committed offsets it keeps. On a single node this broker is the
+//! Consumer groups — the classic protocol (`classic`), and KIP-848's
+//! (`consumer`, `reconcile`, `assignor`): the coordinator's state machines
+//! and the committed offsets it keeps. On a single node this broker is the
 //! coordinator of every group; in a cluster, of the groups whose offsets
 //! partition it leads (`ownership`).
 //!
 //! The request handlers and the in-process API only call operations:
 //! commits (`commits`), deletes (`deletes`), owned views of the groups
-//! (`views`) and the protocol calls of `coordinator`. The lock over all
-//! groups is the coordinator's alone. A group's dynamic configs
+//! (`views`) and the protocol calls of `classic` and `consumer`. The lock
+//! over all groups is the coordinator's (`coordinator`) alone. A group's dynamic configs
 //! (`configs`, KIP-848's GROUP resource) override the broker's
 //! `group.consumer.*` defaults for its members.
 
 pub(crate) mod assignor;
+mod classic;
 mod commits;
 pub(crate) mod configs;
 pub(crate) mod consumer;
@@ -25,8 +26,9 @@ mod reconcile;
 pub(crate) mod state;
 mod views;
 
+pub(crate) use classic::JoinRequest;
 pub(crate) use commits::Committer;
-pub(crate) use coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
+pub(crate) use coordinator::{GroupCoordinator, GroupSettings, Pending};
 pub(crate) use migration::MigrationPolicy;
 pub(crate) use state::{CommittedOffset, GroupState};
 

@@ -1,6 +1,6 @@
 //! The data of one classic consumer group: its state, generation, members
 //! and committed offsets. Pure data plus small helpers; the rules that move
-//! a group between states live in `coordinator.rs`.
+//! a group between states live in `classic.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;

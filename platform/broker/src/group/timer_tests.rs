@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::coordinator::{GroupCoordinator, GroupSettings, JoinRequest, Pending};
+use super::classic::JoinRequest;
+use super::coordinator::{GroupCoordinator, GroupSettings, Pending};
 use super::state::{CommittedOffset, GroupState, JoinResult};
 use crate::error::group_error_code;
 
@@ -22,19 +23,8 @@ fn heartbeat_code(c: &GroupCoordinator, member: &str, generation: i32) -> i16 {
 fn coordinator(delay_ms: u64) -> GroupCoordinator {
     GroupCoordinator::new(GroupSettings {
         initial_rebalance_delay: Duration::from_millis(delay_ms),
-        min_session_timeout_ms: 10,
-        max_session_timeout_ms: 60_000,
-        offsets_retention_ms: 60_000,
         max_size: 3,
-        protocol_metadata_max_bytes: 1024,
-        offset_metadata_max_bytes: 4096,
-        consumer_session_timeout_ms: 45_000,
-        consumer_heartbeat_interval_ms: 5_000,
-        consumer_min_session_timeout_ms: 45_000,
-        consumer_max_session_timeout_ms: 60_000,
-        consumer_min_heartbeat_interval_ms: 5_000,
-        consumer_max_heartbeat_interval_ms: 15_000,
-        migration_policy: Default::default(),
+        ..GroupSettings::for_tests()
     })
 }
 
