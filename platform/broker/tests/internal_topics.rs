@@ -290,6 +290,40 @@ fn raw_requests_on_internal_topics_are_refused() {
     broker.stop();
 }
 
+/// A Metadata request that names `__consumer_offsets` and allows
+/// auto-creation creates it with the coordinator's settings (50 partitions,
+/// compacted), as Kafka's AutoTopicCreationManager does: Burrow asks for it
+/// at start and gives up when it is missing, before any group committed.
+/// Without the flag it stays unknown.
+#[test]
+fn metadata_creates_consumer_offsets_as_kafka_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    let ask = |raw: &mut Raw, auto: bool| {
+        let request = MetadataRequest::default()
+            .with_allow_auto_topic_creation(auto)
+            .with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default()
+                    .with_name(Some(name("__consumer_offsets"))),
+            ]));
+        let ResponseKind::Metadata(m) = raw.call(ApiKey::Metadata, 12, request.into()) else {
+            panic!("not a metadata answer");
+        };
+        let t = &m.topics[0];
+        (t.error_code, t.is_internal, t.partitions.len())
+    };
+    assert_eq!(ask(&mut raw, false), (3, false, 0));
+    assert!(broker.local().topic("__consumer_offsets").is_none());
+    assert_eq!(ask(&mut raw, true), (0, true, 50));
+    let topic = broker.local().topic("__consumer_offsets").expect("created");
+    assert_eq!(topic.partition_count(), 50);
+    assert_eq!(topic.configs().get("cleanup.policy"), Some("compact"));
+    // Asked again, it is the same topic.
+    assert_eq!(ask(&mut raw, true), (0, true, 50));
+    broker.stop();
+}
+
 #[test]
 fn sasl_plain_is_advertised_and_a_wrong_password_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2,8 +2,11 @@
 //! ones when allowed). In a cluster the answer is the controller quorum's
 //! view: live brokers, and each partition's leader, epoch, replicas and
 //! ISR, so that clients find the leader (and find it again after a
-//! failover). Internal topics are reported as such (`is_internal`), and
-//! never auto-created here. One request auto-creates at most
+//! failover). Internal topics are reported as such (`is_internal`). Of
+//! them only `__consumer_offsets` is auto-created here, with its own
+//! settings, as Kafka's AutoTopicCreationManager does whatever
+//! `auto.create.topics.enable` says: tools that read it (Burrow) ask for it
+//! before any group has committed. One request auto-creates at most
 //! `auto.create.topics.max.per.request` topics (`super::topic_or_create`).
 //!
 //! Authorization: only topics the requester may DESCRIBE are listed; one
@@ -38,6 +41,7 @@ use kafka_protocol::messages::BrokerId;
 
 use crate::authorizer::{Access, CLUSTER_NAME, OPERATIONS_NOT_ASKED, Operation, ResourceType};
 use crate::broker_state::BrokerState;
+use crate::group::offsets_topic::OFFSETS_TOPIC;
 use crate::listeners::BoundListener;
 use crate::topic_registry::Topic;
 
@@ -87,6 +91,14 @@ pub(crate) async fn handle(
                 Some(name) if !describable(&name) => MetadataResponseTopic::default()
                     .with_error_code(ResponseError::TopicAuthorizationFailed.code())
                     .with_name(Some(name)),
+                Some(name) if auto_create && name.as_str() == OFFSETS_TOPIC => {
+                    match offsets_topic_or_create(state, access).await {
+                        Ok(topic) => describe(&topic),
+                        Err(code) => MetadataResponseTopic::default()
+                            .with_error_code(code)
+                            .with_name(Some(name)),
+                    }
+                }
                 Some(name) => {
                     match super::topic_or_create(state, access, &name, &mut creations_left).await {
                         Ok(topic) => describe(&topic),
@@ -135,6 +147,25 @@ pub(crate) async fn handle(
         )));
     }
     response
+}
+
+/// `__consumer_offsets`, created first (with the group coordinator's
+/// partition count and compaction) when the requester may CREATE it, as
+/// Kafka does. Until it can be created (a cluster with too few brokers
+/// yet) the client is told LEADER_NOT_AVAILABLE and retries.
+async fn offsets_topic_or_create(
+    state: &Arc<BrokerState>,
+    access: &Access,
+) -> Result<Arc<Topic>, i16> {
+    if let Some(topic) = state.registry().get(OFFSETS_TOPIC) {
+        return Ok(topic);
+    }
+    if !access.may_create_topic(OFFSETS_TOPIC) {
+        return Err(ResponseError::TopicAuthorizationFailed.code());
+    }
+    crate::group::offsets_topic::topic(&state.offsets_topic())
+        .await
+        .map_err(|_| ResponseError::LeaderNotAvailable.code())
 }
 
 /// `topic` as Metadata `version` describes it to a client of `listener` on
