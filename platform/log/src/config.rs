@@ -109,6 +109,11 @@ pub struct LogConfig {
     /// `delete.retention.ms`: how long a tombstone stays after the cleaner
     /// first passed it.
     pub delete_retention_ms: i64,
+    /// `preallocate`: a new active segment file is given its full
+    /// `segment.bytes` at creation (fewer block allocations as it fills),
+    /// then trimmed to its data when it rolls or the log closes. Recovery
+    /// stops at the zeros after the data.
+    pub preallocate: bool,
 }
 
 impl Default for LogConfig {
@@ -135,6 +140,7 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             delete_retention_ms: 24 * 3600 * 1000,
+            preallocate: false,
         }
     }
 }

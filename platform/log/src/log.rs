@@ -249,6 +249,14 @@ impl Log {
                     "truncated a torn or corrupt segment tail"
                 );
             }
+            if stats.trimmed_bytes > 0 {
+                tracing::debug!(
+                    dir = %dir.display(),
+                    segment = base,
+                    trimmed_bytes = stats.trimmed_bytes,
+                    "trimmed the preallocated zeros after a segment's data"
+                );
+            }
             let truncated = stats.truncated_bytes > 0;
             segments.push(Arc::new(segment));
             if truncated && next_base.is_some() {
@@ -270,7 +278,12 @@ impl Log {
         let log_start_checkpoint = log_start_file.read()?;
         if segments.is_empty() {
             let base = log_start_checkpoint.unwrap_or(0).max(0);
-            segments.push(Arc::new(Segment::create(&dir, base, files)?));
+            segments.push(Arc::new(Segment::create_preallocated(
+                &dir,
+                base,
+                files,
+                preallocation(&config),
+            )?));
         }
         let log_end = segments.last().map_or(0, |s| s.next_offset());
         let first_base = segments.first().map_or(0, |s| s.base_offset);
@@ -604,19 +617,33 @@ impl Log {
     /// Closes the active segment and starts a new one at `base_offset`.
     fn roll(&self, base_offset: i64) -> Result<Arc<Segment>, LogError> {
         let old = self.active_segment();
+        let preallocate = preallocation(&self.config.read());
         old.seal_time_index()?;
         old.write_out_indexes()?;
+        // Before the next segment exists: only the active one may end in
+        // preallocated zeros.
+        old.trim()?;
         let closes = !old.is_empty();
         let segment = if !closes {
             // Nothing to keep: an empty segment is replaced, not closed.
             old.delete_files()?;
-            let segment = Arc::new(Segment::create(&self.dir, base_offset, &self.files)?);
+            let segment = Arc::new(Segment::create_preallocated(
+                &self.dir,
+                base_offset,
+                &self.files,
+                preallocate,
+            )?);
             let mut segments = self.segments.write();
             let last = segments.len() - 1;
             segments[last] = Arc::clone(&segment);
             segment
         } else {
-            let segment = Arc::new(Segment::create(&self.dir, base_offset, &self.files)?);
+            let segment = Arc::new(Segment::create_preallocated(
+                &self.dir,
+                base_offset,
+                &self.files,
+                preallocate,
+            )?);
             self.segments.write().push(Arc::clone(&segment));
             segment
         };
@@ -903,6 +930,10 @@ impl Log {
     /// Flushes and checkpoints; after a clean close the next open reads only
     /// the tail of the active segment.
     pub fn close(&self) -> Result<(), LogError> {
+        {
+            let _writer = self.writer.lock();
+            self.active_segment().trim()?;
+        }
         self.checkpoint()
     }
 
@@ -977,7 +1008,12 @@ impl Log {
         for segment in self.segments.read().iter() {
             segment.retire();
         }
-        let fresh = Arc::new(Segment::create(&self.dir, offset, &self.files)?);
+        let fresh = Arc::new(Segment::create_preallocated(
+            &self.dir,
+            offset,
+            &self.files,
+            preallocation(&self.config.read()),
+        )?);
         let old = std::mem::replace(&mut *self.segments.write(), vec![fresh]);
         for segment in old.iter().filter(|s| s.base_offset != offset) {
             segment.delete_files()?;
@@ -1096,6 +1132,16 @@ impl Log {
         drop(self);
         fs::remove_dir_all(dir)?;
         Ok(())
+    }
+}
+
+/// How many bytes a new active segment file gets at creation: its
+/// `segment.bytes` under `preallocate`, else none.
+fn preallocation(config: &LogConfig) -> u64 {
+    if config.preallocate {
+        config.segment_bytes.min(i32::MAX as u64)
+    } else {
+        0
     }
 }
 

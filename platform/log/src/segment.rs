@@ -60,6 +60,8 @@ pub(crate) struct Segment {
 pub(crate) struct Recovered {
     pub(crate) batches: u64,
     pub(crate) truncated_bytes: u64,
+    /// Zeros cut from the end of a preallocated file: no data lost.
+    pub(crate) trimmed_bytes: u64,
 }
 
 impl Segment {
@@ -79,6 +81,38 @@ impl Segment {
             }
         }
         Self::open_with(dir, base_offset, files, true)
+    }
+
+    /// [`Segment::create`], with the `.log` file given `preallocate` bytes
+    /// at once when that is above zero (`preallocate`): the data still
+    /// starts empty, the zeros after it are no batch.
+    pub(crate) fn create_preallocated(
+        dir: &Path,
+        base_offset: i64,
+        files: &Arc<FileCache>,
+        preallocate: u64,
+    ) -> Result<Segment, LogError> {
+        let segment = Self::create(dir, base_offset, files)?;
+        if preallocate > 0 {
+            segment.file.get()?.set_len(preallocate)?;
+        }
+        Ok(segment)
+    }
+
+    /// Cuts the `.log` file to the data it holds, when it is longer (it was
+    /// preallocated): done when the segment stops being active and when the
+    /// log closes, so closed segments take only their size on disk.
+    pub(crate) fn trim(&self) -> Result<(), LogError> {
+        let file = match self.file.get() {
+            Ok(file) => file,
+            Err(e) if crate::files::is_retired(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if file.metadata()?.len() > self.size() {
+            file.set_len(self.size())?;
+            self.unsynced.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Opens the files of an existing segment without checking their content.
@@ -199,6 +233,7 @@ impl Segment {
         // light scan starts further on and leaves it to the read below.
         self.rolling_timestamp.store(-1, Ordering::Release);
         let mut last_base = None;
+        let mut preallocated_tail = false;
         let mut pos = position;
         let mut scanner = Scanner::new(&file, pos, file_len);
         while let Some(chunk) = scanner.next_batch()? {
@@ -223,6 +258,12 @@ impl Segment {
                     );
                     break;
                 }
+                Err(_) if is_zero_header(chunk) => {
+                    // The zeros a preallocated file holds after its data
+                    // (`preallocate`): the end of the data, not damage.
+                    preallocated_tail = true;
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(segment = %self.file.path().display(), position = pos, error = %e, "invalid batch; truncating here");
                     break;
@@ -239,7 +280,7 @@ impl Segment {
             next_offset = header.next_offset();
             pos += header.size() as u64;
         }
-        if pos < file_len && start.is_some() {
+        if pos < file_len && start.is_some() && !preallocated_tail {
             // A light check that meets a torn or corrupt tail cannot trust
             // what it took from the indexes: the next offset comes from the
             // entry before its restart point (wrong when the restart batch
@@ -258,7 +299,11 @@ impl Segment {
             self.push_time_entry(seal.timestamp, seal.relative_offset)?;
         }
         if pos < file_len {
-            recovered.truncated_bytes = file_len - pos;
+            if preallocated_tail {
+                recovered.trimmed_bytes = file_len - pos;
+            } else {
+                recovered.truncated_bytes = file_len - pos;
+            }
             file.set_len(pos)?;
             self.unsynced.store(true, Ordering::Release);
         }
@@ -659,6 +704,13 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// Whether a would-be batch header is all zeros up to its magic byte:
+/// what follows the data of a preallocated segment. No batch starts so (its
+/// length is at least a header's and its magic is 2).
+fn is_zero_header(chunk: &[u8]) -> bool {
+    chunk.len() >= HEADER_LEN && chunk[..HEADER_LEN].iter().all(|&b| b == 0)
 }
 
 /// Reads the batch header at `position`.

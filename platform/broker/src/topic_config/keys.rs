@@ -180,8 +180,8 @@ pub(super) fn default_value(name: &str, d: &LogConfig) -> String {
         "min.cleanable.dirty.ratio" => d.min_cleanable_dirty_ratio.to_string(),
         "min.compaction.lag.ms" => d.min_compaction_lag_ms.to_string(),
         "min.insync.replicas" => "1".to_string(),
-        "preallocate"
-        | "remote.log.copy.disable"
+        "preallocate" => d.preallocate.to_string(),
+        "remote.log.copy.disable"
         | "remote.log.delete.on.disable"
         | "remote.storage.enable"
         | "unclean.leader.election.enable" => "false".to_string(),
