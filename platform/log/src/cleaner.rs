@@ -468,7 +468,7 @@ impl Log {
         // From here the new set is committed: a crash finishes the swap.
         let swapped = self.replace_segments(group, &expected, || {
             for (i, old) in group.iter().enumerate() {
-                old.delete_files()?;
+                self.remove_segment(old)?;
                 if i == 0 {
                     // A kill here leaves some old segments deleted.
                     check(SwapStep::DeleteOld)?;

@@ -114,6 +114,11 @@ pub struct LogConfig {
     /// then trimmed to its data when it rolls or the log closes. Recovery
     /// stops at the zeros after the data.
     pub preallocate: bool,
+    /// `file.delete.delay.ms`: segment files removed by retention,
+    /// DeleteRecords, compaction or truncation are first renamed with a
+    /// `.deleted` suffix and deleted this long after, so a reader still
+    /// holding one (a fetch being sent) finishes; 0 deletes at once.
+    pub file_delete_delay_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -141,6 +146,7 @@ impl Default for LogConfig {
             max_compaction_lag_ms: i64::MAX,
             delete_retention_ms: 24 * 3600 * 1000,
             preallocate: false,
+            file_delete_delay_ms: 60_000,
         }
     }
 }

@@ -55,4 +55,5 @@ pub use log::{
 pub use records::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeLimits, DecodedBatch, Record, decode_batch,
 };
+pub use segment::DELETED_SUFFIX;
 pub use validate::{validate_produced, validate_produced_at};

@@ -80,6 +80,9 @@ pub struct Log {
     cleaner: Mutex<crate::cleaner::CleanerState>,
     /// Called after each roll that closes a segment (see [`Log::on_roll`]).
     roll_hook: Mutex<Option<RollHook>>,
+    /// Files renamed `.deleted` and when (ms) to delete them
+    /// (`file.delete.delay.ms`, see [`Log::delete_expired_files`]).
+    pending_deletes: Mutex<Vec<(i64, PathBuf)>>,
 }
 
 /// What [`Log::on_roll`] calls: a closed segment may be due for cleaning.
@@ -322,6 +325,7 @@ impl Log {
             high_watermark_file,
             cleaner: crate::cleaner::new_state(),
             roll_hook: Mutex::new(None),
+            pending_deletes: Mutex::new(Vec::new()),
         })
     }
 
@@ -955,7 +959,7 @@ impl Log {
                 .partition_point(|s| s.base_offset <= offset)
                 .saturating_sub(1);
             for removed in segments.drain(idx + 1..) {
-                removed.delete_files()?;
+                self.remove_segment(&removed)?;
             }
             segments[idx].truncate_to(offset)?
         };
@@ -1016,7 +1020,7 @@ impl Log {
         )?);
         let old = std::mem::replace(&mut *self.segments.write(), vec![fresh]);
         for segment in old.iter().filter(|s| s.base_offset != offset) {
-            segment.delete_files()?;
+            self.remove_segment(segment)?;
         }
         self.log_start.store(offset, Ordering::Release);
         self.log_start_file.write(offset)?;
@@ -1052,6 +1056,7 @@ impl Log {
     /// timestamp) or beyond `retention.bytes`, oldest first. Returns how many
     /// were deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        self.delete_expired_files(now_ms)?;
         let config = self.config();
         if !config.cleanup_policy.deletes() {
             return Ok(0);
@@ -1084,6 +1089,44 @@ impl Log {
         Ok(deleted)
     }
 
+    /// Removes a segment the log no longer lists: under
+    /// `file.delete.delay.ms` its files are renamed `.deleted` and deleted
+    /// by a later [`Log::delete_expired_files`]; with no delay, at once.
+    pub(crate) fn remove_segment(&self, segment: &Segment) -> Result<(), LogError> {
+        let delay = self.config.read().file_delete_delay_ms;
+        if delay <= 0 {
+            return segment.delete_files();
+        }
+        let renamed = segment.rename_deleted()?;
+        let due = now_ms().saturating_add(delay);
+        self.pending_deletes
+            .lock()
+            .extend(renamed.into_iter().map(|path| (due, path)));
+        Ok(())
+    }
+
+    /// Deletes the `.deleted` files whose `file.delete.delay.ms` has passed
+    /// by `now_ms`; returns how many. [`Log::enforce_retention`] calls it,
+    /// so the broker's retention round deletes them.
+    pub fn delete_expired_files(&self, now_ms: i64) -> Result<usize, LogError> {
+        let due: Vec<PathBuf> = {
+            let mut pending = self.pending_deletes.lock();
+            let (due, keep) = std::mem::take(&mut *pending)
+                .into_iter()
+                .partition(|(at, _)| *at <= now_ms);
+            *pending = keep;
+            due.into_iter().map(|(_, path)| path).collect()
+        };
+        for path in &due {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(due.len())
+    }
+
     /// Deletes closed segments from the oldest while `delete` says so.
     fn delete_segments_while(
         &self,
@@ -1093,7 +1136,7 @@ impl Log {
         let closed = segments.len() - 1;
         let count = (0..closed).take_while(|&i| delete(&segments[i], i)).count();
         for segment in segments.drain(..count) {
-            segment.delete_files()?;
+            self.remove_segment(&segment)?;
         }
         Ok(count)
     }
@@ -1229,14 +1272,17 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, LogError> {
     Ok(bases)
 }
 
-/// Removes index files without a log file and temporary checkpoint files.
+/// Removes index files without a log file, temporary checkpoint files and
+/// the files of removed segments waiting for their deletion.
 fn clean_leftovers(dir: &Path) -> Result<(), LogError> {
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let orphan_index =
             (ext == "index" || ext == "timeindex") && !path.with_extension("log").exists();
-        if orphan_index || ext == "tmp" {
+        // `.deleted`: removed segments whose delay a restart cut short;
+        // no reader can hold them any more.
+        if orphan_index || ext == "tmp" || ext == "deleted" {
             fs::remove_file(&path)?;
         }
     }

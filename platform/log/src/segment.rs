@@ -13,7 +13,7 @@
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
@@ -29,6 +29,10 @@ use crate::index::{Index, OffsetEntry, TimeEntry};
 pub(crate) fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
 }
+
+/// The suffix of a removed segment's files waiting for
+/// `file.delete.delay.ms` (Kafka's).
+pub const DELETED_SUFFIX: &str = ".deleted";
 
 /// How much of a segment to read per positioned read when scanning it.
 const SCAN_CHUNK: usize = 1 << 20;
@@ -688,6 +692,27 @@ impl Segment {
     /// reopened by name. Readers holding the file keep reading it.
     pub(crate) fn retire(&self) {
         self.file.retire();
+    }
+
+    /// Retires the segment and renames its files `<name>.deleted`, for the
+    /// log to delete after `file.delete.delay.ms`: a reader holding the
+    /// `.log` file (a fetch being sent) keeps it meanwhile. Returns the new
+    /// paths.
+    pub(crate) fn rename_deleted(&self) -> Result<Vec<PathBuf>, LogError> {
+        self.retire();
+        let dir = self.file.path().parent().unwrap_or(Path::new("."));
+        let stem = file_stem(self.base_offset);
+        let mut renamed = Vec::with_capacity(3);
+        for ext in ["log", "index", "timeindex"] {
+            let from = dir.join(format!("{stem}.{ext}"));
+            let to = dir.join(format!("{stem}.{ext}{DELETED_SUFFIX}"));
+            match fs::rename(&from, &to) {
+                Ok(()) => renamed.push(to),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(renamed)
     }
 
     /// Retires the segment and deletes its files.

@@ -160,7 +160,7 @@ pub(super) fn default_value(name: &str, d: &LogConfig) -> String {
         "compression.type" => "producer".to_string(),
         "compression.zstd.level" => "3".to_string(),
         "delete.retention.ms" => d.delete_retention_ms.to_string(),
-        "file.delete.delay.ms" => "60000".to_string(),
+        "file.delete.delay.ms" => d.file_delete_delay_ms.to_string(),
         "flush.messages" => d.flush_messages.unwrap_or(i64::MAX as u64).to_string(),
         "flush.ms" => d.flush_ms.unwrap_or(i64::MAX).to_string(),
         "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => {

@@ -4,7 +4,7 @@
 //!
 //! Of Kafka 4.x's topic configs, these are stored and described but have
 //! no effect here (docs/storage.md says so too): `compression.*.level`,
-//! `file.delete.delay.ms`, the replication throttles, and
+//! the replication throttles, and
 //! the tiered-storage ones (`local.retention.*`, `remote.*`) kept for
 //! later. `unclean.leader.election.enable` is read by the controller
 //! quorum of a cluster.
@@ -185,6 +185,9 @@ impl TopicConfigs {
         }
         if let Some(v) = self.long("max.compaction.lag.ms") {
             config.max_compaction_lag_ms = v;
+        }
+        if let Some(v) = self.long("file.delete.delay.ms") {
+            config.file_delete_delay_ms = v;
         }
         if let Some(v) = self.get("preallocate") {
             config.preallocate = v == "true";
