@@ -624,11 +624,16 @@ impl Partition {
     }
 
     /// Marks the partition deleted and removes its directory, once any
-    /// periodic work on it has finished; later work skips it.
-    pub(crate) fn delete_files(&self) -> std::io::Result<()> {
+    /// periodic work on it has finished; later work skips it. With `to`
+    /// the directory is renamed there (to be deleted later), else deleted.
+    pub(crate) fn delete_files(&self, to: Option<&std::path::Path>) -> std::io::Result<()> {
         let mut files = self.files.lock();
         files.0 = true;
-        match std::fs::remove_dir_all(self.log.dir()) {
+        let removed = match to {
+            Some(to) => std::fs::rename(self.log.dir(), to),
+            None => std::fs::remove_dir_all(self.log.dir()),
+        };
+        match removed {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             other => other,
         }

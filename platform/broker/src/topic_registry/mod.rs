@@ -26,6 +26,7 @@ use crate::partition::Partition;
 use crate::topic_config::TopicConfigs;
 
 mod creation;
+mod deletion;
 mod names;
 mod replicas;
 
@@ -159,6 +160,9 @@ pub struct TopicRegistry {
     /// Set on every log of the registry, now and to come (see
     /// [`TopicRegistry::on_roll`]).
     roll_hook: Mutex<Option<RollHook>>,
+    /// Partition directories renamed for deletion and when (ms) to delete
+    /// them (`file.delete.delay.ms`, see `deletion.rs`).
+    pending_dir_deletes: Mutex<Vec<(i64, PathBuf)>>,
     /// One broker per data directory.
     _lock: crate::data_dir_lock::DataDirLock,
 }
@@ -187,10 +191,12 @@ impl TopicRegistry {
             admin: Mutex::new(()),
             partition_limit: AtomicUsize::new(usize::MAX),
             roll_hook: Mutex::new(None),
+            pending_dir_deletes: Mutex::new(Vec::new()),
             _lock: lock,
         };
         remove_leftovers(&registry.data_dir);
         remove_leftovers(&topics_dir);
+        deletion::remove_deleted_dirs(&registry.data_dir);
         let entries =
             fs::read_dir(&topics_dir).map_err(|e| BrokerError::metadata(&topics_dir, e))?;
         for entry in entries {
@@ -435,10 +441,7 @@ impl TopicRegistry {
         }
         for partition in topic.partitions() {
             partition.wake();
-            if let Err(e) = partition.delete_files() {
-                let dir = partition.log().dir().display().to_string();
-                tracing::error!(%dir, error = %e, "cannot remove partition directory");
-            }
+            self.remove_partition_dir(&partition);
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(())
@@ -552,6 +555,9 @@ impl TopicRegistry {
 
     /// One round of periodic log work; errors are logged, not returned.
     pub(crate) fn maintain(&self, now_ms: i64, retention: bool, checkpoint: bool) {
+        if retention {
+            self.delete_expired_dirs(now_ms);
+        }
         for topic in self.list() {
             for partition in topic.partitions() {
                 // A partition deleted meanwhile is skipped; one being

@@ -111,10 +111,7 @@ impl TopicRegistry {
         self.persist(topic)
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         partition.wake();
-        if let Err(e) = partition.delete_files() {
-            let dir = partition.log().dir().display().to_string();
-            tracing::error!(%dir, error = %e, "cannot remove partition directory");
-        }
+        self.remove_partition_dir(&partition);
         Ok(())
     }
 }

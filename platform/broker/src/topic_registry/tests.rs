@@ -148,7 +148,63 @@ fn the_longest_names_are_created_reopened_and_deleted() -> Result<(), BrokerErro
         assert_eq!(topic.partition_count(), 3);
         registry.delete(name).map_err(config_error)?;
     }
-    assert!(partition_dirs(dir.path()).is_empty());
+    // Renamed for `file.delete.delay.ms`, within the 255-byte name limit.
+    let left = partition_dirs(dir.path());
+    assert_eq!(left.len(), 9);
+    assert!(
+        left.iter()
+            .all(|n| n.ends_with("-delete") && n.len() <= 255)
+    );
+    Ok(())
+}
+
+/// `file.delete.delay.ms` for topic deletion: each partition directory is
+/// renamed `<topic>-<partition>.<uuid>-delete` and deleted by the first
+/// retention round after the delay; with 0, deleted at once; a restart
+/// deletes those it finds.
+#[test]
+fn deleted_partition_dirs_wait_for_the_delay() -> Result<(), BrokerError> {
+    let dir = tempfile::tempdir().map_err(|e| BrokerError::metadata("tmp", e))?;
+    let registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
+    let delayed = TopicConfigs::from_pairs([("file.delete.delay.ms", "60000")])
+        .map_err(BrokerError::Config)?;
+    let at_once =
+        TopicConfigs::from_pairs([("file.delete.delay.ms", "0")]).map_err(BrokerError::Config)?;
+    registry
+        .create("slow", 2, delayed.clone(), false)
+        .map_err(config_error)?;
+    registry
+        .create("fast", 1, at_once, false)
+        .map_err(config_error)?;
+    registry.delete("fast").map_err(config_error)?;
+    assert_eq!(partition_dirs(dir.path()), ["slow-0", "slow-1"]);
+    let now = crate::clock::now_ms();
+    registry.delete("slow").map_err(config_error)?;
+    let left = partition_dirs(dir.path());
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(
+        left[0].starts_with("slow-0.") && left[0].ends_with("-delete"),
+        "{left:?}"
+    );
+    // The name is free at once: a topic of the same name starts empty.
+    registry
+        .create("slow", 1, delayed, false)
+        .map_err(config_error)?;
+    assert_eq!(partition_dirs(dir.path()).len(), 3);
+    registry.maintain(now + 1000, true, false);
+    assert_eq!(partition_dirs(dir.path()).len(), 3, "before the delay");
+    registry.maintain(now + 60_001, true, false);
+    assert_eq!(partition_dirs(dir.path()), ["slow-0"]);
+
+    registry.delete("slow").map_err(config_error)?;
+    registry.close_all()?;
+    drop(registry);
+    assert_eq!(partition_dirs(dir.path()).len(), 1);
+    let _registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
+    assert!(
+        partition_dirs(dir.path()).is_empty(),
+        "a restart deletes them"
+    );
     Ok(())
 }
 
