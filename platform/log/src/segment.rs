@@ -284,6 +284,13 @@ impl Segment {
             next_offset = header.next_offset();
             pos += header.size() as u64;
         }
+        if !preallocated_tail && pos < file_len && file_len - pos < HEADER_LEN as u64 {
+            // Less than a header left: zeros there are a preallocated
+            // file's too (its data ended within a header of its end).
+            let mut rest = vec![0; (file_len - pos) as usize];
+            file.read_exact_at(&mut rest, pos)?;
+            preallocated_tail = rest.iter().all(|&b| b == 0);
+        }
         if pos < file_len && start.is_some() && !preallocated_tail {
             // A light check that meets a torn or corrupt tail cannot trust
             // what it took from the indexes: the next offset comes from the

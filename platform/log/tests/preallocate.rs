@@ -145,3 +145,39 @@ fn without_preallocate_files_grow_with_their_data() {
     let files = common::segment_files(dir.path());
     assert_eq!(len(&files[0]), log.size_bytes());
 }
+
+/// Zeros after a closed segment's data (a preallocated file not yet
+/// trimmed) end its data: the later segments, which a torn or corrupt tail
+/// would have deleted, are kept with every record, with a whole header of
+/// zeros and with less than one.
+#[test]
+fn zeros_after_a_closed_segment_are_its_end_not_damage() {
+    for zeros in [1000u64, 30] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        append_records(&log, 1500);
+        let end = log.log_end_offset();
+        let segments = log.segment_count();
+        assert!(segments >= 3);
+        drop(log);
+        let files = common::segment_files(dir.path());
+        let closed = &files[0];
+        let data = len(closed);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(closed)
+            .unwrap();
+        file.set_len(data + zeros).unwrap();
+        drop(file);
+
+        let log = open(dir.path());
+        assert_eq!(
+            log.segment_count(),
+            segments,
+            "{zeros} zeros: segments kept"
+        );
+        assert_eq!(len(closed), data, "zeros trimmed");
+        assert_eq!(log.log_end_offset(), end);
+        assert_eq!(common::read_all(&log, 1 << 20).len() as i64, end);
+    }
+}

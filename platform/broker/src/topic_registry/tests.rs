@@ -178,8 +178,9 @@ fn deleted_partition_dirs_wait_for_the_delay() -> Result<(), BrokerError> {
         .map_err(config_error)?;
     registry.delete("fast").map_err(config_error)?;
     assert_eq!(partition_dirs(dir.path()), ["slow-0", "slow-1"]);
-    let now = crate::clock::now_ms();
     registry.delete("slow").map_err(config_error)?;
+    // After the deletion: its due time is at most this + the delay.
+    let now = crate::clock::now_ms();
     let left = partition_dirs(dir.path());
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(
@@ -193,7 +194,7 @@ fn deleted_partition_dirs_wait_for_the_delay() -> Result<(), BrokerError> {
     assert_eq!(partition_dirs(dir.path()).len(), 3);
     registry.maintain(now + 1000, true, false);
     assert_eq!(partition_dirs(dir.path()).len(), 3, "before the delay");
-    registry.maintain(now + 60_001, true, false);
+    registry.maintain(now + 60_000, true, false);
     assert_eq!(partition_dirs(dir.path()), ["slow-0"]);
 
     registry.delete("slow").map_err(config_error)?;
@@ -239,5 +240,32 @@ fn temporary_files_left_by_a_crash_are_removed() -> Result<(), BrokerError> {
     }
     let _registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
     assert!(leftovers.iter().all(|l| !l.exists()));
+    Ok(())
+}
+
+/// The topic configs `preallocate` and `segment.bytes` reach the log: a
+/// new partition's active segment file has its full size from creation.
+#[test]
+fn preallocate_topic_config_preallocates_the_active_segment() -> Result<(), BrokerError> {
+    let dir = tempfile::tempdir().map_err(|e| BrokerError::metadata("tmp", e))?;
+    let registry = TopicRegistry::open(dir.path(), LogConfig::default(), None)?;
+    let configs = TopicConfigs::from_pairs([("preallocate", "true"), ("segment.bytes", "1048576")])
+        .map_err(BrokerError::Config)?;
+    registry
+        .create("pre", 1, configs, false)
+        .map_err(config_error)?;
+    registry
+        .create("plain", 1, TopicConfigs::default(), false)
+        .map_err(config_error)?;
+    let length = |topic: &str| {
+        fs::metadata(
+            dir.path()
+                .join(format!("{topic}-0/00000000000000000000.log")),
+        )
+        .map(|m| m.len())
+        .map_err(|e| BrokerError::metadata("segment", e))
+    };
+    assert_eq!(length("pre")?, 1_048_576);
+    assert_eq!(length("plain")?, 0);
     Ok(())
 }
