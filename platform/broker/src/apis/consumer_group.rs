@@ -221,8 +221,9 @@ pub(crate) fn describe(
                             &group.topic_names,
                         ));
                     if version >= 1 {
-                        // 1: a member of the consumer protocol.
-                        member.with_member_type(1)
+                        // KIP-1099: 0 a classic member (in the group since an
+                        // online upgrade), 1 a member of the consumer protocol.
+                        member.with_member_type(if m.classic { 0 } else { 1 })
                     } else {
                         member
                     }

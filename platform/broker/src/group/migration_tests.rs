@@ -229,6 +229,21 @@ fn upgrade_hands_partitions_over_only_after_the_classic_owner_revoked_then_downg
         assert_eq!(cg.members[&a].epoch, 2);
         assert!(!cg.target["C"].is_empty(), "C has a target");
     }
+    // ConsumerGroupDescribe tells the classic members from the new one.
+    let view = c.describe_consumer("g").expect("described");
+    let classic: BTreeMap<String, bool> = view
+        .members
+        .iter()
+        .map(|m| (m.id.clone(), m.classic))
+        .collect();
+    assert_eq!(
+        classic,
+        BTreeMap::from([
+            (a.clone(), true),
+            (b.clone(), true),
+            ("C".to_owned(), false)
+        ])
+    );
     // OffsetCommit/Fetch of a classic member: at its generation.
     assert!(c.check_offset_fetch("g", Some(&a), 2).is_ok());
     assert!(matches!(

@@ -56,6 +56,9 @@ pub(crate) struct ConsumerMemberView {
     pub subscribed_regex: Option<String>,
     pub assigned: Assignment,
     pub target: Assignment,
+    /// Whether it speaks the classic protocol (JoinGroup, SyncGroup and
+    /// Heartbeat) inside the consumer group, since an online upgrade.
+    pub classic: bool,
 }
 
 /// A group with its members, as DescribeGroups and the admin API show it.
@@ -230,6 +233,7 @@ impl GroupCoordinator {
                     subscribed_regex: m.subscribed_regex.clone(),
                     assigned: m.assigned.clone(),
                     target: cg.target.get(&m.id).cloned().unwrap_or_default(),
+                    classic: m.classic.is_some(),
                 })
                 .collect(),
         })
