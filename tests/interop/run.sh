@@ -139,7 +139,15 @@ else
   failed=$((failed + 1)); echo "FAILED kafka-python suite"
 fi
 
-# aiokafka: static membership on the older request versions it sends.
+echo "--- kafka-python transactions"
+if python3 -m pytest -q "$here/test_kafka_python_transactions.py"; then
+  passed=$((passed + 1)); echo "ok     kafka-python transactions suite"
+else
+  failed=$((failed + 1)); echo "FAILED kafka-python transactions suite"
+fi
+
+# aiokafka: static membership on the older request versions it sends, and
+# transactions.
 echo "--- aiokafka"
 if python3 -m pytest -q "$here/test_aiokafka.py"; then
   passed=$((passed + 1)); echo "ok     aiokafka suite"
@@ -154,6 +162,16 @@ if python3 -m pytest -q "$here/test_confluent_kafka.py"; then
   passed=$((passed + 1)); echo "ok     confluent-kafka suite"
 else
   failed=$((failed + 1)); echo "FAILED confluent-kafka suite"
+fi
+
+# Transactions with confluent-kafka, and a consume-transform-produce loop
+# killed with SIGKILL $TXN_KILLS times (default 10) that must still write
+# each result once (txn_loop.py).
+echo "--- confluent-kafka transactions"
+if python3 -m pytest -q "$here/test_confluent_transactions.py"; then
+  passed=$((passed + 1)); echo "ok     confluent-kafka transactions suite"
+else
+  failed=$((failed + 1)); echo "FAILED confluent-kafka transactions suite"
 fi
 
 # @platformatic/kafka (npm; node's test runner): admin, producer and a

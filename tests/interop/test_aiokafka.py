@@ -3,17 +3,18 @@
 aiokafka joins a group with JoinGroup v5 and heartbeats and commits with
 older versions (Heartbeat v1, OffsetCommit v3) that carry no instance id;
 as a static member (group_instance_id) it must stay in its generation and
-commit, as against Kafka. A transactional producer is refused at start.
+commit, as against Kafka. Transactions: committed records are read
+read_committed, aborted ones are not, and a second producer with the same
+transactional_id fences the first.
 """
 
 import asyncio
 import os
-import time
 import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import TransactionalIdAuthorizationFailed
+from aiokafka.errors import ProducerFenced
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP", "127.0.0.1:9092")
 
@@ -70,22 +71,66 @@ def test_a_static_member_consumes_heartbeats_and_commits():
     asyncio.run(static_member_round(topic, unique("aio-group")))
 
 
-async def start_transactional(transactional_id):
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=transactional_id)
+async def read_to_end(topic, isolation):
+    """The values before b"end" in partition 0, read with `isolation`: a
+    record written without a transaction after the ones under test, which a
+    read_committed consumer reaches only once their markers are written."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level=isolation,
+                                enable_auto_commit=False)
+    await consumer.start()
     try:
-        await producer.start()
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        values = []
+        async with asyncio.timeout(30):
+            while True:
+                record = await consumer.getone()
+                if record.value == b"end":
+                    return values
+                values.append(record.value)
+    finally:
+        await consumer.stop()
+
+
+async def transactions(topic, transactional_id):
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=transactional_id)
+    await producer.start()
+    try:
+        async with producer.transaction():
+            await producer.send_and_wait(topic, b"c1", partition=0)
+        await producer.begin_transaction()
+        await producer.send_and_wait(topic, b"a1", partition=0)
+        await producer.abort_transaction()
+        async with producer.transaction():
+            await producer.send_and_wait(topic, b"c2", partition=0)
+
+        # A second producer with the same id fences this one.
+        second = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=transactional_id)
+        await second.start()
+        try:
+            with pytest.raises(ProducerFenced):
+                async with asyncio.timeout(20):
+                    async with producer.transaction():
+                        await producer.send_and_wait(topic, b"zombie", partition=0)
+            async with second.transaction():
+                await second.send_and_wait(topic, b"c3", partition=0)
+        finally:
+            await second.stop()
     finally:
         await producer.stop()
+    plain = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
+    await plain.start()
+    try:
+        await plain.send_and_wait(topic, b"end", partition=0)
+    finally:
+        await plain.stop()
+    return await read_to_end(topic, "read_committed"), await read_to_end(topic, "read_uncommitted")
 
 
-def test_a_transactional_producer_is_refused_at_start():
-    # No transaction coordinator yet: FindCoordinator answers the fatal
-    # TRANSACTIONAL_ID_AUTHORIZATION_FAILED. aiokafka retried the earlier
-    # COORDINATOR_NOT_AVAILABLE forever; the 30 s bound only keeps a
-    # regression from hanging the suite.
-    transactional_id = unique("aio-txn")
-    started = time.monotonic()
-    with pytest.raises(TransactionalIdAuthorizationFailed) as refused:
-        asyncio.run(asyncio.wait_for(start_transactional(transactional_id), 30))
-    assert time.monotonic() - started < 5
-    assert transactional_id in str(refused.value)
+def test_transactions_commit_abort_and_fence():
+    committed, everything = asyncio.run(transactions(unique("aio-txn"), unique("aio-txn-id")))
+    assert committed == [b"c1", b"c2", b"c3"]
+    # The zombie's record never reached the log: its AddPartitionsToTxn,
+    # sent before the record, was fenced.
+    assert everything == [b"c1", b"a1", b"c2", b"c3"]

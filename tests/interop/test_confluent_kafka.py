@@ -2,15 +2,15 @@
 SCRAM-SHA-512, SASL_PLAINTEXT with PLAIN, SSL with a client certificate and
 OAUTHBEARER (tokens from tokens.py), each producing, consuming in a group
 and making admin calls; a user with a non-ASCII password (no SASLprep, see
-docs/security.md); a bad token refused with its reason; and a
-transactional producer refused with the broker's reason."""
+docs/security.md); a bad token refused with its reason. Transactions:
+test_confluent_transactions.py."""
 
 import os
 import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, ConfigResource, ScramCredentialInfo,
                                    ScramMechanism, UserScramCredentialUpsertion)
 
@@ -141,18 +141,3 @@ def test_a_bad_token_is_refused_with_its_reason():
     # The broker serves on.
     round_trip(oauth(), n=3)
 
-
-def test_init_transactions_fails_at_once_saying_why():
-    # No transaction coordinator yet: FindCoordinator answers the fatal
-    # TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a message, which librdkafka
-    # shows; the earlier COORDINATOR_NOT_AVAILABLE it retried for the whole
-    # timeout.
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "transactional.id": unique("ck-txn")})
-    started = time.monotonic()
-    with pytest.raises(KafkaException) as refused:
-        producer.init_transactions(30)
-    assert time.monotonic() - started < 5
-    error = refused.value.args[0]
-    assert error.fatal(), error
-    assert error.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, error
-    assert "transactions are not supported by this broker" in error.str(), error

@@ -1,4 +1,5 @@
-"""kafka-python against a running `fjord server` (address in $BOOTSTRAP)."""
+"""kafka-python against a running `fjord server` (address in $BOOTSTRAP).
+Transactions: test_kafka_python_transactions.py."""
 
 import os
 import threading
@@ -182,21 +183,6 @@ def poll_values(consumers, seen, until, timeout=30):
     for t in threads:
         t.join()
     assert until(), f"timed out; seen {len(seen)}"
-
-
-def test_a_transactional_producer_is_refused_at_once():
-    # No transaction coordinator yet: FindCoordinator answers the fatal
-    # TRANSACTIONAL_ID_AUTHORIZATION_FAILED (kafka-python keeps no broker
-    # message), not the retriable COORDINATOR_NOT_AVAILABLE, which kept
-    # init_transactions waiting out max_block_ms (60 s).
-    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=unique("py-txn"))
-    try:
-        started = time.monotonic()
-        with pytest.raises(kafka.errors.TransactionalIdAuthorizationFailedError):
-            producer.init_transactions()
-        assert time.monotonic() - started < 5
-    finally:
-        producer.close(timeout=5)
 
 
 def test_group_consumers_share_partitions_and_resume_from_commits(admin):

@@ -1,54 +1,12 @@
 // kafkajs (pure JavaScript, its own protocol code) against a running
 // `fjord server` (address in $BOOTSTRAP): admin, produce, a consumer group
-// whose two members share the partitions, committed offsets.
+// whose two members share the partitions, committed offsets. Transactions:
+// transactions.test.mjs.
 // Run by tests/interop/run.sh with `npm test`.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { Kafka, CompressionTypes, logLevel } from "kafkajs";
-
-const BOOTSTRAP = process.env.BOOTSTRAP ?? "127.0.0.1:9092";
-const kafka = new Kafka({
-  clientId: "fjord-interop-kafkajs",
-  brokers: [BOOTSTRAP],
-  logLevel: logLevel.ERROR,
-  // A broker that does not answer fails the test, not hangs it.
-  connectionTimeout: 5000,
-  requestTimeout: 10000,
-  retry: { retries: 3 },
-});
-
-const unique = (prefix) => `${prefix}-${randomBytes(4).toString("hex")}`;
-const open = [];
-after(async () => {
-  await Promise.allSettled(open.map((c) => c.disconnect()));
-});
-async function connected(client) {
-  open.push(client);
-  await client.connect();
-  return client;
-}
-
-/** Polls `cond` until it holds or `ms` pass. */
-async function until(cond, ms, what) {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-// Fetches wait at most 500 ms for data (kafkajs: 5 s), so that a consumer
-// stops quickly: disconnect waits for the fetch in flight.
-const consumerOf = (config) => kafka.consumer({ maxWaitTimeInMs: 500, ...config });
-
-async function createTopic(admin, topic, numPartitions) {
-  const created = await admin.createTopics({
-    topics: [{ topic, numPartitions, replicationFactor: 1 }],
-    waitForLeaders: true,
-  });
-  assert.equal(created, true, `${topic} created`);
-}
+import { CompressionTypes } from "kafkajs";
+import { kafka, unique, connected, until, consumerOf, createTopic } from "./common.mjs";
 
 test("admin creates, lists and describes topics", async () => {
   const admin = await connected(kafka.admin());
@@ -257,25 +215,4 @@ test("idempotent producer, offsets by time, partitions, configs, groups", async 
   await admin.deleteGroups([groupId]);
   const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
   assert.ok(!groups.includes(groupId));
-});
-
-test("a transactional producer is refused at once", async () => {
-  // No transaction coordinator yet: FindCoordinator answers the fatal
-  // TRANSACTIONAL_ID_AUTHORIZATION_FAILED (the retriable
-  // COORDINATOR_NOT_AVAILABLE before). kafkajs drops that code and its
-  // message (brokerPool.withBroker swallows the error) and fails with a
-  // generic KafkaJSGroupCoordinatorNotFound; no broker answer makes it name
-  // the reason while librdkafka still shows the broker's message. With
-  // kafkajs's default retries (not the suite's 3), as an application has
-  // them: the retriable code took about 12 s to fail that way.
-  const defaults = new Kafka({ clientId: "fjord-interop-kafkajs-txn", brokers: [BOOTSTRAP], logLevel: logLevel.NOTHING });
-  const producer = await connected(
-    defaults.producer({ transactionalId: unique("kjs-txn"), maxInFlightRequests: 1, idempotent: true }),
-  );
-  const started = Date.now();
-  await assert.rejects(producer.transaction(), (error) => {
-    assert.equal(error.name, "KafkaJSGroupCoordinatorNotFound", `${error}`);
-    return true;
-  });
-  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
 });

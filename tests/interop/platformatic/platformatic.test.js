@@ -3,13 +3,16 @@
 // a producer writes to it, two consumers of one group share its partitions
 // and commit, and the offsets they committed are there. This client fetches
 // by topic id (Fetch v13+ form) and describes topics with Metadata v12; it
-// read nothing from a broker that offered only Fetch v12.
+// read nothing from a broker that offered only Fetch v12. A transactional
+// producer's committed records are read read_committed, its aborted ones
+// are not.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import {
   Admin,
   Consumer,
+  FetchIsolationLevels,
   Producer,
   MessagesStreamModes,
   stringDeserializers,
@@ -130,10 +133,41 @@ test('admin, producer and a consumer group', { timeout: 60_000 }, async t => {
   assert.deepEqual(offsets, [10n, 10n], 'the next offsets are committed')
 })
 
-test('a transactional producer is refused at once, with the reason', { timeout: 30_000 }, async t => {
-  // No transaction coordinator yet: FindCoordinator answers the fatal
-  // TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a message, which this client
-  // keeps (serverErrorMessage).
+/** The values before 'end' in partition 0 of `topic`, read with `isolationLevel`. */
+async function readToEnd (t, topic, isolationLevel) {
+  const consumer = new Consumer({
+    groupId: `platformatic-reader-${randomUUID()}`,
+    clientId: 'interop-reader',
+    bootstrapBrokers,
+    deserializers: stringDeserializers,
+    maxWaitTime: 200
+  })
+  t.after(() => consumer.close(true))
+  const stream = await consumer.consume({
+    topics: [topic],
+    mode: MessagesStreamModes.EARLIEST,
+    autocommit: false,
+    isolationLevel
+  })
+  const values = []
+  let ended = false
+  const errors = []
+  stream.on('data', message => {
+    if (message.value === 'end') ended = true
+    else if (!ended) values.push(message.value)
+  })
+  stream.on('error', error => errors.push(error))
+  await waitFor(() => ended || errors.length > 0, () => `no 'end'; read ${values}`)
+  assert.deepEqual(errors, [])
+  await consumer.close(true)
+  return values
+}
+
+test('committed transactions are read read_committed, aborted ones are not', { timeout: 60_000 }, async t => {
+  const topic = `platformatic-txn-${randomUUID()}`
+  const admin = new Admin({ clientId: 'interop-admin', bootstrapBrokers })
+  t.after(() => admin.close())
+  await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 })
   const producer = new Producer({
     clientId: 'interop-transactional',
     bootstrapBrokers,
@@ -142,13 +176,18 @@ test('a transactional producer is refused at once, with the reason', { timeout: 
     transactionalId: `platformatic-txn-${randomUUID()}`
   })
   t.after(() => producer.close())
-  const started = Date.now()
-  await assert.rejects(producer.beginTransaction(), error => {
-    const [refused] = error.errors ?? []
-    assert.equal(refused?.apiId, 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', `${error}`)
-    assert.equal(refused.canRetry, false)
-    assert.match(refused.serverErrorMessage, /transactions are not supported by this broker/)
-    return true
-  })
-  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`)
+  for (const [value, commit] of [['c1', true], ['a1', false], ['c2', true]]) {
+    const transaction = await producer.beginTransaction()
+    await transaction.send({ messages: [{ topic, partition: 0, value }] })
+    if (commit) await transaction.commit()
+    else await transaction.abort()
+  }
+  // Written without a transaction after them: a read_committed consumer
+  // reaches it only once their markers are written.
+  const plain = new Producer({ clientId: 'interop-plain', bootstrapBrokers, serializers: stringSerializers })
+  t.after(() => plain.close())
+  await plain.send({ messages: [{ topic, partition: 0, value: 'end' }], acks: -1 })
+
+  assert.deepEqual(await readToEnd(t, topic, FetchIsolationLevels.READ_COMMITTED), ['c1', 'c2'])
+  assert.deepEqual(await readToEnd(t, topic, FetchIsolationLevels.READ_UNCOMMITTED), ['c1', 'a1', 'c2'])
 })

@@ -1,0 +1,49 @@
+"""A consume-transform-produce loop with confluent-kafka, the process
+test_confluent_transactions.py kills with SIGKILL at random points and
+restarts: it reads inputs read_committed from the group's committed
+offsets, writes `out-<input>` for each to the same partition of the output
+topic and sends the consumed offsets in the same transaction, so that each
+input's result is committed exactly once however often it is killed.
+
+Usage: txn_loop.py BOOTSTRAP INPUT OUTPUT GROUP TRANSACTIONAL_ID"""
+
+import random
+import sys
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+
+def main(bootstrap, source, sink, group, transactional_id):
+    # Transactions a killed run left open are aborted by the next
+    # init_transactions; the timeout only bounds the wait if it were not.
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id,
+                         "transaction.timeout.ms": 10000})
+    # Before the consumer reads its committed offsets: init_transactions
+    # completes the previous run's transaction, whose offsets the group
+    # holds as pending until then.
+    producer.init_transactions(30)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "isolation.level": "read_committed", "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    # Assigned, not subscribed: a restarted run need not wait for the
+    # killed one's membership to expire.
+    partitions = consumer.list_topics(source, timeout=10).topics[source].partitions
+    consumer.assign([TopicPartition(source, p) for p in partitions])
+    while True:
+        messages = [m for m in consumer.consume(num_messages=20, timeout=0.5)
+                    if m.error() is None]
+        if not messages:
+            continue
+        producer.begin_transaction()
+        for m in messages:
+            producer.produce(sink, value=b"out-" + m.value(), partition=m.partition())
+        # A slow transformation: kills land inside transactions too.
+        time.sleep(random.uniform(0, 0.05))
+        positions = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
+        producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
+        producer.commit_transaction(30)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
