@@ -29,6 +29,7 @@ pub(crate) mod sasl;
 mod scram_credentials;
 mod throttle;
 mod topics;
+mod txn_offsets;
 mod unregister_broker;
 
 use std::sync::Arc;
@@ -294,6 +295,9 @@ async fn dispatch(
         }
         RequestKind::OffsetCommit(r) => {
             ResponseKind::OffsetCommit(offsets::commit(state, v, r, access).await)
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(txn_offsets::commit(state, v, r, access).await)
         }
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(offsets::fetch(state, v, r, access))
