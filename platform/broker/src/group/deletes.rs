@@ -106,8 +106,13 @@ impl GroupCoordinator {
                         // A pending transactional offset of it is deleted
                         // too, as in Kafka (the tombstone comes later in
                         // the log than the transaction's record).
-                        self.txn_offsets.lock().supersede(group_id, &key);
-                        if group.offsets.remove(&key).is_some() {
+                        let pending = {
+                            let mut txn = self.txn_offsets.lock();
+                            let pending = txn.is_pending(group_id, &key);
+                            txn.supersede(group_id, &key);
+                            pending
+                        };
+                        if group.offsets.remove(&key).is_some() || pending {
                             tombstones.push((offset_key(&group.id, topic, *p), None));
                         }
                         Ok(())

@@ -274,12 +274,18 @@ impl GroupCoordinator {
             return Ok(());
         }
         if let Some(consumer) = group.consumer.as_mut() {
+            // Kafka answers a stale member epoch of a transactional commit
+            // with ILLEGAL_GENERATION, the error producers know.
             return Self::check_consumer_member(
                 consumer,
                 by.member_id,
                 by.generation,
                 Some(Instant::now()),
-            );
+            )
+            .map_err(|e| match e {
+                GroupError::StaleMemberEpoch => GroupError::IllegalGeneration,
+                e => e,
+            });
         }
         Self::check_member(group, by.member_id, by.instance_id, by.generation)?;
         if let Some(member) = group.members.get_mut(by.member_id) {
