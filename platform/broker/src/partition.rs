@@ -11,6 +11,8 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::error::PartitionError;
+
+mod txn;
 use crate::producer_state::{Expiry, ProducerStates, Verdict};
 use crate::replica_set::{IsrChange, ReplicaSet};
 
@@ -227,6 +229,17 @@ impl Partition {
     /// (in fsync mode, on a blocking thread) waits for the fsync. Advances
     /// the high watermark and wakes fetches.
     pub async fn append(&self, mut batches: Vec<u8>) -> Result<AppendInfo, PartitionError> {
+        self.append_as_leader(move |log, epoch| log.append(&mut batches, epoch))
+            .await
+    }
+
+    /// Runs `append` on the log as leader with the current leader epoch
+    /// (on a blocking thread when it may fsync), then counts it and moves
+    /// the high watermark.
+    async fn append_as_leader(
+        &self,
+        append: impl FnOnce(&Log, i32) -> Result<AppendInfo, LogError> + Send + 'static,
+    ) -> Result<AppendInfo, PartitionError> {
         // Request handlers check leadership first; this guards in-process
         // writers (pipelines, the group coordinator) from writing into a
         // follower's copy, which would make it diverge from its leader.
@@ -244,11 +257,11 @@ impl Partition {
         let info = if may_fsync {
             let log = Arc::clone(&self.log);
             let _waiting = ProducePurgatory::enter();
-            tokio::task::spawn_blocking(move || log.append(&mut batches, epoch))
+            tokio::task::spawn_blocking(move || append(&log, epoch))
                 .await
                 .map_err(|e| PartitionError::Interrupted(e.to_string()))??
         } else {
-            self.log.append(&mut batches, epoch)?
+            append(&self.log, epoch)?
         };
         self.count_in(&info);
         self.appended_to(info.last_offset + 1);

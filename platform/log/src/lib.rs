@@ -27,6 +27,7 @@ mod checkpoint;
 mod cleaner;
 mod codec;
 mod config;
+mod control;
 mod error;
 mod files;
 mod index;
@@ -45,6 +46,7 @@ pub use cleaner::{
     SWAP_SUFFIX, SwapStep,
 };
 pub use config::{CleanupPolicy, Durability, LogConfig, TimestampType};
+pub use control::{CONTROL_ATTRIBUTE, TRANSACTIONAL_ATTRIBUTE, TxnMarker};
 pub use error::{LogError, RecordError};
 pub use files::{FileCache, MIN_OPEN_FILES, nofile_limit};
 pub use log::{

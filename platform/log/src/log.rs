@@ -198,6 +198,9 @@ enum Origin {
     Leader { epoch: i32 },
     /// A leader's batches copied by a follower: offsets are kept.
     Follower,
+    /// A transaction marker the broker writes as leader: offsets and the
+    /// epoch are assigned as for a producer's, without the producer rules.
+    Control { epoch: i32 },
 }
 
 impl Log {
@@ -479,6 +482,24 @@ impl Log {
         self.append_from(batches, Origin::Follower)
     }
 
+    /// Appends, as leader in `leader_epoch`, the control batch of a
+    /// transaction marker (see [`TxnMarker`](crate::TxnMarker)). The
+    /// producer validator, which refuses control batches from clients, is
+    /// not run: the broker built the batch.
+    pub fn append_control(
+        &self,
+        marker: &crate::TxnMarker,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        let mut batch = marker.to_batch(now_ms());
+        self.append_from(
+            &mut batch,
+            Origin::Control {
+                epoch: leader_epoch,
+            },
+        )
+    }
+
     fn append_from(&self, buf: &mut [u8], origin: Origin) -> Result<AppendInfo, LogError> {
         let config = self.config();
         // A produce carries one batch per partition: keep that case off the heap.
@@ -487,6 +508,13 @@ impl Log {
             // A producer's batches: checked whole, record by record, once.
             Origin::Leader { .. } => {
                 crate::validate::validate_produced(buf, &config, |h| headers.push(h))?
+            }
+            Origin::Control { .. } => {
+                let header = batch::validate(buf)?;
+                if !header.is_control() || header.size() != buf.len() {
+                    return Err(LogError::invalid("not one control batch"));
+                }
+                headers.push(header);
             }
             // A leader's: its validator passed them; the CRC is the check
             // that the copy is the leader's.
@@ -504,7 +532,7 @@ impl Log {
         let mut writer = self.writer.lock();
         let log_end = self.log_end_offset();
         match origin {
-            Origin::Leader { epoch } => {
+            Origin::Leader { epoch } | Origin::Control { epoch } => {
                 let mut next = log_end;
                 let mut pos = 0;
                 for header in &mut headers {
