@@ -31,6 +31,7 @@ mod throttle;
 mod topics;
 mod transactions;
 mod txn;
+mod txn_offsets;
 mod unregister_broker;
 
 use std::sync::Arc;
@@ -313,6 +314,9 @@ async fn dispatch(
         RequestKind::OffsetCommit(r) => {
             ResponseKind::OffsetCommit(offsets::commit(state, v, r, access).await)
         }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(txn_offsets::commit(state, v, r, access).await)
+        }
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(offsets::fetch(state, v, r, access))
         }
@@ -394,6 +398,8 @@ pub(crate) async fn topic_or_create(
 mod authorized;
 #[cfg(test)]
 mod every_version;
+#[cfg(test)]
+mod txn_offsets_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -217,13 +217,25 @@ pub(crate) async fn append(
     if records.is_empty() {
         return Ok(());
     }
+    append_batch(offsets, group, |_| encode_batch(records)).await?;
+    Ok(())
+}
+
+/// Appends the batch `encode` makes to `group`'s partition of the offsets
+/// topic (waiting for the in-sync replicas as a commit does). Returns the
+/// partition's index. `encode` gets the time to stamp the records with.
+pub(crate) async fn append_batch(
+    offsets: &OffsetsTopic,
+    group: &str,
+    encode: impl FnOnce(i64) -> Result<Vec<u8>, LogError>,
+) -> Result<i32, GroupError> {
     let topic = topic(offsets).await?;
     let index = partition_for(group, topic.partition_count());
     let partition = topic
         .partition(index)
         .filter(|p| p.is_leader())
         .ok_or(GroupError::NotCoordinator)?;
-    let batch = encode_batch(records).map_err(|e| {
+    let batch = encode(now_ms()).map_err(|e| {
         tracing::error!(error = %e, "cannot encode an offsets batch");
         GroupError::Encode(e)
     })?;
@@ -239,7 +251,7 @@ pub(crate) async fn append(
             .await
             .map_err(GroupError::NotReplicated)?;
     }
-    Ok(())
+    Ok(index)
 }
 
 /// Replays `__consumer_offsets` (if it exists) into `coordinator`; later
@@ -285,11 +297,11 @@ pub(crate) fn load_partition(
             // (an empty batch): go on after its last offset, not its
             // last record's.
             next = next.max(header.next_offset());
-            let Some(batch) = bytes.get(at..at + header.size()) else {
+            let Some(raw) = bytes.get(at..at + header.size()) else {
                 break;
             };
             at += header.size();
-            let batch = match fjord_log::decode_batch(batch, limits) {
+            let batch = match fjord_log::decode_batch(raw, limits) {
                 Ok(batch) => batch,
                 Err(e) => {
                     // Bounded whatever it holds; skipped, not fatal: one
@@ -305,8 +317,24 @@ pub(crate) fn load_partition(
                 }
             };
             if header.is_control() {
+                // A transaction marker: completes that producer's pending
+                // offsets written before it to this partition.
+                match fjord_log::TxnMarker::parse(raw) {
+                    Ok(Some(marker)) if header.last_offset() >= before => {
+                        coordinator.complete_txn(
+                            partition.index(),
+                            marker.producer_id,
+                            marker.commit,
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "bad control batch skipped"),
+                }
                 continue;
             }
+            // Offsets of a transaction: pending until its marker (which may
+            // come after `end`, or later still).
+            let transactional = header.attributes & fjord_log::TRANSACTIONAL_ATTRIBUTE != 0;
             for record in batch.records() {
                 if record.offset < before {
                     continue;
@@ -341,7 +369,17 @@ pub(crate) fn load_partition(
                                 continue;
                             }
                         };
-                        coordinator.set_offset(&group, (topic, p), value);
+                        match value {
+                            Some(value) if transactional => {
+                                coordinator.txn_offsets.lock().add(
+                                    header.producer_id,
+                                    &group,
+                                    partition.index(),
+                                    [((topic, p), value)],
+                                );
+                            }
+                            value => coordinator.set_offset(&group, (topic, p), value),
+                        }
                         applied += 1;
                     }
                     Ok(None) => {}
