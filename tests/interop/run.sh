@@ -74,6 +74,10 @@ admin.api.require.auth: false
 group.consumer.heartbeat.interval.ms: 500
 # (below Kafka's lowest allowed interval, 5000, so the bound comes down too)
 group.consumer.min.heartbeat.interval.ms: 500
+# Transactions left open past their transaction.timeout.ms (2 s in the
+# tests) are looked for this often (Kafka: 10000), so they are aborted
+# within a fraction of a second of it.
+transaction.abort.timed.out.transaction.cleanup.interval.ms: 500
 YAML
 
 "$fjord" server --config "$data/fjord.yaml" --data-dir "$data" \

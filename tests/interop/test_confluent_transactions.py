@@ -22,9 +22,9 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException,
-                             Producer, TopicPartition)
-from confluent_kafka.admin import AdminClient, ConsumerGroupTopicPartitions, NewTopic
+from confluent_kafka import (OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions,
+                             KafkaError, KafkaException, Producer, TopicPartition)
+from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP", "127.0.0.1:9092")
 HERE = os.path.dirname(os.path.abspath(__file__))
