@@ -34,6 +34,7 @@ mod index;
 mod log;
 mod records;
 mod segment;
+mod transactions;
 mod validate;
 
 pub use batch::{
@@ -58,4 +59,5 @@ pub use records::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeLimits, DecodedBatch, Record, decode_batch,
 };
 pub use segment::DELETED_SUFFIX;
+pub use transactions::{AbortedTxn, TRANSACTION_STATE_CHECKPOINT};
 pub use validate::{validate_produced, validate_produced_at};

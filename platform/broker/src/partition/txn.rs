@@ -7,6 +7,17 @@ use super::Partition;
 use crate::error::PartitionError;
 
 impl Partition {
+    /// The last stable offset: below it every transaction is decided, so
+    /// read_committed consumers read up to it. The high watermark, or the
+    /// first offset of a transaction still open when that is lower.
+    #[allow(dead_code)]
+    pub(crate) fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        self.log
+            .first_unstable_offset()
+            .map_or(hw, |first| first.min(hw))
+    }
+
     /// Appends, as leader, the transaction marker of producer
     /// `producer_id` (commit or abort), written by the transaction
     /// coordinator's WriteTxnMarkers: a control batch in Kafka's format.
@@ -76,5 +87,34 @@ mod tests {
         );
         let abort = partition.write_txn_marker(9, 2, false, 5).await.unwrap();
         assert_eq!((abort, partition.high_watermark()), (2, 3));
+    }
+
+    /// A transactional batch of producer `pid` (epoch 0, sequence `seq`).
+    pub(crate) fn txn_batch(pid: i64, seq: i32) -> Vec<u8> {
+        let mut builder = BatchBuilder::new();
+        builder.push(1, None, Some(bytes::Bytes::from("v")));
+        let mut batch = builder.build().unwrap();
+        batch[21..23].copy_from_slice(&0x10i16.to_be_bytes());
+        batch[43..51].copy_from_slice(&pid.to_be_bytes());
+        batch[51..53].copy_from_slice(&0i16.to_be_bytes());
+        batch[53..57].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        batch
+    }
+
+    #[tokio::test]
+    async fn the_last_stable_offset_stops_at_an_open_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = partition(dir.path());
+        partition.append(txn_batch(5, 0)).await.unwrap();
+        assert_eq!(partition.high_watermark(), 1);
+        assert_eq!(partition.last_stable_offset(), 0);
+        partition.append(txn_batch(6, 0)).await.unwrap();
+        partition.write_txn_marker(5, 0, true, 0).await.unwrap();
+        assert_eq!(partition.last_stable_offset(), 1);
+        partition.write_txn_marker(6, 0, false, 0).await.unwrap();
+        assert_eq!(partition.last_stable_offset(), 4);
+        assert_eq!(partition.log().aborted_transactions(0, 4).len(), 1);
     }
 }
