@@ -142,6 +142,21 @@ fn offsets_partition(state: &BrokerState) -> i32 {
     partition_for("g", count)
 }
 
+/// What the transaction coordinator does at the end of a transaction: the
+/// marker to the group's offsets partition, then the completion.
+async fn end_txn(state: &Arc<BrokerState>, partition: i32, pid: i64, commit: bool) {
+    let topic = state.registry().get(OFFSETS_TOPIC).expect("offsets topic");
+    let leader = topic.partition(partition).expect("offsets partition");
+    leader
+        .write_txn_marker(pid, 0, commit, 0)
+        .await
+        .expect("marker written");
+    state
+        .groups()
+        .complete_transaction(partition, pid, 0, commit)
+        .await;
+}
+
 #[tokio::test]
 async fn transactional_offsets_wait_for_their_marker() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -198,10 +213,7 @@ async fn transactional_offsets_wait_for_their_marker() -> TestResult {
         fetched(&state, 7, true).await,
         [(-1, UNSTABLE), (-1, UNSTABLE)]
     );
-    state
-        .groups()
-        .complete_transaction(partition, 1000, 0, true)
-        .await;
+    end_txn(&state, partition, 1000, true).await;
     assert_eq!(fetched(&state, 7, true).await, [(10, 0), (20, 0)]);
 
     // An aborted transaction leaves the committed offsets as they were.
@@ -210,10 +222,7 @@ async fn transactional_offsets_wait_for_their_marker() -> TestResult {
         [0]
     );
     assert_eq!(fetched(&state, 8, true).await, [(-1, UNSTABLE), (20, 0)]);
-    state
-        .groups()
-        .complete_transaction(partition, 1001, 0, false)
-        .await;
+    end_txn(&state, partition, 1001, false).await;
     assert_eq!(fetched(&state, 8, true).await, [(10, 0), (20, 0)]);
 
     // One still open at a reload stays pending.
