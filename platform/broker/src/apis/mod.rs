@@ -31,6 +31,7 @@ mod throttle;
 mod topics;
 mod transactions;
 mod txn;
+mod txn_offsets;
 mod unregister_broker;
 
 use std::sync::Arc;
@@ -312,6 +313,9 @@ async fn dispatch(
         }
         RequestKind::OffsetCommit(r) => {
             ResponseKind::OffsetCommit(offsets::commit(state, v, r, access).await)
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(txn_offsets::commit(state, v, r, access).await)
         }
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(offsets::fetch(state, v, r, access))

@@ -8,6 +8,10 @@
 //! (TOPIC_AUTHORIZATION_FAILED); OffsetFetch DESCRIBE on the group and on
 //! each topic (topics not describable are left out of an "all topics"
 //! answer); OffsetDelete DELETE on the group and READ on each topic.
+//!
+//! OffsetFetch with `require_stable` (v7+) answers UNSTABLE_OFFSET_COMMIT
+//! for a partition an open transaction has committed an offset of
+//! (TxnOffsetCommit, `txn_offsets.rs`); without it, the committed offset.
 
 use std::sync::Arc;
 
@@ -130,17 +134,21 @@ fn group_allowed(access: &Access, op: Operation, group: &str) -> Result<(), i16>
     }
 }
 
-/// Committed offsets by wire topic name, each topic's partitions in order,
-/// and 0 or the error code of the topic (TOPIC_AUTHORIZATION_FAILED).
-type Fetched = Vec<(TopicName, Vec<(i32, Option<CommittedOffset>)>, i16)>;
+/// Committed offsets by wire topic name, each topic's partitions in order
+/// with 0 or their error code (TOPIC_AUTHORIZATION_FAILED,
+/// UNSTABLE_OFFSET_COMMIT).
+type Fetched = Vec<(TopicName, Vec<(i32, Option<CommittedOffset>, i16)>)>;
 
 /// One group's committed offsets for the asked topics (`None`: all the
-/// requester may describe).
+/// requester may describe). With `require_stable` (v7+), a partition whose
+/// offset an open transaction has committed answers UNSTABLE_OFFSET_COMMIT
+/// and no offset, as Kafka: the client retries once the transaction ended.
 fn fetch_group(
     state: &BrokerState,
     access: &Access,
     group_id: &str,
     topics: Option<Vec<(TopicName, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Fetched {
     let all = topics.is_none();
     let topics = topics.map(|ts| ts.into_iter().map(|(t, ps)| (t.to_string(), ps)).collect());
@@ -153,13 +161,27 @@ fn fetch_group(
             if all && !allowed {
                 return None;
             }
-            let name = TopicName(StrBytes::from_string(name));
-            if allowed {
-                Some((name, partitions, 0))
+            let partitions = if allowed {
+                partitions
+                    .into_iter()
+                    .map(|(p, o)| {
+                        if require_stable
+                            && state.groups().has_pending_txn_offset(group_id, &name, p)
+                        {
+                            (p, None, ResponseError::UnstableOffsetCommit.code())
+                        } else {
+                            (p, o, 0)
+                        }
+                    })
+                    .collect()
             } else {
-                let hidden = partitions.into_iter().map(|(p, _)| (p, None)).collect();
-                Some((name, hidden, ResponseError::TopicAuthorizationFailed.code()))
-            }
+                let denied = ResponseError::TopicAuthorizationFailed.code();
+                partitions
+                    .into_iter()
+                    .map(|(p, _)| (p, None, denied))
+                    .collect()
+            };
+            Some((TopicName(StrBytes::from_string(name)), partitions))
         })
         .collect()
 }
@@ -207,19 +229,20 @@ pub(crate) fn fetch(
                         .with_group_id(g.group_id)
                         .with_error_code(code);
                 }
-                let fetched = fetch_group(state, access, &g.group_id, topics);
+                let fetched =
+                    fetch_group(state, access, &g.group_id, topics, request.require_stable);
                 offset_fetch_response::OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(
                         fetched
                             .into_iter()
-                            .map(|(name, partitions, code)| {
+                            .map(|(name, partitions)| {
                                 offset_fetch_response::OffsetFetchResponseTopics::default()
                                     .with_name(name)
                                     .with_partitions(
                                         partitions
                                             .into_iter()
-                                            .map(|(p, o)| {
+                                            .map(|(p, o, code)| {
                                                 offset_fetch_response::OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(p)
                                                     .with_error_code(code)
@@ -272,17 +295,24 @@ pub(crate) fn fetch(
             .map(|t| (t.name, t.partition_indexes))
             .collect()
     });
-    let fetched = fetch_group(state, access, &request.group_id, topics);
+    // require_stable is in the request from v7 (false before).
+    let fetched = fetch_group(
+        state,
+        access,
+        &request.group_id,
+        topics,
+        request.require_stable,
+    );
     OffsetFetchResponse::default().with_topics(
         fetched
             .into_iter()
-            .map(|(name, partitions, code)| {
+            .map(|(name, partitions)| {
                 offset_fetch_response::OffsetFetchResponseTopic::default()
                     .with_name(name)
                     .with_partitions(
                         partitions
                             .into_iter()
-                            .map(|(p, o)| {
+                            .map(|(p, o, code)| {
                                 offset_fetch_response::OffsetFetchResponsePartition::default()
                                     .with_partition_index(p)
                                     .with_error_code(code)

@@ -135,6 +135,9 @@ impl GroupCoordinator {
         value: Option<CommittedOffset>,
     ) {
         let mut groups = self.lock();
+        // Written after any transactional offset of the same partition:
+        // the transaction must not overwrite it (`txn_offsets.rs`).
+        self.txn_offsets.lock().supersede(group_id, &key);
         let group = groups
             .entry(group_id.to_string())
             .or_insert_with(|| Group::new(group_id));

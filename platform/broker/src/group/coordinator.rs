@@ -103,6 +103,9 @@ pub(crate) struct GroupCoordinator {
     /// groups' lock.
     pub(super) group_configs:
         parking_lot::RwLock<std::sync::Arc<super::configs::AppliedGroupConfigs>>,
+    /// Offsets committed inside open transactions (`txn_offsets.rs`);
+    /// taken after the groups' lock when both are held.
+    pub(super) txn_offsets: Mutex<super::txn_offsets::TxnOffsets>,
 }
 
 impl GroupCoordinator {
@@ -117,6 +120,7 @@ impl GroupCoordinator {
             forgotten: Mutex::new(Vec::new()),
             loaded: Default::default(),
             group_configs: Default::default(),
+            txn_offsets: Default::default(),
         }
     }
 

@@ -63,9 +63,14 @@ impl GroupCoordinator {
         let Some(group) = groups.remove(group_id) else {
             return Err(GroupError::GroupIdNotFound);
         };
+        // As Kafka: open transactions do not block the deletion; their
+        // offsets of the group go with it (`txn_offsets.rs`).
+        let mut pending = self.txn_offsets.lock().remove_group(group_id);
+        pending.retain(|key| !group.offsets.contains_key(key));
         let mut records: Tombstones = group
             .offsets
             .keys()
+            .chain(&pending)
             .map(|(topic, p)| (offset_key(&group.id, topic, *p), None))
             .collect();
         records.push((group_key(&group.id), None));
@@ -98,7 +103,16 @@ impl GroupCoordinator {
                             return Err(GroupError::SubscribedToTopic);
                         }
                         let key = (topic.clone(), *p);
-                        if group.offsets.remove(&key).is_some() {
+                        // A pending transactional offset of it is deleted
+                        // too, as in Kafka (the tombstone comes later in
+                        // the log than the transaction's record).
+                        let pending = {
+                            let mut txn = self.txn_offsets.lock();
+                            let pending = txn.is_pending(group_id, &key);
+                            txn.supersede(group_id, &key);
+                            pending
+                        };
+                        if group.offsets.remove(&key).is_some() || pending {
                             tombstones.push((offset_key(&group.id, topic, *p), None));
                         }
                         Ok(())

@@ -24,6 +24,7 @@ pub(crate) mod offsets_topic;
 pub(crate) mod ownership;
 mod reconcile;
 pub(crate) mod state;
+pub(crate) mod txn_offsets;
 mod views;
 
 pub(crate) use classic::JoinRequest;

@@ -217,13 +217,25 @@ pub(crate) async fn append(
     if records.is_empty() {
         return Ok(());
     }
+    append_batch(offsets, group, |_| encode_batch(records)).await?;
+    Ok(())
+}
+
+/// Appends the batch `encode` makes to `group`'s partition of the offsets
+/// topic (waiting for the in-sync replicas as a commit does). Returns the
+/// partition's index. `encode` gets the time to stamp the records with.
+pub(crate) async fn append_batch(
+    offsets: &OffsetsTopic,
+    group: &str,
+    encode: impl FnOnce(i64) -> Result<Vec<u8>, LogError>,
+) -> Result<i32, GroupError> {
     let topic = topic(offsets).await?;
     let index = partition_for(group, topic.partition_count());
     let partition = topic
         .partition(index)
         .filter(|p| p.is_leader())
         .ok_or(GroupError::NotCoordinator)?;
-    let batch = encode_batch(records).map_err(|e| {
+    let batch = encode(now_ms()).map_err(|e| {
         tracing::error!(error = %e, "cannot encode an offsets batch");
         GroupError::Encode(e)
     })?;
@@ -239,7 +251,7 @@ pub(crate) async fn append(
             .await
             .map_err(GroupError::NotReplicated)?;
     }
-    Ok(())
+    Ok(index)
 }
 
 /// Replays `__consumer_offsets` (if it exists) into `coordinator`; later
@@ -305,8 +317,19 @@ pub(crate) fn load_partition(
                 }
             };
             if header.is_control() {
+                // A transaction marker: completes that producer's pending
+                // offsets written before it to this partition.
+                let marker = batch
+                    .records()
+                    .find_map(|r| r.key.and_then(super::txn_offsets::control_type));
+                if let Some(commit) = marker {
+                    coordinator.complete_txn(partition.index(), header.producer_id, commit);
+                }
                 continue;
             }
+            // Bit 4 of the attributes: offsets of a transaction, pending
+            // until its marker (which may come after `end`, or later still).
+            let transactional = header.attributes & 0x10 != 0;
             for record in batch.records() {
                 if record.offset < before {
                     continue;
@@ -341,7 +364,17 @@ pub(crate) fn load_partition(
                                 continue;
                             }
                         };
-                        coordinator.set_offset(&group, (topic, p), value);
+                        match value {
+                            Some(value) if transactional => {
+                                coordinator.txn_offsets.lock().add(
+                                    header.producer_id,
+                                    &group,
+                                    partition.index(),
+                                    [((topic, p), value)],
+                                );
+                            }
+                            value => coordinator.set_offset(&group, (topic, p), value),
+                        }
                         applied += 1;
                     }
                     Ok(None) => {}

@@ -89,7 +89,9 @@ fn forget(groups: &GroupCoordinator, partition: i32, count: i32) {
     // Dropping a group drops its members' parked oneshots: their JoinGroup
     // and SyncGroup answer with an error and the clients find the new
     // coordinator.
-    groups
-        .lock()
-        .retain(|id, _| partition_for(id, count) != partition);
+    let mut kept = groups.lock();
+    kept.retain(|id, _| partition_for(id, count) != partition);
+    // Pending transactional offsets too: a reload rebuilds them from the
+    // log, with whatever markers it has by then.
+    groups.txn_offsets.lock().remove_partition(partition);
 }

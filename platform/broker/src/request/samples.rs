@@ -209,6 +209,18 @@ pub(crate) fn sample(api: ApiKey, version: i16) -> RequestKind {
                         .with_partitions(vec![Default::default()]),
                 ]),
         ),
+        ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(text("txn")))
+                .with_group_id(GroupId(text("group")))
+                .with_producer_id(ProducerId(1))
+                .with_generation_id(-1)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![Default::default()]),
+                ]),
+        ),
         ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
             kafka_protocol::messages::OffsetForLeaderEpochRequest::default().with_topics(vec![
                 kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
