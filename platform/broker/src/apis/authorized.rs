@@ -121,6 +121,10 @@ const TABLE: &[(ApiKey, Unprivileged)] = &[
         Refused(ResponseError::ClusterAuthorizationFailed),
     ),
     (
+        ApiKey::TxnOffsetCommit,
+        Refused(ResponseError::TransactionalIdAuthorizationFailed),
+    ),
+    (
         ApiKey::AddPartitionsToTxn,
         RefusedSplit(
             ResponseError::TransactionalIdAuthorizationFailed,

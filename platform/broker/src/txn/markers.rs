@@ -60,7 +60,15 @@ pub(crate) async fn write_local(
             crate::error::partition_error_code(&e)
         })?;
     if topic == OFFSETS_TOPIC {
-        complete_group_side(state, index, marker).await;
+        state
+            .groups()
+            .complete_transaction(
+                index,
+                marker.producer_id,
+                marker.producer_epoch,
+                marker.commit,
+            )
+            .await;
     }
     Ok(())
 }
@@ -185,16 +193,4 @@ async fn send(
         }
     }
     left
-}
-
-/// The group coordinator's side of a marker on `__consumer_offsets`
-/// (interface 2 of the transaction work, branch txgroup): pending
-/// transactional offsets applied or dropped.
-async fn complete_group_side(_state: &BrokerState, index: i32, marker: Marker) {
-    // TXGROUP: state.groups().complete_transaction(index, pid, epoch, commit)
-    tracing::debug!(
-        partition = index,
-        producer_id = marker.producer_id,
-        "group side of the marker pending txgroup"
-    );
 }
