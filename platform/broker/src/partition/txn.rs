@@ -72,10 +72,21 @@ impl Partition {
         };
         // Under the producers' lock: the marker lands after any batch of
         // that producer being appended, never between its check and append.
-        let _producers = self.producers.lock().await;
+        let mut guard = self.producer_states().await?;
+        if let Some(states) = guard.as_ref() {
+            states.check_marker(producer_id, producer_epoch)?;
+        }
         let info = self
             .append_as_leader(move |log, epoch| log.append_control(&marker, epoch))
             .await?;
+        if let Some(states) = guard.as_mut() {
+            states.mark(
+                producer_id,
+                producer_epoch,
+                coordinator_epoch,
+                crate::clock::now_ms(),
+            );
+        }
         Ok(info.first_offset)
     }
 }
@@ -150,6 +161,64 @@ mod tests {
         partition.write_txn_marker(6, 0, false, 0).await.unwrap();
         assert_eq!(partition.last_stable_offset(), 4);
         assert_eq!(partition.log().aborted_transactions(0, 4).len(), 1);
+    }
+
+    fn expiry() -> crate::producer_state::Expiry {
+        crate::producer_state::Expiry {
+            now_ms: crate::clock::now_ms(),
+            after_ms: 86_400_000,
+        }
+    }
+
+    fn header_of(batch: &[u8]) -> fjord_log::BatchHeader {
+        fjord_log::validate_batch(batch).unwrap()
+    }
+
+    /// A transactional batch of `pid` in `epoch` starting at `seq`.
+    fn txn_batch_epoch(pid: i64, epoch: i16, seq: i32) -> Vec<u8> {
+        let mut batch = txn_batch(pid, seq);
+        batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        batch
+    }
+
+    #[tokio::test]
+    async fn a_marker_fences_older_epochs_and_keeps_sequences_across_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = partition(dir.path());
+        let b = txn_batch_epoch(5, 0, 0);
+        partition
+            .append_idempotent(b.clone(), &header_of(&b), expiry())
+            .await
+            .unwrap();
+        // The coordinator aborted with a bumped epoch (a timeout).
+        partition.write_txn_marker(5, 1, false, 3).await.unwrap();
+        let old = txn_batch_epoch(5, 0, 1);
+        let refused = partition
+            .append_idempotent(old.clone(), &header_of(&old), expiry())
+            .await
+            .unwrap_err();
+        assert_eq!(crate::error::partition_error_code(&refused), 47);
+        // A marker of an older epoch is refused too.
+        assert!(partition.write_txn_marker(5, 0, true, 3).await.is_err());
+        // The new epoch starts at sequence 0.
+        let new = txn_batch_epoch(5, 1, 0);
+        let (offset, _) = partition
+            .append_idempotent(new.clone(), &header_of(&new), expiry())
+            .await
+            .unwrap();
+        assert_eq!(offset, 2);
+        partition.write_txn_marker(5, 1, true, 3).await.unwrap();
+        // Rebuilt from the log (markers included), the next batch follows.
+        let rebuilt = crate::producer_state::ProducerStates::rebuild(partition.log());
+        let next = txn_batch_epoch(5, 1, 1);
+        assert_eq!(
+            rebuilt.check(&header_of(&next), expiry()),
+            Ok(crate::producer_state::Verdict::Append)
+        );
+        let stale = txn_batch_epoch(5, 0, 0);
+        assert!(rebuilt.check(&header_of(&stale), expiry()).is_err());
     }
 
     #[tokio::test]
