@@ -34,6 +34,7 @@ use crate::request_memory::RequestMemory;
 use crate::sasl::Authenticator;
 use crate::tls::ServerTls;
 use crate::topic_registry::TopicRegistry;
+use crate::txn::TxnCoordinator;
 
 /// The shared state of one broker.
 #[derive(Debug)]
@@ -57,6 +58,8 @@ pub(crate) struct BrokerState {
     /// `super.users` and the admin user, as `User:name`.
     super_users: Vec<String>,
     groups: Arc<GroupCoordinator>,
+    /// The transaction coordinator (`crate::txn`).
+    txns: Arc<TxnCoordinator>,
     producer_ids: ProducerIds,
     advertised_host: String,
     advertised_port: i32,
@@ -101,6 +104,7 @@ impl BrokerState {
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
             offsets_topic_replication_factor: config.offsets_topic_replication_factor,
+            transaction_state_replication_factor: config.transaction_state_log_replication_factor,
             controller_voters: config
                 .controller_voters
                 .as_deref()
@@ -127,6 +131,7 @@ impl BrokerState {
             authorizer,
             client_quotas,
             groups,
+            txns: Arc::default(),
             producer_ids,
             advertised_host: advertised.host,
             advertised_port: advertised.port,
@@ -204,6 +209,10 @@ impl BrokerState {
         &self.groups
     }
 
+    pub(crate) fn txns(&self) -> &Arc<TxnCoordinator> {
+        &self.txns
+    }
+
     pub(crate) fn producer_ids(&self) -> &ProducerIds {
         &self.producer_ids
     }
@@ -214,6 +223,12 @@ impl BrokerState {
 
     pub(crate) fn advertised_port(&self) -> i32 {
         self.advertised_port
+    }
+
+    /// The inter-broker listener's name (peers are reached at their
+    /// endpoint of the same name).
+    pub(crate) fn inter_broker_listener(&self) -> &str {
+        &self.inter_broker_listener
     }
 
     /// The TLS of the inter-broker listener (`None`: plain TCP): the

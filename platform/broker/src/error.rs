@@ -238,6 +238,61 @@ impl GroupError {
     }
 }
 
+/// Why the transaction coordinator refused a request, or could not store
+/// what it accepted in `__transaction_state`. [`txn_error_code`] gives the
+/// Kafka code.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TxnError {
+    /// Another broker coordinates the transactional id.
+    #[error("this broker does not coordinate the transactional id")]
+    NotCoordinator,
+    /// `__transaction_state` does not exist yet and cannot be created now.
+    #[error("__transaction_state is not available")]
+    CoordinatorNotAvailable,
+    /// A commit or abort of the id is being completed, or an open
+    /// transaction is being aborted before a new producer takes over.
+    #[error("a transaction of this id is completing")]
+    ConcurrentTransactions,
+    /// The request names another producer id than the id's current one.
+    #[error("the producer id is not the transactional id's")]
+    InvalidProducerIdMapping,
+    /// The request's epoch is not the current one: a newer producer of the
+    /// same transactional id took over.
+    #[error("the producer was fenced by a newer one of the same transactional id")]
+    ProducerFenced,
+    /// The request does not fit the transaction's state (ending a
+    /// transaction that was not begun, committing an aborting one).
+    #[error("the request does not fit the transaction's state")]
+    InvalidTxnState,
+    /// `transaction.timeout.ms` over `transaction.max.timeout.ms` (or not
+    /// positive).
+    #[error("the transaction timeout is over transaction.max.timeout.ms")]
+    InvalidTransactionTimeout,
+    /// The id's partition of `__transaction_state` refused the write, or
+    /// its in-sync replicas did not confirm it.
+    #[error("transaction state not persisted: {0}")]
+    NotPersisted(String),
+}
+
+/// The Kafka code of a transaction coordinator refusal. `fenced_known`:
+/// the request version knows PRODUCER_FENCED (KIP-588); older ones get
+/// INVALID_PRODUCER_EPOCH, as Kafka answers them.
+pub(crate) fn txn_error_code(error: &TxnError, fenced_known: bool) -> i16 {
+    match error {
+        TxnError::NotCoordinator => ResponseError::NotCoordinator.code(),
+        TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable.code(),
+        TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions.code(),
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping.code(),
+        TxnError::ProducerFenced if fenced_known => ResponseError::ProducerFenced.code(),
+        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch.code(),
+        TxnError::InvalidTxnState => ResponseError::InvalidTxnState.code(),
+        TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout.code(),
+        // Kafka maps a failed state append to NOT_COORDINATOR (the client
+        // looks the coordinator up again and retries).
+        TxnError::NotPersisted(_) => ResponseError::NotCoordinator.code(),
+    }
+}
+
 /// The Kafka error code a client gets when the group coordinator refuses
 /// its request or cannot store its commit.
 pub(crate) fn group_error_code(error: &GroupError) -> i16 {

@@ -89,6 +89,7 @@ mod shutdown;
 mod tls;
 mod topic_config;
 mod topic_registry;
+mod txn;
 mod users;
 mod versions;
 pub mod yaml;

@@ -385,6 +385,7 @@ async fn serve(
 ) -> Result<(), BrokerError> {
     let maintenance = tokio::spawn(maintain(Arc::clone(&state)));
     let group_timers = tokio::spawn(tick_groups(Arc::clone(&state)));
+    let txn_timers = tokio::spawn(tick_transactions(Arc::clone(&state)));
     let (incoming_tx, mut incoming) = tokio::sync::mpsc::channel(64);
     let mut accepting = JoinSet::new();
     for (index, (socket, listener, tls)) in listeners.into_iter().enumerate() {
@@ -426,6 +427,7 @@ async fn serve(
     }
     maintenance.abort();
     group_timers.abort();
+    txn_timers.abort();
     // Before the logs close: a clean in progress finishes first.
     tokio::task::spawn_blocking(move || log_cleaner.stop())
         .await
@@ -465,6 +467,21 @@ async fn maintain(state: Arc<BrokerState>) {
         if let Err(e) = work.await {
             tracing::error!(error = %e, "log maintenance task failed");
         }
+    }
+}
+
+/// Drives the transaction coordinator's round (`crate::txn::timeouts`).
+async fn tick_transactions(state: Arc<BrokerState>) {
+    let every = std::time::Duration::from_millis(
+        state
+            .config()
+            .transaction_abort_timed_out_transaction_cleanup_interval_ms,
+    );
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        state.txns().tick(&state).await;
     }
 }
 

@@ -6,8 +6,7 @@
 //!
 //! Authorization (refusals GROUP_AUTHORIZATION_FAILED): FindCoordinator
 //! needs DESCRIBE on the group (a transactional id: DESCRIBE on it,
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED without a message; allowed, the
-//! same code with [`NO_TRANSACTIONS`]), JoinGroup, SyncGroup, Heartbeat
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED), JoinGroup, SyncGroup, Heartbeat
 //! and LeaveGroup READ, DescribeGroups DESCRIBE, DeleteGroups DELETE;
 //! ListGroups lists every group with DESCRIBE on the cluster, else only
 //! the groups the requester may describe.
@@ -28,28 +27,15 @@ fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
 }
 
-/// Why a transactional id is refused, in FindCoordinator's error message
-/// (v1+). The code with it is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, not
-/// the retriable COORDINATOR_NOT_AVAILABLE: that made clients retry until
-/// their own timeout (librdkafka's init_transactions all of it, kafka-python
-/// its `max_block_ms`, 60 s, kafkajs about 12 s, aiokafka forever), while
-/// this code is fatal at once in librdkafka (which shows the message),
-/// kafka-python, aiokafka, kafkajs (as a generic "Failed to find group
-/// coordinator") and @platformatic/kafka (which shows it too).
-/// UNSUPPORTED_VERSION, Redpanda's answer with transactions off, librdkafka
-/// retries.
-pub(crate) const NO_TRANSACTIONS: &str =
-    "transactions are not supported by this broker (Fjord has no transaction coordinator yet)";
-
 /// Where a FindCoordinator key is coordinated, or why it cannot be:
 /// `(error, message, node, host, port)`.
 type CoordinatorAnswer = (i16, Option<StrBytes>, i32, StrBytes, i32);
 
-/// FindCoordinator. On a single node this node coordinates every group; in
-/// a cluster, the leader of the group's partition of `__consumer_offsets`
-/// (created through the quorum on first use, as Kafka does). Transactional
-/// ids get TRANSACTIONAL_ID_AUTHORIZATION_FAILED with [`NO_TRANSACTIONS`]
-/// as the message: there is no transaction coordinator yet. v5 and v6 add
+/// FindCoordinator. On a single node this node coordinates every group and
+/// transactional id; in a cluster, the leader of the key's partition of
+/// `__consumer_offsets` (a group) or `__transaction_state` (a
+/// transactional id), created through the quorum on first use, as Kafka
+/// does. v5 and v6 add
 /// no field: v5 only allows TRANSACTION_ABORTABLE in answers, v6 the
 /// share-group key type, refused here.
 pub(crate) async fn find_coordinator(
@@ -143,16 +129,14 @@ async fn coordinator_for(
             -1,
         )
     };
-    if key_type != 0 {
-        return (
-            ResponseError::TransactionalIdAuthorizationFailed.code(),
-            Some(s(NO_TRANSACTIONS)),
-            -1,
-            s(""),
-            -1,
-        );
-    }
     let Some(link) = state.cluster() else {
+        if key_type == 1 {
+            // Created now, as Kafka creates it on the first lookup, so the
+            // coordinator answers InitProducerId at once.
+            if crate::txn::state_log::topic(state).await.is_err() {
+                return unavailable("__transaction_state is not available yet");
+            }
+        }
         return (
             0,
             None,
@@ -161,14 +145,28 @@ async fn coordinator_for(
             listener.advertised_port,
         );
     };
-    let topic = match crate::group::offsets_topic::topic(&state.offsets_topic()).await {
-        Ok(topic) => topic,
-        Err(_) => return unavailable("__consumer_offsets is not available yet"),
+    let (topic_name, index) = if key_type == 1 {
+        let topic = match crate::txn::state_log::topic(state).await {
+            Ok(topic) => topic,
+            Err(_) => return unavailable("__transaction_state is not available yet"),
+        };
+        (
+            crate::txn::TXN_TOPIC,
+            crate::txn::state_log::partition_for(key, topic.partition_count()),
+        )
+    } else {
+        let topic = match crate::group::offsets_topic::topic(&state.offsets_topic()).await {
+            Ok(topic) => topic,
+            Err(_) => return unavailable("__consumer_offsets is not available yet"),
+        };
+        (
+            crate::group::offsets_topic::OFFSETS_TOPIC,
+            crate::group::offsets_topic::partition_for(key, topic.partition_count()),
+        )
     };
-    let index = crate::group::offsets_topic::partition_for(key, topic.partition_count());
     let metadata = link.metadata();
     let leader = metadata
-        .partition(crate::group::offsets_topic::OFFSETS_TOPIC, index)
+        .partition(topic_name, index)
         .map(|p| p.leader)
         .and_then(|leader| metadata.broker(leader));
     match leader {
@@ -183,11 +181,9 @@ async fn coordinator_for(
         ),
         Some(broker) => match metadata.broker_endpoint(broker.id, &listener.name) {
             Some((host, port)) => (0, None, broker.id, s(host), i32::from(port)),
-            None => {
-                unavailable("the group's coordinator has no listener of the name this client used")
-            }
+            None => unavailable("the coordinator has no listener of the name this client used"),
         },
-        None => unavailable("the group's offsets partition has no leader right now"),
+        None => unavailable("the key's partition has no leader right now"),
     }
 }
 

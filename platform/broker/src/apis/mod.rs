@@ -29,6 +29,8 @@ pub(crate) mod sasl;
 mod scram_credentials;
 mod throttle;
 mod topics;
+mod transactions;
+mod txn;
 mod txn_offsets;
 mod unregister_broker;
 
@@ -267,7 +269,23 @@ async fn dispatch(
             ResponseKind::UnregisterBroker(unregister_broker::handle(state, r, access).await)
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(producer_id::init(state, v, r, access))
+            ResponseKind::InitProducerId(producer_id::init(state, v, r, access).await)
+        }
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions(state, v, r, access).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) => {
+            ResponseKind::AddOffsetsToTxn(txn::add_offsets(state, v, r, access).await)
+        }
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end(state, v, r, access).await),
+        RequestKind::WriteTxnMarkers(r) => {
+            ResponseKind::WriteTxnMarkers(txn::write_markers(state, r, access).await)
+        }
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(transactions::describe(state, r, access).await)
+        }
+        RequestKind::ListTransactions(r) => {
+            ResponseKind::ListTransactions(transactions::list(state, v, r, access).await)
         }
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(
             group::find_coordinator(state, &session.listener, v, r, access).await,

@@ -611,6 +611,35 @@ pub struct BrokerConfig {
         alias = "offsets_commit_timeout_ms"
     )]
     pub offsets_commit_timeout_ms: u64,
+    /// `transaction.state.log.num.partitions`: partitions of
+    /// `__transaction_state` when it is created (on the first transactional
+    /// id). Kafka's default.
+    #[serde(
+        rename = "transaction.state.log.num.partitions",
+        alias = "transaction_state_log_num_partitions"
+    )]
+    pub transaction_state_log_num_partitions: i32,
+    /// `transaction.state.log.replication.factor`: replicas of
+    /// `__transaction_state` in a cluster. Kafka's default.
+    #[serde(
+        rename = "transaction.state.log.replication.factor",
+        alias = "transaction_state_log_replication_factor"
+    )]
+    pub transaction_state_log_replication_factor: i16,
+    /// `transaction.max.timeout.ms`: the longest `transaction.timeout.ms` a
+    /// producer may ask for (INVALID_TRANSACTION_TIMEOUT past it).
+    #[serde(
+        rename = "transaction.max.timeout.ms",
+        alias = "transaction_max_timeout_ms"
+    )]
+    pub transaction_max_timeout_ms: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how
+    /// often the coordinator looks for transactions past their timeout.
+    #[serde(
+        rename = "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        alias = "transaction_abort_timed_out_transaction_cleanup_interval_ms"
+    )]
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
     /// `log.cleaner.threads`: logs compacted at once (each on a blocking thread).
     #[serde(rename = "log.cleaner.threads", alias = "log_cleaner_threads")]
     pub log_cleaner_threads: usize,

@@ -72,6 +72,15 @@ impl BrokerConfig {
                 "message.max.decompressed.bytes must be at least 1024".to_string(),
             ));
         }
+        if self.transaction_state_log_num_partitions < 1
+            || self.transaction_state_log_replication_factor < 1
+            || self.transaction_max_timeout_ms < 1
+            || self.transaction_abort_timed_out_transaction_cleanup_interval_ms < 1
+        {
+            return Err(BrokerError::Config(
+                "transaction.state.log.num.partitions, transaction.state.log.replication.factor, transaction.max.timeout.ms and transaction.abort.timed.out.transaction.cleanup.interval.ms must be at least 1".to_string(),
+            ));
+        }
         if self.offsets_topic_num_partitions < 1 {
             return Err(BrokerError::Config(
                 "offsets.topic.num.partitions must be at least 1".to_string(),

@@ -204,6 +204,9 @@ pub(crate) struct MetadataConfig {
     /// `offsets.topic.replication.factor`, of every topic the platform
     /// creates for itself.
     pub offsets_topic_replication_factor: i16,
+    /// `transaction.state.log.replication.factor`, of
+    /// `__transaction_state`.
+    pub transaction_state_replication_factor: i16,
     /// How many controller voters `controller.quorum.voters` names (1
     /// when it names none).
     pub controller_voters: usize,

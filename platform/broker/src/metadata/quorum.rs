@@ -33,11 +33,21 @@ const APPLY_WAIT: Duration = Duration::from_secs(15);
 /// than created with fewer replicas for good (the first broker of a
 /// starting cluster would otherwise keep every copy).
 pub(super) fn internal_replication_factor(parts: &Parts, link: &ClusterLink) -> Option<i16> {
+    internal_factor_of(parts, link, "")
+}
+
+/// The replication factor the internal topic `name` is created with:
+/// `transaction.state.log.replication.factor` for `__transaction_state`,
+/// `offsets.topic.replication.factor` for the others (at most the number
+/// of controller voters); `None` while fewer brokers are live.
+fn internal_factor_of(parts: &Parts, link: &ClusterLink, name: &str) -> Option<i16> {
     let voters = parts.config.controller_voters;
-    let wanted = parts
-        .config
-        .offsets_topic_replication_factor
-        .clamp(1, i16::try_from(voters).unwrap_or(i16::MAX));
+    let configured = if name == crate::txn::TXN_TOPIC {
+        parts.config.transaction_state_replication_factor
+    } else {
+        parts.config.offsets_topic_replication_factor
+    };
+    let wanted = configured.clamp(1, i16::try_from(voters).unwrap_or(i16::MAX));
     let available = link.metadata().unfenced_brokers().len();
     (available >= wanted as usize).then_some(wanted)
 }
@@ -45,12 +55,11 @@ pub(super) fn internal_replication_factor(parts: &Parts, link: &ClusterLink) -> 
 /// [`internal_replication_factor`], or why a topic the platform creates
 /// for itself cannot be created yet.
 fn internal_replicas(parts: &Parts, link: &ClusterLink, name: &str) -> Result<i16, ApiError> {
-    internal_replication_factor(parts, link).ok_or_else(|| {
+    internal_factor_of(parts, link, name).ok_or_else(|| {
         ApiError::new(
             ResponseError::CoordinatorNotAvailable,
             format!(
-                "{name} waits for {} live brokers to be replicated (offsets.topic.replication.factor)",
-                parts.config.offsets_topic_replication_factor
+                "{name} waits for enough live brokers to be replicated (offsets.topic.replication.factor, transaction.state.log.replication.factor)"
             ),
         )
     })

@@ -43,6 +43,43 @@ pub(crate) struct Replicas {
     pub shutdown: watch::Receiver<bool>,
 }
 
+/// Sends one request to `broker` at its inter-broker listener, logged in
+/// as the platform's principal, on a connection of its own (the
+/// transaction coordinator's WriteTxnMarkers: rare enough not to keep
+/// one open).
+pub(crate) async fn call_peer(
+    state: &crate::broker_state::BrokerState,
+    broker: i32,
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    request: kafka_protocol::messages::RequestKind,
+    timeout: std::time::Duration,
+) -> Result<kafka_protocol::messages::ResponseKind, peer::PeerError> {
+    let link = state.cluster().ok_or(peer::PeerError::Closed)?;
+    let connector = PeerConnector::new(
+        state.inter_broker_listener(),
+        state.inter_broker_tls().cloned(),
+    );
+    let metadata = link.metadata();
+    let (host, port) = metadata
+        .broker_endpoint(broker, connector.listener())
+        .ok_or(peer::PeerError::Closed)?;
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let client_id = format!("fjord-txn-coordinator-{}", link.broker_id());
+    let mut connection =
+        peer::PeerConnection::connect(&connector, &addr, client_id, timeout).await?;
+    if let Some(secret) = metadata.internal_secret.clone() {
+        connection
+            .login_plain(crate::auth::INTERNAL_PRINCIPAL, secret.expose(), timeout)
+            .await?;
+    }
+    connection.call(api, version, request, timeout).await
+}
+
 /// Starts the metadata follower (which starts and stops replica fetchers)
 /// and the ISR proposer. They end with the broker's stop signal.
 pub(crate) fn start(replicas: Replicas) {

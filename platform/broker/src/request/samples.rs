@@ -384,6 +384,58 @@ pub(crate) fn sample(api: ApiKey, version: i16) -> RequestKind {
             ConsumerGroupDescribeRequest::default()
                 .with_group_ids(vec![GroupId(text("group")), GroupId(text("none"))]),
         ),
+        ApiKey::AddPartitionsToTxn => {
+            let topics = vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(name())
+                    .with_partitions(vec![0]),
+            ];
+            RequestKind::AddPartitionsToTxn(if version >= 4 {
+                AddPartitionsToTxnRequest::default().with_transactions(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(TransactionalId(text("txn")))
+                        .with_producer_id(ProducerId(1))
+                        .with_verify_only(true)
+                        .with_topics(topics),
+                ])
+            } else {
+                AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(TransactionalId(text("txn")))
+                    .with_v3_and_below_producer_id(ProducerId(1))
+                    .with_v3_and_below_topics(topics)
+            })
+        }
+        ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(TransactionalId(text("txn")))
+                .with_producer_id(ProducerId(1))
+                .with_group_id(GroupId(text("group"))),
+        ),
+        ApiKey::EndTxn => RequestKind::EndTxn(
+            EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(text("txn")))
+                .with_producer_id(ProducerId(1))
+                .with_committed(true),
+        ),
+        ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(
+            WriteTxnMarkersRequest::default().with_markers(vec![
+                write_txn_markers_request::WritableTxnMarker::default()
+                    .with_producer_id(ProducerId(1))
+                    .with_transaction_result(true)
+                    .with_topics(vec![
+                        write_txn_markers_request::WritableTxnMarkerTopic::default()
+                            .with_name(name())
+                            .with_partition_indexes(vec![0]),
+                    ]),
+            ]),
+        ),
+        ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+            DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(text("txn"))]),
+        ),
+        ApiKey::ListTransactions => {
+            RequestKind::ListTransactions(ListTransactionsRequest::default())
+        }
         _ => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
     }
 }
