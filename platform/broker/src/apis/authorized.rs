@@ -150,10 +150,6 @@ const TABLE: &[(ApiKey, Unprivileged)] = &[
     ),
     (ApiKey::ListTransactions, Filtered),
     (
-        ApiKey::TxnOffsetCommit,
-        Refused(ResponseError::TransactionalIdAuthorizationFailed),
-    ),
-    (
         ApiKey::DescribeConfigs,
         Refused(ResponseError::TopicAuthorizationFailed),
     ),

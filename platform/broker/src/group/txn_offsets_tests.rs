@@ -120,3 +120,22 @@ async fn load_applies_markers_in_log_order() {
     assert_eq!(c.committed("g", "t", 2), Some(offset(30)));
     assert!(!c.has_pending_txn_offset("g", "t", 2));
 }
+
+/// Offset retention spares an offset an open transaction is replacing.
+#[tokio::test]
+async fn retention_spares_offsets_with_a_pending_transaction() {
+    let settings = GroupSettings {
+        offsets_retention_ms: 10,
+        ..GroupSettings::for_tests()
+    };
+    let c = GroupCoordinator::new(settings);
+    c.set_offset("g", ("t".to_owned(), 0), Some(offset(5)));
+    c.set_offset("g", ("t".to_owned(), 1), Some(offset(6)));
+    pend(&c, 7, "g", 3, 10);
+    c.tick(std::time::Instant::now(), 1_000);
+    c.tick(std::time::Instant::now(), 2_000);
+    assert_eq!(c.committed("g", "t", 0), Some(offset(5)));
+    assert_eq!(c.committed("g", "t", 1), None);
+    c.complete_transaction(3, 7, 0, true).await;
+    assert_eq!(c.committed("g", "t", 0), Some(offset(10)));
+}
