@@ -31,15 +31,17 @@ def main(bootstrap, source, sink, group, transactional_id):
     partitions = consumer.list_topics(source, timeout=10).topics[source].partitions
     consumer.assign([TopicPartition(source, p) for p in partitions])
     while True:
-        messages = [m for m in consumer.consume(num_messages=20, timeout=0.5)
+        messages = [m for m in consumer.consume(num_messages=20, timeout=0.1)
                     if m.error() is None]
         if not messages:
             continue
         producer.begin_transaction()
         for m in messages:
             producer.produce(sink, value=b"out-" + m.value(), partition=m.partition())
-        # A slow transformation: kills land inside transactions too.
-        time.sleep(random.uniform(0, 0.05))
+        # The results are in the log, and the transformation is slow: many
+        # kills land here, inside a transaction with written results.
+        producer.flush(30)
+        time.sleep(random.uniform(0, 0.3))
         positions = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
         producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
         producer.commit_transaction(30)
