@@ -312,14 +312,7 @@ impl Partition {
         header: &BatchHeader,
         expiry: Expiry,
     ) -> Result<(i64, i64), PartitionError> {
-        let mut guard = self.producers.lock().await;
-        if guard.is_none() {
-            let log = Arc::clone(&self.log);
-            let rebuilt = tokio::task::spawn_blocking(move || ProducerStates::rebuild(&log))
-                .await
-                .map_err(|e| PartitionError::Interrupted(e.to_string()))?;
-            *guard = Some(rebuilt);
-        }
+        let mut guard = self.producer_states().await?;
         let Some(states) = guard.as_mut() else {
             return Err(PartitionError::Interrupted(
                 "producer state missing".to_string(),
@@ -343,6 +336,22 @@ impl Partition {
                 Ok((info.first_offset, info.log_append_time))
             }
         }
+    }
+
+    /// The idempotent producers' state, locked, rebuilt from the log (on a
+    /// blocking thread) when not loaded yet.
+    async fn producer_states(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<ProducerStates>>, PartitionError> {
+        let mut guard = self.producers.lock().await;
+        if guard.is_none() {
+            let log = Arc::clone(&self.log);
+            let rebuilt = tokio::task::spawn_blocking(move || ProducerStates::rebuild(&log))
+                .await
+                .map_err(|e| PartitionError::Interrupted(e.to_string()))?;
+            *guard = Some(rebuilt);
+        }
+        Ok(guard)
     }
 
     fn advance_high_watermark(&self, offset: i64) {
