@@ -116,8 +116,9 @@ fn values(bootstrap: &str, topic: &str, isolation: &str, want: usize) -> Vec<Str
 }
 
 /// Transactions committed and aborted through librdkafka (its
-/// AddPartitionsToTxn, EndTxn, AddOffsetsToTxn and TxnOffsetCommit), and
-/// offsets sent to a transaction committed with it.
+/// AddPartitionsToTxn, EndTxn, AddOffsetsToTxn and TxnOffsetCommit) as
+/// read_committed and read_uncommitted consumers see them, and offsets
+/// sent to a transaction committed with it.
 #[test]
 fn librdkafka_commits_and_aborts_transactions() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -161,9 +162,11 @@ fn librdkafka_commits_and_aborts_transactions() {
         .expect("send_offsets_to_transaction");
     producer.commit_transaction(TIMEOUT).expect("commit");
 
-    // Every record is in the log (the markers are not records); what a
-    // read_committed consumer leaves out is the partition side's (Fetch
-    // with aborted transactions).
+    // The aborted record is in the log, left out by read_committed.
+    assert_eq!(
+        values(&bootstrap, "events", "read_committed", 3),
+        ["c1", "c2", "c3"]
+    );
     assert_eq!(
         values(&bootstrap, "events", "read_uncommitted", 4),
         ["c1", "c2", "a1", "c3"]

@@ -285,3 +285,37 @@ fn the_state_survives_a_restart_and_a_new_producer_aborts_the_open_transaction()
     assert_eq!((pid2, epoch2), (pid, epoch + 2));
     assert_eq!(markers(&mut raw, "events"), [(pid, 0)]);
 }
+
+/// WriteTxnMarkers, as another broker's coordinator sends it: the marker
+/// is written to the partition this broker leads; an unknown partition is
+/// UNKNOWN_TOPIC_OR_PARTITION.
+#[test]
+fn write_txn_markers_writes_the_marker_here() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path());
+    let mut raw = Raw::connect(broker.addr);
+    create(&mut raw, "events", &[]);
+    let request = WriteTxnMarkersRequest::default().with_markers(vec![
+        write_txn_markers_request::WritableTxnMarker::default()
+            .with_producer_id(ProducerId(4242))
+            .with_producer_epoch(3)
+            .with_transaction_result(false)
+            .with_coordinator_epoch(7)
+            .with_topics(vec![
+                write_txn_markers_request::WritableTxnMarkerTopic::default()
+                    .with_name(TopicName(text("events")))
+                    .with_partition_indexes(vec![0, 5]),
+            ]),
+    ]);
+    let ResponseKind::WriteTxnMarkers(r) = raw.call(ApiKey::WriteTxnMarkers, 1, request.into())
+    else {
+        panic!("not a WriteTxnMarkers answer");
+    };
+    let codes: Vec<(i32, i16)> = r.markers[0].topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.error_code))
+        .collect();
+    assert_eq!(codes, [(0, 0), (5, UnknownTopicOrPartition.code())]);
+    assert_eq!(markers(&mut raw, "events"), [(4242, 0)]);
+}
