@@ -253,6 +253,13 @@ impl Log {
         let first_dirty = self.first_dirty_offset()?;
         let closed = self.closed_segments();
         let mut cleanable_end = self.active_base_offset();
+        // Not past an open transaction (Kafka's first unstable offset): its
+        // records may yet be aborted, and must not displace committed keys.
+        if let Some(unstable) = self.first_unstable_offset()
+            && let Some(segment) = closed.iter().find(|s| s.next_offset() > unstable)
+        {
+            cleanable_end = cleanable_end.min(segment.base_offset);
+        }
         for segment in &closed {
             if config.min_compaction_lag_ms > 0
                 && segment.max_timestamp() > now_ms.saturating_sub(config.min_compaction_lag_ms)

@@ -1422,9 +1422,9 @@ pub(crate) fn now_ms() -> i64 {
 
 /// The transactions of a log opened (or cut) with `segments`: open ones
 /// from `checkpoint` when it was written within the log, aborted ones from
-/// the `.txnindex` files below it, and the batches after it scanned (all
-/// of them without a usable checkpoint), rebuilding their segments'
-/// `.txnindex`.
+/// the `.txnindex` files (those of markers below the log end), and the
+/// batches after the checkpoint scanned (all of them without a usable
+/// checkpoint), adding the ABORT markers the files miss.
 fn recover_transactions(
     dir: &Path,
     segments: &[Arc<Segment>],
@@ -1439,8 +1439,11 @@ fn recover_transactions(
         ),
         _ => (first_base, Transactions::default()),
     };
+    // Entries of markers still in the log are kept from the files: the
+    // cleaner may have removed an aborted transaction's records since, and
+    // a scan would no longer find where it began.
     for segment in segments {
-        txns.load_segment(dir, segment.base_offset, scan_from)?;
+        txns.load_segment(dir, segment.base_offset, log_end)?;
     }
     for segment in segments.iter().filter(|s| s.next_offset() > scan_from) {
         let mut found = Vec::new();
@@ -1455,7 +1458,9 @@ fn recover_transactions(
             Ok(true)
         })?;
         for entry in found {
-            txns.add_aborted(dir, segment.base_offset, entry)?;
+            if !txns.has_aborted(segment.base_offset, entry.last_offset) {
+                txns.add_aborted(dir, segment.base_offset, entry)?;
+            }
         }
     }
     Ok(txns)

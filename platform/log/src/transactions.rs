@@ -13,9 +13,9 @@
 //!
 //! Across restarts the open transactions are kept in
 //! `transaction-state-checkpoint` (written with the other checkpoints):
-//! the open reads it and scans only the batches after it, rebuilding the
-//! `.txnindex` of the segments it scans; without it the whole log is
-//! scanned once.
+//! the open reads it and the `.txnindex` files (entries of markers past
+//! the log end dropped) and scans only the batches after it, adding the
+//! ABORT markers the files miss; without it the whole log is scanned.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -170,6 +170,13 @@ impl Transactions {
             .filter(|t| t.last_offset >= from && t.first_offset < to)
             .copied()
             .collect()
+    }
+
+    /// Whether the segment at `base` has the entry of the marker at `last_offset`.
+    pub(crate) fn has_aborted(&self, base: i64, last_offset: i64) -> bool {
+        self.aborted
+            .get(&base)
+            .is_some_and(|e| e.iter().any(|t| t.last_offset == last_offset))
     }
 
     /// Forgets the entries of a removed segment (its files go with it).

@@ -212,3 +212,46 @@ fn removed_segments_take_their_index_along() {
     assert_eq!(txnindex_entries(dir.path()), vec![]);
     assert_eq!(log.first_unstable_offset(), Some(6));
 }
+
+#[test]
+fn the_cleaner_stops_at_an_open_transaction_and_keeps_the_index_through_a_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let compact = |segment_bytes| LogConfig {
+        cleanup_policy: fjord_log::CleanupPolicy::Compact,
+        segment_bytes,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), compact(150)).unwrap();
+    write_history(&log);
+    let plain = || {
+        raw_batch(
+            RawHeader::new(1, 0, fjord_log_now()),
+            &raw_record(0, 0, Some(b"k"), Some(b"v")),
+        )
+    };
+    for _ in 0..4 {
+        log.append(&mut plain(), 0).unwrap();
+    }
+    let now = fjord_log_now();
+    // The open transaction at 6 bounds what may be cleaned.
+    let bases = log.segment_base_offsets();
+    let unstable_base = bases.iter().copied().rfind(|&b| b <= 6).unwrap();
+    assert_eq!(log.cleanability(now).unwrap().cleanable_end, unstable_base);
+    // Once it is decided, the cleaner merges the segments (larger ones
+    // now), the aborted transaction's marker among them.
+    log.append_control(&marker(8, true), 0).unwrap();
+    log.append(&mut plain(), 0).unwrap();
+    log.set_config(compact(1 << 20));
+    log.append(&mut plain(), 0).unwrap();
+    log.clean_until(now, &fjord_log::CleanerConfig::default(), None)
+        .unwrap();
+    let after = log.segment_base_offsets();
+    assert!(after.len() < bases.len(), "{bases:?} -> {after:?}");
+    assert!(!after.contains(&5), "{after:?}");
+    assert_eq!(log.aborted_transactions(0, 7), vec![ABORTED]);
+    assert_eq!(txnindex_entries(dir.path()), vec![(0, 7, 3, 5, 6)]);
+    drop(log);
+    let log = Log::open(dir.path(), compact(1 << 20)).unwrap();
+    assert_eq!(log.aborted_transactions(0, 7), vec![ABORTED]);
+    assert_eq!(log.first_unstable_offset(), None);
+}

@@ -5,6 +5,7 @@ use fjord_log::{AbortedTxn, LogError, LogRead, TxnMarker};
 
 use super::Partition;
 use crate::error::PartitionError;
+use crate::producer_state::ProducerView;
 
 impl Partition {
     /// The last stable offset: below it every transaction is decided, so
@@ -45,6 +46,26 @@ impl Partition {
             Vec::new()
         };
         Ok((read, aborted))
+    }
+
+    /// The producers with state on this partition (DescribeProducers):
+    /// each with the first offset of its open transaction, -1 when none.
+    pub(crate) async fn describe_producers(
+        &self,
+    ) -> Result<Vec<(ProducerView, i64)>, PartitionError> {
+        let guard = self.producer_states().await?;
+        let open: std::collections::HashMap<i64, i64> =
+            self.log.open_transactions().into_iter().collect();
+        Ok(guard
+            .as_ref()
+            .map(|states| states.describe())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|view| {
+                let start = open.get(&view.producer_id).copied().unwrap_or(-1);
+                (view, start)
+            })
+            .collect())
     }
 
     /// Appends, as leader, the transaction marker of producer
