@@ -3,16 +3,23 @@
 //! without it the last committed offset — across a restart (no marker in
 //! the log yet) until the transaction ends; DeleteGroups is not blocked by
 //! them and drops them; a member's transactional commit is fenced by
-//! generation, member id and instance id (KIP-447). Completion by a marker
-//! is tested at the library level (`apis/txn_offsets_tests.rs`), where the
-//! test can play the transaction coordinator.
+//! generation, member id and instance id (KIP-447). With librdkafka's
+//! transactional producer (`send_offsets_to_transaction`), the transaction
+//! coordinator's markers complete them: committed on commit, dropped on
+//! abort, the same after a restart.
 
 mod common;
+
+use std::time::Duration;
 
 use common::wire::{create, text};
 use common::{Raw, TestBroker};
 use fjord_broker::BrokerConfig;
 use kafka_protocol::messages::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 const ILLEGAL_GENERATION: i16 = 22;
@@ -191,6 +198,65 @@ fn a_members_transactional_commit_is_fenced_as_kafka_does() {
         assert_eq!(txn_code(&mut raw, 3, request), code, "case {i}");
     }
     assert_eq!(fetch(&mut raw, "m", true), (-1, UNSTABLE_OFFSET_COMMIT));
+    drop(raw);
+    broker.stop();
+}
+
+/// librdkafka end to end: offsets sent with a committed transaction become
+/// the group's, an aborted transaction's do not, and a restart (replaying
+/// the transactional batches and their markers) agrees.
+#[test]
+fn librdkafka_send_offsets_to_transaction_commits_and_aborts() {
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(config(dir.path()));
+    let mut raw = Raw::connect(broker.addr);
+    create(&mut raw, "events", &[]);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("transactional.id", "txn-offsets")
+        .create()
+        .expect("producer");
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "g")
+        .create()
+        .expect("consumer");
+    let group = consumer.group_metadata().expect("group metadata");
+    let offsets = |n: i64| {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("events", 0, Offset::Offset(n))
+            .expect("offset");
+        tpl
+    };
+    producer
+        .init_transactions(TIMEOUT)
+        .expect("init_transactions");
+
+    producer.begin_transaction().expect("begin");
+    producer
+        .send(BaseRecord::to("events").key("k").payload("v"))
+        .map_err(|(e, _)| e)
+        .expect("queued");
+    producer
+        .send_offsets_to_transaction(&offsets(10), &group, TIMEOUT)
+        .expect("send_offsets_to_transaction");
+    assert_eq!(fetch(&mut raw, "g", true), (-1, UNSTABLE_OFFSET_COMMIT));
+    producer.commit_transaction(TIMEOUT).expect("commit");
+    assert_eq!(fetch(&mut raw, "g", true), (10, 0));
+
+    producer.begin_transaction().expect("begin");
+    producer
+        .send_offsets_to_transaction(&offsets(20), &group, TIMEOUT)
+        .expect("send_offsets_to_transaction");
+    producer.abort_transaction(TIMEOUT).expect("abort");
+    assert_eq!(fetch(&mut raw, "g", true), (10, 0));
+    drop((producer, consumer, raw));
+    broker.stop();
+
+    let broker = TestBroker::start_with(config(dir.path()));
+    let mut raw = Raw::connect(broker.addr);
+    assert_eq!(fetch(&mut raw, "g", true), (10, 0));
     drop(raw);
     broker.stop();
 }
