@@ -22,10 +22,12 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use crate::batch::BatchHeader;
 use crate::control::TxnMarker;
 use crate::error::LogError;
-use crate::segment::file_stem;
+use crate::segment::{Segment, file_stem};
 
 /// The extension of a segment's aborted-transactions index.
 pub(crate) const TXN_INDEX_EXT: &str = "txnindex";
@@ -283,4 +285,50 @@ impl Transactions {
             aborted: BTreeMap::new(),
         }
     }
+}
+
+/// The transactions of a log opened (or cut) with `segments`: open ones
+/// from `checkpoint` when it was written within the log, aborted ones from
+/// the `.txnindex` files (those of markers below the log end), and the
+/// batches after the checkpoint scanned (all of them without a usable
+/// checkpoint), adding the ABORT markers the files miss.
+pub(crate) fn recover(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    checkpoint: Option<(i64, std::collections::HashMap<i64, i64>)>,
+) -> Result<Transactions, LogError> {
+    let first_base = segments.first().map_or(0, |s| s.base_offset);
+    let log_end = segments.last().map_or(0, |s| s.next_offset());
+    let (scan_from, mut txns) = match checkpoint {
+        Some((end, open)) if end >= first_base && end <= log_end => (
+            end,
+            Transactions::with_open(open.into_iter().filter(|&(_, f)| f < end).collect()),
+        ),
+        _ => (first_base, Transactions::default()),
+    };
+    // Entries of markers still in the log are kept from the files: the
+    // cleaner may have removed an aborted transaction's records since, and
+    // a scan would no longer find where it began.
+    for segment in segments {
+        txns.load_segment(dir, segment.base_offset, log_end)?;
+    }
+    for segment in segments.iter().filter(|s| s.next_offset() > scan_from) {
+        let mut found = Vec::new();
+        segment.scan_batches(0, |_, bytes| {
+            let header = BatchHeader::parse(bytes)?;
+            if header.base_offset >= scan_from
+                && header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE != 0
+                && let Some(entry) = txns.observe(&header, bytes)?
+            {
+                found.push(entry);
+            }
+            Ok(true)
+        })?;
+        for entry in found {
+            if !txns.has_aborted(segment.base_offset, entry.last_offset) {
+                txns.add_aborted(dir, segment.base_offset, entry)?;
+            }
+        }
+    }
+    Ok(txns)
 }

@@ -262,4 +262,32 @@ mod tests {
         let (read, aborted) = partition.read_committed(2, 1 << 20).unwrap();
         assert!(read.slice.is_none() && aborted.is_empty());
     }
+
+    #[tokio::test]
+    async fn a_follower_copying_the_leader_tracks_the_same_transactions() {
+        let leader_dir = tempfile::tempdir().unwrap();
+        let leader = partition(leader_dir.path());
+        leader.append(txn_batch(5, 0)).await.unwrap(); // 0
+        leader.write_txn_marker(5, 0, false, 1).await.unwrap(); // 1
+        leader.append(txn_batch(6, 0)).await.unwrap(); // 2, open
+        let read = leader.read_for_follower(0, 1 << 20).unwrap();
+        let mut copy = read.slice.unwrap().bytes().unwrap().to_vec();
+        let follower_dir = tempfile::tempdir().unwrap();
+        let log = Log::open(follower_dir.path(), LogConfig::default()).unwrap();
+        let follower = Partition::replicated("t", 0, log, 0);
+        follower.become_follower(0);
+        follower.append_from_leader(&mut copy, 3).unwrap();
+        assert_eq!(follower.high_watermark(), 3);
+        assert_eq!(follower.last_stable_offset(), 2);
+        let aborted = follower.log().aborted_transactions(0, 3);
+        assert_eq!(aborted, leader.log().aborted_transactions(0, 3));
+        assert_eq!((aborted.len(), aborted[0].producer_id), (1, 5));
+        // Its own .txnindex, as the leader's.
+        assert!(
+            follower_dir
+                .path()
+                .join("00000000000000000000.txnindex")
+                .exists()
+        );
+    }
 }
