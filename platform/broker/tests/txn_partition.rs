@@ -3,7 +3,7 @@
 //! decided read_committed readers (Fetch and ListOffsets with
 //! isolation_level 1) stop before it while read_uncommitted ones see it;
 //! every Fetch answers the last stable offset; the open transaction
-//! survives a restart. (Markers come from the transaction coordinator's
+//! survives a restart; DescribeProducers shows it. (Markers come from the transaction coordinator's
 //! WriteTxnMarkers; their effect on a partition is covered by the
 //! `partition::txn` unit tests.)
 
@@ -146,6 +146,35 @@ fn latest(raw: &mut Raw, topic: &str, isolation: i8) -> i64 {
     }
 }
 
+/// DescribeProducers of partition 0: (id, epoch, last sequence, open
+/// transaction start).
+fn describe_producers(raw: &mut Raw, topic: &str) -> Vec<(i64, i32, i32, i64)> {
+    let request = DescribeProducersRequest::default().with_topics(vec![
+        describe_producers_request::TopicRequest::default()
+            .with_name(TopicName(text(topic)))
+            .with_partition_indexes(vec![0]),
+    ]);
+    match raw.call(ApiKey::DescribeProducers, 0, request.into()) {
+        ResponseKind::DescribeProducers(r) => {
+            let p = &r.topics[0].partitions[0];
+            assert_eq!(p.error_code, 0);
+            p.active_producers
+                .iter()
+                .map(|s| {
+                    assert!(s.last_timestamp > 0);
+                    (
+                        s.producer_id.0,
+                        s.producer_epoch,
+                        s.last_sequence,
+                        s.current_txn_start_offset,
+                    )
+                })
+                .collect()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn an_open_transaction_holds_read_committed_readers_back_across_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -175,6 +204,13 @@ fn an_open_transaction_holds_read_committed_readers_back_across_a_restart() {
     assert_eq!(produce(&mut raw, "txn", batch(txn, 5, 1, true)).0, 45);
     assert_eq!(produce(&mut raw, "txn", batch(txn, 3, 1, true)), (0, 6));
     assert_eq!(fetch(&mut raw, "txn", 1).1, 2);
+    // DescribeProducers: both producers, the transactional one with the
+    // start of its open transaction.
+    let mut producers = describe_producers(&mut raw, "txn");
+    producers.sort_unstable();
+    let mut expected = vec![(plain, 0, 2, -1), (txn, 0, 3, 2)];
+    expected.sort_unstable();
+    assert_eq!(producers, expected);
     drop(raw);
     broker.stop();
     let broker = TestBroker::start(dir.path());

@@ -183,6 +183,10 @@ const TABLE: &[(ApiKey, Unprivileged)] = &[
         Refused(ResponseError::TopicAuthorizationFailed),
     ),
     (
+        ApiKey::DescribeProducers,
+        Refused(ResponseError::TopicAuthorizationFailed),
+    ),
+    (
         ApiKey::ElectLeaders,
         Refused(ResponseError::ClusterAuthorizationFailed),
     ),
