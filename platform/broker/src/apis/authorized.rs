@@ -254,7 +254,9 @@ const AUTHORIZATION_CODES: [ResponseError; 4] = [
 /// A single node with the authorizer on, `super.users` = `User:root`, a
 /// topic `topic` (2 partitions) and a group `group` with a committed
 /// offset.
-async fn secured(dir: &std::path::Path) -> Result<Arc<BrokerState>, Box<dyn std::error::Error>> {
+pub(super) async fn secured(
+    dir: &std::path::Path,
+) -> Result<Arc<BrokerState>, Box<dyn std::error::Error>> {
     let config = BrokerConfig {
         authorizer_class_name: Some("acl".into()),
         super_users: vec!["User:root".into()],
@@ -274,13 +276,13 @@ async fn secured(dir: &std::path::Path) -> Result<Arc<BrokerState>, Box<dyn std:
     Ok(state)
 }
 
-fn user(name: &str) -> Principal {
+pub(super) fn user(name: &str) -> Principal {
     Principal::User(name.into())
 }
 
 /// Sends `body` as `principal` from 127.0.0.1; the answer (or the reply
 /// that is not one, as text).
-async fn call(
+pub(super) async fn call(
     state: &Arc<BrokerState>,
     principal: Principal,
     api: ApiKey,
@@ -311,7 +313,7 @@ async fn call(
 }
 
 /// Whether the answer's debug text carries `error` as an error code.
-fn refused(answer: &str, error: ResponseError) -> bool {
+pub(super) fn refused(answer: &str, error: ResponseError) -> bool {
     let needle = format!("error_code: {}", error.code());
     answer
         .match_indices(&needle)
@@ -468,7 +470,7 @@ async fn every_advertised_api_is_authorized() -> TestResult {
     Ok(())
 }
 
-fn binding(
+pub(super) fn binding(
     resource: ResourceType,
     name: &str,
     pattern: PatternType,

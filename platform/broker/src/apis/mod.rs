@@ -402,6 +402,8 @@ pub(crate) async fn topic_or_create(
 mod authorized;
 #[cfg(test)]
 mod every_version;
+#[cfg(test)]
+mod txn_offsets_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -171,8 +171,13 @@ impl GroupCoordinator {
             } else {
                 let empty_since = *group.empty_since_ms.get_or_insert(now_ms);
                 if retention >= 0 {
-                    group.offsets.retain(|_, o| {
-                        now_ms.saturating_sub(o.commit_timestamp_ms.max(empty_since)) < retention
+                    // As Kafka: an offset an open transaction is about to
+                    // replace does not expire meanwhile.
+                    let txn = self.txn_offsets.lock();
+                    group.offsets.retain(|key, o| {
+                        txn.is_pending(&group.id, key)
+                            || now_ms.saturating_sub(o.commit_timestamp_ms.max(empty_since))
+                                < retention
                     });
                 }
             }

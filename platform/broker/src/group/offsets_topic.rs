@@ -297,11 +297,11 @@ pub(crate) fn load_partition(
             // (an empty batch): go on after its last offset, not its
             // last record's.
             next = next.max(header.next_offset());
-            let Some(batch) = bytes.get(at..at + header.size()) else {
+            let Some(raw) = bytes.get(at..at + header.size()) else {
                 break;
             };
             at += header.size();
-            let batch = match fjord_log::decode_batch(batch, limits) {
+            let batch = match fjord_log::decode_batch(raw, limits) {
                 Ok(batch) => batch,
                 Err(e) => {
                     // Bounded whatever it holds; skipped, not fatal: one
@@ -319,17 +319,22 @@ pub(crate) fn load_partition(
             if header.is_control() {
                 // A transaction marker: completes that producer's pending
                 // offsets written before it to this partition.
-                let marker = batch
-                    .records()
-                    .find_map(|r| r.key.and_then(super::txn_offsets::control_type));
-                if let Some(commit) = marker {
-                    coordinator.complete_txn(partition.index(), header.producer_id, commit);
+                match fjord_log::TxnMarker::parse(raw) {
+                    Ok(Some(marker)) if header.last_offset() >= before => {
+                        coordinator.complete_txn(
+                            partition.index(),
+                            marker.producer_id,
+                            marker.commit,
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "bad control batch skipped"),
                 }
                 continue;
             }
-            // Bit 4 of the attributes: offsets of a transaction, pending
-            // until its marker (which may come after `end`, or later still).
-            let transactional = header.attributes & 0x10 != 0;
+            // Offsets of a transaction: pending until its marker (which may
+            // come after `end`, or later still).
+            let transactional = header.attributes & fjord_log::TRANSACTIONAL_ATTRIBUTE != 0;
             for record in batch.records() {
                 if record.offset < before {
                     continue;

@@ -303,18 +303,6 @@ impl GroupCoordinator {
     }
 }
 
-/// The key of a control record: `i16 version`, `i16 type` (0 abort,
-/// 1 commit). `Some(commit)` for a marker, `None` for anything else.
-/// Parsed here until the log crate has its own parser (branch txpart).
-pub(crate) fn control_type(key: &[u8]) -> Option<bool> {
-    let bytes: [u8; 4] = key.get(..4)?.try_into().ok()?;
-    match i16::from_be_bytes([bytes[2], bytes[3]]) {
-        0 => Some(false),
-        1 => Some(true),
-        _ => None,
-    }
-}
-
 /// One transactional batch of offset records, as Kafka's coordinator writes
 /// them: producer id and epoch of the transaction, no sequence (-1), so the
 /// partition does not check one.

@@ -61,14 +61,6 @@ async fn later_plain_commit_wins_over_the_transaction() {
 }
 
 #[test]
-fn control_keys_parse() {
-    assert_eq!(control_type(&[0, 0, 0, 1]), Some(true));
-    assert_eq!(control_type(&[0, 0, 0, 0]), Some(false));
-    assert_eq!(control_type(&[0, 0, 0, 5]), None);
-    assert_eq!(control_type(&[0, 0]), None);
-}
-
-#[test]
 fn txn_batch_is_one_transactional_unsequenced_batch() {
     let records = vec![
         (Bytes::from_static(b"k1"), Some(Bytes::from_static(b"v1"))),
@@ -83,4 +75,67 @@ fn txn_batch_is_one_transactional_unsequenced_batch() {
     assert_eq!(header.base_sequence, -1);
     assert_ne!(header.attributes & 0x10, 0);
     assert!(!header.is_control());
+}
+
+/// Loading `__consumer_offsets`: a transaction's offsets become committed
+/// at its COMMIT marker, are dropped at ABORT, stay pending without one,
+/// and lose to a plain commit written after them.
+#[tokio::test]
+async fn load_applies_markers_in_log_order() {
+    use super::offsets_topic::{load_partition, offset_key, offset_value};
+    use crate::partition::Partition;
+    use fjord_log::{BatchBuilder, Log, LogConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let partition = Partition::new("__consumer_offsets", 0, log, 0);
+    let record = |p: i32, n: i64| (offset_key("g", "t", p), Some(offset_value(&offset(n))));
+    let plain = |p: i32, n: i64| {
+        let (k, v) = record(p, n);
+        let mut b = BatchBuilder::new();
+        b.push(1, Some(k), v);
+        b.build().unwrap()
+    };
+    let txn = |pid: i64, p: i32, n: i64| encode_txn_batch(pid, 0, &[record(p, n)], 1).unwrap();
+    partition.append(plain(0, 5)).await.unwrap();
+    partition.append(txn(7, 0, 10)).await.unwrap();
+    partition.append(txn(8, 1, 20)).await.unwrap();
+    partition.append(txn(9, 2, 30)).await.unwrap();
+    partition.append(txn(10, 3, 40)).await.unwrap();
+    partition.append(plain(3, 50)).await.unwrap();
+    for (pid, commit) in [(7, true), (8, false), (10, true)] {
+        partition.write_txn_marker(pid, 0, commit, 0).await.unwrap();
+    }
+
+    let c = GroupCoordinator::new(GroupSettings::for_tests());
+    load_partition(&c, &partition, partition.log().log_end_offset());
+    assert_eq!(c.committed("g", "t", 0), Some(offset(10)));
+    assert_eq!(c.committed("g", "t", 1), None);
+    assert!(!c.has_pending_txn_offset("g", "t", 1));
+    assert_eq!(c.committed("g", "t", 2), None);
+    assert!(c.has_pending_txn_offset("g", "t", 2));
+    assert_eq!(c.committed("g", "t", 3), Some(offset(50)));
+    // The marker of the transaction still open may come later.
+    c.complete_transaction(0, 9, 0, true).await;
+    assert_eq!(c.committed("g", "t", 2), Some(offset(30)));
+    assert!(!c.has_pending_txn_offset("g", "t", 2));
+}
+
+/// Offset retention spares an offset an open transaction is replacing.
+#[tokio::test]
+async fn retention_spares_offsets_with_a_pending_transaction() {
+    let settings = GroupSettings {
+        offsets_retention_ms: 10,
+        ..GroupSettings::for_tests()
+    };
+    let c = GroupCoordinator::new(settings);
+    c.set_offset("g", ("t".to_owned(), 0), Some(offset(5)));
+    c.set_offset("g", ("t".to_owned(), 1), Some(offset(6)));
+    pend(&c, 7, "g", 3, 10);
+    c.tick(std::time::Instant::now(), 1_000);
+    c.tick(std::time::Instant::now(), 2_000);
+    assert_eq!(c.committed("g", "t", 0), Some(offset(5)));
+    assert_eq!(c.committed("g", "t", 1), None);
+    c.complete_transaction(3, 7, 0, true).await;
+    assert_eq!(c.committed("g", "t", 0), Some(offset(10)));
 }
