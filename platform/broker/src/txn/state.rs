@@ -151,7 +151,12 @@ impl TxnMetadata {
         now_ms: i64,
     ) -> Result<TxnMetadata, TxnError> {
         if let Some((id, epoch)) = expected {
-            let current = id == self.producer_id && epoch == self.producer_epoch;
+            // The epoch before the last bump counts too: the producer whose
+            // open transaction the coordinator aborted (and fenced) asks
+            // again with the epoch it had, as Kafka's isValidProducerId.
+            let current = id == self.producer_id
+                && (epoch == self.producer_epoch
+                    || (self.last_producer_epoch >= 0 && epoch == self.last_producer_epoch));
             if !current {
                 return Err(TxnError::ProducerFenced);
             }
@@ -256,7 +261,7 @@ impl TxnMetadata {
             return None;
         }
         let mut next = self.clone();
-        next.last_producer_epoch = -1;
+        next.last_producer_epoch = self.producer_epoch;
         next.producer_epoch = self.producer_epoch + 1;
         next.status = TxnStatus::PrepareAbort;
         next.last_update_ms = now_ms;
@@ -368,8 +373,14 @@ mod tests {
         let bumped = txn.bump(None, 30_000, || 99, 1).expect("bumps");
         assert_eq!((bumped.producer_id, bumped.producer_epoch), (10, 1));
         assert_eq!(bumped.timeout_ms, 30_000);
+        let twice = bumped.bump(None, 30_000, || 99, 2).expect("bumps");
         assert_eq!(
-            bumped.bump(Some((10, 0)), 1, || 99, 2),
+            twice.bump(Some((10, 0)), 1, || 99, 2),
+            Err(TxnError::ProducerFenced),
+            "an epoch older than the one before the last bump"
+        );
+        assert_eq!(
+            bumped.bump(Some((11, 1)), 1, || 99, 2),
             Err(TxnError::ProducerFenced)
         );
         assert!(bumped.bump(Some((10, 1)), 1, || 99, 2).is_ok());
@@ -397,7 +408,18 @@ mod tests {
         );
         assert!(txn.end(10, 0, true, 1).is_ok());
         assert_eq!(fenced.end(10, 0, true, 1), Err(TxnError::ProducerFenced));
-        assert_eq!(fenced.complete(2).status, TxnStatus::CompleteAbort);
+        let aborted = fenced.complete(2);
+        assert_eq!(aborted.status, TxnStatus::CompleteAbort);
+        // The aborted producer may initialize again (KIP-360), past the
+        // fencing epoch; an older epoch may not.
+        let again = aborted.bump(Some((10, 0)), 1, || 99, 3).expect("bumps");
+        assert_eq!((again.producer_id, again.producer_epoch), (10, 2));
+        let mut older = aborted.clone();
+        older.last_producer_epoch = 5;
+        assert_eq!(
+            older.bump(Some((10, 0)), 1, || 99, 3),
+            Err(TxnError::ProducerFenced)
+        );
         assert!(TxnMetadata::new("tx", 1, 1, 0).fence(5).is_none());
     }
 }

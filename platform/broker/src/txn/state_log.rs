@@ -97,12 +97,13 @@ pub(crate) async fn persist(
     Ok(())
 }
 
-/// Every id's last state in `partition`, read up to its high watermark.
+/// Every id's last state in `partition`, read up to its log end (a new
+/// leader's log is the truth, as the group coordinator loads it).
 /// A record that does not decode is skipped with a warning: one bad
 /// record must not cost every id its state.
 pub(crate) fn load(partition: &Partition) -> HashMap<String, TxnMetadata> {
     let mut txns = HashMap::new();
-    let end = partition.high_watermark();
+    let end = partition.log().log_end_offset();
     let mut next = partition.log_start_offset();
     let limits = fjord_log::DecodeLimits::of(&partition.log().config());
     while next < end {
