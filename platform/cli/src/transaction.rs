@@ -182,8 +182,8 @@ fn list(client: &ClientArgs, states: &[String]) -> Result<()> {
             .collect(),
     );
     println!(
-        "{:<40} {:>11} {:<20} {}",
-        "TRANSACTIONAL_ID", "COORDINATOR", "PRODUCER_ID", "STATE"
+        "{:<40} {:>11} {:<20} STATE",
+        "TRANSACTIONAL_ID", "COORDINATOR", "PRODUCER_ID"
     );
     // Each broker answers for the transactions it coordinates.
     let mut failures = Vec::new();
