@@ -11,6 +11,8 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::error::PartitionError;
+
+mod txn;
 use crate::producer_state::{Expiry, ProducerStates, Verdict};
 use crate::replica_set::{IsrChange, ReplicaSet};
 
@@ -227,6 +229,17 @@ impl Partition {
     /// (in fsync mode, on a blocking thread) waits for the fsync. Advances
     /// the high watermark and wakes fetches.
     pub async fn append(&self, mut batches: Vec<u8>) -> Result<AppendInfo, PartitionError> {
+        self.append_as_leader(move |log, epoch| log.append(&mut batches, epoch))
+            .await
+    }
+
+    /// Runs `append` on the log as leader with the current leader epoch
+    /// (on a blocking thread when it may fsync), then counts it and moves
+    /// the high watermark.
+    async fn append_as_leader(
+        &self,
+        append: impl FnOnce(&Log, i32) -> Result<AppendInfo, LogError> + Send + 'static,
+    ) -> Result<AppendInfo, PartitionError> {
         // Request handlers check leadership first; this guards in-process
         // writers (pipelines, the group coordinator) from writing into a
         // follower's copy, which would make it diverge from its leader.
@@ -244,11 +257,11 @@ impl Partition {
         let info = if may_fsync {
             let log = Arc::clone(&self.log);
             let _waiting = ProducePurgatory::enter();
-            tokio::task::spawn_blocking(move || log.append(&mut batches, epoch))
+            tokio::task::spawn_blocking(move || append(&log, epoch))
                 .await
                 .map_err(|e| PartitionError::Interrupted(e.to_string()))??
         } else {
-            self.log.append(&mut batches, epoch)?
+            append(&self.log, epoch)?
         };
         self.count_in(&info);
         self.appended_to(info.last_offset + 1);
@@ -299,14 +312,7 @@ impl Partition {
         header: &BatchHeader,
         expiry: Expiry,
     ) -> Result<(i64, i64), PartitionError> {
-        let mut guard = self.producers.lock().await;
-        if guard.is_none() {
-            let log = Arc::clone(&self.log);
-            let rebuilt = tokio::task::spawn_blocking(move || ProducerStates::rebuild(&log))
-                .await
-                .map_err(|e| PartitionError::Interrupted(e.to_string()))?;
-            *guard = Some(rebuilt);
-        }
+        let mut guard = self.producer_states().await?;
         let Some(states) = guard.as_mut() else {
             return Err(PartitionError::Interrupted(
                 "producer state missing".to_string(),
@@ -330,6 +336,22 @@ impl Partition {
                 Ok((info.first_offset, info.log_append_time))
             }
         }
+    }
+
+    /// The idempotent producers' state, locked, rebuilt from the log (on a
+    /// blocking thread) when not loaded yet.
+    async fn producer_states(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<ProducerStates>>, PartitionError> {
+        let mut guard = self.producers.lock().await;
+        if guard.is_none() {
+            let log = Arc::clone(&self.log);
+            let rebuilt = tokio::task::spawn_blocking(move || ProducerStates::rebuild(&log))
+                .await
+                .map_err(|e| PartitionError::Interrupted(e.to_string()))?;
+            *guard = Some(rebuilt);
+        }
+        Ok(guard)
     }
 
     fn advance_high_watermark(&self, offset: i64) {

@@ -27,12 +27,14 @@ mod checkpoint;
 mod cleaner;
 mod codec;
 mod config;
+mod control;
 mod error;
 mod files;
 mod index;
 mod log;
 mod records;
 mod segment;
+mod transactions;
 mod validate;
 
 pub use batch::{
@@ -45,6 +47,7 @@ pub use cleaner::{
     SWAP_SUFFIX, SwapStep,
 };
 pub use config::{CleanupPolicy, Durability, LogConfig, TimestampType};
+pub use control::{CONTROL_ATTRIBUTE, TRANSACTIONAL_ATTRIBUTE, TxnMarker};
 pub use error::{LogError, RecordError};
 pub use files::{FileCache, MIN_OPEN_FILES, nofile_limit};
 pub use log::{
@@ -56,4 +59,5 @@ pub use records::{
     DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeLimits, DecodedBatch, Record, decode_batch,
 };
 pub use segment::DELETED_SUFFIX;
+pub use transactions::{AbortedTxn, TRANSACTION_STATE_CHECKPOINT};
 pub use validate::{validate_produced, validate_produced_at};

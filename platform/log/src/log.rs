@@ -13,6 +13,7 @@ use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{LeaderEpochCache, OffsetCheckpoint};
 use crate::files::{FileCache, is_retired};
 use crate::segment::Segment;
+use crate::transactions::{AbortedTxn, Transactions};
 use crate::{DecodeLimits, Durability, LogConfig, LogError};
 
 /// How many times a read starts over when retention or the cleaner retired
@@ -83,6 +84,8 @@ pub struct Log {
     /// Files renamed `.deleted` and when (ms) to delete them
     /// (`file.delete.delay.ms`, see [`Log::delete_expired_files`]).
     pending_deletes: Mutex<Vec<(i64, PathBuf)>>,
+    /// Open and aborted transactions (see [`crate::transactions`]).
+    txns: Mutex<Transactions>,
 }
 
 /// What [`Log::on_roll`] calls: a closed segment may be due for cleaning.
@@ -198,6 +201,9 @@ enum Origin {
     Leader { epoch: i32 },
     /// A leader's batches copied by a follower: offsets are kept.
     Follower,
+    /// A transaction marker the broker writes as leader: offsets and the
+    /// epoch are assigned as for a producer's, without the producer rules.
+    Control { epoch: i32 },
 }
 
 impl Log {
@@ -297,6 +303,7 @@ impl Log {
         let mut epochs = LeaderEpochCache::open(&dir)?;
         epochs.truncate_from_end(log_end)?;
         tracing::debug!(dir = %dir.display(), log_start, log_end, recovered_batches, "log opened");
+        let txns = recover_transactions(&dir, &segments, Transactions::read_checkpoint(&dir))?;
         let flushed_offset = if recovery_point > log_end || recovery_point < 0 {
             log_end
         } else {
@@ -326,6 +333,7 @@ impl Log {
             cleaner: crate::cleaner::new_state(),
             roll_hook: Mutex::new(None),
             pending_deletes: Mutex::new(Vec::new()),
+            txns: Mutex::new(txns),
         })
     }
 
@@ -446,7 +454,14 @@ impl Log {
             }
             start
         };
+        let bases: Vec<i64> = old.iter().map(|s| s.base_offset).collect();
+        let kept = self.txns.lock().entries_of(&bases);
         let new = Arc::new(swap_files()?);
+        // The markers of aborted transactions stay (the cleaner keeps
+        // control batches): their entries move to the merged segment.
+        self.txns
+            .lock()
+            .set_segment(&self.dir, new.base_offset, kept)?;
         self.segments
             .write()
             .splice(start..start + old.len(), [new]);
@@ -479,6 +494,24 @@ impl Log {
         self.append_from(batches, Origin::Follower)
     }
 
+    /// Appends, as leader in `leader_epoch`, the control batch of a
+    /// transaction marker (see [`TxnMarker`](crate::TxnMarker)). The
+    /// producer validator, which refuses control batches from clients, is
+    /// not run: the broker built the batch.
+    pub fn append_control(
+        &self,
+        marker: &crate::TxnMarker,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        let mut batch = marker.to_batch(now_ms());
+        self.append_from(
+            &mut batch,
+            Origin::Control {
+                epoch: leader_epoch,
+            },
+        )
+    }
+
     fn append_from(&self, buf: &mut [u8], origin: Origin) -> Result<AppendInfo, LogError> {
         let config = self.config();
         // A produce carries one batch per partition: keep that case off the heap.
@@ -487,6 +520,13 @@ impl Log {
             // A producer's batches: checked whole, record by record, once.
             Origin::Leader { .. } => {
                 crate::validate::validate_produced(buf, &config, |h| headers.push(h))?
+            }
+            Origin::Control { .. } => {
+                let header = batch::validate(buf)?;
+                if !header.is_control() || header.size() != buf.len() {
+                    return Err(LogError::invalid("not one control batch"));
+                }
+                headers.push(header);
             }
             // A leader's: its validator passed them; the CRC is the check
             // that the copy is the leader's.
@@ -504,7 +544,7 @@ impl Log {
         let mut writer = self.writer.lock();
         let log_end = self.log_end_offset();
         match origin {
-            Origin::Leader { epoch } => {
+            Origin::Leader { epoch } | Origin::Control { epoch } => {
                 let mut next = log_end;
                 let mut pos = 0;
                 for header in &mut headers {
@@ -596,6 +636,7 @@ impl Log {
             }
             writer.latest_epoch = epochs.latest_epoch();
         }
+        self.track_transactions(buf, headers)?;
         let record_count: u64 = headers.iter().map(|h| h.records_count as u64).sum();
         writer.unflushed_records += record_count;
         self.log_end.store(last.next_offset(), Ordering::Release);
@@ -611,6 +652,64 @@ impl Log {
                 -1
             },
         })
+    }
+
+    /// Updates the open and aborted transactions with appended batches
+    /// (under the writer lock): transactional batches open, markers close.
+    fn track_transactions(&self, buf: &[u8], headers: &[BatchHeader]) -> Result<(), LogError> {
+        let mut pos = 0;
+        for header in headers {
+            let bytes = &buf[pos..pos + header.size()];
+            pos += header.size();
+            if header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE == 0 {
+                continue;
+            }
+            let aborted = self.txns.lock().observe(header, bytes)?;
+            if let Some(entry) = aborted {
+                let base = self.segment_base_of(header.base_offset);
+                self.txns.lock().add_aborted(&self.dir, base, entry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Base offset of the segment holding `offset`.
+    fn segment_base_of(&self, offset: i64) -> i64 {
+        let segments = self.segments.read();
+        let i = segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        segments[i].base_offset
+    }
+
+    /// The first offset of a transaction still open (no marker yet): the
+    /// last stable offset cannot pass it. `None` when none is open.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.txns.lock().first_unstable()
+    }
+
+    /// The open transactions: producer id and offset of its first record.
+    pub fn open_transactions(&self) -> Vec<(i64, i64)> {
+        self.txns.lock().open()
+    }
+
+    /// The aborted transactions with records in `[from, to)`: what a
+    /// read_committed fetch of that range must skip.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        self.txns.lock().aborted_between(from, to)
+    }
+
+    /// Rebuilds the transactions after the log was cut: from the
+    /// checkpoint when it is below the new end, else from the whole log.
+    fn rebuild_transactions(&self) -> Result<(), LogError> {
+        let segments = self.segments.read().clone();
+        let rebuilt = recover_transactions(
+            &self.dir,
+            &segments,
+            Transactions::read_checkpoint(&self.dir),
+        )?;
+        *self.txns.lock() = rebuilt;
+        Ok(())
     }
 
     fn active_segment(&self) -> Arc<Segment> {
@@ -928,6 +1027,7 @@ impl Log {
         }
         self.recovery_point_file.write(end)?;
         self.log_start_file.write(self.log_start_offset())?;
+        self.txns.lock().write_checkpoint(&self.dir, end)?;
         Ok(())
     }
 
@@ -974,6 +1074,7 @@ impl Log {
         self.log_end.store(new_end, Ordering::Release);
         self.epochs.lock().truncate_from_end(new_end)?;
         self.lower_cleaner_checkpoint(new_end)?;
+        self.rebuild_transactions()?;
         writer.latest_epoch = None;
         let recovery_point = {
             let mut state = self.flush.lock();
@@ -998,6 +1099,10 @@ impl Log {
         }
         self.truncate_fully(offset)?;
         self.epochs.lock().truncate_from_end(0)?;
+        // Nothing is left of any transaction: the leader's copy brings
+        // what follows.
+        *self.txns.lock() = Transactions::default();
+        self.txns.lock().write_checkpoint(&self.dir, offset)?;
         self.log_end.store(offset, Ordering::Release);
         writer.latest_epoch = None;
         self.flush.lock().flushed_offset = offset;
@@ -1093,6 +1198,7 @@ impl Log {
     /// `file.delete.delay.ms` its files are renamed `.deleted` and deleted
     /// by a later [`Log::delete_expired_files`]; with no delay, at once.
     pub(crate) fn remove_segment(&self, segment: &Segment) -> Result<(), LogError> {
+        self.txns.lock().forget_segment(segment.base_offset);
         let delay = self.config.read().file_delete_delay_ms;
         if delay <= 0 {
             return segment.delete_files();
@@ -1278,8 +1384,8 @@ fn clean_leftovers(dir: &Path) -> Result<(), LogError> {
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let orphan_index =
-            (ext == "index" || ext == "timeindex") && !path.with_extension("log").exists();
+        let orphan_index = matches!(ext, "index" | "timeindex" | "txnindex")
+            && !path.with_extension("log").exists();
         // `.deleted`: removed segments whose delay a restart cut short;
         // no reader can hold them any more.
         if orphan_index || ext == "tmp" || ext == "deleted" {
@@ -1312,4 +1418,45 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The transactions of a log opened (or cut) with `segments`: open ones
+/// from `checkpoint` when it was written within the log, aborted ones from
+/// the `.txnindex` files below it, and the batches after it scanned (all
+/// of them without a usable checkpoint), rebuilding their segments'
+/// `.txnindex`.
+fn recover_transactions(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    checkpoint: Option<(i64, std::collections::HashMap<i64, i64>)>,
+) -> Result<Transactions, LogError> {
+    let first_base = segments.first().map_or(0, |s| s.base_offset);
+    let log_end = segments.last().map_or(0, |s| s.next_offset());
+    let (scan_from, mut txns) = match checkpoint {
+        Some((end, open)) if end >= first_base && end <= log_end => (
+            end,
+            Transactions::with_open(open.into_iter().filter(|&(_, f)| f < end).collect()),
+        ),
+        _ => (first_base, Transactions::default()),
+    };
+    for segment in segments {
+        txns.load_segment(dir, segment.base_offset, scan_from)?;
+    }
+    for segment in segments.iter().filter(|s| s.next_offset() > scan_from) {
+        let mut found = Vec::new();
+        segment.scan_batches(0, |_, bytes| {
+            let header = BatchHeader::parse(bytes)?;
+            if header.base_offset >= scan_from
+                && header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE != 0
+                && let Some(entry) = txns.observe(&header, bytes)?
+            {
+                found.push(entry);
+            }
+            Ok(true)
+        })?;
+        for entry in found {
+            txns.add_aborted(dir, segment.base_offset, entry)?;
+        }
+    }
+    Ok(txns)
 }

@@ -78,7 +78,7 @@ impl Segment {
         files: &Arc<FileCache>,
     ) -> Result<Segment, LogError> {
         let stem = file_stem(base_offset);
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             let path = dir.join(format!("{stem}.{ext}"));
             if path.exists() {
                 fs::remove_file(&path)?;
@@ -710,7 +710,7 @@ impl Segment {
         let dir = self.file.path().parent().unwrap_or(Path::new("."));
         let stem = file_stem(self.base_offset);
         let mut renamed = Vec::with_capacity(3);
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             let from = dir.join(format!("{stem}.{ext}"));
             let to = dir.join(format!("{stem}.{ext}{DELETED_SUFFIX}"));
             match fs::rename(&from, &to) {
@@ -727,7 +727,7 @@ impl Segment {
         self.retire();
         let dir = self.file.path().parent().unwrap_or(Path::new("."));
         let stem = file_stem(self.base_offset);
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             match fs::remove_file(dir.join(format!("{stem}.{ext}"))) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -5,8 +5,9 @@
 //! Checked, in order: the header (magic, sizes) and the CRC-32C
 //! (`CORRUPT_MESSAGE`: bytes damaged on the way, worth a retry); the size
 //! against `max.message.bytes`; then the rules of a producer's batch
-//! (`INVALID_RECORD`, not worth a retry): base offset 0, no control or
-//! transactional batch, record count = last offset delta + 1; a known
+//! (`INVALID_RECORD`, not worth a retry): base offset 0, no control
+//! batch (markers are the broker's), a transactional batch only with a
+//! producer id, record count = last offset delta + 1; a known
 //! codec whose records decompress, as a stream, to at most
 //! `message.max.decompressed.bytes`; every record parsing inside the batch
 //! with offset delta = its index and, on a compacted topic, a key; exactly
@@ -127,10 +128,10 @@ fn check_header(
     if header.attributes & CONTROL_BIT != 0 {
         return Err(LogError::invalid("clients may not produce control batches"));
     }
-    // No transaction coordinator yet: nothing could ever commit or abort them.
-    if header.attributes & TRANSACTIONAL_BIT != 0 {
+    // A transaction belongs to a producer id: its marker closes it by id.
+    if header.attributes & TRANSACTIONAL_BIT != 0 && header.producer_id < 0 {
         return Err(LogError::invalid(
-            "transactional produce is not supported yet",
+            "a transactional batch needs a producer id",
         ));
     }
     if header.attributes & TIMESTAMP_TYPE_BIT != 0 {

@@ -245,14 +245,24 @@ fn a_refusal_names_at_most_a_thousand_records() {
 }
 
 #[test]
-fn client_rules_refuse_control_transactional_and_renumbered_batches() {
+fn client_rules_refuse_control_anonymous_transactional_and_renumbered_batches() {
     let body = records(2, keyed);
-    for bits in [0x20, 0x10] {
+    for bits in [0x20, 0x10, 0x30] {
         let mut h = RawHeader::new(2, 0, TS);
         h.attributes |= bits;
         h.max_timestamp = TS + 1;
         assert_invalid(validate(&raw_batch(h, &body), &config()), false, "bits");
     }
+    // A transactional batch of a producer id passes; control never does.
+    let mut h = RawHeader::new(2, 0, TS);
+    h.attributes |= 0x10;
+    h.producer_id = 7;
+    h.producer_epoch = 0;
+    h.base_sequence = 0;
+    h.max_timestamp = TS + 1;
+    validate(&raw_batch(h, &body), &config()).expect("transactional batch");
+    h.attributes |= 0x20;
+    assert_invalid(validate(&raw_batch(h, &body), &config()), false, "control");
     // Offset deltas 0, 0: the second record is not numbered 1.
     let dup: Vec<u8> = [
         raw_record(0, 0, Some(b"a"), None),

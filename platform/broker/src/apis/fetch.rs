@@ -25,6 +25,12 @@
 //! epoch other than 0 and -1) with FETCH_SESSION_ID_NOT_FOUND, as Kafka
 //! answers a session it does not have.
 //!
+//! Isolation (v4+): a READ_COMMITTED consumer (`isolation_level` 1) is
+//! served up to the partition's last stable offset, not the high
+//! watermark, with the aborted transactions that have records in what it
+//! may read (their records are to be dropped); every answer carries the
+//! last stable offset (`Partition::read_committed`).
+//!
 //! Authorization: a consumer needs READ on each topic, a follower
 //! CLUSTER_ACTION on the cluster; other partitions are answered
 //! TOPIC_AUTHORIZATION_FAILED.
@@ -40,9 +46,9 @@ use bytes::Bytes;
 use fjord_log::LogError;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -420,13 +426,12 @@ fn read_one(
         Err(code) => return refused(target.index, *code),
     };
     let hw = partition.high_watermark();
-    // No transactions: the last stable offset is the high watermark, and
-    // no transaction was ever aborted. Kafka lists them (here: none) only
-    // to READ_COMMITTED fetches, and sends null to the others.
+    // The last stable offset for every isolation level, as Kafka; the
+    // aborted transactions only to READ_COMMITTED fetches (null to others).
     let answer = PartitionData::default()
         .with_partition_index(target.index)
         .with_high_watermark(hw)
-        .with_last_stable_offset(hw)
+        .with_last_stable_offset(partition.last_stable_offset())
         .with_log_start_offset(partition.log_start_offset())
         .with_aborted_transactions(read_committed.then(Vec::new));
     // The first batch of the response is served even if larger than the
@@ -437,9 +442,25 @@ fn read_one(
     if limit == 0 && !first {
         return answer;
     }
-    let read = match fetcher {
-        Fetcher::Consumer => partition.read(target.offset, limit),
-        Fetcher::Replica(_) => partition.read_for_follower(target.offset, limit),
+    let (read, answer) = match fetcher {
+        Fetcher::Consumer if read_committed => {
+            match partition.read_committed(target.offset, limit) {
+                Ok((read, aborted)) => {
+                    let aborted = aborted
+                        .into_iter()
+                        .map(|t| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(t.producer_id))
+                                .with_first_offset(t.first_offset)
+                        })
+                        .collect();
+                    (Ok(read), answer.with_aborted_transactions(Some(aborted)))
+                }
+                Err(e) => (Err(e), answer),
+            }
+        }
+        Fetcher::Consumer => (partition.read(target.offset, limit), answer),
+        Fetcher::Replica(_) => (partition.read_for_follower(target.offset, limit), answer),
     };
     match read {
         Ok(read) => {

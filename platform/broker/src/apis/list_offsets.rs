@@ -78,13 +78,18 @@ pub(crate) fn handle(
                     } else {
                         p.timestamp
                     };
-                    // Latest is the high watermark, which consumers may read up to.
+                    // Latest is where consumers may read up to: the high
+                    // watermark, or the last stable offset under
+                    // read_committed (isolation level 1, v2+), as Kafka.
+                    let readable_end = partition.readable_end(version >= 2 && request.isolation_level == 1);
                     if p.timestamp == LATEST_TIMESTAMP {
                         return answer
-                            .with_offset(partition.high_watermark())
+                            .with_offset(readable_end)
                             .with_leader_epoch(epoch);
                     }
                     match partition.log().offset_for_timestamp(timestamp) {
+                        // Kafka answers nothing past what the reader may read.
+                        Ok(Some(found)) if timestamp >= 0 && found.offset >= readable_end => answer,
                         Ok(Some(found)) => answer
                             .with_offset(found.offset)
                             .with_timestamp(found.timestamp)

@@ -126,9 +126,12 @@ struct StoredBatch {
     first_offset: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Producer {
     epoch: i16,
+    /// The epoch of the transaction coordinator that wrote its last
+    /// marker here, -1 before any.
+    coordinator_epoch: i32,
     batches: VecDeque<StoredBatch>,
     /// When it last wrote here, by the broker's clock. State rebuilt from
     /// the log at a start counts as written then: Kafka takes the batches'
@@ -136,6 +139,17 @@ struct Producer {
     /// at once and its retries be stored twice; this keeps it one more
     /// window instead.
     last_write_ms: i64,
+}
+
+impl Default for Producer {
+    fn default() -> Self {
+        Producer {
+            epoch: 0,
+            coordinator_epoch: -1,
+            batches: VecDeque::new(),
+            last_write_ms: 0,
+        }
+    }
 }
 
 /// The last sequence of a batch: sequences wrap from i32::MAX to 0.
@@ -239,6 +253,41 @@ impl ProducerStates {
         self.remember(header, first_offset, expiry.now_ms);
     }
 
+    /// Checks a transaction marker of `producer_id` in `epoch` against
+    /// the state: a marker of an epoch older than the producer's is
+    /// refused (a zombie coordinator's, or a fenced producer's), as
+    /// Kafka's `ProducerAppendInfo.appendEndTxnMarker`.
+    pub(crate) fn check_marker(&self, producer_id: i64, epoch: i16) -> Result<(), SequenceError> {
+        match self.producers.get(&producer_id) {
+            Some(p) if epoch < p.epoch => Err(SequenceError::InvalidEpoch {
+                producer_id,
+                epoch,
+                current: p.epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a transaction marker written now: the producer's epoch
+    /// becomes the marker's (later batches of an older epoch are refused;
+    /// a new epoch starts its sequences at 0) and its coordinator epoch is
+    /// kept.
+    pub(crate) fn mark(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        written_ms: i64,
+    ) {
+        let producer = self.producers.entry(producer_id).or_default();
+        if epoch != producer.epoch {
+            producer.epoch = epoch;
+            producer.batches.clear();
+        }
+        producer.coordinator_epoch = coordinator_epoch;
+        producer.last_write_ms = producer.last_write_ms.max(written_ms);
+    }
+
     /// The number of producers with state here (expired ones not yet
     /// swept included).
     #[cfg(test)]
@@ -302,7 +351,20 @@ impl ProducerStates {
                     break;
                 }
                 if header.producer_id >= 0 && header.base_offset >= before {
-                    states.remember(&header, header.base_offset, started);
+                    if header.is_control() {
+                        // A marker closes a transaction: it has no sequence.
+                        let batch = &bytes[at..at + header.size()];
+                        if let Ok(Some(marker)) = fjord_log::TxnMarker::parse(batch) {
+                            states.mark(
+                                marker.producer_id,
+                                marker.producer_epoch,
+                                marker.coordinator_epoch,
+                                started,
+                            );
+                        }
+                    } else {
+                        states.remember(&header, header.base_offset, started);
+                    }
                 }
                 next = next.max(header.base_offset + i64::from(header.last_offset_delta) + 1);
                 at += header.size();

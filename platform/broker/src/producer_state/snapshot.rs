@@ -4,10 +4,11 @@
 //!
 //! File `producer.snapshot` in the partition directory, little-endian:
 //! `"FJPS" version:u8 end_offset:i64 producers:u32
-//! (producer_id:i64 epoch:i16 last_write_ms:i64 batches:u8
+//! (producer_id:i64 epoch:i16 last_write_ms:i64 coordinator_epoch:i32 batches:u8
 //! (first_seq:i32 last_seq:i32 first_offset:i64)*)* crc32c:u32` — the CRC
 //! covers everything before it. Version 1 (before producers expired) has no
-//! `last_write_ms`; its producers count as written when it is read.
+//! `last_write_ms`; its producers count as written when it is read. Versions
+//! 1 and 2 have no `coordinator_epoch` (written before transactions): -1.
 //!
 //! A snapshot is read once and removed: the state then lives in memory, and
 //! a crash before the next clean shutdown falls back to the full scan,
@@ -18,7 +19,7 @@ use super::{Producer, ProducerStates, StoredBatch};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 4] = b"FJPS";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 pub(crate) const FILE_NAME: &str = "producer.snapshot";
 
 /// Where a partition's snapshot lives.
@@ -37,6 +38,7 @@ pub(crate) fn encode(states: &ProducerStates, end_offset: i64) -> Vec<u8> {
         out.extend_from_slice(&id.to_le_bytes());
         out.extend_from_slice(&p.epoch.to_le_bytes());
         out.extend_from_slice(&p.last_write_ms.to_le_bytes());
+        out.extend_from_slice(&p.coordinator_epoch.to_le_bytes());
         out.push(p.batches.len() as u8);
         for b in &p.batches {
             out.extend_from_slice(&b.first_seq.to_le_bytes());
@@ -86,9 +88,15 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(ProducerStates, i64)> {
         } else {
             read_at
         };
+        let coordinator_epoch = if version >= 3 {
+            i32::from_le_bytes(r.take()?)
+        } else {
+            -1
+        };
         let n = r.take::<1>()?[0];
         let mut producer = Producer {
             epoch,
+            coordinator_epoch,
             batches: Default::default(),
             last_write_ms,
         };
@@ -145,8 +153,13 @@ mod tests {
         s.record(&header(7, 2, 0, 3), 100, NOW);
         s.record(&header(7, 2, 3, 1), 103, NOW);
         s.record(&header(9, 0, 0, 1), 104, NOW);
+        // A marker with a bumped epoch: sequences start over, epoch 0 fenced.
+        s.mark(11, 1, 4, NOW.now_ms);
         let bytes = encode(&s, 105);
         let (back, end) = decode(&bytes).expect("decodes");
+        assert_eq!(back.producers[&11].coordinator_epoch, 4);
+        assert_eq!(back.check(&header(11, 1, 0, 1), NOW), Ok(Verdict::Append));
+        assert!(back.check(&header(11, 0, 0, 1), NOW).is_err());
         assert_eq!(end, 105);
         assert_eq!(
             back.check(&header(7, 2, 3, 1), NOW),

@@ -374,6 +374,9 @@ pub struct RawHeader {
     pub records_count: i32,
     pub base_timestamp: i64,
     pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
 }
 
 impl RawHeader {
@@ -385,6 +388,9 @@ impl RawHeader {
             records_count: count,
             base_timestamp: ts,
             max_timestamp: ts,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
         }
     }
 }
@@ -402,9 +408,9 @@ pub fn raw_batch(h: RawHeader, body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&h.last_offset_delta.to_be_bytes());
     out.extend_from_slice(&h.base_timestamp.to_be_bytes());
     out.extend_from_slice(&h.max_timestamp.to_be_bytes());
-    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    out.extend_from_slice(&h.producer_id.to_be_bytes());
+    out.extend_from_slice(&h.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&h.base_sequence.to_be_bytes());
     out.extend_from_slice(&h.records_count.to_be_bytes());
     out.extend_from_slice(body);
     fix_crc(&mut out);

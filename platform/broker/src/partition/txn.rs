@@ -1,0 +1,244 @@
+//! The partition side of Kafka transactions: the markers the transaction
+//! coordinator has a leader write, and what they close.
+
+use fjord_log::{AbortedTxn, LogError, LogRead, TxnMarker};
+
+use super::Partition;
+use crate::error::PartitionError;
+
+impl Partition {
+    /// The last stable offset: below it every transaction is decided, so
+    /// read_committed consumers read up to it. The high watermark, or the
+    /// first offset of a transaction still open when that is lower.
+    pub(crate) fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        self.log
+            .first_unstable_offset()
+            .map_or(hw, |first| first.min(hw))
+    }
+
+    /// The latest offset a consumer may read (ListOffsets' latest, the
+    /// bound of Fetch): the last stable offset under read_committed
+    /// (isolation level 1), else the high watermark.
+    pub(crate) fn readable_end(&self, read_committed: bool) -> i64 {
+        if read_committed {
+            self.last_stable_offset()
+        } else {
+            self.high_watermark()
+        }
+    }
+
+    /// Reads whole batches from `offset` up to the last stable offset, for
+    /// a read_committed consumer, with the aborted transactions that have
+    /// records in what it may read (producer id, first offset): the
+    /// consumer drops their records.
+    pub(crate) fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<(LogRead, Vec<AbortedTxn>), LogError> {
+        let lso = self.last_stable_offset();
+        let read = self.log.read(offset, max_bytes, lso)?;
+        let aborted = if read.slice.is_some() {
+            self.log.aborted_transactions(offset, lso)
+        } else {
+            Vec::new()
+        };
+        Ok((read, aborted))
+    }
+
+    /// Appends, as leader, the transaction marker of producer
+    /// `producer_id` (commit or abort), written by the transaction
+    /// coordinator's WriteTxnMarkers: a control batch in Kafka's format.
+    /// Returns its offset; it completes that producer's open transaction
+    /// on this partition and advances the high watermark like any append.
+    // Its caller, the coordinator's WriteTxnMarkers, lands on another branch.
+    #[allow(dead_code)]
+    pub(crate) async fn write_txn_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<i64, PartitionError> {
+        if !self.is_leader() {
+            return Err(self.not_leader());
+        }
+        let marker = TxnMarker {
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+        };
+        // Under the producers' lock: the marker lands after any batch of
+        // that producer being appended, never between its check and append.
+        let mut guard = self.producer_states().await?;
+        if let Some(states) = guard.as_ref() {
+            states.check_marker(producer_id, producer_epoch)?;
+        }
+        let info = self
+            .append_as_leader(move |log, epoch| log.append_control(&marker, epoch))
+            .await?;
+        if let Some(states) = guard.as_mut() {
+            states.mark(
+                producer_id,
+                producer_epoch,
+                coordinator_epoch,
+                crate::clock::now_ms(),
+            );
+        }
+        Ok(info.first_offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fjord_log::{BatchBuilder, DecodeLimits, Log, LogConfig, decode_batch};
+
+    use super::*;
+
+    fn partition(dir: &std::path::Path) -> Partition {
+        Partition::new("t", 0, Log::open(dir, LogConfig::default()).unwrap(), 0)
+    }
+
+    #[tokio::test]
+    async fn a_marker_is_appended_as_a_control_batch_and_moves_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = partition(dir.path());
+        let mut builder = BatchBuilder::new();
+        builder.push(1, None, Some(bytes::Bytes::from("v")));
+        partition.append(builder.build().unwrap()).await.unwrap();
+        let offset = partition.write_txn_marker(9, 2, true, 5).await.unwrap();
+        assert_eq!(offset, 1);
+        assert_eq!(partition.high_watermark(), 2);
+        let read = partition.read(1, 1 << 20).unwrap();
+        let bytes = read.slice.unwrap().bytes().unwrap();
+        let decoded = decode_batch(&bytes, DecodeLimits::default()).unwrap();
+        assert!(decoded.header().is_control());
+        assert_eq!(decoded.header().base_offset, 1);
+        assert_eq!(
+            TxnMarker::parse(&bytes).unwrap(),
+            Some(TxnMarker {
+                producer_id: 9,
+                producer_epoch: 2,
+                commit: true,
+                coordinator_epoch: 5
+            })
+        );
+        let abort = partition.write_txn_marker(9, 2, false, 5).await.unwrap();
+        assert_eq!((abort, partition.high_watermark()), (2, 3));
+    }
+
+    /// A transactional batch of producer `pid` (epoch 0, sequence `seq`).
+    pub(crate) fn txn_batch(pid: i64, seq: i32) -> Vec<u8> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let mut builder = BatchBuilder::new();
+        // Now: an old timestamp would roll a segment before the marker.
+        builder.push(now, None, Some(bytes::Bytes::from("v")));
+        let mut batch = builder.build().unwrap();
+        batch[21..23].copy_from_slice(&0x10i16.to_be_bytes());
+        batch[43..51].copy_from_slice(&pid.to_be_bytes());
+        batch[51..53].copy_from_slice(&0i16.to_be_bytes());
+        batch[53..57].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        batch
+    }
+
+    #[tokio::test]
+    async fn the_last_stable_offset_stops_at_an_open_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = partition(dir.path());
+        partition.append(txn_batch(5, 0)).await.unwrap();
+        assert_eq!(partition.high_watermark(), 1);
+        assert_eq!(partition.last_stable_offset(), 0);
+        partition.append(txn_batch(6, 0)).await.unwrap();
+        partition.write_txn_marker(5, 0, true, 0).await.unwrap();
+        assert_eq!(partition.last_stable_offset(), 1);
+        partition.write_txn_marker(6, 0, false, 0).await.unwrap();
+        assert_eq!(partition.last_stable_offset(), 4);
+        assert_eq!(partition.log().aborted_transactions(0, 4).len(), 1);
+    }
+
+    fn expiry() -> crate::producer_state::Expiry {
+        crate::producer_state::Expiry {
+            now_ms: crate::clock::now_ms(),
+            after_ms: 86_400_000,
+        }
+    }
+
+    fn header_of(batch: &[u8]) -> fjord_log::BatchHeader {
+        fjord_log::validate_batch(batch).unwrap()
+    }
+
+    /// A transactional batch of `pid` in `epoch` starting at `seq`.
+    fn txn_batch_epoch(pid: i64, epoch: i16, seq: i32) -> Vec<u8> {
+        let mut batch = txn_batch(pid, seq);
+        batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        batch
+    }
+
+    #[tokio::test]
+    async fn a_marker_fences_older_epochs_and_keeps_sequences_across_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = partition(dir.path());
+        let b = txn_batch_epoch(5, 0, 0);
+        partition
+            .append_idempotent(b.clone(), &header_of(&b), expiry())
+            .await
+            .unwrap();
+        // The coordinator aborted with a bumped epoch (a timeout).
+        partition.write_txn_marker(5, 1, false, 3).await.unwrap();
+        let old = txn_batch_epoch(5, 0, 1);
+        let refused = partition
+            .append_idempotent(old.clone(), &header_of(&old), expiry())
+            .await
+            .unwrap_err();
+        assert_eq!(crate::error::partition_error_code(&refused), 47);
+        // A marker of an older epoch is refused too.
+        assert!(partition.write_txn_marker(5, 0, true, 3).await.is_err());
+        // The new epoch starts at sequence 0.
+        let new = txn_batch_epoch(5, 1, 0);
+        let (offset, _) = partition
+            .append_idempotent(new.clone(), &header_of(&new), expiry())
+            .await
+            .unwrap();
+        assert_eq!(offset, 2);
+        partition.write_txn_marker(5, 1, true, 3).await.unwrap();
+        // Rebuilt from the log (markers included), the next batch follows.
+        let rebuilt = crate::producer_state::ProducerStates::rebuild(partition.log());
+        let next = txn_batch_epoch(5, 1, 1);
+        assert_eq!(
+            rebuilt.check(&header_of(&next), expiry()),
+            Ok(crate::producer_state::Verdict::Append)
+        );
+        let stale = txn_batch_epoch(5, 0, 0);
+        assert!(rebuilt.check(&header_of(&stale), expiry()).is_err());
+    }
+
+    #[tokio::test]
+    async fn read_committed_stops_at_the_last_stable_offset_and_names_aborts() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = partition(dir.path());
+        partition.append(txn_batch(5, 0)).await.unwrap(); // 0
+        partition.write_txn_marker(5, 0, false, 0).await.unwrap(); // 1
+        partition.append(txn_batch(6, 0)).await.unwrap(); // 2, open
+        assert_eq!(partition.readable_end(false), 3);
+        assert_eq!(partition.readable_end(true), 2);
+        let (read, aborted) = partition.read_committed(0, 1 << 20).unwrap();
+        let bytes = read.slice.unwrap().bytes().unwrap();
+        let headers: Vec<i64> = fjord_log::validated_batches(&bytes)
+            .map(|b| b.unwrap().0.base_offset)
+            .collect();
+        assert_eq!(headers, [0, 1]);
+        assert_eq!(aborted.len(), 1);
+        assert_eq!((aborted[0].producer_id, aborted[0].first_offset), (5, 0));
+        let (read, aborted) = partition.read_committed(2, 1 << 20).unwrap();
+        assert!(read.slice.is_none() && aborted.is_empty());
+    }
+}
