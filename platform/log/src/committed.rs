@@ -42,7 +42,7 @@ impl CommittedFilter {
             while self
                 .pending
                 .last()
-                .is_some_and(|a| a.first_offset <= header.next_offset() - 1)
+                .is_some_and(|a| a.first_offset < header.next_offset())
             {
                 if let Some(a) = self.pending.pop() {
                     self.aborting.insert(a.producer_id);
