@@ -433,6 +433,8 @@ def test_groups_list_and_group_page(page, data):
         assert value(page, f"lag-{topic}-{p}") == str(o["lag"]) == str(expected_lag[p])
         assert value(page, f"committed-{topic}-{p}") == str(o["committed"]) == str(COMMITTED[p])
         assert value(page, f"hw-{topic}-{p}") == str(o["high_watermark"])
+        # No transaction is open: the last stable offset is the high watermark.
+        assert value(page, f"lso-{topic}-{p}") == str(o["last_stable_offset"]) == str(o["high_watermark"])
         bar = page.get_by_test_id(f"lag-bar-{topic}-{p}")
         assert bar.get_attribute("data-value") == str(expected_lag[p])
         # The tallest bar is the largest lag; an empty one has no height.

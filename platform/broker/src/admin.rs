@@ -45,7 +45,8 @@ pub struct ConfigEntry {
 }
 
 /// A consumer group: its state, members with their assignments, and its
-/// committed offsets with the lag behind each partition's high watermark.
+/// committed offsets with the lag behind each partition's last stable
+/// offset (see [`GroupOffset::lag`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupDescription {
     pub group_id: String,
@@ -92,8 +93,31 @@ pub struct GroupOffset {
     pub committed: i64,
     /// The partition's high watermark (`-1` when the topic is gone).
     pub high_watermark: i64,
-    /// `high_watermark - committed`, never below 0.
+    /// The partition's last stable offset: the high watermark, or the
+    /// first offset of a transaction still open (`-1` when the topic is
+    /// gone).
+    pub last_stable_offset: i64,
+    /// What the group has left to read: `last_stable_offset - committed`
+    /// (the records of open transactions are not readable yet by a
+    /// read_committed consumer, so they are not lag); for a committed
+    /// offset past the last stable offset (a read_uncommitted consumer)
+    /// `high_watermark - committed`. Never below 0.
     pub lag: i64,
+}
+
+impl GroupOffset {
+    /// The lag of `committed` on a partition with these offsets.
+    fn lag_of(committed: i64, last_stable_offset: i64, high_watermark: i64) -> i64 {
+        if high_watermark < 0 {
+            return 0;
+        }
+        let end = if committed <= last_stable_offset {
+            last_stable_offset
+        } else {
+            high_watermark
+        };
+        (end - committed).max(0)
+    }
 }
 
 /// The metadata frontend's refusal, as a `LocalError`.
@@ -283,20 +307,19 @@ impl LocalBroker {
         let mut offsets: Vec<GroupOffset> = committed
             .into_iter()
             .map(|(topic, partition, committed)| {
-                let high_watermark = self
-                    .topic(&topic)
-                    .and_then(|t| t.partition(partition))
-                    .map_or(-1, |p| p.high_watermark());
+                let partition_now = self.topic(&topic).and_then(|t| t.partition(partition));
+                // The LSO first: it never passes the high watermark read after it.
+                let last_stable_offset = partition_now
+                    .as_ref()
+                    .map_or(-1, |p| p.last_stable_offset());
+                let high_watermark = partition_now.map_or(-1, |p| p.high_watermark());
                 GroupOffset {
-                    lag: if high_watermark < 0 {
-                        0
-                    } else {
-                        (high_watermark - committed).max(0)
-                    },
+                    lag: GroupOffset::lag_of(committed, last_stable_offset, high_watermark),
                     topic,
                     partition,
                     committed,
                     high_watermark,
+                    last_stable_offset,
                 }
             })
             .collect();
@@ -327,4 +350,23 @@ fn decode_assignment(bytes: &Bytes) -> Vec<TopicPartitions> {
             partitions: tp.partitions,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GroupOffset;
+
+    #[test]
+    fn lag_counts_to_the_last_stable_offset_or_past_it_to_the_high_watermark() {
+        // No open transaction: LSO = HW.
+        assert_eq!(GroupOffset::lag_of(40, 100, 100), 60);
+        // A transaction open from 70: its records are not lag yet.
+        assert_eq!(GroupOffset::lag_of(40, 70, 100), 30);
+        assert_eq!(GroupOffset::lag_of(70, 70, 100), 0);
+        // A read_uncommitted consumer committed inside the open transaction.
+        assert_eq!(GroupOffset::lag_of(80, 70, 100), 20);
+        // Committed past the end (a reset, a truncated log), or topic gone.
+        assert_eq!(GroupOffset::lag_of(120, 100, 100), 0);
+        assert_eq!(GroupOffset::lag_of(40, -1, -1), 0);
+    }
 }

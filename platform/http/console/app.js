@@ -474,6 +474,7 @@ async function renderGroup(groupId, gen) {
         <td class="n">${o.partition}</td>
         <td class="n">${num(`committed-${id}`, o.committed)}</td>
         <td class="n">${num(`hw-${id}`, o.high_watermark)}</td>
+        <td class="n">${num(`lso-${id}`, o.last_stable_offset)}</td>
         <td class="n">${num(`lag-${id}`, o.lag)}</td></tr>`;
     }).join("");
     fill(gen, "main", `
@@ -493,7 +494,7 @@ async function renderGroup(groupId, gen) {
       <h2>Lag per partition</h2>
       ${lagChart(offsets)}
       <table data-testid="offsets"><thead><tr><th>Topic</th><th class="n">Partition</th><th class="n">Committed</th>
-        <th class="n">High watermark</th><th class="n">Lag</th></tr></thead>
+        <th class="n">High watermark</th><th class="n" title="Last stable offset: read_committed consumers read up to it">Last stable</th><th class="n">Lag</th></tr></thead>
         <tbody>${rows || '<tr><td colspan="5" class="muted">No committed offsets.</td></tr>'}</tbody></table>`);
   };
   draw(await api("/groups/" + seg(groupId)));
