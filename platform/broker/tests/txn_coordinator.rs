@@ -192,6 +192,22 @@ fn a_transaction_is_begun_committed_aborted_and_fenced() {
         other => panic!("{other:?}"),
     }
 
+    // A new id with a producer id and epoch named (KIP-360's fields, as
+    // @platformatic/kafka sends them at first) gets a new producer id.
+    let fresh = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(text("t-new"))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(0))
+        .with_producer_epoch(0);
+    match raw.call(ApiKey::InitProducerId, 5, fresh.into()) {
+        ResponseKind::InitProducerId(r) => {
+            assert_eq!(r.error_code, 0);
+            assert!(r.producer_id.0 > 0 && r.producer_id.0 != pid);
+            assert_eq!(r.producer_epoch, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+
     // ListTransactions: by state, by producer id; unknown states named.
     let list = |raw: &mut Raw, states: &[&str], pids: &[i64]| {
         let request = ListTransactionsRequest::default()

@@ -142,13 +142,12 @@ impl TxnCoordinator {
         let now = now_ms();
         let current = locked.inner.txns.get(id).cloned();
         let next = match current {
-            None => {
-                if expected.is_some_and(|(pid, _)| pid >= 0) {
-                    // KIP-360: a producer the coordinator does not know.
-                    return Err(TxnError::InvalidProducerIdMapping);
-                }
-                TxnMetadata::new(id, state.producer_ids().allocate(), timeout_ms, now)
-            }
+            // A new id gets a new producer id whatever the request names:
+            // Kafka's isValidProducerId accepts any expected id and epoch
+            // for metadata it has just created (a producer recovering from
+            // UNKNOWN_PRODUCER_ID; @platformatic/kafka sends id 0, epoch 0
+            // on its first InitProducerId).
+            None => TxnMetadata::new(id, state.producer_ids().allocate(), timeout_ms, now),
             Some(txn) => {
                 // A retry of an InitProducerId whose answer was lost.
                 if let Some((pid, epoch)) = expected
