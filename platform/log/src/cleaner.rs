@@ -253,6 +253,13 @@ impl Log {
         let first_dirty = self.first_dirty_offset()?;
         let closed = self.closed_segments();
         let mut cleanable_end = self.active_base_offset();
+        // Not past an open transaction (Kafka's first unstable offset): its
+        // records may yet be aborted, and must not displace committed keys.
+        if let Some(unstable) = self.first_unstable_offset()
+            && let Some(segment) = closed.iter().find(|s| s.next_offset() > unstable)
+        {
+            cleanable_end = cleanable_end.min(segment.base_offset);
+        }
         for segment in &closed {
             if config.min_compaction_lag_ms > 0
                 && segment.max_timestamp() > now_ms.saturating_sub(config.min_compaction_lag_ms)
@@ -340,6 +347,7 @@ impl Log {
                 .collect();
             let (map, map_end) = match build_map(
                 &closed,
+                &|h| self.is_aborted(h),
                 first_dirty,
                 end,
                 cleaner.dedupe_buffer_size,
@@ -588,9 +596,12 @@ fn group_segments<'a>(segments: &'a [Arc<Segment>], config: &LogConfig) -> Vec<&
 
 /// Builds the key → latest offset map from `first_dirty` up to `end`,
 /// stopping at a batch boundary when the map is full. Returns the map and
-/// the offset it covers up to (exclusive).
+/// the offset it covers up to (exclusive). Batches `aborted` says are of
+/// an aborted transaction stay out of the map.
+#[allow(clippy::too_many_arguments)]
 fn build_map(
     segments: &[Arc<Segment>],
+    aborted: &dyn Fn(&BatchHeader) -> bool,
     first_dirty: i64,
     end: i64,
     buffer: usize,
@@ -612,7 +623,9 @@ fn build_map(
             if header.base_offset >= end {
                 return Ok(false);
             }
-            if !header.is_control() {
+            // Records of aborted transactions never displace a key's
+            // committed value (Kafka's cleaner leaves them out of its map).
+            if !header.is_control() && !aborted(&header) {
                 let records = decode_records(&header, bytes, decompressor, limits)
                     .map_err(|e| undecodable(&header, e))?;
                 let keys: Vec<(&[u8], i64)> = records

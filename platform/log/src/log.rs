@@ -303,7 +303,8 @@ impl Log {
         let mut epochs = LeaderEpochCache::open(&dir)?;
         epochs.truncate_from_end(log_end)?;
         tracing::debug!(dir = %dir.display(), log_start, log_end, recovered_batches, "log opened");
-        let txns = recover_transactions(&dir, &segments, Transactions::read_checkpoint(&dir))?;
+        let txns =
+            crate::transactions::recover(&dir, &segments, Transactions::read_checkpoint(&dir))?;
         let flushed_offset = if recovery_point > log_end || recovery_point < 0 {
             log_end
         } else {
@@ -699,11 +700,22 @@ impl Log {
         self.txns.lock().aborted_between(from, to)
     }
 
+    /// Whether `header` is a batch of a transaction that was aborted.
+    pub(crate) fn is_aborted(&self, header: &BatchHeader) -> bool {
+        header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE != 0
+            && self
+                .txns
+                .lock()
+                .aborted_between(header.base_offset, header.base_offset + 1)
+                .iter()
+                .any(|t| t.producer_id == header.producer_id)
+    }
+
     /// Rebuilds the transactions after the log was cut: from the
     /// checkpoint when it is below the new end, else from the whole log.
     fn rebuild_transactions(&self) -> Result<(), LogError> {
         let segments = self.segments.read().clone();
-        let rebuilt = recover_transactions(
+        let rebuilt = crate::transactions::recover(
             &self.dir,
             &segments,
             Transactions::read_checkpoint(&self.dir),
@@ -1418,45 +1430,4 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The transactions of a log opened (or cut) with `segments`: open ones
-/// from `checkpoint` when it was written within the log, aborted ones from
-/// the `.txnindex` files below it, and the batches after it scanned (all
-/// of them without a usable checkpoint), rebuilding their segments'
-/// `.txnindex`.
-fn recover_transactions(
-    dir: &Path,
-    segments: &[Arc<Segment>],
-    checkpoint: Option<(i64, std::collections::HashMap<i64, i64>)>,
-) -> Result<Transactions, LogError> {
-    let first_base = segments.first().map_or(0, |s| s.base_offset);
-    let log_end = segments.last().map_or(0, |s| s.next_offset());
-    let (scan_from, mut txns) = match checkpoint {
-        Some((end, open)) if end >= first_base && end <= log_end => (
-            end,
-            Transactions::with_open(open.into_iter().filter(|&(_, f)| f < end).collect()),
-        ),
-        _ => (first_base, Transactions::default()),
-    };
-    for segment in segments {
-        txns.load_segment(dir, segment.base_offset, scan_from)?;
-    }
-    for segment in segments.iter().filter(|s| s.next_offset() > scan_from) {
-        let mut found = Vec::new();
-        segment.scan_batches(0, |_, bytes| {
-            let header = BatchHeader::parse(bytes)?;
-            if header.base_offset >= scan_from
-                && header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE != 0
-                && let Some(entry) = txns.observe(&header, bytes)?
-            {
-                found.push(entry);
-            }
-            Ok(true)
-        })?;
-        for entry in found {
-            txns.add_aborted(dir, segment.base_offset, entry)?;
-        }
-    }
-    Ok(txns)
 }

@@ -13,19 +13,21 @@
 //!
 //! Across restarts the open transactions are kept in
 //! `transaction-state-checkpoint` (written with the other checkpoints):
-//! the open reads it and scans only the batches after it, rebuilding the
-//! `.txnindex` of the segments it scans; without it the whole log is
-//! scanned once.
+//! the open reads it and the `.txnindex` files (entries of markers past
+//! the log end dropped) and scans only the batches after it, adding the
+//! ABORT markers the files miss; without it the whole log is scanned.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use crate::batch::BatchHeader;
 use crate::control::TxnMarker;
 use crate::error::LogError;
-use crate::segment::file_stem;
+use crate::segment::{Segment, file_stem};
 
 /// The extension of a segment's aborted-transactions index.
 pub(crate) const TXN_INDEX_EXT: &str = "txnindex";
@@ -172,6 +174,13 @@ impl Transactions {
             .collect()
     }
 
+    /// Whether the segment at `base` has the entry of the marker at `last_offset`.
+    pub(crate) fn has_aborted(&self, base: i64, last_offset: i64) -> bool {
+        self.aborted
+            .get(&base)
+            .is_some_and(|e| e.iter().any(|t| t.last_offset == last_offset))
+    }
+
     /// Forgets the entries of a removed segment (its files go with it).
     pub(crate) fn forget_segment(&mut self, base: i64) {
         self.aborted.remove(&base);
@@ -276,4 +285,50 @@ impl Transactions {
             aborted: BTreeMap::new(),
         }
     }
+}
+
+/// The transactions of a log opened (or cut) with `segments`: open ones
+/// from `checkpoint` when it was written within the log, aborted ones from
+/// the `.txnindex` files (those of markers below the log end), and the
+/// batches after the checkpoint scanned (all of them without a usable
+/// checkpoint), adding the ABORT markers the files miss.
+pub(crate) fn recover(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    checkpoint: Option<(i64, std::collections::HashMap<i64, i64>)>,
+) -> Result<Transactions, LogError> {
+    let first_base = segments.first().map_or(0, |s| s.base_offset);
+    let log_end = segments.last().map_or(0, |s| s.next_offset());
+    let (scan_from, mut txns) = match checkpoint {
+        Some((end, open)) if end >= first_base && end <= log_end => (
+            end,
+            Transactions::with_open(open.into_iter().filter(|&(_, f)| f < end).collect()),
+        ),
+        _ => (first_base, Transactions::default()),
+    };
+    // Entries of markers still in the log are kept from the files: the
+    // cleaner may have removed an aborted transaction's records since, and
+    // a scan would no longer find where it began.
+    for segment in segments {
+        txns.load_segment(dir, segment.base_offset, log_end)?;
+    }
+    for segment in segments.iter().filter(|s| s.next_offset() > scan_from) {
+        let mut found = Vec::new();
+        segment.scan_batches(0, |_, bytes| {
+            let header = BatchHeader::parse(bytes)?;
+            if header.base_offset >= scan_from
+                && header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE != 0
+                && let Some(entry) = txns.observe(&header, bytes)?
+            {
+                found.push(entry);
+            }
+            Ok(true)
+        })?;
+        for entry in found {
+            if !txns.has_aborted(segment.base_offset, entry.last_offset) {
+                txns.add_aborted(dir, segment.base_offset, entry)?;
+            }
+        }
+    }
+    Ok(txns)
 }

@@ -212,3 +212,85 @@ fn removed_segments_take_their_index_along() {
     assert_eq!(txnindex_entries(dir.path()), vec![]);
     assert_eq!(log.first_unstable_offset(), Some(6));
 }
+
+#[test]
+fn the_cleaner_stops_at_an_open_transaction_and_keeps_the_index_through_a_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let compact = |segment_bytes| LogConfig {
+        cleanup_policy: fjord_log::CleanupPolicy::Compact,
+        segment_bytes,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), compact(150)).unwrap();
+    write_history(&log);
+    let plain = || {
+        raw_batch(
+            RawHeader::new(1, 0, fjord_log_now()),
+            &raw_record(0, 0, Some(b"k"), Some(b"v")),
+        )
+    };
+    for _ in 0..4 {
+        log.append(&mut plain(), 0).unwrap();
+    }
+    let now = fjord_log_now();
+    // The open transaction at 6 bounds what may be cleaned.
+    let bases = log.segment_base_offsets();
+    let unstable_base = bases.iter().copied().rfind(|&b| b <= 6).unwrap();
+    assert_eq!(log.cleanability(now).unwrap().cleanable_end, unstable_base);
+    // Once it is decided, the cleaner merges the segments (larger ones
+    // now), the aborted transaction's marker among them.
+    log.append_control(&marker(8, true), 0).unwrap();
+    log.append(&mut plain(), 0).unwrap();
+    log.set_config(compact(1 << 20));
+    log.append(&mut plain(), 0).unwrap();
+    log.clean_until(now, &fjord_log::CleanerConfig::default(), None)
+        .unwrap();
+    let after = log.segment_base_offsets();
+    assert!(after.len() < bases.len(), "{bases:?} -> {after:?}");
+    assert!(!after.contains(&5), "{after:?}");
+    assert_eq!(log.aborted_transactions(0, 7), vec![ABORTED]);
+    assert_eq!(txnindex_entries(dir.path()), vec![(0, 7, 3, 5, 6)]);
+    drop(log);
+    let log = Log::open(dir.path(), compact(1 << 20)).unwrap();
+    assert_eq!(log.aborted_transactions(0, 7), vec![ABORTED]);
+    assert_eq!(log.first_unstable_offset(), None);
+}
+
+#[test]
+fn an_aborted_value_does_not_displace_the_committed_one_in_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let compact = |segment_bytes| LogConfig {
+        cleanup_policy: fjord_log::CleanupPolicy::Compact,
+        segment_bytes,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), compact(150)).unwrap();
+    let keyed = |key: &[u8], v: &[u8], pid: i64| {
+        let mut h = RawHeader::new(1, 0, fjord_log_now());
+        if pid >= 0 {
+            h.attributes |= 0x10;
+            h.producer_id = pid;
+            h.producer_epoch = 0;
+            h.base_sequence = 0;
+        }
+        raw_batch(h, &raw_record(0, 0, Some(key), Some(v)))
+    };
+    log.append(&mut keyed(b"a", b"committed", -1), 0).unwrap(); // 0
+    log.append(&mut keyed(b"a", b"aborted", 9), 0).unwrap(); // 1
+    log.append_control(&marker(9, false), 0).unwrap(); // 2
+    // A key written twice, so the clean has something to remove.
+    for (key, v) in [(b"x", b"1"), (b"x", b"2"), (b"y", b"1"), (b"z", b"1")] {
+        log.append(&mut keyed(key, v, -1), 0).unwrap();
+    }
+    log.set_config(compact(1 << 20));
+    let stats = log
+        .clean_until(fjord_log_now(), &fjord_log::CleanerConfig::default(), None)
+        .unwrap();
+    let kept: Vec<(i64, Vec<u8>)> = common::read_all(&log, 1 << 20)
+        .into_iter()
+        .map(|r| (r.offset, r.value.unwrap().to_vec()))
+        .collect();
+    // The clean ran (the first "x" went) and kept the committed "a".
+    assert!(!kept.iter().any(|(o, _)| *o == 3), "{stats:?} {kept:?}");
+    assert!(kept.contains(&(0, b"committed".to_vec())), "{kept:?}");
+}

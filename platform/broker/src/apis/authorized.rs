@@ -150,6 +150,10 @@ const TABLE: &[(ApiKey, Unprivileged)] = &[
         Refused(ResponseError::TopicAuthorizationFailed),
     ),
     (
+        ApiKey::DescribeProducers,
+        Refused(ResponseError::TopicAuthorizationFailed),
+    ),
+    (
         ApiKey::ElectLeaders,
         Refused(ResponseError::ClusterAuthorizationFailed),
     ),

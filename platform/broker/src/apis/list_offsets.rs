@@ -5,6 +5,13 @@
 //! tiered (Kafka answers -5 with offset -1 and epoch -1 for a topic
 //! without remote storage). v10's `timeout_ms` bounds remote reads, of
 //! which there are none.
+//!
+//! Latest, and what a timestamp finds, stop where the client may read: the
+//! high watermark, or under `isolation_level` 1 (read_committed, v2+) the
+//! last stable offset ([`Partition::readable_end`]), as Kafka's
+//! `fetchOffsetForTimestamp`.
+//!
+//! [`Partition::readable_end`]: crate::partition::Partition
 
 use fjord_log::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP};
 use kafka_protocol::ResponseError;

@@ -9,6 +9,7 @@ mod configs;
 mod consumer_group;
 mod delete_records;
 mod describe_cluster;
+mod describe_producers;
 mod describe_topic_partitions;
 mod elect_leaders;
 mod fetch;
@@ -204,6 +205,9 @@ async fn dispatch(
         ),
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(state, v, r, access))
+        }
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(state, r, access).await)
         }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(state, r, access))

@@ -5,6 +5,7 @@ use fjord_log::{AbortedTxn, LogError, LogRead, TxnMarker};
 
 use super::Partition;
 use crate::error::PartitionError;
+use crate::producer_state::ProducerView;
 
 impl Partition {
     /// The last stable offset: below it every transaction is decided, so
@@ -45,6 +46,26 @@ impl Partition {
             Vec::new()
         };
         Ok((read, aborted))
+    }
+
+    /// The producers with state on this partition (DescribeProducers):
+    /// each with the first offset of its open transaction, -1 when none.
+    pub(crate) async fn describe_producers(
+        &self,
+    ) -> Result<Vec<(ProducerView, i64)>, PartitionError> {
+        let guard = self.producer_states().await?;
+        let open: std::collections::HashMap<i64, i64> =
+            self.log.open_transactions().into_iter().collect();
+        Ok(guard
+            .as_ref()
+            .map(|states| states.describe())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|view| {
+                let start = open.get(&view.producer_id).copied().unwrap_or(-1);
+                (view, start)
+            })
+            .collect())
     }
 
     /// Appends, as leader, the transaction marker of producer
@@ -240,5 +261,33 @@ mod tests {
         assert_eq!((aborted[0].producer_id, aborted[0].first_offset), (5, 0));
         let (read, aborted) = partition.read_committed(2, 1 << 20).unwrap();
         assert!(read.slice.is_none() && aborted.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_follower_copying_the_leader_tracks_the_same_transactions() {
+        let leader_dir = tempfile::tempdir().unwrap();
+        let leader = partition(leader_dir.path());
+        leader.append(txn_batch(5, 0)).await.unwrap(); // 0
+        leader.write_txn_marker(5, 0, false, 1).await.unwrap(); // 1
+        leader.append(txn_batch(6, 0)).await.unwrap(); // 2, open
+        let read = leader.read_for_follower(0, 1 << 20).unwrap();
+        let mut copy = read.slice.unwrap().bytes().unwrap().to_vec();
+        let follower_dir = tempfile::tempdir().unwrap();
+        let log = Log::open(follower_dir.path(), LogConfig::default()).unwrap();
+        let follower = Partition::replicated("t", 0, log, 0);
+        follower.become_follower(0);
+        follower.append_from_leader(&mut copy, 3).unwrap();
+        assert_eq!(follower.high_watermark(), 3);
+        assert_eq!(follower.last_stable_offset(), 2);
+        let aborted = follower.log().aborted_transactions(0, 3);
+        assert_eq!(aborted, leader.log().aborted_transactions(0, 3));
+        assert_eq!((aborted.len(), aborted[0].producer_id), (1, 5));
+        // Its own .txnindex, as the leader's.
+        assert!(
+            follower_dir
+                .path()
+                .join("00000000000000000000.txnindex")
+                .exists()
+        );
     }
 }

@@ -132,6 +132,9 @@ struct Producer {
     /// The epoch of the transaction coordinator that wrote its last
     /// marker here, -1 before any.
     coordinator_epoch: i32,
+    /// The largest timestamp of its last batch (or when its last marker
+    /// was written), -1 before any.
+    last_timestamp: i64,
     batches: VecDeque<StoredBatch>,
     /// When it last wrote here, by the broker's clock. State rebuilt from
     /// the log at a start counts as written then: Kafka takes the batches'
@@ -146,10 +149,23 @@ impl Default for Producer {
         Producer {
             epoch: 0,
             coordinator_epoch: -1,
+            last_timestamp: -1,
             batches: VecDeque::new(),
             last_write_ms: 0,
         }
     }
+}
+
+/// One producer's state on a partition, as DescribeProducers shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProducerView {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// Sequence of its last stored record, -1 when none (after a marker
+    /// bumped its epoch).
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    pub coordinator_epoch: i32,
 }
 
 /// The last sequence of a batch: sequences wrap from i32::MAX to 0.
@@ -285,7 +301,25 @@ impl ProducerStates {
             producer.batches.clear();
         }
         producer.coordinator_epoch = coordinator_epoch;
+        producer.last_timestamp = written_ms;
         producer.last_write_ms = producer.last_write_ms.max(written_ms);
+    }
+
+    /// The producers with state here (DescribeProducers), by id.
+    pub(crate) fn describe(&self) -> Vec<ProducerView> {
+        let mut views: Vec<ProducerView> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, p)| ProducerView {
+                producer_id,
+                epoch: p.epoch,
+                last_sequence: p.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: p.last_timestamp,
+                coordinator_epoch: p.coordinator_epoch,
+            })
+            .collect();
+        views.sort_unstable_by_key(|v| v.producer_id);
+        views
     }
 
     /// The number of producers with state here (expired ones not yet
@@ -302,6 +336,7 @@ impl ProducerStates {
             producer.batches.clear();
         }
         producer.last_write_ms = producer.last_write_ms.max(written_ms);
+        producer.last_timestamp = header.max_timestamp;
         producer.batches.push_back(StoredBatch {
             first_seq: header.base_sequence,
             last_seq: last_sequence(header),

@@ -4,11 +4,13 @@
 //!
 //! File `producer.snapshot` in the partition directory, little-endian:
 //! `"FJPS" version:u8 end_offset:i64 producers:u32
-//! (producer_id:i64 epoch:i16 last_write_ms:i64 coordinator_epoch:i32 batches:u8
+//! (producer_id:i64 epoch:i16 last_write_ms:i64 coordinator_epoch:i32
+//! last_timestamp:i64 batches:u8
 //! (first_seq:i32 last_seq:i32 first_offset:i64)*)* crc32c:u32` — the CRC
 //! covers everything before it. Version 1 (before producers expired) has no
 //! `last_write_ms`; its producers count as written when it is read. Versions
-//! 1 and 2 have no `coordinator_epoch` (written before transactions): -1.
+//! 1 and 2 have no `coordinator_epoch` nor `last_timestamp` (written before
+//! transactions): -1.
 //!
 //! A snapshot is read once and removed: the state then lives in memory, and
 //! a crash before the next clean shutdown falls back to the full scan,
@@ -39,6 +41,7 @@ pub(crate) fn encode(states: &ProducerStates, end_offset: i64) -> Vec<u8> {
         out.extend_from_slice(&p.epoch.to_le_bytes());
         out.extend_from_slice(&p.last_write_ms.to_le_bytes());
         out.extend_from_slice(&p.coordinator_epoch.to_le_bytes());
+        out.extend_from_slice(&p.last_timestamp.to_le_bytes());
         out.push(p.batches.len() as u8);
         for b in &p.batches {
             out.extend_from_slice(&b.first_seq.to_le_bytes());
@@ -88,15 +91,16 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(ProducerStates, i64)> {
         } else {
             read_at
         };
-        let coordinator_epoch = if version >= 3 {
-            i32::from_le_bytes(r.take()?)
+        let (coordinator_epoch, last_timestamp) = if version >= 3 {
+            (i32::from_le_bytes(r.take()?), i64::from_le_bytes(r.take()?))
         } else {
-            -1
+            (-1, -1)
         };
         let n = r.take::<1>()?[0];
         let mut producer = Producer {
             epoch,
             coordinator_epoch,
+            last_timestamp,
             batches: Default::default(),
             last_write_ms,
         };

@@ -209,6 +209,13 @@ pub(crate) fn sample(api: ApiKey, version: i16) -> RequestKind {
                         .with_partitions(vec![Default::default()]),
                 ]),
         ),
+        ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+            kafka_protocol::messages::DescribeProducersRequest::default().with_topics(vec![
+                kafka_protocol::messages::describe_producers_request::TopicRequest::default()
+                    .with_name(name())
+                    .with_partition_indexes(vec![0]),
+            ]),
+        ),
         ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
             kafka_protocol::messages::OffsetForLeaderEpochRequest::default().with_topics(vec![
                 kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
