@@ -700,17 +700,6 @@ impl Log {
         self.txns.lock().aborted_between(from, to)
     }
 
-    /// Whether `header` is a batch of a transaction that was aborted.
-    pub(crate) fn is_aborted(&self, header: &BatchHeader) -> bool {
-        header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE != 0
-            && self
-                .txns
-                .lock()
-                .aborted_between(header.base_offset, header.base_offset + 1)
-                .iter()
-                .any(|t| t.producer_id == header.producer_id)
-    }
-
     /// Rebuilds the transactions after the log was cut: from the
     /// checkpoint when it is below the new end, else from the whole log.
     fn rebuild_transactions(&self) -> Result<(), LogError> {
