@@ -1242,6 +1242,17 @@ impl Log {
         let mut segments = self.segments.write();
         let closed = segments.len() - 1;
         let count = (0..closed).take_while(|&i| delete(&segments[i], i)).count();
+        if count > 0 {
+            // An open transaction whose first records go with these
+            // segments stays open (Kafka keeps the last stable offset):
+            // checkpoint it first, as a recovery scanning the remaining
+            // segments could no longer find where it began.
+            let first_kept = segments[count].base_offset;
+            let txns = self.txns.lock();
+            if txns.open().iter().any(|&(_, first)| first < first_kept) {
+                txns.write_checkpoint(&self.dir, self.log_end_offset())?;
+            }
+        }
         for segment in segments.drain(..count) {
             self.remove_segment(&segment)?;
         }

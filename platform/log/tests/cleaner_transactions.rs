@@ -190,3 +190,35 @@ fn aborted_records_are_removed_once_the_transaction_is_done() {
     assert!(before.contains(&(11, "e".into(), "open".into())));
     assert_eq!(log.first_unstable_offset(), None);
 }
+
+/// DeleteRecords (and retention) may remove the start of an open
+/// transaction: as in Kafka, the transaction stays open with its first
+/// offset below the log start, so the last stable offset stays where it
+/// was — also across a reopen — until its marker comes.
+#[test]
+fn removing_the_start_of_an_open_transaction_keeps_it_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 150,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), config.clone()).unwrap();
+    log.append(&mut keyed("a", "plain", -1, 0), 0).unwrap(); // 0
+    log.append(&mut keyed("b", "open", 7, 0), 0).unwrap(); // 1
+    for i in 0..6 {
+        log.append(&mut keyed(&format!("p{i}"), "plain", -1, 0), 0)
+            .unwrap();
+    }
+    assert_eq!(log.first_unstable_offset(), Some(1));
+    let start = log.delete_records_before(4).unwrap();
+    assert!(start >= 4, "log start {start}");
+    assert!(log.log_start_offset() > 1);
+    assert_eq!(log.first_unstable_offset(), Some(1));
+    assert_eq!(log.open_transactions(), vec![(7, 1)]);
+    drop(log);
+    let log = Log::open(dir.path(), config).unwrap();
+    assert_eq!(log.first_unstable_offset(), Some(1));
+    log.append(&mut keyed("b", "more", 7, 1), 0).unwrap();
+    log.append_control(&marker(7, true), 0).unwrap();
+    assert_eq!(log.first_unstable_offset(), None);
+}
