@@ -36,6 +36,7 @@ use crate::DecodeLimits;
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{OffsetCheckpoint, sync_dir};
 use crate::codec::{self, Decompressor};
+use crate::committed::CommittedFilter;
 use crate::files::is_retired;
 use crate::index::{Index, OffsetEntry, TimeEntry};
 use crate::log::Log;
@@ -347,7 +348,7 @@ impl Log {
                 .collect();
             let (map, map_end) = match build_map(
                 &closed,
-                &|h| self.is_aborted(h),
+                CommittedFilter::new(self.aborted_transactions(first_dirty, end)),
                 first_dirty,
                 end,
                 cleaner.dedupe_buffer_size,
@@ -448,7 +449,20 @@ impl Log {
         let base = group[0].base_offset;
         let expected: Vec<(u64, i64)> = group.iter().map(|s| (s.size(), s.next_offset())).collect();
         let paths = SwapPaths::new(&dir, base);
-        let outcome = match write_cleaned(group, &paths, ctx, throttle, decompressor, stop_before) {
+        let end = group.last().map_or(base, |s| s.next_offset());
+        // The same walk a read_committed Fetch of the group's range makes
+        // (Kafka's CleanedTransactionMetadata): what it passes over as
+        // aborted is removed.
+        let committed = CommittedFilter::new(self.aborted_transactions(base, end));
+        let outcome = match write_cleaned(
+            group,
+            &paths,
+            ctx,
+            committed,
+            throttle,
+            decompressor,
+            stop_before,
+        ) {
             Ok(outcome) => outcome,
             Err(e) => {
                 if !matches!(stop_before, Some(SwapStep::WriteCleaned)) {
@@ -596,12 +610,12 @@ fn group_segments<'a>(segments: &'a [Arc<Segment>], config: &LogConfig) -> Vec<&
 
 /// Builds the key → latest offset map from `first_dirty` up to `end`,
 /// stopping at a batch boundary when the map is full. Returns the map and
-/// the offset it covers up to (exclusive). Batches `aborted` says are of
-/// an aborted transaction stay out of the map.
+/// the offset it covers up to (exclusive). Batches `committed` passes over
+/// (aborted transactions' records, markers) stay out of the map.
 #[allow(clippy::too_many_arguments)]
 fn build_map(
     segments: &[Arc<Segment>],
-    aborted: &dyn Fn(&BatchHeader) -> bool,
+    mut committed: CommittedFilter,
     first_dirty: i64,
     end: i64,
     buffer: usize,
@@ -625,7 +639,7 @@ fn build_map(
             }
             // Records of aborted transactions never displace a key's
             // committed value (Kafka's cleaner leaves them out of its map).
-            if !header.is_control() && !aborted(&header) {
+            if committed.keeps(&header, bytes) {
                 let records = decode_records(&header, bytes, decompressor, limits)
                     .map_err(|e| undecodable(&header, e))?;
                 let keys: Vec<(&[u8], i64)> = records
@@ -649,10 +663,12 @@ fn build_map(
 }
 
 /// Writes the cleaned version of `group` as `.cleaned` files (fsynced).
+#[allow(clippy::too_many_arguments)]
 fn write_cleaned(
     group: &[Arc<Segment>],
     paths: &SwapPaths,
     ctx: &RewriteCtx<'_>,
+    mut committed: CommittedFilter,
     throttle: &mut Throttle,
     decompressor: &mut Decompressor,
     stop_before: Option<SwapStep>,
@@ -690,10 +706,13 @@ fn write_cleaned(
                 || (header.producer_id >= 0
                     && last_of_producer.get(&header.producer_id) == Some(&header.base_offset));
             scratch.clear();
+            // Records of aborted transactions go (markers stay).
+            let aborted = !committed.keeps(&header, bytes) && !header.is_control();
             let written: &[u8] = match filter_batch(
                 &header,
                 bytes,
                 ctx,
+                aborted,
                 decompressor,
                 keep_empty,
                 &mut scratch,
@@ -749,10 +768,12 @@ enum Filtered {
 
 /// Filters one batch: the records the cleaner keeps, rewritten into
 /// `out` when anything changed.
+#[allow(clippy::too_many_arguments)]
 fn filter_batch(
     header: &BatchHeader,
     bytes: &[u8],
     ctx: &RewriteCtx<'_>,
+    aborted: bool,
     decompressor: &mut Decompressor,
     keep_empty: bool,
     out: &mut Vec<u8>,
@@ -772,7 +793,7 @@ fn filter_batch(
         let key = record.key(records.payload);
         let superseded = key.is_some_and(|k| ctx.map.get(k).is_some_and(|latest| latest > offset));
         let tombstone = record.value.is_none() && key.is_some();
-        let keep = if superseded {
+        let keep = if aborted || superseded {
             false
         } else if tombstone {
             if offset >= ctx.map_end {

@@ -700,17 +700,6 @@ impl Log {
         self.txns.lock().aborted_between(from, to)
     }
 
-    /// Whether `header` is a batch of a transaction that was aborted.
-    pub(crate) fn is_aborted(&self, header: &BatchHeader) -> bool {
-        header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE != 0
-            && self
-                .txns
-                .lock()
-                .aborted_between(header.base_offset, header.base_offset + 1)
-                .iter()
-                .any(|t| t.producer_id == header.producer_id)
-    }
-
     /// Rebuilds the transactions after the log was cut: from the
     /// checkpoint when it is below the new end, else from the whole log.
     fn rebuild_transactions(&self) -> Result<(), LogError> {
@@ -1253,6 +1242,17 @@ impl Log {
         let mut segments = self.segments.write();
         let closed = segments.len() - 1;
         let count = (0..closed).take_while(|&i| delete(&segments[i], i)).count();
+        if count > 0 {
+            // An open transaction whose first records go with these
+            // segments stays open (Kafka keeps the last stable offset):
+            // checkpoint it first, as a recovery scanning the remaining
+            // segments could no longer find where it began.
+            let first_kept = segments[count].base_offset;
+            let txns = self.txns.lock();
+            if txns.open().iter().any(|&(_, first)| first < first_kept) {
+                txns.write_checkpoint(&self.dir, self.log_end_offset())?;
+            }
+        }
         for segment in segments.drain(..count) {
             self.remove_segment(&segment)?;
         }

@@ -304,6 +304,14 @@ pub(crate) fn recover(
             end,
             Transactions::with_open(open.into_iter().filter(|&(_, f)| f < end).collect()),
         ),
+        // A checkpoint past the end (a crash lost the log's tail, or a
+        // truncation) still says which transactions were open over all of
+        // [first, end): those begun below the first segment (retention or
+        // DeleteRecords removed their start) were open at its base.
+        Some((end, open)) if end >= first_base => (
+            first_base,
+            Transactions::with_open(open.into_iter().filter(|&(_, f)| f < first_base).collect()),
+        ),
         _ => (first_base, Transactions::default()),
     };
     // Entries of markers still in the log are kept from the files: the

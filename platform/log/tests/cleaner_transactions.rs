@@ -1,0 +1,224 @@
+//! The log cleaner with transactional data (Kafka's
+//! CleanedTransactionMetadata): the records of aborted transactions are
+//! removed, markers stay, nothing past the first open transaction is
+//! touched, and the read_committed view of the log is the same before and
+//! after a clean.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup panics with its location"
+)]
+
+mod common;
+
+use common::{RawHeader, raw_batch, raw_record};
+use fjord_log::{CleanerConfig, CleanupPolicy, CommittedFilter, Log, LogConfig, TxnMarker};
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn compact(segment_bytes: u64) -> LogConfig {
+    LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        segment_bytes,
+        ..LogConfig::default()
+    }
+}
+
+/// One record `key` = `value`, of producer `pid` in a transaction (or
+/// plain with `pid` -1).
+fn keyed(key: &str, value: &str, pid: i64, sequence: i32) -> Vec<u8> {
+    let mut h = RawHeader::new(1, 0, now());
+    if pid >= 0 {
+        h.attributes |= 0x10;
+        h.producer_id = pid;
+        h.producer_epoch = 0;
+        h.base_sequence = sequence;
+    }
+    raw_batch(
+        h,
+        &raw_record(0, 0, Some(key.as_bytes()), Some(value.as_bytes())),
+    )
+}
+
+fn marker(pid: i64, commit: bool) -> TxnMarker {
+    TxnMarker {
+        producer_id: pid,
+        producer_epoch: 0,
+        commit,
+        coordinator_epoch: 1,
+    }
+}
+
+/// Every stored batch from the log start: (base offset, records count,
+/// control, whole bytes).
+fn batches(log: &Log) -> Vec<(i64, i32, bool, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    while offset < end {
+        let read = log.read(offset, 1 << 20, i64::MAX).unwrap();
+        let bytes = read.slice.unwrap().bytes().unwrap();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let header = fjord_log::validate_batch(&bytes[pos..]).unwrap();
+            let whole = bytes[pos..pos + header.size()].to_vec();
+            if header.base_offset >= offset {
+                out.push((
+                    header.base_offset,
+                    header.records_count,
+                    header.is_control(),
+                    whole,
+                ));
+            }
+            offset = offset.max(header.next_offset());
+            pos += header.size();
+        }
+    }
+    out
+}
+
+/// What a read_committed reader sees up to the last stable offset:
+/// (offset, key, value) in offset order.
+fn committed_view(log: &Log) -> Vec<(i64, String, String)> {
+    let lso = log.first_unstable_offset().unwrap_or(log.log_end_offset());
+    let mut filter = CommittedFilter::new(log.aborted_transactions(0, lso));
+    let mut out = Vec::new();
+    for (base, _, _, bytes) in batches(log) {
+        if base >= lso {
+            break;
+        }
+        let header = fjord_log::validate_batch(&bytes).unwrap();
+        if !filter.keeps(&header, &bytes) {
+            continue;
+        }
+        for r in common::decode_all(&bytes) {
+            let text = |b: Option<bytes::Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
+            out.push((r.offset, text(r.key), text(r.value)));
+        }
+    }
+    out
+}
+
+/// Committed, aborted and open transactions interleaved with plain
+/// records, in small segments. No committed key is written twice, so a
+/// clean may only remove aborted records and the committed view stays
+/// the same record for record; the aborted records reuse committed keys. Returns the offset of the open
+/// transaction's first record.
+fn write_history(log: &Log) -> i64 {
+    log.append(&mut keyed("a", "plain-1", -1, 0), 0).unwrap(); // 0
+    log.append(&mut keyed("b", "committed", 7, 0), 0).unwrap(); // 1
+    log.append(&mut keyed("a", "aborted", 8, 0), 0).unwrap(); // 2
+    log.append(&mut keyed("c", "aborted", 8, 1), 0).unwrap(); // 3
+    log.append_control(&marker(7, true), 0).unwrap(); // 4
+    log.append_control(&marker(8, false), 0).unwrap(); // 5
+    log.append(&mut keyed("c", "plain", -1, 0), 0).unwrap(); // 6
+    log.append(&mut keyed("d", "aborted", 9, 0), 0).unwrap(); // 7
+    log.append(&mut keyed("h", "plain", -1, 0), 0).unwrap(); // 8
+    log.append_control(&marker(9, false), 0).unwrap(); // 9
+    log.append(&mut keyed("i", "plain", -1, 0), 0).unwrap(); // 10
+    let open = log
+        .append(&mut keyed("e", "open", 10, 0), 0)
+        .unwrap()
+        .first_offset; // 11
+    log.append(&mut keyed("j", "after-open", -1, 0), 0).unwrap(); // 12
+    log.append(&mut keyed("d", "after-open", 11, 0), 0).unwrap(); // 13 aborted below
+    log.append_control(&marker(11, false), 0).unwrap(); // 14
+    for i in 0..4 {
+        log.append(&mut keyed(&format!("f{i}"), "plain", -1, 0), 0)
+            .unwrap();
+    }
+    open
+}
+
+#[test]
+fn the_committed_view_is_the_same_after_a_clean_and_aborted_records_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), compact(150)).unwrap();
+    let open = write_history(&log);
+    log.set_config(compact(1 << 20));
+    let before = committed_view(&log);
+    let past_open_before: Vec<_> = batches(&log).into_iter().filter(|b| b.0 >= open).collect();
+    let stats = log
+        .clean_until(now(), &CleanerConfig::default(), None)
+        .unwrap();
+    assert!(stats.records_removed > 0, "{stats:?}");
+    assert_eq!(committed_view(&log), before);
+    let after = batches(&log);
+    // Aborted records below the open transaction are gone: only empty
+    // batches (a producer's last, for its state) may remain of them.
+    for (base, count, _, _) in &after {
+        if [2, 3, 7].contains(base) {
+            assert_eq!(*count, 0, "aborted batch at {base} kept its records");
+        }
+    }
+    // Markers stay.
+    for m in [4, 5, 9] {
+        assert!(after.iter().any(|b| b.0 == m && b.2), "marker {m} removed");
+    }
+    // Nothing from the open transaction on is touched.
+    let past_open_after: Vec<_> = after.into_iter().filter(|b| b.0 >= open).collect();
+    assert_eq!(past_open_after, past_open_before);
+    assert_eq!(log.first_unstable_offset(), Some(open));
+}
+
+#[test]
+fn aborted_records_are_removed_once_the_transaction_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), compact(150)).unwrap();
+    write_history(&log);
+    // The open transaction commits: the whole log is cleanable.
+    log.append_control(&marker(10, true), 0).unwrap();
+    for i in 0..4 {
+        log.append(&mut keyed(&format!("g{i}"), "plain", -1, 0), 0)
+            .unwrap();
+    }
+    log.set_config(compact(1 << 20));
+    let before = committed_view(&log);
+    log.clean_until(now(), &CleanerConfig::default(), None)
+        .unwrap();
+    assert_eq!(committed_view(&log), before);
+    let after = batches(&log);
+    for (base, count, _, _) in &after {
+        if [2, 3, 7, 13].contains(base) {
+            assert_eq!(*count, 0, "aborted batch at {base} kept its records");
+        }
+    }
+    assert!(before.contains(&(11, "e".into(), "open".into())));
+    assert_eq!(log.first_unstable_offset(), None);
+}
+
+/// DeleteRecords (and retention) may remove the start of an open
+/// transaction: as in Kafka, the transaction stays open with its first
+/// offset below the log start, so the last stable offset stays where it
+/// was — also across a reopen — until its marker comes.
+#[test]
+fn removing_the_start_of_an_open_transaction_keeps_it_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 150,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), config.clone()).unwrap();
+    log.append(&mut keyed("a", "plain", -1, 0), 0).unwrap(); // 0
+    log.append(&mut keyed("b", "open", 7, 0), 0).unwrap(); // 1
+    for i in 0..6 {
+        log.append(&mut keyed(&format!("p{i}"), "plain", -1, 0), 0)
+            .unwrap();
+    }
+    assert_eq!(log.first_unstable_offset(), Some(1));
+    let start = log.delete_records_before(4).unwrap();
+    assert!(start >= 4, "log start {start}");
+    assert!(log.log_start_offset() > 1);
+    assert_eq!(log.first_unstable_offset(), Some(1));
+    assert_eq!(log.open_transactions(), vec![(7, 1)]);
+    drop(log);
+    let log = Log::open(dir.path(), config).unwrap();
+    assert_eq!(log.first_unstable_offset(), Some(1));
+    log.append(&mut keyed("b", "more", 7, 1), 0).unwrap();
+    log.append_control(&marker(7, true), 0).unwrap();
+    assert_eq!(log.first_unstable_offset(), None);
+}
