@@ -13,7 +13,7 @@
 pub const INTERNAL_PRINCIPAL: &str = "fjord-internal";
 
 /// Whether `name` is an internal topic: Kafka's `__consumer_offsets` and
-/// `__transaction_state` (reserved: no transactions yet), every `__fjord_*`
+/// `__transaction_state` (the transaction coordinator's), every `__fjord_*`
 /// topic of the platform, and the state changelogs of pipelines,
 /// `pipeline.<pipeline>.<step>.changelog`. Clients may not produce to them,
 /// delete their records or add partitions to them.
