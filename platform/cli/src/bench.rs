@@ -304,17 +304,7 @@ impl Transactions {
     /// error) is aborted and counted, and the run goes on.
     fn commit(&mut self, producer: &BaseProducer<Deliveries>) -> Result<()> {
         let at = Instant::now();
-        // The rdkafka crate's commit flushes first, polling in 100 ms
-        // slices that each run to their end (`BaseProducer::poll` returns
-        // at its deadline, not at the first event): every commit would cost
-        // ≥ 100 ms on the client alone. Flushed here in 1 ms slices, its
-        // flush finds nothing left.
-        while producer.in_flight_count() > 0 {
-            if at.elapsed() > TXN_TIMEOUT {
-                bail!("timed out waiting for the transaction's acknowledgements");
-            }
-            producer.poll(Duration::from_millis(1));
-        }
+        flush_now(producer)?;
         match producer.commit_transaction(TXN_TIMEOUT) {
             Ok(()) => {
                 self.commits += 1;
@@ -345,6 +335,44 @@ impl Transactions {
             ms(0.99),
             self.commit_us.max() as f64 / 1000.0
         );
+    }
+}
+
+/// Waits for every record sent to be acknowledged, as librdkafka's own
+/// commit does (`rd_kafka_flush`: sent at once, linger.ms disregarded).
+///
+/// The rdkafka crate's commit flushes first, in a loop of a zero-timeout
+/// `rd_kafka_flush` — whose "send now" lasts only as long as the call, so
+/// the last batch waits for linger.ms — and of 100 ms polls that each run to
+/// their end: every commit would cost ≥ 100 ms on the client alone, which
+/// is the crate's doing, not the broker's nor librdkafka's. Here
+/// `rd_kafka_flush` waits on a thread of its own while this one serves the
+/// delivery reports (which it needs: a message counts until its report is
+/// served), so the crate's flush then finds nothing left.
+fn flush_now(producer: &BaseProducer<Deliveries>) -> Result<()> {
+    struct Handle(*mut rdkafka::bindings::rd_kafka_t);
+    // SAFETY: librdkafka's handle is thread-safe (rd_kafka_flush may be
+    // called from any thread), and the thread using it is joined before
+    // `producer`, which owns it, can be dropped.
+    unsafe impl Send for Handle {}
+    let handle = Handle(producer.client().native_ptr());
+    let timeout_ms = i32::try_from(TXN_TIMEOUT.as_millis()).unwrap_or(i32::MAX);
+    let flushed = std::thread::scope(|scope| {
+        let flusher = scope.spawn(move || {
+            let handle = handle;
+            // SAFETY: a live handle (see `Handle`).
+            unsafe { rdkafka::bindings::rd_kafka_flush(handle.0, timeout_ms) }
+        });
+        let start = Instant::now();
+        while producer.in_flight_count() > 0 && start.elapsed() < TXN_TIMEOUT {
+            producer.poll(Duration::from_millis(1));
+        }
+        flusher.join()
+    });
+    match flushed {
+        Ok(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR) => Ok(()),
+        Ok(e) => bail!("flush before commit failed: {e:?}"),
+        Err(_) => bail!("the flushing thread panicked"),
     }
 }
 
