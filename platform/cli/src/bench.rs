@@ -262,6 +262,8 @@ struct Transactions {
     aborted: u64,
     /// Commit (EndTxn, including the flush before it) latency, µs.
     commit_us: Histogram<u64>,
+    /// Of which the flush (the transaction's last records acknowledged), µs.
+    flush_us: Histogram<u64>,
 }
 
 /// Long enough for a loaded broker; a commit this slow is a failure.
@@ -283,6 +285,7 @@ impl Transactions {
             commits: 0,
             aborted: 0,
             commit_us: Histogram::new_with_bounds(1, 600_000_000, 3)?,
+            flush_us: Histogram::new_with_bounds(1, 600_000_000, 3)?,
         })
     }
 
@@ -305,6 +308,9 @@ impl Transactions {
     fn commit(&mut self, producer: &BaseProducer<Deliveries>) -> Result<()> {
         let at = Instant::now();
         flush_now(producer)?;
+        let _ = self
+            .flush_us
+            .record((at.elapsed().as_micros() as u64).max(1));
         match producer.commit_transaction(TXN_TIMEOUT) {
             Ok(()) => {
                 self.commits += 1;
@@ -326,6 +332,12 @@ impl Transactions {
 
     fn report(&self, elapsed: Duration) {
         let ms = |q: f64| self.commit_us.value_at_quantile(q) as f64 / 1000.0;
+        let flush_ms = |q: f64| self.flush_us.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "commit: flush ms p50 {:.2}, p99 {:.2} (then EndTxn)",
+            flush_ms(0.5),
+            flush_ms(0.99)
+        );
         println!(
             "transactions: {} committed ({:.1}/s), {} aborted; commit ms: p50 {:.2}, p99 {:.2}, max {:.2}",
             self.commits,
