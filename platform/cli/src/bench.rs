@@ -63,6 +63,22 @@ pub struct ProduceBench {
     /// the empty key) — a keyed load for compacted topics.
     #[arg(long, default_value_t = 0)]
     pub keys: u64,
+    /// Idempotent producer (`enable.idempotence=true`): the baseline that
+    /// transactional produce is measured against.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Produce in transactions under this `transactional.id`: begin, send,
+    /// commit every --transaction-records records or --transaction-ms,
+    /// whichever comes first, and a final commit; commits/s and commit
+    /// latency are reported too.
+    #[arg(long, value_name = "ID")]
+    pub transactional_id: Option<String>,
+    /// Records per transaction (with --transactional-id).
+    #[arg(long, default_value_t = 1000, requires = "transactional_id")]
+    pub transaction_records: u64,
+    /// Longest a transaction stays open, in ms (with --transactional-id).
+    #[arg(long, default_value_t = 100, requires = "transactional_id")]
+    pub transaction_ms: u64,
     /// Any other librdkafka producer property, as kcat's `-X`
     /// (`-X topic.metadata.refresh.interval.ms=250`); applied last.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::client::key_value)]
@@ -140,6 +156,12 @@ fn produce(args: ProduceBench) -> Result<()> {
         .set("linger.ms", args.linger_ms.to_string())
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576");
+    if args.idempotent {
+        config.set("enable.idempotence", "true");
+    }
+    if let Some(id) = &args.transactional_id {
+        config.set("transactional.id", id);
+    }
     for (key, value) in &args.property {
         config.set(key, value);
     }
@@ -151,7 +173,14 @@ fn produce(args: ProduceBench) -> Result<()> {
         .collect();
     let progress = progress_bar(args.records);
     let start = Instant::now();
+    let mut txn = match &args.transactional_id {
+        Some(_) => Some(Transactions::begin(&producer, &args)?),
+        None => None,
+    };
     for i in 0..args.records {
+        if let Some(txn) = txn.as_mut() {
+            txn.maybe_commit(&producer)?;
+        }
         if args.throughput > 0 {
             let due = start + Duration::from_secs_f64(i as f64 / args.throughput as f64);
             let now = Instant::now();
@@ -169,7 +198,12 @@ fn produce(args: ProduceBench) -> Result<()> {
             .key(key.as_str());
         loop {
             match producer.send::<str, [u8]>(record) {
-                Ok(()) => break,
+                Ok(()) => {
+                    if let Some(txn) = txn.as_mut() {
+                        txn.records += 1;
+                    }
+                    break;
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     producer.poll(Duration::from_millis(1));
                     record = back;
@@ -182,9 +216,13 @@ fn produce(args: ProduceBench) -> Result<()> {
             progress.set_position(i);
         }
     }
-    producer
-        .flush(Duration::from_secs(120))
-        .context("timed out waiting for acknowledgements")?;
+    match txn.as_mut() {
+        // Committing flushes: every record is acknowledged once it returns.
+        Some(txn) => txn.commit(&producer)?,
+        None => producer
+            .flush(Duration::from_secs(120))
+            .context("timed out waiting for acknowledgements")?,
+    }
     let elapsed = start.elapsed();
     progress.finish_and_clear();
     let context = producer.context();
@@ -206,7 +244,148 @@ fn produce(args: ProduceBench) -> Result<()> {
         ms(0.999),
         hist.max() as f64 / 1000.0
     );
+    if let Some(txn) = txn {
+        txn.report(elapsed);
+    }
     Ok(())
+}
+
+/// The transactional side of `bench produce`: when to commit, and how
+/// commits went.
+struct Transactions {
+    max_records: u64,
+    max_age: Duration,
+    /// Records sent in the open transaction.
+    records: u64,
+    opened: Instant,
+    commits: u64,
+    aborted: u64,
+    /// Commit (EndTxn, including the flush before it) latency, µs.
+    commit_us: Histogram<u64>,
+    /// Of which the flush (the transaction's last records acknowledged), µs.
+    flush_us: Histogram<u64>,
+}
+
+/// Long enough for a loaded broker; a commit this slow is a failure.
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Transactions {
+    fn begin(producer: &BaseProducer<Deliveries>, args: &ProduceBench) -> Result<Self> {
+        producer
+            .init_transactions(TXN_TIMEOUT)
+            .context("init_transactions failed")?;
+        producer
+            .begin_transaction()
+            .context("begin_transaction failed")?;
+        Ok(Self {
+            max_records: args.transaction_records.max(1),
+            max_age: Duration::from_millis(args.transaction_ms),
+            records: 0,
+            opened: Instant::now(),
+            commits: 0,
+            aborted: 0,
+            commit_us: Histogram::new_with_bounds(1, 600_000_000, 3)?,
+            flush_us: Histogram::new_with_bounds(1, 600_000_000, 3)?,
+        })
+    }
+
+    /// Commits and opens the next transaction once this one is full or old.
+    fn maybe_commit(&mut self, producer: &BaseProducer<Deliveries>) -> Result<()> {
+        if self.records >= self.max_records
+            || (self.records > 0 && self.opened.elapsed() >= self.max_age)
+        {
+            self.commit(producer)?;
+            producer
+                .begin_transaction()
+                .context("begin_transaction failed")?;
+            self.opened = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction; one that must be aborted (an abortable
+    /// error) is aborted and counted, and the run goes on.
+    fn commit(&mut self, producer: &BaseProducer<Deliveries>) -> Result<()> {
+        let at = Instant::now();
+        flush_now(producer)?;
+        let _ = self
+            .flush_us
+            .record((at.elapsed().as_micros() as u64).max(1));
+        match producer.commit_transaction(TXN_TIMEOUT) {
+            Ok(()) => {
+                self.commits += 1;
+                let _ = self
+                    .commit_us
+                    .record((at.elapsed().as_micros() as u64).max(1));
+            }
+            Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
+                producer
+                    .abort_transaction(TXN_TIMEOUT)
+                    .context("abort_transaction failed")?;
+                self.aborted += 1;
+            }
+            Err(e) => bail!("commit_transaction failed: {e}"),
+        }
+        self.records = 0;
+        Ok(())
+    }
+
+    fn report(&self, elapsed: Duration) {
+        let ms = |q: f64| self.commit_us.value_at_quantile(q) as f64 / 1000.0;
+        let flush_ms = |q: f64| self.flush_us.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "commit: flush ms p50 {:.2}, p99 {:.2} (then EndTxn)",
+            flush_ms(0.5),
+            flush_ms(0.99)
+        );
+        println!(
+            "transactions: {} committed ({:.1}/s), {} aborted; commit ms: p50 {:.2}, p99 {:.2}, max {:.2}",
+            self.commits,
+            self.commits as f64 / elapsed.as_secs_f64().max(1e-9),
+            self.aborted,
+            ms(0.5),
+            ms(0.99),
+            self.commit_us.max() as f64 / 1000.0
+        );
+    }
+}
+
+/// Waits for every record sent to be acknowledged, as librdkafka's own
+/// commit does (`rd_kafka_flush`: sent at once, linger.ms disregarded).
+///
+/// The rdkafka crate's commit flushes first, in a loop of a zero-timeout
+/// `rd_kafka_flush` — whose "send now" lasts only as long as the call, so
+/// the last batch waits for linger.ms — and of 100 ms polls that each run to
+/// their end: every commit would cost ≥ 100 ms on the client alone, which
+/// is the crate's doing, not the broker's nor librdkafka's. Here
+/// `rd_kafka_flush` waits on a thread of its own while this one serves the
+/// delivery reports (which it needs: a message counts until its report is
+/// served), so the crate's flush then finds nothing left.
+fn flush_now(producer: &BaseProducer<Deliveries>) -> Result<()> {
+    struct Handle(*mut rdkafka::bindings::rd_kafka_t);
+    // SAFETY: librdkafka's handle is thread-safe (rd_kafka_flush may be
+    // called from any thread), and the thread using it is joined before
+    // `producer`, which owns it, can be dropped.
+    unsafe impl Send for Handle {}
+    let handle = Handle(producer.client().native_ptr());
+    let timeout_ms = i32::try_from(TXN_TIMEOUT.as_millis()).unwrap_or(i32::MAX);
+    let flushed = std::thread::scope(|scope| {
+        let flusher = scope.spawn(move || {
+            let handle = handle;
+            // SAFETY: a live handle (see `Handle`).
+            unsafe { rdkafka::bindings::rd_kafka_flush(handle.0, timeout_ms) }
+        });
+        let start = Instant::now();
+        while producer.in_flight_count() > 0 && start.elapsed() < TXN_TIMEOUT {
+            producer.poll(Duration::from_millis(1));
+        }
+        flusher.join()
+    });
+    match flushed {
+        Ok(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR) => Ok(()),
+        Ok(e) => bail!("flush before commit failed: {e:?}"),
+        Err(_) => bail!("the flushing thread panicked"),
+    }
 }
 
 fn consume(args: ConsumeBench) -> Result<()> {

@@ -195,3 +195,69 @@ fn the_server_survives_sigpipe() {
         ["x"]
     );
 }
+
+/// `fjord bench produce --transactional-id`: every transaction committed
+/// (the last one too), so a read_committed consumer reads every record and
+/// no marker.
+#[test]
+fn bench_produce_in_transactions_is_read_committed() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), free_port(), None);
+    let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["bench", "produce", "-t", "txn-bench", "--records", "5000"])
+        .args(["--acks", "all", "--transactional-id", "bench-test"])
+        .args(["--transaction-records", "700", "--transaction-ms", "60000"])
+        .args(["-b", &server.bootstrap])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("records: 5000 of 100 B"), "{stdout}");
+    // 7 full transactions of 700 records and the final one of 100.
+    assert!(
+        stdout.contains("transactions: 8 committed") && stdout.contains(", 0 aborted"),
+        "{stdout}"
+    );
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &server.bootstrap)
+        .set("group.id", "txn-bench-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("txn-bench", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (mut records, mut last_offset) = (0u64, -1);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{records} records read by offset {last_offset}"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                records += 1;
+                last_offset = m.offset();
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) if records >= 5000 => break,
+            _ => {}
+        }
+    }
+    assert_eq!(records, 5000);
+    // The 8 commit markers take offsets of their own, read by nobody: the
+    // last record sits before the last marker.
+    assert_eq!(last_offset, 5000 + 7 - 1);
+}
