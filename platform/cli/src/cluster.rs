@@ -307,7 +307,10 @@ fn decommission(client: &ClientArgs, broker: i32) -> Result<()> {
 
 /// Metadata for `topics` (`None`: all topics, `Some(&[])`: none), without
 /// creating any.
-fn fetch_metadata(conn: &mut Connection, topics: Option<&[&str]>) -> Result<MetadataResponse> {
+pub(crate) fn fetch_metadata(
+    conn: &mut Connection,
+    topics: Option<&[&str]>,
+) -> Result<MetadataResponse> {
     let request = MetadataRequest::default()
         .with_allow_auto_topic_creation(false)
         .with_topics(topics.map(|names| {
@@ -365,7 +368,8 @@ fn partitions_of(metadata: &MetadataResponse, topic: &str) -> Result<Vec<i32>> {
     Ok(partitions)
 }
 
-fn leader_of(metadata: &MetadataResponse, topic: &str, partition: i32) -> Option<i32> {
+/// The leader's node id of `topic`-`partition`, when Metadata names one.
+pub(crate) fn leader_of(metadata: &MetadataResponse, topic: &str, partition: i32) -> Option<i32> {
     metadata
         .topics
         .iter()
@@ -377,6 +381,6 @@ fn leader_of(metadata: &MetadataResponse, topic: &str, partition: i32) -> Option
         .filter(|&l| l >= 0)
 }
 
-fn topic_name(name: &str) -> TopicName {
+pub(crate) fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
 }

@@ -27,6 +27,7 @@ mod quota;
 mod raw;
 mod server;
 mod topic;
+mod transaction;
 mod user;
 
 use anyhow::Result;
@@ -66,6 +67,9 @@ enum Command {
     /// Users and their SCRAM credentials: create, delete, list.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Kafka transactions: list, describe, describe-producers, abort.
+    #[command(subcommand)]
+    Transaction(transaction::TransactionCommand),
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -108,6 +112,7 @@ fn main() -> Result<()> {
                     Command::Quota(c) => tokio::task::block_in_place(|| quota::run(c)),
                     Command::Bench(c) => tokio::task::block_in_place(|| bench::run(c)),
                     Command::User(c) => tokio::task::block_in_place(|| user::run(c)),
+                    Command::Transaction(c) => tokio::task::block_in_place(|| transaction::run(c)),
                     Command::Server(_) | Command::Plugin(_) | Command::Pipeline(_) => {
                         unreachable!("handled above")
                     }

@@ -12,7 +12,9 @@
 //! bounded decoder of stored records, [`decode_batch`], which every reader
 //! of records in Fjord uses, so that no stored batch can make a reader
 //! inflate it without bound, and the one builder of the batches Fjord
-//! writes itself, [`BatchBuilder`] (committed offsets, pipeline outputs).
+//! writes itself, [`BatchBuilder`] (committed offsets, pipeline outputs),
+//! and the one walk that tells a read_committed reader which stored
+//! batches to pass over, [`CommittedFilter`] (aborted transactions).
 //!
 //! It is not for networking, for decoding records on the fetch path (fetch
 //! serves the stored bytes), or for deciding *when* things happen: the
@@ -26,6 +28,7 @@ mod batch;
 mod checkpoint;
 mod cleaner;
 mod codec;
+mod committed;
 mod config;
 mod control;
 mod error;
@@ -46,6 +49,7 @@ pub use cleaner::{
     CLEANED_SUFFIX, CLEANER_OFFSET_CHECKPOINT, CleanStats, Cleanability, CleanerConfig,
     SWAP_SUFFIX, SwapStep,
 };
+pub use committed::CommittedFilter;
 pub use config::{CleanupPolicy, Durability, LogConfig, TimestampType};
 pub use control::{CONTROL_ATTRIBUTE, TRANSACTIONAL_ATTRIBUTE, TxnMarker};
 pub use error::{LogError, RecordError};

@@ -32,7 +32,7 @@ impl Partition {
     /// a read_committed consumer, with the aborted transactions that have
     /// records in what it may read (producer id, first offset): the
     /// consumer drops their records.
-    pub(crate) fn read_committed(
+    pub fn read_committed(
         &self,
         offset: i64,
         max_bytes: usize,

@@ -59,14 +59,16 @@ impl Read {
 
 /// Reads up to about `max_bytes` of `partition` from `offset`, passing
 /// over (and listing in [`Read::skipped`]) any stored batch that does not
-/// decode within the bounds.
+/// decode within the bounds. Pipelines read committed, as Kafka Streams
+/// and librdkafka consumers do by default: up to the last stable offset,
+/// without the records of aborted transactions or the markers.
 pub(crate) fn read(
     partition: &Partition,
     offset: i64,
     max_bytes: usize,
 ) -> Result<Read, PipelineError> {
-    let read = partition
-        .read(offset, max_bytes)
+    let (read, aborted) = partition
+        .read_committed(offset, max_bytes)
         .map_err(|source| PipelineError::Read {
             topic: partition.topic().to_owned(),
             partition: partition.index(),
@@ -89,6 +91,7 @@ pub(crate) fn read(
     // past the cap (or does not decode) is passed over with its place,
     // never the process.
     let limits = fjord_log::DecodeLimits::of(&partition.log().config());
+    let mut committed = fjord_log::CommittedFilter::new(aborted);
     let mut at = 0;
     while let Ok(header) = fjord_log::BatchHeader::parse(&bytes[at..]) {
         let skip = |error: String| SkippedBatch {
@@ -105,6 +108,10 @@ pub(crate) fn read(
             break;
         };
         at += header.size();
+        if !committed.keeps(&header, batch) {
+            out.next = out.next.max(header.next_offset());
+            continue;
+        }
         let batch = match fjord_log::decode_batch(batch, limits) {
             Ok(batch) => batch,
             Err(e) => {
@@ -114,9 +121,6 @@ pub(crate) fn read(
             }
         };
         out.next = out.next.max(header.next_offset());
-        if header.is_control() {
-            continue;
-        }
         for r in batch.records() {
             if r.offset < offset {
                 continue;
