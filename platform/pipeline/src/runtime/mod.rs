@@ -628,6 +628,7 @@ impl Supervisor {
             logs: Arc::clone(&self.logs),
             pipeline: name.to_owned(),
             permissions: Arc::clone(permissions),
+            exactly_once: plan.pipeline.spec.delivery == crate::Delivery::ExactlyOnce,
         };
         let spawn = |label: String, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -688,6 +689,7 @@ impl Supervisor {
                 // Found by the task when it starts (see TopicTask::resume).
                 position: -1,
                 committed: -1,
+                txn: None,
             });
         }
         for (slot, works) in works.into_iter().enumerate() {
