@@ -174,3 +174,25 @@ async fn an_aborted_or_fenced_transaction_leaves_nothing_visible() {
     assert_eq!(seen, BTreeSet::from([2]));
     platform.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_connector_stays_at_least_once_and_the_status_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Platform::start(dir.path()).await;
+    platform
+        .deploy(&COPY.replace(
+            "sinks: [{topic: kept}]",
+            "sinks: [{topic: kept}, {connector: {plugin: stdout}}]",
+        ))
+        .await;
+    let status = platform
+        .status_until("copy", WAIT, |s| s.state == RunState::Running)
+        .await;
+    assert_eq!(
+        status.warnings,
+        [
+            "spec.delivery exactly-once does not cover sink connector stdout: it is written at least once"
+        ]
+    );
+    platform.stop().await;
+}

@@ -524,9 +524,11 @@ impl Supervisor {
             return running;
         }
         let parallelism = pipeline.spec.parallelism;
+        let delivery = delivery_warnings(&pipeline);
         match self.start_tasks(name, pipeline, &stop, &permissions) {
             Ok((tasks, stats, owned)) => {
                 running.warnings = self.parallelism_warning(&running.source, parallelism);
+                running.warnings.extend(delivery);
                 running.state = RunState::Running;
                 running.tasks = tasks;
                 running.stats = stats;
@@ -711,4 +713,26 @@ impl Supervisor {
         }
         Ok((tasks, stats, owned))
     }
+}
+
+/// The status warnings of an exactly-once pipeline with sink connectors:
+/// a connector writes outside the broker's transaction, so what it is
+/// given may be written again after a restart (at least once).
+fn delivery_warnings(pipeline: &Pipeline) -> Vec<String> {
+    if pipeline.spec.delivery != crate::Delivery::ExactlyOnce {
+        return Vec::new();
+    }
+    pipeline
+        .spec
+        .sinks
+        .iter()
+        .filter_map(|s| s.connector.as_ref())
+        .map(|c| {
+            format!(
+                "spec.delivery exactly-once does not cover sink connector {}: \
+                 it is written at least once",
+                c.plugin
+            )
+        })
+        .collect()
 }
