@@ -143,9 +143,16 @@ impl Io {
     /// Under exactly-once, topics writing in transactions of `id`, made
     /// once the id's previous producer is fenced (its open transaction
     /// aborted); retried until made or the task is stopped.
-    fn transactional(&self, id: &str) -> Result<Option<Topics>, Stopped> {
+    fn transactional(&self, id: &str, stats: &PipelineStats) -> Result<Option<Topics>, Stopped> {
         if !self.exactly_once {
             return Ok(None);
+        }
+        // Not worth retrying: the task stops, and its status says why.
+        if self.topics.local().in_cluster() {
+            let e = TopicsError::ExactlyOnceInCluster.to_string();
+            stats.fatal(e.clone());
+            self.logs.push(&self.pipeline, "error", e);
+            return Err(Stopped);
         }
         let mut made = None;
         self.retry("starting the transactional producer", || {
@@ -296,10 +303,10 @@ impl TopicTask {
             // Before the committed offset is read: fencing the previous
             // incarnation aborts its open transaction, whose offsets are
             // then never the group's.
-            w.txn = self.io.transactional(&format!(
-                "pipeline.{}.{}.{index}",
-                self.io.pipeline, self.topic
-            ))?;
+            w.txn = self.io.transactional(
+                &format!("pipeline.{}.{}.{index}", self.io.pipeline, self.topic),
+                &self.stats,
+            )?;
             let mut committed = None;
             self.io.retry("reading the committed offset", || {
                 committed = self.io.topics.committed(&self.group, &self.topic, index)?;
@@ -640,7 +647,10 @@ impl ConnectorTask {
     pub fn run(mut self) {
         // Exactly-once: every write goes in the task's transaction, which
         // each checkpoint commits with the connector's saved position.
-        match self.io.transactional(&connector_txn_id(&self.io.pipeline)) {
+        match self
+            .io
+            .transactional(&connector_txn_id(&self.io.pipeline), &self.stats)
+        {
             Ok(Some(topics)) => self.io.topics = topics,
             Ok(None) => {}
             Err(Stopped) => return,
