@@ -372,6 +372,17 @@ pub enum LocalError {
         /// Why it was not stored.
         source: GroupError,
     },
+    /// An in-process transaction ([`TransactionalWriter`](crate::TransactionalWriter))
+    /// was refused: its id, the Kafka code a client would have got, and
+    /// what went wrong.
+    Transaction {
+        /// The transactional id.
+        id: String,
+        /// The Kafka error code.
+        code: i16,
+        /// What went wrong.
+        message: String,
+    },
     /// Not a Kafka error (a thread that could not start, a topic that was
     /// not created): what went wrong.
     Other(String),
@@ -386,7 +397,7 @@ impl LocalError {
     /// The Kafka error code a client would have got.
     pub fn code(&self) -> i16 {
         match self {
-            LocalError::Metadata { code, .. } => *code,
+            LocalError::Metadata { code, .. } | LocalError::Transaction { code, .. } => *code,
             LocalError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
             LocalError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
             LocalError::CommitRefused { source, .. }
@@ -412,6 +423,9 @@ impl LocalError {
             | LocalError::InvalidConfig(message)
             | LocalError::Other(message) => message.clone(),
             LocalError::UnknownTopic(topic) => format!("topic {topic:?} does not exist"),
+            LocalError::Transaction { id, message, .. } => {
+                format!("transaction {id}: {message}")
+            }
             LocalError::CommitRefused { group, .. } => format!("group {group} refused the commit"),
             LocalError::CommitNotStored { group, .. } => {
                 format!("offsets of group {group} not stored")

@@ -119,4 +119,5 @@ pub use tls::controller::ControllerLinks;
 pub use tls::{Accepted, ServerTls, admin_tls};
 pub use topic_config::TopicConfigs;
 pub use topic_registry::{Topic, TopicRegistry, validate_topic_name};
+pub use txn::writer::TransactionalWriter;
 pub use versions::{SUPPORTED_APIS, supported_range};

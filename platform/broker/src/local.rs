@@ -270,6 +270,18 @@ impl LocalBroker {
             })
     }
 
+    /// An in-process transactional producer of id `id` (transactions of at
+    /// most `timeout_ms`): the id's previous producer is fenced and its
+    /// open transaction aborted first. Needs this broker to coordinate the
+    /// id (a single node does).
+    pub async fn transactional_writer(
+        &self,
+        id: &str,
+        timeout_ms: i32,
+    ) -> Result<crate::TransactionalWriter, LocalError> {
+        crate::TransactionalWriter::init(Arc::clone(&self.state), id, timeout_ms).await
+    }
+
     /// The offset `group` committed for `topic`/`partition`, if any.
     pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
         self.state

@@ -276,3 +276,42 @@ fn a_server_killed_mid_stream_resumes_its_windows_without_counting_twice() {
         assert!(n.iter().all(|&n| n == 100), "window {start}: {n:?}");
     }
 }
+
+#[test]
+fn an_exactly_once_pipeline_killed_three_times_delivers_each_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let manifests = dir.path().join("pipelines");
+    std::fs::create_dir(&manifests).unwrap();
+    let manifest = MANIFEST.replace("spec:\n", "spec:\n  delivery: exactly-once\n");
+    std::fs::write(manifests.join("errors.yaml"), manifest).unwrap();
+    let port = free_port();
+    let line = |i: usize| {
+        format!(
+            r#"{{"n":{i},"status":{}}}"#,
+            if i.is_multiple_of(4) { 503 } else { 200 }
+        )
+    };
+    // Three rounds of: 10 000 more records, some delivered, SIGKILL.
+    for round in 0..3 {
+        let server = Server::start(&data, port, Some(&manifests));
+        server.produce("access", (round * 10_000..(round + 1) * 10_000).map(line));
+        let out = server.consume("errors", round * 2_500 + 100, Duration::from_secs(20));
+        assert!(out.len() > round * 2_500, "round {round}: {}", out.len());
+        server.kill();
+    }
+    let server = Server::start(&data, port, Some(&manifests));
+    let wanted = 7_500;
+    let status = server.fjord_until(&["pipeline", "status", "errors"], "lag: 0 ");
+    assert!(status.contains("running"), "{status}");
+    // Read committed (librdkafka's default): every error exactly once.
+    let out = server.consume("errors", usize::MAX, Duration::from_secs(10));
+    let mut seen = std::collections::BTreeSet::new();
+    for v in &out {
+        let n = serde_json::from_str::<serde_json::Value>(v).unwrap()["n"]
+            .as_u64()
+            .unwrap();
+        assert!(seen.insert(n), "record {n} delivered twice");
+    }
+    assert_eq!(seen.len(), wanted, "distinct error records after the kills");
+}

@@ -191,6 +191,18 @@ impl BatchHeader {
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
     records: Vec<kafka_protocol::records::Record>,
+    /// Set by [`BatchBuilder::producer`]: the batch of an idempotent or
+    /// transactional producer.
+    producer: Option<Producer>,
+}
+
+/// The producer fields of a batch (id, epoch, base sequence, transactional).
+#[derive(Debug, Clone, Copy)]
+struct Producer {
+    id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    transactional: bool,
 }
 
 impl BatchBuilder {
@@ -203,7 +215,27 @@ impl BatchBuilder {
     pub fn with_capacity(records: usize) -> Self {
         BatchBuilder {
             records: Vec::with_capacity(records),
+            producer: None,
         }
+    }
+
+    /// Makes the batch a producer's: `id`/`epoch`, the first record's
+    /// sequence `base_sequence` (the next ones follow) and, with
+    /// `transactional`, part of that producer's open transaction.
+    pub fn producer(
+        &mut self,
+        id: i64,
+        epoch: i16,
+        base_sequence: i32,
+        transactional: bool,
+    ) -> &mut Self {
+        self.producer = Some(Producer {
+            id,
+            epoch,
+            base_sequence,
+            transactional,
+        });
+        self
     }
 
     /// Adds a record without headers; `value` `None` is a tombstone.
@@ -261,9 +293,29 @@ impl BatchBuilder {
         // Room for the whole batch up front: the encoder then writes it
         // without growing the buffer (each growth is a copy of all so far).
         let mut buf = BytesMut::with_capacity(self.encoded_size_estimate());
+        let owned;
+        let records = match self.producer {
+            None => &self.records,
+            Some(p) => {
+                // offset - sequence stays the same for all records, so the
+                // encoder still makes one batch, of base sequence p's.
+                owned = self
+                    .records
+                    .iter()
+                    .map(|r| kafka_protocol::records::Record {
+                        producer_id: p.id,
+                        producer_epoch: p.epoch,
+                        transactional: p.transactional,
+                        sequence: p.base_sequence.wrapping_add(r.offset as i32),
+                        ..r.clone()
+                    })
+                    .collect::<Vec<_>>();
+                &owned
+            }
+        };
         RecordBatchEncoder::encode(
             &mut buf,
-            self.records.iter(),
+            records.iter(),
             &RecordEncodeOptions {
                 version: MAGIC_V2,
                 compression: Compression::None,

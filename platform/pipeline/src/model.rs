@@ -221,13 +221,17 @@ pub struct DeadLetter {
     pub topic: String,
 }
 
-/// Delivery guarantee. Only at-least-once exists: offsets are committed
-/// after the sinks acknowledged.
+/// Delivery guarantee. At least once: offsets are committed after the
+/// sinks acknowledged. Exactly once: each source partition's sink records,
+/// state changelog records and offsets are written in one broker
+/// transaction (sink connectors stay at least once).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Delivery {
     #[default]
     #[serde(rename = "at-least-once")]
     AtLeastOnce,
+    #[serde(rename = "exactly-once")]
+    ExactlyOnce,
 }
 
 /// A YAML mapping with string keys, kept in manifest order (plugin config is

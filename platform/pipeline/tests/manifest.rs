@@ -188,8 +188,8 @@ fn unknown_enum_values_list_the_accepted_ones() {
         "web.yaml:9:16: spec.source.startFrom: unknown variant `newest`, expected one of `earliest`, `latest`, `committed`"
     );
     assert_eq!(
-        errors(&edit(29, &["  delivery: exactly-once"])),
-        "web.yaml:29:13: spec.delivery: unknown variant `exactly-once`, expected `at-least-once`"
+        errors(&edit(29, &["  delivery: exactly-twice"])),
+        "web.yaml:29:13: spec.delivery: unknown variant `exactly-twice`, expected `at-least-once` or `exactly-once`"
     );
 }
 

@@ -10,7 +10,8 @@
 //! - [`markers`]: writing the markers that end a transaction on its
 //!   partitions, here or through WriteTxnMarkers to their leaders;
 //! - [`timeouts`]: the periodic abort of transactions past their timeout
-//!   and the completion of prepared ones a previous leader left.
+//!   and the completion of prepared ones a previous leader left;
+//! - [`writer`]: the in-process transactional producer (pipelines).
 //!
 //! One lock serializes the coordinator's changes: each is validated,
 //! persisted, then taken, so what a client is told is what a new
@@ -27,6 +28,7 @@ pub(crate) mod record;
 pub(crate) mod state;
 pub(crate) mod state_log;
 pub(crate) mod timeouts;
+pub(crate) mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

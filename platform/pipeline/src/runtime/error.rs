@@ -199,6 +199,14 @@ pub enum TopicsError {
     /// The local group coordinator refused a commit.
     #[error("{0}")]
     LocalCommit(#[source] LocalError),
+    /// An exactly-once task's transaction was refused (fenced, timed out,
+    /// an append or a commit in it failed).
+    #[error("{0}")]
+    Transaction(#[source] LocalError),
+    /// `delivery: exactly-once` runs on a single node only for now: in a
+    /// cluster the runtime writes through a Kafka client.
+    #[error("spec.delivery exactly-once is not supported in a cluster yet")]
+    ExactlyOnceInCluster,
     /// A commit through the cluster failed.
     #[error("committing {group} at {bootstrap}: {source}")]
     Commit {

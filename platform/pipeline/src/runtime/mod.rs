@@ -524,9 +524,11 @@ impl Supervisor {
             return running;
         }
         let parallelism = pipeline.spec.parallelism;
+        let delivery = delivery_warnings(&pipeline);
         match self.start_tasks(name, pipeline, &stop, &permissions) {
             Ok((tasks, stats, owned)) => {
                 running.warnings = self.parallelism_warning(&running.source, parallelism);
+                running.warnings.extend(delivery);
                 running.state = RunState::Running;
                 running.tasks = tasks;
                 running.stats = stats;
@@ -628,6 +630,7 @@ impl Supervisor {
             logs: Arc::clone(&self.logs),
             pipeline: name.to_owned(),
             permissions: Arc::clone(permissions),
+            exactly_once: plan.pipeline.spec.delivery == crate::Delivery::ExactlyOnce,
         };
         let spawn = |label: String, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -688,6 +691,7 @@ impl Supervisor {
                 // Found by the task when it starts (see TopicTask::resume).
                 position: -1,
                 committed: -1,
+                txn: None,
             });
         }
         for (slot, works) in works.into_iter().enumerate() {
@@ -709,4 +713,26 @@ impl Supervisor {
         }
         Ok((tasks, stats, owned))
     }
+}
+
+/// The status warnings of an exactly-once pipeline with sink connectors:
+/// a connector writes outside the broker's transaction, so what it is
+/// given may be written again after a restart (at least once).
+fn delivery_warnings(pipeline: &Pipeline) -> Vec<String> {
+    if pipeline.spec.delivery != crate::Delivery::ExactlyOnce {
+        return Vec::new();
+    }
+    pipeline
+        .spec
+        .sinks
+        .iter()
+        .filter_map(|s| s.connector.as_ref())
+        .map(|c| {
+            format!(
+                "spec.delivery exactly-once does not cover sink connector {}: \
+                 it is written at least once",
+                c.plugin
+            )
+        })
+        .collect()
 }

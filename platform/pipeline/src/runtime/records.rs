@@ -150,6 +150,11 @@ pub(crate) fn read(
 pub(crate) fn encode<'a>(
     records: impl IntoIterator<Item = &'a Record>,
 ) -> Result<Vec<u8>, LogError> {
+    builder(records).build()
+}
+
+/// The builder of [`encode`]'s batch (a transaction sets its producer).
+pub(crate) fn builder<'a>(records: impl IntoIterator<Item = &'a Record>) -> BatchBuilder {
     let records = records.into_iter();
     let mut batch = BatchBuilder::with_capacity(records.size_hint().0);
     for r in records {
@@ -165,5 +170,5 @@ pub(crate) fn encode<'a>(
             }),
         );
     }
-    batch.build()
+    batch
 }

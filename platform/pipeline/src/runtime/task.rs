@@ -123,9 +123,45 @@ pub(crate) struct Io {
     /// What the pipeline's principal must be allowed, asked before every
     /// round of batches and every commit.
     pub permissions: Arc<Permissions>,
+    /// `delivery: exactly-once`: each source partition (or the source
+    /// connector) writes in transactions of its own id.
+    pub exactly_once: bool,
 }
 
 impl Io {
+    /// The same, writing through `topics` (a partition's transaction).
+    fn with_topics(&self, topics: Option<&Topics>) -> Io {
+        match topics {
+            Some(topics) => Io {
+                topics: topics.clone(),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// Under exactly-once, topics writing in transactions of `id`, made
+    /// once the id's previous producer is fenced (its open transaction
+    /// aborted); retried until made or the task is stopped.
+    fn transactional(&self, id: &str, stats: &PipelineStats) -> Result<Option<Topics>, Stopped> {
+        if !self.exactly_once {
+            return Ok(None);
+        }
+        // Not worth retrying: the task stops, and its status says why.
+        if self.topics.local().in_cluster() {
+            let e = TopicsError::ExactlyOnceInCluster.to_string();
+            stats.fatal(e.clone());
+            self.logs.push(&self.pipeline, "error", e);
+            return Err(Stopped);
+        }
+        let mut made = None;
+        self.retry("starting the transactional producer", || {
+            made = Some(self.handle.block_on(self.topics.transactional(id))?);
+            Ok::<_, TopicsError>(())
+        })?;
+        Ok(made)
+    }
+
     pub fn stopped(&self) -> bool {
         self.stop.is_set()
     }
@@ -233,6 +269,9 @@ pub(crate) struct PartitionWork {
     pub chain: Chain,
     pub position: i64,
     pub committed: i64,
+    /// Exactly-once: the partition's topics, writing in its transaction
+    /// (its sink records, changelog records and offsets commit together).
+    pub txn: Option<Topics>,
 }
 
 /// A task reading a topic.
@@ -261,6 +300,13 @@ impl TopicTask {
     fn resume(&mut self) -> Result<(), Stopped> {
         for w in &mut self.works {
             let index = w.log.index();
+            // Before the committed offset is read: fencing the previous
+            // incarnation aborts its open transaction, whose offsets are
+            // then never the group's.
+            w.txn = self.io.transactional(
+                &format!("pipeline.{}.{}.{index}", self.io.pipeline, self.topic),
+                &self.stats,
+            )?;
             let mut committed = None;
             self.io.retry("reading the committed offset", || {
                 committed = self.io.topics.committed(&self.group, &self.topic, index)?;
@@ -293,6 +339,25 @@ impl TopicTask {
     }
 
     pub fn run(mut self) {
+        self.run_until_stopped();
+        // A transaction still open (stopped mid-delivery, a fatal error)
+        // is aborted now rather than left holding read_committed readers
+        // of its partitions until its timeout.
+        for w in &self.works {
+            if let Some(topics) = &w.txn
+                && topics.in_transaction()
+                && let Err(e) = self.io.handle.block_on(topics.abort_transaction())
+            {
+                self.io.logs.push(
+                    &self.io.pipeline,
+                    "warn",
+                    format!("cannot abort the open transaction: {e}"),
+                );
+            }
+        }
+    }
+
+    fn run_until_stopped(&mut self) {
         if self.resume().is_err() {
             return;
         }
@@ -362,6 +427,7 @@ impl TopicTask {
     fn unsaved(&self) -> bool {
         self.works.iter().any(|w| {
             w.position != w.committed
+                || w.txn.as_ref().is_some_and(Topics::in_transaction)
                 || self
                     .stores
                     .iter()
@@ -406,10 +472,8 @@ impl TopicTask {
             output.failures.extend(processed.failures);
         }
         if !output.records.is_empty() || !output.failures.is_empty() {
-            match self
-                .router
-                .deliver(&self.io, output.records, output.failures)
-            {
+            let io = self.io.with_topics(work.txn.as_ref());
+            match self.router.deliver(&io, output.records, output.failures) {
                 Ok(()) => {}
                 Err(RouteError::Stopped) => return Err(None),
                 Err(RouteError::Failed(e)) => return Err(Some(e.to_string())),
@@ -446,14 +510,52 @@ impl TopicTask {
                 if !store.unsaved(partition, position) {
                     continue;
                 }
-                let (io, partitions) = (&self.io, self.partitions);
+                let (io, partitions) = (&self.io.with_topics(w.txn.as_ref()), self.partitions);
                 io.retry("state changelog append", || {
                     io.handle
                         .block_on(store.flush(&io.topics, partition, partitions, position))
                 })?;
             }
         }
+        if self.works.iter().any(|w| w.txn.is_some()) {
+            return self.commit_transactions();
+        }
         self.commit();
+        Ok(())
+    }
+
+    /// Exactly-once: each partition's offset joins its transaction, which
+    /// commits (its sink and changelog records become visible to
+    /// read_committed readers with the offset). Retried until it succeeds
+    /// or the task is stopped: a stopped task's open transaction is
+    /// aborted, and the next one resumes from the last commit.
+    fn commit_transactions(&mut self) -> Result<(), Stopped> {
+        let leads: Vec<bool> = self
+            .works
+            .iter()
+            .map(|w| self.io.topics.local().leads(&w.log))
+            .collect();
+        if let Err(denied) = self.io.permissions.to_commit() {
+            self.io.logs.push(
+                &self.io.pipeline,
+                "warn",
+                format!("cannot commit progress of {}: {denied}", self.group),
+            );
+            return Ok(());
+        }
+        for (w, leads) in self.works.iter_mut().zip(leads) {
+            let Some(topics) = &w.txn else { continue };
+            if !leads || (w.position == w.committed && !topics.in_transaction()) {
+                continue;
+            }
+            let offsets = [(self.topic.as_str(), w.log.index(), w.position)];
+            self.io.retry("committing the transaction", || {
+                self.io
+                    .handle
+                    .block_on(topics.commit(&self.group, &offsets))
+            })?;
+            w.committed = w.position;
+        }
         Ok(())
     }
 
@@ -515,6 +617,11 @@ pub(crate) struct ConnectorTask {
     pub polled: i64,
 }
 
+/// The transactional id of a pipeline's source connector task.
+fn connector_txn_id(pipeline: &str) -> String {
+    format!("pipeline.{pipeline}.connector")
+}
+
 impl ConnectorTask {
     /// The connector's last saved position, and the steps' state restored;
     /// retried until they succeed or the task is stopped.
@@ -538,6 +645,23 @@ impl ConnectorTask {
     }
 
     pub fn run(mut self) {
+        // Exactly-once: every write goes in the task's transaction, which
+        // each checkpoint commits with the connector's saved position.
+        match self
+            .io
+            .transactional(&connector_txn_id(&self.io.pipeline), &self.stats)
+        {
+            Ok(Some(topics)) => self.io.topics = topics,
+            Ok(None) => {}
+            Err(Stopped) => return,
+        }
+        self.run_until_stopped();
+        if self.io.topics.in_transaction() {
+            let _ = self.io.handle.block_on(self.io.topics.abort_transaction());
+        }
+    }
+
+    fn run_until_stopped(&mut self) {
         let Ok(position) = self.resume() else {
             return;
         };
@@ -657,6 +781,11 @@ impl ConnectorTask {
         {
             self.save_position(&position);
             *saved = position;
+        }
+        if io.topics.in_transaction() {
+            io.retry("committing the transaction", || {
+                io.handle.block_on(io.topics.commit_transaction())
+            })?;
         }
         Ok(())
     }

@@ -238,6 +238,8 @@ fn consume_blocking(
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "pipeline-tests")
         .set("enable.auto.commit", "false")
+        // librdkafka's default, said here: tests see what is committed.
+        .set("isolation.level", "read_committed")
         .create()
         .unwrap();
     let metadata = consumer

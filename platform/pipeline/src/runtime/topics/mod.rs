@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use fjord_broker::{LocalBroker, LocalError, Partition};
+use fjord_broker::{LocalBroker, LocalError, Partition, TransactionalWriter};
 use fjord_sdk::Record;
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -64,7 +64,15 @@ pub(crate) struct Topics {
     reach: Reach,
     /// How long a blocking read through the cluster may take.
     timeout: Duration,
+    /// An exactly-once task's transaction: appends go into it, and a
+    /// commit commits the offsets in it and ends it.
+    txn: Option<Arc<tokio::sync::Mutex<TransactionalWriter>>>,
 }
+
+/// How long an exactly-once task's transaction may stay open before the
+/// coordinator aborts it (Kafka's default `transaction.timeout.ms`): a task
+/// commits every 200 ms, so only a hung or killed one reaches it.
+const TXN_TIMEOUT_MS: i32 = 60_000;
 
 impl Topics {
     /// The topics of the broker `local`: in a cluster through the Kafka
@@ -84,6 +92,62 @@ impl Topics {
             local: local.clone(),
             reach,
             timeout: CLUSTER_TIMEOUT,
+            txn: None,
+        }
+    }
+
+    /// The same topics, writing in transactions of id `id` (exactly-once
+    /// delivery): the id's previous producer (a task before a restart, a
+    /// redeploy or a crash) is fenced, and its open transaction aborted,
+    /// before this returns. A single node only, for now.
+    pub async fn transactional(&self, id: &str) -> Result<Topics, TopicsError> {
+        if let Reach::Cluster(_) = self.reach {
+            return Err(TopicsError::ExactlyOnceInCluster);
+        }
+        let writer = self
+            .local
+            .transactional_writer(id, TXN_TIMEOUT_MS)
+            .await
+            .map_err(TopicsError::Transaction)?;
+        Ok(Topics {
+            txn: Some(Arc::new(tokio::sync::Mutex::new(writer))),
+            ..self.clone()
+        })
+    }
+
+    /// Whether this writes in transactions, and one is open (written to,
+    /// not yet committed).
+    pub fn in_transaction(&self) -> bool {
+        self.txn
+            .as_ref()
+            .is_some_and(|t| t.try_lock().map_or(true, |w| w.is_open()))
+    }
+
+    /// Commits the open transaction, if any (a source connector's, which
+    /// has no offsets to commit).
+    pub async fn commit_transaction(&self) -> Result<(), TopicsError> {
+        match &self.txn {
+            Some(txn) => txn
+                .lock()
+                .await
+                .commit()
+                .await
+                .map_err(TopicsError::Transaction),
+            None => Ok(()),
+        }
+    }
+
+    /// Aborts the open transaction, if any: nothing it wrote is read
+    /// committed.
+    pub async fn abort_transaction(&self) -> Result<(), TopicsError> {
+        match &self.txn {
+            Some(txn) => txn
+                .lock()
+                .await
+                .abort()
+                .await
+                .map_err(TopicsError::Transaction),
+            None => Ok(()),
         }
     }
 
@@ -219,6 +283,14 @@ impl Topics {
         partition: i32,
         records: &[Record],
     ) -> Result<i64, TopicsError> {
+        if let Some(txn) = &self.txn {
+            return txn
+                .lock()
+                .await
+                .append(topic, partition, records::builder(records))
+                .await
+                .map_err(TopicsError::Transaction);
+        }
         match self.client() {
             Some(client) => client?.append(topic, partition, records).await,
             None => {
@@ -290,12 +362,21 @@ impl Topics {
 
     /// Commits `offsets` (topic, partition, next offset to read) for
     /// `group`, as a member-less commit. Blocks in a cluster: call it from
-    /// a task's thread.
+    /// a task's thread. In a transaction, the offsets join it and it is
+    /// committed: what it wrote and the offsets become visible together.
     pub async fn commit(
         &self,
         group: &str,
         offsets: &[(&str, i32, i64)],
     ) -> Result<(), TopicsError> {
+        if let Some(txn) = &self.txn {
+            let mut writer = txn.lock().await;
+            writer
+                .commit_offsets(group, offsets)
+                .await
+                .map_err(TopicsError::Transaction)?;
+            return writer.commit().await.map_err(TopicsError::Transaction);
+        }
         match self.client() {
             Some(client) => client?.commit(group, offsets),
             None => self
