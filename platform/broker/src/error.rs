@@ -513,6 +513,7 @@ pub(crate) fn sequence_error_code(error: &SequenceError) -> i16 {
         SequenceError::InvalidEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
         SequenceError::OutOfOrder { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
         SequenceError::UnknownProducer { .. } => ResponseError::UnknownProducerId.code(),
+        SequenceError::NotTransactional { .. } => ResponseError::InvalidTxnState.code(),
     }
 }
 

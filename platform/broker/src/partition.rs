@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::error::PartitionError;
 
 mod txn;
-use crate::producer_state::{Expiry, ProducerStates, Verdict};
+use crate::producer_state::{Expiry, ProducerStates, SequenceError, Verdict};
 use crate::replica_set::{IsrChange, ReplicaSet};
 
 /// What this broker does for a partition.
@@ -331,6 +331,17 @@ impl Partition {
                 Ok((offset, -1))
             }
             Verdict::Append => {
+                // Until its marker, a producer's writes here belong to its
+                // transaction (Kafka's ProducerAppendInfo): a plain batch
+                // would escape the abort.
+                if header.attributes & fjord_log::TRANSACTIONAL_ATTRIBUTE == 0
+                    && self.log.has_open_transaction(header.producer_id)
+                {
+                    return Err(SequenceError::NotTransactional {
+                        producer_id: header.producer_id,
+                    }
+                    .into());
+                }
                 let info = self.append(batch).await?;
                 states.record(header, info.first_offset, expiry);
                 Ok((info.first_offset, info.log_append_time))

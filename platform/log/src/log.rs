@@ -689,6 +689,11 @@ impl Log {
         self.txns.lock().first_unstable()
     }
 
+    /// Whether `producer_id` has a transaction open in this log.
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.txns.lock().is_open(producer_id)
+    }
+
     /// The open transactions: producer id and offset of its first record.
     pub fn open_transactions(&self) -> Vec<(i64, i64)> {
         self.txns.lock().open()

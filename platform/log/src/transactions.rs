@@ -157,6 +157,11 @@ impl Transactions {
         self.open.values().copied().min()
     }
 
+    /// Whether `producer_id` has a transaction open here.
+    pub(crate) fn is_open(&self, producer_id: i64) -> bool {
+        self.open.contains_key(&producer_id)
+    }
+
     /// The open transactions: producer id and first offset.
     pub(crate) fn open(&self) -> Vec<(i64, i64)> {
         let mut open: Vec<(i64, i64)> = self.open.iter().map(|(&p, &o)| (p, o)).collect();

@@ -243,6 +243,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_plain_batch_of_a_producer_with_an_open_transaction_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = partition(dir.path());
+        let open = txn_batch_epoch(5, 0, 0);
+        partition
+            .append_idempotent(open.clone(), &header_of(&open), expiry())
+            .await
+            .unwrap();
+        // The same producer, sequence 1, without the transactional bit.
+        let mut plain = txn_batch_epoch(5, 0, 1);
+        plain[21..23].copy_from_slice(&0i16.to_be_bytes());
+        let crc = crc32c::crc32c(&plain[21..]);
+        plain[17..21].copy_from_slice(&crc.to_be_bytes());
+        let refused = partition
+            .append_idempotent(plain.clone(), &header_of(&plain), expiry())
+            .await
+            .unwrap_err();
+        assert_eq!(crate::error::partition_error_code(&refused), 48);
+        assert_eq!(partition.high_watermark(), 1);
+        // After its marker it may write plain batches again.
+        partition.write_txn_marker(5, 0, true, 0).await.unwrap();
+        partition
+            .append_idempotent(plain.clone(), &header_of(&plain), expiry())
+            .await
+            .unwrap();
+        assert_eq!(partition.high_watermark(), 3);
+    }
+
+    #[tokio::test]
     async fn read_committed_stops_at_the_last_stable_offset_and_names_aborts() {
         let dir = tempfile::tempdir().unwrap();
         let partition = partition(dir.path());

@@ -108,6 +108,12 @@ pub enum SequenceError {
     /// No state for this producer and the batch does not start at 0.
     #[error("producer {producer_id} is unknown and its batch starts at sequence {got}")]
     UnknownProducer { producer_id: i64, got: i32 },
+    /// A non-transactional batch from a producer whose transaction is open
+    /// on the partition (Kafka: INVALID_TXN_STATE).
+    #[error(
+        "producer {producer_id} has a transaction open here: its batches must be transactional"
+    )]
+    NotTransactional { producer_id: i64 },
 }
 
 /// What to do with a batch that passed the checks.
