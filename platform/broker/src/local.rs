@@ -236,21 +236,7 @@ impl LocalBroker {
         group: &str,
         offsets: &[(&str, i32, i64)],
     ) -> Result<(), LocalError> {
-        let now = now_ms();
-        let offsets = offsets
-            .iter()
-            .map(|(topic, partition, offset)| {
-                (
-                    ((*topic).to_owned(), *partition),
-                    CommittedOffset {
-                        offset: *offset,
-                        leader_epoch: -1,
-                        metadata: String::new(),
-                        commit_timestamp_ms: now,
-                    },
-                )
-            })
-            .collect();
+        let offsets = CommittedOffset::from_positions(offsets, now_ms());
         self.state
             .groups()
             .commit_offsets(

@@ -138,6 +138,31 @@ pub(crate) struct CommittedOffset {
     pub commit_timestamp_ms: i64,
 }
 
+impl CommittedOffset {
+    /// The commits of an in-process caller (a pipeline's task): for each
+    /// `(topic, partition, next offset to read)`, that offset with no
+    /// leader epoch or metadata, stamped `now_ms`.
+    pub(crate) fn from_positions(
+        offsets: &[(&str, i32, i64)],
+        now_ms: i64,
+    ) -> Vec<((String, i32), CommittedOffset)> {
+        offsets
+            .iter()
+            .map(|(topic, partition, offset)| {
+                (
+                    ((*topic).to_owned(), *partition),
+                    CommittedOffset {
+                        offset: *offset,
+                        leader_epoch: -1,
+                        metadata: String::new(),
+                        commit_timestamp_ms: now_ms,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
 /// One group.
 #[derive(Debug)]
 pub(crate) struct Group {

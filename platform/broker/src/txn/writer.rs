@@ -165,21 +165,7 @@ impl TransactionalWriter {
             })?;
         let index = offsets_topic::partition_for(group, topic.partition_count());
         self.join(offsets_topic::OFFSETS_TOPIC, index).await?;
-        let now = now_ms();
-        let offsets = offsets
-            .iter()
-            .map(|(topic, partition, offset)| {
-                (
-                    ((*topic).to_owned(), *partition),
-                    CommittedOffset {
-                        offset: *offset,
-                        leader_epoch: -1,
-                        metadata: String::new(),
-                        commit_timestamp_ms: now,
-                    },
-                )
-            })
-            .collect();
+        let offsets = CommittedOffset::from_positions(offsets, now_ms());
         self.state
             .groups()
             .commit_txn_offsets(
