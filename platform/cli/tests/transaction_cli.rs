@@ -108,29 +108,24 @@ fn a_hanging_transaction_is_listed_described_and_aborted() {
 
     // The producer is gone for good; the operator aborts what it left.
     drop(producer);
-    let (ok, out) = server.fjord(&[
-        "transaction",
-        "abort",
-        "--topic",
-        TOPIC,
-        "--partition",
-        "0",
-        "--start-offset",
-        "3",
-    ]);
+    let abort = || {
+        server.fjord(&[
+            "transaction",
+            "abort",
+            "--topic",
+            TOPIC,
+            "--partition",
+            "0",
+            "--start-offset",
+            "3",
+        ])
+    };
+    let (ok, out) = abort();
     assert!(ok, "{out}");
     // The ABORT marker at 5 closes it: read_committed readers move on.
     let group = group_of(&server, "billing");
     assert_eq!(group["offsets"][0]["last_stable_offset"], 6, "{group}");
-    let (ok, out) = server.fjord(&[
-        "transaction",
-        "abort",
-        "--topic",
-        TOPIC,
-        "--partition",
-        "0",
-        "--start-offset",
-        "3",
-    ]);
+    // Nothing is left to abort.
+    let (ok, out) = abort();
     assert!(!ok && out.contains("no transaction"), "{out}");
 }
