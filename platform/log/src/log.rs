@@ -426,12 +426,14 @@ impl Log {
     /// Cleaner hook: under the writer lock, when `old` is still a run of
     /// closed segments of the log with the `(size, next offset)` it had
     /// (`expected`), runs `swap_files` (which replaces the files on disk and
-    /// opens the new segment) and puts its segment in place of `old`.
-    /// Returns false, without calling it, when the log changed meanwhile.
+    /// opens the new segment) and puts its segment in place of `old`, with
+    /// `entries` as its `.txnindex`. Returns false, without calling it,
+    /// when the log changed meanwhile.
     pub(crate) fn replace_segments(
         &self,
         old: &[Arc<Segment>],
         expected: &[(u64, i64)],
+        entries: Vec<AbortedTxn>,
         swap_files: impl FnOnce() -> Result<Segment, LogError>,
     ) -> Result<bool, LogError> {
         let _writer = self.writer.lock();
@@ -455,14 +457,12 @@ impl Log {
             }
             start
         };
-        let bases: Vec<i64> = old.iter().map(|s| s.base_offset).collect();
-        let kept = self.txns.lock().entries_of(&bases);
         let new = Arc::new(swap_files()?);
-        // The markers of aborted transactions stay (the cleaner keeps
-        // control batches): their entries move to the merged segment.
+        // The entries of the ABORT markers the cleaner kept with data of
+        // their transactions: the others have nothing left to skip.
         self.txns
             .lock()
-            .set_segment(&self.dir, new.base_offset, kept)?;
+            .set_segment(&self.dir, new.base_offset, entries)?;
         self.segments
             .write()
             .splice(start..start + old.len(), [new]);
@@ -672,6 +672,14 @@ impl Log {
             }
         }
         Ok(())
+    }
+
+    /// Cleaner hook: writes `transaction-state-checkpoint` at the log end.
+    pub(crate) fn checkpoint_transactions(&self) -> Result<(), LogError> {
+        let _writer = self.writer.lock();
+        self.txns
+            .lock()
+            .write_checkpoint(&self.dir, self.log_end_offset())
     }
 
     /// Base offset of the segment holding `offset`.

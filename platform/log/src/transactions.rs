@@ -191,16 +191,6 @@ impl Transactions {
         self.aborted.remove(&base);
     }
 
-    /// The entries of the segments at `bases`.
-    pub(crate) fn entries_of(&self, bases: &[i64]) -> Vec<AbortedTxn> {
-        bases
-            .iter()
-            .filter_map(|b| self.aborted.get(b))
-            .flatten()
-            .copied()
-            .collect()
-    }
-
     /// Makes `entries` the index of the segment at `base` (memory and file).
     pub(crate) fn set_segment(
         &mut self,
