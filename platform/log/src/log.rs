@@ -13,7 +13,7 @@ use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{LeaderEpochCache, OffsetCheckpoint};
 use crate::files::{FileCache, is_retired};
 use crate::segment::Segment;
-use crate::transactions::{AbortedTxn, Transactions};
+use crate::transactions::{AbortedTxn, Transactions, TxnSummary};
 use crate::{DecodeLimits, Durability, LogConfig, LogError};
 
 /// How many times a read starts over when retention or the cleaner retired
@@ -86,6 +86,9 @@ pub struct Log {
     pending_deletes: Mutex<Vec<(i64, PathBuf)>>,
     /// Open and aborted transactions (see [`crate::transactions`]).
     txns: Mutex<Transactions>,
+    /// Their first unstable offset and open count, read lock-free on the
+    /// Fetch and Produce paths; every change of `txns` publishes here.
+    txn_summary: TxnSummary,
 }
 
 /// What [`Log::on_roll`] calls: a closed segment may be due for cleaning.
@@ -334,6 +337,7 @@ impl Log {
             cleaner: crate::cleaner::new_state(),
             roll_hook: Mutex::new(None),
             pending_deletes: Mutex::new(Vec::new()),
+            txn_summary: TxnSummary::of(&txns),
             txns: Mutex::new(txns),
         })
     }
@@ -665,7 +669,12 @@ impl Log {
             if header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE == 0 {
                 continue;
             }
-            let aborted = self.txns.lock().observe(header, bytes)?;
+            let aborted = {
+                let mut txns = self.txns.lock();
+                let aborted = txns.observe(header, bytes)?;
+                self.txn_summary.publish(&txns);
+                aborted
+            };
             if let Some(entry) = aborted {
                 let base = self.segment_base_of(header.base_offset);
                 self.txns.lock().add_aborted(&self.dir, base, entry)?;
@@ -694,12 +703,13 @@ impl Log {
     /// The first offset of a transaction still open (no marker yet): the
     /// last stable offset cannot pass it. `None` when none is open.
     pub fn first_unstable_offset(&self) -> Option<i64> {
-        self.txns.lock().first_unstable()
+        self.txn_summary.first_unstable()
     }
 
     /// Whether `producer_id` has a transaction open in this log.
     pub fn has_open_transaction(&self, producer_id: i64) -> bool {
-        self.txns.lock().is_open(producer_id)
+        // Most logs have no transaction open: no lock then.
+        self.txn_summary.any_open() && self.txns.lock().is_open(producer_id)
     }
 
     /// The open transactions: producer id and offset of its first record.
@@ -722,7 +732,9 @@ impl Log {
             &segments,
             Transactions::read_checkpoint(&self.dir),
         )?;
-        *self.txns.lock() = rebuilt;
+        let mut txns = self.txns.lock();
+        *txns = rebuilt;
+        self.txn_summary.publish(&txns);
         Ok(())
     }
 
@@ -1115,8 +1127,12 @@ impl Log {
         self.epochs.lock().truncate_from_end(0)?;
         // Nothing is left of any transaction: the leader's copy brings
         // what follows.
-        *self.txns.lock() = Transactions::default();
-        self.txns.lock().write_checkpoint(&self.dir, offset)?;
+        {
+            let mut txns = self.txns.lock();
+            *txns = Transactions::default();
+            self.txn_summary.publish(&txns);
+            txns.write_checkpoint(&self.dir, offset)?;
+        }
         self.log_end.store(offset, Ordering::Release);
         writer.latest_epoch = None;
         self.flush.lock().flushed_offset = offset;

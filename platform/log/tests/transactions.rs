@@ -23,10 +23,13 @@ fn small_segments() -> LogConfig {
 
 /// Offsets: pid 7 commits [0,2) at 2; pid 7 aborts [3,5) at 5; pid 8 opens at 6.
 fn write_history(log: &Log) {
+    assert!(!log.has_open_transaction(7));
     log.append(&mut txn_batch(7, 0, 2), 0).unwrap();
     assert_eq!(log.first_unstable_offset(), Some(0));
+    assert!(log.has_open_transaction(7));
     log.append_control(&marker(7, true), 0).unwrap();
     assert_eq!(log.first_unstable_offset(), None);
+    assert!(!log.has_open_transaction(7));
     log.append(&mut txn_batch(7, 2, 2), 0).unwrap();
     assert_eq!(log.first_unstable_offset(), Some(3));
     log.append_control(&marker(7, false), 0).unwrap();
@@ -44,6 +47,7 @@ fn check_history(log: &Log) {
     assert_eq!(log.log_end_offset(), 7);
     assert_eq!(log.first_unstable_offset(), Some(6));
     assert_eq!(log.open_transactions(), vec![(8, 6)]);
+    assert!(log.has_open_transaction(8) && !log.has_open_transaction(7));
     assert_eq!(log.aborted_transactions(0, 7), vec![ABORTED]);
     assert_eq!(log.aborted_transactions(0, 3), vec![]);
     assert_eq!(log.aborted_transactions(6, 7), vec![]);
@@ -160,6 +164,13 @@ fn truncation_reopens_what_its_cut_markers_closed() {
     assert_eq!(txnindex_entries(dir.path()), vec![]);
     log.truncate_to(2).unwrap();
     assert_eq!(log.open_transactions(), vec![(7, 0)]);
+    // The lock-free summary follows the rebuild.
+    assert_eq!(log.first_unstable_offset(), Some(0));
+    assert!(log.has_open_transaction(7));
+    // A follower starting over past its end has nothing open.
+    log.restart_at(100).unwrap();
+    assert_eq!(log.first_unstable_offset(), None);
+    assert!(!log.has_open_transaction(7));
 }
 
 #[test]
