@@ -497,6 +497,16 @@ impl Log {
             self.checkpoint_transactions()?;
         }
         check(SwapStep::RenameIndexesToSwap)?;
+        // Not one left by an earlier attempt that failed here.
+        match fs::remove_file(paths.txn_index(SWAP_SUFFIX)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        if !entries.is_empty() {
+            // With the other `.swap` files, so that a crash past the
+            // commit point finishes the swap with the group's entries.
+            crate::transactions::write_index(&paths.txn_index(SWAP_SUFFIX), &entries)?;
+        }
         fs::rename(paths.index(CLEANED_SUFFIX), paths.index(SWAP_SUFFIX))?;
         fs::rename(
             paths.time_index(CLEANED_SUFFIX),
@@ -517,6 +527,9 @@ impl Log {
             check(SwapStep::RenameIndexesFromSwap)?;
             fs::rename(paths.index(SWAP_SUFFIX), paths.index(""))?;
             fs::rename(paths.time_index(SWAP_SUFFIX), paths.time_index(""))?;
+            if paths.txn_index(SWAP_SUFFIX).exists() {
+                fs::rename(paths.txn_index(SWAP_SUFFIX), paths.txn_index(""))?;
+            }
             check(SwapStep::RenameLogFromSwap)?;
             fs::rename(paths.log(SWAP_SUFFIX), paths.log(""))?;
             sync_dir(&dir)?;
@@ -573,11 +586,16 @@ impl SwapPaths {
         self.path("timeindex", suffix)
     }
 
+    fn txn_index(&self, suffix: &str) -> PathBuf {
+        self.path("txnindex", suffix)
+    }
+
     fn remove(&self, suffix: &str) {
         for path in [
             self.log(suffix),
             self.index(suffix),
             self.time_index(suffix),
+            self.txn_index(suffix),
         ] {
             let _ = fs::remove_file(path);
         }
@@ -951,7 +969,7 @@ pub(crate) fn recover_swaps(dir: &Path) -> Result<(), LogError> {
         }
     }
     for name in &names {
-        for ext in ["index", "timeindex"] {
+        for ext in ["index", "timeindex", "txnindex"] {
             if let Some(stem) = name.strip_suffix(&format!(".{ext}.{SWAP_SUFFIX}"))
                 && stem.parse::<i64>().is_ok_and(|b| !swaps.contains(&b))
             {
@@ -967,7 +985,7 @@ pub(crate) fn recover_swaps(dir: &Path) -> Result<(), LogError> {
             let Some((stem, ext)) = name.split_once('.') else {
                 continue;
             };
-            if !matches!(ext, "log" | "index" | "timeindex") || stem.len() != 20 {
+            if !matches!(ext, "log" | "index" | "timeindex" | "txnindex") || stem.len() != 20 {
                 continue;
             }
             if stem.parse::<i64>().is_ok_and(|b| b >= base && b < end) {
@@ -981,6 +999,7 @@ pub(crate) fn recover_swaps(dir: &Path) -> Result<(), LogError> {
         for (from, to) in [
             (paths.index(SWAP_SUFFIX), paths.index("")),
             (paths.time_index(SWAP_SUFFIX), paths.time_index("")),
+            (paths.txn_index(SWAP_SUFFIX), paths.txn_index("")),
         ] {
             if from.exists() {
                 fs::rename(from, to)?;

@@ -88,6 +88,18 @@ pub(crate) struct Transactions {
     aborted: BTreeMap<i64, Vec<AbortedTxn>>,
 }
 
+/// Writes `entries` as a whole `.txnindex` file at `path`, fsynced.
+pub(crate) fn write_index(path: &Path, entries: &[AbortedTxn]) -> Result<(), LogError> {
+    let mut bytes = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    for entry in entries {
+        entry.encode(&mut bytes);
+    }
+    let mut file = fs::File::create(path)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
 /// The path of the `.txnindex` of the segment at `base`.
 pub(crate) fn index_path(dir: &Path, base: i64) -> PathBuf {
     dir.join(format!("{}.{TXN_INDEX_EXT}", file_stem(base)))
@@ -217,16 +229,8 @@ impl Transactions {
                 _ => return Ok(()),
             }
         }
-        let mut bytes = Vec::with_capacity(entries.len() * ENTRY_LEN);
-        for entry in &entries {
-            entry.encode(&mut bytes);
-        }
         let tmp = path.with_extension("txnindex.tmp");
-        {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-        }
+        write_index(&tmp, &entries)?;
         fs::rename(&tmp, &path)?;
         self.aborted.insert(base, entries);
         Ok(())

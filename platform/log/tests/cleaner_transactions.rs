@@ -328,3 +328,53 @@ fn markers_go_after_delete_retention_and_the_committed_view_never_changes() {
     assert_eq!(log.open_transactions(), vec![(13, open)]);
     assert_eq!(committed_view(&log), view);
 }
+
+/// A kill at any step of a swap (the group's `.txnindex` is swapped with
+/// its log): reopened, the read_committed view is the one before, with or
+/// without the cleaning, and a clean then still gives the same view.
+#[test]
+fn a_kill_at_any_swap_step_keeps_the_committed_view() {
+    use fjord_log::SwapStep;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), compact(150)).unwrap();
+        write_history(&log);
+        log.append_control(&marker(10, true), 0).unwrap();
+        for i in 0..4 {
+            log.append(&mut keyed(&format!("g{i}"), "plain", -1, 0), 0)
+                .unwrap();
+        }
+        log.close().unwrap();
+    }
+    let big = compact(1 << 20);
+    let reference = common::copy_dir(dir.path());
+    let view = committed_view(&Log::open(reference.path(), big.clone()).unwrap());
+    for step in [
+        SwapStep::WriteCleaned,
+        SwapStep::RenameIndexesToSwap,
+        SwapStep::RenameLogToSwap,
+        SwapStep::DeleteOld,
+        SwapStep::RenameIndexesFromSwap,
+        SwapStep::RenameLogFromSwap,
+        SwapStep::Checkpoint,
+    ] {
+        let copy = common::copy_dir(dir.path());
+        {
+            let log = Log::open(copy.path(), big.clone()).unwrap();
+            // Twice, so that the killed pass is one that removes markers'
+            // entries (the first removes their records).
+            log.clean_until(now(), &CleanerConfig::default(), None)
+                .unwrap();
+            assert!(
+                log.clean_until(now(), &CleanerConfig::default(), Some(step))
+                    .is_err()
+            );
+        }
+        let log = Log::open(copy.path(), big.clone()).unwrap();
+        assert_eq!(committed_view(&log), view, "{step:?}");
+        log.clean_until(now(), &CleanerConfig::default(), None)
+            .unwrap();
+        assert_eq!(committed_view(&log), view, "{step:?}, cleaned again");
+        assert_eq!(log.first_unstable_offset(), None);
+    }
+}
