@@ -95,7 +95,8 @@ pub struct CleanStats {
     pub bytes_read: u64,
     /// Bytes of rewritten segments written.
     pub bytes_written: u64,
-    /// Records dropped (superseded or expired tombstones).
+    /// Records dropped (superseded, expired tombstones, aborted
+    /// transactions' records, removed markers).
     pub records_removed: u64,
     /// Records kept in rewritten batches.
     pub records_kept: u64,

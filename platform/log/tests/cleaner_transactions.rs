@@ -1,8 +1,9 @@
 //! The log cleaner with transactional data (Kafka's
 //! CleanedTransactionMetadata): the records of aborted transactions are
-//! removed, markers stay, nothing past the first open transaction is
-//! touched, and the read_committed view of the log is the same before and
-//! after a clean.
+//! removed, markers go `delete.retention.ms` after nothing of their
+//! transaction is left (with their `.txnindex` entries), nothing past the
+//! first open transaction is touched, and the read_committed view of the
+//! log is the same before and after every pass, kills included.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failed setup panics with its location"
