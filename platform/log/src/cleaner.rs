@@ -12,6 +12,9 @@
 //! rewritten segment (so the segment still ends where it ended) and the last
 //! batch of each producer, which stay as empty batches as in Kafka.
 //!
+//! Transactions: see [`txn`] (aborted records removed, markers removed
+//! `delete.retention.ms` after nothing of their transaction is left).
+//!
 //! Tombstones (null value) remove their key. The first pass that keeps a
 //! tombstone stamps its batch with a delete horizon (`now +
 //! delete.retention.ms`, Kafka's KIP-534: attribute bit 6, the horizon in
@@ -22,6 +25,7 @@
 //! and `docs/storage.md`.
 
 pub(crate) mod offset_map;
+mod txn;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -44,6 +48,7 @@ use crate::records::{RawRecord, decode_records};
 use crate::segment::{Segment, file_stem};
 use crate::{LogConfig, LogError};
 use offset_map::OffsetMap;
+use txn::CleanedTxns;
 
 /// File name of the per-partition cleaner checkpoint: the first dirty
 /// offset (everything below it has been cleaned at least once).
@@ -90,7 +95,8 @@ pub struct CleanStats {
     pub bytes_read: u64,
     /// Bytes of rewritten segments written.
     pub bytes_written: u64,
-    /// Records dropped (superseded or expired tombstones).
+    /// Records dropped (superseded, expired tombstones, aborted
+    /// transactions' records, removed markers).
     pub records_removed: u64,
     /// Records kept in rewritten batches.
     pub records_kept: u64,
@@ -367,6 +373,10 @@ impl Log {
                 .filter(|s| s.base_offset < map_end.max(first_dirty))
                 .collect();
             stats.passes += 1;
+            // One walk over every group of the pass, from the log start:
+            // a marker is removable only when nothing of its transaction
+            // is left anywhere before it.
+            let mut txns = CleanedTxns::new(self.aborted_transactions(i64::MIN, i64::MAX));
             for group in group_segments(&to_clean, &config) {
                 let ctx = RewriteCtx {
                     map: &map,
@@ -379,6 +389,7 @@ impl Log {
                 let outcome = match self.clean_group(
                     group,
                     &ctx,
+                    &mut txns,
                     &mut throttle,
                     &mut decompressor,
                     stop_before,
@@ -389,6 +400,11 @@ impl Log {
                     }
                     Err(e) => return Err(e),
                 };
+                if !outcome.swapped {
+                    // The log changed under the pass (truncation,
+                    // retention): the walk no longer matches the files.
+                    return Ok(self.abandon(&mut guard, stats, first_dirty));
+                }
                 stats.bytes_read += outcome.bytes_read;
                 stats.bytes_written += outcome.bytes_written;
                 stats.records_removed += outcome.removed;
@@ -441,6 +457,7 @@ impl Log {
         &self,
         group: &[Arc<Segment>],
         ctx: &RewriteCtx<'_>,
+        txns: &mut CleanedTxns,
         throttle: &mut Throttle,
         decompressor: &mut Decompressor,
         stop_before: Option<SwapStep>,
@@ -449,16 +466,11 @@ impl Log {
         let base = group[0].base_offset;
         let expected: Vec<(u64, i64)> = group.iter().map(|s| (s.size(), s.next_offset())).collect();
         let paths = SwapPaths::new(&dir, base);
-        let end = group.last().map_or(base, |s| s.next_offset());
-        // The same walk a read_committed Fetch of the group's range makes
-        // (Kafka's CleanedTransactionMetadata): what it passes over as
-        // aborted is removed.
-        let committed = CommittedFilter::new(self.aborted_transactions(base, end));
-        let outcome = match write_cleaned(
+        let mut outcome = match write_cleaned(
             group,
             &paths,
             ctx,
-            committed,
+            txns,
             throttle,
             decompressor,
             stop_before,
@@ -478,7 +490,24 @@ impl Log {
                 Ok(())
             }
         };
+        let entries = txns.take_entries();
+        if outcome.markers_removed {
+            // A recovery from an older transaction-state-checkpoint would
+            // find a transaction open there and never meet its removed
+            // marker: checkpoint past the markers before the swap commits.
+            self.checkpoint_transactions()?;
+        }
         check(SwapStep::RenameIndexesToSwap)?;
+        // Not one left by an earlier attempt that failed here.
+        match fs::remove_file(paths.txn_index(SWAP_SUFFIX)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        if !entries.is_empty() {
+            // With the other `.swap` files, so that a crash past the
+            // commit point finishes the swap with the group's entries.
+            crate::transactions::write_index(&paths.txn_index(SWAP_SUFFIX), &entries)?;
+        }
         fs::rename(paths.index(CLEANED_SUFFIX), paths.index(SWAP_SUFFIX))?;
         fs::rename(
             paths.time_index(CLEANED_SUFFIX),
@@ -488,7 +517,7 @@ impl Log {
         fs::rename(paths.log(CLEANED_SUFFIX), paths.log(SWAP_SUFFIX))?;
         sync_dir(&dir)?;
         // From here the new set is committed: a crash finishes the swap.
-        let swapped = self.replace_segments(group, &expected, || {
+        let swapped = self.replace_segments(group, &expected, entries, || {
             for (i, old) in group.iter().enumerate() {
                 self.remove_segment(old)?;
                 if i == 0 {
@@ -499,6 +528,9 @@ impl Log {
             check(SwapStep::RenameIndexesFromSwap)?;
             fs::rename(paths.index(SWAP_SUFFIX), paths.index(""))?;
             fs::rename(paths.time_index(SWAP_SUFFIX), paths.time_index(""))?;
+            if paths.txn_index(SWAP_SUFFIX).exists() {
+                fs::rename(paths.txn_index(SWAP_SUFFIX), paths.txn_index(""))?;
+            }
             check(SwapStep::RenameLogFromSwap)?;
             fs::rename(paths.log(SWAP_SUFFIX), paths.log(""))?;
             sync_dir(&dir)?;
@@ -511,6 +543,7 @@ impl Log {
             paths.remove(SWAP_SUFFIX);
             return Ok(GroupOutcome::default());
         }
+        outcome.swapped = true;
         Ok(outcome)
     }
 }
@@ -554,11 +587,16 @@ impl SwapPaths {
         self.path("timeindex", suffix)
     }
 
+    fn txn_index(&self, suffix: &str) -> PathBuf {
+        self.path("txnindex", suffix)
+    }
+
     fn remove(&self, suffix: &str) {
         for path in [
             self.log(suffix),
             self.index(suffix),
             self.time_index(suffix),
+            self.txn_index(suffix),
         ] {
             let _ = fs::remove_file(path);
         }
@@ -582,6 +620,10 @@ struct GroupOutcome {
     removed: u64,
     kept: u64,
     horizon: Option<i64>,
+    /// Whether a marker was removed (emptied or dropped).
+    markers_removed: bool,
+    /// Whether the rewrite replaced the group (false: the log changed).
+    swapped: bool,
 }
 
 /// Groups consecutive segments so that each group's input fits one segment
@@ -668,7 +710,7 @@ fn write_cleaned(
     group: &[Arc<Segment>],
     paths: &SwapPaths,
     ctx: &RewriteCtx<'_>,
-    mut committed: CommittedFilter,
+    txns: &mut CleanedTxns,
     throttle: &mut Throttle,
     decompressor: &mut Decompressor,
     stop_before: Option<SwapStep>,
@@ -706,13 +748,20 @@ fn write_cleaned(
                 || (header.producer_id >= 0
                     && last_of_producer.get(&header.producer_id) == Some(&header.base_offset));
             scratch.clear();
-            // Records of aborted transactions go (markers stay).
-            let aborted = !committed.keeps(&header, bytes) && !header.is_control();
+            let fate = if header.is_control() {
+                Fate::Marker {
+                    removable: txns.marker_is_removable(&header, bytes)?,
+                }
+            } else if txns.data_is_aborted(&header) {
+                Fate::Aborted
+            } else {
+                Fate::Data
+            };
             let written: &[u8] = match filter_batch(
                 &header,
                 bytes,
                 ctx,
-                aborted,
+                fate,
                 decompressor,
                 keep_empty,
                 &mut scratch,
@@ -760,6 +809,17 @@ fn write_cleaned(
     Ok(outcome)
 }
 
+/// What the transactions make of a batch.
+#[derive(Clone, Copy)]
+enum Fate {
+    /// Records compacted as usual.
+    Data,
+    /// Records of an aborted transaction: all go.
+    Aborted,
+    /// A control batch; `removable` once its delete horizon has passed.
+    Marker { removable: bool },
+}
+
 enum Filtered {
     Unchanged,
     Rewritten,
@@ -773,14 +833,19 @@ fn filter_batch(
     header: &BatchHeader,
     bytes: &[u8],
     ctx: &RewriteCtx<'_>,
-    aborted: bool,
+    fate: Fate,
     decompressor: &mut Decompressor,
     keep_empty: bool,
     out: &mut Vec<u8>,
     outcome: &mut GroupOutcome,
 ) -> Result<Filtered, LogError> {
-    if header.is_control() {
+    if matches!(fate, Fate::Marker { removable: false }) {
         return Ok(Filtered::Unchanged);
+    }
+    if header.records_count == 0 && !keep_empty {
+        // An empty batch kept earlier as the last of its segment or
+        // producer, and no longer that (Kafka's DELETE_EMPTY).
+        return Ok(Filtered::Dropped);
     }
     let records = decode_records(header, bytes, decompressor, ctx.limits)
         .map_err(|e| undecodable(header, e))?;
@@ -788,7 +853,21 @@ fn filter_batch(
     let horizon_passed = has_horizon && ctx.now_ms >= header.base_timestamp;
     let mut kept: Vec<&RawRecord> = Vec::with_capacity(records.len());
     let mut needs_horizon = false;
-    for record in records.iter() {
+    if let Fate::Marker { .. } = fate {
+        // A removable marker: kept delete.retention.ms after the first pass
+        // that found it so (KIP-534, as a tombstone), so that a consumer
+        // reading behind still meets it.
+        if !horizon_passed {
+            kept.extend(records.iter());
+            needs_horizon = !has_horizon;
+        }
+        outcome.markers_removed |= kept.is_empty() && records.len() > 0;
+    }
+    let aborted = matches!(fate, Fate::Aborted);
+    for record in records
+        .iter()
+        .filter(|_| !matches!(fate, Fate::Marker { .. }))
+    {
         let offset = record.offset(header);
         let key = record.key(records.payload);
         let superseded = key.is_some_and(|k| ctx.map.get(k).is_some_and(|latest| latest > offset));
@@ -813,7 +892,8 @@ fn filter_batch(
     }
     outcome.kept += kept.len() as u64;
     outcome.removed += (records.len() - kept.len()) as u64;
-    if has_horizon && kept.iter().any(|r| r.value.is_none()) {
+    let marker = matches!(fate, Fate::Marker { .. });
+    if has_horizon && kept.iter().any(|r| marker || r.value.is_none()) {
         let h = header.base_timestamp;
         outcome.horizon = Some(outcome.horizon.map_or(h, |o: i64| o.min(h)));
     }
@@ -890,7 +970,7 @@ pub(crate) fn recover_swaps(dir: &Path) -> Result<(), LogError> {
         }
     }
     for name in &names {
-        for ext in ["index", "timeindex"] {
+        for ext in ["index", "timeindex", "txnindex"] {
             if let Some(stem) = name.strip_suffix(&format!(".{ext}.{SWAP_SUFFIX}"))
                 && stem.parse::<i64>().is_ok_and(|b| !swaps.contains(&b))
             {
@@ -906,7 +986,7 @@ pub(crate) fn recover_swaps(dir: &Path) -> Result<(), LogError> {
             let Some((stem, ext)) = name.split_once('.') else {
                 continue;
             };
-            if !matches!(ext, "log" | "index" | "timeindex") || stem.len() != 20 {
+            if !matches!(ext, "log" | "index" | "timeindex" | "txnindex") || stem.len() != 20 {
                 continue;
             }
             if stem.parse::<i64>().is_ok_and(|b| b >= base && b < end) {
@@ -920,6 +1000,7 @@ pub(crate) fn recover_swaps(dir: &Path) -> Result<(), LogError> {
         for (from, to) in [
             (paths.index(SWAP_SUFFIX), paths.index("")),
             (paths.time_index(SWAP_SUFFIX), paths.time_index("")),
+            (paths.txn_index(SWAP_SUFFIX), paths.txn_index("")),
         ] {
             if from.exists() {
                 fs::rename(from, to)?;

@@ -13,7 +13,7 @@ use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{LeaderEpochCache, OffsetCheckpoint};
 use crate::files::{FileCache, is_retired};
 use crate::segment::Segment;
-use crate::transactions::{AbortedTxn, Transactions};
+use crate::transactions::{AbortedTxn, Transactions, TxnSummary};
 use crate::{DecodeLimits, Durability, LogConfig, LogError};
 
 /// How many times a read starts over when retention or the cleaner retired
@@ -86,6 +86,9 @@ pub struct Log {
     pending_deletes: Mutex<Vec<(i64, PathBuf)>>,
     /// Open and aborted transactions (see [`crate::transactions`]).
     txns: Mutex<Transactions>,
+    /// Their first unstable offset and open count, read lock-free on the
+    /// Fetch and Produce paths; every change of `txns` publishes here.
+    txn_summary: TxnSummary,
 }
 
 /// What [`Log::on_roll`] calls: a closed segment may be due for cleaning.
@@ -334,6 +337,7 @@ impl Log {
             cleaner: crate::cleaner::new_state(),
             roll_hook: Mutex::new(None),
             pending_deletes: Mutex::new(Vec::new()),
+            txn_summary: TxnSummary::of(&txns),
             txns: Mutex::new(txns),
         })
     }
@@ -426,12 +430,14 @@ impl Log {
     /// Cleaner hook: under the writer lock, when `old` is still a run of
     /// closed segments of the log with the `(size, next offset)` it had
     /// (`expected`), runs `swap_files` (which replaces the files on disk and
-    /// opens the new segment) and puts its segment in place of `old`.
-    /// Returns false, without calling it, when the log changed meanwhile.
+    /// opens the new segment) and puts its segment in place of `old`, with
+    /// `entries` as its `.txnindex`. Returns false, without calling it,
+    /// when the log changed meanwhile.
     pub(crate) fn replace_segments(
         &self,
         old: &[Arc<Segment>],
         expected: &[(u64, i64)],
+        entries: Vec<AbortedTxn>,
         swap_files: impl FnOnce() -> Result<Segment, LogError>,
     ) -> Result<bool, LogError> {
         let _writer = self.writer.lock();
@@ -455,14 +461,12 @@ impl Log {
             }
             start
         };
-        let bases: Vec<i64> = old.iter().map(|s| s.base_offset).collect();
-        let kept = self.txns.lock().entries_of(&bases);
         let new = Arc::new(swap_files()?);
-        // The markers of aborted transactions stay (the cleaner keeps
-        // control batches): their entries move to the merged segment.
+        // The entries of the ABORT markers the cleaner kept with data of
+        // their transactions: the others have nothing left to skip.
         self.txns
             .lock()
-            .set_segment(&self.dir, new.base_offset, kept)?;
+            .set_segment(&self.dir, new.base_offset, entries)?;
         self.segments
             .write()
             .splice(start..start + old.len(), [new]);
@@ -665,13 +669,26 @@ impl Log {
             if header.attributes & crate::control::TRANSACTIONAL_ATTRIBUTE == 0 {
                 continue;
             }
-            let aborted = self.txns.lock().observe(header, bytes)?;
+            let aborted = {
+                let mut txns = self.txns.lock();
+                let aborted = txns.observe(header, bytes)?;
+                self.txn_summary.publish(&txns);
+                aborted
+            };
             if let Some(entry) = aborted {
                 let base = self.segment_base_of(header.base_offset);
                 self.txns.lock().add_aborted(&self.dir, base, entry)?;
             }
         }
         Ok(())
+    }
+
+    /// Cleaner hook: writes `transaction-state-checkpoint` at the log end.
+    pub(crate) fn checkpoint_transactions(&self) -> Result<(), LogError> {
+        let _writer = self.writer.lock();
+        self.txns
+            .lock()
+            .write_checkpoint(&self.dir, self.log_end_offset())
     }
 
     /// Base offset of the segment holding `offset`.
@@ -686,12 +703,13 @@ impl Log {
     /// The first offset of a transaction still open (no marker yet): the
     /// last stable offset cannot pass it. `None` when none is open.
     pub fn first_unstable_offset(&self) -> Option<i64> {
-        self.txns.lock().first_unstable()
+        self.txn_summary.first_unstable()
     }
 
     /// Whether `producer_id` has a transaction open in this log.
     pub fn has_open_transaction(&self, producer_id: i64) -> bool {
-        self.txns.lock().is_open(producer_id)
+        // Most logs have no transaction open: no lock then.
+        self.txn_summary.any_open() && self.txns.lock().is_open(producer_id)
     }
 
     /// The open transactions: producer id and offset of its first record.
@@ -714,7 +732,9 @@ impl Log {
             &segments,
             Transactions::read_checkpoint(&self.dir),
         )?;
-        *self.txns.lock() = rebuilt;
+        let mut txns = self.txns.lock();
+        *txns = rebuilt;
+        self.txn_summary.publish(&txns);
         Ok(())
     }
 
@@ -1107,8 +1127,12 @@ impl Log {
         self.epochs.lock().truncate_from_end(0)?;
         // Nothing is left of any transaction: the leader's copy brings
         // what follows.
-        *self.txns.lock() = Transactions::default();
-        self.txns.lock().write_checkpoint(&self.dir, offset)?;
+        {
+            let mut txns = self.txns.lock();
+            *txns = Transactions::default();
+            self.txn_summary.publish(&txns);
+            txns.write_checkpoint(&self.dir, offset)?;
+        }
         self.log_end.store(offset, Ordering::Release);
         writer.latest_epoch = None;
         self.flush.lock().flushed_offset = offset;

@@ -17,12 +17,13 @@
 //! the log end dropped) and scans only the batches after it, adding the
 //! ABORT markers the files miss; without it the whole log is scanned.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use crate::batch::BatchHeader;
 use crate::control::TxnMarker;
@@ -80,8 +81,23 @@ impl AbortedTxn {
 pub(crate) struct Transactions {
     /// Producer id → offset of the first record of its open transaction.
     open: HashMap<i64, i64>,
+    /// The same, ordered by first offset: the first unstable offset is
+    /// its first (no scan per transactional batch).
+    by_first: BTreeSet<(i64, i64)>,
     /// Segment base offset → the aborted transactions whose markers it holds.
     aborted: BTreeMap<i64, Vec<AbortedTxn>>,
+}
+
+/// Writes `entries` as a whole `.txnindex` file at `path`, fsynced.
+pub(crate) fn write_index(path: &Path, entries: &[AbortedTxn]) -> Result<(), LogError> {
+    let mut bytes = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    for entry in entries {
+        entry.encode(&mut bytes);
+    }
+    let mut file = fs::File::create(path)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    Ok(())
 }
 
 /// The path of the `.txnindex` of the segment at `base`.
@@ -104,15 +120,22 @@ impl Transactions {
             return Ok(None);
         }
         if !header.is_control() {
-            self.open
-                .entry(header.producer_id)
-                .or_insert(header.base_offset);
+            if let std::collections::hash_map::Entry::Vacant(e) =
+                self.open.entry(header.producer_id)
+            {
+                e.insert(header.base_offset);
+                self.by_first
+                    .insert((header.base_offset, header.producer_id));
+            }
             return Ok(None);
         }
         let Some(marker) = TxnMarker::parse(batch)? else {
             return Ok(None);
         };
         let first = self.open.remove(&marker.producer_id);
+        if let Some(first) = first {
+            self.by_first.remove(&(first, marker.producer_id));
+        }
         if marker.commit {
             return Ok(None);
         }
@@ -154,7 +177,7 @@ impl Transactions {
 
     /// The first offset of any open transaction.
     pub(crate) fn first_unstable(&self) -> Option<i64> {
-        self.open.values().copied().min()
+        self.by_first.first().map(|&(first, _)| first)
     }
 
     /// Whether `producer_id` has a transaction open here.
@@ -191,16 +214,6 @@ impl Transactions {
         self.aborted.remove(&base);
     }
 
-    /// The entries of the segments at `bases`.
-    pub(crate) fn entries_of(&self, bases: &[i64]) -> Vec<AbortedTxn> {
-        bases
-            .iter()
-            .filter_map(|b| self.aborted.get(b))
-            .flatten()
-            .copied()
-            .collect()
-    }
-
     /// Makes `entries` the index of the segment at `base` (memory and file).
     pub(crate) fn set_segment(
         &mut self,
@@ -216,16 +229,8 @@ impl Transactions {
                 _ => return Ok(()),
             }
         }
-        let mut bytes = Vec::with_capacity(entries.len() * ENTRY_LEN);
-        for entry in &entries {
-            entry.encode(&mut bytes);
-        }
         let tmp = path.with_extension("txnindex.tmp");
-        {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-        }
+        write_index(&tmp, &entries)?;
         fs::rename(&tmp, &path)?;
         self.aborted.insert(base, entries);
         Ok(())
@@ -286,9 +291,48 @@ impl Transactions {
     /// Starts from checkpointed open transactions.
     pub(crate) fn with_open(open: HashMap<i64, i64>) -> Transactions {
         Transactions {
+            by_first: open.iter().map(|(&p, &f)| (f, p)).collect(),
             open,
             aborted: BTreeMap::new(),
         }
+    }
+}
+
+/// What every Fetch and idempotent Produce asks of the transactions,
+/// readable without their lock: published by whoever changes them, under
+/// it.
+#[derive(Debug)]
+pub(crate) struct TxnSummary {
+    /// The first unstable offset, `i64::MAX` when none is open.
+    first_unstable: AtomicI64,
+    /// How many transactions are open.
+    open: AtomicUsize,
+}
+
+impl TxnSummary {
+    pub(crate) fn of(txns: &Transactions) -> TxnSummary {
+        let summary = TxnSummary {
+            first_unstable: AtomicI64::new(i64::MAX),
+            open: AtomicUsize::new(0),
+        };
+        summary.publish(txns);
+        summary
+    }
+
+    /// Takes the state of `txns` (call with their lock held, so that two
+    /// changes publish in their order).
+    pub(crate) fn publish(&self, txns: &Transactions) {
+        self.first_unstable
+            .store(txns.first_unstable().unwrap_or(i64::MAX), Ordering::Release);
+        self.open.store(txns.open.len(), Ordering::Release);
+    }
+
+    pub(crate) fn first_unstable(&self) -> Option<i64> {
+        Some(self.first_unstable.load(Ordering::Acquire)).filter(|&f| f != i64::MAX)
+    }
+
+    pub(crate) fn any_open(&self) -> bool {
+        self.open.load(Ordering::Acquire) > 0
     }
 }
 

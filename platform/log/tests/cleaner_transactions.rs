@@ -1,8 +1,9 @@
 //! The log cleaner with transactional data (Kafka's
 //! CleanedTransactionMetadata): the records of aborted transactions are
-//! removed, markers stay, nothing past the first open transaction is
-//! touched, and the read_committed view of the log is the same before and
-//! after a clean.
+//! removed, markers go `delete.retention.ms` after nothing of their
+//! transaction is left (with their `.txnindex` entries), nothing past the
+//! first open transaction is touched, and the read_committed view of the
+//! log is the same before and after every pass, kills included.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failed setup panics with its location"
@@ -10,46 +11,14 @@
 
 mod common;
 
-use common::{RawHeader, raw_batch, raw_record};
-use fjord_log::{CleanerConfig, CleanupPolicy, CommittedFilter, Log, LogConfig, TxnMarker};
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use common::txn::{keyed, marker, now_ms as now};
+use fjord_log::{CleanerConfig, CleanupPolicy, CommittedFilter, Log, LogConfig};
 
 fn compact(segment_bytes: u64) -> LogConfig {
     LogConfig {
         cleanup_policy: CleanupPolicy::Compact,
         segment_bytes,
         ..LogConfig::default()
-    }
-}
-
-/// One record `key` = `value`, of producer `pid` in a transaction (or
-/// plain with `pid` -1).
-fn keyed(key: &str, value: &str, pid: i64, sequence: i32) -> Vec<u8> {
-    let mut h = RawHeader::new(1, 0, now());
-    if pid >= 0 {
-        h.attributes |= 0x10;
-        h.producer_id = pid;
-        h.producer_epoch = 0;
-        h.base_sequence = sequence;
-    }
-    raw_batch(
-        h,
-        &raw_record(0, 0, Some(key.as_bytes()), Some(value.as_bytes())),
-    )
-}
-
-fn marker(pid: i64, commit: bool) -> TxnMarker {
-    TxnMarker {
-        producer_id: pid,
-        producer_epoch: 0,
-        commit,
-        coordinator_epoch: 1,
     }
 }
 
@@ -221,4 +190,192 @@ fn removing_the_start_of_an_open_transaction_keeps_it_open() {
     log.append(&mut keyed("b", "more", 7, 1), 0).unwrap();
     log.append_control(&marker(7, true), 0).unwrap();
     assert_eq!(log.first_unstable_offset(), None);
+}
+
+/// The control batches still holding their marker record, and those
+/// stamped with a delete horizon (KIP-534 attribute bit 6).
+fn markers(log: &Log) -> (Vec<i64>, Vec<i64>) {
+    let all = batches(log);
+    let with_record = all.iter().filter(|b| b.2 && b.1 > 0).map(|b| b.0).collect();
+    let stamped = all
+        .iter()
+        .filter(|b| b.2 && b.1 > 0)
+        .filter(|b| fjord_log::validate_batch(&b.3).unwrap().attributes & 0x40 != 0)
+        .map(|b| b.0)
+        .collect();
+    (with_record, stamped)
+}
+
+/// Kafka's marker removal: a marker whose transaction has nothing left
+/// before it is stamped with a delete horizon by one pass and removed by
+/// the first pass after it; `.txnindex` entries go once their records are
+/// gone; the read_committed view is the same after every pass (also across
+/// a reopen); an open transaction still bounds the cleaner.
+#[test]
+fn markers_go_after_delete_retention_and_the_committed_view_never_changes() {
+    const RETENTION: i64 = 60_000;
+    let config = |segment_bytes| LogConfig {
+        delete_retention_ms: RETENTION,
+        ..compact(segment_bytes)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config(150)).unwrap();
+    write_history(&log);
+    let commit_10 = log
+        .append_control(&marker(10, true), 0)
+        .unwrap()
+        .first_offset;
+    // A committed transaction whose only record a later plain one
+    // supersedes: its COMMIT marker becomes removable too.
+    log.append(&mut keyed("g", "old", 12, 0), 0).unwrap();
+    let commit_12 = log
+        .append_control(&marker(12, true), 0)
+        .unwrap()
+        .first_offset;
+    log.append(&mut keyed("g", "new", -1, 0), 0).unwrap();
+    // Open to the end: nothing from its segment on may be cleaned.
+    let open = log
+        .append(&mut keyed("o", "open", 13, 0), 0)
+        .unwrap()
+        .first_offset;
+    for i in 0..4 {
+        log.append(&mut keyed(&format!("q{i}"), "plain", -1, 0), 0)
+            .unwrap();
+    }
+    let open_segment = log
+        .segment_base_offsets()
+        .into_iter()
+        .rfind(|&b| b <= open)
+        .unwrap();
+    let untouched = |log: &Log| -> Vec<_> {
+        batches(log)
+            .into_iter()
+            .filter(|b| b.0 >= open_segment)
+            .collect()
+    };
+    let untouched_before = untouched(&log);
+    log.set_config(config(1 << 20));
+    // The view a compaction may give: each key's last committed value
+    // (only "g" is written twice).
+    let mut view = committed_view(&log);
+    assert!(view.iter().any(|r| r.2 == "committed") && !view.iter().any(|r| r.2 == "aborted"));
+    view.retain(|r| r.2 != "old");
+    let all_markers = [4, 5, 9, 14, commit_10, commit_12];
+    assert_eq!(markers(&log).0, all_markers);
+    let t = now();
+    let clean = |log: &Log, at: i64| {
+        log.clean_until(at, &CleanerConfig::default(), None)
+            .unwrap();
+        assert_eq!(
+            committed_view(log),
+            view,
+            "read_committed view changed at {at}"
+        );
+        assert_eq!(untouched(log), untouched_before);
+        assert_eq!(log.first_unstable_offset(), Some(open));
+    };
+
+    // Pass 1 removes the aborted records and the superseded committed one;
+    // their markers and `.txnindex` entries stay (a reader behind may still
+    // meet the records' batches in a segment it already holds).
+    clean(&log, t);
+    let uncommitted: Vec<_> = common::read_all(&log, 1 << 20)
+        .into_iter()
+        .filter(|r| r.value.as_deref() == Some(b"aborted".as_slice()))
+        .collect();
+    assert_eq!(uncommitted, vec![], "aborted records left");
+    assert_eq!(markers(&log), (all_markers.to_vec(), vec![]));
+    assert_eq!(log.aborted_transactions(0, open).len(), 3);
+
+    // Pass 2 finds nothing before those markers: stamped with the horizon,
+    // their entries gone (nothing left to skip).
+    clean(&log, t);
+    assert_eq!(
+        markers(&log),
+        (all_markers.to_vec(), vec![5, 9, 14, commit_12])
+    );
+    assert_eq!(log.aborted_transactions(0, open), vec![]);
+
+    // The horizon lives in the batches: a reopen knows when the log is due.
+    drop(log);
+    let log = Log::open(dir.path(), config(1 << 20)).unwrap();
+    assert_eq!(committed_view(&log), view);
+    assert_eq!(log.first_unstable_offset(), Some(open));
+    let stats = log
+        .clean(t + RETENTION - 1, &CleanerConfig::default())
+        .unwrap();
+    assert_eq!(stats, None, "cleaned before the horizon");
+    clean(&log, t + RETENTION - 1);
+    assert_eq!(markers(&log).0, all_markers, "removed before the horizon");
+    assert!(log.cleanability(t + RETENTION).unwrap().due);
+
+    // The pass after the horizon removes them (a producer's last batch
+    // stays, emptied, as in Kafka); the committed ones with records left
+    // stay for good.
+    clean(&log, t + RETENTION);
+    assert_eq!(markers(&log).0, vec![4, commit_10]);
+    assert_eq!(log.aborted_transactions(0, log.log_end_offset()), vec![]);
+    let txnindex = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("txnindex".as_ref()))
+        .count();
+    assert_eq!(txnindex, 0);
+
+    // A recovery from scratch (no transaction checkpoint) finds no
+    // transaction open but the real one, and the same view.
+    drop(log);
+    std::fs::remove_file(dir.path().join(fjord_log::TRANSACTION_STATE_CHECKPOINT)).unwrap();
+    let log = Log::open(dir.path(), config(1 << 20)).unwrap();
+    assert_eq!(log.open_transactions(), vec![(13, open)]);
+    assert_eq!(committed_view(&log), view);
+}
+
+/// A kill at any step of a swap (the group's `.txnindex` is swapped with
+/// its log): reopened, the read_committed view is the one before, with or
+/// without the cleaning, and a clean then still gives the same view.
+#[test]
+fn a_kill_at_any_swap_step_keeps_the_committed_view() {
+    use fjord_log::SwapStep;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), compact(150)).unwrap();
+        write_history(&log);
+        log.append_control(&marker(10, true), 0).unwrap();
+        for i in 0..4 {
+            log.append(&mut keyed(&format!("g{i}"), "plain", -1, 0), 0)
+                .unwrap();
+        }
+        log.close().unwrap();
+    }
+    let big = compact(1 << 20);
+    let reference = common::copy_dir(dir.path());
+    let view = committed_view(&Log::open(reference.path(), big.clone()).unwrap());
+    for step in [
+        SwapStep::WriteCleaned,
+        SwapStep::RenameIndexesToSwap,
+        SwapStep::RenameLogToSwap,
+        SwapStep::DeleteOld,
+        SwapStep::RenameIndexesFromSwap,
+        SwapStep::RenameLogFromSwap,
+        SwapStep::Checkpoint,
+    ] {
+        let copy = common::copy_dir(dir.path());
+        {
+            let log = Log::open(copy.path(), big.clone()).unwrap();
+            // Twice, so that the killed pass is one that removes markers'
+            // entries (the first removes their records).
+            log.clean_until(now(), &CleanerConfig::default(), None)
+                .unwrap();
+            assert!(
+                log.clean_until(now(), &CleanerConfig::default(), Some(step))
+                    .is_err()
+            );
+        }
+        let log = Log::open(copy.path(), big.clone()).unwrap();
+        assert_eq!(committed_view(&log), view, "{step:?}");
+        log.clean_until(now(), &CleanerConfig::default(), None)
+            .unwrap();
+        assert_eq!(committed_view(&log), view, "{step:?}, cleaned again");
+        assert_eq!(log.first_unstable_offset(), None);
+    }
 }

@@ -9,39 +9,13 @@
 
 mod common;
 
-use common::{RawHeader, raw_batch, raw_record};
-use fjord_log::{CommittedFilter, Log, LogConfig, TxnMarker};
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use common::txn::{marker, producer_batch};
+use fjord_log::{CommittedFilter, Log, LogConfig};
 
 /// A batch of `count` records of producer `pid` (transactional or only
 /// idempotent).
-fn batch(pid: i64, sequence: i32, count: i32, transactional: bool) -> Vec<u8> {
-    let body: Vec<u8> = (0..count)
-        .flat_map(|i| raw_record(i64::from(i), 0, Some(b"k"), Some(b"v")))
-        .collect();
-    let mut h = RawHeader::new(count, 0, now());
-    if transactional {
-        h.attributes |= 0x10;
-    }
-    h.producer_id = pid;
-    h.producer_epoch = 0;
-    h.base_sequence = sequence;
-    raw_batch(h, &body)
-}
-
-fn marker(pid: i64, commit: bool) -> TxnMarker {
-    TxnMarker {
-        producer_id: pid,
-        producer_epoch: 0,
-        commit,
-        coordinator_epoch: 1,
-    }
+fn batch(pid: i64, sequence: i32, count: usize, transactional: bool) -> Vec<u8> {
+    producer_batch(pid, sequence, &vec![("k", "v"); count], transactional)
 }
 
 /// The base offsets of the batches `filter` keeps, reading `log` whole.

@@ -10,38 +10,9 @@
 
 mod common;
 
+use common::txn::{marker, now_ms as fjord_log_now, txn_batch};
 use common::{RawHeader, raw_batch, raw_record};
-use fjord_log::{AbortedTxn, Log, LogConfig, TRANSACTION_STATE_CHECKPOINT, TxnMarker};
-
-/// A transactional batch of `count` records of producer `pid`.
-fn txn_batch(pid: i64, sequence: i32, count: i32) -> Vec<u8> {
-    let ts = fjord_log_now();
-    let body: Vec<u8> = (0..count)
-        .flat_map(|i| raw_record(i64::from(i), 0, Some(b"k"), Some(b"v")))
-        .collect();
-    let mut h = RawHeader::new(count, 0, ts);
-    h.attributes |= 0x10;
-    h.producer_id = pid;
-    h.producer_epoch = 0;
-    h.base_sequence = sequence;
-    raw_batch(h, &body)
-}
-
-fn fjord_log_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn marker(pid: i64, commit: bool) -> TxnMarker {
-    TxnMarker {
-        producer_id: pid,
-        producer_epoch: 0,
-        commit,
-        coordinator_epoch: 1,
-    }
-}
+use fjord_log::{AbortedTxn, Log, LogConfig, TRANSACTION_STATE_CHECKPOINT};
 
 fn small_segments() -> LogConfig {
     LogConfig {
@@ -52,10 +23,13 @@ fn small_segments() -> LogConfig {
 
 /// Offsets: pid 7 commits [0,2) at 2; pid 7 aborts [3,5) at 5; pid 8 opens at 6.
 fn write_history(log: &Log) {
+    assert!(!log.has_open_transaction(7));
     log.append(&mut txn_batch(7, 0, 2), 0).unwrap();
     assert_eq!(log.first_unstable_offset(), Some(0));
+    assert!(log.has_open_transaction(7));
     log.append_control(&marker(7, true), 0).unwrap();
     assert_eq!(log.first_unstable_offset(), None);
+    assert!(!log.has_open_transaction(7));
     log.append(&mut txn_batch(7, 2, 2), 0).unwrap();
     assert_eq!(log.first_unstable_offset(), Some(3));
     log.append_control(&marker(7, false), 0).unwrap();
@@ -73,6 +47,7 @@ fn check_history(log: &Log) {
     assert_eq!(log.log_end_offset(), 7);
     assert_eq!(log.first_unstable_offset(), Some(6));
     assert_eq!(log.open_transactions(), vec![(8, 6)]);
+    assert!(log.has_open_transaction(8) && !log.has_open_transaction(7));
     assert_eq!(log.aborted_transactions(0, 7), vec![ABORTED]);
     assert_eq!(log.aborted_transactions(0, 3), vec![]);
     assert_eq!(log.aborted_transactions(6, 7), vec![]);
@@ -189,6 +164,13 @@ fn truncation_reopens_what_its_cut_markers_closed() {
     assert_eq!(txnindex_entries(dir.path()), vec![]);
     log.truncate_to(2).unwrap();
     assert_eq!(log.open_transactions(), vec![(7, 0)]);
+    // The lock-free summary follows the rebuild.
+    assert_eq!(log.first_unstable_offset(), Some(0));
+    assert!(log.has_open_transaction(7));
+    // A follower starting over past its end has nothing open.
+    log.restart_at(100).unwrap();
+    assert_eq!(log.first_unstable_offset(), None);
+    assert!(!log.has_open_transaction(7));
 }
 
 #[test]
@@ -265,21 +247,12 @@ fn an_aborted_value_does_not_displace_the_committed_one_in_compaction() {
         ..LogConfig::default()
     };
     let log = Log::open(dir.path(), compact(150)).unwrap();
-    let keyed = |key: &[u8], v: &[u8], pid: i64| {
-        let mut h = RawHeader::new(1, 0, fjord_log_now());
-        if pid >= 0 {
-            h.attributes |= 0x10;
-            h.producer_id = pid;
-            h.producer_epoch = 0;
-            h.base_sequence = 0;
-        }
-        raw_batch(h, &raw_record(0, 0, Some(key), Some(v)))
-    };
-    log.append(&mut keyed(b"a", b"committed", -1), 0).unwrap(); // 0
-    log.append(&mut keyed(b"a", b"aborted", 9), 0).unwrap(); // 1
+    let keyed = |key, v, pid| common::txn::keyed(key, v, pid, 0);
+    log.append(&mut keyed("a", "committed", -1), 0).unwrap(); // 0
+    log.append(&mut keyed("a", "aborted", 9), 0).unwrap(); // 1
     log.append_control(&marker(9, false), 0).unwrap(); // 2
     // A key written twice, so the clean has something to remove.
-    for (key, v) in [(b"x", b"1"), (b"x", b"2"), (b"y", b"1"), (b"z", b"1")] {
+    for (key, v) in [("x", "1"), ("x", "2"), ("y", "1"), ("z", "1")] {
         log.append(&mut keyed(key, v, -1), 0).unwrap();
     }
     log.set_config(compact(1 << 20));

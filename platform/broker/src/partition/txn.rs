@@ -319,4 +319,100 @@ mod tests {
                 .exists()
         );
     }
+
+    /// What a read_committed consumer reading the partition from its start
+    /// keeps, through `Partition::read_committed` (the Fetch path) and the
+    /// aborted transactions it returns: (batch base offset, values).
+    fn committed_from_start(partition: &Partition) -> Vec<(i64, Vec<Vec<u8>>)> {
+        let mut out = Vec::new();
+        let mut offset = partition.log().log_start_offset();
+        loop {
+            let (read, aborted) = partition.read_committed(offset, 1 << 20).unwrap();
+            let Some(slice) = read.slice else {
+                return out;
+            };
+            let bytes = slice.bytes().unwrap();
+            let mut filter = fjord_log::CommittedFilter::new(aborted);
+            let start = offset;
+            for batch in fjord_log::validated_batches(&bytes) {
+                let (header, range) = batch.unwrap();
+                let whole = &bytes[range];
+                offset = offset.max(header.next_offset());
+                if !filter.keeps(&header, whole) || header.next_offset() <= start {
+                    continue;
+                }
+                let decoded = decode_batch(whole, DecodeLimits::default()).unwrap();
+                let values = decoded
+                    .records()
+                    .map(|r| r.value.unwrap_or_default().to_vec())
+                    .collect();
+                out.push((header.base_offset, values));
+            }
+        }
+    }
+
+    /// The cleaner removes aborted records, then their markers after
+    /// `delete.retention.ms`: what a read_committed Fetch from the start
+    /// returns is the same after every pass, with no aborted value.
+    #[tokio::test]
+    async fn read_committed_from_the_start_is_the_same_through_marker_removal() {
+        const RETENTION: i64 = 60_000;
+        // Written as `delete` (the batches here have no key), compacted
+        // once written.
+        let config = |segment_bytes, cleanup_policy| LogConfig {
+            cleanup_policy,
+            segment_bytes,
+            delete_retention_ms: RETENTION,
+            ..LogConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let partition = Partition::new(
+            "t",
+            0,
+            Log::open(dir.path(), config(150, fjord_log::CleanupPolicy::Delete)).unwrap(),
+            0,
+        );
+        let plain = || {
+            let mut builder = BatchBuilder::new();
+            builder.push(
+                crate::clock::now_ms(),
+                None,
+                Some(bytes::Bytes::from("plain")),
+            );
+            builder.build().unwrap()
+        };
+        partition.append(txn_batch(5, 0)).await.unwrap(); // aborted
+        partition.append(plain()).await.unwrap();
+        partition.append(txn_batch(6, 0)).await.unwrap(); // committed
+        partition.append(txn_batch(5, 1)).await.unwrap(); // aborted
+        partition.write_txn_marker(5, 0, false, 0).await.unwrap();
+        partition.write_txn_marker(6, 0, true, 0).await.unwrap();
+        for _ in 0..4 {
+            partition.append(plain()).await.unwrap();
+        }
+        partition
+            .log()
+            .set_config(config(1 << 20, fjord_log::CleanupPolicy::Compact));
+        let view = committed_from_start(&partition);
+        assert_eq!(view.len(), 6, "{view:?}");
+        let cleaner = fjord_log::CleanerConfig::default();
+        let t = crate::clock::now_ms();
+        for (pass, at) in [t, t, t + RETENTION].into_iter().enumerate() {
+            partition.log().clean_until(at, &cleaner, None).unwrap();
+            assert_eq!(committed_from_start(&partition), view, "pass {pass}");
+        }
+        // The ABORT marker and its entry are gone; the COMMIT marker stays
+        // with its committed record.
+        let end = partition.high_watermark();
+        assert_eq!(partition.log().aborted_transactions(0, end), vec![]);
+        let read = partition.read(0, 1 << 20).unwrap();
+        let bytes = read.slice.unwrap().bytes().unwrap();
+        let markers: Vec<bool> = fjord_log::validated_batches(&bytes)
+            .map(|b| b.unwrap())
+            .filter(|(h, _)| h.is_control() && h.records_count > 0)
+            .map(|(_, range)| TxnMarker::parse(&bytes[range]).unwrap().unwrap().commit)
+            .collect();
+        assert_eq!(markers, [true]);
+        assert_eq!(partition.last_stable_offset(), end);
+    }
 }
