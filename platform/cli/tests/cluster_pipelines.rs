@@ -33,6 +33,8 @@ use std::time::Duration;
 use common::cluster::Cluster;
 use common::http;
 use common::kafka::{consume_all, consume_committed, create_topic, produce_to};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer};
 use serde_json::Value;
 
 /// Event time of the first record: a whole second, so windows of one
@@ -275,8 +277,59 @@ fn follow_a_failover(fault: Fault, exactly_once: bool) -> (Cluster, u64) {
             && partitions[0]["position"].as_i64() == Some(WINDOWS * PER_WINDOW + 2);
         if done { Ok(()) } else { Err(body) }
     });
+    if exactly_once {
+        fence_the_task(&cluster);
+    }
 
     (cluster, new_leader)
+}
+
+/// Exactly-once: another producer of the task's transactional id fences
+/// the task's. Its next write fails, its transaction is aborted (it is
+/// lost), and the pipeline's tasks start again from the last commit: the
+/// windows that follow are still emitted once each, and the log says why.
+fn fence_the_task(cluster: &Cluster) {
+    let bootstrap = cluster.bootstrap();
+    let intruder: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("transactional.id", "pipeline.windows.clicks.0")
+        .create()
+        .unwrap();
+    intruder
+        .init_transactions(Duration::from_secs(60))
+        .expect("init_transactions fences the task's producer");
+    drop(intruder);
+    // Event time two hours on: window 3600 (the closing record above)
+    // closes, then window 7200 (100 records) with a record later still.
+    produce(&bootstrap, 720_000, 720_000 + PER_WINDOW);
+    produce(&bootstrap, 1_080_000, 1_080_001);
+    let seen = cluster.wait_for_detail("windows 3600 and 7200 emitted after the fence", |_| {
+        let seen = emitted(&bootstrap);
+        if seen.contains_key(&3600) && seen.contains_key(&7200) {
+            Ok(seen)
+        } else {
+            Err(format!("emitted: {:?}", seen.keys().collect::<Vec<_>>()))
+        }
+    });
+    assert_eq!(seen.get(&3600), Some(&vec![1]), "{seen:?}");
+    assert_eq!(seen.get(&7200), Some(&vec![PER_WINDOW]), "{seen:?}");
+    assert!(
+        seen.values().all(|counts| counts.len() == 1),
+        "no window emitted twice: {seen:?}"
+    );
+    cluster.wait_for_detail("the pipeline log says the transaction was aborted", |_| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(["pipeline", "logs", "windows"])
+            .env("FJORD_BOOTSTRAP_SERVER", &bootstrap)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("a transaction was aborted, starting again from the last commit") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
 }
 
 /// The CLI, like any Kafka client, sees the same merged status, and
