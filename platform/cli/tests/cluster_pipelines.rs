@@ -13,6 +13,11 @@
 //!   at-least-once, so a window may be emitted again, with the same count).
 //! - The sink, the changelog and the committed offsets are written through
 //!   the partitions' leaders, so they are replicated like any topic.
+//! - With `delivery: exactly-once` the task writes them in transactions (a
+//!   librdkafka transactional producer of the partition's id): the new
+//!   leader's task fences the killed one's, whose open transaction is
+//!   aborted, and a read_committed reader of the sink sees each window
+//!   emitted exactly once.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failed setup panics with its location"
@@ -27,7 +32,9 @@ use std::time::Duration;
 
 use common::cluster::Cluster;
 use common::http;
-use common::kafka::{consume_all, create_topic, produce_to};
+use common::kafka::{consume_all, consume_committed, create_topic, produce_to};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer};
 use serde_json::Value;
 
 /// Event time of the first record: a whole second, so windows of one
@@ -78,11 +85,11 @@ fn produce(cluster_bootstrap: &str, from: i64, to: i64) {
     );
 }
 
-/// Every emission of the sink `counts`: window index → the counts emitted
-/// for it, in order.
+/// Every emission of the sink `counts` a read_committed reader sees:
+/// window index → the counts emitted for it, in order.
 fn emitted(bootstrap: &str) -> BTreeMap<i64, Vec<i64>> {
     let mut windows: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for (_, value) in consume_all(bootstrap, "counts", 0) {
+    for (_, value) in consume_committed(bootstrap, "counts", 0) {
         let v: Value = serde_json::from_str(&value).expect("an aggregate record is JSON");
         let start = v["window_start"].as_i64().expect("window_start");
         let count = v["count"].as_i64().expect("count");
@@ -103,18 +110,24 @@ enum Fault {
 
 #[test]
 fn a_pipeline_follows_its_source_leader_without_losing_or_double_counting() {
-    let (cluster, new_leader) = follow_a_failover(Fault::Kill);
+    let (cluster, new_leader) = follow_a_failover(Fault::Kill, false);
     check_the_cli(&cluster, new_leader);
 }
 
 #[test]
 fn a_hung_source_leader_that_wakes_up_does_not_count_twice() {
-    follow_a_failover(Fault::Hang);
+    follow_a_failover(Fault::Hang, false);
 }
 
-/// Runs the windowed count across a failover of its source partition's
-/// leader and checks every window; returns the cluster and the new leader.
-fn follow_a_failover(fault: Fault) -> (Cluster, u64) {
+#[test]
+fn an_exactly_once_pipeline_emits_each_window_once_across_a_kill() {
+    follow_a_failover(Fault::Kill, true);
+}
+
+/// Runs the windowed count (`exactly_once`: in transactions) across a
+/// failover of its source partition's leader and checks every window;
+/// returns the cluster and the new leader.
+fn follow_a_failover(fault: Fault, exactly_once: bool) -> (Cluster, u64) {
     let mut cluster = Cluster::start(3);
     cluster.wait_for_brokers(&[1, 2, 3]);
     cluster.wait_for_detail("CreateTopics clicks with RF 3", |c| {
@@ -130,15 +143,31 @@ fn follow_a_failover(fault: Fault) -> (Cluster, u64) {
         }
     });
     cluster.wait_for_isr("clicks", 0, 3);
+    if exactly_once {
+        // Its records carry event times of 2023: kept, or retention would
+        // delete the windows once a transaction marker (stamped now) rolls
+        // the segment, as Kafka's time-based roll does.
+        cluster.wait_for_detail("CreateTopics counts kept forever", |c| {
+            match create_topic(&c.bootstrap(), "counts", 1, 3, &[("retention.ms", "-1")]) {
+                Err(e) if e.contains("TopicAlreadyExists") => Ok(()),
+                other => other,
+            }
+        });
+    }
 
     // Deployed through the admin API of one node; it answers once the
     // pipelines' internal topics (replicated too) exist.
     let admin = cluster.node(1).admin.clone();
+    let manifest = if exactly_once {
+        MANIFEST.replace("spec:\n", "spec:\n  delivery: exactly-once\n")
+    } else {
+        MANIFEST.to_owned()
+    };
     cluster.wait_for_detail("the admin API deploys the pipeline", |_| {
         let mut response = http()
             .post(format!("http://{admin}/api/v1/pipelines"))
             .header("Content-Type", "application/yaml")
-            .send(MANIFEST)
+            .send(manifest.as_str())
             .map_err(|e| e.to_string())?;
         let body = response.body_mut().read_to_string().unwrap_or_default();
         match response.status().as_u16() {
@@ -219,6 +248,12 @@ fn follow_a_failover(fault: Fault) -> (Cluster, u64) {
         );
     }
     let again: usize = seen.values().map(|c| c.len() - 1).sum();
+    // What the killed leader's task emitted after its last commit was in
+    // its open transaction, aborted when the new leader's task fenced it.
+    assert!(
+        !exactly_once || again == 0,
+        "exactly-once: no window is emitted twice, read committed: {seen:?}"
+    );
     eprintln!(
         "{} windows, each with its {PER_WINDOW} records; {again} emitted again across the failover",
         seen.len()
@@ -242,8 +277,59 @@ fn follow_a_failover(fault: Fault) -> (Cluster, u64) {
             && partitions[0]["position"].as_i64() == Some(WINDOWS * PER_WINDOW + 2);
         if done { Ok(()) } else { Err(body) }
     });
+    if exactly_once {
+        fence_the_task(&cluster);
+    }
 
     (cluster, new_leader)
+}
+
+/// Exactly-once: another producer of the task's transactional id fences
+/// the task's. Its next write fails, its transaction is aborted (it is
+/// lost), and the pipeline's tasks start again from the last commit: the
+/// windows that follow are still emitted once each, and the log says why.
+fn fence_the_task(cluster: &Cluster) {
+    let bootstrap = cluster.bootstrap();
+    let intruder: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("transactional.id", "pipeline.windows.clicks.0")
+        .create()
+        .unwrap();
+    intruder
+        .init_transactions(Duration::from_secs(60))
+        .expect("init_transactions fences the task's producer");
+    drop(intruder);
+    // Event time two hours on: window 3600 (the closing record above)
+    // closes, then window 7200 (100 records) with a record later still.
+    produce(&bootstrap, 720_000, 720_000 + PER_WINDOW);
+    produce(&bootstrap, 1_080_000, 1_080_001);
+    let seen = cluster.wait_for_detail("windows 3600 and 7200 emitted after the fence", |_| {
+        let seen = emitted(&bootstrap);
+        if seen.contains_key(&3600) && seen.contains_key(&7200) {
+            Ok(seen)
+        } else {
+            Err(format!("emitted: {:?}", seen.keys().collect::<Vec<_>>()))
+        }
+    });
+    assert_eq!(seen.get(&3600), Some(&vec![1]), "{seen:?}");
+    assert_eq!(seen.get(&7200), Some(&vec![PER_WINDOW]), "{seen:?}");
+    assert!(
+        seen.values().all(|counts| counts.len() == 1),
+        "no window emitted twice: {seen:?}"
+    );
+    cluster.wait_for_detail("the pipeline log says the transaction was aborted", |_| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(["pipeline", "logs", "windows"])
+            .env("FJORD_BOOTSTRAP_SERVER", &bootstrap)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("a transaction was aborted, starting again from the last commit") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
 }
 
 /// The CLI, like any Kafka client, sees the same merged status, and

@@ -509,6 +509,45 @@ pub fn consume_all(bootstrap: &str, topic: &str, partition: i32) -> Vec<(i64, St
     out
 }
 
+/// Every record of `topic`/`partition` a read_committed consumer sees, up
+/// to the partition's end as of the read (its last stable offset): what a
+/// transactional writer committed, without what it aborted, and without
+/// waiting for offsets that control records take (`consume_all` would).
+#[allow(dead_code, reason = "used by some of the test binaries")]
+pub fn consume_committed(bootstrap: &str, topic: &str, partition: i32) -> Vec<(i64, String)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "cluster-harness-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("create the consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut out: Vec<(i64, String)> = Vec::new();
+    let mut last_error = None;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic}-{partition} committed: {} records read, last error {last_error:?}",
+            out.len(),
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((
+                m.offset(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return out,
+            Some(Err(e)) => last_error = Some(e.to_string()),
+            None => {}
+        }
+    }
+}
+
 /// Checks a partition read back (`consume_all`) against what an
 /// [`AckedProducer`] was told: offsets contiguous from 0, no value twice,
 /// every acknowledged record at its acknowledged offset, acknowledged

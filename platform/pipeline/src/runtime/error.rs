@@ -203,10 +203,31 @@ pub enum TopicsError {
     /// an append or a commit in it failed).
     #[error("{0}")]
     Transaction(#[source] LocalError),
-    /// `delivery: exactly-once` runs on a single node only for now: in a
-    /// cluster the runtime writes through a Kafka client.
-    #[error("spec.delivery exactly-once is not supported in a cluster yet")]
-    ExactlyOnceInCluster,
+    /// An exactly-once task's transactional call through the cluster
+    /// failed.
+    #[error("transaction {id}: {what}: {source}")]
+    ClusterTransaction {
+        /// The transactional id.
+        id: String,
+        /// What was asked.
+        what: String,
+        /// The client's error.
+        source: Box<KafkaError>,
+    },
+    /// An exactly-once task's transaction through the cluster could not be
+    /// committed and was aborted: the task starts again from its last
+    /// commit.
+    #[error("transaction {id} was aborted: the pipeline's tasks start again from the last commit")]
+    TransactionLost {
+        /// The transactional id.
+        id: String,
+    },
+    /// librdkafka gave no group metadata for a group's committer.
+    #[error("no consumer group metadata for group {group}")]
+    NoGroupMetadata {
+        /// The group.
+        group: String,
+    },
     /// A commit through the cluster failed.
     #[error("committing {group} at {bootstrap}: {source}")]
     Commit {

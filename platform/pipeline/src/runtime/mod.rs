@@ -27,6 +27,7 @@ mod chain;
 mod changelog;
 mod deployments;
 mod error;
+mod exactly_once;
 mod outputs;
 mod plan;
 mod publish;
@@ -382,6 +383,16 @@ impl Supervisor {
             let restart = match current {
                 None => true,
                 Some(r) if r.revision != revision => true,
+                // An exactly-once task whose transaction was aborted (in a
+                // cluster: a record or the commit failed) cannot go on from
+                // where it is: all start again from the last commit.
+                Some(r)
+                    if r.state == RunState::Running
+                        && r.stats.lost_a_transaction()
+                        && r.tasks.iter().any(|t| t.is_finished()) =>
+                {
+                    true
+                }
                 Some(r) => {
                     // A task ended on its own: an error it cannot get past,
                     // or an ACL that refuses the pipeline now.
@@ -436,6 +447,9 @@ impl Supervisor {
                     // Resuming is a new revision too: say what it does.
                     let why = match (old.state, deployment.paused) {
                         _ if old.refused && old.revision == revision => "allowed by the ACLs now; ",
+                        _ if old.stats.lost_a_transaction() => {
+                            "a transaction was aborted, starting again from the last commit; "
+                        }
                         (RunState::Paused, false) => "resumed; ",
                         (RunState::Failed, false) => "restarted after failing; ",
                         (RunState::Running, true) => "pausing; ",

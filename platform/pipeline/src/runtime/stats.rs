@@ -113,6 +113,9 @@ pub(crate) struct PipelineStats {
     /// A task stopped because an ACL refused the pipeline (its error is
     /// among `fatal`).
     refused: AtomicBool,
+    /// An exactly-once task ended because its transaction was aborted:
+    /// the pipeline's tasks start again rather than fail.
+    lost_transaction: AtomicBool,
     /// Record retries and dead letters since the last status, which the
     /// log reports as one line per kind and step a second (a flood of bad
     /// records must not flood the log).
@@ -247,6 +250,16 @@ impl PipelineStats {
     pub fn refused(&self, error: String) {
         self.refused.store(true, Ordering::Release);
         self.fatal(error);
+    }
+
+    /// An exactly-once task ended because its transaction was aborted.
+    pub fn transaction_lost(&self) {
+        self.lost_transaction.store(true, Ordering::Release);
+    }
+
+    /// Whether an exactly-once task ended on an aborted transaction.
+    pub fn lost_a_transaction(&self) -> bool {
+        self.lost_transaction.load(Ordering::Acquire)
     }
 
     /// Whether a task stopped on an ACL's refusal.

@@ -130,7 +130,7 @@ pub(crate) struct Io {
 
 impl Io {
     /// The same, writing through `topics` (a partition's transaction).
-    fn with_topics(&self, topics: Option<&Topics>) -> Io {
+    pub(super) fn with_topics(&self, topics: Option<&Topics>) -> Io {
         match topics {
             Some(topics) => Io {
                 topics: topics.clone(),
@@ -138,28 +138,6 @@ impl Io {
             },
             None => self.clone(),
         }
-    }
-
-    /// Under exactly-once, topics writing in transactions of `id`, made
-    /// once the id's previous producer is fenced (its open transaction
-    /// aborted); retried until made or the task is stopped.
-    fn transactional(&self, id: &str, stats: &PipelineStats) -> Result<Option<Topics>, Stopped> {
-        if !self.exactly_once {
-            return Ok(None);
-        }
-        // Not worth retrying: the task stops, and its status says why.
-        if self.topics.local().in_cluster() {
-            let e = TopicsError::ExactlyOnceInCluster.to_string();
-            stats.fatal(e.clone());
-            self.logs.push(&self.pipeline, "error", e);
-            return Err(Stopped);
-        }
-        let mut made = None;
-        self.retry("starting the transactional producer", || {
-            made = Some(self.handle.block_on(self.topics.transactional(id))?);
-            Ok::<_, TopicsError>(())
-        })?;
-        Ok(made)
     }
 
     pub fn stopped(&self) -> bool {
@@ -221,6 +199,11 @@ impl Io {
                     return Ok(());
                 }
                 Err(e) => {
+                    // Retrying cannot help: the task ends, and starts
+                    // again from its last commit (exactly_once.rs).
+                    if self.topics.transaction_lost() {
+                        return Err(Stopped);
+                    }
                     if failures.is_multiple_of(10) {
                         self.logs.push(
                             &self.pipeline,
@@ -303,10 +286,10 @@ impl TopicTask {
             // Before the committed offset is read: fencing the previous
             // incarnation aborts its open transaction, whose offsets are
             // then never the group's.
-            w.txn = self.io.transactional(
-                &format!("pipeline.{}.{}.{index}", self.io.pipeline, self.topic),
-                &self.stats,
-            )?;
+            w.txn = self.io.transactional(&format!(
+                "pipeline.{}.{}.{index}",
+                self.io.pipeline, self.topic
+            ))?;
             let mut committed = None;
             self.io.retry("reading the committed offset", || {
                 committed = self.io.topics.committed(&self.group, &self.topic, index)?;
@@ -340,21 +323,7 @@ impl TopicTask {
 
     pub fn run(mut self) {
         self.run_until_stopped();
-        // A transaction still open (stopped mid-delivery, a fatal error)
-        // is aborted now rather than left holding read_committed readers
-        // of its partitions until its timeout.
-        for w in &self.works {
-            if let Some(topics) = &w.txn
-                && topics.in_transaction()
-                && let Err(e) = self.io.handle.block_on(topics.abort_transaction())
-            {
-                self.io.logs.push(
-                    &self.io.pipeline,
-                    "warn",
-                    format!("cannot abort the open transaction: {e}"),
-                );
-            }
-        }
+        self.end_transactions();
     }
 
     fn run_until_stopped(&mut self) {
@@ -524,41 +493,6 @@ impl TopicTask {
         Ok(())
     }
 
-    /// Exactly-once: each partition's offset joins its transaction, which
-    /// commits (its sink and changelog records become visible to
-    /// read_committed readers with the offset). Retried until it succeeds
-    /// or the task is stopped: a stopped task's open transaction is
-    /// aborted, and the next one resumes from the last commit.
-    fn commit_transactions(&mut self) -> Result<(), Stopped> {
-        let leads: Vec<bool> = self
-            .works
-            .iter()
-            .map(|w| self.io.topics.local().leads(&w.log))
-            .collect();
-        if let Err(denied) = self.io.permissions.to_commit() {
-            self.io.logs.push(
-                &self.io.pipeline,
-                "warn",
-                format!("cannot commit progress of {}: {denied}", self.group),
-            );
-            return Ok(());
-        }
-        for (w, leads) in self.works.iter_mut().zip(leads) {
-            let Some(topics) = &w.txn else { continue };
-            if !leads || (w.position == w.committed && !topics.in_transaction()) {
-                continue;
-            }
-            let offsets = [(self.topic.as_str(), w.log.index(), w.position)];
-            self.io.retry("committing the transaction", || {
-                self.io
-                    .handle
-                    .block_on(topics.commit(&self.group, &offsets))
-            })?;
-            w.committed = w.position;
-        }
-        Ok(())
-    }
-
     fn commit(&mut self) {
         let pending: Vec<(&str, i32, i64)> = self
             .works
@@ -647,18 +581,13 @@ impl ConnectorTask {
     pub fn run(mut self) {
         // Exactly-once: every write goes in the task's transaction, which
         // each checkpoint commits with the connector's saved position.
-        match self
-            .io
-            .transactional(&connector_txn_id(&self.io.pipeline), &self.stats)
-        {
+        match self.io.transactional(&connector_txn_id(&self.io.pipeline)) {
             Ok(Some(topics)) => self.io.topics = topics,
             Ok(None) => {}
             Err(Stopped) => return,
         }
         self.run_until_stopped();
-        if self.io.topics.in_transaction() {
-            let _ = self.io.handle.block_on(self.io.topics.abort_transaction());
-        }
+        self.io.end_transaction(&self.stats);
     }
 
     fn run_until_stopped(&mut self) {

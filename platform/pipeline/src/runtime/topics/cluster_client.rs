@@ -76,57 +76,7 @@ impl ClusterClient {
         partition: i32,
         records: &[Record],
     ) -> Result<i64, TopicsError> {
-        let mut deliveries = Vec::with_capacity(records.len());
-        for r in records {
-            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-            for h in &r.headers {
-                headers = headers.insert(rdkafka::message::Header {
-                    key: &h.name,
-                    value: h.value.as_deref(),
-                });
-            }
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
-                .partition(partition)
-                .timestamp(r.timestamp)
-                .headers(headers);
-            if let Some(k) = &r.key {
-                record = record.key(k.as_slice());
-            }
-            if let Some(v) = &r.value {
-                record = record.payload(v.as_slice());
-            }
-            // A full local queue drains as deliveries complete.
-            let mut record = record;
-            loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        deliveries.push(delivery);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((e, _)) => return Err(produce_error(topic, partition, e)),
-                }
-            }
-        }
-        let mut first = None;
-        for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(delivered)) => {
-                    first.get_or_insert(delivered.offset);
-                }
-                Ok(Err((e, _))) => return Err(produce_error(topic, partition, e)),
-                Err(_) => {
-                    return Err(TopicsError::ProducerGone {
-                        topic: topic.to_owned(),
-                        partition,
-                    });
-                }
-            }
-        }
-        Ok(first.unwrap_or(-1))
+        produce(&self.producer, topic, partition, records).await
     }
 
     pub(super) fn bounds(
@@ -225,6 +175,41 @@ impl ClusterClient {
         Ok(out)
     }
 
+    /// A transactional producer of id `id` (exactly-once tasks), its
+    /// transactions aborted by the coordinator after `timeout_ms` open.
+    /// Not yet initialised: see `ClusterTxn::init`.
+    pub(super) fn transactional_producer(
+        &self,
+        id: &str,
+        timeout_ms: i32,
+    ) -> Result<FutureProducer, TopicsError> {
+        self.base
+            .clone()
+            .set("transactional.id", id)
+            .set("transaction.timeout.ms", timeout_ms.to_string())
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .map_err(|source| TopicsError::Producer {
+                bootstrap: self.bootstrap.clone(),
+                source: Box::new(source),
+            })
+    }
+
+    /// The metadata under which a transaction commits offsets of `group`:
+    /// the group's committer never joins it (generation -1, no member), as
+    /// the in-process writer's commits.
+    pub(super) fn group_metadata(
+        &self,
+        group: &str,
+    ) -> Result<rdkafka::consumer::ConsumerGroupMetadata, TopicsError> {
+        self.committer(group)?
+            .group_metadata()
+            .ok_or_else(|| TopicsError::NoGroupMetadata {
+                group: group.to_owned(),
+            })
+    }
+
     fn committer(&self, group: &str) -> Result<Arc<BaseConsumer>, TopicsError> {
         let mut committers = self.committers.lock();
         if let Some(c) = committers.get(group) {
@@ -293,6 +278,68 @@ fn consumer(base: &ClientConfig, group: Option<&str>) -> Result<BaseConsumer, To
         .set("auto.offset.reset", "earliest")
         .create()
         .map_err(|e| TopicsError::Consumer(Box::new(e)))
+}
+
+/// Sends `records` to `topic`/`partition` through `producer` (the
+/// runtime's idempotent producer, or a task's transactional one) and waits
+/// for their acknowledgements; returns the offset of the first.
+pub(super) async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    records: &[Record],
+) -> Result<i64, TopicsError> {
+    let mut deliveries = Vec::with_capacity(records.len());
+    for r in records {
+        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+        for h in &r.headers {
+            headers = headers.insert(rdkafka::message::Header {
+                key: &h.name,
+                value: h.value.as_deref(),
+            });
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
+            .partition(partition)
+            .timestamp(r.timestamp)
+            .headers(headers);
+        if let Some(k) = &r.key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(v) = &r.value {
+            record = record.payload(v.as_slice());
+        }
+        // A full local queue drains as deliveries complete.
+        let mut record = record;
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Err(produce_error(topic, partition, e)),
+            }
+        }
+    }
+    let mut first = None;
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(delivered)) => {
+                first.get_or_insert(delivered.offset);
+            }
+            Ok(Err((e, _))) => return Err(produce_error(topic, partition, e)),
+            Err(_) => {
+                return Err(TopicsError::ProducerGone {
+                    topic: topic.to_owned(),
+                    partition,
+                });
+            }
+        }
+    }
+    Ok(first.unwrap_or(-1))
 }
 
 fn produce_error(topic: &str, partition: i32, source: KafkaError) -> TopicsError {

@@ -24,12 +24,13 @@
 //! written once.
 
 mod cluster_client;
+mod txn;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use fjord_broker::{LocalBroker, LocalError, Partition, TransactionalWriter};
+use fjord_broker::{LocalBroker, LocalError, Partition};
 use fjord_sdk::Record;
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -38,6 +39,7 @@ use super::deployments::{self, DEPLOYMENTS_TOPIC, LOGS_TOPIC, POSITIONS_TOPIC, S
 use super::error::{PipelineError, TopicsError};
 use super::records::{self, Read};
 use cluster_client::ClusterClient;
+use txn::{ClusterTxn, TxnWriter};
 
 /// How long a read or a commit through the cluster may take, by default.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,7 +68,7 @@ pub(crate) struct Topics {
     timeout: Duration,
     /// An exactly-once task's transaction: appends go into it, and a
     /// commit commits the offsets in it and ends it.
-    txn: Option<Arc<tokio::sync::Mutex<TransactionalWriter>>>,
+    txn: Option<Arc<tokio::sync::Mutex<TxnWriter>>>,
 }
 
 /// How long an exactly-once task's transaction may stay open before the
@@ -98,17 +100,18 @@ impl Topics {
 
     /// The same topics, writing in transactions of id `id` (exactly-once
     /// delivery): the id's previous producer (a task before a restart, a
-    /// redeploy or a crash) is fenced, and its open transaction aborted,
-    /// before this returns. A single node only, for now.
+    /// redeploy, a crash, or on another broker before a failover) is
+    /// fenced, and its open transaction aborted, before this returns.
     pub async fn transactional(&self, id: &str) -> Result<Topics, TopicsError> {
-        if let Reach::Cluster(_) = self.reach {
-            return Err(TopicsError::ExactlyOnceInCluster);
-        }
-        let writer = self
-            .local
-            .transactional_writer(id, TXN_TIMEOUT_MS)
-            .await
-            .map_err(TopicsError::Transaction)?;
+        let writer = match self.client() {
+            Some(client) => TxnWriter::Cluster(ClusterTxn::init(client?, id, TXN_TIMEOUT_MS)?),
+            None => TxnWriter::Local(
+                self.local
+                    .transactional_writer(id, TXN_TIMEOUT_MS)
+                    .await
+                    .map_err(TopicsError::Transaction)?,
+            ),
+        };
         Ok(Topics {
             txn: Some(Arc::new(tokio::sync::Mutex::new(writer))),
             ..self.clone()
@@ -123,16 +126,20 @@ impl Topics {
             .is_some_and(|t| t.try_lock().map_or(true, |w| w.is_open()))
     }
 
+    /// Whether this writes in transactions and its writer aborted one it
+    /// could not commit (a cluster's): retrying cannot help, the task must
+    /// start again from its last commit.
+    pub fn transaction_lost(&self) -> bool {
+        self.txn
+            .as_ref()
+            .is_some_and(|t| t.try_lock().is_ok_and(|w| w.is_lost()))
+    }
+
     /// Commits the open transaction, if any (a source connector's, which
     /// has no offsets to commit).
     pub async fn commit_transaction(&self) -> Result<(), TopicsError> {
         match &self.txn {
-            Some(txn) => txn
-                .lock()
-                .await
-                .commit()
-                .await
-                .map_err(TopicsError::Transaction),
+            Some(txn) => txn.lock().await.commit().await,
             None => Ok(()),
         }
     }
@@ -141,12 +148,7 @@ impl Topics {
     /// committed.
     pub async fn abort_transaction(&self) -> Result<(), TopicsError> {
         match &self.txn {
-            Some(txn) => txn
-                .lock()
-                .await
-                .abort()
-                .await
-                .map_err(TopicsError::Transaction),
+            Some(txn) => txn.lock().await.abort().await,
             None => Ok(()),
         }
     }
@@ -284,12 +286,7 @@ impl Topics {
         records: &[Record],
     ) -> Result<i64, TopicsError> {
         if let Some(txn) = &self.txn {
-            return txn
-                .lock()
-                .await
-                .append(topic, partition, records::builder(records))
-                .await
-                .map_err(TopicsError::Transaction);
+            return txn.lock().await.append(topic, partition, records).await;
         }
         match self.client() {
             Some(client) => client?.append(topic, partition, records).await,
@@ -371,11 +368,8 @@ impl Topics {
     ) -> Result<(), TopicsError> {
         if let Some(txn) = &self.txn {
             let mut writer = txn.lock().await;
-            writer
-                .commit_offsets(group, offsets)
-                .await
-                .map_err(TopicsError::Transaction)?;
-            return writer.commit().await.map_err(TopicsError::Transaction);
+            writer.commit_offsets(group, offsets).await?;
+            return writer.commit().await;
         }
         match self.client() {
             Some(client) => client?.commit(group, offsets),
