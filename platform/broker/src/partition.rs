@@ -61,6 +61,10 @@ pub struct Partition {
     /// in the global metrics registry so a deleted partition's series go
     /// with it, and so the hot paths pay one atomic add, not a label lookup.
     traffic: TrafficCounters,
+    /// Transaction markers written here as leader: a batch verified with
+    /// the transaction coordinator (KIP-890) is appended only if no marker
+    /// ended a transaction meanwhile (see [`Partition::append_verified`]).
+    txn_ends: AtomicU64,
     /// Whether the partition was deleted, under the lock that the periodic
     /// log work (flush policy, retention, checkpoints) and the deletion
     /// both take: the work never runs on a directory being removed, and
@@ -164,6 +168,7 @@ impl Partition {
             role: RwLock::new(role),
             producers: tokio::sync::Mutex::new(None),
             traffic: TrafficCounters::default(),
+            txn_ends: AtomicU64::new(0),
             files: parking_lot::Mutex::new(Deleted(false)),
         }
     }
@@ -312,7 +317,34 @@ impl Partition {
         header: &BatchHeader,
         expiry: Expiry,
     ) -> Result<(i64, i64), PartitionError> {
+        self.append_verified(batch, header, expiry, None).await
+    }
+
+    /// [`Self::append_idempotent`] for a transactional batch, with the
+    /// count of markers written when it was found in an open transaction
+    /// here or verified with the coordinator
+    /// ([`Self::verification_guard`]).
+    pub(crate) async fn append_verified(
+        &self,
+        batch: Vec<u8>,
+        header: &BatchHeader,
+        expiry: Expiry,
+        verified: Option<u64>,
+    ) -> Result<(i64, i64), PartitionError> {
         let mut guard = self.producer_states().await?;
+        // Markers are written under the same lock: a marker since the
+        // check ended the transaction it found (or the coordinator vouched
+        // for), and this batch would open a new one the coordinator never
+        // heard of.
+        if let Some(ends) = verified
+            && self.txn_ends.load(Ordering::Acquire) != ends
+            && !self.log.has_open_transaction(header.producer_id)
+        {
+            return Err(SequenceError::NotVerified {
+                producer_id: header.producer_id,
+            }
+            .into());
+        }
         let Some(states) = guard.as_mut() else {
             return Err(PartitionError::Interrupted(
                 "producer state missing".to_string(),

@@ -48,6 +48,17 @@ impl Partition {
         Ok((read, aborted))
     }
 
+    /// For a transactional batch of `producer_id` (KIP-890 part 1): the
+    /// count of markers written here so far, which
+    /// [`Partition::append_verified`] compares, and whether the batch must
+    /// be verified with the coordinator first: it would be the first of a
+    /// transaction here.
+    pub(crate) fn verification_guard(&self, producer_id: i64) -> (u64, bool) {
+        // The count first: a marker after it changes it.
+        let ends = self.txn_ends.load(std::sync::atomic::Ordering::Acquire);
+        (ends, !self.log.has_open_transaction(producer_id))
+    }
+
     /// The producers with state on this partition (DescribeProducers):
     /// each with the first offset of its open transaction, -1 when none.
     pub(crate) async fn describe_producers(
@@ -100,6 +111,8 @@ impl Partition {
         let info = self
             .append_as_leader(move |log, epoch| log.append_control(&marker, epoch))
             .await?;
+        self.txn_ends
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Some(states) = guard.as_mut() {
             states.mark(
                 producer_id,
