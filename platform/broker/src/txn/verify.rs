@@ -162,7 +162,7 @@ pub(crate) async fn guard(
     if !state.config().transaction_partition_verification_enable {
         return Ok(None);
     }
-    let (ends, needed) = partition.verification_guard(header.producer_id);
+    let (token, needed) = partition.verification_guard(header.producer_id);
     if needed {
         verify_partition(
             state,
@@ -174,7 +174,7 @@ pub(crate) async fn guard(
         )
         .await?;
     }
-    Ok(Some(ends))
+    Ok(Some(token))
 }
 
 /// TxnOffsetCommit's check: the group's partition of `__consumer_offsets`
