@@ -274,6 +274,59 @@ pub enum TxnError {
     NotPersisted(String),
 }
 
+/// Why a partition leader did not get the transaction coordinator's word
+/// that a producer's partition is in its open transaction (KIP-890 part 1,
+/// `crate::txn::verify`).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The coordinator answered: the partition is not in the producer's
+    /// open transaction (or no transaction is open).
+    #[error("the partition was not added to the producer's open transaction")]
+    NotInTransaction,
+    /// This broker is the coordinator and refused.
+    #[error(transparent)]
+    Local(#[from] TxnError),
+    /// The coordinator's broker refused with this Kafka code.
+    #[error("the transaction coordinator answered error code {0}")]
+    Coordinator(i16),
+    /// No broker leads the id's partition of `__transaction_state`, or the
+    /// topic does not exist.
+    #[error("the transaction coordinator is not available")]
+    CoordinatorUnavailable,
+    /// The coordinator's broker could not be asked.
+    #[error("the transaction coordinator could not be asked: {0}")]
+    Unreachable(String),
+}
+
+/// Whether a Kafka code from a coordinator means "ask again later".
+fn coordinator_busy(code: i16) -> bool {
+    code == ResponseError::NotCoordinator.code()
+        || code == ResponseError::CoordinatorNotAvailable.code()
+        || code == ResponseError::CoordinatorLoadInProgress.code()
+        || code == ResponseError::ConcurrentTransactions.code()
+}
+
+/// The Kafka code of a failed verification. As Kafka's ReplicaManager: a
+/// partition not in the transaction is INVALID_TXN_STATE, a fenced
+/// producer INVALID_PRODUCER_EPOCH, and a coordinator that could not
+/// answer is `retriable` (NOT_ENOUGH_REPLICAS for Produce, which every
+/// producer retries; COORDINATOR_NOT_AVAILABLE for TxnOffsetCommit).
+pub(crate) fn verify_error_code(error: &VerifyError, retriable: i16) -> i16 {
+    let code = match error {
+        VerifyError::NotInTransaction => return ResponseError::InvalidTxnState.code(),
+        VerifyError::CoordinatorUnavailable | VerifyError::Unreachable(_) => return retriable,
+        VerifyError::Local(e) => txn_error_code(e, true),
+        VerifyError::Coordinator(code) => *code,
+    };
+    if code == ResponseError::ProducerFenced.code() {
+        ResponseError::InvalidProducerEpoch.code()
+    } else if coordinator_busy(code) {
+        retriable
+    } else {
+        code
+    }
+}
+
 /// The Kafka code of a transaction coordinator refusal. `fenced_known`:
 /// the request version knows PRODUCER_FENCED (KIP-588); older ones get
 /// INVALID_PRODUCER_EPOCH, as Kafka answers them.
@@ -514,6 +567,7 @@ pub(crate) fn sequence_error_code(error: &SequenceError) -> i16 {
         SequenceError::OutOfOrder { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
         SequenceError::UnknownProducer { .. } => ResponseError::UnknownProducerId.code(),
         SequenceError::NotTransactional { .. } => ResponseError::InvalidTxnState.code(),
+        SequenceError::NotVerified { .. } => ResponseError::InvalidTxnState.code(),
     }
 }
 

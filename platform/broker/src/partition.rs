@@ -61,6 +61,14 @@ pub struct Partition {
     /// in the global metrics registry so a deleted partition's series go
     /// with it, and so the hot paths pay one atomic add, not a label lookup.
     traffic: TrafficCounters,
+    /// KIP-890's verification guards: per producer, the token of the
+    /// transactional batch being checked (Kafka's VerificationStateEntry).
+    /// A marker of the producer removes it, so a batch whose transaction
+    /// ended while it was checked cannot open a new one. An entry goes at
+    /// the producer's next append or marker.
+    verifying: parking_lot::Mutex<std::collections::HashMap<i64, u64>>,
+    /// The last guard token handed out.
+    verify_tokens: AtomicU64,
     /// Whether the partition was deleted, under the lock that the periodic
     /// log work (flush policy, retention, checkpoints) and the deletion
     /// both take: the work never runs on a directory being removed, and
@@ -164,6 +172,8 @@ impl Partition {
             role: RwLock::new(role),
             producers: tokio::sync::Mutex::new(None),
             traffic: TrafficCounters::default(),
+            verifying: parking_lot::Mutex::default(),
+            verify_tokens: AtomicU64::new(0),
             files: parking_lot::Mutex::new(Deleted(false)),
         }
     }
@@ -312,7 +322,40 @@ impl Partition {
         header: &BatchHeader,
         expiry: Expiry,
     ) -> Result<(i64, i64), PartitionError> {
+        self.append_verified(batch, header, expiry, None).await
+    }
+
+    /// [`Self::append_idempotent`] for a transactional batch, with the
+    /// guard token it was found in an open transaction here or verified
+    /// with the coordinator under ([`Self::verification_guard`]).
+    pub(crate) async fn append_verified(
+        &self,
+        batch: Vec<u8>,
+        header: &BatchHeader,
+        expiry: Expiry,
+        verified: Option<u64>,
+    ) -> Result<(i64, i64), PartitionError> {
         let mut guard = self.producer_states().await?;
+        // Markers are written under the same lock and remove the guard: a
+        // marker since the check ended the transaction it found (or the
+        // coordinator vouched for), and this batch would open a new one
+        // the coordinator never heard of.
+        if let Some(token) = verified {
+            let mut verifying = self.verifying.lock();
+            let guarded = verifying.get(&header.producer_id) == Some(&token);
+            if !guarded && !self.log.has_open_transaction(header.producer_id) {
+                return Err(SequenceError::NotVerified {
+                    producer_id: header.producer_id,
+                }
+                .into());
+            }
+            if guarded {
+                // The transaction is open here once this batch is in: that
+                // vouches for the next ones. (On a refused append the
+                // client's retry is verified anew.)
+                verifying.remove(&header.producer_id);
+            }
+        }
         let Some(states) = guard.as_mut() else {
             return Err(PartitionError::Interrupted(
                 "producer state missing".to_string(),

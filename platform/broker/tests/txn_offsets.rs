@@ -30,7 +30,20 @@ fn config(dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig {
         group_min_session_timeout_ms: 100,
         group_initial_rebalance_delay_ms: 0,
+        // The raw commits below come from producers no transaction
+        // coordinator knows (the group side alone); librdkafka's test
+        // turns the check back on.
+        transaction_partition_verification_enable: false,
         ..BrokerConfig::ephemeral(dir)
+    }
+}
+
+/// [`config`] with KIP-890's check of TxnOffsetCommit with the
+/// transaction coordinator (the default).
+fn verified(dir: &std::path::Path) -> BrokerConfig {
+    BrokerConfig {
+        transaction_partition_verification_enable: true,
+        ..config(dir)
     }
 }
 
@@ -209,7 +222,7 @@ fn a_members_transactional_commit_is_fenced_as_kafka_does() {
 fn librdkafka_send_offsets_to_transaction_commits_and_aborts() {
     const TIMEOUT: Duration = Duration::from_secs(30);
     let dir = tempfile::tempdir().expect("tempdir");
-    let broker = TestBroker::start_with(config(dir.path()));
+    let broker = TestBroker::start_with(verified(dir.path()));
     let mut raw = Raw::connect(broker.addr);
     create(&mut raw, "events", &[]);
     let producer: BaseProducer = ClientConfig::new()
@@ -254,7 +267,7 @@ fn librdkafka_send_offsets_to_transaction_commits_and_aborts() {
     drop((producer, consumer, raw));
     broker.stop();
 
-    let broker = TestBroker::start_with(config(dir.path()));
+    let broker = TestBroker::start_with(verified(dir.path()));
     let mut raw = Raw::connect(broker.addr);
     assert_eq!(fetch(&mut raw, "g", true), (10, 0));
     drop(raw);

@@ -34,7 +34,7 @@ use fjord_log::{BatchHeader, LogError, RecordError};
 use crate::authorizer::{Access, Operation};
 use crate::broker_state::BrokerState;
 use crate::error::PartitionError;
-use crate::error::{answers_log_start, auth_error_code, partition_error_code};
+use crate::error::{answers_log_start, auth_error_code, partition_error_code, verify_error_code};
 use crate::producer_state::Expiry;
 
 /// Handles a Produce (the caller drops the answer for acks 0).
@@ -57,6 +57,7 @@ pub(crate) async fn handle(
         after_ms: i64::try_from(state.config().producer_id_expiration_ms).unwrap_or(i64::MAX),
     };
     let mut creations_left = state.config().auto_create_topics_max_per_request;
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.to_string());
     // Once per request: the free bytes when below log.dir.reserve.bytes.
     let below_reserve = state.disk().below_reserve();
     // v13: one pass over the registry finds every id asked for.
@@ -208,14 +209,32 @@ pub(crate) async fn handle(
                     Vec::new(),
                     false,
                 )),
-                Some(header) => partition
-                    .append_idempotent(records.to_vec(), &header, expiry)
-                    .await
-                    .map(|(base, log_append_time)| {
-                        let end = base + i64::from(header.last_offset_delta) + 1;
-                        (base, end, log_append_time)
-                    })
-                    .map_err(|e| refusal(state, &name, index, &e)),
+                // KIP-890 part 1: the first batch of a transaction here is
+                // checked with the transaction coordinator; nothing is
+                // appended when it does not vouch for it.
+                Some(header) => match crate::txn::verify::guard(
+                    state,
+                    transactional_id.as_deref(),
+                    &partition,
+                    &header,
+                )
+                .await
+                {
+                    Err(e) => Err((
+                        verify_error_code(&e, ResponseError::NotEnoughReplicas.code()),
+                        e.to_string(),
+                        Vec::new(),
+                        false,
+                    )),
+                    Ok(verified) => partition
+                        .append_verified(records.to_vec(), &header, expiry, verified)
+                        .await
+                        .map(|(base, log_append_time)| {
+                            let end = base + i64::from(header.last_offset_delta) + 1;
+                            (base, end, log_append_time)
+                        })
+                        .map_err(|e| refusal(state, &name, index, &e)),
+                },
                 None => partition
                     .append(records.to_vec())
                     .await

@@ -20,7 +20,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use crate::authorizer::{Access, Operation, ResourceType};
 use crate::broker_state::BrokerState;
 use crate::clock::now_ms;
-use crate::error::group_error_code;
+use crate::error::{group_error_code, verify_error_code};
 use crate::group::{CommittedOffset, Committer};
 
 /// TxnOffsetCommit. Per-partition problems (topic not authorised, unknown
@@ -90,6 +90,23 @@ pub(crate) async fn commit(
     }
     let request_error = match owned {
         Err(code) => Some(code),
+        Ok(())
+            if !offsets.is_empty()
+                && let Err(e) = crate::txn::verify::verify_offsets(
+                    state,
+                    &request.transactional_id,
+                    request.producer_id.0,
+                    request.producer_epoch,
+                    &request.group_id,
+                )
+                .await =>
+        {
+            tracing::debug!(group = %request.group_id.as_str(), error = %e, "transactional offsets refused");
+            Some(verify_error_code(
+                &e,
+                ResponseError::CoordinatorNotAvailable.code(),
+            ))
+        }
         Ok(()) => {
             // Member id, instance id and generation exist from v3 (KIP-447);
             // before, their defaults make an anonymous commit.

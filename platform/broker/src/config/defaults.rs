@@ -103,6 +103,7 @@ impl Default for BrokerConfig {
             transaction_state_log_replication_factor: 3,
             transaction_max_timeout_ms: 900_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            transaction_partition_verification_enable: true,
             log_cleaner_threads: 1,
             log_cleaner_dedupe_buffer_size: 128 << 20,
             log_cleaner_io_max_bytes_per_second: None,

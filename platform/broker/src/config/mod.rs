@@ -640,6 +640,15 @@ pub struct BrokerConfig {
         alias = "transaction_abort_timed_out_transaction_cleanup_interval_ms"
     )]
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// `transaction.partition.verification.enable` (KIP-890 part 1): a
+    /// partition leader asks the transaction coordinator before it takes
+    /// the first transactional batch of a transaction (Kafka's default,
+    /// true).
+    #[serde(
+        rename = "transaction.partition.verification.enable",
+        alias = "transaction_partition_verification_enable"
+    )]
+    pub transaction_partition_verification_enable: bool,
     /// `log.cleaner.threads`: logs compacted at once (each on a blocking thread).
     #[serde(rename = "log.cleaner.threads", alias = "log_cleaner_threads")]
     pub log_cleaner_threads: usize,

@@ -48,6 +48,21 @@ impl Partition {
         Ok((read, aborted))
     }
 
+    /// For a transactional batch of `producer_id` (KIP-890 part 1): the
+    /// guard token [`Partition::append_verified`] checks, and whether the
+    /// batch must be verified with the coordinator first (it would be the
+    /// first of a transaction here). Batches of the producer checked at
+    /// the same time share the token, as in Kafka.
+    pub(crate) fn verification_guard(&self, producer_id: i64) -> (u64, bool) {
+        // The guard first: a marker after it removes it.
+        let token = *self.verifying.lock().entry(producer_id).or_insert_with(|| {
+            self.verify_tokens
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1
+        });
+        (token, !self.log.has_open_transaction(producer_id))
+    }
+
     /// The producers with state on this partition (DescribeProducers):
     /// each with the first offset of its open transaction, -1 when none.
     pub(crate) async fn describe_producers(
@@ -100,6 +115,7 @@ impl Partition {
         let info = self
             .append_as_leader(move |log, epoch| log.append_control(&marker, epoch))
             .await?;
+        self.verifying.lock().remove(&producer_id);
         if let Some(states) = guard.as_mut() {
             states.mark(
                 producer_id,
@@ -182,6 +198,43 @@ mod tests {
         partition.write_txn_marker(6, 0, false, 0).await.unwrap();
         assert_eq!(partition.last_stable_offset(), 4);
         assert_eq!(partition.log().aborted_transactions(0, 4).len(), 1);
+    }
+
+    /// KIP-890's guard: the producer's marker between its batch's check
+    /// and its append refuses the batch (it would open a transaction the
+    /// coordinator never heard of); another producer's marker does not.
+    #[tokio::test]
+    async fn a_marker_while_a_batch_is_verified_refuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = partition(dir.path());
+        let append = |batch: Vec<u8>, token| {
+            let header = header_of(&batch);
+            let partition = &partition;
+            async move {
+                partition
+                    .append_verified(batch, &header, expiry(), Some(token))
+                    .await
+            }
+        };
+        let (token, needed) = partition.verification_guard(5);
+        assert!(needed);
+        partition.write_txn_marker(5, 0, false, 0).await.unwrap();
+        let refused = append(txn_batch(5, 0), token).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                PartitionError::Sequence(crate::producer_state::SequenceError::NotVerified { .. })
+            ),
+            "{refused}"
+        );
+
+        let (token, _) = partition.verification_guard(6);
+        partition.write_txn_marker(7, 0, false, 0).await.unwrap();
+        append(txn_batch(6, 0), token).await.unwrap();
+        // In its open transaction now: the next batch is not asked about.
+        let (token, needed) = partition.verification_guard(6);
+        assert!(!needed);
+        append(txn_batch(6, 1), token).await.unwrap();
     }
 
     fn expiry() -> crate::producer_state::Expiry {

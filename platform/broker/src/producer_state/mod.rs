@@ -114,6 +114,11 @@ pub enum SequenceError {
         "producer {producer_id} has a transaction open here: its batches must be transactional"
     )]
     NotTransactional { producer_id: i64 },
+    /// A transactional batch verified with the coordinator whose
+    /// transaction ended on the partition before it was appended
+    /// (KIP-890's verification guard; Kafka: INVALID_TXN_STATE).
+    #[error("producer {producer_id}: the transaction ended here while its batch was verified")]
+    NotVerified { producer_id: i64 },
 }
 
 /// What to do with a batch that passed the checks.

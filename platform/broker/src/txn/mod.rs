@@ -28,6 +28,7 @@ pub(crate) mod record;
 pub(crate) mod state;
 pub(crate) mod state_log;
 pub(crate) mod timeouts;
+pub(crate) mod verify;
 pub(crate) mod writer;
 
 use std::collections::{HashMap, HashSet};
