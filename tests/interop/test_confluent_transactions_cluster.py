@@ -88,6 +88,19 @@ class Cluster:
         return os.path.join(self.dir, f"node-{n}.log")
 
     def start(self, n):
+        # A port in the ephemeral range (a manual run's
+        # FJORD_INTEROP_CLUSTER_PORT) may be some client's for a moment:
+        # tried again then.
+        for attempt in range(30):
+            try:
+                return self.start_once(n)
+            except AssertionError:
+                if "(os error 98)" not in self.tail(n, 10) or attempt == 29:
+                    raise
+                print(f"node {n}: a port is taken, starting again")
+                time.sleep(1)
+
+    def start_once(self, n):
         with open(self.log(n), "a") as log:
             self.processes[n] = subprocess.Popen(
                 [self.fjord, "server", "--config", self.config(n), "--data-dir", self.data(n),
@@ -116,8 +129,15 @@ class Cluster:
             assert p.poll() is None, f"node {n} exited with {p.returncode}:\n{self.tail(n)}"
 
     def tail(self, n, lines=30):
+        # (an error's backtrace left out: its message is above it)
+        kept, backtrace = [], False
         with open(self.log(n), errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
+            for line in f:
+                backtrace = line.startswith("Stack backtrace:") or \
+                    (backtrace and line.startswith(" "))
+                if not backtrace:
+                    kept.append(line)
+        return "".join(kept[-lines:])
 
     def stop(self, failed):
         for n, p in self.processes.items():
@@ -184,6 +204,25 @@ def leader(topic, partition, not_=None):
         found = topic_metadata(topic).partitions[partition].leader
         return found if found > 0 and found != not_ else None
     return wait_for(f"a leader of {topic}-{partition} other than {not_}", check)
+
+
+def stable_offsets(topic):
+    """Every broker's (last stable offset, high watermark) of each partition
+    it leads, asked read_committed and read_uncommitted: where a loop that
+    stopped reading stands."""
+    views = {}
+    for isolation in ("read_committed", "read_uncommitted"):
+        for n in NODES:
+            c = Consumer({"bootstrap.servers": f"127.0.0.1:{kafka_port(n)}",
+                          "group.id": unique("ck-probe"), "isolation.level": isolation})
+            for p in range(3):
+                try:
+                    end = c.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                except Exception as e:  # noqa: BLE001 - a diagnosis
+                    end = str(e)
+                views.setdefault(f"{topic}-{p} via {n}", []).append(end)
+            c.close()
+    return views
 
 
 def create_topic(topic, partitions):
@@ -288,7 +327,7 @@ def test_a_loop_killed_again_and_again_through_broker_failovers_writes_each_resu
             assert process.poll() is None, f"the loop exited with {process.returncode}"
             assert time.monotonic() < deadline, \
                 f"committed {committed_offsets(group, source, [0, 1, 2], bootstrap=BOOTSTRAP)}" \
-                f", ends {ends}"
+                f", ends {ends}; {stable_offsets(source)}"
             time.sleep(0.2)
     finally:
         process.send_signal(signal.SIGKILL)
