@@ -179,7 +179,7 @@ else
 fi
 
 # The same loop in a three-node cluster that the test starts itself from
-# this binary (ports from $FJORD_INTEROP_CLUSTER_PORT, default 19110, nine
+# this binary (ports from $FJORD_INTEROP_CLUSTER_PORT, default 19110, six
 # of them): killed $TXN_CLUSTER_KILLS times (default 5, about 60 s) while
 # each time a broker (the transaction coordinator's, the group
 # coordinator's, a partition leader) is killed with SIGKILL and restarted.
