@@ -178,6 +178,18 @@ else
   failed=$((failed + 1)); echo "FAILED confluent-kafka transactions suite"
 fi
 
+# The same loop in a three-node cluster that the test starts itself from
+# this binary (ports from $FJORD_INTEROP_CLUSTER_PORT, default 19110, six
+# of them): killed $TXN_CLUSTER_KILLS times (default 5, about 60 s) while
+# each time a broker (the transaction coordinator's, the group
+# coordinator's, a partition leader) is killed with SIGKILL and restarted.
+echo "--- confluent-kafka transactions, three-node cluster"
+if FJORD_BIN="$fjord" python3 -m pytest -q "$here/test_confluent_transactions_cluster.py"; then
+  passed=$((passed + 1)); echo "ok     confluent-kafka cluster transactions suite"
+else
+  failed=$((failed + 1)); echo "FAILED confluent-kafka cluster transactions suite"
+fi
+
 # @platformatic/kafka (npm; node's test runner): admin, producer and a
 # consumer group; it fetches by topic id (Fetch v13+; offered only Fetch
 # v12 it reads nothing). Pinned at 1.35.0, the last release for Node.js 20

@@ -52,17 +52,17 @@ def transactional(transactional_id, **settings):
     return producer
 
 
-def end_partitions(topic, partitions):
+def end_partitions(topic, partitions, bootstrap=None):
     """Writes END to each partition with a plain (idempotent) producer."""
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True})
+    producer = Producer({"bootstrap.servers": bootstrap or BOOTSTRAP, "enable.idempotence": True})
     for p in partitions:
         producer.produce(topic, value=END, partition=p)
     assert producer.flush(20) == 0
 
 
-def read_to_end(topic, partitions, isolation, timeout=30):
+def read_to_end(topic, partitions, isolation, timeout=30, bootstrap=None):
     """The values before END in each partition, read with `isolation`."""
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": unique("ck-reader"),
+    consumer = Consumer({"bootstrap.servers": bootstrap or BOOTSTRAP, "group.id": unique("ck-reader"),
                          "isolation.level": isolation, "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     values, ended = [], set()
@@ -167,8 +167,8 @@ def test_a_transaction_left_open_is_aborted_at_its_timeout():
         stuck.commit_transaction(10)
 
 
-def committed_offsets(group, topic, partitions):
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+def committed_offsets(group, topic, partitions, bootstrap=None):
+    admin = AdminClient({"bootstrap.servers": bootstrap or BOOTSTRAP})
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
     answer = admin.list_consumer_group_offsets([request])[group].result(timeout=10)
     return {tp.partition: tp.offset for tp in answer.topic_partitions}

@@ -4,7 +4,8 @@
 //! read_committed consumer sees exactly the committed records. Then the
 //! coordinator's broker dies: the new leader of the id's partition of
 //! `__transaction_state` loads it, and a new producer of the same id goes
-//! on from there.
+//! on from there. And a follower that takes over a partition mid-transaction
+//! keeps the transaction open until it is committed or aborted.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, ClusterConfig};
-use common::kafka::create_topic;
+use common::kafka::{create_topic, produce_to};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -36,9 +37,13 @@ fn state_partition(id: &str) -> i32 {
 }
 
 fn producer(bootstrap: &str) -> BaseProducer {
+    producer_of(bootstrap, ID)
+}
+
+fn producer_of(bootstrap: &str, id: &str) -> BaseProducer {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("transactional.id", ID)
+        .set("transactional.id", id)
         .set("transaction.timeout.ms", "60000")
         .create()
         .expect("producer");
@@ -74,6 +79,15 @@ fn transaction(producer: &BaseProducer, tag: &str, count: usize, commit: bool) {
 /// The values a read_committed consumer reads from every partition, until
 /// `want` of them (or 60 s), and a little after.
 fn committed_values(bootstrap: &str, want: usize) -> BTreeSet<String> {
+    committed_values_of(bootstrap, TOPIC, &[0, 1, 2], want)
+}
+
+fn committed_values_of(
+    bootstrap: &str,
+    topic: &str,
+    partitions: &[i32],
+    want: usize,
+) -> BTreeSet<String> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "ledger-readers")
@@ -82,8 +96,8 @@ fn committed_values(bootstrap: &str, want: usize) -> BTreeSet<String> {
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    for p in 0..3 {
-        tpl.add_partition_offset(TOPIC, p, Offset::Beginning)
+    for &p in partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
             .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
@@ -156,4 +170,170 @@ fn transactions_span_brokers_and_survive_a_coordinator_failover() {
         committed_values(&cluster.bootstrap(), 90),
         expected(&["one", "two", "three"], 30)
     );
+}
+
+const PENDING: &str = "pending";
+const PENDING_ID: &str = "pending-writer";
+
+/// `(log start, last stable offset)` of `topic`-`partition`, asked
+/// read_committed (librdkafka sends the consumer's isolation level in
+/// ListOffsets), retried while no leader answers.
+fn last_stable_offset(bootstrap: &str, topic: &str, partition: i32) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "pending-probe")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(3)) {
+            Ok((_, lso)) => return lso,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no LSO of {topic}-{partition}: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn values(tag: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{tag}-{i}")).collect()
+}
+
+/// Writes `count` records tagged `tag` to `partition` in a transaction
+/// left open (flushed: acknowledged by every in-sync replica).
+fn open_transaction(producer: &BaseProducer, partition: i32, tag: &str, count: usize) {
+    producer.begin_transaction().expect("begin");
+    for value in values(tag, count) {
+        producer
+            .send(
+                BaseRecord::<(), _>::to(PENDING)
+                    .partition(partition)
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| e)
+            .expect("queued");
+    }
+    producer.flush(TIMEOUT).expect("flush");
+}
+
+/// Plain (idempotent, acks=all) records after the transaction's: a
+/// read_committed consumer reaches them only once the transaction ended.
+fn produce_plain(cluster: &Cluster, partition: i32, tag: &str, count: usize) {
+    let report = produce_to(
+        &cluster.bootstrap(),
+        PENDING,
+        partition,
+        &values(tag, count),
+    );
+    assert_eq!(report.acked.len(), count, "{tag}: {:?}", report.failed);
+}
+
+/// Kills the partition's leader and waits for a follower to take over;
+/// returns the killed node.
+fn fail_over(cluster: &mut Cluster, partition: i32) -> u64 {
+    let leader = cluster.wait_for_leader(PENDING, partition);
+    cluster.kill(leader);
+    let next = cluster.wait_for_leader(PENDING, partition);
+    eprintln!("{PENDING}-{partition}: leader {leader} killed, {next} took over");
+    leader
+}
+
+/// A follower that takes over mid-transaction holds the transaction open
+/// as its leader did: the last stable offset stays at the transaction's
+/// first offset and read_committed consumers see none of it (nor what
+/// follows), until the transaction ends; then they see the committed
+/// records exactly once and the aborted ones never.
+#[test]
+fn a_follower_that_takes_over_mid_transaction_keeps_it_open_until_it_ends() {
+    let mut cluster = Cluster::start_with(
+        ClusterConfig::new(3)
+            .yaml(&format!(
+                "transaction.state.log.num.partitions: {STATE_PARTITIONS}"
+            ))
+            .yaml("offsets.topic.num.partitions: 3"),
+    );
+    cluster.wait_for_brokers(&[1, 2, 3]);
+    cluster.wait_for_detail("CreateTopics pending with RF 3", |c| {
+        match create_topic(
+            &c.bootstrap(),
+            PENDING,
+            3,
+            3,
+            &[("min.insync.replicas", "2")],
+        ) {
+            Err(e) if e.contains("TopicAlreadyExists") => Ok(()),
+            other => other,
+        }
+    });
+    let first = producer_of(&cluster.bootstrap(), PENDING_ID);
+    // A partition its coordinator does not lead, so that the kill moves
+    // the partition and not the coordinator.
+    let coordinator = cluster.wait_for_leader("__transaction_state", state_partition(PENDING_ID));
+    let mut partition = 0;
+    for p in 0..3 {
+        cluster.wait_for_isr(PENDING, p, 3);
+        if cluster.wait_for_leader(PENDING, p) != coordinator {
+            partition = p;
+        }
+    }
+
+    produce_plain(&cluster, partition, "before", 5);
+    open_transaction(&first, partition, "committed", 10);
+    produce_plain(&cluster, partition, "after", 5);
+    assert_eq!(
+        last_stable_offset(&cluster.bootstrap(), PENDING, partition),
+        5
+    );
+    cluster.wait_for_isr(PENDING, partition, 3);
+    let killed = fail_over(&mut cluster, partition);
+    assert_eq!(
+        last_stable_offset(&cluster.bootstrap(), PENDING, partition),
+        5,
+        "the new leader's last stable offset is not the open transaction's first offset"
+    );
+    let before: BTreeSet<String> = values("before", 5).into_iter().collect();
+    assert_eq!(
+        committed_values_of(&cluster.bootstrap(), PENDING, &[partition], 5),
+        before
+    );
+    first.commit_transaction(TIMEOUT).expect("commit");
+    let mut seen: BTreeSet<String> = before.clone();
+    seen.extend(values("committed", 10));
+    seen.extend(values("after", 5));
+    assert_eq!(
+        committed_values_of(&cluster.bootstrap(), PENDING, &[partition], 20),
+        seen
+    );
+
+    // Again, ended by a new producer of the id, which fences the first
+    // and aborts its transaction.
+    cluster.restart(killed);
+    cluster.wait_for_isr(PENDING, partition, 3);
+    let start = last_stable_offset(&cluster.bootstrap(), PENDING, partition);
+    open_transaction(&first, partition, "aborted", 10);
+    produce_plain(&cluster, partition, "tail", 3);
+    cluster.wait_for_isr(PENDING, partition, 3);
+    fail_over(&mut cluster, partition);
+    assert_eq!(
+        last_stable_offset(&cluster.bootstrap(), PENDING, partition),
+        start
+    );
+    assert_eq!(
+        committed_values_of(&cluster.bootstrap(), PENDING, &[partition], 20),
+        seen
+    );
+    let second = producer_of(&cluster.bootstrap(), PENDING_ID);
+    assert!(
+        first.commit_transaction(TIMEOUT).is_err(),
+        "the fenced producer committed"
+    );
+    seen.extend(values("tail", 3));
+    assert_eq!(
+        committed_values_of(&cluster.bootstrap(), PENDING, &[partition], 23),
+        seen
+    );
+    drop(second);
 }

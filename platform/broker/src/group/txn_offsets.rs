@@ -243,13 +243,45 @@ impl GroupCoordinator {
             encode_txn_batch(producer_id, producer_epoch, &records, now)
         })
         .await?;
-        // Pending only once stored: the transaction cannot end before this
-        // request is answered, so no marker can come in between.
+        let partition = offsets_topic::topic(offsets_topic)
+            .await?
+            .partition(index)
+            .ok_or(GroupError::NotCoordinator)?;
+        self.add_pending(&partition, producer_id, group_id, offsets);
+        Ok(())
+    }
+
+    /// Makes `offsets`, just stored in `partition` by `producer_id`,
+    /// pending — unless the transaction ended after they were stored. Its
+    /// client does not end it before this request is answered, but the
+    /// coordinator may (the producer killed while the batch was being
+    /// replicated, and its next incarnation's InitProducerId aborting it,
+    /// or its timeout): then the marker is in the log after them and was
+    /// applied when nothing was pending yet, so they would be pending for
+    /// ever (OffsetFetch with require_stable answering
+    /// UNSTABLE_OFFSET_COMMIT). The log, read under the groups' lock that
+    /// completing a marker takes, tells: the producer has no transaction
+    /// open there any more. (Only an abort ends it so: a commit needs this
+    /// request answered first.)
+    pub(crate) fn add_pending(
+        &self,
+        partition: &crate::partition::Partition,
+        producer_id: i64,
+        group_id: &str,
+        offsets: Vec<((String, i32), CommittedOffset)>,
+    ) {
         let _groups = self.lock();
+        if !partition.log().has_open_transaction(producer_id) {
+            tracing::debug!(
+                group_id,
+                producer_id,
+                "transactional offsets not pending: their transaction ended while they were stored"
+            );
+            return;
+        }
         self.txn_offsets
             .lock()
-            .add(producer_id, group_id, index, offsets);
-        Ok(())
+            .add(producer_id, group_id, partition.index(), offsets);
     }
 
     /// Kafka's checks of a transactional commit: a producer without group

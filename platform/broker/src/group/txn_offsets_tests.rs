@@ -139,3 +139,38 @@ async fn retention_spares_offsets_with_a_pending_transaction() {
     c.complete_transaction(3, 7, 0, true).await;
     assert_eq!(c.committed("g", "t", 0), Some(offset(10)));
 }
+
+/// Offsets whose transaction the coordinator aborted while they were being
+/// stored (their producer killed mid-TxnOffsetCommit): the ABORT marker is
+/// in the log after them and found nothing pending, so they must not
+/// become pending after it — nothing would ever complete them.
+#[tokio::test]
+async fn offsets_stored_before_an_abort_that_came_first_are_not_left_pending() {
+    use super::offsets_topic::{offset_key, offset_value};
+    use crate::partition::Partition;
+    use fjord_log::{Log, LogConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let partition = Partition::new("__consumer_offsets", 0, log, 0);
+    let c = GroupCoordinator::new(GroupSettings::for_tests());
+    let records = [(offset_key("g", "t", 0), Some(offset_value(&offset(10))))];
+    // Stored (the request still waits for the replicas), then aborted.
+    partition
+        .append(encode_txn_batch(7, 0, &records, 1).unwrap())
+        .await
+        .unwrap();
+    partition.write_txn_marker(7, 1, false, 0).await.unwrap();
+    c.complete_transaction(0, 7, 1, false).await;
+    c.add_pending(&partition, 7, "g", vec![(("t".to_owned(), 0), offset(10))]);
+    assert!(!c.has_pending_txn_offset("g", "t", 0));
+    assert_eq!(c.committed("g", "t", 0), None);
+
+    // A transaction still open: pending until its marker.
+    partition
+        .append(encode_txn_batch(8, 0, &records, 1).unwrap())
+        .await
+        .unwrap();
+    c.add_pending(&partition, 8, "g", vec![(("t".to_owned(), 0), offset(10))]);
+    assert!(c.has_pending_txn_offset("g", "t", 0));
+}

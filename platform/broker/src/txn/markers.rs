@@ -47,7 +47,7 @@ pub(crate) async fn write_local(
     if !partition.is_leader() {
         return Err(ResponseError::NotLeaderOrFollower.code());
     }
-    partition
+    let offset = partition
         .write_txn_marker(
             marker.producer_id,
             marker.producer_epoch,
@@ -59,6 +59,22 @@ pub(crate) async fn write_local(
             tracing::warn!(topic, partition = index, error = %e, "transaction marker not written");
             crate::error::partition_error_code(&e)
         })?;
+    // Written once the in-sync replicas have it (Kafka appends markers with
+    // acks=all): the coordinator completes the transaction when every
+    // marker is written, so a marker only this leader had would die with
+    // it, leaving the transaction open on the next leader for good (its
+    // last stable offset stuck; on `__consumer_offsets`, the offsets
+    // pending). Not written in time, the coordinator writes it again.
+    if partition.is_replicated() {
+        let timeout = Duration::from_millis(state.config().offsets_commit_timeout_ms);
+        partition
+            .wait_committed(offset + 1, timeout)
+            .await
+            .map_err(|e| {
+                tracing::warn!(topic, partition = index, error = %e, "transaction marker not replicated");
+                crate::error::partition_error_code(&e)
+            })?;
+    }
     if topic == OFFSETS_TOPIC {
         state
             .groups()
