@@ -249,6 +249,10 @@ pub enum TxnError {
     /// `__transaction_state` does not exist yet and cannot be created now.
     #[error("__transaction_state is not available")]
     CoordinatorNotAvailable,
+    /// This broker leads the id's partition of `__transaction_state` but
+    /// is still loading its ids (a new leader): the client retries.
+    #[error("the transactional ids of this partition are still loading")]
+    LoadInProgress,
     /// A commit or abort of the id is being completed, or an open
     /// transaction is being aborted before a new producer takes over.
     #[error("a transaction of this id is completing")]
@@ -334,6 +338,7 @@ pub(crate) fn txn_error_code(error: &TxnError, fenced_known: bool) -> i16 {
     match error {
         TxnError::NotCoordinator => ResponseError::NotCoordinator.code(),
         TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable.code(),
+        TxnError::LoadInProgress => ResponseError::CoordinatorLoadInProgress.code(),
         TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions.code(),
         TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping.code(),
         TxnError::ProducerFenced if fenced_known => ResponseError::ProducerFenced.code(),

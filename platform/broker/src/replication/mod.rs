@@ -19,7 +19,7 @@
 mod fetcher;
 mod follow;
 mod isr;
-mod peer;
+pub(crate) mod peer;
 
 use std::sync::Arc;
 
@@ -43,41 +43,45 @@ pub(crate) struct Replicas {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// Sends one request to `broker` at its inter-broker listener, logged in
-/// as the platform's principal, on a connection of its own (the
-/// transaction coordinator's WriteTxnMarkers: rare enough not to keep
-/// one open).
-pub(crate) async fn call_peer(
+/// `broker`'s `host:port` on the inter-broker listener.
+pub(crate) fn peer_addr(
     state: &crate::broker_state::BrokerState,
     broker: i32,
-    api: kafka_protocol::messages::ApiKey,
-    version: i16,
-    request: kafka_protocol::messages::RequestKind,
+) -> Result<String, peer::PeerError> {
+    let link = state.cluster().ok_or(peer::PeerError::Closed)?;
+    let metadata = link.metadata();
+    let (host, port) = metadata
+        .broker_endpoint(broker, state.inter_broker_listener())
+        .ok_or(peer::PeerError::Closed)?;
+    Ok(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// A connection to the peer at `addr`, logged in as the platform's
+/// principal when the cluster has an internal secret (the transaction
+/// coordinator's WriteTxnMarkers, `txn::peers`).
+pub(crate) async fn connect_peer(
+    state: &crate::broker_state::BrokerState,
+    addr: &str,
     timeout: std::time::Duration,
-) -> Result<kafka_protocol::messages::ResponseKind, peer::PeerError> {
+) -> Result<peer::PeerConnection, peer::PeerError> {
     let link = state.cluster().ok_or(peer::PeerError::Closed)?;
     let connector = PeerConnector::new(
         state.inter_broker_listener(),
         state.inter_broker_tls().cloned(),
     );
-    let metadata = link.metadata();
-    let (host, port) = metadata
-        .broker_endpoint(broker, connector.listener())
-        .ok_or(peer::PeerError::Closed)?;
-    let addr = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
     let client_id = format!("fjord-txn-coordinator-{}", link.broker_id());
     let mut connection =
-        peer::PeerConnection::connect(&connector, &addr, client_id, timeout).await?;
-    if let Some(secret) = metadata.internal_secret.clone() {
+        peer::PeerConnection::connect(&connector, addr, client_id, timeout).await?;
+    if let Some(secret) = link.metadata().internal_secret.clone() {
         connection
             .login_plain(crate::auth::INTERNAL_PRINCIPAL, secret.expose(), timeout)
             .await?;
     }
-    connection.call(api, version, request, timeout).await
+    Ok(connection)
 }
 
 /// Starts the metadata follower (which starts and stops replica fetchers)

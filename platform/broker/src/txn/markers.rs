@@ -2,7 +2,8 @@
 //! of its partitions. The coordinator writes it itself to the partitions
 //! this broker leads, and sends WriteTxnMarkers to the leaders of the
 //! others, until every partition has it (Kafka's TransactionMarkerChannel
-//! Manager, one request per leader). After a marker on a partition of
+//! Manager, one request per leader, on connections kept per leader:
+//! [`super::peers`]). After a marker on a partition of
 //! `__consumer_offsets` the group coordinator applies or drops the
 //! producer's pending transactional offsets there.
 
@@ -172,15 +173,18 @@ async fn send(
                     .collect(),
             ),
     ]);
-    let answer = match crate::replication::call_peer(
-        state,
-        broker,
-        ApiKey::WriteTxnMarkers,
-        1,
-        request.into(),
-        PEER_TIMEOUT,
-    )
-    .await
+    let answer = match state
+        .txns()
+        .peers
+        .call(
+            state,
+            broker,
+            ApiKey::WriteTxnMarkers,
+            1,
+            request.into(),
+            PEER_TIMEOUT,
+        )
+        .await
     {
         Ok(ResponseKind::WriteTxnMarkers(r)) => r,
         Ok(other) => {

@@ -13,17 +13,27 @@
 //!   and the completion of prepared ones a previous leader left;
 //! - [`writer`]: the in-process transactional producer (pipelines).
 //!
-//! One lock serializes the coordinator's changes: each is validated,
-//! persisted, then taken, so what a client is told is what a new
-//! coordinator will load. Markers are written outside the lock; meanwhile
-//! the id is in PrepareCommit / PrepareAbort and other requests for it are
-//! CONCURRENT_TRANSACTIONS, as in Kafka.
+//! Changes of one id are serialized by the lock of the id's shard (one
+//! of [`SHARDS`], by the id's hash): each is validated, persisted, then
+//! taken, so what a client is told is what a new coordinator will load.
+//! Ids of different shards persist concurrently, their appends to the
+//! same partition of `__transaction_state` ordered by the partition; the
+//! maps themselves sit behind a short lock never held across an await
+//! ([`loading`], which also loads a partition's ids off the async workers
+//! and answers COORDINATOR_LOAD_IN_PROGRESS meanwhile). Markers are
+//! written outside the id's lock; meanwhile the id is in PrepareCommit /
+//! PrepareAbort and other requests for it are CONCURRENT_TRANSACTIONS, as
+//! in Kafka.
 //!
 //! The coordinator works on the whole broker (its registry, its groups,
 //! its peers), so unlike the group coordinator it is handed the
 //! `BrokerState`.
 
+#[cfg(test)]
+mod load_tests;
+mod loading;
 pub(crate) mod markers;
+mod peers;
 pub(crate) mod record;
 pub(crate) mod state;
 pub(crate) mod state_log;
@@ -31,7 +41,8 @@ pub(crate) mod timeouts;
 pub(crate) mod verify;
 pub(crate) mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +52,7 @@ use crate::broker_state::BrokerState;
 use crate::clock::now_ms;
 use crate::error::TxnError;
 use crate::partition::Partition;
+use loading::Core;
 use state::{EndStep, TxnMetadata};
 
 /// The internal topic's name (Kafka's).
@@ -54,75 +66,88 @@ const END_WAIT: Duration = Duration::from_secs(10);
 /// Pause between two rounds of markers that did not all get written.
 const MARKER_RETRY: Duration = Duration::from_millis(200);
 
-#[derive(Debug, Default)]
-struct Inner {
-    txns: HashMap<String, TxnMetadata>,
-    /// Partitions of `__transaction_state` whose ids are loaded, with the
-    /// leader epoch they were loaded at.
-    loaded: HashMap<i32, i32>,
-    /// Ids whose prepared end is being completed (markers in flight).
-    completing: HashSet<String>,
-}
+/// Locks serializing the changes of ids: two ids share one only when their
+/// hashes meet, which costs a wait, never a wrong answer. A lock per id
+/// would need its own map and its own cleanup for the same effect.
+const SHARDS: usize = 64;
 
 /// The transaction coordinator of one broker.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TxnCoordinator {
-    inner: Mutex<Inner>,
+    core: Arc<Core>,
+    shards: Box<[Mutex<()>]>,
+    /// Connections kept to the other brokers for WriteTxnMarkers.
+    peers: peers::MarkerPeers,
 }
 
-/// The lock, with the id's partition loaded and led here.
-struct Locked<'a> {
-    inner: MutexGuard<'a, Inner>,
-    partition: Arc<Partition>,
-}
-
-impl Inner {
-    /// Loads `partition`'s ids unless they are loaded at its current
-    /// leader epoch (this broker became its leader since, or never loaded
-    /// it): a new leader replays the log, as Kafka's coordinator does on
-    /// election.
-    fn ensure_loaded(&mut self, partition: &Partition, count: i32) {
-        let index = partition.index();
-        let epoch = partition.leader_epoch();
-        if self.loaded.get(&index) == Some(&epoch) {
-            return;
+impl Default for TxnCoordinator {
+    fn default() -> Self {
+        TxnCoordinator {
+            core: Arc::default(),
+            shards: (0..SHARDS).map(|_| Mutex::new(())).collect(),
+            peers: peers::MarkerPeers::default(),
         }
-        self.txns
-            .retain(|id, _| state_log::partition_for(id, count) != index);
-        let loaded = state_log::load(partition);
-        tracing::info!(
-            partition = index,
-            leader_epoch = epoch,
-            ids = loaded.len(),
-            "transaction state loaded"
-        );
-        self.txns.extend(loaded);
-        self.loaded.insert(index, epoch);
     }
+}
+
+/// The lock of `id`'s shard, with the id's partition led here and loaded
+/// at `epoch`.
+struct Locked<'a> {
+    _shard: MutexGuard<'a, ()>,
+    partition: Arc<Partition>,
+    epoch: i32,
 }
 
 impl TxnCoordinator {
     /// Takes the lock for `id`: NOT_COORDINATOR unless this broker leads
-    /// its partition (`create`: the topic is created if missing).
+    /// its partition (the topic is created if missing),
+    /// COORDINATOR_LOAD_IN_PROGRESS while the partition loads.
     async fn lock(&self, state: &BrokerState, id: &str) -> Result<Locked<'_>, TxnError> {
         let topic = state_log::topic(state).await?;
         let partition = state_log::led_partition(&topic, id)?;
-        let mut inner = self.inner.lock().await;
-        inner.ensure_loaded(&partition, topic.partition_count());
-        Ok(Locked { inner, partition })
+        let mut hasher = DefaultHasher::new();
+        id.hash(&mut hasher);
+        let shard = self.shards[(hasher.finish() % SHARDS as u64) as usize]
+            .lock()
+            .await;
+        let epoch = self.core.ready(&partition, topic.partition_count()).await?;
+        Ok(Locked {
+            _shard: shard,
+            partition,
+            epoch,
+        })
     }
 
-    /// Persists `next` and takes it as `id`'s state.
+    /// `f` of `id`'s state as known now.
+    fn with<R>(&self, id: &str, f: impl FnOnce(Option<&TxnMetadata>) -> R) -> R {
+        f(self.core.known.lock().txns.get(id))
+    }
+
+    /// Marks `id`'s prepared end as being completed.
+    fn completing(&self, id: &str, on: bool) {
+        let mut known = self.core.known.lock();
+        if on {
+            known.completing.insert(id.to_owned());
+        } else {
+            known.completing.remove(id);
+        }
+    }
+
+    /// Persists `next` and takes it as its id's state, unless the
+    /// partition was taken over (reloaded at another epoch) meanwhile:
+    /// then NOT_COORDINATOR, and the new load has the truth.
     async fn store(
+        &self,
         state: &BrokerState,
-        locked: &mut Locked<'_>,
+        locked: &Locked<'_>,
         next: TxnMetadata,
     ) -> Result<(), TxnError> {
         state_log::persist(state, &locked.partition, &next).await?;
-        locked
-            .inner
-            .txns
-            .insert(next.transactional_id.clone(), next);
+        let mut known = self.core.known.lock();
+        if !Core::loaded_at(&known, locked.partition.index(), locked.epoch) {
+            return Err(TxnError::NotCoordinator);
+        }
+        known.txns.insert(next.transactional_id.clone(), next);
         Ok(())
     }
 
@@ -141,9 +166,9 @@ impl TxnCoordinator {
         if timeout_ms <= 0 || timeout_ms > state.config().transaction_max_timeout_ms {
             return Err(TxnError::InvalidTransactionTimeout);
         }
-        let mut locked = self.lock(state, id).await?;
+        let locked = self.lock(state, id).await?;
         let now = now_ms();
-        let current = locked.inner.txns.get(id).cloned();
+        let current = self.with(id, |t| t.cloned());
         let next = match current {
             // A new id gets a new producer id whatever the request names:
             // Kafka's isValidProducerId accepts any expected id and epoch
@@ -165,9 +190,9 @@ impl TxnCoordinator {
                     if let Some((pid, epoch)) = expected {
                         txn.check_producer(pid, epoch)?;
                     }
-                    Self::store(state, &mut locked, fenced.clone()).await?;
+                    self.store(state, &locked, fenced.clone()).await?;
                     let coordinator_epoch = locked.partition.leader_epoch();
-                    locked.inner.completing.insert(id.to_owned());
+                    self.completing(id, true);
                     drop(locked);
                     tracing::info!(
                         id,
@@ -186,7 +211,7 @@ impl TxnCoordinator {
             }
         };
         let answer = (next.producer_id, next.producer_epoch);
-        Self::store(state, &mut locked, next).await?;
+        self.store(state, &locked, next).await?;
         tracing::debug!(
             id,
             producer_id = answer.0,
@@ -206,14 +231,13 @@ impl TxnCoordinator {
         epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<(), TxnError> {
-        let mut locked = self.lock(state, id).await?;
-        let txn = locked
-            .inner
-            .txns
-            .get(id)
-            .ok_or(TxnError::InvalidProducerIdMapping)?;
-        if let Some(next) = txn.add_partitions(producer_id, epoch, partitions, now_ms())? {
-            Self::store(state, &mut locked, next).await?;
+        let locked = self.lock(state, id).await?;
+        let next = self.with(id, |txn| {
+            txn.ok_or(TxnError::InvalidProducerIdMapping)?
+                .add_partitions(producer_id, epoch, partitions, now_ms())
+        })?;
+        if let Some(next) = next {
+            self.store(state, &locked, next).await?;
         }
         Ok(())
     }
@@ -228,18 +252,16 @@ impl TxnCoordinator {
         epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<Vec<bool>, TxnError> {
-        let locked = self.lock(state, id).await?;
-        let txn = locked
-            .inner
-            .txns
-            .get(id)
-            .ok_or(TxnError::InvalidProducerIdMapping)?;
-        txn.check_producer(producer_id, epoch)?;
-        let open = txn.status == state::TxnStatus::Ongoing;
-        Ok(partitions
-            .iter()
-            .map(|p| open && txn.partitions.contains(p))
-            .collect())
+        let _locked = self.lock(state, id).await?;
+        self.with(id, |txn| {
+            let txn = txn.ok_or(TxnError::InvalidProducerIdMapping)?;
+            txn.check_producer(producer_id, epoch)?;
+            let open = txn.status == state::TxnStatus::Ongoing;
+            Ok(partitions
+                .iter()
+                .map(|p| open && txn.partitions.contains(p))
+                .collect())
+        })
     }
 
     /// EndTxn: PrepareCommit / PrepareAbort persisted, markers written,
@@ -253,19 +275,18 @@ impl TxnCoordinator {
         epoch: i16,
         commit: bool,
     ) -> Result<(), TxnError> {
-        let mut locked = self.lock(state, id).await?;
-        let txn = locked
-            .inner
-            .txns
-            .get(id)
-            .ok_or(TxnError::InvalidProducerIdMapping)?;
-        let prepared = match txn.end(producer_id, epoch, commit, now_ms())? {
+        let locked = self.lock(state, id).await?;
+        let step = self.with(id, |txn| {
+            txn.ok_or(TxnError::InvalidProducerIdMapping)?
+                .end(producer_id, epoch, commit, now_ms())
+        })?;
+        let prepared = match step {
             EndStep::Done => return Ok(()),
             EndStep::Prepare(prepared) => prepared,
         };
-        Self::store(state, &mut locked, prepared.clone()).await?;
+        self.store(state, &locked, prepared.clone()).await?;
         let coordinator_epoch = locked.partition.leader_epoch();
-        locked.inner.completing.insert(id.to_owned());
+        self.completing(id, true);
         drop(locked);
         let task = tokio::spawn(complete(Arc::clone(state), prepared, coordinator_epoch));
         if tokio::time::timeout(END_WAIT, task).await.is_err() {
@@ -288,9 +309,8 @@ impl TxnCoordinator {
             .get(TXN_TOPIC)
             .ok_or(TxnError::NotCoordinator)?;
         let partition = state_log::led_partition(&topic, id)?;
-        let mut inner = self.inner.lock().await;
-        inner.ensure_loaded(&partition, topic.partition_count());
-        Ok(inner.txns.get(id).cloned())
+        self.core.ready(&partition, topic.partition_count()).await?;
+        Ok(self.with(id, |t| t.cloned()))
     }
 
     /// Every id this broker coordinates (its led partitions, loaded).
@@ -305,15 +325,18 @@ impl TxnCoordinator {
             .filter(|p| p.is_leader())
             .cloned()
             .collect();
-        let mut inner = self.inner.lock().await;
+        let mut ready = HashSet::new();
         for partition in &led {
-            inner.ensure_loaded(partition, count);
+            if self.core.ready(partition, count).await.is_ok() {
+                ready.insert(partition.index());
+            }
         }
-        let led: HashSet<i32> = led.iter().map(|p| p.index()).collect();
-        inner
+        self.core
+            .known
+            .lock()
             .txns
             .values()
-            .filter(|t| led.contains(&state_log::partition_for(&t.transactional_id, count)))
+            .filter(|t| ready.contains(&state_log::partition_for(&t.transactional_id, count)))
             .cloned()
             .collect()
     }
@@ -344,26 +367,30 @@ pub(crate) async fn complete(state: Arc<BrokerState>, txn: TxnMetadata, coordina
             .and_then(|t| state_log::led_partition(&t, &id).ok())
             .is_some_and(|p| p.leader_epoch() == coordinator_epoch);
         if !still {
-            coordinator.inner.lock().await.completing.remove(&id);
+            coordinator.completing(&id, false);
             return;
         }
     }
     let result = async {
-        let mut locked = coordinator.lock(&state, &id).await?;
-        let same = locked.inner.txns.get(&id).is_some_and(|t| {
-            t.producer_id == txn.producer_id
-                && t.producer_epoch == txn.producer_epoch
-                && t.status == txn.status
+        let locked = coordinator.lock(&state, &id).await?;
+        let same = coordinator.with(&id, |t| {
+            t.is_some_and(|t| {
+                t.producer_id == txn.producer_id
+                    && t.producer_epoch == txn.producer_epoch
+                    && t.status == txn.status
+            })
         });
         if same {
-            TxnCoordinator::store(&state, &mut locked, txn.complete(now_ms())).await?;
+            coordinator
+                .store(&state, &locked, txn.complete(now_ms()))
+                .await?;
         }
-        locked.inner.completing.remove(&id);
+        coordinator.completing(&id, false);
         Ok::<(), TxnError>(())
     }
     .await;
     if let Err(e) = result {
         tracing::warn!(%id, error = %e, "transaction completion not persisted; retried by the next tick");
-        coordinator.inner.lock().await.completing.remove(&id);
+        coordinator.completing(&id, false);
     }
 }

@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
-use super::state::TxnStatus;
+use super::state::{TxnMetadata, TxnStatus};
 use super::{TXN_TOPIC, TxnCoordinator, complete, state_log};
 use crate::broker_state::BrokerState;
 use crate::clock::now_ms;
+use crate::error::TxnError;
 
 impl TxnCoordinator {
     /// One round.
@@ -21,24 +22,26 @@ impl TxnCoordinator {
         };
         let count = topic.partition_count();
         let now = now_ms();
+        let led: Vec<_> = topic
+            .partitions()
+            .iter()
+            .filter(|p| p.is_leader())
+            .cloned()
+            .collect();
+        // Loads started here are looked at by the next round.
+        let ready: Vec<_> = led
+            .iter()
+            .filter(|p| self.core.start_load(p, count).is_some())
+            .collect();
         let mut work = Vec::new();
         {
-            let mut inner = self.inner.lock().await;
-            let led: Vec<_> = topic
-                .partitions()
-                .iter()
-                .filter(|p| p.is_leader())
-                .cloned()
-                .collect();
-            for partition in &led {
-                inner.ensure_loaded(partition, count);
-            }
-            for txn in inner.txns.values() {
-                if inner.completing.contains(&txn.transactional_id) {
+            let mut known = self.core.known.lock();
+            for txn in known.txns.values() {
+                if known.completing.contains(&txn.transactional_id) {
                     continue;
                 }
                 let index = state_log::partition_for(&txn.transactional_id, count);
-                let Some(partition) = led.iter().find(|p| p.index() == index) else {
+                let Some(partition) = ready.iter().find(|p| p.index() == index) else {
                     continue;
                 };
                 if txn.timed_out(now) || txn.status.is_preparing() {
@@ -46,27 +49,27 @@ impl TxnCoordinator {
                 }
             }
             for (txn, _) in &work {
-                inner.completing.insert(txn.transactional_id.clone());
+                known.completing.insert(txn.transactional_id.clone());
             }
         }
         for (txn, partition) in work {
             let prepared = if txn.status == TxnStatus::Ongoing {
-                // Under the lock, and only if nothing changed it since.
-                let mut inner = self.inner.lock().await;
                 let id = txn.transactional_id.clone();
-                let fenced = txn.fence(now).filter(|_| inner.txns.get(&id) == Some(&txn));
-                let Some(fenced) = fenced else {
-                    inner.completing.remove(&id);
-                    continue;
-                };
-                if let Err(e) = state_log::persist(state, &partition, &fenced).await {
-                    tracing::warn!(%id, error = %e, "timed-out transaction not aborted yet");
-                    inner.completing.remove(&id);
-                    continue;
+                match self.abort_timed_out(state, &txn, now).await {
+                    Ok(Some(fenced)) => {
+                        tracing::info!(%id, timeout_ms = txn.timeout_ms, "transaction aborted: past its timeout");
+                        fenced
+                    }
+                    Ok(None) => {
+                        self.completing(&id, false);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%id, error = %e, "timed-out transaction not aborted yet");
+                        self.completing(&id, false);
+                        continue;
+                    }
                 }
-                tracing::info!(%id, timeout_ms = txn.timeout_ms, "transaction aborted: past its timeout");
-                inner.txns.insert(id, fenced.clone());
-                fenced
             } else {
                 txn
             };
@@ -76,5 +79,23 @@ impl TxnCoordinator {
                 partition.leader_epoch(),
             ));
         }
+    }
+
+    /// `txn`, timed out, fenced and persisted as PrepareAbort under its
+    /// id's lock — None if its state changed since it was looked at.
+    async fn abort_timed_out(
+        &self,
+        state: &BrokerState,
+        txn: &TxnMetadata,
+        now: i64,
+    ) -> Result<Option<TxnMetadata>, TxnError> {
+        let id = &txn.transactional_id;
+        let locked = self.lock(state, id).await?;
+        let unchanged = self.with(id, |t| t == Some(txn));
+        let Some(fenced) = txn.fence(now).filter(|_| unchanged) else {
+            return Ok(None);
+        };
+        self.store(state, &locked, fenced.clone()).await?;
+        Ok(Some(fenced))
     }
 }

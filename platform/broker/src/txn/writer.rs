@@ -51,9 +51,11 @@ impl TransactionalWriter {
         let (producer_id, epoch) = loop {
             match state.txns().init(&state, id, timeout_ms, None).await {
                 Ok(answer) => break answer,
-                Err(TxnError::ConcurrentTransactions | TxnError::CoordinatorNotAvailable)
-                    if tries < INIT_RETRIES =>
-                {
+                Err(
+                    TxnError::ConcurrentTransactions
+                    | TxnError::CoordinatorNotAvailable
+                    | TxnError::LoadInProgress,
+                ) if tries < INIT_RETRIES => {
                     tries += 1;
                     tokio::time::sleep(INIT_PAUSE).await;
                 }
