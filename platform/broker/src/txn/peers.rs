@@ -1,4 +1,5 @@
-//! The coordinator's connections to the other brokers, for WriteTxnMarkers:
+//! The coordinator's connections to the other brokers, for WriteTxnMarkers
+//! (and a partition leader's KIP-890 verifications, `verify.rs`):
 //! kept between transactions instead of made (and logged into) for every
 //! one, as Kafka's TransactionMarkerChannelManager keeps one channel per
 //! broker. A connection serves one request at a time; concurrent

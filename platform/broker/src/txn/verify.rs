@@ -9,7 +9,8 @@
 //! stay behind it for good.
 //!
 //! The coordinator is asked directly when this broker is it, else with an
-//! AddPartitionsToTxn v4 `verify_only` to its broker.
+//! AddPartitionsToTxn v4 `verify_only` to its broker, on the connections
+//! kept for markers ([`super::peers`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,16 +109,19 @@ async fn ask_peer(
                     .with_partitions(vec![index]),
             ]),
     ]);
-    let answer = crate::replication::call_peer(
-        state,
-        broker,
-        ApiKey::AddPartitionsToTxn,
-        VERIFY_VERSION,
-        request.into(),
-        PEER_TIMEOUT,
-    )
-    .await
-    .map_err(|e| VerifyError::Unreachable(e.to_string()))?;
+    let answer = state
+        .txns()
+        .peers
+        .call(
+            state,
+            broker,
+            ApiKey::AddPartitionsToTxn,
+            VERIFY_VERSION,
+            request.into(),
+            PEER_TIMEOUT,
+        )
+        .await
+        .map_err(|e| VerifyError::Unreachable(e.to_string()))?;
     let ResponseKind::AddPartitionsToTxn(answer) = answer else {
         return Err(VerifyError::Unreachable(format!(
             "unexpected answer {answer:?}"
