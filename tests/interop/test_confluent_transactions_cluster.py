@@ -180,9 +180,22 @@ def wait_for(what, check, timeout=60):
         time.sleep(0.2)
 
 
+_admin = []
+
+
+def admin_client():
+    """One AdminClient for the whole run, not one per question: the waits
+    ask several times a second. (One run of this test died of SIGSEGV in
+    the test process itself, cause not found; making and destroying
+    hundreds of librdkafka clients beside the feeder's thread was the
+    likeliest suspect.)"""
+    if not _admin:
+        _admin.append(AdminClient({"bootstrap.servers": BOOTSTRAP}))
+    return _admin[0]
+
+
 def topic_metadata(topic):
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-    return admin.list_topics(topic, timeout=5).topics[topic]
+    return admin_client().list_topics(topic, timeout=5).topics[topic]
 
 
 def fully_replicated(topics):
@@ -229,7 +242,7 @@ def stuck(group, topic):
     """Why a loop reads no further: the group's offsets asked with
     require_stable (UNSTABLE_OFFSET_COMMIT while a transaction holds
     them), and what a read_committed consumer gets at each of them."""
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = admin_client()
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(3)])
     try:
         answer = admin.list_consumer_group_offsets([request], require_stable=True)[group] \
@@ -252,7 +265,7 @@ def stuck(group, topic):
 
 
 def create_topic(topic, partitions):
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = admin_client()
     new = NewTopic(topic, partitions, 3, config={"min.insync.replicas": "2"})
     try:
         admin.create_topics([new])[topic].result(timeout=30)
@@ -270,7 +283,7 @@ def test_a_loop_killed_again_and_again_through_broker_failovers_writes_each_resu
     print(f"TXN_CLUSTER_KILLS={kills} TXN_KILL_SEED={seed}")
     rng = random.Random(seed)
     started = time.monotonic()
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = admin_client()
     wait_for("three brokers in the metadata",
              lambda: cluster.check_alive() or len(admin.list_topics(timeout=5).brokers) == 3)
     source, sink = unique("ck-loop-in"), unique("ck-loop-out")
